@@ -1,0 +1,123 @@
+//! Concave atoms.
+
+use super::*;
+
+fn min_sign(s: &[Sign]) -> Sign {
+    if s.iter().any(|x| x.is_nonpos()) {
+        Sign::Nonpos
+    } else if s.iter().all(|x| x.is_nonneg()) {
+        Sign::Nonneg
+    } else {
+        Sign::Unknown
+    }
+}
+
+const UNARY: Signature = values(&["x"]);
+const REDUCE_SIG: Signature =
+    Signature { params: &["x"], required: 1, variadic: false, axis: true, kind: ArgKind::Values, data_only: &[] };
+
+#[allow(clippy::too_many_arguments)]
+const fn concave(
+    atom: Atom,
+    name: &'static str,
+    doc: &'static str,
+    sig: Signature,
+    shape: fn(&ShapeArgs) -> Result<Shape, String>,
+    sign: fn(&[Sign]) -> Sign,
+    mono: fn(usize, &[Sign]) -> Mono,
+    smoothness: Smoothness,
+    cone: fn(&[bool]) -> Cone,
+    domain: Domain,
+    barrier: bool,
+) -> AtomInfo {
+    AtomInfo {
+        atom,
+        name,
+        doc,
+        sig,
+        defaults: &[],
+        shape,
+        sign,
+        curvature: Curvature::Concave,
+        mono,
+        smoothness,
+        cone,
+        domain,
+        barrier,
+    }
+}
+
+pub(super) const ATOMS: &[AtomInfo] = &[
+    concave(
+        Atom::Log,
+        "log",
+        "natural logarithm, x > 0",
+        UNARY,
+        same_shape,
+        unknown_sign,
+        increasing,
+        Smoothness::Smooth,
+        cone_other,
+        Domain::Pos,
+        true,
+    ),
+    concave(
+        Atom::Sqrt,
+        "sqrt",
+        "√x, x ≥ 0",
+        UNARY,
+        same_shape,
+        nonneg,
+        increasing,
+        Smoothness::Smooth,
+        cone_soc,
+        Domain::Nonneg,
+        true,
+    ),
+    concave(
+        Atom::Entr,
+        "entr",
+        "−x log x (0 at 0)",
+        UNARY,
+        same_shape,
+        unknown_sign,
+        not_monotone,
+        Smoothness::Smooth,
+        cone_other,
+        Domain::Nonneg,
+        true,
+    ),
+    concave(
+        Atom::Minimum,
+        "minimum",
+        "elementwise minimum of its arguments (broadcast)",
+        Signature {
+            params: &["a", "b"],
+            required: 2,
+            variadic: true,
+            axis: false,
+            kind: ArgKind::Values,
+            data_only: &[],
+        },
+        broadcast_all,
+        min_sign,
+        increasing,
+        Smoothness::ConcaveKink,
+        cone_pwl,
+        Domain::All,
+        false,
+    ),
+    concave(
+        Atom::Min,
+        "min",
+        "minᵢ xᵢ (or along `axis`)",
+        REDUCE_SIG,
+        reduce,
+        first_sign,
+        increasing,
+        Smoothness::ConcaveKink,
+        cone_pwl,
+        Domain::All,
+        false,
+    ),
+];

@@ -1,0 +1,257 @@
+//! The atom table: every built-in function *declares* its signature, shape rule,
+//! sign, curvature, monotonicity per argument, smoothness, cone class and domain.
+//! The DCP rule that combines them lives once, in [`crate::dcp`].
+//!
+//! One file per family: [`affine`], [`convex`], [`concave`], [`smooth`]. A new atom
+//! is a variant of [`Atom`] plus one entry in its family's table.
+
+mod affine;
+mod concave;
+mod convex;
+mod smooth;
+
+use crate::dcp::{Cone, Curvature, Mono, Sign, Smoothness};
+use crate::ir::{Dim, Shape};
+
+/// Every built-in function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Atom {
+    // affine
+    Sum,
+    Mean,
+    Trace,
+    Diag,
+    Ones,
+    Zeros,
+    Eye,
+    Hstack,
+    Vstack,
+    // convex
+    SumSquares,
+    Square,
+    Abs,
+    Norm,
+    Norm1,
+    NormInf,
+    QuadForm,
+    QuadOverLin,
+    Pos,
+    Maximum,
+    Max,
+    Huber,
+    Exp,
+    LogSumExp,
+    InvPos,
+    Xlogx,
+    KlDiv,
+    Logistic,
+    // concave
+    Log,
+    Sqrt,
+    Entr,
+    Minimum,
+    Min,
+    // smooth, unknown curvature
+    Sin,
+    Cos,
+    Tanh,
+    Sigmoid,
+}
+
+/// How an atom's positional arguments are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgKind {
+    /// Expressions.
+    Values,
+    /// Sizes: dimension names or integer literals (`ones(n)`, `eye(3)`).
+    Sizes,
+}
+
+/// The argument list of an atom.
+#[derive(Clone, Copy, Debug)]
+pub struct Signature {
+    /// Positional parameter names; each may also be passed as `name = value`.
+    pub params: &'static [&'static str],
+    /// How many of `params` are required; the rest have [`AtomInfo::defaults`].
+    pub required: usize,
+    /// Accepts any number (≥ `required`) of further arguments.
+    pub variadic: bool,
+    /// Accepts `axis = 0|1`.
+    pub axis: bool,
+    pub kind: ArgKind,
+    /// Parameters that must be data (no variables), with the reason.
+    pub data_only: &'static [(usize, &'static str)],
+}
+
+/// Where an atom is defined, for its first argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Domain {
+    All,
+    /// `x >= 0`
+    Nonneg,
+    /// `x > 0`
+    Pos,
+}
+
+/// The arguments a shape rule sees.
+pub struct ShapeArgs<'a> {
+    pub shapes: &'a [Shape],
+    pub axis: Option<u8>,
+    /// For [`ArgKind::Sizes`] atoms: the sizes given.
+    pub sizes: &'a [Dim],
+    /// Spells a shape for a message (`real[m, n]`).
+    pub show: &'a dyn Fn(&Shape) -> String,
+}
+
+/// Everything the compiler knows about one atom.
+pub struct AtomInfo {
+    pub atom: Atom,
+    pub name: &'static str,
+    /// The definition, as a formula.
+    pub doc: &'static str,
+    pub sig: Signature,
+    /// Default values of the optional parameters, in order.
+    pub defaults: &'static [f64],
+    pub shape: fn(&ShapeArgs) -> Result<Shape, String>,
+    /// Sign of the result given the arguments' signs.
+    pub sign: fn(&[Sign]) -> Sign,
+    /// Curvature of the atom as a function of all its arguments.
+    pub curvature: Curvature,
+    /// Monotonicity in argument `i` given the arguments' signs.
+    pub mono: fn(usize, &[Sign]) -> Mono,
+    pub smoothness: Smoothness,
+    /// Cone class given which arguments are data.
+    pub cone: fn(&[bool]) -> Cone,
+    /// Domain of the first argument.
+    pub domain: Domain,
+    /// The derivative is unbounded at the domain's boundary, pushing minimisers
+    /// (maximisers, for concave atoms) into the interior: a bound there never binds.
+    pub barrier: bool,
+}
+
+impl Atom {
+    pub fn info(self) -> &'static AtomInfo {
+        all().find(|i| i.atom == self).unwrap_or_else(|| unreachable_atom(self))
+    }
+
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+}
+
+/// Every variant has an entry (the `every_atom_has_an_entry` test checks it).
+#[cold]
+fn unreachable_atom(a: Atom) -> ! {
+    panic!("atom {a:?} has no table entry")
+}
+
+/// Every atom's info, family by family.
+pub fn all() -> impl Iterator<Item = &'static AtomInfo> {
+    affine::ATOMS.iter().chain(convex::ATOMS).chain(concave::ATOMS).chain(smooth::ATOMS)
+}
+
+/// The atom called `name`, if any.
+pub fn lookup(name: &str) -> Option<&'static AtomInfo> {
+    all().find(|i| i.name == name)
+}
+
+// ---- shared rules, used by the family tables ------------------------------------
+
+pub(crate) fn same_shape(a: &ShapeArgs) -> Result<Shape, String> {
+    Ok(a.shapes[0].clone())
+}
+
+pub(crate) fn scalar_shape(_: &ShapeArgs) -> Result<Shape, String> {
+    Ok(Shape::scalar())
+}
+
+pub(crate) fn broadcast_all(a: &ShapeArgs) -> Result<Shape, String> {
+    let mut out = a.shapes[0].clone();
+    for s in &a.shapes[1..] {
+        out =
+            out.broadcast(s).ok_or_else(|| format!("cannot broadcast `{}` with `{}`", (a.show)(&out), (a.show)(s)))?;
+    }
+    Ok(out)
+}
+
+/// A reduction: to a scalar, or along `axis` of a matrix (axis 0 sums down the
+/// columns, leaving one entry per column, as numpy does).
+pub(crate) fn reduce(a: &ShapeArgs) -> Result<Shape, String> {
+    let s = &a.shapes[0];
+    match (a.axis, s.rank()) {
+        (None, _) => Ok(Shape::scalar()),
+        (Some(0), 1) => Ok(Shape::scalar()),
+        (Some(ax @ (0 | 1)), 2) => Ok(Shape::vector(s.0[1 - ax as usize])),
+        (Some(ax), _) => Err(format!("axis {ax} is out of range for `{}`", (a.show)(s))),
+    }
+}
+
+pub(crate) fn first_sign(s: &[Sign]) -> Sign {
+    s[0]
+}
+
+pub(crate) fn nonneg(_: &[Sign]) -> Sign {
+    Sign::Nonneg
+}
+
+pub(crate) fn unknown_sign(_: &[Sign]) -> Sign {
+    Sign::Unknown
+}
+
+pub(crate) fn increasing(_: usize, _: &[Sign]) -> Mono {
+    Mono::Increasing
+}
+
+pub(crate) fn not_monotone(_: usize, _: &[Sign]) -> Mono {
+    Mono::None
+}
+
+/// |x|, x², ‖x‖: increasing for x ≥ 0, decreasing for x ≤ 0.
+pub(crate) fn by_sign(i: usize, s: &[Sign]) -> Mono {
+    Mono::by_sign(s[i])
+}
+
+pub(crate) fn cone_affine(_: &[bool]) -> Cone {
+    Cone::Affine
+}
+
+pub(crate) fn cone_pwl(_: &[bool]) -> Cone {
+    Cone::PiecewiseLinear
+}
+
+pub(crate) fn cone_quadratic(_: &[bool]) -> Cone {
+    Cone::Quadratic
+}
+
+pub(crate) fn cone_soc(_: &[bool]) -> Cone {
+    Cone::SecondOrder
+}
+
+pub(crate) fn cone_other(_: &[bool]) -> Cone {
+    Cone::Other
+}
+
+/// A signature of `n` required value arguments named `params`.
+pub(crate) const fn values(params: &'static [&'static str]) -> Signature {
+    Signature { params, required: params.len(), variadic: false, axis: false, kind: ArgKind::Values, data_only: &[] }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_lookups_agree() {
+        let mut names: Vec<&str> = all().map(|i| i.name).collect();
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n);
+        for i in all() {
+            assert_eq!(lookup(i.name).map(|j| j.atom), Some(i.atom));
+            assert_eq!(i.atom.info().name, i.name);
+            assert!(i.sig.required <= i.sig.params.len());
+            assert_eq!(i.defaults.len(), i.sig.params.len() - i.sig.required, "{}", i.name);
+        }
+    }
+}

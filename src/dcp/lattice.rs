@@ -1,0 +1,239 @@
+//! The lattices of the DCP analysis.
+
+/// What is known of an expression's sign, elementwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Sign {
+    Zero,
+    Nonneg,
+    Nonpos,
+    Unknown,
+}
+
+impl Sign {
+    pub fn is_nonneg(self) -> bool {
+        matches!(self, Sign::Zero | Sign::Nonneg)
+    }
+
+    pub fn is_nonpos(self) -> bool {
+        matches!(self, Sign::Zero | Sign::Nonpos)
+    }
+
+    pub fn of(c: f64) -> Sign {
+        if c == 0.0 {
+            Sign::Zero
+        } else if c > 0.0 {
+            Sign::Nonneg
+        } else {
+            Sign::Nonpos
+        }
+    }
+
+    pub fn neg(self) -> Sign {
+        match self {
+            Sign::Nonneg => Sign::Nonpos,
+            Sign::Nonpos => Sign::Nonneg,
+            s => s,
+        }
+    }
+
+    /// Sign of a sum.
+    pub fn add(self, o: Sign) -> Sign {
+        match (self, o) {
+            (Sign::Zero, s) | (s, Sign::Zero) => s,
+            (a, b) if a == b => a,
+            _ => Sign::Unknown,
+        }
+    }
+
+    /// Sign of a product (or quotient).
+    pub fn mul(self, o: Sign) -> Sign {
+        match (self, o) {
+            (Sign::Zero, _) | (_, Sign::Zero) => Sign::Zero,
+            (Sign::Unknown, _) | (_, Sign::Unknown) => Sign::Unknown,
+            (a, b) if a == b => Sign::Nonneg,
+            _ => Sign::Nonpos,
+        }
+    }
+
+    /// The least upper bound: what is known of a value that is one or the other.
+    pub fn join(self, o: Sign) -> Sign {
+        match (self, o) {
+            (a, b) if a == b => a,
+            (Sign::Zero, s) | (s, Sign::Zero) if s != Sign::Unknown => s,
+            _ => Sign::Unknown,
+        }
+    }
+}
+
+/// DCP curvature. `Constant` means "data": no variable occurs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Curvature {
+    Constant,
+    Affine,
+    Convex,
+    Concave,
+    Unknown,
+}
+
+impl Curvature {
+    pub fn is_convex(self) -> bool {
+        matches!(self, Curvature::Constant | Curvature::Affine | Curvature::Convex)
+    }
+
+    pub fn is_concave(self) -> bool {
+        matches!(self, Curvature::Constant | Curvature::Affine | Curvature::Concave)
+    }
+
+    pub fn is_affine(self) -> bool {
+        matches!(self, Curvature::Constant | Curvature::Affine)
+    }
+
+    pub fn neg(self) -> Curvature {
+        match self {
+            Curvature::Convex => Curvature::Concave,
+            Curvature::Concave => Curvature::Convex,
+            c => c,
+        }
+    }
+
+    /// Curvature of a sum.
+    pub fn add(self, o: Curvature) -> Curvature {
+        let convex = self.is_convex() && o.is_convex();
+        let concave = self.is_concave() && o.is_concave();
+        Curvature::from_flags(self == Curvature::Constant && o == Curvature::Constant, convex, concave)
+    }
+
+    pub fn from_flags(constant: bool, convex: bool, concave: bool) -> Curvature {
+        match (constant, convex, concave) {
+            (true, _, _) => Curvature::Constant,
+            (_, true, true) => Curvature::Affine,
+            (_, true, false) => Curvature::Convex,
+            (_, false, true) => Curvature::Concave,
+            _ => Curvature::Unknown,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Curvature::Constant => "constant",
+            Curvature::Affine => "affine",
+            Curvature::Convex => "convex",
+            Curvature::Concave => "concave",
+            Curvature::Unknown => "of unknown curvature",
+        }
+    }
+}
+
+/// Monotonicity of a function in one argument (possibly depending on its sign).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mono {
+    Increasing,
+    Decreasing,
+    None,
+}
+
+impl Mono {
+    /// Increasing where the argument is nonnegative, decreasing where nonpositive
+    /// (|x|, x², ‖x‖, …).
+    pub fn by_sign(s: Sign) -> Mono {
+        match s {
+            s if s.is_nonneg() => Mono::Increasing,
+            s if s.is_nonpos() => Mono::Decreasing,
+            _ => Mono::None,
+        }
+    }
+
+    /// Monotonicity of `c * x` in `x`, for data `c` of sign `s`.
+    pub fn scale(s: Sign) -> Mono {
+        Mono::by_sign(s)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mono::Increasing => "nondecreasing",
+            Mono::Decreasing => "nonincreasing",
+            Mono::None => "not monotone",
+        }
+    }
+}
+
+/// How differentiable an expression is in the variables.
+///
+/// Kinks are told apart by which way they bend. A *concave* kink (a minimum of
+/// smooth pieces, like `minimum(z^2, a)`) can never hold a local minimiser except
+/// in degenerate cases, so a node minimising it is locally one smooth piece and the
+/// implicit function theorem applies there; a *convex* kink (a maximum, like `abs`)
+/// attracts minimisers, so differentiating through it is not possible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Smoothness {
+    /// Twice continuously differentiable on its domain.
+    Smooth,
+    /// Continuously differentiable with a bounded, piecewise-continuous second
+    /// derivative (Huber): Newton and the IFT work except on a null set.
+    C1,
+    /// Smooth pieces joined by concave kinks (minimum of smooth functions).
+    ConcaveKink,
+    /// Smooth pieces joined by convex kinks (maximum of smooth functions).
+    ConvexKink,
+    Nonsmooth,
+}
+
+impl Smoothness {
+    /// The smoothness of a sum of two expressions.
+    pub fn join(self, o: Smoothness) -> Smoothness {
+        use Smoothness::*;
+        match (self, o) {
+            (a, b) if a == b => a,
+            (Smooth, x) | (x, Smooth) => x,
+            (C1, x) | (x, C1) => x,
+            _ => Nonsmooth,
+        }
+    }
+
+    /// After negation (or composition with a decreasing function) kinks flip.
+    pub fn flip(self) -> Smoothness {
+        match self {
+            Smoothness::ConcaveKink => Smoothness::ConvexKink,
+            Smoothness::ConvexKink => Smoothness::ConcaveKink,
+            s => s,
+        }
+    }
+
+    /// Passing through a function with the given monotonicity.
+    pub fn through(self, m: Mono) -> Smoothness {
+        match (self, m) {
+            (Smoothness::Smooth | Smoothness::C1, _) => self,
+            (_, Mono::Increasing) => self,
+            (_, Mono::Decreasing) => self.flip(),
+            (_, Mono::None) => Smoothness::Nonsmooth,
+        }
+    }
+}
+
+/// Which cone a DCP expression needs (a lattice, cheapest first).
+///
+/// `Quadratic` is a convex quadratic: free in a QP objective, a second-order cone
+/// in a constraint. `Other` needs a cone ddn does not have (exponential, power).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cone {
+    Affine,
+    PiecewiseLinear,
+    Quadratic,
+    SecondOrder,
+    Other,
+}
+
+impl Cone {
+    /// Composing an atom of class `self` with an argument of class `arg`.
+    pub fn compose(self, arg: Cone) -> Cone {
+        use Cone::*;
+        match (self, arg) {
+            (Other, _) | (_, Other) => Other,
+            // x² of a PWL expression: a QP with an epigraph variable.
+            (Quadratic, Affine | PiecewiseLinear) => Quadratic,
+            // A quadratic under anything but an affine map needs a cone.
+            (Quadratic, _) | (PiecewiseLinear, Quadratic) => SecondOrder,
+            (a, b) => a.max(b),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Disciplined convex programming, written once.
+//!
+//! [`lattice`] holds the small lattices (sign, curvature, monotonicity, smoothness,
+//! cone class); [`analyze`] walks a checked expression bottom-up and combines each
+//! operation's declared properties with its arguments' by one composition rule
+//! (Grant, Boyd & Ye, "Disciplined convex programming", 2006):
+//!
+//! f(g₁, …, gₖ) is convex if f is convex and, for every i, gᵢ is affine, or f is
+//! nondecreasing in argument i and gᵢ is convex, or f is nonincreasing in i and gᵢ is
+//! concave; concave symmetrically. Expressions of parameters only are data: any
+//! curvature is fine there.
+
+mod analyze;
+mod lattice;
+
+pub use analyze::{analyze, Analysis, Culprit};
+pub use lattice::{Cone, Curvature, Mono, Sign, Smoothness};

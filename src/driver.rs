@@ -1,0 +1,53 @@
+//! `compile()`: parse → check. The only place the stages meet.
+
+use crate::diag::{has_errors, Diagnostic, FileId, SourceMap};
+use crate::ir::Program;
+use crate::sema;
+use crate::syntax::{self, ast};
+
+/// The standard prelude: `def`s in scope in every file (the robust penalties).
+pub const PRELUDE: &str = include_str!("../stdlib/prelude.ddn");
+/// The name the prelude's spans are reported under.
+pub const PRELUDE_NAME: &str = "<stdlib>/prelude.ddn";
+
+/// The result of compiling one file: the checked nodes and every diagnostic.
+#[derive(Debug)]
+pub struct Compiled {
+    pub sources: SourceMap,
+    pub file: FileId,
+    /// Nodes that checked cleanly (a file with errors may still have some).
+    pub program: Program,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Compiled {
+    pub fn has_errors(&self) -> bool {
+        has_errors(&self.diagnostics)
+    }
+}
+
+/// Parses and checks `text` (named `name` in messages) with the prelude in scope.
+pub fn compile(name: &str, text: &str) -> Compiled {
+    let mut sources = SourceMap::new();
+    let file = sources.add(name, text);
+    let prelude_id = sources.add(PRELUDE_NAME, PRELUDE);
+    let mut diagnostics = Vec::new();
+    let prelude = syntax::parse(PRELUDE, prelude_id).unwrap_or_else(|d| {
+        diagnostics.extend(d);
+        ast::File::default()
+    });
+    // `add` may truncate an oversized text: parse what the map holds.
+    let text = sources.get(file).map(|f| f.text.clone()).unwrap_or_default();
+    let program = match syntax::parse(&text, file) {
+        Ok(ast) => {
+            let (program, diags) = sema::check(&ast, &prelude);
+            diagnostics.extend(diags);
+            program
+        }
+        Err(d) => {
+            diagnostics.extend(d);
+            Program::default()
+        }
+    };
+    Compiled { sources, file, program, diagnostics }
+}

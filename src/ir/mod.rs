@@ -1,0 +1,17 @@
+//! The checked IR: what every back end consumes.
+//!
+//! A [`Program`] is built only by [`crate::sema::check`]; holding one means every
+//! name is resolved, every `def` and `let` is inlined, every shape is consistent and
+//! every node is classified. Back ends (canonicalisation, derivatives, solvers,
+//! code generation) accept only this type.
+
+mod expr;
+mod node;
+mod shape;
+
+pub use expr::{Arith, Expr, ExprKind, Sel};
+pub use node::{
+    shape_str, Classification, Constraint, ConstraintOrigin, DimId, DimInfo, Family, Init, Node, Objective, Output,
+    Param, ParamId, Program, Relation, SolveSpec, Var, VarId,
+};
+pub use shape::{Dim, Shape};

@@ -1,0 +1,30 @@
+//! # ddn: deep declarative networks
+//!
+//! Optimisation problems as differentiable layers. A `.ddn` file declares nodes
+//! `y(x) ∈ argmin_{u ∈ C(x)} f(x, u)`; the compiler parses and checks them,
+//! classifies each (LP, QP, SOCP, or a smooth node) and will derive a forward solve
+//! and a backward pass from the optimality conditions.
+//!
+//! ```
+//! let c = ddn::compile("ls.ddn", "
+//! node least_squares(A: real[m, n], b: real[m]) -> x: real[n] {
+//!     minimize sum_squares(A @ x - b)
+//! }");
+//! assert!(!c.has_errors());
+//! assert_eq!(c.program.nodes[0].class.family, ddn::ir::Family::Qp);
+//! ```
+//!
+//! The pipeline, one module a stage: [`syntax`] (pest grammar → AST), [`sema`]
+//! (names, shapes, `def` inlining → [`ir`]), [`dcp`] and [`atoms`] (curvature and
+//! classification), [`diag`] (diagnostics), [`driver`] (the stages joined).
+
+pub mod atoms;
+pub mod dcp;
+pub mod diag;
+pub mod driver;
+pub mod ir;
+pub mod report;
+pub mod sema;
+pub mod syntax;
+
+pub use driver::{compile, Compiled};

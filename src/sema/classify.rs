@@ -1,0 +1,285 @@
+//! Classification: which family a checked node belongs to, and why.
+//!
+//! 1. DCP: the objective must be convex to minimise (concave to maximise); each
+//!    `lhs <= rhs` needs convex ≤ concave, each `==` affine on both sides. When that
+//!    holds and every cone needed is one ddn has, the node is an LP, QP or SOCP
+//!    ([`Cone`] decides which).
+//! 2. Otherwise, if the objective is smooth (or has only concave kinks, see
+//!    [`Smoothness`]) and the constraints are smooth, it is a smooth node, solved
+//!    locally and differentiated through its first-order conditions.
+//! 3. Otherwise it is an error that names the lowest offending subexpression.
+
+use crate::dcp::{analyze, Analysis, Cone, Culprit, Curvature, Smoothness};
+use crate::diag::Diagnostic;
+use crate::ir::{
+    Arith, Classification, Constraint, ConstraintOrigin, Expr, ExprKind, Family, Objective, Param, Relation, Var, VarId,
+};
+use crate::syntax::ast::{self, BaseType, CmpOp, Sense};
+
+/// The parts of a node the classifier reads.
+pub struct Parts<'a> {
+    pub name: &'a ast::Ident,
+    pub params: &'a [Param],
+    pub vars: &'a [Var],
+    pub objective: &'a Objective,
+    pub constraints: &'a [Constraint],
+}
+
+struct Checked {
+    dcp: bool,
+    cone: Cone,
+    smooth: bool,
+    culprit_dcp: Option<Culprit>,
+    culprit_smooth: Option<Culprit>,
+}
+
+pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
+    let pb: Vec<BaseType> = p.params.iter().map(|x| x.base).collect();
+    let vb: Vec<BaseType> = p.vars.iter().map(|x| x.base).collect();
+    let an = |e: &Expr| analyze(e, &pb, &vb);
+
+    // The objective in minimisation form.
+    let mut obj = an(&p.objective.expr);
+    if p.objective.sense == Sense::Maximize {
+        obj.curvature = obj.curvature.neg();
+        obj.smoothness = obj.smoothness.flip();
+    }
+    let verb = p.objective.sense.keyword();
+    let obj_dcp = obj.curvature.is_convex();
+    let mut notes = Vec::new();
+
+    if obj.curvature == Curvature::Concave && p.constraints.is_empty() {
+        let (want, opposite) =
+            if p.objective.sense == Sense::Minimize { ("concave", "maximize") } else { ("convex", "minimize") };
+        return Err(Diagnostic::error(format!("{verb}ing a {want} objective with no constraints: it has no optimum"))
+            .at(p.objective.expr.span, format!("this is {want}"))
+            .note("an unconstrained concave function has no local minimum (a convex one no local maximum)")
+            .help(format!("did you mean `{opposite}`?")));
+    }
+
+    let cons: Vec<(&Constraint, Analysis, Analysis)> =
+        p.constraints.iter().map(|c| (c, an(&c.lhs), an(&c.rhs))).collect();
+    let mut all = Checked {
+        dcp: obj_dcp,
+        cone: obj.cone,
+        smooth: matches!(obj.smoothness, Smoothness::Smooth | Smoothness::C1 | Smoothness::ConcaveKink),
+        culprit_dcp: if obj_dcp { None } else { obj_culprit(&obj, p.objective, verb) },
+        culprit_smooth: if matches!(obj.smoothness, Smoothness::ConvexKink | Smoothness::Nonsmooth) {
+            obj.nonsmooth.clone().or_else(|| obj.kink.clone())
+        } else {
+            None
+        },
+    };
+    for (c, l, r) in &cons {
+        let ok = match c.op {
+            CmpOp::Le => l.curvature.is_convex() && r.curvature.is_concave(),
+            CmpOp::Ge => l.curvature.is_concave() && r.curvature.is_convex(),
+            CmpOp::Eq => l.curvature.is_affine() && r.curvature.is_affine(),
+        };
+        if !ok && all.culprit_dcp.is_none() {
+            all.culprit_dcp = l.not_dcp.clone().or_else(|| r.not_dcp.clone()).or(Some(Culprit {
+                span: c.span,
+                reason: match c.op {
+                    CmpOp::Eq => "an `==` constraint is DCP only between affine expressions".into(),
+                    _ => "a `<=` constraint is DCP only as convex <= concave (`>=`: concave >= convex)".into(),
+                },
+                arg: None,
+            }));
+        }
+        all.dcp &= ok;
+        let cone = l.cone.compose(Cone::Affine).max(r.cone);
+        // A convex quadratic bounded in a constraint is a second-order cone.
+        all.cone = all.cone.max(if cone == Cone::Quadratic { Cone::SecondOrder } else { cone });
+        let smooth = |a: &Analysis| matches!(a.smoothness, Smoothness::Smooth | Smoothness::C1);
+        if !(smooth(l) && smooth(r)) {
+            all.smooth = false;
+            if all.culprit_smooth.is_none() {
+                all.culprit_smooth = l
+                    .nonsmooth
+                    .clone()
+                    .or_else(|| l.kink.clone())
+                    .or_else(|| r.nonsmooth.clone())
+                    .or_else(|| r.kink.clone());
+            }
+        }
+    }
+
+    if all.dcp && all.cone <= Cone::SecondOrder {
+        let family = match all.cone {
+            Cone::Affine | Cone::PiecewiseLinear => Family::Lp,
+            Cone::Quadratic => Family::Qp,
+            _ => Family::Socp,
+        };
+        let objective = match obj.cone {
+            Cone::Affine | Cone::PiecewiseLinear => "a (piecewise-)linear objective",
+            Cone::Quadratic => "a convex quadratic objective",
+            _ => "an objective that needs second-order cones",
+        };
+        let constraints = match cons.iter().map(|(_, l, r)| l.cone.max(r.cone)).max() {
+            None => "no constraints",
+            Some(Cone::Affine | Cone::PiecewiseLinear) => "(piecewise-)linear constraints",
+            Some(_) => "second-order cone constraints",
+        };
+        return Ok(Classification {
+            family,
+            convex: true,
+            reason: format!("DCP-convex, with {objective} and {constraints}"),
+            notes,
+        });
+    }
+
+    if !all.smooth {
+        let mut d =
+            Diagnostic::error(format!("node `{}` is neither DCP-representable (LP/QP/SOCP) nor smooth", p.name.name))
+                .at(p.objective.expr.span, "in this problem");
+        if let Some(c) = &all.culprit_dcp {
+            d = d.also(c.span, format!("not DCP: {}", c.reason));
+        } else if all.dcp {
+            d = d.note(
+                "it is DCP-convex, but needs a cone ddn does not have (exponential or power), and so must be smooth",
+            );
+        }
+        if let Some(c) = &all.culprit_smooth {
+            d = d.also(c.span, format!("not smooth: {}", c.reason));
+            if let Some((s, m)) = &c.arg {
+                d = d.also(*s, m.clone());
+            }
+        }
+        return Err(d
+            .note("a smooth node needs a twice-differentiable objective (concave kinks, like `minimum`, are fine) and smooth constraints")
+            .help("rewrite it in DCP form (e.g. with epigraph `var`s) or with smooth atoms"));
+    }
+
+    // Smooth families. Bounds that a barrier-like atom keeps strict do not count.
+    let implied = implied_bounds(p.objective, &pb);
+    let mut inequality = false;
+    let mut equality = false;
+    for (c, _, _) in &cons {
+        match (c.origin, c.relation()) {
+            (ConstraintOrigin::VarType(v), Relation::Le) => {
+                let var = &p.vars[v.0 as usize];
+                if var.base == BaseType::Pos {
+                    notes.push(format!("`{}` > 0 is a domain condition, kept by the line search", var.name));
+                } else if let Some((_, atom)) = implied.iter().find(|(w, _)| *w == v) {
+                    notes.push(format!(
+                        "the bound `{} >= 0` is implied by the domain of `{atom}` and is never active",
+                        var.name
+                    ));
+                } else {
+                    inequality = true;
+                }
+            }
+            (_, Relation::Le) => inequality = true,
+            (_, Relation::Eq) => equality = true,
+        }
+    }
+    let family = if inequality {
+        Family::SmoothInequality
+    } else if equality {
+        Family::SmoothEquality
+    } else {
+        Family::SmoothUnconstrained
+    };
+    match obj.smoothness {
+        Smoothness::ConcaveKink => notes.push(format!(
+            "piecewise smooth: {}; a local minimum lies on one smooth piece except in degenerate cases, and the backward pass differentiates that piece",
+            obj.kink.as_ref().map_or("the objective has concave kinks".to_string(), |k| k.reason.clone())
+        )),
+        Smoothness::C1 => notes.push(
+            "the objective is C¹ with a piecewise-continuous Hessian (e.g. `huber`): the backward pass uses the Hessian of the active piece".into(),
+        ),
+        _ => {}
+    }
+    let reason = if all.dcp {
+        "DCP-convex, but it needs the exponential cone; solved as a smooth node, whose local solution is global"
+            .to_string()
+    } else {
+        let why = all.culprit_dcp.as_ref().map_or("it is not DCP".to_string(), |c| format!("not DCP ({})", c.reason));
+        format!("{why}; smooth, so solved locally and differentiated through its first-order conditions")
+    };
+    Ok(Classification { family, convex: all.dcp, reason, notes })
+}
+
+fn obj_culprit(obj: &Analysis, o: &Objective, verb: &str) -> Option<Culprit> {
+    obj.not_dcp.clone().or_else(|| {
+        let want = if o.sense == Sense::Minimize { "convex" } else { "concave" };
+        Some(Culprit { span: o.expr.span, reason: format!("DCP can {verb} only a {want} expression"), arg: None })
+    })
+}
+
+/// Variables whose `>= 0` bound can never bind: a barrier atom (`xlogx`, `log`,
+/// `entr`, `inv_pos`, `kl_div`) applied to the whole variable, entering the
+/// minimised objective on its convex side (its slope → −∞ at 0 pushes away).
+fn implied_bounds(o: &Objective, params: &[BaseType]) -> Vec<(VarId, &'static str)> {
+    let mut out = Vec::new();
+    let s = if o.sense == Sense::Minimize { 1.0 } else { -1.0 };
+    Signed { params, out: &mut out }.walk(&o.expr, s);
+    out
+}
+
+/// Walks a sum of terms, tracking the sign each term enters with.
+struct Signed<'a> {
+    params: &'a [BaseType],
+    out: &'a mut Vec<(VarId, &'static str)>,
+}
+
+impl Signed<'_> {
+    fn walk(&mut self, e: &Expr, s: f64) {
+        match &e.kind {
+            ExprKind::Binary { op: Arith::Add, lhs, rhs } => {
+                self.walk(lhs, s);
+                self.walk(rhs, s);
+            }
+            ExprKind::Binary { op: Arith::Sub, lhs, rhs } => {
+                self.walk(lhs, s);
+                self.walk(rhs, -s);
+            }
+            ExprKind::Neg(a) => self.walk(a, -s),
+            ExprKind::Binary { op: Arith::Mul, lhs, rhs } if lhs.is_data() => {
+                if let Some(c) = self.sign(lhs) {
+                    self.walk(rhs, s * c);
+                }
+            }
+            ExprKind::Binary { op: Arith::Mul | Arith::Div, lhs, rhs } if rhs.is_data() => {
+                if let Some(c) = self.sign(rhs) {
+                    self.walk(lhs, s * c);
+                }
+            }
+            ExprKind::Atom { atom, args, .. } => {
+                let info = atom.info();
+                if matches!(atom, crate::atoms::Atom::Sum | crate::atoms::Atom::Mean) {
+                    args.iter().for_each(|a| self.walk(a, s));
+                } else if info.barrier {
+                    if let Some(ExprKind::Var(v)) = args.first().map(|a| &a.kind) {
+                        let convex_side = match info.curvature {
+                            Curvature::Convex => s > 0.0,
+                            Curvature::Concave => s < 0.0,
+                            _ => false,
+                        };
+                        if convex_side {
+                            self.out.push((*v, info.name));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// +1 or −1 for data of known strict sign (literals, `pos` parameters, `1/gamma`).
+    fn sign(&self, e: &Expr) -> Option<f64> {
+        match &e.kind {
+            ExprKind::Const(c) if *c > 0.0 => Some(1.0),
+            ExprKind::Const(c) if *c < 0.0 => Some(-1.0),
+            ExprKind::Dim(_) => Some(1.0),
+            ExprKind::Param(p) if self.params.get(p.0 as usize) == Some(&BaseType::Pos) => Some(1.0),
+            ExprKind::Neg(a) => self.sign(a).map(|s| -s),
+            ExprKind::Binary { op: Arith::Mul | Arith::Div, lhs, rhs } => Some(self.sign(lhs)? * self.sign(rhs)?),
+            ExprKind::Binary { op: Arith::Add, lhs, rhs } => {
+                let (a, b) = (self.sign(lhs)?, self.sign(rhs)?);
+                (a == b).then_some(a)
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The forward methods a node may name in `solve using`, and their options.
+
+/// A method and the options it accepts.
+pub struct Method {
+    pub name: &'static str,
+    pub what: &'static str,
+    /// `(option, meaning, must be a positive integer)`.
+    pub options: &'static [(&'static str, &'static str, bool)],
+}
+
+const TOL: (&str, &str, bool) = ("tol", "stopping tolerance on the optimality residuals (> 0)", false);
+const MAX_ITER: (&str, &str, bool) = ("max_iter", "iteration limit (a positive integer)", true);
+
+/// Every method the compiler knows.
+pub const METHODS: &[Method] = &[
+    Method { name: "ipm", what: "primal-dual interior point method", options: &[TOL, MAX_ITER] },
+    Method { name: "newton", what: "Newton's method with a line search", options: &[TOL, MAX_ITER] },
+    Method { name: "sqp", what: "sequential quadratic programming", options: &[TOL, MAX_ITER] },
+    Method {
+        name: "sinkhorn",
+        what: "log-domain Sinkhorn iterations (entropic optimal transport)",
+        options: &[TOL, MAX_ITER],
+    },
+    Method { name: "eigh", what: "symmetric eigendecomposition (eigenvector problems)", options: &[] },
+];
+
+pub fn lookup(name: &str) -> Option<&'static Method> {
+    METHODS.iter().find(|m| m.name == name)
+}
