@@ -42,6 +42,15 @@ fn dims(node: &Node) -> Vec<String> {
         .collect()
 }
 
+/// A number as a user would write it: `200`, `1e-9`, `0.5`.
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:?}")
+    }
+}
+
 fn join(pairs: &[(String, String)]) -> String {
     if pairs.is_empty() {
         return "(none)".into();
@@ -63,12 +72,19 @@ pub fn check_text(c: &Compiled) -> String {
         let convex = if class.convex { "convex" } else { "not convex: local solutions" };
         out.push_str(&format!("  family      {} ({convex})\n", class.family.name()));
         out.push_str(&format!("  reason      {}\n", class.reason));
+        if let Some(span) = class.culprit {
+            let (line, col) = c.sources.line_col(span.file, span.start as usize);
+            let file = c.sources.get(span.file).map_or("?", |f| f.name.as_str());
+            let text: String = c.sources.slice(span).split_whitespace().collect::<Vec<_>>().join(" ");
+            out.push_str(&format!("  not DCP at  `{text}` ({file}:{line}:{col})\n"));
+        }
         for n in &class.notes {
             out.push_str(&format!("  note        {n}\n"));
         }
         if let Some(s) = &node.solve {
-            let opts: Vec<String> = s.options.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-            out.push_str(&format!("  solve using {}({})\n", s.method, opts.join(", ")));
+            let opts: Vec<String> = s.options.iter().map(|(k, v)| format!("{k} = {}", number(*v))).collect();
+            let args = if opts.is_empty() { String::new() } else { format!("({})", opts.join(", ")) };
+            out.push_str(&format!("  solve using {}{args}\n", s.method));
         }
     }
     out

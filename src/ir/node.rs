@@ -161,6 +161,9 @@ pub struct Classification {
     pub reason: String,
     /// Further facts (implied bounds, piecewise smoothness, non-uniqueness).
     pub notes: Vec<String>,
+    /// For a node that is not DCP: the lowest subexpression where DCP fails.
+    #[serde(skip)]
+    pub culprit: Option<crate::diag::Span>,
 }
 
 /// A checked node.

@@ -125,6 +125,7 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
             convex: true,
             reason: format!("DCP-convex, with {objective} and {constraints}"),
             notes,
+            culprit: None,
         });
     }
 
@@ -197,7 +198,8 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
         let why = all.culprit_dcp.as_ref().map_or("it is not DCP".to_string(), |c| format!("not DCP ({})", c.reason));
         format!("{why}; smooth, so solved locally and differentiated through its first-order conditions")
     };
-    Ok(Classification { family, convex: all.dcp, reason, notes })
+    let culprit = all.culprit_dcp.as_ref().filter(|_| !all.dcp).map(|c| c.span);
+    Ok(Classification { family, convex: all.dcp, reason, notes, culprit })
 }
 
 fn obj_culprit(obj: &Analysis, o: &Objective, verb: &str) -> Option<Culprit> {

@@ -507,7 +507,8 @@ fn syntax_error(text: &str, file: FileId, e: pest::error::Error<Rule>) -> Diagno
             }
         }
         for stack in &attempts.call_stacks {
-            let leaf = stack.deepest.get_rule().filter(|r| matches!(r, Rule::expr | Rule::ident | Rule::ty | Rule::cmp));
+            let leaf =
+                stack.deepest.get_rule().filter(|r| matches!(r, Rule::expr | Rule::ident | Rule::ty | Rule::cmp));
             if let Some(d) = leaf.and_then(|r| describe(*r)) {
                 expected.push(d.to_string());
             }

@@ -145,16 +145,22 @@ fn write_expr(out: &mut String, e: &Expr, style: Style) {
     match &e.kind {
         ExprKind::Number { text, .. } => out.push_str(text),
         ExprKind::Name(n) => out.push_str(n),
+        ExprKind::Neg(a) if explicit => {
+            out.push_str("(-");
+            write_expr(out, a, style);
+            out.push(')');
+        }
         ExprKind::Neg(a) => {
             out.push('-');
-            let parens = explicit || prec(a) < 4 || matches!(a.kind, ExprKind::Neg(_));
+            let parens = prec(a) < 4 || matches!(a.kind, ExprKind::Neg(_));
             write_child(out, a, parens, style);
         }
         ExprKind::Binary { op, lhs, rhs } => {
             let p = binop_prec(*op);
             let right_assoc = *op == BinOp::Pow;
-            let lp = explicit || prec(lhs) < p || (prec(lhs) == p && right_assoc);
-            let rp = explicit || prec(rhs) < p || (prec(rhs) == p && !right_assoc);
+            // In explicit style every operation wraps itself, so children need no more.
+            let lp = !explicit && (prec(lhs) < p || (prec(lhs) == p && right_assoc));
+            let rp = !explicit && (prec(rhs) < p || (prec(rhs) == p && !right_assoc));
             if explicit {
                 out.push('(');
             }
@@ -170,11 +176,11 @@ fn write_expr(out: &mut String, e: &Expr, style: Style) {
             }
         }
         ExprKind::Transpose(a) => {
-            write_child(out, a, explicit || prec(a) < 6, style);
+            write_child(out, a, !explicit && prec(a) < 6, style);
             out.push_str(".T");
         }
         ExprKind::Index { base, indices } => {
-            write_child(out, base, explicit || prec(base) < 6, style);
+            write_child(out, base, !explicit && prec(base) < 6, style);
             out.push('[');
             for (i, ix) in indices.iter().enumerate() {
                 if i > 0 {
