@@ -54,8 +54,22 @@ fn read(path: &PathBuf) -> Result<String, String> {
         .and_then(|b| String::from_utf8(b).map_err(|_| format!("error: `{}` is not UTF-8 text", path.display())))
 }
 
+/// Parsing and checking recurse over expressions; a large stack keeps deeply
+/// nested (but accepted) input from overflowing it.
+const STACK_BYTES: usize = 256 << 20;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match std::thread::Builder::new().stack_size(STACK_BYTES).spawn(move || run(cli)) {
+        Ok(handle) => handle.join().unwrap_or(ExitCode::from(3)),
+        Err(e) => {
+            eprintln!("error: cannot start the compiler thread: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn run(cli: Cli) -> ExitCode {
     let color = match cli.color {
         ColorChoice::Always => Color::Always,
         ColorChoice::Never => Color::Never,

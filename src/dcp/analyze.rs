@@ -83,7 +83,7 @@ impl Analyzer<'_> {
             ExprKind::Var(v) => Analysis::leaf(base_sign(self.vars.get(v.0 as usize)), Curvature::Affine),
             ExprKind::Neg(x) => {
                 let a = self.go(x);
-                let sign = a.sign.neg();
+                let sign = -a.sign;
                 self.compose(
                     e,
                     "negation",
@@ -107,7 +107,7 @@ impl Analyzer<'_> {
             Arith::Add | Arith::Sub => {
                 let (a, b) = (self.go(lhs), self.go(rhs));
                 let (mono_b, sign_b) =
-                    if op == Arith::Add { (Mono::Increasing, b.sign) } else { (Mono::Decreasing, b.sign.neg()) };
+                    if op == Arith::Add { (Mono::Increasing, b.sign) } else { (Mono::Decreasing, -b.sign) };
                 let args = [
                     Arg { a: &a, mono: Mono::Increasing, span: lhs.span },
                     Arg { a: &b, mono: mono_b, span: rhs.span },
@@ -116,7 +116,7 @@ impl Analyzer<'_> {
                     e,
                     op.symbol(),
                     Curvature::Affine,
-                    a.sign.add(sign_b),
+                    a.sign + sign_b,
                     Smoothness::Smooth,
                     Cone::Affine,
                     &args,
@@ -125,7 +125,7 @@ impl Analyzer<'_> {
             Arith::Mul => self.product(e, "*", lhs, rhs),
             Arith::Div => {
                 let (a, b) = (self.go(lhs), self.go(rhs));
-                let sign = a.sign.mul(b.sign);
+                let sign = a.sign * b.sign;
                 if b.is_data() {
                     // x / c is x scaled by 1/c, which has the sign of c.
                     let args = [
@@ -158,7 +158,7 @@ impl Analyzer<'_> {
     /// `a * b` and `a @ b`: linear when one side is data, otherwise not DCP.
     fn product(&self, e: &Expr, what: &str, lhs: &Expr, rhs: &Expr) -> Analysis {
         let (a, b) = (self.go(lhs), self.go(rhs));
-        let sign = a.sign.mul(b.sign);
+        let sign = a.sign * b.sign;
         if a.is_data() || b.is_data() {
             let (ma, mb) = (Mono::scale(b.sign), Mono::scale(a.sign));
             let args = [Arg { a: &a, mono: ma, span: lhs.span }, Arg { a: &b, mono: mb, span: rhs.span }];

@@ -28,39 +28,51 @@ impl Sign {
         }
     }
 
-    pub fn neg(self) -> Sign {
-        match self {
-            Sign::Nonneg => Sign::Nonpos,
-            Sign::Nonpos => Sign::Nonneg,
-            s => s,
-        }
-    }
-
-    /// Sign of a sum.
-    pub fn add(self, o: Sign) -> Sign {
-        match (self, o) {
-            (Sign::Zero, s) | (s, Sign::Zero) => s,
-            (a, b) if a == b => a,
-            _ => Sign::Unknown,
-        }
-    }
-
-    /// Sign of a product (or quotient).
-    pub fn mul(self, o: Sign) -> Sign {
-        match (self, o) {
-            (Sign::Zero, _) | (_, Sign::Zero) => Sign::Zero,
-            (Sign::Unknown, _) | (_, Sign::Unknown) => Sign::Unknown,
-            (a, b) if a == b => Sign::Nonneg,
-            _ => Sign::Nonpos,
-        }
-    }
-
     /// The least upper bound: what is known of a value that is one or the other.
     pub fn join(self, o: Sign) -> Sign {
         match (self, o) {
             (a, b) if a == b => a,
             (Sign::Zero, s) | (s, Sign::Zero) if s != Sign::Unknown => s,
             _ => Sign::Unknown,
+        }
+    }
+}
+
+impl std::ops::Neg for Sign {
+    type Output = Sign;
+
+    fn neg(self) -> Sign {
+        match self {
+            Sign::Nonneg => Sign::Nonpos,
+            Sign::Nonpos => Sign::Nonneg,
+            s => s,
+        }
+    }
+}
+
+/// Sign of a sum.
+impl std::ops::Add for Sign {
+    type Output = Sign;
+
+    fn add(self, o: Sign) -> Sign {
+        match (self, o) {
+            (Sign::Zero, s) | (s, Sign::Zero) => s,
+            (a, b) if a == b => a,
+            _ => Sign::Unknown,
+        }
+    }
+}
+
+/// Sign of a product (or quotient).
+impl std::ops::Mul for Sign {
+    type Output = Sign;
+
+    fn mul(self, o: Sign) -> Sign {
+        match (self, o) {
+            (Sign::Zero, _) | (_, Sign::Zero) => Sign::Zero,
+            (Sign::Unknown, _) | (_, Sign::Unknown) => Sign::Unknown,
+            (a, b) if a == b => Sign::Nonneg,
+            _ => Sign::Nonpos,
         }
     }
 }
@@ -88,19 +100,13 @@ impl Curvature {
         matches!(self, Curvature::Constant | Curvature::Affine)
     }
 
-    pub fn neg(self) -> Curvature {
+    /// The curvature of `-f`.
+    pub fn negated(self) -> Curvature {
         match self {
             Curvature::Convex => Curvature::Concave,
             Curvature::Concave => Curvature::Convex,
             c => c,
         }
-    }
-
-    /// Curvature of a sum.
-    pub fn add(self, o: Curvature) -> Curvature {
-        let convex = self.is_convex() && o.is_convex();
-        let concave = self.is_concave() && o.is_concave();
-        Curvature::from_flags(self == Curvature::Constant && o == Curvature::Constant, convex, concave)
     }
 
     pub fn from_flags(constant: bool, convex: bool, concave: bool) -> Curvature {

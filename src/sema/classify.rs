@@ -41,7 +41,7 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
     // The objective in minimisation form.
     let mut obj = an(&p.objective.expr);
     if p.objective.sense == Sense::Maximize {
-        obj.curvature = obj.curvature.neg();
+        obj.curvature = obj.curvature.negated();
         obj.smoothness = obj.smoothness.flip();
     }
     let verb = p.objective.sense.keyword();

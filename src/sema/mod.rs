@@ -25,8 +25,18 @@ pub fn check(file: &ast::File, prelude: &ast::File) -> (Program, Vec<Diagnostic>
     let mut diags = Vec::new();
     let defs = defs::DefTable::build(file, prelude, &mut diags);
     let mut program = Program::default();
+    let mut seen_nodes: Vec<&ast::Ident> = Vec::new();
     for item in &file.items {
         if let ast::Item::Node(n) = item {
+            if let Some(first) = seen_nodes.iter().find(|f| f.name == n.name.name) {
+                diags.push(
+                    Diagnostic::error(format!("node `{}` is defined twice", n.name.name))
+                        .at(n.name.span, "defined again here")
+                        .also(first.span, "first defined here"),
+                );
+                continue;
+            }
+            seen_nodes.push(&n.name);
             if let Some(node) = node::check_node(n, &defs, &mut diags) {
                 program.nodes.push(node);
             }

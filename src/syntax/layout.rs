@@ -9,6 +9,10 @@
 
 use crate::diag::{Diagnostic, FileId, Span};
 
+/// Deepest bracket nesting accepted: parsing recurses per level, and no real
+/// problem comes close.
+pub const MAX_NESTING: usize = 128;
+
 /// Characters after which a line continues on the next one.
 const CONTINUES: &[u8] = b"+-*/@^,=<>(";
 
@@ -19,6 +23,9 @@ pub fn layout(src: &str, file: FileId) -> (String, Vec<Diagnostic>) {
     let mut open: Vec<(u8, usize)> = Vec::new();
     let mut braces: Vec<usize> = Vec::new();
     let mut diags = Vec::new();
+    // Prefix `-` runs and `^` chains nest the parse like brackets do.
+    let mut minus_run = 0usize;
+    let mut pow_chain = 0usize;
     let mut i = 0;
     let unclosed = |open: &mut Vec<(u8, usize)>, diags: &mut Vec<Diagnostic>, at: Option<usize>| {
         for (c, pos) in open.drain(..) {
@@ -33,15 +40,43 @@ pub fn layout(src: &str, file: FileId) -> (String, Vec<Diagnostic>) {
         }
     };
     while i < bytes.len() {
-        match bytes[i] {
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    out[i] = b' ';
-                    i += 1;
-                }
-                continue;
+        if bytes[i] == b'#' {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                out[i] = b' ';
+                i += 1;
             }
-            b'(' | b'[' => open.push((bytes[i], i)),
+            continue;
+        }
+        match bytes[i] {
+            b'-' => minus_run += 1,
+            b'^' => pow_chain += 1,
+            b' ' | b'\t' | b'\r' | b'(' => {}
+            b'\n' | b';' | b'{' | b'}' => {
+                minus_run = 0;
+                pow_chain = 0;
+            }
+            _ => minus_run = 0,
+        }
+        if minus_run > MAX_NESTING || pow_chain > MAX_NESTING {
+            diags.push(
+                Diagnostic::error(format!("operators nested more than {MAX_NESTING} deep"))
+                    .at(Span::new(file, i, i + 1), "too deep")
+                    .help("name intermediate results with `let`"),
+            );
+            return (src.to_string(), diags);
+        }
+        match bytes[i] {
+            b'(' | b'[' => {
+                open.push((bytes[i], i));
+                if open.len() > MAX_NESTING {
+                    diags.push(
+                        Diagnostic::error(format!("brackets nested more than {MAX_NESTING} deep"))
+                            .at(Span::new(file, i, i + 1), "too deep")
+                            .help("name intermediate results with `let`"),
+                    );
+                    return (src.to_string(), diags);
+                }
+            }
             c @ (b')' | b']') => {
                 let want = if c == b')' { b'(' } else { b'[' };
                 match open.last() {
@@ -79,12 +114,10 @@ pub fn layout(src: &str, file: FileId) -> (String, Vec<Diagnostic>) {
                     );
                 }
             }
-            b'\n' => {
-                if !open.is_empty() || line_continues(&out[..i]) {
-                    out[i] = b' ';
-                    if i > 0 && out[i - 1] == b'\r' {
-                        out[i - 1] = b' ';
-                    }
+            b'\n' if !open.is_empty() || line_continues(&out[..i]) => {
+                out[i] = b' ';
+                if i > 0 && out[i - 1] == b'\r' {
+                    out[i - 1] = b' ';
                 }
             }
             _ => {}
@@ -121,7 +154,7 @@ mod tests {
 
     #[test]
     fn keeps_length_and_joins_brackets() {
-        let src = "f(a,\n b) # c ‖\nx +\ny\nz";
+        let src = "f(a,\n b) # c ‖ ---------------------------------------------------------------------------------------------------------------------------------------\nx +\ny\nz";
         let (out, d) = layout(src, FileId(0));
         assert!(d.is_empty());
         assert_eq!(out.len(), src.len());
@@ -131,9 +164,9 @@ mod tests {
 
     #[test]
     fn reports_unclosed_at_opener() {
-        let (_, d) = layout("minimize sum(x\n}", FileId(0));
+        let (_, d) = layout("{ minimize sum(x\n}", FileId(0));
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].message, "unclosed `(`");
-        assert_eq!(d[0].primary_span().map(|s| s.start), Some(12));
+        assert_eq!(d[0].primary_span().map(|s| s.start), Some(14));
     }
 }

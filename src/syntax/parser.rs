@@ -5,6 +5,7 @@
 //! unary minus on its left, so `-z^2` is `-(z^2)` as in mathematics and Python: the
 //! contract's `welsch` penalty `1 - exp(-z^2 / (2 * alpha^2))` means what it says.
 
+use std::num::NonZeroUsize;
 use std::sync::OnceLock;
 
 use pest::error::{ErrorVariant, InputLocation};
@@ -22,10 +23,16 @@ struct DdnParser;
 
 type Res<T> = Result<T, Diagnostic>;
 
+/// A deterministic bound on parser work (pest rule calls): a grammar regression
+/// that made parsing super-linear fails with a diagnostic instead of hanging.
+/// Real files use a few hundred calls per line.
+pub const CALL_LIMIT: usize = 50_000_000;
+
 /// Parses one file. On failure returns every syntax error found (bracket errors
 /// from the layout pass, or the parser's first error).
 pub fn parse(src: &str, file: FileId) -> Result<File, Vec<Diagnostic>> {
     pest::set_error_detail(true);
+    pest::set_call_limit(NonZeroUsize::new(CALL_LIMIT));
     let (text, bracket_errors) = layout(src, file);
     if !bracket_errors.is_empty() {
         return Err(bracket_errors);
@@ -41,7 +48,69 @@ pub fn parse(src: &str, file: FileId) -> Result<File, Vec<Diagnostic>> {
             _ => {}
         }
     }
-    Ok(File { items })
+    let file_ast = File { items };
+    match too_deep(&file_ast, file) {
+        Some(d) => Err(vec![d]),
+        None => Ok(file_ast),
+    }
+}
+
+/// Deepest expression nesting accepted (later stages recurse over expressions).
+pub const MAX_DEPTH: usize = 512;
+
+/// The first expression nested deeper than [`MAX_DEPTH`], found without recursion.
+fn too_deep(f: &File, file: FileId) -> Option<Diagnostic> {
+    let mut roots: Vec<&Expr> = Vec::new();
+    for item in &f.items {
+        match item {
+            Item::Def(d) => roots.push(&d.body),
+            Item::Node(n) => {
+                for s in &n.body {
+                    match s {
+                        Stmt::Let { value, .. } | Stmt::Init { value, .. } => roots.push(value),
+                        Stmt::Objective { expr, .. } => roots.push(expr),
+                        Stmt::SubjectTo { constraints, .. } => {
+                            constraints.iter().for_each(|c| roots.extend([&c.lhs, &c.rhs]));
+                        }
+                        Stmt::Solve { options, .. } => roots.extend(options.iter().map(|k| &k.value)),
+                        Stmt::Var { .. } => {}
+                    }
+                }
+            }
+        }
+    }
+    let mut stack: Vec<(&Expr, usize)> = roots.into_iter().map(|e| (e, 1)).collect();
+    while let Some((e, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Some(
+                Diagnostic::error(format!("expression nested more than {MAX_DEPTH} deep"))
+                    .at(Span { file, ..e.span }, "too deep")
+                    .help("name intermediate results with `let`"),
+            );
+        }
+        let d = depth + 1;
+        match &e.kind {
+            ExprKind::Number { .. } | ExprKind::Name(_) => {}
+            ExprKind::Neg(a) | ExprKind::Transpose(a) => stack.push((a, d)),
+            ExprKind::Binary { lhs, rhs, .. } => stack.extend([(lhs.as_ref(), d), (rhs.as_ref(), d)]),
+            ExprKind::Index { base, indices } => {
+                stack.push((base, d));
+                for i in indices {
+                    match i {
+                        IndexArg::At(x) => stack.push((x, d)),
+                        IndexArg::Slice { start, end, .. } => {
+                            stack.extend(start.iter().chain(end.iter()).map(|x| (x, d)));
+                        }
+                    }
+                }
+            }
+            ExprKind::Call { args, kwargs, .. } => {
+                stack.extend(args.iter().map(|x| (x, d)));
+                stack.extend(kwargs.iter().map(|k| (&k.value, d)));
+            }
+        }
+    }
+    None
 }
 
 /// Parses a standalone expression (used by tests and tools).
@@ -333,20 +402,19 @@ impl Builder {
 
     fn index_arg(&self, p: Pair<Rule>) -> Res<IndexArg> {
         let span = self.span(&p);
-        if p.as_rule() != Rule::slice {
-            return Ok(IndexArg::At(self.expr(p)?));
-        }
-        let colon = p.as_str().find(':').map_or(span.start, |c| span.start + c as u32);
-        let (mut start, mut end) = (None, None);
-        for b in p.into_inner() {
-            let e = self.expr(next(&mut b.into_inner())?)?;
-            if e.span.start < colon {
-                start = Some(e);
-            } else {
-                end = Some(e);
+        let mut start = None;
+        let mut tail = None;
+        for q in p.into_inner() {
+            match q.as_rule() {
+                Rule::expr => start = Some(self.expr(q)?),
+                _ => tail = Some(q.into_inner().next().map(|e| self.expr(e)).transpose()?),
             }
         }
-        Ok(IndexArg::Slice { start, end, span })
+        Ok(match (start, tail) {
+            (Some(e), None) => IndexArg::At(e),
+            (start, Some(end)) => IndexArg::Slice { start, end, span },
+            (None, None) => return Err(internal()),
+        })
     }
 
     fn primary(&self, p: Pair<Rule>) -> Res<Expr> {
@@ -414,7 +482,7 @@ fn internal() -> Diagnostic {
 
 fn describe(r: Rule) -> Option<&'static str> {
     Some(match r {
-        Rule::expr | Rule::slice_bound => "an expression",
+        Rule::expr => "an expression",
         Rule::ident | Rule::name => "a name",
         Rule::number => "a number",
         Rule::call => "a function call",
@@ -443,7 +511,7 @@ fn describe(r: Rule) -> Option<&'static str> {
         Rule::neg => "`-`",
         Rule::transpose => "`.T`",
         Rule::index | Rule::dims => "`[`",
-        Rule::slice => "a slice",
+        Rule::index_arg | Rule::slice_tail => "an index",
         Rule::EOI => "end of file",
         _ => return None,
     })
@@ -488,6 +556,14 @@ fn tidy(expected: &mut Vec<String>) {
 }
 
 fn syntax_error(text: &str, file: FileId, e: pest::error::Error<Rule>) -> Diagnostic {
+    if let ErrorVariant::CustomError { message } = &e.variant {
+        if message.contains("limit reached") {
+            let whole = Span::new(file, 0, text.len().min(1));
+            return Diagnostic::error(format!("the input is too complex to parse ({message})"))
+                .at(whole, "in this file")
+                .help("split deeply nested expressions with `let`");
+        }
+    }
     let mut pos = match e.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,

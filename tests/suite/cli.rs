@@ -62,5 +62,7 @@ fn missing_file_and_bad_usage_are_errors_not_panics() {
 fn fmt_prints_the_canonical_layout() {
     let out = ddnc(&["fmt", "stdlib/least_squares.ddn"]);
     assert!(out.status.success());
-    assert!(text(&out.stdout).contains("node least_squares(A: real[m, n], b: real[m]) -> x: real[n] {\n    minimize sum_squares(A @ x - b)\n}"));
+    assert!(text(&out.stdout).contains(
+        "node least_squares(A: real[m, n], b: real[m]) -> x: real[n] {\n    minimize sum_squares(A @ x - b)\n}"
+    ));
 }

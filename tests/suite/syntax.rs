@@ -37,7 +37,8 @@ fn statements_split_on_newlines_but_not_inside_brackets_or_after_operators() {
 
 #[test]
 fn a_leading_minus_on_a_new_line_is_a_new_constraint() {
-    let src = "node f(a: real) -> x: real {\n    minimize x\n    subject to {\n        x <= a\n        -x <= 1\n    }\n}\n";
+    let src =
+        "node f(a: real) -> x: real {\n    minimize x\n    subject to {\n        x <= a\n        -x <= 1\n    }\n}\n";
     let f = parse(src, FileId(0)).unwrap_or_else(|d| panic!("{}", d[0].message));
     assert!(print_file(&f, Style::Pretty).contains("        x <= a\n        -x <= 1\n"));
 }
