@@ -22,9 +22,11 @@ pub mod atoms;
 pub mod dcp;
 pub mod diag;
 pub mod driver;
+pub mod io;
 pub mod ir;
 pub mod report;
 pub mod sema;
+pub mod solve;
 pub mod syntax;
 
 pub use driver::{compile, Compiled};

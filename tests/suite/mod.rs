@@ -2,6 +2,8 @@
 
 mod cli;
 mod contract;
+mod datasets;
+mod ipm;
 mod properties;
 mod stdlib;
 mod syntax;

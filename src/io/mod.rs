@@ -1,0 +1,1 @@
+//! Readers for standard problem formats (test sets and benchmarks).

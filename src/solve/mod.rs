@@ -1,0 +1,5 @@
+//! Forward solvers.
+
+pub mod program;
+
+pub use program::{ConeBlock, ConeProgram, Triplets};

@@ -1,0 +1,111 @@
+//! The conic standard form every convex node is reduced to, and that the
+//! interior point method solves (the form of Clarabel and SCS):
+//!
+//! ```text
+//! minimize    ½ xᵀ P x + qᵀ x + c0
+//! subject to  A x + s = b,   s ∈ K = K₁ × … × K_p
+//! ```
+//!
+//! with P symmetric positive semidefinite and each Kᵢ a zero cone {0}ᵈ
+//! (equalities), a nonnegative orthant ℝᵈ₊ (inequalities) or a second-order cone
+//! {(t, u) ∈ ℝ × ℝᵈ⁻¹ : ‖u‖₂ ≤ t} (the first entry of the block is t).
+//! The dual is: maximize −½ xᵀPx − bᵀz + c0 subject to Px + q + Aᵀz = 0, z ∈ K*
+//! (all three cones are self-dual).
+
+/// One block of the cone K, in the order its rows appear in A and b.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConeBlock {
+    /// `s = 0`: equality rows.
+    Zero(usize),
+    /// `s >= 0`: inequality rows.
+    Nonneg(usize),
+    /// `s₀ >= ‖s₁..‖₂`, dimension ≥ 1.
+    SecondOrder(usize),
+}
+
+impl ConeBlock {
+    pub fn dim(self) -> usize {
+        match self {
+            ConeBlock::Zero(d) | ConeBlock::Nonneg(d) | ConeBlock::SecondOrder(d) => d,
+        }
+    }
+}
+
+/// A sparse matrix as (row, column, value) triplets; duplicates are summed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Triplets {
+    pub nrows: usize,
+    pub ncols: usize,
+    pub entries: Vec<(usize, usize, f64)>,
+}
+
+impl Triplets {
+    pub fn new(nrows: usize, ncols: usize) -> Self {
+        Triplets { nrows, ncols, entries: Vec::new() }
+    }
+
+    pub fn push(&mut self, row: usize, col: usize, value: f64) {
+        self.entries.push((row, col, value));
+    }
+}
+
+/// `min ½xᵀPx + qᵀx + c0  s.t.  Ax + s = b, s ∈ K`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConeProgram {
+    /// n × n, the upper triangle (row ≤ column) of a symmetric PSD matrix.
+    pub p: Triplets,
+    pub q: Vec<f64>,
+    /// m × n.
+    pub a: Triplets,
+    pub b: Vec<f64>,
+    /// Blocks whose dimensions sum to m.
+    pub cones: Vec<ConeBlock>,
+    /// Constant term of the objective.
+    pub c0: f64,
+}
+
+impl ConeProgram {
+    /// Number of variables.
+    pub fn n(&self) -> usize {
+        self.q.len()
+    }
+
+    /// Number of constraint rows.
+    pub fn m(&self) -> usize {
+        self.b.len()
+    }
+
+    /// Checks dimensions, index bounds, finiteness and P's upper-triangular storage.
+    pub fn validate(&self) -> Result<(), String> {
+        let (n, m) = (self.n(), self.m());
+        if self.p.nrows != n || self.p.ncols != n {
+            return Err(format!("P is {}×{}, expected {n}×{n}", self.p.nrows, self.p.ncols));
+        }
+        if self.a.nrows != m || self.a.ncols != n {
+            return Err(format!("A is {}×{}, expected {m}×{n}", self.a.nrows, self.a.ncols));
+        }
+        let k: usize = self.cones.iter().map(|c| c.dim()).sum();
+        if k != m {
+            return Err(format!("the cones have {k} rows, A has {m}"));
+        }
+        if self.cones.iter().any(|c| matches!(c, ConeBlock::SecondOrder(0))) {
+            return Err("a second-order cone of dimension 0".into());
+        }
+        if let Some(&(i, j, _)) = self.p.entries.iter().find(|&&(i, j, _)| i > j || j >= n) {
+            return Err(format!("P entry ({i}, {j}) is not in the upper triangle of a {n}×{n} matrix"));
+        }
+        if let Some(&(i, j, _)) = self.a.entries.iter().find(|&&(i, j, _)| i >= m || j >= n) {
+            return Err(format!("A entry ({i}, {j}) is outside {m}×{n}"));
+        }
+        let finite = |v: f64| v.is_finite();
+        let all_finite = self.q.iter().copied().all(finite)
+            && self.b.iter().copied().all(finite)
+            && self.p.entries.iter().all(|e| finite(e.2))
+            && self.a.entries.iter().all(|e| finite(e.2))
+            && finite(self.c0);
+        if !all_finite {
+            return Err("the problem data has a NaN or infinite entry".into());
+        }
+        Ok(())
+    }
+}

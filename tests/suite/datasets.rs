@@ -1,0 +1,1 @@
+//! The shared test sets (placeholder until the readers land).

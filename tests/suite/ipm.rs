@@ -1,0 +1,1 @@
+//! Interior point method tests (placeholder until the solver lands).
