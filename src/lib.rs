@@ -19,12 +19,15 @@
 //! classification), [`diag`] (diagnostics), [`driver`] (the stages joined).
 
 pub mod atoms;
+pub mod canon;
 pub mod dcp;
 pub mod diag;
 pub mod driver;
+pub mod eval;
 pub mod io;
 pub mod ir;
 pub mod report;
+pub mod runtime;
 pub mod sema;
 pub mod solve;
 pub mod syntax;

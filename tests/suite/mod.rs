@@ -1,10 +1,12 @@
 //! Test modules and shared helpers.
 
+mod canon;
 mod cli;
 mod contract;
 mod datasets;
 mod ipm;
 mod properties;
+mod runtime;
 mod stdlib;
 mod syntax;
 mod ui;

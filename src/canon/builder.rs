@@ -1,0 +1,181 @@
+//! Collects the pieces of a cone program as canonicalisation finds them: new
+//! variables, cone memberships `u ∈ K` of affine forms, and the objective's
+//! quadratic, linear and constant parts; [`Builder::finish`] lays them out as
+//! `Ax + s = b` with the zero block first, then the nonnegative rows, then each
+//! second-order cone.
+
+use super::affine::Lin;
+use crate::solve::{ConeBlock, ConeProgram, Triplets};
+
+/// Where one membership landed among the final rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowRange {
+    pub start: usize,
+    pub len: usize,
+}
+
+/// An opaque handle to a membership, resolved to rows by [`Builder::finish`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tag(usize);
+
+impl Tag {
+    /// Its index into the ranges [`Builder::finish`] returns.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+#[derive(Default)]
+pub struct Builder {
+    pub nvars: usize,
+    zero: Vec<Lin>,
+    nonneg: Vec<Lin>,
+    soc: Vec<Vec<Lin>>,
+    /// Per tag: which list, and the index range in it.
+    tags: Vec<(Kind, usize, usize)>,
+    /// Upper-triangle entries of H in ½xᵀHx.
+    h: Vec<(usize, usize, f64)>,
+    q: Vec<(usize, f64)>,
+    c0: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Zero,
+    Nonneg,
+    Soc,
+}
+
+impl Builder {
+    pub fn new(nvars: usize) -> Self {
+        Builder { nvars, ..Default::default() }
+    }
+
+    /// `count` new variables; returns the first index.
+    pub fn new_vars(&mut self, count: usize) -> usize {
+        let first = self.nvars;
+        self.nvars += count;
+        first
+    }
+
+    /// Each `u = 0`.
+    pub fn zero(&mut self, u: Vec<Lin>) -> Tag {
+        self.tag(Kind::Zero, u.len(), |b| b.zero.extend(u))
+    }
+
+    /// Each `u ≥ 0`.
+    pub fn nonneg(&mut self, u: Vec<Lin>) -> Tag {
+        self.tag(Kind::Nonneg, u.len(), |b| b.nonneg.extend(u))
+    }
+
+    /// `u₀ ≥ ‖(u₁, …)‖₂`.
+    pub fn soc(&mut self, u: Vec<Lin>) -> Tag {
+        self.tag(Kind::Soc, 1, |b| b.soc.push(u))
+    }
+
+    fn tag(&mut self, kind: Kind, len: usize, push: impl FnOnce(&mut Self)) -> Tag {
+        let start = match kind {
+            Kind::Zero => self.zero.len(),
+            Kind::Nonneg => self.nonneg.len(),
+            Kind::Soc => self.soc.len(),
+        };
+        push(self);
+        self.tags.push((kind, start, len));
+        Tag(self.tags.len() - 1)
+    }
+
+    /// Adds `w · l` to the objective.
+    pub fn linear(&mut self, l: &Lin, w: f64) {
+        self.q.extend(l.terms.iter().map(|&(i, a)| (i, w * a)));
+        self.c0 += w * l.c;
+    }
+
+    /// Adds `w · a · b` to the objective (a symmetric bilinear term; with a = b, a
+    /// square). In ½xᵀHx form: H += w (α βᵀ + β αᵀ), q += w (cₐ β + c_b α).
+    pub fn product(&mut self, a: &Lin, b: &Lin, w: f64) {
+        if w == 0.0 {
+            return;
+        }
+        for &(i, ai) in &a.terms {
+            for &(j, bj) in &b.terms {
+                let v = w * ai * bj;
+                // H_ij and H_ji each get v; in the upper triangle a diagonal gets 2v.
+                match i.cmp(&j) {
+                    std::cmp::Ordering::Equal => self.h.push((i, i, 2.0 * v)),
+                    std::cmp::Ordering::Less => self.h.push((i, j, v)),
+                    std::cmp::Ordering::Greater => self.h.push((j, i, v)),
+                }
+            }
+        }
+        self.q.extend(a.terms.iter().map(|&(i, ai)| (i, w * b.c * ai)));
+        self.q.extend(b.terms.iter().map(|&(j, bj)| (j, w * a.c * bj)));
+        self.c0 += w * a.c * b.c;
+    }
+
+    /// The cone program and the rows of every tag.
+    pub fn finish(self) -> (ConeProgram, Vec<RowRange>) {
+        let n = self.nvars;
+        let nz = self.zero.len();
+        let nn = self.nonneg.len();
+        let mut soc_start = Vec::with_capacity(self.soc.len());
+        let mut m = nz + nn;
+        for block in &self.soc {
+            soc_start.push(m);
+            m += block.len();
+        }
+        // Membership u ∈ K with u = aᵀx + c is the row −aᵀx + s = c.
+        let mut a = Triplets::new(m, n);
+        let mut b = vec![0.0; m];
+        let mut row = |r: usize, u: &Lin, a: &mut Triplets| {
+            let mut u = u.clone();
+            u.compress();
+            for &(j, v) in &u.terms {
+                a.push(r, j, -v);
+            }
+            b[r] = u.c;
+        };
+        for (r, u) in self.zero.iter().enumerate() {
+            row(r, u, &mut a);
+        }
+        for (r, u) in self.nonneg.iter().enumerate() {
+            row(nz + r, u, &mut a);
+        }
+        for (k, block) in self.soc.iter().enumerate() {
+            for (r, u) in block.iter().enumerate() {
+                row(soc_start[k] + r, u, &mut a);
+            }
+        }
+        let mut cones = Vec::new();
+        if nz > 0 {
+            cones.push(ConeBlock::Zero(nz));
+        }
+        if nn > 0 {
+            cones.push(ConeBlock::Nonneg(nn));
+        }
+        cones.extend(self.soc.iter().map(|blk| ConeBlock::SecondOrder(blk.len())));
+        let mut q = vec![0.0; n];
+        for (i, v) in self.q {
+            q[i] += v;
+        }
+        let mut h = self.h;
+        h.sort_unstable_by_key(|t| (t.0, t.1));
+        let mut p = Triplets::new(n, n);
+        for (i, j, v) in h {
+            match p.entries.last_mut() {
+                Some(last) if last.0 == i && last.1 == j => last.2 += v,
+                _ => p.push(i, j, v),
+            }
+        }
+        p.entries.retain(|e| e.2 != 0.0);
+        let ranges = self
+            .tags
+            .iter()
+            .map(|&(kind, start, len)| match kind {
+                Kind::Zero => RowRange { start, len },
+                Kind::Nonneg => RowRange { start: nz + start, len },
+                Kind::Soc => RowRange { start: soc_start[start], len: self.soc[start].len() },
+            })
+            .collect();
+        (ConeProgram { p, q, a, b, cones, c0: self.c0 }, ranges)
+    }
+}

@@ -1,0 +1,140 @@
+//! Canonicalisation: a checked DCP node plus parameter values → the conic
+//! standard form [`ConeProgram`] (`min ½xᵀPx + qᵀx + c0 s.t. Ax + s = b, s ∈ K`),
+//! with the map back from the solver's x and z to the node's variables and
+//! constraint multipliers.
+//!
+//! The node's variables come first in x, row-major, in declaration order;
+//! epigraph variables follow. Every constraint of the node (written, or implied
+//! by a variable's type) `g ≤ 0` becomes the membership `−g ∈ K` (nonnegative rows
+//! for affine g, a cone for norms and squares), and `h = 0` the rows `−h ∈ {0}`,
+//! so the solver's multiplier z of those rows is the node's λ (or ν) in the
+//! contract's convention `L = f₀ + Σ λ·g + Σ ν·h`: with s = −g, `zᵀ(Ax − b) = zᵀg`.
+//! The reductions of every atom are in [`reduce`]; the quadratic objective in
+//! [`objective`].
+
+mod affine;
+mod builder;
+mod objective;
+mod reduce;
+
+pub use builder::RowRange;
+
+use affine::Aff;
+use builder::Builder;
+use reduce::{Dir, Reducer};
+
+use crate::diag::Span;
+use crate::eval::{self, Env, Tensor};
+use crate::ir::Node;
+use crate::runtime::Bound;
+use crate::solve::ConeProgram;
+use crate::syntax::ast::CmpOp;
+use crate::syntax::ast::Sense;
+
+/// Why a node could not be put in standard form at these parameter values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CanonError {
+    pub message: String,
+    pub span: Option<Span>,
+}
+
+/// A node in standard form, with the way back.
+#[derive(Clone, Debug)]
+pub struct Canonical {
+    pub program: ConeProgram,
+    /// Per node variable: its first column in x and its concrete shape.
+    pub var_cols: Vec<(usize, Vec<usize>)>,
+    /// Per node constraint: its rows in `Ax + s = b` and its concrete shape.
+    pub constraint_rows: Vec<(RowRange, Vec<usize>)>,
+    /// The reductions that ran, in order.
+    pub log: Vec<String>,
+}
+
+impl Canonical {
+    /// The node's variables from the solver's x.
+    pub fn var_values(&self, x: &[f64]) -> Vec<Tensor> {
+        self.var_cols
+            .iter()
+            .map(|(first, shape)| {
+                let len: usize = shape.iter().product();
+                Tensor { shape: shape.clone(), data: x[*first..*first + len].to_vec() }
+            })
+            .collect()
+    }
+
+    /// The multipliers of the node's constraints (λ ≥ 0 for `<=`/`>=`, ν for `==`)
+    /// from the solver's z. A constraint reduced to a single cone row (`norm(x) <= r`)
+    /// has one multiplier.
+    pub fn dual_values(&self, z: &[f64]) -> Vec<Tensor> {
+        self.constraint_rows
+            .iter()
+            .map(|(rows, shape)| {
+                let data = z[rows.start..rows.start + rows.len].to_vec();
+                let shape =
+                    if data.len() == shape.iter().product::<usize>() { shape.clone() } else { vec![data.len()] };
+                let shape = if data.len() == 1 { Vec::new() } else { shape };
+                Tensor { shape, data }
+            })
+            .collect()
+    }
+}
+
+/// Reduces `node` at parameter values `bound` to standard form.
+pub fn canonicalize(node: &Node, bound: &Bound) -> Result<Canonical, CanonError> {
+    if !node.class.family.is_conic() {
+        return Err(CanonError {
+            message: format!("node `{}` is {}, not LP/QP/SOCP", node.name, node.class.family.name()),
+            span: Some(node.span),
+        });
+    }
+    let env = Env { params: &bound.params, vars: &[], dims: &bound.dims };
+    let mut var_cols = Vec::new();
+    let mut vars = Vec::new();
+    let mut next = 0;
+    for v in &node.vars {
+        let shape = eval::concrete(&v.shape, &bound.dims);
+        let len: usize = shape.iter().product();
+        var_cols.push((next, shape.clone()));
+        vars.push(Aff::vars(next, shape));
+        next += len;
+    }
+    let mut r = Reducer::new(node, env, vars, Builder::new(next));
+
+    let sign = if node.objective.sense == Sense::Minimize { 1.0 } else { -1.0 };
+    let obj_shape = eval::concrete(&node.objective.expr.shape, &bound.dims);
+    r.objective(&node.objective.expr, &Tensor::filled(obj_shape, sign))?;
+
+    let mut tags = Vec::new();
+    for c in &node.constraints {
+        let shape = eval::concrete(&c.shape, &bound.dims);
+        // u = −g or −h, the membership whose multiplier is the node's.
+        let (hi, lo) = match c.op {
+            CmpOp::Le => (&c.rhs, &c.lhs),
+            CmpOp::Ge | CmpOp::Eq => (&c.lhs, &c.rhs),
+        };
+        let (hi_dir, lo_dir) = if c.op == CmpOp::Eq { (Dir::Exact, Dir::Exact) } else { (Dir::Lower, Dir::Upper) };
+        let (a, b) = (r.canon(hi, hi_dir)?, r.canon(lo, lo_dir)?);
+        let u = if c.op == CmpOp::Eq {
+            // −h = rhs − lhs.
+            Aff::combine(&b, 1.0, &a, -1.0)
+        } else {
+            Aff::combine(&a, 1.0, &b, -1.0)
+        }
+        .ok_or_else(|| CanonError {
+            message: "constraint sides do not agree at run time".into(),
+            span: Some(c.span),
+        })?;
+        let len: usize = shape.iter().product();
+        let u = if u.len() == len { u } else { broadcast(&u, &shape) };
+        tags.push((if c.op == CmpOp::Eq { r.b.zero(u.e) } else { r.b.nonneg(u.e) }, shape));
+    }
+    let log = r.log;
+    let (program, ranges) = r.b.finish();
+    let constraint_rows = tags.into_iter().map(|(tag, shape)| (ranges[tag.index()], shape)).collect();
+    Ok(Canonical { program, var_cols, constraint_rows, log })
+}
+
+fn broadcast(u: &Aff, shape: &[usize]) -> Aff {
+    let len: usize = shape.iter().product();
+    Aff { shape: shape.to_vec(), e: (0..len).map(|k| u.e[eval::broadcast_index(&u.shape, shape, k)].clone()).collect() }
+}

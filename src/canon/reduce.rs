@@ -1,0 +1,508 @@
+//! The reductions: each expression of a DCP node becomes an affine form that
+//! equals it (`Exact`), bounds it from above (`Upper`, for convex expressions:
+//! the epigraph), or from below (`Lower`, concave: the hypograph), adding the
+//! variables and cone memberships that make the bound valid and tight at an
+//! optimum. One function per atom family below; the formula each uses is in its
+//! doc comment.
+
+use super::affine::{Aff, Lin};
+use super::builder::Builder;
+use super::CanonError;
+use crate::atoms::Atom;
+use crate::dcp::{analyze, Analysis, Mono, Sign};
+use crate::eval::{self, Env, Tensor};
+use crate::ir::{Arith, Expr, ExprKind, Node, Sel};
+use crate::syntax::ast::BaseType;
+
+/// Which bound of an expression a reduction must produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    Exact,
+    /// An affine form `t ≥ e` (epigraph), tight at optima.
+    Upper,
+    /// An affine form `t ≤ e` (hypograph).
+    Lower,
+}
+
+impl Dir {
+    pub fn flip(self) -> Dir {
+        match self {
+            Dir::Upper => Dir::Lower,
+            Dir::Lower => Dir::Upper,
+            Dir::Exact => Dir::Exact,
+        }
+    }
+
+    /// The direction for `c · e` given the sign of data `c`.
+    fn through(self, s: Sign) -> Dir {
+        match s {
+            s if s.is_nonneg() => self,
+            s if s.is_nonpos() => self.flip(),
+            _ => Dir::Exact,
+        }
+    }
+}
+
+fn data_sign(t: &Tensor) -> Sign {
+    if t.data.iter().all(|&x| x >= 0.0) {
+        Sign::Nonneg
+    } else if t.data.iter().all(|&x| x <= 0.0) {
+        Sign::Nonpos
+    } else {
+        Sign::Unknown
+    }
+}
+
+pub struct Reducer<'a> {
+    pub env: Env<'a>,
+    pub vars: Vec<Aff>,
+    pub b: Builder,
+    /// What ran, in order: `ddnc explain` prints it.
+    pub log: Vec<String>,
+    params: Vec<BaseType>,
+    var_bases: Vec<BaseType>,
+}
+
+fn err(e: &Expr, message: impl Into<String>) -> CanonError {
+    CanonError { message: message.into(), span: Some(e.span) }
+}
+
+fn mismatch(e: &Expr) -> CanonError {
+    err(e, "shapes do not agree at run time")
+}
+
+impl<'a> Reducer<'a> {
+    pub fn new(node: &'a Node, env: Env<'a>, vars: Vec<Aff>, b: Builder) -> Self {
+        Reducer {
+            env,
+            vars,
+            b,
+            log: Vec::new(),
+            params: node.params.iter().map(|p| p.base).collect(),
+            var_bases: node.vars.iter().map(|v| v.base).collect(),
+        }
+    }
+
+    pub fn analysis(&self, e: &Expr) -> Analysis {
+        analyze(e, &self.params, &self.var_bases)
+    }
+
+    pub fn data(&self, e: &Expr) -> Result<Tensor, CanonError> {
+        eval::eval(e, &self.env).map_err(|x| CanonError { message: x.message, span: Some(x.span) })
+    }
+
+    pub(super) fn note(&mut self, what: &str) {
+        if !self.log.iter().any(|l| l == what) {
+            self.log.push(what.to_string());
+        }
+    }
+
+    /// Reduces `e` to an affine form bounding it in direction `dir`.
+    pub fn canon(&mut self, e: &Expr, dir: Dir) -> Result<Aff, CanonError> {
+        if e.is_data() {
+            return Ok(Aff::constant(&self.data(e)?));
+        }
+        match &e.kind {
+            ExprKind::Var(v) => Ok(self.vars[v.0 as usize].clone()),
+            ExprKind::Neg(a) => Ok(scale(self.canon(a, dir.flip())?, -1.0)),
+            ExprKind::Binary { op: Arith::Add, lhs, rhs } => {
+                let (l, r) = (self.canon(lhs, dir)?, self.canon(rhs, dir)?);
+                Aff::combine(&l, 1.0, &r, 1.0).ok_or_else(|| mismatch(e))
+            }
+            ExprKind::Binary { op: Arith::Sub, lhs, rhs } => {
+                let (l, r) = (self.canon(lhs, dir)?, self.canon(rhs, dir.flip())?);
+                Aff::combine(&l, 1.0, &r, -1.0).ok_or_else(|| mismatch(e))
+            }
+            ExprKind::Binary { op: Arith::Mul, lhs, rhs } if lhs.is_data() || rhs.is_data() => {
+                let (d, x) = if lhs.is_data() { (lhs, rhs) } else { (rhs, lhs) };
+                let t = self.data(d)?;
+                self.canon(x, dir.through(data_sign(&t)))?.times(&t).ok_or_else(|| mismatch(e))
+            }
+            ExprKind::Binary { op: Arith::Div, lhs, rhs } if rhs.is_data() => {
+                let t = self.data(rhs)?;
+                if t.data.contains(&0.0) {
+                    return Err(err(rhs, "division by zero"));
+                }
+                let inv = Tensor { shape: t.shape.clone(), data: t.data.iter().map(|x| 1.0 / x).collect() };
+                self.canon(lhs, dir.through(data_sign(&t)))?.times(&inv).ok_or_else(|| mismatch(e))
+            }
+            ExprKind::MatMul(lhs, rhs) if lhs.is_data() => {
+                let t = self.data(lhs)?;
+                let x = self.canon(rhs, dir.through(data_sign(&t)))?;
+                Aff::left_matmul(&t, &x).ok_or_else(|| mismatch(e))
+            }
+            ExprKind::MatMul(lhs, rhs) if rhs.is_data() => {
+                let t = self.data(rhs)?;
+                let x = self.canon(lhs, dir.through(data_sign(&t)))?;
+                Aff::right_matmul(&x, &t).ok_or_else(|| mismatch(e))
+            }
+            ExprKind::Transpose(a) => Ok(self.canon(a, dir)?.transposed()),
+            ExprKind::Index { base, sel } => index(&self.canon(base, dir)?, sel).ok_or_else(|| mismatch(e)),
+            ExprKind::Pow { base, p } => self.pow(e, base, *p, dir),
+            ExprKind::Atom { atom, args, axis } => self.atom(e, *atom, args, *axis, dir),
+            _ => Err(err(e, "this product of variables is not DCP and has no conic form")),
+        }
+    }
+
+    /// The form of argument `i` of an atom, bounded in the direction the atom's
+    /// monotonicity in it requires.
+    fn arg(&mut self, atom: Atom, args: &[Expr], i: usize, dir: Dir) -> Result<Aff, CanonError> {
+        let a = &args[i];
+        let an = self.analysis(a);
+        if an.curvature.is_affine() {
+            return self.canon(a, Dir::Exact);
+        }
+        let signs: Vec<Sign> = args.iter().map(|x| self.analysis(x).sign).collect();
+        match (atom.info().mono)(i, &signs) {
+            Mono::Increasing => self.canon(a, dir),
+            Mono::Decreasing => self.canon(a, dir.flip()),
+            Mono::None => Err(err(a, format!("`{}` needs an affine argument here", atom.name()))),
+        }
+    }
+
+    fn pow(&mut self, e: &Expr, base: &Expr, p: f64, dir: Dir) -> Result<Aff, CanonError> {
+        let x = if self.analysis(base).curvature.is_affine() {
+            self.canon(base, Dir::Exact)?
+        } else {
+            let s = self.analysis(base).sign;
+            let inner = if p < 0.0 {
+                Dir::Lower
+            } else if p < 1.0 {
+                dir
+            } else {
+                dir.through(s)
+            };
+            self.canon(base, inner)?
+        };
+        match p {
+            1.0 => Ok(x),
+            2.0 => self.square(e, &x, dir),
+            0.5 => self.sqrt(e, &x, dir),
+            -1.0 => self.inv_pos(e, &x, dir),
+            _ => Err(err(e, format!("x^{p} has no conic form in ddn yet (supported: p = 2, 0.5, -1)"))),
+        }
+    }
+
+    fn atom(&mut self, e: &Expr, atom: Atom, args: &[Expr], axis: Option<u8>, dir: Dir) -> Result<Aff, CanonError> {
+        let needs = match atom.info().curvature {
+            crate::dcp::Curvature::Convex => Some(Dir::Upper),
+            crate::dcp::Curvature::Concave => Some(Dir::Lower),
+            _ => None,
+        };
+        if let Some(want) = needs {
+            if dir != want {
+                return Err(err(e, format!("`{}` appears where DCP does not allow it", atom.name())));
+            }
+        }
+        match atom {
+            Atom::Sum | Atom::Mean => {
+                let x = self.canon(&args[0], dir)?;
+                let groups = x.groups(axis);
+                let count = groups.first().map_or(1, Vec::len).max(1) as f64;
+                let w = if atom == Atom::Mean { 1.0 / count } else { 1.0 };
+                let e = groups.iter().map(|g| sum(g, w)).collect();
+                Ok(Aff { shape: x.reduced_shape(axis), e })
+            }
+            Atom::Trace => {
+                let x = self.canon(&args[0], dir)?;
+                let n = x.shape.first().copied().unwrap_or(0);
+                let diag: Vec<&Lin> = (0..n).map(|i| &x.e[i * n + i]).collect();
+                Ok(Aff::scalar(sum(&diag, 1.0)))
+            }
+            Atom::Diag => {
+                let x = self.canon(&args[0], dir)?;
+                Ok(match x.shape.as_slice() {
+                    [n] => {
+                        let n = *n;
+                        let mut out = vec![Lin::default(); n * n];
+                        (0..n).for_each(|i| out[i * n + i] = x.e[i].clone());
+                        Aff { shape: vec![n, n], e: out }
+                    }
+                    _ => {
+                        let n = x.shape.first().copied().unwrap_or(0);
+                        Aff { shape: vec![n], e: (0..n).map(|i| x.e[i * n + i].clone()).collect() }
+                    }
+                })
+            }
+            Atom::Hstack | Atom::Vstack => {
+                let parts = args.iter().map(|a| self.canon(a, dir)).collect::<Result<Vec<_>, _>>()?;
+                stack(atom, parts, eval::concrete(&e.shape, self.env.dims)).ok_or_else(|| mismatch(e))
+            }
+            Atom::Abs => {
+                let x = self.arg(atom, args, 0, dir)?;
+                self.note("abs: t ≥ x, t ≥ −x");
+                let t = self.fresh(x.shape.clone());
+                self.b.nonneg(pairs(&t, &x, 1.0, -1.0));
+                self.b.nonneg(pairs(&t, &x, 1.0, 1.0));
+                Ok(t)
+            }
+            Atom::Pos => {
+                let x = self.arg(atom, args, 0, dir)?;
+                self.note("pos: t ≥ x, t ≥ 0");
+                let t = self.fresh(x.shape.clone());
+                self.b.nonneg(pairs(&t, &x, 1.0, -1.0));
+                self.b.nonneg(t.e.clone());
+                Ok(t)
+            }
+            Atom::Maximum | Atom::Minimum => {
+                let xs = (0..args.len()).map(|i| self.arg(atom, args, i, dir)).collect::<Result<Vec<_>, _>>()?;
+                let shape = eval::concrete(&e.shape, self.env.dims);
+                let s = if atom == Atom::Maximum { 1.0 } else { -1.0 };
+                self.note(if s > 0.0 { "maximum: t ≥ each argument" } else { "minimum: t ≤ each argument" });
+                let t = self.fresh(shape);
+                for x in &xs {
+                    // s·(t − x) ≥ 0, broadcasting x to t's shape.
+                    let d = Aff::combine(&t, s, x, -s).ok_or_else(|| mismatch(e))?;
+                    self.b.nonneg(d.e);
+                }
+                Ok(t)
+            }
+            Atom::Max | Atom::Min => {
+                let x = self.arg(atom, args, 0, dir)?;
+                let s = if atom == Atom::Max { 1.0 } else { -1.0 };
+                self.note(if s > 0.0 { "max: t ≥ each entry" } else { "min: t ≤ each entry" });
+                let t = self.fresh(x.reduced_shape(axis));
+                let groups: Vec<Vec<Lin>> =
+                    x.groups(axis).into_iter().map(|g| g.into_iter().cloned().collect()).collect();
+                for (k, g) in groups.iter().enumerate() {
+                    let rows = g
+                        .iter()
+                        .map(|xi| {
+                            let mut l = t.e[k].scaled(s);
+                            l.add_scaled(xi, -s);
+                            l
+                        })
+                        .collect();
+                    self.b.nonneg(rows);
+                }
+                Ok(t)
+            }
+            Atom::Norm1 => {
+                let x = self.arg(atom, args, 0, dir)?;
+                self.note("norm1: Σ tᵢ with tᵢ ≥ |xᵢ|");
+                let t = self.fresh(x.shape.clone());
+                self.b.nonneg(pairs(&t, &x, 1.0, -1.0));
+                self.b.nonneg(pairs(&t, &x, 1.0, 1.0));
+                Ok(Aff::scalar(sum(&t.e.iter().collect::<Vec<_>>(), 1.0)))
+            }
+            Atom::NormInf => {
+                let x = self.arg(atom, args, 0, dir)?;
+                self.note("norm_inf: t ≥ ±xᵢ");
+                let t = self.fresh(Vec::new());
+                let tb = Aff { shape: x.shape.clone(), e: vec![t.e[0].clone(); x.len()] };
+                self.b.nonneg(pairs(&tb, &x, 1.0, -1.0));
+                self.b.nonneg(pairs(&tb, &x, 1.0, 1.0));
+                Ok(t)
+            }
+            Atom::Norm => {
+                let x = self.arg(atom, args, 0, dir)?;
+                self.note("norm: (t, x) in the second-order cone");
+                let t = self.fresh(Vec::new());
+                let mut block = vec![t.e[0].clone()];
+                block.extend(x.e);
+                self.b.soc(block);
+                Ok(t)
+            }
+            Atom::SumSquares => {
+                let x = self.arg(atom, args, 0, dir)?;
+                self.sum_squares(&x)
+            }
+            Atom::Square => {
+                let x = self.arg(atom, args, 0, dir)?;
+                self.square(e, &x, dir)
+            }
+            Atom::QuadForm => {
+                let x = self.canon(&args[0], Dir::Exact)?;
+                let q = self.data(&args[1])?;
+                let r =
+                    psd_root(&q).ok_or_else(|| err(&args[1], "`quad_form` needs a positive semidefinite matrix"))?;
+                self.note("quad_form: xᵀQx = ‖R x‖² with Q = RᵀR");
+                let rx = Aff::left_matmul(&r, &x).ok_or_else(|| mismatch(e))?;
+                self.sum_squares(&rx)
+            }
+            Atom::QuadOverLin => {
+                let x = self.arg(atom, args, 0, dir)?;
+                let y = self.arg(atom, args, 1, dir)?;
+                self.note("quad_over_lin: ‖(2x, t − y)‖ ≤ t + y");
+                let t = self.fresh(Vec::new());
+                let (tl, yl) = (&t.e[0], &y.e[0]);
+                let mut block = vec![add(tl, yl, 1.0), add(tl, yl, -1.0)];
+                block.extend(x.e.iter().map(|xi| xi.scaled(2.0)));
+                self.b.soc(block);
+                Ok(t)
+            }
+            Atom::Huber => {
+                let x = self.arg(atom, args, 0, dir)?;
+                let m = self.data(&args[1])?.as_scalar().unwrap_or(1.0);
+                if m < 0.0 {
+                    return Err(err(&args[1], "`huber` needs a nonnegative threshold"));
+                }
+                self.note("huber: min over u of u² + 2M|x − u|");
+                let mut out = Vec::with_capacity(x.len());
+                let one = Lin::constant(1.0);
+                for xi in &x.e {
+                    let (u, v) = self.huber_rows(xi);
+                    // s ≥ u² as ‖(2u, s − 1)‖ ≤ s + 1.
+                    let s = Lin::var(self.b.new_vars(1));
+                    self.b.soc(vec![add(&s, &one, 1.0), add(&s, &one, -1.0), u.scaled(2.0)]);
+                    out.push(add(&s, &v, 2.0 * m));
+                }
+                Ok(Aff { shape: x.shape, e: out })
+            }
+            Atom::InvPos => {
+                let x = self.arg(atom, args, 0, dir)?;
+                self.inv_pos(e, &x, dir)
+            }
+            Atom::Sqrt => {
+                let x = self.arg(atom, args, 0, dir)?;
+                self.sqrt(e, &x, dir)
+            }
+            _ => Err(err(e, format!("`{}` has no conic form (it needs a cone ddn does not have)", atom.name()))),
+        }
+    }
+
+    fn fresh(&mut self, shape: Vec<usize>) -> Aff {
+        let len: usize = shape.iter().product();
+        let first = self.b.new_vars(len);
+        Aff::vars(first, shape)
+    }
+
+    /// t ≥ ‖x‖² as ‖(2x, t − 1)‖ ≤ t + 1 (a rotated cone in standard form).
+    fn sum_squares(&mut self, x: &Aff) -> Result<Aff, CanonError> {
+        self.note("sum_squares: ‖(2x, t − 1)‖ ≤ t + 1");
+        let t = self.fresh(Vec::new());
+        let one = Lin::constant(1.0);
+        let mut block = vec![add(&t.e[0], &one, 1.0), add(&t.e[0], &one, -1.0)];
+        block.extend(x.e.iter().map(|xi| xi.scaled(2.0)));
+        self.b.soc(block);
+        Ok(t)
+    }
+
+    /// tᵢ ≥ xᵢ² elementwise, each a 3-dimensional cone.
+    fn square(&mut self, e: &Expr, x: &Aff, dir: Dir) -> Result<Aff, CanonError> {
+        if dir != Dir::Upper {
+            return Err(err(e, "a square appears where DCP does not allow it"));
+        }
+        self.note("square: ‖(2x, t − 1)‖ ≤ t + 1 per entry");
+        let t = self.fresh(x.shape.clone());
+        let one = Lin::constant(1.0);
+        for (ti, xi) in t.e.iter().zip(&x.e) {
+            self.b.soc(vec![add(ti, &one, 1.0), add(ti, &one, -1.0), xi.scaled(2.0)]);
+        }
+        Ok(t)
+    }
+
+    /// t ≤ √x as ‖(2t, x − 1)‖ ≤ x + 1 per entry.
+    fn sqrt(&mut self, e: &Expr, x: &Aff, dir: Dir) -> Result<Aff, CanonError> {
+        if dir != Dir::Lower {
+            return Err(err(e, "a square root appears where DCP does not allow it"));
+        }
+        self.note("sqrt: ‖(2t, x − 1)‖ ≤ x + 1 per entry");
+        let t = self.fresh(x.shape.clone());
+        let one = Lin::constant(1.0);
+        for (ti, xi) in t.e.iter().zip(&x.e) {
+            self.b.soc(vec![add(xi, &one, 1.0), add(xi, &one, -1.0), ti.scaled(2.0)]);
+        }
+        Ok(t)
+    }
+
+    /// t ≥ 1/x (x > 0) as ‖(2, x − t)‖ ≤ x + t per entry.
+    fn inv_pos(&mut self, e: &Expr, x: &Aff, dir: Dir) -> Result<Aff, CanonError> {
+        if dir != Dir::Upper {
+            return Err(err(e, "an inverse appears where DCP does not allow it"));
+        }
+        self.note("inv_pos: ‖(2, x − t)‖ ≤ x + t per entry");
+        let t = self.fresh(x.shape.clone());
+        for (ti, xi) in t.e.iter().zip(&x.e) {
+            self.b.soc(vec![add(xi, ti, 1.0), add(xi, ti, -1.0), Lin::constant(2.0)]);
+        }
+        Ok(t)
+    }
+
+    /// huber(x) = min over u of u² + 2M|x − u| (the minimiser is u = clip(x, ±M)):
+    /// returns (u, v) with the rows v ≥ |x − u|; the caller charges u² + 2M v.
+    pub fn huber_rows(&mut self, x: &Lin) -> (Lin, Lin) {
+        let first = self.b.new_vars(2);
+        let (u, v) = (Lin::var(first), Lin::var(first + 1));
+        let mut d = x.clone();
+        d.add_scaled(&u, -1.0);
+        self.b.nonneg(vec![add(&v, &d, -1.0), add(&v, &d, 1.0)]);
+        (u, v)
+    }
+}
+
+/// `a + w·b`.
+pub fn add(a: &Lin, b: &Lin, w: f64) -> Lin {
+    let mut l = a.clone();
+    l.add_scaled(b, w);
+    l
+}
+
+pub fn scale(mut a: Aff, w: f64) -> Aff {
+    a.e.iter_mut().for_each(|l| *l = l.scaled(w));
+    a
+}
+
+fn sum(g: &[&Lin], w: f64) -> Lin {
+    let mut l = Lin::default();
+    g.iter().for_each(|x| l.add_scaled(x, w));
+    l
+}
+
+/// Entrywise `wa·a + wb·b` of two same-shape forms, as membership rows.
+fn pairs(a: &Aff, b: &Aff, wa: f64, wb: f64) -> Vec<Lin> {
+    a.e.iter()
+        .zip(&b.e)
+        .map(|(x, y)| {
+            let mut l = x.scaled(wa);
+            l.add_scaled(y, wb);
+            l
+        })
+        .collect()
+}
+
+fn index(x: &Aff, sel: &[Sel]) -> Option<Aff> {
+    // Index the positions 0..len as data, then gather the forms.
+    let pos = Tensor { shape: x.shape.clone(), data: (0..x.len()).map(|i| i as f64).collect() };
+    let picked = eval::index(&pos, sel)?;
+    Some(Aff { shape: picked.shape, e: picked.data.iter().map(|&i| x.e[i as usize].clone()).collect() })
+}
+
+fn stack(atom: Atom, parts: Vec<Aff>, shape: Vec<usize>) -> Option<Aff> {
+    if atom == Atom::Vstack || parts.iter().all(|p| p.shape.len() == 1) {
+        return Some(Aff { shape, e: parts.into_iter().flat_map(|p| p.e).collect() });
+    }
+    let rows = parts.first()?.shape.first().copied()?;
+    let mut e = Vec::new();
+    for i in 0..rows {
+        for p in &parts {
+            let c = p.shape.get(1).copied()?;
+            e.extend_from_slice(&p.e[i * c..(i + 1) * c]);
+        }
+    }
+    Some(Aff { shape, e })
+}
+
+/// R with Q = RᵀR for symmetric PSD Q: R = diag(√λ) Vᵀ from Q = V diag(λ) Vᵀ,
+/// negative round-off eigenvalues clipped to 0.
+pub fn psd_root(q: &Tensor) -> Option<Tensor> {
+    let (n, m) = q.rows_cols();
+    if n != m {
+        return None;
+    }
+    let eig = q.view(n, n).self_adjoint_eigen(faer::Side::Lower).ok()?;
+    let (s, u) = (eig.S(), eig.U());
+    let big = (0..n).fold(1.0f64, |a, i| a.max(s[i].abs()));
+    let mut r = vec![0.0; n * n];
+    for k in 0..n {
+        let lam = s[k];
+        if lam < -1e-9 * big {
+            return None;
+        }
+        let root = lam.max(0.0).sqrt();
+        for j in 0..n {
+            r[k * n + j] = root * u[(j, k)];
+        }
+    }
+    Some(Tensor::matrix(n, n, r))
+}

@@ -1,0 +1,359 @@
+//! The reference evaluator: computes a checked expression's value over dense
+//! tensors, given parameter values, variable values and dimension sizes.
+//!
+//! Everything numeric downstream (canonicalisation's parameter maps, the smooth
+//! solvers, the JIT's reference) agrees with this module. Values outside an
+//! atom's domain (`log` of a negative number) are errors naming the expression,
+//! never a silent NaN.
+
+mod tensor;
+
+pub use tensor::{broadcast_index, broadcast_shape, Tensor};
+
+use crate::atoms::Atom;
+use crate::diag::Span;
+use crate::ir::{Arith, Dim, Expr, ExprKind, Sel, Shape};
+
+/// What names stand for during one evaluation.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    /// One value per parameter, in declaration order.
+    pub params: &'a [Tensor],
+    /// One value per variable (may be empty when evaluating data only).
+    pub vars: &'a [Tensor],
+    /// The size of each dimension name.
+    pub dims: &'a [usize],
+}
+
+/// Why an expression has no value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalError {
+    pub message: String,
+    pub span: Span,
+}
+
+type Res = Result<Tensor, EvalError>;
+
+fn fail(span: Span, message: impl Into<String>) -> EvalError {
+    EvalError { message: message.into(), span }
+}
+
+/// The concrete shape of `s` with dimension names replaced by their sizes.
+pub fn concrete(s: &Shape, dims: &[usize]) -> Vec<usize> {
+    s.0.iter()
+        .map(|d| match d {
+            Dim::Fixed(v) => *v as usize,
+            Dim::Named(id) => dims.get(id.0 as usize).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
+/// Evaluates `e` in `env`.
+pub fn eval(e: &Expr, env: &Env) -> Res {
+    match &e.kind {
+        ExprKind::Const(c) => Ok(Tensor::scalar(*c)),
+        ExprKind::Dim(d) => Ok(Tensor::scalar(env.dims.get(d.0 as usize).copied().unwrap_or(0) as f64)),
+        ExprKind::Param(p) => {
+            env.params.get(p.0 as usize).cloned().ok_or_else(|| fail(e.span, "parameter has no value"))
+        }
+        ExprKind::Var(v) => env.vars.get(v.0 as usize).cloned().ok_or_else(|| fail(e.span, "variable has no value")),
+        ExprKind::Neg(a) => Ok(map(eval(a, env)?, |x| -x)),
+        ExprKind::Binary { op, lhs, rhs } => {
+            let (a, b) = (eval(lhs, env)?, eval(rhs, env)?);
+            let f: fn(f64, f64) -> f64 = match op {
+                Arith::Add => |x, y| x + y,
+                Arith::Sub => |x, y| x - y,
+                Arith::Mul => |x, y| x * y,
+                Arith::Div => |x, y| x / y,
+            };
+            let out = zip(&a, &b, f).ok_or_else(|| fail(e.span, "shapes do not broadcast at run time"))?;
+            if *op == Arith::Div && out.data.iter().any(|v| !v.is_finite()) && b.data.contains(&0.0) {
+                return Err(fail(rhs.span, "division by zero"));
+            }
+            Ok(out)
+        }
+        ExprKind::Pow { base, p } => {
+            let b = eval(base, env)?;
+            let p = *p;
+            let int = p.fract() == 0.0;
+            if (!int && b.data.iter().any(|&x| x < 0.0)) || (p < 0.0 && b.data.contains(&0.0)) {
+                return Err(fail(e.span, format!("x^{p} is undefined here: x is out of its domain")));
+            }
+            Ok(map(b, |x| if p == 2.0 { x * x } else { x.powf(p) }))
+        }
+        ExprKind::MatMul(l, r) => {
+            matmul(&eval(l, env)?, &eval(r, env)?).ok_or_else(|| fail(e.span, "inner dimensions differ at run time"))
+        }
+        ExprKind::Transpose(a) => Ok(transpose(eval(a, env)?)),
+        ExprKind::Index { base, sel } => {
+            index(&eval(base, env)?, sel).ok_or_else(|| fail(e.span, "index out of range at run time"))
+        }
+        ExprKind::Atom { atom, args, axis } => {
+            let vals = args.iter().map(|a| eval(a, env)).collect::<Result<Vec<_>, _>>()?;
+            atom_value(*atom, &vals, *axis, concrete(&e.shape, env.dims), e.span)
+        }
+    }
+}
+
+fn map(mut t: Tensor, f: impl Fn(f64) -> f64) -> Tensor {
+    t.data.iter_mut().for_each(|x| *x = f(*x));
+    t
+}
+
+/// Elementwise `f` with numpy broadcasting.
+pub fn zip(a: &Tensor, b: &Tensor, f: impl Fn(f64, f64) -> f64) -> Option<Tensor> {
+    if a.shape == b.shape {
+        let data = a.data.iter().zip(&b.data).map(|(x, y)| f(*x, *y)).collect();
+        return Some(Tensor { shape: a.shape.clone(), data });
+    }
+    let shape = broadcast_shape(&a.shape, &b.shape)?;
+    let len: usize = shape.iter().product();
+    let data = (0..len)
+        .map(|i| f(a.data[broadcast_index(&a.shape, &shape, i)], b.data[broadcast_index(&b.shape, &shape, i)]))
+        .collect();
+    Some(Tensor { shape, data })
+}
+
+/// numpy `@` for ranks 1 and 2 (vector · vector is the dot product).
+pub fn matmul(a: &Tensor, b: &Tensor) -> Option<Tensor> {
+    let (am, ak) = match a.shape.as_slice() {
+        [k] => (1, *k),
+        [m, k] => (*m, *k),
+        _ => return None,
+    };
+    let (bk, bn) = match b.shape.as_slice() {
+        [k] => (*k, 1),
+        [k, n] => (*k, *n),
+        _ => return None,
+    };
+    if ak != bk {
+        return None;
+    }
+    let prod = a.view(am, ak) * b.view(bk, bn);
+    let shape = match (a.rank(), b.rank()) {
+        (1, 1) => vec![],
+        (1, _) => vec![bn],
+        (_, 1) => vec![am],
+        _ => vec![am, bn],
+    };
+    Some(Tensor::from_mat(&prod, shape))
+}
+
+pub fn transpose(t: Tensor) -> Tensor {
+    match t.shape.as_slice() {
+        [m, n] => {
+            let (m, n) = (*m, *n);
+            let mut data = vec![0.0; m * n];
+            for i in 0..m {
+                for j in 0..n {
+                    data[j * m + i] = t.data[i * n + j];
+                }
+            }
+            Tensor::matrix(n, m, data)
+        }
+        _ => t,
+    }
+}
+
+/// Applies index selectors to the leading axes.
+pub fn index(t: &Tensor, sel: &[Sel]) -> Option<Tensor> {
+    let ranges: Vec<(usize, usize, bool)> = t
+        .shape
+        .iter()
+        .enumerate()
+        .map(|(axis, &len)| match sel.get(axis) {
+            Some(Sel::At(i)) => (*i as usize, *i as usize + 1, false),
+            Some(Sel::Range { start, end }) => (*start as usize, end.map_or(len, |e| e as usize), true),
+            None => (0, len, true),
+        })
+        .collect();
+    if ranges.iter().zip(&t.shape).any(|((s, e, _), len)| s > e || e > len) {
+        return None;
+    }
+    let shape: Vec<usize> = ranges.iter().filter(|r| r.2).map(|(s, e, _)| e - s).collect();
+    let data = match t.shape.as_slice() {
+        [] => t.data.clone(),
+        [_] => t.data[ranges[0].0..ranges[0].1].to_vec(),
+        [_, n] => {
+            let mut d = Vec::new();
+            for i in ranges[0].0..ranges[0].1 {
+                d.extend_from_slice(&t.data[i * n + ranges[1].0..i * n + ranges[1].1]);
+            }
+            d
+        }
+        _ => return None,
+    };
+    Some(Tensor { shape, data })
+}
+
+/// A reduction of `t` by `f` (with identity `init`): over everything, or along
+/// `axis` of a matrix (axis 0 reduces down the columns).
+fn reduce(t: &Tensor, axis: Option<u8>, init: f64, f: impl Fn(f64, f64) -> f64) -> Tensor {
+    match (axis, t.shape.as_slice()) {
+        (Some(ax), [m, n]) => {
+            let (m, n) = (*m, *n);
+            let (outer, inner) = if ax == 0 { (n, m) } else { (m, n) };
+            let data = (0..outer)
+                .map(|o| (0..inner).map(|k| if ax == 0 { t.data[k * n + o] } else { t.data[o * n + k] }).fold(init, &f))
+                .collect();
+            Tensor::vector(data)
+        }
+        _ => Tensor::scalar(t.data.iter().copied().fold(init, f)),
+    }
+}
+
+fn domain(span: Span, name: &str, ok: bool, what: &str) -> Result<(), EvalError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(fail(span, format!("`{name}` is undefined here: its argument must be {what}")))
+    }
+}
+
+/// x log x with its limit 0 at 0.
+fn xlogx(x: f64) -> f64 {
+    if x == 0.0 {
+        0.0
+    } else {
+        x * x.ln()
+    }
+}
+
+fn atom_value(atom: Atom, v: &[Tensor], axis: Option<u8>, shape: Vec<usize>, span: Span) -> Res {
+    let name = atom.name();
+    let arg = |i: usize| v.get(i).ok_or_else(|| fail(span, format!("`{name}` is missing an argument")));
+    let elementwise = |f: fn(f64) -> f64| -> Res { Ok(map(arg(0)?.clone(), f)) };
+    let min_over = |t: &Tensor| t.data.iter().copied().fold(f64::INFINITY, f64::min);
+    Ok(match atom {
+        Atom::Sum => reduce(arg(0)?, axis, 0.0, |a, b| a + b),
+        Atom::Mean => {
+            let t = arg(0)?;
+            let s = reduce(t, axis, 0.0, |a, b| a + b);
+            let count = (t.len() / s.len().max(1)).max(1) as f64;
+            map(s, |x| x / count)
+        }
+        Atom::Trace => {
+            let t = arg(0)?;
+            let (m, _) = t.rows_cols();
+            Tensor::scalar((0..m).map(|i| t.at(i, i)).sum())
+        }
+        Atom::Diag => {
+            let t = arg(0)?;
+            match t.shape.as_slice() {
+                [n] => {
+                    let mut d = vec![0.0; n * n];
+                    (0..*n).for_each(|i| d[i * n + i] = t.data[i]);
+                    Tensor::matrix(*n, *n, d)
+                }
+                _ => Tensor::vector((0..t.rows_cols().0).map(|i| t.at(i, i)).collect()),
+            }
+        }
+        Atom::Ones => Tensor::filled(shape, 1.0),
+        Atom::Zeros => Tensor::filled(shape, 0.0),
+        Atom::Eye => {
+            let mut t = Tensor::filled(shape, 0.0);
+            let (m, n) = t.rows_cols();
+            (0..m.min(n)).for_each(|i| t.data[i * n + i] = 1.0);
+            t
+        }
+        Atom::Hstack => {
+            if v.iter().all(|t| t.rank() == 1) {
+                Tensor::vector(v.iter().flat_map(|t| t.data.iter().copied()).collect())
+            } else {
+                let m = v[0].rows_cols().0;
+                let mut d = Vec::new();
+                for i in 0..m {
+                    for t in v {
+                        let c = t.rows_cols().1;
+                        d.extend_from_slice(&t.data[i * c..(i + 1) * c]);
+                    }
+                }
+                Tensor { shape, data: d }
+            }
+        }
+        Atom::Vstack => Tensor { shape, data: v.iter().flat_map(|t| t.data.iter().copied()).collect() },
+        Atom::SumSquares => Tensor::scalar(arg(0)?.data.iter().map(|x| x * x).sum()),
+        Atom::Square => elementwise(|x| x * x)?,
+        Atom::Abs => elementwise(f64::abs)?,
+        Atom::Norm => Tensor::scalar(arg(0)?.data.iter().map(|x| x * x).sum::<f64>().sqrt()),
+        Atom::Norm1 => Tensor::scalar(arg(0)?.data.iter().map(|x| x.abs()).sum()),
+        Atom::NormInf => Tensor::scalar(arg(0)?.data.iter().fold(0.0, |m, x| m.max(x.abs()))),
+        Atom::QuadForm => {
+            let (x, p) = (arg(0)?, arg(1)?);
+            let px = matmul(p, x).ok_or_else(|| fail(span, "`quad_form` shapes differ at run time"))?;
+            Tensor::scalar(x.data.iter().zip(&px.data).map(|(a, b)| a * b).sum())
+        }
+        Atom::QuadOverLin => {
+            let (x, t) = (arg(0)?, arg(1)?.as_scalar().unwrap_or(f64::NAN));
+            domain(span, name, t > 0.0, "positive in `t`")?;
+            Tensor::scalar(x.data.iter().map(|a| a * a).sum::<f64>() / t)
+        }
+        Atom::Pos => elementwise(|x| x.max(0.0))?,
+        Atom::Maximum | Atom::Minimum => {
+            let f: fn(f64, f64) -> f64 = if atom == Atom::Maximum { f64::max } else { f64::min };
+            let mut acc = arg(0)?.clone();
+            for t in &v[1..] {
+                acc = zip(&acc, t, f).ok_or_else(|| fail(span, "shapes do not broadcast at run time"))?;
+            }
+            acc
+        }
+        Atom::Max => reduce(arg(0)?, axis, f64::NEG_INFINITY, f64::max),
+        Atom::Min => reduce(arg(0)?, axis, f64::INFINITY, f64::min),
+        Atom::Huber => {
+            let m = v.get(1).and_then(Tensor::as_scalar).unwrap_or(1.0);
+            domain(span, name, m >= 0.0, "given a nonnegative threshold M")?;
+            map(arg(0)?.clone(), |x| if x.abs() <= m { x * x } else { 2.0 * m * x.abs() - m * m })
+        }
+        Atom::Exp => elementwise(f64::exp)?,
+        Atom::LogSumExp => {
+            let t = arg(0)?;
+            let mx = reduce(t, axis, f64::NEG_INFINITY, f64::max);
+            // log Σ exp(xᵢ) = m + log Σ exp(xᵢ − m), stable for large xᵢ.
+            let shifted = match axis {
+                Some(ax) if t.rank() == 2 => {
+                    let n = t.shape[1];
+                    let data = t
+                        .data
+                        .iter()
+                        .enumerate()
+                        .map(|(k, x)| (x - mx.data[if ax == 0 { k % n } else { k / n }]).exp())
+                        .collect();
+                    Tensor { shape: t.shape.clone(), data }
+                }
+                _ => map(t.clone(), |x| (x - mx.data[0]).exp()),
+            };
+            let s = reduce(&shifted, axis, 0.0, |a, b| a + b);
+            zip(&mx, &s, |m, s| m + s.ln()).ok_or_else(|| fail(span, "internal: log_sum_exp shapes"))?
+        }
+        Atom::InvPos => {
+            domain(span, name, min_over(arg(0)?) > 0.0, "positive")?;
+            elementwise(|x| 1.0 / x)?
+        }
+        Atom::Xlogx => {
+            domain(span, name, min_over(arg(0)?) >= 0.0, "nonnegative")?;
+            elementwise(xlogx)?
+        }
+        Atom::Entr => {
+            domain(span, name, min_over(arg(0)?) >= 0.0, "nonnegative")?;
+            elementwise(|x| -xlogx(x))?
+        }
+        Atom::KlDiv => {
+            let (a, b) = (arg(0)?, arg(1)?);
+            domain(span, name, min_over(a) >= 0.0 && min_over(b) > 0.0, "x >= 0 and y > 0")?;
+            zip(a, b, |x, y| xlogx(x) - x * y.ln() - x + y).ok_or_else(|| fail(span, "shapes do not broadcast"))?
+        }
+        Atom::Logistic => elementwise(|x| if x > 0.0 { x + (-x).exp().ln_1p() } else { x.exp().ln_1p() })?,
+        Atom::Log => {
+            domain(span, name, min_over(arg(0)?) > 0.0, "positive")?;
+            elementwise(f64::ln)?
+        }
+        Atom::Sqrt => {
+            domain(span, name, min_over(arg(0)?) >= 0.0, "nonnegative")?;
+            elementwise(f64::sqrt)?
+        }
+        Atom::Sin => elementwise(f64::sin)?,
+        Atom::Cos => elementwise(f64::cos)?,
+        Atom::Tanh => elementwise(f64::tanh)?,
+        Atom::Sigmoid => elementwise(|x| if x >= 0.0 { 1.0 / (1.0 + (-x).exp()) } else { x.exp() / (1.0 + x.exp()) })?,
+    })
+}

@@ -1,0 +1,118 @@
+//! Dense values of rank 0, 1 or 2, stored row-major; matrix products go through faer.
+
+use faer::{Mat, MatRef};
+
+/// A scalar (`shape == []`), vector (`[n]`) or matrix (`[m, n]`), row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f64>,
+}
+
+impl Tensor {
+    pub fn scalar(v: f64) -> Tensor {
+        Tensor { shape: Vec::new(), data: vec![v] }
+    }
+
+    pub fn vector(data: Vec<f64>) -> Tensor {
+        Tensor { shape: vec![data.len()], data }
+    }
+
+    /// A matrix from row-major data; `data.len()` must be `m * n`.
+    pub fn matrix(m: usize, n: usize, data: Vec<f64>) -> Tensor {
+        debug_assert_eq!(data.len(), m * n);
+        Tensor { shape: vec![m, n], data }
+    }
+
+    pub fn filled(shape: Vec<usize>, v: f64) -> Tensor {
+        let len = shape.iter().product();
+        Tensor { shape, data: vec![v; len] }
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Rows and columns when viewed as a matrix (a vector is a column).
+    pub fn rows_cols(&self) -> (usize, usize) {
+        match self.shape.as_slice() {
+            [] => (1, 1),
+            [n] => (*n, 1),
+            [m, n] => (*m, *n),
+            _ => (self.data.len(), 1),
+        }
+    }
+
+    /// The value of a one-entry tensor.
+    pub fn as_scalar(&self) -> Option<f64> {
+        (self.data.len() == 1).then(|| self.data[0])
+    }
+
+    /// A faer view of the data as an `rows × cols` row-major matrix.
+    pub fn view(&self, rows: usize, cols: usize) -> MatRef<'_, f64> {
+        MatRef::from_row_major_slice(&self.data, rows, cols)
+    }
+
+    /// A row-major tensor from a faer matrix.
+    pub fn from_mat(m: &Mat<f64>, shape: Vec<usize>) -> Tensor {
+        let (r, c) = (m.nrows(), m.ncols());
+        let mut data = Vec::with_capacity(r * c);
+        for i in 0..r {
+            for j in 0..c {
+                data.push(m[(i, j)]);
+            }
+        }
+        Tensor { shape, data }
+    }
+
+    /// Entry `(i, j)` of a matrix (or `i` of a vector when `j == 0`).
+    pub fn at(&self, i: usize, j: usize) -> f64 {
+        let (_, c) = self.rows_cols();
+        self.data[i * c + j]
+    }
+}
+
+/// numpy broadcasting of two shapes (trailing axes aligned, 1 stretches).
+pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let r = a.len().max(b.len());
+    let mut out = Vec::with_capacity(r);
+    for i in 0..r {
+        let x = (i + a.len()).checked_sub(r).map(|k| a[k]);
+        let y = (i + b.len()).checked_sub(r).map(|k| b[k]);
+        out.push(match (x, y) {
+            (Some(x), None) => x,
+            (None, Some(y)) => y,
+            (Some(x), Some(y)) if x == y => x,
+            (Some(1), Some(y)) => y,
+            (Some(x), Some(1)) => x,
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
+/// The flat index into a tensor of shape `from` that broadcasts to position
+/// `idx` (row-major) of shape `to`.
+pub fn broadcast_index(from: &[usize], to: &[usize], idx: usize) -> usize {
+    let r = to.len();
+    let mut rem = idx;
+    let mut coords = vec![0usize; r];
+    for k in (0..r).rev() {
+        coords[k] = rem % to[k].max(1);
+        rem /= to[k].max(1);
+    }
+    let mut flat = 0;
+    for (k, &d) in from.iter().enumerate() {
+        let c = coords[r - from.len() + k];
+        flat = flat * d + if d == 1 { 0 } else { c };
+    }
+    flat
+}

@@ -1,0 +1,224 @@
+//! Run-time inputs: JSON (or in-memory) values bound to a node's parameters,
+//! with every check the contract names — unknown or missing names, shapes against
+//! the declared types and the dimension names they bind, NaN and infinity, and the
+//! `nonneg` / `pos` / `sym` / `psd` domains. All problems are collected.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::eval::Tensor;
+use crate::ir::{Dim, Node, Shape};
+use crate::syntax::ast::BaseType;
+
+/// Relative tolerance of the `sym` and `psd` checks: |X − Xᵀ| ≤ tol·max(1, max|X|),
+/// λ_min ≥ −tol·max(1, max|λ|).
+pub const SYM_TOL: f64 = 1e-9;
+
+/// Parameter values in declaration order, and the size of every dimension name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bound {
+    pub params: Vec<Tensor>,
+    pub dims: Vec<usize>,
+}
+
+/// A JSON number (scalar), array of numbers (vector) or array of equal-length
+/// row arrays (matrix, row-major) as a tensor.
+pub fn tensor_from_json(v: &Value) -> Result<Tensor, String> {
+    let num = |x: &Value| x.as_f64().ok_or_else(|| format!("expected a number, found `{x}`"));
+    match v {
+        Value::Number(_) => Ok(Tensor::scalar(num(v)?)),
+        Value::Array(items) if items.iter().all(|x| !x.is_array()) => {
+            Ok(Tensor::vector(items.iter().map(num).collect::<Result<_, _>>()?))
+        }
+        Value::Array(rows) => {
+            let mut data = Vec::new();
+            let mut width = None;
+            for (i, r) in rows.iter().enumerate() {
+                let Value::Array(r) = r else { return Err(format!("row {i} is not an array")) };
+                if *width.get_or_insert(r.len()) != r.len() {
+                    return Err(format!("row {i} has {} entries, row 0 has {}", r.len(), width.unwrap_or(0)));
+                }
+                for x in r {
+                    if x.is_array() {
+                        return Err("arrays nested more than two deep (only scalars, vectors and matrices)".into());
+                    }
+                    data.push(num(x)?);
+                }
+            }
+            Ok(Tensor::matrix(rows.len(), width.unwrap_or(0), data))
+        }
+        other => Err(format!("expected a number or an array, found `{other}`")),
+    }
+}
+
+/// A tensor as JSON in the same layout [`tensor_from_json`] reads.
+pub fn tensor_to_json(t: &Tensor) -> Value {
+    match t.shape.as_slice() {
+        [] => Value::from(t.data.first().copied().unwrap_or(0.0)),
+        [_] => Value::from(t.data.clone()),
+        [_, n] => Value::Array(t.data.chunks((*n).max(1)).map(|r| Value::from(r.to_vec())).collect()),
+        _ => Value::Null,
+    }
+}
+
+/// Reads a JSON object of named values.
+pub fn named_tensors(v: &Value) -> Result<BTreeMap<String, Tensor>, Vec<String>> {
+    let Value::Object(map) = v else { return Err(vec!["expected a JSON object from names to values".into()]) };
+    let mut out = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (k, v) in map {
+        match tensor_from_json(v) {
+            Ok(t) => {
+                out.insert(k.clone(), t);
+            }
+            Err(e) => errors.push(format!("input `{k}`: {e}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+fn shape_words(shape: &[usize]) -> String {
+    match shape {
+        [] => "a scalar".into(),
+        [n] => format!("a vector of length {n}"),
+        [m, n] => format!("a {m}×{n} matrix"),
+        _ => "an array of rank > 2".into(),
+    }
+}
+
+/// Binds named values to `node`'s parameters: resolves dimension names and checks
+/// everything. Returns every problem found, each naming the input.
+pub fn bind(node: &Node, inputs: &BTreeMap<String, Tensor>) -> Result<Bound, Vec<String>> {
+    let mut errors = Vec::new();
+    let names: Vec<&str> = node.params.iter().map(|p| p.name.as_str()).collect();
+    for k in inputs.keys() {
+        if !names.contains(&k.as_str()) {
+            errors.push(format!("unknown input `{k}`: node `{}` takes `{}`", node.name, names.join("`, `")));
+        }
+    }
+    // Dimension sizes, from the first parameter axis that carries each name.
+    let mut dims: Vec<Option<(usize, String)>> = vec![None; node.dims.len()];
+    let mut params = Vec::with_capacity(node.params.len());
+    for p in &node.params {
+        let declared = node.shape_str(&p.shape).replacen("real", p.base.name(), 1);
+        let Some(t) = inputs.get(&p.name) else {
+            errors.push(format!("missing input `{}` ({declared})", p.name));
+            continue;
+        };
+        if !check_shape(node, &p.name, &declared, &p.shape, t, &mut dims, &mut errors) {
+            continue;
+        }
+        if let Some(i) = t.data.iter().position(|x| !x.is_finite()) {
+            errors.push(format!("input `{}` has a non-finite entry ({}) at flat index {i}", p.name, t.data[i]));
+            continue;
+        }
+        match check_domain(&p.name, p.base, t) {
+            Ok(t) => params.push(t),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Bound { params, dims: dims.into_iter().map(|d| d.map_or(0, |(v, _)| v)).collect() })
+}
+
+/// Rank, literal sizes and named sizes of one input; records new dimension sizes.
+fn check_shape(
+    node: &Node,
+    name: &str,
+    declared: &str,
+    shape: &Shape,
+    t: &Tensor,
+    dims: &mut [Option<(usize, String)>],
+    errors: &mut Vec<String>,
+) -> bool {
+    if t.rank() != shape.rank() {
+        errors.push(format!("input `{name}` must be {declared}, found {}", shape_words(&t.shape)));
+        return false;
+    }
+    let mut ok = true;
+    for (axis, (d, &len)) in shape.0.iter().zip(&t.shape).enumerate() {
+        match d {
+            Dim::Fixed(v) if *v as usize != len => {
+                errors.push(format!("input `{name}` must be {declared}, but axis {axis} has length {len}"));
+                ok = false;
+            }
+            Dim::Fixed(_) => {}
+            Dim::Named(id) => {
+                let dname = &node.dims[id.0 as usize].name;
+                match &dims[id.0 as usize] {
+                    Some((v, from)) if *v != len => {
+                        errors.push(format!(
+                            "dimension `{dname}` is {v} (from {from}) but input `{name}` has {len} on axis {axis}"
+                        ));
+                        ok = false;
+                    }
+                    Some(_) => {}
+                    None => dims[id.0 as usize] = Some((len, format!("`{name}` axis {axis}"))),
+                }
+            }
+        }
+    }
+    ok
+}
+
+/// The base type's domain; `sym`/`psd` inputs are replaced by their symmetric part
+/// (the node depends on them only through it).
+fn check_domain(name: &str, base: BaseType, t: &Tensor) -> Result<Tensor, String> {
+    match base {
+        BaseType::Real => Ok(t.clone()),
+        BaseType::Nonneg | BaseType::Pos => {
+            let strict = base == BaseType::Pos;
+            match t.data.iter().position(|&x| if strict { x <= 0.0 } else { x < 0.0 }) {
+                Some(i) => Err(format!(
+                    "input `{name}` must be {} (`{}`), but entry {i} is {}",
+                    if strict { "positive" } else { "nonnegative" },
+                    base.name(),
+                    t.data[i]
+                )),
+                None => Ok(t.clone()),
+            }
+        }
+        BaseType::Sym | BaseType::Psd => {
+            let (n, _) = t.rows_cols();
+            let scale = t.data.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+            for i in 0..n {
+                for j in 0..i {
+                    if (t.at(i, j) - t.at(j, i)).abs() > SYM_TOL * scale {
+                        return Err(format!(
+                            "input `{name}` must be symmetric (`{}`), but [{i}, {j}] = {} and [{j}, {i}] = {}",
+                            base.name(),
+                            t.at(i, j),
+                            t.at(j, i)
+                        ));
+                    }
+                }
+            }
+            let mut sym = t.clone();
+            for i in 0..n {
+                for j in 0..n {
+                    sym.data[i * n + j] = 0.5 * (t.at(i, j) + t.at(j, i));
+                }
+            }
+            if base == BaseType::Psd {
+                let eig = sym
+                    .view(n, n)
+                    .self_adjoint_eigenvalues(faer::Side::Lower)
+                    .map_err(|_| format!("input `{name}`: the eigenvalue solver did not converge"))?;
+                let big = eig.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+                if let Some(&low) = eig.first().filter(|&&l| l < -SYM_TOL * big) {
+                    return Err(format!(
+                        "input `{name}` must be positive semidefinite (`psd`), but its smallest eigenvalue is {low:e}"
+                    ));
+                }
+            }
+            Ok(sym)
+        }
+    }
+}

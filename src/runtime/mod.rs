@@ -1,0 +1,5 @@
+//! The run-time side of a node: inputs bound and checked, then forward and backward.
+
+pub mod inputs;
+
+pub use inputs::{bind, named_tensors, tensor_from_json, tensor_to_json, Bound};
