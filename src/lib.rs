@@ -18,6 +18,10 @@
 //! (names, shapes, `def` inlining → [`ir`]), [`dcp`] and [`atoms`] (curvature and
 //! classification), [`diag`] (diagnostics), [`driver`] (the stages joined).
 
+// Numerical kernels index several arrays in lockstep (x[j], dx[j], scale[j]);
+// an index loop states that more plainly than zipped iterators.
+#![allow(clippy::needless_range_loop)]
+
 pub mod atoms;
 pub mod canon;
 pub mod dcp;

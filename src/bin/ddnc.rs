@@ -46,6 +46,21 @@ enum Command {
     },
     /// Print a file in the canonical layout.
     Fmt { file: PathBuf },
+    /// Solve one node for the inputs given (and, with cotangents, differentiate it).
+    Run {
+        file: PathBuf,
+        /// The node to run.
+        node: String,
+        /// Parameter values: a JSON object from name to number, array or array of rows.
+        #[arg(long)]
+        inputs: PathBuf,
+        /// dL/doutputs, keyed by output name, for the backward pass.
+        #[arg(long)]
+        cotangents: Option<PathBuf>,
+        /// Write the result here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn read(path: &PathBuf) -> Result<String, String> {
@@ -111,6 +126,24 @@ fn run(cli: Cli) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
+        Command::Run { file, node, inputs, cotangents, out } => {
+            match run_node(&file, &node, &inputs, cotangents.as_ref(), color) {
+                Ok(result) => {
+                    let text = serde_json::to_string_pretty(&result).unwrap_or_default();
+                    match out {
+                        Some(path) => {
+                            if let Err(e) = std::fs::write(&path, text + "\n") {
+                                eprintln!("error: cannot write `{}`: {e}", path.display());
+                                return ExitCode::from(2);
+                            }
+                        }
+                        None => println!("{text}"),
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(code) => code,
+            }
+        }
         Command::Fmt { file } => {
             let text = match read(&file) {
                 Ok(t) => t,
@@ -133,4 +166,62 @@ fn run(cli: Cli) -> ExitCode {
             }
         }
     }
+}
+
+fn read_json(path: &PathBuf) -> Result<serde_json::Value, ExitCode> {
+    let text = read(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        eprintln!("error: `{}` is not valid JSON: {e}", path.display());
+        ExitCode::FAILURE
+    })
+}
+
+fn fail(messages: &[String]) -> ExitCode {
+    for m in messages {
+        eprintln!("error: {m}");
+    }
+    ExitCode::FAILURE
+}
+
+/// `ddnc run`: compile, bind and check the inputs, solve, report as JSON.
+fn run_node(
+    file: &PathBuf,
+    name: &str,
+    inputs: &PathBuf,
+    cotangents: Option<&PathBuf>,
+    color: Color,
+) -> Result<serde_json::Value, ExitCode> {
+    let text = read(file).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })?;
+    let compiled = ddn::compile(&file.display().to_string(), &text);
+    eprint!("{}", ddn::report::diagnostics_text(&compiled, color));
+    if compiled.has_errors() {
+        return Err(ExitCode::FAILURE);
+    }
+    let Some(node) = compiled.program.nodes.iter().find(|n| n.name == name) else {
+        let names: Vec<&str> = compiled.program.nodes.iter().map(|n| n.name.as_str()).collect();
+        return Err(fail(&[format!("no node `{name}` in `{}`; it has `{}`", file.display(), names.join("`, `"))]));
+    };
+    let values = ddn::runtime::named_tensors(&read_json(inputs)?).map_err(|e| fail(&e))?;
+    let bound = ddn::runtime::bind(node, &values).map_err(|e| fail(&e))?;
+    if cotangents.is_some() {
+        return Err(fail(&[format!(
+            "the backward pass of {} nodes is not implemented yet; run without --cotangents for the forward solve",
+            node.class.family.name()
+        )]));
+    }
+    let solved = ddn::runtime::forward(node, &bound).map_err(|e| fail(&[e.0]))?;
+    let outputs: serde_json::Map<String, serde_json::Value> =
+        solved.outputs.iter().map(|(k, t)| (k.clone(), ddn::runtime::tensor_to_json(t))).collect();
+    Ok(serde_json::json!({
+        "node": node.name,
+        "status": solved.status.name(),
+        "outputs": outputs,
+        "info": solved.info,
+    }))
 }

@@ -131,7 +131,7 @@ impl Reducer<'_> {
             }
             ExprKind::Atom { atom: Atom::QuadOverLin, args, .. } if nonneg && args[1].is_data() => {
                 let y = self.data(&args[1])?.as_scalar().unwrap_or(f64::NAN);
-                if !(y > 0.0) {
+                if y.is_nan() || y <= 0.0 {
                     return Err(CanonError {
                         message: format!("`quad_over_lin` needs a positive denominator, found {y}"),
                         span: Some(args[1].span),

@@ -1,5 +1,7 @@
 //! The run-time side of a node: inputs bound and checked, then forward and backward.
 
 pub mod inputs;
+pub mod node;
 
 pub use inputs::{bind, named_tensors, tensor_from_json, tensor_to_json, Bound};
+pub use node::{forward, RunError, Solved, Status};

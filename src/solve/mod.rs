@@ -1,5 +1,13 @@
 //! Forward solvers.
+//!
+//! - [`program`]: the conic standard form [`ConeProgram`] every convex node is
+//!   reduced to;
+//! - [`cones`]: the cones of K behind one trait;
+//! - [`ipm`]: the interior point method that solves a [`ConeProgram`].
 
+pub mod cones;
+pub mod ipm;
 pub mod program;
 
+pub use ipm::{solve, Info, KktFactor, KktMethod, Settings, Solution, Status};
 pub use program::{ConeBlock, ConeProgram, Triplets};

@@ -66,3 +66,66 @@ fn fmt_prints_the_canonical_layout() {
         "node least_squares(A: real[m, n], b: real[m]) -> x: real[n] {\n    minimize sum_squares(A @ x - b)\n}"
     ));
 }
+
+#[test]
+fn run_solves_a_node_and_prints_the_contract_json() {
+    let out =
+        ddnc(&["run", "stdlib/least_squares.ddn", "least_squares", "--inputs", "examples/inputs/least_squares.json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["node"], "least_squares");
+    assert_eq!(v["status"], "optimal");
+    assert_eq!(v["info"]["family"], "QP");
+    // The line through (0, 1), (1, 2), (2, 4): intercept 5/6, slope 3/2.
+    let x: Vec<f64> = v["outputs"]["x"].as_array().expect("x").iter().filter_map(|e| e.as_f64()).collect();
+    assert!((x[0] - 5.0 / 6.0).abs() < 1e-6 && (x[1] - 1.5).abs() < 1e-6, "{x:?}");
+    assert!(v.get("gradients").is_none());
+}
+
+#[test]
+fn run_writes_out_and_reports_infeasible_with_exit_zero() {
+    let dir = std::env::temp_dir().join(format!("ddnc-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (src, inputs, result) = (dir.join("lp.ddn"), dir.join("in.json"), dir.join("out.json"));
+    std::fs::write(&src, "node lp(c: real[n], G: real[k, n], h: real[k]) -> z: real[n] {\n    minimize c @ z\n    subject to { G @ z <= h }\n}\n").expect("write");
+    std::fs::write(&inputs, r#"{"c": [1, 0], "G": [[1, 0], [-1, 0]], "h": [-1, 0]}"#).expect("write");
+    let out = ddnc(&[
+        "run",
+        src.to_str().expect("utf-8"),
+        "lp",
+        "--inputs",
+        inputs.to_str().expect("utf-8"),
+        "--out",
+        result.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&result).expect("out.json")).expect("JSON");
+    assert_eq!(v["status"], "infeasible");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn run_rejects_bad_inputs_with_a_message_and_nonzero_exit() {
+    let dir = std::env::temp_dir().join(format!("ddnc-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cases = [
+        (r#"{"A": [[1, 0], [0, 1]], "b": [1, 2, 3]}"#, "dimension `m` is 2 (from `A` axis 0) but input `b` has 3"),
+        (r#"{"A": [[1, 0], [0, 1]]}"#, "missing input `b`"),
+        (r#"{"A": [[1, 0], [0, 1]], "b": [1, 2], "c": 1}"#, "unknown input `c`"),
+        (r#"{"A": [[1, 0], [0, 1]], "b": [1, 1e999]}"#, "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+    ];
+    for (i, (json, want)) in cases.iter().enumerate() {
+        let path = dir.join(format!("in{i}.json"));
+        std::fs::write(&path, json).expect("write");
+        let out =
+            ddnc(&["run", "stdlib/least_squares.ddn", "least_squares", "--inputs", path.to_str().expect("utf-8")]);
+        assert_eq!(out.status.code(), Some(1), "{json}");
+        assert!(text(&out.stderr).contains(want), "{json}: {}", text(&out.stderr));
+    }
+    let out = ddnc(&["run", "stdlib/least_squares.ddn", "nope", "--inputs", "examples/inputs/least_squares.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no node `nope`"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

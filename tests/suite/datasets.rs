@@ -14,6 +14,8 @@ use ddn::io::mps::{self, MpsModel, RowKind};
 use ddn::io::{Loaded, ReadError};
 use ddn::solve::{ConeBlock, ConeProgram};
 
+use super::reference::{data, references, Reference};
+
 // ---------------------------------------------------------------- tolerances
 
 /// Relative rounding tolerance for comparing sums computed in different orders.
@@ -24,100 +26,6 @@ const FEAS_TOL: f64 = 1e-9;
 const MARGIN: f64 = 1e-3;
 
 // ---------------------------------------------------------------- data
-
-fn data() -> PathBuf {
-    super::shared().join("data")
-}
-
-/// One row of `reference_optima.csv` (the columns used here).
-#[derive(Debug)]
-struct Reference {
-    set: String,
-    problem: String,
-    file: String,
-    n: usize,
-    m: usize,
-    nnz_a: usize,
-    nnz_q_lower: usize,
-    obj_constant: f64,
-    recommended_obj: f64,
-    recommended_rtol: f64,
-}
-
-/// RFC 4180 records (quoted fields may hold commas, doubled quotes and newlines).
-fn csv_records(text: &str) -> Vec<Vec<String>> {
-    let mut records = Vec::new();
-    let (mut record, mut field) = (Vec::new(), String::new());
-    let mut chars = text.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => record.push(std::mem::take(&mut field)),
-            (false, '\r') => {}
-            (false, '\n') => {
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-            }
-            (false, c) => field.push(c),
-        }
-    }
-    if !field.is_empty() || !record.is_empty() {
-        record.push(field);
-        records.push(record);
-    }
-    records
-}
-
-fn references() -> &'static [Reference] {
-    static REFS: OnceLock<Vec<Reference>> = OnceLock::new();
-    REFS.get_or_init(|| {
-        let path = data().join("reference_optima.csv");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        let mut records = csv_records(&text).into_iter();
-        let header = records.next().expect("a header");
-        let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
-        let c = [
-            "set",
-            "problem",
-            "file",
-            "n",
-            "m",
-            "nnz_A",
-            "nnz_Q_lower",
-            "obj_constant",
-            "recommended_obj",
-            "recommended_rtol",
-        ]
-        .map(col);
-        records
-            .filter(|r| !r[c[2]].is_empty())
-            .map(|r| {
-                assert_eq!(r.len(), header.len(), "a CSV record with the wrong number of fields: {r:?}");
-                let int = |k: usize| r[c[k]].parse::<usize>().unwrap_or_else(|_| panic!("bad integer in {r:?}"));
-                let num = |k: usize| r[c[k]].parse::<f64>().unwrap_or_else(|_| panic!("bad number in {r:?}"));
-                Reference {
-                    set: r[c[0]].clone(),
-                    problem: r[c[1]].clone(),
-                    file: r[c[2]].clone(),
-                    n: int(3),
-                    m: int(4),
-                    nnz_a: int(5),
-                    nnz_q_lower: int(6),
-                    obj_constant: num(7),
-                    recommended_obj: num(8),
-                    recommended_rtol: num(9),
-                }
-            })
-            .collect()
-    })
-}
 
 type MpsLoaded = Loaded<MpsModel, mps::RowOrigin>;
 type CbfLoaded = Loaded<CbfModel, cbf::RowOrigin>;

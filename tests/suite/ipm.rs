@@ -1,1 +1,715 @@
-//! Interior point method tests (placeholder until the solver lands).
+//! Interior point method: every result is checked against something
+//! independent of the solver — a closed-form or hand-derived optimum, an optimum
+//! planted by construction (random problems built from a complementary
+//! `(x*, s*, z*)`), or the KKT conditions and certificate conditions evaluated
+//! here from the problem data.
+//!
+//! Tolerances are stated once, below.
+
+use ddn::solve::{solve, ConeBlock, ConeProgram, KktMethod, Settings, Solution, Status, Triplets};
+
+/// Residuals and complementarity at a returned point, relative to the data scale.
+const KKT_TOL: f64 = 1e-6;
+/// Distance to a reference optimum (point or value).
+const REF_TOL: f64 = 1e-5;
+/// Certificate conditions (`Aᵀz ≈ 0`, `Px ≈ 0`, `Ax + s ≈ 0`) and cone membership.
+const CERT_TOL: f64 = 1e-6;
+
+// ---------------------------------------------------------------- helpers ---
+
+/// A program from dense row-major `P` (full symmetric; its upper triangle is
+/// stored) and `A`.
+fn program(p: &[&[f64]], q: &[f64], a: &[&[f64]], b: &[f64], cones: &[ConeBlock]) -> ConeProgram {
+    let (n, m) = (q.len(), b.len());
+    let mut pt = Triplets::new(n, n);
+    for (i, row) in p.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            if i <= j && v != 0.0 {
+                pt.push(i, j, v);
+            }
+        }
+    }
+    let mut at = Triplets::new(m, n);
+    for (i, row) in a.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            if v != 0.0 {
+                at.push(i, j, v);
+            }
+        }
+    }
+    ConeProgram { p: pt, q: q.to_vec(), a: at, b: b.to_vec(), cones: cones.to_vec(), c0: 0.0 }
+}
+
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    x.iter().zip(y).map(|(a, b)| a * b).sum()
+}
+
+fn norm_inf(x: &[f64]) -> f64 {
+    x.iter().fold(0.0, |m, v| f64::max(m, v.abs()))
+}
+
+/// `P x` from the upper-triangle triplets.
+fn p_mul(prob: &ConeProgram, x: &[f64]) -> Vec<f64> {
+    let mut y = vec![0.0; prob.n()];
+    for &(i, j, v) in &prob.p.entries {
+        y[i] += v * x[j];
+        if i != j {
+            y[j] += v * x[i];
+        }
+    }
+    y
+}
+
+fn a_mul(prob: &ConeProgram, x: &[f64]) -> Vec<f64> {
+    let mut y = vec![0.0; prob.m()];
+    for &(i, j, v) in &prob.a.entries {
+        y[i] += v * x[j];
+    }
+    y
+}
+
+fn at_mul(prob: &ConeProgram, z: &[f64]) -> Vec<f64> {
+    let mut y = vec![0.0; prob.n()];
+    for &(i, j, v) in &prob.a.entries {
+        y[j] += v * z[i];
+    }
+    y
+}
+
+/// The distance of `v` outside K (`dual`: outside K*, where a zero-cone block
+/// is free); 0 when inside.
+fn cone_violation(v: &[f64], cones: &[ConeBlock], dual: bool) -> f64 {
+    let mut row = 0;
+    let mut worst: f64 = 0.0;
+    for c in cones {
+        let d = c.dim();
+        let blk = &v[row..row + d];
+        let viol = match c {
+            ConeBlock::Zero(_) if dual => 0.0,
+            ConeBlock::Zero(_) => norm_inf(blk),
+            ConeBlock::Nonneg(_) => blk.iter().fold(0.0, |m, &x| f64::max(m, -x)),
+            ConeBlock::SecondOrder(_) => (dot(&blk[1..], &blk[1..]).sqrt() - blk[0]).max(0.0),
+        };
+        worst = worst.max(viol);
+        row += d;
+    }
+    worst
+}
+
+/// The optimality conditions at a returned point: `Ax + s = b`,
+/// `Px + q + Aᵀz = 0`, `sᵀz = 0`, `s ∈ K`, `z ∈ K*`, all relative to the
+/// data's scale.
+fn assert_kkt(prob: &ConeProgram, sol: &Solution) {
+    assert!(sol.status.is_solved(), "status {:?}", sol.status);
+    let (x, s, z) = (&sol.x, &sol.s, &sol.z);
+    let scale = 1.0 + norm_inf(&prob.b).max(norm_inf(&prob.q)).max(norm_inf(x)).max(norm_inf(z));
+    let mut rp = a_mul(prob, x);
+    for i in 0..prob.m() {
+        rp[i] += s[i] - prob.b[i];
+    }
+    let mut rd = p_mul(prob, x);
+    let atz = at_mul(prob, z);
+    for j in 0..prob.n() {
+        rd[j] += prob.q[j] + atz[j];
+    }
+    assert!(norm_inf(&rp) <= KKT_TOL * scale, "primal residual {:e}", norm_inf(&rp));
+    assert!(norm_inf(&rd) <= KKT_TOL * scale, "dual residual {:e}", norm_inf(&rd));
+    assert!(dot(s, z).abs() <= KKT_TOL * scale * scale, "complementarity sᵀz = {:e}", dot(s, z));
+    assert!(cone_violation(s, &prob.cones, false) <= KKT_TOL * scale, "s ∉ K: {s:?}");
+    assert!(cone_violation(z, &prob.cones, true) <= KKT_TOL * scale, "z ∉ K*: {z:?}");
+    let obj = 0.5 * dot(x, &p_mul(prob, x)) + dot(&prob.q, x) + prob.c0;
+    assert!((obj - sol.info.primal_objective).abs() <= KKT_TOL * (1.0 + obj.abs()), "reported objective");
+}
+
+/// `Aᵀz = 0`, `bᵀz < 0`, `z ∈ K*`: no `x` can satisfy `Ax + s = b, s ∈ K`
+/// (else `0 > bᵀz = zᵀ(Ax + s) = sᵀz ≥ 0`).
+fn assert_primal_certificate(prob: &ConeProgram, sol: &Solution) {
+    assert_eq!(sol.status, Status::PrimalInfeasible);
+    let z = &sol.z;
+    let btz = dot(&prob.b, z);
+    assert!((btz + 1.0).abs() < 1e-9, "normalised to bᵀz = −1, found {btz}");
+    assert!(norm_inf(&at_mul(prob, z)) <= CERT_TOL * (1.0 + norm_inf(z)), "Aᵀz = {:?}", at_mul(prob, z));
+    assert!(cone_violation(z, &prob.cones, true) <= CERT_TOL * (1.0 + norm_inf(z)), "z ∉ K*");
+    assert!(sol.x.iter().all(|v| v.is_nan()));
+}
+
+/// `Px = 0`, `Ax + s = 0` with `s ∈ K`, `qᵀx < 0`: `x` is a direction of
+/// unbounded descent.
+fn assert_dual_certificate(prob: &ConeProgram, sol: &Solution) {
+    assert_eq!(sol.status, Status::DualInfeasible);
+    let (x, s) = (&sol.x, &sol.s);
+    let qx = dot(&prob.q, x);
+    assert!((qx + 1.0).abs() < 1e-9, "normalised to qᵀx = −1, found {qx}");
+    let scale = 1.0 + norm_inf(x);
+    assert!(norm_inf(&p_mul(prob, x)) <= CERT_TOL * scale, "Px = {:?}", p_mul(prob, x));
+    let mut axs = a_mul(prob, x);
+    for i in 0..prob.m() {
+        axs[i] += s[i];
+    }
+    assert!(norm_inf(&axs) <= CERT_TOL * scale, "Ax + s = {axs:?}");
+    assert!(cone_violation(s, &prob.cones, false) <= CERT_TOL * scale, "s ∉ K");
+    assert!(sol.z.iter().all(|v| v.is_nan()));
+}
+
+fn assert_close(got: &[f64], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= REF_TOL * (1.0 + w.abs()), "{what}[{i}]: got {g}, want {w}");
+    }
+}
+
+/// Solves with the dense and the sparse KKT paths (and the default), checking
+/// both reach the same optimum.
+fn solve_both(prob: &ConeProgram) -> Solution {
+    let dense = solve(prob, &Settings { kkt_method: KktMethod::Dense, ..Settings::default() }).unwrap();
+    let sparse = solve(prob, &Settings { kkt_method: KktMethod::Sparse, ..Settings::default() }).unwrap();
+    assert_eq!(dense.info.kkt_method, KktMethod::Dense);
+    assert_eq!(sparse.info.kkt_method, KktMethod::Sparse);
+    assert_eq!(dense.status, sparse.status, "dense and sparse paths disagree");
+    if dense.status.is_solved() {
+        assert_kkt(prob, &dense);
+        assert_kkt(prob, &sparse);
+        let (a, b) = (dense.info.primal_objective, sparse.info.primal_objective);
+        assert!((a - b).abs() <= REF_TOL * (1.0 + a.abs()), "objectives {a} vs {b}");
+    }
+    dense
+}
+
+// ------------------------------------------------------- hand-derived optima ---
+
+/// `min −x₁ − x₂ s.t. x₁ + 2x₂ ≤ 4, 3x₁ + x₂ ≤ 6, x ≥ 0`: the optimum is the
+/// vertex where both constraints are active, `x = (8/5, 6/5)`, with
+/// multipliers `(2/5, 1/5)` (from `(1, 1) = z₁(1, 2) + z₂(3, 1)`).
+#[test]
+fn lp_optimum_is_the_known_vertex() {
+    let prob = program(
+        &[],
+        &[-1.0, -1.0],
+        &[&[1.0, 2.0], &[3.0, 1.0], &[-1.0, 0.0], &[0.0, -1.0]],
+        &[4.0, 6.0, 0.0, 0.0],
+        &[ConeBlock::Nonneg(4)],
+    );
+    let sol = solve_both(&prob);
+    assert_eq!(sol.status, Status::Optimal);
+    assert_close(&sol.x, &[1.6, 1.2], "x");
+    assert_close(&sol.z, &[0.4, 0.2, 0.0, 0.0], "z");
+    assert!((sol.info.primal_objective + 2.8).abs() < REF_TOL);
+}
+
+/// `min x₁ + 2x₂ + 3x₃ s.t. x₁ + x₂ + x₃ = 1, x ≥ 0`: `x = e₁`; the equality's
+/// multiplier is −1 and the bounds' are `q + z_eq·1 = (0, 1, 2)`.
+#[test]
+fn lp_with_an_equality_row() {
+    let prob = program(
+        &[],
+        &[1.0, 2.0, 3.0],
+        &[&[1.0, 1.0, 1.0], &[-1.0, 0.0, 0.0], &[0.0, -1.0, 0.0], &[0.0, 0.0, -1.0]],
+        &[1.0, 0.0, 0.0, 0.0],
+        &[ConeBlock::Zero(1), ConeBlock::Nonneg(3)],
+    );
+    let sol = solve_both(&prob);
+    assert_eq!(sol.status, Status::Optimal);
+    assert_close(&sol.x, &[1.0, 0.0, 0.0], "x");
+    assert_close(&sol.z, &[-1.0, 0.0, 1.0, 2.0], "z");
+    assert_eq!(sol.s[0], 0.0, "a zero-cone slack is exactly 0");
+}
+
+/// `min ½‖x − c‖² s.t. l ≤ x ≤ u` is the projection `clamp(c, l, u)`, with
+/// multipliers `max(c − u, 0)` on the upper and `max(l − c, 0)` on the lower
+/// bounds.
+#[test]
+fn box_qp_is_a_clamp() {
+    let c = [2.0, -3.0, 0.25, 0.9];
+    let (l, u) = (-1.0, 1.0);
+    let n = c.len();
+    let mut prob = ConeProgram {
+        p: Triplets::new(n, n),
+        q: c.iter().map(|v| -v).collect(),
+        a: Triplets::new(2 * n, n),
+        b: vec![0.0; 2 * n],
+        cones: vec![ConeBlock::Nonneg(2 * n)],
+        c0: 0.5 * dot(&c, &c),
+    };
+    for j in 0..n {
+        prob.p.push(j, j, 1.0);
+        prob.a.push(j, j, 1.0); // x ≤ u
+        prob.b[j] = u;
+        prob.a.push(n + j, j, -1.0); // −x ≤ −l
+        prob.b[n + j] = -l;
+    }
+    let sol = solve_both(&prob);
+    assert_eq!(sol.status, Status::Optimal);
+    let want: Vec<f64> = c.iter().map(|v| v.clamp(l, u)).collect();
+    assert_close(&sol.x, &want, "x");
+    let z_upper: Vec<f64> = c.iter().map(|v| (v - u).max(0.0)).collect();
+    let z_lower: Vec<f64> = c.iter().map(|v| (l - v).max(0.0)).collect();
+    assert_close(&sol.z, &[z_upper, z_lower].concat(), "z");
+    let dist2: f64 = c.iter().zip(&want).map(|(a, b)| (a - b) * (a - b)).sum();
+    assert!((sol.info.primal_objective - 0.5 * dist2).abs() < REF_TOL, "c0 is included");
+}
+
+/// `min ‖x − c‖² s.t. ‖x‖ ≤ r` with `‖c‖ > r`: `x = r c/‖c‖`, value
+/// `(‖c‖ − r)²`. The cone block is `s = (r, x)`: `A = [0; −I]`, `b = (r, 0)`.
+#[test]
+fn projection_onto_a_ball() {
+    let c = [3.0, -4.0, 12.0]; // ‖c‖ = 13
+    let r = 2.0;
+    let n = c.len();
+    let mut prob = ConeProgram {
+        p: Triplets::new(n, n),
+        q: c.iter().map(|v| -2.0 * v).collect(),
+        a: Triplets::new(n + 1, n),
+        b: vec![0.0; n + 1],
+        cones: vec![ConeBlock::SecondOrder(n + 1)],
+        c0: dot(&c, &c),
+    };
+    prob.b[0] = r;
+    for j in 0..n {
+        prob.p.push(j, j, 2.0);
+        prob.a.push(j + 1, j, -1.0);
+    }
+    let sol = solve_both(&prob);
+    assert_eq!(sol.status, Status::Optimal);
+    let want: Vec<f64> = c.iter().map(|v| r * v / 13.0).collect();
+    assert_close(&sol.x, &want, "x");
+    assert!((sol.info.primal_objective - 121.0).abs() < REF_TOL * 121.0);
+    // The constraint is active: s on the boundary of the cone, z ≠ 0.
+    assert!((sol.s[0] - dot(&sol.s[1..], &sol.s[1..]).sqrt()).abs() < 1e-6);
+    assert!(sol.z[0] > 1.0);
+}
+
+/// Second-order cones of dimension 1 (`s₀ ≥ 0`) and 2 (`|s₁| ≤ s₀`):
+/// `min t s.t. (t, x − 3) ∈ SOC₂, (x − 5) ∈ SOC₁` has `t = 2, x = 5`.
+#[test]
+fn second_order_cones_of_dimension_one_and_two() {
+    let prob = program(
+        &[],
+        &[1.0, 0.0],
+        &[&[-1.0, 0.0], &[0.0, -1.0], &[0.0, -1.0]],
+        &[0.0, -3.0, -5.0],
+        &[ConeBlock::SecondOrder(2), ConeBlock::SecondOrder(1)],
+    );
+    let sol = solve_both(&prob);
+    assert_eq!(sol.status, Status::Optimal);
+    assert_close(&sol.x, &[2.0, 5.0], "x");
+}
+
+/// An equality-constrained QP: the optimum solves the linear KKT system
+/// `[P Cᵀ; C 0][x; ν] = [−q; d]`, solved here by Gaussian elimination.
+#[test]
+fn equality_constrained_qp_matches_its_linear_kkt_system() {
+    let p = [[4.0, 1.0, 0.0], [1.0, 3.0, 0.5], [0.0, 0.5, 2.0]];
+    let q = [1.0, -2.0, 0.5];
+    let c = [[1.0, 1.0, 1.0], [1.0, -1.0, 0.0]];
+    let d = [1.0, 0.5];
+    let prob = program(&[&p[0], &p[1], &p[2]], &q, &[&c[0], &c[1]], &d, &[ConeBlock::Zero(2)]);
+    // Reference: the 5×5 KKT system.
+    let mut k = vec![vec![0.0; 6]; 5];
+    for i in 0..3 {
+        for j in 0..3 {
+            k[i][j] = p[i][j];
+        }
+        for r in 0..2 {
+            k[i][3 + r] = c[r][i];
+            k[3 + r][i] = c[r][i];
+        }
+        k[i][5] = -q[i];
+    }
+    k[3][5] = d[0];
+    k[4][5] = d[1];
+    let want = gauss(k);
+    let sol = solve_both(&prob);
+    assert_eq!(sol.status, Status::Optimal);
+    assert_close(&sol.x, &want[..3], "x");
+    assert_close(&sol.z, &want[3..], "ν");
+}
+
+/// Solves the augmented system `[K | r]` by Gaussian elimination with partial
+/// pivoting.
+fn gauss(mut k: Vec<Vec<f64>>) -> Vec<f64> {
+    let n = k.len();
+    for col in 0..n {
+        let piv = (col..n).max_by(|&a, &b| k[a][col].abs().total_cmp(&k[b][col].abs())).unwrap();
+        k.swap(col, piv);
+        for row in col + 1..n {
+            let f = k[row][col] / k[col][col];
+            for j in col..=n {
+                k[row][j] -= f * k[col][j];
+            }
+        }
+    }
+    let mut x = vec![0.0; n];
+    for i in (0..n).rev() {
+        let s: f64 = (i + 1..n).map(|j| k[i][j] * x[j]).sum();
+        x[i] = (k[i][n] - s) / k[i][i];
+    }
+    x
+}
+
+/// No constraints at all: `x = −P⁻¹q`.
+#[test]
+fn unconstrained_qp() {
+    let prob = program(&[&[2.0, 0.0], &[0.0, 4.0]], &[-2.0, 4.0], &[], &[], &[]);
+    let sol = solve_both(&prob);
+    assert_eq!(sol.status, Status::Optimal);
+    assert_close(&sol.x, &[1.0, -1.0], "x");
+}
+
+// ----------------------------------------------------------- certificates ---
+
+/// `x ≥ 1` and `x ≤ 0`.
+#[test]
+fn infeasible_lp_has_a_certificate() {
+    let prob = program(&[], &[1.0], &[&[-1.0], &[1.0]], &[-1.0, 0.0], &[ConeBlock::Nonneg(2)]);
+    let sol = solve_both(&prob);
+    assert_primal_certificate(&prob, &sol);
+    assert_eq!(sol.info.primal_objective, f64::INFINITY);
+}
+
+/// `‖x‖ ≤ 1` and `x₁ ≥ 2`, with an equality `x₂ = x₃` for good measure.
+#[test]
+fn infeasible_socp_has_a_certificate() {
+    let prob = program(
+        &[&[1.0, 0.0, 0.0], &[0.0, 1.0, 0.0], &[0.0, 0.0, 1.0]],
+        &[0.0, 1.0, 0.0],
+        &[
+            &[0.0, 1.0, -1.0],
+            &[0.0, 0.0, 0.0],
+            &[-1.0, 0.0, 0.0],
+            &[0.0, -1.0, 0.0],
+            &[0.0, 0.0, -1.0],
+            &[-1.0, 0.0, 0.0],
+        ],
+        &[0.0, 1.0, 0.0, 0.0, 0.0, -2.0],
+        &[ConeBlock::Zero(1), ConeBlock::SecondOrder(4), ConeBlock::Nonneg(1)],
+    );
+    let sol = solve_both(&prob);
+    assert_primal_certificate(&prob, &sol);
+}
+
+/// `min −x₁ + x₂ s.t. x₁ ≥ 0, x₂ ≥ 0`: unbounded along `x₁`.
+#[test]
+fn unbounded_lp_has_a_certificate() {
+    let prob = program(&[], &[-1.0, 1.0], &[&[-1.0, 0.0], &[0.0, -1.0]], &[0.0, 0.0], &[ConeBlock::Nonneg(2)]);
+    let sol = solve_both(&prob);
+    assert_dual_certificate(&prob, &sol);
+    assert_eq!(sol.info.primal_objective, f64::NEG_INFINITY);
+}
+
+/// `min ½x₁² − x₂ s.t. x₂ ≥ 0`: `P` is singular along `x₂`, the objective
+/// unbounded there.
+#[test]
+fn unbounded_qp_has_a_certificate() {
+    let prob = program(&[&[1.0, 0.0], &[0.0, 0.0]], &[0.0, -1.0], &[&[0.0, -1.0]], &[0.0], &[ConeBlock::Nonneg(1)]);
+    let sol = solve_both(&prob);
+    assert_dual_certificate(&prob, &sol);
+}
+
+// ------------------------------------------------- planted random problems ---
+
+/// SplitMix64: seeded, reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [−1, 1).
+    fn unif(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+}
+
+/// A random problem whose optimum is planted: pick `x*`, and per cone block a
+/// complementary pair `(s*, z*)` (`sᵀz = 0`, both in the cone: nonnegative
+/// entries active or inactive in turn; second-order blocks `s = (‖u‖, u)`,
+/// `z = β(‖u‖, −u)` on the boundary, or one of them zero), then set
+/// `b = Ax* + s*` and `q = −Px* − Aᵀz*`, so `(x*, s*, z*)` satisfies the
+/// optimality conditions. `P = MᵀM` with `M` of full column rank makes `x*`
+/// the unique minimiser.
+struct Planted {
+    prob: ConeProgram,
+    x: Vec<f64>,
+    value: f64,
+}
+
+fn planted(seed: u64, n: usize, cones: &[ConeBlock], density: f64) -> Planted {
+    let mut rng = Rng(seed);
+    let m: usize = cones.iter().map(|c| c.dim()).sum();
+    // P = MᵀM + 0.1 I (M is n × n, sparse).
+    let mut mm = vec![vec![0.0; n]; n];
+    for row in mm.iter_mut() {
+        for v in row.iter_mut() {
+            if rng.unif().abs() < density {
+                *v = rng.unif();
+            }
+        }
+    }
+    let mut p = Triplets::new(n, n);
+    for i in 0..n {
+        for j in i..n {
+            let mut v: f64 = (0..n).map(|k| mm[k][i] * mm[k][j]).sum();
+            if i == j {
+                v += 0.1;
+            }
+            if v != 0.0 {
+                p.push(i, j, v);
+            }
+        }
+    }
+    let mut a = Triplets::new(m, n);
+    for i in 0..m {
+        // Every row has at least one entry.
+        a.push(i, i % n, 1.0 + rng.unif().abs());
+        for j in 0..n {
+            if rng.unif().abs() < density {
+                a.push(i, j, rng.unif());
+            }
+        }
+    }
+    let x: Vec<f64> = (0..n).map(|_| rng.unif() * 2.0).collect();
+    let (mut s, mut z) = (vec![0.0; m], vec![0.0; m]);
+    let mut row = 0;
+    for (k, c) in cones.iter().enumerate() {
+        let d = c.dim();
+        match c {
+            ConeBlock::Zero(_) => {
+                for i in row..row + d {
+                    z[i] = rng.unif() * 3.0;
+                }
+            }
+            ConeBlock::Nonneg(_) => {
+                for i in row..row + d {
+                    if (i + k) % 2 == 0 {
+                        s[i] = 0.5 + rng.unif().abs();
+                    } else {
+                        z[i] = 0.5 + rng.unif().abs();
+                    }
+                }
+            }
+            ConeBlock::SecondOrder(_) => {
+                let u: Vec<f64> = (1..d).map(|_| rng.unif()).collect();
+                let nu = dot(&u, &u).sqrt();
+                match k % 3 {
+                    0 if d > 1 => {
+                        let beta = 0.5 + rng.unif().abs();
+                        s[row] = nu;
+                        z[row] = beta * nu;
+                        for i in 1..d {
+                            s[row + i] = u[i - 1];
+                            z[row + i] = -beta * u[i - 1];
+                        }
+                    }
+                    1 => {
+                        s[row] = nu + 1.0;
+                        s[row + 1..row + d].copy_from_slice(&u);
+                    }
+                    _ => {
+                        z[row] = nu + 1.0;
+                        z[row + 1..row + d].copy_from_slice(&u);
+                    }
+                }
+            }
+        }
+        row += d;
+    }
+    let mut prob = ConeProgram { p, q: vec![0.0; n], a, b: vec![0.0; m], cones: cones.to_vec(), c0: 0.0 };
+    let ax = a_mul(&prob, &x);
+    prob.b = ax.iter().zip(&s).map(|(a, s)| a + s).collect();
+    let px = p_mul(&prob, &x);
+    let atz = at_mul(&prob, &z);
+    prob.q = (0..n).map(|j| -px[j] - atz[j]).collect();
+    let value = 0.5 * dot(&x, &px) + dot(&prob.q, &x);
+    Planted { prob, x, value }
+}
+
+fn assert_planted(t: &Planted, sol: &Solution) {
+    assert_kkt(&t.prob, sol);
+    let v = sol.info.primal_objective;
+    assert!((v - t.value).abs() <= REF_TOL * (1.0 + t.value.abs()), "objective {v} vs planted {}", t.value);
+    // P is positive definite, so the minimiser is unique.
+    let scale = 1.0 + norm_inf(&t.x);
+    for (g, w) in sol.x.iter().zip(&t.x) {
+        assert!((g - w).abs() <= 1e-4 * scale, "x: got {g}, planted {w}");
+    }
+}
+
+#[test]
+fn planted_random_qps_small_dense_and_sparse() {
+    for seed in 0..12 {
+        let n = 3 + (seed as usize % 6);
+        let cones = [ConeBlock::Zero(1), ConeBlock::Nonneg(n), ConeBlock::SecondOrder(3), ConeBlock::SecondOrder(1)];
+        let t = planted(seed, n, &cones, 0.6);
+        let sol = solve_both(&t.prob);
+        assert_planted(&t, &sol);
+    }
+}
+
+/// ~100 variables and ~150 rows, including second-order cones large enough to
+/// take the sparse path's low-rank form, solved by both paths.
+#[test]
+fn planted_random_qps_of_a_hundred_variables() {
+    for seed in 100..103 {
+        let n = 100;
+        let cones = [
+            ConeBlock::Zero(10),
+            ConeBlock::Nonneg(80),
+            ConeBlock::SecondOrder(20),
+            ConeBlock::SecondOrder(8),
+            ConeBlock::SecondOrder(30),
+            ConeBlock::SecondOrder(2),
+        ];
+        let t = planted(seed, n, &cones, 0.05);
+        let sol = solve_both(&t.prob);
+        assert_planted(&t, &sol);
+        assert!(sol.info.iterations < 50, "{} iterations", sol.info.iterations);
+    }
+}
+
+/// Badly scaled data: rows multiplied by factors from 0.1 to 100; the optimal
+/// x and value are unchanged, and equilibration copes.
+#[test]
+fn planted_qp_with_bad_scaling() {
+    let n = 12;
+    let cones = [ConeBlock::Nonneg(12), ConeBlock::SecondOrder(4)];
+    let mut t = planted(7, n, &cones, 0.5);
+    // Scale row i by rᵢ (A ← RA, b ← Rb keeps x*, with s* ← Rs* in the cone and
+    // z* ← R⁻¹z*): the bounds by 0.1, 1, 10, 100 in turn, the second-order
+    // block by 100 throughout (one factor per cone block keeps it a cone).
+    let r: Vec<f64> = (0..16).map(|i: i32| if i >= 12 { 100.0 } else { 10f64.powi(i % 4 - 1) }).collect();
+    for e in &mut t.prob.a.entries {
+        e.2 *= r[e.0];
+    }
+    for (b, ri) in t.prob.b.iter_mut().zip(&r) {
+        *b *= ri;
+    }
+    let sol = solve_both(&t.prob);
+    assert_planted(&t, &sol);
+}
+
+// ------------------------------------------------------------ KKT factor ---
+
+/// The backward error `‖K v − r‖∞ / (‖r‖∞ + max|Kᵢⱼ| ‖v‖∞)` of a solve with
+/// `K = [P Aᵀ; A −H]`, computed from P and A of the data and `H` from the
+/// factor (column by column for its largest entry).
+fn kkt_backward_error(prob: &ConeProgram, kkt: &mut ddn::solve::KktFactor, v: &[f64], r: &[f64]) -> f64 {
+    let (n, m) = (kkt.n(), kkt.m());
+    let (dx, dz) = v.split_at(n);
+    let mut hz = vec![0.0; m];
+    kkt.mul_h(&mut hz, dz).unwrap();
+    let mut back = p_mul(prob, dx);
+    for (b, a) in back.iter_mut().zip(at_mul(prob, dz)) {
+        *b += a;
+    }
+    back.extend(a_mul(prob, dx).iter().zip(&hz).map(|(a, h)| a - h));
+    let err = back.iter().zip(r).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let mut kmax = prob.p.entries.iter().chain(&prob.a.entries).fold(0.0, |m, e| f64::max(m, e.2.abs()));
+    for i in 0..m {
+        let mut e = vec![0.0; m];
+        e[i] = 1.0;
+        kkt.mul_h(&mut hz, &e).unwrap();
+        kmax = kmax.max(norm_inf(&hz));
+    }
+    err / (norm_inf(r) + kmax * norm_inf(v))
+}
+
+/// The factor returned with a solution solves `[P Aᵀ; A −H][dx; dz] = r`:
+/// checked by multiplying back with P and A from the data and `H` from
+/// `mul_h`; and `H` is `diag(s/z)` on a nonnegative block. The planted
+/// solution is nondegenerate (6 active constraints on 8 variables: the
+/// equalities, half the bounds, the second-order cone's boundary), so `K` is
+/// well conditioned in the limit.
+#[test]
+fn kkt_factor_solves_the_system_at_the_solution() {
+    let cones = [ConeBlock::SecondOrder(4), ConeBlock::Zero(2), ConeBlock::Nonneg(6)];
+    for method in [KktMethod::Dense, KktMethod::Sparse] {
+        let t = planted(42, 8, &cones, 0.6);
+        let settings = Settings { kkt_method: method, ..Settings::default() };
+        let sol = solve(&t.prob, &settings).unwrap();
+        assert_planted(&t, &sol);
+        let mut kkt = sol.kkt.expect("a factor for an optimal solution");
+        let (n, m) = (kkt.n(), kkt.m());
+        let rhs: Vec<f64> = (0..n + m).map(|i| (i as f64 * 0.7).sin()).collect();
+        let mut v = rhs.clone();
+        let reported = kkt.solve(&mut v).unwrap();
+        assert!(reported < 1e-13, "{method:?}: reported backward error {reported:e}");
+        let err = kkt_backward_error(&t.prob, &mut kkt, &v, &rhs);
+        assert!(err < 1e-13, "{method:?}: backward error {err:e}");
+        // H on the nonnegative block (rows 6..12) is diag(s/z).
+        let mut hz = vec![0.0; m];
+        for i in 6..12 {
+            let mut e = vec![0.0; m];
+            e[i] = 1.0;
+            kkt.mul_h(&mut hz, &e).unwrap();
+            let want = sol.s[i] / sol.z[i];
+            assert!((hz[i] - want).abs() <= 1e-6 * want, "H[{i},{i}] = {} vs s/z = {want}", hz[i]);
+        }
+        assert!(kkt.solve(&mut [0.0; 3]).is_err(), "a wrong length is an error");
+    }
+}
+
+/// At a degenerate solution (10 active constraints on 6 variables, one of them
+/// a second-order cone at its apex) `K` is nearly singular; the solve is
+/// still backward stable (its forward error may be large: that is `K`'s
+/// conditioning, not the solver's).
+#[test]
+fn kkt_factor_is_backward_stable_at_a_degenerate_solution() {
+    let t = planted(42, 6, &[ConeBlock::Zero(2), ConeBlock::Nonneg(6), ConeBlock::SecondOrder(5)], 0.6);
+    let sol = solve(&t.prob, &Settings::default()).unwrap();
+    assert_planted(&t, &sol);
+    let mut kkt = sol.kkt.expect("a factor for an optimal solution");
+    let rhs: Vec<f64> = (0..kkt.n() + kkt.m()).map(|i| (i as f64 * 0.7).sin()).collect();
+    let mut v = rhs.clone();
+    let reported = kkt.solve(&mut v).unwrap();
+    assert!(v.iter().all(|x| x.is_finite()));
+    let err = kkt_backward_error(&t.prob, &mut kkt, &v, &rhs);
+    assert!(err < 1e-13 && reported < 1e-13, "backward errors: reported {reported:e}, actual {err:e}");
+}
+
+// --------------------------------------------------------- limits, errors ---
+
+#[test]
+fn iteration_limit_is_a_status() {
+    let t = planted(5, 8, &[ConeBlock::Nonneg(8), ConeBlock::SecondOrder(3)], 0.6);
+    let sol = solve(&t.prob, &Settings { max_iter: 2, ..Settings::default() }).unwrap();
+    assert_eq!(sol.status, Status::MaxIterations);
+    assert_eq!(sol.info.iterations, 2);
+    assert!(sol.kkt.is_none());
+}
+
+#[test]
+fn invalid_input_is_an_error_not_a_panic() {
+    let good = program(&[], &[1.0], &[&[-1.0]], &[0.0], &[ConeBlock::Nonneg(1)]);
+    assert!(solve(&good, &Settings::default()).is_ok());
+
+    let mut nan_q = good.clone();
+    nan_q.q[0] = f64::NAN;
+    assert!(solve(&nan_q, &Settings::default()).unwrap_err().contains("NaN"));
+
+    let mut inf_a = good.clone();
+    inf_a.a.entries[0].2 = f64::INFINITY;
+    assert!(solve(&inf_a, &Settings::default()).is_err());
+
+    let mut short_b = good.clone();
+    short_b.b.push(1.0);
+    assert!(solve(&short_b, &Settings::default()).is_err(), "b longer than A has rows");
+
+    let mut bad_cones = good.clone();
+    bad_cones.cones = vec![ConeBlock::Nonneg(2)];
+    assert!(solve(&bad_cones, &Settings::default()).is_err(), "cone rows ≠ m");
+
+    let mut out_of_range = good.clone();
+    out_of_range.a.entries.push((0, 5, 1.0));
+    assert!(solve(&out_of_range, &Settings::default()).is_err());
+
+    let mut lower_p = program(&[&[1.0, 0.0], &[0.0, 1.0]], &[0.0, 0.0], &[], &[], &[]);
+    lower_p.p.push(1, 0, 0.5);
+    assert!(solve(&lower_p, &Settings::default()).is_err(), "P below the diagonal");
+
+    let bad_settings = Settings { tol_feas: -1.0, ..Settings::default() };
+    assert!(solve(&good, &bad_settings).unwrap_err().contains("tol_feas"));
+}

@@ -6,9 +6,12 @@ mod contract;
 mod datasets;
 mod ipm;
 mod properties;
+pub mod reference;
+mod run;
 mod runtime;
 mod stdlib;
 mod syntax;
+mod testsets;
 mod ui;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,126 @@
+//! A node at run time: inputs bound and checked, then the forward solve.
+//!
+//! Conic nodes (LP, QP, SOCP) are canonicalised at the given parameter values and
+//! solved by the interior point method; the solution maps back to the node's
+//! variables and the multipliers of its named constraints.
+
+use serde_json::{json, Map, Value};
+
+use super::inputs::Bound;
+use crate::canon::{canonicalize, CanonError};
+use crate::eval::Tensor;
+use crate::ir::{Node, Output};
+use crate::solve::ipm;
+
+/// The outcome of a forward solve, in the contract's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Optimal,
+    Infeasible,
+    Unbounded,
+    MaxIterations,
+    NumericalError,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Optimal => "optimal",
+            Status::Infeasible => "infeasible",
+            Status::Unbounded => "unbounded",
+            Status::MaxIterations => "max_iterations",
+            Status::NumericalError => "numerical_error",
+        }
+    }
+}
+
+/// A forward solve's result: outputs in declaration order (named as in the
+/// contract: a variable's name, or a `dual` constraint's name) and solver facts.
+#[derive(Clone, Debug)]
+pub struct Solved {
+    pub status: Status,
+    pub outputs: Vec<(String, Tensor)>,
+    pub info: Map<String, Value>,
+}
+
+/// Why a forward solve could not run (not a solver outcome: those are a [`Status`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunError(pub String);
+
+impl From<CanonError> for RunError {
+    fn from(e: CanonError) -> Self {
+        RunError(e.message)
+    }
+}
+
+/// The IPM settings a node's `solve using ipm(...)` asks for.
+fn settings(node: &Node) -> Result<ipm::Settings, RunError> {
+    let mut s = ipm::Settings::default();
+    if let Some(spec) = &node.solve {
+        if spec.method != "ipm" {
+            return Err(RunError(format!(
+                "`solve using {}` is not available for {} nodes; use `ipm` or leave it out",
+                spec.method,
+                node.class.family.name()
+            )));
+        }
+        for (k, v) in &spec.options {
+            match k.as_str() {
+                "tol" => {
+                    s.tol_gap_abs = *v;
+                    s.tol_gap_rel = *v;
+                    s.tol_feas = *v;
+                }
+                "max_iter" => s.max_iter = *v as u32,
+                _ => {}
+            }
+        }
+    }
+    s.validate().map_err(RunError)?;
+    Ok(s)
+}
+
+/// Solves `node` at the bound parameter values.
+pub fn forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
+    if !node.class.family.is_conic() {
+        return Err(RunError(format!(
+            "the forward solve of {} nodes is not implemented yet (node `{}`)",
+            node.class.family.name(),
+            node.name
+        )));
+    }
+    let settings = settings(node)?;
+    let canon = canonicalize(node, bound)?;
+    let sol = ipm::solve(&canon.program, &settings).map_err(RunError)?;
+    let status = match sol.status {
+        ipm::Status::Optimal | ipm::Status::AlmostOptimal => Status::Optimal,
+        ipm::Status::PrimalInfeasible | ipm::Status::AlmostPrimalInfeasible => Status::Infeasible,
+        ipm::Status::DualInfeasible | ipm::Status::AlmostDualInfeasible => Status::Unbounded,
+        ipm::Status::MaxIterations => Status::MaxIterations,
+        ipm::Status::NumericalError | ipm::Status::InsufficientProgress => Status::NumericalError,
+    };
+    let vars = canon.var_values(&sol.x);
+    let duals = canon.dual_values(&sol.z);
+    let outputs = node
+        .outputs
+        .iter()
+        .map(|o| match o {
+            Output::Var(v) => (node.var(*v).name.clone(), vars[v.0 as usize].clone()),
+            Output::Dual(c) => (node.constraints[*c].name.clone().unwrap_or_default(), duals[*c].clone()),
+        })
+        .collect();
+    let mut info = Map::new();
+    info.insert("family".into(), json!(node.class.family));
+    info.insert("solver".into(), json!("ipm"));
+    info.insert("iterations".into(), json!(sol.info.iterations));
+    info.insert("primal_residual".into(), json!(sol.info.primal_residual));
+    info.insert("dual_residual".into(), json!(sol.info.dual_residual));
+    info.insert("gap".into(), json!(sol.info.gap));
+    info.insert("objective".into(), json!(sol.info.primal_objective));
+    if matches!(sol.status, ipm::Status::AlmostOptimal) {
+        info.insert("reduced_accuracy".into(), json!(true));
+    }
+    info.insert("variables".into(), json!(canon.program.n()));
+    info.insert("constraints".into(), json!(canon.program.m()));
+    Ok(Solved { status, outputs, info })
+}

@@ -1,0 +1,128 @@
+//! The product cone K = K₁ × … × K_p: the blocks and the rows they own.
+
+use std::ops::Range;
+
+use super::{AnyCone, Cone, NonnegCone, SecondOrderCone, ZeroCone};
+use crate::solve::program::ConeBlock;
+
+/// The blocks of K with their row ranges.
+#[derive(Clone, Debug)]
+pub struct Cones {
+    blocks: Vec<AnyCone>,
+    ranges: Vec<Range<usize>>,
+    degree: usize,
+}
+
+impl Cones {
+    /// Builds the blocks; a second-order cone of dimension ≥ `low_rank_min_dim`
+    /// keeps `WᵀW` as diagonal plus rank 2 (for the sparse KKT path). A
+    /// second-order cone of dimension 1 (`s₀ ≥ 0`) is a nonnegative orthant.
+    pub fn new(blocks: &[ConeBlock], low_rank_min_dim: usize) -> Self {
+        let mut out = Cones { blocks: Vec::new(), ranges: Vec::new(), degree: 0 };
+        let mut row = 0;
+        for &b in blocks {
+            let d = b.dim();
+            if d == 0 {
+                continue;
+            }
+            let cone = match b {
+                ConeBlock::Zero(d) => AnyCone::Zero(ZeroCone::new(d)),
+                ConeBlock::Nonneg(d) | ConeBlock::SecondOrder(d @ 1) => AnyCone::Nonneg(NonnegCone::new(d)),
+                ConeBlock::SecondOrder(d) => AnyCone::SecondOrder(SecondOrderCone::new(d, d >= low_rank_min_dim)),
+            };
+            out.degree += cone.degree();
+            out.blocks.push(cone);
+            out.ranges.push(row..row + d);
+            row += d;
+        }
+        out
+    }
+
+    /// The barrier degree ν = Σ νᵢ.
+    pub fn degree(&self) -> usize {
+        self.degree
+    }
+
+    /// The blocks with their row ranges.
+    pub fn iter(&self) -> impl Iterator<Item = (&AnyCone, Range<usize>)> {
+        self.blocks.iter().zip(self.ranges.iter().cloned())
+    }
+
+    pub fn set_identity_scaling(&mut self) {
+        self.blocks.iter_mut().for_each(|c| c.set_identity_scaling());
+    }
+
+    /// NT scaling of every block at `(s, z)`; false if a block is not interior.
+    pub fn update_scaling(&mut self, s: &[f64], z: &[f64]) -> bool {
+        self.blocks.iter_mut().zip(&self.ranges).all(|(c, r)| c.update_scaling(&s[r.clone()], &z[r.clone()]))
+    }
+
+    /// `y = WᵀW x` blockwise.
+    pub fn mul_hs(&self, y: &mut [f64], x: &[f64]) {
+        for (c, r) in self.iter() {
+            c.mul_hs(&mut y[r.clone()], &x[r]);
+        }
+    }
+
+    /// `d_s = λ ∘ λ` blockwise.
+    pub fn affine_ds(&self, ds: &mut [f64]) {
+        for (c, r) in self.iter() {
+            c.affine_ds(&mut ds[r]);
+        }
+    }
+
+    /// The Mehrotra corrector blockwise (see [`Cone::corrector`]).
+    pub fn corrector(&self, shift: &mut [f64], dz: &mut [f64], ds: &mut [f64], m: f64, sigma_mu: f64) {
+        for (c, r) in self.iter() {
+            c.corrector(&mut shift[r.clone()], &mut dz[r.clone()], &mut ds[r], m, sigma_mu);
+        }
+    }
+
+    /// `out = Wᵀ(λ \ d_s)` blockwise.
+    pub fn ds_offset(&self, out: &mut [f64], ds: &[f64], work: &mut [f64]) {
+        for (c, r) in self.iter() {
+            c.ds_offset(&mut out[r.clone()], &ds[r.clone()], &mut work[r]);
+        }
+    }
+
+    /// The largest `α ≤ α_max` keeping `v + α dv` in K (or K*, the same here
+    /// except that the dual of a zero cone never limits; `dual` selects it).
+    pub fn step_length(&self, v: &[f64], dv: &[f64], alpha_max: f64, dual: bool) -> f64 {
+        let mut alpha = alpha_max;
+        for (c, r) in self.iter() {
+            if dual && matches!(c, AnyCone::Zero(_)) {
+                continue;
+            }
+            alpha = c.step_length(&v[r.clone()], &dv[r], alpha);
+        }
+        alpha
+    }
+
+    /// Moves `v` into the interior of K (primal) or K* (dual), as in Clarabel's
+    /// symmetric initialisation: with `α_min` the largest `α` such that
+    /// `v − αe ∈ K`, shift by `e(target − α_min)` where needed, `target =
+    /// max(1, 0.1 Σα_pos/ν)`. A primal zero-cone block is set to 0.
+    pub fn shift_to_interior(&self, v: &mut [f64], dual: bool) {
+        let (mut min, mut pos) = (f64::INFINITY, 0.0);
+        for (c, r) in self.iter() {
+            let (a, b) = c.margins(&v[r]);
+            min = min.min(a);
+            pos += b;
+        }
+        let target = (0.1 * pos / self.degree.max(1) as f64).max(1.0);
+        let shift = if min <= 0.0 {
+            // In two stages so that a large −α_min does not absorb the target.
+            for (c, r) in self.iter() {
+                c.shift_by_unit(&mut v[r], -min, dual);
+            }
+            target
+        } else if min < target {
+            target - min
+        } else {
+            0.0
+        };
+        for (c, r) in self.iter() {
+            c.shift_by_unit(&mut v[r], shift, dual);
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The cones of the conic standard form, behind one trait.
+//!
+//! K = K₁ × … × K_p, each block a zero cone, a nonnegative orthant or a
+//! second-order cone. All three are symmetric (self-scaled): each has a Jordan
+//! product `∘` with identity `e`, and for interior `s`, `z` a Nesterov–Todd
+//! scaling `W` with
+//!
+//! ```text
+//! λ = W z = W⁻ᵀ s,        WᵀW z = s,
+//! ```
+//!
+//! so the linearised complementarity `s ∘ z = σμe` becomes, in the scaled
+//! space, `λ ∘ (W Δz + W⁻ᵀ Δs) = −d_s` (Nesterov & Todd 1997; Vandenberghe,
+//! "The CVXOPT linear and quadratic cone program solvers", §4). The interior
+//! point method only ever talks to a block through [`Cone`]; the KKT system only
+//! needs `H = WᵀW` in one of the shapes of [`HsShape`].
+//!
+//! The zero cone `{0}` (dual cone ℝᵈ, so `z` is free) has `H = 0`: its rows are
+//! equality rows of the KKT system.
+
+mod composite;
+mod nonneg;
+mod soc;
+mod zero;
+
+pub use composite::Cones;
+pub use nonneg::NonnegCone;
+pub use soc::SecondOrderCone;
+pub use zero::ZeroCone;
+
+/// How `H = WᵀW` of one block enters the KKT matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HsShape {
+    /// `H` is diagonal (zero cone: `H = 0`; nonnegative orthant: `H = diag(s/z)`).
+    Diagonal,
+    /// `H` is a dense `d × d` block (small second-order cones).
+    Dense,
+    /// `H = η²(D + uuᵀ − vvᵀ)` with `D` diagonal: the KKT matrix gains two rows
+    /// and columns per block and stays sparse (large second-order cones).
+    LowRank,
+}
+
+/// What the interior point method needs of one block of K.
+///
+/// Slices passed in are the block's own rows. `W` is symmetric for every cone
+/// here, so `Wᵀ = W`.
+pub trait Cone {
+    /// Number of rows of the block.
+    fn dim(&self) -> usize;
+
+    /// Barrier degree ν: `sᵀz = ν μ` on the central path (`d` for ℝᵈ₊, 1 for a
+    /// second-order cone with `e = (1, 0, …, 0)`, 0 for the zero cone).
+    fn degree(&self) -> usize;
+
+    /// `(α_min, α_pos)` for the initial point: `α_min` is the largest `α` with
+    /// `v − αe ∈ K` (may be negative), `α_pos` a measure of how far inside.
+    fn margins(&self, v: &[f64]) -> (f64, f64);
+
+    /// `v ← v + α e`, putting a primal zero-cone block to 0 (the dual of the zero
+    /// cone is free, so a dual block is left alone).
+    fn shift_by_unit(&self, v: &mut [f64], alpha: f64, dual: bool);
+
+    /// `W = I` (zero cone: `H = 0`), the scaling used for the initial point.
+    fn set_identity_scaling(&mut self);
+
+    /// Computes the NT scaling `W` and `λ = W z` at interior `s`, `z`; false if
+    /// either is not interior.
+    fn update_scaling(&mut self, s: &[f64], z: &[f64]) -> bool;
+
+    /// `y = WᵀW x`.
+    fn mul_hs(&self, y: &mut [f64], x: &[f64]);
+
+    /// `y = W x`.
+    fn mul_w(&self, y: &mut [f64], x: &[f64]);
+
+    /// `y = W⁻ᵀ x`.
+    fn mul_winv(&self, y: &mut [f64], x: &[f64]);
+
+    /// `d_s = λ ∘ λ`, the affine (predictor) complementarity term.
+    fn affine_ds(&self, ds: &mut [f64]);
+
+    /// The Mehrotra corrector `shift = m (W⁻ᵀΔs) ∘ (W Δz) − σμ e`, from the
+    /// affine step `(Δz, Δs)`, which is overwritten (by `WΔz`, `W⁻ᵀΔs`).
+    fn corrector(&self, shift: &mut [f64], dz: &mut [f64], ds: &mut [f64], m: f64, sigma_mu: f64);
+
+    /// `out = Wᵀ(λ \ d_s)`, the constant part of `Δs = −Wᵀ(λ \ d_s) − WᵀWΔz`
+    /// (where `λ ∘ (λ \ d) = d`); `work` is scratch of the block's length.
+    fn ds_offset(&self, out: &mut [f64], ds: &[f64], work: &mut [f64]);
+
+    /// The largest `α ∈ [0, α_max]` with `v + α dv ∈ K` (the same for `K*`,
+    /// every cone here being self-dual; the zero cone's dual, ℝᵈ, never limits).
+    fn step_length(&self, v: &[f64], dv: &[f64], alpha_max: f64) -> f64;
+
+    /// The shape `H` takes in the KKT matrix (fixed at construction).
+    fn hs_shape(&self) -> HsShape;
+
+    /// For [`HsShape::Diagonal`], the diagonal of `H`; for [`HsShape::LowRank`],
+    /// the diagonal of `η²D`.
+    fn hs_diag(&self, out: &mut [f64]);
+
+    /// For [`HsShape::Dense`] (and any shape, for the dense KKT path): `H` in
+    /// full, column-major `d × d`.
+    fn hs_dense(&self, out: &mut [f64]);
+
+    /// For [`HsShape::LowRank`]: `(u, v, η²)` with `H = η²(D + uuᵀ − vvᵀ)`;
+    /// `None` otherwise.
+    fn hs_low_rank(&self) -> Option<(&[f64], &[f64], f64)>;
+}
+
+/// One block of K, dispatched statically.
+#[derive(Clone, Debug)]
+pub enum AnyCone {
+    Zero(ZeroCone),
+    Nonneg(NonnegCone),
+    SecondOrder(SecondOrderCone),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $c:ident => $e:expr) => {
+        match $self {
+            AnyCone::Zero($c) => $e,
+            AnyCone::Nonneg($c) => $e,
+            AnyCone::SecondOrder($c) => $e,
+        }
+    };
+}
+
+impl Cone for AnyCone {
+    fn dim(&self) -> usize {
+        dispatch!(self, c => c.dim())
+    }
+    fn degree(&self) -> usize {
+        dispatch!(self, c => c.degree())
+    }
+    fn margins(&self, v: &[f64]) -> (f64, f64) {
+        dispatch!(self, c => c.margins(v))
+    }
+    fn shift_by_unit(&self, v: &mut [f64], alpha: f64, dual: bool) {
+        dispatch!(self, c => c.shift_by_unit(v, alpha, dual))
+    }
+    fn set_identity_scaling(&mut self) {
+        dispatch!(self, c => c.set_identity_scaling())
+    }
+    fn update_scaling(&mut self, s: &[f64], z: &[f64]) -> bool {
+        dispatch!(self, c => c.update_scaling(s, z))
+    }
+    fn mul_hs(&self, y: &mut [f64], x: &[f64]) {
+        dispatch!(self, c => c.mul_hs(y, x))
+    }
+    fn mul_w(&self, y: &mut [f64], x: &[f64]) {
+        dispatch!(self, c => c.mul_w(y, x))
+    }
+    fn mul_winv(&self, y: &mut [f64], x: &[f64]) {
+        dispatch!(self, c => c.mul_winv(y, x))
+    }
+    fn affine_ds(&self, ds: &mut [f64]) {
+        dispatch!(self, c => c.affine_ds(ds))
+    }
+    fn corrector(&self, shift: &mut [f64], dz: &mut [f64], ds: &mut [f64], m: f64, sigma_mu: f64) {
+        dispatch!(self, c => c.corrector(shift, dz, ds, m, sigma_mu))
+    }
+    fn ds_offset(&self, out: &mut [f64], ds: &[f64], work: &mut [f64]) {
+        dispatch!(self, c => c.ds_offset(out, ds, work))
+    }
+    fn step_length(&self, v: &[f64], dv: &[f64], alpha_max: f64) -> f64 {
+        dispatch!(self, c => c.step_length(v, dv, alpha_max))
+    }
+    fn hs_shape(&self) -> HsShape {
+        dispatch!(self, c => c.hs_shape())
+    }
+    fn hs_diag(&self, out: &mut [f64]) {
+        dispatch!(self, c => c.hs_diag(out))
+    }
+    fn hs_dense(&self, out: &mut [f64]) {
+        dispatch!(self, c => c.hs_dense(out))
+    }
+    fn hs_low_rank(&self) -> Option<(&[f64], &[f64], f64)> {
+        dispatch!(self, c => c.hs_low_rank())
+    }
+}
+
+/// `xᵀy`.
+pub(crate) fn dot(x: &[f64], y: &[f64]) -> f64 {
+    x.iter().zip(y).map(|(a, b)| a * b).sum()
+}
+
+/// `‖x‖₂`.
+pub(crate) fn norm2(x: &[f64]) -> f64 {
+    dot(x, x).sqrt()
+}

@@ -1,0 +1,345 @@
+//! The second-order cone `{(t, u) : ‖u‖₂ ≤ t}` of dimension `d ≥ 2`, with the
+//! Jordan product `x ∘ y = (xᵀy, x₀y₁ + y₀x₁)`, `e = (1, 0, …, 0)` and degree 1.
+//!
+//! NT scaling (Nesterov & Todd; the form of ECOS, Domahidi et al. 2013, §5):
+//! with `J = diag(1, −I)` and `res(x) = x₀² − ‖x₁‖²`,
+//!
+//! ```text
+//! η = (res(s)/res(z))^¼,   w̄ = (s/√res(s) + Jz/√res(z)) / √res(·),  res(w̄) = 1,
+//! W = η [w̄₀  w̄₁ᵀ; w̄₁  I + w̄₁w̄₁ᵀ/(1 + w̄₀)],     WᵀW = η²(2w̄w̄ᵀ − J).
+//! ```
+//!
+//! `WᵀW` is dense. For the sparse KKT path a large cone writes it as
+//! `η²(D + uuᵀ − vvᵀ)` with `D = diag(δ, 1, …, 1)`, `δ = 1/(2‖w̄‖²)`,
+//! `u = (√(‖w̄‖² − δ), (2w̄₀/u₀) w̄₁)`, `v = (0, √((4‖w̄‖² + 2)/(2‖w̄‖⁴ − 1)) w̄₁)`
+//! (the rank-2 form of Clarabel's sparse SOC expansion): matching entries of
+//! `2w̄w̄ᵀ − J` gives `u₀² = 2w̄₀² − 1 − δ = ‖w̄‖² − δ`, `u₀u₁ = 2w̄₀` and
+//! `u₁² − v₁² = 2`.
+
+use super::{dot, norm2, Cone, HsShape};
+
+#[derive(Clone, Debug)]
+pub struct SecondOrderCone {
+    /// The normalised scaling point w̄ (`res(w̄) = 1`).
+    w: Vec<f64>,
+    eta: f64,
+    lambda: Vec<f64>,
+    /// Rank-2 representation of `WᵀW / η²` when the block is expanded.
+    low_rank: Option<LowRank>,
+}
+
+#[derive(Clone, Debug)]
+struct LowRank {
+    u: Vec<f64>,
+    v: Vec<f64>,
+    d0: f64,
+}
+
+/// `x₀² − ‖x₁‖²`, factored to limit cancellation.
+fn residual(x: &[f64]) -> f64 {
+    let n1 = norm2(&x[1..]);
+    (x[0] - n1) * (x[0] + n1)
+}
+
+/// `out = x ∘ y`.
+fn circ(out: &mut [f64], x: &[f64], y: &[f64]) {
+    out[0] = dot(x, y);
+    for i in 1..out.len() {
+        out[i] = x[0] * y[i] + y[0] * x[i];
+    }
+}
+
+impl SecondOrderCone {
+    /// `low_rank`: represent `WᵀW` as diagonal plus rank 2 in the KKT matrix.
+    pub fn new(dim: usize, low_rank: bool) -> Self {
+        debug_assert!(dim >= 2);
+        let mut c = SecondOrderCone {
+            w: vec![0.0; dim],
+            eta: 1.0,
+            lambda: vec![0.0; dim],
+            low_rank: low_rank.then(|| LowRank { u: vec![0.0; dim], v: vec![0.0; dim], d0: 0.5 }),
+        };
+        c.set_identity_scaling();
+        c
+    }
+
+    fn update_low_rank(&mut self) {
+        let Some(lr) = &mut self.low_rank else { return };
+        let w = &self.w;
+        let w1sq = dot(&w[1..], &w[1..]);
+        let wsq = w[0] * w[0] + w1sq;
+        lr.d0 = 0.5 / wsq;
+        let u0 = (wsq - lr.d0).sqrt();
+        let u1 = 2.0 * w[0] / u0;
+        let v1 = ((4.0 * wsq + 2.0) / (2.0 * wsq * wsq - 1.0)).sqrt();
+        lr.u[0] = u0;
+        lr.v[0] = 0.0;
+        for i in 1..w.len() {
+            lr.u[i] = u1 * w[i];
+            lr.v[i] = v1 * w[i];
+        }
+    }
+}
+
+impl Cone for SecondOrderCone {
+    fn dim(&self) -> usize {
+        self.w.len()
+    }
+    fn degree(&self) -> usize {
+        1
+    }
+    /// `(v₀ − ‖v₁‖, max(0, v₀ − ‖v₁‖))`.
+    fn margins(&self, v: &[f64]) -> (f64, f64) {
+        let a = v[0] - norm2(&v[1..]);
+        (a, a.max(0.0))
+    }
+    fn shift_by_unit(&self, v: &mut [f64], alpha: f64, _dual: bool) {
+        v[0] += alpha;
+    }
+    fn set_identity_scaling(&mut self) {
+        self.w.fill(0.0);
+        self.w[0] = 1.0;
+        self.eta = 1.0;
+        self.lambda.fill(0.0);
+        self.lambda[0] = 1.0;
+        self.update_low_rank();
+    }
+    fn update_scaling(&mut self, s: &[f64], z: &[f64]) -> bool {
+        let (rs, rz) = (residual(s), residual(z));
+        if !(s[0] > 0.0 && z[0] > 0.0 && rs > 0.0 && rz > 0.0) {
+            return false;
+        }
+        let (ss, zs) = (rs.sqrt(), rz.sqrt());
+        self.eta = (ss / zs).sqrt();
+        self.w[0] = s[0] / ss + z[0] / zs;
+        for i in 1..s.len() {
+            self.w[i] = s[i] / ss - z[i] / zs;
+        }
+        let rw = residual(&self.w);
+        if !(rw > 0.0 && rw.is_finite()) {
+            return false;
+        }
+        let ws = rw.sqrt();
+        self.w.iter_mut().for_each(|x| *x /= ws);
+        // Re-impose res(w̄) = 1 exactly.
+        self.w[0] = (1.0 + dot(&self.w[1..], &self.w[1..])).sqrt();
+        let mut lambda = std::mem::take(&mut self.lambda);
+        self.mul_w(&mut lambda, z);
+        self.lambda = lambda;
+        self.update_low_rank();
+        true
+    }
+    /// `y = η²(2(w̄ᵀx) w̄ − Jx)`.
+    fn mul_hs(&self, y: &mut [f64], x: &[f64]) {
+        let c = 2.0 * dot(&self.w, x);
+        let e2 = self.eta * self.eta;
+        y[0] = e2 * (c * self.w[0] - x[0]);
+        for i in 1..y.len() {
+            y[i] = e2 * (c * self.w[i] + x[i]);
+        }
+    }
+    /// `y₀ = η(w̄₀x₀ + w̄₁ᵀx₁)`, `y₁ = η(x₁ + (x₀ + w̄₁ᵀx₁/(1 + w̄₀)) w̄₁)`.
+    fn mul_w(&self, y: &mut [f64], x: &[f64]) {
+        let w = &self.w;
+        let zeta = dot(&w[1..], &x[1..]);
+        let c = x[0] + zeta / (1.0 + w[0]);
+        y[0] = self.eta * (w[0] * x[0] + zeta);
+        for i in 1..y.len() {
+            y[i] = self.eta * (x[i] + c * w[i]);
+        }
+    }
+    /// `y₀ = (w̄₀x₀ − w̄₁ᵀx₁)/η`, `y₁ = (x₁ + (−x₀ + w̄₁ᵀx₁/(1 + w̄₀)) w̄₁)/η`.
+    fn mul_winv(&self, y: &mut [f64], x: &[f64]) {
+        let w = &self.w;
+        let zeta = dot(&w[1..], &x[1..]);
+        let c = -x[0] + zeta / (1.0 + w[0]);
+        y[0] = (w[0] * x[0] - zeta) / self.eta;
+        for i in 1..y.len() {
+            y[i] = (x[i] + c * w[i]) / self.eta;
+        }
+    }
+    fn affine_ds(&self, ds: &mut [f64]) {
+        circ(ds, &self.lambda, &self.lambda);
+    }
+    fn corrector(&self, shift: &mut [f64], dz: &mut [f64], ds: &mut [f64], m: f64, sigma_mu: f64) {
+        shift.copy_from_slice(dz);
+        self.mul_w(dz, shift);
+        shift.copy_from_slice(ds);
+        self.mul_winv(ds, shift);
+        circ(shift, ds, dz);
+        shift.iter_mut().for_each(|x| *x *= m);
+        shift[0] -= sigma_mu;
+    }
+    /// `λ \ d` solves the arrow system `[λ₀ λ₁ᵀ; λ₁ λ₀I] x = d`:
+    /// `x₀ = (λ₀d₀ − λ₁ᵀd₁)/res(λ)`, `x₁ = (d₁ − x₀λ₁)/λ₀`; then `out = W x`.
+    fn ds_offset(&self, out: &mut [f64], ds: &[f64], work: &mut [f64]) {
+        let l = &self.lambda;
+        let x0 = (l[0] * ds[0] - dot(&l[1..], &ds[1..])) / residual(l);
+        work[0] = x0;
+        for i in 1..work.len() {
+            work[i] = (ds[i] - x0 * l[i]) / l[0];
+        }
+        self.mul_w(out, work);
+    }
+    /// The smallest positive root of `res(v + α dv) = aα² + bα + c`, also kept
+    /// on the positive nappe (`v₀ + α dv₀ ≥ 0`); the roots are taken in the
+    /// cancellation-free form `r₁ = t/a`, `r₂ = c/t`, `t = −(b + sign(b)√(b² − 4ac))/2`.
+    fn step_length(&self, v: &[f64], dv: &[f64], alpha_max: f64) -> f64 {
+        let mut alpha = alpha_max;
+        if dv[0] < 0.0 {
+            alpha = alpha.min(-v[0] / dv[0]);
+        }
+        let a = residual(dv);
+        let b = 2.0 * (v[0] * dv[0] - dot(&v[1..], &dv[1..]));
+        let c = residual(v).max(0.0);
+        if c == 0.0 {
+            // On the boundary: only a direction into the cone can move.
+            return if a >= 0.0 && b >= 0.0 { alpha.max(0.0) } else { 0.0 };
+        }
+        let disc = b * b - 4.0 * a * c;
+        if disc < 0.0 {
+            return alpha.max(0.0);
+        }
+        let t = -0.5 * (b + b.signum() * disc.sqrt());
+        for r in [if a != 0.0 { t / a } else { f64::INFINITY }, if t != 0.0 { c / t } else { f64::INFINITY }] {
+            if r > 0.0 {
+                alpha = alpha.min(r);
+            }
+        }
+        alpha.max(0.0)
+    }
+    fn hs_shape(&self) -> HsShape {
+        if self.low_rank.is_some() {
+            HsShape::LowRank
+        } else {
+            HsShape::Dense
+        }
+    }
+    fn hs_diag(&self, out: &mut [f64]) {
+        let e2 = self.eta * self.eta;
+        match &self.low_rank {
+            Some(lr) => {
+                out.fill(e2);
+                out[0] = e2 * lr.d0;
+            }
+            None => {
+                let c = 2.0 * e2;
+                out[0] = e2 * (2.0 * self.w[0] * self.w[0] - 1.0);
+                for i in 1..out.len() {
+                    out[i] = c * self.w[i] * self.w[i] + e2;
+                }
+            }
+        }
+    }
+    fn hs_dense(&self, out: &mut [f64]) {
+        let d = self.w.len();
+        let e2 = self.eta * self.eta;
+        for j in 0..d {
+            for i in 0..d {
+                out[j * d + i] = 2.0 * e2 * self.w[i] * self.w[j];
+            }
+        }
+        out[0] -= e2;
+        for i in 1..d {
+            out[i * d + i] += e2;
+        }
+    }
+    fn hs_low_rank(&self) -> Option<(&[f64], &[f64], f64)> {
+        self.low_rank.as_ref().map(|lr| (&lr.u[..], &lr.v[..], self.eta * self.eta))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interior(seed: u64, d: usize) -> Vec<f64> {
+        let mut x: Vec<f64> = (0..d).map(|i| ((seed * 31 + i as u64 * 17) % 13) as f64 / 7.0 - 0.9).collect();
+        x[0] = norm2(&x[1..]) + 0.3 + seed as f64 * 0.1;
+        x
+    }
+
+    #[test]
+    fn nt_scaling_maps_z_to_s() {
+        for d in [2, 3, 6] {
+            let (s, z) = (interior(1, d), interior(2, d));
+            let mut c = SecondOrderCone::new(d, d > 4);
+            assert!(c.update_scaling(&s, &z));
+            let mut hz = vec![0.0; d];
+            c.mul_hs(&mut hz, &z);
+            for i in 0..d {
+                assert!((hz[i] - s[i]).abs() < 1e-12, "WᵀWz = s, d = {d}");
+            }
+            // W⁻ᵀ s = λ = W z
+            let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
+            c.mul_w(&mut a, &z);
+            c.mul_winv(&mut b, &s);
+            for i in 0..d {
+                assert!((a[i] - b[i]).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn dense_and_low_rank_forms_agree_with_mul_hs() {
+        let d = 6;
+        let (s, z) = (interior(3, d), interior(4, d));
+        let mut c = SecondOrderCone::new(d, true);
+        assert!(c.update_scaling(&s, &z));
+        let mut dense = vec![0.0; d * d];
+        c.hs_dense(&mut dense);
+        let mut diag = vec![0.0; d];
+        c.hs_diag(&mut diag);
+        let (u, v, e2) = c.hs_low_rank().unwrap();
+        for j in 0..d {
+            let mut ej = vec![0.0; d];
+            ej[j] = 1.0;
+            let mut col = vec![0.0; d];
+            c.mul_hs(&mut col, &ej);
+            for i in 0..d {
+                let lr = if i == j { diag[i] } else { 0.0 } + e2 * (u[i] * u[j] - v[i] * v[j]);
+                assert!((dense[j * d + i] - col[i]).abs() < 1e-10);
+                assert!((lr - col[i]).abs() < 1e-10, "({i},{j}) {lr} vs {}", col[i]);
+            }
+        }
+    }
+
+    #[test]
+    fn ds_offset_inverts_the_jordan_product() {
+        let d = 4;
+        let (s, z) = (interior(5, d), interior(6, d));
+        let mut c = SecondOrderCone::new(d, false);
+        assert!(c.update_scaling(&s, &z));
+        // λ ∘ (λ \ d) = d, checked through out = W(λ \ d): W⁻¹out ∘ λ = d.
+        let ds = vec![0.3, -0.2, 0.5, 0.1];
+        let (mut out, mut work) = (vec![0.0; d], vec![0.0; d]);
+        c.ds_offset(&mut out, &ds, &mut work);
+        let mut x = vec![0.0; d];
+        c.mul_winv(&mut x, &out); // W symmetric: W⁻ᵀ = W⁻¹
+        let mut back = vec![0.0; d];
+        circ(&mut back, &c.lambda, &x);
+        for i in 0..d {
+            assert!((back[i] - ds[i]).abs() < 1e-12);
+        }
+        // The affine shortcut: Wᵀ(λ \ λ∘λ) = Wᵀλ = s.
+        let mut ll = vec![0.0; d];
+        c.affine_ds(&mut ll);
+        c.ds_offset(&mut out, &ll, &mut work);
+        for i in 0..d {
+            assert!((out[i] - s[i]).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn step_to_boundary() {
+        let c = SecondOrderCone::new(3, false);
+        // From (1, 0, 0) toward (−1, 1, 0): boundary where 1 − α = α, α = ½.
+        let a = c.step_length(&[1.0, 0.0, 0.0], &[-1.0, 1.0, 0.0], 10.0);
+        assert!((a - 0.5).abs() < 1e-14);
+        // A direction inside the cone never reaches the boundary.
+        assert_eq!(c.step_length(&[1.0, 0.0, 0.0], &[2.0, 1.0, 0.0], 10.0), 10.0);
+        // Along the lateral direction: 1 = α.
+        let a = c.step_length(&[1.0, 0.0, 0.0], &[0.0, 0.0, 1.0], 10.0);
+        assert!((a - 1.0).abs() < 1e-14);
+    }
+}

@@ -1,0 +1,172 @@
+//! The problem data as the iterations see it: P and A in CSC form, and Ruiz
+//! equilibration.
+//!
+//! Equilibration (Ruiz 2001, as in OSQP and Clarabel) rescales the problem to
+//!
+//! ```text
+//! P̃ = c D P D,   q̃ = c D q,   Ã = E A D,   b̃ = E b,
+//! ```
+//!
+//! with `D`, `E` positive diagonal and `c > 0`, chosen so that the columns of
+//! the KKT matrix `[P Aᵀ; A 0]` have unit ∞-norm. The solutions map back as
+//! `x = D x̃`, `s = E⁻¹ s̃`, `z = E z̃ / c`. `E` is constant on each
+//! second-order-cone block, so that `E s̃ ∈ K ⇔ s ∈ K`.
+
+use super::csc::Csc;
+use super::settings::Settings;
+use crate::solve::program::{ConeBlock, ConeProgram};
+
+/// The scalings `D`, `E`, `c` and their inverses.
+#[derive(Clone, Debug)]
+pub(crate) struct Equilibration {
+    pub d: Vec<f64>,
+    pub dinv: Vec<f64>,
+    pub e: Vec<f64>,
+    pub einv: Vec<f64>,
+    pub c: f64,
+}
+
+/// The scaled problem.
+#[derive(Clone, Debug)]
+pub(crate) struct ProblemData {
+    pub n: usize,
+    pub m: usize,
+    /// P̃, upper triangle.
+    pub p: Csc,
+    pub a: Csc,
+    pub q: Vec<f64>,
+    pub b: Vec<f64>,
+    /// True when P has no nonzero entry (an LP: changes the initial point).
+    pub p_is_zero: bool,
+    pub equil: Equilibration,
+    /// ‖q‖∞ and ‖b‖∞ of the original data, for the relative residuals.
+    pub norm_q: f64,
+    pub norm_b: f64,
+    pub c0: f64,
+}
+
+impl ProblemData {
+    pub fn new(prob: &ConeProgram, settings: &Settings) -> Self {
+        let (n, m) = (prob.n(), prob.m());
+        let mut data = ProblemData {
+            n,
+            m,
+            p: Csc::from_triplets(&prob.p),
+            a: Csc::from_triplets(&prob.a),
+            q: prob.q.clone(),
+            b: prob.b.clone(),
+            p_is_zero: true,
+            equil: Equilibration { d: vec![1.0; n], dinv: vec![1.0; n], e: vec![1.0; m], einv: vec![1.0; m], c: 1.0 },
+            norm_q: norm_inf(&prob.q),
+            norm_b: norm_inf(&prob.b),
+            c0: prob.c0,
+        };
+        data.p_is_zero = data.p.val.iter().all(|&v| v == 0.0);
+        if settings.equilibrate_enable {
+            data.equilibrate(&prob.cones, settings);
+        }
+        data
+    }
+
+    /// Ruiz passes on `[P Aᵀ; A 0]` (the scheme of Clarabel): each pass divides
+    /// every row and column by the square root of its ∞-norm, the accumulated
+    /// scalings clamped to `[equilibrate_min_scaling, equilibrate_max_scaling]`,
+    /// then scales the cost by `1/max(mean column ∞-norm of P̃, ‖q̃‖∞)` (when
+    /// both are nonzero). Finally `E` is replaced on each second-order-cone
+    /// block by its mean there, so that the block keeps its cone.
+    fn equilibrate(&mut self, cones: &[ConeBlock], settings: &Settings) {
+        let (n, m) = (self.n, self.m);
+        let (lo, hi) = (settings.equilibrate_min_scaling, settings.equilibrate_max_scaling);
+        let mut dx = vec![0.0; n];
+        let mut dz = vec![0.0; m];
+        // δ = 1/√norm (1 for an empty row or column), bounded so that the
+        // accumulated scaling stays in [lo, hi].
+        let step = |norm: f64, acc: f64| {
+            let delta = if norm > 0.0 { 1.0 / norm.sqrt() } else { 1.0 };
+            delta.clamp(lo / acc, hi / acc)
+        };
+        let eq = &mut self.equil;
+        for _ in 0..settings.equilibrate_max_iter {
+            dx.fill(0.0);
+            dz.fill(0.0);
+            col_norms_sym(&self.p, &mut dx);
+            for j in 0..n {
+                for (i, v) in self.a.col(j) {
+                    dx[j] = f64::max(dx[j], v.abs());
+                    dz[i] = f64::max(dz[i], v.abs());
+                }
+            }
+            for (dj, &acc) in dx.iter_mut().zip(&eq.d) {
+                *dj = step(*dj, acc);
+            }
+            for (di, &acc) in dz.iter_mut().zip(&eq.e) {
+                *di = step(*di, acc);
+            }
+            self.p.scale(&dx, &dx);
+            self.a.scale(&dz, &dx);
+            for j in 0..n {
+                self.q[j] *= dx[j];
+                eq.d[j] *= dx[j];
+            }
+            for i in 0..m {
+                self.b[i] *= dz[i];
+                eq.e[i] *= dz[i];
+            }
+            // Cost scaling.
+            dx.fill(0.0);
+            col_norms_sym(&self.p, &mut dx);
+            let mean_p = if n > 0 { dx.iter().sum::<f64>() / n as f64 } else { 0.0 };
+            let norm_q = norm_inf(&self.q);
+            if mean_p > 0.0 && norm_q > 0.0 {
+                let c = (1.0 / mean_p.max(norm_q)).clamp(lo / eq.c, hi / eq.c);
+                self.p.val.iter_mut().for_each(|v| *v *= c);
+                self.q.iter_mut().for_each(|v| *v *= c);
+                eq.c *= c;
+            }
+        }
+        // One scaling per second-order-cone block: the mean of its rows'.
+        let mut row = 0;
+        let mut rectify = vec![1.0; m];
+        for c in cones {
+            let d = c.dim();
+            if let ConeBlock::SecondOrder(d) = *c {
+                let block = row..row + d;
+                let mean = eq.e[block.clone()].iter().sum::<f64>() / d as f64;
+                for i in block {
+                    rectify[i] = mean / eq.e[i];
+                    eq.e[i] = mean;
+                    self.b[i] *= rectify[i];
+                }
+            }
+            row += d;
+        }
+        self.a.scale(&rectify, &vec![1.0; n]);
+        for (inv, d) in eq.dinv.iter_mut().zip(&eq.d) {
+            *inv = 1.0 / d;
+        }
+        for (inv, e) in eq.einv.iter_mut().zip(&eq.e) {
+            *inv = 1.0 / e;
+        }
+    }
+}
+
+/// Column ∞-norms of a symmetric matrix stored as its upper triangle, maxed
+/// into `out`.
+fn col_norms_sym(p: &Csc, out: &mut [f64]) {
+    for j in 0..p.ncols {
+        for (i, v) in p.col(j) {
+            out[j] = f64::max(out[j], v.abs());
+            out[i] = f64::max(out[i], v.abs());
+        }
+    }
+}
+
+/// `‖x‖∞` (0 for an empty vector).
+pub(crate) fn norm_inf(x: &[f64]) -> f64 {
+    x.iter().fold(0.0, |m, v| f64::max(m, v.abs()))
+}
+
+/// `‖diag(d) x‖∞`.
+pub(crate) fn norm_inf_scaled(x: &[f64], d: &[f64]) -> f64 {
+    x.iter().zip(d).fold(0.0, |m, (v, s)| f64::max(m, (v * s).abs()))
+}

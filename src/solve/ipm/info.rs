@@ -1,0 +1,159 @@
+//! Per-iteration measures and the termination tests, on the original
+//! (unequilibrated) data. With `(x, s, z)` the iterate divided by `τ`:
+//!
+//! ```text
+//! pobj = ½xᵀPx + qᵀx + c0,   dobj = −½xᵀPx − bᵀz + c0,
+//! primal_residual = ‖Ax + s − b‖∞ / max(1, ‖b‖∞ + ‖x‖∞ + ‖s‖∞),
+//! dual_residual   = ‖Px + q + Aᵀz‖∞ / max(1, ‖q‖∞ + ‖x‖∞ + ‖z‖∞),
+//! gap = |pobj − dobj|,   rel_gap = gap / max(1, min(|pobj − c0|, |dobj − c0|)),
+//! ```
+//!
+//! and, on the undivided iterate, the infeasibility measures
+//! `primal_infeasibility = ‖Aᵀz‖∞ / max(1, ‖z‖∞)` (with `bᵀz < 0`) and
+//! `dual_infeasibility = max(‖Px‖∞ / max(1, ‖x‖∞), ‖Ax + s‖∞ / max(1, ‖x‖∞ + ‖s‖∞))`
+//! (with `qᵀx < 0`). The tests are Clarabel's.
+
+use super::data::{norm_inf_scaled, ProblemData};
+use super::residuals::Residuals;
+use super::settings::{KktMethod, Settings};
+use super::status::Status;
+use super::variables::Variables;
+
+/// What the solver reports besides the point.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Info {
+    /// Interior point iterations taken (KKT factorisations, less the initial one).
+    pub iterations: u32,
+    /// Primal objective `½xᵀPx + qᵀx + c0` at the returned point.
+    pub primal_objective: f64,
+    /// Dual objective `−½xᵀPx − bᵀz + c0`.
+    pub dual_objective: f64,
+    /// Relative primal residual (see the module doc).
+    pub primal_residual: f64,
+    /// Relative dual residual.
+    pub dual_residual: f64,
+    /// Primal infeasibility measure `‖Aᵀz‖∞ / max(1, ‖z‖∞)` of the iterate.
+    pub primal_infeasibility: f64,
+    /// Dual infeasibility measure of the iterate.
+    pub dual_infeasibility: f64,
+    /// Absolute duality gap `|pobj − dobj|`.
+    pub gap: f64,
+    /// Relative duality gap.
+    pub rel_gap: f64,
+    /// `κ/τ` of the final iterate (large for infeasible problems).
+    pub ktratio: f64,
+    /// `μ = (sᵀz + τκ)/(ν + 1)` at the final iterate.
+    pub mu: f64,
+    /// The last step length.
+    pub step_length: f64,
+    /// The KKT path used (`Dense` or `Sparse`).
+    pub kkt_method: KktMethod,
+    /// The static regularisation δ of the last factorisation.
+    pub static_reg: f64,
+}
+
+/// The measures of the current iterate plus the quantities the tests need.
+#[derive(Clone, Debug)]
+pub(crate) struct Measures {
+    pub info: Info,
+    /// `qᵀx` and `bᵀz` of the undivided iterate in original units.
+    pub dot_qx: f64,
+    pub dot_bz: f64,
+}
+
+impl Measures {
+    pub fn new(kkt_method: KktMethod) -> Self {
+        Measures {
+            info: Info {
+                iterations: 0,
+                primal_objective: f64::NAN,
+                dual_objective: f64::NAN,
+                primal_residual: f64::INFINITY,
+                dual_residual: f64::INFINITY,
+                primal_infeasibility: f64::INFINITY,
+                dual_infeasibility: f64::INFINITY,
+                gap: f64::INFINITY,
+                rel_gap: f64::INFINITY,
+                ktratio: f64::NAN,
+                mu: f64::NAN,
+                step_length: 0.0,
+                kkt_method,
+                static_reg: 0.0,
+            },
+            dot_qx: 0.0,
+            dot_bz: 0.0,
+        }
+    }
+
+    /// Recomputes the measures from the residuals of `v` (scaled data; see
+    /// [`ProblemData`] for the maps back).
+    pub fn update(&mut self, data: &ProblemData, v: &Variables, res: &Residuals) {
+        let eq = &data.equil;
+        let (cinv, tinv) = (1.0 / eq.c, 1.0 / v.tau);
+        self.dot_qx = res.dot_qx * cinv;
+        self.dot_bz = res.dot_bz * cinv;
+        let xpx = res.dot_xpx * cinv;
+        let i = &mut self.info;
+        let half_xpx = 0.5 * xpx * tinv * tinv;
+        let (p, d) = (self.dot_qx * tinv + half_xpx, -self.dot_bz * tinv - half_xpx);
+        i.primal_objective = p + data.c0;
+        i.dual_objective = d + data.c0;
+        i.gap = (p - d).abs();
+        i.rel_gap = i.gap / f64::max(1.0, f64::min(p.abs(), d.abs()));
+
+        let norm_x = norm_inf_scaled(&v.x, &eq.d);
+        let norm_z = norm_inf_scaled(&v.z, &eq.e) * cinv;
+        let norm_s = norm_inf_scaled(&v.s, &eq.einv);
+        i.primal_infeasibility = norm_inf_scaled(&res.atz, &eq.dinv) * cinv / f64::max(1.0, norm_z);
+        i.dual_infeasibility = f64::max(
+            norm_inf_scaled(&res.px, &eq.dinv) * cinv / f64::max(1.0, norm_x),
+            norm_inf_scaled(&res.ax_s, &eq.einv) / f64::max(1.0, norm_x + norm_s),
+        );
+        i.primal_residual =
+            norm_inf_scaled(&res.rz, &eq.einv) * tinv / f64::max(1.0, data.norm_b + (norm_x + norm_s) * tinv);
+        i.dual_residual =
+            norm_inf_scaled(&res.rx, &eq.dinv) * tinv * cinv / f64::max(1.0, data.norm_q + (norm_x + norm_z) * tinv);
+        i.ktratio = v.kappa * tinv;
+    }
+
+    /// The status the current measures justify at the full tolerances, if any.
+    pub fn check_full(&self, s: &Settings) -> Option<Status> {
+        self.check([s.tol_gap_abs, s.tol_gap_rel, s.tol_feas, s.tol_infeas_abs, s.tol_infeas_rel, s.tol_ktratio])
+    }
+
+    /// The same at the reduced tolerances (after a stall), as `Almost*`.
+    pub fn check_reduced(&self, s: &Settings) -> Option<Status> {
+        self.check([
+            s.reduced_tol_gap_abs,
+            s.reduced_tol_gap_rel,
+            s.reduced_tol_feas,
+            s.reduced_tol_infeas_abs,
+            s.reduced_tol_infeas_rel,
+            s.reduced_tol_ktratio,
+        ])
+        .map(Status::reduced)
+    }
+
+    /// Optimal when `κ/τ ≤ 1`, the gap (absolute or relative) and both
+    /// residuals are small; infeasible when `κ/τ > 1000/tol_ktratio` and a
+    /// certificate test passes.
+    fn check(&self, [gap_abs, gap_rel, feas, inf_abs, inf_rel, ktratio]: [f64; 6]) -> Option<Status> {
+        let i = &self.info;
+        if i.ktratio <= 1.0
+            && (i.gap < gap_abs || i.rel_gap < gap_rel)
+            && i.primal_residual < feas
+            && i.dual_residual < feas
+        {
+            return Some(Status::Optimal);
+        }
+        if i.ktratio > 1000.0 / ktratio {
+            if self.dot_bz < -inf_abs && i.primal_infeasibility < -inf_rel * self.dot_bz {
+                return Some(Status::PrimalInfeasible);
+            }
+            if self.dot_qx < -inf_abs && i.dual_infeasibility < -inf_rel * self.dot_qx {
+                return Some(Status::DualInfeasible);
+            }
+        }
+        None
+    }
+}

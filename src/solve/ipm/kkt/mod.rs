@@ -1,0 +1,440 @@
+//! The KKT system of one interior point iteration.
+//!
+//! Each step solves, for the scaled data and `H = WᵀW` (0 on zero-cone rows),
+//!
+//! ```text
+//! [ P   Aᵀ ] [Δx]   [ −r_x'                ]
+//! [ A   −H ] [Δz] = [ −r_z' + Wᵀ(λ \ d_s)  ]   +  Δτ [ −q ; b ],
+//! ```
+//!
+//! then `Δs = −Wᵀ(λ \ d_s) − HΔz`, `Δκ = −(d_κ + κΔτ)/τ`, and `Δτ` from the
+//! linearised `r_τ` row. With `K[x₂; z₂] = [−q; b]` solved once per
+//! iteration and `K[x₁; z₁]` per right-hand side, `Δ(x, z) = (x₁, z₁) + Δτ(x₂, z₂)`
+//! and, with `ξ = x/τ`,
+//!
+//! ```text
+//! Δτ = ( r_τ' − d_κ/τ + qᵀx₁ + bᵀz₁ + 2ξᵀPx₁ )
+//!    / ( κ/τ − qᵀx₂ − bᵀz₂ + (ξ − x₂)ᵀP(ξ − x₂) − x₂ᵀPx₂ ),
+//! ```
+//!
+//! the denominator being `κ/τ + (ξ − x₂)ᵀP(ξ − x₂) + z₂ᵀHz₂ > 0`.
+//!
+//! The matrix `K` is quasi-definite. It is factored with a static
+//! regularisation, `[P + δI, Aᵀ; A, −(H + δI)]` ([`dense`]: faer dense LDLᵀ;
+//! [`sparse`]: faer sparse LDLᵀ with AMD, symbolic once, numeric per
+//! iteration; both unpivoted, with dynamic regularisation of wrong-signed
+//! pivots), and every solve is iteratively refined against the
+//! unregularised `K`, applied as an operator (P, A, and the cones' `H`).
+
+mod dense;
+mod sparse;
+
+use super::data::{norm_inf, ProblemData};
+use super::settings::{KktMethod, Settings};
+use super::variables::Variables;
+use crate::solve::cones::{dot, Cone, Cones};
+use dense::DenseLdl;
+use sparse::SparseLdl;
+
+/// Refactorisations with a larger `δ` after a failed factorisation or an
+/// inaccurate solve, and the factor `δ` grows by each time.
+const MAX_REG_RETRIES: usize = 2;
+const REG_RETRY_FACTOR: f64 = 100.0;
+
+/// A factorisation of the regularised KKT matrix, possibly with extra rows
+/// (the sparse path's low-rank second-order cones).
+#[derive(Debug)]
+enum Factor {
+    Dense(Box<DenseLdl>),
+    Sparse(Box<SparseLdl>),
+}
+
+impl Factor {
+    fn dim(&self) -> usize {
+        match self {
+            Factor::Dense(f) => f.dim(),
+            Factor::Sparse(f) => f.dim(),
+        }
+    }
+
+    fn refactor(&mut self, cones: &Cones, delta: f64, settings: &Settings) -> bool {
+        match self {
+            Factor::Dense(f) => f.refactor(cones, delta),
+            Factor::Sparse(f) => f.refactor(cones, delta, settings),
+        }
+    }
+
+    fn solve_in_place(&mut self, b: &mut [f64]) {
+        match self {
+            Factor::Dense(f) => f.solve_in_place(b),
+            Factor::Sparse(f) => f.solve_in_place(b),
+        }
+    }
+
+    /// The largest |entry| of the matrix last factored.
+    fn max_abs(&self) -> f64 {
+        match self {
+            Factor::Dense(f) => f.max_abs(),
+            Factor::Sparse(f) => f.max_abs(),
+        }
+    }
+}
+
+/// The KKT solver with its workspaces, sized once.
+#[derive(Debug)]
+pub(crate) struct KktSystem {
+    n: usize,
+    m: usize,
+    factor: Factor,
+    /// The static regularisation of the current factorisation, and the one
+    /// chosen before any retry.
+    delta: f64,
+    base_delta: f64,
+    /// Right-hand side, solution, candidate and error, of the factor's length.
+    rhs: Vec<f64>,
+    sol: Vec<f64>,
+    cand: Vec<f64>,
+    err: Vec<f64>,
+    /// `H z` scratch (m).
+    hz: Vec<f64>,
+    /// `K⁻¹[−q; b]`.
+    x2: Vec<f64>,
+    z2: Vec<f64>,
+    /// `Δs` offset `Wᵀ(λ \ d_s)` and its scratch (m).
+    offset: Vec<f64>,
+    work_m: Vec<f64>,
+    /// `P x₁` scratch (n) and `(ξ − x₂)` scratch.
+    work_n: Vec<f64>,
+    work_n2: Vec<f64>,
+    /// Denominator of Δτ for the current factorisation and iterate.
+    tau_den: f64,
+    /// Backward error `‖rhs − K sol‖∞ / (‖rhs‖∞ + max|Kᵢⱼ| ‖sol‖∞)` of the
+    /// last refined solve.
+    backward_error: f64,
+    /// The best solution over regularisation retries.
+    best: Vec<f64>,
+    /// A retry with larger `δ` did not help since the last factorisation.
+    at_floor: bool,
+}
+
+/// Which of the two paths a problem of this size takes.
+pub(crate) fn choose_method(n: usize, m: usize, settings: &Settings) -> KktMethod {
+    match settings.kkt_method {
+        KktMethod::Auto if n + m <= settings.dense_max_dim => KktMethod::Dense,
+        KktMethod::Auto => KktMethod::Sparse,
+        k => k,
+    }
+}
+
+impl KktSystem {
+    /// Assembles the KKT pattern and, on the sparse path, the symbolic
+    /// factorisation. `None` if faer cannot (out of memory, index overflow).
+    pub fn new(data: &ProblemData, cones: &Cones, method: KktMethod, settings: &Settings) -> Option<Self> {
+        let (n, m) = (data.n, data.m);
+        let factor = match method {
+            KktMethod::Dense => Factor::Dense(Box::new(DenseLdl::new(data, cones, settings))),
+            _ => Factor::Sparse(Box::new(SparseLdl::new(data, cones)?)),
+        };
+        let dim = factor.dim();
+        Some(KktSystem {
+            n,
+            m,
+            factor,
+            delta: 0.0,
+            base_delta: 0.0,
+            rhs: vec![0.0; dim],
+            sol: vec![0.0; dim],
+            cand: vec![0.0; dim],
+            err: vec![0.0; dim],
+            hz: vec![0.0; m],
+            x2: vec![0.0; n],
+            z2: vec![0.0; m],
+            offset: vec![0.0; m],
+            work_m: vec![0.0; m],
+            work_n: vec![0.0; n],
+            work_n2: vec![0.0; n],
+            tau_den: 1.0,
+            backward_error: 0.0,
+            best: vec![0.0; dim],
+            at_floor: false,
+        })
+    }
+
+    pub fn method(&self) -> KktMethod {
+        match self.factor {
+            Factor::Dense(_) => KktMethod::Dense,
+            Factor::Sparse(_) => KktMethod::Sparse,
+        }
+    }
+
+    /// Factors `K` for the cones' current scaling with `δ = static_reg +
+    /// static_reg_proportional · max |diag K|`.
+    pub fn factor(&mut self, data: &ProblemData, cones: &Cones, settings: &Settings) -> bool {
+        let mut max_diag: f64 = 0.0;
+        for j in 0..data.n {
+            for (i, v) in data.p.col(j) {
+                if i == j {
+                    max_diag = max_diag.max(v.abs());
+                }
+            }
+        }
+        for (c, r) in cones.iter() {
+            let w = &mut self.work_m[r];
+            c.hs_diag(w);
+            max_diag = w.iter().fold(max_diag, |a, v| a.max(v.abs()));
+        }
+        self.delta = settings.static_reg + settings.static_reg_proportional * max_diag;
+        self.base_delta = self.delta;
+        self.at_floor = false;
+        if self.factor.refactor(cones, self.delta, settings) {
+            return true;
+        }
+        (0..MAX_REG_RETRIES).any(|_| self.raise_reg(cones, settings))
+    }
+
+    /// Solves `K [x; z] = rhs[..n+m]` (extra rows 0) into `self.sol`, with
+    /// iterative refinement against the unregularised `K`. False if no finite
+    /// solution results.
+    ///
+    /// A residual `‖rhs − K sol‖∞` above `√ε (1 + ‖rhs‖∞)` means either a
+    /// broken factorisation (growth, or a pivot of the wrong sign replaced by
+    /// dynamic regularisation) or the rounding floor of `K sol` itself (near
+    /// the optimum `H` has entries of 1e10 and more). `K` is then refactored
+    /// with `δ` raised a hundredfold, up to twice per factorisation, keeping
+    /// the best solution and the factorisation that gave it; a retry that gains
+    /// nothing marks the floor, and no more are tried until the next
+    /// factorisation.
+    fn solve_refined(&mut self, data: &ProblemData, cones: &Cones, settings: &Settings) -> bool {
+        let nm = self.n + self.m;
+        self.rhs[nm..].fill(0.0);
+        let norm_b = norm_inf(&self.rhs[..nm]);
+        let (mut best, mut best_delta) = (f64::INFINITY, self.delta);
+        for retry in 0..=MAX_REG_RETRIES {
+            let norm_e = self.refine(data, cones, settings, norm_b);
+            if retry > 0 && norm_e >= best {
+                self.at_floor = true;
+            }
+            if norm_e < best {
+                (best, best_delta) = (norm_e, self.delta);
+                self.best.copy_from_slice(&self.sol);
+            }
+            let done = best <= f64::EPSILON.sqrt() * (1.0 + norm_b) || self.at_floor || retry == MAX_REG_RETRIES;
+            if done || !self.raise_reg(cones, settings) {
+                break;
+            }
+        }
+        if self.delta != best_delta {
+            // Later solves use the factorisation that did best.
+            self.delta = best_delta;
+            if !self.factor.refactor(cones, self.delta, settings) {
+                return false;
+            }
+        }
+        std::mem::swap(&mut self.sol, &mut self.best);
+        let scale = norm_b + self.factor.max_abs() * norm_inf(&self.sol[..nm]);
+        self.backward_error = if scale > 0.0 { best / scale } else { best };
+        best.is_finite()
+    }
+
+    /// One solve plus refinement passes; returns the final `‖rhs − K sol‖∞`
+    /// (infinite if the solution is not finite).
+    fn refine(&mut self, data: &ProblemData, cones: &Cones, settings: &Settings, norm_b: f64) -> f64 {
+        self.sol.copy_from_slice(&self.rhs);
+        self.factor.solve_in_place(&mut self.sol);
+        let mut norm_e = self.residual_of(data, cones, false);
+        for _ in 0..settings.refine_max_iter {
+            if !norm_e.is_finite() || norm_e <= settings.refine_abstol + settings.refine_reltol * norm_b {
+                break;
+            }
+            // cand = sol + K̃⁻¹ e
+            self.cand.copy_from_slice(&self.err);
+            self.factor.solve_in_place(&mut self.cand);
+            for (c, s) in self.cand.iter_mut().zip(&self.sol) {
+                *c += s;
+            }
+            let new_e = self.residual_of(data, cones, true);
+            let ratio = norm_e / new_e;
+            if ratio > 1.0 {
+                std::mem::swap(&mut self.sol, &mut self.cand);
+                norm_e = new_e;
+            }
+            if ratio.is_nan() || ratio < settings.refine_stop_ratio {
+                break;
+            }
+        }
+        norm_e
+    }
+
+    /// Refactors with `δ` a hundred times larger (see [`Self::solve_refined`]),
+    /// unless `δ` has reached its cap for this factorisation.
+    fn raise_reg(&mut self, cones: &Cones, settings: &Settings) -> bool {
+        let cap = self.base_delta * REG_RETRY_FACTOR.powi(MAX_REG_RETRIES as i32);
+        if self.delta * REG_RETRY_FACTOR > cap * (1.0 + 1e-9) {
+            return false;
+        }
+        self.delta *= REG_RETRY_FACTOR;
+        self.factor.refactor(cones, self.delta, settings)
+    }
+
+    /// `err = rhs − K v` over the first n + m rows (extra rows 0), for `v` the
+    /// solution (`cand = false`) or the candidate; returns `‖err‖∞`.
+    fn residual_of(&mut self, data: &ProblemData, cones: &Cones, cand: bool) -> f64 {
+        let (n, m) = (self.n, self.m);
+        let v = if cand { &self.cand } else { &self.sol };
+        let (vx, vz) = (&v[..n], &v[n..n + m]);
+        let (ex, rest) = self.err.split_at_mut(n);
+        let (ez, extra) = rest.split_at_mut(m);
+        extra.fill(0.0);
+        ex.copy_from_slice(&self.rhs[..n]);
+        data.p.sym_mul_add(ex, vx, -1.0);
+        data.a.t_mul_add(ex, vz, -1.0);
+        ez.copy_from_slice(&self.rhs[n..n + m]);
+        data.a.mul_add(ez, vx, -1.0);
+        cones.mul_hs(&mut self.hz, vz);
+        for (e, h) in ez.iter_mut().zip(&self.hz) {
+            *e += h;
+        }
+        let mut norm: f64 = 0.0;
+        for &e in ex.iter().chain(ez.iter()) {
+            if !e.is_finite() {
+                return f64::INFINITY;
+            }
+            norm = norm.max(e.abs());
+        }
+        norm
+    }
+
+    /// Solves `K [x; z] = [bx; bz]` (refined), writing `x` and `z`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn solve(
+        &mut self,
+        data: &ProblemData,
+        cones: &Cones,
+        settings: &Settings,
+        bx: &[f64],
+        bz: &[f64],
+        x: &mut [f64],
+        z: &mut [f64],
+    ) -> bool {
+        let n = self.n;
+        self.rhs[..n].copy_from_slice(bx);
+        self.rhs[n..n + self.m].copy_from_slice(bz);
+        if !self.solve_refined(data, cones, settings) {
+            return false;
+        }
+        x.copy_from_slice(&self.sol[..n]);
+        z.copy_from_slice(&self.sol[n..n + self.m]);
+        true
+    }
+
+    /// Factors `K` at the current scaling, solves `K[x₂; z₂] = [−q; b]` and
+    /// forms the denominator of `Δτ` (see the module doc).
+    pub fn update(&mut self, data: &ProblemData, cones: &Cones, settings: &Settings, it: &Variables) -> bool {
+        if !self.factor(data, cones, settings) {
+            return false;
+        }
+        let n = self.n;
+        for (r, q) in self.rhs[..n].iter_mut().zip(&data.q) {
+            *r = -q;
+        }
+        self.rhs[n..n + self.m].copy_from_slice(&data.b);
+        if !self.solve_refined(data, cones, settings) {
+            return false;
+        }
+        self.x2.copy_from_slice(&self.sol[..n]);
+        self.z2.copy_from_slice(&self.sol[n..n + self.m]);
+
+        // (ξ − x₂)ᵀP(ξ − x₂) − x₂ᵀPx₂
+        let xi_minus = &mut self.work_n2;
+        for ((d, &x), &x2) in xi_minus.iter_mut().zip(&it.x).zip(&self.x2) {
+            *d = x / it.tau - x2;
+        }
+        self.work_n.fill(0.0);
+        data.p.sym_mul_add(&mut self.work_n, xi_minus, 1.0);
+        let quad1 = dot(xi_minus, &self.work_n);
+        self.work_n.fill(0.0);
+        data.p.sym_mul_add(&mut self.work_n, &self.x2, 1.0);
+        let quad2 = dot(&self.x2, &self.work_n);
+        self.tau_den = it.kappa / it.tau - dot(&data.q, &self.x2) - dot(&data.b, &self.z2) + quad1 - quad2;
+        self.tau_den.is_finite()
+    }
+
+    /// One Newton step of the HSDE for the right-hand side `rhs` (see
+    /// [`Variables::set_affine_rhs`]); `px` is `P x` at the iterate. On the
+    /// affine step the offset `Wᵀ(λ \ λ∘λ)` is `s` itself.
+    #[allow(clippy::too_many_arguments)]
+    pub fn solve_step(
+        &mut self,
+        data: &ProblemData,
+        cones: &Cones,
+        settings: &Settings,
+        it: &Variables,
+        px: &[f64],
+        rhs: &Variables,
+        step: &mut Variables,
+        affine: bool,
+    ) -> bool {
+        let (n, m) = (self.n, self.m);
+        if affine {
+            self.offset.copy_from_slice(&it.s);
+        } else {
+            cones.ds_offset(&mut self.offset, &rhs.s, &mut self.work_m);
+        }
+        for (r, &v) in self.rhs[..n].iter_mut().zip(&rhs.x) {
+            *r = -v;
+        }
+        for ((r, &v), &o) in self.rhs[n..n + m].iter_mut().zip(&rhs.z).zip(&self.offset) {
+            *r = o - v;
+        }
+        if !self.solve_refined(data, cones, settings) {
+            return false;
+        }
+        let (x1, z1) = (&self.sol[..n], &self.sol[n..n + m]);
+        // Pξ = Px/τ, so 2ξᵀPx₁ = 2(Px)ᵀx₁/τ.
+        let num = rhs.tau - rhs.kappa / it.tau + dot(&data.q, x1) + dot(&data.b, z1) + 2.0 * dot(px, x1) / it.tau;
+        let dtau = num / self.tau_den;
+        step.tau = dtau;
+        for ((d, &a), &b) in step.x.iter_mut().zip(x1).zip(&self.x2) {
+            *d = a + dtau * b;
+        }
+        for ((d, &a), &b) in step.z.iter_mut().zip(z1).zip(&self.z2) {
+            *d = a + dtau * b;
+        }
+        cones.mul_hs(&mut step.s, &step.z);
+        for (d, &o) in step.s.iter_mut().zip(&self.offset) {
+            *d = -*d - o;
+        }
+        step.kappa = -(rhs.kappa + it.kappa * dtau) / it.tau;
+        dtau.is_finite()
+    }
+
+    /// Solves the KKT system in another coordinate system `x = S x̃` (for
+    /// [`KktFactor`](super::KktFactor)): `rhs` in, solution out, both of length
+    /// n + m, scaled by `scale` on the way in and out. Returns the backward
+    /// error reached (in the equilibrated coordinates), `None` if the solution
+    /// is not finite.
+    pub fn solve_scaled(
+        &mut self,
+        data: &ProblemData,
+        cones: &Cones,
+        settings: &Settings,
+        rhs: &mut [f64],
+        scale: &[f64],
+    ) -> Option<f64> {
+        let nm = self.n + self.m;
+        for ((r, &b), &s) in self.rhs[..nm].iter_mut().zip(rhs.iter()).zip(scale) {
+            *r = b * s;
+        }
+        if !self.solve_refined(data, cones, settings) {
+            return None;
+        }
+        for ((r, &x), &s) in rhs.iter_mut().zip(&self.sol[..nm]).zip(scale) {
+            *r = x * s;
+        }
+        Some(self.backward_error)
+    }
+
+    pub fn static_reg(&self) -> f64 {
+        self.delta
+    }
+}

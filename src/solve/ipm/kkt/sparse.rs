@@ -1,0 +1,261 @@
+//! Sparse path: the upper triangle of the regularised KKT matrix in CSC form,
+//! factored by faer's sparse LDLᵀ (AMD ordering; the symbolic factorisation
+//! once, the numeric one per iteration, with dynamic regularisation of
+//! wrong-signed pivots as in QDLDL/Clarabel).
+//!
+//! Column order: x (n), z (m), then two columns per low-rank second-order
+//! cone. For such a cone `H = η²(D + uuᵀ − vvᵀ)`, and the block
+//!
+//! ```text
+//! [ −η²D   −η²v   −η²u ]
+//! [ −η²vᵀ  −η²     0   ]
+//! [ −η²uᵀ   0     +η²  ]
+//! ```
+//!
+//! has Schur complement `−η²D − η²uuᵀ + η²vvᵀ = −H` on the z rows, so the
+//! matrix stays sparse however large the cone (pivot signs: z and the v
+//! column negative, x and the u column positive).
+
+use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
+use faer::linalg::cholesky::ldlt::factor::LdltRegularization;
+use faer::sparse::linalg::cholesky::{
+    factorize_symbolic_cholesky, CholeskySymbolicParams, LdltRef, SymbolicCholesky, SymmetricOrdering,
+};
+use faer::sparse::{SparseColMatRef, SymbolicSparseColMat};
+use faer::{Conj, MatMut, Par, Side};
+
+use super::super::data::ProblemData;
+use super::super::settings::Settings;
+use crate::solve::cones::{Cone, Cones, HsShape};
+
+/// Where one cone's `H` lives in the values array.
+#[derive(Debug)]
+enum ConeMap {
+    /// On the diagonal entries of its rows.
+    Diagonal,
+    /// The upper triangle of the block, column by column.
+    Dense(Vec<usize>),
+    /// The v and u columns and their diagonal entries.
+    LowRank { v: Vec<usize>, u: Vec<usize>, dv: usize, du: usize },
+}
+
+pub(crate) struct SparseLdl {
+    n: usize,
+    pattern: SymbolicSparseColMat<usize>,
+    symbolic: SymbolicCholesky<usize>,
+    /// P and A values, zeros elsewhere.
+    base: Vec<f64>,
+    values: Vec<f64>,
+    l_values: Vec<f64>,
+    signs: Vec<i8>,
+    /// Position of each diagonal entry.
+    diag: Vec<usize>,
+    maps: Vec<ConeMap>,
+    mem: MemBuffer,
+    /// `H` of one block.
+    block: Vec<f64>,
+    /// Largest |entry| of the last matrix factored.
+    max_abs: f64,
+}
+
+/// Builds a CSC column by column, rows in increasing order.
+struct Builder {
+    col_ptr: Vec<usize>,
+    row_idx: Vec<usize>,
+    values: Vec<f64>,
+}
+
+impl Builder {
+    fn push(&mut self, row: usize, v: f64) -> usize {
+        self.row_idx.push(row);
+        self.values.push(v);
+        self.row_idx.len() - 1
+    }
+    fn end_col(&mut self) {
+        self.col_ptr.push(self.row_idx.len());
+    }
+}
+
+impl SparseLdl {
+    pub fn new(data: &ProblemData, cones: &Cones) -> Option<Self> {
+        let (n, m) = (data.n, data.m);
+        let n_low_rank = cones.iter().filter(|(c, _)| c.hs_shape() == HsShape::LowRank).count();
+        let dim = n + m + 2 * n_low_rank;
+        let at = data.a.transpose();
+        let mut b = Builder { col_ptr: vec![0], row_idx: Vec::new(), values: Vec::new() };
+        let mut diag = vec![0; dim];
+        let mut signs = vec![1i8; dim];
+        for j in 0..n {
+            let mut has_diag = false;
+            for (i, v) in data.p.col(j) {
+                let k = b.push(i, v);
+                if i == j {
+                    diag[j] = k;
+                    has_diag = true;
+                }
+            }
+            if !has_diag {
+                diag[j] = b.push(j, 0.0);
+            }
+            b.end_col();
+        }
+        let mut maps = Vec::new();
+        for (c, r) in cones.iter() {
+            let shape = c.hs_shape();
+            let mut dense = Vec::new();
+            for i in r.clone() {
+                for (j, v) in at.col(i) {
+                    b.push(j, v);
+                }
+                if shape == HsShape::Dense {
+                    for k in r.start..=i {
+                        dense.push(b.push(n + k, 0.0));
+                    }
+                    diag[n + i] = *dense.last().expect("the block has a diagonal");
+                } else {
+                    diag[n + i] = b.push(n + i, 0.0);
+                }
+                signs[n + i] = -1;
+                b.end_col();
+            }
+            maps.push(match shape {
+                HsShape::Diagonal => ConeMap::Diagonal,
+                HsShape::Dense => ConeMap::Dense(dense),
+                HsShape::LowRank => ConeMap::LowRank { v: Vec::new(), u: Vec::new(), dv: 0, du: 0 },
+            });
+        }
+        let mut col = n + m;
+        for ((_, r), map) in cones.iter().zip(&mut maps) {
+            if let ConeMap::LowRank { v, u, dv, du } = map {
+                for (list, d, sign) in [(v, dv, -1), (u, du, 1)] {
+                    for i in r.clone() {
+                        list.push(b.push(n + i, 0.0));
+                    }
+                    *d = b.push(col, 0.0);
+                    diag[col] = *d;
+                    signs[col] = sign;
+                    b.end_col();
+                    col += 1;
+                }
+            }
+        }
+        let pattern = SymbolicSparseColMat::new_checked(dim, dim, b.col_ptr, None, b.row_idx);
+        let symbolic = factorize_symbolic_cholesky(
+            pattern.as_ref(),
+            Side::Upper,
+            SymmetricOrdering::Amd,
+            CholeskySymbolicParams::default(),
+        )
+        .ok()?;
+        let par = Par::Seq;
+        let req = StackReq::any_of(&[
+            symbolic.factorize_numeric_ldlt_scratch::<f64>(par, Default::default()),
+            symbolic.solve_in_place_scratch::<f64>(1, par),
+        ]);
+        let block_len = cones
+            .iter()
+            .map(|(c, _)| if c.hs_shape() == HsShape::Dense { c.dim() * c.dim() } else { c.dim() })
+            .max()
+            .unwrap_or(0);
+        Some(SparseLdl {
+            n,
+            l_values: vec![0.0; symbolic.len_val()],
+            symbolic,
+            pattern,
+            values: vec![0.0; b.values.len()],
+            base: b.values,
+            signs,
+            diag,
+            maps,
+            mem: MemBuffer::try_new(req).ok()?,
+            block: vec![0.0; block_len],
+            max_abs: 0.0,
+        })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.diag.len()
+    }
+
+    pub fn refactor(&mut self, cones: &Cones, delta: f64, settings: &Settings) -> bool {
+        let n = self.n;
+        let vals = &mut self.values;
+        vals.copy_from_slice(&self.base);
+        for &k in &self.diag[..n] {
+            vals[k] += delta;
+        }
+        for ((c, r), map) in cones.iter().zip(&self.maps) {
+            let d = c.dim();
+            match map {
+                ConeMap::Diagonal | ConeMap::LowRank { .. } => {
+                    let h = &mut self.block[..d];
+                    c.hs_diag(h);
+                    for (i, &hi) in h.iter().enumerate() {
+                        vals[self.diag[n + r.start + i]] = -hi - delta;
+                    }
+                }
+                ConeMap::Dense(pos) => {
+                    let h = &mut self.block[..d * d];
+                    c.hs_dense(h);
+                    let mut k = 0;
+                    for j in 0..d {
+                        for i in 0..=j {
+                            vals[pos[k]] = -h[j * d + i];
+                            k += 1;
+                        }
+                        vals[self.diag[n + r.start + j]] -= delta;
+                    }
+                }
+            }
+            if let (ConeMap::LowRank { v, u, dv, du }, Some((uu, vv, e2))) = (map, c.hs_low_rank()) {
+                for i in 0..d {
+                    vals[v[i]] = -e2 * vv[i];
+                    vals[u[i]] = -e2 * uu[i];
+                }
+                vals[*dv] = -e2 - delta;
+                vals[*du] = e2 + delta;
+            }
+        }
+        self.max_abs = self.values.iter().fold(0.0, |m, v| m.max(v.abs()));
+        let reg = LdltRegularization {
+            dynamic_regularization_signs: Some(&self.signs),
+            dynamic_regularization_delta: settings.dynamic_reg_delta,
+            dynamic_regularization_epsilon: settings.dynamic_reg_eps,
+        };
+        self.symbolic
+            .factorize_numeric_ldlt(
+                &mut self.l_values,
+                SparseColMatRef::new(self.pattern.as_ref(), &self.values),
+                Side::Upper,
+                reg,
+                Par::Seq,
+                MemStack::new(&mut self.mem),
+                Default::default(),
+            )
+            .is_ok()
+    }
+
+    pub fn max_abs(&self) -> f64 {
+        self.max_abs
+    }
+
+    pub fn solve_in_place(&mut self, b: &mut [f64]) {
+        let dim = self.dim();
+        LdltRef::new(&self.symbolic, &self.l_values).solve_in_place_with_conj(
+            Conj::No,
+            MatMut::from_column_major_slice_mut(b, dim, 1),
+            Par::Seq,
+            MemStack::new(&mut self.mem),
+        );
+    }
+}
+
+impl std::fmt::Debug for SparseLdl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SparseLdl")
+            .field("dim", &self.dim())
+            .field("nnz", &self.values.len())
+            .field("nnz_l", &self.l_values.len())
+            .finish_non_exhaustive()
+    }
+}

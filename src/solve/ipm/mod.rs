@@ -1,0 +1,294 @@
+//! A primal-dual interior point method for the conic standard form
+//! ([`ConeProgram`]) on the homogeneous self-dual embedding, with Mehrotra's
+//! predictor–corrector (the algorithm of ECOS, Domahidi, Chu & Boyd 2013, and
+//! Clarabel, Goulart & Chen 2024, with a quadratic objective).
+//!
+//! Each iteration, from an interior `(x, s, z, τ, κ)`:
+//!
+//! 1. residuals `r_x, r_z, r_τ` ([`residuals`]) and `μ = (sᵀz + τκ)/(ν + 1)`;
+//!    the termination tests ([`info`]);
+//! 2. the Nesterov–Todd scaling `W` of every cone at `(s, z)` ([`crate::solve::cones`])
+//!    and one factorisation of the KKT matrix `[P Aᵀ; A −WᵀW]` ([`kkt`]);
+//! 3. the affine step (drive the residuals and `s ∘ z` to zero), its step
+//!    length `α`, the centring `σ = (1 − α)³`;
+//! 4. the combined step (residuals reduced by `1 − σ`, complementarity target
+//!    `σμe` plus Mehrotra's second-order correction), taken with 0.99 of the
+//!    step to the boundary.
+//!
+//! The data are equilibrated first ([`data`]); all measures are reported in
+//! the original units. The initial point is Clarabel's: with `W = I`, the
+//! least-squares `(x, s)` and `z`, shifted into the cone interiors.
+
+mod csc;
+mod data;
+mod info;
+mod kkt;
+mod residuals;
+mod settings;
+mod solution;
+mod status;
+mod variables;
+
+pub use info::Info;
+pub use settings::{KktMethod, Settings};
+pub use solution::{KktFactor, Solution};
+pub use status::Status;
+
+use data::ProblemData;
+use info::Measures;
+use kkt::KktSystem;
+use residuals::Residuals;
+use variables::Variables;
+
+use crate::solve::cones::Cones;
+use crate::solve::program::ConeProgram;
+
+/// Solves `min ½xᵀPx + qᵀx + c0 s.t. Ax + s = b, s ∈ K`.
+///
+/// `Err` only for invalid input (a malformed program or settings); every
+/// outcome of the iterations is a [`Status`] in the [`Solution`].
+pub fn solve(prob: &ConeProgram, settings: &Settings) -> Result<Solution, String> {
+    prob.validate()?;
+    settings.validate()?;
+    let data = ProblemData::new(prob, settings);
+    let method = kkt::choose_method(data.n, data.m, settings);
+    let low_rank_min = if method == KktMethod::Sparse { settings.soc_low_rank_min_dim } else { usize::MAX };
+    let cones = Cones::new(&prob.cones, low_rank_min);
+    let Some(kkt) = KktSystem::new(&data, &cones, method, settings) else {
+        let mut info = Measures::new(method).info;
+        info.primal_objective = f64::NAN;
+        let (n, m) = (data.n, data.m);
+        return Ok(Solution {
+            status: Status::NumericalError,
+            x: vec![f64::NAN; n],
+            s: vec![f64::NAN; m],
+            z: vec![f64::NAN; m],
+            info,
+            kkt: None,
+        });
+    };
+    let mut solver = Solver::new(data, cones, kkt, settings.clone());
+    let status = solver.run();
+    Ok(solver.finish(status))
+}
+
+/// The solver state, every workspace sized once.
+struct Solver {
+    data: ProblemData,
+    cones: Cones,
+    kkt: KktSystem,
+    settings: Settings,
+    vars: Variables,
+    prev: Variables,
+    step: Variables,
+    rhs: Variables,
+    res: Residuals,
+    measures: Measures,
+    prev_measures: Measures,
+    work_m: Vec<f64>,
+}
+
+impl Solver {
+    fn new(data: ProblemData, cones: Cones, kkt: KktSystem, settings: Settings) -> Self {
+        let (n, m) = (data.n, data.m);
+        let measures = Measures::new(kkt.method());
+        Solver {
+            vars: Variables::new(n, m),
+            prev: Variables::new(n, m),
+            step: Variables::new(n, m),
+            rhs: Variables::new(n, m),
+            res: Residuals::new(n, m),
+            prev_measures: measures.clone(),
+            measures,
+            work_m: vec![0.0; m],
+            data,
+            cones,
+            kkt,
+            settings,
+        }
+    }
+
+    /// The iterations; returns the final status (the iterate is in `vars`).
+    fn run(&mut self) -> Status {
+        if !self.initial_point() {
+            return Status::NumericalError;
+        }
+        let mut alpha = 0.0;
+        for iter in 0.. {
+            self.res.update(&self.vars, &self.data);
+            let mu = self.vars.mu(&self.res, &self.cones);
+            self.measures.update(&self.data, &self.vars, &self.res);
+            let info = &mut self.measures.info;
+            (info.iterations, info.mu, info.step_length) = (iter, mu, alpha);
+            if !(mu.is_finite() && self.res.rtau.is_finite()) {
+                self.revert();
+                return self.failed(Status::NumericalError);
+            }
+            if let Some(status) = self.measures.check_full(&self.settings) {
+                return status;
+            }
+            if iter > 1 && self.is_regressing() {
+                self.revert();
+                return self.failed(Status::InsufficientProgress);
+            }
+            if iter >= self.settings.max_iter {
+                return self.failed(Status::MaxIterations);
+            }
+
+            if !self.cones.update_scaling(&self.vars.s, &self.vars.z) {
+                return self.failed(Status::NumericalError);
+            }
+            let (d, c, s) = (&self.data, &self.cones, &self.settings);
+            if !self.kkt.update(d, c, s, &self.vars) {
+                return self.failed(Status::NumericalError);
+            }
+            // Predictor.
+            self.rhs.set_affine_rhs(&self.res, &self.vars, c);
+            let px = &self.res.px;
+            if !self.kkt.solve_step(d, c, s, &self.vars, px, &self.rhs, &mut self.step, true) {
+                return self.failed(Status::NumericalError);
+            }
+            let alpha_aff = self.vars.step_length(&self.step, c);
+            let sigma = (1.0 - alpha_aff).powi(3);
+            // Corrector; the second-order term is damped on the first iteration,
+            // whose starting point may be badly centred.
+            let m = if iter > 0 { 1.0 } else { alpha_aff };
+            self.rhs.set_combined_rhs(&self.res, &self.vars, c, &mut self.step, sigma, mu, m, &mut self.work_m);
+            if !self.kkt.solve_step(d, c, s, &self.vars, px, &self.rhs, &mut self.step, false) {
+                return self.failed(Status::NumericalError);
+            }
+            alpha = self.vars.step_length(&self.step, c) * s.max_step_fraction;
+            if alpha < s.min_step_length {
+                self.measures.info.step_length = alpha;
+                return self.failed(Status::InsufficientProgress);
+            }
+            self.prev.copy_from(&self.vars);
+            self.prev_measures.clone_from(&self.measures);
+            self.vars.add_step(&self.step, alpha);
+        }
+        unreachable!("the iteration loop only exits by returning")
+    }
+
+    /// Clarabel's progress test: residuals grew since the last iterate, and
+    /// either the gap was already met with `κ/τ` negligible, or a residual grew
+    /// a hundredfold beyond the feasibility tolerance.
+    fn is_regressing(&self) -> bool {
+        let (i, p, s) = (&self.measures.info, &self.prev_measures.info, &self.settings);
+        if !(i.dual_residual > p.dual_residual || i.primal_residual > p.primal_residual) {
+            return false;
+        }
+        let stalled_at_gap = i.ktratio < 100.0 * f64::EPSILON && (p.gap < s.tol_gap_abs || p.rel_gap < s.tol_gap_rel);
+        let diverging = i.ktratio < 1.0
+            && ((i.dual_residual > 100.0 * s.tol_feas && i.dual_residual > 100.0 * p.dual_residual)
+                || (i.primal_residual > 100.0 * s.tol_feas && i.primal_residual > 100.0 * p.primal_residual));
+        stalled_at_gap || diverging
+    }
+
+    /// Goes back to the previous iterate (when there is one), whose measures
+    /// were better.
+    fn revert(&mut self) {
+        if self.measures.info.iterations > 0 {
+            self.vars.copy_from(&self.prev);
+            self.measures.clone_from(&self.prev_measures);
+        }
+    }
+
+    /// The iterations cannot go on: report the reduced-accuracy outcome the
+    /// current measures justify, else `status`.
+    fn failed(&self, status: Status) -> Status {
+        self.measures.check_reduced(&self.settings).unwrap_or(status)
+    }
+
+    /// With `W = I` (`H = I`, 0 on zero cones): for an LP, `x` least squares,
+    /// `s = b − Ax`, and `z` the least-norm solution of `Aᵀz = −q`; for a QP,
+    /// `[P Aᵀ; A −I][x; z] = [−q; b]`, `s = −z`. Then `s` and `z` are shifted
+    /// into the interiors of K and K*, and `τ = κ = 1`.
+    fn initial_point(&mut self) -> bool {
+        let (d, c, s) = (&self.data, &mut self.cones, &self.settings);
+        c.set_identity_scaling();
+        if !self.kkt.factor(d, c, s) {
+            return false;
+        }
+        let (v, r, w) = (&mut self.vars, &mut self.rhs, &mut self.step);
+        if d.p_is_zero {
+            r.x.fill(0.0);
+            if !self.kkt.solve(d, c, s, &r.x, &d.b, &mut v.x, &mut v.s) {
+                return false;
+            }
+            v.s.iter_mut().for_each(|x| *x = -*x);
+            for (t, q) in r.x.iter_mut().zip(&d.q) {
+                *t = -q;
+            }
+            r.z.fill(0.0);
+            if !self.kkt.solve(d, c, s, &r.x, &r.z, &mut w.x, &mut v.z) {
+                return false;
+            }
+        } else {
+            for (t, q) in r.x.iter_mut().zip(&d.q) {
+                *t = -q;
+            }
+            if !self.kkt.solve(d, c, s, &r.x, &d.b, &mut v.x, &mut v.z) {
+                return false;
+            }
+            for (si, &zi) in v.s.iter_mut().zip(&v.z) {
+                *si = -zi;
+            }
+        }
+        c.shift_to_interior(&mut v.s, false);
+        c.shift_to_interior(&mut v.z, true);
+        v.tau = 1.0;
+        v.kappa = 1.0;
+        true
+    }
+
+    /// Maps the final iterate back to the original problem (see [`Solution`])
+    /// and, for a solution, factors the KKT matrix at it.
+    fn finish(mut self, status: Status) -> Solution {
+        let (n, m) = (self.data.n, self.data.m);
+        let eq = &self.data.equil;
+        let v = &self.vars;
+        let (mut x, mut s, mut z) = (vec![f64::NAN; n], vec![f64::NAN; m], vec![f64::NAN; m]);
+        let mut info = self.measures.info.clone();
+        match status {
+            Status::PrimalInfeasible | Status::AlmostPrimalInfeasible => {
+                // z_orig = E z̃ / c, scaled to bᵀz = −1.
+                let k = -1.0 / (self.measures.dot_bz * eq.c);
+                for i in 0..m {
+                    z[i] = eq.e[i] * v.z[i] * k;
+                }
+                (info.primal_objective, info.dual_objective) = (f64::INFINITY, f64::INFINITY);
+            }
+            Status::DualInfeasible | Status::AlmostDualInfeasible => {
+                let k = -1.0 / self.measures.dot_qx;
+                for j in 0..n {
+                    x[j] = eq.d[j] * v.x[j] * k;
+                }
+                for i in 0..m {
+                    s[i] = eq.einv[i] * v.s[i] * k;
+                }
+                (info.primal_objective, info.dual_objective) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+            }
+            _ => {
+                let t = 1.0 / v.tau;
+                for j in 0..n {
+                    x[j] = eq.d[j] * v.x[j] * t;
+                }
+                for i in 0..m {
+                    s[i] = eq.einv[i] * v.s[i] * t;
+                    z[i] = eq.e[i] * v.z[i] * t / eq.c;
+                }
+            }
+        }
+        let mut kkt = None;
+        if status.is_solved() {
+            let (d, c, st) = (&self.data, &mut self.cones, &self.settings);
+            if c.update_scaling(&self.vars.s, &self.vars.z) && self.kkt.factor(d, c, st) {
+                info.static_reg = self.kkt.static_reg();
+                kkt = Some(KktFactor::new(self.kkt, self.data, self.cones, self.settings));
+            }
+        } else {
+            info.static_reg = self.kkt.static_reg();
+        }
+        Solution { status, x, s, z, info, kkt }
+    }
+}

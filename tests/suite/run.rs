@@ -1,0 +1,183 @@
+//! Forward solves of conic nodes, end to end (compile → bind → canonicalise →
+//! IPM → outputs), against closed forms and independently constructed optima.
+
+use ddn::eval::Tensor;
+use ddn::runtime::{bind, forward, named_tensors, Status};
+use faer::linalg::solvers::Solve;
+use serde_json::json;
+
+fn solve(path_or_src: &str, node: &str, inputs: serde_json::Value) -> ddn::runtime::Solved {
+    let (name, src) = if path_or_src.ends_with(".ddn") {
+        (path_or_src.to_string(), std::fs::read_to_string(super::root().join(path_or_src)).expect("read"))
+    } else {
+        ("t.ddn".to_string(), path_or_src.to_string())
+    };
+    let c = ddn::compile(&name, &src);
+    assert!(!c.has_errors(), "{}", super::rendered(&c));
+    let n = c.program.nodes.iter().find(|n| n.name == node).expect("node");
+    let b = bind(n, &named_tensors(&inputs).expect("inputs")).expect("bind");
+    forward(n, &b).expect("forward")
+}
+
+fn out<'a>(s: &'a ddn::runtime::Solved, name: &str) -> &'a Tensor {
+    &s.outputs.iter().find(|(k, _)| k == name).expect("output").1
+}
+
+fn assert_close(got: &[f64], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() <= tol * (1.0 + w.abs()), "got {got:?}, want {want:?}");
+    }
+}
+
+/// A deterministic pseudo-random stream (xorshift), for seeded test data.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    }
+    fn vec(&mut self, n: usize) -> Vec<f64> {
+        (0..n).map(|_| self.next()).collect()
+    }
+    fn mat(&mut self, m: usize, n: usize) -> Vec<Vec<f64>> {
+        (0..m).map(|_| self.vec(n)).collect()
+    }
+}
+
+#[test]
+fn least_squares_matches_the_normal_equations() {
+    let mut rng = Rng(7);
+    let (m, n) = (12, 5);
+    let a = rng.mat(m, n);
+    let b = rng.vec(m);
+    let s = solve("stdlib/least_squares.ddn", "least_squares", json!({"A": a, "b": b}));
+    assert_eq!(s.status, Status::Optimal);
+    // Independent reference: (AᵀA) x = Aᵀb by faer's Cholesky.
+    let am = faer::Mat::from_fn(m, n, |i, j| a[i][j]);
+    let bm = faer::Mat::from_fn(m, 1, |i, _| b[i]);
+    let ata = am.transpose() * &am;
+    let atb = am.transpose() * &bm;
+    let x = ata.llt(faer::Side::Lower).expect("AᵀA ≻ 0").solve(&atb);
+    let want: Vec<f64> = (0..n).map(|i| x[(i, 0)]).collect();
+    assert_close(&out(&s, "x").data, &want, 1e-6);
+}
+
+/// Euclidean projection onto the simplex by sorting (Held, Wolfe, Crowder):
+/// x = max(y − τ, 0) with τ chosen so that Σx = 1.
+fn simplex_reference(y: &[f64]) -> (Vec<f64>, f64) {
+    let mut u = y.to_vec();
+    u.sort_by(|a, b| b.total_cmp(a));
+    let mut cum = 0.0;
+    let mut tau = 0.0;
+    for (k, uk) in u.iter().enumerate() {
+        cum += uk;
+        let t = (cum - 1.0) / (k + 1) as f64;
+        if uk - t > 0.0 {
+            tau = t;
+        }
+    }
+    (y.iter().map(|v| (v - tau).max(0.0)).collect(), tau)
+}
+
+#[test]
+fn simplex_projection_and_its_multiplier() {
+    let y = [0.3, 1.2, -0.4, 0.8, 0.1];
+    let s = solve("stdlib/simplex_projection.ddn", "project_simplex_dual", json!({"y": y}));
+    assert_eq!(s.status, Status::Optimal);
+    let (x, tau) = simplex_reference(&y);
+    assert_close(&out(&s, "x").data, &x, 1e-6);
+    // Stationarity 2(x − y) + ν·1 − λ = 0 on the support gives ν = 2τ.
+    assert_close(&out(&s, "total").data, &[2.0 * tau], 1e-6);
+}
+
+#[test]
+fn norm_ball_projection_is_an_socp_with_closed_form() {
+    // min ‖x − b‖² s.t. ‖x‖ ≤ r with ‖b‖ > r: x = r b/‖b‖, multiplier 2(‖b‖ − r).
+    let src = "node ball(b: real[n], r: pos) -> (x: real[n], dual radius) {
+        minimize sum_squares(x - b)
+        subject to { radius: norm(x) <= r }
+    }";
+    let b = [3.0, -4.0, 12.0];
+    let r = 2.0;
+    let s = solve(src, "ball", json!({"b": b, "r": r}));
+    assert_eq!(s.status, Status::Optimal);
+    let nb = 13.0;
+    assert_close(&out(&s, "x").data, &b.map(|v| r * v / nb), 1e-6);
+    assert_close(&out(&s, "radius").data, &[2.0 * (nb - r)], 1e-6);
+}
+
+#[test]
+fn optnet_qp_recovers_a_constructed_optimum() {
+    // Choose z*, multipliers and slacks, then set p and h so that z* is optimal:
+    // Qz* + p + Gᵀλ + Aᵀν = 0, Gz* + slack = h, λ∘slack = 0, Az* = b.
+    let mut rng = Rng(11);
+    let (n, k, q) = (8, 10, 2);
+    let l = rng.mat(n, n);
+    let qm: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            (0..n).map(|j| (0..n).map(|t| l[i][t] * l[j][t]).sum::<f64>() + if i == j { 1.0 } else { 0.0 }).collect()
+        })
+        .collect();
+    let g = rng.mat(k, n);
+    let a = rng.mat(q, n);
+    let z = rng.vec(n);
+    let lam: Vec<f64> = (0..k).map(|i| if i % 2 == 0 { 0.5 + rng.next().abs() } else { 0.0 }).collect();
+    let slack: Vec<f64> = (0..k).map(|i| if i % 2 == 0 { 0.0 } else { 0.5 + rng.next().abs() }).collect();
+    let nu = rng.vec(q);
+    let p: Vec<f64> = (0..n)
+        .map(|i| {
+            -(0..n).map(|j| qm[i][j] * z[j]).sum::<f64>()
+                - (0..k).map(|r| g[r][i] * lam[r]).sum::<f64>()
+                - (0..q).map(|r| a[r][i] * nu[r]).sum::<f64>()
+        })
+        .collect();
+    let h: Vec<f64> = (0..k).map(|r| (0..n).map(|j| g[r][j] * z[j]).sum::<f64>() + slack[r]).collect();
+    let b: Vec<f64> = (0..q).map(|r| (0..n).map(|j| a[r][j] * z[j]).sum::<f64>()).collect();
+    let s = solve("stdlib/optnet_qp.ddn", "optnet_qp", json!({"Q": qm, "p": p, "G": g, "h": h, "A": a, "b": b}));
+    assert_eq!(s.status, Status::Optimal);
+    assert_close(&out(&s, "z").data, &z, 1e-6);
+}
+
+#[test]
+fn lp_vertex_infeasible_and_unbounded() {
+    let lp = "node lp(c: real[n], G: real[k, n], h: real[k]) -> z: real[n] {
+        minimize c @ z
+        subject to { G @ z <= h }
+    }";
+    // min −z₀ − z₁ over the unit box: the vertex (1, 1).
+    let g = json!([[1, 0], [0, 1], [-1, 0], [0, -1]]);
+    let s = solve(lp, "lp", json!({"c": [-1, -1], "G": g, "h": [1, 1, 0, 0]}));
+    assert_eq!(s.status, Status::Optimal);
+    assert_close(&out(&s, "z").data, &[1.0, 1.0], 1e-6);
+    // z₀ ≤ −1 and −z₀ ≤ 0: empty.
+    let s = solve(lp, "lp", json!({"c": [1, 0], "G": [[1, 0], [-1, 0]], "h": [-1, 0]}));
+    assert_eq!(s.status, Status::Infeasible);
+    // min −z₀ with only z₀ ≥ 0: unbounded.
+    let s = solve(lp, "lp", json!({"c": [-1, 0], "G": [[-1, 0]], "h": [0]}));
+    assert_eq!(s.status, Status::Unbounded);
+}
+
+#[test]
+fn lasso_and_huber_pooling_agree_with_their_optimality_conditions() {
+    // Huber pooling of one dimension: the minimiser y of Σ ½huber(xᵢ − y, α)
+    // satisfies Σ clip(xᵢ − y, ±α) = 0.
+    let x = [[0.0], [0.2], [0.4], [5.0], [-3.0]];
+    let alpha = 0.5;
+    let s = solve("stdlib/robust_pooling.ddn", "pool_huber", json!({"x": x, "alpha": alpha}));
+    assert_eq!(s.status, Status::Optimal);
+    let y = out(&s, "y").data[0];
+    let psi: f64 = x.iter().map(|r| (r[0] - y).clamp(-alpha, alpha)).sum();
+    assert!(psi.abs() < 1e-6, "Σψ = {psi} at y = {y}");
+
+    // Lasso with A = I: soft thresholding, x = sign(b)·max(|b| − λ/2, 0).
+    let b = [1.0, -0.2, 0.05, -2.0];
+    let lam = 0.6;
+    let eye: Vec<Vec<f64>> = (0..4).map(|i| (0..4).map(|j| if i == j { 1.0 } else { 0.0 }).collect()).collect();
+    let s = solve("stdlib/more.ddn", "lasso", json!({"A": eye, "b": b, "lam": lam}));
+    assert_eq!(s.status, Status::Optimal, "{:?}", s.info);
+    let want: Vec<f64> = b.iter().map(|v: &f64| v.signum() * (v.abs() - lam / 2.0).max(0.0)).collect();
+    assert_close(&out(&s, "x").data, &want, 1e-6);
+}
