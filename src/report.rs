@@ -148,3 +148,69 @@ pub fn check_json(c: &Compiled) -> Value {
         "diagnostics": diags,
     })
 }
+
+/// What `ddnc explain` says of one node: the checked problem (with `def`s
+/// inlined and `let`s substituted), its family and, given a standard form at
+/// some parameter values, that form's size and the reductions that built it.
+pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> String {
+    use crate::ir::ConstraintOrigin;
+    let mut out = format!("node {}: {} ({})\n", node.name, node.class.family.name(), node.class.reason);
+    out.push_str(&format!("  {} {}\n", node.objective.sense.keyword(), node.expr_str(&node.objective.expr)));
+    let user: Vec<_> = node.constraints.iter().filter(|c| c.origin == ConstraintOrigin::User).collect();
+    if !user.is_empty() {
+        out.push_str("  subject to\n");
+        for c in user {
+            let name = c.name.as_ref().map(|n| format!("{n}: ")).unwrap_or_default();
+            out.push_str(&format!("    {name}{} {} {}\n", node.expr_str(&c.lhs), c.op.symbol(), node.expr_str(&c.rhs)));
+        }
+    }
+    for c in node.constraints.iter().filter(|c| c.origin != ConstraintOrigin::User) {
+        out.push_str(&format!(
+            "  implied by a type: {} {} {}\n",
+            node.expr_str(&c.lhs),
+            c.op.symbol(),
+            node.expr_str(&c.rhs)
+        ));
+    }
+    match standard {
+        Some(k) => {
+            let p = &k.program;
+            let user_cols: usize = k.var_cols.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+            out.push_str("  standard form  min ½xᵀPx + qᵀx + c0  s.t.  Ax + s = b, s ∈ K\n");
+            out.push_str(&format!(
+                "    x: {} entries ({} of the node's variables, {} auxiliary)\n",
+                p.n(),
+                user_cols,
+                p.n() - user_cols
+            ));
+            out.push_str(&format!(
+                "    P: {} nonzeros (upper triangle), A: {} rows, {} nonzeros\n",
+                p.p.entries.len(),
+                p.m(),
+                p.a.entries.len()
+            ));
+            let cones: Vec<String> = p
+                .cones
+                .iter()
+                .map(|c| match c {
+                    crate::solve::ConeBlock::Zero(d) => format!("zero({d})"),
+                    crate::solve::ConeBlock::Nonneg(d) => format!("nonneg({d})"),
+                    crate::solve::ConeBlock::SecondOrder(d) => format!("soc({d})"),
+                })
+                .collect();
+            out.push_str(&format!("    K: {}\n", if cones.is_empty() { "(none)".into() } else { cones.join(" × ") }));
+            if !k.log.is_empty() {
+                out.push_str("  reductions\n");
+                for l in &k.log {
+                    out.push_str(&format!("    {l}\n"));
+                }
+            }
+        }
+        None if node.class.family.is_conic() => {
+            out.push_str("  (give --inputs to see the standard form at those parameter values)\n");
+        }
+        None => {}
+    }
+    out.push_str("  backward: not derived yet (the KKT-based backward pass is the next step)\n");
+    out
+}

@@ -46,6 +46,17 @@ enum Command {
     },
     /// Print a file in the canonical layout.
     Fmt { file: PathBuf },
+    /// Show what the compiler derived: the checked problem and, with --inputs, its
+    /// standard form and the reductions that built it.
+    Explain {
+        file: PathBuf,
+        /// Only this node (required with --inputs when the file has several).
+        #[arg(long)]
+        node: Option<String>,
+        /// Parameter values at which to build the standard form.
+        #[arg(long)]
+        inputs: Option<PathBuf>,
+    },
     /// Solve one node for the inputs given (and, with cotangents, differentiate it).
     Run {
         file: PathBuf,
@@ -144,6 +155,13 @@ fn run(cli: Cli) -> ExitCode {
                 Err(code) => code,
             }
         }
+        Command::Explain { file, node, inputs } => match explain(&file, node.as_deref(), inputs.as_ref(), color) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
         Command::Fmt { file } => {
             let text = match read(&file) {
                 Ok(t) => t,
@@ -224,4 +242,38 @@ fn run_node(
         "outputs": outputs,
         "info": solved.info,
     }))
+}
+
+/// `ddnc explain`.
+fn explain(file: &PathBuf, only: Option<&str>, inputs: Option<&PathBuf>, color: Color) -> Result<String, ExitCode> {
+    let text = read(file).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })?;
+    let compiled = ddn::compile(&file.display().to_string(), &text);
+    eprint!("{}", ddn::report::diagnostics_text(&compiled, color));
+    if compiled.has_errors() {
+        return Err(ExitCode::FAILURE);
+    }
+    let nodes: Vec<&ddn::ir::Node> =
+        compiled.program.nodes.iter().filter(|n| only.is_none_or(|o| n.name == o)).collect();
+    if nodes.is_empty() {
+        return Err(fail(&[format!("no node `{}` in `{}`", only.unwrap_or_default(), file.display())]));
+    }
+    if inputs.is_some() && nodes.len() > 1 {
+        return Err(fail(&["--inputs needs --node when the file has several nodes".into()]));
+    }
+    let mut out = String::new();
+    for node in nodes {
+        let standard = match inputs {
+            Some(path) if node.class.family.is_conic() => {
+                let values = ddn::runtime::named_tensors(&read_json(path)?).map_err(|e| fail(&e))?;
+                let bound = ddn::runtime::bind(node, &values).map_err(|e| fail(&e))?;
+                Some(ddn::canon::canonicalize(node, &bound).map_err(|e| fail(&[e.message]))?)
+            }
+            _ => None,
+        };
+        out.push_str(&ddn::report::explain_text(node, standard.as_ref()));
+    }
+    Ok(out)
 }

@@ -7,6 +7,7 @@
 
 mod expr;
 mod node;
+mod print;
 mod shape;
 
 pub use expr::{Arith, Expr, ExprKind, Sel};

@@ -63,3 +63,25 @@ fn socp_and_lp_reductions_have_the_expected_cones() {
     assert_eq!(k.program.cones, vec![ConeBlock::Nonneg(5), ConeBlock::SecondOrder(3)]);
     assert!(k.log.iter().any(|l| l.starts_with("norm1")) && k.log.iter().any(|l| l.starts_with("norm:")));
 }
+
+/// `ddnc explain`'s account of a few nodes at fixed inputs: the inlined problem,
+/// the standard form's size and the reductions, pinned.
+#[test]
+fn explain_snapshots() {
+    let cases = [
+        ("stdlib/least_squares.ddn", "least_squares", json!({"A": [[1, 0], [1, 1], [1, 2]], "b": [1, 2, 4]})),
+        ("stdlib/robust_pooling.ddn", "pool_huber", json!({"x": [[0.0, 1.0], [0.2, 0.0], [5.0, 2.0]], "alpha": 0.5})),
+        ("stdlib/more.ddn", "lasso", json!({"A": [[1, 2], [3, 4], [5, 6]], "b": [1, 0, 1], "lam": 0.1})),
+        ("stdlib/more.ddn", "ls_norm_ball", json!({"A": [[1, 2], [3, 4]], "b": [1, 0], "r": 0.5})),
+        ("stdlib/simplex_projection.ddn", "project_simplex_dual", json!({"y": [0.1, 0.2, 0.3]})),
+    ];
+    let mut report = String::new();
+    for (file, name, inputs) in cases {
+        let c = super::compile_path(&super::root().join(file));
+        let node = c.program.nodes.iter().find(|n| n.name == name).expect("node");
+        let b = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
+        let k = ddn::canon::canonicalize(node, &b).expect("canonicalize");
+        report.push_str(&ddn::report::explain_text(node, Some(&k)));
+    }
+    insta::assert_snapshot!("explain", report);
+}
