@@ -7,8 +7,10 @@
 //! never a silent NaN.
 
 mod tensor;
+mod vjp;
 
 pub use tensor::{broadcast_index, broadcast_shape, Tensor};
+pub use vjp::{vjp, Grads};
 
 use crate::atoms::Atom;
 use crate::diag::Span;

@@ -73,6 +73,11 @@ impl Tensor {
         Tensor { shape, data }
     }
 
+    /// Every entry multiplied by `w`.
+    pub fn scaled(&self, w: f64) -> Tensor {
+        Tensor { shape: self.shape.clone(), data: self.data.iter().map(|x| x * w).collect() }
+    }
+
     /// Entry `(i, j)` of a matrix (or `i` of a vector when `j == 0`).
     pub fn at(&self, i: usize, j: usize) -> f64 {
         let (_, c) = self.rows_cols();

@@ -13,6 +13,7 @@ mod stdlib;
 mod syntax;
 mod testsets;
 mod ui;
+mod vjp;
 
 use std::path::{Path, PathBuf};
 
