@@ -26,6 +26,7 @@ pub mod atoms;
 pub mod canon;
 pub mod dcp;
 pub mod diag;
+pub mod diff;
 pub mod driver;
 pub mod eval;
 pub mod io;

@@ -227,21 +227,28 @@ fn run_node(
     };
     let values = ddn::runtime::named_tensors(&read_json(inputs)?).map_err(|e| fail(&e))?;
     let bound = ddn::runtime::bind(node, &values).map_err(|e| fail(&e))?;
-    if cotangents.is_some() {
-        return Err(fail(&[format!(
-            "the backward pass of {} nodes is not implemented yet; run without --cotangents for the forward solve",
-            node.class.family.name()
-        )]));
-    }
-    let solved = ddn::runtime::forward(node, &bound).map_err(|e| fail(&[e.0]))?;
+    let cot = match cotangents {
+        Some(path) => Some(ddn::runtime::named_tensors(&read_json(path)?).map_err(|e| fail(&e))?),
+        None => None,
+    };
+    let mut solved = ddn::runtime::forward(node, &bound).map_err(|e| fail(&[e.0]))?;
     let outputs: serde_json::Map<String, serde_json::Value> =
         solved.outputs.iter().map(|(k, t)| (k.clone(), ddn::runtime::tensor_to_json(t))).collect();
-    Ok(serde_json::json!({
+    let mut result = serde_json::json!({
         "node": node.name,
         "status": solved.status.name(),
         "outputs": outputs,
         "info": solved.info,
-    }))
+    });
+    // Gradients only for a solved problem (the contract); other statuses exit 0 without them.
+    if let Some(cot) = cot.filter(|_| solved.status == ddn::runtime::Status::Optimal) {
+        let cot: Vec<(String, ddn::eval::Tensor)> = cot.into_iter().collect();
+        let grads = ddn::diff::backward(node, &bound, &mut solved, &cot).map_err(|e| fail(&[e.0]))?;
+        let grads: serde_json::Map<String, serde_json::Value> =
+            node.params.iter().zip(&grads).map(|(p, g)| (p.name.clone(), ddn::runtime::tensor_to_json(g))).collect();
+        result["gradients"] = serde_json::Value::Object(grads);
+    }
+    Ok(result)
 }
 
 /// `ddnc explain`.

@@ -41,7 +41,7 @@ fn map2(a: &Tensor, b: &Tensor, f: impl Fn(f64, f64) -> f64) -> Tensor {
 }
 
 /// Sums a broadcast cotangent back to the operand's shape.
-fn unbroadcast(c: &Tensor, to: &[usize]) -> Tensor {
+pub fn unbroadcast(c: &Tensor, to: &[usize]) -> Tensor {
     if c.shape == to {
         return c.clone();
     }

@@ -4,4 +4,4 @@ pub mod inputs;
 pub mod node;
 
 pub use inputs::{bind, named_tensors, tensor_from_json, tensor_to_json, Bound};
-pub use node::{forward, RunError, Solved, Status};
+pub use node::{forward, forward_with, settings, RunError, Solved, Status};

@@ -35,12 +35,21 @@ impl Status {
 }
 
 /// A forward solve's result: outputs in declaration order (named as in the
-/// contract: a variable's name, or a `dual` constraint's name) and solver facts.
-#[derive(Clone, Debug)]
+/// contract: a variable's name, or a `dual` constraint's name), solver facts, and
+/// what the backward pass reuses (the standard form and the factored KKT matrix).
+#[derive(Debug)]
 pub struct Solved {
     pub status: Status,
     pub outputs: Vec<(String, Tensor)>,
     pub info: Map<String, Value>,
+    pub(crate) context: Context,
+}
+
+/// What a conic forward keeps for the backward pass.
+#[derive(Debug)]
+pub(crate) struct Context {
+    pub canon: crate::canon::Canonical,
+    pub solution: ipm::Solution,
 }
 
 /// Why a forward solve could not run (not a solver outcome: those are a [`Status`]).
@@ -54,7 +63,7 @@ impl From<CanonError> for RunError {
 }
 
 /// The IPM settings a node's `solve using ipm(...)` asks for.
-fn settings(node: &Node) -> Result<ipm::Settings, RunError> {
+pub fn settings(node: &Node) -> Result<ipm::Settings, RunError> {
     let mut s = ipm::Settings::default();
     if let Some(spec) = &node.solve {
         if spec.method != "ipm" {
@@ -80,8 +89,13 @@ fn settings(node: &Node) -> Result<ipm::Settings, RunError> {
     Ok(s)
 }
 
-/// Solves `node` at the bound parameter values.
+/// Solves `node` at the bound parameter values, with the node's own settings.
 pub fn forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
+    forward_with(node, bound, &settings(node)?)
+}
+
+/// Solves `node` with explicit IPM settings.
+pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Result<Solved, RunError> {
     if !node.class.family.is_conic() {
         return Err(RunError(format!(
             "the forward solve of {} nodes is not implemented yet (node `{}`)",
@@ -89,9 +103,8 @@ pub fn forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
             node.name
         )));
     }
-    let settings = settings(node)?;
     let canon = canonicalize(node, bound)?;
-    let sol = ipm::solve(&canon.program, &settings).map_err(RunError)?;
+    let sol = ipm::solve(&canon.program, settings).map_err(RunError)?;
     let status = match sol.status {
         ipm::Status::Optimal | ipm::Status::AlmostOptimal => Status::Optimal,
         ipm::Status::PrimalInfeasible | ipm::Status::AlmostPrimalInfeasible => Status::Infeasible,
@@ -122,5 +135,5 @@ pub fn forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
     }
     info.insert("variables".into(), json!(canon.program.n()));
     info.insert("constraints".into(), json!(canon.program.m()));
-    Ok(Solved { status, outputs, info })
+    Ok(Solved { status, outputs, info, context: Context { canon, solution: sol } })
 }

@@ -129,3 +129,25 @@ fn run_rejects_bad_inputs_with_a_message_and_nonzero_exit() {
     assert!(text(&out.stderr).contains("no node `nope`"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn run_with_cotangents_returns_gradients_for_every_parameter() {
+    let out = ddnc(&[
+        "run",
+        "stdlib/least_squares.ddn",
+        "least_squares",
+        "--inputs",
+        "examples/inputs/least_squares.json",
+        "--cotangents",
+        "examples/inputs/least_squares_cotangents.json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    // dL/db = A w with w = (AᵀA)⁻¹ e₀; for A = [1 0; 1 1; 1 2]: AᵀA = [3 3; 3 5],
+    // w = (5/6, −1/2), A w = (5/6, 1/3, −1/6).
+    let db: Vec<f64> = v["gradients"]["b"].as_array().expect("db").iter().filter_map(|e| e.as_f64()).collect();
+    for (g, want) in db.iter().zip([5.0 / 6.0, 1.0 / 3.0, -1.0 / 6.0]) {
+        assert!((g - want).abs() < 1e-6, "{db:?}");
+    }
+    assert_eq!(v["gradients"]["A"].as_array().map(Vec::len), Some(3));
+}

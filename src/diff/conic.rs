@@ -1,0 +1,175 @@
+//! The backward pass of a conic node by implicit differentiation of the KKT
+//! conditions of its standard form (OptNet, Amos & Kolter 2017; the cone case as
+//! in Agrawal et al. 2019).
+//!
+//! At the solution, `Px + q + Aᵀz = 0`, `Ax + s = b`, and complementarity
+//! linearised as `Δs = −H Δz`. Perturbing the data gives
+//!
+//! ```text
+//! K [dx; dz] = [−dP x − dq − dAᵀz;  db − dA x],     K = [P  Aᵀ; A  −H]
+//! ```
+//!
+//! so for a loss with cotangents `(v_x, v_z)` on the solution, one solve of the
+//! symmetric `K w = (v_x, v_z)` (the IPM's final factorisation, reused) gives
+//! `dL = ∇_θ ψ · dθ` with `ψ(θ) = −w_xᵀ(P(θ)x + q(θ) + A(θ)ᵀz) − w_zᵀ(A(θ)x − b(θ))`
+//! differentiated at fixed `x, z, w`.
+//!
+//! `ψ` is evaluated through the node's own expressions, not the canonicaliser:
+//! when the standard form has no auxiliary variables, its objective is the node's
+//! objective F (a quadratic in the variables) and its rows are the node's
+//! constraint functions g (affine), so `w_xᵀ(Px + q) = ½[F(x+w_x) − F(x−w_x)]`
+//! and `zᵀA w_x = ½ zᵀ[g(x+w_x) − g(x−w_x)]` hold exactly, and
+//! `A x − b = g(x)`. Reverse mode over the evaluator ([`crate::eval::vjp`]) then
+//! gives ∇_θ ψ for any dependence of the data on the parameters.
+//!
+//! Nodes whose standard form needs auxiliary variables (epigraphs of `abs`,
+//! `norm1`, `norm`, `huber`, …) are not covered yet: their rows mix auxiliary
+//! variables with the node's subexpressions and need the same identity applied
+//! per reduction.
+
+use crate::eval::{unbroadcast, vjp, Env, Grads, Tensor};
+use crate::ir::{Expr, Node, Output};
+use crate::runtime::{Bound, RunError, Solved, Status};
+use crate::syntax::ast::{BaseType, CmpOp, Sense};
+
+/// dL/dθ for every parameter (in declaration order), given cotangents for some
+/// outputs (by output name; missing ones are zero). `sym` and `psd` parameters get
+/// symmetric gradients (the node depends on them through their symmetric part).
+pub fn backward(
+    node: &Node,
+    bound: &Bound,
+    solved: &mut Solved,
+    cotangents: &[(String, Tensor)],
+) -> Result<Vec<Tensor>, RunError> {
+    if solved.status != Status::Optimal {
+        return Err(RunError(format!("no gradients: the forward status is {}", solved.status.name())));
+    }
+    let rhs = right_hand_side(node, solved, cotangents)?;
+    // One solve with the forward's factorisation: K w = (v_x, v_z).
+    let w = solve_kkt(solved, rhs)?;
+    let canon = &solved.context.canon;
+    let sol = &solved.context.solution;
+    let n = canon.program.n();
+    let (wx, wz) = w.split_at(n);
+    psi_gradient(node, bound, canon, sol, wx, wz)
+}
+
+/// `(v_x, v_z)`: the cotangents placed on the standard form's columns and rows.
+fn right_hand_side(node: &Node, solved: &Solved, cotangents: &[(String, Tensor)]) -> Result<Vec<f64>, RunError> {
+    let canon = &solved.context.canon;
+    let program = &canon.program;
+    let user_cols: usize = canon.var_cols.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+    let has_soc = program.cones.iter().any(|c| matches!(c, crate::solve::ConeBlock::SecondOrder(_)));
+    if program.n() != user_cols || has_soc {
+        return Err(RunError(format!(
+            "the backward pass of `{}` is not implemented yet: its standard form needs auxiliary variables \
+             (epigraphs of abs, norm1, norm, huber, max, …); nodes with a quadratic objective and affine \
+             constraints are supported",
+            node.name
+        )));
+    }
+    let (n, m) = (program.n(), program.m());
+
+    // The right-hand side (v_x, v_z).
+    let mut rhs = vec![0.0; n + m];
+    for (name, v) in cotangents {
+        let slot = node.outputs.iter().find(|o| match o {
+            Output::Var(id) => node.var(*id).name == *name,
+            Output::Dual(c) => node.constraints[*c].name.as_deref() == Some(name.as_str()),
+        });
+        let (start, len) = match slot {
+            Some(Output::Var(id)) => {
+                let (first, shape) = &canon.var_cols[id.0 as usize];
+                (*first, shape.iter().product::<usize>())
+            }
+            Some(Output::Dual(c)) => {
+                let (rows, _) = &canon.constraint_rows[*c];
+                (n + rows.start, rows.len)
+            }
+            None => {
+                return Err(RunError(format!("unknown cotangent `{name}`: it is not an output of `{}`", node.name)))
+            }
+        };
+        if v.len() != len {
+            return Err(RunError(format!("cotangent `{name}` has {} entries, the output has {len}", v.len())));
+        }
+        if v.data.iter().any(|x| !x.is_finite()) {
+            return Err(RunError(format!("cotangent `{name}` has a non-finite entry")));
+        }
+        rhs[start..start + len].copy_from_slice(&v.data);
+    }
+    Ok(rhs)
+}
+
+/// ∇_θ ψ through the node's expressions at y and y ± w_x.
+fn psi_gradient(
+    node: &Node,
+    bound: &Bound,
+    canon: &crate::canon::Canonical,
+    sol: &crate::solve::Solution,
+    wx: &[f64],
+    wz: &[f64],
+) -> Result<Vec<Tensor>, RunError> {
+    let y = canon.var_values(&sol.x);
+    let step = canon.var_values(wx);
+    let plus: Vec<Tensor> = y.iter().zip(&step).map(|(a, b)| add(a, b, 1.0)).collect();
+    let minus: Vec<Tensor> = y.iter().zip(&step).map(|(a, b)| add(a, b, -1.0)).collect();
+    let mut grads: Vec<Tensor> = bound.params.iter().map(|p| Tensor::filled(p.shape.clone(), 0.0)).collect();
+    let mut acc = |e: &Expr, vars: &[Tensor], cot: Tensor| -> Result<(), RunError> {
+        let env = Env { params: &bound.params, vars, dims: &bound.dims };
+        let shape = crate::eval::concrete(&e.shape, &bound.dims);
+        let g: Grads = vjp(e, &env, &unbroadcast(&cot, &shape)).map_err(|e| RunError(e.message))?;
+        for (acc, gp) in grads.iter_mut().zip(g.params) {
+            if let Some(gp) = gp {
+                acc.data.iter_mut().zip(&gp.data).for_each(|(a, b)| *a += b);
+            }
+        }
+        Ok(())
+    };
+    // −½[F(y+w) − F(y−w)], F the objective in minimisation form.
+    let sign = if node.objective.sense == Sense::Minimize { 1.0 } else { -1.0 };
+    let obj = &node.objective.expr;
+    acc(obj, &plus, Tensor::scalar(-0.5 * sign))?;
+    acc(obj, &minus, Tensor::scalar(0.5 * sign))?;
+    // −½ zᵀ[g(y+w) − g(y−w)] − w_zᵀ g(y), with g = lhs − rhs (`<=`, `==`) or
+    // rhs − lhs (`>=`), per constraint rows.
+    for (c, (rows, shape)) in node.constraints.iter().zip(&canon.constraint_rows) {
+        let z = Tensor { shape: shape.clone(), data: sol.z[rows.start..rows.start + rows.len].to_vec() };
+        let wzc = Tensor { shape: shape.clone(), data: wz[rows.start..rows.start + rows.len].to_vec() };
+        let orient = if c.op == CmpOp::Ge { -1.0 } else { 1.0 };
+        for (side, s) in [(&c.lhs, orient), (&c.rhs, -orient)] {
+            acc(side, &plus, z.scaled(-0.5 * s))?;
+            acc(side, &minus, z.scaled(0.5 * s))?;
+            acc(side, &y, wzc.scaled(-s))?;
+        }
+    }
+    for (g, p) in grads.iter_mut().zip(&node.params) {
+        if matches!(p.base, BaseType::Sym | BaseType::Psd) {
+            *g = symmetrise(g);
+        }
+    }
+    Ok(grads)
+}
+
+fn solve_kkt(solved: &mut Solved, mut rhs: Vec<f64>) -> Result<Vec<f64>, RunError> {
+    let Some(kkt) = solved.context.solution.kkt.as_mut() else {
+        return Err(RunError("no KKT factorisation at the solution (the final refactorisation failed)".into()));
+    };
+    kkt.solve(&mut rhs).map_err(RunError)?;
+    Ok(rhs)
+}
+
+fn add(a: &Tensor, b: &Tensor, w: f64) -> Tensor {
+    Tensor { shape: a.shape.clone(), data: a.data.iter().zip(&b.data).map(|(x, y)| x + w * y).collect() }
+}
+
+fn symmetrise(g: &Tensor) -> Tensor {
+    let (n, _) = g.rows_cols();
+    let mut out = g.clone();
+    for i in 0..n {
+        for j in 0..n {
+            out.data[i * n + j] = 0.5 * (g.at(i, j) + g.at(j, i));
+        }
+    }
+    out
+}
