@@ -44,6 +44,20 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Time a node in process: compile once, then (after one warm-up) repeated
+    /// forward and forward+backward calls; prints the median of each.
+    Bench {
+        file: PathBuf,
+        node: String,
+        #[arg(long)]
+        inputs: PathBuf,
+        /// With cotangents, forward+backward is timed too.
+        #[arg(long)]
+        cotangents: Option<PathBuf>,
+        /// How many timed calls of each kind.
+        #[arg(long, default_value_t = 50)]
+        repeat: usize,
+    },
     /// Print a file in the canonical layout.
     Fmt { file: PathBuf },
     /// Show what the compiler derived: the checked problem and, with --inputs, its
@@ -162,6 +176,12 @@ fn run(cli: Cli) -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Bench { file, node, inputs, cotangents, repeat } => {
+            match bench(&file, &node, &inputs, cotangents.as_ref(), repeat.max(1), color) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(code) => code,
+            }
+        }
         Command::Fmt { file } => {
             let text = match read(&file) {
                 Ok(t) => t,
@@ -283,4 +303,82 @@ fn explain(file: &PathBuf, only: Option<&str>, inputs: Option<&PathBuf>, color: 
         out.push_str(&ddn::report::explain_text(node, standard.as_ref()));
     }
     Ok(out)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn show_time(secs: f64) -> String {
+    if secs < 1e-3 {
+        format!("{:.1} µs", secs * 1e6)
+    } else if secs < 1.0 {
+        format!("{:.3} ms", secs * 1e3)
+    } else {
+        format!("{secs:.3} s")
+    }
+}
+
+/// `ddnc bench`.
+fn bench(
+    file: &PathBuf,
+    name: &str,
+    inputs: &PathBuf,
+    cotangents: Option<&PathBuf>,
+    repeat: usize,
+    color: Color,
+) -> Result<(), ExitCode> {
+    use std::time::Instant;
+    let text = read(file).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })?;
+    let start = Instant::now();
+    let compiled = ddn::compile(&file.display().to_string(), &text);
+    let compile_time = start.elapsed().as_secs_f64();
+    eprint!("{}", ddn::report::diagnostics_text(&compiled, color));
+    if compiled.has_errors() {
+        return Err(ExitCode::FAILURE);
+    }
+    let Some(node) = compiled.program.nodes.iter().find(|n| n.name == name) else {
+        return Err(fail(&[format!("no node `{name}` in `{}`", file.display())]));
+    };
+    let values = ddn::runtime::named_tensors(&read_json(inputs)?).map_err(|e| fail(&e))?;
+    let cot: Option<Vec<(String, ddn::eval::Tensor)>> = match cotangents {
+        Some(p) => Some(ddn::runtime::named_tensors(&read_json(p)?).map_err(|e| fail(&e))?.into_iter().collect()),
+        None => None,
+    };
+    // One call per kind, timed end to end: bind the inputs, solve (and differentiate).
+    let forward = || -> Result<ddn::runtime::Solved, ExitCode> {
+        let bound = ddn::runtime::bind(node, &values).map_err(|e| fail(&e))?;
+        ddn::runtime::forward(node, &bound).map_err(|e| fail(&[e.0]))
+    };
+    let both = |cot: &[(String, ddn::eval::Tensor)]| -> Result<(), ExitCode> {
+        let bound = ddn::runtime::bind(node, &values).map_err(|e| fail(&e))?;
+        let mut s = ddn::runtime::forward(node, &bound).map_err(|e| fail(&[e.0]))?;
+        ddn::diff::backward(node, &bound, &mut s, cot).map_err(|e| fail(&[e.0]))?;
+        Ok(())
+    };
+    let status = forward()?.status;
+    let mut fwd = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        let t = Instant::now();
+        forward()?;
+        fwd.push(t.elapsed().as_secs_f64());
+    }
+    println!("node {name}: status {} ({repeat} calls each, after one warm-up)", status.name());
+    println!("  compile           {}", show_time(compile_time));
+    println!("  forward           {} median", show_time(median(fwd)));
+    if let Some(cot) = cot {
+        both(&cot)?;
+        let mut fb = Vec::with_capacity(repeat);
+        for _ in 0..repeat {
+            let t = Instant::now();
+            both(&cot)?;
+            fb.push(t.elapsed().as_secs_f64());
+        }
+        println!("  forward+backward  {} median", show_time(median(fb)));
+    }
+    Ok(())
 }

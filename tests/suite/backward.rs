@@ -202,3 +202,52 @@ fn nodes_beyond_the_supported_class_say_so() {
     let e = ddn::diff::backward(&node, &b, &mut s, &[("x".into(), Tensor::vector(vec![1.0, 0.0]))]).expect_err("lasso");
     assert!(e.0.contains("auxiliary variables"), "{}", e.0);
 }
+
+/// The accuracy test of the BPQP paper: random QPs, the mean absolute error of
+/// the gradient against a reference (here central differences of re-solves at
+/// tolerance 1e-12). cvxpylayers' published figure is 2.1e-2.
+#[test]
+fn random_qp_gradient_accuracy() {
+    let node = node_of("stdlib/optnet_qp.ddn", "optnet_qp");
+    let mut rng = Rng(17);
+    let (n, k, q) = (10, 20, 2);
+    let (mut total, mut count) = (0.0, 0usize);
+    for _ in 0..5 {
+        let l = rng.mat(n, n);
+        let qm: Vec<Vec<f64>> = (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| (0..n).map(|t| l[i][t] * l[j][t]).sum::<f64>() + if i == j { 0.1 } else { 0.0 })
+                    .collect()
+            })
+            .collect();
+        let (g, a, z0) = (rng.mat(k, n), rng.mat(q, n), rng.vec(n));
+        let p = rng.vec(n);
+        let h: Vec<f64> =
+            (0..k).map(|r| (0..n).map(|j| g[r][j] * z0[j]).sum::<f64>() + 0.1 + rng.next().abs()).collect();
+        let b: Vec<f64> = (0..q).map(|r| (0..n).map(|j| a[r][j] * z0[j]).sum::<f64>()).collect();
+        let inputs = json!({"Q": qm, "p": p, "G": g, "h": h, "A": a, "b": b});
+        let cot = vec![("z".to_string(), Tensor::vector(rng.vec(n)))];
+        let bound = bind(&node, &named_tensors(&inputs).expect("in")).expect("bind");
+        let mut s = forward_with(&node, &bound, &tight()).expect("forward");
+        let grads = ddn::diff::backward(&node, &bound, &mut s, &cot).expect("backward");
+        // Reference for p and h (the layer's usual learnable inputs).
+        for (name, k) in [("p", 1usize), ("h", 3usize)] {
+            for i in 0..bound.params[k].len() {
+                let moved = |d: f64| {
+                    let mut v = inputs.clone();
+                    let mut t = bound.params[k].clone();
+                    t.data[i] += d;
+                    v[name] = ddn::runtime::tensor_to_json(&t);
+                    loss(&node, &v, &cot)
+                };
+                let numeric = (moved(1e-5) - moved(-1e-5)) / 2e-5;
+                total += (numeric - grads[k].data[i]).abs();
+                count += 1;
+            }
+        }
+    }
+    let mean = total / count as f64;
+    eprintln!("random QPs (n = {n}, {k} inequalities, {q} equalities): mean |gradient error| = {mean:.1e} over {count} entries");
+    assert!(mean < 1e-6, "mean absolute gradient error {mean:e}");
+}

@@ -151,3 +151,23 @@ fn run_with_cotangents_returns_gradients_for_every_parameter() {
     }
     assert_eq!(v["gradients"]["A"].as_array().map(Vec::len), Some(3));
 }
+
+#[test]
+fn bench_reports_medians() {
+    let out = ddnc(&[
+        "bench",
+        "stdlib/least_squares.ddn",
+        "least_squares",
+        "--inputs",
+        "examples/inputs/least_squares.json",
+        "--cotangents",
+        "examples/inputs/least_squares_cotangents.json",
+        "--repeat",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for line in ["status optimal", "compile", "forward ", "forward+backward"] {
+        assert!(stdout.contains(line), "{stdout}");
+    }
+}
