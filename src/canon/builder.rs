@@ -33,8 +33,11 @@ pub struct Builder {
     soc: Vec<Vec<Lin>>,
     /// Per tag: which list, and the index range in it.
     tags: Vec<(Kind, usize, usize)>,
-    /// Upper-triangle entries of H in ½xᵀHx.
+    /// Upper-triangle entries of H in ½xᵀHx from cross terms.
     h: Vec<(usize, usize, f64)>,
+    /// Weighted squares `w·(aᵀx + c)²`, gathered so that their share of H,
+    /// `2 Mᵀ diag(w) M`, is one product at the end rather than a triplet per pair.
+    squares: Vec<(Lin, f64)>,
     q: Vec<(usize, f64)>,
     c0: f64,
 }
@@ -96,6 +99,10 @@ impl Builder {
         if w == 0.0 {
             return;
         }
+        if a == b {
+            self.square(a, w);
+            return;
+        }
         for &(i, ai) in &a.terms {
             for &(j, bj) in &b.terms {
                 let v = w * ai * bj;
@@ -112,9 +119,69 @@ impl Builder {
         self.c0 += w * a.c * b.c;
     }
 
+    /// Adds `w · (aᵀx + c)²`: H += 2w aaᵀ, q += 2wc a, c0 += wc².
+    fn square(&mut self, a: &Lin, w: f64) {
+        let mut a = a.clone();
+        a.compress();
+        self.q.extend(a.terms.iter().map(|&(i, ai)| (i, 2.0 * w * a.c * ai)));
+        self.c0 += w * a.c * a.c;
+        if !a.terms.is_empty() {
+            self.squares.push((a, w));
+        }
+    }
+
+    /// Upper-triangle triplets of `2 Mᵀ diag(w) M` for the gathered squares: a
+    /// dense product through faer when M is dense enough, pairwise otherwise.
+    fn squares_hessian(&self) -> Vec<(usize, usize, f64)> {
+        let rows = self.squares.len();
+        let nnz: usize = self.squares.iter().map(|(l, _)| l.terms.len()).sum();
+        if rows == 0 {
+            return Vec::new();
+        }
+        // Columns that occur at all, so a dense product stays the size of the block.
+        let mut cols: Vec<usize> = self.squares.iter().flat_map(|(l, _)| l.terms.iter().map(|t| t.0)).collect();
+        cols.sort_unstable();
+        cols.dedup();
+        let k = cols.len();
+        if nnz * 4 >= rows * k && k <= 4096 {
+            let pos = |j: usize| cols.binary_search(&j).unwrap_or(0);
+            let mut m = faer::Mat::<f64>::zeros(rows, k);
+            let mut wm = faer::Mat::<f64>::zeros(rows, k);
+            for (r, (l, w)) in self.squares.iter().enumerate() {
+                for &(j, v) in &l.terms {
+                    m[(r, pos(j))] += v;
+                    wm[(r, pos(j))] += 2.0 * w * v;
+                }
+            }
+            let h = m.transpose() * &wm;
+            let mut out = Vec::with_capacity(k * (k + 1) / 2);
+            for a in 0..k {
+                for b in a..k {
+                    let v = h[(a, b)];
+                    if v != 0.0 {
+                        out.push((cols[a], cols[b], v));
+                    }
+                }
+            }
+            return out;
+        }
+        let mut out = Vec::new();
+        for (l, w) in &self.squares {
+            for (x, &(i, ai)) in l.terms.iter().enumerate() {
+                for &(j, aj) in &l.terms[x..] {
+                    // Terms are sorted by column, so i ≤ j; the diagonal counts once.
+                    out.push((i, j, 2.0 * w * ai * aj));
+                }
+            }
+        }
+        out
+    }
+
     /// The cone program and the rows of every tag.
     pub fn finish(self) -> (ConeProgram, Vec<RowRange>) {
         let n = self.nvars;
+        let mut hessian = self.squares_hessian();
+        hessian.extend_from_slice(&self.h);
         let nz = self.zero.len();
         let nn = self.nonneg.len();
         let mut soc_start = Vec::with_capacity(self.soc.len());
@@ -157,7 +224,7 @@ impl Builder {
         for (i, v) in self.q {
             q[i] += v;
         }
-        let mut h = self.h;
+        let mut h = hessian;
         h.sort_unstable_by_key(|t| (t.0, t.1));
         let mut p = Triplets::new(n, n);
         for (i, j, v) in h {
