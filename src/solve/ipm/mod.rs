@@ -51,7 +51,7 @@ pub fn solve(prob: &ConeProgram, settings: &Settings) -> Result<Solution, String
     prob.validate()?;
     settings.validate()?;
     let data = ProblemData::new(prob, settings);
-    let method = kkt::choose_method(data.n, data.m, settings);
+    let method = kkt::choose_method(&data, settings);
     let low_rank_min = if method == KktMethod::Sparse { settings.soc_low_rank_min_dim } else { usize::MAX };
     let cones = Cones::new(&prob.cones, low_rank_min);
     let Some(kkt) = KktSystem::new(&data, &cones, method, settings) else {

@@ -117,10 +117,16 @@ pub(crate) struct KktSystem {
     at_floor: bool,
 }
 
-/// Which of the two paths a problem of this size takes.
-pub(crate) fn choose_method(n: usize, m: usize, settings: &Settings) -> KktMethod {
+/// Which of the two paths a problem takes: dense when small, or when the KKT
+/// matrix `[P Aᵀ; A −H]` is dense anyway and not too large.
+pub(crate) fn choose_method(data: &ProblemData, settings: &Settings) -> KktMethod {
+    let dim = data.n + data.m;
+    // Entries of the full symmetric K: both triangles of P and A, plus diagonals.
+    let nnz = 2 * data.p.nnz() + 2 * data.a.nnz() + dim;
+    let fill = nnz as f64 / (dim.max(1) as f64).powi(2);
     match settings.kkt_method {
-        KktMethod::Auto if n + m <= settings.dense_max_dim => KktMethod::Dense,
+        KktMethod::Auto if dim <= settings.dense_max_dim => KktMethod::Dense,
+        KktMethod::Auto if dim <= settings.dense_fill_max_dim && fill >= settings.dense_min_fill => KktMethod::Dense,
         KktMethod::Auto => KktMethod::Sparse,
         k => k,
     }
