@@ -217,6 +217,20 @@ fn read_json(path: &PathBuf) -> Result<serde_json::Value, ExitCode> {
     })
 }
 
+/// Reads and compiles a file, printing its diagnostics; an error stops the command.
+fn load(file: &PathBuf, color: Color) -> Result<ddn::Compiled, ExitCode> {
+    let text = read(file).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })?;
+    let compiled = ddn::compile(&file.display().to_string(), &text);
+    eprint!("{}", ddn::report::diagnostics_text(&compiled, color));
+    if compiled.has_errors() {
+        return Err(ExitCode::FAILURE);
+    }
+    Ok(compiled)
+}
+
 fn fail(messages: &[String]) -> ExitCode {
     for m in messages {
         eprintln!("error: {m}");
@@ -232,15 +246,7 @@ fn run_node(
     cotangents: Option<&PathBuf>,
     color: Color,
 ) -> Result<serde_json::Value, ExitCode> {
-    let text = read(file).map_err(|e| {
-        eprintln!("{e}");
-        ExitCode::from(2)
-    })?;
-    let compiled = ddn::compile(&file.display().to_string(), &text);
-    eprint!("{}", ddn::report::diagnostics_text(&compiled, color));
-    if compiled.has_errors() {
-        return Err(ExitCode::FAILURE);
-    }
+    let compiled = load(file, color)?;
     let Some(node) = compiled.program.nodes.iter().find(|n| n.name == name) else {
         let names: Vec<&str> = compiled.program.nodes.iter().map(|n| n.name.as_str()).collect();
         return Err(fail(&[format!("no node `{name}` in `{}`; it has `{}`", file.display(), names.join("`, `"))]));
@@ -273,15 +279,7 @@ fn run_node(
 
 /// `ddnc explain`.
 fn explain(file: &PathBuf, only: Option<&str>, inputs: Option<&PathBuf>, color: Color) -> Result<String, ExitCode> {
-    let text = read(file).map_err(|e| {
-        eprintln!("{e}");
-        ExitCode::from(2)
-    })?;
-    let compiled = ddn::compile(&file.display().to_string(), &text);
-    eprint!("{}", ddn::report::diagnostics_text(&compiled, color));
-    if compiled.has_errors() {
-        return Err(ExitCode::FAILURE);
-    }
+    let compiled = load(file, color)?;
     let nodes: Vec<&ddn::ir::Node> =
         compiled.program.nodes.iter().filter(|n| only.is_none_or(|o| n.name == o)).collect();
     if nodes.is_empty() {
@@ -330,17 +328,9 @@ fn bench(
     color: Color,
 ) -> Result<(), ExitCode> {
     use std::time::Instant;
-    let text = read(file).map_err(|e| {
-        eprintln!("{e}");
-        ExitCode::from(2)
-    })?;
     let start = Instant::now();
-    let compiled = ddn::compile(&file.display().to_string(), &text);
+    let compiled = load(file, color)?;
     let compile_time = start.elapsed().as_secs_f64();
-    eprint!("{}", ddn::report::diagnostics_text(&compiled, color));
-    if compiled.has_errors() {
-        return Err(ExitCode::FAILURE);
-    }
     let Some(node) = compiled.program.nodes.iter().find(|n| n.name == name) else {
         return Err(fail(&[format!("no node `{name}` in `{}`", file.display())]));
     };

@@ -11,25 +11,8 @@ use super::reduce::{Dir, Reducer};
 use super::CanonError;
 use crate::atoms::Atom;
 use crate::dcp::Mono;
-use crate::eval::{self, broadcast_index, Tensor};
+use crate::eval::{self, broadcast_to, unbroadcast, Tensor};
 use crate::ir::{Arith, Expr, ExprKind};
-
-/// Sums weights over broadcast positions: the weights of a broadcast operand.
-fn unbroadcast(w: &Tensor, to: &[usize]) -> Tensor {
-    if w.shape == to {
-        return w.clone();
-    }
-    let mut out = Tensor::filled(to.to_vec(), 0.0);
-    for (k, wk) in w.data.iter().enumerate() {
-        out.data[broadcast_index(to, &w.shape, k)] += wk;
-    }
-    out
-}
-
-fn broadcast_to(w: &Tensor, to: &[usize]) -> Tensor {
-    let len: usize = to.iter().product();
-    Tensor { shape: to.to_vec(), data: (0..len).map(|k| w.data[broadcast_index(&w.shape, to, k)]).collect() }
-}
 
 impl Reducer<'_> {
     fn shape_of(&self, e: &Expr) -> Vec<usize> {

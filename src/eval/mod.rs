@@ -10,7 +10,7 @@ mod tensor;
 mod vjp;
 
 pub use tensor::{broadcast_index, broadcast_shape, Tensor};
-pub use vjp::{unbroadcast, vjp, Grads};
+pub use vjp::{broadcast_to, unbroadcast, vjp, Grads};
 
 use crate::atoms::Atom;
 use crate::diag::Span;

@@ -52,8 +52,8 @@ pub fn unbroadcast(c: &Tensor, to: &[usize]) -> Tensor {
     out
 }
 
-/// Expands a cotangent of a broadcast result from `c`'s shape to `to`.
-fn expand(c: &Tensor, to: &[usize]) -> Tensor {
+/// Broadcasts `c` to the shape `to` (numpy rules), copying entries.
+pub fn broadcast_to(c: &Tensor, to: &[usize]) -> Tensor {
     let len: usize = to.iter().product();
     Tensor { shape: to.to_vec(), data: (0..len).map(|k| c.data[broadcast_index(&c.shape, to, k)]).collect() }
 }
@@ -255,7 +255,7 @@ fn atom_back(e: &Expr, atom: Atom, args: &[Expr], axis: Option<u8>, env: &Env, c
             let mut taken = vec![false; y.len()];
             let mut out = Vec::new();
             for v in &vals {
-                let full = expand(v, &shape);
+                let full = broadcast_to(v, &shape);
                 let d = Tensor {
                     shape: shape.clone(),
                     data: (0..y.len())

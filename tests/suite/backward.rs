@@ -7,6 +7,8 @@ use ddn::runtime::{bind, forward_with, named_tensors, Status};
 use ddn::solve::Settings;
 use serde_json::{json, Value};
 
+use super::Rng;
+
 fn tight() -> Settings {
     let t = 1e-12;
     Settings { tol_gap_abs: t, tol_gap_rel: t, tol_feas: t, ..Settings::default() }
@@ -75,22 +77,6 @@ fn check(node: &ddn::ir::Node, inputs: Value, cot: Vec<(String, Tensor)>) -> Vec
     grads
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-    }
-    fn vec(&mut self, n: usize) -> Vec<f64> {
-        (0..n).map(|_| self.next()).collect()
-    }
-    fn mat(&mut self, m: usize, n: usize) -> Vec<Vec<f64>> {
-        (0..m).map(|_| self.vec(n)).collect()
-    }
-}
-
 #[test]
 fn least_squares_matches_differences_and_the_seed_closed_form() {
     let mut rng = Rng(3);
@@ -120,33 +106,10 @@ fn least_squares_matches_differences_and_the_seed_closed_form() {
 #[test]
 fn optnet_qp_gradients_for_every_parameter() {
     let mut rng = Rng(5);
-    let (n, k, q) = (5, 6, 2);
-    let l = rng.mat(n, n);
-    let qm: Vec<Vec<f64>> = (0..n)
-        .map(|i| {
-            (0..n).map(|j| (0..n).map(|t| l[i][t] * l[j][t]).sum::<f64>() + if i == j { 1.0 } else { 0.0 }).collect()
-        })
-        .collect();
-    let (g, a, z) = (rng.mat(k, n), rng.mat(q, n), rng.vec(n));
-    // Strict complementarity: active rows have λ > 0, inactive ones slack > 0.
-    let lam: Vec<f64> = (0..k).map(|i| if i % 2 == 0 { 0.5 + rng.next().abs() } else { 0.0 }).collect();
-    let slack: Vec<f64> = (0..k).map(|i| if i % 2 == 0 { 0.0 } else { 0.5 + rng.next().abs() }).collect();
-    let nu = rng.vec(q);
-    let p: Vec<f64> = (0..n)
-        .map(|i| {
-            -(0..n).map(|j| qm[i][j] * z[j]).sum::<f64>()
-                - (0..k).map(|r| g[r][i] * lam[r]).sum::<f64>()
-                - (0..q).map(|r| a[r][i] * nu[r]).sum::<f64>()
-        })
-        .collect();
-    let h: Vec<f64> = (0..k).map(|r| (0..n).map(|j| g[r][j] * z[j]).sum::<f64>() + slack[r]).collect();
-    let b: Vec<f64> = (0..q).map(|r| (0..n).map(|j| a[r][j] * z[j]).sum::<f64>()).collect();
+    let n = 5;
+    let (inputs, _) = rng.planted_optnet(n, 6, 2);
     let node = node_of("stdlib/optnet_qp.ddn", "optnet_qp");
-    let grads = check(
-        &node,
-        json!({"Q": qm, "p": p, "G": g, "h": h, "A": a, "b": b}),
-        vec![("z".into(), Tensor::vector(rng.vec(n)))],
-    );
+    let grads = check(&node, inputs, vec![("z".into(), Tensor::vector(rng.vec(n)))]);
     // The gradient with respect to the psd Q is symmetric.
     for i in 0..n {
         for j in 0..n {

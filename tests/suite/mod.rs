@@ -50,3 +50,54 @@ pub fn compile_path(path: &Path) -> ddn::Compiled {
 pub fn rendered(c: &ddn::Compiled) -> String {
     ddn::report::diagnostics_text(c, ddn::diag::Color::Never)
 }
+
+/// A deterministic pseudo-random stream (xorshift), for seeded test data.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Uniform in (−1, 1).
+    pub fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    }
+
+    pub fn vec(&mut self, n: usize) -> Vec<f64> {
+        (0..n).map(|_| self.next()).collect()
+    }
+
+    pub fn mat(&mut self, m: usize, n: usize) -> Vec<Vec<f64>> {
+        (0..m).map(|_| self.vec(n)).collect()
+    }
+
+    /// An OptNet QP `min ½zᵀQz + pᵀz s.t. Gz ≤ h, Az = b` (n variables, k
+    /// inequalities, q equalities) built around a chosen optimum z* with strict
+    /// complementarity: even rows active with λ > 0, odd rows slack > 0. Returns
+    /// the node's inputs and z*.
+    pub fn planted_optnet(&mut self, n: usize, k: usize, q: usize) -> (serde_json::Value, Vec<f64>) {
+        let l = self.mat(n, n);
+        let qm: Vec<Vec<f64>> = (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| (0..n).map(|t| l[i][t] * l[j][t]).sum::<f64>() + if i == j { 1.0 } else { 0.0 })
+                    .collect()
+            })
+            .collect();
+        let (g, a, z) = (self.mat(k, n), self.mat(q, n), self.vec(n));
+        let lam: Vec<f64> = (0..k).map(|i| if i % 2 == 0 { 0.5 + self.next().abs() } else { 0.0 }).collect();
+        let slack: Vec<f64> = (0..k).map(|i| if i % 2 == 0 { 0.0 } else { 0.5 + self.next().abs() }).collect();
+        let nu = self.vec(q);
+        // Stationarity Qz* + p + Gᵀλ + Aᵀν = 0 fixes p; feasibility fixes h and b.
+        let p: Vec<f64> = (0..n)
+            .map(|i| {
+                -(0..n).map(|j| qm[i][j] * z[j]).sum::<f64>()
+                    - (0..k).map(|r| g[r][i] * lam[r]).sum::<f64>()
+                    - (0..q).map(|r| a[r][i] * nu[r]).sum::<f64>()
+            })
+            .collect();
+        let h: Vec<f64> = (0..k).map(|r| (0..n).map(|j| g[r][j] * z[j]).sum::<f64>() + slack[r]).collect();
+        let b: Vec<f64> = (0..q).map(|r| (0..n).map(|j| a[r][j] * z[j]).sum::<f64>()).collect();
+        (serde_json::json!({"Q": qm, "p": p, "G": g, "h": h, "A": a, "b": b}), z)
+    }
+}

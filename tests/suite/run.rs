@@ -6,6 +6,8 @@ use ddn::runtime::{bind, forward, named_tensors, Status};
 use faer::linalg::solvers::Solve;
 use serde_json::json;
 
+use super::Rng;
+
 fn solve(path_or_src: &str, node: &str, inputs: serde_json::Value) -> ddn::runtime::Solved {
     let (name, src) = if path_or_src.ends_with(".ddn") {
         (path_or_src.to_string(), std::fs::read_to_string(super::root().join(path_or_src)).expect("read"))
@@ -27,23 +29,6 @@ fn assert_close(got: &[f64], want: &[f64], tol: f64) {
     assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(want) {
         assert!((g - w).abs() <= tol * (1.0 + w.abs()), "got {got:?}, want {want:?}");
-    }
-}
-
-/// A deterministic pseudo-random stream (xorshift), for seeded test data.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-    }
-    fn vec(&mut self, n: usize) -> Vec<f64> {
-        (0..n).map(|_| self.next()).collect()
-    }
-    fn mat(&mut self, m: usize, n: usize) -> Vec<Vec<f64>> {
-        (0..m).map(|_| self.vec(n)).collect()
     }
 }
 
@@ -111,32 +96,8 @@ fn norm_ball_projection_is_an_socp_with_closed_form() {
 
 #[test]
 fn optnet_qp_recovers_a_constructed_optimum() {
-    // Choose z*, multipliers and slacks, then set p and h so that z* is optimal:
-    // Qz* + p + Gᵀλ + Aᵀν = 0, Gz* + slack = h, λ∘slack = 0, Az* = b.
-    let mut rng = Rng(11);
-    let (n, k, q) = (8, 10, 2);
-    let l = rng.mat(n, n);
-    let qm: Vec<Vec<f64>> = (0..n)
-        .map(|i| {
-            (0..n).map(|j| (0..n).map(|t| l[i][t] * l[j][t]).sum::<f64>() + if i == j { 1.0 } else { 0.0 }).collect()
-        })
-        .collect();
-    let g = rng.mat(k, n);
-    let a = rng.mat(q, n);
-    let z = rng.vec(n);
-    let lam: Vec<f64> = (0..k).map(|i| if i % 2 == 0 { 0.5 + rng.next().abs() } else { 0.0 }).collect();
-    let slack: Vec<f64> = (0..k).map(|i| if i % 2 == 0 { 0.0 } else { 0.5 + rng.next().abs() }).collect();
-    let nu = rng.vec(q);
-    let p: Vec<f64> = (0..n)
-        .map(|i| {
-            -(0..n).map(|j| qm[i][j] * z[j]).sum::<f64>()
-                - (0..k).map(|r| g[r][i] * lam[r]).sum::<f64>()
-                - (0..q).map(|r| a[r][i] * nu[r]).sum::<f64>()
-        })
-        .collect();
-    let h: Vec<f64> = (0..k).map(|r| (0..n).map(|j| g[r][j] * z[j]).sum::<f64>() + slack[r]).collect();
-    let b: Vec<f64> = (0..q).map(|r| (0..n).map(|j| a[r][j] * z[j]).sum::<f64>()).collect();
-    let s = solve("stdlib/optnet_qp.ddn", "optnet_qp", json!({"Q": qm, "p": p, "G": g, "h": h, "A": a, "b": b}));
+    let (inputs, z) = Rng(11).planted_optnet(8, 10, 2);
+    let s = solve("stdlib/optnet_qp.ddn", "optnet_qp", inputs);
     assert_eq!(s.status, Status::Optimal);
     assert_close(&out(&s, "z").data, &z, 1e-6);
 }
