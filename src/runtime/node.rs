@@ -133,7 +133,43 @@ pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Res
     if matches!(sol.status, ipm::Status::AlmostOptimal) {
         info.insert("reduced_accuracy".into(), json!(true));
     }
+    if status == Status::Optimal {
+        let weak = weakly_active(node, &canon, &sol);
+        if !weak.is_empty() {
+            info.insert("weakly_active".into(), json!(weak));
+        }
+    }
     info.insert("variables".into(), json!(canon.program.n()));
     info.insert("constraints".into(), json!(canon.program.m()));
     Ok(Solved { status, outputs, info, context: Context { canon, solution: sol } })
+}
+
+/// Thresholds of [`weakly_active`]. An interior point method ends with
+/// `sᵢzᵢ ≈ μ` on every row: strictly active rows have `sᵢ ≪ zᵢ`, inactive ones
+/// `zᵢ ≪ sᵢ`, and a weakly active row has both small and of one order
+/// (both near `√μ`): below `WEAK_TOL · (1 + max|z|)`, ratio within `WEAK_RATIO`.
+pub const WEAK_TOL: f64 = 1e-3;
+pub const WEAK_RATIO: f64 = 1e3;
+
+/// Inequality constraints with rows that are active (`sᵢ ≈ 0`) but whose
+/// multiplier is zero too (`zᵢ ≈ 0`): there the solution map has a kink, and the
+/// backward pass returns one of the one-sided derivatives (the one the
+/// regularised KKT solve picks). Named constraints by name, others as `#k`
+/// (their order in the node, `var` type bounds last).
+fn weakly_active(node: &Node, canon: &crate::canon::Canonical, sol: &ipm::Solution) -> Vec<String> {
+    let scale = 1.0 + sol.z.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let tol = WEAK_TOL * scale;
+    node.constraints
+        .iter()
+        .zip(&canon.constraint_rows)
+        .enumerate()
+        .filter(|(_, (c, _))| c.relation() == crate::ir::Relation::Le)
+        .filter(|(_, (_, (rows, _)))| {
+            (rows.start..rows.start + rows.len).any(|r| {
+                let (si, zi) = (sol.s[r].abs(), sol.z[r].abs());
+                si < tol && zi < tol && si < WEAK_RATIO * zi && zi < WEAK_RATIO * si
+            })
+        })
+        .map(|(k, (c, _))| c.name.clone().unwrap_or_else(|| format!("#{k}")))
+        .collect()
 }

@@ -142,3 +142,15 @@ fn lasso_and_huber_pooling_agree_with_their_optimality_conditions() {
     let want: Vec<f64> = b.iter().map(|v: &f64| v.signum() * (v.abs() - lam / 2.0).max(0.0)).collect();
     assert_close(&out(&s, "x").data, &want, 1e-6);
 }
+
+#[test]
+fn weakly_active_constraints_are_reported() {
+    // Projecting (0.5, 0.5, 0) onto the simplex: x = y, τ = 0, so x₃ = 0 sits on its
+    // bound with a zero multiplier.
+    let s = solve("stdlib/simplex_projection.ddn", "project_simplex", json!({"y": [0.5, 0.5, 0.0]}));
+    assert_eq!(s.status, Status::Optimal);
+    assert_eq!(s.info.get("weakly_active"), Some(&json!(["#0"])), "{:?}", s.info);
+    // A generic point has none.
+    let s = solve("stdlib/simplex_projection.ddn", "project_simplex", json!({"y": [0.3, 1.2, -0.4]}));
+    assert!(s.info.get("weakly_active").is_none(), "{:?}", s.info);
+}
