@@ -323,12 +323,9 @@ impl<'a> Reducer<'a> {
             Atom::QuadOverLin => {
                 let x = self.arg(atom, args, 0, dir)?;
                 let y = self.arg(atom, args, 1, dir)?;
-                self.note("quad_over_lin: ‖(2x, t − y)‖ ≤ t + y");
+                self.note("quad_over_lin: t·y ≥ ‖x‖² (rotated cone)");
                 let t = self.fresh(Vec::new());
-                let (tl, yl) = (&t.e[0], &y.e[0]);
-                let mut block = vec![add(tl, yl, 1.0), add(tl, yl, -1.0)];
-                block.extend(x.e.iter().map(|xi| xi.scaled(2.0)));
-                self.b.soc(block);
+                self.rotated(&t.e[0], &y.e[0], &x.e);
                 Ok(t)
             }
             Atom::Huber => {
@@ -339,12 +336,11 @@ impl<'a> Reducer<'a> {
                 }
                 self.note("huber: min over u of u² + 2M|x − u|");
                 let mut out = Vec::with_capacity(x.len());
-                let one = Lin::constant(1.0);
                 for xi in &x.e {
                     let (u, v) = self.huber_rows(xi);
-                    // s ≥ u² as ‖(2u, s − 1)‖ ≤ s + 1.
+                    // s ≥ u²: s·1 ≥ u².
                     let s = Lin::var(self.b.new_vars(1));
-                    self.b.soc(vec![add(&s, &one, 1.0), add(&s, &one, -1.0), u.scaled(2.0)]);
+                    self.rotated(&s, &Lin::constant(1.0), &[u]);
                     out.push(add(&s, &v, 2.0 * m));
                 }
                 Ok(Aff { shape: x.shape, e: out })
@@ -367,56 +363,63 @@ impl<'a> Reducer<'a> {
         Aff::vars(first, shape)
     }
 
-    /// t ≥ ‖x‖² as ‖(2x, t − 1)‖ ≤ t + 1 (a rotated cone in standard form).
-    fn sum_squares(&mut self, x: &Aff) -> Result<Aff, CanonError> {
-        self.note("sum_squares: ‖(2x, t − 1)‖ ≤ t + 1");
-        let t = self.fresh(Vec::new());
-        let one = Lin::constant(1.0);
-        let mut block = vec![add(&t.e[0], &one, 1.0), add(&t.e[0], &one, -1.0)];
-        block.extend(x.e.iter().map(|xi| xi.scaled(2.0)));
+    /// The rotated cone `u·v ≥ ‖w‖², u, v ≥ 0` as the second-order cone
+    /// `‖(2w, u − v)‖ ≤ u + v` — every quadratic, root and inverse below is one.
+    fn rotated(&mut self, u: &Lin, v: &Lin, w: &[Lin]) {
+        let mut block = vec![add(u, v, 1.0), add(u, v, -1.0)];
+        block.extend(w.iter().map(|wi| wi.scaled(2.0)));
         self.b.soc(block);
+    }
+
+    /// t ≥ ‖x‖²: the rotated cone t·1 ≥ ‖x‖².
+    fn sum_squares(&mut self, x: &Aff) -> Result<Aff, CanonError> {
+        self.note("sum_squares: t·1 ≥ ‖x‖² (rotated cone)");
+        let t = self.fresh(Vec::new());
+        self.rotated(&t.e[0], &Lin::constant(1.0), &x.e);
         Ok(t)
     }
 
-    /// tᵢ ≥ xᵢ² elementwise, each a 3-dimensional cone.
+    /// One 3-dimensional rotated cone per entry, `u(t, x)·v(t, x) ≥ w(t, x)²`, for a
+    /// fresh t of x's shape; `want` is the bound direction DCP allows.
+    fn per_entry(
+        &mut self,
+        e: &Expr,
+        x: &Aff,
+        (dir, want): (Dir, Dir),
+        note: &str,
+        cone: impl Fn(&Lin, &Lin) -> (Lin, Lin, Lin),
+    ) -> Result<Aff, CanonError> {
+        if dir != want {
+            return Err(err(e, format!("{note}: appears where DCP does not allow it")));
+        }
+        self.note(note);
+        let t = self.fresh(x.shape.clone());
+        for (ti, xi) in t.e.iter().zip(&x.e) {
+            let (u, v, w) = cone(ti, xi);
+            self.rotated(&u, &v, &[w]);
+        }
+        Ok(t)
+    }
+
+    /// tᵢ ≥ xᵢ²: tᵢ·1 ≥ xᵢ².
     fn square(&mut self, e: &Expr, x: &Aff, dir: Dir) -> Result<Aff, CanonError> {
-        if dir != Dir::Upper {
-            return Err(err(e, "a square appears where DCP does not allow it"));
-        }
-        self.note("square: ‖(2x, t − 1)‖ ≤ t + 1 per entry");
-        let t = self.fresh(x.shape.clone());
-        let one = Lin::constant(1.0);
-        for (ti, xi) in t.e.iter().zip(&x.e) {
-            self.b.soc(vec![add(ti, &one, 1.0), add(ti, &one, -1.0), xi.scaled(2.0)]);
-        }
-        Ok(t)
+        self.per_entry(e, x, (dir, Dir::Upper), "square: t·1 ≥ x² per entry", |t, x| {
+            (t.clone(), Lin::constant(1.0), x.clone())
+        })
     }
 
-    /// t ≤ √x as ‖(2t, x − 1)‖ ≤ x + 1 per entry.
+    /// tᵢ ≤ √xᵢ: xᵢ·1 ≥ tᵢ².
     fn sqrt(&mut self, e: &Expr, x: &Aff, dir: Dir) -> Result<Aff, CanonError> {
-        if dir != Dir::Lower {
-            return Err(err(e, "a square root appears where DCP does not allow it"));
-        }
-        self.note("sqrt: ‖(2t, x − 1)‖ ≤ x + 1 per entry");
-        let t = self.fresh(x.shape.clone());
-        let one = Lin::constant(1.0);
-        for (ti, xi) in t.e.iter().zip(&x.e) {
-            self.b.soc(vec![add(xi, &one, 1.0), add(xi, &one, -1.0), ti.scaled(2.0)]);
-        }
-        Ok(t)
+        self.per_entry(e, x, (dir, Dir::Lower), "sqrt: x·1 ≥ t² per entry", |t, x| {
+            (x.clone(), Lin::constant(1.0), t.clone())
+        })
     }
 
-    /// t ≥ 1/x (x > 0) as ‖(2, x − t)‖ ≤ x + t per entry.
+    /// tᵢ ≥ 1/xᵢ (xᵢ > 0): xᵢ·tᵢ ≥ 1.
     fn inv_pos(&mut self, e: &Expr, x: &Aff, dir: Dir) -> Result<Aff, CanonError> {
-        if dir != Dir::Upper {
-            return Err(err(e, "an inverse appears where DCP does not allow it"));
-        }
-        self.note("inv_pos: ‖(2, x − t)‖ ≤ x + t per entry");
-        let t = self.fresh(x.shape.clone());
-        for (ti, xi) in t.e.iter().zip(&x.e) {
-            self.b.soc(vec![add(xi, ti, 1.0), add(xi, ti, -1.0), Lin::constant(2.0)]);
-        }
-        Ok(t)
+        self.per_entry(e, x, (dir, Dir::Upper), "inv_pos: x·t ≥ 1 per entry", |t, x| {
+            (x.clone(), t.clone(), Lin::constant(1.0))
+        })
     }
 
     /// huber(x) = min over u of u² + 2M|x − u| (the minimiser is u = clip(x, ±M)):
