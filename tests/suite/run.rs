@@ -154,3 +154,34 @@ fn weakly_active_constraints_are_reported() {
     let s = solve("stdlib/simplex_projection.ddn", "project_simplex", json!({"y": [0.3, 1.2, -0.4]}));
     assert!(s.info.get("weakly_active").is_none(), "{:?}", s.info);
 }
+
+/// Every cone reduction, solved where the optimum is known in closed form.
+#[test]
+fn cone_reductions_reach_closed_form_optima() {
+    let cases: Vec<(&str, serde_json::Value, &str, Vec<f64>)> = vec![
+        // max Σx s.t. ‖x‖² ≤ 1: x = 1/√n.
+        ("node f(c: real[n]) -> x: real[n] { maximize sum(x); subject to { sum_squares(x) <= 1 } }", json!({"c": [0, 0, 0, 0]}), "x", vec![0.5; 4]),
+        // min Σ 1/xᵢ s.t. Σx = 1: x = 1/n.
+        ("node f(c: real[n]) -> x: real[n] { minimize sum(inv_pos(x)); subject to { sum(x) == 1 } }", json!({"c": [0, 0, 0, 0]}), "x", vec![0.25; 4]),
+        // max Σ√xᵢ s.t. Σx = 1: x = 1/n.
+        ("node f(c: real[n]) -> x: real[n] { maximize sum(sqrt(x)); subject to { sum(x) == 1 } }", json!({"c": [0, 0, 0, 0]}), "x", vec![0.25; 4]),
+        // max Σx s.t. xᵢ² ≤ cᵢ: x = √c.
+        ("node f(c: nonneg[n]) -> x: real[n] { maximize sum(x); subject to { square(x) <= c } }", json!({"c": [4, 9, 1]}), "x", vec![2.0, 3.0, 1.0]),
+        // min y s.t. ‖x‖²/y ≤ 1, x = c: y = ‖c‖².
+        ("node f(c: real[n]) -> (y: real, x: real[n]) { minimize y; subject to { quad_over_lin(x, y) <= 1; x == c } }", json!({"c": [1, 2]}), "y", vec![5.0]),
+        // max x s.t. huber(x, 1) ≤ 3: 2|x| − 1 = 3, x = 2.
+        ("node f(m: pos) -> x: real { maximize x; subject to { huber(x, m) <= 3 } }", json!({"m": 1}), "x", vec![2.0]),
+        // min max(|x − c|) + ½ Σ pos(x): max/abs/pos epigraphs; x = c when c ≤ 0.
+        ("node f(c: real[n]) -> x: real[n] { minimize norm_inf(x - c) + sum(pos(x)) + max(abs(x - c)) }", json!({"c": [-1, -2]}), "x", vec![-1.0, -2.0]),
+        // max min(x₁, x₂) s.t. x₁ + 2x₂ ≤ 3: x₁ = x₂ = 1.
+        ("node f(a: real[2]) -> x: real[2] { maximize min(x); subject to { a @ x <= 3 } }", json!({"a": [1, 2]}), "x", vec![1.0, 1.0]),
+    ];
+    for (src, inputs, name, want) in cases {
+        let s = solve(src, "f", inputs);
+        assert_eq!(s.status, Status::Optimal, "{src}: {:?}", s.info);
+        let got = &out(&s, name).data;
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-6 * (1.0 + w.abs()), "{src}: got {got:?}, want {want:?}");
+        }
+    }
+}
