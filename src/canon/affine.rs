@@ -3,7 +3,7 @@
 //! the affine parts of a node over these, which collects the coefficients of
 //! A, b, q (and of P through products of two forms).
 
-use crate::eval::{broadcast_index, broadcast_shape, Tensor};
+use crate::eval::{broadcast_index, broadcast_shape, matmul_dims, Tensor};
 
 /// `Σ aᵢ xᵢ + c`, terms possibly repeated (merged by [`Lin::compress`]).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -101,57 +101,32 @@ impl Aff {
         Some(Aff { shape, e })
     }
 
-    /// `D @ self` for data D (numpy rules for ranks 1 and 2).
+    /// `D @ X` for data D (numpy's rules, [`matmul_dims`]).
     pub fn left_matmul(d: &Tensor, x: &Aff) -> Option<Aff> {
-        let (dm, dk) = match d.shape.as_slice() {
-            [k] => (1, *k),
-            [m, k] => (*m, *k),
-            _ => return None,
-        };
-        let (xk, xn) = match x.shape.as_slice() {
-            [k] => (*k, 1),
-            [k, n] => (*k, *n),
-            _ => return None,
-        };
-        if dk != xk {
-            return None;
-        }
-        let mut e = Vec::with_capacity(dm * xn);
-        for i in 0..dm {
-            for j in 0..xn {
+        let (m, k, n, shape) = matmul_dims(&d.shape, &x.shape)?;
+        let e = (0..m * n)
+            .map(|ij| {
+                let (i, j) = (ij / n, ij % n);
                 let mut l = Lin::default();
-                for k in 0..dk {
-                    l.add_scaled(&x.e[k * xn + j], d.data[i * dk + k]);
-                }
-                e.push(l);
-            }
-        }
-        let shape = match (d.rank(), x.shape.len()) {
-            (1, 1) => vec![],
-            (1, _) => vec![xn],
-            (_, 1) => vec![dm],
-            _ => vec![dm, xn],
-        };
+                (0..k).for_each(|t| l.add_scaled(&x.e[t * n + j], d.data[i * k + t]));
+                l
+            })
+            .collect();
         Some(Aff { shape, e })
     }
 
-    /// `self @ D` for data D.
+    /// `X @ D` for data D.
     pub fn right_matmul(x: &Aff, d: &Tensor) -> Option<Aff> {
-        // (X D) = (Dᵀ Xᵀ)ᵀ
-        let dt = crate::eval::transpose(d.clone());
-        let xt = x.transposed();
-        let mut out = Aff::left_matmul(&dt, &xt)?;
-        if out.shape.len() == 2 {
-            out = out.transposed();
-        }
-        // Vector results keep numpy's shape rules.
-        out.shape = match (x.shape.len(), d.rank()) {
-            (1, 1) => vec![],
-            (1, _) => vec![d.shape[1]],
-            (_, 1) => vec![x.shape[0]],
-            _ => vec![x.shape[0], d.shape[1]],
-        };
-        Some(out)
+        let (m, k, n, shape) = matmul_dims(&x.shape, &d.shape)?;
+        let e = (0..m * n)
+            .map(|ij| {
+                let (i, j) = (ij / n, ij % n);
+                let mut l = Lin::default();
+                (0..k).for_each(|t| l.add_scaled(&x.e[i * k + t], d.data[t * n + j]));
+                l
+            })
+            .collect();
+        Some(Aff { shape, e })
     }
 
     pub fn transposed(&self) -> Aff {

@@ -232,8 +232,7 @@ impl<'a> Reducer<'a> {
                 let x = self.arg(atom, args, 0, dir)?;
                 self.note("abs: t ≥ x, t ≥ −x");
                 let t = self.fresh(x.shape.clone());
-                self.b.nonneg(pairs(&t, &x, 1.0, -1.0));
-                self.b.nonneg(pairs(&t, &x, 1.0, 1.0));
+                self.above_abs(&t, &x);
                 Ok(t)
             }
             Atom::Pos => {
@@ -281,8 +280,7 @@ impl<'a> Reducer<'a> {
                 let x = self.arg(atom, args, 0, dir)?;
                 self.note("norm1: Σ tᵢ with tᵢ ≥ |xᵢ|");
                 let t = self.fresh(x.shape.clone());
-                self.b.nonneg(pairs(&t, &x, 1.0, -1.0));
-                self.b.nonneg(pairs(&t, &x, 1.0, 1.0));
+                self.above_abs(&t, &x);
                 Ok(Aff::scalar(sum(&t.e.iter().collect::<Vec<_>>(), 1.0)))
             }
             Atom::NormInf => {
@@ -290,8 +288,7 @@ impl<'a> Reducer<'a> {
                 self.note("norm_inf: t ≥ ±xᵢ");
                 let t = self.fresh(Vec::new());
                 let tb = Aff { shape: x.shape.clone(), e: vec![t.e[0].clone(); x.len()] };
-                self.b.nonneg(pairs(&tb, &x, 1.0, -1.0));
-                self.b.nonneg(pairs(&tb, &x, 1.0, 1.0));
+                self.above_abs(&tb, &x);
                 Ok(t)
             }
             Atom::Norm => {
@@ -355,6 +352,12 @@ impl<'a> Reducer<'a> {
             }
             _ => Err(err(e, format!("`{}` has no conic form (it needs a cone ddn does not have)", atom.name()))),
         }
+    }
+
+    /// `t ≥ |x|` entrywise, as the rows `t − x ≥ 0` and `t + x ≥ 0`.
+    fn above_abs(&mut self, t: &Aff, x: &Aff) {
+        self.b.nonneg(pairs(t, x, 1.0, -1.0));
+        self.b.nonneg(pairs(t, x, 1.0, 1.0));
     }
 
     fn fresh(&mut self, shape: Vec<usize>) -> Aff {

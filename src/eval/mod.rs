@@ -9,7 +9,7 @@
 mod tensor;
 mod vjp;
 
-pub use tensor::{broadcast_index, broadcast_shape, Tensor};
+pub use tensor::{broadcast_index, broadcast_shape, matmul_dims, Tensor};
 pub use vjp::{broadcast_to, unbroadcast, vjp, Grads};
 
 use crate::atoms::Atom;
@@ -118,27 +118,8 @@ pub fn zip(a: &Tensor, b: &Tensor, f: impl Fn(f64, f64) -> f64) -> Option<Tensor
 
 /// numpy `@` for ranks 1 and 2 (vector · vector is the dot product).
 pub fn matmul(a: &Tensor, b: &Tensor) -> Option<Tensor> {
-    let (am, ak) = match a.shape.as_slice() {
-        [k] => (1, *k),
-        [m, k] => (*m, *k),
-        _ => return None,
-    };
-    let (bk, bn) = match b.shape.as_slice() {
-        [k] => (*k, 1),
-        [k, n] => (*k, *n),
-        _ => return None,
-    };
-    if ak != bk {
-        return None;
-    }
-    let prod = a.view(am, ak) * b.view(bk, bn);
-    let shape = match (a.rank(), b.rank()) {
-        (1, 1) => vec![],
-        (1, _) => vec![bn],
-        (_, 1) => vec![am],
-        _ => vec![am, bn],
-    };
-    Some(Tensor::from_mat(&prod, shape))
+    let (m, k, n, shape) = matmul_dims(&a.shape, &b.shape)?;
+    Some(Tensor::from_mat(&(a.view(m, k) * b.view(k, n)), shape))
 }
 
 pub fn transpose(t: Tensor) -> Tensor {

@@ -85,6 +85,32 @@ impl Tensor {
     }
 }
 
+/// The shapes of numpy's `a @ b` for ranks 1 and 2, viewed as matrices: a vector
+/// is a row on the left and a column on the right. Returns `(m, k, n)` with `a`
+/// as m × k and `b` as k × n, and the result's shape (a vector · vector is a scalar).
+pub fn matmul_dims(a: &[usize], b: &[usize]) -> Option<(usize, usize, usize, Vec<usize>)> {
+    let (m, k) = match a {
+        [k] => (1, *k),
+        [m, k] => (*m, *k),
+        _ => return None,
+    };
+    let (k2, n) = match b {
+        [k] => (*k, 1),
+        [k, n] => (*k, *n),
+        _ => return None,
+    };
+    if k != k2 {
+        return None;
+    }
+    let shape = match (a.len(), b.len()) {
+        (1, 1) => vec![],
+        (1, _) => vec![n],
+        (_, 1) => vec![m],
+        _ => vec![m, n],
+    };
+    Some((m, k, n, shape))
+}
+
 /// numpy broadcasting of two shapes (trailing axes aligned, 1 stretches).
 pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let r = a.len().max(b.len());

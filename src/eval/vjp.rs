@@ -6,7 +6,7 @@
 //! subgradient, stated in its comment. Values of children are recomputed with
 //! [`eval`] as the walk descends; expressions are small, so this costs little.
 
-use super::{eval, matmul, transpose, zip, Env, EvalError, Tensor};
+use super::{eval, matmul, matmul_dims, transpose, zip, Env, EvalError, Tensor};
 use crate::atoms::Atom;
 use crate::eval::broadcast_index;
 use crate::ir::{Arith, Expr, ExprKind, Sel};
@@ -58,18 +58,9 @@ pub fn broadcast_to(c: &Tensor, to: &[usize]) -> Tensor {
     Tensor { shape: to.to_vec(), data: (0..len).map(|k| c.data[broadcast_index(&c.shape, to, k)]).collect() }
 }
 
-/// A rank-≤2 tensor as a matrix; vectors are rows on the left of `@` and columns on the right.
-fn as_matrix(t: &Tensor, left: bool) -> Tensor {
-    match t.shape.as_slice() {
-        [k] if left => Tensor::matrix(1, *k, t.data.clone()),
-        [k] => Tensor::matrix(*k, 1, t.data.clone()),
-        _ => t.clone(),
-    }
-}
-
-fn reshape(mut t: Tensor, shape: &[usize]) -> Tensor {
-    t.shape = shape.to_vec();
-    t
+/// The same data seen with another shape.
+fn reshape(t: &Tensor, shape: &[usize]) -> Tensor {
+    Tensor { shape: shape.to_vec(), data: t.data.clone() }
 }
 
 fn err(e: &Expr, m: &str) -> EvalError {
@@ -117,12 +108,12 @@ fn back(e: &Expr, env: &Env, c: Tensor, g: &mut Grads) -> Res {
         // C = AB: dA = C̄ Bᵀ, dB = Aᵀ C̄
         ExprKind::MatMul(l, r) => {
             let (a, b) = (eval(l, env)?, eval(r, env)?);
-            let (am, bm) = (as_matrix(&a, true), as_matrix(&b, false));
-            let cm = Tensor::matrix(am.rows_cols().0, bm.rows_cols().1, c.data.clone());
+            let (m, k, n, _) = matmul_dims(&a.shape, &b.shape).ok_or_else(|| err(e, "shapes"))?;
+            let (am, bm, cm) = (reshape(&a, &[m, k]), reshape(&b, &[k, n]), reshape(&c, &[m, n]));
             let da = matmul(&cm, &transpose(bm)).ok_or_else(|| err(e, "shapes"))?;
             let db = matmul(&transpose(am), &cm).ok_or_else(|| err(e, "shapes"))?;
-            back(l, env, reshape(da, &a.shape), g)?;
-            back(r, env, reshape(db, &b.shape), g)
+            back(l, env, reshape(&da, &a.shape), g)?;
+            back(r, env, reshape(&db, &b.shape), g)
         }
         ExprKind::Transpose(a) => back(a, env, transpose(c), g),
         ExprKind::Index { base, sel } => {

@@ -176,14 +176,7 @@ fn random_qp_gradient_accuracy() {
     let (n, k, q) = (10, 20, 2);
     let (mut total, mut count) = (0.0, 0usize);
     for _ in 0..5 {
-        let l = rng.mat(n, n);
-        let qm: Vec<Vec<f64>> = (0..n)
-            .map(|i| {
-                (0..n)
-                    .map(|j| (0..n).map(|t| l[i][t] * l[j][t]).sum::<f64>() + if i == j { 0.1 } else { 0.0 })
-                    .collect()
-            })
-            .collect();
+        let qm = rng.spd(n, 0.1);
         let (g, a, z0) = (rng.mat(k, n), rng.mat(q, n), rng.vec(n));
         let p = rng.vec(n);
         let h: Vec<f64> =

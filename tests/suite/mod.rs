@@ -71,6 +71,18 @@ impl Rng {
         (0..m).map(|_| self.vec(n)).collect()
     }
 
+    /// A symmetric positive definite matrix `LLᵀ + shift·I`, L random.
+    pub fn spd(&mut self, n: usize, shift: f64) -> Vec<Vec<f64>> {
+        let l = self.mat(n, n);
+        (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| (0..n).map(|t| l[i][t] * l[j][t]).sum::<f64>() + if i == j { shift } else { 0.0 })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// An OptNet QP `min ½zᵀQz + pᵀz s.t. Gz ≤ h, Az = b` (n variables, k
     /// inequalities, q equalities) built around a chosen optimum z* with strict
     /// complementarity: even rows active with λ > 0, odd rows slack > 0. Returns

@@ -173,6 +173,11 @@ fn cone_reductions_reach_closed_form_optima() {
         ("node f(m: pos) -> x: real { maximize x; subject to { huber(x, m) <= 3 } }", json!({"m": 1}), "x", vec![2.0]),
         // min max(|x − c|) + ½ Σ pos(x): max/abs/pos epigraphs; x = c when c ≤ 0.
         ("node f(c: real[n]) -> x: real[n] { minimize norm_inf(x - c) + sum(pos(x)) + max(abs(x - c)) }", json!({"c": [-1, -2]}), "x", vec![-1.0, -2.0]),
+        // max cᵀx s.t. xᵀQx ≤ 1 (Q = diag(4, 1), c = (1, 1)): x = Q⁻¹c / √(cᵀQ⁻¹c).
+        ("node f(Q: psd[2, 2], c: real[2]) -> x: real[2] { maximize c @ x; subject to { quad_form(x, Q) <= 1 } }", json!({"Q": [[4, 0], [0, 1]], "c": [1, 1]}), "x", vec![0.25 / 1.25f64.sqrt(), 1.0 / 1.25f64.sqrt()]),
+        // min ‖xB − c‖² (data on the right of @): x = (BBᵀ)⁻¹Bc; B = [1 1 0; 0 1 1], c = (1, 2, 3):
+        // BBᵀ = [2 1; 1 2], Bc = (3, 5), x = (1/3, 7/3).
+        ("node f(B: real[2, 3], c: real[3]) -> x: real[2] { minimize sum_squares(x @ B - c) }", json!({"B": [[1, 1, 0], [0, 1, 1]], "c": [1, 2, 3]}), "x", vec![1.0 / 3.0, 7.0 / 3.0]),
         // max min(x₁, x₂) s.t. x₁ + 2x₂ ≤ 3: x₁ = x₂ = 1.
         ("node f(a: real[2]) -> x: real[2] { maximize min(x); subject to { a @ x <= 3 } }", json!({"a": [1, 2]}), "x", vec![1.0, 1.0]),
     ];
