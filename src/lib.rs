@@ -34,6 +34,7 @@ pub mod ir;
 pub mod report;
 pub mod runtime;
 pub mod sema;
+pub mod smooth;
 pub mod solve;
 pub mod syntax;
 

@@ -1,0 +1,39 @@
+//! The interface between a smooth node and the solvers: flat vectors and dense
+//! matrices, so a solver never sees the node's tensors or expressions.
+//!
+//! The node's variables are flattened in declaration order, each row-major, into
+//! one vector `y ∈ ℝⁿ`. Equalities `h(y) = 0` and inequalities `g(y) ≤ 0` are
+//! flattened the same way, in the node's constraint order. The Lagrangian is
+//! `L = f + νᵀh + λᵀg` with `λ ≥ 0` (the contract's sign convention).
+
+use faer::Mat;
+
+/// `y` lies outside the objective's or a constraint's domain (the log of a
+/// negative, a division by zero): line searches treat it as an infinite value and
+/// backtrack.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DomainError(pub String);
+
+/// A smooth problem, evaluated at points the solver chooses.
+pub trait SmoothProblem {
+    /// `n`, the number of scalar variables.
+    fn dim(&self) -> usize;
+    /// The number of scalar equalities.
+    fn n_eq(&self) -> usize;
+    /// The number of scalar inequalities.
+    fn n_ineq(&self) -> usize;
+    /// `f(y)`.
+    fn objective(&self, y: &[f64]) -> Result<f64, DomainError>;
+    /// `∇f(y)`, length `n`.
+    fn gradient(&self, y: &[f64]) -> Result<Vec<f64>, DomainError>;
+    /// `h(y)`, length [`Self::n_eq`].
+    fn eq(&self, y: &[f64]) -> Result<Vec<f64>, DomainError>;
+    /// `g(y)`, length [`Self::n_ineq`].
+    fn ineq(&self, y: &[f64]) -> Result<Vec<f64>, DomainError>;
+    /// `∂h/∂y`, `n_eq × n`.
+    fn eq_jacobian(&self, y: &[f64]) -> Result<Mat<f64>, DomainError>;
+    /// `∂g/∂y`, `n_ineq × n`.
+    fn ineq_jacobian(&self, y: &[f64]) -> Result<Mat<f64>, DomainError>;
+    /// `∇²_yy L(y, ν, λ) = ∇²f + Σ νᵢ∇²hᵢ + Σ λⱼ∇²gⱼ`, `n × n`, symmetric.
+    fn lagrangian_hessian(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Result<Mat<f64>, DomainError>;
+}
