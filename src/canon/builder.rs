@@ -5,6 +5,9 @@
 //! second-order cone.
 
 use super::affine::Lin;
+use super::scalar::{Data, Scalar};
+use crate::eval::Tensor;
+use crate::ir::Expr;
 use crate::solve::{ConeBlock, ConeProgram, Triplets};
 
 /// Where one membership landed among the final rows.
@@ -25,21 +28,16 @@ impl Tag {
     }
 }
 
-#[derive(Default)]
-pub struct Builder {
+/// The cone memberships `u ∈ K` found so far, in the order they were found, and
+/// the variable count. [`Memberships::layout`] places them as rows: the zero
+/// block first, then the nonnegative rows, then each second-order cone.
+pub struct Memberships<S: Scalar> {
     pub nvars: usize,
-    zero: Vec<Lin>,
-    nonneg: Vec<Lin>,
-    soc: Vec<Vec<Lin>>,
+    zero: Vec<Lin<S>>,
+    nonneg: Vec<Lin<S>>,
+    soc: Vec<Vec<Lin<S>>>,
     /// Per tag: which list, and the index range in it.
     tags: Vec<(Kind, usize, usize)>,
-    /// Upper-triangle entries of H in ½xᵀHx from cross terms.
-    h: Vec<(usize, usize, f64)>,
-    /// Weighted squares `w·(aᵀx + c)²`, gathered so that their share of H,
-    /// `2 Mᵀ diag(w) M`, is one product at the end rather than a triplet per pair.
-    squares: Vec<(Lin, f64)>,
-    q: Vec<(usize, f64)>,
-    c0: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,9 +47,17 @@ enum Kind {
     Soc,
 }
 
-impl Builder {
+/// Where the rows of each list start.
+struct Layout {
+    nz: usize,
+    nn: usize,
+    soc_start: Vec<usize>,
+    m: usize,
+}
+
+impl<S: Scalar> Memberships<S> {
     pub fn new(nvars: usize) -> Self {
-        Builder { nvars, ..Default::default() }
+        Memberships { nvars, zero: Vec::new(), nonneg: Vec::new(), soc: Vec::new(), tags: Vec::new() }
     }
 
     /// `count` new variables; returns the first index.
@@ -62,17 +68,17 @@ impl Builder {
     }
 
     /// Each `u = 0`.
-    pub fn zero(&mut self, u: Vec<Lin>) -> Tag {
+    pub fn zero(&mut self, u: Vec<Lin<S>>) -> Tag {
         self.tag(Kind::Zero, u.len(), |b| b.zero.extend(u))
     }
 
     /// Each `u ≥ 0`.
-    pub fn nonneg(&mut self, u: Vec<Lin>) -> Tag {
+    pub fn nonneg(&mut self, u: Vec<Lin<S>>) -> Tag {
         self.tag(Kind::Nonneg, u.len(), |b| b.nonneg.extend(u))
     }
 
     /// `u₀ ≥ ‖(u₁, …)‖₂`.
-    pub fn soc(&mut self, u: Vec<Lin>) -> Tag {
+    pub fn soc(&mut self, u: Vec<Lin<S>>) -> Tag {
         self.tag(Kind::Soc, 1, |b| b.soc.push(u))
     }
 
@@ -85,6 +91,130 @@ impl Builder {
         push(self);
         self.tags.push((kind, start, len));
         Tag(self.tags.len() - 1)
+    }
+
+    fn layout(&self) -> Layout {
+        let (nz, nn) = (self.zero.len(), self.nonneg.len());
+        let mut soc_start = Vec::with_capacity(self.soc.len());
+        let mut m = nz + nn;
+        for block in &self.soc {
+            soc_start.push(m);
+            m += block.len();
+        }
+        Layout { nz, nn, soc_start, m }
+    }
+
+    /// Every membership row with its final row index.
+    pub fn rows(&self) -> impl Iterator<Item = (usize, &Lin<S>)> {
+        let l = self.layout();
+        let nz = l.nz;
+        self.zero.iter().enumerate().chain(self.nonneg.iter().enumerate().map(move |(r, u)| (nz + r, u))).chain(
+            self.soc
+                .iter()
+                .zip(l.soc_start)
+                .flat_map(|(block, start)| block.iter().enumerate().map(move |(r, u)| (start + r, u))),
+        )
+    }
+
+    /// The final rows of every tag.
+    pub fn ranges(&self) -> Vec<RowRange> {
+        let l = self.layout();
+        self.tags
+            .iter()
+            .map(|&(kind, start, len)| match kind {
+                Kind::Zero => RowRange { start, len },
+                Kind::Nonneg => RowRange { start: l.nz + start, len },
+                Kind::Soc => RowRange { start: l.soc_start[start], len: self.soc[start].len() },
+            })
+            .collect()
+    }
+
+    /// The cone of each block, in row order.
+    fn cones(&self) -> Vec<ConeBlock> {
+        let l = self.layout();
+        let mut cones = Vec::new();
+        if l.nz > 0 {
+            cones.push(ConeBlock::Zero(l.nz));
+        }
+        if l.nn > 0 {
+            cones.push(ConeBlock::Nonneg(l.nn));
+        }
+        cones.extend(self.soc.iter().map(|blk| ConeBlock::SecondOrder(blk.len())));
+        cones
+    }
+}
+
+/// Where the reductions put what they find: the memberships, the objective's
+/// terms, and the parameter data they read. [`Builder`] assembles the numeric
+/// cone program; the backward pass's sink evaluates a scalar of the same terms
+/// over tracked numbers (see [`super::scalar`]).
+pub trait Sink {
+    type S: Scalar;
+
+    fn memberships(&mut self) -> &mut Memberships<Self::S>;
+
+    /// Adds `w · l` to the objective.
+    fn linear(&mut self, l: &Lin<Self::S>, w: Self::S);
+
+    /// Adds `w · a · b` to the objective (with a = b, a square).
+    fn product(&mut self, a: &Lin<Self::S>, b: &Lin<Self::S>, w: Self::S);
+
+    /// The value of the data expression `e` (already evaluated to `t`) as the
+    /// reductions' numbers.
+    fn lift(&mut self, e: &Expr, t: Tensor) -> Data<Self::S>;
+
+    fn new_vars(&mut self, count: usize) -> usize {
+        self.memberships().new_vars(count)
+    }
+
+    fn zero(&mut self, u: Vec<Lin<Self::S>>) -> Tag {
+        self.memberships().zero(u)
+    }
+
+    fn nonneg(&mut self, u: Vec<Lin<Self::S>>) -> Tag {
+        self.memberships().nonneg(u)
+    }
+
+    fn soc(&mut self, u: Vec<Lin<Self::S>>) -> Tag {
+        self.memberships().soc(u)
+    }
+}
+
+/// Assembles the numeric cone program.
+pub struct Builder {
+    rows: Memberships<f64>,
+    /// Upper-triangle entries of H in ½xᵀHx from cross terms.
+    h: Vec<(usize, usize, f64)>,
+    /// Weighted squares `w·(aᵀx + c)²`, gathered so that their share of H,
+    /// `2 Mᵀ diag(w) M`, is one product at the end rather than a triplet per pair.
+    squares: Vec<(Lin, f64)>,
+    q: Vec<(usize, f64)>,
+    c0: f64,
+}
+
+impl Sink for Builder {
+    type S = f64;
+
+    fn memberships(&mut self) -> &mut Memberships<f64> {
+        &mut self.rows
+    }
+
+    fn linear(&mut self, l: &Lin, w: f64) {
+        Builder::linear(self, l, w)
+    }
+
+    fn product(&mut self, a: &Lin, b: &Lin, w: f64) {
+        Builder::product(self, a, b, w)
+    }
+
+    fn lift(&mut self, _: &Expr, t: Tensor) -> Data<f64> {
+        t.into()
+    }
+}
+
+impl Builder {
+    pub fn new(nvars: usize) -> Self {
+        Builder { rows: Memberships::new(nvars), h: Vec::new(), squares: Vec::new(), q: Vec::new(), c0: 0.0 }
     }
 
     /// Adds `w · l` to the objective.
@@ -179,47 +309,22 @@ impl Builder {
 
     /// The cone program and the rows of every tag.
     pub fn finish(self) -> (ConeProgram, Vec<RowRange>) {
-        let n = self.nvars;
+        let n = self.rows.nvars;
         let mut hessian = self.squares_hessian();
         hessian.extend_from_slice(&self.h);
-        let nz = self.zero.len();
-        let nn = self.nonneg.len();
-        let mut soc_start = Vec::with_capacity(self.soc.len());
-        let mut m = nz + nn;
-        for block in &self.soc {
-            soc_start.push(m);
-            m += block.len();
-        }
+        let m = self.rows.layout().m;
         // Membership u ∈ K with u = aᵀx + c is the row −aᵀx + s = c.
         let mut a = Triplets::new(m, n);
         let mut b = vec![0.0; m];
-        let mut row = |r: usize, u: &Lin, a: &mut Triplets| {
+        for (r, u) in self.rows.rows() {
             let mut u = u.clone();
             u.compress();
             for &(j, v) in &u.terms {
                 a.push(r, j, -v);
             }
             b[r] = u.c;
-        };
-        for (r, u) in self.zero.iter().enumerate() {
-            row(r, u, &mut a);
         }
-        for (r, u) in self.nonneg.iter().enumerate() {
-            row(nz + r, u, &mut a);
-        }
-        for (k, block) in self.soc.iter().enumerate() {
-            for (r, u) in block.iter().enumerate() {
-                row(soc_start[k] + r, u, &mut a);
-            }
-        }
-        let mut cones = Vec::new();
-        if nz > 0 {
-            cones.push(ConeBlock::Zero(nz));
-        }
-        if nn > 0 {
-            cones.push(ConeBlock::Nonneg(nn));
-        }
-        cones.extend(self.soc.iter().map(|blk| ConeBlock::SecondOrder(blk.len())));
+        let cones = self.rows.cones();
         let mut q = vec![0.0; n];
         for (i, v) in self.q {
             q[i] += v;
@@ -234,15 +339,7 @@ impl Builder {
             }
         }
         p.entries.retain(|e| e.2 != 0.0);
-        let ranges = self
-            .tags
-            .iter()
-            .map(|&(kind, start, len)| match kind {
-                Kind::Zero => RowRange { start, len },
-                Kind::Nonneg => RowRange { start: nz + start, len },
-                Kind::Soc => RowRange { start: soc_start[start], len: self.soc[start].len() },
-            })
-            .collect();
+        let ranges = self.rows.ranges();
         (ConeProgram { p, q, a, b, cones, c0: self.c0 }, ranges)
     }
 }

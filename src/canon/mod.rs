@@ -16,12 +16,16 @@ mod affine;
 mod builder;
 mod objective;
 mod reduce;
+mod scalar;
+mod sensitivity;
 
 pub use builder::RowRange;
+pub use sensitivity::data_vjp;
 
 use affine::Aff;
-use builder::Builder;
+use builder::{Builder, Sink, Tag};
 use reduce::{Dir, Reducer};
+use scalar::Data;
 
 use crate::diag::Span;
 use crate::eval::{self, Env, Tensor};
@@ -81,6 +85,24 @@ impl Canonical {
 
 /// Reduces `node` at parameter values `bound` to standard form.
 pub fn canonicalize(node: &Node, bound: &Bound) -> Result<Canonical, CanonError> {
+    let reduced = reduce_node(node, bound, Builder::new)?;
+    let (program, ranges) = reduced.sink.finish();
+    let constraint_rows = reduced.tags.into_iter().map(|(tag, shape)| (ranges[tag.index()], shape)).collect();
+    Ok(Canonical { program, var_cols: reduced.var_cols, constraint_rows, log: reduced.log })
+}
+
+/// What one run of the reductions over a node leaves: the sink, the tag and
+/// shape of each node constraint, the columns of each variable, the log.
+struct Reduced<K> {
+    sink: K,
+    tags: Vec<(Tag, Vec<usize>)>,
+    var_cols: Vec<(usize, Vec<usize>)>,
+    log: Vec<String>,
+}
+
+/// Runs the reductions of `node` at `bound`, reporting to the sink `make(n)`
+/// makes for the `n` columns of the node's own variables.
+fn reduce_node<K: Sink>(node: &Node, bound: &Bound, make: impl FnOnce(usize) -> K) -> Result<Reduced<K>, CanonError> {
     if !node.class.family.is_conic() {
         return Err(CanonError {
             message: format!("node `{}` is {}, not LP/QP/SOCP", node.name, node.class.family.name()),
@@ -98,11 +120,11 @@ pub fn canonicalize(node: &Node, bound: &Bound) -> Result<Canonical, CanonError>
         vars.push(Aff::vars(next, shape));
         next += len;
     }
-    let mut r = Reducer::new(node, env, vars, Builder::new(next));
+    let mut r = Reducer::new(node, env, vars, make(next));
 
     let sign = if node.objective.sense == Sense::Minimize { 1.0 } else { -1.0 };
     let obj_shape = eval::concrete(&node.objective.expr.shape, &bound.dims);
-    r.objective(&node.objective.expr, &Tensor::filled(obj_shape, sign))?;
+    r.objective(&node.objective.expr, &Data::filled(obj_shape, sign.into()))?;
 
     let mut tags = Vec::new();
     for c in &node.constraints {
@@ -128,13 +150,10 @@ pub fn canonicalize(node: &Node, bound: &Bound) -> Result<Canonical, CanonError>
         let u = if u.len() == len { u } else { broadcast(&u, &shape) };
         tags.push((if c.op == CmpOp::Eq { r.b.zero(u.e) } else { r.b.nonneg(u.e) }, shape));
     }
-    let log = r.log;
-    let (program, ranges) = r.b.finish();
-    let constraint_rows = tags.into_iter().map(|(tag, shape)| (ranges[tag.index()], shape)).collect();
-    Ok(Canonical { program, var_cols, constraint_rows, log })
+    Ok(Reduced { sink: r.b, tags, var_cols, log: r.log })
 }
 
-fn broadcast(u: &Aff, shape: &[usize]) -> Aff {
+fn broadcast<S: scalar::Scalar>(u: &Aff<S>, shape: &[usize]) -> Aff<S> {
     let len: usize = shape.iter().product();
     Aff { shape: shape.to_vec(), e: (0..len).map(|k| u.e[eval::broadcast_index(&u.shape, shape, k)].clone()).collect() }
 }

@@ -7,31 +7,34 @@
 //! carries a weight per entry: the objective is Σ wᵢ eᵢ over the entries of e.
 
 use super::affine::{Aff, Lin};
+use super::builder::Sink;
 use super::reduce::{Dir, Reducer};
+use super::scalar::{Data, Scalar};
 use super::CanonError;
 use crate::atoms::Atom;
 use crate::dcp::Mono;
-use crate::eval::{self, broadcast_to, unbroadcast, Tensor};
+use crate::eval;
 use crate::ir::{Arith, Expr, ExprKind};
 
-impl Reducer<'_> {
+impl<K: Sink> Reducer<'_, K> {
     fn shape_of(&self, e: &Expr) -> Vec<usize> {
         eval::concrete(&e.shape, self.env.dims)
     }
 
     /// Adds Σ wᵢ eᵢ to the objective; `w` has `e`'s (concrete) shape.
-    pub fn objective(&mut self, e: &Expr, w: &Tensor) -> Result<(), CanonError> {
+    pub fn objective(&mut self, e: &Expr, w: &Data<K::S>) -> Result<(), CanonError> {
+        let one = K::S::from(1.0);
         if e.is_data() {
-            let v = self.data(e)?;
-            let v = broadcast_to(&v, &w.shape);
-            self.b.linear(&Lin::constant(v.data.iter().zip(&w.data).map(|(a, b)| a * b).sum()), 1.0);
+            let v = self.data(e)?.broadcast_to(&w.shape);
+            let total = v.data.iter().zip(&w.data).fold(K::S::from(0.0), |acc, (&a, &b)| acc + a * b);
+            self.b.linear(&Lin::constant(total), one);
             return Ok(());
         }
-        let nonneg = w.data.iter().all(|&x| x >= 0.0);
+        let nonneg = w.data.iter().all(|x| x.value() >= 0.0);
         match &e.kind {
             ExprKind::Binary { op: op @ (Arith::Add | Arith::Sub), lhs, rhs } => {
-                self.objective(lhs, &unbroadcast(w, &self.shape_of(lhs)))?;
-                let wr = unbroadcast(w, &self.shape_of(rhs));
+                self.objective(lhs, &w.unbroadcast(&self.shape_of(lhs)))?;
+                let wr = w.unbroadcast(&self.shape_of(rhs));
                 let wr = if *op == Arith::Sub { negate(&wr) } else { wr };
                 self.objective(rhs, &wr)
             }
@@ -39,16 +42,16 @@ impl Reducer<'_> {
             ExprKind::Binary { op: Arith::Mul, lhs, rhs } if lhs.is_data() || rhs.is_data() => {
                 let (d, x) = if lhs.is_data() { (lhs, rhs) } else { (rhs, lhs) };
                 let t = self.data(d)?;
-                let wt = eval::zip(w, &t, |a, b| a * b).ok_or_else(|| shape_err(e))?;
-                self.objective(x, &unbroadcast(&wt, &self.shape_of(x)))
+                let wt = w.zip(&t, |a, b| a * b).ok_or_else(|| shape_err(e))?;
+                self.objective(x, &wt.unbroadcast(&self.shape_of(x)))
             }
             ExprKind::Binary { op: Arith::Div, lhs, rhs } if rhs.is_data() => {
                 let t = self.data(rhs)?;
-                if t.data.contains(&0.0) {
+                if t.data.iter().any(|x| x.value() == 0.0) {
                     return Err(CanonError { message: "division by zero".into(), span: Some(rhs.span) });
                 }
-                let wt = eval::zip(w, &t, |a, b| a / b).ok_or_else(|| shape_err(e))?;
-                self.objective(lhs, &unbroadcast(&wt, &self.shape_of(lhs)))
+                let wt = w.zip(&t, |a, b| a / b).ok_or_else(|| shape_err(e))?;
+                self.objective(lhs, &wt.unbroadcast(&self.shape_of(lhs)))
             }
             ExprKind::Atom { atom: atom @ (Atom::Sum | Atom::Mean), args, axis } => {
                 let x = &args[0];
@@ -63,12 +66,12 @@ impl Reducer<'_> {
                 // Spread each output weight over the entries it sums.
                 let full = match (axis, xs.as_slice()) {
                     (Some(0), [m, n]) => {
-                        Tensor { shape: xs.clone(), data: (0..m * n).map(|k| w.data[k % n] * scale).collect() }
+                        Data { shape: xs.clone(), data: (0..m * n).map(|k| w.data[k % n] * scale).collect() }
                     }
                     (Some(_), [m, n]) => {
-                        Tensor { shape: xs.clone(), data: (0..m * n).map(|k| w.data[k / n] * scale).collect() }
+                        Data { shape: xs.clone(), data: (0..m * n).map(|k| w.data[k / n] * scale).collect() }
                     }
-                    _ => Tensor::filled(xs.clone(), w.data[0] * scale),
+                    _ => Data::filled(xs.clone(), w.data[0] * scale),
                 };
                 self.objective(x, &full)
             }
@@ -82,7 +85,7 @@ impl Reducer<'_> {
             }
             ExprKind::Atom { atom: Atom::Square, args, .. } if nonneg => {
                 let x = self.quadratic_arg(&args[0])?;
-                let wb = broadcast_to(w, &x.shape);
+                let wb = w.broadcast_to(&x.shape);
                 for (xi, wi) in x.e.iter().zip(&wb.data) {
                     self.b.product(xi, xi, *wi);
                 }
@@ -90,7 +93,7 @@ impl Reducer<'_> {
             }
             ExprKind::Pow { base, p } if *p == 2.0 && nonneg => {
                 let x = self.quadratic_arg(base)?;
-                let wb = broadcast_to(w, &x.shape);
+                let wb = w.broadcast_to(&x.shape);
                 for (xi, wi) in x.e.iter().zip(&wb.data) {
                     self.b.product(xi, xi, *wi);
                 }
@@ -105,7 +108,7 @@ impl Reducer<'_> {
                 for i in 0..n {
                     for j in 0..n {
                         let qij = q.data[i * n + j];
-                        if qij != 0.0 {
+                        if !qij.is_structural_zero() {
                             self.b.product(&x.e[i], &x.e[j], w.data[0] * qij);
                         }
                     }
@@ -113,10 +116,10 @@ impl Reducer<'_> {
                 Ok(())
             }
             ExprKind::Atom { atom: Atom::QuadOverLin, args, .. } if nonneg && args[1].is_data() => {
-                let y = self.data(&args[1])?.as_scalar().unwrap_or(f64::NAN);
-                if y.is_nan() || y <= 0.0 {
+                let y = self.data(&args[1])?.as_scalar().unwrap_or(K::S::from(f64::NAN));
+                if y.value().is_nan() || y.value() <= 0.0 {
                     return Err(CanonError {
-                        message: format!("`quad_over_lin` needs a positive denominator, found {y}"),
+                        message: format!("`quad_over_lin` needs a positive denominator, found {}", y.value()),
                         span: Some(args[1].span),
                     });
                 }
@@ -128,26 +131,26 @@ impl Reducer<'_> {
             }
             ExprKind::Atom { atom: Atom::Huber, args, .. } if nonneg => {
                 let x = self.quadratic_arg(&args[0])?;
-                let m = self.data(&args[1])?.as_scalar().unwrap_or(1.0);
-                let wb = broadcast_to(w, &x.shape);
+                let m = self.data(&args[1])?.as_scalar().unwrap_or(one);
+                let wb = w.broadcast_to(&x.shape);
                 self.note("huber in the objective: u² into P, 2M·v linear, v ≥ |x − u|");
                 for (xi, wi) in x.e.iter().zip(&wb.data) {
                     let (u, v) = self.huber_rows(xi);
                     self.b.product(&u, &u, *wi);
-                    self.b.linear(&v, 2.0 * m * wi);
+                    self.b.linear(&v, m * *wi * 2.0);
                 }
                 Ok(())
             }
             _ => {
                 let dir = if nonneg {
                     Dir::Upper
-                } else if w.data.iter().all(|&x| x <= 0.0) {
+                } else if w.data.iter().all(|x| x.value() <= 0.0) {
                     Dir::Lower
                 } else {
                     Dir::Exact
                 };
-                let a: Aff = self.canon(e, dir)?;
-                let wb = broadcast_to(w, &a.shape);
+                let a: Aff<K::S> = self.canon(e, dir)?;
+                let wb = w.broadcast_to(&a.shape);
                 for (l, wi) in a.e.iter().zip(&wb.data) {
                     self.b.linear(l, *wi);
                 }
@@ -158,7 +161,7 @@ impl Reducer<'_> {
 
     /// The argument of a square: exact when affine, otherwise its bound in the
     /// direction the square's sign-dependent monotonicity allows.
-    fn quadratic_arg(&mut self, a: &Expr) -> Result<Aff, CanonError> {
+    fn quadratic_arg(&mut self, a: &Expr) -> Result<Aff<K::S>, CanonError> {
         let an = self.analysis(a);
         if an.curvature.is_affine() {
             return self.canon(a, Dir::Exact);
@@ -174,8 +177,8 @@ impl Reducer<'_> {
     }
 }
 
-fn negate(w: &Tensor) -> Tensor {
-    Tensor { shape: w.shape.clone(), data: w.data.iter().map(|x| -x).collect() }
+fn negate<S: Scalar>(w: &Data<S>) -> Data<S> {
+    w.map(|x| -x)
 }
 
 fn shape_err(e: &Expr) -> CanonError {

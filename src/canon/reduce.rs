@@ -6,7 +6,8 @@
 //! doc comment.
 
 use super::affine::{Aff, Lin};
-use super::builder::Builder;
+use super::builder::Sink;
+use super::scalar::{Data, Scalar};
 use super::CanonError;
 use crate::atoms::Atom;
 use crate::dcp::{analyze, Analysis, Mono, Sign};
@@ -43,20 +44,21 @@ impl Dir {
     }
 }
 
-fn data_sign(t: &Tensor) -> Sign {
-    if t.data.iter().all(|&x| x >= 0.0) {
+fn data_sign<S: Scalar>(t: &Data<S>) -> Sign {
+    if t.data.iter().all(|x| x.value() >= 0.0) {
         Sign::Nonneg
-    } else if t.data.iter().all(|&x| x <= 0.0) {
+    } else if t.data.iter().all(|x| x.value() <= 0.0) {
         Sign::Nonpos
     } else {
         Sign::Unknown
     }
 }
 
-pub struct Reducer<'a> {
+/// Runs the reductions, reporting to the sink `b` (see [`Sink`]).
+pub struct Reducer<'a, K: Sink> {
     pub env: Env<'a>,
-    pub vars: Vec<Aff>,
-    pub b: Builder,
+    pub vars: Vec<Aff<K::S>>,
+    pub b: K,
     /// What ran, in order: `ddnc explain` prints it.
     pub log: Vec<String>,
     params: Vec<BaseType>,
@@ -71,8 +73,8 @@ fn mismatch(e: &Expr) -> CanonError {
     err(e, "shapes do not agree at run time")
 }
 
-impl<'a> Reducer<'a> {
-    pub fn new(node: &'a Node, env: Env<'a>, vars: Vec<Aff>, b: Builder) -> Self {
+impl<'a, K: Sink> Reducer<'a, K> {
+    pub fn new(node: &'a Node, env: Env<'a>, vars: Vec<Aff<K::S>>, b: K) -> Self {
         Reducer {
             env,
             vars,
@@ -87,8 +89,10 @@ impl<'a> Reducer<'a> {
         analyze(e, &self.params, &self.var_bases)
     }
 
-    pub fn data(&self, e: &Expr) -> Result<Tensor, CanonError> {
-        eval::eval(e, &self.env).map_err(|x| CanonError { message: x.message, span: Some(x.span) })
+    /// The value of the data expression `e`, as the sink's numbers.
+    pub fn data(&mut self, e: &Expr) -> Result<Data<K::S>, CanonError> {
+        let t = eval::eval(e, &self.env).map_err(|x| CanonError { message: x.message, span: Some(x.span) })?;
+        Ok(self.b.lift(e, t))
     }
 
     pub(super) fn note(&mut self, what: &str) {
@@ -98,7 +102,7 @@ impl<'a> Reducer<'a> {
     }
 
     /// Reduces `e` to an affine form bounding it in direction `dir`.
-    pub fn canon(&mut self, e: &Expr, dir: Dir) -> Result<Aff, CanonError> {
+    pub fn canon(&mut self, e: &Expr, dir: Dir) -> Result<Aff<K::S>, CanonError> {
         if e.is_data() {
             return Ok(Aff::constant(&self.data(e)?));
         }
@@ -120,10 +124,10 @@ impl<'a> Reducer<'a> {
             }
             ExprKind::Binary { op: Arith::Div, lhs, rhs } if rhs.is_data() => {
                 let t = self.data(rhs)?;
-                if t.data.contains(&0.0) {
+                if t.data.iter().any(|x| x.value() == 0.0) {
                     return Err(err(rhs, "division by zero"));
                 }
-                let inv = Tensor { shape: t.shape.clone(), data: t.data.iter().map(|x| 1.0 / x).collect() };
+                let inv = t.map(|x| K::S::from(1.0) / x);
                 self.canon(lhs, dir.through(data_sign(&t)))?.times(&inv).ok_or_else(|| mismatch(e))
             }
             ExprKind::MatMul(lhs, rhs) if lhs.is_data() => {
@@ -146,7 +150,7 @@ impl<'a> Reducer<'a> {
 
     /// The form of argument `i` of an atom, bounded in the direction the atom's
     /// monotonicity in it requires.
-    fn arg(&mut self, atom: Atom, args: &[Expr], i: usize, dir: Dir) -> Result<Aff, CanonError> {
+    fn arg(&mut self, atom: Atom, args: &[Expr], i: usize, dir: Dir) -> Result<Aff<K::S>, CanonError> {
         let a = &args[i];
         let an = self.analysis(a);
         if an.curvature.is_affine() {
@@ -160,7 +164,7 @@ impl<'a> Reducer<'a> {
         }
     }
 
-    fn pow(&mut self, e: &Expr, base: &Expr, p: f64, dir: Dir) -> Result<Aff, CanonError> {
+    fn pow(&mut self, e: &Expr, base: &Expr, p: f64, dir: Dir) -> Result<Aff<K::S>, CanonError> {
         let x = if self.analysis(base).curvature.is_affine() {
             self.canon(base, Dir::Exact)?
         } else {
@@ -183,7 +187,14 @@ impl<'a> Reducer<'a> {
         }
     }
 
-    fn atom(&mut self, e: &Expr, atom: Atom, args: &[Expr], axis: Option<u8>, dir: Dir) -> Result<Aff, CanonError> {
+    fn atom(
+        &mut self,
+        e: &Expr,
+        atom: Atom,
+        args: &[Expr],
+        axis: Option<u8>,
+        dir: Dir,
+    ) -> Result<Aff<K::S>, CanonError> {
         let needs = match atom.info().curvature {
             crate::dcp::Curvature::Convex => Some(Dir::Upper),
             crate::dcp::Curvature::Concave => Some(Dir::Lower),
@@ -206,7 +217,7 @@ impl<'a> Reducer<'a> {
             Atom::Trace => {
                 let x = self.canon(&args[0], dir)?;
                 let n = x.shape.first().copied().unwrap_or(0);
-                let diag: Vec<&Lin> = (0..n).map(|i| &x.e[i * n + i]).collect();
+                let diag: Vec<&Lin<K::S>> = (0..n).map(|i| &x.e[i * n + i]).collect();
                 Ok(Aff::scalar(sum(&diag, 1.0)))
             }
             Atom::Diag => {
@@ -261,7 +272,7 @@ impl<'a> Reducer<'a> {
                 let s = if atom == Atom::Max { 1.0 } else { -1.0 };
                 self.note(if s > 0.0 { "max: t ≥ each entry" } else { "min: t ≤ each entry" });
                 let t = self.fresh(x.reduced_shape(axis));
-                let groups: Vec<Vec<Lin>> =
+                let groups: Vec<Vec<Lin<K::S>>> =
                     x.groups(axis).into_iter().map(|g| g.into_iter().cloned().collect()).collect();
                 for (k, g) in groups.iter().enumerate() {
                     let rows = g
@@ -311,9 +322,17 @@ impl<'a> Reducer<'a> {
             Atom::QuadForm => {
                 let x = self.canon(&args[0], Dir::Exact)?;
                 let q = self.data(&args[1])?;
-                let r =
-                    psd_root(&q).ok_or_else(|| err(&args[1], "`quad_form` needs a positive semidefinite matrix"))?;
+                if q.data.iter().any(|x| x.is_tracked()) {
+                    return Err(err(
+                        &args[1],
+                        "the backward pass through `quad_form` outside the objective, with a matrix that depends \
+                         on the parameters, is not implemented (it needs the derivative of Q's square root)",
+                    ));
+                }
+                let r = psd_root(&q.values())
+                    .ok_or_else(|| err(&args[1], "`quad_form` needs a positive semidefinite matrix"))?;
                 self.note("quad_form: xᵀQx = ‖R x‖² with Q = RᵀR");
+                let r = Data { shape: r.shape, data: r.data.into_iter().map(K::S::from).collect() };
                 let rx = Aff::left_matmul(&r, &x).ok_or_else(|| mismatch(e))?;
                 self.sum_squares(&rx)
             }
@@ -327,8 +346,8 @@ impl<'a> Reducer<'a> {
             }
             Atom::Huber => {
                 let x = self.arg(atom, args, 0, dir)?;
-                let m = self.data(&args[1])?.as_scalar().unwrap_or(1.0);
-                if m < 0.0 {
+                let m = self.data(&args[1])?.as_scalar().unwrap_or(K::S::from(1.0));
+                if m.value() < 0.0 {
                     return Err(err(&args[1], "`huber` needs a nonnegative threshold"));
                 }
                 self.note("huber: min over u of u² + 2M|x − u|");
@@ -337,8 +356,8 @@ impl<'a> Reducer<'a> {
                     let (u, v) = self.huber_rows(xi);
                     // s ≥ u²: s·1 ≥ u².
                     let s = Lin::var(self.b.new_vars(1));
-                    self.rotated(&s, &Lin::constant(1.0), &[u]);
-                    out.push(add(&s, &v, 2.0 * m));
+                    self.rotated(&s, &Lin::constant(K::S::from(1.0)), &[u]);
+                    out.push(add(&s, &v, m * 2.0));
                 }
                 Ok(Aff { shape: x.shape, e: out })
             }
@@ -355,12 +374,12 @@ impl<'a> Reducer<'a> {
     }
 
     /// `t ≥ |x|` entrywise, as the rows `t − x ≥ 0` and `t + x ≥ 0`.
-    fn above_abs(&mut self, t: &Aff, x: &Aff) {
+    fn above_abs(&mut self, t: &Aff<K::S>, x: &Aff<K::S>) {
         self.b.nonneg(pairs(t, x, 1.0, -1.0));
         self.b.nonneg(pairs(t, x, 1.0, 1.0));
     }
 
-    fn fresh(&mut self, shape: Vec<usize>) -> Aff {
+    fn fresh(&mut self, shape: Vec<usize>) -> Aff<K::S> {
         let len: usize = shape.iter().product();
         let first = self.b.new_vars(len);
         Aff::vars(first, shape)
@@ -368,17 +387,17 @@ impl<'a> Reducer<'a> {
 
     /// The rotated cone `u·v ≥ ‖w‖², u, v ≥ 0` as the second-order cone
     /// `‖(2w, u − v)‖ ≤ u + v` — every quadratic, root and inverse below is one.
-    fn rotated(&mut self, u: &Lin, v: &Lin, w: &[Lin]) {
+    fn rotated(&mut self, u: &Lin<K::S>, v: &Lin<K::S>, w: &[Lin<K::S>]) {
         let mut block = vec![add(u, v, 1.0), add(u, v, -1.0)];
         block.extend(w.iter().map(|wi| wi.scaled(2.0)));
         self.b.soc(block);
     }
 
     /// t ≥ ‖x‖²: the rotated cone t·1 ≥ ‖x‖².
-    fn sum_squares(&mut self, x: &Aff) -> Result<Aff, CanonError> {
+    fn sum_squares(&mut self, x: &Aff<K::S>) -> Result<Aff<K::S>, CanonError> {
         self.note("sum_squares: t·1 ≥ ‖x‖² (rotated cone)");
         let t = self.fresh(Vec::new());
-        self.rotated(&t.e[0], &Lin::constant(1.0), &x.e);
+        self.rotated(&t.e[0], &Lin::constant(K::S::from(1.0)), &x.e);
         Ok(t)
     }
 
@@ -387,11 +406,11 @@ impl<'a> Reducer<'a> {
     fn per_entry(
         &mut self,
         e: &Expr,
-        x: &Aff,
+        x: &Aff<K::S>,
         (dir, want): (Dir, Dir),
         note: &str,
-        cone: impl Fn(&Lin, &Lin) -> (Lin, Lin, Lin),
-    ) -> Result<Aff, CanonError> {
+        cone: impl Fn(&Lin<K::S>, &Lin<K::S>) -> (Lin<K::S>, Lin<K::S>, Lin<K::S>),
+    ) -> Result<Aff<K::S>, CanonError> {
         if dir != want {
             return Err(err(e, format!("{note}: appears where DCP does not allow it")));
         }
@@ -405,29 +424,29 @@ impl<'a> Reducer<'a> {
     }
 
     /// tᵢ ≥ xᵢ²: tᵢ·1 ≥ xᵢ².
-    fn square(&mut self, e: &Expr, x: &Aff, dir: Dir) -> Result<Aff, CanonError> {
+    fn square(&mut self, e: &Expr, x: &Aff<K::S>, dir: Dir) -> Result<Aff<K::S>, CanonError> {
         self.per_entry(e, x, (dir, Dir::Upper), "square: t·1 ≥ x² per entry", |t, x| {
-            (t.clone(), Lin::constant(1.0), x.clone())
+            (t.clone(), Lin::constant(K::S::from(1.0)), x.clone())
         })
     }
 
     /// tᵢ ≤ √xᵢ: xᵢ·1 ≥ tᵢ².
-    fn sqrt(&mut self, e: &Expr, x: &Aff, dir: Dir) -> Result<Aff, CanonError> {
+    fn sqrt(&mut self, e: &Expr, x: &Aff<K::S>, dir: Dir) -> Result<Aff<K::S>, CanonError> {
         self.per_entry(e, x, (dir, Dir::Lower), "sqrt: x·1 ≥ t² per entry", |t, x| {
-            (x.clone(), Lin::constant(1.0), t.clone())
+            (x.clone(), Lin::constant(K::S::from(1.0)), t.clone())
         })
     }
 
     /// tᵢ ≥ 1/xᵢ (xᵢ > 0): xᵢ·tᵢ ≥ 1.
-    fn inv_pos(&mut self, e: &Expr, x: &Aff, dir: Dir) -> Result<Aff, CanonError> {
+    fn inv_pos(&mut self, e: &Expr, x: &Aff<K::S>, dir: Dir) -> Result<Aff<K::S>, CanonError> {
         self.per_entry(e, x, (dir, Dir::Upper), "inv_pos: x·t ≥ 1 per entry", |t, x| {
-            (x.clone(), t.clone(), Lin::constant(1.0))
+            (x.clone(), t.clone(), Lin::constant(K::S::from(1.0)))
         })
     }
 
     /// huber(x) = min over u of u² + 2M|x − u| (the minimiser is u = clip(x, ±M)):
     /// returns (u, v) with the rows v ≥ |x − u|; the caller charges u² + 2M v.
-    pub fn huber_rows(&mut self, x: &Lin) -> (Lin, Lin) {
+    pub fn huber_rows(&mut self, x: &Lin<K::S>) -> (Lin<K::S>, Lin<K::S>) {
         let first = self.b.new_vars(2);
         let (u, v) = (Lin::var(first), Lin::var(first + 1));
         let mut d = x.clone();
@@ -438,25 +457,25 @@ impl<'a> Reducer<'a> {
 }
 
 /// `a + w·b`.
-pub fn add(a: &Lin, b: &Lin, w: f64) -> Lin {
+pub fn add<S: Scalar>(a: &Lin<S>, b: &Lin<S>, w: impl Into<S>) -> Lin<S> {
     let mut l = a.clone();
     l.add_scaled(b, w);
     l
 }
 
-pub fn scale(mut a: Aff, w: f64) -> Aff {
+pub fn scale<S: Scalar>(mut a: Aff<S>, w: f64) -> Aff<S> {
     a.e.iter_mut().for_each(|l| *l = l.scaled(w));
     a
 }
 
-fn sum(g: &[&Lin], w: f64) -> Lin {
+fn sum<S: Scalar>(g: &[&Lin<S>], w: f64) -> Lin<S> {
     let mut l = Lin::default();
     g.iter().for_each(|x| l.add_scaled(x, w));
     l
 }
 
 /// Entrywise `wa·a + wb·b` of two same-shape forms, as membership rows.
-fn pairs(a: &Aff, b: &Aff, wa: f64, wb: f64) -> Vec<Lin> {
+fn pairs<S: Scalar>(a: &Aff<S>, b: &Aff<S>, wa: f64, wb: f64) -> Vec<Lin<S>> {
     a.e.iter()
         .zip(&b.e)
         .map(|(x, y)| {
@@ -467,14 +486,14 @@ fn pairs(a: &Aff, b: &Aff, wa: f64, wb: f64) -> Vec<Lin> {
         .collect()
 }
 
-fn index(x: &Aff, sel: &[Sel]) -> Option<Aff> {
+fn index<S: Scalar>(x: &Aff<S>, sel: &[Sel]) -> Option<Aff<S>> {
     // Index the positions 0..len as data, then gather the forms.
     let pos = Tensor { shape: x.shape.clone(), data: (0..x.len()).map(|i| i as f64).collect() };
     let picked = eval::index(&pos, sel)?;
     Some(Aff { shape: picked.shape, e: picked.data.iter().map(|&i| x.e[i as usize].clone()).collect() })
 }
 
-fn stack(atom: Atom, parts: Vec<Aff>, shape: Vec<usize>) -> Option<Aff> {
+fn stack<S: Scalar>(atom: Atom, parts: Vec<Aff<S>>, shape: Vec<usize>) -> Option<Aff<S>> {
     if atom == Atom::Vstack || parts.iter().all(|p| p.shape.len() == 1) {
         return Some(Aff { shape, e: parts.into_iter().flat_map(|p| p.e).collect() });
     }

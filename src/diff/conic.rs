@@ -22,10 +22,13 @@
 //! `A x − b = g(x)`. Reverse mode over the evaluator ([`crate::eval::vjp`]) then
 //! gives ∇_θ ψ for any dependence of the data on the parameters.
 //!
-//! Nodes whose standard form needs auxiliary variables (epigraphs of `abs`,
-//! `norm1`, `norm`, `huber`, …) are not covered yet: their rows mix auxiliary
-//! variables with the node's subexpressions and need the same identity applied
-//! per reduction.
+//! Nodes whose standard form has auxiliary variables (epigraphs of `abs`,
+//! `norm1`, `norm`, `huber`, …) or cones mix those variables with the node's
+//! subexpressions, so ψ is evaluated instead through the reductions themselves,
+//! over tracked numbers ([`crate::canon::data_vjp`]). That path is exact for every
+//! node; the one through the node's expressions is kept for the nodes it covers
+//! because it costs one evaluator VJP per expression rather than a tape entry per
+//! coefficient (least squares with a dense `A` is the common case).
 
 use crate::eval::{unbroadcast, vjp, Env, Grads, Tensor};
 use crate::ir::{Expr, Node, Output};
@@ -51,23 +54,31 @@ pub fn backward(
     let sol = &solved.context.solution;
     let n = canon.program.n();
     let (wx, wz) = w.split_at(n);
-    psi_gradient(node, bound, canon, sol, wx, wz)
+    let mut grads = if has_auxiliary(canon) {
+        crate::canon::data_vjp(node, bound, &sol.x, &sol.z, wx, wz).map_err(|e| RunError(e.message))?
+    } else {
+        psi_gradient(node, bound, canon, sol, wx, wz)?
+    };
+    for (g, p) in grads.iter_mut().zip(&node.params) {
+        if matches!(p.base, BaseType::Sym | BaseType::Psd) {
+            *g = symmetrise(g);
+        }
+    }
+    Ok(grads)
+}
+
+/// Whether the standard form has columns or cones beyond the node's own
+/// variables and affine rows.
+fn has_auxiliary(canon: &crate::canon::Canonical) -> bool {
+    let user_cols: usize = canon.var_cols.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+    let has_soc = canon.program.cones.iter().any(|c| matches!(c, crate::solve::ConeBlock::SecondOrder(_)));
+    canon.program.n() != user_cols || has_soc
 }
 
 /// `(v_x, v_z)`: the cotangents placed on the standard form's columns and rows.
 fn right_hand_side(node: &Node, solved: &Solved, cotangents: &[(String, Tensor)]) -> Result<Vec<f64>, RunError> {
     let canon = &solved.context.canon;
     let program = &canon.program;
-    let user_cols: usize = canon.var_cols.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
-    let has_soc = program.cones.iter().any(|c| matches!(c, crate::solve::ConeBlock::SecondOrder(_)));
-    if program.n() != user_cols || has_soc {
-        return Err(RunError(format!(
-            "the backward pass of `{}` is not implemented yet: its standard form needs auxiliary variables \
-             (epigraphs of abs, norm1, norm, huber, max, …); nodes with a quadratic objective and affine \
-             constraints are supported",
-            node.name
-        )));
-    }
     let (n, m) = (program.n(), program.m());
 
     // The right-hand side (v_x, v_z).
@@ -143,11 +154,6 @@ fn psi_gradient(
             acc(side, &y, wzc.scaled(-s))?;
         }
     }
-    for (g, p) in grads.iter_mut().zip(&node.params) {
-        if matches!(p.base, BaseType::Sym | BaseType::Psd) {
-            *g = symmetrise(g);
-        }
-    }
     Ok(grads)
 }
 
@@ -172,4 +178,42 @@ fn symmetrise(g: &Tensor) -> Tensor {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{bind, forward, named_tensors};
+
+    /// The two ways to ∇_θψ agree where both apply: through the node's own
+    /// expressions and through the reductions over tracked numbers.
+    #[test]
+    fn expression_and_reduction_paths_agree() {
+        let c = crate::compile(
+            "t.ddn",
+            "node q(Q: psd[n, n], p: real[n], G: real[k, n], h: real[k], s: pos) -> z: real[n] {
+                minimize 0.5 * s * quad_form(z, Q) + p @ z
+                subject to { G @ z <= h }
+            }",
+        );
+        assert!(!c.has_errors());
+        let node = &c.program.nodes[0];
+        let inputs = serde_json::json!({
+            "Q": [[2, 0.3], [0.3, 1]], "p": [1, -1], "G": [[1, 1], [-1, 0.5], [0.2, -1]], "h": [0.5, 0.4, 0.3], "s": 1.5
+        });
+        let bound = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
+        let mut solved = forward(node, &bound).expect("forward");
+        let cot = vec![("z".to_string(), Tensor::vector(vec![0.7, -0.2]))];
+        let rhs = right_hand_side(node, &solved, &cot).expect("rhs");
+        let w = solve_kkt(&mut solved, rhs).expect("kkt");
+        let (canon, sol) = (&solved.context.canon, &solved.context.solution);
+        let (wx, wz) = w.split_at(canon.program.n());
+        let by_expressions = psi_gradient(node, &bound, canon, sol, wx, wz).expect("expressions");
+        let by_reductions = crate::canon::data_vjp(node, &bound, &sol.x, &sol.z, wx, wz).expect("reductions");
+        for (a, b) in by_expressions.iter().zip(&by_reductions) {
+            for (x, y) in a.data.iter().zip(&b.data) {
+                assert!((x - y).abs() <= 1e-10 * (1.0 + x.abs()), "{x} vs {y}");
+            }
+        }
+    }
 }

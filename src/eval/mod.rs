@@ -9,7 +9,7 @@
 mod tensor;
 mod vjp;
 
-pub use tensor::{broadcast_index, broadcast_shape, matmul_dims, Tensor};
+pub use tensor::{broadcast_data, broadcast_index, broadcast_shape, matmul_dims, unbroadcast_data, Tensor};
 pub use vjp::{broadcast_to, unbroadcast, vjp, Grads};
 
 use crate::atoms::Atom;

@@ -147,3 +147,25 @@ pub fn broadcast_index(from: &[usize], to: &[usize], idx: usize) -> usize {
     }
     flat
 }
+
+/// Row-major `data` of shape `from` broadcast to shape `to` (numpy rules), for
+/// any entry type: the evaluator's numbers and canonicalisation's tracked ones.
+pub fn broadcast_data<T: Copy>(data: &[T], from: &[usize], to: &[usize]) -> Vec<T> {
+    let len: usize = to.iter().product();
+    (0..len).map(|k| data[broadcast_index(from, to, k)]).collect()
+}
+
+/// The adjoint of [`broadcast_data`]: sums `data` of shape `from` back to `to`.
+pub fn unbroadcast_data<T: Copy + std::ops::Add<Output = T>>(
+    data: &[T],
+    from: &[usize],
+    to: &[usize],
+    zero: T,
+) -> Vec<T> {
+    let mut out = vec![zero; to.iter().product()];
+    for (k, &v) in data.iter().enumerate() {
+        let i = broadcast_index(to, from, k);
+        out[i] = out[i] + v;
+    }
+    out
+}

@@ -8,7 +8,7 @@
 
 use super::{eval, matmul, matmul_dims, transpose, zip, Env, EvalError, Tensor};
 use crate::atoms::Atom;
-use crate::eval::broadcast_index;
+use crate::eval::{broadcast_data, unbroadcast_data};
 use crate::ir::{Arith, Expr, ExprKind, Sel};
 
 /// Gradients by parameter and by variable; `None` where nothing flowed.
@@ -45,17 +45,12 @@ pub fn unbroadcast(c: &Tensor, to: &[usize]) -> Tensor {
     if c.shape == to {
         return c.clone();
     }
-    let mut out = Tensor::filled(to.to_vec(), 0.0);
-    for (k, v) in c.data.iter().enumerate() {
-        out.data[broadcast_index(to, &c.shape, k)] += v;
-    }
-    out
+    Tensor { shape: to.to_vec(), data: unbroadcast_data(&c.data, &c.shape, to, 0.0) }
 }
 
 /// Broadcasts `c` to the shape `to` (numpy rules), copying entries.
 pub fn broadcast_to(c: &Tensor, to: &[usize]) -> Tensor {
-    let len: usize = to.iter().product();
-    Tensor { shape: to.to_vec(), data: (0..len).map(|k| c.data[broadcast_index(&c.shape, to, k)]).collect() }
+    Tensor { shape: to.to_vec(), data: broadcast_data(&c.data, &c.shape, to) }
 }
 
 /// The same data seen with another shape.

@@ -57,6 +57,11 @@ impl Cones {
         self.blocks.iter_mut().zip(&self.ranges).all(|(c, r)| c.update_scaling(&s[r.clone()], &z[r.clone()]))
     }
 
+    /// [`Cone::linearise_complementarity`] blockwise.
+    pub fn linearise_complementarity(&mut self, s: &[f64], z: &[f64]) -> bool {
+        self.blocks.iter_mut().zip(&self.ranges).all(|(c, r)| c.linearise_complementarity(&s[r.clone()], &z[r.clone()]))
+    }
+
     /// `y = WᵀW x` blockwise.
     pub fn mul_hs(&self, y: &mut [f64], x: &[f64]) {
         for (c, r) in self.iter() {

@@ -67,6 +67,15 @@ pub trait Cone {
     /// either is not interior.
     fn update_scaling(&mut self, s: &[f64], z: &[f64]) -> bool;
 
+    /// Sets `H` to the linearisation of complementarity `s ∘ z = 0` at the final
+    /// `(s, z)`, `Δs = −H Δz`, for the KKT matrix the backward pass reuses. NT
+    /// scaling is that linearisation on the central path (and for the orthant
+    /// everywhere), so this is [`Cone::update_scaling`] unless a cone says
+    /// otherwise.
+    fn linearise_complementarity(&mut self, s: &[f64], z: &[f64]) -> bool {
+        self.update_scaling(s, z)
+    }
+
     /// `y = WᵀW x`.
     fn mul_hs(&self, y: &mut [f64], x: &[f64]);
 
@@ -143,6 +152,9 @@ impl Cone for AnyCone {
     }
     fn update_scaling(&mut self, s: &[f64], z: &[f64]) -> bool {
         dispatch!(self, c => c.update_scaling(s, z))
+    }
+    fn linearise_complementarity(&mut self, s: &[f64], z: &[f64]) -> bool {
+        dispatch!(self, c => c.linearise_complementarity(s, z))
     }
     fn mul_hs(&self, y: &mut [f64], x: &[f64]) {
         dispatch!(self, c => c.mul_hs(y, x))

@@ -26,6 +26,71 @@ pub struct SecondOrderCone {
     lambda: Vec<f64>,
     /// Rank-2 representation of `WᵀW / η²` when the block is expanded.
     low_rank: Option<LowRank>,
+    /// Set by [`Cone::linearise_complementarity`]: `H` is then this, not `WᵀW`.
+    linearised: Option<Linearised>,
+}
+
+/// The linearisation of `s ∘ z = 0` in the Jordan frame `e₁,₂ = (1, ±ū)/√2` of
+/// the final iterate: `L(z)Δs + L(s)Δz = 0` with `L(x) = [x₀ x̄ᵀ; x̄ x₀I]` gives
+/// `Δs = −HΔz`, `H = L(z)⁻¹L(s)`, whose eigenvalues are `sᵢ/zᵢ` on `eᵢ`
+/// (`sᵢ = s₀ ± s̄ᵀū`, the same for z) and `s₀/z₀` on the rest. Written as
+/// `H = η²(I + uuᵀ − vvᵀ)`, `η² = s₀/z₀`.
+///
+/// Why not NT's `WᵀW`: it has the eigenvalues `sᵢ/zᵢ` only on the central path.
+/// At an optimum with `s`, `z` on the boundary, `s₁/z₁ → ∞` and `s₂/z₂ → 0`, and
+/// NT puts `√(s₁s₂/(z₁z₂))` on the tangent directions, which is the exact
+/// `s₀/z₀` times `√(μ₂/μ₁)`, `μᵢ = sᵢzᵢ`: off by the iterate's
+/// off-centrality however small μ is, and so is the derivative of the solution.
+#[derive(Clone, Debug)]
+struct Linearised {
+    eta2: f64,
+    u: Vec<f64>,
+    v: Vec<f64>,
+}
+
+impl Linearised {
+    fn new(s: &[f64], z: &[f64]) -> Option<Linearised> {
+        let d = s.len();
+        let (ns, nz) = (norm2(&s[1..]), norm2(&z[1..]));
+        // The frame: s̄'s direction (or −z̄'s, z being its reflection at an optimum).
+        let mut ubar = vec![0.0; d - 1];
+        if ns > 1e-300 && ns / s[0] >= nz / z[0] {
+            ubar.iter_mut().zip(&s[1..]).for_each(|(u, x)| *u = x / ns);
+        } else if nz > 1e-300 {
+            ubar.iter_mut().zip(&z[1..]).for_each(|(u, x)| *u = -x / nz);
+        } else {
+            ubar[0] = 1.0;
+        }
+        let (sp, zp) = (dot(&s[1..], &ubar), dot(&z[1..], &ubar));
+        // Eigenvalues of s and z in the frame, kept positive against rounding.
+        let floor = 1e-14;
+        let (s1, s2) = ((s[0] + sp).max(floor * s[0]), (s[0] - sp).max(floor * s[0]));
+        let (z1, z2) = ((z[0] + zp).max(floor * z[0]), (z[0] - zp).max(floor * z[0]));
+        let eta2 = s[0] / z[0];
+        if !(eta2 > 0.0 && eta2.is_finite()) {
+            return None;
+        }
+        let frame = |sign: f64| {
+            let mut e = vec![std::f64::consts::FRAC_1_SQRT_2; d];
+            e[1..].iter_mut().zip(&ubar).for_each(|(x, u)| *x = sign * u * std::f64::consts::FRAC_1_SQRT_2);
+            e
+        };
+        // H/η² = I + (λ₁/η² − 1)e₁e₁ᵀ + (λ₂/η² − 1)e₂e₂ᵀ: η² is the mediant of λ₁
+        // and λ₂, so one coefficient is ≥ 0 (u) and the other in [−1, 0] (v).
+        //
+        // At an optimum λ₁/η² → ∞ and λ₂/η² → 0, and in the standard basis the
+        // dense rank-one term would swamp the tangent eigenvalue η² (a relative
+        // error of κε for ratios up to κ). Capping the ratios at κ = ε^(−½)
+        // instead perturbs Δz along e₁ (and Δs along e₂) by 1/κ: both errors are
+        // then ≈ 1.5e-8, relative to the solution's derivative.
+        let kappa = f64::EPSILON.sqrt().recip();
+        let ratio = |l: f64| (l / eta2).clamp(1.0 / kappa, kappa);
+        let (a1, a2) = (ratio(s1 / z1) - 1.0, ratio(s2 / z2) - 1.0);
+        let ((a, ea), (b, eb)) =
+            if a1 >= a2 { ((a1, frame(1.0)), (a2, frame(-1.0))) } else { ((a2, frame(-1.0)), (a1, frame(1.0))) };
+        let (ra, rb) = (a.max(0.0).sqrt(), (-b).clamp(0.0, 1.0).sqrt());
+        Some(Linearised { eta2, u: ea.iter().map(|x| ra * x).collect(), v: eb.iter().map(|x| rb * x).collect() })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -58,6 +123,7 @@ impl SecondOrderCone {
             eta: 1.0,
             lambda: vec![0.0; dim],
             low_rank: low_rank.then(|| LowRank { u: vec![0.0; dim], v: vec![0.0; dim], d0: 0.5 }),
+            linearised: None,
         };
         c.set_identity_scaling();
         c
@@ -97,6 +163,7 @@ impl Cone for SecondOrderCone {
         v[0] += alpha;
     }
     fn set_identity_scaling(&mut self) {
+        self.linearised = None;
         self.w.fill(0.0);
         self.w[0] = 1.0;
         self.eta = 1.0;
@@ -105,6 +172,7 @@ impl Cone for SecondOrderCone {
         self.update_low_rank();
     }
     fn update_scaling(&mut self, s: &[f64], z: &[f64]) -> bool {
+        self.linearised = None;
         let (rs, rz) = (residual(s), residual(z));
         if !(s[0] > 0.0 && z[0] > 0.0 && rs > 0.0 && rz > 0.0) {
             return false;
@@ -129,8 +197,22 @@ impl Cone for SecondOrderCone {
         self.update_low_rank();
         true
     }
-    /// `y = η²(2(w̄ᵀx) w̄ − Jx)`.
+    fn linearise_complementarity(&mut self, s: &[f64], z: &[f64]) -> bool {
+        if !self.update_scaling(s, z) {
+            return false;
+        }
+        self.linearised = Linearised::new(s, z);
+        self.linearised.is_some()
+    }
+    /// `y = η²(2(w̄ᵀx) w̄ − Jx)` (or the linearised `H`).
     fn mul_hs(&self, y: &mut [f64], x: &[f64]) {
+        if let Some(l) = &self.linearised {
+            let (cu, cv) = (dot(&l.u, x), dot(&l.v, x));
+            for i in 0..y.len() {
+                y[i] = l.eta2 * (x[i] + cu * l.u[i] - cv * l.v[i]);
+            }
+            return;
+        }
         let c = 2.0 * dot(&self.w, x);
         let e2 = self.eta * self.eta;
         y[0] = e2 * (c * self.w[0] - x[0]);
@@ -216,6 +298,10 @@ impl Cone for SecondOrderCone {
         }
     }
     fn hs_diag(&self, out: &mut [f64]) {
+        if let (Some(l), Some(_)) = (&self.linearised, &self.low_rank) {
+            out.fill(l.eta2);
+            return;
+        }
         let e2 = self.eta * self.eta;
         match &self.low_rank {
             Some(lr) => {
@@ -233,6 +319,14 @@ impl Cone for SecondOrderCone {
     }
     fn hs_dense(&self, out: &mut [f64]) {
         let d = self.w.len();
+        if let Some(l) = &self.linearised {
+            for j in 0..d {
+                for i in 0..d {
+                    out[j * d + i] = l.eta2 * (l.u[i] * l.u[j] - l.v[i] * l.v[j] + if i == j { 1.0 } else { 0.0 });
+                }
+            }
+            return;
+        }
         let e2 = self.eta * self.eta;
         for j in 0..d {
             for i in 0..d {
@@ -245,6 +339,9 @@ impl Cone for SecondOrderCone {
         }
     }
     fn hs_low_rank(&self) -> Option<(&[f64], &[f64], f64)> {
+        if let (Some(l), Some(_)) = (&self.linearised, &self.low_rank) {
+            return Some((&l.u[..], &l.v[..], l.eta2));
+        }
         self.low_rank.as_ref().map(|lr| (&lr.u[..], &lr.v[..], self.eta * self.eta))
     }
 }

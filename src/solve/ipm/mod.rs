@@ -282,7 +282,7 @@ impl Solver {
         let mut kkt = None;
         if status.is_solved() {
             let (d, c, st) = (&self.data, &mut self.cones, &self.settings);
-            if c.update_scaling(&self.vars.s, &self.vars.z) && self.kkt.factor(d, c, st) {
+            if c.linearise_complementarity(&self.vars.s, &self.vars.z) && self.kkt.factor(d, c, st) {
                 info.static_reg = self.kkt.static_reg();
                 kkt = Some(KktFactor::new(self.kkt, self.data, self.cones, self.settings));
             }
