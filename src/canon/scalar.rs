@@ -281,6 +281,6 @@ mod tests {
         assert!((g[1] - (-3.0 / 4.0)).abs() < 1e-15);
         // Constants never reach the tape.
         let c = Tracked::from(2.0) * Tracked::from(4.0);
-        assert!(c.is_structural_zero() == false && Tracked::gradient(c, &[a]) == vec![0.0]);
+        assert!(!c.is_structural_zero() && Tracked::gradient(c, &[a]) == vec![0.0]);
     }
 }
