@@ -175,7 +175,7 @@ pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> 
     match standard {
         Some(k) => {
             let p = &k.program;
-            let user_cols: usize = k.var_cols.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+            let user_cols: usize = k.layout.user_cols();
             out.push_str("  standard form  min ½xᵀPx + qᵀx + c0  s.t.  Ax + s = b, s ∈ K\n");
             out.push_str(&format!(
                 "    x: {} entries ({} of the node's variables, {} auxiliary)\n",

@@ -14,12 +14,14 @@
 
 mod affine;
 mod builder;
+mod least_squares;
 mod objective;
 mod reduce;
 mod scalar;
 mod sensitivity;
 
 pub use builder::RowRange;
+pub use least_squares::{least_squares_form, AffineResidual};
 pub use sensitivity::data_vjp;
 
 use affine::Aff;
@@ -46,15 +48,27 @@ pub struct CanonError {
 #[derive(Clone, Debug)]
 pub struct Canonical {
     pub program: ConeProgram,
-    /// Per node variable: its first column in x and its concrete shape.
-    pub var_cols: Vec<(usize, Vec<usize>)>,
-    /// Per node constraint: its rows in `Ax + s = b` and its concrete shape.
-    pub constraint_rows: Vec<(RowRange, Vec<usize>)>,
+    pub layout: Layout,
     /// The reductions that ran, in order.
     pub log: Vec<String>,
 }
 
-impl Canonical {
+/// Where the node's variables and constraints sit in a standard form's x and
+/// rows: the way from a solver's (x, z) back to the node.
+#[derive(Clone, Debug, Default)]
+pub struct Layout {
+    /// Per node variable: its first column in x and its concrete shape.
+    pub var_cols: Vec<(usize, Vec<usize>)>,
+    /// Per node constraint: its rows in `Ax + s = b` and its concrete shape.
+    pub constraint_rows: Vec<(RowRange, Vec<usize>)>,
+}
+
+impl Layout {
+    /// The number of columns of the node's own variables.
+    pub fn user_cols(&self) -> usize {
+        self.var_cols.iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+    }
+
     /// The node's variables from the solver's x.
     pub fn var_values(&self, x: &[f64]) -> Vec<Tensor> {
         self.var_cols
@@ -88,7 +102,7 @@ pub fn canonicalize(node: &Node, bound: &Bound) -> Result<Canonical, CanonError>
     let reduced = reduce_node(node, bound, Builder::new)?;
     let (program, ranges) = reduced.sink.finish();
     let constraint_rows = reduced.tags.into_iter().map(|(tag, shape)| (ranges[tag.index()], shape)).collect();
-    Ok(Canonical { program, var_cols: reduced.var_cols, constraint_rows, log: reduced.log })
+    Ok(Canonical { program, layout: Layout { var_cols: reduced.var_cols, constraint_rows }, log: reduced.log })
 }
 
 /// What one run of the reductions over a node leaves: the sink, the tag and
@@ -110,16 +124,7 @@ fn reduce_node<K: Sink>(node: &Node, bound: &Bound, make: impl FnOnce(usize) -> 
         });
     }
     let env = Env { params: &bound.params, vars: &[], dims: &bound.dims };
-    let mut var_cols = Vec::new();
-    let mut vars = Vec::new();
-    let mut next = 0;
-    for v in &node.vars {
-        let shape = eval::concrete(&v.shape, &bound.dims);
-        let len: usize = shape.iter().product();
-        var_cols.push((next, shape.clone()));
-        vars.push(Aff::vars(next, shape));
-        next += len;
-    }
+    let (var_cols, vars, next) = variable_forms(node, bound);
     let mut r = Reducer::new(node, env, vars, make(next));
 
     let sign = if node.objective.sense == Sense::Minimize { 1.0 } else { -1.0 };
@@ -151,6 +156,23 @@ fn reduce_node<K: Sink>(node: &Node, bound: &Bound, make: impl FnOnce(usize) -> 
         tags.push((if c.op == CmpOp::Eq { r.b.zero(u.e) } else { r.b.nonneg(u.e) }, shape));
     }
     Ok(Reduced { sink: r.b, tags, var_cols, log: r.log })
+}
+
+/// The node's variables as the first columns of x, in declaration order:
+/// per variable its first column and shape, its forms, and the column count.
+#[allow(clippy::type_complexity)]
+fn variable_forms<S: scalar::Scalar>(node: &Node, bound: &Bound) -> (Vec<(usize, Vec<usize>)>, Vec<Aff<S>>, usize) {
+    let mut var_cols = Vec::new();
+    let mut vars = Vec::new();
+    let mut next = 0;
+    for v in &node.vars {
+        let shape = eval::concrete(&v.shape, &bound.dims);
+        let len: usize = shape.iter().product();
+        var_cols.push((next, shape.clone()));
+        vars.push(Aff::vars(next, shape));
+        next += len;
+    }
+    (var_cols, vars, next)
 }
 
 fn broadcast<S: scalar::Scalar>(u: &Aff<S>, shape: &[usize]) -> Aff<S> {

@@ -30,6 +30,7 @@
 //! because it costs one evaluator VJP per expression rather than a tape entry per
 //! coefficient (least squares with a dense `A` is the common case).
 
+use crate::canon::Layout;
 use crate::eval::{unbroadcast, vjp, Env, Grads, Tensor};
 use crate::ir::{Expr, Node, Output};
 use crate::runtime::{Bound, RunError, Solved, Status};
@@ -49,15 +50,15 @@ pub fn backward(
     }
     let rhs = right_hand_side(node, solved, cotangents)?;
     // One solve with the forward's factorisation: K w = (v_x, v_z).
-    let w = solve_kkt(solved, rhs)?;
-    let canon = &solved.context.canon;
-    let sol = &solved.context.solution;
-    let n = canon.program.n();
-    let (wx, wz) = w.split_at(n);
-    let mut grads = if has_auxiliary(canon) {
-        crate::canon::data_vjp(node, bound, &sol.x, &sol.z, wx, wz).map_err(|e| RunError(e.message))?
+    let mut w = rhs;
+    solved.context.kkt_solve(&mut w).map_err(RunError)?;
+    let ctx = &solved.context;
+    let (x, z) = ctx.point();
+    let (wx, wz) = w.split_at(x.len());
+    let mut grads = if ctx.has_auxiliary() {
+        crate::canon::data_vjp(node, bound, x, z, wx, wz).map_err(|e| RunError(e.message))?
     } else {
-        psi_gradient(node, bound, canon, sol, wx, wz)?
+        psi_gradient(node, bound, ctx.layout(), x, z, wx, wz)?
     };
     for (g, p) in grads.iter_mut().zip(&node.params) {
         if matches!(p.base, BaseType::Sym | BaseType::Psd) {
@@ -67,19 +68,11 @@ pub fn backward(
     Ok(grads)
 }
 
-/// Whether the standard form has columns or cones beyond the node's own
-/// variables and affine rows.
-fn has_auxiliary(canon: &crate::canon::Canonical) -> bool {
-    let user_cols: usize = canon.var_cols.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
-    let has_soc = canon.program.cones.iter().any(|c| matches!(c, crate::solve::ConeBlock::SecondOrder(_)));
-    canon.program.n() != user_cols || has_soc
-}
-
 /// `(v_x, v_z)`: the cotangents placed on the standard form's columns and rows.
 fn right_hand_side(node: &Node, solved: &Solved, cotangents: &[(String, Tensor)]) -> Result<Vec<f64>, RunError> {
-    let canon = &solved.context.canon;
-    let program = &canon.program;
-    let (n, m) = (program.n(), program.m());
+    let layout = solved.context.layout();
+    let (x, z) = solved.context.point();
+    let (n, m) = (x.len(), z.len());
 
     // The right-hand side (v_x, v_z).
     let mut rhs = vec![0.0; n + m];
@@ -90,11 +83,11 @@ fn right_hand_side(node: &Node, solved: &Solved, cotangents: &[(String, Tensor)]
         });
         let (start, len) = match slot {
             Some(Output::Var(id)) => {
-                let (first, shape) = &canon.var_cols[id.0 as usize];
+                let (first, shape) = &layout.var_cols[id.0 as usize];
                 (*first, shape.iter().product::<usize>())
             }
             Some(Output::Dual(c)) => {
-                let (rows, _) = &canon.constraint_rows[*c];
+                let (rows, _) = &layout.constraint_rows[*c];
                 (n + rows.start, rows.len)
             }
             None => {
@@ -116,13 +109,14 @@ fn right_hand_side(node: &Node, solved: &Solved, cotangents: &[(String, Tensor)]
 fn psi_gradient(
     node: &Node,
     bound: &Bound,
-    canon: &crate::canon::Canonical,
-    sol: &crate::solve::Solution,
+    layout: &Layout,
+    x: &[f64],
+    z: &[f64],
     wx: &[f64],
     wz: &[f64],
 ) -> Result<Vec<Tensor>, RunError> {
-    let y = canon.var_values(&sol.x);
-    let step = canon.var_values(wx);
+    let y = layout.var_values(x);
+    let step = layout.var_values(wx);
     let plus: Vec<Tensor> = y.iter().zip(&step).map(|(a, b)| add(a, b, 1.0)).collect();
     let minus: Vec<Tensor> = y.iter().zip(&step).map(|(a, b)| add(a, b, -1.0)).collect();
     let mut grads: Vec<Tensor> = bound.params.iter().map(|p| Tensor::filled(p.shape.clone(), 0.0)).collect();
@@ -144,8 +138,8 @@ fn psi_gradient(
     acc(obj, &minus, Tensor::scalar(0.5 * sign))?;
     // −½ zᵀ[g(y+w) − g(y−w)] − w_zᵀ g(y), with g = lhs − rhs (`<=`, `==`) or
     // rhs − lhs (`>=`), per constraint rows.
-    for (c, (rows, shape)) in node.constraints.iter().zip(&canon.constraint_rows) {
-        let z = Tensor { shape: shape.clone(), data: sol.z[rows.start..rows.start + rows.len].to_vec() };
+    for (c, (rows, shape)) in node.constraints.iter().zip(&layout.constraint_rows) {
+        let z = Tensor { shape: shape.clone(), data: z[rows.start..rows.start + rows.len].to_vec() };
         let wzc = Tensor { shape: shape.clone(), data: wz[rows.start..rows.start + rows.len].to_vec() };
         let orient = if c.op == CmpOp::Ge { -1.0 } else { 1.0 };
         for (side, s) in [(&c.lhs, orient), (&c.rhs, -orient)] {
@@ -155,14 +149,6 @@ fn psi_gradient(
         }
     }
     Ok(grads)
-}
-
-fn solve_kkt(solved: &mut Solved, mut rhs: Vec<f64>) -> Result<Vec<f64>, RunError> {
-    let Some(kkt) = solved.context.solution.kkt.as_mut() else {
-        return Err(RunError("no KKT factorisation at the solution (the final refactorisation failed)".into()));
-    };
-    kkt.solve(&mut rhs).map_err(RunError)?;
-    Ok(rhs)
 }
 
 fn add(a: &Tensor, b: &Tensor, w: f64) -> Tensor {
@@ -204,12 +190,12 @@ mod tests {
         let bound = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
         let mut solved = forward(node, &bound).expect("forward");
         let cot = vec![("z".to_string(), Tensor::vector(vec![0.7, -0.2]))];
-        let rhs = right_hand_side(node, &solved, &cot).expect("rhs");
-        let w = solve_kkt(&mut solved, rhs).expect("kkt");
-        let (canon, sol) = (&solved.context.canon, &solved.context.solution);
-        let (wx, wz) = w.split_at(canon.program.n());
-        let by_expressions = psi_gradient(node, &bound, canon, sol, wx, wz).expect("expressions");
-        let by_reductions = crate::canon::data_vjp(node, &bound, &sol.x, &sol.z, wx, wz).expect("reductions");
+        let mut w = right_hand_side(node, &solved, &cot).expect("rhs");
+        solved.context.kkt_solve(&mut w).expect("kkt");
+        let (x, z) = solved.context.point();
+        let (wx, wz) = w.split_at(x.len());
+        let by_expressions = psi_gradient(node, &bound, solved.context.layout(), x, z, wx, wz).expect("expressions");
+        let by_reductions = crate::canon::data_vjp(node, &bound, x, z, wx, wz).expect("reductions");
         for (a, b) in by_expressions.iter().zip(&by_reductions) {
             for (x, y) in a.data.iter().zip(&b.data) {
                 assert!((x - y).abs() <= 1e-10 * (1.0 + x.abs()), "{x} vs {y}");

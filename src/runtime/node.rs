@@ -7,9 +7,10 @@
 use serde_json::{json, Map, Value};
 
 use super::inputs::Bound;
-use crate::canon::{canonicalize, CanonError};
+use crate::canon::{canonicalize, least_squares_form, CanonError, Canonical, Layout};
 use crate::eval::Tensor;
 use crate::ir::{Node, Output};
+use crate::solve::direct::{self, DirectFactor};
 use crate::solve::ipm;
 
 /// The outcome of a forward solve, in the contract's words.
@@ -45,11 +46,54 @@ pub struct Solved {
     pub(crate) context: Context,
 }
 
-/// What a conic forward keeps for the backward pass.
+/// What a conic forward keeps for the backward pass: where the node sits in the
+/// standard form, the primal-dual point, and the factored KKT matrix.
 #[derive(Debug)]
-pub(crate) struct Context {
-    pub canon: crate::canon::Canonical,
-    pub solution: ipm::Solution,
+pub(crate) enum Context {
+    /// Solved by the interior point method.
+    Ipm { canon: Canonical, solution: ipm::Solution },
+    /// Solved by one factorisation ([`crate::solve::direct`]).
+    Direct { layout: Layout, x: Vec<f64>, z: Vec<f64>, factor: DirectFactor },
+}
+
+impl Context {
+    pub fn layout(&self) -> &Layout {
+        match self {
+            Context::Ipm { canon, .. } => &canon.layout,
+            Context::Direct { layout, .. } => layout,
+        }
+    }
+
+    /// The standard form's `(x, z)`.
+    pub fn point(&self) -> (&[f64], &[f64]) {
+        match self {
+            Context::Ipm { solution, .. } => (&solution.x, &solution.z),
+            Context::Direct { x, z, .. } => (x, z),
+        }
+    }
+
+    /// Whether the standard form has columns or cones beyond the node's own
+    /// variables and affine rows (a direct solve never has).
+    pub fn has_auxiliary(&self) -> bool {
+        match self {
+            Context::Ipm { canon, .. } => {
+                canon.program.n() != canon.layout.user_cols()
+                    || canon.program.cones.iter().any(|c| matches!(c, crate::solve::ConeBlock::SecondOrder(_)))
+            }
+            Context::Direct { .. } => false,
+        }
+    }
+
+    /// Solves `K w = rhs` in place with the kept factorisation.
+    pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<(), String> {
+        match self {
+            Context::Ipm { solution, .. } => match solution.kkt.as_mut() {
+                Some(kkt) => kkt.solve(rhs).map(|_| ()),
+                None => Err("no KKT factorisation at the solution (the final refactorisation failed)".into()),
+            },
+            Context::Direct { factor, .. } => factor.solve(rhs),
+        }
+    }
 }
 
 /// Why a forward solve could not run (not a solver outcome: those are a [`Status`]).
@@ -103,7 +147,42 @@ pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Res
             node.name
         )));
     }
+    // A method named in the file is honoured; otherwise the structure picks.
+    let direct_allowed = node.solve.is_none();
+    if direct_allowed {
+        if let Some(residual) = least_squares_form(node, bound) {
+            let r = residual?;
+            if let Some((x, factor)) = direct::least_squares(r.m.as_ref(), &r.d, 1.0) {
+                let res: Vec<f64> =
+                    (0..r.d.len()).map(|i| r.d[i] + (0..x.len()).map(|j| r.m[(i, j)] * x[j]).sum::<f64>()).collect();
+                let mut info = Map::new();
+                info.insert("solver".into(), json!("qr"));
+                info.insert("objective".into(), json!(res.iter().map(|v| v * v).sum::<f64>()));
+                let layout = Layout { var_cols: r.var_cols, constraint_rows: Vec::new() };
+                return Ok(direct_solved(node, layout, x, Vec::new(), factor, info));
+            }
+        }
+    }
     let canon = canonicalize(node, bound)?;
+    if direct_allowed {
+        if let Some((x, z, factor)) = direct::equality_qp(&canon.program) {
+            let p = &canon.program;
+            let mut px = vec![0.0; p.n()];
+            for &(i, j, v) in &p.p.entries {
+                px[i] += v * x[j];
+                if i != j {
+                    px[j] += v * x[i];
+                }
+            }
+            let objective = 0.5 * px.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>()
+                + p.q.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>()
+                + p.c0;
+            let mut info = Map::new();
+            info.insert("solver".into(), json!("kkt"));
+            info.insert("objective".into(), json!(objective));
+            return Ok(direct_solved(node, canon.layout, x, z, factor, info));
+        }
+    }
     let sol = ipm::solve(&canon.program, settings).map_err(RunError)?;
     let status = match sol.status {
         ipm::Status::Optimal | ipm::Status::AlmostOptimal => Status::Optimal,
@@ -112,16 +191,7 @@ pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Res
         ipm::Status::MaxIterations => Status::MaxIterations,
         ipm::Status::NumericalError | ipm::Status::InsufficientProgress => Status::NumericalError,
     };
-    let vars = canon.var_values(&sol.x);
-    let duals = canon.dual_values(&sol.z);
-    let outputs = node
-        .outputs
-        .iter()
-        .map(|o| match o {
-            Output::Var(v) => (node.var(*v).name.clone(), vars[v.0 as usize].clone()),
-            Output::Dual(c) => (node.constraints[*c].name.clone().unwrap_or_default(), duals[*c].clone()),
-        })
-        .collect();
+    let outputs = outputs(node, &canon.layout, &sol.x, &sol.z);
     let mut info = Map::new();
     info.insert("family".into(), json!(node.class.family));
     info.insert("solver".into(), json!("ipm"));
@@ -141,7 +211,38 @@ pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Res
     }
     info.insert("variables".into(), json!(canon.program.n()));
     info.insert("constraints".into(), json!(canon.program.m()));
-    Ok(Solved { status, outputs, info, context: Context { canon, solution: sol } })
+    Ok(Solved { status, outputs, info, context: Context::Ipm { canon, solution: sol } })
+}
+
+/// The node's outputs, in declaration order, from the standard form's (x, z).
+fn outputs(node: &Node, layout: &Layout, x: &[f64], z: &[f64]) -> Vec<(String, Tensor)> {
+    let vars = layout.var_values(x);
+    let duals = layout.dual_values(z);
+    node.outputs
+        .iter()
+        .map(|o| match o {
+            Output::Var(v) => (node.var(*v).name.clone(), vars[v.0 as usize].clone()),
+            Output::Dual(c) => (node.constraints[*c].name.clone().unwrap_or_default(), duals[*c].clone()),
+        })
+        .collect()
+}
+
+/// A directly solved node: optimal by construction (the factorisation was
+/// accepted), with the solver's own facts in `info`.
+fn direct_solved(
+    node: &Node,
+    layout: Layout,
+    x: Vec<f64>,
+    z: Vec<f64>,
+    factor: DirectFactor,
+    mut info: Map<String, Value>,
+) -> Solved {
+    let outputs = outputs(node, &layout, &x, &z);
+    info.insert("family".into(), json!(node.class.family));
+    info.insert("iterations".into(), json!(0));
+    info.insert("variables".into(), json!(x.len()));
+    info.insert("constraints".into(), json!(z.len()));
+    Solved { status: Status::Optimal, outputs, info, context: Context::Direct { layout, x, z, factor } }
 }
 
 /// Thresholds of [`weakly_active`]. An interior point method ends with
@@ -161,7 +262,7 @@ fn weakly_active(node: &Node, canon: &crate::canon::Canonical, sol: &ipm::Soluti
     let tol = WEAK_TOL * scale;
     node.constraints
         .iter()
-        .zip(&canon.constraint_rows)
+        .zip(&canon.layout.constraint_rows)
         .enumerate()
         .filter(|(_, (c, _))| c.relation() == crate::ir::Relation::Le)
         .filter(|(_, (_, (rows, _)))| {

@@ -3,9 +3,12 @@
 //! - [`program`]: the conic standard form [`ConeProgram`] every convex node is
 //!   reduced to;
 //! - [`cones`]: the cones of K behind one trait;
-//! - [`ipm`]: the interior point method that solves a [`ConeProgram`].
+//! - [`ipm`]: the interior point method that solves a [`ConeProgram`];
+//! - [`direct`]: one-factorisation solves where the structure allows
+//!   (unconstrained least squares by QR, equality-constrained QPs by LBLᵀ).
 
 pub mod cones;
+pub mod direct;
 pub mod ipm;
 pub mod program;
 

@@ -278,3 +278,44 @@ fn random_qp_gradient_accuracy() {
     eprintln!("random QPs (n = {n}, {k} inequalities, {q} equalities): mean |gradient error| = {mean:.1e} over {count} entries");
     assert!(mean < 1e-6, "mean absolute gradient error {mean:e}");
 }
+
+/// Equality-constrained QPs take the direct path (one LBLᵀ of [P Aᵀ; A 0]); the
+/// solution, the multiplier and every gradient against central differences.
+#[test]
+fn equality_qp_by_one_kkt_factorisation() {
+    let node = node_src(
+        "node eqp(Q: psd[n, n], p: real[n], A: real[k, n], b: real[k]) -> (x: real[n], dual eqs) {
+            minimize 0.5 * quad_form(x, Q) + p @ x
+            subject to { eqs: A @ x == b }
+        }",
+    );
+    let mut rng = Rng(41);
+    let (n, k) = (4, 2);
+    let inputs = json!({"Q": rng.spd(n, 0.5), "p": rng.vec(n), "A": rng.mat(k, n), "b": rng.vec(k)});
+    let bound = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
+    let s = forward_with(&node, &bound, &tight()).expect("forward");
+    assert_eq!(s.info["solver"], "kkt");
+    check(&node, inputs, vec![("x".into(), Tensor::vector(rng.vec(n))), ("eqs".into(), Tensor::vector(rng.vec(k)))]);
+}
+
+/// Unconstrained least squares takes the QR path; a rank-deficient A (the
+/// minimiser is not unique) falls back to the interior point method, and so
+/// does a node that names its method.
+#[test]
+fn least_squares_paths() {
+    let node = node_of("stdlib/least_squares.ddn", "least_squares");
+    let run = |node: &ddn::ir::Node, a: Value| {
+        let b = bind(node, &named_tensors(&json!({"A": a, "b": [1, 2, 3]})).expect("in")).expect("bind");
+        forward_with(node, &b, &Settings::default()).expect("forward")
+    };
+    assert_eq!(run(&node, json!([[1, 0], [0, 1], [1, 1]])).info["solver"], "qr");
+    let deficient = run(&node, json!([[1, 2], [2, 4], [3, 6]]));
+    assert_eq!((deficient.info["solver"].as_str(), deficient.status), (Some("ipm"), Status::Optimal));
+    let named = node_src(
+        "node ls(A: real[m, n], b: real[m]) -> x: real[n] {
+            minimize sum_squares(A @ x - b)
+            solve using ipm
+        }",
+    );
+    assert_eq!(run(&named, json!([[1, 0], [0, 1], [1, 1]])).info["solver"], "ipm");
+}

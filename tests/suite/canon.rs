@@ -51,7 +51,7 @@ fn simplex_projection_rows_and_duals() {
     assert_eq!(k.program.b[0], 1.0);
     // x >= 0: u = x ≥ 0, rows −I, b = 0.
     assert_eq!(dense(&k.program.a)[1], vec![-1.0, 0.0, 0.0]);
-    assert_eq!(k.constraint_rows[1].0.start, 0);
+    assert_eq!(k.layout.constraint_rows[1].0.start, 0);
 }
 
 #[test]

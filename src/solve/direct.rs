@@ -1,0 +1,175 @@
+//! Direct solves for the structures that need no interior point method: one
+//! factorisation each, kept for the backward pass.
+//!
+//! - Unconstrained least squares `min c‖Mx + d‖²` by a Householder QR of M:
+//!   `x = −R⁻¹Qᵀd`. The normal equations `2c MᵀM x = −2c Mᵀd` would square M's
+//!   condition number; the QR does not (Golub & Van Loan, §5.3). The backward
+//!   pass's KKT matrix is `P = 2c MᵀM = 2c RᵀR`, solved with two triangular solves.
+//! - Equality-constrained QPs `min ½xᵀPx + qᵀx s.t. Ax = b` by one symmetric
+//!   indefinite factorisation (Bunch–Kaufman LBLᵀ, pivoted) of
+//!   `K = [P Aᵀ; A 0]`, `K [x; z] = [−q; b]`; the same K is the backward pass's.
+
+use faer::linalg::solvers::{Solve, SolveLstsq};
+use faer::linalg::triangular_solve::{solve_lower_triangular_in_place, solve_upper_triangular_in_place};
+use faer::{Mat, MatRef, Par, Side};
+
+use super::program::ConeProgram;
+use super::ConeBlock;
+
+/// A factorisation of the KKT matrix of a directly solved problem.
+#[derive(Debug)]
+pub enum DirectFactor {
+    /// `K = P = 2c RᵀR` (unconstrained least squares).
+    Normal { r: Mat<f64>, c: f64 },
+    /// `K = [P Aᵀ; A 0]`, factored.
+    Kkt(faer::linalg::solvers::Lblt<f64>),
+}
+
+impl DirectFactor {
+    /// Solves `K w = rhs` in place.
+    pub fn solve(&self, rhs: &mut [f64]) -> Result<(), String> {
+        if !rhs.iter().all(|v| v.is_finite()) {
+            return Err("the right-hand side has a NaN or infinite entry".into());
+        }
+        match self {
+            DirectFactor::Normal { r, c } => {
+                let mut w = MatRef::from_column_major_slice(rhs, rhs.len(), 1).to_owned();
+                solve_lower_triangular_in_place(r.transpose(), w.as_mut(), Par::Seq);
+                solve_upper_triangular_in_place(r.as_ref(), w.as_mut(), Par::Seq);
+                for (o, v) in rhs.iter_mut().zip(w.col(0).iter()) {
+                    *o = v / (2.0 * c);
+                }
+            }
+            DirectFactor::Kkt(f) => {
+                let w = f.solve(MatRef::from_column_major_slice(rhs, rhs.len(), 1));
+                rhs.iter_mut().zip(w.col(0).iter()).for_each(|(o, v)| *o = *v);
+            }
+        }
+        if rhs.iter().all(|v| v.is_finite()) {
+            Ok(())
+        } else {
+            Err("the KKT solve produced a non-finite value".into())
+        }
+    }
+}
+
+/// Whether the upper-triangular R has full numerical rank: every |Rᵢᵢ| above
+/// `100 n ε max|Rⱼⱼ|` (a rank test of a QR without column pivoting, adequate to
+/// refuse the direct path and fall back to the interior point method).
+fn full_rank(r: MatRef<'_, f64>) -> bool {
+    let n = r.ncols();
+    let big = (0..n).fold(0.0f64, |m, i| m.max(r[(i, i)].abs()));
+    big > 0.0 && (0..n).all(|i| r[(i, i)].abs() > 100.0 * n.max(1) as f64 * f64::EPSILON * big)
+}
+
+/// Whether the block-diagonal factor B of `K = PLBLᵀPᵀ` is numerically
+/// nonsingular: the smallest |eigenvalue| of its 1×1 and 2×2 blocks above
+/// `100 n ε` times the largest (L is bounded by the Bunch–Kaufman pivoting, so B
+/// carries K's conditioning). A singular K means the minimiser or the multiplier
+/// is not unique; the interior point method then takes the problem.
+fn nonsingular(f: &faer::linalg::solvers::Lblt<f64>) -> bool {
+    let (d, sub) = (f.B_diag(), f.B_subdiag());
+    let n = d.dim();
+    let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+    let mut i = 0;
+    while i < n {
+        if i + 1 < n && sub[i] != 0.0 {
+            // Eigenvalues of [a b; b c]: m ± √(((a − c)/2)² + b²).
+            let (a, b, c) = (d[i], sub[i], d[i + 1]);
+            let (m, r) = ((a + c) / 2.0, (((a - c) / 2.0).powi(2) + b * b).sqrt());
+            for e in [(m + r).abs(), (m - r).abs()] {
+                (lo, hi) = (lo.min(e), hi.max(e));
+            }
+            i += 2;
+        } else {
+            (lo, hi) = (lo.min(d[i].abs()), hi.max(d[i].abs()));
+            i += 1;
+        }
+    }
+    n == 0 || (hi.is_finite() && lo > 100.0 * n as f64 * f64::EPSILON * hi)
+}
+
+/// `argmin c‖Mx + d‖²` (c > 0) by QR; `None` when M (m × n) has fewer rows than
+/// columns or is numerically rank deficient (the minimiser is then not unique).
+pub fn least_squares(m: MatRef<'_, f64>, d: &[f64], c: f64) -> Option<(Vec<f64>, DirectFactor)> {
+    if m.nrows() < m.ncols() || m.ncols() == 0 || !(c > 0.0) {
+        return None;
+    }
+    let qr = m.qr();
+    let r = qr.thin_R().to_owned();
+    if !full_rank(r.as_ref()) {
+        return None;
+    }
+    let rhs = faer::Col::from_fn(d.len(), |i| -d[i]);
+    let x = qr.solve_lstsq(&rhs);
+    let x: Vec<f64> = x.iter().copied().collect();
+    x.iter().all(|v| v.is_finite()).then_some((x, DirectFactor::Normal { r, c }))
+}
+
+/// The solution `(x, z)` of an equality-constrained QP (every cone of `prog` is
+/// the zero cone) from one LBLᵀ factorisation of `[P Aᵀ; A 0]`, or `None` when
+/// the program has other cones or K is singular (the residual of the solve shows
+/// it: a singular K means no or no unique solution, which the interior point
+/// method then classifies).
+pub fn equality_qp(prog: &ConeProgram) -> Option<(Vec<f64>, Vec<f64>, DirectFactor)> {
+    if !prog.cones.iter().all(|c| matches!(c, ConeBlock::Zero(_))) {
+        return None;
+    }
+    let (n, m) = (prog.n(), prog.m());
+    let size = n + m;
+    let mut k = Mat::<f64>::zeros(size, size);
+    for &(i, j, v) in &prog.p.entries {
+        k[(i, j)] += v;
+        if i != j {
+            k[(j, i)] += v;
+        }
+    }
+    for &(i, j, v) in &prog.a.entries {
+        k[(n + i, j)] += v;
+        k[(j, n + i)] += v;
+    }
+    let mut rhs = vec![0.0; size];
+    rhs[..n].iter_mut().zip(&prog.q).for_each(|(r, q)| *r = -q);
+    rhs[n..].copy_from_slice(&prog.b);
+    let f = k.lblt(Side::Lower);
+    if !nonsingular(&f) {
+        return None;
+    }
+    let sol = f.solve(MatRef::from_column_major_slice(&rhs, size, 1));
+    // Accept only a backward-stable solve: a singular K shows in the residual.
+    let res = &k * &sol - MatRef::from_column_major_slice(&rhs, size, 1);
+    let scale = k.norm_max() * sol.norm_max() + rhs.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    if !(res.norm_max() <= 1e-10 * scale.max(f64::MIN_POSITIVE)) {
+        return None;
+    }
+    let all: Vec<f64> = sol.col(0).iter().copied().collect();
+    Some((all[..n].to_vec(), all[n..].to_vec(), DirectFactor::Kkt(f)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_factor_solves_the_normal_equations() {
+        let m = Mat::from_fn(5, 3, |i, j| ((i * 7 + j * 3) % 5) as f64 - 1.5 + if i == j { 2.0 } else { 0.0 });
+        let d = [0.3, -1.0, 2.0, 0.5, -0.7];
+        let (x, f) = least_squares(m.as_ref(), &d, 1.5).expect("full rank");
+        // Mᵀ(Mx + d) = 0.
+        for j in 0..3 {
+            let g: f64 = (0..5).map(|i| m[(i, j)] * ((0..3).map(|k| m[(i, k)] * x[k]).sum::<f64>() + d[i])).sum();
+            assert!(g.abs() < 1e-12, "{g}");
+        }
+        // K w = v with K = 2c MᵀM.
+        let v = [1.0, -2.0, 0.5];
+        let mut w = v.to_vec();
+        f.solve(&mut w).expect("solve");
+        let mtm = m.transpose() * &m;
+        for i in 0..3 {
+            let kw: f64 = (0..3).map(|j| 3.0 * mtm[(i, j)] * w[j]).sum();
+            assert!((kw - v[i]).abs() < 1e-12, "{kw} vs {}", v[i]);
+        }
+        let rank_one = Mat::from_fn(4, 2, |i, _| i as f64);
+        assert!(least_squares(rank_one.as_ref(), &[1.0; 4], 1.0).is_none());
+    }
+}
