@@ -51,7 +51,7 @@ pub struct Solved {
 #[derive(Debug)]
 pub(crate) enum Context {
     /// Solved by the interior point method.
-    Ipm { canon: Canonical, solution: ipm::Solution },
+    Ipm { canon: Canonical, solution: Box<ipm::Solution> },
     /// Solved by one factorisation ([`crate::solve::direct`]).
     Direct { layout: Layout, x: Vec<f64>, z: Vec<f64>, factor: DirectFactor },
 }
@@ -211,7 +211,7 @@ pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Res
     }
     info.insert("variables".into(), json!(canon.program.n()));
     info.insert("constraints".into(), json!(canon.program.m()));
-    Ok(Solved { status, outputs, info, context: Context::Ipm { canon, solution: sol } })
+    Ok(Solved { status, outputs, info, context: Context::Ipm { canon, solution: Box::new(sol) } })
 }
 
 /// The node's outputs, in declaration order, from the standard form's (x, z).

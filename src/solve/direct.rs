@@ -92,7 +92,7 @@ fn nonsingular(f: &faer::linalg::solvers::Lblt<f64>) -> bool {
 /// `argmin c‖Mx + d‖²` (c > 0) by QR; `None` when M (m × n) has fewer rows than
 /// columns or is numerically rank deficient (the minimiser is then not unique).
 pub fn least_squares(m: MatRef<'_, f64>, d: &[f64], c: f64) -> Option<(Vec<f64>, DirectFactor)> {
-    if m.nrows() < m.ncols() || m.ncols() == 0 || !(c > 0.0) {
+    if m.nrows() < m.ncols() || m.ncols() == 0 || c.is_nan() || c <= 0.0 {
         return None;
     }
     let qr = m.qr();
@@ -139,7 +139,8 @@ pub fn equality_qp(prog: &ConeProgram) -> Option<(Vec<f64>, Vec<f64>, DirectFact
     // Accept only a backward-stable solve: a singular K shows in the residual.
     let res = &k * &sol - MatRef::from_column_major_slice(&rhs, size, 1);
     let scale = k.norm_max() * sol.norm_max() + rhs.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-    if !(res.norm_max() <= 1e-10 * scale.max(f64::MIN_POSITIVE)) {
+    let tolerance = 1e-10 * scale.max(f64::MIN_POSITIVE);
+    if res.norm_max().is_nan() || res.norm_max() > tolerance {
         return None;
     }
     let all: Vec<f64> = sol.col(0).iter().copied().collect();
