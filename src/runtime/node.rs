@@ -1,8 +1,10 @@
 //! A node at run time: inputs bound and checked, then the forward solve.
 //!
 //! Conic nodes (LP, QP, SOCP) are canonicalised at the given parameter values and
-//! solved by the interior point method; the solution maps back to the node's
-//! variables and the multipliers of its named constraints.
+//! solved directly where the structure allows (least squares by QR, equality QPs
+//! by one KKT factorisation), otherwise by the interior point method; the
+//! solution maps back to the node's variables and the multipliers of its named
+//! constraints.
 
 use serde_json::{json, Map, Value};
 
@@ -158,6 +160,7 @@ pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Res
                 let mut info = Map::new();
                 info.insert("solver".into(), json!("qr"));
                 info.insert("objective".into(), json!(res.iter().map(|v| v * v).sum::<f64>()));
+                info.insert("primal_residual".into(), json!(0.0));
                 let layout = Layout { var_cols: r.var_cols, constraint_rows: Vec::new() };
                 return Ok(direct_solved(node, layout, x, Vec::new(), factor, info));
             }
@@ -177,9 +180,19 @@ pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Res
             let objective = 0.5 * px.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>()
                 + p.q.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>()
                 + p.c0;
+            // ‖Ax − b‖∞ and ‖Px + q + Aᵀz‖∞ of the solve.
+            let (mut primal, mut dual) = (p.b.iter().map(|v| -v).collect::<Vec<f64>>(), px.clone());
+            dual.iter_mut().zip(&p.q).for_each(|(d, q)| *d += q);
+            for &(i, j, v) in &p.a.entries {
+                primal[i] += v * x[j];
+                dual[j] += v * z[i];
+            }
+            let norm = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
             let mut info = Map::new();
             info.insert("solver".into(), json!("kkt"));
             info.insert("objective".into(), json!(objective));
+            info.insert("primal_residual".into(), json!(norm(&primal)));
+            info.insert("dual_residual".into(), json!(norm(&dual)));
             return Ok(direct_solved(node, canon.layout, x, z, factor, info));
         }
     }
@@ -228,7 +241,8 @@ fn outputs(node: &Node, layout: &Layout, x: &[f64], z: &[f64]) -> Vec<(String, T
 }
 
 /// A directly solved node: optimal by construction (the factorisation was
-/// accepted), with the solver's own facts in `info`.
+/// accepted), with the solver's own facts in `info`; one factorisation counts as
+/// one iteration.
 fn direct_solved(
     node: &Node,
     layout: Layout,
@@ -239,7 +253,7 @@ fn direct_solved(
 ) -> Solved {
     let outputs = outputs(node, &layout, &x, &z);
     info.insert("family".into(), json!(node.class.family));
-    info.insert("iterations".into(), json!(0));
+    info.insert("iterations".into(), json!(1));
     info.insert("variables".into(), json!(x.len()));
     info.insert("constraints".into(), json!(z.len()));
     Solved { status: Status::Optimal, outputs, info, context: Context::Direct { layout, x, z, factor } }
