@@ -319,3 +319,39 @@ fn least_squares_paths() {
     );
     assert_eq!(run(&named, json!([[1, 0], [0, 1], [1, 1]])).info["solver"], "ipm");
 }
+
+/// At a weakly active constraint (active, zero multiplier) the solution map has a
+/// kink: the forward names the constraint in `info.weakly_active`, and the
+/// backward's answer is finite and lies between the two one-sided derivatives.
+#[test]
+fn weakly_active_constraint_gets_a_bracketed_answer() {
+    let node = node_src(
+        "node clip(y: real[n]) -> x: real[n] {
+            minimize sum_squares(x - y)
+            subject to { cap: x <= 0 }
+        }",
+    );
+    let y = [0.0, -0.5, 0.7];
+    let inputs = json!({ "y": y });
+    let b = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
+    let mut s = forward_with(&node, &b, &tight()).expect("forward");
+    assert_eq!(s.info["weakly_active"], json!(["cap"]));
+    let cot = vec![("x".to_string(), Tensor::vector(vec![1.0, 1.0, 1.0]))];
+    let g = ddn::diff::backward(&node, &b, &mut s, &cot).expect("backward");
+    // One-sided derivatives of x₀ = min(y₀, 0) at y₀ = 0: 1 from below, 0 from above.
+    let one_sided = |d: f64| {
+        let mut v = inputs.clone();
+        v["y"][0] = json!(d);
+        loss(&node, &v, &cot)
+    };
+    let h = 1e-6;
+    let (below, above) = ((one_sided(0.0) - one_sided(-h)) / h, (one_sided(h) - one_sided(0.0)) / h);
+    let (lo, hi) = (below.min(above), below.max(above));
+    assert!(
+        g[0].data[0].is_finite() && g[0].data[0] >= lo - 1e-6 && g[0].data[0] <= hi + 1e-6,
+        "{} ∉ [{lo}, {hi}]",
+        g[0].data[0]
+    );
+    // The entries away from the kink are the usual ones.
+    assert!((g[0].data[1] - 1.0).abs() < 1e-6 && g[0].data[2].abs() < 1e-6, "{:?}", g[0]);
+}
