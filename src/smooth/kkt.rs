@@ -71,7 +71,7 @@ fn inertia(lblt: &Lblt<f64>) -> Inertia {
     let big = eig.iter().fold(0.0f64, |m, e| m.max(e.abs()));
     let mut out = Inertia { positive: 0, negative: 0, zero: 0 };
     for e in eig {
-        if !(e.abs() > ZERO_PIVOT * big) {
+        if e.is_nan() || e.abs() <= ZERO_PIVOT * big {
             out.zero += 1;
         } else if e > 0.0 {
             out.positive += 1;

@@ -347,6 +347,91 @@ fn smooth_simplex_projection_with_both_kinds_of_constraint() {
     assert_close(&s.y, &simplex_projection(&x), TOL_Y, "simplex projection");
 }
 
+/// The OptNet QP `min ½zᵀQz + pᵀz s.t. Gz ≤ h, Az = b` with a planted optimum
+/// (strictly complementary), `p` and `h` taken from `theta = (p, h)`.
+fn planted_qp(theta: &[f64], data: &serde_json::Value) -> Problem {
+    let rows = |k: &str| -> Vec<Vec<f64>> { serde_json::from_value(data[k].clone()).unwrap() };
+    let (q, g, a) = (rows("Q"), rows("G"), rows("A"));
+    let b: Vec<f64> = serde_json::from_value(data["b"].clone()).unwrap();
+    let n = q.len();
+    let mut p = Problem::new(n, quadratic(q, theta[..n].to_vec()));
+    p.eq = a.into_iter().zip(b).map(|(a, b)| affine(a, b)).collect();
+    p.ineq = g.into_iter().zip(&theta[n..]).map(|(g, h)| affine(g, *h)).collect();
+    p
+}
+
+#[test]
+fn smooth_planted_qp_from_an_infeasible_start() {
+    let (data, z) = Rng(7).planted_optnet(8, 6, 2);
+    let theta: Vec<f64> = serde_json::from_value::<Vec<f64>>(data["p"].clone())
+        .unwrap()
+        .into_iter()
+        .chain(serde_json::from_value::<Vec<f64>>(data["h"].clone()).unwrap())
+        .collect();
+    let s = optimal(&planted_qp(&theta, &data), &[3.0; 8]);
+    assert_close(&s.y, &z, TOL_Y, "planted z*");
+}
+
+/// Hock–Schittkowski 71 (IPOPT's tutorial problem): non-convex objective and
+/// constraints, `min x₀x₃(x₀+x₁+x₂) + x₂ s.t. x₀x₁x₂x₃ ≥ 25, ‖x‖² = 40, 1 ≤ x ≤ 5`,
+/// from (1, 5, 5, 1), which lies on three bounds.
+#[test]
+fn smooth_hock_schittkowski_71() {
+    let f = Smooth {
+        v: Box::new(|x| x[0] * x[3] * (x[0] + x[1] + x[2]) + x[2]),
+        d: Box::new(|x| {
+            vec![x[3] * (2.0 * x[0] + x[1] + x[2]), x[0] * x[3], x[0] * x[3] + 1.0, x[0] * (x[0] + x[1] + x[2])]
+        }),
+        dd: Box::new(|x| {
+            let s = 2.0 * x[0] + x[1] + x[2];
+            vec![
+                vec![2.0 * x[3], x[3], x[3], s],
+                vec![x[3], 0.0, 0.0, x[0]],
+                vec![x[3], 0.0, 0.0, x[0]],
+                vec![s, x[0], x[0], 0.0],
+            ]
+        }),
+    };
+    let product = Smooth {
+        v: Box::new(|x| 25.0 - x[0] * x[1] * x[2] * x[3]),
+        d: Box::new(|x| vec![-x[1] * x[2] * x[3], -x[0] * x[2] * x[3], -x[0] * x[1] * x[3], -x[0] * x[1] * x[2]]),
+        dd: Box::new(|x| {
+            (0..4)
+                .map(|i| {
+                    (0..4)
+                        .map(|j| {
+                            if i == j {
+                                0.0
+                            } else {
+                                -(0..4).filter(|k| *k != i && *k != j).map(|k| x[k]).product::<f64>()
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
+        }),
+    };
+    let mut p = Problem::new(4, f);
+    p.eq.push(sphere(4, 40f64.sqrt()));
+    p.ineq.push(product);
+    for i in 0..4 {
+        let e: Vec<f64> = (0..4).map(|j| if i == j { 1.0 } else { 0.0 }).collect();
+        p.ineq.push(affine(e.iter().map(|v| -v).collect(), -1.0));
+        p.ineq.push(affine(e, 5.0));
+    }
+    let s = optimal(&p, &[1.0, 5.0, 5.0, 1.0]);
+    assert_close(&s.y, &[1.0, 4.74299963, 3.82114998, 1.37940829], 1e-7, "HS71");
+    assert!((s.objective - 17.0140173).abs() < 1e-6, "{}", s.objective);
+}
+
+/// The ball projection started outside the ball (infeasible for g).
+#[test]
+fn smooth_inequality_from_an_infeasible_start() {
+    let x = [1.5, -1.0, 0.5];
+    let s = optimal(&projection(&x, true), &[2.0, 2.0, 2.0]);
+    assert_close(&s.y, &x.iter().map(|v| v / norm(&x)).collect::<Vec<_>>(), TOL_Y, "x/‖x‖");
+}
+
 #[test]
 fn smooth_infeasible_constraints_are_a_status() {
     // y₁ + y₂ = 1 and y₁ + y₂ ≤ 0.
@@ -514,6 +599,28 @@ fn smooth_ift_equality_qp_with_multiplier_cotangents() {
     let adj = adjoint_at(&p, &s, &v);
     let grad: Vec<f64> = adj.w.iter().map(|w| -w).chain(adj.a.iter().copied()).collect();
     assert_close(&grad, &fd_gradient(&theta, &build, &vec![1.0; n], &v), TOL_FD, "dL/d(c, b)");
+}
+
+/// The planted QP with θ = (p, h): ∇L = Qz + p + Aᵀν + Gᵀλ and g = Gz − h, so
+/// dLoss/dp = −w and dLoss/dh = b (zero on the inactive rows).
+#[test]
+fn smooth_ift_planted_qp_matches_finite_differences() {
+    let (data, _) = Rng(8).planted_optnet(6, 6, 2);
+    let theta: Vec<f64> = serde_json::from_value::<Vec<f64>>(data["p"].clone())
+        .unwrap()
+        .into_iter()
+        .chain(serde_json::from_value::<Vec<f64>>(data["h"].clone()).unwrap())
+        .collect();
+    let build = |t: &[f64]| planted_qp(t, &data);
+    let mut rng = Rng(4);
+    let (vy, vl) = (rng.vec(6), rng.vec(6));
+    let v = Cotangents { y: &vy, nu: None, lambda: Some(&vl) };
+    let p = build(&theta);
+    let s = optimal(&p, &[0.0; 6]);
+    let adj = adjoint_at(&p, &s, &v);
+    assert!(adj.weakly_active.is_empty() && !adj.singular);
+    let grad: Vec<f64> = adj.w.iter().map(|w| -w).chain(adj.b.iter().copied()).collect();
+    assert_close(&grad, &fd_gradient(&theta, &build, &[0.0; 6], &v), TOL_FD, "dL/d(p, h)");
 }
 
 /// The ball projection with ‖x‖ > 1 (active): ∇L = 2(y − x) + 2λy, dLoss/dx = 2w.
