@@ -39,7 +39,7 @@ use faer::Mat;
 
 use super::kkt::{factor, inf_norm, Factored, Inertia};
 use super::line_search::backtrack;
-use super::optimality::transpose_times;
+use super::optimality::LagrangianGradient;
 use super::restoration::{restore, Restored};
 use super::{DomainError, Residuals, Settings, SmoothProblem, SmoothSolution, Status};
 
@@ -133,10 +133,13 @@ pub(crate) fn solve(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settings
     };
     loop {
         let Ok(ev) = evaluate(problem, &it.y) else { return finish(Status::NumericalError, it, k) };
-        match Residuals::at(problem, &it.y, &it.nu, &it.lambda) {
-            Ok(r) if r.within(settings.tol) => return finish(Status::Optimal, it, k),
-            Ok(r) if r.stationarity.is_finite() && r.complementarity.is_finite() => {}
-            _ => return finish(Status::NumericalError, it, k),
+        let grad_l = LagrangianGradient::new(&ev.grad, &ev.jh, &ev.jg, &it.nu, &it.lambda);
+        let r = Residuals::from_parts(&grad_l, &ev.h, &ev.g, &it.lambda);
+        if r.within(settings.tol) {
+            return finish(Status::Optimal, it, k);
+        }
+        if !(r.stationarity.is_finite() && r.complementarity.is_finite()) {
+            return finish(Status::NumericalError, it, k);
         }
         if ev.f < floor {
             return finish(Status::Unbounded, it, k);
@@ -145,10 +148,10 @@ pub(crate) fn solve(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settings
             return finish(Status::MaxIterations, it, k);
         }
         k += 1;
-        while mi > 0 && mu > mu_min && barrier_error(&ev, &it, mu) <= KAPPA_EPS * mu {
+        while mi > 0 && mu > mu_min && barrier_error(&grad_l, &ev, &it, mu) <= KAPPA_EPS * mu {
             mu = mu_min.max((KAPPA_MU * mu).min(mu.powf(THETA_MU)));
         }
-        let Some((step, delta_w)) = newton_step(problem, &ev, &it, mu, delta_w_last) else {
+        let Some((step, delta_w)) = newton_step(problem, &ev, &grad_l, &it, mu, delta_w_last) else {
             return finish(Status::NumericalError, it, k);
         };
         delta_w_last = delta_w;
@@ -236,16 +239,12 @@ fn reset_slacks(it: &mut Iterate, g: &[f64], mu: f64) {
 }
 
 /// The barrier problem's optimality error (IPOPT eq. 5, with the scalings of
-/// [`Residuals`]).
-fn barrier_error(ev: &Eval, it: &Iterate, mu: f64) -> f64 {
-    let force_h = transpose_times(&ev.jh, &it.nu);
-    let force_g = transpose_times(&ev.jg, &it.lambda);
-    let grad_l: Vec<f64> = (0..it.y.len()).map(|i| ev.grad[i] + force_h[i] + force_g[i]).collect();
-    let s_d = 1f64.max(inf_norm(&force_h)).max(inf_norm(&force_g));
+/// [`Residuals`]): stationarity, `‖(h, g + s)‖∞`, and `‖Sλ − μ‖∞ / s_λ`.
+fn barrier_error(grad_l: &LagrangianGradient, ev: &Eval, it: &Iterate, mu: f64) -> f64 {
     let s_l = 1f64.max(inf_norm(&it.lambda));
     let feas = inf_norm(&ev.h).max(ev.g.iter().zip(&it.s).fold(0.0, |m, (g, s)| m.max((g + s).abs())));
     let comp = it.s.iter().zip(&it.lambda).fold(0.0f64, |m, (s, l)| m.max((s * l - mu).abs()));
-    (inf_norm(&grad_l) / s_d).max(feas).max(comp / s_l)
+    grad_l.scaled_norm().max(feas).max(comp / s_l)
 }
 
 /// `‖h‖₁ + ‖g + s‖₁`, the violation of the slack form's constraints.
@@ -263,15 +262,14 @@ fn primal_infeasibility(ev: &Eval) -> f64 {
 fn newton_step(
     problem: &dyn SmoothProblem,
     ev: &Eval,
+    grad_l: &LagrangianGradient,
     it: &Iterate,
     mu: f64,
     delta_w_last: f64,
 ) -> Option<(Step, f64)> {
     let (n, me, mi) = (it.y.len(), it.nu.len(), it.lambda.len());
     let w = problem.lagrangian_hessian(&it.y, &it.nu, &it.lambda).ok()?;
-    let force_h = transpose_times(&ev.jh, &it.nu);
-    let force_g = transpose_times(&ev.jg, &it.lambda);
-    let mut rhs: Vec<f64> = (0..n).map(|i| -(ev.grad[i] + force_h[i] + force_g[i])).collect();
+    let mut rhs: Vec<f64> = grad_l.value.iter().map(|v| -v).collect();
     rhs.extend(ev.h.iter().map(|h| -h));
     rhs.extend((0..mi).map(|j| -(ev.g[j] + mu / it.lambda[j])));
     let want = Inertia { positive: n, negative: me + mi, zero: 0 };

@@ -9,6 +9,8 @@
 //! from the problem's own functions (never from a solver's internal slacks), so
 //! `Optimal` always means these conditions hold at the returned point.
 
+use faer::Mat;
+
 use super::kkt::inf_norm;
 use super::{DomainError, SmoothProblem};
 
@@ -42,20 +44,41 @@ impl Residuals {
     /// The residuals at `(y, ν, λ)`. NaN anywhere makes them NaN, which
     /// [`Self::within`] rejects.
     pub fn at(problem: &dyn SmoothProblem, y: &[f64], nu: &[f64], lambda: &[f64]) -> Result<Residuals, DomainError> {
-        let grad_f = problem.gradient(y)?;
-        let (h, g) = (problem.eq(y)?, problem.ineq(y)?);
-        let force_h = transpose_times(&problem.eq_jacobian(y)?, nu);
-        let force_g = transpose_times(&problem.ineq_jacobian(y)?, lambda);
-        let grad_l: Vec<f64> = (0..y.len()).map(|i| grad_f[i] + force_h[i] + force_g[i]).collect();
-        let s_d = 1f64.max(inf_norm(&force_h)).max(inf_norm(&force_g));
+        let (grad_f, h, g) = (problem.gradient(y)?, problem.eq(y)?, problem.ineq(y)?);
+        let (jh, jg) = (problem.eq_jacobian(y)?, problem.ineq_jacobian(y)?);
+        Ok(Residuals::from_parts(&LagrangianGradient::new(&grad_f, &jh, &jg, nu, lambda), &h, &g, lambda))
+    }
+
+    /// The residuals from values a solver already has.
+    pub(crate) fn from_parts(grad_l: &LagrangianGradient, h: &[f64], g: &[f64], lambda: &[f64]) -> Residuals {
         let s_lambda = 1f64.max(inf_norm(lambda));
         let infeas = h.iter().map(|v| v.abs()).chain(g.iter().map(|v| v.max(0.0)));
-        Ok(Residuals {
-            stationarity: nan_max(grad_l.iter().map(|v| v.abs())) / s_d,
+        Residuals {
+            stationarity: grad_l.scaled_norm(),
             primal_feasibility: nan_max(infeas),
-            dual_feasibility: nan_max(lambda.iter().map(|l| (-l).max(0.0))) / s_lambda,
-            complementarity: nan_max(lambda.iter().zip(&g).map(|(l, g)| (l * g).abs())) / s_lambda,
-        })
+            dual_feasibility: nan_max(lambda.iter().map(|l| if l.is_nan() { f64::NAN } else { (-l).max(0.0) }))
+                / s_lambda,
+            complementarity: nan_max(lambda.iter().zip(g).map(|(l, g)| (l * g).abs())) / s_lambda,
+        }
+    }
+}
+
+/// `∇_y L = ∇f + Jhᵀν + Jgᵀλ` with its scale `s_d = max(1, ‖Jhᵀν‖∞, ‖Jgᵀλ‖∞)`.
+pub(crate) struct LagrangianGradient {
+    pub value: Vec<f64>,
+    pub scale: f64,
+}
+
+impl LagrangianGradient {
+    pub fn new(grad_f: &[f64], jh: &Mat<f64>, jg: &Mat<f64>, nu: &[f64], lambda: &[f64]) -> LagrangianGradient {
+        let (force_h, force_g) = (transpose_times(jh, nu), transpose_times(jg, lambda));
+        let value = (0..grad_f.len()).map(|i| grad_f[i] + force_h[i] + force_g[i]).collect();
+        LagrangianGradient { value, scale: 1f64.max(inf_norm(&force_h)).max(inf_norm(&force_g)) }
+    }
+
+    /// `‖∇_y L‖∞ / s_d`, NaN if any entry is.
+    pub fn scaled_norm(&self) -> f64 {
+        nan_max(self.value.iter().map(|v| v.abs())) / self.scale
     }
 }
 
@@ -65,6 +88,6 @@ fn nan_max(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// `Jᵀv` for a dense `m × n` Jacobian.
-pub(crate) fn transpose_times(j: &faer::Mat<f64>, v: &[f64]) -> Vec<f64> {
+fn transpose_times(j: &Mat<f64>, v: &[f64]) -> Vec<f64> {
     (0..j.ncols()).map(|c| (0..j.nrows()).map(|r| j[(r, c)] * v[r]).sum()).collect()
 }

@@ -218,6 +218,26 @@ fn smooth_newton_backtracks_out_of_the_domain() {
     assert!(err.contains("outside the domain"), "{err}");
 }
 
+/// `min −Σ log yᵢ s.t. Σyᵢ = 1` (maximum entropy-like, y = 1/n): from a lopsided
+/// start the Newton–KKT step leaves the domain and the merit line search
+/// backtracks.
+#[test]
+fn smooth_equality_newton_kkt_backtracks_out_of_the_domain() {
+    let f = Smooth {
+        v: Box::new(|y| -y.iter().map(|v| v.ln()).sum::<f64>()),
+        d: Box::new(|y| y.iter().map(|v| -1.0 / v).collect()),
+        dd: Box::new(|y| {
+            (0..3).map(|i| (0..3).map(|j| if i == j { 1.0 / (y[i] * y[i]) } else { 0.0 }).collect()).collect()
+        }),
+    };
+    let mut p = Problem::new(3, f);
+    p.domain = Box::new(|y| y.iter().all(|v| *v > 0.0));
+    p.eq.push(affine(vec![1.0; 3], 1.0));
+    let s = solve(&p, &[0.9, 0.05, 0.05], Method::Newton, &Settings::default()).unwrap();
+    assert_eq!(s.status, Status::Optimal, "{s:?}");
+    assert_close(&s.y, &[1.0 / 3.0; 3], TOL_Y, "1/n");
+}
+
 #[test]
 fn smooth_newton_reports_unbounded_and_iteration_limits() {
     let p = Problem::new(
