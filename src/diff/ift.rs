@@ -32,7 +32,7 @@
 //! `λⱼ > τ_λ` is strongly active; `λⱼ ≤ τ_λ` and `−gⱼ ≤ τ_g` is *weakly
 //! active* (reported); otherwise inactive, with `bⱼ = 0` and its cotangent
 //! ignored (an inactive multiplier stays zero). Active rows carry
-//! `D_j = −min(gⱼ, 0)/λⱼ` (0 when `λⱼ = 0`): the linearisation of
+//! `D_j = −min(gⱼ, 0)/λⱼ` (0 when `λⱼ = 0`; at most `1e8·max(1, maxᵢ|Hᵢᵢ|)`): the linearisation of
 //! `λⱼgⱼ = μ` divided by `λⱼ`. It is negligible for a strongly active
 //! constraint, and for a weakly active one it is the interior point method's
 //! smoothing (as in the conic backward): the solution map has a kink there, and
@@ -55,6 +55,9 @@ use crate::smooth::SmoothProblem;
 /// `tol`, a degenerate constraint ends with `λⱼ ≈ −gⱼ ≈ √tol`, so the activity
 /// tolerance must exceed `√tol` (3e-5 for the default 1e-9) to report it.
 pub const ACTIVITY_TOL: f64 = 1e-4;
+
+/// `D_j ≤ D_MAX · max(1, maxᵢ |Hᵢᵢ|)`.
+const D_MAX: f64 = 1e8;
 
 /// Cotangents on the solution: `dLoss/dy`, and optionally on the multipliers.
 #[derive(Clone, Copy, Debug)]
@@ -140,8 +143,12 @@ pub fn adjoint(
             k[(c, n + me + r)] = jg[(j, c)];
         }
     }
+    // −D_j, bounded so a vanishing λⱼ cannot swamp K's scale (and with it the
+    // zero-pivot test): at the bound b_j is ~1e-8 of J w, i.e. inactive.
+    let d_max = D_MAX * (0..n).fold(1.0f64, |m, i| m.max(k[(i, i)].abs()));
     for (r, &j) in active.iter().enumerate() {
-        k[(n + me + r, n + me + r)] = if lambda[j] > 0.0 { g[j].min(0.0) / lambda[j] } else { 0.0 };
+        let d = if lambda[j] > 0.0 { g[j].min(0.0) / lambda[j] } else { 0.0 };
+        k[(n + me + r, n + me + r)] = d.max(-d_max);
     }
     let mut rhs = v.y.to_vec();
     rhs.extend(v.nu.map_or(vec![0.0; me], <[f64]>::to_vec));

@@ -175,6 +175,9 @@ pub(crate) fn solve(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settings
             Ok(f - mu * barrier + rho * viol)
         };
         let phi0 = ev.f - mu * it.s.iter().map(|s| s.ln()).sum::<f64>() + rho * theta;
+        // With inertia (n, m, 0) and ρ from (18.36) the slope is negative; a
+        // non-negative one is rounding at convergence, and then the line search
+        // asks only for no increase.
         let slope = (barrier_slope - rho * theta).min(0.0);
         let trial = |alpha: f64| (axpy(&it.y, alpha, &step.dy), axpy(&it.s, alpha, &step.ds));
         let accepted = if alpha_p > 0.0 {

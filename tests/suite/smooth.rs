@@ -721,6 +721,20 @@ fn smooth_ift_adjoint_identity() {
     }
 }
 
+/// A weakly active constraint whose multiplier has underflowed: the smoothing
+/// term is bounded, K keeps its scale, and the answer is the inactive one
+/// (y = x locally, so dLoss/dx = 2w = v).
+#[test]
+fn smooth_ift_vanishing_multiplier_stays_finite() {
+    let y = [0.6, 0.0, 0.8 * (1.0 - 1e-6)];
+    let p = projection(&y, true);
+    let vy = [1.0, -2.0, 0.5];
+    let adj = adjoint(&p, &y, &[], &[1e-300], &Cotangents { y: &vy, nu: None, lambda: None }, ACTIVITY_TOL).unwrap();
+    assert_eq!(adj.weakly_active, vec![0]);
+    assert!(!adj.singular);
+    assert_close(&adj.w.iter().map(|w| 2.0 * w).collect::<Vec<_>>(), &vy, 1e-6, "inactive answer");
+}
+
 #[test]
 fn smooth_ift_rejects_mismatched_lengths() {
     let p = projection(&[1.5, 0.0], true);
