@@ -17,6 +17,7 @@ use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
 
 use super::line_search::backtrack;
+use super::optimality::LagrangianGradient;
 use super::{Residuals, Settings, SmoothProblem, SmoothSolution, Status};
 
 /// `β` of Alg. 3.3, relative to the Hessian's largest diagonal entry.
@@ -39,21 +40,24 @@ pub(crate) fn solve(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settings
     };
     let nan =
         Residuals { stationarity: f64::NAN, primal_feasibility: 0.0, dual_feasibility: 0.0, complementarity: 0.0 };
-    for k in 0..=settings.max_iter {
-        let Ok(residuals) = Residuals::at(problem, &y, &[], &[]) else {
-            return Ok(finish(Status::NumericalError, y, k, nan));
-        };
+    let no_constraints = Mat::<f64>::zeros(0, y.len());
+    let mut k = 0;
+    loop {
+        let Ok(grad) = problem.gradient(&y) else { return Ok(finish(Status::NumericalError, y, k, nan)) };
+        let grad_l = LagrangianGradient::new(&grad, &no_constraints, &no_constraints, &[], &[]);
+        let residuals = Residuals::from_parts(&grad_l, &[], &[], &[]);
         if residuals.within(settings.tol) {
             return Ok(finish(Status::Optimal, y, k, residuals));
         }
-        if k == settings.max_iter || !residuals.stationarity.is_finite() {
-            let status = if k == settings.max_iter { Status::MaxIterations } else { Status::NumericalError };
-            return Ok(finish(status, y, k, residuals));
-        }
-        let (Ok(grad), Ok(hess)) = (problem.gradient(&y), problem.lagrangian_hessian(&y, &[], &[])) else {
+        if !residuals.stationarity.is_finite() {
             return Ok(finish(Status::NumericalError, y, k, residuals));
-        };
-        let Some(p) = modified_newton_step(&hess, &grad) else {
+        }
+        if k == settings.max_iter {
+            return Ok(finish(Status::MaxIterations, y, k, residuals));
+        }
+        k += 1;
+        let Some(p) = problem.lagrangian_hessian(&y, &[], &[]).ok().and_then(|h| modified_newton_step(&h, &grad))
+        else {
             return Ok(finish(Status::NumericalError, y, k, residuals));
         };
         let slope: f64 = grad.iter().zip(&p).map(|(g, p)| g * p).sum();
@@ -64,10 +68,9 @@ pub(crate) fn solve(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settings
         y = trial(alpha);
         f = value;
         if f < floor {
-            return Ok(finish(Status::Unbounded, y, k + 1, residuals));
+            return Ok(finish(Status::Unbounded, y, k, residuals));
         }
     }
-    unreachable!("the loop returns at k = max_iter")
 }
 
 /// `p = −(H + τI)⁻¹∇f` with the smallest tried `τ` that makes `H + τI`
