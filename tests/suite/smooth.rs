@@ -266,6 +266,21 @@ fn smooth_newton_reports_unbounded_and_iteration_limits() {
     assert!(s.y.iter().all(|v| v.is_finite()));
 }
 
+/// A gradient that returns NaN is numerical trouble, never an optimum.
+#[test]
+fn smooth_nan_is_never_optimal() {
+    let nan_grad = || Smooth {
+        v: Box::new(|y| (y[0] - 1.0).powi(2)),
+        d: Box::new(|_| vec![f64::NAN]),
+        dd: Box::new(|_| vec![vec![2.0]]),
+    };
+    let s = run(&Problem::new(1, nan_grad()), &[0.0], &Settings::default());
+    assert_eq!(s.status, Status::NumericalError);
+    let mut p = Problem::new(1, nan_grad());
+    p.ineq.push(affine(vec![1.0], 2.0));
+    assert_eq!(run(&p, &[0.0], &Settings::default()).status, Status::NumericalError);
+}
+
 #[test]
 fn smooth_settings_and_inputs_are_validated() {
     let p = Problem::new(1, distance_sq(vec![1.0]));
