@@ -17,9 +17,10 @@
 use faer::linalg::solvers::{Lblt, Solve};
 use faer::{Mat, Side};
 
-/// A pivot block whose eigenvalue is below `ZERO_PIVOT · max |pivot|` counts
-/// as zero: for a matrix that is singular in exact arithmetic Bunch–Kaufman
-/// leaves pivots of order `ε‖K‖`, well below this.
+/// A pivot block whose eigenvalue is below `ZERO_PIVOT` times the largest
+/// entry of the rows it eliminates counts as zero: for a matrix that is
+/// singular in exact arithmetic Bunch–Kaufman leaves pivots of order `ε‖K‖`,
+/// well below this.
 const ZERO_PIVOT: f64 = 1e-11;
 
 /// The pseudo-inverse drops eigenvalues below `RANK_TOL · max |eigenvalue|`.
@@ -46,37 +47,43 @@ pub(crate) struct Factored {
 /// Factors the symmetric `k` (both triangles must hold it).
 pub(crate) fn factor(k: Mat<f64>) -> Factored {
     let lblt = k.lblt(Side::Lower);
-    let inertia = inertia(&lblt);
+    let inertia = inertia(&lblt, &k);
     Factored { k, lblt, inertia }
 }
 
-/// The eigenvalues of `B`'s pivot blocks, counted by sign.
-fn inertia(lblt: &Lblt<f64>) -> Inertia {
+/// The eigenvalues of `B`'s pivot blocks, counted by sign. A pivot is zero
+/// relative to the rows of `K` it eliminates (`PKPᵀ` has row `i` of `K` at
+/// `fwd[i]`), not to `K`'s largest entry: interior point matrices mix
+/// diagonals from 1e-10 to 1e10 and a global scale would call ordinary pivots
+/// zero.
+fn inertia(lblt: &Lblt<f64>, k: &Mat<f64>) -> Inertia {
     let (d, s) = (lblt.B_diag(), lblt.B_subdiag());
+    let fwd = lblt.P().arrays().0;
     let n = d.dim();
-    let mut eig = Vec::with_capacity(n);
+    let row_scale = |i: usize| (0..n).fold(f64::MIN_POSITIVE, |m, j| m.max(k[(fwd[i], j)].abs()));
+    let mut out = Inertia { positive: 0, negative: 0, zero: 0 };
+    let mut count = |e: f64, scale: f64| {
+        if e.is_nan() || e.abs() <= ZERO_PIVOT * scale {
+            out.zero += 1;
+        } else if e > 0.0 {
+            out.positive += 1;
+        } else {
+            out.negative += 1;
+        }
+    };
     let mut i = 0;
     while i < n {
         if i + 1 < n && s[i] != 0.0 {
             // The 2×2 block [a b; b c]: eigenvalues (a+c)/2 ± √(((a−c)/2)² + b²).
             let (a, b, c) = (d[i], s[i], d[i + 1]);
             let (mid, rad) = ((a + c) / 2.0, ((a - c) / 2.0).hypot(b));
-            eig.extend([mid - rad, mid + rad]);
+            let scale = row_scale(i).max(row_scale(i + 1));
+            count(mid - rad, scale);
+            count(mid + rad, scale);
             i += 2;
         } else {
-            eig.push(d[i]);
+            count(d[i], row_scale(i));
             i += 1;
-        }
-    }
-    let big = eig.iter().fold(0.0f64, |m, e| m.max(e.abs()));
-    let mut out = Inertia { positive: 0, negative: 0, zero: 0 };
-    for e in eig {
-        if e.is_nan() || e.abs() <= ZERO_PIVOT * big {
-            out.zero += 1;
-        } else if e > 0.0 {
-            out.positive += 1;
-        } else {
-            out.negative += 1;
         }
     }
     out

@@ -407,6 +407,21 @@ fn smooth_planted_qp_from_an_infeasible_start() {
     assert_close(&s.y, &z, TOL_Y, "planted z*");
 }
 
+/// Twenty planted QPs of a few sizes from random (infeasible) starts.
+#[test]
+fn smooth_planted_qps_from_random_starts() {
+    for seed in 0..20u64 {
+        let mut rng = Rng(100 + seed);
+        let (n, k, q) = (4 + (seed as usize % 4) * 4, 3 + seed as usize % 9, seed as usize % 3);
+        let (data, z) = rng.planted_optnet(n, k, q);
+        let theta: Vec<f64> =
+            ["p", "h"].iter().flat_map(|key| serde_json::from_value::<Vec<f64>>(data[*key].clone()).unwrap()).collect();
+        let y0: Vec<f64> = rng.vec(n).iter().map(|v| 5.0 * v).collect();
+        let s = optimal(&planted_qp(&theta, &data), &y0);
+        assert_close(&s.y, &z, TOL_Y, &format!("seed {seed}"));
+    }
+}
+
 /// Hock–Schittkowski 71 (IPOPT's tutorial problem): non-convex objective and
 /// constraints, `min x₀x₃(x₀+x₁+x₂) + x₂ s.t. x₀x₁x₂x₃ ≥ 25, ‖x‖² = 40, 1 ≤ x ≤ 5`,
 /// from (1, 5, 5, 1), which lies on three bounds.
