@@ -38,7 +38,7 @@
 use faer::Mat;
 
 use super::kkt::{factor, inf_norm, Factored, Inertia};
-use super::line_search::backtrack;
+use super::line_search::{backtrack, sufficient_decrease};
 use super::optimality::LagrangianGradient;
 use super::restoration::{restore, Restored};
 use super::{DomainError, Residuals, Settings, SmoothProblem, SmoothSolution, Status};
@@ -57,9 +57,12 @@ const PENALTY_MARGIN: f64 = 0.1;
 /// Rank-deficient Jacobian regularisation, relative to the largest entry of `W`, `J`.
 const DELTA_C: f64 = 1e-8;
 /// Restoration also starts when the violation has not decreased by the factor
-/// `1 − STALL_DECREASE` for `STALL_ITERATIONS` iterations.
+/// `1 − STALL_DECREASE` for `STALL_ITERATIONS` iterations at a point where the
+/// violation is nearly stationary, `‖Jᵀr‖∞ ≤ STALL_STATIONARY · max(1, ‖J‖) ‖r‖∞`
+/// with `r = (h, max(g, 0))` (a heuristic trigger: restoration itself decides).
 const STALL_DECREASE: f64 = 0.01;
 const STALL_ITERATIONS: usize = 10;
+const STALL_STATIONARY: f64 = 1e-2;
 /// The restoration phase may run this many times per solve.
 const MAX_RESTORATIONS: usize = 3;
 /// An objective below `−UNBOUNDED · max(1, |f(y₀)|)` is taken as unbounded below.
@@ -102,6 +105,8 @@ struct Step {
     dlambda: Vec<f64>,
     /// `dyᵀ(W + δ_w I)dy + dsᵀ(Λ/S)ds`, the model's curvature along the step.
     curvature: f64,
+    /// The factored matrix, reused by the second-order correction.
+    kkt: Factored,
 }
 
 pub(crate) fn solve(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settings) -> Result<SmoothSolution, String> {
@@ -180,25 +185,38 @@ pub(crate) fn solve(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settings
         // asks only for no increase.
         let slope = (barrier_slope - rho * theta).min(0.0);
         let trial = |alpha: f64| (axpy(&it.y, alpha, &step.dy), axpy(&it.s, alpha, &step.ds));
-        let accepted = if alpha_p > 0.0 {
-            backtrack(phi0, slope, alpha_p, |a| {
+        // The full step, else its second-order correction, else backtracking.
+        let full = trial(alpha_p);
+        let full_ok = merit(&full.0, &full.1).is_ok_and(|v| sufficient_decrease(phi0, slope, alpha_p, v));
+        let corrected = if full_ok || alpha_p < 1.0 {
+            None
+        } else {
+            second_order_correction(problem, &step, &it, &full, tau)
+                .filter(|(y, s)| merit(y, s).is_ok_and(|v| sufficient_decrease(phi0, slope, 1.0, v)))
+        };
+        let accepted = if full_ok || corrected.is_some() {
+            Some(alpha_p)
+        } else if alpha_p > 0.0 {
+            backtrack(phi0, slope, 0.5 * alpha_p, |a| {
                 let (y, s) = trial(a);
                 merit(&y, &s)
             })
+            .map(|(a, _)| a)
         } else {
             None
         };
-        // Infeasibility that stops decreasing also calls for restoration: the
-        // merit function can keep accepting short steps near a stationary point
-        // of the violation (where the constraint Jacobian degenerates).
+        // Infeasibility that stops decreasing near a stationary point of the
+        // violation (where the constraint Jacobian degenerates) also calls for
+        // restoration: the merit function can keep accepting short steps there.
         let violation = primal_infeasibility(&ev);
         if violation < (1.0 - STALL_DECREASE) * best_violation {
             (best_violation, stalled) = (violation, 0);
         } else {
             stalled += 1;
         }
-        let accepted = accepted.filter(|_| violation <= settings.tol || stalled < STALL_ITERATIONS);
-        let Some((alpha, _)) = accepted else {
+        let stuck = violation > settings.tol && stalled >= STALL_ITERATIONS && violation_is_stationary(&ev);
+        let accepted = accepted.filter(|_| !stuck);
+        let Some(alpha) = accepted else {
             // No progress on the merit function or on feasibility: restore
             // feasibility, or give up.
             if violation <= settings.tol || restorations == MAX_RESTORATIONS {
@@ -221,7 +239,7 @@ pub(crate) fn solve(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settings
                 Restored::Failed { iterations } => return finish(Status::NumericalError, it, k + iterations),
             }
         };
-        (it.y, it.s) = trial(alpha);
+        (it.y, it.s) = corrected.unwrap_or_else(|| trial(alpha));
         it.nu = axpy(&it.nu, alpha, &step.dnu);
         it.lambda = axpy(&it.lambda, alpha_d, &step.dlambda);
         for (l, s) in it.lambda.iter_mut().zip(&it.s) {
@@ -258,6 +276,22 @@ fn infeasibility(ev: &Eval, s: &[f64]) -> f64 {
 /// `max(‖h‖∞, ‖max(g, 0)‖∞)`, the original problem's violation.
 fn primal_infeasibility(ev: &Eval) -> f64 {
     inf_norm(&ev.h).max(ev.g.iter().fold(0.0, |m, g| m.max(*g)))
+}
+
+/// Whether `Jhᵀh + Jgᵀmax(g, 0)`, the gradient of `½‖r‖²`, is small against
+/// `‖J‖ ‖r‖` (see [`STALL_STATIONARY`]).
+fn violation_is_stationary(ev: &Eval) -> bool {
+    let n = ev.grad.len();
+    let g_plus: Vec<f64> = ev.g.iter().map(|g| g.max(0.0)).collect();
+    let r = inf_norm(&ev.h).max(inf_norm(&g_plus));
+    let grad: Vec<f64> = (0..n)
+        .map(|c| {
+            (0..ev.h.len()).map(|i| ev.jh[(i, c)] * ev.h[i]).sum::<f64>()
+                + (0..g_plus.len()).map(|j| ev.jg[(j, c)] * g_plus[j]).sum::<f64>()
+        })
+        .collect();
+    let j_norm = ev.jh.col_iter().chain(ev.jg.col_iter()).map(inf_norm_col).fold(1.0, f64::max);
+    inf_norm(&grad) <= STALL_STATIONARY * j_norm * r
 }
 
 /// The primal-dual step with the inertia correction `δ_w`; `None` when no
@@ -332,8 +366,37 @@ fn newton_step(
     let w_dy: f64 = (0..n).map(|i| dy[i] * (0..n).map(|j| w[(i, j)] * dy[j]).sum::<f64>()).sum();
     let curvature =
         w_dy + delta_w * dot(&dy, &dy) + (0..mi).map(|r| it.lambda[r] / it.s[r] * ds[r] * ds[r]).sum::<f64>();
-    let step = Step { dy, ds, dnu: x[n..n + me].to_vec(), dlambda: x[n + me..].to_vec(), curvature };
+    let step = Step { dy, ds, dnu: x[n..n + me].to_vec(), dlambda: x[n + me..].to_vec(), curvature, kkt };
     Some((step, delta_w))
+}
+
+/// The second-order correction of a rejected full step `(y⁺, s⁺)` (N&W
+/// §18.3, Alg. 18.3; IPOPT §2.4): near a solution of a problem with curved
+/// constraints the ℓ1 merit function can reject full Newton steps (the
+/// Maratos effect) and the iterations crawl. One more solve with the same
+/// matrix and right-hand side `−[0; h(y⁺); g(y⁺) + s⁺]` moves the step back
+/// onto the constraints to second order: `p` with `Jh p = −h(y⁺)` and the
+/// slack correction `q = −(g(y⁺) + s⁺) − Jg p`, eliminated as in the step.
+/// `None` if the constraints cannot be evaluated or the corrected slacks would
+/// cross the fraction-to-the-boundary limit.
+fn second_order_correction(
+    problem: &dyn SmoothProblem,
+    step: &Step,
+    it: &Iterate,
+    full: &(Vec<f64>, Vec<f64>),
+    tau: f64,
+) -> Option<(Vec<f64>, Vec<f64>)> {
+    let n = it.y.len();
+    let (h, g, jg) = (problem.eq(&full.0).ok()?, problem.ineq(&full.0).ok()?, problem.ineq_jacobian(&it.y).ok()?);
+    let r_g: Vec<f64> = g.iter().zip(&full.1).map(|(g, s)| g + s).collect();
+    let mut rhs = vec![0.0; n];
+    rhs.extend(h.iter().chain(&r_g).map(|v| -v));
+    let x = step.kkt.solve(&rhs);
+    let p = &x[..n];
+    let s: Vec<f64> =
+        (0..r_g.len()).map(|j| full.1[j] - r_g[j] - (0..n).map(|c| jg[(j, c)] * p[c]).sum::<f64>()).collect();
+    let inside = s.iter().zip(&it.s).all(|(s, s0)| *s >= (1.0 - tau) * s0);
+    (inside && x.iter().all(|v| v.is_finite())).then(|| (axpy(&full.0, 1.0, p), s))
 }
 
 /// The largest `α ∈ [0, 1]` with `v + α dv ≥ (1 − τ)v` (N&W 19.9).

@@ -29,12 +29,17 @@ pub(crate) fn backtrack(
     let mut alpha = alpha_max;
     while alpha >= MIN_STEP {
         if let Ok(value) = phi(alpha) {
-            // Scaled slack ε|φ₀| absorbs rounding once φ is flat to working precision.
-            if value.is_finite() && value <= phi0 + ARMIJO * alpha * slope + 1e2 * f64::EPSILON * phi0.abs() {
+            if sufficient_decrease(phi0, slope, alpha, value) {
                 return Some((alpha, value));
             }
         }
         alpha *= SHRINK;
     }
     None
+}
+
+/// The Armijo test `φ(α) ≤ φ(0) + c₁ α φ'(0)`, with a slack `100ε|φ(0)|` that
+/// absorbs rounding once φ is flat to working precision.
+pub(crate) fn sufficient_decrease(phi0: f64, slope: f64, alpha: f64, value: f64) -> bool {
+    value.is_finite() && value <= phi0 + ARMIJO * alpha * slope + 1e2 * f64::EPSILON * phi0.abs()
 }

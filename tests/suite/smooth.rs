@@ -771,3 +771,24 @@ fn smooth_ift_rejects_mismatched_lengths() {
     let v = Cotangents { y: &[1.0], nu: None, lambda: None };
     assert!(adjoint(&p, &[1.0, 0.0], &[], &[0.5], &v, ACTIVITY_TOL).unwrap_err().contains("cotangent of y"));
 }
+
+/// The leading eigenvector of fifty random symmetric matrices from random
+/// starts: a non-convex equality problem whose other stationary points (the
+/// other eigenvectors) are saddles, which the inertia correction and the
+/// second-order correction must not stop at or crawl past. ν is the top
+/// eigenvalue.
+#[test]
+fn smooth_eigenvectors_of_random_matrices() {
+    let n = 6;
+    for seed in 0..50u64 {
+        let mut rng = Rng(500 + seed);
+        let a = rng.mat(n, n);
+        let sym: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| -(a[i][j] + a[j][i])).collect()).collect();
+        let mut p = Problem::new(n, quadratic(sym.clone(), vec![0.0; n]));
+        p.eq.push(sphere(n, 1.0));
+        let s = optimal(&p, &rng.vec(n));
+        let m = mat(sym.iter().map(|r| r.iter().map(|v| -v / 2.0).collect()).collect(), n, n);
+        let top = m.self_adjoint_eigenvalues(faer::Side::Lower).unwrap()[n - 1];
+        assert!((s.nu[0] - top).abs() < 1e-7, "seed {seed}: ν = {}, λ_max = {top}", s.nu[0]);
+    }
+}
