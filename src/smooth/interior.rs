@@ -27,13 +27,21 @@
 //! The step is damped by the fraction-to-the-boundary rule (`s, λ` stay
 //! positive; N&W 19.9) and a backtracking line search on the ℓ1 merit function
 //! `φ(y, s) = f − μ Σ log s + ρ(‖h‖₁ + ‖g + s‖₁)` (N&W 19.26), with `ρ` raised by
-//! N&W (18.36) so the step descends. `y₀` need not satisfy `h` or `g`.
+//! N&W (18.36) so the step descends. A rejected full step first gets a
+//! second-order correction (N&W Alg. 18.3), so curved constraints (spheres,
+//! orthogonality) keep Newton's fast local convergence. `y₀` need not satisfy
+//! `h` or `g`.
 //!
 //! `μ` decreases (monotone Fiacco–McCormick, IPOPT eq. 7) once the barrier
 //! problem is solved to `κ_ε μ`. A line search that fails while the constraints
-//! are violated starts the feasibility [`restoration`](super::restoration)
-//! phase, which either returns a feasible point to restart from or certifies
-//! (local) infeasibility.
+//! are violated, or a violation that stalls where it is nearly stationary,
+//! starts the feasibility [`restoration`](super::restoration) phase, which
+//! either returns a feasible point to restart from or certifies (local)
+//! infeasibility.
+//!
+//! Watch: convergence is to a first-order point; on non-convex problems that
+//! is a local solution (the inertia correction steers away from maxima and
+//! saddles, but does not certify second-order conditions).
 
 use faer::Mat;
 
