@@ -2,5 +2,7 @@
 //! optimality conditions (never by unrolling the solver).
 
 mod conic;
+pub mod ift;
 
 pub use conic::backward;
+pub use ift::{adjoint, Adjoint, Cotangents, ACTIVITY_TOL};

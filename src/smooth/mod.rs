@@ -2,7 +2,25 @@
 //! `min f(y) s.t. h(y) = 0, g(y) ≤ 0` from the derivatives a [`SmoothProblem`]
 //! supplies (Newton, SQP, interior point), and the specialised forwards the file
 //! may name (`sinkhorn`, `eigh`).
+//!
+//! [`solve`] picks the method by the constraints present; every forward ends
+//! by checking the first-order conditions ([`Residuals`]) at its answer. The
+//! backward pass is [`crate::diff::ift`].
 
+mod interior;
+pub(crate) mod kkt;
+mod line_search;
+mod method;
+mod newton;
+mod optimality;
 mod problem;
+mod restoration;
+mod settings;
+mod solution;
 
+pub use crate::runtime::Status;
+pub use method::{solve, Method};
+pub use optimality::Residuals;
 pub use problem::{DomainError, SmoothProblem};
+pub use settings::Settings;
+pub use solution::SmoothSolution;

@@ -10,6 +10,7 @@ mod properties;
 pub mod reference;
 mod run;
 mod runtime;
+mod smooth;
 mod stdlib;
 mod syntax;
 mod testsets;

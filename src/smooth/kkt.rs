@@ -1,0 +1,178 @@
+//! Symmetric indefinite KKT matrices `K = [W Jᵀ; J −D]`: one pivoted `LBLᵀ`
+//! factorisation (Bunch–Kaufman, faer's `lblt`), its inertia, and a
+//! minimum-norm fallback for singular `K`.
+//!
+//! The inertia `(n₊, n₋, n₀)` of `K` equals that of the block-diagonal `B`
+//! (Sylvester's law of inertia), read off its 1×1 and 2×2 pivots. A step
+//! computed from `K` is a descent direction for the barrier / merit function
+//! exactly when the inertia is `(n, m, 0)` with `n` the number of variables
+//! and `m` the number of constraint rows (Nocedal & Wright, Thm. 16.3 and
+//! §19.3): that is what the interior point method's inertia correction enforces.
+//!
+//! Bunch–Kaufman is not rank revealing, so a near-zero pivot only *suggests*
+//! singularity; [`solve_or_min_norm`] confirms a solve by its residual and
+//! otherwise falls back to the eigendecomposition, whose pseudo-inverse gives
+//! the minimum-norm least-squares solution `K⁺r`.
+
+use faer::linalg::solvers::{Lblt, Solve};
+use faer::{Mat, Side};
+
+/// A pivot block whose eigenvalue is below `ZERO_PIVOT` times the largest
+/// entry of the rows it eliminates counts as zero: for a matrix that is
+/// singular in exact arithmetic Bunch–Kaufman leaves pivots of order `ε‖K‖`,
+/// well below this.
+const ZERO_PIVOT: f64 = 1e-11;
+
+/// The pseudo-inverse drops eigenvalues below `RANK_TOL · max |eigenvalue|`.
+const RANK_TOL: f64 = 1e-10;
+
+/// A solve is accepted when `‖Kx − r‖∞ ≤ RESIDUAL_TOL · (‖K‖∞‖x‖∞ + ‖r‖∞)`.
+const RESIDUAL_TOL: f64 = 1e-9;
+
+/// The numbers of positive, negative and zero eigenvalues of a symmetric matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Inertia {
+    pub positive: usize,
+    pub negative: usize,
+    pub zero: usize,
+}
+
+/// `K = P L B Lᵀ Pᵀ`, with `K` kept for residual checks.
+pub(crate) struct Factored {
+    k: Mat<f64>,
+    lblt: Lblt<f64>,
+    pub inertia: Inertia,
+}
+
+/// Factors the symmetric `k` (both triangles must hold it).
+pub(crate) fn factor(k: Mat<f64>) -> Factored {
+    let lblt = k.lblt(Side::Lower);
+    let inertia = inertia(&lblt, &k);
+    Factored { k, lblt, inertia }
+}
+
+/// The eigenvalues of `B`'s pivot blocks, counted by sign. A pivot is zero
+/// relative to the rows of `K` it eliminates (`PKPᵀ` has row `i` of `K` at
+/// `fwd[i]`), not to `K`'s largest entry: interior point matrices mix
+/// diagonals from 1e-10 to 1e10 and a global scale would call ordinary pivots
+/// zero.
+fn inertia(lblt: &Lblt<f64>, k: &Mat<f64>) -> Inertia {
+    let (d, s) = (lblt.B_diag(), lblt.B_subdiag());
+    let fwd = lblt.P().arrays().0;
+    let n = d.dim();
+    let row_scale = |i: usize| (0..n).fold(f64::MIN_POSITIVE, |m, j| m.max(k[(fwd[i], j)].abs()));
+    let mut out = Inertia { positive: 0, negative: 0, zero: 0 };
+    let mut count = |e: f64, scale: f64| {
+        if e.is_nan() || e.abs() <= ZERO_PIVOT * scale {
+            out.zero += 1;
+        } else if e > 0.0 {
+            out.positive += 1;
+        } else {
+            out.negative += 1;
+        }
+    };
+    let mut i = 0;
+    while i < n {
+        if i + 1 < n && s[i] != 0.0 {
+            // The 2×2 block [a b; b c]: eigenvalues (a+c)/2 ± √(((a−c)/2)² + b²).
+            let (a, b, c) = (d[i], s[i], d[i + 1]);
+            let (mid, rad) = ((a + c) / 2.0, ((a - c) / 2.0).hypot(b));
+            let scale = row_scale(i).max(row_scale(i + 1));
+            count(mid - rad, scale);
+            count(mid + rad, scale);
+            i += 2;
+        } else {
+            count(d[i], row_scale(i));
+            i += 1;
+        }
+    }
+    out
+}
+
+impl Factored {
+    /// `x = K⁻¹ r` by the factors (meaningful when the inertia has no zeros).
+    pub fn solve(&self, r: &[f64]) -> Vec<f64> {
+        let x = self.lblt.solve(Mat::from_fn(r.len(), 1, |i, _| r[i]));
+        (0..r.len()).map(|i| x[(i, 0)]).collect()
+    }
+
+    /// The factored solve if it is finite and its residual small, else the
+    /// minimum-norm solution `K⁺r`; the flag is true when the fallback ran.
+    pub fn solve_or_min_norm(&self, r: &[f64]) -> (Vec<f64>, bool) {
+        if self.inertia.zero == 0 {
+            let x = self.solve(r);
+            if self.accepts(&x, r) {
+                return (x, false);
+            }
+        }
+        (min_norm_solve(&self.k, r), true)
+    }
+
+    fn accepts(&self, x: &[f64], r: &[f64]) -> bool {
+        if !x.iter().all(|v| v.is_finite()) {
+            return false;
+        }
+        let n = r.len();
+        let (mut res, mut knorm) = (0.0f64, 0.0f64);
+        for i in 0..n {
+            let row: f64 = (0..n).map(|j| self.k[(i, j)] * x[j]).sum();
+            res = res.max((row - r[i]).abs());
+            knorm = knorm.max((0..n).map(|j| self.k[(i, j)].abs()).sum());
+        }
+        res <= RESIDUAL_TOL * (knorm * inf_norm(x) + inf_norm(r))
+    }
+}
+
+/// `K⁺r = Σ_{|σᵢ| > RANK_TOL·max|σ|} uᵢ (uᵢᵀr)/σᵢ` from the symmetric
+/// eigendecomposition `K = U diag(σ) Uᵀ`: the least-squares solution of least
+/// norm (Golub & Van Loan §5.5.4). Zeros if the decomposition fails.
+pub(crate) fn min_norm_solve(k: &Mat<f64>, r: &[f64]) -> Vec<f64> {
+    let n = r.len();
+    let Ok(eig) = k.self_adjoint_eigen(Side::Lower) else {
+        return vec![0.0; n];
+    };
+    let (u, sigma) = (eig.U(), eig.S());
+    let big = (0..n).fold(0.0f64, |m, i| m.max(sigma[i].abs()));
+    let mut x = vec![0.0; n];
+    for i in 0..n {
+        if sigma[i].abs() > RANK_TOL * big {
+            let coef = (0..n).map(|j| u[(j, i)] * r[j]).sum::<f64>() / sigma[i];
+            for (j, xj) in x.iter_mut().enumerate() {
+                *xj += coef * u[(j, i)];
+            }
+        }
+    }
+    x
+}
+
+pub(crate) fn inf_norm(v: &[f64]) -> f64 {
+    v.iter().fold(0.0, |m, x| m.max(x.abs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inertia_of_a_saddle_point_matrix() {
+        // [2 1; 1 0]: eigenvalues 1 ± √2, one of each sign.
+        let f = factor(Mat::from_fn(2, 2, |i, j| [[2.0, 1.0], [1.0, 0.0]][i][j]));
+        assert_eq!(f.inertia, Inertia { positive: 1, negative: 1, zero: 0 });
+        let x = f.solve(&[3.0, 1.0]);
+        assert!((x[0] - 1.0).abs() < 1e-14 && (x[1] - 1.0).abs() < 1e-14);
+    }
+
+    #[test]
+    fn singular_matrices_get_the_minimum_norm_solution() {
+        // A duplicated constraint row: [1 1 1; 1 0 0; 1 0 0], r in its range.
+        let k = Mat::from_fn(3, 3, |i, j| [[1.0, 1.0, 1.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0]][i][j]);
+        let f = factor(k);
+        assert_eq!(f.inertia.zero, 1);
+        let (x, fallback) = f.solve_or_min_norm(&[1.0, 2.0, 2.0]);
+        assert!(fallback);
+        // x₀ = 2, x₁ + x₂ = −1, least norm: x₁ = x₂ = −½.
+        for (a, b) in x.iter().zip([2.0, -0.5, -0.5]) {
+            assert!((a - b).abs() < 1e-12, "{x:?}");
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Newton's method with a modified Hessian and a backtracking line search, for
+//! unconstrained problems `min f(y)` (Nocedal & Wright, §3.4).
+//!
+//! Each step solves `(∇²f + τI) p = −∇f`, with `τ ≥ 0` the smallest of
+//! `0, β, 2β, 4β, …` (after a first guess from the diagonal) for which the
+//! Cholesky factorisation succeeds (N&W Alg. 3.3, "Cholesky with added multiple
+//! of the identity"). `∇²f + τI ≻ 0` makes `p` a descent direction, so the
+//! method descends on non-convex objectives (Rosenbrock's valley, saddle
+//! regions) and reduces to pure Newton, with its quadratic convergence, once
+//! the Hessian is positive definite near a strict local minimum.
+//!
+//! The iterations stop when the first-order conditions hold
+//! ([`Residuals::within`]); a point where `∇f = 0` but `∇²f` is indefinite
+//! (a saddle reached exactly) is not detected.
+
+use faer::linalg::solvers::Solve;
+use faer::{Mat, Side};
+
+use super::line_search::backtrack;
+use super::optimality::LagrangianGradient;
+use super::{Residuals, Settings, SmoothProblem, SmoothSolution, Status};
+
+/// `β` of Alg. 3.3, relative to the Hessian's largest diagonal entry.
+const BETA: f64 = 1e-3;
+/// An objective below `−UNBOUNDED · max(1, |f(y₀)|)` is taken as unbounded below.
+const UNBOUNDED: f64 = 1e20;
+
+pub(crate) fn solve(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settings) -> Result<SmoothSolution, String> {
+    let mut y = y0.to_vec();
+    let mut f = problem.objective(&y).map_err(|e| format!("the starting point is outside the domain: {}", e.0))?;
+    let floor = -UNBOUNDED * f.abs().max(1.0);
+    let finish = |status, y: Vec<f64>, iterations, residuals| SmoothSolution {
+        status,
+        objective: problem.objective(&y).unwrap_or(f64::NAN),
+        y,
+        nu: vec![],
+        lambda: vec![],
+        iterations,
+        residuals,
+    };
+    let nan =
+        Residuals { stationarity: f64::NAN, primal_feasibility: 0.0, dual_feasibility: 0.0, complementarity: 0.0 };
+    let no_constraints = Mat::<f64>::zeros(0, y.len());
+    let mut k = 0;
+    loop {
+        let Ok(grad) = problem.gradient(&y) else { return Ok(finish(Status::NumericalError, y, k, nan)) };
+        let grad_l = LagrangianGradient::new(&grad, &no_constraints, &no_constraints, &[], &[]);
+        let residuals = Residuals::from_parts(&grad_l, &[], &[], &[]);
+        if residuals.within(settings.tol) {
+            return Ok(finish(Status::Optimal, y, k, residuals));
+        }
+        if !residuals.stationarity.is_finite() {
+            return Ok(finish(Status::NumericalError, y, k, residuals));
+        }
+        if k == settings.max_iter {
+            return Ok(finish(Status::MaxIterations, y, k, residuals));
+        }
+        k += 1;
+        let Some(p) = problem.lagrangian_hessian(&y, &[], &[]).ok().and_then(|h| modified_newton_step(&h, &grad))
+        else {
+            return Ok(finish(Status::NumericalError, y, k, residuals));
+        };
+        let slope: f64 = grad.iter().zip(&p).map(|(g, p)| g * p).sum();
+        let trial = |alpha: f64| -> Vec<f64> { y.iter().zip(&p).map(|(y, p)| y + alpha * p).collect() };
+        let Some((alpha, value)) = backtrack(f, slope, 1.0, |a| problem.objective(&trial(a))) else {
+            return Ok(finish(Status::NumericalError, y, k, residuals));
+        };
+        y = trial(alpha);
+        f = value;
+        if f < floor {
+            return Ok(finish(Status::Unbounded, y, k, residuals));
+        }
+    }
+}
+
+/// `p = −(H + τI)⁻¹∇f` with the smallest tried `τ` that makes `H + τI`
+/// Cholesky-factorable (N&W Alg. 3.3); `None` if `H` is not finite.
+fn modified_newton_step(hess: &Mat<f64>, grad: &[f64]) -> Option<Vec<f64>> {
+    let n = grad.len();
+    let diag_min = (0..n).map(|i| hess[(i, i)]).fold(f64::INFINITY, f64::min);
+    let scale = (0..n).map(|i| hess[(i, i)].abs()).fold(1.0, f64::max);
+    let beta = BETA * scale;
+    let mut tau = if diag_min > 0.0 { 0.0 } else { beta - diag_min };
+    let rhs = Mat::from_fn(n, 1, |i, _| -grad[i]);
+    while tau.is_finite() && tau < 1e30 * scale {
+        let shifted = Mat::from_fn(n, n, |i, j| hess[(i, j)] + if i == j { tau } else { 0.0 });
+        if let Ok(llt) = shifted.llt(Side::Lower) {
+            let p = llt.solve(&rhs);
+            let p: Vec<f64> = (0..n).map(|i| p[(i, 0)]).collect();
+            return p.iter().all(|v| v.is_finite()).then_some(p);
+        }
+        tau = (2.0 * tau).max(beta);
+    }
+    None
+}
