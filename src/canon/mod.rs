@@ -87,7 +87,7 @@ pub fn canonicalize(node: &Node, bound: &Bound) -> Result<Canonical, CanonError>
             span: Some(node.span),
         });
     }
-    let env = Env { params: &bound.params, vars: &[], dims: &bound.dims };
+    let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
     let mut var_cols = Vec::new();
     let mut vars = Vec::new();
     let mut next = 0;

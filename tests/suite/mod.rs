@@ -11,6 +11,7 @@ pub mod reference;
 mod run;
 mod runtime;
 mod stdlib;
+mod symbolic;
 mod syntax;
 mod testsets;
 mod ui;

@@ -1,0 +1,137 @@
+//! Reverse mode on expressions: `grad(e, wrt, c) = ∂⟨c, e⟩/∂wrt`, itself an
+//! expression (of the leaves of `e` and of `c`), with the shape of `wrt`.
+//!
+//! The walk is the textbook adjoint recursion (Griewank & Walther, ch. 3): the
+//! cotangent `c̄` of a node is pushed to its children by each operation's
+//! transposed derivative, and the cotangents reaching `wrt` are summed. The IR is
+//! a tree (`let`s and `def`s are inlined), so every node is visited once; subtrees
+//! not mentioning `wrt` are skipped.
+
+use super::build::{
+    add, add_opt, apply, apply2, atom, count, div, konst, matmul, mul, neg, outer, reduce, spread, sub, sum_to,
+    transpose,
+};
+use super::partials;
+use super::{DeriveError, Wrt};
+use crate::atoms::Atom;
+use crate::ir::{Expr, ExprKind};
+
+/// `∂⟨c, e⟩/∂wrt`, or `None` when `e` does not depend on `wrt` (the derivative is
+/// identically zero). `c` has the shape of `e`.
+pub fn grad(e: &Expr, wrt: Wrt, c: &Expr) -> Result<Option<Expr>, DeriveError> {
+    let mut acc = None;
+    back(e, wrt, c.clone(), &mut acc)?;
+    Ok(acc)
+}
+
+fn back(e: &Expr, wrt: Wrt, c: Expr, acc: &mut Option<Expr>) -> Result<(), DeriveError> {
+    if !wrt.occurs_in(e) {
+        return Ok(());
+    }
+    if wrt.is(e) {
+        *acc = add_opt(acc.take(), Some(c));
+        return Ok(());
+    }
+    if let Some(nested) = partials::nest_extremum(e) {
+        return back(&nested, wrt, c, acc);
+    }
+    if let Some(ds) = partials::elementwise(e) {
+        // c̄ᵢ = sum_to(c̄ ⊙ ∂φ/∂aᵢ): the partial, then the adjoint of broadcasting
+        for (a, d) in e.children().into_iter().zip(ds) {
+            if let Some(d) = d {
+                back(a, wrt, sum_to(mul(c.clone(), d), &a.shape), acc)?;
+            }
+        }
+        return Ok(());
+    }
+    match &e.kind {
+        // C = A B: Ā = C̄ Bᵀ, B̄ = Aᵀ C̄, with numpy's vector cases
+        ExprKind::MatMul(l, r) => {
+            let (a, b) = ((**l).clone(), (**r).clone());
+            let (ca, cb) = match (a.shape.rank(), b.shape.rank()) {
+                (2, 2) => (matmul(c.clone(), transpose(b)), matmul(transpose(a), c)),
+                (2, _) => (outer(c.clone(), b), matmul(c, a)),
+                (_, 2) => (matmul(b, c.clone()), outer(a, c)),
+                _ => (mul(c.clone(), b), mul(c, a)),
+            };
+            back(l, wrt, ca, acc)?;
+            back(r, wrt, cb, acc)
+        }
+        ExprKind::Transpose(a) => back(a, wrt, transpose(c), acc),
+        ExprKind::Atom { atom: a, args, axis } => atom_back(e, *a, args, *axis, wrt, c, acc),
+        _ => Err(DeriveError::unsupported(e, "reverse mode")),
+    }
+}
+
+/// The adjoints of atoms that are not elementwise: reductions, norms, quadratic
+/// forms and the internal shape operations.
+fn atom_back(
+    e: &Expr,
+    at: Atom,
+    args: &[Expr],
+    axis: Option<u8>,
+    wrt: Wrt,
+    c: Expr,
+    acc: &mut Option<Expr>,
+) -> Result<(), DeriveError> {
+    let x = &args[0];
+    let span = e.span;
+    let k = |v: f64| konst(v, span);
+    let y = || e.clone();
+    let arg = |d: Expr, acc: &mut Option<Expr>| back(x, wrt, d, acc);
+    match at {
+        Atom::Sum => arg(spread(c, axis, &x.shape), acc),
+        Atom::Mean => arg(div(spread(c, axis, &x.shape), count(&x.shape, axis, span)), acc),
+        // d tr X = I : dX
+        Atom::Trace => arg(mul(c, atom(Atom::Eye, Vec::new(), None, x.shape.clone(), span)), acc),
+        // diag is its own adjoint (vector ↔ diagonal)
+        Atom::Diag => arg(atom(Atom::Diag, vec![c], None, x.shape.clone(), span), acc),
+        // d Σx² = 2x dx
+        Atom::SumSquares => arg(mul(mul(k(2.0), c), x.clone()), acc),
+        // d‖x‖ = x/‖x‖ dx
+        Atom::Norm => arg(mul(c, div(x.clone(), y())), acc),
+        Atom::Norm1 => arg(mul(c, apply(Atom::Sign, x.clone())), acc),
+        // d xᵀPx = (P + Pᵀ)x · dx + x xᵀ : dP
+        Atom::QuadForm => {
+            let p = &args[1];
+            let sym = add(p.clone(), transpose(p.clone()));
+            arg(mul(c.clone(), matmul(sym, x.clone())), acc)?;
+            back(p, wrt, mul(c, outer(x.clone(), x.clone())), acc)
+        }
+        // d Σx²/t = 2x/t · dx − Σx²/t² dt
+        Atom::QuadOverLin => {
+            let t = &args[1];
+            arg(mul(c.clone(), div(mul(k(2.0), x.clone()), t.clone())), acc)?;
+            back(t, wrt, neg(mul(c, div(y(), t.clone()))), acc)
+        }
+        // the argmax entries of each group (all of them on a tie)
+        Atom::Max | Atom::Min => {
+            let best = spread(y(), axis, &x.shape);
+            let hit = if at == Atom::Max {
+                apply2(Atom::Ge, x.clone(), best)
+            } else {
+                apply2(Atom::Ge, best, x.clone())
+            };
+            arg(mul(spread(c, axis, &x.shape), hit), acc)
+        }
+        // softmax along the reduction: exp(x − lse(x))
+        Atom::LogSumExp => {
+            let soft = apply(
+                Atom::Exp,
+                sub(x.clone(), spread(y(), axis, &x.shape)),
+            );
+            arg(mul(spread(c, axis, &x.shape), soft), acc)
+        }
+        // spread and sum_to are each other's adjoints; sum along rows for axis 1
+        Atom::Spread if axis == Some(1) => arg(reduce(Atom::Sum, c, axis), acc),
+        Atom::Spread => arg(sum_to(c, &x.shape), acc),
+        Atom::SumTo => arg(spread(c, None, &x.shape), acc),
+        // d(a bᵀ): ā = C̄ b, b̄ = C̄ᵀ a = a C̄
+        Atom::Outer => {
+            let b = &args[1];
+            arg(matmul(c.clone(), b.clone()), acc)?;
+            back(b, wrt, matmul(x.clone(), c), acc)
+        }
+        _ => Err(DeriveError::unsupported(e, "reverse mode")),
+    }
+}
