@@ -169,6 +169,12 @@ pub fn all() -> impl Iterator<Item = &'static AtomInfo> {
     affine::ATOMS.iter().chain(convex::ATOMS).chain(concave::ATOMS).chain(smooth::ATOMS)
 }
 
+/// Any atom by name, internal ones included: for the compiler's own tables
+/// (the egg language), never for source text, which goes through [`lookup`].
+pub fn by_name(name: &str) -> Option<Atom> {
+    all().chain(internal::ATOMS).find(|i| i.name == name).map(|i| i.atom)
+}
+
 /// The atom called `name`, if any.
 pub fn lookup(name: &str) -> Option<&'static AtomInfo> {
     all().find(|i| i.name == name)

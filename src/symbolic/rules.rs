@@ -26,6 +26,17 @@ fn constant(a: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     move |g, _, s| g[s[a]].data.value.is_some()
 }
 
+/// `?a` and `?b` are known constants.
+fn both_constant(a: &str, b: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let (a, b) = (v(a), v(b));
+    move |g, _, s| g[s[a]].data.value.is_some() && g[s[b]].data.value.is_some()
+}
+
+/// The matched term is a scalar.
+fn scalar_result() -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    move |g, id, _| g[id].data.shape.is_scalar()
+}
+
 /// `?a` already has the shape of the matched term.
 fn fills(a: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     let a = v(a);
@@ -81,11 +92,17 @@ fn arith() -> Vec<Rule> {
         rw!("neg-div"; "(/ (neg ?a) ?b)" => "(neg (/ ?a ?b))"),
         rw!("div-one-mul"; "(* ?a (/ 1 ?b))" => "(/ ?a ?b)"),
         rw!("mul-self"; "(* ?a ?a)" => "(pow ?a 2)"),
+        rw!("add-self"; "(+ ?a ?a)" => "(* 2 ?a)"),
+        rw!("one-div-mul"; "(* (/ 1 ?a) ?b)" => "(/ ?b ?a)"),
         rw!("pow-1"; "(pow ?a 1)" => "?a"),
         // constants to the left, then gathered: 2 * (3 * x) → 6 * x
         rw!("const-left"; "(* ?a ?c)" => "(* ?c ?a)" if constant("?c")),
         rw!("const-gather"; "(* ?c (* ?d ?a))" => "(* (* ?c ?d) ?a)" if constant("?c")),
         rw!("scalar-div-gather"; "(/ (* ?c ?a) ?d)" => "(* (/ ?c ?d) ?a)" if constant("?c")),
+        rw!("const-div-gather"; "(* ?c (/ ?a ?d))" => "(* (/ ?c ?d) ?a)" if both_constant("?c", "?d")),
+        // constants move out of products: (k a) b → k (a b), a (k b) → k (a b)
+        rw!("const-out-l"; "(* (* ?k ?a) ?b)" => "(* ?k (* ?a ?b))" if constant("?k")),
+        rw!("const-out-r"; "(* ?a (* ?k ?b))" => "(* ?k (* ?a ?b))" if constant("?k")),
     ]
 }
 
@@ -101,6 +118,9 @@ fn transpose() -> Vec<Rule> {
         rw!("vec-Tmat"; "(@ ?x (T ?a))" => "(@ ?a ?x)" if matrix_vector("?a", "?x")),
         rw!("matmul-neg-l"; "(@ (neg ?a) ?b)" => "(neg (@ ?a ?b))"),
         rw!("matmul-neg-r"; "(@ ?a (neg ?b))" => "(neg (@ ?a ?b))"),
+        // one product instead of two (shapes agree: equal products of one factor)
+        rw!("matmul-factor-l"; "(+ (@ ?a ?b) (@ ?a ?c))" => "(@ ?a (+ ?b ?c))"),
+        rw!("matmul-factor-r"; "(+ (@ ?a ?c) (@ ?b ?c))" => "(@ (+ ?a ?b) ?c)"),
     ]
 }
 
@@ -113,6 +133,13 @@ fn broadcast() -> Vec<Rule> {
         rw!("spread-id"; "(spread ?x ?s)" => "?x" if fills("?x")),
         rw!("sum_to-scale"; "(sum_to (* ?c ?x) ?s)" => "(* ?c (sum_to ?x ?s))" if scalar("?c")),
         rw!("sum_to-neg"; "(sum_to (neg ?x) ?s)" => "(neg (sum_to ?x ?s))"),
+        rw!("sum_to-scalar"; "(sum_to ?x ?s)" => "(sum ?x)" if scalar_result()),
+        rw!("spread-neg"; "(spread (neg ?x) ?s)" => "(neg (spread ?x ?s))"),
+        // scalars move inside a spread, towards the product that absorbs it
+        rw!("spread-lift-l"; "(* (spread ?c ?s) ?x)" => "(spread (* ?c ?x) ?s)" if scalar("?x")),
+        rw!("spread-lift-r"; "(* ?x (spread ?c ?s))" => "(spread (* ?x ?c) ?s)" if scalar("?x")),
+        rw!("outer-neg-l"; "(outer (neg ?a) ?b)" => "(neg (outer ?a ?b))"),
+        rw!("outer-neg-r"; "(outer ?a (neg ?b))" => "(neg (outer ?a ?b))"),
         rw!("spread-mul-l"; "(* (spread ?c ?s) ?x)" => "(* ?c ?x)" if broadcast_suffices("?c", "?x")),
         rw!("spread-mul-r"; "(* ?x (spread ?c ?s))" => "(* ?x ?c)" if broadcast_suffices("?c", "?x")),
     ]

@@ -63,8 +63,6 @@ pub struct Shapes {
     leaves: Vec<Expr>,
     /// `#k`: a result shape carried by `sum_to`/`spread`.
     shapes: Vec<Shape>,
-    /// Atom names (with `@axis`) to atoms.
-    ops: Vec<(Symbol, Atom, Option<u8>)>,
 }
 
 impl Shapes {
@@ -78,8 +76,13 @@ impl Shapes {
         }
     }
 
-    fn op(&self, s: Symbol) -> Option<(Atom, Option<u8>)> {
-        self.ops.iter().find(|(n, ..)| *n == s).map(|(_, a, ax)| (*a, *ax))
+    /// `name` or `name@axis` as an atom and its axis.
+    fn op(s: Symbol) -> Option<(Atom, Option<u8>)> {
+        let (name, axis) = match s.as_str().split_once('@') {
+            Some((name, ax)) => (name, Some(ax.parse().ok()?)),
+            None => (s.as_str(), None),
+        };
+        Some((crate::atoms::by_name(name)?, axis))
     }
 
     /// The shape of `node` given its children's shapes (the checker's rules).
@@ -92,7 +95,7 @@ impl Shapes {
             Math::Neg(a) | Math::Pow([a, _]) => child(*a),
             Math::MatMul([a, b]) => matmul_shape(&child(*a), &child(*b)),
             Math::Transpose(a) => child(*a).transpose(),
-            Math::Op(s, args) => match self.op(*s) {
+            Math::Op(s, args) => match Shapes::op(*s) {
                 Some((atom, _)) if atom.carries_shape() => args.last().map(|&a| child(a)).unwrap_or_default(),
                 Some((atom, axis)) => {
                     let shapes: Vec<Shape> = args.iter().map(|&a| child(a)).collect();
@@ -146,14 +149,20 @@ fn fold(node: &Math, v: impl Fn(Id) -> Option<f64>) -> Option<f64> {
 }
 
 /// Extraction cost: the number of nodes, with a matrix product counting as
-/// eight (so `xᵀ(A w)` beats `(xᵀA) w` only when it also saves products).
-pub struct FewerProducts;
+/// eight (a factored `A @ (b + c)` beats `A @ b + A @ c`). Every cost is
+/// doubled so that a tie-break fits in between: a product with a constant on
+/// the right costs one more, so `2 * x` is written rather than `x * 2`.
+pub struct FewerProducts<'a>(pub &'a EGraph<Math, Shapes>);
 
-impl CostFunction<Math> for FewerProducts {
+impl CostFunction<Math> for FewerProducts<'_> {
     type Cost = usize;
 
     fn cost<C: FnMut(Id) -> usize>(&mut self, node: &Math, mut costs: C) -> usize {
-        let own = if matches!(node, Math::MatMul(_)) { 8 } else { 1 };
+        let own = match node {
+            Math::MatMul(_) => 16,
+            Math::Mul([_, b]) if self.0[*b].data.value.is_some() => 3,
+            _ => 2,
+        };
         node.fold(own, |sum, id| sum + costs(id))
     }
 }
@@ -193,14 +202,15 @@ pub fn simplify(e: &Expr) -> Simplified {
         .with_expr(&rec)
         .run(&super::rules::all());
     let root = runner.roots[0];
-    let (_, best) = egg::Extractor::new(&runner.egraph, FewerProducts).find_best(root);
+    let (_, best) = egg::Extractor::new(&runner.egraph, FewerProducts(&runner.egraph)).find_best(root);
     let expr = from_egg(&best, &runner.egraph.analysis, e);
     let stop = runner.stop_reason.clone().unwrap_or(StopReason::Saturated);
     Simplified { expr, stop, iterations: runner.iterations.len() }
 }
 
 fn intern_leaf(e: &Expr, shapes: &mut Shapes) -> Symbol {
-    let k = shapes.leaves.iter().position(|l| l == e).unwrap_or_else(|| {
+    // the same leaf written in two places is one e-class: spans do not count
+    let k = shapes.leaves.iter().position(|l| l.kind == e.kind && l.shape == e.shape).unwrap_or_else(|| {
         shapes.leaves.push(e.clone());
         shapes.leaves.len() - 1
     });
@@ -215,15 +225,11 @@ fn intern_shape(s: &Shape, shapes: &mut Shapes) -> Symbol {
     Symbol::from(format!("#{k}"))
 }
 
-fn intern_op(atom: Atom, axis: Option<u8>, shapes: &mut Shapes) -> Symbol {
-    let name = match axis {
+fn op_symbol(atom: Atom, axis: Option<u8>) -> Symbol {
+    match axis {
         Some(ax) => Symbol::from(format!("{}@{ax}", atom.name())),
         None => Symbol::from(atom.name()),
-    };
-    if shapes.op(name).is_none() {
-        shapes.ops.push((name, atom, axis));
     }
-    name
 }
 
 fn to_egg(e: &Expr, shapes: &mut Shapes, rec: &mut RecExpr<Math>) -> Id {
@@ -252,7 +258,7 @@ fn to_egg(e: &Expr, shapes: &mut Shapes, rec: &mut RecExpr<Math>) -> Id {
                 let s = intern_shape(&e.shape, shapes);
                 ids.push(rec.add(Math::Leaf(s)));
             }
-            Math::Op(intern_op(*atom, *axis, shapes), ids)
+            Math::Op(op_symbol(*atom, *axis), ids)
         }
         // parameters, variables, symbols, sizes, constant matrices, indexing
         _ => Math::Leaf(intern_leaf(e, shapes)),
@@ -289,7 +295,7 @@ fn from_egg(rec: &RecExpr<Math>, shapes: &Shapes, like: &Expr) -> Expr {
             Math::MatMul([a, b]) => ExprKind::MatMul(kid(a), kid(b)),
             Math::Transpose(a) => ExprKind::Transpose(kid(a)),
             Math::Op(s, ids) => {
-                let (atom, axis) = shapes.op(*s).expect("every op symbol was interned by to_egg");
+                let (atom, axis) = Shapes::op(*s).expect("every op symbol names an atom (to_egg and the rules write them)");
                 let n = if atom.carries_shape() { ids.len() - 1 } else { ids.len() };
                 let args = ids[..n].iter().map(|c| built[usize::from(*c)].clone()).collect();
                 ExprKind::Atom { atom, args, axis }
