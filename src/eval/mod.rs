@@ -377,7 +377,15 @@ fn atom_value(atom: Atom, v: &[Tensor], axis: Option<u8>, shape: Vec<usize>, spa
             let (a, b) = (arg(0)?, arg(1)?);
             Tensor::matrix(a.len(), b.len(), a.data.iter().flat_map(|x| b.data.iter().map(move |y| x * y)).collect())
         }
-        Atom::Sign => elementwise(|x| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 })?,
+        Atom::Sign => elementwise(|x| {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        })?,
         Atom::Step => elementwise(|x| if x > 0.0 { 1.0 } else { 0.0 })?,
         Atom::Ge => zip(arg(0)?, arg(1)?, |a, b| if a >= b { 1.0 } else { 0.0 })
             .ok_or_else(|| fail(span, "shapes do not broadcast at run time"))?,

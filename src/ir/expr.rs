@@ -57,7 +57,10 @@ pub enum ExprKind {
     /// A symbolic input of a derived expression (a direction, a cotangent, a
     /// multiplier): never written in source, bound at evaluation time like a
     /// parameter (`Env::syms`). `name` is how it prints.
-    Sym { id: SymId, name: String },
+    Sym {
+        id: SymId,
+        name: String,
+    },
     Neg(Box<Expr>),
     Binary {
         op: Arith,
@@ -87,11 +90,9 @@ impl Expr {
     /// Children in order.
     pub fn children(&self) -> Vec<&Expr> {
         match &self.kind {
-            ExprKind::Const(_)
-            | ExprKind::Dim(_)
-            | ExprKind::Param(_)
-            | ExprKind::Var(_)
-            | ExprKind::Sym { .. } => Vec::new(),
+            ExprKind::Const(_) | ExprKind::Dim(_) | ExprKind::Param(_) | ExprKind::Var(_) | ExprKind::Sym { .. } => {
+                Vec::new()
+            }
             ExprKind::Neg(a)
             | ExprKind::Pow { base: a, .. }
             | ExprKind::Transpose(a)

@@ -107,19 +107,13 @@ fn atom_back(
         // the argmax entries of each group (all of them on a tie)
         Atom::Max | Atom::Min => {
             let best = spread(y(), axis, &x.shape);
-            let hit = if at == Atom::Max {
-                apply2(Atom::Ge, x.clone(), best)
-            } else {
-                apply2(Atom::Ge, best, x.clone())
-            };
+            let hit =
+                if at == Atom::Max { apply2(Atom::Ge, x.clone(), best) } else { apply2(Atom::Ge, best, x.clone()) };
             arg(mul(spread(c, axis, &x.shape), hit), acc)
         }
         // softmax along the reduction: exp(x − lse(x))
         Atom::LogSumExp => {
-            let soft = apply(
-                Atom::Exp,
-                sub(x.clone(), spread(y(), axis, &x.shape)),
-            );
+            let soft = apply(Atom::Exp, sub(x.clone(), spread(y(), axis, &x.shape)));
             arg(mul(spread(c, axis, &x.shape), soft), acc)
         }
         // spread and sum_to are each other's adjoints; sum along rows for axis 1

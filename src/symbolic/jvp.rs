@@ -42,9 +42,9 @@ pub fn jvp(e: &Expr, tangents: &[(Wrt, Expr)]) -> Result<Option<Expr>, DeriveErr
                 add_opt(dl, dr)
             }
             ExprKind::Transpose(a) => d(a)?.map(transpose),
-            ExprKind::Index { base, sel } => d(base)?.map(|db| {
-                atom_like(e, ExprKind::Index { base: Box::new(db), sel: sel.clone() })
-            }),
+            ExprKind::Index { base, sel } => {
+                d(base)?.map(|db| atom_like(e, ExprKind::Index { base: Box::new(db), sel: sel.clone() }))
+            }
             ExprKind::Atom { atom: a, args, axis } => atom_jvp(e, *a, args, *axis, tangents)?,
             _ => return Err(DeriveError::unsupported(e, "forward mode")),
         }
@@ -85,9 +85,7 @@ fn atom_jvp(
     Ok(match at {
         Atom::Ones | Atom::Zeros | Atom::Eye => None,
         Atom::Sum | Atom::Mean | Atom::Trace | Atom::Diag | Atom::Spread | Atom::SumTo => linear(vec![dx]),
-        Atom::Hstack | Atom::Vstack => {
-            linear(args.iter().map(|a| jvp(a, tangents)).collect::<Result<Vec<_>, _>>()?)
-        }
+        Atom::Hstack | Atom::Vstack => linear(args.iter().map(|a| jvp(a, tangents)).collect::<Result<Vec<_>, _>>()?),
         // d Σx² = 2 Σ x dx
         Atom::SumSquares => dx.map(|dx| mul(k(2.0), reduce(Atom::Sum, mul(x.clone(), dx), None))),
         // d‖x‖ = Σ x dx / ‖x‖
@@ -111,7 +109,8 @@ fn atom_jvp(
         }
         Atom::Max | Atom::Min => dx.map(|dx| {
             let best = spread(y(), axis, &x.shape);
-            let hit = if at == Atom::Max { apply2(Atom::Ge, x.clone(), best) } else { apply2(Atom::Ge, best, x.clone()) };
+            let hit =
+                if at == Atom::Max { apply2(Atom::Ge, x.clone(), best) } else { apply2(Atom::Ge, best, x.clone()) };
             reduce(Atom::Sum, mul(hit, dx), axis)
         }),
         Atom::LogSumExp => dx.map(|dx| {

@@ -82,7 +82,9 @@ impl<'a> NodeProblem<'a> {
             .iter()
             .zip(&self.sym_shapes)
             .map(|(s, shape)| {
-                set.iter().find(|(r, _)| *r == s.role).map_or_else(|| Tensor::filled(shape.clone(), 0.0), |(_, t)| t.clone())
+                set.iter()
+                    .find(|(r, _)| *r == s.role)
+                    .map_or_else(|| Tensor::filled(shape.clone(), 0.0), |(_, t)| t.clone())
             })
             .collect()
     }

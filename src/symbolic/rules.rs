@@ -32,6 +32,12 @@ fn both_constant(a: &str, b: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     move |g, _, s| g[s[a]].data.value.is_some() && g[s[b]].data.value.is_some()
 }
 
+/// `?k` is a constant and neither `?a` nor `?b` is.
+fn constant_past(k: &str, a: &str, b: &str) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
+    let (k, a, b) = (v(k), v(a), v(b));
+    move |g, _, s| g[s[k]].data.value.is_some() && g[s[a]].data.value.is_none() && g[s[b]].data.value.is_none()
+}
+
 /// The matched term is a scalar.
 fn scalar_result() -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     move |g, id, _| g[id].data.shape.is_scalar()
@@ -97,12 +103,13 @@ fn arith() -> Vec<Rule> {
         rw!("pow-1"; "(pow ?a 1)" => "?a"),
         // constants to the left, then gathered: 2 * (3 * x) → 6 * x
         rw!("const-left"; "(* ?a ?c)" => "(* ?c ?a)" if constant("?c")),
-        rw!("const-gather"; "(* ?c (* ?d ?a))" => "(* (* ?c ?d) ?a)" if constant("?c")),
+        rw!("const-gather"; "(* ?c (* ?d ?a))" => "(* (* ?c ?d) ?a)" if both_constant("?c", "?d")),
         rw!("scalar-div-gather"; "(/ (* ?c ?a) ?d)" => "(* (/ ?c ?d) ?a)" if constant("?c")),
         rw!("const-div-gather"; "(* ?c (/ ?a ?d))" => "(* (/ ?c ?d) ?a)" if both_constant("?c", "?d")),
         // constants move out of products: (k a) b → k (a b), a (k b) → k (a b)
-        rw!("const-out-l"; "(* (* ?k ?a) ?b)" => "(* ?k (* ?a ?b))" if constant("?k")),
-        rw!("const-out-r"; "(* ?a (* ?k ?b))" => "(* ?k (* ?a ?b))" if constant("?k")),
+        // (only past non-constants, so each constant moves once per level)
+        rw!("const-out-l"; "(* (* ?k ?a) ?b)" => "(* ?k (* ?a ?b))" if constant_past("?k", "?a", "?b")),
+        rw!("const-out-r"; "(* ?a (* ?k ?b))" => "(* ?k (* ?a ?b))" if constant_past("?k", "?a", "?b")),
     ]
 }
 

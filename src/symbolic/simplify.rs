@@ -18,7 +18,9 @@
 
 use std::time::Duration;
 
-use egg::{define_language, Analysis, CostFunction, DidMerge, EGraph, Id, Language, RecExpr, Runner, StopReason, Symbol};
+use egg::{
+    define_language, Analysis, CostFunction, DidMerge, EGraph, Id, Language, RecExpr, Runner, StopReason, Symbol,
+};
 use ordered_float::OrderedFloat;
 
 use super::build::matmul_shape;
@@ -295,7 +297,8 @@ fn from_egg(rec: &RecExpr<Math>, shapes: &Shapes, like: &Expr) -> Expr {
             Math::MatMul([a, b]) => ExprKind::MatMul(kid(a), kid(b)),
             Math::Transpose(a) => ExprKind::Transpose(kid(a)),
             Math::Op(s, ids) => {
-                let (atom, axis) = Shapes::op(*s).expect("every op symbol names an atom (to_egg and the rules write them)");
+                let (atom, axis) =
+                    Shapes::op(*s).expect("every op symbol names an atom (to_egg and the rules write them)");
                 let n = if atom.carries_shape() { ids.len() - 1 } else { ids.len() };
                 let args = ids[..n].iter().map(|c| built[usize::from(*c)].clone()).collect();
                 ExprKind::Atom { atom, args, axis }

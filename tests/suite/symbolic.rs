@@ -233,7 +233,8 @@ fn least_squares_implicit_backward_matches_closed_form() {
     let bound = random_bound(&node, &[("m", m), ("n", n)], &mut rng);
     let (a, b) = (&bound.params[0].data, &bound.params[1].data);
     let at = |i: usize, j: usize| a[i * n + j];
-    let ata: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| (0..m).map(|k| at(k, i) * at(k, j)).sum()).collect()).collect();
+    let ata: Vec<Vec<f64>> =
+        (0..n).map(|i| (0..n).map(|j| (0..m).map(|k| at(k, i) * at(k, j)).sum()).collect()).collect();
     let atb: Vec<f64> = (0..n).map(|i| (0..m).map(|k| at(k, i) * b[k]).sum()).collect();
     let x = solve(ata.clone(), atb);
     let v = rng.vec(n);
@@ -280,4 +281,31 @@ fn explain_snapshots() {
         let node = stdlib_node(file, name);
         insta::assert_snapshot!(format!("symbolic__{name}"), listing(&node, &derive(&node).unwrap()));
     }
+}
+
+/// The atoms derivatives use (`sum_to`, `spread`, `sign`, …) cannot be called
+/// from source text.
+#[test]
+fn internal_atoms_are_not_in_the_language() {
+    for call in ["sum_to(x - y)", "spread(x - y)", "sign(x - y)", "step(x - y)", "ge(x, y)", "outer(x, y)"] {
+        let src = format!("node t(x: real[n]) -> y: real[n] {{\n    minimize sum_squares(x - y) + sum({call})\n}}");
+        let c = ddn::compile("t.ddn", &src);
+        assert!(c.has_errors(), "`{call}` compiled");
+    }
+}
+
+/// The starting point evaluates `init` expressions (the mean for pooling) and
+/// uses zeros elsewhere.
+#[test]
+fn initial_point_evaluates_inits() {
+    let mut rng = Rng(22);
+    let node = stdlib_node("robust_pooling.ddn", "pool_welsch");
+    let bound = random_bound(&node, POOL, &mut rng);
+    let y = ddn::symbolic::initial_point(&node, &bound).unwrap();
+    let x = &bound.params[0].data;
+    let mean: Vec<f64> = (0..3).map(|j| (0..5).map(|i| x[i * 3 + j]).sum::<f64>() / 5.0).collect();
+    assert_close("init", &y, &mean);
+    let node = stdlib_node("least_squares.ddn", "least_squares");
+    let bound = random_bound(&node, &[("m", 4), ("n", 2)], &mut rng);
+    assert_eq!(ddn::symbolic::initial_point(&node, &bound).unwrap(), vec![0.0; 2]);
 }
