@@ -7,10 +7,7 @@
 //! a tree (`let`s and `def`s are inlined), so every node is visited once; subtrees
 //! not mentioning `wrt` are skipped.
 
-use super::build::{
-    add, add_opt, apply, apply2, atom, count, div, konst, matmul, mul, neg, outer, reduce, spread, sub, sum_to,
-    transpose,
-};
+use super::build::{add, add_opt, atom, count, div, konst, matmul, mul, neg, outer, reduce, spread, sum_to, transpose};
 use super::partials;
 use super::{DeriveError, Wrt};
 use crate::atoms::Atom;
@@ -79,6 +76,9 @@ fn atom_back(
     let k = |v: f64| konst(v, span);
     let y = || e.clone();
     let arg = |d: Expr, acc: &mut Option<Expr>| back(x, wrt, d, acc);
+    if let Some(w) = partials::reduction_weight(e) {
+        return arg(mul(spread(c, axis, &x.shape), w), acc);
+    }
     match at {
         Atom::Sum => arg(spread(c, axis, &x.shape), acc),
         Atom::Mean => arg(div(spread(c, axis, &x.shape), count(&x.shape, axis, span)), acc),
@@ -86,11 +86,6 @@ fn atom_back(
         Atom::Trace => arg(mul(c, atom(Atom::Eye, Vec::new(), None, x.shape.clone(), span)), acc),
         // diag is its own adjoint (vector ↔ diagonal)
         Atom::Diag => arg(atom(Atom::Diag, vec![c], None, x.shape.clone(), span), acc),
-        // d Σx² = 2x dx
-        Atom::SumSquares => arg(mul(mul(k(2.0), c), x.clone()), acc),
-        // d‖x‖ = x/‖x‖ dx
-        Atom::Norm => arg(mul(c, div(x.clone(), y())), acc),
-        Atom::Norm1 => arg(mul(c, apply(Atom::Sign, x.clone())), acc),
         // d xᵀPx = (P + Pᵀ)x · dx + x xᵀ : dP
         Atom::QuadForm => {
             let p = &args[1];
@@ -103,18 +98,6 @@ fn atom_back(
             let t = &args[1];
             arg(mul(c.clone(), div(mul(k(2.0), x.clone()), t.clone())), acc)?;
             back(t, wrt, neg(mul(c, div(y(), t.clone()))), acc)
-        }
-        // the argmax entries of each group (all of them on a tie)
-        Atom::Max | Atom::Min => {
-            let best = spread(y(), axis, &x.shape);
-            let hit =
-                if at == Atom::Max { apply2(Atom::Ge, x.clone(), best) } else { apply2(Atom::Ge, best, x.clone()) };
-            arg(mul(spread(c, axis, &x.shape), hit), acc)
-        }
-        // softmax along the reduction: exp(x − lse(x))
-        Atom::LogSumExp => {
-            let soft = apply(Atom::Exp, sub(x.clone(), spread(y(), axis, &x.shape)));
-            arg(mul(spread(c, axis, &x.shape), soft), acc)
         }
         // spread and sum_to are each other's adjoints; sum along rows for axis 1
         Atom::Spread if axis == Some(1) => arg(reduce(Atom::Sum, c, axis), acc),

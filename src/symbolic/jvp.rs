@@ -5,9 +5,7 @@
 //! Used for second derivatives as forward-over-reverse (Pearlmutter 1994): the
 //! Hessian–vector product `∇²L · v` is the jvp of the gradient expression along `v`.
 
-use super::build::{
-    add, add_opt, apply, apply2, atom, div, konst, matmul, mul, neg, outer, reduce, spread, sub, transpose,
-};
+use super::build::{add, add_opt, atom, div, konst, matmul, mul, neg, outer, reduce, spread, transpose};
 use super::partials;
 use super::{DeriveError, Wrt};
 use crate::atoms::Atom;
@@ -82,15 +80,13 @@ fn atom_jvp(
             .collect();
         Some(atom(at, ts, axis, e.shape.clone(), span))
     };
+    if let Some(w) = partials::reduction_weight(e) {
+        return Ok(dx.map(|dx| reduce(Atom::Sum, mul(w, dx), axis)));
+    }
     Ok(match at {
         Atom::Ones | Atom::Zeros | Atom::Eye => None,
         Atom::Sum | Atom::Mean | Atom::Trace | Atom::Diag | Atom::Spread | Atom::SumTo => linear(vec![dx]),
         Atom::Hstack | Atom::Vstack => linear(args.iter().map(|a| jvp(a, tangents)).collect::<Result<Vec<_>, _>>()?),
-        // d Σx² = 2 Σ x dx
-        Atom::SumSquares => dx.map(|dx| mul(k(2.0), reduce(Atom::Sum, mul(x.clone(), dx), None))),
-        // d‖x‖ = Σ x dx / ‖x‖
-        Atom::Norm => dx.map(|dx| div(reduce(Atom::Sum, mul(x.clone(), dx), None), y())),
-        Atom::Norm1 => dx.map(|dx| reduce(Atom::Sum, mul(apply(Atom::Sign, x.clone()), dx), None)),
         // d xᵀPx = dxᵀ(P + Pᵀ)x + xᵀ dP x
         Atom::QuadForm => {
             let p = &args[1];
@@ -107,16 +103,6 @@ fn atom_jvp(
             let via_t = dt.map(|dt| neg(mul(div(y(), t.clone()), dt)));
             add_opt(via_x, via_t)
         }
-        Atom::Max | Atom::Min => dx.map(|dx| {
-            let best = spread(y(), axis, &x.shape);
-            let hit =
-                if at == Atom::Max { apply2(Atom::Ge, x.clone(), best) } else { apply2(Atom::Ge, best, x.clone()) };
-            reduce(Atom::Sum, mul(hit, dx), axis)
-        }),
-        Atom::LogSumExp => dx.map(|dx| {
-            let soft = apply(Atom::Exp, sub(x.clone(), spread(y(), axis, &x.shape)));
-            reduce(Atom::Sum, mul(soft, dx), axis)
-        }),
         // d(a bᵀ) = da bᵀ + a dbᵀ
         Atom::Outer => {
             let b = &args[1];

@@ -6,11 +6,14 @@
 //! forward mode forms `Σᵢ ∂φ/∂aᵢ · daᵢ`. Writing each formula once here keeps
 //! the two modes from drifting apart.
 //!
+//! [`reduction_weight`] does the same for reductions whose derivative is a
+//! weighted sum (`sum_squares`, norms, `max`, `log_sum_exp`).
+//!
 //! At a kink (|x| at 0, a tie in `maximum`) the partial is one subgradient, the
 //! one [`crate::eval::vjp`] picks: `sign(0) = 0`, `step(0) = 0`, ties go to the
 //! first argument.
 
-use super::build::{add, apply, apply2, div, konst, mul, neg, pow, sub};
+use super::build::{add, apply, apply2, div, konst, mul, neg, pow, spread, sub};
 use crate::atoms::Atom;
 use crate::ir::{Arith, Expr, ExprKind};
 
@@ -84,6 +87,30 @@ fn atom_partials(atom: Atom, args: &[Expr], y: impl Fn() -> Expr) -> Option<Vec<
         Atom::Sign | Atom::Step | Atom::Ge => Some(vec![None; args.len()]),
         _ => None,
     }
+}
+
+/// Reductions whose derivative is a weighted sum of their argument's entries,
+/// `e = R(x, axis)`, `de = sum(W ⊙ dx, axis)`: the weight `W`, of `x`'s shape.
+/// Reverse mode sends `spread(c̄, axis) ⊙ W` to `x`.
+pub(crate) fn reduction_weight(e: &Expr) -> Option<Expr> {
+    let ExprKind::Atom { atom, args, axis } = &e.kind else {
+        return None;
+    };
+    let x = args.first()?.clone();
+    let best = || spread(e.clone(), *axis, &x.shape);
+    Some(match atom {
+        // d Σx² = 2x · dx
+        Atom::SumSquares => mul(konst(2.0, e.span), x.clone()),
+        // d‖x‖ = x/‖x‖ · dx
+        Atom::Norm => div(x.clone(), e.clone()),
+        Atom::Norm1 => apply(Atom::Sign, x.clone()),
+        // the entries attaining the extremum of their group (all of them on a tie)
+        Atom::Max => apply2(Atom::Ge, x.clone(), best()),
+        Atom::Min => apply2(Atom::Ge, best(), x.clone()),
+        // softmax along the reduction: exp(x − lse(x))
+        Atom::LogSumExp => apply(Atom::Exp, sub(x.clone(), best())),
+        _ => return None,
+    })
 }
 
 /// `maximum(a, b, c, …)` as `maximum(maximum(a, b), c)`, so that the two-argument

@@ -21,7 +21,13 @@ const H: f64 = 1e-6;
 const TOL: f64 = 1e-6;
 
 fn stdlib_node(file: &str, name: &str) -> Node {
-    let c = compile_path(&root().join("stdlib").join(file));
+    file_node(&format!("stdlib/{file}"), name)
+}
+
+/// Node `name` of the file at `path` (relative to the crate root).
+fn file_node(path: &str, name: &str) -> Node {
+    let c = compile_path(&root().join(path));
+    let file = path;
     assert!(!c.has_errors(), "{file} does not compile");
     c.program.nodes.into_iter().find(|n| n.name == name).unwrap_or_else(|| panic!("no node {name} in {file}"))
 }
@@ -44,7 +50,16 @@ fn random_bound(node: &Node, sizes: &[(&str, usize)], rng: &mut Rng) -> Bound {
         match p.base {
             BaseType::Pos => t.data.iter_mut().for_each(|x| *x = x.abs() + 0.5),
             BaseType::Nonneg => t.data.iter_mut().for_each(|x| *x = x.abs()),
-            BaseType::Sym | BaseType::Psd => {
+            BaseType::Psd => {
+                let n = shape[0];
+                let l = t.data.clone();
+                for i in 0..n {
+                    for j in 0..n {
+                        t.data[i * n + j] = (0..n).map(|k| l[i * n + k] * l[j * n + k]).sum::<f64>();
+                    }
+                }
+            }
+            BaseType::Sym => {
                 let n = shape[0];
                 for i in 0..n {
                     for j in 0..i {
@@ -95,11 +110,15 @@ fn lagrangian(p: &NodeProblem, y: &[f64], nu: &[f64], lam: &[f64]) -> f64 {
 /// Checks every derived expression of `node` against central differences at a
 /// random point with random multipliers, direction and backward seeds.
 fn check_node(file: &str, name: &str, sizes: &[(&str, usize)], seed: u64) {
-    let node = stdlib_node(file, name);
-    let derived = derive(&node).unwrap_or_else(|e| panic!("{name}: {e}"));
+    check(&stdlib_node(file, name), sizes, seed);
+}
+
+fn check(node: &Node, sizes: &[(&str, usize)], seed: u64) {
+    let name = &node.name;
+    let derived = derive(node).unwrap_or_else(|e| panic!("{name}: {e}"));
     let mut rng = Rng(seed);
-    let bound = random_bound(&node, sizes, &mut rng);
-    let p = NodeProblem::new(&node, &bound, &derived);
+    let bound = random_bound(node, sizes, &mut rng);
+    let p = NodeProblem::new(node, &bound, &derived);
     let (n, n_eq, n_ineq) = (p.dim(), p.n_eq(), p.n_ineq());
     // positive entries keep x log x, entr and log in their domains
     let y: Vec<f64> = (0..n).map(|_| 0.2 + 0.7 * rng.next().abs()).collect();
@@ -141,7 +160,7 @@ fn check_node(file: &str, name: &str, sizes: &[(&str, usize)], seed: u64) {
     let (w, a, b) = (rng.vec(n), rng.vec(n_eq), rng.vec(n_ineq));
     let mixed = p.param_vjp(&y, &nu, &lam, &w, &a, &b).unwrap();
     let phi = |bound: &Bound| {
-        let q = NodeProblem::new(&node, bound, &derived);
+        let q = NodeProblem::new(node, bound, &derived);
         dot(&w, &q.lagrangian_gradient(&y, &nu, &lam).unwrap())
             + dot(&a, &q.eq(&y).unwrap())
             + dot(&b, &q.ineq(&y).unwrap())
@@ -308,4 +327,16 @@ fn initial_point_evaluates_inits() {
     let node = stdlib_node("least_squares.ddn", "least_squares");
     let bound = random_bound(&node, &[("m", 4), ("n", 2)], &mut rng);
     assert_eq!(ddn::symbolic::initial_point(&node, &bound).unwrap(), vec![0.0; 2]);
+}
+
+/// Every differentiable atom and operator (tests/symbolic/atoms.ddn), in both
+/// modes and through the mixed partials.
+#[test]
+fn every_atom_matches_differences() {
+    let sizes = &[("m", 4), ("n", 3)];
+    for (k, name) in
+        ["conic_atoms", "exp_cone_atoms", "matrix_atoms", "matrix_exp_atoms", "smooth_atoms"].iter().enumerate()
+    {
+        check(&file_node("tests/symbolic/atoms.ddn", name), sizes, 30 + k as u64);
+    }
 }
