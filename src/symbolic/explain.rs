@@ -2,7 +2,7 @@
 //! for a smooth node's derivatives.
 
 use super::derive::{derive, Derived, Normalised};
-use super::simplify::Simplified;
+use super::simplify::{Simplified, ITER_LIMIT, NODE_LIMIT};
 use super::DeriveError;
 use crate::ir::Node;
 
@@ -14,6 +14,9 @@ pub fn explain(node: &Node) -> Result<String, DeriveError> {
 /// A listing of `d`'s simplified expressions, each with its egg stop reason.
 pub fn listing(node: &Node, d: &Derived) -> String {
     let mut out = format!("node {}: f = {}\n", node.name, node.expr_str(&d.f));
+    let groups: Vec<String> =
+        super::rules::groups().iter().map(|(name, rules)| format!("{name} ({})", rules.len())).collect();
+    out.push_str(&format!("egg rules: {}; limits: {ITER_LIMIT} iterations, {NODE_LIMIT} nodes\n", groups.join(", ")));
     let line = |out: &mut String, lhs: String, s: &Simplified| {
         out.push_str(&format!("  {lhs} = {}\n      [{}]\n", node.expr_str(&s.expr), s.stop_str()));
     };

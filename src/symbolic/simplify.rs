@@ -163,6 +163,8 @@ impl CostFunction<Math> for FewerProducts<'_> {
         let own = match node {
             Math::MatMul(_) => 16,
             Math::Mul([_, b]) if self.0[*b].data.value.is_some() => 3,
+            // and a negated leaf costs one more, so `-(X @ u)` beats `X @ -u`
+            Math::Neg(a) if self.0[*a].nodes.iter().any(|n| matches!(n, Math::Leaf(_))) => 3,
             _ => 2,
         };
         node.fold(own, |sum, id| sum + costs(id))

@@ -340,3 +340,12 @@ fn every_atom_matches_differences() {
         check(&file_node("tests/symbolic/atoms.ddn", name), sizes, 30 + k as u64);
     }
 }
+
+/// An expression with no reverse-mode rule is a `DeriveError` at its span, not a panic.
+#[test]
+fn unsupported_expressions_are_errors() {
+    let c = ddn::compile("t.ddn", "node t(a: real[3]) -> y: real[3] {\n    minimize sum_squares(y - a) + y[0]^2\n}");
+    assert!(!c.has_errors(), "{}", super::rendered(&c));
+    let e = derive(&c.program.nodes[0]).unwrap_err();
+    assert!(e.message.contains("indexing"), "{}", e.message);
+}
