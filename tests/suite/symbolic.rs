@@ -349,3 +349,26 @@ fn unsupported_expressions_are_errors() {
     let e = derive(&c.program.nodes[0]).unwrap_err();
     assert!(e.message.contains("indexing"), "{}", e.message);
 }
+
+/// Every node of the standard library differentiates (conic ones too: it is
+/// only differentiation).
+#[test]
+fn every_stdlib_node_derives() {
+    for path in super::ddn_files(&root().join("stdlib")) {
+        let c = compile_path(&path);
+        for node in &c.program.nodes {
+            derive(node).unwrap_or_else(|e| panic!("{}: {}: {e}", path.display(), node.name));
+        }
+    }
+}
+
+/// The checked nodes of the diagnostics tests (files with errors elsewhere)
+/// derive or report a `DeriveError`, never panic.
+#[test]
+fn checked_nodes_of_bad_files_never_panic() {
+    for path in super::ddn_files(&root().join("tests").join("ui")) {
+        for node in &compile_path(&path).program.nodes {
+            let _ = derive(node);
+        }
+    }
+}
