@@ -7,11 +7,13 @@
 //! a tree (`let`s and `def`s are inlined), so every node is visited once; subtrees
 //! not mentioning `wrt` are skipped.
 
-use super::build::{add, add_opt, atom, count, div, konst, matmul, mul, neg, outer, reduce, spread, sum_to, transpose};
+use super::build::{
+    add, add_opt, atom, count, div, konst, matmul, mk, mul, neg, outer, reduce, spread, sum_to, transpose,
+};
 use super::partials;
 use super::{DeriveError, Wrt};
 use crate::atoms::Atom;
-use crate::ir::{Expr, ExprKind};
+use crate::ir::{Dim, Expr, ExprKind, Sel, Shape};
 
 /// `∂⟨c, e⟩/∂wrt`, or `None` when `e` does not depend on `wrt` (the derivative is
 /// identically zero). `c` has the shape of `e`.
@@ -55,8 +57,48 @@ fn back(e: &Expr, wrt: Wrt, c: Expr, acc: &mut Option<Expr>) -> Result<(), Deriv
             back(r, wrt, cb, acc)
         }
         ExprKind::Transpose(a) => back(a, wrt, transpose(c), acc),
+        ExprKind::Index { base, sel } => back(base, wrt, scatter(e, base, sel, c), acc),
         ExprKind::Atom { atom: a, args, axis } => atom_back(e, *a, args, *axis, wrt, c, acc),
         _ => Err(DeriveError::unsupported(e, "reverse mode")),
+    }
+}
+
+/// The adjoint of `X[s₀, s₁]`: the cotangent put back where the entries came
+/// from, written with selection matrices (rows of the identity), since the
+/// selection is linear: `X[s₀, s₁] = E₀ X E₁ᵀ` gives `X̄ = E₀ᵀ C̄ E₁`. An index
+/// `i` selects the row `eᵢ = eye(n)[i]` and drops the axis, so its adjoint is an
+/// outer product instead. Columns are undone first, then rows.
+fn scatter(e: &Expr, base: &Expr, sel: &[Sel], c: Expr) -> Expr {
+    let span = e.span;
+    let full = |s: Option<&Sel>| matches!(s, None | Some(Sel::Range { start: 0, end: None }));
+    // rows of eye(n) picked by `s` on axis `axis` of the base; `len` the kept length
+    let pick = |axis: usize, s: Sel, len: Option<Dim>| {
+        let n = base.shape.0[axis];
+        let eye = atom(Atom::Eye, Vec::new(), None, Shape::matrix(n, n), span);
+        let shape = match (s, len) {
+            (Sel::Range { .. }, Some(len)) => Shape::matrix(len, n),
+            _ => Shape::vector(n),
+        };
+        mk(ExprKind::Index { base: Box::new(eye), sel: vec![s] }, shape, span)
+    };
+    // the kept axes' lengths, in order, from the index expression's own shape
+    let mut kept = e.shape.0.iter().copied();
+    let (s0, s1) = (sel.first(), sel.get(1));
+    let len0 = if matches!(s0, Some(Sel::At(_))) { None } else { kept.next() };
+    let len1 = kept.next();
+    let d = match s1 {
+        _ if base.shape.rank() < 2 || full(s1) => c,
+        Some(&s @ Sel::At(_)) if len0.is_some() => outer(c, pick(1, s, None)),
+        Some(&s @ Sel::At(_)) => mul(c, pick(1, s, None)),
+        Some(&s) => matmul(c, pick(1, s, len1)),
+        None => c,
+    };
+    match s0 {
+        _ if full(s0) => d,
+        Some(&s @ Sel::At(_)) if base.shape.rank() == 2 => outer(pick(0, s, None), d),
+        Some(&s @ Sel::At(_)) => mul(d, pick(0, s, None)),
+        Some(&s) => matmul(transpose(pick(0, s, len0)), d),
+        None => d,
     }
 }
 

@@ -63,8 +63,8 @@ impl Wrt {
     }
 }
 
-/// An expression the differentiator has no rule for (indexing, concatenation
-/// and `norm_inf` of the differentiated leaf are not supported yet).
+/// An expression the differentiator has no rule for (reverse mode through
+/// `hstack`/`vstack` and `norm_inf` of the differentiated leaf is not supported yet).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeriveError {
     pub message: String,
