@@ -145,6 +145,31 @@ fn atom_back(
         Atom::Spread if axis == Some(1) => arg(reduce(Atom::Sum, c, axis), acc),
         Atom::Spread => arg(sum_to(c, &x.shape), acc),
         Atom::SumTo => arg(spread(c, None, &x.shape), acc),
+        // each part's cotangent is its slice of C̄ (concatenated lengths are literals)
+        Atom::Hstack | Atom::Vstack => {
+            let mut offset = 0;
+            for (k, part) in args.iter().enumerate() {
+                let sel = match (at, part.shape.rank()) {
+                    (Atom::Vstack, 1) => vec![Sel::At(k as u64)],
+                    (_, rank) => {
+                        let axis = if at == Atom::Hstack && rank == 2 { 1 } else { 0 };
+                        let Dim::Fixed(len) = part.shape.0[axis] else {
+                            return Err(DeriveError::unsupported(e, "reverse mode"));
+                        };
+                        let slice = Sel::Range { start: offset, end: Some(offset + len) };
+                        offset += len;
+                        if axis == 1 {
+                            vec![Sel::Range { start: 0, end: None }, slice]
+                        } else {
+                            vec![slice]
+                        }
+                    }
+                };
+                let piece = mk(ExprKind::Index { base: Box::new(c.clone()), sel }, part.shape.clone(), span);
+                back(part, wrt, piece, acc)?;
+            }
+            Ok(())
+        }
         // d(a bᵀ): ā = C̄ b, b̄ = C̄ᵀ a = a C̄
         Atom::Outer => {
             let b = &args[1];

@@ -63,8 +63,8 @@ impl Wrt {
     }
 }
 
-/// An expression the differentiator has no rule for (reverse mode through
-/// `hstack`/`vstack` and `norm_inf` of the differentiated leaf is not supported yet).
+/// An expression the differentiator has no rule for. Every operation and atom
+/// of the language has one; this guards what a new atom may lack.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeriveError {
     pub message: String,

@@ -7,7 +7,7 @@
 //! the two modes from drifting apart.
 //!
 //! [`reduction_weight`] does the same for reductions whose derivative is a
-//! weighted sum (`sum_squares`, norms, `max`, `log_sum_exp`).
+//! weighted sum (`sum_squares`, the norms, `max`, `log_sum_exp`).
 //!
 //! At a kink (|x| at 0, a tie in `maximum`) the partial is one subgradient, the
 //! one [`crate::eval::vjp`] picks: `sign(0) = 0`, `step(0) = 0`, ties go to the
@@ -104,6 +104,8 @@ pub(crate) fn reduction_weight(e: &Expr) -> Option<Expr> {
         // d‖x‖ = x/‖x‖ · dx
         Atom::Norm => div(x.clone(), e.clone()),
         Atom::Norm1 => apply(Atom::Sign, x.clone()),
+        // d max|xᵢ| = sign(xₖ) dxₖ at the entries of largest magnitude
+        Atom::NormInf => mul(apply(Atom::Sign, x.clone()), apply2(Atom::Ge, apply(Atom::Abs, x.clone()), e.clone())),
         // the entries attaining the extremum of their group (all of them on a tie)
         Atom::Max => apply2(Atom::Ge, x.clone(), best()),
         Atom::Min => apply2(Atom::Ge, best(), x.clone()),

@@ -334,21 +334,20 @@ fn initial_point_evaluates_inits() {
 #[test]
 fn every_atom_matches_differences() {
     let sizes = &[("m", 4), ("n", 3)];
-    for (k, name) in
-        ["conic_atoms", "exp_cone_atoms", "matrix_atoms", "matrix_exp_atoms", "smooth_atoms", "index_atoms"].iter().enumerate()
+    for (k, name) in [
+        "conic_atoms",
+        "exp_cone_atoms",
+        "matrix_atoms",
+        "matrix_exp_atoms",
+        "smooth_atoms",
+        "index_atoms",
+        "concat_atoms",
+    ]
+    .iter()
+    .enumerate()
     {
         check(&file_node("tests/symbolic/atoms.ddn", name), sizes, 30 + k as u64);
     }
-}
-
-/// An expression with no reverse-mode rule is a `DeriveError` at its span, not a panic.
-#[test]
-fn unsupported_expressions_are_errors() {
-    let src = "node t(a: real[3]) -> y: real[3] {\n    minimize sum_squares(y - a) + sum(hstack(y, a)^2)\n}";
-    let c = ddn::compile("t.ddn", src);
-    assert!(!c.has_errors(), "{}", super::rendered(&c));
-    let e = derive(&c.program.nodes[0]).unwrap_err();
-    assert!(e.message.contains("hstack"), "{}", e.message);
 }
 
 /// Every node of the standard library differentiates (conic ones too: it is
