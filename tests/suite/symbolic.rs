@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use ddn::eval::Tensor;
+use ddn::eval::{Env, Tensor};
 use ddn::ir::{Dim, Node};
 use ddn::runtime::inputs::{bind, Bound};
 use ddn::smooth::SmoothProblem;
-use ddn::symbolic::{derive, listing, NodeProblem};
+use ddn::symbolic::{derive, listing, Derived, NodeProblem, SymRole};
 use ddn::syntax::ast::BaseType;
 
 use super::{compile_path, root, Rng};
@@ -102,6 +102,28 @@ fn unit(n: usize, k: usize) -> Vec<f64> {
     e
 }
 
+/// Values of the derived expressions' symbols: the multipliers from flat `nu`,
+/// `lam` (in constraint order), zeros for the rest.
+fn multiplier_values(d: &Derived, bound: &Bound, nu: &[f64], lam: &[f64]) -> Vec<Tensor> {
+    let (mut at_nu, mut at_lam) = (0, 0);
+    d.syms
+        .iter()
+        .map(|s| {
+            let shape = ddn::eval::concrete(&s.shape, &bound.dims);
+            let len: usize = shape.iter().product();
+            let take = |flat: &[f64], at: &mut usize| {
+                *at += len;
+                Tensor { shape: shape.clone(), data: flat[*at - len..*at].to_vec() }
+            };
+            match s.role {
+                SymRole::Nu(_) => take(nu, &mut at_nu),
+                SymRole::Lambda(_) => take(lam, &mut at_lam),
+                _ => Tensor::filled(shape.clone(), 0.0),
+            }
+        })
+        .collect()
+}
+
 /// `L = f + νᵀh + λᵀg`.
 fn lagrangian(p: &NodeProblem, y: &[f64], nu: &[f64], lam: &[f64]) -> f64 {
     p.objective(y).unwrap() + dot(nu, &p.eq(y).unwrap()) + dot(lam, &p.ineq(y).unwrap())
@@ -143,6 +165,20 @@ fn check(node: &Node, sizes: &[(&str, usize)], seed: u64) {
     let hess = p.lagrangian_hessian(&y, &nu, &lam).unwrap();
     let h_v: Vec<f64> = (0..n).map(|i| (0..n).map(|j| hess[(i, j)] * v[j]).sum()).collect();
     assert_close(&format!("{name}: (L_yy) v"), &h_v, &hv);
+
+    // the evaluator's numeric reverse mode through the derived L_y (internal atoms
+    // included) gives the same L_yy v, since the Hessian is symmetric
+    let syms = multiplier_values(&derived, &bound, &nu, &lam);
+    let vars = p.unflatten(&y);
+    let env = Env { params: &bound.params, vars: &vars, dims: &bound.dims, syms: &syms };
+    let mut numeric = vec![0.0; n];
+    for (g, cot) in derived.grad_l.iter().zip(p.unflatten(&v)) {
+        let grads = ddn::eval::vjp(&g.expr, &env, &cot).unwrap();
+        let flat: Vec<f64> =
+            grads.vars.iter().zip(&vars).flat_map(|(d, x)| d.clone().map_or(vec![0.0; x.len()], |d| d.data)).collect();
+        numeric.iter_mut().zip(flat).for_each(|(a, b)| *a += b);
+    }
+    assert_close(&format!("{name}: vjp of L_y"), &numeric, &hv);
 
     // Jacobians against the differences of h and g, column by column
     for (what, jac, values, rows) in [
