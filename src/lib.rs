@@ -35,6 +35,7 @@ pub mod report;
 pub mod runtime;
 pub mod sema;
 pub mod smooth;
+pub mod symbolic;
 pub mod solve;
 pub mod syntax;
 

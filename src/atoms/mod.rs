@@ -8,6 +8,7 @@
 mod affine;
 mod concave;
 mod convex;
+mod internal;
 mod smooth;
 
 use crate::dcp::{Cone, Curvature, Mono, Sign, Smoothness};
@@ -56,6 +57,13 @@ pub enum Atom {
     Cos,
     Tanh,
     Sigmoid,
+    // internal: built by differentiation only, never looked up by name
+    Spread,
+    SumTo,
+    Outer,
+    Sign,
+    Step,
+    Ge,
 }
 
 /// How an atom's positional arguments are read.
@@ -131,7 +139,18 @@ pub struct AtomInfo {
 
 impl Atom {
     pub fn info(self) -> &'static AtomInfo {
-        all().find(|i| i.atom == self).unwrap_or_else(|| unreachable_atom(self))
+        all().chain(internal::ATOMS).find(|i| i.atom == self).unwrap_or_else(|| unreachable_atom(self))
+    }
+
+    /// Internal atoms (derivatives only) are not part of the language.
+    pub fn is_internal(self) -> bool {
+        internal::ATOMS.iter().any(|i| i.atom == self)
+    }
+
+    /// The result's shape is part of the operation, not a function of the
+    /// arguments (`sum_to(c)` to `[n]` or to `[m, n]`).
+    pub fn carries_shape(self) -> bool {
+        matches!(self, Atom::Spread | Atom::SumTo)
     }
 
     pub fn name(self) -> &'static str {
@@ -145,9 +164,15 @@ fn unreachable_atom(a: Atom) -> ! {
     panic!("atom {a:?} has no table entry")
 }
 
-/// Every atom's info, family by family.
+/// Every atom of the language, family by family (internal atoms excluded).
 pub fn all() -> impl Iterator<Item = &'static AtomInfo> {
     affine::ATOMS.iter().chain(convex::ATOMS).chain(concave::ATOMS).chain(smooth::ATOMS)
+}
+
+/// Any atom by name, internal ones included: for the compiler's own tables
+/// (the egg language), never for source text, which goes through [`lookup`].
+pub fn by_name(name: &str) -> Option<Atom> {
+    all().chain(internal::ATOMS).find(|i| i.name == name).map(|i| i.atom)
 }
 
 /// The atom called `name`, if any.

@@ -28,7 +28,7 @@ pub fn least_squares_form(node: &Node, bound: &Bound) -> Option<Result<AffineRes
     if node.objective.sense != Sense::Minimize || !node.constraints.is_empty() {
         return None;
     }
-    let env = Env { params: &bound.params, vars: &[], dims: &bound.dims };
+    let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
     let (var_cols, vars, n) = variable_forms(node, bound);
     let mut r = Reducer::new(node, env, vars, Builder::new(n));
     if !r.analysis(&args[0]).curvature.is_affine() {

@@ -123,7 +123,7 @@ fn reduce_node<K: Sink>(node: &Node, bound: &Bound, make: impl FnOnce(usize) -> 
             span: Some(node.span),
         });
     }
-    let env = Env { params: &bound.params, vars: &[], dims: &bound.dims };
+    let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
     let (var_cols, vars, next) = variable_forms(node, bound);
     let mut r = Reducer::new(node, env, vars, make(next));
 

@@ -63,7 +63,7 @@ pub fn data_vjp(
     let leaves: Vec<Tracked> = sink.read.iter().flat_map(|(_, d)| d.data.iter().copied()).collect();
     let adjoint = Tracked::gradient(psi, &leaves);
     let mut grads: Vec<Tensor> = bound.params.iter().map(|p| Tensor::filled(p.shape.clone(), 0.0)).collect();
-    let env = Env { params: &bound.params, vars: &[], dims: &bound.dims };
+    let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
     let mut offset = 0;
     for (e, d) in &sink.read {
         let cot = Tensor { shape: d.shape.clone(), data: adjoint[offset..offset + d.data.len()].to_vec() };

@@ -81,6 +81,8 @@ impl Analyzer<'_> {
             ExprKind::Dim(_) => Analysis::leaf(Sign::Nonneg, Curvature::Constant),
             ExprKind::Param(p) => Analysis::leaf(base_sign(self.params.get(p.0 as usize)), Curvature::Constant),
             ExprKind::Var(v) => Analysis::leaf(base_sign(self.vars.get(v.0 as usize)), Curvature::Affine),
+            // a symbolic input of a derived expression: data of unknown sign
+            ExprKind::Sym { .. } => Analysis::leaf(Sign::Unknown, Curvature::Constant),
             ExprKind::Neg(x) => {
                 let a = self.go(x);
                 let sign = -a.sign;

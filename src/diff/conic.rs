@@ -121,7 +121,7 @@ fn psi_gradient(
     let minus: Vec<Tensor> = y.iter().zip(&step).map(|(a, b)| add(a, b, -1.0)).collect();
     let mut grads: Vec<Tensor> = bound.params.iter().map(|p| Tensor::filled(p.shape.clone(), 0.0)).collect();
     let mut acc = |e: &Expr, vars: &[Tensor], cot: Tensor| -> Result<(), RunError> {
-        let env = Env { params: &bound.params, vars, dims: &bound.dims };
+        let env = Env { params: &bound.params, vars, dims: &bound.dims, syms: &[] };
         let shape = crate::eval::concrete(&e.shape, &bound.dims);
         let g: Grads = vjp(e, &env, &unbroadcast(&cot, &shape)).map_err(|e| RunError(e.message))?;
         for (acc, gp) in grads.iter_mut().zip(g.params) {

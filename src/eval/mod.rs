@@ -25,6 +25,9 @@ pub struct Env<'a> {
     pub vars: &'a [Tensor],
     /// The size of each dimension name.
     pub dims: &'a [usize],
+    /// One value per symbolic input ([`ExprKind::Sym`]) of derived expressions;
+    /// empty for the node's own expressions.
+    pub syms: &'a [Tensor],
 }
 
 /// Why an expression has no value.
@@ -59,6 +62,9 @@ pub fn eval(e: &Expr, env: &Env) -> Res {
             env.params.get(p.0 as usize).cloned().ok_or_else(|| fail(e.span, "parameter has no value"))
         }
         ExprKind::Var(v) => env.vars.get(v.0 as usize).cloned().ok_or_else(|| fail(e.span, "variable has no value")),
+        ExprKind::Sym { id, name } => {
+            env.syms.get(id.0 as usize).cloned().ok_or_else(|| fail(e.span, format!("`{name}` has no value")))
+        }
         ExprKind::Neg(a) => Ok(map(eval(a, env)?, |x| -x)),
         ExprKind::Binary { op, lhs, rhs } => {
             let (a, b) = (eval(lhs, env)?, eval(rhs, env)?);
@@ -169,9 +175,30 @@ pub fn index(t: &Tensor, sel: &[Sel]) -> Option<Tensor> {
     Some(Tensor { shape, data })
 }
 
+/// The group (output entry) that entry `k` of a reduction of `x` along `axis`
+/// falls into: its column for axis 0, its row for axis 1, the one group otherwise.
+pub fn reduce_group(x: &[usize], axis: Option<u8>, k: usize) -> usize {
+    match (axis, x) {
+        (Some(0), [_, n]) => k % n,
+        (Some(_), [_, n]) => k / n,
+        _ => 0,
+    }
+}
+
+/// `spread(c, axis)` to `shape`: the adjoint of `sum(·, axis)` (and of
+/// broadcasting when `axis` is none or 0): every entry takes its group's value.
+pub fn spread(c: &Tensor, axis: Option<u8>, shape: &[usize]) -> Tensor {
+    let len: usize = shape.iter().product();
+    let data = match (axis, shape) {
+        (Some(1), [_, _]) => (0..len).map(|k| c.data[reduce_group(shape, axis, k)]).collect(),
+        _ => (0..len).map(|k| c.data[broadcast_index(&c.shape, shape, k)]).collect(),
+    };
+    Tensor { shape: shape.to_vec(), data }
+}
+
 /// A reduction of `t` by `f` (with identity `init`): over everything, or along
 /// `axis` of a matrix (axis 0 reduces down the columns).
-fn reduce(t: &Tensor, axis: Option<u8>, init: f64, f: impl Fn(f64, f64) -> f64) -> Tensor {
+pub(crate) fn reduce(t: &Tensor, axis: Option<u8>, init: f64, f: impl Fn(f64, f64) -> f64) -> Tensor {
     match (axis, t.shape.as_slice()) {
         (Some(ax), [m, n]) => {
             let (m, n) = (*m, *n);
@@ -338,5 +365,29 @@ fn atom_value(atom: Atom, v: &[Tensor], axis: Option<u8>, shape: Vec<usize>, spa
         Atom::Cos => elementwise(f64::cos)?,
         Atom::Tanh => elementwise(f64::tanh)?,
         Atom::Sigmoid => elementwise(|x| if x >= 0.0 { 1.0 / (1.0 + (-x).exp()) } else { x.exp() / (1.0 + x.exp()) })?,
+        Atom::Spread => {
+            let c = arg(0)?;
+            if broadcast_shape(&c.shape, &shape).is_none() && axis != Some(1) {
+                return Err(fail(span, "`spread` shapes differ at run time"));
+            }
+            spread(c, axis, &shape)
+        }
+        Atom::SumTo => unbroadcast(arg(0)?, &shape),
+        Atom::Outer => {
+            let (a, b) = (arg(0)?, arg(1)?);
+            Tensor::matrix(a.len(), b.len(), a.data.iter().flat_map(|x| b.data.iter().map(move |y| x * y)).collect())
+        }
+        Atom::Sign => elementwise(|x| {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        })?,
+        Atom::Step => elementwise(|x| if x > 0.0 { 1.0 } else { 0.0 })?,
+        Atom::Ge => zip(arg(0)?, arg(1)?, |a, b| if a >= b { 1.0 } else { 0.0 })
+            .ok_or_else(|| fail(span, "shapes do not broadcast at run time"))?,
     })
 }

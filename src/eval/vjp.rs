@@ -64,7 +64,7 @@ fn err(e: &Expr, m: &str) -> EvalError {
 
 fn back(e: &Expr, env: &Env, c: Tensor, g: &mut Grads) -> Res {
     match &e.kind {
-        ExprKind::Const(_) | ExprKind::Dim(_) => Ok(()),
+        ExprKind::Const(_) | ExprKind::Dim(_) | ExprKind::Sym { .. } => Ok(()),
         ExprKind::Param(p) => {
             Grads::add(&mut g.params[p.0 as usize], c);
             Ok(())
@@ -306,6 +306,19 @@ fn atom_back(e: &Expr, atom: Atom, args: &[Expr], axis: Option<u8>, env: &Env, c
         Atom::Cos => vec![map2(&c, &vals[0], |ci, xi| -ci * xi.sin())],
         Atom::Tanh => vec![map2(&c, &y, |ci, yi| ci * (1.0 - yi * yi))],
         Atom::Sigmoid => vec![map2(&c, &y, |ci, yi| ci * yi * (1.0 - yi))],
+        // spread is the adjoint of sum, sum_to of broadcasting (and vice versa)
+        Atom::Spread if axis == Some(1) => vec![super::reduce(&c, axis, 0.0, |a, b| a + b)],
+        Atom::Spread => vec![unbroadcast(&c, &vals[0].shape)],
+        Atom::SumTo => vec![broadcast_to(&c, &vals[0].shape)],
+        // d(a bᵀ) = da bᵀ + a dbᵀ: ā = C̄ b, b̄ = C̄ᵀ a
+        Atom::Outer => {
+            let (a, b) = (&vals[0], &vals[1]);
+            let da = matmul(&c, b).ok_or_else(|| err(e, "shapes"))?;
+            let db = matmul(a, &c).ok_or_else(|| err(e, "shapes"))?;
+            vec![da, db]
+        }
+        // piecewise constant: no derivative on each piece
+        Atom::Sign | Atom::Step | Atom::Ge => Vec::new(),
     };
     for (a, d) in args.iter().zip(dx) {
         back(a, env, d, g)?;

@@ -34,6 +34,10 @@ pub enum Sel {
     Range { start: u64, end: Option<u64> },
 }
 
+/// The index of a symbolic input ([`ExprKind::Sym`]) in `Env::syms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SymId(pub u32);
+
 /// A checked expression. `span` is where it was written (inside a `def` body when
 /// it came from one).
 #[derive(Clone, Debug, PartialEq)]
@@ -50,6 +54,13 @@ pub enum ExprKind {
     Dim(DimId),
     Param(ParamId),
     Var(VarId),
+    /// A symbolic input of a derived expression (a direction, a cotangent, a
+    /// multiplier): never written in source, bound at evaluation time like a
+    /// parameter (`Env::syms`). `name` is how it prints.
+    Sym {
+        id: SymId,
+        name: String,
+    },
     Neg(Box<Expr>),
     Binary {
         op: Arith,
@@ -79,7 +90,9 @@ impl Expr {
     /// Children in order.
     pub fn children(&self) -> Vec<&Expr> {
         match &self.kind {
-            ExprKind::Const(_) | ExprKind::Dim(_) | ExprKind::Param(_) | ExprKind::Var(_) => Vec::new(),
+            ExprKind::Const(_) | ExprKind::Dim(_) | ExprKind::Param(_) | ExprKind::Var(_) | ExprKind::Sym { .. } => {
+                Vec::new()
+            }
             ExprKind::Neg(a)
             | ExprKind::Pow { base: a, .. }
             | ExprKind::Transpose(a)

@@ -10,7 +10,7 @@ mod node;
 mod print;
 mod shape;
 
-pub use expr::{Arith, Expr, ExprKind, Sel};
+pub use expr::{Arith, Expr, ExprKind, Sel, SymId};
 pub use node::{
     shape_str, Classification, Constraint, ConstraintOrigin, DimId, DimInfo, Family, Init, Node, Objective, Output,
     Param, ParamId, Program, Relation, SolveSpec, Var, VarId,

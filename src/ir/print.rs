@@ -42,6 +42,7 @@ impl Node {
             ExprKind::Dim(d) => self.dims.get(d.0 as usize).map_or("?".into(), |i| i.name.clone()),
             ExprKind::Param(p) => self.param(*p).name.clone(),
             ExprKind::Var(v) => self.var(*v).name.clone(),
+            ExprKind::Sym { name, .. } => name.clone(),
             ExprKind::Neg(a) => format!("-{}", child(a, 5)),
             ExprKind::Binary { op, lhs, rhs } => {
                 let p = prec(e);
@@ -65,8 +66,12 @@ impl Node {
             }
             ExprKind::Atom { atom, args, axis } => {
                 let mut parts: Vec<String> = args.iter().map(|a| self.expr_str(a)).collect();
+                let dims: Vec<String> = e.shape.0.iter().map(|d| self.dim_name(*d)).collect();
                 if parts.is_empty() {
-                    parts = e.shape.0.iter().map(|d| self.dim_name(*d)).collect();
+                    parts = dims;
+                } else if atom.carries_shape() {
+                    // `sum_to(c, [n, d])`: the target shape is part of the operation.
+                    parts.push(format!("[{}]", dims.join(", ")));
                 }
                 if let Some(ax) = axis {
                     parts.push(format!("axis = {ax}"));

@@ -12,6 +12,7 @@ mod run;
 mod runtime;
 mod smooth;
 mod stdlib;
+mod symbolic;
 mod syntax;
 mod testsets;
 mod ui;

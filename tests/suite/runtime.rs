@@ -23,7 +23,7 @@ fn close(a: f64, b: f64) -> bool {
 /// The objective of `node` at parameter values `p` and variable values `x`.
 fn objective(n: &ddn::ir::Node, p: serde_json::Value, x: Vec<Tensor>) -> f64 {
     let b = bind(n, &inputs(p)).expect("bind");
-    let env = Env { params: &b.params, vars: &x, dims: &b.dims };
+    let env = Env { params: &b.params, vars: &x, dims: &b.dims, syms: &[] };
     eval(&n.objective.expr, &env).expect("eval").as_scalar().expect("scalar")
 }
 
@@ -73,7 +73,7 @@ fn evaluates_atoms_against_closed_forms() {
 fn domain_errors_name_the_atom() {
     let n = node("node f(a: real) -> t: real { minimize t + sqrt(a) }");
     let b = bind(&n, &inputs(json!({"a": -1.0}))).expect("bind");
-    let env = Env { params: &b.params, vars: &[Tensor::scalar(0.0)], dims: &b.dims };
+    let env = Env { params: &b.params, vars: &[Tensor::scalar(0.0)], dims: &b.dims, syms: &[] };
     let e = eval(&n.objective.expr, &env).expect_err("sqrt(-1)");
     assert!(e.message.contains("`sqrt`"), "{}", e.message);
 }

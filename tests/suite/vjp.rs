@@ -31,10 +31,10 @@ fn check(src: &str, lo: f64, hi: f64) {
     let mut params: Vec<Tensor> = node.params.iter().map(|p| fill(&p.shape)).collect();
     let mut vars: Vec<Tensor> = node.vars.iter().map(|v| fill(&v.shape)).collect();
     let f = |params: &[Tensor], vars: &[Tensor]| {
-        let env = Env { params, vars, dims: &dims };
+        let env = Env { params, vars, dims: &dims, syms: &[] };
         eval(&node.objective.expr, &env).expect("eval").data[0]
     };
-    let env = Env { params: &params, vars: &vars, dims: &dims };
+    let env = Env { params: &params, vars: &vars, dims: &dims, syms: &[] };
     let g = vjp(&node.objective.expr, &env, &Tensor::scalar(1.0)).expect("vjp");
     let h = 1e-6;
     let check_entry =

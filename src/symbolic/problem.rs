@@ -1,0 +1,262 @@
+//! A node with bound parameters as a [`SmoothProblem`]: its derived expressions
+//! evaluated at the solver's points, with `problem.rs`'s flat conventions
+//! (variables in declaration order, each row-major; constraints in node order).
+//!
+//! - the Jacobians `∂h/∂y`, `∂g/∂y` row by row: row `r` of constraint `i` is
+//!   `h_yᵀ eᵣ`, the transposed product with the multiplier seeded by a unit vector;
+//! - the Lagrangian Hessian column by column, `∇²L eₖ` from the Hessian–vector
+//!   product, then symmetrised `(H + Hᵀ)/2` (exact arithmetic gives a symmetric
+//!   matrix; rounding does not);
+//! - [`NodeProblem::param_vjp`]: the mixed partials for the implicit backward.
+
+use faer::Mat;
+
+use super::derive::{Derived, Normalised, SymRole};
+use super::simplify::Simplified;
+use crate::eval::{concrete, eval, spread, Env, Tensor};
+use crate::ir::{Expr, Node};
+use crate::runtime::inputs::Bound;
+use crate::smooth::{DomainError, SmoothProblem};
+
+/// A node at bound parameter values, evaluated through its derived expressions.
+pub struct NodeProblem<'a> {
+    node: &'a Node,
+    bound: &'a Bound,
+    derived: &'a Derived,
+    /// Concrete shape of each variable.
+    var_shapes: Vec<Vec<usize>>,
+    /// Concrete shape of each symbolic input.
+    sym_shapes: Vec<Vec<usize>>,
+}
+
+/// The starting point: each variable's `init` expression (of parameters only,
+/// broadcast to the variable's shape), zeros where there is none; flattened.
+pub fn initial_point(node: &Node, bound: &Bound) -> Result<Vec<f64>, DomainError> {
+    let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
+    let mut y = Vec::new();
+    for (k, v) in node.vars.iter().enumerate() {
+        let shape = concrete(&v.shape, &bound.dims);
+        let value = match node.inits.iter().find(|i| i.var.0 as usize == k) {
+            Some(init) => spread(&eval(&init.value, &env).map_err(|e| DomainError(e.message))?, None, &shape),
+            None => Tensor::filled(shape, 0.0),
+        };
+        y.extend(value.data);
+    }
+    Ok(y)
+}
+
+fn entries(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Cuts `flat` into tensors of `shapes`, in order.
+fn unflatten(flat: &[f64], shapes: &[Vec<usize>]) -> Vec<Tensor> {
+    let mut at = 0;
+    shapes
+        .iter()
+        .map(|s| {
+            let n = entries(s);
+            let t = Tensor { shape: s.clone(), data: flat[at..at + n].to_vec() };
+            at += n;
+            t
+        })
+        .collect()
+}
+
+impl<'a> NodeProblem<'a> {
+    pub fn new(node: &'a Node, bound: &'a Bound, derived: &'a Derived) -> NodeProblem<'a> {
+        let var_shapes = node.vars.iter().map(|v| concrete(&v.shape, &bound.dims)).collect();
+        let sym_shapes = derived.syms.iter().map(|s| concrete(&s.shape, &bound.dims)).collect();
+        NodeProblem { node, bound, derived, var_shapes, sym_shapes }
+    }
+
+    /// `y` as one tensor per variable.
+    pub fn unflatten(&self, y: &[f64]) -> Vec<Tensor> {
+        unflatten(y, &self.var_shapes)
+    }
+
+    /// Symbol values: zeros, except those `set` gives (by role).
+    fn syms(&self, set: &[(SymRole, Tensor)]) -> Vec<Tensor> {
+        self.derived
+            .syms
+            .iter()
+            .zip(&self.sym_shapes)
+            .map(|(s, shape)| {
+                set.iter()
+                    .find(|(r, _)| *r == s.role)
+                    .map_or_else(|| Tensor::filled(shape.clone(), 0.0), |(_, t)| t.clone())
+            })
+            .collect()
+    }
+
+    /// Evaluates `e`; a value outside an atom's domain or not finite is a [`DomainError`].
+    fn value(&self, e: &Expr, vars: &[Tensor], syms: &[Tensor]) -> Result<Tensor, DomainError> {
+        let env = Env { params: &self.bound.params, vars, dims: &self.bound.dims, syms };
+        let t = eval(e, &env).map_err(|e| DomainError(e.message))?;
+        if t.data.iter().all(|x| x.is_finite()) {
+            Ok(t)
+        } else {
+            Err(DomainError("a derivative is not finite here".into()))
+        }
+    }
+
+    /// The per-variable expressions `es`, evaluated and concatenated (each
+    /// broadcast to its variable's shape, for zeros written as a scalar).
+    fn flat(&self, es: &[Simplified], vars: &[Tensor], syms: &[Tensor]) -> Result<Vec<f64>, DomainError> {
+        let mut out = Vec::with_capacity(self.dim());
+        for (e, shape) in es.iter().zip(&self.var_shapes) {
+            out.extend(spread(&self.value(&e.expr, vars, syms)?, None, shape).data);
+        }
+        Ok(out)
+    }
+
+    /// Constraint values, flattened in order (each broadcast to its constraint's shape).
+    fn constraint_values(&self, cons: &[Normalised], y: &[f64]) -> Result<Vec<f64>, DomainError> {
+        let vars = self.unflatten(y);
+        let mut out = Vec::new();
+        for c in cons {
+            let shape = concrete(&self.node.constraints[c.index].shape, &self.bound.dims);
+            out.extend(spread(&self.value(&c.value.expr, &vars, &[])?, None, &shape).data);
+        }
+        Ok(out)
+    }
+
+    fn multiplier_shapes(&self, cons: &[Normalised], role: fn(usize) -> SymRole) -> Vec<Vec<usize>> {
+        (0..cons.len())
+            .map(|k| {
+                let id = self.derived.sym(role(k)).map_or(0, |s| s.0 as usize);
+                self.sym_shapes[id].clone()
+            })
+            .collect()
+    }
+
+    /// `∂c/∂y`, one row per scalar constraint: row `r` of constraint `k` is
+    /// `c_yᵀ eᵣ` with the multiplier of `k` set to the unit vector `eᵣ`.
+    fn jacobian(&self, cons: &[Normalised], role: fn(usize) -> SymRole, y: &[f64]) -> Result<Mat<f64>, DomainError> {
+        let vars = self.unflatten(y);
+        let shapes = self.multiplier_shapes(cons, role);
+        let rows: usize = shapes.iter().map(|s| entries(s)).sum();
+        let mut jac = Mat::zeros(rows, self.dim());
+        let mut row = 0;
+        for (k, (c, shape)) in cons.iter().zip(&shapes).enumerate() {
+            for r in 0..entries(shape) {
+                let mut unit = Tensor::filled(shape.clone(), 0.0);
+                unit.data[r] = 1.0;
+                let syms = self.syms(&[(role(k), unit)]);
+                for (j, v) in self.flat(&c.jt, &vars, &syms)?.into_iter().enumerate() {
+                    jac[(row, j)] = v;
+                }
+                row += 1;
+            }
+        }
+        Ok(jac)
+    }
+
+    /// Multiplier symbol values from flat `nu`, `lambda`.
+    fn multipliers(&self, nu: &[f64], lambda: &[f64]) -> Vec<(SymRole, Tensor)> {
+        let eq = unflatten(nu, &self.multiplier_shapes(&self.derived.eqs, SymRole::Nu));
+        let ineq = unflatten(lambda, &self.multiplier_shapes(&self.derived.ineqs, SymRole::Lambda));
+        let eq = eq.into_iter().enumerate().map(|(k, t)| (SymRole::Nu(k), t));
+        eq.chain(ineq.into_iter().enumerate().map(|(k, t)| (SymRole::Lambda(k), t))).collect()
+    }
+
+    /// `∇_y L(y, ν, λ)`, length `n`.
+    pub fn lagrangian_gradient(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Result<Vec<f64>, DomainError> {
+        let syms = self.syms(&self.multipliers(nu, lambda));
+        self.flat(&self.derived.grad_l, &self.unflatten(y), &syms)
+    }
+
+    /// `∇²_yy L · v`, length `n`.
+    pub fn lagrangian_hvp(&self, y: &[f64], nu: &[f64], lambda: &[f64], v: &[f64]) -> Result<Vec<f64>, DomainError> {
+        let mut set = self.multipliers(nu, lambda);
+        for (k, t) in self.unflatten(v).into_iter().enumerate() {
+            set.push((SymRole::Direction(crate::ir::VarId(k as u32)), t));
+        }
+        self.flat(&self.derived.hvp_l, &self.unflatten(y), &self.syms(&set))
+    }
+
+    /// `−dLoss/dθ` of the implicit backward: `∂_θ [wᵀ L_y + aᵀh + bᵀg]` at
+    /// `(y, ν, λ)`, one tensor per parameter (its shape). `w` is flat over the
+    /// variables, `a` and `b` over the equalities and inequalities.
+    pub fn param_vjp(
+        &self,
+        y: &[f64],
+        nu: &[f64],
+        lambda: &[f64],
+        w: &[f64],
+        a: &[f64],
+        b: &[f64],
+    ) -> Result<Vec<Tensor>, DomainError> {
+        let mut set = self.multipliers(nu, lambda);
+        for (k, t) in self.unflatten(w).into_iter().enumerate() {
+            set.push((SymRole::W(crate::ir::VarId(k as u32)), t));
+        }
+        let backward = self.multipliers(a, b).into_iter().map(|(role, t)| match role {
+            SymRole::Nu(k) => (SymRole::A(k), t),
+            SymRole::Lambda(k) => (SymRole::B(k), t),
+            other => (other, t),
+        });
+        set.extend(backward);
+        let syms = self.syms(&set);
+        let vars = self.unflatten(y);
+        self.derived
+            .mixed
+            .iter()
+            .zip(&self.bound.params)
+            .map(|(m, p)| Ok(spread(&self.value(&m.expr, &vars, &syms)?, None, &p.shape)))
+            .collect()
+    }
+}
+
+impl SmoothProblem for NodeProblem<'_> {
+    fn dim(&self) -> usize {
+        self.var_shapes.iter().map(|s| entries(s)).sum()
+    }
+
+    fn n_eq(&self) -> usize {
+        self.multiplier_shapes(&self.derived.eqs, SymRole::Nu).iter().map(|s| entries(s)).sum()
+    }
+
+    fn n_ineq(&self) -> usize {
+        self.multiplier_shapes(&self.derived.ineqs, SymRole::Lambda).iter().map(|s| entries(s)).sum()
+    }
+
+    fn objective(&self, y: &[f64]) -> Result<f64, DomainError> {
+        let t = self.value(&self.derived.f, &self.unflatten(y), &[])?;
+        Ok(t.data.first().copied().unwrap_or(0.0))
+    }
+
+    fn gradient(&self, y: &[f64]) -> Result<Vec<f64>, DomainError> {
+        self.flat(&self.derived.grad_f, &self.unflatten(y), &self.syms(&[]))
+    }
+
+    fn eq(&self, y: &[f64]) -> Result<Vec<f64>, DomainError> {
+        self.constraint_values(&self.derived.eqs, y)
+    }
+
+    fn ineq(&self, y: &[f64]) -> Result<Vec<f64>, DomainError> {
+        self.constraint_values(&self.derived.ineqs, y)
+    }
+
+    fn eq_jacobian(&self, y: &[f64]) -> Result<Mat<f64>, DomainError> {
+        self.jacobian(&self.derived.eqs, SymRole::Nu, y)
+    }
+
+    fn ineq_jacobian(&self, y: &[f64]) -> Result<Mat<f64>, DomainError> {
+        self.jacobian(&self.derived.ineqs, SymRole::Lambda, y)
+    }
+
+    fn lagrangian_hessian(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Result<Mat<f64>, DomainError> {
+        let n = self.dim();
+        let mut h = Mat::zeros(n, n);
+        let mut e = vec![0.0; n];
+        for k in 0..n {
+            e[k] = 1.0;
+            for (i, v) in self.lagrangian_hvp(y, nu, lambda, &e)?.into_iter().enumerate() {
+                h[(i, k)] = v;
+            }
+            e[k] = 0.0;
+        }
+        Ok(Mat::from_fn(n, n, |i, j| 0.5 * (h[(i, j)] + h[(j, i)])))
+    }
+}

@@ -1,0 +1,320 @@
+//! egg simplification of derived expressions.
+//!
+//! [`Math`] mirrors the IR's arithmetic (`+ - * / neg pow @ T`); atoms are
+//! `Op(name, args)` (with `@axis` in the name when they reduce along one), and
+//! leaves (parameters, variables, symbols, dimension sizes, `zeros(m, n)`,
+//! indexing) are interned symbols `$k`. Atoms whose result shape is part of the
+//! operation (`sum_to`, `spread`) take that shape as a last child, a shape leaf
+//! `#k`.
+//!
+//! numpy broadcasting makes some identities shape-dependent (`x * 0 → 0` only
+//! for a scalar `x`), so the e-class analysis ([`Shapes`]) carries every class's
+//! shape, computed by the checker's rules, and the rules ([`super::rules`]) test
+//! shapes in their conditions. It also folds scalar constants.
+//!
+//! Runs are bounded by iteration and node limits, never by time, so results do
+//! not depend on machine speed; with egg's `deterministic` feature they do not
+//! depend on hashing either. Extraction minimises [`FewerProducts`].
+
+use std::time::Duration;
+
+use egg::{
+    define_language, Analysis, CostFunction, DidMerge, EGraph, Id, Language, RecExpr, Runner, StopReason, Symbol,
+};
+use ordered_float::OrderedFloat;
+
+use super::build::matmul_shape;
+use crate::atoms::{Atom, ShapeArgs};
+use crate::ir::{Arith, Expr, ExprKind, Shape};
+
+define_language! {
+    /// The IR's expressions as an egg language.
+    pub enum Math {
+        "+" = Add([Id; 2]),
+        "-" = Sub([Id; 2]),
+        "*" = Mul([Id; 2]),
+        "/" = Div([Id; 2]),
+        "neg" = Neg(Id),
+        "pow" = Pow([Id; 2]),
+        "@" = MatMul([Id; 2]),
+        "T" = Transpose(Id),
+        Num(OrderedFloat<f64>),
+        Leaf(Symbol),
+        Op(Symbol, Vec<Id>),
+    }
+}
+
+/// Iteration bound of one run: the rules are directional and shrinking, so
+/// saturation normally comes within a handful of iterations.
+pub const ITER_LIMIT: usize = 30;
+/// E-node bound of one run.
+pub const NODE_LIMIT: usize = 20_000;
+
+/// A shape and, for a scalar constant, its value.
+#[derive(Clone, Debug)]
+pub struct Info {
+    pub shape: Shape,
+    pub value: Option<f64>,
+}
+
+/// The e-class analysis: shapes by the checker's rules, and constant folding.
+/// Holds what the symbols of one conversion stand for.
+#[derive(Default)]
+pub struct Shapes {
+    /// `$k`: the leaf expression.
+    leaves: Vec<Expr>,
+    /// `#k`: a result shape carried by `sum_to`/`spread`.
+    shapes: Vec<Shape>,
+}
+
+impl Shapes {
+    fn leaf_shape(&self, s: Symbol) -> Shape {
+        let name = s.as_str();
+        let k = |p: &str| name.strip_prefix(p).and_then(|k| k.parse::<usize>().ok());
+        if let Some(k) = k("#") {
+            self.shapes[k].clone()
+        } else {
+            k("$").map(|k| self.leaves[k].shape.clone()).unwrap_or_default()
+        }
+    }
+
+    /// `name` or `name@axis` as an atom and its axis.
+    fn op(s: Symbol) -> Option<(Atom, Option<u8>)> {
+        let (name, axis) = match s.as_str().split_once('@') {
+            Some((name, ax)) => (name, Some(ax.parse().ok()?)),
+            None => (s.as_str(), None),
+        };
+        Some((crate::atoms::by_name(name)?, axis))
+    }
+
+    /// The shape of `node` given its children's shapes (the checker's rules).
+    fn shape_of(&self, node: &Math, child: impl Fn(Id) -> Shape) -> Shape {
+        let broadcast = |a: Id, b: Id| child(a).broadcast(&child(b)).unwrap_or_default();
+        match node {
+            Math::Num(_) => Shape::scalar(),
+            Math::Leaf(s) => self.leaf_shape(*s),
+            Math::Add([a, b]) | Math::Sub([a, b]) | Math::Mul([a, b]) | Math::Div([a, b]) => broadcast(*a, *b),
+            Math::Neg(a) | Math::Pow([a, _]) => child(*a),
+            Math::MatMul([a, b]) => matmul_shape(&child(*a), &child(*b)),
+            Math::Transpose(a) => child(*a).transpose(),
+            Math::Op(s, args) => match Shapes::op(*s) {
+                Some((atom, _)) if atom.carries_shape() => args.last().map(|&a| child(a)).unwrap_or_default(),
+                Some((atom, axis)) => {
+                    let shapes: Vec<Shape> = args.iter().map(|&a| child(a)).collect();
+                    let show = |s: &Shape| format!("{s:?}");
+                    (atom.info().shape)(&ShapeArgs { shapes: &shapes, axis, sizes: &[], show: &show })
+                        .unwrap_or_default()
+                }
+                None => Shape::scalar(),
+            },
+        }
+    }
+}
+
+impl Analysis<Math> for Shapes {
+    type Data = Info;
+
+    fn make(egraph: &mut EGraph<Math, Self>, node: &Math, _id: Id) -> Info {
+        let shape = egraph.analysis.shape_of(node, |c| egraph[c].data.shape.clone());
+        let value = fold(node, |c| egraph[c].data.value).filter(|x| x.is_finite());
+        Info { shape, value }
+    }
+
+    fn merge(&mut self, to: &mut Info, from: Info) -> DidMerge {
+        let took = to.value.is_none() && from.value.is_some();
+        if took {
+            to.value = from.value;
+        }
+        DidMerge(took, to.value.is_some() && from.value.is_none())
+    }
+
+    fn modify(egraph: &mut EGraph<Math, Self>, id: Id) {
+        if let Some(c) = egraph[id].data.value {
+            let num = egraph.add(Math::Num(OrderedFloat(c)));
+            egraph.union(id, num);
+        }
+    }
+}
+
+/// The value of `node` when its children are scalar constants.
+fn fold(node: &Math, v: impl Fn(Id) -> Option<f64>) -> Option<f64> {
+    Some(match node {
+        Math::Num(c) => c.0,
+        Math::Neg(a) => -v(*a)?,
+        Math::Add([a, b]) => v(*a)? + v(*b)?,
+        Math::Sub([a, b]) => v(*a)? - v(*b)?,
+        Math::Mul([a, b]) => v(*a)? * v(*b)?,
+        Math::Div([a, b]) => v(*a)? / v(*b)?,
+        Math::Pow([a, p]) => v(*a)?.powf(v(*p)?),
+        _ => return None,
+    })
+}
+
+/// Extraction cost: the number of nodes, with a matrix product counting as
+/// eight (a factored `A @ (b + c)` beats `A @ b + A @ c`). Every cost is
+/// doubled so that a tie-break fits in between: a product with a constant on
+/// the right costs one more, so `2 * x` is written rather than `x * 2`.
+pub struct FewerProducts<'a>(pub &'a EGraph<Math, Shapes>);
+
+impl CostFunction<Math> for FewerProducts<'_> {
+    type Cost = usize;
+
+    fn cost<C: FnMut(Id) -> usize>(&mut self, node: &Math, mut costs: C) -> usize {
+        let own = match node {
+            Math::MatMul(_) => 16,
+            Math::Mul([_, b]) if self.0[*b].data.value.is_some() => 3,
+            // and a negated leaf costs one more, so `-(X @ u)` beats `X @ -u`
+            Math::Neg(a) if self.0[*a].nodes.iter().any(|n| matches!(n, Math::Leaf(_))) => 3,
+            _ => 2,
+        };
+        node.fold(own, |sum, id| sum + costs(id))
+    }
+}
+
+/// A simplified expression and how the run ended.
+#[derive(Clone, Debug)]
+pub struct Simplified {
+    pub expr: Expr,
+    pub stop: StopReason,
+    pub iterations: usize,
+}
+
+impl Simplified {
+    /// `saturated after 4 iterations`, `node limit after 12 iterations`.
+    pub fn stop_str(&self) -> String {
+        let why = match &self.stop {
+            StopReason::Saturated => "saturated".to_string(),
+            StopReason::IterationLimit(_) => "iteration limit".into(),
+            StopReason::NodeLimit(_) => "node limit".into(),
+            StopReason::TimeLimit(_) => "time limit".into(),
+            StopReason::Other(s) => s.clone(),
+        };
+        format!("{why} after {} iterations", self.iterations)
+    }
+}
+
+/// `e` simplified by the rules of [`super::rules`], bounded by [`ITER_LIMIT`]
+/// and [`NODE_LIMIT`].
+pub fn simplify(e: &Expr) -> Simplified {
+    let mut shapes = Shapes::default();
+    let mut rec = RecExpr::default();
+    to_egg(e, &mut shapes, &mut rec);
+    let runner = Runner::<Math, Shapes>::new(shapes)
+        .with_iter_limit(ITER_LIMIT)
+        .with_node_limit(NODE_LIMIT)
+        .with_time_limit(Duration::MAX)
+        .with_expr(&rec)
+        .run(&super::rules::all());
+    let root = runner.roots[0];
+    let (_, best) = egg::Extractor::new(&runner.egraph, FewerProducts(&runner.egraph)).find_best(root);
+    let expr = from_egg(&best, &runner.egraph.analysis, e);
+    let stop = runner.stop_reason.clone().unwrap_or(StopReason::Saturated);
+    Simplified { expr, stop, iterations: runner.iterations.len() }
+}
+
+fn intern_leaf(e: &Expr, shapes: &mut Shapes) -> Symbol {
+    // the same leaf written in two places is one e-class: spans do not count
+    let k = shapes.leaves.iter().position(|l| l.kind == e.kind && l.shape == e.shape).unwrap_or_else(|| {
+        shapes.leaves.push(e.clone());
+        shapes.leaves.len() - 1
+    });
+    Symbol::from(format!("${k}"))
+}
+
+fn intern_shape(s: &Shape, shapes: &mut Shapes) -> Symbol {
+    let k = shapes.shapes.iter().position(|t| t == s).unwrap_or_else(|| {
+        shapes.shapes.push(s.clone());
+        shapes.shapes.len() - 1
+    });
+    Symbol::from(format!("#{k}"))
+}
+
+fn op_symbol(atom: Atom, axis: Option<u8>) -> Symbol {
+    match axis {
+        Some(ax) => Symbol::from(format!("{}@{ax}", atom.name())),
+        None => Symbol::from(atom.name()),
+    }
+}
+
+fn to_egg(e: &Expr, shapes: &mut Shapes, rec: &mut RecExpr<Math>) -> Id {
+    let mut kid = |c: &Expr, shapes: &mut Shapes| to_egg(c, shapes, rec);
+    let node = match &e.kind {
+        ExprKind::Const(c) => Math::Num(OrderedFloat(*c)),
+        ExprKind::Neg(a) => Math::Neg(kid(a, shapes)),
+        ExprKind::Binary { op, lhs, rhs } => {
+            let pair = [kid(lhs, shapes), kid(rhs, shapes)];
+            match op {
+                Arith::Add => Math::Add(pair),
+                Arith::Sub => Math::Sub(pair),
+                Arith::Mul => Math::Mul(pair),
+                Arith::Div => Math::Div(pair),
+            }
+        }
+        ExprKind::Pow { base, p } => {
+            let b = kid(base, shapes);
+            Math::Pow([b, rec.add(Math::Num(OrderedFloat(*p)))])
+        }
+        ExprKind::MatMul(l, r) => Math::MatMul([kid(l, shapes), kid(r, shapes)]),
+        ExprKind::Transpose(a) => Math::Transpose(kid(a, shapes)),
+        ExprKind::Atom { atom, args, axis } if !args.is_empty() => {
+            let mut ids: Vec<Id> = args.iter().map(|a| kid(a, shapes)).collect();
+            if atom.carries_shape() {
+                let s = intern_shape(&e.shape, shapes);
+                ids.push(rec.add(Math::Leaf(s)));
+            }
+            Math::Op(op_symbol(*atom, *axis), ids)
+        }
+        // parameters, variables, symbols, sizes, constant matrices, indexing
+        _ => Math::Leaf(intern_leaf(e, shapes)),
+    };
+    rec.add(node)
+}
+
+/// The IR of an extracted term; shapes are recomputed bottom-up by the same
+/// rules as the analysis, spans are `like`'s.
+fn from_egg(rec: &RecExpr<Math>, shapes: &Shapes, like: &Expr) -> Expr {
+    let mut built: Vec<Expr> = Vec::with_capacity(rec.len());
+    for node in rec.as_ref() {
+        let shape = shapes.shape_of(node, |c| built[usize::from(c)].shape.clone());
+        let kid = |c: &Id| Box::new(built[usize::from(*c)].clone());
+        let kind = match node {
+            Math::Num(c) => ExprKind::Const(c.0),
+            Math::Leaf(s) => match s.as_str().strip_prefix('$').and_then(|k| k.parse::<usize>().ok()) {
+                Some(k) => shapes.leaves[k].kind.clone(),
+                // a shape leaf: only ever the last child of `sum_to`/`spread`, dropped there
+                None => ExprKind::Const(0.0),
+            },
+            Math::Add([a, b]) => ExprKind::Binary { op: Arith::Add, lhs: kid(a), rhs: kid(b) },
+            Math::Sub([a, b]) => ExprKind::Binary { op: Arith::Sub, lhs: kid(a), rhs: kid(b) },
+            Math::Mul([a, b]) => ExprKind::Binary { op: Arith::Mul, lhs: kid(a), rhs: kid(b) },
+            Math::Div([a, b]) => ExprKind::Binary { op: Arith::Div, lhs: kid(a), rhs: kid(b) },
+            Math::Neg(a) => ExprKind::Neg(kid(a)),
+            Math::Pow([a, p]) => {
+                let p = match rec[*p] {
+                    Math::Num(p) => p.0,
+                    _ => unreachable!("an exponent class always holds its constant (the analysis folds it)"),
+                };
+                ExprKind::Pow { base: kid(a), p }
+            }
+            Math::MatMul([a, b]) => ExprKind::MatMul(kid(a), kid(b)),
+            Math::Transpose(a) => ExprKind::Transpose(kid(a)),
+            Math::Op(s, ids) => {
+                let (atom, axis) =
+                    Shapes::op(*s).expect("every op symbol names an atom (to_egg and the rules write them)");
+                let n = if atom.carries_shape() { ids.len() - 1 } else { ids.len() };
+                let args = ids[..n].iter().map(|c| built[usize::from(*c)].clone()).collect();
+                ExprKind::Atom { atom, args, axis }
+            }
+        };
+        let span = match node {
+            Math::Leaf(s) => s
+                .as_str()
+                .strip_prefix('$')
+                .and_then(|k| k.parse::<usize>().ok())
+                .map_or(like.span, |k| shapes.leaves[k].span),
+            _ => like.span,
+        };
+        built.push(Expr { kind, shape, span });
+    }
+    built.pop().unwrap_or_else(|| like.clone())
+}
