@@ -2,5 +2,9 @@
 //! optimality conditions (never by unrolling the solver).
 
 mod conic;
+mod eigen;
+mod ot;
 
 pub use conic::backward;
+pub use eigen::{eigh_vjp, max_eigvec_vjp, MIN_REL_GAP};
+pub use ot::{entropic_ot_vjp, OtGradients};

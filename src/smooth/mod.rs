@@ -3,6 +3,10 @@
 //! supplies (Newton, SQP, interior point), and the specialised forwards the file
 //! may name (`sinkhorn`, `eigh`).
 
+mod eigh;
 mod problem;
+mod sinkhorn;
 
+pub use eigh::{eigh, Eigh};
 pub use problem::{DomainError, SmoothProblem};
+pub use sinkhorn::{marginal_error, sinkhorn, SinkhornSettings, SinkhornSolution};
