@@ -15,9 +15,10 @@
 //! **Sign convention.** Each eigenvector is only defined up to sign (both ±y are
 //! optimal), and a layer must return the same one every time. Each column is
 //! flipped so that its entry of largest magnitude is positive (ties go to the
-//! lowest index). The choice is continuous in X, so the backward pass's
-//! derivative is the derivative of this map, except where two entries of
-//! opposite sign have equal magnitude, where it jumps.
+//! lowest index). The rule is locally constant in X wherever that entry is
+//! unique, so there the sign-fixed map is smooth (for simple eigenvalues) and the
+//! backward pass differentiates exactly it; where two entries of opposite sign
+//! tie in magnitude the map jumps (every sign rule jumps somewhere).
 // The paper's symbols: X and U are matrices.
 #![allow(non_snake_case)]
 
