@@ -22,8 +22,8 @@
 //! dL/dr  = μʳ,  dL/dc = μᶜ                              (B = 0, C = −∂b/∂θ)
 //! ```
 //!
-//! `dL/dγ`: the solution depends on `(M, γ)` only through `γM` (divide the
-//! objective by 1/γ), so `dL/dγ = ⟨dL/dM, M⟩/γ`. This also follows from
+//! `dL/dγ`: the solution depends on `(M, γ)` only through `γM` (γ times the
+//! objective is `⟨γM, P⟩ + Σ P log P`), so `dL/dγ = ⟨dL/dM, M⟩/γ`. This also follows from
 //! `B_γ = −(log P + 1)/γ²` and the zero row and column sums of Q, and unlike it
 //! never forms `log P`, which is `−∞` where a large γ underflows P to 0.
 //!
@@ -138,7 +138,7 @@ fn solve_bordered_diagonal(
         let (x2, x1) = solve_bordered_diagonal(d2, Q.transpose(), d1, b2, b1)?;
         return Ok((x1, x2));
     }
-    if let Some(j) = d2.iter().position(|&d| !(d > 0.0)) {
+    if let Some(j) = d2.iter().position(|&d| d.is_nan() || d <= 0.0) {
         return Err(RunError(format!(
             "entropic OT: a row or column of the plan sums to {} (index {j}); the backward pass needs every marginal \
              of P positive",
