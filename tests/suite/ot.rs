@@ -204,28 +204,27 @@ fn sinkhorn_rejects_bad_input() {
 /// dL/dθ from a dense solve of the full KKT system over the mn entries of P,
 ///
 /// ```text
-/// [H Aᵀ; A 0] [w; ω] = [v; 0],   H = diag(1/(γP)), A = row sums 2..m and all column sums,
+/// [H Aᵀ; A 0] [w; ω] = [v; 0],   H = diag(1/(γP)), A = the m row sums and n column sums but one,
 /// ```
 ///
 /// so that `dL/dθ = −wᵀB − ωᵀC` (B = f_Pθ, C = ∂(Ap − b)/∂θ): `dL/dM = −w`,
-/// `dL/dγ = wᵀ(log P + 1)/γ²`, `dL/dr = (0, ω_rows)`, `dL/dc = ω_cols`, with the
-/// marginal pair then projected onto `Σ dr = Σ dc` as the library does.
-fn dense_kkt_vjp(P: MatRef<'_, f64>, gamma: f64, V: MatRef<'_, f64>) -> OtGradients {
+/// `dL/dγ = wᵀ(log P + 1)/γ²`, `dL/dr = ω_rows`, `dL/dc = ω_cols` (0 for the
+/// `dropped` constraint: rows are 0..m, columns m..m + n; the seed drops 0), with
+/// the marginal pair then projected onto `Σ dr = Σ dc` as the library does.
+fn dense_kkt_vjp(P: MatRef<'_, f64>, gamma: f64, V: MatRef<'_, f64>, dropped: usize) -> OtGradients {
     let (m, n) = P.shape();
     let (mn, k) = (m * n, m + n - 1);
     let at = |i: usize, j: usize| i * n + j;
+    // The KKT row of constraint `con`, if kept.
+    let kkt_row = |con: usize| (con != dropped).then(|| mn + if con < dropped { con } else { con - 1 });
     let mut K = Mat::<f64>::zeros(mn + k, mn + k);
     for i in 0..m {
         for j in 0..n {
             K[(at(i, j), at(i, j))] = 1.0 / (gamma * P[(i, j)]);
-            let mut link = |row: usize| {
-                K[(mn + row, at(i, j))] = 1.0;
-                K[(at(i, j), mn + row)] = 1.0;
-            };
-            if i > 0 {
-                link(i - 1);
+            for row in [kkt_row(i), kkt_row(m + j)].into_iter().flatten() {
+                K[(row, at(i, j))] = 1.0;
+                K[(at(i, j), row)] = 1.0;
             }
-            link(m - 1 + j);
         }
     }
     let rhs = Mat::from_fn(mn + k, 1, |t, _| if t < mn { V[(t / n, t % n)] } else { 0.0 });
@@ -236,8 +235,9 @@ fn dense_kkt_vjp(P: MatRef<'_, f64>, gamma: f64, V: MatRef<'_, f64>) -> OtGradie
         .flat_map(|i| (0..n).map(move |j| (i, j)))
         .map(|(i, j)| w(i, j) * (P[(i, j)].ln() + 1.0) / (gamma * gamma))
         .sum();
-    let mut r: Vec<f64> = (0..m).map(|i| if i == 0 { 0.0 } else { sol[(mn + i - 1, 0)] }).collect();
-    let mut c: Vec<f64> = (0..n).map(|j| sol[(mn + m - 1 + j, 0)]).collect();
+    let multiplier = |con: usize| kkt_row(con).map_or(0.0, |row| sol[(row, 0)]);
+    let mut r: Vec<f64> = (0..m).map(&multiplier).collect();
+    let mut c: Vec<f64> = (0..n).map(|j| multiplier(m + j)).collect();
     let t = (r.iter().sum::<f64>() - c.iter().sum::<f64>()) / (m + n) as f64;
     r.iter_mut().for_each(|x| *x -= t);
     c.iter_mut().for_each(|x| *x += t);
@@ -256,13 +256,20 @@ fn ot_backward_matches_the_dense_kkt_solve() {
         let mut rng = Rng(seed + 100);
         let V = Mat::from_fn(m, n, |_, _| rng.next());
         let got = entropic_ot_vjp(M.as_ref(), gamma, &sol, V.as_ref()).expect("backward");
-        let want = dense_kkt_vjp(sol.P.as_ref(), gamma, V.as_ref());
-        let scale = 1.0 + entries(&want.M).iter().fold(0.0f64, |a, x| a.max(x.abs()));
-        let at = |what: &str, e: f64| assert!(e <= KKT_TOL * scale, "{m}×{n}, γ = {gamma}: {what} differs by {e:e}");
-        at("dM", max_abs_diff(entries(&got.M), entries(&want.M)));
-        at("dr", max_abs_diff(got.r.clone(), want.r.clone()));
-        at("dc", max_abs_diff(got.c.clone(), want.c.clone()));
-        at("dγ", (got.gamma - want.gamma).abs());
+        // The seed's dropped constraint (the first row sum), and the last column
+        // sum: the projected marginal gradient must not depend on the choice.
+        for dropped in [0, m + n - 1] {
+            let want = dense_kkt_vjp(sol.P.as_ref(), gamma, V.as_ref(), dropped);
+            let scale = 1.0 + entries(&want.M).iter().fold(0.0f64, |a, x| a.max(x.abs()));
+            let at = |what: &str, e: f64| {
+                assert!(e <= KKT_TOL * scale, "{m}×{n}, γ = {gamma}, dropped {dropped}: {what} differs by {e:e}")
+            };
+            at("dM", max_abs_diff(entries(&got.M), entries(&want.M)));
+            at("dr", max_abs_diff(got.r.clone(), want.r.clone()));
+            at("dc", max_abs_diff(got.c.clone(), want.c.clone()));
+            at("dγ", (got.gamma - want.gamma).abs());
+        }
+        let scale = 1.0 + entries(&got.M).iter().fold(0.0f64, |a, x| a.max(x.abs()));
         // The projected marginal gradient: Σ dr = Σ dc.
         assert!((got.r.iter().sum::<f64>() - got.c.iter().sum::<f64>()).abs() <= 1e-12 * scale);
     }
