@@ -7,6 +7,7 @@
 //! by checking the first-order conditions ([`Residuals`]) at its answer. The
 //! backward pass is [`crate::diff::ift`].
 
+mod eigh;
 mod interior;
 pub(crate) mod kkt;
 mod line_search;
@@ -16,11 +17,14 @@ mod optimality;
 mod problem;
 mod restoration;
 mod settings;
+mod sinkhorn;
 mod solution;
 
 pub use crate::runtime::Status;
+pub use eigh::{eigh, Eigh};
 pub use method::{solve, Method};
 pub use optimality::Residuals;
 pub use problem::{DomainError, SmoothProblem};
 pub use settings::Settings;
+pub use sinkhorn::{marginal_error, sinkhorn, SinkhornSettings, SinkhornSolution};
 pub use solution::SmoothSolution;

@@ -1,0 +1,113 @@
+//! The backward passes of the eigen nodes (`stdlib/eigen.ddn`; the seed's
+//! "Eigen Decomposition Backward Pass"). At `X = Y diag(λ) Yᵀ` with simple
+//! eigenvalues, differentiating `X y_k = λ_k y_k`, `y_kᵀy_k = 1` gives
+//!
+//! ```text
+//! dy_k = −(X − λ_k I)⁺ dX y_k,   (X − λ_k I)⁺ = Σ_{i≠k} y_i y_iᵀ / (λ_i − λ_k)
+//! ```
+//!
+//! which for `dX = ½(E_ij + E_ji)` (a symmetric perturbation of X_ij, the seed's
+//! `X ↦ ½(X + Xᵀ)` convention) is the seed's `−½(X − λ_k I)⁺(E_ij + E_ji) y_k`.
+//! Contracting with `V = dL/dY`:
+//!
+//! ```text
+//! dL/dX = ½ (G + Gᵀ),   G = Y (F ∘ YᵀV) Yᵀ,   F_ik = 1/(λ_k − λ_i) (i ≠ k), F_kk = 0
+//! ```
+//!
+//! **Sign.** The slide writes `Λ̃_ij = 1/(λ_i − λ_j)`; the derivation above (and the
+//! seed's own PyTorch code, `L = λ.view(1, M) − λ.view(M, 1)`, i.e. `L_ij = λ_j − λ_i`)
+//! gives the opposite sign, which is what is implemented; the tests check it
+//! against central differences. The gradient is symmetric: entry (i, j) is the
+//! derivative along `X + h ½(E_ij + E_ji)`.
+//!
+//! **Repeated eigenvalues.** If `λ_i = λ_k` the eigenvectors are not unique and
+//! `F_ik` is infinite. A pair closer than [`MIN_REL_GAP`]·max|λ| is an error,
+//! unless the loss does not depend on either of its eigenvectors (both columns of
+//! V zero): then the pair contributes nothing and the VJP is well defined.
+// The paper's symbols: X, Y, V, G and F are matrices.
+#![allow(non_snake_case)]
+
+use faer::{Col, Mat, MatRef};
+
+use crate::runtime::RunError;
+use crate::smooth::Eigh;
+
+/// Eigenvalues closer than this, relative to the largest |λ|, count as repeated.
+/// Near it, the eigenvectors eigh returns are accurate only to ~ε/gap ≈ 1e-8 and
+/// the derivative is of order 1/gap, so a smaller gap would return noise.
+pub const MIN_REL_GAP: f64 = 1e-8;
+
+/// dL/dX for `eigh_full`, given `dU = dL/dU` (m×m, column k the cotangent on
+/// eigenvector k). O(m³): three m×m products.
+pub fn eigh_vjp(eig: &Eigh, dU: MatRef<'_, f64>) -> Result<Mat<f64>, RunError> {
+    let lambda = &eig.lambda;
+    let m = lambda.len();
+    if dU.shape() != (m, m) {
+        return Err(RunError(format!("eigh: X is {m}×{m}, but dL/dU is {}×{}", dU.nrows(), dU.ncols())));
+    }
+    let tol = gap_tolerance(lambda);
+    let used = |k: usize| dU.col(k).iter().any(|&v| v != 0.0);
+    for i in 0..m {
+        for k in i + 1..m {
+            if lambda[k] - lambda[i] <= tol && (used(i) || used(k)) {
+                return Err(repeated(lambda, i, k, tol));
+            }
+        }
+    }
+    let Y = eig.U.as_ref();
+    let mut C = Y.transpose() * dU;
+    for k in 0..m {
+        for i in 0..m {
+            let gap = lambda[k] - lambda[i];
+            // The diagonal, and repeated pairs whose columns of V are zero, contribute nothing.
+            C[(i, k)] = if gap.abs() <= tol { 0.0 } else { C[(i, k)] / gap };
+        }
+    }
+    let G = Y * C * Y.transpose();
+    Ok(Mat::from_fn(m, m, |i, j| 0.5 * (G[(i, j)] + G[(j, i)])))
+}
+
+/// dL/dX for `max_eigvec`, given `du = dL/du` (length m): the seed's
+/// per-eigenvector formula at `k = m` (the largest eigenvalue),
+///
+/// ```text
+/// dL/dX = −½ (w yᵀ + y wᵀ),   w = (X − λ_max I)⁺ v = Σ_{i<m} y_i (y_iᵀv) / (λ_i − λ_max)
+/// ```
+///
+/// (`eigh_vjp` with V = v e_mᵀ, in O(m²)). Needs only λ_max to be simple.
+pub fn max_eigvec_vjp(eig: &Eigh, du: &[f64]) -> Result<Mat<f64>, RunError> {
+    let lambda = &eig.lambda;
+    let m = lambda.len();
+    if du.len() != m {
+        return Err(RunError(format!("max_eigvec: X is {m}×{m}, but dL/du has {} entries", du.len())));
+    }
+    let top = m - 1;
+    let tol = gap_tolerance(lambda);
+    if m > 1 && lambda[top] - lambda[top - 1] <= tol {
+        return Err(repeated(lambda, top - 1, top, tol));
+    }
+    let Y = eig.U.as_ref();
+    let v = Col::from_fn(m, |i| du[i]);
+    let mut z = Y.transpose() * &v;
+    for i in 0..m {
+        z[i] = if i == top { 0.0 } else { z[i] / (lambda[i] - lambda[top]) };
+    }
+    let w = Y * &z;
+    let y = Y.col(top);
+    Ok(Mat::from_fn(m, m, |i, j| -0.5 * (w[i] * y[j] + y[i] * w[j])))
+}
+
+/// `MIN_REL_GAP · max|λ|`.
+fn gap_tolerance(lambda: &[f64]) -> f64 {
+    MIN_REL_GAP * lambda.iter().fold(0.0f64, |a, l| a.max(l.abs()))
+}
+
+fn repeated(lambda: &[f64], i: usize, k: usize, tol: f64) -> RunError {
+    RunError(format!(
+        "eigen backward: eigenvalues {i} and {k} (λ = {:e} and {:e}) are not distinct (gap {:e} ≤ {tol:e}, \
+         {MIN_REL_GAP:e} of max |λ|); their eigenvectors are not unique and have no derivative",
+        lambda[i],
+        lambda[k],
+        lambda[k] - lambda[i]
+    ))
+}
