@@ -35,8 +35,8 @@ pub mod report;
 pub mod runtime;
 pub mod sema;
 pub mod smooth;
-pub mod symbolic;
 pub mod solve;
+pub mod symbolic;
 pub mod syntax;
 
 pub use driver::{compile, Compiled};

@@ -30,79 +30,50 @@
 //! because it costs one evaluator VJP per expression rather than a tape entry per
 //! coefficient (least squares with a dense `A` is the common case).
 
+use super::place_cotangents;
 use crate::canon::Layout;
 use crate::eval::{unbroadcast, vjp, Env, Grads, Tensor};
 use crate::ir::{Expr, Node, Output};
-use crate::runtime::{Bound, RunError, Solved, Status};
-use crate::syntax::ast::{BaseType, CmpOp, Sense};
+use crate::runtime::node::Conic;
+use crate::runtime::{Bound, RunError};
+use crate::syntax::ast::{CmpOp, Sense};
 
 /// dL/dθ for every parameter (in declaration order), given cotangents for some
-/// outputs (by output name; missing ones are zero). `sym` and `psd` parameters get
-/// symmetric gradients (the node depends on them through their symmetric part).
-pub fn backward(
+/// outputs (by output name; missing ones are zero), for a conic forward's
+/// context. `sym` and `psd` parameters are symmetrised by the caller.
+pub(super) fn backward(
     node: &Node,
     bound: &Bound,
-    solved: &mut Solved,
+    ctx: &mut Conic,
     cotangents: &[(String, Tensor)],
 ) -> Result<Vec<Tensor>, RunError> {
-    if solved.status != Status::Optimal {
-        return Err(RunError(format!("no gradients: the forward status is {}", solved.status.name())));
-    }
-    let rhs = right_hand_side(node, solved, cotangents)?;
+    let mut w = right_hand_side(node, ctx, cotangents)?;
     // One solve with the forward's factorisation: K w = (v_x, v_z).
-    let mut w = rhs;
-    solved.context.kkt_solve(&mut w).map_err(RunError)?;
-    let ctx = &solved.context;
+    ctx.kkt_solve(&mut w).map_err(RunError)?;
     let (x, z) = ctx.point();
     let (wx, wz) = w.split_at(x.len());
-    let mut grads = if ctx.has_auxiliary() {
-        crate::canon::data_vjp(node, bound, x, z, wx, wz).map_err(|e| RunError(e.message))?
+    if ctx.has_auxiliary() {
+        crate::canon::data_vjp(node, bound, x, z, wx, wz).map_err(|e| RunError(e.message))
     } else {
-        psi_gradient(node, bound, ctx.layout(), x, z, wx, wz)?
-    };
-    for (g, p) in grads.iter_mut().zip(&node.params) {
-        if matches!(p.base, BaseType::Sym | BaseType::Psd) {
-            *g = symmetrise(g);
-        }
+        psi_gradient(node, bound, ctx.layout(), x, z, wx, wz)
     }
-    Ok(grads)
 }
 
 /// `(v_x, v_z)`: the cotangents placed on the standard form's columns and rows.
-fn right_hand_side(node: &Node, solved: &Solved, cotangents: &[(String, Tensor)]) -> Result<Vec<f64>, RunError> {
-    let layout = solved.context.layout();
-    let (x, z) = solved.context.point();
-    let (n, m) = (x.len(), z.len());
-
-    // The right-hand side (v_x, v_z).
-    let mut rhs = vec![0.0; n + m];
-    for (name, v) in cotangents {
-        let slot = node.outputs.iter().find(|o| match o {
-            Output::Var(id) => node.var(*id).name == *name,
-            Output::Dual(c) => node.constraints[*c].name.as_deref() == Some(name.as_str()),
-        });
-        let (start, len) = match slot {
-            Some(Output::Var(id)) => {
-                let (first, shape) = &layout.var_cols[id.0 as usize];
-                (*first, shape.iter().product::<usize>())
-            }
-            Some(Output::Dual(c)) => {
-                let (rows, _) = &layout.constraint_rows[*c];
-                (n + rows.start, rows.len)
-            }
-            None => {
-                return Err(RunError(format!("unknown cotangent `{name}`: it is not an output of `{}`", node.name)))
-            }
-        };
-        if v.len() != len {
-            return Err(RunError(format!("cotangent `{name}` has {} entries, the output has {len}", v.len())));
+fn right_hand_side(node: &Node, ctx: &Conic, cotangents: &[(String, Tensor)]) -> Result<Vec<f64>, RunError> {
+    let layout = ctx.layout();
+    let (x, z) = ctx.point();
+    let n = x.len();
+    place_cotangents(node, cotangents, n + z.len(), |o| match o {
+        Output::Var(id) => {
+            let (first, shape) = &layout.var_cols[id.0 as usize];
+            (*first, shape.iter().product::<usize>())
         }
-        if v.data.iter().any(|x| !x.is_finite()) {
-            return Err(RunError(format!("cotangent `{name}` has a non-finite entry")));
+        Output::Dual(c) => {
+            let (rows, _) = &layout.constraint_rows[*c];
+            (n + rows.start, rows.len)
         }
-        rhs[start..start + len].copy_from_slice(&v.data);
-    }
-    Ok(rhs)
+    })
 }
 
 /// ∇_θ ψ through the node's expressions at y and y ± w_x.
@@ -155,17 +126,6 @@ fn add(a: &Tensor, b: &Tensor, w: f64) -> Tensor {
     Tensor { shape: a.shape.clone(), data: a.data.iter().zip(&b.data).map(|(x, y)| x + w * y).collect() }
 }
 
-fn symmetrise(g: &Tensor) -> Tensor {
-    let (n, _) = g.rows_cols();
-    let mut out = g.clone();
-    for i in 0..n {
-        for j in 0..n {
-            out.data[i * n + j] = 0.5 * (g.at(i, j) + g.at(j, i));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,11 +150,12 @@ mod tests {
         let bound = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
         let mut solved = forward(node, &bound).expect("forward");
         let cot = vec![("z".to_string(), Tensor::vector(vec![0.7, -0.2]))];
-        let mut w = right_hand_side(node, &solved, &cot).expect("rhs");
-        solved.context.kkt_solve(&mut w).expect("kkt");
-        let (x, z) = solved.context.point();
+        let crate::runtime::node::Context::Conic(ctx) = &mut solved.context else { panic!("a conic node") };
+        let mut w = right_hand_side(node, ctx, &cot).expect("rhs");
+        ctx.kkt_solve(&mut w).expect("kkt");
+        let (x, z) = ctx.point();
         let (wx, wz) = w.split_at(x.len());
-        let by_expressions = psi_gradient(node, &bound, solved.context.layout(), x, z, wx, wz).expect("expressions");
+        let by_expressions = psi_gradient(node, &bound, ctx.layout(), x, z, wx, wz).expect("expressions");
         let by_reductions = crate::canon::data_vjp(node, &bound, x, z, wx, wz).expect("reductions");
         for (a, b) in by_expressions.iter().zip(&by_reductions) {
             for (x, y) in a.data.iter().zip(&b.data) {

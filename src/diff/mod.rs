@@ -1,12 +1,90 @@
 //! Backward passes: vector-Jacobian products of a node's solution map, from its
 //! optimality conditions (never by unrolling the solver).
+//!
+//! - `conic`: LP/QP/SOCP nodes, one solve with the forward's KKT factorisation;
+//! - [`ift`]: the implicit-function-theorem adjoint of smooth nodes;
+//! - `smooth`: smooth nodes, the adjoint carried to the parameters;
+//! - `ot`, `eigen`: the seed's structured backward passes for `solve using
+//!   sinkhorn` and `solve using eigh`.
 
 mod conic;
 mod eigen;
 pub mod ift;
 mod ot;
+mod smooth;
 
-pub use conic::backward;
 pub use eigen::{eigh_vjp, max_eigvec_vjp, MIN_REL_GAP};
 pub use ift::{adjoint, Adjoint, Cotangents, ACTIVITY_TOL};
 pub use ot::{entropic_ot_vjp, OtGradients};
+
+use crate::eval::Tensor;
+use crate::ir::{Node, Output};
+use crate::runtime::node::Context;
+use crate::runtime::{Bound, RunError, Solved, Status};
+use crate::syntax::ast::BaseType;
+
+/// dL/dθ for every parameter (in declaration order), given cotangents for some
+/// outputs (by output name; missing ones are zero). `sym` and `psd` parameters
+/// get symmetric gradients (the node depends on them through their symmetric
+/// part). Needs an `optimal` forward.
+pub fn backward(
+    node: &Node,
+    bound: &Bound,
+    solved: &mut Solved,
+    cotangents: &[(String, Tensor)],
+) -> Result<Vec<Tensor>, RunError> {
+    if solved.status != Status::Optimal {
+        return Err(RunError(format!("no gradients: the forward status is {}", solved.status.name())));
+    }
+    let mut grads = match &mut solved.context {
+        Context::Conic(ctx) => conic::backward(node, bound, ctx, cotangents)?,
+        Context::Smooth(ctx) => smooth::backward(node, bound, ctx, cotangents)?,
+    };
+    for (g, p) in grads.iter_mut().zip(&node.params) {
+        if matches!(p.base, BaseType::Sym | BaseType::Psd) {
+            *g = symmetrise(g);
+        }
+    }
+    Ok(grads)
+}
+
+/// The cotangents as one flat vector of length `len`: each named output's
+/// entries go to `slot(output) = (start, len)`. Unknown names, wrong lengths and
+/// non-finite entries are errors.
+pub(crate) fn place_cotangents(
+    node: &Node,
+    cotangents: &[(String, Tensor)],
+    len: usize,
+    slot: impl Fn(&Output) -> (usize, usize),
+) -> Result<Vec<f64>, RunError> {
+    let mut out = vec![0.0; len];
+    for (name, v) in cotangents {
+        let output = node.outputs.iter().find(|o| match o {
+            Output::Var(id) => node.var(*id).name == *name,
+            Output::Dual(c) => node.constraints[*c].name.as_deref() == Some(name.as_str()),
+        });
+        let Some(output) = output else {
+            return Err(RunError(format!("unknown cotangent `{name}`: it is not an output of `{}`", node.name)));
+        };
+        let (start, len) = slot(output);
+        if v.len() != len {
+            return Err(RunError(format!("cotangent `{name}` has {} entries, the output has {len}", v.len())));
+        }
+        if v.data.iter().any(|x| !x.is_finite()) {
+            return Err(RunError(format!("cotangent `{name}` has a non-finite entry")));
+        }
+        out[start..start + len].copy_from_slice(&v.data);
+    }
+    Ok(out)
+}
+
+fn symmetrise(g: &Tensor) -> Tensor {
+    let (n, _) = g.rows_cols();
+    let mut out = g.clone();
+    for i in 0..n {
+        for j in 0..n {
+            out.data[i * n + j] = 0.5 * (g.at(i, j) + g.at(j, i));
+        }
+    }
+    out
+}

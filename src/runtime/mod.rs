@@ -2,6 +2,8 @@
 
 pub mod inputs;
 pub mod node;
+pub(crate) mod smooth;
+pub(crate) mod special;
 
 pub use inputs::{bind, named_tensors, tensor_from_json, tensor_to_json, Bound};
 pub use node::{forward, forward_with, settings, RunError, Solved, Status};

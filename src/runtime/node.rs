@@ -48,29 +48,36 @@ pub struct Solved {
     pub(crate) context: Context,
 }
 
-/// What a conic forward keeps for the backward pass: where the node sits in the
-/// standard form, the primal-dual point, and the factored KKT matrix.
+/// What a forward keeps for the backward pass.
 #[derive(Debug)]
 pub(crate) enum Context {
+    Conic(Box<Conic>),
+    Smooth(Box<super::smooth::SmoothContext>),
+}
+
+/// What a conic forward keeps: where the node sits in the standard form, the
+/// primal-dual point, and the factored KKT matrix.
+#[derive(Debug)]
+pub(crate) enum Conic {
     /// Solved by the interior point method.
     Ipm { canon: Canonical, solution: Box<ipm::Solution> },
     /// Solved by one factorisation ([`crate::solve::direct`]).
     Direct { layout: Layout, x: Vec<f64>, z: Vec<f64>, factor: DirectFactor },
 }
 
-impl Context {
+impl Conic {
     pub fn layout(&self) -> &Layout {
         match self {
-            Context::Ipm { canon, .. } => &canon.layout,
-            Context::Direct { layout, .. } => layout,
+            Conic::Ipm { canon, .. } => &canon.layout,
+            Conic::Direct { layout, .. } => layout,
         }
     }
 
     /// The standard form's `(x, z)`.
     pub fn point(&self) -> (&[f64], &[f64]) {
         match self {
-            Context::Ipm { solution, .. } => (&solution.x, &solution.z),
-            Context::Direct { x, z, .. } => (x, z),
+            Conic::Ipm { solution, .. } => (&solution.x, &solution.z),
+            Conic::Direct { x, z, .. } => (x, z),
         }
     }
 
@@ -78,22 +85,22 @@ impl Context {
     /// variables and affine rows (a direct solve never has).
     pub fn has_auxiliary(&self) -> bool {
         match self {
-            Context::Ipm { canon, .. } => {
+            Conic::Ipm { canon, .. } => {
                 canon.program.n() != canon.layout.user_cols()
                     || canon.program.cones.iter().any(|c| matches!(c, crate::solve::ConeBlock::SecondOrder(_)))
             }
-            Context::Direct { .. } => false,
+            Conic::Direct { .. } => false,
         }
     }
 
     /// Solves `K w = rhs` in place with the kept factorisation.
     pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<(), String> {
         match self {
-            Context::Ipm { solution, .. } => match solution.kkt.as_mut() {
+            Conic::Ipm { solution, .. } => match solution.kkt.as_mut() {
                 Some(kkt) => kkt.solve(rhs).map(|_| ()),
                 None => Err("no KKT factorisation at the solution (the final refactorisation failed)".into()),
             },
-            Context::Direct { factor, .. } => factor.solve(rhs),
+            Conic::Direct { factor, .. } => factor.solve(rhs),
         }
     }
 }
@@ -137,17 +144,17 @@ pub fn settings(node: &Node) -> Result<ipm::Settings, RunError> {
 
 /// Solves `node` at the bound parameter values, with the node's own settings.
 pub fn forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
+    if !node.class.family.is_conic() {
+        return super::smooth::forward(node, bound);
+    }
     forward_with(node, bound, &settings(node)?)
 }
 
-/// Solves `node` with explicit IPM settings.
+/// Solves `node` with explicit IPM settings (a smooth node, which has no IPM,
+/// is solved with its own).
 pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Result<Solved, RunError> {
     if !node.class.family.is_conic() {
-        return Err(RunError(format!(
-            "the forward solve of {} nodes is not implemented yet (node `{}`)",
-            node.class.family.name(),
-            node.name
-        )));
+        return super::smooth::forward(node, bound);
     }
     // A method named in the file is honoured; otherwise the structure picks.
     let direct_allowed = node.solve.is_none();
@@ -224,7 +231,12 @@ pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Res
     }
     info.insert("variables".into(), json!(canon.program.n()));
     info.insert("constraints".into(), json!(canon.program.m()));
-    Ok(Solved { status, outputs, info, context: Context::Ipm { canon, solution: Box::new(sol) } })
+    Ok(Solved {
+        status,
+        outputs,
+        info,
+        context: Context::Conic(Box::new(Conic::Ipm { canon, solution: Box::new(sol) })),
+    })
 }
 
 /// The node's outputs, in declaration order, from the standard form's (x, z).
@@ -256,7 +268,12 @@ fn direct_solved(
     info.insert("iterations".into(), json!(1));
     info.insert("variables".into(), json!(x.len()));
     info.insert("constraints".into(), json!(z.len()));
-    Solved { status: Status::Optimal, outputs, info, context: Context::Direct { layout, x, z, factor } }
+    Solved {
+        status: Status::Optimal,
+        outputs,
+        info,
+        context: Context::Conic(Box::new(Conic::Direct { layout, x, z, factor })),
+    }
 }
 
 /// Thresholds of [`weakly_active`]. An interior point method ends with

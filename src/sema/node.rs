@@ -214,6 +214,7 @@ pub fn check_node(n: &ast::Node, defs: &DefTable, diags: &mut Vec<Diagnostic>) -
         solve,
         inits,
         class,
+        derived: Default::default(),
     })
 }
 

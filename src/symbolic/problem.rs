@@ -17,6 +17,7 @@ use crate::eval::{concrete, eval, spread, Env, Tensor};
 use crate::ir::{Expr, Node};
 use crate::runtime::inputs::Bound;
 use crate::smooth::{DomainError, SmoothProblem};
+use crate::syntax::ast::BaseType;
 
 /// A node at bound parameter values, evaluated through its derived expressions.
 pub struct NodeProblem<'a> {
@@ -30,7 +31,10 @@ pub struct NodeProblem<'a> {
 }
 
 /// The starting point: each variable's `init` expression (of parameters only,
-/// broadcast to the variable's shape), zeros where there is none; flattened.
+/// broadcast to the variable's shape); where there is none, a point inside the
+/// variable type's domain: ones for `nonneg` and `pos` (strictly inside, where
+/// `log`, `entr`, `xlogx` are defined), the identity for `sym` and `psd`
+/// matrices, zeros otherwise; flattened.
 pub fn initial_point(node: &Node, bound: &Bound) -> Result<Vec<f64>, DomainError> {
     let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
     let mut y = Vec::new();
@@ -38,11 +42,24 @@ pub fn initial_point(node: &Node, bound: &Bound) -> Result<Vec<f64>, DomainError
         let shape = concrete(&v.shape, &bound.dims);
         let value = match node.inits.iter().find(|i| i.var.0 as usize == k) {
             Some(init) => spread(&eval(&init.value, &env).map_err(|e| DomainError(e.message))?, None, &shape),
-            None => Tensor::filled(shape, 0.0),
+            None => default_start(v.base, shape),
         };
         y.extend(value.data);
     }
     Ok(y)
+}
+
+fn default_start(base: BaseType, shape: Vec<usize>) -> Tensor {
+    match base {
+        BaseType::Nonneg | BaseType::Pos => Tensor::filled(shape, 1.0),
+        BaseType::Sym | BaseType::Psd => {
+            let n = shape.first().copied().unwrap_or(0);
+            let mut t = Tensor::filled(shape, 0.0);
+            (0..n).for_each(|i| t.data[i * n + i] = 1.0);
+            t
+        }
+        BaseType::Real => Tensor::filled(shape, 0.0),
+    }
 }
 
 fn entries(shape: &[usize]) -> usize {

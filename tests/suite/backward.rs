@@ -14,7 +14,7 @@ fn tight() -> Settings {
     Settings { tol_gap_abs: t, tol_gap_rel: t, tol_feas: t, ..Settings::default() }
 }
 
-fn node_of(file: &str, name: &str) -> ddn::ir::Node {
+pub(super) fn node_of(file: &str, name: &str) -> ddn::ir::Node {
     let c = super::compile_path(&super::root().join(file));
     c.program.nodes.into_iter().find(|n| n.name == name).expect("node")
 }
@@ -26,7 +26,7 @@ fn node_src(src: &str) -> ddn::ir::Node {
 }
 
 /// L(θ) = Σ ⟨v_k, output_k(θ)⟩.
-fn loss(node: &ddn::ir::Node, inputs: &Value, cot: &[(String, Tensor)]) -> f64 {
+pub(super) fn loss(node: &ddn::ir::Node, inputs: &Value, cot: &[(String, Tensor)]) -> f64 {
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
     let s = forward_with(node, &b, &tight()).expect("forward");
     assert_eq!(s.status, Status::Optimal, "{:?}", s.info);
@@ -40,7 +40,7 @@ fn loss(node: &ddn::ir::Node, inputs: &Value, cot: &[(String, Tensor)]) -> f64 {
 
 /// The backward pass, and its check against central differences in every
 /// parameter entry (symmetric pairs moved together for `sym`/`psd`).
-fn check(node: &ddn::ir::Node, inputs: Value, cot: Vec<(String, Tensor)>) -> Vec<Tensor> {
+pub(super) fn check(node: &ddn::ir::Node, inputs: Value, cot: Vec<(String, Tensor)>) -> Vec<Tensor> {
     let b = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
     let mut s = forward_with(node, &b, &tight()).expect("forward");
     assert_eq!(s.status, Status::Optimal);

@@ -4,7 +4,7 @@
 use super::{rendered, shared};
 
 /// The ```ddn blocks of the contract.
-fn blocks() -> Vec<String> {
+pub(super) fn blocks() -> Vec<String> {
     let path = shared().join("design/language.md");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     text.split("```ddn\n").skip(1).filter_map(|b| b.split("```").next()).map(String::from).collect()

@@ -1,9 +1,9 @@
 //! Test modules and shared helpers.
 
-mod backward;
+pub mod backward;
 mod canon;
 mod cli;
-mod contract;
+pub mod contract;
 mod datasets;
 mod eigen;
 mod ipm;
@@ -13,6 +13,7 @@ pub mod reference;
 mod run;
 mod runtime;
 mod smooth;
+mod smooth_nodes;
 mod stdlib;
 mod symbolic;
 mod syntax;

@@ -1,0 +1,63 @@
+//! The backward pass of smooth nodes: the implicit-function-theorem adjoint
+//! ([`super::ift`]) carried to the parameters through the symbolically derived
+//! mixed partials, `dL/dθ = −∂_θ[wᵀ∇_y L + aᵀh + bᵀg]` (Gould et al., Deep
+//! Declarative Networks, Prop. 4.4–4.6, evaluated as `(−vᵀH⁻¹)B`: one solve).
+
+use super::ift::{self, Cotangents, ACTIVITY_TOL};
+use super::place_cotangents;
+use crate::eval::Tensor;
+use crate::ir::{Node, Output};
+use crate::runtime::smooth::{multiplier_ranges, SmoothContext};
+use crate::runtime::{Bound, RunError};
+use crate::smooth::SmoothProblem;
+use crate::symbolic::{Derived, NodeProblem};
+
+pub(super) fn backward(
+    node: &Node,
+    bound: &Bound,
+    ctx: &SmoothContext,
+    cotangents: &[(String, Tensor)],
+) -> Result<Vec<Tensor>, RunError> {
+    match ctx {
+        SmoothContext::General { derived, y, nu, lambda } => general(node, bound, derived, (y, nu, lambda), cotangents),
+        SmoothContext::Transport { .. } | SmoothContext::Eigen { .. } => {
+            crate::runtime::special::backward(node, bound, ctx, cotangents)
+        }
+    }
+}
+
+/// One IFT adjoint solve, then the mixed partials at the adjoint.
+fn general(
+    node: &Node,
+    bound: &Bound,
+    derived: &Derived,
+    (y, nu, lambda): (&[f64], &[f64], &[f64]),
+    cotangents: &[(String, Tensor)],
+) -> Result<Vec<Tensor>, RunError> {
+    let problem = NodeProblem::new(node, bound, derived);
+    let (n, me) = (problem.dim(), problem.n_eq());
+    let mut var_start = Vec::with_capacity(node.vars.len());
+    let mut at = 0;
+    for t in problem.unflatten(y) {
+        var_start.push((at, t.len()));
+        at += t.len();
+    }
+    let ranges = multiplier_ranges(node, derived, bound);
+    // One flat cotangent over (y, ν, λ).
+    let v = place_cotangents(node, cotangents, n + me + problem.n_ineq(), |o| match o {
+        Output::Var(id) => var_start[id.0 as usize],
+        Output::Dual(c) => match &ranges[*c] {
+            Some((true, r)) => (n + r.start, r.len()),
+            Some((false, r)) => (n + me + r.start, r.len()),
+            None => (0, usize::MAX),
+        },
+    })?;
+    let (vy, rest) = v.split_at(n);
+    let (vnu, vlambda) = rest.split_at(me);
+    let cot = Cotangents { y: vy, nu: Some(vnu), lambda: Some(vlambda) };
+    let adj = ift::adjoint(&problem, y, nu, lambda, &cot, ACTIVITY_TOL).map_err(RunError)?;
+    let mixed = problem
+        .param_vjp(y, nu, lambda, &adj.w, &adj.a, &adj.b)
+        .map_err(|e| RunError(format!("the backward pass left the domain: {}", e.0)))?;
+    Ok(mixed.into_iter().map(|t| t.scaled(-1.0)).collect())
+}

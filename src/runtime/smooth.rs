@@ -1,0 +1,120 @@
+//! Smooth nodes at run time: the forward (Newton or the interior point method
+//! on the symbolically derived expressions, or the specialised forward the file
+//! names) and what it keeps for the backward pass.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use serde_json::{json, Map};
+
+use super::node::Context;
+use super::{Bound, RunError, Solved};
+use crate::eval::{concrete, Tensor};
+use crate::ir::{Node, Output};
+use crate::smooth::{self, Method};
+use crate::symbolic::{self, Derived, NodeProblem, SymRole};
+
+/// What a smooth forward keeps for the backward pass.
+#[derive(Debug)]
+pub(crate) enum SmoothContext {
+    /// Newton / interior point: the derived expressions and the first-order
+    /// point `(y, ν, λ)` (flat, as [`crate::smooth::SmoothProblem`] lays them out).
+    General { derived: Arc<Derived>, y: Vec<f64>, nu: Vec<f64>, lambda: Vec<f64> },
+    /// Sinkhorn: the plan with its cost and γ, for the structured backward.
+    Transport { solution: crate::smooth::SinkhornSolution, cost: faer::Mat<f64>, gamma: f64 },
+    /// `eigh`: the decomposition, and which eigenvector(s) the node returns.
+    Eigen { eig: crate::smooth::Eigh, full: bool, largest: bool },
+}
+
+/// Where each constraint's multipliers sit: per node constraint, `Some((in
+/// ν?, range))` for those the derivation kept (all of a smooth node's).
+pub(crate) fn multiplier_ranges(node: &Node, derived: &Derived, bound: &Bound) -> Vec<Option<(bool, Range<usize>)>> {
+    let mut out = vec![None; node.constraints.len()];
+    for (eq, list) in [(true, &derived.eqs), (false, &derived.ineqs)] {
+        let mut at = 0;
+        for (k, c) in list.iter().enumerate() {
+            let role = if eq { SymRole::Nu(k) } else { SymRole::Lambda(k) };
+            let len = derived
+                .sym(role)
+                .map_or(0, |id| concrete(&derived.syms[id.0 as usize].shape, &bound.dims).iter().product());
+            out[c.index] = Some((eq, at..at + len));
+            at += len;
+        }
+    }
+    out
+}
+
+/// The method and settings `solve using newton(...)` / `sqp(...)` ask for.
+fn settings(node: &Node) -> Result<(Method, smooth::Settings), RunError> {
+    let mut s = smooth::Settings::default();
+    let Some(spec) = &node.solve else { return Ok((Method::Auto, s)) };
+    let method = Method::from_name(&spec.method).ok_or_else(|| {
+        RunError(format!(
+            "`solve using {}` is not available for {} nodes; use `newton`, `sqp`, `sinkhorn`, `eigh` or leave it out",
+            spec.method,
+            node.class.family.name()
+        ))
+    })?;
+    for (k, v) in &spec.options {
+        match k.as_str() {
+            "tol" => s.tol = *v,
+            "max_iter" => s.max_iter = *v as usize,
+            _ => {}
+        }
+    }
+    Ok((method, s))
+}
+
+/// Solves the smooth `node` at `bound`.
+pub(crate) fn forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
+    match node.solve.as_ref().map(|s| s.method.as_str()) {
+        Some("sinkhorn") => super::special::transport_forward(node, bound),
+        Some("eigh") => super::special::eigen_forward(node, bound),
+        _ => general(node, bound),
+    }
+}
+
+/// Newton (no constraints) or the primal-dual interior point method (any), from
+/// the node's `init`.
+fn general(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
+    let (method, settings) = settings(node)?;
+    let derived = node
+        .derived
+        .get_or_init(|| symbolic::derive(node).map(Arc::new))
+        .clone()
+        .map_err(|e| RunError(format!("cannot differentiate `{}`: {}", node.name, e.message)))?;
+    let problem = NodeProblem::new(node, bound, &derived);
+    let y0 = symbolic::initial_point(node, bound).map_err(|e| RunError(e.0))?;
+    let sol = smooth::solve(&problem, &y0, method, &settings).map_err(RunError)?;
+
+    let vars = problem.unflatten(&sol.y);
+    let ranges = multiplier_ranges(node, &derived, bound);
+    let outputs = node
+        .outputs
+        .iter()
+        .map(|o| match o {
+            Output::Var(v) => (node.var(*v).name.clone(), vars[v.0 as usize].clone()),
+            Output::Dual(c) => {
+                let name = node.constraints[*c].name.clone().unwrap_or_default();
+                let shape = concrete(&node.constraints[*c].shape, &bound.dims);
+                let data = match &ranges[*c] {
+                    Some((true, r)) => sol.nu[r.clone()].to_vec(),
+                    Some((false, r)) => sol.lambda[r.clone()].to_vec(),
+                    None => vec![0.0; shape.iter().product()],
+                };
+                (name, Tensor { shape, data })
+            }
+        })
+        .collect();
+    let constrained = !(derived.eqs.is_empty() && derived.ineqs.is_empty());
+    let mut info = Map::new();
+    info.insert("family".into(), json!(node.class.family));
+    info.insert("solver".into(), json!(if constrained { "interior point" } else { "newton" }));
+    info.insert("iterations".into(), json!(sol.iterations));
+    info.insert("objective".into(), json!(sol.objective));
+    info.insert("stationarity".into(), json!(sol.residuals.stationarity));
+    info.insert("primal_residual".into(), json!(sol.residuals.primal_feasibility));
+    info.insert("complementarity".into(), json!(sol.residuals.complementarity));
+    let context = SmoothContext::General { derived, y: sol.y, nu: sol.nu, lambda: sol.lambda };
+    Ok(Solved { status: sol.status, outputs, info, context: Context::Smooth(Box::new(context)) })
+}

@@ -1,0 +1,121 @@
+//! Every smooth node of the stdlib and of the language contract, forward and
+//! backward through the runtime (what `ddnc run` calls), against central
+//! differences of the forward in every parameter entry.
+
+use ddn::eval::Tensor;
+use serde_json::{json, Value};
+
+use super::backward::{check, loss, node_of};
+use super::Rng;
+
+fn pool_inputs() -> Value {
+    json!({"x": [[0.1, 2.0], [0.3, -0.2], [3.5, 0.4], [-0.4, 0.1], [0.2, -2.6]], "alpha": 0.8})
+}
+
+#[test]
+fn robust_pooling_nodes() {
+    let cot = || vec![("y".to_string(), Tensor::vector(vec![0.6, -0.3]))];
+    for name in ["pool_pseudo_huber", "pool_welsch", "pool_truncated_quadratic"] {
+        let node = node_of("stdlib/robust_pooling.ddn", name);
+        check(&node, pool_inputs(), cot());
+    }
+    let ball = node_of("stdlib/more.ddn", "pool_welsch_ball");
+    check(&ball, json!({"x": [[1.1, 2.0], [1.3, 0.8], [1.5, 1.4], [0.9, 1.1]], "alpha": 1.5}), cot());
+}
+
+#[test]
+fn logistic_regression_and_softmax() {
+    let mut rng = Rng(5);
+    let node = node_of("stdlib/more.ddn", "logistic_regression");
+    let y: Vec<f64> = (0..6).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+    check(&node, json!({"X": rng.mat(6, 3), "y": y, "lam": 0.1}), vec![("w".into(), Tensor::vector(rng.vec(3)))]);
+    let softmax = node_of("stdlib/more.ddn", "softmax_layer");
+    let g = check(&softmax, json!({"z": [0.3, -1.0, 2.0, 0.5]}), vec![("p".into(), Tensor::vector(rng.vec(4)))]);
+    // The softmax Jacobian is diag(p) − ppᵀ: its VJP sums to zero.
+    assert!(g[0].data.iter().sum::<f64>().abs() < 1e-8, "{:?}", g[0]);
+}
+
+#[test]
+fn orthogonality_constrained_projection() {
+    let node = node_of("stdlib/neural_collapse.ddn", "etf_project");
+    let mut rng = Rng(9);
+    let h: Vec<Vec<f64>> = rng.mat(5, 3);
+    // A start near the Stiefel manifold: the columns of I plus a little noise.
+    let prox: Vec<Vec<f64>> =
+        (0..5).map(|i| (0..3).map(|j| if i == j { 1.0 } else { 0.0 } + 0.1 * rng.next()).collect()).collect();
+    let cot: Vec<f64> = rng.vec(15);
+    check(&node, json!({"H_bar": h, "U_prox": prox, "delta": 0.5}), vec![("U".into(), Tensor::matrix(5, 3, cot))]);
+}
+
+#[test]
+fn eigenvector_nodes() {
+    let x = json!({"X": [[2, 0.5, 0.1], [0.5, 1, 0.3], [0.1, 0.3, -1]]});
+    let max = node_of("stdlib/eigen.ddn", "max_eigvec");
+    check(&max, x.clone(), vec![("u".into(), Tensor::vector(vec![1.0, -0.5, 0.2]))]);
+    let full = node_of("stdlib/eigen.ddn", "eigh_full");
+    let v = vec![1.0, -0.5, 0.2, 0.0, 0.1, 0.0, 0.3, 0.0, 1.0];
+    check(&full, x, vec![("U".into(), Tensor::matrix(3, 3, v))]);
+}
+
+/// Entropic OT: M and γ entry by entry; the marginals only along directions
+/// that keep Σr = Σc (the node is undefined elsewhere), moving r_i and c_j
+/// together: the derivative along (e_i, e_j) is dL/dr_i + dL/dc_j.
+fn transport_check(node: &ddn::ir::Node) {
+    let inputs = json!({"M": [[0.1, 0.7, 0.3], [0.5, 0.2, 0.9]], "r": [0.4, 0.6], "c": [0.3, 0.3, 0.4], "gamma": 5.0});
+    let cot = vec![("P".to_string(), Tensor::matrix(2, 3, vec![1.0, 0.0, -1.0, 0.5, 0.2, 0.0]))];
+    let b = ddn::runtime::bind(node, &ddn::runtime::named_tensors(&inputs).expect("in")).expect("bind");
+    let mut s = ddn::runtime::forward(node, &b).expect("forward");
+    let g = ddn::diff::backward(node, &b, &mut s, &cot).expect("backward");
+    let h = 1e-5;
+    let moved = |edit: &dyn Fn(&mut Value, f64)| {
+        let at = |d: f64| {
+            let mut v = inputs.clone();
+            edit(&mut v, d);
+            loss(node, &v, &cot)
+        };
+        (at(h) - at(-h)) / (2.0 * h)
+    };
+    let close = |a: f64, n: f64, what: &str| assert!((a - n).abs() <= 1e-5 * (1.0 + n.abs()), "{what}: {a} vs {n}");
+    for i in 0..2 {
+        for j in 0..3 {
+            let n = moved(&|v, d| v["M"][i][j] = json!(v["M"][i][j].as_f64().unwrap_or(0.0) + d));
+            close(g[0].data[i * 3 + j], n, &format!("dL/dM[{i}][{j}]"));
+            let n = moved(&|v, d| {
+                v["r"][i] = json!(v["r"][i].as_f64().unwrap_or(0.0) + d);
+                v["c"][j] = json!(v["c"][j].as_f64().unwrap_or(0.0) + d);
+            });
+            close(g[1].data[i] + g[2].data[j], n, &format!("along (r_{i}, c_{j})"));
+        }
+    }
+    let n = moved(&|v, d| v["gamma"] = json!(5.0 + d));
+    close(g[3].data[0], n, "dL/dγ");
+}
+
+#[test]
+fn entropic_transport() {
+    transport_check(&node_of("stdlib/optimal_transport.ddn", "entropic_ot"));
+}
+
+/// The contract's smooth examples, compiled from language.md itself.
+#[test]
+fn contract_smooth_examples() {
+    let mut seen = 0;
+    for b in super::contract::blocks() {
+        let c = ddn::compile("language.md", &b);
+        for node in c.program.nodes.iter().filter(|n| !n.class.family.is_conic()) {
+            seen += 1;
+            match node.name.as_str() {
+                "robust_pool" => {
+                    check(node, pool_inputs(), vec![("y".into(), Tensor::vector(vec![0.6, -0.3]))]);
+                }
+                "entropic_ot" => transport_check(node),
+                "max_eigvec" => {
+                    let x = json!({"X": [[2, 0.5, 0.1], [0.5, 1, 0.3], [0.1, 0.3, -1]]});
+                    check(node, x, vec![("u".into(), Tensor::vector(vec![1.0, -0.5, 0.2]))]);
+                }
+                other => panic!("a smooth contract example without a test: {other}"),
+            }
+        }
+    }
+    assert_eq!(seen, 3);
+}
