@@ -211,6 +211,35 @@ pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> 
         }
         None => {}
     }
-    out.push_str("  backward: not derived yet (the KKT-based backward pass is the next step)\n");
+    if node.class.family.is_conic() {
+        out.push_str(
+            "  backward: one solve with the forward's KKT factorisation (implicit differentiation of the \
+             cone program's optimality conditions), then the parameters by reverse mode\n",
+        );
+        return out;
+    }
+    match node.solve.as_ref().map(|s| s.method.as_str()) {
+        Some("sinkhorn") => out.push_str(
+            "  forward: log-domain Sinkhorn; backward: the seed's closed form (a Schur complement of size \
+             min(m − 1, n)), then the parameters by reverse mode\n",
+        ),
+        Some("eigh") => out.push_str(
+            "  forward: symmetric eigendecomposition; backward: the seed's (λᵢ − λⱼ)⁻¹ formula, then the \
+             parameters by reverse mode\n",
+        ),
+        _ => out.push_str(
+            "  forward: Newton (no constraints) or the primal-dual interior point method, from `init`; \
+             backward: one bordered KKT solve [H Aᵀ; A 0], then the mixed partials below\n",
+        ),
+    }
+    let derived = node.derived.get_or_init(|| crate::symbolic::derive(node).map(std::sync::Arc::new));
+    match derived {
+        Ok(d) => {
+            for line in crate::symbolic::listing(node, d).lines() {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+        Err(e) => out.push_str(&format!("  derivatives: {}\n", e.message)),
+    }
     out
 }
