@@ -101,9 +101,8 @@ fn robust_pooling(c: &mut Criterion) {
         for d in DIMS {
             for n in SIZES {
                 let mut rng = Rng::new(0x9001 + (n * 100 + d) as u64);
-                let x: Vec<f64> = (0..n * d)
-                    .map(|k| rng.normal() + if k % 10 == 0 { 8.0 * rng.normal() } else { 0.0 })
-                    .collect();
+                let x: Vec<f64> =
+                    (0..n * d).map(|k| rng.normal() + if k % 10 == 0 { 8.0 * rng.normal() } else { 0.0 }).collect();
                 let v = rng.normals(d);
                 let named = inputs(vec![("x", Tensor::matrix(n, d, x.clone())), ("alpha", Tensor::scalar(ALPHA))]);
                 let cot = vec![("y".to_string(), Tensor::vector(v.clone()))];

@@ -171,3 +171,26 @@ fn bench_reports_medians() {
         assert!(stdout.contains(line), "{stdout}");
     }
 }
+
+#[test]
+fn run_differentiates_smooth_nodes_through_each_forward() {
+    for (file, node, inputs, solver, params) in [
+        ("stdlib/robust_pooling.ddn", "pool_welsch", "pooling", "newton", &["x", "alpha"][..]),
+        ("stdlib/optimal_transport.ddn", "entropic_ot", "entropic_ot", "sinkhorn", &["M", "r", "c", "gamma"][..]),
+        ("stdlib/eigen.ddn", "max_eigvec", "max_eigvec", "eigh", &["X"][..]),
+    ] {
+        let (i, c) = (format!("examples/inputs/{inputs}.json"), format!("examples/inputs/{inputs}_cotangents.json"));
+        let out = ddnc(&["run", file, node, "--inputs", &i, "--cotangents", &c]);
+        assert!(out.status.success(), "{node}: {}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+        assert_eq!((v["status"].as_str(), v["info"]["solver"].as_str()), (Some("optimal"), Some(solver)), "{v}");
+        for p in params {
+            let g = &v["gradients"][*p];
+            let finite = |x: &serde_json::Value| x.as_f64().is_some_and(f64::is_finite);
+            let ok = finite(g)
+                || g.as_array()
+                    .is_some_and(|a| a.iter().all(|e| finite(e) || e.as_array().is_some_and(|r| r.iter().all(finite))));
+            assert!(ok, "{node}: dL/d{p} = {g}");
+        }
+    }
+}

@@ -119,3 +119,32 @@ fn contract_smooth_examples() {
     }
     assert_eq!(seen, 3);
 }
+
+/// A Hessian singular at the solution: the objective sees y only through
+/// y₀ + y₁, so the minimisers form a line and H = c·11ᵀ. The forward still
+/// finds one (Newton with the Hessian modified); the backward solves the
+/// singular KKT system in the least-norm sense, which is exact for cotangents
+/// in H's range (the derivative of y₀ + y₁, which is unique) and zero along the
+/// null space (1, −1). Never NaN. (Newton converges only linearly along a
+/// singular Hessian, so the forward is asked for 1e-13 to make central
+/// differences meaningful.)
+#[test]
+fn singular_hessian_gets_the_least_norm_answer() {
+    let c = ddn::compile(
+        "flat.ddn",
+        "node flat(x: real[n], alpha: pos) -> y: real[2] {
+            minimize sum(pseudo_huber(x - sum(y), alpha))
+            solve using newton(tol = 1e-13)
+        }",
+    );
+    assert!(!c.has_errors(), "{}", super::rendered(&c));
+    let node = &c.program.nodes[0];
+    let inputs = json!({"x": [0.3, -1.2, 2.5, 0.7, 0.1], "alpha": 0.9});
+    let g = check(node, inputs.clone(), vec![("y".into(), Tensor::vector(vec![1.0, 1.0]))]);
+    assert!(g.iter().all(|t| t.data.iter().all(|v| v.is_finite())));
+    let b = ddn::runtime::bind(node, &ddn::runtime::named_tensors(&inputs).expect("in")).expect("bind");
+    let mut s = ddn::runtime::forward(node, &b).expect("forward");
+    let null = vec![("y".to_string(), Tensor::vector(vec![1.0, -1.0]))];
+    let g = ddn::diff::backward(node, &b, &mut s, &null).expect("backward");
+    assert!(g.iter().all(|t| t.data.iter().all(|v| v.abs() < 1e-8)), "{g:?}");
+}
