@@ -1,5 +1,6 @@
 //! Test modules and shared helpers.
 
+mod adjoint;
 pub mod backward;
 mod canon;
 mod cli;
