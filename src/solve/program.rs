@@ -76,6 +76,17 @@ impl ConeProgram {
     }
 
     /// Checks dimensions, index bounds, finiteness and P's upper-triangular storage.
+    /// The primal objective `½xᵀPx + qᵀx + c0` and the dual `−½xᵀPx − bᵀz + c0`.
+    pub fn objectives(&self, x: &[f64], z: &[f64]) -> (f64, f64) {
+        let mut xpx = 0.0;
+        for &(i, j, v) in &self.p.entries {
+            xpx += if i == j { v * x[i] * x[i] } else { 2.0 * v * x[i] * x[j] };
+        }
+        let qx: f64 = self.q.iter().zip(x).map(|(a, b)| a * b).sum();
+        let bz: f64 = self.b.iter().zip(z).map(|(a, b)| a * b).sum();
+        (0.5 * xpx + qx + self.c0, -0.5 * xpx - bz + self.c0)
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         let (n, m) = (self.n(), self.m());
         if self.p.nrows != n || self.p.ncols != n {

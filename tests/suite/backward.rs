@@ -355,3 +355,67 @@ fn weakly_active_constraint_gets_a_bracketed_answer() {
     // The entries away from the kink are the usual ones.
     assert!((g[0].data[1] - 1.0).abs() < 1e-6 && g[0].data[2].abs() < 1e-6, "{:?}", g[0]);
 }
+/// An active norm constraint against an independent reference: least squares
+/// in a ball solves `(AᵀA + λI)x = Aᵀb` with `‖x‖ = r` (the secular equation,
+/// here by bisection on λ). The interior point method alone stops with x off by
+/// 2e-7 along the sphere (the objective is flat to second order there); the
+/// polishing Newton steps bring it to rounding level.
+#[test]
+fn norm_ball_solution_against_the_secular_equation() {
+    let node = node_of("stdlib/more.ddn", "ls_norm_ball");
+    let a = [[1.0, 0.3], [0.2, 1.0], [0.5, -0.4]];
+    let bv = [2.0, 1.5, 0.3];
+    let r = 0.7;
+    let x_of = |lam: f64| {
+        let (mut m, mut v) = ([[0.0; 2]; 2], [0.0; 2]);
+        for i in 0..3 {
+            for j in 0..2 {
+                v[j] += a[i][j] * bv[i];
+                for k in 0..2 {
+                    m[j][k] += a[i][j] * a[i][k];
+                }
+            }
+        }
+        m[0][0] += lam;
+        m[1][1] += lam;
+        let det = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+        [(m[1][1] * v[0] - m[0][1] * v[1]) / det, (m[0][0] * v[1] - m[1][0] * v[0]) / det]
+    };
+    let (mut lo, mut hi) = (0.0, 100.0);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        let x = x_of(mid);
+        if (x[0] * x[0] + x[1] * x[1]).sqrt() > r {
+            lo = mid
+        } else {
+            hi = mid
+        }
+    }
+    let want = x_of(0.5 * (lo + hi));
+    let inputs = json!({"A": a, "b": bv, "r": r});
+    let b = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
+    let s = forward_with(&node, &b, &Settings::default()).expect("forward");
+    let x = &s.outputs[0].1.data;
+    for k in 0..2 {
+        assert!((x[k] - want[k]).abs() < 1e-10, "x = {x:?}, the secular equation gives {want:?}");
+    }
+    let raw = forward_with(&node, &b, &Settings { polish: false, ..Settings::default() }).expect("forward");
+    assert!((raw.outputs[0].1.data[0] - want[0]).abs() > 1e-8, "the IPM alone was expected to be less accurate");
+}
+
+/// Seeded random SOCPs with a cone in the objective and one in the constraints.
+#[test]
+fn random_socps_match_central_differences() {
+    let node = node_src(
+        "node socp(A: real[m, n], b: real[m], c: real[n], r: pos) -> x: real[n] {
+            minimize c @ x + norm(A @ x - b)
+            subject to { norm(x) <= r }
+        }",
+    );
+    let mut rng = Rng(29);
+    for _ in 0..3 {
+        let (m, n) = (5, 3);
+        let inputs = json!({"A": rng.mat(m, n), "b": rng.vec(m), "c": rng.vec(n), "r": 0.5 + rng.next().abs()});
+        check(&node, inputs, vec![("x".into(), Tensor::vector(rng.vec(n)))]);
+    }
+}

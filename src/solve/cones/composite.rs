@@ -58,8 +58,18 @@ impl Cones {
     }
 
     /// [`Cone::linearise_complementarity`] blockwise.
-    pub fn linearise_complementarity(&mut self, s: &[f64], z: &[f64]) -> bool {
-        self.blocks.iter_mut().zip(&self.ranges).all(|(c, r)| c.linearise_complementarity(&s[r.clone()], &z[r.clone()]))
+    pub fn linearise_complementarity(&mut self, s: &[f64], z: &[f64], kappa: f64) -> bool {
+        self.blocks
+            .iter_mut()
+            .zip(&self.ranges)
+            .all(|(c, r)| c.linearise_complementarity(&s[r.clone()], &z[r.clone()], kappa))
+    }
+
+    /// [`Cone::tangent_offset`] blockwise.
+    pub fn tangent_offset(&self, z: &[f64], out: &mut [f64]) {
+        for (c, r) in self.iter() {
+            c.tangent_offset(&z[r.clone()], &mut out[r]);
+        }
     }
 
     /// `y = WᵀW x` blockwise.

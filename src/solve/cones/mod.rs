@@ -71,9 +71,19 @@ pub trait Cone {
     /// `(s, z)`, `Δs = −H Δz`, for the KKT matrix the backward pass reuses. NT
     /// scaling is that linearisation on the central path (and for the orthant
     /// everywhere), so this is [`Cone::update_scaling`] unless a cone says
-    /// otherwise.
-    fn linearise_complementarity(&mut self, s: &[f64], z: &[f64]) -> bool {
+    /// otherwise. `kappa` caps the ratio of `H`'s extreme eigenvalues to its
+    /// middle one where a cone has such a spread (see the second-order cone).
+    fn linearise_complementarity(&mut self, s: &[f64], z: &[f64], kappa: f64) -> bool {
+        let _ = kappa;
         self.update_scaling(s, z)
+    }
+
+    /// After [`Cone::linearise_complementarity`]: `L̂(z)⁻¹(s ∘ z) − s`, the part of
+    /// the complementarity residual the linearised `H` (built in a frame shared
+    /// by s and z) leaves out; zero for cones whose `H` is exact (the orthant).
+    fn tangent_offset(&self, z: &[f64], out: &mut [f64]) {
+        let _ = z;
+        out.fill(0.0);
     }
 
     /// `y = WᵀW x`.
@@ -153,8 +163,11 @@ impl Cone for AnyCone {
     fn update_scaling(&mut self, s: &[f64], z: &[f64]) -> bool {
         dispatch!(self, c => c.update_scaling(s, z))
     }
-    fn linearise_complementarity(&mut self, s: &[f64], z: &[f64]) -> bool {
-        dispatch!(self, c => c.linearise_complementarity(s, z))
+    fn linearise_complementarity(&mut self, s: &[f64], z: &[f64], kappa: f64) -> bool {
+        dispatch!(self, c => c.linearise_complementarity(s, z, kappa))
+    }
+    fn tangent_offset(&self, z: &[f64], out: &mut [f64]) {
+        dispatch!(self, c => c.tangent_offset(z, out))
     }
     fn mul_hs(&self, y: &mut [f64], x: &[f64]) {
         dispatch!(self, c => c.mul_hs(y, x))

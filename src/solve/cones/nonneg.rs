@@ -46,6 +46,22 @@ impl Cone for NonnegCone {
         }
         true
     }
+    /// `H = diag(sᵢ/zᵢ)`, also on the boundary (a polished point has exact
+    /// zeros): `sᵢ` clipped at 0 and `zᵢ` floored at `10⁻¹⁴ (1 + maxⱼ zⱼ)`, so an
+    /// inactive row gets a large finite ratio (Δzᵢ ≈ 0) and an active one 0
+    /// (Δsᵢ = 0). A diagonal H loses nothing to rounding, so `kappa` is unused.
+    fn linearise_complementarity(&mut self, s: &[f64], z: &[f64], _kappa: f64) -> bool {
+        let floor = 1e-14 * (1.0 + z.iter().fold(0.0f64, |m, v| m.max(*v)));
+        for (i, (&si, &zi)) in s.iter().zip(z).enumerate() {
+            let (si, zi) = (si.max(0.0), zi.max(floor));
+            if !(si.is_finite() && zi.is_finite()) {
+                return false;
+            }
+            self.w[i] = (si / zi).sqrt();
+            self.lambda[i] = (si * zi).sqrt();
+        }
+        true
+    }
     fn mul_hs(&self, y: &mut [f64], x: &[f64]) {
         for ((yi, &wi), &xi) in y.iter_mut().zip(&self.w).zip(x) {
             *yi = wi * (wi * xi);

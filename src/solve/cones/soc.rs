@@ -46,10 +46,12 @@ struct Linearised {
     eta2: f64,
     u: Vec<f64>,
     v: Vec<f64>,
+    /// The frame's direction ū.
+    ubar: Vec<f64>,
 }
 
 impl Linearised {
-    fn new(s: &[f64], z: &[f64]) -> Option<Linearised> {
+    fn new(s: &[f64], z: &[f64], kappa: f64) -> Option<Linearised> {
         let d = s.len();
         let (ns, nz) = (norm2(&s[1..]), norm2(&z[1..]));
         // The frame: s̄'s direction (or −z̄'s, z being its reflection at an optimum).
@@ -62,11 +64,14 @@ impl Linearised {
             ubar[0] = 1.0;
         }
         let (sp, zp) = (dot(&s[1..], &ubar), dot(&z[1..], &ubar));
-        // Eigenvalues of s and z in the frame, kept positive against rounding.
-        let floor = 1e-14;
-        let (s1, s2) = ((s[0] + sp).max(floor * s[0]), (s[0] - sp).max(floor * s[0]));
-        let (z1, z2) = ((z[0] + zp).max(floor * z[0]), (z[0] - zp).max(floor * z[0]));
-        let eta2 = s[0] / z[0];
+        // Eigenvalues of s and z in the frame, floored at 1e-14 of the block's
+        // size (plus one: the data are equilibrated, so 1 is the unit): an
+        // inactive cone (z ≈ 0) then gets ratios of order 1e14, as an inactive
+        // orthant row does, not the 1e20 of a polished z.
+        let (fs, fz) = (1e-14 * (1.0 + s[0].abs()), 1e-14 * (1.0 + z[0].abs()));
+        let (s1, s2) = ((s[0] + sp).max(fs), (s[0] - sp).max(fs));
+        let (z1, z2) = ((z[0] + zp).max(fz), (z[0] - zp).max(fz));
+        let eta2 = s[0].max(fs) / z[0].max(fz);
         if !(eta2 > 0.0 && eta2.is_finite()) {
             return None;
         }
@@ -79,17 +84,15 @@ impl Linearised {
         // and λ₂, so one coefficient is ≥ 0 (u) and the other in [−1, 0] (v).
         //
         // At an optimum λ₁/η² → ∞ and λ₂/η² → 0, and in the standard basis the
-        // dense rank-one term would swamp the tangent eigenvalue η² (a relative
-        // error of κε for ratios up to κ). Capping the ratios at κ = ε^(−½)
-        // instead perturbs Δz along e₁ (and Δs along e₂) by 1/κ: both errors are
-        // then ≈ 1.5e-8, relative to the solution's derivative.
-        let kappa = f64::EPSILON.sqrt().recip();
+        // dense rank-one term swamps the tangent eigenvalue η² (a relative error
+        // of κε for ratios up to κ). Capping the ratios at κ perturbs Δz along e₁
+        // (and Δs along e₂) by 1/κ instead: see `KAPPA_BACKWARD`.
         let ratio = |l: f64| (l / eta2).clamp(1.0 / kappa, kappa);
         let (a1, a2) = (ratio(s1 / z1) - 1.0, ratio(s2 / z2) - 1.0);
         let ((a, ea), (b, eb)) =
             if a1 >= a2 { ((a1, frame(1.0)), (a2, frame(-1.0))) } else { ((a2, frame(-1.0)), (a1, frame(1.0))) };
         let (ra, rb) = (a.max(0.0).sqrt(), (-b).clamp(0.0, 1.0).sqrt());
-        Some(Linearised { eta2, u: ea.iter().map(|x| ra * x).collect(), v: eb.iter().map(|x| rb * x).collect() })
+        Some(Linearised { eta2, u: ea.iter().map(|x| ra * x).collect(), v: eb.iter().map(|x| rb * x).collect(), ubar })
     }
 }
 
@@ -197,12 +200,22 @@ impl Cone for SecondOrderCone {
         self.update_low_rank();
         true
     }
-    fn linearise_complementarity(&mut self, s: &[f64], z: &[f64]) -> bool {
-        if !self.update_scaling(s, z) {
-            return false;
-        }
-        self.linearised = Linearised::new(s, z);
+    /// Needs only `s₀, z₀ > 0`: at a polished point s and z lie on the boundary,
+    /// where NT scaling does not exist (only the linearisation is used after).
+    fn linearise_complementarity(&mut self, s: &[f64], z: &[f64], kappa: f64) -> bool {
+        self.linearised = Linearised::new(s, z, kappa);
         self.linearised.is_some()
+    }
+    /// `η²(z̄ − (z̄ᵀū)ū)`: z's part off the linearisation's frame, which the
+    /// frame's `H` does not see (see `Cone::tangent_offset`).
+    fn tangent_offset(&self, z: &[f64], out: &mut [f64]) {
+        out.fill(0.0);
+        if let Some(l) = &self.linearised {
+            let along = dot(&z[1..], &l.ubar);
+            for i in 1..out.len() {
+                out[i] = l.eta2 * (z[i] - along * l.ubar[i - 1]);
+            }
+        }
     }
     /// `y = η²(2(w̄ᵀx) w̄ − Jx)` (or the linearised `H`).
     fn mul_hs(&self, y: &mut [f64], x: &[f64]) {

@@ -50,6 +50,10 @@ pub struct Info {
     pub kkt_method: KktMethod,
     /// The static regularisation δ of the last factorisation.
     pub static_reg: f64,
+    /// Newton steps kept by polishing (see [`super::Settings::polish`]). When
+    /// some were, the objectives and gaps above are the polished point's; the
+    /// residuals stay the last interior point iterate's.
+    pub polish_steps: u32,
 }
 
 /// The measures of the current iterate plus the quantities the tests need.
@@ -79,6 +83,7 @@ impl Measures {
                 step_length: 0.0,
                 kkt_method,
                 static_reg: 0.0,
+                polish_steps: 0,
             },
             dot_qx: 0.0,
             dot_bz: 0.0,

@@ -85,6 +85,9 @@ pub struct Settings {
     pub refine_stop_ratio: f64,
     /// KKT factorisation. Default [`KktMethod::Auto`].
     pub kkt_method: KktMethod,
+    /// Newton steps on the KKT conditions after convergence (the `polish`
+    /// module), for solutions accurate beyond the IPM's centring. Default true.
+    pub polish: bool,
     /// `Auto` uses the dense path when `n + m` is at most this. Default 60:
     /// measured against the sparse path on planted QPs/SOCPs (2-core
     /// machine), dense LDLᵀ is faster on dense data up to n + m ≈ 75 and the
@@ -132,6 +135,7 @@ impl Default for Settings {
             dynamic_reg_eps: 1e-13,
             dynamic_reg_delta: 2e-7,
             refine_max_iter: 10,
+            polish: true,
             refine_reltol: 1e-13,
             refine_abstol: 1e-12,
             refine_stop_ratio: 5.0,

@@ -59,16 +59,24 @@ pub struct KktFactor {
     settings: Settings,
     /// `S = diag(√c D, E/√c)`: `K = S⁻¹ K̃ S⁻¹` for the equilibrated `K̃`.
     scale: Vec<f64>,
+    /// The (equilibrated) `(s̃, z̃)` complementarity was linearised at.
+    point: (Vec<f64>, Vec<f64>),
     work: Vec<f64>,
 }
 
 impl KktFactor {
-    pub(crate) fn new(kkt: KktSystem, data: ProblemData, cones: Cones, settings: Settings) -> Self {
+    pub(crate) fn new(
+        kkt: KktSystem,
+        data: ProblemData,
+        cones: Cones,
+        settings: Settings,
+        point: (Vec<f64>, Vec<f64>),
+    ) -> Self {
         let eq = &data.equil;
         let rc = eq.c.sqrt();
         let scale = eq.d.iter().map(|d| rc * d).chain(eq.e.iter().map(|e| e / rc)).collect();
         let work = vec![0.0; data.m];
-        KktFactor { kkt, data, cones, settings, scale, work }
+        KktFactor { kkt, data, cones, settings, scale, point, work }
     }
 
     /// Number of variables n.
@@ -101,6 +109,36 @@ impl KktFactor {
         self.kkt
             .solve_scaled(&self.data, &self.cones, &self.settings, rhs, &self.scale)
             .ok_or_else(|| "the KKT solve produced a non-finite value".to_string())
+    }
+
+    /// Linearises complementarity at the original-coordinates point `(s, z)`
+    /// (the equilibrated `s̃ = E s`, `z̃ = c E⁻¹ z`, as `Solver::finish` maps
+    /// back with τ = 1) with the cones' cap `kappa`, and refactors; false if
+    /// either fails, the factorisation then being unusable until a success.
+    pub(crate) fn relinearise_at(&mut self, s: &[f64], z: &[f64], kappa: f64) -> bool {
+        let eq = &self.data.equil;
+        let st = s.iter().zip(&eq.einv).map(|(v, ei)| v / ei).collect();
+        let zt = z.iter().zip(&eq.e).map(|(v, e)| v * eq.c / e).collect();
+        self.point = (st, zt);
+        self.relinearise(kappa)
+    }
+
+    /// Linearises complementarity again at the point the factorisation was made
+    /// at, with the cones' cap `kappa`, and refactors; false if either fails.
+    pub(crate) fn relinearise(&mut self, kappa: f64) -> bool {
+        let (s, z) = &self.point;
+        self.cones.linearise_complementarity(s, z, kappa) && self.kkt.factor(&self.data, &self.cones, &self.settings)
+    }
+
+    /// The cones' [`tangent_offset`](crate::solve::cones::Cone::tangent_offset)
+    /// at `z`, in original coordinates (`z̃ = E z / c`; the offset scales like s).
+    pub(crate) fn tangent_offset(&self, z: &[f64]) -> Vec<f64> {
+        let eq = &self.data.equil;
+        let zt: Vec<f64> = z.iter().zip(&eq.e).map(|(v, e)| v * eq.c / e).collect();
+        let mut out = vec![0.0; z.len()];
+        self.cones.tangent_offset(&zt, &mut out);
+        out.iter_mut().zip(&eq.einv).for_each(|(v, ei)| *v *= ei);
+        out
     }
 
     /// `y = H x` for the `H` of [`KktFactor`], in original coordinates
