@@ -156,8 +156,8 @@ fn lp_vertex_and_mean_pooling_and_a_sym_parameter() {
     );
 }
 
-/// Nodes whose standard form has epigraph variables: the gradient goes through
-/// the reductions themselves (`canon::data_vjp`).
+/// Nodes whose standard form has epigraph variables or cones: the gradient goes
+/// through the reductions themselves (`canon::data_vjp`).
 #[test]
 fn epigraph_nodes_match_central_differences() {
     let lasso = node_of("stdlib/more.ddn", "lasso");
@@ -172,6 +172,13 @@ fn epigraph_nodes_match_central_differences() {
         &huber,
         json!({"x": [[0.1, 2.0], [0.3, -0.2], [3.5, 0.4], [-0.4, 0.1], [0.2, -2.6]], "alpha": 0.8}),
         vec![("y".into(), Tensor::vector(vec![0.6, -0.3]))],
+    );
+    // A second-order cone constraint, active: the solution and its multiplier.
+    let ball = node_of("stdlib/more.ddn", "ls_norm_ball");
+    check(
+        &ball,
+        json!({"A": [[1, 0.3], [0.2, 1], [0.5, -0.4]], "b": [2, 1.5, 0.3], "r": 0.7}),
+        vec![("x".into(), Tensor::vector(vec![0.4, -1.1])), ("radius".into(), Tensor::scalar(0.8))],
     );
 }
 
@@ -210,9 +217,6 @@ fn parameters_inside_reductions_match_central_differences() {
 /// `ls_norm_ball` projects b onto the ball of radius r < ‖b‖, so x = r b/‖b‖ and
 /// the multiplier of `‖x‖ ≤ r` is λ = 2(‖b‖ − r); hence
 /// dL/db = (r/‖b‖)(I − b̂b̂ᵀ)v_x + 2 v_λ b̂ and dL/dr = b̂ᵀv_x − 2 v_λ.
-/// (Central differences need a forward more accurate than the interior point
-/// method reaches on second-order cones: it stops at reduced accuracy, gap
-/// ≈ 1e-10, x to ≈ 1e-7, which is far too noisy for a difference quotient.)
 #[test]
 fn active_norm_ball_matches_its_closed_form() {
     let ball = node_of("stdlib/more.ddn", "ls_norm_ball");
