@@ -24,6 +24,7 @@
 
 pub mod atoms;
 pub mod canon;
+pub mod codegen;
 pub mod dcp;
 pub mod diag;
 pub mod diff;
@@ -40,3 +41,6 @@ pub mod symbolic;
 pub mod syntax;
 
 pub use driver::{compile, Compiled};
+/// faer, as the generated modules of `ddnc build` name it (`ddn::faer::MatRef`),
+/// so a user crate needs no version of its own in step with ours.
+pub use faer;

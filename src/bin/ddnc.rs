@@ -60,6 +60,13 @@ enum Command {
     },
     /// Print a file in the canonical layout.
     Fmt { file: PathBuf },
+    /// Emit a Rust module with a typed forward and backward per node.
+    Build {
+        file: PathBuf,
+        /// Where to write the module.
+        #[arg(short, long)]
+        out: PathBuf,
+    },
     /// Show what the compiler derived: the checked problem and, with --inputs, its
     /// standard form and the reductions that built it.
     Explain {
@@ -169,6 +176,10 @@ fn run(cli: Cli) -> ExitCode {
                 Err(code) => code,
             }
         }
+        Command::Build { file, out } => match build(&file, &out, color) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        },
         Command::Explain { file, node, inputs } => match explain(&file, node.as_deref(), inputs.as_ref(), color) {
             Ok(text) => {
                 print!("{text}");
@@ -275,6 +286,15 @@ fn run_node(
         result["gradients"] = serde_json::Value::Object(grads);
     }
     Ok(result)
+}
+
+/// `ddnc build`.
+fn build(file: &PathBuf, out: &PathBuf, color: Color) -> Result<(), ExitCode> {
+    let compiled = load(file, color)?;
+    let source = read(file).map_err(|e| fail(&[e.trim_start_matches("error: ").to_string()]))?;
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let module = ddn::codegen::emit(&name, &source, &compiled.program).map_err(|e| fail(&[e]))?;
+    std::fs::write(out, module).map_err(|e| fail(&[format!("cannot write `{}`: {e}", out.display())]))
 }
 
 /// `ddnc explain`.

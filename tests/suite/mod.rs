@@ -7,6 +7,7 @@ mod cli;
 pub mod contract;
 mod datasets;
 mod eigen;
+mod generated;
 mod ipm;
 mod ot;
 mod properties;

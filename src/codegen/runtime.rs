@@ -1,0 +1,59 @@
+//! What generated modules call: conversions between faer values and the
+//! runtime's row-major tensors.
+
+use faer::{Col, ColRef, Mat, MatRef};
+
+use crate::eval::Tensor;
+
+/// A parameter or cotangent as a runtime tensor.
+pub fn tensor<T: AsTensor>(v: T) -> Tensor {
+    v.as_tensor()
+}
+
+/// A value the generated code passes in.
+pub trait AsTensor {
+    fn as_tensor(&self) -> Tensor;
+}
+
+impl AsTensor for f64 {
+    fn as_tensor(&self) -> Tensor {
+        Tensor::scalar(*self)
+    }
+}
+
+impl AsTensor for ColRef<'_, f64> {
+    fn as_tensor(&self) -> Tensor {
+        Tensor::vector(self.iter().copied().collect())
+    }
+}
+
+impl AsTensor for MatRef<'_, f64> {
+    fn as_tensor(&self) -> Tensor {
+        let (m, n) = (self.nrows(), self.ncols());
+        Tensor::matrix(m, n, (0..m * n).map(|k| self[(k / n, k % n)]).collect())
+    }
+}
+
+/// A value the generated code hands out.
+pub trait Output: Sized {
+    fn from_tensor(t: &Tensor) -> Self;
+}
+
+impl Output for f64 {
+    fn from_tensor(t: &Tensor) -> Self {
+        t.data.first().copied().unwrap_or(f64::NAN)
+    }
+}
+
+impl Output for Col<f64> {
+    fn from_tensor(t: &Tensor) -> Self {
+        Col::from_fn(t.len(), |i| t.data[i])
+    }
+}
+
+impl Output for Mat<f64> {
+    fn from_tensor(t: &Tensor) -> Self {
+        let (m, n) = t.rows_cols();
+        Mat::from_fn(m, n, |i, j| t.data[i * n + j])
+    }
+}
