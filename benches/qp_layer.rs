@@ -45,7 +45,7 @@ use ddn::eval::Tensor;
 use ddn::runtime::{bind, forward, forward_with, Status};
 use ddn::solve::{solve, ConeBlock, ConeProgram, KktMethod, Settings, Triplets};
 
-use common::{bench, inputs, rel_diff, stdlib_node, time_once, Rng};
+use common::{bench, inputs, optnet_inputs, rel_diff, stdlib_node, time_once, Rng};
 
 const GROUP: &str = "qp_layer";
 const SIZES: [usize; 4] = [10, 50, 100, 200];
@@ -91,35 +91,6 @@ impl ClarabelProblem {
     }
 }
 
-/// The layer's inputs at size n (see the module comment).
-fn qp_inputs(n: usize) -> Vec<(&'static str, Tensor)> {
-    let (k, q) = (2 * n, n / 5);
-    let mut rng = Rng::new(0x0905_0000 + n as u64);
-    let l: Vec<f64> = rng.normals(n * n).into_iter().map(|x| x / (n as f64).sqrt()).collect();
-    let mut qm = vec![0.0; n * n];
-    for i in 0..n {
-        for j in 0..=i {
-            let v = (0..n).map(|t| l[i * n + t] * l[j * n + t]).sum::<f64>() + if i == j { 1.0 } else { 0.0 };
-            qm[i * n + j] = v;
-            qm[j * n + i] = v;
-        }
-    }
-    let p = rng.normals(n);
-    let g = rng.normals(k * n);
-    let a = rng.normals(q * n);
-    let z0 = rng.normals(n);
-    let h = (0..k).map(|i| (0..n).map(|j| g[i * n + j] * z0[j]).sum::<f64>() + 0.1 + rng.uniform()).collect();
-    let b = (0..q).map(|i| (0..n).map(|j| a[i * n + j] * z0[j]).sum::<f64>()).collect();
-    vec![
-        ("Q", Tensor::matrix(n, n, qm)),
-        ("p", Tensor::vector(p)),
-        ("G", Tensor::matrix(k, n, g)),
-        ("h", Tensor::vector(h)),
-        ("A", Tensor::matrix(q, n, a)),
-        ("b", Tensor::vector(b)),
-    ]
-}
-
 fn qp_layer(c: &mut Criterion) {
     let node = stdlib_node("optnet_qp.ddn", include_str!("../stdlib/optnet_qp.ddn"), "optnet_qp");
     let settings = Settings::default();
@@ -128,7 +99,7 @@ fn qp_layer(c: &mut Criterion) {
     common::single_threaded();
     let mut group = c.benchmark_group(GROUP);
     for n in SIZES {
-        let named = inputs(qp_inputs(n));
+        let named = inputs(optnet_inputs(&mut Rng::new(0x0905_0000 + n as u64), n));
         let cot = vec![("z".to_string(), Tensor::vector(Rng::new(0x0c07 + n as u64).normals(n)))];
 
         // Once, untimed: ddn and Clarabel agree; the probe times pick the settings.

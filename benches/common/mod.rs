@@ -55,6 +55,37 @@ pub fn stdlib_node(file: &str, text: &str, name: &str) -> Node {
     c.program.nodes.into_iter().find(|n| n.name == name).unwrap_or_else(|| panic!("no node `{name}` in {file}"))
 }
 
+/// Inputs of the OptNet QP layer (stdlib `optnet_qp`) with n variables, 2n
+/// inequalities and n/5 equalities, feasible with a unique optimum: Q = LLᵀ + I
+/// (L Gaussian, scaled by 1/√n), p, G, A Gaussian, a point z0, h = G z0 + a
+/// slack uniform in [0.1, 1.1), b = A z0.
+pub fn optnet_inputs(rng: &mut Rng, n: usize) -> Vec<(&'static str, Tensor)> {
+    let (k, q) = (2 * n, n / 5);
+    let l: Vec<f64> = rng.normals(n * n).into_iter().map(|x| x / (n as f64).sqrt()).collect();
+    let mut qm = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let v = (0..n).map(|t| l[i * n + t] * l[j * n + t]).sum::<f64>() + if i == j { 1.0 } else { 0.0 };
+            qm[i * n + j] = v;
+            qm[j * n + i] = v;
+        }
+    }
+    let p = rng.normals(n);
+    let g = rng.normals(k * n);
+    let a = rng.normals(q * n);
+    let z0 = rng.normals(n);
+    let h = (0..k).map(|i| (0..n).map(|j| g[i * n + j] * z0[j]).sum::<f64>() + 0.1 + rng.uniform()).collect();
+    let b = (0..q).map(|i| (0..n).map(|j| a[i * n + j] * z0[j]).sum::<f64>()).collect();
+    vec![
+        ("Q", Tensor::matrix(n, n, qm)),
+        ("p", Tensor::vector(p)),
+        ("G", Tensor::matrix(k, n, g)),
+        ("h", Tensor::vector(h)),
+        ("A", Tensor::matrix(q, n, a)),
+        ("b", Tensor::vector(b)),
+    ]
+}
+
 /// Named inputs for `ddn::runtime::bind`.
 pub fn inputs(pairs: Vec<(&str, Tensor)>) -> BTreeMap<String, Tensor> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

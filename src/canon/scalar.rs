@@ -9,8 +9,11 @@
 //! atoms) without a hand-written derivative per reduction.
 //!
 //! The tape is thread-local: the reductions combine coefficients with ordinary
-//! operators, which have nowhere else to record to. [`TapeSession`] clears it
-//! for one backward pass and again when dropped.
+//! operators, which have nowhere else to record to. [`TapeSession`] gives one
+//! backward pass an empty tape and puts the previous one back when dropped, so
+//! sessions nest: a rayon worker that steals another instance's backward while
+//! it waits inside this one (a faer product forking into the same pool during a
+//! batch, `runtime::batch`) runs it on a tape of its own.
 
 use std::cell::RefCell;
 use std::fmt::Debug;
@@ -131,24 +134,23 @@ impl Tracked {
     }
 }
 
-/// Clears the thread's tape now and when dropped, so one backward pass never
-/// sees another's entries.
-pub struct TapeSession(());
+/// An empty tape for one backward pass; the thread's previous tape (an outer
+/// session's, or an empty one) is set aside and restored when dropped, so one
+/// backward pass never sees another's entries, even nested on one thread.
+pub struct TapeSession {
+    outer: Vec<Entry>,
+}
 
 impl TapeSession {
     pub fn start() -> TapeSession {
-        TAPE.with(|t| t.borrow_mut().clear());
-        TapeSession(())
+        TapeSession { outer: TAPE.with(|t| std::mem::take(&mut *t.borrow_mut())) }
     }
 }
 
 impl Drop for TapeSession {
     fn drop(&mut self) {
-        TAPE.with(|t| {
-            let mut t = t.borrow_mut();
-            t.clear();
-            t.shrink_to_fit();
-        });
+        let outer = std::mem::take(&mut self.outer);
+        TAPE.with(|t| *t.borrow_mut() = outer);
     }
 }
 
@@ -282,5 +284,18 @@ mod tests {
         // Constants never reach the tape.
         let c = Tracked::from(2.0) * Tracked::from(4.0);
         assert!(!c.is_structural_zero() && Tracked::gradient(c, &[a]) == vec![0.0]);
+    }
+
+    #[test]
+    fn nested_sessions_keep_the_outer_tape() {
+        let _outer = TapeSession::start();
+        let a = Tracked::leaf(3.0);
+        let f = a * a;
+        {
+            let _inner = TapeSession::start();
+            let b = Tracked::leaf(5.0);
+            assert_eq!(Tracked::gradient(b * 2.0, &[b]), vec![2.0]);
+        }
+        assert_eq!(Tracked::gradient(f, &[a]), vec![6.0]);
     }
 }

@@ -1,9 +1,12 @@
-//! The run-time side of a node: inputs bound and checked, then forward and backward.
+//! The run-time side of a node: inputs bound and checked, then forward and backward,
+//! one instance at a time or a batch in parallel.
 
+pub mod batch;
 pub mod inputs;
 pub mod node;
 pub(crate) mod smooth;
 pub(crate) mod special;
 
+pub use batch::{backward_batch, forward_batch};
 pub use inputs::{bind, named_tensors, tensor_from_json, tensor_to_json, Bound};
 pub use node::{forward, forward_with, settings, RunError, Solved, Status};

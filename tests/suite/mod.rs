@@ -2,6 +2,7 @@
 
 mod adjoint;
 pub mod backward;
+mod batch;
 mod canon;
 mod cli;
 pub mod contract;

@@ -1,0 +1,78 @@
+//! A batch of instances of one node: forward and backward over many parameter
+//! sets in one call, the instances spread over the cores with rayon.
+//!
+//! Instance `i`'s result is exactly what [`forward`] and [`backward`] return for
+//! it alone (the same code runs per instance, so the numbers agree bit for bit),
+//! in input order. Each instance keeps its own outcome: an infeasible one has its
+//! own [`Status`](super::Status), a failed one its own [`RunError`], and a
+//! panic inside one instance (a bug: nothing should panic on user input) is
+//! caught and becomes that instance's error, so the rest of the batch is kept.
+//!
+//! **Threads.** The instances run on the current rayon pool: the global one (all
+//! cores), or one the caller chooses with
+//! `rayon::ThreadPoolBuilder::new().num_threads(k).build()?.install(|| forward_batch(..))`.
+//!
+//! **faer's own parallelism** is a process-wide setting
+//! ([`faer::set_global_parallelism`]), not something a call can choose. With its
+//! default (rayon, every core) a large dense product inside an instance forks
+//! into the same pool: still correct (a worker that steals another instance
+//! while it waits keeps its own state; see `canon::scalar::TapeSession`), but the
+//! two levels compete for the same cores. Across many small instances the batch
+//! is the better level to parallelise, so set `faer::Par::Seq` first, as
+//! `benches/batch.rs` does.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use rayon::prelude::*;
+
+use super::inputs::Bound;
+use super::node::{forward, RunError, Solved};
+use crate::diff::backward;
+use crate::eval::Tensor;
+use crate::ir::Node;
+
+/// [`forward`] for every instance, in parallel; results in the order of `bounds`.
+pub fn forward_batch(node: &Node, bounds: &[Bound]) -> Vec<Result<Solved, RunError>> {
+    bounds.par_iter().map(|bound| isolated(|| forward(node, bound))).collect()
+}
+
+/// [`backward`] for every instance, in parallel: instance `i` gets dL/dθ from
+/// its forward `solved[i]` and its output cotangents `cotangents[i]`. An
+/// instance whose forward failed or was not `optimal` gets an error; the
+/// others are unaffected.
+///
+/// # Panics
+///
+/// If `bounds`, `solved` and `cotangents` differ in length (a caller's bug, like
+/// rayon's `zip_eq`).
+pub fn backward_batch<C>(
+    node: &Node,
+    bounds: &[Bound],
+    solved: &mut [Result<Solved, RunError>],
+    cotangents: &[C],
+) -> Vec<Result<Vec<Tensor>, RunError>>
+where
+    C: AsRef<[(String, Tensor)]> + Sync,
+{
+    solved
+        .par_iter_mut()
+        .zip_eq(bounds)
+        .zip_eq(cotangents)
+        .map(|((solved, bound), cot)| match solved {
+            Ok(solved) => isolated(|| backward(node, bound, solved, cot.as_ref())),
+            Err(e) => Err(RunError(format!("no gradients: the forward failed: {}", e.0))),
+        })
+        .collect()
+}
+
+/// `f()`, with a panic turned into a [`RunError`] for this instance alone.
+fn isolated<T>(f: impl FnOnce() -> Result<T, RunError>) -> Result<T, RunError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        Err(RunError(format!("internal error (a panic, please report it): {message}")))
+    })
+}

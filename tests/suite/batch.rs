@@ -1,0 +1,129 @@
+//! Batches (`runtime::{forward_batch, backward_batch}`): every instance's result
+//! is bit for bit the one-at-a-time result, on rayon pools of 1 and 2 threads,
+//! and a failing instance fails alone.
+
+use ddn::eval::Tensor;
+use ddn::ir::Node;
+use ddn::runtime::{backward_batch, bind, forward, forward_batch, named_tensors, Bound, RunError, Solved, Status};
+use rayon::ThreadPoolBuilder;
+use serde_json::json;
+
+use super::backward::node_of;
+use super::Rng;
+
+type Cotangents = Vec<(String, Tensor)>;
+
+/// What a comparison looks at: status, outputs and gradients (or the errors).
+type Outcome = (Result<(Status, Vec<(String, Tensor)>), RunError>, Result<Vec<Tensor>, RunError>);
+
+fn bound(node: &Node, inputs: serde_json::Value) -> Bound {
+    bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind")
+}
+
+fn outcome(solved: Result<Solved, RunError>, grads: Result<Vec<Tensor>, RunError>) -> Outcome {
+    (solved.map(|s| (s.status, s.outputs)), grads)
+}
+
+/// Forward then backward, one instance after another on this thread.
+fn one_at_a_time(node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outcome> {
+    bounds
+        .iter()
+        .zip(cots)
+        .map(|(b, cot)| {
+            let mut solved = forward(node, b);
+            let grads = match &mut solved {
+                Ok(s) => ddn::diff::backward(node, b, s, cot),
+                Err(e) => Err(e.clone()),
+            };
+            outcome(solved, grads)
+        })
+        .collect()
+}
+
+/// The batch API on a pool of `threads` threads.
+fn batched(threads: usize, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outcome> {
+    let pool = ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+    pool.install(|| {
+        let mut solved = forward_batch(node, bounds);
+        let grads = backward_batch(node, bounds, &mut solved, cots);
+        solved.into_iter().zip(grads).map(|(s, g)| outcome(s, g)).collect()
+    })
+}
+
+/// Batches on 1 and 2 threads equal the one-at-a-time results exactly, and
+/// every instance is optimal with gradients.
+fn check_same(node: &Node, bounds: &[Bound], output: &str, rng: &mut Rng) {
+    let cots: Vec<Cotangents> = bounds
+        .iter()
+        .map(|b| {
+            let len = forward(node, b).expect("forward").outputs[0].1.len();
+            vec![(output.to_string(), Tensor::vector(rng.vec(len)))]
+        })
+        .collect();
+    let reference = one_at_a_time(node, bounds, &cots);
+    for (i, (solved, grads)) in reference.iter().enumerate() {
+        assert_eq!(solved.as_ref().map(|s| s.0), Ok(Status::Optimal), "`{}` instance {i}", node.name);
+        assert!(grads.is_ok(), "`{}` instance {i}: {grads:?}", node.name);
+    }
+    for threads in [1, 2] {
+        let got = batched(threads, node, bounds, &cots);
+        assert!(got == reference, "`{}`: the batch on {threads} thread(s) differs from one at a time", node.name);
+    }
+}
+
+#[test]
+fn batch_of_least_squares_equals_one_at_a_time() {
+    let node = node_of("stdlib/least_squares.ddn", "least_squares");
+    let mut rng = Rng(0xba7c_0001);
+    let bounds: Vec<Bound> = (0..8).map(|_| bound(&node, json!({"A": rng.mat(12, 5), "b": rng.vec(12)}))).collect();
+    check_same(&node, &bounds, "x", &mut rng);
+}
+
+#[test]
+fn batch_of_optnet_qps_equals_one_at_a_time() {
+    let node = node_of("stdlib/optnet_qp.ddn", "optnet_qp");
+    let mut rng = Rng(0xba7c_0002);
+    let bounds: Vec<Bound> = (0..8).map(|_| bound(&node, rng.planted_optnet(6, 8, 2).0)).collect();
+    check_same(&node, &bounds, "z", &mut rng);
+}
+
+#[test]
+fn batch_of_smooth_nodes_equals_one_at_a_time() {
+    let node = node_of("stdlib/robust_pooling.ddn", "pool_pseudo_huber");
+    let mut rng = Rng(0xba7c_0003);
+    let bounds: Vec<Bound> =
+        (0..6).map(|i| bound(&node, json!({"x": rng.mat(10 + i, 3), "alpha": 0.5 + 0.1 * i as f64}))).collect();
+    check_same(&node, &bounds, "y", &mut rng);
+}
+
+#[test]
+fn an_infeasible_or_malformed_instance_fails_alone() {
+    let node = node_of("stdlib/optnet_qp.ddn", "optnet_qp");
+    let mut rng = Rng(0xba7c_0004);
+    let planted = |rng: &mut Rng| bound(&node, rng.planted_optnet(2, 4, 1).0);
+    // G z ≤ h with rows z₀ ≤ −1 and −z₀ ≤ −1: no z satisfies both.
+    let infeasible = bound(
+        &node,
+        json!({"Q": [[1.0, 0.0], [0.0, 1.0]], "p": [0.0, 0.0], "G": [[1.0, 0.0], [-1.0, 0.0]], "h": [-1.0, -1.0],
+               "A": [[0.0, 1.0]], "b": [0.0]}),
+    );
+    // Built by hand, past `bind`'s checks: no parameter values at all.
+    let malformed = Bound { params: Vec::new(), dims: infeasible.dims.clone() };
+    let bounds = vec![planted(&mut rng), infeasible, planted(&mut rng), malformed, planted(&mut rng)];
+    let cots: Vec<Cotangents> =
+        (0..bounds.len()).map(|_| vec![("z".to_string(), Tensor::vector(rng.vec(2)))]).collect();
+
+    for threads in [1, 2] {
+        let got = batched(threads, &node, &bounds, &cots);
+        for i in [0, 2, 4] {
+            assert_eq!(got[i], one_at_a_time(&node, &bounds[i..=i], &cots[i..=i])[0], "instance {i}");
+            assert_eq!(got[i].0.as_ref().map(|s| s.0), Ok(Status::Optimal));
+            assert!(got[i].1.is_ok());
+        }
+        assert_eq!(got[1].0.as_ref().map(|s| s.0), Ok(Status::Infeasible));
+        let Err(e) = &got[1].1 else { panic!("gradients of an infeasible instance") };
+        assert!(e.0.contains("infeasible"), "{e:?}");
+        let Err(e) = &got[3].0 else { panic!("a forward without parameters") };
+        assert!(got[3].1.as_ref().is_err_and(|g| g.0.contains(&e.0)), "{:?}", got[3].1);
+    }
+}
