@@ -142,6 +142,17 @@ pub fn settings(node: &Node) -> Result<ipm::Settings, RunError> {
     Ok(s)
 }
 
+/// Does once what every solve of `node` would otherwise do on first use: a
+/// smooth node's symbolic derivation (egg) for the Newton / interior point
+/// forwards. Conic nodes and the specialised forwards need nothing.
+pub fn prepare(node: &Node) -> Result<(), RunError> {
+    let specialised = matches!(node.solve.as_ref().map(|s| s.method.as_str()), Some("sinkhorn" | "eigh"));
+    if node.class.family.is_conic() || specialised {
+        return Ok(());
+    }
+    super::smooth::derivation(node).map(|_| ())
+}
+
 /// Solves `node` at the bound parameter values, with the node's own settings.
 pub fn forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
     if !node.class.family.is_conic() {

@@ -74,15 +74,19 @@ pub(crate) fn forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
     }
 }
 
+/// The node's derived expressions, derived on first use and kept in the node.
+pub(crate) fn derivation(node: &Node) -> Result<Arc<Derived>, RunError> {
+    node.derived
+        .get_or_init(|| symbolic::derive(node).map(Arc::new))
+        .clone()
+        .map_err(|e| RunError(format!("cannot differentiate `{}`: {}", node.name, e.message)))
+}
+
 /// Newton (no constraints) or the primal-dual interior point method (any), from
 /// the node's `init`.
 fn general(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
     let (method, settings) = settings(node)?;
-    let derived = node
-        .derived
-        .get_or_init(|| symbolic::derive(node).map(Arc::new))
-        .clone()
-        .map_err(|e| RunError(format!("cannot differentiate `{}`: {}", node.name, e.message)))?;
+    let derived = derivation(node)?;
     let problem = NodeProblem::new(node, bound, &derived);
     let y0 = symbolic::initial_point(node, bound).map_err(|e| RunError(e.0))?;
     let sol = smooth::solve(&problem, &y0, method, &settings).map_err(RunError)?;
