@@ -121,6 +121,35 @@ fn lp_vertex_infeasible_and_unbounded() {
     assert_eq!(s.status, Status::Unbounded);
 }
 
+/// The same statuses for a QP and an SOCP (the LP's are above).
+#[test]
+fn qp_and_socp_infeasible_and_unbounded() {
+    // A QP whose constraints z₀ ≤ −1 and z₀ ≥ 0 conflict.
+    let qp = "node qp(p: real[n], G: real[k, n], h: real[k]) -> z: real[n] {
+        minimize sum_squares(z) + p @ z
+        subject to { G @ z <= h }
+    }";
+    let s = solve(qp, "qp", json!({"p": [1, 0], "G": [[1, 0], [-1, 0]], "h": [-1, 0]}));
+    assert_eq!(s.status, Status::Infeasible);
+    // An SOCP whose ball ‖z‖ ≤ r misses the half-plane z₀ ≥ 2r.
+    let socp = "node socp(c: real[n], r: pos) -> z: real[n] {
+        minimize c @ z
+        subject to {
+            norm(z) <= r
+            z[0] >= 2 * r
+        }
+    }";
+    let s = solve(socp, "socp", json!({"c": [1, 1], "r": 1.0}));
+    assert_eq!(s.status, Status::Infeasible);
+    // An SOCP unbounded below: ‖z‖ ≤ z₁ + 1 lets z₀ = −t, z₁ = t grow forever.
+    let open = "node open(c: real[n]) -> z: real[n] {
+        minimize c @ z
+        subject to { norm(z) <= z[1] + 1 }
+    }";
+    let s = solve(open, "open", json!({"c": [1, -2]}));
+    assert_eq!(s.status, Status::Unbounded);
+}
+
 #[test]
 fn lasso_and_huber_pooling_agree_with_their_optimality_conditions() {
     // Huber pooling of one dimension: the minimiser y of Σ ½huber(xᵢ − y, α)
