@@ -84,6 +84,22 @@ pub struct Adjoint {
     pub singular: bool,
 }
 
+/// The active inequalities and, among them, the weakly active ones (see the
+/// module documentation), for the values `g` and multipliers `λ` at a solution.
+pub fn activity(g: &[f64], lambda: &[f64], activity_tol: f64) -> (Vec<usize>, Vec<usize>) {
+    let tau_lambda = activity_tol * lambda.iter().fold(1.0f64, |m, l| m.max(l.abs()));
+    let (mut active, mut weakly) = (Vec::new(), Vec::new());
+    for (j, (&gj, &lj)) in g.iter().zip(lambda).enumerate() {
+        if lj > tau_lambda {
+            active.push(j);
+        } else if -gj <= activity_tol {
+            active.push(j);
+            weakly.push(j);
+        }
+    }
+    (active, weakly)
+}
+
 /// The adjoint solve `K [w; a; b_A] = [v_y; v_ν; v_λA]` at the solution
 /// `(y, ν, λ)`. `Err` for lengths that do not match the problem, a solution
 /// outside the domain, or a non-finite `K` or cotangent.
@@ -115,17 +131,7 @@ pub fn adjoint(
     let jh = problem.eq_jacobian(y).map_err(domain)?;
     let jg = problem.ineq_jacobian(y).map_err(domain)?;
 
-    let tau_lambda = activity_tol * lambda.iter().fold(1.0f64, |m, l| m.max(l.abs()));
-    let mut active = Vec::new();
-    let mut weakly_active = Vec::new();
-    for j in 0..mi {
-        if lambda[j] > tau_lambda {
-            active.push(j);
-        } else if -g[j] <= activity_tol {
-            active.push(j);
-            weakly_active.push(j);
-        }
-    }
+    let (active, weakly_active) = activity(&g, lambda, activity_tol);
 
     let ma = active.len();
     let dim = n + me + ma;

@@ -82,6 +82,31 @@ pub(crate) fn derivation(node: &Node) -> Result<Arc<Derived>, RunError> {
         .map_err(|e| RunError(format!("cannot differentiate `{}`: {}", node.name, e.message)))
 }
 
+/// The inequality constraints that are active with a zero multiplier at the
+/// solution (where the solution map has a kink and the backward pass returns a
+/// smoothed derivative): named constraints by name, others as `#k`, as the
+/// conic path reports them.
+fn weakly_active(
+    node: &Node,
+    problem: &NodeProblem,
+    ranges: &[Option<(bool, Range<usize>)>],
+    y: &[f64],
+    lambda: &[f64],
+) -> Result<Vec<String>, RunError> {
+    use crate::smooth::SmoothProblem;
+    let g = problem.ineq(y).map_err(|e| RunError(e.0))?;
+    let (_, weak) = crate::diff::ift::activity(&g, lambda, crate::diff::ACTIVITY_TOL);
+    let mut names: Vec<String> = Vec::new();
+    for j in weak {
+        let k = ranges.iter().position(|r| matches!(r, Some((false, r)) if r.contains(&j)));
+        let name = k.map(|k| node.constraints[k].name.clone().unwrap_or_else(|| format!("#{k}")));
+        if let Some(name) = name.filter(|n| !names.contains(n)) {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
 /// Newton (no constraints) or the primal-dual interior point method (any), from
 /// the node's `init`.
 fn general(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
@@ -119,6 +144,12 @@ fn general(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
     info.insert("stationarity".into(), json!(sol.residuals.stationarity));
     info.insert("primal_residual".into(), json!(sol.residuals.primal_feasibility));
     info.insert("complementarity".into(), json!(sol.residuals.complementarity));
+    if sol.status == super::Status::Optimal && !derived.ineqs.is_empty() {
+        let weak = weakly_active(node, &problem, &ranges, &sol.y, &sol.lambda)?;
+        if !weak.is_empty() {
+            info.insert("weakly_active".into(), json!(weak));
+        }
+    }
     let context = SmoothContext::General { derived, y: sol.y, nu: sol.nu, lambda: sol.lambda };
     Ok(Solved { status: sol.status, outputs, info, context: Context::Smooth(Box::new(context)) })
 }

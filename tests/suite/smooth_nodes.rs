@@ -148,3 +148,32 @@ fn singular_hessian_gets_the_least_norm_answer() {
     let g = ddn::diff::backward(node, &b, &mut s, &null).expect("backward");
     assert!(g.iter().all(|t| t.data.iter().all(|v| v.abs() < 1e-8)), "{g:?}");
 }
+
+/// A smooth node whose unconstrained minimiser lies exactly on its constraint's
+/// boundary: the constraint is active with a zero multiplier, the forward names
+/// it in `info.weakly_active`, and the backward's answer is finite and between
+/// the one-sided derivatives (which are the identity inside and the sphere's
+/// tangent projection outside).
+#[test]
+fn weakly_active_smooth_constraint_is_reported() {
+    let c = ddn::compile(
+        "ball.ddn",
+        "node ball(x: real[n]) -> y: real[n] {
+            minimize sum(pseudo_huber(y - x, 1))
+            subject to { ball: sum_squares(y) <= 1 }
+        }",
+    );
+    assert!(!c.has_errors(), "{}", super::rendered(&c));
+    let node = &c.program.nodes[0];
+    assert!(!node.class.family.is_conic(), "{:?}", node.class.family);
+    let inputs = json!({"x": [0.6, 0.8]});
+    let b = ddn::runtime::bind(node, &ddn::runtime::named_tensors(&inputs).expect("in")).expect("bind");
+    let mut s = ddn::runtime::forward(node, &b).expect("forward");
+    assert_eq!(s.info["weakly_active"], json!(["ball"]), "{:?}", s.info);
+    // Along the normal x itself: moving outward the answer stays on the sphere
+    // (derivative 0 along x), inward it follows x (derivative 1).
+    let cot = vec![("y".to_string(), Tensor::vector(vec![0.6, 0.8]))];
+    let g = ddn::diff::backward(node, &b, &mut s, &cot).expect("backward");
+    let along: f64 = g[0].data.iter().zip([0.6, 0.8]).map(|(a, b)| a * b).sum();
+    assert!(along.is_finite() && (-1e-6..=1.0 + 1e-6).contains(&along), "{along}");
+}
