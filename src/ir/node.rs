@@ -110,6 +110,14 @@ pub struct SolveSpec {
     pub span: Span,
 }
 
+impl SolveSpec {
+    /// The value given for option `key`, if any (sema checked the key is one
+    /// the method accepts).
+    pub fn option(&self, key: &str) -> Option<f64> {
+        self.options.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+}
+
 /// `init var = expr`: a starting point (an expression of parameters only).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Init {

@@ -126,17 +126,10 @@ pub fn settings(node: &Node) -> Result<ipm::Settings, RunError> {
                 node.class.family.name()
             )));
         }
-        for (k, v) in &spec.options {
-            match k.as_str() {
-                "tol" => {
-                    s.tol_gap_abs = *v;
-                    s.tol_gap_rel = *v;
-                    s.tol_feas = *v;
-                }
-                "max_iter" => s.max_iter = *v as u32,
-                _ => {}
-            }
+        if let Some(tol) = spec.option("tol") {
+            (s.tol_gap_abs, s.tol_gap_rel, s.tol_feas) = (tol, tol, tol);
         }
+        s.max_iter = spec.option("max_iter").map_or(s.max_iter, |v| v as u32);
     }
     s.validate().map_err(RunError)?;
     Ok(s)
@@ -188,27 +181,11 @@ pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Res
     if direct_allowed {
         if let Some((x, z, factor)) = direct::equality_qp(&canon.program) {
             let p = &canon.program;
-            let mut px = vec![0.0; p.n()];
-            for &(i, j, v) in &p.p.entries {
-                px[i] += v * x[j];
-                if i != j {
-                    px[j] += v * x[i];
-                }
-            }
-            let objective = 0.5 * px.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>()
-                + p.q.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>()
-                + p.c0;
-            // ‖Ax − b‖∞ and ‖Px + q + Aᵀz‖∞ of the solve.
-            let (mut primal, mut dual) = (p.b.iter().map(|v| -v).collect::<Vec<f64>>(), px.clone());
-            dual.iter_mut().zip(&p.q).for_each(|(d, q)| *d += q);
-            for &(i, j, v) in &p.a.entries {
-                primal[i] += v * x[j];
-                dual[j] += v * z[i];
-            }
+            let (dual, primal) = p.residuals(&x, &vec![0.0; z.len()], &z);
             let norm = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
             let mut info = Map::new();
             info.insert("solver".into(), json!("kkt"));
-            info.insert("objective".into(), json!(objective));
+            info.insert("objective".into(), json!(p.objectives(&x, &z).0));
             info.insert("primal_residual".into(), json!(norm(&primal)));
             info.insert("dual_residual".into(), json!(norm(&dual)));
             return Ok(direct_solved(node, canon.layout, x, z, factor, info));

@@ -55,13 +55,8 @@ fn settings(node: &Node) -> Result<(Method, smooth::Settings), RunError> {
             node.class.family.name()
         ))
     })?;
-    for (k, v) in &spec.options {
-        match k.as_str() {
-            "tol" => s.tol = *v,
-            "max_iter" => s.max_iter = *v as usize,
-            _ => {}
-        }
-    }
+    s.tol = spec.option("tol").unwrap_or(s.tol);
+    s.max_iter = spec.option("max_iter").map_or(s.max_iter, |v| v as usize);
     Ok((method, s))
 }
 

@@ -251,10 +251,6 @@ fn only_variables(node: &Node, method: &str) -> Result<(), RunError> {
     Ok(())
 }
 
-fn option(node: &Node, key: &str) -> Option<f64> {
-    node.solve.as_ref()?.options.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
-}
-
 /// `solve using sinkhorn`: log-domain Sinkhorn on the recognised data.
 pub(crate) fn transport_forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
     let t = transport(node)?;
@@ -271,8 +267,9 @@ pub(crate) fn transport_forward(node: &Node, bound: &Bound) -> Result<Solved, Ru
     }
     let (r, c) = (value(t.rows, bound, &[m])?, value(t.cols, bound, &[n])?);
     let mut settings = SinkhornSettings::default();
-    settings.tol = option(node, "tol").unwrap_or(settings.tol);
-    settings.max_iter = option(node, "max_iter").map_or(settings.max_iter, |v| v as usize);
+    let option = |key: &str| node.solve.as_ref().and_then(|s| s.option(key));
+    settings.tol = option("tol").unwrap_or(settings.tol);
+    settings.max_iter = option("max_iter").map_or(settings.max_iter, |v| v as usize);
     let gamma = 1.0 / eps;
     let cost = Mat::from_fn(m, n, |i, j| cost.data[i * n + j]);
     let solution = sinkhorn(cost.as_ref(), &r.data, &c.data, gamma, &settings)?;

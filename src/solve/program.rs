@@ -76,6 +76,23 @@ impl ConeProgram {
     }
 
     /// Checks dimensions, index bounds, finiteness and P's upper-triangular storage.
+    /// The dual and primal residuals `(Px + q + Aᵀz, Ax + s − b)` at `(x, s, z)`.
+    pub fn residuals(&self, x: &[f64], s: &[f64], z: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let mut rd = self.q.clone();
+        for &(i, j, v) in &self.p.entries {
+            rd[i] += v * x[j];
+            if i != j {
+                rd[j] += v * x[i];
+            }
+        }
+        let mut rp: Vec<f64> = s.iter().zip(&self.b).map(|(s, b)| s - b).collect();
+        for &(i, j, v) in &self.a.entries {
+            rp[i] += v * x[j];
+            rd[j] += v * z[i];
+        }
+        (rd, rp)
+    }
+
     /// The primal objective `½xᵀPx + qᵀx + c0` and the dual `−½xᵀPx − bᵀz + c0`.
     pub fn objectives(&self, x: &[f64], z: &[f64]) -> (f64, f64) {
         let mut xpx = 0.0;
@@ -118,5 +135,29 @@ impl ConeProgram {
             return Err("the problem data has a NaN or infinite entry".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `min ½(2x₀² + 2x₀x₁ + x₁²) + x₀ − x₁ + 3 s.t. x₀ + 2x₁ + s = 1`, by hand:
+    /// at x = (1, −1), z = 2, s = 0.5: Px = (1, 0), Px + q + Aᵀz = (4, 3),
+    /// Ax + s − b = −1 + 0.5 − 1, xᵀPx = 1, so pobj = 0.5 + 2 + 3 and dobj = −0.5 − 2 + 3.
+    #[test]
+    fn residuals_and_objectives_by_hand() {
+        let mut p = Triplets::new(2, 2);
+        p.push(0, 0, 2.0);
+        p.push(0, 1, 1.0);
+        p.push(1, 1, 1.0);
+        let mut a = Triplets::new(1, 2);
+        a.push(0, 0, 1.0);
+        a.push(0, 1, 2.0);
+        let prog = ConeProgram { p, q: vec![1.0, -1.0], a, b: vec![1.0], cones: vec![ConeBlock::Nonneg(1)], c0: 3.0 };
+        let (x, s, z) = ([1.0, -1.0], [0.5], [2.0]);
+        let (rd, rp) = prog.residuals(&x, &s, &z);
+        assert_eq!((rd, rp), (vec![4.0, 3.0], vec![-1.5]));
+        assert_eq!(prog.objectives(&x, &z), (5.5, 0.5));
     }
 }

@@ -299,6 +299,22 @@ fn equality_qp_by_one_kkt_factorisation() {
     let bound = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
     let s = forward_with(&node, &bound, &tight()).expect("forward");
     assert_eq!(s.info["solver"], "kkt");
+    // The same node through the interior point method, an independent solver.
+    let by_ipm = node_src(
+        "node eqp(Q: psd[n, n], p: real[n], A: real[k, n], b: real[k]) -> (x: real[n], dual eqs) {
+            minimize 0.5 * quad_form(x, Q) + p @ x
+            subject to { eqs: A @ x == b }
+            solve using ipm(tol = 1e-12)
+        }",
+    );
+    let r = forward_with(&by_ipm, &bind(&by_ipm, &named_tensors(&inputs).expect("in")).expect("bind"), &tight())
+        .expect("forward");
+    assert_eq!(r.info["solver"], "ipm");
+    for ((name, direct), (_, ipm)) in s.outputs.iter().zip(&r.outputs) {
+        for (a, b) in direct.data.iter().zip(&ipm.data) {
+            assert!((a - b).abs() < 1e-8 * (1.0 + b.abs()), "{name}: direct {a}, IPM {b}");
+        }
+    }
     check(&node, inputs, vec![("x".into(), Tensor::vector(rng.vec(n))), ("eqs".into(), Tensor::vector(rng.vec(k)))]);
 }
 

@@ -70,10 +70,14 @@ pub fn solve(prob: &ConeProgram, settings: &Settings) -> Result<Solution, String
     };
     let mut solver = Solver::new(data, cones, kkt, settings.clone());
     let status = solver.run();
-    let mut sol = solver.finish(status);
+    // The cap only matters to second-order cones; without one the final
+    // factorisation serves polishing and the backward pass alike.
+    let has_soc = prob.cones.iter().any(|c| matches!(c, crate::solve::ConeBlock::SecondOrder(_)));
+    let kappa = if settings.polish && has_soc { KAPPA_POLISH } else { KAPPA_BACKWARD };
+    let mut sol = solver.finish(status, kappa);
     if settings.polish {
         if let Some(mut kkt) = sol.kkt.take() {
-            let steps = polish::polish(prob, &mut sol, &mut kkt);
+            let (steps, err) = polish::polish(prob, &mut sol, &mut kkt);
             sol.info.polish_steps = steps;
             if steps > 0 {
                 let (pobj, dobj) = prob.objectives(&sol.x, &sol.z);
@@ -81,16 +85,19 @@ pub fn solve(prob: &ConeProgram, settings: &Settings) -> Result<Solution, String
                 (info.primal_objective, info.dual_objective, info.gap) = (pobj, dobj, (pobj - dobj).abs());
                 info.rel_gap = info.gap / pobj.abs().min(dobj.abs()).max(1.0);
                 // The polished point meets the full tolerances: say so.
-                let err = polish::kkt_error(prob, &sol.x, &sol.s, &sol.z);
                 if sol.status == Status::AlmostOptimal && err <= settings.tol_feas.min(settings.tol_gap_rel) {
                     sol.status = Status::Optimal;
                 }
             }
-            // The backward pass's factorisation, at the returned point (or, if
-            // that fails, at the interior point method's last iterate).
-            let (s, z) = (sol.s.clone(), sol.z.clone());
-            let at_solution = steps > 0 && kkt.relinearise_at(&s, &z, KAPPA_BACKWARD);
-            sol.kkt = (at_solution || kkt.relinearise(KAPPA_BACKWARD)).then_some(kkt);
+            // The backward pass's factorisation: at the returned point when
+            // polishing moved it (or, if that fails, at the last iterate), and
+            // with the backward's cap; refactored only when one of them changed.
+            let refactored = if steps > 0 {
+                kkt.relinearise_at(&sol.s, &sol.z, KAPPA_BACKWARD) || kkt.relinearise(KAPPA_BACKWARD)
+            } else {
+                kappa == KAPPA_BACKWARD || kkt.relinearise(KAPPA_BACKWARD)
+            };
+            sol.kkt = refactored.then_some(kkt);
         }
     }
     Ok(sol)
@@ -279,7 +286,9 @@ impl Solver {
 
     /// Maps the final iterate back to the original problem (see [`Solution`])
     /// and, for a solution, factors the KKT matrix at it.
-    fn finish(mut self, status: Status) -> Solution {
+    /// `kappa`: the second-order cones' cap for the factorisation kept (see
+    /// `KAPPA_BACKWARD`, `KAPPA_POLISH`).
+    fn finish(mut self, status: Status, kappa: f64) -> Solution {
         let (n, m) = (self.data.n, self.data.m);
         let eq = &self.data.equil;
         let v = &self.vars;
@@ -318,7 +327,6 @@ impl Solver {
         let mut kkt = None;
         if status.is_solved() {
             let (d, c, st) = (&self.data, &mut self.cones, &self.settings);
-            let kappa = if st.polish { KAPPA_POLISH } else { KAPPA_BACKWARD };
             if c.linearise_complementarity(&self.vars.s, &self.vars.z, kappa) && self.kkt.factor(d, c, st) {
                 info.static_reg = self.kkt.static_reg();
                 let point = (self.vars.s.clone(), self.vars.z.clone());

@@ -37,19 +37,8 @@ const MAX_STEPS: u32 = 4;
 
 /// The KKT error of a point: the residuals relative to the data, and the
 /// complementarity (every component of `s ∘ z`) relative to the point's size.
-pub(super) fn kkt_error(prob: &ConeProgram, x: &[f64], s: &[f64], z: &[f64]) -> f64 {
-    let mut rd = prob.q.clone();
-    for &(i, j, v) in &prob.p.entries {
-        rd[i] += v * x[j];
-        if i != j {
-            rd[j] += v * x[i];
-        }
-    }
-    let mut rp: Vec<f64> = s.iter().zip(&prob.b).map(|(s, b)| s - b).collect();
-    for &(i, j, v) in &prob.a.entries {
-        rp[i] += v * x[j];
-        rd[j] += v * z[i];
-    }
+fn kkt_error(prob: &ConeProgram, x: &[f64], s: &[f64], z: &[f64]) -> f64 {
+    let (rd, rp) = prob.residuals(x, s, z);
     let inf = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
     let scale = 1.0 + inf(x).max(inf(z)).max(inf(s));
     let comp = jordan_product_norm(&prob.cones, s, z);
@@ -119,15 +108,15 @@ fn into_cones(cones: &[ConeBlock], v: &mut [f64], dual: bool, tol: f64) -> bool 
 }
 
 /// Newton steps from `sol`, with `kkt` factored at its point; returns how many
-/// were kept.
-pub(super) fn polish(prob: &ConeProgram, sol: &mut Solution, kkt: &mut KktFactor) -> u32 {
+/// were kept and the KKT error reached.
+pub(super) fn polish(prob: &ConeProgram, sol: &mut Solution, kkt: &mut KktFactor) -> (u32, f64) {
     let mut err = kkt_error(prob, &sol.x, &sol.s, &sol.z);
     let mut kept = 0;
     for _ in 0..MAX_STEPS {
         if err <= 1e-15 {
             break;
         }
-        let Some((x, s, z)) = step(prob, kkt, &sol.x, &sol.z) else { break };
+        let Some((x, s, z)) = step(prob, kkt, &sol.x, &sol.s, &sol.z) else { break };
         let e = kkt_error(prob, &x, &s, &z);
         if e.is_nan() || e > 0.5 * err {
             break;
@@ -135,27 +124,22 @@ pub(super) fn polish(prob: &ConeProgram, sol: &mut Solution, kkt: &mut KktFactor
         (sol.x, sol.s, sol.z, err) = (x, s, z, e);
         kept += 1;
     }
-    kept
+    (kept, err)
 }
 
 /// One step; `None` if the solve fails or the new point leaves a cone.
 #[allow(clippy::type_complexity)]
-fn step(prob: &ConeProgram, kkt: &mut KktFactor, x: &[f64], z: &[f64]) -> Option<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+fn step(
+    prob: &ConeProgram,
+    kkt: &mut KktFactor,
+    x: &[f64],
+    s: &[f64],
+    z: &[f64],
+) -> Option<(Vec<f64>, Vec<f64>, Vec<f64>)> {
     let (n, m) = (prob.n(), prob.m());
-    // [−(Px + q + Aᵀz); −(Ax − b)].
-    let mut rhs = vec![0.0; n + m];
-    rhs[..n].iter_mut().zip(&prob.q).for_each(|(r, q)| *r = -q);
-    rhs[n..].copy_from_slice(&prob.b);
-    for &(i, j, v) in &prob.p.entries {
-        rhs[i] -= v * x[j];
-        if i != j {
-            rhs[j] -= v * x[i];
-        }
-    }
-    for &(i, j, v) in &prob.a.entries {
-        rhs[j] -= v * z[i];
-        rhs[n + i] -= v * x[j];
-    }
+    // [−(Px + q + Aᵀz); −(Ax − b)] = [−r_d; s − r_p].
+    let (rd, rp) = prob.residuals(x, s, z);
+    let mut rhs: Vec<f64> = rd.iter().map(|v| -v).chain(s.iter().zip(&rp).map(|(s, r)| s - r)).collect();
     // The frame's H misses z's tangent part: L̂(z)⁻¹(s ∘ z) = s + offset.
     let offset = kkt.tangent_offset(z);
     rhs[n..].iter_mut().zip(&offset).for_each(|(r, o)| *r += o);
