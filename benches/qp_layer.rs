@@ -96,13 +96,24 @@ fn qp_layer(c: &mut Criterion) {
     let settings = Settings::default();
     let dense = Settings { kkt_method: KktMethod::Dense, ..Settings::default() };
     let cl_settings = DefaultSettings::<f64> { verbose: false, ..DefaultSettings::default() };
+    // The reference point for the agreement check: Clarabel at tight tolerances
+    // (two interior point methods stopped at 1e-8 may agree with each other
+    // better than either does with the optimum).
+    let t = 1e-12;
+    let cl_reference = DefaultSettings::<f64> {
+        verbose: false,
+        tol_gap_abs: t,
+        tol_gap_rel: t,
+        tol_feas: t,
+        ..DefaultSettings::default()
+    };
     common::single_threaded();
     let mut group = c.benchmark_group(GROUP);
     for n in SIZES {
         let named = inputs(optnet_inputs(&mut Rng::new(0x0905_0000 + n as u64), n));
         let cot = vec![("z".to_string(), Tensor::vector(Rng::new(0x0c07 + n as u64).normals(n)))];
 
-        // Once, untimed: ddn and Clarabel agree; the probe times pick the settings.
+        // Once, untimed: ddn agrees with a tight Clarabel solve; the probe times pick the settings.
         let (t_fwd, solved) = time_once(|| forward(&node, &bind(&node, &named).expect("bind")).expect("forward"));
         assert_eq!(solved.status, Status::Optimal, "n = {n}: {:?}", solved.info);
         let (t_fb, _) = time_once(|| {
@@ -121,15 +132,19 @@ fn qp_layer(c: &mut Criterion) {
         let (t_cl, cl_sol) = time_once(|| cl.solve(&cl_settings));
         let cl_sol = &cl_sol.solution;
         assert_eq!(cl_sol.status, SolverStatus::Solved, "n = {n}: Clarabel did not solve the problem");
+        let reference = cl.solve(&cl_reference).solution;
+        assert_eq!(reference.status, SolverStatus::Solved, "n = {n}: Clarabel's tight reference solve failed");
         let z_fwd = &solved.outputs[0].1.data;
-        let dx_fwd = rel_diff(z_fwd, &cl_sol.x);
-        let dx_ipm = rel_diff(&sol.x, &cl_sol.x);
+        let dx_fwd = rel_diff(z_fwd, &reference.x);
+        let dx_ipm = rel_diff(&sol.x, &reference.x);
+        let dx_clarabel = rel_diff(&cl_sol.x, &reference.x);
         let f_cl = cl_sol.obj_val + prog.c0;
         let df = (sol.info.primal_objective - f_cl).abs() / f_cl.abs().max(1.0);
         println!(
             "qp_layer n = {n}: cone program {} variables, {} rows ({:?}), P nnz {}, A nnz {}; \
-             iterations ddn {} / Clarabel {}; |x_ddn − x_clarabel| {dx_ipm:.1e} (IPM), {dx_fwd:.1e} (forward), \
-             objective {df:.1e} (relative)",
+             iterations ddn {} / Clarabel {}; against Clarabel at 1e-12: |x_ddn − x_ref| {dx_ipm:.1e} (IPM), \
+             {dx_fwd:.1e} (forward), |x_clarabel − x_ref| {dx_clarabel:.1e}; objective {df:.1e} (relative); \
+             polishing steps {}",
             prog.n(),
             prog.m(),
             prog.cones,
@@ -137,13 +152,19 @@ fn qp_layer(c: &mut Criterion) {
             prog.a.entries.len(),
             sol.info.iterations,
             cl_sol.iterations,
+            sol.info.polish_steps,
         );
-        let dx_dense = rel_diff(&sol_dense.x, &cl_sol.x).max(rel_diff(&solved_dense.outputs[0].1.data, &cl_sol.x));
-        let checks =
-            [("forward point", dx_fwd), ("IPM point", dx_ipm), ("dense-KKT point", dx_dense), ("objective", df)];
-        for (what, d) in checks {
-            assert!(d <= 1e-6, "n = {n}: ddn and Clarabel disagree on the {what}: relative difference {d:e}");
+        let dx_dense =
+            rel_diff(&sol_dense.x, &reference.x).max(rel_diff(&solved_dense.outputs[0].1.data, &reference.x));
+        // Points: ddn at its default tolerances must be within 1e-6 of the tight
+        // reference, or at least as close as Clarabel at its defaults (at n = 100
+        // neither default run is within 1e-6: the objective is flat to second
+        // order, and a 1e-8 gap leaves x about 1e-5 off).
+        let bar = 1e-6f64.max(dx_clarabel);
+        for (what, d) in [("forward point", dx_fwd), ("IPM point", dx_ipm), ("dense-KKT point", dx_dense)] {
+            assert!(d <= bar, "n = {n}: ddn's {what} is {d:e} from the reference, Clarabel's {dx_clarabel:e}");
         }
+        assert!(df <= 1e-6, "n = {n}: ddn and Clarabel disagree on the objective: relative difference {df:e}");
 
         let g = &mut group;
         bench(g, GROUP, "ddn_forward", n, t_fwd, || {

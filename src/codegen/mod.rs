@@ -105,14 +105,16 @@ fn emit_node(out: &mut String, node: &Node, index: usize) -> std::fmt::Result {
     writeln!(out, "static NODE: std::sync::OnceLock<ddn::ir::Node> = std::sync::OnceLock::new();")?;
     writeln!(out, "NODE.get_or_init(|| super::compiled().program.nodes[{index}].clone())")?;
     writeln!(out, "}}")?;
+    let list = |fields: &[(String, usize)], value: &dyn Fn(&str) -> String| -> String {
+        fields.iter().map(|(name, _)| format!("({name:?}, {})", value(&ident(name)))).collect::<Vec<_>>().join(", ")
+    };
     writeln!(out, "/// Solves the node at `p`.")?;
     writeln!(out, "pub fn forward(p: &Params) -> Result<Solution, RunError> {{")?;
-    writeln!(out, "let mut named = std::collections::BTreeMap::new();")?;
-    for (name, _) in &params {
-        writeln!(out, "named.insert({name:?}.to_string(), ddn::codegen::runtime::tensor(p.{}));", ident(name))?;
-    }
-    writeln!(out, "let bound = ddn::runtime::bind(node(), &named).map_err(|e| RunError(e.join(\"; \")))?;")?;
-    writeln!(out, "let solved = ddn::runtime::forward(node(), &bound)?;")?;
+    writeln!(
+        out,
+        "let (solved, bound) = ddn::codegen::runtime::solve(node(), [{}])?;",
+        list(&params, &|f| format!("ddn::codegen::runtime::tensor(p.{f})"))
+    )?;
     writeln!(out, "Ok(Solution {{")?;
     writeln!(out, "status: solved.status,")?;
     for (k, (name, _)) in outs.iter().enumerate() {
@@ -121,17 +123,12 @@ fn emit_node(out: &mut String, node: &Node, index: usize) -> std::fmt::Result {
     writeln!(out, "solved, bound }})")?;
     writeln!(out, "}}")?;
     writeln!(out, "/// dL/dparameters for the cotangents `c` at the solution `s` of `forward(p)`.")?;
-    writeln!(out, "pub fn backward(p: &Params, s: &mut Solution, c: &Cotangents) -> Result<Gradients, RunError> {{")?;
-    writeln!(out, "let _ = p;")?;
-    writeln!(out, "let mut cot = Vec::new();")?;
-    for (name, _) in &outs {
-        writeln!(
-            out,
-            "if let Some(v) = c.{} {{ cot.push(({name:?}.to_string(), ddn::codegen::runtime::tensor(v))); }}",
-            ident(name)
-        )?;
-    }
-    writeln!(out, "let g = ddn::diff::backward(node(), &s.bound, &mut s.solved, &cot)?;")?;
+    writeln!(out, "pub fn backward(_p: &Params, s: &mut Solution, c: &Cotangents) -> Result<Gradients, RunError> {{")?;
+    writeln!(
+        out,
+        "let g = ddn::codegen::runtime::differentiate(node(), &s.bound, &mut s.solved, [{}])?;",
+        list(&outs, &|f| format!("c.{f}.map(ddn::codegen::runtime::tensor)"))
+    )?;
     writeln!(out, "Ok(Gradients {{")?;
     for (k, (name, _)) in params.iter().enumerate() {
         writeln!(out, "{}: ddn::codegen::runtime::Output::from_tensor(&g[{k}]),", ident(name))?;

@@ -4,6 +4,31 @@
 use faer::{Col, ColRef, Mat, MatRef};
 
 use crate::eval::Tensor;
+use crate::ir::Node;
+use crate::runtime::{Bound, RunError, Solved};
+
+/// Binds the named parameters and solves: a generated `forward`'s body.
+pub fn solve<'n>(
+    node: &Node,
+    params: impl IntoIterator<Item = (&'n str, Tensor)>,
+) -> Result<(Solved, Bound), RunError> {
+    let named = params.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let bound = crate::runtime::bind(node, &named).map_err(|e| RunError(e.join("; ")))?;
+    Ok((crate::runtime::forward(node, &bound)?, bound))
+}
+
+/// The backward pass for the cotangents given (`None` is zero): a generated
+/// `backward`'s body.
+pub fn differentiate(
+    node: &Node,
+    bound: &Bound,
+    solved: &mut Solved,
+    cotangents: impl IntoIterator<Item = (&'static str, Option<Tensor>)>,
+) -> Result<Vec<Tensor>, RunError> {
+    let cot: Vec<(String, Tensor)> =
+        cotangents.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v))).collect();
+    crate::diff::backward(node, bound, solved, &cot)
+}
 
 /// A parameter or cotangent as a runtime tensor.
 pub fn tensor<T: AsTensor>(v: T) -> Tensor {

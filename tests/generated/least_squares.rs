@@ -38,12 +38,13 @@ pub mod least_squares {
     }
     /// Solves the node at `p`.
     pub fn forward(p: &Params) -> Result<Solution, RunError> {
-        let mut named = std::collections::BTreeMap::new();
-        named.insert("A".to_string(), ddn::codegen::runtime::tensor(p.A));
-        named.insert("b".to_string(), ddn::codegen::runtime::tensor(p.b));
-        let bound = ddn::runtime::bind(node(), &named)
-            .map_err(|e| RunError(e.join("; ")))?;
-        let solved = ddn::runtime::forward(node(), &bound)?;
+        let (solved, bound) = ddn::codegen::runtime::solve(
+            node(),
+            [
+                ("A", ddn::codegen::runtime::tensor(p.A)),
+                ("b", ddn::codegen::runtime::tensor(p.b)),
+            ],
+        )?;
         Ok(Solution {
             status: solved.status,
             x: ddn::codegen::runtime::Output::from_tensor(&solved.outputs[0].1),
@@ -53,16 +54,16 @@ pub mod least_squares {
     }
     /// dL/dparameters for the cotangents `c` at the solution `s` of `forward(p)`.
     pub fn backward(
-        p: &Params,
+        _p: &Params,
         s: &mut Solution,
         c: &Cotangents,
     ) -> Result<Gradients, RunError> {
-        let _ = p;
-        let mut cot = Vec::new();
-        if let Some(v) = c.x {
-            cot.push(("x".to_string(), ddn::codegen::runtime::tensor(v)));
-        }
-        let g = ddn::diff::backward(node(), &s.bound, &mut s.solved, &cot)?;
+        let g = ddn::codegen::runtime::differentiate(
+            node(),
+            &s.bound,
+            &mut s.solved,
+            [("x", c.x.map(ddn::codegen::runtime::tensor))],
+        )?;
         Ok(Gradients {
             A: ddn::codegen::runtime::Output::from_tensor(&g[0]),
             b: ddn::codegen::runtime::Output::from_tensor(&g[1]),

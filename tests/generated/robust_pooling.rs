@@ -36,11 +36,10 @@ pub mod pool_quadratic {
     }
     /// Solves the node at `p`.
     pub fn forward(p: &Params) -> Result<Solution, RunError> {
-        let mut named = std::collections::BTreeMap::new();
-        named.insert("x".to_string(), ddn::codegen::runtime::tensor(p.x));
-        let bound = ddn::runtime::bind(node(), &named)
-            .map_err(|e| RunError(e.join("; ")))?;
-        let solved = ddn::runtime::forward(node(), &bound)?;
+        let (solved, bound) = ddn::codegen::runtime::solve(
+            node(),
+            [("x", ddn::codegen::runtime::tensor(p.x))],
+        )?;
         Ok(Solution {
             status: solved.status,
             y: ddn::codegen::runtime::Output::from_tensor(&solved.outputs[0].1),
@@ -50,16 +49,16 @@ pub mod pool_quadratic {
     }
     /// dL/dparameters for the cotangents `c` at the solution `s` of `forward(p)`.
     pub fn backward(
-        p: &Params,
+        _p: &Params,
         s: &mut Solution,
         c: &Cotangents,
     ) -> Result<Gradients, RunError> {
-        let _ = p;
-        let mut cot = Vec::new();
-        if let Some(v) = c.y {
-            cot.push(("y".to_string(), ddn::codegen::runtime::tensor(v)));
-        }
-        let g = ddn::diff::backward(node(), &s.bound, &mut s.solved, &cot)?;
+        let g = ddn::codegen::runtime::differentiate(
+            node(),
+            &s.bound,
+            &mut s.solved,
+            [("y", c.y.map(ddn::codegen::runtime::tensor))],
+        )?;
         Ok(Gradients {
             x: ddn::codegen::runtime::Output::from_tensor(&g[0]),
         })
@@ -98,12 +97,13 @@ pub mod pool_pseudo_huber {
     }
     /// Solves the node at `p`.
     pub fn forward(p: &Params) -> Result<Solution, RunError> {
-        let mut named = std::collections::BTreeMap::new();
-        named.insert("x".to_string(), ddn::codegen::runtime::tensor(p.x));
-        named.insert("alpha".to_string(), ddn::codegen::runtime::tensor(p.alpha));
-        let bound = ddn::runtime::bind(node(), &named)
-            .map_err(|e| RunError(e.join("; ")))?;
-        let solved = ddn::runtime::forward(node(), &bound)?;
+        let (solved, bound) = ddn::codegen::runtime::solve(
+            node(),
+            [
+                ("x", ddn::codegen::runtime::tensor(p.x)),
+                ("alpha", ddn::codegen::runtime::tensor(p.alpha)),
+            ],
+        )?;
         Ok(Solution {
             status: solved.status,
             y: ddn::codegen::runtime::Output::from_tensor(&solved.outputs[0].1),
@@ -113,16 +113,16 @@ pub mod pool_pseudo_huber {
     }
     /// dL/dparameters for the cotangents `c` at the solution `s` of `forward(p)`.
     pub fn backward(
-        p: &Params,
+        _p: &Params,
         s: &mut Solution,
         c: &Cotangents,
     ) -> Result<Gradients, RunError> {
-        let _ = p;
-        let mut cot = Vec::new();
-        if let Some(v) = c.y {
-            cot.push(("y".to_string(), ddn::codegen::runtime::tensor(v)));
-        }
-        let g = ddn::diff::backward(node(), &s.bound, &mut s.solved, &cot)?;
+        let g = ddn::codegen::runtime::differentiate(
+            node(),
+            &s.bound,
+            &mut s.solved,
+            [("y", c.y.map(ddn::codegen::runtime::tensor))],
+        )?;
         Ok(Gradients {
             x: ddn::codegen::runtime::Output::from_tensor(&g[0]),
             alpha: ddn::codegen::runtime::Output::from_tensor(&g[1]),
@@ -162,12 +162,13 @@ pub mod pool_huber {
     }
     /// Solves the node at `p`.
     pub fn forward(p: &Params) -> Result<Solution, RunError> {
-        let mut named = std::collections::BTreeMap::new();
-        named.insert("x".to_string(), ddn::codegen::runtime::tensor(p.x));
-        named.insert("alpha".to_string(), ddn::codegen::runtime::tensor(p.alpha));
-        let bound = ddn::runtime::bind(node(), &named)
-            .map_err(|e| RunError(e.join("; ")))?;
-        let solved = ddn::runtime::forward(node(), &bound)?;
+        let (solved, bound) = ddn::codegen::runtime::solve(
+            node(),
+            [
+                ("x", ddn::codegen::runtime::tensor(p.x)),
+                ("alpha", ddn::codegen::runtime::tensor(p.alpha)),
+            ],
+        )?;
         Ok(Solution {
             status: solved.status,
             y: ddn::codegen::runtime::Output::from_tensor(&solved.outputs[0].1),
@@ -177,16 +178,16 @@ pub mod pool_huber {
     }
     /// dL/dparameters for the cotangents `c` at the solution `s` of `forward(p)`.
     pub fn backward(
-        p: &Params,
+        _p: &Params,
         s: &mut Solution,
         c: &Cotangents,
     ) -> Result<Gradients, RunError> {
-        let _ = p;
-        let mut cot = Vec::new();
-        if let Some(v) = c.y {
-            cot.push(("y".to_string(), ddn::codegen::runtime::tensor(v)));
-        }
-        let g = ddn::diff::backward(node(), &s.bound, &mut s.solved, &cot)?;
+        let g = ddn::codegen::runtime::differentiate(
+            node(),
+            &s.bound,
+            &mut s.solved,
+            [("y", c.y.map(ddn::codegen::runtime::tensor))],
+        )?;
         Ok(Gradients {
             x: ddn::codegen::runtime::Output::from_tensor(&g[0]),
             alpha: ddn::codegen::runtime::Output::from_tensor(&g[1]),
@@ -226,12 +227,13 @@ pub mod pool_welsch {
     }
     /// Solves the node at `p`.
     pub fn forward(p: &Params) -> Result<Solution, RunError> {
-        let mut named = std::collections::BTreeMap::new();
-        named.insert("x".to_string(), ddn::codegen::runtime::tensor(p.x));
-        named.insert("alpha".to_string(), ddn::codegen::runtime::tensor(p.alpha));
-        let bound = ddn::runtime::bind(node(), &named)
-            .map_err(|e| RunError(e.join("; ")))?;
-        let solved = ddn::runtime::forward(node(), &bound)?;
+        let (solved, bound) = ddn::codegen::runtime::solve(
+            node(),
+            [
+                ("x", ddn::codegen::runtime::tensor(p.x)),
+                ("alpha", ddn::codegen::runtime::tensor(p.alpha)),
+            ],
+        )?;
         Ok(Solution {
             status: solved.status,
             y: ddn::codegen::runtime::Output::from_tensor(&solved.outputs[0].1),
@@ -241,16 +243,16 @@ pub mod pool_welsch {
     }
     /// dL/dparameters for the cotangents `c` at the solution `s` of `forward(p)`.
     pub fn backward(
-        p: &Params,
+        _p: &Params,
         s: &mut Solution,
         c: &Cotangents,
     ) -> Result<Gradients, RunError> {
-        let _ = p;
-        let mut cot = Vec::new();
-        if let Some(v) = c.y {
-            cot.push(("y".to_string(), ddn::codegen::runtime::tensor(v)));
-        }
-        let g = ddn::diff::backward(node(), &s.bound, &mut s.solved, &cot)?;
+        let g = ddn::codegen::runtime::differentiate(
+            node(),
+            &s.bound,
+            &mut s.solved,
+            [("y", c.y.map(ddn::codegen::runtime::tensor))],
+        )?;
         Ok(Gradients {
             x: ddn::codegen::runtime::Output::from_tensor(&g[0]),
             alpha: ddn::codegen::runtime::Output::from_tensor(&g[1]),
@@ -290,12 +292,13 @@ pub mod pool_truncated_quadratic {
     }
     /// Solves the node at `p`.
     pub fn forward(p: &Params) -> Result<Solution, RunError> {
-        let mut named = std::collections::BTreeMap::new();
-        named.insert("x".to_string(), ddn::codegen::runtime::tensor(p.x));
-        named.insert("alpha".to_string(), ddn::codegen::runtime::tensor(p.alpha));
-        let bound = ddn::runtime::bind(node(), &named)
-            .map_err(|e| RunError(e.join("; ")))?;
-        let solved = ddn::runtime::forward(node(), &bound)?;
+        let (solved, bound) = ddn::codegen::runtime::solve(
+            node(),
+            [
+                ("x", ddn::codegen::runtime::tensor(p.x)),
+                ("alpha", ddn::codegen::runtime::tensor(p.alpha)),
+            ],
+        )?;
         Ok(Solution {
             status: solved.status,
             y: ddn::codegen::runtime::Output::from_tensor(&solved.outputs[0].1),
@@ -305,16 +308,16 @@ pub mod pool_truncated_quadratic {
     }
     /// dL/dparameters for the cotangents `c` at the solution `s` of `forward(p)`.
     pub fn backward(
-        p: &Params,
+        _p: &Params,
         s: &mut Solution,
         c: &Cotangents,
     ) -> Result<Gradients, RunError> {
-        let _ = p;
-        let mut cot = Vec::new();
-        if let Some(v) = c.y {
-            cot.push(("y".to_string(), ddn::codegen::runtime::tensor(v)));
-        }
-        let g = ddn::diff::backward(node(), &s.bound, &mut s.solved, &cot)?;
+        let g = ddn::codegen::runtime::differentiate(
+            node(),
+            &s.bound,
+            &mut s.solved,
+            [("y", c.y.map(ddn::codegen::runtime::tensor))],
+        )?;
         Ok(Gradients {
             x: ddn::codegen::runtime::Output::from_tensor(&g[0]),
             alpha: ddn::codegen::runtime::Output::from_tensor(&g[1]),

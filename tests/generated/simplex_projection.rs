@@ -36,11 +36,10 @@ pub mod project_simplex {
     }
     /// Solves the node at `p`.
     pub fn forward(p: &Params) -> Result<Solution, RunError> {
-        let mut named = std::collections::BTreeMap::new();
-        named.insert("y".to_string(), ddn::codegen::runtime::tensor(p.y));
-        let bound = ddn::runtime::bind(node(), &named)
-            .map_err(|e| RunError(e.join("; ")))?;
-        let solved = ddn::runtime::forward(node(), &bound)?;
+        let (solved, bound) = ddn::codegen::runtime::solve(
+            node(),
+            [("y", ddn::codegen::runtime::tensor(p.y))],
+        )?;
         Ok(Solution {
             status: solved.status,
             x: ddn::codegen::runtime::Output::from_tensor(&solved.outputs[0].1),
@@ -50,16 +49,16 @@ pub mod project_simplex {
     }
     /// dL/dparameters for the cotangents `c` at the solution `s` of `forward(p)`.
     pub fn backward(
-        p: &Params,
+        _p: &Params,
         s: &mut Solution,
         c: &Cotangents,
     ) -> Result<Gradients, RunError> {
-        let _ = p;
-        let mut cot = Vec::new();
-        if let Some(v) = c.x {
-            cot.push(("x".to_string(), ddn::codegen::runtime::tensor(v)));
-        }
-        let g = ddn::diff::backward(node(), &s.bound, &mut s.solved, &cot)?;
+        let g = ddn::codegen::runtime::differentiate(
+            node(),
+            &s.bound,
+            &mut s.solved,
+            [("x", c.x.map(ddn::codegen::runtime::tensor))],
+        )?;
         Ok(Gradients {
             y: ddn::codegen::runtime::Output::from_tensor(&g[0]),
         })
@@ -98,11 +97,10 @@ pub mod project_simplex_dual {
     }
     /// Solves the node at `p`.
     pub fn forward(p: &Params) -> Result<Solution, RunError> {
-        let mut named = std::collections::BTreeMap::new();
-        named.insert("y".to_string(), ddn::codegen::runtime::tensor(p.y));
-        let bound = ddn::runtime::bind(node(), &named)
-            .map_err(|e| RunError(e.join("; ")))?;
-        let solved = ddn::runtime::forward(node(), &bound)?;
+        let (solved, bound) = ddn::codegen::runtime::solve(
+            node(),
+            [("y", ddn::codegen::runtime::tensor(p.y))],
+        )?;
         Ok(Solution {
             status: solved.status,
             x: ddn::codegen::runtime::Output::from_tensor(&solved.outputs[0].1),
@@ -113,19 +111,19 @@ pub mod project_simplex_dual {
     }
     /// dL/dparameters for the cotangents `c` at the solution `s` of `forward(p)`.
     pub fn backward(
-        p: &Params,
+        _p: &Params,
         s: &mut Solution,
         c: &Cotangents,
     ) -> Result<Gradients, RunError> {
-        let _ = p;
-        let mut cot = Vec::new();
-        if let Some(v) = c.x {
-            cot.push(("x".to_string(), ddn::codegen::runtime::tensor(v)));
-        }
-        if let Some(v) = c.total {
-            cot.push(("total".to_string(), ddn::codegen::runtime::tensor(v)));
-        }
-        let g = ddn::diff::backward(node(), &s.bound, &mut s.solved, &cot)?;
+        let g = ddn::codegen::runtime::differentiate(
+            node(),
+            &s.bound,
+            &mut s.solved,
+            [
+                ("x", c.x.map(ddn::codegen::runtime::tensor)),
+                ("total", c.total.map(ddn::codegen::runtime::tensor)),
+            ],
+        )?;
         Ok(Gradients {
             y: ddn::codegen::runtime::Output::from_tensor(&g[0]),
         })
