@@ -47,13 +47,8 @@ enum Command {
     /// Time a node in process: compile once, then (after one warm-up) repeated
     /// forward and forward+backward calls; prints the median of each.
     Bench {
-        file: PathBuf,
-        node: String,
-        #[arg(long)]
-        inputs: PathBuf,
-        /// With cotangents, forward+backward is timed too.
-        #[arg(long)]
-        cotangents: Option<PathBuf>,
+        #[command(flatten)]
+        call: NodeCall,
         /// How many timed calls of each kind.
         #[arg(long, default_value_t = 50)]
         repeat: usize,
@@ -80,19 +75,27 @@ enum Command {
     },
     /// Solve one node for the inputs given (and, with cotangents, differentiate it).
     Run {
-        file: PathBuf,
-        /// The node to run.
-        node: String,
-        /// Parameter values: a JSON object from name to number, array or array of rows.
-        #[arg(long)]
-        inputs: PathBuf,
-        /// dL/doutputs, keyed by output name, for the backward pass.
-        #[arg(long)]
-        cotangents: Option<PathBuf>,
+        #[command(flatten)]
+        call: NodeCall,
         /// Write the result here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// A node and its inputs: what `run` and `bench` call.
+#[derive(clap::Args)]
+struct NodeCall {
+    file: PathBuf,
+    /// The node.
+    node: String,
+    /// Parameter values: a JSON object from name to number, array or array of rows.
+    #[arg(long)]
+    inputs: PathBuf,
+    /// dL/doutputs, keyed by output name, for the backward pass (with `bench`,
+    /// forward+backward is timed too).
+    #[arg(long)]
+    cotangents: Option<PathBuf>,
 }
 
 fn read(path: &PathBuf) -> Result<String, String> {
@@ -158,7 +161,7 @@ fn run(cli: Cli) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Command::Run { file, node, inputs, cotangents, out } => {
+        Command::Run { call: NodeCall { file, node, inputs, cotangents }, out } => {
             match run_node(&file, &node, &inputs, cotangents.as_ref(), color) {
                 Ok(result) => {
                     let text = serde_json::to_string_pretty(&result).unwrap_or_default();
@@ -187,7 +190,7 @@ fn run(cli: Cli) -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Bench { file, node, inputs, cotangents, repeat } => {
+        Command::Bench { call: NodeCall { file, node, inputs, cotangents }, repeat } => {
             match bench(&file, &node, &inputs, cotangents.as_ref(), repeat.max(1), color) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(code) => code,
