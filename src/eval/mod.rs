@@ -6,6 +6,7 @@
 //! atom's domain (`log` of a negative number) are errors naming the expression,
 //! never a silent NaN.
 
+mod op;
 mod tensor;
 mod vjp;
 
@@ -14,7 +15,8 @@ pub use vjp::{broadcast_to, unbroadcast, vjp, Grads};
 
 use crate::atoms::Atom;
 use crate::diag::Span;
-use crate::ir::{Arith, Dim, Expr, ExprKind, Sel, Shape};
+use crate::ir::{Arith, Dim, Expr, Sel, Shape};
+pub use op::Op;
 
 /// What names stand for during one evaluation.
 #[derive(Clone, Copy)]
@@ -53,53 +55,71 @@ pub fn concrete(s: &Shape, dims: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-/// Evaluates `e` in `env`.
+/// Evaluates `e` in `env`: its children first, then [`apply`] to their values.
 pub fn eval(e: &Expr, env: &Env) -> Res {
-    match &e.kind {
-        ExprKind::Const(c) => Ok(Tensor::scalar(*c)),
-        ExprKind::Dim(d) => Ok(Tensor::scalar(env.dims.get(d.0 as usize).copied().unwrap_or(0) as f64)),
-        ExprKind::Param(p) => {
-            env.params.get(p.0 as usize).cloned().ok_or_else(|| fail(e.span, "parameter has no value"))
+    let args = e.children().into_iter().map(|c| eval(c, env)).collect::<Result<Vec<_>, _>>()?;
+    apply(&Op::of(&e.kind), args, &e.shape, e.span, env)
+}
+
+/// One step of evaluation, with the children's values replaced by `args`: the
+/// primitive the tree walk above, kernel programs ([`crate::kernel`]), generated
+/// modules and the JIT's fallback all call, so they agree bit for bit.
+/// `shape` and `span` are the expression's (atoms that build tensors need the
+/// shape; errors name the span).
+pub fn apply(op: &Op, args: Vec<Tensor>, shape: &Shape, span: Span, env: &Env) -> Res {
+    let mut args = args.into_iter();
+    let mut next = || args.next().ok_or_else(|| fail(span, "internal: an operation is missing an argument"));
+    match op {
+        Op::Const(c) => Ok(Tensor::scalar(*c)),
+        Op::Dim(d) => Ok(Tensor::scalar(env.dims.get(d.0 as usize).copied().unwrap_or(0) as f64)),
+        Op::Param(p) => env.params.get(p.0 as usize).cloned().ok_or_else(|| fail(span, "parameter has no value")),
+        Op::Var(v) => env.vars.get(v.0 as usize).cloned().ok_or_else(|| fail(span, "variable has no value")),
+        Op::Sym { id, name } => {
+            env.syms.get(id.0 as usize).cloned().ok_or_else(|| fail(span, format!("`{name}` has no value")))
         }
-        ExprKind::Var(v) => env.vars.get(v.0 as usize).cloned().ok_or_else(|| fail(e.span, "variable has no value")),
-        ExprKind::Sym { id, name } => {
-            env.syms.get(id.0 as usize).cloned().ok_or_else(|| fail(e.span, format!("`{name}` has no value")))
-        }
-        ExprKind::Neg(a) => Ok(map(eval(a, env)?, |x| -x)),
-        ExprKind::Binary { op, lhs, rhs } => {
-            let (a, b) = (eval(lhs, env)?, eval(rhs, env)?);
+        Op::Neg => Ok(map(next()?, |x| -x)),
+        Op::Binary(op) => {
+            let (a, b) = (next()?, next()?);
             let f: fn(f64, f64) -> f64 = match op {
                 Arith::Add => |x, y| x + y,
                 Arith::Sub => |x, y| x - y,
                 Arith::Mul => |x, y| x * y,
                 Arith::Div => |x, y| x / y,
             };
-            let out = zip(&a, &b, f).ok_or_else(|| fail(e.span, "shapes do not broadcast at run time"))?;
+            let out = zip(&a, &b, f).ok_or_else(|| fail(span, "shapes do not broadcast at run time"))?;
             if *op == Arith::Div && out.data.iter().any(|v| !v.is_finite()) && b.data.contains(&0.0) {
-                return Err(fail(rhs.span, "division by zero"));
+                return Err(fail(span, "division by zero"));
             }
             Ok(out)
         }
-        ExprKind::Pow { base, p } => {
-            let b = eval(base, env)?;
+        Op::Pow(p) => {
+            let b = next()?;
             let p = *p;
             let int = p.fract() == 0.0;
             if (!int && b.data.iter().any(|&x| x < 0.0)) || (p < 0.0 && b.data.contains(&0.0)) {
-                return Err(fail(e.span, format!("x^{p} is undefined here: x is out of its domain")));
+                return Err(fail(span, format!("x^{p} is undefined here: x is out of its domain")));
             }
-            Ok(map(b, |x| if p == 2.0 { x * x } else { x.powf(p) }))
+            Ok(map(b, |x| pow(x, p)))
         }
-        ExprKind::MatMul(l, r) => {
-            matmul(&eval(l, env)?, &eval(r, env)?).ok_or_else(|| fail(e.span, "inner dimensions differ at run time"))
+        Op::MatMul => {
+            let (a, b) = (next()?, next()?);
+            matmul(&a, &b).ok_or_else(|| fail(span, "inner dimensions differ at run time"))
         }
-        ExprKind::Transpose(a) => Ok(transpose(eval(a, env)?)),
-        ExprKind::Index { base, sel } => {
-            index(&eval(base, env)?, sel).ok_or_else(|| fail(e.span, "index out of range at run time"))
+        Op::Transpose => Ok(transpose(next()?)),
+        Op::Index(sel) => index(&next()?, sel).ok_or_else(|| fail(span, "index out of range at run time")),
+        Op::Atom { atom, axis } => {
+            let vals: Vec<Tensor> = args.collect();
+            atom_value(*atom, &vals, *axis, concrete(shape, env.dims), span)
         }
-        ExprKind::Atom { atom, args, axis } => {
-            let vals = args.iter().map(|a| eval(a, env)).collect::<Result<Vec<_>, _>>()?;
-            atom_value(*atom, &vals, *axis, concrete(&e.shape, env.dims), e.span)
-        }
+    }
+}
+
+/// `x ^ p` as every evaluation path computes it (a square is one product).
+pub fn pow(x: f64, p: f64) -> f64 {
+    if p == 2.0 {
+        x * x
+    } else {
+        x.powf(p)
     }
 }
 

@@ -1,0 +1,95 @@
+//! Kernels: a node's expressions lowered once to straight-line programs.
+//!
+//! A [`Program`] is a list of [`Step`]s in evaluation order, each an
+//! [`Op`] applied to earlier steps' values (single assignment), with the
+//! expressions' values as its outputs. Lowering shares equal subexpressions
+//! (hash-consing), within one expression and across the expressions of one
+//! program: the Hessian–vector product, the gradient and the constraint terms
+//! of a node repeat the same subterms, and a tree walk recomputes them.
+//!
+//! Three back ends run a program and agree bit for bit: [`Program::run`] here
+//! (an interpreter over [`crate::eval::apply`]), the straight-line Rust that
+//! `ddnc build` emits (one `apply` call per step), and the Cranelift JIT
+//! (`crate::jit`), which compiles elementwise steps to machine code and calls
+//! `apply` for the rest. The step is the unit of agreement: each back end
+//! performs a step's floating-point operations in the order `apply` does.
+
+mod lower;
+mod set;
+
+pub use lower::lower;
+pub use set::{data_exprs, Evaluated, Interpreted, Kernel, KernelId, KernelSet, Kernels};
+
+use crate::diag::Span;
+use crate::eval::{apply, EvalError, Env, Op, Tensor};
+use crate::ir::Shape;
+
+/// The value of step `k` of a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Slot(pub u32);
+
+impl Slot {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// `op` applied to the values of `args`; `shape` and `span` are those of the
+/// expression it came from (the first one, when several were shared).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub op: Op,
+    pub args: Vec<Slot>,
+    pub shape: Shape,
+    pub span: Span,
+}
+
+/// A straight-line program: steps in evaluation order (each argument an
+/// earlier step), and the steps whose values are its outputs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Program {
+    pub steps: Vec<Step>,
+    pub outputs: Vec<Slot>,
+}
+
+impl Program {
+    /// For each step, the last step that reads its value (`None` when only
+    /// outputs, or nothing, read it): when a back end may free or reuse it.
+    pub fn last_use(&self) -> Vec<Option<usize>> {
+        let mut last = vec![None; self.steps.len()];
+        for (k, s) in self.steps.iter().enumerate() {
+            for a in &s.args {
+                last[a.index()] = Some(k);
+            }
+        }
+        last
+    }
+
+    /// Runs every step in order; the outputs' values.
+    pub fn run(&self, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let last = self.last_use();
+        let mut is_output = vec![false; self.steps.len()];
+        self.outputs.iter().for_each(|o| is_output[o.index()] = true);
+        let mut values: Vec<Option<Tensor>> = vec![None; self.steps.len()];
+        for (k, step) in self.steps.iter().enumerate() {
+            let args = step
+                .args
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    // A value read for the last time (and not an output) is moved, not copied.
+                    let final_read = last[a.index()] == Some(k) && !step.args[i + 1..].contains(a);
+                    let take = final_read && !is_output[a.index()];
+                    let v = if take { values[a.index()].take() } else { values[a.index()].clone() };
+                    v.ok_or_else(|| missing(step.span))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            values[k] = Some(apply(&step.op, args, &step.shape, step.span, env)?);
+        }
+        self.outputs.iter().map(|o| values[o.index()].clone().ok_or_else(|| missing(Span::default()))).collect()
+    }
+}
+
+fn missing(span: Span) -> EvalError {
+    EvalError { message: "internal: a kernel step read a value it had freed".into(), span }
+}

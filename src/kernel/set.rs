@@ -1,0 +1,140 @@
+//! The kernels of one node, and the back ends that run them.
+
+use std::sync::Arc;
+
+use super::{lower, Program};
+use crate::eval::{eval, EvalError, Env, Tensor};
+use crate::ir::{Expr, ExprKind, Node};
+use crate::symbolic::{Derived, Simplified};
+
+/// Which of a node's kernels. Each has a fixed list of outputs:
+///
+/// | kernel | outputs |
+/// |---|---|
+/// | `Objective` | `f` (minimisation form) |
+/// | `Gradient` | `f_y`, per variable |
+/// | `LagrangianGradient` | `L_y`, per variable |
+/// | `Hvp` | `L_yy v`, per variable |
+/// | `Eq`, `Ineq` | `h`, `g`, per constraint |
+/// | `EqJt(k)`, `IneqJt(k)` | `h_kᵀ ν_k`, `g_kᵀ λ_k`, per variable |
+/// | `Mixed` | `∂_θ [wᵀ L_y + aᵀh + bᵀg]`, per parameter |
+/// | `Init` | each `init` value, in the node's order |
+/// | `Data` | the node's data subexpressions, [`data_exprs`] order |
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KernelId {
+    Objective,
+    Gradient,
+    LagrangianGradient,
+    Hvp,
+    Eq,
+    Ineq,
+    EqJt(usize),
+    IneqJt(usize),
+    Mixed,
+    Init,
+    Data,
+}
+
+/// Runs a node's kernels. The evaluator ([`Evaluated`]), the interpreter
+/// ([`Interpreted`]), generated modules and the JIT implement it; the runtime's
+/// solvers and backward passes see only this.
+pub trait Kernels: Send + Sync {
+    /// The outputs of kernel `id` in `env`.
+    fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError>;
+}
+
+/// Every kernel of one node: the expressions, and the program lowered from them.
+#[derive(Clone, Debug, Default)]
+pub struct KernelSet {
+    pub kernels: Vec<Kernel>,
+}
+
+/// One kernel: its expressions and its program.
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    pub id: KernelId,
+    pub exprs: Vec<Expr>,
+    pub program: Program,
+}
+
+impl KernelSet {
+    /// The kernels of `node`: `Init` and `Data` always, the derivative kernels
+    /// when `derived` is given (a smooth node).
+    pub fn new(node: &Node, derived: Option<&Derived>) -> KernelSet {
+        let mut set = KernelSet::default();
+        if let Some(d) = derived {
+            let exprs = |s: &[Simplified]| s.iter().map(|s| s.expr.clone()).collect::<Vec<_>>();
+            set.push(KernelId::Objective, vec![d.f.clone()]);
+            set.push(KernelId::Gradient, exprs(&d.grad_f));
+            set.push(KernelId::LagrangianGradient, exprs(&d.grad_l));
+            set.push(KernelId::Hvp, exprs(&d.hvp_l));
+            set.push(KernelId::Eq, d.eqs.iter().map(|c| c.value.expr.clone()).collect());
+            set.push(KernelId::Ineq, d.ineqs.iter().map(|c| c.value.expr.clone()).collect());
+            for (k, c) in d.eqs.iter().enumerate() {
+                set.push(KernelId::EqJt(k), exprs(&c.jt));
+            }
+            for (k, c) in d.ineqs.iter().enumerate() {
+                set.push(KernelId::IneqJt(k), exprs(&c.jt));
+            }
+            set.push(KernelId::Mixed, exprs(&d.mixed));
+        }
+        set.push(KernelId::Init, node.inits.iter().map(|i| i.value.clone()).collect());
+        set.push(KernelId::Data, data_exprs(node).into_iter().cloned().collect());
+        set
+    }
+
+    fn push(&mut self, id: KernelId, exprs: Vec<Expr>) {
+        let program = lower(&exprs);
+        self.kernels.push(Kernel { id, exprs, program });
+    }
+
+    pub fn get(&self, id: KernelId) -> Option<&Kernel> {
+        self.kernels.iter().find(|k| k.id == id)
+    }
+
+    fn kernel(&self, id: KernelId) -> Result<&Kernel, EvalError> {
+        self.get(id).ok_or_else(|| EvalError { message: format!("internal: no kernel {id:?}"), span: Default::default() })
+    }
+}
+
+/// The node's data subexpressions (of parameters only) that the conic
+/// reductions evaluate: the maximal ones of the objective and of each
+/// constraint side, literals and dimension sizes left out. The walk is the
+/// same for a node and its clones, so a position in this list names an
+/// expression in any copy.
+pub fn data_exprs(node: &Node) -> Vec<&Expr> {
+    fn walk<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+        if e.is_data() {
+            if !matches!(e.kind, ExprKind::Const(_) | ExprKind::Dim(_)) {
+                out.push(e);
+            }
+        } else {
+            e.children().into_iter().for_each(|c| walk(c, out));
+        }
+    }
+    let mut out = Vec::new();
+    walk(&node.objective.expr, &mut out);
+    for c in &node.constraints {
+        walk(&c.lhs, &mut out);
+        walk(&c.rhs, &mut out);
+    }
+    out
+}
+
+/// The reference: each expression evaluated by the tree walk.
+pub struct Evaluated(pub Arc<KernelSet>);
+
+impl Kernels for Evaluated {
+    fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        self.0.kernel(id)?.exprs.iter().map(|e| eval(e, env)).collect()
+    }
+}
+
+/// The programs run by the interpreter ([`Program::run`]).
+pub struct Interpreted(pub Arc<KernelSet>);
+
+impl Kernels for Interpreted {
+    fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        self.0.kernel(id)?.program.run(env)
+    }
+}
