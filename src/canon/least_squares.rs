@@ -9,7 +9,7 @@ use super::builder::Builder;
 use super::reduce::{Dir, Reducer};
 use super::{variable_forms, CanonError};
 use crate::atoms::Atom;
-use crate::eval::Env;
+use crate::eval::{Env, Tensor};
 use crate::ir::{ExprKind, Node};
 use crate::runtime::Bound;
 use crate::syntax::ast::Sense;
@@ -23,14 +23,15 @@ pub struct AffineResidual {
 }
 
 /// `Some` when `node` is `minimize sum_squares(e)`, e affine, no constraints.
-pub fn least_squares_form(node: &Node, bound: &Bound) -> Option<Result<AffineResidual, CanonError>> {
+/// `data` as for [`super::canonicalize_with`].
+pub fn least_squares_form(node: &Node, bound: &Bound, data: &[Tensor]) -> Option<Result<AffineResidual, CanonError>> {
     let ExprKind::Atom { atom: Atom::SumSquares, args, .. } = &node.objective.expr.kind else { return None };
     if node.objective.sense != Sense::Minimize || !node.constraints.is_empty() {
         return None;
     }
     let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
     let (var_cols, vars, n) = variable_forms(node, bound);
-    let mut r = Reducer::new(node, env, vars, Builder::new(n));
+    let mut r = Reducer::new(node, env, data, vars, Builder::new(n));
     if !r.analysis(&args[0]).curvature.is_affine() {
         return None;
     }

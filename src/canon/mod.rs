@@ -99,7 +99,14 @@ impl Layout {
 
 /// Reduces `node` at parameter values `bound` to standard form.
 pub fn canonicalize(node: &Node, bound: &Bound) -> Result<Canonical, CanonError> {
-    let reduced = reduce_node(node, bound, Builder::new)?;
+    canonicalize_with(node, bound, &[])
+}
+
+/// [`canonicalize`], with the values of the node's data subexpressions
+/// ([`crate::kernel::data_exprs`], in order: the `Data` kernel's outputs)
+/// computed beforehand; empty evaluates each where the reductions meet it.
+pub fn canonicalize_with(node: &Node, bound: &Bound, data: &[Tensor]) -> Result<Canonical, CanonError> {
+    let reduced = reduce_node(node, bound, data, Builder::new)?;
     let (program, ranges) = reduced.sink.finish();
     let constraint_rows = reduced.tags.into_iter().map(|(tag, shape)| (ranges[tag.index()], shape)).collect();
     Ok(Canonical { program, layout: Layout { var_cols: reduced.var_cols, constraint_rows }, log: reduced.log })
@@ -116,7 +123,12 @@ struct Reduced<K> {
 
 /// Runs the reductions of `node` at `bound`, reporting to the sink `make(n)`
 /// makes for the `n` columns of the node's own variables.
-fn reduce_node<K: Sink>(node: &Node, bound: &Bound, make: impl FnOnce(usize) -> K) -> Result<Reduced<K>, CanonError> {
+fn reduce_node<'a, K: Sink>(
+    node: &'a Node,
+    bound: &'a Bound,
+    data: &'a [Tensor],
+    make: impl FnOnce(usize) -> K,
+) -> Result<Reduced<K>, CanonError> {
     if !node.class.family.is_conic() {
         return Err(CanonError {
             message: format!("node `{}` is {}, not LP/QP/SOCP", node.name, node.class.family.name()),
@@ -125,7 +137,7 @@ fn reduce_node<K: Sink>(node: &Node, bound: &Bound, make: impl FnOnce(usize) -> 
     }
     let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
     let (var_cols, vars, next) = variable_forms(node, bound);
-    let mut r = Reducer::new(node, env, vars, make(next));
+    let mut r = Reducer::new(node, env, data, vars, make(next));
 
     let sign = if node.objective.sense == Sense::Minimize { 1.0 } else { -1.0 };
     let obj_shape = eval::concrete(&node.objective.expr.shape, &bound.dims);

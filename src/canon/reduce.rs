@@ -5,6 +5,8 @@
 //! optimum. One function per atom family below; the formula each uses is in its
 //! doc comment.
 
+use std::collections::HashMap;
+
 use super::affine::{Aff, Lin};
 use super::builder::Sink;
 use super::scalar::{Data, Scalar};
@@ -57,6 +59,9 @@ fn data_sign<S: Scalar>(t: &Data<S>) -> Sign {
 /// Runs the reductions, reporting to the sink `b` (see [`Sink`]).
 pub struct Reducer<'a, K: Sink> {
     pub env: Env<'a>,
+    /// Values of the node's data subexpressions computed beforehand (by the
+    /// node's `Data` kernel), by address; others are evaluated when met.
+    known: HashMap<*const Expr, &'a Tensor>,
     pub vars: Vec<Aff<K::S>>,
     pub b: K,
     /// What ran, in order: `ddnc explain` prints it.
@@ -74,9 +79,17 @@ fn mismatch(e: &Expr) -> CanonError {
 }
 
 impl<'a, K: Sink> Reducer<'a, K> {
-    pub fn new(node: &'a Node, env: Env<'a>, vars: Vec<Aff<K::S>>, b: K) -> Self {
+    /// `data`: the values of [`crate::kernel::data_exprs`]`(node)`, in order,
+    /// or empty to evaluate each data subexpression when the reductions meet it.
+    pub fn new(node: &'a Node, env: Env<'a>, data: &'a [Tensor], vars: Vec<Aff<K::S>>, b: K) -> Self {
+        let known = if data.is_empty() {
+            HashMap::new()
+        } else {
+            crate::kernel::data_exprs(node).into_iter().map(|e| e as *const Expr).zip(data).collect()
+        };
         Reducer {
             env,
+            known,
             vars,
             b,
             log: Vec::new(),
@@ -91,7 +104,10 @@ impl<'a, K: Sink> Reducer<'a, K> {
 
     /// The value of the data expression `e`, as the sink's numbers.
     pub fn data(&mut self, e: &Expr) -> Result<Data<K::S>, CanonError> {
-        let t = eval::eval(e, &self.env).map_err(|x| CanonError { message: x.message, span: Some(x.span) })?;
+        let t = match self.known.get(&(e as *const Expr)) {
+            Some(t) => (*t).clone(),
+            None => eval::eval(e, &self.env).map_err(|x| CanonError { message: x.message, span: Some(x.span) })?,
+        };
         Ok(self.b.lift(e, t))
     }
 

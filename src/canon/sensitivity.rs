@@ -37,7 +37,7 @@ pub fn data_vjp(
     wz: &[f64],
 ) -> Result<Vec<Tensor>, CanonError> {
     let _tape = TapeSession::start();
-    let reduced = reduce_node(node, bound, |n| Psi {
+    let reduced = reduce_node(node, bound, &[], |n| Psi {
         rows: Memberships::new(n),
         psi: Tracked::from(0.0),
         x,

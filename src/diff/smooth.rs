@@ -7,6 +7,7 @@ use super::ift::{self, Cotangents, ACTIVITY_TOL};
 use super::place_cotangents;
 use crate::eval::Tensor;
 use crate::ir::{Node, Output};
+use crate::kernel::Kernels;
 use crate::runtime::smooth::{multiplier_ranges, SmoothContext};
 use crate::runtime::{Bound, RunError};
 use crate::smooth::SmoothProblem;
@@ -19,7 +20,9 @@ pub(super) fn backward(
     cotangents: &[(String, Tensor)],
 ) -> Result<Vec<Tensor>, RunError> {
     match ctx {
-        SmoothContext::General { derived, y, nu, lambda } => general(node, bound, derived, (y, nu, lambda), cotangents),
+        SmoothContext::General { derived, kernels, y, nu, lambda } => {
+            general(node, bound, derived, &*kernels.0, (y, nu, lambda), cotangents)
+        }
         SmoothContext::Transport { .. } | SmoothContext::Eigen { .. } => {
             crate::runtime::special::backward(node, bound, ctx, cotangents)
         }
@@ -31,10 +34,11 @@ fn general(
     node: &Node,
     bound: &Bound,
     derived: &Derived,
+    kernels: &dyn Kernels,
     (y, nu, lambda): (&[f64], &[f64], &[f64]),
     cotangents: &[(String, Tensor)],
 ) -> Result<Vec<Tensor>, RunError> {
-    let problem = NodeProblem::new(node, bound, derived);
+    let problem = NodeProblem::new(node, bound, derived, kernels);
     let (n, me) = (problem.dim(), problem.n_eq());
     let mut var_start = Vec::with_capacity(node.vars.len());
     let mut at = 0;

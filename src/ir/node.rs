@@ -192,6 +192,9 @@ pub struct Node {
     /// (a node is compiled once and solved many times; egg's runs are the
     /// expensive part of a smooth forward otherwise).
     pub derived: Derivation,
+    /// The node's kernels ([`crate::kernel::KernelSet`]), lowered on first use
+    /// and kept, like `derived`.
+    pub kernels: std::sync::OnceLock<std::sync::Arc<crate::kernel::KernelSet>>,
 }
 
 /// The lazily derived expressions of [`Node::derived`].

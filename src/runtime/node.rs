@@ -6,12 +6,15 @@
 //! solution maps back to the node's variables and the multipliers of its named
 //! constraints.
 
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 
 use super::inputs::Bound;
-use crate::canon::{canonicalize, least_squares_form, CanonError, Canonical, Layout};
-use crate::eval::Tensor;
+use crate::canon::{canonicalize_with, least_squares_form, CanonError, Canonical, Layout};
+use crate::eval::{Env, EvalError, Tensor};
 use crate::ir::{Node, Output};
+use crate::kernel::{Interpreted, KernelId, KernelSet, Kernels};
 use crate::solve::direct::{self, DirectFactor};
 use crate::solve::ipm;
 
@@ -115,6 +118,12 @@ impl From<CanonError> for RunError {
     }
 }
 
+impl From<EvalError> for RunError {
+    fn from(e: EvalError) -> Self {
+        RunError(e.message)
+    }
+}
+
 /// The IPM settings a node's `solve using ipm(...)` asks for.
 pub fn settings(node: &Node) -> Result<ipm::Settings, RunError> {
     let mut s = ipm::Settings::default();
@@ -135,35 +144,68 @@ pub fn settings(node: &Node) -> Result<ipm::Settings, RunError> {
     Ok(s)
 }
 
-/// Does once what every solve of `node` would otherwise do on first use: a
-/// smooth node's symbolic derivation (egg) for the Newton / interior point
-/// forwards. Conic nodes and the specialised forwards need nothing.
-pub fn prepare(node: &Node) -> Result<(), RunError> {
+/// Whether `node` is solved through its derived expressions (a smooth node
+/// without a specialised forward).
+fn uses_derivation(node: &Node) -> bool {
     let specialised = matches!(node.solve.as_ref().map(|s| s.method.as_str()), Some("sinkhorn" | "eigh"));
-    if node.class.family.is_conic() || specialised {
-        return Ok(());
-    }
-    super::smooth::derivation(node).map(|_| ())
+    !node.class.family.is_conic() && !specialised
 }
 
-/// Solves `node` at the bound parameter values, with the node's own settings.
-pub fn forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
-    if !node.class.family.is_conic() {
-        return super::smooth::forward(node, bound);
+/// The node's kernels, lowered on first use and kept in the node: for a smooth
+/// node after its symbolic derivation (egg).
+pub fn kernel_set(node: &Node) -> Result<Arc<KernelSet>, RunError> {
+    if let Some(k) = node.kernels.get() {
+        return Ok(k.clone());
     }
-    forward_with(node, bound, &settings(node)?)
+    let derived = if uses_derivation(node) { Some(super::smooth::derivation(node)?) } else { None };
+    Ok(node.kernels.get_or_init(|| Arc::new(KernelSet::new(node, derived.as_deref()))).clone())
+}
+
+/// The node's kernels run by the interpreter: what [`forward`] uses.
+pub fn interpreted(node: &Node) -> Result<Arc<dyn Kernels>, RunError> {
+    Ok(Arc::new(Interpreted(kernel_set(node)?)))
+}
+
+/// Does once what every solve of `node` would otherwise do on first use: a
+/// smooth node's symbolic derivation (egg), and lowering the node's kernels.
+pub fn prepare(node: &Node) -> Result<(), RunError> {
+    kernel_set(node).map(|_| ())
+}
+
+/// Solves `node` at the bound parameter values, with the node's own settings,
+/// its kernels run by the interpreter.
+pub fn forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
+    forward_with_kernels(node, bound, interpreted(node)?)
+}
+
+/// Solves `node` with its kernels run by `kernels` (the evaluator, the
+/// interpreter, a generated module or the JIT: they agree bit for bit). The
+/// backward pass of the result runs the same kernels.
+pub fn forward_with_kernels(node: &Node, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solved, RunError> {
+    if !node.class.family.is_conic() {
+        return super::smooth::forward(node, bound, kernels);
+    }
+    conic(node, bound, &settings(node)?, &*kernels)
 }
 
 /// Solves `node` with explicit IPM settings (a smooth node, which has no IPM,
 /// is solved with its own).
 pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Result<Solved, RunError> {
     if !node.class.family.is_conic() {
-        return super::smooth::forward(node, bound);
+        return super::smooth::forward(node, bound, interpreted(node)?);
     }
+    conic(node, bound, settings, &Interpreted(kernel_set(node)?))
+}
+
+/// A conic node: its data subexpressions by the `Data` kernel, then the
+/// reductions to standard form and a direct solve or the IPM.
+fn conic(node: &Node, bound: &Bound, settings: &ipm::Settings, kernels: &dyn Kernels) -> Result<Solved, RunError> {
+    let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
+    let data = kernels.run(KernelId::Data, &env)?;
     // A method named in the file is honoured; otherwise the structure picks.
     let direct_allowed = node.solve.is_none();
     if direct_allowed {
-        if let Some(residual) = least_squares_form(node, bound) {
+        if let Some(residual) = least_squares_form(node, bound, &data) {
             let r = residual?;
             if let Some((x, factor)) = direct::least_squares(r.m.as_ref(), &r.d, 1.0) {
                 let res: Vec<f64> =
@@ -177,7 +219,7 @@ pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Res
             }
         }
     }
-    let canon = canonicalize(node, bound)?;
+    let canon = canonicalize_with(node, bound, &data)?;
     if direct_allowed {
         if let Some((x, z, factor)) = direct::equality_qp(&canon.program) {
             let p = &canon.program;

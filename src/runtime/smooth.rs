@@ -11,19 +11,30 @@ use super::node::Context;
 use super::{Bound, RunError, Solved};
 use crate::eval::{concrete, Tensor};
 use crate::ir::{Node, Output};
+use crate::kernel::Kernels;
 use crate::smooth::{self, Method};
 use crate::symbolic::{self, Derived, NodeProblem, SymRole};
 
 /// What a smooth forward keeps for the backward pass.
 #[derive(Debug)]
 pub(crate) enum SmoothContext {
-    /// Newton / interior point: the derived expressions and the first-order
-    /// point `(y, ν, λ)` (flat, as [`crate::smooth::SmoothProblem`] lays them out).
-    General { derived: Arc<Derived>, y: Vec<f64>, nu: Vec<f64>, lambda: Vec<f64> },
+    /// Newton / interior point: the derived expressions, the kernels that ran
+    /// them (the backward runs the same), and the first-order point `(y, ν, λ)`
+    /// (flat, as [`crate::smooth::SmoothProblem`] lays them out).
+    General { derived: Arc<Derived>, kernels: KernelHandle, y: Vec<f64>, nu: Vec<f64>, lambda: Vec<f64> },
     /// Sinkhorn: the plan with its cost and γ, for the structured backward.
     Transport { solution: crate::smooth::SinkhornSolution, cost: faer::Mat<f64>, gamma: f64 },
     /// `eigh`: the decomposition, and which eigenvector(s) the node returns.
     Eigen { eig: crate::smooth::Eigh, full: bool, largest: bool },
+}
+
+/// The kernels a forward ran, kept for its backward pass.
+pub(crate) struct KernelHandle(pub Arc<dyn Kernels>);
+
+impl std::fmt::Debug for KernelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KernelHandle")
+    }
 }
 
 /// Where each constraint's multipliers sit: per node constraint, `Some((in
@@ -60,12 +71,12 @@ fn settings(node: &Node) -> Result<(Method, smooth::Settings), RunError> {
     Ok((method, s))
 }
 
-/// Solves the smooth `node` at `bound`.
-pub(crate) fn forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
+/// Solves the smooth `node` at `bound`, its derived expressions run by `kernels`.
+pub(crate) fn forward(node: &Node, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solved, RunError> {
     match node.solve.as_ref().map(|s| s.method.as_str()) {
         Some("sinkhorn") => super::special::transport_forward(node, bound),
         Some("eigh") => super::special::eigen_forward(node, bound),
-        _ => general(node, bound),
+        _ => general(node, bound, kernels),
     }
 }
 
@@ -104,11 +115,11 @@ fn weakly_active(
 
 /// Newton (no constraints) or the primal-dual interior point method (any), from
 /// the node's `init`.
-fn general(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
+fn general(node: &Node, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solved, RunError> {
     let (method, settings) = settings(node)?;
     let derived = derivation(node)?;
-    let problem = NodeProblem::new(node, bound, &derived);
-    let y0 = symbolic::initial_point(node, bound).map_err(|e| RunError(e.0))?;
+    let problem = NodeProblem::new(node, bound, &derived, &*kernels);
+    let y0 = symbolic::initial_point(node, bound, &*kernels).map_err(|e| RunError(e.0))?;
     let sol = smooth::solve(&problem, &y0, method, &settings).map_err(RunError)?;
 
     let vars = problem.unflatten(&sol.y);
@@ -145,6 +156,8 @@ fn general(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
             info.insert("weakly_active".into(), json!(weak));
         }
     }
-    let context = SmoothContext::General { derived, y: sol.y, nu: sol.nu, lambda: sol.lambda };
+    drop(problem);
+    let kernels = KernelHandle(kernels);
+    let context = SmoothContext::General { derived, kernels, y: sol.y, nu: sol.nu, lambda: sol.lambda };
     Ok(Solved { status: sol.status, outputs, info, context: Context::Smooth(Box::new(context)) })
 }

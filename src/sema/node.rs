@@ -215,6 +215,7 @@ pub fn check_node(n: &ast::Node, defs: &DefTable, diags: &mut Vec<Diagnostic>) -
         inits,
         class,
         derived: Default::default(),
+        kernels: Default::default(),
     })
 }
 

@@ -1,5 +1,7 @@
 //! A node with bound parameters as a [`SmoothProblem`]: its derived expressions
-//! evaluated at the solver's points, with `problem.rs`'s flat conventions
+//! evaluated at the solver's points through the node's kernels
+//! ([`crate::kernel`]: the evaluator, the interpreter, a generated module or the
+//! JIT, which agree bit for bit), with `problem.rs`'s flat conventions
 //! (variables in declaration order, each row-major; constraints in node order).
 //!
 //! - the Jacobians `∂h/∂y`, `∂g/∂y` row by row: row `r` of constraint `i` is
@@ -12,9 +14,9 @@
 use faer::Mat;
 
 use super::derive::{Derived, Normalised, SymRole};
-use super::simplify::Simplified;
-use crate::eval::{concrete, eval, spread, Env, Tensor};
-use crate::ir::{Expr, Node};
+use crate::eval::{concrete, spread, Env, Tensor};
+use crate::ir::Node;
+use crate::kernel::{KernelId, Kernels};
 use crate::runtime::inputs::Bound;
 use crate::smooth::{DomainError, SmoothProblem};
 use crate::syntax::ast::BaseType;
@@ -24,6 +26,7 @@ pub struct NodeProblem<'a> {
     node: &'a Node,
     bound: &'a Bound,
     derived: &'a Derived,
+    kernels: &'a dyn Kernels,
     /// Concrete shape of each variable.
     var_shapes: Vec<Vec<usize>>,
     /// Concrete shape of each symbolic input.
@@ -31,17 +34,22 @@ pub struct NodeProblem<'a> {
 }
 
 /// The starting point: each variable's `init` expression (of parameters only,
-/// broadcast to the variable's shape); where there is none, a point inside the
-/// variable type's domain: ones for `nonneg` and `pos` (strictly inside, where
-/// `log`, `entr`, `xlogx` are defined), the identity for `sym` and `psd`
-/// matrices, zeros otherwise; flattened.
-pub fn initial_point(node: &Node, bound: &Bound) -> Result<Vec<f64>, DomainError> {
+/// broadcast to the variable's shape; the `Init` kernel); where there is none, a
+/// point inside the variable type's domain: ones for `nonneg` and `pos`
+/// (strictly inside, where `log`, `entr`, `xlogx` are defined), the identity for
+/// `sym` and `psd` matrices, zeros otherwise; flattened.
+pub fn initial_point(node: &Node, bound: &Bound, kernels: &dyn Kernels) -> Result<Vec<f64>, DomainError> {
     let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
+    let inits = if node.inits.is_empty() {
+        Vec::new()
+    } else {
+        kernels.run(KernelId::Init, &env).map_err(|e| DomainError(e.message))?
+    };
     let mut y = Vec::new();
     for (k, v) in node.vars.iter().enumerate() {
         let shape = concrete(&v.shape, &bound.dims);
-        let value = match node.inits.iter().find(|i| i.var.0 as usize == k) {
-            Some(init) => spread(&eval(&init.value, &env).map_err(|e| DomainError(e.message))?, None, &shape),
+        let value = match node.inits.iter().position(|i| i.var.0 as usize == k) {
+            Some(i) => spread(&inits[i], None, &shape),
             None => default_start(v.base, shape),
         };
         y.extend(value.data);
@@ -81,10 +89,10 @@ fn unflatten(flat: &[f64], shapes: &[Vec<usize>]) -> Vec<Tensor> {
 }
 
 impl<'a> NodeProblem<'a> {
-    pub fn new(node: &'a Node, bound: &'a Bound, derived: &'a Derived) -> NodeProblem<'a> {
+    pub fn new(node: &'a Node, bound: &'a Bound, derived: &'a Derived, kernels: &'a dyn Kernels) -> NodeProblem<'a> {
         let var_shapes = node.vars.iter().map(|v| concrete(&v.shape, &bound.dims)).collect();
         let sym_shapes = derived.syms.iter().map(|s| concrete(&s.shape, &bound.dims)).collect();
-        NodeProblem { node, bound, derived, var_shapes, sym_shapes }
+        NodeProblem { node, bound, derived, kernels, var_shapes, sym_shapes }
     }
 
     /// `y` as one tensor per variable.
@@ -106,34 +114,34 @@ impl<'a> NodeProblem<'a> {
             .collect()
     }
 
-    /// Evaluates `e`; a value outside an atom's domain or not finite is a [`DomainError`].
-    fn value(&self, e: &Expr, vars: &[Tensor], syms: &[Tensor]) -> Result<Tensor, DomainError> {
+    /// Runs kernel `id`; a value outside an atom's domain or not finite is a [`DomainError`].
+    fn run(&self, id: KernelId, vars: &[Tensor], syms: &[Tensor]) -> Result<Vec<Tensor>, DomainError> {
         let env = Env { params: &self.bound.params, vars, dims: &self.bound.dims, syms };
-        let t = eval(e, &env).map_err(|e| DomainError(e.message))?;
-        if t.data.iter().all(|x| x.is_finite()) {
-            Ok(t)
+        let out = self.kernels.run(id, &env).map_err(|e| DomainError(e.message))?;
+        if out.iter().all(|t| t.data.iter().all(|x| x.is_finite())) {
+            Ok(out)
         } else {
             Err(DomainError("a derivative is not finite here".into()))
         }
     }
 
-    /// The per-variable expressions `es`, evaluated and concatenated (each
-    /// broadcast to its variable's shape, for zeros written as a scalar).
-    fn flat(&self, es: &[Simplified], vars: &[Tensor], syms: &[Tensor]) -> Result<Vec<f64>, DomainError> {
+    /// The per-variable outputs of kernel `id`, concatenated (each broadcast to
+    /// its variable's shape, for zeros written as a scalar).
+    fn flat(&self, id: KernelId, vars: &[Tensor], syms: &[Tensor]) -> Result<Vec<f64>, DomainError> {
         let mut out = Vec::with_capacity(self.dim());
-        for (e, shape) in es.iter().zip(&self.var_shapes) {
-            out.extend(spread(&self.value(&e.expr, vars, syms)?, None, shape).data);
+        for (t, shape) in self.run(id, vars, syms)?.iter().zip(&self.var_shapes) {
+            out.extend(spread(t, None, shape).data);
         }
         Ok(out)
     }
 
-    /// Constraint values, flattened in order (each broadcast to its constraint's shape).
-    fn constraint_values(&self, cons: &[Normalised], y: &[f64]) -> Result<Vec<f64>, DomainError> {
-        let vars = self.unflatten(y);
+    /// Constraint values of kernel `id` (`Eq` or `Ineq`), flattened in order
+    /// (each broadcast to its constraint's shape).
+    fn constraint_values(&self, id: KernelId, cons: &[Normalised], y: &[f64]) -> Result<Vec<f64>, DomainError> {
         let mut out = Vec::new();
-        for c in cons {
+        for (t, c) in self.run(id, &self.unflatten(y), &[])?.iter().zip(cons) {
             let shape = concrete(&self.node.constraints[c.index].shape, &self.bound.dims);
-            out.extend(spread(&self.value(&c.value.expr, &vars, &[])?, None, &shape).data);
+            out.extend(spread(t, None, &shape).data);
         }
         Ok(out)
     }
@@ -149,18 +157,24 @@ impl<'a> NodeProblem<'a> {
 
     /// `∂c/∂y`, one row per scalar constraint: row `r` of constraint `k` is
     /// `c_yᵀ eᵣ` with the multiplier of `k` set to the unit vector `eᵣ`.
-    fn jacobian(&self, cons: &[Normalised], role: fn(usize) -> SymRole, y: &[f64]) -> Result<Mat<f64>, DomainError> {
+    fn jacobian(
+        &self,
+        cons: &[Normalised],
+        role: fn(usize) -> SymRole,
+        kernel: fn(usize) -> KernelId,
+        y: &[f64],
+    ) -> Result<Mat<f64>, DomainError> {
         let vars = self.unflatten(y);
         let shapes = self.multiplier_shapes(cons, role);
         let rows: usize = shapes.iter().map(|s| entries(s)).sum();
         let mut jac = Mat::zeros(rows, self.dim());
         let mut row = 0;
-        for (k, (c, shape)) in cons.iter().zip(&shapes).enumerate() {
+        for (k, shape) in shapes.iter().enumerate() {
             for r in 0..entries(shape) {
                 let mut unit = Tensor::filled(shape.clone(), 0.0);
                 unit.data[r] = 1.0;
                 let syms = self.syms(&[(role(k), unit)]);
-                for (j, v) in self.flat(&c.jt, &vars, &syms)?.into_iter().enumerate() {
+                for (j, v) in self.flat(kernel(k), &vars, &syms)?.into_iter().enumerate() {
                     jac[(row, j)] = v;
                 }
                 row += 1;
@@ -180,7 +194,7 @@ impl<'a> NodeProblem<'a> {
     /// `∇_y L(y, ν, λ)`, length `n`.
     pub fn lagrangian_gradient(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Result<Vec<f64>, DomainError> {
         let syms = self.syms(&self.multipliers(nu, lambda));
-        self.flat(&self.derived.grad_l, &self.unflatten(y), &syms)
+        self.flat(KernelId::LagrangianGradient, &self.unflatten(y), &syms)
     }
 
     /// `∇²_yy L · v`, length `n`.
@@ -189,7 +203,7 @@ impl<'a> NodeProblem<'a> {
         for (k, t) in self.unflatten(v).into_iter().enumerate() {
             set.push((SymRole::Direction(crate::ir::VarId(k as u32)), t));
         }
-        self.flat(&self.derived.hvp_l, &self.unflatten(y), &self.syms(&set))
+        self.flat(KernelId::Hvp, &self.unflatten(y), &self.syms(&set))
     }
 
     /// `−dLoss/dθ` of the implicit backward: `∂_θ [wᵀ L_y + aᵀh + bᵀg]` at
@@ -216,12 +230,8 @@ impl<'a> NodeProblem<'a> {
         set.extend(backward);
         let syms = self.syms(&set);
         let vars = self.unflatten(y);
-        self.derived
-            .mixed
-            .iter()
-            .zip(&self.bound.params)
-            .map(|(m, p)| Ok(spread(&self.value(&m.expr, &vars, &syms)?, None, &p.shape)))
-            .collect()
+        let mixed = self.run(KernelId::Mixed, &vars, &syms)?;
+        Ok(mixed.iter().zip(&self.bound.params).map(|(m, p)| spread(m, None, &p.shape)).collect())
     }
 }
 
@@ -239,28 +249,28 @@ impl SmoothProblem for NodeProblem<'_> {
     }
 
     fn objective(&self, y: &[f64]) -> Result<f64, DomainError> {
-        let t = self.value(&self.derived.f, &self.unflatten(y), &[])?;
-        Ok(t.data.first().copied().unwrap_or(0.0))
+        let f = self.run(KernelId::Objective, &self.unflatten(y), &[])?;
+        Ok(f.first().and_then(|t| t.data.first()).copied().unwrap_or(0.0))
     }
 
     fn gradient(&self, y: &[f64]) -> Result<Vec<f64>, DomainError> {
-        self.flat(&self.derived.grad_f, &self.unflatten(y), &self.syms(&[]))
+        self.flat(KernelId::Gradient, &self.unflatten(y), &self.syms(&[]))
     }
 
     fn eq(&self, y: &[f64]) -> Result<Vec<f64>, DomainError> {
-        self.constraint_values(&self.derived.eqs, y)
+        self.constraint_values(KernelId::Eq, &self.derived.eqs, y)
     }
 
     fn ineq(&self, y: &[f64]) -> Result<Vec<f64>, DomainError> {
-        self.constraint_values(&self.derived.ineqs, y)
+        self.constraint_values(KernelId::Ineq, &self.derived.ineqs, y)
     }
 
     fn eq_jacobian(&self, y: &[f64]) -> Result<Mat<f64>, DomainError> {
-        self.jacobian(&self.derived.eqs, SymRole::Nu, y)
+        self.jacobian(&self.derived.eqs, SymRole::Nu, KernelId::EqJt, y)
     }
 
     fn ineq_jacobian(&self, y: &[f64]) -> Result<Mat<f64>, DomainError> {
-        self.jacobian(&self.derived.ineqs, SymRole::Lambda, y)
+        self.jacobian(&self.derived.ineqs, SymRole::Lambda, KernelId::IneqJt, y)
     }
 
     fn lagrangian_hessian(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Result<Mat<f64>, DomainError> {

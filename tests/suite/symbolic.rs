@@ -135,12 +135,18 @@ fn check_node(file: &str, name: &str, sizes: &[(&str, usize)], seed: u64) {
     check(&stdlib_node(file, name), sizes, seed);
 }
 
+/// The node's kernels evaluated by the tree walk: the reference.
+fn evaluated(node: &Node, derived: &ddn::symbolic::Derived) -> ddn::kernel::Evaluated {
+    ddn::kernel::Evaluated(std::sync::Arc::new(ddn::kernel::KernelSet::new(node, Some(derived))))
+}
+
 fn check(node: &Node, sizes: &[(&str, usize)], seed: u64) {
     let name = &node.name;
     let derived = derive(node).unwrap_or_else(|e| panic!("{name}: {e}"));
     let mut rng = Rng(seed);
     let bound = random_bound(node, sizes, &mut rng);
-    let p = NodeProblem::new(node, &bound, &derived);
+    let kernels = evaluated(node, &derived);
+    let p = NodeProblem::new(node, &bound, &derived, &kernels);
     let (n, n_eq, n_ineq) = (p.dim(), p.n_eq(), p.n_ineq());
     // positive entries keep x log x, entr and log in their domains
     let y: Vec<f64> = (0..n).map(|_| 0.2 + 0.7 * rng.next().abs()).collect();
@@ -196,7 +202,7 @@ fn check(node: &Node, sizes: &[(&str, usize)], seed: u64) {
     let (w, a, b) = (rng.vec(n), rng.vec(n_eq), rng.vec(n_ineq));
     let mixed = p.param_vjp(&y, &nu, &lam, &w, &a, &b).unwrap();
     let phi = |bound: &Bound| {
-        let q = NodeProblem::new(node, bound, &derived);
+        let q = NodeProblem::new(node, bound, &derived, &kernels);
         dot(&w, &q.lagrangian_gradient(&y, &nu, &lam).unwrap())
             + dot(&a, &q.eq(&y).unwrap())
             + dot(&b, &q.ineq(&y).unwrap())
@@ -294,7 +300,8 @@ fn least_squares_implicit_backward_matches_closed_form() {
     let x = solve(ata.clone(), atb);
     let v = rng.vec(n);
 
-    let p = NodeProblem::new(&node, &bound, &derived);
+    let kernels = evaluated(&node, &derived);
+    let p = NodeProblem::new(&node, &bound, &derived, &kernels);
     let hess = p.lagrangian_hessian(&x, &[], &[]).unwrap();
     let h: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| hess[(i, j)]).collect()).collect();
     let w = solve(h, v.clone());
@@ -356,13 +363,16 @@ fn initial_point_evaluates_inits() {
     let mut rng = Rng(22);
     let node = stdlib_node("robust_pooling.ddn", "pool_welsch");
     let bound = random_bound(&node, POOL, &mut rng);
-    let y = ddn::symbolic::initial_point(&node, &bound).unwrap();
+    let y = ddn::symbolic::initial_point(&node, &bound, &evaluated(&node, &derive(&node).unwrap())).unwrap();
     let x = &bound.params[0].data;
     let mean: Vec<f64> = (0..3).map(|j| (0..5).map(|i| x[i * 3 + j]).sum::<f64>() / 5.0).collect();
     assert_close("init", &y, &mean);
     let node = stdlib_node("least_squares.ddn", "least_squares");
     let bound = random_bound(&node, &[("m", 4), ("n", 2)], &mut rng);
-    assert_eq!(ddn::symbolic::initial_point(&node, &bound).unwrap(), vec![0.0; 2]);
+    assert_eq!(
+        ddn::symbolic::initial_point(&node, &bound, &evaluated(&node, &derive(&node).unwrap())).unwrap(),
+        vec![0.0; 2]
+    );
 }
 
 /// Every differentiable atom and operator (tests/symbolic/atoms.ddn), in both
