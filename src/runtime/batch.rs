@@ -1,7 +1,7 @@
 //! A batch of instances of one node: forward and backward over many parameter
 //! sets in one call, the instances spread over the cores with rayon.
 //!
-//! Instance `i`'s result is exactly what [`forward`] and [`backward`] return for
+//! Instance `i`'s result is exactly what [`super::forward`] and [`backward`] return for
 //! it alone (the same code runs per instance, so the numbers agree bit for bit),
 //! in input order. Each instance keeps its own outcome: an infeasible one has its
 //! own [`Status`](super::Status), a failed one its own [`RunError`], and a
@@ -22,18 +22,33 @@
 //! `benches/batch.rs` does.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::inputs::Bound;
-use super::node::{forward, RunError, Solved};
+use super::node::{forward_with_kernels, interpreted, RunError, Solved};
 use crate::diff::backward;
 use crate::eval::Tensor;
 use crate::ir::Node;
+use crate::kernel::Kernels;
 
-/// [`forward`] for every instance, in parallel; results in the order of `bounds`.
+/// [`super::forward`] for every instance, in parallel; results in the order of `bounds`.
 pub fn forward_batch(node: &Node, bounds: &[Bound]) -> Vec<Result<Solved, RunError>> {
-    bounds.par_iter().map(|bound| isolated(|| forward(node, bound))).collect()
+    match interpreted(node) {
+        Ok(kernels) => forward_batch_with_kernels(node, bounds, kernels),
+        Err(e) => bounds.iter().map(|_| Err(e.clone())).collect(),
+    }
+}
+
+/// [`forward_with_kernels`] for every instance, in parallel, all sharing
+/// `kernels` (a JIT's compiled code is shared, not compiled per instance).
+pub fn forward_batch_with_kernels(
+    node: &Node,
+    bounds: &[Bound],
+    kernels: Arc<dyn Kernels>,
+) -> Vec<Result<Solved, RunError>> {
+    bounds.par_iter().map(|bound| isolated(|| forward_with_kernels(node, bound, kernels.clone()))).collect()
 }
 
 /// [`backward`] for every instance, in parallel: instance `i` gets dL/dθ from
