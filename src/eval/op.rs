@@ -12,7 +12,10 @@ pub enum Op {
     Dim(DimId),
     Param(ParamId),
     Var(VarId),
-    Sym { id: SymId, name: String },
+    Sym {
+        id: SymId,
+        name: String,
+    },
     Neg,
     Binary(Arith),
     /// `x ^ p`, `p` a constant.
@@ -20,7 +23,10 @@ pub enum Op {
     MatMul,
     Transpose,
     Index(Vec<Sel>),
-    Atom { atom: Atom, axis: Option<u8> },
+    Atom {
+        atom: Atom,
+        axis: Option<u8>,
+    },
 }
 
 impl Op {

@@ -21,7 +21,7 @@ pub use lower::lower;
 pub use set::{data_exprs, Evaluated, Interpreted, Kernel, KernelId, KernelSet, Kernels};
 
 use crate::diag::Span;
-use crate::eval::{apply, EvalError, Env, Op, Tensor};
+use crate::eval::{apply, Env, EvalError, Op, Tensor};
 use crate::ir::Shape;
 
 /// The value of step `k` of a program.

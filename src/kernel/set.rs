@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{lower, Program};
-use crate::eval::{eval, EvalError, Env, Tensor};
+use crate::eval::{eval, Env, EvalError, Tensor};
 use crate::ir::{Expr, ExprKind, Node};
 use crate::symbolic::{Derived, Simplified};
 
@@ -93,7 +93,8 @@ impl KernelSet {
     }
 
     fn kernel(&self, id: KernelId) -> Result<&Kernel, EvalError> {
-        self.get(id).ok_or_else(|| EvalError { message: format!("internal: no kernel {id:?}"), span: Default::default() })
+        self.get(id)
+            .ok_or_else(|| EvalError { message: format!("internal: no kernel {id:?}"), span: Default::default() })
     }
 }
 
