@@ -32,6 +32,7 @@ pub mod driver;
 pub mod eval;
 pub mod io;
 pub mod ir;
+pub mod jit;
 pub mod kernel;
 pub mod report;
 pub mod runtime;

@@ -10,6 +10,7 @@ mod datasets;
 mod eigen;
 mod generated;
 mod ipm;
+mod jit;
 mod kernels;
 mod ot;
 mod properties;

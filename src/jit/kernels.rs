@@ -1,0 +1,50 @@
+//! A node's kernels run as machine code, compiled on first use per set of
+//! dimension sizes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use super::program::compile_all;
+use super::{JitError, JitProgram};
+use crate::eval::{Env, EvalError, Tensor};
+use crate::kernel::{KernelId, KernelSet, Kernels};
+
+/// [`Kernels`] by the JIT: bit for bit the interpreter's outputs. A program
+/// the JIT cannot compile (its dry run fails) runs in the interpreter.
+pub struct JitKernels {
+    set: Arc<KernelSet>,
+    /// Per dimension sizes.
+    cache: RwLock<HashMap<Vec<usize>, Compiled>>,
+}
+
+/// Each kernel's compiled program (or why it was not compiled), in the set's order.
+pub type Compiled = Arc<Vec<Result<JitProgram, JitError>>>;
+
+impl JitKernels {
+    pub fn new(set: Arc<KernelSet>) -> JitKernels {
+        JitKernels { set, cache: RwLock::new(HashMap::new()) }
+    }
+
+    /// Every kernel compiled for `dims` (cached).
+    pub fn compiled(&self, dims: &[usize]) -> Result<Compiled, JitError> {
+        if let Some(c) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(dims) {
+            return Ok(c.clone());
+        }
+        let programs: Vec<_> = self.set.kernels.iter().map(|k| &k.program).collect();
+        let compiled = Arc::new(compile_all(&programs, dims)?);
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        Ok(cache.entry(dims.to_vec()).or_insert(compiled).clone())
+    }
+}
+
+impl Kernels for JitKernels {
+    fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let Some(k) = self.set.kernels.iter().position(|k| k.id == id) else {
+            return Err(EvalError { message: format!("internal: no kernel {id:?}"), span: Default::default() });
+        };
+        match self.compiled(env.dims).as_deref().map(|c| &c[k]) {
+            Ok(Ok(p)) => p.run(env),
+            _ => self.set.kernels[k].program.run(env),
+        }
+    }
+}

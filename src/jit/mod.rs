@@ -1,0 +1,55 @@
+//! Cranelift: kernel programs → machine code.
+//!
+//! [`compile`] specialises one [`Program`] to concrete dimension sizes. Every
+//! step's shape is then a number, so all values live in one `f64` arena at
+//! offsets fixed at compile time ([`layout`]), and the compiled function is
+//! `extern "C" fn(arena, call) -> status`:
+//!
+//! - inputs (parameters, variables, symbols) are copied into the arena by the
+//!   Rust wrapper ([`JitProgram::run`]); steps that read no input (literals,
+//!   dimension sizes, `ones`, …) are computed once at compile time by
+//!   [`crate::eval::apply`] and kept in the arena's template;
+//! - elementwise steps (with numpy broadcasting resolved at compile time),
+//!   transposes and reductions become loops ([`plan`], [`emit`]); transcendental
+//!   functions are calls to Rust shims that call the function `apply` calls;
+//! - every other step (matrix products, indexing, stacking, …) calls one
+//!   fallback shim ([`shims`]) that runs `apply` on the arena's slices.
+//!
+//! **Invariant: bit for bit equal to [`Program::run`].** Each inlined step
+//! performs the floating-point operations of `apply`, in its order (folds
+//! start where `apply`'s do; no fused multiply-add, which Cranelift never
+//! forms on its own). Domain and division checks are the same Rust predicates
+//! `apply` uses, run by a shim; on failure the error is `apply`'s own. Anything
+//! the compiled code cannot vouch for (an input of another shape, other
+//! dimension sizes) runs the interpreter instead. One exception is left to
+//! Rust: `f64::max`/`min` of `+0.0` and `-0.0` may return either zero, and
+//! LLVM picks per call site; the JIT returns the first argument.
+
+mod emit;
+mod kernels;
+mod layout;
+mod plan;
+mod program;
+mod shims;
+
+pub use kernels::JitKernels;
+pub use program::JitProgram;
+
+use crate::kernel::Program;
+
+/// Why a program was not compiled (its callers run the interpreter instead).
+#[derive(Clone, Debug, PartialEq)]
+pub struct JitError(pub String);
+
+impl std::fmt::Display for JitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for JitError {}
+
+/// `program` compiled to machine code for dimension sizes `dims`.
+pub fn compile(program: &Program, dims: &[usize]) -> Result<JitProgram, JitError> {
+    program::compile_all(&[program], dims)?.pop().unwrap_or_else(|| Err(JitError("internal: nothing compiled".into())))
+}

@@ -1,0 +1,215 @@
+//! A compiled program, and the module that owns its machine code.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::panic::resume_unwind;
+use std::sync::Arc;
+
+use cranelift_codegen::ir::{types, AbiParam};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Linkage, Module};
+
+use super::emit::{self, Imports};
+use super::layout::Layout;
+use super::plan::{plan, Plan};
+use super::shims::{Call, Failure, BINARY, STATUS, UNARY};
+use super::JitError;
+use crate::eval::{Env, EvalError, Op, Tensor};
+use crate::kernel::Program;
+
+/// The JIT module of one compilation; its code is freed when the last
+/// [`JitProgram`] compiled in it is dropped.
+struct Code(Option<JITModule>);
+
+// SAFETY: after `finalize_definitions` the module is never touched again
+// except to free its memory on drop; the functions in it are plain code.
+unsafe impl Send for Code {}
+unsafe impl Sync for Code {}
+
+impl Drop for Code {
+    fn drop(&mut self) {
+        if let Some(m) = self.0.take() {
+            // SAFETY: every function pointer into the module is held by a
+            // `JitProgram` next to an `Arc<Code>`, so none is left to call.
+            unsafe { m.free_memory() }
+        }
+    }
+}
+
+type Entry = unsafe extern "C" fn(*mut f64, *const Call<'static>) -> i32;
+
+/// One program compiled for fixed dimension sizes. [`JitProgram::run`] agrees
+/// bit for bit with [`Program::run`].
+pub struct JitProgram {
+    entry: Entry,
+    program: Program,
+    dims: Vec<usize>,
+    layout: Layout,
+    plans: Vec<Plan>,
+    /// `(step, where its value comes from)` for each input step.
+    inputs: Vec<(usize, Op)>,
+    _code: Arc<Code>,
+}
+
+impl JitProgram {
+    /// The outputs' values in `env`; the interpreter's answer, computed by the
+    /// compiled code (or by the interpreter when `env`'s dimension sizes or an
+    /// input's shape are not the ones compiled for).
+    pub fn run(&self, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        if env.dims != self.dims.as_slice() {
+            return self.program.run(env);
+        }
+        let mut arena = self.layout.template.clone();
+        for (k, op) in &self.inputs {
+            let value = match op {
+                Op::Param(p) => env.params.get(p.0 as usize),
+                Op::Var(v) => env.vars.get(v.0 as usize),
+                Op::Sym { id, .. } => env.syms.get(id.0 as usize),
+                _ => None,
+            };
+            match value {
+                Some(t) if t.shape == self.layout.shapes[*k] && t.len() == self.layout.len(*k) => {
+                    arena[self.layout.range(*k)].copy_from_slice(&t.data)
+                }
+                // A missing value or another shape: the interpreter says what `apply` says.
+                _ => return self.program.run(env),
+            }
+        }
+        let call = Call { program: &self.program, layout: &self.layout, env, failure: RefCell::new(None) };
+        // SAFETY: the arena has the layout's size; `call` outlives the call.
+        let status = unsafe { (self.entry)(arena.as_mut_ptr(), (&call as *const Call).cast()) };
+        if status != 0 {
+            match call.failure.into_inner() {
+                Some(Failure::Eval(e)) => return Err(e),
+                Some(Failure::Panic(p)) => resume_unwind(p),
+                Some(Failure::Shape) | None => return self.program.run(env),
+            }
+        }
+        Ok(self.program.outputs.iter().map(|o| self.layout.tensor(&arena, o.index())).collect())
+    }
+
+    /// How many steps run as compiled loops (the rest are inputs, folded
+    /// constants or fallback calls).
+    pub fn inlined(&self) -> usize {
+        self.plans.iter().filter(|p| !matches!(p, Plan::Ready | Plan::Fallback)).count()
+    }
+
+    /// How many steps call `apply` through the fallback shim.
+    pub fn fallbacks(&self) -> usize {
+        self.plans.iter().filter(|p| matches!(p, Plan::Fallback)).count()
+    }
+}
+
+fn err(what: &str) -> impl Fn(String) -> JitError + '_ {
+    move |e| JitError(format!("{what}: {e}"))
+}
+
+/// A JIT module for the host, with the shims' symbols.
+fn module() -> Result<(JITModule, Imports), JitError> {
+    let mut flags = settings::builder();
+    flags.set("opt_level", "speed").map_err(|e| err("cranelift flags")(e.to_string()))?;
+    let isa = cranelift_native::builder()
+        .map_err(|e| err("host")(e.to_string()))?
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| err("host")(e.to_string()))?;
+    let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+    for (name, f) in UNARY {
+        builder.symbol(format!("ddn_jit_{name}"), f as *const u8);
+    }
+    for (name, f) in BINARY {
+        builder.symbol(format!("ddn_jit_{name}"), f as *const u8);
+    }
+    for (name, f) in STATUS {
+        builder.symbol(name, f as *const u8);
+    }
+    let mut module = JITModule::new(builder);
+    let ptr = module.target_config().pointer_type();
+    if ptr != types::I64 {
+        return Err(JitError("the JIT needs a 64-bit host".into()));
+    }
+    let mut ids = HashMap::new();
+    let f64s = |n: usize| {
+        let mut sig = module.make_signature();
+        sig.params.extend((0..n).map(|_| AbiParam::new(types::F64)));
+        sig.returns.push(AbiParam::new(types::F64));
+        sig
+    };
+    let (one, two) = (f64s(1), f64s(2));
+    let declare = |module: &mut JITModule, name: String, sig| {
+        module.declare_function(&name, Linkage::Import, sig).map_err(|e| err("declare")(e.to_string()))
+    };
+    for (name, _) in UNARY {
+        ids.insert(name, declare(&mut module, format!("ddn_jit_{name}"), &one)?);
+    }
+    for (name, _) in BINARY {
+        ids.insert(name, declare(&mut module, format!("ddn_jit_{name}"), &two)?);
+    }
+    let mut status = module.make_signature();
+    status.params.extend([AbiParam::new(ptr), AbiParam::new(ptr), AbiParam::new(types::I64)]);
+    status.returns.push(AbiParam::new(types::I32));
+    for (name, _) in STATUS {
+        ids.insert(name, declare(&mut module, name.to_string(), &status)?);
+    }
+    Ok((module, Imports { ids }))
+}
+
+/// Compiles `programs` into one module: each program's own result (a program
+/// whose dry run fails is not compiled), or an error for the whole module.
+pub(super) fn compile_all(
+    programs: &[&Program],
+    dims: &[usize],
+) -> Result<Vec<Result<JitProgram, JitError>>, JitError> {
+    let (mut module, imports) = module()?;
+    let mut ctx = module.make_context();
+    let mut fctx = FunctionBuilderContext::new();
+    let mut pending = Vec::new();
+    for (i, program) in programs.iter().enumerate() {
+        let layout = match Layout::new(program, dims) {
+            Ok(l) => l,
+            Err(e) => {
+                pending.push(Err(e));
+                continue;
+            }
+        };
+        let plans: Vec<Plan> = program.steps.iter().enumerate().map(|(k, s)| plan(k, s, &layout)).collect();
+        ctx.func.signature = emit::signature(&module);
+        emit::function(&mut module, &imports, &mut ctx.func, &mut fctx, &plans, &layout);
+        let id = module
+            .declare_function(&format!("kernel{i}"), Linkage::Local, &ctx.func.signature)
+            .map_err(|e| err("declare")(e.to_string()))?;
+        module.define_function(id, &mut ctx).map_err(|e| err("cranelift")(format!("{e:?}")))?;
+        module.clear_context(&mut ctx);
+        pending.push(Ok((id, layout, plans, (*program).clone())));
+    }
+    module.finalize_definitions().map_err(|e| err("finalize")(e.to_string()))?;
+    let entries: Vec<_> =
+        pending.iter().map(|p| p.as_ref().ok().map(|(id, ..)| module.get_finalized_function(*id))).collect();
+    let code = Arc::new(Code(Some(module)));
+    Ok(pending
+        .into_iter()
+        .zip(entries)
+        .map(|(p, entry)| {
+            let (_, layout, plans, program) = p?;
+            let entry = entry.ok_or_else(|| JitError("internal: no entry".into()))?;
+            let inputs = program
+                .steps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| super::layout::is_input(&s.op))
+                .map(|(k, s)| (k, s.op.clone()))
+                .collect();
+            Ok(JitProgram {
+                // SAFETY: the function was defined with `emit::signature`.
+                entry: unsafe { std::mem::transmute::<*const u8, Entry>(entry) },
+                program,
+                dims: dims.to_vec(),
+                layout,
+                plans,
+                inputs,
+                _code: code.clone(),
+            })
+        })
+        .collect())
+}
