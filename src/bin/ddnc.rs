@@ -96,6 +96,27 @@ struct NodeCall {
     /// forward+backward is timed too).
     #[arg(long)]
     cotangents: Option<PathBuf>,
+    /// What runs the node's kernels: the Cranelift JIT, the interpreter of the
+    /// lowered programs, or the tree-walking evaluator (all give the same numbers).
+    #[arg(long, value_enum, default_value_t = BackendChoice::Jit)]
+    backend: BackendChoice,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendChoice {
+    Jit,
+    Interpreter,
+    Evaluator,
+}
+
+impl From<BackendChoice> for ddn::runtime::Backend {
+    fn from(b: BackendChoice) -> Self {
+        match b {
+            BackendChoice::Jit => ddn::runtime::Backend::Jit,
+            BackendChoice::Interpreter => ddn::runtime::Backend::Interpreter,
+            BackendChoice::Evaluator => ddn::runtime::Backend::Evaluator,
+        }
+    }
 }
 
 fn read(path: &PathBuf) -> Result<String, String> {
@@ -161,24 +182,22 @@ fn run(cli: Cli) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Command::Run { call: NodeCall { file, node, inputs, cotangents }, out } => {
-            match run_node(&file, &node, &inputs, cotangents.as_ref(), color) {
-                Ok(result) => {
-                    let text = serde_json::to_string_pretty(&result).unwrap_or_default();
-                    match out {
-                        Some(path) => {
-                            if let Err(e) = std::fs::write(&path, text + "\n") {
-                                eprintln!("error: cannot write `{}`: {e}", path.display());
-                                return ExitCode::from(2);
-                            }
+        Command::Run { call, out } => match run_node(&call, color) {
+            Ok(result) => {
+                let text = serde_json::to_string_pretty(&result).unwrap_or_default();
+                match out {
+                    Some(path) => {
+                        if let Err(e) = std::fs::write(&path, text + "\n") {
+                            eprintln!("error: cannot write `{}`: {e}", path.display());
+                            return ExitCode::from(2);
                         }
-                        None => println!("{text}"),
                     }
-                    ExitCode::SUCCESS
+                    None => println!("{text}"),
                 }
-                Err(code) => code,
+                ExitCode::SUCCESS
             }
-        }
+            Err(code) => code,
+        },
         Command::Build { file, out } => match build(&file, &out, color) {
             Ok(()) => ExitCode::SUCCESS,
             Err(code) => code,
@@ -190,12 +209,10 @@ fn run(cli: Cli) -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Bench { call: NodeCall { file, node, inputs, cotangents }, repeat } => {
-            match bench(&file, &node, &inputs, cotangents.as_ref(), repeat.max(1), color) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(code) => code,
-            }
-        }
+        Command::Bench { call, repeat } => match bench(&call, repeat.max(1), color) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        },
         Command::Fmt { file } => {
             let text = match read(&file) {
                 Ok(t) => t,
@@ -253,42 +270,42 @@ fn fail(messages: &[String]) -> ExitCode {
 }
 
 /// `ddnc run`: compile, bind and check the inputs, solve, report as JSON.
-fn run_node(
-    file: &PathBuf,
-    name: &str,
-    inputs: &PathBuf,
-    cotangents: Option<&PathBuf>,
-    color: Color,
-) -> Result<serde_json::Value, ExitCode> {
-    let compiled = load(file, color)?;
-    let Some(node) = compiled.program.nodes.iter().find(|n| n.name == name) else {
-        let names: Vec<&str> = compiled.program.nodes.iter().map(|n| n.name.as_str()).collect();
-        return Err(fail(&[format!("no node `{name}` in `{}`; it has `{}`", file.display(), names.join("`, `"))]));
-    };
-    let values = ddn::runtime::named_tensors(&read_json(inputs)?).map_err(|e| fail(&e))?;
-    let bound = ddn::runtime::bind(node, &values).map_err(|e| fail(&e))?;
-    let cot = match cotangents {
+fn run_node(call: &NodeCall, color: Color) -> Result<serde_json::Value, ExitCode> {
+    let compiled = load(&call.file, color)?;
+    let node = loaded(&compiled, call)?;
+    let values = ddn::runtime::named_tensors(&read_json(&call.inputs)?).map_err(|e| fail(&e))?;
+    let cot = match &call.cotangents {
         Some(path) => Some(ddn::runtime::named_tensors(&read_json(path)?).map_err(|e| fail(&e))?),
         None => None,
     };
-    let mut solved = ddn::runtime::forward(node, &bound).map_err(|e| fail(&[e.0]))?;
+    let mut fwd = node.forward(&values).map_err(|e| fail(&[e.0]))?;
+    let solved = &fwd.solved;
     let outputs: serde_json::Map<String, serde_json::Value> =
         solved.outputs.iter().map(|(k, t)| (k.clone(), ddn::runtime::tensor_to_json(t))).collect();
     let mut result = serde_json::json!({
-        "node": node.name,
+        "node": call.node,
         "status": solved.status.name(),
         "outputs": outputs,
         "info": solved.info,
     });
     // Gradients only for a solved problem (the contract); other statuses exit 0 without them.
     if let Some(cot) = cot.filter(|_| solved.status == ddn::runtime::Status::Optimal) {
-        let cot: Vec<(String, ddn::eval::Tensor)> = cot.into_iter().collect();
-        let grads = ddn::diff::backward(node, &bound, &mut solved, &cot).map_err(|e| fail(&[e.0]))?;
+        let grads = node.backward(&mut fwd, &cot).map_err(|e| fail(&[e.0]))?;
         let grads: serde_json::Map<String, serde_json::Value> =
-            node.params.iter().zip(&grads).map(|(p, g)| (p.name.clone(), ddn::runtime::tensor_to_json(g))).collect();
+            grads.iter().map(|(k, g)| (k.clone(), ddn::runtime::tensor_to_json(g))).collect();
         result["gradients"] = serde_json::Value::Object(grads);
     }
     Ok(result)
+}
+
+/// The node `call` names, on the back end it asks for.
+fn loaded<'c>(compiled: &'c ddn::Compiled, call: &NodeCall) -> Result<ddn::runtime::LoadedNode<'c>, ExitCode> {
+    let name = &call.node;
+    let Some(node) = compiled.program.nodes.iter().find(|n| &n.name == name) else {
+        let names: Vec<&str> = compiled.program.nodes.iter().map(|n| n.name.as_str()).collect();
+        return Err(fail(&[format!("no node `{name}` in `{}`; it has `{}`", call.file.display(), names.join("`, `"))]));
+    };
+    ddn::runtime::LoadedNode::new(node, call.backend.into()).map_err(|e| fail(&[e.0]))
 }
 
 /// `ddnc build`.
@@ -342,47 +359,35 @@ fn show_time(secs: f64) -> String {
 }
 
 /// `ddnc bench`.
-fn bench(
-    file: &PathBuf,
-    name: &str,
-    inputs: &PathBuf,
-    cotangents: Option<&PathBuf>,
-    repeat: usize,
-    color: Color,
-) -> Result<(), ExitCode> {
+fn bench(call: &NodeCall, repeat: usize, color: Color) -> Result<(), ExitCode> {
     use std::time::Instant;
     let start = Instant::now();
-    let compiled = load(file, color)?;
-    let Some(node) = compiled.program.nodes.iter().find(|n| n.name == name) else {
-        return Err(fail(&[format!("no node `{name}` in `{}`", file.display())]));
-    };
-    // Compiling includes a smooth node's symbolic derivation (egg), done once.
-    ddn::runtime::prepare(node).map_err(|e| fail(&[e.0]))?;
+    let compiled = load(&call.file, color)?;
+    let values = ddn::runtime::named_tensors(&read_json(&call.inputs)?).map_err(|e| fail(&e))?;
+    // Compiling includes a smooth node's symbolic derivation (egg), lowering the
+    // kernels and, on the JIT, their machine code for these inputs' sizes.
+    let node = loaded(&compiled, call)?;
+    node.prepare(&values).map_err(|e| fail(&[e.0]))?;
     let compile_time = start.elapsed().as_secs_f64();
-    let values = ddn::runtime::named_tensors(&read_json(inputs)?).map_err(|e| fail(&e))?;
-    let cot: Option<Vec<(String, ddn::eval::Tensor)>> = match cotangents {
-        Some(p) => Some(ddn::runtime::named_tensors(&read_json(p)?).map_err(|e| fail(&e))?.into_iter().collect()),
+    let cot = match &call.cotangents {
+        Some(p) => Some(ddn::runtime::named_tensors(&read_json(p)?).map_err(|e| fail(&e))?),
         None => None,
     };
     // One call per kind, timed end to end: bind the inputs, solve (and differentiate).
-    let forward = || -> Result<ddn::runtime::Solved, ExitCode> {
-        let bound = ddn::runtime::bind(node, &values).map_err(|e| fail(&e))?;
-        ddn::runtime::forward(node, &bound).map_err(|e| fail(&[e.0]))
-    };
-    let both = |cot: &[(String, ddn::eval::Tensor)]| -> Result<(), ExitCode> {
-        let bound = ddn::runtime::bind(node, &values).map_err(|e| fail(&e))?;
-        let mut s = ddn::runtime::forward(node, &bound).map_err(|e| fail(&[e.0]))?;
-        ddn::diff::backward(node, &bound, &mut s, cot).map_err(|e| fail(&[e.0]))?;
+    let forward = || node.forward(&values).map_err(|e| fail(&[e.0]));
+    let both = |cot: &std::collections::BTreeMap<String, ddn::eval::Tensor>| -> Result<(), ExitCode> {
+        let mut fwd = forward()?;
+        node.backward(&mut fwd, cot).map_err(|e| fail(&[e.0]))?;
         Ok(())
     };
-    let status = forward()?.status;
+    let status = forward()?.solved.status;
     let mut fwd = Vec::with_capacity(repeat);
     for _ in 0..repeat {
         let t = Instant::now();
         forward()?;
         fwd.push(t.elapsed().as_secs_f64());
     }
-    println!("node {name}: status {} ({repeat} calls each, after one warm-up)", status.name());
+    println!("node {}: status {} ({repeat} calls each, after one warm-up)", call.node, status.name());
     println!("  compile           {}", show_time(compile_time));
     println!("  forward           {} median", show_time(median(fwd)));
     if let Some(cot) = cot {

@@ -47,4 +47,8 @@ impl Kernels for JitKernels {
             _ => self.set.kernels[k].program.run(env),
         }
     }
+
+    fn prepare(&self, dims: &[usize]) -> Result<(), String> {
+        self.compiled(dims).map(|_| ()).map_err(|e| e.0)
+    }
 }

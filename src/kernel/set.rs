@@ -41,6 +41,13 @@ pub enum KernelId {
 pub trait Kernels: Send + Sync {
     /// The outputs of kernel `id` in `env`.
     fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError>;
+
+    /// Does now what the first run at dimension sizes `dims` would do
+    /// otherwise (the JIT compiles); nothing for the others.
+    fn prepare(&self, dims: &[usize]) -> Result<(), String> {
+        let _ = dims;
+        Ok(())
+    }
 }
 
 /// Every kernel of one node: the expressions, and the program lowered from them.

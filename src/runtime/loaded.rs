@@ -1,0 +1,127 @@
+//! A `.ddn` file loaded at run time: compiled, each node's kernels ready to run
+//! on one of the back ends, forward and backward over named tensors.
+//!
+//! This is the library side of `ddnc run` and `ddnc bench`, and what a program
+//! that reads `.ddn` source at run time calls ([`crate::jit::load`] for the
+//! JIT). The back ends agree bit for bit (`kernel`'s module docs), so the
+//! choice is one of speed: the evaluator walks expression trees, the
+//! interpreter runs the lowered programs, the JIT runs them as machine code.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{bind, forward_with_kernels, kernel_set, Bound, RunError, Solved};
+use crate::diag::Color;
+use crate::eval::Tensor;
+use crate::ir::Node;
+use crate::kernel::{Evaluated, Interpreted, Kernels};
+use crate::Compiled;
+
+/// Which back end runs a node's kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The tree-walking evaluator: the reference.
+    Evaluator,
+    /// The lowered programs, interpreted step by step.
+    Interpreter,
+    /// The lowered programs compiled by Cranelift ([`crate::jit`]).
+    Jit,
+}
+
+/// A compiled file whose nodes can be run.
+pub struct Module {
+    compiled: Compiled,
+    backend: Backend,
+}
+
+/// Why a file could not be loaded: its rendered diagnostics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadError(pub String);
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Module {
+    /// Compiles `source` (named `name` in diagnostics); any error fails the load.
+    pub fn load(name: &str, source: &str, backend: Backend) -> Result<Module, LoadError> {
+        let compiled = crate::compile(name, source);
+        if compiled.has_errors() {
+            return Err(LoadError(crate::report::diagnostics_text(&compiled, Color::Never)));
+        }
+        Ok(Module { compiled, backend })
+    }
+
+    /// The compiled file (its nodes, and any warnings).
+    pub fn compiled(&self) -> &Compiled {
+        &self.compiled
+    }
+
+    /// The node called `name`, its kernels prepared (derived, lowered, and
+    /// for the JIT compiled on first use per set of dimension sizes).
+    pub fn node(&self, name: &str) -> Result<LoadedNode<'_>, RunError> {
+        let nodes = &self.compiled.program.nodes;
+        let Some(node) = nodes.iter().find(|n| n.name == name) else {
+            let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+            return Err(RunError(format!("no node `{name}`; the file has `{}`", names.join("`, `"))));
+        };
+        LoadedNode::new(node, self.backend)
+    }
+}
+
+/// One node with its kernels on a back end.
+pub struct LoadedNode<'m> {
+    node: &'m Node,
+    kernels: Arc<dyn Kernels>,
+}
+
+/// A forward solve, with what its backward pass needs.
+pub struct Forward {
+    pub solved: Solved,
+    bound: Bound,
+}
+
+impl<'m> LoadedNode<'m> {
+    /// `node`'s kernels on `backend`.
+    pub fn new(node: &'m Node, backend: Backend) -> Result<LoadedNode<'m>, RunError> {
+        let set = kernel_set(node)?;
+        let kernels: Arc<dyn Kernels> = match backend {
+            Backend::Evaluator => Arc::new(Evaluated(set)),
+            Backend::Interpreter => Arc::new(Interpreted(set)),
+            Backend::Jit => Arc::new(crate::jit::JitKernels::new(set)),
+        };
+        Ok(LoadedNode { node, kernels })
+    }
+
+    pub fn node(&self) -> &'m Node {
+        self.node
+    }
+
+    /// Binds `inputs` and readies the kernels for their sizes (the JIT
+    /// compiles), so that a first `forward` costs what later ones do.
+    pub fn prepare(&self, inputs: &BTreeMap<String, Tensor>) -> Result<(), RunError> {
+        let bound = bind(self.node, inputs).map_err(|e| RunError(e.join("; ")))?;
+        self.kernels.prepare(&bound.dims).map_err(RunError)
+    }
+
+    /// Solves the node at the named parameter values.
+    pub fn forward(&self, inputs: &BTreeMap<String, Tensor>) -> Result<Forward, RunError> {
+        let bound = bind(self.node, inputs).map_err(|e| RunError(e.join("; ")))?;
+        let solved = forward_with_kernels(self.node, &bound, self.kernels.clone())?;
+        Ok(Forward { solved, bound })
+    }
+
+    /// dL/dparameters, by name, for the named cotangents dL/doutputs (a missing
+    /// output's cotangent is zero).
+    pub fn backward(
+        &self,
+        forward: &mut Forward,
+        cotangents: &BTreeMap<String, Tensor>,
+    ) -> Result<BTreeMap<String, Tensor>, RunError> {
+        let cot: Vec<(String, Tensor)> = cotangents.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let grads = crate::diff::backward(self.node, &forward.bound, &mut forward.solved, &cot)?;
+        Ok(self.node.params.iter().map(|p| p.name.clone()).zip(grads).collect())
+    }
+}
