@@ -13,7 +13,7 @@ use std::fmt::Write;
 
 use crate::diag::Span;
 use crate::eval::Op;
-use crate::ir::{Arith, Dim, Sel, Shape};
+use crate::ir::{Arith, Dim, DimId, Node, Sel, Shape};
 use crate::kernel::{KernelId, KernelSet, Program};
 
 /// The emitted function name of kernel `id`: `k_hvp`, `k_eq_jt_0`.
@@ -89,16 +89,46 @@ fn op(op: &Op) -> String {
     }
 }
 
-/// A shape as a slice of dimensions: `&[Named(DimId(0)), Fixed(1)]`.
-fn shape(s: &Shape) -> String {
+/// A shape as a slice of dimensions, named ones by their constants in the
+/// module's `dim` (see [`dims`]): `&[dim::n, Fixed(1)]`.
+fn shape(s: &Shape, node: &Node) -> String {
     let dims: Vec<String> =
         s.0.iter()
             .map(|d| match d {
                 Dim::Fixed(v) => format!("Fixed({v})"),
-                Dim::Named(id) => format!("Named(DimId({}))", id.0),
+                Dim::Named(id) => format!("dim::{}", super::ident(&node.dims[id.0 as usize].name)),
             })
             .collect();
     format!("&[{}]", dims.join(", "))
+}
+
+/// `mod dim`: a constant per dimension name the steps' shapes use, so that a
+/// shape reads as in the source (`&[dim::m, dim::n]`).
+fn dims(out: &mut String, node: &Node, set: &KernelSet) -> std::fmt::Result {
+    let mut used: Vec<DimId> = set
+        .kernels
+        .iter()
+        .flat_map(|k| &k.program.steps)
+        .flat_map(|s| &s.shape.0)
+        .filter_map(|d| match d {
+            Dim::Named(id) => Some(*id),
+            Dim::Fixed(_) => None,
+        })
+        .collect();
+    used.sort();
+    used.dedup();
+    if used.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "/// The node's dimension names, as the kernels' shapes spell them.")?;
+    writeln!(out, "#[allow(non_upper_case_globals)]")?;
+    writeln!(out, "mod dim {{")?;
+    writeln!(out, "use ddn::ir::{{Dim, DimId}};")?;
+    for id in used {
+        let name = super::ident(&node.dims[id.0 as usize].name);
+        writeln!(out, "pub const {name}: Dim = Dim::Named(DimId({}));", id.0)?;
+    }
+    writeln!(out, "}}")
 }
 
 fn span(s: Span) -> String {
@@ -106,7 +136,7 @@ fn span(s: Span) -> String {
 }
 
 /// The body of one kernel: a `let` per step, then the outputs.
-fn body(out: &mut String, program: &Program) -> std::fmt::Result {
+fn body(out: &mut String, node: &Node, program: &Program) -> std::fmt::Result {
     let last = program.last_use();
     let mut is_output = vec![false; program.steps.len()];
     program.outputs.iter().for_each(|o| is_output[o.index()] = true);
@@ -129,7 +159,7 @@ fn body(out: &mut String, program: &Program) -> std::fmt::Result {
             "let t{k} = step({}, vec![{}], {}, {}, env)?;",
             op(&s.op),
             args.join(", "),
-            shape(&s.shape),
+            shape(&s.shape, node),
             span(s.span)
         )?;
     }
@@ -150,9 +180,10 @@ fn body(out: &mut String, program: &Program) -> std::fmt::Result {
     writeln!(out, "Ok(vec![{}])", outputs.join(", "))
 }
 
-/// The kernels `set` of a node: a function per non-empty kernel program and
+/// The kernels `set` of `node`: a function per non-empty kernel program and
 /// the `Kernels` struct (an empty kernel returns no outputs without a function).
-pub fn emit(out: &mut String, set: &KernelSet) -> std::fmt::Result {
+pub fn emit(out: &mut String, node: &Node, set: &KernelSet) -> std::fmt::Result {
+    dims(out, node, set)?;
     writeln!(out, "/// The node's kernels, compiled: the runtime's solvers and backward pass call these.")?;
     writeln!(out, "pub struct Kernels;")?;
     writeln!(out, "impl ddn::kernel::Kernels for Kernels {{")?;
@@ -172,7 +203,7 @@ pub fn emit(out: &mut String, set: &KernelSet) -> std::fmt::Result {
     for k in set.kernels.iter().filter(|k| !k.program.steps.is_empty()) {
         writeln!(out, "/// Kernel `{:?}`.", k.id)?;
         writeln!(out, "fn {}(env: &Env) -> Result<Vec<Tensor>, EvalError> {{", fn_name(k.id))?;
-        body(out, &k.program)?;
+        body(out, node, &k.program)?;
         writeln!(out, "}}")?;
     }
     Ok(())

@@ -139,7 +139,7 @@ fn emit_node(out: &mut String, node: &Node, kernels: &KernelSet, index: usize) -
     }
     writeln!(out, "}})")?;
     writeln!(out, "}}")?;
-    kernels::emit(out, kernels)?;
+    kernels::emit(out, node, kernels)?;
     writeln!(out, "}}")
 }
 

@@ -16,7 +16,7 @@ pub mod prelude {
     pub use super::{no_kernel, span, step};
     pub use crate::atoms::Atom;
     pub use crate::eval::{Env, EvalError, Op, Tensor};
-    pub use crate::ir::Dim::{Fixed, Named};
+    pub use crate::ir::Dim::Fixed;
     pub use crate::ir::{Arith, DimId, ParamId, Sel, SymId, VarId};
     pub use crate::kernel::{KernelId, Kernels};
 }

@@ -65,6 +65,12 @@ pub mod max_eigvec {
             X: ddn::codegen::runtime::Output::from_tensor(&g[0]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const m: Dim = Dim::Named(DimId(0));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -81,7 +87,7 @@ pub mod max_eigvec {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(0))],
+            &[dim::m, dim::m],
             span(0, 1153, 1154),
             env,
         )?;
@@ -148,6 +154,12 @@ pub mod eigh_full {
             X: ddn::codegen::runtime::Output::from_tensor(&g[0]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const m: Dim = Dim::Named(DimId(0));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -164,7 +176,7 @@ pub mod eigh_full {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(0))],
+            &[dim::m, dim::m],
             span(0, 1752, 1753),
             env,
         )?;
@@ -174,7 +186,7 @@ pub mod eigh_full {
                 axis: None,
             },
             vec![],
-            &[Named(DimId(0)), Named(DimId(0))],
+            &[dim::m, dim::m],
             span(0, 1800, 1806),
             env,
         )?;

@@ -71,6 +71,13 @@ pub mod least_squares {
             b: ddn::codegen::runtime::Output::from_tensor(&g[1]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const m: Dim = Dim::Named(DimId(0));
+        pub const n: Dim = Dim::Named(DimId(1));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -87,17 +94,11 @@ pub mod least_squares {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::m, dim::n],
             span(0, 826, 827),
             env,
         )?;
-        let t1 = step(
-            Op::Param(ParamId(1)),
-            vec![],
-            &[Named(DimId(0))],
-            span(0, 834, 835),
-            env,
-        )?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[dim::m], span(0, 834, 835), env)?;
         Ok(vec![t0, t1])
     }
 }

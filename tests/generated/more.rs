@@ -75,6 +75,13 @@ pub mod lp_layer {
             h: ddn::codegen::runtime::Output::from_tensor(&g[2]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+        pub const k: Dim = Dim::Named(DimId(1));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -88,27 +95,15 @@ pub mod lp_layer {
     }
     /// Kernel `Data`.
     fn k_data(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(
-            Op::Param(ParamId(0)),
-            vec![],
-            &[Named(DimId(0))],
-            span(0, 863, 864),
-            env,
-        )?;
+        let t0 = step(Op::Param(ParamId(0)), vec![], &[dim::n], span(0, 863, 864), env)?;
         let t1 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(1)), Named(DimId(0))],
+            &[dim::k, dim::n],
             span(0, 886, 887),
             env,
         )?;
-        let t2 = step(
-            Op::Param(ParamId(2)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 895, 896),
-            env,
-        )?;
+        let t2 = step(Op::Param(ParamId(2)), vec![], &[dim::k], span(0, 895, 896), env)?;
         Ok(vec![t0, t1, t2])
     }
 }
@@ -188,6 +183,13 @@ pub mod ls_norm_ball {
             r: ddn::codegen::runtime::Output::from_tensor(&g[2]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const m: Dim = Dim::Named(DimId(0));
+        pub const n: Dim = Dim::Named(DimId(1));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -204,14 +206,14 @@ pub mod ls_norm_ball {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::m, dim::n],
             span(0, 1329, 1330),
             env,
         )?;
         let t1 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 1337, 1338),
             env,
         )?;
@@ -289,6 +291,13 @@ pub mod lasso {
             lam: ddn::codegen::runtime::Output::from_tensor(&g[2]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const m: Dim = Dim::Named(DimId(0));
+        pub const n: Dim = Dim::Named(DimId(1));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -305,14 +314,14 @@ pub mod lasso {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::m, dim::n],
             span(0, 1758, 1759),
             env,
         )?;
         let t1 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 1766, 1767),
             env,
         )?;
@@ -390,6 +399,13 @@ pub mod logistic_regression {
             lam: ddn::codegen::runtime::Output::from_tensor(&g[2]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const m: Dim = Dim::Named(DimId(0));
+        pub const n: Dim = Dim::Named(DimId(1));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -413,36 +429,30 @@ pub mod logistic_regression {
         let t0 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2240, 2241),
             env,
         )?;
-        let t1 = step(Op::Neg, vec![t0], &[Named(DimId(0))], span(0, 2239, 2241), env)?;
+        let t1 = step(Op::Neg, vec![t0], &[dim::m], span(0, 2239, 2241), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::m, dim::n],
             span(0, 2245, 2246),
             env,
         )?;
-        let t3 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2249, 2250),
-            env,
-        )?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2249, 2250), env)?;
         let t4 = step(
             Op::MatMul,
             vec![t2, t3.clone()],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2244, 2251),
             env,
         )?;
         let t5 = step(
             Op::Binary(Arith::Mul),
             vec![t1, t4],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2239, 2251),
             env,
         )?;
@@ -452,7 +462,7 @@ pub mod logistic_regression {
                 axis: None,
             },
             vec![t5],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2230, 2252),
             env,
         )?;
@@ -497,84 +507,72 @@ pub mod logistic_regression {
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
         let t0 = step(Op::Param(ParamId(2)), vec![], &[], span(0, 2256, 2259), env)?;
         let t1 = step(Op::Const(2.0), vec![], &[], span(0, 2226, 2276), env)?;
-        let t2 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2249, 2250),
-            env,
-        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2249, 2250), env)?;
         let t3 = step(
             Op::Binary(Arith::Mul),
             vec![t1, t2.clone()],
-            &[Named(DimId(1))],
+            &[dim::n],
             span(0, 2226, 2276),
             env,
         )?;
         let t4 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t3],
-            &[Named(DimId(1))],
+            &[dim::n],
             span(0, 2226, 2276),
             env,
         )?;
         let t5 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2240, 2241),
             env,
         )?;
         let t6 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::m, dim::n],
             span(0, 2245, 2246),
             env,
         )?;
         let t7 = step(
             Op::MatMul,
             vec![t6.clone(), t2],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t5.clone(), t7],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
-        let t9 = step(Op::Neg, vec![t8], &[Named(DimId(0))], span(0, 2226, 2276), env)?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::m], span(0, 2226, 2276), env)?;
         let t10 = step(
             Op::Atom {
                 atom: Atom::Sigmoid,
                 axis: None,
             },
             vec![t9],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t10, t5],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
-        let t12 = step(
-            Op::MatMul,
-            vec![t11, t6],
-            &[Named(DimId(1))],
-            span(0, 2226, 2276),
-            env,
-        )?;
+        let t12 = step(Op::MatMul, vec![t11, t6], &[dim::n], span(0, 2226, 2276), env)?;
         let t13 = step(
             Op::Binary(Arith::Sub),
             vec![t4, t12],
-            &[Named(DimId(1))],
+            &[dim::n],
             span(0, 2226, 2276),
             env,
         )?;
@@ -584,84 +582,72 @@ pub mod logistic_regression {
     fn k_lagrangian_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
         let t0 = step(Op::Param(ParamId(2)), vec![], &[], span(0, 2256, 2259), env)?;
         let t1 = step(Op::Const(2.0), vec![], &[], span(0, 2226, 2276), env)?;
-        let t2 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2249, 2250),
-            env,
-        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2249, 2250), env)?;
         let t3 = step(
             Op::Binary(Arith::Mul),
             vec![t1, t2.clone()],
-            &[Named(DimId(1))],
+            &[dim::n],
             span(0, 2226, 2276),
             env,
         )?;
         let t4 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t3],
-            &[Named(DimId(1))],
+            &[dim::n],
             span(0, 2226, 2276),
             env,
         )?;
         let t5 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2240, 2241),
             env,
         )?;
         let t6 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::m, dim::n],
             span(0, 2245, 2246),
             env,
         )?;
         let t7 = step(
             Op::MatMul,
             vec![t6.clone(), t2],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t5.clone(), t7],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
-        let t9 = step(Op::Neg, vec![t8], &[Named(DimId(0))], span(0, 2226, 2276), env)?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::m], span(0, 2226, 2276), env)?;
         let t10 = step(
             Op::Atom {
                 atom: Atom::Sigmoid,
                 axis: None,
             },
             vec![t9],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t10, t5],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
-        let t12 = step(
-            Op::MatMul,
-            vec![t11, t6],
-            &[Named(DimId(1))],
-            span(0, 2226, 2276),
-            env,
-        )?;
+        let t12 = step(Op::MatMul, vec![t11, t6], &[dim::n], span(0, 2226, 2276), env)?;
         let t13 = step(
             Op::Binary(Arith::Sub),
             vec![t4, t12],
-            &[Named(DimId(1))],
+            &[dim::n],
             span(0, 2226, 2276),
             env,
         )?;
@@ -677,67 +663,61 @@ pub mod logistic_regression {
                 name: "v_w".into(),
             },
             vec![],
-            &[Named(DimId(1))],
+            &[dim::n],
             span(0, 2226, 2276),
             env,
         )?;
         let t3 = step(
             Op::Binary(Arith::Mul),
             vec![t1, t2.clone()],
-            &[Named(DimId(1))],
+            &[dim::n],
             span(0, 2226, 2276),
             env,
         )?;
         let t4 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t3],
-            &[Named(DimId(1))],
+            &[dim::n],
             span(0, 2226, 2276),
             env,
         )?;
         let t5 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2240, 2241),
             env,
         )?;
         let t6 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::m, dim::n],
             span(0, 2245, 2246),
             env,
         )?;
-        let t7 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2249, 2250),
-            env,
-        )?;
+        let t7 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2249, 2250), env)?;
         let t8 = step(
             Op::MatMul,
             vec![t6.clone(), t7],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
         let t9 = step(
             Op::Binary(Arith::Mul),
             vec![t5.clone(), t8],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
-        let t10 = step(Op::Neg, vec![t9], &[Named(DimId(0))], span(0, 2226, 2276), env)?;
+        let t10 = step(Op::Neg, vec![t9], &[dim::m], span(0, 2226, 2276), env)?;
         let t11 = step(
             Op::Atom {
                 atom: Atom::Sigmoid,
                 axis: None,
             },
             vec![t10],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
@@ -745,56 +725,50 @@ pub mod logistic_regression {
         let t13 = step(
             Op::Binary(Arith::Sub),
             vec![t12, t11.clone()],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
         let t14 = step(
             Op::Binary(Arith::Mul),
             vec![t11, t13],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
         let t15 = step(
             Op::MatMul,
             vec![t6.clone(), t2],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Mul),
             vec![t5.clone(), t15],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
             vec![t14, t16],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Mul),
             vec![t5, t17],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2226, 2276),
             env,
         )?;
-        let t19 = step(
-            Op::MatMul,
-            vec![t18, t6],
-            &[Named(DimId(1))],
-            span(0, 2226, 2276),
-            env,
-        )?;
+        let t19 = step(Op::MatMul, vec![t18, t6], &[dim::n], span(0, 2226, 2276), env)?;
         let t20 = step(
             Op::Binary(Arith::Add),
             vec![t4, t19],
-            &[Named(DimId(1))],
+            &[dim::n],
             span(0, 2226, 2276),
             env,
         )?;
@@ -805,7 +779,7 @@ pub mod logistic_regression {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::m, dim::n],
             span(0, 2245, 2246),
             env,
         )?;
@@ -815,60 +789,54 @@ pub mod logistic_regression {
                 name: "w_w".into(),
             },
             vec![],
-            &[Named(DimId(1))],
+            &[dim::n],
             span(0, 2226, 2276),
             env,
         )?;
         let t2 = step(
             Op::MatMul,
             vec![t0.clone(), t1.clone()],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2245, 2246),
             env,
         )?;
         let t3 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2240, 2241),
             env,
         )?;
         let t4 = step(
             Op::Binary(Arith::Mul),
             vec![t2.clone(), t3.clone()],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2245, 2246),
             env,
         )?;
-        let t5 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2249, 2250),
-            env,
-        )?;
+        let t5 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2249, 2250), env)?;
         let t6 = step(
             Op::MatMul,
             vec![t0, t5.clone()],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2245, 2246),
             env,
         )?;
         let t7 = step(
             Op::Binary(Arith::Mul),
             vec![t3.clone(), t6.clone()],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2245, 2246),
             env,
         )?;
-        let t8 = step(Op::Neg, vec![t7], &[Named(DimId(0))], span(0, 2245, 2246), env)?;
+        let t8 = step(Op::Neg, vec![t7], &[dim::m], span(0, 2245, 2246), env)?;
         let t9 = step(
             Op::Atom {
                 atom: Atom::Sigmoid,
                 axis: None,
             },
             vec![t8],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2245, 2246),
             env,
         )?;
@@ -876,28 +844,28 @@ pub mod logistic_regression {
         let t11 = step(
             Op::Binary(Arith::Sub),
             vec![t10, t9.clone()],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2245, 2246),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Mul),
             vec![t9.clone(), t11],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2245, 2246),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t4, t12],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2245, 2246),
             env,
         )?;
         let t14 = step(
             Op::Binary(Arith::Mul),
             vec![t13.clone(), t3.clone()],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2245, 2246),
             env,
         )?;
@@ -907,14 +875,14 @@ pub mod logistic_regression {
                 axis: None,
             },
             vec![t14, t5.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::m, dim::n],
             span(0, 2245, 2246),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Mul),
             vec![t9.clone(), t3],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2245, 2246),
             env,
         )?;
@@ -924,35 +892,35 @@ pub mod logistic_regression {
                 axis: None,
             },
             vec![t16, t1.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::m, dim::n],
             span(0, 2245, 2246),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Sub),
             vec![t15, t17],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::m, dim::n],
             span(0, 2245, 2246),
             env,
         )?;
         let t19 = step(
             Op::Binary(Arith::Mul),
             vec![t13, t6],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2245, 2246),
             env,
         )?;
         let t20 = step(
             Op::Binary(Arith::Mul),
             vec![t2, t9],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2245, 2246),
             env,
         )?;
         let t21 = step(
             Op::Binary(Arith::Sub),
             vec![t19, t20],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2245, 2246),
             env,
         )?;
@@ -960,7 +928,7 @@ pub mod logistic_regression {
         let t23 = step(
             Op::Binary(Arith::Mul),
             vec![t1, t5],
-            &[Named(DimId(1))],
+            &[dim::n],
             span(0, 2226, 2276),
             env,
         )?;
@@ -988,15 +956,15 @@ pub mod logistic_regression {
         let t0 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 2240, 2241),
             env,
         )?;
-        let t1 = step(Op::Neg, vec![t0], &[Named(DimId(0))], span(0, 2239, 2241), env)?;
+        let t1 = step(Op::Neg, vec![t0], &[dim::m], span(0, 2239, 2241), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::m, dim::n],
             span(0, 2245, 2246),
             env,
         )?;
@@ -1064,6 +1032,12 @@ pub mod softmax_layer {
             z: ddn::codegen::runtime::Output::from_tensor(&g[0]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -1089,17 +1063,11 @@ pub mod softmax_layer {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2670),
             env,
         )?;
-        let t1 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(0))],
-            span(0, 2673, 2674),
-            env,
-        )?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2673, 2674), env)?;
         let t2 = step(Op::MatMul, vec![t0, t1.clone()], &[], span(0, 2669, 2674), env)?;
         let t3 = step(
             Op::Atom {
@@ -1107,7 +1075,7 @@ pub mod softmax_layer {
                 axis: None,
             },
             vec![t1],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2681, 2688),
             env,
         )?;
@@ -1133,20 +1101,14 @@ pub mod softmax_layer {
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(0))],
-            span(0, 2686, 2687),
-            env,
-        )?;
+        let t0 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2686, 2687), env)?;
         let t1 = step(
             Op::Atom {
                 atom: Atom::Log,
                 axis: None,
             },
             vec![t0],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2689),
             env,
         )?;
@@ -1154,21 +1116,21 @@ pub mod softmax_layer {
         let t3 = step(
             Op::Binary(Arith::Add),
             vec![t1, t2],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2689),
             env,
         )?;
         let t4 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2670),
             env,
         )?;
         let t5 = step(
             Op::Binary(Arith::Sub),
             vec![t3, t4],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2689),
             env,
         )?;
@@ -1176,20 +1138,14 @@ pub mod softmax_layer {
     }
     /// Kernel `LagrangianGradient`.
     fn k_lagrangian_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(0))],
-            span(0, 2686, 2687),
-            env,
-        )?;
+        let t0 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2686, 2687), env)?;
         let t1 = step(
             Op::Atom {
                 atom: Atom::Log,
                 axis: None,
             },
             vec![t0],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2689),
             env,
         )?;
@@ -1197,21 +1153,21 @@ pub mod softmax_layer {
         let t3 = step(
             Op::Binary(Arith::Add),
             vec![t1, t2],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2689),
             env,
         )?;
         let t4 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2670),
             env,
         )?;
         let t5 = step(
             Op::Binary(Arith::Sub),
             vec![t3, t4],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2689),
             env,
         )?;
@@ -1231,14 +1187,14 @@ pub mod softmax_layer {
                 axis: None,
             },
             vec![t6],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2689),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Add),
             vec![t5, t7],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2689),
             env,
         )?;
@@ -1248,14 +1204,14 @@ pub mod softmax_layer {
                 name: "lam_p_bound".into(),
             },
             vec![],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2641, 2642),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Sub),
             vec![t8, t9],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2689),
             env,
         )?;
@@ -1269,21 +1225,15 @@ pub mod softmax_layer {
                 name: "v_p".into(),
             },
             vec![],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2689),
             env,
         )?;
-        let t1 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(0))],
-            span(0, 2686, 2687),
-            env,
-        )?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2686, 2687), env)?;
         let t2 = step(
             Op::Binary(Arith::Div),
             vec![t0, t1],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2689),
             env,
         )?;
@@ -1291,13 +1241,7 @@ pub mod softmax_layer {
     }
     /// Kernel `Eq`.
     fn k_eq(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(0))],
-            span(0, 2718, 2719),
-            env,
-        )?;
+        let t0 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2718, 2719), env)?;
         let t1 = step(
             Op::Atom {
                 atom: Atom::Sum,
@@ -1320,14 +1264,8 @@ pub mod softmax_layer {
     }
     /// Kernel `Ineq`.
     fn k_ineq(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(0))],
-            span(0, 2641, 2642),
-            env,
-        )?;
-        let t1 = step(Op::Neg, vec![t0], &[Named(DimId(0))], span(0, 2641, 2642), env)?;
+        let t0 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2641, 2642), env)?;
+        let t1 = step(Op::Neg, vec![t0], &[dim::n], span(0, 2641, 2642), env)?;
         Ok(vec![t1])
     }
     /// Kernel `EqJt(0)`.
@@ -1348,7 +1286,7 @@ pub mod softmax_layer {
                 axis: None,
             },
             vec![t0],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2714, 2720),
             env,
         )?;
@@ -1362,11 +1300,11 @@ pub mod softmax_layer {
                 name: "lam_p_bound".into(),
             },
             vec![],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2641, 2642),
             env,
         )?;
-        let t1 = step(Op::Neg, vec![t0], &[Named(DimId(0))], span(0, 2641, 2642), env)?;
+        let t1 = step(Op::Neg, vec![t0], &[dim::n], span(0, 2641, 2642), env)?;
         Ok(vec![t1])
     }
     /// Kernel `Mixed`.
@@ -1377,11 +1315,11 @@ pub mod softmax_layer {
                 name: "w_p".into(),
             },
             vec![],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2689),
             env,
         )?;
-        let t1 = step(Op::Neg, vec![t0], &[Named(DimId(0))], span(0, 2669, 2689), env)?;
+        let t1 = step(Op::Neg, vec![t0], &[dim::n], span(0, 2669, 2689), env)?;
         Ok(vec![t1])
     }
     /// Kernel `Data`.
@@ -1389,7 +1327,7 @@ pub mod softmax_layer {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 2669, 2670),
             env,
         )?;
@@ -1462,6 +1400,13 @@ pub mod pool_welsch_ball {
             alpha: ddn::codegen::runtime::Output::from_tensor(&g[1]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+        pub const d: Dim = Dim::Named(DimId(1));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -1487,38 +1432,26 @@ pub mod pool_welsch_ball {
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3268, 3269),
             env,
         )?;
-        let t2 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 3272, 3273),
-            env,
-        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3272, 3273), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3268, 3273),
             env,
         )?;
         let t4 = step(
             Op::Pow(2.0),
             vec![t3],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(1, 2154, 2157),
             env,
         )?;
-        let t5 = step(
-            Op::Neg,
-            vec![t4],
-            &[Named(DimId(0)), Named(DimId(1))],
-            span(1, 2153, 2157),
-            env,
-        )?;
+        let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(1, 2153, 2157), env)?;
         let t6 = step(Op::Const(2.0), vec![], &[], span(1, 2161, 2162), env)?;
         let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
         let t8 = step(Op::Pow(2.0), vec![t7], &[], span(1, 2165, 2172), env)?;
@@ -1532,7 +1465,7 @@ pub mod pool_welsch_ball {
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t5, t9],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(1, 2153, 2173),
             env,
         )?;
@@ -1542,14 +1475,14 @@ pub mod pool_welsch_ball {
                 axis: None,
             },
             vec![t10],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(1, 2149, 2174),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t11],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3261, 3281),
             env,
         )?;
@@ -1571,38 +1504,26 @@ pub mod pool_welsch_ball {
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3268, 3269),
             env,
         )?;
-        let t2 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 3272, 3273),
-            env,
-        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3272, 3273), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t4 = step(
             Op::Pow(2.0),
             vec![t3.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t5 = step(
-            Op::Neg,
-            vec![t4],
-            &[Named(DimId(0)), Named(DimId(1))],
-            span(0, 3257, 3282),
-            env,
-        )?;
+        let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(0, 3257, 3282), env)?;
         let t6 = step(Op::Const(2.0), vec![], &[], span(0, 3257, 3282), env)?;
         let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
         let t8 = step(Op::Pow(2.0), vec![t7], &[], span(0, 3257, 3282), env)?;
@@ -1616,7 +1537,7 @@ pub mod pool_welsch_ball {
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t5, t9.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -1626,21 +1547,21 @@ pub mod pool_welsch_ball {
                 axis: None,
             },
             vec![t10],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Div),
             vec![t11, t9],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t12, t3],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -1650,14 +1571,14 @@ pub mod pool_welsch_ball {
                 axis: None,
             },
             vec![t13],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t14],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -1676,24 +1597,18 @@ pub mod pool_welsch_ball {
             env,
         )?;
         let t1 = step(Op::Const(2.0), vec![], &[], span(0, 3257, 3282), env)?;
-        let t2 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 3272, 3273),
-            env,
-        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3272, 3273), env)?;
         let t3 = step(
             Op::Binary(Arith::Mul),
             vec![t1.clone(), t2.clone()],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t4 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t3],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -1701,31 +1616,25 @@ pub mod pool_welsch_ball {
         let t6 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3268, 3269),
             env,
         )?;
         let t7 = step(
             Op::Binary(Arith::Sub),
             vec![t6, t2],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t8 = step(
             Op::Pow(2.0),
             vec![t7.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t9 = step(
-            Op::Neg,
-            vec![t8],
-            &[Named(DimId(0)), Named(DimId(1))],
-            span(0, 3257, 3282),
-            env,
-        )?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::n, dim::d], span(0, 3257, 3282), env)?;
         let t10 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
         let t11 = step(Op::Pow(2.0), vec![t10], &[], span(0, 3257, 3282), env)?;
         let t12 = step(
@@ -1738,7 +1647,7 @@ pub mod pool_welsch_ball {
         let t13 = step(
             Op::Binary(Arith::Div),
             vec![t9, t12.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -1748,21 +1657,21 @@ pub mod pool_welsch_ball {
                 axis: None,
             },
             vec![t13],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Div),
             vec![t14, t12],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Mul),
             vec![t15, t7],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -1772,21 +1681,21 @@ pub mod pool_welsch_ball {
                 axis: None,
             },
             vec![t16],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Mul),
             vec![t5, t17],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t19 = step(
             Op::Binary(Arith::Add),
             vec![t4, t18],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -1811,21 +1720,21 @@ pub mod pool_welsch_ball {
                 name: "v_y".into(),
             },
             vec![],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t3 = step(
             Op::Binary(Arith::Mul),
             vec![t1.clone(), t2.clone()],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t4 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t3],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -1833,21 +1742,15 @@ pub mod pool_welsch_ball {
         let t6 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3268, 3269),
             env,
         )?;
-        let t7 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 3272, 3273),
-            env,
-        )?;
+        let t7 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3272, 3273), env)?;
         let t8 = step(
             Op::Binary(Arith::Sub),
             vec![t6, t7],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -1870,21 +1773,15 @@ pub mod pool_welsch_ball {
         let t13 = step(
             Op::Pow(2.0),
             vec![t8.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t14 = step(
-            Op::Neg,
-            vec![t13],
-            &[Named(DimId(0)), Named(DimId(1))],
-            span(0, 3257, 3282),
-            env,
-        )?;
+        let t14 = step(Op::Neg, vec![t13], &[dim::n, dim::d], span(0, 3257, 3282), env)?;
         let t15 = step(
             Op::Binary(Arith::Div),
             vec![t14, t11.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -1894,63 +1791,63 @@ pub mod pool_welsch_ball {
                 axis: None,
             },
             vec![t15],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
             vec![t8.clone(), t2.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Div),
             vec![t17, t11.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t19 = step(
             Op::Binary(Arith::Mul),
             vec![t16.clone(), t18],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t20 = step(
             Op::Binary(Arith::Mul),
             vec![t12, t19],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t21 = step(
             Op::Binary(Arith::Mul),
             vec![t8, t20],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Div),
             vec![t16, t11],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t23 = step(
             Op::Binary(Arith::Mul),
             vec![t22, t2],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t24 = step(
             Op::Binary(Arith::Sub),
             vec![t21, t23],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -1960,21 +1857,21 @@ pub mod pool_welsch_ball {
                 axis: None,
             },
             vec![t24],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t26 = step(
             Op::Binary(Arith::Mul),
             vec![t5, t25],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t27 = step(
             Op::Binary(Arith::Add),
             vec![t4, t26],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -1982,13 +1879,7 @@ pub mod pool_welsch_ball {
     }
     /// Kernel `Ineq`.
     fn k_ineq(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 3318, 3319),
-            env,
-        )?;
+        let t0 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3318, 3319), env)?;
         let t1 = step(
             Op::Atom {
                 atom: Atom::SumSquares,
@@ -2022,24 +1913,18 @@ pub mod pool_welsch_ball {
             env,
         )?;
         let t1 = step(Op::Const(2.0), vec![], &[], span(0, 3306, 3320), env)?;
-        let t2 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 3318, 3319),
-            env,
-        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3318, 3319), env)?;
         let t3 = step(
             Op::Binary(Arith::Mul),
             vec![t1, t2],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3306, 3320),
             env,
         )?;
         let t4 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t3],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3306, 3320),
             env,
         )?;
@@ -2054,35 +1939,29 @@ pub mod pool_welsch_ball {
                 name: "w_y".into(),
             },
             vec![],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3268, 3269),
             env,
         )?;
-        let t3 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 3272, 3273),
-            env,
-        )?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3272, 3273), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t5 = step(
             Op::Binary(Arith::Mul),
             vec![t1.clone(), t4.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -2099,28 +1978,28 @@ pub mod pool_welsch_ball {
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t5.clone(), t9.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t11 = step(
             Op::Pow(2.0),
             vec![t4.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t12 = step(
             Op::Neg,
             vec![t11.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Div),
             vec![t12, t9.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -2130,35 +2009,35 @@ pub mod pool_welsch_ball {
                 axis: None,
             },
             vec![t13],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t10, t14.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t15.clone(), t9.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
             vec![t16, t4],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t17],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -2166,28 +2045,28 @@ pub mod pool_welsch_ball {
         let t20 = step(
             Op::Binary(Arith::Div),
             vec![t14.clone(), t9.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t21 = step(
             Op::Binary(Arith::Mul),
             vec![t1, t20],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Mul),
             vec![t19, t21],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t23 = step(
             Op::Binary(Arith::Add),
             vec![t18, t22],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -2196,14 +2075,14 @@ pub mod pool_welsch_ball {
         let t26 = step(
             Op::Binary(Arith::Div),
             vec![t11, t25.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t27 = step(
             Op::Binary(Arith::Mul),
             vec![t15, t26],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -2234,14 +2113,14 @@ pub mod pool_welsch_ball {
         let t31 = step(
             Op::Binary(Arith::Div),
             vec![t14, t25],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t32 = step(
             Op::Binary(Arith::Mul),
             vec![t5, t31],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
@@ -2286,7 +2165,7 @@ pub mod pool_welsch_ball {
                 axis: None,
             },
             vec![],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 3341, 3349),
             env,
         )?;
@@ -2297,7 +2176,7 @@ pub mod pool_welsch_ball {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 3268, 3269),
             env,
         )?;

@@ -75,6 +75,13 @@ pub mod etf_project {
             delta: ddn::codegen::runtime::Output::from_tensor(&g[2]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const d: Dim = Dim::Named(DimId(0));
+        pub const k: Dim = Dim::Named(DimId(1));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -99,14 +106,14 @@ pub mod etf_project {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1250, 1255),
             env,
         )?;
         let t1 = step(
             Op::Var(VarId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1258, 1259),
             env,
         )?;
@@ -116,7 +123,7 @@ pub mod etf_project {
                 axis: None,
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1201, 1207),
             env,
         )?;
@@ -126,7 +133,7 @@ pub mod etf_project {
                 axis: None,
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1210, 1220),
             env,
         )?;
@@ -134,28 +141,28 @@ pub mod etf_project {
         let t5 = step(
             Op::Binary(Arith::Div),
             vec![t3, t4],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1210, 1224),
             env,
         )?;
         let t6 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t5],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1201, 1224),
             env,
         )?;
         let t7 = step(
             Op::MatMul,
             vec![t1.clone(), t6],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1258, 1263),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t7],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1250, 1263),
             env,
         )?;
@@ -181,14 +188,14 @@ pub mod etf_project {
         let t13 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1297, 1303),
             env,
         )?;
         let t14 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t13],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1293, 1303),
             env,
         )?;
@@ -224,14 +231,14 @@ pub mod etf_project {
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1250, 1255),
             env,
         )?;
         let t2 = step(
             Op::Var(VarId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1258, 1259),
             env,
         )?;
@@ -241,7 +248,7 @@ pub mod etf_project {
                 axis: None,
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1201, 1207),
             env,
         )?;
@@ -251,7 +258,7 @@ pub mod etf_project {
                 axis: None,
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1210, 1220),
             env,
         )?;
@@ -259,49 +266,49 @@ pub mod etf_project {
         let t6 = step(
             Op::Binary(Arith::Div),
             vec![t4, t5],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t7 = step(
             Op::Binary(Arith::Sub),
             vec![t3, t6],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t8 = step(
             Op::MatMul,
             vec![t2.clone(), t7.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t9 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t8],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t9],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t11 = step(
             Op::Transpose,
             vec![t7],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t12 = step(
             Op::MatMul,
             vec![t10, t11],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
@@ -309,28 +316,28 @@ pub mod etf_project {
         let t14 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1297, 1303),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t14],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Mul),
             vec![t13, t15],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Add),
             vec![t12, t16],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
@@ -342,14 +349,14 @@ pub mod etf_project {
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1250, 1255),
             env,
         )?;
         let t2 = step(
             Op::Var(VarId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1258, 1259),
             env,
         )?;
@@ -359,7 +366,7 @@ pub mod etf_project {
                 axis: None,
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1201, 1207),
             env,
         )?;
@@ -369,7 +376,7 @@ pub mod etf_project {
                 axis: None,
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1210, 1220),
             env,
         )?;
@@ -377,49 +384,49 @@ pub mod etf_project {
         let t6 = step(
             Op::Binary(Arith::Div),
             vec![t4, t5],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t7 = step(
             Op::Binary(Arith::Sub),
             vec![t3, t6],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t8 = step(
             Op::MatMul,
             vec![t2.clone(), t7.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t9 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t8],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t9],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t11 = step(
             Op::Transpose,
             vec![t7],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t12 = step(
             Op::MatMul,
             vec![t10, t11],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
@@ -427,28 +434,28 @@ pub mod etf_project {
         let t14 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1297, 1303),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Sub),
             vec![t2.clone(), t14],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Mul),
             vec![t13, t15],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Add),
             vec![t12, t16],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
@@ -458,35 +465,35 @@ pub mod etf_project {
                 name: "nu_orthonormal".into(),
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1335, 1342),
             env,
         )?;
         let t19 = step(
             Op::Transpose,
             vec![t18.clone()],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t20 = step(
             Op::Binary(Arith::Add),
             vec![t19, t18],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t21 = step(
             Op::MatMul,
             vec![t2, t20],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Add),
             vec![t17, t21],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
@@ -501,7 +508,7 @@ pub mod etf_project {
                 name: "v_U".into(),
             },
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
@@ -511,7 +518,7 @@ pub mod etf_project {
                 axis: None,
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1201, 1207),
             env,
         )?;
@@ -521,7 +528,7 @@ pub mod etf_project {
                 axis: None,
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1210, 1220),
             env,
         )?;
@@ -529,42 +536,42 @@ pub mod etf_project {
         let t5 = step(
             Op::Binary(Arith::Div),
             vec![t3, t4],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t6 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t5],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t7 = step(
             Op::MatMul,
             vec![t1.clone(), t6.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t7],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t9 = step(
             Op::Transpose,
             vec![t6],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t10 = step(
             Op::MatMul,
             vec![t8, t9],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
@@ -572,14 +579,14 @@ pub mod etf_project {
         let t12 = step(
             Op::Binary(Arith::Mul),
             vec![t11, t1.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Add),
             vec![t10, t12],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
@@ -589,35 +596,35 @@ pub mod etf_project {
                 name: "nu_orthonormal".into(),
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1335, 1342),
             env,
         )?;
         let t15 = step(
             Op::Transpose,
             vec![t14.clone()],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Add),
             vec![t15, t14],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t17 = step(
             Op::MatMul,
             vec![t1, t16],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Add),
             vec![t13, t17],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
@@ -628,21 +635,21 @@ pub mod etf_project {
         let t0 = step(
             Op::Var(VarId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1335, 1336),
             env,
         )?;
         let t1 = step(
             Op::Transpose,
             vec![t0.clone()],
-            &[Named(DimId(1)), Named(DimId(0))],
+            &[dim::k, dim::d],
             span(0, 1335, 1342),
             env,
         )?;
         let t2 = step(
             Op::MatMul,
             vec![t1, t0],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1335, 1342),
             env,
         )?;
@@ -652,14 +659,14 @@ pub mod etf_project {
                 axis: None,
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1346, 1352),
             env,
         )?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1335, 1342),
             env,
         )?;
@@ -670,7 +677,7 @@ pub mod etf_project {
         let t0 = step(
             Op::Var(VarId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1341, 1342),
             env,
         )?;
@@ -680,28 +687,28 @@ pub mod etf_project {
                 name: "nu_orthonormal".into(),
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1335, 1342),
             env,
         )?;
         let t2 = step(
             Op::Transpose,
             vec![t1.clone()],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1335, 1342),
             env,
         )?;
         let t3 = step(
             Op::Binary(Arith::Add),
             vec![t2, t1],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1335, 1342),
             env,
         )?;
         let t4 = step(
             Op::MatMul,
             vec![t0, t3],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1335, 1342),
             env,
         )?;
@@ -716,7 +723,7 @@ pub mod etf_project {
                 name: "w_U".into(),
             },
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
@@ -726,7 +733,7 @@ pub mod etf_project {
                 axis: None,
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1201, 1207),
             env,
         )?;
@@ -736,7 +743,7 @@ pub mod etf_project {
                 axis: None,
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1210, 1220),
             env,
         )?;
@@ -744,28 +751,28 @@ pub mod etf_project {
         let t5 = step(
             Op::Binary(Arith::Div),
             vec![t3, t4],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t6 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t5],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t7 = step(
             Op::MatMul,
             vec![t1.clone(), t6],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t7],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
@@ -773,42 +780,36 @@ pub mod etf_project {
         let t10 = step(
             Op::Binary(Arith::Mul),
             vec![t1.clone(), t9],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
-        let t11 = step(
-            Op::Neg,
-            vec![t10],
-            &[Named(DimId(0)), Named(DimId(1))],
-            span(0, 1238, 1304),
-            env,
-        )?;
+        let t11 = step(Op::Neg, vec![t10], &[dim::d, dim::k], span(0, 1238, 1304), env)?;
         let t12 = step(
             Op::Var(VarId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1258, 1259),
             env,
         )?;
         let t13 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1297, 1303),
             env,
         )?;
         let t14 = step(
             Op::Binary(Arith::Sub),
             vec![t12, t13],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t1, t14],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1238, 1304),
             env,
         )?;
@@ -829,7 +830,7 @@ pub mod etf_project {
         let t0 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1368, 1374),
             env,
         )?;
@@ -840,7 +841,7 @@ pub mod etf_project {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1250, 1255),
             env,
         )?;
@@ -850,7 +851,7 @@ pub mod etf_project {
                 axis: None,
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1201, 1207),
             env,
         )?;
@@ -860,7 +861,7 @@ pub mod etf_project {
                 axis: None,
             },
             vec![],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1210, 1220),
             env,
         )?;
@@ -868,14 +869,14 @@ pub mod etf_project {
         let t4 = step(
             Op::Binary(Arith::Div),
             vec![t2, t3],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1210, 1224),
             env,
         )?;
         let t5 = step(
             Op::Binary(Arith::Sub),
             vec![t1.clone(), t4],
-            &[Named(DimId(1)), Named(DimId(1))],
+            &[dim::k, dim::k],
             span(0, 1201, 1224),
             env,
         )?;
@@ -891,7 +892,7 @@ pub mod etf_project {
         let t9 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::d, dim::k],
             span(0, 1297, 1303),
             env,
         )?;

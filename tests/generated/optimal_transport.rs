@@ -79,6 +79,13 @@ pub mod entropic_ot {
             gamma: ddn::codegen::runtime::Output::from_tensor(&g[3]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const m: Dim = Dim::Named(DimId(0));
+        pub const n: Dim = Dim::Named(DimId(1));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -95,7 +102,7 @@ pub mod entropic_ot {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::m, dim::n],
             span(0, 1240, 1241),
             env,
         )?;
@@ -111,14 +118,14 @@ pub mod entropic_ot {
         let t4 = step(
             Op::Param(ParamId(1)),
             vec![],
-            &[Named(DimId(0))],
+            &[dim::m],
             span(0, 1322, 1323),
             env,
         )?;
         let t5 = step(
             Op::Param(ParamId(2)),
             vec![],
-            &[Named(DimId(1))],
+            &[dim::n],
             span(0, 1352, 1353),
             env,
         )?;

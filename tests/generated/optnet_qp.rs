@@ -87,6 +87,14 @@ pub mod optnet_qp {
             b: ddn::codegen::runtime::Output::from_tensor(&g[5]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+        pub const k: Dim = Dim::Named(DimId(1));
+        pub const q: Dim = Dim::Named(DimId(2));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -103,45 +111,27 @@ pub mod optnet_qp {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(0))],
+            &[dim::n, dim::n],
             span(0, 921, 922),
             env,
         )?;
-        let t1 = step(
-            Op::Param(ParamId(1)),
-            vec![],
-            &[Named(DimId(0))],
-            span(0, 926, 927),
-            env,
-        )?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[dim::n], span(0, 926, 927), env)?;
         let t2 = step(
             Op::Param(ParamId(2)),
             vec![],
-            &[Named(DimId(1)), Named(DimId(0))],
+            &[dim::k, dim::n],
             span(0, 957, 958),
             env,
         )?;
-        let t3 = step(
-            Op::Param(ParamId(3)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 966, 967),
-            env,
-        )?;
+        let t3 = step(Op::Param(ParamId(3)), vec![], &[dim::k], span(0, 966, 967), env)?;
         let t4 = step(
             Op::Param(ParamId(4)),
             vec![],
-            &[Named(DimId(2)), Named(DimId(0))],
+            &[dim::q, dim::n],
             span(0, 976, 977),
             env,
         )?;
-        let t5 = step(
-            Op::Param(ParamId(5)),
-            vec![],
-            &[Named(DimId(2))],
-            span(0, 985, 986),
-            env,
-        )?;
+        let t5 = step(Op::Param(ParamId(5)), vec![], &[dim::q], span(0, 985, 986), env)?;
         Ok(vec![t0, t1, t2, t3, t4, t5])
     }
 }

@@ -65,6 +65,13 @@ pub mod pool_quadratic {
             x: ddn::codegen::runtime::Output::from_tensor(&g[0]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+        pub const d: Dim = Dim::Named(DimId(1));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -81,7 +88,7 @@ pub mod pool_quadratic {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2193, 2194),
             env,
         )?;
@@ -154,6 +161,13 @@ pub mod pool_pseudo_huber {
             alpha: ddn::codegen::runtime::Output::from_tensor(&g[1]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+        pub const d: Dim = Dim::Named(DimId(1));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -180,42 +194,36 @@ pub mod pool_pseudo_huber {
         let t3 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2300, 2301),
             env,
         )?;
-        let t4 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2304, 2305),
-            env,
-        )?;
+        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
         let t5 = step(
             Op::Binary(Arith::Sub),
             vec![t3, t4],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2300, 2305),
             env,
         )?;
         let t6 = step(
             Op::Binary(Arith::Div),
             vec![t5, t0],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(1, 1532, 1543),
             env,
         )?;
         let t7 = step(
             Op::Pow(2.0),
             vec![t6],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(1, 1532, 1545),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Add),
             vec![t2.clone(), t7],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(1, 1528, 1545),
             env,
         )?;
@@ -225,21 +233,21 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             vec![t8],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(1, 1523, 1546),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Sub),
             vec![t9, t2],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(1, 1522, 1551),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t1, t10],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2287, 2313),
             env,
         )?;
@@ -265,42 +273,36 @@ pub mod pool_pseudo_huber {
         let t5 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2300, 2301),
             env,
         )?;
-        let t6 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2304, 2305),
-            env,
-        )?;
+        let t6 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
         let t7 = step(
             Op::Binary(Arith::Sub),
             vec![t5, t6],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Div),
             vec![t7, t1.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t9 = step(
             Op::Pow(2.0),
             vec![t8.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Add),
             vec![t4, t9],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -310,35 +312,35 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             vec![t10],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Div),
             vec![t3, t11],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t2, t12],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t14 = step(
             Op::Binary(Arith::Mul),
             vec![t13, t8],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Div),
             vec![t14, t1],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -348,14 +350,14 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             vec![t15],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t16],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -371,42 +373,36 @@ pub mod pool_pseudo_huber {
         let t5 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2300, 2301),
             env,
         )?;
-        let t6 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2304, 2305),
-            env,
-        )?;
+        let t6 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
         let t7 = step(
             Op::Binary(Arith::Sub),
             vec![t5, t6],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Div),
             vec![t7, t1.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t9 = step(
             Op::Pow(2.0),
             vec![t8.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Add),
             vec![t4, t9],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -416,35 +412,35 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             vec![t10],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Div),
             vec![t3, t11],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t2, t12],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t14 = step(
             Op::Binary(Arith::Mul),
             vec![t13, t8],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Div),
             vec![t14, t1],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -454,14 +450,14 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             vec![t15],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t16],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -473,21 +469,15 @@ pub mod pool_pseudo_huber {
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2300, 2301),
             env,
         )?;
-        let t2 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2304, 2305),
-            env,
-        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -495,7 +485,7 @@ pub mod pool_pseudo_huber {
         let t5 = step(
             Op::Binary(Arith::Div),
             vec![t3, t4.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -506,14 +496,14 @@ pub mod pool_pseudo_huber {
         let t10 = step(
             Op::Pow(2.0),
             vec![t5.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Add),
             vec![t9, t10],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -523,28 +513,28 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             vec![t11],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t13 = step(
             Op::Pow(2.0),
             vec![t12.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t14 = step(
             Op::Binary(Arith::Div),
             vec![t8.clone(), t13],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Div),
             vec![t8, t12],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -554,84 +544,84 @@ pub mod pool_pseudo_huber {
                 name: "v_y".into(),
             },
             vec![],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Div),
             vec![t16, t4.clone()],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Mul),
             vec![t5.clone(), t17.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t19 = step(
             Op::Binary(Arith::Mul),
             vec![t15.clone(), t18],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t20 = step(
             Op::Binary(Arith::Mul),
             vec![t14, t19],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t21 = step(
             Op::Binary(Arith::Mul),
             vec![t7, t20],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Mul),
             vec![t6.clone(), t21],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t23 = step(
             Op::Binary(Arith::Mul),
             vec![t5, t22],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t24 = step(
             Op::Binary(Arith::Mul),
             vec![t6, t15],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t25 = step(
             Op::Binary(Arith::Mul),
             vec![t24, t17],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t26 = step(
             Op::Binary(Arith::Sub),
             vec![t23, t25],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t27 = step(
             Op::Binary(Arith::Div),
             vec![t26, t4],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -641,14 +631,14 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             vec![t27],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t29 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t28],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -663,7 +653,7 @@ pub mod pool_pseudo_huber {
                 name: "w_y".into(),
             },
             vec![],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -671,7 +661,7 @@ pub mod pool_pseudo_huber {
         let t3 = step(
             Op::Binary(Arith::Div),
             vec![t1.clone(), t2.clone()],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -681,42 +671,36 @@ pub mod pool_pseudo_huber {
         let t7 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2300, 2301),
             env,
         )?;
-        let t8 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2304, 2305),
-            env,
-        )?;
+        let t8 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
         let t9 = step(
             Op::Binary(Arith::Sub),
             vec![t7, t8],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t9.clone(), t2.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t11 = step(
             Op::Pow(2.0),
             vec![t10.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Add),
             vec![t6, t11],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -726,42 +710,42 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             vec![t12],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t14 = step(
             Op::Binary(Arith::Div),
             vec![t5.clone(), t13.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t4.clone(), t14.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Mul),
             vec![t3.clone(), t15.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Div),
             vec![t16.clone(), t2.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Mul),
             vec![t0.clone(), t17],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -769,77 +753,77 @@ pub mod pool_pseudo_huber {
         let t20 = step(
             Op::Binary(Arith::Mul),
             vec![t3, t10.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t21 = step(
             Op::Binary(Arith::Mul),
             vec![t20.clone(), t4.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t22 = step(
             Op::Pow(2.0),
             vec![t13],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t23 = step(
             Op::Binary(Arith::Div),
             vec![t5, t22],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t24 = step(
             Op::Binary(Arith::Mul),
             vec![t21, t23],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t25 = step(
             Op::Binary(Arith::Mul),
             vec![t24, t14.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t26 = step(
             Op::Binary(Arith::Mul),
             vec![t25, t10.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t27 = step(
             Op::Binary(Arith::Div),
             vec![t26.clone(), t2.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t28 = step(
             Op::Binary(Arith::Mul),
             vec![t19.clone(), t27],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t29 = step(
             Op::Binary(Arith::Sub),
             vec![t18, t28],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t30 = step(
             Op::Binary(Arith::Mul),
             vec![t20, t14],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -870,21 +854,21 @@ pub mod pool_pseudo_huber {
         let t34 = step(
             Op::Binary(Arith::Div),
             vec![t9, t4.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t35 = step(
             Op::Binary(Arith::Mul),
             vec![t26, t34.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t36 = step(
             Op::Binary(Arith::Mul),
             vec![t19, t35],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -908,14 +892,14 @@ pub mod pool_pseudo_huber {
         let t39 = step(
             Op::Binary(Arith::Mul),
             vec![t16, t34],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t40 = step(
             Op::Binary(Arith::Mul),
             vec![t0.clone(), t39],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -939,21 +923,21 @@ pub mod pool_pseudo_huber {
         let t43 = step(
             Op::Binary(Arith::Mul),
             vec![t15, t10],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t44 = step(
             Op::Binary(Arith::Div),
             vec![t43, t4],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t45 = step(
             Op::Binary(Arith::Mul),
             vec![t1, t44],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
@@ -988,7 +972,7 @@ pub mod pool_pseudo_huber {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2333, 2334),
             env,
         )?;
@@ -998,7 +982,7 @@ pub mod pool_pseudo_huber {
                 axis: Some(0),
             },
             vec![t0],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2328, 2345),
             env,
         )?;
@@ -1011,7 +995,7 @@ pub mod pool_pseudo_huber {
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2300, 2301),
             env,
         )?;
@@ -1084,6 +1068,13 @@ pub mod pool_huber {
             alpha: ddn::codegen::runtime::Output::from_tensor(&g[1]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+        pub const d: Dim = Dim::Named(DimId(1));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -1100,7 +1091,7 @@ pub mod pool_huber {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2439, 2440),
             env,
         )?;
@@ -1174,6 +1165,13 @@ pub mod pool_welsch {
             alpha: ddn::codegen::runtime::Output::from_tensor(&g[1]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+        pub const d: Dim = Dim::Named(DimId(1));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -1198,38 +1196,26 @@ pub mod pool_welsch {
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2541, 2542),
             env,
         )?;
-        let t2 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2545, 2546),
-            env,
-        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2541, 2546),
             env,
         )?;
         let t4 = step(
             Op::Pow(2.0),
             vec![t3],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(1, 2154, 2157),
             env,
         )?;
-        let t5 = step(
-            Op::Neg,
-            vec![t4],
-            &[Named(DimId(0)), Named(DimId(1))],
-            span(1, 2153, 2157),
-            env,
-        )?;
+        let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(1, 2153, 2157), env)?;
         let t6 = step(Op::Const(2.0), vec![], &[], span(1, 2161, 2162), env)?;
         let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
         let t8 = step(Op::Pow(2.0), vec![t7], &[], span(1, 2165, 2172), env)?;
@@ -1243,7 +1229,7 @@ pub mod pool_welsch {
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t5, t9],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(1, 2153, 2173),
             env,
         )?;
@@ -1253,14 +1239,14 @@ pub mod pool_welsch {
                 axis: None,
             },
             vec![t10],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(1, 2149, 2174),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t11],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2534, 2554),
             env,
         )?;
@@ -1282,38 +1268,26 @@ pub mod pool_welsch {
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2541, 2542),
             env,
         )?;
-        let t2 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2545, 2546),
-            env,
-        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t4 = step(
             Op::Pow(2.0),
             vec![t3.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
-        let t5 = step(
-            Op::Neg,
-            vec![t4],
-            &[Named(DimId(0)), Named(DimId(1))],
-            span(0, 2530, 2555),
-            env,
-        )?;
+        let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(0, 2530, 2555), env)?;
         let t6 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
         let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
         let t8 = step(Op::Pow(2.0), vec![t7], &[], span(0, 2530, 2555), env)?;
@@ -1327,7 +1301,7 @@ pub mod pool_welsch {
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t5, t9.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1337,21 +1311,21 @@ pub mod pool_welsch {
                 axis: None,
             },
             vec![t10],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Div),
             vec![t11, t9],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t12, t3],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1361,14 +1335,14 @@ pub mod pool_welsch {
                 axis: None,
             },
             vec![t13],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t14],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1380,38 +1354,26 @@ pub mod pool_welsch {
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2541, 2542),
             env,
         )?;
-        let t2 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2545, 2546),
-            env,
-        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t4 = step(
             Op::Pow(2.0),
             vec![t3.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
-        let t5 = step(
-            Op::Neg,
-            vec![t4],
-            &[Named(DimId(0)), Named(DimId(1))],
-            span(0, 2530, 2555),
-            env,
-        )?;
+        let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(0, 2530, 2555), env)?;
         let t6 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
         let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
         let t8 = step(Op::Pow(2.0), vec![t7], &[], span(0, 2530, 2555), env)?;
@@ -1425,7 +1387,7 @@ pub mod pool_welsch {
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t5, t9.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1435,21 +1397,21 @@ pub mod pool_welsch {
                 axis: None,
             },
             vec![t10],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Div),
             vec![t11, t9],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t12, t3],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1459,14 +1421,14 @@ pub mod pool_welsch {
                 axis: None,
             },
             vec![t13],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t14],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1478,21 +1440,15 @@ pub mod pool_welsch {
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2541, 2542),
             env,
         )?;
-        let t2 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2545, 2546),
-            env,
-        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1516,21 +1472,15 @@ pub mod pool_welsch {
         let t9 = step(
             Op::Pow(2.0),
             vec![t3.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
-        let t10 = step(
-            Op::Neg,
-            vec![t9],
-            &[Named(DimId(0)), Named(DimId(1))],
-            span(0, 2530, 2555),
-            env,
-        )?;
+        let t10 = step(Op::Neg, vec![t9], &[dim::n, dim::d], span(0, 2530, 2555), env)?;
         let t11 = step(
             Op::Binary(Arith::Div),
             vec![t10, t7.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1540,7 +1490,7 @@ pub mod pool_welsch {
                 axis: None,
             },
             vec![t11],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1550,63 +1500,63 @@ pub mod pool_welsch {
                 name: "v_y".into(),
             },
             vec![],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t14 = step(
             Op::Binary(Arith::Mul),
             vec![t3.clone(), t13.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Div),
             vec![t14, t7.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Mul),
             vec![t12.clone(), t15],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
             vec![t8, t16],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Mul),
             vec![t3, t17],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t19 = step(
             Op::Binary(Arith::Div),
             vec![t12, t7],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t20 = step(
             Op::Binary(Arith::Mul),
             vec![t19, t13],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t21 = step(
             Op::Binary(Arith::Sub),
             vec![t18, t20],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1616,14 +1566,14 @@ pub mod pool_welsch {
                 axis: None,
             },
             vec![t21],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t23 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t22],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1638,35 +1588,29 @@ pub mod pool_welsch {
                 name: "w_y".into(),
             },
             vec![],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2541, 2542),
             env,
         )?;
-        let t3 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2545, 2546),
-            env,
-        )?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t5 = step(
             Op::Binary(Arith::Mul),
             vec![t1.clone(), t4.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1683,28 +1627,28 @@ pub mod pool_welsch {
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t5.clone(), t9.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t11 = step(
             Op::Pow(2.0),
             vec![t4.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t12 = step(
             Op::Neg,
             vec![t11.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Div),
             vec![t12, t9.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1714,35 +1658,35 @@ pub mod pool_welsch {
                 axis: None,
             },
             vec![t13],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t10, t14.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t15.clone(), t9.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
             vec![t16, t4],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t17],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1750,28 +1694,28 @@ pub mod pool_welsch {
         let t20 = step(
             Op::Binary(Arith::Mul),
             vec![t19, t1],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t21 = step(
             Op::Binary(Arith::Div),
             vec![t14.clone(), t9.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Mul),
             vec![t20, t21],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t23 = step(
             Op::Binary(Arith::Add),
             vec![t18, t22],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1780,14 +1724,14 @@ pub mod pool_welsch {
         let t26 = step(
             Op::Binary(Arith::Div),
             vec![t11, t25.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t27 = step(
             Op::Binary(Arith::Mul),
             vec![t15, t26],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1818,14 +1762,14 @@ pub mod pool_welsch {
         let t31 = step(
             Op::Binary(Arith::Div),
             vec![t14, t25],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t32 = step(
             Op::Binary(Arith::Mul),
             vec![t5, t31],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
@@ -1867,7 +1811,7 @@ pub mod pool_welsch {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2574, 2575),
             env,
         )?;
@@ -1877,7 +1821,7 @@ pub mod pool_welsch {
                 axis: Some(0),
             },
             vec![t0],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2569, 2586),
             env,
         )?;
@@ -1888,7 +1832,7 @@ pub mod pool_welsch {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2541, 2542),
             env,
         )?;
@@ -1971,6 +1915,13 @@ pub mod pool_truncated_quadratic {
             alpha: ddn::codegen::runtime::Output::from_tensor(&g[1]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+        pub const d: Dim = Dim::Named(DimId(1));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -1995,28 +1946,22 @@ pub mod pool_truncated_quadratic {
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2700, 2701),
             env,
         )?;
-        let t2 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2704, 2705),
-            env,
-        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2700, 2705),
             env,
         )?;
         let t4 = step(
             Op::Pow(2.0),
             vec![t3],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(1, 2372, 2375),
             env,
         )?;
@@ -2028,14 +1973,14 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             vec![t4, t6],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(1, 2364, 2385),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t7],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2680, 2713),
             env,
         )?;
@@ -2058,28 +2003,22 @@ pub mod pool_truncated_quadratic {
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2700, 2701),
             env,
         )?;
-        let t3 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2704, 2705),
-            env,
-        )?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
         let t5 = step(
             Op::Pow(2.0),
             vec![t4.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
@@ -2089,14 +2028,14 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             vec![t1, t5],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
         let t7 = step(
             Op::Binary(Arith::Mul),
             vec![t6, t4],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
@@ -2106,11 +2045,11 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             vec![t7],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2676, 2714),
             env,
         )?;
-        let t9 = step(Op::Neg, vec![t8], &[Named(DimId(1))], span(0, 2676, 2714), env)?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 2676, 2714), env)?;
         Ok(vec![t9])
     }
     /// Kernel `LagrangianGradient`.
@@ -2120,28 +2059,22 @@ pub mod pool_truncated_quadratic {
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2700, 2701),
             env,
         )?;
-        let t3 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2704, 2705),
-            env,
-        )?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
         let t5 = step(
             Op::Pow(2.0),
             vec![t4.clone()],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
@@ -2151,14 +2084,14 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             vec![t1, t5],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
         let t7 = step(
             Op::Binary(Arith::Mul),
             vec![t6, t4],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
@@ -2168,11 +2101,11 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             vec![t7],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2676, 2714),
             env,
         )?;
-        let t9 = step(Op::Neg, vec![t8], &[Named(DimId(1))], span(0, 2676, 2714), env)?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 2676, 2714), env)?;
         Ok(vec![t9])
     }
     /// Kernel `Hvp`.
@@ -2182,28 +2115,22 @@ pub mod pool_truncated_quadratic {
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2700, 2701),
             env,
         )?;
-        let t3 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2704, 2705),
-            env,
-        )?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
         let t5 = step(
             Op::Pow(2.0),
             vec![t4],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
@@ -2213,7 +2140,7 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             vec![t1, t5],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
@@ -2223,14 +2150,14 @@ pub mod pool_truncated_quadratic {
                 name: "v_y".into(),
             },
             vec![],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2676, 2714),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t6, t7],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
@@ -2240,7 +2167,7 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             vec![t8],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2676, 2714),
             env,
         )?;
@@ -2254,7 +2181,7 @@ pub mod pool_truncated_quadratic {
                 name: "w_y".into(),
             },
             vec![],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2676, 2714),
             env,
         )?;
@@ -2263,28 +2190,22 @@ pub mod pool_truncated_quadratic {
         let t3 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2700, 2701),
             env,
         )?;
-        let t4 = step(
-            Op::Var(VarId(0)),
-            vec![],
-            &[Named(DimId(1))],
-            span(0, 2704, 2705),
-            env,
-        )?;
+        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
         let t5 = step(
             Op::Binary(Arith::Sub),
             vec![t3, t4],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
         let t6 = step(
             Op::Pow(2.0),
             vec![t5],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
@@ -2294,24 +2215,18 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             vec![t2, t6],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t7],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
         )?;
-        let t9 = step(
-            Op::Neg,
-            vec![t8],
-            &[Named(DimId(0)), Named(DimId(1))],
-            span(0, 2676, 2714),
-            env,
-        )?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::n, dim::d], span(0, 2676, 2714), env)?;
         let t10 = step(Op::Const(0.0), vec![], &[], span(0, 2676, 2714), env)?;
         Ok(vec![t9, t10])
     }
@@ -2320,7 +2235,7 @@ pub mod pool_truncated_quadratic {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2733, 2734),
             env,
         )?;
@@ -2330,7 +2245,7 @@ pub mod pool_truncated_quadratic {
                 axis: Some(0),
             },
             vec![t0],
-            &[Named(DimId(1))],
+            &[dim::d],
             span(0, 2728, 2745),
             env,
         )?;
@@ -2341,7 +2256,7 @@ pub mod pool_truncated_quadratic {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0)), Named(DimId(1))],
+            &[dim::n, dim::d],
             span(0, 2700, 2701),
             env,
         )?;

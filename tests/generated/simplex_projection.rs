@@ -65,6 +65,12 @@ pub mod project_simplex {
             y: ddn::codegen::runtime::Output::from_tensor(&g[0]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -78,13 +84,7 @@ pub mod project_simplex {
     }
     /// Kernel `Data`.
     fn k_data(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(
-            Op::Param(ParamId(0)),
-            vec![],
-            &[Named(DimId(0))],
-            span(0, 800, 801),
-            env,
-        )?;
+        let t0 = step(Op::Param(ParamId(0)), vec![], &[dim::n], span(0, 800, 801), env)?;
         Ok(vec![t0])
     }
 }
@@ -154,6 +154,12 @@ pub mod project_simplex_dual {
             y: ddn::codegen::runtime::Output::from_tensor(&g[0]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+    }
     /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
     pub struct Kernels;
     impl ddn::kernel::Kernels for Kernels {
@@ -170,7 +176,7 @@ pub mod project_simplex_dual {
         let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
-            &[Named(DimId(0))],
+            &[dim::n],
             span(0, 1067, 1068),
             env,
         )?;
