@@ -1,20 +1,52 @@
-//! What generated modules call: conversions between faer values and the
-//! runtime's row-major tensors.
+//! What generated modules call: one kernel step, and conversions between faer
+//! values and the runtime's row-major tensors.
+
+use std::sync::Arc;
 
 use faer::{Col, ColRef, Mat, MatRef};
 
-use crate::eval::Tensor;
-use crate::ir::Node;
+use crate::diag::{FileId, Span};
+use crate::eval::{apply, Env, EvalError, Op, Tensor};
+use crate::ir::{Dim, Node, Shape};
+use crate::kernel::{KernelId, Kernels};
 use crate::runtime::{Bound, RunError, Solved};
 
-/// Binds the named parameters and solves: a generated `forward`'s body.
+/// The names emitted kernels are written with.
+pub mod prelude {
+    pub use super::{no_kernel, span, step};
+    pub use crate::atoms::Atom;
+    pub use crate::eval::{Env, EvalError, Op, Tensor};
+    pub use crate::ir::Dim::Fixed;
+    pub use crate::ir::{Arith, DimId, ParamId, Sel, SymId, VarId};
+    pub use crate::kernel::{KernelId, Kernels};
+}
+
+/// One program step, [`apply`] as [`crate::kernel::Program::run`] calls it;
+/// the shape is written in the emitted code as a slice of dimensions.
+pub fn step(op: Op, args: Vec<Tensor>, shape: &[Dim], span: Span, env: &Env) -> Result<Tensor, EvalError> {
+    apply(&op, args, &Shape(shape.to_vec()), span, env)
+}
+
+/// A step's span in the generated module's own compilation of its source.
+pub const fn span(file: u32, start: u32, end: u32) -> Span {
+    Span { file: FileId(file), start, end }
+}
+
+/// The error of a kernel the node does not have, as the other back ends word it.
+pub fn no_kernel(id: KernelId) -> EvalError {
+    EvalError { message: format!("internal: no kernel {id:?}"), span: Span::default() }
+}
+
+/// Binds the named parameters and solves with the module's kernels: a
+/// generated `forward`'s body.
 pub fn solve<'n>(
     node: &Node,
     params: impl IntoIterator<Item = (&'n str, Tensor)>,
+    kernels: Arc<dyn Kernels>,
 ) -> Result<(Solved, Bound), RunError> {
     let named = params.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let bound = crate::runtime::bind(node, &named).map_err(|e| RunError(e.join("; ")))?;
-    Ok((crate::runtime::forward(node, &bound)?, bound))
+    Ok((crate::runtime::forward_with_kernels(node, &bound, kernels)?, bound))
 }
 
 /// The backward pass for the cotangents given (`None` is zero): a generated

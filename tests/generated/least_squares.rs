@@ -6,8 +6,9 @@ fn compiled() -> &'static ddn::Compiled {
     COMPILED.get_or_init(|| ddn::compile("least_squares.ddn", SOURCE))
 }
 /// Node `least_squares` (QP).
-#[allow(non_snake_case, clippy::all)]
+#[allow(non_snake_case)]
 pub mod least_squares {
+    use ddn::codegen::runtime::prelude::*;
     use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
@@ -44,6 +45,7 @@ pub mod least_squares {
                 ("A", ddn::codegen::runtime::tensor(p.A)),
                 ("b", ddn::codegen::runtime::tensor(p.b)),
             ],
+            std::sync::Arc::new(Kernels),
         )?;
         Ok(Solution {
             status: solved.status,
@@ -68,5 +70,35 @@ pub mod least_squares {
             A: ddn::codegen::runtime::Output::from_tensor(&g[0]),
             b: ddn::codegen::runtime::Output::from_tensor(&g[1]),
         })
+    }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const m: Dim = Dim::Named(DimId(0));
+        pub const n: Dim = Dim::Named(DimId(1));
+    }
+    /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
+    pub struct Kernels;
+    impl ddn::kernel::Kernels for Kernels {
+        fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+            match id {
+                KernelId::Init => Ok(Vec::new()),
+                KernelId::Data => k_data(env),
+                _ => Err(no_kernel(id)),
+            }
+        }
+    }
+    /// Kernel `Data`.
+    fn k_data(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::m, dim::n],
+            span(0, 826, 827),
+            env,
+        )?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[dim::m], span(0, 834, 835), env)?;
+        Ok(vec![t0, t1])
     }
 }

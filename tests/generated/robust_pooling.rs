@@ -6,8 +6,9 @@ fn compiled() -> &'static ddn::Compiled {
     COMPILED.get_or_init(|| ddn::compile("robust_pooling.ddn", SOURCE))
 }
 /// Node `pool_quadratic` (QP).
-#[allow(non_snake_case, clippy::all)]
+#[allow(non_snake_case)]
 pub mod pool_quadratic {
+    use ddn::codegen::runtime::prelude::*;
     use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
@@ -39,6 +40,7 @@ pub mod pool_quadratic {
         let (solved, bound) = ddn::codegen::runtime::solve(
             node(),
             [("x", ddn::codegen::runtime::tensor(p.x))],
+            std::sync::Arc::new(Kernels),
         )?;
         Ok(Solution {
             status: solved.status,
@@ -63,10 +65,40 @@ pub mod pool_quadratic {
             x: ddn::codegen::runtime::Output::from_tensor(&g[0]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+        pub const d: Dim = Dim::Named(DimId(1));
+    }
+    /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
+    pub struct Kernels;
+    impl ddn::kernel::Kernels for Kernels {
+        fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+            match id {
+                KernelId::Init => Ok(Vec::new()),
+                KernelId::Data => k_data(env),
+                _ => Err(no_kernel(id)),
+            }
+        }
+    }
+    /// Kernel `Data`.
+    fn k_data(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2193, 2194),
+            env,
+        )?;
+        Ok(vec![t0])
+    }
 }
 /// Node `pool_pseudo_huber` (smooth unconstrained).
-#[allow(non_snake_case, clippy::all)]
+#[allow(non_snake_case)]
 pub mod pool_pseudo_huber {
+    use ddn::codegen::runtime::prelude::*;
     use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
@@ -103,6 +135,7 @@ pub mod pool_pseudo_huber {
                 ("x", ddn::codegen::runtime::tensor(p.x)),
                 ("alpha", ddn::codegen::runtime::tensor(p.alpha)),
             ],
+            std::sync::Arc::new(Kernels),
         )?;
         Ok(Solution {
             status: solved.status,
@@ -128,10 +161,851 @@ pub mod pool_pseudo_huber {
             alpha: ddn::codegen::runtime::Output::from_tensor(&g[1]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+        pub const d: Dim = Dim::Named(DimId(1));
+    }
+    /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
+    pub struct Kernels;
+    impl ddn::kernel::Kernels for Kernels {
+        fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+            match id {
+                KernelId::Objective => k_objective(env),
+                KernelId::Gradient => k_gradient(env),
+                KernelId::LagrangianGradient => k_lagrangian_gradient(env),
+                KernelId::Hvp => k_hvp(env),
+                KernelId::Eq => Ok(Vec::new()),
+                KernelId::Ineq => Ok(Vec::new()),
+                KernelId::Mixed => k_mixed(env),
+                KernelId::Init => k_init(env),
+                KernelId::Data => k_data(env),
+                _ => Err(no_kernel(id)),
+            }
+        }
+    }
+    /// Kernel `Objective`.
+    fn k_objective(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0.clone()], &[], span(1, 1512, 1519), env)?;
+        let t2 = step(Op::Const(1.0), vec![], &[], span(1, 1528, 1529), env)?;
+        let t3 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2300, 2301),
+            env,
+        )?;
+        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t5 = step(
+            Op::Binary(Arith::Sub),
+            vec![t3, t4],
+            &[dim::n, dim::d],
+            span(0, 2300, 2305),
+            env,
+        )?;
+        let t6 = step(
+            Op::Binary(Arith::Div),
+            vec![t5, t0],
+            &[dim::n, dim::d],
+            span(1, 1532, 1543),
+            env,
+        )?;
+        let t7 = step(
+            Op::Pow(2.0),
+            vec![t6],
+            &[dim::n, dim::d],
+            span(1, 1532, 1545),
+            env,
+        )?;
+        let t8 = step(
+            Op::Binary(Arith::Add),
+            vec![t2.clone(), t7],
+            &[dim::n, dim::d],
+            span(1, 1528, 1545),
+            env,
+        )?;
+        let t9 = step(
+            Op::Atom {
+                atom: Atom::Sqrt,
+                axis: None,
+            },
+            vec![t8],
+            &[dim::n, dim::d],
+            span(1, 1523, 1546),
+            env,
+        )?;
+        let t10 = step(
+            Op::Binary(Arith::Sub),
+            vec![t9, t2],
+            &[dim::n, dim::d],
+            span(1, 1522, 1551),
+            env,
+        )?;
+        let t11 = step(
+            Op::Binary(Arith::Mul),
+            vec![t1, t10],
+            &[dim::n, dim::d],
+            span(0, 2287, 2313),
+            env,
+        )?;
+        let t12 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t11],
+            &[],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        Ok(vec![t12])
+    }
+    /// Kernel `Gradient`.
+    fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t2 = step(Op::Pow(2.0), vec![t1.clone()], &[], span(0, 2283, 2314), env)?;
+        let t3 = step(Op::Const(0.5), vec![], &[], span(0, 2283, 2314), env)?;
+        let t4 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t5 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2300, 2301),
+            env,
+        )?;
+        let t6 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t7 = step(
+            Op::Binary(Arith::Sub),
+            vec![t5, t6],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t8 = step(
+            Op::Binary(Arith::Div),
+            vec![t7, t1.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t9 = step(
+            Op::Pow(2.0),
+            vec![t8.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t10 = step(
+            Op::Binary(Arith::Add),
+            vec![t4, t9],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t11 = step(
+            Op::Atom {
+                atom: Atom::Sqrt,
+                axis: None,
+            },
+            vec![t10],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t12 = step(
+            Op::Binary(Arith::Div),
+            vec![t3, t11],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t13 = step(
+            Op::Binary(Arith::Mul),
+            vec![t2, t12],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t14 = step(
+            Op::Binary(Arith::Mul),
+            vec![t13, t8],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t15 = step(
+            Op::Binary(Arith::Div),
+            vec![t14, t1],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t16 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t15],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t17 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t16],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        Ok(vec![t17])
+    }
+    /// Kernel `LagrangianGradient`.
+    fn k_lagrangian_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t2 = step(Op::Pow(2.0), vec![t1.clone()], &[], span(0, 2283, 2314), env)?;
+        let t3 = step(Op::Const(0.5), vec![], &[], span(0, 2283, 2314), env)?;
+        let t4 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t5 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2300, 2301),
+            env,
+        )?;
+        let t6 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t7 = step(
+            Op::Binary(Arith::Sub),
+            vec![t5, t6],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t8 = step(
+            Op::Binary(Arith::Div),
+            vec![t7, t1.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t9 = step(
+            Op::Pow(2.0),
+            vec![t8.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t10 = step(
+            Op::Binary(Arith::Add),
+            vec![t4, t9],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t11 = step(
+            Op::Atom {
+                atom: Atom::Sqrt,
+                axis: None,
+            },
+            vec![t10],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t12 = step(
+            Op::Binary(Arith::Div),
+            vec![t3, t11],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t13 = step(
+            Op::Binary(Arith::Mul),
+            vec![t2, t12],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t14 = step(
+            Op::Binary(Arith::Mul),
+            vec![t13, t8],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t15 = step(
+            Op::Binary(Arith::Div),
+            vec![t14, t1],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t16 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t15],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t17 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t16],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        Ok(vec![t17])
+    }
+    /// Kernel `Hvp`.
+    fn k_hvp(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t1 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2300, 2301),
+            env,
+        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t3 = step(
+            Op::Binary(Arith::Sub),
+            vec![t1, t2],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t4 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t5 = step(
+            Op::Binary(Arith::Div),
+            vec![t3, t4.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t6 = step(Op::Pow(2.0), vec![t4.clone()], &[], span(0, 2283, 2314), env)?;
+        let t7 = step(Op::Const(2.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t8 = step(Op::Const(0.5), vec![], &[], span(0, 2283, 2314), env)?;
+        let t9 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t10 = step(
+            Op::Pow(2.0),
+            vec![t5.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t11 = step(
+            Op::Binary(Arith::Add),
+            vec![t9, t10],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t12 = step(
+            Op::Atom {
+                atom: Atom::Sqrt,
+                axis: None,
+            },
+            vec![t11],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t13 = step(
+            Op::Pow(2.0),
+            vec![t12.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t14 = step(
+            Op::Binary(Arith::Div),
+            vec![t8.clone(), t13],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t15 = step(
+            Op::Binary(Arith::Div),
+            vec![t8, t12],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t16 = step(
+            Op::Sym {
+                id: SymId(0),
+                name: "v_y".into(),
+            },
+            vec![],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t17 = step(
+            Op::Binary(Arith::Div),
+            vec![t16, t4.clone()],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t18 = step(
+            Op::Binary(Arith::Mul),
+            vec![t5.clone(), t17.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t19 = step(
+            Op::Binary(Arith::Mul),
+            vec![t15.clone(), t18],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t20 = step(
+            Op::Binary(Arith::Mul),
+            vec![t14, t19],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t21 = step(
+            Op::Binary(Arith::Mul),
+            vec![t7, t20],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t22 = step(
+            Op::Binary(Arith::Mul),
+            vec![t6.clone(), t21],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t23 = step(
+            Op::Binary(Arith::Mul),
+            vec![t5, t22],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t24 = step(
+            Op::Binary(Arith::Mul),
+            vec![t6, t15],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t25 = step(
+            Op::Binary(Arith::Mul),
+            vec![t24, t17],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t26 = step(
+            Op::Binary(Arith::Sub),
+            vec![t23, t25],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t27 = step(
+            Op::Binary(Arith::Div),
+            vec![t26, t4],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t28 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t27],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t29 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t28],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        Ok(vec![t29])
+    }
+    /// Kernel `Mixed`.
+    fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t1 = step(
+            Op::Sym {
+                id: SymId(1),
+                name: "w_y".into(),
+            },
+            vec![],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t2 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t3 = step(
+            Op::Binary(Arith::Div),
+            vec![t1.clone(), t2.clone()],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t4 = step(Op::Pow(2.0), vec![t2.clone()], &[], span(0, 2283, 2314), env)?;
+        let t5 = step(Op::Const(0.5), vec![], &[], span(0, 2283, 2314), env)?;
+        let t6 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t7 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2300, 2301),
+            env,
+        )?;
+        let t8 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t9 = step(
+            Op::Binary(Arith::Sub),
+            vec![t7, t8],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t10 = step(
+            Op::Binary(Arith::Div),
+            vec![t9.clone(), t2.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t11 = step(
+            Op::Pow(2.0),
+            vec![t10.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t12 = step(
+            Op::Binary(Arith::Add),
+            vec![t6, t11],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t13 = step(
+            Op::Atom {
+                atom: Atom::Sqrt,
+                axis: None,
+            },
+            vec![t12],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t14 = step(
+            Op::Binary(Arith::Div),
+            vec![t5.clone(), t13.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t15 = step(
+            Op::Binary(Arith::Mul),
+            vec![t4.clone(), t14.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t16 = step(
+            Op::Binary(Arith::Mul),
+            vec![t3.clone(), t15.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t17 = step(
+            Op::Binary(Arith::Div),
+            vec![t16.clone(), t2.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t18 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0.clone(), t17],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t19 = step(Op::Const(-4.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t20 = step(
+            Op::Binary(Arith::Mul),
+            vec![t3, t10.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t21 = step(
+            Op::Binary(Arith::Mul),
+            vec![t20.clone(), t4.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t22 = step(
+            Op::Pow(2.0),
+            vec![t13],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t23 = step(
+            Op::Binary(Arith::Div),
+            vec![t5, t22],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t24 = step(
+            Op::Binary(Arith::Mul),
+            vec![t21, t23],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t25 = step(
+            Op::Binary(Arith::Mul),
+            vec![t24, t14.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t26 = step(
+            Op::Binary(Arith::Mul),
+            vec![t25, t10.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t27 = step(
+            Op::Binary(Arith::Div),
+            vec![t26.clone(), t2.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t28 = step(
+            Op::Binary(Arith::Mul),
+            vec![t19.clone(), t27],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t29 = step(
+            Op::Binary(Arith::Sub),
+            vec![t18, t28],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t30 = step(
+            Op::Binary(Arith::Mul),
+            vec![t20, t14],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t31 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t30],
+            &[],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t32 = step(
+            Op::Binary(Arith::Mul),
+            vec![t31, t2],
+            &[],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t33 = step(
+            Op::Binary(Arith::Mul),
+            vec![t19.clone(), t32],
+            &[],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t34 = step(
+            Op::Binary(Arith::Div),
+            vec![t9, t4.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t35 = step(
+            Op::Binary(Arith::Mul),
+            vec![t26, t34.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t36 = step(
+            Op::Binary(Arith::Mul),
+            vec![t19, t35],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t37 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t36],
+            &[],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t38 = step(
+            Op::Binary(Arith::Add),
+            vec![t33, t37],
+            &[],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t39 = step(
+            Op::Binary(Arith::Mul),
+            vec![t16, t34],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t40 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0.clone(), t39],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t41 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t40],
+            &[],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t42 = step(
+            Op::Binary(Arith::Sub),
+            vec![t38, t41],
+            &[],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t43 = step(
+            Op::Binary(Arith::Mul),
+            vec![t15, t10],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t44 = step(
+            Op::Binary(Arith::Div),
+            vec![t43, t4],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t45 = step(
+            Op::Binary(Arith::Mul),
+            vec![t1, t44],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t46 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t45],
+            &[],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t47 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t46],
+            &[],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t48 = step(
+            Op::Binary(Arith::Sub),
+            vec![t42, t47],
+            &[],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        Ok(vec![t29, t48])
+    }
+    /// Kernel `Init`.
+    fn k_init(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2333, 2334),
+            env,
+        )?;
+        let t1 = step(
+            Op::Atom {
+                atom: Atom::Mean,
+                axis: Some(0),
+            },
+            vec![t0],
+            &[dim::d],
+            span(0, 2328, 2345),
+            env,
+        )?;
+        Ok(vec![t1])
+    }
+    /// Kernel `Data`.
+    fn k_data(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0.clone()], &[], span(1, 1512, 1519), env)?;
+        let t2 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2300, 2301),
+            env,
+        )?;
+        Ok(vec![t1, t2, t0])
+    }
 }
 /// Node `pool_huber` (QP).
-#[allow(non_snake_case, clippy::all)]
+#[allow(non_snake_case)]
 pub mod pool_huber {
+    use ddn::codegen::runtime::prelude::*;
     use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
@@ -168,6 +1042,7 @@ pub mod pool_huber {
                 ("x", ddn::codegen::runtime::tensor(p.x)),
                 ("alpha", ddn::codegen::runtime::tensor(p.alpha)),
             ],
+            std::sync::Arc::new(Kernels),
         )?;
         Ok(Solution {
             status: solved.status,
@@ -193,10 +1068,41 @@ pub mod pool_huber {
             alpha: ddn::codegen::runtime::Output::from_tensor(&g[1]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+        pub const d: Dim = Dim::Named(DimId(1));
+    }
+    /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
+    pub struct Kernels;
+    impl ddn::kernel::Kernels for Kernels {
+        fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+            match id {
+                KernelId::Init => Ok(Vec::new()),
+                KernelId::Data => k_data(env),
+                _ => Err(no_kernel(id)),
+            }
+        }
+    }
+    /// Kernel `Data`.
+    fn k_data(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2439, 2440),
+            env,
+        )?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2446, 2451), env)?;
+        Ok(vec![t0, t1])
+    }
 }
 /// Node `pool_welsch` (smooth unconstrained).
-#[allow(non_snake_case, clippy::all)]
+#[allow(non_snake_case)]
 pub mod pool_welsch {
+    use ddn::codegen::runtime::prelude::*;
     use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
@@ -233,6 +1139,7 @@ pub mod pool_welsch {
                 ("x", ddn::codegen::runtime::tensor(p.x)),
                 ("alpha", ddn::codegen::runtime::tensor(p.alpha)),
             ],
+            std::sync::Arc::new(Kernels),
         )?;
         Ok(Solution {
             status: solved.status,
@@ -258,10 +1165,694 @@ pub mod pool_welsch {
             alpha: ddn::codegen::runtime::Output::from_tensor(&g[1]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+        pub const d: Dim = Dim::Named(DimId(1));
+    }
+    /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
+    pub struct Kernels;
+    impl ddn::kernel::Kernels for Kernels {
+        fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+            match id {
+                KernelId::Objective => k_objective(env),
+                KernelId::Gradient => k_gradient(env),
+                KernelId::LagrangianGradient => k_lagrangian_gradient(env),
+                KernelId::Hvp => k_hvp(env),
+                KernelId::Eq => Ok(Vec::new()),
+                KernelId::Ineq => Ok(Vec::new()),
+                KernelId::Mixed => k_mixed(env),
+                KernelId::Init => k_init(env),
+                KernelId::Data => k_data(env),
+                _ => Err(no_kernel(id)),
+            }
+        }
+    }
+    /// Kernel `Objective`.
+    fn k_objective(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Const(1.0), vec![], &[], span(1, 2145, 2146), env)?;
+        let t1 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2541, 2542),
+            env,
+        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t3 = step(
+            Op::Binary(Arith::Sub),
+            vec![t1, t2],
+            &[dim::n, dim::d],
+            span(0, 2541, 2546),
+            env,
+        )?;
+        let t4 = step(
+            Op::Pow(2.0),
+            vec![t3],
+            &[dim::n, dim::d],
+            span(1, 2154, 2157),
+            env,
+        )?;
+        let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(1, 2153, 2157), env)?;
+        let t6 = step(Op::Const(2.0), vec![], &[], span(1, 2161, 2162), env)?;
+        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t8 = step(Op::Pow(2.0), vec![t7], &[], span(1, 2165, 2172), env)?;
+        let t9 = step(
+            Op::Binary(Arith::Mul),
+            vec![t6, t8],
+            &[],
+            span(1, 2160, 2173),
+            env,
+        )?;
+        let t10 = step(
+            Op::Binary(Arith::Div),
+            vec![t5, t9],
+            &[dim::n, dim::d],
+            span(1, 2153, 2173),
+            env,
+        )?;
+        let t11 = step(
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t10],
+            &[dim::n, dim::d],
+            span(1, 2149, 2174),
+            env,
+        )?;
+        let t12 = step(
+            Op::Binary(Arith::Sub),
+            vec![t0, t11],
+            &[dim::n, dim::d],
+            span(0, 2534, 2554),
+            env,
+        )?;
+        let t13 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t12],
+            &[],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        Ok(vec![t13])
+    }
+    /// Kernel `Gradient`.
+    fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2530, 2555), env)?;
+        let t1 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2541, 2542),
+            env,
+        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t3 = step(
+            Op::Binary(Arith::Sub),
+            vec![t1, t2],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t4 = step(
+            Op::Pow(2.0),
+            vec![t3.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(0, 2530, 2555), env)?;
+        let t6 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
+        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t8 = step(Op::Pow(2.0), vec![t7], &[], span(0, 2530, 2555), env)?;
+        let t9 = step(
+            Op::Binary(Arith::Mul),
+            vec![t6, t8],
+            &[],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t10 = step(
+            Op::Binary(Arith::Div),
+            vec![t5, t9.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t11 = step(
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t10],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t12 = step(
+            Op::Binary(Arith::Div),
+            vec![t11, t9],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t13 = step(
+            Op::Binary(Arith::Mul),
+            vec![t12, t3],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t14 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t13],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t15 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t14],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        Ok(vec![t15])
+    }
+    /// Kernel `LagrangianGradient`.
+    fn k_lagrangian_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2530, 2555), env)?;
+        let t1 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2541, 2542),
+            env,
+        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t3 = step(
+            Op::Binary(Arith::Sub),
+            vec![t1, t2],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t4 = step(
+            Op::Pow(2.0),
+            vec![t3.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(0, 2530, 2555), env)?;
+        let t6 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
+        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t8 = step(Op::Pow(2.0), vec![t7], &[], span(0, 2530, 2555), env)?;
+        let t9 = step(
+            Op::Binary(Arith::Mul),
+            vec![t6, t8],
+            &[],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t10 = step(
+            Op::Binary(Arith::Div),
+            vec![t5, t9.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t11 = step(
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t10],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t12 = step(
+            Op::Binary(Arith::Div),
+            vec![t11, t9],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t13 = step(
+            Op::Binary(Arith::Mul),
+            vec![t12, t3],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t14 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t13],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t15 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t14],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        Ok(vec![t15])
+    }
+    /// Kernel `Hvp`.
+    fn k_hvp(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2530, 2555), env)?;
+        let t1 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2541, 2542),
+            env,
+        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t3 = step(
+            Op::Binary(Arith::Sub),
+            vec![t1, t2],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t4 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2530, 2555), env)?;
+        let t7 = step(
+            Op::Binary(Arith::Mul),
+            vec![t4.clone(), t6],
+            &[],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t8 = step(
+            Op::Binary(Arith::Div),
+            vec![t4, t7.clone()],
+            &[],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t9 = step(
+            Op::Pow(2.0),
+            vec![t3.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t10 = step(Op::Neg, vec![t9], &[dim::n, dim::d], span(0, 2530, 2555), env)?;
+        let t11 = step(
+            Op::Binary(Arith::Div),
+            vec![t10, t7.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t12 = step(
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t11],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t13 = step(
+            Op::Sym {
+                id: SymId(0),
+                name: "v_y".into(),
+            },
+            vec![],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t14 = step(
+            Op::Binary(Arith::Mul),
+            vec![t3.clone(), t13.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t15 = step(
+            Op::Binary(Arith::Div),
+            vec![t14, t7.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t16 = step(
+            Op::Binary(Arith::Mul),
+            vec![t12.clone(), t15],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t17 = step(
+            Op::Binary(Arith::Mul),
+            vec![t8, t16],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t18 = step(
+            Op::Binary(Arith::Mul),
+            vec![t3, t17],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t19 = step(
+            Op::Binary(Arith::Div),
+            vec![t12, t7],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t20 = step(
+            Op::Binary(Arith::Mul),
+            vec![t19, t13],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t21 = step(
+            Op::Binary(Arith::Sub),
+            vec![t18, t20],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t22 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t21],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t23 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t22],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        Ok(vec![t23])
+    }
+    /// Kernel `Mixed`.
+    fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Const(4.0), vec![], &[], span(0, 2530, 2555), env)?;
+        let t1 = step(
+            Op::Sym {
+                id: SymId(1),
+                name: "w_y".into(),
+            },
+            vec![],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t2 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2541, 2542),
+            env,
+        )?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t4 = step(
+            Op::Binary(Arith::Sub),
+            vec![t2, t3],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t5 = step(
+            Op::Binary(Arith::Mul),
+            vec![t1.clone(), t4.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t6 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
+        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t8 = step(Op::Pow(2.0), vec![t7.clone()], &[], span(0, 2530, 2555), env)?;
+        let t9 = step(
+            Op::Binary(Arith::Mul),
+            vec![t6, t8],
+            &[],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t10 = step(
+            Op::Binary(Arith::Div),
+            vec![t5.clone(), t9.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t11 = step(
+            Op::Pow(2.0),
+            vec![t4.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t12 = step(
+            Op::Neg,
+            vec![t11.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t13 = step(
+            Op::Binary(Arith::Div),
+            vec![t12, t9.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t14 = step(
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t13],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t15 = step(
+            Op::Binary(Arith::Mul),
+            vec![t10, t14.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t16 = step(
+            Op::Binary(Arith::Div),
+            vec![t15.clone(), t9.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t17 = step(
+            Op::Binary(Arith::Mul),
+            vec![t16, t4],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t18 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t17],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t19 = step(Op::Const(-2.0), vec![], &[], span(0, 2530, 2555), env)?;
+        let t20 = step(
+            Op::Binary(Arith::Mul),
+            vec![t19, t1],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t21 = step(
+            Op::Binary(Arith::Div),
+            vec![t14.clone(), t9.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t22 = step(
+            Op::Binary(Arith::Mul),
+            vec![t20, t21],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t23 = step(
+            Op::Binary(Arith::Add),
+            vec![t18, t22],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t24 = step(Op::Const(-8.0), vec![], &[], span(0, 2530, 2555), env)?;
+        let t25 = step(Op::Pow(2.0), vec![t9], &[], span(0, 2530, 2555), env)?;
+        let t26 = step(
+            Op::Binary(Arith::Div),
+            vec![t11, t25.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t27 = step(
+            Op::Binary(Arith::Mul),
+            vec![t15, t26],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t28 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t27],
+            &[],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t29 = step(
+            Op::Binary(Arith::Mul),
+            vec![t28, t7.clone()],
+            &[],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t30 = step(
+            Op::Binary(Arith::Mul),
+            vec![t24.clone(), t29],
+            &[],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t31 = step(
+            Op::Binary(Arith::Div),
+            vec![t14, t25],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t32 = step(
+            Op::Binary(Arith::Mul),
+            vec![t5, t31],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t33 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t32],
+            &[],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t34 = step(
+            Op::Binary(Arith::Mul),
+            vec![t33, t7],
+            &[],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t35 = step(
+            Op::Binary(Arith::Mul),
+            vec![t24, t34],
+            &[],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t36 = step(
+            Op::Binary(Arith::Sub),
+            vec![t30, t35],
+            &[],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        Ok(vec![t23, t36])
+    }
+    /// Kernel `Init`.
+    fn k_init(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2574, 2575),
+            env,
+        )?;
+        let t1 = step(
+            Op::Atom {
+                atom: Atom::Mean,
+                axis: Some(0),
+            },
+            vec![t0],
+            &[dim::d],
+            span(0, 2569, 2586),
+            env,
+        )?;
+        Ok(vec![t1])
+    }
+    /// Kernel `Data`.
+    fn k_data(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2541, 2542),
+            env,
+        )?;
+        let t1 = step(Op::Const(2.0), vec![], &[], span(1, 2161, 2162), env)?;
+        let t2 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t3 = step(Op::Pow(2.0), vec![t2], &[], span(1, 2165, 2172), env)?;
+        let t4 = step(
+            Op::Binary(Arith::Mul),
+            vec![t1, t3],
+            &[],
+            span(1, 2160, 2173),
+            env,
+        )?;
+        Ok(vec![t0, t4])
+    }
 }
 /// Node `pool_truncated_quadratic` (smooth unconstrained).
-#[allow(non_snake_case, clippy::all)]
+#[allow(non_snake_case)]
 pub mod pool_truncated_quadratic {
+    use ddn::codegen::runtime::prelude::*;
     use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
@@ -298,6 +1889,7 @@ pub mod pool_truncated_quadratic {
                 ("x", ddn::codegen::runtime::tensor(p.x)),
                 ("alpha", ddn::codegen::runtime::tensor(p.alpha)),
             ],
+            std::sync::Arc::new(Kernels),
         )?;
         Ok(Solution {
             status: solved.status,
@@ -322,5 +1914,354 @@ pub mod pool_truncated_quadratic {
             x: ddn::codegen::runtime::Output::from_tensor(&g[0]),
             alpha: ddn::codegen::runtime::Output::from_tensor(&g[1]),
         })
+    }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+        pub const d: Dim = Dim::Named(DimId(1));
+    }
+    /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
+    pub struct Kernels;
+    impl ddn::kernel::Kernels for Kernels {
+        fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+            match id {
+                KernelId::Objective => k_objective(env),
+                KernelId::Gradient => k_gradient(env),
+                KernelId::LagrangianGradient => k_lagrangian_gradient(env),
+                KernelId::Hvp => k_hvp(env),
+                KernelId::Eq => Ok(Vec::new()),
+                KernelId::Ineq => Ok(Vec::new()),
+                KernelId::Mixed => k_mixed(env),
+                KernelId::Init => k_init(env),
+                KernelId::Data => k_data(env),
+                _ => Err(no_kernel(id)),
+            }
+        }
+    }
+    /// Kernel `Objective`.
+    fn k_objective(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Const(0.5), vec![], &[], span(1, 2358, 2361), env)?;
+        let t1 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2700, 2701),
+            env,
+        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t3 = step(
+            Op::Binary(Arith::Sub),
+            vec![t1, t2],
+            &[dim::n, dim::d],
+            span(0, 2700, 2705),
+            env,
+        )?;
+        let t4 = step(
+            Op::Pow(2.0),
+            vec![t3],
+            &[dim::n, dim::d],
+            span(1, 2372, 2375),
+            env,
+        )?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(1, 2377, 2384), env)?;
+        let t7 = step(
+            Op::Atom {
+                atom: Atom::Minimum,
+                axis: None,
+            },
+            vec![t4, t6],
+            &[dim::n, dim::d],
+            span(1, 2364, 2385),
+            env,
+        )?;
+        let t8 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t7],
+            &[dim::n, dim::d],
+            span(0, 2680, 2713),
+            env,
+        )?;
+        let t9 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t8],
+            &[],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        Ok(vec![t9])
+    }
+    /// Kernel `Gradient`.
+    fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2676, 2714), env)?;
+        let t2 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2700, 2701),
+            env,
+        )?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t4 = step(
+            Op::Binary(Arith::Sub),
+            vec![t2, t3],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t5 = step(
+            Op::Pow(2.0),
+            vec![t4.clone()],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t6 = step(
+            Op::Atom {
+                atom: Atom::Ge,
+                axis: None,
+            },
+            vec![t1, t5],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t7 = step(
+            Op::Binary(Arith::Mul),
+            vec![t6, t4],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t8 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t7],
+            &[dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 2676, 2714), env)?;
+        Ok(vec![t9])
+    }
+    /// Kernel `LagrangianGradient`.
+    fn k_lagrangian_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2676, 2714), env)?;
+        let t2 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2700, 2701),
+            env,
+        )?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t4 = step(
+            Op::Binary(Arith::Sub),
+            vec![t2, t3],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t5 = step(
+            Op::Pow(2.0),
+            vec![t4.clone()],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t6 = step(
+            Op::Atom {
+                atom: Atom::Ge,
+                axis: None,
+            },
+            vec![t1, t5],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t7 = step(
+            Op::Binary(Arith::Mul),
+            vec![t6, t4],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t8 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t7],
+            &[dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 2676, 2714), env)?;
+        Ok(vec![t9])
+    }
+    /// Kernel `Hvp`.
+    fn k_hvp(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2676, 2714), env)?;
+        let t2 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2700, 2701),
+            env,
+        )?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t4 = step(
+            Op::Binary(Arith::Sub),
+            vec![t2, t3],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t5 = step(
+            Op::Pow(2.0),
+            vec![t4],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t6 = step(
+            Op::Atom {
+                atom: Atom::Ge,
+                axis: None,
+            },
+            vec![t1, t5],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t7 = step(
+            Op::Sym {
+                id: SymId(0),
+                name: "v_y".into(),
+            },
+            vec![],
+            &[dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t8 = step(
+            Op::Binary(Arith::Mul),
+            vec![t6, t7],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t9 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t8],
+            &[dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        Ok(vec![t9])
+    }
+    /// Kernel `Mixed`.
+    fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(
+            Op::Sym {
+                id: SymId(1),
+                name: "w_y".into(),
+            },
+            vec![],
+            &[dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
+        let t2 = step(Op::Pow(2.0), vec![t1], &[], span(0, 2676, 2714), env)?;
+        let t3 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2700, 2701),
+            env,
+        )?;
+        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t5 = step(
+            Op::Binary(Arith::Sub),
+            vec![t3, t4],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t6 = step(
+            Op::Pow(2.0),
+            vec![t5],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t7 = step(
+            Op::Atom {
+                atom: Atom::Ge,
+                axis: None,
+            },
+            vec![t2, t6],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t8 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t7],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::n, dim::d], span(0, 2676, 2714), env)?;
+        let t10 = step(Op::Const(0.0), vec![], &[], span(0, 2676, 2714), env)?;
+        Ok(vec![t9, t10])
+    }
+    /// Kernel `Init`.
+    fn k_init(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2733, 2734),
+            env,
+        )?;
+        let t1 = step(
+            Op::Atom {
+                atom: Atom::Mean,
+                axis: Some(0),
+            },
+            vec![t0],
+            &[dim::d],
+            span(0, 2728, 2745),
+            env,
+        )?;
+        Ok(vec![t1])
+    }
+    /// Kernel `Data`.
+    fn k_data(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2700, 2701),
+            env,
+        )?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
+        let t2 = step(Op::Pow(2.0), vec![t1], &[], span(1, 2377, 2384), env)?;
+        Ok(vec![t0, t2])
     }
 }

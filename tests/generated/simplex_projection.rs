@@ -6,8 +6,9 @@ fn compiled() -> &'static ddn::Compiled {
     COMPILED.get_or_init(|| ddn::compile("simplex_projection.ddn", SOURCE))
 }
 /// Node `project_simplex` (QP).
-#[allow(non_snake_case, clippy::all)]
+#[allow(non_snake_case)]
 pub mod project_simplex {
+    use ddn::codegen::runtime::prelude::*;
     use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
@@ -39,6 +40,7 @@ pub mod project_simplex {
         let (solved, bound) = ddn::codegen::runtime::solve(
             node(),
             [("y", ddn::codegen::runtime::tensor(p.y))],
+            std::sync::Arc::new(Kernels),
         )?;
         Ok(Solution {
             status: solved.status,
@@ -63,10 +65,33 @@ pub mod project_simplex {
             y: ddn::codegen::runtime::Output::from_tensor(&g[0]),
         })
     }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+    }
+    /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
+    pub struct Kernels;
+    impl ddn::kernel::Kernels for Kernels {
+        fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+            match id {
+                KernelId::Init => Ok(Vec::new()),
+                KernelId::Data => k_data(env),
+                _ => Err(no_kernel(id)),
+            }
+        }
+    }
+    /// Kernel `Data`.
+    fn k_data(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Param(ParamId(0)), vec![], &[dim::n], span(0, 800, 801), env)?;
+        Ok(vec![t0])
+    }
 }
 /// Node `project_simplex_dual` (QP).
-#[allow(non_snake_case, clippy::all)]
+#[allow(non_snake_case)]
 pub mod project_simplex_dual {
+    use ddn::codegen::runtime::prelude::*;
     use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
@@ -100,6 +125,7 @@ pub mod project_simplex_dual {
         let (solved, bound) = ddn::codegen::runtime::solve(
             node(),
             [("y", ddn::codegen::runtime::tensor(p.y))],
+            std::sync::Arc::new(Kernels),
         )?;
         Ok(Solution {
             status: solved.status,
@@ -127,5 +153,33 @@ pub mod project_simplex_dual {
         Ok(Gradients {
             y: ddn::codegen::runtime::Output::from_tensor(&g[0]),
         })
+    }
+    /// The node's dimension names, as the kernels' shapes spell them.
+    #[allow(non_upper_case_globals)]
+    mod dim {
+        use ddn::ir::{Dim, DimId};
+        pub const n: Dim = Dim::Named(DimId(0));
+    }
+    /// The node's kernels, compiled: the runtime's solvers and backward pass call these.
+    pub struct Kernels;
+    impl ddn::kernel::Kernels for Kernels {
+        fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+            match id {
+                KernelId::Init => Ok(Vec::new()),
+                KernelId::Data => k_data(env),
+                _ => Err(no_kernel(id)),
+            }
+        }
+    }
+    /// Kernel `Data`.
+    fn k_data(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n],
+            span(0, 1067, 1068),
+            env,
+        )?;
+        Ok(vec![t0])
     }
 }

@@ -1,41 +1,232 @@
-//! `ddnc build`: the emitted modules of three stdlib files are committed in
-//! `tests/generated/` and compiled into this test binary; the tests check that
-//! they are what `ddnc build` emits today, and that their typed forward and
-//! backward give exactly the runtime's numbers (they call it: the node-specific
-//! kernels are the next step of compiled nodes).
+//! `ddnc build`: the emitted module of every stdlib file is committed in
+//! `tests/generated/` and compiled into this test binary. The tests check that
+//! the modules are what `ddnc build` emits today, that every kernel of every
+//! node's generated `Kernels` equals the tree walk ([`Evaluated`]) and the
+//! interpreter ([`Interpreted`]) bit for bit at seeded points, and that the
+//! typed `forward`/`backward` (the runtime solving through the generated
+//! kernels) give exactly the runtime's numbers.
 
-use ddn::eval::Tensor;
-use ddn::faer::{Col, Mat};
-use ddn::runtime::{bind, forward, Status};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-// Nodes of the file this test does not call would be dead code here (in a
-// user's library they are public API).
+use ddn::eval::{concrete, Env, EvalError, Tensor};
+use ddn::faer::{Col, ColRef, Mat, MatRef};
+use ddn::ir::Node;
+use ddn::kernel::{Evaluated, Interpreted, KernelSet, Kernels};
+use ddn::runtime::{bind, forward, RunError, Status};
+
+use super::{seeded, Rng};
+
+// A test calls each node through a table, not by name, so rustc sees no use
+// of the modules' public items.
+#[allow(dead_code)]
+mod eigen_ddn {
+    include!("../generated/eigen.rs");
+}
 #[allow(dead_code)]
 mod least_squares_ddn {
     include!("../generated/least_squares.rs");
 }
 #[allow(dead_code)]
-mod simplex_projection_ddn {
-    include!("../generated/simplex_projection.rs");
+mod more_ddn {
+    include!("../generated/more.rs");
+}
+#[allow(dead_code)]
+mod neural_collapse_ddn {
+    include!("../generated/neural_collapse.rs");
+}
+#[allow(dead_code)]
+mod optimal_transport_ddn {
+    include!("../generated/optimal_transport.rs");
+}
+#[allow(dead_code)]
+mod optnet_qp_ddn {
+    include!("../generated/optnet_qp.rs");
 }
 #[allow(dead_code)]
 mod robust_pooling_ddn {
     include!("../generated/robust_pooling.rs");
 }
+#[allow(dead_code)]
+mod simplex_projection_ddn {
+    include!("../generated/simplex_projection.rs");
+}
 
-/// Each committed module is today's `ddnc build` output (regenerate with
+/// A node's outputs and dL/dparameters, flattened row-major in declaration order.
+type Run = (Status, Vec<Vec<f64>>, Vec<Vec<f64>>);
+
+/// A node's typed forward and backward, on named inputs and output cotangents.
+type Typed = fn(&BTreeMap<String, Tensor>, &[(String, Tensor)]) -> Result<Run, RunError>;
+
+/// One stdlib node's generated module: its kernels, and its typed forward and
+/// backward on named inputs and output cotangents.
+struct Generated {
+    file: &'static str,
+    node: &'static str,
+    kernels: Arc<dyn Kernels>,
+    typed: Typed,
+}
+
+/// A parameter or cotangent held as faer values, viewed as the typed API wants.
+struct Held {
+    scalar: f64,
+    col: Col<f64>,
+    mat: Mat<f64>,
+}
+
+impl Held {
+    fn new(t: &Tensor) -> Held {
+        let (m, n) = if t.rank() == 2 { t.rows_cols() } else { (0, 0) };
+        Held {
+            scalar: t.data.first().copied().unwrap_or(0.0),
+            col: Col::from_fn(if t.rank() == 1 { t.len() } else { 0 }, |i| t.data[i]),
+            mat: Mat::from_fn(m, n, |i, j| t.data[i * n + j]),
+        }
+    }
+
+    fn view<'a, V: View<'a>>(&'a self) -> V {
+        V::of(self)
+    }
+}
+
+trait View<'a> {
+    fn of(h: &'a Held) -> Self;
+}
+
+impl View<'_> for f64 {
+    fn of(h: &Held) -> f64 {
+        h.scalar
+    }
+}
+
+impl<'a> View<'a> for ColRef<'a, f64> {
+    fn of(h: &'a Held) -> Self {
+        h.col.as_ref()
+    }
+}
+
+impl<'a> View<'a> for MatRef<'a, f64> {
+    fn of(h: &'a Held) -> Self {
+        h.mat.as_ref()
+    }
+}
+
+/// An output or gradient of the typed API, flattened row-major as a tensor is.
+trait Flat {
+    fn flat(&self) -> Vec<f64>;
+}
+
+impl Flat for f64 {
+    fn flat(&self) -> Vec<f64> {
+        vec![*self]
+    }
+}
+
+impl Flat for Col<f64> {
+    fn flat(&self) -> Vec<f64> {
+        self.iter().copied().collect()
+    }
+}
+
+impl Flat for Mat<f64> {
+    fn flat(&self) -> Vec<f64> {
+        let n = self.ncols();
+        (0..self.nrows() * n).map(|k| self[(k / n, k % n)]).collect()
+    }
+}
+
+/// The table entry of node `$m::$node` with parameters `$p` and outputs `$o`.
+macro_rules! generated {
+    ($file:literal, $m:ident :: $node:ident, [$($p:ident),*], [$($o:ident),*]) => {
+        Generated {
+            file: $file,
+            node: stringify!($node),
+            kernels: Arc::new($m::$node::Kernels),
+            typed: |inputs, cot| {
+                use $m::$node as g;
+                $(let $p = Held::new(&inputs[stringify!($p)]);)*
+                let p = g::Params { $($p: $p.view()),* };
+                let mut s = g::forward(&p)?;
+                let outputs = vec![$(s.$o.flat()),*];
+                let cot: BTreeMap<&str, Held> = cot.iter().map(|(k, t)| (k.as_str(), Held::new(t))).collect();
+                let c = g::Cotangents { $($o: cot.get(stringify!($o)).map(|h| h.view())),* };
+                let grads = g::backward(&p, &mut s, &c)?;
+                Ok((s.status, outputs, vec![$(grads.$p.flat()),*]))
+            },
+        }
+    };
+}
+
+/// Every stdlib node (`stdlib_nodes_are_all_covered` checks the list is complete).
+// The entries bind each parameter by its name in the node (`A`, `H_bar`).
+#[allow(non_snake_case)]
+fn generated() -> Vec<Generated> {
+    vec![
+        generated!("eigen", eigen_ddn::max_eigvec, [X], [u]),
+        generated!("eigen", eigen_ddn::eigh_full, [X], [U]),
+        generated!("least_squares", least_squares_ddn::least_squares, [A, b], [x]),
+        generated!("more", more_ddn::lp_layer, [c, G, h], [z]),
+        generated!("more", more_ddn::ls_norm_ball, [A, b, r], [x, radius]),
+        generated!("more", more_ddn::lasso, [A, b, lam], [x]),
+        generated!("more", more_ddn::logistic_regression, [X, y, lam], [w]),
+        generated!("more", more_ddn::softmax_layer, [z], [p]),
+        generated!("more", more_ddn::pool_welsch_ball, [x, alpha], [y]),
+        generated!("neural_collapse", neural_collapse_ddn::etf_project, [H_bar, U_prox, delta], [U]),
+        generated!("optimal_transport", optimal_transport_ddn::entropic_ot, [M, r, c, gamma], [P]),
+        generated!("optnet_qp", optnet_qp_ddn::optnet_qp, [Q, p, G, h, A, b], [z]),
+        generated!("robust_pooling", robust_pooling_ddn::pool_quadratic, [x], [y]),
+        generated!("robust_pooling", robust_pooling_ddn::pool_pseudo_huber, [x, alpha], [y]),
+        generated!("robust_pooling", robust_pooling_ddn::pool_huber, [x, alpha], [y]),
+        generated!("robust_pooling", robust_pooling_ddn::pool_welsch, [x, alpha], [y]),
+        generated!("robust_pooling", robust_pooling_ddn::pool_truncated_quadratic, [x, alpha], [y]),
+        generated!("simplex_projection", simplex_projection_ddn::project_simplex, [y], [x]),
+        generated!("simplex_projection", simplex_projection_ddn::project_simplex_dual, [y], [x, total]),
+    ]
+}
+
+/// The stdlib files that declare nodes (prelude.ddn has only `def`s), by stem.
+fn stdlib_files_with_nodes() -> Vec<(String, ddn::Compiled, String)> {
+    super::ddn_files(&super::root().join("stdlib"))
+        .into_iter()
+        .filter_map(|path| {
+            let stem = path.file_stem().expect("stem").to_string_lossy().into_owned();
+            let source = std::fs::read_to_string(&path).expect("stdlib file");
+            let c = ddn::compile(&format!("{stem}.ddn"), &source);
+            (!c.program.nodes.is_empty()).then_some((stem, c, source))
+        })
+        .collect()
+}
+
+fn node(g: &Generated) -> Node {
+    super::backward::node_of(&format!("stdlib/{}.ddn", g.file), g.node)
+}
+
+/// Each committed module is today's `ddnc build` output, and there is one per
+/// stdlib file with nodes (regenerate with
 /// `ddnc build stdlib/F.ddn -o tests/generated/F.rs`).
 #[test]
 fn committed_modules_are_current() {
-    for f in ["least_squares", "simplex_projection", "robust_pooling"] {
-        let path = super::root().join(format!("stdlib/{f}.ddn"));
-        let source = std::fs::read_to_string(&path).expect("stdlib file");
-        let c = ddn::compile(&format!("{f}.ddn"), &source);
-        let emitted = ddn::codegen::emit(&format!("{f}.ddn"), &source, &c.program).expect("emit");
-        let committed =
-            std::fs::read_to_string(super::root().join(format!("tests/generated/{f}.rs"))).expect("committed");
-        assert!(emitted == committed, "tests/generated/{f}.rs is stale: regenerate it with `ddnc build`");
+    let files = stdlib_files_with_nodes();
+    for (stem, c, source) in &files {
+        let emitted = ddn::codegen::emit(&format!("{stem}.ddn"), source, &c.program).expect("emit");
+        let committed = std::fs::read_to_string(super::root().join(format!("tests/generated/{stem}.rs")))
+            .unwrap_or_else(|_| panic!("tests/generated/{stem}.rs is missing"));
+        assert!(emitted == committed, "tests/generated/{stem}.rs is stale: regenerate it with `ddnc build`");
     }
+    let committed = std::fs::read_dir(super::root().join("tests/generated")).expect("dir").count();
+    assert_eq!(committed, files.len(), "tests/generated/ holds a module of no stdlib file");
+}
+
+#[test]
+fn stdlib_nodes_are_all_covered() {
+    let mut want: Vec<(String, String)> = stdlib_files_with_nodes()
+        .into_iter()
+        .flat_map(|(stem, c, _)| c.program.nodes.into_iter().map(move |n| (stem.clone(), n.name)))
+        .collect();
+    let mut have: Vec<(String, String)> = generated().iter().map(|g| (g.file.into(), g.node.into())).collect();
+    want.sort();
+    have.sort();
+    assert_eq!(have, want);
 }
 
 /// The emitted Rust of two small nodes, pinned.
@@ -47,54 +238,88 @@ fn emitted_rust_snapshots() {
     }
 }
 
-#[test]
-fn generated_least_squares_matches_the_runtime() {
-    use least_squares_ddn::least_squares as ls;
-    let a = Mat::from_fn(4, 2, |i, j| [[1.0, 0.5], [0.3, -1.0], [2.0, 0.1], [-0.4, 0.7]][i][j]);
-    let b = Col::from_fn(4, |i| [1.0, -0.5, 2.0, 0.3][i]);
-    let p = ls::Params { A: a.as_ref(), b: b.as_ref() };
-    let mut s = ls::forward(&p).expect("forward");
-    assert_eq!(s.status, Status::Optimal);
-    let v = Col::from_fn(2, |i| [0.7, -1.2][i]);
-    let g = ls::backward(&p, &mut s, &ls::Cotangents { x: Some(v.as_ref()) }).expect("backward");
+/// A kernel's outputs as shapes and bits (so NaNs compare, and -0 ≠ 0), or its error.
+type Bits = Result<Vec<(Vec<usize>, Vec<u64>)>, EvalError>;
 
-    let node = super::compile_path(&super::root().join("stdlib/least_squares.ddn")).program.nodes.remove(0);
-    let named = [
-        ("A".to_string(), Tensor::matrix(4, 2, (0..8).map(|k| a[(k / 2, k % 2)]).collect())),
-        ("b".to_string(), Tensor::vector(b.iter().copied().collect())),
-    ]
-    .into_iter()
-    .collect();
-    let bound = bind(&node, &named).expect("bind");
-    let mut solved = forward(&node, &bound).expect("forward");
-    let want = ddn::diff::backward(&node, &bound, &mut solved, &[("x".into(), Tensor::vector(vec![0.7, -1.2]))])
-        .expect("backward");
-    let x: Vec<f64> = s.x.iter().copied().collect();
-    assert_eq!(x, solved.outputs[0].1.data, "x, bit for bit");
-    let ga: Vec<f64> = (0..8).map(|k| g.A[(k / 2, k % 2)]).collect();
-    assert_eq!(ga, want[0].data, "dL/dA, bit for bit");
-    assert_eq!(g.b.iter().copied().collect::<Vec<_>>(), want[1].data, "dL/db, bit for bit");
+fn bits(r: Result<Vec<Tensor>, EvalError>) -> Bits {
+    r.map(|ts| ts.into_iter().map(|t| (t.shape, t.data.iter().map(|x| x.to_bits()).collect())).collect())
 }
 
-#[test]
-fn generated_smooth_and_dual_nodes_run() {
-    use robust_pooling_ddn::pool_welsch as pool;
-    use simplex_projection_ddn::project_simplex_dual as proj;
-    let x = Mat::from_fn(5, 2, |i, j| [[0.1, 2.0], [0.3, -0.2], [3.5, 0.4], [-0.4, 0.1], [0.2, -2.6]][i][j]);
-    let p = pool::Params { x: x.as_ref(), alpha: 0.8 };
-    let mut s = pool::forward(&p).expect("forward");
-    assert_eq!(s.status, Status::Optimal);
-    let v = Col::from_fn(2, |i| [0.6, -0.3][i]);
-    let g = pool::backward(&p, &mut s, &pool::Cotangents { y: Some(v.as_ref()) }).expect("backward");
-    assert!(g.alpha.is_finite() && g.x.nrows() == 5);
+/// The kernel back ends, the reference first. A further back end (the JIT) is
+/// one more entry.
+fn back_ends(set: &Arc<KernelSet>, generated: &Arc<dyn Kernels>) -> Vec<(&'static str, Arc<dyn Kernels>)> {
+    vec![
+        ("evaluated", Arc::new(Evaluated(set.clone()))),
+        ("interpreted", Arc::new(Interpreted(set.clone()))),
+        ("generated", generated.clone()),
+    ]
+}
 
-    let y = Col::from_fn(4, |i| [0.3, -0.2, 0.9, 0.1][i]);
-    let p = proj::Params { y: y.as_ref() };
-    let mut s = proj::forward(&p).expect("forward");
-    assert!((s.x.iter().sum::<f64>() - 1.0).abs() < 1e-8, "on the simplex");
-    let g = proj::backward(&p, &mut s, &proj::Cotangents { total: Some(1.0), ..Default::default() }).expect("backward");
-    // dν/dy: the multiplier of Σx = 1 moves with the mean of the support.
-    assert!(g.y.iter().all(|v| v.is_finite()));
+/// Every kernel of every stdlib node, at the seeded parameters and seeded
+/// variables and symbols (in (0.1, 1.1), inside every atom's domain), agrees
+/// across the back ends bit for bit.
+#[test]
+fn generated_kernels_equal_the_interpreter_and_the_tree_walk() {
+    let mut rng = Rng(0x6e7);
+    for g in generated() {
+        let node = node(&g);
+        let set = ddn::runtime::kernel_set(&node).expect("kernels");
+        let bound = bind(&node, &seeded::inputs(g.node)).expect("bind");
+        let mut point = |shapes: Vec<Vec<usize>>| -> Vec<Tensor> {
+            shapes
+                .into_iter()
+                .map(|s| {
+                    let t = seeded::tensor(&mut rng, s);
+                    Tensor { data: t.data.iter().map(|x| 0.6 + 0.5 * x).collect(), ..t }
+                })
+                .collect()
+        };
+        let vars = point(node.vars.iter().map(|v| concrete(&v.shape, &bound.dims)).collect());
+        let derived = node.derived.get().and_then(|d| d.as_ref().ok()).cloned();
+        let syms = point(derived.iter().flat_map(|d| &d.syms).map(|s| concrete(&s.shape, &bound.dims)).collect());
+        let env = Env { params: &bound.params, vars: &vars, dims: &bound.dims, syms: &syms };
+        let ends = back_ends(&set, &g.kernels);
+        for k in &set.kernels {
+            let want = bits(ends[0].1.run(k.id, &env));
+            assert!(want.is_ok(), "{}: kernel {:?} fails at the seeded point: {want:?}", g.node, k.id);
+            for (name, end) in &ends[1..] {
+                assert!(bits(end.run(k.id, &env)) == want, "{}: kernel {:?}, {name} differs", g.node, k.id);
+            }
+        }
+    }
+}
+
+/// For every stdlib node, the generated module's typed forward and backward
+/// (the runtime solving through the generated kernels) equal the runtime's
+/// `forward` and `diff::backward` bit for bit, on seeded inputs and cotangents.
+#[test]
+fn generated_forward_and_backward_equal_the_runtime() {
+    for g in generated() {
+        let node = node(&g);
+        let inputs = seeded::inputs(g.node);
+        let bound = bind(&node, &inputs).expect("bind");
+        let mut solved = forward(&node, &bound).unwrap_or_else(|e| panic!("{}: {e:?}", g.node));
+        assert_eq!(solved.status, Status::Optimal, "{}", g.node);
+        let cot = seeded::cotangents(g.node, &solved);
+        let grads = ddn::diff::backward(&node, &bound, &mut solved, &cot).expect("backward");
+        let (status, outputs, typed_grads) = (g.typed)(&inputs, &cot).unwrap_or_else(|e| panic!("{}: {e:?}", g.node));
+        let as_bits = |v: Vec<Vec<f64>>| -> Vec<Vec<u64>> {
+            v.into_iter().map(|x| x.into_iter().map(f64::to_bits).collect()).collect()
+        };
+        assert_eq!(status, solved.status, "{}", g.node);
+        assert_eq!(
+            as_bits(outputs),
+            as_bits(solved.outputs.iter().map(|(_, t)| t.data.clone()).collect()),
+            "{}: outputs, bit for bit",
+            g.node
+        );
+        assert_eq!(
+            as_bits(typed_grads),
+            as_bits(grads.into_iter().map(|t| t.data).collect()),
+            "{}: dL/dparameters, bit for bit",
+            g.node
+        );
+    }
 }
 
 /// The build-script API writes one module per file, and refuses a bad file

@@ -17,6 +17,7 @@ mod properties;
 pub mod reference;
 mod run;
 mod runtime;
+mod seeded;
 mod smooth;
 mod smooth_nodes;
 mod stdlib;

@@ -1,0 +1,210 @@
+//! A node's kernels ([`crate::kernel`]) as straight-line Rust: one function
+//! per kernel program, one `let tN = step(...)?;` per program step, and a unit
+//! struct `Kernels` that dispatches on [`KernelId`].
+//!
+//! Each step is the interpreter's step: [`super::runtime::step`] calls
+//! [`crate::eval::apply`] with the step's `Op`, shape and span written out as
+//! Rust constructors, so the emitted kernels agree with [`Program::run`] bit
+//! for bit. A value is moved into its last reader and cloned before; outputs
+//! are moved into the result at the end (the interpreter clones them, which
+//! changes no bits).
+
+use std::fmt::Write;
+
+use crate::diag::Span;
+use crate::eval::Op;
+use crate::ir::{Arith, Dim, DimId, Node, Sel, Shape};
+use crate::kernel::{KernelId, KernelSet, Program};
+
+/// The emitted function name of kernel `id`: `k_hvp`, `k_eq_jt_0`.
+fn fn_name(id: KernelId) -> String {
+    match id {
+        KernelId::Objective => "k_objective".into(),
+        KernelId::Gradient => "k_gradient".into(),
+        KernelId::LagrangianGradient => "k_lagrangian_gradient".into(),
+        KernelId::Hvp => "k_hvp".into(),
+        KernelId::Eq => "k_eq".into(),
+        KernelId::Ineq => "k_ineq".into(),
+        KernelId::EqJt(k) => format!("k_eq_jt_{k}"),
+        KernelId::IneqJt(k) => format!("k_ineq_jt_{k}"),
+        KernelId::Mixed => "k_mixed".into(),
+        KernelId::Init => "k_init".into(),
+        KernelId::Data => "k_data".into(),
+    }
+}
+
+/// `id` as a Rust pattern.
+fn pattern(id: KernelId) -> String {
+    match id {
+        KernelId::EqJt(k) => format!("KernelId::EqJt({k})"),
+        KernelId::IneqJt(k) => format!("KernelId::IneqJt({k})"),
+        other => format!("KernelId::{other:?}"),
+    }
+}
+
+/// An `f64` as a Rust expression that evaluates to the same bits.
+fn float(x: f64) -> String {
+    if x.is_nan() {
+        "f64::NAN".into()
+    } else if x.is_infinite() {
+        if x > 0.0 { "f64::INFINITY" } else { "f64::NEG_INFINITY" }.into()
+    } else {
+        // `Debug` prints the shortest text that reads back as the same `f64`.
+        format!("{x:?}")
+    }
+}
+
+/// `op` as a Rust constructor (the module imports `ddn::codegen::runtime::prelude`).
+fn op(op: &Op) -> String {
+    match op {
+        Op::Const(c) => format!("Op::Const({})", float(*c)),
+        Op::Dim(d) => format!("Op::Dim(DimId({}))", d.0),
+        Op::Param(p) => format!("Op::Param(ParamId({}))", p.0),
+        Op::Var(v) => format!("Op::Var(VarId({}))", v.0),
+        Op::Sym { id, name } => format!("Op::Sym {{ id: SymId({}), name: {name:?}.into() }}", id.0),
+        Op::Neg => "Op::Neg".into(),
+        Op::Binary(a) => format!(
+            "Op::Binary(Arith::{})",
+            match a {
+                Arith::Add => "Add",
+                Arith::Sub => "Sub",
+                Arith::Mul => "Mul",
+                Arith::Div => "Div",
+            }
+        ),
+        Op::Pow(p) => format!("Op::Pow({})", float(*p)),
+        Op::MatMul => "Op::MatMul".into(),
+        Op::Transpose => "Op::Transpose".into(),
+        Op::Index(sel) => {
+            let sel: Vec<String> = sel
+                .iter()
+                .map(|s| match s {
+                    Sel::At(i) => format!("Sel::At({i})"),
+                    Sel::Range { start, end } => format!("Sel::Range {{ start: {start}, end: {end:?} }}"),
+                })
+                .collect();
+            format!("Op::Index(vec![{}])", sel.join(", "))
+        }
+        Op::Atom { atom, axis } => format!("Op::Atom {{ atom: Atom::{atom:?}, axis: {axis:?} }}"),
+    }
+}
+
+/// A shape as a slice of dimensions, named ones by their constants in the
+/// module's `dim` (see [`dims`]): `&[dim::n, Fixed(1)]`.
+fn shape(s: &Shape, node: &Node) -> String {
+    let dims: Vec<String> =
+        s.0.iter()
+            .map(|d| match d {
+                Dim::Fixed(v) => format!("Fixed({v})"),
+                Dim::Named(id) => format!("dim::{}", super::ident(&node.dims[id.0 as usize].name)),
+            })
+            .collect();
+    format!("&[{}]", dims.join(", "))
+}
+
+/// `mod dim`: a constant per dimension name the steps' shapes use, so that a
+/// shape reads as in the source (`&[dim::m, dim::n]`).
+fn dims(out: &mut String, node: &Node, set: &KernelSet) -> std::fmt::Result {
+    let mut used: Vec<DimId> = set
+        .kernels
+        .iter()
+        .flat_map(|k| &k.program.steps)
+        .flat_map(|s| &s.shape.0)
+        .filter_map(|d| match d {
+            Dim::Named(id) => Some(*id),
+            Dim::Fixed(_) => None,
+        })
+        .collect();
+    used.sort();
+    used.dedup();
+    if used.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "/// The node's dimension names, as the kernels' shapes spell them.")?;
+    writeln!(out, "#[allow(non_upper_case_globals)]")?;
+    writeln!(out, "mod dim {{")?;
+    writeln!(out, "use ddn::ir::{{Dim, DimId}};")?;
+    for id in used {
+        let name = super::ident(&node.dims[id.0 as usize].name);
+        writeln!(out, "pub const {name}: Dim = Dim::Named(DimId({}));", id.0)?;
+    }
+    writeln!(out, "}}")
+}
+
+fn span(s: Span) -> String {
+    format!("span({}, {}, {})", s.file.0, s.start, s.end)
+}
+
+/// The body of one kernel: a `let` per step, then the outputs.
+fn body(out: &mut String, node: &Node, program: &Program) -> std::fmt::Result {
+    let last = program.last_use();
+    let mut is_output = vec![false; program.steps.len()];
+    program.outputs.iter().for_each(|o| is_output[o.index()] = true);
+    for (k, s) in program.steps.iter().enumerate() {
+        let args: Vec<String> = s
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let moved = last[a.index()] == Some(k) && !s.args[i + 1..].contains(a) && !is_output[a.index()];
+                if moved {
+                    format!("t{}", a.0)
+                } else {
+                    format!("t{}.clone()", a.0)
+                }
+            })
+            .collect();
+        writeln!(
+            out,
+            "let t{k} = step({}, vec![{}], {}, {}, env)?;",
+            op(&s.op),
+            args.join(", "),
+            shape(&s.shape, node),
+            span(s.span)
+        )?;
+    }
+    let outputs: Vec<String> = program
+        .outputs
+        .iter()
+        .enumerate()
+        .map(
+            |(i, o)| {
+                if program.outputs[i + 1..].contains(o) {
+                    format!("t{}.clone()", o.0)
+                } else {
+                    format!("t{}", o.0)
+                }
+            },
+        )
+        .collect();
+    writeln!(out, "Ok(vec![{}])", outputs.join(", "))
+}
+
+/// The kernels `set` of `node`: a function per non-empty kernel program and
+/// the `Kernels` struct (an empty kernel returns no outputs without a function).
+pub fn emit(out: &mut String, node: &Node, set: &KernelSet) -> std::fmt::Result {
+    dims(out, node, set)?;
+    writeln!(out, "/// The node's kernels, compiled: the runtime's solvers and backward pass call these.")?;
+    writeln!(out, "pub struct Kernels;")?;
+    writeln!(out, "impl ddn::kernel::Kernels for Kernels {{")?;
+    writeln!(out, "fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {{")?;
+    writeln!(out, "match id {{")?;
+    for k in &set.kernels {
+        if k.program.steps.is_empty() {
+            writeln!(out, "{} => Ok(Vec::new()),", pattern(k.id))?;
+        } else {
+            writeln!(out, "{} => {}(env),", pattern(k.id), fn_name(k.id))?;
+        }
+    }
+    writeln!(out, "_ => Err(no_kernel(id)),")?;
+    writeln!(out, "}}")?;
+    writeln!(out, "}}")?;
+    writeln!(out, "}}")?;
+    for k in set.kernels.iter().filter(|k| !k.program.steps.is_empty()) {
+        writeln!(out, "/// Kernel `{:?}`.", k.id)?;
+        writeln!(out, "fn {}(env: &Env) -> Result<Vec<Tensor>, EvalError> {{", fn_name(k.id))?;
+        body(out, node, &k.program)?;
+        writeln!(out, "}}")?;
+    }
+    Ok(())
+}

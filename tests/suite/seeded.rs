@@ -1,0 +1,96 @@
+//! Seeded, valid inputs for every stdlib node, and a seeded cotangent per
+//! output: what the back-end comparisons (`generated.rs`) run every node on.
+//! Valid means the node is solvable there: symmetric matrices for the eigen
+//! nodes, positive marginals of equal mass for transport, a feasible OptNet QP
+//! with strict complementarity, positive `pos` parameters, a bounded LP.
+
+use std::collections::BTreeMap;
+
+use ddn::eval::Tensor;
+use serde_json::json;
+
+use super::Rng;
+
+/// The node's inputs, by parameter name; panics for a node not in the stdlib.
+pub fn inputs(node: &str) -> BTreeMap<String, Tensor> {
+    let mut rng = Rng(0x5eed ^ node.len() as u64);
+    let pool = |rng: &mut Rng| json!({"x": rng.mat(5, 2), "alpha": 0.8});
+    let value = match node {
+        "max_eigvec" | "eigh_full" => {
+            // A symmetric matrix with well-separated eigenvalues (the eigenvector
+            // derivatives divide by their gaps).
+            let s = rng.mat(3, 3);
+            let x: Vec<Vec<f64>> = (0..3)
+                .map(|i| (0..3).map(|j| 0.1 * (s[i][j] + s[j][i]) + if i == j { i as f64 } else { 0.0 }).collect())
+                .collect();
+            json!({ "X": x })
+        }
+        "least_squares" => json!({"A": rng.mat(4, 2), "b": rng.vec(4)}),
+        "lp_layer" => {
+            // Random rows plus the box |z| ≤ 2, so the LP is bounded.
+            let n = 3;
+            let mut g = rng.mat(4, n);
+            let mut h: Vec<f64> = (0..4).map(|_| 1.0 + rng.next().abs()).collect();
+            for i in 0..n {
+                let e: Vec<f64> = (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect();
+                g.push(e.clone());
+                g.push(e.iter().map(|x| -x).collect());
+                h.extend([2.0, 2.0]);
+            }
+            json!({"c": rng.vec(n), "G": g, "h": h})
+        }
+        "ls_norm_ball" => json!({"A": rng.mat(3, 2), "b": [2.0, 1.5, 0.3], "r": 0.7}),
+        "lasso" => json!({"A": rng.mat(4, 3), "b": rng.vec(4), "lam": 0.3}),
+        "logistic_regression" => {
+            let y: Vec<f64> = (0..6).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+            json!({"X": rng.mat(6, 3), "y": y, "lam": 0.1})
+        }
+        "softmax_layer" => json!({ "z": rng.vec(4) }),
+        "pool_welsch_ball" => {
+            // Points around (1, 1): the pooled vector sits on the unit ball's boundary.
+            let x: Vec<Vec<f64>> = (0..5).map(|_| vec![1.0 + 0.3 * rng.next(), 1.0 + 0.3 * rng.next()]).collect();
+            json!({"x": x, "alpha": 1.5})
+        }
+        "etf_project" => {
+            // U_prox near the Stiefel manifold: the columns of I plus a little noise.
+            let prox: Vec<Vec<f64>> =
+                (0..4).map(|i| (0..2).map(|j| if i == j { 1.0 } else { 0.0 } + 0.1 * rng.next()).collect()).collect();
+            json!({"H_bar": rng.mat(4, 2), "U_prox": prox, "delta": 0.5})
+        }
+        "entropic_ot" => {
+            // Positive marginals of equal mass (1).
+            let (r, c) = (positive(&mut rng, 2), positive(&mut rng, 3));
+            json!({"M": rng.mat(2, 3), "r": r, "c": c, "gamma": 5.0})
+        }
+        "optnet_qp" => rng.planted_optnet(4, 5, 1).0,
+        "pool_quadratic" => json!({ "x": rng.mat(5, 2) }),
+        "pool_pseudo_huber" | "pool_huber" | "pool_welsch" | "pool_truncated_quadratic" => pool(&mut rng),
+        "project_simplex" | "project_simplex_dual" => json!({ "y": rng.vec(5) }),
+        other => panic!("no seeded inputs for `{other}`: add them here"),
+    };
+    ddn::runtime::named_tensors(&value).expect("seeded inputs")
+}
+
+/// `n` positive weights summing to one.
+fn positive(rng: &mut Rng, n: usize) -> Vec<f64> {
+    let w: Vec<f64> = (0..n).map(|_| 1.0 + 0.5 * rng.next()).collect();
+    let total: f64 = w.iter().sum();
+    w.iter().map(|x| x / total).collect()
+}
+
+/// A seeded cotangent for each output of `node` at its solution `solved`
+/// (shapes from the outputs themselves).
+pub fn cotangents(node: &str, solved: &ddn::runtime::Solved) -> Vec<(String, Tensor)> {
+    let mut rng = Rng(0xc07 ^ node.len() as u64);
+    solved
+        .outputs
+        .iter()
+        .map(|(name, t)| (name.clone(), Tensor { shape: t.shape.clone(), data: rng.vec(t.data.len()) }))
+        .collect()
+}
+
+/// A seeded tensor of `shape`.
+pub fn tensor(rng: &mut Rng, shape: Vec<usize>) -> Tensor {
+    let len = shape.iter().product();
+    Tensor { shape, data: rng.vec(len) }
+}
