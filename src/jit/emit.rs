@@ -156,8 +156,9 @@ impl Emitter<'_, '_> {
         self.b.ins().store(MemFlagsData::trusted(), v, a, 0);
     }
 
-    /// `out[i, j] = f(args[i, j])`, one loop when every operand is contiguous
-    /// or constant along the rows (then `i * cols + j` is one index).
+    /// `out[i, j] = f(args[i, j])`, one loop when there is one row or every
+    /// operand is contiguous or constant along the rows (then `i * cols + j`
+    /// is one index).
     fn elementwise(
         &mut self,
         k: usize,
@@ -166,7 +167,7 @@ impl Emitter<'_, '_> {
         cols: usize,
         f: &mut dyn FnMut(&mut Self, &[Value]) -> Value,
     ) {
-        if args.iter().all(|a| a.s0 == a.s1 * cols) {
+        if rows == 1 || args.iter().all(|a| a.s0 == a.s1 * cols) {
             self.counted(rows * cols, &mut |e, t| {
                 let v: Vec<Value> = args.iter().map(|a| e.load(a.slot, &[(t, a.s1)])).collect();
                 let r = f(e, &v);
