@@ -336,3 +336,25 @@ fn structural_ops_agree_with_apply() {
         }
     }
 }
+
+/// Rust leaves the zero that `f64::max`/`min` return for `±0.0` unspecified;
+/// the JIT does what rustc's code for `apply` does, checked here pair by pair.
+#[test]
+fn signed_zeros_and_nans_in_max_and_min() {
+    let a = Tensor::vector(vec![0.0, -0.0, 0.0, -0.0, f64::NAN, 1.0, f64::NAN]);
+    let b = Tensor::vector(vec![-0.0, 0.0, 0.0, -0.0, 1.0, f64::NAN, f64::NAN]);
+    for atom in [Atom::Maximum, Atom::Minimum] {
+        let program = one_step(Op::Atom { atom, axis: None }, &[&[7], &[7]], &[7]);
+        assert!(check_program(&format!("{atom:?}"), &program, &[a.clone(), b.clone()]));
+    }
+    for (atom, input) in
+        [(Atom::Pos, &a), (Atom::Pos, &b), (Atom::Max, &a), (Atom::Max, &b), (Atom::Min, &a), (Atom::Min, &b)]
+    {
+        let out: &[usize] = if atom == Atom::Pos { &[7] } else { &[] };
+        let program = one_step(Op::Atom { atom, axis: None }, &[&[7]], out);
+        assert!(check_program(&format!("{atom:?} {:?}", input.data), &program, &[input.clone()]));
+        let zeros = Tensor::vector(vec![0.0, -0.0, -0.0, 0.0]);
+        let program = one_step(Op::Atom { atom, axis: None }, &[&[4]], if atom == Atom::Pos { &[4] } else { &[] });
+        assert!(check_program(&format!("{atom:?} zeros"), &program, &[zeros]));
+    }
+}
