@@ -352,7 +352,7 @@ fn signed_zeros_and_nans_in_max_and_min() {
     {
         let out: &[usize] = if atom == Atom::Pos { &[7] } else { &[] };
         let program = one_step(Op::Atom { atom, axis: None }, &[&[7]], out);
-        assert!(check_program(&format!("{atom:?} {:?}", input.data), &program, &[input.clone()]));
+        assert!(check_program(&format!("{atom:?} {:?}", input.data), &program, std::slice::from_ref(input)));
         let zeros = Tensor::vector(vec![0.0, -0.0, -0.0, 0.0]);
         let program = one_step(Op::Atom { atom, axis: None }, &[&[4]], if atom == Atom::Pos { &[4] } else { &[] });
         assert!(check_program(&format!("{atom:?} zeros"), &program, &[zeros]));
