@@ -358,3 +358,33 @@ fn signed_zeros_and_nans_in_max_and_min() {
         assert!(check_program(&format!("{atom:?} zeros"), &program, &[zeros]));
     }
 }
+
+/// One `JitKernels` shared by threads (compiling on first use, per dimension
+/// sizes), and modules compiled and freed again and again.
+#[test]
+fn shared_across_threads_and_freed() {
+    let c = compile_path(&root().join("stdlib").join("robust_pooling.ddn"));
+    let node = c.program.nodes.iter().find(|n| n.name == "pool_pseudo_huber").expect("pool_pseudo_huber");
+    let (set, syms) = kernels(node);
+    let jit = Arc::new(JitKernels::new(set.clone()));
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let (jit, set, syms) = (jit.clone(), set.clone(), syms.clone());
+            s.spawn(move || {
+                let mut rng = Rng(100 + t);
+                for n in [2, 3, 4] {
+                    let inputs = Inputs::new(node, &syms, n, &mut rng, &mut positive);
+                    agree(&format!("thread {t}, n = {n}"), &set, &jit, &inputs.env());
+                }
+            });
+        }
+    });
+    let program = &set.get(ddn::kernel::KernelId::Hvp).unwrap().program;
+    let mut rng = Rng(5);
+    let inputs = Inputs::new(node, &syms, 3, &mut rng, &mut positive);
+    let expected = program.run(&inputs.env());
+    for _ in 0..50 {
+        let compiled = jit::compile(program, &inputs.dims).unwrap();
+        assert_same("recompiled", &expected, &compiled.run(&inputs.env()));
+    }
+}
