@@ -288,6 +288,18 @@ impl Emitter<'_, '_> {
                 let ge = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, a, b);
                 self.b.ins().select(ge, one, zero)
             }
+            Binary::Huber => {
+                // `if x.abs() <= m { x * x } else { 2.0 * m * x.abs() - m * m }`
+                let ax = self.b.ins().fabs(a);
+                let inside = self.b.ins().fcmp(FloatCC::LessThanOrEqual, ax, b);
+                let square = self.b.ins().fmul(a, a);
+                let two = self.b.ins().f64const(2.0);
+                let two_m = self.b.ins().fmul(two, b);
+                let slope = self.b.ins().fmul(two_m, ax);
+                let mm = self.b.ins().fmul(b, b);
+                let linear = self.b.ins().fsub(slope, mm);
+                self.b.ins().select(inside, square, linear)
+            }
             Binary::Call(name) => {
                 let f = self.import(name);
                 let inst = self.b.ins().call(f, &[a, b]);

@@ -10,11 +10,11 @@
 //!   dimension sizes, `ones`, …) are computed once at compile time by
 //!   [`crate::eval::apply`] and kept in the arena's template;
 //! - elementwise steps (with numpy broadcasting resolved at compile time),
-//!   transposes, `outer`, `spread`, `sum_to` and reductions become loops
+//!   transposes, `outer`, `spread`, `sum_to`, `huber` and reductions become loops
 //!   (`plan.rs`, `emit.rs`); transcendental functions are calls to Rust shims
 //!   that call the function `apply` calls;
 //! - every other step (matrix products, which faer computes in its own order;
-//!   indexing, stacking, `huber`, `quad_form`, `log_sum_exp`, …) calls one
+//!   indexing, stacking, `quad_form`, `log_sum_exp`, …) calls one
 //!   fallback shim (`shims.rs`) that runs `apply` on the arena's slices.
 //!
 //! **Invariant: bit for bit equal to [`Program::run`].** Each inlined step

@@ -40,6 +40,8 @@ pub(super) enum Binary {
     Min,
     /// `1.0` where `a >= b`, else `0.0`.
     Ge,
+    /// `huber(a, M = b)`: `a * a` where `|a| <= M`, else `2 M |a| - M²`.
+    Huber,
     /// A Rust shim by name (see `shims::BINARY`).
     Call(&'static str),
 }
@@ -263,6 +265,20 @@ pub(super) fn plan(k: usize, step: &Step, layout: &Layout) -> Plan {
             Atom::Minimum => zip(Binary::Min, Check::None),
             Atom::Ge => zip(Binary::Ge, Check::None),
             Atom::KlDiv => zip(Binary::Call("kl_div"), Check::Before),
+            // With its threshold given (a scalar); without one `apply` takes M = 1.
+            Atom::Huber => match (arg(0), arg(1)) {
+                (Some(x), Some(m)) if step.args.len() == 2 && layout.len(m) == 1 && layout.shapes[x] == *out => {
+                    Plan::Zip {
+                        f: Binary::Huber,
+                        a: Operand { slot: x, s0: cols, s1: 1 },
+                        b: Operand { slot: m, s0: 0, s1: 0 },
+                        rows,
+                        cols,
+                        check: Check::Before,
+                    }
+                }
+                _ => Plan::Fallback,
+            },
             Atom::Sum => fold(Fold::Add, 0.0, *axis, Post::None),
             Atom::Mean => {
                 let len = arg(0).map_or(0, |x| layout.len(x));

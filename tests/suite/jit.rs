@@ -388,3 +388,15 @@ fn shared_across_threads_and_freed() {
         assert_same("recompiled", &expected, &compiled.run(&inputs.env()));
     }
 }
+
+#[test]
+fn huber_agrees_with_apply() {
+    let program = one_step(Op::Atom { atom: Atom::Huber, axis: None }, &[&[2, 3], &[]], &[2, 3]);
+    let mut rng = Rng(23);
+    for m in [1.0, 0.5, 0.0, -0.0, -1.0, f64::NAN, f64::INFINITY] {
+        for values in [positive as fn(&mut Rng, usize) -> Vec<f64>, awkward, |r: &mut Rng, n| r.vec(n)] {
+            let x = tensor(vec![2, 3], |n| values(&mut rng, n));
+            assert!(check_program(&format!("huber M = {m}"), &program, &[x, Tensor::scalar(m)]));
+        }
+    }
+}
