@@ -156,8 +156,9 @@ impl Emitter<'_, '_> {
         self.b.ins().store(MemFlagsData::trusted(), v, a, 0);
     }
 
-    /// `out[i, j] = f(args[i, j])`, one loop when every operand is contiguous
-    /// or constant along the rows (then `i * cols + j` is one index).
+    /// `out[i, j] = f(args[i, j])`, one loop when there is one row or every
+    /// operand is contiguous or constant along the rows (then `i * cols + j`
+    /// is one index).
     fn elementwise(
         &mut self,
         k: usize,
@@ -166,7 +167,7 @@ impl Emitter<'_, '_> {
         cols: usize,
         f: &mut dyn FnMut(&mut Self, &[Value]) -> Value,
     ) {
-        if args.iter().all(|a| a.s0 == a.s1 * cols) {
+        if rows == 1 || args.iter().all(|a| a.s0 == a.s1 * cols) {
             self.counted(rows * cols, &mut |e, t| {
                 let v: Vec<Value> = args.iter().map(|a| e.load(a.slot, &[(t, a.s1)])).collect();
                 let r = f(e, &v);
@@ -286,6 +287,18 @@ impl Emitter<'_, '_> {
                 let (zero, one) = (self.b.ins().f64const(0.0), self.b.ins().f64const(1.0));
                 let ge = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, a, b);
                 self.b.ins().select(ge, one, zero)
+            }
+            Binary::Huber => {
+                // `if x.abs() <= m { x * x } else { 2.0 * m * x.abs() - m * m }`
+                let ax = self.b.ins().fabs(a);
+                let inside = self.b.ins().fcmp(FloatCC::LessThanOrEqual, ax, b);
+                let square = self.b.ins().fmul(a, a);
+                let two = self.b.ins().f64const(2.0);
+                let two_m = self.b.ins().fmul(two, b);
+                let slope = self.b.ins().fmul(two_m, ax);
+                let mm = self.b.ins().fmul(b, b);
+                let linear = self.b.ins().fsub(slope, mm);
+                self.b.ins().select(inside, square, linear)
             }
             Binary::Call(name) => {
                 let f = self.import(name);

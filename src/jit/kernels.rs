@@ -13,8 +13,8 @@ use crate::kernel::{KernelId, KernelSet, Kernels};
 /// the JIT cannot compile (its dry run fails) runs in the interpreter.
 pub struct JitKernels {
     set: Arc<KernelSet>,
-    /// Per dimension sizes.
-    cache: RwLock<HashMap<Vec<usize>, Compiled>>,
+    /// Per dimension sizes (a failed module too, so it is not retried per call).
+    cache: RwLock<HashMap<Vec<usize>, Result<Compiled, JitError>>>,
 }
 
 /// Each kernel's compiled program (or why it was not compiled), in the set's order.
@@ -28,12 +28,12 @@ impl JitKernels {
     /// Every kernel compiled for `dims` (cached).
     pub fn compiled(&self, dims: &[usize]) -> Result<Compiled, JitError> {
         if let Some(c) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(dims) {
-            return Ok(c.clone());
+            return c.clone();
         }
         let programs: Vec<_> = self.set.kernels.iter().map(|k| &k.program).collect();
-        let compiled = Arc::new(compile_all(&programs, dims)?);
+        let compiled = compile_all(&programs, dims).map(Arc::new);
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
-        Ok(cache.entry(dims.to_vec()).or_insert(compiled).clone())
+        cache.entry(dims.to_vec()).or_insert(compiled).clone()
     }
 }
 

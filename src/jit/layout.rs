@@ -1,5 +1,7 @@
 //! The arena: every step's value at an offset fixed at compile time.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use super::JitError;
 use crate::eval::{apply, concrete, Env, Op, Tensor};
 use crate::kernel::Program;
@@ -30,7 +32,9 @@ impl Layout {
                 Tensor::filled(concrete(&step.shape, dims), 1.0)
             } else {
                 let args = step.args.iter().map(|a| values[a.index()].clone()).collect();
-                apply(&step.op, args, &step.shape, step.span, &env)
+                // A step that fails (or panics) here fails at run time too, in the interpreter.
+                catch_unwind(AssertUnwindSafe(|| apply(&step.op, args, &step.shape, step.span, &env)))
+                    .map_err(|_| JitError("a step panics on inputs of ones".into()))?
                     .map_err(|e| JitError(format!("a step fails on inputs of ones: {}", e.message)))?
             };
             folded.push(!input && step.args.iter().all(|a| folded[a.index()]));

@@ -2,7 +2,7 @@
 //!
 //! [`compile`] specialises one [`Program`] to concrete dimension sizes. Every
 //! step's shape is then a number, so all values live in one `f64` arena at
-//! offsets fixed at compile time ([`layout`]), and the compiled function is
+//! offsets fixed at compile time (`layout.rs`), and the compiled function is
 //! `extern "C" fn(arena, call) -> status`:
 //!
 //! - inputs (parameters, variables, symbols) are copied into the arena by the
@@ -10,10 +10,12 @@
 //!   dimension sizes, `ones`, …) are computed once at compile time by
 //!   [`crate::eval::apply`] and kept in the arena's template;
 //! - elementwise steps (with numpy broadcasting resolved at compile time),
-//!   transposes and reductions become loops ([`plan`], [`emit`]); transcendental
-//!   functions are calls to Rust shims that call the function `apply` calls;
-//! - every other step (matrix products, indexing, stacking, …) calls one
-//!   fallback shim ([`shims`]) that runs `apply` on the arena's slices.
+//!   transposes, `outer`, `spread`, `sum_to`, `huber` and reductions become loops
+//!   (`plan.rs`, `emit.rs`); transcendental functions are calls to Rust shims
+//!   that call the function `apply` calls;
+//! - every other step (matrix products, which faer computes in its own order;
+//!   indexing, stacking, `quad_form`, `log_sum_exp`, …) calls one
+//!   fallback shim (`shims.rs`) that runs `apply` on the arena's slices.
 //!
 //! **Invariant: bit for bit equal to [`Program::run`].** Each inlined step
 //! performs the floating-point operations of `apply`, in its order (folds
@@ -21,9 +23,13 @@
 //! forms on its own). Domain and division checks are the same Rust predicates
 //! `apply` uses, run by a shim; on failure the error is `apply`'s own. Anything
 //! the compiled code cannot vouch for (an input of another shape, other
-//! dimension sizes) runs the interpreter instead. One exception is left to
-//! Rust: `f64::max`/`min` of `+0.0` and `-0.0` may return either zero, and
-//! LLVM picks per call site; the JIT returns the first argument.
+//! dimension sizes) runs the interpreter instead.
+//!
+//! What to watch: Rust does not promise which zero `f64::max`/`min` return
+//! for `+0.0` and `-0.0`, and LLVM decides per call site. The loops here do
+//! what rustc's code for `apply` does today (`x.max(0.0)` gives `+0.0` for
+//! `-0.0`; `a.max(b)` and the folds give `a` for equal arguments), which the
+//! tests check with signed zeros; a future compiler may differ there only.
 
 mod emit;
 mod kernels;

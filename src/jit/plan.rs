@@ -40,6 +40,8 @@ pub(super) enum Binary {
     Min,
     /// `1.0` where `a >= b`, else `0.0`.
     Ge,
+    /// `huber(a, M = b)`: `a * a` where `|a| <= M`, else `2 M |a| - M²`.
+    Huber,
     /// A Rust shim by name (see `shims::BINARY`).
     Call(&'static str),
 }
@@ -148,6 +150,47 @@ fn broadcast(slot: usize, from: &[usize], to: &[usize]) -> Option<Operand> {
     Some(Operand { slot, s0, s1 })
 }
 
+/// `eval::unbroadcast` of `from` to `to` (rank ≤ 2): each entry of `to` the
+/// sum, from 0.0 in row-major order, of the entries of `from` broadcast to it.
+fn sum_to(c: usize, from: &[usize], to: &[usize]) -> Plan {
+    let pad = |s: &[usize]| -> Option<[usize; 2]> {
+        match *s {
+            [] => Some([1, 1]),
+            [n] => Some([1, n]),
+            [m, n] => Some([m, n]),
+            _ => None,
+        }
+    };
+    let (Some([f0, f1]), Some([t0, t1])) = (pad(from), pad(to)) else { return Plan::Fallback };
+    if (t0 != f0 && t0 != 1) || (t1 != f1 && t1 != 1) {
+        return Plan::Fallback;
+    }
+    if from == to {
+        return Plan::Map {
+            f: Unary::Copy,
+            x: Operand { slot: c, s0: f1, s1: 1 },
+            rows: f0,
+            cols: f1,
+            check: Check::None,
+        };
+    }
+    let fold = |x: Operand, outer: usize, inner: usize| Plan::Fold {
+        f: Fold::Add,
+        start: 0.0,
+        x,
+        outer,
+        inner,
+        post: Post::None,
+    };
+    match (t0 != f0, t1 != f1) {
+        // Only the rank differs: still `0.0 + v` per entry.
+        (false, false) => fold(Operand { slot: c, s0: 1, s1: 0 }, f0 * f1, 1),
+        (true, true) => fold(Operand { slot: c, s0: 0, s1: 1 }, 1, f0 * f1),
+        (true, false) => fold(Operand { slot: c, s0: 1, s1: f1 }, f1, f0),
+        (false, true) => fold(Operand { slot: c, s0: f1, s1: 1 }, f0, f1),
+    }
+}
+
 /// The plan of step `k`.
 pub(super) fn plan(k: usize, step: &Step, layout: &Layout) -> Plan {
     if layout.ready[k] {
@@ -222,6 +265,20 @@ pub(super) fn plan(k: usize, step: &Step, layout: &Layout) -> Plan {
             Atom::Minimum => zip(Binary::Min, Check::None),
             Atom::Ge => zip(Binary::Ge, Check::None),
             Atom::KlDiv => zip(Binary::Call("kl_div"), Check::Before),
+            // With its threshold given (a scalar); without one `apply` takes M = 1.
+            Atom::Huber => match (arg(0), arg(1)) {
+                (Some(x), Some(m)) if step.args.len() == 2 && layout.len(m) == 1 && layout.shapes[x] == *out => {
+                    Plan::Zip {
+                        f: Binary::Huber,
+                        a: Operand { slot: x, s0: cols, s1: 1 },
+                        b: Operand { slot: m, s0: 0, s1: 0 },
+                        rows,
+                        cols,
+                        check: Check::Before,
+                    }
+                }
+                _ => Plan::Fallback,
+            },
             Atom::Sum => fold(Fold::Add, 0.0, *axis, Post::None),
             Atom::Mean => {
                 let len = arg(0).map_or(0, |x| layout.len(x));
@@ -234,6 +291,48 @@ pub(super) fn plan(k: usize, step: &Step, layout: &Layout) -> Plan {
             Atom::Norm => fold(Fold::AddSquare, sum_start(), None, Post::Sqrt),
             Atom::Norm1 => fold(Fold::AddAbs, sum_start(), None, Post::None),
             Atom::NormInf => fold(Fold::MaxAbs, 0.0, None, Post::None),
+            // `(0..m).map(|i| t.at(i, i)).sum()` of a matrix.
+            Atom::Trace => match arg(0).map(|x| (x, layout.shapes[x].as_slice())) {
+                Some((x, &[m, n])) if m <= n => Plan::Fold {
+                    f: Fold::Add,
+                    start: sum_start(),
+                    x: Operand { slot: x, s0: 0, s1: n + 1 },
+                    outer: 1,
+                    inner: m,
+                    post: Post::None,
+                },
+                _ => Plan::Fallback,
+            },
+            // `a[i] * b[j]`.
+            Atom::Outer => match (arg(0), arg(1), out.as_slice()) {
+                (Some(a), Some(b), &[m, n]) if layout.len(a) == m && layout.len(b) == n => Plan::Zip {
+                    f: Binary::Mul,
+                    a: Operand { slot: a, s0: 1, s1: 0 },
+                    b: Operand { slot: b, s0: 0, s1: 1 },
+                    rows: m,
+                    cols: n,
+                    check: Check::None,
+                },
+                _ => Plan::Fallback,
+            },
+            // `eval::spread`: along axis 1 each row takes its entry; otherwise broadcasting.
+            Atom::Spread => match (arg(0), axis, out.as_slice()) {
+                (Some(c), Some(1), &[m, n]) if layout.len(c) == m => Plan::Map {
+                    f: Unary::Copy,
+                    x: Operand { slot: c, s0: 1, s1: 0 },
+                    rows: m,
+                    cols: n,
+                    check: Check::None,
+                },
+                (Some(c), _, _) if broadcast_shape(&layout.shapes[c], out).as_ref() == Some(out) => {
+                    match broadcast(c, &layout.shapes[c], out) {
+                        Some(x) => Plan::Map { f: Unary::Copy, x, rows, cols, check: Check::None },
+                        None => Plan::Fallback,
+                    }
+                }
+                _ => Plan::Fallback,
+            },
+            Atom::SumTo => arg(0).map_or(Plan::Fallback, |c| sum_to(c, &layout.shapes[c], out)),
             _ => Plan::Fallback,
         },
         _ => Plan::Fallback,

@@ -168,6 +168,10 @@ fn violated(call: &Call, arena: &[f64], k: usize) -> bool {
         Op::Atom { atom: Atom::Log | Atom::InvPos, .. } => min_over(arg(0)) > 0.0,
         Op::Atom { atom: Atom::Sqrt | Atom::Xlogx | Atom::Entr, .. } => min_over(arg(0)) >= 0.0,
         Op::Atom { atom: Atom::KlDiv, .. } => min_over(arg(0)) >= 0.0 && min_over(arg(1)) > 0.0,
+        Op::Atom { atom: Atom::Huber, .. } => {
+            let m = s.args.get(1).map(|a| &arena[call.layout.range(a.index())]);
+            m.and_then(|m| (m.len() == 1).then(|| m[0])).unwrap_or(1.0) >= 0.0
+        }
         _ => true,
     };
     !in_domain

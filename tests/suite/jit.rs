@@ -41,10 +41,12 @@ fn tensor(shape: Vec<usize>, data: impl FnOnce(usize) -> Vec<f64>) -> Tensor {
     Tensor { shape, data: data(n) }
 }
 
-/// The node's kernels, with derivative kernels when it can be differentiated.
-fn kernels(node: &Node) -> Arc<KernelSet> {
+/// The node's kernels, with derivative kernels when it can be differentiated,
+/// and the shapes of the derived expressions' symbols.
+fn kernels(node: &Node) -> (Arc<KernelSet>, Vec<Shape>) {
     let derived = ddn::symbolic::derive(node).ok();
-    Arc::new(KernelSet::new(node, derived.as_ref()))
+    let syms = derived.as_ref().map(|d| d.syms.iter().map(|s| s.shape.clone()).collect()).unwrap_or_default();
+    (Arc::new(KernelSet::new(node, derived.as_ref())), syms)
 }
 
 /// Inputs of the declared shapes, every named dimension `n`.
@@ -56,13 +58,18 @@ struct Inputs {
 }
 
 impl Inputs {
-    fn new(node: &Node, n: usize, rng: &mut Rng, values: &mut dyn FnMut(&mut Rng, usize) -> Vec<f64>) -> Inputs {
+    fn new(
+        node: &Node,
+        syms: &[Shape],
+        n: usize,
+        rng: &mut Rng,
+        values: &mut dyn FnMut(&mut Rng, usize) -> Vec<f64>,
+    ) -> Inputs {
         let dims = vec![n; node.dims.len()];
-        let derived = ddn::symbolic::derive(node).ok();
         let mut make = |s: &Shape| tensor(concrete(s, &dims), |len| values(rng, len));
         let params = node.params.iter().map(|p| make(&p.shape)).collect();
         let vars = node.vars.iter().map(|v| make(&v.shape)).collect();
-        let syms = derived.map(|d| d.syms.iter().map(|s| make(&s.shape)).collect()).unwrap_or_default();
+        let syms = syms.iter().map(&mut make).collect();
         Inputs { dims, params, vars, syms }
     }
 
@@ -90,10 +97,10 @@ fn stdlib_kernels_agree_bit_for_bit() {
     for path in ddn_files(&root().join("stdlib")) {
         let c = compile_path(&path);
         for node in &c.program.nodes {
-            let set = kernels(node);
+            let (set, syms) = kernels(node);
             let jit = JitKernels::new(set.clone());
             for seed in 0..3 {
-                let inputs = Inputs::new(node, 3, &mut rng, &mut positive);
+                let inputs = Inputs::new(node, &syms, 3, &mut rng, &mut positive);
                 let what = format!("{} `{}` #{seed}", path.display(), node.name);
                 agree(&what, &set, &jit, &inputs.env());
                 // Every program compiles: none is left to the interpreter.
@@ -117,7 +124,7 @@ fn errors_agree() {
     );
     assert!(!c.has_errors(), "{}", super::rendered(&c));
     let node = &c.program.nodes[0];
-    let set = kernels(node);
+    let (set, syms) = kernels(node);
     let jit = JitKernels::new(set.clone());
     let mut rng = Rng(7);
     // Each case changes entry `i` (of `a` then `b`, as one list) from `x`.
@@ -129,7 +136,7 @@ fn errors_agree() {
         ("inside the domains", |_, x| x),
     ];
     for (what, f) in cases {
-        let mut inputs = Inputs::new(node, 3, &mut rng, &mut positive);
+        let mut inputs = Inputs::new(node, &syms, 3, &mut rng, &mut positive);
         let k = inputs.params[0].len();
         inputs.params[0].data.iter_mut().enumerate().for_each(|(i, x)| *x = f(i, *x));
         inputs.params[1].data.iter_mut().enumerate().for_each(|(i, x)| *x = f(i + k, *x));
@@ -286,7 +293,7 @@ fn lowering_shares_subexpressions() {
     let path = root().join("stdlib").join("robust_pooling.ddn");
     let c = compile_path(&path);
     let node = c.program.nodes.iter().find(|n| n.name == "pool_pseudo_huber").expect("pool_pseudo_huber");
-    let set = kernels(node);
+    let (set, _) = kernels(node);
     let hvp = set.get(ddn::kernel::KernelId::Hvp).unwrap();
     let tree: usize = hvp.exprs.iter().map(size).sum();
     assert!(hvp.program.steps.len() < tree, "{} steps for {tree} tree nodes", hvp.program.steps.len());
@@ -294,4 +301,102 @@ fn lowering_shares_subexpressions() {
 
 fn size(e: &ddn::ir::Expr) -> usize {
     1 + e.children().into_iter().map(size).sum::<usize>()
+}
+
+#[test]
+fn structural_ops_agree_with_apply() {
+    let atom = |atom, axis| Op::Atom { atom, axis };
+    // The operation, its arguments' shapes and its result's shape.
+    type Case = (Op, Vec<&'static [usize]>, &'static [usize]);
+    let cases: Vec<Case> = vec![
+        (atom(Atom::Outer, None), vec![&[2], &[3]], &[2, 3]),
+        (atom(Atom::Outer, None), vec![&[1], &[3]], &[1, 3]),
+        (atom(Atom::Spread, None), vec![&[3]], &[2, 3]),
+        (atom(Atom::Spread, None), vec![&[2, 1]], &[2, 3]),
+        (atom(Atom::Spread, None), vec![&[]], &[2, 3]),
+        (atom(Atom::Spread, None), vec![&[]], &[4]),
+        (atom(Atom::Spread, Some(0)), vec![&[3]], &[2, 3]),
+        (atom(Atom::Spread, Some(1)), vec![&[2]], &[2, 3]),
+        (atom(Atom::SumTo, None), vec![&[2, 3]], &[3]),
+        (atom(Atom::SumTo, None), vec![&[2, 3]], &[1, 3]),
+        (atom(Atom::SumTo, None), vec![&[2, 3]], &[2, 1]),
+        (atom(Atom::SumTo, None), vec![&[2, 3]], &[]),
+        (atom(Atom::SumTo, None), vec![&[2, 3]], &[2, 3]),
+        (atom(Atom::SumTo, None), vec![&[3]], &[]),
+        (atom(Atom::Trace, None), vec![&[3, 3]], &[]),
+        (atom(Atom::Trace, None), vec![&[2, 3]], &[]),
+    ];
+    let mut rng = Rng(19);
+    for (op, inputs, out) in cases {
+        let program = one_step(op.clone(), &inputs, out);
+        for values in [positive as fn(&mut Rng, usize) -> Vec<f64>, awkward] {
+            let params: Vec<Tensor> = inputs.iter().map(|s| tensor(s.to_vec(), |n| values(&mut rng, n))).collect();
+            let what = format!("{op:?} {inputs:?} -> {out:?}");
+            assert!(check_program(&what, &program, &params), "{what} is not inlined");
+        }
+    }
+}
+
+/// Rust leaves the zero that `f64::max`/`min` return for `±0.0` unspecified;
+/// the JIT does what rustc's code for `apply` does, checked here pair by pair.
+#[test]
+fn signed_zeros_and_nans_in_max_and_min() {
+    let a = Tensor::vector(vec![0.0, -0.0, 0.0, -0.0, f64::NAN, 1.0, f64::NAN]);
+    let b = Tensor::vector(vec![-0.0, 0.0, 0.0, -0.0, 1.0, f64::NAN, f64::NAN]);
+    for atom in [Atom::Maximum, Atom::Minimum] {
+        let program = one_step(Op::Atom { atom, axis: None }, &[&[7], &[7]], &[7]);
+        assert!(check_program(&format!("{atom:?}"), &program, &[a.clone(), b.clone()]));
+    }
+    for (atom, input) in
+        [(Atom::Pos, &a), (Atom::Pos, &b), (Atom::Max, &a), (Atom::Max, &b), (Atom::Min, &a), (Atom::Min, &b)]
+    {
+        let out: &[usize] = if atom == Atom::Pos { &[7] } else { &[] };
+        let program = one_step(Op::Atom { atom, axis: None }, &[&[7]], out);
+        assert!(check_program(&format!("{atom:?} {:?}", input.data), &program, std::slice::from_ref(input)));
+        let zeros = Tensor::vector(vec![0.0, -0.0, -0.0, 0.0]);
+        let program = one_step(Op::Atom { atom, axis: None }, &[&[4]], if atom == Atom::Pos { &[4] } else { &[] });
+        assert!(check_program(&format!("{atom:?} zeros"), &program, &[zeros]));
+    }
+}
+
+/// One `JitKernels` shared by threads (compiling on first use, per dimension
+/// sizes), and modules compiled and freed again and again.
+#[test]
+fn shared_across_threads_and_freed() {
+    let c = compile_path(&root().join("stdlib").join("robust_pooling.ddn"));
+    let node = c.program.nodes.iter().find(|n| n.name == "pool_pseudo_huber").expect("pool_pseudo_huber");
+    let (set, syms) = kernels(node);
+    let jit = Arc::new(JitKernels::new(set.clone()));
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let (jit, set, syms) = (jit.clone(), set.clone(), syms.clone());
+            s.spawn(move || {
+                let mut rng = Rng(100 + t);
+                for n in [2, 3, 4] {
+                    let inputs = Inputs::new(node, &syms, n, &mut rng, &mut positive);
+                    agree(&format!("thread {t}, n = {n}"), &set, &jit, &inputs.env());
+                }
+            });
+        }
+    });
+    let program = &set.get(ddn::kernel::KernelId::Hvp).unwrap().program;
+    let mut rng = Rng(5);
+    let inputs = Inputs::new(node, &syms, 3, &mut rng, &mut positive);
+    let expected = program.run(&inputs.env());
+    for _ in 0..50 {
+        let compiled = jit::compile(program, &inputs.dims).unwrap();
+        assert_same("recompiled", &expected, &compiled.run(&inputs.env()));
+    }
+}
+
+#[test]
+fn huber_agrees_with_apply() {
+    let program = one_step(Op::Atom { atom: Atom::Huber, axis: None }, &[&[2, 3], &[]], &[2, 3]);
+    let mut rng = Rng(23);
+    for m in [1.0, 0.5, 0.0, -0.0, -1.0, f64::NAN, f64::INFINITY] {
+        for values in [positive as fn(&mut Rng, usize) -> Vec<f64>, awkward, |r: &mut Rng, n| r.vec(n)] {
+            let x = tensor(vec![2, 3], |n| values(&mut rng, n));
+            assert!(check_program(&format!("huber M = {m}"), &program, &[x, Tensor::scalar(m)]));
+        }
+    }
 }
