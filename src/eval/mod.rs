@@ -10,7 +10,9 @@ mod op;
 mod tensor;
 mod vjp;
 
-pub use tensor::{broadcast_data, broadcast_index, broadcast_shape, matmul_dims, unbroadcast_data, Tensor};
+pub use tensor::{
+    broadcast_data, broadcast_index, broadcast_indices, broadcast_shape, matmul_dims, unbroadcast_data, Tensor,
+};
 pub use vjp::{broadcast_to, unbroadcast, vjp, Grads};
 
 use crate::atoms::Atom;
@@ -135,9 +137,9 @@ pub fn zip(a: &Tensor, b: &Tensor, f: impl Fn(f64, f64) -> f64) -> Option<Tensor
         return Some(Tensor { shape: a.shape.clone(), data });
     }
     let shape = broadcast_shape(&a.shape, &b.shape)?;
-    let len: usize = shape.iter().product();
-    let data = (0..len)
-        .map(|i| f(a.data[broadcast_index(&a.shape, &shape, i)], b.data[broadcast_index(&b.shape, &shape, i)]))
+    let data = broadcast_indices(&a.shape, &shape)
+        .zip(broadcast_indices(&b.shape, &shape))
+        .map(|(i, j)| f(a.data[i], b.data[j]))
         .collect();
     Some(Tensor { shape, data })
 }
@@ -240,14 +242,44 @@ fn domain(span: Span, name: &str, ok: bool, what: &str) -> Result<(), EvalError>
     }
 }
 
-/// x log x with its limit 0 at 0.
-fn xlogx(x: f64) -> f64 {
-    if x == 0.0 {
-        0.0
-    } else {
-        x * x.ln()
+/// The scalar functions of the atoms that are more than one call: what
+/// `apply` maps over a tensor, and what the JIT's shims call, so both compute
+/// the same numbers.
+pub mod scalar {
+    /// x log x with its limit 0 at 0.
+    pub fn xlogx(x: f64) -> f64 {
+        if x == 0.0 {
+            0.0
+        } else {
+            x * x.ln()
+        }
+    }
+
+    /// 1 / (1 + e⁻ˣ), without overflow for either sign of x.
+    pub fn sigmoid(x: f64) -> f64 {
+        if x >= 0.0 {
+            1.0 / (1.0 + (-x).exp())
+        } else {
+            x.exp() / (1.0 + x.exp())
+        }
+    }
+
+    /// log(1 + eˣ), without overflow for large x.
+    pub fn logistic(x: f64) -> f64 {
+        if x > 0.0 {
+            x + (-x).exp().ln_1p()
+        } else {
+            x.exp().ln_1p()
+        }
+    }
+
+    /// x log(x/y) − x + y, elementwise `kl_div`.
+    pub fn kl_div(x: f64, y: f64) -> f64 {
+        xlogx(x) - x * y.ln() - x + y
     }
 }
+
+use scalar::xlogx;
 
 fn atom_value(atom: Atom, v: &[Tensor], axis: Option<u8>, shape: Vec<usize>, span: Span) -> Res {
     let name = atom.name();
@@ -370,9 +402,9 @@ fn atom_value(atom: Atom, v: &[Tensor], axis: Option<u8>, shape: Vec<usize>, spa
         Atom::KlDiv => {
             let (a, b) = (arg(0)?, arg(1)?);
             domain(span, name, min_over(a) >= 0.0 && min_over(b) > 0.0, "x >= 0 and y > 0")?;
-            zip(a, b, |x, y| xlogx(x) - x * y.ln() - x + y).ok_or_else(|| fail(span, "shapes do not broadcast"))?
+            zip(a, b, scalar::kl_div).ok_or_else(|| fail(span, "shapes do not broadcast"))?
         }
-        Atom::Logistic => elementwise(|x| if x > 0.0 { x + (-x).exp().ln_1p() } else { x.exp().ln_1p() })?,
+        Atom::Logistic => elementwise(scalar::logistic)?,
         Atom::Log => {
             domain(span, name, min_over(arg(0)?) > 0.0, "positive")?;
             elementwise(f64::ln)?
@@ -384,7 +416,7 @@ fn atom_value(atom: Atom, v: &[Tensor], axis: Option<u8>, shape: Vec<usize>, spa
         Atom::Sin => elementwise(f64::sin)?,
         Atom::Cos => elementwise(f64::cos)?,
         Atom::Tanh => elementwise(f64::tanh)?,
-        Atom::Sigmoid => elementwise(|x| if x >= 0.0 { 1.0 / (1.0 + (-x).exp()) } else { x.exp() / (1.0 + x.exp()) })?,
+        Atom::Sigmoid => elementwise(scalar::sigmoid)?,
         Atom::Spread => {
             let c = arg(0)?;
             if broadcast_shape(&c.shape, &shape).is_none() && axis != Some(1) {

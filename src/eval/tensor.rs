@@ -133,26 +133,60 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 /// The flat index into a tensor of shape `from` that broadcasts to position
 /// `idx` (row-major) of shape `to`.
 pub fn broadcast_index(from: &[usize], to: &[usize], idx: usize) -> usize {
-    let r = to.len();
-    let mut rem = idx;
-    let mut coords = vec![0usize; r];
-    for k in (0..r).rev() {
-        coords[k] = rem % to[k].max(1);
+    let offset = to.len() - from.len();
+    let (mut rem, mut flat, mut stride) = (idx, 0, 1);
+    for k in (0..to.len()).rev() {
+        let c = rem % to[k].max(1);
         rem /= to[k].max(1);
-    }
-    let mut flat = 0;
-    for (k, &d) in from.iter().enumerate() {
-        let c = coords[r - from.len() + k];
-        flat = flat * d + if d == 1 { 0 } else { c };
+        if k >= offset {
+            let d = from[k - offset];
+            if d != 1 {
+                flat += c * stride;
+            }
+            stride *= d;
+        }
     }
     flat
+}
+
+/// [`broadcast_index`] of every entry of `to`, in order, walked with strides
+/// (no division per entry): the inner loop of broadcasting arithmetic.
+pub fn broadcast_indices(from: &[usize], to: &[usize]) -> impl Iterator<Item = usize> {
+    let offset = to.len() - from.len();
+    // Per axis of `to`: the step in `from` (0 where `from` is broadcast).
+    let mut steps = vec![0usize; to.len()];
+    let mut stride = 1;
+    for k in (offset..to.len()).rev() {
+        let d = from[k - offset];
+        steps[k] = if d == 1 { 0 } else { stride };
+        stride *= d;
+    }
+    let len: usize = to.iter().product();
+    let to = to.to_vec();
+    let mut coords = vec![0usize; to.len()];
+    let mut flat = 0;
+    (0..len).map(move |i| {
+        let here = flat;
+        if i + 1 < len {
+            // Advance the odometer by one entry of `to`.
+            for k in (0..to.len()).rev() {
+                coords[k] += 1;
+                flat += steps[k];
+                if coords[k] < to[k] {
+                    break;
+                }
+                flat -= steps[k] * coords[k];
+                coords[k] = 0;
+            }
+        }
+        here
+    })
 }
 
 /// Row-major `data` of shape `from` broadcast to shape `to` (numpy rules), for
 /// any entry type: the evaluator's numbers and canonicalisation's tracked ones.
 pub fn broadcast_data<T: Copy>(data: &[T], from: &[usize], to: &[usize]) -> Vec<T> {
-    let len: usize = to.iter().product();
-    (0..len).map(|k| data[broadcast_index(from, to, k)]).collect()
+    broadcast_indices(from, to).map(|k| data[k]).collect()
 }
 
 /// The adjoint of [`broadcast_data`]: sums `data` of shape `from` back to `to`.
@@ -168,4 +202,31 @@ pub fn unbroadcast_data<T: Copy + std::ops::Add<Output = T>>(
         out[i] = out[i] + v;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The strided walk visits exactly the entries the per-index formula names.
+    #[test]
+    fn broadcast_walk_matches_the_index_formula() {
+        let cases: [(&[usize], &[usize]); 9] = [
+            (&[], &[3, 4]),
+            (&[1], &[3, 4]),
+            (&[4], &[3, 4]),
+            (&[3, 1], &[3, 4]),
+            (&[1, 4], &[3, 4]),
+            (&[3, 4], &[3, 4]),
+            (&[1, 1], &[2, 5]),
+            (&[5], &[5]),
+            (&[2, 1], &[2, 0]),
+        ];
+        for (from, to) in cases {
+            let len: usize = to.iter().product();
+            let walked: Vec<usize> = broadcast_indices(from, to).collect();
+            let formula: Vec<usize> = (0..len).map(|i| broadcast_index(from, to, i)).collect();
+            assert_eq!(walked, formula, "{from:?} → {to:?}");
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::layout::Layout;
 use crate::atoms::Atom;
-use crate::eval::{apply, Env, EvalError, Op};
+use crate::eval::{apply, scalar, Env, EvalError, Op};
 use crate::ir::Arith;
 use crate::kernel::Program;
 
@@ -30,16 +30,7 @@ pub(super) enum Failure {
     Panic(Box<dyn Any + Send>),
 }
 
-/// `x log x` with its limit at 0, as `eval` defines it.
-fn xlogx(x: f64) -> f64 {
-    if x == 0.0 {
-        0.0
-    } else {
-        x * x.ln()
-    }
-}
-
-// Each is the closure `eval::atom_value` maps over a tensor, word for word.
+// Each is the function `eval::apply` maps over a tensor (the atoms' own in `eval::scalar`).
 extern "C" fn exp(x: f64) -> f64 {
     x.exp()
 }
@@ -56,30 +47,22 @@ extern "C" fn tanh(x: f64) -> f64 {
     x.tanh()
 }
 extern "C" fn sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        x.exp() / (1.0 + x.exp())
-    }
+    scalar::sigmoid(x)
 }
 extern "C" fn logistic(x: f64) -> f64 {
-    if x > 0.0 {
-        x + (-x).exp().ln_1p()
-    } else {
-        x.exp().ln_1p()
-    }
+    scalar::logistic(x)
 }
 extern "C" fn xlogx_c(x: f64) -> f64 {
-    xlogx(x)
+    scalar::xlogx(x)
 }
 extern "C" fn entr(x: f64) -> f64 {
-    -xlogx(x)
+    -scalar::xlogx(x)
 }
 extern "C" fn powf(x: f64, p: f64) -> f64 {
     x.powf(p)
 }
 extern "C" fn kl_div(x: f64, y: f64) -> f64 {
-    xlogx(x) - x * y.ln() - x + y
+    scalar::kl_div(x, y)
 }
 
 /// The `f64 → f64` shims, by the name [`super::plan::Unary::Call`] gives.
