@@ -14,7 +14,7 @@ use std::fmt::Write;
 use crate::diag::Span;
 use crate::eval::Op;
 use crate::ir::{Arith, Dim, DimId, Node, Sel, Shape};
-use crate::kernel::{KernelId, KernelSet, Program};
+use crate::kernel::{KernelId, KernelSet, Program, Slot};
 
 /// The emitted function name of kernel `id`: `k_hvp`, `k_eq_jt_0`.
 fn fn_name(id: KernelId) -> String {
@@ -135,7 +135,18 @@ fn span(s: Span) -> String {
     format!("span({}, {}, {})", s.file.0, s.start, s.end)
 }
 
-/// The body of one kernel: a `let` per step, then the outputs.
+/// A read of step `slot`'s value: moved when nothing reads it afterwards,
+/// cloned otherwise.
+fn read(slot: Slot, read_again: bool) -> String {
+    if read_again {
+        format!("t{}.clone()", slot.0)
+    } else {
+        format!("t{}", slot.0)
+    }
+}
+
+/// The body of one kernel: a `let` per step, then the outputs (which are read
+/// at the end, so a step never moves them).
 fn body(out: &mut String, node: &Node, program: &Program) -> std::fmt::Result {
     let last = program.last_use();
     let mut is_output = vec![false; program.steps.len()];
@@ -146,12 +157,8 @@ fn body(out: &mut String, node: &Node, program: &Program) -> std::fmt::Result {
             .iter()
             .enumerate()
             .map(|(i, a)| {
-                let moved = last[a.index()] == Some(k) && !s.args[i + 1..].contains(a) && !is_output[a.index()];
-                if moved {
-                    format!("t{}", a.0)
-                } else {
-                    format!("t{}.clone()", a.0)
-                }
+                let again = last[a.index()] != Some(k) || s.args[i + 1..].contains(a) || is_output[a.index()];
+                read(*a, again)
             })
             .collect();
         writeln!(
@@ -163,20 +170,8 @@ fn body(out: &mut String, node: &Node, program: &Program) -> std::fmt::Result {
             span(s.span)
         )?;
     }
-    let outputs: Vec<String> = program
-        .outputs
-        .iter()
-        .enumerate()
-        .map(
-            |(i, o)| {
-                if program.outputs[i + 1..].contains(o) {
-                    format!("t{}.clone()", o.0)
-                } else {
-                    format!("t{}", o.0)
-                }
-            },
-        )
-        .collect();
+    let outs = &program.outputs;
+    let outputs: Vec<String> = outs.iter().enumerate().map(|(i, o)| read(*o, outs[i + 1..].contains(o))).collect();
     writeln!(out, "Ok(vec![{}])", outputs.join(", "))
 }
 
