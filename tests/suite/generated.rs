@@ -1,10 +1,10 @@
 //! `ddnc build`: the emitted module of every stdlib file is committed in
 //! `tests/generated/` and compiled into this test binary. The tests check that
 //! the modules are what `ddnc build` emits today, that every kernel of every
-//! node's generated `Kernels` equals the tree walk ([`Evaluated`]) and the
-//! interpreter ([`Interpreted`]) bit for bit at seeded points, and that the
-//! typed `forward`/`backward` (the runtime solving through the generated
-//! kernels) give exactly the runtime's numbers.
+//! node's generated `Kernels` equals the tree walk ([`Evaluated`]), the
+//! interpreter ([`Interpreted`]) and the JIT bit for bit at seeded points, and
+//! that the typed `forward`/`backward` (the runtime solving through the
+//! generated kernels) give exactly the runtime's numbers on each of those.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use ddn::eval::{concrete, Env, EvalError, Tensor};
 use ddn::faer::{Col, ColRef, Mat, MatRef};
 use ddn::ir::Node;
 use ddn::kernel::{Evaluated, Interpreted, KernelSet, Kernels};
-use ddn::runtime::{bind, forward, RunError, Status};
+use ddn::runtime::{bind, forward, Backend, LoadedNode, RunError, Status};
 
 use super::{seeded, Rng};
 
@@ -245,12 +245,12 @@ fn bits(r: Result<Vec<Tensor>, EvalError>) -> Bits {
     r.map(|ts| ts.into_iter().map(|t| (t.shape, t.data.iter().map(|x| x.to_bits()).collect())).collect())
 }
 
-/// The kernel back ends, the reference first. A further back end (the JIT) is
-/// one more entry.
+/// The kernel back ends, the reference first.
 fn back_ends(set: &Arc<KernelSet>, generated: &Arc<dyn Kernels>) -> Vec<(&'static str, Arc<dyn Kernels>)> {
     vec![
         ("evaluated", Arc::new(Evaluated(set.clone()))),
         ("interpreted", Arc::new(Interpreted(set.clone()))),
+        ("jit", Arc::new(ddn::jit::JitKernels::new(set.clone()))),
         ("generated", generated.clone()),
     ]
 }
@@ -291,34 +291,40 @@ fn generated_kernels_equal_the_interpreter_and_the_tree_walk() {
 
 /// For every stdlib node, the generated module's typed forward and backward
 /// (the runtime solving through the generated kernels) equal the runtime's
-/// `forward` and `diff::backward` bit for bit, on seeded inputs and cotangents.
+/// forward and backward on the evaluator, the interpreter (`runtime::forward`)
+/// and the JIT (what `ddnc run` uses) bit for bit, on seeded inputs and cotangents.
 #[test]
 fn generated_forward_and_backward_equal_the_runtime() {
     for g in generated() {
         let node = node(&g);
         let inputs = seeded::inputs(g.node);
         let bound = bind(&node, &inputs).expect("bind");
-        let mut solved = forward(&node, &bound).unwrap_or_else(|e| panic!("{}: {e:?}", g.node));
+        let solved = forward(&node, &bound).unwrap_or_else(|e| panic!("{}: {e:?}", g.node));
         assert_eq!(solved.status, Status::Optimal, "{}", g.node);
         let cot = seeded::cotangents(g.node, &solved);
-        let grads = ddn::diff::backward(&node, &bound, &mut solved, &cot).expect("backward");
         let (status, outputs, typed_grads) = (g.typed)(&inputs, &cot).unwrap_or_else(|e| panic!("{}: {e:?}", g.node));
         let as_bits = |v: Vec<Vec<f64>>| -> Vec<Vec<u64>> {
             v.into_iter().map(|x| x.into_iter().map(f64::to_bits).collect()).collect()
         };
-        assert_eq!(status, solved.status, "{}", g.node);
-        assert_eq!(
-            as_bits(outputs),
-            as_bits(solved.outputs.iter().map(|(_, t)| t.data.clone()).collect()),
-            "{}: outputs, bit for bit",
-            g.node
-        );
-        assert_eq!(
-            as_bits(typed_grads),
-            as_bits(grads.into_iter().map(|t| t.data).collect()),
-            "{}: dL/dparameters, bit for bit",
-            g.node
-        );
+        let cot_named: BTreeMap<String, Tensor> = cot.iter().cloned().collect();
+        for backend in [Backend::Evaluator, Backend::Interpreter, Backend::Jit] {
+            let loaded = LoadedNode::new(&node, backend).expect("kernels");
+            let mut fwd = loaded.forward(&inputs).unwrap_or_else(|e| panic!("{} on {backend:?}: {e:?}", g.node));
+            let grads = loaded.backward(&mut fwd, &cot_named).expect("backward");
+            assert_eq!(status, fwd.solved.status, "{} on {backend:?}", g.node);
+            assert_eq!(
+                as_bits(outputs.clone()),
+                as_bits(fwd.solved.outputs.iter().map(|(_, t)| t.data.clone()).collect()),
+                "{} on {backend:?}: outputs, bit for bit",
+                g.node
+            );
+            assert_eq!(
+                as_bits(typed_grads.clone()),
+                as_bits(node.params.iter().map(|p| grads[&p.name].data.clone()).collect()),
+                "{} on {backend:?}: dL/dparameters, bit for bit",
+                g.node
+            );
+        }
     }
 }
 
