@@ -8,17 +8,17 @@ use faer::{Col, ColRef, Mat, MatRef};
 use crate::diag::{FileId, Span};
 use crate::eval::{apply, Env, EvalError, Op, Tensor};
 use crate::ir::{Dim, Node, Shape};
-use crate::kernel::{KernelId, Kernels};
+use crate::kernel::Kernels;
 use crate::runtime::{Bound, RunError, Solved};
 
 /// The names emitted kernels are written with.
 pub mod prelude {
-    pub use super::{no_kernel, span, step};
+    pub use super::{span, step};
     pub use crate::atoms::Atom;
     pub use crate::eval::{Env, EvalError, Op, Tensor};
     pub use crate::ir::Dim::Fixed;
     pub use crate::ir::{Arith, DimId, ParamId, Sel, SymId, VarId};
-    pub use crate::kernel::{KernelId, Kernels};
+    pub use crate::kernel::{no_kernel, KernelId, Kernels};
 }
 
 /// One program step, [`apply`] as [`crate::kernel::Program::run`] calls it;
@@ -30,11 +30,6 @@ pub fn step(op: Op, args: Vec<Tensor>, shape: &[Dim], span: Span, env: &Env) -> 
 /// A step's span in the generated module's own compilation of its source.
 pub const fn span(file: u32, start: u32, end: u32) -> Span {
     Span { file: FileId(file), start, end }
-}
-
-/// The error of a kernel the node does not have, as the other back ends word it.
-pub fn no_kernel(id: KernelId) -> EvalError {
-    EvalError { message: format!("internal: no kernel {id:?}"), span: Span::default() }
 }
 
 /// Binds the named parameters and solves with the module's kernels: a

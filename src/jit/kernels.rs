@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use super::program::compile_all;
 use super::{JitError, JitProgram};
 use crate::eval::{Env, EvalError, Tensor};
-use crate::kernel::{KernelId, KernelSet, Kernels};
+use crate::kernel::{no_kernel, KernelId, KernelSet, Kernels};
 
 /// [`Kernels`] by the JIT: bit for bit the interpreter's outputs. A program
 /// the JIT cannot compile (its dry run fails) runs in the interpreter.
@@ -40,7 +40,7 @@ impl JitKernels {
 impl Kernels for JitKernels {
     fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {
         let Some(k) = self.set.kernels.iter().position(|k| k.id == id) else {
-            return Err(EvalError { message: format!("internal: no kernel {id:?}"), span: Default::default() });
+            return Err(no_kernel(id));
         };
         match self.compiled(env.dims).as_deref().map(|c| &c[k]) {
             Ok(Ok(p)) => p.run(env),

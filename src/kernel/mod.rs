@@ -18,7 +18,7 @@ mod lower;
 mod set;
 
 pub use lower::lower;
-pub use set::{data_exprs, Evaluated, Interpreted, Kernel, KernelId, KernelSet, Kernels};
+pub use set::{data_exprs, no_kernel, Evaluated, Interpreted, Kernel, KernelId, KernelSet, Kernels};
 
 use crate::diag::Span;
 use crate::eval::{apply, Env, EvalError, Op, Tensor};

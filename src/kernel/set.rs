@@ -105,6 +105,11 @@ impl KernelSet {
     }
 }
 
+/// The error of asking a node for a kernel it does not have (a caller's bug).
+pub fn no_kernel(id: KernelId) -> EvalError {
+    EvalError { message: format!("internal: no kernel {id:?}"), span: Default::default() }
+}
+
 /// The node's data subexpressions (of parameters only) that the conic
 /// reductions evaluate: the maximal ones of the objective and of each
 /// constraint side, literals and dimension sizes left out. The walk is the
