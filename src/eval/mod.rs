@@ -82,13 +82,14 @@ pub fn apply(op: &Op, args: Vec<Tensor>, shape: &Shape, span: Span, env: &Env) -
         Op::Neg => Ok(map(next()?, |x| -x)),
         Op::Binary(op) => {
             let (a, b) = (next()?, next()?);
-            let f: fn(f64, f64) -> f64 = match op {
-                Arith::Add => |x, y| x + y,
-                Arith::Sub => |x, y| x - y,
-                Arith::Mul => |x, y| x * y,
-                Arith::Div => |x, y| x / y,
-            };
-            let out = zip(&a, &b, f).ok_or_else(|| fail(span, "shapes do not broadcast at run time"))?;
+            // One monomorphised loop per operation (not a function pointer per entry).
+            let out = match op {
+                Arith::Add => zip(&a, &b, |x, y| x + y),
+                Arith::Sub => zip(&a, &b, |x, y| x - y),
+                Arith::Mul => zip(&a, &b, |x, y| x * y),
+                Arith::Div => zip(&a, &b, |x, y| x / y),
+            }
+            .ok_or_else(|| fail(span, "shapes do not broadcast at run time"))?;
             if *op == Arith::Div && out.data.iter().any(|v| !v.is_finite()) && b.data.contains(&0.0) {
                 return Err(fail(span, "division by zero"));
             }
@@ -137,10 +138,26 @@ pub fn zip(a: &Tensor, b: &Tensor, f: impl Fn(f64, f64) -> f64) -> Option<Tensor
         return Some(Tensor { shape: a.shape.clone(), data });
     }
     let shape = broadcast_shape(&a.shape, &b.shape)?;
-    let data = broadcast_indices(&a.shape, &shape)
-        .zip(broadcast_indices(&b.shape, &shape))
-        .map(|(i, j)| f(a.data[i], b.data[j]))
-        .collect();
+    let len: usize = shape.iter().product();
+    // A side as long as the result is not expanded (broadcasting only repeats
+    // axes of length 1), so its entries are in the result's order. The common
+    // cases get plain loops: the other side a scalar, or one row repeated down
+    // a matrix (`x - y` with x: [n, d], y: [d]).
+    let row = |t: &Tensor| shape.len() == 2 && t.len() == shape[1] && t.shape.last() == shape.last();
+    let data = match (a.len() == len, b.len() == len) {
+        (true, _) if b.len() == 1 => a.data.iter().map(|&x| f(x, b.data[0])).collect(),
+        (_, true) if a.len() == 1 => b.data.iter().map(|&y| f(a.data[0], y)).collect(),
+        (true, _) if row(b) && len > 0 => {
+            a.data.chunks(shape[1]).flat_map(|r| r.iter().zip(&b.data).map(|(&x, &y)| f(x, y))).collect()
+        }
+        (_, true) if row(a) && len > 0 => {
+            b.data.chunks(shape[1]).flat_map(|r| a.data.iter().zip(r).map(|(&x, &y)| f(x, y))).collect()
+        }
+        _ => broadcast_indices(&a.shape, &shape)
+            .zip(broadcast_indices(&b.shape, &shape))
+            .map(|(i, j)| f(a.data[i], b.data[j]))
+            .collect(),
+    };
     Some(Tensor { shape, data })
 }
 
@@ -442,4 +459,33 @@ fn atom_value(atom: Atom, v: &[Tensor], axis: Option<u8>, shape: Vec<usize>, spa
         Atom::Ge => zip(arg(0)?, arg(1)?, |a, b| if a >= b { 1.0 } else { 0.0 })
             .ok_or_else(|| fail(span, "shapes do not broadcast at run time"))?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast paths of `zip` (a scalar side, a repeated row) give what the
+    /// general strided walk gives.
+    #[test]
+    fn zip_fast_paths_match_the_general_walk() {
+        let t = |shape: &[usize]| {
+            let len: usize = shape.iter().product();
+            Tensor { shape: shape.to_vec(), data: (0..len).map(|k| k as f64 * 0.7 - 1.3).collect() }
+        };
+        let shapes: [&[usize]; 7] = [&[], &[1], &[3], &[1, 3], &[2, 3], &[2, 1], &[0, 3]];
+        for a in shapes {
+            for b in shapes {
+                let (a, b) = (t(a), t(b));
+                let Some(shape) = broadcast_shape(&a.shape, &b.shape) else { continue };
+                let f = |x: f64, y: f64| x - 2.0 * y;
+                let walked: Vec<f64> = broadcast_indices(&a.shape, &shape)
+                    .zip(broadcast_indices(&b.shape, &shape))
+                    .map(|(i, j)| f(a.data[i], b.data[j]))
+                    .collect();
+                let got = zip(&a, &b, f).expect("broadcasts");
+                assert_eq!((got.shape, got.data), (shape, walked), "{:?} with {:?}", a.shape, b.shape);
+            }
+        }
+    }
 }
