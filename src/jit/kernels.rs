@@ -17,6 +17,12 @@ pub struct JitKernels {
     cache: RwLock<HashMap<Vec<usize>, Result<Compiled, JitError>>>,
 }
 
+/// How many sets of dimension sizes keep their machine code at once. A node fed
+/// ever new sizes (a varying batch dimension) would otherwise keep a module per
+/// size forever; past this the cache starts afresh (modules still in use stay
+/// alive through their `Arc`s until their callers finish).
+const MAX_SIZES: usize = 32;
+
 /// Each kernel's compiled program (or why it was not compiled), in the set's order.
 pub type Compiled = Arc<Vec<Result<JitProgram, JitError>>>;
 
@@ -33,6 +39,9 @@ impl JitKernels {
         let programs: Vec<_> = self.set.kernels.iter().map(|k| &k.program).collect();
         let compiled = compile_all(&programs, dims).map(Arc::new);
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_SIZES && !cache.contains_key(dims) {
+            cache.clear();
+        }
         cache.entry(dims.to_vec()).or_insert(compiled).clone()
     }
 }
