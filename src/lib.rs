@@ -2,7 +2,7 @@
 //!
 //! Optimisation problems as differentiable layers. A `.ddn` file declares nodes
 //! `y(x) ∈ argmin_{u ∈ C(x)} f(x, u)`; the compiler parses and checks them,
-//! classifies each (LP, QP, SOCP, or a smooth node) and will derive a forward solve
+//! classifies each (LP, QP, SOCP, or a smooth node), and derives a forward solve
 //! and a backward pass from the optimality conditions.
 //!
 //! ```
@@ -16,7 +16,12 @@
 //!
 //! The pipeline, one module a stage: [`syntax`] (pest grammar → AST), [`sema`]
 //! (names, shapes, `def` inlining → [`ir`]), [`dcp`] and [`atoms`] (curvature and
-//! classification), [`diag`] (diagnostics), [`driver`] (the stages joined).
+//! classification), [`canon`] (conic standard forms), [`symbolic`] (derivatives
+//! simplified by egg), [`kernel`] (a node's expressions as straight-line
+//! programs), [`solve`] and [`smooth`] (the forward solvers), [`diff`] (the
+//! backward passes), [`runtime`] (a node at run time, [`runtime::Module`] for
+//! source loaded at run time), [`jit`] (Cranelift), [`codegen`] (`ddnc build`),
+//! [`diag`] (diagnostics), [`driver`] (the stages joined).
 
 // Numerical kernels index several arrays in lockstep (x[j], dx[j], scale[j]);
 // an index loop states that more plainly than zipped iterators.

@@ -2,7 +2,7 @@
 //! sign, curvature, monotonicity per argument, smoothness, cone class and domain.
 //! The DCP rule that combines them lives once, in [`crate::dcp`].
 //!
-//! One file per family: [`affine`], [`convex`], [`concave`], [`smooth`]. A new atom
+//! One file per family: `affine`, `convex`, `concave`, `smooth`. A new atom
 //! is a variant of [`Atom`] plus one entry in its family's table.
 
 mod affine;

@@ -9,8 +9,8 @@
 //! for affine g, a cone for norms and squares), and `h = 0` the rows `−h ∈ {0}`,
 //! so the solver's multiplier z of those rows is the node's λ (or ν) in the
 //! contract's convention `L = f₀ + Σ λ·g + Σ ν·h`: with s = −g, `zᵀ(Ax − b) = zᵀg`.
-//! The reductions of every atom are in [`reduce`]; the quadratic objective in
-//! [`objective`].
+//! The reductions of every atom are in `reduce`; the quadratic objective in
+//! `objective`.
 
 mod affine;
 mod builder;

@@ -5,7 +5,7 @@
 //!
 //! Each node's kernels ([`crate::kernel`]: the objective, constraint and
 //! derivative programs, the data subexpressions, the initial values) are
-//! emitted as straight-line Rust ([`kernels`]), and `forward` hands them to the
+//! emitted as straight-line Rust (`kernels`), and `forward` hands them to the
 //! runtime's solvers ([`crate::runtime::forward_with_kernels`]); the backward
 //! pass runs the same kernels. The node itself (its structure, for the solver
 //! and the backward assembly) is compiled from the embedded source once, on

@@ -1,6 +1,6 @@
 //! Disciplined convex programming, written once.
 //!
-//! [`lattice`] holds the small lattices (sign, curvature, monotonicity, smoothness,
+//! `lattice` holds the small lattices (sign, curvature, monotonicity, smoothness,
 //! cone class); [`analyze`] walks a checked expression bottom-up and combines each
 //! operation's declared properties with its arguments' by one composition rule
 //! (Grant, Boyd & Ye, "Disciplined convex programming", 2006):

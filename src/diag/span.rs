@@ -50,7 +50,7 @@ impl SourceMap {
         Self::default()
     }
 
-    /// Adds a file; texts longer than [`MAX_SOURCE_BYTES`] are truncated there.
+    /// Adds a file; texts longer than `MAX_SOURCE_BYTES` are truncated there.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
         let mut text = text.into();
         if text.len() > MAX_SOURCE_BYTES {

@@ -29,7 +29,7 @@ pub struct Env<'a> {
     pub vars: &'a [Tensor],
     /// The size of each dimension name.
     pub dims: &'a [usize],
-    /// One value per symbolic input ([`ExprKind::Sym`]) of derived expressions;
+    /// One value per symbolic input (`ExprKind::Sym`) of derived expressions;
     /// empty for the node's own expressions.
     pub syms: &'a [Tensor],
 }

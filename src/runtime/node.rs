@@ -306,7 +306,7 @@ fn direct_solved(
     }
 }
 
-/// Thresholds of [`weakly_active`]. An interior point method ends with
+/// Thresholds of `weakly_active`. An interior point method ends with
 /// `sᵢzᵢ ≈ μ` on every row: strictly active rows have `sᵢ ≪ zᵢ`, inactive ones
 /// `zᵢ ≪ sᵢ`, and a weakly active row has both small and of one order
 /// (both near `√μ`): below `WEAK_TOL · (1 + max|z|)`, ratio within `WEAK_RATIO`.

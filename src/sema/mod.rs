@@ -2,9 +2,9 @@
 //!
 //! Collects every error rather than stopping at the first: each stage reports what
 //! it finds and carries on with an "unknown" result so that one mistake causes one
-//! message. Stages: the `def` table ([`defs`]), per-node lowering of declarations
-//! and statements ([`node`]) with expressions lowered, `def`s inlined and `let`s
-//! substituted ([`lower`]), and finally classification ([`classify`]).
+//! message. Stages: the `def` table (`defs`), per-node lowering of declarations
+//! and statements (`node`) with expressions lowered, `def`s inlined and `let`s
+//! substituted (`lower`), and finally classification (`classify`).
 
 mod classify;
 mod defs;

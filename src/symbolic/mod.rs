@@ -2,21 +2,21 @@
 //!
 //! For a node `y(θ) ∈ argmin_y f(θ, y) s.t. h(θ, y) = 0, g(θ, y) ≤ 0` with
 //! Lagrangian `L = f + νᵀh + λᵀg` (language.md's convention, `f` negated for
-//! `maximize`), [`derive`] produces the expressions a smooth solver and the
+//! `maximize`), `derive` produces the expressions a smooth solver and the
 //! implicit-function-theorem backward need, as IR expressions over the node's
 //! parameters, variables and symbolic inputs ([`crate::ir::ExprKind::Sym`]):
 //! `f_y = ∇_y f`, `L_y = ∇_y L`, `L_yy v`, the constraint values and their
 //! transposed Jacobian products, and the mixed partials
 //! `∂_θ [wᵀ L_y + aᵀh + bᵀg]`. Each is simplified by egg ([`simplify`]).
 //!
-//! - [`build`]: shape-computing constructors for derived expressions
-//! - [`partials`]: local derivatives of elementwise operations (shared by both modes)
+//! - `build`: shape-computing constructors for derived expressions
+//! - `partials`: local derivatives of elementwise operations (shared by both modes)
 //! - [`grad`]: reverse mode, `∂⟨c, e⟩/∂wrt`
 //! - [`jvp`]: forward mode, `∂e · ẏ`
 //! - [`simplify`]: the egg language, its shape analysis, and the runner
-//! - [`rules`]: the rewrite rules, grouped by theory
-//! - [`derive`]: the node's derivative expressions ([`Derived`])
-//! - [`problem`]: [`NodeProblem`], a node with bound parameters as a [`crate::smooth::SmoothProblem`]
+//! - `rules`: the rewrite rules, grouped by theory
+//! - `derive`: the node's derivative expressions ([`Derived`])
+//! - `problem`: [`NodeProblem`], a node with bound parameters as a [`crate::smooth::SmoothProblem`]
 //! - [`explain`]: the derived expressions as text
 
 mod build;

@@ -193,8 +193,8 @@ impl Simplified {
     }
 }
 
-/// `e` simplified by the rules of [`super::rules`], bounded by [`ITER_LIMIT`]
-/// and [`NODE_LIMIT`].
+/// `e` simplified by the rules of `super::rules`, bounded by `ITER_LIMIT`
+/// and `NODE_LIMIT`.
 pub fn simplify(e: &Expr) -> Simplified {
     let mut shapes = Shapes::default();
     let mut rec = RecExpr::default();

@@ -5,17 +5,17 @@
 //!
 //! Each iteration, from an interior `(x, s, z, τ, κ)`:
 //!
-//! 1. residuals `r_x, r_z, r_τ` ([`residuals`]) and `μ = (sᵀz + τκ)/(ν + 1)`;
-//!    the termination tests ([`info`]);
+//! 1. residuals `r_x, r_z, r_τ` (`residuals`) and `μ = (sᵀz + τκ)/(ν + 1)`;
+//!    the termination tests (`info`);
 //! 2. the Nesterov–Todd scaling `W` of every cone at `(s, z)` ([`crate::solve::cones`])
-//!    and one factorisation of the KKT matrix `[P Aᵀ; A −WᵀW]` ([`kkt`]);
+//!    and one factorisation of the KKT matrix `[P Aᵀ; A −WᵀW]` (`kkt`);
 //! 3. the affine step (drive the residuals and `s ∘ z` to zero), its step
 //!    length `α`, the centring `σ = (1 − α)³`;
 //! 4. the combined step (residuals reduced by `1 − σ`, complementarity target
 //!    `σμe` plus Mehrotra's second-order correction), taken with 0.99 of the
 //!    step to the boundary.
 //!
-//! The data are equilibrated first ([`data`]); all measures are reported in
+//! The data are equilibrated first (`data`); all measures are reported in
 //! the original units. The initial point is Clarabel's: with `W = I`, the
 //! least-squares `(x, s)` and `z`, shifted into the cone interiors.
 
