@@ -86,7 +86,15 @@ impl Program {
                 .collect::<Result<Vec<_>, _>>()?;
             values[k] = Some(apply(&step.op, args, &step.shape, step.span, env)?);
         }
-        self.outputs.iter().map(|o| values[o.index()].clone().ok_or_else(|| missing(Span::default()))).collect()
+        // Each output's value is moved out on its last mention among the outputs.
+        let outs = &self.outputs;
+        outs.iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let v = if outs[i + 1..].contains(o) { values[o.index()].clone() } else { values[o.index()].take() };
+                v.ok_or_else(|| missing(Span::default()))
+            })
+            .collect()
     }
 }
 
