@@ -5,9 +5,10 @@
 //! Each step is the interpreter's step: [`super::runtime::step`] calls
 //! [`crate::eval::apply`] with the step's `Op`, shape and span written out as
 //! Rust constructors, so the emitted kernels agree with [`Program::run`] bit
-//! for bit. A value is moved into its last reader and cloned before; outputs
-//! are moved into the result at the end (the interpreter clones them, which
-//! changes no bits).
+//! for bit. A value is moved into its last reader and cloned before
+//! ([`Program::moves`], the interpreter's rule); outputs are moved into the
+//! result at the end. A kernel that is an alias of another
+//! ([`KernelSet::aliases`]) dispatches to the other's function.
 
 use std::fmt::Write;
 
@@ -148,19 +149,9 @@ fn read(slot: Slot, read_again: bool) -> String {
 /// The body of one kernel: a `let` per step, then the outputs (which are read
 /// at the end, so a step never moves them).
 fn body(out: &mut String, node: &Node, program: &Program) -> std::fmt::Result {
-    let last = program.last_use();
-    let mut is_output = vec![false; program.steps.len()];
-    program.outputs.iter().for_each(|o| is_output[o.index()] = true);
-    for (k, s) in program.steps.iter().enumerate() {
-        let args: Vec<String> = s
-            .args
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                let again = last[a.index()] != Some(k) || s.args[i + 1..].contains(a) || is_output[a.index()];
-                read(*a, again)
-            })
-            .collect();
+    let (moves, output_moves) = program.moves();
+    for (k, (s, moves)) in program.steps.iter().zip(&moves).enumerate() {
+        let args: Vec<String> = s.args.iter().zip(moves).map(|(a, &m)| read(*a, !m)).collect();
         writeln!(
             out,
             "let t{k} = step({}, vec![{}], {}, {}, env)?;",
@@ -170,8 +161,7 @@ fn body(out: &mut String, node: &Node, program: &Program) -> std::fmt::Result {
             span(s.span)
         )?;
     }
-    let outs = &program.outputs;
-    let outputs: Vec<String> = outs.iter().enumerate().map(|(i, o)| read(*o, outs[i + 1..].contains(o))).collect();
+    let outputs: Vec<String> = program.outputs.iter().zip(output_moves).map(|(o, m)| read(*o, !m)).collect();
     writeln!(out, "Ok(vec![{}])", outputs.join(", "))
 }
 
@@ -184,11 +174,13 @@ pub fn emit(out: &mut String, node: &Node, set: &KernelSet) -> std::fmt::Result 
     writeln!(out, "impl ddn::kernel::Kernels for Kernels {{")?;
     writeln!(out, "fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {{")?;
     writeln!(out, "match id {{")?;
-    for k in &set.kernels {
+    let arms =
+        set.kernels.iter().map(|k| (k.id, k)).chain(set.aliases.iter().filter_map(|(a, _)| Some((*a, set.get(*a)?))));
+    for (id, k) in arms {
         if k.program.steps.is_empty() {
-            writeln!(out, "{} => Ok(Vec::new()),", pattern(k.id))?;
+            writeln!(out, "{} => Ok(Vec::new()),", pattern(id))?;
         } else {
-            writeln!(out, "{} => {}(env),", pattern(k.id), fn_name(k.id))?;
+            writeln!(out, "{} => {}(env),", pattern(id), fn_name(k.id))?;
         }
     }
     writeln!(out, "_ => Err(no_kernel(id)),")?;

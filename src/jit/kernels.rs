@@ -48,7 +48,7 @@ impl JitKernels {
 
 impl Kernels for JitKernels {
     fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let Some(k) = self.set.kernels.iter().position(|k| k.id == id) else {
+        let Some(k) = self.set.index(id) else {
             return Err(no_kernel(id));
         };
         match self.compiled(env.dims).as_deref().map(|c| &c[k]) {

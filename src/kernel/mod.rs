@@ -65,37 +65,53 @@ impl Program {
         last
     }
 
-    /// Runs every step in order; the outputs' values.
-    pub fn run(&self, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+    /// Which reads may move a value instead of copying it: per step, per
+    /// argument, whether it is the value's final read (no later step or later
+    /// argument of the same step reads it, and it is not an output); then per
+    /// output, whether it is that output's last mention. The interpreter and
+    /// the Rust that `ddnc build` emits both follow this one rule.
+    pub fn moves(&self) -> (Vec<Vec<bool>>, Vec<bool>) {
         let last = self.last_use();
         let mut is_output = vec![false; self.steps.len()];
         self.outputs.iter().for_each(|o| is_output[o.index()] = true);
+        let steps = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                s.args
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| last[a.index()] == Some(k) && !s.args[i + 1..].contains(a) && !is_output[a.index()])
+                    .collect()
+            })
+            .collect();
+        let outs = &self.outputs;
+        let outputs = outs.iter().enumerate().map(|(i, o)| !outs[i + 1..].contains(o)).collect();
+        (steps, outputs)
+    }
+
+    /// Runs every step in order; the outputs' values.
+    pub fn run(&self, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let (moves, output_moves) = self.moves();
         let mut values: Vec<Option<Tensor>> = vec![None; self.steps.len()];
-        for (k, step) in self.steps.iter().enumerate() {
+        for (k, (step, moves)) in self.steps.iter().zip(&moves).enumerate() {
             let args = step
                 .args
                 .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    // A value read for the last time (and not an output) is moved, not copied.
-                    let final_read = last[a.index()] == Some(k) && !step.args[i + 1..].contains(a);
-                    let take = final_read && !is_output[a.index()];
-                    let v = if take { values[a.index()].take() } else { values[a.index()].clone() };
-                    v.ok_or_else(|| missing(step.span))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+                .zip(moves)
+                .map(|(a, &m)| take_or_clone(&mut values, *a, m, step.span))
+                .collect::<Result<_, _>>()?;
             values[k] = Some(apply(&step.op, args, &step.shape, step.span, env)?);
         }
-        // Each output's value is moved out on its last mention among the outputs.
-        let outs = &self.outputs;
-        outs.iter()
-            .enumerate()
-            .map(|(i, o)| {
-                let v = if outs[i + 1..].contains(o) { values[o.index()].clone() } else { values[o.index()].take() };
-                v.ok_or_else(|| missing(Span::default()))
-            })
-            .collect()
+        self.outputs.iter().zip(output_moves).map(|(o, m)| take_or_clone(&mut values, *o, m, Span::default())).collect()
     }
+}
+
+/// Slot `slot`'s value, moved out when `take`, else copied.
+fn take_or_clone(values: &mut [Option<Tensor>], slot: Slot, take: bool, span: Span) -> Result<Tensor, EvalError> {
+    let v = if take { values[slot.index()].take() } else { values[slot.index()].clone() };
+    v.ok_or_else(|| missing(span))
 }
 
 fn missing(span: Span) -> EvalError {

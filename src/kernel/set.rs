@@ -51,9 +51,14 @@ pub trait Kernels: Send + Sync {
 }
 
 /// Every kernel of one node: the expressions, and the program lowered from them.
+/// A kernel whose expressions equal an earlier one's (`L_y` is `f_y` when a node
+/// has no constraints) is not lowered again: it is an alias of the earlier one,
+/// so every back end compiles and emits it once.
 #[derive(Clone, Debug, Default)]
 pub struct KernelSet {
     pub kernels: Vec<Kernel>,
+    /// `(alias, kernel it runs)`.
+    pub aliases: Vec<(KernelId, KernelId)>,
 }
 
 /// One kernel: its expressions and its program.
@@ -91,12 +96,22 @@ impl KernelSet {
     }
 
     fn push(&mut self, id: KernelId, exprs: Vec<Expr>) {
+        if let Some(same) = self.kernels.iter().find(|k| k.exprs == exprs) {
+            self.aliases.push((id, same.id));
+            return;
+        }
         let program = lower(&exprs);
         self.kernels.push(Kernel { id, exprs, program });
     }
 
+    /// The position in `kernels` of the kernel that runs `id` (through its alias).
+    pub fn index(&self, id: KernelId) -> Option<usize> {
+        let id = self.aliases.iter().find(|(a, _)| *a == id).map_or(id, |(_, k)| *k);
+        self.kernels.iter().position(|k| k.id == id)
+    }
+
     pub fn get(&self, id: KernelId) -> Option<&Kernel> {
-        self.kernels.iter().find(|k| k.id == id)
+        self.index(id).map(|i| &self.kernels[i])
     }
 
     fn kernel(&self, id: KernelId) -> Result<&Kernel, EvalError> {

@@ -413,13 +413,13 @@ pub mod logistic_regression {
             match id {
                 KernelId::Objective => k_objective(env),
                 KernelId::Gradient => k_gradient(env),
-                KernelId::LagrangianGradient => k_lagrangian_gradient(env),
                 KernelId::Hvp => k_hvp(env),
                 KernelId::Eq => Ok(Vec::new()),
-                KernelId::Ineq => Ok(Vec::new()),
                 KernelId::Mixed => k_mixed(env),
-                KernelId::Init => Ok(Vec::new()),
                 KernelId::Data => k_data(env),
+                KernelId::LagrangianGradient => k_gradient(env),
+                KernelId::Ineq => Ok(Vec::new()),
+                KernelId::Init => Ok(Vec::new()),
                 _ => Err(no_kernel(id)),
             }
         }
@@ -505,81 +505,6 @@ pub mod logistic_regression {
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(2)), vec![], &[], span(0, 2256, 2259), env)?;
-        let t1 = step(Op::Const(2.0), vec![], &[], span(0, 2226, 2276), env)?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2249, 2250), env)?;
-        let t3 = step(
-            Op::Binary(Arith::Mul),
-            vec![t1, t2.clone()],
-            &[dim::n],
-            span(0, 2226, 2276),
-            env,
-        )?;
-        let t4 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t3],
-            &[dim::n],
-            span(0, 2226, 2276),
-            env,
-        )?;
-        let t5 = step(
-            Op::Param(ParamId(1)),
-            vec![],
-            &[dim::m],
-            span(0, 2240, 2241),
-            env,
-        )?;
-        let t6 = step(
-            Op::Param(ParamId(0)),
-            vec![],
-            &[dim::m, dim::n],
-            span(0, 2245, 2246),
-            env,
-        )?;
-        let t7 = step(
-            Op::MatMul,
-            vec![t6.clone(), t2],
-            &[dim::m],
-            span(0, 2226, 2276),
-            env,
-        )?;
-        let t8 = step(
-            Op::Binary(Arith::Mul),
-            vec![t5.clone(), t7],
-            &[dim::m],
-            span(0, 2226, 2276),
-            env,
-        )?;
-        let t9 = step(Op::Neg, vec![t8], &[dim::m], span(0, 2226, 2276), env)?;
-        let t10 = step(
-            Op::Atom {
-                atom: Atom::Sigmoid,
-                axis: None,
-            },
-            vec![t9],
-            &[dim::m],
-            span(0, 2226, 2276),
-            env,
-        )?;
-        let t11 = step(
-            Op::Binary(Arith::Mul),
-            vec![t10, t5],
-            &[dim::m],
-            span(0, 2226, 2276),
-            env,
-        )?;
-        let t12 = step(Op::MatMul, vec![t11, t6], &[dim::n], span(0, 2226, 2276), env)?;
-        let t13 = step(
-            Op::Binary(Arith::Sub),
-            vec![t4, t12],
-            &[dim::n],
-            span(0, 2226, 2276),
-            env,
-        )?;
-        Ok(vec![t13])
-    }
-    /// Kernel `LagrangianGradient`.
-    fn k_lagrangian_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
         let t0 = step(Op::Param(ParamId(2)), vec![], &[], span(0, 2256, 2259), env)?;
         let t1 = step(Op::Const(2.0), vec![], &[], span(0, 2226, 2276), env)?;
         let t2 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2249, 2250), env)?;

@@ -175,13 +175,13 @@ pub mod pool_pseudo_huber {
             match id {
                 KernelId::Objective => k_objective(env),
                 KernelId::Gradient => k_gradient(env),
-                KernelId::LagrangianGradient => k_lagrangian_gradient(env),
                 KernelId::Hvp => k_hvp(env),
                 KernelId::Eq => Ok(Vec::new()),
-                KernelId::Ineq => Ok(Vec::new()),
                 KernelId::Mixed => k_mixed(env),
                 KernelId::Init => k_init(env),
                 KernelId::Data => k_data(env),
+                KernelId::LagrangianGradient => k_gradient(env),
+                KernelId::Ineq => Ok(Vec::new()),
                 _ => Err(no_kernel(id)),
             }
         }
@@ -265,106 +265,6 @@ pub mod pool_pseudo_huber {
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
-        let t2 = step(Op::Pow(2.0), vec![t1.clone()], &[], span(0, 2283, 2314), env)?;
-        let t3 = step(Op::Const(0.5), vec![], &[], span(0, 2283, 2314), env)?;
-        let t4 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t5 = step(
-            Op::Param(ParamId(0)),
-            vec![],
-            &[dim::n, dim::d],
-            span(0, 2300, 2301),
-            env,
-        )?;
-        let t6 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
-        let t7 = step(
-            Op::Binary(Arith::Sub),
-            vec![t5, t6],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t8 = step(
-            Op::Binary(Arith::Div),
-            vec![t7, t1.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t9 = step(
-            Op::Pow(2.0),
-            vec![t8.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t10 = step(
-            Op::Binary(Arith::Add),
-            vec![t4, t9],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t11 = step(
-            Op::Atom {
-                atom: Atom::Sqrt,
-                axis: None,
-            },
-            vec![t10],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t12 = step(
-            Op::Binary(Arith::Div),
-            vec![t3, t11],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t13 = step(
-            Op::Binary(Arith::Mul),
-            vec![t2, t12],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t14 = step(
-            Op::Binary(Arith::Mul),
-            vec![t13, t8],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t15 = step(
-            Op::Binary(Arith::Div),
-            vec![t14, t1],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t16 = step(
-            Op::Atom {
-                atom: Atom::SumTo,
-                axis: None,
-            },
-            vec![t15],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t17 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t16],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        Ok(vec![t17])
-    }
-    /// Kernel `LagrangianGradient`.
-    fn k_lagrangian_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
         let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2283, 2314), env)?;
         let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
         let t2 = step(Op::Pow(2.0), vec![t1.clone()], &[], span(0, 2283, 2314), env)?;
@@ -1179,13 +1079,13 @@ pub mod pool_welsch {
             match id {
                 KernelId::Objective => k_objective(env),
                 KernelId::Gradient => k_gradient(env),
-                KernelId::LagrangianGradient => k_lagrangian_gradient(env),
                 KernelId::Hvp => k_hvp(env),
                 KernelId::Eq => Ok(Vec::new()),
-                KernelId::Ineq => Ok(Vec::new()),
                 KernelId::Mixed => k_mixed(env),
                 KernelId::Init => k_init(env),
                 KernelId::Data => k_data(env),
+                KernelId::LagrangianGradient => k_gradient(env),
+                KernelId::Ineq => Ok(Vec::new()),
                 _ => Err(no_kernel(id)),
             }
         }
@@ -1264,92 +1164,6 @@ pub mod pool_welsch {
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2530, 2555), env)?;
-        let t1 = step(
-            Op::Param(ParamId(0)),
-            vec![],
-            &[dim::n, dim::d],
-            span(0, 2541, 2542),
-            env,
-        )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
-        let t3 = step(
-            Op::Binary(Arith::Sub),
-            vec![t1, t2],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t4 = step(
-            Op::Pow(2.0),
-            vec![t3.clone()],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(0, 2530, 2555), env)?;
-        let t6 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
-        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t8 = step(Op::Pow(2.0), vec![t7], &[], span(0, 2530, 2555), env)?;
-        let t9 = step(
-            Op::Binary(Arith::Mul),
-            vec![t6, t8],
-            &[],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t10 = step(
-            Op::Binary(Arith::Div),
-            vec![t5, t9.clone()],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t11 = step(
-            Op::Atom {
-                atom: Atom::Exp,
-                axis: None,
-            },
-            vec![t10],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t12 = step(
-            Op::Binary(Arith::Div),
-            vec![t11, t9],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t13 = step(
-            Op::Binary(Arith::Mul),
-            vec![t12, t3],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t14 = step(
-            Op::Atom {
-                atom: Atom::SumTo,
-                axis: None,
-            },
-            vec![t13],
-            &[dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t15 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t14],
-            &[dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        Ok(vec![t15])
-    }
-    /// Kernel `LagrangianGradient`.
-    fn k_lagrangian_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
         let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2530, 2555), env)?;
         let t1 = step(
             Op::Param(ParamId(0)),
@@ -1929,13 +1743,13 @@ pub mod pool_truncated_quadratic {
             match id {
                 KernelId::Objective => k_objective(env),
                 KernelId::Gradient => k_gradient(env),
-                KernelId::LagrangianGradient => k_lagrangian_gradient(env),
                 KernelId::Hvp => k_hvp(env),
                 KernelId::Eq => Ok(Vec::new()),
-                KernelId::Ineq => Ok(Vec::new()),
                 KernelId::Mixed => k_mixed(env),
                 KernelId::Init => k_init(env),
                 KernelId::Data => k_data(env),
+                KernelId::LagrangianGradient => k_gradient(env),
+                KernelId::Ineq => Ok(Vec::new()),
                 _ => Err(no_kernel(id)),
             }
         }
@@ -1998,62 +1812,6 @@ pub mod pool_truncated_quadratic {
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
-        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2676, 2714), env)?;
-        let t2 = step(
-            Op::Param(ParamId(0)),
-            vec![],
-            &[dim::n, dim::d],
-            span(0, 2700, 2701),
-            env,
-        )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
-        let t4 = step(
-            Op::Binary(Arith::Sub),
-            vec![t2, t3],
-            &[dim::n, dim::d],
-            span(0, 2676, 2714),
-            env,
-        )?;
-        let t5 = step(
-            Op::Pow(2.0),
-            vec![t4.clone()],
-            &[dim::n, dim::d],
-            span(0, 2676, 2714),
-            env,
-        )?;
-        let t6 = step(
-            Op::Atom {
-                atom: Atom::Ge,
-                axis: None,
-            },
-            vec![t1, t5],
-            &[dim::n, dim::d],
-            span(0, 2676, 2714),
-            env,
-        )?;
-        let t7 = step(
-            Op::Binary(Arith::Mul),
-            vec![t6, t4],
-            &[dim::n, dim::d],
-            span(0, 2676, 2714),
-            env,
-        )?;
-        let t8 = step(
-            Op::Atom {
-                atom: Atom::SumTo,
-                axis: None,
-            },
-            vec![t7],
-            &[dim::d],
-            span(0, 2676, 2714),
-            env,
-        )?;
-        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 2676, 2714), env)?;
-        Ok(vec![t9])
-    }
-    /// Kernel `LagrangianGradient`.
-    fn k_lagrangian_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
         let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
         let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2676, 2714), env)?;
         let t2 = step(

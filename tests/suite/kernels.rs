@@ -31,6 +31,25 @@ fn lowering_shares_subexpressions() {
     }
 }
 
+/// Without constraints `L_y` is `f_y`: one program, run under either name.
+#[test]
+fn equal_kernels_are_lowered_once() {
+    let node = node_of("stdlib/robust_pooling.ddn", "pool_pseudo_huber");
+    let set = kernel_set(&node).expect("kernels");
+    assert_eq!(set.index(KernelId::LagrangianGradient), set.index(KernelId::Gradient));
+    assert!(set.kernels.iter().all(|k| k.id != KernelId::LagrangianGradient));
+    let inputs = json!({"x": [[0.1, 2.0], [0.3, -0.2], [3.5, 0.4]], "alpha": 0.8});
+    let bound = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
+    let y = [Tensor::vector(vec![0.4, -0.3])];
+    let env = ddn::eval::Env { params: &bound.params, vars: &y, dims: &bound.dims, syms: &[] };
+    let kernels = interpreted(&node).expect("kernels");
+    let grad = kernels.run(KernelId::Gradient, &env).expect("f_y");
+    assert_eq!(bits(&grad), bits(&kernels.run(KernelId::LagrangianGradient, &env).expect("L_y")));
+    // The tree walk of the gradient's own expressions agrees.
+    let evaluated = Evaluated(set.clone());
+    assert_eq!(bits(&grad), bits(&evaluated.run(KernelId::Gradient, &env).expect("f_y")));
+}
+
 fn bits(ts: &[Tensor]) -> Vec<(Vec<usize>, Vec<u64>)> {
     ts.iter().map(|t| (t.shape.clone(), t.data.iter().map(|x| x.to_bits()).collect())).collect()
 }
