@@ -1,10 +1,18 @@
 //! Batches (`runtime::{forward_batch, backward_batch}`): every instance's result
-//! is bit for bit the one-at-a-time result, on rayon pools of 1 and 2 threads,
+//! is bit for bit the one-at-a-time result, on rayon pools of 1 and 2 threads
+//! (with the kernels interpreted, and JIT-compiled once for the whole batch),
 //! and a failing instance fails alone.
 
 use ddn::eval::Tensor;
 use ddn::ir::Node;
-use ddn::runtime::{backward_batch, bind, forward, forward_batch, named_tensors, Bound, RunError, Solved, Status};
+use std::sync::Arc;
+
+use ddn::jit::JitKernels;
+use ddn::kernel::Kernels;
+use ddn::runtime::{
+    backward_batch, bind, forward, forward_batch, forward_batch_with_kernels, kernel_set, named_tensors, Bound,
+    RunError, Solved, Status,
+};
 use rayon::ThreadPoolBuilder;
 use serde_json::json;
 
@@ -42,9 +50,24 @@ fn one_at_a_time(node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outc
 
 /// The batch API on a pool of `threads` threads.
 fn batched(threads: usize, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outcome> {
+    batched_on(threads, node, bounds, cots, None)
+}
+
+/// The batch API on a pool of `threads` threads, with the node's kernels on
+/// `kernels` (the interpreter when `None`).
+fn batched_on(
+    threads: usize,
+    node: &Node,
+    bounds: &[Bound],
+    cots: &[Cotangents],
+    kernels: Option<Arc<dyn Kernels>>,
+) -> Vec<Outcome> {
     let pool = ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
     pool.install(|| {
-        let mut solved = forward_batch(node, bounds);
+        let mut solved = match kernels {
+            Some(k) => forward_batch_with_kernels(node, bounds, k),
+            None => forward_batch(node, bounds),
+        };
         let grads = backward_batch(node, bounds, &mut solved, cots);
         solved.into_iter().zip(grads).map(|(s, g)| outcome(s, g)).collect()
     })
@@ -68,6 +91,10 @@ fn check_same(node: &Node, bounds: &[Bound], output: &str, rng: &mut Rng) {
     for threads in [1, 2] {
         let got = batched(threads, node, bounds, &cots);
         assert!(got == reference, "`{}`: the batch on {threads} thread(s) differs from one at a time", node.name);
+        // One JIT-compiled kernel set shared by every instance of the batch.
+        let jit: Arc<dyn Kernels> = Arc::new(JitKernels::new(kernel_set(node).expect("kernels")));
+        let got = batched_on(threads, node, bounds, &cots, Some(jit));
+        assert!(got == reference, "`{}`: the JIT batch on {threads} thread(s) differs", node.name);
     }
 }
 
