@@ -7,7 +7,7 @@ use faer::{Col, ColRef, Mat, MatRef};
 
 use crate::diag::{FileId, Span};
 use crate::eval::{apply, Env, EvalError, Op, Tensor};
-use crate::ir::{Dim, Node, Shape};
+use crate::ir::{Dim, Node};
 use crate::kernel::Kernels;
 use crate::runtime::{Bound, RunError, Solved};
 
@@ -22,9 +22,10 @@ pub mod prelude {
 }
 
 /// One program step, [`apply`] as [`crate::kernel::Program::run`] calls it;
-/// the shape is written in the emitted code as a slice of dimensions.
+/// the shape is written in the emitted code as a slice of dimensions (no
+/// allocation per step).
 pub fn step(op: Op, args: Vec<Tensor>, shape: &[Dim], span: Span, env: &Env) -> Result<Tensor, EvalError> {
-    apply(&op, args, &Shape(shape.to_vec()), span, env)
+    apply(&op, args, shape, span, env)
 }
 
 /// A step's span in the generated module's own compilation of its source.

@@ -17,7 +17,7 @@ pub use vjp::{broadcast_to, unbroadcast, vjp, Grads};
 
 use crate::atoms::Atom;
 use crate::diag::Span;
-use crate::ir::{Arith, Dim, Expr, Sel, Shape};
+use crate::ir::{Arith, Dim, Expr, Sel};
 pub use op::Op;
 
 /// What names stand for during one evaluation.
@@ -48,8 +48,9 @@ fn fail(span: Span, message: impl Into<String>) -> EvalError {
 }
 
 /// The concrete shape of `s` with dimension names replaced by their sizes.
-pub fn concrete(s: &Shape, dims: &[usize]) -> Vec<usize> {
-    s.0.iter()
+pub fn concrete(s: &(impl AsRef<[Dim]> + ?Sized), dims: &[usize]) -> Vec<usize> {
+    s.as_ref()
+        .iter()
         .map(|d| match d {
             Dim::Fixed(v) => *v as usize,
             Dim::Named(id) => dims.get(id.0 as usize).copied().unwrap_or(0),
@@ -60,7 +61,7 @@ pub fn concrete(s: &Shape, dims: &[usize]) -> Vec<usize> {
 /// Evaluates `e` in `env`: its children first, then [`apply`] to their values.
 pub fn eval(e: &Expr, env: &Env) -> Res {
     let args = e.children().into_iter().map(|c| eval(c, env)).collect::<Result<Vec<_>, _>>()?;
-    apply(&Op::of(&e.kind), args, &e.shape, e.span, env)
+    apply(&Op::of(&e.kind), args, &e.shape.0, e.span, env)
 }
 
 /// One step of evaluation, with the children's values replaced by `args`: the
@@ -68,7 +69,7 @@ pub fn eval(e: &Expr, env: &Env) -> Res {
 /// modules and the JIT's fallback all call, so they agree bit for bit.
 /// `shape` and `span` are the expression's (atoms that build tensors need the
 /// shape; errors name the span).
-pub fn apply(op: &Op, args: Vec<Tensor>, shape: &Shape, span: Span, env: &Env) -> Res {
+pub fn apply(op: &Op, args: Vec<Tensor>, shape: &[Dim], span: Span, env: &Env) -> Res {
     let mut args = args.into_iter();
     let mut next = || args.next().ok_or_else(|| fail(span, "internal: an operation is missing an argument"));
     match op {

@@ -72,3 +72,9 @@ impl Shape {
         Shape(d)
     }
 }
+
+impl AsRef<[Dim]> for Shape {
+    fn as_ref(&self) -> &[Dim] {
+        &self.0
+    }
+}

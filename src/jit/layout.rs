@@ -33,7 +33,7 @@ impl Layout {
             } else {
                 let args = step.args.iter().map(|a| values[a.index()].clone()).collect();
                 // A step that fails (or panics) here fails at run time too, in the interpreter.
-                catch_unwind(AssertUnwindSafe(|| apply(&step.op, args, &step.shape, step.span, &env)))
+                catch_unwind(AssertUnwindSafe(|| apply(&step.op, args, &step.shape.0, step.span, &env)))
                     .map_err(|_| JitError("a step panics on inputs of ones".into()))?
                     .map_err(|e| JitError(format!("a step fails on inputs of ones: {}", e.message)))?
             };

@@ -127,7 +127,7 @@ unsafe fn guarded(
 fn fallback(call: &Call, arena: &mut [f64], k: usize) -> Result<(), Failure> {
     let s = &call.program.steps[k];
     let args = s.args.iter().map(|a| call.layout.tensor(arena, a.index())).collect();
-    let value = apply(&s.op, args, &s.shape, s.span, call.env).map_err(Failure::Eval)?;
+    let value = apply(&s.op, args, &s.shape.0, s.span, call.env).map_err(Failure::Eval)?;
     if value.shape != call.layout.shapes[k] || value.len() != call.layout.len(k) {
         return Err(Failure::Shape);
     }

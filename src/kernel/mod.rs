@@ -102,7 +102,7 @@ impl Program {
                 .zip(moves)
                 .map(|(a, &m)| take_or_clone(&mut values, *a, m, step.span))
                 .collect::<Result<_, _>>()?;
-            values[k] = Some(apply(&step.op, args, &step.shape, step.span, env)?);
+            values[k] = Some(apply(&step.op, args, &step.shape.0, step.span, env)?);
         }
         self.outputs.iter().zip(output_moves).map(|(o, m)| take_or_clone(&mut values, *o, m, Span::default())).collect()
     }
