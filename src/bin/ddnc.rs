@@ -49,9 +49,9 @@ enum Command {
     Bench {
         #[command(flatten)]
         call: NodeCall,
-        /// How many timed calls of each kind.
-        #[arg(long, default_value_t = 50)]
-        repeat: usize,
+        /// How many timed calls of each kind (1 to 1000000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=MAX_REPEAT))]
+        repeat: u64,
     },
     /// Print a file in the canonical layout.
     Fmt { file: PathBuf },
@@ -124,6 +124,10 @@ fn read(path: &PathBuf) -> Result<String, String> {
         .map_err(|e| format!("error: cannot read `{}`: {e}", path.display()))
         .and_then(|b| String::from_utf8(b).map_err(|_| format!("error: `{}` is not UTF-8 text", path.display())))
 }
+
+/// The most timed calls `bench --repeat` takes: enough for any median, and its
+/// timings (8 bytes each) are allocated up front.
+const MAX_REPEAT: u64 = 1_000_000;
 
 /// Parsing and checking recurse over expressions; a large stack keeps deeply
 /// nested (but accepted) input from overflowing it.
@@ -209,7 +213,7 @@ fn run(cli: Cli) -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Bench { call, repeat } => match bench(&call, repeat.max(1), color) {
+        Command::Bench { call, repeat } => match bench(&call, repeat as usize, color) {
             Ok(()) => ExitCode::SUCCESS,
             Err(code) => code,
         },

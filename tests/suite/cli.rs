@@ -194,3 +194,23 @@ fn run_differentiates_smooth_nodes_through_each_forward() {
         }
     }
 }
+
+/// `bench --repeat` with a huge count is a usage error, not a capacity-overflow panic.
+#[test]
+fn bench_rejects_a_huge_repeat() {
+    for repeat in ["18446744073709551615", "0"] {
+        let out = ddnc(&[
+            "bench",
+            "stdlib/least_squares.ddn",
+            "least_squares",
+            "--inputs",
+            "examples/inputs/least_squares.json",
+            "--repeat",
+            repeat,
+        ]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{repeat}: {stderr}");
+        assert!(stderr.contains("'--repeat <REPEAT>'") && stderr.contains("1..=1000000"), "{repeat}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
