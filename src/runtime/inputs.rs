@@ -82,7 +82,8 @@ pub fn named_tensors(v: &Value) -> Result<BTreeMap<String, Tensor>, Vec<String>>
     }
 }
 
-fn shape_words(shape: &[usize]) -> String {
+/// A concrete shape in words, as messages about inputs and cotangents name it.
+pub(crate) fn shape_words(shape: &[usize]) -> String {
     match shape {
         [] => "a scalar".into(),
         [n] => format!("a vector of length {n}"),

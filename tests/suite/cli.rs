@@ -195,6 +195,67 @@ fn run_differentiates_smooth_nodes_through_each_forward() {
     }
 }
 
+/// A scratch folder with the given files, removed by the caller.
+fn scratch(tag: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ddnc-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (name, content) in files {
+        std::fs::write(dir.join(name), content).expect("write");
+    }
+    dir
+}
+
+fn path(dir: &std::path::Path, name: &str) -> String {
+    dir.join(name).to_str().expect("utf-8").to_string()
+}
+
+/// A cotangent must have its output's shape, not just its number of entries: a
+/// transposed matrix used to be accepted and gave wrong gradients silently.
+#[test]
+fn run_rejects_a_transposed_cotangent_naming_both_shapes() {
+    let dir = scratch(
+        "cot",
+        &[
+            ("m.ddn", "node fit(A: real[m, n]) -> X: real[m, n] {\n    minimize sum_squares(X - 2 * A)\n}\n"),
+            ("in.json", r#"{"A": [[1, 2, 3], [4, 5, 6]]}"#),
+            ("good.json", r#"{"X": [[1, 0, 0], [0, 0, 1]]}"#),
+            ("transposed.json", r#"{"X": [[1, 0], [0, 0], [0, 1]]}"#),
+            ("flat.json", r#"{"X": [1, 0, 0, 0, 0, 1]}"#),
+        ],
+    );
+    let run = |cot: &str| {
+        ddnc(&[
+            "run",
+            &path(&dir, "m.ddn"),
+            "fit",
+            "--inputs",
+            &path(&dir, "in.json"),
+            "--cotangents",
+            &path(&dir, cot),
+        ])
+    };
+    // X = 2A, so dL/dA = 2·dL/dX.
+    let out = run("good.json");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let da: Vec<f64> = v["gradients"]["A"]
+        .as_array()
+        .expect("dA")
+        .iter()
+        .flat_map(|r| r.as_array().expect("row").iter().filter_map(|e| e.as_f64()).collect::<Vec<_>>())
+        .collect();
+    for (g, want) in da.iter().zip([2.0, 0.0, 0.0, 0.0, 0.0, 2.0]) {
+        assert!((g - want).abs() < 1e-9, "{da:?}");
+    }
+    for (cot, found) in [("transposed.json", "a 3×2 matrix"), ("flat.json", "a vector of length 6")] {
+        let out = run(cot);
+        assert_eq!(out.status.code(), Some(1), "{cot}: {}", text(&out.stdout));
+        let want = format!("cotangent `X` is {found}, but the output is a 2×3 matrix");
+        assert!(text(&out.stderr).contains(&want), "{cot}: {}", text(&out.stderr));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `bench --repeat` with a huge count is a usage error, not a capacity-overflow panic.
 #[test]
 fn bench_rejects_a_huge_repeat() {
