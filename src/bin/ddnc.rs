@@ -273,6 +273,34 @@ fn fail(messages: &[String]) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// The status of a result that is no solution: the solver's own numerical
+/// trouble, or outputs or gradients that are not finite (JSON has no NaN or
+/// infinity, and writing them as `null` would pass them off as answers).
+const NUMERICAL_ERROR: &str = "numerical_error";
+
+/// The first non-finite entry among named tensors, as a message.
+fn non_finite<'t>(what: &str, named: impl IntoIterator<Item = (&'t String, &'t ddn::eval::Tensor)>) -> Option<String> {
+    named.into_iter().find_map(|(k, t)| {
+        let i = t.data.iter().position(|x| !x.is_finite())?;
+        Some(format!("{what} `{k}` has a non-finite entry ({}) at flat index {i}", t.data[i]))
+    })
+}
+
+/// The solver's facts without those that were not finite (serde_json holds a
+/// NaN or an infinity as `null`): a missing field rather than a fake value.
+fn finite_info(info: &serde_json::Map<String, serde_json::Value>) -> serde_json::Value {
+    serde_json::Value::Object(info.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+/// The JSON of a run that ended in a numerical error: the status and why, no values.
+fn numerical_error(
+    node: &str,
+    message: String,
+    info: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    serde_json::json!({ "node": node, "status": NUMERICAL_ERROR, "message": message, "info": finite_info(info) })
+}
+
 /// `ddnc run`: compile, bind and check the inputs, solve, report as JSON.
 fn run_node(call: &NodeCall, color: Color) -> Result<serde_json::Value, ExitCode> {
     let compiled = load(&call.file, color)?;
@@ -284,17 +312,30 @@ fn run_node(call: &NodeCall, color: Color) -> Result<serde_json::Value, ExitCode
     };
     let mut fwd = node.forward(&values).map_err(|e| fail(&[e.0]))?;
     let solved = &fwd.solved;
-    let outputs: serde_json::Map<String, serde_json::Value> =
-        solved.outputs.iter().map(|(k, t)| (k.clone(), ddn::runtime::tensor_to_json(t))).collect();
+    if solved.status == ddn::runtime::Status::NumericalError {
+        return Ok(numerical_error(&call.node, "the solver reported numerical trouble".into(), &solved.info));
+    }
+    let bad = non_finite("output", solved.outputs.iter().map(|(k, t)| (k, t)));
+    if let Some(m) = bad.clone().filter(|_| solved.status == ddn::runtime::Status::Optimal) {
+        return Ok(numerical_error(&call.node, m, &solved.info));
+    }
     let mut result = serde_json::json!({
         "node": call.node,
         "status": solved.status.name(),
-        "outputs": outputs,
-        "info": solved.info,
+        "info": finite_info(&solved.info),
     });
+    // An infeasible or unbounded problem has no solution to give (its outputs are NaN).
+    if bad.is_none() {
+        let outputs: serde_json::Map<String, serde_json::Value> =
+            solved.outputs.iter().map(|(k, t)| (k.clone(), ddn::runtime::tensor_to_json(t))).collect();
+        result["outputs"] = serde_json::Value::Object(outputs);
+    }
     // Gradients only for a solved problem (the contract); other statuses exit 0 without them.
     if let Some(cot) = cot.filter(|_| solved.status == ddn::runtime::Status::Optimal) {
         let grads = node.backward(&mut fwd, &cot).map_err(|e| fail(&[e.0]))?;
+        if let Some(m) = non_finite("gradient", &grads) {
+            return Ok(numerical_error(&call.node, m, &fwd.solved.info));
+        }
         let grads: serde_json::Map<String, serde_json::Value> =
             grads.iter().map(|(k, g)| (k.clone(), ddn::runtime::tensor_to_json(g))).collect();
         result["gradients"] = serde_json::Value::Object(grads);

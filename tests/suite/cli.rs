@@ -275,3 +275,41 @@ fn bench_rejects_a_huge_repeat() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// Outputs or gradients that are not finite are a `numerical_error` with a
+/// message and a non-zero exit; JSON used to carry them as `null` with exit 0.
+#[test]
+fn run_reports_non_finite_results_as_numerical_error() {
+    let dir = scratch(
+        "nan",
+        &[
+            ("s.ddn", "node scale(a: real[n]) -> x: real[n] {\n    minimize sum_squares(x - 4 * a)\n}\n"),
+            ("big.json", r#"{"a": [1e308, 1]}"#),
+            ("one.json", r#"{"a": [1, 1]}"#),
+            ("cot.json", r#"{"x": [1e308, 0]}"#),
+        ],
+    );
+    let run = |inputs: &str, cot: Option<&str>| {
+        let (s, i) = (path(&dir, "s.ddn"), path(&dir, inputs));
+        let mut args = vec!["run".to_string(), s, "scale".into(), "--inputs".into(), i];
+        if let Some(c) = cot {
+            args.extend(["--cotangents".into(), path(&dir, c)]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ddnc(&args)
+    };
+    // 4a overflows to infinity (and x with it); dL/da = 4·dL/dx does too.
+    for (inputs, cot, what) in [("big.json", None, "output `x`"), ("one.json", Some("cot.json"), "gradient `a`")] {
+        let out = run(inputs, cot);
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out.stdout));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+        assert_eq!(v["status"], "numerical_error", "{v}");
+        let message = v["message"].as_str().expect("a message");
+        assert!(message.starts_with(&format!("{what} has a non-finite entry (")), "{message}");
+        assert!(message.ends_with(") at flat index 0"), "{message}");
+        assert!(v.get("outputs").is_none() && v.get("gradients").is_none(), "{v}");
+        assert!(!text(&out.stdout).contains("null"), "{}", text(&out.stdout));
+        assert!(text(&out.stderr).contains("error: numerical_error:"), "{}", text(&out.stderr));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
