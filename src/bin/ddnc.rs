@@ -145,6 +145,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> ExitCode {
+    // The budgets against hostile input (ddn::limits) come from the environment:
+    // a malformed one is reported before any work, not silently replaced.
+    if let Err(e) = ddn::limits::Limits::from_env() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let color = match cli.color {
         ColorChoice::Always => Color::Always,
         ColorChoice::Never => Color::Never,
@@ -188,6 +194,11 @@ fn run(cli: Cli) -> ExitCode {
         }
         Command::Run { call, out } => match run_node(&call, color) {
             Ok(result) => {
+                // A numerical error is no solution: the JSON says why, and the exit is non-zero.
+                let solved = result["status"] != NUMERICAL_ERROR;
+                if let Some(m) = result["message"].as_str().filter(|_| !solved) {
+                    eprintln!("error: {NUMERICAL_ERROR}: {m}");
+                }
                 let text = serde_json::to_string_pretty(&result).unwrap_or_default();
                 match out {
                     Some(path) => {
@@ -198,7 +209,11 @@ fn run(cli: Cli) -> ExitCode {
                     }
                     None => println!("{text}"),
                 }
-                ExitCode::SUCCESS
+                if solved {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
             }
             Err(code) => code,
         },

@@ -313,3 +313,31 @@ fn run_reports_non_finite_results_as_numerical_error() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A literal size is checked at compile time, and raising the budget admits it
+/// (checking builds nothing of that size).
+#[test]
+fn check_size_budget_is_raised_by_its_variable() {
+    let dir = scratch(
+        "size",
+        &[(
+            "w.ddn",
+            "node f(a: real[n]) -> y: real[n] {\n    minimize sum_squares(y - a) + sum(ones(100000, 100000))\n}\n",
+        )],
+    );
+    let check = |env: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ddnc"));
+        cmd.args(["check", "--color", "never", &path(&dir, "w.ddn")]).current_dir(root());
+        if let Some(v) = env {
+            cmd.env("DDN_MAX_ELEMENTS", v);
+        }
+        cmd.output().expect("run ddnc")
+    };
+    let out = check(None);
+    assert_eq!(out.status.code(), Some(1));
+    let want = "`real[100000, 100000]` has 10000000000 entries, more than the element budget (100000000; set DDN_MAX_ELEMENTS to raise it)";
+    assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
+    let out = check(Some("10000000000"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
