@@ -314,6 +314,46 @@ fn run_reports_non_finite_results_as_numerical_error() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Shapes bound at run time are checked against the element and dense-matrix
+/// budgets before anything is allocated, with an error naming the budget and
+/// the variable that raises it; a malformed budget is a usage error.
+#[test]
+fn run_checks_bound_sizes_against_the_budgets() {
+    let long: Vec<String> = (0..20_000).map(|i| (i % 7).to_string()).collect();
+    let long = format!(r#"{{"a": [{}]}}"#, long.join(","));
+    let dir = scratch(
+        "budget",
+        &[
+            ("outer.ddn", "node outer(a: real[n]) -> X: real[n, n] {\n    minimize sum_squares(X - 1)\n}\n"),
+            ("soft.ddn", "node soft(a: real[n]) -> x: real[n] {\n    minimize sum(exp(x - a)) + sum_squares(x)\n}\n"),
+            ("long.json", &long),
+        ],
+    );
+    let run = |file: &str, node: &str, env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ddnc"));
+        cmd.args(["run", &path(&dir, file), node, "--inputs", &path(&dir, "long.json")]).current_dir(root());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run ddnc")
+    };
+    let out = run("outer.ddn", "outer", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let want = "variable `X` has 400000000 entries at n = 20000, more than the element budget (100000000; set DDN_MAX_ELEMENTS to raise it)";
+    assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
+    // 20000 unknowns: a dense 20000² Hessian.
+    let out = run("soft.ddn", "soft", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let want = "node `soft` would build a dense matrix of 400000000 entries (20000 unknowns, 0 constraint entries) at n = 20000, more than the dense-matrix budget (100000000; set DDN_MAX_DENSE_ENTRIES to raise it)";
+    assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
+    let out = run("soft.ddn", "soft", &[("DDN_MAX_DENSE_ENTRIES", "1000")]);
+    assert!(text(&out.stderr).contains("more than the dense-matrix budget (1000;"), "{}", text(&out.stderr));
+    let out = run("soft.ddn", "soft", &[("DDN_MAX_DENSE_ENTRIES", "lots")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("DDN_MAX_DENSE_ENTRIES must be a positive integer"), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A literal size is checked at compile time, and raising the budget admits it
 /// (checking builds nothing of that size).
 #[test]
