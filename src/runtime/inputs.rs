@@ -159,7 +159,7 @@ fn largest(e: &Expr, dims: &[usize]) -> Option<u64> {
 }
 
 /// Checks, at the bound dimension sizes and before any of it is allocated:
-/// every variable and every subexpression of the objective and constraints
+/// every variable and every subexpression of the objective, constraints and inits
 /// against the element budget, and the dense matrices the solvers build —
 /// `(n + m)²` for a smooth node's Hessian / KKT matrix (`n` unknowns, `m`
 /// constraint entries) or a conic node solved directly as an equality QP, and
@@ -190,6 +190,7 @@ fn check_budgets(node: &Node, dims: &[usize], limits: &Limits) -> Result<(), Str
         exprs.extend([&c.lhs, &c.rhs]);
         m = m.zip(elements(&c.shape, dims)).and_then(|(a, b)| a.checked_add(b));
     }
+    exprs.extend(node.inits.iter().map(|i| &i.value));
     for (i, e) in exprs.into_iter().enumerate() {
         let count = largest(e, dims);
         limits.check(Budget::Elements, count, || {

@@ -326,6 +326,7 @@ fn run_checks_bound_sizes_against_the_budgets() {
         &[
             ("outer.ddn", "node outer(a: real[n]) -> X: real[n, n] {\n    minimize sum_squares(X - 1)\n}\n"),
             ("soft.ddn", "node soft(a: real[n]) -> x: real[n] {\n    minimize sum(exp(x - a)) + sum_squares(x)\n}\n"),
+            ("wide.ddn", "node wide(a: real[n]) -> y: real[n] {\n    minimize sum_squares(y - a) + sum(ones(n, 1) * ones(1, n))\n}\n"),
             ("long.json", &long),
         ],
     );
@@ -340,6 +341,11 @@ fn run_checks_bound_sizes_against_the_budgets() {
     let out = run("outer.ddn", "outer", &[]);
     assert_eq!(out.status.code(), Some(1));
     let want = "variable `X` has 400000000 entries at n = 20000, more than the element budget (100000000; set DDN_MAX_ELEMENTS to raise it)";
+    assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
+    // An intermediate value: [n, 1] * [1, n] broadcasts to n².
+    let out = run("wide.ddn", "wide", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let want = "an expression of node `wide` has 400000000 entries at n = 20000, more than the element budget";
     assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
     // 20000 unknowns: a dense 20000² Hessian.
     let out = run("soft.ddn", "soft", &[]);
