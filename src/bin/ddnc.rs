@@ -328,7 +328,9 @@ fn run_node(call: &NodeCall, color: Color) -> Result<serde_json::Value, ExitCode
     let mut fwd = node.forward(&values).map_err(|e| fail(&[e.0]))?;
     let solved = &fwd.solved;
     if solved.status == ddn::runtime::Status::NumericalError {
-        return Ok(numerical_error(&call.node, "the solver reported numerical trouble".into(), &solved.info));
+        let solver = solved.info.get("solver").and_then(|s| s.as_str()).unwrap_or("?");
+        let m = format!("solver `{solver}` stopped with numerical trouble (`info` holds its last figures)");
+        return Ok(numerical_error(&call.node, m, &solved.info));
     }
     let bad = non_finite("output", solved.outputs.iter().map(|(k, t)| (k, t)));
     if let Some(m) = bad.clone().filter(|_| solved.status == ddn::runtime::Status::Optimal) {
