@@ -21,7 +21,8 @@
 //! programs), [`solve`] and [`smooth`] (the forward solvers), [`diff`] (the
 //! backward passes), [`runtime`] (a node at run time, [`runtime::Module`] for
 //! source loaded at run time), [`jit`] (Cranelift), [`codegen`] (`ddnc build`),
-//! [`diag`] (diagnostics), [`driver`] (the stages joined).
+//! [`diag`] (diagnostics), [`driver`] (the stages joined), [`limits`] (budgets
+//! against hostile input).
 
 // Numerical kernels index several arrays in lockstep (x[j], dx[j], scale[j]);
 // an index loop states that more plainly than zipped iterators.
@@ -39,6 +40,7 @@ pub mod io;
 pub mod ir;
 pub mod jit;
 pub mod kernel;
+pub mod limits;
 pub mod report;
 pub mod runtime;
 pub mod sema;

@@ -69,7 +69,9 @@ pub fn check_text(c: &Compiled) -> String {
         if !node.dims.is_empty() {
             out.push_str(&format!("  dimensions  {}\n", dims(node).join(", ")));
         }
-        let convex = if class.convex { "convex" } else { "not convex: local solutions" };
+        // Convexity is known only from DCP; a non-DCP node may still be convex
+        // (pseudo-Huber pooling is), so it is never called "not convex".
+        let convex = if class.convex { "convex" } else { "not known to be convex: local solutions" };
         out.push_str(&format!("  family      {} ({convex})\n", class.family.name()));
         out.push_str(&format!("  reason      {}\n", class.reason));
         if let Some(span) = class.culprit {

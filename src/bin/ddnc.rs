@@ -49,9 +49,9 @@ enum Command {
     Bench {
         #[command(flatten)]
         call: NodeCall,
-        /// How many timed calls of each kind.
-        #[arg(long, default_value_t = 50)]
-        repeat: usize,
+        /// How many timed calls of each kind (1 to 1000000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=MAX_REPEAT))]
+        repeat: u64,
     },
     /// Print a file in the canonical layout.
     Fmt { file: PathBuf },
@@ -125,6 +125,10 @@ fn read(path: &PathBuf) -> Result<String, String> {
         .and_then(|b| String::from_utf8(b).map_err(|_| format!("error: `{}` is not UTF-8 text", path.display())))
 }
 
+/// The most timed calls `bench --repeat` takes: enough for any median, and its
+/// timings (8 bytes each) are allocated up front.
+const MAX_REPEAT: u64 = 1_000_000;
+
 /// Parsing and checking recurse over expressions; a large stack keeps deeply
 /// nested (but accepted) input from overflowing it.
 const STACK_BYTES: usize = 256 << 20;
@@ -141,6 +145,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> ExitCode {
+    // The budgets against hostile input (ddn::limits) come from the environment:
+    // a malformed one is reported before any work, not silently replaced.
+    if let Err(e) = ddn::limits::Limits::from_env() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let color = match cli.color {
         ColorChoice::Always => Color::Always,
         ColorChoice::Never => Color::Never,
@@ -184,6 +194,11 @@ fn run(cli: Cli) -> ExitCode {
         }
         Command::Run { call, out } => match run_node(&call, color) {
             Ok(result) => {
+                // A numerical error is no solution: the JSON says why, and the exit is non-zero.
+                let solved = result["status"] != NUMERICAL_ERROR;
+                if let Some(m) = result["message"].as_str().filter(|_| !solved) {
+                    eprintln!("error: {NUMERICAL_ERROR}: {m}");
+                }
                 let text = serde_json::to_string_pretty(&result).unwrap_or_default();
                 match out {
                     Some(path) => {
@@ -194,7 +209,11 @@ fn run(cli: Cli) -> ExitCode {
                     }
                     None => println!("{text}"),
                 }
-                ExitCode::SUCCESS
+                if solved {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
             }
             Err(code) => code,
         },
@@ -209,7 +228,7 @@ fn run(cli: Cli) -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Bench { call, repeat } => match bench(&call, repeat.max(1), color) {
+        Command::Bench { call, repeat } => match bench(&call, repeat as usize, color) {
             Ok(()) => ExitCode::SUCCESS,
             Err(code) => code,
         },
@@ -269,6 +288,34 @@ fn fail(messages: &[String]) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// The status of a result that is no solution: the solver's own numerical
+/// trouble, or outputs or gradients that are not finite (JSON has no NaN or
+/// infinity, and writing them as `null` would pass them off as answers).
+const NUMERICAL_ERROR: &str = "numerical_error";
+
+/// The first non-finite entry among named tensors, as a message.
+fn non_finite<'t>(what: &str, named: impl IntoIterator<Item = (&'t String, &'t ddn::eval::Tensor)>) -> Option<String> {
+    named.into_iter().find_map(|(k, t)| {
+        let i = t.data.iter().position(|x| !x.is_finite())?;
+        Some(format!("{what} `{k}` has a non-finite entry ({}) at flat index {i}", t.data[i]))
+    })
+}
+
+/// The solver's facts without those that were not finite (serde_json holds a
+/// NaN or an infinity as `null`): a missing field rather than a fake value.
+fn finite_info(info: &serde_json::Map<String, serde_json::Value>) -> serde_json::Value {
+    serde_json::Value::Object(info.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+/// The JSON of a run that ended in a numerical error: the status and why, no values.
+fn numerical_error(
+    node: &str,
+    message: String,
+    info: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    serde_json::json!({ "node": node, "status": NUMERICAL_ERROR, "message": message, "info": finite_info(info) })
+}
+
 /// `ddnc run`: compile, bind and check the inputs, solve, report as JSON.
 fn run_node(call: &NodeCall, color: Color) -> Result<serde_json::Value, ExitCode> {
     let compiled = load(&call.file, color)?;
@@ -280,17 +327,32 @@ fn run_node(call: &NodeCall, color: Color) -> Result<serde_json::Value, ExitCode
     };
     let mut fwd = node.forward(&values).map_err(|e| fail(&[e.0]))?;
     let solved = &fwd.solved;
-    let outputs: serde_json::Map<String, serde_json::Value> =
-        solved.outputs.iter().map(|(k, t)| (k.clone(), ddn::runtime::tensor_to_json(t))).collect();
+    if solved.status == ddn::runtime::Status::NumericalError {
+        let solver = solved.info.get("solver").and_then(|s| s.as_str()).unwrap_or("?");
+        let m = format!("solver `{solver}` stopped with numerical trouble (`info` holds its last figures)");
+        return Ok(numerical_error(&call.node, m, &solved.info));
+    }
+    let bad = non_finite("output", solved.outputs.iter().map(|(k, t)| (k, t)));
+    if let Some(m) = bad.clone().filter(|_| solved.status == ddn::runtime::Status::Optimal) {
+        return Ok(numerical_error(&call.node, m, &solved.info));
+    }
     let mut result = serde_json::json!({
         "node": call.node,
         "status": solved.status.name(),
-        "outputs": outputs,
-        "info": solved.info,
+        "info": finite_info(&solved.info),
     });
+    // An infeasible or unbounded problem has no solution to give (its outputs are NaN).
+    if bad.is_none() {
+        let outputs: serde_json::Map<String, serde_json::Value> =
+            solved.outputs.iter().map(|(k, t)| (k.clone(), ddn::runtime::tensor_to_json(t))).collect();
+        result["outputs"] = serde_json::Value::Object(outputs);
+    }
     // Gradients only for a solved problem (the contract); other statuses exit 0 without them.
     if let Some(cot) = cot.filter(|_| solved.status == ddn::runtime::Status::Optimal) {
         let grads = node.backward(&mut fwd, &cot).map_err(|e| fail(&[e.0]))?;
+        if let Some(m) = non_finite("gradient", &grads) {
+            return Ok(numerical_error(&call.node, m, &fwd.solved.info));
+        }
         let grads: serde_json::Map<String, serde_json::Value> =
             grads.iter().map(|(k, g)| (k.clone(), ddn::runtime::tensor_to_json(g))).collect();
         result["gradients"] = serde_json::Value::Object(grads);

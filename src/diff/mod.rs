@@ -19,6 +19,7 @@ pub use ot::{entropic_ot_vjp, OtGradients};
 
 use crate::eval::Tensor;
 use crate::ir::{Node, Output};
+use crate::runtime::inputs::shape_words;
 use crate::runtime::node::Context;
 use crate::runtime::{Bound, RunError, Solved, Status};
 use crate::syntax::ast::BaseType;
@@ -36,6 +37,7 @@ pub fn backward(
     if solved.status != Status::Optimal {
         return Err(RunError(format!("no gradients: the forward status is {}", solved.status.name())));
     }
+    check_cotangent_shapes(&solved.outputs, cotangents)?;
     let mut grads = match &mut solved.context {
         Context::Conic(ctx) => conic::backward(node, bound, ctx, cotangents)?,
         Context::Smooth(ctx) => smooth::backward(node, bound, ctx, cotangents)?,
@@ -70,12 +72,32 @@ pub(crate) fn place_cotangents(
         if v.len() != len {
             return Err(RunError(format!("cotangent `{name}` has {} entries, the output has {len}", v.len())));
         }
-        if v.data.iter().any(|x| !x.is_finite()) {
-            return Err(RunError(format!("cotangent `{name}` has a non-finite entry")));
+        if let Some(i) = v.data.iter().position(|x| !x.is_finite()) {
+            return Err(RunError(format!(
+                "cotangent `{name}` has a non-finite entry ({}) at flat index {i}",
+                v.data[i]
+            )));
         }
         out[start..start + len].copy_from_slice(&v.data);
     }
     Ok(out)
+}
+
+/// Each cotangent has its output's shape (`outputs`: the forward's), not just
+/// its number of entries: a transposed matrix has the right length but would
+/// pair every entry with the wrong one and give wrong gradients silently.
+/// Unknown names are left to [`place_cotangents`].
+fn check_cotangent_shapes(outputs: &[(String, Tensor)], cotangents: &[(String, Tensor)]) -> Result<(), RunError> {
+    for (name, v) in cotangents {
+        if let Some((_, o)) = outputs.iter().find(|(k, _)| k == name).filter(|(_, o)| o.shape != v.shape) {
+            return Err(RunError(format!(
+                "cotangent `{name}` is {}, but the output is {}",
+                shape_words(&v.shape),
+                shape_words(&o.shape)
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn symmetrise(g: &Tensor) -> Tensor {

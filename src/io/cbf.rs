@@ -20,9 +20,22 @@
 //! 0-based, repeated coordinates are summed. Integer variables, semidefinite and
 //! power/exponential cones are rejected with an error naming them. Lines starting
 //! with `#` are comments.
+//!
+//! The reader allocates only what the file's bytes can back: a coordinate
+//! section reserves at most one entry per four bytes left (the shortest record,
+//! `0 1` and a newline), and `VAR n k` / `CON m k` may declare at most
+//! [`ENTRIES_PER_BYTE`] entries per byte of the file (at least
+//! [`FREE_ENTRIES`]), since the conversion allocates a few words per declared
+//! entry: a 30-byte file declaring 10¹² variables is an error, not an abort.
 
 use super::{ReadError, Sense};
 use crate::solve::{ConeBlock, ConeProgram, Triplets};
+
+/// How many declared variables or constraint entries each byte of a file may
+/// back (`VAR 1000 1` / `L+ 1000` declares a thousand in a dozen bytes).
+pub const ENTRIES_PER_BYTE: usize = 64;
+/// The declared sizes every file may have, however short.
+pub const FREE_ENTRIES: usize = 1 << 16;
 
 /// A cone of a `VAR` or `CON` block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -252,7 +265,8 @@ pub fn parse(bytes: &[u8]) -> Result<CbfModel, ReadError> {
                 };
             }
             "VAR" | "CON" => {
-                let (size, blocks) = read_cones(&mut lines, section)?;
+                let backed = bytes.len().saturating_mul(ENTRIES_PER_BYTE).max(FREE_ENTRIES);
+                let (size, blocks) = read_cones(&mut lines, section, backed)?;
                 if section == "VAR" {
                     (model.n, model.var_cones, var_declared) = (size, blocks, true);
                 } else {
@@ -266,7 +280,7 @@ pub fn parse(bytes: &[u8]) -> Result<CbfModel, ReadError> {
             "OBJACOORD" => {
                 require(var_declared, line, "OBJACOORD", "VAR")?;
                 let count = lines.count(section)?;
-                model.c.reserve(count.min(1 << 20));
+                model.c.reserve(count.min(lines.most_records()));
                 for _ in 0..count {
                     let (l, [j, v]) = lines.record::<2>(section)?;
                     model.c.push((in_range(l, j, model.n, "variable")?, parse_number(l, v)?));
@@ -275,7 +289,7 @@ pub fn parse(bytes: &[u8]) -> Result<CbfModel, ReadError> {
             "ACOORD" => {
                 require(var_declared && con_declared, line, "ACOORD", "VAR and CON")?;
                 let count = lines.count(section)?;
-                model.a.reserve(count.min(1 << 24));
+                model.a.reserve(count.min(lines.most_records()));
                 for _ in 0..count {
                     let (l, [i, j, v]) = lines.record::<3>(section)?;
                     let i = in_range(l, i, model.m, "constraint row")?;
@@ -285,7 +299,7 @@ pub fn parse(bytes: &[u8]) -> Result<CbfModel, ReadError> {
             "BCOORD" => {
                 require(con_declared, line, "BCOORD", "CON")?;
                 let count = lines.count(section)?;
-                model.b.reserve(count.min(1 << 20));
+                model.b.reserve(count.min(lines.most_records()));
                 for _ in 0..count {
                     let (l, [i, v]) = lines.record::<2>(section)?;
                     model.b.push((in_range(l, i, model.m, "constraint row")?, parse_number(l, v)?));
@@ -308,12 +322,21 @@ fn require(ok: bool, line: usize, section: &str, before: &str) -> Result<(), Rea
     }
 }
 
-/// `VAR n k` / `CON m k` and its k `cone dim` lines.
-fn read_cones(lines: &mut Lines, section: &str) -> Result<(usize, Vec<(Cone, usize)>), ReadError> {
+/// `VAR n k` / `CON m k` and its k `cone dim` lines; `n` (or `m`) at most `backed`.
+fn read_cones(lines: &mut Lines, section: &str, backed: usize) -> Result<(usize, Vec<(Cone, usize)>), ReadError> {
     let (l, [size, k]) = lines.record::<2>(section)?;
     let size = parse_index(l, size, "a size")?;
+    if size > backed {
+        return Err(ReadError::at(
+            l,
+            format!(
+                "{section} declares {size} entries, more than a file of its length can back (at most {backed}: \
+                 {ENTRIES_PER_BYTE} per byte, or {FREE_ENTRIES})"
+            ),
+        ));
+    }
     let k = parse_index(l, k, "a block count")?;
-    let mut blocks = Vec::with_capacity(k.min(1 << 20));
+    let mut blocks = Vec::with_capacity(k.min(lines.most_records()));
     let mut total = 0usize;
     for _ in 0..k {
         let (l, [name, dim]) = lines.record::<2>(section)?;
@@ -418,6 +441,13 @@ impl<'a> Lines<'a> {
                 ),
             )),
         }
+    }
+
+    /// An upper bound on the records left: each takes at least four bytes
+    /// (two one-character fields and a newline), so reserving this many
+    /// allocates only what the rest of the file can fill.
+    fn most_records(&self) -> usize {
+        (self.text.len() - self.pos) / 4 + 1
     }
 
     /// The entry count line of a coordinate section.

@@ -1,14 +1,18 @@
 //! Run-time inputs: JSON (or in-memory) values bound to a node's parameters,
 //! with every check the contract names — unknown or missing names, shapes against
 //! the declared types and the dimension names they bind, NaN and infinity, and the
-//! `nonneg` / `pos` / `sym` / `psd` domains. All problems are collected.
+//! `nonneg` / `pos` / `sym` / `psd` domains. All problems are collected. Once
+//! the dimension names are bound, every shape of the node is checked against
+//! the element budget and its dense matrices against the dense-matrix budget
+//! ([`crate::limits`]), before anything is allocated for them.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use crate::eval::Tensor;
-use crate::ir::{Dim, Node, Shape};
+use crate::ir::{Dim, Expr, ExprKind, Node, Relation, Shape};
+use crate::limits::{count_words, Budget, Limits};
 use crate::syntax::ast::BaseType;
 
 /// Relative tolerance of the `sym` and `psd` checks: |X − Xᵀ| ≤ tol·max(1, max|X|),
@@ -82,7 +86,8 @@ pub fn named_tensors(v: &Value) -> Result<BTreeMap<String, Tensor>, Vec<String>>
     }
 }
 
-fn shape_words(shape: &[usize]) -> String {
+/// A concrete shape in words, as messages about inputs and cotangents name it.
+pub(crate) fn shape_words(shape: &[usize]) -> String {
     match shape {
         [] => "a scalar".into(),
         [n] => format!("a vector of length {n}"),
@@ -125,7 +130,99 @@ pub fn bind(node: &Node, inputs: &BTreeMap<String, Tensor>) -> Result<Bound, Vec
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Bound { params, dims: dims.into_iter().map(|d| d.map_or(0, |(v, _)| v)).collect() })
+    let dims: Vec<usize> = dims.into_iter().map(|d| d.map_or(0, |(v, _)| v)).collect();
+    check_budgets(node, &dims, Limits::current()).map_err(|e| vec![e])?;
+    Ok(Bound { params, dims })
+}
+
+/// The number of entries of `shape` at these dimension sizes; `None` on overflow.
+fn elements(shape: &Shape, dims: &[usize]) -> Option<u64> {
+    shape.0.iter().try_fold(1u64, |n, d| match d {
+        Dim::Fixed(v) => n.checked_mul(*v),
+        Dim::Named(id) => n.checked_mul(dims[id.0 as usize] as u64),
+    })
+}
+
+/// The largest entry count of `e` and its subexpressions (`None` on overflow).
+/// It runs on every bind, so it walks without allocating.
+fn largest(e: &Expr, dims: &[usize]) -> Option<u64> {
+    let own = elements(&e.shape, dims)?;
+    let below = match &e.kind {
+        ExprKind::Neg(a) | ExprKind::Pow { base: a, .. } | ExprKind::Transpose(a) | ExprKind::Index { base: a, .. } => {
+            largest(a, dims)?
+        }
+        ExprKind::Binary { lhs, rhs, .. } | ExprKind::MatMul(lhs, rhs) => largest(lhs, dims)?.max(largest(rhs, dims)?),
+        ExprKind::Atom { args, .. } => args.iter().try_fold(0, |m, a| Some(m.max(largest(a, dims)?)))?,
+        ExprKind::Const(_) | ExprKind::Dim(_) | ExprKind::Param(_) | ExprKind::Var(_) | ExprKind::Sym { .. } => 0,
+    };
+    Some(own.max(below))
+}
+
+/// Checks, at the bound dimension sizes and before any of it is allocated:
+/// every variable and every subexpression of the objective, constraints and inits
+/// against the element budget, and the dense matrices the solvers build —
+/// `(n + m)²` for a smooth node's Hessian / KKT matrix (`n` unknowns, `m`
+/// constraint entries) or a conic node solved directly as an equality QP, and
+/// `rows·n` for a least-squares node's QR — against the dense-matrix budget.
+/// (The dense matrices are allocated in `smooth::interior`, `symbolic::problem`,
+/// `diff::ift` and `solve::direct`; this is the one entry they all pass.)
+fn check_budgets(node: &Node, dims: &[usize], limits: &Limits) -> Result<(), String> {
+    let sizes = || {
+        let named: Vec<String> = node.dims.iter().zip(dims).map(|(d, v)| format!("{} = {v}", d.name)).collect();
+        if named.is_empty() {
+            String::new()
+        } else {
+            format!(" at {}", named.join(", "))
+        }
+    };
+    let mut n = Some(0u64);
+    for v in &node.vars {
+        let count = elements(&v.shape, dims);
+        limits.check(Budget::Elements, count, || {
+            format!("variable `{}` has {} entries{}", v.name, count_words(count), sizes())
+        })?;
+        n = n.zip(count).and_then(|(a, b)| a.checked_add(b));
+    }
+    let mut m = Some(0u64);
+    let mut rows = Some(0u64);
+    let mut exprs: Vec<&Expr> = vec![&node.objective.expr];
+    for c in &node.constraints {
+        exprs.extend([&c.lhs, &c.rhs]);
+        m = m.zip(elements(&c.shape, dims)).and_then(|(a, b)| a.checked_add(b));
+    }
+    exprs.extend(node.inits.iter().map(|i| &i.value));
+    for (i, e) in exprs.into_iter().enumerate() {
+        let count = largest(e, dims);
+        limits.check(Budget::Elements, count, || {
+            format!("an expression of node `{}` has {} entries{}", node.name, count_words(count), sizes())
+        })?;
+        if i == 0 {
+            rows = count;
+        }
+    }
+    let specialised = matches!(node.solve.as_ref().map(|s| s.method.as_str()), Some("sinkhorn" | "eigh"));
+    let direct = node.class.family.is_conic()
+        && node.solve.is_none()
+        && node.constraints.iter().all(|c| c.relation() == Relation::Eq);
+    let dense = if !node.class.family.is_conic() && !specialised {
+        n.zip(m).and_then(|(n, m)| n.checked_add(m)).and_then(|k| k.checked_mul(k))
+    } else if direct {
+        let kkt = n.zip(m).and_then(|(n, m)| n.checked_add(m)).and_then(|k| k.checked_mul(k));
+        let qr = rows.zip(n).and_then(|(r, n)| r.checked_mul(n));
+        kkt.zip(qr).map(|(a, b)| a.max(b))
+    } else {
+        return Ok(());
+    };
+    limits.check(Budget::DenseEntries, dense, || {
+        format!(
+            "node `{}` would build a dense matrix of {} entries ({} unknowns, {} constraint entries){}",
+            node.name,
+            count_words(dense),
+            count_words(n),
+            count_words(m),
+            sizes()
+        )
+    })
 }
 
 /// Rank, literal sizes and named sizes of one input; records new dimension sizes.

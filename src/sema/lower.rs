@@ -3,6 +3,14 @@
 //!
 //! Returns `None` for an expression with an error already reported, and callers
 //! propagate `None` silently, so one mistake gives one message.
+//!
+//! `let`s and `def`s are substituted, not shared: every use copies the whole
+//! expression, and later stages walk the copies. So that thirty lines of
+//! `let a2 = a1 + a1` cannot take 2³⁰ steps and nodes, the work is counted as
+//! it is done ([`Expansion`]: one per expression lowered, a copy's size before
+//! it is made) against [`Limits::expr_nodes`], and lowering stops with one
+//! error once it is spent. Sizes are checked against [`Limits::elements`]: a
+//! size literal, and every expression's literal sizes multiplied out.
 
 use std::collections::HashMap;
 
@@ -10,6 +18,7 @@ use super::defs::{self, DefTable};
 use crate::atoms::{self, ArgKind, AtomInfo, ShapeArgs};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{shape_str, Arith, Dim, DimId, DimInfo, Expr, ExprKind, ParamId, Sel, Shape, VarId};
+use crate::limits::{count_words, Budget, Limits};
 use crate::syntax::ast::{self, BinOp, IndexArg};
 
 /// What a name in a node body stands for.
@@ -35,6 +44,39 @@ pub struct Lowerer<'a, 'd> {
     pub dims: &'a [DimInfo],
     pub names: &'a HashMap<String, Binding>,
     pub diags: &'a mut Vec<Diagnostic>,
+    pub expansion: &'a mut Expansion,
+}
+
+/// The expression nodes one node's lowering has built or copied so far, against
+/// [`Limits::expr_nodes`]; once over, lowering fails (reported once).
+#[derive(Debug, Default)]
+pub struct Expansion {
+    spent: u64,
+    reported: bool,
+}
+
+/// The number of nodes of `e`, counting no further than `cap + 1` (enough to
+/// know it is over `cap`): the walk costs no more than the copy it prices.
+fn tree_size(e: &Expr, cap: u64) -> u64 {
+    let mut count = 0u64;
+    let mut stack = vec![e];
+    while let Some(x) = stack.pop() {
+        count += 1;
+        if count > cap {
+            break;
+        }
+        stack.extend(x.children());
+    }
+    count
+}
+
+/// The product of a shape's literal sizes (named ones count 1: they are bound
+/// at run time and checked then); `None` when it overflows.
+pub fn literal_elements(shape: &[Dim]) -> Option<u64> {
+    shape.iter().try_fold(1u64, |n, d| match d {
+        Dim::Fixed(v) => n.checked_mul(*v),
+        Dim::Named(_) => Some(n),
+    })
 }
 
 fn mk(kind: ExprKind, shape: Shape, span: Span) -> Expr {
@@ -76,14 +118,57 @@ impl Lowerer<'_, '_> {
         self.go(e, &Env::Node)
     }
 
+    /// Spends `n` of the expression-node budget; past it, reports once (at
+    /// `span`) and fails.
+    fn spend(&mut self, n: u64, span: Span) -> Option<()> {
+        let limits = Limits::current();
+        self.expansion.spent = self.expansion.spent.saturating_add(n);
+        if self.expansion.spent <= limits.expr_nodes {
+            return Some(());
+        }
+        if !self.expansion.reported {
+            self.expansion.reported = true;
+            self.diags.push(
+                Diagnostic::error(format!(
+                    "this node's expressions grow past {} nodes once `let`s and `def`s are substituted",
+                    limits.expr_nodes
+                ))
+                .at(span, "the budget runs out here")
+                .note("each use of a `let`, or of a `def` parameter, copies the whole expression it names, so the size can double with every line")
+                .help(format!("use each `let` fewer times, or raise {}", limits.describe(Budget::ExprNodes))),
+            );
+        }
+        None
+    }
+
+    /// A copy of a substituted expression, its size spent first.
+    fn copy(&mut self, e: &Expr, span: Span) -> Option<Expr> {
+        let left = Limits::current().expr_nodes.saturating_sub(self.expansion.spent);
+        self.spend(tree_size(e, left), span)?;
+        Some(e.clone())
+    }
+
     fn go(&mut self, e: &ast::Expr, env: &Env) -> Option<Expr> {
+        self.spend(1, e.span)?;
+        let out = self.build(e, env)?;
+        let elements = literal_elements(&out.shape.0);
+        match Limits::current().check(Budget::Elements, elements, || {
+            format!("`{}` has {} entries", self.show(&out.shape), count_words(elements))
+        }) {
+            Ok(()) => Some(out),
+            Err(m) => self.err(Diagnostic::error(m).at(out.span, "this value is too large")),
+        }
+    }
+
+    fn build(&mut self, e: &ast::Expr, env: &Env) -> Option<Expr> {
         let span = e.span;
         match &e.kind {
             ast::ExprKind::Number { value, .. } => Some(mk(ExprKind::Const(*value), Shape::scalar(), span)),
             ast::ExprKind::Name(n) => self.name(n, span, env),
             ast::ExprKind::Neg(a) => {
                 let a = self.go(a, env)?;
-                Some(mk(ExprKind::Neg(Box::new(a.clone())), a.shape, span))
+                let shape = a.shape.clone();
+                Some(mk(ExprKind::Neg(Box::new(a)), shape, span))
             }
             ast::ExprKind::Binary { op, lhs, rhs } => {
                 let (l, r) = (self.go(lhs, env), self.go(rhs, env));
@@ -106,12 +191,13 @@ impl Lowerer<'_, '_> {
     fn name(&mut self, n: &str, span: Span, env: &Env) -> Option<Expr> {
         if let Env::Def(args) = env {
             // `DefTable` checked that a body names only its parameters.
-            return args.get(n).cloned();
+            return args.get(n).and_then(|x| self.copy(x, span));
         }
-        match self.names.get(n) {
+        let names = self.names;
+        match names.get(n) {
             Some(Binding::Param(p, s)) => Some(mk(ExprKind::Param(*p), s.clone(), span)),
             Some(Binding::Var(v, s)) => Some(mk(ExprKind::Var(*v), s.clone(), span)),
-            Some(Binding::Let(x)) => Some(x.clone()),
+            Some(Binding::Let(x)) => self.copy(x, span),
             Some(Binding::Dim(d)) => Some(mk(ExprKind::Dim(*d), Shape::scalar(), span)),
             Some(Binding::Poisoned) => None,
             None => {
@@ -500,6 +586,13 @@ impl Lowerer<'_, '_> {
         }
         if let ast::ExprKind::Number { value, .. } = &a.kind {
             if *value >= 0.0 && value.fract() == 0.0 {
+                let limits = Limits::current();
+                if *value > limits.elements as f64 {
+                    return self.err(
+                        Diagnostic::error(format!("size {value} is more than {}", limits.describe(Budget::Elements)))
+                            .at(a.span, "too large"),
+                    );
+                }
                 return Some(Dim::Fixed(*value as u64));
             }
         }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::classify;
 use super::defs::DefTable;
-use super::lower::{fold, Binding, Lowerer};
+use super::lower::{fold, literal_elements, Binding, Expansion, Lowerer};
 use super::methods;
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{
@@ -23,6 +23,8 @@ struct NodeBuilder<'a, 'd> {
     params: Vec<Param>,
     vars: Vec<Var>,
     errors: bool,
+    /// What substituting `let`s and `def`s has cost so far (one budget per node).
+    expansion: Expansion,
 }
 
 /// Checks one node; `None` when it has errors (all reported in `diags`).
@@ -37,6 +39,7 @@ pub fn check_node(n: &ast::Node, defs: &DefTable, diags: &mut Vec<Diagnostic>) -
         params: Vec::new(),
         vars: Vec::new(),
         errors: false,
+        expansion: Expansion::default(),
     };
     for p in &n.params {
         b.param(p);
@@ -221,7 +224,13 @@ pub fn check_node(n: &ast::Node, defs: &DefTable, diags: &mut Vec<Diagnostic>) -
 
 impl<'d> NodeBuilder<'_, 'd> {
     fn lowerer(&mut self) -> Lowerer<'_, 'd> {
-        Lowerer { defs: self.defs, dims: &self.dims, names: &self.names, diags: self.diags }
+        Lowerer {
+            defs: self.defs,
+            dims: &self.dims,
+            names: &self.names,
+            diags: self.diags,
+            expansion: &mut self.expansion,
+        }
     }
 
     fn show(&self, s: &Shape) -> String {
@@ -300,6 +309,15 @@ impl<'d> NodeBuilder<'_, 'd> {
                     }
                 }
             }
+        }
+        let elements = literal_elements(&shape);
+        let limits = crate::limits::Limits::current();
+        let too_large = limits.check(crate::limits::Budget::Elements, elements, || {
+            format!("`{}` has {} entries", self.show(&Shape(shape.clone())), crate::limits::count_words(elements))
+        });
+        if let Err(m) = too_large {
+            self.error(Diagnostic::error(m).at(ty.span, "too large"));
+            ok = false;
         }
         if matches!(ty.base, BaseType::Sym | BaseType::Psd) && !(shape.len() == 2 && shape[0] == shape[1]) {
             self.error(

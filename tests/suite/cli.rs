@@ -194,3 +194,196 @@ fn run_differentiates_smooth_nodes_through_each_forward() {
         }
     }
 }
+
+/// A scratch folder with the given files, removed by the caller.
+fn scratch(tag: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ddnc-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (name, content) in files {
+        std::fs::write(dir.join(name), content).expect("write");
+    }
+    dir
+}
+
+fn path(dir: &std::path::Path, name: &str) -> String {
+    dir.join(name).to_str().expect("utf-8").to_string()
+}
+
+/// A cotangent must have its output's shape, not just its number of entries: a
+/// transposed matrix used to be accepted and gave wrong gradients silently.
+#[test]
+fn run_rejects_a_transposed_cotangent_naming_both_shapes() {
+    let dir = scratch(
+        "cot",
+        &[
+            ("m.ddn", "node fit(A: real[m, n]) -> X: real[m, n] {\n    minimize sum_squares(X - 2 * A)\n}\n"),
+            ("in.json", r#"{"A": [[1, 2, 3], [4, 5, 6]]}"#),
+            ("good.json", r#"{"X": [[1, 0, 0], [0, 0, 1]]}"#),
+            ("transposed.json", r#"{"X": [[1, 0], [0, 0], [0, 1]]}"#),
+            ("flat.json", r#"{"X": [1, 0, 0, 0, 0, 1]}"#),
+        ],
+    );
+    let run = |cot: &str| {
+        ddnc(&[
+            "run",
+            &path(&dir, "m.ddn"),
+            "fit",
+            "--inputs",
+            &path(&dir, "in.json"),
+            "--cotangents",
+            &path(&dir, cot),
+        ])
+    };
+    // X = 2A, so dL/dA = 2·dL/dX.
+    let out = run("good.json");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let da: Vec<f64> = v["gradients"]["A"]
+        .as_array()
+        .expect("dA")
+        .iter()
+        .flat_map(|r| r.as_array().expect("row").iter().filter_map(|e| e.as_f64()).collect::<Vec<_>>())
+        .collect();
+    for (g, want) in da.iter().zip([2.0, 0.0, 0.0, 0.0, 0.0, 2.0]) {
+        assert!((g - want).abs() < 1e-9, "{da:?}");
+    }
+    for (cot, found) in [("transposed.json", "a 3×2 matrix"), ("flat.json", "a vector of length 6")] {
+        let out = run(cot);
+        assert_eq!(out.status.code(), Some(1), "{cot}: {}", text(&out.stdout));
+        let want = format!("cotangent `X` is {found}, but the output is a 2×3 matrix");
+        assert!(text(&out.stderr).contains(&want), "{cot}: {}", text(&out.stderr));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `bench --repeat` with a huge count is a usage error, not a capacity-overflow panic.
+#[test]
+fn bench_rejects_a_huge_repeat() {
+    for repeat in ["18446744073709551615", "0"] {
+        let out = ddnc(&[
+            "bench",
+            "stdlib/least_squares.ddn",
+            "least_squares",
+            "--inputs",
+            "examples/inputs/least_squares.json",
+            "--repeat",
+            repeat,
+        ]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{repeat}: {stderr}");
+        assert!(stderr.contains("'--repeat <REPEAT>'") && stderr.contains("1..=1000000"), "{repeat}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+/// Outputs or gradients that are not finite are a `numerical_error` with a
+/// message and a non-zero exit; JSON used to carry them as `null` with exit 0.
+#[test]
+fn run_reports_non_finite_results_as_numerical_error() {
+    let dir = scratch(
+        "nan",
+        &[
+            ("s.ddn", "node scale(a: real[n]) -> x: real[n] {\n    minimize sum_squares(x - 4 * a)\n}\n"),
+            ("big.json", r#"{"a": [1e308, 1]}"#),
+            ("one.json", r#"{"a": [1, 1]}"#),
+            ("cot.json", r#"{"x": [1e308, 0]}"#),
+        ],
+    );
+    let run = |inputs: &str, cot: Option<&str>| {
+        let (s, i) = (path(&dir, "s.ddn"), path(&dir, inputs));
+        let mut args = vec!["run".to_string(), s, "scale".into(), "--inputs".into(), i];
+        if let Some(c) = cot {
+            args.extend(["--cotangents".into(), path(&dir, c)]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ddnc(&args)
+    };
+    // 4a overflows to infinity (and x with it); dL/da = 4·dL/dx does too.
+    for (inputs, cot, what) in [("big.json", None, "output `x`"), ("one.json", Some("cot.json"), "gradient `a`")] {
+        let out = run(inputs, cot);
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out.stdout));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+        assert_eq!(v["status"], "numerical_error", "{v}");
+        let message = v["message"].as_str().expect("a message");
+        assert!(message.starts_with(&format!("{what} has a non-finite entry (")), "{message}");
+        assert!(message.ends_with(") at flat index 0"), "{message}");
+        assert!(v.get("outputs").is_none() && v.get("gradients").is_none(), "{v}");
+        assert!(!text(&out.stdout).contains("null"), "{}", text(&out.stdout));
+        assert!(text(&out.stderr).contains("error: numerical_error:"), "{}", text(&out.stderr));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Shapes bound at run time are checked against the element and dense-matrix
+/// budgets before anything is allocated, with an error naming the budget and
+/// the variable that raises it; a malformed budget is a usage error.
+#[test]
+fn run_checks_bound_sizes_against_the_budgets() {
+    let long: Vec<String> = (0..20_000).map(|i| (i % 7).to_string()).collect();
+    let long = format!(r#"{{"a": [{}]}}"#, long.join(","));
+    let dir = scratch(
+        "budget",
+        &[
+            ("outer.ddn", "node outer(a: real[n]) -> X: real[n, n] {\n    minimize sum_squares(X - 1)\n}\n"),
+            ("soft.ddn", "node soft(a: real[n]) -> x: real[n] {\n    minimize sum(exp(x - a)) + sum_squares(x)\n}\n"),
+            ("wide.ddn", "node wide(a: real[n]) -> y: real[n] {\n    minimize sum_squares(y - a) + sum(ones(n, 1) * ones(1, n))\n}\n"),
+            ("long.json", &long),
+        ],
+    );
+    let run = |file: &str, node: &str, env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ddnc"));
+        cmd.args(["run", &path(&dir, file), node, "--inputs", &path(&dir, "long.json")]).current_dir(root());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run ddnc")
+    };
+    let out = run("outer.ddn", "outer", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let want = "variable `X` has 400000000 entries at n = 20000, more than the element budget (100000000; set DDN_MAX_ELEMENTS to raise it)";
+    assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
+    // An intermediate value: [n, 1] * [1, n] broadcasts to n².
+    let out = run("wide.ddn", "wide", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let want = "an expression of node `wide` has 400000000 entries at n = 20000, more than the element budget";
+    assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
+    // 20000 unknowns: a dense 20000² Hessian.
+    let out = run("soft.ddn", "soft", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let want = "node `soft` would build a dense matrix of 400000000 entries (20000 unknowns, 0 constraint entries) at n = 20000, more than the dense-matrix budget (100000000; set DDN_MAX_DENSE_ENTRIES to raise it)";
+    assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
+    let out = run("soft.ddn", "soft", &[("DDN_MAX_DENSE_ENTRIES", "1000")]);
+    assert!(text(&out.stderr).contains("more than the dense-matrix budget (1000;"), "{}", text(&out.stderr));
+    let out = run("soft.ddn", "soft", &[("DDN_MAX_DENSE_ENTRIES", "lots")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("DDN_MAX_DENSE_ENTRIES must be a positive integer"), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A literal size is checked at compile time, and raising the budget admits it
+/// (checking builds nothing of that size).
+#[test]
+fn check_size_budget_is_raised_by_its_variable() {
+    let dir = scratch(
+        "size",
+        &[(
+            "w.ddn",
+            "node f(a: real[n]) -> y: real[n] {\n    minimize sum_squares(y - a) + sum(ones(100000, 100000))\n}\n",
+        )],
+    );
+    let check = |env: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ddnc"));
+        cmd.args(["check", "--color", "never", &path(&dir, "w.ddn")]).current_dir(root());
+        if let Some(v) = env {
+            cmd.env("DDN_MAX_ELEMENTS", v);
+        }
+        cmd.output().expect("run ddnc")
+    };
+    let out = check(None);
+    assert_eq!(out.status.code(), Some(1));
+    let want = "`real[100000, 100000]` has 10000000000 entries, more than the element budget (100000000; set DDN_MAX_ELEMENTS to raise it)";
+    assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
+    let out = check(Some("10000000000"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -828,3 +828,30 @@ fn malformed_cbf_files_are_errors_with_line_numbers() {
         assert!(msg.contains(expect), "{keyword}: {msg}");
     }
 }
+
+/// A CBF reader allocates only what the file's bytes can back: a 30-byte file
+/// declaring 10¹² variables is an error naming the line (it used to abort the
+/// process when the conversion allocated q), a huge entry count reserves only
+/// what the rest of the file can fill, and a short file may still declare up to
+/// `FREE_ENTRIES`.
+#[test]
+fn cbf_declared_sizes_are_backed_by_the_bytes() {
+    let error = |text: &str| match cbf::parse(text.as_bytes()) {
+        Err(ReadError::Syntax { line, message }) => (line, message),
+        other => panic!("expected an error for {text:?}, got {other:?}"),
+    };
+    let text = "VER\n3\nVAR\n1000000000000 1\nF 1000000000000\n";
+    assert_eq!(text.len(), 42);
+    let (line, msg) = error(text);
+    assert_eq!(line, 4);
+    assert!(msg.contains("VAR declares 1000000000000 entries, more than a file of its length can back"), "{msg}");
+    let (line, msg) = error("VER\n3\nVAR\n1 1\nF 1\nCON\n99999999999 1\nL+ 99999999999\n");
+    assert_eq!(line, 7);
+    assert!(msg.contains("CON declares 99999999999 entries"), "{msg}");
+    let (_, msg) = error("VER\n3\nVAR\n1 1\nF 1\nOBJACOORD\n100000000000000\n0 1\n");
+    assert!(msg.contains("ends inside OBJACOORD"), "{msg}");
+    let free = cbf::FREE_ENTRIES;
+    let m = cbf::parse(format!("VER\n3\nVAR\n{free} 1\nL+ {free}\n").as_bytes()).expect("a backed size");
+    assert_eq!(m.n, free);
+    assert_eq!(cbf::convert(&m).0.b.len(), free);
+}

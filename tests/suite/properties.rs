@@ -10,6 +10,10 @@
 //! 3. Printing whole files is stable: every stdlib file and every parseable ```ddn
 //!    block of the contract prints, reparses and prints identically; random trees
 //!    placed in every expression position of a file round-trip too.
+//! 4. Hostile run-time input never panics and never passes silently: arbitrary
+//!    JSON as a node's inputs and cotangents through bind, forward and backward
+//!    (every gradient returned has its parameter's shape), and byte-level
+//!    mutations of MPS and CBF files through the readers and their conversions.
 //!
 //! Case counts are fixed and modest so the file runs in a few seconds, and failures
 //! are not persisted (no `proptest-regressions/` files are written): a failing case
@@ -490,4 +494,156 @@ proptest! {
         };
         prop_assert_eq!(print_file(&reparsed, Style::Explicit), print_file(&f, Style::Explicit), "printed file:\n{}", pretty);
     }
+}
+
+// ---- 4. hostile run-time input ---------------------------------------------------
+
+/// JSON numbers a hostile caller would try: zeros of both signs, huge and tiny
+/// magnitudes, integers past 2^53.
+fn json_number() -> impl Strategy<Value = serde_json::Value> {
+    prop_oneof![
+        6 => (-3i64..4).prop_map(serde_json::Value::from),
+        1 => prop::sample::select(vec![0.0, -0.0, 1e308, -1e308, 5e-324, 1e-300, 9.007199254740993e15])
+            .prop_map(serde_json::Value::from),
+        1 => any::<f64>().prop_filter("finite", |x| x.is_finite()).prop_map(serde_json::Value::from),
+    ]
+}
+
+/// Scalars, vectors, matrices, ragged rows, deeper nesting, strings and nulls.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        8 => json_number(),
+        1 => Just(serde_json::Value::Null),
+        1 => Just(serde_json::Value::from("1")),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| prop::collection::vec(inner, 0..4).prop_map(serde_json::Value::Array))
+}
+
+/// An object over the names a least-squares node knows, and one it does not.
+fn json_object() -> impl Strategy<Value = serde_json::Value> {
+    prop::collection::btree_map(prop::sample::select(vec!["A", "b", "x", "y"]), json_value(), 0..4)
+        .prop_map(|m| serde_json::Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+}
+
+/// Inputs a least-squares node accepts (A: m×n, b: m), so that the forward and
+/// backward paths are reached, or anything at all.
+fn ls_inputs() -> impl Strategy<Value = serde_json::Value> {
+    let fitting = (1usize..5, 1usize..4).prop_flat_map(|(m, n)| {
+        let a = prop::collection::vec(prop::collection::vec(json_number(), n), m);
+        (a, prop::collection::vec(json_number(), m)).prop_map(|(a, b)| serde_json::json!({ "A": a, "b": b }))
+    });
+    prop_oneof![4 => fitting, 1 => json_object()]
+}
+
+/// Cotangents for `x`: vectors and matrices of a few entries, or anything at all.
+fn ls_cotangents() -> impl Strategy<Value = serde_json::Value> {
+    let vector = prop::collection::vec(json_number(), 1..4).prop_map(|v| serde_json::json!({ "x": v }));
+    let matrix = (1usize..3, 1usize..3).prop_flat_map(|(r, c)| {
+        prop::collection::vec(prop::collection::vec(json_number(), c), r).prop_map(|m| serde_json::json!({ "x": m }))
+    });
+    prop_oneof![3 => vector, 1 => matrix, 1 => json_object()]
+}
+
+/// A byte-level edit: set, insert or delete one byte at a position (modulo the length).
+fn byte_edit() -> impl Strategy<Value = (u8, usize, u8)> {
+    (0u8..3, any::<usize>(), prop::sample::select(b"0123456789 -.eE+\nLFQR#xX".to_vec()))
+}
+
+fn mutate(bytes: &[u8], edits: &[(u8, usize, u8)]) -> Vec<u8> {
+    let mut v = bytes.to_vec();
+    for &(kind, at, b) in edits {
+        let at = if v.is_empty() { 0 } else { at % (v.len() + usize::from(kind == 1)) };
+        match kind {
+            0 if at < v.len() => v[at] = b,
+            1 => v.insert(at, b),
+            _ if at < v.len() => {
+                v.remove(at);
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+fn least_squares() -> &'static ddn::runtime::Module {
+    static M: std::sync::OnceLock<ddn::runtime::Module> = std::sync::OnceLock::new();
+    M.get_or_init(|| {
+        let text = std::fs::read_to_string(root().join("stdlib/least_squares.ddn")).expect("stdlib");
+        ddn::runtime::Module::load("least_squares.ddn", &text, ddn::runtime::Backend::Interpreter).expect("loads")
+    })
+}
+
+const SMALL_CBF: &str = "VER\n3\nOBJSENSE\nMIN\nVAR\n3 2\nL+ 1\nQ 2\nCON\n2 2\nL= 1\nL+ 1\n\
+OBJACOORD\n2\n0 1.5\n2 -1\nACOORD\n3\n0 0 1.0\n1 1 2.0\n1 2 3.0\nBCOORD\n1\n0 -1\n";
+
+const SMALL_MPS: &str = "\
+NAME          TINY
+ROWS
+ N  COST
+ L  LIM1
+ E  MYEQN
+COLUMNS
+    X 1       COST               1.0   LIM1               1.0
+    Y         COST               2.0   LIM1               1.0
+    Y         MYEQN             -1.0
+RHS
+    RHS       LIM1               4.0   MYEQN              7.0
+BOUNDS
+ UP BND       X 1                4.0
+ENDATA
+";
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// Arbitrary inputs and cotangents: either a clear error or a result whose
+    /// gradients have the parameters' shapes and finite entries (the forward of a
+    /// least-squares node is finite for finite data unless it overflows, which
+    /// `ddnc run` reports as a numerical error; here only shapes are asserted).
+    #[test]
+    fn run_never_panics_on_arbitrary_json(inputs in ls_inputs(), cotangents in ls_cotangents()) {
+        let node = least_squares().node("least_squares").expect("node");
+        let (Ok(inputs), Ok(cot)) = (ddn::runtime::named_tensors(&inputs), ddn::runtime::named_tensors(&cotangents)) else {
+            return Ok(());
+        };
+        let Ok(mut fwd) = node.forward(&inputs) else { return Ok(()) };
+        if fwd.solved.status != ddn::runtime::Status::Optimal {
+            return Ok(());
+        }
+        if let Ok(grads) = node.backward(&mut fwd, &cot) {
+            for (name, g) in &grads {
+                prop_assert_eq!(&g.shape, &inputs[name].shape, "dL/d{}", name);
+            }
+            for (name, c) in &cot {
+                let out = fwd.solved.outputs.iter().find(|(k, _)| k == name);
+                prop_assert_eq!(out.map(|(_, o)| &o.shape), Some(&c.shape), "cotangent {}", name);
+            }
+        }
+    }
+
+    #[test]
+    fn cbf_reader_never_panics_on_mutated_files(edits in prop::collection::vec(byte_edit(), 1..6)) {
+        if let Ok(model) = ddn::io::cbf::parse(&mutate(SMALL_CBF.as_bytes(), &edits)) {
+            let (program, origins) = ddn::io::cbf::convert(&model);
+            prop_assert_eq!(program.b.len(), origins.len());
+        }
+    }
+
+    #[test]
+    fn mps_reader_never_panics_on_mutated_files(edits in prop::collection::vec(byte_edit(), 1..6)) {
+        if let Ok(model) = ddn::io::mps::parse(&mutate(SMALL_MPS.as_bytes(), &edits)) {
+            let (program, origins) = ddn::io::mps::convert(&model);
+            prop_assert_eq!(program.b.len(), origins.len());
+        }
+    }
+}
+
+/// The two seed files of the reader properties are valid, so mutations start
+/// from something the readers accept.
+#[test]
+fn reader_property_seeds_parse() {
+    let cbf = ddn::io::cbf::parse(SMALL_CBF.as_bytes()).expect("seed CBF");
+    assert_eq!((cbf.n, cbf.m), (3, 2));
+    let mps = ddn::io::mps::parse(SMALL_MPS.as_bytes()).expect("seed MPS");
+    assert_eq!((mps.n(), mps.m()), (2, 2));
 }

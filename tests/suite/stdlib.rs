@@ -49,3 +49,18 @@ fn stdlib_families() {
         assert_eq!(found.get(name), Some(&family), "node `{name}`");
     }
 }
+
+/// Convexity is known only from DCP: a node outside it is "not known to be
+/// convex", never "not convex" (pseudo-Huber pooling is convex, just not DCP
+/// as written).
+#[test]
+fn non_dcp_nodes_are_not_called_nonconvex() {
+    let c = compile_path(&root().join("stdlib/robust_pooling.ddn"));
+    let text = ddn::report::check_text(&c);
+    let pseudo_huber = text.split("node ").find(|n| n.starts_with("pool_pseudo_huber\n")).expect("pseudo-Huber node");
+    assert!(pseudo_huber.contains("(not known to be convex: local solutions)"), "{pseudo_huber}");
+    for path in ddn_files(&root().join("stdlib")) {
+        let text = ddn::report::check_text(&compile_path(&path));
+        assert!(!text.contains("(not convex"), "{}:\n{text}", path.display());
+    }
+}
