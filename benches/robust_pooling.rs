@@ -106,7 +106,8 @@ fn vec_by_hand(x: &[f64], n: usize, d: usize, v: &[f64]) -> (Vec<f64>, Vec<f64>,
     use faer::linalg::solvers::Solve;
     let a2 = ALPHA * ALPHA;
     let row = |i: usize| &x[i * d..(i + 1) * d];
-    let s_of = |y: &[f64], i: usize| (1.0 + row(i).iter().zip(y).map(|(a, b)| (b - a).powi(2)).sum::<f64>() / a2).sqrt();
+    let s_of =
+        |y: &[f64], i: usize| (1.0 + row(i).iter().zip(y).map(|(a, b)| (b - a).powi(2)).sum::<f64>() / a2).sqrt();
     let f = |y: &[f64]| a2 * (0..n).map(|i| s_of(y, i) - 1.0).sum::<f64>();
     let hessian = |y: &[f64], s: &[f64]| {
         let zs = faer::Mat::from_fn(n, d, |i, j| (y[j] - row(i)[j]) / (ALPHA * s[i].powf(1.5)));
@@ -139,7 +140,8 @@ fn vec_by_hand(x: &[f64], n: usize, d: usize, v: &[f64]) -> (Vec<f64>, Vec<f64>,
         }
     }
     let s: Vec<f64> = (0..n).map(|i| s_of(&y, i)).collect();
-    let w = hessian(&y, &s).llt(faer::Side::Lower).expect("positive definite").solve(faer::Mat::from_fn(d, 1, |j, _| v[j]));
+    let w =
+        hessian(&y, &s).llt(faer::Side::Lower).expect("positive definite").solve(faer::Mat::from_fn(d, 1, |j, _| v[j]));
     let mut dx = vec![0.0; n * d];
     let mut dalpha = 0.0;
     for i in 0..n {
@@ -199,8 +201,9 @@ fn robust_pooling(c: &mut Criterion) {
     let d = 16;
     for n in SIZES {
         let mut rng = Rng::new(0x9101 + n as u64);
-        let x: Vec<f64> =
-            (0..n * d).map(|k| rng.normal() + if (k / d) % 10 == 0 { 5.0 + 10.0 * rng.normal() } else { 0.0 }).collect();
+        let x: Vec<f64> = (0..n * d)
+            .map(|k| rng.normal() + if (k / d) % 10 == 0 { 5.0 + 10.0 * rng.normal() } else { 0.0 })
+            .collect();
         let v = rng.normals(d);
         let named = inputs(vec![("x", Tensor::matrix(n, d, x.clone())), ("alpha", Tensor::scalar(ALPHA))]);
         let cot = vec![("y".to_string(), Tensor::vector(v.clone()))];

@@ -131,6 +131,10 @@ fn err(what: &str) -> impl Fn(String) -> JitError + '_ {
 fn module() -> Result<(JITModule, Imports), JitError> {
     let mut flags = settings::builder();
     flags.set("opt_level", "speed").map_err(|e| err("cranelift flags")(e.to_string()))?;
+    // The IR verifier re-checks every function Cranelift is given (a fifth of
+    // the compile time); what it would catch, the bit-for-bit tests against
+    // the interpreter catch too (tests/suite/jit.rs), as wasmtime does by default.
+    flags.set("enable_verifier", "false").map_err(|e| err("cranelift flags")(e.to_string()))?;
     let isa = cranelift_native::builder()
         .map_err(|e| err("host")(e.to_string()))?
         .finish(settings::Flags::new(flags))

@@ -29,7 +29,7 @@ use super::build::{add, atom, count, konst, matmul, mul, reduce, spread, transpo
 use super::partials;
 use super::Wrt;
 use crate::atoms::Atom;
-use crate::ir::{Dim, Expr, ExprKind, Shape};
+use crate::ir::{Arith, Dim, Expr, ExprKind, Shape};
 
 /// One term of a structured tangent (see the module documentation).
 #[derive(Clone, Debug)]
@@ -70,11 +70,36 @@ fn full(c: Expr, shape: &Shape) -> Expr {
     spread(c, None, shape)
 }
 
+/// `r` with `e = spread(r, axis = 1)` (a vector, or a scalar) when `e`, of a
+/// matrix shape, is constant along its rows: a product of row spreads and
+/// scalars, as the partials of a function of `sum(·, axis = 1)` are. Summing
+/// such a coefficient down the columns then costs `n`, not `n × d`.
+fn row_vector(e: &Expr) -> Option<Expr> {
+    if e.shape.is_scalar() {
+        return Some(e.clone());
+    }
+    match &e.kind {
+        ExprKind::Atom { atom: Atom::Spread, args, axis: Some(1) }
+            if e.shape.rank() == 2 && args[0].shape.rank() == 1 =>
+        {
+            Some(args[0].clone())
+        }
+        ExprKind::Neg(a) => row_vector(a).map(super::build::neg),
+        ExprKind::Binary { op: op @ (Arith::Mul | Arith::Div), lhs, rhs } => {
+            Some(super::build::binary(*op, row_vector(lhs)?, row_vector(rhs)?))
+        }
+        _ => None,
+    }
+}
+
 /// `Σ` of `a` broadcast to `shape`, along `axis` (or all of it).
 fn sum_of(a: Expr, shape: &Shape, axis: Option<u8>) -> Expr {
     if a.shape.is_scalar() {
         let span = a.span;
         return times(a, count(shape, axis, span));
+    }
+    if let (2, Some(0), Some(r)) = (shape.rank(), axis, row_vector(&a)) {
+        return reduce(Atom::Sum, r, None);
     }
     reduce(Atom::Sum, full(a, shape), axis)
 }
@@ -82,6 +107,9 @@ fn sum_of(a: Expr, shape: &Shape, axis: Option<u8>) -> Expr {
 /// `Σ` of `a` broadcast to `shape`, along `axis` (or all of it), of the reduced
 /// shape even when `a` is a scalar (a matrix product's operand).
 fn sum_full(a: Expr, shape: &Shape, axis: Option<u8>) -> Expr {
+    if let (2, Some(0), Some(r)) = (shape.rank(), axis, row_vector(&a)) {
+        return full(reduce(Atom::Sum, r, None), &Shape::vector(shape.0[1]));
+    }
     reduce(Atom::Sum, full(a, shape), axis)
 }
 

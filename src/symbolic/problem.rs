@@ -298,7 +298,8 @@ impl SmoothProblem for NodeProblem<'_> {
         let n = self.dim();
         let syms = self.syms(&self.multipliers(nu, lambda));
         let blocks = self.run(KernelId::Hessian, &self.unflatten(y), &syms)?;
-        let starts: Vec<usize> = self.var_shapes.iter().scan(0, |at, s| Some(std::mem::replace(at, *at + entries(s)))).collect();
+        let starts: Vec<usize> =
+            self.var_shapes.iter().scan(0, |at, s| Some(std::mem::replace(at, *at + entries(s)))).collect();
         let mut h = Mat::zeros(n, n);
         let mut blocks = blocks.iter();
         for (&r0, ri) in starts.iter().zip(&self.var_shapes) {
