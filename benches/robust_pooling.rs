@@ -112,8 +112,7 @@ fn vec_by_hand(x: &[f64], n: usize, d: usize, v: &[f64]) -> (Vec<f64>, Vec<f64>,
     let hessian = |y: &[f64], s: &[f64]| {
         let zs = faer::Mat::from_fn(n, d, |i, j| (y[j] - row(i)[j]) / (ALPHA * s[i].powf(1.5)));
         let inv_sum: f64 = s.iter().map(|s| 1.0 / s).sum();
-        let mut h = zs.transpose() * &zs;
-        h.as_mut().iter_mut().for_each(|h| *h = -*h);
+        let mut h = -(zs.transpose() * &zs);
         (0..d).for_each(|j| h[(j, j)] += inv_sum);
         h
     };
