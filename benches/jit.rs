@@ -3,7 +3,7 @@
 //! - compile time: every kernel of each stdlib node compiled at every named
 //!   dimension = 8 (one module per node), the median of 3, printed per node
 //!   with the program sizes (steps, inlined as loops, fallback calls);
-//! - in the group `jit`: the Hessian–vector product and gradient kernels of
+//! - in the group `jit`: the Hessian and gradient kernels of
 //!   `pool_pseudo_huber` (stdlib/robust_pooling.ddn) at n = 32, d = 16, by the
 //!   tree walk (`evaluated`), the interpreter (`interpreted`) and the JIT
 //!   (`jit`, compiled before timing). Before timing, each case checks the three
@@ -91,7 +91,7 @@ fn pseudo_huber(c: &mut Criterion) {
         ("jit", Box::new(JitKernels::new(set.clone()))),
     ];
     let mut group = c.benchmark_group(GROUP);
-    for (kernel, id) in [("hvp", KernelId::Hvp), ("gradient", KernelId::Gradient)] {
+    for (kernel, id) in [("hessian", KernelId::Hessian), ("gradient", KernelId::Gradient)] {
         let reference = backends[0].1.run(id, &env).expect("the kernel runs");
         for (name, k) in &backends {
             let (probe, out) = time_once(|| k.run(id, &env));

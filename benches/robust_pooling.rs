@@ -12,6 +12,15 @@
 //!   the mean, then the seed's closed form dyⱼ/dxᵢⱼ = φ''(xᵢⱼ − yⱼ) / Σₖ φ''(xₖⱼ − yⱼ)
 //!   (and the same for α through φ's mixed partial).
 //!
+//! - `ddn_vec_pseudo_huber` / `hand_vec_pseudo_huber` (d = 16): pseudo-Huber on
+//!   the point distances, `min α² Σᵢ (√(1 + ‖xᵢ − y‖²/α²) − 1)`
+//!   (tests/symbolic/structure.ddn, the side-by-side benchmark's node), whose
+//!   coordinates are coupled. The baseline is torch's peer written with faer:
+//!   Newton from the mean with `H = I Σᵢ 1/sᵢ − ZsᵀZs` (one GEMM, `Zs` the rows
+//!   `zᵢ/(α sᵢ^{3/2})`), a Cholesky solve and Armijo backtracking, until
+//!   `‖∇f‖∞ ≤ 1e-9` (ddn's test); the backward `w = H⁻¹v`,
+//!   `dL/dxᵢ = wᵢ/sᵢ − zᵢ(zᵢ·w)/(α²sᵢ³)`, `dL/dα = −wᵀΣᵢ zᵢ‖zᵢ‖²/(α³sᵢ³)`.
+//!
 //! Before timing, each case checks once that the two agree on y and dL/dx to 1e-6.
 //!
 //! ```sh
@@ -92,6 +101,60 @@ fn by_hand(p: &Penalty, x: &[f64], n: usize, d: usize, v: &[f64]) -> (Vec<f64>, 
     (y, dx, dalpha)
 }
 
+/// The vector pooling node by hand (see the module documentation): y, dL/dx, dL/dα.
+fn vec_by_hand(x: &[f64], n: usize, d: usize, v: &[f64]) -> (Vec<f64>, Vec<f64>, f64) {
+    use faer::linalg::solvers::Solve;
+    let a2 = ALPHA * ALPHA;
+    let row = |i: usize| &x[i * d..(i + 1) * d];
+    let s_of =
+        |y: &[f64], i: usize| (1.0 + row(i).iter().zip(y).map(|(a, b)| (b - a).powi(2)).sum::<f64>() / a2).sqrt();
+    let f = |y: &[f64]| a2 * (0..n).map(|i| s_of(y, i) - 1.0).sum::<f64>();
+    let hessian = |y: &[f64], s: &[f64]| {
+        let zs = faer::Mat::from_fn(n, d, |i, j| (y[j] - row(i)[j]) / (ALPHA * s[i].powf(1.5)));
+        let inv_sum: f64 = s.iter().map(|s| 1.0 / s).sum();
+        let mut h = -(zs.transpose() * &zs);
+        (0..d).for_each(|j| h[(j, j)] += inv_sum);
+        h
+    };
+    let mut y: Vec<f64> = (0..d).map(|j| (0..n).map(|i| row(i)[j]).sum::<f64>() / n as f64).collect();
+    let mut fy = f(&y);
+    for _ in 0..100 {
+        let s: Vec<f64> = (0..n).map(|i| s_of(&y, i)).collect();
+        let g: Vec<f64> = (0..d).map(|j| (0..n).map(|i| (y[j] - row(i)[j]) / s[i]).sum()).collect();
+        if g.iter().all(|g| g.abs() <= 1e-9) {
+            break;
+        }
+        let llt = hessian(&y, &s).llt(faer::Side::Lower).expect("convex: H is positive definite");
+        let p = llt.solve(faer::Mat::from_fn(d, 1, |j, _| -g[j]));
+        let slope: f64 = (0..d).map(|j| g[j] * p[(j, 0)]).sum();
+        let mut t = 1.0;
+        loop {
+            let trial: Vec<f64> = (0..d).map(|j| y[j] + t * p[(j, 0)]).collect();
+            let ft = f(&trial);
+            if ft <= fy + 1e-4 * t * slope || t < 1e-10 {
+                (y, fy) = (trial, ft);
+                break;
+            }
+            t *= 0.5;
+        }
+    }
+    let s: Vec<f64> = (0..n).map(|i| s_of(&y, i)).collect();
+    let w =
+        hessian(&y, &s).llt(faer::Side::Lower).expect("positive definite").solve(faer::Mat::from_fn(d, 1, |j, _| v[j]));
+    let mut dx = vec![0.0; n * d];
+    let mut dalpha = 0.0;
+    for i in 0..n {
+        let z: Vec<f64> = (0..d).map(|j| y[j] - row(i)[j]).collect();
+        let zw: f64 = (0..d).map(|j| z[j] * w[(j, 0)]).sum();
+        let zz: f64 = z.iter().map(|z| z * z).sum();
+        for j in 0..d {
+            dx[i * d + j] = w[(j, 0)] / s[i] - z[j] * zw / (a2 * s[i].powi(3));
+        }
+        dalpha -= zw * zz / (ALPHA.powi(3) * s[i].powi(3));
+    }
+    (y, dx, dalpha)
+}
+
 fn robust_pooling(c: &mut Criterion) {
     let text = include_str!("../stdlib/robust_pooling.ddn");
     common::single_threaded();
@@ -132,6 +195,39 @@ fn robust_pooling(c: &mut Criterion) {
                 });
             }
         }
+    }
+    let node = stdlib_node("structure.ddn", include_str!("../tests/symbolic/structure.ddn"), "pool_vec_pseudo_huber");
+    let d = 16;
+    for n in SIZES {
+        let mut rng = Rng::new(0x9101 + n as u64);
+        let x: Vec<f64> = (0..n * d)
+            .map(|k| rng.normal() + if (k / d) % 10 == 0 { 5.0 + 10.0 * rng.normal() } else { 0.0 })
+            .collect();
+        let v = rng.normals(d);
+        let named = inputs(vec![("x", Tensor::matrix(n, d, x.clone())), ("alpha", Tensor::scalar(ALPHA))]);
+        let cot = vec![("y".to_string(), Tensor::vector(v.clone()))];
+        let bound = bind(&node, &named).expect("bind");
+        let (t_ddn, (y, grads)) = time_once(|| {
+            let mut s = forward(&node, &bound).expect("forward");
+            assert_eq!(s.status, Status::Optimal, "vector pooling n = {n}: {:?}", s.info);
+            let y = s.outputs[0].1.data.clone();
+            (y, backward(&node, &bound, &mut s, &cot).expect("backward"))
+        });
+        let (t_hand, (y_hand, dx, dalpha)) = time_once(|| vec_by_hand(&x, n, d, &v));
+        let err = rel_diff(&y, &y_hand).max(rel_diff(&grads[0].data, &dx));
+        let err_alpha = (grads[1].data[0] - dalpha).abs() / (1.0 + dalpha.abs());
+        assert!(
+            err <= 1e-6 && err_alpha <= 1e-6,
+            "vector pooling n = {n}: ddn and the hand solve disagree ({err:e}, α {err_alpha:e})"
+        );
+        println!("pool_vec_pseudo_huber n = {n}, d = {d}: ddn/hand max relative difference {err:.1e}");
+        let g = &mut group;
+        bench(g, GROUP, "ddn_vec_pseudo_huber_d16", n, t_ddn, || {
+            let bound = bind(&node, black_box(&named)).expect("bind");
+            let mut s = forward(&node, &bound).expect("forward");
+            backward(&node, &bound, &mut s, black_box(&cot)).expect("backward")
+        });
+        bench(g, GROUP, "hand_vec_pseudo_huber_d16", n, t_hand, || vec_by_hand(black_box(&x), n, d, black_box(&v)));
     }
     group.finish();
 }

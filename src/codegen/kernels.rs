@@ -24,6 +24,7 @@ fn fn_name(id: KernelId) -> String {
         KernelId::Gradient => "k_gradient".into(),
         KernelId::LagrangianGradient => "k_lagrangian_gradient".into(),
         KernelId::Hvp => "k_hvp".into(),
+        KernelId::Hessian => "k_hessian".into(),
         KernelId::Eq => "k_eq".into(),
         KernelId::Ineq => "k_ineq".into(),
         KernelId::EqJt(k) => format!("k_eq_jt_{k}"),

@@ -36,8 +36,17 @@ impl JitKernels {
         if let Some(c) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(dims) {
             return c.clone();
         }
-        let programs: Vec<_> = self.set.kernels.iter().map(|k| &k.program).collect();
-        let compiled = compile_all(&programs, dims).map(Arc::new);
+        // With a Hessian kernel the solvers never run the Hessian–vector product:
+        // it is left to the interpreter (same numbers) rather than compiled.
+        let skip = |id: KernelId| id == KernelId::Hvp && self.set.index(KernelId::Hessian).is_some();
+        let empty = crate::kernel::Program::default();
+        let programs: Vec<_> = self.set.kernels.iter().map(|k| if skip(k.id) { &empty } else { &k.program }).collect();
+        let compiled = compile_all(&programs, dims).map(|c| {
+            let skipped = || Err(JitError("not compiled: the Hessian kernel replaces it".into()));
+            Arc::new(
+                c.into_iter().zip(&self.set.kernels).map(|(p, k)| if skip(k.id) { skipped() } else { p }).collect(),
+            )
+        });
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MAX_SIZES && !cache.contains_key(dims) {
             cache.clear();

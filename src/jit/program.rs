@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::resume_unwind;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cranelift_codegen::ir::{types, AbiParam};
 use cranelift_codegen::settings::{self, Configurable};
@@ -50,8 +50,18 @@ pub struct JitProgram {
     plans: Vec<Plan>,
     /// `(step, where its value comes from)` for each input step.
     inputs: Vec<(usize, Op)>,
+    /// Arenas of earlier calls, reused: every step the code computes
+    /// overwrites its whole value (loops store each entry, folds keep their
+    /// accumulator in a register, the fallback copies `apply`'s value in), and
+    /// inputs are copied in per call, so only the folded constants of the
+    /// template must survive, and no step writes there. A call then neither
+    /// allocates nor copies the template.
+    spare: Mutex<Vec<Vec<f64>>>,
     _code: Arc<Code>,
 }
+
+/// How many idle arenas a program keeps (one per concurrent caller is enough).
+const SPARE_ARENAS: usize = 8;
 
 impl JitProgram {
     /// The outputs' values in `env`; the interpreter's answer, computed by the
@@ -61,7 +71,18 @@ impl JitProgram {
         if env.dims != self.dims.as_slice() {
             return self.program.run(env);
         }
-        let mut arena = self.layout.template.clone();
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut arena = spare.unwrap_or_else(|| self.layout.template.clone());
+        let out = self.run_in(&mut arena, env);
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < SPARE_ARENAS {
+            spare.push(arena);
+        }
+        out
+    }
+
+    /// [`Self::run`] in `arena`, which holds the template's folded constants.
+    fn run_in(&self, arena: &mut [f64], env: &Env) -> Result<Vec<Tensor>, EvalError> {
         for (k, op) in &self.inputs {
             let value = match op {
                 Op::Param(p) => env.params.get(p.0 as usize),
@@ -87,7 +108,7 @@ impl JitProgram {
                 Some(Failure::Shape) | None => return self.program.run(env),
             }
         }
-        Ok(self.program.outputs.iter().map(|o| self.layout.tensor(&arena, o.index())).collect())
+        Ok(self.program.outputs.iter().map(|o| self.layout.tensor(arena, o.index())).collect())
     }
 
     /// How many steps run as compiled loops (the rest are inputs, folded
@@ -110,6 +131,10 @@ fn err(what: &str) -> impl Fn(String) -> JitError + '_ {
 fn module() -> Result<(JITModule, Imports), JitError> {
     let mut flags = settings::builder();
     flags.set("opt_level", "speed").map_err(|e| err("cranelift flags")(e.to_string()))?;
+    // The IR verifier re-checks every function Cranelift is given (a fifth of
+    // the compile time); what it would catch, the bit-for-bit tests against
+    // the interpreter catch too (tests/suite/jit.rs), as wasmtime does by default.
+    flags.set("enable_verifier", "false").map_err(|e| err("cranelift flags")(e.to_string()))?;
     let isa = cranelift_native::builder()
         .map_err(|e| err("host")(e.to_string()))?
         .finish(settings::Flags::new(flags))
@@ -208,6 +233,7 @@ pub(super) fn compile_all(
                 layout,
                 plans,
                 inputs,
+                spare: Mutex::new(Vec::new()),
                 _code: code.clone(),
             })
         })

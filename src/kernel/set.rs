@@ -15,6 +15,7 @@ use crate::symbolic::{Derived, Simplified};
 /// | `Gradient` | `f_y`, per variable |
 /// | `LagrangianGradient` | `L_y`, per variable |
 /// | `Hvp` | `L_yy v`, per variable |
+/// | `Hessian` | `L_yy`, per pair of variables (row-major), when derived |
 /// | `Eq`, `Ineq` | `h`, `g`, per constraint |
 /// | `EqJt(k)`, `IneqJt(k)` | `h_kᵀ ν_k`, `g_kᵀ λ_k`, per variable |
 /// | `Mixed` | `∂_θ [wᵀ L_y + aᵀh + bᵀg]`, per parameter |
@@ -26,6 +27,7 @@ pub enum KernelId {
     Gradient,
     LagrangianGradient,
     Hvp,
+    Hessian,
     Eq,
     Ineq,
     EqJt(usize),
@@ -80,6 +82,9 @@ impl KernelSet {
             set.push(KernelId::Gradient, exprs(&d.grad_f));
             set.push(KernelId::LagrangianGradient, exprs(&d.grad_l));
             set.push(KernelId::Hvp, exprs(&d.hvp_l));
+            if let Some(h) = &d.hess_l {
+                set.push(KernelId::Hessian, exprs(h));
+            }
             set.push(KernelId::Eq, d.eqs.iter().map(|c| c.value.expr.clone()).collect());
             set.push(KernelId::Ineq, d.ineqs.iter().map(|c| c.value.expr.clone()).collect());
             for (k, c) in d.eqs.iter().enumerate() {

@@ -5,6 +5,7 @@
 //!
 //! - `f_y = ∇_y f` and `L_y = ∇_y L`, per variable;
 //! - `L_yy v = ∇²_yy L · v` for a direction `v` over all variables, as the jvp of `L_y`;
+//! - `L_yy` itself, block by block, when the structure allows ([`super::hessian`]);
 //! - `h`, `g`, and `h_yᵀ ν`, `g_yᵀ λ` per constraint and variable (rows of the
 //!   Jacobians come from seeding the multiplier with a unit vector);
 //! - `mixed[θ] = ∂_θ [wᵀ L_y + aᵀh + bᵀg]`: the implicit-function-theorem
@@ -80,6 +81,11 @@ pub struct Derived {
     pub grad_l: Vec<Simplified>,
     /// `∇²_yy L · v` per variable.
     pub hvp_l: Vec<Simplified>,
+    /// `∇²_yy L` as blocks `∂(L_y)ᵢ/∂y_k`, row-major over variable pairs, when
+    /// every variable is a vector and the gradient stays in the structured
+    /// forms of [`super::hessian`]; otherwise `None` (the Hessian is then
+    /// assembled from `L_yy v`).
+    pub hess_l: Option<Vec<Simplified>>,
     /// Equalities `h`, in constraint order.
     pub eqs: Vec<Normalised>,
     /// Inequalities `g`, in constraint order (variable-type bounds included).
@@ -161,6 +167,10 @@ pub fn derive(node: &Node) -> Result<Derived, DeriveError> {
         grad_l.push(simplify(&total(terms, shape, obj)));
     }
 
+    // L_yy: the structured forward over the simplified reverse, all directions at once
+    let gl: Vec<&Expr> = grad_l.iter().map(|g| &g.expr).collect();
+    let hess_l = super::hessian::hessian_blocks(&gl, &vars).map(|blocks| blocks.iter().map(simplify).collect());
+
     // L_yy v: forward over the simplified reverse
     let tangents: Vec<(Wrt, Expr)> = node
         .vars
@@ -207,5 +217,5 @@ pub fn derive(node: &Node) -> Result<Derived, DeriveError> {
             Relation::Le => ineqs.push(n),
         }
     }
-    Ok(Derived { syms, f, grad_f, grad_l, hvp_l, eqs, ineqs, mixed })
+    Ok(Derived { syms, f, grad_f, grad_l, hvp_l, hess_l, eqs, ineqs, mixed })
 }

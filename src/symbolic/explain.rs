@@ -36,6 +36,16 @@ pub fn listing(node: &Node, d: &Derived) -> String {
     for (v, s) in node.vars.iter().zip(&d.hvp_l) {
         line(&mut out, format!("L_{0}{0} v", v.name), s);
     }
+    match &d.hess_l {
+        Some(blocks) => {
+            out.push_str("Hessian of L (one sweep):\n");
+            let pairs = node.vars.iter().flat_map(|a| node.vars.iter().map(move |b| (a, b)));
+            for ((a, b), s) in pairs.zip(blocks) {
+                line(&mut out, format!("L_{}{}", a.name, b.name), s);
+            }
+        }
+        None => out.push_str("Hessian of L: column by column from L_yy v\n"),
+    }
     let constraints = |out: &mut String, title: &str, letter: &str, cons: &[Normalised], mult: &str| {
         if cons.is_empty() {
             return;

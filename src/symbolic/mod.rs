@@ -15,6 +15,7 @@
 //! - [`jvp`]: forward mode, `∂e · ẏ`
 //! - [`simplify`]: the egg language, its shape analysis, and the runner
 //! - `rules`: the rewrite rules, grouped by theory
+//! - `hessian`: `L_yy` in one sweep, all directions at once, in structured forms
 //! - `derive`: the node's derivative expressions ([`Derived`])
 //! - `problem`: [`NodeProblem`], a node with bound parameters as a [`crate::smooth::SmoothProblem`]
 //! - [`explain`]: the derived expressions as text
@@ -23,6 +24,7 @@ mod build;
 mod derive;
 mod explain;
 mod grad;
+mod hessian;
 mod jvp;
 mod partials;
 mod problem;

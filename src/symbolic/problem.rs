@@ -6,9 +6,10 @@
 //!
 //! - the Jacobians `∂h/∂y`, `∂g/∂y` row by row: row `r` of constraint `i` is
 //!   `h_yᵀ eᵣ`, the transposed product with the multiplier seeded by a unit vector;
-//! - the Lagrangian Hessian column by column, `∇²L eₖ` from the Hessian–vector
-//!   product, then symmetrised `(H + Hᵀ)/2` (exact arithmetic gives a symmetric
-//!   matrix; rounding does not);
+//! - the Lagrangian Hessian in one run of the `Hessian` kernel where the node
+//!   has one (`super::hessian`), else column by column, `∇²L eₖ` from the
+//!   Hessian–vector product; either way symmetrised `(H + Hᵀ)/2` (exact
+//!   arithmetic gives a symmetric matrix; rounding does not);
 //! - [`NodeProblem::param_vjp`]: the mixed partials for the implicit backward.
 
 use faer::Mat;
@@ -206,6 +207,23 @@ impl<'a> NodeProblem<'a> {
         self.flat(KernelId::Hvp, &self.unflatten(y), &self.syms(&set))
     }
 
+    /// `∇²_yy L`, column by column from Hessian–vector products `∇²L eₖ`, then
+    /// symmetrised: the reference the structured Hessian kernel is checked
+    /// against, and the Hessian of nodes that have none.
+    pub fn lagrangian_hessian_by_hvp(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Result<Mat<f64>, DomainError> {
+        let n = self.dim();
+        let mut h = Mat::zeros(n, n);
+        let mut e = vec![0.0; n];
+        for k in 0..n {
+            e[k] = 1.0;
+            for (i, v) in self.lagrangian_hvp(y, nu, lambda, &e)?.into_iter().enumerate() {
+                h[(i, k)] = v;
+            }
+            e[k] = 0.0;
+        }
+        Ok(symmetrised(&h))
+    }
+
     /// `−dLoss/dθ` of the implicit backward: `∂_θ [wᵀ L_y + aᵀh + bᵀg]` at
     /// `(y, ν, λ)`, one tensor per parameter (its shape). `w` is flat over the
     /// variables, `a` and `b` over the equalities and inequalities.
@@ -274,16 +292,33 @@ impl SmoothProblem for NodeProblem<'_> {
     }
 
     fn lagrangian_hessian(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Result<Mat<f64>, DomainError> {
-        let n = self.dim();
-        let mut h = Mat::zeros(n, n);
-        let mut e = vec![0.0; n];
-        for k in 0..n {
-            e[k] = 1.0;
-            for (i, v) in self.lagrangian_hvp(y, nu, lambda, &e)?.into_iter().enumerate() {
-                h[(i, k)] = v;
-            }
-            e[k] = 0.0;
+        if self.derived.hess_l.is_none() {
+            return self.lagrangian_hessian_by_hvp(y, nu, lambda);
         }
-        Ok(Mat::from_fn(n, n, |i, j| 0.5 * (h[(i, j)] + h[(j, i)])))
+        let n = self.dim();
+        let syms = self.syms(&self.multipliers(nu, lambda));
+        let blocks = self.run(KernelId::Hessian, &self.unflatten(y), &syms)?;
+        let starts: Vec<usize> =
+            self.var_shapes.iter().scan(0, |at, s| Some(std::mem::replace(at, *at + entries(s)))).collect();
+        let mut h = Mat::zeros(n, n);
+        let mut blocks = blocks.iter();
+        for (&r0, ri) in starts.iter().zip(&self.var_shapes) {
+            for (&c0, ci) in starts.iter().zip(&self.var_shapes) {
+                let (rows, cols) = (entries(ri), entries(ci));
+                let b = blocks.next().ok_or_else(|| DomainError("internal: a Hessian block is missing".into()))?;
+                let b = spread(b, None, &[rows, cols]);
+                for i in 0..rows {
+                    for j in 0..cols {
+                        h[(r0 + i, c0 + j)] = b.data[i * cols + j];
+                    }
+                }
+            }
+        }
+        Ok(symmetrised(&h))
     }
+}
+
+/// `(H + Hᵀ)/2`: exact arithmetic gives a symmetric matrix, rounding need not.
+fn symmetrised(h: &Mat<f64>) -> Mat<f64> {
+    Mat::from_fn(h.nrows(), h.ncols(), |i, j| 0.5 * (h[(i, j)] + h[(j, i)]))
 }

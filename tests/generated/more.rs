@@ -414,6 +414,7 @@ pub mod logistic_regression {
                 KernelId::Objective => k_objective(env),
                 KernelId::Gradient => k_gradient(env),
                 KernelId::Hvp => k_hvp(env),
+                KernelId::Hessian => k_hessian(env),
                 KernelId::Eq => Ok(Vec::new()),
                 KernelId::Mixed => k_mixed(env),
                 KernelId::Data => k_data(env),
@@ -699,6 +700,136 @@ pub mod logistic_regression {
         )?;
         Ok(vec![t20])
     }
+    /// Kernel `Hessian`.
+    fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Const(2.0), vec![], &[], span(0, 2226, 2276), env)?;
+        let t1 = step(Op::Param(ParamId(2)), vec![], &[], span(0, 2256, 2259), env)?;
+        let t2 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t1],
+            &[],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t3 = step(
+            Op::Atom {
+                atom: Atom::Spread,
+                axis: None,
+            },
+            vec![t2],
+            &[dim::n],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t4 = step(
+            Op::Atom {
+                atom: Atom::Diag,
+                axis: None,
+            },
+            vec![t3],
+            &[dim::n, dim::n],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t5 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::m, dim::n],
+            span(0, 2245, 2246),
+            env,
+        )?;
+        let t6 = step(
+            Op::Transpose,
+            vec![t5.clone()],
+            &[dim::n, dim::m],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t7 = step(
+            Op::Param(ParamId(1)),
+            vec![],
+            &[dim::m],
+            span(0, 2240, 2241),
+            env,
+        )?;
+        let t8 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2249, 2250), env)?;
+        let t9 = step(
+            Op::MatMul,
+            vec![t5.clone(), t8],
+            &[dim::m],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t10 = step(
+            Op::Binary(Arith::Mul),
+            vec![t7.clone(), t9],
+            &[dim::m],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t11 = step(Op::Neg, vec![t10], &[dim::m], span(0, 2226, 2276), env)?;
+        let t12 = step(
+            Op::Atom {
+                atom: Atom::Sigmoid,
+                axis: None,
+            },
+            vec![t11],
+            &[dim::m],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t13 = step(Op::Const(1.0), vec![], &[], span(0, 2226, 2276), env)?;
+        let t14 = step(
+            Op::Binary(Arith::Sub),
+            vec![t13, t12.clone()],
+            &[dim::m],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t15 = step(
+            Op::Binary(Arith::Mul),
+            vec![t12, t14],
+            &[dim::m],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t16 = step(
+            Op::Binary(Arith::Mul),
+            vec![t7.clone(), t15],
+            &[dim::m],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t17 = step(
+            Op::Binary(Arith::Mul),
+            vec![t16, t7],
+            &[dim::m],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t18 = step(
+            Op::Binary(Arith::Mul),
+            vec![t6, t17],
+            &[dim::n, dim::m],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t19 = step(
+            Op::MatMul,
+            vec![t18, t5],
+            &[dim::n, dim::n],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t20 = step(
+            Op::Binary(Arith::Add),
+            vec![t4, t19],
+            &[dim::n, dim::n],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        Ok(vec![t20])
+    }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
         let t0 = step(
@@ -972,6 +1103,7 @@ pub mod softmax_layer {
                 KernelId::Gradient => k_gradient(env),
                 KernelId::LagrangianGradient => k_lagrangian_gradient(env),
                 KernelId::Hvp => k_hvp(env),
+                KernelId::Hessian => k_hessian(env),
                 KernelId::Eq => k_eq(env),
                 KernelId::Ineq => k_ineq(env),
                 KernelId::EqJt(0) => k_eq_jt_0(env),
@@ -1164,6 +1296,29 @@ pub mod softmax_layer {
         )?;
         Ok(vec![t2])
     }
+    /// Kernel `Hessian`.
+    fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Const(1.0), vec![], &[], span(0, 2686, 2687), env)?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2686, 2687), env)?;
+        let t2 = step(
+            Op::Binary(Arith::Div),
+            vec![t0, t1],
+            &[dim::n],
+            span(0, 2686, 2687),
+            env,
+        )?;
+        let t3 = step(
+            Op::Atom {
+                atom: Atom::Diag,
+                axis: None,
+            },
+            vec![t2],
+            &[dim::n, dim::n],
+            span(0, 2686, 2687),
+            env,
+        )?;
+        Ok(vec![t3])
+    }
     /// Kernel `Eq`.
     fn k_eq(env: &Env) -> Result<Vec<Tensor>, EvalError> {
         let t0 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2718, 2719), env)?;
@@ -1341,6 +1496,7 @@ pub mod pool_welsch_ball {
                 KernelId::Gradient => k_gradient(env),
                 KernelId::LagrangianGradient => k_lagrangian_gradient(env),
                 KernelId::Hvp => k_hvp(env),
+                KernelId::Hessian => k_hessian(env),
                 KernelId::Eq => Ok(Vec::new()),
                 KernelId::Ineq => k_ineq(env),
                 KernelId::IneqJt(0) => k_ineq_jt_0(env),
@@ -1801,6 +1957,209 @@ pub mod pool_welsch_ball {
             env,
         )?;
         Ok(vec![t27])
+    }
+    /// Kernel `Hessian`.
+    fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Const(2.0), vec![], &[], span(0, 3257, 3282), env)?;
+        let t1 = step(
+            Op::Sym {
+                id: SymId(0),
+                name: "lam_ball".into(),
+            },
+            vec![],
+            &[],
+            span(0, 3306, 3320),
+            env,
+        )?;
+        let t2 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0.clone(), t1],
+            &[],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t3 = step(
+            Op::Atom {
+                atom: Atom::Spread,
+                axis: None,
+            },
+            vec![t2],
+            &[dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t4 = step(
+            Op::Atom {
+                atom: Atom::Diag,
+                axis: None,
+            },
+            vec![t3],
+            &[dim::d, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t5 = step(Op::Const(-2.0), vec![], &[], span(0, 3257, 3282), env)?;
+        let t6 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 3268, 3269),
+            env,
+        )?;
+        let t7 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3272, 3273), env)?;
+        let t8 = step(
+            Op::Binary(Arith::Sub),
+            vec![t6, t7],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t9 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0.clone(), t8.clone()],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t10 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
+        let t11 = step(Op::Pow(2.0), vec![t10], &[], span(0, 3257, 3282), env)?;
+        let t12 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t11],
+            &[],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t13 = step(
+            Op::Binary(Arith::Div),
+            vec![t9, t12.clone()],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t14 = step(
+            Op::Pow(2.0),
+            vec![t8.clone()],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t15 = step(Op::Neg, vec![t14], &[dim::n, dim::d], span(0, 3257, 3282), env)?;
+        let t16 = step(
+            Op::Binary(Arith::Div),
+            vec![t15, t12.clone()],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t17 = step(
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t16],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t18 = step(
+            Op::Binary(Arith::Mul),
+            vec![t13, t17.clone()],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t19 = step(
+            Op::Binary(Arith::Div),
+            vec![t18, t12.clone()],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t20 = step(
+            Op::Binary(Arith::Mul),
+            vec![t19, t8],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t21 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: Some(0),
+            },
+            vec![t20],
+            &[dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t22 = step(
+            Op::Binary(Arith::Mul),
+            vec![t5.clone(), t21],
+            &[dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t23 = step(
+            Op::Atom {
+                atom: Atom::Diag,
+                axis: None,
+            },
+            vec![t22],
+            &[dim::d, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t24 = step(
+            Op::Binary(Arith::Add),
+            vec![t4, t23],
+            &[dim::d, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t25 = step(
+            Op::Binary(Arith::Div),
+            vec![t17, t12],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t26 = step(Op::Neg, vec![t25], &[dim::n, dim::d], span(0, 3257, 3282), env)?;
+        let t27 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: Some(0),
+            },
+            vec![t26],
+            &[dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t28 = step(
+            Op::Binary(Arith::Mul),
+            vec![t5, t27],
+            &[dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t29 = step(
+            Op::Atom {
+                atom: Atom::Diag,
+                axis: None,
+            },
+            vec![t28],
+            &[dim::d, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t30 = step(
+            Op::Binary(Arith::Add),
+            vec![t24, t29],
+            &[dim::d, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        Ok(vec![t30])
     }
     /// Kernel `Ineq`.
     fn k_ineq(env: &Env) -> Result<Vec<Tensor>, EvalError> {

@@ -176,6 +176,7 @@ pub mod pool_pseudo_huber {
                 KernelId::Objective => k_objective(env),
                 KernelId::Gradient => k_gradient(env),
                 KernelId::Hvp => k_hvp(env),
+                KernelId::Hessian => k_hessian(env),
                 KernelId::Eq => Ok(Vec::new()),
                 KernelId::Mixed => k_mixed(env),
                 KernelId::Init => k_init(env),
@@ -543,6 +544,215 @@ pub mod pool_pseudo_huber {
             env,
         )?;
         Ok(vec![t29])
+    }
+    /// Kernel `Hessian`.
+    fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t1 = step(Op::Const(2.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t2 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2300, 2301),
+            env,
+        )?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t4 = step(
+            Op::Binary(Arith::Sub),
+            vec![t2, t3],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t6 = step(
+            Op::Binary(Arith::Div),
+            vec![t4, t5.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t7 = step(
+            Op::Binary(Arith::Div),
+            vec![t6.clone(), t5.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t8 = step(Op::Const(0.5), vec![], &[], span(0, 2283, 2314), env)?;
+        let t9 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t10 = step(
+            Op::Pow(2.0),
+            vec![t6.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t11 = step(
+            Op::Binary(Arith::Add),
+            vec![t9, t10],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t12 = step(
+            Op::Atom {
+                atom: Atom::Sqrt,
+                axis: None,
+            },
+            vec![t11],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t13 = step(
+            Op::Binary(Arith::Div),
+            vec![t8.clone(), t12.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t14 = step(
+            Op::Binary(Arith::Mul),
+            vec![t7, t13.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t15 = step(
+            Op::Pow(2.0),
+            vec![t12],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t16 = step(
+            Op::Binary(Arith::Div),
+            vec![t8, t15],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t17 = step(
+            Op::Binary(Arith::Mul),
+            vec![t14, t16],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t18 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2283, 2314), env)?;
+        let t19 = step(
+            Op::Binary(Arith::Mul),
+            vec![t17, t18.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t20 = step(
+            Op::Binary(Arith::Mul),
+            vec![t19, t6],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t21 = step(
+            Op::Binary(Arith::Div),
+            vec![t20, t5.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t22 = step(
+            Op::Binary(Arith::Mul),
+            vec![t1, t21],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t23 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: Some(0),
+            },
+            vec![t22],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t24 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0.clone(), t23],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t25 = step(
+            Op::Atom {
+                atom: Atom::Diag,
+                axis: None,
+            },
+            vec![t24],
+            &[dim::d, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t26 = step(
+            Op::Binary(Arith::Mul),
+            vec![t18, t13],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t27 = step(
+            Op::Binary(Arith::Div),
+            vec![t26, t5.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t28 = step(Op::Neg, vec![t27], &[dim::n, dim::d], span(0, 2283, 2314), env)?;
+        let t29 = step(
+            Op::Binary(Arith::Div),
+            vec![t28, t5],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t30 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: Some(0),
+            },
+            vec![t29],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t31 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t30],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t32 = step(
+            Op::Atom {
+                atom: Atom::Diag,
+                axis: None,
+            },
+            vec![t31],
+            &[dim::d, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t33 = step(
+            Op::Binary(Arith::Add),
+            vec![t25, t32],
+            &[dim::d, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        Ok(vec![t33])
     }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -1080,6 +1290,7 @@ pub mod pool_welsch {
                 KernelId::Objective => k_objective(env),
                 KernelId::Gradient => k_gradient(env),
                 KernelId::Hvp => k_hvp(env),
+                KernelId::Hessian => k_hessian(env),
                 KernelId::Eq => Ok(Vec::new()),
                 KernelId::Mixed => k_mixed(env),
                 KernelId::Init => k_init(env),
@@ -1392,6 +1603,165 @@ pub mod pool_welsch {
             env,
         )?;
         Ok(vec![t23])
+    }
+    /// Kernel `Hessian`.
+    fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2530, 2555), env)?;
+        let t1 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
+        let t2 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2541, 2542),
+            env,
+        )?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t4 = step(
+            Op::Binary(Arith::Sub),
+            vec![t2, t3],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t5 = step(
+            Op::Binary(Arith::Mul),
+            vec![t1.clone(), t4.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t6 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t7 = step(Op::Pow(2.0), vec![t6], &[], span(0, 2530, 2555), env)?;
+        let t8 = step(
+            Op::Binary(Arith::Mul),
+            vec![t1, t7],
+            &[],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t9 = step(
+            Op::Binary(Arith::Div),
+            vec![t5, t8.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t10 = step(
+            Op::Pow(2.0),
+            vec![t4.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t11 = step(Op::Neg, vec![t10], &[dim::n, dim::d], span(0, 2530, 2555), env)?;
+        let t12 = step(
+            Op::Binary(Arith::Div),
+            vec![t11, t8.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t13 = step(
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t12],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t14 = step(
+            Op::Binary(Arith::Mul),
+            vec![t9, t13.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t15 = step(
+            Op::Binary(Arith::Div),
+            vec![t14, t8.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t16 = step(
+            Op::Binary(Arith::Mul),
+            vec![t15, t4],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t17 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: Some(0),
+            },
+            vec![t16],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t18 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0.clone(), t17],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t19 = step(
+            Op::Atom {
+                atom: Atom::Diag,
+                axis: None,
+            },
+            vec![t18],
+            &[dim::d, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t20 = step(
+            Op::Binary(Arith::Div),
+            vec![t13, t8],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t21 = step(Op::Neg, vec![t20], &[dim::n, dim::d], span(0, 2530, 2555), env)?;
+        let t22 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: Some(0),
+            },
+            vec![t21],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t23 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t22],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t24 = step(
+            Op::Atom {
+                atom: Atom::Diag,
+                axis: None,
+            },
+            vec![t23],
+            &[dim::d, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t25 = step(
+            Op::Binary(Arith::Add),
+            vec![t19, t24],
+            &[dim::d, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        Ok(vec![t25])
     }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -1744,6 +2114,7 @@ pub mod pool_truncated_quadratic {
                 KernelId::Objective => k_objective(env),
                 KernelId::Gradient => k_gradient(env),
                 KernelId::Hvp => k_hvp(env),
+                KernelId::Hessian => k_hessian(env),
                 KernelId::Eq => Ok(Vec::new()),
                 KernelId::Mixed => k_mixed(env),
                 KernelId::Init => k_init(env),
@@ -1930,6 +2301,66 @@ pub mod pool_truncated_quadratic {
             env,
         )?;
         Ok(vec![t9])
+    }
+    /// Kernel `Hessian`.
+    fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2676, 2714), env)?;
+        let t2 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2700, 2701),
+            env,
+        )?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t4 = step(
+            Op::Binary(Arith::Sub),
+            vec![t2, t3],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t5 = step(
+            Op::Pow(2.0),
+            vec![t4],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t6 = step(
+            Op::Atom {
+                atom: Atom::Ge,
+                axis: None,
+            },
+            vec![t1, t5],
+            &[dim::n, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t7 = step(Op::Neg, vec![t6], &[dim::n, dim::d], span(0, 2676, 2714), env)?;
+        let t8 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: Some(0),
+            },
+            vec![t7],
+            &[dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 2676, 2714), env)?;
+        let t10 = step(
+            Op::Atom {
+                atom: Atom::Diag,
+                axis: None,
+            },
+            vec![t9],
+            &[dim::d, dim::d],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        Ok(vec![t10])
     }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {

@@ -171,6 +171,18 @@ fn check(node: &Node, sizes: &[(&str, usize)], seed: u64) {
     let hess = p.lagrangian_hessian(&y, &nu, &lam).unwrap();
     let h_v: Vec<f64> = (0..n).map(|i| (0..n).map(|j| hess[(i, j)] * v[j]).sum()).collect();
     assert_close(&format!("{name}: (L_yy) v"), &h_v, &hv);
+    // the structured Hessian kernel, where derived: column by column against the
+    // HVP-built Hessian and the central differences of L_y
+    if derived.hess_l.is_some() {
+        let by_hvp = p.lagrangian_hessian_by_hvp(&y, &nu, &lam).unwrap();
+        for k in 0..n {
+            let col: Vec<f64> = (0..n).map(|i| hess[(i, k)]).collect();
+            let hvp_col: Vec<f64> = (0..n).map(|i| by_hvp[(i, k)]).collect();
+            assert_close(&format!("{name}: L_yy column {k} against HVPs"), &col, &hvp_col);
+            let fd = central(|z| p.lagrangian_gradient(z, &nu, &lam).unwrap(), &y, &unit(n, k));
+            assert_close(&format!("{name}: L_yy column {k} against differences"), &col, &fd);
+        }
+    }
 
     // the evaluator's numeric reverse mode through the derived L_y (internal atoms
     // included) gives the same L_yy v, since the Hessian is symmetric
@@ -258,6 +270,48 @@ fn more_smooth_nodes_derivatives_match_differences() {
 #[test]
 fn least_squares_derivatives_match_differences() {
     check_node("least_squares.ddn", "least_squares", &[("m", 6), ("n", 3)], 19);
+}
+
+/// The nodes whose Hessian is derived in one sweep (`Derived::hess_l`), and
+/// those left to Hessian–vector products: a node must not fall back silently.
+#[test]
+fn structured_hessians_are_derived_where_the_structure_allows() {
+    let structured = [
+        ("stdlib/robust_pooling.ddn", "pool_pseudo_huber"),
+        ("stdlib/robust_pooling.ddn", "pool_welsch"),
+        ("stdlib/robust_pooling.ddn", "pool_truncated_quadratic"),
+        ("stdlib/more.ddn", "pool_welsch_ball"),
+        ("stdlib/more.ddn", "logistic_regression"),
+        ("stdlib/least_squares.ddn", "least_squares"),
+        ("stdlib/eigen.ddn", "max_eigvec"),
+        ("tests/symbolic/structure.ddn", "pool_vec_pseudo_huber"),
+        ("tests/symbolic/structure.ddn", "pool_vec_welsch"),
+        ("tests/symbolic/structure.ddn", "mixed_forms"),
+        ("tests/symbolic/structure.ddn", "two_vars"),
+    ];
+    for (file, name) in structured {
+        let node = file_node(file, name);
+        assert!(derive(&node).unwrap().hess_l.is_some(), "{name}: no structured Hessian");
+    }
+    // a matrix variable: Hessian–vector products
+    let node = stdlib_node("optimal_transport.ddn", "entropic_ot");
+    assert!(derive(&node).unwrap().hess_l.is_none());
+}
+
+/// Robust pooling of whole vectors (a penalty of the distance `‖xᵢ − y‖`):
+/// the Hessian is `diag(Σ aᵢ) + Zᵀ diag(b) Z`, a sum over rows of outer products.
+#[test]
+fn vector_pooling_derivatives_match_differences() {
+    check(&file_node("tests/symbolic/structure.ddn", "pool_vec_pseudo_huber"), POOL, 23);
+    check(&file_node("tests/symbolic/structure.ddn", "pool_vec_welsch"), POOL, 24);
+}
+
+/// Products with data on either side, means, and two coupled variables.
+#[test]
+fn structured_forms_match_differences() {
+    let sizes = &[("m", 4), ("n", 3)];
+    check(&file_node("tests/symbolic/structure.ddn", "mixed_forms"), sizes, 25);
+    check(&file_node("tests/symbolic/structure.ddn", "two_vars"), sizes, 26);
 }
 
 /// Solves the dense system `a x = b` by Gaussian elimination with partial pivoting.
