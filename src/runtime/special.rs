@@ -4,7 +4,7 @@
 //! the backward pass can carry its structured gradients to the parameters by
 //! reverse mode over the evaluator).
 
-use faer::Mat;
+use faer::{Mat, MatRef};
 use serde_json::{json, Map};
 
 use super::node::Context;
@@ -219,7 +219,16 @@ pub(crate) fn eigen(node: &Node) -> Result<Eigen<'_>, RunError> {
 fn value(e: &Expr, bound: &Bound, shape: &[usize]) -> Result<Tensor, RunError> {
     let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
     let t = eval::eval(e, &env).map_err(|x| RunError(x.message))?;
-    Ok(eval::broadcast_to(&t, shape))
+    Ok(if t.shape == shape { t } else { eval::broadcast_to(&t, shape) })
+}
+
+/// The entries of `a` column after column: for `a = bᵀ`, b's row-major data.
+fn columns(a: &Mat<f64>) -> Vec<f64> {
+    let mut data = Vec::with_capacity(a.nrows() * a.ncols());
+    for j in 0..a.ncols() {
+        data.extend_from_slice(a.col_as_slice(j));
+    }
+    data
 }
 
 /// Σ over `(e, cot)` of `cotᵀ ∂e/∂θ`: the structured gradients carried to the
@@ -251,7 +260,13 @@ fn only_variables(node: &Node, method: &str) -> Result<(), RunError> {
     Ok(())
 }
 
-/// `solve using sinkhorn`: log-domain Sinkhorn on the recognised data.
+/// `solve using sinkhorn`: Sinkhorn on the recognised data.
+///
+/// The row-major cost M (m×n) is, read column-major, Mᵀ; the transposed problem
+/// (cost Mᵀ, marginals (c, r)) has the plan Pᵀ, whose column-major entries are
+/// P's row-major ones. So Sinkhorn and its backward run on the transposed
+/// problem and neither M nor P is transposed in memory (the problem is the same
+/// with rows and columns exchanged).
 pub(crate) fn transport_forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
     let t = transport(node)?;
     only_variables(node, "sinkhorn")?;
@@ -271,12 +286,12 @@ pub(crate) fn transport_forward(node: &Node, bound: &Bound) -> Result<Solved, Ru
     settings.tol = option("tol").unwrap_or(settings.tol);
     settings.max_iter = option("max_iter").map_or(settings.max_iter, |v| v as usize);
     let gamma = 1.0 / eps;
-    let cost = Mat::from_fn(m, n, |i, j| cost.data[i * n + j]);
-    let solution = sinkhorn(cost.as_ref(), &r.data, &c.data, gamma, &settings)?;
-    let plan = Tensor::from_mat(&solution.P, shape);
+    let solution = sinkhorn(MatRef::from_column_major_slice(&cost.data, n, m), &c.data, &r.data, gamma, &settings)?;
+    let plan = Tensor { shape, data: columns(&solution.P) };
     let mut info = Map::new();
     info.insert("family".into(), json!(node.class.family));
     info.insert("solver".into(), json!("sinkhorn"));
+    info.insert("domain".into(), json!(solution.domain.name()));
     info.insert("iterations".into(), json!(solution.iterations));
     info.insert("primal_residual".into(), json!(solution.marginal_error));
     let status = solution.status;
@@ -325,8 +340,9 @@ pub(crate) fn backward(
         SmoothContext::Transport { solution, cost, gamma } => {
             let t = transport(node)?;
             let (m, n) = (shape[0], shape[1]);
-            let dp = Mat::from_fn(m, n, |i, j| v[i * n + j]);
-            let g = crate::diff::entropic_ot_vjp(cost.as_ref(), *gamma, solution, dp.as_ref())?;
+            // The transposed problem, as in the forward: Mᵀ, Pᵀ, dL/dPᵀ, and (c, r).
+            let (cost, dp) = (MatRef::from_column_major_slice(&cost.data, n, m), MatRef::from_column_major_slice(&v, n, m));
+            let g = crate::diff::entropic_ot_vjp(cost, *gamma, solution, dp)?;
             // γ = 1/k for `k * Σ xlogx`, γ = k for `Σ xlogx / k`.
             let (weight, dk) = match t.eps {
                 Weight::Times(k) => (k, -g.gamma * gamma * gamma),
@@ -335,9 +351,9 @@ pub(crate) fn backward(
             chain(
                 bound,
                 &[
-                    (t.cost, Tensor::from_mat(&g.M, vec![m, n])),
-                    (t.rows, Tensor::vector(g.r)),
-                    (t.cols, Tensor::vector(g.c)),
+                    (t.cost, Tensor { shape: vec![m, n], data: columns(&g.M) }),
+                    (t.rows, Tensor::vector(g.c)),
+                    (t.cols, Tensor::vector(g.r)),
                     (weight, Tensor::scalar(dk)),
                 ],
             )
@@ -347,11 +363,8 @@ pub(crate) fn backward(
             let m = eig.lambda.len();
             let dx = if *full {
                 crate::diff::eigh_vjp(eig, Tensor { shape: vec![m, m], data: v }.view(m, m))?
-            } else if *largest {
-                crate::diff::max_eigvec_vjp(eig, &v)?
             } else {
-                let du = Mat::from_fn(m, m, |i, j| if j == 0 { v[i] } else { 0.0 });
-                crate::diff::eigh_vjp(eig, du.as_ref())?
+                crate::diff::eigvec_vjp(eig, if *largest { m - 1 } else { 0 }, &v)?
             };
             chain(bound, &[(e.x, Tensor::from_mat(&dx, vec![m, m]))])
         }
