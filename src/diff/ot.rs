@@ -159,7 +159,9 @@ fn solve_bordered_diagonal(
     let mut x1 = Col::from_fn(k, |i| b1[i]);
     matmul(x1.as_mat_mut(), Accum::Add, Q, t.as_mat(), -1.0, Par::Seq);
     if k > 0 {
-        // B = Q diag(d₂)⁻¹, then the lower half of S = diag(d₁) − B Qᵀ.
+        // B = Q diag(d₂)⁻¹, then the lower half of S = diag(d₁) − B Qᵀ, by faer
+        // with its global parallelism (the O(k³) part; the rest is O(kl)).
+        let par = faer::get_global_parallelism();
         let mut B = Mat::<f64>::zeros(k, l);
         for j in 0..l {
             B.col_mut(j).copy_from(Q.col(j));
@@ -179,13 +181,13 @@ fn solve_bordered_diagonal(
             Q.transpose(),
             BlockStructure::Rectangular,
             -1.0,
-            Par::Seq,
+            par,
         );
-        let mut mem = MemBuffer::new(llt::factor::cholesky_in_place_scratch::<f64>(k, Par::Seq, Default::default()));
+        let mut mem = MemBuffer::new(llt::factor::cholesky_in_place_scratch::<f64>(k, par, Default::default()));
         llt::factor::cholesky_in_place(
             S.as_mut(),
             Default::default(),
-            Par::Seq,
+            par,
             MemStack::new(&mut mem),
             Default::default(),
         )
