@@ -222,7 +222,7 @@ pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> 
     }
     match node.solve.as_ref().map(|s| s.method.as_str()) {
         Some("sinkhorn") => out.push_str(
-            "  forward: log-domain Sinkhorn; backward: the seed's closed form (a Schur complement of size \
+            "  forward: Sinkhorn (kernel or log domain); backward: the seed's closed form (a Schur complement of size \
              min(m − 1, n)), then the parameters by reverse mode\n",
         ),
         Some("eigh") => out.push_str(

@@ -27,7 +27,7 @@
 // The paper's symbols: X, Y, V, G and F are matrices.
 #![allow(non_snake_case)]
 
-use faer::{Col, Mat, MatRef};
+use faer::{ColRef, Mat, MatRef};
 
 use crate::runtime::RunError;
 use crate::smooth::Eigh;
@@ -38,7 +38,11 @@ use crate::smooth::Eigh;
 pub const MIN_REL_GAP: f64 = 1e-8;
 
 /// dL/dX for `eigh_full`, given `dU = dL/dU` (m×m, column k the cotangent on
-/// eigenvector k). O(m³): three m×m products.
+/// eigenvector k). As Y is orthogonal, `½(G + Gᵀ) = Y C Yᵀ` with `C` the
+/// symmetric part of `F ∘ YᵀV`: three m×m products, and no m×m symmetrisation
+/// pass over G (the lower half is mirrored to make the rounding symmetric too).
+/// Computing only the lower half of the last product by faer's triangular
+/// product was measured slower than the full product (m = 32–128).
 pub fn eigh_vjp(eig: &Eigh, dU: MatRef<'_, f64>) -> Result<Mat<f64>, RunError> {
     let lambda = &eig.lambda;
     let m = lambda.len();
@@ -47,9 +51,10 @@ pub fn eigh_vjp(eig: &Eigh, dU: MatRef<'_, f64>) -> Result<Mat<f64>, RunError> {
     }
     let tol = gap_tolerance(lambda);
     let used = |k: usize| dU.col(k).iter().any(|&v| v != 0.0);
+    // λ ascends, so only the pairs (i, k > i) with λ_k − λ_i ≤ tol are close.
     for i in 0..m {
-        for k in i + 1..m {
-            if lambda[k] - lambda[i] <= tol && (used(i) || used(k)) {
+        for k in (i + 1..m).take_while(|&k| lambda[k] - lambda[i] <= tol) {
+            if used(i) || used(k) {
                 return Err(repeated(lambda, i, k, tol));
             }
         }
@@ -63,37 +68,61 @@ pub fn eigh_vjp(eig: &Eigh, dU: MatRef<'_, f64>) -> Result<Mat<f64>, RunError> {
             C[(i, k)] = if gap.abs() <= tol { 0.0 } else { C[(i, k)] / gap };
         }
     }
-    let G = Y * C * Y.transpose();
-    Ok(Mat::from_fn(m, m, |i, j| 0.5 * (G[(i, j)] + G[(j, i)])))
+    for k in 0..m {
+        for i in 0..k {
+            let s = 0.5 * (C[(i, k)] + C[(k, i)]);
+            (C[(i, k)], C[(k, i)]) = (s, s);
+        }
+    }
+    let mut dX = Y * &C * Y.transpose();
+    // Symmetric up to rounding; made exactly so.
+    for j in 0..m {
+        for i in 0..j {
+            dX[(i, j)] = dX[(j, i)];
+        }
+    }
+    Ok(dX)
 }
 
-/// dL/dX for `max_eigvec`, given `du = dL/du` (length m): the seed's
-/// per-eigenvector formula at `k = m` (the largest eigenvalue),
+/// dL/dX for `max_eigvec`, given `du = dL/du` (length m): [`eigvec_vjp`] at the
+/// largest eigenvalue.
+pub fn max_eigvec_vjp(eig: &Eigh, du: &[f64]) -> Result<Mat<f64>, RunError> {
+    eigvec_vjp(eig, eig.lambda.len() - 1, du)
+}
+
+/// dL/dX for the k-th eigenvector alone (`max_eigvec` at the largest, its
+/// `minimize` form at the smallest), given `du = dL/dy_k` (length m): the seed's
+/// per-eigenvector formula,
 ///
 /// ```text
-/// dL/dX = −½ (w yᵀ + y wᵀ),   w = (X − λ_max I)⁺ v = Σ_{i<m} y_i (y_iᵀv) / (λ_i − λ_max)
+/// dL/dX = −½ (w y_kᵀ + y_k wᵀ),   w = (X − λ_k I)⁺ v = Σ_{i≠k} y_i (y_iᵀv) / (λ_i − λ_k)
 /// ```
 ///
-/// (`eigh_vjp` with V = v e_mᵀ, in O(m²)). Needs only λ_max to be simple.
-pub fn max_eigvec_vjp(eig: &Eigh, du: &[f64]) -> Result<Mat<f64>, RunError> {
+/// (`eigh_vjp` with V = v e_kᵀ, in O(m²)). Needs only λ_k to be simple.
+pub fn eigvec_vjp(eig: &Eigh, k: usize, du: &[f64]) -> Result<Mat<f64>, RunError> {
     let lambda = &eig.lambda;
     let m = lambda.len();
     if du.len() != m {
-        return Err(RunError(format!("max_eigvec: X is {m}×{m}, but dL/du has {} entries", du.len())));
+        return Err(RunError(format!("eigenvector: X is {m}×{m}, but dL/du has {} entries", du.len())));
     }
-    let top = m - 1;
+    if k >= m {
+        return Err(RunError(format!("eigenvector: X is {m}×{m}, so there is no eigenvector {k}")));
+    }
     let tol = gap_tolerance(lambda);
-    if m > 1 && lambda[top] - lambda[top - 1] <= tol {
-        return Err(repeated(lambda, top - 1, top, tol));
+    if k > 0 && lambda[k] - lambda[k - 1] <= tol {
+        return Err(repeated(lambda, k - 1, k, tol));
+    }
+    if k + 1 < m && lambda[k + 1] - lambda[k] <= tol {
+        return Err(repeated(lambda, k, k + 1, tol));
     }
     let Y = eig.U.as_ref();
-    let v = Col::from_fn(m, |i| du[i]);
-    let mut z = Y.transpose() * &v;
+    let v = ColRef::from_slice(du);
+    let mut z = Y.transpose() * v;
     for i in 0..m {
-        z[i] = if i == top { 0.0 } else { z[i] / (lambda[i] - lambda[top]) };
+        z[i] = if i == k { 0.0 } else { z[i] / (lambda[i] - lambda[k]) };
     }
     let w = Y * &z;
-    let y = Y.col(top);
+    let y = Y.col(k);
     Ok(Mat::from_fn(m, m, |i, j| -0.5 * (w[i] * y[j] + y[i] * w[j])))
 }
 

@@ -13,7 +13,7 @@ pub mod ift;
 mod ot;
 mod smooth;
 
-pub use eigen::{eigh_vjp, max_eigvec_vjp, MIN_REL_GAP};
+pub use eigen::{eigh_vjp, eigvec_vjp, max_eigvec_vjp, MIN_REL_GAP};
 pub use ift::{adjoint, Adjoint, Cotangents, ACTIVITY_TOL};
 pub use ot::{entropic_ot_vjp, OtGradients};
 

@@ -38,13 +38,19 @@
 //! of P (the seed writes r and c, equal to within the forward's `tol`; the plan's
 //! own sums keep `A vec(Q) = 0` exact). Eliminating the larger diagonal block
 //! leaves a Schur complement of size `k = min(m − 1, n)`, positive definite when
-//! P > 0 (which the forward guarantees unless entries underflow). Cost: O(mnk) to
-//! form it, O(k³) to factor it (Cholesky), O(mn) for the rest; memory O(mn).
+//! P > 0 (which the forward guarantees unless entries underflow). It is formed by
+//! faer's triangular matrix product (the lower half only, mnk flops) and factored
+//! by faer's Cholesky (k³/3); the rest is O(mn) (matrix–vector products and one
+//! pass over the plan). Memory: `W` (which becomes dL/dM), the scaled block
+//! `P̃ diag(κ)⁻¹` and the Schur complement.
 // The paper's symbols: M, P, V, W and Q are matrices.
 #![allow(non_snake_case)]
 
-use faer::linalg::solvers::Solve;
-use faer::{Col, Mat, MatRef, Side};
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::cholesky::llt;
+use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::{Accum, Col, Mat, MatRef, Par};
 
 use crate::runtime::{RunError, Status};
 use crate::smooth::SinkhornSolution;
@@ -69,7 +75,7 @@ pub fn entropic_ot_vjp(
     sol: &SinkhornSolution,
     dP: MatRef<'_, f64>,
 ) -> Result<OtGradients, RunError> {
-    let P = sol.P.as_ref();
+    let P = &sol.P;
     let (m, n) = P.shape();
     if sol.status != Status::Optimal {
         return Err(RunError(format!("entropic OT: no gradients, the forward status is {}", sol.status.name())));
@@ -88,39 +94,42 @@ pub fn entropic_ot_vjp(
     }
 
     // W = P ∘ V; its row sums 2..m and column sums are A vec(W); ρ, κ likewise for P.
-    let W = Mat::from_fn(m, n, |i, j| P[(i, j)] * dP[(i, j)]);
-    let (w_rows, w_cols) = row_col_sums(W.as_ref());
-    let (rho, kappa) = row_col_sums(P);
-    let (mu_r, mu_c) = solve_bordered_diagonal(&rho[1..], P.subrows(1, m - 1), &kappa, &w_rows[1..], &w_cols)?;
-
-    let mu_row = |i: usize| if i == 0 { 0.0 } else { mu_r[i - 1] };
-    let dM = Mat::from_fn(m, n, |i, j| gamma * (P[(i, j)] * (mu_row(i) + mu_c[j]) - W[(i, j)]));
-    let mut dgamma = 0.0;
+    let mut W = Mat::<f64>::zeros(m, n);
+    let (mut w_rows, mut rho) = (vec![0.0; m], vec![0.0; m]);
+    let (mut w_cols, mut kappa) = (vec![0.0; n], vec![0.0; n]);
     for j in 0..n {
-        dgamma += dM.col(j).iter().zip(M.col(j).iter()).map(|(q, mij)| q * mij).sum::<f64>();
+        let (mut w_col, mut p_col) = (0.0, 0.0);
+        let column = P.col_as_slice(j).iter().zip(dP.col(j).iter());
+        for (((w, (&p, &v)), w_row), rho_i) in W.col_as_slice_mut(j).iter_mut().zip(column).zip(&mut w_rows).zip(&mut rho) {
+            *w = p * v;
+            *w_row += *w;
+            *rho_i += p;
+            w_col += *w;
+            p_col += p;
+        }
+        (w_cols[j], kappa[j]) = (w_col, p_col);
     }
-    dgamma /= gamma;
+    let (mu_r, mu_c) =
+        solve_bordered_diagonal(&rho[1..], P.as_ref().subrows(1, m - 1), &kappa, &w_rows[1..], &w_cols)?;
 
-    let mut dr: Vec<f64> = (0..m).map(mu_row).collect();
+    // dL/dM = γ (P ∘ (μʳ 1ᵀ + 1 μᶜᵀ) − W), written over W, and ⟨dL/dM, M⟩.
+    let mut dM = W;
+    let mut dM_dot_M = 0.0;
+    for j in 0..n {
+        let column = P.col_as_slice(j).iter().zip(M.col(j).iter());
+        for (i, (q, (&p, &mij))) in dM.col_as_slice_mut(j).iter_mut().zip(column).enumerate() {
+            let mu_i = if i == 0 { 0.0 } else { mu_r[i - 1] };
+            *q = gamma * (p * (mu_i + mu_c[j]) - *q);
+            dM_dot_M += *q * mij;
+        }
+    }
+
+    let mut dr: Vec<f64> = std::iter::once(0.0).chain(mu_r).collect();
     let mut dc = mu_c;
     let t = (dr.iter().sum::<f64>() - dc.iter().sum::<f64>()) / (m + n) as f64;
     dr.iter_mut().for_each(|x| *x -= t);
     dc.iter_mut().for_each(|x| *x += t);
-    Ok(OtGradients { M: dM, r: dr, c: dc, gamma: dgamma })
-}
-
-/// Row and column sums of a matrix.
-fn row_col_sums(X: MatRef<'_, f64>) -> (Vec<f64>, Vec<f64>) {
-    let mut rows = vec![0.0; X.nrows()];
-    let cols = (0..X.ncols())
-        .map(|j| {
-            X.col(j).iter().zip(rows.iter_mut()).fold(0.0, |s, (x, row)| {
-                *row += x;
-                s + x
-            })
-        })
-        .collect();
-    (rows, cols)
+    Ok(OtGradients { M: dM, r: dr, c: dc, gamma: dM_dot_M / gamma })
 }
 
 /// Solves `[diag(d₁) Q; Qᵀ diag(d₂)] [x₁; x₂] = [b₁; b₂]` by eliminating the
@@ -146,23 +155,52 @@ fn solve_bordered_diagonal(
         )));
     }
     let (k, l) = Q.shape();
-    let t: Vec<f64> = b2.iter().zip(d2).map(|(b, d)| b / d).collect();
-    let mut x1 = Col::from_fn(k, |i| b1[i] - (0..l).map(|j| Q[(i, j)] * t[j]).sum::<f64>());
+    let t = Col::from_fn(l, |j| b2[j] / d2[j]);
+    let mut x1 = Col::from_fn(k, |i| b1[i]);
+    matmul(x1.as_mat_mut(), Accum::Add, Q, t.as_mat(), -1.0, Par::Seq);
     if k > 0 {
-        let B = Mat::from_fn(k, l, |i, j| Q[(i, j)] / d2[j].sqrt());
-        let mut S = -(&B * B.transpose());
-        for i in 0..k {
-            S[(i, i)] += d1[i];
+        // B = Q diag(d₂)⁻¹, then the lower half of S = diag(d₁) − B Qᵀ, by faer
+        // with its global parallelism (the O(k³) part; the rest is O(kl)).
+        let par = faer::get_global_parallelism();
+        let mut B = Mat::<f64>::zeros(k, l);
+        for j in 0..l {
+            B.col_mut(j).copy_from(Q.col(j));
+            let scale = 1.0 / d2[j];
+            B.col_as_slice_mut(j).iter_mut().for_each(|x| *x *= scale);
         }
-        let llt = S.llt(Side::Lower).map_err(|_| {
+        let mut S = Mat::<f64>::zeros(k, k);
+        for i in 0..k {
+            S[(i, i)] = d1[i];
+        }
+        triangular::matmul(
+            S.as_mut(),
+            BlockStructure::TriangularLower,
+            Accum::Add,
+            B.as_ref(),
+            BlockStructure::Rectangular,
+            Q.transpose(),
+            BlockStructure::Rectangular,
+            -1.0,
+            par,
+        );
+        let mut mem = MemBuffer::new(llt::factor::cholesky_in_place_scratch::<f64>(k, par, Default::default()));
+        llt::factor::cholesky_in_place(
+            S.as_mut(),
+            Default::default(),
+            par,
+            MemStack::new(&mut mem),
+            Default::default(),
+        )
+        .map_err(|_| {
             RunError(
                 "entropic OT: the Schur complement of A diag(P) Aᵀ is not positive definite (the plan's support is \
                  disconnected, typically entries of P underflowed at a large gamma)"
                     .into(),
             )
         })?;
-        llt.solve_in_place(x1.as_mat_mut());
+        llt::solve::solve_in_place(S.as_ref(), x1.as_mat_mut(), Par::Seq, MemStack::new(&mut mem));
     }
-    let x2 = (0..l).map(|j| (b2[j] - (0..k).map(|i| Q[(i, j)] * x1[i]).sum::<f64>()) / d2[j]).collect();
-    Ok((x1.iter().copied().collect(), x2))
+    let mut x2 = Col::from_fn(l, |j| b2[j]);
+    matmul(x2.as_mat_mut(), Accum::Add, Q.transpose(), x1.as_mat(), -1.0, Par::Seq);
+    Ok((x1.iter().copied().collect(), x2.iter().zip(d2).map(|(x, d)| x / d).collect()))
 }

@@ -22,8 +22,9 @@ pub(crate) enum SmoothContext {
     /// them (the backward runs the same), and the first-order point `(y, ν, λ)`
     /// (flat, as [`crate::smooth::SmoothProblem`] lays them out).
     General { derived: Arc<Derived>, kernels: KernelHandle, y: Vec<f64>, nu: Vec<f64>, lambda: Vec<f64> },
-    /// Sinkhorn: the plan with its cost and γ, for the structured backward.
-    Transport { solution: crate::smooth::SinkhornSolution, cost: faer::Mat<f64>, gamma: f64 },
+    /// Sinkhorn: the plan and γ, for the structured backward (the cost is read
+    /// again from the bound parameters).
+    Transport { solution: crate::smooth::SinkhornSolution, gamma: f64 },
     /// `eigh`: the decomposition, and which eigenvector(s) the node returns.
     Eigen { eig: crate::smooth::Eigh, full: bool, largest: bool },
 }

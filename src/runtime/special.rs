@@ -4,7 +4,9 @@
 //! the backward pass can carry its structured gradients to the parameters by
 //! reverse mode over the evaluator).
 
-use faer::Mat;
+use std::borrow::Cow;
+
+use faer::{Mat, MatRef};
 use serde_json::{json, Map};
 
 use super::node::Context;
@@ -215,28 +217,59 @@ pub(crate) fn eigen(node: &Node) -> Result<Eigen<'_>, RunError> {
     Ok(Eigen { x, full, largest: node.objective.sense == Sense::Maximize })
 }
 
-/// The value of the data expression `e` broadcast to `shape`.
-fn value(e: &Expr, bound: &Bound, shape: &[usize]) -> Result<Tensor, RunError> {
+/// The value of the data expression `e` broadcast to `shape`: a parameter of
+/// that shape is borrowed, not copied.
+fn value<'b>(e: &Expr, bound: &'b Bound, shape: &[usize]) -> Result<Cow<'b, Tensor>, RunError> {
+    if let ExprKind::Param(p) = e.kind {
+        let t = &bound.params[p.0 as usize];
+        if t.shape == shape {
+            return Ok(Cow::Borrowed(t));
+        }
+    }
     let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
     let t = eval::eval(e, &env).map_err(|x| RunError(x.message))?;
-    Ok(eval::broadcast_to(&t, shape))
+    Ok(Cow::Owned(if t.shape == shape { t } else { eval::broadcast_to(&t, shape) }))
+}
+
+/// The entries of `a` column after column: for `a = bᵀ`, b's row-major data.
+fn columns(a: &Mat<f64>) -> Vec<f64> {
+    let mut data = Vec::with_capacity(a.nrows() * a.ncols());
+    for j in 0..a.ncols() {
+        data.extend_from_slice(a.col_as_slice(j));
+    }
+    data
 }
 
 /// Σ over `(e, cot)` of `cotᵀ ∂e/∂θ`: the structured gradients carried to the
-/// parameters (each cotangent summed back to its expression's shape first).
-fn chain(bound: &Bound, pairs: &[(&Expr, Tensor)]) -> Result<Vec<Tensor>, RunError> {
+/// parameters (each cotangent summed back to its expression's shape first). A
+/// cotangent on a parameter itself is its gradient, taken as it is (no reverse
+/// pass and no copy: the OT cost's is m×n).
+fn chain(bound: &Bound, pairs: Vec<(&Expr, Tensor)>) -> Result<Vec<Tensor>, RunError> {
     let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
-    let mut grads: Vec<Tensor> = bound.params.iter().map(|p| Tensor::filled(p.shape.clone(), 0.0)).collect();
+    let mut grads: Vec<Option<Tensor>> = vec![None; bound.params.len()];
+    let mut add = |p: usize, g: Tensor| match &mut grads[p] {
+        Some(acc) => acc.data.iter_mut().zip(&g.data).for_each(|(a, b)| *a += b),
+        slot @ None => *slot = Some(g),
+    };
     for (e, cot) in pairs {
-        let cot = unbroadcast(cot, &concrete(&e.shape, &bound.dims));
+        let shape = concrete(&e.shape, &bound.dims);
+        let cot = if cot.shape == shape { cot } else { unbroadcast(&cot, &shape) };
+        if let ExprKind::Param(p) = e.kind {
+            add(p.0 as usize, cot);
+            continue;
+        }
         let g = eval::vjp(e, &env, &cot).map_err(|x| RunError(x.message))?;
-        for (acc, gp) in grads.iter_mut().zip(g.params) {
+        for (p, gp) in g.params.into_iter().enumerate() {
             if let Some(gp) = gp {
-                acc.data.iter_mut().zip(&gp.data).for_each(|(a, b)| *a += b);
+                add(p, gp);
             }
         }
     }
-    Ok(grads)
+    Ok(grads
+        .into_iter()
+        .zip(&bound.params)
+        .map(|(g, p)| g.unwrap_or_else(|| Tensor::filled(p.shape.clone(), 0.0)))
+        .collect())
 }
 
 /// The specialised forwards return their variable only: a multiplier output
@@ -251,7 +284,13 @@ fn only_variables(node: &Node, method: &str) -> Result<(), RunError> {
     Ok(())
 }
 
-/// `solve using sinkhorn`: log-domain Sinkhorn on the recognised data.
+/// `solve using sinkhorn`: Sinkhorn on the recognised data.
+///
+/// The row-major cost M (m×n) is, read column-major, Mᵀ; the transposed problem
+/// (cost Mᵀ, marginals (c, r)) has the plan Pᵀ, whose column-major entries are
+/// P's row-major ones. So Sinkhorn and its backward run on the transposed
+/// problem and neither M nor P is transposed in memory (the problem is the same
+/// with rows and columns exchanged).
 pub(crate) fn transport_forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
     let t = transport(node)?;
     only_variables(node, "sinkhorn")?;
@@ -271,17 +310,17 @@ pub(crate) fn transport_forward(node: &Node, bound: &Bound) -> Result<Solved, Ru
     settings.tol = option("tol").unwrap_or(settings.tol);
     settings.max_iter = option("max_iter").map_or(settings.max_iter, |v| v as usize);
     let gamma = 1.0 / eps;
-    let cost = Mat::from_fn(m, n, |i, j| cost.data[i * n + j]);
-    let solution = sinkhorn(cost.as_ref(), &r.data, &c.data, gamma, &settings)?;
-    let plan = Tensor::from_mat(&solution.P, shape);
+    let solution = sinkhorn(MatRef::from_column_major_slice(&cost.data, n, m), &c.data, &r.data, gamma, &settings)?;
+    let plan = Tensor { shape, data: columns(&solution.P) };
     let mut info = Map::new();
     info.insert("family".into(), json!(node.class.family));
     info.insert("solver".into(), json!("sinkhorn"));
+    info.insert("domain".into(), json!(solution.domain.name()));
     info.insert("iterations".into(), json!(solution.iterations));
     info.insert("primal_residual".into(), json!(solution.marginal_error));
     let status = solution.status;
     let outputs = vec![(node.vars[0].name.clone(), plan)];
-    let context = SmoothContext::Transport { solution, cost, gamma };
+    let context = SmoothContext::Transport { solution, gamma };
     Ok(Solved { status, outputs, info, context: Context::Smooth(Box::new(context)) })
 }
 
@@ -322,11 +361,13 @@ pub(crate) fn backward(
     let len: usize = shape.iter().product();
     let v = place_cotangents(node, cotangents, len, |_| (0, len))?;
     match ctx {
-        SmoothContext::Transport { solution, cost, gamma } => {
+        SmoothContext::Transport { solution, gamma } => {
             let t = transport(node)?;
             let (m, n) = (shape[0], shape[1]);
-            let dp = Mat::from_fn(m, n, |i, j| v[i * n + j]);
-            let g = crate::diff::entropic_ot_vjp(cost.as_ref(), *gamma, solution, dp.as_ref())?;
+            let cost = value(t.cost, bound, &shape)?;
+            // The transposed problem, as in the forward: Mᵀ, Pᵀ, dL/dPᵀ, and (c, r).
+            let (cost, dp) = (MatRef::from_column_major_slice(&cost.data, n, m), MatRef::from_column_major_slice(&v, n, m));
+            let g = crate::diff::entropic_ot_vjp(cost, *gamma, solution, dp)?;
             // γ = 1/k for `k * Σ xlogx`, γ = k for `Σ xlogx / k`.
             let (weight, dk) = match t.eps {
                 Weight::Times(k) => (k, -g.gamma * gamma * gamma),
@@ -334,10 +375,10 @@ pub(crate) fn backward(
             };
             chain(
                 bound,
-                &[
-                    (t.cost, Tensor::from_mat(&g.M, vec![m, n])),
-                    (t.rows, Tensor::vector(g.r)),
-                    (t.cols, Tensor::vector(g.c)),
+                vec![
+                    (t.cost, Tensor { shape: vec![m, n], data: columns(&g.M) }),
+                    (t.rows, Tensor::vector(g.c)),
+                    (t.cols, Tensor::vector(g.r)),
                     (weight, Tensor::scalar(dk)),
                 ],
             )
@@ -347,13 +388,10 @@ pub(crate) fn backward(
             let m = eig.lambda.len();
             let dx = if *full {
                 crate::diff::eigh_vjp(eig, Tensor { shape: vec![m, m], data: v }.view(m, m))?
-            } else if *largest {
-                crate::diff::max_eigvec_vjp(eig, &v)?
             } else {
-                let du = Mat::from_fn(m, m, |i, j| if j == 0 { v[i] } else { 0.0 });
-                crate::diff::eigh_vjp(eig, du.as_ref())?
+                crate::diff::eigvec_vjp(eig, if *largest { m - 1 } else { 0 }, &v)?
             };
-            chain(bound, &[(e.x, Tensor::from_mat(&dx, vec![m, m]))])
+            chain(bound, vec![(e.x, Tensor::from_mat(&dx, vec![m, m]))])
         }
         SmoothContext::General { .. } => Err(RunError("not a specialised forward".into())),
     }

@@ -18,7 +18,7 @@ pub const METHODS: &[Method] = &[
     Method { name: "sqp", what: "sequential quadratic programming", options: &[TOL, MAX_ITER] },
     Method {
         name: "sinkhorn",
-        what: "log-domain Sinkhorn iterations (entropic optimal transport)",
+        what: "Sinkhorn iterations, kernel or log domain (entropic optimal transport)",
         options: &[TOL, MAX_ITER],
     },
     Method { name: "eigh", what: "symmetric eigendecomposition (eigenvector problems)", options: &[] },

@@ -26,5 +26,5 @@ pub use method::{solve, Method};
 pub use optimality::Residuals;
 pub use problem::{DomainError, SmoothProblem};
 pub use settings::Settings;
-pub use sinkhorn::{marginal_error, sinkhorn, SinkhornSettings, SinkhornSolution};
+pub use sinkhorn::{marginal_error, sinkhorn, Domain, SinkhornSettings, SinkhornSolution, MAX_KERNEL_RANGE};
 pub use solution::SmoothSolution;

@@ -1,4 +1,5 @@
-//! Entropic optimal transport by Sinkhorn's algorithm in the log domain.
+//! Entropic optimal transport by Sinkhorn's algorithm, in the kernel domain when
+//! the kernel fits in floating point and in the log domain otherwise.
 //!
 //! ```text
 //! P* = argmin_P ⟨M, P⟩ + (1/γ) Σᵢⱼ Pᵢⱼ log Pᵢⱼ   s.t.  P 1 = r,  Pᵀ 1 = c
@@ -8,52 +9,78 @@
 //! `stdlib/optimal_transport.ddn`). Stationarity of the Lagrangian gives
 //! `Mᵢⱼ + (1/γ)(log Pᵢⱼ + 1) = uᵢ + vⱼ`, so the solution has the form
 //! `P = diag(α) K diag(β)` with `K = exp(−γM)`, and the seed's Sinkhorn iteration
-//! `α ← r ⊘ Kβ`, `β ← c ⊘ Kᵀα` finds the scalings.
-//!
-//! For large γ the kernel `exp(−γMᵢⱼ)` underflows (γ = 10³ and `Mᵢⱼ = 1` give
-//! `e⁻¹⁰⁰⁰ = 0` in f64) and `α, β` overflow, so the iteration is carried out on the
-//! dual potentials instead, `α = exp(γf)`, `β = exp(γg)`, in the cost's units:
 //!
 //! ```text
-//! Pᵢⱼ = exp(γ (fᵢ + gⱼ − Mᵢⱼ))
-//! fᵢ  ← (1/γ) [log rᵢ − LSEⱼ γ(gⱼ − Mᵢⱼ)]
-//! gⱼ  ← (1/γ) [log cⱼ − LSEᵢ γ(fᵢ − Mᵢⱼ)]
+//! α ← r ⊘ Kβ,   β ← c ⊘ Kᵀα
 //! ```
 //!
-//! with each log-sum-exp shifted by its largest term, so no exponent exceeds 0.
-//! `P` has the `diag(α) K diag(β)` form by construction, and after a `g` update the
-//! column sums equal `c` up to rounding; the row sums are what the iteration
-//! drives to `r`. Their violation comes free with the next `f` update (the row
-//! sum of the current plan is `exp(γfᵢ + LSEᵢ)`), which is the stopping test.
+//! finds the scalings. In dual potentials, in the cost's units (`α = exp(γf)`,
+//! `β = exp(γg)`, `Pᵢⱼ = exp(γ(fᵢ + gⱼ − Mᵢⱼ))`), the same iteration reads
 //!
-//! Memory: `M` is read in place (column by column, faer's storage order) and the
-//! workspace is four vectors of length m or n, allocated once; the only m×n
-//! allocation is the returned plan, so the footprint does not depend on the
-//! number of iterations. Each iteration costs 2mn exponentials.
+//! ```text
+//! fᵢ ← (1/γ) [log rᵢ − LSEⱼ γ(gⱼ − Mᵢⱼ)],   gⱼ ← (1/γ) [log cⱼ − LSEᵢ γ(fᵢ − Mᵢⱼ)]
+//! ```
+//!
+//! **The domain.** Shifting the cost by its minimum μ only rescales α, and leaves
+//! the kernel `K = exp(−γ(M − μ))` with entries in `[e^{−s}, 1]`,
+//! `s = γ (max M − min M)`. When `s` is below [`SinkhornSettings::kernel_range`]
+//! (default 100: K ≥ 4·10⁻⁴⁴, the scalings within ~e^{±s}, far inside f64's
+//! ~e^{±708}), the iteration runs in the *kernel domain*: mn exponentials once,
+//! then two matrix–vector products (faer) per iteration. Otherwise (γ = 10³ and
+//! `Mᵢⱼ = 1` give `e⁻¹⁰⁰⁰ = 0`) it runs in the *log domain*: each log-sum-exp
+//! shifted by its largest term, so no exponent exceeds 0, at 2mn exponentials
+//! per iteration. Both start from β = 1 (g = 0), make the same updates and stop
+//! by the same test, so they return the same plan up to rounding; which one ran
+//! is [`SinkhornSolution::domain`] (the node's `info` reports it).
+//!
+//! **Stopping test.** After a β (g) update the column sums equal c up to
+//! rounding; the row sums are what the iteration drives to r. Their violation
+//! comes free with the next α (f) update: the i-th row sum of the current plan
+//! is `αᵢ (Kβ)ᵢ` (`exp(γfᵢ + LSEⱼ γ(gⱼ − Mᵢⱼ))`). The iteration stops when
+//! `‖P1 − r‖₁ ≤ tol`, which is the test of the torch peer
+//! (`/work/shared/bench/peers/bench_sinkhorn.py`: `(a * (K @ b) - r).abs().sum()
+//! < tol` after each b update), and the returned plan is `Optimal` when
+//! `max(‖P1 − r‖₁, ‖Pᵀ1 − c‖₁) ≤ tol`, measured on the plan itself: the same
+//! test, with the columns' rounding counted too.
+//!
+//! Memory: `M` is read in place, the workspace is four vectors of length m or n,
+//! allocated once (nothing is allocated inside the loop), and the only m×n
+//! allocation is the plan (in the kernel domain K is built in the plan's storage
+//! and scaled into it at the end), so the footprint does not depend on the number
+//! of iterations.
 
-// The paper's symbols: M (cost) and P (plan) are matrices.
+// The paper's symbols: M (cost), K (kernel) and P (plan) are matrices.
 #![allow(non_snake_case)]
 
-use faer::{Mat, MatRef};
+use faer::linalg::matmul::matmul;
+use faer::traits::pulp::Arch;
+use faer::{Accum, Col, Mat, MatRef, Par};
 
 use crate::runtime::{RunError, Status};
 
-/// Sinkhorn's stopping rule.
+/// Sinkhorn's stopping rule and domain choice.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SinkhornSettings {
-    /// The largest marginal violation accepted, `max(‖P1 − r‖∞, ‖Pᵀ1 − c‖∞)`
+    /// The largest marginal violation accepted, `max(‖P1 − r‖₁, ‖Pᵀ1 − c‖₁)`
     /// (absolute, so relative to marginals that sum to 1). Default 1e-9, as
     /// `stdlib/optimal_transport.ddn` asks.
     pub tol: f64,
-    /// The most (f, g) update pairs. Default 10 000: the iteration count grows
+    /// The most (α, β) update pairs. Default 10 000: the iteration count grows
     /// like γ·max|M| (the contraction rate of Sinkhorn's map degrades as the
     /// kernel's dynamic range widens).
     pub max_iter: usize,
+    /// The kernel domain is used when `γ (max M − min M) < kernel_range`, the
+    /// log domain otherwise. Default 100 (see the module docs); 0 forces the log
+    /// domain; at most [`MAX_KERNEL_RANGE`].
+    pub kernel_range: f64,
 }
+
+/// The largest `kernel_range` accepted: `e^{−700}` is still a normal f64.
+pub const MAX_KERNEL_RANGE: f64 = 700.0;
 
 impl Default for SinkhornSettings {
     fn default() -> Self {
-        SinkhornSettings { tol: 1e-9, max_iter: 10_000 }
+        SinkhornSettings { tol: 1e-9, max_iter: 10_000, kernel_range: 100.0 }
     }
 }
 
@@ -65,7 +92,31 @@ impl SinkhornSettings {
         if self.max_iter == 0 {
             return Err(RunError("sinkhorn: `max_iter` must be at least 1".into()));
         }
+        if !(0.0..=MAX_KERNEL_RANGE).contains(&self.kernel_range) {
+            return Err(RunError(format!(
+                "sinkhorn: `kernel_range` must be in [0, {MAX_KERNEL_RANGE}], found {}",
+                self.kernel_range
+            )));
+        }
         Ok(())
+    }
+}
+
+/// Where the iteration ran (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Domain {
+    /// Scalings `α, β` and the kernel `K = exp(−γ(M − min M))`: matrix–vector products.
+    Kernel,
+    /// Potentials `f, g` and shifted log-sum-exps.
+    Log,
+}
+
+impl Domain {
+    pub fn name(self) -> &'static str {
+        match self {
+            Domain::Kernel => "kernel",
+            Domain::Log => "log",
+        }
     }
 }
 
@@ -81,10 +132,12 @@ pub struct SinkhornSolution {
     /// `Optimal` when the marginal error is within `tol`, `MaxIterations` when the
     /// budget ran out first, `NumericalError` if a non-finite value appeared.
     pub status: Status,
-    /// The number of (f, g) update pairs performed.
+    /// The number of (α, β) update pairs performed.
     pub iterations: usize,
-    /// `max(‖P1 − r‖∞, ‖Pᵀ1 − c‖∞)` of the returned plan.
+    /// `max(‖P1 − r‖₁, ‖Pᵀ1 − c‖₁)` of the returned plan.
     pub marginal_error: f64,
+    /// The domain the iteration ran in.
+    pub domain: Domain,
 }
 
 /// Solves the entropic OT problem for cost `M` (m×n), marginals `r` (m) and `c`
@@ -102,34 +155,12 @@ pub fn sinkhorn(
     settings: &SinkhornSettings,
 ) -> Result<SinkhornSolution, RunError> {
     settings.validate()?;
-    validate(M, r, c, gamma, settings.tol)?;
-    let (m, n) = M.shape();
-    let log_r: Vec<f64> = r.iter().map(|x| x.ln()).collect();
-    let log_c: Vec<f64> = c.iter().map(|x| x.ln()).collect();
-    let mut f = vec![0.0; m];
-    let mut g = vec![0.0; n];
-    // LSEⱼ γ(gⱼ − Mᵢⱼ) per row, and the running row maxima that shift it.
-    let mut row_lse = vec![0.0; m];
-    let mut row_max = vec![0.0; m];
-
-    let mut iterations = 0;
-    while iterations < settings.max_iter {
-        row_log_sum_exp(M, &g, gamma, &mut row_max, &mut row_lse);
-        // After a g update the columns are exact, so the rows' violation is the
-        // plan's marginal error.
-        if iterations > 0 && row_violation(&f, &row_lse, r, gamma) <= settings.tol {
-            break;
-        }
-        for i in 0..m {
-            f[i] = (log_r[i] - row_lse[i]) / gamma;
-        }
-        for j in 0..n {
-            g[j] = (log_c[j] - col_log_sum_exp(M, &f, j, gamma)) / gamma;
-        }
-        iterations += 1;
-    }
-
-    let P = Mat::from_fn(m, n, |i, j| (gamma * (f[i] + g[j] - M[(i, j)])).exp());
+    let (lo, hi) = validate(M, r, c, gamma, settings.tol)?;
+    let (domain, (P, f, g, iterations)) = if gamma * (hi - lo) < settings.kernel_range {
+        (Domain::Kernel, kernel_domain(M, r, c, gamma, lo, settings))
+    } else {
+        (Domain::Log, log_domain(M, r, c, gamma, settings))
+    };
     let marginal_error = marginal_error(P.as_ref(), r, c);
     let finite = marginal_error.is_finite() && f.iter().chain(&g).all(|x| x.is_finite());
     let status = if !finite {
@@ -139,26 +170,106 @@ pub fn sinkhorn(
     } else {
         Status::MaxIterations
     };
-    Ok(SinkhornSolution { P, f, g, status, iterations, marginal_error })
+    Ok(SinkhornSolution { P, f, g, status, iterations, marginal_error, domain })
 }
 
-/// `max(‖P1 − r‖∞, ‖Pᵀ1 − c‖∞)`.
-pub fn marginal_error(P: MatRef<'_, f64>, r: &[f64], c: &[f64]) -> f64 {
-    let mut rows = vec![0.0; P.nrows()];
-    let mut err = 0.0f64;
-    for (j, &cj) in c.iter().enumerate() {
-        let mut col = 0.0;
-        for (i, &p) in P.col(j).iter().enumerate() {
-            rows[i] += p;
-            col += p;
-        }
-        err = err.max((col - cj).abs());
+/// The plan, the potentials `(f, g)` and the iteration count.
+type Iterates = (Mat<f64>, Vec<f64>, Vec<f64>, usize);
+
+/// The iteration on the scalings, with `K = exp(−γ(M − μ))` held in the plan's
+/// storage and `P = diag(α) K diag(β)` formed in place at the end; `f = μ +
+/// log(α)/γ`, `g = log(β)/γ`.
+fn kernel_domain(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, mu: f64, settings: &SinkhornSettings) -> Iterates {
+    let (m, n) = M.shape();
+    let mut K = Mat::<f64>::zeros(m, n);
+    for j in 0..n {
+        K.col_mut(j).copy_from(M.col(j));
+        exp_of_affine(K.col_as_slice_mut(j), -gamma, -mu);
     }
-    rows.iter().zip(r).fold(err, |e, (s, ri)| e.max((s - ri).abs()))
+    let mut alpha = Col::<f64>::ones(m);
+    let mut beta = Col::<f64>::ones(n);
+    // Kβ and Kᵀα.
+    let mut K_beta = Col::<f64>::zeros(m);
+    let mut Kt_alpha = Col::<f64>::zeros(n);
+
+    let mut iterations = 0;
+    while iterations < settings.max_iter {
+        matmul(K_beta.as_mat_mut(), Accum::Replace, K.as_ref(), beta.as_mat(), 1.0, Par::Seq);
+        // The row sums of the current plan are αᵢ (Kβ)ᵢ.
+        if iterations > 0 {
+            let violation: f64 = (0..m).map(|i| (alpha[i] * K_beta[i] - r[i]).abs()).sum();
+            if violation <= settings.tol {
+                break;
+            }
+        }
+        for i in 0..m {
+            alpha[i] = r[i] / K_beta[i];
+        }
+        matmul(Kt_alpha.as_mat_mut(), Accum::Replace, K.transpose(), alpha.as_mat(), 1.0, Par::Seq);
+        for j in 0..n {
+            beta[j] = c[j] / Kt_alpha[j];
+        }
+        iterations += 1;
+    }
+
+    for j in 0..n {
+        let bj = beta[j];
+        for (p, &ai) in K.col_as_slice_mut(j).iter_mut().zip(alpha.iter()) {
+            *p *= ai * bj;
+        }
+    }
+    let f = alpha.iter().map(|a| mu + a.ln() / gamma).collect();
+    let g = beta.iter().map(|b| b.ln() / gamma).collect();
+    (K, f, g, iterations)
+}
+
+/// The iteration on the potentials, each log-sum-exp shifted by its largest term.
+fn log_domain(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, settings: &SinkhornSettings) -> Iterates {
+    let (m, n) = M.shape();
+    let log_r: Vec<f64> = r.iter().map(|x| x.ln()).collect();
+    let log_c: Vec<f64> = c.iter().map(|x| x.ln()).collect();
+    let mut f = vec![0.0; m];
+    let mut g = vec![0.0; n];
+    // LSEⱼ γ(gⱼ − Mᵢⱼ) per row, and the running row maxima that shift it.
+    let mut row_lse = vec![0.0; m];
+    let mut row_max = vec![0.0; m];
+    // One column's exponents γ(fᵢ − Mᵢⱼ), then their exponentials.
+    let mut column = vec![0.0; m];
+
+    let mut iterations = 0;
+    while iterations < settings.max_iter {
+        row_log_sum_exp(M, &g, gamma, &mut row_max, &mut row_lse);
+        // After a g update the columns are exact, so the rows' violation is the
+        // plan's marginal error.
+        if iterations > 0 {
+            let violation: f64 = (0..m).map(|i| ((gamma * f[i] + row_lse[i]).exp() - r[i]).abs()).sum();
+            if violation <= settings.tol {
+                break;
+            }
+        }
+        for i in 0..m {
+            f[i] = (log_r[i] - row_lse[i]) / gamma;
+        }
+        for j in 0..n {
+            g[j] = (log_c[j] - col_log_sum_exp(M, &f, j, gamma, &mut column)) / gamma;
+        }
+        iterations += 1;
+    }
+
+    let mut P = Mat::<f64>::zeros(m, n);
+    for j in 0..n {
+        P.col_mut(j).copy_from(M.col(j));
+        let col = P.col_as_slice_mut(j);
+        for (p, fi) in col.iter_mut().zip(&f) {
+            *p = fi + g[j] - *p;
+        }
+        exp_of_affine(col, gamma, 0.0);
+    }
+    (P, f, g, iterations)
 }
 
 /// `lse[i] = LSEⱼ γ(gⱼ − Mᵢⱼ)`, shifted by the row maximum `max[i]`. Two sweeps
-/// over `M` column by column (its storage order): maxima, then shifted sums.
+/// over `M` column by column (faer's storage order): maxima, then shifted sums.
 fn row_log_sum_exp(M: MatRef<'_, f64>, g: &[f64], gamma: f64, max: &mut [f64], lse: &mut [f64]) {
     max.fill(f64::NEG_INFINITY);
     for (j, &gj) in g.iter().enumerate() {
@@ -167,31 +278,149 @@ fn row_log_sum_exp(M: MatRef<'_, f64>, g: &[f64], gamma: f64, max: &mut [f64], l
         }
     }
     lse.fill(0.0);
-    for (j, &gj) in g.iter().enumerate() {
-        for ((s, &mx), &mij) in lse.iter_mut().zip(max.iter()).zip(M.col(j).iter()) {
-            *s += (gamma * (gj - mij) - mx).exp();
+    Arch::new().dispatch(|| {
+        for (j, &gj) in g.iter().enumerate() {
+            for ((s, &mx), &mij) in lse.iter_mut().zip(max.iter()).zip(M.col(j).iter()) {
+                *s += exp(gamma * (gj - mij) - mx);
+            }
         }
-    }
+    });
     for (s, &mx) in lse.iter_mut().zip(max.iter()) {
         *s = mx + s.ln();
     }
 }
 
-/// `LSEᵢ γ(fᵢ − Mᵢⱼ)` for column j, shifted by its maximum.
-fn col_log_sum_exp(M: MatRef<'_, f64>, f: &[f64], j: usize, gamma: f64) -> f64 {
-    let col = M.col(j);
-    let max = f.iter().zip(col.iter()).fold(f64::NEG_INFINITY, |mx, (fi, mij)| mx.max(gamma * (fi - mij)));
-    let sum: f64 = f.iter().zip(col.iter()).map(|(fi, mij)| (gamma * (fi - mij) - max).exp()).sum();
-    max + sum.ln()
+/// `LSEᵢ γ(fᵢ − Mᵢⱼ)` for column j, shifted by its maximum; `column` is scratch
+/// of length m.
+fn col_log_sum_exp(M: MatRef<'_, f64>, f: &[f64], j: usize, gamma: f64, column: &mut [f64]) -> f64 {
+    for ((x, fi), mij) in column.iter_mut().zip(f).zip(M.col(j).iter()) {
+        *x = fi - mij;
+    }
+    let (_, max, _) = range(column);
+    exp_of_affine(column, gamma, -max);
+    max * gamma + sum(column).ln()
 }
 
-/// `‖P1 − r‖∞` for the plan of potentials `(f, g)`, whose i-th row sum is
-/// `exp(γfᵢ + LSEⱼ γ(gⱼ − Mᵢⱼ))`.
-fn row_violation(f: &[f64], row_lse: &[f64], r: &[f64], gamma: f64) -> f64 {
-    f.iter().zip(row_lse).zip(r).fold(0.0f64, |e, ((fi, lse), ri)| e.max(((gamma * fi + lse).exp() - ri).abs()))
+/// `(min x, max x, every x finite)`, in eight interleaved lanes: independent
+/// chains the compiler can vectorise (a single running minimum waits on each
+/// compare's latency). NaN entries are reported by the flag, not the extremes.
+#[inline(always)]
+fn range(x: &[f64]) -> (f64, f64, bool) {
+    let (mut lo, mut hi, mut finite) = ([f64::INFINITY; 8], [f64::NEG_INFINITY; 8], [true; 8]);
+    let chunks = x.chunks_exact(8);
+    let tail = chunks.remainder();
+    for ch in chunks {
+        for k in 0..8 {
+            let v = ch[k];
+            lo[k] = if v < lo[k] { v } else { lo[k] };
+            hi[k] = if v > hi[k] { v } else { hi[k] };
+            finite[k] &= v.is_finite();
+        }
+    }
+    for (k, &v) in tail.iter().enumerate() {
+        lo[k] = lo[k].min(v);
+        hi[k] = hi[k].max(v);
+        finite[k] &= v.is_finite();
+    }
+    let lo = lo.iter().fold(f64::INFINITY, |a, &b| a.min(b));
+    let hi = hi.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+    (lo, hi, finite.iter().all(|&f| f))
 }
 
-fn validate(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, tol: f64) -> Result<(), RunError> {
+/// `Σ xᵢ` in four interleaved partial sums (which the compiler can keep in one
+/// vector register; a single running sum fixes the order and cannot be).
+fn sum(x: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let chunks = x.chunks_exact(4);
+    let tail: f64 = chunks.remainder().iter().sum();
+    for ch in chunks {
+        for k in 0..4 {
+            acc[k] += ch[k];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// `xᵢ ← exp(a (xᵢ + b))` over a slice, vectorised: the loop runs inside pulp's
+/// dispatch (faer's SIMD layer), compiled for the best instruction set the CPU
+/// has, and [`exp`] is branch-free so the compiler can vectorise it.
+fn exp_of_affine(x: &mut [f64], a: f64, b: f64) {
+    Arch::new().dispatch(|| {
+        for v in x.iter_mut() {
+            *v = exp(a * (*v + b));
+        }
+    });
+}
+
+/// `eˣ` without branches (so a loop of it vectorises), as fdlibm reduces it:
+/// `x = k ln 2 + t` with k the nearest integer to x/ln 2 (by the 1.5·2⁵² rounding
+/// trick, which also leaves k in the low bits), `|t| ≤ ln 2 / 2`, `ln 2` split in
+/// two (Cody–Waite) so `k ln 2` is exact; `eᵗ` by its Taylor polynomial of
+/// degree 13 (truncation below 5·10⁻¹⁸ relative); `2ᵏ` built in the exponent
+/// bits. Mul and add only (no fused multiply–add), so every CPU rounds alike.
+///
+/// Within 2 ulp of `f64::exp` for x ∈ [−708, 709] (a test checks); 0 below
+/// −708 (where eˣ is subnormal or 0), NaN for NaN; not for x > 709.
+#[inline(always)]
+fn exp(x: f64) -> f64 {
+    const SHIFTER: f64 = 6_755_399_441_055_744.0; // 1.5 · 2⁵²
+    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1; // 0x3FE62E42FEE00000
+    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    const LOWEST: f64 = -708.0;
+    let shifted = x * std::f64::consts::LOG2_E + SHIFTER;
+    let k = shifted - SHIFTER;
+    let t = (x - k * LN2_HI) - k * LN2_LO;
+    // 1 + t + t²/2! + … + t¹³/13!, by Horner.
+    let mut p = 1.0 / 6_227_020_800.0;
+    for d in (1..=12).rev() {
+        p = p * t + INV_FACTORIAL[d];
+    }
+    p = p * t + 1.0;
+    // The low bits of `shifted` hold 2⁵¹ + k: shifted by 52 with the bias added,
+    // they are the exponent field of 2ᵏ.
+    let two_k = f64::from_bits(shifted.to_bits().wrapping_add(1023) << 52);
+    if x < LOWEST {
+        0.0
+    } else {
+        p * two_k
+    }
+}
+
+/// `1/d!` for d = 0..=12.
+const INV_FACTORIAL: [f64; 13] = [
+    1.0,
+    1.0,
+    1.0 / 2.0,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5_040.0,
+    1.0 / 40_320.0,
+    1.0 / 362_880.0,
+    1.0 / 3_628_800.0,
+    1.0 / 39_916_800.0,
+    1.0 / 479_001_600.0,
+];
+
+/// `max(‖P1 − r‖₁, ‖Pᵀ1 − c‖₁)`.
+pub fn marginal_error(P: MatRef<'_, f64>, r: &[f64], c: &[f64]) -> f64 {
+    let mut rows = vec![0.0; P.nrows()];
+    let mut cols = 0.0;
+    for (j, &cj) in c.iter().enumerate() {
+        let column = P.col(j);
+        for (row, &p) in rows.iter_mut().zip(column.iter()) {
+            *row += p;
+        }
+        let col = column.try_as_col_major().map_or_else(|| column.iter().sum(), |c| sum(c.as_slice()));
+        cols += (col - cj).abs();
+    }
+    let rows: f64 = rows.iter().zip(r).map(|(s, ri)| (s - ri).abs()).sum();
+    rows.max(cols)
+}
+
+/// Checks the input and returns `(min M, max M)`.
+fn validate(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, tol: f64) -> Result<(f64, f64), RunError> {
     let (m, n) = M.shape();
     if m == 0 || n == 0 {
         return Err(RunError(format!("sinkhorn: the cost matrix M is {m}×{n}; it needs at least one row and column")));
@@ -206,9 +435,21 @@ fn validate(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, tol: f64) -> R
     if !(gamma.is_finite() && gamma > 0.0) {
         return Err(RunError(format!("sinkhorn: gamma must be positive and finite, found {gamma}")));
     }
+    let (mut lo, mut hi, mut finite) = (f64::INFINITY, f64::NEG_INFINITY, true);
     for j in 0..n {
-        if let Some(i) = M.col(j).iter().position(|x| !x.is_finite()) {
-            return Err(RunError(format!("sinkhorn: M[{i}, {j}] = {} is not finite", M[(i, j)])));
+        let (l, h, f) = match M.col(j).try_as_col_major() {
+            Some(col) => Arch::new().dispatch(|| range(col.as_slice())),
+            None => M.col(j).iter().fold((f64::INFINITY, f64::NEG_INFINITY, true), |(l, h, f), &x| {
+                (l.min(x), h.max(x), f && x.is_finite())
+            }),
+        };
+        (lo, hi, finite) = (lo.min(l), hi.max(h), finite && f);
+    }
+    if !finite {
+        for j in 0..n {
+            if let Some(i) = M.col(j).iter().position(|x| !x.is_finite()) {
+                return Err(RunError(format!("sinkhorn: M[{i}, {j}] = {} is not finite", M[(i, j)])));
+            }
         }
     }
     for (name, v) in [("r", r), ("c", c)] {
@@ -226,5 +467,48 @@ fn validate(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, tol: f64) -> R
              but sum(r) = {sum_r} and sum(c) = {sum_c}; no plan can meet both"
         )));
     }
-    Ok(())
+    Ok((lo, hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vectorised_exp_is_within_two_ulp_of_the_library_exp() {
+        let mut worst = 0.0f64;
+        let steps = 2_000_000;
+        for k in 0..=steps {
+            let x = -708.0 + 1417.0 * k as f64 / steps as f64;
+            let (got, want) = (exp(x), x.exp());
+            worst = worst.max(((got - want) / want).abs());
+        }
+        assert!(worst <= 2.0 * f64::EPSILON, "largest relative error {worst:e}");
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(-708.5), 0.0);
+        assert_eq!(exp(f64::NEG_INFINITY), 0.0);
+        assert!(exp(f64::NAN).is_nan());
+        let mut x = vec![-1.0, 0.0, 2.0];
+        exp_of_affine(&mut x, -3.0, 0.5);
+        assert_eq!(x, vec![exp(1.5), exp(-1.5), exp(-7.5)]);
+    }
+
+    #[test]
+    fn the_eight_lane_range_is_the_range() {
+        let x: Vec<f64> = (0..19).map(|k| ((k * 7) % 19) as f64 - 4.0).collect();
+        assert_eq!(range(&x), (-4.0, 14.0, true));
+        assert_eq!(range(&[2.5]), (2.5, 2.5, true));
+        for bad in [f64::NAN, f64::INFINITY] {
+            let mut y = x.clone();
+            y[11] = bad;
+            assert!(!range(&y).2);
+        }
+    }
+
+    #[test]
+    fn the_four_way_sum_is_the_sum() {
+        let x: Vec<f64> = (0..11).map(|k| k as f64).collect();
+        assert_eq!(sum(&x), 55.0);
+        assert_eq!(sum(&[]), 0.0);
+    }
 }

@@ -1,13 +1,13 @@
-//! Entropic optimal transport: the log-domain Sinkhorn forward against its
-//! optimality conditions and an independent 2×2 solve, and the closed-form
-//! backward against a dense solve of the full KKT system and against central
-//! differences of the forward.
+//! Entropic optimal transport: the Sinkhorn forward (kernel and log domain)
+//! against its optimality conditions, an independent 2×2 solve and each other,
+//! and the closed-form backward against a dense solve of the full KKT system and
+//! against central differences of the forward.
 // The paper's symbols: M, P, V, K are matrices.
 #![allow(non_snake_case)]
 
 use ddn::diff::{entropic_ot_vjp, OtGradients};
 use ddn::runtime::Status;
-use ddn::smooth::{marginal_error, sinkhorn, SinkhornSettings, SinkhornSolution};
+use ddn::smooth::{marginal_error, sinkhorn, Domain, SinkhornSettings, SinkhornSolution};
 use faer::linalg::solvers::Solve;
 use faer::{Mat, MatRef};
 
@@ -38,7 +38,7 @@ fn instance(seed: u64, m: usize, n: usize) -> (Mat<f64>, Vec<f64>, Vec<f64>) {
 }
 
 fn solve(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, tol: f64) -> SinkhornSolution {
-    let settings = SinkhornSettings { tol, max_iter: 100_000 };
+    let settings = SinkhornSettings { tol, max_iter: 100_000, ..SinkhornSettings::default() };
     let sol = sinkhorn(M, r, c, gamma, &settings).expect("valid input");
     assert_eq!(sol.status, Status::Optimal, "error {:e} after {} iterations", sol.marginal_error, sol.iterations);
     sol
@@ -74,6 +74,10 @@ fn sinkhorn_plan_meets_the_optimality_conditions() {
         let P = sol.P.as_ref();
         assert!(marginal_error(P, &r, &c) <= 1e-12);
         assert_eq!(sol.marginal_error, marginal_error(P, &r, &c));
+        // The error is the larger of the two marginals' ℓ₁ violations.
+        let rows: f64 = (0..m).map(|i| ((0..n).map(|j| P[(i, j)]).sum::<f64>() - r[i]).abs()).sum();
+        let cols: f64 = (0..n).map(|j| ((0..m).map(|i| P[(i, j)]).sum::<f64>() - c[j]).abs()).sum();
+        assert!((sol.marginal_error - rows.max(cols)).abs() <= 1e-15, "{} vs {}", sol.marginal_error, rows.max(cols));
         assert!(P.col_iter().flat_map(|col| col.iter().copied().collect::<Vec<_>>()).all(|p| p > 0.0));
         let res = stationarity_residual(M.as_ref(), P, gamma);
         assert!(res <= 1e-12 * (1.0 + 1.0 / gamma) * 10.0, "({m}×{n}, γ = {gamma}): stationarity residual {res:e}");
@@ -113,7 +117,11 @@ fn sinkhorn_matches_an_independent_two_by_two_solve() {
     // γ = 10³ is far past where the plain kernel exp(−γM) underflows (e^{−900}).
     for gamma in [1.0, 10.0, 1e3] {
         let M = Mat::from_fn(2, 2, |i, j| cost[i][j]);
-        let sol = solve(M.as_ref(), &r, &c, gamma, 1e-13);
+        // The marginal error is the ℓ₁ norm over the two rows, up to twice the
+        // largest row's; at γ = 10³ each entry exp(γ(fᵢ + gⱼ − Mᵢⱼ)) carries a
+        // relative rounding of ~γε ≈ 2e-13 (the potentials are in the cost's
+        // units), so 2e-13 is the floor of the plan as returned.
+        let sol = solve(M.as_ref(), &r, &c, gamma, 2e-13);
         let want = two_by_two(cost, r, c, gamma);
         for i in 0..2 {
             for j in 0..2 {
@@ -152,8 +160,9 @@ fn sinkhorn_is_stable_for_large_gamma() {
             (0..m).flat_map(|i| (0..n).map(move |j| (i, j))).filter(|&(i, j)| (-gamma * M[(i, j)]).exp() == 0.0);
         assert!(underflowed.count() > 0, "γ = {gamma}: pick costs that make exp(−γM) underflow");
         // ... the log-domain iteration does not.
-        let settings = SinkhornSettings { tol: 1e-9, max_iter: 200_000 };
+        let settings = SinkhornSettings { tol: 1e-9, max_iter: 200_000, ..SinkhornSettings::default() };
         let sol = sinkhorn(M.as_ref(), &r, &c, gamma, &settings).expect("valid input");
+        assert_eq!(sol.domain, Domain::Log, "γ = {gamma}: the kernel is out of range");
         assert!(sol.f.iter().chain(&sol.g).all(|x| x.is_finite()));
         assert!(sol.P.col_iter().all(|col| col.iter().all(|p| p.is_finite() && *p >= 0.0)));
         assert_eq!(sol.status, Status::Optimal, "γ = {gamma}: error {:e}", sol.marginal_error);
@@ -169,7 +178,7 @@ fn sinkhorn_is_stable_for_large_gamma() {
 #[test]
 fn sinkhorn_reports_the_iteration_limit() {
     let (M, r, c) = instance(5, 4, 4);
-    let settings = SinkhornSettings { tol: 1e-14, max_iter: 3 };
+    let settings = SinkhornSettings { tol: 1e-14, max_iter: 3, ..SinkhornSettings::default() };
     let sol = sinkhorn(M.as_ref(), &r, &c, 100.0, &settings).expect("valid input");
     assert_eq!(sol.status, Status::MaxIterations);
     assert_eq!(sol.iterations, 3);
@@ -199,6 +208,71 @@ fn sinkhorn_rejects_bad_input() {
     assert!(err(empty.as_ref(), &[], &c, 1.0, &s).contains("needs at least one row"));
     let loose = SinkhornSettings { tol: 0.0, ..SinkhornSettings::default() };
     assert!(err(M.as_ref(), &r, &c, 1.0, &loose).contains("`tol` must be positive"));
+    for kernel_range in [-1.0, 701.0, f64::NAN] {
+        let s = SinkhornSettings { kernel_range, ..SinkhornSettings::default() };
+        assert!(err(M.as_ref(), &r, &c, 1.0, &s).contains("`kernel_range` must be in [0, 700]"));
+    }
+}
+
+/// The kernel and the log domain make the same updates from the same start, so
+/// where both apply they give the same plan, potentials and iteration count.
+#[test]
+fn kernel_and_log_domains_agree_where_both_apply() {
+    for (seed, m, n, gamma) in [(61, 7, 5, 10.0), (62, 4, 9, 60.0), (63, 12, 12, 1.0)] {
+        let (M, r, c) = instance(seed, m, n);
+        let settings = SinkhornSettings { tol: 1e-12, max_iter: 100_000, ..SinkhornSettings::default() };
+        // Costs span (0.5, 1), so γ·range < 100 = the default kernel_range.
+        let kernel = sinkhorn(M.as_ref(), &r, &c, gamma, &settings).expect("input");
+        let log = SinkhornSettings { kernel_range: 0.0, ..settings };
+        let log = sinkhorn(M.as_ref(), &r, &c, gamma, &log).expect("input");
+        assert_eq!((kernel.domain, log.domain), (Domain::Kernel, Domain::Log));
+        assert_eq!((kernel.status, log.status), (Status::Optimal, Status::Optimal));
+        assert_eq!(kernel.iterations, log.iterations, "{m}×{n}, γ = {gamma}");
+        let scale = entries(&log.P).iter().fold(0.0f64, |a, x| a.max(x.abs()));
+        let dP = max_abs_diff(entries(&kernel.P), entries(&log.P));
+        assert!(dP <= 1e-13 * scale, "{m}×{n}, γ = {gamma}: plans differ by {dP:e}");
+        let dfg = max_abs_diff(kernel.f.iter().chain(&kernel.g).copied(), log.f.iter().chain(&log.g).copied());
+        assert!(dfg <= 1e-12, "{m}×{n}, γ = {gamma}: potentials differ by {dfg:e}");
+    }
+    // Past kernel_range the log domain is chosen by itself.
+    let (M, r, c) = instance(64, 3, 3);
+    let all = entries(&M);
+    let spread = all.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x)) - all.iter().fold(f64::INFINITY, |a, &x| a.min(x));
+    for (gamma, domain) in [(99.0 / spread, Domain::Kernel), (101.0 / spread, Domain::Log)] {
+        let sol = sinkhorn(M.as_ref(), &r, &c, gamma, &SinkhornSettings::default()).expect("input");
+        assert_eq!(sol.domain, domain, "γ·range = {}", gamma * spread);
+    }
+}
+
+/// The stdlib node reports the domain, and returns the plan of a direct call
+/// (it solves the transposed problem, so the two agree to the tolerance).
+#[test]
+fn the_node_reports_its_domain() {
+    let source = include_str!("../../stdlib/optimal_transport.ddn");
+    let compiled = ddn::compile("optimal_transport.ddn", source);
+    assert!(!compiled.has_errors());
+    let node = &compiled.program.nodes[0];
+    let (m, n) = (4, 6);
+    let (M, r, c) = instance(71, m, n);
+    for (gamma, domain) in [(5.0, "kernel"), (1e3, "log")] {
+        let named: std::collections::BTreeMap<String, ddn::eval::Tensor> = [
+            ("M", ddn::eval::Tensor::matrix(m, n, (0..m).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| M[(i, j)]).collect())),
+            ("r", ddn::eval::Tensor::vector(r.clone())),
+            ("c", ddn::eval::Tensor::vector(c.clone())),
+            ("gamma", ddn::eval::Tensor::scalar(gamma)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let bound = ddn::runtime::bind(node, &named).expect("bind");
+        let solved = ddn::runtime::forward(node, &bound).expect("forward");
+        assert_eq!(solved.status, Status::Optimal);
+        assert_eq!(solved.info["domain"], domain, "γ = {gamma}");
+        let direct = solve(M.as_ref(), &r, &c, gamma, 1e-9);
+        let plan = &solved.outputs[0].1.data;
+        let diff = max_abs_diff(plan.iter().copied(), (0..m).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| direct.P[(i, j)]));
+        assert!(diff <= 1e-8, "γ = {gamma}: node and direct call differ by {diff:e}");
+    }
 }
 
 /// dL/dθ from a dense solve of the full KKT system over the mn entries of P,
@@ -327,7 +401,8 @@ fn ot_backward_matches_central_differences() {
 #[test]
 fn ot_backward_needs_a_converged_forward() {
     let (M, r, c) = instance(41, 3, 3);
-    let sol = sinkhorn(M.as_ref(), &r, &c, 100.0, &SinkhornSettings { tol: 1e-14, max_iter: 2 }).expect("input");
+    let settings = SinkhornSettings { tol: 1e-14, max_iter: 2, ..SinkhornSettings::default() };
+    let sol = sinkhorn(M.as_ref(), &r, &c, 100.0, &settings).expect("input");
     let V = Mat::<f64>::zeros(3, 3);
     let e = entropic_ot_vjp(M.as_ref(), 100.0, &sol, V.as_ref()).expect_err("not converged");
     assert!(e.0.contains("forward status is max_iterations"), "{}", e.0);
