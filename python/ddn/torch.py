@@ -41,6 +41,22 @@ def _failure_text(status: np.ndarray, messages) -> str:
     return f"{len(bad)} of {codes.size} instances not solved: " + "; ".join(parts) + more
 
 
+_CPU = torch.device("cpu")
+
+
+def _float64_numpy(t: torch.Tensor) -> np.ndarray:
+    """The values of `t` as a float64 NumPy array (no copy when they already are one)."""
+    t = t.detach()
+    if t.dtype is not torch.float64 or t.device != _CPU:
+        t = t.to(_CPU, torch.float64)
+    return t.numpy()
+
+
+def _tensor(a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    t = torch.from_numpy(a)
+    return t if dtype is torch.float64 and device == _CPU else t.to(device, dtype)
+
+
 class _Solve(torch.autograd.Function):
     """Forward: the node's outputs and the status codes; backward: the gradients
     of the parameters that require them."""
@@ -49,7 +65,7 @@ class _Solve(torch.autograd.Function):
     def forward(ctx, layer: "Layer", dtype: torch.dtype, *params: torch.Tensor):
         ctx.set_materialize_grads(False)
         node = layer.node
-        arrays = {n: p.detach().to("cpu", torch.float64).numpy() for n, p in zip(node.param_names, params)}
+        arrays = {n: _float64_numpy(p) for n, p in zip(node.param_names, params)}
         outputs, status, native = node._native.forward(arrays, layer._thread_count())
         status_t = torch.from_numpy(status)
         if layer.on_failure == "raise" and status.any():
@@ -57,19 +73,18 @@ class _Solve(torch.autograd.Function):
         ctx.native = native
         ctx.layer = layer
         ctx.param_dtypes = [p.dtype for p in params]
-        ctx.device = layer._device(params)
-        outs = [torch.from_numpy(o).to(ctx.device, dtype) for o in outputs]
+        ctx.device = device = params[0].device if params else _CPU
+        if dtype is torch.float64 and device == _CPU:
+            outs = [torch.from_numpy(o) for o in outputs]
+        else:
+            outs = [torch.from_numpy(o).to(device, dtype) for o in outputs]
         ctx.mark_non_differentiable(status_t)
         return (*outs, status_t)
 
     @staticmethod
     def backward(ctx, *grad_outputs):
         node = ctx.layer.node
-        cot = {
-            n: g.detach().to("cpu", torch.float64).numpy()
-            for n, g in zip(node.output_names, grad_outputs[:-1])
-            if g is not None
-        }
+        cot = {n: _float64_numpy(g) for n, g in zip(node.output_names, grad_outputs[:-1]) if g is not None}
         wanted = [n for n, need in zip(node.param_names, ctx.needs_input_grad[2:]) if need]
         grads, failures = ctx.native.backward(cot, wanted)
         if failures and ctx.layer.on_failure == "raise":
@@ -78,7 +93,7 @@ class _Solve(torch.autograd.Function):
             None,
             None,
             *(
-                torch.from_numpy(grads[n]).to(ctx.device, d) if n in grads else None
+                _tensor(grads[n], ctx.device, d) if n in grads else None
                 for n, d in zip(node.param_names, ctx.param_dtypes)
             ),
         )
@@ -122,15 +137,10 @@ class Layer(torch.nn.Module):
     def _thread_count(self) -> int:
         return _ddn.get_num_threads() if self.threads is None else self.threads
 
-    @staticmethod
-    def _device(params) -> torch.device:
-        for p in params:
-            if isinstance(p, torch.Tensor):
-                return p.device
-        return torch.device("cpu")
-
     def forward(self, *args, **kwargs):
         node = self.node
+        if not kwargs and len(args) == len(node.param_names) and all(isinstance(a, torch.Tensor) for a in args):
+            return self._call(args)
         if len(args) > len(node.param_names):
             raise TypeError(f"node `{node.name}` takes {len(node.param_names)} parameters, {len(args)} given")
         values = dict(zip(node.param_names, args))
@@ -144,9 +154,12 @@ class Layer(torch.nn.Module):
             # The node's own message (ddnc's) for missing and unknown inputs.
             node.forward({k: _to_numpy(v) for k, v in values.items()})
         params = [values[n] if isinstance(values[n], torch.Tensor) else torch.as_tensor(values[n]) for n in node.param_names]
-        dtype = torch.float64 if any(p.dtype == torch.float64 for p in params) else (
-            torch.float32 if any(p.dtype == torch.float32 for p in params) else torch.float64
-        )
+        return self._call(params)
+
+    def _call(self, params):
+        """The call with every parameter a tensor, in declaration order."""
+        dtypes = {p.dtype for p in params}
+        dtype = torch.float32 if torch.float32 in dtypes and torch.float64 not in dtypes else torch.float64
         *outs, status = _Solve.apply(self, dtype, *params)
         self.last_status = status
         result = outs[0] if len(outs) == 1 else tuple(outs)
