@@ -161,7 +161,9 @@ class Layer(torch.nn.Module):
         dtypes = {p.dtype for p in params}
         dtype = torch.float32 if torch.float32 in dtypes and torch.float64 not in dtypes else torch.float64
         *outs, status = _Solve.apply(self, dtype, *params)
-        self.last_status = status
+        # A plain attribute: nn.Module.__setattr__'s checks for parameters,
+        # buffers and submodules cost microseconds per call.
+        object.__setattr__(self, "last_status", status)
         result = outs[0] if len(outs) == 1 else tuple(outs)
         return (result, status) if self.return_status else result
 
