@@ -99,6 +99,14 @@ impl<'m> LoadedNode<'m> {
         self.node
     }
 
+    /// The node's kernels on its back end, to share with
+    /// [`super::forward_batch_with_kernels`] or to keep beyond this borrow (the
+    /// Python package holds them for the life of a layer, so the JIT's
+    /// compiled code is reused across calls).
+    pub fn kernels(&self) -> Arc<dyn Kernels> {
+        self.kernels.clone()
+    }
+
     /// Binds `inputs` and readies the kernels for their sizes (the JIT
     /// compiles), so that a first `forward` costs what later ones do.
     pub fn prepare(&self, inputs: &BTreeMap<String, Tensor>) -> Result<(), RunError> {

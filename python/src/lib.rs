@@ -1,0 +1,660 @@
+//! `ddn._native`: the Rust half of the Python package. A `.ddn` file is compiled
+//! once; its nodes are solved and differentiated over NumPy arrays, a batch of
+//! instances spread over the cores with the GIL released.
+//!
+//! **Batches.** A parameter given with one axis more than declared carries a
+//! leading batch axis of length B; one given as declared is shared by every
+//! instance (broadcast, as cvxpylayers does). Instance i's numbers are exactly
+//! those of an unbatched call with its own parameters, whatever the thread
+//! count: the same code runs per instance ([`runtime::forward_batch_with_kernels`]).
+//!
+//! **Failure is per instance.** An instance that is not `optimal` (or whose
+//! solve fails) has NaN outputs and a status code ([`status_names`]); the
+//! caller decides whether that raises. Its gradient is NaN too, unless its
+//! cotangents are all zero (the loss does not depend on it: the chain rule
+//! gives zero, so a masked-out failure leaves the shared gradients intact).
+//!
+//! **Errors** in the inputs (shapes, NaN, domains, names) raise [`DdnError`]
+//! with the message `ddnc run` prints (every problem found, joined by `; `).
+//!
+//! **Threads and `fork`.** Batches run on a pool of this module's own
+//! ([`pool`]), never rayon's global one: a process forked from one that has
+//! run a batch (a DataLoader worker) builds a pool of its own instead of
+//! waiting on threads that `fork` did not copy.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ddn::diag::Color;
+use ddn::eval::{concrete, Tensor};
+use ddn::ir::{Dim, Output};
+use ddn::kernel::Kernels;
+use ddn::runtime::{self, Backend, Bound as Instance, RunError, Solved, Status};
+use numpy::{IntoPyArray, PyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+pyo3::create_exception!(
+    _native,
+    DdnError,
+    PyValueError,
+    "A file that does not compile, or inputs a node rejects; the message is the one `ddnc` prints."
+);
+
+/// Parsing, checking and a smooth node's derivation recurse over expressions;
+/// they run on a thread with `ddnc`'s stack size so that deeply nested (but
+/// accepted) input does not overflow the caller's.
+const STACK_BYTES: usize = 256 << 20;
+
+/// The stack of a batch worker: the solvers' recursion depth is that of
+/// `ddnc`'s main thread at most, which rayon's 2 MiB default does not promise.
+const WORKER_STACK_BYTES: usize = 64 << 20;
+
+/// The forward statuses in code order, then `error` (the solve itself failed).
+fn status_names() -> Vec<&'static str> {
+    let statuses = [Status::Optimal, Status::Infeasible, Status::Unbounded, Status::MaxIterations, Status::NumericalError];
+    statuses.iter().map(|s| s.name()).chain(["error"]).collect()
+}
+
+fn status_code(s: Status) -> u8 {
+    match s {
+        Status::Optimal => 0,
+        Status::Infeasible => 1,
+        Status::Unbounded => 2,
+        Status::MaxIterations => 3,
+        Status::NumericalError => 4,
+    }
+}
+
+/// The code of an instance whose solve returned an error.
+const ERROR_CODE: u8 = 5;
+
+/// `f()` on a thread with [`STACK_BYTES`] of stack.
+fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> PyResult<T> {
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .stack_size(STACK_BYTES)
+            .spawn_scoped(scope, f)
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot start the compiler thread: {e}")))?;
+        handle.join().map_err(|_| PyRuntimeError::new_err("internal error: the compiler panicked (please report it)"))
+    })
+}
+
+/// The process's batch pool: its owner's process id, thread count and the pool.
+struct Pool {
+    pid: u32,
+    threads: usize,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+static POOL: Mutex<Option<Pool>> = Mutex::new(None);
+
+/// The pool batches run on, with `threads` workers (0: rayon's default, the
+/// `RAYON_NUM_THREADS` variable or every core). It is built on first use, again
+/// when the count changes, and again in a forked child: there the parent's pool
+/// is in memory but none of its threads exist, so it is leaked, never joined.
+fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, String> {
+    let pid = std::process::id();
+    let mut slot = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(p) = slot.as_ref().filter(|p| p.pid == pid && p.threads == threads) {
+        return Ok(p.pool.clone());
+    }
+    if let Some(old) = slot.take().filter(|p| p.pid != pid) {
+        std::mem::forget(old);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .stack_size(WORKER_STACK_BYTES)
+        .thread_name(|i| format!("ddn-{i}"))
+        .build()
+        .map_err(|e| format!("cannot start the batch threads: {e}"))?;
+    let pool = Arc::new(pool);
+    *slot = Some(Pool { pid, threads, pool: pool.clone() });
+    Ok(pool)
+}
+
+/// The input problems found, joined as `ddnc run` prints them (one line).
+fn ddn_error(messages: &[String]) -> PyErr {
+    DdnError::new_err(messages.join("; "))
+}
+
+/// A compiled `.ddn` file.
+#[pyclass(frozen, module = "ddn._native")]
+struct File {
+    compiled: Arc<ddn::Compiled>,
+    name: String,
+    backend: Backend,
+}
+
+/// Compiles `source` (named `name` in messages) with every node's kernels on
+/// `backend` (`jit`, `interpreter` or `evaluator`; the numbers are the same).
+#[pyfunction]
+fn load(py: Python<'_>, name: String, source: String, backend: &str) -> PyResult<File> {
+    let backend = match backend {
+        "jit" => Backend::Jit,
+        "interpreter" => Backend::Interpreter,
+        "evaluator" => Backend::Evaluator,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown backend `{other}`: use `jit`, `interpreter` or `evaluator`"
+            )))
+        }
+    };
+    let compiled = py.detach(|| on_big_stack(|| ddn::compile(&name, &source)))?;
+    if compiled.has_errors() {
+        return Err(DdnError::new_err(ddn::report::diagnostics_text(&compiled, Color::Never)));
+    }
+    Ok(File { compiled: Arc::new(compiled), name, backend })
+}
+
+#[pymethods]
+impl File {
+    /// The node names, in source order.
+    #[getter]
+    fn nodes(&self) -> Vec<String> {
+        self.compiled.program.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    /// The file's warnings as `ddnc check` prints them (empty when none).
+    #[getter]
+    fn warnings(&self) -> String {
+        ddn::report::diagnostics_text(&self.compiled, Color::Never)
+    }
+
+    /// `ddnc check`'s report: per node its parameters, outputs, family and verdict.
+    fn check_text(&self) -> String {
+        ddn::report::check_text(&self.compiled)
+    }
+
+    /// The node called `name`, its kernels ready (a smooth node's derivatives
+    /// derived, its programs lowered).
+    fn node(&self, py: Python<'_>, name: &str) -> PyResult<Node> {
+        let nodes = &self.compiled.program.nodes;
+        let Some(index) = nodes.iter().position(|n| n.name == name) else {
+            let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+            return Err(DdnError::new_err(format!(
+                "no node `{name}` in `{}`; it has `{}`",
+                self.name,
+                names.join("`, `")
+            )));
+        };
+        let ir = &nodes[index];
+        let backend = self.backend;
+        let kernels = py
+            .detach(|| on_big_stack(|| runtime::LoadedNode::new(ir, backend).map(|n| n.kernels())))?
+            .map_err(|e| DdnError::new_err(e.0))?;
+        Ok(Node { compiled: self.compiled.clone(), index, kernels })
+    }
+}
+
+/// One node of a compiled file, with its kernels.
+#[pyclass(frozen, module = "ddn._native")]
+struct Node {
+    compiled: Arc<ddn::Compiled>,
+    index: usize,
+    kernels: Arc<dyn Kernels>,
+}
+
+impl Node {
+    fn ir(&self) -> &ddn::ir::Node {
+        &self.compiled.program.nodes[self.index]
+    }
+}
+
+/// The name, declared type (`psd[n, n]`) and shape of each output of `node`, in order.
+fn outputs_of(node: &ddn::ir::Node) -> Vec<(String, &'static str, String, &ddn::ir::Shape)> {
+    node.outputs
+        .iter()
+        .map(|o| match o {
+            Output::Var(v) => {
+                let var = node.var(*v);
+                let ty = node.shape_str(&var.shape).replacen("real", var.base.name(), 1);
+                (var.name.clone(), "var", ty, &var.shape)
+            }
+            Output::Dual(c) => {
+                let con = &node.constraints[*c];
+                (con.name.clone().unwrap_or_default(), "dual", node.shape_str(&con.shape), &con.shape)
+            }
+        })
+        .collect()
+}
+
+/// A value passed from Python: its name, shape and row-major entries.
+struct Arg {
+    name: String,
+    shape: Vec<usize>,
+    data: Vec<f64>,
+}
+
+/// The float64 arrays of a dict, by name.
+fn read_arrays(what: &str, dict: &Bound<'_, PyDict>) -> PyResult<Vec<Arg>> {
+    let mut args = Vec::with_capacity(dict.len());
+    for (k, v) in dict.iter() {
+        let name: String = k.extract()?;
+        let array: PyReadonlyArrayDyn<'_, f64> = v
+            .extract()
+            .map_err(|_| PyTypeError::new_err(format!("{what} `{name}` must be a float64 NumPy array")))?;
+        let data = match array.as_slice() {
+            Ok(s) => s.to_vec(),
+            Err(_) => array.as_array().iter().copied().collect(),
+        };
+        args.push(Arg { name, shape: array.shape().to_vec(), data });
+    }
+    Ok(args)
+}
+
+/// A row-major array of `shape` for NumPy.
+fn array<'py>(py: Python<'py>, data: Vec<f64>, shape: &[usize]) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+    Ok(PyArray::from_vec(py, data).reshape(shape)?)
+}
+
+/// The batch size of `args` (the leading axis of those with one axis more than
+/// `node` declares), or `None` when every one is as declared.
+fn batch_size(node: &ddn::ir::Node, args: &[Arg]) -> Result<Option<usize>, String> {
+    let mut batch: Option<(usize, &str)> = None;
+    for a in args {
+        let Some(p) = node.params.iter().find(|p| p.name == a.name) else { continue };
+        if a.shape.len() != p.shape.rank() + 1 {
+            continue;
+        }
+        match batch {
+            Some((b, from)) if b != a.shape[0] => {
+                return Err(format!(
+                    "batched inputs disagree on the batch size: `{from}` has {b} instances, `{}` has {}",
+                    a.name, a.shape[0]
+                ))
+            }
+            Some(_) => {}
+            None => batch = Some((a.shape[0], &a.name)),
+        }
+    }
+    match batch {
+        Some((0, from)) => Err(format!("an empty batch: `{from}` has 0 instances")),
+        b => Ok(b.map(|(b, _)| b)),
+    }
+}
+
+/// Runs `one` on the calling thread for a single instance, `many` on the pool otherwise.
+fn dispatch<T: Send>(
+    instances: usize,
+    threads: usize,
+    one: impl FnOnce() -> T,
+    many: impl FnOnce() -> T + Send,
+) -> Result<T, String> {
+    if instances == 1 {
+        return Ok(one());
+    }
+    Ok(pool(threads)?.install(many))
+}
+
+#[pymethods]
+impl Node {
+    #[getter]
+    fn name(&self) -> String {
+        self.ir().name.clone()
+    }
+
+    /// `(name, declared type, rank)` of each parameter, in declaration order.
+    #[getter]
+    fn params(&self) -> Vec<(String, String, usize)> {
+        let node = self.ir();
+        node.params
+            .iter()
+            .map(|p| (p.name.clone(), node.shape_str(&p.shape).replacen("real", p.base.name(), 1), p.shape.rank()))
+            .collect()
+    }
+
+    /// `(name, "var" | "dual", declared type)` of each output, in declaration order.
+    #[getter]
+    fn outputs(&self) -> Vec<(String, &'static str, String)> {
+        outputs_of(self.ir()).into_iter().map(|(n, kind, ty, _)| (n, kind, ty)).collect()
+    }
+
+    #[getter]
+    fn family(&self) -> &'static str {
+        self.ir().class.family.name()
+    }
+
+    #[getter]
+    fn convex(&self) -> bool {
+        self.ir().class.convex
+    }
+
+    /// `ddnc explain` for this node: the checked problem and, given inputs of a
+    /// conic node, its standard form.
+    #[pyo3(signature = (inputs = None))]
+    fn explain(&self, py: Python<'_>, inputs: Option<&Bound<'_, PyDict>>) -> PyResult<String> {
+        let node = self.ir();
+        let standard = match inputs {
+            Some(dict) if node.class.family.is_conic() => {
+                let values = read_arrays("input", dict)?
+                    .into_iter()
+                    .map(|a| (a.name, Tensor { shape: a.shape, data: a.data }))
+                    .collect();
+                let bound = runtime::bind(node, &values).map_err(|e| ddn_error(&e))?;
+                let canon = py.detach(|| on_big_stack(|| ddn::canon::canonicalize(node, &bound)))?;
+                Some(canon.map_err(|e| DdnError::new_err(e.message))?)
+            }
+            _ => None,
+        };
+        Ok(ddn::report::explain_text(node, standard.as_ref()))
+    }
+
+    /// The shape of each output for parameters of the given shapes (as
+    /// declared, without a batch axis): the dimension names resolved from the
+    /// first parameter axis that carries each.
+    fn output_shapes(&self, shapes: BTreeMap<String, Vec<usize>>) -> PyResult<Vec<Vec<usize>>> {
+        let node = self.ir();
+        let mut dims = vec![None; node.dims.len()];
+        for p in &node.params {
+            let Some(shape) = shapes.get(&p.name) else {
+                return Err(DdnError::new_err(format!("missing input `{}`", p.name)));
+            };
+            for (d, &len) in p.shape.0.iter().zip(shape) {
+                if let Dim::Named(id) = d {
+                    dims[id.0 as usize].get_or_insert(len);
+                }
+            }
+        }
+        let dims: Vec<usize> = dims.into_iter().map(|d| d.unwrap_or(0)).collect();
+        Ok(outputs_of(node).iter().map(|(_, _, _, s)| concrete(*s, &dims)).collect())
+    }
+
+    /// Seconds of each of `repeat` calls (after one warm-up) of the Rust work
+    /// an unbatched [`Node::forward`] wraps: binding the inputs and the solve,
+    /// as `ddnc bench` times them. The difference to a Python call's time is
+    /// the Python overhead (the benchmark in python/bench).
+    fn time_forward(&self, py: Python<'_>, inputs: &Bound<'_, PyDict>, repeat: usize) -> PyResult<Vec<f64>> {
+        let node = self.ir();
+        let values: BTreeMap<String, Tensor> = read_arrays("input", inputs)?
+            .into_iter()
+            .map(|a| (a.name, Tensor { shape: a.shape, data: a.data }))
+            .collect();
+        let kernels = &self.kernels;
+        let once = || -> Result<(), String> {
+            let bound = runtime::bind(node, &values).map_err(|e| e.join("; "))?;
+            runtime::forward_with_kernels(node, &bound, kernels.clone()).map_err(|e| e.0)?;
+            Ok(())
+        };
+        py.detach(|| {
+            once()?;
+            (0..repeat)
+                .map(|_| {
+                    let start = std::time::Instant::now();
+                    once().map(|()| start.elapsed().as_secs_f64())
+                })
+                .collect::<Result<Vec<f64>, String>>()
+        })
+        .map_err(|e: String| DdnError::new_err(e))
+    }
+
+    /// Solves the node at `inputs` (float64 arrays by parameter name; see the
+    /// module docs for batches) on `threads` threads. Returns the outputs in
+    /// declaration order, the status codes (shape `[B]` for a batch, `[]`
+    /// otherwise) and the
+    /// [`Solution`] for the backward pass.
+    #[allow(clippy::type_complexity)]
+    fn forward<'py>(
+        &self,
+        py: Python<'py>,
+        inputs: &Bound<'py, PyDict>,
+        threads: usize,
+    ) -> PyResult<(Vec<Bound<'py, PyArrayDyn<f64>>>, Bound<'py, PyArrayDyn<u8>>, Solution)> {
+        let node = self.ir();
+        let args = read_arrays("input", inputs)?;
+        let batch = batch_size(node, &args).map_err(|e| ddn_error(&[e]))?;
+        let batched: Vec<bool> = node
+            .params
+            .iter()
+            .map(|p| batch.is_some() && args.iter().any(|a| a.name == p.name && a.shape.len() == p.shape.rank() + 1))
+            .collect();
+        let bounds = match batch {
+            None => {
+                let values = args.into_iter().map(|a| (a.name, Tensor { shape: a.shape, data: a.data })).collect();
+                vec![runtime::bind(node, &values).map_err(|e| ddn_error(&e))?]
+            }
+            Some(b) => bind_batch(node, &args, b).map_err(|e| ddn_error(&e))?,
+        };
+        let kernels = &self.kernels;
+        let solved = py
+            .detach(|| {
+                dispatch(
+                    bounds.len(),
+                    threads,
+                    || vec![runtime::forward_with_kernels(node, &bounds[0], kernels.clone())],
+                    || runtime::forward_batch_with_kernels(node, &bounds, kernels.clone()),
+                )
+            })
+            .map_err(PyRuntimeError::new_err)?;
+
+        let shapes: Vec<Vec<usize>> = outputs_of(node).iter().map(|(_, _, _, s)| concrete(*s, &bounds[0].dims)).collect();
+        let codes: Vec<u8> =
+            solved.iter().map(|s| s.as_ref().map_or(ERROR_CODE, |s| status_code(s.status))).collect();
+        let messages: Vec<Option<String>> = solved.iter().map(|s| s.as_ref().err().map(|e| e.0.clone())).collect();
+        let mut outputs = Vec::with_capacity(shapes.len());
+        for (k, shape) in shapes.iter().enumerate() {
+            let len: usize = shape.iter().product();
+            let mut data = vec![f64::NAN; solved.len() * len];
+            for (i, s) in solved.iter().enumerate() {
+                let Ok(s) = s else { continue };
+                if let Some((_, t)) = s.outputs.get(k).filter(|_| s.status == Status::Optimal) {
+                    if t.data.len() == len {
+                        data[i * len..(i + 1) * len].copy_from_slice(&t.data);
+                    }
+                }
+            }
+            let full: Vec<usize> = batch.iter().copied().chain(shape.iter().copied()).collect();
+            outputs.push(array(py, data, &full)?);
+        }
+        let status = codes.clone().into_pyarray(py).reshape(batch.map_or(vec![], |b| vec![b]))?;
+        let solution = Solution {
+            compiled: self.compiled.clone(),
+            index: self.index,
+            threads,
+            batch,
+            batched,
+            shapes,
+            codes,
+            messages,
+            state: Mutex::new(State { bounds, solved }),
+        };
+        Ok((outputs, status, solution))
+    }
+}
+
+/// Binds instance `i` of a batch for every `i`: batched arguments sliced on
+/// their leading axis, the others shared. The errors of the first instance
+/// that has any, each prefixed with its index.
+fn bind_batch(node: &ddn::ir::Node, args: &[Arg], batch: usize) -> Result<Vec<Instance>, Vec<String>> {
+    let batched: Vec<bool> = args
+        .iter()
+        .map(|a| node.params.iter().any(|p| p.name == a.name && a.shape.len() == p.shape.rank() + 1))
+        .collect();
+    let mut bounds = Vec::with_capacity(batch);
+    for i in 0..batch {
+        let values: BTreeMap<String, Tensor> = args
+            .iter()
+            .zip(&batched)
+            .map(|(a, &b)| {
+                let t = if b {
+                    let len = a.data.len() / batch;
+                    Tensor { shape: a.shape[1..].to_vec(), data: a.data[i * len..(i + 1) * len].to_vec() }
+                } else {
+                    Tensor { shape: a.shape.clone(), data: a.data.clone() }
+                };
+                (a.name.clone(), t)
+            })
+            .collect();
+        match runtime::bind(node, &values) {
+            Ok(b) => bounds.push(b),
+            Err(e) => return Err(e.into_iter().map(|m| format!("instance {i}: {m}")).collect()),
+        }
+    }
+    Ok(bounds)
+}
+
+/// What a forward keeps for its backward passes.
+struct State {
+    bounds: Vec<Instance>,
+    solved: Vec<Result<Solved, RunError>>,
+}
+
+/// A forward solve of one node over one instance or a batch.
+#[pyclass(frozen, module = "ddn._native")]
+struct Solution {
+    compiled: Arc<ddn::Compiled>,
+    index: usize,
+    threads: usize,
+    batch: Option<usize>,
+    /// Per parameter (declaration order): whether it had a batch axis.
+    batched: Vec<bool>,
+    /// Each output's shape (without the batch axis).
+    shapes: Vec<Vec<usize>>,
+    codes: Vec<u8>,
+    messages: Vec<Option<String>>,
+    state: Mutex<State>,
+}
+
+#[pymethods]
+impl Solution {
+    /// Per instance: why its solve failed (status `error`), else `None`.
+    #[getter]
+    fn messages(&self) -> Vec<Option<String>> {
+        self.messages.clone()
+    }
+
+    /// Instance `i`'s solver facts (solver, iterations, residuals, …) as JSON text.
+    fn info(&self, i: usize) -> PyResult<String> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match state.solved.get(i) {
+            Some(Ok(s)) => serde_json::to_string(&s.info).map_err(|e| PyRuntimeError::new_err(e.to_string())),
+            Some(Err(e)) => Ok(serde_json::json!({ "error": e.0 }).to_string()),
+            None => Err(PyValueError::new_err(format!("no instance {i}: the solve has {}", state.solved.len()))),
+        }
+    }
+
+    /// dL/dparameters for the cotangents dL/doutputs (float64 arrays by output
+    /// name, shaped as the outputs; a missing one is zero), for the parameters
+    /// named in `wanted` (all when `None`). A parameter with a batch axis gets
+    /// one gradient per instance; a shared one the sum over instances, in
+    /// instance order. Returns the gradients and `(instance, message)` for each
+    /// optimal instance whose backward pass failed (its gradient is NaN).
+    #[pyo3(signature = (cotangents, wanted = None))]
+    #[allow(clippy::type_complexity)]
+    fn backward<'py>(
+        &self,
+        py: Python<'py>,
+        cotangents: &Bound<'py, PyDict>,
+        wanted: Option<Vec<String>>,
+    ) -> PyResult<(Bound<'py, PyDict>, Vec<(usize, String)>)> {
+        let node = &self.compiled.program.nodes[self.index];
+        let outputs = outputs_of(node);
+        let instances = self.codes.len();
+        let mut cot: Vec<Vec<(String, Tensor)>> = vec![Vec::new(); instances];
+        let mut zero = vec![true; instances];
+        for a in read_arrays("cotangent", cotangents)? {
+            let Some(k) = outputs.iter().position(|o| o.0 == a.name) else {
+                let names: Vec<&str> = outputs.iter().map(|o| o.0.as_str()).collect();
+                return Err(ddn_error(&[format!(
+                    "unknown output `{}`: node `{}` returns `{}`",
+                    a.name,
+                    node.name,
+                    names.join("`, `")
+                )]));
+            };
+            let expected: Vec<usize> = self.batch.iter().copied().chain(self.shapes[k].iter().copied()).collect();
+            if a.shape != expected {
+                return Err(ddn_error(&[format!(
+                    "cotangent `{}` must have shape {expected:?} (its output's), found {:?}",
+                    a.name, a.shape
+                )]));
+            }
+            let len: usize = self.shapes[k].iter().product();
+            for (i, chunk) in a.data.chunks(len.max(1)).take(instances).enumerate() {
+                zero[i] &= chunk.iter().all(|&v| v == 0.0);
+                cot[i].push((a.name.clone(), Tensor { shape: self.shapes[k].clone(), data: chunk.to_vec() }));
+            }
+        }
+
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let State { bounds, solved } = &mut *state;
+        let threads = self.threads;
+        let grads = py
+            .detach(|| -> Result<_, String> {
+                if instances == 1 {
+                    let one = match &mut solved[0] {
+                        Ok(s) => ddn::diff::backward(node, &bounds[0], s, &cot[0]),
+                        Err(e) => Err(RunError(e.0.clone())),
+                    };
+                    return Ok(vec![one]);
+                }
+                Ok(pool(threads)?.install(|| runtime::backward_batch(node, bounds, solved, &cot)))
+            })
+            .map_err(PyRuntimeError::new_err)?;
+        let dims = bounds.first().map(|b| b.dims.clone()).unwrap_or_default();
+        drop(state);
+
+        let failures: Vec<(usize, String)> = grads
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.codes[*i] == 0)
+            .filter_map(|(i, g)| g.as_ref().err().map(|e| (i, e.0.clone())))
+            .collect();
+        let result = PyDict::new(py);
+        for (k, p) in node.params.iter().enumerate() {
+            if wanted.as_ref().is_some_and(|w| !w.contains(&p.name)) {
+                continue;
+            }
+            // An instance without gradients contributes zero if the loss does not
+            // depend on it (all its cotangents zero), NaN otherwise.
+            let contribution = |i: usize| -> Result<&[f64], f64> {
+                match &grads[i] {
+                    Ok(g) => Ok(&g[k].data),
+                    Err(_) if zero[i] => Err(0.0),
+                    Err(_) => Err(f64::NAN),
+                }
+            };
+            let shape = concrete(&p.shape, &dims);
+            let len: usize = shape.iter().product();
+            let value = if self.batched[k] {
+                let mut data = Vec::with_capacity(instances * len);
+                for i in 0..instances {
+                    match contribution(i) {
+                        Ok(g) => data.extend_from_slice(g),
+                        Err(fill) => data.extend(std::iter::repeat_n(fill, len)),
+                    }
+                }
+                let full: Vec<usize> = std::iter::once(instances).chain(shape.iter().copied()).collect();
+                array(py, data, &full)?
+            } else {
+                let mut sum: Option<Vec<f64>> = None;
+                for i in 0..instances {
+                    match (contribution(i), sum.as_mut()) {
+                        (Ok(g), None) => sum = Some(g.to_vec()),
+                        (Ok(g), Some(s)) => s.iter_mut().zip(g).for_each(|(s, g)| *s += g),
+                        (Err(fill), None) => sum = Some(vec![fill; len]),
+                        (Err(fill), Some(s)) => s.iter_mut().for_each(|s| *s += fill),
+                    }
+                }
+                array(py, sum.unwrap_or_else(|| vec![0.0; len]), &shape)?
+            };
+            result.set_item(&p.name, value)?;
+        }
+        Ok((result, failures))
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Instances are the level that runs in parallel; faer's own rayon
+    // parallelism inside one would compete with it (runtime::batch's docs).
+    ddn::faer::set_global_parallelism(ddn::faer::Par::Seq);
+    m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_class::<File>()?;
+    m.add_class::<Node>()?;
+    m.add_class::<Solution>()?;
+    m.add("DdnError", m.py().get_type::<DdnError>())?;
+    m.add("STATUS_NAMES", status_names())?;
+    Ok(())
+}
