@@ -31,7 +31,7 @@ use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::cholesky::ldlt;
 use faer::linalg::cholesky::ldlt::factor::LdltRegularization;
 use faer::linalg::matmul::triangular::{matmul, BlockStructure};
-use faer::{Accum, Conj, Mat, MatMut, Par};
+use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
 
 use super::super::data::ProblemData;
 use super::super::settings::Settings;
@@ -256,18 +256,15 @@ impl CondensedLdl {
     pub fn solve_in_place(&mut self, b: &mut [f64]) {
         let n = self.n;
         let (bx, bz) = b.split_at_mut(n);
-        for (r, &i) in self.rg.iter_mut().zip(&self.elim) {
-            *r = bz[i];
+        // red = [r_x + A_gᵀ D r_g; r_k], with rg ← D r_g.
+        for ((r, &i), &d) in self.rg.iter_mut().zip(&self.elim).zip(&self.d) {
+            *r = d * bz[i];
         }
-        // red = [r_x + A_gᵀ D r_g; r_k]
-        for j in 0..n {
-            let col = self.ag.col_as_slice(j);
-            let s: f64 = col.iter().zip(&self.rg).zip(&self.d).map(|((a, r), d)| a * d * r).sum();
-            self.red[j] = bx[j] + s;
-        }
+        self.red[..n].copy_from_slice(bx);
         for (r, &i) in self.red[n..].iter_mut().zip(&self.kept) {
             *r = bz[i];
         }
+        gemv(&mut self.red[..n], self.ag.transpose(), &self.rg, 1.0);
         let dim = self.reduced_dim();
         ldlt::solve::solve_in_place_with_conj(
             self.mat.as_ref(),
@@ -277,21 +274,84 @@ impl CondensedLdl {
             Par::Seq,
             MemStack::new(&mut self.mem),
         );
+        // z_g = D(A_g x − r_g), with rg ← A_g x − r_g.
+        for (r, &i) in self.rg.iter_mut().zip(&self.elim) {
+            *r = -bz[i];
+        }
+        gemv(&mut self.rg, self.ag.as_ref(), &self.red[..n], 1.0);
         bx.copy_from_slice(&self.red[..n]);
         for (&v, &i) in self.red[n..].iter().zip(&self.kept) {
             bz[i] = v;
-        }
-        // z_g = D(A_g x − r_g), with rg ← A_g x − r_g.
-        self.rg.iter_mut().for_each(|r| *r = -*r);
-        for (j, &xj) in bx.iter().enumerate() {
-            for (r, &a) in self.rg.iter_mut().zip(self.ag.col_as_slice(j)) {
-                *r += a * xj;
-            }
         }
         for ((&r, &d), &i) in self.rg.iter().zip(&self.d).zip(&self.elim) {
             bz[i] = d * r;
         }
     }
+
+    /// `e_x −= P v_x + Aᵀv_z`, `e_z −= A v_x` with the dense copies of P
+    /// (lower triangle of the reduced matrix's x block), `A_g` and `A_k`.
+    pub fn sub_pa(&mut self, vx: &[f64], vz: &[f64], ex: &mut [f64], ez: &mut [f64]) {
+        let n = self.n;
+        let p = self.base.as_ref().submatrix(0, 0, n, n);
+        let ak = self.base.as_ref().submatrix(n, 0, self.kept.len(), n);
+        let (col, ex_mat) = (MatRef::from_column_major_slice(vx, n, 1), MatMut::from_column_major_slice_mut(ex, n, 1));
+        // P v = L v + (L − diag)ᵀ v for P's lower triangle L.
+        matmul(
+            ex_mat,
+            BlockStructure::Rectangular,
+            Accum::Add,
+            p,
+            BlockStructure::TriangularLower,
+            col,
+            BlockStructure::Rectangular,
+            -1.0,
+            Par::Seq,
+        );
+        let ex_mat = MatMut::from_column_major_slice_mut(ex, n, 1);
+        matmul(
+            ex_mat,
+            BlockStructure::Rectangular,
+            Accum::Add,
+            p.transpose(),
+            BlockStructure::StrictTriangularUpper,
+            col,
+            BlockStructure::Rectangular,
+            -1.0,
+            Par::Seq,
+        );
+        for (r, &i) in self.rg.iter_mut().zip(&self.elim) {
+            *r = vz[i];
+        }
+        gemv(ex, self.ag.transpose(), &self.rg, -1.0);
+        let (rk, _) = self.red.split_at_mut(self.kept.len());
+        for (r, &i) in rk.iter_mut().zip(&self.kept) {
+            *r = vz[i];
+        }
+        gemv(ex, ak.transpose(), rk, -1.0);
+        self.rg.fill(0.0);
+        gemv(&mut self.rg, self.ag.as_ref(), vx, 1.0);
+        for (&r, &i) in self.rg.iter().zip(&self.elim) {
+            ez[i] -= r;
+        }
+        rk.fill(0.0);
+        gemv(rk, ak, vx, 1.0);
+        for (&r, &i) in rk.iter().zip(&self.kept) {
+            ez[i] -= r;
+        }
+    }
+}
+
+/// `y ← y + α M x` (faer's matrix–vector product).
+fn gemv(y: &mut [f64], m: MatRef<'_, f64>, x: &[f64], alpha: f64) {
+    let (rows, cols) = (y.len(), x.len());
+    faer::linalg::matmul::matmul(
+        MatMut::from_column_major_slice_mut(y, rows, 1),
+        Accum::Add,
+        m,
+        MatRef::from_column_major_slice(x, cols, 1),
+        alpha,
+        Par::Seq,
+    );
 }
 
 impl std::fmt::Debug for CondensedLdl {

@@ -71,6 +71,17 @@ impl Factor {
         }
     }
 
+    /// `e_x −= P v_x + Aᵀv_z`, `e_z −= A v_x`: with P and A as the data's
+    /// CSC, or the condensed path's dense copies (a dense QP's products).
+    fn sub_pa(&mut self, data: &ProblemData, vx: &[f64], vz: &[f64], ex: &mut [f64], ez: &mut [f64]) {
+        if let Factor::Condensed(f) = self {
+            return f.sub_pa(vx, vz, ex, ez);
+        }
+        data.p.sym_mul_add(ex, vx, -1.0);
+        data.a.t_mul_add(ex, vz, -1.0);
+        data.a.mul_add(ez, vx, -1.0);
+    }
+
     fn refactor(&mut self, cones: &Cones, delta: f64, settings: &Settings) -> bool {
         match self {
             Factor::Dense(f) => f.refactor(cones, delta),
@@ -328,10 +339,8 @@ impl KktSystem {
         let (ez, extra) = rest.split_at_mut(m);
         extra.fill(0.0);
         ex.copy_from_slice(&self.rhs[..n]);
-        data.p.sym_mul_add(ex, vx, -1.0);
-        data.a.t_mul_add(ex, vz, -1.0);
         ez.copy_from_slice(&self.rhs[n..n + m]);
-        data.a.mul_add(ez, vx, -1.0);
+        self.factor.sub_pa(data, vx, vz, ex, ez);
         cones.mul_hs(&mut self.hz, vz);
         for (e, h) in ez.iter_mut().zip(&self.hz) {
             *e += h;
