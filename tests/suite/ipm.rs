@@ -158,19 +158,31 @@ fn assert_close(got: &[f64], want: &[f64], what: &str) {
     }
 }
 
-/// Solves with the dense and the sparse KKT paths (and the default), checking
-/// both reach the same optimum.
-fn solve_both(prob: &ConeProgram) -> Solution {
-    let dense = solve(prob, &Settings { kkt_method: KktMethod::Dense, ..Settings::default() }).unwrap();
-    let sparse = solve(prob, &Settings { kkt_method: KktMethod::Sparse, ..Settings::default() }).unwrap();
-    assert_eq!(dense.info.kkt_method, KktMethod::Dense);
-    assert_eq!(sparse.info.kkt_method, KktMethod::Sparse);
-    assert_eq!(dense.status, sparse.status, "dense and sparse paths disagree");
-    if dense.status.is_solved() {
-        assert_kkt(prob, &dense);
-        assert_kkt(prob, &sparse);
-        let (a, b) = (dense.info.primal_objective, sparse.info.primal_objective);
-        assert!((a - b).abs() <= REF_TOL * (1.0 + a.abs()), "objectives {a} vs {b}");
+/// Solves with each KKT path (dense, condensed, sparse), checking that all
+/// reach the same outcome: the same status, and for a solution the
+/// optimality conditions and the same objective, for an infeasible problem a
+/// valid certificate from each. Returns the dense path's solution.
+fn solve_every_path(prob: &ConeProgram) -> Solution {
+    let solve_by = |method| {
+        let sol = solve(prob, &Settings { kkt_method: method, ..Settings::default() }).unwrap();
+        assert_eq!(sol.info.kkt_method, method);
+        sol
+    };
+    let dense = solve_by(KktMethod::Dense);
+    for method in [KktMethod::Condensed, KktMethod::Sparse] {
+        let other = solve_by(method);
+        assert_eq!(dense.status, other.status, "dense and {method:?} paths disagree");
+        match dense.status {
+            Status::PrimalInfeasible => assert_primal_certificate(prob, &other),
+            Status::DualInfeasible => assert_dual_certificate(prob, &other),
+            s if s.is_solved() => {
+                assert_kkt(prob, &dense);
+                assert_kkt(prob, &other);
+                let (a, b) = (dense.info.primal_objective, other.info.primal_objective);
+                assert!((a - b).abs() <= REF_TOL * (1.0 + a.abs()), "objectives {a} vs {b} ({method:?})");
+            }
+            _ => {}
+        }
     }
     dense
 }
@@ -189,7 +201,7 @@ fn lp_optimum_is_the_known_vertex() {
         &[4.0, 6.0, 0.0, 0.0],
         &[ConeBlock::Nonneg(4)],
     );
-    let sol = solve_both(&prob);
+    let sol = solve_every_path(&prob);
     assert_eq!(sol.status, Status::Optimal);
     assert_close(&sol.x, &[1.6, 1.2], "x");
     assert_close(&sol.z, &[0.4, 0.2, 0.0, 0.0], "z");
@@ -207,7 +219,7 @@ fn lp_with_an_equality_row() {
         &[1.0, 0.0, 0.0, 0.0],
         &[ConeBlock::Zero(1), ConeBlock::Nonneg(3)],
     );
-    let sol = solve_both(&prob);
+    let sol = solve_every_path(&prob);
     assert_eq!(sol.status, Status::Optimal);
     assert_close(&sol.x, &[1.0, 0.0, 0.0], "x");
     assert_close(&sol.z, &[-1.0, 0.0, 1.0, 2.0], "z");
@@ -237,7 +249,7 @@ fn box_qp_is_a_clamp() {
         prob.a.push(n + j, j, -1.0); // −x ≤ −l
         prob.b[n + j] = -l;
     }
-    let sol = solve_both(&prob);
+    let sol = solve_every_path(&prob);
     assert_eq!(sol.status, Status::Optimal);
     let want: Vec<f64> = c.iter().map(|v| v.clamp(l, u)).collect();
     assert_close(&sol.x, &want, "x");
@@ -268,7 +280,7 @@ fn projection_onto_a_ball() {
         prob.p.push(j, j, 2.0);
         prob.a.push(j + 1, j, -1.0);
     }
-    let sol = solve_both(&prob);
+    let sol = solve_every_path(&prob);
     assert_eq!(sol.status, Status::Optimal);
     let want: Vec<f64> = c.iter().map(|v| r * v / 13.0).collect();
     assert_close(&sol.x, &want, "x");
@@ -289,7 +301,7 @@ fn second_order_cones_of_dimension_one_and_two() {
         &[0.0, -3.0, -5.0],
         &[ConeBlock::SecondOrder(2), ConeBlock::SecondOrder(1)],
     );
-    let sol = solve_both(&prob);
+    let sol = solve_every_path(&prob);
     assert_eq!(sol.status, Status::Optimal);
     assert_close(&sol.x, &[2.0, 5.0], "x");
 }
@@ -318,7 +330,7 @@ fn equality_constrained_qp_matches_its_linear_kkt_system() {
     k[3][5] = d[0];
     k[4][5] = d[1];
     let want = gauss(k);
-    let sol = solve_both(&prob);
+    let sol = solve_every_path(&prob);
     assert_eq!(sol.status, Status::Optimal);
     assert_close(&sol.x, &want[..3], "x");
     assert_close(&sol.z, &want[3..], "ν");
@@ -350,7 +362,7 @@ fn gauss(mut k: Vec<Vec<f64>>) -> Vec<f64> {
 #[test]
 fn unconstrained_qp() {
     let prob = program(&[&[2.0, 0.0], &[0.0, 4.0]], &[-2.0, 4.0], &[], &[], &[]);
-    let sol = solve_both(&prob);
+    let sol = solve_every_path(&prob);
     assert_eq!(sol.status, Status::Optimal);
     assert_close(&sol.x, &[1.0, -1.0], "x");
 }
@@ -361,7 +373,7 @@ fn unconstrained_qp() {
 #[test]
 fn infeasible_lp_has_a_certificate() {
     let prob = program(&[], &[1.0], &[&[-1.0], &[1.0]], &[-1.0, 0.0], &[ConeBlock::Nonneg(2)]);
-    let sol = solve_both(&prob);
+    let sol = solve_every_path(&prob);
     assert_primal_certificate(&prob, &sol);
     assert_eq!(sol.info.primal_objective, f64::INFINITY);
 }
@@ -383,7 +395,7 @@ fn infeasible_socp_has_a_certificate() {
         &[0.0, 1.0, 0.0, 0.0, 0.0, -2.0],
         &[ConeBlock::Zero(1), ConeBlock::SecondOrder(4), ConeBlock::Nonneg(1)],
     );
-    let sol = solve_both(&prob);
+    let sol = solve_every_path(&prob);
     assert_primal_certificate(&prob, &sol);
 }
 
@@ -391,7 +403,7 @@ fn infeasible_socp_has_a_certificate() {
 #[test]
 fn unbounded_lp_has_a_certificate() {
     let prob = program(&[], &[-1.0, 1.0], &[&[-1.0, 0.0], &[0.0, -1.0]], &[0.0, 0.0], &[ConeBlock::Nonneg(2)]);
-    let sol = solve_both(&prob);
+    let sol = solve_every_path(&prob);
     assert_dual_certificate(&prob, &sol);
     assert_eq!(sol.info.primal_objective, f64::NEG_INFINITY);
 }
@@ -401,7 +413,7 @@ fn unbounded_lp_has_a_certificate() {
 #[test]
 fn unbounded_qp_has_a_certificate() {
     let prob = program(&[&[1.0, 0.0], &[0.0, 0.0]], &[0.0, -1.0], &[&[0.0, -1.0]], &[0.0], &[ConeBlock::Nonneg(1)]);
-    let sol = solve_both(&prob);
+    let sol = solve_every_path(&prob);
     assert_dual_certificate(&prob, &sol);
 }
 
@@ -544,7 +556,7 @@ fn planted_random_qps_small_dense_and_sparse() {
         let n = 3 + (seed as usize % 6);
         let cones = [ConeBlock::Zero(1), ConeBlock::Nonneg(n), ConeBlock::SecondOrder(3), ConeBlock::SecondOrder(1)];
         let t = planted(seed, n, &cones, 0.6);
-        let sol = solve_both(&t.prob);
+        let sol = solve_every_path(&t.prob);
         assert_planted(&t, &sol);
     }
 }
@@ -564,7 +576,7 @@ fn planted_random_qps_of_a_hundred_variables() {
             ConeBlock::SecondOrder(2),
         ];
         let t = planted(seed, n, &cones, 0.05);
-        let sol = solve_both(&t.prob);
+        let sol = solve_every_path(&t.prob);
         assert_planted(&t, &sol);
         assert!(sol.info.iterations < 50, "{} iterations", sol.info.iterations);
     }
@@ -587,7 +599,7 @@ fn planted_qp_with_bad_scaling() {
     for (b, ri) in t.prob.b.iter_mut().zip(&r) {
         *b *= ri;
     }
-    let sol = solve_both(&t.prob);
+    let sol = solve_every_path(&t.prob);
     assert_planted(&t, &sol);
 }
 
@@ -626,7 +638,7 @@ fn kkt_backward_error(prob: &ConeProgram, kkt: &mut ddn::solve::KktFactor, v: &[
 #[test]
 fn kkt_factor_solves_the_system_at_the_solution() {
     let cones = [ConeBlock::SecondOrder(4), ConeBlock::Zero(2), ConeBlock::Nonneg(6)];
-    for method in [KktMethod::Dense, KktMethod::Sparse] {
+    for method in [KktMethod::Dense, KktMethod::Condensed, KktMethod::Sparse] {
         let t = planted(42, 8, &cones, 0.6);
         let settings = Settings { kkt_method: method, ..Settings::default() };
         let sol = solve(&t.prob, &settings).unwrap();
@@ -674,6 +686,170 @@ fn kkt_factor_is_backward_stable_at_a_degenerate_solution() {
     assert!(v.iter().all(|x| x.is_finite()));
     let err = kkt_backward_error(&t.prob, &mut kkt, &v, &rhs);
     assert!(err < 1e-13 && reported < 1e-13, "backward errors: reported {reported:e}, actual {err:e}");
+}
+
+/// The three factorisations give the same KKT solves at the solution: one
+/// right-hand side through each path's `KktFactor`, on a QP with equalities,
+/// orthant rows and a second-order cone (the condensed path keeps the zero and
+/// cone rows, eliminates the orthant), a QP with inequalities only, and an LP,
+/// all nondegenerate (fewer active constraints than variables; the planted
+/// problems put half the orthant rows and a cone's boundary direction active). The
+/// points differ by the IPMs' rounding, so the solves agree to 1e-7, not ε.
+#[test]
+fn every_kkt_path_gives_the_same_derivative() {
+    // The LP of `lp_optimum_is_the_known_vertex`: a nondegenerate vertex.
+    let lp = program(
+        &[],
+        &[-1.0, -1.0],
+        &[&[1.0, 2.0], &[3.0, 1.0], &[-1.0, 0.0], &[0.0, -1.0]],
+        &[4.0, 6.0, 0.0, 0.0],
+        &[ConeBlock::Nonneg(4)],
+    );
+    let problems = [
+        planted(42, 8, &[ConeBlock::SecondOrder(4), ConeBlock::Zero(2), ConeBlock::Nonneg(6)], 0.6).prob,
+        planted(12, 10, &[ConeBlock::Nonneg(12)], 0.7).prob,
+        lp,
+    ];
+    for (k, prob) in problems.iter().enumerate() {
+        let mut solves = Vec::new();
+        for method in [KktMethod::Dense, KktMethod::Condensed, KktMethod::Sparse] {
+            let sol = solve(prob, &Settings { kkt_method: method, ..Settings::default() }).unwrap();
+            assert_eq!(sol.status, Status::Optimal, "problem {k}, {method:?}");
+            assert_eq!(sol.info.kkt_method, method);
+            let mut kkt = sol.kkt.expect("a factor");
+            let rhs: Vec<f64> = (0..kkt.n() + kkt.m()).map(|i| (i as f64 * 0.37).cos()).collect();
+            let mut v = rhs.clone();
+            kkt.solve(&mut v).unwrap();
+            let err = kkt_backward_error(prob, &mut kkt, &v, &rhs);
+            assert!(err < 1e-13, "problem {k}, {method:?}: backward error {err:e}");
+            solves.push(v);
+        }
+        let scale = 1.0 + norm_inf(&solves[0]);
+        for other in &solves[1..] {
+            let d = solves[0].iter().zip(other).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+            assert!(d <= 1e-7 * scale, "problem {k}: KKT solves differ by {d:e} (scale {scale:e})");
+        }
+    }
+}
+
+/// End to end through the runtime: the OptNet QP layer's gradients for every
+/// parameter are the same whichever KKT path the forward took (the backward
+/// reuses that path's factorisation), and the default picks the condensed one
+/// for this shape (n = 10, 20 inequalities, 2 equalities).
+#[test]
+fn optnet_qp_gradients_agree_across_kkt_paths() {
+    use ddn::eval::Tensor;
+    use ddn::runtime::{bind, forward_with, named_tensors};
+    let node = super::backward::node_of("stdlib/optnet_qp.ddn", "optnet_qp");
+    let mut rng = super::Rng(23);
+    let (inputs, _) = rng.planted_optnet(10, 20, 2);
+    let bound = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
+    let cot = vec![("z".to_string(), Tensor::vector(rng.vec(10)))];
+    let grads_by = |method| {
+        let settings = Settings { kkt_method: method, ..Settings::default() };
+        let mut solved = forward_with(&node, &bound, &settings).expect("forward");
+        assert_eq!(solved.status, ddn::runtime::Status::Optimal, "{method:?}");
+        ddn::diff::backward(&node, &bound, &mut solved, &cot).expect("backward")
+    };
+    let auto = ipm_solve_of(&node, &bound);
+    assert_eq!(auto, KktMethod::Condensed, "the default path for a small dense QP");
+    let reference = grads_by(KktMethod::Dense);
+    for method in [KktMethod::Condensed, KktMethod::Sparse, KktMethod::Auto] {
+        let grads = grads_by(method);
+        for (p, (a, b)) in node.params.iter().zip(reference.iter().zip(&grads)) {
+            for (x, y) in a.data.iter().zip(&b.data) {
+                assert!((x - y).abs() <= 1e-6 * (1.0 + x.abs()), "{method:?}: d/d{} {y} vs dense {x}", p.name);
+            }
+        }
+    }
+}
+
+/// The KKT path the default settings take on a node's canonical program.
+fn ipm_solve_of(node: &ddn::ir::Node, bound: &ddn::runtime::Bound) -> KktMethod {
+    let canon = ddn::canon::canonicalize(node, bound).expect("canonicalize");
+    solve(&canon.program, &Settings::default()).unwrap().info.kkt_method
+}
+
+// -------------------------------------------------------------- workspace ---
+
+/// Counts allocations made on the current thread (the other tests run on
+/// other threads and are not counted).
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn count_allocation() {
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count_allocation();
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count_allocation();
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        count_allocation();
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// A workspace solved again with new values (same pattern) gives bit for bit
+/// what a fresh `solve` gives, point, measures and KKT solves alike, on every
+/// KKT path, and allocates nothing doing so; a program of another pattern is
+/// an error.
+#[test]
+fn workspace_solves_new_values_without_allocating() {
+    let cones = [ConeBlock::Zero(2), ConeBlock::Nonneg(20), ConeBlock::SecondOrder(4)];
+    let t = planted(31, 10, &cones, 0.7);
+    let mut moved = t.prob.clone();
+    moved.q.iter_mut().enumerate().for_each(|(j, v)| *v += 0.1 * (j as f64).sin());
+    moved.p.entries.iter_mut().for_each(|e| e.2 *= 1.5);
+    moved.a.entries.iter_mut().enumerate().for_each(|(k, e)| e.2 *= 1.0 + 0.01 * (k as f64).cos());
+    for method in [KktMethod::Dense, KktMethod::Condensed, KktMethod::Sparse] {
+        let settings = Settings { kkt_method: method, ..Settings::default() };
+        let mut ws = ddn::solve::ipm::Workspace::new(&t.prob, &settings).unwrap();
+        assert_eq!(ws.kkt_method(), method);
+        assert_eq!(ws.solve(&t.prob).unwrap(), Status::Optimal);
+        assert_planted(&t, &solve(&t.prob, &settings).unwrap());
+        let rhs: Vec<f64> = (0..ws.n() + ws.m()).map(|i| (i as f64 * 0.37).cos()).collect();
+        let mut w = rhs.clone();
+        let before = ALLOCATIONS.with(|c| c.get());
+        let status = ws.solve(&moved).unwrap();
+        ws.kkt_solve(&mut w).unwrap();
+        let allocations = ALLOCATIONS.with(|c| c.get()) - before;
+        assert_eq!(allocations, 0, "{method:?}: the second solve and its KKT solve allocated");
+
+        let fresh = solve(&moved, &settings).unwrap();
+        assert_eq!(status, fresh.status);
+        assert_eq!(fresh.status, Status::Optimal);
+        assert_kkt(&moved, &fresh);
+        assert_eq!((ws.x(), ws.s(), ws.z()), (&fresh.x[..], &fresh.s[..], &fresh.z[..]), "{method:?}");
+        assert_eq!(ws.info(), &fresh.info);
+        let mut v = rhs.clone();
+        fresh.kkt.expect("a factor").solve(&mut v).unwrap();
+        assert_eq!(w, v, "{method:?}: KKT solves");
+
+        let mut other = moved.clone();
+        other.a.entries[3].0 = (other.a.entries[3].0 + 1) % other.m();
+        assert!(ws.solve(&other).is_err(), "another pattern");
+        assert!(!ws.has_kkt() && ws.kkt_solve(&mut w).is_err(), "no factor after a failed solve");
+        let mut fewer = moved.clone();
+        fewer.cones = vec![ConeBlock::Zero(2), ConeBlock::Nonneg(24)];
+        assert!(ws.solve(&fewer).is_err(), "other cones");
+    }
 }
 
 // --------------------------------------------------------- limits, errors ---

@@ -26,8 +26,10 @@ pub struct SecondOrderCone {
     lambda: Vec<f64>,
     /// Rank-2 representation of `WᵀW / η²` when the block is expanded.
     low_rank: Option<LowRank>,
-    /// Set by [`Cone::linearise_complementarity`]: `H` is then this, not `WᵀW`.
-    linearised: Option<Linearised>,
+    /// Set by [`Cone::linearise_complementarity`] (and `is_linearised` true):
+    /// `H` is then this, not `WᵀW`.
+    linearised: Linearised,
+    is_linearised: bool,
 }
 
 /// The linearisation of `s ∘ z = 0` in the Jordan frame `e₁,₂ = (1, ±ū)/√2` of
@@ -51,19 +53,25 @@ struct Linearised {
 }
 
 impl Linearised {
-    fn new(s: &[f64], z: &[f64], kappa: f64) -> Option<Linearised> {
-        let d = s.len();
+    fn new(d: usize) -> Linearised {
+        Linearised { eta2: 1.0, u: vec![0.0; d], v: vec![0.0; d], ubar: vec![0.0; d - 1] }
+    }
+
+    /// The linearisation at `(s, z)`, in place; false if `s₀/z₀` is not a
+    /// positive number.
+    fn set(&mut self, s: &[f64], z: &[f64], kappa: f64) -> bool {
         let (ns, nz) = (norm2(&s[1..]), norm2(&z[1..]));
         // The frame: s̄'s direction (or −z̄'s, z being its reflection at an optimum).
-        let mut ubar = vec![0.0; d - 1];
+        let ubar = &mut self.ubar;
         if ns > 1e-300 && ns / s[0] >= nz / z[0] {
             ubar.iter_mut().zip(&s[1..]).for_each(|(u, x)| *u = x / ns);
         } else if nz > 1e-300 {
             ubar.iter_mut().zip(&z[1..]).for_each(|(u, x)| *u = -x / nz);
         } else {
+            ubar.fill(0.0);
             ubar[0] = 1.0;
         }
-        let (sp, zp) = (dot(&s[1..], &ubar), dot(&z[1..], &ubar));
+        let (sp, zp) = (dot(&s[1..], ubar), dot(&z[1..], ubar));
         // Eigenvalues of s and z in the frame, floored at 1e-14 of the block's
         // size (plus one: the data are equilibrated, so 1 is the unit): an
         // inactive cone (z ≈ 0) then gets ratios of order 1e14, as an inactive
@@ -73,15 +81,12 @@ impl Linearised {
         let (z1, z2) = ((z[0] + zp).max(fz), (z[0] - zp).max(fz));
         let eta2 = s[0].max(fs) / z[0].max(fz);
         if !(eta2 > 0.0 && eta2.is_finite()) {
-            return None;
+            return false;
         }
-        let frame = |sign: f64| {
-            let mut e = vec![std::f64::consts::FRAC_1_SQRT_2; d];
-            e[1..].iter_mut().zip(&ubar).for_each(|(x, u)| *x = sign * u * std::f64::consts::FRAC_1_SQRT_2);
-            e
-        };
-        // H/η² = I + (λ₁/η² − 1)e₁e₁ᵀ + (λ₂/η² − 1)e₂e₂ᵀ: η² is the mediant of λ₁
-        // and λ₂, so one coefficient is ≥ 0 (u) and the other in [−1, 0] (v).
+        self.eta2 = eta2;
+        // H/η² = I + (λ₁/η² − 1)e₁e₁ᵀ + (λ₂/η² − 1)e₂e₂ᵀ with the frame
+        // e₁,₂ = (1, ±ū)/√2: η² is the mediant of λ₁ and λ₂, so one coefficient
+        // is ≥ 0 (u) and the other in [−1, 0] (v).
         //
         // At an optimum λ₁/η² → ∞ and λ₂/η² → 0, and in the standard basis the
         // dense rank-one term swamps the tangent eigenvalue η² (a relative error
@@ -89,10 +94,14 @@ impl Linearised {
         // (and Δs along e₂) by 1/κ instead: see `KAPPA_BACKWARD`.
         let ratio = |l: f64| (l / eta2).clamp(1.0 / kappa, kappa);
         let (a1, a2) = (ratio(s1 / z1) - 1.0, ratio(s2 / z2) - 1.0);
-        let ((a, ea), (b, eb)) =
-            if a1 >= a2 { ((a1, frame(1.0)), (a2, frame(-1.0))) } else { ((a2, frame(-1.0)), (a1, frame(1.0))) };
+        let ((a, sign_a), (b, sign_b)) = if a1 >= a2 { ((a1, 1.0), (a2, -1.0)) } else { ((a2, -1.0), (a1, 1.0)) };
+        let h = std::f64::consts::FRAC_1_SQRT_2;
         let (ra, rb) = (a.max(0.0).sqrt(), (-b).clamp(0.0, 1.0).sqrt());
-        Some(Linearised { eta2, u: ea.iter().map(|x| ra * x).collect(), v: eb.iter().map(|x| rb * x).collect(), ubar })
+        for (out, r, sign) in [(&mut self.u, ra, sign_a), (&mut self.v, rb, sign_b)] {
+            out[0] = r * h;
+            out[1..].iter_mut().zip(ubar.iter()).for_each(|(x, u)| *x = r * (sign * u * h));
+        }
+        true
     }
 }
 
@@ -126,10 +135,16 @@ impl SecondOrderCone {
             eta: 1.0,
             lambda: vec![0.0; dim],
             low_rank: low_rank.then(|| LowRank { u: vec![0.0; dim], v: vec![0.0; dim], d0: 0.5 }),
-            linearised: None,
+            linearised: Linearised::new(dim),
+            is_linearised: false,
         };
         c.set_identity_scaling();
         c
+    }
+
+    /// The linearisation, when it is what `H` is.
+    fn lin(&self) -> Option<&Linearised> {
+        self.is_linearised.then_some(&self.linearised)
     }
 
     fn update_low_rank(&mut self) {
@@ -166,7 +181,7 @@ impl Cone for SecondOrderCone {
         v[0] += alpha;
     }
     fn set_identity_scaling(&mut self) {
-        self.linearised = None;
+        self.is_linearised = false;
         self.w.fill(0.0);
         self.w[0] = 1.0;
         self.eta = 1.0;
@@ -175,7 +190,7 @@ impl Cone for SecondOrderCone {
         self.update_low_rank();
     }
     fn update_scaling(&mut self, s: &[f64], z: &[f64]) -> bool {
-        self.linearised = None;
+        self.is_linearised = false;
         let (rs, rz) = (residual(s), residual(z));
         if !(s[0] > 0.0 && z[0] > 0.0 && rs > 0.0 && rz > 0.0) {
             return false;
@@ -203,14 +218,14 @@ impl Cone for SecondOrderCone {
     /// Needs only `s₀, z₀ > 0`: at a polished point s and z lie on the boundary,
     /// where NT scaling does not exist (only the linearisation is used after).
     fn linearise_complementarity(&mut self, s: &[f64], z: &[f64], kappa: f64) -> bool {
-        self.linearised = Linearised::new(s, z, kappa);
-        self.linearised.is_some()
+        self.is_linearised = self.linearised.set(s, z, kappa);
+        self.is_linearised
     }
     /// `η²(z̄ − (z̄ᵀū)ū)`: z's part off the linearisation's frame, which the
     /// frame's `H` does not see (see `Cone::tangent_offset`).
     fn tangent_offset(&self, z: &[f64], out: &mut [f64]) {
         out.fill(0.0);
-        if let Some(l) = &self.linearised {
+        if let Some(l) = self.lin() {
             let along = dot(&z[1..], &l.ubar);
             for i in 1..out.len() {
                 out[i] = l.eta2 * (z[i] - along * l.ubar[i - 1]);
@@ -219,7 +234,7 @@ impl Cone for SecondOrderCone {
     }
     /// `y = η²(2(w̄ᵀx) w̄ − Jx)` (or the linearised `H`).
     fn mul_hs(&self, y: &mut [f64], x: &[f64]) {
-        if let Some(l) = &self.linearised {
+        if let Some(l) = self.lin() {
             let (cu, cv) = (dot(&l.u, x), dot(&l.v, x));
             for i in 0..y.len() {
                 y[i] = l.eta2 * (x[i] + cu * l.u[i] - cv * l.v[i]);
@@ -311,7 +326,7 @@ impl Cone for SecondOrderCone {
         }
     }
     fn hs_diag(&self, out: &mut [f64]) {
-        if let (Some(l), Some(_)) = (&self.linearised, &self.low_rank) {
+        if let (Some(l), Some(_)) = (self.lin(), &self.low_rank) {
             out.fill(l.eta2);
             return;
         }
@@ -332,7 +347,7 @@ impl Cone for SecondOrderCone {
     }
     fn hs_dense(&self, out: &mut [f64]) {
         let d = self.w.len();
-        if let Some(l) = &self.linearised {
+        if let Some(l) = self.lin() {
             for j in 0..d {
                 for i in 0..d {
                     out[j * d + i] = l.eta2 * (l.u[i] * l.u[j] - l.v[i] * l.v[j] + if i == j { 1.0 } else { 0.0 });
@@ -352,7 +367,7 @@ impl Cone for SecondOrderCone {
         }
     }
     fn hs_low_rank(&self) -> Option<(&[f64], &[f64], f64)> {
-        if let (Some(l), Some(_)) = (&self.linearised, &self.low_rank) {
+        if let (Some(l), Some(_)) = (self.lin(), &self.low_rank) {
             return Some((&l.u[..], &l.v[..], l.eta2));
         }
         self.low_rank.as_ref().map(|lr| (&lr.u[..], &lr.v[..], self.eta * self.eta))

@@ -16,13 +16,16 @@ pub(crate) struct Csc {
 
 impl Csc {
     /// From triplets, duplicates summed, explicit zeros kept (they fix the
-    /// sparsity pattern, which later data updates may fill).
-    pub fn from_triplets(t: &Triplets) -> Self {
-        let mut entries = t.entries.clone();
-        entries.sort_unstable_by_key(|&(i, j, _)| (j, i));
+    /// sparsity pattern, which later data updates may fill); also the slot of
+    /// each triplet in `val`, for [`Csc::refill`].
+    pub fn from_triplets(t: &Triplets) -> (Self, Vec<usize>) {
+        let mut order: Vec<usize> = (0..t.entries.len()).collect();
+        order.sort_unstable_by_key(|&k| (t.entries[k].1, t.entries[k].0));
         let mut m = Csc { nrows: t.nrows, ncols: t.ncols, col_ptr: vec![0; t.ncols + 1], ..Default::default() };
+        let mut slot = vec![0; t.entries.len()];
         let mut last: Option<(usize, usize)> = None;
-        for (i, j, v) in entries {
+        for k in order {
+            let (i, j, v) = t.entries[k];
             if last == Some((i, j)) {
                 *m.val.last_mut().expect("an entry was pushed") += v;
             } else {
@@ -31,11 +34,37 @@ impl Csc {
                 m.col_ptr[j + 1] += 1;
                 last = Some((i, j));
             }
+            slot[k] = m.val.len() - 1;
         }
         for j in 0..t.ncols {
             m.col_ptr[j + 1] += m.col_ptr[j];
         }
-        m
+        (m, slot)
+    }
+
+    /// New values from triplets with the pattern `slot` was made from
+    /// ([`Csc::from_triplets`]: the same entries in the same order, values
+    /// free); `Err` naming the first entry that differs.
+    pub fn refill(&mut self, t: &Triplets, slot: &[usize], what: &str) -> Result<(), String> {
+        if (t.nrows, t.ncols) != (self.nrows, self.ncols) || t.entries.len() != slot.len() {
+            return Err(format!(
+                "{what} is {}×{} with {} entries, the workspace was built for {}×{} with {}",
+                t.nrows,
+                t.ncols,
+                t.entries.len(),
+                self.nrows,
+                self.ncols,
+                slot.len()
+            ));
+        }
+        self.val.fill(0.0);
+        for (k, (&(i, j, v), &p)) in t.entries.iter().zip(slot).enumerate() {
+            if self.row_idx[p] != i || !(self.col_ptr[j] <= p && p < self.col_ptr[j + 1]) {
+                return Err(format!("{what} entry {k} is ({i}, {j}), not where the workspace's pattern has it"));
+            }
+            self.val[p] += v;
+        }
+        Ok(())
     }
 
     pub fn nnz(&self) -> usize {
@@ -92,30 +121,26 @@ impl Csc {
         }
     }
 
-    /// The transpose, in CSC form (that is, `M` in CSR form).
-    pub fn transpose(&self) -> Csc {
-        let mut t = Csc {
-            nrows: self.ncols,
-            ncols: self.nrows,
-            col_ptr: vec![0; self.nrows + 1],
-            row_idx: vec![0; self.nnz()],
-            val: vec![0.0; self.nnz()],
-        };
+    /// The pattern by rows: for row `i`, the `(column, slot in val)` of its
+    /// entries in increasing column order, at `by_row[ptr[i]..ptr[i + 1]]`.
+    pub fn row_slots(&self) -> (Vec<usize>, Vec<(usize, usize)>) {
+        let mut ptr = vec![0; self.nrows + 1];
         for &i in &self.row_idx {
-            t.col_ptr[i + 1] += 1;
+            ptr[i + 1] += 1;
         }
         for i in 0..self.nrows {
-            t.col_ptr[i + 1] += t.col_ptr[i];
+            ptr[i + 1] += ptr[i];
         }
-        let mut next = t.col_ptr.clone();
+        let mut next = ptr.clone();
+        let mut by_row = vec![(0, 0); self.nnz()];
         for j in 0..self.ncols {
-            for (i, v) in self.col(j) {
-                t.row_idx[next[i]] = j;
-                t.val[next[i]] = v;
+            for k in self.col_ptr[j]..self.col_ptr[j + 1] {
+                let i = self.row_idx[k];
+                by_row[next[i]] = (j, k);
                 next[i] += 1;
             }
         }
-        t
+        (ptr, by_row)
     }
 }
 
@@ -131,7 +156,7 @@ mod tests {
         p.push(0, 1, 0.5);
         p.push(0, 1, 0.5);
         p.push(1, 1, 3.0);
-        let p = Csc::from_triplets(&p);
+        let (p, _) = Csc::from_triplets(&p);
         let mut y = vec![0.0; 2];
         p.sym_mul_add(&mut y, &[1.0, 2.0], 1.0);
         assert_eq!(y, vec![4.0, 7.0]);
@@ -140,16 +165,32 @@ mod tests {
         a.push(2, 0, 1.0);
         a.push(0, 1, -2.0);
         a.push(1, 0, 4.0);
-        let a = Csc::from_triplets(&a);
+        let (a, _) = Csc::from_triplets(&a);
         let mut y = vec![0.0; 3];
         a.mul_add(&mut y, &[1.0, 1.0], 2.0);
         assert_eq!(y, vec![-4.0, 8.0, 2.0]);
         let mut x = vec![0.0; 2];
         a.t_mul_add(&mut x, &[1.0, 1.0, 1.0], 1.0);
         assert_eq!(x, vec![5.0, -2.0]);
-        let at = a.transpose();
+        // Aᵀ from the rows' slots.
+        let (ptr, by_row) = a.row_slots();
         let mut x2 = vec![0.0; 2];
-        at.mul_add(&mut x2, &[1.0, 1.0, 1.0], 1.0);
+        for i in 0..3 {
+            for &(j, k) in &by_row[ptr[i]..ptr[i + 1]] {
+                x2[j] += a.val[k];
+            }
+        }
         assert_eq!(x, x2);
+        // New values in the same pattern; a different pattern is an error.
+        let mut t = Triplets::new(3, 2);
+        t.push(2, 0, 5.0);
+        t.push(0, 1, 6.0);
+        t.push(1, 0, 7.0);
+        let (mut b, slot) = Csc::from_triplets(&t);
+        t.entries[1].2 = -1.0;
+        b.refill(&t, &slot, "A").unwrap();
+        assert_eq!(b.val, vec![7.0, 5.0, -1.0]);
+        t.entries[1].0 = 1;
+        assert!(b.refill(&t, &slot, "A").unwrap_err().contains("entry 1"));
     }
 }

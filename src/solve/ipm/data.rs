@@ -43,29 +43,71 @@ pub(crate) struct ProblemData {
     pub norm_q: f64,
     pub norm_b: f64,
     pub c0: f64,
+    /// The slot of each triplet of P and A in `p.val`, `a.val`.
+    p_slot: Vec<usize>,
+    a_slot: Vec<usize>,
+    /// Scratch for the Ruiz passes (n, m, m).
+    work_n: Vec<f64>,
+    work_m: Vec<f64>,
+    rectify: Vec<f64>,
 }
 
 impl ProblemData {
-    pub fn new(prob: &ConeProgram, settings: &Settings) -> Self {
+    /// The pattern of `prob` (sorted once); the values are set by
+    /// [`ProblemData::load`].
+    pub fn new(prob: &ConeProgram) -> Self {
         let (n, m) = (prob.n(), prob.m());
-        let mut data = ProblemData {
+        let (p, p_slot) = Csc::from_triplets(&prob.p);
+        let (a, a_slot) = Csc::from_triplets(&prob.a);
+        ProblemData {
             n,
             m,
-            p: Csc::from_triplets(&prob.p),
-            a: Csc::from_triplets(&prob.a),
-            q: prob.q.clone(),
-            b: prob.b.clone(),
+            p,
+            a,
+            q: vec![0.0; n],
+            b: vec![0.0; m],
             p_is_zero: true,
             equil: Equilibration { d: vec![1.0; n], dinv: vec![1.0; n], e: vec![1.0; m], einv: vec![1.0; m], c: 1.0 },
-            norm_q: norm_inf(&prob.q),
-            norm_b: norm_inf(&prob.b),
-            c0: prob.c0,
-        };
-        data.p_is_zero = data.p.val.iter().all(|&v| v == 0.0);
-        if settings.equilibrate_enable {
-            data.equilibrate(&prob.cones, settings);
+            norm_q: 0.0,
+            norm_b: 0.0,
+            c0: 0.0,
+            p_slot,
+            a_slot,
+            work_n: vec![0.0; n],
+            work_m: vec![0.0; m],
+            rectify: vec![0.0; m],
         }
-        data
+    }
+
+    /// The values of `prob` (the pattern [`ProblemData::new`] saw, the same
+    /// cones), equilibrated; allocates nothing. `Err` if the pattern differs.
+    pub fn load(&mut self, prob: &ConeProgram, settings: &Settings) -> Result<(), String> {
+        if (prob.n(), prob.m()) != (self.n, self.m) {
+            return Err(format!(
+                "the program has {} variables and {} rows, the workspace was built for {} and {}",
+                prob.n(),
+                prob.m(),
+                self.n,
+                self.m
+            ));
+        }
+        self.p.refill(&prob.p, &self.p_slot, "P")?;
+        self.a.refill(&prob.a, &self.a_slot, "A")?;
+        self.q.copy_from_slice(&prob.q);
+        self.b.copy_from_slice(&prob.b);
+        self.norm_q = norm_inf(&prob.q);
+        self.norm_b = norm_inf(&prob.b);
+        self.c0 = prob.c0;
+        self.p_is_zero = self.p.val.iter().all(|&v| v == 0.0);
+        let eq = &mut self.equil;
+        for v in [&mut eq.d, &mut eq.dinv, &mut eq.e, &mut eq.einv] {
+            v.fill(1.0);
+        }
+        eq.c = 1.0;
+        if settings.equilibrate_enable {
+            self.equilibrate(&prob.cones, settings);
+        }
+        Ok(())
     }
 
     /// Ruiz passes on `[P Aᵀ; A 0]` (the scheme of Clarabel): each pass divides
@@ -77,8 +119,7 @@ impl ProblemData {
     fn equilibrate(&mut self, cones: &[ConeBlock], settings: &Settings) {
         let (n, m) = (self.n, self.m);
         let (lo, hi) = (settings.equilibrate_min_scaling, settings.equilibrate_max_scaling);
-        let mut dx = vec![0.0; n];
-        let mut dz = vec![0.0; m];
+        let (dx, dz) = (&mut self.work_n, &mut self.work_m);
         // δ = 1/√norm (1 for an empty row or column), bounded so that the
         // accumulated scaling stays in [lo, hi].
         let step = |norm: f64, acc: f64| {
@@ -89,7 +130,7 @@ impl ProblemData {
         for _ in 0..settings.equilibrate_max_iter {
             dx.fill(0.0);
             dz.fill(0.0);
-            col_norms_sym(&self.p, &mut dx);
+            col_norms_sym(&self.p, dx);
             for j in 0..n {
                 for (i, v) in self.a.col(j) {
                     dx[j] = f64::max(dx[j], v.abs());
@@ -102,8 +143,8 @@ impl ProblemData {
             for (di, &acc) in dz.iter_mut().zip(&eq.e) {
                 *di = step(*di, acc);
             }
-            self.p.scale(&dx, &dx);
-            self.a.scale(&dz, &dx);
+            self.p.scale(dx, dx);
+            self.a.scale(dz, dx);
             for j in 0..n {
                 self.q[j] *= dx[j];
                 eq.d[j] *= dx[j];
@@ -114,7 +155,7 @@ impl ProblemData {
             }
             // Cost scaling.
             dx.fill(0.0);
-            col_norms_sym(&self.p, &mut dx);
+            col_norms_sym(&self.p, dx);
             let mean_p = if n > 0 { dx.iter().sum::<f64>() / n as f64 } else { 0.0 };
             let norm_q = norm_inf(&self.q);
             if mean_p > 0.0 && norm_q > 0.0 {
@@ -126,7 +167,8 @@ impl ProblemData {
         }
         // One scaling per second-order-cone block: the mean of its rows'.
         let mut row = 0;
-        let mut rectify = vec![1.0; m];
+        let rectify = &mut self.rectify;
+        rectify.fill(1.0);
         for c in cones {
             let d = c.dim();
             if let ConeBlock::SecondOrder(d) = *c {
@@ -140,7 +182,8 @@ impl ProblemData {
             }
             row += d;
         }
-        self.a.scale(&rectify, &vec![1.0; n]);
+        self.work_n.fill(1.0);
+        self.a.scale(rectify, &self.work_n);
         for (inv, d) in eq.dinv.iter_mut().zip(&eq.d) {
             *inv = 1.0 / d;
         }

@@ -46,7 +46,7 @@ pub struct Info {
     pub mu: f64,
     /// The last step length.
     pub step_length: f64,
-    /// The KKT path used (`Dense` or `Sparse`).
+    /// The KKT path used (`Dense`, `Condensed` or `Sparse`; never `Auto`).
     pub kkt_method: KktMethod,
     /// The static regularisation δ of the last factorisation.
     pub static_reg: f64,

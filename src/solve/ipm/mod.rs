@@ -29,11 +29,13 @@ mod settings;
 mod solution;
 mod status;
 mod variables;
+mod workspace;
 
 pub use info::Info;
 pub use settings::{KktMethod, Settings};
 pub use solution::{KktFactor, Solution};
 pub use status::Status;
+pub use workspace::Workspace;
 
 use data::ProblemData;
 use info::Measures;
@@ -44,21 +46,19 @@ use variables::Variables;
 use crate::solve::cones::Cones;
 use crate::solve::program::ConeProgram;
 
-/// Solves `min ½xᵀPx + qᵀx + c0 s.t. Ax + s = b, s ∈ K`.
+/// Solves `min ½xᵀPx + qᵀx + c0 s.t. Ax + s = b, s ∈ K`: a [`Workspace`]
+/// built for `prob`, solved once, its results moved into the [`Solution`]
+/// (the workspace itself into its [`KktFactor`]).
 ///
 /// `Err` only for invalid input (a malformed program or settings); every
 /// outcome of the iterations is a [`Status`] in the [`Solution`].
 pub fn solve(prob: &ConeProgram, settings: &Settings) -> Result<Solution, String> {
     prob.validate()?;
     settings.validate()?;
-    let data = ProblemData::new(prob, settings);
-    let method = kkt::choose_method(&data, settings);
-    let low_rank_min = if method == KktMethod::Sparse { settings.soc_low_rank_min_dim } else { usize::MAX };
-    let cones = Cones::new(&prob.cones, low_rank_min);
-    let Some(kkt) = KktSystem::new(&data, &cones, method, settings) else {
-        let mut info = Measures::new(method).info;
+    let Some(mut ws) = Workspace::build(prob, settings) else {
+        let (n, m) = (prob.n(), prob.m());
+        let mut info = Measures::new(KktMethod::Sparse).info;
         info.primal_objective = f64::NAN;
-        let (n, m) = (data.n, data.m);
         return Ok(Solution {
             status: Status::NumericalError,
             x: vec![f64::NAN; n],
@@ -68,39 +68,8 @@ pub fn solve(prob: &ConeProgram, settings: &Settings) -> Result<Solution, String
             kkt: None,
         });
     };
-    let mut solver = Solver::new(data, cones, kkt, settings.clone());
-    let status = solver.run();
-    // The cap only matters to second-order cones; without one the final
-    // factorisation serves polishing and the backward pass alike.
-    let has_soc = prob.cones.iter().any(|c| matches!(c, crate::solve::ConeBlock::SecondOrder(_)));
-    let kappa = if settings.polish && has_soc { KAPPA_POLISH } else { KAPPA_BACKWARD };
-    let mut sol = solver.finish(status, kappa);
-    if settings.polish {
-        if let Some(mut kkt) = sol.kkt.take() {
-            let (steps, err) = polish::polish(prob, &mut sol, &mut kkt);
-            sol.info.polish_steps = steps;
-            if steps > 0 {
-                let (pobj, dobj) = prob.objectives(&sol.x, &sol.z);
-                let info = &mut sol.info;
-                (info.primal_objective, info.dual_objective, info.gap) = (pobj, dobj, (pobj - dobj).abs());
-                info.rel_gap = info.gap / pobj.abs().min(dobj.abs()).max(1.0);
-                // The polished point meets the full tolerances: say so.
-                if sol.status == Status::AlmostOptimal && err <= settings.tol_feas.min(settings.tol_gap_rel) {
-                    sol.status = Status::Optimal;
-                }
-            }
-            // The backward pass's factorisation: at the returned point when
-            // polishing moved it (or, if that fails, at the last iterate), and
-            // with the backward's cap; refactored only when one of them changed.
-            let refactored = if steps > 0 {
-                kkt.relinearise_at(&sol.s, &sol.z, KAPPA_BACKWARD) || kkt.relinearise(KAPPA_BACKWARD)
-            } else {
-                kappa == KAPPA_BACKWARD || kkt.relinearise(KAPPA_BACKWARD)
-            };
-            sol.kkt = refactored.then_some(kkt);
-        }
-    }
-    Ok(sol)
+    ws.solve(prob)?;
+    Ok(ws.into_solution())
 }
 
 /// The cap on the ratio of a second-order cone's extreme `H` eigenvalues to its
@@ -116,6 +85,7 @@ const KAPPA_BACKWARD: f64 = 6.7e7;
 const KAPPA_POLISH: f64 = 1e14;
 
 /// The solver state, every workspace sized once.
+#[derive(Debug)]
 struct Solver {
     data: ProblemData,
     cones: Cones,
@@ -153,6 +123,8 @@ impl Solver {
 
     /// The iterations; returns the final status (the iterate is in `vars`).
     fn run(&mut self) -> Status {
+        self.measures = Measures::new(self.kkt.method());
+        self.prev_measures.clone_from(&self.measures);
         if !self.initial_point() {
             return Status::NumericalError;
         }
@@ -282,59 +254,5 @@ impl Solver {
         v.tau = 1.0;
         v.kappa = 1.0;
         true
-    }
-
-    /// Maps the final iterate back to the original problem (see [`Solution`])
-    /// and, for a solution, factors the KKT matrix at it.
-    /// `kappa`: the second-order cones' cap for the factorisation kept (see
-    /// `KAPPA_BACKWARD`, `KAPPA_POLISH`).
-    fn finish(mut self, status: Status, kappa: f64) -> Solution {
-        let (n, m) = (self.data.n, self.data.m);
-        let eq = &self.data.equil;
-        let v = &self.vars;
-        let (mut x, mut s, mut z) = (vec![f64::NAN; n], vec![f64::NAN; m], vec![f64::NAN; m]);
-        let mut info = self.measures.info.clone();
-        match status {
-            Status::PrimalInfeasible | Status::AlmostPrimalInfeasible => {
-                // z_orig = E z̃ / c, scaled to bᵀz = −1.
-                let k = -1.0 / (self.measures.dot_bz * eq.c);
-                for i in 0..m {
-                    z[i] = eq.e[i] * v.z[i] * k;
-                }
-                (info.primal_objective, info.dual_objective) = (f64::INFINITY, f64::INFINITY);
-            }
-            Status::DualInfeasible | Status::AlmostDualInfeasible => {
-                let k = -1.0 / self.measures.dot_qx;
-                for j in 0..n {
-                    x[j] = eq.d[j] * v.x[j] * k;
-                }
-                for i in 0..m {
-                    s[i] = eq.einv[i] * v.s[i] * k;
-                }
-                (info.primal_objective, info.dual_objective) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
-            }
-            _ => {
-                let t = 1.0 / v.tau;
-                for j in 0..n {
-                    x[j] = eq.d[j] * v.x[j] * t;
-                }
-                for i in 0..m {
-                    s[i] = eq.einv[i] * v.s[i] * t;
-                    z[i] = eq.e[i] * v.z[i] * t / eq.c;
-                }
-            }
-        }
-        let mut kkt = None;
-        if status.is_solved() {
-            let (d, c, st) = (&self.data, &mut self.cones, &self.settings);
-            if c.linearise_complementarity(&self.vars.s, &self.vars.z, kappa) && self.kkt.factor(d, c, st) {
-                info.static_reg = self.kkt.static_reg();
-                let point = (self.vars.s.clone(), self.vars.z.clone());
-                kkt = Some(KktFactor::new(self.kkt, self.data, self.cones, self.settings, point));
-            }
-        } else {
-            info.static_reg = self.kkt.static_reg();
-        }
-        Solution { status, x, s, z, info, kkt }
     }
 }

@@ -28,21 +28,101 @@
 //! violation larger than 1e-6 of their size refuses the step), and a step is
 //! kept only if the KKT error at least halves.
 
-use super::solution::{KktFactor, Solution};
+use super::workspace::Workspace;
+use crate::solve::cones::dot;
 use crate::solve::program::ConeProgram;
 use crate::solve::ConeBlock;
 
 /// At most this many steps.
 const MAX_STEPS: u32 = 4;
 
+/// The vectors of the polishing steps, sized once.
+#[derive(Debug, Default)]
+pub(super) struct Work {
+    /// The right-hand side and solution (n + m).
+    rhs: Vec<f64>,
+    /// The tangent offset (m).
+    offset: Vec<f64>,
+    /// The candidate point.
+    x: Vec<f64>,
+    s: Vec<f64>,
+    z: Vec<f64>,
+    res: Scratch,
+}
+
+/// The residuals and their scratch.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// The dual and primal residuals (n, m).
+    rd: Vec<f64>,
+    rp: Vec<f64>,
+    /// A point in the equilibrated coordinates (n, m).
+    xt: Vec<f64>,
+    zt: Vec<f64>,
+}
+
+impl Work {
+    pub fn new(n: usize, m: usize) -> Self {
+        Work {
+            rhs: vec![0.0; n + m],
+            offset: vec![0.0; m],
+            x: vec![0.0; n],
+            s: vec![0.0; m],
+            z: vec![0.0; m],
+            res: Scratch { rd: vec![0.0; n], rp: vec![0.0; m], xt: vec![0.0; n], zt: vec![0.0; m] },
+        }
+    }
+}
+
+/// The residuals `r_d = Px + q + Aᵀz`, `r_p = Ax + s − b` in original units,
+/// into `w.rd`, `w.rp`, from the workspace's equilibrated P̃, Ã: with
+/// `x̃ = D⁻¹x`, `z̃ = c E⁻¹z`, `Px + Aᵀz = D⁻¹(P̃x̃ + Ãᵀz̃)/c` and `Ax = E⁻¹Ãx̃`.
+fn residuals(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: &[f64], z: &[f64]) {
+    let data = &ws.solver.data;
+    let eq = &data.equil;
+    for ((t, v), di) in w.xt.iter_mut().zip(x).zip(&eq.dinv) {
+        *t = v * di;
+    }
+    for ((t, v), ei) in w.zt.iter_mut().zip(z).zip(&eq.einv) {
+        *t = eq.c * v * ei;
+    }
+    w.rd.fill(0.0);
+    data.p.sym_mul_add(&mut w.rd, &w.xt, 1.0);
+    data.a.t_mul_add(&mut w.rd, &w.zt, 1.0);
+    for ((r, di), q) in w.rd.iter_mut().zip(&eq.dinv).zip(&prob.q) {
+        *r = *r * di / eq.c + q;
+    }
+    w.rp.fill(0.0);
+    data.a.mul_add(&mut w.rp, &w.xt, 1.0);
+    for (((r, ei), s), b) in w.rp.iter_mut().zip(&eq.einv).zip(s).zip(&prob.b) {
+        *r = *r * ei + s - b;
+    }
+}
+
+/// The primal objective `½xᵀPx + qᵀx + c0` and the dual `−½xᵀPx − bᵀz + c0`
+/// at the workspace's point (`xᵀPx = x̃ᵀP̃x̃/c`).
+pub(super) fn objectives(prob: &ConeProgram, ws: &mut Workspace) -> (f64, f64) {
+    let w = &mut ws.polish.res;
+    let data = &ws.solver.data;
+    let eq = &data.equil;
+    for ((t, v), di) in w.xt.iter_mut().zip(&ws.x).zip(&eq.dinv) {
+        *t = v * di;
+    }
+    w.rd.fill(0.0);
+    data.p.sym_mul_add(&mut w.rd, &w.xt, 1.0);
+    let xpx = dot(&w.xt, &w.rd) / eq.c;
+    let (qx, bz) = (dot(&prob.q, &ws.x), dot(&prob.b, &ws.z));
+    (0.5 * xpx + qx + prob.c0, -0.5 * xpx - bz + prob.c0)
+}
+
 /// The KKT error of a point: the residuals relative to the data, and the
 /// complementarity (every component of `s ∘ z`) relative to the point's size.
-fn kkt_error(prob: &ConeProgram, x: &[f64], s: &[f64], z: &[f64]) -> f64 {
-    let (rd, rp) = prob.residuals(x, s, z);
+fn kkt_error(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: &[f64], z: &[f64]) -> f64 {
+    residuals(prob, ws, w, x, s, z);
     let inf = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
     let scale = 1.0 + inf(x).max(inf(z)).max(inf(s));
     let comp = jordan_product_norm(&prob.cones, s, z);
-    (inf(&rd) / (1.0 + inf(&prob.q))).max(inf(&rp) / (1.0 + inf(&prob.b))).max(comp / (scale * scale))
+    (inf(&w.rd) / (1.0 + inf(&prob.q))).max(inf(&w.rp) / (1.0 + inf(&prob.b))).max(comp / (scale * scale))
 }
 
 /// `‖s ∘ z‖∞` blockwise: every component of the Jordan product, not just the
@@ -107,54 +187,65 @@ fn into_cones(cones: &[ConeBlock], v: &mut [f64], dual: bool, tol: f64) -> bool 
     true
 }
 
-/// Newton steps from `sol`, with `kkt` factored at its point; returns how many
-/// were kept and the KKT error reached.
-pub(super) fn polish(prob: &ConeProgram, sol: &mut Solution, kkt: &mut KktFactor) -> (u32, f64) {
-    let mut err = kkt_error(prob, &sol.x, &sol.s, &sol.z);
+/// Newton steps from the workspace's point, with the KKT matrix factored at
+/// it; returns how many were kept and the KKT error reached.
+pub(super) fn polish(prob: &ConeProgram, ws: &mut Workspace) -> (u32, f64) {
+    let mut w = std::mem::take(&mut ws.polish);
+    let (mut x, mut s, mut z) = (std::mem::take(&mut ws.x), std::mem::take(&mut ws.s), std::mem::take(&mut ws.z));
+    let mut err = kkt_error(prob, ws, &mut w.res, &x, &s, &z);
     let mut kept = 0;
     for _ in 0..MAX_STEPS {
-        if err <= 1e-15 {
+        if err <= 1e-15 || !step(prob, ws, &mut w, &x, &s, &z) {
             break;
         }
-        let Some((x, s, z)) = step(prob, kkt, &sol.x, &sol.s, &sol.z) else { break };
-        let e = kkt_error(prob, &x, &s, &z);
+        let e = kkt_error(prob, ws, &mut w.res, &w.x, &w.s, &w.z);
         if e.is_nan() || e > 0.5 * err {
             break;
         }
-        (sol.x, sol.s, sol.z, err) = (x, s, z, e);
+        std::mem::swap(&mut x, &mut w.x);
+        std::mem::swap(&mut s, &mut w.s);
+        std::mem::swap(&mut z, &mut w.z);
+        err = e;
         kept += 1;
     }
+    (ws.x, ws.s, ws.z) = (x, s, z);
+    ws.polish = w;
     (kept, err)
 }
 
-/// One step; `None` if the solve fails or the new point leaves a cone.
-#[allow(clippy::type_complexity)]
-fn step(
-    prob: &ConeProgram,
-    kkt: &mut KktFactor,
-    x: &[f64],
-    s: &[f64],
-    z: &[f64],
-) -> Option<(Vec<f64>, Vec<f64>, Vec<f64>)> {
-    let (n, m) = (prob.n(), prob.m());
+/// One step from `(x, s, z)` into `w.x`, `w.s`, `w.z`; false if the solve
+/// fails or the new point leaves a cone.
+fn step(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work, x: &[f64], s: &[f64], z: &[f64]) -> bool {
+    let n = prob.n();
     // [−(Px + q + Aᵀz); −(Ax − b)] = [−r_d; s − r_p].
-    let (rd, rp) = prob.residuals(x, s, z);
-    let mut rhs: Vec<f64> = rd.iter().map(|v| -v).chain(s.iter().zip(&rp).map(|(s, r)| s - r)).collect();
+    residuals(prob, ws, &mut w.res, x, s, z);
+    let (rx, rz) = w.rhs.split_at_mut(n);
+    for (r, d) in rx.iter_mut().zip(&w.res.rd) {
+        *r = -d;
+    }
     // The frame's H misses z's tangent part: L̂(z)⁻¹(s ∘ z) = s + offset.
-    let offset = kkt.tangent_offset(z);
-    rhs[n..].iter_mut().zip(&offset).for_each(|(r, o)| *r += o);
-    kkt.solve(&mut rhs).ok()?;
-    let (dx, dz) = rhs.split_at(n);
-    let mut s_new = vec![0.0; m];
-    kkt.mul_h(&mut s_new, dz).ok()?;
-    s_new.iter_mut().zip(&offset).for_each(|(v, o)| *v = -*v - o);
-    let x_new: Vec<f64> = x.iter().zip(dx).map(|(a, b)| a + b).collect();
-    let mut z_new: Vec<f64> = z.iter().zip(dz).map(|(a, b)| a + b).collect();
+    ws.tangent_offset(z, &mut w.offset);
+    for (((r, &si), &p), &o) in rz.iter_mut().zip(s).zip(&w.res.rp).zip(&w.offset) {
+        *r = si - p + o;
+    }
+    if ws.kkt_solve(&mut w.rhs).is_err() {
+        return false;
+    }
+    let (dx, dz) = w.rhs.split_at(n);
+    if ws.kkt_mul_h(&mut w.s, dz).is_err() {
+        return false;
+    }
+    w.s.iter_mut().zip(&w.offset).for_each(|(v, o)| *v = -*v - o);
+    for ((o, a), b) in w.x.iter_mut().zip(x).zip(dx) {
+        *o = a + b;
+    }
+    for ((o, a), b) in w.z.iter_mut().zip(z).zip(dz) {
+        *o = a + b;
+    }
     // Violations up to 1e-6 of the point's size are projected away; the
     // projected point must then still halve the KKT error to be kept.
     let rounding = |v: &[f64]| 1e-6 * (1.0 + v.iter().fold(0.0f64, |a, x| a.max(x.abs())));
-    let (ts, tz) = (rounding(&s_new), rounding(&z_new));
-    let finite = x_new.iter().chain(&s_new).chain(&z_new).all(|v| v.is_finite());
-    (finite && into_cones(&prob.cones, &mut s_new, false, ts) && into_cones(&prob.cones, &mut z_new, true, tz))
-        .then_some((x_new, s_new, z_new))
+    let (ts, tz) = (rounding(&w.s), rounding(&w.z));
+    let finite = w.x.iter().chain(&w.s).chain(&w.z).all(|v| v.is_finite());
+    finite && into_cones(&prob.cones, &mut w.s, false, ts) && into_cones(&prob.cones, &mut w.z, true, tz)
 }

@@ -7,10 +7,17 @@
 /// Which factorisation the KKT system uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KktMethod {
-    /// Dense when `n + m ≤ dense_max_dim`, sparse otherwise.
+    /// Dense when `n + m ≤ dense_max_dim` or the KKT matrix is dense (see
+    /// `dense_fill_max_dim`), and then condensed instead when that takes fewer
+    /// flops per factorisation; sparse otherwise.
     Auto,
     /// Dense LDLᵀ (faer `ldlt`, dynamic regularisation) of the full KKT matrix.
     Dense,
+    /// The nonnegative-orthant rows eliminated: dense LDLᵀ of
+    /// `[P + δI + A_gᵀ(H_g + δI)⁻¹A_g, A_kᵀ; A_k, −(H_k + δI)]` over the
+    /// variables and the kept (zero and second-order cone) rows. Suits dense
+    /// QPs with few variables and many inequalities.
+    Condensed,
     /// Sparse LDLᵀ (faer, AMD ordering, symbolic factorisation once).
     Sparse,
 }

@@ -39,15 +39,6 @@ impl DenseLdl {
         let dynamic_reg = (settings.dynamic_reg_eps, settings.dynamic_reg_delta);
         let (n, m) = (data.n, data.m);
         let dim = n + m;
-        let mut base = Mat::<f64>::zeros(dim, dim);
-        for j in 0..n {
-            for (i, v) in data.p.col(j) {
-                base[(j, i)] += v;
-            }
-            for (i, v) in data.a.col(j) {
-                base[(n + i, j)] += v;
-            }
-        }
         let par = Par::Seq;
         let req = StackReq::any_of(&[
             ldlt::factor::cholesky_in_place_scratch::<f64>(dim, par, Default::default()),
@@ -60,15 +51,31 @@ impl DenseLdl {
             .map(|(c, _)| if c.hs_shape() == HsShape::Diagonal { c.dim() } else { c.dim() * c.dim() })
             .max()
             .unwrap_or(0);
-        DenseLdl {
+        let mut f = DenseLdl {
             n,
             mat: Mat::zeros(dim, dim),
-            base,
+            base: Mat::zeros(dim, dim),
             signs: (0..dim).map(|i| if i < n { 1 } else { -1 }).collect(),
             dynamic_reg,
             mem: MemBuffer::new(req),
             block: vec![0.0; block_len],
             max_abs: 0.0,
+        };
+        f.load(data);
+        f
+    }
+
+    /// Copies P and A (new values in the same pattern) into place.
+    pub fn load(&mut self, data: &ProblemData) {
+        let n = self.n;
+        self.base.fill(0.0);
+        for j in 0..n {
+            for (i, v) in data.p.col(j) {
+                self.base[(j, i)] += v;
+            }
+            for (i, v) in data.a.col(j) {
+                self.base[(n + i, j)] += v;
+            }
         }
     }
 

@@ -21,11 +21,13 @@
 //!
 //! The matrix `K` is quasi-definite. It is factored with a static
 //! regularisation, `[P + δI, Aᵀ; A, −(H + δI)]` ([`dense`]: faer dense LDLᵀ;
-//! [`sparse`]: faer sparse LDLᵀ with AMD, symbolic once, numeric per
-//! iteration; both unpivoted, with dynamic regularisation of wrong-signed
-//! pivots), and every solve is iteratively refined against the
+//! [`condensed`]: the orthant rows eliminated, dense LDLᵀ of
+//! `[P + δI + A_gᵀDA_g, A_kᵀ; A_k, −(H_k + δI)]`; [`sparse`]: faer sparse
+//! LDLᵀ with AMD, symbolic once, numeric per iteration; all unpivoted, with
+//! dynamic regularisation of wrong-signed pivots), and every solve is iteratively refined against the
 //! unregularised `K`, applied as an operator (P, A, and the cones' `H`).
 
+mod condensed;
 mod dense;
 mod sparse;
 
@@ -33,6 +35,8 @@ use super::data::{norm_inf, ProblemData};
 use super::settings::{KktMethod, Settings};
 use super::variables::Variables;
 use crate::solve::cones::{dot, Cone, Cones};
+use crate::solve::program::ConeBlock;
+use condensed::CondensedLdl;
 use dense::DenseLdl;
 use sparse::SparseLdl;
 
@@ -46,6 +50,7 @@ const REG_RETRY_FACTOR: f64 = 100.0;
 #[derive(Debug)]
 enum Factor {
     Dense(Box<DenseLdl>),
+    Condensed(Box<CondensedLdl>),
     Sparse(Box<SparseLdl>),
 }
 
@@ -53,13 +58,34 @@ impl Factor {
     fn dim(&self) -> usize {
         match self {
             Factor::Dense(f) => f.dim(),
+            Factor::Condensed(f) => f.dim(),
             Factor::Sparse(f) => f.dim(),
         }
+    }
+
+    fn load(&mut self, data: &ProblemData) {
+        match self {
+            Factor::Dense(f) => f.load(data),
+            Factor::Condensed(f) => f.load(data),
+            Factor::Sparse(f) => f.load(data),
+        }
+    }
+
+    /// `e_x −= P v_x + Aᵀv_z`, `e_z −= A v_x`: with P and A as the data's
+    /// CSC, or the condensed path's dense copies (a dense QP's products).
+    fn sub_pa(&mut self, data: &ProblemData, vx: &[f64], vz: &[f64], ex: &mut [f64], ez: &mut [f64]) {
+        if let Factor::Condensed(f) = self {
+            return f.sub_pa(vx, vz, ex, ez);
+        }
+        data.p.sym_mul_add(ex, vx, -1.0);
+        data.a.t_mul_add(ex, vz, -1.0);
+        data.a.mul_add(ez, vx, -1.0);
     }
 
     fn refactor(&mut self, cones: &Cones, delta: f64, settings: &Settings) -> bool {
         match self {
             Factor::Dense(f) => f.refactor(cones, delta),
+            Factor::Condensed(f) => f.refactor(cones, delta),
             Factor::Sparse(f) => f.refactor(cones, delta, settings),
         }
     }
@@ -67,6 +93,7 @@ impl Factor {
     fn solve_in_place(&mut self, b: &mut [f64]) {
         match self {
             Factor::Dense(f) => f.solve_in_place(b),
+            Factor::Condensed(f) => f.solve_in_place(b),
             Factor::Sparse(f) => f.solve_in_place(b),
         }
     }
@@ -75,6 +102,7 @@ impl Factor {
     fn max_abs(&self) -> f64 {
         match self {
             Factor::Dense(f) => f.max_abs(),
+            Factor::Condensed(f) => f.max_abs(),
             Factor::Sparse(f) => f.max_abs(),
         }
     }
@@ -117,17 +145,29 @@ pub(crate) struct KktSystem {
     at_floor: bool,
 }
 
-/// Which of the two paths a problem takes: dense when small, or when the KKT
-/// matrix `[P Aᵀ; A −H]` is dense anyway and not too large.
-pub(crate) fn choose_method(data: &ProblemData, settings: &Settings) -> KktMethod {
+/// Which path a problem takes: dense when small, or when the KKT matrix
+/// `[P Aᵀ; A −H]` is dense anyway and not too large; and then condensed
+/// instead when eliminating the orthant rows costs fewer flops per
+/// factorisation, `m_g n² + (n + m_k)³/3` against `(n + m)³/3`.
+pub(crate) fn choose_method(data: &ProblemData, cones: &[ConeBlock], settings: &Settings) -> KktMethod {
     let dim = data.n + data.m;
     // Entries of the full symmetric K: both triangles of P and A, plus diagonals.
     let nnz = 2 * data.p.nnz() + 2 * data.a.nnz() + dim;
     let fill = nnz as f64 / (dim.max(1) as f64).powi(2);
+    let dense =
+        dim <= settings.dense_max_dim || (dim <= settings.dense_fill_max_dim && fill >= settings.dense_min_fill);
     match settings.kkt_method {
-        KktMethod::Auto if dim <= settings.dense_max_dim => KktMethod::Dense,
-        KktMethod::Auto if dim <= settings.dense_fill_max_dim && fill >= settings.dense_min_fill => KktMethod::Dense,
-        KktMethod::Auto => KktMethod::Sparse,
+        KktMethod::Auto if !dense => KktMethod::Sparse,
+        KktMethod::Auto => {
+            let mg: usize = cones.iter().map(|c| if let ConeBlock::Nonneg(d) = *c { d } else { 0 }).sum();
+            let (n, mk) = (data.n as f64, (data.m - mg) as f64);
+            let condensed = mg as f64 * n * n + (n + mk).powi(3) / 3.0;
+            if mg > 0 && condensed < (dim as f64).powi(3) / 3.0 {
+                KktMethod::Condensed
+            } else {
+                KktMethod::Dense
+            }
+        }
         k => k,
     }
 }
@@ -139,6 +179,7 @@ impl KktSystem {
         let (n, m) = (data.n, data.m);
         let factor = match method {
             KktMethod::Dense => Factor::Dense(Box::new(DenseLdl::new(data, cones, settings))),
+            KktMethod::Condensed => Factor::Condensed(Box::new(CondensedLdl::new(data, cones, settings))),
             _ => Factor::Sparse(Box::new(SparseLdl::new(data, cones)?)),
         };
         let dim = factor.dim();
@@ -166,9 +207,15 @@ impl KktSystem {
         })
     }
 
+    /// Takes new values of P and A (in the pattern it was built for).
+    pub fn load(&mut self, data: &ProblemData) {
+        self.factor.load(data);
+    }
+
     pub fn method(&self) -> KktMethod {
         match self.factor {
             Factor::Dense(_) => KktMethod::Dense,
+            Factor::Condensed(_) => KktMethod::Condensed,
             Factor::Sparse(_) => KktMethod::Sparse,
         }
     }
@@ -292,10 +339,8 @@ impl KktSystem {
         let (ez, extra) = rest.split_at_mut(m);
         extra.fill(0.0);
         ex.copy_from_slice(&self.rhs[..n]);
-        data.p.sym_mul_add(ex, vx, -1.0);
-        data.a.t_mul_add(ex, vz, -1.0);
         ez.copy_from_slice(&self.rhs[n..n + m]);
-        data.a.mul_add(ez, vx, -1.0);
+        self.factor.sub_pa(data, vx, vz, ex, ez);
         cones.mul_hs(&mut self.hz, vz);
         for (e, h) in ez.iter_mut().zip(&self.hz) {
             *e += h;

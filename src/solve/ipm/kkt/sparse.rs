@@ -43,8 +43,10 @@ pub(crate) struct SparseLdl {
     n: usize,
     pattern: SymbolicSparseColMat<usize>,
     symbolic: SymbolicCholesky<usize>,
-    /// P and A values, zeros elsewhere.
+    /// P and A values, zeros elsewhere; where each entry of P and A goes.
     base: Vec<f64>,
+    p_pos: Vec<usize>,
+    a_pos: Vec<usize>,
     values: Vec<f64>,
     l_values: Vec<f64>,
     signs: Vec<i8>,
@@ -81,14 +83,17 @@ impl SparseLdl {
         let (n, m) = (data.n, data.m);
         let n_low_rank = cones.iter().filter(|(c, _)| c.hs_shape() == HsShape::LowRank).count();
         let dim = n + m + 2 * n_low_rank;
-        let at = data.a.transpose();
+        let (row_ptr, by_row) = data.a.row_slots();
+        let (mut p_pos, mut a_pos) = (vec![0; data.p.nnz()], vec![0; data.a.nnz()]);
         let mut b = Builder { col_ptr: vec![0], row_idx: Vec::new(), values: Vec::new() };
         let mut diag = vec![0; dim];
         let mut signs = vec![1i8; dim];
         for j in 0..n {
             let mut has_diag = false;
-            for (i, v) in data.p.col(j) {
-                let k = b.push(i, v);
+            for s in data.p.col_ptr[j]..data.p.col_ptr[j + 1] {
+                let i = data.p.row_idx[s];
+                let k = b.push(i, 0.0);
+                p_pos[s] = k;
                 if i == j {
                     diag[j] = k;
                     has_diag = true;
@@ -104,8 +109,8 @@ impl SparseLdl {
             let shape = c.hs_shape();
             let mut dense = Vec::new();
             for i in r.clone() {
-                for (j, v) in at.col(i) {
-                    b.push(j, v);
+                for &(j, s) in &by_row[row_ptr[i]..row_ptr[i + 1]] {
+                    a_pos[s] = b.push(j, 0.0);
                 }
                 if shape == HsShape::Dense {
                     for k in r.start..=i {
@@ -157,20 +162,34 @@ impl SparseLdl {
             .map(|(c, _)| if c.hs_shape() == HsShape::Dense { c.dim() * c.dim() } else { c.dim() })
             .max()
             .unwrap_or(0);
-        Some(SparseLdl {
+        let mut f = SparseLdl {
             n,
             l_values: vec![0.0; symbolic.len_val()],
             symbolic,
             pattern,
             values: vec![0.0; b.values.len()],
             base: b.values,
+            p_pos,
+            a_pos,
             signs,
             diag,
             maps,
             mem: MemBuffer::try_new(req).ok()?,
             block: vec![0.0; block_len],
             max_abs: 0.0,
-        })
+        };
+        f.load(data);
+        Some(f)
+    }
+
+    /// Copies P and A (new values in the same pattern) into place.
+    pub fn load(&mut self, data: &ProblemData) {
+        for (&k, &v) in self.p_pos.iter().zip(&data.p.val) {
+            self.base[k] = v;
+        }
+        for (&k, &v) in self.a_pos.iter().zip(&data.a.val) {
+            self.base[k] = v;
+        }
     }
 
     pub fn dim(&self) -> usize {

@@ -1,0 +1,329 @@
+//! A solver built once for a program's structure and solved again for new
+//! values: everything sized, sorted and analysed at construction, nothing
+//! allocated by [`Workspace::solve`].
+//!
+//! The structure is the dimensions, the cones, and the positions (row,
+//! column) of the triplets of P and A in their order; the values of P, q, A,
+//! b and c0 are free. Built from it once: the CSC patterns of P and A (and
+//! where each triplet lands), the KKT path ([`KktMethod`]) and its symbolic
+//! analysis (the sparse path's AMD ordering and elimination tree), the cones,
+//! and every vector of the iterations, polishing and the backward solves.
+//!
+//! After a solve the workspace holds the point, the status, the measures and,
+//! for a solution, the KKT matrix at the point factored: the backward pass
+//! solves with it ([`Workspace::kkt_solve`]) for as long as the workspace is
+//! kept and not solved again.
+
+use super::data::ProblemData;
+use super::info::{Info, Measures};
+use super::kkt::{self, KktSystem};
+use super::polish;
+use super::settings::{KktMethod, Settings};
+use super::solution::{KktFactor, Solution};
+use super::status::Status;
+use super::{Solver, KAPPA_BACKWARD, KAPPA_POLISH};
+use crate::solve::cones::Cones;
+use crate::solve::program::{ConeBlock, ConeProgram};
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Workspace {
+    pub(super) solver: Solver,
+    /// The cones the workspace was built for.
+    cones: Vec<ConeBlock>,
+    has_soc: bool,
+    pub(super) status: Status,
+    pub(super) x: Vec<f64>,
+    pub(super) s: Vec<f64>,
+    pub(super) z: Vec<f64>,
+    pub(super) info: Info,
+    /// The KKT matrix at the returned point is factored.
+    factored: bool,
+    /// `S = diag(√c D, E/√c)`: `K = S⁻¹ K̃ S⁻¹` for the equilibrated `K̃`.
+    scale: Vec<f64>,
+    /// The equilibrated `(s̃, z̃)` complementarity was linearised at.
+    point_s: Vec<f64>,
+    point_z: Vec<f64>,
+    /// Scratch of length m.
+    work_m: Vec<f64>,
+    pub(super) polish: polish::Work,
+}
+
+impl Workspace {
+    /// A workspace for programs with the structure of `prob` (see the module
+    /// documentation) and these settings. `Err` for an invalid program or
+    /// settings, or if the symbolic factorisation fails (out of memory).
+    pub fn new(prob: &ConeProgram, settings: &Settings) -> Result<Workspace, String> {
+        prob.validate()?;
+        settings.validate()?;
+        Workspace::build(prob, settings)
+            .ok_or_else(|| "the sparse KKT factorisation could not be set up (out of memory or index overflow)".into())
+    }
+
+    /// [`Workspace::new`] for a validated program and settings; `None` if the
+    /// KKT system cannot be set up.
+    pub(super) fn build(prob: &ConeProgram, settings: &Settings) -> Option<Workspace> {
+        let data = ProblemData::new(prob);
+        let method = kkt::choose_method(&data, &prob.cones, settings);
+        let low_rank_min = if method == KktMethod::Sparse { settings.soc_low_rank_min_dim } else { usize::MAX };
+        let cones = Cones::new(&prob.cones, low_rank_min);
+        let kkt = KktSystem::new(&data, &cones, method, settings)?;
+        let (n, m) = (data.n, data.m);
+        let info = Measures::new(method).info;
+        Some(Workspace {
+            solver: Solver::new(data, cones, kkt, settings.clone()),
+            cones: prob.cones.clone(),
+            has_soc: prob.cones.iter().any(|c| matches!(c, ConeBlock::SecondOrder(_))),
+            status: Status::NumericalError,
+            x: vec![f64::NAN; n],
+            s: vec![f64::NAN; m],
+            z: vec![f64::NAN; m],
+            info,
+            factored: false,
+            scale: vec![1.0; n + m],
+            point_s: vec![0.0; m],
+            point_z: vec![0.0; m],
+            work_m: vec![0.0; m],
+            polish: polish::Work::new(n, m),
+        })
+    }
+
+    /// Solves `prob`, which must have the structure the workspace was built
+    /// for (`Err` naming the first difference, or for invalid values), and
+    /// returns the status; the point and the rest are then read from the
+    /// workspace. Allocates nothing.
+    pub fn solve(&mut self, prob: &ConeProgram) -> Result<Status, String> {
+        self.factored = false;
+        self.status = Status::NumericalError;
+        prob.validate()?;
+        if prob.cones != self.cones {
+            return Err(format!("the program's cones {:?} are not the workspace's {:?}", prob.cones, self.cones));
+        }
+        let sv = &mut self.solver;
+        sv.data.load(prob, &sv.settings)?;
+        sv.kkt.load(&sv.data);
+        let status = sv.run();
+        // The cap only matters to second-order cones; without one the final
+        // factorisation serves polishing and the backward pass alike.
+        let polish = sv.settings.polish;
+        let kappa = if polish && self.has_soc { KAPPA_POLISH } else { KAPPA_BACKWARD };
+        self.finish(status, kappa);
+        if polish && self.factored {
+            let (steps, err) = polish::polish(prob, self);
+            self.info.polish_steps = steps;
+            if steps > 0 {
+                let (pobj, dobj) = polish::objectives(prob, self);
+                let info = &mut self.info;
+                (info.primal_objective, info.dual_objective, info.gap) = (pobj, dobj, (pobj - dobj).abs());
+                info.rel_gap = info.gap / pobj.abs().min(dobj.abs()).max(1.0);
+                // The polished point meets the full tolerances: say so.
+                let st = &self.solver.settings;
+                if self.status == Status::AlmostOptimal && err <= st.tol_feas.min(st.tol_gap_rel) {
+                    self.status = Status::Optimal;
+                }
+            }
+            // The backward pass's factorisation: at the returned point when
+            // polishing moved it (or, if that fails, at the last iterate), and
+            // with the backward's cap; refactored only when one of them changed.
+            self.factored = if steps > 0 {
+                self.relinearise_at_returned_point(KAPPA_BACKWARD) || self.relinearise(KAPPA_BACKWARD)
+            } else {
+                kappa == KAPPA_BACKWARD || self.relinearise(KAPPA_BACKWARD)
+            };
+        }
+        Ok(self.status)
+    }
+
+    /// Maps the final iterate back to the original problem (see [`Solution`])
+    /// and, for a solution, factors the KKT matrix at it with the second-order
+    /// cones' cap `kappa` (see `KAPPA_BACKWARD`, `KAPPA_POLISH`).
+    fn finish(&mut self, status: Status, kappa: f64) {
+        let sv = &mut self.solver;
+        let (n, m) = (sv.data.n, sv.data.m);
+        let eq = &sv.data.equil;
+        let v = &sv.vars;
+        let (x, s, z) = (&mut self.x, &mut self.s, &mut self.z);
+        for out in [&mut *x, &mut *s, &mut *z] {
+            out.fill(f64::NAN);
+        }
+        let mut info = sv.measures.info.clone();
+        match status {
+            Status::PrimalInfeasible | Status::AlmostPrimalInfeasible => {
+                // z_orig = E z̃ / c, scaled to bᵀz = −1.
+                let k = -1.0 / (sv.measures.dot_bz * eq.c);
+                for i in 0..m {
+                    z[i] = eq.e[i] * v.z[i] * k;
+                }
+                (info.primal_objective, info.dual_objective) = (f64::INFINITY, f64::INFINITY);
+            }
+            Status::DualInfeasible | Status::AlmostDualInfeasible => {
+                let k = -1.0 / sv.measures.dot_qx;
+                for j in 0..n {
+                    x[j] = eq.d[j] * v.x[j] * k;
+                }
+                for i in 0..m {
+                    s[i] = eq.einv[i] * v.s[i] * k;
+                }
+                (info.primal_objective, info.dual_objective) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+            }
+            _ => {
+                let t = 1.0 / v.tau;
+                for j in 0..n {
+                    x[j] = eq.d[j] * v.x[j] * t;
+                }
+                for i in 0..m {
+                    s[i] = eq.einv[i] * v.s[i] * t;
+                    z[i] = eq.e[i] * v.z[i] * t / eq.c;
+                }
+            }
+        }
+        if status.is_solved() {
+            self.point_s.copy_from_slice(&sv.vars.s);
+            self.point_z.copy_from_slice(&sv.vars.z);
+            let rc = eq.c.sqrt();
+            for (o, d) in self.scale[..n].iter_mut().zip(&eq.d) {
+                *o = rc * d;
+            }
+            for (o, e) in self.scale[n..].iter_mut().zip(&eq.e) {
+                *o = e / rc;
+            }
+            self.relinearise(kappa);
+        }
+        info.static_reg = self.solver.kkt.static_reg();
+        self.status = status;
+        self.info = info;
+    }
+
+    /// The status of the last solve.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// The point of the last solve, as in [`Solution`]: `x` (n), `s` and
+    /// `z` (m).
+    pub fn x(&self) -> &[f64] {
+        &self.x
+    }
+
+    pub fn s(&self) -> &[f64] {
+        &self.s
+    }
+
+    pub fn z(&self) -> &[f64] {
+        &self.z
+    }
+
+    /// The measures of the last solve.
+    pub fn info(&self) -> &Info {
+        &self.info
+    }
+
+    /// The KKT path this workspace uses (fixed at construction).
+    pub fn kkt_method(&self) -> KktMethod {
+        self.solver.kkt.method()
+    }
+
+    /// Number of variables n.
+    pub fn n(&self) -> usize {
+        self.solver.data.n
+    }
+
+    /// Number of constraint rows m.
+    pub fn m(&self) -> usize {
+        self.solver.data.m
+    }
+
+    /// Whether the KKT matrix at the returned point is factored: after a
+    /// solve that returned `Optimal` or `AlmostOptimal`, unless that
+    /// factorisation failed.
+    pub fn has_kkt(&self) -> bool {
+        self.factored
+    }
+
+    /// Solves `K [dx; dz] = rhs` in place with the KKT matrix at the returned
+    /// point, exactly as [`KktFactor::solve`]. `Err` if there is no
+    /// factorisation (see [`Workspace::has_kkt`]), for a wrong length or a
+    /// non-finite entry.
+    pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<f64, String> {
+        if !self.factored {
+            return Err("no KKT factorisation at the solution (not solved, or the final refactorisation failed)".into());
+        }
+        let nm = self.n() + self.m();
+        if rhs.len() != nm {
+            return Err(format!("the right-hand side has length {}, expected n + m = {nm}", rhs.len()));
+        }
+        if !rhs.iter().all(|v| v.is_finite()) {
+            return Err("the right-hand side has a NaN or infinite entry".into());
+        }
+        let sv = &mut self.solver;
+        sv.kkt
+            .solve_scaled(&sv.data, &sv.cones, &sv.settings, rhs, &self.scale)
+            .ok_or_else(|| "the KKT solve produced a non-finite value".to_string())
+    }
+
+    /// `y = H x` for the `H` of the KKT matrix at the returned point, in
+    /// original coordinates (`H = c E⁻¹ H̃ E⁻¹`); `x`, `y` of length m.
+    pub fn kkt_mul_h(&mut self, y: &mut [f64], x: &[f64]) -> Result<(), String> {
+        let m = self.m();
+        if x.len() != m || y.len() != m {
+            return Err(format!("H is {m}×{m}, found vectors of length {} and {}", x.len(), y.len()));
+        }
+        if !self.factored {
+            return Err("no KKT matrix at the solution".into());
+        }
+        let eq = &self.solver.data.equil;
+        for ((w, &v), &ei) in self.work_m.iter_mut().zip(x).zip(&eq.einv) {
+            *w = v * ei;
+        }
+        self.solver.cones.mul_hs(y, &self.work_m);
+        for (v, &ei) in y.iter_mut().zip(&eq.einv) {
+            *v *= eq.c * ei;
+        }
+        Ok(())
+    }
+
+    /// The cones' [`tangent_offset`](crate::solve::cones::Cone::tangent_offset)
+    /// at `z`, in original coordinates (`z̃ = c E⁻¹ z`; the offset scales like s).
+    pub(super) fn tangent_offset(&mut self, z: &[f64], out: &mut [f64]) {
+        let eq = &self.solver.data.equil;
+        for ((w, &v), &e) in self.work_m.iter_mut().zip(z).zip(&eq.e) {
+            *w = v * eq.c / e;
+        }
+        self.solver.cones.tangent_offset(&self.work_m, out);
+        out.iter_mut().zip(&eq.einv).for_each(|(v, ei)| *v *= ei);
+    }
+
+    /// Linearises complementarity at the returned `(s, z)` (the equilibrated
+    /// `s̃ = E s`, `z̃ = c E⁻¹ z`, as [`Workspace::finish`] maps back with
+    /// τ = 1) with the cones' cap `kappa`, and refactors; false if either
+    /// fails, the factorisation then being unusable until a success.
+    fn relinearise_at_returned_point(&mut self, kappa: f64) -> bool {
+        let eq = &self.solver.data.equil;
+        for ((p, v), ei) in self.point_s.iter_mut().zip(&self.s).zip(&eq.einv) {
+            *p = v / ei;
+        }
+        for ((p, v), e) in self.point_z.iter_mut().zip(&self.z).zip(&eq.e) {
+            *p = v * eq.c / e;
+        }
+        self.relinearise(kappa)
+    }
+
+    /// Linearises complementarity again at the point the factorisation was made
+    /// at, with the cones' cap `kappa`, and refactors; false if either fails.
+    fn relinearise(&mut self, kappa: f64) -> bool {
+        let sv = &mut self.solver;
+        let ok = sv.cones.linearise_complementarity(&self.point_s, &self.point_z, kappa)
+            && sv.kkt.factor(&sv.data, &sv.cones, &sv.settings);
+        self.factored = ok;
+        ok
+    }
+
+    /// The results as a [`Solution`], the workspace moving into its
+    /// [`KktFactor`] when there is a factorisation.
+    pub fn into_solution(mut self) -> Solution {
+        let (x, s, z) = (std::mem::take(&mut self.x), std::mem::take(&mut self.s), std::mem::take(&mut self.z));
+        let (status, info) = (self.status, self.info.clone());
+        let kkt = self.factored.then(|| KktFactor::new(Box::new(self)));
+        Solution { status, x, s, z, info, kkt }
+    }
+}
