@@ -364,6 +364,8 @@ pub struct Scratch {
     pub adj: Vec<f64>,
     entries: (Vec<(usize, usize, f64)>, Vec<(usize, usize, f64)>),
     mats: [Mat<f64>; 5],
+    /// Per row of a least-squares residual: r = Mx + d and Mw.
+    pub(super) rows: (Vec<f64>, Vec<f64>),
 }
 
 impl Default for Scratch {
@@ -373,6 +375,7 @@ impl Default for Scratch {
             adj: Vec::new(),
             entries: (Vec::new(), Vec::new()),
             mats: std::array::from_fn(|_| Mat::new()),
+            rows: (Vec::new(), Vec::new()),
         }
     }
 }

@@ -157,6 +157,36 @@ impl Recorded {
         b.iter().zip(wz).for_each(|(v, w)| seed(v, *w));
     }
 
+    /// Seeds `scratch.adj` with `∂ψ/∂(M, d)` for least squares, where
+    /// `ψ = −w_xᵀ(2MᵀMx + 2Mᵀd) = −2(Mw)ᵀr`, `r = Mx + d`:
+    /// `∂ψ/∂M_ij = −2(r_i w_j + (Mw)_i x_j)`, `∂ψ/∂d_i = −2(Mw)_i`.
+    pub fn seed_least_squares(&self, x: &[f64], wx: &[f64], scratch: &mut Scratch) {
+        let RecordedForm::LeastSquares { rows, m, d, .. } = &self.form else { return };
+        let Scratch { values, adj, rows: rm, .. } = scratch;
+        let (r, mw) = rm;
+        r.clear();
+        r.extend(d.iter().map(|v| value_of(*v, values)));
+        mw.clear();
+        mw.resize(*rows, 0.0);
+        for &(i, j, v) in m {
+            let a = value_of(v, values);
+            r[i] += a * x[j];
+            mw[i] += a * wx[j];
+        }
+        adj.clear();
+        adj.resize(self.refill.steps.len(), 0.0);
+        for &(i, j, v) in m {
+            if let Value::Step(s) = v {
+                adj[s as usize] += -2.0 * (r[i] * wx[j] + mw[i] * x[j]);
+            }
+        }
+        for (i, v) in d.iter().enumerate() {
+            if let Value::Step(s) = v {
+                adj[*s as usize] += -2.0 * mw[i];
+            }
+        }
+    }
+
     /// The reverse sweep from the seeded `scratch.adj`, then the leaves'
     /// derivatives carried to the parameters: added to `grads` (parameter
     /// shapes), through the `Data` kernel's expressions by reverse mode where a

@@ -204,6 +204,15 @@ pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Res
     Prepared::with_settings(node, bound, interpreted(node)?, settings.clone())?.forward(bound)
 }
 
+/// Solves `node` by canonicalising it at `bound` (no recording, no reuse): the
+/// reference a [`Prepared`] node's replay is checked against.
+pub fn forward_unprepared(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
+    if !node.class.family.is_conic() {
+        return super::smooth::forward(node, bound, interpreted(node)?);
+    }
+    conic_unprepared(node, bound, &settings(node)?, &Interpreted(kernel_set(node)?))
+}
+
 /// A conic node without a recording: its data subexpressions by the `Data`
 /// kernel, then the reductions to standard form and a direct solve or the IPM.
 /// What a [`Prepared`] node falls back to when a guard fails, and the path of

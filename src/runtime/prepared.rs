@@ -28,7 +28,7 @@ use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::qr::no_pivoting::{factor, solve};
 use faer::linalg::triangular_solve::{solve_lower_triangular_in_place, solve_upper_triangular_in_place};
 use faer::{Mat, MatMut, Par};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 
 use super::inputs::Bound;
 use super::node::{conic_unprepared, ipm_outcome, outputs, settings, Conic, Context, RunError, Solved, Status};
@@ -63,10 +63,14 @@ pub struct Workspace {
     z: Vec<f64>,
     ls: LeastSquares,
     factor: Option<Factor>,
+    /// The recording the last solve replayed.
+    recorded: Option<Arc<Recorded>>,
+    /// A direct solve's report: solver, objective, primal and dual residuals.
+    facts: (&'static str, f64, f64, Option<f64>),
 }
 
 /// The QR path's buffers: M and d as refilled, the factored copy of M, the
-/// Householder coefficients, faer's scratch, the residual r = Mx + d and Mw.
+/// Householder coefficients, faer's scratch, the residual r = Mx + d.
 struct LeastSquares {
     m: Mat<f64>,
     d: Vec<f64>,
@@ -75,7 +79,6 @@ struct LeastSquares {
     rhs: Mat<f64>,
     stack: Option<MemBuffer>,
     r: Vec<f64>,
-    mw: Vec<f64>,
 }
 
 impl Default for LeastSquares {
@@ -88,7 +91,6 @@ impl Default for LeastSquares {
             rhs: Mat::new(),
             stack: None,
             r: Vec::new(),
-            mw: Vec::new(),
         }
     }
 }
@@ -144,16 +146,35 @@ impl PreparedConic {
         (&ws.x, &ws.z)
     }
 
-    /// Solves `K w = rhs` in place with the forward's factorisation.
+    pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<(), String> {
+        self.ws_mut().kkt_solve(rhs)
+    }
+
+    pub fn psi_gradient(&mut self, node: &Node, bound: &Bound, w: &[f64], grads: &mut [Tensor]) -> Result<(), String> {
+        self.ws_mut().psi_gradient(node, bound, w, grads)
+    }
+}
+
+impl Workspace {
+    /// The standard form's primal point after a solve.
+    pub fn x(&self) -> &[f64] {
+        &self.x
+    }
+
+    /// The standard form's multipliers after a solve.
+    pub fn z(&self) -> &[f64] {
+        &self.z
+    }
+
+    /// Solves `K w = rhs` in place with the last solve's factorisation.
     pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<(), String> {
         if !rhs.iter().all(|v| v.is_finite()) {
             return Err("the right-hand side has a NaN or infinite entry".into());
         }
-        let ws = self.ws_mut();
-        match &mut ws.factor {
+        match &mut self.factor {
             Some(Factor::Qr) => {
                 let n = rhs.len();
-                let r = ws.ls.qr.get(..n, ..n);
+                let r = self.ls.qr.get(..n, ..n);
                 let mut w = MatMut::from_column_major_slice_mut(rhs, n, 1);
                 solve_lower_triangular_in_place(r.transpose(), w.as_mut(), Par::Seq);
                 solve_upper_triangular_in_place(r, w.as_mut(), Par::Seq);
@@ -176,37 +197,17 @@ impl PreparedConic {
     }
 
     /// `∇_θψ` (added to `grads`) for `ψ = −w_xᵀ(Px + q + Aᵀz) − w_zᵀ(Ax − b)`
-    /// at the forward's point and the adjoint `w = (w_x, w_z)`: the seeds
+    /// at the last solve's point and the adjoint `w = (w_x, w_z)`: the seeds
     /// `∂ψ/∂(P, q, A, b)`, or for least squares `∂ψ/∂(M, d)`, then the refill's
     /// reverse sweep.
     pub fn psi_gradient(&mut self, node: &Node, bound: &Bound, w: &[f64], grads: &mut [Tensor]) -> Result<(), String> {
-        let recorded = self.recorded.clone();
-        let ws = self.ws_mut();
-        let n = ws.x.len();
-        let (wx, wz) = w.split_at(n);
+        let recorded = self.recorded.clone().ok_or("no prepared solve in this workspace")?;
+        let (wx, wz) = w.split_at(self.x.len());
         match &recorded.form {
-            RecordedForm::Cone { .. } => recorded.seed_cone(&ws.x, &ws.z, wx, wz, &mut ws.scratch),
-            RecordedForm::LeastSquares { m, d, .. } => {
-                // ψ = −w_xᵀ(2MᵀM x + 2Mᵀd) = −2 (Mw)ᵀ r with r = Mx + d:
-                // ∂ψ/∂M_ij = −2(r_i w_j + (Mw)_i x_j), ∂ψ/∂d_i = −2 (Mw)_i.
-                let ls = &mut ws.ls;
-                mat_vec(&ls.m, wx, &mut ls.mw);
-                let adj = &mut ws.scratch.adj;
-                adj.clear();
-                adj.resize(recorded.refill.steps.len(), 0.0);
-                for &(i, j, v) in m {
-                    if let crate::canon::Value::Step(s) = v {
-                        adj[s as usize] += -2.0 * (ls.r[i] * wx[j] + ls.mw[i] * ws.x[j]);
-                    }
-                }
-                for (i, v) in d.iter().enumerate() {
-                    if let crate::canon::Value::Step(s) = v {
-                        adj[*s as usize] += -2.0 * ls.mw[i];
-                    }
-                }
-            }
+            RecordedForm::Cone { .. } => recorded.seed_cone(&self.x, &self.z, wx, wz, &mut self.scratch),
+            RecordedForm::LeastSquares { .. } => recorded.seed_least_squares(&self.x, wx, &mut self.scratch),
         }
-        recorded.to_params(node, bound, &mut ws.scratch, &mut ws.data_cot, grads)
+        recorded.to_params(node, bound, &mut self.scratch, &mut self.data_cot, grads)
     }
 }
 
@@ -286,16 +287,57 @@ impl<'n> Prepared<'n> {
         if !self.node.class.family.is_conic() {
             return super::smooth::forward(self.node, bound, self.kernels.clone());
         }
+        let mut ws = self.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+        let status = match self.solve(bound, &mut ws) {
+            Ok(Some(status)) => status,
+            Ok(None) => {
+                self.give_back(ws);
+                return conic_unprepared(self.node, bound, &self.settings, &*self.kernels);
+            }
+            Err(e) => {
+                self.give_back(ws);
+                return Err(e);
+            }
+        };
+        let Some(recorded) = ws.recorded.clone() else {
+            return Err(RunError("internal: a prepared solve without its recording".into()));
+        };
+        let info = match &ws.factor {
+            Some(Factor::Ipm(sol)) => ipm_outcome(self.node, &ws.program, &recorded.layout, sol).1,
+            _ => {
+                let (solver, objective, primal, dual) = ws.facts;
+                let mut info = Map::new();
+                info.insert("solver".into(), json!(solver));
+                info.insert("objective".into(), json!(objective));
+                info.insert("primal_residual".into(), json!(primal));
+                if let Some(dual) = dual {
+                    info.insert("dual_residual".into(), json!(dual));
+                }
+                info.insert("family".into(), json!(self.node.class.family));
+                info.insert("iterations".into(), json!(1));
+                info.insert("variables".into(), json!(ws.x.len()));
+                info.insert("constraints".into(), json!(ws.z.len()));
+                info
+            }
+        };
+        let outputs = outputs(self.node, &recorded.layout, &ws.x, &ws.z);
+        let lent = Lent { ws: Some(ws), pool: self.pool.clone() };
+        let ctx = Conic::Prepared(PreparedConic { recorded, lent });
+        Ok(Solved { status, outputs, info, context: Context::Conic(Box::new(ctx)) })
+    }
+
+    /// Solves the node at `bound` in `ws`, leaving the standard form's point
+    /// ([`Workspace::x`], [`Workspace::z`]) and its factorisation there: the
+    /// allocation-free core of [`Prepared::forward`]. `None` when the node has
+    /// to be canonicalised afresh (no recording, or a direct solve refused).
+    pub fn solve(&self, bound: &Bound, ws: &mut Workspace) -> Result<Option<Status>, RunError> {
         if bound.dims != self.dims {
             return Err(RunError(format!(
                 "node `{}` was prepared for dimension sizes {:?}, called with {:?}",
                 self.node.name, self.dims, bound.dims
             )));
         }
-        let Some(recorded) = self.recorded() else {
-            return conic_unprepared(self.node, bound, &self.settings, &*self.kernels);
-        };
-        let mut ws = self.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+        let Some(recorded) = self.recorded() else { return Ok(None) };
         if recorded.refill.reads_data {
             ws.data = self.data(bound)?;
         } else {
@@ -307,25 +349,25 @@ impl<'n> Prepared<'n> {
                 // A guard took the other side: record at these values, whose
                 // replay then takes this side too.
                 let again = self.record(bound)?.filter(|r| r.replay(bound, &ws.data, &mut ws.scratch).is_ok());
-                let Some(recorded) = again else {
-                    self.give_back(ws);
-                    return conic_unprepared(self.node, bound, &self.settings, &*self.kernels);
-                };
+                let Some(recorded) = again else { return Ok(None) };
                 recorded
             }
         };
-        let solved = match &recorded.form {
-            RecordedForm::LeastSquares { .. } => self.least_squares(&recorded, &mut ws)?,
-            RecordedForm::Cone { .. } => self.cone(&recorded, &mut ws)?,
+        let status = match &recorded.form {
+            RecordedForm::LeastSquares { .. } => self.least_squares(&recorded, ws),
+            RecordedForm::Cone { .. } => self.cone(&recorded, ws)?,
         };
-        let Some((status, info)) = solved else {
-            // The direct solve refused (rank deficient): the unprepared path's IPM decides.
-            self.give_back(ws);
-            return conic_unprepared(self.node, bound, &self.settings, &*self.kernels);
-        };
-        let outputs = outputs(self.node, &recorded.layout, &ws.x, &ws.z);
-        let lent = Lent { ws: Some(ws), pool: self.pool.clone() };
-        Ok(Solved { status, outputs, info, context: Context::Conic(Box::new(Conic::Prepared(PreparedConic { recorded, lent }))) })
+        ws.recorded = status.is_some().then_some(recorded);
+        Ok(status)
+    }
+
+    /// dL/dθ into `grads` (parameter shapes; overwritten) after [`Prepared::solve`]
+    /// in `ws`, for the cotangent `rhs` on the standard form's `(x, z)` (overwritten
+    /// by the adjoint `w`): the allocation-free core of the backward pass.
+    pub fn gradient(&self, bound: &Bound, ws: &mut Workspace, rhs: &mut [f64], grads: &mut [Tensor]) -> Result<(), RunError> {
+        ws.kkt_solve(rhs).map_err(RunError)?;
+        grads.iter_mut().for_each(|g| g.data.iter_mut().for_each(|v| *v = 0.0));
+        ws.psi_gradient(self.node, bound, rhs, grads).map_err(RunError)
     }
 
     fn give_back(&self, ws: Box<Workspace>) {
@@ -336,16 +378,11 @@ impl<'n> Prepared<'n> {
 
     /// `min ‖Mx + d‖²` by a Householder QR in the workspace's buffers
     /// ([`crate::solve::direct`]'s method); `None` when M is rank deficient.
-    #[allow(clippy::type_complexity)]
-    fn least_squares(
-        &self,
-        recorded: &Recorded,
-        ws: &mut Workspace,
-    ) -> Result<Option<(Status, Map<String, Value>)>, RunError> {
-        let RecordedForm::LeastSquares { rows, cols, m, d } = &recorded.form else { return Ok(None) };
+    fn least_squares(&self, recorded: &Recorded, ws: &mut Workspace) -> Option<Status> {
+        let RecordedForm::LeastSquares { rows, cols, m, d } = &recorded.form else { return None };
         let (rows, cols) = (*rows, *cols);
         if rows < cols || cols == 0 {
-            return Ok(None);
+            return None;
         }
         let values = &ws.scratch.values;
         let ls = &mut ws.ls;
@@ -366,12 +403,12 @@ impl<'n> Prepared<'n> {
             ls.qr = Mat::zeros(rows, cols);
             ls.rhs = Mat::zeros(rows, 1);
         }
-        let Some(buffer) = ls.stack.as_mut() else { return Ok(None) };
+        let buffer = ls.stack.as_mut()?;
         let stack = MemStack::new(buffer);
         ls.qr.copy_from(&ls.m);
         factor::qr_in_place(ls.qr.as_mut(), ls.q_coeff.as_mut(), par, stack, Default::default());
         if !direct::full_rank(ls.qr.get(..cols, ..cols)) {
-            return Ok(None);
+            return None;
         }
         for (i, v) in ls.d.iter().enumerate() {
             ls.rhs[(i, 0)] = -v;
@@ -380,24 +417,19 @@ impl<'n> Prepared<'n> {
         ws.x.clear();
         ws.x.extend((0..cols).map(|j| ls.rhs[(j, 0)]));
         if !ws.x.iter().all(|v| v.is_finite()) {
-            return Ok(None);
+            return None;
         }
         ws.z.clear();
         mat_vec(&ls.m, &ws.x, &mut ls.r);
         ls.r.iter_mut().zip(&ls.d).for_each(|(r, d)| *r += d);
         ws.factor = Some(Factor::Qr);
-        let mut info = Map::new();
-        info.insert("solver".into(), json!("qr"));
-        info.insert("objective".into(), json!(ls.r.iter().map(|v| v * v).sum::<f64>()));
-        info.insert("primal_residual".into(), json!(0.0));
-        direct_info(self.node, &mut info, cols, 0);
-        Ok(Some((Status::Optimal, info)))
+        ws.facts = ("qr", ls.r.iter().map(|v| v * v).sum::<f64>(), 0.0, None);
+        Some(Status::Optimal)
     }
 
     /// The refilled cone program: an equality QP by one KKT factorisation where
     /// the node names no method, otherwise the interior point method.
-    #[allow(clippy::type_complexity)]
-    fn cone(&self, recorded: &Recorded, ws: &mut Workspace) -> Result<Option<(Status, Map<String, Value>)>, RunError> {
+    fn cone(&self, recorded: &Recorded, ws: &mut Workspace) -> Result<Option<Status>, RunError> {
         let RecordedForm::Cone { program, .. } = &recorded.form else { return Ok(None) };
         if ws.program.n() != program.n() || ws.program.p.entries.len() != program.p.entries.len() {
             ws.program = program.clone();
@@ -408,23 +440,18 @@ impl<'n> Prepared<'n> {
             if let Some((x, z, factor)) = direct::equality_qp(p) {
                 let (dual, primal) = p.residuals(&x, &vec![0.0; z.len()], &z);
                 let norm = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-                let mut info = Map::new();
-                info.insert("solver".into(), json!("kkt"));
-                info.insert("objective".into(), json!(p.objectives(&x, &z).0));
-                info.insert("primal_residual".into(), json!(norm(&primal)));
-                info.insert("dual_residual".into(), json!(norm(&dual)));
-                direct_info(self.node, &mut info, x.len(), z.len());
+                ws.facts = ("kkt", p.objectives(&x, &z).0, norm(&primal), Some(norm(&dual)));
                 (ws.x, ws.z) = (x, z);
                 ws.factor = Some(Factor::Kkt(factor));
-                return Ok(Some((Status::Optimal, info)));
+                return Ok(Some(Status::Optimal));
             }
         }
         let sol = solve_ipm(&ws.program, &self.settings)?;
-        let (status, info) = ipm_outcome(self.node, &ws.program, &recorded.layout, &sol);
+        let (status, _) = ipm_outcome(self.node, &ws.program, &recorded.layout, &sol);
         ws.x.clone_from(&sol.x);
         ws.z.clone_from(&sol.z);
         ws.factor = Some(Factor::Ipm(Box::new(sol)));
-        Ok(Some((status, info)))
+        Ok(Some(status))
     }
 }
 
@@ -432,13 +459,4 @@ impl<'n> Prepared<'n> {
 /// point method: where a workspace-reusing entry point of `ipm` plugs in.
 fn solve_ipm(program: &ConeProgram, settings: &ipm::Settings) -> Result<ipm::Solution, RunError> {
     ipm::solve(program, settings).map_err(RunError)
-}
-
-/// What every direct solve reports: optimal by construction (the factorisation
-/// was accepted), one factorisation counted as one iteration.
-fn direct_info(node: &Node, info: &mut Map<String, Value>, n: usize, m: usize) {
-    info.insert("family".into(), json!(node.class.family));
-    info.insert("iterations".into(), json!(1));
-    info.insert("variables".into(), json!(n));
-    info.insert("constraints".into(), json!(m));
 }
