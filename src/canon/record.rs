@@ -347,13 +347,31 @@ impl Coefficient for Rec {
 
 /// A recorded program: its steps, its guards and its block products. What
 /// [`Refill::replay`] and [`Refill::adjoint`] run.
+///
+/// The leaves come first (renumbered from the order of recording), grouped in
+/// [`Block`]s of consecutive entries of one tensor, so that a replay copies them
+/// a slice at a time and the reverse sweep stops where they begin.
 #[derive(Clone, Debug, Default)]
 pub struct Refill {
     pub steps: Vec<Step>,
     pub guards: Vec<Guard>,
     pub grams: Vec<Gram>,
+    /// Runs of leaves, in step order; together the first `leaves` steps.
+    pub blocks: Vec<Block>,
+    pub leaves: usize,
     /// Whether any leaf reads the `Data` kernel (else parameters alone).
     pub reads_data: bool,
+    /// The step each recorded step became.
+    renumber: Vec<u32>,
+}
+
+/// Steps `first..first + len`: entries `from..from + len` of one tensor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Block {
+    pub first: usize,
+    pub len: usize,
+    /// The source of the block's first entry.
+    pub source: Source,
 }
 
 /// What a replay and its adjoint work in, sized on first use and kept.
@@ -388,9 +406,71 @@ pub enum Miss {
 }
 
 impl Refill {
-    pub fn new(steps: Vec<Step>, guards: Vec<Guard>, grams: Vec<Gram>) -> Refill {
-        let reads_data = steps.iter().any(|s| matches!(s, Step::Leaf(Source::Data { .. })));
-        Refill { steps, guards, grams, reads_data }
+    /// The program with its leaves moved first (every other step keeps its
+    /// order, so each still follows its operands) and grouped in blocks.
+    pub fn new(recorded: Vec<Step>, mut guards: Vec<Guard>, mut grams: Vec<Gram>) -> Refill {
+        let is_leaf = |s: &Step| matches!(s, Step::Leaf(_));
+        let leaves = recorded.iter().filter(|s| is_leaf(s)).count();
+        let mut renumber = vec![0u32; recorded.len()];
+        let (mut next_leaf, mut next_op) = (0u32, leaves as u32);
+        for (k, s) in recorded.iter().enumerate() {
+            let to = if is_leaf(s) { &mut next_leaf } else { &mut next_op };
+            renumber[k] = *to;
+            *to += 1;
+        }
+        let map = |x: u32| renumber[x as usize];
+        let mut steps = vec![Step::Part; recorded.len()];
+        for (k, s) in recorded.iter().enumerate() {
+            steps[map(k as u32) as usize] = match *s {
+                Step::Add(a, b) => Step::Add(map(a), map(b)),
+                Step::Sub(a, b) => Step::Sub(map(a), map(b)),
+                Step::Mul(a, b) => Step::Mul(map(a), map(b)),
+                Step::Div(a, b) => Step::Div(map(a), map(b)),
+                Step::AddC(a, c) => Step::AddC(map(a), c),
+                Step::SubC(a, c) => Step::SubC(map(a), c),
+                Step::CSub(c, a) => Step::CSub(c, map(a)),
+                Step::MulC(a, c) => Step::MulC(map(a), c),
+                Step::DivC(a, c) => Step::DivC(map(a), c),
+                Step::CDiv(c, a) => Step::CDiv(c, map(a)),
+                other @ (Step::Leaf(_) | Step::Gram(_) | Step::Part) => other,
+            };
+        }
+        guards.iter_mut().for_each(|g| g.steps.iter_mut().for_each(|s| *s = map(*s)));
+        let remap = |v: &mut Value| {
+            if let Value::Step(s) = v {
+                *s = map(*s);
+            }
+        };
+        for g in &mut grams {
+            g.m.iter_mut().chain(&mut g.w).for_each(|e| remap(&mut e.2));
+        }
+        let mut blocks: Vec<Block> = Vec::new();
+        for (k, s) in steps[..leaves].iter().enumerate() {
+            let Step::Leaf(source) = *s else { continue };
+            let extends = blocks.last().is_some_and(|b| match (b.source, source) {
+                (Source::Param { param: p, index: i }, Source::Param { param, index }) => {
+                    p == param && i as usize + b.len == index as usize
+                }
+                (Source::Data { output: o, index: i }, Source::Data { output, index }) => {
+                    o == output && i as usize + b.len == index as usize
+                }
+                _ => false,
+            });
+            match blocks.last_mut() {
+                Some(b) if extends => b.len += 1,
+                _ => blocks.push(Block { first: k, len: 1, source }),
+            }
+        }
+        let reads_data = blocks.iter().any(|b| matches!(b.source, Source::Data { .. }));
+        Refill { steps, guards, grams, blocks, leaves, reads_data, renumber }
+    }
+
+    /// Where a value recorded during the reductions is in this program.
+    pub fn source(&self, x: Rec) -> Value {
+        match x.source() {
+            Value::Step(s) => Value::Step(self.renumber[s as usize]),
+            c => c,
+        }
     }
 
     /// Every step's value into `scratch.values`, leaves from `params` and `data`;
@@ -398,10 +478,21 @@ impl Refill {
     pub fn replay(&self, params: &[&[f64]], data: &[&[f64]], scratch: &mut Scratch) -> Result<(), Miss> {
         let Scratch { values: out, entries, mats, .. } = scratch;
         out.resize(self.steps.len(), 0.0);
-        for k in 0..self.steps.len() {
+        for b in &self.blocks {
+            let (from, index) = match b.source {
+                Source::Param { param, index } => (params[param as usize], index),
+                Source::Data { output, index } => (data[output as usize], index),
+            };
+            let to = &mut out[b.first..b.first + b.len];
+            to.copy_from_slice(&from[index as usize..index as usize + b.len]);
+            // Parameters are finite (bound inputs are checked); data need not be.
+            if matches!(b.source, Source::Data { .. }) && !to.iter().all(|v| v.is_finite()) {
+                return Err(Miss::NonFinite);
+            }
+        }
+        for k in self.leaves..self.steps.len() {
             let v = match self.steps[k] {
-                Step::Leaf(Source::Param { param, index }) => params[param as usize][index as usize],
-                Step::Leaf(Source::Data { output, index }) => data[output as usize][index as usize],
+                Step::Leaf(_) => continue,
                 Step::Add(a, b) => out[a as usize] + out[b as usize],
                 Step::Sub(a, b) => out[a as usize] - out[b as usize],
                 Step::Mul(a, b) => out[a as usize] * out[b as usize],
@@ -433,9 +524,6 @@ impl Refill {
                 }
                 Step::Part => continue,
             };
-            if matches!(self.steps[k], Step::Leaf(_)) && !v.is_finite() {
-                return Err(Miss::NonFinite);
-            }
             out[k] = v;
         }
         for (g, guard) in self.guards.iter().enumerate() {
@@ -453,7 +541,7 @@ impl Refill {
     /// the replayed values. The leaves' entries are then ∂ψ/∂(each leaf).
     pub fn adjoint(&self, scratch: &mut Scratch) {
         let Scratch { values, adj, entries, mats, .. } = scratch;
-        for k in (0..self.steps.len()).rev() {
+        for k in (self.leaves..self.steps.len()).rev() {
             if let Step::Gram(g) = self.steps[k] {
                 self.gram_adjoint(&self.grams[g as usize], k, values, adj, entries, mats);
                 continue;
@@ -558,7 +646,7 @@ mod tests {
         let f = (a * b + a) / b - a * 2.0 + (Rec::from(2.0) * Rec::from(4.0)) * Rec::from(1.0) + b * 1.0;
         assert!(Rec::all(&[a], Test::Gt0));
         let refill = session.finish().expect("replayable");
-        let Value::Step(out) = f.source() else { panic!("f depends on a and b") };
+        let Value::Step(out) = refill.source(f) else { panic!("f depends on a and b") };
         let mut s = Scratch::default();
         refill.replay(&[&[3.0, -2.0]], &[], &mut s).expect("same branch");
         assert_eq!(s.values[out as usize], f.v);

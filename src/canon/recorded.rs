@@ -7,7 +7,7 @@
 
 use super::builder::Builder;
 use super::least_squares::residual;
-use super::record::{value_of, Miss, Rec, RecordSession, Refill, Scratch, Source, Step, Value};
+use super::record::{value_of, Miss, Rec, RecordSession, Refill, Scratch, Source, Value};
 use super::scalar::Data;
 use super::sensitivity::mentions_param;
 use super::{reduce_node, Layout};
@@ -33,8 +33,9 @@ pub enum RecordedForm {
     /// value of each entry of P, q, A, b and of c0.
     Cone { program: ConeProgram, p: Vec<Value>, q: Vec<Value>, a: Vec<Value>, b: Vec<Value>, c0: Value },
     /// Unconstrained least squares `min ‖Mx + d‖²`: M (`rows × cols`) as entries
-    /// added to zero, d per row.
-    LeastSquares { rows: usize, cols: usize, m: Vec<(usize, usize, Value)>, d: Vec<Value> },
+    /// added to zero, d per row; `dense` when M is, row-major, the steps from
+    /// that one on (a parameter matrix used as is).
+    LeastSquares { rows: usize, cols: usize, m: Vec<(usize, usize, Value)>, d: Vec<Value>, dense: Option<usize> },
 }
 
 /// How the recording reads data: constants for data without parameters, leaves
@@ -64,13 +65,21 @@ pub fn record(node: &Node, bound: &Bound, data: &[Tensor]) -> Result<Recorded, S
     if node.solve.is_none() {
         if let Some(r) = residual(node, bound, data, lift) {
             let (e, var_cols, cols) = r.map_err(|e| e.message)?;
+            let refill = session.finish()?;
             let mut m = Vec::new();
             for (i, l) in e.e.iter().enumerate() {
-                m.extend(l.terms.iter().map(|&(j, a)| (i, j, a.source())));
+                m.extend(l.terms.iter().map(|&(j, a)| (i, j, refill.source(a))));
             }
-            let d = e.e.iter().map(|l| l.c.source()).collect();
-            let form = RecordedForm::LeastSquares { rows: e.len(), cols, m, d };
-            let refill = session.finish()?;
+            let d = e.e.iter().map(|l| refill.source(l.c)).collect();
+            let rows = e.len();
+            // M read row-major from consecutive steps (a parameter matrix, as is): copied whole.
+            let dense = match m.first() {
+                Some(&(0, 0, Value::Step(first))) if m.len() == rows * cols => (m.iter().enumerate())
+                    .all(|(k, &(i, j, v))| i * cols + j == k && v == Value::Step(first + k as u32))
+                    .then_some(first as usize),
+                _ => None,
+            };
+            let form = RecordedForm::LeastSquares { rows, cols, m, d, dense };
             let layout = Layout { var_cols, constraint_rows: Vec::new() };
             return Ok(Recorded { refill, form, layout, log: Vec::new() });
         }
@@ -92,16 +101,16 @@ pub fn record(node: &Node, bound: &Bound, data: &[Tensor]) -> Result<Recorded, S
         cones: f.cones,
         c0: f.c0.value_unrecorded(),
     };
-    let sources = |v: &[Rec]| v.iter().map(|x| x.source()).collect::<Vec<_>>();
+    let refill = session.finish()?;
+    let sources = |v: &[Rec]| v.iter().map(|x| refill.source(*x)).collect::<Vec<_>>();
     let form = RecordedForm::Cone {
-        p: f.p.iter().map(|e| e.2.source()).collect(),
+        p: f.p.iter().map(|e| refill.source(e.2)).collect(),
         q: sources(&f.q),
-        a: f.a.iter().map(|e| e.2.source()).collect(),
+        a: f.a.iter().map(|e| refill.source(e.2)).collect(),
         b: sources(&f.b),
-        c0: f.c0.source(),
+        c0: refill.source(f.c0),
         program,
     };
-    let refill = session.finish()?;
     Ok(Recorded { refill, form, layout, log: reduced.log })
 }
 
@@ -161,23 +170,36 @@ impl Recorded {
     /// `ψ = −w_xᵀ(2MᵀMx + 2Mᵀd) = −2(Mw)ᵀr`, `r = Mx + d`:
     /// `∂ψ/∂M_ij = −2(r_i w_j + (Mw)_i x_j)`, `∂ψ/∂d_i = −2(Mw)_i`.
     pub fn seed_least_squares(&self, x: &[f64], wx: &[f64], scratch: &mut Scratch) {
-        let RecordedForm::LeastSquares { rows, m, d, .. } = &self.form else { return };
+        let RecordedForm::LeastSquares { rows, cols, m, d, dense } = &self.form else { return };
         let Scratch { values, adj, rows: rm, .. } = scratch;
         let (r, mw) = rm;
         r.clear();
         r.extend(d.iter().map(|v| value_of(*v, values)));
         mw.clear();
         mw.resize(*rows, 0.0);
-        for &(i, j, v) in m {
-            let a = value_of(v, values);
-            r[i] += a * x[j];
-            mw[i] += a * wx[j];
-        }
         adj.clear();
         adj.resize(self.refill.steps.len(), 0.0);
-        for &(i, j, v) in m {
-            if let Value::Step(s) = v {
-                adj[s as usize] += -2.0 * (r[i] * wx[j] + mw[i] * x[j]);
+        if let Some(first) = *dense {
+            let n = *cols;
+            let block = &values[first..first + rows * n];
+            for (i, row) in block.chunks_exact(n).enumerate() {
+                r[i] += row.iter().zip(x).map(|(a, b)| a * b).sum::<f64>();
+                mw[i] = row.iter().zip(wx).map(|(a, b)| a * b).sum::<f64>();
+            }
+            for (i, out) in adj[first..first + rows * n].chunks_exact_mut(n).enumerate() {
+                let (ri, mi) = (-2.0 * r[i], -2.0 * mw[i]);
+                out.iter_mut().zip(wx).zip(x).for_each(|((o, w), x)| *o += ri * w + mi * x);
+            }
+        } else {
+            for &(i, j, v) in m {
+                let a = value_of(v, values);
+                r[i] += a * x[j];
+                mw[i] += a * wx[j];
+            }
+            for &(i, j, v) in m {
+                if let Value::Step(s) = v {
+                    adj[s as usize] += -2.0 * (r[i] * wx[j] + mw[i] * x[j]);
+                }
             }
         }
         for (i, v) in d.iter().enumerate() {
@@ -230,12 +252,13 @@ impl Recorded {
     }
 
     fn scatter_leaves(&self, scratch: &Scratch, grads: &mut [Tensor], data_cot: &mut [Tensor]) {
-        for (step, &a) in self.refill.steps.iter().zip(&scratch.adj) {
-            match step {
-                Step::Leaf(Source::Param { param, index }) => grads[*param as usize].data[*index as usize] += a,
-                Step::Leaf(Source::Data { output, index }) => data_cot[*output as usize].data[*index as usize] += a,
-                _ => {}
-            }
+        for b in &self.refill.blocks {
+            let (to, index) = match b.source {
+                Source::Param { param, index } => (&mut grads[param as usize], index),
+                Source::Data { output, index } => (&mut data_cot[output as usize], index),
+            };
+            let to = &mut to.data[index as usize..index as usize + b.len];
+            to.iter_mut().zip(&scratch.adj[b.first..b.first + b.len]).for_each(|(g, a)| *g += a);
         }
     }
 }

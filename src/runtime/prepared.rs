@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::qr::no_pivoting::{factor, solve};
 use faer::linalg::triangular_solve::{solve_lower_triangular_in_place, solve_upper_triangular_in_place};
-use faer::{Mat, MatMut, Par};
+use faer::{Mat, MatMut, MatRef, Par};
 use serde_json::{json, Map};
 
 use super::inputs::Bound;
@@ -379,7 +379,7 @@ impl<'n> Prepared<'n> {
     /// `min ‖Mx + d‖²` by a Householder QR in the workspace's buffers
     /// ([`crate::solve::direct`]'s method); `None` when M is rank deficient.
     fn least_squares(&self, recorded: &Recorded, ws: &mut Workspace) -> Option<Status> {
-        let RecordedForm::LeastSquares { rows, cols, m, d } = &recorded.form else { return None };
+        let RecordedForm::LeastSquares { rows, cols, m, d, dense } = &recorded.form else { return None };
         let (rows, cols) = (*rows, *cols);
         if rows < cols || cols == 0 {
             return None;
@@ -387,9 +387,13 @@ impl<'n> Prepared<'n> {
         let values = &ws.scratch.values;
         let ls = &mut ws.ls;
         ls.m.resize_with(rows, cols, |_, _| 0.0);
-        ls.m.fill(0.0);
-        for &(i, j, v) in m {
-            ls.m[(i, j)] += crate::canon::value_of(v, values);
+        if let Some(first) = *dense {
+            ls.m.copy_from(MatRef::from_row_major_slice(&values[first..first + rows * cols], rows, cols));
+        } else {
+            ls.m.fill(0.0);
+            for &(i, j, v) in m {
+                ls.m[(i, j)] += crate::canon::value_of(v, values);
+            }
         }
         ls.d.clear();
         ls.d.extend(d.iter().map(|v| crate::canon::value_of(*v, values)));

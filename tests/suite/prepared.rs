@@ -129,7 +129,7 @@ fn the_refill_equals_the_reductions_and_its_adjoint_the_tracked_path() {
                 assert_eq!(without_zeros(&refilled), without_zeros(&reference), "{name}");
                 (reference.n(), reference.m())
             }
-            RecordedForm::LeastSquares { rows, cols, m, d } => {
+            RecordedForm::LeastSquares { rows, cols, m, d, .. } => {
                 let reference = least_squares_form(node, &second, &d2).expect("least squares").expect("form");
                 let mut refilled = ddn::faer::Mat::<f64>::zeros(*rows, *cols);
                 for &(i, j, v) in m {
