@@ -69,7 +69,7 @@ pub struct Workspace {
     facts: (&'static str, f64, f64, Option<f64>),
 }
 
-/// The QR path's buffers: M and d as refilled, the factored copy of M, the
+/// The QR path's buffers: M (when assembled from entries) and d, M factored in place, the
 /// Householder coefficients, faer's scratch, the residual r = Mx + d.
 struct LeastSquares {
     m: Mat<f64>,
@@ -386,17 +386,6 @@ impl<'n> Prepared<'n> {
         }
         let values = &ws.scratch.values;
         let ls = &mut ws.ls;
-        ls.m.resize_with(rows, cols, |_, _| 0.0);
-        if let Some(first) = *dense {
-            ls.m.copy_from(MatRef::from_row_major_slice(&values[first..first + rows * cols], rows, cols));
-        } else {
-            ls.m.fill(0.0);
-            for &(i, j, v) in m {
-                ls.m[(i, j)] += crate::canon::value_of(v, values);
-            }
-        }
-        ls.d.clear();
-        ls.d.extend(d.iter().map(|v| crate::canon::value_of(*v, values)));
         let par = faer::get_global_parallelism();
         let block = factor::recommended_block_size::<f64>(rows, cols);
         if ls.stack.is_none() || ls.q_coeff.nrows() != block || ls.q_coeff.ncols() != cols || ls.qr.nrows() != rows {
@@ -407,9 +396,25 @@ impl<'n> Prepared<'n> {
             ls.qr = Mat::zeros(rows, cols);
             ls.rhs = Mat::zeros(rows, 1);
         }
+        // M straight into the matrix the QR overwrites (a parameter matrix is
+        // copied once, row-major to faer's column-major); M itself is kept only
+        // when it is assembled from entries.
+        let dense = dense.map(|first| MatRef::from_row_major_slice(&values[first..first + rows * cols], rows, cols));
+        match dense {
+            Some(mref) => ls.qr.copy_from(mref),
+            None => {
+                ls.m.resize_with(rows, cols, |_, _| 0.0);
+                ls.m.fill(0.0);
+                for &(i, j, v) in m {
+                    ls.m[(i, j)] += crate::canon::value_of(v, values);
+                }
+                ls.qr.copy_from(&ls.m);
+            }
+        }
+        ls.d.clear();
+        ls.d.extend(d.iter().map(|v| crate::canon::value_of(*v, values)));
         let buffer = ls.stack.as_mut()?;
         let stack = MemStack::new(buffer);
-        ls.qr.copy_from(&ls.m);
         factor::qr_in_place(ls.qr.as_mut(), ls.q_coeff.as_mut(), par, stack, Default::default());
         if !direct::full_rank(ls.qr.get(..cols, ..cols)) {
             return None;
@@ -424,7 +429,13 @@ impl<'n> Prepared<'n> {
             return None;
         }
         ws.z.clear();
-        mat_vec(&ls.m, &ws.x, &mut ls.r);
+        match dense {
+            Some(mref) => {
+                ls.r.clear();
+                ls.r.extend((0..rows).map(|i| mref.row(i).iter().zip(&ws.x).map(|(a, x)| a * x).sum::<f64>()));
+            }
+            None => mat_vec(&ls.m, &ws.x, &mut ls.r),
+        }
         ls.r.iter_mut().zip(&ls.d).for_each(|(r, d)| *r += d);
         ws.factor = Some(Factor::Qr);
         ws.facts = ("qr", ls.r.iter().map(|v| v * v).sum::<f64>(), 0.0, None);
