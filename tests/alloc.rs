@@ -53,7 +53,8 @@ fn a_prepared_least_squares_call_allocates_nothing_after_the_first() {
     let c = ddn::compile("least_squares.ddn", &source);
     let node = &c.program.nodes[0];
     let (m, n) = (12, 5);
-    let a: Vec<Vec<f64>> = (0..m).map(|i| (0..n).map(|j| ((i * 7 + j * 3) % 11) as f64 / 5.0 - 1.0).collect()).collect();
+    let a: Vec<Vec<f64>> =
+        (0..m).map(|i| (0..n).map(|j| ((i * 7 + j * 3) % 11) as f64 / 5.0 - 1.0).collect()).collect();
     let b: Vec<f64> = (0..m).map(|i| (i as f64 * 0.37).sin()).collect();
     let bound = bind(node, &named_tensors(&serde_json::json!({"A": a, "b": b})).expect("inputs")).expect("bind");
     let prepared = Prepared::new(node, &bound, interpreted(node).expect("kernels")).expect("prepare");

@@ -5,7 +5,7 @@
 use faer::Mat;
 
 use super::affine::Aff;
-use super::builder::{Coefficient, Builder};
+use super::builder::{Builder, Coefficient};
 use super::reduce::{Dir, Reducer};
 use super::scalar::Data;
 use super::{variable_forms, CanonError};

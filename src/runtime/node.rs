@@ -11,13 +11,13 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::inputs::Bound;
+use super::prepared::{Prepared, PreparedConic};
 use crate::canon::{canonicalize_with, least_squares_form, CanonError, Canonical, Layout};
 use crate::eval::{Env, EvalError, Tensor};
 use crate::ir::{Node, Output};
 use crate::kernel::{Interpreted, KernelId, KernelSet, Kernels};
 use crate::solve::direct::{self, DirectFactor};
 use crate::solve::{ipm, ConeProgram};
-use super::prepared::{PreparedConic, Prepared};
 
 /// The outcome of a forward solve, in the contract's words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

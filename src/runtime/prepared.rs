@@ -70,7 +70,7 @@ pub struct Workspace {
 }
 
 /// The QR path's buffers: M (when assembled from entries) and d, M factored in place, the
-/// Householder coefficients, faer's scratch, the residual r = Mx + d.
+/// Householder coefficients, faer's scratch, and the right-hand side.
 struct LeastSquares {
     m: Mat<f64>,
     d: Vec<f64>,
@@ -78,20 +78,11 @@ struct LeastSquares {
     q_coeff: Mat<f64>,
     rhs: Mat<f64>,
     stack: Option<MemBuffer>,
-    r: Vec<f64>,
 }
 
 impl Default for LeastSquares {
     fn default() -> Self {
-        LeastSquares {
-            m: Mat::new(),
-            d: Vec::new(),
-            qr: Mat::new(),
-            q_coeff: Mat::new(),
-            rhs: Mat::new(),
-            stack: None,
-            r: Vec::new(),
-        }
+        LeastSquares { m: Mat::new(), d: Vec::new(), qr: Mat::new(), q_coeff: Mat::new(), rhs: Mat::new(), stack: None }
     }
 }
 
@@ -208,17 +199,6 @@ impl Workspace {
             RecordedForm::LeastSquares { .. } => recorded.seed_least_squares(&self.x, wx, &mut self.scratch),
         }
         recorded.to_params(node, bound, &mut self.scratch, &mut self.data_cot, grads)
-    }
-}
-
-/// `out = M v`.
-fn mat_vec(m: &Mat<f64>, v: &[f64], out: &mut Vec<f64>) {
-    out.clear();
-    out.resize(m.nrows(), 0.0);
-    for j in 0..m.ncols() {
-        let vj = v[j];
-        let col = m.col(j);
-        out.iter_mut().zip(col.iter()).for_each(|(o, a)| *o += a * vj);
     }
 }
 
@@ -364,7 +344,13 @@ impl<'n> Prepared<'n> {
     /// dL/dθ into `grads` (parameter shapes; overwritten) after [`Prepared::solve`]
     /// in `ws`, for the cotangent `rhs` on the standard form's `(x, z)` (overwritten
     /// by the adjoint `w`): the allocation-free core of the backward pass.
-    pub fn gradient(&self, bound: &Bound, ws: &mut Workspace, rhs: &mut [f64], grads: &mut [Tensor]) -> Result<(), RunError> {
+    pub fn gradient(
+        &self,
+        bound: &Bound,
+        ws: &mut Workspace,
+        rhs: &mut [f64],
+        grads: &mut [Tensor],
+    ) -> Result<(), RunError> {
         ws.kkt_solve(rhs).map_err(RunError)?;
         grads.iter_mut().for_each(|g| g.data.iter_mut().for_each(|v| *v = 0.0));
         ws.psi_gradient(self.node, bound, rhs, grads).map_err(RunError)
@@ -429,16 +415,11 @@ impl<'n> Prepared<'n> {
             return None;
         }
         ws.z.clear();
-        match dense {
-            Some(mref) => {
-                ls.r.clear();
-                ls.r.extend((0..rows).map(|i| mref.row(i).iter().zip(&ws.x).map(|(a, x)| a * x).sum::<f64>()));
-            }
-            None => mat_vec(&ls.m, &ws.x, &mut ls.r),
-        }
-        ls.r.iter_mut().zip(&ls.d).for_each(|(r, d)| *r += d);
         ws.factor = Some(Factor::Qr);
-        ws.facts = ("qr", ls.r.iter().map(|v| v * v).sum::<f64>(), 0.0, None);
+        // ‖Mx + d‖² = ‖(Qᵀd)[n..]‖²: the rows of the transformed right-hand side
+        // below R, left there by the solve (no pass over M).
+        let objective = (cols..rows).map(|i| ls.rhs[(i, 0)] * ls.rhs[(i, 0)]).sum::<f64>();
+        ws.facts = ("qr", objective, 0.0, None);
         Some(Status::Optimal)
     }
 

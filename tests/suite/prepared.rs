@@ -113,7 +113,8 @@ fn the_refill_equals_the_reductions_and_its_adjoint_the_tracked_path() {
     for (name, compiled, i, inputs) in &nodes {
         let node = &compiled.program.nodes[*i];
         let bound = bind(node, inputs).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        let recorded = record(node, &bound, &data(node, &bound)).unwrap_or_else(|e| panic!("{name}: not recorded: {e}"));
+        let recorded =
+            record(node, &bound, &data(node, &bound)).unwrap_or_else(|e| panic!("{name}: not recorded: {e}"));
         let mut rng = Rng(0x7e57 ^ name.len() as u64);
         let second = bind(node, &rescaled(inputs, &mut rng)).expect("bind");
         let d2 = data(node, &second);
@@ -158,7 +159,8 @@ fn the_refill_equals_the_reductions_and_its_adjoint_the_tracked_path() {
         }
         checked.push(name.clone());
     }
-    for expected in ["least_squares", "optnet_qp", "lasso", "ls_norm_ball", "lp_layer", "pool_huber", "project_simplex"] {
+    for expected in ["least_squares", "optnet_qp", "lasso", "ls_norm_ball", "lp_layer", "pool_huber", "project_simplex"]
+    {
         assert!(checked.iter().any(|c| c == expected), "{expected} not checked: {checked:?}");
     }
 }
@@ -169,10 +171,8 @@ fn the_refill_equals_the_reductions_and_its_adjoint_the_tracked_path() {
 /// still gives x = y − c/2 and its gradient.
 #[test]
 fn a_failing_guard_falls_back_to_the_right_answer() {
-    let c = ddn::compile(
-        "g.ddn",
-        "node g(y: real[n], c: real) -> x: real[n] { minimize sum_squares(x - y) + c * sum(x) }",
-    );
+    let c =
+        ddn::compile("g.ddn", "node g(y: real[n], c: real) -> x: real[n] { minimize sum_squares(x - y) + c * sum(x) }");
     assert!(!c.has_errors(), "{}", super::rendered(&c));
     let node = &c.program.nodes[0];
     let at = |c: f64| {
