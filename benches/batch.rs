@@ -13,8 +13,9 @@
 //! Per problem, in one criterion group (`batch`), each timing one whole batch
 //! (inputs bound once beforehand, untimed; throughput in instances/s):
 //!
-//! - `<problem>_sequential`: the baseline, a plain loop of `forward` +
-//!   `diff::backward` per instance on the calling thread;
+//! - `<problem>_sequential`: the baseline, a plain loop of
+//!   `Prepared::forward` + `diff::backward` per instance on the calling thread,
+//!   the node prepared once for the batch as `forward_batch` does;
 //! - `<problem>_batch_1_thread`, `<problem>_batch_2_threads`: `forward_batch` +
 //!   `backward_batch` inside `ThreadPool::install` of a pool built with
 //!   `ThreadPoolBuilder::new().num_threads(k)`.
@@ -36,7 +37,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ddn::diff::backward;
 use ddn::eval::Tensor;
 use ddn::ir::Node;
-use ddn::runtime::{backward_batch, bind, forward, forward_batch, Bound, Status};
+use ddn::runtime::{backward_batch, bind, forward, forward_batch, interpreted, Bound, Prepared, Status};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use common::{bench, inputs, optnet_inputs, stdlib_node, time_once, Rng};
@@ -50,12 +51,12 @@ type Cotangents = Vec<(String, Tensor)>;
 type Results = Vec<(Vec<(String, Tensor)>, Vec<Tensor>)>;
 
 /// The baseline: one instance after another on this thread.
-fn sequential(node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Results {
+fn sequential(node: &Node, prepared: &Prepared, bounds: &[Bound], cots: &[Cotangents]) -> Results {
     bounds
         .iter()
         .zip(cots)
         .map(|(bound, cot)| {
-            let mut solved = forward(node, bound).expect("forward");
+            let mut solved = prepared.forward(bound).expect("forward");
             let grads = backward(node, bound, &mut solved, cot).expect("backward");
             (solved.outputs, grads)
         })
@@ -95,7 +96,8 @@ fn problem(
     // Once, untimed: every instance optimal, every pool bit for bit the loop.
     let statuses: Vec<Status> = bounds.iter().map(|b| forward(node, b).expect("forward").status).collect();
     assert!(statuses.iter().all(|s| *s == Status::Optimal), "{name}: statuses {statuses:?}");
-    let (t_seq, reference) = time_once(|| sequential(node, &bounds, &cots));
+    let prepared = Prepared::new(node, &bounds[0], interpreted(node).expect("kernels")).expect("prepare");
+    let (t_seq, reference) = time_once(|| sequential(node, &prepared, &bounds, &cots));
     let mut probes = Vec::new();
     for (k, pool) in pools {
         let (t, results) = time_once(|| batched(pool, node, &bounds, &cots));
@@ -108,7 +110,7 @@ fn problem(
     group.throughput(Throughput::Elements(BATCH as u64));
     let g = &mut group;
     bench(g, GROUP, &format!("{name}_sequential"), BATCH, t_seq, || {
-        sequential(node, black_box(&bounds), black_box(&cots))
+        sequential(node, &prepared, black_box(&bounds), black_box(&cots))
     });
     for ((k, pool), probe) in pools.iter().zip(probes) {
         let label = if *k == 1 { "1_thread".to_string() } else { format!("{k}_threads") };

@@ -1,21 +1,28 @@
 //! Least squares, `min ‖Ax − b‖²` with A m×n, m = 2n, seeded Gaussian data.
 //!
-//! Per size, four measurements in one criterion group (`least_squares`):
+//! Per size, in one criterion group (`least_squares`):
 //!
-//! - `ddn_forward`: the compiled stdlib `least_squares` node, per call `bind` +
-//!   `forward` (what a user pays per layer evaluation; compiling is done once);
 //! - `faer_qr`: the baseline, a bare faer QR of the same A and the least-squares
 //!   solve with it;
-//! - `ddn_canonicalize`: canonicalisation alone (bound inputs → cone program);
-//! - `ddn_ipm`: ddn's interior point method alone on that cone program;
-//! - `ddn_forward_backward`: `bind` + `forward` + `ddn::diff::backward` with a
-//!   fixed cotangent on x (dL/dA, dL/db);
 //! - `faer_qr_forward_backward`: the same by hand with the QR: the solve, then
 //!   w = (AᵀA)⁻¹v = R⁻¹R⁻ᵀv, dL/dA = r wᵀ − (Aw) xᵀ, dL/db = Aw
-//!   (stdlib/least_squares.ddn's formulas).
+//!   (stdlib/least_squares.ddn's formulas);
+//! - `ddn_prepared_forward_backward`: the stdlib `least_squares` node prepared
+//!   once for the size (`runtime::Prepared`), per call `bind` +
+//!   `Prepared::forward` + `ddn::diff::backward` with a fixed cotangent on x
+//!   (dL/dA, dL/db): what a layer called repeatedly pays;
+//! - `ddn_prepared_core`: the same without `bind` and the named outputs:
+//!   `Prepared::solve` + `Prepared::gradient` in a kept `Workspace`;
+//! - `ddn_prepared_forward`: `bind` + `Prepared::forward`;
+//! - `ddn_forward_backward`: `bind` + `runtime::forward` + backward, the
+//!   stateless entry point (which prepares the node on every call);
+//! - `ddn_unprepared_forward_backward`: `bind` + `runtime::forward_unprepared` +
+//!   backward: the node canonicalised on every call and the backward through
+//!   the node's expressions, the path before the prepared node (the "before"
+//!   column of docs/benchmarks.md).
 //!
-//! Before timing, each size checks once that ddn and the QR agree on x and on
-//! both gradients to 1e-6, and panics if not.
+//! Before timing, each size checks once that every ddn path and the QR agree
+//! on x and on both gradients to 1e-6, and panics if not.
 //!
 //! ```sh
 //! cargo bench --bench least_squares
@@ -26,11 +33,9 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ddn::canon::canonicalize;
 use ddn::diff::backward;
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward, Status};
-use ddn::solve::{solve, Settings};
+use ddn::runtime::{bind, forward, forward_unprepared, interpreted, Prepared, Status, Workspace};
 use faer::linalg::solvers::SolveLstsq;
 use faer::linalg::triangular_solve::{solve_lower_triangular_in_place, solve_upper_triangular_in_place};
 use faer::{Col, Mat, Par};
@@ -57,7 +62,6 @@ fn qr_forward_backward(a: &Mat<f64>, b: &Col<f64>, v: &Col<f64>) -> (Col<f64>, M
 
 fn least_squares(c: &mut Criterion) {
     let node = stdlib_node("least_squares.ddn", include_str!("../stdlib/least_squares.ddn"), "least_squares");
-    let settings = Settings::default();
     common::single_threaded();
     let mut group = c.benchmark_group(GROUP);
     for n in SIZES {
@@ -71,52 +75,62 @@ fn least_squares(c: &mut Criterion) {
         let a_mat = Mat::from_fn(m, n, |i, j| a[i * n + j]);
         let b_col = Col::from_fn(m, |i| b[i]);
         let v_col = Col::from_fn(n, |i| v[i]);
+        let bound = bind(&node, &named).expect("bind");
+        let prepared = Prepared::new(&node, &bound, interpreted(&node).expect("kernels")).expect("prepare");
 
-        // Once, untimed: the two answers agree, and the probe times pick the settings.
-        let (t_fwd, solved) = time_once(|| forward(&node, &bind(&node, &named).expect("bind")).expect("forward"));
-        assert_eq!(solved.status, Status::Optimal, "n = {n}: {:?}", solved.info);
-        let x_ddn = &solved.outputs[0].1.data;
+        // Once, untimed: every path agrees with the QR, and the probe times pick the settings.
         let (t_qr, x_qr) = time_once(|| a_mat.qr().solve_lstsq(&b_col));
         let x_qr: Vec<f64> = x_qr.iter().copied().collect();
-        let err = rel_diff(x_ddn, &x_qr);
-        assert!(err <= 1e-6, "n = {n}: ddn and QR disagree, relative difference {err:e}");
-        let bound = bind(&node, &named).expect("bind");
-        let (t_fb, grads) = time_once(|| {
-            let mut solved = forward(&node, &bound).expect("forward");
-            backward(&node, &bound, &mut solved, &cot).expect("backward")
-        });
         let (t_qr_fb, (_, da, db)) = time_once(|| qr_forward_backward(&a_mat, &b_col, &v_col));
         let da: Vec<f64> = (0..m * n).map(|k| da[(k / n, k % n)]).collect();
         let db: Vec<f64> = db.iter().copied().collect();
-        let err_grad = rel_diff(&grads[0].data, &da).max(rel_diff(&grads[1].data, &db));
-        assert!(err_grad <= 1e-6, "n = {n}: ddn and QR gradients disagree, relative difference {err_grad:e}");
-        let (t_canon, canon) = time_once(|| canonicalize(&node, &bound).expect("canonicalize"));
-        let (t_ipm, _) = time_once(|| solve(&canon.program, &settings).expect("solve"));
-        println!(
-            "least_squares n = {n}: cone program {} variables, {} rows, P nnz {}; \
-             ddn/QR max relative difference {err:.1e} (x), {err_grad:.1e} (gradients); iterations {}",
-            canon.program.n(),
-            canon.program.m(),
-            canon.program.p.entries.len(),
-            solved.info["iterations"],
-        );
+        let mut worst: f64 = 0.0;
+        let mut check = |label: &str, x: &[f64], grads: &[Tensor]| {
+            let err = rel_diff(x, &x_qr).max(rel_diff(&grads[0].data, &da)).max(rel_diff(&grads[1].data, &db));
+            assert!(err <= 1e-6, "n = {n}, {label}: ddn and QR disagree, relative difference {err:e}");
+            worst = worst.max(err);
+        };
+        let fb = |f: &dyn Fn(&ddn::runtime::Bound) -> ddn::runtime::Solved| {
+            let bound = bind(&node, black_box(&named)).expect("bind");
+            let mut solved = f(&bound);
+            let grads = backward(&node, &bound, &mut solved, black_box(&cot)).expect("backward");
+            (solved, grads)
+        };
+        let stateless = |b: &ddn::runtime::Bound| forward(&node, b).expect("forward");
+        let unprepared = |b: &ddn::runtime::Bound| forward_unprepared(&node, b).expect("forward");
+        let with_prepared = |b: &ddn::runtime::Bound| prepared.forward(b).expect("forward");
+        let (t_fb, (solved, grads)) = time_once(|| fb(&stateless));
+        assert_eq!(solved.status, Status::Optimal, "n = {n}: {:?}", solved.info);
+        check("forward", &solved.outputs[0].1.data, &grads);
+        let (t_un, (solved, grads)) = time_once(|| fb(&unprepared));
+        check("unprepared", &solved.outputs[0].1.data, &grads);
+        let (t_pfb, (solved, grads)) = time_once(|| fb(&with_prepared));
+        check("prepared", &solved.outputs[0].1.data, &grads);
+        let (t_pf, _) = time_once(|| prepared.forward(&bind(&node, &named).expect("bind")).expect("forward"));
+        let mut ws = Workspace::default();
+        let mut rhs = vec![0.0; n];
+        let mut core_grads: Vec<Tensor> = bound.params.iter().map(|p| Tensor::filled(p.shape.clone(), 0.0)).collect();
+        let core = |ws: &mut Workspace, rhs: &mut [f64], grads: &mut [Tensor]| {
+            prepared.solve(black_box(&bound), ws).expect("solve");
+            rhs.copy_from_slice(black_box(&v));
+            prepared.gradient(&bound, ws, rhs, grads).expect("gradient");
+        };
+        let (t_core, ()) = time_once(|| core(&mut ws, &mut rhs, &mut core_grads));
+        check("prepared core", ws.x(), &core_grads);
+        println!("least_squares n = {n}: every ddn path within {worst:.1e} (relative) of the QR's x and gradients");
 
         let g = &mut group;
-        bench(g, GROUP, "ddn_forward", n, t_fwd, || {
-            let bound = bind(&node, black_box(&named)).expect("bind");
-            forward(&node, &bound).expect("forward")
-        });
         bench(g, GROUP, "faer_qr", n, t_qr, || black_box(&a_mat).qr().solve_lstsq(black_box(&b_col)));
-        bench(g, GROUP, "ddn_forward_backward", n, t_fb, || {
-            let bound = bind(&node, black_box(&named)).expect("bind");
-            let mut solved = forward(&node, &bound).expect("forward");
-            backward(&node, &bound, &mut solved, black_box(&cot)).expect("backward")
-        });
         bench(g, GROUP, "faer_qr_forward_backward", n, t_qr_fb, || {
             qr_forward_backward(black_box(&a_mat), black_box(&b_col), black_box(&v_col))
         });
-        bench(g, GROUP, "ddn_canonicalize", n, t_canon, || canonicalize(&node, black_box(&bound)).expect("canon"));
-        bench(g, GROUP, "ddn_ipm", n, t_ipm, || solve(black_box(&canon.program), &settings).expect("solve"));
+        bench(g, GROUP, "ddn_prepared_forward_backward", n, t_pfb, || fb(&with_prepared));
+        bench(g, GROUP, "ddn_prepared_core", n, t_core, || core(&mut ws, &mut rhs, &mut core_grads));
+        bench(g, GROUP, "ddn_prepared_forward", n, t_pf, || {
+            prepared.forward(&bind(&node, black_box(&named)).expect("bind")).expect("forward")
+        });
+        bench(g, GROUP, "ddn_forward_backward", n, t_fb, || fb(&stateless));
+        bench(g, GROUP, "ddn_unprepared_forward_backward", n, t_un, || fb(&unprepared));
     }
     group.finish();
 }

@@ -159,9 +159,10 @@ pub trait Sink {
     /// Adds `w · a · b` to the objective (with a = b, a square).
     fn product(&mut self, a: &Lin<Self::S>, b: &Lin<Self::S>, w: Self::S);
 
-    /// The value of the data expression `e` (already evaluated to `t`) as the
+    /// The value of the data expression `e` (already evaluated to `t`; `index`
+    /// its position among the `Data` kernel's outputs, when it is one) as the
     /// reductions' numbers.
-    fn lift(&mut self, e: &Expr, t: Tensor) -> Data<Self::S>;
+    fn lift(&mut self, e: &Expr, t: Tensor, index: Option<usize>) -> Data<Self::S>;
 
     fn new_vars(&mut self, count: usize) -> usize {
         self.memberships().new_vars(count)
@@ -180,53 +181,135 @@ pub trait Sink {
     }
 }
 
-/// Assembles the numeric cone program.
-pub struct Builder {
-    rows: Memberships<f64>,
-    /// Upper-triangle entries of H in ½xᵀHx from cross terms.
-    h: Vec<(usize, usize, f64)>,
-    /// Weighted squares `w·(aᵀx + c)²`, gathered so that their share of H,
-    /// `2 Mᵀ diag(w) M`, is one product at the end rather than a triplet per pair.
-    squares: Vec<(Lin, f64)>,
-    q: Vec<(usize, f64)>,
-    c0: f64,
+/// The numbers a cone program can be assembled from: `f64`, or a recording
+/// ([`super::record::Rec`]) of how the numbers were computed.
+pub trait Coefficient: Scalar {
+    /// The upper triangle of `H = Mᵀ·W` (row by row: `H[a][a..k]` for each a),
+    /// for `M`, `W` of `rows × k` given as entries added to zero matrices.
+    fn gram(rows: usize, k: usize, m: &[(usize, usize, Self)], w: &[(usize, usize, Self)]) -> Vec<Self>;
 }
 
-impl Sink for Builder {
-    type S = f64;
+impl Coefficient for f64 {
+    fn gram(rows: usize, k: usize, m: &[(usize, usize, f64)], w: &[(usize, usize, f64)]) -> Vec<f64> {
+        let mut mm = faer::Mat::<f64>::zeros(rows, k);
+        let mut wm = faer::Mat::<f64>::zeros(rows, k);
+        let mut h = faer::Mat::<f64>::zeros(k, k);
+        gram_into(rows, k, m, w, &mut mm, &mut wm, &mut h);
+        (0..k).flat_map(|a| (a..k).map(move |b| (a, b))).map(|(a, b)| h[(a, b)]).collect()
+    }
+}
 
-    fn memberships(&mut self) -> &mut Memberships<f64> {
+/// `H = Mᵀ·W` into `h`, `M` and `W` built in `mm`, `wm` (each `rows × k`): the
+/// one product [`Coefficient::gram`] and a refill's replay both call, so both
+/// round alike.
+pub fn gram_into(
+    rows: usize,
+    k: usize,
+    m: &[(usize, usize, f64)],
+    w: &[(usize, usize, f64)],
+    mm: &mut faer::Mat<f64>,
+    wm: &mut faer::Mat<f64>,
+    h: &mut faer::Mat<f64>,
+) {
+    mm.resize_with(rows, k, |_, _| 0.0);
+    wm.resize_with(rows, k, |_, _| 0.0);
+    h.resize_with(k, k, |_, _| 0.0);
+    mm.fill(0.0);
+    wm.fill(0.0);
+    for &(r, c, v) in m {
+        mm[(r, c)] += v;
+    }
+    for &(r, c, v) in w {
+        wm[(r, c)] += v;
+    }
+    faer::linalg::matmul::matmul(h.as_mut(), faer::Accum::Replace, mm.transpose(), wm.as_ref(), 1.0, faer::Par::Seq);
+}
+
+/// Assembles the cone program, over `f64` or a recording.
+pub struct Builder<S: Scalar = f64> {
+    rows: Memberships<S>,
+    /// Upper-triangle entries of H in ½xᵀHx from cross terms.
+    h: Vec<(usize, usize, S)>,
+    /// Weighted squares `w·(aᵀx + c)²`, gathered so that their share of H,
+    /// `2 Mᵀ diag(w) M`, is one product at the end rather than a triplet per pair.
+    squares: Vec<(Lin<S>, S)>,
+    q: Vec<(usize, S)>,
+    c0: S,
+    /// How `lift` reads data.
+    lift: fn(&Expr, Tensor, Option<usize>) -> Data<S>,
+}
+
+/// A cone program over the builder's numbers: `P` (upper triangle) and `A` as
+/// triplets, `q`, `b`, the cones and `c0`.
+pub struct Form<S> {
+    pub n: usize,
+    pub p: Vec<(usize, usize, S)>,
+    pub q: Vec<S>,
+    pub a: Vec<(usize, usize, S)>,
+    pub b: Vec<S>,
+    pub cones: Vec<ConeBlock>,
+    pub c0: S,
+}
+
+impl<S: Coefficient> Sink for Builder<S> {
+    type S = S;
+
+    fn memberships(&mut self) -> &mut Memberships<S> {
         &mut self.rows
     }
 
-    fn linear(&mut self, l: &Lin, w: f64) {
+    fn linear(&mut self, l: &Lin<S>, w: S) {
         Builder::linear(self, l, w)
     }
 
-    fn product(&mut self, a: &Lin, b: &Lin, w: f64) {
+    fn product(&mut self, a: &Lin<S>, b: &Lin<S>, w: S) {
         Builder::product(self, a, b, w)
     }
 
-    fn lift(&mut self, _: &Expr, t: Tensor) -> Data<f64> {
-        t.into()
+    fn lift(&mut self, e: &Expr, t: Tensor, index: Option<usize>) -> Data<S> {
+        (self.lift)(e, t, index)
     }
 }
 
-impl Builder {
+impl Builder<f64> {
     pub fn new(nvars: usize) -> Self {
-        Builder { rows: Memberships::new(nvars), h: Vec::new(), squares: Vec::new(), q: Vec::new(), c0: 0.0 }
+        Builder::with_lift(nvars, |_, t, _| t.into())
+    }
+
+    /// The cone program and the rows of every tag.
+    pub fn finish(self) -> (ConeProgram, Vec<RowRange>) {
+        let (f, ranges) = self.finish_form();
+        let mut p = Triplets::new(f.n, f.n);
+        p.entries = f.p;
+        let mut a = Triplets::new(f.b.len(), f.n);
+        a.entries = f.a;
+        (ConeProgram { p, q: f.q, a, b: f.b, cones: f.cones, c0: f.c0 }, ranges)
+    }
+}
+
+impl<S: Coefficient> Builder<S> {
+    /// A builder whose sink reads data through `lift`.
+    pub fn with_lift(nvars: usize, lift: fn(&Expr, Tensor, Option<usize>) -> Data<S>) -> Self {
+        Builder {
+            rows: Memberships::new(nvars),
+            h: Vec::new(),
+            squares: Vec::new(),
+            q: Vec::new(),
+            c0: S::from(0.0),
+            lift,
+        }
     }
 
     /// Adds `w · l` to the objective.
-    pub fn linear(&mut self, l: &Lin, w: f64) {
+    pub fn linear(&mut self, l: &Lin<S>, w: S) {
         self.q.extend(l.terms.iter().map(|&(i, a)| (i, w * a)));
-        self.c0 += w * l.c;
+        self.c0 = self.c0 + w * l.c;
     }
 
     /// Adds `w · a · b` to the objective (a symmetric bilinear term; with a = b, a
     /// square). In ½xᵀHx form: H += w (α βᵀ + β αᵀ), q += w (cₐ β + c_b α).
-    pub fn product(&mut self, a: &Lin, b: &Lin, w: f64) {
-        if w == 0.0 {
+    pub fn product(&mut self, a: &Lin<S>, b: &Lin<S>, w: S) {
+        if w.is_structural_zero() {
             return;
         }
         if a == b {
@@ -238,7 +321,7 @@ impl Builder {
                 let v = w * ai * bj;
                 // H_ij and H_ji each get v; in the upper triangle a diagonal gets 2v.
                 match i.cmp(&j) {
-                    std::cmp::Ordering::Equal => self.h.push((i, i, 2.0 * v)),
+                    std::cmp::Ordering::Equal => self.h.push((i, i, S::from(2.0) * v)),
                     std::cmp::Ordering::Less => self.h.push((i, j, v)),
                     std::cmp::Ordering::Greater => self.h.push((j, i, v)),
                 }
@@ -246,15 +329,15 @@ impl Builder {
         }
         self.q.extend(a.terms.iter().map(|&(i, ai)| (i, w * b.c * ai)));
         self.q.extend(b.terms.iter().map(|&(j, bj)| (j, w * a.c * bj)));
-        self.c0 += w * a.c * b.c;
+        self.c0 = self.c0 + w * a.c * b.c;
     }
 
     /// Adds `w · (aᵀx + c)²`: H += 2w aaᵀ, q += 2wc a, c0 += wc².
-    fn square(&mut self, a: &Lin, w: f64) {
+    fn square(&mut self, a: &Lin<S>, w: S) {
         let mut a = a.clone();
         a.compress();
-        self.q.extend(a.terms.iter().map(|&(i, ai)| (i, 2.0 * w * a.c * ai)));
-        self.c0 += w * a.c * a.c;
+        self.q.extend(a.terms.iter().map(|&(i, ai)| (i, S::from(2.0) * w * a.c * ai)));
+        self.c0 = self.c0 + w * a.c * a.c;
         if !a.terms.is_empty() {
             self.squares.push((a, w));
         }
@@ -262,7 +345,7 @@ impl Builder {
 
     /// Upper-triangle triplets of `2 Mᵀ diag(w) M` for the gathered squares: a
     /// dense product through faer when M is dense enough, pairwise otherwise.
-    fn squares_hessian(&self) -> Vec<(usize, usize, f64)> {
+    fn squares_hessian(&self) -> Vec<(usize, usize, S)> {
         let rows = self.squares.len();
         let nnz: usize = self.squares.iter().map(|(l, _)| l.terms.len()).sum();
         if rows == 0 {
@@ -275,20 +358,22 @@ impl Builder {
         let k = cols.len();
         if nnz * 4 >= rows * k && k <= 4096 {
             let pos = |j: usize| cols.binary_search(&j).unwrap_or(0);
-            let mut m = faer::Mat::<f64>::zeros(rows, k);
-            let mut wm = faer::Mat::<f64>::zeros(rows, k);
+            let mut m = Vec::with_capacity(nnz);
+            let mut wm = Vec::with_capacity(nnz);
             for (r, (l, w)) in self.squares.iter().enumerate() {
                 for &(j, v) in &l.terms {
-                    m[(r, pos(j))] += v;
-                    wm[(r, pos(j))] += 2.0 * w * v;
+                    m.push((r, pos(j), v));
+                    wm.push((r, pos(j), S::from(2.0) * *w * v));
                 }
             }
-            let h = m.transpose() * &wm;
+            let h = S::gram(rows, k, &m, &wm);
             let mut out = Vec::with_capacity(k * (k + 1) / 2);
+            let mut next = h.into_iter();
             for a in 0..k {
                 for b in a..k {
-                    let v = h[(a, b)];
-                    if v != 0.0 {
+                    // `gram` returns exactly k(k + 1)/2 entries, in this order.
+                    let Some(v) = next.next() else { break };
+                    if !v.is_structural_zero() {
                         out.push((cols[a], cols[b], v));
                     }
                 }
@@ -300,46 +385,46 @@ impl Builder {
             for (x, &(i, ai)) in l.terms.iter().enumerate() {
                 for &(j, aj) in &l.terms[x..] {
                     // Terms are sorted by column, so i ≤ j; the diagonal counts once.
-                    out.push((i, j, 2.0 * w * ai * aj));
+                    out.push((i, j, S::from(2.0) * *w * ai * aj));
                 }
             }
         }
         out
     }
 
-    /// The cone program and the rows of every tag.
-    pub fn finish(self) -> (ConeProgram, Vec<RowRange>) {
+    /// The program over the builder's numbers, and the rows of every tag.
+    pub fn finish_form(self) -> (Form<S>, Vec<RowRange>) {
         let n = self.rows.nvars;
         let mut hessian = self.squares_hessian();
         hessian.extend_from_slice(&self.h);
         let m = self.rows.layout().m;
         // Membership u ∈ K with u = aᵀx + c is the row −aᵀx + s = c.
-        let mut a = Triplets::new(m, n);
-        let mut b = vec![0.0; m];
+        let mut a = Vec::new();
+        let mut b = vec![S::from(0.0); m];
         for (r, u) in self.rows.rows() {
             let mut u = u.clone();
             u.compress();
             for &(j, v) in &u.terms {
-                a.push(r, j, -v);
+                a.push((r, j, -v));
             }
             b[r] = u.c;
         }
         let cones = self.rows.cones();
-        let mut q = vec![0.0; n];
+        let mut q = vec![S::from(0.0); n];
         for (i, v) in self.q {
-            q[i] += v;
+            q[i] = q[i] + v;
         }
         let mut h = hessian;
         h.sort_unstable_by_key(|t| (t.0, t.1));
-        let mut p = Triplets::new(n, n);
+        let mut p: Vec<(usize, usize, S)> = Vec::with_capacity(h.len());
         for (i, j, v) in h {
-            match p.entries.last_mut() {
-                Some(last) if last.0 == i && last.1 == j => last.2 += v,
-                _ => p.push(i, j, v),
+            match p.last_mut() {
+                Some(last) if last.0 == i && last.1 == j => last.2 = last.2 + v,
+                _ => p.push((i, j, v)),
             }
         }
-        p.entries.retain(|e| e.2 != 0.0);
+        p.retain(|e| !e.2.is_structural_zero());
         let ranges = self.rows.ranges();
-        (ConeProgram { p, q, a, b, cones, c0: self.c0 }, ranges)
+        (Form { n, p, q, a, b, cones, c0: self.c0 }, ranges)
     }
 }

@@ -16,12 +16,16 @@ mod affine;
 mod builder;
 mod least_squares;
 mod objective;
+mod record;
+mod recorded;
 mod reduce;
 mod scalar;
 mod sensitivity;
 
 pub use builder::RowRange;
 pub use least_squares::{least_squares_form, AffineResidual};
+pub use record::{value_of, Miss, Scratch, Value};
+pub use recorded::{record, Recorded, RecordedForm};
 pub use sensitivity::data_vjp;
 
 use affine::Aff;

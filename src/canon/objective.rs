@@ -9,7 +9,7 @@
 use super::affine::{Aff, Lin};
 use super::builder::Sink;
 use super::reduce::{Dir, Reducer};
-use super::scalar::{Data, Scalar};
+use super::scalar::{Data, Scalar, Test};
 use super::CanonError;
 use crate::atoms::Atom;
 use crate::dcp::Mono;
@@ -30,7 +30,7 @@ impl<K: Sink> Reducer<'_, K> {
             self.b.linear(&Lin::constant(total), one);
             return Ok(());
         }
-        let nonneg = w.data.iter().all(|x| x.value() >= 0.0);
+        let nonneg = K::S::all(&w.data, Test::Ge0);
         match &e.kind {
             ExprKind::Binary { op: op @ (Arith::Add | Arith::Sub), lhs, rhs } => {
                 self.objective(lhs, &w.unbroadcast(&self.shape_of(lhs)))?;
@@ -47,7 +47,7 @@ impl<K: Sink> Reducer<'_, K> {
             }
             ExprKind::Binary { op: Arith::Div, lhs, rhs } if rhs.is_data() => {
                 let t = self.data(rhs)?;
-                if t.data.iter().any(|x| x.value() == 0.0) {
+                if K::S::any(&t.data, Test::Eq0) {
                     return Err(CanonError { message: "division by zero".into(), span: Some(rhs.span) });
                 }
                 let wt = w.zip(&t, |a, b| a / b).ok_or_else(|| shape_err(e))?;
@@ -117,7 +117,7 @@ impl<K: Sink> Reducer<'_, K> {
             }
             ExprKind::Atom { atom: Atom::QuadOverLin, args, .. } if nonneg && args[1].is_data() => {
                 let y = self.data(&args[1])?.as_scalar().unwrap_or(K::S::from(f64::NAN));
-                if y.value().is_nan() || y.value() <= 0.0 {
+                if !K::S::all(&[y], Test::Gt0) {
                     return Err(CanonError {
                         message: format!("`quad_over_lin` needs a positive denominator, found {}", y.value()),
                         span: Some(args[1].span),
@@ -144,7 +144,7 @@ impl<K: Sink> Reducer<'_, K> {
             _ => {
                 let dir = if nonneg {
                     Dir::Upper
-                } else if w.data.iter().all(|x| x.value() <= 0.0) {
+                } else if K::S::all(&w.data, Test::Le0) {
                     Dir::Lower
                 } else {
                     Dir::Exact

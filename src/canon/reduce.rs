@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use super::affine::{Aff, Lin};
 use super::builder::Sink;
-use super::scalar::{Data, Scalar};
+use super::scalar::{Data, Scalar, Test};
 use super::CanonError;
 use crate::atoms::Atom;
 use crate::dcp::{analyze, Analysis, Mono, Sign};
@@ -47,9 +47,9 @@ impl Dir {
 }
 
 fn data_sign<S: Scalar>(t: &Data<S>) -> Sign {
-    if t.data.iter().all(|x| x.value() >= 0.0) {
+    if S::all(&t.data, Test::Ge0) {
         Sign::Nonneg
-    } else if t.data.iter().all(|x| x.value() <= 0.0) {
+    } else if S::all(&t.data, Test::Le0) {
         Sign::Nonpos
     } else {
         Sign::Unknown
@@ -61,7 +61,7 @@ pub struct Reducer<'a, K: Sink> {
     pub env: Env<'a>,
     /// Values of the node's data subexpressions computed beforehand (by the
     /// node's `Data` kernel), by address; others are evaluated when met.
-    known: HashMap<*const Expr, &'a Tensor>,
+    known: HashMap<*const Expr, (usize, &'a Tensor)>,
     pub vars: Vec<Aff<K::S>>,
     pub b: K,
     /// What ran, in order: `ddnc explain` prints it.
@@ -85,7 +85,7 @@ impl<'a, K: Sink> Reducer<'a, K> {
         let known = if data.is_empty() {
             HashMap::new()
         } else {
-            crate::kernel::data_exprs(node).into_iter().map(|e| e as *const Expr).zip(data).collect()
+            crate::kernel::data_exprs(node).into_iter().map(|e| e as *const Expr).zip(data.iter().enumerate()).collect()
         };
         Reducer {
             env,
@@ -104,11 +104,13 @@ impl<'a, K: Sink> Reducer<'a, K> {
 
     /// The value of the data expression `e`, as the sink's numbers.
     pub fn data(&mut self, e: &Expr) -> Result<Data<K::S>, CanonError> {
-        let t = match self.known.get(&(e as *const Expr)) {
-            Some(t) => (*t).clone(),
-            None => eval::eval(e, &self.env).map_err(|x| CanonError { message: x.message, span: Some(x.span) })?,
+        let (t, index) = match self.known.get(&(e as *const Expr)) {
+            Some(&(k, t)) => (t.clone(), Some(k)),
+            None => {
+                (eval::eval(e, &self.env).map_err(|x| CanonError { message: x.message, span: Some(x.span) })?, None)
+            }
         };
-        Ok(self.b.lift(e, t))
+        Ok(self.b.lift(e, t, index))
     }
 
     pub(super) fn note(&mut self, what: &str) {
@@ -140,7 +142,7 @@ impl<'a, K: Sink> Reducer<'a, K> {
             }
             ExprKind::Binary { op: Arith::Div, lhs, rhs } if rhs.is_data() => {
                 let t = self.data(rhs)?;
-                if t.data.iter().any(|x| x.value() == 0.0) {
+                if K::S::any(&t.data, Test::Eq0) {
                     return Err(err(rhs, "division by zero"));
                 }
                 let inv = t.map(|x| K::S::from(1.0) / x);
@@ -363,7 +365,7 @@ impl<'a, K: Sink> Reducer<'a, K> {
             Atom::Huber => {
                 let x = self.arg(atom, args, 0, dir)?;
                 let m = self.data(&args[1])?.as_scalar().unwrap_or(K::S::from(1.0));
-                if m.value() < 0.0 {
+                if K::S::all(&[m], Test::Lt0) {
                     return Err(err(&args[1], "`huber` needs a nonnegative threshold"));
                 }
                 self.note("huber: min over u of u² + 2M|x − u|");

@@ -45,6 +45,44 @@ pub trait Scalar:
 
     /// Whether the number depends on the parameters (is on a tape).
     fn is_tracked(self) -> bool;
+
+    /// Whether every one of `xs` passes `test`: a decision from data, which a
+    /// recording ([`super::record::Rec`]) keeps as a guard.
+    fn all(xs: &[Self], test: Test) -> bool {
+        xs.iter().all(|x| test.holds(x.value()))
+    }
+
+    /// Whether any of `xs` passes `test` (a guard, as [`Scalar::all`]).
+    fn any(xs: &[Self], test: Test) -> bool {
+        xs.iter().any(|x| test.holds(x.value()))
+    }
+}
+
+/// The comparisons with zero the reductions decide by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Test {
+    /// `x ≥ 0`.
+    Ge0,
+    /// `x ≤ 0`.
+    Le0,
+    /// `x = 0`.
+    Eq0,
+    /// `x < 0`.
+    Lt0,
+    /// `x > 0` (false for NaN).
+    Gt0,
+}
+
+impl Test {
+    pub fn holds(self, x: f64) -> bool {
+        match self {
+            Test::Ge0 => x >= 0.0,
+            Test::Le0 => x <= 0.0,
+            Test::Eq0 => x == 0.0,
+            Test::Lt0 => x < 0.0,
+            Test::Gt0 => x > 0.0,
+        }
+    }
 }
 
 impl Scalar for f64 {

@@ -111,7 +111,7 @@ impl Sink for Psi<'_> {
         self.psi = self.psi - w * d;
     }
 
-    fn lift(&mut self, e: &Expr, t: Tensor) -> Data<Tracked> {
+    fn lift(&mut self, e: &Expr, t: Tensor, _: Option<usize>) -> Data<Tracked> {
         if !mentions_param(e) {
             return Data { shape: t.shape, data: t.data.into_iter().map(Tracked::from).collect() };
         }
@@ -121,6 +121,6 @@ impl Sink for Psi<'_> {
     }
 }
 
-fn mentions_param(e: &Expr) -> bool {
+pub(super) fn mentions_param(e: &Expr) -> bool {
     matches!(e.kind, ExprKind::Param(_)) || e.children().into_iter().any(mentions_param)
 }

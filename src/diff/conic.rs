@@ -22,6 +22,12 @@
 //! `A x − b = g(x)`. Reverse mode over the evaluator ([`crate::eval::vjp`]) then
 //! gives ∇_θ ψ for any dependence of the data on the parameters.
 //!
+//! A node solved through its recording ([`crate::runtime::Prepared`]) has
+//! neither cost: ψ's gradient in the data `(P, q, A, b)` is closed-form at
+//! fixed `x, z, w`, and the recording's reverse sweep carries it to the
+//! parameters. The two paths below serve the nodes that cannot be recorded and
+//! the calls whose guards failed.
+//!
 //! Nodes whose standard form has auxiliary variables (epigraphs of `abs`,
 //! `norm1`, `norm`, `huber`, …) or cones mix those variables with the node's
 //! subexpressions, so ψ is evaluated instead through the reductions themselves,
@@ -50,6 +56,11 @@ pub(super) fn backward(
     let mut w = right_hand_side(node, ctx, cotangents)?;
     // One solve with the forward's factorisation: K w = (v_x, v_z).
     ctx.kkt_solve(&mut w).map_err(RunError)?;
+    if let Conic::Prepared(p) = ctx {
+        let mut grads: Vec<Tensor> = bound.params.iter().map(|p| Tensor::filled(p.shape.clone(), 0.0)).collect();
+        p.psi_gradient(node, bound, &w, &mut grads).map_err(RunError)?;
+        return Ok(grads);
+    }
     let (x, z) = ctx.point();
     let (wx, wz) = w.split_at(x.len());
     if ctx.has_auxiliary() {

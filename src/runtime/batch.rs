@@ -3,7 +3,8 @@
 //!
 //! Instance `i`'s result is exactly what [`super::forward`] and [`backward`] return for
 //! it alone (the same code runs per instance, so the numbers agree bit for bit),
-//! in input order. Each instance keeps its own outcome: an infeasible one has its
+//! in input order. The instances of one size share one [`Prepared`] node (its
+//! recording, and a pool of workspaces that the threads draw from). Each instance keeps its own outcome: an infeasible one has its
 //! own [`Status`](super::Status), a failed one its own [`RunError`], and a
 //! panic inside one instance (a bug: nothing should panic on user input) is
 //! caught and becomes that instance's error, so the rest of the batch is kept.
@@ -27,7 +28,8 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::inputs::Bound;
-use super::node::{forward_with_kernels, interpreted, RunError, Solved};
+use super::node::{interpreted, RunError, Solved};
+use super::prepared::Prepared;
 use crate::diff::backward;
 use crate::eval::Tensor;
 use crate::ir::Node;
@@ -41,14 +43,34 @@ pub fn forward_batch(node: &Node, bounds: &[Bound]) -> Vec<Result<Solved, RunErr
     }
 }
 
-/// [`forward_with_kernels`] for every instance, in parallel, all sharing
+/// [`super::forward_with_kernels`] for every instance, in parallel, all sharing
 /// `kernels` (a JIT's compiled code is shared, not compiled per instance).
 pub fn forward_batch_with_kernels(
     node: &Node,
     bounds: &[Bound],
     kernels: Arc<dyn Kernels>,
 ) -> Vec<Result<Solved, RunError>> {
-    bounds.par_iter().map(|bound| isolated(|| forward_with_kernels(node, bound, kernels.clone()))).collect()
+    // One prepared node per set of sizes, recorded at its first instance and
+    // shared by every thread; its workspaces are pooled.
+    let mut prepared: Vec<(&[usize], Result<Prepared, RunError>)> = Vec::new();
+    for b in bounds {
+        if !prepared.iter().any(|(d, _)| *d == b.dims.as_slice()) {
+            let p = isolated(|| Prepared::new(node, b, kernels.clone()));
+            prepared.push((&b.dims, p));
+        }
+    }
+    bounds
+        .par_iter()
+        .map(|bound| {
+            let Some((_, p)) = prepared.iter().find(|(d, _)| *d == bound.dims.as_slice()) else {
+                return Err(RunError("internal: no prepared node for these sizes".into()));
+            };
+            match p {
+                Ok(p) => isolated(|| p.forward(bound)),
+                Err(e) => Err(e.clone()),
+            }
+        })
+        .collect()
 }
 
 /// [`backward`] for every instance, in parallel: instance `i` gets dL/dθ from

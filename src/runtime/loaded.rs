@@ -8,9 +8,9 @@
 //! interpreter runs the lowered programs, the JIT runs them as machine code.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use super::{bind, forward_with_kernels, kernel_set, Bound, RunError, Solved};
+use super::{bind, kernel_set, Bound, Prepared, RunError, Solved};
 use crate::diag::Color;
 use crate::eval::Tensor;
 use crate::ir::Node;
@@ -71,11 +71,17 @@ impl Module {
     }
 }
 
-/// One node with its kernels on a back end.
+/// One node with its kernels on a back end, and the node prepared per set of
+/// dimension sizes it has been called with ([`Prepared`]).
 pub struct LoadedNode<'m> {
     node: &'m Node,
     kernels: Arc<dyn Kernels>,
+    prepared: Mutex<Vec<Arc<Prepared<'m>>>>,
 }
+
+/// How many sizes a loaded node keeps prepared; past it, it starts afresh (as
+/// the JIT's per-size cache does).
+const MAX_SIZES: usize = 32;
 
 /// A forward solve, with what its backward pass needs.
 pub struct Forward {
@@ -92,7 +98,7 @@ impl<'m> LoadedNode<'m> {
             Backend::Interpreter => Arc::new(Interpreted(set)),
             Backend::Jit => Arc::new(crate::jit::JitKernels::new(set)),
         };
-        Ok(LoadedNode { node, kernels })
+        Ok(LoadedNode { node, kernels, prepared: Mutex::new(Vec::new()) })
     }
 
     pub fn node(&self) -> &'m Node {
@@ -117,8 +123,23 @@ impl<'m> LoadedNode<'m> {
     /// Solves the node at the named parameter values.
     pub fn forward(&self, inputs: &BTreeMap<String, Tensor>) -> Result<Forward, RunError> {
         let bound = bind(self.node, inputs).map_err(|e| RunError(e.join("; ")))?;
-        let solved = forward_with_kernels(self.node, &bound, self.kernels.clone())?;
+        let solved = self.prepared(&bound)?.forward(&bound)?;
         Ok(Forward { solved, bound })
+    }
+
+    /// The node prepared for `bound`'s sizes (prepared now, at its values, if new).
+    pub fn prepared(&self, bound: &Bound) -> Result<Arc<Prepared<'m>>, RunError> {
+        let poisoned = || RunError("internal: a forward panicked while preparing this node".into());
+        let mut prepared = self.prepared.lock().map_err(|_| poisoned())?;
+        if let Some(p) = prepared.iter().find(|p| p.dims() == bound.dims.as_slice()) {
+            return Ok(p.clone());
+        }
+        if prepared.len() >= MAX_SIZES {
+            prepared.clear();
+        }
+        let p = Arc::new(Prepared::new(self.node, bound, self.kernels.clone())?);
+        prepared.push(p.clone());
+        Ok(p)
     }
 
     /// dL/dparameters, by name, for the named cotangents dL/doutputs (a missing

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod inputs;
 pub mod loaded;
 pub mod node;
+pub mod prepared;
 pub(crate) mod smooth;
 pub(crate) mod special;
 
@@ -12,5 +13,7 @@ pub use batch::{backward_batch, forward_batch, forward_batch_with_kernels};
 pub use inputs::{bind, named_tensors, tensor_from_json, tensor_to_json, Bound};
 pub use loaded::{Backend, Forward, LoadError, LoadedNode, Module};
 pub use node::{
-    forward, forward_with, forward_with_kernels, interpreted, kernel_set, prepare, settings, RunError, Solved, Status,
+    forward, forward_unprepared, forward_with, forward_with_kernels, interpreted, kernel_set, prepare, settings,
+    RunError, Solved, Status,
 };
+pub use prepared::{Prepared, Workspace};

@@ -11,12 +11,13 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::inputs::Bound;
+use super::prepared::{Prepared, PreparedConic};
 use crate::canon::{canonicalize_with, least_squares_form, CanonError, Canonical, Layout};
 use crate::eval::{Env, EvalError, Tensor};
 use crate::ir::{Node, Output};
 use crate::kernel::{Interpreted, KernelId, KernelSet, Kernels};
 use crate::solve::direct::{self, DirectFactor};
-use crate::solve::ipm;
+use crate::solve::{ipm, ConeProgram};
 
 /// The outcome of a forward solve, in the contract's words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +67,8 @@ pub(crate) enum Conic {
     Ipm { canon: Canonical, solution: Box<ipm::Solution> },
     /// Solved by one factorisation ([`crate::solve::direct`]).
     Direct { layout: Layout, x: Vec<f64>, z: Vec<f64>, factor: DirectFactor },
+    /// Solved through a [`super::Prepared`] node's recording.
+    Prepared(PreparedConic),
 }
 
 impl Conic {
@@ -73,6 +76,7 @@ impl Conic {
         match self {
             Conic::Ipm { canon, .. } => &canon.layout,
             Conic::Direct { layout, .. } => layout,
+            Conic::Prepared(p) => &p.recorded.layout,
         }
     }
 
@@ -81,6 +85,7 @@ impl Conic {
         match self {
             Conic::Ipm { solution, .. } => (&solution.x, &solution.z),
             Conic::Direct { x, z, .. } => (x, z),
+            Conic::Prepared(p) => p.point(),
         }
     }
 
@@ -92,7 +97,7 @@ impl Conic {
                 canon.program.n() != canon.layout.user_cols()
                     || canon.program.cones.iter().any(|c| matches!(c, crate::solve::ConeBlock::SecondOrder(_)))
             }
-            Conic::Direct { .. } => false,
+            Conic::Direct { .. } | Conic::Prepared(_) => false,
         }
     }
 
@@ -104,6 +109,7 @@ impl Conic {
                 None => Err("no KKT factorisation at the solution (the final refactorisation failed)".into()),
             },
             Conic::Direct { factor, .. } => factor.solve(rhs),
+            Conic::Prepared(p) => p.kkt_solve(rhs),
         }
     }
 }
@@ -173,7 +179,8 @@ pub fn prepare(node: &Node) -> Result<(), RunError> {
 }
 
 /// Solves `node` at the bound parameter values, with the node's own settings,
-/// its kernels run by the interpreter.
+/// its kernels run by the interpreter. Each call prepares the node afresh
+/// ([`super::Prepared`]); keep a `Prepared` to solve many times at one size.
 pub fn forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
     forward_with_kernels(node, bound, interpreted(node)?)
 }
@@ -185,7 +192,7 @@ pub fn forward_with_kernels(node: &Node, bound: &Bound, kernels: Arc<dyn Kernels
     if !node.class.family.is_conic() {
         return super::smooth::forward(node, bound, kernels);
     }
-    conic(node, bound, &settings(node)?, &*kernels)
+    Prepared::new(node, bound, kernels)?.forward(bound)
 }
 
 /// Solves `node` with explicit IPM settings (a smooth node, which has no IPM,
@@ -194,12 +201,28 @@ pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Res
     if !node.class.family.is_conic() {
         return super::smooth::forward(node, bound, interpreted(node)?);
     }
-    conic(node, bound, settings, &Interpreted(kernel_set(node)?))
+    Prepared::with_settings(node, bound, interpreted(node)?, settings.clone())?.forward(bound)
 }
 
-/// A conic node: its data subexpressions by the `Data` kernel, then the
-/// reductions to standard form and a direct solve or the IPM.
-fn conic(node: &Node, bound: &Bound, settings: &ipm::Settings, kernels: &dyn Kernels) -> Result<Solved, RunError> {
+/// Solves `node` by canonicalising it at `bound` (no recording, no reuse): the
+/// reference a [`Prepared`] node's replay is checked against.
+pub fn forward_unprepared(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
+    if !node.class.family.is_conic() {
+        return super::smooth::forward(node, bound, interpreted(node)?);
+    }
+    conic_unprepared(node, bound, &settings(node)?, &Interpreted(kernel_set(node)?))
+}
+
+/// A conic node without a recording: its data subexpressions by the `Data`
+/// kernel, then the reductions to standard form and a direct solve or the IPM.
+/// What a [`Prepared`] node falls back to when a guard fails, and the path of
+/// nodes whose reductions cannot be replayed.
+pub(crate) fn conic_unprepared(
+    node: &Node,
+    bound: &Bound,
+    settings: &ipm::Settings,
+    kernels: &dyn Kernels,
+) -> Result<Solved, RunError> {
     let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
     let data = kernels.run(KernelId::Data, &env)?;
     // A method named in the file is honoured; otherwise the structure picks.
@@ -234,6 +257,23 @@ fn conic(node: &Node, bound: &Bound, settings: &ipm::Settings, kernels: &dyn Ker
         }
     }
     let sol = ipm::solve(&canon.program, settings).map_err(RunError)?;
+    let (status, info) = ipm_outcome(node, &canon.program, &canon.layout, &sol);
+    let outputs = outputs(node, &canon.layout, &sol.x, &sol.z);
+    Ok(Solved {
+        status,
+        outputs,
+        info,
+        context: Context::Conic(Box::new(Conic::Ipm { canon, solution: Box::new(sol) })),
+    })
+}
+
+/// The status and `info` of an IPM solve of `program` (laid out as `layout`).
+pub(crate) fn ipm_outcome(
+    node: &Node,
+    program: &ConeProgram,
+    layout: &Layout,
+    sol: &ipm::Solution,
+) -> (Status, Map<String, Value>) {
     let status = match sol.status {
         ipm::Status::Optimal | ipm::Status::AlmostOptimal => Status::Optimal,
         ipm::Status::PrimalInfeasible | ipm::Status::AlmostPrimalInfeasible => Status::Infeasible,
@@ -241,7 +281,6 @@ fn conic(node: &Node, bound: &Bound, settings: &ipm::Settings, kernels: &dyn Ker
         ipm::Status::MaxIterations => Status::MaxIterations,
         ipm::Status::NumericalError | ipm::Status::InsufficientProgress => Status::NumericalError,
     };
-    let outputs = outputs(node, &canon.layout, &sol.x, &sol.z);
     let mut info = Map::new();
     info.insert("family".into(), json!(node.class.family));
     info.insert("solver".into(), json!("ipm"));
@@ -254,23 +293,18 @@ fn conic(node: &Node, bound: &Bound, settings: &ipm::Settings, kernels: &dyn Ker
         info.insert("reduced_accuracy".into(), json!(true));
     }
     if status == Status::Optimal {
-        let weak = weakly_active(node, &canon, &sol);
+        let weak = weakly_active(node, layout, sol);
         if !weak.is_empty() {
             info.insert("weakly_active".into(), json!(weak));
         }
     }
-    info.insert("variables".into(), json!(canon.program.n()));
-    info.insert("constraints".into(), json!(canon.program.m()));
-    Ok(Solved {
-        status,
-        outputs,
-        info,
-        context: Context::Conic(Box::new(Conic::Ipm { canon, solution: Box::new(sol) })),
-    })
+    info.insert("variables".into(), json!(program.n()));
+    info.insert("constraints".into(), json!(program.m()));
+    (status, info)
 }
 
 /// The node's outputs, in declaration order, from the standard form's (x, z).
-fn outputs(node: &Node, layout: &Layout, x: &[f64], z: &[f64]) -> Vec<(String, Tensor)> {
+pub(crate) fn outputs(node: &Node, layout: &Layout, x: &[f64], z: &[f64]) -> Vec<(String, Tensor)> {
     let vars = layout.var_values(x);
     let duals = layout.dual_values(z);
     node.outputs
@@ -318,12 +352,12 @@ pub const WEAK_RATIO: f64 = 1e3;
 /// backward pass returns one of the one-sided derivatives (the one the
 /// regularised KKT solve picks). Named constraints by name, others as `#k`
 /// (their order in the node, `var` type bounds last).
-fn weakly_active(node: &Node, canon: &crate::canon::Canonical, sol: &ipm::Solution) -> Vec<String> {
+fn weakly_active(node: &Node, layout: &Layout, sol: &ipm::Solution) -> Vec<String> {
     let scale = 1.0 + sol.z.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let tol = WEAK_TOL * scale;
     node.constraints
         .iter()
-        .zip(&canon.layout.constraint_rows)
+        .zip(&layout.constraint_rows)
         .enumerate()
         .filter(|(_, (c, _))| c.relation() == crate::ir::Relation::Le)
         .filter(|(_, (_, (rows, _)))| {

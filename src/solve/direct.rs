@@ -56,7 +56,7 @@ impl DirectFactor {
 /// Whether the upper-triangular R has full numerical rank: every |Rᵢᵢ| above
 /// `100 n ε max|Rⱼⱼ|` (a rank test of a QR without column pivoting, adequate to
 /// refuse the direct path and fall back to the interior point method).
-fn full_rank(r: MatRef<'_, f64>) -> bool {
+pub(crate) fn full_rank(r: MatRef<'_, f64>) -> bool {
     let n = r.ncols();
     let big = (0..n).fold(0.0f64, |m, i| m.max(r[(i, i)].abs()));
     big > 0.0 && (0..n).all(|i| r[(i, i)].abs() > 100.0 * n.max(1) as f64 * f64::EPSILON * big)

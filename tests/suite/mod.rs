@@ -13,6 +13,7 @@ mod ipm;
 mod jit;
 mod kernels;
 mod ot;
+mod prepared;
 mod properties;
 pub mod reference;
 mod run;

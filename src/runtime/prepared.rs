@@ -1,0 +1,458 @@
+//! A conic node prepared for its dimension sizes, owned by the runtime.
+//!
+//! Everything that depends only on the node and its sizes is done once and
+//! kept here, not in the IR: the reductions recorded as a refill program
+//! ([`crate::canon::record`]) with its guards and its adjoint, and the
+//! workspaces a solve and its backward pass work in. A call then
+//!
+//! 1. replays the refill at the new parameter values (the `Data` kernel runs
+//!    first only when a leaf reads it; a bare parameter is read in place);
+//! 2. if a guard fails (a data-dependent decision takes the other side) falls
+//!    back to canonicalising afresh, and records again at the new values;
+//! 3. solves: least squares by a QR in kept buffers, an equality QP by one KKT
+//!    factorisation, anything else by the interior point method
+//!    ([`solve_ipm`], the one place the program is handed to it);
+//! 4. keeps the factorisation in the call's workspace for the backward pass,
+//!    which seeds `∂ψ/∂(P, q, A, b)` (or `∂ψ/∂(M, d)`) at the solution and runs
+//!    the refill's reverse sweep to the parameters: no reductions rerun over
+//!    tracked numbers.
+//!
+//! Workspaces come from a pool in the `Prepared` value and go back to it when
+//! the [`Solved`] that holds one is dropped, so after the first call at fixed
+//! sizes (per concurrent call) a solve by QR allocates nothing but its outputs.
+//! A batch shares one `Prepared` across its threads.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::qr::no_pivoting::{factor, solve};
+use faer::linalg::triangular_solve::{solve_lower_triangular_in_place, solve_upper_triangular_in_place};
+use faer::{Mat, MatMut, MatRef, Par};
+use serde_json::{json, Map};
+
+use super::inputs::Bound;
+use super::node::{conic_unprepared, ipm_outcome, outputs, settings, Conic, Context, RunError, Solved, Status};
+use crate::canon::{record, Recorded, RecordedForm, Scratch};
+use crate::eval::{Env, Tensor};
+use crate::ir::Node;
+use crate::kernel::{KernelId, Kernels};
+use crate::solve::direct::{self, DirectFactor};
+use crate::solve::{ipm, ConeProgram};
+
+/// A node prepared for one set of dimension sizes.
+pub struct Prepared<'n> {
+    node: &'n Node,
+    dims: Vec<usize>,
+    settings: ipm::Settings,
+    kernels: Arc<dyn Kernels>,
+    /// The recorded standard form; `None` when the node's reductions cannot be
+    /// replayed (every call canonicalises).
+    recorded: RwLock<Option<Arc<Recorded>>>,
+    pool: Arc<Mutex<Vec<Box<Workspace>>>>,
+}
+
+/// What one call works in: the refill's values and adjoints, the program, the
+/// solution and its factorisation.
+#[derive(Default)]
+pub struct Workspace {
+    scratch: Scratch,
+    data: Vec<Tensor>,
+    data_cot: Vec<Tensor>,
+    program: ConeProgram,
+    x: Vec<f64>,
+    z: Vec<f64>,
+    ls: LeastSquares,
+    factor: Option<Factor>,
+    /// The recording the last solve replayed.
+    recorded: Option<Arc<Recorded>>,
+    /// A direct solve's report: solver, objective, primal and dual residuals.
+    facts: (&'static str, f64, f64, Option<f64>),
+}
+
+/// The QR path's buffers: M (when assembled from entries) and d, M factored in place, the
+/// Householder coefficients, faer's scratch, and the right-hand side.
+struct LeastSquares {
+    m: Mat<f64>,
+    d: Vec<f64>,
+    qr: Mat<f64>,
+    q_coeff: Mat<f64>,
+    rhs: Mat<f64>,
+    stack: Option<MemBuffer>,
+}
+
+impl Default for LeastSquares {
+    fn default() -> Self {
+        LeastSquares { m: Mat::new(), d: Vec::new(), qr: Mat::new(), q_coeff: Mat::new(), rhs: Mat::new(), stack: None }
+    }
+}
+
+/// The factorisation a solve leaves for the backward pass.
+enum Factor {
+    /// `K = 2RᵀR`, R the upper triangle of the workspace's `ls.qr`.
+    Qr,
+    Kkt(DirectFactor),
+    Ipm(Box<ipm::Solution>),
+}
+
+/// A workspace lent to a [`Solved`]; back to its pool when dropped.
+pub(crate) struct Lent {
+    ws: Option<Box<Workspace>>,
+    pool: Arc<Mutex<Vec<Box<Workspace>>>>,
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let (Some(ws), Ok(mut pool)) = (self.ws.take(), self.pool.lock()) {
+            pool.push(ws);
+        }
+    }
+}
+
+impl std::fmt::Debug for Lent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lent(workspace)")
+    }
+}
+
+/// A prepared forward's context: the recording it replayed and the workspace.
+#[derive(Debug)]
+pub(crate) struct PreparedConic {
+    pub recorded: Arc<Recorded>,
+    lent: Lent,
+}
+
+impl PreparedConic {
+    fn ws(&self) -> &Workspace {
+        // A `Lent` holds its workspace until dropped.
+        self.lent.ws.as_deref().expect("a lent workspace")
+    }
+
+    fn ws_mut(&mut self) -> &mut Workspace {
+        self.lent.ws.as_deref_mut().expect("a lent workspace")
+    }
+
+    /// The standard form's `(x, z)`.
+    pub fn point(&self) -> (&[f64], &[f64]) {
+        let ws = self.ws();
+        (&ws.x, &ws.z)
+    }
+
+    pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<(), String> {
+        self.ws_mut().kkt_solve(rhs)
+    }
+
+    pub fn psi_gradient(&mut self, node: &Node, bound: &Bound, w: &[f64], grads: &mut [Tensor]) -> Result<(), String> {
+        self.ws_mut().psi_gradient(node, bound, w, grads)
+    }
+}
+
+impl Workspace {
+    /// The standard form's primal point after a solve.
+    pub fn x(&self) -> &[f64] {
+        &self.x
+    }
+
+    /// The standard form's multipliers after a solve.
+    pub fn z(&self) -> &[f64] {
+        &self.z
+    }
+
+    /// Solves `K w = rhs` in place with the last solve's factorisation.
+    pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<(), String> {
+        if !rhs.iter().all(|v| v.is_finite()) {
+            return Err("the right-hand side has a NaN or infinite entry".into());
+        }
+        match &mut self.factor {
+            Some(Factor::Qr) => {
+                let n = rhs.len();
+                let r = self.ls.qr.get(..n, ..n);
+                let mut w = MatMut::from_column_major_slice_mut(rhs, n, 1);
+                solve_lower_triangular_in_place(r.transpose(), w.as_mut(), Par::Seq);
+                solve_upper_triangular_in_place(r, w.as_mut(), Par::Seq);
+                rhs.iter_mut().for_each(|v| *v /= 2.0);
+            }
+            Some(Factor::Kkt(f)) => f.solve(rhs)?,
+            Some(Factor::Ipm(sol)) => match sol.kkt.as_mut() {
+                Some(kkt) => {
+                    kkt.solve(rhs)?;
+                }
+                None => return Err("no KKT factorisation at the solution (the final refactorisation failed)".into()),
+            },
+            None => return Err("no factorisation kept".into()),
+        }
+        if rhs.iter().all(|v| v.is_finite()) {
+            Ok(())
+        } else {
+            Err("the KKT solve produced a non-finite value".into())
+        }
+    }
+
+    /// `∇_θψ` (added to `grads`) for `ψ = −w_xᵀ(Px + q + Aᵀz) − w_zᵀ(Ax − b)`
+    /// at the last solve's point and the adjoint `w = (w_x, w_z)`: the seeds
+    /// `∂ψ/∂(P, q, A, b)`, or for least squares `∂ψ/∂(M, d)`, then the refill's
+    /// reverse sweep.
+    pub fn psi_gradient(&mut self, node: &Node, bound: &Bound, w: &[f64], grads: &mut [Tensor]) -> Result<(), String> {
+        let recorded = self.recorded.clone().ok_or("no prepared solve in this workspace")?;
+        let (wx, wz) = w.split_at(self.x.len());
+        match &recorded.form {
+            RecordedForm::Cone { .. } => recorded.seed_cone(&self.x, &self.z, wx, wz, &mut self.scratch),
+            RecordedForm::LeastSquares { .. } => recorded.seed_least_squares(&self.x, wx, &mut self.scratch),
+        }
+        recorded.to_params(node, bound, &mut self.scratch, &mut self.data_cot, grads)
+    }
+}
+
+impl<'n> Prepared<'n> {
+    /// Prepares `node` for the sizes of `bound`, its kernels run by `kernels`,
+    /// with its own IPM settings. The values of `bound` pick the side of each
+    /// data-dependent decision the recording guards.
+    pub fn new(node: &'n Node, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Prepared<'n>, RunError> {
+        let settings = if node.class.family.is_conic() { settings(node)? } else { ipm::Settings::default() };
+        Prepared::with_settings(node, bound, kernels, settings)
+    }
+
+    /// [`Prepared::new`] with explicit IPM settings.
+    pub fn with_settings(
+        node: &'n Node,
+        bound: &Bound,
+        kernels: Arc<dyn Kernels>,
+        settings: ipm::Settings,
+    ) -> Result<Prepared<'n>, RunError> {
+        let p = Prepared {
+            node,
+            dims: bound.dims.clone(),
+            settings,
+            kernels,
+            recorded: RwLock::new(None),
+            pool: Arc::new(Mutex::new(Vec::new())),
+        };
+        if node.class.family.is_conic() {
+            p.record(bound)?;
+        }
+        Ok(p)
+    }
+
+    pub fn node(&self) -> &'n Node {
+        self.node
+    }
+
+    /// The dimension sizes it was prepared for.
+    pub fn dims(&self) -> &[usize] {
+        &self.dims
+    }
+
+    /// The recording in use (`None`: the node is canonicalised on every call).
+    pub fn recorded(&self) -> Option<Arc<Recorded>> {
+        self.recorded.read().ok().and_then(|r| r.clone())
+    }
+
+    /// Records the standard form at `bound`'s values and keeps it (`None` if it
+    /// cannot be replayed).
+    fn record(&self, bound: &Bound) -> Result<Option<Arc<Recorded>>, RunError> {
+        let data = self.data(bound)?;
+        let recorded = record(self.node, bound, &data).ok().map(Arc::new);
+        if let Ok(mut r) = self.recorded.write() {
+            r.clone_from(&recorded);
+        }
+        Ok(recorded)
+    }
+
+    fn data(&self, bound: &Bound) -> Result<Vec<Tensor>, RunError> {
+        let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
+        Ok(self.kernels.run(KernelId::Data, &env)?)
+    }
+
+    /// Solves the node at `bound` (sizes as prepared).
+    pub fn forward(&self, bound: &Bound) -> Result<Solved, RunError> {
+        if !self.node.class.family.is_conic() {
+            return super::smooth::forward(self.node, bound, self.kernels.clone());
+        }
+        let mut ws = self.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+        let status = match self.solve(bound, &mut ws) {
+            Ok(Some(status)) => status,
+            Ok(None) => {
+                self.give_back(ws);
+                return conic_unprepared(self.node, bound, &self.settings, &*self.kernels);
+            }
+            Err(e) => {
+                self.give_back(ws);
+                return Err(e);
+            }
+        };
+        let Some(recorded) = ws.recorded.clone() else {
+            return Err(RunError("internal: a prepared solve without its recording".into()));
+        };
+        let info = match &ws.factor {
+            Some(Factor::Ipm(sol)) => ipm_outcome(self.node, &ws.program, &recorded.layout, sol).1,
+            _ => {
+                let (solver, objective, primal, dual) = ws.facts;
+                let mut info = Map::new();
+                info.insert("solver".into(), json!(solver));
+                info.insert("objective".into(), json!(objective));
+                info.insert("primal_residual".into(), json!(primal));
+                if let Some(dual) = dual {
+                    info.insert("dual_residual".into(), json!(dual));
+                }
+                info.insert("family".into(), json!(self.node.class.family));
+                info.insert("iterations".into(), json!(1));
+                info.insert("variables".into(), json!(ws.x.len()));
+                info.insert("constraints".into(), json!(ws.z.len()));
+                info
+            }
+        };
+        let outputs = outputs(self.node, &recorded.layout, &ws.x, &ws.z);
+        let lent = Lent { ws: Some(ws), pool: self.pool.clone() };
+        let ctx = Conic::Prepared(PreparedConic { recorded, lent });
+        Ok(Solved { status, outputs, info, context: Context::Conic(Box::new(ctx)) })
+    }
+
+    /// Solves the node at `bound` in `ws`, leaving the standard form's point
+    /// ([`Workspace::x`], [`Workspace::z`]) and its factorisation there: the
+    /// allocation-free core of [`Prepared::forward`]. `None` when the node has
+    /// to be canonicalised afresh (no recording, or a direct solve refused).
+    pub fn solve(&self, bound: &Bound, ws: &mut Workspace) -> Result<Option<Status>, RunError> {
+        if bound.dims != self.dims {
+            return Err(RunError(format!(
+                "node `{}` was prepared for dimension sizes {:?}, called with {:?}",
+                self.node.name, self.dims, bound.dims
+            )));
+        }
+        let Some(recorded) = self.recorded() else { return Ok(None) };
+        if recorded.refill.reads_data {
+            ws.data = self.data(bound)?;
+        } else {
+            ws.data.clear();
+        }
+        let recorded = match recorded.replay(bound, &ws.data, &mut ws.scratch) {
+            Ok(()) => recorded,
+            Err(_) => {
+                // A guard took the other side: record at these values, whose
+                // replay then takes this side too.
+                let again = self.record(bound)?.filter(|r| r.replay(bound, &ws.data, &mut ws.scratch).is_ok());
+                let Some(recorded) = again else { return Ok(None) };
+                recorded
+            }
+        };
+        let status = match &recorded.form {
+            RecordedForm::LeastSquares { .. } => self.least_squares(&recorded, ws),
+            RecordedForm::Cone { .. } => self.cone(&recorded, ws)?,
+        };
+        ws.recorded = status.is_some().then_some(recorded);
+        Ok(status)
+    }
+
+    /// dL/dθ into `grads` (parameter shapes; overwritten) after [`Prepared::solve`]
+    /// in `ws`, for the cotangent `rhs` on the standard form's `(x, z)` (overwritten
+    /// by the adjoint `w`): the allocation-free core of the backward pass.
+    pub fn gradient(
+        &self,
+        bound: &Bound,
+        ws: &mut Workspace,
+        rhs: &mut [f64],
+        grads: &mut [Tensor],
+    ) -> Result<(), RunError> {
+        ws.kkt_solve(rhs).map_err(RunError)?;
+        grads.iter_mut().for_each(|g| g.data.iter_mut().for_each(|v| *v = 0.0));
+        ws.psi_gradient(self.node, bound, rhs, grads).map_err(RunError)
+    }
+
+    fn give_back(&self, ws: Box<Workspace>) {
+        if let Ok(mut p) = self.pool.lock() {
+            p.push(ws);
+        }
+    }
+
+    /// `min ‖Mx + d‖²` by a Householder QR in the workspace's buffers
+    /// ([`crate::solve::direct`]'s method); `None` when M is rank deficient.
+    fn least_squares(&self, recorded: &Recorded, ws: &mut Workspace) -> Option<Status> {
+        let RecordedForm::LeastSquares { rows, cols, m, d, dense } = &recorded.form else { return None };
+        let (rows, cols) = (*rows, *cols);
+        if rows < cols || cols == 0 {
+            return None;
+        }
+        let values = &ws.scratch.values;
+        let ls = &mut ws.ls;
+        let par = faer::get_global_parallelism();
+        let block = factor::recommended_block_size::<f64>(rows, cols);
+        if ls.stack.is_none() || ls.q_coeff.nrows() != block || ls.q_coeff.ncols() != cols || ls.qr.nrows() != rows {
+            let req = factor::qr_in_place_scratch::<f64>(rows, cols, block, par, Default::default())
+                .or(solve::solve_lstsq_in_place_scratch::<f64>(rows, cols, block, 1, par));
+            ls.stack = Some(MemBuffer::new(req));
+            ls.q_coeff = Mat::zeros(block, cols);
+            ls.qr = Mat::zeros(rows, cols);
+            ls.rhs = Mat::zeros(rows, 1);
+        }
+        // M straight into the matrix the QR overwrites (a parameter matrix is
+        // copied once, row-major to faer's column-major); M itself is kept only
+        // when it is assembled from entries.
+        let dense = dense.map(|first| MatRef::from_row_major_slice(&values[first..first + rows * cols], rows, cols));
+        match dense {
+            Some(mref) => ls.qr.copy_from(mref),
+            None => {
+                ls.m.resize_with(rows, cols, |_, _| 0.0);
+                ls.m.fill(0.0);
+                for &(i, j, v) in m {
+                    ls.m[(i, j)] += crate::canon::value_of(v, values);
+                }
+                ls.qr.copy_from(&ls.m);
+            }
+        }
+        ls.d.clear();
+        ls.d.extend(d.iter().map(|v| crate::canon::value_of(*v, values)));
+        let buffer = ls.stack.as_mut()?;
+        let stack = MemStack::new(buffer);
+        factor::qr_in_place(ls.qr.as_mut(), ls.q_coeff.as_mut(), par, stack, Default::default());
+        if !direct::full_rank(ls.qr.get(..cols, ..cols)) {
+            return None;
+        }
+        for (i, v) in ls.d.iter().enumerate() {
+            ls.rhs[(i, 0)] = -v;
+        }
+        solve::solve_lstsq_in_place(ls.qr.as_ref(), ls.q_coeff.as_ref(), ls.qr.as_ref(), ls.rhs.as_mut(), par, stack);
+        ws.x.clear();
+        ws.x.extend((0..cols).map(|j| ls.rhs[(j, 0)]));
+        if !ws.x.iter().all(|v| v.is_finite()) {
+            return None;
+        }
+        ws.z.clear();
+        ws.factor = Some(Factor::Qr);
+        // ‖Mx + d‖² = ‖(Qᵀd)[n..]‖²: the rows of the transformed right-hand side
+        // below R, left there by the solve (no pass over M).
+        let objective = (cols..rows).map(|i| ls.rhs[(i, 0)] * ls.rhs[(i, 0)]).sum::<f64>();
+        ws.facts = ("qr", objective, 0.0, None);
+        Some(Status::Optimal)
+    }
+
+    /// The refilled cone program: an equality QP by one KKT factorisation where
+    /// the node names no method, otherwise the interior point method.
+    fn cone(&self, recorded: &Recorded, ws: &mut Workspace) -> Result<Option<Status>, RunError> {
+        let RecordedForm::Cone { program, .. } = &recorded.form else { return Ok(None) };
+        if ws.program.n() != program.n() || ws.program.p.entries.len() != program.p.entries.len() {
+            ws.program = program.clone();
+        }
+        recorded.fill(&ws.scratch.values, &mut ws.program);
+        let p = &ws.program;
+        if self.node.solve.is_none() {
+            if let Some((x, z, factor)) = direct::equality_qp(p) {
+                let (dual, primal) = p.residuals(&x, &vec![0.0; z.len()], &z);
+                let norm = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+                ws.facts = ("kkt", p.objectives(&x, &z).0, norm(&primal), Some(norm(&dual)));
+                (ws.x, ws.z) = (x, z);
+                ws.factor = Some(Factor::Kkt(factor));
+                return Ok(Some(Status::Optimal));
+            }
+        }
+        let sol = solve_ipm(&ws.program, &self.settings)?;
+        let (status, _) = ipm_outcome(self.node, &ws.program, &recorded.layout, &sol);
+        ws.x.clone_from(&sol.x);
+        ws.z.clone_from(&sol.z);
+        ws.factor = Some(Factor::Ipm(Box::new(sol)));
+        Ok(Some(status))
+    }
+}
+
+/// The one place a prepared node hands its refilled program to the interior
+/// point method: where a workspace-reusing entry point of `ipm` plugs in.
+fn solve_ipm(program: &ConeProgram, settings: &ipm::Settings) -> Result<ipm::Solution, RunError> {
+    ipm::solve(program, settings).map_err(RunError)
+}

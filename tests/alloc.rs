@@ -1,0 +1,83 @@
+//! A prepared node's call allocates nothing that an earlier call of the same
+//! sizes already had: a counting global allocator around the allocation-free
+//! core (`Prepared::solve` and `Prepared::gradient` in a kept `Workspace`).
+//! Its own test binary, since a `#[global_allocator]` is process-wide; the
+//! count is per thread, so the harness's own threads do not enter it.
+//!
+//! Covered: the direct QR path (unconstrained least squares). The equality-QP
+//! and interior-point paths still allocate their factorisations per call.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use ddn::eval::Tensor;
+use ddn::runtime::{bind, interpreted, named_tensors, Prepared, Status, Workspace};
+
+struct Counting;
+
+thread_local! {
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() -> usize {
+    COUNT.with(Cell::get)
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the
+// counter is a const-initialised thread-local without a destructor, so
+// touching it never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        COUNT.with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        COUNT.with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+#[test]
+fn a_prepared_least_squares_call_allocates_nothing_after_the_first() {
+    ddn::faer::set_global_parallelism(ddn::faer::Par::Seq);
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/least_squares.ddn"))
+        .expect("stdlib/least_squares.ddn");
+    let c = ddn::compile("least_squares.ddn", &source);
+    let node = &c.program.nodes[0];
+    let (m, n) = (12, 5);
+    let a: Vec<Vec<f64>> =
+        (0..m).map(|i| (0..n).map(|j| ((i * 7 + j * 3) % 11) as f64 / 5.0 - 1.0).collect()).collect();
+    let b: Vec<f64> = (0..m).map(|i| (i as f64 * 0.37).sin()).collect();
+    let bound = bind(node, &named_tensors(&serde_json::json!({"A": a, "b": b})).expect("inputs")).expect("bind");
+    let prepared = Prepared::new(node, &bound, interpreted(node).expect("kernels")).expect("prepare");
+    let v: Vec<f64> = (0..n).map(|j| 1.0 - 0.3 * j as f64).collect();
+    let mut ws = Workspace::default();
+    let mut rhs = vec![0.0; n];
+    let mut grads: Vec<Tensor> = bound.params.iter().map(|p| Tensor::filled(p.shape.clone(), 0.0)).collect();
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        let before = count();
+        let status = prepared.solve(&bound, &mut ws).expect("solve");
+        rhs.copy_from_slice(&v);
+        prepared.gradient(&bound, &mut ws, &mut rhs, &mut grads).expect("gradient");
+        counts.push(count() - before);
+        assert_eq!(status, Some(Status::Optimal));
+    }
+    assert!(counts[0] > 0, "the first call sizes the workspace");
+    assert_eq!(&counts[1..], &[0, 0], "allocations per call: {counts:?}");
+
+    // What was computed without allocating is the backward pass's answer.
+    let mut solved = prepared.forward(&bound).expect("forward");
+    assert_eq!(solved.outputs[0].1.data, ws.x());
+    let cot = vec![("x".to_string(), Tensor::vector(v))];
+    let reference = ddn::diff::backward(node, &bound, &mut solved, &cot).expect("backward");
+    assert_eq!(reference, grads);
+}
