@@ -257,7 +257,7 @@ pub(crate) fn conic_unprepared(
         }
     }
     let sol = ipm::solve(&canon.program, settings).map_err(RunError)?;
-    let (status, info) = ipm_outcome(node, &canon.program, &canon.layout, &sol);
+    let (status, info) = ipm_outcome(node, &canon.program, &canon.layout, &IpmResult::from(&sol));
     let outputs = outputs(node, &canon.layout, &sol.x, &sol.z);
     Ok(Solved {
         status,
@@ -267,23 +267,50 @@ pub(crate) fn conic_unprepared(
     })
 }
 
-/// The status and `info` of an IPM solve of `program` (laid out as `layout`).
-pub(crate) fn ipm_outcome(
-    node: &Node,
-    program: &ConeProgram,
-    layout: &Layout,
-    sol: &ipm::Solution,
-) -> (Status, Map<String, Value>) {
-    let status = match sol.status {
+/// The contract's status for an interior point method outcome.
+pub(crate) fn ipm_status(status: ipm::Status) -> Status {
+    match status {
         ipm::Status::Optimal | ipm::Status::AlmostOptimal => Status::Optimal,
         ipm::Status::PrimalInfeasible | ipm::Status::AlmostPrimalInfeasible => Status::Infeasible,
         ipm::Status::DualInfeasible | ipm::Status::AlmostDualInfeasible => Status::Unbounded,
         ipm::Status::MaxIterations => Status::MaxIterations,
         ipm::Status::NumericalError | ipm::Status::InsufficientProgress => Status::NumericalError,
-    };
+    }
+}
+
+/// What the report of an interior point solve reads, from a [`ipm::Solution`]
+/// or from the [`ipm::Workspace`] a prepared node solved in.
+pub(crate) struct IpmResult<'a> {
+    pub status: ipm::Status,
+    pub info: &'a ipm::Info,
+    pub s: &'a [f64],
+    pub z: &'a [f64],
+}
+
+impl<'a> From<&'a ipm::Solution> for IpmResult<'a> {
+    fn from(sol: &'a ipm::Solution) -> Self {
+        IpmResult { status: sol.status, info: &sol.info, s: &sol.s, z: &sol.z }
+    }
+}
+
+impl<'a> IpmResult<'a> {
+    pub fn of(ws: &'a ipm::Workspace) -> Self {
+        IpmResult { status: ws.status(), info: ws.info(), s: ws.s(), z: ws.z() }
+    }
+}
+
+/// The status and `info` of an IPM solve of `program` (laid out as `layout`).
+pub(crate) fn ipm_outcome(
+    node: &Node,
+    program: &ConeProgram,
+    layout: &Layout,
+    sol: &IpmResult<'_>,
+) -> (Status, Map<String, Value>) {
+    let status = ipm_status(sol.status);
     let mut info = Map::new();
     info.insert("family".into(), json!(node.class.family));
     info.insert("solver".into(), json!("ipm"));
+    info.insert("kkt".into(), json!(sol.info.kkt_method.name()));
     info.insert("iterations".into(), json!(sol.info.iterations));
     info.insert("primal_residual".into(), json!(sol.info.primal_residual));
     info.insert("dual_residual".into(), json!(sol.info.dual_residual));
@@ -352,7 +379,7 @@ pub const WEAK_RATIO: f64 = 1e3;
 /// backward pass returns one of the one-sided derivatives (the one the
 /// regularised KKT solve picks). Named constraints by name, others as `#k`
 /// (their order in the node, `var` type bounds last).
-fn weakly_active(node: &Node, layout: &Layout, sol: &ipm::Solution) -> Vec<String> {
+fn weakly_active(node: &Node, layout: &Layout, sol: &IpmResult<'_>) -> Vec<String> {
     let scale = 1.0 + sol.z.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let tol = WEAK_TOL * scale;
     node.constraints

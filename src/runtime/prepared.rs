@@ -31,7 +31,9 @@ use faer::{Mat, MatMut, MatRef, Par};
 use serde_json::{json, Map};
 
 use super::inputs::Bound;
-use super::node::{conic_unprepared, ipm_outcome, outputs, settings, Conic, Context, RunError, Solved, Status};
+use super::node::{
+    conic_unprepared, ipm_outcome, ipm_status, outputs, settings, Conic, Context, IpmResult, RunError, Solved, Status,
+};
 use crate::canon::{record, Recorded, RecordedForm, Scratch};
 use crate::eval::{Env, Tensor};
 use crate::ir::Node;
@@ -62,6 +64,9 @@ pub struct Workspace {
     x: Vec<f64>,
     z: Vec<f64>,
     ls: LeastSquares,
+    /// The interior point method's workspace, built for the recorded program's
+    /// pattern and reused while it stays the same (no allocation per solve).
+    ipm: Option<ipm::Workspace>,
     factor: Option<Factor>,
     /// The recording the last solve replayed.
     recorded: Option<Arc<Recorded>>,
@@ -91,7 +96,8 @@ enum Factor {
     /// `K = 2RᵀR`, R the upper triangle of the workspace's `ls.qr`.
     Qr,
     Kkt(DirectFactor),
-    Ipm(Box<ipm::Solution>),
+    /// The interior point method's, kept in the workspace's [`ipm::Workspace`].
+    Ipm,
 }
 
 /// A workspace lent to a [`Solved`]; back to its pool when dropped.
@@ -172,11 +178,11 @@ impl Workspace {
                 rhs.iter_mut().for_each(|v| *v /= 2.0);
             }
             Some(Factor::Kkt(f)) => f.solve(rhs)?,
-            Some(Factor::Ipm(sol)) => match sol.kkt.as_mut() {
-                Some(kkt) => {
-                    kkt.solve(rhs)?;
+            Some(Factor::Ipm) => match self.ipm.as_mut() {
+                Some(ipm) => {
+                    ipm.kkt_solve(rhs)?;
                 }
-                None => return Err("no KKT factorisation at the solution (the final refactorisation failed)".into()),
+                None => return Err("no KKT factorisation at the solution".into()),
             },
             None => return Err("no factorisation kept".into()),
         }
@@ -283,7 +289,10 @@ impl<'n> Prepared<'n> {
             return Err(RunError("internal: a prepared solve without its recording".into()));
         };
         let info = match &ws.factor {
-            Some(Factor::Ipm(sol)) => ipm_outcome(self.node, &ws.program, &recorded.layout, sol).1,
+            Some(Factor::Ipm) => match &ws.ipm {
+                Some(ipm) => ipm_outcome(self.node, &ws.program, &recorded.layout, &IpmResult::of(ipm)).1,
+                None => return Err(RunError("internal: an interior point solve without its workspace".into())),
+            },
             _ => {
                 let (solver, objective, primal, dual) = ws.facts;
                 let mut info = Map::new();
@@ -442,17 +451,33 @@ impl<'n> Prepared<'n> {
                 return Ok(Some(Status::Optimal));
             }
         }
-        let sol = solve_ipm(&ws.program, &self.settings)?;
-        let (status, _) = ipm_outcome(self.node, &ws.program, &recorded.layout, &sol);
-        ws.x.clone_from(&sol.x);
-        ws.z.clone_from(&sol.z);
-        ws.factor = Some(Factor::Ipm(Box::new(sol)));
+        let ipm = solve_ipm(&ws.program, &self.settings, &mut ws.ipm)?;
+        let status = ipm_status(ipm.status());
+        ws.x.clear();
+        ws.x.extend_from_slice(ipm.x());
+        ws.z.clear();
+        ws.z.extend_from_slice(ipm.z());
+        ws.factor = Some(Factor::Ipm);
         Ok(Some(status))
     }
 }
 
 /// The one place a prepared node hands its refilled program to the interior
-/// point method: where a workspace-reusing entry point of `ipm` plugs in.
-fn solve_ipm(program: &ConeProgram, settings: &ipm::Settings) -> Result<ipm::Solution, RunError> {
-    ipm::solve(program, settings).map_err(RunError)
+/// point method: in the call's [`ipm::Workspace`], built for the program's
+/// pattern on first use (or when a new recording changed the pattern) and then
+/// reused, so a solve at fixed sizes allocates nothing.
+fn solve_ipm<'w>(
+    program: &ConeProgram,
+    settings: &ipm::Settings,
+    kept: &'w mut Option<ipm::Workspace>,
+) -> Result<&'w ipm::Workspace, RunError> {
+    if let Some(ws) = kept.as_mut() {
+        if ws.solve(program).is_ok() {
+            return Ok(kept.as_ref().expect("just matched as Some"));
+        }
+        // A different pattern (a new recording): build the workspace anew.
+    }
+    let ws = kept.insert(ipm::Workspace::new(program, settings).map_err(RunError)?);
+    ws.solve(program).map_err(RunError)?;
+    Ok(ws)
 }

@@ -22,6 +22,18 @@ pub enum KktMethod {
     Sparse,
 }
 
+impl KktMethod {
+    /// The name reports use (`info.kkt` of `ddnc run`).
+    pub fn name(self) -> &'static str {
+        match self {
+            KktMethod::Auto => "auto",
+            KktMethod::Dense => "dense",
+            KktMethod::Condensed => "condensed",
+            KktMethod::Sparse => "sparse",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     /// Iteration limit. Default 200.
