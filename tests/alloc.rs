@@ -4,8 +4,9 @@
 //! Its own test binary, since a `#[global_allocator]` is process-wide; the
 //! count is per thread, so the harness's own threads do not enter it.
 //!
-//! Covered: the direct QR path (unconstrained least squares). The equality-QP
-//! and interior-point paths still allocate their factorisations per call.
+//! Covered: the direct QR path (unconstrained least squares) and the interior
+//! point path (the OptNet QP, solved in the workspace's kept `ipm::Workspace`).
+//! The equality-QP path still allocates its factorisation per call.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -78,6 +79,52 @@ fn a_prepared_least_squares_call_allocates_nothing_after_the_first() {
     let mut solved = prepared.forward(&bound).expect("forward");
     assert_eq!(solved.outputs[0].1.data, ws.x());
     let cot = vec![("x".to_string(), Tensor::vector(v))];
+    let reference = ddn::diff::backward(node, &bound, &mut solved, &cot).expect("backward");
+    assert_eq!(reference, grads);
+}
+
+#[test]
+fn a_prepared_interior_point_call_allocates_nothing_after_the_first() {
+    ddn::faer::set_global_parallelism(ddn::faer::Par::Seq);
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/optnet_qp.ddn"))
+        .expect("stdlib/optnet_qp.ddn");
+    let c = ddn::compile("optnet_qp.ddn", &source);
+    let node = &c.program.nodes[0];
+    // Q = I + 0.1·(ones), G = [I; −I] (box |z| ≤ h), one equality sum(z) = 0.5.
+    let n = 4;
+    let q: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| if i == j { 1.1 } else { 0.1 }).collect()).collect();
+    let p: Vec<f64> = (0..n).map(|i| 1.0 - 0.7 * i as f64).collect();
+    let g: Vec<Vec<f64>> = (0..2 * n)
+        .map(|r| (0..n).map(|j| if r % n == j { if r < n { 1.0 } else { -1.0 } } else { 0.0 }).collect())
+        .collect();
+    let h = vec![0.6; 2 * n];
+    let a = vec![vec![1.0; n]];
+    let inputs = serde_json::json!({"Q": q, "p": p, "G": g, "h": h, "A": a, "b": [0.5]});
+    let bound = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
+    let prepared = Prepared::new(node, &bound, interpreted(node).expect("kernels")).expect("prepare");
+    let v: Vec<f64> = (0..n).map(|j| 0.5 - 0.2 * j as f64).collect();
+    let mut ws = Workspace::default();
+    let mut grads: Vec<Tensor> = bound.params.iter().map(|p| Tensor::filled(p.shape.clone(), 0.0)).collect();
+    let (mut counts, mut rhs) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let before = count();
+        let status = prepared.solve(&bound, &mut ws).expect("solve");
+        let solve_allocations = count() - before;
+        // The test's own right-hand side: sized on the first call, outside the count.
+        rhs.clear();
+        rhs.resize(ws.x().len() + ws.z().len(), 0.0);
+        rhs[..n].copy_from_slice(&v);
+        let before_gradient = count();
+        prepared.gradient(&bound, &mut ws, &mut rhs, &mut grads).expect("gradient");
+        counts.push(solve_allocations + (count() - before_gradient));
+        assert_eq!(status, Some(Status::Optimal));
+    }
+    assert!(counts[0] > 0, "the first call sizes the workspace");
+    assert_eq!(&counts[1..], &[0, 0], "allocations per call: {counts:?}");
+
+    let mut solved = prepared.forward(&bound).expect("forward");
+    assert_eq!(solved.outputs[0].1.data, &ws.x()[..n]);
+    let cot = vec![("z".to_string(), Tensor::vector(v))];
     let reference = ddn::diff::backward(node, &bound, &mut solved, &cot).expect("backward");
     assert_eq!(reference, grads);
 }
