@@ -150,7 +150,8 @@ fn fold(node: &Math, v: impl Fn(Id) -> Option<f64>) -> Option<f64> {
     })
 }
 
-/// Extraction cost: the number of nodes, with a matrix product counting as
+/// Extraction cost: the number of IR nodes (a power with its constant
+/// exponent is one), with a matrix product counting as
 /// eight (a factored `A @ (b + c)` beats `A @ b + A @ c`). Every cost is
 /// doubled so that a tie-break fits in between: a product with a constant on
 /// the right costs one more, so `2 * x` is written rather than `x * 2`.
@@ -167,7 +168,11 @@ impl CostFunction<Math> for FewerProducts<'_> {
             Math::Neg(a) if self.0[*a].nodes.iter().any(|n| matches!(n, Math::Leaf(_))) => 3,
             _ => 2,
         };
-        node.fold(own, |sum, id| sum + costs(id))
+        match node {
+            // one IR node: the exponent is part of it, as in `ExprKind::Pow`
+            Math::Pow([a, _]) => own + costs(*a),
+            _ => node.fold(own, |sum, id| sum + costs(id)),
+        }
     }
 }
 
