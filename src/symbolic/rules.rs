@@ -81,6 +81,29 @@ fn integer(a: &str, min: f64) -> impl Fn(&mut Graph, Id, &Subst) -> bool {
     move |g, _, s| g[s[a]].data.value.is_some_and(|p| p.fract() == 0.0 && p >= min)
 }
 
+/// Depth to which [`vanishes_within`] looks through products and powers (a
+/// class may contain itself, as `a = a^1`).
+const VANISH_DEPTH: usize = 3;
+
+/// Class `a` is zero only where one of `xs` is undefined: `a` is a nonzero
+/// constant, one of `xs` divides by it, or it is a product or positive power
+/// of such classes.
+fn vanishes_within(g: &Graph, a: Id, xs: &[Id], depth: usize) -> bool {
+    let a = g.find(a);
+    if g[a].data.value.is_some_and(|c| c != 0.0) {
+        return true;
+    }
+    if xs.iter().any(|&x| g[x].data.guards.iter().any(|&d| g.find(d) == a)) {
+        return true;
+    }
+    depth > 0
+        && g[a].nodes.iter().any(|n| match n {
+            Math::Pow([b, p]) => g[*p].data.value.is_some_and(|p| p > 0.0) && vanishes_within(g, *b, xs, depth - 1),
+            Math::Mul([b, c]) => vanishes_within(g, *b, xs, depth - 1) && vanishes_within(g, *c, xs, depth - 1),
+            _ => false,
+        })
+}
+
 /// When a rule of the checked groups applies; the rule tests sample points
 /// where it holds.
 #[derive(Clone, Copy, Debug)]
@@ -88,6 +111,10 @@ pub enum When {
     Always,
     /// `?c` is a constant and `?a` is not (a quotient of constants folds).
     Constant(&'static str, &'static str),
+    /// `?a` cancels: it is zero only where `?b` or `?c` (what remains) is
+    /// undefined, so the domain is kept; and the remaining `?b`, `?c` already
+    /// broadcast to the term's shape.
+    Cancels,
     /// `?p` (and `?q`) are integers of at least 1 and the base `?a` is not a
     /// constant (a power of a constant folds, and would otherwise grow
     /// exponents without end: `1 · 1^p → 1^(p+1)`).
@@ -111,6 +138,15 @@ fn compile(rules: &[Text]) -> Vec<Rule> {
                         move |g: &mut Graph, _: Id, s: &Subst| g[s[c]].data.value.is_some() && g[s[a]].data.value.is_none();
                     Rewrite::new(name, lhs, ConditionalApplier { condition, applier: rhs })
                 }
+                When::Cancels => {
+                    let (a, b, c) = (v("?a"), v("?b"), v("?c"));
+                    let condition = move |g: &mut Graph, id: Id, s: &Subst| {
+                        let shape = g[s[b]].data.shape.broadcast(&g[s[c]].data.shape);
+                        shape.as_ref() == Some(&g[id].data.shape)
+                            && vanishes_within(g, s[a], &[s[b], s[c]], VANISH_DEPTH)
+                    };
+                    Rewrite::new(name, lhs, ConditionalApplier { condition, applier: rhs })
+                }
                 When::PositiveIntegers(a, p, q) => {
                     let (a, p, q) = (v(a), integer(p, 1.0), integer(q, 1.0));
                     let condition = move |g: &mut Graph, id: Id, s: &Subst| {
@@ -132,9 +168,16 @@ pub const CONSTANTS: &[Text] = &[
     ("const-den-out", "(/ ?a (* ?c ?b))", "(* (/ 1 ?c) (/ ?a ?b))", When::Constant("?c", "?b")),
 ];
 
-/// Quotients: one division instead of two (`a / b / b` is `a / b^2`). Both
-/// sides are undefined exactly where `b = 0` or `c = 0`: the domain is kept.
-pub const QUOTIENTS: &[Text] = &[("div-div", "(/ (/ ?a ?b) ?c)", "(/ ?a (* ?b ?c))", When::Always)];
+/// Quotients: one division instead of two (`a / b / b` is `a / b^2`; both
+/// sides are undefined exactly where a denominator is zero), and a factor of
+/// both numerator and denominator cancels when it is zero only where the rest
+/// is undefined (so the domain is kept).
+pub const QUOTIENTS: &[Text] = &[
+    ("div-div", "(/ (/ ?a ?b) ?c)", "(/ ?a (* ?b ?c))", When::Always),
+    ("mul-quot", "(* (/ ?a ?b) (/ ?c ?d))", "(/ (* ?a ?c) (* ?b ?d))", When::Always),
+    ("mul-mul-self", "(* (* ?c ?a) ?a)", "(* ?c (pow ?a 2))", When::Always),
+    ("cancel", "(/ (* ?a ?b) (* ?c ?a))", "(/ ?b ?c)", When::Cancels),
+];
 
 /// Positive integer powers of one base: products add exponents. (Only positive
 /// integers: `a^0.5 · a^0.5 → a` would give a value at `a < 0`, and
@@ -343,5 +386,15 @@ mod tests {
         assert_eq!(best("(* (pow a 2) (pow a 3))"), "(pow a 5)");
         assert_eq!(best("(* a (pow a 2))"), "(pow a 3)");
         assert_eq!(best("(* (/ b (* 2 a)) -2)"), "(neg (/ b a))");
+    }
+
+    /// A factor cancels only when what remains is undefined where it is zero:
+    /// no rewrite gives a value where the term had none.
+    #[test]
+    fn cancelling_keeps_the_domain() {
+        assert_eq!(best("(/ (* a b) (* c a))"), "(/ (* a b) (* c a))");
+        assert_eq!(best("(/ (* a b) (* (/ c a) a))"), "(/ b (/ c a))");
+        assert_eq!(best("(* (/ (pow a 2) s) (/ (/ b a) a))"), "(* (/ (pow a 2) s) (/ b (pow a 2)))");
+        assert_eq!(best("(* (/ (pow a 2) (+ 1 (/ b a))) (/ (/ b a) a))"), "(/ b (+ 1 (/ b a)))");
     }
 }

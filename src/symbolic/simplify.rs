@@ -50,11 +50,17 @@ pub const ITER_LIMIT: usize = 30;
 /// E-node bound of one run.
 pub const NODE_LIMIT: usize = 20_000;
 
-/// A shape and, for a scalar constant, its value.
+/// A shape, for a scalar constant its value, and the classes at whose zeros
+/// the term is undefined.
 #[derive(Clone, Debug)]
 pub struct Info {
     pub shape: Shape,
     pub value: Option<f64>,
+    /// `d` is here when the term divides by `d` (or raises it to a negative
+    /// power): where `d = 0` the term is undefined, so a rewrite that removes
+    /// another division by `d` keeps the domain. Ids as recorded: compare
+    /// through `EGraph::find`.
+    pub guards: Vec<Id>,
 }
 
 /// The e-class analysis: shapes by the checker's rules, and constant folding.
@@ -117,7 +123,15 @@ impl Analysis<Math> for Shapes {
     fn make(egraph: &mut EGraph<Math, Self>, node: &Math, _id: Id) -> Info {
         let shape = egraph.analysis.shape_of(node, |c| egraph[c].data.shape.clone());
         let value = fold(node, |c| egraph[c].data.value).filter(|x| x.is_finite());
-        Info { shape, value }
+        let mut guards: Vec<Id> = node.children().iter().flat_map(|&c| egraph[c].data.guards.clone()).collect();
+        match node {
+            Math::Div([_, b]) => guards.push(*b),
+            Math::Pow([a, p]) if egraph[*p].data.value.is_some_and(|p| p < 0.0) => guards.push(*a),
+            _ => {}
+        }
+        guards.sort();
+        guards.dedup();
+        Info { shape, value, guards }
     }
 
     fn merge(&mut self, to: &mut Info, from: Info) -> DidMerge {
@@ -125,7 +139,16 @@ impl Analysis<Math> for Shapes {
         if took {
             to.value = from.value;
         }
-        DidMerge(took, to.value.is_some() && from.value.is_none())
+        let gave = to.value.is_some() && from.value.is_none();
+        // equal terms have equal domains (every rule keeps the domain), so what
+        // one of them proves holds for the class
+        let mut guards = to.guards.clone();
+        guards.extend(&from.guards);
+        guards.sort();
+        guards.dedup();
+        let (grew, more) = (guards.len() > to.guards.len(), guards.len() > from.guards.len());
+        to.guards = guards;
+        DidMerge(took || grew, gave || more)
     }
 
     fn modify(egraph: &mut EGraph<Math, Self>, id: Id) {

@@ -265,88 +265,73 @@ pub mod pool_pseudo_huber {
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
-        let t1 = step(Op::Pow(2.0), vec![t0.clone()], &[], span(0, 2283, 2314), env)?;
-        let t2 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t3 = step(
+        let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
             span(0, 2300, 2301),
             env,
         )?;
-        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
-        let t5 = step(
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t2 = step(
             Op::Binary(Arith::Sub),
-            vec![t3, t4],
+            vec![t0, t1],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t3 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t4 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t5 = step(
+            Op::Binary(Arith::Div),
+            vec![t2.clone(), t4],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t6 = step(
-            Op::Binary(Arith::Div),
-            vec![t5, t0.clone()],
+            Op::Pow(2.0),
+            vec![t5],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t7 = step(
-            Op::Pow(2.0),
-            vec![t6.clone()],
+            Op::Binary(Arith::Add),
+            vec![t3, t6],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t8 = step(
-            Op::Binary(Arith::Add),
-            vec![t2, t7],
+            Op::Atom {
+                atom: Atom::Sqrt,
+                axis: None,
+            },
+            vec![t7],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t9 = step(
-            Op::Atom {
-                atom: Atom::Sqrt,
-                axis: None,
-            },
-            vec![t8],
+            Op::Binary(Arith::Div),
+            vec![t2, t8],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t10 = step(
-            Op::Binary(Arith::Div),
-            vec![t1, t9],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t11 = step(
-            Op::Binary(Arith::Mul),
-            vec![t10, t6],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t12 = step(
             Op::Atom {
                 atom: Atom::SumTo,
                 axis: None,
             },
-            vec![t11],
+            vec![t9],
             &[dim::d],
             span(0, 2283, 2314),
             env,
         )?;
-        let t13 = step(
-            Op::Binary(Arith::Div),
-            vec![t12, t0],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t14 = step(Op::Neg, vec![t13], &[dim::d], span(0, 2283, 2314), env)?;
-        Ok(vec![t14])
+        let t11 = step(Op::Neg, vec![t10], &[dim::d], span(0, 2283, 2314), env)?;
+        Ok(vec![t11])
     }
     /// Kernel `Hvp`.
     fn k_hvp(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -365,26 +350,158 @@ pub mod pool_pseudo_huber {
             span(0, 2283, 2314),
             env,
         )?;
-        let t3 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t3 = step(
+            Op::Sym {
+                id: SymId(0),
+                name: "v_y".into(),
+            },
+            vec![],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
         let t4 = step(
-            Op::Binary(Arith::Div),
-            vec![t2, t3.clone()],
+            Op::Binary(Arith::Mul),
+            vec![t2.clone(), t3.clone()],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
-        let t5 = step(Op::Pow(2.0), vec![t3.clone()], &[], span(0, 2283, 2314), env)?;
-        let t6 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2283, 2314), env)?;
+        let t7 = step(
+            Op::Binary(Arith::Div),
+            vec![t4, t6],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t8 = step(
+            Op::Binary(Arith::Mul),
+            vec![t2.clone(), t7],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t9 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t10 = step(
+            Op::Binary(Arith::Div),
+            vec![t2, t5],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t11 = step(
+            Op::Pow(2.0),
+            vec![t10],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t12 = step(
+            Op::Binary(Arith::Add),
+            vec![t9, t11],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t13 = step(
+            Op::Atom {
+                atom: Atom::Sqrt,
+                axis: None,
+            },
+            vec![t12],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t14 = step(
+            Op::Pow(3.0),
+            vec![t13.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t15 = step(
+            Op::Binary(Arith::Div),
+            vec![t8, t14],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t16 = step(
+            Op::Binary(Arith::Div),
+            vec![t3, t13],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t17 = step(
+            Op::Binary(Arith::Sub),
+            vec![t15, t16],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t18 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t17],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t19 = step(Op::Neg, vec![t18], &[dim::d], span(0, 2283, 2314), env)?;
+        Ok(vec![t19])
+    }
+    /// Kernel `Mixed`.
+    fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(
+            Op::Sym {
+                id: SymId(1),
+                name: "w_y".into(),
+            },
+            vec![],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t1 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2300, 2301),
+            env,
+        )?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t3 = step(
+            Op::Binary(Arith::Sub),
+            vec![t1, t2],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t4 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t6 = step(
+            Op::Binary(Arith::Div),
+            vec![t3.clone(), t5.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
         let t7 = step(
             Op::Pow(2.0),
-            vec![t4.clone()],
+            vec![t6],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Add),
-            vec![t6, t7],
+            vec![t4, t7],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
@@ -408,253 +525,93 @@ pub mod pool_pseudo_huber {
         )?;
         let t11 = step(
             Op::Binary(Arith::Div),
-            vec![t5.clone(), t10],
+            vec![t3.clone(), t10],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t12 = step(
-            Op::Sym {
-                id: SymId(0),
-                name: "v_y".into(),
-            },
-            vec![],
-            &[dim::d],
+            Op::Binary(Arith::Mul),
+            vec![t0.clone(), t11.clone()],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t13 = step(
-            Op::Binary(Arith::Div),
+            Op::Binary(Arith::Mul),
             vec![t12, t3.clone()],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t14 = step(
-            Op::Binary(Arith::Mul),
-            vec![t4.clone(), t13.clone()],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
-        let t15 = step(
-            Op::Binary(Arith::Div),
-            vec![t14, t9.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t16 = step(
-            Op::Binary(Arith::Mul),
-            vec![t11, t15],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t17 = step(
-            Op::Binary(Arith::Mul),
-            vec![t4, t16],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t18 = step(
-            Op::Binary(Arith::Div),
-            vec![t5, t9],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t19 = step(
-            Op::Binary(Arith::Mul),
-            vec![t18, t13],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t20 = step(
-            Op::Binary(Arith::Sub),
-            vec![t17, t19],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t21 = step(
-            Op::Atom {
-                atom: Atom::SumTo,
-                axis: None,
-            },
-            vec![t20],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t22 = step(
-            Op::Binary(Arith::Div),
-            vec![t21, t3],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t23 = step(Op::Neg, vec![t22], &[dim::d], span(0, 2283, 2314), env)?;
-        Ok(vec![t23])
-    }
-    /// Kernel `Mixed`.
-    fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(
-            Op::Sym {
-                id: SymId(1),
-                name: "w_y".into(),
-            },
-            vec![],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
-        let t2 = step(
-            Op::Binary(Arith::Div),
-            vec![t0.clone(), t1.clone()],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t3 = step(
-            Op::Param(ParamId(0)),
-            vec![],
-            &[dim::n, dim::d],
-            span(0, 2300, 2301),
-            env,
-        )?;
-        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
-        let t5 = step(
-            Op::Binary(Arith::Sub),
-            vec![t3, t4],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t6 = step(
-            Op::Binary(Arith::Div),
-            vec![t5.clone(), t1.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t7 = step(
-            Op::Binary(Arith::Mul),
-            vec![t2.clone(), t6.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t8 = step(Op::Pow(2.0), vec![t1.clone()], &[], span(0, 2283, 2314), env)?;
-        let t9 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t10 = step(
-            Op::Pow(2.0),
-            vec![t6.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t11 = step(
-            Op::Binary(Arith::Add),
-            vec![t9, t10],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t12 = step(
-            Op::Atom {
-                atom: Atom::Sqrt,
-                axis: None,
-            },
-            vec![t11],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t13 = step(
-            Op::Pow(2.0),
-            vec![t12.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t14 = step(
-            Op::Binary(Arith::Div),
-            vec![t8.clone(), t13],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
+        let t14 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2283, 2314), env)?;
         let t15 = step(
             Op::Binary(Arith::Mul),
-            vec![t7.clone(), t14],
+            vec![t9.clone(), t14.clone()],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
-            vec![t15, t12.clone()],
+            vec![t13, t15],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t17 = step(
-            Op::Binary(Arith::Mul),
-            vec![t16, t6.clone()],
+            Op::Binary(Arith::Div),
+            vec![t0.clone(), t9.clone()],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t18 = step(
-            Op::Binary(Arith::Div),
-            vec![t17.clone(), t1.clone()],
+            Op::Binary(Arith::Sub),
+            vec![t16, t17],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
-        let t19 = step(
-            Op::Binary(Arith::Div),
-            vec![t8.clone(), t12.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
+        let t19 = step(Op::Neg, vec![t11], &[dim::n, dim::d], span(0, 2283, 2314), env)?;
         let t20 = step(
             Op::Binary(Arith::Mul),
-            vec![t2, t19.clone()],
+            vec![t0, t19],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t21 = step(
-            Op::Binary(Arith::Div),
-            vec![t20.clone(), t1.clone()],
+            Op::Pow(2.0),
+            vec![t3],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t22 = step(
-            Op::Binary(Arith::Sub),
-            vec![t18, t21],
+            Op::Binary(Arith::Mul),
+            vec![t20, t21],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
-        let t23 = step(Op::Const(-2.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t23 = step(
+            Op::Binary(Arith::Mul),
+            vec![t9, t5],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
         let t24 = step(
-            Op::Binary(Arith::Div),
-            vec![t23, t12],
+            Op::Binary(Arith::Mul),
+            vec![t23, t14],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t25 = step(
-            Op::Binary(Arith::Mul),
-            vec![t7, t24],
+            Op::Binary(Arith::Div),
+            vec![t22, t24],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
@@ -669,117 +626,7 @@ pub mod pool_pseudo_huber {
             span(0, 2283, 2314),
             env,
         )?;
-        let t27 = step(
-            Op::Binary(Arith::Mul),
-            vec![t26, t1],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t28 = step(
-            Op::Binary(Arith::Div),
-            vec![t5, t8.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t29 = step(
-            Op::Binary(Arith::Mul),
-            vec![t17, t28.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t30 = step(
-            Op::Atom {
-                atom: Atom::Sum,
-                axis: None,
-            },
-            vec![t29],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t31 = step(
-            Op::Binary(Arith::Sub),
-            vec![t27, t30],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t32 = step(
-            Op::Binary(Arith::Mul),
-            vec![t20, t28],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t33 = step(
-            Op::Atom {
-                atom: Atom::Sum,
-                axis: None,
-            },
-            vec![t32],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t34 = step(
-            Op::Binary(Arith::Add),
-            vec![t31, t33],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t35 = step(
-            Op::Binary(Arith::Mul),
-            vec![t19, t6],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t36 = step(
-            Op::Atom {
-                atom: Atom::SumTo,
-                axis: None,
-            },
-            vec![t35],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t37 = step(
-            Op::Binary(Arith::Div),
-            vec![t36, t8],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t38 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t37],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t39 = step(
-            Op::Atom {
-                atom: Atom::Sum,
-                axis: None,
-            },
-            vec![t38],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t40 = step(
-            Op::Binary(Arith::Add),
-            vec![t34, t39],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        Ok(vec![t22, t40])
+        Ok(vec![t18, t26])
     }
     /// Kernel `Init`.
     fn k_init(env: &Env) -> Result<Vec<Tensor>, EvalError> {
