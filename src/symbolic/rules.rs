@@ -134,8 +134,9 @@ fn compile(rules: &[Text]) -> Vec<Rule> {
                 When::Always => Rewrite::new(name, lhs, rhs),
                 When::Constant(c, a) => {
                     let (c, a) = (v(c), v(a));
-                    let condition =
-                        move |g: &mut Graph, _: Id, s: &Subst| g[s[c]].data.value.is_some() && g[s[a]].data.value.is_none();
+                    let condition = move |g: &mut Graph, _: Id, s: &Subst| {
+                        g[s[c]].data.value.is_some() && g[s[a]].data.value.is_none()
+                    };
                     Rewrite::new(name, lhs, ConditionalApplier { condition, applier: rhs })
                 }
                 When::Cancels => {

@@ -10,7 +10,9 @@
 //! numpy broadcasting makes some identities shape-dependent (`x * 0 → 0` only
 //! for a scalar `x`), so the e-class analysis ([`Shapes`]) carries every class's
 //! shape, computed by the checker's rules, and the rules ([`super::rules`]) test
-//! shapes in their conditions. It also folds scalar constants.
+//! shapes in their conditions. It also folds scalar constants, and records
+//! what each class divides by, so that a factor cancels only where that keeps
+//! the domain.
 //!
 //! Runs are bounded by iteration and node limits, never by time, so results do
 //! not depend on machine speed; with egg's `deterministic` feature they do not
@@ -140,8 +142,9 @@ impl Analysis<Math> for Shapes {
             to.value = from.value;
         }
         let gave = to.value.is_some() && from.value.is_none();
-        // equal terms have equal domains (every rule keeps the domain), so what
-        // one of them proves holds for the class
+        // equal terms have equal domains (the rules keep the domain, but for
+        // `x * 0 → 0`, which drops x's), so what one of them proves holds for
+        // the class
         let mut guards = to.guards.clone();
         guards.extend(&from.guards);
         guards.sort();

@@ -431,8 +431,9 @@ fn ir_size(e: &ddn::ir::Expr) -> usize {
 /// parameters and variables have the same ids.
 #[test]
 fn derived_gradients_are_no_larger_than_hand_written_ones() {
-    let cases: &[(&str, &str, &str, &str, &[(&str, usize)])] = &[
-        // (file, node, signature, reference f_y, sizes)
+    // (file, node, signature, reference f_y, sizes)
+    type Case = (&'static str, &'static str, &'static str, &'static str, &'static [(&'static str, usize)]);
+    let cases: &[Case] = &[
         (
             "robust_pooling.ddn",
             "pool_pseudo_huber",
@@ -474,7 +475,8 @@ fn derived_gradients_are_no_larger_than_hand_written_ones() {
     for (k, &(file, name, signature, reference, sizes)) in cases.iter().enumerate() {
         let node = stdlib_node(file, name);
         let var = &node.vars[0].name;
-        let src = format!("node r({signature} {{\n    minimize sum({var})\n    subject to {{ {reference} == 0 }}\n}}\n");
+        let src =
+            format!("node r({signature} {{\n    minimize sum({var})\n    subject to {{ {reference} == 0 }}\n}}\n");
         let c = ddn::compile("reference.ddn", &src);
         assert!(!c.has_errors(), "{name}: the reference does not compile:\n{src}");
         let want = &c.program.nodes[0].constraints[0].lhs;
