@@ -10,7 +10,9 @@
 //! numpy broadcasting makes some identities shape-dependent (`x * 0 → 0` only
 //! for a scalar `x`), so the e-class analysis ([`Shapes`]) carries every class's
 //! shape, computed by the checker's rules, and the rules ([`super::rules`]) test
-//! shapes in their conditions. It also folds scalar constants.
+//! shapes in their conditions. It also folds scalar constants, and records
+//! what each class divides by, so that a factor cancels only where that keeps
+//! the domain.
 //!
 //! Runs are bounded by iteration and node limits, never by time, so results do
 //! not depend on machine speed; with egg's `deterministic` feature they do not
@@ -50,11 +52,17 @@ pub const ITER_LIMIT: usize = 30;
 /// E-node bound of one run.
 pub const NODE_LIMIT: usize = 20_000;
 
-/// A shape and, for a scalar constant, its value.
+/// A shape, for a scalar constant its value, and the classes at whose zeros
+/// the term is undefined.
 #[derive(Clone, Debug)]
 pub struct Info {
     pub shape: Shape,
     pub value: Option<f64>,
+    /// `d` is here when the term divides by `d` (or raises it to a negative
+    /// power): where `d = 0` the term is undefined, so a rewrite that removes
+    /// another division by `d` keeps the domain. Ids as recorded: compare
+    /// through `EGraph::find`.
+    pub guards: Vec<Id>,
 }
 
 /// The e-class analysis: shapes by the checker's rules, and constant folding.
@@ -117,7 +125,15 @@ impl Analysis<Math> for Shapes {
     fn make(egraph: &mut EGraph<Math, Self>, node: &Math, _id: Id) -> Info {
         let shape = egraph.analysis.shape_of(node, |c| egraph[c].data.shape.clone());
         let value = fold(node, |c| egraph[c].data.value).filter(|x| x.is_finite());
-        Info { shape, value }
+        let mut guards: Vec<Id> = node.children().iter().flat_map(|&c| egraph[c].data.guards.clone()).collect();
+        match node {
+            Math::Div([_, b]) => guards.push(*b),
+            Math::Pow([a, p]) if egraph[*p].data.value.is_some_and(|p| p < 0.0) => guards.push(*a),
+            _ => {}
+        }
+        guards.sort();
+        guards.dedup();
+        Info { shape, value, guards }
     }
 
     fn merge(&mut self, to: &mut Info, from: Info) -> DidMerge {
@@ -125,7 +141,17 @@ impl Analysis<Math> for Shapes {
         if took {
             to.value = from.value;
         }
-        DidMerge(took, to.value.is_some() && from.value.is_none())
+        let gave = to.value.is_some() && from.value.is_none();
+        // equal terms have equal domains (the rules keep the domain, but for
+        // `x * 0 → 0`, which drops x's), so what one of them proves holds for
+        // the class
+        let mut guards = to.guards.clone();
+        guards.extend(&from.guards);
+        guards.sort();
+        guards.dedup();
+        let (grew, more) = (guards.len() > to.guards.len(), guards.len() > from.guards.len());
+        to.guards = guards;
+        DidMerge(took || grew, gave || more)
     }
 
     fn modify(egraph: &mut EGraph<Math, Self>, id: Id) {
@@ -150,7 +176,8 @@ fn fold(node: &Math, v: impl Fn(Id) -> Option<f64>) -> Option<f64> {
     })
 }
 
-/// Extraction cost: the number of nodes, with a matrix product counting as
+/// Extraction cost: the number of IR nodes (a power with its constant
+/// exponent is one), with a matrix product counting as
 /// eight (a factored `A @ (b + c)` beats `A @ b + A @ c`). Every cost is
 /// doubled so that a tie-break fits in between: a product with a constant on
 /// the right costs one more, so `2 * x` is written rather than `x * 2`.
@@ -167,7 +194,11 @@ impl CostFunction<Math> for FewerProducts<'_> {
             Math::Neg(a) if self.0[*a].nodes.iter().any(|n| matches!(n, Math::Leaf(_))) => 3,
             _ => 2,
         };
-        node.fold(own, |sum, id| sum + costs(id))
+        match node {
+            // one IR node: the exponent is part of it, as in `ExprKind::Pow`
+            Math::Pow([a, _]) => own + costs(*a),
+            _ => node.fold(own, |sum, id| sum + costs(id)),
+        }
     }
 }
 

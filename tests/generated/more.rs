@@ -1581,7 +1581,7 @@ pub mod pool_welsch_ball {
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 3257, 3282), env)?;
+        let t0 = step(Op::Const(-0.5), vec![], &[], span(0, 3257, 3282), env)?;
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
@@ -1604,66 +1604,58 @@ pub mod pool_welsch_ball {
             span(0, 3257, 3282),
             env,
         )?;
-        let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(0, 3257, 3282), env)?;
-        let t6 = step(Op::Const(2.0), vec![], &[], span(0, 3257, 3282), env)?;
-        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
-        let t8 = step(Op::Pow(2.0), vec![t7], &[], span(0, 3257, 3282), env)?;
-        let t9 = step(
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 3257, 3282), env)?;
+        let t7 = step(
+            Op::Binary(Arith::Div),
+            vec![t4, t6.clone()],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t8 = step(
             Op::Binary(Arith::Mul),
-            vec![t6, t8],
-            &[],
+            vec![t0, t7],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t9 = step(
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t8],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Div),
-            vec![t5, t9.clone()],
+            vec![t9, t6],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t11 = step(
-            Op::Atom {
-                atom: Atom::Exp,
-                axis: None,
-            },
-            vec![t10],
+            Op::Binary(Arith::Mul),
+            vec![t10, t3],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t12 = step(
-            Op::Binary(Arith::Div),
-            vec![t11, t9],
-            &[dim::n, dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t13 = step(
-            Op::Binary(Arith::Mul),
-            vec![t12, t3],
-            &[dim::n, dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t14 = step(
             Op::Atom {
                 atom: Atom::SumTo,
                 axis: None,
             },
-            vec![t13],
+            vec![t11],
             &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t15 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t14],
-            &[dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        Ok(vec![t15])
+        let t13 = step(Op::Neg, vec![t12], &[dim::d], span(0, 3257, 3282), env)?;
+        Ok(vec![t13])
     }
     /// Kernel `LagrangianGradient`.
     fn k_lagrangian_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -1681,7 +1673,7 @@ pub mod pool_welsch_ball {
         let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3272, 3273), env)?;
         let t3 = step(
             Op::Binary(Arith::Mul),
-            vec![t1.clone(), t2.clone()],
+            vec![t1, t2.clone()],
             &[dim::d],
             span(0, 3257, 3282),
             env,
@@ -1693,7 +1685,7 @@ pub mod pool_welsch_ball {
             span(0, 3257, 3282),
             env,
         )?;
-        let t5 = step(Op::Const(-2.0), vec![], &[], span(0, 3257, 3282), env)?;
+        let t5 = step(Op::Const(-0.5), vec![], &[], span(0, 3257, 3282), env)?;
         let t6 = step(
             Op::Param(ParamId(0)),
             vec![],
@@ -1715,72 +1707,64 @@ pub mod pool_welsch_ball {
             span(0, 3257, 3282),
             env,
         )?;
-        let t9 = step(Op::Neg, vec![t8], &[dim::n, dim::d], span(0, 3257, 3282), env)?;
-        let t10 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
-        let t11 = step(Op::Pow(2.0), vec![t10], &[], span(0, 3257, 3282), env)?;
+        let t9 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
+        let t10 = step(Op::Pow(2.0), vec![t9], &[], span(0, 3257, 3282), env)?;
+        let t11 = step(
+            Op::Binary(Arith::Div),
+            vec![t8, t10.clone()],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
         let t12 = step(
             Op::Binary(Arith::Mul),
-            vec![t1, t11],
-            &[],
+            vec![t5, t11],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t13 = step(
-            Op::Binary(Arith::Div),
-            vec![t9, t12.clone()],
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t12],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t14 = step(
-            Op::Atom {
-                atom: Atom::Exp,
-                axis: None,
-            },
-            vec![t13],
+            Op::Binary(Arith::Div),
+            vec![t13, t10],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t15 = step(
-            Op::Binary(Arith::Div),
-            vec![t14, t12],
+            Op::Binary(Arith::Mul),
+            vec![t14, t7],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t16 = step(
-            Op::Binary(Arith::Mul),
-            vec![t15, t7],
-            &[dim::n, dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t17 = step(
             Op::Atom {
                 atom: Atom::SumTo,
                 axis: None,
             },
-            vec![t16],
+            vec![t15],
             &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t18 = step(
-            Op::Binary(Arith::Mul),
-            vec![t5, t17],
+        let t17 = step(
+            Op::Binary(Arith::Sub),
+            vec![t4, t16],
             &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t19 = step(
-            Op::Binary(Arith::Add),
-            vec![t4, t18],
-            &[dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        Ok(vec![t19])
+        Ok(vec![t17])
     }
     /// Kernel `Hvp`.
     fn k_hvp(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -1807,7 +1791,7 @@ pub mod pool_welsch_ball {
         )?;
         let t3 = step(
             Op::Binary(Arith::Mul),
-            vec![t1.clone(), t2.clone()],
+            vec![t1, t2.clone()],
             &[dim::d],
             span(0, 3257, 3282),
             env,
@@ -1819,66 +1803,72 @@ pub mod pool_welsch_ball {
             span(0, 3257, 3282),
             env,
         )?;
-        let t5 = step(Op::Const(-2.0), vec![], &[], span(0, 3257, 3282), env)?;
-        let t6 = step(
+        let t5 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
             span(0, 3268, 3269),
             env,
         )?;
-        let t7 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3272, 3273), env)?;
-        let t8 = step(
+        let t6 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3272, 3273), env)?;
+        let t7 = step(
             Op::Binary(Arith::Sub),
-            vec![t6, t7],
+            vec![t5, t6],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t9 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
-        let t10 = step(Op::Pow(2.0), vec![t9], &[], span(0, 3257, 3282), env)?;
-        let t11 = step(
-            Op::Binary(Arith::Mul),
-            vec![t1.clone(), t10],
-            &[],
+        let t8 = step(Op::Const(-0.5), vec![], &[], span(0, 3257, 3282), env)?;
+        let t9 = step(
+            Op::Pow(2.0),
+            vec![t7.clone()],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
+        let t10 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
+        let t11 = step(Op::Pow(2.0), vec![t10], &[], span(0, 3257, 3282), env)?;
         let t12 = step(
             Op::Binary(Arith::Div),
-            vec![t1, t11.clone()],
-            &[],
+            vec![t9, t11.clone()],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t13 = step(
-            Op::Pow(2.0),
-            vec![t8.clone()],
+            Op::Binary(Arith::Mul),
+            vec![t8, t12],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t14 = step(Op::Neg, vec![t13], &[dim::n, dim::d], span(0, 3257, 3282), env)?;
+        let t14 = step(
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t13],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
         let t15 = step(
-            Op::Binary(Arith::Div),
-            vec![t14, t11.clone()],
+            Op::Binary(Arith::Mul),
+            vec![t7.clone(), t2.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t16 = step(
-            Op::Atom {
-                atom: Atom::Exp,
-                axis: None,
-            },
-            vec![t15],
+            Op::Binary(Arith::Div),
+            vec![t15, t11.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
-            vec![t8.clone(), t2.clone()],
+            vec![t14.clone(), t16],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
@@ -1892,71 +1882,50 @@ pub mod pool_welsch_ball {
         )?;
         let t19 = step(
             Op::Binary(Arith::Mul),
-            vec![t16.clone(), t18],
+            vec![t7, t18],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t20 = step(
-            Op::Binary(Arith::Mul),
-            vec![t12, t19],
+            Op::Binary(Arith::Div),
+            vec![t14, t11],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t21 = step(
             Op::Binary(Arith::Mul),
-            vec![t8, t20],
+            vec![t20, t2],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t22 = step(
-            Op::Binary(Arith::Div),
-            vec![t16, t11],
+            Op::Binary(Arith::Sub),
+            vec![t19, t21],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t23 = step(
-            Op::Binary(Arith::Mul),
-            vec![t22, t2],
-            &[dim::n, dim::d],
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t22],
+            &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t24 = step(
             Op::Binary(Arith::Sub),
-            vec![t21, t23],
-            &[dim::n, dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t25 = step(
-            Op::Atom {
-                atom: Atom::SumTo,
-                axis: None,
-            },
-            vec![t24],
+            vec![t4, t23],
             &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t26 = step(
-            Op::Binary(Arith::Mul),
-            vec![t5, t25],
-            &[dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t27 = step(
-            Op::Binary(Arith::Add),
-            vec![t4, t26],
-            &[dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        Ok(vec![t27])
+        Ok(vec![t24])
     }
     /// Kernel `Hessian`.
     fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -1973,7 +1942,7 @@ pub mod pool_welsch_ball {
         )?;
         let t2 = step(
             Op::Binary(Arith::Mul),
-            vec![t0.clone(), t1],
+            vec![t0, t1],
             &[],
             span(0, 3257, 3282),
             env,
@@ -1998,168 +1967,148 @@ pub mod pool_welsch_ball {
             span(0, 3257, 3282),
             env,
         )?;
-        let t5 = step(Op::Const(-2.0), vec![], &[], span(0, 3257, 3282), env)?;
-        let t6 = step(
+        let t5 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
             span(0, 3268, 3269),
             env,
         )?;
-        let t7 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3272, 3273), env)?;
-        let t8 = step(
+        let t6 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3272, 3273), env)?;
+        let t7 = step(
             Op::Binary(Arith::Sub),
-            vec![t6, t7],
+            vec![t5, t6],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t9 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0.clone(), t8.clone()],
+        let t8 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
+        let t9 = step(Op::Pow(2.0), vec![t8], &[], span(0, 3257, 3282), env)?;
+        let t10 = step(
+            Op::Binary(Arith::Div),
+            vec![t7.clone(), t9.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t10 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
-        let t11 = step(Op::Pow(2.0), vec![t10], &[], span(0, 3257, 3282), env)?;
+        let t11 = step(Op::Const(-0.5), vec![], &[], span(0, 3257, 3282), env)?;
         let t12 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t11],
-            &[],
+            Op::Pow(2.0),
+            vec![t7.clone()],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Div),
-            vec![t9, t12.clone()],
+            vec![t12, t9.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t14 = step(
-            Op::Pow(2.0),
-            vec![t8.clone()],
+            Op::Binary(Arith::Mul),
+            vec![t11, t13],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t15 = step(Op::Neg, vec![t14], &[dim::n, dim::d], span(0, 3257, 3282), env)?;
+        let t15 = step(
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t14],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
         let t16 = step(
-            Op::Binary(Arith::Div),
-            vec![t15, t12.clone()],
+            Op::Binary(Arith::Mul),
+            vec![t10, t15.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t17 = step(
-            Op::Atom {
-                atom: Atom::Exp,
-                axis: None,
-            },
-            vec![t16],
+            Op::Binary(Arith::Div),
+            vec![t16, t9.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Mul),
-            vec![t13, t17.clone()],
+            vec![t17, t7],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t19 = step(
-            Op::Binary(Arith::Div),
-            vec![t18, t12.clone()],
-            &[dim::n, dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t20 = step(
-            Op::Binary(Arith::Mul),
-            vec![t19, t8],
-            &[dim::n, dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t21 = step(
             Op::Atom {
                 atom: Atom::Sum,
                 axis: Some(0),
             },
-            vec![t20],
+            vec![t18],
             &[dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 3257, 3282), env)?;
+        let t21 = step(
+            Op::Atom {
+                atom: Atom::Diag,
+                axis: None,
+            },
+            vec![t20],
+            &[dim::d, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t22 = step(
-            Op::Binary(Arith::Mul),
-            vec![t5.clone(), t21],
-            &[dim::d],
+            Op::Binary(Arith::Add),
+            vec![t4, t21],
+            &[dim::d, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t23 = step(
-            Op::Atom {
-                atom: Atom::Diag,
-                axis: None,
-            },
-            vec![t22],
-            &[dim::d, dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t24 = step(
-            Op::Binary(Arith::Add),
-            vec![t4, t23],
-            &[dim::d, dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t25 = step(
             Op::Binary(Arith::Div),
-            vec![t17, t12],
+            vec![t15, t9],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t26 = step(Op::Neg, vec![t25], &[dim::n, dim::d], span(0, 3257, 3282), env)?;
-        let t27 = step(
+        let t24 = step(Op::Neg, vec![t23], &[dim::n, dim::d], span(0, 3257, 3282), env)?;
+        let t25 = step(
             Op::Atom {
                 atom: Atom::Sum,
                 axis: Some(0),
             },
-            vec![t26],
+            vec![t24],
             &[dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t28 = step(
-            Op::Binary(Arith::Mul),
-            vec![t5, t27],
-            &[dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t29 = step(
+        let t26 = step(Op::Neg, vec![t25], &[dim::d], span(0, 3257, 3282), env)?;
+        let t27 = step(
             Op::Atom {
                 atom: Atom::Diag,
                 axis: None,
             },
-            vec![t28],
+            vec![t26],
             &[dim::d, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t30 = step(
+        let t28 = step(
             Op::Binary(Arith::Add),
-            vec![t24, t29],
+            vec![t22, t27],
             &[dim::d, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        Ok(vec![t30])
+        Ok(vec![t28])
     }
     /// Kernel `Ineq`.
     fn k_ineq(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -2216,8 +2165,7 @@ pub mod pool_welsch_ball {
     }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(4.0), vec![], &[], span(0, 3257, 3282), env)?;
-        let t1 = step(
+        let t0 = step(
             Op::Sym {
                 id: SymId(2),
                 name: "w_y".into(),
@@ -2227,145 +2175,161 @@ pub mod pool_welsch_ball {
             span(0, 3257, 3282),
             env,
         )?;
-        let t2 = step(
+        let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
             span(0, 3268, 3269),
             env,
         )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3272, 3273), env)?;
-        let t4 = step(
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3272, 3273), env)?;
+        let t3 = step(
             Op::Binary(Arith::Sub),
-            vec![t2, t3],
+            vec![t1, t2],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t5 = step(
+        let t4 = step(
             Op::Binary(Arith::Mul),
-            vec![t1.clone(), t4.clone()],
+            vec![t0.clone(), t3.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t6 = step(Op::Const(2.0), vec![], &[], span(0, 3257, 3282), env)?;
-        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
-        let t8 = step(Op::Pow(2.0), vec![t7.clone()], &[], span(0, 3257, 3282), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 3257, 3282), env)?;
+        let t7 = step(
+            Op::Binary(Arith::Div),
+            vec![t4.clone(), t6.clone()],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t8 = step(Op::Const(-0.5), vec![], &[], span(0, 3257, 3282), env)?;
         let t9 = step(
-            Op::Binary(Arith::Mul),
-            vec![t6, t8],
-            &[],
+            Op::Pow(2.0),
+            vec![t3.clone()],
+            &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Div),
-            vec![t5.clone(), t9.clone()],
+            vec![t9.clone(), t6.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t11 = step(
-            Op::Pow(2.0),
-            vec![t4.clone()],
+            Op::Binary(Arith::Mul),
+            vec![t8, t10],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t12 = step(
-            Op::Neg,
-            vec![t11.clone()],
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t11],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t13 = step(
-            Op::Binary(Arith::Div),
-            vec![t12, t9.clone()],
+            Op::Binary(Arith::Mul),
+            vec![t7, t12.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t14 = step(
-            Op::Atom {
-                atom: Atom::Exp,
-                axis: None,
-            },
-            vec![t13],
+            Op::Binary(Arith::Div),
+            vec![t13.clone(), t6.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Mul),
-            vec![t10, t14.clone()],
+            vec![t14, t3],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
-            vec![t15.clone(), t9.clone()],
+            vec![t12.clone(), t6.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
-            vec![t16, t4],
+            vec![t0, t16],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t18 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t17],
+            Op::Binary(Arith::Sub),
+            vec![t15, t17],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
-        let t19 = step(Op::Const(-2.0), vec![], &[], span(0, 3257, 3282), env)?;
-        let t20 = step(
-            Op::Binary(Arith::Div),
-            vec![t14.clone(), t9.clone()],
-            &[dim::n, dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
+        let t19 = step(Op::Const(2.0), vec![], &[], span(0, 3257, 3282), env)?;
+        let t20 = step(Op::Pow(2.0), vec![t6], &[], span(0, 3257, 3282), env)?;
         let t21 = step(
-            Op::Binary(Arith::Mul),
-            vec![t1, t20],
+            Op::Binary(Arith::Div),
+            vec![t12, t20.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Mul),
-            vec![t19, t21],
+            vec![t4, t21],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t23 = step(
-            Op::Binary(Arith::Add),
-            vec![t18, t22],
-            &[dim::n, dim::d],
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t22],
+            &[],
             span(0, 3257, 3282),
             env,
         )?;
-        let t24 = step(Op::Const(-8.0), vec![], &[], span(0, 3257, 3282), env)?;
-        let t25 = step(Op::Pow(2.0), vec![t9], &[], span(0, 3257, 3282), env)?;
+        let t24 = step(
+            Op::Binary(Arith::Mul),
+            vec![t23, t5.clone()],
+            &[],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t25 = step(
+            Op::Binary(Arith::Mul),
+            vec![t19, t24],
+            &[],
+            span(0, 3257, 3282),
+            env,
+        )?;
         let t26 = step(
             Op::Binary(Arith::Div),
-            vec![t11, t25.clone()],
+            vec![t9, t20],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
         )?;
         let t27 = step(
             Op::Binary(Arith::Mul),
-            vec![t15, t26],
+            vec![t13, t26],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
@@ -2382,64 +2346,19 @@ pub mod pool_welsch_ball {
         )?;
         let t29 = step(
             Op::Binary(Arith::Mul),
-            vec![t28, t7.clone()],
+            vec![t28, t5],
             &[],
             span(0, 3257, 3282),
             env,
         )?;
         let t30 = step(
-            Op::Binary(Arith::Mul),
-            vec![t24.clone(), t29],
-            &[],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t31 = step(
-            Op::Binary(Arith::Div),
-            vec![t14, t25],
-            &[dim::n, dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t32 = step(
-            Op::Binary(Arith::Mul),
-            vec![t5, t31],
-            &[dim::n, dim::d],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t33 = step(
-            Op::Atom {
-                atom: Atom::Sum,
-                axis: None,
-            },
-            vec![t32],
-            &[],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t34 = step(
-            Op::Binary(Arith::Mul),
-            vec![t33, t7],
-            &[],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t35 = step(
-            Op::Binary(Arith::Mul),
-            vec![t24, t34],
-            &[],
-            span(0, 3257, 3282),
-            env,
-        )?;
-        let t36 = step(
             Op::Binary(Arith::Sub),
-            vec![t30, t35],
+            vec![t25, t29],
             &[],
             span(0, 3257, 3282),
             env,
         )?;
-        Ok(vec![t23, t36])
+        Ok(vec![t18, t30])
     }
     /// Kernel `Init`.
     fn k_init(env: &Env) -> Result<Vec<Tensor>, EvalError> {

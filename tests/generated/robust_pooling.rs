@@ -266,180 +266,92 @@ pub mod pool_pseudo_huber {
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
-        let t2 = step(Op::Pow(2.0), vec![t1.clone()], &[], span(0, 2283, 2314), env)?;
-        let t3 = step(Op::Const(0.5), vec![], &[], span(0, 2283, 2314), env)?;
-        let t4 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t5 = step(
+        let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
             span(0, 2300, 2301),
             env,
         )?;
-        let t6 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
-        let t7 = step(
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t2 = step(
             Op::Binary(Arith::Sub),
-            vec![t5, t6],
+            vec![t0, t1],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t3 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t4 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t5 = step(
+            Op::Binary(Arith::Div),
+            vec![t2.clone(), t4],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t6 = step(
+            Op::Pow(2.0),
+            vec![t5],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t7 = step(
+            Op::Binary(Arith::Add),
+            vec![t3, t6],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t8 = step(
-            Op::Binary(Arith::Div),
-            vec![t7, t1.clone()],
+            Op::Atom {
+                atom: Atom::Sqrt,
+                axis: None,
+            },
+            vec![t7],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t9 = step(
-            Op::Pow(2.0),
-            vec![t8.clone()],
+            Op::Binary(Arith::Div),
+            vec![t2, t8],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t10 = step(
-            Op::Binary(Arith::Add),
-            vec![t4, t9],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t11 = step(
-            Op::Atom {
-                atom: Atom::Sqrt,
-                axis: None,
-            },
-            vec![t10],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t12 = step(
-            Op::Binary(Arith::Div),
-            vec![t3, t11],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t13 = step(
-            Op::Binary(Arith::Mul),
-            vec![t2, t12],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t14 = step(
-            Op::Binary(Arith::Mul),
-            vec![t13, t8],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t15 = step(
-            Op::Binary(Arith::Div),
-            vec![t14, t1],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t16 = step(
             Op::Atom {
                 atom: Atom::SumTo,
                 axis: None,
             },
-            vec![t15],
+            vec![t9],
             &[dim::d],
             span(0, 2283, 2314),
             env,
         )?;
-        let t17 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t16],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        Ok(vec![t17])
+        let t11 = step(Op::Neg, vec![t10], &[dim::d], span(0, 2283, 2314), env)?;
+        Ok(vec![t11])
     }
     /// Kernel `Hvp`.
     fn k_hvp(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t1 = step(
+        let t0 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
             span(0, 2300, 2301),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
-        let t3 = step(
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t2 = step(
             Op::Binary(Arith::Sub),
-            vec![t1, t2],
+            vec![t0, t1],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
-        let t4 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
-        let t5 = step(
-            Op::Binary(Arith::Div),
-            vec![t3, t4.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t6 = step(Op::Pow(2.0), vec![t4.clone()], &[], span(0, 2283, 2314), env)?;
-        let t7 = step(Op::Const(2.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t8 = step(Op::Const(0.5), vec![], &[], span(0, 2283, 2314), env)?;
-        let t9 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t10 = step(
-            Op::Pow(2.0),
-            vec![t5.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t11 = step(
-            Op::Binary(Arith::Add),
-            vec![t9, t10],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t12 = step(
-            Op::Atom {
-                atom: Atom::Sqrt,
-                axis: None,
-            },
-            vec![t11],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t13 = step(
-            Op::Pow(2.0),
-            vec![t12.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t14 = step(
-            Op::Binary(Arith::Div),
-            vec![t8.clone(), t13],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t15 = step(
-            Op::Binary(Arith::Div),
-            vec![t8, t12],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t16 = step(
+        let t3 = step(
             Op::Sym {
                 id: SymId(0),
                 name: "v_y".into(),
@@ -449,106 +361,106 @@ pub mod pool_pseudo_huber {
             span(0, 2283, 2314),
             env,
         )?;
-        let t17 = step(
+        let t4 = step(
+            Op::Binary(Arith::Mul),
+            vec![t2.clone(), t3.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2283, 2314), env)?;
+        let t7 = step(
             Op::Binary(Arith::Div),
-            vec![t16, t4.clone()],
-            &[dim::d],
+            vec![t4, t6],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t8 = step(
+            Op::Binary(Arith::Mul),
+            vec![t2.clone(), t7],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t9 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t10 = step(
+            Op::Binary(Arith::Div),
+            vec![t2, t5],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t11 = step(
+            Op::Pow(2.0),
+            vec![t10],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t12 = step(
+            Op::Binary(Arith::Add),
+            vec![t9, t11],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t13 = step(
+            Op::Atom {
+                atom: Atom::Sqrt,
+                axis: None,
+            },
+            vec![t12],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t14 = step(
+            Op::Pow(3.0),
+            vec![t13.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t15 = step(
+            Op::Binary(Arith::Div),
+            vec![t8, t14],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t16 = step(
+            Op::Binary(Arith::Div),
+            vec![t3, t13],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t17 = step(
+            Op::Binary(Arith::Sub),
+            vec![t15, t16],
+            &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t18 = step(
-            Op::Binary(Arith::Mul),
-            vec![t5.clone(), t17.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t19 = step(
-            Op::Binary(Arith::Mul),
-            vec![t15.clone(), t18],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t20 = step(
-            Op::Binary(Arith::Mul),
-            vec![t14, t19],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t21 = step(
-            Op::Binary(Arith::Mul),
-            vec![t7, t20],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t22 = step(
-            Op::Binary(Arith::Mul),
-            vec![t6.clone(), t21],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t23 = step(
-            Op::Binary(Arith::Mul),
-            vec![t5, t22],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t24 = step(
-            Op::Binary(Arith::Mul),
-            vec![t6, t15],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t25 = step(
-            Op::Binary(Arith::Mul),
-            vec![t24, t17],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t26 = step(
-            Op::Binary(Arith::Sub),
-            vec![t23, t25],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t27 = step(
-            Op::Binary(Arith::Div),
-            vec![t26, t4],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t28 = step(
             Op::Atom {
                 atom: Atom::SumTo,
                 axis: None,
             },
-            vec![t27],
+            vec![t17],
             &[dim::d],
             span(0, 2283, 2314),
             env,
         )?;
-        let t29 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t28],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        Ok(vec![t29])
+        let t19 = step(Op::Neg, vec![t18], &[dim::d], span(0, 2283, 2314), env)?;
+        Ok(vec![t19])
     }
     /// Kernel `Hessian`.
     fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t1 = step(Op::Const(2.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t0 = step(Op::Const(-1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t1 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
@@ -567,197 +479,125 @@ pub mod pool_pseudo_huber {
         let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
         let t6 = step(
             Op::Binary(Arith::Div),
-            vec![t4, t5.clone()],
+            vec![t4.clone(), t5.clone()],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t7 = step(
-            Op::Binary(Arith::Div),
-            vec![t6.clone(), t5.clone()],
+            Op::Pow(2.0),
+            vec![t6],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
-        let t8 = step(Op::Const(0.5), vec![], &[], span(0, 2283, 2314), env)?;
-        let t9 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t8 = step(
+            Op::Binary(Arith::Add),
+            vec![t1, t7],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t9 = step(
+            Op::Atom {
+                atom: Atom::Sqrt,
+                axis: None,
+            },
+            vec![t8],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
         let t10 = step(
-            Op::Pow(2.0),
-            vec![t6.clone()],
+            Op::Binary(Arith::Div),
+            vec![t0, t9.clone()],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t11 = step(
-            Op::Binary(Arith::Add),
-            vec![t9, t10],
-            &[dim::n, dim::d],
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: Some(0),
+            },
+            vec![t10],
+            &[dim::d],
             span(0, 2283, 2314),
             env,
         )?;
-        let t12 = step(
+        let t12 = step(Op::Neg, vec![t11], &[dim::d], span(0, 2283, 2314), env)?;
+        let t13 = step(
             Op::Atom {
-                atom: Atom::Sqrt,
+                atom: Atom::Diag,
                 axis: None,
             },
-            vec![t11],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t13 = step(
-            Op::Binary(Arith::Div),
-            vec![t8.clone(), t12.clone()],
-            &[dim::n, dim::d],
+            vec![t12],
+            &[dim::d, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t14 = step(
-            Op::Binary(Arith::Mul),
-            vec![t7, t13.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t15 = step(
             Op::Pow(2.0),
-            vec![t12],
+            vec![t4],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
+        let t15 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2283, 2314), env)?;
         let t16 = step(
             Op::Binary(Arith::Div),
-            vec![t8, t15],
+            vec![t14, t15],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t17 = step(
-            Op::Binary(Arith::Mul),
-            vec![t14, t16],
+            Op::Pow(3.0),
+            vec![t9],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
-        let t18 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2283, 2314), env)?;
-        let t19 = step(
-            Op::Binary(Arith::Mul),
-            vec![t17, t18.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t20 = step(
-            Op::Binary(Arith::Mul),
-            vec![t19, t6],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t21 = step(
+        let t18 = step(
             Op::Binary(Arith::Div),
-            vec![t20, t5.clone()],
+            vec![t16, t17],
             &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t19 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: Some(0),
+            },
+            vec![t18],
+            &[dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2283, 2314), env)?;
+        let t21 = step(
+            Op::Atom {
+                atom: Atom::Diag,
+                axis: None,
+            },
+            vec![t20],
+            &[dim::d, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t22 = step(
-            Op::Binary(Arith::Mul),
-            vec![t1, t21],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t23 = step(
-            Op::Atom {
-                atom: Atom::Sum,
-                axis: Some(0),
-            },
-            vec![t22],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t24 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0.clone(), t23],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t25 = step(
-            Op::Atom {
-                atom: Atom::Diag,
-                axis: None,
-            },
-            vec![t24],
-            &[dim::d, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t26 = step(
-            Op::Binary(Arith::Mul),
-            vec![t18, t13],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t27 = step(
-            Op::Binary(Arith::Div),
-            vec![t26, t5.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t28 = step(Op::Neg, vec![t27], &[dim::n, dim::d], span(0, 2283, 2314), env)?;
-        let t29 = step(
-            Op::Binary(Arith::Div),
-            vec![t28, t5],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t30 = step(
-            Op::Atom {
-                atom: Atom::Sum,
-                axis: Some(0),
-            },
-            vec![t29],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t31 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t30],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t32 = step(
-            Op::Atom {
-                atom: Atom::Diag,
-                axis: None,
-            },
-            vec![t31],
-            &[dim::d, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t33 = step(
             Op::Binary(Arith::Add),
-            vec![t25, t32],
+            vec![t13, t21],
             &[dim::d, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
-        Ok(vec![t33])
+        Ok(vec![t22])
     }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t1 = step(
+        let t0 = step(
             Op::Sym {
                 id: SymId(1),
                 name: "w_y".into(),
@@ -767,315 +607,165 @@ pub mod pool_pseudo_huber {
             span(0, 2283, 2314),
             env,
         )?;
-        let t2 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
-        let t3 = step(
-            Op::Binary(Arith::Div),
-            vec![t1.clone(), t2.clone()],
-            &[dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t4 = step(Op::Pow(2.0), vec![t2.clone()], &[], span(0, 2283, 2314), env)?;
-        let t5 = step(Op::Const(0.5), vec![], &[], span(0, 2283, 2314), env)?;
-        let t6 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t7 = step(
+        let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
             span(0, 2300, 2301),
             env,
         )?;
-        let t8 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
-        let t9 = step(
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t3 = step(
             Op::Binary(Arith::Sub),
-            vec![t7, t8],
+            vec![t1, t2],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t4 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t6 = step(
+            Op::Binary(Arith::Div),
+            vec![t3.clone(), t5.clone()],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t7 = step(
+            Op::Pow(2.0),
+            vec![t6],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t8 = step(
+            Op::Binary(Arith::Add),
+            vec![t4, t7],
+            &[dim::n, dim::d],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        let t9 = step(
+            Op::Atom {
+                atom: Atom::Sqrt,
+                axis: None,
+            },
+            vec![t8],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t10 = step(
-            Op::Binary(Arith::Div),
-            vec![t9.clone(), t2.clone()],
+            Op::Pow(2.0),
+            vec![t9.clone()],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t11 = step(
-            Op::Pow(2.0),
-            vec![t10.clone()],
+            Op::Binary(Arith::Div),
+            vec![t3.clone(), t10],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t12 = step(
-            Op::Binary(Arith::Add),
-            vec![t6, t11],
+            Op::Binary(Arith::Mul),
+            vec![t0.clone(), t11.clone()],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t13 = step(
-            Op::Atom {
-                atom: Atom::Sqrt,
-                axis: None,
-            },
-            vec![t12],
+            Op::Binary(Arith::Mul),
+            vec![t12, t3.clone()],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
-        let t14 = step(
-            Op::Binary(Arith::Div),
-            vec![t5.clone(), t13.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
+        let t14 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2283, 2314), env)?;
         let t15 = step(
             Op::Binary(Arith::Mul),
-            vec![t4.clone(), t14.clone()],
+            vec![t9.clone(), t14.clone()],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t16 = step(
-            Op::Binary(Arith::Mul),
-            vec![t3.clone(), t15.clone()],
+            Op::Binary(Arith::Div),
+            vec![t13, t15],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Div),
-            vec![t16.clone(), t2.clone()],
+            vec![t0.clone(), t9.clone()],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t18 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0.clone(), t17],
+            Op::Binary(Arith::Sub),
+            vec![t16, t17],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
-        let t19 = step(Op::Const(-4.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t19 = step(Op::Neg, vec![t11], &[dim::n, dim::d], span(0, 2283, 2314), env)?;
         let t20 = step(
             Op::Binary(Arith::Mul),
-            vec![t3, t10.clone()],
+            vec![t0, t19],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t21 = step(
-            Op::Binary(Arith::Mul),
-            vec![t20.clone(), t4.clone()],
+            Op::Pow(2.0),
+            vec![t3],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t22 = step(
-            Op::Pow(2.0),
-            vec![t13],
+            Op::Binary(Arith::Mul),
+            vec![t20, t21],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t23 = step(
-            Op::Binary(Arith::Div),
-            vec![t5, t22],
+            Op::Binary(Arith::Mul),
+            vec![t9, t5],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t24 = step(
             Op::Binary(Arith::Mul),
-            vec![t21, t23],
+            vec![t23, t14],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t25 = step(
-            Op::Binary(Arith::Mul),
-            vec![t24, t14.clone()],
+            Op::Binary(Arith::Div),
+            vec![t22, t24],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
         )?;
         let t26 = step(
-            Op::Binary(Arith::Mul),
-            vec![t25, t10.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t27 = step(
-            Op::Binary(Arith::Div),
-            vec![t26.clone(), t2.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t28 = step(
-            Op::Binary(Arith::Mul),
-            vec![t19.clone(), t27],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t29 = step(
-            Op::Binary(Arith::Sub),
-            vec![t18, t28],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t30 = step(
-            Op::Binary(Arith::Mul),
-            vec![t20, t14],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t31 = step(
             Op::Atom {
                 atom: Atom::Sum,
                 axis: None,
             },
-            vec![t30],
+            vec![t25],
             &[],
             span(0, 2283, 2314),
             env,
         )?;
-        let t32 = step(
-            Op::Binary(Arith::Mul),
-            vec![t31, t2],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t33 = step(
-            Op::Binary(Arith::Mul),
-            vec![t19.clone(), t32],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t34 = step(
-            Op::Binary(Arith::Div),
-            vec![t9, t4.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t35 = step(
-            Op::Binary(Arith::Mul),
-            vec![t26, t34.clone()],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t36 = step(
-            Op::Binary(Arith::Mul),
-            vec![t19, t35],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t37 = step(
-            Op::Atom {
-                atom: Atom::Sum,
-                axis: None,
-            },
-            vec![t36],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t38 = step(
-            Op::Binary(Arith::Add),
-            vec![t33, t37],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t39 = step(
-            Op::Binary(Arith::Mul),
-            vec![t16, t34],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t40 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0.clone(), t39],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t41 = step(
-            Op::Atom {
-                atom: Atom::Sum,
-                axis: None,
-            },
-            vec![t40],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t42 = step(
-            Op::Binary(Arith::Sub),
-            vec![t38, t41],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t43 = step(
-            Op::Binary(Arith::Mul),
-            vec![t15, t10],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t44 = step(
-            Op::Binary(Arith::Div),
-            vec![t43, t4],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t45 = step(
-            Op::Binary(Arith::Mul),
-            vec![t1, t44],
-            &[dim::n, dim::d],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t46 = step(
-            Op::Atom {
-                atom: Atom::Sum,
-                axis: None,
-            },
-            vec![t45],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t47 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t46],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        let t48 = step(
-            Op::Binary(Arith::Sub),
-            vec![t42, t47],
-            &[],
-            span(0, 2283, 2314),
-            env,
-        )?;
-        Ok(vec![t29, t48])
+        Ok(vec![t18, t26])
     }
     /// Kernel `Init`.
     fn k_init(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -1375,7 +1065,7 @@ pub mod pool_welsch {
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2530, 2555), env)?;
+        let t0 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
@@ -1398,70 +1088,339 @@ pub mod pool_welsch {
             span(0, 2530, 2555),
             env,
         )?;
-        let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(0, 2530, 2555), env)?;
-        let t6 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
-        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t8 = step(Op::Pow(2.0), vec![t7], &[], span(0, 2530, 2555), env)?;
-        let t9 = step(
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2530, 2555), env)?;
+        let t7 = step(
+            Op::Binary(Arith::Div),
+            vec![t4, t6.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t8 = step(
             Op::Binary(Arith::Mul),
-            vec![t6, t8],
-            &[],
+            vec![t0, t7],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t9 = step(
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t8],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Div),
-            vec![t5, t9.clone()],
+            vec![t9, t6],
             &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t11 = step(
+            Op::Binary(Arith::Mul),
+            vec![t10, t3],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t12 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t11],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t13 = step(Op::Neg, vec![t12], &[dim::d], span(0, 2530, 2555), env)?;
+        Ok(vec![t13])
+    }
+    /// Kernel `Hvp`.
+    fn k_hvp(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2541, 2542),
+            env,
+        )?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t2 = step(
+            Op::Binary(Arith::Sub),
+            vec![t0, t1],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t3 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
+        let t4 = step(
+            Op::Pow(2.0),
+            vec![t2.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2530, 2555), env)?;
+        let t7 = step(
+            Op::Binary(Arith::Div),
+            vec![t4, t6.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t8 = step(
+            Op::Binary(Arith::Mul),
+            vec![t3, t7],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t9 = step(
             Op::Atom {
                 atom: Atom::Exp,
                 axis: None,
             },
-            vec![t10],
+            vec![t8],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t10 = step(
+            Op::Sym {
+                id: SymId(0),
+                name: "v_y".into(),
+            },
+            vec![],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t11 = step(
+            Op::Binary(Arith::Mul),
+            vec![t2.clone(), t10.clone()],
             &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Div),
-            vec![t11, t9],
+            vec![t11, t6.clone()],
             &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
-            vec![t12, t3],
+            vec![t9.clone(), t12],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t14 = step(
+            Op::Binary(Arith::Div),
+            vec![t13, t6.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t15 = step(
+            Op::Binary(Arith::Mul),
+            vec![t2, t14],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t16 = step(
+            Op::Binary(Arith::Div),
+            vec![t9, t6],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t17 = step(
+            Op::Binary(Arith::Mul),
+            vec![t16, t10],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t18 = step(
+            Op::Binary(Arith::Sub),
+            vec![t15, t17],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t19 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t18],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2530, 2555), env)?;
+        Ok(vec![t20])
+    }
+    /// Kernel `Hessian`.
+    fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n, dim::d],
+            span(0, 2541, 2542),
+            env,
+        )?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t2 = step(
+            Op::Binary(Arith::Sub),
+            vec![t0, t1],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t3 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t4 = step(Op::Pow(2.0), vec![t3], &[], span(0, 2530, 2555), env)?;
+        let t5 = step(
+            Op::Binary(Arith::Div),
+            vec![t2.clone(), t4.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t6 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
+        let t7 = step(
+            Op::Pow(2.0),
+            vec![t2.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t8 = step(
+            Op::Binary(Arith::Div),
+            vec![t7, t4.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t9 = step(
+            Op::Binary(Arith::Mul),
+            vec![t6, t8],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t10 = step(
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t9],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t11 = step(
+            Op::Binary(Arith::Mul),
+            vec![t5, t10.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t12 = step(
+            Op::Binary(Arith::Div),
+            vec![t11, t4.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t13 = step(
+            Op::Binary(Arith::Mul),
+            vec![t12, t2],
             &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t14 = step(
             Op::Atom {
-                atom: Atom::SumTo,
-                axis: None,
+                atom: Atom::Sum,
+                axis: Some(0),
             },
             vec![t13],
             &[dim::d],
             span(0, 2530, 2555),
             env,
         )?;
-        let t15 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t14],
+        let t15 = step(Op::Neg, vec![t14], &[dim::d], span(0, 2530, 2555), env)?;
+        let t16 = step(
+            Op::Atom {
+                atom: Atom::Diag,
+                axis: None,
+            },
+            vec![t15],
+            &[dim::d, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t17 = step(
+            Op::Binary(Arith::Div),
+            vec![t10, t4],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t18 = step(Op::Neg, vec![t17], &[dim::n, dim::d], span(0, 2530, 2555), env)?;
+        let t19 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: Some(0),
+            },
+            vec![t18],
             &[dim::d],
             span(0, 2530, 2555),
             env,
         )?;
-        Ok(vec![t15])
+        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2530, 2555), env)?;
+        let t21 = step(
+            Op::Atom {
+                atom: Atom::Diag,
+                axis: None,
+            },
+            vec![t20],
+            &[dim::d, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t22 = step(
+            Op::Binary(Arith::Add),
+            vec![t16, t21],
+            &[dim::d, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        Ok(vec![t22])
     }
-    /// Kernel `Hvp`.
-    fn k_hvp(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2530, 2555), env)?;
+    /// Kernel `Mixed`.
+    fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let t0 = step(
+            Op::Sym {
+                id: SymId(1),
+                name: "w_y".into(),
+            },
+            vec![],
+            &[dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
@@ -1477,23 +1436,23 @@ pub mod pool_welsch {
             span(0, 2530, 2555),
             env,
         )?;
-        let t4 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2530, 2555), env)?;
-        let t7 = step(
+        let t4 = step(
             Op::Binary(Arith::Mul),
-            vec![t4.clone(), t6],
-            &[],
+            vec![t0.clone(), t3.clone()],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
-        let t8 = step(
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2530, 2555), env)?;
+        let t7 = step(
             Op::Binary(Arith::Div),
-            vec![t4, t7.clone()],
-            &[],
+            vec![t4.clone(), t6.clone()],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
+        let t8 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
         let t9 = step(
             Op::Pow(2.0),
             vec![t3.clone()],
@@ -1501,10 +1460,16 @@ pub mod pool_welsch {
             span(0, 2530, 2555),
             env,
         )?;
-        let t10 = step(Op::Neg, vec![t9], &[dim::n, dim::d], span(0, 2530, 2555), env)?;
-        let t11 = step(
+        let t10 = step(
             Op::Binary(Arith::Div),
-            vec![t10, t7.clone()],
+            vec![t9.clone(), t6.clone()],
+            &[dim::n, dim::d],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        let t11 = step(
+            Op::Binary(Arith::Mul),
+            vec![t8, t10],
             &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
@@ -1520,401 +1485,97 @@ pub mod pool_welsch {
             env,
         )?;
         let t13 = step(
-            Op::Sym {
-                id: SymId(0),
-                name: "v_y".into(),
-            },
-            vec![],
-            &[dim::d],
+            Op::Binary(Arith::Mul),
+            vec![t7, t12.clone()],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t14 = step(
-            Op::Binary(Arith::Mul),
-            vec![t3.clone(), t13.clone()],
+            Op::Binary(Arith::Div),
+            vec![t13.clone(), t6.clone()],
             &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t15 = step(
-            Op::Binary(Arith::Div),
-            vec![t14, t7.clone()],
+            Op::Binary(Arith::Mul),
+            vec![t14, t3],
             &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t16 = step(
-            Op::Binary(Arith::Mul),
-            vec![t12.clone(), t15],
+            Op::Binary(Arith::Div),
+            vec![t12.clone(), t6.clone()],
             &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
-            vec![t8, t16],
+            vec![t0, t16],
             &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t18 = step(
-            Op::Binary(Arith::Mul),
-            vec![t3, t17],
+            Op::Binary(Arith::Sub),
+            vec![t15, t17],
             &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
-        let t19 = step(
-            Op::Binary(Arith::Div),
-            vec![t12, t7],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t20 = step(
-            Op::Binary(Arith::Mul),
-            vec![t19, t13],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
+        let t19 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
+        let t20 = step(Op::Pow(2.0), vec![t6], &[], span(0, 2530, 2555), env)?;
         let t21 = step(
-            Op::Binary(Arith::Sub),
-            vec![t18, t20],
+            Op::Binary(Arith::Div),
+            vec![t12, t20.clone()],
             &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t22 = step(
-            Op::Atom {
-                atom: Atom::SumTo,
-                axis: None,
-            },
-            vec![t21],
-            &[dim::d],
+            Op::Binary(Arith::Mul),
+            vec![t4, t21],
+            &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t23 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t22],
-            &[dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        Ok(vec![t23])
-    }
-    /// Kernel `Hessian`.
-    fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-2.0), vec![], &[], span(0, 2530, 2555), env)?;
-        let t1 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
-        let t2 = step(
-            Op::Param(ParamId(0)),
-            vec![],
-            &[dim::n, dim::d],
-            span(0, 2541, 2542),
-            env,
-        )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
-        let t4 = step(
-            Op::Binary(Arith::Sub),
-            vec![t2, t3],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t5 = step(
-            Op::Binary(Arith::Mul),
-            vec![t1.clone(), t4.clone()],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t6 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t7 = step(Op::Pow(2.0), vec![t6], &[], span(0, 2530, 2555), env)?;
-        let t8 = step(
-            Op::Binary(Arith::Mul),
-            vec![t1, t7],
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t22],
             &[],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t9 = step(
-            Op::Binary(Arith::Div),
-            vec![t5, t8.clone()],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t10 = step(
-            Op::Pow(2.0),
-            vec![t4.clone()],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t11 = step(Op::Neg, vec![t10], &[dim::n, dim::d], span(0, 2530, 2555), env)?;
-        let t12 = step(
-            Op::Binary(Arith::Div),
-            vec![t11, t8.clone()],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t13 = step(
-            Op::Atom {
-                atom: Atom::Exp,
-                axis: None,
-            },
-            vec![t12],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t14 = step(
-            Op::Binary(Arith::Mul),
-            vec![t9, t13.clone()],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t15 = step(
-            Op::Binary(Arith::Div),
-            vec![t14, t8.clone()],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t16 = step(
-            Op::Binary(Arith::Mul),
-            vec![t15, t4],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t17 = step(
-            Op::Atom {
-                atom: Atom::Sum,
-                axis: Some(0),
-            },
-            vec![t16],
-            &[dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t18 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0.clone(), t17],
-            &[dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t19 = step(
-            Op::Atom {
-                atom: Atom::Diag,
-                axis: None,
-            },
-            vec![t18],
-            &[dim::d, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t20 = step(
-            Op::Binary(Arith::Div),
-            vec![t13, t8],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t21 = step(Op::Neg, vec![t20], &[dim::n, dim::d], span(0, 2530, 2555), env)?;
-        let t22 = step(
-            Op::Atom {
-                atom: Atom::Sum,
-                axis: Some(0),
-            },
-            vec![t21],
-            &[dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t23 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t22],
-            &[dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t24 = step(
-            Op::Atom {
-                atom: Atom::Diag,
-                axis: None,
-            },
-            vec![t23],
-            &[dim::d, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t25 = step(
-            Op::Binary(Arith::Add),
-            vec![t19, t24],
-            &[dim::d, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        Ok(vec![t25])
-    }
-    /// Kernel `Mixed`.
-    fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(4.0), vec![], &[], span(0, 2530, 2555), env)?;
-        let t1 = step(
-            Op::Sym {
-                id: SymId(1),
-                name: "w_y".into(),
-            },
-            vec![],
-            &[dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t2 = step(
-            Op::Param(ParamId(0)),
-            vec![],
-            &[dim::n, dim::d],
-            span(0, 2541, 2542),
-            env,
-        )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
-        let t4 = step(
-            Op::Binary(Arith::Sub),
-            vec![t2, t3],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t5 = step(
             Op::Binary(Arith::Mul),
-            vec![t1.clone(), t4.clone()],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t6 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
-        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t8 = step(Op::Pow(2.0), vec![t7.clone()], &[], span(0, 2530, 2555), env)?;
-        let t9 = step(
-            Op::Binary(Arith::Mul),
-            vec![t6, t8],
+            vec![t23, t5.clone()],
             &[],
             span(0, 2530, 2555),
             env,
         )?;
-        let t10 = step(
-            Op::Binary(Arith::Div),
-            vec![t5.clone(), t9.clone()],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t11 = step(
-            Op::Pow(2.0),
-            vec![t4.clone()],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t12 = step(
-            Op::Neg,
-            vec![t11.clone()],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t13 = step(
-            Op::Binary(Arith::Div),
-            vec![t12, t9.clone()],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t14 = step(
-            Op::Atom {
-                atom: Atom::Exp,
-                axis: None,
-            },
-            vec![t13],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t15 = step(
+        let t25 = step(
             Op::Binary(Arith::Mul),
-            vec![t10, t14.clone()],
-            &[dim::n, dim::d],
+            vec![t19, t24],
+            &[],
             span(0, 2530, 2555),
             env,
         )?;
-        let t16 = step(
-            Op::Binary(Arith::Div),
-            vec![t15.clone(), t9.clone()],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t17 = step(
-            Op::Binary(Arith::Mul),
-            vec![t16, t4],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t18 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t17],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t19 = step(Op::Const(-2.0), vec![], &[], span(0, 2530, 2555), env)?;
-        let t20 = step(
-            Op::Binary(Arith::Mul),
-            vec![t19, t1],
-            &[dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t21 = step(
-            Op::Binary(Arith::Div),
-            vec![t14.clone(), t9.clone()],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t22 = step(
-            Op::Binary(Arith::Mul),
-            vec![t20, t21],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t23 = step(
-            Op::Binary(Arith::Add),
-            vec![t18, t22],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t24 = step(Op::Const(-8.0), vec![], &[], span(0, 2530, 2555), env)?;
-        let t25 = step(Op::Pow(2.0), vec![t9], &[], span(0, 2530, 2555), env)?;
         let t26 = step(
             Op::Binary(Arith::Div),
-            vec![t11, t25.clone()],
+            vec![t9, t20],
             &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
         )?;
         let t27 = step(
             Op::Binary(Arith::Mul),
-            vec![t15, t26],
+            vec![t13, t26],
             &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
@@ -1931,64 +1592,19 @@ pub mod pool_welsch {
         )?;
         let t29 = step(
             Op::Binary(Arith::Mul),
-            vec![t28, t7.clone()],
+            vec![t28, t5],
             &[],
             span(0, 2530, 2555),
             env,
         )?;
         let t30 = step(
-            Op::Binary(Arith::Mul),
-            vec![t24.clone(), t29],
-            &[],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t31 = step(
-            Op::Binary(Arith::Div),
-            vec![t14, t25],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t32 = step(
-            Op::Binary(Arith::Mul),
-            vec![t5, t31],
-            &[dim::n, dim::d],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t33 = step(
-            Op::Atom {
-                atom: Atom::Sum,
-                axis: None,
-            },
-            vec![t32],
-            &[],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t34 = step(
-            Op::Binary(Arith::Mul),
-            vec![t33, t7],
-            &[],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t35 = step(
-            Op::Binary(Arith::Mul),
-            vec![t24, t34],
-            &[],
-            span(0, 2530, 2555),
-            env,
-        )?;
-        let t36 = step(
             Op::Binary(Arith::Sub),
-            vec![t30, t35],
+            vec![t25, t29],
             &[],
             span(0, 2530, 2555),
             env,
         )?;
-        Ok(vec![t23, t36])
+        Ok(vec![t18, t30])
     }
     /// Kernel `Init`.
     fn k_init(env: &Env) -> Result<Vec<Tensor>, EvalError> {

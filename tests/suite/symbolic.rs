@@ -472,3 +472,86 @@ fn checked_nodes_of_bad_files_never_panic() {
         }
     }
 }
+
+/// IR nodes of `e` (a power with its constant exponent is one).
+fn ir_size(e: &ddn::ir::Expr) -> usize {
+    1 + e.children().into_iter().map(ir_size).sum::<usize>()
+}
+
+/// The derived `f_y` of each smooth stdlib node with a hand-written reference
+/// (what a person would write for ∇_y f) is no larger in IR nodes than the
+/// reference and evaluates equal to it at a random point. The reference is
+/// compiled as the value of an equality in a node of the same signature, so
+/// parameters and variables have the same ids.
+#[test]
+fn derived_gradients_are_no_larger_than_hand_written_ones() {
+    // (file, node, signature, reference f_y, sizes)
+    type Case = (&'static str, &'static str, &'static str, &'static str, &'static [(&'static str, usize)]);
+    let cases: &[Case] = &[
+        (
+            "robust_pooling.ddn",
+            "pool_pseudo_huber",
+            "x: real[n, d], alpha: pos) -> y: real[d]",
+            "-sum((x - y) / sqrt(1 + ((x - y) / alpha)^2), axis = 0)",
+            POOL,
+        ),
+        (
+            "robust_pooling.ddn",
+            "pool_welsch",
+            "x: real[n, d], alpha: pos) -> y: real[d]",
+            "-sum(exp(-(x - y)^2 / (2 * alpha^2)) * (x - y), axis = 0) / alpha^2",
+            POOL,
+        ),
+        (
+            "more.ddn",
+            "pool_welsch_ball",
+            "x: real[n, d], alpha: pos) -> y: real[d]",
+            "-sum(exp(-(x - y)^2 / (2 * alpha^2)) * (x - y), axis = 0) / alpha^2",
+            POOL,
+        ),
+        (
+            "more.ddn",
+            "logistic_regression",
+            "X: real[m, n], y: real[m], lam: pos) -> w: real[n]",
+            "2 * lam * w - (y / (1 + exp(y * (X @ w)))) @ X",
+            &[("m", 6), ("n", 3)],
+        ),
+        ("more.ddn", "softmax_layer", "z: real[n]) -> p: nonneg[n]", "log(p) + 1 - z", &[("n", 4)]),
+        (
+            "optimal_transport.ddn",
+            "entropic_ot",
+            "M: real[m, n], r: pos[m], c: pos[n], gamma: pos) -> P: nonneg[m, n]",
+            "M + (log(P) + 1) / gamma",
+            &[("m", 3), ("n", 4)],
+        ),
+        ("eigen.ddn", "max_eigvec", "X: sym[m, m]) -> u: real[m]", "-(X @ u + u @ X)", &[("m", 4)]),
+    ];
+    for (k, &(file, name, signature, reference, sizes)) in cases.iter().enumerate() {
+        let node = stdlib_node(file, name);
+        let var = &node.vars[0].name;
+        let src =
+            format!("node r({signature} {{\n    minimize sum({var})\n    subject to {{ {reference} == 0 }}\n}}\n");
+        let c = ddn::compile("reference.ddn", &src);
+        assert!(!c.has_errors(), "{name}: the reference does not compile:\n{src}");
+        let want = &c.program.nodes[0].constraints[0].lhs;
+        let derived = derive(&node).unwrap();
+        let got = &derived.grad_f[0].expr;
+        let (n_got, n_want) = (ir_size(got), ir_size(want));
+        assert!(
+            n_got <= n_want,
+            "{name}: f_y has {n_got} IR nodes, the reference {n_want}\n  f_y = {}\n  ref = {}",
+            node.expr_str(got),
+            node.expr_str(want)
+        );
+
+        let mut rng = Rng(40 + k as u64);
+        let bound = random_bound(&node, sizes, &mut rng);
+        let kernels = evaluated(&node, &derived);
+        let p = NodeProblem::new(&node, &bound, &derived, &kernels);
+        let y: Vec<f64> = (0..p.dim()).map(|_| 0.2 + 0.7 * rng.next().abs()).collect();
+        let vars = p.unflatten(&y);
+        let env = Env { params: &bound.params, vars: &vars, dims: &bound.dims, syms: &[] };
+        let at = |e| ddn::eval::eval(e, &env).unwrap_or_else(|err| panic!("{name}: {err:?}")).data;
+        assert_close(&format!("{name}: f_y against the reference"), &at(got), &at(want));
+    }
+}
