@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::atoms::Atom;
 use crate::eval::Tensor;
 use crate::ir::{Dim, Expr, ExprKind, Node, Relation, Shape};
 use crate::limits::{count_words, Budget, Limits};
@@ -184,21 +185,22 @@ fn check_budgets(node: &Node, dims: &[usize], limits: &Limits) -> Result<(), Str
         n = n.zip(count).and_then(|(a, b)| a.checked_add(b));
     }
     let mut m = Some(0u64);
-    let mut rows = Some(0u64);
+    // The QR path's M has one row per entry of `sum_squares`'s argument.
+    let rows = match &node.objective.expr.kind {
+        ExprKind::Atom { atom: Atom::SumSquares, args, .. } => args.first().and_then(|a| elements(&a.shape, dims)),
+        _ => Some(0),
+    };
     let mut exprs: Vec<&Expr> = vec![&node.objective.expr];
     for c in &node.constraints {
         exprs.extend([&c.lhs, &c.rhs]);
         m = m.zip(elements(&c.shape, dims)).and_then(|(a, b)| a.checked_add(b));
     }
     exprs.extend(node.inits.iter().map(|i| &i.value));
-    for (i, e) in exprs.into_iter().enumerate() {
+    for e in exprs {
         let count = largest(e, dims);
         limits.check(Budget::Elements, count, || {
             format!("an expression of node `{}` has {} entries{}", node.name, count_words(count), sizes())
         })?;
-        if i == 0 {
-            rows = count;
-        }
     }
     let specialised = matches!(node.solve.as_ref().map(|s| s.method.as_str()), Some("sinkhorn" | "eigh"));
     let direct = node.class.family.is_conic()

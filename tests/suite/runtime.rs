@@ -127,3 +127,17 @@ fn input_checks_name_the_problem() {
     missing.as_object_mut().expect("object").remove("G");
     assert!(bind_errors(&n, missing).iter().any(|e| e.contains("missing input `G` (real[k, n])")));
 }
+
+/// The dense-matrix budget counts what the QR path builds, M with one row per
+/// residual entry (m × n), not the largest subexpression times n: least squares
+/// at m = 1024, n = 512 (M has 524 288 entries) binds, and so would any size
+/// whose M fits the budget.
+#[test]
+fn least_squares_budget_counts_the_residual_rows() {
+    let n = node("node ls(A: real[m, n], b: real[m]) -> x: real[n] { minimize sum_squares(A @ x - b) }");
+    let (m, cols) = (1024, 512);
+    let mut params = BTreeMap::new();
+    params.insert("A".to_string(), Tensor::matrix(m, cols, vec![0.5; m * cols]));
+    params.insert("b".to_string(), Tensor::vector(vec![1.0; m]));
+    assert!(bind(&n, &params).is_ok());
+}
