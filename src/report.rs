@@ -201,6 +201,7 @@ pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> 
                 })
                 .collect();
             out.push_str(&format!("    K: {}\n", if cones.is_empty() { "(none)".into() } else { cones.join(" × ") }));
+            out.push_str(&format!("  solved by  {}\n", solver_path(node, p)));
             if !k.log.is_empty() {
                 out.push_str("  reductions\n");
                 for l in &k.log {
@@ -245,3 +246,28 @@ pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> 
     }
     out
 }
+
+/// How the runtime solves a node's standard form `p` (`runtime::Prepared`'s
+/// order): unconstrained least squares by a QR of its residual's matrix, an
+/// equality QP by one KKT factorisation, anything else by the interior point
+/// method on the KKT path its `Auto` choice takes for this structure and size.
+fn solver_path(node: &Node, p: &crate::solve::ConeProgram) -> String {
+    use crate::atoms::Atom;
+    use crate::ir::ExprKind;
+    use crate::solve::{ipm, ConeBlock};
+    let default = node.solve.is_none();
+    if default && node.constraints.is_empty() {
+        if let ExprKind::Atom { atom: Atom::SumSquares, .. } = &node.objective.expr.kind {
+            return "a QR of the residual's matrix (least squares; the interior point method if it is rank deficient)".into();
+        }
+    }
+    if default && p.cones.iter().all(|c| matches!(c, ConeBlock::Zero(_))) {
+        return "one LBLᵀ factorisation of the KKT matrix (equality QP; the interior point method if it is singular)".into();
+    }
+    let settings = crate::runtime::settings(node).unwrap_or_default();
+    match ipm::Workspace::new(p, &settings) {
+        Ok(ws) => format!("the interior point method, {} KKT factorisation", ws.kkt_method().name()),
+        Err(e) => format!("the interior point method (its KKT system could not be set up: {e})"),
+    }
+}
+
