@@ -117,13 +117,12 @@ fn eigen(c: &mut Criterion) {
         // Untimed: the node and the hand-written version agree.
         let (t_ddn_max, (u, g)) = time_once(|| ddn(&max_node, &cot_u));
         let (t_faer_max, (u_faer, dX)) = time_once(|| faer_max_eigvec(X.as_ref(), &v));
-        let err_max = relative(&u, &u_faer.iter().copied().collect::<Vec<_>>())
-            .max(relative(&g[0].data, &entries(dX.as_ref())));
+        let err_max =
+            relative(&u, &u_faer.iter().copied().collect::<Vec<_>>()).max(relative(&g[0].data, &entries(dX.as_ref())));
         assert!(err_max <= 1e-9, "m = {m}: max_eigvec differs from the hand-written version by {err_max:e}");
         let (t_ddn_full, (U, g)) = time_once(|| ddn(&full_node, &cot_U));
         let (t_faer_full, (U_faer, dX)) = time_once(|| faer_eigh_full(X.as_ref(), V.as_ref()));
-        let err_full =
-            relative(&U, &entries(U_faer.as_ref())).max(relative(&g[0].data, &entries(dX.as_ref())));
+        let err_full = relative(&U, &entries(U_faer.as_ref())).max(relative(&g[0].data, &entries(dX.as_ref())));
         assert!(err_full <= 1e-9, "m = {m}: eigh_full differs from the hand-written version by {err_full:e}");
         println!("eigen m = {m}: node vs hand-written, max_eigvec {err_max:.1e}, eigh_full {err_full:.1e}");
 

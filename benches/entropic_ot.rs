@@ -244,9 +244,8 @@ fn entropic_ot(c: &mut Criterion) {
         // buffer, twice the L3 size the CPU reports, kept for the thread's life.
         let (_, peak_first, _) =
             allocations(|| entropic_ot_vjp(M.as_ref(), GAMMA, &sol, V.as_ref()).expect("backward"));
-        let (t_bwd, (grads, peak_bwd, _)) = time_once(|| {
-            allocations(|| entropic_ot_vjp(M.as_ref(), GAMMA, &sol, V.as_ref()).expect("backward"))
-        });
+        let (t_bwd, (grads, peak_bwd, _)) =
+            time_once(|| allocations(|| entropic_ot_vjp(M.as_ref(), GAMMA, &sol, V.as_ref()).expect("backward")));
         let dM = entries(grads.M.as_ref());
         let (t_node, node_grads) = time_once(|| {
             let bound = bind(&node, &named).expect("bind");
@@ -262,7 +261,10 @@ fn entropic_ot(c: &mut Criterion) {
         let (t_floor, (P_floor, dM_floor)) = time_once(|| faer_floor(M.as_ref(), &marg_col, &marg_col, V.as_ref()));
         let (err_floor_P, err_floor) =
             (relative(&entries(P_floor.as_ref()), &plan), relative(&entries(dM_floor.as_ref()), &dM));
-        assert!(err_floor_P <= 1e-6 && err_floor <= 1e-6, "n = {n}: the floor differs ({err_floor_P:e}, {err_floor:e})");
+        assert!(
+            err_floor_P <= 1e-6 && err_floor <= 1e-6,
+            "n = {n}: the floor differs ({err_floor_P:e}, {err_floor:e})"
+        );
         let (t_mm, _) = time_once(|| &M * &B);
         let dense = (n <= 16).then(|| {
             let (t, (dM_dense, peak, _)) = time_once(|| allocations(|| dense_kkt_backward(sol.P.as_ref(), V.as_ref())));

@@ -258,11 +258,13 @@ fn solver_path(node: &Node, p: &crate::solve::ConeProgram) -> String {
     let default = node.solve.is_none();
     if default && node.constraints.is_empty() {
         if let ExprKind::Atom { atom: Atom::SumSquares, .. } = &node.objective.expr.kind {
-            return "a QR of the residual's matrix (least squares; the interior point method if it is rank deficient)".into();
+            return "a QR of the residual's matrix (least squares; the interior point method if it is rank deficient)"
+                .into();
         }
     }
     if default && p.cones.iter().all(|c| matches!(c, ConeBlock::Zero(_))) {
-        return "one LBLᵀ factorisation of the KKT matrix (equality QP; the interior point method if it is singular)".into();
+        return "one LBLᵀ factorisation of the KKT matrix (equality QP; the interior point method if it is singular)"
+            .into();
     }
     let settings = crate::runtime::settings(node).unwrap_or_default();
     match ipm::Workspace::new(p, &settings) {
@@ -270,4 +272,3 @@ fn solver_path(node: &Node, p: &crate::solve::ConeProgram) -> String {
         Err(e) => format!("the interior point method (its KKT system could not be set up: {e})"),
     }
 }
-

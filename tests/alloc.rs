@@ -95,7 +95,21 @@ fn a_prepared_interior_point_call_allocates_nothing_after_the_first() {
     let q: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| if i == j { 1.1 } else { 0.1 }).collect()).collect();
     let p: Vec<f64> = (0..n).map(|i| 1.0 - 0.7 * i as f64).collect();
     let g: Vec<Vec<f64>> = (0..2 * n)
-        .map(|r| (0..n).map(|j| if r % n == j { if r < n { 1.0 } else { -1.0 } } else { 0.0 }).collect())
+        .map(|r| {
+            (0..n)
+                .map(|j| {
+                    if r % n == j {
+                        if r < n {
+                            1.0
+                        } else {
+                            -1.0
+                        }
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        })
         .collect();
     let h = vec![0.6; 2 * n];
     let a = vec![vec![1.0; n]];

@@ -53,7 +53,8 @@ const WORKER_STACK_BYTES: usize = 64 << 20;
 
 /// The forward statuses in code order, then `error` (the solve itself failed).
 fn status_names() -> Vec<&'static str> {
-    let statuses = [Status::Optimal, Status::Infeasible, Status::Unbounded, Status::MaxIterations, Status::NumericalError];
+    let statuses =
+        [Status::Optimal, Status::Infeasible, Status::Unbounded, Status::MaxIterations, Status::NumericalError];
     statuses.iter().map(|s| s.name()).chain(["error"]).collect()
 }
 
@@ -232,9 +233,8 @@ fn read_arrays(what: &str, dict: &Bound<'_, PyDict>) -> PyResult<Vec<Arg>> {
     let mut args = Vec::with_capacity(dict.len());
     for (k, v) in dict.iter() {
         let name: String = k.extract()?;
-        let array: PyReadonlyArrayDyn<'_, f64> = v
-            .extract()
-            .map_err(|_| PyTypeError::new_err(format!("{what} `{name}` must be a float64 NumPy array")))?;
+        let array: PyReadonlyArrayDyn<'_, f64> =
+            v.extract().map_err(|_| PyTypeError::new_err(format!("{what} `{name}` must be a float64 NumPy array")))?;
         let data = match array.as_slice() {
             Ok(s) => s.to_vec(),
             Err(_) => array.as_array().iter().copied().collect(),
@@ -428,9 +428,9 @@ impl Node {
             })
             .map_err(PyRuntimeError::new_err)?;
 
-        let shapes: Vec<Vec<usize>> = outputs_of(node).iter().map(|(_, _, _, s)| concrete(*s, &bounds[0].dims)).collect();
-        let codes: Vec<u8> =
-            solved.iter().map(|s| s.as_ref().map_or(ERROR_CODE, |s| status_code(s.status))).collect();
+        let shapes: Vec<Vec<usize>> =
+            outputs_of(node).iter().map(|(_, _, _, s)| concrete(*s, &bounds[0].dims)).collect();
+        let codes: Vec<u8> = solved.iter().map(|s| s.as_ref().map_or(ERROR_CODE, |s| status_code(s.status))).collect();
         let messages: Vec<Option<String>> = solved.iter().map(|s| s.as_ref().err().map(|e| e.0.clone())).collect();
         let mut outputs = Vec::with_capacity(shapes.len());
         for (k, shape) in shapes.iter().enumerate() {

@@ -100,7 +100,9 @@ pub fn entropic_ot_vjp(
     for j in 0..n {
         let (mut w_col, mut p_col) = (0.0, 0.0);
         let column = P.col_as_slice(j).iter().zip(dP.col(j).iter());
-        for (((w, (&p, &v)), w_row), rho_i) in W.col_as_slice_mut(j).iter_mut().zip(column).zip(&mut w_rows).zip(&mut rho) {
+        for (((w, (&p, &v)), w_row), rho_i) in
+            W.col_as_slice_mut(j).iter_mut().zip(column).zip(&mut w_rows).zip(&mut rho)
+        {
             *w = p * v;
             *w_row += *w;
             *rho_i += p;
@@ -109,8 +111,7 @@ pub fn entropic_ot_vjp(
         }
         (w_cols[j], kappa[j]) = (w_col, p_col);
     }
-    let (mu_r, mu_c) =
-        solve_bordered_diagonal(&rho[1..], P.as_ref().subrows(1, m - 1), &kappa, &w_rows[1..], &w_cols)?;
+    let (mu_r, mu_c) = solve_bordered_diagonal(&rho[1..], P.as_ref().subrows(1, m - 1), &kappa, &w_rows[1..], &w_cols)?;
 
     // dL/dM = γ (P ∘ (μʳ 1ᵀ + 1 μᶜᵀ) − W), written over W, and ⟨dL/dM, M⟩.
     let mut dM = W;

@@ -366,7 +366,8 @@ pub(crate) fn backward(
             let (m, n) = (shape[0], shape[1]);
             let cost = value(t.cost, bound, &shape)?;
             // The transposed problem, as in the forward: Mᵀ, Pᵀ, dL/dPᵀ, and (c, r).
-            let (cost, dp) = (MatRef::from_column_major_slice(&cost.data, n, m), MatRef::from_column_major_slice(&v, n, m));
+            let (cost, dp) =
+                (MatRef::from_column_major_slice(&cost.data, n, m), MatRef::from_column_major_slice(&v, n, m));
             let g = crate::diff::entropic_ot_vjp(cost, *gamma, solution, dp)?;
             // γ = 1/k for `k * Σ xlogx`, γ = k for `Σ xlogx / k`.
             let (weight, dk) = match t.eps {

@@ -179,7 +179,14 @@ type Iterates = (Mat<f64>, Vec<f64>, Vec<f64>, usize);
 /// The iteration on the scalings, with `K = exp(−γ(M − μ))` held in the plan's
 /// storage and `P = diag(α) K diag(β)` formed in place at the end; `f = μ +
 /// log(α)/γ`, `g = log(β)/γ`.
-fn kernel_domain(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, mu: f64, settings: &SinkhornSettings) -> Iterates {
+fn kernel_domain(
+    M: MatRef<'_, f64>,
+    r: &[f64],
+    c: &[f64],
+    gamma: f64,
+    mu: f64,
+    settings: &SinkhornSettings,
+) -> Iterates {
     let (m, n) = M.shape();
     let mut K = Mat::<f64>::zeros(m, n);
     for j in 0..n {

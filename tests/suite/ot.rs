@@ -237,7 +237,8 @@ fn kernel_and_log_domains_agree_where_both_apply() {
     // Past kernel_range the log domain is chosen by itself.
     let (M, r, c) = instance(64, 3, 3);
     let all = entries(&M);
-    let spread = all.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x)) - all.iter().fold(f64::INFINITY, |a, &x| a.min(x));
+    let spread =
+        all.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x)) - all.iter().fold(f64::INFINITY, |a, &x| a.min(x));
     for (gamma, domain) in [(99.0 / spread, Domain::Kernel), (101.0 / spread, Domain::Log)] {
         let sol = sinkhorn(M.as_ref(), &r, &c, gamma, &SinkhornSettings::default()).expect("input");
         assert_eq!(sol.domain, domain, "γ·range = {}", gamma * spread);
@@ -256,7 +257,14 @@ fn the_node_reports_its_domain() {
     let (M, r, c) = instance(71, m, n);
     for (gamma, domain) in [(5.0, "kernel"), (1e3, "log")] {
         let named: std::collections::BTreeMap<String, ddn::eval::Tensor> = [
-            ("M", ddn::eval::Tensor::matrix(m, n, (0..m).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| M[(i, j)]).collect())),
+            (
+                "M",
+                ddn::eval::Tensor::matrix(
+                    m,
+                    n,
+                    (0..m).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| M[(i, j)]).collect(),
+                ),
+            ),
             ("r", ddn::eval::Tensor::vector(r.clone())),
             ("c", ddn::eval::Tensor::vector(c.clone())),
             ("gamma", ddn::eval::Tensor::scalar(gamma)),
@@ -270,7 +278,10 @@ fn the_node_reports_its_domain() {
         assert_eq!(solved.info["domain"], domain, "γ = {gamma}");
         let direct = solve(M.as_ref(), &r, &c, gamma, 1e-9);
         let plan = &solved.outputs[0].1.data;
-        let diff = max_abs_diff(plan.iter().copied(), (0..m).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| direct.P[(i, j)]));
+        let diff = max_abs_diff(
+            plan.iter().copied(),
+            (0..m).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| direct.P[(i, j)]),
+        );
         assert!(diff <= 1e-8, "γ = {gamma}: node and direct call differ by {diff:e}");
     }
 }
