@@ -27,14 +27,13 @@
 //! rows) to `10⁻¹⁴` (inactive ones), the condensed matrix is then as badly
 //! conditioned as `K` itself, and the refinement recovers the accuracy.
 
-use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
-use faer::linalg::cholesky::ldlt;
-use faer::linalg::cholesky::ldlt::factor::LdltRegularization;
+use faer::dyn_stack::MemBuffer;
 use faer::linalg::matmul::triangular::{matmul, BlockStructure};
-use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use super::super::data::ProblemData;
 use super::super::settings::Settings;
+use super::dense::{factor_in_place, ldlt_scratch, solve_in_place};
 use crate::solve::cones::{AnyCone, Cone, Cones};
 
 /// A row of A in the reduced system: its position among the kept or the
@@ -94,11 +93,6 @@ impl CondensedLdl {
             }
         }
         let (mg, dim) = (elim.len(), n + kept.len());
-        let par = Par::Seq;
-        let req = StackReq::any_of(&[
-            ldlt::factor::cholesky_in_place_scratch::<f64>(dim, par, Default::default()),
-            ldlt::solve::solve_in_place_scratch::<f64>(dim, 1, par),
-        ]);
         let block_len = cones
             .iter()
             .map(|(c, _)| if matches!(c, AnyCone::SecondOrder(_)) { c.dim() * c.dim() } else { c.dim() })
@@ -117,7 +111,7 @@ impl CondensedLdl {
             d: vec![0.0; mg],
             signs: (0..dim).map(|i| if i < n { 1 } else { -1 }).collect(),
             dynamic_reg: (settings.dynamic_reg_eps, settings.dynamic_reg_delta),
-            mem: MemBuffer::new(req),
+            mem: ldlt_scratch(dim),
             block: vec![0.0; block_len],
             rg: vec![0.0; mg],
             red: vec![0.0; dim],
@@ -156,11 +150,6 @@ impl CondensedLdl {
             }
         }
         self.max_data = max_data;
-    }
-
-    /// The order of the reduced matrix, `n + m_k`.
-    fn reduced_dim(&self) -> usize {
-        self.base.nrows()
     }
 
     /// The order of the full system it solves, `n + m`.
@@ -231,20 +220,7 @@ impl CondensedLdl {
                 Par::Seq,
             );
         }
-        let reg = LdltRegularization {
-            dynamic_regularization_signs: Some(&self.signs),
-            dynamic_regularization_epsilon: self.dynamic_reg.0,
-            dynamic_regularization_delta: self.dynamic_reg.1,
-        };
-        let ok = ldlt::factor::cholesky_in_place(
-            self.mat.as_mut(),
-            reg,
-            Par::Seq,
-            MemStack::new(&mut self.mem),
-            Default::default(),
-        )
-        .is_ok();
-        ok && (0..self.reduced_dim()).all(|i| self.mat[(i, i)].is_finite())
+        factor_in_place(self.mat.as_mut(), &self.signs, self.dynamic_reg, &mut self.mem)
     }
 
     pub fn max_abs(&self) -> f64 {
@@ -265,15 +241,7 @@ impl CondensedLdl {
             *r = bz[i];
         }
         gemv(&mut self.red[..n], self.ag.transpose(), &self.rg, 1.0);
-        let dim = self.reduced_dim();
-        ldlt::solve::solve_in_place_with_conj(
-            self.mat.as_ref(),
-            self.mat.diagonal(),
-            Conj::No,
-            MatMut::from_column_major_slice_mut(&mut self.red, dim, 1),
-            Par::Seq,
-            MemStack::new(&mut self.mem),
-        );
+        solve_in_place(self.mat.as_ref(), &mut self.red, &mut self.mem);
         // z_g = D(A_g x − r_g), with rg ← A_g x − r_g.
         for (r, &i) in self.rg.iter_mut().zip(&self.elim) {
             *r = -bz[i];

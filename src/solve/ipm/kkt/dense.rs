@@ -12,7 +12,7 @@
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::cholesky::ldlt;
 use faer::linalg::cholesky::ldlt::factor::LdltRegularization;
-use faer::{Conj, Mat, MatMut, Par};
+use faer::{Conj, Mat, MatMut, MatRef, Par};
 
 use super::super::data::ProblemData;
 use super::super::settings::Settings;
@@ -39,11 +39,6 @@ impl DenseLdl {
         let dynamic_reg = (settings.dynamic_reg_eps, settings.dynamic_reg_delta);
         let (n, m) = (data.n, data.m);
         let dim = n + m;
-        let par = Par::Seq;
-        let req = StackReq::any_of(&[
-            ldlt::factor::cholesky_in_place_scratch::<f64>(dim, par, Default::default()),
-            ldlt::solve::solve_in_place_scratch::<f64>(dim, 1, par),
-        ]);
         // Scratch for one block's H: d entries for a diagonal block, d² for a
         // dense one.
         let block_len = cones
@@ -57,7 +52,7 @@ impl DenseLdl {
             base: Mat::zeros(dim, dim),
             signs: (0..dim).map(|i| if i < n { 1 } else { -1 }).collect(),
             dynamic_reg,
-            mem: MemBuffer::new(req),
+            mem: ldlt_scratch(dim),
             block: vec![0.0; block_len],
             max_abs: 0.0,
         };
@@ -109,20 +104,7 @@ impl DenseLdl {
             }
         }
         self.max_abs = self.mat.col_iter().flat_map(|c| c.iter().copied()).fold(0.0, |m, v: f64| m.max(v.abs()));
-        let reg = LdltRegularization {
-            dynamic_regularization_signs: Some(&self.signs),
-            dynamic_regularization_epsilon: self.dynamic_reg.0,
-            dynamic_regularization_delta: self.dynamic_reg.1,
-        };
-        let ok = ldlt::factor::cholesky_in_place(
-            self.mat.as_mut(),
-            reg,
-            Par::Seq,
-            MemStack::new(&mut self.mem),
-            Default::default(),
-        )
-        .is_ok();
-        ok && (0..self.dim()).all(|i| self.mat[(i, i)].is_finite())
+        factor_in_place(self.mat.as_mut(), &self.signs, self.dynamic_reg, &mut self.mem)
     }
 
     pub fn max_abs(&self) -> f64 {
@@ -130,17 +112,43 @@ impl DenseLdl {
     }
 
     pub fn solve_in_place(&mut self, b: &mut [f64]) {
-        let dim = self.dim();
-        let rhs = MatMut::from_column_major_slice_mut(b, dim, 1);
-        ldlt::solve::solve_in_place_with_conj(
-            self.mat.as_ref(),
-            self.mat.diagonal(),
-            Conj::No,
-            rhs,
-            Par::Seq,
-            MemStack::new(&mut self.mem),
-        );
+        solve_in_place(self.mat.as_ref(), b, &mut self.mem);
     }
+}
+
+/// faer's scratch for [`factor_in_place`] and [`solve_in_place`] at order `dim`.
+pub(super) fn ldlt_scratch(dim: usize) -> MemBuffer {
+    MemBuffer::new(StackReq::any_of(&[
+        ldlt::factor::cholesky_in_place_scratch::<f64>(dim, Par::Seq, Default::default()),
+        ldlt::solve::solve_in_place_scratch::<f64>(dim, 1, Par::Seq),
+    ]))
+}
+
+/// `LDLᵀ` of the quasi-definite matrix in `mat`'s lower triangle, in place and
+/// unpivoted, a pivot whose sign differs from `signs` (+1 for x, −1 for z)
+/// replaced by dynamic regularisation `(ε, δ)`; false if faer refuses or a
+/// pivot is not finite. Shared by the full ([`DenseLdl`]) and the condensed
+/// KKT paths.
+pub(super) fn factor_in_place(
+    mut mat: MatMut<'_, f64>,
+    signs: &[i8],
+    dynamic_reg: (f64, f64),
+    mem: &mut MemBuffer,
+) -> bool {
+    let reg = LdltRegularization {
+        dynamic_regularization_signs: Some(signs),
+        dynamic_regularization_epsilon: dynamic_reg.0,
+        dynamic_regularization_delta: dynamic_reg.1,
+    };
+    let ok =
+        ldlt::factor::cholesky_in_place(mat.as_mut(), reg, Par::Seq, MemStack::new(mem), Default::default()).is_ok();
+    ok && (0..mat.nrows()).all(|i| mat[(i, i)].is_finite())
+}
+
+/// `b ← (LDLᵀ)⁻¹ b` with the factors [`factor_in_place`] left in `mat`.
+pub(super) fn solve_in_place(mat: MatRef<'_, f64>, b: &mut [f64], mem: &mut MemBuffer) {
+    let rhs = MatMut::from_column_major_slice_mut(b, mat.nrows(), 1);
+    ldlt::solve::solve_in_place_with_conj(mat, mat.diagonal(), Conj::No, rhs, Par::Seq, MemStack::new(mem));
 }
 
 impl std::fmt::Debug for DenseLdl {
