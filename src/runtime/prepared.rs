@@ -45,6 +45,9 @@ use crate::solve::{ipm, ConeProgram};
 pub struct Prepared<'n> {
     node: &'n Node,
     dims: Vec<usize>,
+    /// Each parameter's entry count at these sizes (a [`Bound`] made by hand is
+    /// checked against them before the refill reads it).
+    param_lens: Vec<usize>,
     settings: ipm::Settings,
     kernels: Arc<dyn Kernels>,
     /// The recorded standard form; `None` when the node's reductions cannot be
@@ -227,6 +230,7 @@ impl<'n> Prepared<'n> {
         let p = Prepared {
             node,
             dims: bound.dims.clone(),
+            param_lens: bound.params.iter().map(|t| t.data.len()).collect(),
             settings,
             kernels,
             recorded: RwLock::new(None),
@@ -252,15 +256,17 @@ impl<'n> Prepared<'n> {
         self.recorded.read().ok().and_then(|r| r.clone())
     }
 
-    /// Records the standard form at `bound`'s values and keeps it (`None` if it
-    /// cannot be replayed).
-    fn record(&self, bound: &Bound) -> Result<Option<Arc<Recorded>>, RunError> {
+    /// Records the standard form at `bound`'s values and, if it can be
+    /// replayed, keeps it in place of the previous one (a recording that fails
+    /// at these values leaves the previous one for other calls). Returns the
+    /// data tensors it was recorded from and the recording.
+    fn record(&self, bound: &Bound) -> Result<(Vec<Tensor>, Option<Arc<Recorded>>), RunError> {
         let data = self.data(bound)?;
         let recorded = record(self.node, bound, &data).ok().map(Arc::new);
-        if let Ok(mut r) = self.recorded.write() {
-            r.clone_from(&recorded);
+        if let (Some(new), Ok(mut kept)) = (&recorded, self.recorded.write()) {
+            *kept = Some(new.clone());
         }
-        Ok(recorded)
+        Ok((data, recorded))
     }
 
     fn data(&self, bound: &Bound) -> Result<Vec<Tensor>, RunError> {
@@ -286,12 +292,16 @@ impl<'n> Prepared<'n> {
             }
         };
         let Some(recorded) = ws.recorded.clone() else {
+            self.give_back(ws);
             return Err(RunError("internal: a prepared solve without its recording".into()));
         };
         let info = match &ws.factor {
             Some(Factor::Ipm) => match &ws.ipm {
                 Some(ipm) => ipm_outcome(self.node, &ws.program, &recorded.layout, &IpmResult::of(ipm)).1,
-                None => return Err(RunError("internal: an interior point solve without its workspace".into())),
+                None => {
+                    self.give_back(ws);
+                    return Err(RunError("internal: an interior point solve without its workspace".into()));
+                }
             },
             _ => {
                 let (solver, objective, primal, dual) = ws.facts;
@@ -326,6 +336,16 @@ impl<'n> Prepared<'n> {
                 self.node.name, self.dims, bound.dims
             )));
         }
+        let lens_match = bound.params.len() == self.param_lens.len()
+            && bound.params.iter().zip(&self.param_lens).all(|(t, &len)| t.data.len() == len);
+        if !lens_match {
+            return Err(RunError(format!("node `{}`: the parameters do not have the prepared shapes", self.node.name)));
+        }
+        // The refill drops `x·0` for a finite leaf: it relies on finite parameters
+        // (what `bind` guarantees).
+        if bound.params.iter().any(|t| t.data.iter().any(|v| !v.is_finite())) {
+            return Err(RunError(format!("node `{}`: a parameter has a NaN or infinite entry", self.node.name)));
+        }
         let Some(recorded) = self.recorded() else { return Ok(None) };
         if recorded.refill.reads_data {
             ws.data = self.data(bound)?;
@@ -336,8 +356,11 @@ impl<'n> Prepared<'n> {
             Ok(()) => recorded,
             Err(_) => {
                 // A guard took the other side: record at these values, whose
-                // replay then takes this side too.
-                let again = self.record(bound)?.filter(|r| r.replay(bound, &ws.data, &mut ws.scratch).is_ok());
+                // replay then takes this side too (with the data it was
+                // recorded from: the new recording may read data the old did not).
+                let (data, again) = self.record(bound)?;
+                ws.data = data;
+                let again = again.filter(|r| r.replay(bound, &ws.data, &mut ws.scratch).is_ok());
                 let Some(recorded) = again else { return Ok(None) };
                 recorded
             }
@@ -436,7 +459,10 @@ impl<'n> Prepared<'n> {
     /// the node names no method, otherwise the interior point method.
     fn cone(&self, recorded: &Recorded, ws: &mut Workspace) -> Result<Option<Status>, RunError> {
         let RecordedForm::Cone { program, .. } = &recorded.form else { return Ok(None) };
-        if ws.program.n() != program.n() || ws.program.p.entries.len() != program.p.entries.len() {
+        // The kept program has this recording's structure only if the last
+        // solve in this workspace replayed the same recording.
+        let same = ws.recorded.as_deref().is_some_and(|r| std::ptr::eq(r, recorded));
+        if !same {
             ws.program = program.clone();
         }
         recorded.fill(&ws.scratch.values, &mut ws.program);
