@@ -133,6 +133,11 @@ impl Analysis<Math> for Shapes {
         }
         guards.sort();
         guards.dedup();
+        // A constant is defined everywhere, whatever term in its class spelled
+        // it (`x / a * 0` and `0` share one class): claim no guards for it.
+        if value.is_some() {
+            guards.clear();
+        }
         Info { shape, value, guards }
     }
 
@@ -145,13 +150,17 @@ impl Analysis<Math> for Shapes {
         // equal terms have equal domains (the rules keep the domain, but for
         // `x * 0 → 0`, which drops x's), so what one of them proves holds for
         // the class
-        let mut guards = to.guards.clone();
-        guards.extend(&from.guards);
-        guards.sort();
-        guards.dedup();
-        let (grew, more) = (guards.len() > to.guards.len(), guards.len() > from.guards.len());
+        // A class with a constant value keeps no guards (see `make`).
+        let mut guards = Vec::new();
+        if to.value.is_none() {
+            guards.extend(&to.guards);
+            guards.extend(&from.guards);
+            guards.sort();
+            guards.dedup();
+        }
+        let (to_changed, from_differs) = (guards != to.guards, guards != from.guards);
         to.guards = guards;
-        DidMerge(took || grew, gave || more)
+        DidMerge(took || to_changed, gave || from_differs)
     }
 
     fn modify(egraph: &mut EGraph<Math, Self>, id: Id) {
