@@ -142,6 +142,8 @@ fn load(py: Python<'_>, name: String, source: String, backend: &str) -> PyResult
             )))
         }
     };
+    // A malformed DDN_MAX_* is an error, as in `ddnc` (not a silent default).
+    ddn::limits::Limits::from_env().map_err(DdnError::new_err)?;
     let compiled = py.detach(|| on_big_stack(|| ddn::compile(&name, &source)))?;
     if compiled.has_errors() {
         return Err(DdnError::new_err(ddn::report::diagnostics_text(&compiled, Color::Never)));

@@ -87,7 +87,10 @@ pub fn eigh_vjp(eig: &Eigh, dU: MatRef<'_, f64>) -> Result<Mat<f64>, RunError> {
 /// dL/dX for `max_eigvec`, given `du = dL/du` (length m): [`eigvec_vjp`] at the
 /// largest eigenvalue.
 pub fn max_eigvec_vjp(eig: &Eigh, du: &[f64]) -> Result<Mat<f64>, RunError> {
-    eigvec_vjp(eig, eig.lambda.len() - 1, du)
+    let Some(k) = eig.lambda.len().checked_sub(1) else {
+        return Err(RunError("no eigenvector of a 0×0 matrix".into()));
+    };
+    eigvec_vjp(eig, k, du)
 }
 
 /// dL/dX for the k-th eigenvector alone (`max_eigvec` at the largest, its

@@ -159,7 +159,16 @@ pub(crate) fn choose_method(data: &ProblemData, cones: &[ConeBlock], settings: &
     match settings.kkt_method {
         KktMethod::Auto if !dense => KktMethod::Sparse,
         KktMethod::Auto => {
-            let mg: usize = cones.iter().map(|c| if let ConeBlock::Nonneg(d) = *c { d } else { 0 }).sum();
+            // The rows the condensed path eliminates: the orthant's, a
+            // one-dimensional second-order cone among them (`Cones::new` makes
+            // it an orthant).
+            let mg: usize = cones
+                .iter()
+                .map(|c| match *c {
+                    ConeBlock::Nonneg(d) | ConeBlock::SecondOrder(d @ 1) => d,
+                    _ => 0,
+                })
+                .sum();
             let (n, mk) = (data.n as f64, (data.m - mg) as f64);
             let condensed = mg as f64 * n * n + (n + mk).powi(3) / 3.0;
             if mg > 0 && condensed < (dim as f64).powi(3) / 3.0 {
