@@ -849,6 +849,10 @@ fn workspace_solves_new_values_without_allocating() {
         let mut fewer = moved.clone();
         fewer.cones = vec![ConeBlock::Zero(2), ConeBlock::Nonneg(24)];
         assert!(ws.solve(&fewer).is_err(), "other cones");
+        // Refused solves leave nothing behind: the same values again give the
+        // fresh solve's point bit for bit.
+        assert_eq!(ws.solve(&moved).unwrap(), Status::Optimal);
+        assert_eq!((ws.x(), ws.s(), ws.z()), (&fresh.x[..], &fresh.s[..], &fresh.z[..]), "{method:?}: after refusals");
     }
 }
 
