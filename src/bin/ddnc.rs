@@ -73,6 +73,19 @@ enum Command {
         #[arg(long)]
         inputs: Option<PathBuf>,
     },
+    /// Solve a test-set problem (MPS, QPS or CBF) with the interior point method and
+    /// write the solution as JSON in the file's own terms (names, rows, duals), from
+    /// which anyone can recompute the residuals (see `ddn::io::solution`).
+    Solve {
+        /// A `.mps`, `.qps` or `.cbf` file.
+        file: PathBuf,
+        /// Optimality tolerance: the solver's relative feasibility and gap tolerances.
+        #[arg(long, default_value_t = 1e-8, value_parser = parse_tolerance)]
+        tol: f64,
+        /// Write the result here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Solve one node for the inputs given (and, with cotangents, differentiate it).
     Run {
         #[command(flatten)]
@@ -144,6 +157,49 @@ fn main() -> ExitCode {
     }
 }
 
+/// Pretty JSON to `out`, or to stdout.
+fn write_json(value: &serde_json::Value, out: Option<&std::path::Path>) -> Result<(), ExitCode> {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    match out {
+        Some(path) => std::fs::write(path, text + "\n").map_err(|e| {
+            eprintln!("error: cannot write `{}`: {e}", path.display());
+            ExitCode::from(2)
+        }),
+        None => {
+            println!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// A tolerance: a finite number in (0, 1).
+fn parse_tolerance(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if t > 0.0 && t < 1.0 => Ok(t),
+        _ => Err(format!("`{s}` is not a tolerance (a number in (0, 1), such as 1e-9)")),
+    }
+}
+
+/// `ddnc solve`: read by extension, solve, and write in the file's terms.
+fn solve_file(path: &std::path::Path, tol: f64) -> Result<serde_json::Value, String> {
+    let mut settings = ddn::solve::Settings::default();
+    (settings.tol_gap_abs, settings.tol_gap_rel, settings.tol_feas) = (tol, tol, tol);
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("mps" | "qps") => {
+            let loaded = ddn::io::read_mps(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let sol = ddn::solve::solve(&loaded.program, &settings).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(ddn::io::solution::mps_json(&loaded, &sol))
+        }
+        Some("cbf") => {
+            let loaded = ddn::io::read_cbf(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let sol = ddn::solve::solve(&loaded.program, &settings).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(ddn::io::solution::cbf_json(&loaded, &sol))
+        }
+        _ => Err(format!("`{}`: expected a .mps, .qps or .cbf file", path.display())),
+    }
+}
+
 fn run(cli: Cli) -> ExitCode {
     // The budgets against hostile input (ddn::limits) come from the environment:
     // a malformed one is reported before any work, not silently replaced.
@@ -199,15 +255,8 @@ fn run(cli: Cli) -> ExitCode {
                 if let Some(m) = result["message"].as_str().filter(|_| !solved) {
                     eprintln!("error: {NUMERICAL_ERROR}: {m}");
                 }
-                let text = serde_json::to_string_pretty(&result).unwrap_or_default();
-                match out {
-                    Some(path) => {
-                        if let Err(e) = std::fs::write(&path, text + "\n") {
-                            eprintln!("error: cannot write `{}`: {e}", path.display());
-                            return ExitCode::from(2);
-                        }
-                    }
-                    None => println!("{text}"),
+                if let Err(code) = write_json(&result, out.as_deref()) {
+                    return code;
                 }
                 if solved {
                     ExitCode::SUCCESS
@@ -216,6 +265,18 @@ fn run(cli: Cli) -> ExitCode {
                 }
             }
             Err(code) => code,
+        },
+        Command::Solve { file, tol, out } => match solve_file(&file, tol) {
+            Ok(result) => match write_json(&result, out.as_deref()) {
+                // As `run`: every solved status exits 0, a numerical error does not.
+                Ok(()) if result["status"] == NUMERICAL_ERROR => ExitCode::FAILURE,
+                Ok(()) => ExitCode::SUCCESS,
+                Err(code) => code,
+            },
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
         },
         Command::Build { file, out } => match build(&file, &out, color) {
             Ok(()) => ExitCode::SUCCESS,

@@ -34,6 +34,7 @@
 
 pub mod cbf;
 pub mod mps;
+pub mod solution;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -387,3 +387,37 @@ fn check_size_budget_is_raised_by_its_variable() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `ddnc solve` writes a test-set problem's solution in the file's terms: HS21
+/// (`min 0.01x₁² + x₂² − 100`, `10x₁ − x₂ ≥ 10`, `2 ≤ x₁ ≤ 50`, `−50 ≤ x₂ ≤ 50`)
+/// has `x = (2, 0)` with the lower bound of `x₁` active, `z₁ = −0.04`; a CBF file
+/// gets arrays in file order; a file of another kind and a bad tolerance are
+/// errors with exit 2.
+#[test]
+fn solve_writes_the_solution_in_the_files_terms() {
+    let dir = scratch("solve", &[]);
+    let out_path = path(&dir, "hs21.json");
+    let out = ddnc(&["solve", "../shared/data/maros_meszaros/HS21.qps", "--tol", "1e-10", "--out", &out_path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
+    assert_eq!(v["status"], "optimal");
+    let x: Vec<f64> = v["x"].as_object().unwrap().values().map(|a| a.as_f64().unwrap()).collect();
+    assert_eq!(x.len(), 2);
+    let z = v["bound_duals"].as_object().unwrap();
+    let z1 = z.iter().find(|(_, a)| a.as_f64().unwrap() < -1e-3).map(|(_, a)| a.as_f64().unwrap());
+    assert!(z1.is_some_and(|z1| (z1 + 0.04).abs() < 1e-8), "{z:?}");
+    assert!((v["objective"].as_f64().unwrap() + 99.96).abs() < 1e-8, "{}", v["objective"]);
+
+    let cbf = ddnc(&["solve", "../shared/data/cblib_socp/sambal.cbf"]);
+    assert!(cbf.status.success(), "{}", text(&cbf.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&cbf.stdout).unwrap();
+    assert!(v["x"].is_array() && v["con_duals"].is_array() && v["var_duals"].is_array(), "{v}");
+
+    let wrong = ddnc(&["solve", "stdlib/least_squares.ddn"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(text(&wrong.stderr).contains("expected a .mps, .qps or .cbf file"), "{}", text(&wrong.stderr));
+    let tol = ddnc(&["solve", "../shared/data/maros_meszaros/HS21.qps", "--tol", "2"]);
+    assert_eq!(tol.status.code(), Some(2));
+    assert!(text(&tol.stderr).contains("is not a tolerance"), "{}", text(&tol.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,69 +1,441 @@
-//! The shared test sets solved by ddn's IPM, every problem compared with the
-//! reference optimum (|f − f*| ≤ rtol · max(1, |f*|), status `Optimal`). A problem
-//! that fails is listed below with its cause; the test fails if any other problem
-//! fails, and also if a listed one starts passing (so the list stays true).
+//! The shared test sets solved by ddn's IPM and judged twice, each judge
+//! independent of the solver:
+//!
+//! 1. as qpbenchmark judges "success" at high accuracy: from the solution as
+//!    `ddnc solve` writes it (JSON in the file's own terms,
+//!    [`ddn::io::solution`]), the absolute primal residual, dual residual and
+//!    duality gap are recomputed here from the raw model (formulas written here
+//!    from the file formats, not taken from the readers' conversions), and must
+//!    all be ≤ the set's tolerance;
+//! 2. the objective against the published reference optimum
+//!    (|f − f*| ≤ rtol · max(1, |f*|)).
+//!
+//! A problem that fails either is listed below with its cause; the test fails
+//! if any other problem fails, and also if a listed one starts passing (so the
+//! lists stay true). Each set prints its table (`cargo test -- --nocapture`).
 
-use ddn::solve::{solve, Settings, Status};
+use ddn::io::cbf::{CbfModel, Cone};
+use ddn::io::mps::MpsModel;
+use ddn::io::Sense;
+use ddn::solve::{solve, Settings};
+use serde_json::Value;
 
-use super::reference::{data, references};
+use super::reference::{data, references, Reference};
 
-/// Problems known not to meet the reference, with why (observed 2026-11-29).
-const KNOWN_FAILURES: &[(&str, &str)] = &[
-    ("QBEACONF", "stalls at the reduced tolerances (AlmostOptimal); objective within 9.5e-7"),
-    ("QSIERRA", "stalls at the reduced tolerances (AlmostOptimal); objective within 7.5e-9"),
-    ("YAO", "stalls at AlmostOptimal at 91.02 instead of 197.70 (Clarabel 0.11 fails the same way)"),
+/// Problems whose recomputed residuals miss the set's tolerance, with why
+/// (observed 2026-12-05). The solver stops on *relative* criteria (residuals
+/// over the data's norms, the gap over the objective's size); the absolute
+/// criterion is out of reach in double precision where the objective's terms
+/// are large (a gap of 1e-9 on an objective of 1e7 is a relative 1e-16).
+const RESIDUAL_FAILURES: &[(&str, &str)] = &[
+    // maros_meszaros
+    ("AUG3DCQP", "the relative stopping criteria hold; absolute gap 1.9e-8"),
+    ("AUG3DQP", "the relative stopping criteria hold; absolute gap 2.9e-9"),
+    ("CVXQP1_M", "the relative stopping criteria hold; absolute primal residual 1.7e-9, gap 5.7e-5"),
+    ("CVXQP1_S", "the relative stopping criteria hold; absolute gap 1.9e-8"),
+    ("CVXQP2_M", "the relative stopping criteria hold; absolute gap 2.4e-6"),
+    ("CVXQP2_S", "the relative stopping criteria hold; absolute gap 1.2e-8"),
+    ("CVXQP3_M", "the relative stopping criteria hold; absolute dual residual 1.8e-9, gap 6.1e-6"),
+    ("CVXQP3_S", "the relative stopping criteria hold; absolute gap 1.6e-8"),
+    ("DUALC1", "the relative stopping criteria hold; absolute dual residual 3.1e-7, gap 9.4e-8"),
+    ("DUALC2", "the relative stopping criteria hold; absolute dual residual 5.8e-9, gap 4.9e-9"),
+    ("DUALC5", "the relative stopping criteria hold; absolute gap 5.1e-9"),
+    ("GOULDQP3", "the relative stopping criteria hold; absolute gap 2.0e-7"),
+    ("HS268", "the relative stopping criteria hold; absolute dual residual 2.6e-7, gap 6.9e-7"),
+    ("LASER", "the relative stopping criteria hold; absolute gap 4.3e-7"),
+    ("PRIMALC1", "the relative stopping criteria hold; absolute gap 1.2e-8"),
+    ("Q25FV47", "the relative stopping criteria hold; absolute dual residual 5.1e-9, gap 7.8e-6"),
+    ("QADLITTL", "the relative stopping criteria hold; absolute dual residual 1.5e-9, gap 1.3e-6"),
+    ("QBANDM", "the relative stopping criteria hold; absolute gap 2.3e-9"),
+    (
+        "QBEACONF",
+        "the relative stopping criteria hold; absolute primal residual 5.2e-9, dual residual 5.9e-4, gap 3.0e-2",
+    ),
+    ("QBORE3D", "the relative stopping criteria hold; absolute dual residual 5.1e-9, gap 1.7e-7"),
+    ("QBRANDY", "the relative stopping criteria hold; absolute gap 8.7e-9"),
+    (
+        "QCAPRI",
+        "the relative stopping criteria hold; absolute primal residual 1.4e-9, dual residual 2.6e-8, gap 6.4e-4",
+    ),
+    ("QE226", "the relative stopping criteria hold; absolute gap 1.2e-9"),
+    ("QETAMACR", "the relative stopping criteria hold; absolute dual residual 1.2e-6, gap 7.5e-6"),
+    (
+        "QFFFFF80",
+        "the relative stopping criteria hold; absolute primal residual 4.7e-8, dual residual 6.8e-8, gap 4.4e-5",
+    ),
+    (
+        "QFORPLAN",
+        "the relative stopping criteria hold; absolute primal residual 7.8e-9, dual residual 9.8e-7, gap 5.6e-1",
+    ),
+    ("QGFRDXPN", "the relative stopping criteria hold; absolute dual residual 6.5e-5, gap 2.5e-1"),
+    ("QGROW15", "the relative stopping criteria hold; absolute gap 3.0e-5"),
+    ("QGROW22", "the relative stopping criteria hold; absolute dual residual 1.1e-9, gap 4.5e-4"),
+    ("QGROW7", "the relative stopping criteria hold; absolute gap 1.2e-5"),
+    ("QISRAEL", "the relative stopping criteria hold; absolute dual residual 1.1e-6, gap 4.5e-5"),
+    ("QPCBOEI1", "the relative stopping criteria hold; absolute gap 2.6e-6"),
+    ("QPCBOEI2", "the relative stopping criteria hold; absolute dual residual 7.4e-9, gap 3.5e-5"),
+    ("QPCSTAIR", "the relative stopping criteria hold; absolute primal residual 3.7e-9, gap 5.3e-4"),
+    (
+        "QPILOTNO",
+        "the relative stopping criteria hold; absolute primal residual 3.9e-8, dual residual 4.9e-8, gap 3.0e-6",
+    ),
+    ("QRECIPE", "the relative stopping criteria hold; absolute gap 1.2e-8"),
+    ("QSCAGR25", "the relative stopping criteria hold; absolute gap 2.4e-5"),
+    ("QSCAGR7", "the relative stopping criteria hold; absolute dual residual 7.1e-7, gap 3.4e-4"),
+    (
+        "QSCFXM1",
+        "the relative stopping criteria hold; absolute primal residual 5.5e-9, dual residual 1.4e-8, gap 2.9e-5",
+    ),
+    (
+        "QSCFXM2",
+        "the relative stopping criteria hold; absolute primal residual 1.2e-6, dual residual 5.5e-8, gap 4.5e-5",
+    ),
+    (
+        "QSCFXM3",
+        "the relative stopping criteria hold; absolute primal residual 3.6e-9, dual residual 1.1e-8, gap 2.1e-4",
+    ),
+    ("QSCRS8", "the relative stopping criteria hold; absolute dual residual 4.4e-9, gap 4.9e-8"),
+    ("QSEBA", "the relative stopping criteria hold; absolute dual residual 1.9e-7, gap 7.3e-4"),
+    ("QSHARE1B", "the relative stopping criteria hold; absolute dual residual 1.3e-5, gap 5.7e-5"),
+    ("QSHARE2B", "the relative stopping criteria hold; absolute gap 1.9e-8"),
+    (
+        "QSHELL",
+        "the relative stopping criteria hold; absolute primal residual 4.0e-7, dual residual 6.1e-7, gap 1.1e-2",
+    ),
+    ("QSHIP04S", "the relative stopping criteria hold; absolute gap 8.5e-8"),
+    ("QSHIP08L", "the relative stopping criteria hold; absolute dual residual 1.1e-9, gap 2.4e-7"),
+    ("QSHIP08S", "the relative stopping criteria hold; absolute dual residual 4.5e-8, gap 4.9e-6"),
+    ("QSHIP12S", "the relative stopping criteria hold; absolute dual residual 1.4e-9, gap 7.9e-7"),
+    ("QSIERRA", "the relative stopping criteria hold; absolute dual residual 1.0e-2, gap 4.2e-6"),
+    (
+        "QSTAIR",
+        "the relative stopping criteria hold; absolute primal residual 3.2e-9, dual residual 2.0e-9, gap 6.3e-5",
+    ),
+    ("QSTANDAT", "the relative stopping criteria hold; absolute gap 1.1e-8"),
+    ("S268", "the relative stopping criteria hold; absolute dual residual 2.6e-7, gap 6.9e-7"),
+    (
+        "STADAT1",
+        "the relative stopping criteria hold; absolute primal residual 3.7e-9, dual residual 2.4e-9, gap 8.1e-4",
+    ),
+    ("YAO", "the relative stopping criteria hold; absolute primal residual 5.9e-6"),
+    // netlib_lp
+    ("AGG", "the relative stopping criteria hold; absolute gap 6.3e-5"),
+    ("AGG2", "the relative stopping criteria hold; absolute gap 1.7e-4"),
+    ("AGG3", "the relative stopping criteria hold; absolute gap 3.3e-5"),
+    ("BORE3D", "the relative stopping criteria hold; absolute gap 1.6e-7"),
+    ("CAPRI", "the relative stopping criteria hold; absolute gap 8.8e-8"),
+    ("ETAMACRO", "the relative stopping criteria hold; absolute dual residual 6.2e-8, gap 2.5e-8"),
+    (
+        "FFFFF800",
+        "the relative stopping criteria hold; absolute primal residual 2.8e-5, dual residual 1.7e-6, gap 4.7e-6",
+    ),
+    ("FINNIS", "the relative stopping criteria hold; absolute primal residual 3.0e-8, gap 1.0e-6"),
+    ("FORPLAN", "the relative stopping criteria hold; absolute gap 1.6e-6"),
+    ("GFRD-PNC", "the relative stopping criteria hold; absolute gap 4.0e-8"),
+    ("GROW15", "the relative stopping criteria hold; absolute gap 3.2e-7"),
+    ("GROW7", "the relative stopping criteria hold; absolute gap 1.1e-7"),
+    ("ISRAEL", "the relative stopping criteria hold; absolute gap 1.0e-6"),
+    ("LOTFI", "the relative stopping criteria hold; absolute gap 1.1e-8"),
+    ("MODSZK1", "the relative stopping criteria hold; absolute gap 2.6e-8"),
+    ("PEROLD", "the relative stopping criteria hold; absolute gap 1.1e-6"),
+    (
+        "PILOT4",
+        "the relative stopping criteria hold; absolute primal residual 1.9e-8, dual residual 4.6e-8, gap 5.9e-6",
+    ),
+    ("SCAGR25", "the relative stopping criteria hold; absolute gap 1.2e-5"),
+    ("SEBA", "the relative stopping criteria hold; absolute gap 1.6e-7"),
+    (
+        "SHARE1B",
+        "the relative stopping criteria hold; absolute primal residual 7.0e-8, dual residual 2.4e-7, gap 5.8e-6",
+    ),
+    ("SHELL", "the relative stopping criteria hold; absolute gap 4.2e-8"),
+    ("SHIP04S", "the relative stopping criteria hold; absolute gap 1.2e-8"),
+    ("VTP.BASE", "the relative stopping criteria hold; absolute gap 8.7e-6"),
+    // cblib_socp
+    ("chainsing-1000-2", "the relative stopping criteria hold; absolute gap 1.1e-6"),
+    ("chainsing-1000-3", "the relative stopping criteria hold; absolute gap 2.8e-8"),
+    (
+        "sched_50_50_orig",
+        "the relative stopping criteria hold; absolute primal residual 8.0e-7, dual residual 6.6e-7, gap 4.2e-5",
+    ),
+    (
+        "sched_50_50_scaled",
+        "the relative stopping criteria hold; absolute primal residual 7.3e-8, dual residual 2.8e-6",
+    ),
+    ("nql30", "the relative stopping criteria hold; absolute dual residual 1.3e-8"),
+    ("sambal", "the relative stopping criteria hold; absolute primal residual 5.2e-8, gap 3.4e-8"),
+];
+
+/// Problems whose objective misses the reference, with why (observed 2026-11-29).
+const OBJECTIVE_FAILURES: &[(&str, &str)] = &[
+    ("YAO", "stalls at optimal_inaccurate at 91.02 instead of 197.70 (Clarabel 0.11 fails the same way)"),
     ("MODSZK1", "Optimal by the stopping criteria, but the objective is 5.7e-8 off (rtol 1e-8): badly scaled LP"),
     ("PILOT4", "Optimal by the stopping criteria, but the objective is 1.3e-7 off (rtol 1e-8): badly scaled LP"),
-    ("sched_50_50_scaled", "stalls at AlmostOptimal, objective 2.2e-6 off"),
+    ("sched_50_50_scaled", "stalls at optimal_inaccurate, objective 2.2e-6 off"),
     ("nql30", "Optimal by the stopping criteria, objective 1.4e-6 off (rtol 1e-7)"),
     ("qssp30", "Optimal by the stopping criteria, objective 9.3e-7 off (rtol 1e-7)"),
 ];
 
-fn check_set(set: &str, tol: Option<f64>) {
+/// Absolute residuals recomputed from a solution (qpbenchmark's definitions).
+#[derive(Clone, Copy, Debug)]
+struct Residuals {
+    primal: f64,
+    dual: f64,
+    gap: f64,
+}
+
+impl Residuals {
+    fn within(&self, tol: f64) -> bool {
+        self.primal <= tol && self.dual <= tol && self.gap <= tol
+    }
+}
+
+fn number(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// `values[name]` for each name, in order.
+fn by_name(values: &Value, names: &[String]) -> Vec<f64> {
+    names.iter().map(|n| number(&values[n.as_str()])).collect()
+}
+
+fn array(values: &Value) -> Vec<f64> {
+    values.as_array().unwrap_or_else(|| panic!("not an array: {values}")).iter().map(number).collect()
+}
+
+/// `lo·y⁻ + hi·y⁺`: the support function of `[lo, hi]` at `y` (0 when `y = 0`,
+/// whatever the bounds; infinite when `y` pushes against an infinite side).
+fn support(lo: f64, hi: f64, y: f64) -> f64 {
+    if y > 0.0 {
+        hi * y
+    } else if y < 0.0 {
+        lo * y
+    } else {
+        0.0
+    }
+}
+
+/// MPS/QPS: `min c0 + cᵀx + ½xᵀQx` s.t. `lo ≤ Ax ≤ hi`, `l ≤ x ≤ u`, with
+/// `Qx + c + Aᵀy + z = 0` at an optimum (for `−f` when the file maximises):
+/// primal = worst bound violation of `Ax` and `x`, dual = ‖Qx + c + Aᵀy + z‖∞,
+/// gap = |xᵀQx + cᵀx + Σ support([lo, hi], y) + Σ support([l, u], z)|.
+fn mps_residuals(model: &MpsModel, out: &Value) -> Residuals {
+    let (n, m) = (model.n(), model.m());
+    let x = by_name(&out["x"], &model.col_names);
+    let y = by_name(&out["row_duals"], &model.row_names);
+    let z = by_name(&out["bound_duals"], &model.col_names);
+    let sign = if model.sense == Sense::Maximize { -1.0 } else { 1.0 };
+    let mut ax = vec![0.0; m];
+    let mut dual: Vec<f64> = (0..n).map(|j| sign * model.c[j] + z[j]).collect();
+    for &(i, j, a) in &model.entries {
+        ax[i] += a * x[j];
+        dual[j] += a * y[i];
+    }
+    let mut xqx = 0.0;
+    for &(i, j, q) in &model.quad {
+        dual[i] += sign * q * x[j];
+        if i == j {
+            xqx += q * x[i] * x[i];
+        } else {
+            dual[j] += sign * q * x[i];
+            xqx += 2.0 * q * x[i] * x[j];
+        }
+    }
+    let violation = |v: f64, lo: f64, hi: f64| (lo - v).max(v - hi).max(0.0);
+    let rows = (0..m).map(|i| {
+        let (lo, hi) = model.row_bounds(i);
+        (violation(ax[i], lo, hi), support(lo, hi, y[i]))
+    });
+    let cols = (0..n)
+        .map(|j| (violation(x[j], model.lower[j], model.upper[j]), support(model.lower[j], model.upper[j], z[j])));
+    let (mut primal, mut gap) = (0.0f64, sign * (xqx + model.c.iter().zip(&x).map(|(c, x)| c * x).sum::<f64>()));
+    for (v, s) in rows.chain(cols) {
+        primal = primal.max(v);
+        gap += s;
+    }
+    Residuals { primal, dual: dual.iter().fold(0.0, |a, d| a.max(d.abs())), gap: gap.abs() }
+}
+
+/// How far `g` is outside the cone (0 inside): per entry for the orthants and
+/// the zero cone, `‖g₂:d‖ − g₁` for `Q`, and for `QR` the `Q` violation of its
+/// image `(g₁+g₂, g₁−g₂, √2·g₃:d)` over √2 (and `g₁, g₂ ≥ 0`).
+fn cone_violation(cone: Cone, g: &[f64]) -> f64 {
+    let worst = |it: &mut dyn Iterator<Item = f64>| it.fold(0.0f64, f64::max);
+    let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
+    match cone {
+        Cone::Free => 0.0,
+        Cone::Nonneg => worst(&mut g.iter().map(|&v| -v)),
+        Cone::Nonpos => worst(&mut g.iter().copied()),
+        Cone::Zero => worst(&mut g.iter().map(|v| v.abs())),
+        Cone::Quad => (norm(&g[1..]) - g[0]).max(0.0),
+        Cone::RotatedQuad => {
+            let mut image = vec![g[0] - g[1]];
+            image.extend(g[2..].iter().map(|v| std::f64::consts::SQRT_2 * v));
+            let soc = (norm(&image) - (g[0] + g[1])) / std::f64::consts::SQRT_2;
+            soc.max(-g[0]).max(-g[1]).max(0.0)
+        }
+    }
+}
+
+/// The dual cone of each CBF cone (the orthants, `Q` and `QR` are self-dual;
+/// the zero cone and the free cone are each other's).
+fn dual_cone(cone: Cone) -> Cone {
+    match cone {
+        Cone::Free => Cone::Zero,
+        Cone::Zero => Cone::Free,
+        c => c,
+    }
+}
+
+/// `(cone, its entries of v)` for each block.
+fn blocks<'a>(cones: &'a [(Cone, usize)], v: &'a [f64]) -> impl Iterator<Item = (Cone, &'a [f64])> + 'a {
+    cones.iter().scan(0, move |at, &(cone, dim)| {
+        let block = &v[*at..*at + dim];
+        *at += dim;
+        Some((cone, block))
+    })
+}
+
+/// CBF: `min cᵀx + c0` s.t. `g = Ax + β ∈ K_con`, `x ∈ K_var`, with
+/// `c = Aᵀy + v`, `y ∈ K_con*`, `v ∈ K_var*` at an optimum (for `−f` when the
+/// file maximises): primal = worst cone violation of `g` and `x`, dual = the
+/// worst of ‖c − Aᵀy − v‖∞ and the dual cones' violations, gap = |cᵀx + βᵀy|.
+fn cbf_residuals(model: &CbfModel, out: &Value) -> Residuals {
+    let x = array(&out["x"]);
+    let y = array(&out["con_duals"]);
+    let v = array(&out["var_duals"]);
+    let sign = if model.sense == Sense::Maximize { -1.0 } else { 1.0 };
+    let mut g = vec![0.0; model.m];
+    let mut stationarity: Vec<f64> = v.iter().map(|v| -v).collect();
+    for &(j, c) in &model.c {
+        stationarity[j] += sign * c;
+    }
+    let mut gap = 0.0;
+    for &(i, b) in &model.b {
+        g[i] += b;
+        gap += b * y[i];
+    }
+    for &(i, j, a) in &model.a {
+        g[i] += a * x[j];
+        stationarity[j] -= a * y[i];
+    }
+    gap += model.c.iter().map(|&(j, c)| sign * c * x[j]).sum::<f64>();
+    let primal = blocks(&model.con_cones, &g).chain(blocks(&model.var_cones, &x)).map(|(k, b)| cone_violation(k, b));
+    let cones = blocks(&model.con_cones, &y).chain(blocks(&model.var_cones, &v));
+    let dual = cones.map(|(k, b)| cone_violation(dual_cone(k), b)).chain(stationarity.iter().map(|s| s.abs()));
+    Residuals { primal: primal.fold(0.0, f64::max), dual: dual.fold(0.0, f64::max), gap: gap.abs() }
+}
+
+/// One problem solved: the JSON `ddnc solve` writes and the recomputed residuals.
+fn solve_problem(r: &Reference, settings: &Settings) -> (Value, Residuals) {
+    let path = data().join(&r.file);
+    if r.file.ends_with(".cbf") {
+        let loaded = ddn::io::read_cbf(&path).unwrap_or_else(|e| panic!("{}: {e}", r.problem));
+        let sol = solve(&loaded.program, settings).unwrap_or_else(|e| panic!("{}: {e}", r.problem));
+        let out = ddn::io::solution::cbf_json(&loaded, &sol);
+        let res = if out.get("x").is_some() { cbf_residuals(&loaded.model, &out) } else { unsolved() };
+        (out, res)
+    } else {
+        let loaded = ddn::io::read_mps(&path).unwrap_or_else(|e| panic!("{}: {e}", r.problem));
+        let sol = solve(&loaded.program, settings).unwrap_or_else(|e| panic!("{}: {e}", r.problem));
+        let out = ddn::io::solution::mps_json(&loaded, &sol);
+        let res = if out.get("x").is_some() { mps_residuals(&loaded.model, &out) } else { unsolved() };
+        (out, res)
+    }
+}
+
+fn unsolved() -> Residuals {
+    Residuals { primal: f64::INFINITY, dual: f64::INFINITY, gap: f64::INFINITY }
+}
+
+/// Solves every shipped problem of `set` at the solver tolerance `solver_tol`
+/// and judges it at `tol` (recomputed residuals) and by the reference optimum.
+fn check_set(set: &str, solver_tol: Option<f64>, tol: f64) {
     let mut settings = Settings::default();
-    if let Some(t) = tol {
+    if let Some(t) = solver_tol {
         (settings.tol_gap_abs, settings.tol_gap_rel, settings.tol_feas) = (t, t, t);
     }
-    let mut unexpected = Vec::new();
-    let mut now_passing = Vec::new();
-    let mut solved = 0;
     let problems: Vec<_> = references().iter().filter(|r| r.set == set).collect();
+    let mut table = vec![format!(
+        "| {set} | status | primal residual | dual residual | duality gap | ≤ {tol:e} | objective vs reference |"
+    )];
+    table.push("|---|---|---|---|---|---|---|".into());
+    let (mut unexpected, mut now_passing) = (Vec::new(), Vec::new());
+    let (mut residuals_ok, mut objective_ok) = (0, 0);
     for r in &problems {
-        let path = data().join(&r.file);
-        let program = if r.file.ends_with(".cbf") {
-            ddn::io::read_cbf(&path).map(|l| l.program)
-        } else {
-            ddn::io::read_mps(&path).map(|l| l.program)
-        }
-        .unwrap_or_else(|e| panic!("{}: {e}", r.problem));
-        let sol = solve(&program, &settings).unwrap_or_else(|e| panic!("{}: {e}", r.problem));
-        let f = sol.info.primal_objective;
-        let ok = sol.status == Status::Optimal && r.accepts(f);
-        solved += usize::from(ok);
-        let known = KNOWN_FAILURES.iter().any(|(p, _)| *p == r.problem);
-        if !ok && !known {
-            unexpected.push(format!("{}: {:?}, objective {f:e} vs {:e}", r.problem, sol.status, r.recommended_obj));
-        }
-        if ok && known {
-            now_passing.push(r.problem.clone());
+        let (out, res) = solve_problem(r, &settings);
+        let status = out["status"].as_str().unwrap_or("?").to_string();
+        let optimal = status == "optimal";
+        let within = optimal && res.within(tol);
+        let objective = out.get("objective").map(number);
+        let accepted = optimal && objective.is_some_and(|f| r.accepts(f));
+        residuals_ok += usize::from(within);
+        objective_ok += usize::from(accepted);
+        table.push(format!(
+            "| {} | {status} | {:.1e} | {:.1e} | {:.1e} | {} | {} |",
+            r.problem,
+            res.primal,
+            res.dual,
+            res.gap,
+            if within { "yes" } else { "no" },
+            if accepted { "yes" } else { "no" }
+        ));
+        // A listed problem counts as passing again only with a margin of 10 (its
+        // residuals sit near the threshold, where rounding may differ by machine).
+        let clearly_within = optimal && res.within(tol / 10.0);
+        let judged = [
+            (within, clearly_within, RESIDUAL_FAILURES, "residuals"),
+            (accepted, accepted, OBJECTIVE_FAILURES, "objective"),
+        ];
+        for (ok, clearly_ok, known, what) in judged {
+            let listed = known.iter().any(|(p, _)| *p == r.problem);
+            if !ok && !listed {
+                unexpected.push(format!(
+                    "{} ({what}): {status}, residuals {:.1e} / {:.1e} / {:.1e}, objective {:?} vs {:e}",
+                    r.problem, res.primal, res.dual, res.gap, objective, r.recommended_obj
+                ));
+            }
+            if clearly_ok && listed {
+                now_passing.push(format!("{} ({what})", r.problem));
+            }
         }
     }
+    let n = problems.len();
+    eprintln!("{}\n{set}: recomputed residuals ≤ {tol:e}: {residuals_ok}/{n}; objective within the reference's tolerance: {objective_ok}/{n}", table.join("\n"));
     assert!(unexpected.is_empty(), "{set}: unexpected failures:\n{}", unexpected.join("\n"));
-    assert!(now_passing.is_empty(), "{set}: now solved, remove from KNOWN_FAILURES: {now_passing:?}");
-    eprintln!("{set}: solved {solved}/{}", problems.len());
+    assert!(now_passing.is_empty(), "{set}: now passing, remove from the known failures: {now_passing:?}");
 }
 
 #[test]
 fn maros_meszaros_qps() {
-    check_set("maros_meszaros", Some(1e-10));
+    check_set("maros_meszaros", Some(1e-10), 1e-9);
 }
 
 #[test]
 fn netlib_lps() {
-    check_set("netlib_lp", Some(1e-10));
+    check_set("netlib_lp", Some(1e-10), 1e-8);
 }
 
 #[test]
 fn cblib_socps() {
-    check_set("cblib_socp", None);
+    check_set("cblib_socp", None, 1e-8);
+}
+
+/// HS21 by hand: `min 0.01 x₁² + x₂² − 100` s.t. `10x₁ − x₂ ≥ 10`, `2 ≤ x₁ ≤ 50`,
+/// `−50 ≤ x₂ ≤ 50`. The optimum is `x = (2, 0)`, `f = −99.96`; the row is
+/// inactive (`10·2 − 0 = 20 > 10`), so its dual is 0, and the active lower bound
+/// of `x₁` carries `z₁ = −(Qx + c)₁ = −0.02·2 = −0.04` (≤ 0: a lower side).
+#[test]
+fn solution_json_matches_hs21_by_hand() {
+    let loaded = ddn::io::read_mps(data().join("maros_meszaros/HS21.qps")).unwrap();
+    let settings = Settings { tol_gap_abs: 1e-10, tol_gap_rel: 1e-10, tol_feas: 1e-10, ..Settings::default() };
+    let out = ddn::io::solution::mps_json(&loaded, &solve(&loaded.program, &settings).unwrap());
+    assert_eq!(out["status"], "optimal");
+    let (x, z) = (&out["x"], &out["bound_duals"]);
+    let cols = &loaded.model.col_names;
+    let close = |v: &Value, want: f64| (number(v) - want).abs() <= 1e-8;
+    assert!(close(&x[&cols[0]], 2.0) && close(&x[&cols[1]], 0.0), "{x}");
+    assert!(close(&z[&cols[0]], -0.04) && close(&z[&cols[1]], 0.0), "{z}");
+    assert!(close(&out["row_duals"][&loaded.model.row_names[0]], 0.0), "{}", out["row_duals"]);
+    assert!(close(&out["objective"], -99.96), "{}", out["objective"]);
 }
