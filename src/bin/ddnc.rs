@@ -90,6 +90,11 @@ enum Command {
     Run {
         #[command(flatten)]
         call: NodeCall,
+        /// Compare the backward pass with central differences of re-solves (conic
+        /// nodes at tolerance 1e-12), at most 64 entries per parameter, and report
+        /// the worst relative error per parameter (needs --cotangents).
+        #[arg(long, requires = "cotangents")]
+        check_gradients: bool,
         /// Write the result here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -248,7 +253,7 @@ fn run(cli: Cli) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Command::Run { call, out } => match run_node(&call, color) {
+        Command::Run { call, out, check_gradients } => match run_node(&call, check_gradients, color) {
             Ok(result) => {
                 // A numerical error is no solution: the JSON says why, and the exit is non-zero.
                 let solved = result["status"] != NUMERICAL_ERROR;
@@ -378,7 +383,7 @@ fn numerical_error(
 }
 
 /// `ddnc run`: compile, bind and check the inputs, solve, report as JSON.
-fn run_node(call: &NodeCall, color: Color) -> Result<serde_json::Value, ExitCode> {
+fn run_node(call: &NodeCall, check_gradients: bool, color: Color) -> Result<serde_json::Value, ExitCode> {
     let compiled = load(&call.file, color)?;
     let node = loaded(&compiled, call)?;
     let values = ddn::runtime::named_tensors(&read_json(&call.inputs)?).map_err(|e| fail(&e))?;
@@ -413,6 +418,23 @@ fn run_node(call: &NodeCall, color: Color) -> Result<serde_json::Value, ExitCode
         let grads = node.backward(&mut fwd, &cot).map_err(|e| fail(&[e.0]))?;
         if let Some(m) = non_finite("gradient", &grads) {
             return Ok(numerical_error(&call.node, m, &fwd.solved.info));
+        }
+        if check_gradients {
+            let checks = ddn::runtime::check::check_gradients(node.node(), &values, &cot, &grads);
+            let mut report = serde_json::Map::new();
+            for c in checks {
+                eprintln!(
+                    "check-gradients: {}: worst relative error {:.1e} ({} of {} entries)",
+                    c.parameter, c.worst_relative_error, c.checked, c.entries
+                );
+                let entry = serde_json::json!({
+                    "worst_relative_error": c.worst_relative_error,
+                    "entries_checked": c.checked,
+                    "entries": c.entries,
+                });
+                report.insert(c.parameter, entry);
+            }
+            result["gradient_check"] = serde_json::Value::Object(report);
         }
         let grads: serde_json::Map<String, serde_json::Value> =
             grads.iter().map(|(k, g)| (k.clone(), ddn::runtime::tensor_to_json(g))).collect();

@@ -122,7 +122,7 @@ fn mps_objective(model: &MpsModel, x: &[f64]) -> f64 {
 /// solver measured (on its own scaled data; the recomputed figures are the
 /// reader's to make).
 fn header(name: &str, sol: &Solution) -> Map<String, Value> {
-    let status = crate::runtime::ipm_status(sol.status).name();
+    let status = crate::runtime::node::ipm_status(sol.status).name();
     let Info { iterations, primal_residual, dual_residual, gap, .. } = sol.info;
     let mut out = Map::new();
     if !name.is_empty() {

@@ -2,6 +2,7 @@
 //! one instance at a time or a batch in parallel.
 
 pub mod batch;
+pub mod check;
 pub mod inputs;
 pub mod loaded;
 pub mod node;

@@ -439,3 +439,39 @@ fn random_socps_match_central_differences() {
         check(&node, inputs, vec![("x".into(), Tensor::vector(rng.vec(n)))]);
     }
 }
+
+/// `runtime::check::check_gradients` (`ddnc run --check-gradients`) finds the
+/// backward pass of the OptNet QP right in every parameter (Q is `psd`: perturbed
+/// symmetrically), and finds a gradient with one entry changed wrong.
+#[test]
+fn check_gradients_accepts_the_backward_pass_and_catches_a_wrong_entry() {
+    let node = node_of("stdlib/optnet_qp.ddn", "optnet_qp");
+    let inputs = json!({
+        "Q": [[2.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 1.5]],
+        "p": [1.0, -1.0, 0.5],
+        "G": [[1.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 1.0]],
+        "h": [0.5, 5.0, 5.0],
+        "A": [[1.0, 1.0, 1.0]],
+        "b": [1.0],
+    });
+    let values = named_tensors(&inputs).unwrap();
+    let loaded = ddn::runtime::LoadedNode::new(&node, ddn::runtime::Backend::Interpreter).unwrap();
+    let mut fwd = loaded.forward(&values).unwrap();
+    assert_eq!(fwd.solved.status, Status::Optimal);
+    let cot = named_tensors(&json!({"z": [1.0, -2.0, 0.5]})).unwrap();
+    let grads = loaded.backward(&mut fwd, &cot).unwrap();
+    let report = ddn::runtime::check::check_gradients(&node, &values, &cot, &grads);
+    assert_eq!(report.len(), 6);
+    // Only the equality (and perhaps the first inequality) is active: Q's gradient is not 0.
+    assert!(grads["Q"].data.iter().any(|g| g.abs() > 1e-3), "{:?}", grads["Q"]);
+    for c in &report {
+        assert!(c.checked == c.entries && c.checked > 0, "{c:?}");
+        assert!(c.worst_relative_error < 1e-5, "{c:?}");
+    }
+    assert_eq!(report.iter().find(|c| c.parameter == "Q").map(|c| c.entries), Some(6));
+    let mut wrong = grads.clone();
+    wrong.get_mut("h").unwrap().data[0] += 0.1;
+    let report = ddn::runtime::check::check_gradients(&node, &values, &cot, &wrong);
+    let h = report.iter().find(|c| c.parameter == "h").unwrap();
+    assert!(h.worst_relative_error > 1e-2, "{h:?}");
+}

@@ -421,3 +421,36 @@ fn solve_writes_the_solution_in_the_files_terms() {
     assert!(text(&tol.stderr).contains("is not a tolerance"), "{}", text(&tol.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `--check-gradients` reports, per parameter, the backward pass against central
+/// differences (here a smooth node, solved by Newton, and least squares), and
+/// needs cotangents.
+#[test]
+fn run_check_gradients_reports_each_parameter() {
+    for (file, node, inputs) in [
+        ("stdlib/least_squares.ddn", "least_squares", "least_squares"),
+        ("stdlib/robust_pooling.ddn", "pool_pseudo_huber", "pooling"),
+    ] {
+        let (ins, cot) =
+            (format!("examples/inputs/{inputs}.json"), format!("examples/inputs/{inputs}_cotangents.json"));
+        let out = ddnc(&["run", file, node, "--inputs", &ins, "--cotangents", &cot, "--check-gradients"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+        let checks = v["gradient_check"].as_object().expect("gradient_check");
+        assert_eq!(checks.len(), v["gradients"].as_object().map_or(0, |g| g.len()), "{v}");
+        for (name, c) in checks {
+            let err = c["worst_relative_error"].as_f64().unwrap();
+            assert!(err < 1e-5 && c["entries_checked"].as_u64() > Some(0), "{name}: {c}");
+            assert!(text(&out.stderr).contains(&format!("check-gradients: {name}: worst relative error")));
+        }
+    }
+    let missing = ddnc(&[
+        "run",
+        "stdlib/least_squares.ddn",
+        "least_squares",
+        "--inputs",
+        "examples/inputs/least_squares.json",
+        "--check-gradients",
+    ]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing.stderr));
+}
