@@ -9,7 +9,7 @@
 mod classify;
 mod defs;
 mod lower;
-mod methods;
+pub mod methods;
 mod node;
 
 pub use methods::{Method, METHODS};

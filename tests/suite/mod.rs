@@ -7,6 +7,7 @@ mod canon;
 mod cli;
 pub mod contract;
 mod datasets;
+mod docs;
 mod eigen;
 mod generated;
 mod ipm;
