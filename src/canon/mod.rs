@@ -48,6 +48,14 @@ pub struct CanonError {
     pub span: Option<Span>,
 }
 
+impl std::fmt::Display for CanonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CanonError {}
+
 /// A node in standard form, with the way back.
 #[derive(Clone, Debug)]
 pub struct Canonical {

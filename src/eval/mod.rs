@@ -41,6 +41,14 @@ pub struct EvalError {
     pub span: Span,
 }
 
+impl std::fmt::Display for EvalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for EvalError {}
+
 type Res = Result<Tensor, EvalError>;
 
 fn fail(span: Span, message: impl Into<String>) -> EvalError {

@@ -44,6 +44,8 @@ impl std::fmt::Display for LoadError {
     }
 }
 
+impl std::error::Error for LoadError {}
+
 impl Module {
     /// Compiles `source` (named `name` in diagnostics); any error fails the load.
     pub fn load(name: &str, source: &str, backend: Backend) -> Result<Module, LoadError> {

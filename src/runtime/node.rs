@@ -118,6 +118,14 @@ impl Conic {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunError(pub String);
 
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RunError {}
+
 impl From<CanonError> for RunError {
     fn from(e: CanonError) -> Self {
         RunError(e.message)

@@ -14,6 +14,14 @@ use faer::Mat;
 #[derive(Clone, Debug, PartialEq)]
 pub struct DomainError(pub String);
 
+impl std::fmt::Display for DomainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DomainError {}
+
 /// A smooth problem, evaluated at points the solver chooses.
 pub trait SmoothProblem {
     /// `n`, the number of scalar variables.
