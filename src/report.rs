@@ -1,5 +1,8 @@
-//! What `ddnc check` reports for a compiled file, as text or JSON. Formatting
-//! only: the binary decides where it goes.
+//! What `ddnc check` reports for a compiled file, as text or JSON, and (in
+//! [`solution`]) what `ddnc solve` writes. Formatting only: the binary decides
+//! where it goes.
+
+pub mod solution;
 
 use serde_json::{json, Value};
 

@@ -75,7 +75,7 @@ enum Command {
     },
     /// Solve a test-set problem (MPS, QPS or CBF) with the interior point method and
     /// write the solution as JSON in the file's own terms (names, rows, duals), from
-    /// which anyone can recompute the residuals (see `ddn::io::solution`).
+    /// which anyone can recompute the residuals (see `ddn::report::solution`).
     Solve {
         /// A `.mps`, `.qps` or `.cbf` file.
         file: PathBuf,
@@ -194,12 +194,12 @@ fn solve_file(path: &std::path::Path, tol: f64) -> Result<serde_json::Value, Str
         Some("mps" | "qps") => {
             let loaded = ddn::io::read_mps(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let sol = ddn::solve::solve(&loaded.program, &settings).map_err(|e| format!("{}: {e}", path.display()))?;
-            Ok(ddn::io::solution::mps_json(&loaded, &sol))
+            Ok(ddn::report::solution::mps_json(&loaded, &sol))
         }
         Some("cbf") => {
             let loaded = ddn::io::read_cbf(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let sol = ddn::solve::solve(&loaded.program, &settings).map_err(|e| format!("{}: {e}", path.display()))?;
-            Ok(ddn::io::solution::cbf_json(&loaded, &sol))
+            Ok(ddn::report::solution::cbf_json(&loaded, &sol))
         }
         _ => Err(format!("`{}`: expected a .mps, .qps or .cbf file", path.display())),
     }

@@ -34,7 +34,6 @@
 
 pub mod cbf;
 pub mod mps;
-pub mod solution;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //!
 //! 1. as qpbenchmark judges "success" at high accuracy: from the solution as
 //!    `ddnc solve` writes it (JSON in the file's own terms,
-//!    [`ddn::io::solution`]), the absolute primal residual, dual residual and
+//!    [`ddn::report::solution`]), the absolute primal residual, dual residual and
 //!    duality gap are recomputed here from the raw model (formulas written here
 //!    from the file formats, not taken from the readers' conversions), and must
 //!    all be ≤ the set's tolerance;
@@ -332,13 +332,13 @@ fn solve_problem(r: &Reference, settings: &Settings) -> (Value, Residuals) {
     if r.file.ends_with(".cbf") {
         let loaded = ddn::io::read_cbf(&path).unwrap_or_else(|e| panic!("{}: {e}", r.problem));
         let sol = solve(&loaded.program, settings).unwrap_or_else(|e| panic!("{}: {e}", r.problem));
-        let out = ddn::io::solution::cbf_json(&loaded, &sol);
+        let out = ddn::report::solution::cbf_json(&loaded, &sol);
         let res = if out.get("x").is_some() { cbf_residuals(&loaded.model, &out) } else { unsolved() };
         (out, res)
     } else {
         let loaded = ddn::io::read_mps(&path).unwrap_or_else(|e| panic!("{}: {e}", r.problem));
         let sol = solve(&loaded.program, settings).unwrap_or_else(|e| panic!("{}: {e}", r.problem));
-        let out = ddn::io::solution::mps_json(&loaded, &sol);
+        let out = ddn::report::solution::mps_json(&loaded, &sol);
         let res = if out.get("x").is_some() { mps_residuals(&loaded.model, &out) } else { unsolved() };
         (out, res)
     }
@@ -429,7 +429,7 @@ fn cblib_socps() {
 fn solution_json_matches_hs21_by_hand() {
     let loaded = ddn::io::read_mps(data().join("maros_meszaros/HS21.qps")).unwrap();
     let settings = Settings { tol_gap_abs: 1e-10, tol_gap_rel: 1e-10, tol_feas: 1e-10, ..Settings::default() };
-    let out = ddn::io::solution::mps_json(&loaded, &solve(&loaded.program, &settings).unwrap());
+    let out = ddn::report::solution::mps_json(&loaded, &solve(&loaded.program, &settings).unwrap());
     assert_eq!(out["status"], "optimal");
     let (x, z) = (&out["x"], &out["bound_duals"]);
     let cols = &loaded.model.col_names;

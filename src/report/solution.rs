@@ -17,7 +17,7 @@
 //!
 //! so that the duality gap is `|xᵀQx + cᵀx + Σ_i (hi_i y_i⁺ + lo_i y_i⁻) +
 //! Σ_j (u_j z_j⁺ + l_j z_j⁻)|` (`y⁺ = max(y, 0)`, `y⁻ = min(y, 0)`). From the
-//! cone program of [`mps::convert`](super::mps::convert), whose KKT conditions
+//! cone program of [`mps::convert`], whose KKT conditions
 //! are `Px + q + Aᵀζ = 0` with a row `+a_i` for an upper side and `−a_i` for a
 //! lower side: `y_i = ζ_upper − ζ_lower` (or `ζ` of an equality row).
 //!
@@ -31,7 +31,7 @@
 //! ```
 //!
 //! so that the duality gap is `|cᵀx + βᵀy|`. From the cone program of
-//! [`cbf::convert`](super::cbf::convert), whose slack of a block is `s = T g`:
+//! [`cbf::convert`], whose slack of a block is `s = T g`:
 //! `y = Tᵀζ` (a cone's dual variable maps back by the transpose).
 //!
 //! In both formats a maximisation is written as the minimisation of `−f`:
@@ -42,9 +42,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::cbf::{self, CbfModel, Cone};
-use super::mps::{self, MpsModel, Side, Source};
-use super::Loaded;
+use crate::io::cbf::{self, CbfModel, Cone};
+use crate::io::mps::{self, MpsModel, Side, Source};
+use crate::io::Loaded;
 use crate::solve::ipm::{Info, Solution};
 
 /// `ddnc solve`'s JSON for an MPS/QPS file (see the module docs).
