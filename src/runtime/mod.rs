@@ -13,7 +13,6 @@ pub(crate) mod special;
 pub use batch::{backward_batch, forward_batch, forward_batch_with_kernels};
 pub use inputs::{bind, named_tensors, tensor_from_json, tensor_to_json, Bound};
 pub use loaded::{Backend, Forward, LoadError, LoadedNode, Module};
-pub(crate) use node::ipm_status;
 pub use node::{
     forward, forward_unprepared, forward_with, forward_with_kernels, interpreted, kernel_set, prepare, settings,
     RunError, Solved, Status,
