@@ -11,6 +11,8 @@ solution), in one process on one thread, float64, loss = sum(x*):
                  its factor L as in the peers' bench_qp.py), n <= 50 only
 
 Every layer's x* is checked against the planted solution before it is timed.
+`--only proxsuite`: ddn beside proxsuite alone on make_qp(n, 0), n = 10, 50, 200, the
+two layers' x* and dL/dp checked equal before timing.
 
 The Python overhead: the median of an unbatched ddn forward call from Python
 (ddn.Node.forward and ddn.torch.Layer) minus the median of the Rust work it
@@ -155,6 +157,45 @@ def qp_table(quick: bool) -> None:
             print(f"| {n} | {B} | " + " | ".join(cells) + " |", flush=True)
 
 
+def proxsuite_table(quick: bool) -> None:
+    """ddn.torch.Layer beside proxsuite's QPLayer on make_qp(n, 0): forward + backward."""
+    sys.path.insert(0, str(PEERS))
+    import qp_problems
+    from proxsuite.torch.qplayer import QPFunction as ProxQP
+
+    layer = ddn.torch.Layer(ROOT / "stdlib" / "optnet_qp.ddn", "optnet_qp", on_failure="raise")
+    runs = {
+        "ddn": lambda T: layer(T["Q"], T["p"], T["G"], T["h"], T["A"], T["b"]),
+        "proxsuite": lambda T: ProxQP()(T["Q"], T["p"], T["A"], T["b"], T["G"], torch.full_like(T["h"], -1e20), T["h"])[0],
+    }
+    print("\nddn beside proxsuite on make_qp(n, 0), forward+backward of sum(x*), median (ratio: proxsuite / ddn)\n")
+    print("| n | ddn | proxsuite |")
+    print("|---|---|---|")
+    for n in [10, 50] if quick else [10, 50, 200]:
+        q = qp_problems.make_qp(n, 0)
+
+        def tensors():
+            return {k: torch.tensor(getattr(q, k)).requires_grad_() for k in ("Q", "p", "G", "h", "A", "b")}
+
+        answers = {}
+        for name, run in runs.items():
+            T = tensors()
+            x = run(T)
+            x.sum().backward()
+            answers[name] = (x.detach().numpy(), T["p"].grad.numpy())
+        (x1, g1), (x2, g2) = answers["ddn"], answers["proxsuite"]
+        if np.abs(x1 - x2).max() > 1e-5 or np.abs(x1 - q.x).max() > 1e-5 or np.abs(g1 - g2).max() > 1e-4:
+            raise SystemExit(f"n = {n}: the layers disagree (x: {np.abs(x1 - x2).max():.1e}, dL/dp: {np.abs(g1 - g2).max():.1e})")
+        row = {}
+        for name, run in runs.items():
+
+            def step():
+                run(tensors()).sum().backward()
+
+            row[name] = median_time(step, 0.3 if quick else 1.5)
+        print(f"| {n} | {show(row['ddn'])} | {show(row['proxsuite'])} ({row['proxsuite'] / row['ddn']:.2f}×) |", flush=True)
+
+
 def overhead(quick: bool) -> None:
     budget = 0.3 if quick else 1.0
     print("\nPython overhead of an unbatched call (median; Rust: binding + solve as `ddnc bench` times it)\n")
@@ -185,13 +226,15 @@ def overhead(quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=["qp", "overhead"])
+    parser.add_argument("--only", choices=["qp", "overhead", "proxsuite"])
     args = parser.parse_args()
     print(f"torch {torch.__version__}, numpy {np.__version__}, one thread (RAYON_NUM_THREADS={os.environ['RAYON_NUM_THREADS']})")
-    if args.only != "qp":
+    if args.only in (None, "overhead"):
         overhead(args.quick)
-    if args.only != "overhead":
+    if args.only in (None, "qp"):
         qp_table(args.quick)
+    if args.only == "proxsuite":
+        proxsuite_table(args.quick)
 
 
 if __name__ == "__main__":

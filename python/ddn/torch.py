@@ -42,19 +42,40 @@ def _failure_text(status: np.ndarray, messages) -> str:
 
 
 _CPU = torch.device("cpu")
+_F64 = torch.float64
 
 
 def _float64_numpy(t: torch.Tensor) -> np.ndarray:
     """The values of `t` as a float64 NumPy array (no copy when they already are one)."""
-    t = t.detach()
-    if t.dtype is not torch.float64 or t.device != _CPU:
-        t = t.to(_CPU, torch.float64)
-    return t.numpy()
+    if t.dtype is not _F64 or not t.is_cpu:
+        t = t.to(_CPU, _F64)
+    return (t.detach() if t.requires_grad else t).numpy()
 
 
 def _tensor(a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     t = torch.from_numpy(a)
     return t if dtype is torch.float64 and device == _CPU else t.to(device, dtype)
+
+
+def _solve(layer: "Layer", dtype: torch.dtype, params) -> tuple[list[torch.Tensor], torch.Tensor, object]:
+    """The node solved at `params`: its outputs as tensors (of `dtype`, on the
+    parameters' device), the status codes, and the native solution."""
+    node = layer.node
+    # _float64_numpy inlined: this loop is most of a small call's Python time.
+    arrays = {}
+    for name, p in zip(node.param_names, params):
+        if p.dtype is not _F64 or not p.is_cpu:
+            p = p.to(_CPU, _F64)
+        arrays[name] = (p.detach() if p.requires_grad else p).numpy()
+    outputs, status, native = node._native.forward(arrays, layer._thread_count())
+    if layer.on_failure == "raise" and status.any():
+        raise DdnError(_failure_text(status, native.messages))
+    if dtype is _F64 and (not params or params[0].is_cpu):
+        outs = [torch.from_numpy(o) for o in outputs]
+    else:
+        device = params[0].device
+        outs = [torch.from_numpy(o).to(device, dtype) for o in outputs]
+    return outs, torch.from_numpy(status), native
 
 
 class _Solve(torch.autograd.Function):
@@ -64,22 +85,13 @@ class _Solve(torch.autograd.Function):
     @staticmethod
     def forward(ctx, layer: "Layer", dtype: torch.dtype, *params: torch.Tensor):
         ctx.set_materialize_grads(False)
-        node = layer.node
-        arrays = {n: _float64_numpy(p) for n, p in zip(node.param_names, params)}
-        outputs, status, native = node._native.forward(arrays, layer._thread_count())
-        status_t = torch.from_numpy(status)
-        if layer.on_failure == "raise" and status.any():
-            raise DdnError(_failure_text(status, native.messages))
+        outs, status, native = _solve(layer, dtype, params)
         ctx.native = native
         ctx.layer = layer
         ctx.param_dtypes = [p.dtype for p in params]
-        ctx.device = device = params[0].device if params else _CPU
-        if dtype is torch.float64 and device == _CPU:
-            outs = [torch.from_numpy(o) for o in outputs]
-        else:
-            outs = [torch.from_numpy(o).to(device, dtype) for o in outputs]
-        ctx.mark_non_differentiable(status_t)
-        return (*outs, status_t)
+        ctx.device = params[0].device if params else _CPU
+        ctx.mark_non_differentiable(status)
+        return (*outs, status)
 
     @staticmethod
     def backward(ctx, *grad_outputs):
@@ -160,7 +172,11 @@ class Layer(torch.nn.Module):
         """The call with every parameter a tensor, in declaration order."""
         dtypes = {p.dtype for p in params}
         dtype = torch.float32 if torch.float32 in dtypes and torch.float64 not in dtypes else torch.float64
-        *outs, status = _Solve.apply(self, dtype, *params)
+        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
+            *outs, status = _Solve.apply(self, dtype, *params)
+        else:
+            # Nothing to differentiate: the solve without autograd's bookkeeping.
+            outs, status, _ = _solve(self, dtype, params)
         # A plain attribute: nn.Module.__setattr__'s checks for parameters,
         # buffers and submodules cost microseconds per call.
         object.__setattr__(self, "last_status", status)

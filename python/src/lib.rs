@@ -6,7 +6,13 @@
 //! leading batch axis of length B; one given as declared is shared by every
 //! instance (broadcast, as cvxpylayers does). Instance i's numbers are exactly
 //! those of an unbatched call with its own parameters, whatever the thread
-//! count: the same code runs per instance ([`runtime::forward_batch_with_kernels`]).
+//! count: the same code runs per instance ([`runtime::forward_batch_prepared`]).
+//!
+//! **Kept between calls.** A node keeps its kernels (the JIT's code) and, per
+//! set of dimension sizes, the node prepared for them ([`runtime::Prepared`]: a
+//! conic node's reductions recorded as a refill program, and the workspaces its
+//! solves run in), so a call at sizes seen before records nothing and, once the
+//! previous call's [`Solution`] is gone, allocates no workspace ([`owned`]).
 //!
 //! **Failure is per instance.** An instance that is not `optimal` (or whose
 //! solve fails) has NaN outputs and a status code ([`status_names`]); the
@@ -28,12 +34,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ddn::diag::Color;
 use ddn::eval::{concrete, Tensor};
 use ddn::ir::{Dim, Output};
-use ddn::kernel::Kernels;
 use ddn::runtime::{self, Backend, Bound as Instance, RunError, Solved, Status};
-use numpy::{IntoPyArray, PyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::ndarray::{ArrayD, IxDyn};
+use numpy::{PyArray, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+
+mod owned;
+use owned::OwnedNode;
 
 pyo3::create_exception!(
     _native,
@@ -182,45 +191,39 @@ impl File {
                 names.join("`, `")
             )));
         };
-        let ir = &nodes[index];
-        let backend = self.backend;
-        let kernels = py
-            .detach(|| on_big_stack(|| runtime::LoadedNode::new(ir, backend).map(|n| n.kernels())))?
+        let (compiled, backend) = (self.compiled.clone(), self.backend);
+        let owned = py
+            .detach(|| on_big_stack(|| OwnedNode::new(compiled, index, backend)))?
             .map_err(|e| DdnError::new_err(e.0))?;
-        Ok(Node { compiled: self.compiled.clone(), index, kernels })
+        Ok(Node { owned, index })
     }
 }
 
-/// One node of a compiled file, with its kernels.
+/// One node of a compiled file, with its kernels and its prepared sizes.
 #[pyclass(frozen, module = "ddn._native")]
 struct Node {
-    compiled: Arc<ddn::Compiled>,
+    owned: OwnedNode,
     index: usize,
-    kernels: Arc<dyn Kernels>,
 }
 
 impl Node {
     fn ir(&self) -> &ddn::ir::Node {
-        &self.compiled.program.nodes[self.index]
+        self.owned.node()
     }
 }
 
-/// The name, declared type (`psd[n, n]`) and shape of each output of `node`, in order.
-fn outputs_of(node: &ddn::ir::Node) -> Vec<(String, &'static str, String, &ddn::ir::Shape)> {
-    node.outputs
-        .iter()
-        .map(|o| match o {
-            Output::Var(v) => {
-                let var = node.var(*v);
-                let ty = node.shape_str(&var.shape).replacen("real", var.base.name(), 1);
-                (var.name.clone(), "var", ty, &var.shape)
-            }
-            Output::Dual(c) => {
-                let con = &node.constraints[*c];
-                (con.name.clone().unwrap_or_default(), "dual", node.shape_str(&con.shape), &con.shape)
-            }
-        })
-        .collect()
+/// The name, kind (`var` or `dual`) and declared shape of each output of `node`, in order.
+fn outputs_of(node: &ddn::ir::Node) -> impl Iterator<Item = (&str, &'static str, &ddn::ir::Shape)> {
+    node.outputs.iter().map(|o| match o {
+        Output::Var(v) => {
+            let var = node.var(*v);
+            (var.name.as_str(), "var", &var.shape)
+        }
+        Output::Dual(c) => {
+            let con = &node.constraints[*c];
+            (con.name.as_deref().unwrap_or_default(), "dual", &con.shape)
+        }
+    })
 }
 
 /// A value passed from Python: its name, shape and row-major entries.
@@ -246,9 +249,15 @@ fn read_arrays(what: &str, dict: &Bound<'_, PyDict>) -> PyResult<Vec<Arg>> {
     Ok(args)
 }
 
-/// A row-major array of `shape` for NumPy.
-fn array<'py>(py: Python<'py>, data: Vec<f64>, shape: &[usize]) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
-    Ok(PyArray::from_vec(py, data).reshape(shape)?)
+/// A row-major array of `shape` for NumPy (taking `data`, not copying it).
+fn array<'py, T: numpy::Element>(
+    py: Python<'py>,
+    data: Vec<T>,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    let a = ArrayD::from_shape_vec(IxDyn(shape), data)
+        .map_err(|e| PyRuntimeError::new_err(format!("internal: an output of the wrong size: {e}")))?;
+    Ok(PyArray::from_owned_array(py, a))
 }
 
 /// The batch size of `args` (the leading axis of those with one axis more than
@@ -310,7 +319,16 @@ impl Node {
     /// `(name, "var" | "dual", declared type)` of each output, in declaration order.
     #[getter]
     fn outputs(&self) -> Vec<(String, &'static str, String)> {
-        outputs_of(self.ir()).into_iter().map(|(n, kind, ty, _)| (n, kind, ty)).collect()
+        let node = self.ir();
+        let declared = |o: &Output, shape| match o {
+            Output::Var(v) => node.shape_str(shape).replacen("real", node.var(*v).base.name(), 1),
+            Output::Dual(_) => node.shape_str(shape),
+        };
+        node.outputs
+            .iter()
+            .zip(outputs_of(node))
+            .map(|(o, (n, kind, s))| (n.to_string(), kind, declared(o, s)))
+            .collect()
     }
 
     #[getter]
@@ -360,12 +378,12 @@ impl Node {
             }
         }
         let dims: Vec<usize> = dims.into_iter().map(|d| d.unwrap_or(0)).collect();
-        Ok(outputs_of(node).iter().map(|(_, _, _, s)| concrete(*s, &dims)).collect())
+        Ok(outputs_of(node).map(|(_, _, s)| concrete(s, &dims)).collect())
     }
 
     /// Seconds of each of `repeat` calls (after one warm-up) of the Rust work
-    /// an unbatched [`Node::forward`] wraps: binding the inputs and the solve,
-    /// as `ddnc bench` times them. The difference to a Python call's time is
+    /// an unbatched [`Node::forward`] wraps: binding the inputs and the solve
+    /// with the node prepared for these sizes (kept, as a call keeps it). The difference to a Python call's time is
     /// the Python overhead (the benchmark in python/bench).
     fn time_forward(&self, py: Python<'_>, inputs: &Bound<'_, PyDict>, repeat: usize) -> PyResult<Vec<f64>> {
         let node = self.ir();
@@ -373,10 +391,10 @@ impl Node {
             .into_iter()
             .map(|a| (a.name, Tensor { shape: a.shape, data: a.data }))
             .collect();
-        let kernels = &self.kernels;
+        let owned = &self.owned;
         let once = || -> Result<(), String> {
             let bound = runtime::bind(node, &values).map_err(|e| e.join("; "))?;
-            runtime::forward_with_kernels(node, &bound, kernels.clone()).map_err(|e| e.0)?;
+            owned.prepared(&bound).and_then(|p| p.forward(&bound)).map_err(|e| e.0)?;
             Ok(())
         };
         py.detach(|| {
@@ -418,20 +436,19 @@ impl Node {
             }
             Some(b) => bind_batch(node, &args, b).map_err(|e| ddn_error(&e))?,
         };
-        let kernels = &self.kernels;
+        let owned = &self.owned;
         let solved = py
             .detach(|| {
                 dispatch(
                     bounds.len(),
                     threads,
-                    || vec![runtime::forward_with_kernels(node, &bounds[0], kernels.clone())],
-                    || runtime::forward_batch_with_kernels(node, &bounds, kernels.clone()),
+                    || vec![owned.prepared(&bounds[0]).and_then(|p| p.forward(&bounds[0]))],
+                    || owned.forward_batch(&bounds),
                 )
             })
             .map_err(PyRuntimeError::new_err)?;
 
-        let shapes: Vec<Vec<usize>> =
-            outputs_of(node).iter().map(|(_, _, _, s)| concrete(*s, &bounds[0].dims)).collect();
+        let shapes: Vec<Vec<usize>> = outputs_of(node).map(|(_, _, s)| concrete(s, &bounds[0].dims)).collect();
         let codes: Vec<u8> = solved.iter().map(|s| s.as_ref().map_or(ERROR_CODE, |s| status_code(s.status))).collect();
         let messages: Vec<Option<String>> = solved.iter().map(|s| s.as_ref().err().map(|e| e.0.clone())).collect();
         let mut outputs = Vec::with_capacity(shapes.len());
@@ -449,9 +466,9 @@ impl Node {
             let full: Vec<usize> = batch.iter().copied().chain(shape.iter().copied()).collect();
             outputs.push(array(py, data, &full)?);
         }
-        let status = codes.clone().into_pyarray(py).reshape(batch.map_or(vec![], |b| vec![b]))?;
+        let status = array(py, codes.clone(), batch.as_slice())?;
         let solution = Solution {
-            compiled: self.compiled.clone(),
+            compiled: self.owned.compiled().clone(),
             index: self.index,
             threads,
             batch,
@@ -551,18 +568,17 @@ impl Solution {
         wanted: Option<Vec<String>>,
     ) -> PyResult<(Bound<'py, PyDict>, Vec<(usize, String)>)> {
         let node = &self.compiled.program.nodes[self.index];
-        let outputs = outputs_of(node);
+        let outputs: Vec<&str> = outputs_of(node).map(|(n, _, _)| n).collect();
         let instances = self.codes.len();
         let mut cot: Vec<Vec<(String, Tensor)>> = vec![Vec::new(); instances];
         let mut zero = vec![true; instances];
         for a in read_arrays("cotangent", cotangents)? {
-            let Some(k) = outputs.iter().position(|o| o.0 == a.name) else {
-                let names: Vec<&str> = outputs.iter().map(|o| o.0.as_str()).collect();
+            let Some(k) = outputs.iter().position(|&o| o == a.name) else {
                 return Err(ddn_error(&[format!(
                     "unknown output `{}`: node `{}` returns `{}`",
                     a.name,
                     node.name,
-                    names.join("`, `")
+                    outputs.join("`, `")
                 )]));
             };
             let expected: Vec<usize> = self.batch.iter().copied().chain(self.shapes[k].iter().copied()).collect();

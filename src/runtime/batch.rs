@@ -4,10 +4,13 @@
 //! Instance `i`'s result is exactly what [`super::forward`] and [`backward`] return for
 //! it alone (the same code runs per instance, so the numbers agree bit for bit),
 //! in input order. The instances of one size share one [`Prepared`] node (its
-//! recording, and a pool of workspaces that the threads draw from). Each instance keeps its own outcome: an infeasible one has its
-//! own [`Status`](super::Status), a failed one its own [`RunError`], and a
-//! panic inside one instance (a bug: nothing should panic on user input) is
-//! caught and becomes that instance's error, so the rest of the batch is kept.
+//! recording, and a pool of workspaces that the threads draw from), made for the
+//! batch ([`forward_batch`]) or kept by the caller from batch to batch
+//! ([`forward_batch_prepared`], [`super::LoadedNode::forward_batch`]). Each
+//! instance keeps its own outcome: an infeasible one has its own
+//! [`Status`](super::Status), a failed one its own [`RunError`], and a panic
+//! inside one instance (a bug: nothing should panic on user input) is caught and
+//! becomes that instance's error, so the rest of the batch is kept.
 //!
 //! **Threads.** The instances run on the current rayon pool: the global one (all
 //! cores), or one the caller chooses with
@@ -22,6 +25,7 @@
 //! is the better level to parallelise, so set `faer::Par::Seq` first, as
 //! `benches/batch.rs` does.
 
+use std::borrow::Borrow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -50,12 +54,33 @@ pub fn forward_batch_with_kernels(
     bounds: &[Bound],
     kernels: Arc<dyn Kernels>,
 ) -> Vec<Result<Solved, RunError>> {
-    // One prepared node per set of sizes, recorded at its first instance and
-    // shared by every thread; its workspaces are pooled.
-    let mut prepared: Vec<(&[usize], Result<Prepared, RunError>)> = Vec::new();
+    forward_batch_by_size(bounds, |b| Prepared::new(node, b, kernels.clone()))
+}
+
+/// [`Prepared::forward`] for every instance, in parallel, all sharing `prepared`
+/// (its recording, and its pool of workspaces that the threads draw from). A
+/// caller that keeps `prepared` from one batch to the next records the node once
+/// and builds its workspaces once (one per instance solved at a time; a
+/// workspace is back in the pool when the [`Solved`] that holds it is dropped).
+/// Every instance has the prepared sizes (of a conic node, an instance of other
+/// sizes gets an error).
+pub fn forward_batch_prepared(prepared: &Prepared<'_>, bounds: &[Bound]) -> Vec<Result<Solved, RunError>> {
+    bounds.par_iter().map(|bound| isolated(|| prepared.forward(bound))).collect()
+}
+
+/// The batch with one prepared node per set of sizes, from `prepare` at the
+/// first instance of each size (in input order) and shared by every thread.
+pub(crate) fn forward_batch_by_size<'n, P>(
+    bounds: &[Bound],
+    mut prepare: impl FnMut(&Bound) -> Result<P, RunError>,
+) -> Vec<Result<Solved, RunError>>
+where
+    P: Borrow<Prepared<'n>> + Sync,
+{
+    let mut prepared: Vec<(&[usize], Result<P, RunError>)> = Vec::new();
     for b in bounds {
         if !prepared.iter().any(|(d, _)| *d == b.dims.as_slice()) {
-            let p = isolated(|| Prepared::new(node, b, kernels.clone()));
+            let p = isolated(|| prepare(b));
             prepared.push((&b.dims, p));
         }
     }
@@ -66,7 +91,7 @@ pub fn forward_batch_with_kernels(
                 return Err(RunError("internal: no prepared node for these sizes".into()));
             };
             match p {
-                Ok(p) => isolated(|| p.forward(bound)),
+                Ok(p) => isolated(|| p.borrow().forward(bound)),
                 Err(e) => Err(e.clone()),
             }
         })

@@ -1,7 +1,8 @@
 //! Batches (`runtime::{forward_batch, backward_batch}`): every instance's result
 //! is bit for bit the one-at-a-time result, on rayon pools of 1 and 2 threads
-//! (with the kernels interpreted, and JIT-compiled once for the whole batch),
-//! and a failing instance fails alone.
+//! (with the kernels interpreted, JIT-compiled once for the whole batch, and
+//! with the node prepared once and kept from batch to batch), and a failing
+//! instance fails alone.
 
 use ddn::eval::Tensor;
 use ddn::ir::Node;
@@ -10,8 +11,8 @@ use std::sync::Arc;
 use ddn::jit::JitKernels;
 use ddn::kernel::Kernels;
 use ddn::runtime::{
-    backward_batch, bind, forward, forward_batch, forward_batch_with_kernels, kernel_set, named_tensors, Bound,
-    RunError, Solved, Status,
+    backward_batch, bind, forward, forward_batch, forward_batch_prepared, forward_batch_with_kernels, interpreted,
+    kernel_set, named_tensors, Backend, Bound, LoadedNode, Prepared, RunError, Solved, Status,
 };
 use rayon::ThreadPoolBuilder;
 use serde_json::json;
@@ -73,6 +74,35 @@ fn batched_on(
     })
 }
 
+/// Two batches on a pool of `threads` threads with the node kept between them,
+/// the first in reverse order: the second replays a recording made at another
+/// instance's values, in workspaces that solved other instances. The second's
+/// outcomes, through a [`LoadedNode`] (prepared per size) and, when every
+/// instance has one size, through a caller-kept [`Prepared`].
+fn kept_batches(threads: usize, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Vec<Outcome>> {
+    let pool = ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+    let reversed: Vec<Bound> = bounds.iter().rev().cloned().collect();
+    let reversed_cots: Vec<Cotangents> = cots.iter().rev().cloned().collect();
+    let twice = |forward: &(dyn Fn(&[Bound]) -> Vec<Result<Solved, RunError>> + Sync)| {
+        pool.install(|| {
+            let mut first = forward(&reversed);
+            backward_batch(node, &reversed, &mut first, &reversed_cots);
+            drop(first);
+            let mut solved = forward(bounds);
+            let grads = backward_batch(node, bounds, &mut solved, cots);
+            solved.into_iter().zip(grads).map(|(s, g)| outcome(s, g)).collect()
+        })
+    };
+    let loaded = LoadedNode::new(node, Backend::Interpreter).expect("kernels");
+    let mut got = vec![twice(&|b| loaded.forward_batch(b))];
+    if bounds.iter().all(|b| b.dims == bounds[0].dims) {
+        let last = bounds.last().expect("a batch");
+        let prepared = Prepared::new(node, last, interpreted(node).expect("kernels")).expect("prepared");
+        got.push(twice(&|b| forward_batch_prepared(&prepared, b)));
+    }
+    got
+}
+
 /// Batches on 1 and 2 threads equal the one-at-a-time results exactly, and
 /// every instance is optimal with gradients.
 fn check_same(node: &Node, bounds: &[Bound], output: &str, rng: &mut Rng) {
@@ -95,6 +125,9 @@ fn check_same(node: &Node, bounds: &[Bound], output: &str, rng: &mut Rng) {
         let jit: Arc<dyn Kernels> = Arc::new(JitKernels::new(kernel_set(node).expect("kernels")));
         let got = batched_on(threads, node, bounds, &cots, Some(jit));
         assert!(got == reference, "`{}`: the JIT batch on {threads} thread(s) differs", node.name);
+        for (k, got) in kept_batches(threads, node, bounds, &cots).into_iter().enumerate() {
+            assert!(got == reference, "`{}`: kept node {k}, {threads} thread(s): the second batch differs", node.name);
+        }
     }
 }
 
