@@ -19,6 +19,7 @@ mod objective;
 mod record;
 mod recorded;
 mod reduce;
+mod root;
 mod scalar;
 mod sensitivity;
 
