@@ -401,6 +401,25 @@ mod tests {
         assert!(!c.is_structural_zero() && Tracked::gradient(c, &[a]) == vec![0.0]);
     }
 
+    /// `S = Q^½` is one block on the tape: the sweep through it is
+    /// [`Sqrt::adjoint`]; a singular tracked Q is refused, a constant one is not.
+    #[test]
+    fn a_matrix_square_root_is_one_block_with_its_adjoint() {
+        let _s = TapeSession::start();
+        let values = [2.0, 0.5, 0.5, 1.0];
+        let q: Vec<Tracked> = values.iter().map(|&v| Tracked::leaf(v)).collect();
+        let s = Tracked::psd_root(2, &q).expect("definite");
+        let c = [0.3, -1.0, 0.7, 2.0];
+        let f = s.iter().zip(c).fold(Tracked::from(0.0), |acc, (x, w)| acc + *x * w);
+        let want = Sqrt::new(2, &values).expect("psd").adjoint(&c);
+        for (a, b) in Tracked::gradient(f, &q).iter().zip(&want) {
+            assert!((a - b).abs() < 1e-15, "{a} vs {b}");
+        }
+        let singular = [1.0, 1.0, 1.0, 1.0];
+        assert!(Tracked::psd_root(2, &singular.map(Tracked::leaf)).is_err());
+        assert!(Tracked::psd_root(2, &singular.map(Tracked::from)).is_ok());
+    }
+
     #[test]
     fn nested_sessions_keep_the_outer_tape() {
         let _outer = TapeSession::start();

@@ -269,3 +269,26 @@ impl Cone {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Domain boundaries compose as kinks do: flipped by negation, absorbed by
+    /// smooth terms, a repelling one joined with a concave kink still holds no
+    /// minimiser, and boundaries of opposite directions are non-smooth together.
+    #[test]
+    fn boundaries_flip_and_join_like_kinks() {
+        use Smoothness::*;
+        for s in [Smooth, C1, ConcaveKink, ConvexKink, Barrier, AttractingBoundary, Nonsmooth] {
+            assert_eq!(s.flip().flip(), s);
+        }
+        assert_eq!(Barrier.join(Smooth), Barrier);
+        assert_eq!(Barrier.join(ConcaveKink), ConcaveKink);
+        assert_eq!(Barrier.join(AttractingBoundary), Nonsmooth);
+        assert_eq!(Barrier.through(Mono::Decreasing), AttractingBoundary);
+        assert_eq!(Barrier.through(Mono::None), Nonsmooth);
+        assert_eq!(Smoothness::boundary_of(Curvature::Convex), Barrier);
+        assert_eq!(Smoothness::boundary_of(Curvature::Concave), AttractingBoundary);
+    }
+}
