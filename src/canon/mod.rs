@@ -19,6 +19,7 @@ mod objective;
 mod record;
 mod recorded;
 mod reduce;
+mod root;
 mod scalar;
 mod sensitivity;
 
@@ -26,6 +27,7 @@ pub use builder::RowRange;
 pub use least_squares::{least_squares_form, AffineResidual};
 pub use record::{value_of, Miss, Scratch, Value};
 pub use recorded::{record, Recorded, RecordedForm};
+pub use root::{NotPsd, Sqrt};
 pub use sensitivity::data_vjp;
 
 use affine::Aff;

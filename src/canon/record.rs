@@ -23,8 +23,14 @@
 //! goes through [`Scalar::all`] / [`Scalar::any`], which records the operands
 //! and the outcome as a [`Guard`]; a replay re-evaluates every guard and reports
 //! a failure, and the caller then canonicalises afresh (and may record again). A
-//! decision that cannot be replayed (the eigendecomposition behind `quad_form`'s
-//! square root of a parameter matrix) marks the recording opaque: it is refused.
+//! decision that cannot be replayed marks the recording opaque: it is refused.
+//!
+//! **Square roots.** `quad_form(x, Q)` in a constraint takes `S = Q^½` of a
+//! parameter-dependent Q ([`super::root`]): one block step [`Step::Root`] whose
+//! replay recomputes S from the replayed Q and whose adjoint is the Sylvester
+//! solve [`Sqrt::adjoint`]. Q must be positive definite at recording and at
+//! every replay (a singular Q has no bounded derivative through S): a replay at
+//! a singular Q misses ([`Miss::Root`]), a recording at one is opaque.
 //!
 //! **Zeros.** The `f64` reductions drop a coefficient that happens to be zero at
 //! the given values; the recording keeps every coefficient that depends on the
@@ -38,7 +44,8 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 
 use super::builder::{gram_into, Coefficient};
-use super::scalar::{Scalar, Test};
+use super::root::Sqrt;
+use super::scalar::{root_error, Scalar, Test};
 
 /// No step: a constant.
 const CONSTANT: u32 = u32::MAX;
@@ -82,8 +89,18 @@ pub enum Step {
     /// Block `g` of [`Refill::grams`]: `H = Mᵀ·W`, its upper triangle the values
     /// of the steps that follow ([`Step::Part`]).
     Gram(u32),
-    /// One entry of the preceding [`Step::Gram`]'s result.
+    /// One entry of the preceding [`Step::Gram`]'s or [`Step::Root`]'s result.
     Part,
+    /// Block `r` of [`Refill::roots`]: `S = Q^½` ([`Sqrt`]), its n² entries
+    /// (row-major) the values of the steps that follow ([`Step::Part`]).
+    Root(u32),
+}
+
+/// A recorded `S = Q^½` ([`Scalar::psd_root`]): Q (`n × n`, row-major) as values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Root {
+    pub n: usize,
+    pub q: Vec<Value>,
 }
 
 /// A recorded `H = Mᵀ·W` ([`super::builder::Coefficient::gram`]): M and W as
@@ -129,6 +146,7 @@ struct Recording {
     steps: Vec<Step>,
     guards: Vec<Guard>,
     grams: Vec<Gram>,
+    roots: Vec<Root>,
     /// Why the recording cannot be replayed, if it cannot.
     opaque: Option<String>,
 }
@@ -185,7 +203,11 @@ impl RecordSession {
         let r = RECORDING.with(|r| std::mem::take(&mut *r.borrow_mut()));
         match r.opaque {
             Some(reason) => Err(reason),
-            None => Ok(Refill::new(r.steps, r.guards, r.grams)),
+            None => {
+                let mut refill = Refill::new(r.steps, r.guards, r.grams);
+                refill.set_roots(r.roots);
+                Ok(refill)
+            }
         }
     }
 }
@@ -321,6 +343,31 @@ impl Scalar for Rec {
     fn any(xs: &[Self], test: Test) -> bool {
         decide(xs, test, true)
     }
+
+    /// One [`Step::Root`] and its n² [`Step::Part`]s; at a singular Q (no
+    /// bounded adjoint) the recording is opaque instead.
+    fn psd_root(n: usize, q: &[Rec]) -> Result<Vec<Rec>, String> {
+        let values: Vec<f64> = q.iter().map(|x| x.v).collect();
+        let root = Sqrt::new(n, &values).map_err(root_error)?;
+        if q.iter().all(|x| x.id == CONSTANT) {
+            return Ok(root.s.into_iter().map(Rec::from).collect());
+        }
+        if !root.is_definite() {
+            Rec::opaque(
+                "`quad_form` of a singular parameter-dependent matrix (its square root has no bounded derivative)",
+            );
+            return Ok(root.s.into_iter().map(Rec::from).collect());
+        }
+        RECORDING.with(|r| {
+            let mut r = r.borrow_mut();
+            r.roots.push(Root { n, q: q.iter().map(|x| x.source()).collect() });
+            let k = (r.roots.len() - 1) as u32;
+            r.steps.push(Step::Root(k));
+            let first = r.steps.len() as u32;
+            r.steps.extend(std::iter::repeat_n(Step::Part, root.s.len()));
+            Ok(root.s.into_iter().enumerate().map(|(i, v)| Rec { v, id: first + i as u32 }).collect())
+        })
+    }
 }
 
 impl Coefficient for Rec {
@@ -356,6 +403,8 @@ pub struct Refill {
     pub steps: Vec<Step>,
     pub guards: Vec<Guard>,
     pub grams: Vec<Gram>,
+    /// The square roots [`Step::Root`] computes.
+    pub roots: Vec<Root>,
     /// Runs of leaves, in step order; together the first `leaves` steps.
     pub blocks: Vec<Block>,
     pub leaves: usize,
@@ -384,6 +433,10 @@ pub struct Scratch {
     mats: [Mat<f64>; 5],
     /// Per row of a least-squares residual: r = Mx + d and Mw.
     pub(super) rows: (Vec<f64>, Vec<f64>),
+    /// Per [`Refill::roots`] block: the last replay's root, for the adjoint.
+    roots: Vec<Option<Sqrt>>,
+    /// A root block's Q, gathered.
+    q: Vec<f64>,
 }
 
 impl Default for Scratch {
@@ -394,6 +447,8 @@ impl Default for Scratch {
             entries: (Vec::new(), Vec::new()),
             mats: std::array::from_fn(|_| Mat::new()),
             rows: (Vec::new(), Vec::new()),
+            roots: Vec::new(),
+            q: Vec::new(),
         }
     }
 }
@@ -403,6 +458,8 @@ impl Default for Scratch {
 pub enum Miss {
     Guard(usize),
     NonFinite,
+    /// Block `r` of [`Refill::roots`]: its Q is not positive definite at the new values.
+    Root(usize),
 }
 
 impl Refill {
@@ -432,7 +489,7 @@ impl Refill {
                 Step::MulC(a, c) => Step::MulC(map(a), c),
                 Step::DivC(a, c) => Step::DivC(map(a), c),
                 Step::CDiv(c, a) => Step::CDiv(c, map(a)),
-                other @ (Step::Leaf(_) | Step::Gram(_) | Step::Part) => other,
+                other @ (Step::Leaf(_) | Step::Gram(_) | Step::Part | Step::Root(_)) => other,
             };
         }
         guards.iter_mut().for_each(|g| g.steps.iter_mut().for_each(|s| *s = map(*s)));
@@ -462,7 +519,19 @@ impl Refill {
             }
         }
         let reads_data = blocks.iter().any(|b| matches!(b.source, Source::Data { .. }));
-        Refill { steps, guards, grams, blocks, leaves, reads_data, renumber }
+        Refill { steps, guards, grams, roots: Vec::new(), blocks, leaves, reads_data, renumber }
+    }
+
+    /// The recording's square-root blocks, their values renumbered as the steps were.
+    fn set_roots(&mut self, mut roots: Vec<Root>) {
+        for r in &mut roots {
+            r.q.iter_mut().for_each(|v| {
+                if let Value::Step(s) = v {
+                    *s = self.renumber[*s as usize];
+                }
+            });
+        }
+        self.roots = roots;
     }
 
     /// Where a value recorded during the reductions is in this program.
@@ -476,8 +545,9 @@ impl Refill {
     /// Every step's value into `scratch.values`, leaves from `params` and `data`;
     /// then the guards. `Err` names what failed.
     pub fn replay(&self, params: &[&[f64]], data: &[&[f64]], scratch: &mut Scratch) -> Result<(), Miss> {
-        let Scratch { values: out, entries, mats, .. } = scratch;
+        let Scratch { values: out, entries, mats, roots, q, .. } = scratch;
         out.resize(self.steps.len(), 0.0);
+        roots.resize(self.roots.len(), None);
         for b in &self.blocks {
             let (from, index) = match b.source {
                 Source::Param { param, index } => (params[param as usize], index),
@@ -522,6 +592,18 @@ impl Refill {
                     }
                     continue;
                 }
+                Step::Root(r) => {
+                    let root = &self.roots[r as usize];
+                    q.clear();
+                    q.extend(root.q.iter().map(|&v| value_of(v, out)));
+                    let sqrt = match Sqrt::new(root.n, q) {
+                        Ok(s) if s.is_definite() => s,
+                        _ => return Err(Miss::Root(r as usize)),
+                    };
+                    out[k + 1..k + 1 + sqrt.s.len()].copy_from_slice(&sqrt.s);
+                    roots[r as usize] = Some(sqrt);
+                    continue;
+                }
                 Step::Part => continue,
             };
             out[k] = v;
@@ -540,10 +622,25 @@ impl Refill {
     /// entry (zero elsewhere) and the total derivatives on return; `values` are
     /// the replayed values. The leaves' entries are then ∂ψ/∂(each leaf).
     pub fn adjoint(&self, scratch: &mut Scratch) {
-        let Scratch { values, adj, entries, mats, .. } = scratch;
+        let Scratch { values, adj, entries, mats, roots, .. } = scratch;
         for k in (self.leaves..self.steps.len()).rev() {
             if let Step::Gram(g) = self.steps[k] {
                 self.gram_adjoint(&self.grams[g as usize], k, values, adj, entries, mats);
+                continue;
+            }
+            if let Step::Root(r) = self.steps[k] {
+                // The replay that filled `values` kept this block's root.
+                if let Some(sqrt) = &roots[r as usize] {
+                    let s_bar = &adj[k + 1..k + 1 + sqrt.s.len()];
+                    if s_bar.iter().any(|&a| a != 0.0) {
+                        let q_bar = sqrt.adjoint(s_bar);
+                        for (v, g) in self.roots[r as usize].q.iter().zip(q_bar) {
+                            if let Value::Step(s) = v {
+                                adj[*s as usize] += g;
+                            }
+                        }
+                    }
+                }
                 continue;
             }
             let a = adj[k];
@@ -551,7 +648,7 @@ impl Refill {
                 continue;
             }
             match self.steps[k] {
-                Step::Leaf(_) | Step::Part | Step::Gram(_) => {}
+                Step::Leaf(_) | Step::Part | Step::Gram(_) | Step::Root(_) => {}
                 Step::Add(x, y) => {
                     adj[x as usize] += a;
                     adj[y as usize] += a;

@@ -340,19 +340,12 @@ impl<'a, K: Sink> Reducer<'a, K> {
             Atom::QuadForm => {
                 let x = self.canon(&args[0], Dir::Exact)?;
                 let q = self.data(&args[1])?;
-                if q.data.iter().any(|x| x.is_tracked()) {
-                    return Err(err(
-                        &args[1],
-                        "the backward pass through `quad_form` outside the objective, with a matrix that depends \
-                         on the parameters, is not implemented (it needs the derivative of Q's square root)",
-                    ));
-                }
-                let r = psd_root(&q.values())
-                    .ok_or_else(|| err(&args[1], "`quad_form` needs a positive semidefinite matrix"))?;
-                self.note("quad_form: xᵀQx = ‖R x‖² with Q = RᵀR");
-                let r = Data { shape: r.shape, data: r.data.into_iter().map(K::S::from).collect() };
-                let rx = Aff::left_matmul(&r, &x).ok_or_else(|| mismatch(e))?;
-                self.sum_squares(&rx)
+                let n = x.len();
+                let s = K::S::psd_root(n, &q.data).map_err(|m| err(&args[1], m))?;
+                self.note("quad_form: xᵀQx = ‖S x‖² with S = Q^½");
+                let s = Data { shape: vec![n, n], data: s };
+                let sx = Aff::left_matmul(&s, &x).ok_or_else(|| mismatch(e))?;
+                self.sum_squares(&sx)
             }
             Atom::QuadOverLin => {
                 let x = self.arg(atom, args, 0, dir)?;
@@ -524,28 +517,4 @@ fn stack<S: Scalar>(atom: Atom, parts: Vec<Aff<S>>, shape: Vec<usize>) -> Option
         }
     }
     Some(Aff { shape, e })
-}
-
-/// R with Q = RᵀR for symmetric PSD Q: R = diag(√λ) Vᵀ from Q = V diag(λ) Vᵀ,
-/// negative round-off eigenvalues clipped to 0.
-pub fn psd_root(q: &Tensor) -> Option<Tensor> {
-    let (n, m) = q.rows_cols();
-    if n != m {
-        return None;
-    }
-    let eig = q.view(n, n).self_adjoint_eigen(faer::Side::Lower).ok()?;
-    let (s, u) = (eig.S(), eig.U());
-    let big = (0..n).fold(1.0f64, |a, i| a.max(s[i].abs()));
-    let mut r = vec![0.0; n * n];
-    for k in 0..n {
-        let lam = s[k];
-        if lam < -1e-9 * big {
-            return None;
-        }
-        let root = lam.max(0.0).sqrt();
-        for j in 0..n {
-            r[k * n + j] = root * u[(j, k)];
-        }
-    }
-    Some(Tensor::matrix(n, n, r))
 }

@@ -1,8 +1,20 @@
 //! The bottom-up analysis of a checked expression: sign, curvature, smoothness and
 //! cone class, with the lowest subexpression where DCP (or smoothness) fails.
+//!
+//! **Smoothness from domains.** `sqrt`, `entr`, `xlogx`, `kl_div` and `x^p`
+//! (0 < p < 2 not an integer) are defined at `x = 0` but smooth only on the open
+//! domain `x > 0` (`log`, `inv_pos` and negative powers are defined only there,
+//! so a solution never sits on their boundary). The analysis claims them smooth
+//! only where it proves the argument strictly positive ([`Analysis::positive`]: a positive literal or
+//! `pos` parameter or variable, `exp`, `sigmoid`, `inv_pos`, a sum of a positive
+//! term and nonnegative ones, products, powers, roots and reductions of positive
+//! expressions); elsewhere the atom reaches its boundary, a [`Smoothness::Barrier`]
+//! or [`Smoothness::AttractingBoundary`] by its curvature, with the argument named
+//! ([`Analysis::boundary`]). So `sqrt(1 + z^2)` is smooth and `sqrt(z^2)`, which
+//! is `|z|`, is not.
 
 use super::lattice::{Cone, Curvature, Mono, Sign, Smoothness};
-use crate::atoms::Atom;
+use crate::atoms::{Atom, Domain};
 use crate::diag::Span;
 use crate::ir::{Arith, Expr, ExprKind};
 use crate::syntax::ast::BaseType;
@@ -29,6 +41,12 @@ pub struct Analysis {
     pub kink: Option<Culprit>,
     /// The lowest subexpression that made the expression non-smooth.
     pub nonsmooth: Option<Culprit>,
+    /// Every entry is strictly positive wherever the expression is defined
+    /// (proved from types and atoms; `false` means not proved).
+    pub positive: bool,
+    /// The lowest atom smooth only on an open domain whose argument the analysis
+    /// cannot keep inside it.
+    pub boundary: Option<Culprit>,
 }
 
 impl Analysis {
@@ -41,7 +59,14 @@ impl Analysis {
             not_dcp: None,
             kink: None,
             nonsmooth: None,
+            positive: false,
+            boundary: None,
         }
+    }
+
+    fn with_positive(mut self, positive: bool) -> Analysis {
+        self.positive = positive;
+        self
     }
 
     fn is_data(&self) -> bool {
@@ -66,6 +91,10 @@ fn base_sign(b: Option<&BaseType>) -> Sign {
     }
 }
 
+fn base_positive(b: Option<&BaseType>) -> bool {
+    b == Some(&BaseType::Pos)
+}
+
 /// One argument of an operation: its analysis, monotonicity of the operation in it,
 /// and its span.
 struct Arg<'x> {
@@ -77,10 +106,16 @@ struct Arg<'x> {
 impl Analyzer<'_> {
     fn go(&self, e: &Expr) -> Analysis {
         match &e.kind {
-            ExprKind::Const(c) => Analysis::leaf(Sign::of(*c), Curvature::Constant),
+            ExprKind::Const(c) => Analysis::leaf(Sign::of(*c), Curvature::Constant).with_positive(*c > 0.0),
             ExprKind::Dim(_) => Analysis::leaf(Sign::Nonneg, Curvature::Constant),
-            ExprKind::Param(p) => Analysis::leaf(base_sign(self.params.get(p.0 as usize)), Curvature::Constant),
-            ExprKind::Var(v) => Analysis::leaf(base_sign(self.vars.get(v.0 as usize)), Curvature::Affine),
+            ExprKind::Param(p) => {
+                let b = self.params.get(p.0 as usize);
+                Analysis::leaf(base_sign(b), Curvature::Constant).with_positive(base_positive(b))
+            }
+            ExprKind::Var(v) => {
+                let b = self.vars.get(v.0 as usize);
+                Analysis::leaf(base_sign(b), Curvature::Affine).with_positive(base_positive(b))
+            }
             // a symbolic input of a derived expression: data of unknown sign
             ExprKind::Sym { .. } => Analysis::leaf(Sign::Unknown, Curvature::Constant),
             ExprKind::Neg(x) => {
@@ -114,6 +149,9 @@ impl Analyzer<'_> {
                     Arg { a: &a, mono: Mono::Increasing, span: lhs.span },
                     Arg { a: &b, mono: mono_b, span: rhs.span },
                 ];
+                // A positive term plus nonnegative ones is positive.
+                let positive =
+                    (a.positive && sign_b.is_nonneg()) || (op == Arith::Add && b.positive && a.sign.is_nonneg());
                 self.compose(
                     e,
                     op.symbol(),
@@ -123,28 +161,32 @@ impl Analyzer<'_> {
                     Cone::Affine,
                     &args,
                 )
+                .with_positive(positive)
             }
             Arith::Mul => self.product(e, "*", lhs, rhs),
             Arith::Div => {
                 let (a, b) = (self.go(lhs), self.go(rhs));
                 let sign = a.sign * b.sign;
+                let positive = a.positive && b.positive;
                 if b.is_data() {
                     // x / c is x scaled by 1/c, which has the sign of c.
                     let args = [
                         Arg { a: &a, mono: Mono::scale(b.sign), span: lhs.span },
                         Arg { a: &b, mono: Mono::None, span: rhs.span },
                     ];
-                    return self.compose(
-                        e,
-                        "division by data",
-                        Curvature::Affine,
-                        sign,
-                        Smoothness::Smooth,
-                        Cone::Affine,
-                        &args,
-                    );
+                    return self
+                        .compose(
+                            e,
+                            "division by data",
+                            Curvature::Affine,
+                            sign,
+                            Smoothness::Smooth,
+                            Cone::Affine,
+                            &args,
+                        )
+                        .with_positive(positive);
                 }
-                let mut out = self.nonlinear(e, &[(&a, lhs.span), (&b, rhs.span)], sign);
+                let mut out = self.nonlinear(e, &[(&a, lhs.span), (&b, rhs.span)], sign).with_positive(positive);
                 if out.not_dcp.is_none() && out.curvature == Curvature::Unknown {
                     out.not_dcp = Some(Culprit {
                         span: e.span,
@@ -160,6 +202,11 @@ impl Analyzer<'_> {
     /// `a * b` and `a @ b`: linear when one side is data, otherwise not DCP.
     fn product(&self, e: &Expr, what: &str, lhs: &Expr, rhs: &Expr) -> Analysis {
         let (a, b) = (self.go(lhs), self.go(rhs));
+        let positive = what == "*" && a.positive && b.positive;
+        self.product_of(e, what, (lhs, a), (rhs, b)).with_positive(positive)
+    }
+
+    fn product_of(&self, e: &Expr, what: &str, (lhs, a): (&Expr, Analysis), (rhs, b): (&Expr, Analysis)) -> Analysis {
         let sign = a.sign * b.sign;
         if a.is_data() || b.is_data() {
             let (ma, mb) = (Mono::scale(b.sign), Mono::scale(a.sign));
@@ -215,6 +262,8 @@ impl Analyzer<'_> {
             not_dcp: first(|a| &a.not_dcp),
             kink: first(|a| &a.kink),
             nonsmooth,
+            positive: false,
+            boundary: first(|a| &a.boundary),
         }
     }
 
@@ -226,7 +275,7 @@ impl Analyzer<'_> {
         let (curv, mono, cone) = if p == 1.0 {
             (Curvature::Affine, Mono::Increasing, Cone::Affine)
         } else if p == 0.0 {
-            return Analysis::leaf(Sign::Nonneg, Curvature::Constant);
+            return Analysis::leaf(Sign::Nonneg, Curvature::Constant).with_positive(true);
         } else if even && p > 0.0 {
             (Curvature::Convex, Mono::by_sign(a.sign), if p == 2.0 { Cone::Quadratic } else { Cone::SecondOrder })
         } else if p > 1.0 && (!is_int || a.sign.is_nonneg()) {
@@ -240,8 +289,13 @@ impl Analyzer<'_> {
             // x^p, p < 0, on x > 0: convex and decreasing.
             (Curvature::Convex, Mono::Decreasing, Cone::SecondOrder)
         };
-        let mut out =
-            self.compose(e, "^", curv, sign, Smoothness::Smooth, cone, &[Arg { a: &a, mono, span: base.span }]);
+        // x^p for a non-integer 0 < p < 2 is defined at 0 but not twice
+        // differentiable there; minimisers are drawn to it (|z|^1.5 = (z^2)^0.75).
+        let boundary = (!is_int && p > 0.0 && p < 2.0).then_some(Smoothness::AttractingBoundary);
+        let (own, boundary) = self.domain(e, "^", Smoothness::Smooth, boundary, &[(&a, base.span)]);
+        let mut out = self.compose(e, "^", curv, sign, own, cone, &[Arg { a: &a, mono, span: base.span }]);
+        out.positive = a.positive;
+        out.boundary = out.boundary.or(boundary);
         if curv == Curvature::Unknown && out.not_dcp.is_none() && !a.is_data() {
             out.not_dcp = Some(Culprit {
                 span: e.span,
@@ -276,14 +330,48 @@ impl Analyzer<'_> {
                 arg: args.get(1).map(|p| (p.span, "declare this parameter `psd`".to_string())),
             });
         }
-        let mut out =
-            self.compose(e, info.name, curvature, (info.sign)(&signs), info.smoothness, (info.cone)(&data), &list);
+        let spanned: Vec<(&Analysis, Span)> = an.iter().zip(args).map(|(a, x)| (a, x.span)).collect();
+        // An atom defined at 0 but smooth only for x > 0 (an atom whose domain is
+        // x > 0 is smooth wherever it is defined, so a solution never sits on its boundary).
+        let boundary = (info.domain == Domain::Nonneg).then(|| Smoothness::boundary_of(info.curvature));
+        let (own, boundary) = self.domain(e, info.name, info.smoothness, boundary, &spanned);
+        let mut out = self.compose(e, info.name, curvature, (info.sign)(&signs), own, (info.cone)(&data), &list);
         if out.not_dcp.is_none() || out.not_dcp.as_ref().is_some_and(|c| c.span == e.span) {
             if let Some(c) = psd_culprit {
                 out.not_dcp = Some(c);
             }
         }
+        out.positive = positive(atom, &an);
+        out.boundary = out.boundary.or(boundary);
         out
+    }
+
+    /// An operation with smoothness `own`, and smooth only for arguments
+    /// `x > 0` when `boundary` (the smoothness it has at `x = 0`) is given: `own`
+    /// when every argument that depends on the variables is proved positive,
+    /// else joined with the boundary, which is named with the argument.
+    fn domain(
+        &self,
+        e: &Expr,
+        what: &str,
+        own: Smoothness,
+        boundary: Option<Smoothness>,
+        args: &[(&Analysis, Span)],
+    ) -> (Smoothness, Option<Culprit>) {
+        let reaches = args.iter().find(|(a, _)| !a.is_data() && !a.positive);
+        match (boundary, reaches) {
+            (Some(b), Some((_, span))) => (
+                own.join(b),
+                Some(Culprit {
+                    span: e.span,
+                    reason: format!(
+                        "`{what}` is smooth only where its argument is positive, and this argument can reach 0"
+                    ),
+                    arg: Some((*span, "nothing proves this positive".into())),
+                }),
+            ),
+            _ => (own, None),
+        }
     }
 
     /// Whether a data expression is known positive semidefinite.
@@ -380,7 +468,8 @@ impl Analyzer<'_> {
             smoothness = smoothness.join(x.a.smoothness.through(x.mono));
         }
         let mut kink = first(|a| &a.kink);
-        if kink.is_none() && smooth != Smoothness::Smooth && smooth != Smoothness::C1 {
+        if kink.is_none() && matches!(smooth, Smoothness::ConcaveKink | Smoothness::ConvexKink | Smoothness::Nonsmooth)
+        {
             kink = Some(Culprit { span: e.span, reason: format!("`{what}` has {}", kink_word(smooth)), arg: None });
         }
         let mut nonsmooth = first(|a| &a.nonsmooth);
@@ -399,7 +488,37 @@ impl Analyzer<'_> {
             });
         }
         let cone = live.iter().fold(cone, |c, x| c.compose(x.a.cone));
-        Analysis { sign, curvature, smoothness, cone, not_dcp, kink, nonsmooth }
+        let boundary = first(|a| &a.boundary);
+        Analysis { sign, curvature, smoothness, cone, not_dcp, kink, nonsmooth, positive: false, boundary }
+    }
+}
+
+/// Whether `atom` of arguments `args` is proved strictly positive.
+fn positive(atom: Atom, args: &[Analysis]) -> bool {
+    let all = || args.iter().all(|a| a.positive);
+    match atom {
+        Atom::Exp | Atom::Sigmoid | Atom::Logistic | Atom::InvPos => true,
+        // Of positive entries (over no entries, the result is constant in the variables).
+        Atom::Sqrt
+        | Atom::Square
+        | Atom::SumSquares
+        | Atom::Sum
+        | Atom::Mean
+        | Atom::Trace
+        | Atom::Max
+        | Atom::Min
+        | Atom::Minimum
+        | Atom::Abs
+        | Atom::Pos
+        | Atom::Norm
+        | Atom::Norm1
+        | Atom::NormInf
+        | Atom::Tanh
+        | Atom::QuadOverLin
+        | Atom::Hstack
+        | Atom::Vstack => all(),
+        Atom::Maximum => args.iter().any(|a| a.positive),
+        _ => false,
     }
 }
 
@@ -409,6 +528,8 @@ fn kink_word(s: Smoothness) -> &'static str {
         Smoothness::C1 => "a discontinuous second derivative",
         Smoothness::ConcaveKink => "concave kinks (it is a minimum of smooth pieces)",
         Smoothness::ConvexKink => "convex kinks (it is a maximum of smooth pieces, like |x|)",
+        Smoothness::Barrier => "a domain boundary where its slope is unbounded (it repels minimisers)",
+        Smoothness::AttractingBoundary => "a domain boundary where its slope is unbounded (it attracts minimisers)",
         Smoothness::Nonsmooth => "kinks",
     }
 }

@@ -181,6 +181,15 @@ pub enum Smoothness {
     ConcaveKink,
     /// Smooth pieces joined by convex kinks (maximum of smooth functions).
     ConvexKink,
+    /// Smooth except on the boundary of its domain, which the expression can
+    /// reach and where its slope is unbounded towards the inside (`xlogx`,
+    /// `kl_div`, `−sqrt`, `−entr` at 0): like a concave kink, the boundary never
+    /// holds a local minimiser, so a node minimising it is smooth around its solution.
+    Barrier,
+    /// The same boundary seen from the other side (`sqrt`, `entr` at 0
+    /// minimised; `sqrt(z^2)` is `|z|`): it draws minimisers to a point with no
+    /// second (or first) derivative, as a convex kink does.
+    AttractingBoundary,
     Nonsmooth,
 }
 
@@ -192,16 +201,33 @@ impl Smoothness {
             (a, b) if a == b => a,
             (Smooth, x) | (x, Smooth) => x,
             (C1, x) | (x, C1) => x,
+            // Neither holds a minimiser.
+            (Barrier, ConcaveKink) | (ConcaveKink, Barrier) => ConcaveKink,
             _ => Nonsmooth,
         }
     }
 
-    /// After negation (or composition with a decreasing function) kinks flip.
+    /// After negation (or composition with a decreasing function) kinks flip,
+    /// and a boundary that repelled minimisers attracts them.
     pub fn flip(self) -> Smoothness {
         match self {
             Smoothness::ConcaveKink => Smoothness::ConvexKink,
             Smoothness::ConvexKink => Smoothness::ConcaveKink,
+            Smoothness::Barrier => Smoothness::AttractingBoundary,
+            Smoothness::AttractingBoundary => Smoothness::Barrier,
             s => s,
+        }
+    }
+
+    /// The boundary `x = 0` of an atom defined for `x ≥ 0` and smooth for `x > 0`
+    /// (`sqrt`, `entr`, `xlogx`, `kl_div`), for an atom of curvature `c`: a convex
+    /// atom's slope goes to −∞ there, which repels minimisers; a concave atom's
+    /// goes to +∞, which attracts them.
+    pub fn boundary_of(c: super::Curvature) -> Smoothness {
+        if c == super::Curvature::Convex {
+            Smoothness::Barrier
+        } else {
+            Smoothness::AttractingBoundary
         }
     }
 
@@ -241,5 +267,28 @@ impl Cone {
             (Quadratic, _) | (PiecewiseLinear, Quadratic) => SecondOrder,
             (a, b) => a.max(b),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Domain boundaries compose as kinks do: flipped by negation, absorbed by
+    /// smooth terms, a repelling one joined with a concave kink still holds no
+    /// minimiser, and boundaries of opposite directions are non-smooth together.
+    #[test]
+    fn boundaries_flip_and_join_like_kinks() {
+        use Smoothness::*;
+        for s in [Smooth, C1, ConcaveKink, ConvexKink, Barrier, AttractingBoundary, Nonsmooth] {
+            assert_eq!(s.flip().flip(), s);
+        }
+        assert_eq!(Barrier.join(Smooth), Barrier);
+        assert_eq!(Barrier.join(ConcaveKink), ConcaveKink);
+        assert_eq!(Barrier.join(AttractingBoundary), Nonsmooth);
+        assert_eq!(Barrier.through(Mono::Decreasing), AttractingBoundary);
+        assert_eq!(Barrier.through(Mono::None), Nonsmooth);
+        assert_eq!(Smoothness::boundary_of(Curvature::Convex), Barrier);
+        assert_eq!(Smoothness::boundary_of(Curvature::Concave), AttractingBoundary);
     }
 }

@@ -4,8 +4,10 @@
 //!    `lhs <= rhs` needs convex ≤ concave, each `==` affine on both sides. When that
 //!    holds and every cone needed is one ddn has, the node is an LP, QP or SOCP
 //!    ([`Cone`] decides which).
-//! 2. Otherwise, if the objective is smooth (or has only concave kinks, see
-//!    [`Smoothness`]) and the constraints are smooth, it is a smooth node, solved
+//! 2. Otherwise, if the objective is smooth (or has only concave kinks, or domain
+//!    boundaries that repel minimisers, see [`Smoothness`]) and the constraints
+//!    are smooth (an atom smooth only on an open domain, like `sqrt`, counts only
+//!    where its argument is proved inside it), it is a smooth node, solved
 //!    locally and differentiated through its first-order conditions.
 //! 3. Otherwise it is an error that names the lowest offending subexpression.
 
@@ -62,10 +64,16 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
     let mut all = Checked {
         dcp: obj_dcp,
         cone: obj.cone,
-        smooth: matches!(obj.smoothness, Smoothness::Smooth | Smoothness::C1 | Smoothness::ConcaveKink),
+        smooth: matches!(
+            obj.smoothness,
+            Smoothness::Smooth | Smoothness::C1 | Smoothness::ConcaveKink | Smoothness::Barrier
+        ),
         culprit_dcp: if obj_dcp { None } else { obj_culprit(&obj, p.objective, verb) },
-        culprit_smooth: if matches!(obj.smoothness, Smoothness::ConvexKink | Smoothness::Nonsmooth) {
-            obj.nonsmooth.clone().or_else(|| obj.kink.clone())
+        culprit_smooth: if matches!(
+            obj.smoothness,
+            Smoothness::ConvexKink | Smoothness::AttractingBoundary | Smoothness::Nonsmooth
+        ) {
+            obj.nonsmooth.clone().or_else(|| obj.kink.clone()).or_else(|| obj.boundary.clone())
         } else {
             None
         },
@@ -94,12 +102,9 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
         if !(smooth(l) && smooth(r)) {
             all.smooth = false;
             if all.culprit_smooth.is_none() {
-                all.culprit_smooth = l
-                    .nonsmooth
-                    .clone()
-                    .or_else(|| l.kink.clone())
-                    .or_else(|| r.nonsmooth.clone())
-                    .or_else(|| r.kink.clone());
+                all.culprit_smooth = [l, r]
+                    .iter()
+                    .find_map(|a| a.nonsmooth.clone().or_else(|| a.kink.clone()).or_else(|| a.boundary.clone()));
             }
         }
     }

@@ -22,6 +22,7 @@ mod runtime;
 mod seeded;
 mod smooth;
 mod smooth_nodes;
+mod smoothness;
 mod stdlib;
 mod symbolic;
 mod syntax;

@@ -16,9 +16,19 @@ use serde_json::json;
 
 use super::{compile_path, ddn_files, root, seeded, Rng};
 
-/// Every conic node of the stdlib and of the contract's examples, with seeded
-/// inputs (the stdlib's own, or drawn from the declared types).
-fn conic_nodes() -> Vec<(String, ddn::Compiled, usize, BTreeMap<String, Tensor>)> {
+/// Issue 18's node: `quad_form` of a parameter matrix in a constraint, reduced
+/// through the matrix square root of `P`.
+pub(super) const ELLIPSOID: &str = "node ellipsoid(c: real[n], P: psd[n, n], x0: real[n]) -> x: real[n] {
+    minimize c @ x
+    subject to { quad_form(x - x0, P) <= 1 }
+}";
+
+/// Every conic node of the stdlib and of the contract's examples, and issue 18's
+/// ellipsoid, with seeded inputs (the stdlib's own, or drawn from the declared
+/// types; the contract's `qp_layer` and `least_squares` are the stdlib's
+/// `optnet_qp` and `least_squares`, and take their inputs: a feasible, strictly
+/// complementary QP, and a full-column-rank `A`, so each solution is unique).
+pub(super) fn conic_nodes() -> Vec<(String, ddn::Compiled, usize, BTreeMap<String, Tensor>)> {
     let mut out = Vec::new();
     for path in ddn_files(&root().join("stdlib")) {
         let c = compile_path(&path);
@@ -37,10 +47,19 @@ fn conic_nodes() -> Vec<(String, ddn::Compiled, usize, BTreeMap<String, Tensor>)
         for (i, n) in c.program.nodes.iter().enumerate() {
             if n.class.family.is_conic() {
                 let mut rng = Rng(0xb10c ^ (b as u64) << 8 ^ i as u64);
-                out.push((format!("contract block {b}: {}", n.name), compile(), i, drawn(n, &mut rng)));
+                let inputs = match n.name.as_str() {
+                    "qp_layer" => seeded::inputs("optnet_qp"),
+                    "least_squares" => seeded::inputs("least_squares"),
+                    _ => drawn(n, &mut rng),
+                };
+                out.push((format!("contract block {b}: {}", n.name), compile(), i, inputs));
             }
         }
     }
+    let c = ddn::compile("ellipsoid.ddn", ELLIPSOID);
+    assert!(!c.has_errors(), "{}", super::rendered(&c));
+    let inputs = drawn(&c.program.nodes[0], &mut Rng(18));
+    out.push(("ellipsoid".into(), c, 0, inputs));
     out
 }
 
@@ -159,8 +178,16 @@ fn the_refill_equals_the_reductions_and_its_adjoint_the_tracked_path() {
         }
         checked.push(name.clone());
     }
-    for expected in ["least_squares", "optnet_qp", "lasso", "ls_norm_ball", "lp_layer", "pool_huber", "project_simplex"]
-    {
+    for expected in [
+        "least_squares",
+        "optnet_qp",
+        "lasso",
+        "ls_norm_ball",
+        "lp_layer",
+        "pool_huber",
+        "project_simplex",
+        "ellipsoid",
+    ] {
         assert!(checked.iter().any(|c| c == expected), "{expected} not checked: {checked:?}");
     }
 }
@@ -252,4 +279,40 @@ fn prepared_least_squares_and_qp_match_the_unprepared_path() {
             }
         }
     }
+}
+
+/// `quad_form(x, P)` in a constraint is recorded with its square root as one
+/// block step; a replay at a singular `P` (whose root has no bounded
+/// derivative) misses, and the call falls back to canonicalising afresh: the
+/// same solution, and a backward pass that names the reason.
+#[test]
+fn a_singular_quad_form_matrix_falls_back_cleanly() {
+    let c = ddn::compile(
+        "s.ddn",
+        "node f(y: real[3], P: psd[3, 3]) -> x: real[3] { minimize sum_squares(x - y); subject to { quad_form(x, P) <= 1 } }",
+    );
+    assert!(!c.has_errors(), "{}", super::rendered(&c));
+    let node = &c.program.nodes[0];
+    let at = |p: [[f64; 3]; 3]| {
+        let inputs = ddn::runtime::named_tensors(&json!({"y": [2.0, -1.5, 0.5], "P": p})).expect("inputs");
+        bind(node, &inputs).expect("bind")
+    };
+    let definite = at([[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 1.0]]);
+    let prepared = Prepared::new(node, &definite, interpreted(node).expect("kernels")).expect("prepare");
+    let recorded = prepared.recorded().expect("a definite P is recorded");
+    assert_eq!(recorded.refill.roots.len(), 1, "one square-root block");
+
+    // P singular: the replay misses, recording again is refused, the node is canonicalised.
+    let singular = at([[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 0.0]]);
+    let mut scratch = Scratch::default();
+    assert_eq!(recorded.replay(&singular, &[], &mut scratch), Err(ddn::canon::Miss::Root(0)));
+    let mut solved = prepared.forward(&singular).expect("forward");
+    let reference = forward_unprepared(node, &singular).expect("unprepared");
+    assert_eq!(solved.status, Status::Optimal);
+    for (a, b) in solved.outputs[0].1.data.iter().zip(&reference.outputs[0].1.data) {
+        assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    }
+    let cot = vec![("x".to_string(), Tensor::vector(vec![1.0, 0.5, -0.3]))];
+    let e = ddn::diff::backward(node, &singular, &mut solved, &cot).expect_err("singular P");
+    assert!(e.0.contains("positive definite") && !e.0.contains("not implemented"), "{}", e.0);
 }

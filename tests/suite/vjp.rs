@@ -93,7 +93,7 @@ fn operators_and_affine_atoms() {
 fn convex_and_concave_atoms() {
     check("node f(Q: psd[n, n], t: pos) -> x: real[n] { minimize quad_form(x, Q) + quad_over_lin(x, t) + norm(x) + sum(inv_pos(x)) }", 0.2, 1.5);
     check("node f(t: pos) -> x: real[3] { minimize log_sum_exp(x) + sum(exp(x)) + quad_over_lin(x, t) }", 0.2, 1.5);
-    check("node f(a: pos[n]) -> x: real[n] { minimize sum(xlogx(x)) - sum(entr(x)) + sum(kl_div(x, a)) + sum(log(x)) + sum(sqrt(x)) + sum(logistic(x)) }", 0.2, 1.5);
+    check("node f(a: pos[n]) -> x: pos[n] { minimize sum(xlogx(x)) - sum(entr(x)) + sum(kl_div(x, a)) + sum(log(x)) + sum(sqrt(x)) + sum(logistic(x)) }", 0.2, 1.5);
     check("node f(M: real[n, n]) -> X: real[n, n] { minimize log_sum_exp(X, axis = 1) @ ones(n) + sum(square(X)) + sum(huber(X - M, 0.3)) }", -1.0, 1.0);
     check("node f(M: real[n, n]) -> X: real[n, n] { minimize norm1(X) + sum(abs(X - M)) + sum(pos(X)) }", -1.0, 1.0);
     check("node f(M: real[n, n]) -> X: real[n, n] { minimize max(X) + norm_inf(M - X) + sum(maximum(X, M)) + sum(max(X, axis = 1)) }", -1.0, 1.0);
