@@ -66,7 +66,8 @@ pub(super) struct Member {
     /// Stored in the arena: read after the nest, or an output.
     pub keep: bool,
     /// For an entry step read in a later pass and not kept: the arena offset
-    /// of its scratch row.
+    /// of its scratch row (`2 C` entries: with two rows at a time, column `j`
+    /// of each at `2 j` and `2 j + 1`).
     pub scratch: Option<usize>,
 }
 
@@ -263,9 +264,10 @@ fn close(o: Open, readers: &[Vec<usize>], output: &[bool], scratch_at: usize, sc
             let (role, phase) = o.member[k].expect("a member");
             let keep = output[k] || readers[k].iter().any(|r| o.member[*r].is_none());
             let later_pass = readers[k].iter().any(|r| o.member[*r].is_some_and(|(_, p)| p > phase));
+            // Room for two rows (a nest may run two at a time).
             let scratch = (role == Role::Entry && later_pass && !keep).then(|| {
                 let at = scratch_at + *scratch;
-                *scratch += o.cols;
+                *scratch += 2 * o.cols;
                 at
             });
             Member { k, role, phase, keep, scratch }
