@@ -591,6 +591,8 @@ impl Emitter<'_, '_> {
                 self.check(check, &[a, b]);
                 self.binary(f, a, b)
             }
+            // `fuse::Open::join` gives entry, row value and transposed roles to
+            // `Map` and `Zip` plans only.
             _ => unreachable!("only elementwise plans compute entries"),
         }
     }
