@@ -21,7 +21,12 @@
 //!   `‖∇f‖∞ ≤ 1e-9` (ddn's test); the backward `w = H⁻¹v`,
 //!   `dL/dxᵢ = wᵢ/sᵢ − zᵢ(zᵢ·w)/(α²sᵢ³)`, `dL/dα = −wᵀΣᵢ zᵢ‖zᵢ‖²/(α³sᵢ³)`.
 //!
-//! Before timing, each case checks once that the two agree on y and dL/dx to 1e-6.
+//! - `ddn_jit_<penalty>`, `ddn_jit_vec_pseudo_huber_d16`: the `ddn` case with
+//!   the kernels on the JIT (compiled before timing) instead of the interpreter.
+//!
+//! Before timing, each case checks once that ddn and the hand solve agree on y
+//! and dL/dx to 1e-6, and that the JIT's y and gradients equal the
+//! interpreter's bit for bit.
 //!
 //! ```sh
 //! cargo bench --bench robust_pooling
@@ -29,12 +34,17 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::sync::Arc;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use ddn::diff::backward;
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward, Status};
+use ddn::ir::Node;
+use ddn::kernel::Kernels;
+use ddn::runtime::{bind, forward, forward_with_kernels, Backend, LoadedNode, Status};
 
 use common::{bench, inputs, rel_diff, stdlib_node, time_once, Rng};
 
@@ -155,6 +165,34 @@ fn vec_by_hand(x: &[f64], n: usize, d: usize, v: &[f64]) -> (Vec<f64>, Vec<f64>,
     (y, dx, dalpha)
 }
 
+type Inputs = BTreeMap<String, Tensor>;
+type Cot = Vec<(String, Tensor)>;
+type Group<'a> = BenchmarkGroup<'a, WallTime>;
+
+/// `bind` + forward + backward with the kernels on the JIT.
+fn jit_fwd_bwd(node: &Node, named: &Inputs, kernels: &Arc<dyn Kernels>, cot: &Cot) -> (Vec<f64>, Vec<Tensor>) {
+    let bound = bind(node, named).expect("bind");
+    let mut s = forward_with_kernels(node, &bound, kernels.clone()).expect("forward");
+    assert_eq!(s.status, Status::Optimal, "{}: {:?}", node.name, s.info);
+    let y = s.outputs[0].1.data.clone();
+    (y, backward(node, &bound, &mut s, cot).expect("backward"))
+}
+
+/// Times the JIT's forward + backward as `ddn_jit_<name>`, after checking it
+/// equals the interpreter's `y` and `grads` bit for bit.
+#[allow(clippy::too_many_arguments)]
+fn bench_jit(g: &mut Group, name: &str, n: usize, node: &Node, named: &Inputs, cot: &Cot, y: &[f64], grads: &[Tensor]) {
+    let kernels = LoadedNode::new(node, Backend::Jit).expect("kernels").kernels();
+    kernels.prepare(&bind(node, named).expect("bind").dims).expect("the JIT compiles");
+    let (t, (y_jit, grads_jit)) = time_once(|| jit_fwd_bwd(node, named, &kernels, cot));
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&y_jit), bits(y), "{name} n = {n}: the JIT's y differs from the interpreter's");
+    for (a, b) in grads_jit.iter().zip(grads) {
+        assert_eq!(bits(&a.data), bits(&b.data), "{name} n = {n}: the JIT's gradient differs from the interpreter's");
+    }
+    bench(g, GROUP, &format!("ddn_jit_{name}"), n, t, || jit_fwd_bwd(node, black_box(named), &kernels, black_box(cot)));
+}
+
 fn robust_pooling(c: &mut Criterion) {
     let text = include_str!("../stdlib/robust_pooling.ddn");
     common::single_threaded();
@@ -193,6 +231,7 @@ fn robust_pooling(c: &mut Criterion) {
                 bench(g, GROUP, &format!("hand_{}_d{d}", p.name), n, t_hand, || {
                     by_hand(p, black_box(&x), n, d, black_box(&v))
                 });
+                bench_jit(g, &format!("{}_d{d}", p.name), n, &node, &named, &cot, &y, &grads);
             }
         }
     }
@@ -228,6 +267,7 @@ fn robust_pooling(c: &mut Criterion) {
             backward(&node, &bound, &mut s, black_box(&cot)).expect("backward")
         });
         bench(g, GROUP, "hand_vec_pseudo_huber_d16", n, t_hand, || vec_by_hand(black_box(&x), n, d, black_box(&v)));
+        bench_jit(g, "vec_pseudo_huber_d16", n, &node, &named, &cot, &y, &grads);
     }
     group.finish();
 }

@@ -15,6 +15,8 @@ pub use tensor::{
 };
 pub use vjp::{broadcast_to, unbroadcast, vjp, Grads};
 
+use faer::MatRef;
+
 use crate::atoms::Atom;
 use crate::diag::Span;
 use crate::ir::{Arith, Dim, Expr, Sel};
@@ -126,10 +128,14 @@ pub fn apply(op: &Op, args: Vec<Tensor>, shape: &[Dim], span: Span, env: &Env) -
     }
 }
 
-/// `x ^ p` as every evaluation path computes it (a square is one product).
+/// `x ^ p` as every evaluation path computes it: a square is one product, a
+/// cube two (`(x * x) * x`, within an ulp of `powf` and a tenth of its cost:
+/// `sqrt(..)^3` is in every pseudo-Huber Hessian); other powers by `powf`.
 pub fn pow(x: f64, p: f64) -> f64 {
     if p == 2.0 {
         x * x
+    } else if p == 3.0 {
+        x * x * x
     } else {
         x.powf(p)
     }
@@ -172,8 +178,18 @@ pub fn zip(a: &Tensor, b: &Tensor, f: impl Fn(f64, f64) -> f64) -> Option<Tensor
 
 /// numpy `@` for ranks 1 and 2 (vector · vector is the dot product).
 pub fn matmul(a: &Tensor, b: &Tensor) -> Option<Tensor> {
-    let (m, k, n, shape) = matmul_dims(&a.shape, &b.shape)?;
-    Some(Tensor::from_mat(&(a.view(m, k) * b.view(k, n)), shape))
+    matmul_slices(&a.data, &a.shape, &b.data, &b.shape)
+}
+
+/// [`matmul`] of row-major entries of the given shapes, read in place (the
+/// JIT's arena): the same faer product on the same views.
+pub fn matmul_slices(a: &[f64], a_shape: &[usize], b: &[f64], b_shape: &[usize]) -> Option<Tensor> {
+    let (m, k, n, shape) = matmul_dims(a_shape, b_shape)?;
+    if a.len() != m * k || b.len() != k * n {
+        return None;
+    }
+    let (a, b) = (MatRef::from_row_major_slice(a, m, k), MatRef::from_row_major_slice(b, k, n));
+    Some(Tensor::from_mat(&(a * b), shape))
 }
 
 pub fn transpose(t: Tensor) -> Tensor {

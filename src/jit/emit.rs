@@ -1,14 +1,18 @@
-//! Cranelift IR for one program: a loop nest per planned step, a shim call
-//! per fallback or check, in the program's order.
+//! Cranelift IR for one program: a loop per planned step or loop nest per
+//! fused group (`fuse.rs`), a shim call per fallback, in the schedule's order.
+//! A domain check that fails sets a flag; the function then returns a nonzero
+//! status before the next fallback call or at its end, and the caller runs the
+//! interpreter.
 
 use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{types, AbiParam, FuncRef, InstBuilder, MemFlagsData, Signature, Value};
+use cranelift_codegen::ir::{types, AbiParam, Endianness, FuncRef, InstBuilder, MemFlagsData, Signature, Type, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 
+use super::fuse::{Member, Nest, Role, Unit};
 use super::layout::Layout;
 use super::plan::{Binary, Check, Fold, Operand, Plan, Post, Unary};
 
@@ -35,14 +39,20 @@ struct Emitter<'m, 'f> {
     arena: Value,
     call: Value,
     offsets: &'m [usize],
+    /// Set (nonzero) once an entry fails a domain check.
+    bad: Variable,
+    /// Rows computed at once: 1 (`f64` values), or 2 in a loop nest (`f64x2`,
+    /// lane `l` row `i + l`, so each lane does what one row alone does).
+    lanes: usize,
 }
 
-/// Fills `func` with the code of `plans`.
+/// Fills `func` with the code of `units` (steps planned by `plans`).
 pub(super) fn function(
     module: &mut JITModule,
     imports: &Imports,
     func: &mut cranelift_codegen::ir::Function,
     fctx: &mut FunctionBuilderContext,
+    units: &[Unit],
     plans: &[Plan],
     layout: &Layout,
 ) {
@@ -52,12 +62,20 @@ pub(super) fn function(
     b.switch_to_block(entry);
     b.seal_block(entry);
     let (arena, call) = (b.block_params(entry)[0], b.block_params(entry)[1]);
-    let mut e = Emitter { b, module, imports, refs: HashMap::new(), arena, call, offsets: &layout.offsets };
-    for (k, plan) in plans.iter().enumerate() {
-        e.step(k, plan);
+    let bad = b.declare_var(types::I8);
+    let no = b.ins().iconst(types::I8, 0);
+    b.def_var(bad, no);
+    let mut e =
+        Emitter { b, module, imports, refs: HashMap::new(), arena, call, offsets: &layout.offsets, bad, lanes: 1 };
+    for unit in units {
+        match unit {
+            Unit::Step(k) => e.step(*k, &plans[*k]),
+            Unit::Nest(nest) => e.nest(nest, plans),
+        }
     }
-    let ok = e.b.ins().iconst(types::I32, 0);
-    e.b.ins().return_(&[ok]);
+    let bad = e.b.use_var(e.bad);
+    let status = e.b.ins().uextend(types::I32, bad);
+    e.b.ins().return_(&[status]);
     let config = e.module.target_config();
     e.b.finalize(config);
 }
@@ -66,24 +84,174 @@ impl Emitter<'_, '_> {
     fn step(&mut self, k: usize, plan: &Plan) {
         match *plan {
             Plan::Ready => {}
-            Plan::Fallback => self.status("ddn_jit_step", k),
+            Plan::Fallback => {
+                // Not on values a failed check made meaningless.
+                let bad = self.b.use_var(self.bad);
+                let status = self.b.ins().uextend(types::I32, bad);
+                self.fail_if(status);
+                self.status("ddn_jit_step", k);
+            }
             Plan::Map { f, x, rows, cols, check } => {
-                if check == Check::Before {
-                    self.status("ddn_jit_check", k);
-                }
-                self.elementwise(k, &[x], rows, cols, &mut |e, v| e.unary(f, v[0]));
+                self.elementwise(k, &[x], rows, cols, &mut |e, v| {
+                    e.check(check, v);
+                    e.unary(f, v[0])
+                });
             }
             Plan::Zip { f, a, b, rows, cols, check } => {
-                if check == Check::Before {
-                    self.status("ddn_jit_check", k);
-                }
-                self.elementwise(k, &[a, b], rows, cols, &mut |e, v| e.binary(f, v[0], v[1]));
-                if check == Check::After {
-                    self.status("ddn_jit_check", k);
-                }
+                self.elementwise(k, &[a, b], rows, cols, &mut |e, v| {
+                    e.check(check, v);
+                    e.binary(f, v[0], v[1])
+                });
             }
             Plan::Fold { f, start, x, outer, inner, post } => self.fold(k, f, start, x, outer, inner, post),
         }
+    }
+
+    /// Flags the call when an entry with operand values `v` fails `check`.
+    fn check(&mut self, check: Check, v: &[Value]) {
+        let cmp = |e: &mut Self, cc: FloatCC, x: Value, c: f64| {
+            let c = e.konst(c);
+            e.b.ins().fcmp(cc, x, c)
+        };
+        let fails = match check {
+            Check::None => return,
+            Check::Negative => cmp(self, FloatCC::LessThan, v[0], 0.0),
+            Check::NonPositive => cmp(self, FloatCC::LessThanOrEqual, v[0], 0.0),
+            Check::ZeroDivisor => cmp(self, FloatCC::Equal, v[1], 0.0),
+            Check::Pow(p) => {
+                let int = p.fract() == 0.0;
+                match (int, p < 0.0) {
+                    (true, false) => return,
+                    (true, true) => cmp(self, FloatCC::Equal, v[0], 0.0),
+                    (false, false) => cmp(self, FloatCC::LessThan, v[0], 0.0),
+                    // A negative fractional power: x < 0 or x == 0.
+                    (false, true) => cmp(self, FloatCC::LessThanOrEqual, v[0], 0.0),
+                }
+            }
+            Check::HuberM => {
+                let nan = self.b.ins().fcmp(FloatCC::Unordered, v[1], v[1]);
+                let negative = cmp(self, FloatCC::LessThan, v[1], 0.0);
+                self.b.ins().bor(nan, negative)
+            }
+            Check::KlDiv => {
+                let x = cmp(self, FloatCC::LessThan, v[0], 0.0);
+                let y = cmp(self, FloatCC::LessThanOrEqual, v[1], 0.0);
+                self.b.ins().bor(x, y)
+            }
+        };
+        let fails = if self.lanes == 1 { fails } else { self.b.ins().vany_true(fails) };
+        let bad = self.b.use_var(self.bad);
+        let bad = self.b.ins().bor(bad, fails);
+        self.b.def_var(self.bad, bad);
+    }
+
+    /// The type of a value at the current width.
+    fn ty(&self) -> Type {
+        if self.lanes == 1 {
+            types::F64
+        } else {
+            types::F64X2
+        }
+    }
+
+    /// `c` in every lane.
+    fn konst(&mut self, c: f64) -> Value {
+        let c = self.b.ins().f64const(c);
+        if self.lanes == 1 {
+            c
+        } else {
+            self.b.ins().splat(types::F64X2, c)
+        }
+    }
+
+    /// `if cond { a } else { b }` in each lane (`cond` from `fcmp`).
+    fn pick(&mut self, cond: Value, a: Value, b: Value) -> Value {
+        if self.lanes == 1 {
+            return self.b.ins().select(cond, a, b);
+        }
+        let mask = self.b.ins().bitcast(types::F64X2, MemFlagsData::new().with_endianness(Endianness::Little), cond);
+        self.b.ins().bitselect(mask, a, b)
+    }
+
+    /// `f` on each lane's scalars (a shim call per lane).
+    fn lanewise(&mut self, xs: &[Value], f: &mut dyn FnMut(&mut Self, &[Value]) -> Value) -> Value {
+        if self.lanes == 1 {
+            return f(self, xs);
+        }
+        let mut out = Vec::with_capacity(2);
+        for l in 0..2u8 {
+            let scalars: Vec<Value> = xs.iter().map(|&x| self.b.ins().extractlane(x, l)).collect();
+            self.lanes = 1;
+            out.push(f(self, &scalars));
+            self.lanes = 2;
+        }
+        let v = self.b.ins().scalar_to_vector(types::F64X2, out[0]);
+        self.b.ins().insertlane(v, out[1], 1)
+    }
+
+    /// `f` on each lane's scalar in turn (row `i`, then row `i + 1`).
+    fn each_lane(&mut self, v: Value, f: &mut dyn FnMut(&mut Self, Value)) {
+        let lanes = self.lanes;
+        let scalars: Vec<Value> =
+            if lanes == 1 { vec![v] } else { (0..2u8).map(|l| self.b.ins().extractlane(v, l)).collect() };
+        self.lanes = 1;
+        scalars.into_iter().for_each(|x| f(self, x));
+        self.lanes = lanes;
+    }
+
+    /// The entry at `base + Σ index·stride` of each lane's row, the rows
+    /// `stride` entries apart.
+    fn load_rows(&mut self, base: usize, terms: &[(Value, usize)], stride: usize) -> Value {
+        let a = self.address_at(base, terms);
+        let load = |e: &mut Self, a: Value| e.b.ins().load(types::F64, MemFlagsData::trusted(), a, 0);
+        match (self.lanes, stride) {
+            (1, _) => load(self, a),
+            (_, 0) => {
+                let x = load(self, a);
+                self.b.ins().splat(types::F64X2, x)
+            }
+            // Only 8-byte aligned: no `aligned` flag, which would let Cranelift
+            // fold the load into an SSE instruction that needs 16.
+            (_, 1) => self.b.ins().load(types::F64X2, MemFlagsData::new().with_notrap(), a, 0),
+            (_, s) => {
+                let x0 = load(self, a);
+                let a1 = self.b.ins().iadd_imm_u(a, 8 * s as i64);
+                let x1 = load(self, a1);
+                let v = self.b.ins().scalar_to_vector(types::F64X2, x0);
+                self.b.ins().insertlane(v, x1, 1)
+            }
+        }
+    }
+
+    /// Stores each lane's entry as [`Self::load_rows`] reads it.
+    fn store_rows(&mut self, v: Value, base: usize, terms: &[(Value, usize)], stride: usize) {
+        let a = self.address_at(base, terms);
+        match (self.lanes, stride) {
+            (1, _) => {
+                self.b.ins().store(MemFlagsData::trusted(), v, a, 0);
+            }
+            (_, 1) => {
+                self.b.ins().store(MemFlagsData::new().with_notrap(), v, a, 0);
+            }
+            (_, s) => {
+                let a1 = self.b.ins().iadd_imm_u(a, 8 * s as i64);
+                for (l, a) in [(0u8, a), (1, a1)] {
+                    let x = self.b.ins().extractlane(v, l);
+                    self.b.ins().store(MemFlagsData::trusted(), x, a, 0);
+                }
+            }
+        }
+    }
+
+    /// Returns `status` from the function if it is nonzero.
+    fn fail_if(&mut self, status: Value) {
+        let (fail, cont) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(status, fail, &[], cont, &[]);
+        self.b.seal_block(fail);
+        self.b.seal_block(cont);
+        self.b.switch_to_block(fail);
+        self.b.ins().return_(&[status]);
+        self.b.switch_to_block(cont);
     }
 
     /// Calls shim `name(call, arena, k)` and returns its status if nonzero.
@@ -92,13 +260,7 @@ impl Emitter<'_, '_> {
         let step = self.b.ins().iconst(types::I64, k as i64);
         let inst = self.b.ins().call(f, &[self.call, self.arena, step]);
         let status = self.b.inst_results(inst)[0];
-        let (fail, cont) = (self.b.create_block(), self.b.create_block());
-        self.b.ins().brif(status, fail, &[], cont, &[]);
-        self.b.seal_block(fail);
-        self.b.seal_block(cont);
-        self.b.switch_to_block(fail);
-        self.b.ins().return_(&[status]);
-        self.b.switch_to_block(cont);
+        self.fail_if(status);
     }
 
     fn import(&mut self, name: &'static str) -> FuncRef {
@@ -133,9 +295,14 @@ impl Emitter<'_, '_> {
         self.b.seal_block(exit);
     }
 
-    /// The address of entry `base + Σ index·stride` of step `slot`.
+    /// The address of entry `Σ index·stride` of step `slot`.
     fn address(&mut self, slot: usize, terms: &[(Value, usize)]) -> Value {
-        let mut idx = self.b.ins().iconst(types::I64, self.offsets[slot] as i64);
+        self.address_at(self.offsets[slot], terms)
+    }
+
+    /// The address of arena entry `base + Σ index·stride`.
+    fn address_at(&mut self, base: usize, terms: &[(Value, usize)]) -> Value {
+        let mut idx = self.b.ins().iconst(types::I64, base as i64);
         for &(v, s) in terms {
             if s != 0 {
                 let t = if s == 1 { v } else { self.b.ins().imul_imm_u(v, s as i64) };
@@ -152,7 +319,11 @@ impl Emitter<'_, '_> {
     }
 
     fn store(&mut self, v: Value, slot: usize, terms: &[(Value, usize)]) {
-        let a = self.address(slot, terms);
+        self.store_at(v, self.offsets[slot], terms);
+    }
+
+    fn store_at(&mut self, v: Value, base: usize, terms: &[(Value, usize)]) {
+        let a = self.address_at(base, terms);
         self.b.ins().store(MemFlagsData::trusted(), v, a, 0);
     }
 
@@ -192,37 +363,238 @@ impl Emitter<'_, '_> {
             e.b.def_var(acc, s);
             e.counted(inner, &mut |e, i| {
                 let v = e.load(x.slot, &[(o, x.s0), (i, x.s1)]);
-                let a = e.b.use_var(acc);
-                let r = match f {
-                    Fold::Add => e.b.ins().fadd(a, v),
-                    Fold::AddSquare => {
-                        let sq = e.b.ins().fmul(v, v);
-                        e.b.ins().fadd(a, sq)
-                    }
-                    Fold::AddAbs => {
-                        let ab = e.b.ins().fabs(v);
-                        e.b.ins().fadd(a, ab)
-                    }
-                    Fold::Max => e.binary(Binary::Max, a, v),
-                    Fold::Min => e.binary(Binary::Min, a, v),
-                    Fold::MaxAbs => {
-                        let ab = e.b.ins().fabs(v);
-                        e.binary(Binary::Max, a, ab)
-                    }
-                };
-                e.b.def_var(acc, r);
+                e.accumulate(f, acc, v);
             });
             let a = e.b.use_var(acc);
-            let r = match post {
-                Post::None => a,
-                Post::Div(c) => {
-                    let c = e.b.ins().f64const(c);
-                    e.b.ins().fdiv(a, c)
-                }
-                Post::Sqrt => e.b.ins().sqrt(a),
-            };
+            let r = e.post(post, a);
             e.store(r, k, &[(o, 1)]);
         });
+    }
+
+    /// `acc = f(acc, v)`.
+    fn accumulate(&mut self, f: Fold, acc: Variable, v: Value) {
+        let a = self.b.use_var(acc);
+        let r = self.fold_step(f, a, v);
+        self.b.def_var(acc, r);
+    }
+
+    /// One step of a fold: `f(a, v)`.
+    fn fold_step(&mut self, f: Fold, a: Value, v: Value) -> Value {
+        match f {
+            Fold::Add => self.b.ins().fadd(a, v),
+            Fold::AddSquare => {
+                let sq = self.b.ins().fmul(v, v);
+                self.b.ins().fadd(a, sq)
+            }
+            Fold::AddAbs => {
+                let ab = self.b.ins().fabs(v);
+                self.b.ins().fadd(a, ab)
+            }
+            Fold::Max => self.binary(Binary::Max, a, v),
+            Fold::Min => self.binary(Binary::Min, a, v),
+            Fold::MaxAbs => {
+                let ab = self.b.ins().fabs(v);
+                self.binary(Binary::Max, a, ab)
+            }
+        }
+    }
+
+    fn post(&mut self, post: Post, a: Value) -> Value {
+        match post {
+            Post::None => a,
+            Post::Div(c) => {
+                let c = self.konst(c);
+                self.b.ins().fdiv(a, c)
+            }
+            Post::Sqrt => self.b.ins().sqrt(a),
+        }
+    }
+
+    /// A fused group: for each row, its passes over the columns and the row
+    /// values after each (see `fuse.rs`); two rows at a time where every
+    /// fold allows (a lane is a row, so folds along rows keep their order;
+    /// a total over entries visits row `i` wholly before row `i + 1`).
+    fn nest(&mut self, nest: &Nest, plans: &[Plan]) {
+        let (rows, cols) = (nest.rows, nest.cols);
+        // Column folds accumulate in place from their start; totals in a variable.
+        let mut totals = HashMap::new();
+        for m in &nest.members {
+            match (m.role, &plans[m.k]) {
+                (Role::ColumnFold, &Plan::Fold { start, .. }) => {
+                    let s = self.b.ins().f64const(start);
+                    self.counted(cols, &mut |e, j| e.store(s, m.k, &[(j, 1)]));
+                }
+                (Role::Total { .. }, &Plan::Fold { start, .. }) => {
+                    let acc = self.b.declare_var(types::F64);
+                    let s = self.b.ins().f64const(start);
+                    self.b.def_var(acc, s);
+                    totals.insert(m.k, acc);
+                }
+                _ => {}
+            }
+        }
+        if nest.members.iter().all(|m| m.role != Role::Total { of_entries: true }) {
+            self.lanes = 2;
+            self.counted(rows / 2, &mut |e, pair| {
+                let i = e.b.ins().ishl_imm_u(pair, 1);
+                e.rows(nest, plans, i, &totals);
+            });
+            self.lanes = 1;
+            if rows % 2 == 1 {
+                let i = self.b.ins().iconst(types::I64, (rows - 1) as i64);
+                self.rows(nest, plans, i, &totals);
+            }
+        } else {
+            self.counted(rows, &mut |e, i| e.rows(nest, plans, i, &totals));
+        }
+        for m in &nest.members {
+            match (m.role, &plans[m.k]) {
+                (Role::ColumnFold, &Plan::Fold { post, .. }) if post != Post::None => {
+                    self.counted(cols, &mut |e, j| {
+                        let a = e.load(m.k, &[(j, 1)]);
+                        let r = e.post(post, a);
+                        e.store(r, m.k, &[(j, 1)]);
+                    });
+                }
+                (Role::Total { .. }, &Plan::Fold { post, .. }) => {
+                    let a = self.b.use_var(totals[&m.k]);
+                    let r = self.post(post, a);
+                    self.store(r, m.k, &[]);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Row `i` of a nest (rows `i` and `i + 1` with two lanes).
+    fn rows(&mut self, nest: &Nest, plans: &[Plan], i: Value, totals: &HashMap<usize, Variable>) {
+        let cols = nest.cols;
+        // This row's values, by step.
+        let mut row: HashMap<usize, Value> = HashMap::new();
+        for phase in 0..nest.phases() {
+            let pass: Vec<_> = nest.members.iter().filter(|m| m.phase == phase && m.role.in_pass()).collect();
+            let mut accs = HashMap::new();
+            for m in pass.iter().filter(|m| m.role == Role::RowFold) {
+                let Plan::Fold { start, .. } = plans[m.k] else { continue };
+                let acc = self.b.declare_var(self.ty());
+                let s = self.konst(start);
+                self.b.def_var(acc, s);
+                accs.insert(m.k, acc);
+            }
+            if !pass.is_empty() {
+                self.counted(cols, &mut |e, j| {
+                    let mut entry: HashMap<usize, Value> = HashMap::new();
+                    for m in &pass {
+                        e.pass_member(nest, m, i, j, &row, &mut entry, &accs, totals, plans);
+                    }
+                });
+            }
+            for m in pass.iter().filter(|m| m.role == Role::RowFold) {
+                let Plan::Fold { post, .. } = plans[m.k] else { continue };
+                let a = self.b.use_var(accs[&m.k]);
+                let v = self.post(post, a);
+                if m.keep {
+                    self.store_rows(v, self.offsets[m.k], &[(i, 1)], 1);
+                }
+                row.insert(m.k, v);
+            }
+            for m in nest.members.iter().filter(|m| m.phase == phase && !m.role.in_pass()) {
+                match (m.role, &plans[m.k]) {
+                    (Role::Total { .. }, &Plan::Fold { f, x, .. }) => {
+                        let acc = totals[&m.k];
+                        self.each_lane(row[&x.slot], &mut |e, v| e.accumulate(f, acc, v));
+                    }
+                    (_, plan) => {
+                        let v = self.member_value(plan, &mut |e, x| match row.get(&x.slot) {
+                            Some(&v) => v,
+                            None => e.load_rows(e.offsets[x.slot], &[(i, x.s1)], x.s1),
+                        });
+                        if m.keep {
+                            self.store_rows(v, self.offsets[m.k], &[(i, 1)], 1);
+                        }
+                        row.insert(m.k, v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Member `m` (computed in a pass) at entry `(i, j)`.
+    #[allow(clippy::too_many_arguments)]
+    fn pass_member(
+        &mut self,
+        nest: &Nest,
+        m: &Member,
+        i: Value,
+        j: Value,
+        row: &HashMap<usize, Value>,
+        entry: &mut HashMap<usize, Value>,
+        accs: &HashMap<usize, Variable>,
+        totals: &HashMap<usize, Variable>,
+        plans: &[Plan],
+    ) {
+        let (rows, cols, lanes) = (nest.rows, nest.cols, self.lanes);
+        // An operand at `at` (the next row `stride` entries on): this pass's
+        // value, a row value, an earlier pass's entry (in the arena or its
+        // scratch row), or the arena.
+        let read = |e: &mut Self, x: Operand, at: [(Value, usize); 2], stride: usize| {
+            if let Some(&v) = entry.get(&x.slot).or_else(|| row.get(&x.slot)) {
+                return v;
+            }
+            match nest.member(x.slot) {
+                Some(&Member { keep: false, scratch: Some(s), .. }) => e.load_rows(s, &[(j, lanes)], 1),
+                _ => e.load_rows(e.offsets[x.slot], &at, stride),
+            }
+        };
+        let k = m.k;
+        let v = match (m.role, &plans[k]) {
+            (Role::RowFold | Role::Total { .. }, &Plan::Fold { f, x, .. }) => {
+                let v = read(self, x, [(i, x.s0), (j, x.s1)], x.s0);
+                let acc = if m.role == Role::RowFold { accs[&k] } else { totals[&k] };
+                self.accumulate(f, acc, v);
+                return;
+            }
+            (Role::ColumnFold, &Plan::Fold { f, x, .. }) => {
+                let v = read(self, x, [(j, x.s0), (i, x.s1)], x.s1);
+                self.each_lane(v, &mut |e, v| {
+                    let a = e.load(k, &[(j, 1)]);
+                    let r = e.fold_step(f, a, v);
+                    e.store(r, k, &[(j, 1)]);
+                });
+                return;
+            }
+            (Role::Transposed, plan) => {
+                let v = self.member_value(plan, &mut |e, x| read(e, x, [(j, x.s0), (i, x.s1)], x.s1));
+                self.store_rows(v, self.offsets[k], &[(j, rows), (i, 1)], 1);
+                return;
+            }
+            (_, plan) => self.member_value(plan, &mut |e, x| read(e, x, [(i, x.s0), (j, x.s1)], x.s0)),
+        };
+        if m.keep {
+            self.store_rows(v, self.offsets[k], &[(i, cols), (j, 1)], cols);
+        } else if let Some(s) = m.scratch {
+            self.store_rows(v, s, &[(j, lanes)], 1);
+        }
+        entry.insert(k, v);
+    }
+
+    /// An elementwise plan's value at one entry, its operands read by `read`.
+    fn member_value(&mut self, plan: &Plan, read: &mut dyn FnMut(&mut Self, Operand) -> Value) -> Value {
+        match *plan {
+            Plan::Map { f, x, check, .. } => {
+                let v = read(self, x);
+                self.check(check, &[v]);
+                self.unary(f, v)
+            }
+            Plan::Zip { f, a, b, check, .. } => {
+                let (a, b) = (read(self, a), read(self, b));
+                self.check(check, &[a, b]);
+                self.binary(f, a, b)
+            }
+            // `fuse::Open::join` gives entry, row value and transposed roles to
+            // `Map` and `Zip` plans only.
+            _ => unreachable!("only elementwise plans compute entries"),
+        }
     }
 
     fn unary(&mut self, f: Unary, x: Value) -> Value {
@@ -230,42 +602,45 @@ impl Emitter<'_, '_> {
             Unary::Copy => x,
             Unary::Neg => self.b.ins().fneg(x),
             Unary::Square => self.b.ins().fmul(x, x),
+            Unary::Cube => {
+                let sq = self.b.ins().fmul(x, x);
+                self.b.ins().fmul(sq, x)
+            }
             Unary::Abs => self.b.ins().fabs(x),
             Unary::Pos => {
                 // `x.max(0.0)`: 0.0 unless x > 0 (NaN gives 0.0).
-                let zero = self.b.ins().f64const(0.0);
+                let zero = self.konst(0.0);
                 let gt = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
-                self.b.ins().select(gt, x, zero)
+                self.pick(gt, x, zero)
             }
             Unary::Sign => {
-                let (zero, one, minus) =
-                    (self.b.ins().f64const(0.0), self.b.ins().f64const(1.0), self.b.ins().f64const(-1.0));
+                let (zero, one, minus) = (self.konst(0.0), self.konst(1.0), self.konst(-1.0));
                 let gt = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
                 let lt = self.b.ins().fcmp(FloatCC::LessThan, x, zero);
-                let neg = self.b.ins().select(lt, minus, zero);
-                self.b.ins().select(gt, one, neg)
+                let neg = self.pick(lt, minus, zero);
+                self.pick(gt, one, neg)
             }
             Unary::Step => {
-                let (zero, one) = (self.b.ins().f64const(0.0), self.b.ins().f64const(1.0));
+                let (zero, one) = (self.konst(0.0), self.konst(1.0));
                 let gt = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
-                self.b.ins().select(gt, one, zero)
+                self.pick(gt, one, zero)
             }
             Unary::Sqrt => self.b.ins().sqrt(x),
             Unary::Recip => {
-                let one = self.b.ins().f64const(1.0);
+                let one = self.konst(1.0);
                 self.b.ins().fdiv(one, x)
             }
-            Unary::Call(name) => {
-                let f = self.import(name);
-                let inst = self.b.ins().call(f, &[x]);
-                self.b.inst_results(inst)[0]
-            }
-            Unary::Powf(p) => {
-                let f = self.import("powf");
-                let p = self.b.ins().f64const(p);
-                let inst = self.b.ins().call(f, &[x, p]);
-                self.b.inst_results(inst)[0]
-            }
+            Unary::Call(name) => self.lanewise(&[x], &mut |e, x| {
+                let f = e.import(name);
+                let inst = e.b.ins().call(f, x);
+                e.b.inst_results(inst)[0]
+            }),
+            Unary::Powf(p) => self.lanewise(&[x], &mut |e, x| {
+                let f = e.import("powf");
+                let p = e.b.ins().f64const(p);
+                let inst = e.b.ins().call(f, &[x[0], p]);
+                e.b.inst_results(inst)[0]
+            }),
         }
     }
 
@@ -279,32 +654,32 @@ impl Emitter<'_, '_> {
             Binary::Max | Binary::Min => {
                 let cc = if f == Binary::Max { FloatCC::GreaterThan } else { FloatCC::LessThan };
                 let better = self.b.ins().fcmp(cc, b, a);
-                let pick = self.b.ins().select(better, b, a);
+                let pick = self.pick(better, b, a);
                 let nan = self.b.ins().fcmp(FloatCC::Unordered, a, a);
-                self.b.ins().select(nan, b, pick)
+                self.pick(nan, b, pick)
             }
             Binary::Ge => {
-                let (zero, one) = (self.b.ins().f64const(0.0), self.b.ins().f64const(1.0));
+                let (zero, one) = (self.konst(0.0), self.konst(1.0));
                 let ge = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, a, b);
-                self.b.ins().select(ge, one, zero)
+                self.pick(ge, one, zero)
             }
             Binary::Huber => {
                 // `if x.abs() <= m { x * x } else { 2.0 * m * x.abs() - m * m }`
                 let ax = self.b.ins().fabs(a);
                 let inside = self.b.ins().fcmp(FloatCC::LessThanOrEqual, ax, b);
                 let square = self.b.ins().fmul(a, a);
-                let two = self.b.ins().f64const(2.0);
+                let two = self.konst(2.0);
                 let two_m = self.b.ins().fmul(two, b);
                 let slope = self.b.ins().fmul(two_m, ax);
                 let mm = self.b.ins().fmul(b, b);
                 let linear = self.b.ins().fsub(slope, mm);
-                self.b.ins().select(inside, square, linear)
+                self.pick(inside, square, linear)
             }
-            Binary::Call(name) => {
-                let f = self.import(name);
-                let inst = self.b.ins().call(f, &[a, b]);
-                self.b.inst_results(inst)[0]
-            }
+            Binary::Call(name) => self.lanewise(&[a, b], &mut |e, x| {
+                let f = e.import(name);
+                let inst = e.b.ins().call(f, x);
+                e.b.inst_results(inst)[0]
+            }),
         }
     }
 }

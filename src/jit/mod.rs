@@ -13,17 +13,23 @@
 //!   transposes, `outer`, `spread`, `sum_to`, `huber` and reductions become loops
 //!   (`plan.rs`, `emit.rs`); transcendental functions are calls to Rust shims
 //!   that call the function `apply` calls;
+//! - steps over the rows of one `[R, C]` shape (elementwise chains, sums along
+//!   the rows, `spread` back, sums down the columns and over everything) share
+//!   one loop nest, row by row, so their intermediates stay in registers or a
+//!   scratch row instead of the arena (`fuse.rs`);
 //! - every other step (matrix products, which faer computes in its own order;
 //!   indexing, stacking, `quad_form`, `log_sum_exp`, …) calls one
 //!   fallback shim (`shims.rs`) that runs `apply` on the arena's slices.
 //!
 //! **Invariant: bit for bit equal to [`Program::run`].** Each inlined step
 //! performs the floating-point operations of `apply`, in its order (folds
-//! start where `apply`'s do; no fused multiply-add, which Cranelift never
-//! forms on its own). Domain and division checks are the same Rust predicates
-//! `apply` uses, run by a shim; on failure the error is `apply`'s own. Anything
-//! the compiled code cannot vouch for (an input of another shape, other
-//! dimension sizes) runs the interpreter instead.
+//! start where `apply`'s do and visit entries in its order; no fused
+//! multiply-add, which Cranelift never forms on its own). Domain and division
+//! checks are `apply`'s predicates, evaluated per entry: a failure flags the
+//! call, and the interpreter then runs it (so the error, and which step
+//! reports it, is the interpreter's); so does a failed fallback step, and
+//! anything the compiled code cannot vouch for (an input of another shape,
+//! other dimension sizes).
 //!
 //! What to watch: Rust does not promise which zero `f64::max`/`min` return
 //! for `+0.0` and `-0.0`, and LLVM decides per call site. The loops here do
@@ -32,6 +38,7 @@
 //! tests check with signed zeros; a future compiler may differ there only.
 
 mod emit;
+mod fuse;
 mod kernels;
 mod layout;
 mod plan;

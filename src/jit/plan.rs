@@ -14,6 +14,8 @@ pub(super) enum Unary {
     Neg,
     /// `x * x` (`square`, and `x ^ 2`, which [`crate::eval::pow`] computes so).
     Square,
+    /// `(x * x) * x` (`x ^ 3`, as [`crate::eval::pow`] computes it).
+    Cube,
     Abs,
     /// `x.max(0.0)`.
     Pos,
@@ -77,14 +79,25 @@ pub(super) struct Operand {
     pub s1: usize,
 }
 
-/// A checked step asks a shim, which evaluates `apply`'s own predicate on the
-/// arena (and on failure gets `apply`'s error): before the loop for a domain,
-/// after it for division by zero (which looks at the quotient).
+/// `apply`'s domain check of a step, as a predicate per entry of its
+/// operands: an entry that fails it (for a quotient, a zero divisor, without
+/// which `apply` never refuses one) flags the call, which then runs the
+/// interpreter instead, so the error (if any) is `apply`'s own.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) enum Check {
     None,
-    Before,
-    After,
+    /// `x < 0` (`sqrt`, `xlogx`, `entr`: `apply` wants the minimum `>= 0`).
+    Negative,
+    /// `x <= 0` (`log`, `inv_pos`).
+    NonPositive,
+    /// `b == 0` in `a / b`.
+    ZeroDivisor,
+    /// `x ^ p`: `x < 0` for a fractional `p`, `x == 0` for a negative one.
+    Pow(f64),
+    /// `huber(x, M)`: `!(M >= 0)`.
+    HuberM,
+    /// `kl_div(x, y)`: `x < 0` or `y <= 0`.
+    KlDiv,
 }
 
 /// How one step is computed.
@@ -234,10 +247,11 @@ pub(super) fn plan(k: usize, step: &Step, layout: &Layout) -> Plan {
             Arith::Add => zip(Binary::Add, Check::None),
             Arith::Sub => zip(Binary::Sub, Check::None),
             Arith::Mul => zip(Binary::Mul, Check::None),
-            Arith::Div => zip(Binary::Div, Check::After),
+            Arith::Div => zip(Binary::Div, Check::ZeroDivisor),
         },
         Op::Pow(p) if *p == 2.0 => map(Unary::Square, Check::None),
-        Op::Pow(p) => map(Unary::Powf(*p), Check::Before),
+        Op::Pow(p) if *p == 3.0 => map(Unary::Cube, Check::None),
+        Op::Pow(p) => map(Unary::Powf(*p), Check::Pow(*p)),
         Op::Transpose => match (arg(0), out.as_slice()) {
             (Some(x), &[m, n]) => {
                 Plan::Map { f: Unary::Copy, x: Operand { slot: x, s0: 1, s1: m }, rows: m, cols: n, check: Check::None }
@@ -250,21 +264,21 @@ pub(super) fn plan(k: usize, step: &Step, layout: &Layout) -> Plan {
             Atom::Pos => map(Unary::Pos, Check::None),
             Atom::Sign => map(Unary::Sign, Check::None),
             Atom::Step => map(Unary::Step, Check::None),
-            Atom::Sqrt => map(Unary::Sqrt, Check::Before),
-            Atom::InvPos => map(Unary::Recip, Check::Before),
+            Atom::Sqrt => map(Unary::Sqrt, Check::Negative),
+            Atom::InvPos => map(Unary::Recip, Check::NonPositive),
             Atom::Exp => map(Unary::Call("exp"), Check::None),
-            Atom::Log => map(Unary::Call("ln"), Check::Before),
+            Atom::Log => map(Unary::Call("ln"), Check::NonPositive),
             Atom::Sin => map(Unary::Call("sin"), Check::None),
             Atom::Cos => map(Unary::Call("cos"), Check::None),
             Atom::Tanh => map(Unary::Call("tanh"), Check::None),
             Atom::Sigmoid => map(Unary::Call("sigmoid"), Check::None),
             Atom::Logistic => map(Unary::Call("logistic"), Check::None),
-            Atom::Xlogx => map(Unary::Call("xlogx"), Check::Before),
-            Atom::Entr => map(Unary::Call("entr"), Check::Before),
+            Atom::Xlogx => map(Unary::Call("xlogx"), Check::Negative),
+            Atom::Entr => map(Unary::Call("entr"), Check::Negative),
             Atom::Maximum => zip(Binary::Max, Check::None),
             Atom::Minimum => zip(Binary::Min, Check::None),
             Atom::Ge => zip(Binary::Ge, Check::None),
-            Atom::KlDiv => zip(Binary::Call("kl_div"), Check::Before),
+            Atom::KlDiv => zip(Binary::Call("kl_div"), Check::KlDiv),
             // With its threshold given (a scalar); without one `apply` takes M = 1.
             Atom::Huber => match (arg(0), arg(1)) {
                 (Some(x), Some(m)) if step.args.len() == 2 && layout.len(m) == 1 && layout.shapes[x] == *out => {
@@ -274,7 +288,7 @@ pub(super) fn plan(k: usize, step: &Step, layout: &Layout) -> Plan {
                         b: Operand { slot: m, s0: 0, s1: 0 },
                         rows,
                         cols,
-                        check: Check::Before,
+                        check: Check::HuberM,
                     }
                 }
                 _ => Plan::Fallback,

@@ -12,6 +12,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
 
 use super::emit::{self, Imports};
+use super::fuse::{schedule, Unit};
 use super::layout::Layout;
 use super::plan::{plan, Plan};
 use super::shims::{Call, Failure, BINARY, STATUS, UNARY};
@@ -48,6 +49,8 @@ pub struct JitProgram {
     dims: Vec<usize>,
     layout: Layout,
     plans: Vec<Plan>,
+    /// How many steps run inside fused loop nests.
+    fused: usize,
     /// `(step, where its value comes from)` for each input step.
     inputs: Vec<(usize, Op)>,
     /// Arenas of earlier calls, reused: every step the code computes
@@ -102,10 +105,11 @@ impl JitProgram {
         // SAFETY: the arena has the layout's size; `call` outlives the call.
         let status = unsafe { (self.entry)(arena.as_mut_ptr(), (&call as *const Call).cast()) };
         if status != 0 {
+            // A failed check, a failed step or another shape: fused steps run out
+            // of program order, so the interpreter says which error comes first.
             match call.failure.into_inner() {
-                Some(Failure::Eval(e)) => return Err(e),
                 Some(Failure::Panic(p)) => resume_unwind(p),
-                Some(Failure::Shape) | None => return self.program.run(env),
+                Some(Failure::Step) | None => return self.program.run(env),
             }
         }
         Ok(self.program.outputs.iter().map(|o| self.layout.tensor(arena, o.index())).collect())
@@ -115,6 +119,11 @@ impl JitProgram {
     /// constants or fallback calls).
     pub fn inlined(&self) -> usize {
         self.plans.iter().filter(|p| !matches!(p, Plan::Ready | Plan::Fallback)).count()
+    }
+
+    /// How many steps run inside fused loop nests (`fuse.rs`).
+    pub fn fused(&self) -> usize {
+        self.fused
     }
 
     /// How many steps call `apply` through the fallback shim.
@@ -191,7 +200,7 @@ pub(super) fn compile_all(
     let mut fctx = FunctionBuilderContext::new();
     let mut pending = Vec::new();
     for (i, program) in programs.iter().enumerate() {
-        let layout = match Layout::new(program, dims) {
+        let mut layout = match Layout::new(program, dims) {
             Ok(l) => l,
             Err(e) => {
                 pending.push(Err(e));
@@ -199,14 +208,18 @@ pub(super) fn compile_all(
             }
         };
         let plans: Vec<Plan> = program.steps.iter().enumerate().map(|(k, s)| plan(k, s, &layout)).collect();
+        // Scratch rows of fused loops go after the steps' values.
+        let (units, scratch) = schedule(program, &plans, layout.template.len());
+        layout.template.resize(layout.template.len() + scratch, 0.0);
         ctx.func.signature = emit::signature(&module);
-        emit::function(&mut module, &imports, &mut ctx.func, &mut fctx, &plans, &layout);
+        emit::function(&mut module, &imports, &mut ctx.func, &mut fctx, &units, &plans, &layout);
         let id = module
             .declare_function(&format!("kernel{i}"), Linkage::Local, &ctx.func.signature)
             .map_err(|e| err("declare")(e.to_string()))?;
         module.define_function(id, &mut ctx).map_err(|e| err("cranelift")(format!("{e:?}")))?;
         module.clear_context(&mut ctx);
-        pending.push(Ok((id, layout, plans, (*program).clone())));
+        let fused = units.iter().map(|u| if let Unit::Nest(n) = u { n.members.len() } else { 0 }).sum();
+        pending.push(Ok((id, layout, plans, fused, (*program).clone())));
     }
     module.finalize_definitions().map_err(|e| err("finalize")(e.to_string()))?;
     let entries: Vec<_> =
@@ -216,7 +229,7 @@ pub(super) fn compile_all(
         .into_iter()
         .zip(entries)
         .map(|(p, entry)| {
-            let (_, layout, plans, program) = p?;
+            let (_, layout, plans, fused, program) = p?;
             let entry = entry.ok_or_else(|| JitError("internal: no entry".into()))?;
             let inputs = program
                 .steps
@@ -232,6 +245,7 @@ pub(super) fn compile_all(
                 dims: dims.to_vec(),
                 layout,
                 plans,
+                fused,
                 inputs,
                 spare: Mutex::new(Vec::new()),
                 _code: code.clone(),

@@ -1,15 +1,13 @@
 //! The Rust functions compiled code calls: the math `apply` uses (so an
-//! inlined loop computes the same numbers), the checks `apply` makes, and the
-//! fallback that runs `apply` itself for a step.
+//! inlined loop computes the same numbers), and the fallback that runs
+//! `apply` itself for a step.
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::layout::Layout;
-use crate::atoms::Atom;
-use crate::eval::{apply, scalar, Env, EvalError, Op};
-use crate::ir::Arith;
+use crate::eval::{apply, matmul_slices, scalar, Env, Op};
 use crate::kernel::Program;
 
 /// What one call of a compiled function reads besides the arena.
@@ -22,11 +20,9 @@ pub(super) struct Call<'a> {
 }
 
 pub(super) enum Failure {
-    /// `apply`'s error for the step.
-    Eval(EvalError),
-    /// `apply` returned a value of another shape than the dry run's: the
-    /// wrapper runs the interpreter instead.
-    Shape,
+    /// `apply` failed, or returned a value of another shape than the dry
+    /// run's: the wrapper runs the interpreter instead.
+    Step,
     Panic(Box<dyn Any + Send>),
 }
 
@@ -83,7 +79,7 @@ pub(super) const BINARY: [(&str, extern "C" fn(f64, f64) -> f64); 2] = [("powf",
 
 /// The status shims, `(call, arena, step) → 0 | step + 1`.
 pub(super) type StatusFn = unsafe extern "C" fn(*const Call<'static>, *mut f64, i64) -> i32;
-pub(super) const STATUS: [(&str, StatusFn); 2] = [("ddn_jit_step", step), ("ddn_jit_check", check)];
+pub(super) const STATUS: [(&str, StatusFn); 1] = [("ddn_jit_step", step)];
 
 /// Runs `apply` for step `step` on the arena's values and stores the result.
 ///
@@ -92,16 +88,6 @@ pub(super) const STATUS: [(&str, StatusFn); 2] = [("ddn_jit_step", step), ("ddn_
 /// nothing else reads or writes during the call.
 unsafe extern "C" fn step(call: *const Call<'static>, arena: *mut f64, step: i64) -> i32 {
     guarded(call, arena, step, fallback)
-}
-
-/// `apply`'s precondition for step `step` (its domain, or for a quotient
-/// already computed, division by zero); when it fails, `apply` itself is run
-/// for the step, which reports the error.
-///
-/// # Safety
-/// As for [`step`].
-unsafe extern "C" fn check(call: *const Call<'static>, arena: *mut f64, step: i64) -> i32 {
-    guarded(call, arena, step, |c, arena, k| if violated(c, arena, k) { fallback(c, arena, k) } else { Ok(()) })
 }
 
 /// Runs `f`, turning its failure (or panic) into the step's status.
@@ -126,36 +112,18 @@ unsafe fn guarded(
 
 fn fallback(call: &Call, arena: &mut [f64], k: usize) -> Result<(), Failure> {
     let s = &call.program.steps[k];
-    let args = s.args.iter().map(|a| call.layout.tensor(arena, a.index())).collect();
-    let value = apply(&s.op, args, &s.shape.0, s.span, call.env).map_err(Failure::Eval)?;
+    let arg = |i: usize| s.args.get(i).map(|a| (&arena[call.layout.range(a.index())], &call.layout.shapes[a.index()]));
+    let value = match (&s.op, arg(0), arg(1)) {
+        // `apply`'s product, on the arena's entries rather than copies of them.
+        (Op::MatMul, Some((a, sa)), Some((b, sb))) => matmul_slices(a, sa, b, sb).ok_or(Failure::Step)?,
+        _ => {
+            let args = s.args.iter().map(|a| call.layout.tensor(arena, a.index())).collect();
+            apply(&s.op, args, &s.shape.0, s.span, call.env).map_err(|_| Failure::Step)?
+        }
+    };
     if value.shape != call.layout.shapes[k] || value.len() != call.layout.len(k) {
-        return Err(Failure::Shape);
+        return Err(Failure::Step);
     }
     arena[call.layout.range(k)].copy_from_slice(&value.data);
     Ok(())
-}
-
-/// Whether `apply` rejects step `k`: its predicates, on the same values.
-fn violated(call: &Call, arena: &[f64], k: usize) -> bool {
-    let s = &call.program.steps[k];
-    let arg = |i: usize| &arena[call.layout.range(s.args[i].index())];
-    let min_over = |t: &[f64]| t.iter().copied().fold(f64::INFINITY, f64::min);
-    let in_domain = match &s.op {
-        Op::Binary(Arith::Div) => {
-            return arena[call.layout.range(k)].iter().any(|v| !v.is_finite()) && arg(1).contains(&0.0);
-        }
-        Op::Pow(p) => {
-            let int = p.fract() == 0.0;
-            return (!int && arg(0).iter().any(|&x| x < 0.0)) || (*p < 0.0 && arg(0).contains(&0.0));
-        }
-        Op::Atom { atom: Atom::Log | Atom::InvPos, .. } => min_over(arg(0)) > 0.0,
-        Op::Atom { atom: Atom::Sqrt | Atom::Xlogx | Atom::Entr, .. } => min_over(arg(0)) >= 0.0,
-        Op::Atom { atom: Atom::KlDiv, .. } => min_over(arg(0)) >= 0.0 && min_over(arg(1)) > 0.0,
-        Op::Atom { atom: Atom::Huber, .. } => {
-            let m = s.args.get(1).map(|a| &arena[call.layout.range(a.index())]);
-            m.and_then(|m| (m.len() == 1).then(|| m[0])).unwrap_or(1.0) >= 0.0
-        }
-        _ => true,
-    };
-    !in_domain
 }

@@ -415,3 +415,83 @@ fn huber_agrees_with_apply() {
         }
     }
 }
+
+/// Nodes whose kernels fuse rows: sums along rows, `spread` back, sums down
+/// columns (`sum_to`), totals, a transposed product (the pooling Hessian),
+/// weights per row, values read inside and after a loop nest.
+const FUSED: &str = "
+node pool(x: real[n, d], alpha: pos) -> y: real[d] {
+    minimize alpha^2 * sum(sqrt(1 + sum((x - y)^2, axis = 1) / alpha^2) - 1)
+    init y = mean(x, axis = 0)
+}
+node welsch(x: real[n, d], alpha: pos) -> y: real[d] {
+    minimize sum(1 - exp(-(x - y)^2 / (2 * alpha^2))) + 0.1 * sum_squares(x - y)
+    init y = mean(x, axis = 0)
+}
+node weighted(x: real[n, d], w: pos[n], c: real[d]) -> y: real[d] {
+    minimize sum(w * log(1 + mean((x - y)^2, axis = 1))) + sum_squares(y - c) + sum(sum(x - y, axis = 1)^3)
+}
+";
+
+/// A node's inputs at dimension sizes by name.
+fn sized_inputs(node: &Node, syms: &[Shape], sizes: &[(&str, usize)], rng: &mut Rng) -> Inputs {
+    let dims: Vec<usize> =
+        node.dims.iter().map(|i| sizes.iter().find(|(n, _)| *n == i.name).map_or(2, |(_, s)| *s)).collect();
+    let mut make = |s: &Shape| tensor(concrete(s, &dims), |len| positive(rng, len));
+    let params = node.params.iter().map(|p| make(&p.shape)).collect();
+    let vars = node.vars.iter().map(|v| make(&v.shape)).collect();
+    let syms = syms.iter().map(&mut make).collect();
+    Inputs { dims, params, vars, syms }
+}
+
+#[test]
+fn fused_loops_agree_bit_for_bit() {
+    let c = ddn::compile("fused.ddn", FUSED);
+    assert!(!c.has_errors(), "{}", super::rendered(&c));
+    let mut rng = Rng(0xf05e);
+    for node in &c.program.nodes {
+        let (set, syms) = kernels(node);
+        assert!(set.get(ddn::kernel::KernelId::Hessian).is_some(), "{}: no Hessian kernel", node.name);
+        let jit = JitKernels::new(set.clone());
+        // One row, one column, a square (rows and columns of one length), and taller and wider.
+        for (n, d) in [(1, 1), (1, 4), (2, 1), (3, 3), (5, 2), (4, 7)] {
+            let inputs = sized_inputs(node, &syms, &[("n", n), ("d", d)], &mut rng);
+            let what = format!("`{}` n = {n}, d = {d}", node.name);
+            agree(&what, &set, &jit, &inputs.env());
+            // Nests need two rows; with them, the gradient's steps share loops.
+            let compiled = jit.compiled(&inputs.dims).unwrap();
+            let gradient = compiled[set.index(ddn::kernel::KernelId::Gradient).unwrap()].as_ref().unwrap();
+            assert_eq!(gradient.fused() > 0, n >= 2, "{what}: {} gradient steps in loop nests", gradient.fused());
+        }
+    }
+}
+
+#[test]
+fn errors_inside_fused_loops_agree() {
+    let c = ddn::compile(
+        "errors.ddn",
+        "node f(x: real[n, d], a: real[n]) -> y: real[d] {
+            maximize sum(a / sum(x, axis = 1)) + sum(sqrt(sum(x - y, axis = 1))) + sum(log(x - y))
+        }",
+    );
+    assert!(!c.has_errors(), "{}", super::rendered(&c));
+    let node = &c.program.nodes[0];
+    let (set, syms) = kernels(node);
+    let jit = JitKernels::new(set.clone());
+    let mut rng = Rng(11);
+    // Each case edits entry `i` of x (4 × 3); y is in [0.5, 2].
+    type Edit = fn(usize, f64) -> f64;
+    let cases: [(&str, Edit); 4] = [
+        ("sqrt of a negative row sum", |i, x| if i / 3 == 2 { x - 10.0 } else { x + 2.0 }),
+        ("a zero row sum", |i, x| if i / 3 == 1 { [3.0, -3.0, 0.0][i % 3] } else { x + 2.0 }),
+        ("log of a negative entry", |i, x| if i == 7 { -x } else { x + 2.0 }),
+        ("inside the domains", |_, x| x + 2.0),
+    ];
+    for (what, f) in cases {
+        let mut inputs = sized_inputs(node, &syms, &[("n", 4), ("d", 3)], &mut rng);
+        inputs.params[0].data.iter_mut().enumerate().for_each(|(i, x)| *x = f(i, *x));
+        agree(what, &set, &jit, &inputs.env());
+        let failed = Interpreted(set.clone()).run(ddn::kernel::KernelId::Objective, &inputs.env()).is_err();
+        assert_eq!(failed, what != "inside the domains", "{what}");
+    }
+}
