@@ -28,6 +28,8 @@ parametrised as (S + Sᵀ)/2 and the gradients compared are dL/dS.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 import _common
@@ -114,7 +116,7 @@ def gap(args):
     Q = random_orthogonal(m, g)
     W = torch.randn(m, m, generator=g)
     W = W + W.T
-    epsilons = [10.0**-e for e in ([0, 2, 4, 6] if args.quick else range(0, 11))]
+    epsilons = [10.0**-e for e in ([0, 2, 4, 9] if args.quick else range(0, 11))]
     fs = {"ddn eigh_full": full_methods()["ddn eigh_full"], "torch.linalg.eigh": lambda X: torch.linalg.eigh(X)[1]}
     losses = {
         "one eigenvector: yₖᵀ W yₖ": lambda U: U[:, k] @ W @ U[:, k],
@@ -135,12 +137,15 @@ def gap(args):
             if eps >= 1e-4:
                 a, b = norms["ddn eigh_full"], norms["torch.linalg.eigh"]
                 assert abs(a - b) <= 1e-6 * max(a, b), (eps, lname, a, b)
-    # One eigenvector: the gradient grows like 1/ε (within a factor as ε shrinks 100-fold).
-    one = [n for _, n in out[f"ddn eigh_full | {next(iter(losses))}"]]
-    assert one[2] > 50 * one[1] and one[3] > 50 * one[2], one
+    first, second = (f"ddn eigh_full | {name}" for name in losses)
+    norm = {key: dict(out[key]) for key in (first, second)}
+    # One eigenvector: the gradient grows like 1/ε.
+    assert norm[first][1e-4] > 50 * norm[first][1e-2] > 2500 * norm[first][1.0], norm[first]
     # The subspace: bounded.
-    sub = [n for _, n in out[f"ddn eigh_full | {list(losses)[1]}"]]
-    assert max(sub) < 10 * sub[0], sub
+    assert norm[second][1e-4] < 10 * norm[second][1.0], norm[second]
+    # Below MIN_REL_GAP·max|λ| (src/diff/eigen.rs: 1e-8 · 3) ddn declines the
+    # derivative (NaN, its status an error) rather than return noise.
+    assert all(math.isnan(v) for eps, v in out[first] + out[second] if eps < 3e-8)
     return out
 
 
@@ -198,10 +203,12 @@ def main():
     ax.set_yscale("log")
     ax.invert_xaxis()
     ax.set_xlabel("eigenvalue gap ε = λₖ₊₁ − λₖ")
-    ax.set_ylabel("‖dL/dX‖")
+    ax.set_ylabel("‖dL/dS‖,  X = (S + Sᵀ)/2")
+    ax.axvline(3e-8, color="gray", lw=0.8, ls=":")
+    ax.text(3e-8, 2 * ax.get_ylim()[0], " ddn declines below 1e-8·max|λ|", fontsize=7, va="bottom", ha="left")
     ax.set_title("gradients as two eigenvalues approach (m = 6)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left")
     _common.savefig(fig, args, "eigen_gap.png")
     plt.close(fig)
 

@@ -24,6 +24,7 @@ training loss of each penalty at the largest ρ.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 
 import torch
@@ -110,6 +111,13 @@ def train_and_test(penalty, rho, steps, batch_size, n, test, lr):
     return losses, accuracy, failed
 
 
+def run(job):
+    """One training run and its test, on the test set of its outlier fraction."""
+    penalty, rho, steps, batch_size, n, n_test, lr = job
+    test = batch(n_test, n, rho, torch.Generator().manual_seed(99))
+    return train_and_test(penalty, rho, steps, batch_size, n, test, lr)
+
+
 def main():
     args = _common.parse_args(__doc__)
     _common.one_thread()
@@ -118,18 +126,20 @@ def main():
         fractions, steps, batch_size, n, n_test, lr = [0.0, 0.5], 40, 16, 16, 128, 2e-2
     else:
         fractions, steps, batch_size, n, n_test, lr = [0.0, 0.2, 0.4, 0.6], 150, 32, 16, 1000, 2e-2
+    # One process per outlier fraction (each on one thread): the runs are
+    # independent, and seeded, so the results do not depend on the order.
+    jobs = [(penalty, rho, steps, batch_size, n, n_test, lr) for rho in fractions for penalty in PENALTIES]
+    with concurrent.futures.ProcessPoolExecutor(len(fractions), initializer=_common.one_thread) as pool:
+        outcomes = list(pool.map(run, jobs))
     results = {}
-    for rho in fractions:
-        test = batch(n_test, n, rho, torch.Generator().manual_seed(99))
-        for penalty in PENALTIES:
-            losses, accuracy, failed = train_and_test(penalty, rho, steps, batch_size, n, test, lr)
-            results[f"{penalty}@{rho}"] = {"penalty": penalty, "rho": rho, "losses": losses, "accuracy": accuracy, "failed": failed}
-            head = sum(losses[:5]) / 5
-            tail = sum(losses[-5:]) / 5
-            print(f"ρ={rho:.1f}  {penalty:20s} loss {head:.3f} → {tail:.3f}  test accuracy {accuracy:.3f}  failed solves {failed}", flush=True)
-            if rho == 0.0:
-                # Without outliers training works with every penalty: the loss falls.
-                assert tail < 0.8 * head, (penalty, rho, head, tail)
+    for (penalty, rho, *_), (losses, accuracy, failed) in zip(jobs, outcomes):
+        results[f"{penalty}@{rho}"] = {"penalty": penalty, "rho": rho, "losses": losses, "accuracy": accuracy, "failed": failed}
+        head = sum(losses[:5]) / 5
+        tail = sum(losses[-5:]) / 5
+        print(f"ρ={rho:.1f}  {penalty:20s} loss {head:.3f} → {tail:.3f}  test accuracy {accuracy:.3f}  failed solves {failed}", flush=True)
+        if rho == 0.0:
+            # Without outliers training works with every penalty: the loss falls.
+            assert tail < 0.8 * head, (penalty, rho, head, tail)
     _common.write_record(
         args,
         "robust_pooling.json",

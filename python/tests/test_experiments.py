@@ -30,8 +30,10 @@ EXPERIMENTS = {
     ),
     "robust_pooling.py": (
         ["robust_pooling_accuracy.png", "robust_pooling_loss.png"],
+        # Without outliers, training falls with every penalty (the mean of the
+        # last five steps' losses below 0.8 of the first five's).
         lambda r: len({v["penalty"] for v in r["results"].values()}) == 5
-        and all(falls([sum(v["losses"][:5]), sum(v["losses"][-5:])]) or v["rho"] > 0 for v in r["results"].values()),
+        and all(sum(v["losses"][-5:]) < 0.8 * sum(v["losses"][:5]) for v in r["results"].values() if v["rho"] == 0.0),
     ),
     "neural_collapse.py": (
         ["neural_collapse.png"],
