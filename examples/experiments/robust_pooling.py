@@ -93,7 +93,7 @@ def train_and_test(penalty, rho, steps, batch_size, n, test, lr):
     model = SetClassifier(penalty)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     g = torch.Generator().manual_seed(1)
-    losses, failed = [], 0
+    losses, failed, skipped = [], 0, 0
     for _ in range(steps):
         x, y = batch(batch_size, n, rho, g)
         logits, ok = model(x)
@@ -101,21 +101,38 @@ def train_and_test(penalty, rho, steps, batch_size, n, test, lr):
         # An instance whose pooling failed (NaN) is left out of the loss, so
         # its cotangent, and so its gradient, is zero.
         loss = torch.nn.functional.cross_entropy(logits[ok], y[ok])
+        if not torch.isfinite(loss):
+            # Diverged: reported as such (accuracy NaN), not trained on.
+            return losses, float("nan"), failed, skipped
         opt.zero_grad()
         loss.backward()
-        opt.step()
         losses.append(loss.item())
+        # A backward pass the node declines (a singular Hessian at a degenerate
+        # local minimum of a non-convex penalty) gives that instance NaN
+        # gradients: the step is skipped, and counted.
+        if not all(torch.isfinite(p.grad).all() for p in model.parameters()):
+            skipped += 1
+            continue
+        # The same clipping for every penalty: the non-convex ones (Welsch)
+        # otherwise jump between local minima into huge losses.
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
     with torch.no_grad():
         logits, ok = model(test[0])
         accuracy = ((logits.argmax(1) == test[1]) & ok).double().mean().item()
-    return losses, accuracy, failed
+    return losses, accuracy, failed, skipped
 
 
 def run(job):
     """One training run and its test, on the test set of its outlier fraction."""
     penalty, rho, steps, batch_size, n, n_test, lr = job
     test = batch(n_test, n, rho, torch.Generator().manual_seed(99))
-    return train_and_test(penalty, rho, steps, batch_size, n, test, lr)
+    try:
+        return train_and_test(penalty, rho, steps, batch_size, n, test, lr)
+    except ddn.DdnError as e:
+        # ddn.DdnError does not pickle back from a worker process (its class
+        # is `_native.DdnError`, which the parent cannot import by that name).
+        raise RuntimeError(f"{penalty} at rho = {rho}: {e}") from None
 
 
 def main():
@@ -132,11 +149,13 @@ def main():
     with concurrent.futures.ProcessPoolExecutor(len(fractions), initializer=_common.one_thread) as pool:
         outcomes = list(pool.map(run, jobs))
     results = {}
-    for (penalty, rho, *_), (losses, accuracy, failed) in zip(jobs, outcomes):
-        results[f"{penalty}@{rho}"] = {"penalty": penalty, "rho": rho, "losses": losses, "accuracy": accuracy, "failed": failed}
+    for (penalty, rho, *_), (losses, accuracy, failed, skipped) in zip(jobs, outcomes):
+        results[f"{penalty}@{rho}"] = {
+            "penalty": penalty, "rho": rho, "losses": losses, "accuracy": accuracy, "failed": failed, "skipped": skipped,
+        }
         head = sum(losses[:5]) / 5
         tail = sum(losses[-5:]) / 5
-        print(f"ρ={rho:.1f}  {penalty:20s} loss {head:.3f} → {tail:.3f}  test accuracy {accuracy:.3f}  failed solves {failed}", flush=True)
+        print(f"ρ={rho:.1f}  {penalty:20s} loss {head:.3f} → {tail:.3f}  test accuracy {accuracy:.3f}  failed solves {failed}  skipped steps {skipped}", flush=True)
         if rho == 0.0:
             # Without outliers training works with every penalty: the loss falls.
             assert tail < 0.8 * head, (penalty, rho, head, tail)
