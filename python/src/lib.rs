@@ -45,7 +45,7 @@ mod owned;
 use owned::OwnedNode;
 
 pyo3::create_exception!(
-    _native,
+    ddn._native,
     DdnError,
     PyValueError,
     "A file that does not compile, or inputs a node rejects; the message is the one `ddnc` prints."

@@ -152,3 +152,18 @@ def test_distributed_two_processes_gloo_equals_single_process():
     # the four instances' in one sum, so the order of additions differs.
     np.testing.assert_array_equal(grads[0], grads[1])
     np.testing.assert_allclose(grads[0], single, rtol=1e-13, atol=1e-13)
+
+
+def test_ddn_error_crosses_process_boundaries():
+    # An error raised in a worker process reaches the parent by pickling: the
+    # exception class must be importable by its qualified name.
+    assert ddn.DdnError.__module__ == "ddn._native"
+    err = pickle.loads(pickle.dumps(ddn.DdnError("bad input")))
+    assert isinstance(err, ddn.DdnError) and str(err) == "bad input"
+    with mp.get_context("spawn").Pool(1) as pool:
+        try:
+            pool.apply(ddn.compile, ("node n(a: real) -> x: real { minimize (x - b)^2 }",))
+        except ddn.DdnError as e:
+            assert "b" in str(e)
+        else:
+            raise AssertionError("an unknown name compiled")
