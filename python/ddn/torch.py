@@ -30,7 +30,7 @@ __all__ = ["Layer"]
 
 def _failure_text(status: np.ndarray, messages) -> str:
     codes = np.atleast_1d(status)
-    bad = [i for i, c in enumerate(codes) if c != _ddn.OPTIMAL]
+    bad = [i for i, c in enumerate(codes) if c not in _ddn.SOLVED]
     parts = []
     for i in bad[:5]:
         why = STATUS_NAMES[codes[i]]
@@ -68,7 +68,7 @@ class _Solve(torch.autograd.Function):
         arrays = {n: _float64_numpy(p) for n, p in zip(node.param_names, params)}
         outputs, status, native = node._native.forward(arrays, layer._thread_count())
         status_t = torch.from_numpy(status)
-        if layer.on_failure == "raise" and status.any():
+        if layer.on_failure == "raise" and not np.isin(status, _ddn.SOLVED).all():
             raise DdnError(_failure_text(status, native.messages))
         ctx.native = native
         ctx.layer = layer

@@ -21,6 +21,7 @@ mod runtime;
 mod seeded;
 mod smooth;
 mod smooth_nodes;
+mod statuses;
 mod stdlib;
 mod symbolic;
 mod syntax;
