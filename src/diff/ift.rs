@@ -50,8 +50,8 @@
 use faer::Mat;
 
 use crate::smooth::kkt::factor;
-pub use crate::smooth::{activity, ACTIVITY_TOL};
 use crate::smooth::SmoothProblem;
+pub use crate::smooth::{activity, ACTIVITY_TOL};
 
 /// `D_j ≤ D_MAX · max(1, maxᵢ |Hᵢᵢ|)`.
 const D_MAX: f64 = 1e8;

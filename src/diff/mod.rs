@@ -20,8 +20,8 @@ pub use ot::{entropic_ot_vjp, OtGradients};
 use crate::eval::Tensor;
 use crate::ir::{Node, Output};
 use crate::runtime::inputs::shape_words;
-use crate::runtime::node::Context;
 use crate::runtime::node::non_finite;
+use crate::runtime::node::Context;
 use crate::runtime::{Bound, RunError, Solved, Status};
 use crate::syntax::ast::BaseType;
 

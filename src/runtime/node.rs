@@ -426,8 +426,13 @@ fn direct_solved(
     info.insert("iterations".into(), json!(1));
     info.insert("variables".into(), json!(x.len()));
     info.insert("constraints".into(), json!(z.len()));
-    Solved { status: Status::Optimal, outputs, info, context: Context::Conic(Box::new(Conic::Direct { layout, x, z, factor })) }
-        .checked()
+    Solved {
+        status: Status::Optimal,
+        outputs,
+        info,
+        context: Context::Conic(Box::new(Conic::Direct { layout, x, z, factor })),
+    }
+    .checked()
 }
 
 /// Thresholds of `weakly_active`. An interior point method ends with

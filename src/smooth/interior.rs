@@ -154,7 +154,10 @@ pub(crate) fn solve(
         };
         let objective = problem.objective(&it.y).unwrap_or(f64::NAN);
         let definite = definite && status == Status::Optimal;
-        Ok((SmoothSolution { status, y: it.y, nu: it.nu, lambda: it.lambda, objective, iterations, residuals }, definite))
+        Ok((
+            SmoothSolution { status, y: it.y, nu: it.nu, lambda: it.lambda, objective, iterations, residuals },
+            definite,
+        ))
     };
     loop {
         let Ok(ev) = evaluate(problem, &it.y) else { return finish(Status::NumericalError, it, k, false) };

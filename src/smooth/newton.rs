@@ -60,7 +60,8 @@ pub(crate) fn solve(
             return Ok(finish(Status::MaxIterations, y, k, residuals, false));
         }
         k += 1;
-        let Some((p, tau)) = problem.lagrangian_hessian(&y, &[], &[]).ok().and_then(|h| modified_newton_step(&h, &grad))
+        let Some((p, tau)) =
+            problem.lagrangian_hessian(&y, &[], &[]).ok().and_then(|h| modified_newton_step(&h, &grad))
         else {
             return Ok(finish(Status::NumericalError, y, k, residuals, false));
         };
