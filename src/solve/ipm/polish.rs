@@ -25,12 +25,12 @@
 //!
 //! one solve with a factorisation of the final KKT matrix (a chord method: H
 //! stays the IPM point's). The new s and z are projected onto their cones (a
-//! violation larger than 1e-6 of their size refuses the step), and a step is
-//! kept only if the KKT error at least halves and the solver's own criteria
-//! ([`Info::solved_status`], measured at the new point) rate it no lower than
-//! the point it replaces: a polished point is `Optimal` only where the
-//! interior point method's own tests hold, and `info` always describes the
-//! point returned.
+//! violation larger than 1e-6 of their size refuses the step), the iteration
+//! goes on while the KKT error at least halves, and a point is returned only
+//! if the solver's own criteria ([`Info::solved_status`], measured at it) rate
+//! it no lower than the point it replaces: a polished point is `Optimal` only
+//! where the interior point method's own tests hold, and `info` always
+//! describes the point returned.
 
 use super::info::Info;
 use super::status::Status;
@@ -53,6 +53,10 @@ pub(super) struct Work {
     x: Vec<f64>,
     s: Vec<f64>,
     z: Vec<f64>,
+    /// The chord iteration's current point.
+    px: Vec<f64>,
+    ps: Vec<f64>,
+    pz: Vec<f64>,
     res: Scratch,
 }
 
@@ -75,6 +79,9 @@ impl Work {
             x: vec![0.0; n],
             s: vec![0.0; m],
             z: vec![0.0; m],
+            px: vec![0.0; n],
+            ps: vec![0.0; m],
+            pz: vec![0.0; m],
             res: Scratch { rd: vec![0.0; n], rp: vec![0.0; m], xt: vec![0.0; n], zt: vec![0.0; m] },
         }
     }
@@ -219,13 +226,21 @@ fn into_cones(cones: &[ConeBlock], v: &mut [f64], dual: bool, tol: f64) -> bool 
 }
 
 /// Newton steps from the workspace's point, with the KKT matrix factored at
-/// it, its status ([`Info::solved_status`]) and `info` measured there; returns
-/// how many were kept, the status and `info` then being the final point's.
+/// it, its status ([`Info::solved_status`]) and `info` measured there. The
+/// chord iteration goes on while the KKT error halves; the point returned is
+/// the last one the solver's criteria rate no lower than the returned point
+/// before it (an early step can trade a little primal residual, from the
+/// projection onto the cones, for much of the gap, and the next one win it
+/// back). Returns the number of steps to the point returned, its status and
+/// `info` then being the workspace's.
 pub(super) fn polish(prob: &ConeProgram, ws: &mut Workspace) -> u32 {
     let mut w = std::mem::take(&mut ws.polish);
-    let (mut x, mut s, mut z) = (std::mem::take(&mut ws.x), std::mem::take(&mut ws.s), std::mem::take(&mut ws.z));
+    let (mut x, mut s, mut z) = (std::mem::take(&mut w.px), std::mem::take(&mut w.ps), std::mem::take(&mut w.pz));
+    x.copy_from_slice(&ws.x);
+    s.copy_from_slice(&ws.s);
+    z.copy_from_slice(&ws.z);
     let mut err = kkt_error(prob, ws, &mut w.res, &x, &s, &z);
-    let mut kept = 0;
+    let (mut steps, mut kept) = (0, 0);
     let mut info = ws.info.clone();
     for _ in 0..MAX_STEPS {
         if err <= 1e-15 || !step(prob, ws, &mut w, &x, &s, &z) {
@@ -235,19 +250,20 @@ pub(super) fn polish(prob: &ConeProgram, ws: &mut Workspace) -> u32 {
         if e.is_nan() || e > 0.5 * err {
             break;
         }
-        measure(prob, ws, &mut w.res, &w.x, &w.s, &w.z, &mut info);
-        let status = info.solved_status(&ws.solver.settings);
-        if rank(status) < rank(ws.status) {
-            break;
-        }
         std::mem::swap(&mut x, &mut w.x);
         std::mem::swap(&mut s, &mut w.s);
         std::mem::swap(&mut z, &mut w.z);
-        (ws.status, ws.info) = (status, info.clone());
-        err = e;
-        kept += 1;
+        (err, steps) = (e, steps + 1);
+        measure(prob, ws, &mut w.res, &x, &s, &z, &mut info);
+        let status = info.solved_status(&ws.solver.settings);
+        if rank(status) >= rank(ws.status) {
+            ws.x.copy_from_slice(&x);
+            ws.s.copy_from_slice(&s);
+            ws.z.copy_from_slice(&z);
+            (ws.status, ws.info, kept) = (status, info.clone(), steps);
+        }
     }
-    (ws.x, ws.s, ws.z) = (x, s, z);
+    (w.px, w.ps, w.pz) = (x, s, z);
     ws.polish = w;
     kept
 }
