@@ -33,7 +33,11 @@ from . import _native
 __all__ = ["compile", "Module", "Node", "Solution", "DdnError", "STATUS_NAMES", "set_num_threads", "get_num_threads"]
 
 #: The status code of an instance solved to optimality.
-OPTIMAL = 0
+OPTIMAL = STATUS_NAMES.index("optimal")
+#: The status codes that come with outputs and gradients: ``optimal``,
+#: ``optimal_inaccurate`` (reduced accuracy) and ``stationary`` (a smooth node's
+#: saddle or maximum); the contract's first three.
+SOLVED = tuple(STATUS_NAMES.index(n) for n in ("optimal", "optimal_inaccurate", "stationary"))
 
 _threads = 0
 
@@ -182,8 +186,8 @@ class Solution:
 
     @property
     def ok(self) -> bool:
-        """Whether every instance is optimal."""
-        return bool(np.all(self.status == OPTIMAL))
+        """Whether every instance is solved (``SOLVED``: its outputs are given)."""
+        return bool(np.all(np.isin(self.status, SOLVED)))
 
     @property
     def messages(self) -> list[str | None]:

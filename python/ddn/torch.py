@@ -30,7 +30,7 @@ __all__ = ["Layer"]
 
 def _failure_text(status: np.ndarray, messages) -> str:
     codes = np.atleast_1d(status)
-    bad = [i for i, c in enumerate(codes) if c != _ddn.OPTIMAL]
+    bad = [i for i, c in enumerate(codes) if c not in _ddn.SOLVED]
     parts = []
     for i in bad[:5]:
         why = STATUS_NAMES[codes[i]]
@@ -43,6 +43,9 @@ def _failure_text(status: np.ndarray, messages) -> str:
 
 _CPU = torch.device("cpu")
 _F64 = torch.float64
+# The solved statuses are the first codes, in the contract's order.
+_SOLVED_MAX = max(_ddn.SOLVED)
+assert _ddn.SOLVED == tuple(range(_SOLVED_MAX + 1))
 
 
 def _float64_numpy(t: torch.Tensor) -> np.ndarray:
@@ -68,7 +71,8 @@ def _solve(layer: "Layer", dtype: torch.dtype, params) -> tuple[list[torch.Tenso
             p = p.to(_CPU, _F64)
         arrays[name] = (p.detach() if p.requires_grad else p).numpy()
     outputs, status, native = node._native.forward(arrays, layer._thread_count())
-    if layer.on_failure == "raise" and status.any():
+    # SOLVED is the first three codes (the contract's order): a comparison, not isin.
+    if layer.on_failure == "raise" and (status > _SOLVED_MAX).any():
         raise DdnError(_failure_text(status, native.messages))
     if dtype is _F64 and (not params or params[0].is_cpu):
         outs = [torch.from_numpy(o) for o in outputs]

@@ -60,25 +60,19 @@ const STACK_BYTES: usize = 256 << 20;
 /// `ddnc`'s main thread at most, which rayon's 2 MiB default does not promise.
 const WORKER_STACK_BYTES: usize = 64 << 20;
 
-/// The forward statuses in code order, then `error` (the solve itself failed).
+/// The forward statuses in code order (the contract's, [`Status::ALL`]), then
+/// `error` (the solve itself failed).
 fn status_names() -> Vec<&'static str> {
-    let statuses =
-        [Status::Optimal, Status::Infeasible, Status::Unbounded, Status::MaxIterations, Status::NumericalError];
-    statuses.iter().map(|s| s.name()).chain(["error"]).collect()
+    Status::ALL.iter().map(|s| s.name()).chain(["error"]).collect()
 }
 
+/// A status's index in [`Status::ALL`].
 fn status_code(s: Status) -> u8 {
-    match s {
-        Status::Optimal => 0,
-        Status::Infeasible => 1,
-        Status::Unbounded => 2,
-        Status::MaxIterations => 3,
-        Status::NumericalError => 4,
-    }
+    Status::ALL.iter().position(|&t| t == s).map_or(ERROR_CODE, |i| i as u8)
 }
 
 /// The code of an instance whose solve returned an error.
-const ERROR_CODE: u8 = 5;
+const ERROR_CODE: u8 = Status::ALL.len() as u8;
 
 /// `f()` on a thread with [`STACK_BYTES`] of stack.
 fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> PyResult<T> {
@@ -457,7 +451,7 @@ impl Node {
             let mut data = vec![f64::NAN; solved.len() * len];
             for (i, s) in solved.iter().enumerate() {
                 let Ok(s) = s else { continue };
-                if let Some((_, t)) = s.outputs.get(k).filter(|_| s.status == Status::Optimal) {
+                if let Some((_, t)) = s.outputs.get(k).filter(|_| s.status.is_solved()) {
                     if t.data.len() == len {
                         data[i * len..(i + 1) * len].copy_from_slice(&t.data);
                     }

@@ -193,6 +193,6 @@ def test_numpy_level_batch_statuses():
     node = ddn.compile(STDLIB / "optnet_qp.ddn").node("optnet_qp")
     instances = infeasible_batch()
     sol = node.forward({n: np.stack([i[n] for i in instances]) for n in node.param_names})
-    assert sol.status.tolist() == [0, 1, 0] and not sol.ok
+    assert sol.status.tolist() == [ddn.OPTIMAL, ddn.STATUS_NAMES.index("infeasible"), ddn.OPTIMAL] and not sol.ok
     assert sol.status_names == ["optimal", "infeasible", "optimal"]
     assert sol.messages == [None, None, None]

@@ -359,14 +359,6 @@ fn fail(messages: &[String]) -> ExitCode {
 /// infinity, and writing them as `null` would pass them off as answers).
 const NUMERICAL_ERROR: &str = "numerical_error";
 
-/// The first non-finite entry among named tensors, as a message.
-fn non_finite<'t>(what: &str, named: impl IntoIterator<Item = (&'t String, &'t ddn::eval::Tensor)>) -> Option<String> {
-    named.into_iter().find_map(|(k, t)| {
-        let i = t.data.iter().position(|x| !x.is_finite())?;
-        Some(format!("{what} `{k}` has a non-finite entry ({}) at flat index {i}", t.data[i]))
-    })
-}
-
 /// The solver's facts without those that were not finite (serde_json holds a
 /// NaN or an infinity as `null`): a missing field rather than a fake value.
 fn finite_info(info: &serde_json::Map<String, serde_json::Value>) -> serde_json::Value {
@@ -393,54 +385,80 @@ fn run_node(call: &NodeCall, check_gradients: bool, color: Color) -> Result<serd
     };
     let mut fwd = node.forward(&values).map_err(|e| fail(&[e.0]))?;
     let solved = &fwd.solved;
+    // The runtime makes a non-finite output `numerical_error` with `info.message`.
     if solved.status == ddn::runtime::Status::NumericalError {
-        let solver = solved.info.get("solver").and_then(|s| s.as_str()).unwrap_or("?");
-        let m = format!("solver `{solver}` stopped with numerical trouble (`info` holds its last figures)");
-        return Ok(numerical_error(&call.node, m, &solved.info));
+        let message = solved.info.get("message").and_then(|m| m.as_str()).map(str::to_string).unwrap_or_else(|| {
+            let solver = solved.info.get("solver").and_then(|s| s.as_str()).unwrap_or("?");
+            format!("solver `{solver}` stopped with numerical trouble (`info` holds its last figures)")
+        });
+        return Ok(numerical_error(&call.node, message, &solved.info));
     }
-    let bad = non_finite("output", solved.outputs.iter().map(|(k, t)| (k, t)));
-    if let Some(m) = bad.clone().filter(|_| solved.status == ddn::runtime::Status::Optimal) {
-        return Ok(numerical_error(&call.node, m, &solved.info));
+    // An infeasible or unbounded problem has no solution to give (its outputs are NaN).
+    let has_outputs = ddn::runtime::node::non_finite("output", &solved.outputs).is_none();
+    let outputs: serde_json::Map<String, serde_json::Value> =
+        solved.outputs.iter().map(|(k, t)| (k.clone(), ddn::runtime::tensor_to_json(t))).collect();
+    // Gradients only for a solved problem (the contract); other statuses exit 0 without them.
+    let (mut gradients, mut gradient_check) = (None, None);
+    if let Some(cot) = cot.filter(|_| solved.status.is_solved()) {
+        match node.backward(&mut fwd, &cot) {
+            Ok(grads) => {
+                if check_gradients {
+                    gradient_check = Some(gradient_report(node.node(), &values, &cot, &grads));
+                }
+                let grads: serde_json::Map<String, serde_json::Value> =
+                    grads.iter().map(|(k, g)| (k.clone(), ddn::runtime::tensor_to_json(g))).collect();
+                gradients = Some(serde_json::Value::Object(grads));
+            }
+            // A non-finite gradient: the backward pass made the status `numerical_error`.
+            Err(e) if fwd.solved.status == ddn::runtime::Status::NumericalError => {
+                let info = &fwd.solved.info;
+                let message = info.get("message").and_then(|m| m.as_str()).map_or(e.0, str::to_string);
+                return Ok(numerical_error(&call.node, message, info));
+            }
+            Err(e) => return Err(fail(&[e.0])),
+        }
     }
+    // `info` after the backward pass, which may add warnings.
+    let solved = &fwd.solved;
     let mut result = serde_json::json!({
         "node": call.node,
         "status": solved.status.name(),
         "info": finite_info(&solved.info),
     });
-    // An infeasible or unbounded problem has no solution to give (its outputs are NaN).
-    if bad.is_none() {
-        let outputs: serde_json::Map<String, serde_json::Value> =
-            solved.outputs.iter().map(|(k, t)| (k.clone(), ddn::runtime::tensor_to_json(t))).collect();
+    if has_outputs {
         result["outputs"] = serde_json::Value::Object(outputs);
     }
-    // Gradients only for a solved problem (the contract); other statuses exit 0 without them.
-    if let Some(cot) = cot.filter(|_| solved.status == ddn::runtime::Status::Optimal) {
-        let grads = node.backward(&mut fwd, &cot).map_err(|e| fail(&[e.0]))?;
-        if let Some(m) = non_finite("gradient", &grads) {
-            return Ok(numerical_error(&call.node, m, &fwd.solved.info));
-        }
-        if check_gradients {
-            let checks = ddn::runtime::check::check_gradients(node.node(), &values, &cot, &grads);
-            let mut report = serde_json::Map::new();
-            for c in checks {
-                eprintln!(
-                    "check-gradients: {}: worst relative error {:.1e} ({} of {} entries)",
-                    c.parameter, c.worst_relative_error, c.checked, c.entries
-                );
-                let entry = serde_json::json!({
-                    "worst_relative_error": c.worst_relative_error,
-                    "entries_checked": c.checked,
-                    "entries": c.entries,
-                });
-                report.insert(c.parameter, entry);
-            }
-            result["gradient_check"] = serde_json::Value::Object(report);
-        }
-        let grads: serde_json::Map<String, serde_json::Value> =
-            grads.iter().map(|(k, g)| (k.clone(), ddn::runtime::tensor_to_json(g))).collect();
-        result["gradients"] = serde_json::Value::Object(grads);
+    if let Some(g) = gradients {
+        result["gradients"] = g;
+    }
+    if let Some(c) = gradient_check {
+        result["gradient_check"] = c;
     }
     Ok(result)
+}
+
+/// `--check-gradients`: the backward pass against central differences, per
+/// parameter on stderr and as JSON.
+fn gradient_report(
+    node: &ddn::ir::Node,
+    values: &std::collections::BTreeMap<String, ddn::eval::Tensor>,
+    cot: &std::collections::BTreeMap<String, ddn::eval::Tensor>,
+    grads: &std::collections::BTreeMap<String, ddn::eval::Tensor>,
+) -> serde_json::Value {
+    let mut report = serde_json::Map::new();
+    for c in ddn::runtime::check::check_gradients(node, values, cot, grads) {
+        eprintln!(
+            "check-gradients: {}: worst relative error {:.1e} ({} of {} entries)",
+            c.parameter, c.worst_relative_error, c.checked, c.entries
+        );
+        let entry = serde_json::json!({
+            "worst_relative_error": c.worst_relative_error,
+            "entries_checked": c.checked,
+            "entries": c.entries,
+        });
+        report.insert(c.parameter, entry);
+    }
+    serde_json::Value::Object(report)
 }
 
 /// The node `call` names, on the back end it asks for.

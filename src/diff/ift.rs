@@ -44,17 +44,14 @@
 //! unique, but `aᵀ∂_θh` is, when the redundancy holds for every θ. A pivoted
 //! `LBLᵀ` with a zero-pivot and residual check detects this, and the answer
 //! falls back to the minimum-norm solution `K⁺v` (eigendecomposition), with
-//! `singular` set. The result is never NaN.
+//! `degenerate` the number of (near-)zero eigenvalues dropped; the runtime
+//! reports it in `info.warnings`. The result is never NaN.
 
 use faer::Mat;
 
 use crate::smooth::kkt::factor;
 use crate::smooth::SmoothProblem;
-
-/// A default activity tolerance. For an interior point solution at tolerance
-/// `tol`, a degenerate constraint ends with `λⱼ ≈ −gⱼ ≈ √tol`, so the activity
-/// tolerance must exceed `√tol` (3e-5 for the default 1e-9) to report it.
-pub const ACTIVITY_TOL: f64 = 1e-4;
+pub use crate::smooth::{activity, ACTIVITY_TOL};
 
 /// `D_j ≤ D_MAX · max(1, maxᵢ |Hᵢᵢ|)`.
 const D_MAX: f64 = 1e8;
@@ -80,24 +77,9 @@ pub struct Adjoint {
     /// Indices of weakly active inequalities (`gⱼ ≈ 0`, `λⱼ ≈ 0`), where the
     /// solution map is not differentiable and `(w, a, b)` is a smoothed answer.
     pub weakly_active: Vec<usize>,
-    /// `K` was numerically singular and `(w, a, b)` is the minimum-norm solution.
-    pub singular: bool,
-}
-
-/// The active inequalities and, among them, the weakly active ones (see the
-/// module documentation), for the values `g` and multipliers `λ` at a solution.
-pub fn activity(g: &[f64], lambda: &[f64], activity_tol: f64) -> (Vec<usize>, Vec<usize>) {
-    let tau_lambda = activity_tol * lambda.iter().fold(1.0f64, |m, l| m.max(l.abs()));
-    let (mut active, mut weakly) = (Vec::new(), Vec::new());
-    for (j, (&gj, &lj)) in g.iter().zip(lambda).enumerate() {
-        if lj > tau_lambda {
-            active.push(j);
-        } else if -gj <= activity_tol {
-            active.push(j);
-            weakly.push(j);
-        }
-    }
-    (active, weakly)
+    /// The dimension of `K`'s numerical null space when it was singular and
+    /// `(w, a, b)` is the minimum-norm solution; 0 otherwise.
+    pub degenerate: usize,
 }
 
 /// The adjoint solve `K [w; a; b_A] = [v_y; v_ν; v_λA]` at the solution
@@ -164,10 +146,10 @@ pub fn adjoint(
         return Err("the KKT matrix or the cotangents are not finite".into());
     }
 
-    let (x, singular) = factor(k).solve_or_min_norm(&rhs);
+    let (x, degenerate) = factor(k).solve_or_min_norm(&rhs);
     let mut b = vec![0.0; mi];
     for (r, &j) in active.iter().enumerate() {
         b[j] = x[n + me + r];
     }
-    Ok(Adjoint { w: x[..n].to_vec(), a: x[n..n + me].to_vec(), b, weakly_active, singular })
+    Ok(Adjoint { w: x[..n].to_vec(), a: x[n..n + me].to_vec(), b, weakly_active, degenerate })
 }

@@ -20,6 +20,7 @@ pub use ot::{entropic_ot_vjp, OtGradients};
 use crate::eval::Tensor;
 use crate::ir::{Node, Output};
 use crate::runtime::inputs::shape_words;
+use crate::runtime::node::non_finite;
 use crate::runtime::node::Context;
 use crate::runtime::{Bound, RunError, Solved, Status};
 use crate::syntax::ast::BaseType;
@@ -27,19 +28,23 @@ use crate::syntax::ast::BaseType;
 /// dL/dθ for every parameter (in declaration order), given cotangents for some
 /// outputs (by output name; missing ones are zero). `sym` and `psd` parameters
 /// get symmetric gradients (the node depends on them through their symmetric
-/// part). Needs an `optimal` forward.
+/// part). Needs a solved forward (`optimal`, `optimal_inaccurate` or
+/// `stationary`). What the backward pass finds about its own accuracy (a
+/// singular KKT system) is added to the forward's `info.warnings`; a
+/// non-finite gradient makes the forward's status `numerical_error` (with
+/// `info.message`) and is an error.
 pub fn backward(
     node: &Node,
     bound: &Bound,
     solved: &mut Solved,
     cotangents: &[(String, Tensor)],
 ) -> Result<Vec<Tensor>, RunError> {
-    if solved.status != Status::Optimal {
+    if !solved.status.is_solved() {
         return Err(RunError(format!("no gradients: the forward status is {}", solved.status.name())));
     }
     check_cotangent_shapes(&solved.outputs, cotangents)?;
-    let mut grads = match &mut solved.context {
-        Context::Conic(ctx) => conic::backward(node, bound, ctx, cotangents)?,
+    let (mut grads, warnings) = match &mut solved.context {
+        Context::Conic(ctx) => (conic::backward(node, bound, ctx, cotangents)?, Vec::new()),
         Context::Smooth(ctx) => smooth::backward(node, bound, ctx, cotangents)?,
     };
     for (g, p) in grads.iter_mut().zip(&node.params) {
@@ -47,7 +52,16 @@ pub fn backward(
             *g = symmetrise(g);
         }
     }
-    Ok(grads)
+    for w in warnings {
+        solved.warn(w);
+    }
+    let named: Vec<(String, Tensor)> = node.params.iter().map(|p| p.name.clone()).zip(grads).collect();
+    if let Some(m) = non_finite("gradient", &named) {
+        solved.status = Status::NumericalError;
+        solved.info.insert("message".into(), serde_json::json!(m));
+        return Err(RunError(format!("{}: {m}", Status::NumericalError.name())));
+    }
+    Ok(named.into_iter().map(|(_, g)| g).collect())
 }
 
 /// The cotangents as one flat vector of length `len`: each named output's

@@ -13,20 +13,30 @@ use crate::runtime::{Bound, RunError};
 use crate::smooth::SmoothProblem;
 use crate::symbolic::{Derived, NodeProblem};
 
+/// dL/dθ, and the warnings for `info.warnings` (a singular KKT system).
 pub(super) fn backward(
     node: &Node,
     bound: &Bound,
     ctx: &SmoothContext,
     cotangents: &[(String, Tensor)],
-) -> Result<Vec<Tensor>, RunError> {
+) -> Result<(Vec<Tensor>, Vec<String>), RunError> {
     match ctx {
         SmoothContext::General { derived, kernels, y, nu, lambda } => {
             general(node, bound, derived, &*kernels.0, (y, nu, lambda), cotangents)
         }
         SmoothContext::Transport { .. } | SmoothContext::Eigen { .. } => {
-            crate::runtime::special::backward(node, bound, ctx, cotangents)
+            Ok((crate::runtime::special::backward(node, bound, ctx, cotangents)?, Vec::new()))
         }
     }
+}
+
+/// The warning of a singular backward KKT system with `degenerate` null
+/// directions.
+pub(crate) fn singular_warning(degenerate: usize) -> String {
+    format!(
+        "singular backward KKT system ({degenerate} degenerate direction(s)): the gradients are the minimum-norm \
+         solution, exact only when the degeneracy holds for every parameter value (redundant constraints)"
+    )
 }
 
 /// One IFT adjoint solve, then the mixed partials at the adjoint.
@@ -37,7 +47,7 @@ fn general(
     kernels: &dyn Kernels,
     (y, nu, lambda): (&[f64], &[f64], &[f64]),
     cotangents: &[(String, Tensor)],
-) -> Result<Vec<Tensor>, RunError> {
+) -> Result<(Vec<Tensor>, Vec<String>), RunError> {
     let problem = NodeProblem::new(node, bound, derived, kernels);
     let (n, me) = (problem.dim(), problem.n_eq());
     let mut var_start = Vec::with_capacity(node.vars.len());
@@ -63,5 +73,6 @@ fn general(
     let mixed = problem
         .param_vjp(y, nu, lambda, &adj.w, &adj.a, &adj.b)
         .map_err(|e| RunError(format!("the backward pass left the domain: {}", e.0)))?;
-    Ok(mixed.into_iter().map(|t| t.scaled(-1.0)).collect())
+    let warnings = if adj.degenerate > 0 { vec![singular_warning(adj.degenerate)] } else { Vec::new() };
+    Ok((mixed.into_iter().map(|t| t.scaled(-1.0)).collect(), warnings))
 }

@@ -54,7 +54,9 @@ pub fn check_gradients(
     let loss = |values: &BTreeMap<String, Tensor>| -> Option<f64> {
         let bound = bind(node, values).ok()?;
         let solved = forward_with(node, &bound, &settings).ok()?;
-        (solved.status == Status::Optimal).then(|| {
+        // At 1e-12 a second-order cone's polished gap may only reach the reduced
+        // tolerances (`optimal_inaccurate`); such a point is still accurate to ~1e-10.
+        matches!(solved.status, Status::Optimal | Status::OptimalInaccurate).then(|| {
             let dot = |(name, y): &(String, Tensor)| {
                 cotangents.get(name).map_or(0.0, |w| w.data.iter().zip(&y.data).map(|(w, y)| w * y).sum::<f64>())
             };

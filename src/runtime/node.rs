@@ -19,10 +19,20 @@ use crate::kernel::{Interpreted, KernelId, KernelSet, Kernels};
 use crate::solve::direct::{self, DirectFactor};
 use crate::solve::{ipm, ConeProgram};
 
-/// The outcome of a forward solve, in the contract's words.
+/// The outcome of a forward solve, in the contract's words (language.md,
+/// "`ddnc run` JSON").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
+    /// The solver's own stopping criteria hold at the returned point (and for
+    /// a smooth node, the second-order condition of a local minimum).
     Optimal,
+    /// Solved to the interior point method's reduced (fallback) tolerances
+    /// only; `info.unmet` names the criterion missed and by how much.
+    OptimalInaccurate,
+    /// A smooth node's first-order point where the second-order condition of a
+    /// local minimum fails (a saddle or a maximum), after the solver tried to
+    /// move off it.
+    Stationary,
     Infeasible,
     Unbounded,
     MaxIterations,
@@ -30,15 +40,71 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in the contract's order.
+    pub const ALL: [Status; 7] = [
+        Status::Optimal,
+        Status::OptimalInaccurate,
+        Status::Stationary,
+        Status::Infeasible,
+        Status::Unbounded,
+        Status::MaxIterations,
+        Status::NumericalError,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Status::Optimal => "optimal",
+            Status::OptimalInaccurate => "optimal_inaccurate",
+            Status::Stationary => "stationary",
             Status::Infeasible => "infeasible",
             Status::Unbounded => "unbounded",
             Status::MaxIterations => "max_iterations",
             Status::NumericalError => "numerical_error",
         }
     }
+
+    /// The statuses that come with outputs and, on request, gradients:
+    /// `optimal`, `optimal_inaccurate`, `stationary`.
+    pub fn is_solved(self) -> bool {
+        matches!(self, Status::Optimal | Status::OptimalInaccurate | Status::Stationary)
+    }
+}
+
+/// What `info.warnings` says of the gradients at an `optimal_inaccurate` point.
+pub const INEXACT_WARNING: &str =
+    "optimal_inaccurate: the point meets only the reduced tolerances; its outputs and gradients are those of an inexact point";
+
+impl Solved {
+    /// A solved status with a non-finite output becomes `numerical_error`, its
+    /// message in `info.message`: a NaN or an infinity is never passed off as
+    /// an answer (what every forward entry point returns).
+    pub(crate) fn checked(mut self) -> Solved {
+        if self.status.is_solved() {
+            if let Some(m) = non_finite("output", &self.outputs) {
+                self.status = Status::NumericalError;
+                self.info.insert("message".into(), json!(m));
+            }
+        }
+        self
+    }
+
+    /// Appends `warning` to `info.warnings` (once).
+    pub(crate) fn warn(&mut self, warning: String) {
+        let list = self.info.entry("warnings").or_insert_with(|| json!([]));
+        if let Some(list) = list.as_array_mut() {
+            if !list.iter().any(|w| w.as_str() == Some(warning.as_str())) {
+                list.push(json!(warning));
+            }
+        }
+    }
+}
+
+/// The first non-finite entry among named tensors, as a message naming it.
+pub fn non_finite(what: &str, named: &[(String, Tensor)]) -> Option<String> {
+    named.iter().find_map(|(k, t)| {
+        let i = t.data.iter().position(|x| !x.is_finite())?;
+        Some(format!("{what} `{k}` has a non-finite entry ({}) at flat index {i}", t.data[i]))
+    })
 }
 
 /// A forward solve's result: outputs in declaration order (named as in the
@@ -267,18 +333,15 @@ pub(crate) fn conic_unprepared(
     let sol = ipm::solve(&canon.program, settings).map_err(RunError)?;
     let (status, info) = ipm_outcome(node, &canon.program, &canon.layout, &IpmResult::from(&sol));
     let outputs = outputs(node, &canon.layout, &sol.x, &sol.z);
-    Ok(Solved {
-        status,
-        outputs,
-        info,
-        context: Context::Conic(Box::new(Conic::Ipm { canon, solution: Box::new(sol) })),
-    })
+    let context = Context::Conic(Box::new(Conic::Ipm { canon, solution: Box::new(sol) }));
+    Ok(Solved { status, outputs, info, context }.checked())
 }
 
 /// The contract's status for an interior point method outcome.
 pub(crate) fn ipm_status(status: ipm::Status) -> Status {
     match status {
-        ipm::Status::Optimal | ipm::Status::AlmostOptimal => Status::Optimal,
+        ipm::Status::Optimal => Status::Optimal,
+        ipm::Status::AlmostOptimal => Status::OptimalInaccurate,
         ipm::Status::PrimalInfeasible | ipm::Status::AlmostPrimalInfeasible => Status::Infeasible,
         ipm::Status::DualInfeasible | ipm::Status::AlmostDualInfeasible => Status::Unbounded,
         ipm::Status::MaxIterations => Status::MaxIterations,
@@ -324,10 +387,14 @@ pub(crate) fn ipm_outcome(
     info.insert("dual_residual".into(), json!(sol.info.dual_residual));
     info.insert("gap".into(), json!(sol.info.gap));
     info.insert("objective".into(), json!(sol.info.primal_objective));
-    if matches!(sol.status, ipm::Status::AlmostOptimal) {
-        info.insert("reduced_accuracy".into(), json!(true));
+    info.insert("polish_steps".into(), json!(sol.info.polish_steps));
+    if let Some(u) = sol.info.unmet {
+        info.insert("unmet".into(), json!({ "criterion": u.criterion, "value": u.value, "tolerance": u.tolerance }));
     }
-    if status == Status::Optimal {
+    if status == Status::OptimalInaccurate {
+        info.insert("warnings".into(), json!([INEXACT_WARNING]));
+    }
+    if status.is_solved() {
         let weak = weakly_active(node, layout, sol);
         if !weak.is_empty() {
             info.insert("weakly_active".into(), json!(weak));
@@ -373,6 +440,7 @@ fn direct_solved(
         info,
         context: Context::Conic(Box::new(Conic::Direct { layout, x, z, factor })),
     }
+    .checked()
 }
 
 /// Thresholds of `weakly_active`. An interior point method ends with

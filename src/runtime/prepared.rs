@@ -322,7 +322,7 @@ impl<'n> Prepared<'n> {
         let outputs = outputs(self.node, &recorded.layout, &ws.x, &ws.z);
         let lent = Lent { ws: Some(ws), pool: self.pool.clone() };
         let ctx = Conic::Prepared(PreparedConic { recorded, lent });
-        Ok(Solved { status, outputs, info, context: Context::Conic(Box::new(ctx)) })
+        Ok(Solved { status, outputs, info, context: Context::Conic(Box::new(ctx)) }.checked())
     }
 
     /// Solves the node at `bound` in `ws`, leaving the standard form's point

@@ -74,11 +74,12 @@ fn settings(node: &Node) -> Result<(Method, smooth::Settings), RunError> {
 
 /// Solves the smooth `node` at `bound`, its derived expressions run by `kernels`.
 pub(crate) fn forward(node: &Node, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solved, RunError> {
-    match node.solve.as_ref().map(|s| s.method.as_str()) {
+    let solved = match node.solve.as_ref().map(|s| s.method.as_str()) {
         Some("sinkhorn") => super::special::transport_forward(node, bound),
         Some("eigh") => super::special::eigen_forward(node, bound),
         _ => general(node, bound, kernels),
-    }
+    };
+    solved.map(Solved::checked)
 }
 
 /// The node's derived expressions, derived on first use and kept in the node.

@@ -39,9 +39,11 @@
 //! either returns a feasible point to restart from or certifies (local)
 //! infeasibility.
 //!
-//! Watch: convergence is to a first-order point; on non-convex problems that
-//! is a local solution (the inertia correction steers away from maxima and
-//! saddles, but does not certify second-order conditions).
+//! Watch: convergence is to a first-order point (the inertia correction
+//! steers away from maxima and saddles); the solve says whether its last
+//! step's matrix had the inertia `(n, m, 0)` unmodified (`δ_w = δ_c = 0`),
+//! which certifies the reduced Hessian positive definite, and otherwise the
+//! caller checks the second-order condition ([`super::curvature`]).
 
 use faer::Mat;
 
@@ -115,9 +117,17 @@ struct Step {
     curvature: f64,
     /// The factored matrix, reused by the second-order correction.
     kkt: Factored,
+    /// The matrix had inertia `(n, m, 0)` without `δ_w` or `δ_c`.
+    unmodified: bool,
 }
 
-pub(crate) fn solve(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settings) -> Result<SmoothSolution, String> {
+/// The solution, and whether the last step's matrix certified the reduced
+/// Hessian positive definite (see the module documentation).
+pub(crate) fn solve(
+    problem: &dyn SmoothProblem,
+    y0: &[f64],
+    settings: &Settings,
+) -> Result<(SmoothSolution, bool), String> {
     let ev = evaluate(problem, y0).map_err(|e| format!("the starting point is outside the domain: {}", e.0))?;
     let floor = -UNBOUNDED * ev.f.abs().max(1.0);
     let mi = problem.n_ineq();
@@ -130,7 +140,8 @@ pub(crate) fn solve(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settings
     let mut restorations = 0;
     let mut k = 0;
     let (mut best_violation, mut stalled) = (f64::INFINITY, 0);
-    let finish = |status, it: Iterate, iterations| {
+    let mut definite = false;
+    let finish = |status, it: Iterate, iterations, definite: bool| {
         let residuals = Residuals::at(problem, &it.y, &it.nu, &it.lambda).unwrap_or(Residuals {
             stationarity: f64::NAN,
             primal_feasibility: f64::NAN,
@@ -142,32 +153,37 @@ pub(crate) fn solve(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settings
             s => s,
         };
         let objective = problem.objective(&it.y).unwrap_or(f64::NAN);
-        Ok(SmoothSolution { status, y: it.y, nu: it.nu, lambda: it.lambda, objective, iterations, residuals })
+        let definite = definite && status == Status::Optimal;
+        Ok((
+            SmoothSolution { status, y: it.y, nu: it.nu, lambda: it.lambda, objective, iterations, residuals },
+            definite,
+        ))
     };
     loop {
-        let Ok(ev) = evaluate(problem, &it.y) else { return finish(Status::NumericalError, it, k) };
+        let Ok(ev) = evaluate(problem, &it.y) else { return finish(Status::NumericalError, it, k, false) };
         let grad_l = LagrangianGradient::new(&ev.grad, &ev.jh, &ev.jg, &it.nu, &it.lambda);
         let r = Residuals::from_parts(&grad_l, &ev.h, &ev.g, &it.lambda);
         if r.within(settings.tol) {
-            return finish(Status::Optimal, it, k);
+            return finish(Status::Optimal, it, k, definite);
         }
         if !(r.stationarity.is_finite() && r.complementarity.is_finite()) {
-            return finish(Status::NumericalError, it, k);
+            return finish(Status::NumericalError, it, k, false);
         }
         if ev.f < floor {
-            return finish(Status::Unbounded, it, k);
+            return finish(Status::Unbounded, it, k, false);
         }
         if k >= settings.max_iter {
-            return finish(Status::MaxIterations, it, k);
+            return finish(Status::MaxIterations, it, k, false);
         }
         k += 1;
         while mi > 0 && mu > mu_min && barrier_error(&grad_l, &ev, &it, mu) <= KAPPA_EPS * mu {
             mu = mu_min.max((KAPPA_MU * mu).min(mu.powf(THETA_MU)));
         }
         let Some((step, delta_w)) = newton_step(problem, &ev, &grad_l, &it, mu, delta_w_last) else {
-            return finish(Status::NumericalError, it, k);
+            return finish(Status::NumericalError, it, k, false);
         };
         delta_w_last = delta_w;
+        definite = step.unmodified;
         let tau = (1.0 - mu).max(0.99);
         let alpha_p = max_step(&it.s, &step.ds, tau);
         let alpha_d = max_step(&it.lambda, &step.dlambda, tau);
@@ -228,23 +244,23 @@ pub(crate) fn solve(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settings
             // No progress on the merit function or on feasibility: restore
             // feasibility, or give up.
             if violation <= settings.tol || restorations == MAX_RESTORATIONS {
-                return finish(Status::NumericalError, it, k);
+                return finish(Status::NumericalError, it, k, false);
             }
             restorations += 1;
             match restore(problem, &it.y, settings) {
                 Restored::Feasible { y, iterations } => {
                     k += iterations;
-                    let Ok(g) = problem.ineq(&y) else { return finish(Status::NumericalError, it, k) };
+                    let Ok(g) = problem.ineq(&y) else { return finish(Status::NumericalError, it, k, false) };
                     it.y = y;
                     reset_slacks(&mut it, &g, mu.max(mu_min));
-                    (best_violation, stalled) = (f64::INFINITY, 0);
+                    (best_violation, stalled, definite) = (f64::INFINITY, 0, false);
                     continue;
                 }
                 Restored::Infeasible { y, iterations } => {
                     it.y = y;
-                    return finish(Status::Infeasible, it, k + iterations);
+                    return finish(Status::Infeasible, it, k + iterations, false);
                 }
-                Restored::Failed { iterations } => return finish(Status::NumericalError, it, k + iterations),
+                Restored::Failed { iterations } => return finish(Status::NumericalError, it, k + iterations, false),
             }
         };
         (it.y, it.s) = corrected.unwrap_or_else(|| trial(alpha));
@@ -374,7 +390,8 @@ fn newton_step(
     let w_dy: f64 = (0..n).map(|i| dy[i] * (0..n).map(|j| w[(i, j)] * dy[j]).sum::<f64>()).sum();
     let curvature =
         w_dy + delta_w * dot(&dy, &dy) + (0..mi).map(|r| it.lambda[r] / it.s[r] * ds[r] * ds[r]).sum::<f64>();
-    let step = Step { dy, ds, dnu: x[n..n + me].to_vec(), dlambda: x[n + me..].to_vec(), curvature, kkt };
+    let unmodified = delta_w == 0.0 && delta_c == 0.0;
+    let step = Step { dy, ds, dnu: x[n..n + me].to_vec(), dlambda: x[n + me..].to_vec(), curvature, kkt, unmodified };
     Some((step, delta_w))
 }
 

@@ -96,16 +96,19 @@ impl Factored {
         (0..r.len()).map(|i| x[(i, 0)]).collect()
     }
 
-    /// The factored solve if it is finite and its residual small, else the
-    /// minimum-norm solution `K⁺r`; the flag is true when the fallback ran.
-    pub fn solve_or_min_norm(&self, r: &[f64]) -> (Vec<f64>, bool) {
+    /// The factored solve if it is finite and its residual small (and 0),
+    /// else the minimum-norm solution `K⁺r` and the number of eigenvalues it
+    /// dropped as zero (at least 1: a fallback that drops none counts the
+    /// smallest one, which made the factored solve fail).
+    pub fn solve_or_min_norm(&self, r: &[f64]) -> (Vec<f64>, usize) {
         if self.inertia.zero == 0 {
             let x = self.solve(r);
             if self.accepts(&x, r) {
-                return (x, false);
+                return (x, 0);
             }
         }
-        (min_norm_solve(&self.k, r), true)
+        let (x, dropped) = min_norm_solve(&self.k, r);
+        (x, dropped.max(1))
     }
 
     fn accepts(&self, x: &[f64], r: &[f64]) -> bool {
@@ -125,24 +128,28 @@ impl Factored {
 
 /// `K⁺r = Σ_{|σᵢ| > RANK_TOL·max|σ|} uᵢ (uᵢᵀr)/σᵢ` from the symmetric
 /// eigendecomposition `K = U diag(σ) Uᵀ`: the least-squares solution of least
-/// norm (Golub & Van Loan §5.5.4). Zeros if the decomposition fails.
-pub(crate) fn min_norm_solve(k: &Mat<f64>, r: &[f64]) -> Vec<f64> {
+/// norm (Golub & Van Loan §5.5.4), and the number of eigenvalues dropped.
+/// Zeros (all `n` dropped) if the decomposition fails.
+pub(crate) fn min_norm_solve(k: &Mat<f64>, r: &[f64]) -> (Vec<f64>, usize) {
     let n = r.len();
     let Ok(eig) = k.self_adjoint_eigen(Side::Lower) else {
-        return vec![0.0; n];
+        return (vec![0.0; n], n);
     };
     let (u, sigma) = (eig.U(), eig.S());
     let big = (0..n).fold(0.0f64, |m, i| m.max(sigma[i].abs()));
     let mut x = vec![0.0; n];
+    let mut dropped = 0;
     for i in 0..n {
         if sigma[i].abs() > RANK_TOL * big {
             let coef = (0..n).map(|j| u[(j, i)] * r[j]).sum::<f64>() / sigma[i];
             for (j, xj) in x.iter_mut().enumerate() {
                 *xj += coef * u[(j, i)];
             }
+        } else {
+            dropped += 1;
         }
     }
-    x
+    (x, dropped)
 }
 
 pub(crate) fn inf_norm(v: &[f64]) -> f64 {
@@ -168,8 +175,8 @@ mod tests {
         let k = Mat::from_fn(3, 3, |i, j| [[1.0, 1.0, 1.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0]][i][j]);
         let f = factor(k);
         assert_eq!(f.inertia.zero, 1);
-        let (x, fallback) = f.solve_or_min_norm(&[1.0, 2.0, 2.0]);
-        assert!(fallback);
+        let (x, degenerate) = f.solve_or_min_norm(&[1.0, 2.0, 2.0]);
+        assert_eq!(degenerate, 1);
         // x₀ = 2, x₁ + x₂ = −1, least norm: x₁ = x₂ = −½.
         for (a, b) in x.iter().zip([2.0, -0.5, -0.5]) {
             assert!((a - b).abs() < 1e-12, "{x:?}");

@@ -1,6 +1,10 @@
 //! Choosing and running a smooth forward solver.
 
-use super::{interior, newton, Settings, SmoothProblem, SmoothSolution};
+use super::curvature::{escape, negative_curvature};
+use super::{interior, newton, Settings, SmoothProblem, SmoothSolution, Status};
+
+/// Steps off saddles per solve; a point still a saddle after them is `Stationary`.
+const MAX_ESCAPES: usize = 3;
 
 /// The forward methods of smooth nodes (`solve using …`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,14 +33,19 @@ impl Method {
     }
 }
 
-/// Finds a first-order point of `problem` from `y0` (the node's `init`, which
+/// Finds a local minimum of `problem` from `y0` (the node's `init`, which
 /// need not satisfy the constraints but must lie in the domain).
 ///
 /// `Err` is for invalid input only (bad settings, `y0` of the wrong length or
 /// outside the domain, `newton` asked to handle inequalities); every outcome of
-/// the iterations is a [`Status`](super::Status) in the solution, and
-/// `Optimal` is only returned after the first-order conditions were verified at
-/// the answer.
+/// the iterations is a [`Status`] in the solution. `Optimal` is only returned
+/// after the first-order conditions were verified at the answer and the
+/// second-order condition held there ([`super::curvature`]). At a first-order
+/// point where it fails (a saddle or a maximum) the solver steps off along a
+/// direction of negative curvature and continues, within the iteration budget,
+/// up to [`MAX_ESCAPES`] times; a point it cannot leave for a local minimum is
+/// returned as `Stationary` (and an objective found unbounded below on the way
+/// as `Unbounded`).
 pub fn solve(
     problem: &dyn SmoothProblem,
     y0: &[f64],
@@ -54,9 +63,41 @@ pub fn solve(
     if method == Method::Newton && n_ineq > 0 {
         return Err(format!("`newton` cannot handle the {n_ineq} inequality constraint(s); use `sqp`"));
     }
-    if n_eq == 0 && n_ineq == 0 {
-        newton::solve(problem, y0, settings)
-    } else {
-        interior::solve(problem, y0, settings)
+    // A first-order point, and whether the solver's last factorisation
+    // certified the (reduced) Hessian positive definite.
+    let first_order = |y0: &[f64], max_iter: usize| {
+        let settings = Settings { max_iter, ..settings.clone() };
+        if n_eq == 0 && n_ineq == 0 {
+            newton::solve(problem, y0, &settings)
+        } else {
+            interior::solve(problem, y0, &settings)
+        }
+    };
+    let (mut sol, mut certified) = first_order(y0, settings.max_iter)?;
+    for escapes in 0.. {
+        if sol.status != Status::Optimal || certified {
+            return Ok(sol);
+        }
+        let Ok(Some(nc)) = negative_curvature(problem, &sol.y, &sol.nu, &sol.lambda) else { return Ok(sol) };
+        let budget = settings.max_iter.saturating_sub(sol.iterations + 1);
+        let off = (escapes < MAX_ESCAPES && budget > 0)
+            .then(|| escape(problem, (&sol.y, &sol.nu, &sol.lambda), &nc))
+            .flatten();
+        // The continued solve; a start it refuses (a constraint's Jacobian
+        // outside its domain) leaves the point where it is.
+        let Some(Ok((mut next, cert))) = off.map(|y1| first_order(&y1, budget)) else {
+            sol.status = Status::Stationary;
+            return Ok(sol);
+        };
+        next.iterations += sol.iterations + 1;
+        match next.status {
+            Status::Optimal => (sol, certified) = (next, cert),
+            Status::Unbounded => return Ok(next),
+            _ => {
+                (sol.status, sol.iterations) = (Status::Stationary, next.iterations);
+                return Ok(sol);
+            }
+        }
     }
+    unreachable!("the loop only exits by returning")
 }

@@ -7,6 +7,7 @@
 //! by checking the first-order conditions ([`Residuals`]) at its answer. The
 //! backward pass is [`crate::diff::ift`].
 
+mod curvature;
 mod eigh;
 mod interior;
 pub(crate) mod kkt;
@@ -23,7 +24,7 @@ mod solution;
 pub use crate::runtime::Status;
 pub use eigh::{eigh, Eigh};
 pub use method::{solve, Method};
-pub use optimality::Residuals;
+pub use optimality::{activity, Residuals, ACTIVITY_TOL};
 pub use problem::{DomainError, SmoothProblem};
 pub use settings::Settings;
 pub use sinkhorn::{marginal_error, sinkhorn, Domain, SinkhornSettings, SinkhornSolution, MAX_KERNEL_RANGE};

@@ -10,8 +10,10 @@
 //! the Hessian is positive definite near a strict local minimum.
 //!
 //! The iterations stop when the first-order conditions hold
-//! ([`Residuals::within`]); a point where `∇f = 0` but `∇²f` is indefinite
-//! (a saddle reached exactly) is not detected.
+//! ([`Residuals::within`]). Whether the point is a minimum is decided by the
+//! caller ([`super::curvature`]); the solve says whether its last step's
+//! Cholesky factorisation was of the unmodified Hessian (`τ = 0`), which then
+//! certifies it positive definite for free.
 
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
@@ -25,57 +27,61 @@ const BETA: f64 = 1e-3;
 /// An objective below `−UNBOUNDED · max(1, |f(y₀)|)` is taken as unbounded below.
 const UNBOUNDED: f64 = 1e20;
 
-pub(crate) fn solve(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settings) -> Result<SmoothSolution, String> {
+/// The solution, and whether the last step's Hessian was positive definite
+/// unmodified (see the module documentation).
+pub(crate) fn solve(
+    problem: &dyn SmoothProblem,
+    y0: &[f64],
+    settings: &Settings,
+) -> Result<(SmoothSolution, bool), String> {
     let mut y = y0.to_vec();
     let mut f = problem.objective(&y).map_err(|e| format!("the starting point is outside the domain: {}", e.0))?;
     let floor = -UNBOUNDED * f.abs().max(1.0);
-    let finish = |status, y: Vec<f64>, iterations, residuals| SmoothSolution {
-        status,
-        objective: problem.objective(&y).unwrap_or(f64::NAN),
-        y,
-        nu: vec![],
-        lambda: vec![],
-        iterations,
-        residuals,
+    let mut definite = false;
+    let finish = |status, y: Vec<f64>, iterations, residuals, definite| {
+        let objective = problem.objective(&y).unwrap_or(f64::NAN);
+        (SmoothSolution { status, objective, y, nu: vec![], lambda: vec![], iterations, residuals }, definite)
     };
     let nan =
         Residuals { stationarity: f64::NAN, primal_feasibility: 0.0, dual_feasibility: 0.0, complementarity: 0.0 };
     let no_constraints = Mat::<f64>::zeros(0, y.len());
     let mut k = 0;
     loop {
-        let Ok(grad) = problem.gradient(&y) else { return Ok(finish(Status::NumericalError, y, k, nan)) };
+        let Ok(grad) = problem.gradient(&y) else { return Ok(finish(Status::NumericalError, y, k, nan, false)) };
         let grad_l = LagrangianGradient::new(&grad, &no_constraints, &no_constraints, &[], &[]);
         let residuals = Residuals::from_parts(&grad_l, &[], &[], &[]);
         if residuals.within(settings.tol) {
-            return Ok(finish(Status::Optimal, y, k, residuals));
+            return Ok(finish(Status::Optimal, y, k, residuals, definite));
         }
         if !residuals.stationarity.is_finite() {
-            return Ok(finish(Status::NumericalError, y, k, residuals));
+            return Ok(finish(Status::NumericalError, y, k, residuals, false));
         }
         if k == settings.max_iter {
-            return Ok(finish(Status::MaxIterations, y, k, residuals));
+            return Ok(finish(Status::MaxIterations, y, k, residuals, false));
         }
         k += 1;
-        let Some(p) = problem.lagrangian_hessian(&y, &[], &[]).ok().and_then(|h| modified_newton_step(&h, &grad))
+        let Some((p, tau)) =
+            problem.lagrangian_hessian(&y, &[], &[]).ok().and_then(|h| modified_newton_step(&h, &grad))
         else {
-            return Ok(finish(Status::NumericalError, y, k, residuals));
+            return Ok(finish(Status::NumericalError, y, k, residuals, false));
         };
         let slope: f64 = grad.iter().zip(&p).map(|(g, p)| g * p).sum();
         let trial = |alpha: f64| -> Vec<f64> { y.iter().zip(&p).map(|(y, p)| y + alpha * p).collect() };
         let Some((alpha, value)) = backtrack(f, slope, 1.0, |a| problem.objective(&trial(a))) else {
-            return Ok(finish(Status::NumericalError, y, k, residuals));
+            return Ok(finish(Status::NumericalError, y, k, residuals, false));
         };
         y = trial(alpha);
         f = value;
+        definite = tau == 0.0;
         if f < floor {
-            return Ok(finish(Status::Unbounded, y, k, residuals));
+            return Ok(finish(Status::Unbounded, y, k, residuals, false));
         }
     }
 }
 
-/// `p = −(H + τI)⁻¹∇f` with the smallest tried `τ` that makes `H + τI`
+/// `p = −(H + τI)⁻¹∇f` and `τ`, the smallest tried that makes `H + τI`
 /// Cholesky-factorable (N&W Alg. 3.3); `None` if `H` is not finite.
-fn modified_newton_step(hess: &Mat<f64>, grad: &[f64]) -> Option<Vec<f64>> {
+fn modified_newton_step(hess: &Mat<f64>, grad: &[f64]) -> Option<(Vec<f64>, f64)> {
     let n = grad.len();
     let diag_min = (0..n).map(|i| hess[(i, i)]).fold(f64::INFINITY, f64::min);
     let scale = (0..n).map(|i| hess[(i, i)].abs()).fold(1.0, f64::max);
@@ -87,7 +93,7 @@ fn modified_newton_step(hess: &Mat<f64>, grad: &[f64]) -> Option<Vec<f64>> {
         if let Ok(llt) = shifted.llt(Side::Lower) {
             let p = llt.solve(&rhs);
             let p: Vec<f64> = (0..n).map(|i| p[(i, 0)]).collect();
-            return p.iter().all(|v| v.is_finite()).then_some(p);
+            return p.iter().all(|v| v.is_finite()).then_some((p, tau));
         }
         tau = (2.0 * tau).max(beta);
     }

@@ -82,6 +82,28 @@ impl LagrangianGradient {
     }
 }
 
+/// A default activity tolerance. For an interior point solution at tolerance
+/// `tol`, a degenerate constraint ends with `λⱼ ≈ −gⱼ ≈ √tol`, so the activity
+/// tolerance must exceed `√tol` (3e-5 for the default 1e-9) to report it.
+pub const ACTIVITY_TOL: f64 = 1e-4;
+
+/// The active inequalities and, among them, the weakly active ones (see
+/// [`crate::diff::ift`]: `λⱼ > τ_λ = tol · max(1, ‖λ‖∞)` strongly active, else
+/// weakly active when `−gⱼ ≤ tol`), for the values `g` and multipliers `λ` at a solution.
+pub fn activity(g: &[f64], lambda: &[f64], activity_tol: f64) -> (Vec<usize>, Vec<usize>) {
+    let tau_lambda = activity_tol * lambda.iter().fold(1.0f64, |m, l| m.max(l.abs()));
+    let (mut active, mut weakly) = (Vec::new(), Vec::new());
+    for (j, (&gj, &lj)) in g.iter().zip(lambda).enumerate() {
+        if lj > tau_lambda {
+            active.push(j);
+        } else if -gj <= activity_tol {
+            active.push(j);
+            weakly.push(j);
+        }
+    }
+    (active, weakly)
+}
+
 /// The largest value, NaN if any is NaN (`f64::max` would drop it), 0 if none.
 fn nan_max(values: impl Iterator<Item = f64>) -> f64 {
     values.fold(0.0, |m, v| if v.is_nan() || m.is_nan() { f64::NAN } else { m.max(v) })

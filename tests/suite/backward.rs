@@ -14,6 +14,18 @@ fn tight() -> Settings {
     Settings { tol_gap_abs: t, tol_gap_rel: t, tol_feas: t, ..Settings::default() }
 }
 
+/// A forward at [`tight`] settings accurate enough for central differences
+/// (`h = 1e-5`, relative tolerance 1e-5): `optimal` at 1e-12, or
+/// `optimal_inaccurate` (1e-12 missed: a second-order cone's polished point can
+/// stop at a gap of 1e-10) with the residuals and the gap measured at the
+/// returned point below 1e-9.
+fn assert_accurate(s: &ddn::runtime::Solved) {
+    let measure = |k: &str| s.info.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+    let near = || ["primal_residual", "dual_residual", "gap"].iter().all(|k| measure(k) <= 1e-9);
+    let accurate = s.status == Status::Optimal || (s.status == Status::OptimalInaccurate && near());
+    assert!(accurate, "{:?}: {:?}", s.status, s.info);
+}
+
 pub(super) fn node_of(file: &str, name: &str) -> ddn::ir::Node {
     let c = super::compile_path(&super::root().join(file));
     c.program.nodes.into_iter().find(|n| n.name == name).expect("node")
@@ -29,7 +41,7 @@ fn node_src(src: &str) -> ddn::ir::Node {
 pub(super) fn loss(node: &ddn::ir::Node, inputs: &Value, cot: &[(String, Tensor)]) -> f64 {
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
     let s = forward_with(node, &b, &tight()).expect("forward");
-    assert_eq!(s.status, Status::Optimal, "{:?}", s.info);
+    assert_accurate(&s);
     cot.iter()
         .map(|(k, v)| {
             let o = &s.outputs.iter().find(|(n, _)| n == k).expect("output").1;
@@ -43,7 +55,7 @@ pub(super) fn loss(node: &ddn::ir::Node, inputs: &Value, cot: &[(String, Tensor)
 pub(super) fn check(node: &ddn::ir::Node, inputs: Value, cot: Vec<(String, Tensor)>) -> Vec<Tensor> {
     let b = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
     let mut s = forward_with(node, &b, &tight()).expect("forward");
-    assert_eq!(s.status, Status::Optimal);
+    assert_accurate(&s);
     let grads = ddn::diff::backward(node, &b, &mut s, &cot).expect("backward");
     let h = 1e-5;
     for (k, p) in node.params.iter().enumerate() {

@@ -23,6 +23,7 @@ mod seeded;
 mod smooth;
 mod smooth_nodes;
 mod smoothness;
+mod statuses;
 mod stdlib;
 mod symbolic;
 mod syntax;

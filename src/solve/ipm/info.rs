@@ -50,10 +50,75 @@ pub struct Info {
     pub kkt_method: KktMethod,
     /// The static regularisation δ of the last factorisation.
     pub static_reg: f64,
-    /// Newton steps kept by polishing (see [`super::Settings::polish`]). When
-    /// some were, the objectives and gaps above are the polished point's; the
-    /// residuals stay the last interior point iterate's.
+    /// Newton steps kept by polishing (see [`super::Settings::polish`]).
     pub polish_steps: u32,
+    /// For a point the solver returns as a solution: the full-accuracy
+    /// criterion it misses by the largest factor (`None` when it meets them
+    /// all, i.e. for `Optimal`). Set for `AlmostOptimal`.
+    pub unmet: Option<Unmet>,
+}
+
+/// An optimality criterion a point misses: `value > tolerance`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Unmet {
+    /// `primal_residual`, `dual_residual`, `gap` (absolute and relative both
+    /// missed; `value` is the relative gap) or `ktratio` (`κ/τ ≤ 1`).
+    pub criterion: &'static str,
+    pub value: f64,
+    pub tolerance: f64,
+}
+
+/// The tolerances of the optimality test, full or reduced.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tolerances {
+    pub gap_abs: f64,
+    pub gap_rel: f64,
+    pub feas: f64,
+}
+
+impl Tolerances {
+    pub fn full(s: &Settings) -> Self {
+        Tolerances { gap_abs: s.tol_gap_abs, gap_rel: s.tol_gap_rel, feas: s.tol_feas }
+    }
+
+    pub fn reduced(s: &Settings) -> Self {
+        Tolerances { gap_abs: s.reduced_tol_gap_abs, gap_rel: s.reduced_tol_gap_rel, feas: s.reduced_tol_feas }
+    }
+}
+
+impl Info {
+    /// The optimality test (`κ/τ ≤ 1`, the gap absolute or relative, both
+    /// residuals) at these measures: the criterion missed by the largest
+    /// factor `value / tolerance`, or `None` when all hold.
+    pub(crate) fn unmet(&self, t: Tolerances) -> Option<Unmet> {
+        let gap_holds = self.gap < t.gap_abs || self.rel_gap < t.gap_rel;
+        let tests = [
+            ("ktratio", self.ktratio, 1.0, self.ktratio <= 1.0),
+            ("gap", self.rel_gap, t.gap_rel, gap_holds),
+            ("primal_residual", self.primal_residual, t.feas, self.primal_residual < t.feas),
+            ("dual_residual", self.dual_residual, t.feas, self.dual_residual < t.feas),
+        ];
+        let ratio = |u: &Unmet| if u.value.is_nan() { f64::INFINITY } else { u.value / u.tolerance };
+        tests
+            .into_iter()
+            .filter(|t| !t.3)
+            .map(|(criterion, value, tolerance, _)| Unmet { criterion, value, tolerance })
+            .max_by(|a, b| ratio(a).total_cmp(&ratio(b)))
+    }
+
+    /// What the measures justify for a point returned as a solution:
+    /// `Optimal` at the full tolerances, `AlmostOptimal` at the reduced ones,
+    /// else `NumericalError` (the iterate met them, its point in the original
+    /// units does not).
+    pub(crate) fn solved_status(&self, s: &Settings) -> Status {
+        if self.unmet(Tolerances::full(s)).is_none() {
+            Status::Optimal
+        } else if self.unmet(Tolerances::reduced(s)).is_none() {
+            Status::AlmostOptimal
+        } else {
+            Status::NumericalError
+        }
+    }
 }
 
 /// The measures of the current iterate plus the quantities the tests need.
@@ -84,6 +149,7 @@ impl Measures {
                 kkt_method,
                 static_reg: 0.0,
                 polish_steps: 0,
+                unmet: None,
             },
             dot_qx: 0.0,
             dot_bz: 0.0,
@@ -123,32 +189,21 @@ impl Measures {
 
     /// The status the current measures justify at the full tolerances, if any.
     pub fn check_full(&self, s: &Settings) -> Option<Status> {
-        self.check([s.tol_gap_abs, s.tol_gap_rel, s.tol_feas, s.tol_infeas_abs, s.tol_infeas_rel, s.tol_ktratio])
+        self.check(Tolerances::full(s), [s.tol_infeas_abs, s.tol_infeas_rel, s.tol_ktratio])
     }
 
     /// The same at the reduced tolerances (after a stall), as `Almost*`.
     pub fn check_reduced(&self, s: &Settings) -> Option<Status> {
-        self.check([
-            s.reduced_tol_gap_abs,
-            s.reduced_tol_gap_rel,
-            s.reduced_tol_feas,
-            s.reduced_tol_infeas_abs,
-            s.reduced_tol_infeas_rel,
-            s.reduced_tol_ktratio,
-        ])
-        .map(Status::reduced)
+        let infeas = [s.reduced_tol_infeas_abs, s.reduced_tol_infeas_rel, s.reduced_tol_ktratio];
+        self.check(Tolerances::reduced(s), infeas).map(Status::reduced)
     }
 
     /// Optimal when `κ/τ ≤ 1`, the gap (absolute or relative) and both
     /// residuals are small; infeasible when `κ/τ > 1000/tol_ktratio` and a
     /// certificate test passes.
-    fn check(&self, [gap_abs, gap_rel, feas, inf_abs, inf_rel, ktratio]: [f64; 6]) -> Option<Status> {
+    fn check(&self, optimality: Tolerances, [inf_abs, inf_rel, ktratio]: [f64; 3]) -> Option<Status> {
         let i = &self.info;
-        if i.ktratio <= 1.0
-            && (i.gap < gap_abs || i.rel_gap < gap_rel)
-            && i.primal_residual < feas
-            && i.dual_residual < feas
-        {
+        if i.unmet(optimality).is_none() {
             return Some(Status::Optimal);
         }
         if i.ktratio > 1000.0 / ktratio {

@@ -31,7 +31,7 @@ mod status;
 mod variables;
 mod workspace;
 
-pub use info::Info;
+pub use info::{Info, Unmet};
 pub use settings::{KktMethod, Settings};
 pub use solution::{KktFactor, Solution};
 pub use status::Status;

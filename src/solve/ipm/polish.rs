@@ -25,9 +25,15 @@
 //!
 //! one solve with a factorisation of the final KKT matrix (a chord method: H
 //! stays the IPM point's). The new s and z are projected onto their cones (a
-//! violation larger than 1e-6 of their size refuses the step), and a step is
-//! kept only if the KKT error at least halves.
+//! violation larger than 1e-6 of their size refuses the step), the iteration
+//! goes on while the KKT error at least halves, and a point is returned only
+//! if the solver's own criteria ([`Info::solved_status`], measured at it) rate
+//! it no lower than the point it replaces: a polished point is `Optimal` only
+//! where the interior point method's own tests hold, and `info` always
+//! describes the point returned.
 
+use super::info::Info;
+use super::status::Status;
 use super::workspace::Workspace;
 use crate::solve::cones::dot;
 use crate::solve::program::ConeProgram;
@@ -47,6 +53,10 @@ pub(super) struct Work {
     x: Vec<f64>,
     s: Vec<f64>,
     z: Vec<f64>,
+    /// The chord iteration's current point.
+    px: Vec<f64>,
+    ps: Vec<f64>,
+    pz: Vec<f64>,
     res: Scratch,
 }
 
@@ -69,6 +79,9 @@ impl Work {
             x: vec![0.0; n],
             s: vec![0.0; m],
             z: vec![0.0; m],
+            px: vec![0.0; n],
+            ps: vec![0.0; m],
+            pz: vec![0.0; m],
             res: Scratch { rd: vec![0.0; n], rp: vec![0.0; m], xt: vec![0.0; n], zt: vec![0.0; m] },
         }
     }
@@ -100,19 +113,44 @@ fn residuals(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: 
 }
 
 /// The primal objective `½xᵀPx + qᵀx + c0` and the dual `−½xᵀPx − bᵀz + c0`
-/// at the workspace's point (`xᵀPx = x̃ᵀP̃x̃/c`).
-pub(super) fn objectives(prob: &ConeProgram, ws: &mut Workspace) -> (f64, f64) {
-    let w = &mut ws.polish.res;
+/// at `(x, z)` (`xᵀPx = x̃ᵀP̃x̃/c`).
+fn objectives(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], z: &[f64]) -> (f64, f64) {
     let data = &ws.solver.data;
     let eq = &data.equil;
-    for ((t, v), di) in w.xt.iter_mut().zip(&ws.x).zip(&eq.dinv) {
+    for ((t, v), di) in w.xt.iter_mut().zip(x).zip(&eq.dinv) {
         *t = v * di;
     }
     w.rd.fill(0.0);
     data.p.sym_mul_add(&mut w.rd, &w.xt, 1.0);
     let xpx = dot(&w.xt, &w.rd) / eq.c;
-    let (qx, bz) = (dot(&prob.q, &ws.x), dot(&prob.b, &ws.z));
+    let (qx, bz) = (dot(&prob.q, x), dot(&prob.b, z));
     (0.5 * xpx + qx + prob.c0, -0.5 * xpx - bz + prob.c0)
+}
+
+/// The measures of [`Info`] (objectives, residuals, gaps) at the point
+/// `(x, s, z)` itself, in original units, into `info` (the rest of it, the
+/// iterate's `κ/τ` among them, is left as it is): what the status of a
+/// returned point is judged by.
+fn measure(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: &[f64], z: &[f64], info: &mut Info) {
+    let (pobj, dobj) = objectives(prob, ws, w, x, z);
+    residuals(prob, ws, w, x, s, z);
+    let data = &ws.solver.data;
+    let inf = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+    let (nx, ns, nz) = (inf(x), inf(s), inf(z));
+    info.primal_residual = inf(&w.rp) / f64::max(1.0, data.norm_b + nx + ns);
+    info.dual_residual = inf(&w.rd) / f64::max(1.0, data.norm_q + nx + nz);
+    (info.primal_objective, info.dual_objective) = (pobj, dobj);
+    info.gap = (pobj - dobj).abs();
+    info.rel_gap = info.gap / f64::max(1.0, f64::min((pobj - prob.c0).abs(), (dobj - prob.c0).abs()));
+}
+
+/// [`measure`] at the workspace's returned point, into its `info`.
+pub(super) fn measure_returned(prob: &ConeProgram, ws: &mut Workspace) {
+    let mut w = std::mem::take(&mut ws.polish);
+    let mut info = ws.info.clone();
+    measure(prob, ws, &mut w.res, &ws.x, &ws.s, &ws.z, &mut info);
+    ws.info = info;
+    ws.polish = w;
 }
 
 /// The KKT error of a point: the residuals relative to the data, and the
@@ -188,12 +226,22 @@ fn into_cones(cones: &[ConeBlock], v: &mut [f64], dual: bool, tol: f64) -> bool 
 }
 
 /// Newton steps from the workspace's point, with the KKT matrix factored at
-/// it; returns how many were kept and the KKT error reached.
-pub(super) fn polish(prob: &ConeProgram, ws: &mut Workspace) -> (u32, f64) {
+/// it, its status ([`Info::solved_status`]) and `info` measured there. The
+/// chord iteration goes on while the KKT error halves; the point returned is
+/// the last one the solver's criteria rate no lower than the returned point
+/// before it (an early step can trade a little primal residual, from the
+/// projection onto the cones, for much of the gap, and the next one win it
+/// back). Returns the number of steps to the point returned, its status and
+/// `info` then being the workspace's.
+pub(super) fn polish(prob: &ConeProgram, ws: &mut Workspace) -> u32 {
     let mut w = std::mem::take(&mut ws.polish);
-    let (mut x, mut s, mut z) = (std::mem::take(&mut ws.x), std::mem::take(&mut ws.s), std::mem::take(&mut ws.z));
+    let (mut x, mut s, mut z) = (std::mem::take(&mut w.px), std::mem::take(&mut w.ps), std::mem::take(&mut w.pz));
+    x.copy_from_slice(&ws.x);
+    s.copy_from_slice(&ws.s);
+    z.copy_from_slice(&ws.z);
     let mut err = kkt_error(prob, ws, &mut w.res, &x, &s, &z);
-    let mut kept = 0;
+    let (mut steps, mut kept) = (0, 0);
+    let mut info = ws.info.clone();
     for _ in 0..MAX_STEPS {
         if err <= 1e-15 || !step(prob, ws, &mut w, &x, &s, &z) {
             break;
@@ -205,12 +253,28 @@ pub(super) fn polish(prob: &ConeProgram, ws: &mut Workspace) -> (u32, f64) {
         std::mem::swap(&mut x, &mut w.x);
         std::mem::swap(&mut s, &mut w.s);
         std::mem::swap(&mut z, &mut w.z);
-        err = e;
-        kept += 1;
+        (err, steps) = (e, steps + 1);
+        measure(prob, ws, &mut w.res, &x, &s, &z, &mut info);
+        let status = info.solved_status(&ws.solver.settings);
+        if rank(status) >= rank(ws.status) {
+            ws.x.copy_from_slice(&x);
+            ws.s.copy_from_slice(&s);
+            ws.z.copy_from_slice(&z);
+            (ws.status, ws.info, kept) = (status, info.clone(), steps);
+        }
     }
-    (ws.x, ws.s, ws.z) = (x, s, z);
+    (w.px, w.ps, w.pz) = (x, s, z);
     ws.polish = w;
-    (kept, err)
+    kept
+}
+
+/// How good a returned point is by [`Info::solved_status`].
+fn rank(status: Status) -> u8 {
+    match status {
+        Status::Optimal => 2,
+        Status::AlmostOptimal => 1,
+        _ => 0,
+    }
 }
 
 /// One step from `(x, s, z)` into `w.x`, `w.s`, `w.z`; false if the solve

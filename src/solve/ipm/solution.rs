@@ -16,6 +16,9 @@ use super::workspace::Workspace;
 /// - `DualInfeasible`: `x` is a certificate normalised to `qᵀx = −1`, with
 ///   `s = −Ax ∈ K` and `Px ≈ 0`; `z` is NaN.
 /// - `MaxIterations`, `NumericalError`: the last iterate, divided by `τ`.
+///
+/// Except for the certificates, `info`'s objectives, residuals and gaps are
+/// those of the returned `(x, s, z)`.
 #[derive(Debug)]
 pub struct Solution {
     pub status: Status,

@@ -1,13 +1,17 @@
 //! How a solve ended. Every outcome of the iterations is a `Status`; only
 //! invalid input is an `Err`. The `Almost*` outcomes met only the reduced
 //! tolerances (`reduced_tol_*` in [`Settings`](super::Settings)) before the
-//! iterations stalled or ran out.
+//! iterations stalled or ran out. `Optimal` and `AlmostOptimal` are judged at
+//! the point returned (after mapping back and polishing), not at the last
+//! iterate.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Status {
     /// Primal and dual residuals and the duality gap are within the tolerances.
     Optimal,
-    /// An optimum at the reduced tolerances.
+    /// An optimum at the reduced tolerances only (the contract's
+    /// `optimal_inaccurate`); [`Info::unmet`](super::Info::unmet) names the
+    /// full-tolerance criterion missed.
     AlmostOptimal,
     /// No `x` satisfies the constraints; `z` is a certificate:
     /// `Aᵀz = 0`, `bᵀz < 0`, `z ∈ K*`.

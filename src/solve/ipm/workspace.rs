@@ -15,7 +15,7 @@
 //! kept and not solved again.
 
 use super::data::ProblemData;
-use super::info::{Info, Measures};
+use super::info::{Info, Measures, Tolerances};
 use super::kkt::{self, KktSystem};
 use super::polish;
 use super::settings::{KktMethod, Settings};
@@ -108,20 +108,24 @@ impl Workspace {
         let polish = sv.settings.polish;
         let kappa = if polish && self.has_soc { KAPPA_POLISH } else { KAPPA_BACKWARD };
         self.finish(status, kappa);
-        if polish && self.factored {
-            let (steps, err) = polish::polish(prob, self);
+        // Every status's measures are those of the point returned (an
+        // infeasibility certificate's are the iterate's certificate tests).
+        let certificate = matches!(
+            status,
+            Status::PrimalInfeasible
+                | Status::AlmostPrimalInfeasible
+                | Status::DualInfeasible
+                | Status::AlmostDualInfeasible
+        );
+        if !certificate {
+            polish::measure_returned(prob, self);
+        }
+        if status.is_solved() {
+            self.status = self.info.solved_status(&self.solver.settings);
+        }
+        if polish && self.factored && self.status.is_solved() {
+            let steps = polish::polish(prob, self);
             self.info.polish_steps = steps;
-            if steps > 0 {
-                let (pobj, dobj) = polish::objectives(prob, self);
-                let info = &mut self.info;
-                (info.primal_objective, info.dual_objective, info.gap) = (pobj, dobj, (pobj - dobj).abs());
-                info.rel_gap = info.gap / pobj.abs().min(dobj.abs()).max(1.0);
-                // The polished point meets the full tolerances: say so.
-                let st = &self.solver.settings;
-                if self.status == Status::AlmostOptimal && err <= st.tol_feas.min(st.tol_gap_rel) {
-                    self.status = Status::Optimal;
-                }
-            }
             // The backward pass's factorisation: at the returned point when
             // polishing moved it (or, if that fails, at the last iterate), and
             // with the backward's cap; refactored only when one of them changed.
@@ -130,6 +134,10 @@ impl Workspace {
             } else {
                 kappa == KAPPA_BACKWARD || self.relinearise(KAPPA_BACKWARD)
             };
+        }
+        self.factored &= self.status.is_solved();
+        if self.status.is_solved() {
+            self.info.unmet = self.info.unmet(Tolerances::full(&self.solver.settings));
         }
         Ok(self.status)
     }

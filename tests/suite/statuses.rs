@@ -1,0 +1,186 @@
+//! The contract's statuses end to end (language.md, "`ddnc run` JSON"): a
+//! smooth node's saddle left for a local minimum or reported `stationary`, a
+//! singular backward KKT system reported in `info.warnings`, a stalled
+//! interior point method reported `optimal_inaccurate`, and non-finite outputs
+//! or gradients a `numerical_error` from every entry point.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use ddn::eval::Tensor;
+use ddn::runtime::{bind, forward_batch, named_tensors, Backend, Module, Status};
+use serde_json::{json, Value};
+
+fn module(src: &str) -> Module {
+    Module::load("t.ddn", src, Backend::Interpreter).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn inputs(v: Value) -> BTreeMap<String, Tensor> {
+    named_tensors(&v).expect("valid inputs")
+}
+
+fn stdlib(file: &str) -> String {
+    std::fs::read_to_string(super::root().join("stdlib").join(file)).expect("stdlib file")
+}
+
+/// Welsch pooling, `F(y) = Σᵢ 1 − exp(−(xᵢ − y)²/(2α²))`, with its `init` (the
+/// mean, 0) at the local maximum between two points ±1 further apart than α:
+/// `F''(0) = 2(1 − 1/α²)e^{−1/(2α²)}/α² < 0`. The forward used to stop there
+/// (∇F = 0) and call it optimal; it now steps off and reaches a local minimum
+/// next to one of the points, checked here by F's own values: a smaller value
+/// than at the start, zero slope and positive curvature by central differences,
+/// and the value of the best point of a fine grid (the two minima are mirror
+/// images).
+#[test]
+fn a_smooth_node_started_at_a_maximum_moves_to_a_local_minimum() {
+    let m = module(&stdlib("robust_pooling.ddn"));
+    let node = m.node("pool_welsch").expect("node");
+    let alpha = 0.5;
+    let fwd = node.forward(&inputs(json!({"x": [[-1.0], [1.0]], "alpha": alpha}))).expect("forward");
+    let s = &fwd.solved;
+    assert_eq!(s.status, Status::Optimal, "{:?}", s.info);
+    let y = s.outputs[0].1.data[0];
+    let f = |y: f64| [-1.0f64, 1.0].iter().map(|x| 1.0 - (-(x - y).powi(2) / (2.0 * alpha * alpha)).exp()).sum::<f64>();
+    assert!(f(y) < f(0.0) - 0.1, "F({y}) = {} vs F(0) = {}", f(y), f(0.0));
+    let h = 1e-4;
+    let slope = (f(y + h) - f(y - h)) / (2.0 * h);
+    let curvature = (f(y + h) - 2.0 * f(y) + f(y - h)) / (h * h);
+    assert!(slope.abs() < 1e-6 && curvature > 1.0, "F'({y}) = {slope}, F'' = {curvature}");
+    let grid_min = (0..=40_000).map(|k| f(-2.0 + 1e-4 * k as f64)).fold(f64::INFINITY, f64::min);
+    assert!((f(y) - grid_min).abs() < 1e-8, "F({y}) = {} vs the grid's {grid_min}", f(y));
+}
+
+/// `a·√(1 − ‖y‖²)` with `a = 1` has a maximum at 0 (its `init`) and no local
+/// minimum inside its domain: the infimum is on the boundary `‖y‖ = 1`, where
+/// the gradient is infinite. The forward steps off, cannot reach a minimum,
+/// and reports the first-order point it found as `stationary`, with outputs
+/// and gradients (the contract); `optimal` used to be reported.
+#[test]
+fn a_node_whose_only_first_order_point_is_a_maximum_is_stationary() {
+    let src =
+        "node bump(a: real) -> y: real[2] {\n    minimize a * sqrt(1 - sum_squares(y))\n    init y = zeros(2)\n}\n";
+    let m = module(src);
+    let node = m.node("bump").expect("node");
+    let mut fwd = node.forward(&inputs(json!({"a": 1.0}))).expect("forward");
+    assert_eq!(fwd.solved.status, Status::Stationary, "{:?}", fwd.solved.info);
+    assert_eq!(fwd.solved.outputs[0].1.data, vec![0.0, 0.0], "the maximum itself");
+    // Its gradients exist: y = 0 for every a, so dL/da = 0.
+    let grads = node.backward(&mut fwd, &inputs(json!({"y": [1.0, -2.0]}))).expect("gradients at a stationary point");
+    assert_eq!(grads["a"].data, vec![0.0]);
+    // The same node with a = −1 is a convex bowl: its minimum at 0 is optimal.
+    let fwd = node.forward(&inputs(json!({"a": -1.0}))).expect("forward");
+    assert_eq!(fwd.solved.status, Status::Optimal, "{:?}", fwd.solved.info);
+}
+
+/// The sphere projection with its equality written twice: the backward KKT
+/// matrix is singular along the duplicated multiplier (one degenerate
+/// direction), which `info.warnings` now says; the gradient is still the
+/// derivative (`y = x/‖x‖`, so `dL/dx = (I − yyᵀ)v/‖x‖`).
+#[test]
+fn a_singular_backward_kkt_system_is_a_warning_with_its_degenerate_count() {
+    let src = "node sphere2(x: real[n]) -> y: real[n] {\n    minimize sum_squares(y - x)\n    subject to {\n        sum_squares(y) == 1\n        sum_squares(y) == 1\n    }\n    init y = x\n}\n";
+    let m = module(src);
+    let node = m.node("sphere2").expect("node");
+    let x = [0.3, -1.2, 0.5];
+    let mut fwd = node.forward(&inputs(json!({ "x": x }))).expect("forward");
+    assert_eq!(fwd.solved.status, Status::Optimal, "{:?}", fwd.solved.info);
+    assert!(fwd.solved.info.get("warnings").is_none(), "{:?}", fwd.solved.info);
+    let v = [1.0, 0.4, -0.3];
+    let grads = node.backward(&mut fwd, &inputs(json!({ "y": v }))).expect("backward");
+    let warnings = fwd.solved.info["warnings"].as_array().expect("warnings after the backward pass");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = warnings[0].as_str().expect("text");
+    assert!(w.contains("singular backward KKT system (1 degenerate direction"), "{w}");
+    let norm = x.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let y: Vec<f64> = x.iter().map(|v| v / norm).collect();
+    let yv: f64 = y.iter().zip(&v).map(|(a, b)| a * b).sum();
+    for k in 0..3 {
+        let want = (v[k] - y[k] * yv) / norm;
+        assert!((grads["x"].data[k] - want).abs() < 1e-6, "dL/dx[{k}] = {} vs {want}", grads["x"].data[k]);
+    }
+}
+
+/// A QP asked for an accuracy double precision cannot give (`tol = 1e-20`):
+/// the interior point method stalls at a point that meets its reduced
+/// tolerances only, and polishing cannot reach the full ones either. That is
+/// `optimal_inaccurate` (it used to be `optimal`, with an undocumented
+/// `info.reduced_accuracy`): `info.unmet` names the criterion missed and by how
+/// much, `info.warnings` says the gradients are those of an inexact point, and
+/// both outputs and gradients are given (`ddnc run`, exit 0).
+#[test]
+fn a_stalled_interior_point_solve_is_optimal_inaccurate() {
+    let file = "node box(c: real[n]) -> x: real[n] {\n    minimize sum_squares(x - c) + sum(x)\n    subject to { x >= 0; x <= 1 }\n    solve using ipm(tol = 1e-20)\n}\n";
+    let c = [0.3, -0.7, 1.6, 0.55, 2.0, -0.1];
+    let m = module(file);
+    let node = m.node("box").expect("node");
+    let fwd = node.forward(&inputs(json!({ "c": c }))).expect("forward");
+    let info = &fwd.solved.info;
+    assert_eq!(fwd.solved.status, Status::OptimalInaccurate, "{info:?}");
+    let unmet = &info["unmet"];
+    let criterion = unmet["criterion"].as_str().expect("a criterion");
+    let (value, tol) = (unmet["value"].as_f64().expect("value"), unmet["tolerance"].as_f64().expect("tol"));
+    assert!(value > tol && tol == 1e-20, "{unmet}");
+    if criterion != "gap" {
+        assert_eq!(info[criterion].as_f64(), Some(value), "{info:?}");
+    }
+    assert!(info["warnings"][0].as_str().is_some_and(|w| w.contains("inexact point")), "{info:?}");
+    // The point is the box QP's: x = clamp(c − ½, 0, 1), to the reduced tolerances.
+    for (x, c) in fwd.solved.outputs[0].1.data.iter().zip(c) {
+        assert!((x - (c - 0.5f64).clamp(0.0, 1.0)).abs() < 1e-4, "{x} vs c = {c}");
+    }
+    let dir = super::root().join("target").join("statuses-inaccurate");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    std::fs::write(dir.join("box.ddn"), file).expect("write");
+    std::fs::write(dir.join("in.json"), json!({ "c": c }).to_string()).expect("write");
+    std::fs::write(dir.join("cot.json"), r#"{"x": [1, 1, 1, 1, 1, 1]}"#).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_ddnc"))
+        .args(["run", "box.ddn", "box", "--inputs", "in.json", "--cotangents", "cot.json"])
+        .current_dir(&dir)
+        .output()
+        .expect("ddnc runs");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["status"], "optimal_inaccurate", "{v}");
+    assert_eq!(v["info"]["unmet"]["criterion"], criterion, "{v}");
+    // dL/dc = ∂x/∂c = 1 on the free coordinates (0 < c − ½ < 1), 0 on the clamped ones.
+    let grads = v["gradients"]["c"].as_array().expect("gradients");
+    for (g, c) in grads.iter().zip(c) {
+        let want = if (0.0..1.0).contains(&(c - 0.5)) { 1.0 } else { 0.0 };
+        assert!((g.as_f64().expect("number") - want).abs() < 1e-3, "{g} vs {want} at c = {c}");
+    }
+}
+
+/// `4a` overflows for `a = 1e308`: the outputs are infinite, which every entry
+/// point now reports as `numerical_error` with a message (the library used to
+/// say `optimal` and leave it to `ddnc run` to notice); an infinite gradient
+/// makes the backward pass an error and the status `numerical_error` too.
+#[test]
+fn non_finite_outputs_and_gradients_are_a_numerical_error_everywhere() {
+    let src = "node scale(a: real[n]) -> x: real[n] {\n    minimize sum_squares(x - 4 * a)\n}\n";
+    let big = inputs(json!({"a": [1e308, 1.0]}));
+    let m = module(src);
+    let loaded = m.node("scale").expect("node");
+    let expect_error = |status: Status, info: &serde_json::Map<String, Value>, what: &str| {
+        assert_eq!(status, Status::NumericalError, "{what}: {info:?}");
+        let message = info["message"].as_str().unwrap_or_else(|| panic!("{what}: no message in {info:?}"));
+        assert!(message.starts_with("output `x` has a non-finite entry ("), "{what}: {message}");
+    };
+    let fwd = loaded.forward(&big).expect("forward");
+    expect_error(fwd.solved.status, &fwd.solved.info, "LoadedNode::forward");
+    let node = loaded.node();
+    let bound = bind(node, &big).expect("bind");
+    let solved = ddn::runtime::forward(node, &bound).expect("forward");
+    expect_error(solved.status, &solved.info, "runtime::forward");
+    let solved = ddn::runtime::forward_unprepared(node, &bound).expect("forward");
+    expect_error(solved.status, &solved.info, "runtime::forward_unprepared");
+    for (i, r) in forward_batch(node, &[bound.clone(), bound]).iter().enumerate() {
+        let solved = r.as_ref().expect("forward");
+        expect_error(solved.status, &solved.info, &format!("forward_batch[{i}]"));
+    }
+    // Gradients: dL/da = 4 dL/dx overflows.
+    let mut fwd = loaded.forward(&inputs(json!({"a": [1.0, 1.0]}))).expect("forward");
+    assert_eq!(fwd.solved.status, Status::Optimal);
+    let err = loaded.backward(&mut fwd, &inputs(json!({"x": [1e308, 0.0]}))).expect_err("an infinite gradient");
+    assert!(err.0.starts_with("numerical_error: gradient `a` has a non-finite entry ("), "{}", err.0);
+    assert_eq!(fwd.solved.status, Status::NumericalError);
+}
