@@ -128,6 +128,32 @@ fn input_checks_name_the_problem() {
     assert!(bind_errors(&n, missing).iter().any(|e| e.contains("missing input `G` (real[k, n])")));
 }
 
+/// The `psd` check's threshold, λ_min ≥ −1e-9·max(1, max|λ|) = −3e-9 here, on
+/// both of its sides, for a singular psd matrix (the Cholesky fast path must
+/// not refuse one), and at λ₂ = −2e-9, which the shifted Cholesky (shift
+/// 1e-9·max|Q| ≈ 1.9e-9) refuses and the eigenvalues accept:
+/// Q = λ₁u₁u₁ᵀ + λ₂u₂u₂ᵀ with u₁ = (0.6, 0.8), u₂ = (−0.8, 0.6).
+#[test]
+fn psd_check_threshold() {
+    let n = node("node q(Q: psd[2, 2], p: real[2]) -> z: real[2] { minimize quad_form(z, Q) + p @ z }");
+    let q = |l1: f64, l2: f64| {
+        let (c, s) = (0.6, 0.8);
+        json!([[l1 * c * c + l2 * s * s, (l1 - l2) * c * s], [(l1 - l2) * c * s, l1 * s * s + l2 * c * c]])
+    };
+    for (l2, ok) in [(0.0, true), (1e-300, true), (-1e-9, true), (-2e-9, true), (-4e-9, false), (-1.0, false)] {
+        let v = json!({"Q": q(3.0, l2), "p": [1, 1]});
+        match bind(&n, &inputs(v)) {
+            Ok(_) => assert!(ok, "λ₂ = {l2:e} accepted"),
+            Err(e) => {
+                assert!(!ok, "λ₂ = {l2:e} refused: {e:?}");
+                assert!(
+                    e[0].contains("input `Q` must be positive semidefinite (`psd`), but its smallest eigenvalue is")
+                );
+            }
+        }
+    }
+}
+
 /// The dense-matrix budget counts what the QR path builds, M with one row per
 /// residual entry (m × n), not the largest subexpression times n: least squares
 /// at m = 1024, n = 512 (M has 524 288 entries) binds, and so would any size

@@ -73,16 +73,30 @@ impl Csc {
 
     /// The entries of column `j` as `(row, value)`.
     pub fn col(&self, j: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
+        let (rows, vals) = self.col_slices(j);
+        rows.iter().copied().zip(vals.iter().copied())
+    }
+
+    /// Column `j`'s row indices and values.
+    pub fn col_slices(&self, j: usize) -> (&[usize], &[f64]) {
         let r = self.col_ptr[j]..self.col_ptr[j + 1];
-        self.row_idx[r.clone()].iter().copied().zip(self.val[r].iter().copied())
+        (&self.row_idx[r.clone()], &self.val[r])
     }
 
     /// `y ← y + α M x`.
     pub fn mul_add(&self, y: &mut [f64], x: &[f64], alpha: f64) {
         for j in 0..self.ncols {
             let xj = alpha * x[j];
-            if xj != 0.0 {
-                for (i, v) in self.col(j) {
+            if xj == 0.0 {
+                continue;
+            }
+            let (rows, vals) = self.col_slices(j);
+            if is_leading(rows) {
+                for (yi, v) in y[..vals.len()].iter_mut().zip(vals) {
+                    *yi += v * xj;
+                }
+            } else {
+                for (&i, v) in rows.iter().zip(vals) {
                     y[i] += v * xj;
                 }
             }
@@ -92,7 +106,12 @@ impl Csc {
     /// `y ← y + α Mᵀ x`.
     pub fn t_mul_add(&self, y: &mut [f64], x: &[f64], alpha: f64) {
         for (j, yj) in y.iter_mut().enumerate().take(self.ncols) {
-            let s: f64 = self.col(j).map(|(i, v)| v * x[i]).sum();
+            let (rows, vals) = self.col_slices(j);
+            let s = if is_leading(rows) {
+                dot4(vals, &x[..vals.len()])
+            } else {
+                rows.iter().zip(vals).map(|(&i, v)| v * x[i]).sum()
+            };
             *yj += alpha * s;
         }
     }
@@ -101,8 +120,17 @@ impl Csc {
     pub fn sym_mul_add(&self, y: &mut [f64], x: &[f64], alpha: f64) {
         for j in 0..self.ncols {
             let xj = alpha * x[j];
+            let (rows, vals) = self.col_slices(j);
+            if let (true, Some((&d, off))) = (rows.last() == Some(&j) && is_leading(rows), vals.split_last()) {
+                // Column j of a dense upper triangle: rows 0..j, then the diagonal.
+                for (yi, v) in y[..j].iter_mut().zip(off) {
+                    *yi += v * xj;
+                }
+                y[j] += d * xj + alpha * dot4(off, &x[..j]);
+                continue;
+            }
             let mut acc = 0.0;
-            for (i, v) in self.col(j) {
+            for (&i, v) in rows.iter().zip(vals) {
                 y[i] += v * xj;
                 if i != j {
                     acc += v * x[i];
@@ -115,8 +143,17 @@ impl Csc {
     /// `M ← diag(l) M diag(r)`.
     pub fn scale(&mut self, l: &[f64], r: &[f64]) {
         for j in 0..self.ncols {
-            for k in self.col_ptr[j]..self.col_ptr[j + 1] {
-                self.val[k] *= l[self.row_idx[k]] * r[j];
+            let k = self.col_ptr[j]..self.col_ptr[j + 1];
+            let (rows, vals) = (&self.row_idx[k.clone()], &mut self.val[k]);
+            let rj = r[j];
+            if is_leading(rows) {
+                for (v, li) in vals.iter_mut().zip(&l[..rows.len()]) {
+                    *v *= li * rj;
+                }
+            } else {
+                for (v, &i) in vals.iter_mut().zip(rows) {
+                    *v *= l[i] * rj;
+                }
             }
         }
     }
@@ -142,6 +179,28 @@ impl Csc {
         }
         (ptr, by_row)
     }
+}
+
+/// Whether a column's sorted, distinct rows are `0..len` (a dense column, or
+/// a dense column of an upper triangle): its entries then line up with the
+/// vector's first `len`, and the products run over slices (vectorised)
+/// instead of gathering by row index.
+pub(crate) fn is_leading(rows: &[usize]) -> bool {
+    rows.last().is_none_or(|&l| l + 1 == rows.len())
+}
+
+/// `xᵀy` in four interleaved partial sums (vectorised; the order of the
+/// additions differs from a left-to-right sum by rounding only).
+pub(crate) fn dot4(x: &[f64], y: &[f64]) -> f64 {
+    let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
+    let tail: f64 = xc.remainder().iter().zip(yc.remainder()).map(|(a, b)| a * b).sum();
+    let mut acc = [0.0; 4];
+    for (a, b) in xc.zip(yc) {
+        for k in 0..4 {
+            acc[k] += a[k] * b[k];
+        }
+    }
+    (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
 }
 
 #[cfg(test)]
@@ -192,5 +251,68 @@ mod tests {
         assert_eq!(b.val, vec![7.0, 5.0, -1.0]);
         t.entries[1].0 = 1;
         assert!(b.refill(&t, &slot, "A").unwrap_err().contains("entry 1"));
+    }
+
+    /// The slice paths of dense columns (a full A, a full upper triangle, a
+    /// pattern mixing full and sparse columns) against the dense products.
+    #[test]
+    fn dense_columns_match_dense() {
+        let (m, n) = (7, 5);
+        let val = |i: usize, j: usize| ((3 * i + 5 * j) % 11) as f64 - 4.5;
+        let x: Vec<f64> = (0..n).map(|j| 0.25 * j as f64 - 0.6).collect();
+        let xm: Vec<f64> = (0..m).map(|i| 0.5 - 0.125 * i as f64).collect();
+        // Column 2 sparse (rows 1 and 4), the others full.
+        let keep = |i: usize, j: usize| j != 2 || i == 1 || i == 4;
+        let mut t = Triplets::new(m, n);
+        for j in 0..n {
+            for i in (0..m).filter(|&i| keep(i, j)) {
+                t.push(i, j, val(i, j));
+            }
+        }
+        let (mut a, _) = Csc::from_triplets(&t);
+        let (mut y, mut yt) = (vec![1.0; m], vec![1.0; n]);
+        a.mul_add(&mut y, &x, 2.0);
+        a.t_mul_add(&mut yt, &xm, -1.0);
+        for i in 0..m {
+            let want = 1.0 + 2.0 * (0..n).filter(|&j| keep(i, j)).map(|j| val(i, j) * x[j]).sum::<f64>();
+            assert!((y[i] - want).abs() < 1e-13, "Ax row {i}");
+        }
+        for j in 0..n {
+            let want = 1.0 - (0..m).filter(|&i| keep(i, j)).map(|i| val(i, j) * xm[i]).sum::<f64>();
+            assert!((yt[j] - want).abs() < 1e-13, "Aᵀx column {j}");
+        }
+        let (l, r): (Vec<f64>, Vec<f64>) =
+            ((0..m).map(|i| 1.0 + i as f64).collect(), (0..n).map(|j| 2.0 - 0.5 * j as f64).collect());
+        a.scale(&l, &r);
+        for j in 0..n {
+            for (i, v) in a.col(j) {
+                assert_eq!(v, val(i, j) * (l[i] * r[j]));
+            }
+        }
+        // A full upper triangle, column 3 missing its (0, 3) entry.
+        let keep = |i: usize, j: usize| i <= j && (i, j) != (0, 3);
+        let mut t = Triplets::new(n, n);
+        for j in 0..n {
+            for i in (0..n).filter(|&i| keep(i, j)) {
+                t.push(i, j, val(i, j));
+            }
+        }
+        let (p, _) = Csc::from_triplets(&t);
+        let mut y = vec![0.5; n];
+        p.sym_mul_add(&mut y, &x, 3.0);
+        let sym = |i: usize, j: usize| {
+            if keep(i, j) {
+                val(i, j)
+            } else if keep(j, i) {
+                val(j, i)
+            } else {
+                0.0
+            }
+        };
+        for i in 0..n {
+            let want = 0.5 + 3.0 * (0..n).map(|j| sym(i, j) * x[j]).sum::<f64>();
+            assert!((y[i] - want).abs() < 1e-13, "Px row {i}");
+        }
+        assert_eq!(dot4(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[1.0, 1.0, 1.0, 1.0, 2.0, -1.0]), 14.0);
     }
 }

@@ -12,7 +12,7 @@
 //! `x = D x̃`, `s = E⁻¹ s̃`, `z = E z̃ / c`. `E` is constant on each
 //! second-order-cone block, so that `E s̃ ∈ K ⇔ s ∈ K`.
 
-use super::csc::Csc;
+use super::csc::{is_leading, Csc};
 use super::settings::Settings;
 use crate::solve::program::{ConeBlock, ConeProgram};
 
@@ -131,10 +131,17 @@ impl ProblemData {
             dx.fill(0.0);
             dz.fill(0.0);
             col_norms_sym(&self.p, dx);
-            for j in 0..n {
-                for (i, v) in self.a.col(j) {
-                    dx[j] = f64::max(dx[j], v.abs());
-                    dz[i] = f64::max(dz[i], v.abs());
+            for (j, dj) in dx.iter_mut().enumerate() {
+                let (rows, vals) = self.a.col_slices(j);
+                *dj = dj.max(norm_inf(vals));
+                if is_leading(rows) {
+                    for (di, v) in dz[..vals.len()].iter_mut().zip(vals) {
+                        *di = di.max(v.abs());
+                    }
+                } else {
+                    for (&i, v) in rows.iter().zip(vals) {
+                        dz[i] = dz[i].max(v.abs());
+                    }
                 }
             }
             for (dj, &acc) in dx.iter_mut().zip(&eq.d) {
@@ -197,16 +204,33 @@ impl ProblemData {
 /// into `out`.
 fn col_norms_sym(p: &Csc, out: &mut [f64]) {
     for j in 0..p.ncols {
-        for (i, v) in p.col(j) {
-            out[j] = f64::max(out[j], v.abs());
-            out[i] = f64::max(out[i], v.abs());
+        let (rows, vals) = p.col_slices(j);
+        let top = norm_inf(vals);
+        if is_leading(rows) {
+            for (o, v) in out[..vals.len()].iter_mut().zip(vals) {
+                *o = o.max(v.abs());
+            }
+        } else {
+            for (&i, v) in rows.iter().zip(vals) {
+                out[i] = out[i].max(v.abs());
+            }
         }
+        out[j] = out[j].max(top);
     }
 }
 
-/// `‖x‖∞` (0 for an empty vector).
+/// `‖x‖∞` (0 for an empty vector), in four lanes (a fold over `f64::max` is
+/// not vectorised; the maximum is exact in any order).
 pub(crate) fn norm_inf(x: &[f64]) -> f64 {
-    x.iter().fold(0.0, |m, v| f64::max(m, v.abs()))
+    let chunks = x.chunks_exact(4);
+    let tail = chunks.remainder().iter().fold(0.0, |m: f64, v| m.max(v.abs()));
+    let mut acc = [0.0f64; 4];
+    for c in chunks {
+        for k in 0..4 {
+            acc[k] = acc[k].max(c[k].abs());
+        }
+    }
+    acc.iter().fold(tail, |m, &v| m.max(v))
 }
 
 /// `‖diag(d) x‖∞`.

@@ -29,8 +29,9 @@
 
 use faer::dyn_stack::MemBuffer;
 use faer::linalg::matmul::triangular::{matmul, BlockStructure};
-use faer::{Accum, Mat, MatMut, MatRef, Par};
+use faer::{Accum, Mat, Par};
 
+use super::super::csc::dot4;
 use super::super::data::ProblemData;
 use super::super::settings::Settings;
 use super::dense::{factor_in_place, ldlt_scratch, solve_in_place};
@@ -55,6 +56,10 @@ pub(crate) struct CondensedLdl {
     /// `A_g` (dense, `m_g × n`) and the scratch `D A_g`.
     ag: Mat<f64>,
     dag: Mat<f64>,
+    /// P (both triangles) and A, dense, for the refinement's products `K v`:
+    /// three matrix–vector products, no gathers of the rows by cone.
+    p_full: Mat<f64>,
+    a_full: Mat<f64>,
     /// P and `A_k` in the lower triangle of the reduced matrix, the rest zero.
     base: Mat<f64>,
     /// The factors: `L` strictly below the diagonal, `D` on it.
@@ -106,6 +111,8 @@ impl CondensedLdl {
             rows,
             ag: Mat::zeros(mg, n),
             dag: Mat::zeros(mg, n),
+            p_full: Mat::zeros(n, n),
+            a_full: Mat::zeros(m, n),
             base: Mat::zeros(dim, dim),
             mat: Mat::zeros(dim, dim),
             d: vec![0.0; mg],
@@ -129,19 +136,24 @@ impl CondensedLdl {
         self.base.fill(0.0);
         self.ag.fill(0.0);
         self.p_diag.fill(0.0);
+        self.p_full.fill(0.0);
+        self.a_full.fill(0.0);
         let mut max_data: f64 = 0.0;
         for j in 0..n {
             for (i, v) in data.p.col(j) {
                 self.base[(j, i)] += v;
+                self.p_full[(i, j)] += v;
                 if i == j {
                     self.p_diag[j] += v;
                 } else {
+                    self.p_full[(j, i)] += v;
                     max_data = max_data.max(v.abs());
                 }
             }
         }
         for j in 0..n {
             for (i, v) in data.a.col(j) {
+                self.a_full[(i, j)] = v;
                 max_data = max_data.max(v.abs());
                 match self.rows[i] {
                     Row::Kept(p) => self.base[(n + p, j)] = v,
@@ -240,13 +252,13 @@ impl CondensedLdl {
         for (r, &i) in self.red[n..].iter_mut().zip(&self.kept) {
             *r = bz[i];
         }
-        gemv(&mut self.red[..n], self.ag.transpose(), &self.rg, 1.0);
+        mat_t_vec(&mut self.red[..n], &self.ag, &self.rg, 1.0);
         solve_in_place(self.mat.as_ref(), &mut self.red, &mut self.mem);
         // z_g = D(A_g x − r_g), with rg ← A_g x − r_g.
         for (r, &i) in self.rg.iter_mut().zip(&self.elim) {
             *r = -bz[i];
         }
-        gemv(&mut self.rg, self.ag.as_ref(), &self.red[..n], 1.0);
+        mat_vec(&mut self.rg, &self.ag, &self.red[..n], 1.0);
         bx.copy_from_slice(&self.red[..n]);
         for (&v, &i) in self.red[n..].iter().zip(&self.kept) {
             bz[i] = v;
@@ -256,70 +268,38 @@ impl CondensedLdl {
         }
     }
 
-    /// `e_x −= P v_x + Aᵀv_z`, `e_z −= A v_x` with the dense copies of P
-    /// (lower triangle of the reduced matrix's x block), `A_g` and `A_k`.
-    pub fn sub_pa(&mut self, vx: &[f64], vz: &[f64], ex: &mut [f64], ez: &mut [f64]) {
-        let n = self.n;
-        let p = self.base.as_ref().submatrix(0, 0, n, n);
-        let ak = self.base.as_ref().submatrix(n, 0, self.kept.len(), n);
-        let (col, ex_mat) = (MatRef::from_column_major_slice(vx, n, 1), MatMut::from_column_major_slice_mut(ex, n, 1));
-        // P v = L v + (L − diag)ᵀ v for P's lower triangle L.
-        matmul(
-            ex_mat,
-            BlockStructure::Rectangular,
-            Accum::Add,
-            p,
-            BlockStructure::TriangularLower,
-            col,
-            BlockStructure::Rectangular,
-            -1.0,
-            Par::Seq,
-        );
-        let ex_mat = MatMut::from_column_major_slice_mut(ex, n, 1);
-        matmul(
-            ex_mat,
-            BlockStructure::Rectangular,
-            Accum::Add,
-            p.transpose(),
-            BlockStructure::StrictTriangularUpper,
-            col,
-            BlockStructure::Rectangular,
-            -1.0,
-            Par::Seq,
-        );
-        for (r, &i) in self.rg.iter_mut().zip(&self.elim) {
-            *r = vz[i];
-        }
-        gemv(ex, self.ag.transpose(), &self.rg, -1.0);
-        let (rk, _) = self.red.split_at_mut(self.kept.len());
-        for (r, &i) in rk.iter_mut().zip(&self.kept) {
-            *r = vz[i];
-        }
-        gemv(ex, ak.transpose(), rk, -1.0);
-        self.rg.fill(0.0);
-        gemv(&mut self.rg, self.ag.as_ref(), vx, 1.0);
-        for (&r, &i) in self.rg.iter().zip(&self.elim) {
-            ez[i] -= r;
-        }
-        rk.fill(0.0);
-        gemv(rk, ak, vx, 1.0);
-        for (&r, &i) in rk.iter().zip(&self.kept) {
-            ez[i] -= r;
+    /// `e_x −= P v_x + Aᵀv_z`, `e_z −= A v_x` with the dense copies of P and A.
+    pub fn sub_pa(&self, vx: &[f64], vz: &[f64], ex: &mut [f64], ez: &mut [f64]) {
+        mat_t_vec(ex, &self.p_full, vx, -1.0);
+        // Aᵀv_z and A v_x in one pass over A's columns (memory-bound at the
+        // sizes where it matters).
+        for (j, (e, &xj)) in ex.iter_mut().zip(vx).enumerate() {
+            let col = self.a_full.col_as_slice(j);
+            *e -= dot4(col, vz);
+            for (ei, v) in ez.iter_mut().zip(col) {
+                *ei -= v * xj;
+            }
         }
     }
 }
 
-/// `y ← y + α M x` (faer's matrix–vector product).
-fn gemv(y: &mut [f64], m: MatRef<'_, f64>, x: &[f64], alpha: f64) {
-    let (rows, cols) = (y.len(), x.len());
-    faer::linalg::matmul::matmul(
-        MatMut::from_column_major_slice_mut(y, rows, 1),
-        Accum::Add,
-        m,
-        MatRef::from_column_major_slice(x, cols, 1),
-        alpha,
-        Par::Seq,
-    );
+/// `y ← y + α M x`, column by column: a plain loop over the contiguous
+/// columns (at n = 10 faer's matrix–vector product costs more in setup than
+/// the product itself).
+fn mat_vec(y: &mut [f64], m: &Mat<f64>, x: &[f64], alpha: f64) {
+    for (j, &xj) in x.iter().enumerate() {
+        let axj = alpha * xj;
+        for (yi, v) in y.iter_mut().zip(m.col_as_slice(j)) {
+            *yi += v * axj;
+        }
+    }
+}
+
+/// `y ← y + α Mᵀ x`: one dot product per column.
+fn mat_t_vec(y: &mut [f64], m: &Mat<f64>, x: &[f64], alpha: f64) {
+    for (j, yj) in y.iter_mut().enumerate() {
+        *yj += alpha * dot4(m.col_as_slice(j), x);
+    }
 }
 
 impl std::fmt::Debug for CondensedLdl {
