@@ -66,10 +66,10 @@ use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt;
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
-use faer::{Accum, Col, Mat, MatRef, Par};
+use faer::{Accum, Col, ColMut, ColRef, Mat, MatRef, Par};
 
 use crate::runtime::{RunError, Status};
-use crate::smooth::SinkhornSolution;
+use crate::smooth::{dot, round_trip, vectorised, SinkhornSolution};
 
 /// The accepted violation of the gradient's marginals, `‖(dL/dM / γ) 1‖₁ ≤
 /// RESIDUAL_TOL · Σ|P ∘ V|` (the residual of the bordered system; see
@@ -117,39 +117,59 @@ pub fn entropic_ot_vjp(
         return Err(RunError(format!("entropic OT: gamma must be positive and finite, found {gamma}")));
     }
 
-    // W = P ∘ V; its row sums 2..m and column sums are A vec(W); ρ, κ likewise for P.
+    // W = P ∘ V; its row and column sums are A vec(W); ρ, κ likewise for P.
     let mut W = Mat::<f64>::zeros(m, n);
     let (mut w_rows, mut rho) = (vec![0.0; m], vec![0.0; m]);
     let (mut w_cols, mut kappa) = (vec![0.0; n], vec![0.0; n]);
-    let mut w_norm = 0.0;
-    for j in 0..n {
-        let (mut w_col, mut p_col) = (0.0, 0.0);
-        let column = P.col_as_slice(j).iter().zip(dP.col(j).iter());
-        for (((w, (&p, &v)), w_row), rho_i) in
-            W.col_as_slice_mut(j).iter_mut().zip(column).zip(&mut w_rows).zip(&mut rho)
-        {
-            *w = p * v;
-            *w_row += *w;
-            *rho_i += p;
-            w_col += *w;
-            p_col += p;
-            w_norm += w.abs();
-        }
-        (w_cols[j], kappa[j]) = (w_col, p_col);
-    }
+    // Σ|W| by rows (so the loop has no running sum), and a column of ones: the
+    // column sums are dot products with it.
+    let (mut w_abs, ones) = (vec![0.0; m], vec![1.0; m]);
+    let mut v_scratch = vec![0.0; m];
+    vectorised(
+        #[inline(always)]
+        || {
+            for j in 0..n {
+                let v = match dP.col(j).try_as_col_major() {
+                    Some(v) => v.as_slice(),
+                    None => {
+                        v_scratch.iter_mut().zip(dP.col(j).iter()).for_each(|(s, &v)| *s = v);
+                        &v_scratch
+                    }
+                };
+                let (p, w) = (P.col_as_slice(j), W.col_as_slice_mut(j));
+                let rows = w_rows.iter_mut().zip(&mut rho).zip(&mut w_abs);
+                for ((w, (&p, &v)), ((w_row, rho_i), w_abs_i)) in w.iter_mut().zip(p.iter().zip(v)).zip(rows) {
+                    *w = p * v;
+                    *w_row += *w;
+                    *rho_i += p;
+                    *w_abs_i += w.abs();
+                }
+                (w_cols[j], kappa[j]) = (dot(w, &ones), dot(p, &ones));
+            }
+        },
+    );
+    let w_norm: f64 = w_abs.iter().sum();
     let tol = RESIDUAL_TOL * w_norm;
-    let (mu_r, mu_c) = solve_bordered_diagonal(&rho, P.as_ref(), &kappa, &w_rows, &w_cols, tol)?;
+    let (mu_r, mu_c) = solve_bordered_diagonal(&rho, P, &kappa, &w_rows, &w_cols, tol)?;
 
     // dL/dM = γ (P ∘ (μʳ 1ᵀ + 1 μᶜᵀ) − W), written over W, and ⟨dL/dM, M⟩.
     let mut dM = W;
     let mut dM_dot_M = 0.0;
-    for j in 0..n {
-        let column = P.col_as_slice(j).iter().zip(M.col(j).iter());
-        for ((q, (&p, &mij)), &mu_i) in dM.col_as_slice_mut(j).iter_mut().zip(column).zip(&mu_r) {
-            *q = gamma * (p * (mu_i + mu_c[j]) - *q);
-            dM_dot_M += *q * mij;
-        }
-    }
+    vectorised(
+        #[inline(always)]
+        || {
+            for (j, &mu_j) in mu_c.iter().enumerate() {
+                let q = dM.col_as_slice_mut(j);
+                for ((q, &p), &mu_i) in q.iter_mut().zip(P.col_as_slice(j)).zip(&mu_r) {
+                    *q = gamma * (p * (mu_i + mu_j) - *q);
+                }
+                dM_dot_M += match M.col(j).try_as_col_major() {
+                    Some(col) => dot(q, col.as_slice()),
+                    None => q.iter().zip(M.col(j).iter()).map(|(q, m)| q * m).sum(),
+                };
+            }
+        },
+    );
 
     let (mut dr, mut dc) = (mu_r, mu_c);
     let t = (dr.iter().sum::<f64>() - dc.iter().sum::<f64>()) / (m + n) as f64;
@@ -158,64 +178,79 @@ pub fn entropic_ot_vjp(
     Ok(OtGradients { M: dM, r: dr, c: dc, gamma: dM_dot_M / gamma })
 }
 
-/// Solves the bordered system `[diag(d₁) Q; Qᵀ diag(d₂)] [x₁; x₂] = [b₁; b₂]`
-/// with `d₁ = Q1`, `d₂ = Qᵀ1` (so it is singular along `(1, −1)`) and a
-/// consistent right-hand side (`1ᵀb₁ = 1ᵀb₂`), returning one solution. With
-/// `dim d₁ ≤ dim d₂` (otherwise the blocks are swapped), eliminating `x₂`:
+/// Solves the bordered system `[diag(ρ) P; Pᵀ diag(κ)] [x₁; x₂] = [b₁; b₂]`
+/// with `ρ = P1`, `κ = Pᵀ1` (so it is singular along `(1, −1)`) and a
+/// consistent right-hand side (`1ᵀb₁ = 1ᵀb₂`), returning one solution.
+/// Eliminating `x₂`:
 ///
 /// ```text
-/// S x₁ = t,   S = diag(d₁) − Q diag(d₂)⁻¹ Qᵀ,   t = b₁ − Q diag(d₂)⁻¹ b₂,
-/// x₂ = diag(d₂)⁻¹ (b₂ − Qᵀ x₁)
+/// S x₁ = t,   S = diag(ρ) − P diag(κ)⁻¹ Pᵀ,   t = b₁ − P diag(κ)⁻¹ b₂,
+/// x₂ = diag(κ)⁻¹ (b₂ − Pᵀ x₁)
 /// ```
 ///
 /// by [`conjugate_gradient`]; the solution is accepted when the first block's
-/// residual `b₁ − d₁∘x₁ − Q x₂` (the second's is zero by construction) has ℓ₁
-/// norm at most `tol`. Otherwise S is formed and factored ([`schur_cholesky`]).
+/// residual `b₁ − ρ∘x₁ − P x₂` (the second's is zero by construction) has ℓ₁
+/// norm at most `tol`. Otherwise the larger diagonal block is eliminated and the
+/// Schur complement formed and factored ([`schur_cholesky`]).
 fn solve_bordered_diagonal(
-    d1: &[f64],
-    Q: MatRef<'_, f64>,
-    d2: &[f64],
+    rho: &[f64],
+    P: &Mat<f64>,
+    kappa: &[f64],
     b1: &[f64],
     b2: &[f64],
     tol: f64,
 ) -> Result<(Vec<f64>, Vec<f64>), RunError> {
-    if d1.len() > d2.len() {
-        let (x2, x1) = solve_bordered_diagonal(d2, Q.transpose(), d1, b2, b1, tol)?;
-        return Ok((x1, x2));
-    }
-    if let Some(i) = d1.iter().chain(d2).position(|&d| d.is_nan() || d <= 0.0) {
+    if let Some(i) = rho.iter().chain(kappa).position(|&d| d.is_nan() || d <= 0.0) {
         return Err(RunError(format!(
             "entropic OT: a row or column of the plan sums to {} (index {i}); the backward pass needs every marginal \
              of P positive",
-            d1.iter().chain(d2).nth(i).copied().unwrap_or(f64::NAN)
+            rho.iter().chain(kappa).nth(i).copied().unwrap_or(f64::NAN)
         )));
     }
-    let (k, l) = Q.shape();
-    let mut t = Col::from_fn(k, |i| b1[i]);
-    matmul(t.as_mat_mut(), Accum::Add, Q, Col::from_fn(l, |j| b2[j] / d2[j]).as_mat(), -1.0, Par::Seq);
-    let back_substitute = |x1: &Col<f64>| {
-        let mut x2 = Col::from_fn(l, |j| b2[j]);
-        matmul(x2.as_mat_mut(), Accum::Add, Q.transpose(), x1.as_mat(), -1.0, Par::Seq);
-        x2.iter_mut().zip(d2).for_each(|(x, d)| *x /= d);
-        x2
-    };
-    if let Some(x1) = conjugate_gradient(d1, Q, d2, &t, tol, cg_iterations(k)) {
-        let x2 = back_substitute(&x1);
-        let mut residual = Col::from_fn(k, |i| b1[i] - d1[i] * x1[i]);
-        matmul(residual.as_mat_mut(), Accum::Add, Q, x2.as_mat(), -1.0, Par::Seq);
+    let (m, n) = P.shape();
+    let t = reduced_rhs(P.as_ref(), kappa, b1, b2);
+    if let Some(x1) = conjugate_gradient(rho, P, kappa, &t, tol, cg_iterations(m.min(n))) {
+        let x2 = back_substitute(P.as_ref(), kappa, b2, &x1);
+        let mut residual = Col::from_fn(m, |i| b1[i] - rho[i] * x1[i]);
+        matmul(residual.as_mat_mut(), Accum::Add, P.as_ref(), ColRef::from_slice(&x2).as_mat(), -1.0, Par::Seq);
         if residual.iter().map(|x| x.abs()).sum::<f64>() <= tol {
-            return Ok((x1.iter().copied().collect(), x2.iter().copied().collect()));
+            return Ok((x1, x2));
         }
     }
-    let x1 = schur_cholesky(d1, Q, d2, &t)?;
-    let x2 = back_substitute(&x1);
-    Ok((x1.iter().copied().collect(), x2.iter().copied().collect()))
+    if m <= n {
+        let x1 = schur_cholesky(rho, P.as_ref(), kappa, &t)?;
+        let x2 = back_substitute(P.as_ref(), kappa, b2, &x1);
+        Ok((x1, x2))
+    } else {
+        let t = reduced_rhs(P.transpose(), rho, b2, b1);
+        let x2 = schur_cholesky(kappa, P.transpose(), rho, &t)?;
+        let x1 = back_substitute(P.transpose(), rho, b1, &x2);
+        Ok((x1, x2))
+    }
 }
 
-/// The most iterations [`conjugate_gradient`] gets on a k×k system before the
-/// direct solve takes over: one costs `4kl` flops (two products with the k×l
-/// block Q), the direct solve at least `k²l` (the Schur complement's lower half
-/// alone), so k/4 iterations cost no more flops than it; at least 16, which a
+/// `t = b₁ − Q diag(d₂)⁻¹ b₂`: the right side once `x₂` is eliminated.
+fn reduced_rhs(Q: MatRef<'_, f64>, d2: &[f64], b1: &[f64], b2: &[f64]) -> Vec<f64> {
+    let mut t = b1.to_vec();
+    let y = Col::from_fn(Q.ncols(), |j| b2[j] / d2[j]);
+    matmul(ColMut::from_slice_mut(&mut t).as_mat_mut(), Accum::Add, Q, y.as_mat(), -1.0, Par::Seq);
+    t
+}
+
+/// `x₂ = diag(d₂)⁻¹ (b₂ − Qᵀ x₁)`.
+fn back_substitute(Q: MatRef<'_, f64>, d2: &[f64], b2: &[f64], x1: &[f64]) -> Vec<f64> {
+    let mut x2 = b2.to_vec();
+    let x1 = ColRef::from_slice(x1);
+    matmul(ColMut::from_slice_mut(&mut x2).as_mat_mut(), Accum::Add, Q.transpose(), x1.as_mat(), -1.0, Par::Seq);
+    x2.iter_mut().zip(d2).for_each(|(x, d)| *x /= d);
+    x2
+}
+
+/// The most iterations [`conjugate_gradient`] gets before the direct solve takes
+/// over, for an m×n plan and `k = min(m, n)`: one costs 4mn flops (a product and
+/// an add for each of the dot product and the update, per entry of P), the direct
+/// solve at least k·mn (the lower half of its k×k Schur complement alone), so
+/// k/4 iterations cost no more flops than it; at least 16, which a
 /// well-conditioned system needs and which is cheap at any size where k/4 is
 /// smaller.
 fn cg_iterations(k: usize) -> usize {
@@ -224,8 +259,8 @@ fn cg_iterations(k: usize) -> usize {
 
 /// `S x = t` for the singular `S = diag(d₁) − Q diag(d₂)⁻¹ Qᵀ` of
 /// [`solve_bordered_diagonal`] (`S1 = 0`, `1ᵀt = 0`) by conjugate gradients
-/// preconditioned with `diag(d₁)`, matrix-free: each iteration is two
-/// matrix–vector products with Q. `None` when the recurred residual's ℓ₁ norm is
+/// preconditioned with `diag(d₁)`, matrix-free: each iteration is one sweep
+/// over Q ([`round_trip`]). `None` when the recurred residual's ℓ₁ norm is
 /// not within `tol` after `max_iter` iterations (or the iteration broke down).
 ///
 /// Why it converges fast where Sinkhorn did: preconditioned, S is `I − BBᵀ` with
@@ -233,43 +268,36 @@ fn cg_iterations(k: usize) -> usize {
 /// direction) and σ₂ ≥ σ₃ ≥ …; σ₂² is the factor by which one Sinkhorn iteration
 /// reduces the marginal error near the solution. So the eigenvalues CG sees lie
 /// in `[1 − σ₂², 1]`, its condition number is `1/(1 − σ₂²)`, and it needs about
-/// the square root of the iterations Sinkhorn needed (7 at n = 256, γ = 10 in the
-/// benchmark: σ₂² ≈ 0.05, about 1.3 digits per CG iteration).
+/// the square root of the iterations Sinkhorn needed. (At 256×256, γ = 10 in the
+/// benchmark Sinkhorn takes 7 iterations to 10⁻⁹, so σ₂² ≈ 0.05 and CG's bound
+/// `((√κ − 1)/(√κ + 1))ⁱ` gains 1.9 digits per iteration; it gains 1.8 and
+/// stops after 8.)
 ///
 /// The residual is kept orthogonal to the null vector 1 (it is in S's range in
 /// exact arithmetic; rounding would otherwise leave a component CG cannot
 /// remove), so the iterates stay a solution up to a multiple of 1, which the
 /// caller's answer does not depend on.
-fn conjugate_gradient(
-    d1: &[f64],
-    Q: MatRef<'_, f64>,
-    d2: &[f64],
-    t: &Col<f64>,
-    tol: f64,
-    max_iter: usize,
-) -> Option<Col<f64>> {
+fn conjugate_gradient(d1: &[f64], Q: &Mat<f64>, d2: &[f64], t: &[f64], tol: f64, max_iter: usize) -> Option<Vec<f64>> {
     let (k, l) = Q.shape();
-    let center = |r: &mut Col<f64>| {
+    let center = |r: &mut [f64]| {
         let mean = r.iter().sum::<f64>() / k as f64;
         r.iter_mut().for_each(|x| *x -= mean);
     };
-    let norm = |r: &Col<f64>| r.iter().map(|x| x.abs()).sum::<f64>();
-    let mut x = Col::<f64>::zeros(k);
-    let mut r = t.clone();
+    let norm = |r: &[f64]| r.iter().map(|x| x.abs()).sum::<f64>();
+    let mut x = vec![0.0; k];
+    let mut r = t.to_vec();
     center(&mut r);
     if norm(&r) <= tol {
         return Some(x);
     }
-    let mut z = Col::from_fn(k, |i| r[i] / d1[i]);
+    let mut z: Vec<f64> = r.iter().zip(d1).map(|(r, d)| r / d).collect();
     let mut p = z.clone();
-    let mut rz: f64 = r.iter().zip(z.iter()).map(|(a, b)| a * b).sum();
-    // S p = d₁∘p − Q (diag(d₂)⁻¹ Qᵀ p).
-    let (mut u, mut Sp) = (Col::<f64>::zeros(l), Col::<f64>::zeros(k));
+    let mut rz: f64 = r.iter().zip(&z).map(|(a, b)| a * b).sum();
+    // S p = d₁∘p − Q (diag(d₂)⁻¹ Qᵀ p), one sweep over Q.
+    let (mut u, mut Sp) = (vec![0.0; l], vec![0.0; k]);
     for _ in 0..max_iter {
-        matmul(u.as_mat_mut(), Accum::Replace, Q.transpose(), p.as_mat(), 1.0, Par::Seq);
-        u.iter_mut().zip(d2).for_each(|(x, d)| *x /= d);
-        Sp.iter_mut().zip(p.iter()).zip(d1).for_each(|((s, p), d)| *s = d * p);
-        matmul(Sp.as_mat_mut(), Accum::Add, Q, u.as_mat(), -1.0, Par::Seq);
+        round_trip(Q, &p, &mut u, &mut Sp, |j, d| d / d2[j]);
+        Sp.iter_mut().zip(p.iter()).zip(d1).for_each(|((s, p), d)| *s = d * p - *s);
         let pSp: f64 = p.iter().zip(Sp.iter()).map(|(a, b)| a * b).sum();
         if !(pSp > 0.0 && pSp.is_finite()) {
             return None;
@@ -297,9 +325,9 @@ fn conjugate_gradient(
 /// by faer's triangular product (the lower half only, (k−1)²l flops) and factored
 /// by faer's Cholesky ((k−1)³/3); positive definite when the plan's support is
 /// connected.
-fn schur_cholesky(d1: &[f64], Q: MatRef<'_, f64>, d2: &[f64], t: &Col<f64>) -> Result<Col<f64>, RunError> {
+fn schur_cholesky(d1: &[f64], Q: MatRef<'_, f64>, d2: &[f64], t: &[f64]) -> Result<Vec<f64>, RunError> {
     let (k, l) = Q.shape();
-    let mut x = Col::<f64>::zeros(k);
+    let mut x = vec![0.0; k];
     if k <= 1 {
         return Ok(x);
     }
@@ -337,9 +365,9 @@ fn schur_cholesky(d1: &[f64], Q: MatRef<'_, f64>, d2: &[f64], t: &Col<f64>) -> R
                     .into(),
             )
         })?;
-    let mut x_rest = Col::from_fn(k, |i| t[i + 1]);
-    llt::solve::solve_in_place(S.as_ref(), x_rest.as_mat_mut(), Par::Seq, MemStack::new(&mut mem));
-    x.subrows_mut(1, k).copy_from(&x_rest);
+    x[1..].copy_from_slice(&t[1..]);
+    let rest = ColMut::from_slice_mut(&mut x[1..]);
+    llt::solve::solve_in_place(S.as_ref(), rest.as_mat_mut(), Par::Seq, MemStack::new(&mut mem));
     Ok(x)
 }
 
@@ -378,9 +406,9 @@ mod tests {
             let (P, rho, kappa, b1, b2) = system(m, n, gamma);
             let scale: f64 = b1.iter().map(|x| x.abs()).sum::<f64>() + b2.iter().map(|x| x.abs()).sum::<f64>();
             let tol = RESIDUAL_TOL * scale;
-            let (x1, x2) = solve_bordered_diagonal(&rho, P.as_ref(), &kappa, &b1, &b2, tol).expect("solve");
+            let (x1, x2) = solve_bordered_diagonal(&rho, &P, &kappa, &b1, &b2, tol).expect("solve");
             // tol = 0 cannot be met by the iteration: the direct solve answers.
-            let (y1, y2) = solve_bordered_diagonal(&rho, P.as_ref(), &kappa, &b1, &b2, 0.0).expect("solve");
+            let (y1, y2) = solve_bordered_diagonal(&rho, &P, &kappa, &b1, &b2, 0.0).expect("solve");
             for (x1, x2) in [(&x1, &x2), (&y1, &y2)] {
                 let res = residual(&P, &rho, &kappa, &b1, &b2, x1, x2);
                 assert!(res <= 4.0 * tol, "{m}×{n}, γ = {gamma}: residual {res:e}");
@@ -402,12 +430,12 @@ mod tests {
     fn conjugate_gradients_converge_in_few_iterations_on_a_converged_plan() {
         let (P, rho, kappa, b1, b2) = system(64, 64, 10.0);
         let tol = RESIDUAL_TOL * (b1.iter().chain(&b2).map(|x| x.abs()).sum::<f64>());
-        let mut t = Col::from_fn(64, |i| b1[i]);
+        let mut t = b1.clone();
         for i in 0..64 {
             t[i] -= (0..64).map(|j| P[(i, j)] * b2[j] / kappa[j]).sum::<f64>();
         }
-        assert!(conjugate_gradient(&rho, P.as_ref(), &kappa, &t, tol, cg_iterations(64)).is_some());
-        assert!(conjugate_gradient(&rho, P.as_ref(), &kappa, &t, tol, 2).is_none());
-        assert!(conjugate_gradient(&rho, P.as_ref(), &kappa, &t, 0.0, cg_iterations(64)).is_none());
+        assert!(conjugate_gradient(&rho, &P, &kappa, &t, tol, cg_iterations(64)).is_some());
+        assert!(conjugate_gradient(&rho, &P, &kappa, &t, tol, 2).is_none());
+        assert!(conjugate_gradient(&rho, &P, &kappa, &t, 0.0, cg_iterations(64)).is_none());
     }
 }
