@@ -156,12 +156,11 @@ pub fn sinkhorn(
 ) -> Result<SinkhornSolution, RunError> {
     settings.validate()?;
     let (lo, hi) = validate(M, r, c, gamma, settings.tol)?;
-    let (domain, (P, f, g, iterations)) = if gamma * (hi - lo) < settings.kernel_range {
+    let (domain, (P, f, g, iterations, marginal_error)) = if gamma * (hi - lo) < settings.kernel_range {
         (Domain::Kernel, kernel_domain(M, r, c, gamma, lo, settings))
     } else {
         (Domain::Log, log_domain(M, r, c, gamma, settings))
     };
-    let marginal_error = marginal_error(P.as_ref(), r, c);
     let finite = marginal_error.is_finite() && f.iter().chain(&g).all(|x| x.is_finite());
     let status = if !finite {
         Status::NumericalError
@@ -173,8 +172,9 @@ pub fn sinkhorn(
     Ok(SinkhornSolution { P, f, g, status, iterations, marginal_error, domain })
 }
 
-/// The plan, the potentials `(f, g)` and the iteration count.
-type Iterates = (Mat<f64>, Vec<f64>, Vec<f64>, usize);
+/// The plan, the potentials `(f, g)`, the iteration count and the plan's
+/// [`marginal_error`] (measured while the plan is written).
+type Iterates = (Mat<f64>, Vec<f64>, Vec<f64>, usize, f64);
 
 /// The iteration on the scalings, with `K = exp(−γ(M − μ))` held in the plan's
 /// storage and `P = diag(α) K diag(β)` formed in place at the end; `f = μ +
@@ -222,19 +222,22 @@ fn kernel_domain(
         iterations += 1;
     }
 
+    let mut marginals = Marginals::new(m);
     vectorised(
         #[inline(always)]
         || {
             for (j, &bj) in beta.iter().enumerate() {
-                for (p, &ai) in K.col_as_slice_mut(j).iter_mut().zip(&alpha) {
+                let column = K.col_as_slice_mut(j);
+                for (p, &ai) in column.iter_mut().zip(&alpha) {
                     *p *= ai * bj;
                 }
+                marginals.add(column, c[j]);
             }
         },
     );
     let f = alpha.iter().map(|a| mu + a.ln() / gamma).collect();
     let g = beta.iter().map(|b| b.ln() / gamma).collect();
-    (K, f, g, iterations)
+    (K, f, g, iterations, marginals.error(r))
 }
 
 /// The iteration on the potentials, each log-sum-exp shifted by its largest term.
@@ -271,6 +274,7 @@ fn log_domain(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, settings: &S
     }
 
     let mut P = Mat::<f64>::zeros(m, n);
+    let mut marginals = Marginals::new(m);
     for j in 0..n {
         P.col_mut(j).copy_from(M.col(j));
         let col = P.col_as_slice_mut(j);
@@ -278,8 +282,10 @@ fn log_domain(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, settings: &S
             *p = fi + g[j] - *p;
         }
         exp_of_affine(col, gamma, 0.0);
+        marginals.add(col, c[j]);
     }
-    (P, f, g, iterations)
+    let error = marginals.error(r);
+    (P, f, g, iterations, error)
 }
 
 /// `lse[i] = LSEⱼ γ(gⱼ − Mᵢⱼ)`, shifted by the row maximum `max[i]`. Two sweeps
@@ -495,18 +501,47 @@ const INV_FACTORIAL: [f64; 13] = [
 
 /// `max(‖P1 − r‖₁, ‖Pᵀ1 − c‖₁)`.
 pub fn marginal_error(P: MatRef<'_, f64>, r: &[f64], c: &[f64]) -> f64 {
-    let mut rows = vec![0.0; P.nrows()];
-    let mut cols = 0.0;
+    let mut marginals = Marginals::new(P.nrows());
+    let mut scratch = vec![0.0; P.nrows()];
     for (j, &cj) in c.iter().enumerate() {
-        let column = P.col(j);
-        for (row, &p) in rows.iter_mut().zip(column.iter()) {
+        let column = match P.col(j).try_as_col_major() {
+            Some(column) => column.as_slice(),
+            None => {
+                scratch.iter_mut().zip(P.col(j).iter()).for_each(|(s, &p)| *s = p);
+                &scratch
+            }
+        };
+        marginals.add(column, cj);
+    }
+    marginals.error(r)
+}
+
+/// A plan's row sums and its columns' ℓ₁ violation, accumulated column by column
+/// (so the pass that writes the plan measures it while each column is in cache).
+struct Marginals {
+    rows: Vec<f64>,
+    cols: f64,
+}
+
+impl Marginals {
+    fn new(m: usize) -> Self {
+        Marginals { rows: vec![0.0; m], cols: 0.0 }
+    }
+
+    /// Adds a column, whose sum should be `cⱼ`.
+    #[inline(always)]
+    fn add(&mut self, column: &[f64], cj: f64) {
+        for (row, &p) in self.rows.iter_mut().zip(column) {
             *row += p;
         }
-        let col = column.try_as_col_major().map_or_else(|| column.iter().sum(), |c| sum(c.as_slice()));
-        cols += (col - cj).abs();
+        self.cols += (sum(column) - cj).abs();
     }
-    let rows: f64 = rows.iter().zip(r).map(|(s, ri)| (s - ri).abs()).sum();
-    rows.max(cols)
+
+    /// `max(‖P1 − r‖₁, ‖Pᵀ1 − c‖₁)`.
+    fn error(&self, r: &[f64]) -> f64 {
+        let rows: f64 = self.rows.iter().zip(r).map(|(s, ri)| (s - ri).abs()).sum();
+        rows.max(self.cols)
+    }
 }
 
 /// Checks the input and returns `(min M, max M)`.
