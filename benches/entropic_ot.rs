@@ -9,7 +9,8 @@
 //! - `sinkhorn_forward`: `ddn::smooth::sinkhorn` alone (γ·range(M) < 10, so the
 //!   kernel domain), and `sinkhorn_forward_log` with the log domain forced;
 //! - `structured_backward`: `ddn::diff::entropic_ot_vjp` at that solution (dL/dM,
-//!   dL/dr, dL/dc, dL/dγ): the Schur complement of size min(m − 1, n);
+//!   dL/dr, dL/dc, dL/dγ): the Schur complement of size min(m, n) by
+//!   preconditioned conjugate gradients (the direct Cholesky as the fallback);
 //! - `forward_backward` and `forward_backward_log`: both, called directly (so the
 //!   forward's cost inside a forward + backward loop can be set beside its cost
 //!   alone: the earlier log-domain code measured 2.3–2.7× slower alone);

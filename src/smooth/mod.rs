@@ -27,5 +27,6 @@ pub use method::{solve, Method};
 pub use optimality::{activity, Residuals, ACTIVITY_TOL};
 pub use problem::{DomainError, SmoothProblem};
 pub use settings::Settings;
+pub(crate) use sinkhorn::{dot, round_trip, vectorised};
 pub use sinkhorn::{marginal_error, sinkhorn, Domain, SinkhornSettings, SinkhornSolution, MAX_KERNEL_RANGE};
 pub use solution::SmoothSolution;

@@ -26,7 +26,8 @@
 //! `s = γ (max M − min M)`. When `s` is below [`SinkhornSettings::kernel_range`]
 //! (default 100: K ≥ 4·10⁻⁴⁴, the scalings within ~e^{±s}, far inside f64's
 //! ~e^{±708}), the iteration runs in the *kernel domain*: mn exponentials once,
-//! then two matrix–vector products (faer) per iteration. Otherwise (γ = 10³ and
+//! then per iteration the products `Kᵀα` and `Kβ` in one sweep over K
+//! ([`round_trip`]: each column is read once for both). Otherwise (γ = 10³ and
 //! `Mᵢⱼ = 1` give `e⁻¹⁰⁰⁰ = 0`) it runs in the *log domain*: each log-sum-exp
 //! shifted by its largest term, so no exponent exceeds 0, at 2mn exponentials
 //! per iteration. Both start from β = 1 (g = 0), make the same updates and stop
@@ -52,9 +53,8 @@
 // The paper's symbols: M (cost), K (kernel) and P (plan) are matrices.
 #![allow(non_snake_case)]
 
-use faer::linalg::matmul::matmul;
 use faer::traits::pulp::Arch;
-use faer::{Accum, Col, Mat, MatRef, Par};
+use faer::{Mat, MatRef};
 
 use crate::runtime::{RunError, Status};
 
@@ -105,7 +105,7 @@ impl SinkhornSettings {
 /// Where the iteration ran (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Domain {
-    /// Scalings `α, β` and the kernel `K = exp(−γ(M − min M))`: matrix–vector products.
+    /// Scalings `α, β` and the kernel `K = exp(−γ(M − min M))`: products with K and Kᵀ.
     Kernel,
     /// Potentials `f, g` and shifted log-sum-exps.
     Log,
@@ -156,12 +156,11 @@ pub fn sinkhorn(
 ) -> Result<SinkhornSolution, RunError> {
     settings.validate()?;
     let (lo, hi) = validate(M, r, c, gamma, settings.tol)?;
-    let (domain, (P, f, g, iterations)) = if gamma * (hi - lo) < settings.kernel_range {
+    let (domain, (P, f, g, iterations, marginal_error)) = if gamma * (hi - lo) < settings.kernel_range {
         (Domain::Kernel, kernel_domain(M, r, c, gamma, lo, settings))
     } else {
         (Domain::Log, log_domain(M, r, c, gamma, settings))
     };
-    let marginal_error = marginal_error(P.as_ref(), r, c);
     let finite = marginal_error.is_finite() && f.iter().chain(&g).all(|x| x.is_finite());
     let status = if !finite {
         Status::NumericalError
@@ -173,8 +172,9 @@ pub fn sinkhorn(
     Ok(SinkhornSolution { P, f, g, status, iterations, marginal_error, domain })
 }
 
-/// The plan, the potentials `(f, g)` and the iteration count.
-type Iterates = (Mat<f64>, Vec<f64>, Vec<f64>, usize);
+/// The plan, the potentials `(f, g)`, the iteration count and the plan's
+/// [`marginal_error`] (measured while the plan is written).
+type Iterates = (Mat<f64>, Vec<f64>, Vec<f64>, usize, f64);
 
 /// The iteration on the scalings, with `K = exp(−γ(M − μ))` held in the plan's
 /// storage and `P = diag(α) K diag(β)` formed in place at the end; `f = μ +
@@ -193,15 +193,20 @@ fn kernel_domain(
         K.col_mut(j).copy_from(M.col(j));
         exp_of_affine(K.col_as_slice_mut(j), -gamma, -mu);
     }
-    let mut alpha = Col::<f64>::ones(m);
-    let mut beta = Col::<f64>::ones(n);
-    // Kβ and Kᵀα.
-    let mut K_beta = Col::<f64>::zeros(m);
-    let mut Kt_alpha = Col::<f64>::zeros(n);
-
+    let mut alpha = vec![1.0; m];
+    let mut beta = vec![1.0; n];
+    // Kβ for β = 1: K's row sums.
+    let mut K_beta = vec![0.0; m];
+    vectorised(
+        #[inline(always)]
+        || {
+            for j in 0..n {
+                K_beta.iter_mut().zip(K.col_as_slice(j)).for_each(|(s, k)| *s += k);
+            }
+        },
+    );
     let mut iterations = 0;
     while iterations < settings.max_iter {
-        matmul(K_beta.as_mat_mut(), Accum::Replace, K.as_ref(), beta.as_mat(), 1.0, Par::Seq);
         // The row sums of the current plan are αᵢ (Kβ)ᵢ.
         if iterations > 0 {
             let violation: f64 = (0..m).map(|i| (alpha[i] * K_beta[i] - r[i]).abs()).sum();
@@ -212,22 +217,27 @@ fn kernel_domain(
         for i in 0..m {
             alpha[i] = r[i] / K_beta[i];
         }
-        matmul(Kt_alpha.as_mat_mut(), Accum::Replace, K.transpose(), alpha.as_mat(), 1.0, Par::Seq);
-        for j in 0..n {
-            beta[j] = c[j] / Kt_alpha[j];
-        }
+        // β = c ⊘ Kᵀα, and the next check's Kβ, in one sweep over K.
+        round_trip(&K, &alpha, &mut beta, &mut K_beta, |j, d| c[j] / d);
         iterations += 1;
     }
 
-    for j in 0..n {
-        let bj = beta[j];
-        for (p, &ai) in K.col_as_slice_mut(j).iter_mut().zip(alpha.iter()) {
-            *p *= ai * bj;
-        }
-    }
+    let mut marginals = Marginals::new(m);
+    vectorised(
+        #[inline(always)]
+        || {
+            for (j, &bj) in beta.iter().enumerate() {
+                let column = K.col_as_slice_mut(j);
+                for (p, &ai) in column.iter_mut().zip(&alpha) {
+                    *p *= ai * bj;
+                }
+                marginals.add(column, c[j]);
+            }
+        },
+    );
     let f = alpha.iter().map(|a| mu + a.ln() / gamma).collect();
     let g = beta.iter().map(|b| b.ln() / gamma).collect();
-    (K, f, g, iterations)
+    (K, f, g, iterations, marginals.error(r))
 }
 
 /// The iteration on the potentials, each log-sum-exp shifted by its largest term.
@@ -264,6 +274,7 @@ fn log_domain(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, settings: &S
     }
 
     let mut P = Mat::<f64>::zeros(m, n);
+    let mut marginals = Marginals::new(m);
     for j in 0..n {
         P.col_mut(j).copy_from(M.col(j));
         let col = P.col_as_slice_mut(j);
@@ -271,8 +282,10 @@ fn log_domain(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, settings: &S
             *p = fi + g[j] - *p;
         }
         exp_of_affine(col, gamma, 0.0);
+        marginals.add(col, c[j]);
     }
-    (P, f, g, iterations)
+    let error = marginals.error(r);
+    (P, f, g, iterations, error)
 }
 
 /// `lse[i] = LSEⱼ γ(gⱼ − Mᵢⱼ)`, shifted by the row maximum `max[i]`. Two sweeps
@@ -285,13 +298,16 @@ fn row_log_sum_exp(M: MatRef<'_, f64>, g: &[f64], gamma: f64, max: &mut [f64], l
         }
     }
     lse.fill(0.0);
-    Arch::new().dispatch(|| {
-        for (j, &gj) in g.iter().enumerate() {
-            for ((s, &mx), &mij) in lse.iter_mut().zip(max.iter()).zip(M.col(j).iter()) {
-                *s += exp(gamma * (gj - mij) - mx);
+    vectorised(
+        #[inline(always)]
+        || {
+            for (j, &gj) in g.iter().enumerate() {
+                for ((s, &mx), &mij) in lse.iter_mut().zip(max.iter()).zip(M.col(j).iter()) {
+                    *s += exp(gamma * (gj - mij) - mx);
+                }
             }
-        }
-    });
+        },
+    );
     for (s, &mx) in lse.iter_mut().zip(max.iter()) {
         *s = mx + s.ln();
     }
@@ -306,6 +322,76 @@ fn col_log_sum_exp(M: MatRef<'_, f64>, f: &[f64], j: usize, gamma: f64, column: 
     let (_, max, _) = range(column);
     exp_of_affine(column, gamma, -max);
     max * gamma + sum(column).ln()
+}
+
+/// `y = K s` with `sⱼ = φ(j, (Kᵀx)ⱼ)` (s is written too), in one sweep over K's
+/// columns: each is read once for its dot product with x and, still in the L1
+/// cache, added into y scaled by sⱼ. Two matrix–vector products would read K
+/// twice, and reading K is what bounds them (an m×n kernel rarely fits in L1).
+/// Sinkhorn's half-iteration `β = c ⊘ Kᵀα` with the next `Kβ` is one sweep, and
+/// so is the OT backward's `P diag(κ)⁻¹ Pᵀ p`.
+pub(crate) fn round_trip(K: &Mat<f64>, x: &[f64], s: &mut [f64], y: &mut [f64], phi: impl Fn(usize, f64) -> f64) {
+    y.fill(0.0);
+    vectorised(
+        #[inline(always)]
+        || {
+            for (j, sj) in s.iter_mut().enumerate() {
+                let column = K.col_as_slice(j);
+                *sj = phi(j, dot(column, x));
+                for (yi, &kij) in y.iter_mut().zip(column) {
+                    *yi += *sj * kij;
+                }
+            }
+        },
+    );
+}
+
+/// `Σ aᵢ bᵢ` in sixteen interleaved partial sums: independent chains (a single
+/// running sum waits on each add's latency), added up in order at the end.
+#[inline(always)]
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    const LANES: usize = 16;
+    let len = a.len().min(b.len());
+    let split = len - len % LANES;
+    let mut acc = [0.0; LANES];
+    for (x, y) in a[..split].chunks_exact(LANES).zip(b[..split].chunks_exact(LANES)) {
+        // Fixed-size views (chunks_exact yields exactly LANES entries, so these
+        // conversions cannot fail): the compiler then keeps acc in vector registers.
+        let x: &[f64; LANES] = x.try_into().expect("a chunk of LANES");
+        let y: &[f64; LANES] = y.try_into().expect("a chunk of LANES");
+        for k in 0..LANES {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut total = 0.0;
+    for lane in acc {
+        total += lane;
+    }
+    total + a[split..len].iter().zip(&b[split..len]).map(|(x, y)| x * y).sum::<f64>()
+}
+
+/// Runs `f` compiled for the widest vector instructions the CPU has: AVX-512
+/// where present (pulp, faer's SIMD layer, stops at AVX2 unless built with its
+/// `x86-v4` feature), else pulp's choice. The loops run this way use separate
+/// multiplies and adds in an order fixed by the source (no fused multiply–add,
+/// no reassociation), so every instruction set computes the same bits. Pass a
+/// closure marked `#[inline(always)]`: only code inlined into the AVX-512
+/// function is compiled for it, and LLVM declines to inline large closures.
+#[inline(always)]
+pub(crate) fn vectorised<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F, checked just above.
+        return unsafe { avx512(f) };
+    }
+    Arch::new().dispatch(f)
+}
+
+/// `f` inlined into a function compiled with AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 /// `(min x, max x, every x finite)`, in eight interleaved lanes: independent
@@ -348,15 +434,18 @@ fn sum(x: &[f64]) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
-/// `xᵢ ← exp(a (xᵢ + b))` over a slice, vectorised: the loop runs inside pulp's
-/// dispatch (faer's SIMD layer), compiled for the best instruction set the CPU
-/// has, and [`exp`] is branch-free so the compiler can vectorise it.
+/// `xᵢ ← exp(a (xᵢ + b))` over a slice, vectorised: the loop runs under
+/// [`vectorised`], compiled for the best instruction set the CPU has, and
+/// [`exp`] is branch-free so the compiler can vectorise it.
 fn exp_of_affine(x: &mut [f64], a: f64, b: f64) {
-    Arch::new().dispatch(|| {
-        for v in x.iter_mut() {
-            *v = exp(a * (*v + b));
-        }
-    });
+    vectorised(
+        #[inline(always)]
+        || {
+            for v in x.iter_mut() {
+                *v = exp(a * (*v + b));
+            }
+        },
+    );
 }
 
 /// `eˣ` without branches (so a loop of it vectorises), as fdlibm reduces it:
@@ -412,18 +501,47 @@ const INV_FACTORIAL: [f64; 13] = [
 
 /// `max(‖P1 − r‖₁, ‖Pᵀ1 − c‖₁)`.
 pub fn marginal_error(P: MatRef<'_, f64>, r: &[f64], c: &[f64]) -> f64 {
-    let mut rows = vec![0.0; P.nrows()];
-    let mut cols = 0.0;
+    let mut marginals = Marginals::new(P.nrows());
+    let mut scratch = vec![0.0; P.nrows()];
     for (j, &cj) in c.iter().enumerate() {
-        let column = P.col(j);
-        for (row, &p) in rows.iter_mut().zip(column.iter()) {
+        let column = match P.col(j).try_as_col_major() {
+            Some(column) => column.as_slice(),
+            None => {
+                scratch.iter_mut().zip(P.col(j).iter()).for_each(|(s, &p)| *s = p);
+                &scratch
+            }
+        };
+        marginals.add(column, cj);
+    }
+    marginals.error(r)
+}
+
+/// A plan's row sums and its columns' ℓ₁ violation, accumulated column by column
+/// (so the pass that writes the plan measures it while each column is in cache).
+struct Marginals {
+    rows: Vec<f64>,
+    cols: f64,
+}
+
+impl Marginals {
+    fn new(m: usize) -> Self {
+        Marginals { rows: vec![0.0; m], cols: 0.0 }
+    }
+
+    /// Adds a column, whose sum should be `cⱼ`.
+    #[inline(always)]
+    fn add(&mut self, column: &[f64], cj: f64) {
+        for (row, &p) in self.rows.iter_mut().zip(column) {
             *row += p;
         }
-        let col = column.try_as_col_major().map_or_else(|| column.iter().sum(), |c| sum(c.as_slice()));
-        cols += (col - cj).abs();
+        self.cols += (sum(column) - cj).abs();
     }
-    let rows: f64 = rows.iter().zip(r).map(|(s, ri)| (s - ri).abs()).sum();
-    rows.max(cols)
+
+    /// `max(‖P1 − r‖₁, ‖Pᵀ1 − c‖₁)`.
+    fn error(&self, r: &[f64]) -> f64 {
+        let rows: f64 = self.rows.iter().zip(r).map(|(s, ri)| (s - ri).abs()).sum();
+        rows.max(self.cols)
+    }
 }
 
 /// Checks the input and returns `(min M, max M)`.
@@ -442,16 +560,20 @@ fn validate(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, tol: f64) -> R
     if !(gamma.is_finite() && gamma > 0.0) {
         return Err(RunError(format!("sinkhorn: gamma must be positive and finite, found {gamma}")));
     }
-    let (mut lo, mut hi, mut finite) = (f64::INFINITY, f64::NEG_INFINITY, true);
-    for j in 0..n {
-        let (l, h, f) = match M.col(j).try_as_col_major() {
-            Some(col) => Arch::new().dispatch(|| range(col.as_slice())),
-            None => M.col(j).iter().fold((f64::INFINITY, f64::NEG_INFINITY, true), |(l, h, f), &x| {
-                (l.min(x), h.max(x), f && x.is_finite())
-            }),
-        };
-        (lo, hi, finite) = (lo.min(l), hi.max(h), finite && f);
-    }
+    let (lo, hi, finite) = vectorised(
+        #[inline(always)]
+        || {
+            (0..n).fold((f64::INFINITY, f64::NEG_INFINITY, true), |(lo, hi, finite), j| {
+                let (l, h, f) = match M.col(j).try_as_col_major() {
+                    Some(col) => range(col.as_slice()),
+                    None => M.col(j).iter().fold((f64::INFINITY, f64::NEG_INFINITY, true), |(l, h, f), &x| {
+                        (l.min(x), h.max(x), f && x.is_finite())
+                    }),
+                };
+                (lo.min(l), hi.max(h), finite && f)
+            })
+        },
+    );
     if !finite {
         for j in 0..n {
             if let Some(i) = M.col(j).iter().position(|x| !x.is_finite()) {
@@ -509,6 +631,59 @@ mod tests {
             let mut y = x.clone();
             y[11] = bad;
             assert!(!range(&y).2);
+        }
+    }
+
+    #[test]
+    fn the_sixteen_lane_dot_is_the_dot() {
+        for len in [0, 5, 16, 37, 256] {
+            // Integers: every order of summation is exact.
+            let a: Vec<f64> = (0..len).map(|k| ((k * 7) % 11) as f64 - 5.0).collect();
+            let b: Vec<f64> = (0..len).map(|k| ((k * 3) % 13) as f64).collect();
+            let want: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert_eq!(dot(&a, &b), want, "length {len}");
+        }
+    }
+
+    /// The loops run under `vectorised` compute what the same code compiled
+    /// without it computes, bit for bit (whichever instruction set it picks).
+    #[test]
+    fn vectorised_kernels_compute_the_plain_bits() {
+        let x: Vec<f64> = (0..301).map(|k| (k as f64 * 0.37).sin()).collect();
+        let y: Vec<f64> = (0..301).map(|k| (k as f64 * 0.11).cos()).collect();
+        let mut e = x.clone();
+        exp_of_affine(&mut e, -3.0, 0.25);
+        let plain: Vec<f64> = x.iter().map(|v| exp(-3.0 * (v + 0.25))).collect();
+        assert_eq!(
+            e.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            plain.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            vectorised(
+                #[inline(always)]
+                || dot(&x, &y)
+            )
+            .to_bits(),
+            dot(&x, &y).to_bits()
+        );
+    }
+
+    /// `y = K s`, `sⱼ = φ(j, (Kᵀx)ⱼ)`, against faer's two products.
+    #[test]
+    fn a_round_trip_is_two_products() {
+        let (m, n) = (37, 21);
+        let K = Mat::from_fn(m, n, |i, j| ((i * 5 + j * 3) % 17) as f64 / 17.0 + 0.1);
+        let x: Vec<f64> = (0..m).map(|i| 1.0 + (i as f64).sin()).collect();
+        let (mut s, mut y) = (vec![0.0; n], vec![7.0; m]);
+        round_trip(&K, &x, &mut s, &mut y, |j, d| (j as f64 + 1.0) / d);
+        let Kt_x = K.transpose() * faer::Col::from_fn(m, |i| x[i]);
+        let want_s = faer::Col::from_fn(n, |j| (j as f64 + 1.0) / Kt_x[j]);
+        let want_y = &K * &want_s;
+        for j in 0..n {
+            assert!((s[j] - want_s[j]).abs() <= 1e-14 * want_s[j].abs(), "s[{j}]");
+        }
+        for i in 0..m {
+            assert!((y[i] - want_y[i]).abs() <= 1e-14 * want_y[i].abs(), "y[{i}]");
         }
     }
 
