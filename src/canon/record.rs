@@ -504,22 +504,7 @@ impl Refill {
                 Step::DivC(a, c) => out[a as usize] / c,
                 Step::CDiv(c, a) => c / out[a as usize],
                 Step::Gram(g) => {
-                    let gram = &self.grams[g as usize];
-                    let [mm, wm, h, ..] = mats;
-                    let fill = |e: &mut Vec<(usize, usize, f64)>, from: &[(usize, usize, Value)], out: &[f64]| {
-                        e.clear();
-                        e.extend(from.iter().map(|&(r, c, v)| (r, c, value_of(v, out))));
-                    };
-                    fill(&mut entries.0, &gram.m, out);
-                    fill(&mut entries.1, &gram.w, out);
-                    gram_into(gram.rows, gram.k, &entries.0, &entries.1, mm, wm, h);
-                    let mut next = k + 1;
-                    for a in 0..gram.k {
-                        for b in a..gram.k {
-                            out[next] = h[(a, b)];
-                            next += 1;
-                        }
-                    }
+                    gram_values(&self.grams[g as usize], k, out, entries, mats);
                     continue;
                 }
                 Step::Part => continue,
@@ -622,6 +607,69 @@ impl Refill {
                 adj[s as usize] += wh[(r, c)];
             }
         }
+    }
+}
+
+/// Step `k`, a [`Step::Gram`] of `gram`: `H = Mᵀ·W` from the values of the
+/// steps M and W are built from, its upper triangle into the steps after `k`.
+fn gram_values(
+    gram: &Gram,
+    k: usize,
+    out: &mut [f64],
+    entries: &mut (Vec<(usize, usize, f64)>, Vec<(usize, usize, f64)>),
+    mats: &mut [Mat<f64>; 5],
+) {
+    let [mm, wm, h, ..] = mats;
+    let fill = |e: &mut Vec<(usize, usize, f64)>, from: &[(usize, usize, Value)], out: &[f64]| {
+        e.clear();
+        e.extend(from.iter().map(|&(r, c, v)| (r, c, value_of(v, out))));
+    };
+    fill(&mut entries.0, &gram.m, out);
+    fill(&mut entries.1, &gram.w, out);
+    gram_into(gram.rows, gram.k, &entries.0, &entries.1, mm, wm, h);
+    let mut next = k + 1;
+    for a in 0..gram.k {
+        for b in a..gram.k {
+            out[next] = h[(a, b)];
+            next += 1;
+        }
+    }
+}
+
+/// What a program compiled ahead of time (`ddnc build`'s straight-line Rust)
+/// builds its [`Refill`] from and calls for its block steps: the same program
+/// as a recording, its steps written out rather than recorded.
+impl Refill {
+    /// The program whose leaves are `blocks` (in step order, from step 0) and
+    /// whose other steps are `ops`, in order: what [`Refill::new`] makes of a
+    /// recording, rebuilt from its parts.
+    pub fn from_parts(blocks: Vec<Block>, ops: &[Step], guards: Vec<Guard>, grams: Vec<Gram>) -> Refill {
+        let leaves = blocks.iter().map(|b| b.len).sum();
+        let mut steps = Vec::with_capacity(leaves + ops.len());
+        for b in &blocks {
+            steps.extend((0..b.len as u32).map(|i| {
+                Step::Leaf(match b.source {
+                    Source::Param { param, index } => Source::Param { param, index: index + i },
+                    Source::Data { output, index } => Source::Data { output, index: index + i },
+                })
+            }));
+        }
+        steps.extend_from_slice(ops);
+        let reads_data = blocks.iter().any(|b| matches!(b.source, Source::Data { .. }));
+        Refill { steps, guards, grams, blocks, leaves, reads_data, renumber: Vec::new() }
+    }
+
+    /// Replays step `k`, a [`Step::Gram`] of block `g`, as [`Refill::replay`] does.
+    pub fn replay_gram(&self, g: u32, k: usize, scratch: &mut Scratch) {
+        let Scratch { values, entries, mats, .. } = scratch;
+        gram_values(&self.grams[g as usize], k, values, entries, mats);
+    }
+
+    /// The reverse sweep through step `k`, a [`Step::Gram`] of block `g`, as
+    /// [`Refill::adjoint`] does.
+    pub fn adjoint_gram(&self, g: u32, k: usize, scratch: &mut Scratch) {
+        let Scratch { values, adj, entries, mats, .. } = scratch;
+        self.gram_adjoint(&self.grams[g as usize], k, values, adj, entries, mats);
     }
 }
 

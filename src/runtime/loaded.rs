@@ -101,6 +101,12 @@ impl<'m> LoadedNode<'m> {
         Ok(LoadedNode { node, kernels, prepared: Mutex::new(Vec::new()) })
     }
 
+    /// `node` with its kernels run by `kernels` (a generated module's) and
+    /// already prepared for some sizes (the recordings it was built with).
+    pub fn with_kernels(node: &'m Node, kernels: Arc<dyn Kernels>, prepared: Vec<Prepared<'m>>) -> LoadedNode<'m> {
+        LoadedNode { node, kernels, prepared: Mutex::new(prepared.into_iter().map(Arc::new).collect()) }
+    }
+
     pub fn node(&self) -> &'m Node {
         self.node
     }

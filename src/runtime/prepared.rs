@@ -242,6 +242,39 @@ impl<'n> Prepared<'n> {
         Ok(p)
     }
 
+    /// Prepares `node` for the dimension sizes `dims` from a recording made
+    /// ahead of time (a generated module's, `ddnc build`): nothing is recorded
+    /// now. A call whose guard fails falls back as [`Prepared::forward`]
+    /// always does, recording at its values.
+    pub fn from_recorded(
+        node: &'n Node,
+        dims: Vec<usize>,
+        kernels: Arc<dyn Kernels>,
+        recorded: Recorded,
+    ) -> Result<Prepared<'n>, RunError> {
+        if !node.class.family.is_conic() {
+            return Err(RunError(format!("node `{}` is not conic: it has no recording", node.name)));
+        }
+        if dims.len() != node.dims.len() {
+            return Err(RunError(format!(
+                "node `{}` has {} dimension names, not {}",
+                node.name,
+                node.dims.len(),
+                dims.len()
+            )));
+        }
+        let param_lens = node.params.iter().map(|p| crate::eval::concrete(&p.shape, &dims).iter().product()).collect();
+        Ok(Prepared {
+            node,
+            dims,
+            param_lens,
+            settings: settings(node)?,
+            kernels,
+            recorded: RwLock::new(Some(Arc::new(recorded))),
+            pool: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
     pub fn node(&self) -> &'n Node {
         self.node
     }
