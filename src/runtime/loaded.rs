@@ -141,7 +141,8 @@ impl<'m> LoadedNode<'m> {
             return Ok(p.clone());
         }
         if prepared.len() >= MAX_SIZES {
-            prepared.clear();
+            // Sizes recorded at build time stay (they cost nothing to keep).
+            prepared.retain(|p| p.recorded().is_some_and(|r| r.compiled.is_some()));
         }
         let p = Arc::new(Prepared::new(self.node, bound, self.kernels.clone())?);
         prepared.push(p.clone());

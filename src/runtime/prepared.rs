@@ -2,8 +2,10 @@
 //!
 //! Everything that depends only on the node and its sizes is done once and
 //! kept here, not in the IR: the reductions recorded as a refill program
-//! ([`crate::canon::record`]) with its guards and its adjoint, and the
-//! workspaces a solve and its backward pass work in. A call then
+//! ([`crate::canon::record`]) with its guards and its adjoint (or, for a
+//! generated module, the recording `ddnc build` made and compiled:
+//! [`Prepared::from_recorded`]), and the workspaces a solve and its backward
+//! pass work in. A call then
 //!
 //! 1. replays the refill at the new parameter values (the `Data` kernel runs
 //!    first only when a leaf reads it; a bare parameter is read in place);
@@ -263,7 +265,20 @@ impl<'n> Prepared<'n> {
                 dims.len()
             )));
         }
-        let param_lens = node.params.iter().map(|p| crate::eval::concrete(&p.shape, &dims).iter().product()).collect();
+        let len = |shape: &crate::ir::Shape| crate::eval::concrete(shape, &dims).iter().product::<usize>();
+        let param_lens: Vec<usize> = node.params.iter().map(|p| len(&p.shape)).collect();
+        // The refill reads its leaves in place: every block within its tensor at these sizes.
+        let data_lens: Vec<usize> = crate::kernel::data_exprs(node).iter().map(|e| len(&e.shape)).collect();
+        let fits = recorded.refill.blocks.iter().all(|b| {
+            let (lens, tensor, index) = match b.source {
+                crate::canon::Source::Param { param, index } => (&param_lens, param, index),
+                crate::canon::Source::Data { output, index } => (&data_lens, output, index),
+            };
+            lens.get(tensor as usize).is_some_and(|&n| index as usize + b.len <= n)
+        });
+        if !fits {
+            return Err(RunError(format!("node `{}`: the recording does not read sizes {dims:?}", node.name)));
+        }
         Ok(Prepared {
             node,
             dims,
