@@ -36,9 +36,13 @@ pub struct Recorded {
 /// were emitted from, for its block steps.
 #[derive(Clone, Copy)]
 pub struct CompiledRefill {
-    pub replay: fn(&Refill, &[&[f64]], &[&[f64]], &mut Scratch) -> Result<(), Miss>,
+    pub replay: Replay,
     pub adjoint: fn(&Refill, &mut Scratch),
 }
+
+/// A compiled [`Refill::replay`]: the program, the parameters' and the `Data`
+/// kernel's entries, the scratch its values go to.
+pub type Replay = fn(&Refill, &[&[f64]], &[&[f64]], &mut Scratch) -> Result<(), Miss>;
 
 impl std::fmt::Debug for CompiledRefill {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

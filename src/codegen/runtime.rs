@@ -44,13 +44,17 @@ pub fn shape(dims: &[Dim]) -> Shape {
     Shape(dims.to_vec())
 }
 
+/// A standard form recorded at build time: its dimension sizes, and the
+/// generated function that builds it.
+pub type Recording = (&'static [usize], fn() -> Recorded);
+
 /// The node run by a generated module's `kernels`, prepared for each set of
 /// dimension sizes in `recorded` from the recording made at build time: a
 /// generated `loaded()`'s body.
 pub fn loaded(
     node: &'static Node,
     kernels: Arc<dyn Kernels>,
-    recorded: &[(&[usize], fn() -> Recorded)],
+    recorded: &[Recording],
 ) -> Result<LoadedNode<'static>, RunError> {
     let prepared = recorded
         .iter()
