@@ -61,6 +61,13 @@ enum Command {
         /// Where to write the module.
         #[arg(short, long)]
         out: PathBuf,
+        /// Prepare a conic node at build time: NODE=INPUTS.json records its
+        /// standard form at the sizes of those inputs into the module (repeatable).
+        #[arg(long, value_name = "NODE=INPUTS")]
+        prepare: Vec<String>,
+        /// Prepare every conic node NODE of the file that has DIR/NODE.json.
+        #[arg(long, value_name = "DIR")]
+        prepare_dir: Option<PathBuf>,
     },
     /// Show what the compiler derived: the checked problem and, with --inputs, its
     /// standard form and the reductions that built it.
@@ -283,7 +290,7 @@ fn run(cli: Cli) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Build { file, out } => match build(&file, &out, color) {
+        Command::Build { file, out, prepare, prepare_dir } => match build(&file, &out, &prepare, prepare_dir, color) {
             Ok(()) => ExitCode::SUCCESS,
             Err(code) => code,
         },
@@ -472,11 +479,36 @@ fn loaded<'c>(compiled: &'c ddn::Compiled, call: &NodeCall) -> Result<ddn::runti
 }
 
 /// `ddnc build`.
-fn build(file: &PathBuf, out: &PathBuf, color: Color) -> Result<(), ExitCode> {
+fn build(
+    file: &PathBuf,
+    out: &PathBuf,
+    prepare: &[String],
+    prepare_dir: Option<PathBuf>,
+    color: Color,
+) -> Result<(), ExitCode> {
     let compiled = load(file, color)?;
-    let source = read(file).map_err(|e| fail(&[e.trim_start_matches("error: ").to_string()]))?;
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let module = ddn::codegen::emit(&name, &source, &compiled.program).map_err(|e| fail(&[e]))?;
+    let mut inputs: Vec<(String, PathBuf)> = Vec::new();
+    for p in prepare {
+        let Some((node, path)) = p.split_once('=') else {
+            return Err(fail(&[format!("--prepare takes NODE=INPUTS.json, not `{p}`")]));
+        };
+        inputs.push((node.to_string(), PathBuf::from(path)));
+    }
+    if let Some(dir) = prepare_dir {
+        for node in compiled.program.nodes.iter().filter(|n| n.class.family.is_conic()) {
+            let path = dir.join(format!("{}.json", node.name));
+            if path.is_file() {
+                inputs.push((node.name.clone(), path));
+            }
+        }
+    }
+    let mut prepared = Vec::new();
+    for (node, path) in &inputs {
+        let text = read(path).map_err(|e| fail(&[e.trim_start_matches("error: ").to_string()]))?;
+        prepared.push(ddn::codegen::Prepare::from_json(node, &text).map_err(|e| fail(&[e]))?);
+    }
+    let module = ddn::codegen::emit(&name, &compiled.program, &prepared).map_err(|e| fail(&[e]))?;
     std::fs::write(out, module).map_err(|e| fail(&[format!("cannot write `{}`: {e}", out.display())]))
 }
 

@@ -25,9 +25,10 @@ mod sensitivity;
 
 pub use builder::RowRange;
 pub use least_squares::{least_squares_form, AffineResidual};
-pub use record::{value_of, Miss, Scratch, Value};
-pub use recorded::{record, Recorded, RecordedForm};
+pub use record::{value_of, Block, Gram, Guard, Miss, Refill, Root, Scratch, Source, Step, Value};
+pub use recorded::{record, CompiledRefill, Recorded, RecordedForm};
 pub use root::{NotPsd, Sqrt};
+pub use scalar::Test;
 pub use sensitivity::data_vjp;
 
 use affine::Aff;

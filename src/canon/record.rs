@@ -547,7 +547,6 @@ impl Refill {
     pub fn replay(&self, params: &[&[f64]], data: &[&[f64]], scratch: &mut Scratch) -> Result<(), Miss> {
         let Scratch { values: out, entries, mats, roots, q, .. } = scratch;
         out.resize(self.steps.len(), 0.0);
-        roots.resize(self.roots.len(), None);
         for b in &self.blocks {
             let (from, index) = match b.source {
                 Source::Param { param, index } => (params[param as usize], index),
@@ -574,34 +573,11 @@ impl Refill {
                 Step::DivC(a, c) => out[a as usize] / c,
                 Step::CDiv(c, a) => c / out[a as usize],
                 Step::Gram(g) => {
-                    let gram = &self.grams[g as usize];
-                    let [mm, wm, h, ..] = mats;
-                    let fill = |e: &mut Vec<(usize, usize, f64)>, from: &[(usize, usize, Value)], out: &[f64]| {
-                        e.clear();
-                        e.extend(from.iter().map(|&(r, c, v)| (r, c, value_of(v, out))));
-                    };
-                    fill(&mut entries.0, &gram.m, out);
-                    fill(&mut entries.1, &gram.w, out);
-                    gram_into(gram.rows, gram.k, &entries.0, &entries.1, mm, wm, h);
-                    let mut next = k + 1;
-                    for a in 0..gram.k {
-                        for b in a..gram.k {
-                            out[next] = h[(a, b)];
-                            next += 1;
-                        }
-                    }
+                    gram_values(&self.grams[g as usize], k, out, entries, mats);
                     continue;
                 }
                 Step::Root(r) => {
-                    let root = &self.roots[r as usize];
-                    q.clear();
-                    q.extend(root.q.iter().map(|&v| value_of(v, out)));
-                    let sqrt = match Sqrt::new(root.n, q) {
-                        Ok(s) if s.is_definite() => s,
-                        _ => return Err(Miss::Root(r as usize)),
-                    };
-                    out[k + 1..k + 1 + sqrt.s.len()].copy_from_slice(&sqrt.s);
-                    roots[r as usize] = Some(sqrt);
+                    root_values(&self.roots[r as usize], r, k, out, roots, q)?;
                     continue;
                 }
                 Step::Part => continue,
@@ -629,18 +605,7 @@ impl Refill {
                 continue;
             }
             if let Step::Root(r) = self.steps[k] {
-                // The replay that filled `values` kept this block's root.
-                if let Some(sqrt) = &roots[r as usize] {
-                    let s_bar = &adj[k + 1..k + 1 + sqrt.s.len()];
-                    if s_bar.iter().any(|&a| a != 0.0) {
-                        let q_bar = sqrt.adjoint(s_bar);
-                        for (v, g) in self.roots[r as usize].q.iter().zip(q_bar) {
-                            if let Value::Step(s) = v {
-                                adj[*s as usize] += g;
-                            }
-                        }
-                    }
-                }
+                root_adjoint(&self.roots[r as usize], roots.get(r as usize).and_then(Option::as_ref), k, adj);
                 continue;
             }
             let a = adj[k];
@@ -719,6 +684,129 @@ impl Refill {
                 adj[s as usize] += wh[(r, c)];
             }
         }
+    }
+}
+/// Step `k` (a [`Step::Root`] of block `r`, `root`): `S = Q^½` into the
+/// values of the n² [`Step::Part`]s after it, the root kept in `roots` for the
+/// adjoint. A Q that is not positive definite misses: its root's derivative
+/// is unbounded there.
+fn root_values(
+    root: &Root,
+    r: u32,
+    k: usize,
+    out: &mut [f64],
+    roots: &mut Vec<Option<Sqrt>>,
+    q: &mut Vec<f64>,
+) -> Result<(), Miss> {
+    q.clear();
+    q.extend(root.q.iter().map(|&v| value_of(v, out)));
+    let sqrt = match Sqrt::new(root.n, q) {
+        Ok(s) if s.is_definite() => s,
+        _ => return Err(Miss::Root(r as usize)),
+    };
+    out[k + 1..k + 1 + sqrt.s.len()].copy_from_slice(&sqrt.s);
+    if roots.len() <= r as usize {
+        roots.resize(r as usize + 1, None);
+    }
+    roots[r as usize] = Some(sqrt);
+    Ok(())
+}
+
+/// The reverse sweep through step `k` (a [`Step::Root`] with the root `sqrt`
+/// its replay kept): `Q̄ += (∂S/∂Q)ᵀ S̄` for the adjoints `S̄` of the parts.
+fn root_adjoint(root: &Root, sqrt: Option<&Sqrt>, k: usize, adj: &mut [f64]) {
+    let Some(sqrt) = sqrt else { return };
+    let s_bar = &adj[k + 1..k + 1 + sqrt.s.len()];
+    if s_bar.iter().any(|&a| a != 0.0) {
+        let q_bar = sqrt.adjoint(s_bar);
+        for (v, g) in root.q.iter().zip(q_bar) {
+            if let Value::Step(s) = v {
+                adj[*s as usize] += g;
+            }
+        }
+    }
+}
+
+/// Step `k`, a [`Step::Gram`] of `gram`: `H = Mᵀ·W` from the values of the
+/// steps M and W are built from, its upper triangle into the steps after `k`.
+fn gram_values(
+    gram: &Gram,
+    k: usize,
+    out: &mut [f64],
+    entries: &mut (Vec<(usize, usize, f64)>, Vec<(usize, usize, f64)>),
+    mats: &mut [Mat<f64>; 5],
+) {
+    let [mm, wm, h, ..] = mats;
+    let fill = |e: &mut Vec<(usize, usize, f64)>, from: &[(usize, usize, Value)], out: &[f64]| {
+        e.clear();
+        e.extend(from.iter().map(|&(r, c, v)| (r, c, value_of(v, out))));
+    };
+    fill(&mut entries.0, &gram.m, out);
+    fill(&mut entries.1, &gram.w, out);
+    gram_into(gram.rows, gram.k, &entries.0, &entries.1, mm, wm, h);
+    let mut next = k + 1;
+    for a in 0..gram.k {
+        for b in a..gram.k {
+            out[next] = h[(a, b)];
+            next += 1;
+        }
+    }
+}
+
+/// What a program compiled ahead of time (`ddnc build`'s straight-line Rust)
+/// builds its [`Refill`] from and calls for its block steps: the same program
+/// as a recording, its steps written out rather than recorded.
+impl Refill {
+    /// The program whose leaves are `blocks` (in step order, from step 0) and
+    /// whose other steps are `ops`, in order: what [`Refill::new`] makes of a
+    /// recording, rebuilt from its parts.
+    pub fn from_parts(
+        blocks: Vec<Block>,
+        ops: &[Step],
+        guards: Vec<Guard>,
+        grams: Vec<Gram>,
+        roots: Vec<Root>,
+    ) -> Refill {
+        let leaves = blocks.iter().map(|b| b.len).sum();
+        let mut steps = Vec::with_capacity(leaves + ops.len());
+        for b in &blocks {
+            steps.extend((0..b.len as u32).map(|i| {
+                Step::Leaf(match b.source {
+                    Source::Param { param, index } => Source::Param { param, index: index + i },
+                    Source::Data { output, index } => Source::Data { output, index: index + i },
+                })
+            }));
+        }
+        steps.extend_from_slice(ops);
+        let reads_data = blocks.iter().any(|b| matches!(b.source, Source::Data { .. }));
+        Refill { steps, guards, grams, roots, blocks, leaves, reads_data, renumber: Vec::new() }
+    }
+
+    /// Replays step `k`, a [`Step::Gram`] of block `g`, as [`Refill::replay`] does.
+    pub fn replay_gram(&self, g: u32, k: usize, scratch: &mut Scratch) {
+        let Scratch { values, entries, mats, .. } = scratch;
+        gram_values(&self.grams[g as usize], k, values, entries, mats);
+    }
+
+    /// Replays step `k`, a [`Step::Root`] of block `r`, as [`Refill::replay`]
+    /// does (`Err` at a Q that is not positive definite).
+    pub fn replay_root(&self, r: u32, k: usize, scratch: &mut Scratch) -> Result<(), Miss> {
+        let Scratch { values, roots, q, .. } = scratch;
+        root_values(&self.roots[r as usize], r, k, values, roots, q)
+    }
+
+    /// The reverse sweep through step `k`, a [`Step::Root`] of block `r`, as
+    /// [`Refill::adjoint`] does.
+    pub fn adjoint_root(&self, r: u32, k: usize, scratch: &mut Scratch) {
+        let Scratch { adj, roots, .. } = scratch;
+        root_adjoint(&self.roots[r as usize], roots.get(r as usize).and_then(Option::as_ref), k, adj);
+    }
+
+    /// The reverse sweep through step `k`, a [`Step::Gram`] of block `g`, as
+    /// [`Refill::adjoint`] does.
+    pub fn adjoint_gram(&self, g: u32, k: usize, scratch: &mut Scratch) {
+        let Scratch { values, adj, entries, mats, .. } = scratch;
+        self.gram_adjoint(&self.grams[g as usize], k, values, adj, entries, mats);
     }
 }
 

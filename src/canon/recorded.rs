@@ -24,6 +24,30 @@ pub struct Recorded {
     pub layout: Layout,
     /// The reductions that ran, in order.
     pub log: Vec<String>,
+    /// The refill compiled ahead of time (`ddnc build`), run in place of the
+    /// program's interpretation; `None` for a recording made at run time.
+    pub compiled: Option<CompiledRefill>,
+}
+
+/// A [`Refill`] compiled to straight-line Rust by `ddnc build`: `replay`
+/// performs [`Refill::replay`]'s operations on the same operands in the same
+/// order (so its values are equal bit for bit, guards and misses included),
+/// and `adjoint` those of [`Refill::adjoint`]. Both are given the program they
+/// were emitted from, for its block steps.
+#[derive(Clone, Copy)]
+pub struct CompiledRefill {
+    pub replay: Replay,
+    pub adjoint: fn(&Refill, &mut Scratch),
+}
+
+/// A compiled [`Refill::replay`]: the program, the parameters' and the `Data`
+/// kernel's entries, the scratch its values go to.
+pub type Replay = fn(&Refill, &[&[f64]], &[&[f64]], &mut Scratch) -> Result<(), Miss>;
+
+impl std::fmt::Debug for CompiledRefill {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CompiledRefill")
+    }
 }
 
 /// Where the refill's values go.
@@ -81,7 +105,7 @@ pub fn record(node: &Node, bound: &Bound, data: &[Tensor]) -> Result<Recorded, S
             };
             let form = RecordedForm::LeastSquares { rows, cols, m, d, dense };
             let layout = Layout { var_cols, constraint_rows: Vec::new() };
-            return Ok(Recorded { refill, form, layout, log: Vec::new() });
+            return Ok(Recorded { refill, form, layout, log: Vec::new(), compiled: None });
         }
     }
     let reduced = reduce_node(node, bound, data, |n| Builder::<Rec>::with_lift(n, lift)).map_err(|e| e.message)?;
@@ -111,7 +135,7 @@ pub fn record(node: &Node, bound: &Bound, data: &[Tensor]) -> Result<Recorded, S
         c0: refill.source(f.c0),
         program,
     };
-    Ok(Recorded { refill, form, layout, log: reduced.log })
+    Ok(Recorded { refill, form, layout, log: reduced.log, compiled: None })
 }
 
 impl Recorded {
@@ -123,13 +147,31 @@ impl Recorded {
         if bound.params.len() > MAX || data.len() > MAX {
             let params: Vec<&[f64]> = bound.params.iter().map(|p| p.data.as_slice()).collect();
             let data: Vec<&[f64]> = data.iter().map(|d| d.data.as_slice()).collect();
-            return self.refill.replay(&params, &data, scratch);
+            return self.replay_slices(&params, &data, scratch);
         }
         let mut params: [&[f64]; MAX] = [&[]; MAX];
         let mut datas: [&[f64]; MAX] = [&[]; MAX];
         params.iter_mut().zip(&bound.params).for_each(|(s, p)| *s = &p.data);
         datas.iter_mut().zip(data).for_each(|(s, d)| *s = &d.data);
-        self.refill.replay(&params[..bound.params.len()], &datas[..data.len()], scratch)
+        self.replay_slices(&params[..bound.params.len()], &datas[..data.len()], scratch)
+    }
+
+    /// The replay, compiled or interpreted, from parameter and data slices.
+    pub fn replay_slices(&self, params: &[&[f64]], data: &[&[f64]], scratch: &mut Scratch) -> Result<(), Miss> {
+        match self.compiled {
+            Some(c) => (c.replay)(&self.refill, params, data, scratch),
+            None => self.refill.replay(params, data, scratch),
+        }
+    }
+
+    /// The reverse sweep, compiled or interpreted: `scratch.adj` holds
+    /// ∂ψ/∂(each step's value) for the outputs on entry, the total derivatives
+    /// on return ([`Refill::adjoint`]).
+    pub fn adjoint(&self, scratch: &mut Scratch) {
+        match self.compiled {
+            Some(c) => (c.adjoint)(&self.refill, scratch),
+            None => self.refill.adjoint(scratch),
+        }
     }
 
     /// Writes the replayed values into `program`, which has this recording's
@@ -221,7 +263,7 @@ impl Recorded {
         data_cot: &mut Vec<Tensor>,
         grads: &mut [Tensor],
     ) -> Result<(), String> {
-        self.refill.adjoint(scratch);
+        self.adjoint(scratch);
         if self.refill.reads_data {
             let exprs = crate::kernel::data_exprs(node);
             let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };

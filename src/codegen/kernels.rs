@@ -14,7 +14,7 @@ use std::fmt::Write;
 
 use crate::diag::Span;
 use crate::eval::Op;
-use crate::ir::{Arith, Dim, DimId, Node, Sel, Shape};
+use crate::ir::{Arith, Dim, Node, Sel, Shape};
 use crate::kernel::{KernelId, KernelSet, Program, Slot};
 
 /// The emitted function name of kernel `id`: `k_hvp`, `k_eq_jt_0`.
@@ -45,7 +45,7 @@ fn pattern(id: KernelId) -> String {
 }
 
 /// An `f64` as a Rust expression that evaluates to the same bits.
-fn float(x: f64) -> String {
+pub(super) fn float(x: f64) -> String {
     if x.is_nan() {
         "f64::NAN".into()
     } else if x.is_infinite() {
@@ -77,23 +77,26 @@ fn op(op: &Op) -> String {
         Op::Pow(p) => format!("Op::Pow({})", float(*p)),
         Op::MatMul => "Op::MatMul".into(),
         Op::Transpose => "Op::Transpose".into(),
-        Op::Index(sel) => {
-            let sel: Vec<String> = sel
-                .iter()
-                .map(|s| match s {
-                    Sel::At(i) => format!("Sel::At({i})"),
-                    Sel::Range { start, end } => format!("Sel::Range {{ start: {start}, end: {end:?} }}"),
-                })
-                .collect();
-            format!("Op::Index(vec![{}])", sel.join(", "))
-        }
+        Op::Index(sel) => format!("Op::Index({})", sels(sel)),
         Op::Atom { atom, axis } => format!("Op::Atom {{ atom: Atom::{atom:?}, axis: {axis:?} }}"),
     }
 }
 
+/// An index's selections as a `Vec` constructor.
+pub(super) fn sels(sel: &[Sel]) -> String {
+    let sel: Vec<String> = sel
+        .iter()
+        .map(|s| match s {
+            Sel::At(i) => format!("Sel::At({i})"),
+            Sel::Range { start, end } => format!("Sel::Range {{ start: {start}, end: {end:?} }}"),
+        })
+        .collect();
+    format!("vec![{}]", sel.join(", "))
+}
+
 /// A shape as a slice of dimensions, named ones by their constants in the
 /// module's `dim` (see [`dims`]): `&[dim::n, Fixed(1)]`.
-fn shape(s: &Shape, node: &Node) -> String {
+pub(super) fn shape(s: &Shape, node: &Node) -> String {
     let dims: Vec<String> =
         s.0.iter()
             .map(|d| match d {
@@ -104,36 +107,23 @@ fn shape(s: &Shape, node: &Node) -> String {
     format!("&[{}]", dims.join(", "))
 }
 
-/// `mod dim`: a constant per dimension name the steps' shapes use, so that a
-/// shape reads as in the source (`&[dim::m, dim::n]`).
-fn dims(out: &mut String, node: &Node, set: &KernelSet) -> std::fmt::Result {
-    let mut used: Vec<DimId> = set
-        .kernels
-        .iter()
-        .flat_map(|k| &k.program.steps)
-        .flat_map(|s| &s.shape.0)
-        .filter_map(|d| match d {
-            Dim::Named(id) => Some(*id),
-            Dim::Fixed(_) => None,
-        })
-        .collect();
-    used.sort();
-    used.dedup();
-    if used.is_empty() {
+/// `mod dim`: a constant per dimension name of the node, so that a shape
+/// reads as in the source (`&[dim::m, dim::n]`) in the kernels and the node.
+fn dims(out: &mut String, node: &Node) -> std::fmt::Result {
+    if node.dims.is_empty() {
         return Ok(());
     }
-    writeln!(out, "/// The node's dimension names, as the kernels' shapes spell them.")?;
-    writeln!(out, "#[allow(non_upper_case_globals)]")?;
+    writeln!(out, "/// The node's dimension names, as the kernels' and the node's shapes spell them.")?;
+    writeln!(out, "#[allow(non_upper_case_globals, dead_code)]")?;
     writeln!(out, "mod dim {{")?;
     writeln!(out, "use ddn::ir::{{Dim, DimId}};")?;
-    for id in used {
-        let name = super::ident(&node.dims[id.0 as usize].name);
-        writeln!(out, "pub const {name}: Dim = Dim::Named(DimId({}));", id.0)?;
+    for (k, d) in node.dims.iter().enumerate() {
+        writeln!(out, "pub const {}: Dim = Dim::Named(DimId({k}));", super::ident(&d.name))?;
     }
     writeln!(out, "}}")
 }
 
-fn span(s: Span) -> String {
+pub(super) fn span(s: Span) -> String {
     format!("span({}, {}, {})", s.file.0, s.start, s.end)
 }
 
@@ -169,7 +159,7 @@ fn body(out: &mut String, node: &Node, program: &Program) -> std::fmt::Result {
 /// The kernels `set` of `node`: a function per non-empty kernel program and
 /// the `Kernels` struct (an empty kernel returns no outputs without a function).
 pub fn emit(out: &mut String, node: &Node, set: &KernelSet) -> std::fmt::Result {
-    dims(out, node, set)?;
+    dims(out, node)?;
     writeln!(out, "/// The node's kernels, compiled: the runtime's solvers and backward pass call these.")?;
     writeln!(out, "pub struct Kernels;")?;
     writeln!(out, "impl ddn::kernel::Kernels for Kernels {{")?;

@@ -3,19 +3,32 @@
 //! (the outputs, and what the backward pass needs), `Cotangents`, `Gradients` —
 //! and `forward(&Params)`, `backward(&Params, &mut Solution, &Cotangents)`.
 //!
-//! Each node's kernels ([`crate::kernel`]: the objective, constraint and
-//! derivative programs, the data subexpressions, the initial values) are
-//! emitted as straight-line Rust (`kernels`), and `forward` hands them to the
-//! runtime's solvers ([`crate::runtime::forward_with_kernels`]); the backward
-//! pass runs the same kernels. The node itself (its structure, for the solver
-//! and the backward assembly) is compiled from the embedded source once, on
-//! first use, and the emitted kernels agree with the runtime's own bit for bit.
+//! A module holds everything the compiler derived, as Rust compiled with it,
+//! so nothing is parsed, checked, derived or recorded when it runs:
+//!
+//! - the checked node (and a smooth node's symbolic derivation) as
+//!   constructors (`ir`), behind `pub fn node()`;
+//! - each node's kernels ([`crate::kernel`]: the objective, constraint and
+//!   derivative programs, the data subexpressions, the initial values) as
+//!   straight-line Rust (`kernels`);
+//! - for a conic node prepared at build time ([`Prepare`]: inputs whose sizes
+//!   it will be called at), its standard form recorded at those sizes, with the
+//!   refill program and its adjoint as straight-line Rust (`refill`), from
+//!   which the module builds its [`crate::runtime::Prepared`] node. At other
+//!   sizes the node is recorded on first use at each size, as the runtime does.
+//!
+//! `forward` and `backward` hand these to the runtime's solvers and backward
+//! passes ([`crate::runtime::LoadedNode`]), and agree with the runtime's own
+//! evaluator, interpreter and JIT bit for bit.
 //!
 //! The emitted text is parsed by `syn` and printed by `prettyplease` before it is
 //! returned, so it is always valid Rust in one canonical layout.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::canon::Recorded;
+use crate::eval::Tensor;
 use crate::ir::{Node, Output, Program};
 use crate::kernel::KernelSet;
 
@@ -65,7 +78,31 @@ fn outputs(node: &Node) -> Vec<(String, usize)> {
         .collect()
 }
 
-fn emit_node(out: &mut String, node: &Node, kernels: &KernelSet, index: usize) -> std::fmt::Result {
+/// Where to prepare a conic node at build time: inputs at whose dimension
+/// sizes (and on whose side of each data-dependent decision the reductions
+/// take) its standard form is recorded and emitted.
+#[derive(Clone, Debug)]
+pub struct Prepare {
+    pub node: String,
+    pub inputs: BTreeMap<String, Tensor>,
+}
+
+impl Prepare {
+    /// The inputs of `node` in the JSON of `ddnc run --inputs` (language.md).
+    pub fn from_json(node: &str, json: &str) -> Result<Prepare, String> {
+        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("inputs of `{node}`: {e}"))?;
+        let inputs =
+            crate::runtime::named_tensors(&value).map_err(|e| format!("inputs of `{node}`: {}", e.join("; ")))?;
+        Ok(Prepare { node: node.to_string(), inputs })
+    }
+}
+
+fn emit_node(
+    out: &mut String,
+    node: &Node,
+    kernels: &KernelSet,
+    recorded: &[(Vec<usize>, Recorded)],
+) -> std::fmt::Result {
     let params: Vec<(String, usize)> = node.params.iter().map(|p| (p.name.clone(), rank_of(&p.shape))).collect();
     let outs = outputs(node);
     writeln!(out, "/// Node `{}` ({}).", node.name, node.class.family.name())?;
@@ -73,7 +110,7 @@ fn emit_node(out: &mut String, node: &Node, kernels: &KernelSet, index: usize) -
     writeln!(out, "#[allow(non_snake_case)]")?;
     writeln!(out, "pub mod {} {{", ident(&node.name))?;
     writeln!(out, "use ddn::codegen::runtime::prelude::*;")?;
-    writeln!(out, "use ddn::runtime::{{RunError, Status}};")?;
+    writeln!(out, "use ddn::runtime::{{LoadedNode, RunError, Status}};")?;
     writeln!(out, "/// The parameters, as faer views.")?;
     writeln!(out, "#[derive(Clone, Copy)]")?;
     let lifetime = |fields: &[(String, usize)]| if fields.iter().any(|(_, r)| *r > 0) { "<'a>" } else { "" };
@@ -104,10 +141,29 @@ fn emit_node(out: &mut String, node: &Node, kernels: &KernelSet, index: usize) -
         writeln!(out, "pub {}: {},", ident(name), owned(*rank))?;
     }
     writeln!(out, "}}")?;
-    // The node, compiled once from the embedded source.
-    writeln!(out, "fn node() -> &'static ddn::ir::Node {{")?;
-    writeln!(out, "static NODE: std::sync::OnceLock<ddn::ir::Node> = std::sync::OnceLock::new();")?;
-    writeln!(out, "NODE.get_or_init(|| super::compiled().program.nodes[{index}].clone())")?;
+    ir::emit(out, node)?;
+    // The recordings made at build time, by their sizes.
+    let list: Vec<String> =
+        (recorded.iter().enumerate()).map(|(k, (dims, _))| format!("(&{dims:?}, recorded_{k})")).collect();
+    writeln!(out, "/// The standard forms recorded at build time, by dimension sizes.")?;
+    writeln!(out, "pub const RECORDED: &[(&[usize], fn() -> Recorded)] = &[{}];", list.join(", "))?;
+    writeln!(out, "/// The standard form recorded at build time for the dimension sizes `dims`, if any.")?;
+    writeln!(out, "pub fn recorded(dims: &[usize]) -> Option<Recorded> {{")?;
+    writeln!(out, "RECORDED.iter().find(|(d, _)| *d == dims).map(|(_, r)| r())")?;
+    writeln!(out, "}}")?;
+    for (k, (dims, r)) in recorded.iter().enumerate() {
+        refill::emit(out, k, dims, r)?;
+    }
+    writeln!(out, "/// The node with these kernels, prepared for the sizes recorded at build time.")?;
+    writeln!(out, "pub fn loaded() -> Result<&'static LoadedNode<'static>, RunError> {{")?;
+    writeln!(
+        out,
+        "static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();"
+    )?;
+    writeln!(
+        out,
+        "LOADED.get_or_init(|| ddn::codegen::runtime::loaded(node(), std::sync::Arc::new(Kernels), RECORDED)).as_ref().map_err(Clone::clone)"
+    )?;
     writeln!(out, "}}")?;
     let list = |fields: &[(String, usize)], value: &dyn Fn(&str) -> String| -> String {
         fields.iter().map(|(name, _)| format!("({name:?}, {})", value(&ident(name)))).collect::<Vec<_>>().join(", ")
@@ -116,7 +172,7 @@ fn emit_node(out: &mut String, node: &Node, kernels: &KernelSet, index: usize) -
     writeln!(out, "pub fn forward(p: &Params) -> Result<Solution, RunError> {{")?;
     writeln!(
         out,
-        "let (solved, bound) = ddn::codegen::runtime::solve(node(), [{}], std::sync::Arc::new(Kernels))?;",
+        "let (solved, bound) = ddn::codegen::runtime::solve(loaded()?, [{}])?;",
         list(&params, &|f| format!("ddn::codegen::runtime::tensor(p.{f})"))
     )?;
     writeln!(out, "Ok(Solution {{")?;
@@ -143,25 +199,50 @@ fn emit_node(out: &mut String, node: &Node, kernels: &KernelSet, index: usize) -
     writeln!(out, "}}")
 }
 
-/// The Rust module for the checked `program` of the file `file_name` whose text
-/// is `source`; `Err` for a node the typed API cannot express yet.
-pub fn emit(file_name: &str, source: &str, program: &Program) -> Result<String, String> {
+/// The standard forms of `node` recorded at the inputs of `prepare` that name
+/// it, by dimension sizes (one per size: the first inputs given win).
+fn recordings(node: &Node, prepare: &[Prepare]) -> Result<Vec<(Vec<usize>, Recorded)>, String> {
+    let mut out: Vec<(Vec<usize>, Recorded)> = Vec::new();
+    for p in prepare.iter().filter(|p| p.node == node.name) {
+        if !node.class.family.is_conic() {
+            return Err(format!(
+                "node `{}` is {}: only conic nodes have a standard form to prepare",
+                node.name,
+                node.class.family.name()
+            ));
+        }
+        let bound = crate::runtime::bind(node, &p.inputs)
+            .map_err(|e| format!("inputs of node `{}`: {}", node.name, e.join("; ")))?;
+        if out.iter().any(|(dims, _)| *dims == bound.dims) {
+            continue;
+        }
+        let kernels = crate::runtime::interpreted(node).map_err(|e| e.0)?;
+        let env = crate::eval::Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
+        let data = kernels.run(crate::kernel::KernelId::Data, &env).map_err(|e| e.message)?;
+        let recorded = crate::canon::record(node, &bound, &data)
+            .map_err(|e| format!("node `{}` cannot be prepared at build time: {e}", node.name))?;
+        out.push((bound.dims, recorded));
+    }
+    Ok(out)
+}
+
+/// The Rust module for the checked `program` of the file `file_name`, its
+/// conic nodes prepared at the inputs of `prepare` (each must name a node of
+/// the file); `Err` for a node the typed API cannot express yet.
+pub fn emit(file_name: &str, program: &Program, prepare: &[Prepare]) -> Result<String, String> {
+    if let Some(p) = prepare.iter().find(|p| !program.nodes.iter().any(|n| n.name == p.node)) {
+        return Err(format!("no node `{}` to prepare in `{file_name}`", p.node));
+    }
     let sets = program
         .nodes
         .iter()
         .map(|n| crate::runtime::kernel_set(n).map_err(|e| format!("node `{}`: {}", n.name, e.0)))
         .collect::<Result<Vec<_>, _>>()?;
+    let recorded = program.nodes.iter().map(|n| recordings(n, prepare)).collect::<Result<Vec<_>, _>>()?;
     let mut out = String::new();
     let text = (|| -> std::fmt::Result {
-        writeln!(out, "// @generated by `ddnc build` from {file_name}. Do not edit.")?;
-        writeln!(out, "/// The file's source, compiled once on first use.")?;
-        writeln!(out, "const SOURCE: &str = {source:?};")?;
-        writeln!(out, "fn compiled() -> &'static ddn::Compiled {{")?;
-        writeln!(out, "static COMPILED: std::sync::OnceLock<ddn::Compiled> = std::sync::OnceLock::new();")?;
-        writeln!(out, "COMPILED.get_or_init(|| ddn::compile({file_name:?}, SOURCE))")?;
-        writeln!(out, "}}")?;
-        for (k, (node, set)) in program.nodes.iter().zip(&sets).enumerate() {
-            emit_node(&mut out, node, set, k)?;
+        for ((node, set), recorded) in program.nodes.iter().zip(&sets).zip(&recorded) {
+            emit_node(&mut out, node, set, recorded)?;
         }
         Ok(())
     })();
@@ -172,7 +253,9 @@ pub fn emit(file_name: &str, source: &str, program: &Program) -> Result<String, 
     Ok(format!("// @generated by `ddnc build` from {file_name}. Do not edit.\n{body}"))
 }
 
+mod ir;
 mod kernels;
+mod refill;
 pub mod runtime;
 
 /// The build-script entry point, in the convention of prost-build and lalrpop:
@@ -187,13 +270,20 @@ pub mod runtime;
 /// `include!(concat!(env!("OUT_DIR"), "/layers.rs"));`. A file with errors fails
 /// the build with its rendered diagnostics.
 pub fn compile_files(files: &[&str]) -> Result<(), String> {
-    let out_dir =
-        std::env::var("OUT_DIR").map_err(|_| "OUT_DIR is not set: call this from a build script".to_string())?;
-    compile_files_into(files, std::path::Path::new(&out_dir))
+    compile_files_with(files, &[])
 }
 
-/// [`compile_files`] into an explicit directory.
-pub fn compile_files_into(files: &[&str], out_dir: &std::path::Path) -> Result<(), String> {
+/// [`compile_files`], the conic nodes named in `prepare` prepared at build
+/// time at its inputs ([`Prepare::from_json`]).
+pub fn compile_files_with(files: &[&str], prepare: &[Prepare]) -> Result<(), String> {
+    let out_dir =
+        std::env::var("OUT_DIR").map_err(|_| "OUT_DIR is not set: call this from a build script".to_string())?;
+    compile_files_into(files, prepare, std::path::Path::new(&out_dir))
+}
+
+/// [`compile_files_with`] into an explicit directory.
+pub fn compile_files_into(files: &[&str], prepare: &[Prepare], out_dir: &std::path::Path) -> Result<(), String> {
+    let mut used = vec![false; prepare.len()];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
         let path = std::path::Path::new(file);
@@ -203,10 +293,20 @@ pub fn compile_files_into(files: &[&str], out_dir: &std::path::Path) -> Result<(
         if compiled.has_errors() {
             return Err(crate::report::diagnostics_text(&compiled, crate::diag::Color::Never));
         }
-        let module = emit(&name, &source, &compiled.program)?;
+        let mine: Vec<Prepare> = (prepare.iter().zip(&mut used))
+            .filter(|(p, _)| compiled.program.nodes.iter().any(|n| n.name == p.node))
+            .map(|(p, used)| {
+                *used = true;
+                p.clone()
+            })
+            .collect();
+        let module = emit(&name, &compiled.program, &mine)?;
         let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let target = out_dir.join(format!("{stem}.rs"));
         std::fs::write(&target, module).map_err(|e| format!("cannot write `{}`: {e}", target.display()))?;
     }
-    Ok(())
+    match prepare.iter().zip(&used).find(|(_, used)| !**used) {
+        Some((p, _)) => Err(format!("no node `{}` to prepare in {}", p.node, files.join(", "))),
+        None => Ok(()),
+    }
 }

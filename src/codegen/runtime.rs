@@ -1,24 +1,66 @@
-//! What generated modules call: one kernel step, and conversions between faer
-//! values and the runtime's row-major tensors.
+//! What generated modules call: one kernel step, the constructors of the
+//! node's data, the node prepared with its recordings, and conversions between
+//! faer values and the runtime's row-major tensors.
 
 use std::sync::Arc;
 
 use faer::{Col, ColRef, Mat, MatRef};
 
+use crate::canon::Recorded;
 use crate::diag::{FileId, Span};
 use crate::eval::{apply, Env, EvalError, Op, Tensor};
-use crate::ir::{Dim, Node};
+use crate::ir::{Dim, Expr, ExprKind, Node, Shape};
 use crate::kernel::Kernels;
-use crate::runtime::{Bound, RunError, Solved};
+use crate::runtime::{Bound, LoadedNode, Prepared, RunError, Solved};
 
-/// The names emitted kernels are written with.
+/// The names emitted modules are written with.
 pub mod prelude {
-    pub use super::{span, step};
+    pub use super::{expr, shape, span, step};
     pub use crate::atoms::Atom;
+    pub use crate::canon::{
+        Block, CompiledRefill, Gram, Guard, Layout, Miss, Recorded, RecordedForm, Refill, Root, RowRange, Scratch,
+        Source, Step, Test, Value,
+    };
     pub use crate::eval::{Env, EvalError, Op, Tensor};
     pub use crate::ir::Dim::Fixed;
-    pub use crate::ir::{Arith, DimId, ParamId, Sel, SymId, VarId};
+    pub use crate::ir::{
+        Arith, Classification, Constraint, ConstraintOrigin, DimId, DimInfo, ExprKind, Family, Init, Node, Objective,
+        Output, Param, ParamId, Sel, SolveSpec, SymId, Var, VarId,
+    };
     pub use crate::kernel::{no_kernel, KernelId, Kernels};
+    pub use crate::solve::{ConeBlock, ConeProgram, Triplets};
+    pub use crate::symbolic::{Derived, Normalised, Simplified, SymInfo, SymRole};
+    pub use crate::syntax::ast::{BaseType, CmpOp, Sense};
+    pub use egg::StopReason;
+}
+
+/// An expression node of the emitted node.
+pub fn expr(kind: ExprKind, shape: Shape, span: Span) -> Expr {
+    Expr { kind, shape, span }
+}
+
+/// A shape of the emitted node.
+pub fn shape(dims: &[Dim]) -> Shape {
+    Shape(dims.to_vec())
+}
+
+/// A standard form recorded at build time: its dimension sizes, and the
+/// generated function that builds it.
+pub type Recording = (&'static [usize], fn() -> Recorded);
+
+/// The node run by a generated module's `kernels`, prepared for each set of
+/// dimension sizes in `recorded` from the recording made at build time: a
+/// generated `loaded()`'s body.
+pub fn loaded(
+    node: &'static Node,
+    kernels: Arc<dyn Kernels>,
+    recorded: &[Recording],
+) -> Result<LoadedNode<'static>, RunError> {
+    let prepared = recorded
+        .iter()
+        .map(|(dims, r)| Prepared::from_recorded(node, dims.to_vec(), kernels.clone(), r()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(LoadedNode::with_kernels(node, kernels, prepared))
 }
 
 /// One program step, [`apply`] as [`crate::kernel::Program::run`] calls it;
@@ -33,16 +75,15 @@ pub const fn span(file: u32, start: u32, end: u32) -> Span {
     Span { file: FileId(file), start, end }
 }
 
-/// Binds the named parameters and solves with the module's kernels: a
-/// generated `forward`'s body.
+/// Binds the named parameters and solves with the module's node prepared for
+/// their sizes: a generated `forward`'s body.
 pub fn solve<'n>(
-    node: &Node,
+    loaded: &LoadedNode<'static>,
     params: impl IntoIterator<Item = (&'n str, Tensor)>,
-    kernels: Arc<dyn Kernels>,
 ) -> Result<(Solved, Bound), RunError> {
     let named = params.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    let bound = crate::runtime::bind(node, &named).map_err(|e| RunError(e.join("; ")))?;
-    Ok((crate::runtime::forward_with_kernels(node, &bound, kernels)?, bound))
+    let bound = crate::runtime::bind(loaded.node(), &named).map_err(|e| RunError(e.join("; ")))?;
+    Ok((loaded.prepared(&bound)?.forward(&bound)?, bound))
 }
 
 /// The backward pass for the cotangents given (`None` is zero): a generated

@@ -103,6 +103,12 @@ impl<'m> LoadedNode<'m> {
         Ok(LoadedNode { node, kernels, prepared: Mutex::new(Vec::new()) })
     }
 
+    /// `node` with its kernels run by `kernels` (a generated module's) and
+    /// already prepared for some sizes (the recordings it was built with).
+    pub fn with_kernels(node: &'m Node, kernels: Arc<dyn Kernels>, prepared: Vec<Prepared<'m>>) -> LoadedNode<'m> {
+        LoadedNode { node, kernels, prepared: Mutex::new(prepared.into_iter().map(Arc::new).collect()) }
+    }
+
     pub fn node(&self) -> &'m Node {
         self.node
     }
@@ -137,7 +143,8 @@ impl<'m> LoadedNode<'m> {
             return Ok(p.clone());
         }
         if prepared.len() >= MAX_SIZES {
-            prepared.clear();
+            // Sizes recorded at build time stay (they cost nothing to keep).
+            prepared.retain(|p| p.recorded().is_some_and(|r| r.compiled.is_some()));
         }
         let p = Arc::new(Prepared::new(self.node, bound, self.kernels.clone())?);
         prepared.push(p.clone());

@@ -2,8 +2,10 @@
 //!
 //! Everything that depends only on the node and its sizes is done once and
 //! kept here, not in the IR: the reductions recorded as a refill program
-//! ([`crate::canon::record`]) with its guards and its adjoint, and the
-//! workspaces a solve and its backward pass work in. A call then
+//! ([`crate::canon::record`]) with its guards and its adjoint (or, for a
+//! generated module, the recording `ddnc build` made and compiled:
+//! [`Prepared::from_recorded`]), and the workspaces a solve and its backward
+//! pass work in. A call then
 //!
 //! 1. replays the refill at the new parameter values (the `Data` kernel runs
 //!    first only when a leaf reads it; a bare parameter is read in place);
@@ -240,6 +242,52 @@ impl<'n> Prepared<'n> {
             p.record(bound)?;
         }
         Ok(p)
+    }
+
+    /// Prepares `node` for the dimension sizes `dims` from a recording made
+    /// ahead of time (a generated module's, `ddnc build`): nothing is recorded
+    /// now. A call whose guard fails falls back as [`Prepared::forward`]
+    /// always does, recording at its values.
+    pub fn from_recorded(
+        node: &'n Node,
+        dims: Vec<usize>,
+        kernels: Arc<dyn Kernels>,
+        recorded: Recorded,
+    ) -> Result<Prepared<'n>, RunError> {
+        if !node.class.family.is_conic() {
+            return Err(RunError(format!("node `{}` is not conic: it has no recording", node.name)));
+        }
+        if dims.len() != node.dims.len() {
+            return Err(RunError(format!(
+                "node `{}` has {} dimension names, not {}",
+                node.name,
+                node.dims.len(),
+                dims.len()
+            )));
+        }
+        let len = |shape: &crate::ir::Shape| crate::eval::concrete(shape, &dims).iter().product::<usize>();
+        let param_lens: Vec<usize> = node.params.iter().map(|p| len(&p.shape)).collect();
+        // The refill reads its leaves in place: every block within its tensor at these sizes.
+        let data_lens: Vec<usize> = crate::kernel::data_exprs(node).iter().map(|e| len(&e.shape)).collect();
+        let fits = recorded.refill.blocks.iter().all(|b| {
+            let (lens, tensor, index) = match b.source {
+                crate::canon::Source::Param { param, index } => (&param_lens, param, index),
+                crate::canon::Source::Data { output, index } => (&data_lens, output, index),
+            };
+            lens.get(tensor as usize).is_some_and(|&n| index as usize + b.len <= n)
+        });
+        if !fits {
+            return Err(RunError(format!("node `{}`: the recording does not read sizes {dims:?}", node.name)));
+        }
+        Ok(Prepared {
+            node,
+            dims,
+            param_lens,
+            settings: settings(node)?,
+            kernels,
+            recorded: RwLock::new(Some(Arc::new(recorded))),
+            pool: Arc::new(Mutex::new(Vec::new())),
+        })
     }
 
     pub fn node(&self) -> &'n Node {

@@ -9,11 +9,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ddn::canon::{record, Recorded, RecordedForm, Scratch};
 use ddn::eval::{concrete, Env, EvalError, Tensor};
 use ddn::faer::{Col, ColRef, Mat, MatRef};
 use ddn::ir::Node;
-use ddn::kernel::{Evaluated, Interpreted, KernelSet, Kernels};
+use ddn::kernel::{Evaluated, Interpreted, KernelId, KernelSet, Kernels};
 use ddn::runtime::{bind, forward, Backend, LoadedNode, RunError, Status};
+use serde_json::json;
 
 use super::{seeded, Rng};
 
@@ -58,12 +60,16 @@ type Run = (Status, Vec<Vec<f64>>, Vec<Vec<f64>>);
 /// A node's typed forward and backward, on named inputs and output cotangents.
 type Typed = fn(&BTreeMap<String, Tensor>, &[(String, Tensor)]) -> Result<Run, RunError>;
 
-/// One stdlib node's generated module: its kernels, and its typed forward and
-/// backward on named inputs and output cotangents.
+/// One stdlib node's generated module: its node and kernels, the recordings
+/// made at build time and the node prepared with them, and its typed forward
+/// and backward on named inputs and output cotangents.
 struct Generated {
     file: &'static str,
     node: &'static str,
+    checked: fn() -> &'static Node,
     kernels: Arc<dyn Kernels>,
+    recorded: &'static [(&'static [usize], fn() -> Recorded)],
+    loaded: fn() -> Result<&'static LoadedNode<'static>, RunError>,
     typed: Typed,
 }
 
@@ -141,7 +147,10 @@ macro_rules! generated {
         Generated {
             file: $file,
             node: stringify!($node),
+            checked: $m::$node::node,
             kernels: Arc::new($m::$node::Kernels),
+            recorded: $m::$node::RECORDED,
+            loaded: $m::$node::loaded,
             typed: |inputs, cot| {
                 use $m::$node as g;
                 $(let $p = Held::new(&inputs[stringify!($p)]);)*
@@ -197,24 +206,242 @@ fn stdlib_files_with_nodes() -> Vec<(String, ddn::Compiled, String)> {
         .collect()
 }
 
-fn node(g: &Generated) -> Node {
+/// The node of `g` compiled from its stdlib file now.
+fn node_of(g: &Generated) -> Node {
     super::backward::node_of(&format!("stdlib/{}.ddn", g.file), g.node)
+}
+
+/// The inputs each conic node of `program` is prepared at in the committed
+/// modules: `tests/generated/prepare/NODE.json` (the node's seeded inputs,
+/// [`prepare_inputs_are_the_seeded_ones`]).
+fn prepare(program: &ddn::ir::Program) -> Vec<ddn::codegen::Prepare> {
+    let dir = super::root().join("tests/generated/prepare");
+    program
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let json = std::fs::read_to_string(dir.join(format!("{}.json", n.name))).ok()?;
+            Some(ddn::codegen::Prepare::from_json(&n.name, &json).expect("prepare inputs"))
+        })
+        .collect()
 }
 
 /// Each committed module is today's `ddnc build` output, and there is one per
 /// stdlib file with nodes (regenerate with
-/// `ddnc build stdlib/F.ddn -o tests/generated/F.rs`).
+/// `ddnc build stdlib/F.ddn --prepare-dir tests/generated/prepare -o tests/generated/F.rs`).
 #[test]
 fn committed_modules_are_current() {
     let files = stdlib_files_with_nodes();
-    for (stem, c, source) in &files {
-        let emitted = ddn::codegen::emit(&format!("{stem}.ddn"), source, &c.program).expect("emit");
+    for (stem, c, _) in &files {
+        let emitted = ddn::codegen::emit(&format!("{stem}.ddn"), &c.program, &prepare(&c.program)).expect("emit");
         let committed = std::fs::read_to_string(super::root().join(format!("tests/generated/{stem}.rs")))
             .unwrap_or_else(|_| panic!("tests/generated/{stem}.rs is missing"));
-        assert!(emitted == committed, "tests/generated/{stem}.rs is stale: regenerate it with `ddnc build`");
+        assert!(
+            emitted == committed,
+            "tests/generated/{stem}.rs is stale: regenerate it with \
+             `ddnc build stdlib/{stem}.ddn --prepare-dir tests/generated/prepare -o tests/generated/{stem}.rs`"
+        );
     }
-    let committed = std::fs::read_dir(super::root().join("tests/generated")).expect("dir").count();
-    assert_eq!(committed, files.len(), "tests/generated/ holds a module of no stdlib file");
+    let modules = std::fs::read_dir(super::root().join("tests/generated"))
+        .expect("dir")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "rs")))
+        .count();
+    assert_eq!(modules, files.len(), "tests/generated/ holds a module of no stdlib file");
+}
+
+/// Every conic stdlib node is prepared at build time at its seeded inputs (so
+/// the comparisons below, which run at those inputs, run the emitted refill),
+/// and nothing else is.
+#[test]
+fn prepare_inputs_are_the_seeded_ones() {
+    let dir = super::root().join("tests/generated/prepare");
+    let mut conic = Vec::new();
+    for g in generated() {
+        let node = (g.checked)();
+        let path = dir.join(format!("{}.json", g.node));
+        if !node.class.family.is_conic() {
+            assert!(!path.exists(), "{}: only conic nodes are prepared", g.node);
+            assert!(g.recorded.is_empty(), "{}", g.node);
+            continue;
+        }
+        conic.push(g.node);
+        let json = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} is missing", path.display()));
+        let given = ddn::codegen::Prepare::from_json(g.node, &json).expect("inputs").inputs;
+        let seeded = seeded::inputs(g.node);
+        assert_eq!(given.keys().collect::<Vec<_>>(), seeded.keys().collect::<Vec<_>>(), "{}", g.node);
+        for (k, t) in &seeded {
+            assert_eq!(given[k].shape, t.shape, "{}: {k}", g.node);
+            for (a, b) in given[k].data.iter().zip(&t.data) {
+                assert!((a - b).abs() <= 1e-15 * b.abs(), "{}: {k}: {a} vs {b}", g.node);
+            }
+        }
+        let dims = bind(node, &seeded).expect("bind").dims;
+        assert!(g.recorded.iter().any(|(d, _)| *d == dims.as_slice()), "{}: not prepared at {dims:?}", g.node);
+    }
+    assert!(conic.len() >= 8, "{conic:?}");
+}
+
+/// A generated module holds its node as data: the text has no source and no
+/// call of the parser or the checker, and the node it builds is the checked
+/// node field for field (a smooth node's derivation included, so the runtime
+/// derives nothing).
+#[test]
+fn generated_modules_parse_nothing_at_run_time() {
+    for entry in std::fs::read_dir(super::root().join("tests/generated")).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|x| x != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("module");
+        // The entry points of the parser, the checker, the derivation and the recording.
+        let banned =
+            ["SOURCE", "compile(", "parse(", "parse_expr(", "sema::", "derive(node", "record(node", "canonicalize"];
+        for banned in banned {
+            assert!(!text.contains(banned), "{}: contains `{banned}`", path.display());
+        }
+    }
+    for g in generated() {
+        let emitted = (g.checked)();
+        let node = node_of(&g);
+        assert_eq!(emitted.name, node.name);
+        assert_eq!(emitted.span, node.span, "{}", g.node);
+        assert_eq!(emitted.dims, node.dims, "{}", g.node);
+        assert_eq!(emitted.params, node.params, "{}", g.node);
+        assert_eq!(emitted.vars, node.vars, "{}", g.node);
+        assert_eq!(emitted.outputs, node.outputs, "{}", g.node);
+        assert_eq!(emitted.objective, node.objective, "{}", g.node);
+        assert_eq!(emitted.constraints, node.constraints, "{}", g.node);
+        assert_eq!(emitted.solve, node.solve, "{}", g.node);
+        assert_eq!(emitted.inits, node.inits, "{}", g.node);
+        assert_eq!(emitted.class, node.class, "{}", g.node);
+        // The runtime's derivation of the checked node, if it has one, is the emitted one.
+        ddn::runtime::prepare(&node).expect("prepare");
+        let derivation = |n: &Node| n.derived.get().map(|d| format!("{:?}", d.as_ref().expect("derived")));
+        assert_eq!(derivation(emitted), derivation(&node), "{}: derivation", g.node);
+    }
+}
+
+/// The bits of a replay's values, or the miss.
+fn replayed(r: &Recorded, bound: &ddn::runtime::Bound, data: &[Tensor], s: &mut Scratch) -> Result<Vec<u64>, String> {
+    r.replay(bound, data, s).map(|()| s.values.iter().map(|v| v.to_bits()).collect()).map_err(|m| format!("{m:?}"))
+}
+
+/// For every conic stdlib node, the standard form emitted at build time is the
+/// one the runtime records at the same inputs, entry for entry and in order
+/// (leaves, steps, guards, block products, where each value goes, layout), and
+/// its straight-line refill and adjoint compute the interpreted refill's and
+/// adjoint's numbers bit for bit: at the seeded inputs, at rescaled ones, and
+/// at negated ones (where a guard may fail: the same guard, or none, in both).
+#[test]
+fn emitted_refill_equals_the_recording() {
+    let mut checked = Vec::new();
+    for g in generated().into_iter().filter(|g| !g.recorded.is_empty()) {
+        let node = (g.checked)();
+        let interpreted = ddn::runtime::interpreted(node).expect("kernels");
+        let data = |b: &ddn::runtime::Bound| {
+            let env = Env { params: &b.params, vars: &[], dims: &b.dims, syms: &[] };
+            interpreted.run(KernelId::Data, &env).expect("data kernel")
+        };
+        let inputs = seeded::inputs(g.node);
+        let bound = bind(node, &inputs).expect("bind");
+        let recorded = record(node, &bound, &data(&bound)).expect("recorded");
+        let (_, emitted) = g.recorded.iter().find(|(d, _)| *d == bound.dims.as_slice()).expect("prepared");
+        let emitted = emitted();
+        assert!(emitted.compiled.is_some() && recorded.compiled.is_none(), "{}", g.node);
+        let (a, b) = (&emitted.refill, &recorded.refill);
+        assert!(a.steps == b.steps && a.leaves == b.leaves && a.blocks == b.blocks, "{}: steps", g.node);
+        assert!(a.guards == b.guards && a.grams == b.grams && a.reads_data == b.reads_data, "{}: guards", g.node);
+        assert_eq!(format!("{:?}", emitted.form), format!("{:?}", recorded.form), "{}: form", g.node);
+        assert_eq!(format!("{:?}", emitted.layout), format!("{:?}", recorded.layout), "{}: layout", g.node);
+        assert_eq!(emitted.log, recorded.log, "{}: log", g.node);
+
+        let mut rng = Rng(0xe3 ^ g.node.len() as u64);
+        let rescaled: BTreeMap<String, Tensor> =
+            inputs.iter().map(|(k, t)| (k.clone(), t.scaled(1.0 + 0.1 * rng.next()))).collect();
+        let negated: BTreeMap<String, Tensor> = inputs.iter().map(|(k, t)| (k.clone(), t.scaled(-1.0))).collect();
+        for (at, values) in [("seeded", &inputs), ("rescaled", &rescaled), ("negated", &negated)] {
+            let Ok(b) = bind(node, values) else { continue };
+            let d = data(&b);
+            let (mut se, mut sr) = (Scratch::default(), Scratch::default());
+            let (re, rr) = (replayed(&emitted, &b, &d, &mut se), replayed(&recorded, &b, &d, &mut sr));
+            assert_eq!(re, rr, "{} at {at}: replay", g.node);
+            if rr.is_err() {
+                continue;
+            }
+            // Every step's adjoint seeded (not only the outputs'), so the
+            // whole sweep is compared; a few seeds are zero, as most are in use.
+            let seed: Vec<f64> = (0..sr.values.len()).map(|k| if k % 5 == 0 { 0.0 } else { rng.next() }).collect();
+            se.adj.clone_from(&seed);
+            sr.adj = seed;
+            emitted.adjoint(&mut se);
+            recorded.adjoint(&mut sr);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&se.adj), bits(&sr.adj), "{} at {at}: adjoint", g.node);
+            // And through the seeds of ψ to the parameters.
+            let (n, m) = match &recorded.form {
+                RecordedForm::Cone { program, .. } => (program.n(), program.m()),
+                RecordedForm::LeastSquares { cols, .. } => (*cols, 0),
+            };
+            let (x, z, wx, wz) = (rng.vec(n), rng.vec(m), rng.vec(n), rng.vec(m));
+            let mut grads = Vec::new();
+            for (r, s) in [(&emitted, &mut se), (&recorded, &mut sr)] {
+                match r.form {
+                    RecordedForm::Cone { .. } => r.seed_cone(&x, &z, &wx, &wz, s),
+                    RecordedForm::LeastSquares { .. } => r.seed_least_squares(&x, &wx, s),
+                }
+                let mut gr: Vec<Tensor> = b.params.iter().map(|p| Tensor::filled(p.shape.clone(), 0.0)).collect();
+                r.to_params(node, &b, s, &mut Vec::new(), &mut gr).expect("adjoint");
+                grads.push(gr.iter().flat_map(|t| bits(&t.data)).collect::<Vec<_>>());
+            }
+            assert_eq!(grads[0], grads[1], "{} at {at}: gradient", g.node);
+        }
+        checked.push(g.node);
+    }
+    for expected in ["least_squares", "optnet_qp", "lasso", "ls_norm_ball", "lp_layer", "pool_huber", "project_simplex"]
+    {
+        assert!(checked.contains(&expected), "{expected} not checked: {checked:?}");
+    }
+}
+
+/// A guard of the emitted refill that fails falls back as the runtime does:
+/// the node prepared from the module's recordings, called at inputs on the
+/// other side of a data-dependent decision, records again and gives the
+/// runtime's answer bit for bit (or the same error).
+#[test]
+fn a_failing_emitted_guard_falls_back() {
+    let mut fell_back = Vec::new();
+    for g in generated().into_iter().filter(|g| !g.recorded.is_empty()) {
+        let node = (g.checked)();
+        let own = ddn::codegen::runtime::loaded(node, g.kernels.clone(), g.recorded).expect("loaded");
+        let inputs = seeded::inputs(g.node);
+        if g.recorded.iter().all(|(_, r)| r().refill.guards.is_empty()) {
+            continue;
+        }
+        let negated: BTreeMap<String, Tensor> = inputs.iter().map(|(k, t)| (k.clone(), t.scaled(-1.0))).collect();
+        let Ok(bound) = bind(node, &negated) else { continue };
+        let prepared = own.prepared(&bound).expect("prepared");
+        let before = prepared.recorded().expect("emitted");
+        assert!(before.compiled.is_some(), "{}", g.node);
+        let mine = prepared.forward(&bound);
+        let after = prepared.recorded().expect("recorded");
+        if after.compiled.is_some() {
+            continue; // every guard held at the negated inputs
+        }
+        let fresh = node_of(&g);
+        let reference = LoadedNode::new(&fresh, Backend::Interpreter).expect("kernels").forward(&negated);
+        match (mine, reference) {
+            (Ok(a), Ok(b)) => {
+                let bits = |s: &ddn::runtime::Solved| -> Vec<Vec<u64>> {
+                    s.outputs.iter().map(|(_, t)| t.data.iter().map(|v| v.to_bits()).collect()).collect()
+                };
+                assert_eq!((a.status, bits(&a)), (b.solved.status, bits(&b.solved)), "{}", g.node);
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b, "{}", g.node),
+            (a, b) => panic!("{}: {:?} vs {:?}", g.node, a.map(|s| s.status), b.map(|f| f.solved.status)),
+        }
+        fell_back.push(g.node);
+    }
+    assert!(!fell_back.is_empty(), "no emitted guard failed at negated inputs");
 }
 
 #[test]
@@ -262,7 +489,7 @@ fn back_ends(set: &Arc<KernelSet>, generated: &Arc<dyn Kernels>) -> Vec<(&'stati
 fn generated_kernels_equal_the_interpreter_and_the_tree_walk() {
     let mut rng = Rng(0x6e7);
     for g in generated() {
-        let node = node(&g);
+        let node = node_of(&g);
         let set = ddn::runtime::kernel_set(&node).expect("kernels");
         let bound = bind(&node, &seeded::inputs(g.node)).expect("bind");
         let mut point = |shapes: Vec<Vec<usize>>| -> Vec<Tensor> {
@@ -296,7 +523,7 @@ fn generated_kernels_equal_the_interpreter_and_the_tree_walk() {
 #[test]
 fn generated_forward_and_backward_equal_the_runtime() {
     for g in generated() {
-        let node = node(&g);
+        let node = node_of(&g);
         let inputs = seeded::inputs(g.node);
         let bound = bind(&node, &inputs).expect("bind");
         let solved = forward(&node, &bound).unwrap_or_else(|e| panic!("{}: {e:?}", g.node));
@@ -306,6 +533,11 @@ fn generated_forward_and_backward_equal_the_runtime() {
         let as_bits = |v: Vec<Vec<f64>>| -> Vec<Vec<u64>> {
             v.into_iter().map(|x| x.into_iter().map(f64::to_bits).collect()).collect()
         };
+        if node.class.family.is_conic() {
+            // The module solved through the refill it was built with.
+            let prepared = (g.loaded)().expect("loaded").prepared(&bound).expect("prepared");
+            assert!(prepared.recorded().is_some_and(|r| r.compiled.is_some()), "{}: emitted refill unused", g.node);
+        }
         let cot_named: BTreeMap<String, Tensor> = cot.iter().cloned().collect();
         for backend in [Backend::Evaluator, Backend::Interpreter, Backend::Jit] {
             let loaded = LoadedNode::new(&node, backend).expect("kernels");
@@ -328,6 +560,39 @@ fn generated_forward_and_backward_equal_the_runtime() {
     }
 }
 
+/// At sizes not prepared at build time, a module records on first use (as the
+/// runtime does) and still gives the runtime's numbers bit for bit.
+#[test]
+fn sizes_not_prepared_are_recorded_on_first_use() {
+    let mut rng = Rng(0x512e);
+    let cases = [
+        ("least_squares", json!({"A": rng.mat(7, 3), "b": rng.vec(7)}), "x"),
+        ("project_simplex", json!({"y": rng.vec(8)}), "x"),
+    ];
+    for (name, inputs, output) in cases {
+        let g = generated().into_iter().find(|g| g.node == name).expect("node");
+        let inputs = ddn::runtime::named_tensors(&inputs).expect("inputs");
+        let node = (g.checked)();
+        let bound = bind(node, &inputs).expect("bind");
+        assert!(g.recorded.iter().all(|(d, _)| *d != bound.dims.as_slice()), "{name}: prepared at these sizes");
+        let len = concrete(&node.vars[0].shape, &bound.dims).iter().product();
+        let cot = vec![(output.to_string(), Tensor::vector(rng.vec(len)))];
+        let (status, outputs, grads) = (g.typed)(&inputs, &cot).expect("typed");
+        let fresh = node_of(&g);
+        let loaded = LoadedNode::new(&fresh, Backend::Interpreter).expect("kernels");
+        let mut fwd = loaded.forward(&inputs).expect("forward");
+        let want = loaded.backward(&mut fwd, &cot.iter().cloned().collect()).expect("backward");
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(status, fwd.solved.status, "{name}");
+        assert_eq!(bits(&outputs[0]), bits(&fwd.solved.outputs[0].1.data), "{name}: outputs");
+        for (p, got) in node.params.iter().zip(&grads) {
+            assert_eq!(bits(got), bits(&want[&p.name].data), "{name}: dL/d{}", p.name);
+        }
+        let prepared = (g.loaded)().expect("loaded").prepared(&bound).expect("prepared");
+        assert!(prepared.recorded().is_some_and(|r| r.compiled.is_none()), "{name}: recorded at run time");
+    }
+}
+
 /// The build-script API writes one module per file, and refuses a bad file
 /// with its diagnostics.
 #[test]
@@ -335,13 +600,26 @@ fn build_script_api_writes_modules_and_reports_errors() {
     let dir = std::env::temp_dir().join(format!("ddn-codegen-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let good = super::root().join("stdlib/least_squares.ddn");
-    ddn::codegen::compile_files_into(&[good.to_str().expect("utf-8 path")], &dir).expect("compile");
+    let c = super::compile_path(&good);
+    ddn::codegen::compile_files_into(&[good.to_str().expect("utf-8 path")], &prepare(&c.program), &dir)
+        .expect("compile");
     let written = std::fs::read_to_string(dir.join("least_squares.rs")).expect("written");
     let committed = std::fs::read_to_string(super::root().join("tests/generated/least_squares.rs")).expect("committed");
     assert_eq!(written, committed);
     let bad = dir.join("bad.ddn");
     std::fs::write(&bad, "node k(A: real[m, n]) -> x: real[n] { minimize sum_squares(A @ y) }").expect("write");
-    let e = ddn::codegen::compile_files_into(&[bad.to_str().expect("utf-8 path")], &dir).expect_err("bad file");
+    let e = ddn::codegen::compile_files_into(&[bad.to_str().expect("utf-8 path")], &[], &dir).expect_err("bad file");
     assert!(e.contains("error") && e.contains('y'), "{e}");
+    // Preparing a node the files do not have, or a smooth node, is refused.
+    let elsewhere =
+        ddn::codegen::Prepare::from_json("lasso", r#"{"A": [[1.0]], "b": [1.0], "lam": 0.1}"#).expect("json");
+    let e = ddn::codegen::compile_files_into(&[good.to_str().expect("utf-8 path")], &[elsewhere], &dir)
+        .expect_err("no such node");
+    assert!(e.contains("no node `lasso`"), "{e}");
+    let pooling = super::root().join("stdlib/robust_pooling.ddn");
+    let smooth = ddn::codegen::Prepare::from_json("pool_welsch", r#"{"x": [[1.0]], "alpha": 1.0}"#).expect("json");
+    let e = ddn::codegen::compile_files_into(&[pooling.to_str().expect("utf-8 path")], &[smooth], &dir)
+        .expect_err("smooth");
+    assert!(e.contains("only conic nodes"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }

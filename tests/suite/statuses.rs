@@ -59,8 +59,7 @@ fn a_smooth_node_started_at_a_maximum_moves_to_a_local_minimum() {
 /// there, issue 18.)
 #[test]
 fn a_node_whose_only_first_order_point_is_a_maximum_is_stationary() {
-    let src =
-        "node bump(a: real) -> y: real[2] {\n    minimize a * exp(-sum_squares(y))\n    init y = zeros(2)\n}\n";
+    let src = "node bump(a: real) -> y: real[2] {\n    minimize a * exp(-sum_squares(y))\n    init y = zeros(2)\n}\n";
     let m = module(src);
     let node = m.node("bump").expect("node");
     let mut fwd = node.forward(&inputs(json!({"a": 1.0}))).expect("forward");

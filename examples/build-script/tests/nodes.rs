@@ -12,6 +12,9 @@ fn least_squares_matches_the_normal_equations() {
     let a = Mat::from_fn(4, 2, |i, j| [[1.0, 0.5], [0.3, -1.0], [2.0, 0.1], [-0.4, 0.7]][i][j]);
     let b = Col::from_fn(4, |i| [1.0, -0.5, 2.0, 0.3][i]);
     let v = [0.7, -1.2];
+    // Prepared at build time at these sizes (m = 4, n = 2): the module's
+    // straight-line refill runs, nothing is recorded now.
+    assert!(least_squares::recorded(&[4, 2]).is_some_and(|r| r.compiled.is_some()));
     let p = least_squares::Params { A: a.as_ref(), b: b.as_ref() };
     let mut s = least_squares::forward(&p).expect("forward");
     assert_eq!(s.status, Status::Optimal);
