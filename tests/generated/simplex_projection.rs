@@ -189,7 +189,7 @@ pub mod project_simplex {
         (5, 4, -1.0),
     ];
     static Q_0: &[f64] = &[
-        1.9999943754866416,
+        1.9999943754866418,
         1.1292972104058792,
         -0.36656735993989376,
         0.9366433624070627,
@@ -264,7 +264,7 @@ pub mod project_simplex {
                     },
                     b: B_0.to_vec(),
                     cones: Vec::from([ConeBlock::Zero(1), ConeBlock::Nonneg(5)]),
-                    c0: 1.913536041838316,
+                    c0: 1.9135360418383163,
                 },
                 p: P_VALUES_0.to_vec(),
                 q: Q_VALUES_0.to_vec(),
@@ -729,7 +729,7 @@ pub mod project_simplex_dual {
         1.9999943808224891,
         -0.12104878924560225,
         0.7296933588458114,
-        -1.913224799588655,
+        -1.9132247995886553,
         0.9525565816493091,
     ];
     static B_0: &[f64] = &[1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
@@ -801,7 +801,7 @@ pub mod project_simplex_dual {
                     },
                     b: B_0.to_vec(),
                     cones: Vec::from([ConeBlock::Zero(1), ConeBlock::Nonneg(5)]),
-                    c0: 2.2787189764118767,
+                    c0: 2.278718976411877,
                 },
                 p: P_VALUES_0.to_vec(),
                 q: Q_VALUES_0.to_vec(),
