@@ -217,20 +217,9 @@ fn replay(out: &mut String, k: usize, r: &Recorded) -> fmt::Result {
     for (k, s) in refill.steps.iter().enumerate().skip(refill.leaves) {
         let rhs = match *s {
             Step::Leaf(_) | Step::Part => continue,
-            Step::Gram(g) => {
-                if open {
-                    writeln!(out, "}}")?;
-                    open = false;
-                }
-                writeln!(out, "r.replay_gram({g}, {k}, s);")?;
-                continue;
-            }
-            Step::Root(rt) => {
-                if open {
-                    writeln!(out, "}}")?;
-                    open = false;
-                }
-                writeln!(out, "r.replay_root({rt}, {k}, s)?;")?;
+            Step::Gram(_) | Step::Root(_) => {
+                close(out, &mut open)?;
+                writeln!(out, "{}", block_call(s, k, Sweep::Replay))?;
                 continue;
             }
             Step::Add(a, b) => format!("v[{a}] + v[{b}]"),
@@ -250,9 +239,7 @@ fn replay(out: &mut String, k: usize, r: &Recorded) -> fmt::Result {
         }
         writeln!(out, "v[{k}] = {rhs};")?;
     }
-    if open {
-        writeln!(out, "}}")?;
-    }
+    close(out, &mut open)?;
     if !refill.guards.is_empty() {
         writeln!(out, "let v = &s.values;")?;
     }
@@ -282,20 +269,9 @@ fn adjoint(out: &mut String, k: usize, r: &Recorded) -> fmt::Result {
     for (k, s) in refill.steps.iter().enumerate().skip(refill.leaves).rev() {
         let body = match *s {
             Step::Leaf(_) | Step::Part => continue,
-            Step::Gram(g) => {
-                if open {
-                    writeln!(out, "}}")?;
-                    open = false;
-                }
-                writeln!(out, "r.adjoint_gram({g}, {k}, s);")?;
-                continue;
-            }
-            Step::Root(rt) => {
-                if open {
-                    writeln!(out, "}}")?;
-                    open = false;
-                }
-                writeln!(out, "r.adjoint_root({rt}, {k}, s);")?;
+            Step::Gram(_) | Step::Root(_) => {
+                close(out, &mut open)?;
+                writeln!(out, "{}", block_call(s, k, Sweep::Adjoint))?;
                 continue;
             }
             Step::Add(x, y) => format!("adj[{x}] += a; adj[{y}] += a;"),
@@ -314,10 +290,34 @@ fn adjoint(out: &mut String, k: usize, r: &Recorded) -> fmt::Result {
         }
         writeln!(out, "let a = adj[{k}]; if a != 0.0 {{ {body} }}")?;
     }
-    if open {
+    close(out, &mut open)?;
+    writeln!(out, "}}")
+}
+
+#[derive(Clone, Copy)]
+enum Sweep {
+    Replay,
+    Adjoint,
+}
+
+/// A block step (a product or a square root) at step `k`: a call of the
+/// refill's own method for it, which the interpreted sweep calls too.
+fn block_call(s: &Step, k: usize, sweep: Sweep) -> String {
+    match (*s, sweep) {
+        (Step::Gram(g), Sweep::Replay) => format!("r.replay_gram({g}, {k}, s);"),
+        (Step::Gram(g), Sweep::Adjoint) => format!("r.adjoint_gram({g}, {k}, s);"),
+        (Step::Root(r), Sweep::Replay) => format!("r.replay_root({r}, {k}, s)?;"),
+        (Step::Root(r), Sweep::Adjoint) => format!("r.adjoint_root({r}, {k}, s);"),
+        _ => String::new(),
+    }
+}
+
+/// Ends a run of scalar steps (the block that borrows the values), if open.
+fn close(out: &mut String, open: &mut bool) -> fmt::Result {
+    if std::mem::take(open) {
         writeln!(out, "}}")?;
     }
-    writeln!(out, "}}")
+    Ok(())
 }
 
 /// A constant operand: parenthesised when negative, so that it reads as one
