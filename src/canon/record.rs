@@ -103,6 +103,9 @@ pub struct Root {
     pub q: Vec<Value>,
 }
 
+/// The entries of a [`Gram`] block's M and W at the current values (scratch).
+type GramEntries = (Vec<(usize, usize, f64)>, Vec<(usize, usize, f64)>);
+
 /// A recorded `H = Mᵀ·W` ([`super::builder::Coefficient::gram`]): M and W as
 /// entries added to zero `rows × k` matrices.
 #[derive(Clone, Debug, PartialEq)]
@@ -429,7 +432,7 @@ pub struct Scratch {
     pub values: Vec<f64>,
     /// ∂ψ/∂(every step's value).
     pub adj: Vec<f64>,
-    entries: (Vec<(usize, usize, f64)>, Vec<(usize, usize, f64)>),
+    entries: GramEntries,
     mats: [Mat<f64>; 5],
     /// Per row of a least-squares residual: r = Mx + d and Mw.
     pub(super) rows: (Vec<f64>, Vec<f64>),
@@ -651,7 +654,7 @@ impl Refill {
         k: usize,
         values: &[f64],
         adj: &mut [f64],
-        entries: &mut (Vec<(usize, usize, f64)>, Vec<(usize, usize, f64)>),
+        entries: &mut GramEntries,
         mats: &mut [Mat<f64>; 5],
     ) {
         let [mm, wm, h, mh, wh] = mats;
@@ -729,13 +732,7 @@ fn root_adjoint(root: &Root, sqrt: Option<&Sqrt>, k: usize, adj: &mut [f64]) {
 
 /// Step `k`, a [`Step::Gram`] of `gram`: `H = Mᵀ·W` from the values of the
 /// steps M and W are built from, its upper triangle into the steps after `k`.
-fn gram_values(
-    gram: &Gram,
-    k: usize,
-    out: &mut [f64],
-    entries: &mut (Vec<(usize, usize, f64)>, Vec<(usize, usize, f64)>),
-    mats: &mut [Mat<f64>; 5],
-) {
+fn gram_values(gram: &Gram, k: usize, out: &mut [f64], entries: &mut GramEntries, mats: &mut [Mat<f64>; 5]) {
     let [mm, wm, h, ..] = mats;
     let fill = |e: &mut Vec<(usize, usize, f64)>, from: &[(usize, usize, Value)], out: &[f64]| {
         e.clear();

@@ -106,8 +106,10 @@ fn emit_node(
     let params: Vec<(String, usize)> = node.params.iter().map(|p| (p.name.clone(), rank_of(&p.shape))).collect();
     let outs = outputs(node);
     writeln!(out, "/// Node `{}` ({}).", node.name, node.class.family.name())?;
-    // Parameter names are the paper's symbols (`A`, `Q`), not snake case.
-    writeln!(out, "#[allow(non_snake_case)]")?;
+    // Parameter names are the paper's symbols (`A`, `Q`), not snake case; a
+    // recorded step `x * c` with c = −1 is written as the interpreter computes
+    // it, not as `-x`, so that the module agrees with it bit for bit.
+    writeln!(out, "#[allow(non_snake_case, clippy::neg_multiply)]")?;
     writeln!(out, "pub mod {} {{", ident(&node.name))?;
     writeln!(out, "use ddn::codegen::runtime::prelude::*;")?;
     writeln!(out, "use ddn::runtime::{{LoadedNode, RunError, Status}};")?;
@@ -146,7 +148,7 @@ fn emit_node(
     let list: Vec<String> =
         (recorded.iter().enumerate()).map(|(k, (dims, _))| format!("(&{dims:?}, recorded_{k})")).collect();
     writeln!(out, "/// The standard forms recorded at build time, by dimension sizes.")?;
-    writeln!(out, "pub const RECORDED: &[(&[usize], fn() -> Recorded)] = &[{}];", list.join(", "))?;
+    writeln!(out, "pub const RECORDED: &[RecordedAt] = &[{}];", list.join(", "))?;
     writeln!(out, "/// The standard form recorded at build time for the dimension sizes `dims`, if any.")?;
     writeln!(out, "pub fn recorded(dims: &[usize]) -> Option<Recorded> {{")?;
     writeln!(out, "RECORDED.iter().find(|(d, _)| *d == dims).map(|(_, r)| r())")?;

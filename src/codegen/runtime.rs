@@ -13,8 +13,13 @@ use crate::ir::{Dim, Expr, ExprKind, Node, Shape};
 use crate::kernel::Kernels;
 use crate::runtime::{Bound, LoadedNode, Prepared, RunError, Solved};
 
+/// A standard form recorded by `ddnc build`: the dimension sizes it was recorded
+/// at, and the function that rebuilds it.
+pub type RecordedAt = (&'static [usize], fn() -> crate::canon::Recorded);
+
 /// The names emitted modules are written with.
 pub mod prelude {
+    pub use super::RecordedAt;
     pub use super::{expr, shape, span, step};
     pub use crate::atoms::Atom;
     pub use crate::canon::{

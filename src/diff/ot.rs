@@ -376,9 +376,12 @@ mod tests {
     use super::*;
     use crate::smooth::{sinkhorn, SinkhornSettings};
 
+    /// A plan, its marginals r and c, and the right-hand sides of its bordered system.
+    type System = (Mat<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
+
     /// A converged plan for costs in [0, 1) (deterministic, irregular) at weight γ,
     /// and a cotangent-weighted copy's row and column sums: a consistent system.
-    fn system(m: usize, n: usize, gamma: f64) -> (Mat<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+    fn system(m: usize, n: usize, gamma: f64) -> System {
         let M = Mat::from_fn(m, n, |i, j| (((i * 31 + j * 17) % 101) as f64 / 101.0 + (i as f64).sin()).abs() % 1.0);
         let (r, c) = (vec![1.0 / m as f64; m], vec![1.0 / n as f64; n]);
         let settings = SinkhornSettings { tol: 1e-13, max_iter: 100_000, ..SinkhornSettings::default() };

@@ -55,8 +55,13 @@ pub struct Prepared<'n> {
     /// The recorded standard form; `None` when the node's reductions cannot be
     /// replayed (every call canonicalises).
     recorded: RwLock<Option<Arc<Recorded>>>,
-    pool: Arc<Mutex<Vec<Box<Workspace>>>>,
+    pool: Pool,
 }
+
+/// Idle workspaces. Boxed, so that lending one to a [`Solved`] and taking it
+/// back moves a pointer rather than the workspace's many buffers.
+#[allow(clippy::vec_box)]
+type Pool = Arc<Mutex<Vec<Box<Workspace>>>>;
 
 /// What one call works in: the refill's values and adjoints, the program, the
 /// solution and its factorisation.
@@ -108,7 +113,7 @@ enum Factor {
 /// A workspace lent to a [`Solved`]; back to its pool when dropped.
 pub(crate) struct Lent {
     ws: Option<Box<Workspace>>,
-    pool: Arc<Mutex<Vec<Box<Workspace>>>>,
+    pool: Pool,
 }
 
 impl Drop for Lent {

@@ -102,7 +102,8 @@ pub(crate) fn negative_curvature(
             lo = i;
         }
     }
-    if !(s[lo] < -CURVATURE_TOL * big) {
+    // Not clearly negative (a NaN included): no direction of descent.
+    if s[lo].partial_cmp(&(-CURVATURE_TOL * big)) != Some(std::cmp::Ordering::Less) {
         return Ok(None);
     }
     let d = &z * u.col(lo);

@@ -79,11 +79,14 @@ fn batched_on(
 /// instance's values, in workspaces that solved other instances. The second's
 /// outcomes, through a [`LoadedNode`] (prepared per size) and, when every
 /// instance has one size, through a caller-kept [`Prepared`].
+/// A batch entry point under test.
+type BatchForward<'a> = dyn Fn(&[Bound]) -> Vec<Result<Solved, RunError>> + Sync + 'a;
+
 fn kept_batches(threads: usize, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Vec<Outcome>> {
     let pool = ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
     let reversed: Vec<Bound> = bounds.iter().rev().cloned().collect();
     let reversed_cots: Vec<Cotangents> = cots.iter().rev().cloned().collect();
-    let twice = |forward: &(dyn Fn(&[Bound]) -> Vec<Result<Solved, RunError>> + Sync)| {
+    let twice = |forward: &BatchForward<'_>| {
         pool.install(|| {
             let mut first = forward(&reversed);
             backward_batch(node, &reversed, &mut first, &reversed_cots);

@@ -68,7 +68,7 @@ struct Generated {
     node: &'static str,
     checked: fn() -> &'static Node,
     kernels: Arc<dyn Kernels>,
-    recorded: &'static [(&'static [usize], fn() -> Recorded)],
+    recorded: &'static [ddn::codegen::runtime::RecordedAt],
     loaded: fn() -> Result<&'static LoadedNode<'static>, RunError>,
     typed: Typed,
 }
