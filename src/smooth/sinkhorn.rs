@@ -456,13 +456,16 @@ fn exp_of_affine(x: &mut [f64], a: f64, b: f64) {
 /// bits. Mul and add only (no fused multiply–add), so every CPU rounds alike.
 ///
 /// Within 2 ulp of `f64::exp` for x ∈ [−708, 709] (a test checks); 0 below
-/// −708 (where eˣ is subnormal or 0), NaN for NaN; not for x > 709.
+/// −708 (where eˣ is subnormal or 0), +∞ above 709 (where the exponent field
+/// would wrap: a plan read off an iterate that diverged must not come back
+/// finite), NaN for NaN.
 #[inline(always)]
 fn exp(x: f64) -> f64 {
     const SHIFTER: f64 = 6_755_399_441_055_744.0; // 1.5 · 2⁵²
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1; // 0x3FE62E42FEE00000
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    const LN2_HI: f64 = 0.693_147_180_369_123_8; // 0x3FE62E42FEE00000
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     const LOWEST: f64 = -708.0;
+    const HIGHEST: f64 = 709.0;
     let shifted = x * std::f64::consts::LOG2_E + SHIFTER;
     let k = shifted - SHIFTER;
     let t = (x - k * LN2_HI) - k * LN2_LO;
@@ -477,6 +480,8 @@ fn exp(x: f64) -> f64 {
     let two_k = f64::from_bits(shifted.to_bits().wrapping_add(1023) << 52);
     if x < LOWEST {
         0.0
+    } else if x > HIGHEST {
+        f64::INFINITY
     } else {
         p * two_k
     }
@@ -616,6 +621,8 @@ mod tests {
         assert_eq!(exp(0.0), 1.0);
         assert_eq!(exp(-708.5), 0.0);
         assert_eq!(exp(f64::NEG_INFINITY), 0.0);
+        assert_eq!(exp(709.5), f64::INFINITY);
+        assert_eq!(exp(1e6), f64::INFINITY);
         assert!(exp(f64::NAN).is_nan());
         let mut x = vec![-1.0, 0.0, 2.0];
         exp_of_affine(&mut x, -3.0, 0.5);
