@@ -499,6 +499,28 @@ fn atom_value(atom: Atom, v: &[Tensor], axis: Option<u8>, shape: Vec<usize>, spa
 mod tests {
     use super::*;
 
+    /// `matmul_slices` lets products from `MATMUL_PAR_FLOPS` on use faer's
+    /// threads, on the claim that faer splits the output and not the sum: the
+    /// bits must not depend on the thread count, or the back ends would not
+    /// agree bit for bit across machines.
+    #[test]
+    fn threaded_products_have_the_sequential_bits() {
+        let (m, k, n) = (96, 700, 80);
+        assert!(m * k * n >= MATMUL_PAR_FLOPS);
+        let a: Vec<f64> = (0..m * k).map(|i| ((i * 7919) % 1000) as f64 / 997.0 - 0.5).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| ((i * 104_729) % 1000) as f64 / 991.0 - 0.4).collect();
+        let (am, bm) = (MatRef::from_row_major_slice(&a, m, k), MatRef::from_row_major_slice(&b, k, n));
+        let product = |par| {
+            let mut c = faer::Mat::<f64>::zeros(m, n);
+            faer::linalg::matmul::matmul(c.as_mut(), faer::Accum::Replace, am, bm, 1.0, par);
+            (0..m).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| c[(i, j)].to_bits()).collect::<Vec<_>>()
+        };
+        let sequential = product(faer::Par::Seq);
+        for threads in [2, 3, 4] {
+            assert_eq!(product(faer::Par::rayon(threads)), sequential, "{threads} threads");
+        }
+    }
+
     /// The fast paths of `zip` (a scalar side, a repeated row) give what the
     /// general strided walk gives.
     #[test]
