@@ -46,6 +46,10 @@ mod optnet_qp_ddn {
     include!("../generated/optnet_qp.rs");
 }
 #[allow(dead_code)]
+mod pnp_ddn {
+    include!("../generated/pnp.rs");
+}
+#[allow(dead_code)]
 mod robust_pooling_ddn {
     include!("../generated/robust_pooling.rs");
 }
@@ -183,6 +187,7 @@ fn generated() -> Vec<Generated> {
         generated!("neural_collapse", neural_collapse_ddn::etf_project, [H_bar, U_prox, delta], [U]),
         generated!("optimal_transport", optimal_transport_ddn::entropic_ot, [M, r, c, gamma], [P]),
         generated!("optnet_qp", optnet_qp_ddn::optnet_qp, [Q, p, G, h, A, b], [z]),
+        generated!("pnp", pnp_ddn::weighted_pnp, [W, f, X, R0, t0], [R, t]),
         generated!("robust_pooling", robust_pooling_ddn::pool_quadratic, [x], [y]),
         generated!("robust_pooling", robust_pooling_ddn::pool_pseudo_huber, [x, alpha], [y]),
         generated!("robust_pooling", robust_pooling_ddn::pool_huber, [x, alpha], [y]),

@@ -33,6 +33,7 @@ fn stdlib_families() {
         ("eigh_full", SmoothEquality),
         ("project_simplex", Qp),
         ("etf_project", SmoothEquality),
+        ("weighted_pnp", SmoothEquality),
         ("lp_layer", Lp),
         ("ls_norm_ball", Socp),
         ("lasso", Qp),

@@ -261,6 +261,11 @@ fn etf_project_derivatives_match_differences() {
 }
 
 #[test]
+fn pnp_derivatives_match_differences() {
+    check_node("pnp.ddn", "weighted_pnp", &[("m", 4), ("n", 5)], 27);
+}
+
+#[test]
 fn more_smooth_nodes_derivatives_match_differences() {
     check_node("more.ddn", "logistic_regression", &[("m", 6), ("n", 3)], 16);
     check_node("more.ddn", "softmax_layer", &[("n", 4)], 17);
