@@ -14,7 +14,8 @@
 //! and judged before anything is timed; a failure is not timed again.
 //!
 //! Both run on one thread. ddn: `solve` with its defaults (equilibration,
-//! the KKT path `Auto` picks, polishing) and the stopping tolerance below.
+//! the KKT path `Auto` picks, polishing, the active-set polish unless
+//! `--no-active-set-polish`) and the stopping tolerance below.
 //! Clarabel 0.11: its defaults, which are its best on these problems
 //! (presolve, equilibration, QDLDL — the only direct solver of this build —
 //! with static and dynamic regularisation and iterative refinement), the same
@@ -30,6 +31,7 @@
 //! cargo bench --bench maros_meszaros                        # all 102, tol 1e-8, limit 10 s
 //! cargo bench --bench maros_meszaros -- --only QSHELL       # one problem
 //! cargo bench --bench maros_meszaros -- --tol 1e-9 --time-limit 100
+//! cargo bench --bench maros_meszaros -- --no-active-set-polish  # ddn without it
 //! ```
 
 #[allow(dead_code)]
@@ -131,7 +133,9 @@ fn main() {
     let limit: f64 = flag("--time-limit").and_then(|v| v.parse().ok()).unwrap_or(10.0);
     faer::set_global_parallelism(faer::Par::Seq);
 
-    let settings = Settings { tol_gap_abs: tol, tol_gap_rel: tol, tol_feas: tol, ..Settings::default() };
+    let polish_active_set = !args.iter().any(|a| a == "--no-active-set-polish");
+    let settings =
+        Settings { tol_gap_abs: tol, tol_gap_rel: tol, tol_feas: tol, polish_active_set, ..Settings::default() };
     let cl_settings = DefaultSettings::<f64> {
         verbose: false,
         tol_gap_abs: tol,
@@ -144,11 +148,16 @@ fn main() {
         .iter()
         .filter(|r| r.set == "maros_meszaros" && only.as_ref().is_none_or(|o| r.problem.eq_ignore_ascii_case(o)))
         .collect();
-    println!("maros_meszaros: {} problems, tolerance {tol:e}, time limit {limit} s, shift {SHIFT} s", problems.len());
     println!(
-        "| problem | n | m | ddn (ms) | Clarabel (ms) | ddn / Clarabel | ddn iterations | ddn status | Clarabel status |"
+        "maros_meszaros: {} problems, tolerance {tol:e}, time limit {limit} s, shift {SHIFT} s, \
+         ddn's active-set polish {}",
+        problems.len(),
+        if polish_active_set { "on" } else { "off" }
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| problem | n | m | ddn (ms) | Clarabel (ms) | ddn / Clarabel | ddn iterations | ddn KKT | ddn status | Clarabel status |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let (mut t_ddn, mut t_cl) = (Vec::new(), Vec::new());
     let (mut ok_ddn, mut ok_cl) = (0, 0);
     for r in &problems {
@@ -209,7 +218,7 @@ fn main() {
             Err(why) => why.clone(),
         };
         println!(
-            "| {} | {} | {} | {} | {} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} |",
             r.problem,
             prog.n(),
             prog.m(),
@@ -217,6 +226,7 @@ fn main() {
             shown(&clarabel, tc),
             td / tc,
             sol.info.iterations,
+            sol.info.kkt_method.name(),
             status(&ddn),
             status(&clarabel),
         );
