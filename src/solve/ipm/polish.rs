@@ -328,7 +328,7 @@ fn absolute_error(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64]
 /// The KKT factorisation is the active set's afterwards (`factored` false).
 fn active_set(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) -> bool {
     let before = absolute_error(prob, ws, &mut w.res, &ws.x, &ws.s, &ws.z);
-    if !(before > ws.solver.settings.tol_gap_abs) {
+    if before.is_nan() || before <= ws.solver.settings.tol_gap_abs {
         return false;
     }
     // The guess, in the equilibrated units (s̃ = E s, z̃ = c E⁻¹ z), where the
@@ -382,7 +382,7 @@ fn active_set(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) -> bool {
     measure(prob, ws, &mut w.res, &w.x, &w.s, &w.z, &mut info);
     let status = info.solved_status(&ws.solver.settings);
     let after = absolute_error(prob, ws, &mut w.res, &w.x, &w.s, &w.z);
-    if rank(status) < rank(ws.status) || !(after < before) {
+    if rank(status) < rank(ws.status) || after.is_nan() || after >= before {
         return false;
     }
     ws.x.copy_from_slice(&w.x);
@@ -409,7 +409,7 @@ fn active_set_steps(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) -> boo
             }
         }
         let e = inf(&w.res.rd).max(inf(&w.res.rp));
-        if !(e < 0.5 * err) || step == MAX_ACTIVE_STEPS {
+        if e.is_nan() || e >= 0.5 * err || step == MAX_ACTIVE_STEPS {
             return e.is_finite();
         }
         err = e;
