@@ -66,6 +66,11 @@ pub fn inputs(node: &str) -> BTreeMap<String, Tensor> {
         "pool_quadratic" => json!({ "x": rng.mat(5, 2) }),
         "pool_pseudo_huber" | "pool_huber" | "pool_welsch" | "pool_truncated_quadratic" => pool(&mut rng),
         "project_simplex" | "project_simplex_dual" => json!({ "y": rng.vec(5) }),
+        "project_ellipsoid" => {
+            // A positive definite P and y outside the ellipsoid: the constraint is active.
+            let y: Vec<f64> = rng.vec(3).iter().map(|v| 3.0 + v).collect();
+            json!({"y": y, "P": rng.spd(3, 0.5), "x0": rng.vec(3)})
+        }
         other => panic!("no seeded inputs for `{other}`: add them here"),
     };
     ddn::runtime::named_tensors(&value).expect("seeded inputs")
