@@ -430,13 +430,7 @@ fn run_node(
                     grads.iter().map(|(k, g)| (k.clone(), ddn::runtime::tensor_to_json(g))).collect();
                 gradients = Some(serde_json::Value::Object(grads));
             }
-            // A non-finite gradient: the backward pass made the status `numerical_error`.
-            Err(e) if fwd.solved.status == ddn::runtime::Status::NumericalError => {
-                let info = &fwd.solved.info;
-                let message = info.get("message").and_then(|m| m.as_str()).map_or(e.0, str::to_string);
-                return Ok(numerical_error(&call.node, message, info));
-            }
-            Err(e) => return Err(fail(&[e.0])),
+            Err(e) => return pass_failed(&call.node, &fwd.solved, e),
         }
     }
     // Forward mode, likewise only for a solved problem.
@@ -448,12 +442,7 @@ fn run_node(
                     t.iter().map(|(k, v)| (k.clone(), ddn::runtime::tensor_to_json(v))).collect();
                 output_tangents = Some(serde_json::Value::Object(t));
             }
-            Err(e) if fwd.solved.status == ddn::runtime::Status::NumericalError => {
-                let info = &fwd.solved.info;
-                let message = info.get("message").and_then(|m| m.as_str()).map_or(e.0, str::to_string);
-                return Ok(numerical_error(&call.node, message, info));
-            }
-            Err(e) => return Err(fail(&[e.0])),
+            Err(e) => return pass_failed(&call.node, &fwd.solved, e),
         }
     }
     // `info` after the backward pass and the forward mode, which may add warnings.
@@ -476,6 +465,20 @@ fn run_node(
         result["output_tangents"] = t;
     }
     Ok(result)
+}
+
+/// A failed backward pass or forward mode: a non-finite result made the status
+/// `numerical_error` (the JSON says why, exit non-zero); anything else is an error.
+fn pass_failed(
+    node: &str,
+    solved: &ddn::runtime::Solved,
+    e: ddn::runtime::RunError,
+) -> Result<serde_json::Value, ExitCode> {
+    if solved.status != ddn::runtime::Status::NumericalError {
+        return Err(fail(&[e.0]));
+    }
+    let message = solved.info.get("message").and_then(|m| m.as_str()).map_or(e.0, str::to_string);
+    Ok(numerical_error(node, message, &solved.info))
 }
 
 /// `--check-gradients`: the backward pass against central differences, per
