@@ -33,6 +33,9 @@ use crate::smooth::SmoothProblem;
 use crate::symbolic::{Derived, NodeProblem};
 use crate::syntax::ast::BaseType;
 
+/// Tensors by name: the outputs' tangents.
+type Named = Vec<(String, Tensor)>;
+
 /// The tangent of every output (in declaration order, by name), given tangents
 /// for some parameters (by name; missing ones are zero). Needs a solved forward,
 /// like [`super::backward`]; a singular smooth KKT system is added to
@@ -116,7 +119,7 @@ fn smooth(
     kernels: &dyn Kernels,
     (y, nu, lambda): (&[f64], &[f64], &[f64]),
     dots: &[Tensor],
-) -> Result<(Vec<(String, Tensor)>, Vec<String>), RunError> {
+) -> Result<(Named, Vec<String>), RunError> {
     let problem = NodeProblem::new(node, bound, derived, kernels);
     let (n, me, mi) = (problem.dim(), problem.n_eq(), problem.n_ineq());
     let domain = |e: crate::smooth::DomainError| RunError(format!("the forward mode left the domain: {}", e.0));
