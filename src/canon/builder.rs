@@ -4,7 +4,7 @@
 //! `Ax + s = b` with the zero block first, then the nonnegative rows, then each
 //! second-order cone.
 
-use super::affine::Lin;
+use super::affine::{Aff, Lin};
 use super::scalar::{Data, Scalar};
 use crate::eval::Tensor;
 use crate::ir::Expr;
@@ -163,6 +163,12 @@ pub trait Sink {
     /// its position among the `Data` kernel's outputs, when it is one) as the
     /// reductions' numbers.
     fn lift(&mut self, e: &Expr, t: Tensor, index: Option<usize>) -> Data<Self::S>;
+
+    /// `t ≥ xᵀQx` has just been reduced to the rotated cone `cone`
+    /// (`t·1 ≥ ‖S x‖²`, `S = Q^½`). Assembling the program needs nothing more; the
+    /// backward pass's sink differentiates this constraint in Q itself
+    /// ([`super::sensitivity`]), since S is not differentiable at a singular Q.
+    fn quad_form(&mut self, _x: &Aff<Self::S>, _q: &Data<Self::S>, _cone: Tag) {}
 
     fn new_vars(&mut self, count: usize) -> usize {
         self.memberships().new_vars(count)

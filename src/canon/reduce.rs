@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::affine::{Aff, Lin};
-use super::builder::Sink;
+use super::builder::{Sink, Tag};
 use super::scalar::{Data, Scalar, Test};
 use super::CanonError;
 use crate::atoms::Atom;
@@ -345,7 +345,9 @@ impl<'a, K: Sink> Reducer<'a, K> {
                 self.note("quad_form: xᵀQx = ‖S x‖² with S = Q^½");
                 let s = Data { shape: vec![n, n], data: s };
                 let sx = Aff::left_matmul(&s, &x).ok_or_else(|| mismatch(e))?;
-                self.sum_squares(&sx)
+                let (t, cone) = self.sum_squares_cone(&sx);
+                self.b.quad_form(&x, &q, cone);
+                Ok(t)
             }
             Atom::QuadOverLin => {
                 let x = self.arg(atom, args, 0, dir)?;
@@ -398,18 +400,23 @@ impl<'a, K: Sink> Reducer<'a, K> {
 
     /// The rotated cone `u·v ≥ ‖w‖², u, v ≥ 0` as the second-order cone
     /// `‖(2w, u − v)‖ ≤ u + v` — every quadratic, root and inverse below is one.
-    fn rotated(&mut self, u: &Lin<K::S>, v: &Lin<K::S>, w: &[Lin<K::S>]) {
+    fn rotated(&mut self, u: &Lin<K::S>, v: &Lin<K::S>, w: &[Lin<K::S>]) -> Tag {
         let mut block = vec![add(u, v, 1.0), add(u, v, -1.0)];
         block.extend(w.iter().map(|wi| wi.scaled(2.0)));
-        self.b.soc(block);
+        self.b.soc(block)
     }
 
     /// t ≥ ‖x‖²: the rotated cone t·1 ≥ ‖x‖².
     fn sum_squares(&mut self, x: &Aff<K::S>) -> Result<Aff<K::S>, CanonError> {
+        Ok(self.sum_squares_cone(x).0)
+    }
+
+    /// [`Self::sum_squares`], with the cone's tag.
+    fn sum_squares_cone(&mut self, x: &Aff<K::S>) -> (Aff<K::S>, Tag) {
         self.note("sum_squares: t·1 ≥ ‖x‖² (rotated cone)");
         let t = self.fresh(Vec::new());
-        self.rotated(&t.e[0], &Lin::constant(K::S::from(1.0)), &x.e);
-        Ok(t)
+        let cone = self.rotated(&t.e[0], &Lin::constant(K::S::from(1.0)), &x.e);
+        (t, cone)
     }
 
     /// One 3-dimensional rotated cone per entry, `u(t, x)·v(t, x) ≥ w(t, x)²`, for a

@@ -56,6 +56,35 @@ pub(crate) fn multiplier_ranges(node: &Node, derived: &Derived, bound: &Bound) -
     out
 }
 
+/// The node's outputs, in declaration order, from its variables' values and the
+/// flat multipliers `(ν, λ)` placed by `ranges` ([`multiplier_ranges`]); the
+/// forward mode maps tangents the same way.
+pub(crate) fn outputs(
+    node: &Node,
+    bound: &Bound,
+    ranges: &[Option<(bool, Range<usize>)>],
+    vars: Vec<Tensor>,
+    nu: &[f64],
+    lambda: &[f64],
+) -> Vec<(String, Tensor)> {
+    node.outputs
+        .iter()
+        .map(|o| match o {
+            Output::Var(v) => (node.var(*v).name.clone(), vars[v.0 as usize].clone()),
+            Output::Dual(c) => {
+                let name = node.constraints[*c].name.clone().unwrap_or_default();
+                let shape = concrete(&node.constraints[*c].shape, &bound.dims);
+                let data = match &ranges[*c] {
+                    Some((true, r)) => nu[r.clone()].to_vec(),
+                    Some((false, r)) => lambda[r.clone()].to_vec(),
+                    None => vec![0.0; shape.iter().product()],
+                };
+                (name, Tensor { shape, data })
+            }
+        })
+        .collect()
+}
+
 /// The method and settings `solve using newton(...)` / `sqp(...)` ask for.
 fn settings(node: &Node) -> Result<(Method, smooth::Settings), RunError> {
     let mut s = smooth::Settings::default();
@@ -126,23 +155,7 @@ fn general(node: &Node, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solv
 
     let vars = problem.unflatten(&sol.y);
     let ranges = multiplier_ranges(node, &derived, bound);
-    let outputs = node
-        .outputs
-        .iter()
-        .map(|o| match o {
-            Output::Var(v) => (node.var(*v).name.clone(), vars[v.0 as usize].clone()),
-            Output::Dual(c) => {
-                let name = node.constraints[*c].name.clone().unwrap_or_default();
-                let shape = concrete(&node.constraints[*c].shape, &bound.dims);
-                let data = match &ranges[*c] {
-                    Some((true, r)) => sol.nu[r.clone()].to_vec(),
-                    Some((false, r)) => sol.lambda[r.clone()].to_vec(),
-                    None => vec![0.0; shape.iter().product()],
-                };
-                (name, Tensor { shape, data })
-            }
-        })
-        .collect();
+    let outputs = outputs(node, bound, &ranges, vars, &sol.nu, &sol.lambda);
     let constrained = !(derived.eqs.is_empty() && derived.ineqs.is_empty());
     let mut info = Map::new();
     info.insert("family".into(), json!(node.class.family));

@@ -19,7 +19,7 @@ fn tight() -> Settings {
 /// `optimal_inaccurate` (1e-12 missed: a second-order cone's polished point can
 /// stop at a gap of 1e-10) with the residuals and the gap measured at the
 /// returned point below 1e-9.
-fn assert_accurate(s: &ddn::runtime::Solved) {
+pub(super) fn assert_accurate(s: &ddn::runtime::Solved) {
     let measure = |k: &str| s.info.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
     let near = || ["primal_residual", "dual_residual", "gap"].iter().all(|k| measure(k) <= 1e-9);
     let accurate = s.status == Status::Optimal || (s.status == Status::OptimalInaccurate && near());

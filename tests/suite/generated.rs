@@ -26,6 +26,10 @@ mod eigen_ddn {
     include!("../generated/eigen.rs");
 }
 #[allow(dead_code)]
+mod ellipsoid_ddn {
+    include!("../generated/ellipsoid.rs");
+}
+#[allow(dead_code)]
 mod least_squares_ddn {
     include!("../generated/least_squares.rs");
 }
@@ -177,6 +181,7 @@ fn generated() -> Vec<Generated> {
     vec![
         generated!("eigen", eigen_ddn::max_eigvec, [X], [u]),
         generated!("eigen", eigen_ddn::eigh_full, [X], [U]),
+        generated!("ellipsoid", ellipsoid_ddn::project_ellipsoid, [y, P, x0], [x, inside]),
         generated!("least_squares", least_squares_ddn::least_squares, [A, b], [x]),
         generated!("more", more_ddn::lp_layer, [c, G, h], [z]),
         generated!("more", more_ddn::ls_norm_ball, [A, b, r], [x, radius]),

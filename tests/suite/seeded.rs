@@ -69,6 +69,11 @@ pub fn inputs(node: &str) -> BTreeMap<String, Tensor> {
         "project_simplex" | "project_simplex_dual" => json!({ "y": rng.vec(5) }),
         // Every weight positive (central differences move each one both ways).
         "weighted_pnp" => pnp_scene(&mut rng, 5, 0.2, 0.1).inputs,
+        "project_ellipsoid" => {
+            // A positive definite P and y outside the ellipsoid: the constraint is active.
+            let y: Vec<f64> = rng.vec(3).iter().map(|v| 3.0 + v).collect();
+            json!({"y": y, "P": rng.spd(3, 0.5), "x0": rng.vec(3)})
+        }
         other => panic!("no seeded inputs for `{other}`: add them here"),
     };
     ddn::runtime::named_tensors(&value).expect("seeded inputs")

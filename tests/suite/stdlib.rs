@@ -39,6 +39,7 @@ fn stdlib_families() {
         ("lasso", Qp),
         ("logistic_regression", SmoothUnconstrained),
         ("pool_welsch_ball", SmoothInequality),
+        ("project_ellipsoid", Socp),
     ];
     let mut found = std::collections::HashMap::new();
     for path in ddn_files(&root().join("stdlib")) {
