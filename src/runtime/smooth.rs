@@ -20,8 +20,17 @@ use crate::symbolic::{self, Derived, NodeProblem, SymRole};
 pub(crate) enum SmoothContext {
     /// Newton / interior point: the derived expressions, the kernels that ran
     /// them (the backward runs the same), and the first-order point `(y, ν, λ)`
-    /// (flat, as [`crate::smooth::SmoothProblem`] lays them out).
-    General { derived: Arc<Derived>, kernels: KernelHandle, y: Vec<f64>, nu: Vec<f64>, lambda: Vec<f64> },
+    /// (flat, as [`crate::smooth::SmoothProblem`] lays them out); and `∇²L`
+    /// there when the forward evaluated it at that point (Newton's last
+    /// iterate), which the backward then does not evaluate again.
+    General {
+        derived: Arc<Derived>,
+        kernels: KernelHandle,
+        y: Vec<f64>,
+        nu: Vec<f64>,
+        lambda: Vec<f64>,
+        hessian: Option<faer::Mat<f64>>,
+    },
     /// Sinkhorn: the plan and γ, for the structured backward (the cost is read
     /// again from the bound parameters).
     Transport { solution: crate::smooth::SinkhornSolution, gamma: f64 },
@@ -171,8 +180,9 @@ fn general(node: &Node, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solv
             info.insert("weakly_active".into(), json!(weak));
         }
     }
+    let hessian = problem.hessian_at(&sol.y, &sol.nu, &sol.lambda);
     drop(problem);
     let kernels = KernelHandle(kernels);
-    let context = SmoothContext::General { derived, kernels, y: sol.y, nu: sol.nu, lambda: sol.lambda };
+    let context = SmoothContext::General { derived, kernels, y: sol.y, nu: sol.nu, lambda: sol.lambda, hessian };
     Ok(Solved { status: sol.status, outputs, info, context: Context::Smooth(Box::new(context)) })
 }
