@@ -108,7 +108,7 @@ impl Default for LeastSquares {
 enum Factor {
     /// `K = 2RᵀR`, R the upper triangle of the workspace's `ls.qr`.
     Qr,
-    Kkt(DirectFactor),
+    Kkt(Box<DirectFactor>),
     /// The interior point method's, kept in the workspace's [`ipm::Workspace`].
     Ipm,
     /// The dual active-set method's, kept in the workspace's [`ActiveSet`].
@@ -538,7 +538,7 @@ impl<'n> Prepared<'n> {
                 let norm = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
                 ws.facts = ("kkt", p.objectives(&x, &z).0, norm(&primal), Some(norm(&dual)));
                 (ws.x, ws.z) = (x, z);
-                ws.factor = Some(Factor::Kkt(factor));
+                ws.factor = Some(Factor::Kkt(Box::new(factor)));
                 return Ok(Some(Status::Optimal));
             }
             if active_set::applies(p) {

@@ -312,7 +312,7 @@ impl ActiveSet {
         }
         for k in 0..n {
             let pivot = l[k + k * n];
-            if !(pivot > PD_TOL * max_diag) {
+            if pivot.is_nan() || pivot <= PD_TOL * max_diag {
                 return false;
             }
             let lkk = pivot.sqrt();
