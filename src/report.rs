@@ -252,12 +252,14 @@ pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> 
 
 /// How the runtime solves a node's standard form `p` (`runtime::Prepared`'s
 /// order): unconstrained least squares by a QR of its residual's matrix, an
-/// equality QP by one KKT factorisation, anything else by the interior point
-/// method on the KKT path its `Auto` choice takes for this structure and size.
+/// equality QP by one KKT factorisation, a small strictly convex QP by the dual
+/// active-set method (tried on `p`: it may decline at these values), anything
+/// else by the interior point method on the KKT path its `Auto` choice takes for
+/// this structure and size.
 fn solver_path(node: &Node, p: &crate::solve::ConeProgram) -> String {
     use crate::atoms::Atom;
     use crate::ir::ExprKind;
-    use crate::solve::{ipm, ConeBlock};
+    use crate::solve::{active_set, ipm, ConeBlock};
     let default = node.solve.is_none();
     if default && node.constraints.is_empty() {
         if let ExprKind::Atom { atom: Atom::SumSquares, .. } = &node.objective.expr.kind {
@@ -270,8 +272,24 @@ fn solver_path(node: &Node, p: &crate::solve::ConeProgram) -> String {
             .into();
     }
     let settings = crate::runtime::settings(node).unwrap_or_default();
+    let declined = if default && active_set::applies(p) {
+        match active_set::ActiveSet::default().solve(p, &settings) {
+            Ok(r) => {
+                return format!(
+                    "the dual active-set method (Goldfarb–Idnani; at these inputs {} of {} rows active after {} \
+                     step(s); the interior point method where it declines)",
+                    r.active,
+                    p.m(),
+                    r.iterations
+                )
+            }
+            Err(why) => format!(" (the dual active-set method declined at these inputs: {why})"),
+        }
+    } else {
+        String::new()
+    };
     match ipm::Workspace::new(p, &settings) {
-        Ok(ws) => format!("the interior point method, {} KKT factorisation", ws.kkt_method().name()),
-        Err(e) => format!("the interior point method (its KKT system could not be set up: {e})"),
+        Ok(ws) => format!("the interior point method, {} KKT factorisation{declined}", ws.kkt_method().name()),
+        Err(e) => format!("the interior point method (its KKT system could not be set up: {e}){declined}"),
     }
 }

@@ -1,5 +1,6 @@
 //! Test modules and shared helpers.
 
+mod active_set;
 mod adjoint;
 pub mod backward;
 mod batch;
