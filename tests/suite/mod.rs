@@ -9,6 +9,7 @@ pub mod contract;
 mod datasets;
 mod docs;
 mod eigen;
+mod exp_cone;
 mod generated;
 mod ipm;
 mod jit;
