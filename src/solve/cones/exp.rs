@@ -224,7 +224,7 @@ fn spd_solve(m: &Mat3, b: &[f64]) -> Option<[f64; 3]> {
     let mut l = [[0.0; 3]; 3];
     for j in 0..3 {
         let d = m[j][j] - (0..j).map(|k| l[j][k] * l[j][k]).sum::<f64>();
-        if !(d > 0.0) {
+        if d.is_nan() || d <= 0.0 {
             return None;
         }
         l[j][j] = d.sqrt();
@@ -350,7 +350,7 @@ impl ExpCone {
         }
         let on_boundary = || {
             let (x, y) = (s[0], s[1]);
-            if !(y > 1e-12 * ns) {
+            if y.is_nan() || y <= 1e-12 * ns {
                 return None;
             }
             let r = x / y;

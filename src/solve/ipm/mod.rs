@@ -161,6 +161,9 @@ impl Solver {
             }
             if iter > 1 && self.is_regressing() {
                 self.revert();
+                if self.fall_back_to_dual_scaling(&mut dual_scaling) {
+                    continue;
+                }
                 return self.failed(Status::InsufficientProgress);
             }
             if iter >= self.settings.max_iter {
@@ -220,7 +223,7 @@ impl Solver {
 
     /// With a nonsymmetric cone under the primal–dual scaling: switches to the
     /// dual scaling and returns true (the iteration is redone from the same
-    /// point); false otherwise.
+    /// point, or from the previous one after a regression); false otherwise.
     fn fall_back_to_dual_scaling(&mut self, dual_scaling: &mut bool) -> bool {
         if self.cones.is_symmetric() || *dual_scaling {
             return false;
