@@ -110,7 +110,7 @@ fn entropy_on_the_simplex_is_uniform() {
             b[3 + 3 * i] = 1.0;
         }
         let mut cones = vec![ConeBlock::Zero(1)];
-        cones.extend(std::iter::repeat(ConeBlock::Exponential).take(n));
+        cones.extend(std::iter::repeat_n(ConeBlock::Exponential, n));
         let q: Vec<f64> = (0..2 * n).map(|j| if j < n { 0.0 } else { -1.0 }).collect();
         let p = ConeProgram { p: Triplets::new(2 * n, 2 * n), q, a, b, cones, c0: 0.0 };
         let sol = optimal(&p, &Settings::default());
@@ -148,7 +148,7 @@ fn log_sum_exp_meets_its_conjugate() {
     }
     q[n] = 1.0;
     let mut cones = vec![ConeBlock::Zero(1), ConeBlock::Nonneg(1)];
-    cones.extend(std::iter::repeat(ConeBlock::Exponential).take(n));
+    cones.extend(std::iter::repeat_n(ConeBlock::Exponential, n));
     let p = ConeProgram { p: Triplets::new(nv, nv), q, a, b, cones, c0: 0.0 };
     let sol = optimal(&p, &Settings::default());
     let want: f64 = -c.iter().map(|ci| ci * ci.ln()).sum::<f64>();
