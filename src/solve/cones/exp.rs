@@ -39,8 +39,10 @@ use super::{dot, norm2, Cone, HsShape};
 
 type Mat3 = [[f64; 3]; 3];
 
-/// The analytic centre of the cone, `s = z = −∇f*(z)`: the initial point.
-const CENTRE: [f64; 3] = [-1.051_383_945_322_714, 0.556_409_619_469_370, 1.258_967_884_768_947];
+/// The analytic centre of the cone, `s = z = −∇f*(z)`: the initial point
+/// (Newton's method on `s + ∇f*(s) = 0` in 40-digit arithmetic; the digits
+/// often quoted, −1.051383945322714, …, are off from the fixed point by 5e-9).
+const CENTRE: [f64; 3] = [-1.051_383_943_750_229, 0.556_409_618_604_338, 1.258_967_886_464_460];
 
 /// Backtracking factor of the step to the barrier's domain, and the step below
 /// which it gives up (no step).
@@ -247,14 +249,19 @@ fn cross(a: &[f64], b: &[f64]) -> [f64; 3] {
     [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
 }
 
-/// `Σ hₖ vₖvₖᵀ`.
+/// `Σ hₖ vₖvₖᵀ`, exactly symmetric (the upper triangle mirrored).
 fn rank_sum(terms: &[(f64, [f64; 3])]) -> Mat3 {
     let mut m = [[0.0; 3]; 3];
     for (h, v) in terms {
         for i in 0..3 {
-            for j in 0..3 {
+            for j in i..3 {
                 m[i][j] += h * v[i] * v[j];
             }
+        }
+    }
+    for i in 0..3 {
+        for j in 0..i {
+            m[i][j] = m[j][i];
         }
     }
     m
@@ -515,12 +522,13 @@ mod tests {
         // The centre is self-dual: s = −∇f*(s).
         let (g, _) = dual_derivatives(CENTRE);
         for i in 0..3 {
-            assert!((CENTRE[i] + g[i]).abs() < 1e-9, "{i}: {} vs {}", CENTRE[i], -g[i]);
+            assert!((CENTRE[i] + g[i]).abs() < 1e-14, "{i}: {} vs {}", CENTRE[i], -g[i]);
         }
     }
 
-    /// Gradients and Hessian against central differences of the barriers, and
-    /// the third derivative against differences of the Hessian.
+    /// Gradients and Hessian against central differences of the barriers (steps
+    /// relative to each entry: a point near the boundary has entries of 1e-3),
+    /// and the third derivative against differences of the Hessian.
     #[test]
     fn derivatives_by_central_differences() {
         let h = 1e-6;
@@ -528,19 +536,20 @@ mod tests {
             let (g, hess) = dual_derivatives(z);
             let gp = primal_gradient(&s);
             for i in 0..3 {
+                let (hs, hz) = (h * s[i].abs().max(1e-2), h * z[i].abs().max(1e-2));
                 let (mut zp, mut zm, mut sp, mut sm) = (z, z, s, s);
-                zp[i] += h;
-                zm[i] -= h;
-                sp[i] += h;
-                sm[i] -= h;
-                let fd = (dual_barrier(&zp) - dual_barrier(&zm)) / (2.0 * h);
+                zp[i] += hz;
+                zm[i] -= hz;
+                sp[i] += hs;
+                sm[i] -= hs;
+                let fd = (dual_barrier(&zp) - dual_barrier(&zm)) / (2.0 * hz);
                 assert!((fd - g[i]).abs() < 1e-6 * (1.0 + g[i].abs()), "∇f*[{i}] {fd} vs {}", g[i]);
-                let fd = (primal_barrier(&sp) - primal_barrier(&sm)) / (2.0 * h);
+                let fd = (primal_barrier(&sp) - primal_barrier(&sm)) / (2.0 * hs);
                 assert!((fd - gp[i]).abs() < 1e-6 * (1.0 + gp[i].abs()), "∇f[{i}] {fd} vs {}", gp[i]);
                 let (gp_, _) = dual_derivatives(zp);
                 let (gm_, _) = dual_derivatives(zm);
                 for j in 0..3 {
-                    let fd = (gp_[j] - gm_[j]) / (2.0 * h);
+                    let fd = (gp_[j] - gm_[j]) / (2.0 * hz);
                     assert!((fd - hess[i][j]).abs() < 1e-5 * (1.0 + hess[i][j].abs()));
                 }
             }
