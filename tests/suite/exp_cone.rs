@@ -436,15 +436,17 @@ fn smooth_exp_nodes_keep_their_smooth_solver() {
 }
 
 /// The backward pass through exponential cones (complementarity linearised at
-/// the returned point from the cone's geometry) against central differences
-/// of re-solves, for each reduction.
+/// the returned point from the cone's geometry) against closed-form
+/// derivatives. (Differences of re-solves are not used here: the forward
+/// stalls at `optimal_inaccurate` on some perturbed inputs, see the ignored
+/// test below.)
 #[test]
 fn exp_nodes_backward_matches_central_differences() {
     let xlogx =
         node_src("node f(c: real[n]) -> x: real[n] { minimize sum(xlogx(x)) - c @ x\nsubject to { norm1(x) <= 100 } }");
     // The closed forms first: x = e^{c−1}, ∂L/∂c = v ⊙ x; x = p e^c, ∂L/∂p = v ⊙ e^c.
     let (c, v) = ([0.5, -1.0, 1.5], [0.3, -0.7, 0.2]);
-    let g = check(&xlogx, json!({ "c": c }), vec![("x".into(), Tensor::vector(v.to_vec()))]);
+    let g = gradients(&xlogx, &json!({ "c": c }), &[("x".into(), Tensor::vector(v.to_vec()))]);
     for i in 0..3 {
         let want = v[i] * f64::exp(c[i] - 1.0);
         assert!((g[0].data[i] - want).abs() < 1e-6 * (1.0 + want.abs()), "xlogx: {} vs {want}", g[0].data[i]);
@@ -453,7 +455,7 @@ fn exp_nodes_backward_matches_central_differences() {
         "node f(p: real[n], c: real[n]) -> x: real[n] { minimize sum(kl_div(x, p)) - c @ x\nsubject to { norm_inf(x) <= 100 } }",
     );
     let (p, c, v) = ([0.2, 0.5, 1.3], [0.4, -0.3, 0.1], [1.0, 0.5, -0.4]);
-    let g = check(&kl, json!({"p": p, "c": c}), vec![("x".into(), Tensor::vector(v.to_vec()))]);
+    let g = gradients(&kl, &json!({"p": p, "c": c}), &[("x".into(), Tensor::vector(v.to_vec()))]);
     for i in 0..3 {
         let (dp, dc) = (v[i] * f64::exp(c[i]), v[i] * p[i] * f64::exp(c[i]));
         assert!((g[0].data[i] - dp).abs() < 1e-6 * (1.0 + dp.abs()), "kl_div ∂p: {} vs {dp}", g[0].data[i]);
