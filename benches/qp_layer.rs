@@ -51,8 +51,8 @@ use std::hint::black_box;
 
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
-    DefaultSettings, DefaultSolver, IPSolver, NonnegativeConeT, SecondOrderConeT, SolverStatus, SupportedConeT,
-    ZeroConeT,
+    DefaultSettings, DefaultSolver, ExponentialConeT, IPSolver, NonnegativeConeT, SecondOrderConeT, SolverStatus,
+    SupportedConeT, ZeroConeT,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 use ddn::canon::canonicalize;
@@ -145,6 +145,7 @@ impl ClarabelProblem {
                 ConeBlock::Zero(d) => ZeroConeT(d),
                 ConeBlock::Nonneg(d) => NonnegativeConeT(d),
                 ConeBlock::SecondOrder(d) => SecondOrderConeT(d),
+                ConeBlock::Exponential => ExponentialConeT(),
             })
             .collect();
         ClarabelProblem { p: csc(&prog.p), q: prog.q.clone(), a: csc(&prog.a), b: prog.b.clone(), cones }

@@ -194,15 +194,23 @@ pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> 
                 p.m(),
                 p.a.entries.len()
             ));
-            let cones: Vec<String> = p
-                .cones
-                .iter()
-                .map(|c| match c {
-                    crate::solve::ConeBlock::Zero(d) => format!("zero({d})"),
-                    crate::solve::ConeBlock::Nonneg(d) => format!("nonneg({d})"),
-                    crate::solve::ConeBlock::SecondOrder(d) => format!("soc({d})"),
-                })
-                .collect();
+            let mut cones: Vec<String> = Vec::new();
+            let mut exp_run = 0;
+            for (i, c) in p.cones.iter().enumerate() {
+                match c {
+                    crate::solve::ConeBlock::Zero(d) => cones.push(format!("zero({d})")),
+                    crate::solve::ConeBlock::Nonneg(d) => cones.push(format!("nonneg({d})")),
+                    crate::solve::ConeBlock::SecondOrder(d) => cones.push(format!("soc({d})")),
+                    crate::solve::ConeBlock::Exponential => {
+                        exp_run += 1;
+                        // A run of exponential cones is one entry, `exp(3)^k`.
+                        if p.cones.get(i + 1) != Some(c) {
+                            cones.push(if exp_run == 1 { "exp(3)".into() } else { format!("exp(3)^{exp_run}") });
+                            exp_run = 0;
+                        }
+                    }
+                }
+            }
             out.push_str(&format!("    K: {}\n", if cones.is_empty() { "(none)".into() } else { cones.join(" × ") }));
             out.push_str(&format!("  solved by  {}\n", solver_path(node, p)));
             if !k.log.is_empty() {

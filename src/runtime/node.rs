@@ -162,7 +162,9 @@ impl Conic {
         match self {
             Conic::Ipm { canon, .. } => {
                 canon.program.n() != canon.layout.user_cols()
-                    || canon.program.cones.iter().any(|c| matches!(c, crate::solve::ConeBlock::SecondOrder(_)))
+                    || canon.program.cones.iter().any(|c| {
+                        matches!(c, crate::solve::ConeBlock::SecondOrder(_) | crate::solve::ConeBlock::Exponential)
+                    })
             }
             Conic::Direct { .. } | Conic::Prepared(_) => false,
         }

@@ -31,7 +31,7 @@ pub(super) fn node_of(file: &str, name: &str) -> ddn::ir::Node {
     c.program.nodes.into_iter().find(|n| n.name == name).expect("node")
 }
 
-fn node_src(src: &str) -> ddn::ir::Node {
+pub(super) fn node_src(src: &str) -> ddn::ir::Node {
     let c = ddn::compile("t.ddn", src);
     assert!(!c.has_errors(), "{}", super::rendered(&c));
     c.program.nodes.into_iter().next().expect("node")

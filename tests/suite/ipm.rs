@@ -89,6 +89,7 @@ fn cone_violation(v: &[f64], cones: &[ConeBlock], dual: bool) -> f64 {
             ConeBlock::Zero(_) => norm_inf(blk),
             ConeBlock::Nonneg(_) => blk.iter().fold(0.0, |m, &x| f64::max(m, -x)),
             ConeBlock::SecondOrder(_) => (dot(&blk[1..], &blk[1..]).sqrt() - blk[0]).max(0.0),
+            ConeBlock::Exponential => unreachable!("tests/suite/exp_cone.rs checks exponential cones"),
         };
         worst = worst.max(viol);
         row += d;
@@ -526,6 +527,7 @@ fn planted(seed: u64, n: usize, cones: &[ConeBlock], density: f64) -> Planted {
                     }
                 }
             }
+            ConeBlock::Exponential => unreachable!("planted problems have no exponential cone"),
         }
         row += d;
     }

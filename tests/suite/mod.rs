@@ -10,6 +10,7 @@ pub mod contract;
 mod datasets;
 mod docs;
 mod eigen;
+mod exp_cone;
 mod generated;
 mod ipm;
 mod jit;

@@ -172,13 +172,14 @@ impl ProblemData {
                 eq.c *= c;
             }
         }
-        // One scaling per second-order-cone block: the mean of its rows'.
+        // One scaling per second-order or exponential cone block (neither is
+        // invariant under scaling its rows apart): the mean of its rows'.
         let mut row = 0;
         let rectify = &mut self.rectify;
         rectify.fill(1.0);
         for c in cones {
             let d = c.dim();
-            if let ConeBlock::SecondOrder(d) = *c {
+            if matches!(c, ConeBlock::SecondOrder(_) | ConeBlock::Exponential) {
                 let block = row..row + d;
                 let mean = eq.e[block.clone()].iter().sum::<f64>() / d as f64;
                 for i in block {

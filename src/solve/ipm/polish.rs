@@ -227,6 +227,11 @@ fn jordan_product_norm(cones: &[ConeBlock], s: &[f64], z: &[f64]) -> f64 {
                 }
                 start += d;
             }
+            // Not polished (see `Workspace::solve`); the gap is its measure.
+            ConeBlock::Exponential => {
+                out = out.max(dot(&s[start..start + 3], &z[start..start + 3]).abs());
+                start += 3;
+            }
         }
     }
     out
@@ -261,6 +266,8 @@ fn into_cones(cones: &[ConeBlock], v: &mut [f64], dual: bool, tol: f64) -> bool 
                 block[0] = block[0].max(tail);
                 start += d;
             }
+            // Not polished (see `Workspace::solve`).
+            ConeBlock::Exponential => return false,
         }
     }
     true

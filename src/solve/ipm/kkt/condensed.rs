@@ -100,7 +100,13 @@ impl CondensedLdl {
         let (mg, dim) = (elim.len(), n + kept.len());
         let block_len = cones
             .iter()
-            .map(|(c, _)| if matches!(c, AnyCone::SecondOrder(_)) { c.dim() * c.dim() } else { c.dim() })
+            .map(|(c, _)| {
+                if matches!(c, AnyCone::SecondOrder(_) | AnyCone::Exponential(_)) {
+                    c.dim() * c.dim()
+                } else {
+                    c.dim()
+                }
+            })
             .max()
             .unwrap_or(0);
         let mut f = CondensedLdl {
@@ -197,7 +203,7 @@ impl CondensedLdl {
                     max_abs = max_abs.max(delta);
                     k += dim;
                 }
-                AnyCone::SecondOrder(_) => {
+                AnyCone::SecondOrder(_) | AnyCone::Exponential(_) => {
                     let h = &mut self.block[..dim * dim];
                     c.hs_dense(h);
                     for j in 0..dim {
