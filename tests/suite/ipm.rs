@@ -710,6 +710,21 @@ fn every_kkt_path_gives_the_same_derivative() {
     let problems = [
         planted(42, 8, &[ConeBlock::SecondOrder(4), ConeBlock::Zero(2), ConeBlock::Nonneg(6)], 0.6).prob,
         planted(12, 10, &[ConeBlock::Nonneg(12)], 0.7).prob,
+        // Orthant rows interleaved with kept ones (the condensed path permutes
+        // A's rows), and columns longer than one vector chunk.
+        planted(
+            7,
+            20,
+            &[
+                ConeBlock::Nonneg(9),
+                ConeBlock::Zero(3),
+                ConeBlock::Nonneg(17),
+                ConeBlock::SecondOrder(3),
+                ConeBlock::Nonneg(5),
+            ],
+            0.5,
+        )
+        .prob,
         lp,
     ];
     for (k, prob) in problems.iter().enumerate() {
