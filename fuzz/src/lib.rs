@@ -26,7 +26,7 @@ use std::sync::OnceLock;
 
 use ddn::diag::Color;
 use ddn::eval::Tensor;
-use ddn::runtime::{Backend, LoadedNode, Module};
+use ddn::runtime::{Backend, LoadedNode};
 
 /// Budgets far below the defaults, so that an input that passes them costs
 /// milliseconds, not minutes: a fuzzer is a user who asks for the largest
@@ -92,16 +92,18 @@ pub fn targets() -> &'static [Target] {
     TARGETS.get_or_init(|| {
         let mut targets = Vec::new();
         for (file, source) in STDLIB {
-            let module = |backend| match Module::load(file, source, backend) {
-                Ok(m) => &*Box::leak(Box::new(m)),
-                Err(e) => panic!("stdlib file {file} does not load: {e}"),
-            };
-            let (interpreted, jit) = (module(Backend::Interpreter), module(Backend::Jit));
-            for node in &interpreted.compiled().program.nodes {
-                let load = |m: &'static Module| {
-                    m.node(&node.name).unwrap_or_else(|e| panic!("stdlib node {} does not load: {e}", node.name))
+            let compiled: &'static ddn::Compiled = Box::leak(Box::new(ddn::compile(file, source)));
+            assert!(!compiled.has_errors(), "stdlib file {file} does not compile");
+            for node in &compiled.program.nodes {
+                let load = |backend| {
+                    LoadedNode::new(node, backend)
+                        .unwrap_or_else(|e| panic!("stdlib node {} does not load: {e}", node.name))
                 };
-                targets.push(Target { name: node.name.clone(), interpreted: load(interpreted), jit: load(jit) });
+                targets.push(Target {
+                    name: node.name.clone(),
+                    interpreted: load(Backend::Interpreter),
+                    jit: load(Backend::Jit),
+                });
             }
         }
         targets
