@@ -43,8 +43,8 @@ use std::time::Instant;
 
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
-    DefaultSettings, DefaultSolver, IPSolver, NonnegativeConeT, SecondOrderConeT, SolverStatus, SupportedConeT,
-    ZeroConeT,
+    DefaultSettings, DefaultSolver, ExponentialConeT, IPSolver, NonnegativeConeT, SecondOrderConeT, SolverStatus,
+    SupportedConeT, ZeroConeT,
 };
 use ddn::solve::{solve, ConeBlock, ConeProgram, Settings, Status, Triplets};
 
@@ -86,6 +86,8 @@ impl ClarabelProblem {
                 ConeBlock::Zero(d) => ZeroConeT(d),
                 ConeBlock::Nonneg(d) => NonnegativeConeT(d),
                 ConeBlock::SecondOrder(d) => SecondOrderConeT(d),
+                // Clarabel's cone is ours: (x, y, w) with y e^{x/y} ≤ w.
+                ConeBlock::Exponential => ExponentialConeT(),
             })
             .collect();
         ClarabelProblem { p: csc(&prog.p), q: prog.q.clone(), a: csc(&prog.a), b: prog.b.clone(), cones }

@@ -54,8 +54,8 @@ pub fn jvp(
     let done = match &mut solved.context {
         Context::Conic(ctx) => Some((conic(node, bound, ctx, &dots)?, Vec::new())),
         Context::Smooth(ctx) => match &**ctx {
-            SmoothContext::General { derived, kernels, y, nu, lambda } => {
-                Some(smooth(node, bound, derived, &*kernels.0, (y, nu, lambda), &dots)?)
+            SmoothContext::General { derived, kernels, y, nu, lambda, hessian } => {
+                Some(smooth(node, bound, derived, &*kernels.0, (y, nu, lambda), hessian.as_ref(), &dots)?)
             }
             SmoothContext::Transport { .. } | SmoothContext::Eigen { .. } => None,
         },
@@ -118,9 +118,14 @@ fn smooth(
     derived: &Derived,
     kernels: &dyn Kernels,
     (y, nu, lambda): (&[f64], &[f64], &[f64]),
+    hessian: Option<&faer::Mat<f64>>,
     dots: &[Tensor],
 ) -> Result<(Named, Vec<String>), RunError> {
     let problem = NodeProblem::new(node, bound, derived, kernels);
+    // The forward's ∇²L at the solution, when it kept one (as the backward does).
+    if let Some(h) = hessian {
+        problem.keep_hessian(y, nu, lambda, h.clone());
+    }
     let (n, me, mi) = (problem.dim(), problem.n_eq(), problem.n_ineq());
     let domain = |e: crate::smooth::DomainError| RunError(format!("the forward mode left the domain: {}", e.0));
     let (active, _) = ift::activity(&problem.ineq(y).map_err(domain)?, lambda, ACTIVITY_TOL);

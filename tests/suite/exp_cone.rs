@@ -441,7 +441,7 @@ fn smooth_exp_nodes_keep_their_smooth_solver() {
 /// stalls at `optimal_inaccurate` on some perturbed inputs, see the ignored
 /// test below.)
 #[test]
-fn exp_nodes_backward_matches_central_differences() {
+fn exp_nodes_backward_matches_closed_forms() {
     let xlogx =
         node_src("node f(c: real[n]) -> x: real[n] { minimize sum(xlogx(x)) - c @ x\nsubject to { norm1(x) <= 100 } }");
     // The closed forms first: x = e^{c−1}, ∂L/∂c = v ⊙ x; x = p e^c, ∂L/∂p = v ⊙ e^c.

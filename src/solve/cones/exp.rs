@@ -42,7 +42,7 @@ type Mat3 = [[f64; 3]; 3];
 /// The analytic centre of the cone, `s = z = −∇f*(z)`: the initial point
 /// (Newton's method on `s + ∇f*(s) = 0` in 40-digit arithmetic; the digits
 /// often quoted, −1.051383945322714, …, are off from the fixed point by 5e-9).
-const CENTRE: [f64; 3] = [-1.051_383_943_750_229, 0.556_409_618_604_338, 1.258_967_886_464_460];
+const CENTRE: [f64; 3] = [-1.051_383_943_750_229, 0.556_409_618_604_338, 1.258_967_886_464_46];
 
 /// Backtracking factor of the step to the barrier's domain, and the step below
 /// which it gives up (no step).

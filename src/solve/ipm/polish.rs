@@ -312,7 +312,7 @@ pub(super) fn polish(prob: &ConeProgram, ws: &mut Workspace) -> u32 {
         }
     }
     (w.px, w.ps, w.pz) = (x, s, z);
-    let orthants = prob.cones.iter().all(|c| !matches!(c, ConeBlock::SecondOrder(_)));
+    let orthants = prob.cones.iter().all(|c| matches!(c, ConeBlock::Zero(_) | ConeBlock::Nonneg(_)));
     if ws.solver.settings.polish_active_set && orthants && active_set(prob, ws, &mut w) {
         kept += 1;
     }
@@ -345,7 +345,8 @@ fn active_set(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) -> bool {
     for c in &prob.cones {
         let (d, zero) = match *c {
             ConeBlock::Zero(d) => (d, true),
-            ConeBlock::Nonneg(d) | ConeBlock::SecondOrder(d) => (d, false),
+            // Orthant rows (`polish` calls this for zero and orthant cones only).
+            ConeBlock::Nonneg(_) | ConeBlock::SecondOrder(_) | ConeBlock::Exponential => (c.dim(), false),
         };
         for i in start..start + d {
             w.orthant[i] = !zero;
