@@ -112,6 +112,10 @@ def seeded_inputs(node: str, seed: int = 0) -> dict[str, np.ndarray]:
         return {"y": u(5)}
     if node == "weighted_pnp":
         return _pnp_scene(rng, 5)
+    if node == "project_ellipsoid":
+        # A positive definite P and y outside the ellipsoid: the constraint is active.
+        s = u(3, 3)
+        return {"y": 3.0 + u(3), "P": s @ s.T + 0.5 * np.eye(3), "x0": u(3)}
     raise KeyError(f"no seeded inputs for `{node}`: add them to conftest.seeded_inputs")
 
 
