@@ -34,6 +34,8 @@
 //! cargo bench --bench maros_meszaros -- --no-active-set-polish  # ddn without it
 //! ```
 
+#[path = "../tests/suite/clarabel_problem.rs"]
+mod clarabel_problem;
 #[allow(dead_code)]
 #[path = "../tests/suite/reference.rs"]
 mod reference;
@@ -41,12 +43,9 @@ mod reference;
 use std::hint::black_box;
 use std::time::Instant;
 
-use clarabel::algebra::CscMatrix;
-use clarabel::solver::{
-    DefaultSettings, DefaultSolver, ExponentialConeT, IPSolver, NonnegativeConeT, SecondOrderConeT, SolverStatus,
-    SupportedConeT, ZeroConeT,
-};
-use ddn::solve::{solve, ConeBlock, ConeProgram, Settings, Status, Triplets};
+use clarabel::solver::{DefaultSettings, SolverStatus};
+use clarabel_problem::ClarabelProblem;
+use ddn::solve::{solve, Settings, Status};
 
 /// The shift of the geometric mean (seconds).
 const SHIFT: f64 = 0.01;
@@ -56,51 +55,6 @@ const BUDGET: f64 = 0.3;
 /// … but not before this many calls, nor after this many.
 const MIN_CALLS: usize = 3;
 const MAX_CALLS: usize = 25;
-
-/// A cone program in Clarabel's format: P (upper triangle, as ddn stores it) and
-/// A as CSC.
-struct ClarabelProblem {
-    p: CscMatrix<f64>,
-    q: Vec<f64>,
-    a: CscMatrix<f64>,
-    b: Vec<f64>,
-    cones: Vec<SupportedConeT<f64>>,
-}
-
-fn csc(t: &Triplets) -> CscMatrix<f64> {
-    let (mut i, mut j, mut v) = (vec![], vec![], vec![]);
-    for &(r, c, x) in &t.entries {
-        i.push(r);
-        j.push(c);
-        v.push(x);
-    }
-    CscMatrix::new_from_triplets(t.nrows, t.ncols, i, j, v)
-}
-
-impl ClarabelProblem {
-    fn new(prog: &ConeProgram) -> Self {
-        let cones = prog
-            .cones
-            .iter()
-            .map(|c| match *c {
-                ConeBlock::Zero(d) => ZeroConeT(d),
-                ConeBlock::Nonneg(d) => NonnegativeConeT(d),
-                ConeBlock::SecondOrder(d) => SecondOrderConeT(d),
-                // Clarabel's cone is ours: (x, y, w) with y e^{x/y} ≤ w.
-                ConeBlock::Exponential => ExponentialConeT(),
-            })
-            .collect();
-        ClarabelProblem { p: csc(&prog.p), q: prog.q.clone(), a: csc(&prog.a), b: prog.b.clone(), cones }
-    }
-
-    /// Status and objective (with the program's constant `c0`).
-    fn solve(&self, settings: &DefaultSettings<f64>, c0: f64) -> (SolverStatus, f64) {
-        let mut s = DefaultSolver::new(&self.p, &self.q, &self.a, &self.b, &self.cones, settings.clone())
-            .expect("clarabel setup");
-        s.solve();
-        (s.solution.status, s.solution.obj_val + c0)
-    }
-}
 
 /// One solver's outcome on one problem: its first call's time, or why it failed.
 type Outcome = Result<f64, String>;
@@ -180,7 +134,10 @@ fn main() {
         };
         let mut cl_calls = Vec::new();
         let mut out = (SolverStatus::Unsolved, f64::NAN);
-        cl_calls.push(seconds(|| out = cl.solve(&cl_settings, prog.c0)));
+        cl_calls.push(seconds(|| {
+            let s = cl.solve(&cl_settings);
+            out = (s.solution.status, s.solution.obj_val + prog.c0);
+        }));
         let clarabel: Outcome = match out {
             (SolverStatus::Solved, f) if r.accepts(f) => Ok(cl_calls[0]),
             (SolverStatus::Solved, f) => Err(format!("objective {f:e} vs {:e}", r.recommended_obj)),
@@ -201,7 +158,7 @@ fn main() {
             }
             if more_cl {
                 let t = seconds(|| {
-                    black_box(cl.solve(black_box(&cl_settings), prog.c0));
+                    black_box(cl.solve(black_box(&cl_settings)));
                 });
                 spent_cl += t;
                 cl_calls.push(t);

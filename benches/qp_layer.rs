@@ -45,15 +45,14 @@
 //! cargo bench --bench qp_layer
 //! ```
 
+#[path = "../tests/suite/clarabel_problem.rs"]
+mod clarabel_problem;
 mod common;
 
 use std::hint::black_box;
 
-use clarabel::algebra::CscMatrix;
-use clarabel::solver::{
-    DefaultSettings, DefaultSolver, ExponentialConeT, IPSolver, NonnegativeConeT, SecondOrderConeT, SolverStatus,
-    SupportedConeT, ZeroConeT,
-};
+use clarabel::solver::{DefaultSettings, SolverStatus};
+use clarabel_problem::ClarabelProblem;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ddn::canon::canonicalize;
 use ddn::diff::backward;
@@ -61,7 +60,7 @@ use ddn::eval::Tensor;
 use ddn::runtime::{bind, forward, Status};
 use ddn::solve::active_set::ActiveSet;
 use ddn::solve::ipm::Workspace;
-use ddn::solve::{solve, ConeBlock, ConeProgram, KktMethod, Settings, Triplets};
+use ddn::solve::{solve, KktMethod, Settings};
 
 use common::{bench, inputs, rel_diff, stdlib_node, time_once, Rng};
 
@@ -115,48 +114,6 @@ fn planted_qp(rng: &mut Rng, n: usize) -> (Vec<(&'static str, Tensor)>, Vec<f64>
         ("b", Tensor::vector(b)),
     ];
     (inputs, x0)
-}
-
-/// A cone program in Clarabel's format: P (upper triangle) and A as CSC.
-struct ClarabelProblem {
-    p: CscMatrix<f64>,
-    q: Vec<f64>,
-    a: CscMatrix<f64>,
-    b: Vec<f64>,
-    cones: Vec<SupportedConeT<f64>>,
-}
-
-fn csc(t: &Triplets) -> CscMatrix<f64> {
-    let (i, j, v) = t.entries.iter().fold((vec![], vec![], vec![]), |(mut i, mut j, mut v), &(r, c, x)| {
-        i.push(r);
-        j.push(c);
-        v.push(x);
-        (i, j, v)
-    });
-    CscMatrix::new_from_triplets(t.nrows, t.ncols, i, j, v)
-}
-
-impl ClarabelProblem {
-    fn new(prog: &ConeProgram) -> Self {
-        let cones = prog
-            .cones
-            .iter()
-            .map(|c| match *c {
-                ConeBlock::Zero(d) => ZeroConeT(d),
-                ConeBlock::Nonneg(d) => NonnegativeConeT(d),
-                ConeBlock::SecondOrder(d) => SecondOrderConeT(d),
-                ConeBlock::Exponential => ExponentialConeT(),
-            })
-            .collect();
-        ClarabelProblem { p: csc(&prog.p), q: prog.q.clone(), a: csc(&prog.a), b: prog.b.clone(), cones }
-    }
-
-    fn solve(&self, settings: &DefaultSettings<f64>) -> DefaultSolver<f64> {
-        let mut s = DefaultSolver::new(&self.p, &self.q, &self.a, &self.b, &self.cones, settings.clone())
-            .expect("clarabel setup");
-        s.solve();
-        s
-    }
 }
 
 fn qp_layer(c: &mut Criterion) {

@@ -6,13 +6,10 @@
 //!
 //! Tolerances are stated once, below.
 
-use clarabel::algebra::CscMatrix;
-use clarabel::solver::{
-    DefaultSettings, DefaultSolver, ExponentialConeT, IPSolver, NonnegativeConeT, SecondOrderConeT, SolverStatus,
-    SupportedConeT, ZeroConeT,
-};
+use clarabel::solver::{DefaultSettings, SolverStatus};
 use ddn::solve::{solve, ConeBlock, ConeProgram, KktMethod, Settings, Solution, Status, Triplets};
 
+use super::clarabel_problem::ClarabelProblem;
 use super::Rng;
 
 /// Distance to a closed-form or reference optimal value (relative to 1 + |f|).
@@ -204,27 +201,10 @@ fn unbounded_exp_program_has_a_certificate() {
 
 // ------------------------------------------- Clarabel as the reference ---
 
-fn csc(t: &Triplets) -> CscMatrix<f64> {
-    let rows = t.entries.iter().map(|e| e.0).collect();
-    let cols = t.entries.iter().map(|e| e.1).collect();
-    CscMatrix::new_from_triplets(t.nrows, t.ncols, rows, cols, t.entries.iter().map(|e| e.2).collect())
-}
-
 /// Clarabel's optimal value of `p` (default settings).
 fn clarabel_value(p: &ConeProgram) -> f64 {
-    let cones: Vec<SupportedConeT<f64>> = p
-        .cones
-        .iter()
-        .map(|c| match *c {
-            ConeBlock::Zero(d) => ZeroConeT(d),
-            ConeBlock::Nonneg(d) => NonnegativeConeT(d),
-            ConeBlock::SecondOrder(d) => SecondOrderConeT(d),
-            ConeBlock::Exponential => ExponentialConeT(),
-        })
-        .collect();
     let settings = DefaultSettings { verbose: false, ..DefaultSettings::default() };
-    let mut s = DefaultSolver::new(&csc(&p.p), &p.q, &csc(&p.a), &p.b, &cones, settings).expect("clarabel setup");
-    s.solve();
+    let s = ClarabelProblem::new(p).solve(&settings);
     assert_eq!(s.solution.status, SolverStatus::Solved);
     s.solution.obj_val
 }

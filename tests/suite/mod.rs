@@ -5,6 +5,7 @@ mod adjoint;
 pub mod backward;
 mod batch;
 mod canon;
+mod clarabel_problem;
 mod cli;
 pub mod contract;
 mod datasets;
