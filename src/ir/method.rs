@@ -14,6 +14,8 @@ pub struct SolveSpec {
 }
 
 /// The forward method a node names, with what it needs.
+// One per node, built once: the recognised structure's size is not worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum SolveMethod {
     /// The conic interior point method.

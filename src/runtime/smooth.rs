@@ -102,11 +102,13 @@ fn settings(node: &Node) -> Result<(Method, smooth::Settings), RunError> {
         None => return Ok((Method::Auto, s)),
         Some(SolveMethod::Newton(o)) => (Method::Newton, o),
         Some(SolveMethod::Sqp(o)) => (Method::Sqp, o),
-        Some(other) => return Err(RunError(format!(
+        Some(other) => {
+            return Err(RunError(format!(
             "`solve using {}` is not available for {} nodes; use `newton`, `sqp`, `sinkhorn`, `eigh` or leave it out",
             other.name(),
             node.class.family.name()
-        ))),
+        )))
+        }
     };
     s.tol = options.tol.unwrap_or(s.tol);
     s.max_iter = options.max_iter.map_or(s.max_iter, |v| usize::try_from(v).unwrap_or(usize::MAX));

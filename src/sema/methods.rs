@@ -26,27 +26,27 @@ const MAX_ITER: (&str, &str, bool) = ("max_iter", "iteration limit (a positive i
 
 /// Every method the compiler knows.
 pub const METHODS: &[Method] = &[
-    Method { name: "ipm", kind: Kind::Ipm, what: "primal-dual interior point method", options: &[TOL, MAX_ITER] },
-    Method {
-        name: "newton",
-        kind: Kind::Newton,
-        what: "Newton's method with a line search",
-        options: &[TOL, MAX_ITER],
-    },
-    Method { name: "sqp", kind: Kind::Sqp, what: "sequential quadratic programming", options: &[TOL, MAX_ITER] },
-    Method {
-        name: "sinkhorn",
-        kind: Kind::Sinkhorn,
-        what: "Sinkhorn iterations, kernel or log domain (entropic optimal transport)",
-        options: &[TOL, MAX_ITER],
-    },
-    Method {
-        name: "eigh",
-        kind: Kind::Eigh,
-        what: "symmetric eigendecomposition (eigenvector problems)",
-        options: &[],
-    },
+    method("ipm", Kind::Ipm, "primal-dual interior point method", &[TOL, MAX_ITER]),
+    method("newton", Kind::Newton, "Newton's method with a line search", &[TOL, MAX_ITER]),
+    method("sqp", Kind::Sqp, "sequential quadratic programming", &[TOL, MAX_ITER]),
+    method(
+        "sinkhorn",
+        Kind::Sinkhorn,
+        "Sinkhorn iterations, kernel or log domain (entropic optimal transport)",
+        &[TOL, MAX_ITER],
+    ),
+    method("eigh", Kind::Eigh, "symmetric eigendecomposition (eigenvector problems)", &[]),
 ];
+
+/// A row of [`METHODS`].
+const fn method(
+    name: &'static str,
+    kind: Kind,
+    what: &'static str,
+    options: &'static [(&'static str, &'static str, bool)],
+) -> Method {
+    Method { name, kind, what, options }
+}
 
 pub fn lookup(name: &str) -> Option<&'static Method> {
     METHODS.iter().find(|m| m.name == name)

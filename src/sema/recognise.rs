@@ -175,7 +175,7 @@ fn transport_form(parts: &Parts) -> Result<Transport, Mismatch> {
 }
 
 /// `L @ X @ u` in either association, with `left(L)` and X data: X.
-fn sandwich<'e>(e: &'e Expr, v: VarId, left: impl Fn(&Expr) -> bool) -> Option<&'e Expr> {
+fn sandwich(e: &Expr, v: VarId, left: impl Fn(&Expr) -> bool) -> Option<&Expr> {
     match &e.kind {
         ExprKind::MatMul(l, r) if is_var(r, v) => match &l.kind {
             ExprKind::MatMul(a, x) if left(a) && x.is_data() => Some(x),

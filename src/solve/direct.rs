@@ -24,7 +24,7 @@ pub enum DirectFactor {
     /// `K = P = 2c RᵀR` (unconstrained least squares).
     Normal { r: Mat<f64>, c: f64 },
     /// `K = [P Aᵀ; A 0]`, factored.
-    Kkt(lblt::Factored),
+    Kkt(Box<lblt::Factored>),
     /// The dual active-set method's factors at its solution
     /// ([`super::active_set`]).
     ActiveSet(Box<super::active_set::ActiveSet>),
@@ -122,7 +122,7 @@ pub fn equality_qp(prog: &ConeProgram) -> Option<(Vec<f64>, Vec<f64>, DirectFact
     if res.norm_max().is_nan() || res.norm_max() > tolerance {
         return None;
     }
-    Some((all[..n].to_vec(), all[n..].to_vec(), DirectFactor::Kkt(f)))
+    Some((all[..n].to_vec(), all[n..].to_vec(), DirectFactor::Kkt(Box::new(f))))
 }
 
 #[cfg(test)]
