@@ -41,6 +41,7 @@ pub mod ir;
 pub mod jit;
 pub mod kernel;
 pub mod limits;
+pub mod linalg;
 pub mod report;
 pub mod runtime;
 pub mod sema;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::diag::{render_all, Color, Severity};
 use crate::driver::Compiled;
-use crate::ir::{Node, Output};
+use crate::ir::{Node, Output, SolveMethod, SolveSpec};
 
 fn type_str(node: &Node, base: &str, shape: &crate::ir::Shape) -> String {
     let s = node.shape_str(shape);
@@ -46,6 +46,19 @@ fn dims(node: &Node) -> Vec<String> {
 }
 
 /// A number as a user would write it: `200`, `1e-9`, `0.5`.
+/// `{"method": NAME, "options": {"tol": …, "max_iter": …}}`, the options given.
+fn solve_json(s: &SolveSpec) -> Value {
+    let o = s.method.options();
+    let mut options = serde_json::Map::new();
+    if let Some(tol) = o.tol {
+        options.insert("tol".into(), json!(tol));
+    }
+    if let Some(max_iter) = o.max_iter {
+        options.insert("max_iter".into(), json!(max_iter));
+    }
+    json!({"method": s.method.name(), "options": options})
+}
+
 fn number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)
@@ -87,9 +100,15 @@ pub fn check_text(c: &Compiled) -> String {
             out.push_str(&format!("  note        {n}\n"));
         }
         if let Some(s) = &node.solve {
-            let opts: Vec<String> = s.options.iter().map(|(k, v)| format!("{k} = {}", number(*v))).collect();
+            let o = s.method.options();
+            let opts: Vec<String> = o
+                .tol
+                .map(|v| format!("tol = {}", number(v)))
+                .into_iter()
+                .chain(o.max_iter.map(|v| format!("max_iter = {v}")))
+                .collect();
             let args = if opts.is_empty() { String::new() } else { format!("({})", opts.join(", ")) };
-            out.push_str(&format!("  solve using {}{args}\n", s.method));
+            out.push_str(&format!("  solve using {}{args}\n", s.method.name()));
         }
     }
     out
@@ -120,7 +139,7 @@ pub fn check_json(c: &Compiled) -> Value {
                 "convex": node.class.convex,
                 "reason": node.class.reason,
                 "notes": node.class.notes,
-                "solve": node.solve.as_ref().map(|s| json!({"method": s.method, "options": s.options.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>()})),
+                "solve": node.solve.as_ref().map(solve_json),
             })
         })
         .collect();
@@ -232,12 +251,12 @@ pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> 
         );
         return out;
     }
-    match node.solve.as_ref().map(|s| s.method.as_str()) {
-        Some("sinkhorn") => out.push_str(
+    match node.solve.as_ref().map(|s| &s.method) {
+        Some(SolveMethod::Sinkhorn(..)) => out.push_str(
             "  forward: Sinkhorn (kernel or log domain); backward: the seed's closed form (a Schur complement of size \
              min(m − 1, n)), then the parameters by reverse mode\n",
         ),
-        Some("eigh") => out.push_str(
+        Some(SolveMethod::Eigh(_)) => out.push_str(
             "  forward: symmetric eigendecomposition; backward: the seed's (λᵢ − λⱼ)⁻¹ formula, then the \
              parameters by reverse mode\n",
         ),

@@ -42,7 +42,6 @@ use crate::ir::Node;
 use crate::runtime::Bound;
 use crate::solve::ConeProgram;
 use crate::syntax::ast::CmpOp;
-use crate::syntax::ast::Sense;
 
 /// Why a node could not be put in standard form at these parameter values.
 #[derive(Clone, Debug, PartialEq)]
@@ -154,18 +153,17 @@ fn reduce_node<'a, K: Sink>(
     let (var_cols, vars, next) = variable_forms(node, bound);
     let mut r = Reducer::new(node, env, data, vars, make(next));
 
-    let sign = if node.objective.sense == Sense::Minimize { 1.0 } else { -1.0 };
+    let sign = node.objective.min_sign();
     let obj_shape = eval::concrete(&node.objective.expr.shape, &bound.dims);
     r.objective(&node.objective.expr, &Data::filled(obj_shape, sign.into()))?;
 
     let mut tags = Vec::new();
     for c in &node.constraints {
         let shape = eval::concrete(&c.shape, &bound.dims);
-        // u = −g or −h, the membership whose multiplier is the node's.
-        let (hi, lo) = match c.op {
-            CmpOp::Le => (&c.rhs, &c.lhs),
-            CmpOp::Ge | CmpOp::Eq => (&c.lhs, &c.rhs),
-        };
+        // u = −g or −h, the membership whose multiplier is the node's: with
+        // g = a − b, u = b − a (hi = b for an inequality, reduced first).
+        let (a, b) = c.normal_form();
+        let (hi, lo) = if c.op == CmpOp::Eq { (a, b) } else { (b, a) };
         let (hi_dir, lo_dir) = if c.op == CmpOp::Eq { (Dir::Exact, Dir::Exact) } else { (Dir::Lower, Dir::Upper) };
         let (a, b) = (r.canon(hi, hi_dir)?, r.canon(lo, lo_dir)?);
         let u = if c.op == CmpOp::Eq {

@@ -10,7 +10,7 @@
 use std::fmt::{self, Write};
 
 use super::kernels::{float, sels, shape, span};
-use crate::ir::{Arith, ConstraintOrigin, Expr, ExprKind, Node, Output, Shape};
+use crate::ir::{Arith, ConstraintOrigin, Expr, ExprKind, IterOptions, Node, Output, Shape, SolveMethod, Weight};
 use crate::symbolic::{Derived, Simplified, SymRole};
 
 /// Writes the `let`s of expressions into `out`, numbering them across one function.
@@ -55,6 +55,34 @@ impl Lets<'_> {
         self.next += 1;
         writeln!(self.out, "let {name} = expr({kind}, {}, {});", shape_of(&e.shape, self.node), span(e.span))?;
         Ok(name)
+    }
+
+    /// A `solve using` method's constructor, its recognised data expressions
+    /// as `let`s.
+    fn method(&mut self, m: &SolveMethod) -> Result<String, fmt::Error> {
+        let options = |o: &IterOptions| {
+            format!("IterOptions {{ tol: {}, max_iter: {:?} }}", option(&o.tol, |t| float(*t)), o.max_iter)
+        };
+        Ok(match m {
+            SolveMethod::Ipm(o) => format!("SolveMethod::Ipm({})", options(o)),
+            SolveMethod::Newton(o) => format!("SolveMethod::Newton({})", options(o)),
+            SolveMethod::Sqp(o) => format!("SolveMethod::Sqp({})", options(o)),
+            SolveMethod::Sinkhorn(o, t) => {
+                let eps = match &t.eps {
+                    Weight::Times(k) => format!("Weight::Times({})", self.expr(k)?),
+                    Weight::Over(k) => format!("Weight::Over({})", self.expr(k)?),
+                };
+                let (cost, rows, cols) = (self.expr(&t.cost)?, self.expr(&t.rows)?, self.expr(&t.cols)?);
+                format!(
+                    "SolveMethod::Sinkhorn({}, Transport {{ cost: {cost}, eps: {eps}, rows: {rows}, cols: {cols} }})",
+                    options(o)
+                )
+            }
+            SolveMethod::Eigh(e) => {
+                let x = self.expr(&e.x)?;
+                format!("SolveMethod::Eigh(Eigen {{ x: {x}, full: {}, largest: {} }})", e.full, e.largest)
+            }
+        })
     }
 
     fn simplified(&mut self, s: &Simplified) -> Result<String, fmt::Error> {
@@ -184,10 +212,10 @@ pub fn emit(out: &mut String, node: &Node) -> fmt::Result {
             Output::Dual(c) => format!("Output::Dual({c})"),
         })
         .collect();
-    let solve = option(&node.solve, |s| {
-        let options: Vec<String> = s.options.iter().map(|(k, v)| format!("({}, {})", string(k), float(*v))).collect();
-        format!("SolveSpec {{ method: {}, options: {}, span: {} }}", string(&s.method), list(&options), span(s.span))
-    });
+    let solve = match &node.solve {
+        Some(s) => format!("Some(SolveSpec {{ method: {}, span: {} }})", lets.method(&s.method)?, span(s.span)),
+        None => "None".to_string(),
+    };
     let class = &node.class;
     let class = format!(
         "Classification {{ family: Family::{:?}, convex: {}, reason: {}, notes: {}, culprit: {} }}",

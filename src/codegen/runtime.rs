@@ -29,8 +29,9 @@ pub mod prelude {
     pub use crate::eval::{Env, EvalError, Op, Tensor};
     pub use crate::ir::Dim::Fixed;
     pub use crate::ir::{
-        Arith, Classification, Constraint, ConstraintOrigin, DimId, DimInfo, ExprKind, Family, Init, Node, Objective,
-        Output, Param, ParamId, Sel, SolveSpec, SymId, Var, VarId,
+        Arith, Classification, Constraint, ConstraintOrigin, DimId, DimInfo, Eigen, ExprKind, Family, Init,
+        IterOptions, Node, Objective, Output, Param, ParamId, Sel, SolveMethod, SolveSpec, SymId, Transport, Var,
+        VarId, Weight,
     };
     pub use crate::kernel::{no_kernel, KernelId, Kernels};
     pub use crate::solve::{ConeBlock, ConeProgram, Triplets};

@@ -42,7 +42,6 @@ use crate::eval::{unbroadcast, vjp, Env, Grads, Tensor};
 use crate::ir::{Expr, Node, Output};
 use crate::runtime::node::Conic;
 use crate::runtime::{Bound, RunError};
-use crate::syntax::ast::{CmpOp, Sense};
 
 /// dL/dθ for every parameter (in declaration order), given cotangents for some
 /// outputs (by output name; missing ones are zero), for a conic forward's
@@ -114,7 +113,7 @@ fn psi_gradient(
         Ok(())
     };
     // −½[F(y+w) − F(y−w)], F the objective in minimisation form.
-    let sign = if node.objective.sense == Sense::Minimize { 1.0 } else { -1.0 };
+    let sign = node.objective.min_sign();
     let obj = &node.objective.expr;
     acc(obj, &plus, Tensor::scalar(-0.5 * sign))?;
     acc(obj, &minus, Tensor::scalar(0.5 * sign))?;
@@ -123,7 +122,7 @@ fn psi_gradient(
     for (c, (rows, shape)) in node.constraints.iter().zip(&layout.constraint_rows) {
         let z = Tensor { shape: shape.clone(), data: z[rows.start..rows.start + rows.len].to_vec() };
         let wzc = Tensor { shape: shape.clone(), data: wz[rows.start..rows.start + rows.len].to_vec() };
-        let orient = if c.op == CmpOp::Ge { -1.0 } else { 1.0 };
+        let orient = c.orientation();
         for (side, s) in [(&c.lhs, orient), (&c.rhs, -orient)] {
             acc(side, &plus, z.scaled(-0.5 * s))?;
             acc(side, &minus, z.scaled(0.5 * s))?;

@@ -49,7 +49,7 @@
 
 use faer::Mat;
 
-use crate::smooth::kkt::factor;
+use crate::linalg::lblt::factor;
 use crate::smooth::SmoothProblem;
 pub use crate::smooth::{activity, ACTIVITY_TOL};
 

@@ -14,6 +14,7 @@ pub mod ift;
 mod jvp;
 mod ot;
 mod smooth;
+mod special;
 
 pub use eigen::{eigh_vjp, eigvec_vjp, max_eigvec_vjp, MIN_REL_GAP};
 pub use ift::{adjoint, Adjoint, Cotangents, ACTIVITY_TOL};

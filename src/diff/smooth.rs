@@ -25,7 +25,7 @@ pub(super) fn backward(
             general(node, bound, derived, &*kernels.0, (y, nu, lambda), hessian.as_ref(), cotangents)
         }
         SmoothContext::Transport { .. } | SmoothContext::Eigen { .. } => {
-            Ok((crate::runtime::special::backward(node, bound, ctx, cotangents)?, Vec::new()))
+            Ok((super::special::backward(node, bound, ctx, cotangents)?, Vec::new()))
         }
     }
 }

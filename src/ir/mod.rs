@@ -6,13 +6,15 @@
 //! code generation) accept only this type.
 
 mod expr;
+mod method;
 mod node;
 mod print;
 mod shape;
 
 pub use expr::{Arith, Expr, ExprKind, Sel, SymId};
+pub use method::{Eigen, IterOptions, SolveMethod, SolveSpec, Transport, Weight};
 pub use node::{
     shape_str, Classification, Constraint, ConstraintOrigin, DimId, DimInfo, Family, Init, Node, Objective, Output,
-    Param, ParamId, Program, Relation, SolveSpec, Var, VarId,
+    Param, ParamId, Program, Relation, Var, VarId,
 };
 pub use shape::{Dim, Shape};

@@ -1,6 +1,7 @@
 //! Checked nodes: parameters, variables, objective, constraints, classification.
 
 use super::expr::Expr;
+use super::method::SolveSpec;
 use super::shape::{Dim, Shape};
 use crate::diag::Span;
 use crate::syntax::ast::{BaseType, CmpOp, Sense};
@@ -61,6 +62,17 @@ pub struct Objective {
     pub span: Span,
 }
 
+impl Objective {
+    /// `σ` with `σ · expr` the objective in minimisation form: 1 for
+    /// `minimize`, −1 for `maximize` (`maximize f` is `minimize −f`).
+    pub fn min_sign(&self) -> f64 {
+        match self.sense {
+            Sense::Minimize => 1.0,
+            Sense::Maximize => -1.0,
+        }
+    }
+}
+
 /// Where a constraint came from.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ConstraintOrigin {
@@ -94,27 +106,29 @@ pub struct Constraint {
 }
 
 impl Constraint {
+    /// `(a, b)` with `g = a − b` (`≤`, `≥`) or `h = a − b` (`==`), the
+    /// convention above: `(lhs, rhs)`, except `(rhs, lhs)` for `≥`.
+    pub fn normal_form(&self) -> (&Expr, &Expr) {
+        match self.op {
+            CmpOp::Ge => (&self.rhs, &self.lhs),
+            CmpOp::Le | CmpOp::Eq => (&self.lhs, &self.rhs),
+        }
+    }
+
+    /// `o` with `g = o · (lhs − rhs)` (or `h`): −1 for `≥`, else 1.
+    pub fn orientation(&self) -> f64 {
+        if self.op == CmpOp::Ge {
+            -1.0
+        } else {
+            1.0
+        }
+    }
+
     pub fn relation(&self) -> Relation {
         match self.op {
             CmpOp::Eq => Relation::Eq,
             CmpOp::Le | CmpOp::Ge => Relation::Le,
         }
-    }
-}
-
-/// `solve using method(key = value, ...)`, validated against the method's options.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SolveSpec {
-    pub method: String,
-    pub options: Vec<(String, f64)>,
-    pub span: Span,
-}
-
-impl SolveSpec {
-    /// The value given for option `key`, if any (sema checked the key is one
-    /// the method accepts).
-    pub fn option(&self, key: &str) -> Option<f64> {
-        self.options.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 }
 

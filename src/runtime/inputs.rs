@@ -203,7 +203,7 @@ fn check_budgets(node: &Node, dims: &[usize], limits: &Limits) -> Result<(), Str
             format!("an expression of node `{}` has {} entries{}", node.name, count_words(count), sizes())
         })?;
     }
-    let specialised = matches!(node.solve.as_ref().map(|s| s.method.as_str()), Some("sinkhorn" | "eigh"));
+    let specialised = node.solve.as_ref().is_some_and(|s| s.method.is_specialised());
     let direct = node.class.family.is_conic()
         && node.solve.is_none()
         && node.constraints.iter().all(|c| c.relation() == Relation::Eq);

@@ -14,7 +14,7 @@ use super::inputs::Bound;
 use super::prepared::{Prepared, PreparedConic};
 use crate::canon::{canonicalize_with, least_squares_form, CanonError, Canonical, Layout};
 use crate::eval::{Env, EvalError, Tensor};
-use crate::ir::{Node, Output};
+use crate::ir::{Node, Output, SolveMethod};
 use crate::kernel::{Interpreted, KernelId, KernelSet, Kernels};
 use crate::solve::active_set::{self, ActiveSet};
 use crate::solve::direct::{self, DirectFactor};
@@ -210,18 +210,21 @@ impl From<EvalError> for RunError {
 /// The IPM settings a node's `solve using ipm(...)` asks for.
 pub fn settings(node: &Node) -> Result<ipm::Settings, RunError> {
     let mut s = ipm::Settings::default();
-    if let Some(spec) = &node.solve {
-        if spec.method != "ipm" {
+    match node.solve.as_ref().map(|s| &s.method) {
+        None => {}
+        Some(SolveMethod::Ipm(options)) => {
+            if let Some(tol) = options.tol {
+                (s.tol_gap_abs, s.tol_gap_rel, s.tol_feas) = (tol, tol, tol);
+            }
+            s.max_iter = options.max_iter.map_or(s.max_iter, |v| u32::try_from(v).unwrap_or(u32::MAX));
+        }
+        Some(other) => {
             return Err(RunError(format!(
                 "`solve using {}` is not available for {} nodes; use `ipm` or leave it out",
-                spec.method,
+                other.name(),
                 node.class.family.name()
-            )));
+            )))
         }
-        if let Some(tol) = spec.option("tol") {
-            (s.tol_gap_abs, s.tol_gap_rel, s.tol_feas) = (tol, tol, tol);
-        }
-        s.max_iter = spec.option("max_iter").map_or(s.max_iter, |v| v as u32);
     }
     s.validate().map_err(RunError)?;
     Ok(s)
@@ -230,8 +233,7 @@ pub fn settings(node: &Node) -> Result<ipm::Settings, RunError> {
 /// Whether `node` is solved through its derived expressions (a smooth node
 /// without a specialised forward).
 fn uses_derivation(node: &Node) -> bool {
-    let specialised = matches!(node.solve.as_ref().map(|s| s.method.as_str()), Some("sinkhorn" | "eigh"));
-    !node.class.family.is_conic() && !specialised
+    !node.class.family.is_conic() && !node.solve.as_ref().is_some_and(|s| s.method.is_specialised())
 }
 
 /// The node's kernels, lowered on first use and kept in the node: for a smooth

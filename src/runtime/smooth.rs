@@ -10,7 +10,7 @@ use serde_json::{json, Map};
 use super::node::Context;
 use super::{Bound, RunError, Solved};
 use crate::eval::{concrete, Tensor};
-use crate::ir::{Node, Output};
+use crate::ir::{Node, Output, SolveMethod};
 use crate::kernel::Kernels;
 use crate::smooth::{self, Method};
 use crate::symbolic::{self, Derived, NodeProblem, SymRole};
@@ -34,8 +34,9 @@ pub(crate) enum SmoothContext {
     /// Sinkhorn: the plan and γ, for the structured backward (the cost is read
     /// again from the bound parameters).
     Transport { solution: crate::smooth::SinkhornSolution, gamma: f64 },
-    /// `eigh`: the decomposition, and which eigenvector(s) the node returns.
-    Eigen { eig: crate::smooth::Eigh, full: bool, largest: bool },
+    /// `eigh`: the decomposition (which eigenvector(s) the node returns is
+    /// in its [`crate::ir::Eigen`]).
+    Eigen { eig: crate::smooth::Eigh },
 }
 
 /// The kernels a forward ran, kept for its backward pass.
@@ -97,24 +98,28 @@ pub(crate) fn outputs(
 /// The method and settings `solve using newton(...)` / `sqp(...)` ask for.
 fn settings(node: &Node) -> Result<(Method, smooth::Settings), RunError> {
     let mut s = smooth::Settings::default();
-    let Some(spec) = &node.solve else { return Ok((Method::Auto, s)) };
-    let method = Method::from_name(&spec.method).ok_or_else(|| {
-        RunError(format!(
+    let (method, options) = match node.solve.as_ref().map(|s| &s.method) {
+        None => return Ok((Method::Auto, s)),
+        Some(SolveMethod::Newton(o)) => (Method::Newton, o),
+        Some(SolveMethod::Sqp(o)) => (Method::Sqp, o),
+        Some(other) => {
+            return Err(RunError(format!(
             "`solve using {}` is not available for {} nodes; use `newton`, `sqp`, `sinkhorn`, `eigh` or leave it out",
-            spec.method,
+            other.name(),
             node.class.family.name()
-        ))
-    })?;
-    s.tol = spec.option("tol").unwrap_or(s.tol);
-    s.max_iter = spec.option("max_iter").map_or(s.max_iter, |v| v as usize);
+        )))
+        }
+    };
+    s.tol = options.tol.unwrap_or(s.tol);
+    s.max_iter = options.max_iter.map_or(s.max_iter, |v| usize::try_from(v).unwrap_or(usize::MAX));
     Ok((method, s))
 }
 
 /// Solves the smooth `node` at `bound`, its derived expressions run by `kernels`.
 pub(crate) fn forward(node: &Node, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solved, RunError> {
-    let solved = match node.solve.as_ref().map(|s| s.method.as_str()) {
-        Some("sinkhorn") => super::special::transport_forward(node, bound),
-        Some("eigh") => super::special::eigen_forward(node, bound),
+    let solved = match node.solve.as_ref().map(|s| &s.method) {
+        Some(SolveMethod::Sinkhorn(options, t)) => super::special::transport_forward(node, t, options, bound),
+        Some(SolveMethod::Eigh(e)) => super::special::eigen_forward(node, e, bound),
         _ => general(node, bound, kernels),
     };
     solved.map(Solved::checked)

@@ -18,15 +18,17 @@
 use crate::dcp::{analyze, Analysis, Cone, Culprit, Curvature, Smoothness};
 use crate::diag::Diagnostic;
 use crate::ir::{
-    Arith, Classification, Constraint, ConstraintOrigin, Expr, ExprKind, Family, Objective, Param, Relation, Var, VarId,
+    Arith, Classification, Constraint, ConstraintOrigin, Expr, ExprKind, Family, Objective, Output, Param, Relation,
+    Var, VarId,
 };
 use crate::syntax::ast::{self, BaseType, CmpOp, Sense};
 
-/// The parts of a node the classifier reads.
+/// The parts of a checked node the classifier (and `recognise`) read.
 pub struct Parts<'a> {
     pub name: &'a ast::Ident,
     pub params: &'a [Param],
     pub vars: &'a [Var],
+    pub outputs: &'a [Output],
     pub objective: &'a Objective,
     pub constraints: &'a [Constraint],
 }

@@ -1,8 +1,21 @@
 //! The forward methods a node may name in `solve using`, and their options.
+//! Sema resolves a name here to a [`Kind`] once; everything after it matches on
+//! [`crate::ir::SolveMethod`].
+
+/// Which method a name is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Ipm,
+    Newton,
+    Sqp,
+    Sinkhorn,
+    Eigh,
+}
 
 /// A method and the options it accepts.
 pub struct Method {
     pub name: &'static str,
+    pub kind: Kind,
     pub what: &'static str,
     /// `(option, meaning, must be a positive integer)`.
     pub options: &'static [(&'static str, &'static str, bool)],
@@ -13,16 +26,27 @@ const MAX_ITER: (&str, &str, bool) = ("max_iter", "iteration limit (a positive i
 
 /// Every method the compiler knows.
 pub const METHODS: &[Method] = &[
-    Method { name: "ipm", what: "primal-dual interior point method", options: &[TOL, MAX_ITER] },
-    Method { name: "newton", what: "Newton's method with a line search", options: &[TOL, MAX_ITER] },
-    Method { name: "sqp", what: "sequential quadratic programming", options: &[TOL, MAX_ITER] },
-    Method {
-        name: "sinkhorn",
-        what: "Sinkhorn iterations, kernel or log domain (entropic optimal transport)",
-        options: &[TOL, MAX_ITER],
-    },
-    Method { name: "eigh", what: "symmetric eigendecomposition (eigenvector problems)", options: &[] },
+    method("ipm", Kind::Ipm, "primal-dual interior point method", &[TOL, MAX_ITER]),
+    method("newton", Kind::Newton, "Newton's method with a line search", &[TOL, MAX_ITER]),
+    method("sqp", Kind::Sqp, "sequential quadratic programming", &[TOL, MAX_ITER]),
+    method(
+        "sinkhorn",
+        Kind::Sinkhorn,
+        "Sinkhorn iterations, kernel or log domain (entropic optimal transport)",
+        &[TOL, MAX_ITER],
+    ),
+    method("eigh", Kind::Eigh, "symmetric eigendecomposition (eigenvector problems)", &[]),
 ];
+
+/// A row of [`METHODS`].
+const fn method(
+    name: &'static str,
+    kind: Kind,
+    what: &'static str,
+    options: &'static [(&'static str, &'static str, bool)],
+) -> Method {
+    Method { name, kind, what, options }
+}
 
 pub fn lookup(name: &str) -> Option<&'static Method> {
     METHODS.iter().find(|m| m.name == name)

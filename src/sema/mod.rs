@@ -4,13 +4,15 @@
 //! it finds and carries on with an "unknown" result so that one mistake causes one
 //! message. Stages: the `def` table (`defs`), per-node lowering of declarations
 //! and statements (`node`) with expressions lowered, `def`s inlined and `let`s
-//! substituted (`lower`), and finally classification (`classify`).
+//! substituted (`lower`), the structure a `solve using sinkhorn | eigh` needs
+//! (`recognise`), and finally classification (`classify`).
 
 mod classify;
 mod defs;
 mod lower;
 pub mod methods;
 mod node;
+mod recognise;
 
 pub use methods::{Method, METHODS};
 

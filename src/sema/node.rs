@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use super::classify;
 use super::defs::DefTable;
 use super::lower::{fold, literal_elements, Binding, Expansion, Lowerer};
-use super::methods;
+use super::methods::{self, Kind};
+use super::recognise;
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{
-    Constraint, ConstraintOrigin, Dim, DimId, DimInfo, Expr, ExprKind, Init, Node, Objective, Output, Param, ParamId,
-    Shape, SolveSpec, Var, VarId,
+    Constraint, ConstraintOrigin, Dim, DimId, DimInfo, Expr, ExprKind, Init, IterOptions, Node, Objective, Output,
+    Param, ParamId, Shape, SolveMethod, SolveSpec, Var, VarId,
 };
 use crate::syntax::ast::{self, BaseType, CmpOp, Stmt};
 
@@ -70,7 +71,7 @@ pub fn check_node(n: &ast::Node, defs: &DefTable, diags: &mut Vec<Diagnostic>) -
     let mut objective: Option<Objective> = None;
     let mut objective_span: Option<Span> = None;
     let mut constraints: Vec<Constraint> = Vec::new();
-    let mut solve: Option<SolveSpec> = None;
+    let mut solve: Option<Named> = None;
     let mut inits: Vec<Init> = Vec::new();
     for s in &n.body {
         match s {
@@ -195,13 +196,16 @@ pub fn check_node(n: &ast::Node, defs: &DefTable, diags: &mut Vec<Diagnostic>) -
         name: &n.name,
         params: &params,
         vars: &vars,
+        outputs: &outputs,
         objective: &objective,
         constraints: &constraints,
     };
-    let class = match classify::classify(&parts) {
-        Ok(c) => c,
-        Err(d) => {
-            b.diags.push(d);
+    let solve = solve.map(|named| named.resolve(&parts)).transpose();
+    let class = classify::classify(&parts);
+    let (solve, class) = match (solve, class) {
+        (Ok(solve), Ok(class)) => (solve, class),
+        (solve, class) => {
+            b.diags.extend(solve.err().into_iter().chain(class.err()));
             return None;
         }
     };
@@ -408,7 +412,7 @@ impl<'d> NodeBuilder<'_, 'd> {
         })
     }
 
-    fn solve(&mut self, method: &ast::Ident, options: &[ast::KwArg], span: Span) -> Option<SolveSpec> {
+    fn solve(&mut self, method: &ast::Ident, options: &[ast::KwArg], span: Span) -> Option<Named> {
         let Some(m) = methods::lookup(&method.name) else {
             let names: Vec<&str> = methods::METHODS.iter().map(|m| m.name).collect();
             self.error(
@@ -418,9 +422,9 @@ impl<'d> NodeBuilder<'_, 'd> {
             );
             return None;
         };
-        let mut out = Vec::new();
+        let mut out = IterOptions::default();
         for o in options {
-            let Some(&(_, _, integer)) = m.options.iter().find(|(k, _, _)| *k == o.name.name) else {
+            let Some(&(key, _, integer)) = m.options.iter().find(|(k, _, _)| *k == o.name.name) else {
                 let help = if m.options.is_empty() {
                     format!("`{}` takes no options", m.name)
                 } else {
@@ -435,8 +439,10 @@ impl<'d> NodeBuilder<'_, 'd> {
                 continue;
             };
             let v = self.lowerer().lower(&o.value).as_ref().and_then(fold);
-            match v {
-                Some(v) if v > 0.0 && (!integer || v.fract() == 0.0) => out.push((o.name.name.clone(), v)),
+            match (key, v) {
+                ("tol", Some(v)) if v > 0.0 => out.tol = Some(v),
+                // A saturating conversion: `max_iter = 1e30` is "no limit".
+                ("max_iter", Some(v)) if v > 0.0 && v.fract() == 0.0 => out.max_iter = Some(v as u64),
                 _ => {
                     let what = if integer { "a positive integer" } else { "a positive number" };
                     self.error(
@@ -445,7 +451,7 @@ impl<'d> NodeBuilder<'_, 'd> {
                 }
             }
         }
-        Some(SolveSpec { method: m.name.to_string(), options: out, span })
+        Some(Named { kind: m.kind, options: out, name: method.span, span })
     }
 
     fn init(&mut self, name: &ast::Ident, value: &ast::Expr, earlier: &[Init]) -> Option<Init> {
@@ -513,5 +519,29 @@ impl<'d> NodeBuilder<'_, 'd> {
                 origin: ConstraintOrigin::VarType(id),
             });
         }
+    }
+}
+
+/// `solve using NAME(options)` with its name resolved and options typed; the
+/// structure a specialised method needs is recognised once the body is known.
+struct Named {
+    kind: Kind,
+    options: IterOptions,
+    /// The method's name in the source.
+    name: Span,
+    /// The whole clause.
+    span: Span,
+}
+
+impl Named {
+    fn resolve(self, parts: &classify::Parts) -> Result<SolveSpec, Diagnostic> {
+        let method = match self.kind {
+            Kind::Ipm => SolveMethod::Ipm(self.options),
+            Kind::Newton => SolveMethod::Newton(self.options),
+            Kind::Sqp => SolveMethod::Sqp(self.options),
+            Kind::Sinkhorn => SolveMethod::Sinkhorn(self.options, recognise::transport(parts, self.name)?),
+            Kind::Eigh => SolveMethod::Eigh(recognise::eigen(parts, self.name)?),
+        };
+        Ok(SolveSpec { method, span: self.span })
     }
 }

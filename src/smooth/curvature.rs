@@ -32,8 +32,9 @@
 
 use faer::{Mat, Side};
 
-use super::kkt::{factor, inf_norm, min_norm_solve, Inertia};
 use super::{activity, DomainError, SmoothProblem, ACTIVITY_TOL};
+use crate::linalg::inf_norm;
+use crate::linalg::lblt::{factor, min_norm_solve, Inertia};
 
 /// An eigenvalue of the reduced Hessian below `−CURVATURE_TOL · max(1, |κ|_max)`
 /// is negative curvature; above, rounding and the first-order tolerance.

@@ -47,11 +47,12 @@
 
 use faer::Mat;
 
-use super::kkt::{factor, inf_norm, Factored, Inertia};
 use super::line_search::{backtrack, sufficient_decrease};
 use super::optimality::LagrangianGradient;
 use super::restoration::{restore, Restored};
 use super::{DomainError, Residuals, Settings, SmoothProblem, SmoothSolution, Status};
+use crate::linalg::inf_norm;
+use crate::linalg::lblt::{factor, Factored, Inertia};
 
 /// The initial barrier parameter (IPOPT's default).
 const MU_0: f64 = 0.1;

@@ -21,18 +21,6 @@ pub enum Method {
     Sqp,
 }
 
-impl Method {
-    /// The method a `solve using name` names; `None` for names that are not
-    /// smooth forward methods.
-    pub fn from_name(name: &str) -> Option<Method> {
-        match name {
-            "newton" => Some(Method::Newton),
-            "sqp" => Some(Method::Sqp),
-            _ => None,
-        }
-    }
-}
-
 /// Finds a local minimum of `problem` from `y0` (the node's `init`, which
 /// need not satisfy the constraints but must lie in the domain).
 ///

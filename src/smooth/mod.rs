@@ -10,7 +10,6 @@
 mod curvature;
 mod eigh;
 mod interior;
-pub(crate) mod kkt;
 mod line_search;
 mod method;
 mod newton;

@@ -11,8 +11,8 @@
 
 use faer::Mat;
 
-use super::kkt::inf_norm;
 use super::{DomainError, SmoothProblem};
+use crate::linalg::inf_norm;
 
 /// The scaled first-order residuals. Scales (each at least 1, so small
 /// quantities are measured absolutely):

@@ -15,8 +15,8 @@
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
 
-use super::kkt::inf_norm;
 use super::{DomainError, Settings, SmoothProblem};
+use crate::linalg::inf_norm;
 
 /// How a restoration ended; `iterations` counts Levenberg–Marquardt steps.
 pub(crate) enum Restored {

@@ -7,14 +7,16 @@
 //!   pass's KKT matrix is `P = 2c MᵀM = 2c RᵀR`, solved with two triangular solves.
 //! - Equality-constrained QPs `min ½xᵀPx + qᵀx s.t. Ax = b` by one symmetric
 //!   indefinite factorisation (Bunch–Kaufman LBLᵀ, pivoted) of
-//!   `K = [P Aᵀ; A 0]`, `K [x; z] = [−q; b]`; the same K is the backward pass's.
+//!   `K = [P Aᵀ; A 0]`, `K [x; z] = [−q; b]` ([`crate::linalg::lblt`], refused
+//!   unless [`lblt::Factored::nonsingular`]); the same K is the backward pass's.
 
-use faer::linalg::solvers::{Solve, SolveLstsq};
+use faer::linalg::solvers::SolveLstsq;
 use faer::linalg::triangular_solve::{solve_lower_triangular_in_place, solve_upper_triangular_in_place};
-use faer::{Mat, MatRef, Par, Side};
+use faer::{Mat, MatRef, Par};
 
 use super::program::ConeProgram;
 use super::ConeBlock;
+use crate::linalg::lblt;
 
 /// A factorisation of the KKT matrix of a directly solved problem.
 #[derive(Debug)]
@@ -22,7 +24,7 @@ pub enum DirectFactor {
     /// `K = P = 2c RᵀR` (unconstrained least squares).
     Normal { r: Mat<f64>, c: f64 },
     /// `K = [P Aᵀ; A 0]`, factored.
-    Kkt(faer::linalg::solvers::Lblt<f64>),
+    Kkt(Box<lblt::Factored>),
     /// The dual active-set method's factors at its solution
     /// ([`super::active_set`]).
     ActiveSet(Box<super::active_set::ActiveSet>),
@@ -43,10 +45,7 @@ impl DirectFactor {
                     *o = v / (2.0 * *c);
                 }
             }
-            DirectFactor::Kkt(f) => {
-                let w = f.solve(MatRef::from_column_major_slice(rhs, rhs.len(), 1));
-                rhs.iter_mut().zip(w.col(0).iter()).for_each(|(o, v)| *o = *v);
-            }
+            DirectFactor::Kkt(f) => f.solve_in_place(rhs),
             DirectFactor::ActiveSet(a) => a.kkt_solve(rhs)?,
         }
         if rhs.iter().all(|v| v.is_finite()) {
@@ -64,33 +63,6 @@ pub(crate) fn full_rank(r: MatRef<'_, f64>) -> bool {
     let n = r.ncols();
     let big = (0..n).fold(0.0f64, |m, i| m.max(r[(i, i)].abs()));
     big > 0.0 && (0..n).all(|i| r[(i, i)].abs() > 100.0 * n.max(1) as f64 * f64::EPSILON * big)
-}
-
-/// Whether the block-diagonal factor B of `K = PLBLᵀPᵀ` is numerically
-/// nonsingular: the smallest |eigenvalue| of its 1×1 and 2×2 blocks above
-/// `100 n ε` times the largest (L is bounded by the Bunch–Kaufman pivoting, so B
-/// carries K's conditioning). A singular K means the minimiser or the multiplier
-/// is not unique; the interior point method then takes the problem.
-fn nonsingular(f: &faer::linalg::solvers::Lblt<f64>) -> bool {
-    let (d, sub) = (f.B_diag(), f.B_subdiag());
-    let n = d.dim();
-    let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
-    let mut i = 0;
-    while i < n {
-        if i + 1 < n && sub[i] != 0.0 {
-            // Eigenvalues of [a b; b c]: m ± √(((a − c)/2)² + b²).
-            let (a, b, c) = (d[i], sub[i], d[i + 1]);
-            let (m, r) = ((a + c) / 2.0, (((a - c) / 2.0).powi(2) + b * b).sqrt());
-            for e in [(m + r).abs(), (m - r).abs()] {
-                (lo, hi) = (lo.min(e), hi.max(e));
-            }
-            i += 2;
-        } else {
-            (lo, hi) = (lo.min(d[i].abs()), hi.max(d[i].abs()));
-            i += 1;
-        }
-    }
-    n == 0 || (hi.is_finite() && lo > 100.0 * n as f64 * f64::EPSILON * hi)
 }
 
 /// `argmin c‖Mx + d‖²` (c > 0) by QR; `None` when M (m × n) has fewer rows than
@@ -135,20 +107,22 @@ pub fn equality_qp(prog: &ConeProgram) -> Option<(Vec<f64>, Vec<f64>, DirectFact
     let mut rhs = vec![0.0; size];
     rhs[..n].iter_mut().zip(&prog.q).for_each(|(r, q)| *r = -q);
     rhs[n..].copy_from_slice(&prog.b);
-    let f = k.lblt(Side::Lower);
-    if !nonsingular(&f) {
+    let f = lblt::factor(k);
+    if !f.nonsingular() {
         return None;
     }
-    let sol = f.solve(MatRef::from_column_major_slice(&rhs, size, 1));
+    let mut all = rhs.clone();
+    f.solve_in_place(&mut all);
+    let sol = MatRef::from_column_major_slice(&all, size, 1);
     // Accept only a backward-stable solve: a singular K shows in the residual.
-    let res = &k * &sol - MatRef::from_column_major_slice(&rhs, size, 1);
+    let k = f.k();
+    let res = k * sol - MatRef::from_column_major_slice(&rhs, size, 1);
     let scale = k.norm_max() * sol.norm_max() + rhs.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let tolerance = 1e-10 * scale.max(f64::MIN_POSITIVE);
     if res.norm_max().is_nan() || res.norm_max() > tolerance {
         return None;
     }
-    let all: Vec<f64> = sol.col(0).iter().copied().collect();
-    Some((all[..n].to_vec(), all[n..].to_vec(), DirectFactor::Kkt(f)))
+    Some((all[..n].to_vec(), all[n..].to_vec(), DirectFactor::Kkt(Box::new(f))))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use super::build::{konst, mk, neg, sub, zeros};
 use super::simplify::{simplify, Simplified};
 use super::{grad, jvp, DeriveError, Wrt};
 use crate::ir::{Expr, ExprKind, Node, ParamId, Relation, Shape, SymId, VarId};
-use crate::syntax::ast::{CmpOp, Sense};
+use crate::syntax::ast::Sense;
 
 /// What a symbolic input stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,14 +107,6 @@ fn sym_expr(syms: &mut Vec<SymInfo>, name: String, shape: &Shape, role: SymRole,
     mk(ExprKind::Sym { id, name }, shape.clone(), like.span)
 }
 
-/// `g` of a `≤`/`≥` constraint, `h` of an `==`: `lhs − rhs`, or `rhs − lhs` for `≥`.
-fn normal_form(lhs: &Expr, op: CmpOp, rhs: &Expr) -> Expr {
-    match op {
-        CmpOp::Ge => sub(rhs.clone(), lhs.clone()),
-        CmpOp::Le | CmpOp::Eq => sub(lhs.clone(), rhs.clone()),
-    }
-}
-
 /// `Σ` of optional terms, as an expression of `shape` (zeros when all vanish).
 fn total(terms: Vec<Option<Expr>>, shape: &Shape, like: &Expr) -> Expr {
     terms.into_iter().flatten().reduce(super::build::add).unwrap_or_else(|| zeros(shape, like.span))
@@ -135,7 +127,8 @@ pub fn derive(node: &Node) -> Result<Derived, DeriveError> {
     let mut cons = Vec::new();
     let (mut n_eq, mut n_ineq) = (0, 0);
     for (index, c) in node.constraints.iter().enumerate() {
-        let value = normal_form(&c.lhs, c.op, &c.rhs);
+        let (a, b) = c.normal_form();
+        let value = sub(a.clone(), b.clone());
         let (role, base, k) = match c.relation() {
             Relation::Eq => (SymRole::Nu(n_eq), "nu", &mut n_eq),
             Relation::Le => (SymRole::Lambda(n_ineq), "lam", &mut n_ineq),

@@ -56,6 +56,11 @@ pub mod max_eigvec {
             span(0, 1176, 1181),
         );
         let e8 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 1185, 1186));
+        let e9 = expr(
+            ExprKind::Param(ParamId(0)),
+            shape(&[dim::m, dim::m]),
+            span(0, 1153, 1154),
+        );
         Node {
             name: "max_eigvec".into(),
             span: span(0, 1090, 1211),
@@ -101,8 +106,11 @@ pub mod max_eigvec {
                 },
             ]),
             solve: Some(SolveSpec {
-                method: "eigh".into(),
-                options: Vec::new(),
+                method: SolveMethod::Eigh(Eigen {
+                    x: e9,
+                    full: false,
+                    largest: true,
+                }),
                 span: span(0, 1193, 1209),
             }),
             inits: Vec::new(),
@@ -294,6 +302,11 @@ pub mod eigh_full {
             shape(&[dim::m, dim::m]),
             span(0, 1800, 1806),
         );
+        let e12 = expr(
+            ExprKind::Param(ParamId(0)),
+            shape(&[dim::m, dim::m]),
+            span(0, 1752, 1753),
+        );
         Node {
             name: "eigh_full".into(),
             span: span(0, 1679, 1831),
@@ -339,8 +352,11 @@ pub mod eigh_full {
                 },
             ]),
             solve: Some(SolveSpec {
-                method: "eigh".into(),
-                options: Vec::new(),
+                method: SolveMethod::Eigh(Eigen {
+                    x: e12,
+                    full: true,
+                    largest: true,
+                }),
                 span: span(0, 1813, 1829),
             }),
             inits: Vec::new(),

@@ -7482,8 +7482,10 @@ pub mod pool_welsch_ball {
                 },
             ]),
             solve: Some(SolveSpec {
-                method: "sqp".into(),
-                options: Vec::from([("tol".into(), 1e-9), ("max_iter".into(), 200.0)]),
+                method: SolveMethod::Sqp(IterOptions {
+                    tol: Some(1e-9),
+                    max_iter: Some(200),
+                }),
                 span: span(0, 3354, 3397),
             }),
             inits: Vec::from([Init { var: VarId(0), value: e17 }]),

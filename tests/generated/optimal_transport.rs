@@ -161,6 +161,32 @@ pub mod entropic_ot {
             span(0, 1205, 1206),
         );
         let e19 = expr(ExprKind::Const(0.0), shape(&[]), span(0, 1205, 1206));
+        let e20 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 1250, 1251));
+        let e21 = expr(ExprKind::Param(ParamId(3)), shape(&[]), span(0, 1254, 1259));
+        let e22 = expr(
+            ExprKind::Binary {
+                op: Arith::Div,
+                lhs: Box::new(e20),
+                rhs: Box::new(e21),
+            },
+            shape(&[]),
+            span(0, 1249, 1260),
+        );
+        let e23 = expr(
+            ExprKind::Param(ParamId(0)),
+            shape(&[dim::m, dim::n]),
+            span(0, 1240, 1241),
+        );
+        let e24 = expr(
+            ExprKind::Param(ParamId(1)),
+            shape(&[dim::m]),
+            span(0, 1322, 1323),
+        );
+        let e25 = expr(
+            ExprKind::Param(ParamId(2)),
+            shape(&[dim::n]),
+            span(0, 1352, 1353),
+        );
         Node {
             name: "entropic_ot".into(),
             span: span(0, 1136, 1398),
@@ -247,8 +273,18 @@ pub mod entropic_ot {
                 },
             ]),
             solve: Some(SolveSpec {
-                method: "sinkhorn".into(),
-                options: Vec::from([("tol".into(), 1e-9)]),
+                method: SolveMethod::Sinkhorn(
+                    IterOptions {
+                        tol: Some(1e-9),
+                        max_iter: None,
+                    },
+                    Transport {
+                        cost: e23,
+                        eps: Weight::Times(e22),
+                        rows: e24,
+                        cols: e25,
+                    },
+                ),
                 span: span(0, 1364, 1396),
             }),
             inits: Vec::new(),

@@ -291,7 +291,6 @@ fn smooth_settings_and_inputs_are_validated() {
     q.ineq.push(affine(vec![1.0], 0.0));
     assert!(solve(&q, &[0.0], Method::Newton, &Settings::default()).unwrap_err().contains("sqp"));
     assert_eq!(solve(&q, &[0.0], Method::Sqp, &Settings::default()).unwrap().status, Status::Optimal);
-    assert_eq!(Method::from_name("sqp"), Some(Method::Sqp));
 }
 
 /// `min ‖y − x‖² s.t. yᵀy = 1` (or `≤ 1`), the projection onto the sphere / ball.

@@ -1,6 +1,9 @@
-//! Symmetric indefinite KKT matrices `K = [W Jᵀ; J −D]`: one pivoted `LBLᵀ`
-//! factorisation (Bunch–Kaufman, faer's `lblt`), its inertia, and a
-//! minimum-norm fallback for singular `K`.
+//! Symmetric indefinite matrices `K = PLBLᵀPᵀ` (the KKT matrices `[W Jᵀ; J −D]`
+//! of the smooth interior point method and its backward pass, and `[P Aᵀ; A 0]`
+//! of a directly solved equality QP): one pivoted factorisation (Bunch–Kaufman,
+//! faer's `lblt`), the one walk over B's 1×1 and 2×2 pivot blocks, and from it
+//! the inertia and the nonsingularity test, the solves, and a minimum-norm
+//! fallback for singular `K`.
 //!
 //! The inertia `(n₊, n₋, n₀)` of `K` equals that of the block-diagonal `B`
 //! (Sylvester's law of inertia), read off its 1×1 and 2×2 pivots. A step
@@ -13,9 +16,25 @@
 //! singularity; [`solve_or_min_norm`] confirms a solve by its residual and
 //! otherwise falls back to the eigendecomposition, whose pseudo-inverse gives
 //! the minimum-norm least-squares solution `K⁺r`.
+//!
+//! Two questions are asked of the pivots, with two tolerances on purpose:
+//!
+//! - [`Inertia`] (is a step a descent direction?) counts a pivot as zero
+//!   relative to the rows of `K` it eliminates, `|e| ≤ ZERO_PIVOT · max|K_row|`:
+//!   interior point matrices mix diagonals from 1e-10 to 1e10, so a scale taken
+//!   from the whole matrix would call ordinary pivots zero, and an inertia
+//!   correction would then regularise a matrix that needs none.
+//! - [`Factored::nonsingular`] (is the minimiser of an equality QP unique?)
+//!   compares the pivots with each other, `min|e| > 100 n ε max|e|`: the direct
+//!   path's K holds the problem's own data with no barrier terms, L is bounded by
+//!   the pivoting, so B carries K's conditioning and a ratio at rounding level
+//!   means the solution is not determined by the data; the interior point method
+//!   then takes (and classifies) the problem.
 
 use faer::linalg::solvers::{Lblt, Solve};
-use faer::{Mat, Side};
+use faer::{Mat, MatRef, Side};
+
+use super::inf_norm;
 
 /// A pivot block whose eigenvalue is below `ZERO_PIVOT` times the largest
 /// entry of the rows it eliminates counts as zero: for a matrix that is
@@ -31,46 +50,36 @@ const RESIDUAL_TOL: f64 = 1e-9;
 
 /// The numbers of positive, negative and zero eigenvalues of a symmetric matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Inertia {
+pub struct Inertia {
     pub positive: usize,
     pub negative: usize,
     pub zero: usize,
 }
 
 /// `K = P L B Lᵀ Pᵀ`, with `K` kept for residual checks.
-pub(crate) struct Factored {
+#[derive(Debug)]
+pub struct Factored {
     k: Mat<f64>,
     lblt: Lblt<f64>,
     pub inertia: Inertia,
 }
 
 /// Factors the symmetric `k` (both triangles must hold it).
-pub(crate) fn factor(k: Mat<f64>) -> Factored {
+pub fn factor(k: Mat<f64>) -> Factored {
     let lblt = k.lblt(Side::Lower);
     let inertia = inertia(&lblt, &k);
     Factored { k, lblt, inertia }
 }
 
-/// The eigenvalues of `B`'s pivot blocks, counted by sign. A pivot is zero
-/// relative to the rows of `K` it eliminates (`PKPᵀ` has row `i` of `K` at
-/// `fwd[i]`), not to `K`'s largest entry: interior point matrices mix
-/// diagonals from 1e-10 to 1e10 and a global scale would call ordinary pivots
-/// zero.
-fn inertia(lblt: &Lblt<f64>, k: &Mat<f64>) -> Inertia {
+/// The eigenvalues of `B`'s pivot blocks in order, each with the largest entry
+/// of the rows of `K` its block eliminates (`PKPᵀ` has row `i` of `K` at
+/// `fwd[i]`): `f(e, row_scale)` once per eigenvalue, so B's `n` eigenvalues,
+/// which by Sylvester's law have K's signs.
+fn pivot_eigenvalues(lblt: &Lblt<f64>, k: &Mat<f64>, mut f: impl FnMut(f64, f64)) {
     let (d, s) = (lblt.B_diag(), lblt.B_subdiag());
     let fwd = lblt.P().arrays().0;
     let n = d.dim();
     let row_scale = |i: usize| (0..n).fold(f64::MIN_POSITIVE, |m, j| m.max(k[(fwd[i], j)].abs()));
-    let mut out = Inertia { positive: 0, negative: 0, zero: 0 };
-    let mut count = |e: f64, scale: f64| {
-        if e.is_nan() || e.abs() <= ZERO_PIVOT * scale {
-            out.zero += 1;
-        } else if e > 0.0 {
-            out.positive += 1;
-        } else {
-            out.negative += 1;
-        }
-    };
     let mut i = 0;
     while i < n {
         if i + 1 < n && s[i] != 0.0 {
@@ -78,22 +87,58 @@ fn inertia(lblt: &Lblt<f64>, k: &Mat<f64>) -> Inertia {
             let (a, b, c) = (d[i], s[i], d[i + 1]);
             let (mid, rad) = ((a + c) / 2.0, ((a - c) / 2.0).hypot(b));
             let scale = row_scale(i).max(row_scale(i + 1));
-            count(mid - rad, scale);
-            count(mid + rad, scale);
+            f(mid - rad, scale);
+            f(mid + rad, scale);
             i += 2;
         } else {
-            count(d[i], row_scale(i));
+            f(d[i], row_scale(i));
             i += 1;
         }
     }
+}
+
+/// The pivots' eigenvalues counted by sign, zero relative to the rows they
+/// eliminate (`|e| ≤ ZERO_PIVOT · row scale`; the module doc says why).
+fn inertia(lblt: &Lblt<f64>, k: &Mat<f64>) -> Inertia {
+    let mut out = Inertia { positive: 0, negative: 0, zero: 0 };
+    pivot_eigenvalues(lblt, k, |e, scale| {
+        if e.is_nan() || e.abs() <= ZERO_PIVOT * scale {
+            out.zero += 1;
+        } else if e > 0.0 {
+            out.positive += 1;
+        } else {
+            out.negative += 1;
+        }
+    });
     out
 }
 
 impl Factored {
+    /// The factored matrix `K`.
+    pub fn k(&self) -> &Mat<f64> {
+        &self.k
+    }
+
+    /// Whether `K` is numerically nonsingular: the smallest |eigenvalue| of B's
+    /// pivot blocks above `100 n ε` times the largest (a test of the whole
+    /// matrix, unlike [`Inertia`]'s row-relative zero; the module doc says why).
+    pub fn nonsingular(&self) -> bool {
+        let n = self.k.nrows();
+        let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+        pivot_eigenvalues(&self.lblt, &self.k, |e, _| (lo, hi) = (lo.min(e.abs()), hi.max(e.abs())));
+        n == 0 || (hi.is_finite() && lo > 100.0 * n as f64 * f64::EPSILON * hi)
+    }
+
     /// `x = K⁻¹ r` by the factors (meaningful when the inertia has no zeros).
     pub fn solve(&self, r: &[f64]) -> Vec<f64> {
         let x = self.lblt.solve(Mat::from_fn(r.len(), 1, |i, _| r[i]));
         (0..r.len()).map(|i| x[(i, 0)]).collect()
+    }
+
+    /// `r ← K⁻¹ r` by the factors.
+    pub fn solve_in_place(&self, r: &mut [f64]) {
+        let x = self.lblt.solve(MatRef::from_column_major_slice(r, r.len(), 1));
+        r.iter_mut().zip(x.col(0).iter()).for_each(|(o, v)| *o = *v);
     }
 
     /// The factored solve if it is finite and its residual small (and 0),
@@ -130,7 +175,7 @@ impl Factored {
 /// eigendecomposition `K = U diag(σ) Uᵀ`: the least-squares solution of least
 /// norm (Golub & Van Loan §5.5.4), and the number of eigenvalues dropped.
 /// Zeros (all `n` dropped) if the decomposition fails.
-pub(crate) fn min_norm_solve(k: &Mat<f64>, r: &[f64]) -> (Vec<f64>, usize) {
+pub fn min_norm_solve(k: &Mat<f64>, r: &[f64]) -> (Vec<f64>, usize) {
     let n = r.len();
     let Ok(eig) = k.self_adjoint_eigen(Side::Lower) else {
         return (vec![0.0; n], n);
@@ -152,10 +197,6 @@ pub(crate) fn min_norm_solve(k: &Mat<f64>, r: &[f64]) -> (Vec<f64>, usize) {
     (x, dropped)
 }
 
-pub(crate) fn inf_norm(v: &[f64]) -> f64 {
-    v.iter().fold(0.0, |m, x| m.max(x.abs()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +206,7 @@ mod tests {
         // [2 1; 1 0]: eigenvalues 1 ± √2, one of each sign.
         let f = factor(Mat::from_fn(2, 2, |i, j| [[2.0, 1.0], [1.0, 0.0]][i][j]));
         assert_eq!(f.inertia, Inertia { positive: 1, negative: 1, zero: 0 });
+        assert!(f.nonsingular());
         let x = f.solve(&[3.0, 1.0]);
         assert!((x[0] - 1.0).abs() < 1e-14 && (x[1] - 1.0).abs() < 1e-14);
     }
@@ -175,6 +217,7 @@ mod tests {
         let k = Mat::from_fn(3, 3, |i, j| [[1.0, 1.0, 1.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0]][i][j]);
         let f = factor(k);
         assert_eq!(f.inertia.zero, 1);
+        assert!(!f.nonsingular());
         let (x, degenerate) = f.solve_or_min_norm(&[1.0, 2.0, 2.0]);
         assert_eq!(degenerate, 1);
         // x₀ = 2, x₁ + x₂ = −1, least norm: x₁ = x₂ = −½.
