@@ -160,6 +160,9 @@ pub fn check_json(c: &Compiled) -> Value {
 pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> String {
     use crate::ir::ConstraintOrigin;
     let mut out = format!("node {}: {} ({})\n", node.name, node.class.family.name(), node.class.reason);
+    for n in node.class.notes.iter().filter(|n| crate::dcp::rewrite::NOTES.iter().any(|p| n.starts_with(p))) {
+        out.push_str(&format!("  {n}\n"));
+    }
     out.push_str(&format!("  {} {}\n", node.objective.sense.keyword(), node.expr_str(&node.objective.expr)));
     let user: Vec<_> = node.constraints.iter().filter(|c| c.origin == ConstraintOrigin::User).collect();
     if !user.is_empty() {

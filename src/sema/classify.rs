@@ -10,11 +10,16 @@
 //!    where its argument is proved inside it), it is a smooth node, solved
 //!    locally and differentiated through its first-order conditions.
 //! 3. Otherwise it is an error that names the lowest offending subexpression.
+//!
+//! A node that is not DCP as written goes through the rewrite stage
+//! ([`crate::dcp::rewrite`]) first, and is classified again from what it finds
+//! ([`classify_rewriting`]).
 
-use crate::dcp::{analyze, Analysis, Cone, Culprit, Curvature, Smoothness};
+use crate::dcp::{analyze, rewrite, Analysis, Cone, Culprit, Curvature, Smoothness};
 use crate::diag::Diagnostic;
 use crate::ir::{
-    Arith, Classification, Constraint, ConstraintOrigin, Expr, ExprKind, Family, Objective, Param, Relation, Var, VarId,
+    Arith, Classification, Constraint, ConstraintOrigin, Expr, ExprKind, Family, Objective, Param, Relation, SolveSpec,
+    Var, VarId,
 };
 use crate::syntax::ast::{self, BaseType, CmpOp, Sense};
 
@@ -25,6 +30,8 @@ pub struct Parts<'a> {
     pub vars: &'a [Var],
     pub objective: &'a Objective,
     pub constraints: &'a [Constraint],
+    /// The expressions came from the rewrite stage, not from the text.
+    pub rewritten: bool,
 }
 
 struct Checked {
@@ -125,10 +132,11 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
             Some(Cone::Affine | Cone::PiecewiseLinear) => "(piecewise-)linear constraints",
             Some(_) => "second-order cone constraints",
         };
+        let dcp = if p.rewritten { "convex (DCP after rewriting)" } else { "DCP-convex" };
         return Ok(Classification {
             family,
             convex: true,
-            reason: format!("DCP-convex, with {objective} and {constraints}"),
+            reason: format!("{dcp}, with {objective} and {constraints}"),
             notes,
             culprit: None,
         });
@@ -205,6 +213,85 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
     };
     let culprit = all.culprit_dcp.as_ref().filter(|_| !all.dcp).map(|c| c.span);
     Ok(Classification { family, convex: all.dcp, reason, notes, culprit })
+}
+
+/// A node's expressions when the rewrite stage replaced them.
+pub struct Replaced {
+    pub objective: Objective,
+    pub constraints: Vec<Constraint>,
+}
+
+/// [`classify`], with the rewrite stage for a node that is not DCP as written:
+/// its objective and constraint sides are rewritten by equality saturation and,
+/// when that gives a DCP form, the node is classified from it.
+///
+/// - DCP with cones ddn has (LP / QP / SOCP): the rewritten expressions replace
+///   the written ones (returned in [`Replaced`]), so canonicalisation, the
+///   interior point method and the conic backward pass see them — unless the
+///   node names a smooth method (`solve using newton | sqp`) and is smooth as
+///   written: then it keeps its text and its smooth solver, marked convex.
+/// - DCP needing another cone (exponential): smooth either way; a node that is
+///   smooth as written keeps its text (marked convex), one that is not takes the
+///   rewritten form.
+/// - Not DCP: the verdict on the text as written stands.
+pub fn classify_rewriting(
+    p: &Parts,
+    solve: Option<&SolveSpec>,
+) -> Result<(Classification, Option<Replaced>), Diagnostic> {
+    let written = classify(p);
+    if written.as_ref().is_ok_and(|c| c.convex) {
+        return Ok((written?, None));
+    }
+    let pb: Vec<BaseType> = p.params.iter().map(|x| x.base).collect();
+    let vb: Vec<BaseType> = p.vars.iter().map(|x| x.base).collect();
+    let mut exprs = vec![&p.objective.expr];
+    exprs.extend(p.constraints.iter().flat_map(|c| [&c.lhs, &c.rhs]));
+    let out = rewrite::rewrite(&exprs, &pb, &vb);
+    let mut it = out.exprs.into_iter();
+    let objective = Objective { expr: it.next().unwrap_or_else(|| p.objective.expr.clone()), ..p.objective.clone() };
+    let constraints: Vec<Constraint> = p
+        .constraints
+        .iter()
+        .map(|c| {
+            let lhs = it.next().unwrap_or_else(|| c.lhs.clone());
+            let rhs = it.next().unwrap_or_else(|| c.rhs.clone());
+            Constraint { lhs, rhs, ..c.clone() }
+        })
+        .collect();
+    let parts = Parts { objective: &objective, constraints: &constraints, rewritten: true, ..*p };
+    let rewritten = match classify(&parts) {
+        Ok(c) if c.convex && !out.rules.is_empty() => c,
+        _ => {
+            let mut written = written?;
+            if !out.stop.starts_with("saturated") {
+                written.notes.push(format!("the DCP rewrite stage found no DCP form (egg: {})", out.stop));
+            }
+            return Ok((written, None));
+        }
+    };
+    let rules = format!("{} (egg: {})", out.rules.join(", "), out.stop);
+    let smooth_method = solve.is_some_and(|s| matches!(s.method.as_str(), "newton" | "sqp"));
+    match written {
+        Ok(mut w) if !rewritten.family.is_conic() || smooth_method => {
+            w.convex = true;
+            w.notes.push(if rewritten.family.is_conic() {
+                format!(
+                    "{} ({}) by {rules}; solved as written by `{}`, as `solve using` asks",
+                    rewrite::NOTES[1],
+                    rewritten.family.name(),
+                    solve.map_or("", |s| s.method.as_str())
+                )
+            } else {
+                format!("{} by {rules}; solved as written", rewrite::NOTES[1])
+            });
+            Ok((w, None))
+        }
+        _ => {
+            let mut c = rewritten;
+            c.notes.push(format!("{}{rules}", rewrite::NOTES[0]));
+            Ok((c, Some(Replaced { objective, constraints })))
+        }
+    }
 }
 
 fn obj_culprit(obj: &Analysis, o: &Objective, verb: &str) -> Option<Culprit> {

@@ -197,9 +197,11 @@ pub fn check_node(n: &ast::Node, defs: &DefTable, diags: &mut Vec<Diagnostic>) -
         vars: &vars,
         objective: &objective,
         constraints: &constraints,
+        rewritten: false,
     };
-    let class = match classify::classify(&parts) {
-        Ok(c) => c,
+    let (class, objective, constraints) = match classify::classify_rewriting(&parts, solve.as_ref()) {
+        Ok((c, Some(r))) => (c, r.objective, r.constraints),
+        Ok((c, None)) => (c, objective, constraints),
         Err(d) => {
             b.diags.push(d);
             return None;

@@ -35,9 +35,9 @@ pub mod pool_quadratic {
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2193, 2194),
+            span(0, 2493, 2494),
         );
-        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2197, 2198));
+        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2497, 2498));
         let e3 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -45,7 +45,7 @@ pub mod pool_quadratic {
                 rhs: Box::new(e2),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2193, 2198),
+            span(0, 2493, 2498),
         );
         let e4 = expr(
             ExprKind::Pow {
@@ -62,7 +62,7 @@ pub mod pool_quadratic {
                 rhs: Box::new(e4),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2183, 2199),
+            span(0, 2483, 2499),
         );
         let e6 = expr(
             ExprKind::Atom {
@@ -71,20 +71,20 @@ pub mod pool_quadratic {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2179, 2200),
+            span(0, 2479, 2500),
         );
         Node {
             name: "pool_quadratic".into(),
-            span: span(0, 2115, 2202),
+            span: span(0, 2415, 2502),
             dims: Vec::from([
                 DimInfo {
                     name: "n".into(),
-                    span: span(0, 2143, 2144),
+                    span: span(0, 2443, 2444),
                     bound_by: Some((ParamId(0), 0)),
                 },
                 DimInfo {
                     name: "d".into(),
-                    span: span(0, 2146, 2147),
+                    span: span(0, 2446, 2447),
                     bound_by: Some((ParamId(0), 1)),
                 },
             ]),
@@ -93,7 +93,7 @@ pub mod pool_quadratic {
                     name: "x".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::n, dim::d]),
-                    span: span(0, 2135, 2136),
+                    span: span(0, 2435, 2436),
                 },
             ]),
             vars: Vec::from([
@@ -101,7 +101,7 @@ pub mod pool_quadratic {
                     name: "y".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::d]),
-                    span: span(0, 2153, 2154),
+                    span: span(0, 2453, 2454),
                     is_output: true,
                 },
             ]),
@@ -109,7 +109,7 @@ pub mod pool_quadratic {
             objective: Objective {
                 sense: Sense::Minimize,
                 expr: e6,
-                span: span(0, 2170, 2200),
+                span: span(0, 2470, 2500),
             },
             constraints: Vec::new(),
             solve: None,
@@ -668,7 +668,7 @@ pub mod pool_quadratic {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2193, 2194),
+            span(0, 2493, 2494),
             env,
         )?;
         Ok(vec![t0])
@@ -708,7 +708,7 @@ pub mod pool_pseudo_huber {
         NODE.get_or_init(checked)
     }
     fn checked() -> Node {
-        let e0 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e0 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e1 = expr(
             ExprKind::Pow {
                 base: Box::new(e0),
@@ -721,9 +721,9 @@ pub mod pool_pseudo_huber {
         let e3 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e4 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e4 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e5 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -731,9 +731,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e4),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2305),
+            span(0, 2600, 2605),
         );
-        let e6 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e6 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e7 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -786,7 +786,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e12),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2287, 2313),
+            span(0, 2587, 2613),
         );
         let e14 = expr(
             ExprKind::Atom {
@@ -795,12 +795,12 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e15 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2333, 2334),
+            span(0, 2633, 2634),
         );
         let e16 = expr(
             ExprKind::Atom {
@@ -809,9 +809,9 @@ pub mod pool_pseudo_huber {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2328, 2345),
+            span(0, 2628, 2645),
         );
-        let e17 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e17 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e18 = expr(
             ExprKind::Pow {
                 base: Box::new(e17),
@@ -824,9 +824,9 @@ pub mod pool_pseudo_huber {
         let e20 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e21 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e21 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e22 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -834,9 +834,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e21),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2305),
+            span(0, 2600, 2605),
         );
-        let e23 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e23 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e24 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -889,7 +889,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e29),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2287, 2313),
+            span(0, 2587, 2613),
         );
         let e31 = expr(
             ExprKind::Atom {
@@ -898,14 +898,14 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e32 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e33 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e33 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e34 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -913,15 +913,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e33),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e35 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e35 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2583, 2614));
         let e36 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e37 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e37 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e38 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -929,9 +929,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e37),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e39 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e39 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e40 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -939,7 +939,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e39),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e41 = expr(
             ExprKind::Pow {
@@ -947,7 +947,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e42 = expr(
             ExprKind::Binary {
@@ -956,7 +956,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e41),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e43 = expr(
             ExprKind::Atom {
@@ -965,7 +965,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e44 = expr(
             ExprKind::Binary {
@@ -974,7 +974,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e43),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e45 = expr(
             ExprKind::Atom {
@@ -983,19 +983,19 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e46 = expr(
             ExprKind::Neg(Box::new(e45)),
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e47 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e48 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e48 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e49 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1003,15 +1003,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e48),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e50 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e50 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2583, 2614));
         let e51 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e52 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e52 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e53 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1019,9 +1019,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e52),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e54 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e54 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e55 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1029,7 +1029,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e54),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e56 = expr(
             ExprKind::Pow {
@@ -1037,7 +1037,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e57 = expr(
             ExprKind::Binary {
@@ -1046,7 +1046,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e56),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e58 = expr(
             ExprKind::Atom {
@@ -1055,7 +1055,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e59 = expr(
             ExprKind::Binary {
@@ -1064,7 +1064,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e58),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e60 = expr(
             ExprKind::Atom {
@@ -1073,19 +1073,19 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e61 = expr(
             ExprKind::Neg(Box::new(e60)),
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e62 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e63 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e63 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e64 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1093,14 +1093,14 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e63),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e65 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e66 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e66 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e67 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1108,7 +1108,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e66),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e68 = expr(
             ExprKind::Sym {
@@ -1116,7 +1116,7 @@ pub mod pool_pseudo_huber {
                 name: "v_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e69 = expr(
             ExprKind::Binary {
@@ -1125,16 +1125,16 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e68),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e70 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e70 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e71 = expr(
             ExprKind::Pow {
                 base: Box::new(e70),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e72 = expr(
             ExprKind::Binary {
@@ -1143,7 +1143,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e71),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e73 = expr(
             ExprKind::Binary {
@@ -1152,15 +1152,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e72),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e74 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e74 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2583, 2614));
         let e75 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e76 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e76 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e77 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1168,9 +1168,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e76),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e78 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e78 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e79 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1178,7 +1178,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e78),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e80 = expr(
             ExprKind::Pow {
@@ -1186,7 +1186,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e81 = expr(
             ExprKind::Binary {
@@ -1195,7 +1195,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e80),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e82 = expr(
             ExprKind::Atom {
@@ -1204,7 +1204,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e83 = expr(
             ExprKind::Pow {
@@ -1212,7 +1212,7 @@ pub mod pool_pseudo_huber {
                 p: 3.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e84 = expr(
             ExprKind::Binary {
@@ -1221,7 +1221,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e83),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e85 = expr(
             ExprKind::Sym {
@@ -1229,15 +1229,15 @@ pub mod pool_pseudo_huber {
                 name: "v_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e86 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e86 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2583, 2614));
         let e87 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e88 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e88 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e89 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1245,9 +1245,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e88),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e90 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e90 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e91 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1255,7 +1255,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e90),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e92 = expr(
             ExprKind::Pow {
@@ -1263,7 +1263,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e93 = expr(
             ExprKind::Binary {
@@ -1272,7 +1272,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e92),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e94 = expr(
             ExprKind::Atom {
@@ -1281,7 +1281,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e95 = expr(
             ExprKind::Binary {
@@ -1290,7 +1290,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e94),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e96 = expr(
             ExprKind::Binary {
@@ -1299,7 +1299,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e95),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e97 = expr(
             ExprKind::Atom {
@@ -1308,21 +1308,21 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e98 = expr(
             ExprKind::Neg(Box::new(e97)),
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e99 = expr(ExprKind::Const(-1.0), shape(&[]), span(0, 2283, 2314));
-        let e100 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e99 = expr(ExprKind::Const(-1.0), shape(&[]), span(0, 2583, 2614));
+        let e100 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2583, 2614));
         let e101 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e102 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e102 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e103 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1330,9 +1330,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e102),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e104 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e104 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e105 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1340,7 +1340,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e104),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e106 = expr(
             ExprKind::Pow {
@@ -1348,7 +1348,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e107 = expr(
             ExprKind::Binary {
@@ -1357,7 +1357,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e106),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e108 = expr(
             ExprKind::Atom {
@@ -1366,7 +1366,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e109 = expr(
             ExprKind::Binary {
@@ -1375,7 +1375,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e108),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e110 = expr(
             ExprKind::Atom {
@@ -1384,12 +1384,12 @@ pub mod pool_pseudo_huber {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e111 = expr(
             ExprKind::Neg(Box::new(e110)),
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e112 = expr(
             ExprKind::Atom {
@@ -1398,14 +1398,14 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e113 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e114 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e114 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e115 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1413,7 +1413,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e114),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e116 = expr(
             ExprKind::Pow {
@@ -1421,16 +1421,16 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e117 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e117 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e118 = expr(
             ExprKind::Pow {
                 base: Box::new(e117),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e119 = expr(
             ExprKind::Binary {
@@ -1439,15 +1439,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e118),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e120 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e120 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2583, 2614));
         let e121 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e122 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e122 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e123 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1455,9 +1455,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e122),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e124 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e124 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e125 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1465,7 +1465,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e124),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e126 = expr(
             ExprKind::Pow {
@@ -1473,7 +1473,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e127 = expr(
             ExprKind::Binary {
@@ -1482,7 +1482,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e126),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e128 = expr(
             ExprKind::Atom {
@@ -1491,7 +1491,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e129 = expr(
             ExprKind::Pow {
@@ -1499,7 +1499,7 @@ pub mod pool_pseudo_huber {
                 p: 3.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e130 = expr(
             ExprKind::Binary {
@@ -1508,7 +1508,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e129),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e131 = expr(
             ExprKind::Atom {
@@ -1517,12 +1517,12 @@ pub mod pool_pseudo_huber {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e132 = expr(
             ExprKind::Neg(Box::new(e131)),
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e133 = expr(
             ExprKind::Atom {
@@ -1531,7 +1531,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e134 = expr(
             ExprKind::Binary {
@@ -1540,7 +1540,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e133),
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e135 = expr(
             ExprKind::Sym {
@@ -1548,14 +1548,14 @@ pub mod pool_pseudo_huber {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e136 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e137 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e137 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e138 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1563,15 +1563,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e137),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e139 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e139 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2583, 2614));
         let e140 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e141 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e141 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e142 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1579,9 +1579,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e141),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e143 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e143 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e144 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1589,7 +1589,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e143),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e145 = expr(
             ExprKind::Pow {
@@ -1597,7 +1597,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e146 = expr(
             ExprKind::Binary {
@@ -1606,7 +1606,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e145),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e147 = expr(
             ExprKind::Atom {
@@ -1615,7 +1615,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e148 = expr(
             ExprKind::Pow {
@@ -1623,7 +1623,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e149 = expr(
             ExprKind::Binary {
@@ -1632,7 +1632,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e148),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e150 = expr(
             ExprKind::Binary {
@@ -1641,14 +1641,14 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e149),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e151 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e152 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e152 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e153 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1656,7 +1656,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e152),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e154 = expr(
             ExprKind::Binary {
@@ -1665,15 +1665,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e153),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e155 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e155 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2583, 2614));
         let e156 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e157 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e157 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e158 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1681,9 +1681,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e157),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e159 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e159 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e160 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1691,7 +1691,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e159),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e161 = expr(
             ExprKind::Pow {
@@ -1699,7 +1699,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e162 = expr(
             ExprKind::Binary {
@@ -1708,7 +1708,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e161),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e163 = expr(
             ExprKind::Atom {
@@ -1717,16 +1717,16 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e164 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e164 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e165 = expr(
             ExprKind::Pow {
                 base: Box::new(e164),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e166 = expr(
             ExprKind::Binary {
@@ -1735,7 +1735,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e165),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e167 = expr(
             ExprKind::Binary {
@@ -1744,7 +1744,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e166),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e168 = expr(
             ExprKind::Sym {
@@ -1752,15 +1752,15 @@ pub mod pool_pseudo_huber {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e169 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e169 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2583, 2614));
         let e170 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e171 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e171 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e172 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1768,9 +1768,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e171),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e173 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e173 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e174 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1778,7 +1778,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e173),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e175 = expr(
             ExprKind::Pow {
@@ -1786,7 +1786,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e176 = expr(
             ExprKind::Binary {
@@ -1795,7 +1795,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e175),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e177 = expr(
             ExprKind::Atom {
@@ -1804,7 +1804,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e178 = expr(
             ExprKind::Binary {
@@ -1813,7 +1813,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e177),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e179 = expr(
             ExprKind::Binary {
@@ -1822,7 +1822,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e178),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e180 = expr(
             ExprKind::Sym {
@@ -1830,14 +1830,14 @@ pub mod pool_pseudo_huber {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e181 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e182 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e182 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e183 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1845,15 +1845,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e182),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e184 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e184 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2583, 2614));
         let e185 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e186 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e186 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e187 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1861,9 +1861,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e186),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e188 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e188 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e189 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1871,7 +1871,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e188),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e190 = expr(
             ExprKind::Pow {
@@ -1879,7 +1879,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e191 = expr(
             ExprKind::Binary {
@@ -1888,7 +1888,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e190),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e192 = expr(
             ExprKind::Atom {
@@ -1897,7 +1897,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e193 = expr(
             ExprKind::Pow {
@@ -1905,7 +1905,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e194 = expr(
             ExprKind::Binary {
@@ -1914,12 +1914,12 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e193),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e195 = expr(
             ExprKind::Neg(Box::new(e194)),
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e196 = expr(
             ExprKind::Binary {
@@ -1928,14 +1928,14 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e195),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e197 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e198 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e198 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e199 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1943,7 +1943,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e198),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e200 = expr(
             ExprKind::Pow {
@@ -1951,7 +1951,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e201 = expr(
             ExprKind::Binary {
@@ -1960,15 +1960,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e200),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e202 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e202 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2583, 2614));
         let e203 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
         );
-        let e204 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e204 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2604, 2605));
         let e205 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1976,9 +1976,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e204),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e206 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e206 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e207 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1986,7 +1986,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e206),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e208 = expr(
             ExprKind::Pow {
@@ -1994,7 +1994,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e209 = expr(
             ExprKind::Binary {
@@ -2003,7 +2003,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e208),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e210 = expr(
             ExprKind::Atom {
@@ -2012,9 +2012,9 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e211 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e211 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e212 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
@@ -2022,16 +2022,16 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e211),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
-        let e213 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e213 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2607, 2612));
         let e214 = expr(
             ExprKind::Pow {
                 base: Box::new(e213),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e215 = expr(
             ExprKind::Binary {
@@ -2040,7 +2040,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e214),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e216 = expr(
             ExprKind::Binary {
@@ -2049,7 +2049,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e215),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         let e217 = expr(
             ExprKind::Atom {
@@ -2058,20 +2058,20 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
         );
         Node {
             name: "pool_pseudo_huber".into(),
-            span: span(0, 2204, 2347),
+            span: span(0, 2504, 2670),
             dims: Vec::from([
                 DimInfo {
                     name: "n".into(),
-                    span: span(0, 2235, 2236),
+                    span: span(0, 2535, 2536),
                     bound_by: Some((ParamId(0), 0)),
                 },
                 DimInfo {
                     name: "d".into(),
-                    span: span(0, 2238, 2239),
+                    span: span(0, 2538, 2539),
                     bound_by: Some((ParamId(0), 1)),
                 },
             ]),
@@ -2080,13 +2080,13 @@ pub mod pool_pseudo_huber {
                     name: "x".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::n, dim::d]),
-                    span: span(0, 2227, 2228),
+                    span: span(0, 2527, 2528),
                 },
                 Param {
                     name: "alpha".into(),
                     base: BaseType::Pos,
                     shape: shape(&[]),
-                    span: span(0, 2242, 2247),
+                    span: span(0, 2542, 2547),
                 },
             ]),
             vars: Vec::from([
@@ -2094,7 +2094,7 @@ pub mod pool_pseudo_huber {
                     name: "y".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::d]),
-                    span: span(0, 2257, 2258),
+                    span: span(0, 2557, 2558),
                     is_output: true,
                 },
             ]),
@@ -2102,17 +2102,24 @@ pub mod pool_pseudo_huber {
             objective: Objective {
                 sense: Sense::Minimize,
                 expr: e14,
-                span: span(0, 2274, 2314),
+                span: span(0, 2574, 2614),
             },
             constraints: Vec::new(),
-            solve: None,
+            solve: Some(SolveSpec {
+                method: "newton".into(),
+                options: Vec::new(),
+                span: span(0, 2650, 2668),
+            }),
             inits: Vec::from([Init { var: VarId(0), value: e16 }]),
             class: Classification {
                 family: Family::SmoothUnconstrained,
-                convex: false,
+                convex: true,
                 reason: "not DCP (`sqrt` is concave and nondecreasing, so this argument must be concave); smooth, so solved locally and differentiated through its first-order conditions"
                     .into(),
-                notes: Vec::new(),
+                notes: Vec::from([
+                    "convex: DCP after rewriting (SOCP) by square-quot, add-quot, sqrt-quot, mul-one-l, hypot, sqrt-square-abs, abs-nonneg (egg: saturated after 6 iterations); solved as written by `newton`, as `solve using` asks"
+                        .into(),
+                ]),
                 culprit: Some(span(1, 1523, 1546)),
             },
             derived: std::sync::OnceLock::from(
@@ -2260,22 +2267,22 @@ pub mod pool_pseudo_huber {
     }
     /// Kernel `Objective`.
     fn k_objective(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2607, 2612), env)?;
         let t1 = step(Op::Pow(2.0), vec![t0.clone()], &[], span(1, 1512, 1519), env)?;
         let t2 = step(Op::Const(1.0), vec![], &[], span(1, 1528, 1529), env)?;
         let t3 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
             env,
         )?;
-        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2604, 2605), env)?;
         let t5 = step(
             Op::Binary(Arith::Sub),
             vec![t3, t4],
             &[dim::n, dim::d],
-            span(0, 2300, 2305),
+            span(0, 2600, 2605),
             env,
         )?;
         let t6 = step(
@@ -2320,7 +2327,7 @@ pub mod pool_pseudo_huber {
             Op::Binary(Arith::Mul),
             vec![t1, t10],
             &[dim::n, dim::d],
-            span(0, 2287, 2313),
+            span(0, 2587, 2613),
             env,
         )?;
         let t12 = step(
@@ -2330,7 +2337,7 @@ pub mod pool_pseudo_huber {
             },
             vec![t11],
             &[],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         Ok(vec![t12])
@@ -2341,38 +2348,38 @@ pub mod pool_pseudo_huber {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
             env,
         )?;
-        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2604, 2605), env)?;
         let t2 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t1],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
-        let t3 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t4 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t3 = step(Op::Const(1.0), vec![], &[], span(0, 2583, 2614), env)?;
+        let t4 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2607, 2612), env)?;
         let t5 = step(
             Op::Binary(Arith::Div),
             vec![t2.clone(), t4],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t6 = step(
             Op::Pow(2.0),
             vec![t5],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t7 = step(
             Op::Binary(Arith::Add),
             vec![t3, t6],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t8 = step(
@@ -2382,14 +2389,14 @@ pub mod pool_pseudo_huber {
             },
             vec![t7],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t9 = step(
             Op::Binary(Arith::Div),
             vec![t2, t8],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t10 = step(
@@ -2399,10 +2406,10 @@ pub mod pool_pseudo_huber {
             },
             vec![t9],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
-        let t11 = step(Op::Neg, vec![t10], &[dim::d], span(0, 2283, 2314), env)?;
+        let t11 = step(Op::Neg, vec![t10], &[dim::d], span(0, 2583, 2614), env)?;
         Ok(vec![t11])
     }
     /// Kernel `Hvp`.
@@ -2411,15 +2418,15 @@ pub mod pool_pseudo_huber {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
             env,
         )?;
-        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2604, 2605), env)?;
         let t2 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t1],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t3 = step(
@@ -2429,52 +2436,52 @@ pub mod pool_pseudo_huber {
             },
             vec![],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t4 = step(
             Op::Binary(Arith::Mul),
             vec![t2.clone(), t3.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
-        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2283, 2314), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2607, 2612), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2583, 2614), env)?;
         let t7 = step(
             Op::Binary(Arith::Div),
             vec![t4, t6],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t2.clone(), t7],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
-        let t9 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t9 = step(Op::Const(1.0), vec![], &[], span(0, 2583, 2614), env)?;
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t2, t5],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t11 = step(
             Op::Pow(2.0),
             vec![t10],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Add),
             vec![t9, t11],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t13 = step(
@@ -2484,35 +2491,35 @@ pub mod pool_pseudo_huber {
             },
             vec![t12],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t14 = step(
             Op::Pow(3.0),
             vec![t13.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Div),
             vec![t8, t14],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t3, t13],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Sub),
             vec![t15, t16],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t18 = step(
@@ -2522,51 +2529,51 @@ pub mod pool_pseudo_huber {
             },
             vec![t17],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
-        let t19 = step(Op::Neg, vec![t18], &[dim::d], span(0, 2283, 2314), env)?;
+        let t19 = step(Op::Neg, vec![t18], &[dim::d], span(0, 2583, 2614), env)?;
         Ok(vec![t19])
     }
     /// Kernel `Hessian`.
     fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-1.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t1 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t0 = step(Op::Const(-1.0), vec![], &[], span(0, 2583, 2614), env)?;
+        let t1 = step(Op::Const(1.0), vec![], &[], span(0, 2583, 2614), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
             env,
         )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2604, 2605), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2607, 2612), env)?;
         let t6 = step(
             Op::Binary(Arith::Div),
             vec![t4.clone(), t5.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t7 = step(
             Op::Pow(2.0),
             vec![t6],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Add),
             vec![t1, t7],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t9 = step(
@@ -2576,14 +2583,14 @@ pub mod pool_pseudo_huber {
             },
             vec![t8],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t0, t9.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t11 = step(
@@ -2593,10 +2600,10 @@ pub mod pool_pseudo_huber {
             },
             vec![t10],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
-        let t12 = step(Op::Neg, vec![t11], &[dim::d], span(0, 2283, 2314), env)?;
+        let t12 = step(Op::Neg, vec![t11], &[dim::d], span(0, 2583, 2614), env)?;
         let t13 = step(
             Op::Atom {
                 atom: Atom::Diag,
@@ -2604,36 +2611,36 @@ pub mod pool_pseudo_huber {
             },
             vec![t12],
             &[dim::d, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t14 = step(
             Op::Pow(2.0),
             vec![t4],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
-        let t15 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2283, 2314), env)?;
+        let t15 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2583, 2614), env)?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t14, t15],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t17 = step(
             Op::Pow(3.0),
             vec![t9],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Div),
             vec![t16, t17],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t19 = step(
@@ -2643,10 +2650,10 @@ pub mod pool_pseudo_huber {
             },
             vec![t18],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
-        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2283, 2314), env)?;
+        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2583, 2614), env)?;
         let t21 = step(
             Op::Atom {
                 atom: Atom::Diag,
@@ -2654,14 +2661,14 @@ pub mod pool_pseudo_huber {
             },
             vec![t20],
             &[dim::d, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Add),
             vec![t13, t21],
             &[dim::d, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         Ok(vec![t22])
@@ -2675,45 +2682,45 @@ pub mod pool_pseudo_huber {
             },
             vec![],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2604, 2605), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
-        let t4 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t4 = step(Op::Const(1.0), vec![], &[], span(0, 2583, 2614), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2607, 2612), env)?;
         let t6 = step(
             Op::Binary(Arith::Div),
             vec![t3.clone(), t5.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t7 = step(
             Op::Pow(2.0),
             vec![t6],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Add),
             vec![t4, t7],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t9 = step(
@@ -2723,107 +2730,107 @@ pub mod pool_pseudo_huber {
             },
             vec![t8],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t10 = step(
             Op::Pow(2.0),
             vec![t9.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Div),
             vec![t3.clone(), t10],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Mul),
             vec![t0.clone(), t11.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t12, t3.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
-        let t14 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2283, 2314), env)?;
+        let t14 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2583, 2614), env)?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t9.clone(), t14.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t13, t15],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Div),
             vec![t0.clone(), t9.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Sub),
             vec![t16, t17],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
-        let t19 = step(Op::Neg, vec![t11], &[dim::n, dim::d], span(0, 2283, 2314), env)?;
+        let t19 = step(Op::Neg, vec![t11], &[dim::n, dim::d], span(0, 2583, 2614), env)?;
         let t20 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t19],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t21 = step(
             Op::Pow(2.0),
             vec![t3],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Mul),
             vec![t20, t21],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t23 = step(
             Op::Binary(Arith::Mul),
             vec![t9, t5],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t24 = step(
             Op::Binary(Arith::Mul),
             vec![t23, t14],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t25 = step(
             Op::Binary(Arith::Div),
             vec![t22, t24],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         let t26 = step(
@@ -2833,7 +2840,7 @@ pub mod pool_pseudo_huber {
             },
             vec![t25],
             &[],
-            span(0, 2283, 2314),
+            span(0, 2583, 2614),
             env,
         )?;
         Ok(vec![t18, t26])
@@ -2844,7 +2851,7 @@ pub mod pool_pseudo_huber {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2333, 2334),
+            span(0, 2633, 2634),
             env,
         )?;
         let t1 = step(
@@ -2854,20 +2861,20 @@ pub mod pool_pseudo_huber {
             },
             vec![t0],
             &[dim::d],
-            span(0, 2328, 2345),
+            span(0, 2628, 2645),
             env,
         )?;
         Ok(vec![t1])
     }
     /// Kernel `Data`.
     fn k_data(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2607, 2612), env)?;
         let t1 = step(Op::Pow(2.0), vec![t0.clone()], &[], span(1, 1512, 1519), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2600, 2601),
             env,
         )?;
         Ok(vec![t1, t2, t0])
@@ -2911,9 +2918,9 @@ pub mod pool_huber {
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2439, 2440),
+            span(0, 2762, 2763),
         );
-        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2443, 2444));
+        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2766, 2767));
         let e3 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -2921,9 +2928,9 @@ pub mod pool_huber {
                 rhs: Box::new(e2),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2439, 2444),
+            span(0, 2762, 2767),
         );
-        let e4 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2446, 2451));
+        let e4 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2769, 2774));
         let e5 = expr(
             ExprKind::Atom {
                 atom: Atom::Huber,
@@ -2940,7 +2947,7 @@ pub mod pool_huber {
                 rhs: Box::new(e5),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2425, 2452),
+            span(0, 2748, 2775),
         );
         let e7 = expr(
             ExprKind::Atom {
@@ -2949,20 +2956,20 @@ pub mod pool_huber {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2421, 2453),
+            span(0, 2744, 2776),
         );
         Node {
             name: "pool_huber".into(),
-            span: span(0, 2349, 2455),
+            span: span(0, 2672, 2778),
             dims: Vec::from([
                 DimInfo {
                     name: "n".into(),
-                    span: span(0, 2373, 2374),
+                    span: span(0, 2696, 2697),
                     bound_by: Some((ParamId(0), 0)),
                 },
                 DimInfo {
                     name: "d".into(),
-                    span: span(0, 2376, 2377),
+                    span: span(0, 2699, 2700),
                     bound_by: Some((ParamId(0), 1)),
                 },
             ]),
@@ -2971,13 +2978,13 @@ pub mod pool_huber {
                     name: "x".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::n, dim::d]),
-                    span: span(0, 2365, 2366),
+                    span: span(0, 2688, 2689),
                 },
                 Param {
                     name: "alpha".into(),
                     base: BaseType::Pos,
                     shape: shape(&[]),
-                    span: span(0, 2380, 2385),
+                    span: span(0, 2703, 2708),
                 },
             ]),
             vars: Vec::from([
@@ -2985,7 +2992,7 @@ pub mod pool_huber {
                     name: "y".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::d]),
-                    span: span(0, 2395, 2396),
+                    span: span(0, 2718, 2719),
                     is_output: true,
                 },
             ]),
@@ -2993,7 +3000,7 @@ pub mod pool_huber {
             objective: Objective {
                 sense: Sense::Minimize,
                 expr: e7,
-                span: span(0, 2412, 2453),
+                span: span(0, 2735, 2776),
             },
             constraints: Vec::new(),
             solve: None,
@@ -4076,10 +4083,10 @@ pub mod pool_huber {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2439, 2440),
+            span(0, 2762, 2763),
             env,
         )?;
-        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2446, 2451), env)?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2769, 2774), env)?;
         Ok(vec![t0, t1])
     }
 }
@@ -4121,9 +4128,9 @@ pub mod pool_welsch {
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e3 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4131,7 +4138,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e2),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2546),
+            span(0, 2864, 2869),
         );
         let e4 = expr(
             ExprKind::Pow {
@@ -4147,7 +4154,7 @@ pub mod pool_welsch {
             span(1, 2153, 2157),
         );
         let e6 = expr(ExprKind::Const(2.0), shape(&[]), span(1, 2161, 2162));
-        let e7 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e7 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e8 = expr(
             ExprKind::Pow {
                 base: Box::new(e7),
@@ -4190,7 +4197,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e11),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2534, 2554),
+            span(0, 2857, 2877),
         );
         let e13 = expr(
             ExprKind::Atom {
@@ -4199,12 +4206,12 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e14 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2574, 2575),
+            span(0, 2897, 2898),
         );
         let e15 = expr(
             ExprKind::Atom {
@@ -4213,15 +4220,15 @@ pub mod pool_welsch {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2569, 2586),
+            span(0, 2892, 2909),
         );
         let e16 = expr(ExprKind::Const(1.0), shape(&[]), span(1, 2145, 2146));
         let e17 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e18 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e18 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e19 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4229,7 +4236,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e18),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2546),
+            span(0, 2864, 2869),
         );
         let e20 = expr(
             ExprKind::Pow {
@@ -4245,7 +4252,7 @@ pub mod pool_welsch {
             span(1, 2153, 2157),
         );
         let e22 = expr(ExprKind::Const(2.0), shape(&[]), span(1, 2161, 2162));
-        let e23 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e23 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e24 = expr(
             ExprKind::Pow {
                 base: Box::new(e23),
@@ -4288,7 +4295,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e27),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2534, 2554),
+            span(0, 2857, 2877),
         );
         let e29 = expr(
             ExprKind::Atom {
@@ -4297,15 +4304,15 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e30 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e30 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2853, 2878));
         let e31 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e32 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e32 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e33 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4313,7 +4320,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e32),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e34 = expr(
             ExprKind::Pow {
@@ -4321,16 +4328,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e35 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e35 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e36 = expr(
             ExprKind::Pow {
                 base: Box::new(e35),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e37 = expr(
             ExprKind::Binary {
@@ -4339,7 +4346,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e36),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e38 = expr(
             ExprKind::Binary {
@@ -4348,7 +4355,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e37),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e39 = expr(
             ExprKind::Atom {
@@ -4357,16 +4364,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e40 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e40 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e41 = expr(
             ExprKind::Pow {
                 base: Box::new(e40),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e42 = expr(
             ExprKind::Binary {
@@ -4375,14 +4382,14 @@ pub mod pool_welsch {
                 rhs: Box::new(e41),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e43 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e44 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e44 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e45 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4390,7 +4397,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e44),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e46 = expr(
             ExprKind::Binary {
@@ -4399,7 +4406,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e45),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e47 = expr(
             ExprKind::Atom {
@@ -4408,20 +4415,20 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e48 = expr(
             ExprKind::Neg(Box::new(e47)),
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e49 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e49 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2853, 2878));
         let e50 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e51 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e51 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e52 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4429,7 +4436,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e51),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e53 = expr(
             ExprKind::Pow {
@@ -4437,16 +4444,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e54 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e54 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e55 = expr(
             ExprKind::Pow {
                 base: Box::new(e54),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e56 = expr(
             ExprKind::Binary {
@@ -4455,7 +4462,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e55),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e57 = expr(
             ExprKind::Binary {
@@ -4464,7 +4471,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e56),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e58 = expr(
             ExprKind::Atom {
@@ -4473,16 +4480,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e59 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e59 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e60 = expr(
             ExprKind::Pow {
                 base: Box::new(e59),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e61 = expr(
             ExprKind::Binary {
@@ -4491,14 +4498,14 @@ pub mod pool_welsch {
                 rhs: Box::new(e60),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e62 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e63 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e63 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e64 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4506,7 +4513,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e63),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e65 = expr(
             ExprKind::Binary {
@@ -4515,7 +4522,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e64),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e66 = expr(
             ExprKind::Atom {
@@ -4524,19 +4531,19 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e67 = expr(
             ExprKind::Neg(Box::new(e66)),
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e68 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e69 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e69 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e70 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4544,15 +4551,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e69),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e71 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e71 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2853, 2878));
         let e72 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e73 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e73 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e74 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4560,7 +4567,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e73),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e75 = expr(
             ExprKind::Pow {
@@ -4568,16 +4575,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e76 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e76 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e77 = expr(
             ExprKind::Pow {
                 base: Box::new(e76),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e78 = expr(
             ExprKind::Binary {
@@ -4586,7 +4593,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e77),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e79 = expr(
             ExprKind::Binary {
@@ -4595,7 +4602,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e78),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e80 = expr(
             ExprKind::Atom {
@@ -4604,14 +4611,14 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e81 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e82 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e82 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e83 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4619,7 +4626,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e82),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e84 = expr(
             ExprKind::Sym {
@@ -4627,7 +4634,7 @@ pub mod pool_welsch {
                 name: "v_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e85 = expr(
             ExprKind::Binary {
@@ -4636,16 +4643,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e84),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e86 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e86 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e87 = expr(
             ExprKind::Pow {
                 base: Box::new(e86),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e88 = expr(
             ExprKind::Binary {
@@ -4654,7 +4661,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e87),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e89 = expr(
             ExprKind::Binary {
@@ -4663,16 +4670,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e88),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e90 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e90 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e91 = expr(
             ExprKind::Pow {
                 base: Box::new(e90),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e92 = expr(
             ExprKind::Binary {
@@ -4681,7 +4688,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e91),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e93 = expr(
             ExprKind::Binary {
@@ -4690,15 +4697,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e92),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e94 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e94 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2853, 2878));
         let e95 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e96 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e96 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e97 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4706,7 +4713,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e96),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e98 = expr(
             ExprKind::Pow {
@@ -4714,16 +4721,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e99 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e99 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e100 = expr(
             ExprKind::Pow {
                 base: Box::new(e99),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e101 = expr(
             ExprKind::Binary {
@@ -4732,7 +4739,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e100),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e102 = expr(
             ExprKind::Binary {
@@ -4741,7 +4748,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e101),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e103 = expr(
             ExprKind::Atom {
@@ -4750,16 +4757,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e104 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e104 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e105 = expr(
             ExprKind::Pow {
                 base: Box::new(e104),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e106 = expr(
             ExprKind::Binary {
@@ -4768,7 +4775,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e105),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e107 = expr(
             ExprKind::Sym {
@@ -4776,7 +4783,7 @@ pub mod pool_welsch {
                 name: "v_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e108 = expr(
             ExprKind::Binary {
@@ -4785,7 +4792,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e107),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e109 = expr(
             ExprKind::Binary {
@@ -4794,7 +4801,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e108),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e110 = expr(
             ExprKind::Atom {
@@ -4803,19 +4810,19 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e111 = expr(
             ExprKind::Neg(Box::new(e110)),
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e112 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e113 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e113 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e114 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4823,16 +4830,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e113),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e115 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e115 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e116 = expr(
             ExprKind::Pow {
                 base: Box::new(e115),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e117 = expr(
             ExprKind::Binary {
@@ -4841,15 +4848,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e116),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e118 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e118 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2853, 2878));
         let e119 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e120 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e120 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e121 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4857,7 +4864,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e120),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e122 = expr(
             ExprKind::Pow {
@@ -4865,16 +4872,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e123 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e123 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e124 = expr(
             ExprKind::Pow {
                 base: Box::new(e123),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e125 = expr(
             ExprKind::Binary {
@@ -4883,7 +4890,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e124),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e126 = expr(
             ExprKind::Binary {
@@ -4892,7 +4899,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e125),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e127 = expr(
             ExprKind::Atom {
@@ -4901,7 +4908,7 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e128 = expr(
             ExprKind::Binary {
@@ -4910,16 +4917,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e127),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e129 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e129 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e130 = expr(
             ExprKind::Pow {
                 base: Box::new(e129),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e131 = expr(
             ExprKind::Binary {
@@ -4928,14 +4935,14 @@ pub mod pool_welsch {
                 rhs: Box::new(e130),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e132 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e133 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e133 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e134 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4943,7 +4950,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e133),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e135 = expr(
             ExprKind::Binary {
@@ -4952,7 +4959,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e134),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e136 = expr(
             ExprKind::Atom {
@@ -4961,12 +4968,12 @@ pub mod pool_welsch {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e137 = expr(
             ExprKind::Neg(Box::new(e136)),
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e138 = expr(
             ExprKind::Atom {
@@ -4975,15 +4982,15 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e139 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e139 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2853, 2878));
         let e140 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e141 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e141 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e142 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4991,7 +4998,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e141),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e143 = expr(
             ExprKind::Pow {
@@ -4999,16 +5006,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e144 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e144 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e145 = expr(
             ExprKind::Pow {
                 base: Box::new(e144),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e146 = expr(
             ExprKind::Binary {
@@ -5017,7 +5024,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e145),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e147 = expr(
             ExprKind::Binary {
@@ -5026,7 +5033,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e146),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e148 = expr(
             ExprKind::Atom {
@@ -5035,16 +5042,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e149 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e149 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e150 = expr(
             ExprKind::Pow {
                 base: Box::new(e149),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e151 = expr(
             ExprKind::Binary {
@@ -5053,12 +5060,12 @@ pub mod pool_welsch {
                 rhs: Box::new(e150),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e152 = expr(
             ExprKind::Neg(Box::new(e151)),
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e153 = expr(
             ExprKind::Atom {
@@ -5067,12 +5074,12 @@ pub mod pool_welsch {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e154 = expr(
             ExprKind::Neg(Box::new(e153)),
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e155 = expr(
             ExprKind::Atom {
@@ -5081,7 +5088,7 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e156 = expr(
             ExprKind::Binary {
@@ -5090,7 +5097,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e155),
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e157 = expr(
             ExprKind::Sym {
@@ -5098,14 +5105,14 @@ pub mod pool_welsch {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e158 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e159 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e159 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e160 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5113,7 +5120,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e159),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e161 = expr(
             ExprKind::Binary {
@@ -5122,16 +5129,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e160),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e162 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e162 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e163 = expr(
             ExprKind::Pow {
                 base: Box::new(e162),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e164 = expr(
             ExprKind::Binary {
@@ -5140,15 +5147,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e163),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e165 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e165 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2853, 2878));
         let e166 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e167 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e167 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e168 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5156,7 +5163,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e167),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e169 = expr(
             ExprKind::Pow {
@@ -5164,16 +5171,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e170 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e170 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e171 = expr(
             ExprKind::Pow {
                 base: Box::new(e170),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e172 = expr(
             ExprKind::Binary {
@@ -5182,7 +5189,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e171),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e173 = expr(
             ExprKind::Binary {
@@ -5191,7 +5198,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e172),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e174 = expr(
             ExprKind::Atom {
@@ -5200,7 +5207,7 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e175 = expr(
             ExprKind::Binary {
@@ -5209,16 +5216,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e174),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e176 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e176 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e177 = expr(
             ExprKind::Pow {
                 base: Box::new(e176),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e178 = expr(
             ExprKind::Binary {
@@ -5227,14 +5234,14 @@ pub mod pool_welsch {
                 rhs: Box::new(e177),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e179 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e180 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e180 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e181 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5242,7 +5249,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e180),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e182 = expr(
             ExprKind::Binary {
@@ -5251,7 +5258,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e181),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e183 = expr(
             ExprKind::Sym {
@@ -5259,15 +5266,15 @@ pub mod pool_welsch {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e184 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e184 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2853, 2878));
         let e185 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e186 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e186 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e187 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5275,7 +5282,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e186),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e188 = expr(
             ExprKind::Pow {
@@ -5283,16 +5290,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e189 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e189 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e190 = expr(
             ExprKind::Pow {
                 base: Box::new(e189),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e191 = expr(
             ExprKind::Binary {
@@ -5301,7 +5308,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e190),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e192 = expr(
             ExprKind::Binary {
@@ -5310,7 +5317,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e191),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e193 = expr(
             ExprKind::Atom {
@@ -5319,16 +5326,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e194 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e194 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e195 = expr(
             ExprKind::Pow {
                 base: Box::new(e194),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e196 = expr(
             ExprKind::Binary {
@@ -5337,7 +5344,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e195),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e197 = expr(
             ExprKind::Binary {
@@ -5346,7 +5353,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e196),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e198 = expr(
             ExprKind::Binary {
@@ -5355,23 +5362,23 @@ pub mod pool_welsch {
                 rhs: Box::new(e197),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e199 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 2530, 2555));
+        let e199 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 2853, 2878));
         let e200 = expr(
             ExprKind::Sym {
                 id: SymId(1),
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e201 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e202 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e202 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e203 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5379,7 +5386,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e202),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e204 = expr(
             ExprKind::Binary {
@@ -5388,15 +5395,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e203),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e205 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e205 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2853, 2878));
         let e206 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e207 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e207 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e208 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5404,7 +5411,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e207),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e209 = expr(
             ExprKind::Pow {
@@ -5412,16 +5419,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e210 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e210 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e211 = expr(
             ExprKind::Pow {
                 base: Box::new(e210),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e212 = expr(
             ExprKind::Binary {
@@ -5430,7 +5437,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e211),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e213 = expr(
             ExprKind::Binary {
@@ -5439,7 +5446,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e212),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e214 = expr(
             ExprKind::Atom {
@@ -5448,16 +5455,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e215 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e215 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e216 = expr(
             ExprKind::Pow {
                 base: Box::new(e215),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e217 = expr(
             ExprKind::Pow {
@@ -5465,7 +5472,7 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e218 = expr(
             ExprKind::Binary {
@@ -5474,7 +5481,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e217),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e219 = expr(
             ExprKind::Binary {
@@ -5483,7 +5490,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e218),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e220 = expr(
             ExprKind::Atom {
@@ -5492,9 +5499,9 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e221 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e221 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e222 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
@@ -5502,7 +5509,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e221),
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e223 = expr(
             ExprKind::Binary {
@@ -5511,7 +5518,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e222),
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e224 = expr(
             ExprKind::Sym {
@@ -5519,14 +5526,14 @@ pub mod pool_welsch {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e225 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e226 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e226 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e227 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5534,7 +5541,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e226),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e228 = expr(
             ExprKind::Binary {
@@ -5543,16 +5550,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e227),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e229 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e229 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e230 = expr(
             ExprKind::Pow {
                 base: Box::new(e229),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e231 = expr(
             ExprKind::Binary {
@@ -5561,15 +5568,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e230),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e232 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e232 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2853, 2878));
         let e233 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e234 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e234 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e235 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5577,7 +5584,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e234),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e236 = expr(
             ExprKind::Pow {
@@ -5585,16 +5592,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e237 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e237 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e238 = expr(
             ExprKind::Pow {
                 base: Box::new(e237),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e239 = expr(
             ExprKind::Binary {
@@ -5603,7 +5610,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e238),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e240 = expr(
             ExprKind::Binary {
@@ -5612,7 +5619,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e239),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e241 = expr(
             ExprKind::Atom {
@@ -5621,7 +5628,7 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e242 = expr(
             ExprKind::Binary {
@@ -5630,14 +5637,14 @@ pub mod pool_welsch {
                 rhs: Box::new(e241),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e243 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
         );
-        let e244 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e244 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2868, 2869));
         let e245 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5645,7 +5652,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e244),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e246 = expr(
             ExprKind::Pow {
@@ -5653,16 +5660,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e247 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e247 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e248 = expr(
             ExprKind::Pow {
                 base: Box::new(e247),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e249 = expr(
             ExprKind::Pow {
@@ -5670,7 +5677,7 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e250 = expr(
             ExprKind::Binary {
@@ -5679,7 +5686,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e249),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e251 = expr(
             ExprKind::Binary {
@@ -5688,7 +5695,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e250),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e252 = expr(
             ExprKind::Atom {
@@ -5697,9 +5704,9 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
-        let e253 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e253 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2871, 2876));
         let e254 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
@@ -5707,7 +5714,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e253),
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         let e255 = expr(
             ExprKind::Binary {
@@ -5716,20 +5723,20 @@ pub mod pool_welsch {
                 rhs: Box::new(e254),
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
         );
         Node {
             name: "pool_welsch".into(),
-            span: span(0, 2457, 2588),
+            span: span(0, 2780, 2911),
             dims: Vec::from([
                 DimInfo {
                     name: "n".into(),
-                    span: span(0, 2482, 2483),
+                    span: span(0, 2805, 2806),
                     bound_by: Some((ParamId(0), 0)),
                 },
                 DimInfo {
                     name: "d".into(),
-                    span: span(0, 2485, 2486),
+                    span: span(0, 2808, 2809),
                     bound_by: Some((ParamId(0), 1)),
                 },
             ]),
@@ -5738,13 +5745,13 @@ pub mod pool_welsch {
                     name: "x".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::n, dim::d]),
-                    span: span(0, 2474, 2475),
+                    span: span(0, 2797, 2798),
                 },
                 Param {
                     name: "alpha".into(),
                     base: BaseType::Pos,
                     shape: shape(&[]),
-                    span: span(0, 2489, 2494),
+                    span: span(0, 2812, 2817),
                 },
             ]),
             vars: Vec::from([
@@ -5752,7 +5759,7 @@ pub mod pool_welsch {
                     name: "y".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::d]),
-                    span: span(0, 2504, 2505),
+                    span: span(0, 2827, 2828),
                     is_output: true,
                 },
             ]),
@@ -5760,7 +5767,7 @@ pub mod pool_welsch {
             objective: Objective {
                 sense: Sense::Minimize,
                 expr: e13,
-                span: span(0, 2521, 2555),
+                span: span(0, 2844, 2878),
             },
             constraints: Vec::new(),
             solve: None,
@@ -5923,15 +5930,15 @@ pub mod pool_welsch {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2868, 2869), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 2541, 2546),
+            span(0, 2864, 2869),
             env,
         )?;
         let t4 = step(
@@ -5943,7 +5950,7 @@ pub mod pool_welsch {
         )?;
         let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(1, 2153, 2157), env)?;
         let t6 = step(Op::Const(2.0), vec![], &[], span(1, 2161, 2162), env)?;
-        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2871, 2876), env)?;
         let t8 = step(Op::Pow(2.0), vec![t7], &[], span(1, 2165, 2172), env)?;
         let t9 = step(
             Op::Binary(Arith::Mul),
@@ -5973,7 +5980,7 @@ pub mod pool_welsch {
             Op::Binary(Arith::Sub),
             vec![t0, t11],
             &[dim::n, dim::d],
-            span(0, 2534, 2554),
+            span(0, 2857, 2877),
             env,
         )?;
         let t13 = step(
@@ -5983,50 +5990,50 @@ pub mod pool_welsch {
             },
             vec![t12],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         Ok(vec![t13])
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
+        let t0 = step(Op::Const(-0.5), vec![], &[], span(0, 2853, 2878), env)?;
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2868, 2869), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t4 = step(
             Op::Pow(2.0),
             vec![t3.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2530, 2555), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2871, 2876), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2853, 2878), env)?;
         let t7 = step(
             Op::Binary(Arith::Div),
             vec![t4, t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t7],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t9 = step(
@@ -6036,21 +6043,21 @@ pub mod pool_welsch {
             },
             vec![t8],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t9, t6],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t10, t3],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t12 = step(
@@ -6060,10 +6067,10 @@ pub mod pool_welsch {
             },
             vec![t11],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
-        let t13 = step(Op::Neg, vec![t12], &[dim::d], span(0, 2530, 2555), env)?;
+        let t13 = step(Op::Neg, vec![t12], &[dim::d], span(0, 2853, 2878), env)?;
         Ok(vec![t13])
     }
     /// Kernel `Hvp`.
@@ -6072,39 +6079,39 @@ pub mod pool_welsch {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
             env,
         )?;
-        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2868, 2869), env)?;
         let t2 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t1],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
-        let t3 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
+        let t3 = step(Op::Const(-0.5), vec![], &[], span(0, 2853, 2878), env)?;
         let t4 = step(
             Op::Pow(2.0),
             vec![t2.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2530, 2555), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2871, 2876), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2853, 2878), env)?;
         let t7 = step(
             Op::Binary(Arith::Div),
             vec![t4, t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t3, t7],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t9 = step(
@@ -6114,7 +6121,7 @@ pub mod pool_welsch {
             },
             vec![t8],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t10 = step(
@@ -6124,63 +6131,63 @@ pub mod pool_welsch {
             },
             vec![],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t2.clone(), t10.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Div),
             vec![t11, t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t9.clone(), t12],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t14 = step(
             Op::Binary(Arith::Div),
             vec![t13, t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t2, t14],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t9, t6],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
             vec![t16, t10],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Sub),
             vec![t15, t17],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t19 = step(
@@ -6190,10 +6197,10 @@ pub mod pool_welsch {
             },
             vec![t18],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
-        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2530, 2555), env)?;
+        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2853, 2878), env)?;
         Ok(vec![t20])
     }
     /// Kernel `Hessian`.
@@ -6202,46 +6209,46 @@ pub mod pool_welsch {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
             env,
         )?;
-        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2868, 2869), env)?;
         let t2 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t1],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
-        let t3 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t4 = step(Op::Pow(2.0), vec![t3], &[], span(0, 2530, 2555), env)?;
+        let t3 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2871, 2876), env)?;
+        let t4 = step(Op::Pow(2.0), vec![t3], &[], span(0, 2853, 2878), env)?;
         let t5 = step(
             Op::Binary(Arith::Div),
             vec![t2.clone(), t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
-        let t6 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
+        let t6 = step(Op::Const(-0.5), vec![], &[], span(0, 2853, 2878), env)?;
         let t7 = step(
             Op::Pow(2.0),
             vec![t2.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Div),
             vec![t7, t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t9 = step(
             Op::Binary(Arith::Mul),
             vec![t6, t8],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t10 = step(
@@ -6251,28 +6258,28 @@ pub mod pool_welsch {
             },
             vec![t9],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t5, t10.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Div),
             vec![t11, t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t12, t2],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t14 = step(
@@ -6282,10 +6289,10 @@ pub mod pool_welsch {
             },
             vec![t13],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
-        let t15 = step(Op::Neg, vec![t14], &[dim::d], span(0, 2530, 2555), env)?;
+        let t15 = step(Op::Neg, vec![t14], &[dim::d], span(0, 2853, 2878), env)?;
         let t16 = step(
             Op::Atom {
                 atom: Atom::Diag,
@@ -6293,17 +6300,17 @@ pub mod pool_welsch {
             },
             vec![t15],
             &[dim::d, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Div),
             vec![t10, t4],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
-        let t18 = step(Op::Neg, vec![t17], &[dim::n, dim::d], span(0, 2530, 2555), env)?;
+        let t18 = step(Op::Neg, vec![t17], &[dim::n, dim::d], span(0, 2853, 2878), env)?;
         let t19 = step(
             Op::Atom {
                 atom: Atom::Sum,
@@ -6311,10 +6318,10 @@ pub mod pool_welsch {
             },
             vec![t18],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
-        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2530, 2555), env)?;
+        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2853, 2878), env)?;
         let t21 = step(
             Op::Atom {
                 atom: Atom::Diag,
@@ -6322,14 +6329,14 @@ pub mod pool_welsch {
             },
             vec![t20],
             &[dim::d, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Add),
             vec![t16, t21],
             &[dim::d, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         Ok(vec![t22])
@@ -6343,60 +6350,60 @@ pub mod pool_welsch {
             },
             vec![],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2868, 2869), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t4 = step(
             Op::Binary(Arith::Mul),
             vec![t0.clone(), t3.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2530, 2555), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2871, 2876), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2853, 2878), env)?;
         let t7 = step(
             Op::Binary(Arith::Div),
             vec![t4.clone(), t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
-        let t8 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
+        let t8 = step(Op::Const(-0.5), vec![], &[], span(0, 2853, 2878), env)?;
         let t9 = step(
             Op::Pow(2.0),
             vec![t3.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t9.clone(), t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t8, t10],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t12 = step(
@@ -6406,65 +6413,65 @@ pub mod pool_welsch {
             },
             vec![t11],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t7, t12.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t14 = step(
             Op::Binary(Arith::Div),
             vec![t13.clone(), t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t14, t3],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t12.clone(), t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t16],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Sub),
             vec![t15, t17],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
-        let t19 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
-        let t20 = step(Op::Pow(2.0), vec![t6], &[], span(0, 2530, 2555), env)?;
+        let t19 = step(Op::Const(2.0), vec![], &[], span(0, 2853, 2878), env)?;
+        let t20 = step(Op::Pow(2.0), vec![t6], &[], span(0, 2853, 2878), env)?;
         let t21 = step(
             Op::Binary(Arith::Div),
             vec![t12, t20.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Mul),
             vec![t4, t21],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t23 = step(
@@ -6474,35 +6481,35 @@ pub mod pool_welsch {
             },
             vec![t22],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t24 = step(
             Op::Binary(Arith::Mul),
             vec![t23, t5.clone()],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t25 = step(
             Op::Binary(Arith::Mul),
             vec![t19, t24],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t26 = step(
             Op::Binary(Arith::Div),
             vec![t9, t20],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t27 = step(
             Op::Binary(Arith::Mul),
             vec![t13, t26],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t28 = step(
@@ -6512,21 +6519,21 @@ pub mod pool_welsch {
             },
             vec![t27],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t29 = step(
             Op::Binary(Arith::Mul),
             vec![t28, t5],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         let t30 = step(
             Op::Binary(Arith::Sub),
             vec![t25, t29],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2853, 2878),
             env,
         )?;
         Ok(vec![t18, t30])
@@ -6537,7 +6544,7 @@ pub mod pool_welsch {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2574, 2575),
+            span(0, 2897, 2898),
             env,
         )?;
         let t1 = step(
@@ -6547,7 +6554,7 @@ pub mod pool_welsch {
             },
             vec![t0],
             &[dim::d],
-            span(0, 2569, 2586),
+            span(0, 2892, 2909),
             env,
         )?;
         Ok(vec![t1])
@@ -6558,11 +6565,11 @@ pub mod pool_welsch {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2864, 2865),
             env,
         )?;
         let t1 = step(Op::Const(2.0), vec![], &[], span(1, 2161, 2162), env)?;
-        let t2 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t2 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2871, 2876), env)?;
         let t3 = step(Op::Pow(2.0), vec![t2], &[], span(1, 2165, 2172), env)?;
         let t4 = step(
             Op::Binary(Arith::Mul),
@@ -6612,9 +6619,9 @@ pub mod pool_truncated_quadratic {
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3023, 3024),
         );
-        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3027, 3028));
         let e3 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6622,7 +6629,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e2),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2705),
+            span(0, 3023, 3028),
         );
         let e4 = expr(
             ExprKind::Pow {
@@ -6632,7 +6639,7 @@ pub mod pool_truncated_quadratic {
             shape(&[dim::n, dim::d]),
             span(1, 2372, 2375),
         );
-        let e5 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e5 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3030, 3035));
         let e6 = expr(
             ExprKind::Pow {
                 base: Box::new(e5),
@@ -6657,7 +6664,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e7),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2680, 2713),
+            span(0, 3003, 3036),
         );
         let e9 = expr(
             ExprKind::Atom {
@@ -6666,12 +6673,12 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e10 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2733, 2734),
+            span(0, 3056, 3057),
         );
         let e11 = expr(
             ExprKind::Atom {
@@ -6680,15 +6687,15 @@ pub mod pool_truncated_quadratic {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2728, 2745),
+            span(0, 3051, 3068),
         );
         let e12 = expr(ExprKind::Const(0.5), shape(&[]), span(1, 2358, 2361));
         let e13 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3023, 3024),
         );
-        let e14 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e14 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3027, 3028));
         let e15 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6696,7 +6703,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e14),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2705),
+            span(0, 3023, 3028),
         );
         let e16 = expr(
             ExprKind::Pow {
@@ -6706,7 +6713,7 @@ pub mod pool_truncated_quadratic {
             shape(&[dim::n, dim::d]),
             span(1, 2372, 2375),
         );
-        let e17 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e17 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3030, 3035));
         let e18 = expr(
             ExprKind::Pow {
                 base: Box::new(e17),
@@ -6731,7 +6738,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e19),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2680, 2713),
+            span(0, 3003, 3036),
         );
         let e21 = expr(
             ExprKind::Atom {
@@ -6740,23 +6747,23 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
-        let e22 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e22 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3030, 3035));
         let e23 = expr(
             ExprKind::Pow {
                 base: Box::new(e22),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e24 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3023, 3024),
         );
-        let e25 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e25 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3027, 3028));
         let e26 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6764,7 +6771,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e25),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e27 = expr(
             ExprKind::Pow {
@@ -6772,7 +6779,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e28 = expr(
             ExprKind::Atom {
@@ -6781,14 +6788,14 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e29 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3023, 3024),
         );
-        let e30 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e30 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3027, 3028));
         let e31 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6796,7 +6803,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e30),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e32 = expr(
             ExprKind::Binary {
@@ -6805,7 +6812,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e31),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e33 = expr(
             ExprKind::Atom {
@@ -6814,28 +6821,28 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e34 = expr(
             ExprKind::Neg(Box::new(e33)),
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
-        let e35 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e35 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3030, 3035));
         let e36 = expr(
             ExprKind::Pow {
                 base: Box::new(e35),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e37 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3023, 3024),
         );
-        let e38 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e38 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3027, 3028));
         let e39 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6843,7 +6850,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e38),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e40 = expr(
             ExprKind::Pow {
@@ -6851,7 +6858,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e41 = expr(
             ExprKind::Atom {
@@ -6860,14 +6867,14 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e42 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3023, 3024),
         );
-        let e43 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e43 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3027, 3028));
         let e44 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6875,7 +6882,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e43),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e45 = expr(
             ExprKind::Binary {
@@ -6884,7 +6891,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e44),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e46 = expr(
             ExprKind::Atom {
@@ -6893,28 +6900,28 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e47 = expr(
             ExprKind::Neg(Box::new(e46)),
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
-        let e48 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e48 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3030, 3035));
         let e49 = expr(
             ExprKind::Pow {
                 base: Box::new(e48),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e50 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3023, 3024),
         );
-        let e51 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e51 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3027, 3028));
         let e52 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6922,7 +6929,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e51),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e53 = expr(
             ExprKind::Pow {
@@ -6930,7 +6937,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e54 = expr(
             ExprKind::Atom {
@@ -6939,7 +6946,7 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e55 = expr(
             ExprKind::Sym {
@@ -6947,7 +6954,7 @@ pub mod pool_truncated_quadratic {
                 name: "v_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e56 = expr(
             ExprKind::Binary {
@@ -6956,7 +6963,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e55),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e57 = expr(
             ExprKind::Atom {
@@ -6965,23 +6972,23 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
-        let e58 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e58 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3030, 3035));
         let e59 = expr(
             ExprKind::Pow {
                 base: Box::new(e58),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e60 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3023, 3024),
         );
-        let e61 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e61 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3027, 3028));
         let e62 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6989,7 +6996,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e61),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e63 = expr(
             ExprKind::Pow {
@@ -6997,7 +7004,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e64 = expr(
             ExprKind::Atom {
@@ -7006,12 +7013,12 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e65 = expr(
             ExprKind::Neg(Box::new(e64)),
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e66 = expr(
             ExprKind::Atom {
@@ -7020,12 +7027,12 @@ pub mod pool_truncated_quadratic {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e67 = expr(
             ExprKind::Neg(Box::new(e66)),
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e68 = expr(
             ExprKind::Atom {
@@ -7034,7 +7041,7 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e69 = expr(
             ExprKind::Sym {
@@ -7042,23 +7049,23 @@ pub mod pool_truncated_quadratic {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
-        let e70 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e70 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3030, 3035));
         let e71 = expr(
             ExprKind::Pow {
                 base: Box::new(e70),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e72 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3023, 3024),
         );
-        let e73 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e73 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3027, 3028));
         let e74 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -7066,7 +7073,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e73),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e75 = expr(
             ExprKind::Pow {
@@ -7074,7 +7081,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e76 = expr(
             ExprKind::Atom {
@@ -7083,7 +7090,7 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e77 = expr(
             ExprKind::Binary {
@@ -7092,26 +7099,26 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e76),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
         let e78 = expr(
             ExprKind::Neg(Box::new(e77)),
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
         );
-        let e79 = expr(ExprKind::Const(0.0), shape(&[]), span(0, 2676, 2714));
+        let e79 = expr(ExprKind::Const(0.0), shape(&[]), span(0, 2999, 3037));
         Node {
             name: "pool_truncated_quadratic".into(),
-            span: span(0, 2590, 2747),
+            span: span(0, 2913, 3070),
             dims: Vec::from([
                 DimInfo {
                     name: "n".into(),
-                    span: span(0, 2628, 2629),
+                    span: span(0, 2951, 2952),
                     bound_by: Some((ParamId(0), 0)),
                 },
                 DimInfo {
                     name: "d".into(),
-                    span: span(0, 2631, 2632),
+                    span: span(0, 2954, 2955),
                     bound_by: Some((ParamId(0), 1)),
                 },
             ]),
@@ -7120,13 +7127,13 @@ pub mod pool_truncated_quadratic {
                     name: "x".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::n, dim::d]),
-                    span: span(0, 2620, 2621),
+                    span: span(0, 2943, 2944),
                 },
                 Param {
                     name: "alpha".into(),
                     base: BaseType::Pos,
                     shape: shape(&[]),
-                    span: span(0, 2635, 2640),
+                    span: span(0, 2958, 2963),
                 },
             ]),
             vars: Vec::from([
@@ -7134,7 +7141,7 @@ pub mod pool_truncated_quadratic {
                     name: "y".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::d]),
-                    span: span(0, 2650, 2651),
+                    span: span(0, 2973, 2974),
                     is_output: true,
                 },
             ]),
@@ -7142,7 +7149,7 @@ pub mod pool_truncated_quadratic {
             objective: Objective {
                 sense: Sense::Minimize,
                 expr: e9,
-                span: span(0, 2667, 2714),
+                span: span(0, 2990, 3037),
             },
             constraints: Vec::new(),
             solve: None,
@@ -7308,15 +7315,15 @@ pub mod pool_truncated_quadratic {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3023, 3024),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3027, 3028), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 2700, 2705),
+            span(0, 3023, 3028),
             env,
         )?;
         let t4 = step(
@@ -7326,7 +7333,7 @@ pub mod pool_truncated_quadratic {
             span(1, 2372, 2375),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3030, 3035), env)?;
         let t6 = step(Op::Pow(2.0), vec![t5], &[], span(1, 2377, 2384), env)?;
         let t7 = step(
             Op::Atom {
@@ -7342,7 +7349,7 @@ pub mod pool_truncated_quadratic {
             Op::Binary(Arith::Mul),
             vec![t0, t7],
             &[dim::n, dim::d],
-            span(0, 2680, 2713),
+            span(0, 3003, 3036),
             env,
         )?;
         let t9 = step(
@@ -7352,35 +7359,35 @@ pub mod pool_truncated_quadratic {
             },
             vec![t8],
             &[],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         Ok(vec![t9])
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
-        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2676, 2714), env)?;
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3030, 3035), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2999, 3037), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3023, 3024),
             env,
         )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3027, 3028), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         let t5 = step(
             Op::Pow(2.0),
             vec![t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         let t6 = step(
@@ -7390,14 +7397,14 @@ pub mod pool_truncated_quadratic {
             },
             vec![t1, t5],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         let t7 = step(
             Op::Binary(Arith::Mul),
             vec![t6, t4],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         let t8 = step(
@@ -7407,36 +7414,36 @@ pub mod pool_truncated_quadratic {
             },
             vec![t7],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
-        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 2676, 2714), env)?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 2999, 3037), env)?;
         Ok(vec![t9])
     }
     /// Kernel `Hvp`.
     fn k_hvp(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
-        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2676, 2714), env)?;
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3030, 3035), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2999, 3037), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3023, 3024),
             env,
         )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3027, 3028), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         let t5 = step(
             Op::Pow(2.0),
             vec![t4],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         let t6 = step(
@@ -7446,7 +7453,7 @@ pub mod pool_truncated_quadratic {
             },
             vec![t1, t5],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         let t7 = step(
@@ -7456,14 +7463,14 @@ pub mod pool_truncated_quadratic {
             },
             vec![],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t6, t7],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         let t9 = step(
@@ -7473,35 +7480,35 @@ pub mod pool_truncated_quadratic {
             },
             vec![t8],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         Ok(vec![t9])
     }
     /// Kernel `Hessian`.
     fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
-        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2676, 2714), env)?;
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3030, 3035), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2999, 3037), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3023, 3024),
             env,
         )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3027, 3028), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         let t5 = step(
             Op::Pow(2.0),
             vec![t4],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         let t6 = step(
@@ -7511,10 +7518,10 @@ pub mod pool_truncated_quadratic {
             },
             vec![t1, t5],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
-        let t7 = step(Op::Neg, vec![t6], &[dim::n, dim::d], span(0, 2676, 2714), env)?;
+        let t7 = step(Op::Neg, vec![t6], &[dim::n, dim::d], span(0, 2999, 3037), env)?;
         let t8 = step(
             Op::Atom {
                 atom: Atom::Sum,
@@ -7522,10 +7529,10 @@ pub mod pool_truncated_quadratic {
             },
             vec![t7],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
-        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 2676, 2714), env)?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 2999, 3037), env)?;
         let t10 = step(
             Op::Atom {
                 atom: Atom::Diag,
@@ -7533,7 +7540,7 @@ pub mod pool_truncated_quadratic {
             },
             vec![t9],
             &[dim::d, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         Ok(vec![t10])
@@ -7547,31 +7554,31 @@ pub mod pool_truncated_quadratic {
             },
             vec![],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
-        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
-        let t2 = step(Op::Pow(2.0), vec![t1], &[], span(0, 2676, 2714), env)?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3030, 3035), env)?;
+        let t2 = step(Op::Pow(2.0), vec![t1], &[], span(0, 2999, 3037), env)?;
         let t3 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3023, 3024),
             env,
         )?;
-        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3027, 3028), env)?;
         let t5 = step(
             Op::Binary(Arith::Sub),
             vec![t3, t4],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         let t6 = step(
             Op::Pow(2.0),
             vec![t5],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         let t7 = step(
@@ -7581,18 +7588,18 @@ pub mod pool_truncated_quadratic {
             },
             vec![t2, t6],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t7],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 2999, 3037),
             env,
         )?;
-        let t9 = step(Op::Neg, vec![t8], &[dim::n, dim::d], span(0, 2676, 2714), env)?;
-        let t10 = step(Op::Const(0.0), vec![], &[], span(0, 2676, 2714), env)?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::n, dim::d], span(0, 2999, 3037), env)?;
+        let t10 = step(Op::Const(0.0), vec![], &[], span(0, 2999, 3037), env)?;
         Ok(vec![t9, t10])
     }
     /// Kernel `Init`.
@@ -7601,7 +7608,7 @@ pub mod pool_truncated_quadratic {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2733, 2734),
+            span(0, 3056, 3057),
             env,
         )?;
         let t1 = step(
@@ -7611,7 +7618,7 @@ pub mod pool_truncated_quadratic {
             },
             vec![t0],
             &[dim::d],
-            span(0, 2728, 2745),
+            span(0, 3051, 3068),
             env,
         )?;
         Ok(vec![t1])
@@ -7622,10 +7629,10 @@ pub mod pool_truncated_quadratic {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3023, 3024),
             env,
         )?;
-        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3030, 3035), env)?;
         let t2 = step(Op::Pow(2.0), vec![t1], &[], span(1, 2377, 2384), env)?;
         Ok(vec![t0, t2])
     }

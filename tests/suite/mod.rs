@@ -17,6 +17,7 @@ mod ot;
 mod prepared;
 mod properties;
 pub mod reference;
+mod rewrite;
 mod run;
 mod runtime;
 mod seeded;
