@@ -115,11 +115,8 @@ fn atom_range(atom: Atom, a: &[&Fact]) -> (f64, f64, bool) {
         Atom::Abs | Atom::Norm | Atom::Norm1 | Atom::NormInf => (abs_lo, abs_hi, nonzero),
         Atom::Square => (abs_lo * abs_lo, abs_hi * abs_hi, nonzero),
         Atom::SumSquares | Atom::QuadForm | Atom::QuadOverLin | Atom::Huber | Atom::KlDiv => NONNEG,
-        Atom::Hypot => {
-            let (b, c) = (x(0), x(1));
-            let nz = |r: (f64, f64, bool)| r.2 || r.1 < 0.0;
-            (0.0, f64::INFINITY, nz(b) || (nz(c) && a.get(1).is_some_and(|f| f.shape.rank() == 0)))
-        }
+        // √(a² + Σx²) ≥ |a|, and ≥ |xᵢ| for each entry it sums
+        Atom::Hypot => (0.0, f64::INFINITY, a.iter().any(|f| f.nonzero())),
         Atom::InvPos => (if hi > 0.0 { 1.0 / hi } else { 0.0 }, f64::INFINITY, true),
         Atom::Pos => (lo.max(0.0), hi.max(0.0), pos),
         Atom::Logistic => (0.0, f64::INFINITY, true),
@@ -127,14 +124,14 @@ fn atom_range(atom: Atom, a: &[&Fact]) -> (f64, f64, bool) {
         Atom::Tanh => (lo.tanh(), hi.tanh(), pos),
         Atom::Sin | Atom::Cos => (-1.0, 1.0, false),
         Atom::Xlogx => (-(-1f64).exp(), f64::INFINITY, false),
-        // the range of any entry is within the arguments' ranges
-        Atom::Max | Atom::Min | Atom::Diag | Atom::Trace | Atom::Hstack | Atom::Vstack => {
+        // every entry is one of the arguments' entries
+        Atom::Max | Atom::Min | Atom::Hstack | Atom::Vstack => {
             let lo = a.iter().map(|f| f.lo).fold(f64::INFINITY, f64::min);
             let hi = a.iter().map(|f| f.hi).fold(f64::NEG_INFINITY, f64::max);
-            let pos =
-                a.iter().all(|f| f.positive()) && matches!(atom, Atom::Max | Atom::Min | Atom::Hstack | Atom::Vstack);
-            (lo.min(if matches!(atom, Atom::Diag | Atom::Trace) { 0.0 } else { lo }), hi, pos)
+            (lo, hi, a.iter().all(|f| f.positive()))
         }
+        // an argument's entries and zeros
+        Atom::Diag => (lo.min(0.0), hi.max(0.0), false),
         Atom::Maximum => {
             let lo = a.iter().map(|f| f.lo).fold(f64::NEG_INFINITY, f64::max);
             let hi = a.iter().map(|f| f.hi).fold(f64::NEG_INFINITY, f64::max);

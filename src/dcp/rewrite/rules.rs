@@ -137,8 +137,9 @@ pub const EXP_LOG: &[Text] = &[
     ("logistic", "(log (+ 1 (exp ?x)))", "(logistic ?x)", ALWAYS),
     ("exp-mul", "(* (exp ?a) (exp ?b))", "(exp (+ ?a ?b))", ALWAYS),
     ("exp-quot", "(/ (exp ?a) (exp ?b))", "(exp (- ?a ?b))", ALWAYS),
-    ("log-mul", "(log (* ?a ?b))", "(+ (log ?a) (log ?b))", pos(&["?a", "?b"])),
-    ("log-quot", "(log (/ ?a ?b))", "(- (log ?a) (log ?b))", pos(&["?a", "?b"])),
+    // for b > 0 both sides are defined exactly where a > 0
+    ("log-mul", "(log (* ?a ?b))", "(+ (log ?a) (log ?b))", pos(&["?b"])),
+    ("log-quot", "(log (/ ?a ?b))", "(- (log ?a) (log ?b))", pos(&["?b"])),
     ("log-pow", "(log (pow ?x ?p))", "(* ?p (log ?x))", pos(&["?x"])),
 ];
 
@@ -332,7 +333,7 @@ mod tests {
             s
         };
         let (lhs, rhs) = (text(t.1), text(t.2));
-        for (name, l) in leaves {
+        for (_, l) in leaves {
             let shape = crate::ir::Shape(l.dims.iter().map(|&d| Dim::Fixed(d)).collect());
             let kind = if l.var {
                 vars.push(l.base);
@@ -341,7 +342,6 @@ mod tests {
                 params.push(l.base);
                 ExprKind::Param(ParamId(params.len() as u32 - 1))
             };
-            let _ = name;
             to_egg(&Expr { kind, shape, span: Span::default() }, &mut shapes, &mut RecExpr::default());
         }
         Built { shapes, params, vars, lhs: lhs.parse().expect("lhs"), rhs: rhs.parse().expect("rhs") }
