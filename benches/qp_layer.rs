@@ -24,6 +24,12 @@
 //! - `ddn_ipm_workspace`: an `ipm::Workspace` built once (untimed), each call
 //!   `solve` with the program's values plus one `kkt_solve` (the backward's
 //!   solve): the IPM's share of a forward+backward when the structure is reused;
+//! - `ddn_active_set`: the same work by the dual active-set method
+//!   (`solve::active_set`, its workspace kept), beside `ddn_ipm_workspace` as
+//!   its baseline (the runtime takes it up to `active_set::MAX_VARIABLES`);
+//! - `ddn_forward_backward_ipm`: `ddn_forward_backward` for the node naming
+//!   `solve using ipm` (the interior point method at every size): the baseline
+//!   of the default path's forward+backward;
 //! - `clarabel`, `clarabel_no_equilibration`: Clarabel (`verbose = false`,
 //!   otherwise its defaults: presolve on, QDLDL, the only direct solver this
 //!   build has; and the same with equilibration off), forward only, on the same
@@ -32,28 +38,29 @@
 //!
 //! Before timing, each size checks once that ddn (forward, IPM on every path)
 //! and Clarabel agree with the planted optimum (to 1e-6, or as close as
-//! Clarabel gets) and on the objective, and panics if not.
+//! Clarabel gets) and on the objective, that the active-set method's point and
+//! KKT solve agree with the IPM workspace's (to 1e-7), and panics if not.
 //!
 //! ```sh
 //! cargo bench --bench qp_layer
 //! ```
 
+#[path = "../tests/suite/clarabel_problem.rs"]
+mod clarabel_problem;
 mod common;
 
 use std::hint::black_box;
 
-use clarabel::algebra::CscMatrix;
-use clarabel::solver::{
-    DefaultSettings, DefaultSolver, IPSolver, NonnegativeConeT, SecondOrderConeT, SolverStatus, SupportedConeT,
-    ZeroConeT,
-};
+use clarabel::solver::{DefaultSettings, SolverStatus};
+use clarabel_problem::ClarabelProblem;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ddn::canon::canonicalize;
 use ddn::diff::backward;
 use ddn::eval::Tensor;
 use ddn::runtime::{bind, forward, Status};
+use ddn::solve::active_set::ActiveSet;
 use ddn::solve::ipm::Workspace;
-use ddn::solve::{solve, ConeBlock, ConeProgram, KktMethod, Settings, Triplets};
+use ddn::solve::{solve, KktMethod, Settings};
 
 use common::{bench, inputs, rel_diff, stdlib_node, time_once, Rng};
 
@@ -109,49 +116,10 @@ fn planted_qp(rng: &mut Rng, n: usize) -> (Vec<(&'static str, Tensor)>, Vec<f64>
     (inputs, x0)
 }
 
-/// A cone program in Clarabel's format: P (upper triangle) and A as CSC.
-struct ClarabelProblem {
-    p: CscMatrix<f64>,
-    q: Vec<f64>,
-    a: CscMatrix<f64>,
-    b: Vec<f64>,
-    cones: Vec<SupportedConeT<f64>>,
-}
-
-fn csc(t: &Triplets) -> CscMatrix<f64> {
-    let (i, j, v) = t.entries.iter().fold((vec![], vec![], vec![]), |(mut i, mut j, mut v), &(r, c, x)| {
-        i.push(r);
-        j.push(c);
-        v.push(x);
-        (i, j, v)
-    });
-    CscMatrix::new_from_triplets(t.nrows, t.ncols, i, j, v)
-}
-
-impl ClarabelProblem {
-    fn new(prog: &ConeProgram) -> Self {
-        let cones = prog
-            .cones
-            .iter()
-            .map(|c| match *c {
-                ConeBlock::Zero(d) => ZeroConeT(d),
-                ConeBlock::Nonneg(d) => NonnegativeConeT(d),
-                ConeBlock::SecondOrder(d) => SecondOrderConeT(d),
-            })
-            .collect();
-        ClarabelProblem { p: csc(&prog.p), q: prog.q.clone(), a: csc(&prog.a), b: prog.b.clone(), cones }
-    }
-
-    fn solve(&self, settings: &DefaultSettings<f64>) -> DefaultSolver<f64> {
-        let mut s = DefaultSolver::new(&self.p, &self.q, &self.a, &self.b, &self.cones, settings.clone())
-            .expect("clarabel setup");
-        s.solve();
-        s
-    }
-}
-
 fn qp_layer(c: &mut Criterion) {
     let node = stdlib_node("optnet_qp.ddn", include_str!("../stdlib/optnet_qp.ddn"), "optnet_qp");
+    let by_ipm_src = include_str!("../stdlib/optnet_qp.ddn").replacen("    }\n}", "    }\n    solve using ipm\n}", 1);
+    let node_ipm = stdlib_node("optnet_qp.ddn", &by_ipm_src, "optnet_qp");
     let settings = Settings::default();
     let forced = |kkt_method| Settings { kkt_method, ..Settings::default() };
     let paths = [
@@ -206,6 +174,21 @@ fn qp_layer(c: &mut Criterion) {
             ws.kkt_solve(w).expect("kkt solve")
         };
         let (t_ws, _) = time_once(|| ws_call(&mut w));
+        let mut qp = ActiveSet::default();
+        let mut w_as = vec![0.0; prog.n() + prog.m()];
+        let mut as_call = |w: &mut Vec<f64>| {
+            qp.solve(black_box(prog), &settings).expect("the active-set method declined");
+            w.iter_mut().enumerate().for_each(|(i, v)| *v = (i as f64 * 0.37).cos());
+            qp.kkt_solve(w).expect("kkt solve")
+        };
+        let (t_as, _) = time_once(|| as_call(&mut w_as));
+        let (t_fb_ipm, _) = time_once(|| {
+            let bound = bind(&node_ipm, &named).expect("bind");
+            let mut solved = forward(&node_ipm, &bound).expect("forward");
+            backward(&node_ipm, &bound, &mut solved, &cot).expect("backward")
+        });
+        let dw = rel_diff(&w_as, &w);
+        assert!(dw <= 1e-7, "n = {n}: the active-set and IPM KKT solves differ by {dw:e}");
         for (what, d) in checked {
             assert!(d <= bar, "n = {n}: ddn's {what} is {d:e} from the planted optimum, Clarabel's {dx_clarabel:e}");
         }
@@ -244,6 +227,12 @@ fn qp_layer(c: &mut Criterion) {
             bench(g, GROUP, name, n, t, || solve(black_box(prog), s).expect("solve"));
         }
         bench(g, GROUP, "ddn_ipm_workspace", n, t_ws, || ws_call(&mut w));
+        bench(g, GROUP, "ddn_active_set", n, t_as, || as_call(&mut w_as));
+        bench(g, GROUP, "ddn_forward_backward_ipm", n, t_fb_ipm, || {
+            let bound = bind(&node_ipm, black_box(&named)).expect("bind");
+            let mut solved = forward(&node_ipm, &bound).expect("forward");
+            backward(&node_ipm, &bound, &mut solved, black_box(&cot)).expect("backward")
+        });
         bench(g, GROUP, "clarabel", n, t_cl, || cl.solve(black_box(&cl_settings)));
         bench(g, GROUP, "clarabel_no_equilibration", n, t_cl_ne, || cl.solve(black_box(&cl_no_equil)));
     }

@@ -197,15 +197,23 @@ pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> 
                 p.m(),
                 p.a.entries.len()
             ));
-            let cones: Vec<String> = p
-                .cones
-                .iter()
-                .map(|c| match c {
-                    crate::solve::ConeBlock::Zero(d) => format!("zero({d})"),
-                    crate::solve::ConeBlock::Nonneg(d) => format!("nonneg({d})"),
-                    crate::solve::ConeBlock::SecondOrder(d) => format!("soc({d})"),
-                })
-                .collect();
+            let mut cones: Vec<String> = Vec::new();
+            let mut exp_run = 0;
+            for (i, c) in p.cones.iter().enumerate() {
+                match c {
+                    crate::solve::ConeBlock::Zero(d) => cones.push(format!("zero({d})")),
+                    crate::solve::ConeBlock::Nonneg(d) => cones.push(format!("nonneg({d})")),
+                    crate::solve::ConeBlock::SecondOrder(d) => cones.push(format!("soc({d})")),
+                    crate::solve::ConeBlock::Exponential => {
+                        exp_run += 1;
+                        // A run of exponential cones is one entry, `exp(3)^k`.
+                        if p.cones.get(i + 1) != Some(c) {
+                            cones.push(if exp_run == 1 { "exp(3)".into() } else { format!("exp(3)^{exp_run}") });
+                            exp_run = 0;
+                        }
+                    }
+                }
+            }
             out.push_str(&format!("    K: {}\n", if cones.is_empty() { "(none)".into() } else { cones.join(" × ") }));
             out.push_str(&format!("  solved by  {}\n", solver_path(node, p)));
             if !k.log.is_empty() {
@@ -255,12 +263,14 @@ pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> 
 
 /// How the runtime solves a node's standard form `p` (`runtime::Prepared`'s
 /// order): unconstrained least squares by a QR of its residual's matrix, an
-/// equality QP by one KKT factorisation, anything else by the interior point
-/// method on the KKT path its `Auto` choice takes for this structure and size.
+/// equality QP by one KKT factorisation, a small strictly convex QP by the dual
+/// active-set method (tried on `p`: it may decline at these values), anything
+/// else by the interior point method on the KKT path its `Auto` choice takes for
+/// this structure and size.
 fn solver_path(node: &Node, p: &crate::solve::ConeProgram) -> String {
     use crate::atoms::Atom;
     use crate::ir::ExprKind;
-    use crate::solve::{ipm, ConeBlock};
+    use crate::solve::{active_set, ipm, ConeBlock};
     let default = node.solve.is_none();
     if default && node.constraints.is_empty() {
         if let ExprKind::Atom { atom: Atom::SumSquares, .. } = &node.objective.expr.kind {
@@ -273,8 +283,24 @@ fn solver_path(node: &Node, p: &crate::solve::ConeProgram) -> String {
             .into();
     }
     let settings = crate::runtime::settings(node).unwrap_or_default();
+    let declined = if default && active_set::applies(p) {
+        match active_set::ActiveSet::default().solve(p, &settings) {
+            Ok(r) => {
+                return format!(
+                    "the dual active-set method (Goldfarb–Idnani; at these inputs {} of {} rows active after {} \
+                     step(s); the interior point method where it declines)",
+                    r.active,
+                    p.m(),
+                    r.iterations
+                )
+            }
+            Err(why) => format!(" (the dual active-set method declined at these inputs: {why})"),
+        }
+    } else {
+        String::new()
+    };
     match ipm::Workspace::new(p, &settings) {
-        Ok(ws) => format!("the interior point method, {} KKT factorisation", ws.kkt_method().name()),
-        Err(e) => format!("the interior point method (its KKT system could not be set up: {e})"),
+        Ok(ws) => format!("the interior point method, {} KKT factorisation{declined}", ws.kkt_method().name()),
+        Err(e) => format!("the interior point method (its KKT system could not be set up: {e}){declined}"),
     }
 }

@@ -4,9 +4,11 @@
 //! Its own test binary, since a `#[global_allocator]` is process-wide; the
 //! count is per thread, so the harness's own threads do not enter it.
 //!
-//! Covered: the direct QR path (unconstrained least squares) and the interior
-//! point path (the OptNet QP, solved in the workspace's kept `ipm::Workspace`).
-//! The equality-QP path still allocates its factorisation per call.
+//! Covered: the direct QR path (unconstrained least squares), the dual
+//! active-set path (the OptNet QP, in the workspace's kept `ActiveSet`) and the
+//! interior point path (the same node naming `solve using ipm`, in the kept
+//! `ipm::Workspace`). The equality-QP path still allocates its factorisation
+//! per call.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -84,16 +86,33 @@ fn a_prepared_least_squares_call_allocates_nothing_after_the_first() {
 }
 
 #[test]
+fn a_prepared_active_set_call_allocates_nothing_after_the_first() {
+    optnet_call_allocates_nothing_after_the_first(false);
+}
+
+#[test]
 fn a_prepared_interior_point_call_allocates_nothing_after_the_first() {
+    optnet_call_allocates_nothing_after_the_first(true);
+}
+
+/// The OptNet QP by its default path (the active-set method), or naming the
+/// interior point method.
+fn optnet_call_allocates_nothing_after_the_first(ipm: bool) {
     ddn::faer::set_global_parallelism(ddn::faer::Par::Seq);
-    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/optnet_qp.ddn"))
+    let mut source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/optnet_qp.ddn"))
         .expect("stdlib/optnet_qp.ddn");
+    if ipm {
+        source = source.replacen("    }\n}", "    }\n    solve using ipm\n}", 1);
+    }
     let c = ddn::compile("optnet_qp.ddn", &source);
+    assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
     let node = &c.program.nodes[0];
     // Q = I + 0.1·(ones), G = [I; −I] (box |z| ≤ h), one equality sum(z) = 0.5.
     let n = 4;
     let q: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| if i == j { 1.1 } else { 0.1 }).collect()).collect();
-    let p: Vec<f64> = (0..n).map(|i| 1.0 - 0.7 * i as f64).collect();
+    // With p = 1 − 0.7i a box row is weakly active (the IPM reports it; the
+    // active-set method declines); 0.9 − 0.55i is strictly complementary.
+    let p: Vec<f64> = (0..n).map(|i| if ipm { 1.0 - 0.7 * i as f64 } else { 0.9 - 0.55 * i as f64 }).collect();
     let g: Vec<Vec<f64>> = (0..2 * n)
         .map(|r| {
             (0..n)
@@ -137,6 +156,7 @@ fn a_prepared_interior_point_call_allocates_nothing_after_the_first() {
     assert_eq!(&counts[1..], &[0, 0], "allocations per call: {counts:?}");
 
     let mut solved = prepared.forward(&bound).expect("forward");
+    assert_eq!(solved.info["solver"], if ipm { "ipm" } else { "active_set" });
     assert_eq!(solved.outputs[0].1.data, &ws.x()[..n]);
     let cot = vec![("z".to_string(), Tensor::vector(v))];
     let reference = ddn::diff::backward(node, &bound, &mut solved, &cot).expect("backward");

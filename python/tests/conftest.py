@@ -50,6 +50,28 @@ def _planted_optnet(rng, n, k, q):
     return {"Q": Q, "p": p, "G": G, "h": G @ z + slack, "A": A, "b": A @ z}
 
 
+def _rotation(w):
+    """Rodrigues: the rotation by ‖w‖ about w/‖w‖."""
+    theta = np.linalg.norm(w)
+    k = np.array([[0, -w[2], w[1]], [w[2], 0, -w[0]], [-w[1], w[0], 0]]) / theta
+    return np.eye(3) + np.sin(theta) * k + (1 - np.cos(theta)) * k @ k
+
+
+def _pnp_scene(rng, n, blur=0.2, offset=0.1):
+    """A PnP scene (the Rust suite's seeded::pnp_scene): n points in the cube, a
+    camera about 4 away, shuffled bearings, soft weights (every one positive),
+    a start `offset` rad from the true pose."""
+    R = _rotation(rng.uniform(-1, 1, 3))
+    t = np.array([0.0, 0.0, 4.0]) + 0.3 * rng.uniform(-1, 1, 3)
+    X = rng.uniform(-1, 1, (n, 3))
+    perm = rng.permutation(n)
+    c = X[perm] @ R.T + t
+    f = c / np.linalg.norm(c, axis=1, keepdims=True)
+    W = (1 - blur) * np.eye(n)[perm] / n + blur / n**2
+    R0 = _rotation(offset * rng.uniform(-1, 1, 3)) @ R
+    return {"W": W, "f": f, "X": X, "R0": R0, "t0": t + offset * rng.uniform(-1, 1, 3)}
+
+
 def seeded_inputs(node: str, seed: int = 0) -> dict[str, np.ndarray]:
     """Small valid inputs for a stdlib node (the Rust suite's seeded.rs, in NumPy):
     symmetric matrices with separated eigenvalues, positive marginals of equal
@@ -88,6 +110,12 @@ def seeded_inputs(node: str, seed: int = 0) -> dict[str, np.ndarray]:
         return {"x": u(5, 2), "alpha": np.array(0.8)}
     if node in ("project_simplex", "project_simplex_dual"):
         return {"y": u(5)}
+    if node == "weighted_pnp":
+        return _pnp_scene(rng, 5)
+    if node == "project_ellipsoid":
+        # A positive definite P and y outside the ellipsoid: the constraint is active.
+        s = u(3, 3)
+        return {"y": 3.0 + u(3), "P": s @ s.T + 0.5 * np.eye(3), "x0": u(3)}
     raise KeyError(f"no seeded inputs for `{node}`: add them to conftest.seeded_inputs")
 
 

@@ -24,6 +24,14 @@ EXPERIMENTS = {
         ["bilevel_ot_time.png", "bilevel_ot_memory.png", "bilevel_ot_loss.png"],
         lambda r: all(falls(c) for c in r["curves"].values()) and {row["method"] for row in r["rows"]} >= {"unrolled", "implicit (seed)", "ddn"},
     ),
+    "blind_pnp.py": (
+        ["blind_pnp.png"],
+        # The test-set pose loss falls for both models (the script asserts it
+        # too), and the PnP node recovers the true poses from the true
+        # correspondences.
+        lambda r: all(c["eval"][-1]["loss"] < c["eval"][0]["loss"] for c in r["runs"].values())
+        and r["references"]["PnP, true correspondences"]["rotation_deg"] < 1e-3,
+    ),
     "eigen.py": (
         ["eigen_time.png", "eigen_gap.png", "eigen_learn.png"],
         lambda r: falls(r["learn"]),

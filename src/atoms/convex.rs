@@ -234,7 +234,7 @@ pub(super) const ATOMS: &[AtomInfo] = &[
             cone_quadratic,
         )
     },
-    convex(Atom::Exp, "exp", "eˣ elementwise", UNARY, same_shape, nonneg, increasing, Smoothness::Smooth, cone_other),
+    convex(Atom::Exp, "exp", "eˣ elementwise", UNARY, same_shape, nonneg, increasing, Smoothness::Smooth, cone_exp),
     convex(
         Atom::LogSumExp,
         "log_sum_exp",
@@ -244,7 +244,7 @@ pub(super) const ATOMS: &[AtomInfo] = &[
         unknown_sign,
         increasing,
         Smoothness::Smooth,
-        cone_other,
+        cone_exp,
     ),
     AtomInfo {
         domain: Domain::Pos,
@@ -273,7 +273,7 @@ pub(super) const ATOMS: &[AtomInfo] = &[
             unknown_sign,
             not_monotone,
             Smoothness::Smooth,
-            cone_other,
+            cone_exp,
         )
     },
     AtomInfo {
@@ -288,7 +288,7 @@ pub(super) const ATOMS: &[AtomInfo] = &[
             nonneg,
             not_monotone,
             Smoothness::Smooth,
-            cone_other,
+            cone_exp,
         )
     },
     convex(
@@ -300,6 +300,6 @@ pub(super) const ATOMS: &[AtomInfo] = &[
         nonneg,
         increasing,
         Smoothness::Smooth,
-        cone_other,
+        cone_exp,
     ),
 ];

@@ -254,6 +254,10 @@ pub(crate) fn cone_soc(_: &[bool]) -> Cone {
     Cone::SecondOrder
 }
 
+pub(crate) fn cone_exp(_: &[bool]) -> Cone {
+    Cone::Exponential
+}
+
 pub(crate) fn cone_other(_: &[bool]) -> Cone {
     Cone::Other
 }

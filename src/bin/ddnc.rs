@@ -102,6 +102,11 @@ enum Command {
         /// the worst relative error per parameter (needs --cotangents).
         #[arg(long, requires = "cotangents")]
         check_gradients: bool,
+        /// Parameter tangents dθ, keyed by parameter name (a missing one is zero):
+        /// forward mode, the directional derivative of every output, under
+        /// `output_tangents`.
+        #[arg(long = "tangents", value_name = "DX.json")]
+        dx: Option<PathBuf>,
         /// Write the result here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -260,7 +265,7 @@ fn run(cli: Cli) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Command::Run { call, out, check_gradients } => match run_node(&call, check_gradients, color) {
+        Command::Run { call, out, check_gradients, dx } => match run_node(&call, check_gradients, dx.as_ref(), color) {
             Ok(result) => {
                 // A numerical error is no solution: the JSON says why, and the exit is non-zero.
                 let solved = result["status"] != NUMERICAL_ERROR;
@@ -382,11 +387,20 @@ fn numerical_error(
 }
 
 /// `ddnc run`: compile, bind and check the inputs, solve, report as JSON.
-fn run_node(call: &NodeCall, check_gradients: bool, color: Color) -> Result<serde_json::Value, ExitCode> {
+fn run_node(
+    call: &NodeCall,
+    check_gradients: bool,
+    tangents: Option<&PathBuf>,
+    color: Color,
+) -> Result<serde_json::Value, ExitCode> {
     let compiled = load(&call.file, color)?;
     let node = loaded(&compiled, call)?;
     let values = ddn::runtime::named_tensors(&read_json(&call.inputs)?).map_err(|e| fail(&e))?;
     let cot = match &call.cotangents {
+        Some(path) => Some(ddn::runtime::named_tensors(&read_json(path)?).map_err(|e| fail(&e))?),
+        None => None,
+    };
+    let dots = match tangents {
         Some(path) => Some(ddn::runtime::named_tensors(&read_json(path)?).map_err(|e| fail(&e))?),
         None => None,
     };
@@ -416,16 +430,22 @@ fn run_node(call: &NodeCall, check_gradients: bool, color: Color) -> Result<serd
                     grads.iter().map(|(k, g)| (k.clone(), ddn::runtime::tensor_to_json(g))).collect();
                 gradients = Some(serde_json::Value::Object(grads));
             }
-            // A non-finite gradient: the backward pass made the status `numerical_error`.
-            Err(e) if fwd.solved.status == ddn::runtime::Status::NumericalError => {
-                let info = &fwd.solved.info;
-                let message = info.get("message").and_then(|m| m.as_str()).map_or(e.0, str::to_string);
-                return Ok(numerical_error(&call.node, message, info));
-            }
-            Err(e) => return Err(fail(&[e.0])),
+            Err(e) => return pass_failed(&call.node, &fwd.solved, e),
         }
     }
-    // `info` after the backward pass, which may add warnings.
+    // Forward mode, likewise only for a solved problem.
+    let mut output_tangents = None;
+    if let Some(dots) = dots.filter(|_| fwd.solved.status.is_solved()) {
+        match node.jvp(&mut fwd, &dots) {
+            Ok(t) => {
+                let t: serde_json::Map<String, serde_json::Value> =
+                    t.iter().map(|(k, v)| (k.clone(), ddn::runtime::tensor_to_json(v))).collect();
+                output_tangents = Some(serde_json::Value::Object(t));
+            }
+            Err(e) => return pass_failed(&call.node, &fwd.solved, e),
+        }
+    }
+    // `info` after the backward pass and the forward mode, which may add warnings.
     let solved = &fwd.solved;
     let mut result = serde_json::json!({
         "node": call.node,
@@ -441,7 +461,24 @@ fn run_node(call: &NodeCall, check_gradients: bool, color: Color) -> Result<serd
     if let Some(c) = gradient_check {
         result["gradient_check"] = c;
     }
+    if let Some(t) = output_tangents {
+        result["output_tangents"] = t;
+    }
     Ok(result)
+}
+
+/// A failed backward pass or forward mode: a non-finite result made the status
+/// `numerical_error` (the JSON says why, exit non-zero); anything else is an error.
+fn pass_failed(
+    node: &str,
+    solved: &ddn::runtime::Solved,
+    e: ddn::runtime::RunError,
+) -> Result<serde_json::Value, ExitCode> {
+    if solved.status != ddn::runtime::Status::NumericalError {
+        return Err(fail(&[e.0]));
+    }
+    let message = solved.info.get("message").and_then(|m| m.as_str()).map_or(e.0, str::to_string);
+    Ok(numerical_error(node, message, &solved.info))
 }
 
 /// `--check-gradients`: the backward pass against central differences, per

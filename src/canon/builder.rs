@@ -2,9 +2,9 @@
 //! variables, cone memberships `u ∈ K` of affine forms, and the objective's
 //! quadratic, linear and constant parts; [`Builder::finish`] lays them out as
 //! `Ax + s = b` with the zero block first, then the nonnegative rows, then each
-//! second-order cone.
+//! second-order cone, then each exponential cone.
 
-use super::affine::Lin;
+use super::affine::{Aff, Lin};
 use super::scalar::{Data, Scalar};
 use crate::eval::Tensor;
 use crate::ir::Expr;
@@ -36,6 +36,7 @@ pub struct Memberships<S: Scalar> {
     zero: Vec<Lin<S>>,
     nonneg: Vec<Lin<S>>,
     soc: Vec<Vec<Lin<S>>>,
+    exp: Vec<[Lin<S>; 3]>,
     /// Per tag: which list, and the index range in it.
     tags: Vec<(Kind, usize, usize)>,
 }
@@ -45,6 +46,7 @@ enum Kind {
     Zero,
     Nonneg,
     Soc,
+    Exp,
 }
 
 /// Where the rows of each list start.
@@ -52,12 +54,14 @@ struct Layout {
     nz: usize,
     nn: usize,
     soc_start: Vec<usize>,
+    /// The first exponential cone's row (each has three).
+    exp_start: usize,
     m: usize,
 }
 
 impl<S: Scalar> Memberships<S> {
     pub fn new(nvars: usize) -> Self {
-        Memberships { nvars, zero: Vec::new(), nonneg: Vec::new(), soc: Vec::new(), tags: Vec::new() }
+        Memberships { nvars, zero: Vec::new(), nonneg: Vec::new(), soc: Vec::new(), exp: Vec::new(), tags: Vec::new() }
     }
 
     /// `count` new variables; returns the first index.
@@ -82,11 +86,17 @@ impl<S: Scalar> Memberships<S> {
         self.tag(Kind::Soc, 1, |b| b.soc.push(u))
     }
 
+    /// Each `(u₀, u₁, u₂) ∈ K_exp` (`u₁ e^{u₀/u₁} ≤ u₂`), one cone per triple.
+    pub fn exp(&mut self, u: Vec<[Lin<S>; 3]>) -> Tag {
+        self.tag(Kind::Exp, u.len(), |b| b.exp.extend(u))
+    }
+
     fn tag(&mut self, kind: Kind, len: usize, push: impl FnOnce(&mut Self)) -> Tag {
         let start = match kind {
             Kind::Zero => self.zero.len(),
             Kind::Nonneg => self.nonneg.len(),
             Kind::Soc => self.soc.len(),
+            Kind::Exp => self.exp.len(),
         };
         push(self);
         self.tags.push((kind, start, len));
@@ -101,19 +111,26 @@ impl<S: Scalar> Memberships<S> {
             soc_start.push(m);
             m += block.len();
         }
-        Layout { nz, nn, soc_start, m }
+        let exp_start = m;
+        m += 3 * self.exp.len();
+        Layout { nz, nn, soc_start, exp_start, m }
     }
 
     /// Every membership row with its final row index.
     pub fn rows(&self) -> impl Iterator<Item = (usize, &Lin<S>)> {
         let l = self.layout();
-        let nz = l.nz;
-        self.zero.iter().enumerate().chain(self.nonneg.iter().enumerate().map(move |(r, u)| (nz + r, u))).chain(
-            self.soc
-                .iter()
-                .zip(l.soc_start)
-                .flat_map(|(block, start)| block.iter().enumerate().map(move |(r, u)| (start + r, u))),
-        )
+        let (nz, exp_start) = (l.nz, l.exp_start);
+        self.zero
+            .iter()
+            .enumerate()
+            .chain(self.nonneg.iter().enumerate().map(move |(r, u)| (nz + r, u)))
+            .chain(
+                self.soc
+                    .iter()
+                    .zip(l.soc_start)
+                    .flat_map(|(block, start)| block.iter().enumerate().map(move |(r, u)| (start + r, u))),
+            )
+            .chain(self.exp.iter().flatten().enumerate().map(move |(r, u)| (exp_start + r, u)))
     }
 
     /// The final rows of every tag.
@@ -125,6 +142,7 @@ impl<S: Scalar> Memberships<S> {
                 Kind::Zero => RowRange { start, len },
                 Kind::Nonneg => RowRange { start: l.nz + start, len },
                 Kind::Soc => RowRange { start: l.soc_start[start], len: self.soc[start].len() },
+                Kind::Exp => RowRange { start: l.exp_start + 3 * start, len: 3 * len },
             })
             .collect()
     }
@@ -140,6 +158,7 @@ impl<S: Scalar> Memberships<S> {
             cones.push(ConeBlock::Nonneg(l.nn));
         }
         cones.extend(self.soc.iter().map(|blk| ConeBlock::SecondOrder(blk.len())));
+        cones.extend(self.exp.iter().map(|_| ConeBlock::Exponential));
         cones
     }
 }
@@ -164,6 +183,12 @@ pub trait Sink {
     /// reductions' numbers.
     fn lift(&mut self, e: &Expr, t: Tensor, index: Option<usize>) -> Data<Self::S>;
 
+    /// `t ≥ xᵀQx` has just been reduced to the rotated cone `cone`
+    /// (`t·1 ≥ ‖S x‖²`, `S = Q^½`). Assembling the program needs nothing more; the
+    /// backward pass's sink differentiates this constraint in Q itself
+    /// ([`super::sensitivity`]), since S is not differentiable at a singular Q.
+    fn quad_form(&mut self, _x: &Aff<Self::S>, _q: &Data<Self::S>, _cone: Tag) {}
+
     fn new_vars(&mut self, count: usize) -> usize {
         self.memberships().new_vars(count)
     }
@@ -178,6 +203,10 @@ pub trait Sink {
 
     fn soc(&mut self, u: Vec<Lin<Self::S>>) -> Tag {
         self.memberships().soc(u)
+    }
+
+    fn exp(&mut self, u: Vec<[Lin<Self::S>; 3]>) -> Tag {
+        self.memberships().exp(u)
     }
 }
 

@@ -29,7 +29,7 @@ pub use record::{value_of, Block, Gram, Guard, Miss, Refill, Root, Scratch, Sour
 pub use recorded::{record, CompiledRefill, Recorded, RecordedForm};
 pub use root::{NotPsd, Sqrt};
 pub use scalar::Test;
-pub use sensitivity::data_vjp;
+pub use sensitivity::{data_jvp, data_vjp};
 
 use affine::Aff;
 use builder::{Builder, Sink, Tag};

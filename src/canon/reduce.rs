@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::affine::{Aff, Lin};
-use super::builder::Sink;
+use super::builder::{Sink, Tag};
 use super::scalar::{Data, Scalar, Test};
 use super::CanonError;
 use crate::atoms::Atom;
@@ -350,7 +350,9 @@ impl<'a, K: Sink> Reducer<'a, K> {
                 self.note("quad_form: xᵀQx = ‖S x‖² with S = Q^½");
                 let s = Data { shape: vec![n, n], data: s };
                 let sx = Aff::left_matmul(&s, &x).ok_or_else(|| mismatch(e))?;
-                self.sum_squares(&sx)
+                let (t, cone) = self.sum_squares_cone(&sx);
+                self.b.quad_form(&x, &q, cone);
+                Ok(t)
             }
             Atom::QuadOverLin => {
                 let x = self.arg(atom, args, 0, dir)?;
@@ -385,6 +387,71 @@ impl<'a, K: Sink> Reducer<'a, K> {
                 let x = self.arg(atom, args, 0, dir)?;
                 self.sqrt(e, &x, dir)
             }
+            Atom::Exp => {
+                let x = self.arg(atom, args, 0, dir)?;
+                Ok(self.per_entry_exp(&x, "exp: eˣ ≤ t as (x, 1, t) ∈ K_exp per entry", |t, x, one| [x, one, t]))
+            }
+            Atom::Log => {
+                let x = self.arg(atom, args, 0, dir)?;
+                Ok(self.per_entry_exp(&x, "log: t ≤ log x as (t, 1, x) ∈ K_exp per entry", |t, x, one| [t, one, x]))
+            }
+            Atom::Entr => {
+                let x = self.arg(atom, args, 0, dir)?;
+                Ok(self.per_entry_exp(&x, "entr: t ≤ −x log x as (t, x, 1) ∈ K_exp per entry", |t, x, one| {
+                    [t, x, one]
+                }))
+            }
+            Atom::Xlogx => {
+                let x = self.arg(atom, args, 0, dir)?;
+                let note = "xlogx: x log x ≤ t as (−t, x, 1) ∈ K_exp per entry";
+                Ok(self.per_entry_exp(&x, note, |t, x, one| [t.scaled(-1.0), x, one]))
+            }
+            Atom::KlDiv => {
+                let x = self.arg(atom, args, 0, dir)?;
+                let y = self.arg(atom, args, 1, dir)?;
+                let len = x.len().max(y.len());
+                if ![x.len(), y.len()].iter().all(|&l| l == len || l == 1) {
+                    return Err(err(e, "`kl_div` of two differently shaped tensors has no conic form yet"));
+                }
+                self.note("kl_div: x log(x/y) ≤ u as (−u, x, y) ∈ K_exp per entry, then u − x + y");
+                let u = self.fresh(eval::concrete(&e.shape, self.env.dims));
+                let at = |a: &Aff<K::S>, i: usize| a.e[if a.len() == 1 { 0 } else { i }].clone();
+                let cones = (0..len).map(|i| [u.e[i].scaled(-1.0), at(&x, i), at(&y, i)]).collect();
+                self.b.exp(cones);
+                let out = (0..len).map(|i| add(&add(&u.e[i], &at(&x, i), -1.0), &at(&y, i), 1.0)).collect();
+                Ok(Aff { shape: u.shape, e: out })
+            }
+            Atom::Logistic => {
+                let x = self.arg(atom, args, 0, dir)?;
+                self.note("logistic: e^{−t} + e^{x−t} ≤ 1 as (−t, 1, u), (x − t, 1, v) ∈ K_exp, u + v ≤ 1 per entry");
+                let (t, u, v) = (self.fresh(x.shape.clone()), self.fresh(x.shape.clone()), self.fresh(x.shape.clone()));
+                let one = Lin::constant(K::S::from(1.0));
+                let mut cones = Vec::with_capacity(2 * x.len());
+                for i in 0..x.len() {
+                    cones.push([t.e[i].scaled(-1.0), one.clone(), u.e[i].clone()]);
+                    cones.push([add(&x.e[i], &t.e[i], -1.0), one.clone(), v.e[i].clone()]);
+                }
+                self.b.exp(cones);
+                let rows = (0..x.len()).map(|i| add(&add(&one, &u.e[i], -1.0), &v.e[i], -1.0)).collect();
+                self.b.nonneg(rows);
+                Ok(t)
+            }
+            Atom::LogSumExp => {
+                let x = self.arg(atom, args, 0, dir)?;
+                self.note("log_sum_exp: Σ e^{xᵢ − t} ≤ 1 as (xᵢ − t, 1, wᵢ) ∈ K_exp, Σ wᵢ ≤ 1");
+                let t = self.fresh(x.reduced_shape(axis));
+                let one = Lin::constant(K::S::from(1.0));
+                let groups: Vec<Vec<Lin<K::S>>> =
+                    x.groups(axis).into_iter().map(|g| g.into_iter().cloned().collect()).collect();
+                for (k, g) in groups.iter().enumerate() {
+                    let w = self.fresh(vec![g.len()]);
+                    let cones =
+                        g.iter().zip(&w.e).map(|(xi, wi)| [add(xi, &t.e[k], -1.0), one.clone(), wi.clone()]).collect();
+                    self.b.exp(cones);
+                    self.b.nonneg(vec![w.e.iter().fold(one.clone(), |acc, wi| add(&acc, wi, -1.0))]);
+                }
+                Ok(t)
+            }
             _ => Err(err(e, format!("`{}` has no conic form (it needs a cone ddn does not have)", atom.name()))),
         }
     }
@@ -403,10 +470,10 @@ impl<'a, K: Sink> Reducer<'a, K> {
 
     /// The rotated cone `u·v ≥ ‖w‖², u, v ≥ 0` as the second-order cone
     /// `‖(2w, u − v)‖ ≤ u + v` — every quadratic, root and inverse below is one.
-    fn rotated(&mut self, u: &Lin<K::S>, v: &Lin<K::S>, w: &[Lin<K::S>]) {
+    fn rotated(&mut self, u: &Lin<K::S>, v: &Lin<K::S>, w: &[Lin<K::S>]) -> Tag {
         let mut block = vec![add(u, v, 1.0), add(u, v, -1.0)];
         block.extend(w.iter().map(|wi| wi.scaled(2.0)));
-        self.b.soc(block);
+        self.b.soc(block)
     }
 
     /// tₖ ≥ √(aₖ² + Σ_{i ∈ group k} xᵢ²): one cone `(tₖ, aₖ, x_group)` per entry of
@@ -436,10 +503,15 @@ impl<'a, K: Sink> Reducer<'a, K> {
 
     /// t ≥ ‖x‖²: the rotated cone t·1 ≥ ‖x‖².
     fn sum_squares(&mut self, x: &Aff<K::S>) -> Result<Aff<K::S>, CanonError> {
+        Ok(self.sum_squares_cone(x).0)
+    }
+
+    /// [`Self::sum_squares`], with the cone's tag.
+    fn sum_squares_cone(&mut self, x: &Aff<K::S>) -> (Aff<K::S>, Tag) {
         self.note("sum_squares: t·1 ≥ ‖x‖² (rotated cone)");
         let t = self.fresh(Vec::new());
-        self.rotated(&t.e[0], &Lin::constant(K::S::from(1.0)), &x.e);
-        Ok(t)
+        let cone = self.rotated(&t.e[0], &Lin::constant(K::S::from(1.0)), &x.e);
+        (t, cone)
     }
 
     /// One 3-dimensional rotated cone per entry, `u(t, x)·v(t, x) ≥ w(t, x)²`, for a
@@ -462,6 +534,22 @@ impl<'a, K: Sink> Reducer<'a, K> {
             self.rotated(&u, &v, &[w]);
         }
         Ok(t)
+    }
+
+    /// One exponential cone per entry of x, `cone(tᵢ, xᵢ, 1)`, for a fresh t of
+    /// x's shape (the direction is the atom's own, checked by `atom`).
+    fn per_entry_exp(
+        &mut self,
+        x: &Aff<K::S>,
+        note: &str,
+        cone: impl Fn(Lin<K::S>, Lin<K::S>, Lin<K::S>) -> [Lin<K::S>; 3],
+    ) -> Aff<K::S> {
+        self.note(note);
+        let t = self.fresh(x.shape.clone());
+        let one = Lin::constant(K::S::from(1.0));
+        let cones = t.e.iter().zip(&x.e).map(|(ti, xi)| cone(ti.clone(), xi.clone(), one.clone())).collect();
+        self.b.exp(cones);
+        t
     }
 
     /// tᵢ ≥ xᵢ²: tᵢ·1 ≥ xᵢ².

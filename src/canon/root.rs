@@ -24,7 +24,9 @@
 //! At a singular Q the derivative is unbounded (`σᵢ + σⱼ = 0` on the null space):
 //! S moves like √ε when Q moves by ε there, so no finite gradient passes through
 //! S, although the node itself may depend smoothly on Q. [`Sqrt::is_definite`]
-//! tells the two apart; the backward pass refuses the singular case by name.
+//! tells the two apart: a recording ([`super::record`]) uses this adjoint only at
+//! a definite Q, and the reductions over tracked numbers never do, differentiating
+//! the constraint `xᵀQx ≤ t` in Q itself ([`super::sensitivity`]).
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par, Side};
@@ -77,11 +79,6 @@ impl Sqrt {
     pub fn is_definite(&self) -> bool {
         let top = self.sigma.iter().fold(0.0f64, |a, &s| a.max(s * s));
         self.sigma.iter().all(|&s| s * s > self.n as f64 * f64::EPSILON * top)
-    }
-
-    /// The smallest eigenvalue of Q (clipped at 0), for messages.
-    pub fn smallest(&self) -> f64 {
-        self.sigma.iter().fold(f64::INFINITY, |a, &s| a.min(s * s))
     }
 
     /// `Q̄ = V (K ∘ (Vᵀ sym(S̄) V)) Vᵀ` for the cotangent `s_bar` of S (row-major),

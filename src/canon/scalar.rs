@@ -60,7 +60,7 @@ pub trait Scalar:
 
     /// `S = Q^½` of the `n × n` matrix `q` (row-major), row-major
     /// ([`super::root::Sqrt`]); `Err` says why there is none (Q not PSD, or,
-    /// where its derivative is needed, singular).
+    /// for a recording, singular).
     fn psd_root(n: usize, q: &[Self]) -> Result<Vec<Self>, String>;
 }
 
@@ -70,15 +70,6 @@ pub(super) fn root_error(e: NotPsd) -> String {
         Some(l) => format!("`quad_form` needs a positive semidefinite matrix; its smallest eigenvalue is {l:e}"),
         None => "`quad_form` needs a positive semidefinite matrix (finite, with a convergent eigensolver)".into(),
     }
-}
-
-/// Why the derivative through `S = Q^½` is refused at a singular Q.
-pub(super) fn singular_error(root: &Sqrt) -> String {
-    format!(
-        "the gradient through `quad_form`'s matrix square root needs a positive definite matrix; this one is \
-         singular (smallest eigenvalue {:e}), where S = Q^½ moves like the square root of a change in Q",
-        root.smallest()
-    )
 }
 
 /// The comparisons with zero the reductions decide by.
@@ -142,22 +133,10 @@ struct Entry {
     parents: [(u32, f64); 2],
 }
 
-/// A matrix operation on the tape: its outputs are the entries
-/// `first..first + len` (with no parents of their own), its inputs the entries
-/// `inputs` (`CONSTANT` for an input that is not on the tape), and their
-/// adjoints come from the outputs' through the operation's own adjoint.
-struct Block {
-    first: u32,
-    inputs: Vec<u32>,
-    /// `S = Q^½`: `Q̄` from `S̄` ([`Sqrt::adjoint`]).
-    root: Sqrt,
-}
-
-/// The entries, and the matrix operations among them in tape order.
+/// The entries, in the order they were computed.
 #[derive(Default)]
 struct Tape {
     entries: Vec<Entry>,
-    blocks: Vec<Block>,
 }
 
 thread_local! {
@@ -197,23 +176,7 @@ impl Tracked {
             let t = t.borrow();
             let mut adj = vec![0.0; out.id as usize + 1];
             adj[out.id as usize] = 1.0;
-            // The blocks that start at or before `out`, taken last first.
-            let mut blocks = t.blocks[..t.blocks.partition_point(|b| b.first <= out.id)].iter().rev().peekable();
             for k in (0..=out.id as usize).rev() {
-                // A block's outputs are complete once the sweep reaches its first
-                // one: every use of them comes later on the tape.
-                if let Some(b) = blocks.next_if(|b| b.first as usize == k) {
-                    let end = (k + b.root.s.len()).min(adj.len());
-                    let mut s_bar = adj[k..end].to_vec();
-                    s_bar.resize(b.root.s.len(), 0.0);
-                    if s_bar.iter().any(|&v| v != 0.0) {
-                        for (&i, g) in b.inputs.iter().zip(b.root.adjoint(&s_bar)) {
-                            if i != CONSTANT {
-                                adj[i as usize] += g;
-                            }
-                        }
-                    }
-                }
                 let a = adj[k];
                 if a == 0.0 {
                     continue;
@@ -230,6 +193,28 @@ impl Tracked {
             .iter()
             .map(|l| if l.id == CONSTANT { 0.0 } else { adjoint.get(l.id as usize).copied().unwrap_or(0.0) })
             .collect()
+    }
+
+    /// `Σ_leaf ∂out/∂leaf · ṫ_leaf` for each of `outs`, with `dots[k]` the tangent
+    /// of `leaves[k]` (forward sweep over the tape: each entry after its parents).
+    pub fn tangent(outs: &[Tracked], leaves: &[Tracked], dots: &[f64]) -> Vec<f64> {
+        TAPE.with(|t| {
+            let t = t.borrow();
+            let mut tan = vec![0.0; t.entries.len()];
+            for (l, &d) in leaves.iter().zip(dots) {
+                if l.id != CONSTANT {
+                    tan[l.id as usize] += d;
+                }
+            }
+            for k in 0..t.entries.len() {
+                for (p, d) in t.entries[k].parents {
+                    if p != CONSTANT {
+                        tan[k] += d * tan[p as usize];
+                    }
+                }
+            }
+            outs.iter().map(|o| if o.id == CONSTANT { 0.0 } else { tan[o.id as usize] }).collect()
+        })
     }
 }
 
@@ -314,25 +299,16 @@ impl Scalar for Tracked {
         self.id != CONSTANT
     }
 
-    /// The root's entries as a block on the tape whose adjoint is
-    /// [`Sqrt::adjoint`]; refused at a singular Q that depends on the parameters.
+    /// The root's entries as constants, at any PSD Q, singular or not. The one
+    /// reduction that takes a root, `quad_form` in a constraint, reports the
+    /// constraint `t ≥ xᵀQx` to its sink ([`super::builder::Sink::quad_form`]),
+    /// and the backward pass's sink differentiates that in Q directly
+    /// ([`super::sensitivity`]): S moves like √ε where Q is singular, the
+    /// constraint linearly everywhere.
     fn psd_root(n: usize, q: &[Tracked]) -> Result<Vec<Tracked>, String> {
         let values: Vec<f64> = q.iter().map(|x| x.v).collect();
         let root = Sqrt::new(n, &values).map_err(root_error)?;
-        if !q.iter().any(|x| x.is_tracked()) {
-            return Ok(root.s.iter().map(|&v| Tracked::from(v)).collect());
-        }
-        if !root.is_definite() {
-            return Err(singular_error(&root));
-        }
-        TAPE.with(|t| {
-            let mut t = t.borrow_mut();
-            let first = t.entries.len() as u32;
-            t.entries.extend(std::iter::repeat_n(Entry { parents: [(CONSTANT, 0.0); 2] }, root.s.len()));
-            let out = root.s.iter().enumerate().map(|(i, &v)| Tracked { v, id: first + i as u32 }).collect();
-            t.blocks.push(Block { first, inputs: q.iter().map(|x| x.id).collect(), root });
-            Ok(out)
-        })
+        Ok(root.s.iter().map(|&v| Tracked::from(v)).collect())
     }
 }
 
@@ -399,25 +375,6 @@ mod tests {
         // Constants never reach the tape.
         let c = Tracked::from(2.0) * Tracked::from(4.0);
         assert!(!c.is_structural_zero() && Tracked::gradient(c, &[a]) == vec![0.0]);
-    }
-
-    /// `S = Q^½` is one block on the tape: the sweep through it is
-    /// [`Sqrt::adjoint`]; a singular tracked Q is refused, a constant one is not.
-    #[test]
-    fn a_matrix_square_root_is_one_block_with_its_adjoint() {
-        let _s = TapeSession::start();
-        let values = [2.0, 0.5, 0.5, 1.0];
-        let q: Vec<Tracked> = values.iter().map(|&v| Tracked::leaf(v)).collect();
-        let s = Tracked::psd_root(2, &q).expect("definite");
-        let c = [0.3, -1.0, 0.7, 2.0];
-        let f = s.iter().zip(c).fold(Tracked::from(0.0), |acc, (x, w)| acc + *x * w);
-        let want = Sqrt::new(2, &values).expect("psd").adjoint(&c);
-        for (a, b) in Tracked::gradient(f, &q).iter().zip(&want) {
-            assert!((a - b).abs() < 1e-15, "{a} vs {b}");
-        }
-        let singular = [1.0, 1.0, 1.0, 1.0];
-        assert!(Tracked::psd_root(2, &singular.map(Tracked::leaf)).is_err());
-        assert!(Tracked::psd_root(2, &singular.map(Tracked::from)).is_ok());
     }
 
     #[test]

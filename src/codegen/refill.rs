@@ -98,6 +98,7 @@ pub fn emit(out: &mut String, k: usize, dims: &[usize], r: &Recorded) -> fmt::Re
                     ConeBlock::Zero(n) => format!("ConeBlock::Zero({n})"),
                     ConeBlock::Nonneg(n) => format!("ConeBlock::Nonneg({n})"),
                     ConeBlock::SecondOrder(n) => format!("ConeBlock::SecondOrder({n})"),
+                    ConeBlock::Exponential => "ConeBlock::Exponential".to_string(),
                 })
                 .collect();
             format!(

@@ -245,13 +245,15 @@ impl Smoothness {
 /// Which cone a DCP expression needs (a lattice, cheapest first).
 ///
 /// `Quadratic` is a convex quadratic: free in a QP objective, a second-order cone
-/// in a constraint. `Other` needs a cone ddn does not have (exponential, power).
+/// in a constraint. `Exponential` needs exponential cones; `Other` a cone ddn
+/// does not have (power, semidefinite).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Cone {
     Affine,
     PiecewiseLinear,
     Quadratic,
     SecondOrder,
+    Exponential,
     Other,
 }
 
@@ -264,7 +266,8 @@ impl Cone {
             // x² of a PWL expression: a QP with an epigraph variable.
             (Quadratic, Affine | PiecewiseLinear) => Quadratic,
             // A quadratic under anything but an affine map needs a cone.
-            (Quadratic, _) | (PiecewiseLinear, Quadratic) => SecondOrder,
+            (Quadratic, b) => SecondOrder.max(b),
+            (PiecewiseLinear, Quadratic) => SecondOrder,
             (a, b) => a.max(b),
         }
     }

@@ -5,16 +5,19 @@
 //! - [`ift`]: the implicit-function-theorem adjoint of smooth nodes;
 //! - `smooth`: smooth nodes, the adjoint carried to the parameters;
 //! - `ot`, `eigen`: the seed's structured backward passes for `solve using
-//!   sinkhorn` and `solve using eigh`.
+//!   sinkhorn` and `solve using eigh`;
+//! - `jvp`: forward mode, the same systems solved with a tangent's right-hand side.
 
 mod conic;
 mod eigen;
 pub mod ift;
+mod jvp;
 mod ot;
 mod smooth;
 
 pub use eigen::{eigh_vjp, eigvec_vjp, max_eigvec_vjp, MIN_REL_GAP};
 pub use ift::{adjoint, Adjoint, Cotangents, ACTIVITY_TOL};
+pub use jvp::jvp;
 pub use ot::{entropic_ot_vjp, OtGradients};
 
 use crate::eval::Tensor;

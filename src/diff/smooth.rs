@@ -21,8 +21,8 @@ pub(super) fn backward(
     cotangents: &[(String, Tensor)],
 ) -> Result<(Vec<Tensor>, Vec<String>), RunError> {
     match ctx {
-        SmoothContext::General { derived, kernels, y, nu, lambda } => {
-            general(node, bound, derived, &*kernels.0, (y, nu, lambda), cotangents)
+        SmoothContext::General { derived, kernels, y, nu, lambda, hessian } => {
+            general(node, bound, derived, &*kernels.0, (y, nu, lambda), hessian.as_ref(), cotangents)
         }
         SmoothContext::Transport { .. } | SmoothContext::Eigen { .. } => {
             Ok((crate::runtime::special::backward(node, bound, ctx, cotangents)?, Vec::new()))
@@ -39,16 +39,21 @@ pub(crate) fn singular_warning(degenerate: usize) -> String {
     )
 }
 
-/// One IFT adjoint solve, then the mixed partials at the adjoint.
+/// One IFT adjoint solve (with the forward's `∇²L` at the solution, when it
+/// kept one), then the mixed partials at the adjoint.
 fn general(
     node: &Node,
     bound: &Bound,
     derived: &Derived,
     kernels: &dyn Kernels,
     (y, nu, lambda): (&[f64], &[f64], &[f64]),
+    hessian: Option<&faer::Mat<f64>>,
     cotangents: &[(String, Tensor)],
 ) -> Result<(Vec<Tensor>, Vec<String>), RunError> {
     let problem = NodeProblem::new(node, bound, derived, kernels);
+    if let Some(h) = hessian {
+        problem.keep_hessian(y, nu, lambda, h.clone());
+    }
     let (n, me) = (problem.dim(), problem.n_eq());
     let mut var_start = Vec::with_capacity(node.vars.len());
     let mut at = 0;
@@ -74,5 +79,13 @@ fn general(
         .param_vjp(y, nu, lambda, &adj.w, &adj.a, &adj.b)
         .map_err(|e| RunError(format!("the backward pass left the domain: {}", e.0)))?;
     let warnings = if adj.degenerate > 0 { vec![singular_warning(adj.degenerate)] } else { Vec::new() };
-    Ok((mixed.into_iter().map(|t| t.scaled(-1.0)).collect(), warnings))
+    // In place: the mixed partial in a data parameter is as large as the data.
+    let grads = mixed
+        .into_iter()
+        .map(|mut t| {
+            t.data.iter_mut().for_each(|x| *x *= -1.0);
+            t
+        })
+        .collect();
+    Ok((grads, warnings))
 }

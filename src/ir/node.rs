@@ -134,6 +134,9 @@ pub enum Family {
     Qp,
     #[serde(rename = "SOCP")]
     Socp,
+    /// A conic program with exponential cones (and any of the others).
+    #[serde(rename = "EXP")]
+    Exp,
     #[serde(rename = "smooth unconstrained")]
     SmoothUnconstrained,
     #[serde(rename = "smooth equality")]
@@ -148,6 +151,7 @@ impl Family {
             Family::Lp => "LP",
             Family::Qp => "QP",
             Family::Socp => "SOCP",
+            Family::Exp => "EXP",
             Family::SmoothUnconstrained => "smooth unconstrained",
             Family::SmoothEquality => "smooth equality",
             Family::SmoothInequality => "smooth inequality",
@@ -155,7 +159,7 @@ impl Family {
     }
 
     pub fn is_conic(self) -> bool {
-        matches!(self, Family::Lp | Family::Qp | Family::Socp)
+        matches!(self, Family::Lp | Family::Qp | Family::Socp | Family::Exp)
     }
 }
 

@@ -21,10 +21,12 @@ pub(super) struct Imports {
     pub ids: HashMap<&'static str, FuncId>,
 }
 
-/// The compiled function's signature: `(arena: *mut f64, call: *const Call) -> i32`.
+/// The compiled function's signature:
+/// `(arena: *mut f64, call: *const Call, inputs: *const *const f64) -> i32`.
 pub(super) fn signature(module: &JITModule) -> Signature {
     let ptr = module.target_config().pointer_type();
     let mut sig = module.make_signature();
+    sig.params.push(AbiParam::new(ptr));
     sig.params.push(AbiParam::new(ptr));
     sig.params.push(AbiParam::new(ptr));
     sig.returns.push(AbiParam::new(types::I32));
@@ -39,6 +41,9 @@ struct Emitter<'m, 'f> {
     arena: Value,
     call: Value,
     offsets: &'m [usize],
+    /// Per step that is an input, the address of its first entry (loaded
+    /// from the table of inputs on entry).
+    inputs: HashMap<usize, Value>,
     /// Set (nonzero) once an entry fails a domain check.
     bad: Variable,
     /// Rows computed at once: 1 (`f64` values), or 2 in a loop nest (`f64x2`,
@@ -61,12 +66,15 @@ pub(super) fn function(
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
     b.seal_block(entry);
-    let (arena, call) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+    let (arena, call, table) = (b.block_params(entry)[0], b.block_params(entry)[1], b.block_params(entry)[2]);
+    let inputs = (layout.input.iter().enumerate())
+        .filter_map(|(k, q)| q.map(|q| (k, b.ins().load(types::I64, MemFlagsData::trusted(), table, 8 * q as i32))))
+        .collect();
     let bad = b.declare_var(types::I8);
     let no = b.ins().iconst(types::I8, 0);
     b.def_var(bad, no);
-    let mut e =
-        Emitter { b, module, imports, refs: HashMap::new(), arena, call, offsets: &layout.offsets, bad, lanes: 1 };
+    let offsets = &layout.offsets;
+    let mut e = Emitter { b, module, imports, refs: HashMap::new(), arena, call, offsets, inputs, bad, lanes: 1 };
     for unit in units {
         match unit {
             Unit::Step(k) => e.step(*k, &plans[*k]),
@@ -201,8 +209,8 @@ impl Emitter<'_, '_> {
 
     /// The entry at `base + Σ index·stride` of each lane's row, the rows
     /// `stride` entries apart.
-    fn load_rows(&mut self, base: usize, terms: &[(Value, usize)], stride: usize) -> Value {
-        let a = self.address_at(base, terms);
+    fn load_rows(&mut self, (ptr, base): (Value, usize), terms: &[(Value, usize)], stride: usize) -> Value {
+        let a = self.address_in(ptr, base, terms);
         let load = |e: &mut Self, a: Value| e.b.ins().load(types::F64, MemFlagsData::trusted(), a, 0);
         match (self.lanes, stride) {
             (1, _) => load(self, a),
@@ -295,13 +303,28 @@ impl Emitter<'_, '_> {
         self.b.seal_block(exit);
     }
 
+    /// Where step `slot`'s entries start: the caller's for an input, else
+    /// at an offset in the arena.
+    fn origin(&self, slot: usize) -> (Value, usize) {
+        match self.inputs.get(&slot) {
+            Some(&p) => (p, 0),
+            None => (self.arena, self.offsets[slot]),
+        }
+    }
+
     /// The address of entry `Σ index·stride` of step `slot`.
     fn address(&mut self, slot: usize, terms: &[(Value, usize)]) -> Value {
-        self.address_at(self.offsets[slot], terms)
+        let (ptr, base) = self.origin(slot);
+        self.address_in(ptr, base, terms)
     }
 
     /// The address of arena entry `base + Σ index·stride`.
     fn address_at(&mut self, base: usize, terms: &[(Value, usize)]) -> Value {
+        self.address_in(self.arena, base, terms)
+    }
+
+    /// The address of entry `base + Σ index·stride` from `ptr`.
+    fn address_in(&mut self, ptr: Value, base: usize, terms: &[(Value, usize)]) -> Value {
         let mut idx = self.b.ins().iconst(types::I64, base as i64);
         for &(v, s) in terms {
             if s != 0 {
@@ -310,7 +333,7 @@ impl Emitter<'_, '_> {
             }
         }
         let bytes = self.b.ins().ishl_imm_u(idx, 3);
-        self.b.ins().iadd(self.arena, bytes)
+        self.b.ins().iadd(ptr, bytes)
     }
 
     fn load(&mut self, slot: usize, terms: &[(Value, usize)]) -> Value {
@@ -507,7 +530,7 @@ impl Emitter<'_, '_> {
                     (_, plan) => {
                         let v = self.member_value(plan, &mut |e, x| match row.get(&x.slot) {
                             Some(&v) => v,
-                            None => e.load_rows(e.offsets[x.slot], &[(i, x.s1)], x.s1),
+                            None => e.load_rows(e.origin(x.slot), &[(i, x.s1)], x.s1),
                         });
                         if m.keep {
                             self.store_rows(v, self.offsets[m.k], &[(i, 1)], 1);
@@ -542,8 +565,8 @@ impl Emitter<'_, '_> {
                 return v;
             }
             match nest.member(x.slot) {
-                Some(&Member { keep: false, scratch: Some(s), .. }) => e.load_rows(s, &[(j, lanes)], 1),
-                _ => e.load_rows(e.offsets[x.slot], &at, stride),
+                Some(&Member { keep: false, scratch: Some(s), .. }) => e.load_rows((e.arena, s), &[(j, lanes)], 1),
+                _ => e.load_rows(e.origin(x.slot), &at, stride),
             }
         };
         let k = m.k;

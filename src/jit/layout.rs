@@ -8,6 +8,11 @@ use crate::kernel::Program;
 
 /// Where each step's value lives, and what is known before the call.
 ///
+/// Inputs (parameters, variables, symbols) are read where the caller keeps
+/// them, through a table of pointers passed with each call (their number in
+/// [`Layout::input`]), not copied into the arena: a data matrix would otherwise
+/// be copied once per kernel call. Their arena entries stay unused.
+///
 /// Shapes come from a dry run of [`apply`] on inputs of the declared shapes
 /// (filled with ones), so they are `apply`'s own. A step that reads no input
 /// (a literal, a dimension size, `ones`, arithmetic on those) has its dry-run
@@ -15,7 +20,9 @@ use crate::kernel::Program;
 pub(super) struct Layout {
     pub shapes: Vec<Vec<usize>>,
     pub offsets: Vec<usize>,
-    /// Known before the call: an input (copied in) or a folded constant.
+    /// Per step: its place in the call's table of inputs, if it is one.
+    pub input: Vec<Option<usize>>,
+    /// Known before the call: an input or a folded constant.
     pub ready: Vec<bool>,
     /// The arena as each call starts: folded constants in place, zeros elsewhere.
     pub template: Vec<f64>,
@@ -53,7 +60,9 @@ impl Layout {
             }
         }
         let ready = program.steps.iter().zip(&folded).map(|(s, &f)| f || is_input(&s.op)).collect();
-        Ok(Layout { shapes: values.into_iter().map(|v| v.shape).collect(), offsets, ready, template })
+        let input =
+            program.steps.iter().scan(0, |q, s| Some(is_input(&s.op).then(|| std::mem::replace(q, *q + 1)))).collect();
+        Ok(Layout { shapes: values.into_iter().map(|v| v.shape).collect(), offsets, input, ready, template })
     }
 
     /// The number of entries of step `k`'s value.
@@ -66,9 +75,17 @@ impl Layout {
         self.offsets[k]..self.offsets[k] + self.len(k)
     }
 
-    /// Step `k`'s value read back from `arena`.
-    pub fn tensor(&self, arena: &[f64], k: usize) -> Tensor {
-        Tensor { shape: self.shapes[k].clone(), data: arena[self.range(k)].to_vec() }
+    /// Step `k`'s entries: in `arena`, or the caller's for an input.
+    pub fn slice<'a>(&self, arena: &'a [f64], inputs: &[&'a [f64]], k: usize) -> &'a [f64] {
+        match self.input[k] {
+            Some(q) => inputs[q],
+            None => &arena[self.range(k)],
+        }
+    }
+
+    /// Step `k`'s value (see [`Layout::slice`]).
+    pub fn tensor(&self, arena: &[f64], inputs: &[&[f64]], k: usize) -> Tensor {
+        Tensor { shape: self.shapes[k].clone(), data: self.slice(arena, inputs, k).to_vec() }
     }
 }
 

@@ -3,10 +3,11 @@
 //! [`compile`] specialises one [`Program`] to concrete dimension sizes. Every
 //! step's shape is then a number, so all values live in one `f64` arena at
 //! offsets fixed at compile time (`layout.rs`), and the compiled function is
-//! `extern "C" fn(arena, call) -> status`:
+//! `extern "C" fn(arena, call, inputs) -> status`:
 //!
-//! - inputs (parameters, variables, symbols) are copied into the arena by the
-//!   Rust wrapper ([`JitProgram::run`]); steps that read no input (literals,
+//! - inputs (parameters, variables, symbols) are read where the caller keeps
+//!   them, through a table of pointers [`JitProgram::run`] passes (a data
+//!   matrix is not copied per call); steps that read no input (literals,
 //!   dimension sizes, `ones`, …) are computed once at compile time by
 //!   [`crate::eval::apply`] and kept in the arena's template;
 //! - elementwise steps (with numpy broadcasting resolved at compile time),

@@ -39,7 +39,7 @@ impl Drop for Code {
     }
 }
 
-type Entry = unsafe extern "C" fn(*mut f64, *const Call<'static>) -> i32;
+type Entry = unsafe extern "C" fn(*mut f64, *const Call<'static>, *const *const f64) -> i32;
 
 /// One program compiled for fixed dimension sizes. [`JitProgram::run`] agrees
 /// bit for bit with [`Program::run`].
@@ -51,12 +51,13 @@ pub struct JitProgram {
     plans: Vec<Plan>,
     /// How many steps run inside fused loop nests.
     fused: usize,
-    /// `(step, where its value comes from)` for each input step.
+    /// `(step, where its value comes from)` for each input step, in the
+    /// order of the table of inputs (`Layout::input`).
     inputs: Vec<(usize, Op)>,
     /// Arenas of earlier calls, reused: every step the code computes
     /// overwrites its whole value (loops store each entry, folds keep their
     /// accumulator in a register, the fallback copies `apply`'s value in), and
-    /// inputs are copied in per call, so only the folded constants of the
+    /// inputs are read in place, so only the folded constants of the
     /// template must survive, and no step writes there. A call then neither
     /// allocates nor copies the template.
     spare: Mutex<Vec<Vec<f64>>>,
@@ -84,8 +85,10 @@ impl JitProgram {
         out
     }
 
-    /// [`Self::run`] in `arena`, which holds the template's folded constants.
+    /// [`Self::run`] in `arena`, which holds the template's folded constants;
+    /// the inputs are read where `env` keeps them.
     fn run_in(&self, arena: &mut [f64], env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let mut inputs: Vec<&[f64]> = Vec::with_capacity(self.inputs.len());
         for (k, op) in &self.inputs {
             let value = match op {
                 Op::Param(p) => env.params.get(p.0 as usize),
@@ -94,16 +97,19 @@ impl JitProgram {
                 _ => None,
             };
             match value {
-                Some(t) if t.shape == self.layout.shapes[*k] && t.len() == self.layout.len(*k) => {
-                    arena[self.layout.range(*k)].copy_from_slice(&t.data)
+                Some(t) if t.shape == self.layout.shapes[*k] && t.data.len() == self.layout.len(*k) => {
+                    inputs.push(&t.data)
                 }
                 // A missing value or another shape: the interpreter says what `apply` says.
                 _ => return self.program.run(env),
             }
         }
-        let call = Call { program: &self.program, layout: &self.layout, env, failure: RefCell::new(None) };
-        // SAFETY: the arena has the layout's size; `call` outlives the call.
-        let status = unsafe { (self.entry)(arena.as_mut_ptr(), (&call as *const Call).cast()) };
+        let table: Vec<*const f64> = inputs.iter().map(|x| x.as_ptr()).collect();
+        let call =
+            Call { program: &self.program, layout: &self.layout, env, inputs: &inputs, failure: RefCell::new(None) };
+        // SAFETY: the arena has the layout's size, each input the entries its
+        // shape says (checked above); `call` and the table outlive the call.
+        let status = unsafe { (self.entry)(arena.as_mut_ptr(), (&call as *const Call).cast(), table.as_ptr()) };
         if status != 0 {
             // A failed check, a failed step or another shape: fused steps run out
             // of program order, so the interpreter says which error comes first.
@@ -112,7 +118,7 @@ impl JitProgram {
                 Some(Failure::Step) | None => return self.program.run(env),
             }
         }
-        Ok(self.program.outputs.iter().map(|o| self.layout.tensor(arena, o.index())).collect())
+        Ok(self.program.outputs.iter().map(|o| self.layout.tensor(arena, &inputs, o.index())).collect())
     }
 
     /// How many steps run as compiled loops (the rest are inputs, folded
@@ -139,7 +145,16 @@ fn err(what: &str) -> impl Fn(String) -> JitError + '_ {
 /// A JIT module for the host, with the shims' symbols.
 fn module() -> Result<(JITModule, Imports), JitError> {
     let mut flags = settings::builder();
-    flags.set("opt_level", "speed").map_err(|e| err("cranelift flags")(e.to_string()))?;
+    // No mid-end optimisation: the emitter already places each value where it
+    // is to be computed (a row's values between the passes over its entries,
+    // constants and addresses where they are used), and Cranelift's e-graph
+    // elaboration undid that: in the machine code of the pooling kernels it
+    // recomputed a row's values (divisions, square roots) inside the next
+    // pass's loop, once per entry instead of once per row, and its loop-
+    // invariant code motion did not hoist them back out. Without it the
+    // pooling node's forward + backward ran 1.25× faster (`ddnc bench`), and
+    // compiling is quicker.
+    flags.set("opt_level", "none").map_err(|e| err("cranelift flags")(e.to_string()))?;
     // The IR verifier re-checks every function Cranelift is given (a fifth of
     // the compile time); what it would catch, the bit-for-bit tests against
     // the interpreter catch too (tests/suite/jit.rs), as wasmtime does by default.

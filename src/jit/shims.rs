@@ -15,6 +15,8 @@ pub(super) struct Call<'a> {
     pub program: &'a Program,
     pub layout: &'a Layout,
     pub env: &'a Env<'a>,
+    /// The inputs' entries, in [`Layout::input`]'s order.
+    pub inputs: &'a [&'a [f64]],
     /// Why a shim returned a nonzero status.
     pub failure: RefCell<Option<Failure>>,
 }
@@ -112,12 +114,14 @@ unsafe fn guarded(
 
 fn fallback(call: &Call, arena: &mut [f64], k: usize) -> Result<(), Failure> {
     let s = &call.program.steps[k];
-    let arg = |i: usize| s.args.get(i).map(|a| (&arena[call.layout.range(a.index())], &call.layout.shapes[a.index()]));
+    let arg = |i: usize| {
+        s.args.get(i).map(|a| (call.layout.slice(arena, call.inputs, a.index()), &call.layout.shapes[a.index()]))
+    };
     let value = match (&s.op, arg(0), arg(1)) {
         // `apply`'s product, on the arena's entries rather than copies of them.
         (Op::MatMul, Some((a, sa)), Some((b, sb))) => matmul_slices(a, sa, b, sb).ok_or(Failure::Step)?,
         _ => {
-            let args = s.args.iter().map(|a| call.layout.tensor(arena, a.index())).collect();
+            let args = s.args.iter().map(|a| call.layout.tensor(arena, call.inputs, a.index())).collect();
             apply(&s.op, args, &s.shape.0, s.span, call.env).map_err(|_| Failure::Step)?
         }
     };

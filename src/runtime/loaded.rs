@@ -170,4 +170,16 @@ impl<'m> LoadedNode<'m> {
         let grads = crate::diff::backward(self.node, &forward.bound, &mut forward.solved, &cot)?;
         Ok(self.node.params.iter().map(|p| p.name.clone()).zip(grads).collect())
     }
+
+    /// The tangent of every output, by name, for the named tangents of the
+    /// parameters (a missing parameter's tangent is zero): forward mode
+    /// ([`crate::diff::jvp`]).
+    pub fn jvp(
+        &self,
+        forward: &mut Forward,
+        tangents: &BTreeMap<String, Tensor>,
+    ) -> Result<BTreeMap<String, Tensor>, RunError> {
+        let dots: Vec<(String, Tensor)> = tangents.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        Ok(crate::diff::jvp(self.node, &forward.bound, &mut forward.solved, &dots)?.into_iter().collect())
+    }
 }

@@ -16,6 +16,7 @@ use crate::canon::{canonicalize_with, least_squares_form, CanonError, Canonical,
 use crate::eval::{Env, EvalError, Tensor};
 use crate::ir::{Node, Output};
 use crate::kernel::{Interpreted, KernelId, KernelSet, Kernels};
+use crate::solve::active_set::{self, ActiveSet};
 use crate::solve::direct::{self, DirectFactor};
 use crate::solve::{ipm, ConeProgram};
 
@@ -161,7 +162,9 @@ impl Conic {
         match self {
             Conic::Ipm { canon, .. } => {
                 canon.program.n() != canon.layout.user_cols()
-                    || canon.program.cones.iter().any(|c| matches!(c, crate::solve::ConeBlock::SecondOrder(_)))
+                    || canon.program.cones.iter().any(|c| {
+                        matches!(c, crate::solve::ConeBlock::SecondOrder(_) | crate::solve::ConeBlock::Exponential)
+                    })
             }
             Conic::Direct { .. } | Conic::Prepared(_) => false,
         }
@@ -328,6 +331,20 @@ pub(crate) fn conic_unprepared(
             info.insert("primal_residual".into(), json!(norm(&primal)));
             info.insert("dual_residual".into(), json!(norm(&dual)));
             return Ok(direct_solved(node, canon.layout, x, z, factor, info));
+        }
+        if active_set::applies(&canon.program) {
+            let mut qp = Box::new(ActiveSet::default());
+            if let Ok(r) = qp.solve(&canon.program, settings) {
+                let mut info = Map::new();
+                info.insert("solver".into(), json!("active_set"));
+                info.insert("objective".into(), json!(r.objective));
+                info.insert("primal_residual".into(), json!(r.primal_residual));
+                info.insert("dual_residual".into(), json!(r.dual_residual));
+                let (x, z) = (qp.x().to_vec(), qp.z().to_vec());
+                let mut solved = direct_solved(node, canon.layout, x, z, DirectFactor::ActiveSet(qp), info);
+                solved.info.insert("iterations".into(), json!(r.iterations));
+                return Ok(solved);
+            }
         }
     }
     let sol = ipm::solve(&canon.program, settings).map_err(RunError)?;

@@ -40,6 +40,7 @@ use crate::canon::{record, Recorded, RecordedForm, Scratch};
 use crate::eval::{Env, Tensor};
 use crate::ir::Node;
 use crate::kernel::{KernelId, Kernels};
+use crate::solve::active_set::{self, ActiveSet};
 use crate::solve::direct::{self, DirectFactor};
 use crate::solve::{ipm, ConeProgram};
 
@@ -77,6 +78,8 @@ pub struct Workspace {
     /// The interior point method's workspace, built for the recorded program's
     /// pattern and reused while it stays the same (no allocation per solve).
     ipm: Option<ipm::Workspace>,
+    /// The dual active-set method's, sized on first use.
+    active: ActiveSet,
     factor: Option<Factor>,
     /// The recording the last solve replayed.
     recorded: Option<Arc<Recorded>>,
@@ -105,9 +108,11 @@ impl Default for LeastSquares {
 enum Factor {
     /// `K = 2RᵀR`, R the upper triangle of the workspace's `ls.qr`.
     Qr,
-    Kkt(DirectFactor),
+    Kkt(Box<DirectFactor>),
     /// The interior point method's, kept in the workspace's [`ipm::Workspace`].
     Ipm,
+    /// The dual active-set method's, kept in the workspace's [`ActiveSet`].
+    ActiveSet,
 }
 
 /// A workspace lent to a [`Solved`]; back to its pool when dropped.
@@ -188,6 +193,7 @@ impl Workspace {
                 rhs.iter_mut().for_each(|v| *v /= 2.0);
             }
             Some(Factor::Kkt(f)) => f.solve(rhs)?,
+            Some(Factor::ActiveSet) => self.active.kkt_solve(rhs)?,
             Some(Factor::Ipm) => match self.ipm.as_mut() {
                 Some(ipm) => {
                     ipm.kkt_solve(rhs)?;
@@ -366,7 +372,11 @@ impl<'n> Prepared<'n> {
                     info.insert("dual_residual".into(), json!(dual));
                 }
                 info.insert("family".into(), json!(self.node.class.family));
-                info.insert("iterations".into(), json!(1));
+                let iterations = match ws.factor {
+                    Some(Factor::ActiveSet) => ws.active.report().iterations,
+                    _ => 1,
+                };
+                info.insert("iterations".into(), json!(iterations));
                 info.insert("variables".into(), json!(ws.x.len()));
                 info.insert("constraints".into(), json!(ws.z.len()));
                 info
@@ -508,8 +518,10 @@ impl<'n> Prepared<'n> {
         Some(Status::Optimal)
     }
 
-    /// The refilled cone program: an equality QP by one KKT factorisation where
-    /// the node names no method, otherwise the interior point method.
+    /// The refilled cone program, where the node names no method: an equality
+    /// QP by one KKT factorisation, a small strictly convex QP by the dual
+    /// active-set method (unless it declines); otherwise, and always when the
+    /// node names its method, the interior point method.
     fn cone(&self, recorded: &Recorded, ws: &mut Workspace) -> Result<Option<Status>, RunError> {
         let RecordedForm::Cone { program, .. } = &recorded.form else { return Ok(None) };
         // The kept program has this recording's structure only if the last
@@ -526,8 +538,19 @@ impl<'n> Prepared<'n> {
                 let norm = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
                 ws.facts = ("kkt", p.objectives(&x, &z).0, norm(&primal), Some(norm(&dual)));
                 (ws.x, ws.z) = (x, z);
-                ws.factor = Some(Factor::Kkt(factor));
+                ws.factor = Some(Factor::Kkt(Box::new(factor)));
                 return Ok(Some(Status::Optimal));
+            }
+            if active_set::applies(p) {
+                if let Ok(r) = ws.active.solve(p, &self.settings) {
+                    ws.facts = ("active_set", r.objective, r.primal_residual, Some(r.dual_residual));
+                    ws.x.clear();
+                    ws.x.extend_from_slice(ws.active.x());
+                    ws.z.clear();
+                    ws.z.extend_from_slice(ws.active.z());
+                    ws.factor = Some(Factor::ActiveSet);
+                    return Ok(Some(Status::Optimal));
+                }
             }
         }
         let ipm = solve_ipm(&ws.program, &self.settings, &mut ws.ipm)?;

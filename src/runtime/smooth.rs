@@ -20,8 +20,17 @@ use crate::symbolic::{self, Derived, NodeProblem, SymRole};
 pub(crate) enum SmoothContext {
     /// Newton / interior point: the derived expressions, the kernels that ran
     /// them (the backward runs the same), and the first-order point `(y, ν, λ)`
-    /// (flat, as [`crate::smooth::SmoothProblem`] lays them out).
-    General { derived: Arc<Derived>, kernels: KernelHandle, y: Vec<f64>, nu: Vec<f64>, lambda: Vec<f64> },
+    /// (flat, as [`crate::smooth::SmoothProblem`] lays them out); and `∇²L`
+    /// there when the forward evaluated it at that point (Newton's last
+    /// iterate), which the backward then does not evaluate again.
+    General {
+        derived: Arc<Derived>,
+        kernels: KernelHandle,
+        y: Vec<f64>,
+        nu: Vec<f64>,
+        lambda: Vec<f64>,
+        hessian: Option<faer::Mat<f64>>,
+    },
     /// Sinkhorn: the plan and γ, for the structured backward (the cost is read
     /// again from the bound parameters).
     Transport { solution: crate::smooth::SinkhornSolution, gamma: f64 },
@@ -54,6 +63,35 @@ pub(crate) fn multiplier_ranges(node: &Node, derived: &Derived, bound: &Bound) -
         }
     }
     out
+}
+
+/// The node's outputs, in declaration order, from its variables' values and the
+/// flat multipliers `(ν, λ)` placed by `ranges` ([`multiplier_ranges`]); the
+/// forward mode maps tangents the same way.
+pub(crate) fn outputs(
+    node: &Node,
+    bound: &Bound,
+    ranges: &[Option<(bool, Range<usize>)>],
+    vars: Vec<Tensor>,
+    nu: &[f64],
+    lambda: &[f64],
+) -> Vec<(String, Tensor)> {
+    node.outputs
+        .iter()
+        .map(|o| match o {
+            Output::Var(v) => (node.var(*v).name.clone(), vars[v.0 as usize].clone()),
+            Output::Dual(c) => {
+                let name = node.constraints[*c].name.clone().unwrap_or_default();
+                let shape = concrete(&node.constraints[*c].shape, &bound.dims);
+                let data = match &ranges[*c] {
+                    Some((true, r)) => nu[r.clone()].to_vec(),
+                    Some((false, r)) => lambda[r.clone()].to_vec(),
+                    None => vec![0.0; shape.iter().product()],
+                };
+                (name, Tensor { shape, data })
+            }
+        })
+        .collect()
 }
 
 /// The method and settings `solve using newton(...)` / `sqp(...)` ask for.
@@ -126,23 +164,7 @@ fn general(node: &Node, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solv
 
     let vars = problem.unflatten(&sol.y);
     let ranges = multiplier_ranges(node, &derived, bound);
-    let outputs = node
-        .outputs
-        .iter()
-        .map(|o| match o {
-            Output::Var(v) => (node.var(*v).name.clone(), vars[v.0 as usize].clone()),
-            Output::Dual(c) => {
-                let name = node.constraints[*c].name.clone().unwrap_or_default();
-                let shape = concrete(&node.constraints[*c].shape, &bound.dims);
-                let data = match &ranges[*c] {
-                    Some((true, r)) => sol.nu[r.clone()].to_vec(),
-                    Some((false, r)) => sol.lambda[r.clone()].to_vec(),
-                    None => vec![0.0; shape.iter().product()],
-                };
-                (name, Tensor { shape, data })
-            }
-        })
-        .collect();
+    let outputs = outputs(node, bound, &ranges, vars, &sol.nu, &sol.lambda);
     let constrained = !(derived.eqs.is_empty() && derived.ineqs.is_empty());
     let mut info = Map::new();
     info.insert("family".into(), json!(node.class.family));
@@ -158,8 +180,9 @@ fn general(node: &Node, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solv
             info.insert("weakly_active".into(), json!(weak));
         }
     }
+    let hessian = problem.hessian_at(&sol.y, &sol.nu, &sol.lambda);
     drop(problem);
     let kernels = KernelHandle(kernels);
-    let context = SmoothContext::General { derived, kernels, y: sol.y, nu: sol.nu, lambda: sol.lambda };
+    let context = SmoothContext::General { derived, kernels, y: sol.y, nu: sol.nu, lambda: sol.lambda, hessian };
     Ok(Solved { status: sol.status, outputs, info, context: Context::Smooth(Box::new(context)) })
 }

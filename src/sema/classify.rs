@@ -8,8 +8,12 @@
 //!    boundaries that repel minimisers, see [`Smoothness`]) and the constraints
 //!    are smooth (an atom smooth only on an open domain, like `sqrt`, counts only
 //!    where its argument is proved inside it), it is a smooth node, solved
-//!    locally and differentiated through its first-order conditions.
-//! 3. Otherwise it is an error that names the lowest offending subexpression.
+//!    locally and differentiated through its first-order conditions — also when
+//!    it is DCP with exponential cones: Newton and the smooth interior method
+//!    are the faster path there (entropic OT, logistic regression), so a node
+//!    both smooth and conic keeps it.
+//! 3. Otherwise a DCP node needing exponential cones is an EXP cone program.
+//! 4. Otherwise it is an error that names the lowest offending subexpression.
 //!
 //! A node that is not DCP as written goes through the rewrite stage
 //! ([`crate::dcp::rewrite`]) first, and is classified again from what it finds
@@ -142,6 +146,28 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
         });
     }
 
+    if !all.smooth && all.dcp && all.cone == Cone::Exponential {
+        let objective = match obj.cone {
+            Cone::Affine | Cone::PiecewiseLinear => "a (piecewise-)linear objective",
+            Cone::Quadratic => "a convex quadratic objective",
+            Cone::SecondOrder => "an objective that needs second-order cones",
+            _ => "an objective that needs exponential cones",
+        };
+        let constraints = match cons.iter().map(|(_, l, r)| l.cone.max(r.cone)).max() {
+            None => "no constraints",
+            Some(Cone::Affine | Cone::PiecewiseLinear) => "(piecewise-)linear constraints",
+            Some(Cone::Quadratic | Cone::SecondOrder) => "second-order cone constraints",
+            Some(_) => "exponential cone constraints",
+        };
+        return Ok(Classification {
+            family: Family::Exp,
+            convex: true,
+            reason: format!("DCP-convex, with {objective} and {constraints}; not smooth, so solved as a cone program"),
+            notes,
+            culprit: None,
+        });
+    }
+
     if !all.smooth {
         let mut d =
             Diagnostic::error(format!("node `{}` is neither DCP-representable (LP/QP/SOCP) nor smooth", p.name.name))
@@ -150,7 +176,7 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
             d = d.also(c.span, format!("not DCP: {}", c.reason));
         } else if all.dcp {
             d = d.note(
-                "it is DCP-convex, but needs a cone ddn does not have (exponential or power), and so must be smooth",
+                "it is DCP-convex, but needs a cone ddn does not have (power or semidefinite), and so must be smooth",
             );
         }
         if let Some(c) = &all.culprit_smooth {

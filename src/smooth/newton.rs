@@ -47,7 +47,9 @@ pub(crate) fn solve(
     let no_constraints = Mat::<f64>::zeros(0, y.len());
     let mut k = 0;
     loop {
-        let Ok(grad) = problem.gradient(&y) else { return Ok(finish(Status::NumericalError, y, k, nan, false)) };
+        let Ok((grad, hess)) = problem.gradient_and_hessian(&y) else {
+            return Ok(finish(Status::NumericalError, y, k, nan, false));
+        };
         let grad_l = LagrangianGradient::new(&grad, &no_constraints, &no_constraints, &[], &[]);
         let residuals = Residuals::from_parts(&grad_l, &[], &[], &[]);
         if residuals.within(settings.tol) {
@@ -60,9 +62,8 @@ pub(crate) fn solve(
             return Ok(finish(Status::MaxIterations, y, k, residuals, false));
         }
         k += 1;
-        let Some((p, tau)) =
-            problem.lagrangian_hessian(&y, &[], &[]).ok().and_then(|h| modified_newton_step(&h, &grad))
-        else {
+        let hess = hess.map_or_else(|| problem.lagrangian_hessian(&y, &[], &[]), Ok);
+        let Some((p, tau)) = hess.ok().and_then(|h| modified_newton_step(&h, &grad)) else {
             return Ok(finish(Status::NumericalError, y, k, residuals, false));
         };
         let slope: f64 = grad.iter().zip(&p).map(|(g, p)| g * p).sum();

@@ -44,4 +44,11 @@ pub trait SmoothProblem {
     fn ineq_jacobian(&self, y: &[f64]) -> Result<Mat<f64>, DomainError>;
     /// `∇²_yy L(y, ν, λ) = ∇²f + Σ νᵢ∇²hᵢ + Σ λⱼ∇²gⱼ`, `n × n`, symmetric.
     fn lagrangian_hessian(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Result<Mat<f64>, DomainError>;
+    /// `∇f(y)`, and `∇²f(y)` too where the problem computes both in one pass
+    /// for about the price of the Hessian alone (Newton needs both at each
+    /// iterate but the last). The gradient is [`Self::gradient`]'s, bit for
+    /// bit, and its errors are that method's.
+    fn gradient_and_hessian(&self, y: &[f64]) -> Result<(Vec<f64>, Option<Mat<f64>>), DomainError> {
+        Ok((self.gradient(y)?, None))
+    }
 }

@@ -23,11 +23,14 @@ pub enum DirectFactor {
     Normal { r: Mat<f64>, c: f64 },
     /// `K = [P Aᵀ; A 0]`, factored.
     Kkt(faer::linalg::solvers::Lblt<f64>),
+    /// The dual active-set method's factors at its solution
+    /// ([`super::active_set`]).
+    ActiveSet(Box<super::active_set::ActiveSet>),
 }
 
 impl DirectFactor {
     /// Solves `K w = rhs` in place.
-    pub fn solve(&self, rhs: &mut [f64]) -> Result<(), String> {
+    pub fn solve(&mut self, rhs: &mut [f64]) -> Result<(), String> {
         if !rhs.iter().all(|v| v.is_finite()) {
             return Err("the right-hand side has a NaN or infinite entry".into());
         }
@@ -37,13 +40,14 @@ impl DirectFactor {
                 solve_lower_triangular_in_place(r.transpose(), w.as_mut(), Par::Seq);
                 solve_upper_triangular_in_place(r.as_ref(), w.as_mut(), Par::Seq);
                 for (o, v) in rhs.iter_mut().zip(w.col(0).iter()) {
-                    *o = v / (2.0 * c);
+                    *o = v / (2.0 * *c);
                 }
             }
             DirectFactor::Kkt(f) => {
                 let w = f.solve(MatRef::from_column_major_slice(rhs, rhs.len(), 1));
                 rhs.iter_mut().zip(w.col(0).iter()).for_each(|(o, v)| *o = *v);
             }
+            DirectFactor::ActiveSet(a) => a.kkt_solve(rhs)?,
         }
         if rhs.iter().all(|v| v.is_finite()) {
             Ok(())
@@ -155,7 +159,7 @@ mod tests {
     fn normal_factor_solves_the_normal_equations() {
         let m = Mat::from_fn(5, 3, |i, j| ((i * 7 + j * 3) % 5) as f64 - 1.5 + if i == j { 2.0 } else { 0.0 });
         let d = [0.3, -1.0, 2.0, 0.5, -0.7];
-        let (x, f) = least_squares(m.as_ref(), &d, 1.5).expect("full rank");
+        let (x, mut f) = least_squares(m.as_ref(), &d, 1.5).expect("full rank");
         // Mᵀ(Mx + d) = 0.
         for j in 0..3 {
             let g: f64 = (0..5).map(|i| m[(i, j)] * ((0..3).map(|k| m[(i, k)] * x[k]).sum::<f64>() + d[i])).sum();

@@ -5,8 +5,10 @@
 //! - [`cones`]: the cones of K behind one trait;
 //! - [`ipm`]: the interior point method that solves a [`ConeProgram`];
 //! - [`direct`]: one-factorisation solves where the structure allows
-//!   (unconstrained least squares by QR, equality-constrained QPs by LBLᵀ).
+//!   (unconstrained least squares by QR, equality-constrained QPs by LBLᵀ);
+//! - [`active_set`]: small strictly convex QPs by a dual active-set method.
 
+pub mod active_set;
 pub mod cones;
 pub mod direct;
 pub mod ipm;

@@ -21,12 +21,16 @@ pub enum ConeBlock {
     Nonneg(usize),
     /// `s₀ >= ‖s₁..‖₂`, dimension ≥ 1.
     SecondOrder(usize),
+    /// `(s₀, s₁, s₂)` with `s₁ e^{s₀/s₁} ≤ s₂`, `s₁ > 0` (and its closure):
+    /// three rows.
+    Exponential,
 }
 
 impl ConeBlock {
     pub fn dim(self) -> usize {
         match self {
             ConeBlock::Zero(d) | ConeBlock::Nonneg(d) | ConeBlock::SecondOrder(d) => d,
+            ConeBlock::Exponential => 3,
         }
     }
 }

@@ -12,6 +12,8 @@
 //!   arithmetic gives a symmetric matrix; rounding does not);
 //! - [`NodeProblem::param_vjp`]: the mixed partials for the implicit backward.
 
+use std::sync::Mutex;
+
 use faer::Mat;
 
 use super::derive::{Derived, Normalised, SymRole};
@@ -32,7 +34,14 @@ pub struct NodeProblem<'a> {
     var_shapes: Vec<Vec<usize>>,
     /// Concrete shape of each symbolic input.
     sym_shapes: Vec<Vec<usize>>,
+    /// The last Hessian the `Hessian` kernel gave, with its point `(y, ν, λ)`:
+    /// Newton's last one is at the solution, where the second-order check and
+    /// the backward pass ask for it again ([`NodeProblem::keep_hessian`]).
+    last_hessian: Mutex<Option<Evaluated>>,
 }
+
+/// A Hessian and the point `(y, ν, λ)` it was evaluated at.
+type Evaluated = ([Vec<f64>; 3], Mat<f64>);
 
 /// The starting point: each variable's `init` expression (of parameters only,
 /// broadcast to the variable's shape; the `Init` kernel); where there is none, a
@@ -71,6 +80,17 @@ fn default_start(base: BaseType, shape: Vec<usize>) -> Tensor {
     }
 }
 
+/// `t` broadcast to `shape` (kernels write a zero derivative as a scalar),
+/// moved rather than copied when it already has that shape: the mixed partial
+/// in a matrix parameter is as large as the data.
+fn fitted(t: Tensor, shape: &[usize]) -> Tensor {
+    if t.shape == shape {
+        t
+    } else {
+        spread(&t, None, shape)
+    }
+}
+
 fn entries(shape: &[usize]) -> usize {
     shape.iter().product()
 }
@@ -93,7 +113,54 @@ impl<'a> NodeProblem<'a> {
     pub fn new(node: &'a Node, bound: &'a Bound, derived: &'a Derived, kernels: &'a dyn Kernels) -> NodeProblem<'a> {
         let var_shapes = node.vars.iter().map(|v| concrete(&v.shape, &bound.dims)).collect();
         let sym_shapes = derived.syms.iter().map(|s| concrete(&s.shape, &bound.dims)).collect();
-        NodeProblem { node, bound, derived, kernels, var_shapes, sym_shapes }
+        NodeProblem { node, bound, derived, kernels, var_shapes, sym_shapes, last_hessian: Mutex::new(None) }
+    }
+
+    /// The last Hessian evaluated, if it was at `(y, ν, λ)` (compared bit for
+    /// bit: the same kernel at the same point gives the same matrix).
+    pub fn hessian_at(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Option<Mat<f64>> {
+        let same =
+            |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
+        let last = self.last_hessian.lock().unwrap_or_else(|e| e.into_inner());
+        let ([ly, lnu, llambda], h) = last.as_ref()?;
+        (same(ly, y) && same(lnu, nu) && same(llambda, lambda)).then(|| h.clone())
+    }
+
+    /// Remembers `hessian` as `∇²L` at `(y, ν, λ)`, as if just evaluated
+    /// there: the backward pass hands the forward's final Hessian on.
+    pub fn keep_hessian(&self, y: &[f64], nu: &[f64], lambda: &[f64], hessian: Mat<f64>) {
+        let point = [y.to_vec(), nu.to_vec(), lambda.to_vec()];
+        *self.last_hessian.lock().unwrap_or_else(|e| e.into_inner()) = Some((point, hessian));
+    }
+
+    /// `∇²L` from the `Hessian` kernel's blocks and, after them, `f_y`.
+    fn hessian_and_gradient(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Result<(Mat<f64>, Vec<f64>), DomainError> {
+        let n = self.dim();
+        let syms = self.syms(&self.multipliers(nu, lambda));
+        let outputs = self.run(KernelId::Hessian, &self.unflatten(y), &syms)?;
+        let starts: Vec<usize> =
+            self.var_shapes.iter().scan(0, |at, s| Some(std::mem::replace(at, *at + entries(s)))).collect();
+        let mut h = Mat::zeros(n, n);
+        let mut outputs = outputs.into_iter();
+        let missing = || DomainError("internal: a Hessian kernel output is missing".into());
+        for (&r0, ri) in starts.iter().zip(&self.var_shapes) {
+            for (&c0, ci) in starts.iter().zip(&self.var_shapes) {
+                let (rows, cols) = (entries(ri), entries(ci));
+                let b = fitted(outputs.next().ok_or_else(missing)?, &[rows, cols]);
+                for i in 0..rows {
+                    for j in 0..cols {
+                        h[(r0 + i, c0 + j)] = b.data[i * cols + j];
+                    }
+                }
+            }
+        }
+        let mut grad = Vec::with_capacity(n);
+        for shape in &self.var_shapes {
+            grad.extend(fitted(outputs.next().ok_or_else(missing)?, shape).data);
+        }
+        let h = symmetrised(&h);
+        self.keep_hessian(y, nu, lambda, h.clone());
+        Ok((h, grad))
     }
 
     /// `y` as one tensor per variable.
@@ -130,8 +197,8 @@ impl<'a> NodeProblem<'a> {
     /// its variable's shape, for zeros written as a scalar).
     fn flat(&self, id: KernelId, vars: &[Tensor], syms: &[Tensor]) -> Result<Vec<f64>, DomainError> {
         let mut out = Vec::with_capacity(self.dim());
-        for (t, shape) in self.run(id, vars, syms)?.iter().zip(&self.var_shapes) {
-            out.extend(spread(t, None, shape).data);
+        for (t, shape) in self.run(id, vars, syms)?.into_iter().zip(&self.var_shapes) {
+            out.extend(fitted(t, shape).data);
         }
         Ok(out)
     }
@@ -140,9 +207,9 @@ impl<'a> NodeProblem<'a> {
     /// (each broadcast to its constraint's shape).
     fn constraint_values(&self, id: KernelId, cons: &[Normalised], y: &[f64]) -> Result<Vec<f64>, DomainError> {
         let mut out = Vec::new();
-        for (t, c) in self.run(id, &self.unflatten(y), &[])?.iter().zip(cons) {
+        for (t, c) in self.run(id, &self.unflatten(y), &[])?.into_iter().zip(cons) {
             let shape = concrete(&self.node.constraints[c.index].shape, &self.bound.dims);
-            out.extend(spread(t, None, &shape).data);
+            out.extend(fitted(t, &shape).data);
         }
         Ok(out)
     }
@@ -249,7 +316,7 @@ impl<'a> NodeProblem<'a> {
         let syms = self.syms(&set);
         let vars = self.unflatten(y);
         let mixed = self.run(KernelId::Mixed, &vars, &syms)?;
-        Ok(mixed.iter().zip(&self.bound.params).map(|(m, p)| spread(m, None, &p.shape)).collect())
+        Ok(mixed.into_iter().zip(&self.bound.params).map(|(m, p)| fitted(m, &p.shape)).collect())
     }
 }
 
@@ -295,26 +362,23 @@ impl SmoothProblem for NodeProblem<'_> {
         if self.derived.hess_l.is_none() {
             return self.lagrangian_hessian_by_hvp(y, nu, lambda);
         }
-        let n = self.dim();
-        let syms = self.syms(&self.multipliers(nu, lambda));
-        let blocks = self.run(KernelId::Hessian, &self.unflatten(y), &syms)?;
-        let starts: Vec<usize> =
-            self.var_shapes.iter().scan(0, |at, s| Some(std::mem::replace(at, *at + entries(s)))).collect();
-        let mut h = Mat::zeros(n, n);
-        let mut blocks = blocks.iter();
-        for (&r0, ri) in starts.iter().zip(&self.var_shapes) {
-            for (&c0, ci) in starts.iter().zip(&self.var_shapes) {
-                let (rows, cols) = (entries(ri), entries(ci));
-                let b = blocks.next().ok_or_else(|| DomainError("internal: a Hessian block is missing".into()))?;
-                let b = spread(b, None, &[rows, cols]);
-                for i in 0..rows {
-                    for j in 0..cols {
-                        h[(r0 + i, c0 + j)] = b.data[i * cols + j];
-                    }
-                }
+        if let Some(h) = self.hessian_at(y, nu, lambda) {
+            return Ok(h);
+        }
+        Ok(self.hessian_and_gradient(y, nu, lambda)?.0)
+    }
+
+    /// One run of the `Hessian` kernel, which gives `f_y` too, when the node
+    /// has one; the gradient alone (and its error) if that run fails, so a
+    /// Hessian outside its domain does not change what the gradient says.
+    fn gradient_and_hessian(&self, y: &[f64]) -> Result<(Vec<f64>, Option<Mat<f64>>), DomainError> {
+        let unconstrained = self.derived.eqs.is_empty() && self.derived.ineqs.is_empty();
+        if self.derived.hess_l.is_some() && unconstrained {
+            if let Ok((h, grad)) = self.hessian_and_gradient(y, &[], &[]) {
+                return Ok((grad, Some(h)));
             }
         }
-        Ok(symmetrised(&h))
+        Ok((self.gradient(y)?, None))
     }
 }
 

@@ -4343,7 +4343,7 @@ pub mod logistic_regression {
         let t1 = step(Op::Param(ParamId(2)), vec![], &[], span(0, 2256, 2259), env)?;
         let t2 = step(
             Op::Binary(Arith::Mul),
-            vec![t0, t1],
+            vec![t0.clone(), t1.clone()],
             &[],
             span(0, 2226, 2276),
             env,
@@ -4392,7 +4392,7 @@ pub mod logistic_regression {
         let t8 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2249, 2250), env)?;
         let t9 = step(
             Op::MatMul,
-            vec![t5.clone(), t8],
+            vec![t5.clone(), t8.clone()],
             &[dim::m],
             span(0, 2226, 2276),
             env,
@@ -4425,7 +4425,7 @@ pub mod logistic_regression {
         )?;
         let t15 = step(
             Op::Binary(Arith::Mul),
-            vec![t12, t14],
+            vec![t12.clone(), t14],
             &[dim::m],
             span(0, 2226, 2276),
             env,
@@ -4439,7 +4439,7 @@ pub mod logistic_regression {
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
-            vec![t16, t7],
+            vec![t16, t7.clone()],
             &[dim::m],
             span(0, 2226, 2276),
             env,
@@ -4453,7 +4453,7 @@ pub mod logistic_regression {
         )?;
         let t19 = step(
             Op::MatMul,
-            vec![t18, t5],
+            vec![t18, t5.clone()],
             &[dim::n, dim::n],
             span(0, 2226, 2276),
             env,
@@ -4465,7 +4465,36 @@ pub mod logistic_regression {
             span(0, 2226, 2276),
             env,
         )?;
-        Ok(vec![t20])
+        let t21 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t8],
+            &[dim::n],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t22 = step(
+            Op::Binary(Arith::Mul),
+            vec![t1, t21],
+            &[dim::n],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t23 = step(
+            Op::Binary(Arith::Mul),
+            vec![t12, t7],
+            &[dim::m],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        let t24 = step(Op::MatMul, vec![t23, t5], &[dim::n], span(0, 2226, 2276), env)?;
+        let t25 = step(
+            Op::Binary(Arith::Sub),
+            vec![t22, t24],
+            &[dim::n],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        Ok(vec![t20, t25])
     }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -5449,7 +5478,7 @@ pub mod softmax_layer {
         let t1 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2686, 2687), env)?;
         let t2 = step(
             Op::Binary(Arith::Div),
-            vec![t0, t1],
+            vec![t0.clone(), t1.clone()],
             &[dim::n],
             span(0, 2686, 2687),
             env,
@@ -5464,7 +5493,38 @@ pub mod softmax_layer {
             span(0, 2686, 2687),
             env,
         )?;
-        Ok(vec![t3])
+        let t4 = step(
+            Op::Atom {
+                atom: Atom::Log,
+                axis: None,
+            },
+            vec![t1],
+            &[dim::n],
+            span(0, 2669, 2689),
+            env,
+        )?;
+        let t5 = step(
+            Op::Binary(Arith::Add),
+            vec![t4, t0],
+            &[dim::n],
+            span(0, 2669, 2689),
+            env,
+        )?;
+        let t6 = step(
+            Op::Param(ParamId(0)),
+            vec![],
+            &[dim::n],
+            span(0, 2669, 2670),
+            env,
+        )?;
+        let t7 = step(
+            Op::Binary(Arith::Sub),
+            vec![t5, t6],
+            &[dim::n],
+            span(0, 2669, 2689),
+            env,
+        )?;
+        Ok(vec![t3, t7])
     }
     /// Kernel `Eq`.
     fn k_eq(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -8138,7 +8198,7 @@ pub mod pool_welsch_ball {
         )?;
         let t18 = step(
             Op::Binary(Arith::Mul),
-            vec![t17, t7],
+            vec![t17, t7.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
@@ -8178,7 +8238,13 @@ pub mod pool_welsch_ball {
             span(0, 3257, 3282),
             env,
         )?;
-        let t24 = step(Op::Neg, vec![t23], &[dim::n, dim::d], span(0, 3257, 3282), env)?;
+        let t24 = step(
+            Op::Neg,
+            vec![t23.clone()],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
         let t25 = step(
             Op::Atom {
                 atom: Atom::Sum,
@@ -8207,7 +8273,25 @@ pub mod pool_welsch_ball {
             span(0, 3257, 3282),
             env,
         )?;
-        Ok(vec![t28])
+        let t29 = step(
+            Op::Binary(Arith::Mul),
+            vec![t23, t7],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t30 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t29],
+            &[dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t31 = step(Op::Neg, vec![t30], &[dim::d], span(0, 3257, 3282), env)?;
+        Ok(vec![t28, t31])
     }
     /// Kernel `Ineq`.
     fn k_ineq(env: &Env) -> Result<Vec<Tensor>, EvalError> {

@@ -2616,7 +2616,7 @@ pub mod pool_pseudo_huber {
         )?;
         let t14 = step(
             Op::Pow(2.0),
-            vec![t4],
+            vec![t4.clone()],
             &[dim::n, dim::d],
             span(0, 2583, 2614),
             env,
@@ -2631,7 +2631,7 @@ pub mod pool_pseudo_huber {
         )?;
         let t17 = step(
             Op::Pow(3.0),
-            vec![t9],
+            vec![t9.clone()],
             &[dim::n, dim::d],
             span(0, 2583, 2614),
             env,
@@ -2671,7 +2671,25 @@ pub mod pool_pseudo_huber {
             span(0, 2583, 2614),
             env,
         )?;
-        Ok(vec![t22])
+        let t23 = step(
+            Op::Binary(Arith::Div),
+            vec![t4, t9],
+            &[dim::n, dim::d],
+            span(0, 2583, 2614),
+            env,
+        )?;
+        let t24 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t23],
+            &[dim::d],
+            span(0, 2583, 2614),
+            env,
+        )?;
+        let t25 = step(Op::Neg, vec![t24], &[dim::d], span(0, 2583, 2614), env)?;
+        Ok(vec![t22, t25])
     }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -6277,7 +6295,7 @@ pub mod pool_welsch {
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
-            vec![t12, t2],
+            vec![t12, t2.clone()],
             &[dim::n, dim::d],
             span(0, 2853, 2878),
             env,
@@ -6310,7 +6328,13 @@ pub mod pool_welsch {
             span(0, 2853, 2878),
             env,
         )?;
-        let t18 = step(Op::Neg, vec![t17], &[dim::n, dim::d], span(0, 2853, 2878), env)?;
+        let t18 = step(
+            Op::Neg,
+            vec![t17.clone()],
+            &[dim::n, dim::d],
+            span(0, 2853, 2878),
+            env,
+        )?;
         let t19 = step(
             Op::Atom {
                 atom: Atom::Sum,
@@ -6339,7 +6363,25 @@ pub mod pool_welsch {
             span(0, 2853, 2878),
             env,
         )?;
-        Ok(vec![t22])
+        let t23 = step(
+            Op::Binary(Arith::Mul),
+            vec![t17, t2],
+            &[dim::n, dim::d],
+            span(0, 2853, 2878),
+            env,
+        )?;
+        let t24 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t23],
+            &[dim::d],
+            span(0, 2853, 2878),
+            env,
+        )?;
+        let t25 = step(Op::Neg, vec![t24], &[dim::d], span(0, 2853, 2878), env)?;
+        Ok(vec![t22, t25])
     }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -7506,7 +7548,7 @@ pub mod pool_truncated_quadratic {
         )?;
         let t5 = step(
             Op::Pow(2.0),
-            vec![t4],
+            vec![t4.clone()],
             &[dim::n, dim::d],
             span(0, 2999, 3037),
             env,
@@ -7521,7 +7563,13 @@ pub mod pool_truncated_quadratic {
             span(0, 2999, 3037),
             env,
         )?;
-        let t7 = step(Op::Neg, vec![t6], &[dim::n, dim::d], span(0, 2999, 3037), env)?;
+        let t7 = step(
+            Op::Neg,
+            vec![t6.clone()],
+            &[dim::n, dim::d],
+            span(0, 2999, 3037),
+            env,
+        )?;
         let t8 = step(
             Op::Atom {
                 atom: Atom::Sum,
@@ -7543,7 +7591,25 @@ pub mod pool_truncated_quadratic {
             span(0, 2999, 3037),
             env,
         )?;
-        Ok(vec![t10])
+        let t11 = step(
+            Op::Binary(Arith::Mul),
+            vec![t6, t4],
+            &[dim::n, dim::d],
+            span(0, 2999, 3037),
+            env,
+        )?;
+        let t12 = step(
+            Op::Atom {
+                atom: Atom::SumTo,
+                axis: None,
+            },
+            vec![t11],
+            &[dim::d],
+            span(0, 2999, 3037),
+            env,
+        )?;
+        let t13 = step(Op::Neg, vec![t12], &[dim::d], span(0, 2999, 3037), env)?;
+        Ok(vec![t10, t13])
     }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {

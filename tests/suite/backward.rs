@@ -19,7 +19,7 @@ fn tight() -> Settings {
 /// `optimal_inaccurate` (1e-12 missed: a second-order cone's polished point can
 /// stop at a gap of 1e-10) with the residuals and the gap measured at the
 /// returned point below 1e-9.
-fn assert_accurate(s: &ddn::runtime::Solved) {
+pub(super) fn assert_accurate(s: &ddn::runtime::Solved) {
     let measure = |k: &str| s.info.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
     let near = || ["primal_residual", "dual_residual", "gap"].iter().all(|k| measure(k) <= 1e-9);
     let accurate = s.status == Status::Optimal || (s.status == Status::OptimalInaccurate && near());
@@ -31,7 +31,7 @@ pub(super) fn node_of(file: &str, name: &str) -> ddn::ir::Node {
     c.program.nodes.into_iter().find(|n| n.name == name).expect("node")
 }
 
-fn node_src(src: &str) -> ddn::ir::Node {
+pub(super) fn node_src(src: &str) -> ddn::ir::Node {
     let c = ddn::compile("t.ddn", src);
     assert!(!c.has_errors(), "{}", super::rendered(&c));
     c.program.nodes.into_iter().next().expect("node")

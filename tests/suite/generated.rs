@@ -26,6 +26,10 @@ mod eigen_ddn {
     include!("../generated/eigen.rs");
 }
 #[allow(dead_code)]
+mod ellipsoid_ddn {
+    include!("../generated/ellipsoid.rs");
+}
+#[allow(dead_code)]
 mod least_squares_ddn {
     include!("../generated/least_squares.rs");
 }
@@ -44,6 +48,10 @@ mod optimal_transport_ddn {
 #[allow(dead_code)]
 mod optnet_qp_ddn {
     include!("../generated/optnet_qp.rs");
+}
+#[allow(dead_code)]
+mod pnp_ddn {
+    include!("../generated/pnp.rs");
 }
 #[allow(dead_code)]
 mod robust_pooling_ddn {
@@ -173,6 +181,7 @@ fn generated() -> Vec<Generated> {
     vec![
         generated!("eigen", eigen_ddn::max_eigvec, [X], [u]),
         generated!("eigen", eigen_ddn::eigh_full, [X], [U]),
+        generated!("ellipsoid", ellipsoid_ddn::project_ellipsoid, [y, P, x0], [x, inside]),
         generated!("least_squares", least_squares_ddn::least_squares, [A, b], [x]),
         generated!("more", more_ddn::lp_layer, [c, G, h], [z]),
         generated!("more", more_ddn::ls_norm_ball, [A, b, r], [x, radius]),
@@ -183,6 +192,7 @@ fn generated() -> Vec<Generated> {
         generated!("neural_collapse", neural_collapse_ddn::etf_project, [H_bar, U_prox, delta], [U]),
         generated!("optimal_transport", optimal_transport_ddn::entropic_ot, [M, r, c, gamma], [P]),
         generated!("optnet_qp", optnet_qp_ddn::optnet_qp, [Q, p, G, h, A, b], [z]),
+        generated!("pnp", pnp_ddn::weighted_pnp, [W, f, X, R0, t0], [R, t]),
         generated!("robust_pooling", robust_pooling_ddn::pool_quadratic, [x], [y]),
         generated!("robust_pooling", robust_pooling_ddn::pool_pseudo_huber, [x, alpha], [y]),
         generated!("robust_pooling", robust_pooling_ddn::pool_huber, [x, alpha], [y]),

@@ -89,6 +89,7 @@ fn cone_violation(v: &[f64], cones: &[ConeBlock], dual: bool) -> f64 {
             ConeBlock::Zero(_) => norm_inf(blk),
             ConeBlock::Nonneg(_) => blk.iter().fold(0.0, |m, &x| f64::max(m, -x)),
             ConeBlock::SecondOrder(_) => (dot(&blk[1..], &blk[1..]).sqrt() - blk[0]).max(0.0),
+            ConeBlock::Exponential => unreachable!("tests/suite/exp_cone.rs checks exponential cones"),
         };
         worst = worst.max(viol);
         row += d;
@@ -526,6 +527,7 @@ fn planted(seed: u64, n: usize, cones: &[ConeBlock], density: f64) -> Planted {
                     }
                 }
             }
+            ConeBlock::Exponential => unreachable!("planted problems have no exponential cone"),
         }
         row += d;
     }
@@ -708,6 +710,21 @@ fn every_kkt_path_gives_the_same_derivative() {
     let problems = [
         planted(42, 8, &[ConeBlock::SecondOrder(4), ConeBlock::Zero(2), ConeBlock::Nonneg(6)], 0.6).prob,
         planted(12, 10, &[ConeBlock::Nonneg(12)], 0.7).prob,
+        // Orthant rows interleaved with kept ones (the condensed path permutes
+        // A's rows), and columns longer than one vector chunk.
+        planted(
+            7,
+            20,
+            &[
+                ConeBlock::Nonneg(9),
+                ConeBlock::Zero(3),
+                ConeBlock::Nonneg(17),
+                ConeBlock::SecondOrder(3),
+                ConeBlock::Nonneg(5),
+            ],
+            0.5,
+        )
+        .prob,
         lp,
     ];
     for (k, prob) in problems.iter().enumerate() {

@@ -1,21 +1,26 @@
 //! Test modules and shared helpers.
 
+mod active_set;
 mod adjoint;
 pub mod backward;
 mod batch;
 mod canon;
+mod clarabel_problem;
 mod cli;
 pub mod contract;
 mod datasets;
 mod docs;
 mod eigen;
+mod exp_cone;
 mod generated;
 mod ipm;
 mod jit;
+mod jvp;
 mod kernels;
 mod ot;
 mod prepared;
 mod properties;
+mod quad_form;
 pub mod reference;
 mod rewrite;
 mod run;

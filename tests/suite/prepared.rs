@@ -161,7 +161,15 @@ fn the_refill_equals_the_reductions_and_its_adjoint_the_tracked_path() {
             }
         };
 
-        // The adjoint equals ψ's gradient by the reductions over tracked numbers.
+        // The adjoint equals ψ's gradient by the reductions over tracked numbers,
+        // at any point, except through `quad_form`'s root: there the recording
+        // differentiates S = Q^½ and the reductions the constraint xᵀQx ≤ t, two
+        // functions of (x, z, w) that agree only at a solution with its adjoint
+        // (tests/suite/backward.rs and quad_form.rs compare them there).
+        if !recorded.refill.roots.is_empty() {
+            checked.push(name.clone());
+            continue;
+        }
         let (x, z, wx, wz) = (rng.vec(n), rng.vec(m), rng.vec(n), rng.vec(m));
         match recorded.form {
             RecordedForm::Cone { .. } => recorded.seed_cone(&x, &z, &wx, &wz, &mut scratch),
@@ -284,7 +292,7 @@ fn prepared_least_squares_and_qp_match_the_unprepared_path() {
 /// `quad_form(x, P)` in a constraint is recorded with its square root as one
 /// block step; a replay at a singular `P` (whose root has no bounded
 /// derivative) misses, and the call falls back to canonicalising afresh: the
-/// same solution, and a backward pass that names the reason.
+/// same solution and gradients.
 #[test]
 fn a_singular_quad_form_matrix_falls_back_cleanly() {
     let c = ddn::compile(
@@ -312,7 +320,16 @@ fn a_singular_quad_form_matrix_falls_back_cleanly() {
     for (a, b) in solved.outputs[0].1.data.iter().zip(&reference.outputs[0].1.data) {
         assert!((a - b).abs() < 1e-9, "{a} vs {b}");
     }
+    // The backward differentiates the constraint in P (tests/suite/quad_form.rs
+    // checks its numbers): no refusal, and the fallback's gradients are the
+    // unprepared path's.
     let cot = vec![("x".to_string(), Tensor::vector(vec![1.0, 0.5, -0.3]))];
-    let e = ddn::diff::backward(node, &singular, &mut solved, &cot).expect_err("singular P");
-    assert!(e.0.contains("positive definite") && !e.0.contains("not implemented"), "{}", e.0);
+    let grads = ddn::diff::backward(node, &singular, &mut solved, &cot).expect("backward at a singular P");
+    let mut reference = reference;
+    let want = ddn::diff::backward(node, &singular, &mut reference, &cot).expect("backward");
+    for (g, w) in grads.iter().zip(&want) {
+        for (a, b) in g.data.iter().zip(&w.data) {
+            assert!((a - b).abs() < 1e-9 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
 }

@@ -33,11 +33,13 @@ fn stdlib_families() {
         ("eigh_full", SmoothEquality),
         ("project_simplex", Qp),
         ("etf_project", SmoothEquality),
+        ("weighted_pnp", SmoothEquality),
         ("lp_layer", Lp),
         ("ls_norm_ball", Socp),
         ("lasso", Qp),
         ("logistic_regression", SmoothUnconstrained),
         ("pool_welsch_ball", SmoothInequality),
+        ("project_ellipsoid", Socp),
     ];
     let mut found = std::collections::HashMap::new();
     for path in ddn_files(&root().join("stdlib")) {

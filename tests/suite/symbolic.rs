@@ -183,6 +183,22 @@ fn check(node: &Node, sizes: &[(&str, usize)], seed: u64) {
             assert_close(&format!("{name}: L_yy column {k} against differences"), &col, &fd);
         }
     }
+    // Newton's one pass for both (unconstrained nodes): f_y bit for bit the
+    // Gradient kernel's, ∇²f the Hessian of a problem that evaluated nothing yet
+    if n_eq + n_ineq == 0 {
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let fresh = NodeProblem::new(node, &bound, &derived, &kernels);
+        let (g, h) = fresh.gradient_and_hessian(&y).unwrap();
+        assert_eq!(bits(&g), bits(&grad), "{name}: f_y beside the Hessian");
+        assert_eq!(h.is_some(), derived.hess_l.is_some(), "{name}: a Hessian from the one pass");
+        if let Some(h) = h {
+            let again = NodeProblem::new(node, &bound, &derived, &kernels).lagrangian_hessian(&y, &[], &[]).unwrap();
+            let entries = |m: &faer::Mat<f64>| (0..n * n).map(|k| m[(k / n, k % n)].to_bits()).collect::<Vec<_>>();
+            assert_eq!(entries(&h), entries(&again), "{name}: the Hessian beside f_y");
+            // and kept: asked again at that point, the problem gives it back
+            assert_eq!(fresh.hessian_at(&y, &[], &[]).map(|m| entries(&m)), Some(entries(&h)), "{name}: kept");
+        }
+    }
 
     // the evaluator's numeric reverse mode through the derived L_y (internal atoms
     // included) gives the same L_yy v, since the Hessian is symmetric
@@ -258,6 +274,11 @@ fn eigen_derivatives_match_differences() {
 #[test]
 fn etf_project_derivatives_match_differences() {
     check_node("neural_collapse.ddn", "etf_project", &[("d", 4), ("k", 3)], 15);
+}
+
+#[test]
+fn pnp_derivatives_match_differences() {
+    check_node("pnp.ddn", "weighted_pnp", &[("m", 4), ("n", 5)], 27);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use super::{AnyCone, Cone, NonnegCone, SecondOrderCone, ZeroCone};
+use super::{AnyCone, Cone, ExpCone, NonnegCone, SecondOrderCone, ZeroCone};
 use crate::solve::program::ConeBlock;
 
 /// The blocks of K with their row ranges.
@@ -11,6 +11,8 @@ pub struct Cones {
     blocks: Vec<AnyCone>,
     ranges: Vec<Range<usize>>,
     degree: usize,
+    /// Every block is symmetric (no exponential cone).
+    symmetric: bool,
 }
 
 impl Cones {
@@ -18,7 +20,7 @@ impl Cones {
     /// keeps `WᵀW` as diagonal plus rank 2 (for the sparse KKT path). A
     /// second-order cone of dimension 1 (`s₀ ≥ 0`) is a nonnegative orthant.
     pub fn new(blocks: &[ConeBlock], low_rank_min_dim: usize) -> Self {
-        let mut out = Cones { blocks: Vec::new(), ranges: Vec::new(), degree: 0 };
+        let mut out = Cones { blocks: Vec::new(), ranges: Vec::new(), degree: 0, symmetric: true };
         let mut row = 0;
         for &b in blocks {
             let d = b.dim();
@@ -29,8 +31,10 @@ impl Cones {
                 ConeBlock::Zero(d) => AnyCone::Zero(ZeroCone::new(d)),
                 ConeBlock::Nonneg(d) | ConeBlock::SecondOrder(d @ 1) => AnyCone::Nonneg(NonnegCone::new(d)),
                 ConeBlock::SecondOrder(d) => AnyCone::SecondOrder(SecondOrderCone::new(d, d >= low_rank_min_dim)),
+                ConeBlock::Exponential => AnyCone::Exponential(ExpCone::new()),
             };
             out.degree += cone.degree();
+            out.symmetric &= cone.is_symmetric();
             out.blocks.push(cone);
             out.ranges.push(row..row + d);
             row += d;
@@ -43,6 +47,11 @@ impl Cones {
         self.degree
     }
 
+    /// Whether every block is a symmetric cone.
+    pub fn is_symmetric(&self) -> bool {
+        self.symmetric
+    }
+
     /// The blocks with their row ranges.
     pub fn iter(&self) -> impl Iterator<Item = (&AnyCone, Range<usize>)> {
         self.blocks.iter().zip(self.ranges.iter().cloned())
@@ -50,6 +59,38 @@ impl Cones {
 
     pub fn set_identity_scaling(&mut self) {
         self.blocks.iter_mut().for_each(|c| c.set_identity_scaling());
+    }
+
+    /// [`Cone::set_dual_scaling`] on every block.
+    pub fn set_dual_scaling(&mut self, on: bool) {
+        self.blocks.iter_mut().for_each(|c| c.set_dual_scaling(on));
+    }
+
+    /// `s`, `z` ← every block's unit point ([`Cone::unit_point`]).
+    pub fn unit_point(&self, s: &mut [f64], z: &mut [f64]) {
+        for (c, r) in self.iter() {
+            c.unit_point(&mut s[r.clone()], false);
+            c.unit_point(&mut z[r], true);
+        }
+    }
+
+    /// `Σ` of the blocks' [`Cone::barrier`] at `(s + α ds, z + α dz)`; `work_s`,
+    /// `work_z` are scratch of length m.
+    pub fn barrier(
+        &self,
+        (s, ds): (&[f64], &[f64]),
+        (z, dz): (&[f64], &[f64]),
+        alpha: f64,
+        work: (&mut [f64], &mut [f64]),
+    ) -> f64 {
+        let (ws, wz) = work;
+        for (w, (v, d)) in ws.iter_mut().zip(s.iter().zip(ds)) {
+            *w = v + alpha * d;
+        }
+        for (w, (v, d)) in wz.iter_mut().zip(z.iter().zip(dz)) {
+            *w = v + alpha * d;
+        }
+        self.iter().map(|(c, r)| c.barrier(&ws[r.clone()], &wz[r])).sum()
     }
 
     /// NT scaling of every block at `(s, z)`; false if a block is not interior.
@@ -102,13 +143,26 @@ impl Cones {
 
     /// The largest `α ≤ α_max` keeping `v + α dv` in K (or K*, the same here
     /// except that the dual of a zero cone never limits; `dual` selects it).
+    ///
+    /// Nonsymmetric cones come last, from at most `1 − √ε` (Clarabel's order):
+    /// their backtracking then starts from the symmetric cones' limit, and a
+    /// full step never lands exactly on a boundary their barriers are
+    /// evaluated at.
     pub fn step_length(&self, v: &[f64], dv: &[f64], alpha_max: f64, dual: bool) -> f64 {
         let mut alpha = alpha_max;
         for (c, r) in self.iter() {
-            if dual && matches!(c, AnyCone::Zero(_)) {
+            if (dual && matches!(c, AnyCone::Zero(_))) || !c.is_symmetric() {
                 continue;
             }
             alpha = c.step_length(&v[r.clone()], &dv[r], alpha);
+        }
+        if self.symmetric {
+            return alpha;
+        }
+        alpha = alpha.min(1.0 - f64::EPSILON.sqrt());
+        for (c, r) in self.iter().filter(|(c, _)| !c.is_symmetric()) {
+            let (v, dv) = (&v[r.clone()], &dv[r]);
+            alpha = if dual { c.step_length_dual(v, dv, alpha) } else { c.step_length(v, dv, alpha) };
         }
         alpha
     }

@@ -17,13 +17,21 @@
 //!
 //! The zero cone `{0}` (dual cone ℝᵈ, so `z` is free) has `H = 0`: its rows are
 //! equality rows of the KKT system.
+//!
+//! The exponential cone is not symmetric ([`ExpCone`]): it has no `W`, only an
+//! `H` with `Hz = s` from its barriers, the affine `d_s = s`, a third-order
+//! corrector, and step lengths by backtracking into the barrier's domain. The
+//! trait's `d_s` terms are written so that both kinds fit: `Δs = −o − HΔz` with
+//! the offset `o` from [`Cone::ds_offset`].
 
 mod composite;
+mod exp;
 mod nonneg;
 mod soc;
 mod zero;
 
 pub use composite::Cones;
+pub use exp::ExpCone;
 pub use nonneg::NonnegCone;
 pub use soc::SecondOrderCone;
 pub use zero::ZeroCone;
@@ -42,8 +50,8 @@ pub enum HsShape {
 
 /// What the interior point method needs of one block of K.
 ///
-/// Slices passed in are the block's own rows. `W` is symmetric for every cone
-/// here, so `Wᵀ = W`.
+/// Slices passed in are the block's own rows. `W` is symmetric for every
+/// symmetric cone here, so `Wᵀ = W`.
 pub trait Cone {
     /// Number of rows of the block.
     fn dim(&self) -> usize;
@@ -59,6 +67,26 @@ pub trait Cone {
     /// `v ← v + α e`, putting a primal zero-cone block to 0 (the dual of the zero
     /// cone is free, so a dual block is left alone).
     fn shift_by_unit(&self, v: &mut [f64], alpha: f64, dual: bool);
+
+    /// Whether the cone is symmetric (self-scaled: NT scaling, a Jordan
+    /// product); a program with a cone that is not starts from the unit point
+    /// and has its steps checked for centrality.
+    fn is_symmetric(&self) -> bool {
+        true
+    }
+
+    /// `v ←` the unit point of the block (`e`, or the cone's analytic centre),
+    /// 0 for the zero cone's primal and dual blocks.
+    fn unit_point(&self, v: &mut [f64], dual: bool) {
+        v.fill(0.0);
+        self.shift_by_unit(v, 1.0, dual);
+    }
+
+    /// Selects the dual scaling `μ∇²f*(z)` over a primal–dual one, for cones
+    /// that have the choice (the solver's fallback after a short step).
+    fn set_dual_scaling(&mut self, on: bool) {
+        let _ = on;
+    }
 
     /// `W = I` (zero cone: `H = 0`), the scaling used for the initial point.
     fn set_identity_scaling(&mut self);
@@ -89,26 +117,36 @@ pub trait Cone {
     /// `y = WᵀW x`.
     fn mul_hs(&self, y: &mut [f64], x: &[f64]);
 
-    /// `y = W x`.
-    fn mul_w(&self, y: &mut [f64], x: &[f64]);
-
-    /// `y = W⁻ᵀ x`.
-    fn mul_winv(&self, y: &mut [f64], x: &[f64]);
-
-    /// `d_s = λ ∘ λ`, the affine (predictor) complementarity term.
+    /// `d_s = λ ∘ λ`, the affine (predictor) complementarity term (`s` for a
+    /// nonsymmetric cone).
     fn affine_ds(&self, ds: &mut [f64]);
 
     /// The Mehrotra corrector `shift = m (W⁻ᵀΔs) ∘ (W Δz) − σμ e`, from the
-    /// affine step `(Δz, Δs)`, which is overwritten (by `WΔz`, `W⁻ᵀΔs`).
+    /// affine step `(Δz, Δs)`, which may be overwritten (by `WΔz`, `W⁻ᵀΔs`);
+    /// for a nonsymmetric cone the centring and third-order terms.
     fn corrector(&self, shift: &mut [f64], dz: &mut [f64], ds: &mut [f64], m: f64, sigma_mu: f64);
 
     /// `out = Wᵀ(λ \ d_s)`, the constant part of `Δs = −Wᵀ(λ \ d_s) − WᵀWΔz`
-    /// (where `λ ∘ (λ \ d) = d`); `work` is scratch of the block's length.
+    /// (where `λ ∘ (λ \ d) = d`; `d_s` itself for a nonsymmetric cone); `work`
+    /// is scratch of the block's length.
     fn ds_offset(&self, out: &mut [f64], ds: &[f64], work: &mut [f64]);
 
     /// The largest `α ∈ [0, α_max]` with `v + α dv ∈ K` (the same for `K*`,
-    /// every cone here being self-dual; the zero cone's dual, ℝᵈ, never limits).
+    /// every symmetric cone here being self-dual; the zero cone's dual, ℝᵈ,
+    /// never limits). A nonsymmetric cone returns an `α` that keeps it in the
+    /// interior, not necessarily the largest.
     fn step_length(&self, v: &[f64], dv: &[f64], alpha_max: f64) -> f64;
+
+    /// [`Cone::step_length`] in the dual cone `K*`.
+    fn step_length_dual(&self, v: &[f64], dv: &[f64], alpha_max: f64) -> f64 {
+        self.step_length(v, dv, alpha_max)
+    }
+
+    /// The block's barrier terms at interior `(s, z)`, `f(s) + f*(z)` (for a
+    /// symmetric cone `−log det(s ∘ z)` in its Jordan algebra), infinite
+    /// outside; `Σ + (ν + 1) log μ − log τκ` measures distance from the
+    /// central path (0 on it).
+    fn barrier(&self, s: &[f64], z: &[f64]) -> f64;
 
     /// The shape `H` takes in the KKT matrix (fixed at construction).
     fn hs_shape(&self) -> HsShape;
@@ -132,6 +170,7 @@ pub enum AnyCone {
     Zero(ZeroCone),
     Nonneg(NonnegCone),
     SecondOrder(SecondOrderCone),
+    Exponential(ExpCone),
 }
 
 macro_rules! dispatch {
@@ -140,6 +179,7 @@ macro_rules! dispatch {
             AnyCone::Zero($c) => $e,
             AnyCone::Nonneg($c) => $e,
             AnyCone::SecondOrder($c) => $e,
+            AnyCone::Exponential($c) => $e,
         }
     };
 }
@@ -157,6 +197,15 @@ impl Cone for AnyCone {
     fn shift_by_unit(&self, v: &mut [f64], alpha: f64, dual: bool) {
         dispatch!(self, c => c.shift_by_unit(v, alpha, dual))
     }
+    fn is_symmetric(&self) -> bool {
+        dispatch!(self, c => c.is_symmetric())
+    }
+    fn unit_point(&self, v: &mut [f64], dual: bool) {
+        dispatch!(self, c => c.unit_point(v, dual))
+    }
+    fn set_dual_scaling(&mut self, on: bool) {
+        dispatch!(self, c => c.set_dual_scaling(on))
+    }
     fn set_identity_scaling(&mut self) {
         dispatch!(self, c => c.set_identity_scaling())
     }
@@ -172,12 +221,6 @@ impl Cone for AnyCone {
     fn mul_hs(&self, y: &mut [f64], x: &[f64]) {
         dispatch!(self, c => c.mul_hs(y, x))
     }
-    fn mul_w(&self, y: &mut [f64], x: &[f64]) {
-        dispatch!(self, c => c.mul_w(y, x))
-    }
-    fn mul_winv(&self, y: &mut [f64], x: &[f64]) {
-        dispatch!(self, c => c.mul_winv(y, x))
-    }
     fn affine_ds(&self, ds: &mut [f64]) {
         dispatch!(self, c => c.affine_ds(ds))
     }
@@ -189,6 +232,12 @@ impl Cone for AnyCone {
     }
     fn step_length(&self, v: &[f64], dv: &[f64], alpha_max: f64) -> f64 {
         dispatch!(self, c => c.step_length(v, dv, alpha_max))
+    }
+    fn step_length_dual(&self, v: &[f64], dv: &[f64], alpha_max: f64) -> f64 {
+        dispatch!(self, c => c.step_length_dual(v, dv, alpha_max))
+    }
+    fn barrier(&self, s: &[f64], z: &[f64]) -> f64 {
+        dispatch!(self, c => c.barrier(s, z))
     }
     fn hs_shape(&self) -> HsShape {
         dispatch!(self, c => c.hs_shape())

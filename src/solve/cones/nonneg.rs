@@ -67,16 +67,6 @@ impl Cone for NonnegCone {
             *yi = wi * (wi * xi);
         }
     }
-    fn mul_w(&self, y: &mut [f64], x: &[f64]) {
-        for ((yi, &wi), &xi) in y.iter_mut().zip(&self.w).zip(x) {
-            *yi = wi * xi;
-        }
-    }
-    fn mul_winv(&self, y: &mut [f64], x: &[f64]) {
-        for ((yi, &wi), &xi) in y.iter_mut().zip(&self.w).zip(x) {
-            *yi = xi / wi;
-        }
-    }
     fn affine_ds(&self, ds: &mut [f64]) {
         for (d, &l) in ds.iter_mut().zip(&self.lambda) {
             *d = l * l;
@@ -102,6 +92,10 @@ impl Cone for NonnegCone {
             }
         }
         alpha.max(0.0)
+    }
+    /// `−Σ log(sᵢzᵢ)`.
+    fn barrier(&self, s: &[f64], z: &[f64]) -> f64 {
+        s.iter().zip(z).map(|(&a, &b)| if a > 0.0 && b > 0.0 { -(a * b).ln() } else { f64::INFINITY }).sum()
     }
     fn hs_shape(&self) -> HsShape {
         HsShape::Diagonal

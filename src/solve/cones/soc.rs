@@ -163,6 +163,27 @@ impl SecondOrderCone {
             lr.v[i] = v1 * w[i];
         }
     }
+
+    /// `y₀ = η(w̄₀x₀ + w̄₁ᵀx₁)`, `y₁ = η(x₁ + (x₀ + w̄₁ᵀx₁/(1 + w̄₀)) w̄₁)`.
+    fn mul_w(&self, y: &mut [f64], x: &[f64]) {
+        let w = &self.w;
+        let zeta = dot(&w[1..], &x[1..]);
+        let c = x[0] + zeta / (1.0 + w[0]);
+        y[0] = self.eta * (w[0] * x[0] + zeta);
+        for i in 1..y.len() {
+            y[i] = self.eta * (x[i] + c * w[i]);
+        }
+    }
+    /// `y₀ = (w̄₀x₀ − w̄₁ᵀx₁)/η`, `y₁ = (x₁ + (−x₀ + w̄₁ᵀx₁/(1 + w̄₀)) w̄₁)/η`.
+    fn mul_winv(&self, y: &mut [f64], x: &[f64]) {
+        let w = &self.w;
+        let zeta = dot(&w[1..], &x[1..]);
+        let c = -x[0] + zeta / (1.0 + w[0]);
+        y[0] = (w[0] * x[0] - zeta) / self.eta;
+        for i in 1..y.len() {
+            y[i] = (x[i] + c * w[i]) / self.eta;
+        }
+    }
 }
 
 impl Cone for SecondOrderCone {
@@ -248,26 +269,6 @@ impl Cone for SecondOrderCone {
             y[i] = e2 * (c * self.w[i] + x[i]);
         }
     }
-    /// `y₀ = η(w̄₀x₀ + w̄₁ᵀx₁)`, `y₁ = η(x₁ + (x₀ + w̄₁ᵀx₁/(1 + w̄₀)) w̄₁)`.
-    fn mul_w(&self, y: &mut [f64], x: &[f64]) {
-        let w = &self.w;
-        let zeta = dot(&w[1..], &x[1..]);
-        let c = x[0] + zeta / (1.0 + w[0]);
-        y[0] = self.eta * (w[0] * x[0] + zeta);
-        for i in 1..y.len() {
-            y[i] = self.eta * (x[i] + c * w[i]);
-        }
-    }
-    /// `y₀ = (w̄₀x₀ − w̄₁ᵀx₁)/η`, `y₁ = (x₁ + (−x₀ + w̄₁ᵀx₁/(1 + w̄₀)) w̄₁)/η`.
-    fn mul_winv(&self, y: &mut [f64], x: &[f64]) {
-        let w = &self.w;
-        let zeta = dot(&w[1..], &x[1..]);
-        let c = -x[0] + zeta / (1.0 + w[0]);
-        y[0] = (w[0] * x[0] - zeta) / self.eta;
-        for i in 1..y.len() {
-            y[i] = (x[i] + c * w[i]) / self.eta;
-        }
-    }
     fn affine_ds(&self, ds: &mut [f64]) {
         circ(ds, &self.lambda, &self.lambda);
     }
@@ -317,6 +318,15 @@ impl Cone for SecondOrderCone {
             }
         }
         alpha.max(0.0)
+    }
+    /// `−½ log(res(s) res(z))`.
+    fn barrier(&self, s: &[f64], z: &[f64]) -> f64 {
+        let (rs, rz) = (residual(s), residual(z));
+        if s[0] > 0.0 && z[0] > 0.0 && rs > 0.0 && rz > 0.0 {
+            -0.5 * (rs * rz).ln()
+        } else {
+            f64::INFINITY
+        }
     }
     fn hs_shape(&self) -> HsShape {
         if self.low_rank.is_some() {

@@ -37,13 +37,9 @@ impl Cone for ZeroCone {
     fn mul_hs(&self, y: &mut [f64], _x: &[f64]) {
         y.fill(0.0);
     }
-    /// `W` is never applied to a zero-cone block (its complementarity row is
-    /// empty); zero keeps the Mehrotra terms zero.
-    fn mul_w(&self, y: &mut [f64], _x: &[f64]) {
-        y.fill(0.0);
-    }
-    fn mul_winv(&self, y: &mut [f64], _x: &[f64]) {
-        y.fill(0.0);
+    /// No complementarity, no barrier.
+    fn barrier(&self, _s: &[f64], _z: &[f64]) -> f64 {
+        0.0
     }
     fn affine_ds(&self, ds: &mut [f64]) {
         ds.fill(0.0);

@@ -1,6 +1,7 @@
 //! Compressed sparse column storage for P and A, with the products the solver
 //! needs. Built once per solve from the triplets of a [`Triplets`].
 
+use crate::smooth::vectorised;
 use crate::solve::program::Triplets;
 
 /// A sparse matrix in CSC form; row indices sorted within each column, no
@@ -83,79 +84,101 @@ impl Csc {
         (&self.row_idx[r.clone()], &self.val[r])
     }
 
-    /// `y ← y + α M x`.
+    /// `y ← y + α M x` (vectorised: see [`vectorised`]; the sums' order is the
+    /// source's).
     pub fn mul_add(&self, y: &mut [f64], x: &[f64], alpha: f64) {
-        for j in 0..self.ncols {
-            let xj = alpha * x[j];
-            if xj == 0.0 {
-                continue;
-            }
-            let (rows, vals) = self.col_slices(j);
-            if is_leading(rows) {
-                for (yi, v) in y[..vals.len()].iter_mut().zip(vals) {
-                    *yi += v * xj;
+        vectorised(
+            #[inline(always)]
+            || {
+                for j in 0..self.ncols {
+                    let xj = alpha * x[j];
+                    if xj == 0.0 {
+                        continue;
+                    }
+                    let (rows, vals) = self.col_slices(j);
+                    if is_leading(rows) {
+                        for (yi, v) in y[..vals.len()].iter_mut().zip(vals) {
+                            *yi += v * xj;
+                        }
+                    } else {
+                        for (&i, v) in rows.iter().zip(vals) {
+                            y[i] += v * xj;
+                        }
+                    }
                 }
-            } else {
-                for (&i, v) in rows.iter().zip(vals) {
-                    y[i] += v * xj;
-                }
-            }
-        }
+            },
+        );
     }
 
     /// `y ← y + α Mᵀ x`.
     pub fn t_mul_add(&self, y: &mut [f64], x: &[f64], alpha: f64) {
-        for (j, yj) in y.iter_mut().enumerate().take(self.ncols) {
-            let (rows, vals) = self.col_slices(j);
-            let s = if is_leading(rows) {
-                dot4(vals, &x[..vals.len()])
-            } else {
-                rows.iter().zip(vals).map(|(&i, v)| v * x[i]).sum()
-            };
-            *yj += alpha * s;
-        }
+        vectorised(
+            #[inline(always)]
+            || {
+                for (j, yj) in y.iter_mut().enumerate().take(self.ncols) {
+                    let (rows, vals) = self.col_slices(j);
+                    let s = if is_leading(rows) {
+                        dot4(vals, &x[..vals.len()])
+                    } else {
+                        rows.iter().zip(vals).map(|(&i, v)| v * x[i]).sum()
+                    };
+                    *yj += alpha * s;
+                }
+            },
+        );
     }
 
     /// `y ← y + α M x` for symmetric `M` stored as its upper triangle.
     pub fn sym_mul_add(&self, y: &mut [f64], x: &[f64], alpha: f64) {
-        for j in 0..self.ncols {
-            let xj = alpha * x[j];
-            let (rows, vals) = self.col_slices(j);
-            if let (true, Some((&d, off))) = (rows.last() == Some(&j) && is_leading(rows), vals.split_last()) {
-                // Column j of a dense upper triangle: rows 0..j, then the diagonal.
-                for (yi, v) in y[..j].iter_mut().zip(off) {
-                    *yi += v * xj;
+        vectorised(
+            #[inline(always)]
+            || {
+                for j in 0..self.ncols {
+                    let xj = alpha * x[j];
+                    let (rows, vals) = self.col_slices(j);
+                    if let (true, Some((&d, off))) = (rows.last() == Some(&j) && is_leading(rows), vals.split_last()) {
+                        // Column j of a dense upper triangle: rows 0..j, then the diagonal.
+                        for (yi, v) in y[..j].iter_mut().zip(off) {
+                            *yi += v * xj;
+                        }
+                        y[j] += d * xj + alpha * dot4(off, &x[..j]);
+                        continue;
+                    }
+                    let mut acc = 0.0;
+                    for (&i, v) in rows.iter().zip(vals) {
+                        y[i] += v * xj;
+                        if i != j {
+                            acc += v * x[i];
+                        }
+                    }
+                    y[j] += alpha * acc;
                 }
-                y[j] += d * xj + alpha * dot4(off, &x[..j]);
-                continue;
-            }
-            let mut acc = 0.0;
-            for (&i, v) in rows.iter().zip(vals) {
-                y[i] += v * xj;
-                if i != j {
-                    acc += v * x[i];
-                }
-            }
-            y[j] += alpha * acc;
-        }
+            },
+        );
     }
 
     /// `M ← diag(l) M diag(r)`.
     pub fn scale(&mut self, l: &[f64], r: &[f64]) {
-        for j in 0..self.ncols {
-            let k = self.col_ptr[j]..self.col_ptr[j + 1];
-            let (rows, vals) = (&self.row_idx[k.clone()], &mut self.val[k]);
-            let rj = r[j];
-            if is_leading(rows) {
-                for (v, li) in vals.iter_mut().zip(&l[..rows.len()]) {
-                    *v *= li * rj;
+        let (col_ptr, row_idx, val) = (&self.col_ptr, &self.row_idx, &mut self.val);
+        vectorised(
+            #[inline(always)]
+            || {
+                for j in 0..self.ncols {
+                    let rj = r[j];
+                    let k = col_ptr[j]..col_ptr[j + 1];
+                    let (rows, vals) = (&row_idx[k.clone()], &mut val[k]);
+                    if is_leading(rows) {
+                        for (v, li) in vals.iter_mut().zip(&l[..rows.len()]) {
+                            *v *= li * rj;
+                        }
+                    } else {
+                        for (v, &i) in vals.iter_mut().zip(rows) {
+                            *v *= l[i] * rj;
+                        }
+                    }
                 }
-            } else {
-                for (v, &i) in vals.iter_mut().zip(rows) {
-                    *v *= l[i] * rj;
-                }
-            }
-        }
+            },
+        );
     }
 
     /// The pattern by rows: for row `i`, the `(column, slot in val)` of its
@@ -190,7 +213,10 @@ pub(crate) fn is_leading(rows: &[usize]) -> bool {
 }
 
 /// `xᵀy` in four interleaved partial sums (vectorised; the order of the
-/// additions differs from a left-to-right sum by rounding only).
+/// additions is fixed by the source, so every instruction set gives the same
+/// bits). `#[inline(always)]` so that it is compiled for the instruction set
+/// of the [`vectorised`] loop calling it.
+#[inline(always)]
 pub(crate) fn dot4(x: &[f64], y: &[f64]) -> f64 {
     let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
     let tail: f64 = xc.remainder().iter().zip(yc.remainder()).map(|(a, b)| a * b).sum();

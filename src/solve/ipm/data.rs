@@ -14,6 +14,7 @@
 
 use super::csc::{is_leading, Csc};
 use super::settings::Settings;
+use crate::smooth::vectorised;
 use crate::solve::program::{ConeBlock, ConeProgram};
 
 /// The scalings `D`, `E`, `c` and their inverses.
@@ -131,19 +132,25 @@ impl ProblemData {
             dx.fill(0.0);
             dz.fill(0.0);
             col_norms_sym(&self.p, dx);
-            for (j, dj) in dx.iter_mut().enumerate() {
-                let (rows, vals) = self.a.col_slices(j);
-                *dj = dj.max(norm_inf(vals));
-                if is_leading(rows) {
-                    for (di, v) in dz[..vals.len()].iter_mut().zip(vals) {
-                        *di = di.max(v.abs());
+            let a = &self.a;
+            vectorised(
+                #[inline(always)]
+                || {
+                    for (j, dj) in dx.iter_mut().enumerate() {
+                        let (rows, vals) = a.col_slices(j);
+                        *dj = dj.max(norm_inf(vals));
+                        if is_leading(rows) {
+                            for (di, v) in dz[..vals.len()].iter_mut().zip(vals) {
+                                *di = di.max(v.abs());
+                            }
+                        } else {
+                            for (&i, v) in rows.iter().zip(vals) {
+                                dz[i] = dz[i].max(v.abs());
+                            }
+                        }
                     }
-                } else {
-                    for (&i, v) in rows.iter().zip(vals) {
-                        dz[i] = dz[i].max(v.abs());
-                    }
-                }
-            }
+                },
+            );
             for (dj, &acc) in dx.iter_mut().zip(&eq.d) {
                 *dj = step(*dj, acc);
             }
@@ -172,13 +179,14 @@ impl ProblemData {
                 eq.c *= c;
             }
         }
-        // One scaling per second-order-cone block: the mean of its rows'.
+        // One scaling per second-order or exponential cone block (neither is
+        // invariant under scaling its rows apart): the mean of its rows'.
         let mut row = 0;
         let rectify = &mut self.rectify;
         rectify.fill(1.0);
         for c in cones {
             let d = c.dim();
-            if let ConeBlock::SecondOrder(d) = *c {
+            if matches!(c, ConeBlock::SecondOrder(_) | ConeBlock::Exponential) {
                 let block = row..row + d;
                 let mean = eq.e[block.clone()].iter().sum::<f64>() / d as f64;
                 for i in block {
@@ -201,32 +209,38 @@ impl ProblemData {
 }
 
 /// Column ∞-norms of a symmetric matrix stored as its upper triangle, maxed
-/// into `out`.
+/// into `out` (vectorised; a maximum is exact in any order).
 fn col_norms_sym(p: &Csc, out: &mut [f64]) {
-    for j in 0..p.ncols {
-        let (rows, vals) = p.col_slices(j);
-        let top = norm_inf(vals);
-        if is_leading(rows) {
-            for (o, v) in out[..vals.len()].iter_mut().zip(vals) {
-                *o = o.max(v.abs());
+    vectorised(
+        #[inline(always)]
+        || {
+            for j in 0..p.ncols {
+                let (rows, vals) = p.col_slices(j);
+                let top = norm_inf(vals);
+                if is_leading(rows) {
+                    for (o, v) in out[..vals.len()].iter_mut().zip(vals) {
+                        *o = o.max(v.abs());
+                    }
+                } else {
+                    for (&i, v) in rows.iter().zip(vals) {
+                        out[i] = out[i].max(v.abs());
+                    }
+                }
+                out[j] = out[j].max(top);
             }
-        } else {
-            for (&i, v) in rows.iter().zip(vals) {
-                out[i] = out[i].max(v.abs());
-            }
-        }
-        out[j] = out[j].max(top);
-    }
+        },
+    );
 }
 
-/// `‖x‖∞` (0 for an empty vector), in four lanes (a fold over `f64::max` is
+/// `‖x‖∞` (0 for an empty vector), in eight lanes (a fold over `f64::max` is
 /// not vectorised; the maximum is exact in any order).
+#[inline(always)]
 pub(crate) fn norm_inf(x: &[f64]) -> f64 {
-    let chunks = x.chunks_exact(4);
+    let chunks = x.chunks_exact(8);
     let tail = chunks.remainder().iter().fold(0.0, |m: f64, v| m.max(v.abs()));
-    let mut acc = [0.0f64; 4];
+    let mut acc = [0.0f64; 8];
     for c in chunks {
-        for k in 0..4 {
+        for k in 0..8 {
             acc[k] = acc[k].max(c[k].abs());
         }
     }

@@ -50,7 +50,8 @@ pub struct Info {
     pub kkt_method: KktMethod,
     /// The static regularisation δ of the last factorisation.
     pub static_reg: f64,
-    /// Newton steps kept by polishing (see [`super::Settings::polish`]).
+    /// Newton steps kept by polishing (see [`super::Settings::polish`]), the
+    /// active set's among them ([`super::Settings::polish_active_set`]).
     pub polish_steps: u32,
     /// For a point the solver returns as a solution: the full-accuracy
     /// criterion it misses by the largest factor (`None` when it meets them

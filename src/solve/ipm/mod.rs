@@ -84,6 +84,16 @@ const KAPPA_BACKWARD: f64 = 6.7e7;
 /// the tangent components only slows the chord iteration (a factor ≈ 1e-2 a step).
 const KAPPA_POLISH: f64 = 1e14;
 
+/// With a nonsymmetric cone, a combined step shorter than this under the
+/// primal–dual scaling switches the solver to the dual scaling (Clarabel's
+/// `min_switch_step_length`).
+const MIN_SWITCH_STEP: f64 = 0.1;
+
+/// The centrality bound of a step under the dual scaling: the barrier measure
+/// ([`Variables::barrier`]) below 1, backtracking by `BARRIER_BACKTRACK`.
+const MAX_BARRIER: f64 = 1.0;
+const BARRIER_BACKTRACK: f64 = 0.8;
+
 /// The solver state, every workspace sized once.
 #[derive(Debug)]
 struct Solver {
@@ -99,6 +109,8 @@ struct Solver {
     measures: Measures,
     prev_measures: Measures,
     work_m: Vec<f64>,
+    /// Second scratch of length m (the centrality check's shifted z).
+    work_m2: Vec<f64>,
 }
 
 impl Solver {
@@ -114,6 +126,7 @@ impl Solver {
             prev_measures: measures.clone(),
             measures,
             work_m: vec![0.0; m],
+            work_m2: vec![0.0; m],
             data,
             cones,
             kkt,
@@ -129,6 +142,10 @@ impl Solver {
             return Status::NumericalError;
         }
         let mut alpha = 0.0;
+        // Nonsymmetric cones: primal–dual scaling, then the dual scaling for
+        // good after a short step or a failed solve (Clarabel's strategy).
+        let mut dual_scaling = false;
+        self.cones.set_dual_scaling(false);
         for iter in 0.. {
             self.res.update(&self.vars, &self.data);
             let mu = self.vars.mu(&self.res, &self.cones);
@@ -144,6 +161,9 @@ impl Solver {
             }
             if iter > 1 && self.is_regressing() {
                 self.revert();
+                if self.fall_back_to_dual_scaling(&mut dual_scaling) {
+                    continue;
+                }
                 return self.failed(Status::InsufficientProgress);
             }
             if iter >= self.settings.max_iter {
@@ -155,12 +175,18 @@ impl Solver {
             }
             let (d, c, s) = (&self.data, &self.cones, &self.settings);
             if !self.kkt.update(d, c, s, &self.vars) {
+                if self.fall_back_to_dual_scaling(&mut dual_scaling) {
+                    continue;
+                }
                 return self.failed(Status::NumericalError);
             }
             // Predictor.
             self.rhs.set_affine_rhs(&self.res, &self.vars, c);
             let px = &self.res.px;
             if !self.kkt.solve_step(d, c, s, &self.vars, px, &self.rhs, &mut self.step, true) {
+                if self.fall_back_to_dual_scaling(&mut dual_scaling) {
+                    continue;
+                }
                 return self.failed(Status::NumericalError);
             }
             let alpha_aff = self.vars.step_length(&self.step, c);
@@ -170,9 +196,20 @@ impl Solver {
             let m = if iter > 0 { 1.0 } else { alpha_aff };
             self.rhs.set_combined_rhs(&self.res, &self.vars, c, &mut self.step, sigma, mu, m, &mut self.work_m);
             if !self.kkt.solve_step(d, c, s, &self.vars, px, &self.rhs, &mut self.step, false) {
+                if self.fall_back_to_dual_scaling(&mut dual_scaling) {
+                    continue;
+                }
                 return self.failed(Status::NumericalError);
             }
             alpha = self.vars.step_length(&self.step, c) * s.max_step_fraction;
+            if !c.is_symmetric() {
+                if dual_scaling {
+                    alpha = self.backtrack_to_centrality(alpha);
+                } else if alpha < MIN_SWITCH_STEP && self.fall_back_to_dual_scaling(&mut dual_scaling) {
+                    continue;
+                }
+            }
+            let s = &self.settings;
             if alpha < s.min_step_length {
                 self.measures.info.step_length = alpha;
                 return self.failed(Status::InsufficientProgress);
@@ -182,6 +219,32 @@ impl Solver {
             self.vars.add_step(&self.step, alpha);
         }
         unreachable!("the iteration loop only exits by returning")
+    }
+
+    /// With a nonsymmetric cone under the primal–dual scaling: switches to the
+    /// dual scaling and returns true (the iteration is redone from the same
+    /// point, or from the previous one after a regression); false otherwise.
+    fn fall_back_to_dual_scaling(&mut self, dual_scaling: &mut bool) -> bool {
+        if self.cones.is_symmetric() || *dual_scaling {
+            return false;
+        }
+        *dual_scaling = true;
+        self.cones.set_dual_scaling(true);
+        true
+    }
+
+    /// The largest `α·0.8ᵏ` (k < 50) whose point is central enough: the
+    /// barrier measure below [`MAX_BARRIER`] (a nonsymmetric cone's dual
+    /// scaling alone does not keep iterates near the central path).
+    fn backtrack_to_centrality(&mut self, mut alpha: f64) -> f64 {
+        for _ in 0..50 {
+            let work = (&mut self.work_m[..], &mut self.work_m2[..]);
+            if self.vars.barrier(&self.step, alpha, &self.cones, work) < MAX_BARRIER {
+                break;
+            }
+            alpha *= BARRIER_BACKTRACK;
+        }
+        alpha
     }
 
     /// Clarabel's progress test: residuals grew since the last iterate, and
@@ -218,8 +281,19 @@ impl Solver {
     /// `s = b − Ax`, and `z` the least-norm solution of `Aᵀz = −q`; for a QP,
     /// `[P Aᵀ; A −I][x; z] = [−q; b]`, `s = −z`. Then `s` and `z` are shifted
     /// into the interiors of K and K*, and `τ = κ = 1`.
+    ///
+    /// With a nonsymmetric cone, Clarabel's unit initialisation instead:
+    /// `x = 0`, `s` and `z` every block's unit point (the exponential cone's
+    /// analytic centre), `τ = κ = 1`.
     fn initial_point(&mut self) -> bool {
         let (d, c, s) = (&self.data, &mut self.cones, &self.settings);
+        if !c.is_symmetric() {
+            let v = &mut self.vars;
+            v.x.fill(0.0);
+            c.unit_point(&mut v.s, &mut v.z);
+            (v.tau, v.kappa) = (1.0, 1.0);
+            return true;
+        }
         c.set_identity_scaling();
         if !self.kkt.factor(d, c, s) {
             return false;

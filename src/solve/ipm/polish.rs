@@ -31,16 +31,46 @@
 //! it no lower than the point it replaces: a polished point is `Optimal` only
 //! where the interior point method's own tests hold, and `info` always
 //! describes the point returned.
+//!
+//! Those steps keep `s ∘ z` small, not zero: on an LP or QP whose objective
+//! is large, the residuals and the gap stay small only relative to the data
+//! (a relative gap of 1e-10 at f = 1e7 is an absolute 1e-3). The active-set
+//! polish ([`active_set`], as OSQP's polishing and the final steps of PIQP)
+//! then guesses the active set 𝒜 from the point (the zero cone's rows, and the
+//! orthant rows with `z̃ᵢ > s̃ᵢ` in the equilibrated units) and solves
+//!
+//! ```text
+//! [P   A_𝒜ᵀ] [x  ]   [−q ]
+//! [A_𝒜  0  ] [z_𝒜] = [b_𝒜],   z_ℐ = 0,   s_𝒜 = 0,   s_ℐ = b_ℐ − A_ℐx,
+//! ```
+//!
+//! by Newton steps on these equations from the IPM's point (iterative
+//! refinement of the whole nonlinear system, each step one solve with the
+//! regularised, refined KKT factorisation of the matrix with `H_𝒜 = 0` and
+//! `H_ℐ` of order 1e14, which decouples the inactive rows). Complementarity
+//! then holds exactly and the residuals fall to rounding in absolute terms.
+//! A row whose multiplier comes out negative leaves 𝒜, one whose slack comes
+//! out negative joins it, and the system is solved again (at most
+//! [`MAX_ACTIVE_SETS`] sets). The point is kept under the same rule as the
+//! Newton steps' (the solver's criteria rate it no lower), and only if its
+//! absolute error — the worst of the residuals' and the gap's — is lower.
 
 use super::info::Info;
 use super::status::Status;
 use super::workspace::Workspace;
+use super::KAPPA_BACKWARD;
 use crate::solve::cones::dot;
 use crate::solve::program::ConeProgram;
 use crate::solve::ConeBlock;
 
 /// At most this many steps.
 const MAX_STEPS: u32 = 4;
+
+/// At most this many active sets are tried (the first guess and corrections).
+const MAX_ACTIVE_SETS: u32 = 3;
+
+/// At most this many Newton steps on one active set's equations.
+const MAX_ACTIVE_STEPS: u32 = 4;
 
 /// The vectors of the polishing steps, sized once.
 #[derive(Debug, Default)]
@@ -57,6 +87,13 @@ pub(super) struct Work {
     px: Vec<f64>,
     ps: Vec<f64>,
     pz: Vec<f64>,
+    /// The active set (m; the zero cone's rows always in it) and the
+    /// equilibrated point its KKT matrix is linearised at.
+    active: Vec<bool>,
+    /// Whether each row is an orthant's (else the zero cone's).
+    orthant: Vec<bool>,
+    lin_s: Vec<f64>,
+    lin_z: Vec<f64>,
     res: Scratch,
 }
 
@@ -82,6 +119,10 @@ impl Work {
             px: vec![0.0; n],
             ps: vec![0.0; m],
             pz: vec![0.0; m],
+            active: vec![false; m],
+            orthant: vec![false; m],
+            lin_s: vec![0.0; m],
+            lin_z: vec![0.0; m],
             res: Scratch { rd: vec![0.0; n], rp: vec![0.0; m], xt: vec![0.0; n], zt: vec![0.0; m] },
         }
     }
@@ -186,6 +227,11 @@ fn jordan_product_norm(cones: &[ConeBlock], s: &[f64], z: &[f64]) -> f64 {
                 }
                 start += d;
             }
+            // Not polished (see `Workspace::solve`); the gap is its measure.
+            ConeBlock::Exponential => {
+                out = out.max(dot(&s[start..start + 3], &z[start..start + 3]).abs());
+                start += 3;
+            }
         }
     }
     out
@@ -220,6 +266,8 @@ fn into_cones(cones: &[ConeBlock], v: &mut [f64], dual: bool, tol: f64) -> bool 
                 block[0] = block[0].max(tail);
                 start += d;
             }
+            // Not polished (see `Workspace::solve`).
+            ConeBlock::Exponential => return false,
         }
     }
     true
@@ -264,8 +312,130 @@ pub(super) fn polish(prob: &ConeProgram, ws: &mut Workspace) -> u32 {
         }
     }
     (w.px, w.ps, w.pz) = (x, s, z);
+    let orthants = prob.cones.iter().all(|c| matches!(c, ConeBlock::Zero(_) | ConeBlock::Nonneg(_)));
+    if ws.solver.settings.polish_active_set && orthants && active_set(prob, ws, &mut w) {
+        kept += 1;
+    }
     ws.polish = w;
     kept
+}
+
+/// The worst of `‖r_p‖∞`, `‖r_d‖∞` and the gap `|pobj − dobj|` at a point, in
+/// original units.
+fn absolute_error(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: &[f64], z: &[f64]) -> f64 {
+    let (pobj, dobj) = objectives(prob, ws, w, x, z);
+    residuals(prob, ws, w, x, s, z);
+    let inf = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+    inf(&w.rd).max(inf(&w.rp)).max((pobj - dobj).abs())
+}
+
+/// The active-set polish of the module documentation, from the workspace's
+/// returned point (an LP or QP: zero and orthant cones only). True if its
+/// point was kept, which is then the workspace's, with its status and `info`.
+/// The KKT factorisation is the active set's afterwards (`factored` false).
+fn active_set(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) -> bool {
+    let before = absolute_error(prob, ws, &mut w.res, &ws.x, &ws.s, &ws.z);
+    if before.is_nan() || before <= ws.solver.settings.tol_gap_abs {
+        return false;
+    }
+    // The guess, in the equilibrated units (s̃ = E s, z̃ = c E⁻¹ z), where the
+    // IPM's s̃ᵢz̃ᵢ = μ balanced the two.
+    let eq = &ws.solver.data.equil;
+    let mut start = 0;
+    for c in &prob.cones {
+        let (d, zero) = match *c {
+            ConeBlock::Zero(d) => (d, true),
+            // Orthant rows (`polish` calls this for zero and orthant cones only).
+            ConeBlock::Nonneg(_) | ConeBlock::SecondOrder(_) | ConeBlock::Exponential => (c.dim(), false),
+        };
+        for i in start..start + d {
+            w.orthant[i] = !zero;
+            w.active[i] = zero || eq.c * ws.z[i] * eq.einv[i] > ws.s[i] / eq.einv[i];
+        }
+        start += d;
+    }
+    w.x.copy_from_slice(&ws.x);
+    for i in 0..prob.m() {
+        (w.s[i], w.z[i]) = if w.active[i] { (0.0, ws.z[i]) } else { (ws.s[i], 0.0) };
+    }
+    for round in 0..MAX_ACTIVE_SETS {
+        // `H̃ = s̃/z̃` at the linearisation point: 0 on 𝒜, ≈ 5e13 on ℐ (the
+        // orthant floors z̃ at 1e-14 (1 + max z̃)).
+        for i in 0..prob.m() {
+            (w.lin_s[i], w.lin_z[i]) = if w.active[i] { (0.0, 1.0) } else { (1.0, 0.0) };
+        }
+        if !ws.factor_at(&w.lin_s, &w.lin_z, KAPPA_BACKWARD) || !active_set_steps(prob, ws, w) {
+            ws.factored = false;
+            return false;
+        }
+        // Wrong guesses: a negative multiplier leaves 𝒜, a negative slack joins it.
+        let mut changed = false;
+        for i in (0..prob.m()).filter(|&i| w.orthant[i]) {
+            if w.active[i] && w.z[i] < 0.0 {
+                (w.active[i], w.z[i], changed) = (false, 0.0, true);
+            } else if !w.active[i] && w.s[i] < 0.0 {
+                (w.active[i], w.s[i], changed) = (true, 0.0, true);
+            }
+        }
+        if !changed || round + 1 == MAX_ACTIVE_SETS {
+            break;
+        }
+    }
+    ws.factored = false;
+    // What is left of a wrong guess is projected away (the measures judge it).
+    for i in (0..prob.m()).filter(|&i| w.orthant[i]) {
+        (w.s[i], w.z[i]) = (w.s[i].max(0.0), w.z[i].max(0.0));
+    }
+    let mut info = ws.info.clone();
+    measure(prob, ws, &mut w.res, &w.x, &w.s, &w.z, &mut info);
+    let status = info.solved_status(&ws.solver.settings);
+    let after = absolute_error(prob, ws, &mut w.res, &w.x, &w.s, &w.z);
+    if rank(status) < rank(ws.status) || after.is_nan() || after >= before {
+        return false;
+    }
+    ws.x.copy_from_slice(&w.x);
+    ws.s.copy_from_slice(&w.s);
+    ws.z.copy_from_slice(&w.z);
+    (ws.status, ws.info) = (status, info);
+    true
+}
+
+/// Newton steps on the active set's equations from `(w.x, w.s, w.z)` with the
+/// factorisation in place, while `max(‖r_d‖∞, ‖r_p‖∞)` halves; each first
+/// moves the inactive rows' residual into their slacks (`s_ℐ = b_ℐ − A_ℐx`).
+/// False if a solve fails.
+fn active_set_steps(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) -> bool {
+    let n = prob.n();
+    let inf = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+    let mut err = f64::INFINITY;
+    for step in 0..=MAX_ACTIVE_STEPS {
+        residuals(prob, ws, &mut w.res, &w.x, &w.s, &w.z);
+        for ((s, r), &a) in w.s.iter_mut().zip(w.res.rp.iter_mut()).zip(&w.active) {
+            if !a {
+                *s -= *r;
+                *r = 0.0;
+            }
+        }
+        let e = inf(&w.res.rd).max(inf(&w.res.rp));
+        if e.is_nan() || e >= 0.5 * err || step == MAX_ACTIVE_STEPS {
+            return e.is_finite();
+        }
+        err = e;
+        let (rx, rz) = w.rhs.split_at_mut(n);
+        rx.iter_mut().zip(&w.res.rd).for_each(|(r, d)| *r = -d);
+        rz.iter_mut().zip(&w.res.rp).for_each(|(r, p)| *r = -p);
+        if ws.kkt_solve(&mut w.rhs).is_err() {
+            return false;
+        }
+        let (dx, dz) = w.rhs.split_at(n);
+        w.x.iter_mut().zip(dx).for_each(|(x, d)| *x += d);
+        for ((z, d), &a) in w.z.iter_mut().zip(dz).zip(&w.active) {
+            if a {
+                *z += d;
+            }
+        }
+    }
+    true
 }
 
 /// How good a returned point is by [`Info::solved_status`].

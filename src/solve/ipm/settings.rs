@@ -107,6 +107,14 @@ pub struct Settings {
     /// Newton steps on the KKT conditions after convergence (the `polish`
     /// module), for solutions accurate beyond the IPM's centring. Default true.
     pub polish: bool,
+    /// After those steps, on programs with only zero and orthant cones (LPs and
+    /// QPs): the equality-constrained KKT system of the identified active set
+    /// solved with iterative refinement (`polish::active_set`), so that
+    /// complementarity holds exactly and the residuals and the gap fall to
+    /// rounding in absolute terms. Runs only where the absolute gap or a
+    /// residual is above `tol_gap_abs`; costs one more factorisation (or up to
+    /// three, if the active set needs correcting). Default true.
+    pub polish_active_set: bool,
     /// `Auto` uses the dense path when `n + m` is at most this. Default 60:
     /// measured against the sparse path on planted QPs/SOCPs (2-core
     /// machine), dense LDLᵀ is faster on dense data up to n + m ≈ 75 and the
@@ -155,6 +163,7 @@ impl Default for Settings {
             dynamic_reg_delta: 2e-7,
             refine_max_iter: 10,
             polish: true,
+            polish_active_set: true,
             refine_reltol: 1e-13,
             refine_abstol: 1e-12,
             refine_stop_ratio: 5.0,

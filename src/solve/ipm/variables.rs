@@ -10,7 +10,7 @@
 //! `κ > 0` an infeasibility certificate (`bᵀz < 0` or `qᵀx < 0`).
 
 use super::residuals::Residuals;
-use crate::solve::cones::Cones;
+use crate::solve::cones::{dot, Cones};
 
 #[derive(Clone, Debug)]
 pub(crate) struct Variables {
@@ -85,6 +85,18 @@ impl Variables {
         }
         alpha = cones.step_length(&self.s, &step.s, alpha, false);
         cones.step_length(&self.z, &step.z, alpha, true)
+    }
+
+    /// The distance of `v + αΔv` from the central path,
+    /// `(ν + 1) log μ − log τ − log κ + Σ (fᵢ(sᵢ) + fᵢ*(zᵢ))`, zero on it and
+    /// infinite (or NaN) outside the cones; `work` is scratch of length m (two).
+    pub fn barrier(&self, step: &Variables, alpha: f64, cones: &Cones, work: (&mut [f64], &mut [f64])) -> f64 {
+        let (tau, kappa) = (self.tau + alpha * step.tau, self.kappa + alpha * step.kappa);
+        let (ws, wz) = work;
+        let cone_terms = cones.barrier((&self.s, &step.s), (&self.z, &step.z), alpha, (&mut *ws, &mut *wz));
+        let nu = (cones.degree() + 1) as f64;
+        let mu = (dot(ws, wz) + tau * kappa) / nu;
+        nu * mu.ln() - tau.ln() - kappa.ln() + cone_terms
     }
 
     /// `v ← v + α Δv`.

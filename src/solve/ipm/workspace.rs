@@ -32,13 +32,16 @@ pub struct Workspace {
     /// The cones the workspace was built for.
     cones: Vec<ConeBlock>,
     has_soc: bool,
+    /// An exponential cone: no polishing (its Newton step on `s ∘ z = 0` is not
+    /// the exponential cone's complementarity).
+    has_exp: bool,
     pub(super) status: Status,
     pub(super) x: Vec<f64>,
     pub(super) s: Vec<f64>,
     pub(super) z: Vec<f64>,
     pub(super) info: Info,
     /// The KKT matrix at the returned point is factored.
-    factored: bool,
+    pub(super) factored: bool,
     /// `S = diag(√c D, E/√c)`: `K = S⁻¹ K̃ S⁻¹` for the equilibrated `K̃`.
     scale: Vec<f64>,
     /// The equilibrated `(s̃, z̃)` complementarity was linearised at.
@@ -74,6 +77,7 @@ impl Workspace {
             solver: Solver::new(data, cones, kkt, settings.clone()),
             cones: prob.cones.clone(),
             has_soc: prob.cones.iter().any(|c| matches!(c, ConeBlock::SecondOrder(_))),
+            has_exp: prob.cones.contains(&ConeBlock::Exponential),
             status: Status::NumericalError,
             x: vec![f64::NAN; n],
             s: vec![f64::NAN; m],
@@ -105,7 +109,7 @@ impl Workspace {
         let status = sv.run();
         // The cap only matters to second-order cones; without one the final
         // factorisation serves polishing and the backward pass alike.
-        let polish = sv.settings.polish;
+        let polish = sv.settings.polish && !self.has_exp;
         let kappa = if polish && self.has_soc { KAPPA_POLISH } else { KAPPA_BACKWARD };
         self.finish(status, kappa);
         // Every status's measures are those of the point returned (an
@@ -132,7 +136,8 @@ impl Workspace {
             self.factored = if steps > 0 {
                 self.relinearise_at_returned_point(KAPPA_BACKWARD) || self.relinearise(KAPPA_BACKWARD)
             } else {
-                kappa == KAPPA_BACKWARD || self.relinearise(KAPPA_BACKWARD)
+                // (The active-set polish refactors, and leaves `factored` false.)
+                (self.factored && kappa == KAPPA_BACKWARD) || self.relinearise(KAPPA_BACKWARD)
             };
         }
         self.factored &= self.status.is_solved();
@@ -319,9 +324,18 @@ impl Workspace {
     /// Linearises complementarity again at the point the factorisation was made
     /// at, with the cones' cap `kappa`, and refactors; false if either fails.
     fn relinearise(&mut self, kappa: f64) -> bool {
+        let (s, z) = (std::mem::take(&mut self.point_s), std::mem::take(&mut self.point_z));
+        let ok = self.factor_at(&s, &z, kappa);
+        (self.point_s, self.point_z) = (s, z);
+        ok
+    }
+
+    /// Linearises complementarity at the equilibrated `(s̃, z̃)` with the cones'
+    /// cap `kappa` and refactors, leaving the point of the backward pass's
+    /// factorisation as it is; false if either fails.
+    pub(super) fn factor_at(&mut self, s: &[f64], z: &[f64], kappa: f64) -> bool {
         let sv = &mut self.solver;
-        let ok = sv.cones.linearise_complementarity(&self.point_s, &self.point_z, kappa)
-            && sv.kkt.factor(&sv.data, &sv.cones, &sv.settings);
+        let ok = sv.cones.linearise_complementarity(s, z, kappa) && sv.kkt.factor(&sv.data, &sv.cones, &sv.settings);
         self.factored = ok;
         ok
     }

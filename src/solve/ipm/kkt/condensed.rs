@@ -31,10 +31,10 @@ use faer::dyn_stack::MemBuffer;
 use faer::linalg::matmul::triangular::{matmul, BlockStructure};
 use faer::{Accum, Mat, Par};
 
-use super::super::csc::dot4;
 use super::super::data::ProblemData;
 use super::super::settings::Settings;
 use super::dense::{factor_in_place, ldlt_scratch, solve_in_place};
+use crate::smooth::{dot, vectorised};
 use crate::solve::cones::{AnyCone, Cone, Cones};
 
 /// A row of A in the reduced system: its position among the kept or the
@@ -53,13 +53,18 @@ pub(crate) struct CondensedLdl {
     kept: Vec<usize>,
     elim: Vec<usize>,
     rows: Vec<Row>,
-    /// `A_g` (dense, `m_g × n`) and the scratch `D A_g`.
-    ag: Mat<f64>,
+    /// `A` dense with its rows permuted to `[A_g; A_k]` (the eliminated rows,
+    /// then the kept ones): `A_g` is its first `m_g` rows, and the
+    /// refinement's products `K v` run over it whole (one copy of A in the
+    /// working set, not two).
+    a_perm: Mat<f64>,
+    /// The scratch `D A_g`.
     dag: Mat<f64>,
-    /// P (both triangles) and A, dense, for the refinement's products `K v`:
-    /// three matrix–vector products, no gathers of the rows by cone.
+    /// P (both triangles), dense, for the refinement's products.
     p_full: Mat<f64>,
-    a_full: Mat<f64>,
+    /// `v_z` and `e_z` in the order of `a_perm`'s rows.
+    vz_perm: Vec<f64>,
+    ez_perm: Vec<f64>,
     /// P and `A_k` in the lower triangle of the reduced matrix, the rest zero.
     base: Mat<f64>,
     /// The factors: `L` strictly below the diagonal, `D` on it.
@@ -100,7 +105,13 @@ impl CondensedLdl {
         let (mg, dim) = (elim.len(), n + kept.len());
         let block_len = cones
             .iter()
-            .map(|(c, _)| if matches!(c, AnyCone::SecondOrder(_)) { c.dim() * c.dim() } else { c.dim() })
+            .map(|(c, _)| {
+                if matches!(c, AnyCone::SecondOrder(_) | AnyCone::Exponential(_)) {
+                    c.dim() * c.dim()
+                } else {
+                    c.dim()
+                }
+            })
             .max()
             .unwrap_or(0);
         let mut f = CondensedLdl {
@@ -109,10 +120,11 @@ impl CondensedLdl {
             kept,
             elim,
             rows,
-            ag: Mat::zeros(mg, n),
+            a_perm: Mat::zeros(m, n),
             dag: Mat::zeros(mg, n),
             p_full: Mat::zeros(n, n),
-            a_full: Mat::zeros(m, n),
+            vz_perm: vec![0.0; m],
+            ez_perm: vec![0.0; m],
             base: Mat::zeros(dim, dim),
             mat: Mat::zeros(dim, dim),
             d: vec![0.0; mg],
@@ -134,10 +146,9 @@ impl CondensedLdl {
     pub fn load(&mut self, data: &ProblemData) {
         let n = self.n;
         self.base.fill(0.0);
-        self.ag.fill(0.0);
         self.p_diag.fill(0.0);
         self.p_full.fill(0.0);
-        self.a_full.fill(0.0);
+        self.a_perm.fill(0.0);
         let mut max_data: f64 = 0.0;
         for j in 0..n {
             for (i, v) in data.p.col(j) {
@@ -153,11 +164,13 @@ impl CondensedLdl {
         }
         for j in 0..n {
             for (i, v) in data.a.col(j) {
-                self.a_full[(i, j)] = v;
                 max_data = max_data.max(v.abs());
                 match self.rows[i] {
-                    Row::Kept(p) => self.base[(n + p, j)] = v,
-                    Row::Eliminated(p) => self.ag[(p, j)] = v,
+                    Row::Kept(p) => {
+                        self.base[(n + p, j)] = v;
+                        self.a_perm[(self.elim.len() + p, j)] = v;
+                    }
+                    Row::Eliminated(p) => self.a_perm[(p, j)] = v,
                 }
             }
         }
@@ -197,7 +210,7 @@ impl CondensedLdl {
                     max_abs = max_abs.max(delta);
                     k += dim;
                 }
-                AnyCone::SecondOrder(_) => {
+                AnyCone::SecondOrder(_) | AnyCone::Exponential(_) => {
                     let h = &mut self.block[..dim * dim];
                     c.hs_dense(h);
                     for j in 0..dim {
@@ -213,18 +226,25 @@ impl CondensedLdl {
         }
         self.max_abs = max_abs;
         // D A_g, then the lower triangle of the x block gains A_gᵀ(D A_g).
-        for j in 0..n {
-            let (src, dst) = (self.ag.col_as_slice(j), self.dag.col_as_slice_mut(j));
-            for ((o, &a), &d) in dst.iter_mut().zip(src).zip(&self.d) {
-                *o = d * a;
-            }
-        }
-        if !self.elim.is_empty() {
+        let mg = self.elim.len();
+        let (a, dag, d) = (&self.a_perm, &mut self.dag, &self.d);
+        vectorised(
+            #[inline(always)]
+            || {
+                for j in 0..n {
+                    let (src, dst) = (&a.col_as_slice(j)[..mg], dag.col_as_slice_mut(j));
+                    for ((o, &a), &d) in dst.iter_mut().zip(src).zip(d) {
+                        *o = d * a;
+                    }
+                }
+            },
+        );
+        if mg > 0 {
             matmul(
                 self.mat.as_mut().submatrix_mut(0, 0, n, n),
                 BlockStructure::TriangularLower,
                 Accum::Add,
-                self.ag.transpose(),
+                self.a_perm.as_ref().subrows(0, mg).transpose(),
                 BlockStructure::Rectangular,
                 self.dag.as_ref(),
                 BlockStructure::Rectangular,
@@ -252,13 +272,13 @@ impl CondensedLdl {
         for (r, &i) in self.red[n..].iter_mut().zip(&self.kept) {
             *r = bz[i];
         }
-        mat_t_vec(&mut self.red[..n], &self.ag, &self.rg, 1.0);
+        mat_t_vec(&mut self.red[..n], &self.a_perm, &self.rg);
         solve_in_place(self.mat.as_ref(), &mut self.red, &mut self.mem);
         // z_g = D(A_g x − r_g), with rg ← A_g x − r_g.
         for (r, &i) in self.rg.iter_mut().zip(&self.elim) {
             *r = -bz[i];
         }
-        mat_vec(&mut self.rg, &self.ag, &self.red[..n], 1.0);
+        mat_vec(&mut self.rg, &self.a_perm, &self.red[..n]);
         bx.copy_from_slice(&self.red[..n]);
         for (&v, &i) in self.red[n..].iter().zip(&self.kept) {
             bz[i] = v;
@@ -268,38 +288,65 @@ impl CondensedLdl {
         }
     }
 
-    /// `e_x −= P v_x + Aᵀv_z`, `e_z −= A v_x` with the dense copies of P and A.
-    pub fn sub_pa(&self, vx: &[f64], vz: &[f64], ex: &mut [f64], ez: &mut [f64]) {
-        mat_t_vec(ex, &self.p_full, vx, -1.0);
-        // Aᵀv_z and A v_x in one pass over A's columns (memory-bound at the
-        // sizes where it matters).
-        for (j, (e, &xj)) in ex.iter_mut().zip(vx).enumerate() {
-            let col = self.a_full.col_as_slice(j);
-            *e -= dot4(col, vz);
-            for (ei, v) in ez.iter_mut().zip(col) {
-                *ei -= v * xj;
+    /// `e_x −= P v_x + Aᵀv_z`, `e_z −= A v_x` with the dense copies of P and A
+    /// (A's rows permuted: `v_z` and `e_z` are gathered into that order and
+    /// `e_z` scattered back).
+    pub fn sub_pa(&mut self, vx: &[f64], vz: &[f64], ex: &mut [f64], ez: &mut [f64]) {
+        for ((v, e), &i) in self.vz_perm.iter_mut().zip(self.ez_perm.iter_mut()).zip(self.elim.iter().chain(&self.kept))
+        {
+            *v = vz[i];
+            *e = ez[i];
+        }
+        let (p, a, vz, ez_perm) = (&self.p_full, &self.a_perm, &self.vz_perm, &mut self.ez_perm);
+        vectorised(
+            #[inline(always)]
+            || {
+                for (j, (e, &xj)) in ex.iter_mut().zip(vx).enumerate() {
+                    *e -= dot(p.col_as_slice(j), vx);
+                    // Aᵀv_z and A v_x in one pass over A's columns (memory-bound
+                    // at the sizes where it matters).
+                    let col = a.col_as_slice(j);
+                    *e -= dot(col, vz);
+                    for (ei, v) in ez_perm.iter_mut().zip(col) {
+                        *ei -= v * xj;
+                    }
+                }
+            },
+        );
+        for (&e, &i) in self.ez_perm.iter().zip(self.elim.iter().chain(&self.kept)) {
+            ez[i] = e;
+        }
+    }
+}
+
+/// `y ← y + M[..len(y), :] x` (the first rows of M), column by column: a plain
+/// loop over the contiguous columns (at n = 10 faer's matrix–vector product
+/// costs more in setup than the product itself), vectorised.
+fn mat_vec(y: &mut [f64], m: &Mat<f64>, x: &[f64]) {
+    let rows = y.len();
+    vectorised(
+        #[inline(always)]
+        || {
+            for (j, &xj) in x.iter().enumerate() {
+                for (yi, v) in y.iter_mut().zip(&m.col_as_slice(j)[..rows]) {
+                    *yi += v * xj;
+                }
             }
-        }
-    }
+        },
+    );
 }
 
-/// `y ← y + α M x`, column by column: a plain loop over the contiguous
-/// columns (at n = 10 faer's matrix–vector product costs more in setup than
-/// the product itself).
-fn mat_vec(y: &mut [f64], m: &Mat<f64>, x: &[f64], alpha: f64) {
-    for (j, &xj) in x.iter().enumerate() {
-        let axj = alpha * xj;
-        for (yi, v) in y.iter_mut().zip(m.col_as_slice(j)) {
-            *yi += v * axj;
-        }
-    }
-}
-
-/// `y ← y + α Mᵀ x`: one dot product per column.
-fn mat_t_vec(y: &mut [f64], m: &Mat<f64>, x: &[f64], alpha: f64) {
-    for (j, yj) in y.iter_mut().enumerate() {
-        *yj += alpha * dot4(m.col_as_slice(j), x);
-    }
+/// `y ← y + M[..len(x), :]ᵀ x`: one dot product per column (of its first rows).
+fn mat_t_vec(y: &mut [f64], m: &Mat<f64>, x: &[f64]) {
+    let rows = x.len();
+    vectorised(
+        #[inline(always)]
+        || {
+            for (j, yj) in y.iter_mut().enumerate() {
+                *yj += dot(&m.col_as_slice(j)[..rows], x);
+            }
+        },
+    );
 }
 
 impl std::fmt::Debug for CondensedLdl {
