@@ -500,7 +500,10 @@ impl Analyzer<'_> {
                 arg: bad.map(|x| (x.span, format!("this has {}", kink_word(x.a.smoothness)))),
             });
         }
-        let cone = live.iter().fold(cone, |c, x| c.compose(x.a.cone));
+        // The arguments' classes joined first (the lattice's max, so the order
+        // of terms does not matter: `x^2 + abs(x)` and `abs(x) + x^2` are both
+        // QPs), then composed with the function's own.
+        let cone = cone.compose(live.iter().map(|x| x.a.cone).max().unwrap_or(Cone::Affine));
         let boundary = first(|a| &a.boundary);
         Analysis { sign, curvature, smoothness, cone, not_dcp, kink, nonsmooth, positive: false, boundary }
     }

@@ -120,6 +120,7 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
         }
     }
 
+    let dcp = if p.rewritten { rewrite::VERDICT } else { "DCP-convex" };
     if all.dcp && all.cone <= Cone::SecondOrder {
         let family = match all.cone {
             Cone::Affine | Cone::PiecewiseLinear => Family::Lp,
@@ -136,7 +137,6 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
             Some(Cone::Affine | Cone::PiecewiseLinear) => "(piecewise-)linear constraints",
             Some(_) => "second-order cone constraints",
         };
-        let dcp = if p.rewritten { "convex (DCP after rewriting)" } else { "DCP-convex" };
         return Ok(Classification {
             family,
             convex: true,
@@ -162,7 +162,7 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
         return Ok(Classification {
             family: Family::Exp,
             convex: true,
-            reason: format!("DCP-convex, with {objective} and {constraints}; not smooth, so solved as a cone program"),
+            reason: format!("{dcp}, with {objective} and {constraints}; not smooth, so solved as a cone program"),
             notes,
             culprit: None,
         });
@@ -249,17 +249,23 @@ pub struct Replaced {
 
 /// [`classify`], with the rewrite stage for a node that is not DCP as written:
 /// its objective and constraint sides are rewritten by equality saturation and,
-/// when that gives a DCP form, the node is classified from it.
+/// when that gives a DCP form, the node is classified from it — convex, "DCP
+/// after rewriting", with the family of that form. Which forward solves it:
 ///
-/// - DCP with cones ddn has (LP / QP / SOCP): the rewritten expressions replace
-///   the written ones (returned in [`Replaced`]), so canonicalisation, the
-///   interior point method and the conic backward pass see them — unless the
-///   node names a smooth method (`solve using newton | sqp`) and is smooth as
-///   written: then it keeps its text and its smooth solver, marked convex.
-/// - DCP needing another cone (exponential): smooth either way; a node that is
-///   smooth as written keeps its text (marked convex), one that is not takes the
-///   rewritten form.
-/// - Not DCP: the verdict on the text as written stands.
+/// - not smooth as written (`sqrt(x^2)` is `abs(x)`: an LP): the rewritten
+///   expressions replace the written ones (returned in [`Replaced`]), so
+///   canonicalisation, the interior point method and the conic backward pass
+///   see them;
+/// - smooth as written (pseudo-Huber pooling): the smooth forward (Newton, or
+///   the smooth interior method under constraints) on the text as written, by
+///   default, because it is the faster path there
+///   ([`rewrite::SMOOTH_FORWARD`]);
+///   the same global minimum either way. `solve using ipm` asks for the cone
+///   program instead. A DCP form that needs the exponential cone while smooth
+///   is not a cone program ddn routes smooth nodes to, so it is solved as
+///   written too.
+///
+/// Not DCP after rewriting: the verdict on the text as written stands.
 pub fn classify_rewriting(
     p: &Parts,
     solve: Option<&SolveSpec>,
@@ -295,26 +301,35 @@ pub fn classify_rewriting(
             return Ok((written, None));
         }
     };
-    let rules = format!("{} (egg: {})", out.rules.join(", "), out.stop);
-    let smooth_method = solve.is_some_and(|s| matches!(s.method.as_str(), "newton" | "sqp"));
+    let rules = format!("{}{} (egg: {})", rewrite::RULES, out.rules.join(", "), out.stop);
+    let ipm = solve.is_some_and(|s| s.method == "ipm");
     match written {
-        Ok(mut w) if !rewritten.family.is_conic() || smooth_method => {
-            w.convex = true;
-            w.notes.push(if rewritten.family.is_conic() {
+        Ok(mut w) if !(ipm && rewritten.family.is_conic()) => {
+            let forward = match w.family {
+                Family::SmoothUnconstrained => "Newton",
+                _ => "the smooth interior point method",
+            };
+            w.reason = if rewritten.family.is_conic() {
                 format!(
-                    "{} ({}) by {rules}; solved as written by `{}`, as `solve using` asks",
-                    rewrite::NOTES[1],
+                    "{}, its DCP form {}; smooth as written, so solved by {forward} on the text as written, the \
+                     faster path (`solve using ipm` solves the cone program)",
+                    rewrite::VERDICT,
                     rewritten.family.name(),
-                    solve.map_or("", |s| s.method.as_str())
                 )
             } else {
-                format!("{} by {rules}; solved as written", rewrite::NOTES[1])
-            });
+                format!(
+                    "{}, needing the exponential cone; smooth as written, so solved by {forward} on the text as written",
+                    rewrite::VERDICT
+                )
+            };
+            w.convex = true;
+            w.culprit = None;
+            w.notes.push(rules);
             Ok((w, None))
         }
         _ => {
             let mut c = rewritten;
-            c.notes.push(format!("{}{rules}", rewrite::NOTES[0]));
+            c.notes.push(rules);
             Ok((c, Some(Replaced { objective, constraints })))
         }
     }

@@ -23,6 +23,7 @@ mod properties;
 mod quad_form;
 pub mod reference;
 mod rewrite;
+mod rewrite_corpus;
 mod run;
 mod runtime;
 mod seeded;

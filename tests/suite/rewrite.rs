@@ -1,19 +1,20 @@
 //! The DCP rewrite stage (`dcp::rewrite`): a corpus of convex problems written
 //! as people write them, their families after rewriting; side conditions that
-//! block a rewrite; DCP nodes untouched; rewritten nodes solved by the conic
-//! path against the smooth path on the text as written (`solve using newton`)
-//! and against central differences; `ddnc explain` of rewritten nodes pinned.
+//! block a rewrite; DCP nodes untouched; the forward each rewritten node gets
+//! (the cone program when it is not smooth as written, the smooth path on the
+//! text by default when it is, the cone program under `solve using ipm`); the
+//! cone program against the smooth path and central differences; the family
+//! of a sum independent of the order of its terms; `ddnc explain` pinned.
 
+use ddn::dcp::rewrite::{RULES, VERDICT};
 use ddn::eval::Tensor;
 use ddn::ir::{Family, Node};
 use ddn::runtime::{bind, forward, named_tensors};
 use serde_json::json;
 
 use super::backward::check;
+use super::rewrite_corpus::{CORPUS, HEAD, NOT_YET};
 use super::{rendered, Rng};
-
-const HEAD: &str = "node f(a: real[3], b: real[4], A: real[4, 3], Z: real[4, 3], c: pos, q: nonneg, r: real) \
-    -> (x: real[3], u: real, v: real, y: pos)";
 
 fn node(src: &str) -> Node {
     let c = ddn::compile("t.ddn", src);
@@ -28,77 +29,27 @@ fn corpus_node(body: &str) -> Node {
 }
 
 fn rewritten(n: &Node) -> bool {
-    n.class.notes.iter().any(|s| ddn::dcp::rewrite::NOTES.iter().any(|p| s.starts_with(p)))
+    n.class.notes.iter().any(|s| s.starts_with(RULES))
 }
 
-/// (body, family after rewriting; `None`: convex, needing the exponential cone).
-const CORPUS: &[(&str, Option<Family>)] = &[
-    // norms and cones
-    (
-        "minimize c^2 * sum(sqrt(1 + sum((Z - x)^2, axis = 1) / c^2) - 1) + (u - 1)^2 + (v - 1)^2 + y",
-        Some(Family::Socp),
-    ),
-    ("minimize sum(c^2 * (sqrt(1 + ((x - a) / c)^2) - 1)) + (u - 1)^2 + (v - 1)^2 + y", Some(Family::Socp)),
-    ("minimize sum(sqrt(1 + (x - a)^2)) + (u - 1)^2 + (v - 1)^2 + y", Some(Family::Socp)),
-    ("minimize sum(sqrt((x - a)^2 + 1)) + (u - 1)^2 + (v - 1)^2 + y", Some(Family::Socp)),
-    ("minimize sqrt(1 + sum_squares(x - a)) + (u - 1)^2 + (v - 1)^2 + y", Some(Family::Socp)),
-    ("minimize sqrt(1 + sum((x - a)^2)) + (u - 1)^2 + (v - 1)^2 + y", Some(Family::Socp)),
-    ("minimize sqrt(sum((x - a)^2)) + (u - 1)^2 + (v - 1)^2 + y", Some(Family::Socp)),
-    ("minimize sqrt(sum_squares(A @ x - b)) + (u - 1)^2 + (v - 1)^2 + y", Some(Family::Socp)),
-    ("minimize sqrt(c^2 + sum_squares(x - a)) + (u - 1)^2 + (v - 1)^2 + y", Some(Family::Socp)),
-    ("minimize c^2 * sqrt(1 + sum_squares(x - a) / c^2) + (u - 1)^2 + (v - 1)^2 + y", Some(Family::Socp)),
-    ("maximize -sqrt(1 + sum_squares(x - a)) - (u - 1)^2 - (v - 1)^2 - y", Some(Family::Socp)),
-    ("minimize sum(sqrt(q + (x - a)^2)) + (u - 1)^2 + (v - 1)^2 + y", Some(Family::Socp)),
-    ("minimize sqrt(u * u + 1) + (v - 1)^2 + y + sum_squares(x - a)", Some(Family::Socp)),
-    ("minimize sum(x) + (u - 1)^2 + (v - 1)^2 + y\n subject to { sqrt(1 + sum_squares(x)) <= 3 }", Some(Family::Socp)),
-    // powers and roots
-    ("minimize sum(sqrt((x - a)^2)) + abs(u - 1) + abs(v - 1) + y", Some(Family::Lp)),
-    ("minimize sum(((x - a)^2)^0.5) + abs(u - 1) + abs(v - 1) + y", Some(Family::Lp)),
-    ("minimize sqrt((u - 2)^2) + abs(v - 1) + y + norm1(x - a)", Some(Family::Lp)),
-    ("minimize (sqrt(y))^2 + abs(u - 1) + abs(v - 1) + norm1(x - a)", Some(Family::Lp)),
-    // fractions
-    ("minimize u^2 / y + y + (u - 2)^2 + (v - 1)^2 + sum_squares(x - a)", Some(Family::Socp)),
-    ("minimize u * u / y + y + (u - 2)^2 + (v - 1)^2 + sum_squares(x - a)", Some(Family::Socp)),
-    ("minimize sum_squares(x - a) / y + y + (u - 1)^2 + (v - 1)^2", Some(Family::Socp)),
-    ("minimize sum((x - a)^2) / y + y + (u - 1)^2 + (v - 1)^2", Some(Family::Socp)),
-    ("minimize 1 / y + y + (u - 1)^2 + (v - 1)^2 + sum_squares(x - a)", Some(Family::Socp)),
-    ("minimize c / y + y + (u - 1)^2 + (v - 1)^2 + sum_squares(x - a)", Some(Family::Socp)),
-    ("minimize sum_squares(x - a) + (u - 1)^2 + (v - 1)^2 + y\n subject to { u^2 / y <= 1 }", Some(Family::Socp)),
-    // exp and log
-    ("minimize log(exp(u) + exp(v)) + u^2 + v^2 + y + sum_squares(x - a)", None),
-    ("minimize sum(log(exp(x) + exp(a))) + sum_squares(x) + (u - 1)^2 + (v - 1)^2 + y", None),
-    ("minimize log(sum(exp(x - a))) + sum_squares(x) + (u - 1)^2 + (v - 1)^2 + y", None),
-    ("minimize sum(log(1 + exp(x - a))) + sum_squares(x) + (u - 1)^2 + (v - 1)^2 + y", None),
-    ("minimize sum(log(sum(exp(Z - x), axis = 1))) + sum_squares(x) + (u - 1)^2 + (v - 1)^2 + y", None),
-    ("minimize exp(u) * exp(v) + u^2 + v^2 + y + sum_squares(x - a)", None),
-    ("minimize exp(u) / exp(v) + u^2 + v^2 + y + sum_squares(x - a)", None),
-    ("minimize sum(log(exp(A @ x))) + abs(u - 1) + abs(v - 1) + y + norm1(x)", Some(Family::Lp)),
-    ("maximize log(y^3) - y - (u - 1)^2 - (v - 1)^2 - sum_squares(x - a)", None),
-    ("maximize log(y / 2) - y - (u - 1)^2 - (v - 1)^2 - sum_squares(x - a)", None),
-];
-
-/// Convex, but not rewritten: what the stage lacks for each.
-const NOT_YET: &[(&str, &str)] = &[
-    // √(y·v) is the geometric mean: no `geo_mean` atom (a hypograph cone) yet
-    ("maximize sqrt(y * c) - y - (u - 1)^2 - (v - 1)^2 - sum_squares(x - a)", "no geo_mean atom"),
-    // elementwise x²/y of vectors: `quad_over_lin` takes a scalar y
-    ("minimize sum((x - a)^2 / y) + y + (u - 1)^2 + (v - 1)^2", "quad_over_lin of vectors is a sum, not elementwise"),
-    // √(1 + z⁴) is ‖(1, z²)‖: needs a rule for a square inside the cone
-    ("minimize sum(sqrt(1 + (x - a)^4)) + (u - 1)^2 + (v - 1)^2 + y", "no rule for powers above 2 inside a root"),
-    // √(eˣ) = e^(x/2): no rule for roots of exponentials
-    ("minimize sum(sqrt(exp(x) + 1)) + sum_squares(x - a) + (u - 1)^2 + (v - 1)^2 + y", "no root-of-exp rule"),
-];
-
+/// Every corpus entry is convex after rewriting. By default it is solved as
+/// written when smooth as written (a smooth family) and as its DCP form
+/// otherwise (that family); `solve using ipm` gives the DCP form's family.
 #[test]
 fn corpus_of_convex_problems_written_as_people_write_them() {
     let mut done = 0;
     for (body, family) in CORPUS {
         let n = corpus_node(body);
         assert!(rewritten(&n), "{body}: not rewritten\n{:?}", n.class);
-        assert!(n.class.convex, "{body}: {:?}", n.class);
+        assert!(n.class.convex && n.class.reason.starts_with(VERDICT), "{body}: {:?}", n.class);
+        let ipm = corpus_node(&format!("{body}\n solve using ipm"));
+        assert!(rewritten(&ipm) && ipm.class.convex, "{body}: {:?}", ipm.class);
         match family {
-            Some(f) => assert_eq!(n.class.family, *f, "{body}: {:?}", n.class),
-            None => assert!(!n.class.family.is_conic(), "{body}: {:?}", n.class),
+            Some(f) => {
+                assert_eq!(ipm.class.family, *f, "{body}: {:?}", ipm.class);
+                assert!(n.class.family == *f || !n.class.family.is_conic(), "{body}: {:?}", n.class);
+            }
+            None => assert!(!n.class.family.is_conic() && !ipm.class.family.is_conic(), "{body}: {:?}", n.class),
         }
         done += 1;
     }
@@ -107,6 +58,61 @@ fn corpus_of_convex_problems_written_as_people_write_them() {
         assert!(!rewritten(&n), "{body} ({why}) is rewritten now: move it to the corpus");
     }
     assert!(done >= 25 && CORPUS.len() + NOT_YET.len() >= 30);
+}
+
+/// `sum(sqrt((A @ x - b)^2))` is `norm1(A @ x - b)`: not smooth as written (a
+/// kink at every zero residual) and not DCP as written (once a UI example of a
+/// refused node), it is an LP after rewriting, solved by the interior point
+/// method to norm1's optimal value.
+#[test]
+fn sqrt_of_a_square_is_an_lp() {
+    let written = node(
+        "node f(A: real[m, n], b: real[m]) -> x: real[n] {
+            minimize sum(sqrt((A @ x - b)^2))
+        }",
+    );
+    assert_eq!(written.class.family, Family::Lp, "{:?}", written.class);
+    assert!(written.class.reason.starts_with(VERDICT), "{:?}", written.class);
+    let norm1 = node(
+        "node f(A: real[m, n], b: real[m]) -> x: real[n] {
+            minimize norm1(A @ x - b)
+        }",
+    );
+    let mut rng = Rng(5);
+    let (m, n) = (7, 3);
+    let a: Vec<Vec<f64>> = (0..m).map(|_| rng.vec(n)).collect();
+    let inputs = json!({"A": a, "b": rng.vec(m)});
+    let values = named_tensors(&inputs).expect("inputs");
+    let objective = |node: &Node| {
+        let s = forward(node, &bind(node, &values).expect("bind")).expect("forward");
+        assert_eq!(s.status, ddn::runtime::Status::Optimal);
+        let x = &s.outputs[0].1.data;
+        (0..m)
+            .map(|i| ((0..n).map(|j| a[i][j] * x[j]).sum::<f64>() - inputs["b"][i].as_f64().unwrap()).abs())
+            .sum::<f64>()
+    };
+    let (p, q) = (objective(&written), objective(&norm1));
+    assert!((p - q).abs() <= 1e-7 * (1.0 + q), "{p} vs {q}");
+}
+
+/// The family of a sum does not depend on the order of its terms: a convex
+/// quadratic plus a piecewise-linear term is a QP either way round (the cone
+/// classes of a sum's terms are joined before composing).
+#[test]
+fn family_of_a_sum_does_not_depend_on_term_order() {
+    let head = "node f(a: real[3]) -> x: real[3]";
+    for (p, q, family) in [
+        ("sum_squares(x - a)", "norm1(x)", Family::Qp),
+        ("sum_squares(x - a)", "sum(abs(x))", Family::Qp),
+        ("sum(square(x))", "max(x - a)", Family::Qp),
+        ("norm(x - a)", "sum_squares(x)", Family::Socp),
+        ("sum(x)", "norm1(x - a)", Family::Lp),
+    ] {
+        for body in [format!("{p} + {q}"), format!("{q} + {p}"), format!("{q} + 2 * {p} + {q}")] {
+            let n = node(&format!("{head} {{ minimize {body} }}"));
+            assert_eq!(n.class.family, family, "{body}: {:?}", n.class);
+        }
+    }
 }
 
 /// Each side condition, unmet, leaves the node as it was.
@@ -165,33 +171,33 @@ const QUAD_OVER_LIN: &str = "node f(a: real, b: pos) -> (u: real, y: pos) {
 }";
 
 /// The motivating example of the issue and its elementwise twin (the stdlib's
-/// pseudo-Huber pooling) come out SOCP; the interior point method on the
-/// rewritten form finds the smooth path's (Newton on the text) minimiser, and
-/// the conic backward pass agrees with the smooth path's implicit gradients,
-/// which agree with central differences of Newton's re-solves. (Central
-/// differences of the interior point method's re-solves are no reference here:
-/// at tol = 1e-12 a polished SOCP point can sit ~1e-6 from the optimum along a
-/// flat direction, which h = 1e-5 turns into a 10% error.)
+/// pseudo-Huber pooling) are SOCPs after rewriting, and smooth as written, so
+/// by default they keep the smooth forward on the text (Newton: the faster
+/// path), convex; `solve using ipm` solves the cone program. The interior point
+/// method on the rewritten form finds Newton's minimiser, and the conic
+/// backward pass agrees with the smooth path's implicit gradients, which agree
+/// with central differences of Newton's re-solves. (Central differences of the
+/// interior point method's re-solves are no reference here: at tol = 1e-12 a
+/// polished SOCP point can sit ~1e-6 from the optimum along a flat direction,
+/// which h = 1e-5 turns into a 10% error.)
 #[test]
 fn rewritten_nodes_solve_as_the_text_as_written() {
     let mut rng = Rng(11);
     let x: Vec<Vec<f64>> =
         (0..7).map(|i| rng.vec(3).iter().map(|v| v + if i == 0 { 4.0 } else { 0.0 }).collect()).collect();
     let pool = json!({"x": x, "alpha": 0.7});
-    // the smooth path: Newton, or SQP where a `pos` variable's bound is a constraint
-    let cases = [
-        (POOL_ROWS, pool.clone(), "newton"),
-        (POOL_ENTRIES, pool, "newton"),
-        (QUAD_OVER_LIN, json!({"a": 1.5, "b": 0.8}), "sqp"),
-    ];
-    for (src, inputs, method) in cases {
-        let conic = node(&src.replace("SOLVE", ""));
-        let smooth = node(&src.replace("SOLVE", &format!("solve using {method}")));
+    let cases = [(POOL_ROWS, pool.clone()), (POOL_ENTRIES, pool), (QUAD_OVER_LIN, json!({"a": 1.5, "b": 0.8}))];
+    for (src, inputs) in cases {
+        let conic = node(&src.replace("SOLVE", "solve using ipm"));
+        let smooth = node(&src.replace("SOLVE", ""));
         assert_eq!(conic.class.family, Family::Socp, "{src}");
+        assert!(conic.class.reason.starts_with(VERDICT), "{src}: {:?}", conic.class);
         assert!(!smooth.class.family.is_conic() && smooth.class.convex, "{src}: {:?}", smooth.class);
+        assert!(smooth.class.reason.starts_with(VERDICT) && rewritten(&smooth), "{src}: {:?}", smooth.class);
         let b = bind(&conic, &named_tensors(&inputs).expect("inputs")).expect("bind");
         let mut sc = forward(&conic, &b).expect("conic forward");
         let ss = forward(&smooth, &b).expect("smooth forward");
+        assert_eq!(ss.status, ddn::runtime::Status::Optimal, "{src}");
         let mut cot = Vec::new();
         for ((name, yc), (_, ys)) in sc.outputs.iter().zip(&ss.outputs) {
             for (p, q) in yc.data.iter().zip(&ys.data) {
@@ -209,22 +215,32 @@ fn rewritten_nodes_solve_as_the_text_as_written() {
     }
 }
 
-/// `ddnc explain` of three rewritten nodes: the rules used, in order, and the
-/// rewritten problem with its standard form.
+/// `ddnc explain` of rewritten nodes: the rules used, in order, and the
+/// rewritten problem — with its standard form when the cone program solves it
+/// (`solve using ipm`, or an LP like `sqrt(x^2)` by default), with the DCP form
+/// and the smooth derivation when the text as written is solved (the default
+/// for the smooth pooling node).
 #[test]
 fn explain_rewritten_nodes() {
     let pool = json!({"x": [[0.1, 2.0], [0.3, -0.2], [3.5, 0.4]], "alpha": 0.8});
+    let ipm = "solve using ipm";
     let cases = [
-        (POOL_ROWS.replace("SOLVE", ""), pool.clone()),
-        (POOL_ENTRIES.replace("SOLVE", ""), pool),
-        (QUAD_OVER_LIN.replace("SOLVE", ""), json!({"a": 1.5, "b": 0.8})),
+        (POOL_ROWS.replace("SOLVE", ""), None),
+        (POOL_ENTRIES.replace("SOLVE", ipm), Some(pool)),
+        (QUAD_OVER_LIN.replace("SOLVE", ipm), Some(json!({"a": 1.5, "b": 0.8}))),
+        (
+            "node f(A: real[m, n], b: real[m]) -> x: real[n] { minimize sum(sqrt((A @ x - b)^2)) }".into(),
+            Some(json!({"A": [[1.0, 0.5], [0.2, -1.0], [0.3, 0.3]], "b": [1.0, 0.0, -1.0]})),
+        ),
     ];
     let mut report = String::new();
     for (src, inputs) in cases {
         let n = node(&src);
-        let b = bind(&n, &named_tensors(&inputs).expect("inputs")).expect("bind");
-        let k = ddn::canon::canonicalize(&n, &b).expect("canonicalize");
-        report.push_str(&ddn::report::explain_text(&n, Some(&k)));
+        let k = inputs.map(|inputs| {
+            let b = bind(&n, &named_tensors(&inputs).expect("inputs")).expect("bind");
+            ddn::canon::canonicalize(&n, &b).expect("canonicalize")
+        });
+        report.push_str(&ddn::report::explain_text(&n, k.as_ref()));
     }
     insta::assert_snapshot!("explain_rewritten", report);
 }
