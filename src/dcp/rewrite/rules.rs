@@ -280,9 +280,7 @@ mod tests {
                 };
                 let dims: &'static [u64] = if flipped("scalar") || (has(need.vector) && !flipped("vector")) {
                     &[3]
-                } else if has(need.vector) {
-                    &[2, 3]
-                } else if v == "?x" && reduces_rows {
+                } else if has(need.vector) || (v == "?x" && reduces_rows) {
                     &[2, 3]
                 } else if v == "?x" && sums {
                     &[3]
