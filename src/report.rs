@@ -85,9 +85,10 @@ pub fn check_text(c: &Compiled) -> String {
         if !node.dims.is_empty() {
             out.push_str(&format!("  dimensions  {}\n", dims(node).join(", ")));
         }
-        // Convexity is known only from DCP; a non-DCP node may still be convex
-        // (pseudo-Huber pooling is), so it is never called "not convex".
-        let convex = if class.convex { "convex" } else { "not known to be convex: local solutions" };
+        // Convexity is known only from DCP (as written or after the rewrite
+        // stage); a node the stage cannot rewrite may still be convex, so it
+        // is never called "not convex".
+        let convex = if class.convex { "convex" } else { "not DCP, convexity unknown: local solutions" };
         out.push_str(&format!("  family      {} ({convex})\n", class.family.name()));
         out.push_str(&format!("  reason      {}\n", class.reason));
         if let Some(span) = class.culprit {
@@ -179,6 +180,25 @@ pub fn check_json(c: &Compiled) -> Value {
 pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> String {
     use crate::ir::ConstraintOrigin;
     let mut out = format!("node {}: {} ({})\n", node.name, node.class.family.name(), node.class.reason);
+    let rules = node.class.notes.iter().find(|n| n.starts_with(crate::dcp::rewrite::RULES));
+    if let Some(n) = rules {
+        out.push_str(&format!("  {n}\n"));
+    }
+    if rules.is_some() && !node.class.family.is_conic() {
+        // Solved as written: the DCP form the stage found, which `solve using
+        // ipm` would solve as a cone program.
+        let dcp = crate::dcp::rewrite::rewrite_node(node);
+        let mut sides = dcp.exprs.iter();
+        if let Some(o) = sides.next() {
+            out.push_str(&format!("  DCP form: {} {}\n", node.objective.sense.keyword(), node.expr_str(o)));
+        }
+        for (c, (l, r)) in node.constraints.iter().zip(std::iter::from_fn(|| sides.next().zip(sides.next()))) {
+            if (l, r) != (&c.lhs, &c.rhs) {
+                out.push_str(&format!("    subject to {} {} {}\n", node.expr_str(l), c.op.symbol(), node.expr_str(r)));
+            }
+        }
+        out.push_str(&format!("  solved as written (below): {}\n", crate::dcp::rewrite::SMOOTH_FORWARD));
+    }
     out.push_str(&format!("  {} {}\n", node.objective.sense.keyword(), node.expr_str(&node.objective.expr)));
     let user: Vec<_> = node.constraints.iter().filter(|c| c.origin == ConstraintOrigin::User).collect();
     if !user.is_empty() {

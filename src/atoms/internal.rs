@@ -1,7 +1,7 @@
-//! Internal atoms: the operations derivatives need that the surface language does
-//! not offer. They are absent from [`super::all`], so [`super::lookup`] (the only
-//! way source text names an atom) never finds them; only
-//! [`crate::symbolic`] builds them.
+//! Internal atoms: the operations derivatives and the DCP rewrite stage need that
+//! the surface language does not offer. They are absent from [`super::all`], so
+//! [`super::lookup`] (the only way source text names an atom) never finds them;
+//! only [`crate::symbolic`] and [`crate::dcp::rewrite`] build them.
 //!
 //! - `spread(c, axis)`: the adjoint of `sum(·, axis)` and of numpy broadcasting:
 //!   copies `c` over the expression's shape (along rows for `axis = 1`).
@@ -9,6 +9,10 @@
 //! - `sign(x)`, `step(x) = [x > 0]`, `ge(a, b) = [a ≥ b]`: the derivatives of
 //!   `abs`, `pos`, `maximum`/`max` on each smooth piece (constant there).
 //! - `outer(a, b) = a bᵀ`: the adjoint of a matrix–vector product.
+//! - `hypot(a, x) = √(a² + x²)` elementwise, or `√(a² + Σ x²)` along `axis`
+//!   (`‖(a, x)‖₂` per entry or per row/column): the second-order cone the rewrite
+//!   stage finds in `sqrt(c + z^2)`-shaped expressions (pseudo-Huber), convex and,
+//!   like `norm`, nondecreasing in each argument where it is nonnegative.
 
 use super::*;
 
@@ -22,6 +26,16 @@ fn outer_shape(a: &ShapeArgs) -> Result<Shape, String> {
         ([m], [n]) => Ok(Shape::matrix(*m, *n)),
         _ => Err("`outer` takes two vectors".into()),
     }
+}
+
+/// `hypot(a, x)`: `x`'s shape (reduced along `axis` when given), broadcast with `a`'s.
+fn hypot_shape(a: &ShapeArgs) -> Result<Shape, String> {
+    let x = if a.axis.is_some() {
+        reduce(&ShapeArgs { shapes: &a.shapes[1..], axis: a.axis, sizes: a.sizes, show: a.show })?
+    } else {
+        a.shapes[1].clone()
+    };
+    x.broadcast(&a.shapes[0]).ok_or_else(|| "`hypot` shapes do not broadcast".into())
 }
 
 /// A piecewise-constant indicator: zero derivative wherever it is defined.
@@ -75,4 +89,26 @@ pub(super) const ATOMS: &[AtomInfo] = &[
     indicator(Atom::Sign, "sign", "sign x elementwise (0 at 0)", &["x"]),
     indicator(Atom::Step, "step", "1 where x > 0, else 0", &["x"]),
     indicator(Atom::Ge, "ge", "1 where a ≥ b, else 0 (broadcast)", &["a", "b"]),
+    AtomInfo {
+        atom: Atom::Hypot,
+        name: "hypot",
+        doc: "√(a² + xᵢ²) elementwise, or √(a² + Σ x²) along `axis` (broadcast)",
+        sig: Signature {
+            params: &["a", "x"],
+            required: 2,
+            variadic: false,
+            axis: true,
+            kind: ArgKind::Values,
+            data_only: &[],
+        },
+        defaults: &[],
+        shape: hypot_shape,
+        sign: nonneg,
+        curvature: Curvature::Convex,
+        mono: by_sign,
+        smoothness: Smoothness::ConvexKink,
+        cone: cone_soc,
+        domain: Domain::All,
+        barrier: false,
+    },
 ];

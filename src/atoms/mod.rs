@@ -64,6 +64,8 @@ pub enum Atom {
     Sign,
     Step,
     Ge,
+    // built by the DCP rewrite stage only
+    Hypot,
 }
 
 /// How an atom's positional arguments are read.

@@ -329,6 +329,11 @@ impl<'a, K: Sink> Reducer<'a, K> {
                 self.b.soc(block);
                 Ok(t)
             }
+            Atom::Hypot => {
+                let a = self.arg(atom, args, 0, dir)?;
+                let x = self.arg(atom, args, 1, dir)?;
+                self.hypot(e, &a, &x, axis)
+            }
             Atom::SumSquares => {
                 let x = self.arg(atom, args, 0, dir)?;
                 self.sum_squares(&x)
@@ -469,6 +474,31 @@ impl<'a, K: Sink> Reducer<'a, K> {
         let mut block = vec![add(u, v, 1.0), add(u, v, -1.0)];
         block.extend(w.iter().map(|wi| wi.scaled(2.0)));
         self.b.soc(block)
+    }
+
+    /// tₖ ≥ √(aₖ² + Σ_{i ∈ group k} xᵢ²): one cone `(tₖ, aₖ, x_group)` per entry of
+    /// the result, `a` broadcast to it, the groups those of a reduction along
+    /// `axis` (or single entries of `x` broadcast to the result, without one).
+    fn hypot(&mut self, e: &Expr, a: &Aff<K::S>, x: &Aff<K::S>, axis: Option<u8>) -> Result<Aff<K::S>, CanonError> {
+        let shape = eval::concrete(&e.shape, self.env.dims);
+        let zero = Aff { shape: shape.clone(), e: vec![Lin::default(); shape.iter().product()] };
+        let spread = |v: &Aff<K::S>| Aff::combine(&zero, 1.0, v, 1.0).filter(|b| b.shape == shape);
+        let a = spread(a).ok_or_else(|| mismatch(e))?;
+        let groups: Vec<Vec<Lin<K::S>>> = match axis {
+            Some(_) => x.groups(axis).into_iter().map(|g| g.into_iter().cloned().collect()).collect(),
+            None => spread(x).ok_or_else(|| mismatch(e))?.e.into_iter().map(|l| vec![l]).collect(),
+        };
+        if groups.len() != a.len() {
+            return Err(mismatch(e));
+        }
+        self.note("hypot: (t, a, x) in the second-order cone per entry");
+        let t = self.fresh(shape);
+        for ((ti, ai), g) in t.e.iter().zip(&a.e).zip(groups) {
+            let mut block = vec![ti.clone(), ai.clone()];
+            block.extend(g);
+            self.b.soc(block);
+        }
+        Ok(t)
     }
 
     /// t ≥ ‖x‖²: the rotated cone t·1 ≥ ‖x‖².

@@ -76,12 +76,20 @@ impl Analysis {
 
 /// Analyses `e`, given the declared base types of the node's parameters and variables.
 pub fn analyze(e: &Expr, params: &[BaseType], vars: &[BaseType]) -> Analysis {
-    Analyzer { params, vars }.go(e)
+    Analyzer { params, vars, syms: &[] }.go(e)
+}
+
+/// [`analyze`] with symbolic inputs standing for analysed subexpressions: `Sym`
+/// number `k` is `syms[k]`. The rewrite stage applies the composition rule one
+/// e-node at a time this way.
+pub fn analyze_with(e: &Expr, params: &[BaseType], vars: &[BaseType], syms: &[Analysis]) -> Analysis {
+    Analyzer { params, vars, syms }.go(e)
 }
 
 struct Analyzer<'a> {
     params: &'a [BaseType],
     vars: &'a [BaseType],
+    syms: &'a [Analysis],
 }
 
 fn base_sign(b: Option<&BaseType>) -> Sign {
@@ -116,8 +124,13 @@ impl Analyzer<'_> {
                 let b = self.vars.get(v.0 as usize);
                 Analysis::leaf(base_sign(b), Curvature::Affine).with_positive(base_positive(b))
             }
-            // a symbolic input of a derived expression: data of unknown sign
-            ExprKind::Sym { .. } => Analysis::leaf(Sign::Unknown, Curvature::Constant),
+            // a symbolic input: an analysed subexpression, else (a derived
+            // expression's input) data of unknown sign
+            ExprKind::Sym { id, .. } => self
+                .syms
+                .get(id.0 as usize)
+                .cloned()
+                .unwrap_or_else(|| Analysis::leaf(Sign::Unknown, Curvature::Constant)),
             ExprKind::Neg(x) => {
                 let a = self.go(x);
                 let sign = -a.sign;
@@ -487,7 +500,10 @@ impl Analyzer<'_> {
                 arg: bad.map(|x| (x.span, format!("this has {}", kink_word(x.a.smoothness)))),
             });
         }
-        let cone = live.iter().fold(cone, |c, x| c.compose(x.a.cone));
+        // The arguments' classes joined first (the lattice's max, so the order
+        // of terms does not matter: `x^2 + abs(x)` and `abs(x) + x^2` are both
+        // QPs), then composed with the function's own.
+        let cone = cone.compose(live.iter().map(|x| x.a.cone).max().unwrap_or(Cone::Affine));
         let boundary = first(|a| &a.boundary);
         Analysis { sign, curvature, smoothness, cone, not_dcp, kink, nonsmooth, positive: false, boundary }
     }
@@ -518,6 +534,7 @@ fn positive(atom: Atom, args: &[Analysis]) -> bool {
         | Atom::Hstack
         | Atom::Vstack => all(),
         Atom::Maximum => args.iter().any(|a| a.positive),
+        Atom::Hypot => args.first().is_some_and(|a| a.positive),
         _ => false,
     }
 }

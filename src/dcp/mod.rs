@@ -12,6 +12,7 @@
 
 mod analyze;
 mod lattice;
+pub mod rewrite;
 
-pub use analyze::{analyze, Analysis, Culprit};
+pub use analyze::{analyze, analyze_with, Analysis, Culprit};
 pub use lattice::{Cone, Curvature, Mono, Sign, Smoothness};

@@ -476,6 +476,12 @@ fn atom_value(atom: Atom, v: &[Tensor], axis: Option<u8>, shape: Vec<usize>, spa
             spread(c, axis, &shape)
         }
         Atom::SumTo => unbroadcast(arg(0)?, &shape),
+        Atom::Hypot => {
+            let (a, x) = (arg(0)?, arg(1)?);
+            let squares = map(x.clone(), |v| v * v);
+            let s = if axis.is_some() { reduce(&squares, axis, 0.0, |p, q| p + q) } else { squares };
+            zip(a, &s, |a, s| (a * a + s).sqrt()).ok_or_else(|| fail(span, "shapes do not broadcast at run time"))?
+        }
         Atom::Outer => {
             let (a, b) = (arg(0)?, arg(1)?);
             Tensor::matrix(a.len(), b.len(), a.data.iter().flat_map(|x| b.data.iter().map(move |y| x * y)).collect())

@@ -319,6 +319,18 @@ fn atom_back(e: &Expr, atom: Atom, args: &[Expr], axis: Option<u8>, env: &Env, c
         }
         // piecewise constant: no derivative on each piece
         Atom::Sign | Atom::Step | Atom::Ge => Vec::new(),
+        // dh = (a da + Σ x dx) / h, with r = c / h (0 where h = 0)
+        Atom::Hypot => {
+            let r = map2(&c, &y, |ci, h| if h > 0.0 { ci / h } else { 0.0 });
+            let ra = zip(&r, &vals[0], |ri, a| ri * a).ok_or_else(|| err(e, "shapes"))?;
+            let dx = if axis.is_some() {
+                spread(&vals[1], axis, &r, |k, _| vals[1].data[k])
+            } else {
+                let rx = zip(&r, &vals[1], |ri, x| ri * x).ok_or_else(|| err(e, "shapes"))?;
+                unbroadcast(&rx, &vals[1].shape)
+            };
+            vec![unbroadcast(&ra, &vals[0].shape), dx]
+        }
     };
     for (a, d) in args.iter().zip(dx) {
         back(a, env, d, g)?;

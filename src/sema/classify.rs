@@ -14,12 +14,16 @@
 //!    both smooth and conic keeps it.
 //! 3. Otherwise a DCP node needing exponential cones is an EXP cone program.
 //! 4. Otherwise it is an error that names the lowest offending subexpression.
+//!
+//! A node that is not DCP as written goes through the rewrite stage
+//! ([`crate::dcp::rewrite`]) first, and is classified again from what it finds
+//! ([`classify_rewriting`]).
 
-use crate::dcp::{analyze, Analysis, Cone, Culprit, Curvature, Smoothness};
+use crate::dcp::{analyze, rewrite, Analysis, Cone, Culprit, Curvature, Smoothness};
 use crate::diag::Diagnostic;
 use crate::ir::{
     Arith, Classification, Constraint, ConstraintOrigin, Expr, ExprKind, Family, Objective, Output, Param, Relation,
-    Var, VarId,
+    SolveMethod, SolveSpec, Var, VarId,
 };
 use crate::syntax::ast::{self, BaseType, CmpOp, Sense};
 
@@ -31,6 +35,8 @@ pub struct Parts<'a> {
     pub outputs: &'a [Output],
     pub objective: &'a Objective,
     pub constraints: &'a [Constraint],
+    /// The expressions came from the rewrite stage, not from the text.
+    pub rewritten: bool,
 }
 
 struct Checked {
@@ -115,6 +121,7 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
         }
     }
 
+    let dcp = if p.rewritten { rewrite::VERDICT } else { "DCP-convex" };
     if all.dcp && all.cone <= Cone::SecondOrder {
         let family = match all.cone {
             Cone::Affine | Cone::PiecewiseLinear => Family::Lp,
@@ -134,7 +141,7 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
         return Ok(Classification {
             family,
             convex: true,
-            reason: format!("DCP-convex, with {objective} and {constraints}"),
+            reason: format!("{dcp}, with {objective} and {constraints}"),
             notes,
             culprit: None,
         });
@@ -156,7 +163,7 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
         return Ok(Classification {
             family: Family::Exp,
             convex: true,
-            reason: format!("DCP-convex, with {objective} and {constraints}; not smooth, so solved as a cone program"),
+            reason: format!("{dcp}, with {objective} and {constraints}; not smooth, so solved as a cone program"),
             notes,
             culprit: None,
         });
@@ -233,6 +240,100 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
     };
     let culprit = all.culprit_dcp.as_ref().filter(|_| !all.dcp).map(|c| c.span);
     Ok(Classification { family, convex: all.dcp, reason, notes, culprit })
+}
+
+/// A node's expressions when the rewrite stage replaced them.
+pub struct Replaced {
+    pub objective: Objective,
+    pub constraints: Vec<Constraint>,
+}
+
+/// [`classify`], with the rewrite stage for a node that is not DCP as written:
+/// its objective and constraint sides are rewritten by equality saturation and,
+/// when that gives a DCP form, the node is classified from it — convex, "DCP
+/// after rewriting", with the family of that form. Which forward solves it:
+///
+/// - not smooth as written (`sqrt(x^2)` is `abs(x)`: an LP): the rewritten
+///   expressions replace the written ones (returned in [`Replaced`]), so
+///   canonicalisation, the interior point method and the conic backward pass
+///   see them;
+/// - smooth as written (pseudo-Huber pooling): the smooth forward (Newton, or
+///   the smooth interior method under constraints) on the text as written, by
+///   default, because it is the faster path there
+///   ([`rewrite::SMOOTH_FORWARD`]);
+///   the same global minimum either way. `solve using ipm` asks for the cone
+///   program instead. A DCP form that needs the exponential cone while smooth
+///   is not a cone program ddn routes smooth nodes to, so it is solved as
+///   written too.
+///
+/// Not DCP after rewriting: the verdict on the text as written stands.
+pub fn classify_rewriting(
+    p: &Parts,
+    solve: Option<&SolveSpec>,
+) -> Result<(Classification, Option<Replaced>), Diagnostic> {
+    let written = classify(p);
+    if written.as_ref().is_ok_and(|c| c.convex) {
+        return Ok((written?, None));
+    }
+    let pb: Vec<BaseType> = p.params.iter().map(|x| x.base).collect();
+    let vb: Vec<BaseType> = p.vars.iter().map(|x| x.base).collect();
+    let mut exprs = vec![&p.objective.expr];
+    exprs.extend(p.constraints.iter().flat_map(|c| [&c.lhs, &c.rhs]));
+    let out = rewrite::rewrite(&exprs, &pb, &vb);
+    let mut it = out.exprs.into_iter();
+    let objective = Objective { expr: it.next().unwrap_or_else(|| p.objective.expr.clone()), ..p.objective.clone() };
+    let constraints: Vec<Constraint> = p
+        .constraints
+        .iter()
+        .map(|c| {
+            let lhs = it.next().unwrap_or_else(|| c.lhs.clone());
+            let rhs = it.next().unwrap_or_else(|| c.rhs.clone());
+            Constraint { lhs, rhs, ..c.clone() }
+        })
+        .collect();
+    let parts = Parts { objective: &objective, constraints: &constraints, rewritten: true, ..*p };
+    let rewritten = match classify(&parts) {
+        Ok(c) if c.convex && !out.rules.is_empty() => c,
+        _ => {
+            let mut written = written?;
+            if !out.stop.starts_with("saturated") {
+                written.notes.push(format!("the DCP rewrite stage found no DCP form (egg: {})", out.stop));
+            }
+            return Ok((written, None));
+        }
+    };
+    let rules = format!("{}{} (egg: {})", rewrite::RULES, out.rules.join(", "), out.stop);
+    let ipm = solve.is_some_and(|s| matches!(s.method, SolveMethod::Ipm(_)));
+    match written {
+        Ok(mut w) if !(ipm && rewritten.family.is_conic()) => {
+            let forward = match w.family {
+                Family::SmoothUnconstrained => "Newton",
+                _ => "the smooth interior point method",
+            };
+            w.reason = if rewritten.family.is_conic() {
+                format!(
+                    "{}, its DCP form {}; smooth as written, so solved by {forward} on the text as written, the \
+                     faster path (`solve using ipm` solves the cone program)",
+                    rewrite::VERDICT,
+                    rewritten.family.name(),
+                )
+            } else {
+                format!(
+                    "{}, needing the exponential cone; smooth as written, so solved by {forward} on the text as written",
+                    rewrite::VERDICT
+                )
+            };
+            w.convex = true;
+            w.culprit = None;
+            w.notes.push(rules);
+            Ok((w, None))
+        }
+        _ => {
+            let mut c = rewritten;
+            c.notes.push(rules);
+            Ok((c, Some(Replaced { objective, constraints })))
+        }
+    }
 }
 
 fn obj_culprit(obj: &Analysis, o: &Objective, verb: &str) -> Option<Culprit> {

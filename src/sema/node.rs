@@ -199,11 +199,13 @@ pub fn check_node(n: &ast::Node, defs: &DefTable, diags: &mut Vec<Diagnostic>) -
         outputs: &outputs,
         objective: &objective,
         constraints: &constraints,
+        rewritten: false,
     };
     let solve = solve.map(|named| named.resolve(&parts)).transpose();
-    let class = classify::classify(&parts);
-    let (solve, class) = match (solve, class) {
-        (Ok(solve), Ok(class)) => (solve, class),
+    let class = classify::classify_rewriting(&parts, solve.as_ref().ok().and_then(Option::as_ref));
+    let (solve, class, objective, constraints) = match (solve, class) {
+        (Ok(solve), Ok((c, Some(r)))) => (solve, c, r.objective, r.constraints),
+        (Ok(solve), Ok((c, None))) => (solve, c, objective, constraints),
         (solve, class) => {
             b.diags.extend(solve.err().into_iter().chain(class.err()));
             return None;

@@ -37,6 +37,7 @@ pub use grad::grad;
 pub use jvp::jvp;
 pub use problem::{initial_point, NodeProblem};
 pub use rules::groups as rule_groups;
+pub(crate) use simplify::{fold, from_egg, node_kind, to_egg, Math, Shapes};
 pub use simplify::{simplify, Simplified};
 
 use crate::diag::Span;

@@ -87,7 +87,7 @@ impl Shapes {
     }
 
     /// `name` or `name@axis` as an atom and its axis.
-    fn op(s: Symbol) -> Option<(Atom, Option<u8>)> {
+    pub(crate) fn op(s: Symbol) -> Option<(Atom, Option<u8>)> {
         let (name, axis) = match s.as_str().split_once('@') {
             Some((name, ax)) => (name, Some(ax.parse().ok()?)),
             None => (s.as_str(), None),
@@ -95,8 +95,13 @@ impl Shapes {
         Some((crate::atoms::by_name(name)?, axis))
     }
 
+    /// The expression a leaf symbol `$k` stands for (`None` for a shape leaf `#k`).
+    pub(crate) fn leaf(&self, s: Symbol) -> Option<&Expr> {
+        s.as_str().strip_prefix('$').and_then(|k| k.parse::<usize>().ok()).and_then(|k| self.leaves.get(k))
+    }
+
     /// The shape of `node` given its children's shapes (the checker's rules).
-    fn shape_of(&self, node: &Math, child: impl Fn(Id) -> Shape) -> Shape {
+    pub(crate) fn shape_of(&self, node: &Math, child: impl Fn(Id) -> Shape) -> Shape {
         let broadcast = |a: Id, b: Id| child(a).broadcast(&child(b)).unwrap_or_default();
         match node {
             Math::Num(_) => Shape::scalar(),
@@ -172,7 +177,7 @@ impl Analysis<Math> for Shapes {
 }
 
 /// The value of `node` when its children are scalar constants.
-fn fold(node: &Math, v: impl Fn(Id) -> Option<f64>) -> Option<f64> {
+pub(crate) fn fold(node: &Math, v: impl Fn(Id) -> Option<f64>) -> Option<f64> {
     Some(match node {
         Math::Num(c) => c.0,
         Math::Neg(a) => -v(*a)?,
@@ -276,7 +281,7 @@ fn op_symbol(atom: Atom, axis: Option<u8>) -> Symbol {
     }
 }
 
-fn to_egg(e: &Expr, shapes: &mut Shapes, rec: &mut RecExpr<Math>) -> Id {
+pub(crate) fn to_egg(e: &Expr, shapes: &mut Shapes, rec: &mut RecExpr<Math>) -> Id {
     let mut kid = |c: &Expr, shapes: &mut Shapes| to_egg(c, shapes, rec);
     let node = match &e.kind {
         ExprKind::Const(c) => Math::Num(OrderedFloat(*c)),
@@ -312,49 +317,53 @@ fn to_egg(e: &Expr, shapes: &mut Shapes, rec: &mut RecExpr<Math>) -> Id {
 
 /// The IR of an extracted term; shapes are recomputed bottom-up by the same
 /// rules as the analysis, spans are `like`'s.
-fn from_egg(rec: &RecExpr<Math>, shapes: &Shapes, like: &Expr) -> Expr {
+pub(crate) fn from_egg(rec: &RecExpr<Math>, shapes: &Shapes, like: &Expr) -> Expr {
     let mut built: Vec<Expr> = Vec::with_capacity(rec.len());
     for node in rec.as_ref() {
         let shape = shapes.shape_of(node, |c| built[usize::from(c)].shape.clone());
-        let kid = |c: &Id| Box::new(built[usize::from(*c)].clone());
-        let kind = match node {
-            Math::Num(c) => ExprKind::Const(c.0),
-            Math::Leaf(s) => match s.as_str().strip_prefix('$').and_then(|k| k.parse::<usize>().ok()) {
-                Some(k) => shapes.leaves[k].kind.clone(),
-                // a shape leaf: only ever the last child of `sum_to`/`spread`, dropped there
-                None => ExprKind::Const(0.0),
-            },
-            Math::Add([a, b]) => ExprKind::Binary { op: Arith::Add, lhs: kid(a), rhs: kid(b) },
-            Math::Sub([a, b]) => ExprKind::Binary { op: Arith::Sub, lhs: kid(a), rhs: kid(b) },
-            Math::Mul([a, b]) => ExprKind::Binary { op: Arith::Mul, lhs: kid(a), rhs: kid(b) },
-            Math::Div([a, b]) => ExprKind::Binary { op: Arith::Div, lhs: kid(a), rhs: kid(b) },
-            Math::Neg(a) => ExprKind::Neg(kid(a)),
-            Math::Pow([a, p]) => {
-                let p = match rec[*p] {
-                    Math::Num(p) => p.0,
-                    _ => unreachable!("an exponent class always holds its constant (the analysis folds it)"),
-                };
-                ExprKind::Pow { base: kid(a), p }
-            }
-            Math::MatMul([a, b]) => ExprKind::MatMul(kid(a), kid(b)),
-            Math::Transpose(a) => ExprKind::Transpose(kid(a)),
-            Math::Op(s, ids) => {
-                let (atom, axis) =
-                    Shapes::op(*s).expect("every op symbol names an atom (to_egg and the rules write them)");
-                let n = if atom.carries_shape() { ids.len() - 1 } else { ids.len() };
-                let args = ids[..n].iter().map(|c| built[usize::from(*c)].clone()).collect();
-                ExprKind::Atom { atom, args, axis }
-            }
+        let exponent = |p: Id| match rec[p] {
+            Math::Num(p) => p.0,
+            _ => unreachable!("an exponent class always holds its constant (the analysis folds it)"),
         };
+        let kind = node_kind(node, shapes, |c| built[usize::from(c)].clone(), exponent);
         let span = match node {
-            Math::Leaf(s) => s
-                .as_str()
-                .strip_prefix('$')
-                .and_then(|k| k.parse::<usize>().ok())
-                .map_or(like.span, |k| shapes.leaves[k].span),
+            Math::Leaf(s) => shapes.leaf(*s).map_or(like.span, |l| l.span),
             _ => like.span,
         };
         built.push(Expr { kind, shape, span });
     }
     built.pop().unwrap_or_else(|| like.clone())
+}
+
+/// The IR operation of one e-node, its children built by `kid` and a power's
+/// exponent read by `exponent`.
+pub(crate) fn node_kind(
+    node: &Math,
+    shapes: &Shapes,
+    kid: impl Fn(Id) -> Expr,
+    exponent: impl Fn(Id) -> f64,
+) -> ExprKind {
+    let k = |c: &Id| Box::new(kid(*c));
+    match node {
+        Math::Num(c) => ExprKind::Const(c.0),
+        Math::Leaf(s) => match shapes.leaf(*s) {
+            Some(l) => l.kind.clone(),
+            // a shape leaf: only ever the last child of `sum_to`/`spread`, dropped there
+            None => ExprKind::Const(0.0),
+        },
+        Math::Add([a, b]) => ExprKind::Binary { op: Arith::Add, lhs: k(a), rhs: k(b) },
+        Math::Sub([a, b]) => ExprKind::Binary { op: Arith::Sub, lhs: k(a), rhs: k(b) },
+        Math::Mul([a, b]) => ExprKind::Binary { op: Arith::Mul, lhs: k(a), rhs: k(b) },
+        Math::Div([a, b]) => ExprKind::Binary { op: Arith::Div, lhs: k(a), rhs: k(b) },
+        Math::Neg(a) => ExprKind::Neg(k(a)),
+        Math::Pow([a, p]) => ExprKind::Pow { base: k(a), p: exponent(*p) },
+        Math::MatMul([a, b]) => ExprKind::MatMul(k(a), k(b)),
+        Math::Transpose(a) => ExprKind::Transpose(k(a)),
+        Math::Op(s, ids) => {
+            let (atom, axis) = Shapes::op(*s).expect("every op symbol names an atom (to_egg and the rules write them)");
+            let n = if atom.carries_shape() { ids.len() - 1 } else { ids.len() };
+            let args = ids[..n].iter().map(|c| kid(*c)).collect();
+            ExprKind::Atom { atom, args, axis }
+        }
+    }
 }

@@ -35,9 +35,9 @@ pub mod pool_quadratic {
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2193, 2194),
+            span(0, 2560, 2561),
         );
-        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2197, 2198));
+        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2564, 2565));
         let e3 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -45,7 +45,7 @@ pub mod pool_quadratic {
                 rhs: Box::new(e2),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2193, 2198),
+            span(0, 2560, 2565),
         );
         let e4 = expr(
             ExprKind::Pow {
@@ -62,7 +62,7 @@ pub mod pool_quadratic {
                 rhs: Box::new(e4),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2183, 2199),
+            span(0, 2550, 2566),
         );
         let e6 = expr(
             ExprKind::Atom {
@@ -71,20 +71,20 @@ pub mod pool_quadratic {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2179, 2200),
+            span(0, 2546, 2567),
         );
         Node {
             name: "pool_quadratic".into(),
-            span: span(0, 2115, 2202),
+            span: span(0, 2482, 2569),
             dims: Vec::from([
                 DimInfo {
                     name: "n".into(),
-                    span: span(0, 2143, 2144),
+                    span: span(0, 2510, 2511),
                     bound_by: Some((ParamId(0), 0)),
                 },
                 DimInfo {
                     name: "d".into(),
-                    span: span(0, 2146, 2147),
+                    span: span(0, 2513, 2514),
                     bound_by: Some((ParamId(0), 1)),
                 },
             ]),
@@ -93,7 +93,7 @@ pub mod pool_quadratic {
                     name: "x".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::n, dim::d]),
-                    span: span(0, 2135, 2136),
+                    span: span(0, 2502, 2503),
                 },
             ]),
             vars: Vec::from([
@@ -101,7 +101,7 @@ pub mod pool_quadratic {
                     name: "y".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::d]),
-                    span: span(0, 2153, 2154),
+                    span: span(0, 2520, 2521),
                     is_output: true,
                 },
             ]),
@@ -109,7 +109,7 @@ pub mod pool_quadratic {
             objective: Objective {
                 sense: Sense::Minimize,
                 expr: e6,
-                span: span(0, 2170, 2200),
+                span: span(0, 2537, 2567),
             },
             constraints: Vec::new(),
             solve: None,
@@ -668,7 +668,7 @@ pub mod pool_quadratic {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2193, 2194),
+            span(0, 2560, 2561),
             env,
         )?;
         Ok(vec![t0])
@@ -708,7 +708,7 @@ pub mod pool_pseudo_huber {
         NODE.get_or_init(checked)
     }
     fn checked() -> Node {
-        let e0 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e0 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e1 = expr(
             ExprKind::Pow {
                 base: Box::new(e0),
@@ -721,9 +721,9 @@ pub mod pool_pseudo_huber {
         let e3 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e4 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e4 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e5 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -731,9 +731,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e4),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2305),
+            span(0, 2667, 2672),
         );
-        let e6 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e6 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e7 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -786,7 +786,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e12),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2287, 2313),
+            span(0, 2654, 2680),
         );
         let e14 = expr(
             ExprKind::Atom {
@@ -795,12 +795,12 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e15 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2333, 2334),
+            span(0, 2700, 2701),
         );
         let e16 = expr(
             ExprKind::Atom {
@@ -809,9 +809,9 @@ pub mod pool_pseudo_huber {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2328, 2345),
+            span(0, 2695, 2712),
         );
-        let e17 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e17 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e18 = expr(
             ExprKind::Pow {
                 base: Box::new(e17),
@@ -824,9 +824,9 @@ pub mod pool_pseudo_huber {
         let e20 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e21 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e21 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e22 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -834,9 +834,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e21),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2305),
+            span(0, 2667, 2672),
         );
-        let e23 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e23 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e24 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -889,7 +889,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e29),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2287, 2313),
+            span(0, 2654, 2680),
         );
         let e31 = expr(
             ExprKind::Atom {
@@ -898,14 +898,14 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e32 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e33 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e33 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e34 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -913,15 +913,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e33),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e35 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e35 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e36 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e37 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e37 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e38 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -929,9 +929,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e37),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e39 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e39 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e40 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -939,7 +939,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e39),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e41 = expr(
             ExprKind::Pow {
@@ -947,7 +947,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e42 = expr(
             ExprKind::Binary {
@@ -956,7 +956,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e41),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e43 = expr(
             ExprKind::Atom {
@@ -965,7 +965,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e44 = expr(
             ExprKind::Binary {
@@ -974,7 +974,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e43),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e45 = expr(
             ExprKind::Atom {
@@ -983,19 +983,19 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e46 = expr(
             ExprKind::Neg(Box::new(e45)),
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e47 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e48 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e48 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e49 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1003,15 +1003,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e48),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e50 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e50 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e51 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e52 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e52 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e53 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1019,9 +1019,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e52),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e54 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e54 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e55 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1029,7 +1029,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e54),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e56 = expr(
             ExprKind::Pow {
@@ -1037,7 +1037,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e57 = expr(
             ExprKind::Binary {
@@ -1046,7 +1046,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e56),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e58 = expr(
             ExprKind::Atom {
@@ -1055,7 +1055,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e59 = expr(
             ExprKind::Binary {
@@ -1064,7 +1064,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e58),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e60 = expr(
             ExprKind::Atom {
@@ -1073,19 +1073,19 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e61 = expr(
             ExprKind::Neg(Box::new(e60)),
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e62 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e63 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e63 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e64 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1093,14 +1093,14 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e63),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e65 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e66 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e66 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e67 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1108,7 +1108,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e66),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e68 = expr(
             ExprKind::Sym {
@@ -1116,7 +1116,7 @@ pub mod pool_pseudo_huber {
                 name: "v_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e69 = expr(
             ExprKind::Binary {
@@ -1125,16 +1125,16 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e68),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e70 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e70 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e71 = expr(
             ExprKind::Pow {
                 base: Box::new(e70),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e72 = expr(
             ExprKind::Binary {
@@ -1143,7 +1143,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e71),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e73 = expr(
             ExprKind::Binary {
@@ -1152,15 +1152,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e72),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e74 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e74 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e75 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e76 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e76 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e77 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1168,9 +1168,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e76),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e78 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e78 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e79 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1178,7 +1178,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e78),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e80 = expr(
             ExprKind::Pow {
@@ -1186,7 +1186,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e81 = expr(
             ExprKind::Binary {
@@ -1195,7 +1195,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e80),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e82 = expr(
             ExprKind::Atom {
@@ -1204,7 +1204,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e83 = expr(
             ExprKind::Pow {
@@ -1212,7 +1212,7 @@ pub mod pool_pseudo_huber {
                 p: 3.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e84 = expr(
             ExprKind::Binary {
@@ -1221,7 +1221,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e83),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e85 = expr(
             ExprKind::Sym {
@@ -1229,15 +1229,15 @@ pub mod pool_pseudo_huber {
                 name: "v_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e86 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e86 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e87 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e88 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e88 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e89 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1245,9 +1245,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e88),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e90 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e90 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e91 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1255,7 +1255,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e90),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e92 = expr(
             ExprKind::Pow {
@@ -1263,7 +1263,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e93 = expr(
             ExprKind::Binary {
@@ -1272,7 +1272,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e92),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e94 = expr(
             ExprKind::Atom {
@@ -1281,7 +1281,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e95 = expr(
             ExprKind::Binary {
@@ -1290,7 +1290,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e94),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e96 = expr(
             ExprKind::Binary {
@@ -1299,7 +1299,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e95),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e97 = expr(
             ExprKind::Atom {
@@ -1308,21 +1308,21 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e98 = expr(
             ExprKind::Neg(Box::new(e97)),
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e99 = expr(ExprKind::Const(-1.0), shape(&[]), span(0, 2283, 2314));
-        let e100 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e99 = expr(ExprKind::Const(-1.0), shape(&[]), span(0, 2650, 2681));
+        let e100 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e101 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e102 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e102 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e103 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1330,9 +1330,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e102),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e104 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e104 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e105 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1340,7 +1340,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e104),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e106 = expr(
             ExprKind::Pow {
@@ -1348,7 +1348,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e107 = expr(
             ExprKind::Binary {
@@ -1357,7 +1357,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e106),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e108 = expr(
             ExprKind::Atom {
@@ -1366,7 +1366,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e109 = expr(
             ExprKind::Binary {
@@ -1375,7 +1375,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e108),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e110 = expr(
             ExprKind::Atom {
@@ -1384,12 +1384,12 @@ pub mod pool_pseudo_huber {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e111 = expr(
             ExprKind::Neg(Box::new(e110)),
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e112 = expr(
             ExprKind::Atom {
@@ -1398,14 +1398,14 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e113 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e114 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e114 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e115 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1413,7 +1413,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e114),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e116 = expr(
             ExprKind::Pow {
@@ -1421,16 +1421,16 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e117 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e117 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e118 = expr(
             ExprKind::Pow {
                 base: Box::new(e117),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e119 = expr(
             ExprKind::Binary {
@@ -1439,15 +1439,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e118),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e120 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e120 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e121 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e122 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e122 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e123 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1455,9 +1455,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e122),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e124 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e124 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e125 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1465,7 +1465,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e124),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e126 = expr(
             ExprKind::Pow {
@@ -1473,7 +1473,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e127 = expr(
             ExprKind::Binary {
@@ -1482,7 +1482,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e126),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e128 = expr(
             ExprKind::Atom {
@@ -1491,7 +1491,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e129 = expr(
             ExprKind::Pow {
@@ -1499,7 +1499,7 @@ pub mod pool_pseudo_huber {
                 p: 3.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e130 = expr(
             ExprKind::Binary {
@@ -1508,7 +1508,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e129),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e131 = expr(
             ExprKind::Atom {
@@ -1517,12 +1517,12 @@ pub mod pool_pseudo_huber {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e132 = expr(
             ExprKind::Neg(Box::new(e131)),
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e133 = expr(
             ExprKind::Atom {
@@ -1531,7 +1531,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e134 = expr(
             ExprKind::Binary {
@@ -1540,7 +1540,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e133),
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e135 = expr(
             ExprKind::Sym {
@@ -1548,14 +1548,14 @@ pub mod pool_pseudo_huber {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e136 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e137 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e137 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e138 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1563,15 +1563,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e137),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e139 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e139 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e140 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e141 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e141 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e142 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1579,9 +1579,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e141),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e143 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e143 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e144 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1589,7 +1589,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e143),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e145 = expr(
             ExprKind::Pow {
@@ -1597,7 +1597,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e146 = expr(
             ExprKind::Binary {
@@ -1606,7 +1606,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e145),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e147 = expr(
             ExprKind::Atom {
@@ -1615,7 +1615,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e148 = expr(
             ExprKind::Pow {
@@ -1623,7 +1623,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e149 = expr(
             ExprKind::Binary {
@@ -1632,7 +1632,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e148),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e150 = expr(
             ExprKind::Binary {
@@ -1641,14 +1641,14 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e149),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e151 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e152 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e152 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e153 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1656,7 +1656,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e152),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e154 = expr(
             ExprKind::Binary {
@@ -1665,15 +1665,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e153),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e155 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e155 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e156 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e157 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e157 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e158 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1681,9 +1681,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e157),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e159 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e159 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e160 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1691,7 +1691,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e159),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e161 = expr(
             ExprKind::Pow {
@@ -1699,7 +1699,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e162 = expr(
             ExprKind::Binary {
@@ -1708,7 +1708,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e161),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e163 = expr(
             ExprKind::Atom {
@@ -1717,16 +1717,16 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e164 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e164 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e165 = expr(
             ExprKind::Pow {
                 base: Box::new(e164),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e166 = expr(
             ExprKind::Binary {
@@ -1735,7 +1735,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e165),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e167 = expr(
             ExprKind::Binary {
@@ -1744,7 +1744,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e166),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e168 = expr(
             ExprKind::Sym {
@@ -1752,15 +1752,15 @@ pub mod pool_pseudo_huber {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e169 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e169 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e170 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e171 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e171 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e172 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1768,9 +1768,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e171),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e173 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e173 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e174 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1778,7 +1778,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e173),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e175 = expr(
             ExprKind::Pow {
@@ -1786,7 +1786,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e176 = expr(
             ExprKind::Binary {
@@ -1795,7 +1795,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e175),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e177 = expr(
             ExprKind::Atom {
@@ -1804,7 +1804,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e178 = expr(
             ExprKind::Binary {
@@ -1813,7 +1813,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e177),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e179 = expr(
             ExprKind::Binary {
@@ -1822,7 +1822,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e178),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e180 = expr(
             ExprKind::Sym {
@@ -1830,14 +1830,14 @@ pub mod pool_pseudo_huber {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e181 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e182 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e182 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e183 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1845,15 +1845,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e182),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e184 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e184 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e185 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e186 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e186 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e187 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1861,9 +1861,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e186),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e188 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e188 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e189 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1871,7 +1871,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e188),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e190 = expr(
             ExprKind::Pow {
@@ -1879,7 +1879,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e191 = expr(
             ExprKind::Binary {
@@ -1888,7 +1888,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e190),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e192 = expr(
             ExprKind::Atom {
@@ -1897,7 +1897,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e193 = expr(
             ExprKind::Pow {
@@ -1905,7 +1905,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e194 = expr(
             ExprKind::Binary {
@@ -1914,12 +1914,12 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e193),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e195 = expr(
             ExprKind::Neg(Box::new(e194)),
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e196 = expr(
             ExprKind::Binary {
@@ -1928,14 +1928,14 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e195),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e197 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e198 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e198 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e199 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1943,7 +1943,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e198),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e200 = expr(
             ExprKind::Pow {
@@ -1951,7 +1951,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e201 = expr(
             ExprKind::Binary {
@@ -1960,15 +1960,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e200),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e202 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e202 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e203 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e204 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e204 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e205 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1976,9 +1976,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e204),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e206 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e206 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e207 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1986,7 +1986,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e206),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e208 = expr(
             ExprKind::Pow {
@@ -1994,7 +1994,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e209 = expr(
             ExprKind::Binary {
@@ -2003,7 +2003,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e208),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e210 = expr(
             ExprKind::Atom {
@@ -2012,9 +2012,9 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e211 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e211 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e212 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
@@ -2022,16 +2022,16 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e211),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e213 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e213 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e214 = expr(
             ExprKind::Pow {
                 base: Box::new(e213),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e215 = expr(
             ExprKind::Binary {
@@ -2040,7 +2040,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e214),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e216 = expr(
             ExprKind::Binary {
@@ -2049,7 +2049,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e215),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e217 = expr(
             ExprKind::Atom {
@@ -2058,20 +2058,20 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         Node {
             name: "pool_pseudo_huber".into(),
-            span: span(0, 2204, 2347),
+            span: span(0, 2571, 2714),
             dims: Vec::from([
                 DimInfo {
                     name: "n".into(),
-                    span: span(0, 2235, 2236),
+                    span: span(0, 2602, 2603),
                     bound_by: Some((ParamId(0), 0)),
                 },
                 DimInfo {
                     name: "d".into(),
-                    span: span(0, 2238, 2239),
+                    span: span(0, 2605, 2606),
                     bound_by: Some((ParamId(0), 1)),
                 },
             ]),
@@ -2080,13 +2080,13 @@ pub mod pool_pseudo_huber {
                     name: "x".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::n, dim::d]),
-                    span: span(0, 2227, 2228),
+                    span: span(0, 2594, 2595),
                 },
                 Param {
                     name: "alpha".into(),
                     base: BaseType::Pos,
                     shape: shape(&[]),
-                    span: span(0, 2242, 2247),
+                    span: span(0, 2609, 2614),
                 },
             ]),
             vars: Vec::from([
@@ -2094,7 +2094,7 @@ pub mod pool_pseudo_huber {
                     name: "y".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::d]),
-                    span: span(0, 2257, 2258),
+                    span: span(0, 2624, 2625),
                     is_output: true,
                 },
             ]),
@@ -2102,18 +2102,21 @@ pub mod pool_pseudo_huber {
             objective: Objective {
                 sense: Sense::Minimize,
                 expr: e14,
-                span: span(0, 2274, 2314),
+                span: span(0, 2641, 2681),
             },
             constraints: Vec::new(),
             solve: None,
             inits: Vec::from([Init { var: VarId(0), value: e16 }]),
             class: Classification {
                 family: Family::SmoothUnconstrained,
-                convex: false,
-                reason: "not DCP (`sqrt` is concave and nondecreasing, so this argument must be concave); smooth, so solved locally and differentiated through its first-order conditions"
+                convex: true,
+                reason: "convex (DCP after rewriting), its DCP form SOCP; smooth as written, so solved by Newton on the text as written, the faster path (`solve using ipm` solves the cone program)"
                     .into(),
-                notes: Vec::new(),
-                culprit: Some(span(1, 1523, 1546)),
+                notes: Vec::from([
+                    "rewritten into DCP form by square-quot, add-quot, sqrt-quot, mul-one-l, hypot, sqrt-square-abs, abs-nonneg (egg: saturated after 6 iterations)"
+                        .into(),
+                ]),
+                culprit: None,
             },
             derived: std::sync::OnceLock::from(
                 Ok(
@@ -2260,22 +2263,22 @@ pub mod pool_pseudo_huber {
     }
     /// Kernel `Objective`.
     fn k_objective(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2674, 2679), env)?;
         let t1 = step(Op::Pow(2.0), vec![t0.clone()], &[], span(1, 1512, 1519), env)?;
         let t2 = step(Op::Const(1.0), vec![], &[], span(1, 1528, 1529), env)?;
         let t3 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
             env,
         )?;
-        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2671, 2672), env)?;
         let t5 = step(
             Op::Binary(Arith::Sub),
             vec![t3, t4],
             &[dim::n, dim::d],
-            span(0, 2300, 2305),
+            span(0, 2667, 2672),
             env,
         )?;
         let t6 = step(
@@ -2320,7 +2323,7 @@ pub mod pool_pseudo_huber {
             Op::Binary(Arith::Mul),
             vec![t1, t10],
             &[dim::n, dim::d],
-            span(0, 2287, 2313),
+            span(0, 2654, 2680),
             env,
         )?;
         let t12 = step(
@@ -2330,7 +2333,7 @@ pub mod pool_pseudo_huber {
             },
             vec![t11],
             &[],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         Ok(vec![t12])
@@ -2341,38 +2344,38 @@ pub mod pool_pseudo_huber {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
             env,
         )?;
-        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2671, 2672), env)?;
         let t2 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t1],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t3 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t4 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t3 = step(Op::Const(1.0), vec![], &[], span(0, 2650, 2681), env)?;
+        let t4 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2674, 2679), env)?;
         let t5 = step(
             Op::Binary(Arith::Div),
             vec![t2.clone(), t4],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t6 = step(
             Op::Pow(2.0),
             vec![t5],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t7 = step(
             Op::Binary(Arith::Add),
             vec![t3, t6],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t8 = step(
@@ -2382,14 +2385,14 @@ pub mod pool_pseudo_huber {
             },
             vec![t7],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t9 = step(
             Op::Binary(Arith::Div),
             vec![t2, t8],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t10 = step(
@@ -2399,10 +2402,10 @@ pub mod pool_pseudo_huber {
             },
             vec![t9],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t11 = step(Op::Neg, vec![t10], &[dim::d], span(0, 2283, 2314), env)?;
+        let t11 = step(Op::Neg, vec![t10], &[dim::d], span(0, 2650, 2681), env)?;
         Ok(vec![t11])
     }
     /// Kernel `Hvp`.
@@ -2411,15 +2414,15 @@ pub mod pool_pseudo_huber {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
             env,
         )?;
-        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2671, 2672), env)?;
         let t2 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t1],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t3 = step(
@@ -2429,52 +2432,52 @@ pub mod pool_pseudo_huber {
             },
             vec![],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t4 = step(
             Op::Binary(Arith::Mul),
             vec![t2.clone(), t3.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
-        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2283, 2314), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2674, 2679), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2650, 2681), env)?;
         let t7 = step(
             Op::Binary(Arith::Div),
             vec![t4, t6],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t2.clone(), t7],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t9 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t9 = step(Op::Const(1.0), vec![], &[], span(0, 2650, 2681), env)?;
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t2, t5],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t11 = step(
             Op::Pow(2.0),
             vec![t10],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Add),
             vec![t9, t11],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t13 = step(
@@ -2484,35 +2487,35 @@ pub mod pool_pseudo_huber {
             },
             vec![t12],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t14 = step(
             Op::Pow(3.0),
             vec![t13.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Div),
             vec![t8, t14],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t3, t13],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Sub),
             vec![t15, t16],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t18 = step(
@@ -2522,51 +2525,51 @@ pub mod pool_pseudo_huber {
             },
             vec![t17],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t19 = step(Op::Neg, vec![t18], &[dim::d], span(0, 2283, 2314), env)?;
+        let t19 = step(Op::Neg, vec![t18], &[dim::d], span(0, 2650, 2681), env)?;
         Ok(vec![t19])
     }
     /// Kernel `Hessian`.
     fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-1.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t1 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t0 = step(Op::Const(-1.0), vec![], &[], span(0, 2650, 2681), env)?;
+        let t1 = step(Op::Const(1.0), vec![], &[], span(0, 2650, 2681), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
             env,
         )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2671, 2672), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2674, 2679), env)?;
         let t6 = step(
             Op::Binary(Arith::Div),
             vec![t4.clone(), t5.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t7 = step(
             Op::Pow(2.0),
             vec![t6],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Add),
             vec![t1, t7],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t9 = step(
@@ -2576,14 +2579,14 @@ pub mod pool_pseudo_huber {
             },
             vec![t8],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t0, t9.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t11 = step(
@@ -2593,10 +2596,10 @@ pub mod pool_pseudo_huber {
             },
             vec![t10],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t12 = step(Op::Neg, vec![t11], &[dim::d], span(0, 2283, 2314), env)?;
+        let t12 = step(Op::Neg, vec![t11], &[dim::d], span(0, 2650, 2681), env)?;
         let t13 = step(
             Op::Atom {
                 atom: Atom::Diag,
@@ -2604,36 +2607,36 @@ pub mod pool_pseudo_huber {
             },
             vec![t12],
             &[dim::d, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t14 = step(
             Op::Pow(2.0),
             vec![t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t15 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2283, 2314), env)?;
+        let t15 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2650, 2681), env)?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t14, t15],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t17 = step(
             Op::Pow(3.0),
             vec![t9.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Div),
             vec![t16, t17],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t19 = step(
@@ -2643,10 +2646,10 @@ pub mod pool_pseudo_huber {
             },
             vec![t18],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2283, 2314), env)?;
+        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2650, 2681), env)?;
         let t21 = step(
             Op::Atom {
                 atom: Atom::Diag,
@@ -2654,21 +2657,21 @@ pub mod pool_pseudo_huber {
             },
             vec![t20],
             &[dim::d, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Add),
             vec![t13, t21],
             &[dim::d, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t23 = step(
             Op::Binary(Arith::Div),
             vec![t4, t9],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t24 = step(
@@ -2678,10 +2681,10 @@ pub mod pool_pseudo_huber {
             },
             vec![t23],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t25 = step(Op::Neg, vec![t24], &[dim::d], span(0, 2283, 2314), env)?;
+        let t25 = step(Op::Neg, vec![t24], &[dim::d], span(0, 2650, 2681), env)?;
         Ok(vec![t22, t25])
     }
     /// Kernel `Mixed`.
@@ -2693,45 +2696,45 @@ pub mod pool_pseudo_huber {
             },
             vec![],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2671, 2672), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t4 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t4 = step(Op::Const(1.0), vec![], &[], span(0, 2650, 2681), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2674, 2679), env)?;
         let t6 = step(
             Op::Binary(Arith::Div),
             vec![t3.clone(), t5.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t7 = step(
             Op::Pow(2.0),
             vec![t6],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Add),
             vec![t4, t7],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t9 = step(
@@ -2741,107 +2744,107 @@ pub mod pool_pseudo_huber {
             },
             vec![t8],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t10 = step(
             Op::Pow(2.0),
             vec![t9.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Div),
             vec![t3.clone(), t10],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Mul),
             vec![t0.clone(), t11.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t12, t3.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t14 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2283, 2314), env)?;
+        let t14 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2650, 2681), env)?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t9.clone(), t14.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t13, t15],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Div),
             vec![t0.clone(), t9.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Sub),
             vec![t16, t17],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t19 = step(Op::Neg, vec![t11], &[dim::n, dim::d], span(0, 2283, 2314), env)?;
+        let t19 = step(Op::Neg, vec![t11], &[dim::n, dim::d], span(0, 2650, 2681), env)?;
         let t20 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t19],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t21 = step(
             Op::Pow(2.0),
             vec![t3],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Mul),
             vec![t20, t21],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t23 = step(
             Op::Binary(Arith::Mul),
             vec![t9, t5],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t24 = step(
             Op::Binary(Arith::Mul),
             vec![t23, t14],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t25 = step(
             Op::Binary(Arith::Div),
             vec![t22, t24],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t26 = step(
@@ -2851,7 +2854,7 @@ pub mod pool_pseudo_huber {
             },
             vec![t25],
             &[],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         Ok(vec![t18, t26])
@@ -2862,7 +2865,7 @@ pub mod pool_pseudo_huber {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2333, 2334),
+            span(0, 2700, 2701),
             env,
         )?;
         let t1 = step(
@@ -2872,20 +2875,20 @@ pub mod pool_pseudo_huber {
             },
             vec![t0],
             &[dim::d],
-            span(0, 2328, 2345),
+            span(0, 2695, 2712),
             env,
         )?;
         Ok(vec![t1])
     }
     /// Kernel `Data`.
     fn k_data(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2674, 2679), env)?;
         let t1 = step(Op::Pow(2.0), vec![t0.clone()], &[], span(1, 1512, 1519), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
             env,
         )?;
         Ok(vec![t1, t2, t0])
@@ -2929,9 +2932,9 @@ pub mod pool_huber {
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2439, 2440),
+            span(0, 2806, 2807),
         );
-        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2443, 2444));
+        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2810, 2811));
         let e3 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -2939,9 +2942,9 @@ pub mod pool_huber {
                 rhs: Box::new(e2),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2439, 2444),
+            span(0, 2806, 2811),
         );
-        let e4 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2446, 2451));
+        let e4 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2813, 2818));
         let e5 = expr(
             ExprKind::Atom {
                 atom: Atom::Huber,
@@ -2958,7 +2961,7 @@ pub mod pool_huber {
                 rhs: Box::new(e5),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2425, 2452),
+            span(0, 2792, 2819),
         );
         let e7 = expr(
             ExprKind::Atom {
@@ -2967,20 +2970,20 @@ pub mod pool_huber {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2421, 2453),
+            span(0, 2788, 2820),
         );
         Node {
             name: "pool_huber".into(),
-            span: span(0, 2349, 2455),
+            span: span(0, 2716, 2822),
             dims: Vec::from([
                 DimInfo {
                     name: "n".into(),
-                    span: span(0, 2373, 2374),
+                    span: span(0, 2740, 2741),
                     bound_by: Some((ParamId(0), 0)),
                 },
                 DimInfo {
                     name: "d".into(),
-                    span: span(0, 2376, 2377),
+                    span: span(0, 2743, 2744),
                     bound_by: Some((ParamId(0), 1)),
                 },
             ]),
@@ -2989,13 +2992,13 @@ pub mod pool_huber {
                     name: "x".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::n, dim::d]),
-                    span: span(0, 2365, 2366),
+                    span: span(0, 2732, 2733),
                 },
                 Param {
                     name: "alpha".into(),
                     base: BaseType::Pos,
                     shape: shape(&[]),
-                    span: span(0, 2380, 2385),
+                    span: span(0, 2747, 2752),
                 },
             ]),
             vars: Vec::from([
@@ -3003,7 +3006,7 @@ pub mod pool_huber {
                     name: "y".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::d]),
-                    span: span(0, 2395, 2396),
+                    span: span(0, 2762, 2763),
                     is_output: true,
                 },
             ]),
@@ -3011,7 +3014,7 @@ pub mod pool_huber {
             objective: Objective {
                 sense: Sense::Minimize,
                 expr: e7,
-                span: span(0, 2412, 2453),
+                span: span(0, 2779, 2820),
             },
             constraints: Vec::new(),
             solve: None,
@@ -4094,10 +4097,10 @@ pub mod pool_huber {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2439, 2440),
+            span(0, 2806, 2807),
             env,
         )?;
-        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2446, 2451), env)?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2813, 2818), env)?;
         Ok(vec![t0, t1])
     }
 }
@@ -4139,9 +4142,9 @@ pub mod pool_welsch {
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e3 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4149,7 +4152,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e2),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2546),
+            span(0, 2908, 2913),
         );
         let e4 = expr(
             ExprKind::Pow {
@@ -4165,7 +4168,7 @@ pub mod pool_welsch {
             span(1, 2153, 2157),
         );
         let e6 = expr(ExprKind::Const(2.0), shape(&[]), span(1, 2161, 2162));
-        let e7 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e7 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e8 = expr(
             ExprKind::Pow {
                 base: Box::new(e7),
@@ -4208,7 +4211,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e11),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2534, 2554),
+            span(0, 2901, 2921),
         );
         let e13 = expr(
             ExprKind::Atom {
@@ -4217,12 +4220,12 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e14 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2574, 2575),
+            span(0, 2941, 2942),
         );
         let e15 = expr(
             ExprKind::Atom {
@@ -4231,15 +4234,15 @@ pub mod pool_welsch {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2569, 2586),
+            span(0, 2936, 2953),
         );
         let e16 = expr(ExprKind::Const(1.0), shape(&[]), span(1, 2145, 2146));
         let e17 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e18 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e18 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e19 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4247,7 +4250,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e18),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2546),
+            span(0, 2908, 2913),
         );
         let e20 = expr(
             ExprKind::Pow {
@@ -4263,7 +4266,7 @@ pub mod pool_welsch {
             span(1, 2153, 2157),
         );
         let e22 = expr(ExprKind::Const(2.0), shape(&[]), span(1, 2161, 2162));
-        let e23 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e23 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e24 = expr(
             ExprKind::Pow {
                 base: Box::new(e23),
@@ -4306,7 +4309,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e27),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2534, 2554),
+            span(0, 2901, 2921),
         );
         let e29 = expr(
             ExprKind::Atom {
@@ -4315,15 +4318,15 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e30 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e30 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e31 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e32 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e32 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e33 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4331,7 +4334,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e32),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e34 = expr(
             ExprKind::Pow {
@@ -4339,16 +4342,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e35 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e35 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e36 = expr(
             ExprKind::Pow {
                 base: Box::new(e35),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e37 = expr(
             ExprKind::Binary {
@@ -4357,7 +4360,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e36),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e38 = expr(
             ExprKind::Binary {
@@ -4366,7 +4369,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e37),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e39 = expr(
             ExprKind::Atom {
@@ -4375,16 +4378,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e40 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e40 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e41 = expr(
             ExprKind::Pow {
                 base: Box::new(e40),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e42 = expr(
             ExprKind::Binary {
@@ -4393,14 +4396,14 @@ pub mod pool_welsch {
                 rhs: Box::new(e41),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e43 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e44 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e44 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e45 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4408,7 +4411,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e44),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e46 = expr(
             ExprKind::Binary {
@@ -4417,7 +4420,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e45),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e47 = expr(
             ExprKind::Atom {
@@ -4426,20 +4429,20 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e48 = expr(
             ExprKind::Neg(Box::new(e47)),
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e49 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e49 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e50 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e51 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e51 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e52 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4447,7 +4450,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e51),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e53 = expr(
             ExprKind::Pow {
@@ -4455,16 +4458,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e54 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e54 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e55 = expr(
             ExprKind::Pow {
                 base: Box::new(e54),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e56 = expr(
             ExprKind::Binary {
@@ -4473,7 +4476,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e55),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e57 = expr(
             ExprKind::Binary {
@@ -4482,7 +4485,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e56),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e58 = expr(
             ExprKind::Atom {
@@ -4491,16 +4494,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e59 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e59 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e60 = expr(
             ExprKind::Pow {
                 base: Box::new(e59),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e61 = expr(
             ExprKind::Binary {
@@ -4509,14 +4512,14 @@ pub mod pool_welsch {
                 rhs: Box::new(e60),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e62 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e63 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e63 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e64 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4524,7 +4527,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e63),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e65 = expr(
             ExprKind::Binary {
@@ -4533,7 +4536,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e64),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e66 = expr(
             ExprKind::Atom {
@@ -4542,19 +4545,19 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e67 = expr(
             ExprKind::Neg(Box::new(e66)),
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e68 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e69 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e69 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e70 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4562,15 +4565,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e69),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e71 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e71 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e72 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e73 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e73 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e74 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4578,7 +4581,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e73),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e75 = expr(
             ExprKind::Pow {
@@ -4586,16 +4589,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e76 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e76 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e77 = expr(
             ExprKind::Pow {
                 base: Box::new(e76),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e78 = expr(
             ExprKind::Binary {
@@ -4604,7 +4607,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e77),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e79 = expr(
             ExprKind::Binary {
@@ -4613,7 +4616,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e78),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e80 = expr(
             ExprKind::Atom {
@@ -4622,14 +4625,14 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e81 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e82 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e82 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e83 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4637,7 +4640,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e82),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e84 = expr(
             ExprKind::Sym {
@@ -4645,7 +4648,7 @@ pub mod pool_welsch {
                 name: "v_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e85 = expr(
             ExprKind::Binary {
@@ -4654,16 +4657,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e84),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e86 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e86 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e87 = expr(
             ExprKind::Pow {
                 base: Box::new(e86),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e88 = expr(
             ExprKind::Binary {
@@ -4672,7 +4675,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e87),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e89 = expr(
             ExprKind::Binary {
@@ -4681,16 +4684,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e88),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e90 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e90 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e91 = expr(
             ExprKind::Pow {
                 base: Box::new(e90),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e92 = expr(
             ExprKind::Binary {
@@ -4699,7 +4702,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e91),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e93 = expr(
             ExprKind::Binary {
@@ -4708,15 +4711,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e92),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e94 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e94 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e95 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e96 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e96 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e97 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4724,7 +4727,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e96),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e98 = expr(
             ExprKind::Pow {
@@ -4732,16 +4735,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e99 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e99 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e100 = expr(
             ExprKind::Pow {
                 base: Box::new(e99),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e101 = expr(
             ExprKind::Binary {
@@ -4750,7 +4753,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e100),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e102 = expr(
             ExprKind::Binary {
@@ -4759,7 +4762,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e101),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e103 = expr(
             ExprKind::Atom {
@@ -4768,16 +4771,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e104 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e104 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e105 = expr(
             ExprKind::Pow {
                 base: Box::new(e104),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e106 = expr(
             ExprKind::Binary {
@@ -4786,7 +4789,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e105),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e107 = expr(
             ExprKind::Sym {
@@ -4794,7 +4797,7 @@ pub mod pool_welsch {
                 name: "v_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e108 = expr(
             ExprKind::Binary {
@@ -4803,7 +4806,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e107),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e109 = expr(
             ExprKind::Binary {
@@ -4812,7 +4815,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e108),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e110 = expr(
             ExprKind::Atom {
@@ -4821,19 +4824,19 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e111 = expr(
             ExprKind::Neg(Box::new(e110)),
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e112 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e113 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e113 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e114 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4841,16 +4844,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e113),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e115 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e115 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e116 = expr(
             ExprKind::Pow {
                 base: Box::new(e115),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e117 = expr(
             ExprKind::Binary {
@@ -4859,15 +4862,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e116),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e118 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e118 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e119 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e120 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e120 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e121 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4875,7 +4878,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e120),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e122 = expr(
             ExprKind::Pow {
@@ -4883,16 +4886,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e123 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e123 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e124 = expr(
             ExprKind::Pow {
                 base: Box::new(e123),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e125 = expr(
             ExprKind::Binary {
@@ -4901,7 +4904,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e124),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e126 = expr(
             ExprKind::Binary {
@@ -4910,7 +4913,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e125),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e127 = expr(
             ExprKind::Atom {
@@ -4919,7 +4922,7 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e128 = expr(
             ExprKind::Binary {
@@ -4928,16 +4931,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e127),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e129 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e129 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e130 = expr(
             ExprKind::Pow {
                 base: Box::new(e129),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e131 = expr(
             ExprKind::Binary {
@@ -4946,14 +4949,14 @@ pub mod pool_welsch {
                 rhs: Box::new(e130),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e132 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e133 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e133 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e134 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4961,7 +4964,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e133),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e135 = expr(
             ExprKind::Binary {
@@ -4970,7 +4973,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e134),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e136 = expr(
             ExprKind::Atom {
@@ -4979,12 +4982,12 @@ pub mod pool_welsch {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e137 = expr(
             ExprKind::Neg(Box::new(e136)),
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e138 = expr(
             ExprKind::Atom {
@@ -4993,15 +4996,15 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e139 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e139 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e140 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e141 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e141 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e142 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5009,7 +5012,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e141),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e143 = expr(
             ExprKind::Pow {
@@ -5017,16 +5020,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e144 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e144 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e145 = expr(
             ExprKind::Pow {
                 base: Box::new(e144),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e146 = expr(
             ExprKind::Binary {
@@ -5035,7 +5038,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e145),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e147 = expr(
             ExprKind::Binary {
@@ -5044,7 +5047,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e146),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e148 = expr(
             ExprKind::Atom {
@@ -5053,16 +5056,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e149 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e149 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e150 = expr(
             ExprKind::Pow {
                 base: Box::new(e149),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e151 = expr(
             ExprKind::Binary {
@@ -5071,12 +5074,12 @@ pub mod pool_welsch {
                 rhs: Box::new(e150),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e152 = expr(
             ExprKind::Neg(Box::new(e151)),
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e153 = expr(
             ExprKind::Atom {
@@ -5085,12 +5088,12 @@ pub mod pool_welsch {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e154 = expr(
             ExprKind::Neg(Box::new(e153)),
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e155 = expr(
             ExprKind::Atom {
@@ -5099,7 +5102,7 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e156 = expr(
             ExprKind::Binary {
@@ -5108,7 +5111,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e155),
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e157 = expr(
             ExprKind::Sym {
@@ -5116,14 +5119,14 @@ pub mod pool_welsch {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e158 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e159 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e159 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e160 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5131,7 +5134,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e159),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e161 = expr(
             ExprKind::Binary {
@@ -5140,16 +5143,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e160),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e162 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e162 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e163 = expr(
             ExprKind::Pow {
                 base: Box::new(e162),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e164 = expr(
             ExprKind::Binary {
@@ -5158,15 +5161,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e163),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e165 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e165 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e166 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e167 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e167 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e168 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5174,7 +5177,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e167),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e169 = expr(
             ExprKind::Pow {
@@ -5182,16 +5185,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e170 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e170 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e171 = expr(
             ExprKind::Pow {
                 base: Box::new(e170),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e172 = expr(
             ExprKind::Binary {
@@ -5200,7 +5203,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e171),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e173 = expr(
             ExprKind::Binary {
@@ -5209,7 +5212,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e172),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e174 = expr(
             ExprKind::Atom {
@@ -5218,7 +5221,7 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e175 = expr(
             ExprKind::Binary {
@@ -5227,16 +5230,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e174),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e176 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e176 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e177 = expr(
             ExprKind::Pow {
                 base: Box::new(e176),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e178 = expr(
             ExprKind::Binary {
@@ -5245,14 +5248,14 @@ pub mod pool_welsch {
                 rhs: Box::new(e177),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e179 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e180 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e180 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e181 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5260,7 +5263,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e180),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e182 = expr(
             ExprKind::Binary {
@@ -5269,7 +5272,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e181),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e183 = expr(
             ExprKind::Sym {
@@ -5277,15 +5280,15 @@ pub mod pool_welsch {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e184 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e184 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e185 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e186 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e186 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e187 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5293,7 +5296,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e186),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e188 = expr(
             ExprKind::Pow {
@@ -5301,16 +5304,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e189 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e189 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e190 = expr(
             ExprKind::Pow {
                 base: Box::new(e189),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e191 = expr(
             ExprKind::Binary {
@@ -5319,7 +5322,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e190),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e192 = expr(
             ExprKind::Binary {
@@ -5328,7 +5331,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e191),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e193 = expr(
             ExprKind::Atom {
@@ -5337,16 +5340,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e194 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e194 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e195 = expr(
             ExprKind::Pow {
                 base: Box::new(e194),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e196 = expr(
             ExprKind::Binary {
@@ -5355,7 +5358,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e195),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e197 = expr(
             ExprKind::Binary {
@@ -5364,7 +5367,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e196),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e198 = expr(
             ExprKind::Binary {
@@ -5373,23 +5376,23 @@ pub mod pool_welsch {
                 rhs: Box::new(e197),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e199 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 2530, 2555));
+        let e199 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 2897, 2922));
         let e200 = expr(
             ExprKind::Sym {
                 id: SymId(1),
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e201 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e202 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e202 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e203 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5397,7 +5400,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e202),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e204 = expr(
             ExprKind::Binary {
@@ -5406,15 +5409,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e203),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e205 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e205 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e206 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e207 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e207 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e208 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5422,7 +5425,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e207),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e209 = expr(
             ExprKind::Pow {
@@ -5430,16 +5433,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e210 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e210 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e211 = expr(
             ExprKind::Pow {
                 base: Box::new(e210),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e212 = expr(
             ExprKind::Binary {
@@ -5448,7 +5451,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e211),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e213 = expr(
             ExprKind::Binary {
@@ -5457,7 +5460,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e212),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e214 = expr(
             ExprKind::Atom {
@@ -5466,16 +5469,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e215 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e215 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e216 = expr(
             ExprKind::Pow {
                 base: Box::new(e215),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e217 = expr(
             ExprKind::Pow {
@@ -5483,7 +5486,7 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e218 = expr(
             ExprKind::Binary {
@@ -5492,7 +5495,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e217),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e219 = expr(
             ExprKind::Binary {
@@ -5501,7 +5504,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e218),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e220 = expr(
             ExprKind::Atom {
@@ -5510,9 +5513,9 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e221 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e221 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e222 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
@@ -5520,7 +5523,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e221),
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e223 = expr(
             ExprKind::Binary {
@@ -5529,7 +5532,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e222),
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e224 = expr(
             ExprKind::Sym {
@@ -5537,14 +5540,14 @@ pub mod pool_welsch {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e225 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e226 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e226 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e227 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5552,7 +5555,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e226),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e228 = expr(
             ExprKind::Binary {
@@ -5561,16 +5564,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e227),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e229 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e229 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e230 = expr(
             ExprKind::Pow {
                 base: Box::new(e229),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e231 = expr(
             ExprKind::Binary {
@@ -5579,15 +5582,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e230),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e232 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e232 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e233 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e234 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e234 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e235 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5595,7 +5598,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e234),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e236 = expr(
             ExprKind::Pow {
@@ -5603,16 +5606,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e237 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e237 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e238 = expr(
             ExprKind::Pow {
                 base: Box::new(e237),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e239 = expr(
             ExprKind::Binary {
@@ -5621,7 +5624,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e238),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e240 = expr(
             ExprKind::Binary {
@@ -5630,7 +5633,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e239),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e241 = expr(
             ExprKind::Atom {
@@ -5639,7 +5642,7 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e242 = expr(
             ExprKind::Binary {
@@ -5648,14 +5651,14 @@ pub mod pool_welsch {
                 rhs: Box::new(e241),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e243 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e244 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e244 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e245 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5663,7 +5666,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e244),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e246 = expr(
             ExprKind::Pow {
@@ -5671,16 +5674,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e247 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e247 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e248 = expr(
             ExprKind::Pow {
                 base: Box::new(e247),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e249 = expr(
             ExprKind::Pow {
@@ -5688,7 +5691,7 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e250 = expr(
             ExprKind::Binary {
@@ -5697,7 +5700,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e249),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e251 = expr(
             ExprKind::Binary {
@@ -5706,7 +5709,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e250),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e252 = expr(
             ExprKind::Atom {
@@ -5715,9 +5718,9 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e253 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e253 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e254 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
@@ -5725,7 +5728,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e253),
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e255 = expr(
             ExprKind::Binary {
@@ -5734,20 +5737,20 @@ pub mod pool_welsch {
                 rhs: Box::new(e254),
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         Node {
             name: "pool_welsch".into(),
-            span: span(0, 2457, 2588),
+            span: span(0, 2824, 2955),
             dims: Vec::from([
                 DimInfo {
                     name: "n".into(),
-                    span: span(0, 2482, 2483),
+                    span: span(0, 2849, 2850),
                     bound_by: Some((ParamId(0), 0)),
                 },
                 DimInfo {
                     name: "d".into(),
-                    span: span(0, 2485, 2486),
+                    span: span(0, 2852, 2853),
                     bound_by: Some((ParamId(0), 1)),
                 },
             ]),
@@ -5756,13 +5759,13 @@ pub mod pool_welsch {
                     name: "x".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::n, dim::d]),
-                    span: span(0, 2474, 2475),
+                    span: span(0, 2841, 2842),
                 },
                 Param {
                     name: "alpha".into(),
                     base: BaseType::Pos,
                     shape: shape(&[]),
-                    span: span(0, 2489, 2494),
+                    span: span(0, 2856, 2861),
                 },
             ]),
             vars: Vec::from([
@@ -5770,7 +5773,7 @@ pub mod pool_welsch {
                     name: "y".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::d]),
-                    span: span(0, 2504, 2505),
+                    span: span(0, 2871, 2872),
                     is_output: true,
                 },
             ]),
@@ -5778,7 +5781,7 @@ pub mod pool_welsch {
             objective: Objective {
                 sense: Sense::Minimize,
                 expr: e13,
-                span: span(0, 2521, 2555),
+                span: span(0, 2888, 2922),
             },
             constraints: Vec::new(),
             solve: None,
@@ -5941,15 +5944,15 @@ pub mod pool_welsch {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2912, 2913), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 2541, 2546),
+            span(0, 2908, 2913),
             env,
         )?;
         let t4 = step(
@@ -5961,7 +5964,7 @@ pub mod pool_welsch {
         )?;
         let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(1, 2153, 2157), env)?;
         let t6 = step(Op::Const(2.0), vec![], &[], span(1, 2161, 2162), env)?;
-        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2915, 2920), env)?;
         let t8 = step(Op::Pow(2.0), vec![t7], &[], span(1, 2165, 2172), env)?;
         let t9 = step(
             Op::Binary(Arith::Mul),
@@ -5991,7 +5994,7 @@ pub mod pool_welsch {
             Op::Binary(Arith::Sub),
             vec![t0, t11],
             &[dim::n, dim::d],
-            span(0, 2534, 2554),
+            span(0, 2901, 2921),
             env,
         )?;
         let t13 = step(
@@ -6001,50 +6004,50 @@ pub mod pool_welsch {
             },
             vec![t12],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         Ok(vec![t13])
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
+        let t0 = step(Op::Const(-0.5), vec![], &[], span(0, 2897, 2922), env)?;
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2912, 2913), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t4 = step(
             Op::Pow(2.0),
             vec![t3.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2530, 2555), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2915, 2920), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2897, 2922), env)?;
         let t7 = step(
             Op::Binary(Arith::Div),
             vec![t4, t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t7],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t9 = step(
@@ -6054,21 +6057,21 @@ pub mod pool_welsch {
             },
             vec![t8],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t9, t6],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t10, t3],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t12 = step(
@@ -6078,10 +6081,10 @@ pub mod pool_welsch {
             },
             vec![t11],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t13 = step(Op::Neg, vec![t12], &[dim::d], span(0, 2530, 2555), env)?;
+        let t13 = step(Op::Neg, vec![t12], &[dim::d], span(0, 2897, 2922), env)?;
         Ok(vec![t13])
     }
     /// Kernel `Hvp`.
@@ -6090,39 +6093,39 @@ pub mod pool_welsch {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
             env,
         )?;
-        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2912, 2913), env)?;
         let t2 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t1],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t3 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
+        let t3 = step(Op::Const(-0.5), vec![], &[], span(0, 2897, 2922), env)?;
         let t4 = step(
             Op::Pow(2.0),
             vec![t2.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2530, 2555), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2915, 2920), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2897, 2922), env)?;
         let t7 = step(
             Op::Binary(Arith::Div),
             vec![t4, t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t3, t7],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t9 = step(
@@ -6132,7 +6135,7 @@ pub mod pool_welsch {
             },
             vec![t8],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t10 = step(
@@ -6142,63 +6145,63 @@ pub mod pool_welsch {
             },
             vec![],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t2.clone(), t10.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Div),
             vec![t11, t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t9.clone(), t12],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t14 = step(
             Op::Binary(Arith::Div),
             vec![t13, t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t2, t14],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t9, t6],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
             vec![t16, t10],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Sub),
             vec![t15, t17],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t19 = step(
@@ -6208,10 +6211,10 @@ pub mod pool_welsch {
             },
             vec![t18],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2530, 2555), env)?;
+        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2897, 2922), env)?;
         Ok(vec![t20])
     }
     /// Kernel `Hessian`.
@@ -6220,46 +6223,46 @@ pub mod pool_welsch {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
             env,
         )?;
-        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2912, 2913), env)?;
         let t2 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t1],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t3 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t4 = step(Op::Pow(2.0), vec![t3], &[], span(0, 2530, 2555), env)?;
+        let t3 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2915, 2920), env)?;
+        let t4 = step(Op::Pow(2.0), vec![t3], &[], span(0, 2897, 2922), env)?;
         let t5 = step(
             Op::Binary(Arith::Div),
             vec![t2.clone(), t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t6 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
+        let t6 = step(Op::Const(-0.5), vec![], &[], span(0, 2897, 2922), env)?;
         let t7 = step(
             Op::Pow(2.0),
             vec![t2.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Div),
             vec![t7, t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t9 = step(
             Op::Binary(Arith::Mul),
             vec![t6, t8],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t10 = step(
@@ -6269,28 +6272,28 @@ pub mod pool_welsch {
             },
             vec![t9],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t5, t10.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Div),
             vec![t11, t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t12, t2.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t14 = step(
@@ -6300,10 +6303,10 @@ pub mod pool_welsch {
             },
             vec![t13],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t15 = step(Op::Neg, vec![t14], &[dim::d], span(0, 2530, 2555), env)?;
+        let t15 = step(Op::Neg, vec![t14], &[dim::d], span(0, 2897, 2922), env)?;
         let t16 = step(
             Op::Atom {
                 atom: Atom::Diag,
@@ -6311,21 +6314,21 @@ pub mod pool_welsch {
             },
             vec![t15],
             &[dim::d, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Div),
             vec![t10, t4],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t18 = step(
             Op::Neg,
             vec![t17.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t19 = step(
@@ -6335,10 +6338,10 @@ pub mod pool_welsch {
             },
             vec![t18],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2530, 2555), env)?;
+        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2897, 2922), env)?;
         let t21 = step(
             Op::Atom {
                 atom: Atom::Diag,
@@ -6346,21 +6349,21 @@ pub mod pool_welsch {
             },
             vec![t20],
             &[dim::d, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Add),
             vec![t16, t21],
             &[dim::d, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t23 = step(
             Op::Binary(Arith::Mul),
             vec![t17, t2],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t24 = step(
@@ -6370,10 +6373,10 @@ pub mod pool_welsch {
             },
             vec![t23],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t25 = step(Op::Neg, vec![t24], &[dim::d], span(0, 2530, 2555), env)?;
+        let t25 = step(Op::Neg, vec![t24], &[dim::d], span(0, 2897, 2922), env)?;
         Ok(vec![t22, t25])
     }
     /// Kernel `Mixed`.
@@ -6385,60 +6388,60 @@ pub mod pool_welsch {
             },
             vec![],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2912, 2913), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t4 = step(
             Op::Binary(Arith::Mul),
             vec![t0.clone(), t3.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2530, 2555), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2915, 2920), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2897, 2922), env)?;
         let t7 = step(
             Op::Binary(Arith::Div),
             vec![t4.clone(), t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t8 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
+        let t8 = step(Op::Const(-0.5), vec![], &[], span(0, 2897, 2922), env)?;
         let t9 = step(
             Op::Pow(2.0),
             vec![t3.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t9.clone(), t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t8, t10],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t12 = step(
@@ -6448,65 +6451,65 @@ pub mod pool_welsch {
             },
             vec![t11],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t7, t12.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t14 = step(
             Op::Binary(Arith::Div),
             vec![t13.clone(), t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t14, t3],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t12.clone(), t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t16],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Sub),
             vec![t15, t17],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t19 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
-        let t20 = step(Op::Pow(2.0), vec![t6], &[], span(0, 2530, 2555), env)?;
+        let t19 = step(Op::Const(2.0), vec![], &[], span(0, 2897, 2922), env)?;
+        let t20 = step(Op::Pow(2.0), vec![t6], &[], span(0, 2897, 2922), env)?;
         let t21 = step(
             Op::Binary(Arith::Div),
             vec![t12, t20.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Mul),
             vec![t4, t21],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t23 = step(
@@ -6516,35 +6519,35 @@ pub mod pool_welsch {
             },
             vec![t22],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t24 = step(
             Op::Binary(Arith::Mul),
             vec![t23, t5.clone()],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t25 = step(
             Op::Binary(Arith::Mul),
             vec![t19, t24],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t26 = step(
             Op::Binary(Arith::Div),
             vec![t9, t20],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t27 = step(
             Op::Binary(Arith::Mul),
             vec![t13, t26],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t28 = step(
@@ -6554,21 +6557,21 @@ pub mod pool_welsch {
             },
             vec![t27],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t29 = step(
             Op::Binary(Arith::Mul),
             vec![t28, t5],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t30 = step(
             Op::Binary(Arith::Sub),
             vec![t25, t29],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         Ok(vec![t18, t30])
@@ -6579,7 +6582,7 @@ pub mod pool_welsch {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2574, 2575),
+            span(0, 2941, 2942),
             env,
         )?;
         let t1 = step(
@@ -6589,7 +6592,7 @@ pub mod pool_welsch {
             },
             vec![t0],
             &[dim::d],
-            span(0, 2569, 2586),
+            span(0, 2936, 2953),
             env,
         )?;
         Ok(vec![t1])
@@ -6600,11 +6603,11 @@ pub mod pool_welsch {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
             env,
         )?;
         let t1 = step(Op::Const(2.0), vec![], &[], span(1, 2161, 2162), env)?;
-        let t2 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t2 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2915, 2920), env)?;
         let t3 = step(Op::Pow(2.0), vec![t2], &[], span(1, 2165, 2172), env)?;
         let t4 = step(
             Op::Binary(Arith::Mul),
@@ -6654,9 +6657,9 @@ pub mod pool_truncated_quadratic {
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e3 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6664,7 +6667,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e2),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2705),
+            span(0, 3067, 3072),
         );
         let e4 = expr(
             ExprKind::Pow {
@@ -6674,7 +6677,7 @@ pub mod pool_truncated_quadratic {
             shape(&[dim::n, dim::d]),
             span(1, 2372, 2375),
         );
-        let e5 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e5 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3074, 3079));
         let e6 = expr(
             ExprKind::Pow {
                 base: Box::new(e5),
@@ -6699,7 +6702,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e7),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2680, 2713),
+            span(0, 3047, 3080),
         );
         let e9 = expr(
             ExprKind::Atom {
@@ -6708,12 +6711,12 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e10 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2733, 2734),
+            span(0, 3100, 3101),
         );
         let e11 = expr(
             ExprKind::Atom {
@@ -6722,15 +6725,15 @@ pub mod pool_truncated_quadratic {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2728, 2745),
+            span(0, 3095, 3112),
         );
         let e12 = expr(ExprKind::Const(0.5), shape(&[]), span(1, 2358, 2361));
         let e13 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e14 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e14 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e15 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6738,7 +6741,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e14),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2705),
+            span(0, 3067, 3072),
         );
         let e16 = expr(
             ExprKind::Pow {
@@ -6748,7 +6751,7 @@ pub mod pool_truncated_quadratic {
             shape(&[dim::n, dim::d]),
             span(1, 2372, 2375),
         );
-        let e17 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e17 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3074, 3079));
         let e18 = expr(
             ExprKind::Pow {
                 base: Box::new(e17),
@@ -6773,7 +6776,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e19),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2680, 2713),
+            span(0, 3047, 3080),
         );
         let e21 = expr(
             ExprKind::Atom {
@@ -6782,23 +6785,23 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
-        let e22 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e22 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3074, 3079));
         let e23 = expr(
             ExprKind::Pow {
                 base: Box::new(e22),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e24 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e25 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e25 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e26 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6806,7 +6809,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e25),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e27 = expr(
             ExprKind::Pow {
@@ -6814,7 +6817,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e28 = expr(
             ExprKind::Atom {
@@ -6823,14 +6826,14 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e29 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e30 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e30 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e31 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6838,7 +6841,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e30),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e32 = expr(
             ExprKind::Binary {
@@ -6847,7 +6850,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e31),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e33 = expr(
             ExprKind::Atom {
@@ -6856,28 +6859,28 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e34 = expr(
             ExprKind::Neg(Box::new(e33)),
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
-        let e35 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e35 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3074, 3079));
         let e36 = expr(
             ExprKind::Pow {
                 base: Box::new(e35),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e37 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e38 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e38 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e39 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6885,7 +6888,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e38),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e40 = expr(
             ExprKind::Pow {
@@ -6893,7 +6896,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e41 = expr(
             ExprKind::Atom {
@@ -6902,14 +6905,14 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e42 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e43 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e43 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e44 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6917,7 +6920,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e43),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e45 = expr(
             ExprKind::Binary {
@@ -6926,7 +6929,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e44),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e46 = expr(
             ExprKind::Atom {
@@ -6935,28 +6938,28 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e47 = expr(
             ExprKind::Neg(Box::new(e46)),
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
-        let e48 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e48 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3074, 3079));
         let e49 = expr(
             ExprKind::Pow {
                 base: Box::new(e48),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e50 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e51 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e51 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e52 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6964,7 +6967,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e51),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e53 = expr(
             ExprKind::Pow {
@@ -6972,7 +6975,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e54 = expr(
             ExprKind::Atom {
@@ -6981,7 +6984,7 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e55 = expr(
             ExprKind::Sym {
@@ -6989,7 +6992,7 @@ pub mod pool_truncated_quadratic {
                 name: "v_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e56 = expr(
             ExprKind::Binary {
@@ -6998,7 +7001,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e55),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e57 = expr(
             ExprKind::Atom {
@@ -7007,23 +7010,23 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
-        let e58 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e58 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3074, 3079));
         let e59 = expr(
             ExprKind::Pow {
                 base: Box::new(e58),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e60 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e61 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e61 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e62 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -7031,7 +7034,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e61),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e63 = expr(
             ExprKind::Pow {
@@ -7039,7 +7042,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e64 = expr(
             ExprKind::Atom {
@@ -7048,12 +7051,12 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e65 = expr(
             ExprKind::Neg(Box::new(e64)),
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e66 = expr(
             ExprKind::Atom {
@@ -7062,12 +7065,12 @@ pub mod pool_truncated_quadratic {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e67 = expr(
             ExprKind::Neg(Box::new(e66)),
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e68 = expr(
             ExprKind::Atom {
@@ -7076,7 +7079,7 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e69 = expr(
             ExprKind::Sym {
@@ -7084,23 +7087,23 @@ pub mod pool_truncated_quadratic {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
-        let e70 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e70 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3074, 3079));
         let e71 = expr(
             ExprKind::Pow {
                 base: Box::new(e70),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e72 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e73 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e73 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e74 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -7108,7 +7111,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e73),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e75 = expr(
             ExprKind::Pow {
@@ -7116,7 +7119,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e76 = expr(
             ExprKind::Atom {
@@ -7125,7 +7128,7 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e77 = expr(
             ExprKind::Binary {
@@ -7134,26 +7137,26 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e76),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e78 = expr(
             ExprKind::Neg(Box::new(e77)),
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
-        let e79 = expr(ExprKind::Const(0.0), shape(&[]), span(0, 2676, 2714));
+        let e79 = expr(ExprKind::Const(0.0), shape(&[]), span(0, 3043, 3081));
         Node {
             name: "pool_truncated_quadratic".into(),
-            span: span(0, 2590, 2747),
+            span: span(0, 2957, 3114),
             dims: Vec::from([
                 DimInfo {
                     name: "n".into(),
-                    span: span(0, 2628, 2629),
+                    span: span(0, 2995, 2996),
                     bound_by: Some((ParamId(0), 0)),
                 },
                 DimInfo {
                     name: "d".into(),
-                    span: span(0, 2631, 2632),
+                    span: span(0, 2998, 2999),
                     bound_by: Some((ParamId(0), 1)),
                 },
             ]),
@@ -7162,13 +7165,13 @@ pub mod pool_truncated_quadratic {
                     name: "x".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::n, dim::d]),
-                    span: span(0, 2620, 2621),
+                    span: span(0, 2987, 2988),
                 },
                 Param {
                     name: "alpha".into(),
                     base: BaseType::Pos,
                     shape: shape(&[]),
-                    span: span(0, 2635, 2640),
+                    span: span(0, 3002, 3007),
                 },
             ]),
             vars: Vec::from([
@@ -7176,7 +7179,7 @@ pub mod pool_truncated_quadratic {
                     name: "y".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::d]),
-                    span: span(0, 2650, 2651),
+                    span: span(0, 3017, 3018),
                     is_output: true,
                 },
             ]),
@@ -7184,7 +7187,7 @@ pub mod pool_truncated_quadratic {
             objective: Objective {
                 sense: Sense::Minimize,
                 expr: e9,
-                span: span(0, 2667, 2714),
+                span: span(0, 3034, 3081),
             },
             constraints: Vec::new(),
             solve: None,
@@ -7350,15 +7353,15 @@ pub mod pool_truncated_quadratic {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3071, 3072), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 2700, 2705),
+            span(0, 3067, 3072),
             env,
         )?;
         let t4 = step(
@@ -7368,7 +7371,7 @@ pub mod pool_truncated_quadratic {
             span(1, 2372, 2375),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3074, 3079), env)?;
         let t6 = step(Op::Pow(2.0), vec![t5], &[], span(1, 2377, 2384), env)?;
         let t7 = step(
             Op::Atom {
@@ -7384,7 +7387,7 @@ pub mod pool_truncated_quadratic {
             Op::Binary(Arith::Mul),
             vec![t0, t7],
             &[dim::n, dim::d],
-            span(0, 2680, 2713),
+            span(0, 3047, 3080),
             env,
         )?;
         let t9 = step(
@@ -7394,35 +7397,35 @@ pub mod pool_truncated_quadratic {
             },
             vec![t8],
             &[],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         Ok(vec![t9])
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
-        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2676, 2714), env)?;
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3074, 3079), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 3043, 3081), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
             env,
         )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3071, 3072), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t5 = step(
             Op::Pow(2.0),
             vec![t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t6 = step(
@@ -7432,14 +7435,14 @@ pub mod pool_truncated_quadratic {
             },
             vec![t1, t5],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t7 = step(
             Op::Binary(Arith::Mul),
             vec![t6, t4],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t8 = step(
@@ -7449,36 +7452,36 @@ pub mod pool_truncated_quadratic {
             },
             vec![t7],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
-        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 2676, 2714), env)?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 3043, 3081), env)?;
         Ok(vec![t9])
     }
     /// Kernel `Hvp`.
     fn k_hvp(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
-        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2676, 2714), env)?;
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3074, 3079), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 3043, 3081), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
             env,
         )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3071, 3072), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t5 = step(
             Op::Pow(2.0),
             vec![t4],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t6 = step(
@@ -7488,7 +7491,7 @@ pub mod pool_truncated_quadratic {
             },
             vec![t1, t5],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t7 = step(
@@ -7498,14 +7501,14 @@ pub mod pool_truncated_quadratic {
             },
             vec![],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t6, t7],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t9 = step(
@@ -7515,35 +7518,35 @@ pub mod pool_truncated_quadratic {
             },
             vec![t8],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         Ok(vec![t9])
     }
     /// Kernel `Hessian`.
     fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
-        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2676, 2714), env)?;
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3074, 3079), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 3043, 3081), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
             env,
         )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3071, 3072), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t5 = step(
             Op::Pow(2.0),
             vec![t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t6 = step(
@@ -7553,14 +7556,14 @@ pub mod pool_truncated_quadratic {
             },
             vec![t1, t5],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t7 = step(
             Op::Neg,
             vec![t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t8 = step(
@@ -7570,10 +7573,10 @@ pub mod pool_truncated_quadratic {
             },
             vec![t7],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
-        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 2676, 2714), env)?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 3043, 3081), env)?;
         let t10 = step(
             Op::Atom {
                 atom: Atom::Diag,
@@ -7581,14 +7584,14 @@ pub mod pool_truncated_quadratic {
             },
             vec![t9],
             &[dim::d, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t6, t4],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t12 = step(
@@ -7598,10 +7601,10 @@ pub mod pool_truncated_quadratic {
             },
             vec![t11],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
-        let t13 = step(Op::Neg, vec![t12], &[dim::d], span(0, 2676, 2714), env)?;
+        let t13 = step(Op::Neg, vec![t12], &[dim::d], span(0, 3043, 3081), env)?;
         Ok(vec![t10, t13])
     }
     /// Kernel `Mixed`.
@@ -7613,31 +7616,31 @@ pub mod pool_truncated_quadratic {
             },
             vec![],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
-        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
-        let t2 = step(Op::Pow(2.0), vec![t1], &[], span(0, 2676, 2714), env)?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3074, 3079), env)?;
+        let t2 = step(Op::Pow(2.0), vec![t1], &[], span(0, 3043, 3081), env)?;
         let t3 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
             env,
         )?;
-        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3071, 3072), env)?;
         let t5 = step(
             Op::Binary(Arith::Sub),
             vec![t3, t4],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t6 = step(
             Op::Pow(2.0),
             vec![t5],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t7 = step(
@@ -7647,18 +7650,18 @@ pub mod pool_truncated_quadratic {
             },
             vec![t2, t6],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t7],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
-        let t9 = step(Op::Neg, vec![t8], &[dim::n, dim::d], span(0, 2676, 2714), env)?;
-        let t10 = step(Op::Const(0.0), vec![], &[], span(0, 2676, 2714), env)?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::n, dim::d], span(0, 3043, 3081), env)?;
+        let t10 = step(Op::Const(0.0), vec![], &[], span(0, 3043, 3081), env)?;
         Ok(vec![t9, t10])
     }
     /// Kernel `Init`.
@@ -7667,7 +7670,7 @@ pub mod pool_truncated_quadratic {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2733, 2734),
+            span(0, 3100, 3101),
             env,
         )?;
         let t1 = step(
@@ -7677,7 +7680,7 @@ pub mod pool_truncated_quadratic {
             },
             vec![t0],
             &[dim::d],
-            span(0, 2728, 2745),
+            span(0, 3095, 3112),
             env,
         )?;
         Ok(vec![t1])
@@ -7688,10 +7691,10 @@ pub mod pool_truncated_quadratic {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
             env,
         )?;
-        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3074, 3079), env)?;
         let t2 = step(Op::Pow(2.0), vec![t1], &[], span(1, 2377, 2384), env)?;
         Ok(vec![t0, t2])
     }

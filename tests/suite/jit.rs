@@ -423,6 +423,7 @@ const FUSED: &str = "
 node pool(x: real[n, d], alpha: pos) -> y: real[d] {
     minimize alpha^2 * sum(sqrt(1 + sum((x - y)^2, axis = 1) / alpha^2) - 1)
     init y = mean(x, axis = 0)
+    solve using newton
 }
 node welsch(x: real[n, d], alpha: pos) -> y: real[d] {
     minimize sum(1 - exp(-(x - y)^2 / (2 * alpha^2))) + 0.1 * sum_squares(x - y)

@@ -22,6 +22,8 @@ mod prepared;
 mod properties;
 mod quad_form;
 pub mod reference;
+mod rewrite;
+mod rewrite_corpus;
 mod run;
 mod runtime;
 mod seeded;

@@ -20,9 +20,13 @@ fn family(src: &str) -> Result<Family, String> {
 
 #[test]
 fn sqrt_of_an_expression_that_can_reach_zero_is_not_smooth() {
-    // Issue 18's node: norm1(A @ x − b) written as a sum of square roots of squares.
-    let e = family("node f(A: real[m, n], b: real[m]) -> x: real[n] {\n    minimize sum(sqrt((A @ x - b)^2))\n}")
-        .expect_err("not smooth");
+    // Issue 18's node: norm1(A @ x − b) written as a sum of square roots of
+    // squares (the DCP rewrite stage finds `abs` there: an LP), with a term no
+    // rule makes DCP, so that the verdict on the text as written stands.
+    let e = family(
+        "node f(A: real[m, n], b: real[m]) -> x: real[n] {\n    minimize sum(sqrt((A @ x - b)^2)) + sum(sin(x))\n}",
+    )
+    .expect_err("not smooth");
     assert!(e.contains("neither DCP-representable (LP/QP/SOCP) nor smooth"), "{e}");
     assert!(e.contains("not smooth: `sqrt` is smooth only where its argument is positive"), "{e}");
     assert!(e.contains("nothing proves this positive"), "{e}");
@@ -51,7 +55,8 @@ fn atoms_of_arguments_proved_positive_are_smooth() {
         "minimize sum(log(x^2)) + sum(inv_pos(x^2)) + sum_squares(x - a)",
         "minimize sum((1 + x^2)^0.5 * (1 + x^2)^0.5) + sum_squares(x - a)",
     ] {
-        let src = format!("node f(a: real[3]) -> (x: real[3], p: pos[3]) {{ {body} }}");
+        // on the text as written (some of these are DCP after rewriting)
+        let src = format!("node f(a: real[3]) -> (x: real[3], p: pos[3]) {{ {body}; solve using newton }}");
         let c = ddn::compile("t.ddn", &src);
         assert!(!c.has_errors(), "{body}:\n{}", rendered(&c));
         assert_eq!(c.program.nodes[0].class.family, Family::SmoothUnconstrained, "{body}");

@@ -52,15 +52,23 @@ fn stdlib_families() {
     }
 }
 
-/// Convexity is known only from DCP: a node outside it is "not known to be
-/// convex", never "not convex" (pseudo-Huber pooling is convex, just not DCP
-/// as written).
+/// Convexity is known only from DCP, as written or after the rewrite stage: a
+/// node outside both is "not DCP, convexity unknown", never "not convex"
+/// (pseudo-Huber pooling, not DCP as written, is convex after rewriting).
 #[test]
 fn non_dcp_nodes_are_not_called_nonconvex() {
     let c = compile_path(&root().join("stdlib/robust_pooling.ddn"));
     let text = ddn::report::check_text(&c);
-    let pseudo_huber = text.split("node ").find(|n| n.starts_with("pool_pseudo_huber\n")).expect("pseudo-Huber node");
-    assert!(pseudo_huber.contains("(not known to be convex: local solutions)"), "{pseudo_huber}");
+    let node = |name: &str| text.split("node ").find(|n| n.starts_with(&format!("{name}\n"))).expect(name).to_string();
+    // convex after rewriting (an SOCP), solved as written by Newton
+    let pseudo_huber = node("pool_pseudo_huber");
+    assert!(pseudo_huber.contains("family      smooth unconstrained (convex)"), "{pseudo_huber}");
+    assert!(pseudo_huber.contains(ddn::dcp::rewrite::VERDICT), "{pseudo_huber}");
+    // not DCP and not rewritten (it is not convex): convexity unknown, the
+    // smallest non-DCP subexpression named
+    let welsch = node("pool_welsch");
+    assert!(welsch.contains("(not DCP, convexity unknown: local solutions)"), "{welsch}");
+    assert!(welsch.contains("  not DCP at  `"), "{welsch}");
     for path in ddn_files(&root().join("stdlib")) {
         let text = ddn::report::check_text(&compile_path(&path));
         assert!(!text.contains("(not convex"), "{}:\n{text}", path.display());
