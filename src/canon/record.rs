@@ -277,7 +277,7 @@ fn times_constant(x: Rec, c: f64) -> Rec {
 /// `y` if step `id` is `y · (−1)`.
 fn negation_of(id: u32) -> Option<u32> {
     RECORDING.with(|r| match r.borrow().steps.get(id as usize) {
-        Some(&Step::MulC(y, c)) if c == -1.0 => Some(y),
+        Some(&Step::MulC(y, -1.0)) => Some(y),
         _ => None,
     })
 }
