@@ -30,6 +30,18 @@
 //! - `ddn_forward_backward_ipm`: `ddn_forward_backward` for the node naming
 //!   `solve using ipm` (the interior point method at every size): the baseline
 //!   of the default path's forward+backward;
+//! - `faer_floor`: the floor of the default path's linear algebra, by hand
+//!   with faer on the node's own Q, G, A: `it + 1` factorisations of the
+//!   condensed matrix `[Q + GᵀDG, Aᵀ; A, −δI]` (`GᵀDG` by one triangular
+//!   faer product into the lower triangle, then faer's unpivoted `LDLᵀ` with
+//!   the same dynamic regularisation) and `3·it + 1` condensed solves
+//!   (`r = r_x + Gᵀ(D r_g)`, the `LDLᵀ` solve, `z_g = D(G x − r_g)`), `it` the
+//!   IPM's iteration count at this size: per iteration the factorisation, the
+//!   solve for `Δτ`'s direction, the predictor and the corrector, then the
+//!   backward's factorisation at the solution and its one solve. No refill,
+//!   equilibration, iterative refinement, residuals, step lengths or
+//!   polishing: `ddn_forward_backward` over `faer_floor` is what all of those
+//!   and the layer around them cost;
 //! - `clarabel`, `clarabel_no_equilibration`: Clarabel (`verbose = false`,
 //!   otherwise its defaults: presolve on, QDLDL, the only direct solver this
 //!   build has; and the same with equilibration off), forward only, on the same
@@ -63,6 +75,11 @@ use ddn::solve::ipm::Workspace;
 use ddn::solve::{solve, KktMethod, Settings};
 
 use common::{bench, inputs, rel_diff, stdlib_node, time_once, Rng};
+use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
+use faer::linalg::cholesky::ldlt;
+use faer::linalg::cholesky::ldlt::factor::LdltRegularization;
+use faer::linalg::matmul::triangular::{matmul, BlockStructure};
+use faer::{Accum, Conj, Mat, MatMut, Par};
 
 const GROUP: &str = "qp_layer";
 const SIZES: [usize; 4] = [10, 50, 100, 200];
@@ -116,6 +133,139 @@ fn planted_qp(rng: &mut Rng, n: usize) -> (Vec<(&'static str, Tensor)>, Vec<f64>
     (inputs, x0)
 }
 
+/// The condensed linear algebra of `faer_floor` (see the module doc) for one
+/// instance: Q, G, A dense, a fixed positive D.
+struct Floor {
+    n: usize,
+    g: Mat<f64>,
+    d: Vec<f64>,
+    /// `[Q; A]` in the lower triangle of the reduced matrix (its constant part).
+    base: Mat<f64>,
+    dg: Mat<f64>,
+    mat: Mat<f64>,
+    signs: Vec<i8>,
+    mem: MemBuffer,
+    rg: Vec<f64>,
+    red: Vec<f64>,
+    out_g: Vec<f64>,
+}
+
+impl Floor {
+    fn new(data: &[(&'static str, Tensor)], n: usize) -> Floor {
+        let get = |name: &str| &data.iter().find(|(k, _)| *k == name).expect("an input").1.data;
+        let (qm, gm, am) = (get("Q"), get("G"), get("A"));
+        let (k, q) = (gm.len() / n, am.len() / n);
+        let dim = n + q;
+        let mut base = Mat::zeros(dim, dim);
+        for j in 0..n {
+            for i in j..n {
+                base[(i, j)] = qm[i * n + j];
+            }
+            for r in 0..q {
+                base[(n + r, j)] = am[r * n + j];
+            }
+        }
+        for r in 0..q {
+            base[(n + r, n + r)] = -1e-8;
+        }
+        Floor {
+            n,
+            g: Mat::from_fn(k, n, |i, j| gm[i * n + j]),
+            d: (0..k).map(|i| 0.5 + (i % 7) as f64).collect(),
+            base,
+            dg: Mat::zeros(k, n),
+            mat: Mat::zeros(dim, dim),
+            signs: (0..dim).map(|i| if i < n { 1 } else { -1 }).collect(),
+            mem: MemBuffer::new(StackReq::any_of(&[
+                ldlt::factor::cholesky_in_place_scratch::<f64>(dim, Par::Seq, Default::default()),
+                ldlt::solve::solve_in_place_scratch::<f64>(dim, 1, Par::Seq),
+            ])),
+            rg: vec![0.0; k],
+            red: vec![0.0; dim],
+            out_g: vec![0.0; k],
+        }
+    }
+
+    fn factor(&mut self) {
+        let n = self.n;
+        for j in 0..self.mat.ncols() {
+            self.mat.col_as_slice_mut(j)[j..].copy_from_slice(&self.base.col_as_slice(j)[j..]);
+        }
+        for j in 0..n {
+            for ((o, &g), &d) in self.dg.col_as_slice_mut(j).iter_mut().zip(self.g.col_as_slice(j)).zip(&self.d) {
+                *o = d * g;
+            }
+        }
+        matmul(
+            self.mat.as_mut().submatrix_mut(0, 0, n, n),
+            BlockStructure::TriangularLower,
+            Accum::Add,
+            self.g.transpose(),
+            BlockStructure::Rectangular,
+            self.dg.as_ref(),
+            BlockStructure::Rectangular,
+            1.0,
+            Par::Seq,
+        );
+        let reg = LdltRegularization {
+            dynamic_regularization_signs: Some(&self.signs),
+            dynamic_regularization_epsilon: Settings::default().dynamic_reg_eps,
+            dynamic_regularization_delta: Settings::default().dynamic_reg_delta,
+        };
+        ldlt::factor::cholesky_in_place(
+            self.mat.as_mut(),
+            reg,
+            Par::Seq,
+            MemStack::new(&mut self.mem),
+            Default::default(),
+        )
+        .expect("the floor's factorisation");
+    }
+
+    /// One condensed solve for the right-hand side `(r_x, r_g, r_eq) = (1, 1, 1)`.
+    fn solve(&mut self) {
+        let n = self.n;
+        self.red.fill(1.0);
+        for (r, &d) in self.rg.iter_mut().zip(&self.d) {
+            *r = d;
+        }
+        for (j, y) in self.red[..n].iter_mut().enumerate() {
+            *y += self.g.col_as_slice(j).iter().zip(&self.rg).map(|(a, b)| a * b).sum::<f64>();
+        }
+        let dim = self.red.len();
+        let rhs = MatMut::from_column_major_slice_mut(&mut self.red, dim, 1);
+        let mat = self.mat.as_ref();
+        ldlt::solve::solve_in_place_with_conj(
+            mat,
+            mat.diagonal(),
+            Conj::No,
+            rhs,
+            Par::Seq,
+            MemStack::new(&mut self.mem),
+        );
+        self.out_g.fill(-1.0);
+        for (j, &x) in self.red[..n].iter().enumerate() {
+            for (o, g) in self.out_g.iter_mut().zip(self.g.col_as_slice(j)) {
+                *o += g * x;
+            }
+        }
+        for (o, &d) in self.out_g.iter_mut().zip(&self.d) {
+            *o *= d;
+        }
+    }
+
+    /// `iterations` IPM iterations' worth, then the backward's.
+    fn run(&mut self, iterations: usize) -> f64 {
+        for _ in 0..iterations {
+            self.factor();
+            (0..3).for_each(|_| self.solve());
+        }
+        self.factor();
+        self.solve();
+        self.red[0] + self.out_g[0]
+    }
+}
+
 fn qp_layer(c: &mut Criterion) {
     let node = stdlib_node("optnet_qp.ddn", include_str!("../stdlib/optnet_qp.ddn"), "optnet_qp");
     let by_ipm_src = include_str!("../stdlib/optnet_qp.ddn").replacen("    }\n}", "    }\n    solve using ipm\n}", 1);
@@ -133,6 +283,7 @@ fn qp_layer(c: &mut Criterion) {
     let mut group = c.benchmark_group(GROUP);
     for n in SIZES {
         let (data, x0) = planted_qp(&mut Rng::new(0x0905_0000 + n as u64), n);
+        let mut floor = Floor::new(&data, n);
         let named = inputs(data);
         let cot = vec![("z".to_string(), Tensor::vector(Rng::new(0x0c07 + n as u64).normals(n)))];
 
@@ -210,7 +361,11 @@ fn qp_layer(c: &mut Criterion) {
             sol.info.polish_steps,
         );
 
+        let it = sol.info.iterations as usize;
+        let (t_floor, _) = time_once(|| floor.run(it));
+        println!("qp_layer n = {n}: faer_floor = {} factorisations and {} condensed solves", it + 1, 3 * it + 1);
         let g = &mut group;
+        bench(g, GROUP, "faer_floor", n, t_floor, || floor.run(black_box(it)));
         bench(g, GROUP, "ddn_forward", n, t_fwd, || {
             let bound = bind(&node, black_box(&named)).expect("bind");
             forward(&node, &bound).expect("forward")

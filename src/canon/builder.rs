@@ -332,7 +332,9 @@ impl<S: Coefficient> Builder<S> {
     /// Adds `w · l` to the objective.
     pub fn linear(&mut self, l: &Lin<S>, w: S) {
         self.q.extend(l.terms.iter().map(|&(i, a)| (i, w * a)));
-        self.c0 = self.c0 + w * l.c;
+        if !l.c.is_structural_zero() {
+            self.c0 = self.c0 + w * l.c;
+        }
     }
 
     /// Adds `w · a · b` to the objective (a symmetric bilinear term; with a = b, a
@@ -356,17 +358,27 @@ impl<S: Coefficient> Builder<S> {
                 }
             }
         }
-        self.q.extend(a.terms.iter().map(|&(i, ai)| (i, w * b.c * ai)));
-        self.q.extend(b.terms.iter().map(|&(j, bj)| (j, w * a.c * bj)));
-        self.c0 = self.c0 + w * a.c * b.c;
+        // The constants' terms only when there are any: a variable's `c` is a
+        // structural zero, and its terms would record `w · 0` for every pair.
+        if !b.c.is_structural_zero() {
+            self.q.extend(a.terms.iter().map(|&(i, ai)| (i, w * b.c * ai)));
+        }
+        if !a.c.is_structural_zero() {
+            self.q.extend(b.terms.iter().map(|&(j, bj)| (j, w * a.c * bj)));
+        }
+        if !(a.c.is_structural_zero() || b.c.is_structural_zero()) {
+            self.c0 = self.c0 + w * a.c * b.c;
+        }
     }
 
     /// Adds `w · (aᵀx + c)²`: H += 2w aaᵀ, q += 2wc a, c0 += wc².
     fn square(&mut self, a: &Lin<S>, w: S) {
         let mut a = a.clone();
         a.compress();
-        self.q.extend(a.terms.iter().map(|&(i, ai)| (i, S::from(2.0) * w * a.c * ai)));
-        self.c0 = self.c0 + w * a.c * a.c;
+        if !a.c.is_structural_zero() {
+            self.q.extend(a.terms.iter().map(|&(i, ai)| (i, S::from(2.0) * w * a.c * ai)));
+            self.c0 = self.c0 + w * a.c * a.c;
+        }
         if !a.terms.is_empty() {
             self.squares.push((a, w));
         }

@@ -201,13 +201,16 @@ impl RecordSession {
         RecordSession { outer: RECORDING.with(|r| std::mem::take(&mut *r.borrow_mut())) }
     }
 
-    /// The program recorded, or why it cannot be replayed.
-    pub fn finish(self) -> Result<Refill, String> {
+    /// The program recorded, or why it cannot be replayed; `outputs` are the
+    /// values the caller reads from it (steps none of them, no guard and no
+    /// block needs are dropped).
+    pub fn finish(self, outputs: &[Rec]) -> Result<Refill, String> {
         let r = RECORDING.with(|r| std::mem::take(&mut *r.borrow_mut()));
         match r.opaque {
             Some(reason) => Err(reason),
             None => {
-                let mut refill = Refill::new(r.steps, r.guards, r.grams);
+                let live = live_steps(&r, outputs);
+                let mut refill = Refill::new(r.steps, &live, r.guards, r.grams);
                 refill.set_roots(r.roots);
                 Ok(refill)
             }
@@ -255,16 +258,28 @@ impl Sub for Rec {
 }
 
 /// `x · c` for a step x: `x` itself for c = 1, the constant 0 for c = 0 when x is
-/// a leaf (finite: the replay checks), else a step.
+/// a leaf (finite: the replay checks), `y` when x = `y · (−1)` and c = −1 (a
+/// negation undone: `a − Gz` negates G's entries, the row `−aᵀx + s = c` again),
+/// else a step.
 fn times_constant(x: Rec, c: f64) -> Rec {
     let v = x.v * c;
     if c == 1.0 {
         Rec { v, id: x.id }
     } else if c == 0.0 && x.v.is_finite() && is_leaf(x.id) {
         Rec::from(v)
+    } else if let Some(y) = negation_of(x.id).filter(|_| c == -1.0) {
+        Rec { v, id: y }
     } else {
         push(Step::MulC(x.id, c), v)
     }
+}
+
+/// `y` if step `id` is `y · (−1)`.
+fn negation_of(id: u32) -> Option<u32> {
+    RECORDING.with(|r| match r.borrow().steps.get(id as usize) {
+        Some(&Step::MulC(y, -1.0)) => Some(y),
+        _ => None,
+    })
 }
 
 impl Mul for Rec {
@@ -465,22 +480,65 @@ pub enum Miss {
     Root(usize),
 }
 
+/// The recorded steps some output, guard or block depends on: the outputs,
+/// the guards' operands, the blocks' inputs, every leaf and every block step
+/// (a block's parts stay together), then, sweeping back, the operands of each
+/// live step. The rest (a negation undone by the next, say) is dead.
+fn live_steps(r: &Recording, outputs: &[Rec]) -> Vec<bool> {
+    let mut live: Vec<bool> =
+        r.steps.iter().map(|s| matches!(s, Step::Leaf(_) | Step::Gram(_) | Step::Part | Step::Root(_))).collect();
+    let mut mark = |v: Value| {
+        if let Value::Step(k) = v {
+            live[k as usize] = true;
+        }
+    };
+    outputs.iter().for_each(|x| mark(x.source()));
+    r.guards.iter().flat_map(|g| &g.steps).for_each(|&k| mark(Value::Step(k)));
+    r.grams.iter().flat_map(|g| g.m.iter().chain(&g.w)).for_each(|e| mark(e.2));
+    r.roots.iter().flat_map(|q| &q.q).for_each(|&v| mark(v));
+    for k in (0..r.steps.len()).rev() {
+        if !live[k] {
+            continue;
+        }
+        let (a, b) = match r.steps[k] {
+            Step::Add(a, b) | Step::Sub(a, b) | Step::Mul(a, b) | Step::Div(a, b) => (a, Some(b)),
+            Step::AddC(a, _)
+            | Step::SubC(a, _)
+            | Step::CSub(_, a)
+            | Step::MulC(a, _)
+            | Step::DivC(a, _)
+            | Step::CDiv(_, a) => (a, None),
+            Step::Leaf(_) | Step::Gram(_) | Step::Part | Step::Root(_) => continue,
+        };
+        live[a as usize] = true;
+        if let Some(b) = b {
+            live[b as usize] = true;
+        }
+    }
+    live
+}
+
 impl Refill {
     /// The program with its leaves moved first (every other step keeps its
-    /// order, so each still follows its operands) and grouped in blocks.
-    pub fn new(recorded: Vec<Step>, mut guards: Vec<Guard>, mut grams: Vec<Gram>) -> Refill {
+    /// order, so each still follows its operands) and grouped in blocks, and
+    /// the steps not `live` dropped.
+    pub fn new(recorded: Vec<Step>, live: &[bool], mut guards: Vec<Guard>, mut grams: Vec<Gram>) -> Refill {
         let is_leaf = |s: &Step| matches!(s, Step::Leaf(_));
         let leaves = recorded.iter().filter(|s| is_leaf(s)).count();
-        let mut renumber = vec![0u32; recorded.len()];
+        // Dead steps map nowhere (`u32::MAX`): nothing live refers to them.
+        let mut renumber = vec![u32::MAX; recorded.len()];
         let (mut next_leaf, mut next_op) = (0u32, leaves as u32);
         for (k, s) in recorded.iter().enumerate() {
+            if !live[k] {
+                continue;
+            }
             let to = if is_leaf(s) { &mut next_leaf } else { &mut next_op };
             renumber[k] = *to;
             *to += 1;
         }
         let map = |x: u32| renumber[x as usize];
-        let mut steps = vec![Step::Part; recorded.len()];
-        for (k, s) in recorded.iter().enumerate() {
+        let mut steps = vec![Step::Part; next_op as usize];
+        for (k, s) in recorded.iter().enumerate().filter(|&(k, _)| live[k]) {
             steps[map(k as u32) as usize] = match *s {
                 Step::Add(a, b) => Step::Add(map(a), map(b)),
                 Step::Sub(a, b) => Step::Sub(map(a), map(b)),
@@ -827,7 +885,7 @@ mod tests {
         // f = (a·b + a) / b − 2a, with one constant folded and x·1 elided.
         let f = (a * b + a) / b - a * 2.0 + (Rec::from(2.0) * Rec::from(4.0)) * Rec::from(1.0) + b * 1.0;
         assert!(Rec::all(&[a], Test::Gt0));
-        let refill = session.finish().expect("replayable");
+        let refill = session.finish(&[f]).expect("replayable");
         let Value::Step(out) = refill.source(f) else { panic!("f depends on a and b") };
         let mut s = Scratch::default();
         refill.replay(&[&[3.0, -2.0]], &[], &mut s).expect("same branch");

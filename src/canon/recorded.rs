@@ -89,7 +89,8 @@ pub fn record(node: &Node, bound: &Bound, data: &[Tensor]) -> Result<Recorded, S
     if node.solve.is_none() {
         if let Some(r) = residual(node, bound, data, lift) {
             let (e, var_cols, cols) = r.map_err(|e| e.message)?;
-            let refill = session.finish()?;
+            let outputs: Vec<Rec> = e.e.iter().flat_map(|l| l.terms.iter().map(|t| t.1).chain([l.c])).collect();
+            let refill = session.finish(&outputs)?;
             let mut m = Vec::new();
             for (i, l) in e.e.iter().enumerate() {
                 m.extend(l.terms.iter().map(|&(j, a)| (i, j, refill.source(a))));
@@ -125,7 +126,9 @@ pub fn record(node: &Node, bound: &Bound, data: &[Tensor]) -> Result<Recorded, S
         cones: f.cones,
         c0: f.c0.value_unrecorded(),
     };
-    let refill = session.finish()?;
+    let entries = |e: &[(usize, usize, Rec)]| e.iter().map(|t| t.2).collect::<Vec<_>>();
+    let outputs = [entries(&f.p), f.q.clone(), entries(&f.a), f.b.clone(), vec![f.c0]].concat();
+    let refill = session.finish(&outputs)?;
     let sources = |v: &[Rec]| v.iter().map(|x| refill.source(*x)).collect::<Vec<_>>();
     let form = RecordedForm::Cone {
         p: f.p.iter().map(|e| refill.source(e.2)).collect(),

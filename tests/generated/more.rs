@@ -136,76 +136,16 @@ pub mod lp_layer {
         RECORDED.iter().find(|(d, _)| *d == dims).map(|(_, r)| r())
     }
     static OPS_0: &[Step] = &[
-        Step::MulC(13, -1.0),
-        Step::MulC(14, -1.0),
-        Step::MulC(15, -1.0),
         Step::AddC(3, -0.0),
-        Step::MulC(16, -1.0),
-        Step::MulC(17, -1.0),
-        Step::MulC(18, -1.0),
         Step::AddC(4, -0.0),
-        Step::MulC(19, -1.0),
-        Step::MulC(20, -1.0),
-        Step::MulC(21, -1.0),
         Step::AddC(5, -0.0),
-        Step::MulC(22, -1.0),
-        Step::MulC(23, -1.0),
-        Step::MulC(24, -1.0),
         Step::AddC(6, -0.0),
-        Step::MulC(25, -1.0),
-        Step::MulC(26, -1.0),
-        Step::MulC(27, -1.0),
         Step::AddC(7, -0.0),
-        Step::MulC(28, -1.0),
-        Step::MulC(29, -1.0),
-        Step::MulC(30, -1.0),
         Step::AddC(8, -0.0),
-        Step::MulC(31, -1.0),
-        Step::MulC(32, -1.0),
-        Step::MulC(33, -1.0),
         Step::AddC(9, -0.0),
-        Step::MulC(34, -1.0),
-        Step::MulC(35, -1.0),
-        Step::MulC(36, -1.0),
         Step::AddC(10, -0.0),
-        Step::MulC(37, -1.0),
-        Step::MulC(38, -1.0),
-        Step::MulC(39, -1.0),
         Step::AddC(11, -0.0),
-        Step::MulC(40, -1.0),
-        Step::MulC(41, -1.0),
-        Step::MulC(42, -1.0),
         Step::AddC(12, -0.0),
-        Step::MulC(43, -1.0),
-        Step::MulC(44, -1.0),
-        Step::MulC(45, -1.0),
-        Step::MulC(47, -1.0),
-        Step::MulC(48, -1.0),
-        Step::MulC(49, -1.0),
-        Step::MulC(51, -1.0),
-        Step::MulC(52, -1.0),
-        Step::MulC(53, -1.0),
-        Step::MulC(55, -1.0),
-        Step::MulC(56, -1.0),
-        Step::MulC(57, -1.0),
-        Step::MulC(59, -1.0),
-        Step::MulC(60, -1.0),
-        Step::MulC(61, -1.0),
-        Step::MulC(63, -1.0),
-        Step::MulC(64, -1.0),
-        Step::MulC(65, -1.0),
-        Step::MulC(67, -1.0),
-        Step::MulC(68, -1.0),
-        Step::MulC(69, -1.0),
-        Step::MulC(71, -1.0),
-        Step::MulC(72, -1.0),
-        Step::MulC(73, -1.0),
-        Step::MulC(75, -1.0),
-        Step::MulC(76, -1.0),
-        Step::MulC(77, -1.0),
-        Step::MulC(79, -1.0),
-        Step::MulC(80, -1.0),
-        Step::MulC(81, -1.0),
         Step::AddC(0, 0.0),
         Step::AddC(1, 0.0),
         Step::AddC(2, 0.0),
@@ -261,54 +201,50 @@ pub mod lp_layer {
         2.0,
     ];
     static P_VALUES_0: &[Value] = &[];
-    static Q_VALUES_0: &[Value] = &[
-        Value::Step(113),
-        Value::Step(114),
-        Value::Step(115),
-    ];
+    static Q_VALUES_0: &[Value] = &[Value::Step(53), Value::Step(54), Value::Step(55)];
     static A_VALUES_0: &[Value] = &[
-        Value::Step(83),
-        Value::Step(84),
-        Value::Step(85),
-        Value::Step(86),
-        Value::Step(87),
-        Value::Step(88),
-        Value::Step(89),
-        Value::Step(90),
-        Value::Step(91),
-        Value::Step(92),
-        Value::Step(93),
-        Value::Step(94),
-        Value::Step(95),
-        Value::Step(96),
-        Value::Step(97),
-        Value::Step(98),
-        Value::Step(99),
-        Value::Step(100),
-        Value::Step(101),
-        Value::Step(102),
-        Value::Step(103),
-        Value::Step(104),
-        Value::Step(105),
-        Value::Step(106),
-        Value::Step(107),
-        Value::Step(108),
-        Value::Step(109),
-        Value::Step(110),
-        Value::Step(111),
-        Value::Step(112),
+        Value::Step(13),
+        Value::Step(14),
+        Value::Step(15),
+        Value::Step(16),
+        Value::Step(17),
+        Value::Step(18),
+        Value::Step(19),
+        Value::Step(20),
+        Value::Step(21),
+        Value::Step(22),
+        Value::Step(23),
+        Value::Step(24),
+        Value::Step(25),
+        Value::Step(26),
+        Value::Step(27),
+        Value::Step(28),
+        Value::Step(29),
+        Value::Step(30),
+        Value::Step(31),
+        Value::Step(32),
+        Value::Step(33),
+        Value::Step(34),
+        Value::Step(35),
+        Value::Step(36),
+        Value::Step(37),
+        Value::Step(38),
+        Value::Step(39),
+        Value::Step(40),
+        Value::Step(41),
+        Value::Step(42),
     ];
     static B_VALUES_0: &[Value] = &[
+        Value::Step(43),
+        Value::Step(44),
+        Value::Step(45),
         Value::Step(46),
+        Value::Step(47),
+        Value::Step(48),
+        Value::Step(49),
         Value::Step(50),
-        Value::Step(54),
-        Value::Step(58),
-        Value::Step(62),
-        Value::Step(66),
-        Value::Step(70),
-        Value::Step(74),
-        Value::Step(78),
-        Value::Step(82),
+        Value::Step(51),
+        Value::Step(52),
     ];
     /// The standard form recorded by `ddnc build` at dimension sizes [3, 10].
     fn recorded_0() -> Recorded {
@@ -419,85 +355,25 @@ pub mod lp_layer {
         _data: &[&[f64]],
         s: &mut Scratch,
     ) -> Result<(), Miss> {
-        s.values.resize(116, 0.0);
+        s.values.resize(56, 0.0);
         s.values[0..3].copy_from_slice(&params[0][0..3]);
         s.values[3..13].copy_from_slice(&params[2][0..10]);
         s.values[13..43].copy_from_slice(&params[1][0..30]);
         {
             let v = &mut s.values;
-            v[43] = v[13] * (-1.0);
-            v[44] = v[14] * (-1.0);
-            v[45] = v[15] * (-1.0);
-            v[46] = v[3] + (-0.0);
-            v[47] = v[16] * (-1.0);
-            v[48] = v[17] * (-1.0);
-            v[49] = v[18] * (-1.0);
-            v[50] = v[4] + (-0.0);
-            v[51] = v[19] * (-1.0);
-            v[52] = v[20] * (-1.0);
-            v[53] = v[21] * (-1.0);
-            v[54] = v[5] + (-0.0);
-            v[55] = v[22] * (-1.0);
-            v[56] = v[23] * (-1.0);
-            v[57] = v[24] * (-1.0);
-            v[58] = v[6] + (-0.0);
-            v[59] = v[25] * (-1.0);
-            v[60] = v[26] * (-1.0);
-            v[61] = v[27] * (-1.0);
-            v[62] = v[7] + (-0.0);
-            v[63] = v[28] * (-1.0);
-            v[64] = v[29] * (-1.0);
-            v[65] = v[30] * (-1.0);
-            v[66] = v[8] + (-0.0);
-            v[67] = v[31] * (-1.0);
-            v[68] = v[32] * (-1.0);
-            v[69] = v[33] * (-1.0);
-            v[70] = v[9] + (-0.0);
-            v[71] = v[34] * (-1.0);
-            v[72] = v[35] * (-1.0);
-            v[73] = v[36] * (-1.0);
-            v[74] = v[10] + (-0.0);
-            v[75] = v[37] * (-1.0);
-            v[76] = v[38] * (-1.0);
-            v[77] = v[39] * (-1.0);
-            v[78] = v[11] + (-0.0);
-            v[79] = v[40] * (-1.0);
-            v[80] = v[41] * (-1.0);
-            v[81] = v[42] * (-1.0);
-            v[82] = v[12] + (-0.0);
-            v[83] = v[43] * (-1.0);
-            v[84] = v[44] * (-1.0);
-            v[85] = v[45] * (-1.0);
-            v[86] = v[47] * (-1.0);
-            v[87] = v[48] * (-1.0);
-            v[88] = v[49] * (-1.0);
-            v[89] = v[51] * (-1.0);
-            v[90] = v[52] * (-1.0);
-            v[91] = v[53] * (-1.0);
-            v[92] = v[55] * (-1.0);
-            v[93] = v[56] * (-1.0);
-            v[94] = v[57] * (-1.0);
-            v[95] = v[59] * (-1.0);
-            v[96] = v[60] * (-1.0);
-            v[97] = v[61] * (-1.0);
-            v[98] = v[63] * (-1.0);
-            v[99] = v[64] * (-1.0);
-            v[100] = v[65] * (-1.0);
-            v[101] = v[67] * (-1.0);
-            v[102] = v[68] * (-1.0);
-            v[103] = v[69] * (-1.0);
-            v[104] = v[71] * (-1.0);
-            v[105] = v[72] * (-1.0);
-            v[106] = v[73] * (-1.0);
-            v[107] = v[75] * (-1.0);
-            v[108] = v[76] * (-1.0);
-            v[109] = v[77] * (-1.0);
-            v[110] = v[79] * (-1.0);
-            v[111] = v[80] * (-1.0);
-            v[112] = v[81] * (-1.0);
-            v[113] = v[0] + 0.0;
-            v[114] = v[1] + 0.0;
-            v[115] = v[2] + 0.0;
+            v[43] = v[3] + (-0.0);
+            v[44] = v[4] + (-0.0);
+            v[45] = v[5] + (-0.0);
+            v[46] = v[6] + (-0.0);
+            v[47] = v[7] + (-0.0);
+            v[48] = v[8] + (-0.0);
+            v[49] = v[9] + (-0.0);
+            v[50] = v[10] + (-0.0);
+            v[51] = v[11] + (-0.0);
+            v[52] = v[12] + (-0.0);
+            v[53] = v[0] + 0.0;
+            v[54] = v[1] + 0.0;
+            v[55] = v[2] + 0.0;
         }
         let v = &s.values;
         if [v[0], v[1], v[2]].iter().all(|&x| Test::Ge0.holds(x)) {
@@ -587,297 +463,57 @@ pub mod lp_layer {
     fn adjoint_0(_r: &Refill, s: &mut Scratch) {
         {
             let (v, adj) = (&s.values, &mut s.adj);
-            let a = adj[115];
+            let a = adj[55];
             if a != 0.0 {
                 adj[2] += a;
             }
-            let a = adj[114];
+            let a = adj[54];
             if a != 0.0 {
                 adj[1] += a;
             }
-            let a = adj[113];
+            let a = adj[53];
             if a != 0.0 {
                 adj[0] += a;
             }
-            let a = adj[112];
-            if a != 0.0 {
-                adj[81] += a * (-1.0);
-            }
-            let a = adj[111];
-            if a != 0.0 {
-                adj[80] += a * (-1.0);
-            }
-            let a = adj[110];
-            if a != 0.0 {
-                adj[79] += a * (-1.0);
-            }
-            let a = adj[109];
-            if a != 0.0 {
-                adj[77] += a * (-1.0);
-            }
-            let a = adj[108];
-            if a != 0.0 {
-                adj[76] += a * (-1.0);
-            }
-            let a = adj[107];
-            if a != 0.0 {
-                adj[75] += a * (-1.0);
-            }
-            let a = adj[106];
-            if a != 0.0 {
-                adj[73] += a * (-1.0);
-            }
-            let a = adj[105];
-            if a != 0.0 {
-                adj[72] += a * (-1.0);
-            }
-            let a = adj[104];
-            if a != 0.0 {
-                adj[71] += a * (-1.0);
-            }
-            let a = adj[103];
-            if a != 0.0 {
-                adj[69] += a * (-1.0);
-            }
-            let a = adj[102];
-            if a != 0.0 {
-                adj[68] += a * (-1.0);
-            }
-            let a = adj[101];
-            if a != 0.0 {
-                adj[67] += a * (-1.0);
-            }
-            let a = adj[100];
-            if a != 0.0 {
-                adj[65] += a * (-1.0);
-            }
-            let a = adj[99];
-            if a != 0.0 {
-                adj[64] += a * (-1.0);
-            }
-            let a = adj[98];
-            if a != 0.0 {
-                adj[63] += a * (-1.0);
-            }
-            let a = adj[97];
-            if a != 0.0 {
-                adj[61] += a * (-1.0);
-            }
-            let a = adj[96];
-            if a != 0.0 {
-                adj[60] += a * (-1.0);
-            }
-            let a = adj[95];
-            if a != 0.0 {
-                adj[59] += a * (-1.0);
-            }
-            let a = adj[94];
-            if a != 0.0 {
-                adj[57] += a * (-1.0);
-            }
-            let a = adj[93];
-            if a != 0.0 {
-                adj[56] += a * (-1.0);
-            }
-            let a = adj[92];
-            if a != 0.0 {
-                adj[55] += a * (-1.0);
-            }
-            let a = adj[91];
-            if a != 0.0 {
-                adj[53] += a * (-1.0);
-            }
-            let a = adj[90];
-            if a != 0.0 {
-                adj[52] += a * (-1.0);
-            }
-            let a = adj[89];
-            if a != 0.0 {
-                adj[51] += a * (-1.0);
-            }
-            let a = adj[88];
-            if a != 0.0 {
-                adj[49] += a * (-1.0);
-            }
-            let a = adj[87];
-            if a != 0.0 {
-                adj[48] += a * (-1.0);
-            }
-            let a = adj[86];
-            if a != 0.0 {
-                adj[47] += a * (-1.0);
-            }
-            let a = adj[85];
-            if a != 0.0 {
-                adj[45] += a * (-1.0);
-            }
-            let a = adj[84];
-            if a != 0.0 {
-                adj[44] += a * (-1.0);
-            }
-            let a = adj[83];
-            if a != 0.0 {
-                adj[43] += a * (-1.0);
-            }
-            let a = adj[82];
+            let a = adj[52];
             if a != 0.0 {
                 adj[12] += a;
             }
-            let a = adj[81];
-            if a != 0.0 {
-                adj[42] += a * (-1.0);
-            }
-            let a = adj[80];
-            if a != 0.0 {
-                adj[41] += a * (-1.0);
-            }
-            let a = adj[79];
-            if a != 0.0 {
-                adj[40] += a * (-1.0);
-            }
-            let a = adj[78];
+            let a = adj[51];
             if a != 0.0 {
                 adj[11] += a;
             }
-            let a = adj[77];
-            if a != 0.0 {
-                adj[39] += a * (-1.0);
-            }
-            let a = adj[76];
-            if a != 0.0 {
-                adj[38] += a * (-1.0);
-            }
-            let a = adj[75];
-            if a != 0.0 {
-                adj[37] += a * (-1.0);
-            }
-            let a = adj[74];
+            let a = adj[50];
             if a != 0.0 {
                 adj[10] += a;
             }
-            let a = adj[73];
-            if a != 0.0 {
-                adj[36] += a * (-1.0);
-            }
-            let a = adj[72];
-            if a != 0.0 {
-                adj[35] += a * (-1.0);
-            }
-            let a = adj[71];
-            if a != 0.0 {
-                adj[34] += a * (-1.0);
-            }
-            let a = adj[70];
+            let a = adj[49];
             if a != 0.0 {
                 adj[9] += a;
             }
-            let a = adj[69];
-            if a != 0.0 {
-                adj[33] += a * (-1.0);
-            }
-            let a = adj[68];
-            if a != 0.0 {
-                adj[32] += a * (-1.0);
-            }
-            let a = adj[67];
-            if a != 0.0 {
-                adj[31] += a * (-1.0);
-            }
-            let a = adj[66];
+            let a = adj[48];
             if a != 0.0 {
                 adj[8] += a;
             }
-            let a = adj[65];
-            if a != 0.0 {
-                adj[30] += a * (-1.0);
-            }
-            let a = adj[64];
-            if a != 0.0 {
-                adj[29] += a * (-1.0);
-            }
-            let a = adj[63];
-            if a != 0.0 {
-                adj[28] += a * (-1.0);
-            }
-            let a = adj[62];
+            let a = adj[47];
             if a != 0.0 {
                 adj[7] += a;
             }
-            let a = adj[61];
-            if a != 0.0 {
-                adj[27] += a * (-1.0);
-            }
-            let a = adj[60];
-            if a != 0.0 {
-                adj[26] += a * (-1.0);
-            }
-            let a = adj[59];
-            if a != 0.0 {
-                adj[25] += a * (-1.0);
-            }
-            let a = adj[58];
+            let a = adj[46];
             if a != 0.0 {
                 adj[6] += a;
             }
-            let a = adj[57];
-            if a != 0.0 {
-                adj[24] += a * (-1.0);
-            }
-            let a = adj[56];
-            if a != 0.0 {
-                adj[23] += a * (-1.0);
-            }
-            let a = adj[55];
-            if a != 0.0 {
-                adj[22] += a * (-1.0);
-            }
-            let a = adj[54];
+            let a = adj[45];
             if a != 0.0 {
                 adj[5] += a;
             }
-            let a = adj[53];
-            if a != 0.0 {
-                adj[21] += a * (-1.0);
-            }
-            let a = adj[52];
-            if a != 0.0 {
-                adj[20] += a * (-1.0);
-            }
-            let a = adj[51];
-            if a != 0.0 {
-                adj[19] += a * (-1.0);
-            }
-            let a = adj[50];
+            let a = adj[44];
             if a != 0.0 {
                 adj[4] += a;
             }
-            let a = adj[49];
-            if a != 0.0 {
-                adj[18] += a * (-1.0);
-            }
-            let a = adj[48];
-            if a != 0.0 {
-                adj[17] += a * (-1.0);
-            }
-            let a = adj[47];
-            if a != 0.0 {
-                adj[16] += a * (-1.0);
-            }
-            let a = adj[46];
-            if a != 0.0 {
-                adj[3] += a;
-            }
-            let a = adj[45];
-            if a != 0.0 {
-                adj[15] += a * (-1.0);
-            }
-            let a = adj[44];
-            if a != 0.0 {
-                adj[14] += a * (-1.0);
-            }
             let a = adj[43];
             if a != 0.0 {
-                adj[13] += a * (-1.0);
+                adj[3] += a;
             }
         }
     }
@@ -1842,7 +1478,6 @@ pub mod lasso {
         Step::Mul(53, 11),
         Step::Mul(24, 24),
         Step::Add(48, 55),
-        Step::AddC(56, 0.0),
         Step::MulC(0, 2.0),
         Step::MulC(1, 2.0),
         Step::MulC(2, 2.0),
@@ -1865,15 +1500,15 @@ pub mod lasso {
         Step::AddC(26, 0.0),
         Step::AddC(28, 0.0),
         Step::AddC(30, 0.0),
-        Step::Add(77, 34),
-        Step::Add(78, 36),
-        Step::Add(79, 38),
-        Step::Add(80, 42),
-        Step::Add(81, 44),
-        Step::Add(82, 46),
-        Step::Add(83, 50),
-        Step::Add(84, 52),
-        Step::Add(85, 54),
+        Step::Add(76, 34),
+        Step::Add(77, 36),
+        Step::Add(78, 38),
+        Step::Add(79, 42),
+        Step::Add(80, 44),
+        Step::Add(81, 46),
+        Step::Add(82, 50),
+        Step::Add(83, 52),
+        Step::Add(84, 54),
         Step::AddC(16, 0.0),
         Step::AddC(16, 0.0),
         Step::AddC(16, 0.0),
@@ -1910,20 +1545,20 @@ pub mod lasso {
     ];
     static B_0: &[f64] = &[0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
     static P_VALUES_0: &[Value] = &[
+        Value::Step(70),
         Value::Step(71),
         Value::Step(72),
         Value::Step(73),
         Value::Step(74),
         Value::Step(75),
-        Value::Step(76),
     ];
     static Q_VALUES_0: &[Value] = &[
+        Value::Step(85),
         Value::Step(86),
         Value::Step(87),
         Value::Step(88),
         Value::Step(89),
         Value::Step(90),
-        Value::Step(91),
     ];
     static A_VALUES_0: &[Value] = &[
         Value::Const(1.0),
@@ -1962,18 +1597,18 @@ pub mod lasso {
         (3, 2, Value::Step(11)),
     ];
     static GRAM_W_0_0: &[(usize, usize, Value)] = &[
-        (0, 0, Value::Step(58)),
-        (0, 1, Value::Step(59)),
-        (0, 2, Value::Step(60)),
-        (1, 0, Value::Step(61)),
-        (1, 1, Value::Step(62)),
-        (1, 2, Value::Step(63)),
-        (2, 0, Value::Step(64)),
-        (2, 1, Value::Step(65)),
-        (2, 2, Value::Step(66)),
-        (3, 0, Value::Step(67)),
-        (3, 1, Value::Step(68)),
-        (3, 2, Value::Step(69)),
+        (0, 0, Value::Step(57)),
+        (0, 1, Value::Step(58)),
+        (0, 2, Value::Step(59)),
+        (1, 0, Value::Step(60)),
+        (1, 1, Value::Step(61)),
+        (1, 2, Value::Step(62)),
+        (2, 0, Value::Step(63)),
+        (2, 1, Value::Step(64)),
+        (2, 2, Value::Step(65)),
+        (3, 0, Value::Step(66)),
+        (3, 1, Value::Step(67)),
+        (3, 2, Value::Step(68)),
     ];
     /// The standard form recorded by `ddnc build` at dimension sizes [4, 3].
     fn recorded_0() -> Recorded {
@@ -2057,7 +1692,7 @@ pub mod lasso {
                 q: Q_VALUES_0.to_vec(),
                 a: A_VALUES_0.to_vec(),
                 b: B_VALUES_0.to_vec(),
-                c0: Value::Step(57),
+                c0: Value::Step(56),
             },
             layout: Layout {
                 var_cols: Vec::from([(0, Vec::from([3]))]),
@@ -2080,7 +1715,7 @@ pub mod lasso {
         _data: &[&[f64]],
         s: &mut Scratch,
     ) -> Result<(), Miss> {
-        s.values.resize(92, 0.0);
+        s.values.resize(91, 0.0);
         s.values[0..12].copy_from_slice(&params[0][0..12]);
         s.values[12..16].copy_from_slice(&params[1][0..4]);
         s.values[16..17].copy_from_slice(&params[2][0..1]);
@@ -2126,38 +1761,37 @@ pub mod lasso {
             v[54] = v[53] * v[11];
             v[55] = v[24] * v[24];
             v[56] = v[48] + v[55];
-            v[57] = v[56] + 0.0;
-            v[58] = v[0] * 2.0;
-            v[59] = v[1] * 2.0;
-            v[60] = v[2] * 2.0;
-            v[61] = v[3] * 2.0;
-            v[62] = v[4] * 2.0;
-            v[63] = v[5] * 2.0;
-            v[64] = v[6] * 2.0;
-            v[65] = v[7] * 2.0;
-            v[66] = v[8] * 2.0;
-            v[67] = v[9] * 2.0;
-            v[68] = v[10] * 2.0;
-            v[69] = v[11] * 2.0;
+            v[57] = v[0] * 2.0;
+            v[58] = v[1] * 2.0;
+            v[59] = v[2] * 2.0;
+            v[60] = v[3] * 2.0;
+            v[61] = v[4] * 2.0;
+            v[62] = v[5] * 2.0;
+            v[63] = v[6] * 2.0;
+            v[64] = v[7] * 2.0;
+            v[65] = v[8] * 2.0;
+            v[66] = v[9] * 2.0;
+            v[67] = v[10] * 2.0;
+            v[68] = v[11] * 2.0;
         }
-        r.replay_gram(0, 70, s);
+        r.replay_gram(0, 69, s);
         {
             let v = &mut s.values;
-            v[77] = v[26] + 0.0;
-            v[78] = v[28] + 0.0;
-            v[79] = v[30] + 0.0;
-            v[80] = v[77] + v[34];
-            v[81] = v[78] + v[36];
-            v[82] = v[79] + v[38];
-            v[83] = v[80] + v[42];
-            v[84] = v[81] + v[44];
-            v[85] = v[82] + v[46];
-            v[86] = v[83] + v[50];
-            v[87] = v[84] + v[52];
-            v[88] = v[85] + v[54];
+            v[76] = v[26] + 0.0;
+            v[77] = v[28] + 0.0;
+            v[78] = v[30] + 0.0;
+            v[79] = v[76] + v[34];
+            v[80] = v[77] + v[36];
+            v[81] = v[78] + v[38];
+            v[82] = v[79] + v[42];
+            v[83] = v[80] + v[44];
+            v[84] = v[81] + v[46];
+            v[85] = v[82] + v[50];
+            v[86] = v[83] + v[52];
+            v[87] = v[84] + v[54];
+            v[88] = v[16] + 0.0;
             v[89] = v[16] + 0.0;
             v[90] = v[16] + 0.0;
-            v[91] = v[16] + 0.0;
         }
         let v = &s.values;
         if [v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]]
@@ -2182,10 +1816,6 @@ pub mod lasso {
     fn adjoint_0(r: &Refill, s: &mut Scratch) {
         {
             let (v, adj) = (&s.values, &mut s.adj);
-            let a = adj[91];
-            if a != 0.0 {
-                adj[16] += a;
-            }
             let a = adj[90];
             if a != 0.0 {
                 adj[16] += a;
@@ -2196,116 +1826,116 @@ pub mod lasso {
             }
             let a = adj[88];
             if a != 0.0 {
-                adj[85] += a;
-                adj[54] += a;
+                adj[16] += a;
             }
             let a = adj[87];
             if a != 0.0 {
                 adj[84] += a;
-                adj[52] += a;
+                adj[54] += a;
             }
             let a = adj[86];
             if a != 0.0 {
                 adj[83] += a;
-                adj[50] += a;
+                adj[52] += a;
             }
             let a = adj[85];
             if a != 0.0 {
                 adj[82] += a;
-                adj[46] += a;
+                adj[50] += a;
             }
             let a = adj[84];
             if a != 0.0 {
                 adj[81] += a;
-                adj[44] += a;
+                adj[46] += a;
             }
             let a = adj[83];
             if a != 0.0 {
                 adj[80] += a;
-                adj[42] += a;
+                adj[44] += a;
             }
             let a = adj[82];
             if a != 0.0 {
                 adj[79] += a;
-                adj[38] += a;
+                adj[42] += a;
             }
             let a = adj[81];
             if a != 0.0 {
                 adj[78] += a;
-                adj[36] += a;
+                adj[38] += a;
             }
             let a = adj[80];
             if a != 0.0 {
                 adj[77] += a;
-                adj[34] += a;
+                adj[36] += a;
             }
             let a = adj[79];
             if a != 0.0 {
-                adj[30] += a;
+                adj[76] += a;
+                adj[34] += a;
             }
             let a = adj[78];
             if a != 0.0 {
-                adj[28] += a;
+                adj[30] += a;
             }
             let a = adj[77];
+            if a != 0.0 {
+                adj[28] += a;
+            }
+            let a = adj[76];
             if a != 0.0 {
                 adj[26] += a;
             }
         }
-        r.adjoint_gram(0, 70, s);
+        r.adjoint_gram(0, 69, s);
         {
             let (v, adj) = (&s.values, &mut s.adj);
-            let a = adj[69];
+            let a = adj[68];
             if a != 0.0 {
                 adj[11] += a * 2.0;
             }
-            let a = adj[68];
+            let a = adj[67];
             if a != 0.0 {
                 adj[10] += a * 2.0;
             }
-            let a = adj[67];
+            let a = adj[66];
             if a != 0.0 {
                 adj[9] += a * 2.0;
             }
-            let a = adj[66];
+            let a = adj[65];
             if a != 0.0 {
                 adj[8] += a * 2.0;
             }
-            let a = adj[65];
+            let a = adj[64];
             if a != 0.0 {
                 adj[7] += a * 2.0;
             }
-            let a = adj[64];
+            let a = adj[63];
             if a != 0.0 {
                 adj[6] += a * 2.0;
             }
-            let a = adj[63];
+            let a = adj[62];
             if a != 0.0 {
                 adj[5] += a * 2.0;
             }
-            let a = adj[62];
+            let a = adj[61];
             if a != 0.0 {
                 adj[4] += a * 2.0;
             }
-            let a = adj[61];
+            let a = adj[60];
             if a != 0.0 {
                 adj[3] += a * 2.0;
             }
-            let a = adj[60];
+            let a = adj[59];
             if a != 0.0 {
                 adj[2] += a * 2.0;
             }
-            let a = adj[59];
+            let a = adj[58];
             if a != 0.0 {
                 adj[1] += a * 2.0;
             }
-            let a = adj[58];
-            if a != 0.0 {
-                adj[0] += a * 2.0;
-            }
             let a = adj[57];
             if a != 0.0 {
-                adj[56] += a;
+                adj[0] += a * 2.0;
             }
             let a = adj[56];
             if a != 0.0 {

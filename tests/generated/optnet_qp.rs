@@ -221,136 +221,31 @@ pub mod optnet_qp {
     }
     static OPS_0: &[Step] = &[
         Step::MulC(0, 0.5),
-        Step::MulC(50, 2.0),
-        Step::MulC(51, 0.0),
-        Step::MulC(50, 0.0),
-        Step::MulC(53, 0.0),
-        Step::AddC(54, 0.0),
         Step::MulC(1, 0.5),
-        Step::MulC(56, 0.0),
-        Step::MulC(56, 0.0),
-        Step::MulC(56, 0.0),
-        Step::MulC(59, 0.0),
-        Step::Add(55, 60),
         Step::MulC(2, 0.5),
-        Step::MulC(62, 0.0),
-        Step::MulC(62, 0.0),
-        Step::MulC(62, 0.0),
-        Step::MulC(65, 0.0),
-        Step::Add(61, 66),
         Step::MulC(3, 0.5),
-        Step::MulC(68, 0.0),
-        Step::MulC(68, 0.0),
-        Step::MulC(68, 0.0),
-        Step::MulC(71, 0.0),
-        Step::Add(67, 72),
         Step::MulC(4, 0.5),
-        Step::MulC(74, 0.0),
-        Step::MulC(74, 0.0),
-        Step::MulC(74, 0.0),
-        Step::MulC(77, 0.0),
-        Step::Add(73, 78),
         Step::MulC(5, 0.5),
-        Step::MulC(80, 2.0),
-        Step::MulC(81, 0.0),
-        Step::MulC(80, 0.0),
-        Step::MulC(83, 0.0),
-        Step::Add(79, 84),
         Step::MulC(6, 0.5),
-        Step::MulC(86, 0.0),
-        Step::MulC(86, 0.0),
-        Step::MulC(86, 0.0),
-        Step::MulC(89, 0.0),
-        Step::Add(85, 90),
         Step::MulC(7, 0.5),
-        Step::MulC(92, 0.0),
-        Step::MulC(92, 0.0),
-        Step::MulC(92, 0.0),
-        Step::MulC(95, 0.0),
-        Step::Add(91, 96),
         Step::MulC(8, 0.5),
-        Step::MulC(98, 0.0),
-        Step::MulC(98, 0.0),
-        Step::MulC(98, 0.0),
-        Step::MulC(101, 0.0),
-        Step::Add(97, 102),
         Step::MulC(9, 0.5),
-        Step::MulC(104, 0.0),
-        Step::MulC(104, 0.0),
-        Step::MulC(104, 0.0),
-        Step::MulC(107, 0.0),
-        Step::Add(103, 108),
         Step::MulC(10, 0.5),
-        Step::MulC(110, 2.0),
-        Step::MulC(111, 0.0),
-        Step::MulC(110, 0.0),
-        Step::MulC(113, 0.0),
-        Step::Add(109, 114),
         Step::MulC(11, 0.5),
-        Step::MulC(116, 0.0),
-        Step::MulC(116, 0.0),
-        Step::MulC(116, 0.0),
-        Step::MulC(119, 0.0),
-        Step::Add(115, 120),
         Step::MulC(12, 0.5),
-        Step::MulC(122, 0.0),
-        Step::MulC(122, 0.0),
-        Step::MulC(122, 0.0),
-        Step::MulC(125, 0.0),
-        Step::Add(121, 126),
         Step::MulC(13, 0.5),
-        Step::MulC(128, 0.0),
-        Step::MulC(128, 0.0),
-        Step::MulC(128, 0.0),
-        Step::MulC(131, 0.0),
-        Step::Add(127, 132),
         Step::MulC(14, 0.5),
-        Step::MulC(134, 0.0),
-        Step::MulC(134, 0.0),
-        Step::MulC(134, 0.0),
-        Step::MulC(137, 0.0),
-        Step::Add(133, 138),
         Step::MulC(15, 0.5),
-        Step::MulC(140, 2.0),
-        Step::MulC(141, 0.0),
-        Step::MulC(140, 0.0),
-        Step::MulC(143, 0.0),
-        Step::Add(139, 144),
-        Step::AddC(145, 0.0),
-        Step::MulC(25, -1.0),
-        Step::MulC(26, -1.0),
-        Step::MulC(27, -1.0),
-        Step::MulC(28, -1.0),
         Step::AddC(20, -0.0),
-        Step::MulC(29, -1.0),
-        Step::MulC(30, -1.0),
-        Step::MulC(31, -1.0),
-        Step::MulC(32, -1.0),
         Step::AddC(21, -0.0),
-        Step::MulC(33, -1.0),
-        Step::MulC(34, -1.0),
-        Step::MulC(35, -1.0),
-        Step::MulC(36, -1.0),
         Step::AddC(22, -0.0),
-        Step::MulC(37, -1.0),
-        Step::MulC(38, -1.0),
-        Step::MulC(39, -1.0),
-        Step::MulC(40, -1.0),
         Step::AddC(23, -0.0),
-        Step::MulC(41, -1.0),
-        Step::MulC(42, -1.0),
-        Step::MulC(43, -1.0),
-        Step::MulC(44, -1.0),
         Step::AddC(24, -0.0),
-        Step::MulC(45, -1.0),
-        Step::MulC(46, -1.0),
-        Step::MulC(47, -1.0),
-        Step::MulC(48, -1.0),
         Step::AddC(49, -0.0),
         Step::MulC(50, 2.0),
-        Step::MulC(80, 2.0),
-        Step::MulC(110, 2.0),
-        Step::MulC(140, 2.0),
+        Step::MulC(55, 2.0),
+        Step::MulC(60, 2.0),
+        Step::MulC(65, 2.0),
         Step::Gram(0),
         Step::Part,
         Step::Part,
@@ -362,74 +257,22 @@ pub mod optnet_qp {
         Step::Part,
         Step::Part,
         Step::Part,
-        Step::MulC(172, -1.0),
-        Step::MulC(173, -1.0),
-        Step::MulC(174, -1.0),
-        Step::MulC(175, -1.0),
-        Step::MulC(147, -1.0),
-        Step::MulC(148, -1.0),
-        Step::MulC(149, -1.0),
-        Step::MulC(150, -1.0),
-        Step::MulC(152, -1.0),
-        Step::MulC(153, -1.0),
-        Step::MulC(154, -1.0),
-        Step::MulC(155, -1.0),
-        Step::MulC(157, -1.0),
-        Step::MulC(158, -1.0),
-        Step::MulC(159, -1.0),
-        Step::MulC(160, -1.0),
-        Step::MulC(162, -1.0),
-        Step::MulC(163, -1.0),
-        Step::MulC(164, -1.0),
-        Step::MulC(165, -1.0),
-        Step::MulC(167, -1.0),
-        Step::MulC(168, -1.0),
-        Step::MulC(169, -1.0),
-        Step::MulC(170, -1.0),
-        Step::AddC(52, 0.0),
-        Step::Add(216, 57),
-        Step::AddC(58, 0.0),
-        Step::Add(217, 63),
-        Step::AddC(64, 0.0),
-        Step::Add(219, 69),
-        Step::AddC(70, 0.0),
-        Step::Add(218, 75),
-        Step::Add(221, 76),
-        Step::Add(223, 82),
-        Step::Add(225, 87),
-        Step::Add(220, 88),
-        Step::Add(226, 93),
-        Step::Add(222, 94),
-        Step::Add(227, 99),
-        Step::Add(224, 100),
-        Step::Add(230, 105),
-        Step::Add(228, 106),
-        Step::Add(232, 112),
-        Step::Add(234, 117),
-        Step::Add(229, 118),
-        Step::Add(236, 123),
-        Step::Add(231, 124),
-        Step::Add(237, 129),
-        Step::Add(233, 130),
-        Step::Add(239, 135),
-        Step::Add(235, 136),
-        Step::Add(241, 142),
-        Step::Add(238, 16),
-        Step::Add(240, 17),
-        Step::Add(242, 18),
-        Step::Add(243, 19),
-        Step::Add(183, 56),
-        Step::Add(248, 74),
-        Step::Add(184, 62),
-        Step::Add(250, 98),
-        Step::Add(185, 68),
-        Step::Add(252, 122),
-        Step::Add(187, 86),
-        Step::Add(254, 104),
-        Step::Add(188, 92),
-        Step::Add(256, 128),
-        Step::Add(190, 116),
-        Step::Add(258, 134),
+        Step::AddC(16, 0.0),
+        Step::AddC(17, 0.0),
+        Step::AddC(18, 0.0),
+        Step::AddC(19, 0.0),
+        Step::Add(78, 51),
+        Step::Add(91, 54),
+        Step::Add(79, 52),
+        Step::Add(93, 58),
+        Step::Add(80, 53),
+        Step::Add(95, 62),
+        Step::Add(82, 56),
+        Step::Add(97, 59),
+        Step::Add(83, 57),
+        Step::Add(99, 63),
+        Step::Add(85, 61),
+        Step::Add(101, 64),
     ];
     static P_0: &[(usize, usize, f64)] = &[
         (0, 0, 2.7963636202629436),
@@ -484,56 +327,56 @@ pub mod optnet_qp {
         1.8788695262135757,
     ];
     static P_VALUES_0: &[Value] = &[
-        Value::Step(182),
-        Value::Step(249),
-        Value::Step(251),
-        Value::Step(253),
-        Value::Step(186),
-        Value::Step(255),
-        Value::Step(257),
-        Value::Step(189),
-        Value::Step(259),
-        Value::Step(191),
+        Value::Step(77),
+        Value::Step(92),
+        Value::Step(94),
+        Value::Step(96),
+        Value::Step(81),
+        Value::Step(98),
+        Value::Step(100),
+        Value::Step(84),
+        Value::Step(102),
+        Value::Step(86),
     ];
     static Q_VALUES_0: &[Value] = &[
-        Value::Step(244),
-        Value::Step(245),
-        Value::Step(246),
-        Value::Step(247),
+        Value::Step(87),
+        Value::Step(88),
+        Value::Step(89),
+        Value::Step(90),
     ];
     static A_VALUES_0: &[Value] = &[
-        Value::Step(192),
-        Value::Step(193),
-        Value::Step(194),
-        Value::Step(195),
-        Value::Step(196),
-        Value::Step(197),
-        Value::Step(198),
-        Value::Step(199),
-        Value::Step(200),
-        Value::Step(201),
-        Value::Step(202),
-        Value::Step(203),
-        Value::Step(204),
-        Value::Step(205),
-        Value::Step(206),
-        Value::Step(207),
-        Value::Step(208),
-        Value::Step(209),
-        Value::Step(210),
-        Value::Step(211),
-        Value::Step(212),
-        Value::Step(213),
-        Value::Step(214),
-        Value::Step(215),
+        Value::Step(45),
+        Value::Step(46),
+        Value::Step(47),
+        Value::Step(48),
+        Value::Step(25),
+        Value::Step(26),
+        Value::Step(27),
+        Value::Step(28),
+        Value::Step(29),
+        Value::Step(30),
+        Value::Step(31),
+        Value::Step(32),
+        Value::Step(33),
+        Value::Step(34),
+        Value::Step(35),
+        Value::Step(36),
+        Value::Step(37),
+        Value::Step(38),
+        Value::Step(39),
+        Value::Step(40),
+        Value::Step(41),
+        Value::Step(42),
+        Value::Step(43),
+        Value::Step(44),
     ];
     static B_VALUES_0: &[Value] = &[
-        Value::Step(176),
-        Value::Step(151),
-        Value::Step(156),
-        Value::Step(161),
-        Value::Step(166),
-        Value::Step(171),
+        Value::Step(71),
+        Value::Step(66),
+        Value::Step(67),
+        Value::Step(68),
+        Value::Step(69),
+        Value::Step(70),
     ];
     static GRAM_M_0_0: &[(usize, usize, Value)] = &[
         (0, 0, Value::Const(1.0)),
@@ -542,10 +385,10 @@ pub mod optnet_qp {
         (3, 3, Value::Const(1.0)),
     ];
     static GRAM_W_0_0: &[(usize, usize, Value)] = &[
-        (0, 0, Value::Step(177)),
-        (1, 1, Value::Step(178)),
-        (2, 2, Value::Step(179)),
-        (3, 3, Value::Step(180)),
+        (0, 0, Value::Step(72)),
+        (1, 1, Value::Step(73)),
+        (2, 2, Value::Step(74)),
+        (3, 3, Value::Step(75)),
     ];
     /// The standard form recorded by `ddnc build` at dimension sizes [4, 5, 1].
     fn recorded_0() -> Recorded {
@@ -677,7 +520,7 @@ pub mod optnet_qp {
                 q: Q_VALUES_0.to_vec(),
                 a: A_VALUES_0.to_vec(),
                 b: B_VALUES_0.to_vec(),
-                c0: Value::Step(146),
+                c0: Value::Const(0.0),
             },
             layout: Layout {
                 var_cols: Vec::from([(0, Vec::from([4]))]),
@@ -700,7 +543,7 @@ pub mod optnet_qp {
         _data: &[&[f64]],
         s: &mut Scratch,
     ) -> Result<(), Miss> {
-        s.values.resize(260, 0.0);
+        s.values.resize(103, 0.0);
         s.values[0..16].copy_from_slice(&params[0][0..16]);
         s.values[16..20].copy_from_slice(&params[1][0..4]);
         s.values[20..25].copy_from_slice(&params[3][0..5]);
@@ -710,208 +553,51 @@ pub mod optnet_qp {
         {
             let v = &mut s.values;
             v[50] = v[0] * 0.5;
-            v[51] = v[50] * 2.0;
-            v[52] = v[51] * 0.0;
-            v[53] = v[50] * 0.0;
-            v[54] = v[53] * 0.0;
-            v[55] = v[54] + 0.0;
-            v[56] = v[1] * 0.5;
-            v[57] = v[56] * 0.0;
-            v[58] = v[56] * 0.0;
-            v[59] = v[56] * 0.0;
-            v[60] = v[59] * 0.0;
-            v[61] = v[55] + v[60];
-            v[62] = v[2] * 0.5;
-            v[63] = v[62] * 0.0;
-            v[64] = v[62] * 0.0;
-            v[65] = v[62] * 0.0;
-            v[66] = v[65] * 0.0;
-            v[67] = v[61] + v[66];
-            v[68] = v[3] * 0.5;
-            v[69] = v[68] * 0.0;
-            v[70] = v[68] * 0.0;
-            v[71] = v[68] * 0.0;
-            v[72] = v[71] * 0.0;
-            v[73] = v[67] + v[72];
-            v[74] = v[4] * 0.5;
-            v[75] = v[74] * 0.0;
-            v[76] = v[74] * 0.0;
-            v[77] = v[74] * 0.0;
-            v[78] = v[77] * 0.0;
-            v[79] = v[73] + v[78];
-            v[80] = v[5] * 0.5;
-            v[81] = v[80] * 2.0;
-            v[82] = v[81] * 0.0;
-            v[83] = v[80] * 0.0;
-            v[84] = v[83] * 0.0;
-            v[85] = v[79] + v[84];
-            v[86] = v[6] * 0.5;
-            v[87] = v[86] * 0.0;
-            v[88] = v[86] * 0.0;
-            v[89] = v[86] * 0.0;
-            v[90] = v[89] * 0.0;
-            v[91] = v[85] + v[90];
-            v[92] = v[7] * 0.5;
-            v[93] = v[92] * 0.0;
-            v[94] = v[92] * 0.0;
-            v[95] = v[92] * 0.0;
-            v[96] = v[95] * 0.0;
-            v[97] = v[91] + v[96];
-            v[98] = v[8] * 0.5;
-            v[99] = v[98] * 0.0;
-            v[100] = v[98] * 0.0;
-            v[101] = v[98] * 0.0;
-            v[102] = v[101] * 0.0;
-            v[103] = v[97] + v[102];
-            v[104] = v[9] * 0.5;
-            v[105] = v[104] * 0.0;
-            v[106] = v[104] * 0.0;
-            v[107] = v[104] * 0.0;
-            v[108] = v[107] * 0.0;
-            v[109] = v[103] + v[108];
-            v[110] = v[10] * 0.5;
-            v[111] = v[110] * 2.0;
-            v[112] = v[111] * 0.0;
-            v[113] = v[110] * 0.0;
-            v[114] = v[113] * 0.0;
-            v[115] = v[109] + v[114];
-            v[116] = v[11] * 0.5;
-            v[117] = v[116] * 0.0;
-            v[118] = v[116] * 0.0;
-            v[119] = v[116] * 0.0;
-            v[120] = v[119] * 0.0;
-            v[121] = v[115] + v[120];
-            v[122] = v[12] * 0.5;
-            v[123] = v[122] * 0.0;
-            v[124] = v[122] * 0.0;
-            v[125] = v[122] * 0.0;
-            v[126] = v[125] * 0.0;
-            v[127] = v[121] + v[126];
-            v[128] = v[13] * 0.5;
-            v[129] = v[128] * 0.0;
-            v[130] = v[128] * 0.0;
-            v[131] = v[128] * 0.0;
-            v[132] = v[131] * 0.0;
-            v[133] = v[127] + v[132];
-            v[134] = v[14] * 0.5;
-            v[135] = v[134] * 0.0;
-            v[136] = v[134] * 0.0;
-            v[137] = v[134] * 0.0;
-            v[138] = v[137] * 0.0;
-            v[139] = v[133] + v[138];
-            v[140] = v[15] * 0.5;
-            v[141] = v[140] * 2.0;
-            v[142] = v[141] * 0.0;
-            v[143] = v[140] * 0.0;
-            v[144] = v[143] * 0.0;
-            v[145] = v[139] + v[144];
-            v[146] = v[145] + 0.0;
-            v[147] = v[25] * (-1.0);
-            v[148] = v[26] * (-1.0);
-            v[149] = v[27] * (-1.0);
-            v[150] = v[28] * (-1.0);
-            v[151] = v[20] + (-0.0);
-            v[152] = v[29] * (-1.0);
-            v[153] = v[30] * (-1.0);
-            v[154] = v[31] * (-1.0);
-            v[155] = v[32] * (-1.0);
-            v[156] = v[21] + (-0.0);
-            v[157] = v[33] * (-1.0);
-            v[158] = v[34] * (-1.0);
-            v[159] = v[35] * (-1.0);
-            v[160] = v[36] * (-1.0);
-            v[161] = v[22] + (-0.0);
-            v[162] = v[37] * (-1.0);
-            v[163] = v[38] * (-1.0);
-            v[164] = v[39] * (-1.0);
-            v[165] = v[40] * (-1.0);
-            v[166] = v[23] + (-0.0);
-            v[167] = v[41] * (-1.0);
-            v[168] = v[42] * (-1.0);
-            v[169] = v[43] * (-1.0);
-            v[170] = v[44] * (-1.0);
-            v[171] = v[24] + (-0.0);
-            v[172] = v[45] * (-1.0);
-            v[173] = v[46] * (-1.0);
-            v[174] = v[47] * (-1.0);
-            v[175] = v[48] * (-1.0);
-            v[176] = v[49] + (-0.0);
-            v[177] = v[50] * 2.0;
-            v[178] = v[80] * 2.0;
-            v[179] = v[110] * 2.0;
-            v[180] = v[140] * 2.0;
+            v[51] = v[1] * 0.5;
+            v[52] = v[2] * 0.5;
+            v[53] = v[3] * 0.5;
+            v[54] = v[4] * 0.5;
+            v[55] = v[5] * 0.5;
+            v[56] = v[6] * 0.5;
+            v[57] = v[7] * 0.5;
+            v[58] = v[8] * 0.5;
+            v[59] = v[9] * 0.5;
+            v[60] = v[10] * 0.5;
+            v[61] = v[11] * 0.5;
+            v[62] = v[12] * 0.5;
+            v[63] = v[13] * 0.5;
+            v[64] = v[14] * 0.5;
+            v[65] = v[15] * 0.5;
+            v[66] = v[20] + (-0.0);
+            v[67] = v[21] + (-0.0);
+            v[68] = v[22] + (-0.0);
+            v[69] = v[23] + (-0.0);
+            v[70] = v[24] + (-0.0);
+            v[71] = v[49] + (-0.0);
+            v[72] = v[50] * 2.0;
+            v[73] = v[55] * 2.0;
+            v[74] = v[60] * 2.0;
+            v[75] = v[65] * 2.0;
         }
-        r.replay_gram(0, 181, s);
+        r.replay_gram(0, 76, s);
         {
             let v = &mut s.values;
-            v[192] = v[172] * (-1.0);
-            v[193] = v[173] * (-1.0);
-            v[194] = v[174] * (-1.0);
-            v[195] = v[175] * (-1.0);
-            v[196] = v[147] * (-1.0);
-            v[197] = v[148] * (-1.0);
-            v[198] = v[149] * (-1.0);
-            v[199] = v[150] * (-1.0);
-            v[200] = v[152] * (-1.0);
-            v[201] = v[153] * (-1.0);
-            v[202] = v[154] * (-1.0);
-            v[203] = v[155] * (-1.0);
-            v[204] = v[157] * (-1.0);
-            v[205] = v[158] * (-1.0);
-            v[206] = v[159] * (-1.0);
-            v[207] = v[160] * (-1.0);
-            v[208] = v[162] * (-1.0);
-            v[209] = v[163] * (-1.0);
-            v[210] = v[164] * (-1.0);
-            v[211] = v[165] * (-1.0);
-            v[212] = v[167] * (-1.0);
-            v[213] = v[168] * (-1.0);
-            v[214] = v[169] * (-1.0);
-            v[215] = v[170] * (-1.0);
-            v[216] = v[52] + 0.0;
-            v[217] = v[216] + v[57];
-            v[218] = v[58] + 0.0;
-            v[219] = v[217] + v[63];
-            v[220] = v[64] + 0.0;
-            v[221] = v[219] + v[69];
-            v[222] = v[70] + 0.0;
-            v[223] = v[218] + v[75];
-            v[224] = v[221] + v[76];
-            v[225] = v[223] + v[82];
-            v[226] = v[225] + v[87];
-            v[227] = v[220] + v[88];
-            v[228] = v[226] + v[93];
-            v[229] = v[222] + v[94];
-            v[230] = v[227] + v[99];
-            v[231] = v[224] + v[100];
-            v[232] = v[230] + v[105];
-            v[233] = v[228] + v[106];
-            v[234] = v[232] + v[112];
-            v[235] = v[234] + v[117];
-            v[236] = v[229] + v[118];
-            v[237] = v[236] + v[123];
-            v[238] = v[231] + v[124];
-            v[239] = v[237] + v[129];
-            v[240] = v[233] + v[130];
-            v[241] = v[239] + v[135];
-            v[242] = v[235] + v[136];
-            v[243] = v[241] + v[142];
-            v[244] = v[238] + v[16];
-            v[245] = v[240] + v[17];
-            v[246] = v[242] + v[18];
-            v[247] = v[243] + v[19];
-            v[248] = v[183] + v[56];
-            v[249] = v[248] + v[74];
-            v[250] = v[184] + v[62];
-            v[251] = v[250] + v[98];
-            v[252] = v[185] + v[68];
-            v[253] = v[252] + v[122];
-            v[254] = v[187] + v[86];
-            v[255] = v[254] + v[104];
-            v[256] = v[188] + v[92];
-            v[257] = v[256] + v[128];
-            v[258] = v[190] + v[116];
-            v[259] = v[258] + v[134];
+            v[87] = v[16] + 0.0;
+            v[88] = v[17] + 0.0;
+            v[89] = v[18] + 0.0;
+            v[90] = v[19] + 0.0;
+            v[91] = v[78] + v[51];
+            v[92] = v[91] + v[54];
+            v[93] = v[79] + v[52];
+            v[94] = v[93] + v[58];
+            v[95] = v[80] + v[53];
+            v[96] = v[95] + v[62];
+            v[97] = v[82] + v[56];
+            v[98] = v[97] + v[59];
+            v[99] = v[83] + v[57];
+            v[100] = v[99] + v[63];
+            v[101] = v[85] + v[61];
+            v[102] = v[101] + v[64];
         }
         let v = &s.values;
         if [v[16], v[17], v[18], v[19]].iter().all(|&x| Test::Ge0.holds(x)) {
@@ -987,856 +673,185 @@ pub mod optnet_qp {
     fn adjoint_0(r: &Refill, s: &mut Scratch) {
         {
             let (v, adj) = (&s.values, &mut s.adj);
-            let a = adj[259];
-            if a != 0.0 {
-                adj[258] += a;
-                adj[134] += a;
-            }
-            let a = adj[258];
-            if a != 0.0 {
-                adj[190] += a;
-                adj[116] += a;
-            }
-            let a = adj[257];
-            if a != 0.0 {
-                adj[256] += a;
-                adj[128] += a;
-            }
-            let a = adj[256];
-            if a != 0.0 {
-                adj[188] += a;
-                adj[92] += a;
-            }
-            let a = adj[255];
-            if a != 0.0 {
-                adj[254] += a;
-                adj[104] += a;
-            }
-            let a = adj[254];
-            if a != 0.0 {
-                adj[187] += a;
-                adj[86] += a;
-            }
-            let a = adj[253];
-            if a != 0.0 {
-                adj[252] += a;
-                adj[122] += a;
-            }
-            let a = adj[252];
-            if a != 0.0 {
-                adj[185] += a;
-                adj[68] += a;
-            }
-            let a = adj[251];
-            if a != 0.0 {
-                adj[250] += a;
-                adj[98] += a;
-            }
-            let a = adj[250];
-            if a != 0.0 {
-                adj[184] += a;
-                adj[62] += a;
-            }
-            let a = adj[249];
-            if a != 0.0 {
-                adj[248] += a;
-                adj[74] += a;
-            }
-            let a = adj[248];
-            if a != 0.0 {
-                adj[183] += a;
-                adj[56] += a;
-            }
-            let a = adj[247];
-            if a != 0.0 {
-                adj[243] += a;
-                adj[19] += a;
-            }
-            let a = adj[246];
-            if a != 0.0 {
-                adj[242] += a;
-                adj[18] += a;
-            }
-            let a = adj[245];
-            if a != 0.0 {
-                adj[240] += a;
-                adj[17] += a;
-            }
-            let a = adj[244];
-            if a != 0.0 {
-                adj[238] += a;
-                adj[16] += a;
-            }
-            let a = adj[243];
-            if a != 0.0 {
-                adj[241] += a;
-                adj[142] += a;
-            }
-            let a = adj[242];
-            if a != 0.0 {
-                adj[235] += a;
-                adj[136] += a;
-            }
-            let a = adj[241];
-            if a != 0.0 {
-                adj[239] += a;
-                adj[135] += a;
-            }
-            let a = adj[240];
-            if a != 0.0 {
-                adj[233] += a;
-                adj[130] += a;
-            }
-            let a = adj[239];
-            if a != 0.0 {
-                adj[237] += a;
-                adj[129] += a;
-            }
-            let a = adj[238];
-            if a != 0.0 {
-                adj[231] += a;
-                adj[124] += a;
-            }
-            let a = adj[237];
-            if a != 0.0 {
-                adj[236] += a;
-                adj[123] += a;
-            }
-            let a = adj[236];
-            if a != 0.0 {
-                adj[229] += a;
-                adj[118] += a;
-            }
-            let a = adj[235];
-            if a != 0.0 {
-                adj[234] += a;
-                adj[117] += a;
-            }
-            let a = adj[234];
-            if a != 0.0 {
-                adj[232] += a;
-                adj[112] += a;
-            }
-            let a = adj[233];
-            if a != 0.0 {
-                adj[228] += a;
-                adj[106] += a;
-            }
-            let a = adj[232];
-            if a != 0.0 {
-                adj[230] += a;
-                adj[105] += a;
-            }
-            let a = adj[231];
-            if a != 0.0 {
-                adj[224] += a;
-                adj[100] += a;
-            }
-            let a = adj[230];
-            if a != 0.0 {
-                adj[227] += a;
-                adj[99] += a;
-            }
-            let a = adj[229];
-            if a != 0.0 {
-                adj[222] += a;
-                adj[94] += a;
-            }
-            let a = adj[228];
-            if a != 0.0 {
-                adj[226] += a;
-                adj[93] += a;
-            }
-            let a = adj[227];
-            if a != 0.0 {
-                adj[220] += a;
-                adj[88] += a;
-            }
-            let a = adj[226];
-            if a != 0.0 {
-                adj[225] += a;
-                adj[87] += a;
-            }
-            let a = adj[225];
-            if a != 0.0 {
-                adj[223] += a;
-                adj[82] += a;
-            }
-            let a = adj[224];
-            if a != 0.0 {
-                adj[221] += a;
-                adj[76] += a;
-            }
-            let a = adj[223];
-            if a != 0.0 {
-                adj[218] += a;
-                adj[75] += a;
-            }
-            let a = adj[222];
-            if a != 0.0 {
-                adj[70] += a;
-            }
-            let a = adj[221];
-            if a != 0.0 {
-                adj[219] += a;
-                adj[69] += a;
-            }
-            let a = adj[220];
-            if a != 0.0 {
-                adj[64] += a;
-            }
-            let a = adj[219];
-            if a != 0.0 {
-                adj[217] += a;
-                adj[63] += a;
-            }
-            let a = adj[218];
-            if a != 0.0 {
-                adj[58] += a;
-            }
-            let a = adj[217];
-            if a != 0.0 {
-                adj[216] += a;
-                adj[57] += a;
-            }
-            let a = adj[216];
-            if a != 0.0 {
-                adj[52] += a;
-            }
-            let a = adj[215];
-            if a != 0.0 {
-                adj[170] += a * (-1.0);
-            }
-            let a = adj[214];
-            if a != 0.0 {
-                adj[169] += a * (-1.0);
-            }
-            let a = adj[213];
-            if a != 0.0 {
-                adj[168] += a * (-1.0);
-            }
-            let a = adj[212];
-            if a != 0.0 {
-                adj[167] += a * (-1.0);
-            }
-            let a = adj[211];
-            if a != 0.0 {
-                adj[165] += a * (-1.0);
-            }
-            let a = adj[210];
-            if a != 0.0 {
-                adj[164] += a * (-1.0);
-            }
-            let a = adj[209];
-            if a != 0.0 {
-                adj[163] += a * (-1.0);
-            }
-            let a = adj[208];
-            if a != 0.0 {
-                adj[162] += a * (-1.0);
-            }
-            let a = adj[207];
-            if a != 0.0 {
-                adj[160] += a * (-1.0);
-            }
-            let a = adj[206];
-            if a != 0.0 {
-                adj[159] += a * (-1.0);
-            }
-            let a = adj[205];
-            if a != 0.0 {
-                adj[158] += a * (-1.0);
-            }
-            let a = adj[204];
-            if a != 0.0 {
-                adj[157] += a * (-1.0);
-            }
-            let a = adj[203];
-            if a != 0.0 {
-                adj[155] += a * (-1.0);
-            }
-            let a = adj[202];
-            if a != 0.0 {
-                adj[154] += a * (-1.0);
-            }
-            let a = adj[201];
-            if a != 0.0 {
-                adj[153] += a * (-1.0);
-            }
-            let a = adj[200];
-            if a != 0.0 {
-                adj[152] += a * (-1.0);
-            }
-            let a = adj[199];
-            if a != 0.0 {
-                adj[150] += a * (-1.0);
-            }
-            let a = adj[198];
-            if a != 0.0 {
-                adj[149] += a * (-1.0);
-            }
-            let a = adj[197];
-            if a != 0.0 {
-                adj[148] += a * (-1.0);
-            }
-            let a = adj[196];
-            if a != 0.0 {
-                adj[147] += a * (-1.0);
-            }
-            let a = adj[195];
-            if a != 0.0 {
-                adj[175] += a * (-1.0);
-            }
-            let a = adj[194];
-            if a != 0.0 {
-                adj[174] += a * (-1.0);
-            }
-            let a = adj[193];
-            if a != 0.0 {
-                adj[173] += a * (-1.0);
-            }
-            let a = adj[192];
-            if a != 0.0 {
-                adj[172] += a * (-1.0);
-            }
-        }
-        r.adjoint_gram(0, 181, s);
-        {
-            let (v, adj) = (&s.values, &mut s.adj);
-            let a = adj[180];
-            if a != 0.0 {
-                adj[140] += a * 2.0;
-            }
-            let a = adj[179];
-            if a != 0.0 {
-                adj[110] += a * 2.0;
-            }
-            let a = adj[178];
-            if a != 0.0 {
-                adj[80] += a * 2.0;
-            }
-            let a = adj[177];
-            if a != 0.0 {
-                adj[50] += a * 2.0;
-            }
-            let a = adj[176];
-            if a != 0.0 {
-                adj[49] += a;
-            }
-            let a = adj[175];
-            if a != 0.0 {
-                adj[48] += a * (-1.0);
-            }
-            let a = adj[174];
-            if a != 0.0 {
-                adj[47] += a * (-1.0);
-            }
-            let a = adj[173];
-            if a != 0.0 {
-                adj[46] += a * (-1.0);
-            }
-            let a = adj[172];
-            if a != 0.0 {
-                adj[45] += a * (-1.0);
-            }
-            let a = adj[171];
-            if a != 0.0 {
-                adj[24] += a;
-            }
-            let a = adj[170];
-            if a != 0.0 {
-                adj[44] += a * (-1.0);
-            }
-            let a = adj[169];
-            if a != 0.0 {
-                adj[43] += a * (-1.0);
-            }
-            let a = adj[168];
-            if a != 0.0 {
-                adj[42] += a * (-1.0);
-            }
-            let a = adj[167];
-            if a != 0.0 {
-                adj[41] += a * (-1.0);
-            }
-            let a = adj[166];
-            if a != 0.0 {
-                adj[23] += a;
-            }
-            let a = adj[165];
-            if a != 0.0 {
-                adj[40] += a * (-1.0);
-            }
-            let a = adj[164];
-            if a != 0.0 {
-                adj[39] += a * (-1.0);
-            }
-            let a = adj[163];
-            if a != 0.0 {
-                adj[38] += a * (-1.0);
-            }
-            let a = adj[162];
-            if a != 0.0 {
-                adj[37] += a * (-1.0);
-            }
-            let a = adj[161];
-            if a != 0.0 {
-                adj[22] += a;
-            }
-            let a = adj[160];
-            if a != 0.0 {
-                adj[36] += a * (-1.0);
-            }
-            let a = adj[159];
-            if a != 0.0 {
-                adj[35] += a * (-1.0);
-            }
-            let a = adj[158];
-            if a != 0.0 {
-                adj[34] += a * (-1.0);
-            }
-            let a = adj[157];
-            if a != 0.0 {
-                adj[33] += a * (-1.0);
-            }
-            let a = adj[156];
-            if a != 0.0 {
-                adj[21] += a;
-            }
-            let a = adj[155];
-            if a != 0.0 {
-                adj[32] += a * (-1.0);
-            }
-            let a = adj[154];
-            if a != 0.0 {
-                adj[31] += a * (-1.0);
-            }
-            let a = adj[153];
-            if a != 0.0 {
-                adj[30] += a * (-1.0);
-            }
-            let a = adj[152];
-            if a != 0.0 {
-                adj[29] += a * (-1.0);
-            }
-            let a = adj[151];
-            if a != 0.0 {
-                adj[20] += a;
-            }
-            let a = adj[150];
-            if a != 0.0 {
-                adj[28] += a * (-1.0);
-            }
-            let a = adj[149];
-            if a != 0.0 {
-                adj[27] += a * (-1.0);
-            }
-            let a = adj[148];
-            if a != 0.0 {
-                adj[26] += a * (-1.0);
-            }
-            let a = adj[147];
-            if a != 0.0 {
-                adj[25] += a * (-1.0);
-            }
-            let a = adj[146];
-            if a != 0.0 {
-                adj[145] += a;
-            }
-            let a = adj[145];
-            if a != 0.0 {
-                adj[139] += a;
-                adj[144] += a;
-            }
-            let a = adj[144];
-            if a != 0.0 {
-                adj[143] += a * 0.0;
-            }
-            let a = adj[143];
-            if a != 0.0 {
-                adj[140] += a * 0.0;
-            }
-            let a = adj[142];
-            if a != 0.0 {
-                adj[141] += a * 0.0;
-            }
-            let a = adj[141];
-            if a != 0.0 {
-                adj[140] += a * 2.0;
-            }
-            let a = adj[140];
-            if a != 0.0 {
-                adj[15] += a * 0.5;
-            }
-            let a = adj[139];
-            if a != 0.0 {
-                adj[133] += a;
-                adj[138] += a;
-            }
-            let a = adj[138];
-            if a != 0.0 {
-                adj[137] += a * 0.0;
-            }
-            let a = adj[137];
-            if a != 0.0 {
-                adj[134] += a * 0.0;
-            }
-            let a = adj[136];
-            if a != 0.0 {
-                adj[134] += a * 0.0;
-            }
-            let a = adj[135];
-            if a != 0.0 {
-                adj[134] += a * 0.0;
-            }
-            let a = adj[134];
-            if a != 0.0 {
-                adj[14] += a * 0.5;
-            }
-            let a = adj[133];
-            if a != 0.0 {
-                adj[127] += a;
-                adj[132] += a;
-            }
-            let a = adj[132];
-            if a != 0.0 {
-                adj[131] += a * 0.0;
-            }
-            let a = adj[131];
-            if a != 0.0 {
-                adj[128] += a * 0.0;
-            }
-            let a = adj[130];
-            if a != 0.0 {
-                adj[128] += a * 0.0;
-            }
-            let a = adj[129];
-            if a != 0.0 {
-                adj[128] += a * 0.0;
-            }
-            let a = adj[128];
-            if a != 0.0 {
-                adj[13] += a * 0.5;
-            }
-            let a = adj[127];
-            if a != 0.0 {
-                adj[121] += a;
-                adj[126] += a;
-            }
-            let a = adj[126];
-            if a != 0.0 {
-                adj[125] += a * 0.0;
-            }
-            let a = adj[125];
-            if a != 0.0 {
-                adj[122] += a * 0.0;
-            }
-            let a = adj[124];
-            if a != 0.0 {
-                adj[122] += a * 0.0;
-            }
-            let a = adj[123];
-            if a != 0.0 {
-                adj[122] += a * 0.0;
-            }
-            let a = adj[122];
-            if a != 0.0 {
-                adj[12] += a * 0.5;
-            }
-            let a = adj[121];
-            if a != 0.0 {
-                adj[115] += a;
-                adj[120] += a;
-            }
-            let a = adj[120];
-            if a != 0.0 {
-                adj[119] += a * 0.0;
-            }
-            let a = adj[119];
-            if a != 0.0 {
-                adj[116] += a * 0.0;
-            }
-            let a = adj[118];
-            if a != 0.0 {
-                adj[116] += a * 0.0;
-            }
-            let a = adj[117];
-            if a != 0.0 {
-                adj[116] += a * 0.0;
-            }
-            let a = adj[116];
-            if a != 0.0 {
-                adj[11] += a * 0.5;
-            }
-            let a = adj[115];
-            if a != 0.0 {
-                adj[109] += a;
-                adj[114] += a;
-            }
-            let a = adj[114];
-            if a != 0.0 {
-                adj[113] += a * 0.0;
-            }
-            let a = adj[113];
-            if a != 0.0 {
-                adj[110] += a * 0.0;
-            }
-            let a = adj[112];
-            if a != 0.0 {
-                adj[111] += a * 0.0;
-            }
-            let a = adj[111];
-            if a != 0.0 {
-                adj[110] += a * 2.0;
-            }
-            let a = adj[110];
-            if a != 0.0 {
-                adj[10] += a * 0.5;
-            }
-            let a = adj[109];
-            if a != 0.0 {
-                adj[103] += a;
-                adj[108] += a;
-            }
-            let a = adj[108];
-            if a != 0.0 {
-                adj[107] += a * 0.0;
-            }
-            let a = adj[107];
-            if a != 0.0 {
-                adj[104] += a * 0.0;
-            }
-            let a = adj[106];
-            if a != 0.0 {
-                adj[104] += a * 0.0;
-            }
-            let a = adj[105];
-            if a != 0.0 {
-                adj[104] += a * 0.0;
-            }
-            let a = adj[104];
-            if a != 0.0 {
-                adj[9] += a * 0.5;
-            }
-            let a = adj[103];
-            if a != 0.0 {
-                adj[97] += a;
-                adj[102] += a;
-            }
             let a = adj[102];
             if a != 0.0 {
-                adj[101] += a * 0.0;
+                adj[101] += a;
+                adj[64] += a;
             }
             let a = adj[101];
             if a != 0.0 {
-                adj[98] += a * 0.0;
+                adj[85] += a;
+                adj[61] += a;
             }
             let a = adj[100];
             if a != 0.0 {
-                adj[98] += a * 0.0;
+                adj[99] += a;
+                adj[63] += a;
             }
             let a = adj[99];
             if a != 0.0 {
-                adj[98] += a * 0.0;
+                adj[83] += a;
+                adj[57] += a;
             }
             let a = adj[98];
             if a != 0.0 {
-                adj[8] += a * 0.5;
+                adj[97] += a;
+                adj[59] += a;
             }
             let a = adj[97];
             if a != 0.0 {
-                adj[91] += a;
-                adj[96] += a;
+                adj[82] += a;
+                adj[56] += a;
             }
             let a = adj[96];
             if a != 0.0 {
-                adj[95] += a * 0.0;
+                adj[95] += a;
+                adj[62] += a;
             }
             let a = adj[95];
             if a != 0.0 {
-                adj[92] += a * 0.0;
+                adj[80] += a;
+                adj[53] += a;
             }
             let a = adj[94];
             if a != 0.0 {
-                adj[92] += a * 0.0;
+                adj[93] += a;
+                adj[58] += a;
             }
             let a = adj[93];
             if a != 0.0 {
-                adj[92] += a * 0.0;
+                adj[79] += a;
+                adj[52] += a;
             }
             let a = adj[92];
             if a != 0.0 {
-                adj[7] += a * 0.5;
+                adj[91] += a;
+                adj[54] += a;
             }
             let a = adj[91];
             if a != 0.0 {
-                adj[85] += a;
-                adj[90] += a;
+                adj[78] += a;
+                adj[51] += a;
             }
             let a = adj[90];
             if a != 0.0 {
-                adj[89] += a * 0.0;
+                adj[19] += a;
             }
             let a = adj[89];
             if a != 0.0 {
-                adj[86] += a * 0.0;
+                adj[18] += a;
             }
             let a = adj[88];
             if a != 0.0 {
-                adj[86] += a * 0.0;
+                adj[17] += a;
             }
             let a = adj[87];
             if a != 0.0 {
-                adj[86] += a * 0.0;
+                adj[16] += a;
             }
-            let a = adj[86];
-            if a != 0.0 {
-                adj[6] += a * 0.5;
-            }
-            let a = adj[85];
-            if a != 0.0 {
-                adj[79] += a;
-                adj[84] += a;
-            }
-            let a = adj[84];
-            if a != 0.0 {
-                adj[83] += a * 0.0;
-            }
-            let a = adj[83];
-            if a != 0.0 {
-                adj[80] += a * 0.0;
-            }
-            let a = adj[82];
-            if a != 0.0 {
-                adj[81] += a * 0.0;
-            }
-            let a = adj[81];
-            if a != 0.0 {
-                adj[80] += a * 2.0;
-            }
-            let a = adj[80];
-            if a != 0.0 {
-                adj[5] += a * 0.5;
-            }
-            let a = adj[79];
-            if a != 0.0 {
-                adj[73] += a;
-                adj[78] += a;
-            }
-            let a = adj[78];
-            if a != 0.0 {
-                adj[77] += a * 0.0;
-            }
-            let a = adj[77];
-            if a != 0.0 {
-                adj[74] += a * 0.0;
-            }
-            let a = adj[76];
-            if a != 0.0 {
-                adj[74] += a * 0.0;
-            }
+        }
+        r.adjoint_gram(0, 76, s);
+        {
+            let (v, adj) = (&s.values, &mut s.adj);
             let a = adj[75];
             if a != 0.0 {
-                adj[74] += a * 0.0;
+                adj[65] += a * 2.0;
             }
             let a = adj[74];
             if a != 0.0 {
-                adj[4] += a * 0.5;
+                adj[60] += a * 2.0;
             }
             let a = adj[73];
             if a != 0.0 {
-                adj[67] += a;
-                adj[72] += a;
+                adj[55] += a * 2.0;
             }
             let a = adj[72];
             if a != 0.0 {
-                adj[71] += a * 0.0;
+                adj[50] += a * 2.0;
             }
             let a = adj[71];
             if a != 0.0 {
-                adj[68] += a * 0.0;
+                adj[49] += a;
             }
             let a = adj[70];
             if a != 0.0 {
-                adj[68] += a * 0.0;
+                adj[24] += a;
             }
             let a = adj[69];
             if a != 0.0 {
-                adj[68] += a * 0.0;
+                adj[23] += a;
             }
             let a = adj[68];
             if a != 0.0 {
-                adj[3] += a * 0.5;
+                adj[22] += a;
             }
             let a = adj[67];
             if a != 0.0 {
-                adj[61] += a;
-                adj[66] += a;
+                adj[21] += a;
             }
             let a = adj[66];
             if a != 0.0 {
-                adj[65] += a * 0.0;
+                adj[20] += a;
             }
             let a = adj[65];
             if a != 0.0 {
-                adj[62] += a * 0.0;
+                adj[15] += a * 0.5;
             }
             let a = adj[64];
             if a != 0.0 {
-                adj[62] += a * 0.0;
+                adj[14] += a * 0.5;
             }
             let a = adj[63];
             if a != 0.0 {
-                adj[62] += a * 0.0;
+                adj[13] += a * 0.5;
             }
             let a = adj[62];
             if a != 0.0 {
-                adj[2] += a * 0.5;
+                adj[12] += a * 0.5;
             }
             let a = adj[61];
             if a != 0.0 {
-                adj[55] += a;
-                adj[60] += a;
+                adj[11] += a * 0.5;
             }
             let a = adj[60];
             if a != 0.0 {
-                adj[59] += a * 0.0;
+                adj[10] += a * 0.5;
             }
             let a = adj[59];
             if a != 0.0 {
-                adj[56] += a * 0.0;
+                adj[9] += a * 0.5;
             }
             let a = adj[58];
             if a != 0.0 {
-                adj[56] += a * 0.0;
+                adj[8] += a * 0.5;
             }
             let a = adj[57];
             if a != 0.0 {
-                adj[56] += a * 0.0;
+                adj[7] += a * 0.5;
             }
             let a = adj[56];
             if a != 0.0 {
-                adj[1] += a * 0.5;
+                adj[6] += a * 0.5;
             }
             let a = adj[55];
             if a != 0.0 {
-                adj[54] += a;
+                adj[5] += a * 0.5;
             }
             let a = adj[54];
             if a != 0.0 {
-                adj[53] += a * 0.0;
+                adj[4] += a * 0.5;
             }
             let a = adj[53];
             if a != 0.0 {
-                adj[50] += a * 0.0;
+                adj[3] += a * 0.5;
             }
             let a = adj[52];
             if a != 0.0 {
-                adj[51] += a * 0.0;
+                adj[2] += a * 0.5;
             }
             let a = adj[51];
             if a != 0.0 {
-                adj[50] += a * 2.0;
+                adj[1] += a * 0.5;
             }
             let a = adj[50];
             if a != 0.0 {

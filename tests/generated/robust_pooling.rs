@@ -3054,99 +3054,70 @@ pub mod pool_huber {
         Step::AddC(21, 0.0),
         Step::MulC(10, 0.5),
         Step::MulC(25, 2.0),
-        Step::MulC(26, 0.0),
-        Step::AddC(27, 0.0),
         Step::AddC(12, -0.0),
-        Step::MulC(29, -1.0),
-        Step::AddC(30, 0.0),
-        Step::AddC(29, 0.0),
+        Step::MulC(27, -1.0),
         Step::AddC(28, 0.0),
+        Step::AddC(27, 0.0),
         Step::MulC(10, 0.5),
-        Step::MulC(34, 2.0),
-        Step::MulC(35, 0.0),
-        Step::Add(33, 36),
+        Step::MulC(31, 2.0),
         Step::AddC(13, -0.0),
-        Step::MulC(38, -1.0),
+        Step::MulC(33, -1.0),
+        Step::AddC(34, 0.0),
+        Step::AddC(33, 0.0),
+        Step::MulC(10, 0.5),
+        Step::MulC(37, 2.0),
+        Step::AddC(14, -0.0),
+        Step::MulC(39, -1.0),
+        Step::AddC(40, 0.0),
         Step::AddC(39, 0.0),
-        Step::AddC(38, 0.0),
-        Step::AddC(37, 0.0),
         Step::MulC(10, 0.5),
         Step::MulC(43, 2.0),
-        Step::MulC(44, 0.0),
-        Step::Add(42, 45),
-        Step::AddC(14, -0.0),
-        Step::MulC(47, -1.0),
-        Step::AddC(48, 0.0),
-        Step::AddC(47, 0.0),
-        Step::AddC(46, 0.0),
-        Step::MulC(10, 0.5),
-        Step::MulC(52, 2.0),
-        Step::MulC(53, 0.0),
-        Step::Add(51, 54),
         Step::AddC(15, -0.0),
-        Step::MulC(56, -1.0),
+        Step::MulC(45, -1.0),
+        Step::AddC(46, 0.0),
+        Step::AddC(45, 0.0),
+        Step::MulC(10, 0.5),
+        Step::MulC(49, 2.0),
+        Step::AddC(16, -0.0),
+        Step::MulC(51, -1.0),
+        Step::AddC(52, 0.0),
+        Step::AddC(51, 0.0),
+        Step::MulC(10, 0.5),
+        Step::MulC(55, 2.0),
+        Step::AddC(17, -0.0),
+        Step::MulC(57, -1.0),
+        Step::AddC(58, 0.0),
         Step::AddC(57, 0.0),
-        Step::AddC(56, 0.0),
-        Step::AddC(55, 0.0),
         Step::MulC(10, 0.5),
         Step::MulC(61, 2.0),
-        Step::MulC(62, 0.0),
-        Step::Add(60, 63),
-        Step::AddC(16, -0.0),
-        Step::MulC(65, -1.0),
-        Step::AddC(66, 0.0),
-        Step::AddC(65, 0.0),
+        Step::AddC(18, -0.0),
+        Step::MulC(63, -1.0),
         Step::AddC(64, 0.0),
+        Step::AddC(63, 0.0),
         Step::MulC(10, 0.5),
-        Step::MulC(70, 2.0),
-        Step::MulC(71, 0.0),
-        Step::Add(69, 72),
-        Step::AddC(17, -0.0),
-        Step::MulC(74, -1.0),
+        Step::MulC(67, 2.0),
+        Step::AddC(19, -0.0),
+        Step::MulC(69, -1.0),
+        Step::AddC(70, 0.0),
+        Step::AddC(69, 0.0),
+        Step::MulC(10, 0.5),
+        Step::MulC(73, 2.0),
+        Step::AddC(20, -0.0),
+        Step::MulC(75, -1.0),
+        Step::AddC(76, 0.0),
         Step::AddC(75, 0.0),
-        Step::AddC(74, 0.0),
-        Step::AddC(73, 0.0),
         Step::MulC(10, 0.5),
         Step::MulC(79, 2.0),
-        Step::MulC(80, 0.0),
-        Step::Add(78, 81),
-        Step::AddC(18, -0.0),
-        Step::MulC(83, -1.0),
-        Step::AddC(84, 0.0),
-        Step::AddC(83, 0.0),
-        Step::AddC(82, 0.0),
-        Step::MulC(10, 0.5),
-        Step::MulC(88, 2.0),
-        Step::MulC(89, 0.0),
-        Step::Add(87, 90),
-        Step::AddC(19, -0.0),
-        Step::MulC(92, -1.0),
-        Step::AddC(93, 0.0),
-        Step::AddC(92, 0.0),
-        Step::AddC(91, 0.0),
-        Step::MulC(10, 0.5),
-        Step::MulC(97, 2.0),
-        Step::MulC(98, 0.0),
-        Step::Add(96, 99),
-        Step::AddC(20, -0.0),
-        Step::MulC(101, -1.0),
-        Step::AddC(102, 0.0),
-        Step::AddC(101, 0.0),
-        Step::AddC(100, 0.0),
-        Step::MulC(10, 0.5),
-        Step::MulC(106, 2.0),
-        Step::MulC(107, 0.0),
-        Step::Add(105, 108),
         Step::AddC(26, 0.0),
-        Step::AddC(35, 0.0),
+        Step::AddC(32, 0.0),
+        Step::AddC(38, 0.0),
         Step::AddC(44, 0.0),
-        Step::AddC(53, 0.0),
+        Step::AddC(50, 0.0),
+        Step::AddC(56, 0.0),
         Step::AddC(62, 0.0),
-        Step::AddC(71, 0.0),
+        Step::AddC(68, 0.0),
+        Step::AddC(74, 0.0),
         Step::AddC(80, 0.0),
-        Step::AddC(89, 0.0),
-        Step::AddC(98, 0.0),
-        Step::AddC(107, 0.0),
     ];
     static P_0: &[(usize, usize, f64)] = &[
         (2, 2, 1.0),
@@ -3284,25 +3255,25 @@ pub mod pool_huber {
         Value::Const(0.0),
         Value::Const(0.0),
         Value::Const(0.0),
-        Value::Step(110),
+        Value::Step(81),
         Value::Const(0.0),
-        Value::Step(111),
+        Value::Step(82),
         Value::Const(0.0),
-        Value::Step(112),
+        Value::Step(83),
         Value::Const(0.0),
-        Value::Step(113),
+        Value::Step(84),
         Value::Const(0.0),
-        Value::Step(114),
+        Value::Step(85),
         Value::Const(0.0),
-        Value::Step(115),
+        Value::Step(86),
         Value::Const(0.0),
-        Value::Step(116),
+        Value::Step(87),
         Value::Const(0.0),
-        Value::Step(117),
+        Value::Step(88),
         Value::Const(0.0),
-        Value::Step(118),
+        Value::Step(89),
         Value::Const(0.0),
-        Value::Step(119),
+        Value::Step(90),
     ];
     static A_VALUES_0: &[Value] = &[
         Value::Const(-1.0),
@@ -3369,24 +3340,24 @@ pub mod pool_huber {
     static B_VALUES_0: &[Value] = &[
         Value::Step(23),
         Value::Step(24),
-        Value::Step(31),
-        Value::Step(32),
-        Value::Step(40),
+        Value::Step(29),
+        Value::Step(30),
+        Value::Step(35),
+        Value::Step(36),
         Value::Step(41),
-        Value::Step(49),
-        Value::Step(50),
-        Value::Step(58),
+        Value::Step(42),
+        Value::Step(47),
+        Value::Step(48),
+        Value::Step(53),
+        Value::Step(54),
         Value::Step(59),
-        Value::Step(67),
-        Value::Step(68),
-        Value::Step(76),
+        Value::Step(60),
+        Value::Step(65),
+        Value::Step(66),
+        Value::Step(71),
+        Value::Step(72),
         Value::Step(77),
-        Value::Step(85),
-        Value::Step(86),
-        Value::Step(94),
-        Value::Step(95),
-        Value::Step(103),
-        Value::Step(104),
+        Value::Step(78),
     ];
     /// The standard form recorded by `ddnc build` at dimension sizes [5, 2].
     fn recorded_0() -> Recorded {
@@ -3436,7 +3407,7 @@ pub mod pool_huber {
                 q: Q_VALUES_0.to_vec(),
                 a: A_VALUES_0.to_vec(),
                 b: B_VALUES_0.to_vec(),
-                c0: Value::Step(109),
+                c0: Value::Const(0.0),
             },
             layout: Layout {
                 var_cols: Vec::from([(0, Vec::from([2]))]),
@@ -3459,7 +3430,7 @@ pub mod pool_huber {
         _data: &[&[f64]],
         s: &mut Scratch,
     ) -> Result<(), Miss> {
-        s.values.resize(120, 0.0);
+        s.values.resize(91, 0.0);
         s.values[0..10].copy_from_slice(&params[0][0..10]);
         s.values[10..11].copy_from_slice(&params[1][0..1]);
         {
@@ -3480,99 +3451,70 @@ pub mod pool_huber {
             v[24] = v[21] + 0.0;
             v[25] = v[10] * 0.5;
             v[26] = v[25] * 2.0;
-            v[27] = v[26] * 0.0;
-            v[28] = v[27] + 0.0;
-            v[29] = v[12] + (-0.0);
-            v[30] = v[29] * (-1.0);
-            v[31] = v[30] + 0.0;
-            v[32] = v[29] + 0.0;
-            v[33] = v[28] + 0.0;
-            v[34] = v[10] * 0.5;
-            v[35] = v[34] * 2.0;
-            v[36] = v[35] * 0.0;
-            v[37] = v[33] + v[36];
-            v[38] = v[13] + (-0.0);
-            v[39] = v[38] * (-1.0);
-            v[40] = v[39] + 0.0;
-            v[41] = v[38] + 0.0;
-            v[42] = v[37] + 0.0;
+            v[27] = v[12] + (-0.0);
+            v[28] = v[27] * (-1.0);
+            v[29] = v[28] + 0.0;
+            v[30] = v[27] + 0.0;
+            v[31] = v[10] * 0.5;
+            v[32] = v[31] * 2.0;
+            v[33] = v[13] + (-0.0);
+            v[34] = v[33] * (-1.0);
+            v[35] = v[34] + 0.0;
+            v[36] = v[33] + 0.0;
+            v[37] = v[10] * 0.5;
+            v[38] = v[37] * 2.0;
+            v[39] = v[14] + (-0.0);
+            v[40] = v[39] * (-1.0);
+            v[41] = v[40] + 0.0;
+            v[42] = v[39] + 0.0;
             v[43] = v[10] * 0.5;
             v[44] = v[43] * 2.0;
-            v[45] = v[44] * 0.0;
-            v[46] = v[42] + v[45];
-            v[47] = v[14] + (-0.0);
-            v[48] = v[47] * (-1.0);
-            v[49] = v[48] + 0.0;
-            v[50] = v[47] + 0.0;
-            v[51] = v[46] + 0.0;
-            v[52] = v[10] * 0.5;
-            v[53] = v[52] * 2.0;
-            v[54] = v[53] * 0.0;
-            v[55] = v[51] + v[54];
-            v[56] = v[15] + (-0.0);
-            v[57] = v[56] * (-1.0);
-            v[58] = v[57] + 0.0;
-            v[59] = v[56] + 0.0;
-            v[60] = v[55] + 0.0;
+            v[45] = v[15] + (-0.0);
+            v[46] = v[45] * (-1.0);
+            v[47] = v[46] + 0.0;
+            v[48] = v[45] + 0.0;
+            v[49] = v[10] * 0.5;
+            v[50] = v[49] * 2.0;
+            v[51] = v[16] + (-0.0);
+            v[52] = v[51] * (-1.0);
+            v[53] = v[52] + 0.0;
+            v[54] = v[51] + 0.0;
+            v[55] = v[10] * 0.5;
+            v[56] = v[55] * 2.0;
+            v[57] = v[17] + (-0.0);
+            v[58] = v[57] * (-1.0);
+            v[59] = v[58] + 0.0;
+            v[60] = v[57] + 0.0;
             v[61] = v[10] * 0.5;
             v[62] = v[61] * 2.0;
-            v[63] = v[62] * 0.0;
-            v[64] = v[60] + v[63];
-            v[65] = v[16] + (-0.0);
-            v[66] = v[65] * (-1.0);
-            v[67] = v[66] + 0.0;
-            v[68] = v[65] + 0.0;
-            v[69] = v[64] + 0.0;
-            v[70] = v[10] * 0.5;
-            v[71] = v[70] * 2.0;
-            v[72] = v[71] * 0.0;
-            v[73] = v[69] + v[72];
-            v[74] = v[17] + (-0.0);
-            v[75] = v[74] * (-1.0);
-            v[76] = v[75] + 0.0;
-            v[77] = v[74] + 0.0;
-            v[78] = v[73] + 0.0;
+            v[63] = v[18] + (-0.0);
+            v[64] = v[63] * (-1.0);
+            v[65] = v[64] + 0.0;
+            v[66] = v[63] + 0.0;
+            v[67] = v[10] * 0.5;
+            v[68] = v[67] * 2.0;
+            v[69] = v[19] + (-0.0);
+            v[70] = v[69] * (-1.0);
+            v[71] = v[70] + 0.0;
+            v[72] = v[69] + 0.0;
+            v[73] = v[10] * 0.5;
+            v[74] = v[73] * 2.0;
+            v[75] = v[20] + (-0.0);
+            v[76] = v[75] * (-1.0);
+            v[77] = v[76] + 0.0;
+            v[78] = v[75] + 0.0;
             v[79] = v[10] * 0.5;
             v[80] = v[79] * 2.0;
-            v[81] = v[80] * 0.0;
-            v[82] = v[78] + v[81];
-            v[83] = v[18] + (-0.0);
-            v[84] = v[83] * (-1.0);
-            v[85] = v[84] + 0.0;
-            v[86] = v[83] + 0.0;
-            v[87] = v[82] + 0.0;
-            v[88] = v[10] * 0.5;
-            v[89] = v[88] * 2.0;
-            v[90] = v[89] * 0.0;
-            v[91] = v[87] + v[90];
-            v[92] = v[19] + (-0.0);
-            v[93] = v[92] * (-1.0);
-            v[94] = v[93] + 0.0;
-            v[95] = v[92] + 0.0;
-            v[96] = v[91] + 0.0;
-            v[97] = v[10] * 0.5;
-            v[98] = v[97] * 2.0;
-            v[99] = v[98] * 0.0;
-            v[100] = v[96] + v[99];
-            v[101] = v[20] + (-0.0);
-            v[102] = v[101] * (-1.0);
-            v[103] = v[102] + 0.0;
-            v[104] = v[101] + 0.0;
-            v[105] = v[100] + 0.0;
-            v[106] = v[10] * 0.5;
-            v[107] = v[106] * 2.0;
-            v[108] = v[107] * 0.0;
-            v[109] = v[105] + v[108];
-            v[110] = v[26] + 0.0;
-            v[111] = v[35] + 0.0;
-            v[112] = v[44] + 0.0;
-            v[113] = v[53] + 0.0;
-            v[114] = v[62] + 0.0;
-            v[115] = v[71] + 0.0;
-            v[116] = v[80] + 0.0;
-            v[117] = v[89] + 0.0;
-            v[118] = v[98] + 0.0;
-            v[119] = v[107] + 0.0;
+            v[81] = v[26] + 0.0;
+            v[82] = v[32] + 0.0;
+            v[83] = v[38] + 0.0;
+            v[84] = v[44] + 0.0;
+            v[85] = v[50] + 0.0;
+            v[86] = v[56] + 0.0;
+            v[87] = v[62] + 0.0;
+            v[88] = v[68] + 0.0;
+            v[89] = v[74] + 0.0;
+            v[90] = v[80] + 0.0;
         }
         Ok(())
     }
@@ -3581,165 +3523,45 @@ pub mod pool_huber {
     fn adjoint_0(_r: &Refill, s: &mut Scratch) {
         {
             let (v, adj) = (&s.values, &mut s.adj);
-            let a = adj[119];
-            if a != 0.0 {
-                adj[107] += a;
-            }
-            let a = adj[118];
-            if a != 0.0 {
-                adj[98] += a;
-            }
-            let a = adj[117];
-            if a != 0.0 {
-                adj[89] += a;
-            }
-            let a = adj[116];
+            let a = adj[90];
             if a != 0.0 {
                 adj[80] += a;
             }
-            let a = adj[115];
-            if a != 0.0 {
-                adj[71] += a;
-            }
-            let a = adj[114];
-            if a != 0.0 {
-                adj[62] += a;
-            }
-            let a = adj[113];
-            if a != 0.0 {
-                adj[53] += a;
-            }
-            let a = adj[112];
-            if a != 0.0 {
-                adj[44] += a;
-            }
-            let a = adj[111];
-            if a != 0.0 {
-                adj[35] += a;
-            }
-            let a = adj[110];
-            if a != 0.0 {
-                adj[26] += a;
-            }
-            let a = adj[109];
-            if a != 0.0 {
-                adj[105] += a;
-                adj[108] += a;
-            }
-            let a = adj[108];
-            if a != 0.0 {
-                adj[107] += a * 0.0;
-            }
-            let a = adj[107];
-            if a != 0.0 {
-                adj[106] += a * 2.0;
-            }
-            let a = adj[106];
-            if a != 0.0 {
-                adj[10] += a * 0.5;
-            }
-            let a = adj[105];
-            if a != 0.0 {
-                adj[100] += a;
-            }
-            let a = adj[104];
-            if a != 0.0 {
-                adj[101] += a;
-            }
-            let a = adj[103];
-            if a != 0.0 {
-                adj[102] += a;
-            }
-            let a = adj[102];
-            if a != 0.0 {
-                adj[101] += a * (-1.0);
-            }
-            let a = adj[101];
-            if a != 0.0 {
-                adj[20] += a;
-            }
-            let a = adj[100];
-            if a != 0.0 {
-                adj[96] += a;
-                adj[99] += a;
-            }
-            let a = adj[99];
-            if a != 0.0 {
-                adj[98] += a * 0.0;
-            }
-            let a = adj[98];
-            if a != 0.0 {
-                adj[97] += a * 2.0;
-            }
-            let a = adj[97];
-            if a != 0.0 {
-                adj[10] += a * 0.5;
-            }
-            let a = adj[96];
-            if a != 0.0 {
-                adj[91] += a;
-            }
-            let a = adj[95];
-            if a != 0.0 {
-                adj[92] += a;
-            }
-            let a = adj[94];
-            if a != 0.0 {
-                adj[93] += a;
-            }
-            let a = adj[93];
-            if a != 0.0 {
-                adj[92] += a * (-1.0);
-            }
-            let a = adj[92];
-            if a != 0.0 {
-                adj[19] += a;
-            }
-            let a = adj[91];
-            if a != 0.0 {
-                adj[87] += a;
-                adj[90] += a;
-            }
-            let a = adj[90];
-            if a != 0.0 {
-                adj[89] += a * 0.0;
-            }
             let a = adj[89];
             if a != 0.0 {
-                adj[88] += a * 2.0;
+                adj[74] += a;
             }
             let a = adj[88];
             if a != 0.0 {
-                adj[10] += a * 0.5;
+                adj[68] += a;
             }
             let a = adj[87];
             if a != 0.0 {
-                adj[82] += a;
+                adj[62] += a;
             }
             let a = adj[86];
             if a != 0.0 {
-                adj[83] += a;
+                adj[56] += a;
             }
             let a = adj[85];
             if a != 0.0 {
-                adj[84] += a;
+                adj[50] += a;
             }
             let a = adj[84];
             if a != 0.0 {
-                adj[83] += a * (-1.0);
+                adj[44] += a;
             }
             let a = adj[83];
             if a != 0.0 {
-                adj[18] += a;
+                adj[38] += a;
             }
             let a = adj[82];
             if a != 0.0 {
-                adj[78] += a;
-                adj[81] += a;
+                adj[32] += a;
             }
             let a = adj[81];
             if a != 0.0 {
-                adj[80] += a * 0.0;
+                adj[26] += a;
             }
             let a = adj[80];
             if a != 0.0 {
@@ -3751,69 +3573,67 @@ pub mod pool_huber {
             }
             let a = adj[78];
             if a != 0.0 {
-                adj[73] += a;
+                adj[75] += a;
             }
             let a = adj[77];
             if a != 0.0 {
-                adj[74] += a;
+                adj[76] += a;
             }
             let a = adj[76];
             if a != 0.0 {
-                adj[75] += a;
+                adj[75] += a * (-1.0);
             }
             let a = adj[75];
             if a != 0.0 {
-                adj[74] += a * (-1.0);
+                adj[20] += a;
             }
             let a = adj[74];
             if a != 0.0 {
-                adj[17] += a;
+                adj[73] += a * 2.0;
             }
             let a = adj[73];
             if a != 0.0 {
-                adj[69] += a;
-                adj[72] += a;
+                adj[10] += a * 0.5;
             }
             let a = adj[72];
             if a != 0.0 {
-                adj[71] += a * 0.0;
+                adj[69] += a;
             }
             let a = adj[71];
             if a != 0.0 {
-                adj[70] += a * 2.0;
+                adj[70] += a;
             }
             let a = adj[70];
             if a != 0.0 {
-                adj[10] += a * 0.5;
+                adj[69] += a * (-1.0);
             }
             let a = adj[69];
             if a != 0.0 {
-                adj[64] += a;
+                adj[19] += a;
             }
             let a = adj[68];
             if a != 0.0 {
-                adj[65] += a;
+                adj[67] += a * 2.0;
             }
             let a = adj[67];
             if a != 0.0 {
-                adj[66] += a;
+                adj[10] += a * 0.5;
             }
             let a = adj[66];
             if a != 0.0 {
-                adj[65] += a * (-1.0);
+                adj[63] += a;
             }
             let a = adj[65];
             if a != 0.0 {
-                adj[16] += a;
+                adj[64] += a;
             }
             let a = adj[64];
             if a != 0.0 {
-                adj[60] += a;
-                adj[63] += a;
+                adj[63] += a * (-1.0);
             }
             let a = adj[63];
             if a != 0.0 {
-                adj[62] += a * 0.0;
+                adj[18] += a;
             }
             let a = adj[62];
             if a != 0.0 {
@@ -3825,69 +3645,67 @@ pub mod pool_huber {
             }
             let a = adj[60];
             if a != 0.0 {
-                adj[55] += a;
+                adj[57] += a;
             }
             let a = adj[59];
             if a != 0.0 {
-                adj[56] += a;
+                adj[58] += a;
             }
             let a = adj[58];
             if a != 0.0 {
-                adj[57] += a;
+                adj[57] += a * (-1.0);
             }
             let a = adj[57];
             if a != 0.0 {
-                adj[56] += a * (-1.0);
+                adj[17] += a;
             }
             let a = adj[56];
             if a != 0.0 {
-                adj[15] += a;
+                adj[55] += a * 2.0;
             }
             let a = adj[55];
             if a != 0.0 {
-                adj[51] += a;
-                adj[54] += a;
+                adj[10] += a * 0.5;
             }
             let a = adj[54];
             if a != 0.0 {
-                adj[53] += a * 0.0;
+                adj[51] += a;
             }
             let a = adj[53];
             if a != 0.0 {
-                adj[52] += a * 2.0;
+                adj[52] += a;
             }
             let a = adj[52];
             if a != 0.0 {
-                adj[10] += a * 0.5;
+                adj[51] += a * (-1.0);
             }
             let a = adj[51];
             if a != 0.0 {
-                adj[46] += a;
+                adj[16] += a;
             }
             let a = adj[50];
             if a != 0.0 {
-                adj[47] += a;
+                adj[49] += a * 2.0;
             }
             let a = adj[49];
             if a != 0.0 {
-                adj[48] += a;
+                adj[10] += a * 0.5;
             }
             let a = adj[48];
             if a != 0.0 {
-                adj[47] += a * (-1.0);
+                adj[45] += a;
             }
             let a = adj[47];
             if a != 0.0 {
-                adj[14] += a;
+                adj[46] += a;
             }
             let a = adj[46];
             if a != 0.0 {
-                adj[42] += a;
-                adj[45] += a;
+                adj[45] += a * (-1.0);
             }
             let a = adj[45];
             if a != 0.0 {
-                adj[44] += a * 0.0;
+                adj[15] += a;
             }
             let a = adj[44];
             if a != 0.0 {
@@ -3899,68 +3717,67 @@ pub mod pool_huber {
             }
             let a = adj[42];
             if a != 0.0 {
-                adj[37] += a;
+                adj[39] += a;
             }
             let a = adj[41];
             if a != 0.0 {
-                adj[38] += a;
+                adj[40] += a;
             }
             let a = adj[40];
             if a != 0.0 {
-                adj[39] += a;
+                adj[39] += a * (-1.0);
             }
             let a = adj[39];
             if a != 0.0 {
-                adj[38] += a * (-1.0);
+                adj[14] += a;
             }
             let a = adj[38];
             if a != 0.0 {
-                adj[13] += a;
+                adj[37] += a * 2.0;
             }
             let a = adj[37];
             if a != 0.0 {
-                adj[33] += a;
-                adj[36] += a;
+                adj[10] += a * 0.5;
             }
             let a = adj[36];
             if a != 0.0 {
-                adj[35] += a * 0.0;
+                adj[33] += a;
             }
             let a = adj[35];
             if a != 0.0 {
-                adj[34] += a * 2.0;
+                adj[34] += a;
             }
             let a = adj[34];
             if a != 0.0 {
-                adj[10] += a * 0.5;
+                adj[33] += a * (-1.0);
             }
             let a = adj[33];
             if a != 0.0 {
-                adj[28] += a;
+                adj[13] += a;
             }
             let a = adj[32];
             if a != 0.0 {
-                adj[29] += a;
+                adj[31] += a * 2.0;
             }
             let a = adj[31];
             if a != 0.0 {
-                adj[30] += a;
+                adj[10] += a * 0.5;
             }
             let a = adj[30];
             if a != 0.0 {
-                adj[29] += a * (-1.0);
+                adj[27] += a;
             }
             let a = adj[29];
             if a != 0.0 {
-                adj[12] += a;
+                adj[28] += a;
             }
             let a = adj[28];
             if a != 0.0 {
-                adj[27] += a;
+                adj[27] += a * (-1.0);
             }
             let a = adj[27];
             if a != 0.0 {
-                adj[26] += a * 0.0;
+                adj[12] += a;
             }
             let a = adj[26];
             if a != 0.0 {

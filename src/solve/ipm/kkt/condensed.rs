@@ -184,7 +184,11 @@ impl CondensedLdl {
 
     pub fn refactor(&mut self, cones: &Cones, delta: f64) -> bool {
         let n = self.n;
-        self.mat.copy_from(&self.base);
+        // The lower triangle alone: the product below and faer's LDLᵀ read and
+        // write nothing above the diagonal.
+        for j in 0..self.mat.ncols() {
+            self.mat.col_as_slice_mut(j)[j..].copy_from_slice(&self.base.col_as_slice(j)[j..]);
+        }
         let mut max_abs = self.max_data;
         for j in 0..n {
             self.mat[(j, j)] += delta;
