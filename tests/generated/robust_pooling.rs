@@ -2564,7 +2564,7 @@ pub mod pool_pseudo_huber {
         )?;
         let t8 = step(
             Op::Binary(Arith::Add),
-            vec![t1, t7],
+            vec![t1.clone(), t7],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
@@ -2617,7 +2617,7 @@ pub mod pool_pseudo_huber {
         let t15 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2283, 2314), env)?;
         let t16 = step(
             Op::Binary(Arith::Div),
-            vec![t14, t15],
+            vec![t14, t15.clone()],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
@@ -2666,7 +2666,7 @@ pub mod pool_pseudo_huber {
         )?;
         let t23 = step(
             Op::Binary(Arith::Div),
-            vec![t4, t9],
+            vec![t4, t9.clone()],
             &[dim::n, dim::d],
             span(0, 2283, 2314),
             env,
@@ -2682,7 +2682,31 @@ pub mod pool_pseudo_huber {
             env,
         )?;
         let t25 = step(Op::Neg, vec![t24], &[dim::d], span(0, 2283, 2314), env)?;
-        Ok(vec![t22, t25])
+        let t26 = step(
+            Op::Binary(Arith::Sub),
+            vec![t9, t1],
+            &[dim::n, dim::d],
+            span(1, 1522, 1551),
+            env,
+        )?;
+        let t27 = step(
+            Op::Binary(Arith::Mul),
+            vec![t15, t26],
+            &[dim::n, dim::d],
+            span(0, 2287, 2313),
+            env,
+        )?;
+        let t28 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t27],
+            &[],
+            span(0, 2283, 2314),
+            env,
+        )?;
+        Ok(vec![t22, t25, t28])
     }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -6250,7 +6274,7 @@ pub mod pool_welsch {
         )?;
         let t8 = step(
             Op::Binary(Arith::Div),
-            vec![t7, t4.clone()],
+            vec![t7.clone(), t4.clone()],
             &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
@@ -6316,7 +6340,7 @@ pub mod pool_welsch {
         )?;
         let t17 = step(
             Op::Binary(Arith::Div),
-            vec![t10, t4],
+            vec![t10, t4.clone()],
             &[dim::n, dim::d],
             span(0, 2530, 2555),
             env,
@@ -6374,7 +6398,51 @@ pub mod pool_welsch {
             env,
         )?;
         let t25 = step(Op::Neg, vec![t24], &[dim::d], span(0, 2530, 2555), env)?;
-        Ok(vec![t22, t25])
+        let t26 = step(Op::Const(1.0), vec![], &[], span(1, 2145, 2146), env)?;
+        let t27 = step(Op::Neg, vec![t7], &[dim::n, dim::d], span(1, 2153, 2157), env)?;
+        let t28 = step(Op::Const(2.0), vec![], &[], span(1, 2161, 2162), env)?;
+        let t29 = step(
+            Op::Binary(Arith::Mul),
+            vec![t28, t4],
+            &[],
+            span(1, 2160, 2173),
+            env,
+        )?;
+        let t30 = step(
+            Op::Binary(Arith::Div),
+            vec![t27, t29],
+            &[dim::n, dim::d],
+            span(1, 2153, 2173),
+            env,
+        )?;
+        let t31 = step(
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t30],
+            &[dim::n, dim::d],
+            span(1, 2149, 2174),
+            env,
+        )?;
+        let t32 = step(
+            Op::Binary(Arith::Sub),
+            vec![t26, t31],
+            &[dim::n, dim::d],
+            span(0, 2534, 2554),
+            env,
+        )?;
+        let t33 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t32],
+            &[],
+            span(0, 2530, 2555),
+            env,
+        )?;
+        Ok(vec![t22, t25, t33])
     }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -7551,7 +7619,7 @@ pub mod pool_truncated_quadratic {
                 atom: Atom::Ge,
                 axis: None,
             },
-            vec![t1, t5],
+            vec![t1.clone(), t5.clone()],
             &[dim::n, dim::d],
             span(0, 2676, 2714),
             env,
@@ -7602,7 +7670,35 @@ pub mod pool_truncated_quadratic {
             env,
         )?;
         let t13 = step(Op::Neg, vec![t12], &[dim::d], span(0, 2676, 2714), env)?;
-        Ok(vec![t10, t13])
+        let t14 = step(Op::Const(0.5), vec![], &[], span(1, 2358, 2361), env)?;
+        let t15 = step(
+            Op::Atom {
+                atom: Atom::Minimum,
+                axis: None,
+            },
+            vec![t5, t1],
+            &[dim::n, dim::d],
+            span(1, 2364, 2385),
+            env,
+        )?;
+        let t16 = step(
+            Op::Binary(Arith::Mul),
+            vec![t14, t15],
+            &[dim::n, dim::d],
+            span(0, 2680, 2713),
+            env,
+        )?;
+        let t17 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t16],
+            &[],
+            span(0, 2676, 2714),
+            env,
+        )?;
+        Ok(vec![t10, t13, t17])
     }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
