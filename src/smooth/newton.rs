@@ -14,6 +14,14 @@
 //! caller ([`super::curvature`]); the solve says whether its last step's
 //! Cholesky factorisation was of the unmodified Hessian (`τ = 0`), which then
 //! certifies it positive definite for free.
+//!
+//! Where the problem computes `f`, `∇f` and `∇²f` in one pass
+//! ([`SmoothProblem::gradient_and_hessian`]), the line search's first trial,
+//! the full step, is evaluated by that pass: accepted (pure Newton near a
+//! minimum), it is the next iterate with its derivatives, so an iteration costs
+//! one pass; a shrunk step costs that pass, objectives while backtracking, and
+//! a pass at the accepted point. The iterates are the same either way: the
+//! pass's `f` is [`SmoothProblem::objective`]'s, bit for bit.
 
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
