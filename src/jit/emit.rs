@@ -21,6 +21,9 @@ pub(super) struct Imports {
     pub ids: HashMap<&'static str, FuncId>,
 }
 
+/// An address as loads and stores take it: a pointer and a constant byte offset.
+type At = (Value, i32);
+
 /// The compiled function's signature:
 /// `(arena: *mut f64, call: *const Call, inputs: *const *const f64) -> i32`.
 pub(super) fn signature(module: &JITModule) -> Signature {
@@ -211,7 +214,7 @@ impl Emitter<'_, '_> {
     /// `stride` entries apart.
     fn load_rows(&mut self, (ptr, base): (Value, usize), terms: &[(Value, usize)], stride: usize) -> Value {
         let a = self.address_in(ptr, base, terms);
-        let load = |e: &mut Self, a: Value| e.b.ins().load(types::F64, MemFlagsData::trusted(), a, 0);
+        let load = |e: &mut Self, (a, off): At| e.b.ins().load(types::F64, MemFlagsData::trusted(), a, off);
         match (self.lanes, stride) {
             (1, _) => load(self, a),
             (_, 0) => {
@@ -220,10 +223,10 @@ impl Emitter<'_, '_> {
             }
             // Only 8-byte aligned: no `aligned` flag, which would let Cranelift
             // fold the load into an SSE instruction that needs 16.
-            (_, 1) => self.b.ins().load(types::F64X2, MemFlagsData::new().with_notrap(), a, 0),
+            (_, 1) => self.b.ins().load(types::F64X2, MemFlagsData::new().with_notrap(), a.0, a.1),
             (_, s) => {
                 let x0 = load(self, a);
-                let a1 = self.b.ins().iadd_imm_u(a, 8 * s as i64);
+                let a1 = self.offset(a, 8 * s);
                 let x1 = load(self, a1);
                 let v = self.b.ins().scalar_to_vector(types::F64X2, x0);
                 self.b.ins().insertlane(v, x1, 1)
@@ -236,16 +239,16 @@ impl Emitter<'_, '_> {
         let a = self.address_at(base, terms);
         match (self.lanes, stride) {
             (1, _) => {
-                self.b.ins().store(MemFlagsData::trusted(), v, a, 0);
+                self.b.ins().store(MemFlagsData::trusted(), v, a.0, a.1);
             }
             (_, 1) => {
-                self.b.ins().store(MemFlagsData::new().with_notrap(), v, a, 0);
+                self.b.ins().store(MemFlagsData::new().with_notrap(), v, a.0, a.1);
             }
             (_, s) => {
-                let a1 = self.b.ins().iadd_imm_u(a, 8 * s as i64);
-                for (l, a) in [(0u8, a), (1, a1)] {
+                let a1 = self.offset(a, 8 * s);
+                for (l, (a, off)) in [(0u8, a), (1, a1)] {
                     let x = self.b.ins().extractlane(v, l);
-                    self.b.ins().store(MemFlagsData::trusted(), x, a, 0);
+                    self.b.ins().store(MemFlagsData::trusted(), x, a, off);
                 }
             }
         }
@@ -313,32 +316,51 @@ impl Emitter<'_, '_> {
     }
 
     /// The address of entry `Σ index·stride` of step `slot`.
-    fn address(&mut self, slot: usize, terms: &[(Value, usize)]) -> Value {
+    fn address(&mut self, slot: usize, terms: &[(Value, usize)]) -> At {
         let (ptr, base) = self.origin(slot);
         self.address_in(ptr, base, terms)
     }
 
     /// The address of arena entry `base + Σ index·stride`.
-    fn address_at(&mut self, base: usize, terms: &[(Value, usize)]) -> Value {
+    fn address_at(&mut self, base: usize, terms: &[(Value, usize)]) -> At {
         self.address_in(self.arena, base, terms)
     }
 
-    /// The address of entry `base + Σ index·stride` from `ptr`.
-    fn address_in(&mut self, ptr: Value, base: usize, terms: &[(Value, usize)]) -> Value {
-        let mut idx = self.b.ins().iconst(types::I64, base as i64);
+    /// The address of entry `base + Σ index·stride` from `ptr`: the indices'
+    /// part computed, `base` as the access's constant offset (so x86 takes
+    /// `[ptr + index·8 + 8·base]` in one addressing mode).
+    fn address_in(&mut self, ptr: Value, base: usize, terms: &[(Value, usize)]) -> At {
+        let mut idx = None;
         for &(v, s) in terms {
             if s != 0 {
                 let t = if s == 1 { v } else { self.b.ins().imul_imm_u(v, s as i64) };
-                idx = self.b.ins().iadd(idx, t);
+                idx = Some(match idx {
+                    Some(i) => self.b.ins().iadd(i, t),
+                    None => t,
+                });
             }
         }
-        let bytes = self.b.ins().ishl_imm_u(idx, 3);
-        self.b.ins().iadd(ptr, bytes)
+        let at = match idx {
+            Some(i) => {
+                let bytes = self.b.ins().ishl_imm_u(i, 3);
+                self.b.ins().iadd(ptr, bytes)
+            }
+            None => ptr,
+        };
+        self.offset((at, 0), 8 * base)
+    }
+
+    /// `bytes` further on than `a`: in the constant offset while it fits.
+    fn offset(&mut self, (a, off): At, bytes: usize) -> At {
+        match i32::try_from(bytes).ok().and_then(|b| off.checked_add(b)) {
+            Some(off) => (a, off),
+            None => (self.b.ins().iadd_imm_u(a, bytes as i64), off),
+        }
     }
 
     fn load(&mut self, slot: usize, terms: &[(Value, usize)]) -> Value {
-        let a = self.address(slot, terms);
-        self.b.ins().load(types::F64, MemFlagsData::trusted(), a, 0)
+        let (a, off) = self.address(slot, terms);
+        self.b.ins().load(types::F64, MemFlagsData::trusted(), a, off)
     }
 
     fn store(&mut self, v: Value, slot: usize, terms: &[(Value, usize)]) {
@@ -346,8 +368,8 @@ impl Emitter<'_, '_> {
     }
 
     fn store_at(&mut self, v: Value, base: usize, terms: &[(Value, usize)]) {
-        let a = self.address_at(base, terms);
-        self.b.ins().store(MemFlagsData::trusted(), v, a, 0);
+        let (a, off) = self.address_at(base, terms);
+        self.b.ins().store(MemFlagsData::trusted(), v, a, off);
     }
 
     /// `out[i, j] = f(args[i, j])`, one loop when there is one row or every

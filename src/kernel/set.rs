@@ -15,7 +15,7 @@ use crate::symbolic::{Derived, Simplified};
 /// | `Gradient` | `f_y`, per variable |
 /// | `LagrangianGradient` | `L_y`, per variable |
 /// | `Hvp` | `L_yy v`, per variable |
-/// | `Hessian` | `L_yy`, per pair of variables (row-major), when derived; then `f_y`, per variable |
+/// | `Hessian` | `L_yy`, per pair of variables (row-major), when derived; then `f_y`, per variable; then `f` |
 /// | `Eq`, `Ineq` | `h`, `g`, per constraint |
 /// | `EqJt(k)`, `IneqJt(k)` | `h_kᵀ ν_k`, `g_kᵀ λ_k`, per variable |
 /// | `Mixed` | `∂_θ [wᵀ L_y + aᵀh + bᵀg]`, per parameter |
@@ -82,11 +82,12 @@ impl KernelSet {
             set.push(KernelId::Gradient, exprs(&d.grad_f));
             set.push(KernelId::LagrangianGradient, exprs(&d.grad_l));
             set.push(KernelId::Hvp, exprs(&d.hvp_l));
-            // With f_y beside it: Newton needs both at every iterate, and one
-            // program shares their common subexpressions (and, on the JIT,
-            // their loops over the data).
+            // With f_y and f beside it: Newton needs all three at every iterate
+            // (f at the line search's full step, which is the next iterate
+            // unless shrunk), and one program shares their common
+            // subexpressions (and, on the JIT, their loops over the data).
             if let Some(h) = &d.hess_l {
-                set.push(KernelId::Hessian, [exprs(h), exprs(&d.grad_f)].concat());
+                set.push(KernelId::Hessian, [exprs(h), exprs(&d.grad_f), vec![d.f.clone()]].concat());
             }
             set.push(KernelId::Eq, d.eqs.iter().map(|c| c.value.expr.clone()).collect());
             set.push(KernelId::Ineq, d.ineqs.iter().map(|c| c.value.expr.clone()).collect());

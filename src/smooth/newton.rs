@@ -14,13 +14,21 @@
 //! caller ([`super::curvature`]); the solve says whether its last step's
 //! Cholesky factorisation was of the unmodified Hessian (`τ = 0`), which then
 //! certifies it positive definite for free.
+//!
+//! Where the problem computes `f`, `∇f` and `∇²f` in one pass
+//! ([`SmoothProblem::gradient_and_hessian`]), the line search's first trial,
+//! the full step, is evaluated by that pass: accepted (pure Newton near a
+//! minimum), it is the next iterate with its derivatives, so an iteration costs
+//! one pass; a shrunk step costs that pass, objectives while backtracking, and
+//! a pass at the accepted point. The iterates are the same either way: the
+//! pass's `f` is [`SmoothProblem::objective`]'s, bit for bit.
 
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
 
 use super::line_search::backtrack;
 use super::optimality::LagrangianGradient;
-use super::{Residuals, Settings, SmoothProblem, SmoothSolution, Status};
+use super::{NewtonPass, Residuals, Settings, SmoothProblem, SmoothSolution, Status};
 
 /// `β` of Alg. 3.3, relative to the Hessian's largest diagonal entry.
 const BETA: f64 = 1e-3;
@@ -35,48 +43,71 @@ pub(crate) fn solve(
     settings: &Settings,
 ) -> Result<(SmoothSolution, bool), String> {
     let mut y = y0.to_vec();
-    let mut f = problem.objective(&y).map_err(|e| format!("the starting point is outside the domain: {}", e.0))?;
-    let floor = -UNBOUNDED * f.abs().max(1.0);
-    let mut definite = false;
-    let finish = |status, y: Vec<f64>, iterations, residuals, definite| {
-        let objective = problem.objective(&y).unwrap_or(f64::NAN);
-        (SmoothSolution { status, objective, y, nu: vec![], lambda: vec![], iterations, residuals }, definite)
-    };
     let nan =
         Residuals { stationarity: f64::NAN, primal_feasibility: 0.0, dual_feasibility: 0.0, complementarity: 0.0 };
+    let finish = |status, y: Vec<f64>, objective, iterations, residuals, definite| {
+        (SmoothSolution { status, objective, y, nu: vec![], lambda: vec![], iterations, residuals }, definite)
+    };
+    // The start's pass gives f too when the problem has a one-pass Hessian.
+    let mut pass = problem.gradient_and_hessian(&y);
+    let mut f = match pass.as_ref().ok().and_then(|p| p.objective) {
+        Some(f) => f,
+        None => problem.objective(&y).map_err(|e| format!("the starting point is outside the domain: {}", e.0))?,
+    };
+    let floor = -UNBOUNDED * f.abs().max(1.0);
+    let mut definite = false;
     let no_constraints = Mat::<f64>::zeros(0, y.len());
     let mut k = 0;
     loop {
-        let Ok((grad, hess)) = problem.gradient_and_hessian(&y) else {
-            return Ok(finish(Status::NumericalError, y, k, nan, false));
+        let Ok(NewtonPass { gradient: grad, hessian: hess, .. }) = pass else {
+            return Ok(finish(Status::NumericalError, y, f, k, nan, false));
         };
         let grad_l = LagrangianGradient::new(&grad, &no_constraints, &no_constraints, &[], &[]);
         let residuals = Residuals::from_parts(&grad_l, &[], &[], &[]);
         if residuals.within(settings.tol) {
-            return Ok(finish(Status::Optimal, y, k, residuals, definite));
+            return Ok(finish(Status::Optimal, y, f, k, residuals, definite));
         }
         if !residuals.stationarity.is_finite() {
-            return Ok(finish(Status::NumericalError, y, k, residuals, false));
+            return Ok(finish(Status::NumericalError, y, f, k, residuals, false));
         }
         if k == settings.max_iter {
-            return Ok(finish(Status::MaxIterations, y, k, residuals, false));
+            return Ok(finish(Status::MaxIterations, y, f, k, residuals, false));
         }
         k += 1;
         let hess = hess.map_or_else(|| problem.lagrangian_hessian(&y, &[], &[]), Ok);
         let Some((p, tau)) = hess.ok().and_then(|h| modified_newton_step(&h, &grad)) else {
-            return Ok(finish(Status::NumericalError, y, k, residuals, false));
+            return Ok(finish(Status::NumericalError, y, f, k, residuals, false));
         };
         let slope: f64 = grad.iter().zip(&p).map(|(g, p)| g * p).sum();
         let trial = |alpha: f64| -> Vec<f64> { y.iter().zip(&p).map(|(y, p)| y + alpha * p).collect() };
-        let Some((alpha, value)) = backtrack(f, slope, 1.0, |a| problem.objective(&trial(a))) else {
-            return Ok(finish(Status::NumericalError, y, k, residuals, false));
+        // The full step's trial is the next iterate unless the line search
+        // shrinks it: evaluated by the one pass that gives the next Newton
+        // step's derivatives with f, kept for the next iteration if accepted.
+        let mut full_step = None;
+        let phi = |a: f64| {
+            if a == 1.0 {
+                if let Ok(next) = problem.gradient_and_hessian(&trial(a)) {
+                    if let Some(value) = next.objective {
+                        full_step = Some(next);
+                        return Ok(value);
+                    }
+                }
+            }
+            problem.objective(&trial(a))
+        };
+        let Some((alpha, value)) = backtrack(f, slope, 1.0, phi) else {
+            return Ok(finish(Status::NumericalError, y, f, k, residuals, false));
         };
         y = trial(alpha);
         f = value;
         definite = tau == 0.0;
         if f < floor {
-            return Ok(finish(Status::Unbounded, y, k, residuals, false));
+            return Ok(finish(Status::Unbounded, y, f, k, residuals, false));
         }
+        pass = match full_step.filter(|_| alpha == 1.0) {
+            Some(next) => Ok(next),
+            None => problem.gradient_and_hessian(&y),
+        };
     }
 }
 

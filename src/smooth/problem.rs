@@ -44,11 +44,21 @@ pub trait SmoothProblem {
     fn ineq_jacobian(&self, y: &[f64]) -> Result<Mat<f64>, DomainError>;
     /// `∇²_yy L(y, ν, λ) = ∇²f + Σ νᵢ∇²hᵢ + Σ λⱼ∇²gⱼ`, `n × n`, symmetric.
     fn lagrangian_hessian(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Result<Mat<f64>, DomainError>;
-    /// `∇f(y)`, and `∇²f(y)` too where the problem computes both in one pass
-    /// for about the price of the Hessian alone (Newton needs both at each
-    /// iterate but the last). The gradient is [`Self::gradient`]'s, bit for
-    /// bit, and its errors are that method's.
-    fn gradient_and_hessian(&self, y: &[f64]) -> Result<(Vec<f64>, Option<Mat<f64>>), DomainError> {
-        Ok((self.gradient(y)?, None))
+    /// `∇f(y)`, and `∇²f(y)` and `f(y)` too where the problem computes them
+    /// in one pass for about the price of the Hessian alone (Newton needs all
+    /// three at each iterate). The gradient is [`Self::gradient`]'s and the
+    /// objective [`Self::objective`]'s, bit for bit, and the gradient's errors
+    /// are that method's.
+    fn gradient_and_hessian(&self, y: &[f64]) -> Result<NewtonPass, DomainError> {
+        Ok(NewtonPass { gradient: self.gradient(y)?, hessian: None, objective: None })
     }
+}
+
+/// What [`SmoothProblem::gradient_and_hessian`] computes at a point: `∇f`
+/// always; `∇²f` and `f` when one pass gave them (both or neither).
+#[derive(Clone, Debug)]
+pub struct NewtonPass {
+    pub gradient: Vec<f64>,
+    pub hessian: Option<Mat<f64>>,
+    pub objective: Option<f64>,
 }

@@ -21,7 +21,7 @@ use crate::eval::{concrete, spread, Env, Tensor};
 use crate::ir::Node;
 use crate::kernel::{KernelId, Kernels};
 use crate::runtime::inputs::Bound;
-use crate::smooth::{DomainError, SmoothProblem};
+use crate::smooth::{DomainError, NewtonPass, SmoothProblem};
 use crate::syntax::ast::BaseType;
 
 /// A node at bound parameter values, evaluated through its derived expressions.
@@ -133,8 +133,13 @@ impl<'a> NodeProblem<'a> {
         *self.last_hessian.lock().unwrap_or_else(|e| e.into_inner()) = Some((point, hessian));
     }
 
-    /// `∇²L` from the `Hessian` kernel's blocks and, after them, `f_y`.
-    fn hessian_and_gradient(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Result<(Mat<f64>, Vec<f64>), DomainError> {
+    /// `∇²L` from the `Hessian` kernel's blocks and, after them, `f_y` and `f`.
+    fn hessian_and_gradient(
+        &self,
+        y: &[f64],
+        nu: &[f64],
+        lambda: &[f64],
+    ) -> Result<(Mat<f64>, Vec<f64>, f64), DomainError> {
         let n = self.dim();
         let syms = self.syms(&self.multipliers(nu, lambda));
         let outputs = self.run(KernelId::Hessian, &self.unflatten(y), &syms)?;
@@ -158,9 +163,10 @@ impl<'a> NodeProblem<'a> {
         for shape in &self.var_shapes {
             grad.extend(fitted(outputs.next().ok_or_else(missing)?, shape).data);
         }
+        let f = outputs.next().and_then(|t| t.data.first().copied()).ok_or_else(missing)?;
         let h = symmetrised(&h);
         self.keep_hessian(y, nu, lambda, h.clone());
-        Ok((h, grad))
+        Ok((h, grad, f))
     }
 
     /// `y` as one tensor per variable.
@@ -368,17 +374,17 @@ impl SmoothProblem for NodeProblem<'_> {
         Ok(self.hessian_and_gradient(y, nu, lambda)?.0)
     }
 
-    /// One run of the `Hessian` kernel, which gives `f_y` too, when the node
-    /// has one; the gradient alone (and its error) if that run fails, so a
-    /// Hessian outside its domain does not change what the gradient says.
-    fn gradient_and_hessian(&self, y: &[f64]) -> Result<(Vec<f64>, Option<Mat<f64>>), DomainError> {
+    /// One run of the `Hessian` kernel, which gives `f_y` and `f` too, when
+    /// the node has one; the gradient alone (and its error) if that run fails,
+    /// so a Hessian outside its domain does not change what the gradient says.
+    fn gradient_and_hessian(&self, y: &[f64]) -> Result<NewtonPass, DomainError> {
         let unconstrained = self.derived.eqs.is_empty() && self.derived.ineqs.is_empty();
         if self.derived.hess_l.is_some() && unconstrained {
-            if let Ok((h, grad)) = self.hessian_and_gradient(y, &[], &[]) {
-                return Ok((grad, Some(h)));
+            if let Ok((h, gradient, f)) = self.hessian_and_gradient(y, &[], &[]) {
+                return Ok(NewtonPass { gradient, hessian: Some(h), objective: Some(f) });
             }
         }
-        Ok((self.gradient(y)?, None))
+        Ok(NewtonPass { gradient: self.gradient(y)?, hessian: None, objective: None })
     }
 }
 

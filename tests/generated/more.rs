@@ -4029,7 +4029,7 @@ pub mod logistic_regression {
         )?;
         let t10 = step(
             Op::Binary(Arith::Mul),
-            vec![t7.clone(), t9],
+            vec![t7.clone(), t9.clone()],
             &[dim::m],
             span(0, 2226, 2276),
             env,
@@ -4097,21 +4097,21 @@ pub mod logistic_regression {
         )?;
         let t21 = step(
             Op::Binary(Arith::Mul),
-            vec![t0, t8],
+            vec![t0, t8.clone()],
             &[dim::n],
             span(0, 2226, 2276),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Mul),
-            vec![t1, t21],
+            vec![t1.clone(), t21],
             &[dim::n],
             span(0, 2226, 2276),
             env,
         )?;
         let t23 = step(
             Op::Binary(Arith::Mul),
-            vec![t12, t7],
+            vec![t12, t7.clone()],
             &[dim::m],
             span(0, 2226, 2276),
             env,
@@ -4124,7 +4124,59 @@ pub mod logistic_regression {
             span(0, 2226, 2276),
             env,
         )?;
-        Ok(vec![t20, t25])
+        let t26 = step(Op::Neg, vec![t7], &[dim::m], span(0, 2239, 2241), env)?;
+        let t27 = step(
+            Op::Binary(Arith::Mul),
+            vec![t26, t9],
+            &[dim::m],
+            span(0, 2239, 2251),
+            env,
+        )?;
+        let t28 = step(
+            Op::Atom {
+                atom: Atom::Logistic,
+                axis: None,
+            },
+            vec![t27],
+            &[dim::m],
+            span(0, 2230, 2252),
+            env,
+        )?;
+        let t29 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t28],
+            &[],
+            span(0, 2226, 2253),
+            env,
+        )?;
+        let t30 = step(
+            Op::Atom {
+                atom: Atom::SumSquares,
+                axis: None,
+            },
+            vec![t8],
+            &[],
+            span(0, 2262, 2276),
+            env,
+        )?;
+        let t31 = step(
+            Op::Binary(Arith::Mul),
+            vec![t1, t30],
+            &[],
+            span(0, 2256, 2276),
+            env,
+        )?;
+        let t32 = step(
+            Op::Binary(Arith::Add),
+            vec![t29, t31],
+            &[],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        Ok(vec![t20, t25, t32])
     }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -5128,7 +5180,7 @@ pub mod softmax_layer {
                 atom: Atom::Log,
                 axis: None,
             },
-            vec![t1],
+            vec![t1.clone()],
             &[dim::n],
             span(0, 2669, 2689),
             env,
@@ -5149,12 +5201,41 @@ pub mod softmax_layer {
         )?;
         let t7 = step(
             Op::Binary(Arith::Sub),
-            vec![t5, t6],
+            vec![t5, t6.clone()],
             &[dim::n],
             span(0, 2669, 2689),
             env,
         )?;
-        Ok(vec![t3, t7])
+        let t8 = step(Op::MatMul, vec![t6, t1.clone()], &[], span(0, 2669, 2674), env)?;
+        let t9 = step(
+            Op::Atom {
+                atom: Atom::Entr,
+                axis: None,
+            },
+            vec![t1],
+            &[dim::n],
+            span(0, 2681, 2688),
+            env,
+        )?;
+        let t10 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t9],
+            &[],
+            span(0, 2677, 2689),
+            env,
+        )?;
+        let t11 = step(
+            Op::Binary(Arith::Add),
+            vec![t8, t10],
+            &[],
+            span(0, 2669, 2689),
+            env,
+        )?;
+        let t12 = step(Op::Neg, vec![t11], &[], span(0, 2669, 2689), env)?;
+        Ok(vec![t3, t7, t12])
     }
     /// Kernel `Eq`.
     fn k_eq(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -7733,7 +7814,7 @@ pub mod pool_welsch_ball {
         )?;
         let t2 = step(
             Op::Binary(Arith::Mul),
-            vec![t0, t1],
+            vec![t0.clone(), t1],
             &[],
             span(0, 3257, 3282),
             env,
@@ -7792,7 +7873,7 @@ pub mod pool_welsch_ball {
         )?;
         let t13 = step(
             Op::Binary(Arith::Div),
-            vec![t12, t9.clone()],
+            vec![t12.clone(), t9.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
@@ -7865,7 +7946,7 @@ pub mod pool_welsch_ball {
         )?;
         let t23 = step(
             Op::Binary(Arith::Div),
-            vec![t15, t9],
+            vec![t15, t9.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
@@ -7923,7 +8004,50 @@ pub mod pool_welsch_ball {
             env,
         )?;
         let t31 = step(Op::Neg, vec![t30], &[dim::d], span(0, 3257, 3282), env)?;
-        Ok(vec![t28, t31])
+        let t32 = step(Op::Const(1.0), vec![], &[], span(1, 2145, 2146), env)?;
+        let t33 = step(Op::Neg, vec![t12], &[dim::n, dim::d], span(1, 2153, 2157), env)?;
+        let t34 = step(
+            Op::Binary(Arith::Mul),
+            vec![t0, t9],
+            &[],
+            span(1, 2160, 2173),
+            env,
+        )?;
+        let t35 = step(
+            Op::Binary(Arith::Div),
+            vec![t33, t34],
+            &[dim::n, dim::d],
+            span(1, 2153, 2173),
+            env,
+        )?;
+        let t36 = step(
+            Op::Atom {
+                atom: Atom::Exp,
+                axis: None,
+            },
+            vec![t35],
+            &[dim::n, dim::d],
+            span(1, 2149, 2174),
+            env,
+        )?;
+        let t37 = step(
+            Op::Binary(Arith::Sub),
+            vec![t32, t36],
+            &[dim::n, dim::d],
+            span(0, 3261, 3281),
+            env,
+        )?;
+        let t38 = step(
+            Op::Atom {
+                atom: Atom::Sum,
+                axis: None,
+            },
+            vec![t37],
+            &[],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        Ok(vec![t28, t31, t38])
     }
     /// Kernel `Ineq`.
     fn k_ineq(env: &Env) -> Result<Vec<Tensor>, EvalError> {

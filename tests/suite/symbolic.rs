@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use ddn::eval::{Env, Tensor};
 use ddn::ir::{Dim, Node};
 use ddn::runtime::inputs::{bind, Bound};
-use ddn::smooth::SmoothProblem;
+use ddn::smooth::{NewtonPass, SmoothProblem};
 use ddn::symbolic::{derive, listing, Derived, NodeProblem, SymRole};
 use ddn::syntax::ast::BaseType;
 
@@ -183,14 +183,19 @@ fn check(node: &Node, sizes: &[(&str, usize)], seed: u64) {
             assert_close(&format!("{name}: L_yy column {k} against differences"), &col, &fd);
         }
     }
-    // Newton's one pass for both (unconstrained nodes): f_y bit for bit the
-    // Gradient kernel's, ∇²f the Hessian of a problem that evaluated nothing yet
+    // Newton's one pass for all three (unconstrained nodes): f_y bit for bit
+    // the Gradient kernel's, f the Objective kernel's, ∇²f the Hessian of a
+    // problem that evaluated nothing yet
     if n_eq + n_ineq == 0 {
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let fresh = NodeProblem::new(node, &bound, &derived, &kernels);
-        let (g, h) = fresh.gradient_and_hessian(&y).unwrap();
+        let NewtonPass { gradient: g, hessian: h, objective } = fresh.gradient_and_hessian(&y).unwrap();
         assert_eq!(bits(&g), bits(&grad), "{name}: f_y beside the Hessian");
         assert_eq!(h.is_some(), derived.hess_l.is_some(), "{name}: a Hessian from the one pass");
+        assert_eq!(objective.is_some(), h.is_some(), "{name}: f with the Hessian");
+        if let Some(f) = objective {
+            assert_eq!(f.to_bits(), p.objective(&y).unwrap().to_bits(), "{name}: f beside the Hessian");
+        }
         if let Some(h) = h {
             let again = NodeProblem::new(node, &bound, &derived, &kernels).lagrangian_hessian(&y, &[], &[]).unwrap();
             let entries = |m: &faer::Mat<f64>| (0..n * n).map(|k| m[(k / n, k % n)].to_bits()).collect::<Vec<_>>();
