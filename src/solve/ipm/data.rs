@@ -43,6 +43,9 @@ pub(crate) struct ProblemData {
     /// ‖q‖∞ and ‖b‖∞ of the original data, for the relative residuals.
     pub norm_q: f64,
     pub norm_b: f64,
+    /// `ω = min(1, max(‖q‖∞, max|Pᵢⱼ|))` (1 without an objective): the unit
+    /// the objective-side measures are taken in (see [`super::Info`]).
+    pub objective_scale: f64,
     pub c0: f64,
     /// The slot of each triplet of P and A in `p.val`, `a.val`.
     p_slot: Vec<usize>,
@@ -71,6 +74,7 @@ impl ProblemData {
             equil: Equilibration { d: vec![1.0; n], dinv: vec![1.0; n], e: vec![1.0; m], einv: vec![1.0; m], c: 1.0 },
             norm_q: 0.0,
             norm_b: 0.0,
+            objective_scale: 1.0,
             c0: 0.0,
             p_slot,
             a_slot,
@@ -98,6 +102,9 @@ impl ProblemData {
         self.b.copy_from_slice(&prob.b);
         self.norm_q = norm_inf(&prob.q);
         self.norm_b = norm_inf(&prob.b);
+        let norm_p = prob.p.entries.iter().fold(0.0f64, |m, e| m.max(e.2.abs()));
+        let size = self.norm_q.max(norm_p);
+        self.objective_scale = if size > 0.0 { size.min(1.0) } else { 1.0 };
         self.c0 = prob.c0;
         self.p_is_zero = self.p.val.iter().all(|&v| v == 0.0);
         let eq = &mut self.equil;

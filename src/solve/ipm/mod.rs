@@ -255,7 +255,8 @@ impl Solver {
         if !(i.dual_residual > p.dual_residual || i.primal_residual > p.primal_residual) {
             return false;
         }
-        let stalled_at_gap = i.ktratio < 100.0 * f64::EPSILON && (p.gap < s.tol_gap_abs || p.rel_gap < s.tol_gap_rel);
+        let gap_met = p.gap < s.tol_gap_abs * p.objective_scale || p.rel_gap < s.tol_gap_rel;
+        let stalled_at_gap = i.ktratio < 100.0 * f64::EPSILON && gap_met;
         let diverging = i.ktratio < 1.0
             && ((i.dual_residual > 100.0 * s.tol_feas && i.dual_residual > 100.0 * p.dual_residual)
                 || (i.primal_residual > 100.0 * s.tol_feas && i.primal_residual > 100.0 * p.primal_residual));

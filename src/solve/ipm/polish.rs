@@ -179,10 +179,11 @@ fn measure(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: &[
     let inf = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
     let (nx, ns, nz) = (inf(x), inf(s), inf(z));
     info.primal_residual = inf(&w.rp) / f64::max(1.0, data.norm_b + nx + ns);
-    info.dual_residual = inf(&w.rd) / f64::max(1.0, data.norm_q + nx + nz);
+    let omega = data.objective_scale;
+    info.dual_residual = inf(&w.rd) / f64::max(omega, data.norm_q + omega * nx + nz);
     (info.primal_objective, info.dual_objective) = (pobj, dobj);
     info.gap = (pobj - dobj).abs();
-    info.rel_gap = info.gap / f64::max(1.0, f64::min((pobj - prob.c0).abs(), (dobj - prob.c0).abs()));
+    info.rel_gap = info.gap / f64::max(omega, f64::min((pobj - prob.c0).abs(), (dobj - prob.c0).abs()));
 }
 
 /// [`measure`] at the workspace's returned point, into its `info`.

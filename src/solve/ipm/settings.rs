@@ -38,9 +38,11 @@ impl KktMethod {
 pub struct Settings {
     /// Iteration limit. Default 200.
     pub max_iter: u32,
-    /// Absolute duality gap `|pobj − dobj|` for optimality. Default 1e-8.
+    /// Absolute duality gap `|pobj − dobj|` for optimality, in the objective's
+    /// unit ω (see [`Info`](super::Info): the tolerance is `ω·tol_gap_abs`,
+    /// ω ≤ 1 the objective data's size). Default 1e-8.
     pub tol_gap_abs: f64,
-    /// Relative duality gap `|pobj − dobj| / max(1, min(|pobj|, |dobj|))`.
+    /// Relative duality gap `|pobj − dobj| / max(ω, min(|pobj|, |dobj|))`.
     /// Optimality needs the absolute or the relative gap small. Default 1e-8.
     pub tol_gap_rel: f64,
     /// Relative primal and dual residuals for optimality. Default 1e-8.
