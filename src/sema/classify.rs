@@ -259,8 +259,7 @@ pub struct Replaced {
 ///   see them;
 /// - smooth as written (pseudo-Huber pooling): the smooth forward (Newton, or
 ///   the smooth interior method under constraints) on the text as written, by
-///   default, because it is the faster path there
-///   ([`rewrite::SMOOTH_FORWARD`]);
+///   default, because it is the faster path there ([`rewrite::SMOOTH_FORWARD`]);
 ///   the same global minimum either way. `solve using ipm` asks for the cone
 ///   program instead. A DCP form that needs the exponential cone while smooth
 ///   is not a cone program ddn routes smooth nodes to, so it is solved as
