@@ -123,7 +123,7 @@ fn psi_gradient(
     for (c, (rows, shape)) in node.constraints.iter().zip(&layout.constraint_rows) {
         let z = Tensor { shape: shape.clone(), data: z[rows.start..rows.start + rows.len].to_vec() };
         let wzc = Tensor { shape: shape.clone(), data: wz[rows.start..rows.start + rows.len].to_vec() };
-        let orient = if c.op == CmpOp::Ge { -1.0 } else { 1.0 };
+        let orient = if matches!(c.op, CmpOp::Ge | CmpOp::PsdGe) { -1.0 } else { 1.0 };
         for (side, s) in [(&c.lhs, orient), (&c.rhs, -orient)] {
             acc(side, &plus, z.scaled(-0.5 * s))?;
             acc(side, &minus, z.scaled(0.5 * s))?;

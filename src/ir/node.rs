@@ -97,7 +97,7 @@ impl Constraint {
     pub fn relation(&self) -> Relation {
         match self.op {
             CmpOp::Eq => Relation::Eq,
-            CmpOp::Le | CmpOp::Ge => Relation::Le,
+            CmpOp::Le | CmpOp::Ge | CmpOp::PsdGe | CmpOp::PsdLe => Relation::Le,
         }
     }
 }
@@ -137,6 +137,9 @@ pub enum Family {
     /// A conic program with exponential cones (and any of the others).
     #[serde(rename = "EXP")]
     Exp,
+    /// A conic program with positive semidefinite cones (and any of the others).
+    #[serde(rename = "SDP")]
+    Sdp,
     #[serde(rename = "smooth unconstrained")]
     SmoothUnconstrained,
     #[serde(rename = "smooth equality")]
@@ -152,6 +155,7 @@ impl Family {
             Family::Qp => "QP",
             Family::Socp => "SOCP",
             Family::Exp => "EXP",
+            Family::Sdp => "SDP",
             Family::SmoothUnconstrained => "smooth unconstrained",
             Family::SmoothEquality => "smooth equality",
             Family::SmoothInequality => "smooth inequality",
@@ -159,7 +163,7 @@ impl Family {
     }
 
     pub fn is_conic(self) -> bool {
-        matches!(self, Family::Lp | Family::Qp | Family::Socp | Family::Exp)
+        matches!(self, Family::Lp | Family::Qp | Family::Socp | Family::Exp | Family::Sdp)
     }
 }
 

@@ -110,8 +110,10 @@ fn sym_expr(syms: &mut Vec<SymInfo>, name: String, shape: &Shape, role: SymRole,
 /// `g` of a `≤`/`≥` constraint, `h` of an `==`: `lhs − rhs`, or `rhs − lhs` for `≥`.
 fn normal_form(lhs: &Expr, op: CmpOp, rhs: &Expr) -> Expr {
     match op {
-        CmpOp::Ge => sub(rhs.clone(), lhs.clone()),
-        CmpOp::Le | CmpOp::Eq => sub(lhs.clone(), rhs.clone()),
+        // A semidefinite constraint makes a node SDP, never smooth; its
+        // entries read as `<=`/`>=` here only to keep the match total.
+        CmpOp::Ge | CmpOp::PsdGe => sub(rhs.clone(), lhs.clone()),
+        CmpOp::Le | CmpOp::Eq | CmpOp::PsdLe => sub(lhs.clone(), rhs.clone()),
     }
 }
 

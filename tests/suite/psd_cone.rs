@@ -213,3 +213,112 @@ fn infeasible_and_unbounded_sdps_are_certified() {
     let sol = solve(&unbounded, &Settings::default()).unwrap();
     assert_eq!(sol.status, Status::DualInfeasible, "{:?}", sol.info);
 }
+
+// ------------------------------------------------ the language, end to end ---
+
+use ddn::eval::Tensor;
+use ddn::ir::Family;
+use ddn::runtime::{bind, forward_with, named_tensors};
+use serde_json::{json, Value};
+
+use super::backward::{check, node_src};
+
+/// A node's outputs at `inputs` (default settings), with its status.
+fn run(node: &ddn::ir::Node, inputs: Value) -> (ddn::runtime::Status, Vec<(String, Tensor)>) {
+    let b = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
+    let s = forward_with(node, &b, &Settings::default()).expect("forward");
+    (s.status, s.outputs)
+}
+
+fn output(node: &ddn::ir::Node, inputs: Value, name: &str) -> Tensor {
+    let (status, out) = run(node, inputs);
+    assert_eq!(status, ddn::runtime::Status::Optimal);
+    out.into_iter().find(|(n, _)| n == name).expect("output").1
+}
+
+/// Row-major `n × n` as JSON rows.
+fn rows(n: usize, a: &[f64]) -> Value {
+    json!((0..n).map(|i| a[i * n..(i + 1) * n].to_vec()).collect::<Vec<_>>())
+}
+
+/// `psd` variables: the nearest PSD matrix in Frobenius norm clips A's
+/// eigenvalues; the backward pass against central differences (symmetric
+/// perturbations) of re-solves.
+#[test]
+fn psd_variable_nearest_matrix_and_its_backward() {
+    let n = node_src("node nearest(A: sym[n, n]) -> X: psd[n, n] { minimize sum_squares(X - A) }");
+    assert_eq!(n.class.family, Family::Sdp, "{}", n.class.reason);
+    let (lambda, u) = ([1.0, -0.5, 2.0, -1.5], [0.3, -0.8, 0.5, 1.0]);
+    let a = with_spectrum(&lambda, &u);
+    let x = output(&n, json!({ "A": rows(4, &a) }), "X");
+    let clipped: Vec<f64> = lambda.iter().map(|l| l.max(0.0)).collect();
+    let want = with_spectrum(&clipped, &u);
+    let err = x.data.iter().zip(&want).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    assert!(err < POINT_TOL, "‖X − X*‖∞ = {err:.1e}");
+    let v: Vec<f64> = (0..16).map(|k| ((k * 7 % 5) as f64 - 2.0) / 3.0).collect();
+    check(&n, json!({ "A": rows(4, &a) }), vec![("X".into(), Tensor { shape: vec![4, 4], data: v })]);
+}
+
+/// `t I >> A` gives `λ_max(A)`, and its derivative in A the top eigenvector's
+/// `vvᵀ` (a simple eigenvalue): against the closed form and differences.
+#[test]
+fn lambda_max_by_a_semidefinite_constraint_and_its_gradient() {
+    let n = node_src("node top(A: sym[n, n]) -> t: real { minimize t\nsubject to { t * eye(n) >> A } }");
+    assert_eq!(n.class.family, Family::Sdp, "{}", n.class.reason);
+    let (lambda, u) = ([0.5, 2.5, -1.0, 2.0], [1.0, -0.4, 0.7, 0.2]);
+    let a = with_spectrum(&lambda, &u);
+    let t = output(&n, json!({ "A": rows(4, &a) }), "t").data[0];
+    assert!((t - 2.5).abs() < REF_TOL * 3.5, "λ_max = {t}");
+    let g = check(&n, json!({ "A": rows(4, &a) }), vec![("t".into(), Tensor::scalar(1.0))]);
+    // v = H e₂ (the eigenvector of 2.5): H = I − 2uuᵀ/uᵀu.
+    let uu: f64 = u.iter().map(|x| x * x).sum();
+    let v: Vec<f64> = (0..4).map(|i| if i == 1 { 1.0 } else { 0.0 } - 2.0 * u[i] * u[1] / uu).collect();
+    for i in 0..4 {
+        for j in 0..4 {
+            let want = v[i] * v[j];
+            assert!((g[0].data[i * 4 + j] - want).abs() < 1e-6, "∂λ/∂A[{i}, {j}] = {} vs {want}", g[0].data[i * 4 + j]);
+        }
+    }
+}
+
+/// `min tr(CX) s.t. tr X = 1, X >> 0` (X `sym`) is `λ_min(C)`; the same with
+/// `0 << X`; both SDP.
+#[test]
+fn trace_constrained_sdp_is_the_smallest_eigenvalue() {
+    let (lambda, u) = ([1.5, -0.75, 2.0], [0.6, -0.2, 0.9]);
+    let c = with_spectrum(&lambda, &u);
+    for constraint in ["X >> 0", "0 << X"] {
+        let src = format!(
+            "node low(C: sym[n, n]) -> X: sym[n, n] {{ minimize trace(C @ X)\nsubject to {{ trace(X) == 1\n {constraint} }} }}"
+        );
+        let n = node_src(&src);
+        assert_eq!(n.class.family, Family::Sdp, "{}", n.class.reason);
+        let x = output(&n, json!({ "C": rows(3, &c) }), "X");
+        let value: f64 = (0..9).map(|k| c[k] * x.data[k]).sum();
+        assert!((value + 0.75).abs() < REF_TOL * 2.0, "{constraint}: tr(CX) = {value}");
+    }
+}
+
+/// `trace(X) == −1` over `X: psd` is infeasible; `min tr(CX)` over `X: psd`
+/// with an indefinite C unbounded.
+#[test]
+fn infeasible_and_unbounded_sdp_nodes() {
+    let n = node_src("node f(c: real) -> X: psd[2, 2] { minimize trace(X)\nsubject to { trace(X) == c } }");
+    let (status, _) = run(&n, json!({ "c": -1.0 }));
+    assert_eq!(status, ddn::runtime::Status::Infeasible);
+    let n = node_src("node f(C: sym[2, 2]) -> X: psd[2, 2] { minimize trace(C @ X) }");
+    let (status, _) = run(&n, json!({ "C": [[0.0, 1.0], [1.0, 0.0]] }));
+    assert_eq!(status, ddn::runtime::Status::Unbounded);
+}
+
+/// Semidefinite constraints need affine sides and square matrices.
+#[test]
+fn semidefinite_constraints_are_checked() {
+    let c = ddn::compile("t.ddn", "node f(A: real[3, 2]) -> X: real[3, 2] { minimize sum(X)\nsubject to { X >> A } }");
+    assert!(c.has_errors() && super::rendered(&c).contains("`>>` needs square matrices"), "{}", super::rendered(&c));
+    let c = ddn::compile(
+        "t.ddn",
+        "node f(A: sym[n, n]) -> X: sym[n, n] { minimize sum(X)\nsubject to { square(X) >> A } }",
+    );
+    assert!(c.has_errors() || c.program.nodes[0].class.family != Family::Sdp);
+}
