@@ -212,7 +212,7 @@ fn variable_forms<S: scalar::Scalar>(node: &Node, bound: &Bound) -> (Vec<(usize,
 /// by columns, `Uᵢᵢ` on the diagonal and `(Uᵢⱼ + Uⱼᵢ)/√2 = √2·½(Uᵢⱼ + Uⱼᵢ)`
 /// off it (see [`crate::solve::ConeBlock::Psd`]). A semidefinite constraint
 /// constrains its matrix's symmetric part, as `xᵀUx` sees only that.
-fn svec_of_symmetric_part<S: scalar::Scalar>(u: &[Lin<S>], n: usize) -> Vec<Lin<S>> {
+pub(super) fn svec_of_symmetric_part<S: scalar::Scalar>(u: &[Lin<S>], n: usize) -> Vec<Lin<S>> {
     let mut out = Vec::with_capacity(n * (n + 1) / 2);
     for j in 0..n {
         for i in j..n {

@@ -322,3 +322,44 @@ fn semidefinite_constraints_are_checked() {
     );
     assert!(c.has_errors() || c.program.nodes[0].class.family != Family::Sdp);
 }
+
+/// `lambda_max(A + xB)` and `lambda_min(A + xB)` for commuting `A = H diag(a) H`,
+/// `B = H diag(b) H` are `maxᵢ`/`minᵢ (aᵢ + x bᵢ)`: piecewise linear in x, with
+/// closed-form optima; the backward pass against central differences where
+/// the optimum is at a simple eigenvalue (at a crossing of two, the dual is
+/// not unique and the backward is not checked: see the report of issue 16).
+#[test]
+fn lambda_max_and_lambda_min_atoms_meet_their_closed_forms() {
+    let u = [0.4, -0.9, 0.3];
+    let inputs = |a: [f64; 3], b: [f64; 3]| json!({ "A": rows(3, &with_spectrum(&a, &u)), "B": rows(3, &with_spectrum(&b, &u)) });
+    // max(−x, 3 + x, −5): x = −1.5.
+    let top = node_src("node f(A: sym[n, n], B: sym[n, n]) -> x: real { minimize lambda_max(A + x * B) }");
+    assert_eq!(top.class.family, Family::Sdp, "{}", top.class.reason);
+    let x = output(&top, inputs([0.0, 3.0, -5.0], [-1.0, 1.0, 0.0]), "x").data[0];
+    assert!((x + 1.5).abs() < POINT_TOL, "lambda_max: x = {x}");
+    // min(x, 3 − x, 5): x = 1.5.
+    let low = node_src("node f(A: sym[n, n], B: sym[n, n]) -> x: real { maximize lambda_min(A + x * B) }");
+    assert_eq!(low.class.family, Family::Sdp, "{}", low.class.reason);
+    let x = output(&low, inputs([0.0, 3.0, 5.0], [1.0, -1.0, 0.0]), "x").data[0];
+    assert!((x - 1.5).abs() < POINT_TOL, "lambda_min: x = {x}");
+    // min(x, 3 − x, 5) − x²: x = ½ with the first eigenvalue alone the least,
+    // so x = b₁/2 and ∂x/∂B = ½v₁v₁ᵀ, ∂x/∂A = 0.
+    let smooth =
+        node_src("node f(A: sym[n, n], B: sym[n, n]) -> x: real { maximize lambda_min(A + x * B) - square(x) }");
+    let x = output(&smooth, inputs([0.0, 3.0, 5.0], [1.0, -1.0, 0.0]), "x").data[0];
+    assert!((x - 0.5).abs() < POINT_TOL, "lambda_min − x²: x = {x}");
+    let g = check(&smooth, inputs([0.0, 3.0, 5.0], [1.0, -1.0, 0.0]), vec![("x".into(), Tensor::scalar(1.0))]);
+    let uu: f64 = u.iter().map(|x| x * x).sum();
+    let v: Vec<f64> = (0..3).map(|i| if i == 0 { 1.0 } else { 0.0 } - 2.0 * u[i] * u[0] / uu).collect();
+    for k in 0..9 {
+        assert!(g[0].data[k].abs() < 1e-6, "∂x/∂A = {:?}", g[0].data);
+        assert!((g[1].data[k] - 0.5 * v[k / 3] * v[k % 3]).abs() < 1e-6, "∂x/∂B = {:?}", g[1].data);
+    }
+    // Of data: the evaluator's value (the top eigenvalue) and its VJP (vvᵀ),
+    // against differences.
+    let data = node_src("node f(A: sym[n, n]) -> t: real { minimize t\nsubject to { t >= lambda_max(A) } }");
+    let a = with_spectrum(&[0.5, -2.0, 1.25], &u);
+    let t = output(&data, json!({ "A": rows(3, &a) }), "t").data[0];
+    assert!((t - 1.25).abs() < REF_TOL * 2.25, "lambda_max(A) = {t}");
+    check(&data, json!({ "A": rows(3, &a) }), vec![("t".into(), Tensor::scalar(1.0))]);
+}
