@@ -240,6 +240,7 @@ pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> 
                     crate::solve::ConeBlock::Zero(d) => cones.push(format!("zero({d})")),
                     crate::solve::ConeBlock::Nonneg(d) => cones.push(format!("nonneg({d})")),
                     crate::solve::ConeBlock::SecondOrder(d) => cones.push(format!("soc({d})")),
+                    crate::solve::ConeBlock::Psd(n) => cones.push(format!("psd({n}×{n})")),
                     crate::solve::ConeBlock::Exponential => {
                         exp_run += 1;
                         // A run of exponential cones is one entry, `exp(3)^k`.

@@ -49,6 +49,19 @@ const fn concave(
 
 pub(super) const ATOMS: &[AtomInfo] = &[
     concave(
+        Atom::LambdaMin,
+        "lambda_min",
+        "smallest eigenvalue of the symmetric part of a square X",
+        values(&["X"]),
+        eigenvalue_shape,
+        unknown_sign,
+        not_monotone,
+        Smoothness::Nonsmooth,
+        cone_sdp,
+        Domain::All,
+        false,
+    ),
+    concave(
         Atom::Log,
         "log",
         "natural logarithm, x > 0",

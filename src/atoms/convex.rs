@@ -142,6 +142,17 @@ pub(super) const ATOMS: &[AtomInfo] = &[
         cone_pwl,
     ),
     convex(
+        Atom::LambdaMax,
+        "lambda_max",
+        "largest eigenvalue of the symmetric part of a square X",
+        values(&["X"]),
+        eigenvalue_shape,
+        unknown_sign,
+        not_monotone,
+        Smoothness::Nonsmooth,
+        cone_sdp,
+    ),
+    convex(
         Atom::QuadForm,
         "quad_form",
         "xᵀ P x, P a `psd` parameter",

@@ -46,12 +46,14 @@ pub enum Atom {
     Xlogx,
     KlDiv,
     Logistic,
+    LambdaMax,
     // concave
     Log,
     Sqrt,
     Entr,
     Minimum,
     Min,
+    LambdaMin,
     // smooth, unknown curvature
     Sin,
     Cos,
@@ -192,6 +194,16 @@ pub(crate) fn scalar_shape(_: &ShapeArgs) -> Result<Shape, String> {
     Ok(Shape::scalar())
 }
 
+/// A square matrix to a scalar (`lambda_max`, `lambda_min`).
+pub(crate) fn eigenvalue_shape(a: &ShapeArgs) -> Result<Shape, String> {
+    let s = &a.shapes[0];
+    if s.rank() == 2 && s.0[0] == s.0[1] {
+        Ok(Shape::scalar())
+    } else {
+        Err(format!("an eigenvalue needs a square matrix, found `{}`", (a.show)(s)))
+    }
+}
+
 pub(crate) fn broadcast_all(a: &ShapeArgs) -> Result<Shape, String> {
     let mut out = a.shapes[0].clone();
     for s in &a.shapes[1..] {
@@ -256,6 +268,10 @@ pub(crate) fn cone_soc(_: &[bool]) -> Cone {
 
 pub(crate) fn cone_exp(_: &[bool]) -> Cone {
     Cone::Exponential
+}
+
+pub(crate) fn cone_sdp(_: &[bool]) -> Cone {
+    Cone::Semidefinite
 }
 
 pub(crate) fn cone_other(_: &[bool]) -> Cone {

@@ -2,7 +2,7 @@
 //! variables, cone memberships `u ∈ K` of affine forms, and the objective's
 //! quadratic, linear and constant parts; [`Builder::finish`] lays them out as
 //! `Ax + s = b` with the zero block first, then the nonnegative rows, then each
-//! second-order cone, then each exponential cone.
+//! second-order cone, then each exponential cone, then each PSD cone.
 
 use super::affine::{Aff, Lin};
 use super::scalar::{Data, Scalar};
@@ -37,6 +37,8 @@ pub struct Memberships<S: Scalar> {
     nonneg: Vec<Lin<S>>,
     soc: Vec<Vec<Lin<S>>>,
     exp: Vec<[Lin<S>; 3]>,
+    /// Each block the svec of an `n × n` matrix (`n(n + 1)/2` forms).
+    psd: Vec<(usize, Vec<Lin<S>>)>,
     /// Per tag: which list, and the index range in it.
     tags: Vec<(Kind, usize, usize)>,
 }
@@ -47,6 +49,7 @@ enum Kind {
     Nonneg,
     Soc,
     Exp,
+    Psd,
 }
 
 /// Where the rows of each list start.
@@ -56,12 +59,21 @@ struct Layout {
     soc_start: Vec<usize>,
     /// The first exponential cone's row (each has three).
     exp_start: usize,
+    psd_start: Vec<usize>,
     m: usize,
 }
 
 impl<S: Scalar> Memberships<S> {
     pub fn new(nvars: usize) -> Self {
-        Memberships { nvars, zero: Vec::new(), nonneg: Vec::new(), soc: Vec::new(), exp: Vec::new(), tags: Vec::new() }
+        Memberships {
+            nvars,
+            zero: Vec::new(),
+            nonneg: Vec::new(),
+            soc: Vec::new(),
+            exp: Vec::new(),
+            psd: Vec::new(),
+            tags: Vec::new(),
+        }
     }
 
     /// `count` new variables; returns the first index.
@@ -91,12 +103,20 @@ impl<S: Scalar> Memberships<S> {
         self.tag(Kind::Exp, u.len(), |b| b.exp.extend(u))
     }
 
+    /// `mat(u) ⪰ 0`, `u` the svec of an `n × n` matrix (the lower triangle by
+    /// columns, off-diagonal entries times √2; see [`ConeBlock::Psd`]).
+    pub fn psd(&mut self, n: usize, u: Vec<Lin<S>>) -> Tag {
+        debug_assert_eq!(u.len(), n * (n + 1) / 2);
+        self.tag(Kind::Psd, 1, |b| b.psd.push((n, u)))
+    }
+
     fn tag(&mut self, kind: Kind, len: usize, push: impl FnOnce(&mut Self)) -> Tag {
         let start = match kind {
             Kind::Zero => self.zero.len(),
             Kind::Nonneg => self.nonneg.len(),
             Kind::Soc => self.soc.len(),
             Kind::Exp => self.exp.len(),
+            Kind::Psd => self.psd.len(),
         };
         push(self);
         self.tags.push((kind, start, len));
@@ -113,7 +133,12 @@ impl<S: Scalar> Memberships<S> {
         }
         let exp_start = m;
         m += 3 * self.exp.len();
-        Layout { nz, nn, soc_start, exp_start, m }
+        let mut psd_start = Vec::with_capacity(self.psd.len());
+        for (_, block) in &self.psd {
+            psd_start.push(m);
+            m += block.len();
+        }
+        Layout { nz, nn, soc_start, exp_start, psd_start, m }
     }
 
     /// Every membership row with its final row index.
@@ -131,6 +156,12 @@ impl<S: Scalar> Memberships<S> {
                     .flat_map(|(block, start)| block.iter().enumerate().map(move |(r, u)| (start + r, u))),
             )
             .chain(self.exp.iter().flatten().enumerate().map(move |(r, u)| (exp_start + r, u)))
+            .chain(
+                self.psd
+                    .iter()
+                    .zip(l.psd_start)
+                    .flat_map(|((_, block), start)| block.iter().enumerate().map(move |(r, u)| (start + r, u))),
+            )
     }
 
     /// The final rows of every tag.
@@ -143,6 +174,7 @@ impl<S: Scalar> Memberships<S> {
                 Kind::Nonneg => RowRange { start: l.nz + start, len },
                 Kind::Soc => RowRange { start: l.soc_start[start], len: self.soc[start].len() },
                 Kind::Exp => RowRange { start: l.exp_start + 3 * start, len: 3 * len },
+                Kind::Psd => RowRange { start: l.psd_start[start], len: self.psd[start].1.len() },
             })
             .collect()
     }
@@ -159,6 +191,7 @@ impl<S: Scalar> Memberships<S> {
         }
         cones.extend(self.soc.iter().map(|blk| ConeBlock::SecondOrder(blk.len())));
         cones.extend(self.exp.iter().map(|_| ConeBlock::Exponential));
+        cones.extend(self.psd.iter().map(|&(n, _)| ConeBlock::Psd(n)));
         cones
     }
 }
@@ -207,6 +240,10 @@ pub trait Sink {
 
     fn exp(&mut self, u: Vec<[Lin<Self::S>; 3]>) -> Tag {
         self.memberships().exp(u)
+    }
+
+    fn psd(&mut self, n: usize, u: Vec<Lin<Self::S>>) -> Tag {
+        self.memberships().psd(n, u)
     }
 }
 

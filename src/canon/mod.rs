@@ -31,7 +31,7 @@ pub use root::{NotPsd, Sqrt};
 pub use scalar::Test;
 pub use sensitivity::{data_jvp, data_vjp};
 
-use affine::Aff;
+use affine::{Aff, Lin};
 use builder::{Builder, Sink, Tag};
 use reduce::{Dir, Reducer};
 use scalar::Data;
@@ -161,10 +161,12 @@ fn reduce_node<'a, K: Sink>(
     for c in &node.constraints {
         let shape = eval::concrete(&c.shape, &bound.dims);
         // u = −g or −h, the membership whose multiplier is the node's: with
-        // g = a − b, u = b − a (hi = b for an inequality, reduced first).
+        // g = a − b, u = b − a (hi = b for an inequality, reduced first); a
+        // semidefinite constraint's membership is exact (its cone is the PSD one).
         let (a, b) = c.normal_form();
         let (hi, lo) = if c.op == CmpOp::Eq { (a, b) } else { (b, a) };
-        let (hi_dir, lo_dir) = if c.op == CmpOp::Eq { (Dir::Exact, Dir::Exact) } else { (Dir::Lower, Dir::Upper) };
+        let exact = c.op == CmpOp::Eq || c.op.is_psd();
+        let (hi_dir, lo_dir) = if exact { (Dir::Exact, Dir::Exact) } else { (Dir::Lower, Dir::Upper) };
         let (a, b) = (r.canon(hi, hi_dir)?, r.canon(lo, lo_dir)?);
         let u = if c.op == CmpOp::Eq {
             // −h = rhs − lhs.
@@ -178,7 +180,12 @@ fn reduce_node<'a, K: Sink>(
         })?;
         let len: usize = shape.iter().product();
         let u = if u.len() == len { u } else { broadcast(&u, &shape) };
-        tags.push((if c.op == CmpOp::Eq { r.b.zero(u.e) } else { r.b.nonneg(u.e) }, shape));
+        let tag = match c.op {
+            CmpOp::Eq => r.b.zero(u.e),
+            CmpOp::PsdGe | CmpOp::PsdLe => r.b.psd(shape[0], svec_of_symmetric_part(&u.e, shape[0])),
+            CmpOp::Le | CmpOp::Ge => r.b.nonneg(u.e),
+        };
+        tags.push((tag, shape));
     }
     Ok(Reduced { sink: r.b, tags, var_cols, log: r.log })
 }
@@ -198,6 +205,26 @@ fn variable_forms<S: scalar::Scalar>(node: &Node, bound: &Bound) -> (Vec<(usize,
         next += len;
     }
     (var_cols, vars, next)
+}
+
+/// `svec((U + Uᵀ)/2)` of the row-major `n × n` forms `u`: the lower triangle
+/// by columns, `Uᵢᵢ` on the diagonal and `(Uᵢⱼ + Uⱼᵢ)/√2 = √2·½(Uᵢⱼ + Uⱼᵢ)`
+/// off it (see [`crate::solve::ConeBlock::Psd`]). A semidefinite constraint
+/// constrains its matrix's symmetric part, as `xᵀUx` sees only that.
+pub(super) fn svec_of_symmetric_part<S: scalar::Scalar>(u: &[Lin<S>], n: usize) -> Vec<Lin<S>> {
+    let mut out = Vec::with_capacity(n * (n + 1) / 2);
+    for j in 0..n {
+        for i in j..n {
+            if i == j {
+                out.push(u[i * n + i].clone());
+            } else {
+                let mut e = u[i * n + j].scaled(std::f64::consts::FRAC_1_SQRT_2);
+                e.add_scaled(&u[j * n + i], std::f64::consts::FRAC_1_SQRT_2);
+                out.push(e);
+            }
+        }
+    }
+    out
 }
 
 fn broadcast<S: scalar::Scalar>(u: &Aff<S>, shape: &[usize]) -> Aff<S> {

@@ -305,6 +305,25 @@ impl<'a, K: Sink> Reducer<'a, K> {
                 }
                 Ok(t)
             }
+            Atom::LambdaMax | Atom::LambdaMin => {
+                let x = self.arg(atom, args, 0, dir)?;
+                let s = if atom == Atom::LambdaMax { 1.0 } else { -1.0 };
+                self.note(if s > 0.0 { "lambda_max: t I − X ⪰ 0" } else { "lambda_min: X − t I ⪰ 0" });
+                let n = x.shape[0];
+                let t = self.fresh(Vec::new());
+                // s(t I − X), row-major.
+                let m: Vec<Lin<K::S>> = (0..n * n)
+                    .map(|k| {
+                        let mut l = x.e[k].scaled(-s);
+                        if k / n == k % n {
+                            l.add_scaled(&t.e[0], s);
+                        }
+                        l
+                    })
+                    .collect();
+                self.b.psd(n, super::svec_of_symmetric_part(&m, n));
+                Ok(t)
+            }
             Atom::Norm1 => {
                 let x = self.arg(atom, args, 0, dir)?;
                 self.note("norm1: Σ tᵢ with tᵢ ≥ |xᵢ|");

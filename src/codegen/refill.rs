@@ -99,6 +99,7 @@ pub fn emit(out: &mut String, k: usize, dims: &[usize], r: &Recorded) -> fmt::Re
                     ConeBlock::Nonneg(n) => format!("ConeBlock::Nonneg({n})"),
                     ConeBlock::SecondOrder(n) => format!("ConeBlock::SecondOrder({n})"),
                     ConeBlock::Exponential => "ConeBlock::Exponential".to_string(),
+                    ConeBlock::Psd(n) => format!("ConeBlock::Psd({n})"),
                 })
                 .collect();
             format!(

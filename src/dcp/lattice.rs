@@ -245,8 +245,8 @@ impl Smoothness {
 /// Which cone a DCP expression needs (a lattice, cheapest first).
 ///
 /// `Quadratic` is a convex quadratic: free in a QP objective, a second-order cone
-/// in a constraint. `Exponential` needs exponential cones; `Other` a cone ddn
-/// does not have (power, semidefinite).
+/// in a constraint. `Exponential` needs exponential cones, `Semidefinite`
+/// positive semidefinite ones; `Other` a cone ddn does not have (power).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Cone {
     Affine,
@@ -254,6 +254,7 @@ pub enum Cone {
     Quadratic,
     SecondOrder,
     Exponential,
+    Semidefinite,
     Other,
 }
 

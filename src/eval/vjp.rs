@@ -183,6 +183,13 @@ fn atom_back(e: &Expr, atom: Atom, args: &[Expr], axis: Option<u8>, env: &Env, c
             let count = (vals[0].len() / c.len().max(1)).max(1) as f64;
             vec![spread(&vals[0], axis, &c, |_, _| 1.0 / count)]
         }
+        // ∂λ/∂X = vvᵀ for a simple eigenvalue with unit eigenvector v (a
+        // subgradient at a repeated one).
+        Atom::LambdaMax | Atom::LambdaMin => {
+            let (_, v) = super::extreme_eigenpair(&vals[0], atom == Atom::LambdaMax, e.span)?;
+            let n = v.len();
+            vec![Tensor { shape: vals[0].shape.clone(), data: (0..n * n).map(|k| s * v[k / n] * v[k % n]).collect() }]
+        }
         Atom::Trace => {
             let n = vals[0].rows_cols().0;
             let mut d = Tensor::filled(vals[0].shape.clone(), 0.0);

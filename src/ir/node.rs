@@ -107,17 +107,19 @@ pub struct Constraint {
 
 impl Constraint {
     /// `(a, b)` with `g = a − b` (`≤`, `≥`) or `h = a − b` (`==`), the
-    /// convention above: `(lhs, rhs)`, except `(rhs, lhs)` for `≥`.
+    /// convention above: `(lhs, rhs)`, except `(rhs, lhs)` for `≥`. A
+    /// semidefinite `A >> B` reads as `B − A ⪯ 0` (as `≥` does), `A << B` as
+    /// `A − B ⪯ 0`.
     pub fn normal_form(&self) -> (&Expr, &Expr) {
         match self.op {
-            CmpOp::Ge => (&self.rhs, &self.lhs),
-            CmpOp::Le | CmpOp::Eq => (&self.lhs, &self.rhs),
+            CmpOp::Ge | CmpOp::PsdGe => (&self.rhs, &self.lhs),
+            CmpOp::Le | CmpOp::Eq | CmpOp::PsdLe => (&self.lhs, &self.rhs),
         }
     }
 
-    /// `o` with `g = o · (lhs − rhs)` (or `h`): −1 for `≥`, else 1.
+    /// `o` with `g = o · (lhs − rhs)` (or `h`): −1 for `≥` and `>>`, else 1.
     pub fn orientation(&self) -> f64 {
-        if self.op == CmpOp::Ge {
+        if matches!(self.op, CmpOp::Ge | CmpOp::PsdGe) {
             -1.0
         } else {
             1.0
@@ -127,7 +129,7 @@ impl Constraint {
     pub fn relation(&self) -> Relation {
         match self.op {
             CmpOp::Eq => Relation::Eq,
-            CmpOp::Le | CmpOp::Ge => Relation::Le,
+            CmpOp::Le | CmpOp::Ge | CmpOp::PsdGe | CmpOp::PsdLe => Relation::Le,
         }
     }
 }
@@ -151,6 +153,9 @@ pub enum Family {
     /// A conic program with exponential cones (and any of the others).
     #[serde(rename = "EXP")]
     Exp,
+    /// A conic program with positive semidefinite cones (and any of the others).
+    #[serde(rename = "SDP")]
+    Sdp,
     #[serde(rename = "smooth unconstrained")]
     SmoothUnconstrained,
     #[serde(rename = "smooth equality")]
@@ -166,6 +171,7 @@ impl Family {
             Family::Qp => "QP",
             Family::Socp => "SOCP",
             Family::Exp => "EXP",
+            Family::Sdp => "SDP",
             Family::SmoothUnconstrained => "smooth unconstrained",
             Family::SmoothEquality => "smooth equality",
             Family::SmoothInequality => "smooth inequality",
@@ -173,7 +179,7 @@ impl Family {
     }
 
     pub fn is_conic(self) -> bool {
-        matches!(self, Family::Lp | Family::Qp | Family::Socp | Family::Exp)
+        matches!(self, Family::Lp | Family::Qp | Family::Socp | Family::Exp | Family::Sdp)
     }
 }
 

@@ -163,7 +163,12 @@ impl Conic {
             Conic::Ipm { canon, .. } => {
                 canon.program.n() != canon.layout.user_cols()
                     || canon.program.cones.iter().any(|c| {
-                        matches!(c, crate::solve::ConeBlock::SecondOrder(_) | crate::solve::ConeBlock::Exponential)
+                        matches!(
+                            c,
+                            crate::solve::ConeBlock::SecondOrder(_)
+                                | crate::solve::ConeBlock::Exponential
+                                | crate::solve::ConeBlock::Psd(_)
+                        )
                     })
             }
             Conic::Direct { .. } | Conic::Prepared(_) => false,

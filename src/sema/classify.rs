@@ -94,13 +94,16 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
         let ok = match c.op {
             CmpOp::Le => l.curvature.is_convex() && r.curvature.is_concave(),
             CmpOp::Ge => l.curvature.is_concave() && r.curvature.is_convex(),
-            CmpOp::Eq => l.curvature.is_affine() && r.curvature.is_affine(),
+            CmpOp::Eq | CmpOp::PsdGe | CmpOp::PsdLe => l.curvature.is_affine() && r.curvature.is_affine(),
         };
         if !ok && all.culprit_dcp.is_none() {
             all.culprit_dcp = l.not_dcp.clone().or_else(|| r.not_dcp.clone()).or(Some(Culprit {
                 span: c.span,
                 reason: match c.op {
                     CmpOp::Eq => "an `==` constraint is DCP only between affine expressions".into(),
+                    CmpOp::PsdGe | CmpOp::PsdLe => {
+                        format!("a `{}` constraint is DCP only between affine expressions", c.op.symbol())
+                    }
                     _ => "a `<=` constraint is DCP only as convex <= concave (`>=`: concave >= convex)".into(),
                 },
                 arg: None,
@@ -108,6 +111,18 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
         }
         all.dcp &= ok;
         let cone = l.cone.compose(Cone::Affine).max(r.cone);
+        // A semidefinite constraint is a PSD cone, and not smooth.
+        let cone = if c.op.is_psd() { cone.max(Cone::Semidefinite) } else { cone };
+        if c.op.is_psd() {
+            all.smooth = false;
+            if all.culprit_smooth.is_none() {
+                all.culprit_smooth = Some(Culprit {
+                    span: c.span,
+                    reason: format!("a `{}` constraint is a semidefinite cone", c.op.symbol()),
+                    arg: None,
+                });
+            }
+        }
         // A convex quadratic bounded in a constraint is a second-order cone.
         all.cone = all.cone.max(if cone == Cone::Quadratic { Cone::SecondOrder } else { cone });
         let smooth = |a: &Analysis| matches!(a.smoothness, Smoothness::Smooth | Smoothness::C1);
@@ -169,6 +184,16 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
         });
     }
 
+    if all.dcp && all.cone == Cone::Semidefinite {
+        return Ok(Classification {
+            family: Family::Sdp,
+            convex: true,
+            reason: "DCP-convex, with positive semidefinite cone constraints: a semidefinite program".into(),
+            notes,
+            culprit: None,
+        });
+    }
+
     if !all.smooth {
         let mut d =
             Diagnostic::error(format!("node `{}` is neither DCP-representable (LP/QP/SOCP) nor smooth", p.name.name))
@@ -176,9 +201,7 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
         if let Some(c) = &all.culprit_dcp {
             d = d.also(c.span, format!("not DCP: {}", c.reason));
         } else if all.dcp {
-            d = d.note(
-                "it is DCP-convex, but needs a cone ddn does not have (power or semidefinite), and so must be smooth",
-            );
+            d = d.note("it is DCP-convex, but needs a cone ddn does not have (power), and so must be smooth");
         }
         if let Some(c) = &all.culprit_smooth {
             d = d.also(c.span, format!("not smooth: {}", c.reason));

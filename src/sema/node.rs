@@ -359,15 +359,6 @@ impl<'d> NodeBuilder<'_, 'd> {
     }
 
     fn declare_var(&mut self, name: &ast::Ident, ty: &ast::Type, is_output: bool) -> Option<VarId> {
-        if ty.base == BaseType::Psd {
-            self.error(
-                Diagnostic::error(format!("`psd` variable `{}` is not supported", name.name))
-                    .at(ty.base_span, "a semidefinite cone constraint")
-                    .note("ddn's conic solver handles the zero, nonnegative and second-order cones; `psd` variables would need a semidefinite (SDP) solver")
-                    .help("declare it `sym` and constrain it some other way, or make it a `psd` parameter"),
-            );
-            return None;
-        }
         let shape = self.dims_of(ty, None);
         if !self.declare(name) {
             return None;
@@ -393,6 +384,16 @@ impl<'d> NodeBuilder<'_, 'd> {
             }
         }
         let (l, r) = (l?, r?);
+        let square = |s: &Shape| s.0.len() == 2 && s.0[0] == s.0[1];
+        if c.op.is_psd() && !l.shape.broadcast(&r.shape).is_some_and(|s| square(&s)) {
+            let (ls, rs) = (self.show(&l.shape), self.show(&r.shape));
+            self.error(
+                Diagnostic::error(format!("`{}` needs square matrices, found `{ls}` and `{rs}`", c.op.symbol()))
+                    .at(c.lhs.span.to(c.rhs.span), "not a square matrix")
+                    .help("a semidefinite constraint compares `n × n` matrices (a scalar side such as `0` broadcasts)"),
+            );
+            return None;
+        }
         let Some(shape) = l.shape.broadcast(&r.shape) else {
             let (ls, rs) = (self.show(&l.shape), self.show(&r.shape));
             self.error(
@@ -496,30 +497,32 @@ impl<'d> NodeBuilder<'_, 'd> {
         Some(Init { var, value: v })
     }
 
-    /// `nonneg`/`pos` variables get `x >= 0`; `sym` variables `X == X.T`.
+    /// `nonneg`/`pos` variables get `x >= 0`; `sym` variables `X == X.T`;
+    /// `psd` variables `X == X.T` and `X >> 0`.
     fn type_constraints(&self, constraints: &mut Vec<Constraint>) {
         for (i, v) in self.vars.iter().enumerate() {
             let id = VarId(i as u32);
             let x = Expr { kind: ExprKind::Var(id), shape: v.shape.clone(), span: v.span };
-            let (op, rhs) = match v.base {
-                BaseType::Nonneg | BaseType::Pos => {
-                    (CmpOp::Ge, Expr { kind: ExprKind::Const(0.0), shape: Shape::scalar(), span: v.span })
-                }
-                BaseType::Sym => (
-                    CmpOp::Eq,
-                    Expr { kind: ExprKind::Transpose(Box::new(x.clone())), shape: v.shape.transpose(), span: v.span },
-                ),
-                BaseType::Real | BaseType::Psd => continue,
+            let symmetric =
+                Expr { kind: ExprKind::Transpose(Box::new(x.clone())), shape: v.shape.transpose(), span: v.span };
+            let zero = Expr { kind: ExprKind::Const(0.0), shape: Shape::scalar(), span: v.span };
+            let ops = match v.base {
+                BaseType::Nonneg | BaseType::Pos => vec![(CmpOp::Ge, zero)],
+                BaseType::Sym => vec![(CmpOp::Eq, symmetric)],
+                BaseType::Psd => vec![(CmpOp::Eq, symmetric), (CmpOp::PsdGe, zero)],
+                BaseType::Real => continue,
             };
-            constraints.push(Constraint {
-                name: None,
-                lhs: x,
-                op,
-                rhs,
-                shape: v.shape.clone(),
-                span: v.span,
-                origin: ConstraintOrigin::VarType(id),
-            });
+            for (op, rhs) in ops {
+                constraints.push(Constraint {
+                    name: None,
+                    lhs: x.clone(),
+                    op,
+                    rhs,
+                    shape: v.shape.clone(),
+                    span: v.span,
+                    origin: ConstraintOrigin::VarType(id),
+                });
+            }
         }
     }
 }

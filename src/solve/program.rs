@@ -7,8 +7,9 @@
 //! ```
 //!
 //! with P symmetric positive semidefinite and each Kᵢ a zero cone {0}ᵈ
-//! (equalities), a nonnegative orthant ℝᵈ₊ (inequalities) or a second-order cone
-//! {(t, u) ∈ ℝ × ℝᵈ⁻¹ : ‖u‖₂ ≤ t} (the first entry of the block is t).
+//! (equalities), a nonnegative orthant ℝᵈ₊ (inequalities), a second-order cone
+//! {(t, u) ∈ ℝ × ℝᵈ⁻¹ : ‖u‖₂ ≤ t} (the first entry of the block is t), an
+//! exponential cone or a positive semidefinite cone (on svec, see [`ConeBlock::Psd`]).
 //! The dual is: maximize −½ xᵀPx − bᵀz + c0 subject to Px + q + Aᵀz = 0, z ∈ K*
 //! (all three cones are self-dual).
 
@@ -24,6 +25,10 @@ pub enum ConeBlock {
     /// `(s₀, s₁, s₂)` with `s₁ e^{s₀/s₁} ≤ s₂`, `s₁ > 0` (and its closure):
     /// three rows.
     Exponential,
+    /// `mat(s) ⪰ 0` for an `n × n` symmetric matrix stored as its svec, the
+    /// lower triangle column by column with off-diagonal entries times √2
+    /// (`svec(X)ᵀsvec(Y) = tr(XY)`): `n(n + 1)/2` rows.
+    Psd(usize),
 }
 
 impl ConeBlock {
@@ -31,6 +36,7 @@ impl ConeBlock {
         match self {
             ConeBlock::Zero(d) | ConeBlock::Nonneg(d) | ConeBlock::SecondOrder(d) => d,
             ConeBlock::Exponential => 3,
+            ConeBlock::Psd(n) => n * (n + 1) / 2,
         }
     }
 }

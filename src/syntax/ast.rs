@@ -162,6 +162,12 @@ pub enum CmpOp {
     Ge,
     #[serde(rename = "==")]
     Eq,
+    /// `A >> B`: `A − B` positive semidefinite (its symmetric part).
+    #[serde(rename = ">>")]
+    PsdGe,
+    /// `A << B`: `B − A` positive semidefinite (its symmetric part).
+    #[serde(rename = "<<")]
+    PsdLe,
 }
 
 impl CmpOp {
@@ -170,7 +176,14 @@ impl CmpOp {
             CmpOp::Le => "<=",
             CmpOp::Ge => ">=",
             CmpOp::Eq => "==",
+            CmpOp::PsdGe => ">>",
+            CmpOp::PsdLe => "<<",
         }
+    }
+
+    /// A semidefinite constraint (`>>`, `<<`).
+    pub fn is_psd(self) -> bool {
+        matches!(self, CmpOp::PsdGe | CmpOp::PsdLe)
     }
 }
 

@@ -347,6 +347,8 @@ impl Builder {
                     op = match q.as_str() {
                         "<=" => CmpOp::Le,
                         ">=" => CmpOp::Ge,
+                        ">>" => CmpOp::PsdGe,
+                        "<<" => CmpOp::PsdLe,
                         _ => CmpOp::Eq,
                     }
                 }

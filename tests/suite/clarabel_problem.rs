@@ -36,6 +36,9 @@ impl ClarabelProblem {
                 ConeBlock::SecondOrder(d) => SecondOrderConeT(d),
                 // Clarabel's cone is ours: (x, y, w) with y e^{x/y} ≤ w.
                 ConeBlock::Exponential => ExponentialConeT(),
+                // Clarabel.rs has PSD cones only with its `sdp` feature, which
+                // links a system BLAS/LAPACK: not built here.
+                ConeBlock::Psd(_) => panic!("Clarabel.rs is built without PSD cones (its `sdp` feature)"),
             })
             .collect();
         ClarabelProblem { p: csc(&prog.p), q: prog.q.clone(), a: csc(&prog.a), b: prog.b.clone(), cones }

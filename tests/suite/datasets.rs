@@ -145,7 +145,9 @@ fn cone_violations(p: &ConeProgram, s: &[f64]) -> Vec<(std::ops::Range<usize>, f
                 ConeBlock::Zero(_) => s.iter().map(|v| v.abs()).sum(),
                 ConeBlock::Nonneg(_) => s.iter().map(|v| (-v).max(0.0)).sum(),
                 ConeBlock::SecondOrder(_) => (norm(&s[1..]) - s[0]).max(0.0),
-                ConeBlock::Exponential => unreachable!("the readers produce no exponential cone"),
+                ConeBlock::Exponential | ConeBlock::Psd(_) => {
+                    unreachable!("the readers produce no exponential or PSD cone")
+                }
             };
             (rows, v)
         })
@@ -167,7 +169,9 @@ fn cone_feasible(p: &ConeProgram, x: &[f64]) -> bool {
                 let scale = rows.clone().map(tol).fold(0.0, f64::max);
                 s[rows.start] >= norm(&s[rows.start + 1..rows.end]) - scale
             }
-            ConeBlock::Exponential => unreachable!("the readers produce no exponential cone"),
+            ConeBlock::Exponential | ConeBlock::Psd(_) => {
+                unreachable!("the readers produce no exponential or PSD cone")
+            }
         }
     })
 }
@@ -674,7 +678,9 @@ fn cbf_conversion_preserves_objective_and_cone_membership() {
                             assert_eq!(d, rows.len(), "{}: a cone split across K blocks", r.file);
                             ss[0] >= norm(&ss[1..]) - tol
                         }
-                        ConeBlock::Exponential => unreachable!("the readers produce no exponential cone"),
+                        ConeBlock::Exponential | ConeBlock::Psd(_) => {
+                            unreachable!("the readers produce no exponential or PSD cone")
+                        }
                     };
                     assert_eq!(in_k, raw, "{}: {part:?} block {b} ({cone:?})", r.file);
                 }

@@ -90,6 +90,7 @@ fn cone_violation(v: &[f64], cones: &[ConeBlock], dual: bool) -> f64 {
             ConeBlock::Nonneg(_) => blk.iter().fold(0.0, |m, &x| f64::max(m, -x)),
             ConeBlock::SecondOrder(_) => (dot(&blk[1..], &blk[1..]).sqrt() - blk[0]).max(0.0),
             ConeBlock::Exponential => unreachable!("tests/suite/exp_cone.rs checks exponential cones"),
+            ConeBlock::Psd(_) => unreachable!("tests/suite/psd_cone.rs checks PSD cones"),
         };
         worst = worst.max(viol);
         row += d;
@@ -527,7 +528,9 @@ fn planted(seed: u64, n: usize, cones: &[ConeBlock], density: f64) -> Planted {
                     }
                 }
             }
-            ConeBlock::Exponential => unreachable!("planted problems have no exponential cone"),
+            ConeBlock::Exponential | ConeBlock::Psd(_) => {
+                unreachable!("planted problems have no exponential or PSD cone")
+            }
         }
         row += d;
     }

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use super::{AnyCone, Cone, ExpCone, NonnegCone, SecondOrderCone, ZeroCone};
+use super::{AnyCone, Cone, ExpCone, NonnegCone, PsdCone, SecondOrderCone, ZeroCone};
 use crate::solve::program::ConeBlock;
 
 /// The blocks of K with their row ranges.
@@ -32,6 +32,7 @@ impl Cones {
                 ConeBlock::Nonneg(d) | ConeBlock::SecondOrder(d @ 1) => AnyCone::Nonneg(NonnegCone::new(d)),
                 ConeBlock::SecondOrder(d) => AnyCone::SecondOrder(SecondOrderCone::new(d, d >= low_rank_min_dim)),
                 ConeBlock::Exponential => AnyCone::Exponential(ExpCone::new()),
+                ConeBlock::Psd(n) => AnyCone::Psd(PsdCone::new(n)),
             };
             out.degree += cone.degree();
             out.symmetric &= cone.is_symmetric();

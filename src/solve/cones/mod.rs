@@ -23,16 +23,21 @@
 //! corrector, and step lengths by backtracking into the barrier's domain. The
 //! trait's `d_s` terms are written so that both kinds fit: `Δs = −o − HΔz` with
 //! the offset `o` from [`Cone::ds_offset`].
+//!
+//! The positive semidefinite cone ([`PsdCone`]) is symmetric, on the symmetric
+//! vectorisation of its matrices; its `W` is not a symmetric operator there.
 
 mod composite;
 mod exp;
 mod nonneg;
+mod psd;
 mod soc;
 mod zero;
 
 pub use composite::Cones;
 pub use exp::ExpCone;
 pub use nonneg::NonnegCone;
+pub use psd::PsdCone;
 pub use soc::SecondOrderCone;
 pub use zero::ZeroCone;
 
@@ -41,7 +46,7 @@ pub use zero::ZeroCone;
 pub enum HsShape {
     /// `H` is diagonal (zero cone: `H = 0`; nonnegative orthant: `H = diag(s/z)`).
     Diagonal,
-    /// `H` is a dense `d × d` block (small second-order cones).
+    /// `H` is a dense `d × d` block (small second-order cones, PSD cones).
     Dense,
     /// `H = η²(D + uuᵀ − vvᵀ)` with `D` diagonal: the KKT matrix gains two rows
     /// and columns per block and stays sparse (large second-order cones).
@@ -171,6 +176,7 @@ pub enum AnyCone {
     Nonneg(NonnegCone),
     SecondOrder(SecondOrderCone),
     Exponential(ExpCone),
+    Psd(PsdCone),
 }
 
 macro_rules! dispatch {
@@ -180,6 +186,7 @@ macro_rules! dispatch {
             AnyCone::Nonneg($c) => $e,
             AnyCone::SecondOrder($c) => $e,
             AnyCone::Exponential($c) => $e,
+            AnyCone::Psd($c) => $e,
         }
     };
 }

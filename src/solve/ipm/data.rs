@@ -186,14 +186,14 @@ impl ProblemData {
                 eq.c *= c;
             }
         }
-        // One scaling per second-order or exponential cone block (neither is
+        // One scaling per second-order, exponential or PSD cone block (none is
         // invariant under scaling its rows apart): the mean of its rows'.
         let mut row = 0;
         let rectify = &mut self.rectify;
         rectify.fill(1.0);
         for c in cones {
             let d = c.dim();
-            if matches!(c, ConeBlock::SecondOrder(_) | ConeBlock::Exponential) {
+            if matches!(c, ConeBlock::SecondOrder(_) | ConeBlock::Exponential | ConeBlock::Psd(_)) {
                 let block = row..row + d;
                 let mean = eq.e[block.clone()].iter().sum::<f64>() / d as f64;
                 for i in block {

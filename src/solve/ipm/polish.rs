@@ -229,9 +229,10 @@ fn jordan_product_norm(cones: &[ConeBlock], s: &[f64], z: &[f64]) -> f64 {
                 start += d;
             }
             // Not polished (see `Workspace::solve`); the gap is its measure.
-            ConeBlock::Exponential => {
-                out = out.max(dot(&s[start..start + 3], &z[start..start + 3]).abs());
-                start += 3;
+            ConeBlock::Exponential | ConeBlock::Psd(_) => {
+                let d = c.dim();
+                out = out.max(dot(&s[start..start + d], &z[start..start + d]).abs());
+                start += d;
             }
         }
     }
@@ -268,7 +269,7 @@ fn into_cones(cones: &[ConeBlock], v: &mut [f64], dual: bool, tol: f64) -> bool 
                 start += d;
             }
             // Not polished (see `Workspace::solve`).
-            ConeBlock::Exponential => return false,
+            ConeBlock::Exponential | ConeBlock::Psd(_) => return false,
         }
     }
     true
@@ -347,7 +348,9 @@ fn active_set(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) -> bool {
         let (d, zero) = match *c {
             ConeBlock::Zero(d) => (d, true),
             // Orthant rows (`polish` calls this for zero and orthant cones only).
-            ConeBlock::Nonneg(_) | ConeBlock::SecondOrder(_) | ConeBlock::Exponential => (c.dim(), false),
+            ConeBlock::Nonneg(_) | ConeBlock::SecondOrder(_) | ConeBlock::Exponential | ConeBlock::Psd(_) => {
+                (c.dim(), false)
+            }
         };
         for i in start..start + d {
             w.orthant[i] = !zero;

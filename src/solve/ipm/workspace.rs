@@ -32,9 +32,10 @@ pub struct Workspace {
     /// The cones the workspace was built for.
     cones: Vec<ConeBlock>,
     has_soc: bool,
-    /// An exponential cone: no polishing (its Newton step on `s ∘ z = 0` is not
-    /// the exponential cone's complementarity).
-    has_exp: bool,
+    /// An exponential cone (its Newton step on `s ∘ z = 0` is not the
+    /// exponential cone's complementarity) or a PSD cone (the polish has no
+    /// projection or tangent offset for it): no polishing.
+    unpolished: bool,
     pub(super) status: Status,
     pub(super) x: Vec<f64>,
     pub(super) s: Vec<f64>,
@@ -77,7 +78,7 @@ impl Workspace {
             solver: Solver::new(data, cones, kkt, settings.clone()),
             cones: prob.cones.clone(),
             has_soc: prob.cones.iter().any(|c| matches!(c, ConeBlock::SecondOrder(_))),
-            has_exp: prob.cones.contains(&ConeBlock::Exponential),
+            unpolished: prob.cones.iter().any(|c| matches!(c, ConeBlock::Exponential | ConeBlock::Psd(_))),
             status: Status::NumericalError,
             x: vec![f64::NAN; n],
             s: vec![f64::NAN; m],
@@ -109,7 +110,7 @@ impl Workspace {
         let status = sv.run();
         // The cap only matters to second-order cones; without one the final
         // factorisation serves polishing and the backward pass alike.
-        let polish = sv.settings.polish && !self.has_exp;
+        let polish = sv.settings.polish && !self.unpolished;
         let kappa = if polish && self.has_soc { KAPPA_POLISH } else { KAPPA_BACKWARD };
         self.finish(status, kappa);
         // Every status's measures are those of the point returned (an

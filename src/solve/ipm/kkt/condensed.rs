@@ -106,7 +106,7 @@ impl CondensedLdl {
         let block_len = cones
             .iter()
             .map(|(c, _)| {
-                if matches!(c, AnyCone::SecondOrder(_) | AnyCone::Exponential(_)) {
+                if matches!(c, AnyCone::SecondOrder(_) | AnyCone::Exponential(_) | AnyCone::Psd(_)) {
                     c.dim() * c.dim()
                 } else {
                     c.dim()
@@ -214,7 +214,7 @@ impl CondensedLdl {
                     max_abs = max_abs.max(delta);
                     k += dim;
                 }
-                AnyCone::SecondOrder(_) | AnyCone::Exponential(_) => {
+                AnyCone::SecondOrder(_) | AnyCone::Exponential(_) | AnyCone::Psd(_) => {
                     let h = &mut self.block[..dim * dim];
                     c.hs_dense(h);
                     for j in 0..dim {

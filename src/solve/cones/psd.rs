@@ -1,0 +1,537 @@
+//! The cone of positive semidefinite `n × n` matrices `S₊ⁿ`, on the symmetric
+//! vectorisation
+//!
+//! ```text
+//! svec(X) = (X₁₁, √2 X₂₁, …, √2 Xₙ₁, X₂₂, √2 X₃₂, …, Xₙₙ)
+//! ```
+//!
+//! (the lower triangle column by column, off-diagonal entries times √2), an
+//! isometry: `svec(X)ᵀsvec(Y) = tr(XY)`. The block has `n(n + 1)/2` rows, the
+//! Jordan product `X ∘ Y = (XY + YX)/2`, `e = I` and degree `n`.
+//!
+//! NT scaling (Vandenberghe, "The CVXOPT linear and quadratic cone program
+//! solvers", §4.4; Todd, Toh & Tütüncü 1998): with Cholesky factors
+//! `S = L_s L_sᵀ`, `Z = L_z L_zᵀ` and the SVD `L_zᵀL_s = UΛVᵀ`,
+//!
+//! ```text
+//! R = L_s V Λ^(−½),   R⁻¹ = Λ^(−½) Uᵀ L_zᵀ,
+//! W(X) = RᵀXR,   W⁻ᵀ(X) = R⁻¹XR⁻ᵀ,   λ = W(Z) = W⁻ᵀ(S) = Λ,
+//! H(X) = WᵀW(X) = wXw,   w = RRᵀ,
+//! ```
+//!
+//! `w` being the NT scaling point (`wZw = S`). The scaled point `λ` is
+//! diagonal, so `λ \ D` (the `X` with `λ ∘ X = D`) is `Xᵢⱼ = 2Dᵢⱼ/(λᵢ + λⱼ)`,
+//! and `W` is not symmetric on svec (`Wᵀ(X) = RXRᵀ`), which the trait's
+//! `ds_offset` and `corrector` spell out. `H` is a dense block of the KKT
+//! matrix, `H = w ⊛ w` (the symmetric Kronecker product on svec).
+//!
+//! Each update factors two matrices, takes one SVD and allocates: the cone is
+//! for blocks of modest size, where the `O(n³)` work per iteration is small
+//! beside the KKT factorisation's `O(n⁶)`.
+
+use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
+use faer::{Mat, MatRef, Par, Side};
+
+use super::{Cone, HsShape};
+
+const SQRT2: f64 = std::f64::consts::SQRT_2;
+
+#[derive(Clone, Debug)]
+pub struct PsdCone {
+    n: usize,
+    /// `R` of `W(X) = RᵀXR`.
+    r: Mat<f64>,
+    /// `R⁻¹`.
+    rinv: Mat<f64>,
+    /// The scaling point `w = RRᵀ`.
+    w: Mat<f64>,
+    /// The diagonal of the scaled point `λ`.
+    lambda: Vec<f64>,
+    /// Set by [`Cone::linearise_complementarity`]: `H` is then this, not `w ⊛ w`.
+    linearised: Option<Linearised>,
+}
+
+/// Complementarity linearised at the final `(S, Z)`: with `V = S − Z = Q diag(v) Qᵀ`,
+/// `S = Π(V)` and `Z = Π(−V)` (the Moreau decomposition), and the projection's
+/// derivative `DΠ(X) = Q(Γ ⊙ QᵀXQ)Qᵀ`, `Γᵢⱼ = (sᵢ + sⱼ)/(|vᵢ| + |vⱼ|)`
+/// (`sᵢ = max(vᵢ, 0)`, `zᵢ = max(−vᵢ, 0)`). From `ΔS = DΠ ΔV`,
+/// `ΔZ = (DΠ − I)ΔV`, `ΔS = −HΔZ` with
+///
+/// ```text
+/// H(X) = Q(G ⊙ QᵀXQ)Qᵀ,    Gᵢⱼ = Γᵢⱼ/(1 − Γᵢⱼ) = (sᵢ + sⱼ)/(zᵢ + zⱼ),
+/// ```
+///
+/// which is also the Jordan linearisation `L(Z)ΔS + L(S)ΔZ = 0` in the common
+/// eigenbasis. NT's `w ⊛ w` has these eigenvalues only on the central path.
+/// The ratios are taken with `sᵢ`, `zᵢ` floored at `10⁻¹⁴(1 + max)` and
+/// capped at `κ^{±1}` times `η² = tr S/tr Z`, as the second-order cone does
+/// (`KAPPA_BACKWARD`: a dense block with ratio κ loses its small
+/// eigenvalues to rounding by κε).
+#[derive(Clone, Debug)]
+struct Linearised {
+    q: Mat<f64>,
+    g: Mat<f64>,
+}
+
+/// Row of `(i, j)`, `i ≥ j`, in svec of an `n × n` matrix.
+fn index(n: usize, i: usize, j: usize) -> usize {
+    j * (2 * n + 1 - j) / 2 + (i - j)
+}
+
+/// `mat(v)`, the symmetric matrix of svec `v`.
+fn mat(n: usize, v: &[f64]) -> Mat<f64> {
+    let mut x = Mat::zeros(n, n);
+    let mut k = 0;
+    for j in 0..n {
+        x[(j, j)] = v[k];
+        k += 1;
+        for i in j + 1..n {
+            let e = v[k] / SQRT2;
+            x[(i, j)] = e;
+            x[(j, i)] = e;
+            k += 1;
+        }
+    }
+    x
+}
+
+/// `out = svec((X + Xᵀ)/2)`.
+fn svec(x: MatRef<'_, f64>, out: &mut [f64]) {
+    let n = x.nrows();
+    let mut k = 0;
+    for j in 0..n {
+        out[k] = x[(j, j)];
+        k += 1;
+        for i in j + 1..n {
+            out[k] = (x[(i, j)] + x[(j, i)]) / SQRT2;
+            k += 1;
+        }
+    }
+}
+
+/// `A X Aᵀ`.
+fn congruence(a: MatRef<'_, f64>, x: MatRef<'_, f64>) -> Mat<f64> {
+    a * x * a.transpose()
+}
+
+/// `svec(A ∘ B) = svec((AB + BA)/2)` into `out`.
+fn jordan(a: MatRef<'_, f64>, b: MatRef<'_, f64>, out: &mut [f64]) {
+    let ab = a * b;
+    // svec symmetrises: svec((AB + (AB)ᵀ)/2) = svec((AB + BA)/2) for symmetric A, B.
+    svec(ab.as_ref(), out);
+}
+
+/// The lower Cholesky factor of `X`, or `None` if `X` is not (numerically)
+/// positive definite.
+fn cholesky(x: &Mat<f64>) -> Option<Mat<f64>> {
+    let l = x.llt(Side::Lower).ok()?.L().to_owned();
+    (0..x.nrows()).all(|i| l[(i, i)] > 0.0 && l[(i, i)].is_finite()).then_some(l)
+}
+
+/// The svec matrix of `X ↦ (AXB + BXA)/2` for symmetric `A`, `B` (the
+/// symmetric Kronecker product `A ⊛ B`), column-major `d × d` into `out`:
+/// with the svec basis `Bₚ = Eᵢᵢ` or `(Eᵢⱼ + Eⱼᵢ)/√2` and `⟨Eₐᵦ, AE_cdB⟩ = A_ac B_db`.
+fn skron(a: MatRef<'_, f64>, b: MatRef<'_, f64>, out: &mut [f64]) {
+    let n = a.nrows();
+    let d = n * (n + 1) / 2;
+    let basis: Vec<(usize, usize)> = (0..n).flat_map(|j| (j..n).map(move |i| (i, j))).collect();
+    // ⟨Eₐᵦ, ½(A E_cd B + B E_cd A)⟩ = ½(A_ac B_db + B_ac A_db).
+    let e = |ai: usize, bi: usize, ci: usize, di: usize| 0.5 * (a[(ai, ci)] * b[(di, bi)] + b[(ai, ci)] * a[(di, bi)]);
+    for (q, &(k, l)) in basis.iter().enumerate() {
+        for (p, &(i, j)) in basis.iter().enumerate() {
+            let v = match (i == j, k == l) {
+                (true, true) => e(i, i, k, k),
+                (true, false) => (e(i, i, k, l) + e(i, i, l, k)) / SQRT2,
+                (false, true) => (e(i, j, k, k) + e(j, i, k, k)) / SQRT2,
+                (false, false) => 0.5 * (e(i, j, k, l) + e(i, j, l, k) + e(j, i, k, l) + e(j, i, l, k)),
+            };
+            out[q * d + p] = v;
+        }
+    }
+}
+
+impl PsdCone {
+    /// The cone of `n × n` positive semidefinite matrices (`n ≥ 1`).
+    pub fn new(n: usize) -> Self {
+        let mut c = PsdCone {
+            n,
+            r: Mat::identity(n, n),
+            rinv: Mat::identity(n, n),
+            w: Mat::identity(n, n),
+            lambda: vec![1.0; n],
+            linearised: None,
+        };
+        c.set_identity_scaling();
+        c
+    }
+
+    /// `RᵀXR`.
+    fn mul_w(&self, x: &[f64], out: &mut [f64]) {
+        let y = congruence(self.r.transpose(), mat(self.n, x).as_ref());
+        svec(y.as_ref(), out);
+    }
+
+    /// `R⁻¹XR⁻ᵀ`.
+    fn mul_winv_t(&self, x: &[f64], out: &mut [f64]) {
+        let y = congruence(self.rinv.as_ref(), mat(self.n, x).as_ref());
+        svec(y.as_ref(), out);
+    }
+
+    /// `H` of [`Linearised`] at `(s, z)`, or `None` if an eigensolve fails or a
+    /// ratio is not a number.
+    fn linearised(n: usize, s: &[f64], z: &[f64], kappa: f64) -> Option<Linearised> {
+        let (sm, zm) = (mat(n, s), mat(n, z));
+        let v = &sm - &zm;
+        let eig = v.self_adjoint_eigen(Side::Lower).ok()?;
+        let q = eig.U().to_owned();
+        // The eigenvalues of S and Z in the frame (their diagonals there).
+        let sd = congruence(q.transpose(), sm.as_ref());
+        let zd = congruence(q.transpose(), zm.as_ref());
+        let (si, zi): (Vec<f64>, Vec<f64>) = (0..n).map(|i| (sd[(i, i)].max(0.0), zd[(i, i)].max(0.0))).unzip();
+        let big = |x: &[f64]| x.iter().fold(0.0f64, |m, v| m.max(*v));
+        let (fs, fz) = (1e-14 * (1.0 + big(&si)), 1e-14 * (1.0 + big(&zi)));
+        let (si, zi): (Vec<f64>, Vec<f64>) = si.iter().zip(&zi).map(|(s, z)| (s.max(fs), z.max(fz))).unzip();
+        let eta2 = si.iter().sum::<f64>() / zi.iter().sum::<f64>();
+        if !(eta2 > 0.0 && eta2.is_finite()) {
+            return None;
+        }
+        let g = Mat::from_fn(n, n, |i, j| eta2 * ((si[i] + si[j]) / (zi[i] + zi[j]) / eta2).clamp(1.0 / kappa, kappa));
+        Some(Linearised { q, g })
+    }
+}
+
+impl Cone for PsdCone {
+    fn dim(&self) -> usize {
+        self.n * (self.n + 1) / 2
+    }
+    fn degree(&self) -> usize {
+        self.n
+    }
+    /// `(λ_min(V), Σ max(λᵢ(V), 0))`, as the orthant's on the eigenvalues.
+    fn margins(&self, v: &[f64]) -> (f64, f64) {
+        match mat(self.n, v).self_adjoint_eigenvalues(Side::Lower) {
+            Ok(e) => (e.iter().copied().fold(f64::INFINITY, f64::min), e.iter().map(|x| x.max(0.0)).sum()),
+            Err(_) => (f64::NEG_INFINITY, 0.0),
+        }
+    }
+    fn shift_by_unit(&self, v: &mut [f64], alpha: f64, _dual: bool) {
+        for j in 0..self.n {
+            v[index(self.n, j, j)] += alpha;
+        }
+    }
+    fn set_identity_scaling(&mut self) {
+        self.linearised = None;
+        self.r = Mat::identity(self.n, self.n);
+        self.rinv = Mat::identity(self.n, self.n);
+        self.w = Mat::identity(self.n, self.n);
+        self.lambda.fill(1.0);
+    }
+    fn update_scaling(&mut self, s: &[f64], z: &[f64]) -> bool {
+        self.linearised = None;
+        let n = self.n;
+        let (Some(ls), Some(lz)) = (cholesky(&mat(n, s)), cholesky(&mat(n, z))) else { return false };
+        let Ok(svd) = (lz.transpose() * &ls).svd() else { return false };
+        let lambda: Vec<f64> = (0..n).map(|i| svd.S()[i]).collect();
+        if !lambda.iter().all(|l| *l > 0.0 && l.is_finite()) {
+            return false;
+        }
+        let (u, v) = (svd.U(), svd.V());
+        self.r = Mat::from_fn(n, n, |i, j| (0..n).map(|k| ls[(i, k)] * v[(k, j)]).sum::<f64>() / lambda[j].sqrt());
+        self.rinv = Mat::from_fn(n, n, |i, j| (0..n).map(|k| u[(k, i)] * lz[(j, k)]).sum::<f64>() / lambda[i].sqrt());
+        self.w = &self.r * self.r.transpose();
+        self.lambda = lambda;
+        true
+    }
+    /// The DΠ linearisation of [`Linearised`]; needs only an eigendecomposition
+    /// of `S − Z`, so it holds on the boundary, where NT scaling does not exist.
+    fn linearise_complementarity(&mut self, s: &[f64], z: &[f64], kappa: f64) -> bool {
+        self.linearised = PsdCone::linearised(self.n, s, z, kappa);
+        self.linearised.is_some()
+    }
+    /// `y = svec(w X w)` (or the linearised `Q(G ⊙ QᵀXQ)Qᵀ`).
+    fn mul_hs(&self, y: &mut [f64], x: &[f64]) {
+        let xm = mat(self.n, x);
+        let out = match &self.linearised {
+            Some(l) => {
+                let inner = congruence(l.q.transpose(), xm.as_ref());
+                let scaled = Mat::from_fn(self.n, self.n, |i, j| l.g[(i, j)] * inner[(i, j)]);
+                congruence(l.q.as_ref(), scaled.as_ref())
+            }
+            None => &self.w * &xm * &self.w,
+        };
+        svec(out.as_ref(), y);
+    }
+    /// `svec(Λ²)`.
+    fn affine_ds(&self, ds: &mut [f64]) {
+        ds.fill(0.0);
+        for (j, l) in self.lambda.iter().enumerate() {
+            ds[index(self.n, j, j)] = l * l;
+        }
+    }
+    fn corrector(&self, shift: &mut [f64], dz: &mut [f64], ds: &mut [f64], m: f64, sigma_mu: f64) {
+        shift.copy_from_slice(dz);
+        self.mul_w(shift, dz);
+        shift.copy_from_slice(ds);
+        self.mul_winv_t(shift, ds);
+        jordan(mat(self.n, ds).as_ref(), mat(self.n, dz).as_ref(), shift);
+        shift.iter_mut().for_each(|x| *x *= m);
+        for j in 0..self.n {
+            shift[index(self.n, j, j)] -= sigma_mu;
+        }
+    }
+    /// `λ \ D` is `2Dᵢⱼ/(λᵢ + λⱼ)` (λ diagonal); then `out = R(λ \ D)Rᵀ`.
+    fn ds_offset(&self, out: &mut [f64], ds: &[f64], _work: &mut [f64]) {
+        let d = mat(self.n, ds);
+        let l = &self.lambda;
+        let x = Mat::from_fn(self.n, self.n, |i, j| 2.0 * d[(i, j)] / (l[i] + l[j]));
+        svec(congruence(self.r.as_ref(), x.as_ref()).as_ref(), out);
+    }
+    /// With `V = LLᵀ`, `V + α dV ⪰ 0` iff `I + α L⁻¹ dV L⁻ᵀ ⪰ 0`: the step is
+    /// `−1/λ_min(L⁻¹ dV L⁻ᵀ)` when that eigenvalue is negative. A `V` that is
+    /// not positive definite (on the boundary) cannot move.
+    fn step_length(&self, v: &[f64], dv: &[f64], alpha_max: f64) -> f64 {
+        let Some(l) = cholesky(&mat(self.n, v)) else { return 0.0 };
+        let mut m = mat(self.n, dv);
+        solve_lower_triangular_in_place(l.as_ref(), m.as_mut(), Par::Seq);
+        let mut mt = m.transpose().to_owned();
+        solve_lower_triangular_in_place(l.as_ref(), mt.as_mut(), Par::Seq);
+        let Ok(e) = mt.self_adjoint_eigenvalues(Side::Lower) else { return 0.0 };
+        let low = e.iter().copied().fold(f64::INFINITY, f64::min);
+        if low < 0.0 {
+            alpha_max.min(-1.0 / low).max(0.0)
+        } else {
+            alpha_max
+        }
+    }
+    /// `−log det S − log det Z` (`−n log μ` on the central path).
+    fn barrier(&self, s: &[f64], z: &[f64]) -> f64 {
+        let logdet =
+            |v: &[f64]| cholesky(&mat(self.n, v)).map(|l| 2.0 * (0..self.n).map(|i| l[(i, i)].ln()).sum::<f64>());
+        match (logdet(s), logdet(z)) {
+            (Some(a), Some(b)) => -a - b,
+            _ => f64::INFINITY,
+        }
+    }
+    fn hs_shape(&self) -> HsShape {
+        HsShape::Dense
+    }
+    fn hs_diag(&self, out: &mut [f64]) {
+        let d = self.dim();
+        let mut full = vec![0.0; d * d];
+        self.hs_dense(&mut full);
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = full[i * d + i];
+        }
+    }
+    /// `w ⊛ w`, or the linearised `H` column by column.
+    fn hs_dense(&self, out: &mut [f64]) {
+        let d = self.dim();
+        if self.linearised.is_none() {
+            skron(self.w.as_ref(), self.w.as_ref(), out);
+            return;
+        }
+        let mut e = vec![0.0; d];
+        for (j, col) in out.chunks_exact_mut(d).enumerate() {
+            e[j] = 1.0;
+            self.mul_hs(col, &e);
+            e[j] = 0.0;
+        }
+        // Exactly symmetric: the mean of the two triangles.
+        for j in 0..d {
+            for i in j + 1..d {
+                let v = 0.5 * (out[j * d + i] + out[i * d + j]);
+                out[j * d + i] = v;
+                out[i * d + j] = v;
+            }
+        }
+    }
+    fn hs_low_rank(&self) -> Option<(&[f64], &[f64], f64)> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faer::linalg::solvers::Solve;
+
+    /// A seeded stream of numbers in [−1, 1) (a 64-bit LCG's high bits).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> f64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (self.0 >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        }
+        /// `svec(GGᵀ + shift I)` for a random `n × n` G.
+        fn psd(&mut self, n: usize, shift: f64) -> Vec<f64> {
+            let g = Mat::from_fn(n, n, |_, _| self.next());
+            let x = &g * g.transpose() + Mat::<f64>::identity(n, n) * shift;
+            let mut v = vec![0.0; n * (n + 1) / 2];
+            svec(x.as_ref(), &mut v);
+            v
+        }
+        fn vec(&mut self, d: usize) -> Vec<f64> {
+            (0..d).map(|_| self.next()).collect()
+        }
+    }
+
+    fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
+        let scale = b.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol * scale)
+    }
+
+    #[test]
+    fn svec_is_an_isometry_with_the_lower_triangle_by_columns() {
+        let n = 4;
+        let mut rng = Lcg(1);
+        let (a, b) = (rng.vec(10), rng.vec(10));
+        let (am, bm) = (mat(n, &a), mat(n, &b));
+        let trace: f64 = (0..n).map(|i| (&am * &bm)[(i, i)]).sum();
+        assert!((trace - super::super::dot(&a, &b)).abs() < 1e-13);
+        assert_eq!(index(n, 2, 1), 5);
+        assert_eq!(index(n, 3, 3), 9);
+        assert_eq!(am[(2, 1)] * SQRT2, a[5]);
+    }
+
+    #[test]
+    fn nt_scaling_identities_on_random_blocks() {
+        let mut rng = Lcg(7);
+        for n in [1, 2, 3, 5, 8] {
+            let d = n * (n + 1) / 2;
+            let (s, z) = (rng.psd(n, 0.1), rng.psd(n, 0.05));
+            let mut c = PsdCone::new(n);
+            assert!(c.update_scaling(&s, &z));
+            // W z = W⁻ᵀ s = λ (diagonal).
+            let (mut wz, mut ws) = (vec![0.0; d], vec![0.0; d]);
+            c.mul_w(&z, &mut wz);
+            c.mul_winv_t(&s, &mut ws);
+            let mut lam = vec![0.0; d];
+            for j in 0..n {
+                lam[index(n, j, j)] = c.lambda[j];
+            }
+            assert!(close(&wz, &lam, 1e-11), "n = {n}: Wz = λ");
+            assert!(close(&ws, &lam, 1e-11), "n = {n}: W⁻ᵀs = λ");
+            // WᵀW z = s, and H in full agrees with mul_hs.
+            let mut hz = vec![0.0; d];
+            c.mul_hs(&mut hz, &z);
+            assert!(close(&hz, &s, 1e-11), "n = {n}: Hz = s");
+            let mut h = vec![0.0; d * d];
+            c.hs_dense(&mut h);
+            let x = rng.vec(d);
+            let mut hx = vec![0.0; d];
+            c.mul_hs(&mut hx, &x);
+            let dense: Vec<f64> = (0..d).map(|i| (0..d).map(|j| h[j * d + i] * x[j]).sum()).collect();
+            assert!(close(&dense, &hx, 1e-12), "n = {n}: dense H");
+            // Wᵀ(λ \ λ∘λ) = Wᵀλ = s.
+            let (mut ll, mut out, mut work) = (vec![0.0; d], vec![0.0; d], vec![0.0; d]);
+            c.affine_ds(&mut ll);
+            c.ds_offset(&mut out, &ll, &mut work);
+            assert!(close(&out, &s, 1e-11), "n = {n}: affine offset");
+            // λ ∘ (λ \ D) = D: with X = R⁻¹ out R⁻ᵀ = λ \ D.
+            let dd = rng.vec(d);
+            c.ds_offset(&mut out, &dd, &mut work);
+            let mut x = vec![0.0; d];
+            c.mul_winv_t(&out, &mut x);
+            let mut back = vec![0.0; d];
+            jordan(mat(n, &lam).as_ref(), mat(n, &x).as_ref(), &mut back);
+            assert!(close(&back, &dd, 1e-10), "n = {n}: λ ∘ (λ \\ D) = D");
+        }
+    }
+
+    #[test]
+    fn identity_scaling_is_the_unit_point() {
+        let n = 3;
+        let mut c = PsdCone::new(n);
+        let mut e = vec![0.0; 6];
+        c.unit_point(&mut e, false);
+        assert!(c.update_scaling(&e, &e));
+        let x = [0.3, -0.2, 0.5, 0.1, 0.7, -0.4];
+        let mut y = [0.0; 6];
+        c.mul_hs(&mut y, &x);
+        assert!(close(&y, &x, 1e-14));
+        assert_eq!(c.degree(), 3);
+        let (low, pos) = c.margins(&e);
+        assert!((low - 1.0).abs() < 1e-15 && (pos - 3.0).abs() < 1e-14);
+    }
+
+    #[test]
+    fn step_to_boundary_against_eigenvalues() {
+        let mut rng = Lcg(11);
+        for n in [1, 2, 4, 6] {
+            let c = PsdCone::new(n);
+            let d = n * (n + 1) / 2;
+            for _ in 0..5 {
+                let (v, dv) = (rng.psd(n, 0.2), rng.vec(d));
+                let alpha = c.step_length(&v, &dv, 1e6);
+                let low = |a: f64| {
+                    let x: Vec<f64> = v.iter().zip(&dv).map(|(p, q)| p + a * q).collect();
+                    c.margins(&x).0
+                };
+                if alpha < 1e6 {
+                    // On the boundary: λ_min(V + α dV) = 0, relative to V's size.
+                    let scale = c.margins(&v).1;
+                    assert!(low(alpha).abs() < 1e-10 * scale, "n = {n}: λ_min at α = {}", low(alpha));
+                    assert!(low(alpha * 1.001) < 0.0);
+                } else {
+                    assert!(low(1e6) >= 0.0);
+                }
+                // From the identity the step is −1/λ_min(dV).
+                let mut e = vec![0.0; d];
+                c.unit_point(&mut e, false);
+                let m = c.margins(&dv).0;
+                let expected = if m < 0.0 { (-1.0 / m).min(1e6) } else { 1e6 };
+                assert!((c.step_length(&e, &dv, 1e6) - expected).abs() < 1e-12 * expected);
+            }
+        }
+        // A point on the boundary cannot move.
+        assert_eq!(c0_step(), 0.0);
+    }
+
+    fn c0_step() -> f64 {
+        PsdCone::new(2).step_length(&[1.0, 0.0, 0.0], &[1.0, 0.0, 1.0], 1.0)
+    }
+
+    /// At a complementary pair `S = QΣQᵀ`, `Z = QΖQᵀ` (`σᵢζᵢ = 0`) the
+    /// linearised `H` gives the projection's derivative: `ΔS = −HΔZ` and
+    /// `ΔV = ΔS − ΔZ` make `ΔS = H(H + I)⁻¹ΔV = DΠ(ΔV)`, DΠ by central
+    /// differences of the projection (eigenvalues clipped). With the cap
+    /// κ = 10⁶ on `H`'s spread, `H(H + I)⁻¹` is 1 to within ~1/κ on S's block.
+    #[test]
+    fn linearisation_matches_the_projection_derivative() {
+        let n = 4;
+        let d = 10;
+        let mut rng = Lcg(3);
+        let g = Mat::from_fn(n, n, |_, _| rng.next());
+        let q = g.qr().compute_Q();
+        let diag = [2.0, 0.7, -0.5, -1.3];
+        let part = |sign: f64| {
+            let m = Mat::from_fn(n, n, |i, j| if i == j { (sign * diag[i]).max(0.0) } else { 0.0 });
+            let mut v = vec![0.0; d];
+            svec(congruence(q.as_ref(), m.as_ref()).as_ref(), &mut v);
+            v
+        };
+        let (s, z) = (part(1.0), part(-1.0));
+        let mut c = PsdCone::new(n);
+        assert!(c.linearise_complementarity(&s, &z, 1e6));
+        let project = |v: &[f64]| {
+            let eig = mat(n, v).self_adjoint_eigen(Side::Lower).unwrap();
+            let u = eig.U().to_owned();
+            let clipped = Mat::from_fn(n, n, |i, j| if i == j { eig.S()[i].max(0.0) } else { 0.0 });
+            let mut out = vec![0.0; d];
+            svec(congruence(u.as_ref(), clipped.as_ref()).as_ref(), &mut out);
+            out
+        };
+        let v: Vec<f64> = s.iter().zip(&z).map(|(a, b)| a - b).collect();
+        let dv = rng.vec(d);
+        let h = 1e-6;
+        let at = |t: f64| project(&v.iter().zip(&dv).map(|(a, b)| a + t * b).collect::<Vec<_>>());
+        let ds: Vec<f64> = at(h).iter().zip(&at(-h)).map(|(a, b)| (a - b) / (2.0 * h)).collect();
+        let mut h = vec![0.0; d * d];
+        c.hs_dense(&mut h);
+        let shifted = Mat::from_fn(d, d, |i, j| h[j * d + i] + if i == j { 1.0 } else { 0.0 });
+        let x = shifted.partial_piv_lu().solve(Mat::from_fn(d, 1, |i, _| dv[i]));
+        let mut dpi = vec![0.0; d];
+        c.mul_hs(&mut dpi, &(0..d).map(|i| x[(i, 0)]).collect::<Vec<_>>());
+        assert!(close(&dpi, &ds, 1e-5), "{dpi:?} vs {ds:?}");
+    }
+}
