@@ -35,9 +35,9 @@ pub mod pool_quadratic {
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2193, 2194),
+            span(0, 2560, 2561),
         );
-        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2197, 2198));
+        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2564, 2565));
         let e3 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -45,7 +45,7 @@ pub mod pool_quadratic {
                 rhs: Box::new(e2),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2193, 2198),
+            span(0, 2560, 2565),
         );
         let e4 = expr(
             ExprKind::Pow {
@@ -62,7 +62,7 @@ pub mod pool_quadratic {
                 rhs: Box::new(e4),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2183, 2199),
+            span(0, 2550, 2566),
         );
         let e6 = expr(
             ExprKind::Atom {
@@ -71,20 +71,20 @@ pub mod pool_quadratic {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2179, 2200),
+            span(0, 2546, 2567),
         );
         Node {
             name: "pool_quadratic".into(),
-            span: span(0, 2115, 2202),
+            span: span(0, 2482, 2569),
             dims: Vec::from([
                 DimInfo {
                     name: "n".into(),
-                    span: span(0, 2143, 2144),
+                    span: span(0, 2510, 2511),
                     bound_by: Some((ParamId(0), 0)),
                 },
                 DimInfo {
                     name: "d".into(),
-                    span: span(0, 2146, 2147),
+                    span: span(0, 2513, 2514),
                     bound_by: Some((ParamId(0), 1)),
                 },
             ]),
@@ -93,7 +93,7 @@ pub mod pool_quadratic {
                     name: "x".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::n, dim::d]),
-                    span: span(0, 2135, 2136),
+                    span: span(0, 2502, 2503),
                 },
             ]),
             vars: Vec::from([
@@ -101,7 +101,7 @@ pub mod pool_quadratic {
                     name: "y".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::d]),
-                    span: span(0, 2153, 2154),
+                    span: span(0, 2520, 2521),
                     is_output: true,
                 },
             ]),
@@ -109,7 +109,7 @@ pub mod pool_quadratic {
             objective: Objective {
                 sense: Sense::Minimize,
                 expr: e6,
-                span: span(0, 2170, 2200),
+                span: span(0, 2537, 2567),
             },
             constraints: Vec::new(),
             solve: None,
@@ -668,7 +668,7 @@ pub mod pool_quadratic {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2193, 2194),
+            span(0, 2560, 2561),
             env,
         )?;
         Ok(vec![t0])
@@ -708,7 +708,7 @@ pub mod pool_pseudo_huber {
         NODE.get_or_init(checked)
     }
     fn checked() -> Node {
-        let e0 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e0 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e1 = expr(
             ExprKind::Pow {
                 base: Box::new(e0),
@@ -721,9 +721,9 @@ pub mod pool_pseudo_huber {
         let e3 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e4 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e4 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e5 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -731,9 +731,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e4),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2305),
+            span(0, 2667, 2672),
         );
-        let e6 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e6 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e7 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -786,7 +786,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e12),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2287, 2313),
+            span(0, 2654, 2680),
         );
         let e14 = expr(
             ExprKind::Atom {
@@ -795,12 +795,12 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e15 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2333, 2334),
+            span(0, 2700, 2701),
         );
         let e16 = expr(
             ExprKind::Atom {
@@ -809,9 +809,9 @@ pub mod pool_pseudo_huber {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2328, 2345),
+            span(0, 2695, 2712),
         );
-        let e17 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e17 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e18 = expr(
             ExprKind::Pow {
                 base: Box::new(e17),
@@ -824,9 +824,9 @@ pub mod pool_pseudo_huber {
         let e20 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e21 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e21 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e22 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -834,9 +834,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e21),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2305),
+            span(0, 2667, 2672),
         );
-        let e23 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e23 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e24 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -889,7 +889,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e29),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2287, 2313),
+            span(0, 2654, 2680),
         );
         let e31 = expr(
             ExprKind::Atom {
@@ -898,14 +898,14 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e32 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e33 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e33 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e34 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -913,15 +913,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e33),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e35 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e35 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e36 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e37 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e37 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e38 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -929,9 +929,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e37),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e39 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e39 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e40 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -939,7 +939,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e39),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e41 = expr(
             ExprKind::Pow {
@@ -947,7 +947,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e42 = expr(
             ExprKind::Binary {
@@ -956,7 +956,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e41),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e43 = expr(
             ExprKind::Atom {
@@ -965,7 +965,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e44 = expr(
             ExprKind::Binary {
@@ -974,7 +974,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e43),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e45 = expr(
             ExprKind::Atom {
@@ -983,19 +983,19 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e46 = expr(
             ExprKind::Neg(Box::new(e45)),
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e47 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e48 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e48 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e49 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1003,15 +1003,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e48),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e50 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e50 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e51 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e52 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e52 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e53 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1019,9 +1019,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e52),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e54 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e54 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e55 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1029,7 +1029,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e54),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e56 = expr(
             ExprKind::Pow {
@@ -1037,7 +1037,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e57 = expr(
             ExprKind::Binary {
@@ -1046,7 +1046,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e56),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e58 = expr(
             ExprKind::Atom {
@@ -1055,7 +1055,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e59 = expr(
             ExprKind::Binary {
@@ -1064,7 +1064,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e58),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e60 = expr(
             ExprKind::Atom {
@@ -1073,19 +1073,19 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e61 = expr(
             ExprKind::Neg(Box::new(e60)),
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e62 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e63 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e63 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e64 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1093,14 +1093,14 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e63),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e65 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e66 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e66 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e67 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1108,7 +1108,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e66),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e68 = expr(
             ExprKind::Sym {
@@ -1116,7 +1116,7 @@ pub mod pool_pseudo_huber {
                 name: "v_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e69 = expr(
             ExprKind::Binary {
@@ -1125,16 +1125,16 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e68),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e70 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e70 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e71 = expr(
             ExprKind::Pow {
                 base: Box::new(e70),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e72 = expr(
             ExprKind::Binary {
@@ -1143,7 +1143,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e71),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e73 = expr(
             ExprKind::Binary {
@@ -1152,15 +1152,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e72),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e74 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e74 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e75 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e76 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e76 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e77 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1168,9 +1168,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e76),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e78 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e78 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e79 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1178,7 +1178,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e78),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e80 = expr(
             ExprKind::Pow {
@@ -1186,7 +1186,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e81 = expr(
             ExprKind::Binary {
@@ -1195,7 +1195,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e80),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e82 = expr(
             ExprKind::Atom {
@@ -1204,7 +1204,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e83 = expr(
             ExprKind::Pow {
@@ -1212,7 +1212,7 @@ pub mod pool_pseudo_huber {
                 p: 3.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e84 = expr(
             ExprKind::Binary {
@@ -1221,7 +1221,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e83),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e85 = expr(
             ExprKind::Sym {
@@ -1229,15 +1229,15 @@ pub mod pool_pseudo_huber {
                 name: "v_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e86 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e86 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e87 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e88 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e88 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e89 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1245,9 +1245,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e88),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e90 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e90 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e91 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1255,7 +1255,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e90),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e92 = expr(
             ExprKind::Pow {
@@ -1263,7 +1263,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e93 = expr(
             ExprKind::Binary {
@@ -1272,7 +1272,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e92),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e94 = expr(
             ExprKind::Atom {
@@ -1281,7 +1281,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e95 = expr(
             ExprKind::Binary {
@@ -1290,7 +1290,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e94),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e96 = expr(
             ExprKind::Binary {
@@ -1299,7 +1299,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e95),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e97 = expr(
             ExprKind::Atom {
@@ -1308,21 +1308,21 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e98 = expr(
             ExprKind::Neg(Box::new(e97)),
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e99 = expr(ExprKind::Const(-1.0), shape(&[]), span(0, 2283, 2314));
-        let e100 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e99 = expr(ExprKind::Const(-1.0), shape(&[]), span(0, 2650, 2681));
+        let e100 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e101 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e102 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e102 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e103 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1330,9 +1330,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e102),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e104 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e104 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e105 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1340,7 +1340,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e104),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e106 = expr(
             ExprKind::Pow {
@@ -1348,7 +1348,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e107 = expr(
             ExprKind::Binary {
@@ -1357,7 +1357,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e106),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e108 = expr(
             ExprKind::Atom {
@@ -1366,7 +1366,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e109 = expr(
             ExprKind::Binary {
@@ -1375,7 +1375,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e108),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e110 = expr(
             ExprKind::Atom {
@@ -1384,12 +1384,12 @@ pub mod pool_pseudo_huber {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e111 = expr(
             ExprKind::Neg(Box::new(e110)),
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e112 = expr(
             ExprKind::Atom {
@@ -1398,14 +1398,14 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e113 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e114 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e114 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e115 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1413,7 +1413,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e114),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e116 = expr(
             ExprKind::Pow {
@@ -1421,16 +1421,16 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e117 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e117 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e118 = expr(
             ExprKind::Pow {
                 base: Box::new(e117),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e119 = expr(
             ExprKind::Binary {
@@ -1439,15 +1439,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e118),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e120 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e120 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e121 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e122 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e122 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e123 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1455,9 +1455,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e122),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e124 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e124 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e125 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1465,7 +1465,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e124),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e126 = expr(
             ExprKind::Pow {
@@ -1473,7 +1473,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e127 = expr(
             ExprKind::Binary {
@@ -1482,7 +1482,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e126),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e128 = expr(
             ExprKind::Atom {
@@ -1491,7 +1491,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e129 = expr(
             ExprKind::Pow {
@@ -1499,7 +1499,7 @@ pub mod pool_pseudo_huber {
                 p: 3.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e130 = expr(
             ExprKind::Binary {
@@ -1508,7 +1508,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e129),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e131 = expr(
             ExprKind::Atom {
@@ -1517,12 +1517,12 @@ pub mod pool_pseudo_huber {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e132 = expr(
             ExprKind::Neg(Box::new(e131)),
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e133 = expr(
             ExprKind::Atom {
@@ -1531,7 +1531,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e134 = expr(
             ExprKind::Binary {
@@ -1540,7 +1540,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e133),
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e135 = expr(
             ExprKind::Sym {
@@ -1548,14 +1548,14 @@ pub mod pool_pseudo_huber {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e136 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e137 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e137 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e138 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1563,15 +1563,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e137),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e139 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e139 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e140 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e141 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e141 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e142 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1579,9 +1579,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e141),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e143 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e143 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e144 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1589,7 +1589,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e143),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e145 = expr(
             ExprKind::Pow {
@@ -1597,7 +1597,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e146 = expr(
             ExprKind::Binary {
@@ -1606,7 +1606,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e145),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e147 = expr(
             ExprKind::Atom {
@@ -1615,7 +1615,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e148 = expr(
             ExprKind::Pow {
@@ -1623,7 +1623,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e149 = expr(
             ExprKind::Binary {
@@ -1632,7 +1632,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e148),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e150 = expr(
             ExprKind::Binary {
@@ -1641,14 +1641,14 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e149),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e151 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e152 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e152 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e153 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1656,7 +1656,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e152),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e154 = expr(
             ExprKind::Binary {
@@ -1665,15 +1665,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e153),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e155 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e155 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e156 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e157 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e157 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e158 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1681,9 +1681,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e157),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e159 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e159 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e160 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1691,7 +1691,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e159),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e161 = expr(
             ExprKind::Pow {
@@ -1699,7 +1699,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e162 = expr(
             ExprKind::Binary {
@@ -1708,7 +1708,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e161),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e163 = expr(
             ExprKind::Atom {
@@ -1717,16 +1717,16 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e164 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e164 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e165 = expr(
             ExprKind::Pow {
                 base: Box::new(e164),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e166 = expr(
             ExprKind::Binary {
@@ -1735,7 +1735,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e165),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e167 = expr(
             ExprKind::Binary {
@@ -1744,7 +1744,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e166),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e168 = expr(
             ExprKind::Sym {
@@ -1752,15 +1752,15 @@ pub mod pool_pseudo_huber {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e169 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e169 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e170 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e171 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e171 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e172 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1768,9 +1768,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e171),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e173 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e173 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e174 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1778,7 +1778,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e173),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e175 = expr(
             ExprKind::Pow {
@@ -1786,7 +1786,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e176 = expr(
             ExprKind::Binary {
@@ -1795,7 +1795,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e175),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e177 = expr(
             ExprKind::Atom {
@@ -1804,7 +1804,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e178 = expr(
             ExprKind::Binary {
@@ -1813,7 +1813,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e177),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e179 = expr(
             ExprKind::Binary {
@@ -1822,7 +1822,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e178),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e180 = expr(
             ExprKind::Sym {
@@ -1830,14 +1830,14 @@ pub mod pool_pseudo_huber {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e181 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e182 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e182 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e183 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1845,15 +1845,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e182),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e184 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e184 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e185 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e186 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e186 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e187 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1861,9 +1861,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e186),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e188 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e188 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e189 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1871,7 +1871,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e188),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e190 = expr(
             ExprKind::Pow {
@@ -1879,7 +1879,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e191 = expr(
             ExprKind::Binary {
@@ -1888,7 +1888,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e190),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e192 = expr(
             ExprKind::Atom {
@@ -1897,7 +1897,7 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e193 = expr(
             ExprKind::Pow {
@@ -1905,7 +1905,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e194 = expr(
             ExprKind::Binary {
@@ -1914,12 +1914,12 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e193),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e195 = expr(
             ExprKind::Neg(Box::new(e194)),
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e196 = expr(
             ExprKind::Binary {
@@ -1928,14 +1928,14 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e195),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e197 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e198 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e198 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e199 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1943,7 +1943,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e198),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e200 = expr(
             ExprKind::Pow {
@@ -1951,7 +1951,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e201 = expr(
             ExprKind::Binary {
@@ -1960,15 +1960,15 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e200),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e202 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2283, 2314));
+        let e202 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e203 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
         );
-        let e204 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2304, 2305));
+        let e204 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2671, 2672));
         let e205 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -1976,9 +1976,9 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e204),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e206 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e206 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e207 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -1986,7 +1986,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e206),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e208 = expr(
             ExprKind::Pow {
@@ -1994,7 +1994,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e209 = expr(
             ExprKind::Binary {
@@ -2003,7 +2003,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e208),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e210 = expr(
             ExprKind::Atom {
@@ -2012,9 +2012,9 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e211 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e211 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e212 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
@@ -2022,16 +2022,16 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e211),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
-        let e213 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2307, 2312));
+        let e213 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e214 = expr(
             ExprKind::Pow {
                 base: Box::new(e213),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e215 = expr(
             ExprKind::Binary {
@@ -2040,7 +2040,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e214),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e216 = expr(
             ExprKind::Binary {
@@ -2049,7 +2049,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e215),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         let e217 = expr(
             ExprKind::Atom {
@@ -2058,20 +2058,20 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
         );
         Node {
             name: "pool_pseudo_huber".into(),
-            span: span(0, 2204, 2347),
+            span: span(0, 2571, 2714),
             dims: Vec::from([
                 DimInfo {
                     name: "n".into(),
-                    span: span(0, 2235, 2236),
+                    span: span(0, 2602, 2603),
                     bound_by: Some((ParamId(0), 0)),
                 },
                 DimInfo {
                     name: "d".into(),
-                    span: span(0, 2238, 2239),
+                    span: span(0, 2605, 2606),
                     bound_by: Some((ParamId(0), 1)),
                 },
             ]),
@@ -2080,13 +2080,13 @@ pub mod pool_pseudo_huber {
                     name: "x".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::n, dim::d]),
-                    span: span(0, 2227, 2228),
+                    span: span(0, 2594, 2595),
                 },
                 Param {
                     name: "alpha".into(),
                     base: BaseType::Pos,
                     shape: shape(&[]),
-                    span: span(0, 2242, 2247),
+                    span: span(0, 2609, 2614),
                 },
             ]),
             vars: Vec::from([
@@ -2094,7 +2094,7 @@ pub mod pool_pseudo_huber {
                     name: "y".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::d]),
-                    span: span(0, 2257, 2258),
+                    span: span(0, 2624, 2625),
                     is_output: true,
                 },
             ]),
@@ -2102,18 +2102,21 @@ pub mod pool_pseudo_huber {
             objective: Objective {
                 sense: Sense::Minimize,
                 expr: e14,
-                span: span(0, 2274, 2314),
+                span: span(0, 2641, 2681),
             },
             constraints: Vec::new(),
             solve: None,
             inits: Vec::from([Init { var: VarId(0), value: e16 }]),
             class: Classification {
                 family: Family::SmoothUnconstrained,
-                convex: false,
-                reason: "not DCP (`sqrt` is concave and nondecreasing, so this argument must be concave); smooth, so solved locally and differentiated through its first-order conditions"
+                convex: true,
+                reason: "convex (DCP after rewriting), its DCP form SOCP; smooth as written, so solved by Newton on the text as written, the faster path (`solve using ipm` solves the cone program)"
                     .into(),
-                notes: Vec::new(),
-                culprit: Some(span(1, 1523, 1546)),
+                notes: Vec::from([
+                    "rewritten into DCP form by square-quot, add-quot, sqrt-quot, mul-one-l, hypot, sqrt-square-abs, abs-nonneg (egg: saturated after 6 iterations)"
+                        .into(),
+                ]),
+                culprit: None,
             },
             derived: std::sync::OnceLock::from(
                 Ok(
@@ -2260,22 +2263,22 @@ pub mod pool_pseudo_huber {
     }
     /// Kernel `Objective`.
     fn k_objective(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2674, 2679), env)?;
         let t1 = step(Op::Pow(2.0), vec![t0.clone()], &[], span(1, 1512, 1519), env)?;
         let t2 = step(Op::Const(1.0), vec![], &[], span(1, 1528, 1529), env)?;
         let t3 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
             env,
         )?;
-        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2671, 2672), env)?;
         let t5 = step(
             Op::Binary(Arith::Sub),
             vec![t3, t4],
             &[dim::n, dim::d],
-            span(0, 2300, 2305),
+            span(0, 2667, 2672),
             env,
         )?;
         let t6 = step(
@@ -2320,7 +2323,7 @@ pub mod pool_pseudo_huber {
             Op::Binary(Arith::Mul),
             vec![t1, t10],
             &[dim::n, dim::d],
-            span(0, 2287, 2313),
+            span(0, 2654, 2680),
             env,
         )?;
         let t12 = step(
@@ -2330,7 +2333,7 @@ pub mod pool_pseudo_huber {
             },
             vec![t11],
             &[],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         Ok(vec![t12])
@@ -2341,38 +2344,38 @@ pub mod pool_pseudo_huber {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
             env,
         )?;
-        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2671, 2672), env)?;
         let t2 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t1],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t3 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t4 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t3 = step(Op::Const(1.0), vec![], &[], span(0, 2650, 2681), env)?;
+        let t4 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2674, 2679), env)?;
         let t5 = step(
             Op::Binary(Arith::Div),
             vec![t2.clone(), t4],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t6 = step(
             Op::Pow(2.0),
             vec![t5],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t7 = step(
             Op::Binary(Arith::Add),
             vec![t3, t6],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t8 = step(
@@ -2382,14 +2385,14 @@ pub mod pool_pseudo_huber {
             },
             vec![t7],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t9 = step(
             Op::Binary(Arith::Div),
             vec![t2, t8],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t10 = step(
@@ -2399,10 +2402,10 @@ pub mod pool_pseudo_huber {
             },
             vec![t9],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t11 = step(Op::Neg, vec![t10], &[dim::d], span(0, 2283, 2314), env)?;
+        let t11 = step(Op::Neg, vec![t10], &[dim::d], span(0, 2650, 2681), env)?;
         Ok(vec![t11])
     }
     /// Kernel `Hvp`.
@@ -2411,15 +2414,15 @@ pub mod pool_pseudo_huber {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
             env,
         )?;
-        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2671, 2672), env)?;
         let t2 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t1],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t3 = step(
@@ -2429,52 +2432,52 @@ pub mod pool_pseudo_huber {
             },
             vec![],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t4 = step(
             Op::Binary(Arith::Mul),
             vec![t2.clone(), t3.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
-        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2283, 2314), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2674, 2679), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2650, 2681), env)?;
         let t7 = step(
             Op::Binary(Arith::Div),
             vec![t4, t6],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t2.clone(), t7],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t9 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t9 = step(Op::Const(1.0), vec![], &[], span(0, 2650, 2681), env)?;
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t2, t5],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t11 = step(
             Op::Pow(2.0),
             vec![t10],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Add),
             vec![t9, t11],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t13 = step(
@@ -2484,35 +2487,35 @@ pub mod pool_pseudo_huber {
             },
             vec![t12],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t14 = step(
             Op::Pow(3.0),
             vec![t13.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Div),
             vec![t8, t14],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t3, t13],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Sub),
             vec![t15, t16],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t18 = step(
@@ -2522,51 +2525,51 @@ pub mod pool_pseudo_huber {
             },
             vec![t17],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t19 = step(Op::Neg, vec![t18], &[dim::d], span(0, 2283, 2314), env)?;
+        let t19 = step(Op::Neg, vec![t18], &[dim::d], span(0, 2650, 2681), env)?;
         Ok(vec![t19])
     }
     /// Kernel `Hessian`.
     fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-1.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t1 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
+        let t0 = step(Op::Const(-1.0), vec![], &[], span(0, 2650, 2681), env)?;
+        let t1 = step(Op::Const(1.0), vec![], &[], span(0, 2650, 2681), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
             env,
         )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2671, 2672), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2674, 2679), env)?;
         let t6 = step(
             Op::Binary(Arith::Div),
             vec![t4.clone(), t5.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t7 = step(
             Op::Pow(2.0),
             vec![t6],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Add),
             vec![t1.clone(), t7],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t9 = step(
@@ -2576,14 +2579,14 @@ pub mod pool_pseudo_huber {
             },
             vec![t8],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t0, t9.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t11 = step(
@@ -2593,10 +2596,10 @@ pub mod pool_pseudo_huber {
             },
             vec![t10],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t12 = step(Op::Neg, vec![t11], &[dim::d], span(0, 2283, 2314), env)?;
+        let t12 = step(Op::Neg, vec![t11], &[dim::d], span(0, 2650, 2681), env)?;
         let t13 = step(
             Op::Atom {
                 atom: Atom::Diag,
@@ -2604,36 +2607,36 @@ pub mod pool_pseudo_huber {
             },
             vec![t12],
             &[dim::d, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t14 = step(
             Op::Pow(2.0),
             vec![t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t15 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2283, 2314), env)?;
+        let t15 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2650, 2681), env)?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t14, t15.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t17 = step(
             Op::Pow(3.0),
             vec![t9.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Div),
             vec![t16, t17],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t19 = step(
@@ -2643,10 +2646,10 @@ pub mod pool_pseudo_huber {
             },
             vec![t18],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2283, 2314), env)?;
+        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2650, 2681), env)?;
         let t21 = step(
             Op::Atom {
                 atom: Atom::Diag,
@@ -2654,21 +2657,21 @@ pub mod pool_pseudo_huber {
             },
             vec![t20],
             &[dim::d, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Add),
             vec![t13, t21],
             &[dim::d, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t23 = step(
             Op::Binary(Arith::Div),
             vec![t4, t9.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t24 = step(
@@ -2678,10 +2681,10 @@ pub mod pool_pseudo_huber {
             },
             vec![t23],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t25 = step(Op::Neg, vec![t24], &[dim::d], span(0, 2283, 2314), env)?;
+        let t25 = step(Op::Neg, vec![t24], &[dim::d], span(0, 2650, 2681), env)?;
         let t26 = step(
             Op::Binary(Arith::Sub),
             vec![t9, t1],
@@ -2693,7 +2696,7 @@ pub mod pool_pseudo_huber {
             Op::Binary(Arith::Mul),
             vec![t15, t26],
             &[dim::n, dim::d],
-            span(0, 2287, 2313),
+            span(0, 2654, 2680),
             env,
         )?;
         let t28 = step(
@@ -2703,7 +2706,7 @@ pub mod pool_pseudo_huber {
             },
             vec![t27],
             &[],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         Ok(vec![t22, t25, t28])
@@ -2717,45 +2720,45 @@ pub mod pool_pseudo_huber {
             },
             vec![],
             &[dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2304, 2305), env)?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2671, 2672), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t4 = step(Op::Const(1.0), vec![], &[], span(0, 2283, 2314), env)?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t4 = step(Op::Const(1.0), vec![], &[], span(0, 2650, 2681), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2674, 2679), env)?;
         let t6 = step(
             Op::Binary(Arith::Div),
             vec![t3.clone(), t5.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t7 = step(
             Op::Pow(2.0),
             vec![t6],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Add),
             vec![t4, t7],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t9 = step(
@@ -2765,107 +2768,107 @@ pub mod pool_pseudo_huber {
             },
             vec![t8],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t10 = step(
             Op::Pow(2.0),
             vec![t9.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Div),
             vec![t3.clone(), t10],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Mul),
             vec![t0.clone(), t11.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t12, t3.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t14 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2283, 2314), env)?;
+        let t14 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2650, 2681), env)?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t9.clone(), t14.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t13, t15],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Div),
             vec![t0.clone(), t9.clone()],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Sub),
             vec![t16, t17],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
-        let t19 = step(Op::Neg, vec![t11], &[dim::n, dim::d], span(0, 2283, 2314), env)?;
+        let t19 = step(Op::Neg, vec![t11], &[dim::n, dim::d], span(0, 2650, 2681), env)?;
         let t20 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t19],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t21 = step(
             Op::Pow(2.0),
             vec![t3],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Mul),
             vec![t20, t21],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t23 = step(
             Op::Binary(Arith::Mul),
             vec![t9, t5],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t24 = step(
             Op::Binary(Arith::Mul),
             vec![t23, t14],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t25 = step(
             Op::Binary(Arith::Div),
             vec![t22, t24],
             &[dim::n, dim::d],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         let t26 = step(
@@ -2875,7 +2878,7 @@ pub mod pool_pseudo_huber {
             },
             vec![t25],
             &[],
-            span(0, 2283, 2314),
+            span(0, 2650, 2681),
             env,
         )?;
         Ok(vec![t18, t26])
@@ -2886,7 +2889,7 @@ pub mod pool_pseudo_huber {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2333, 2334),
+            span(0, 2700, 2701),
             env,
         )?;
         let t1 = step(
@@ -2896,20 +2899,20 @@ pub mod pool_pseudo_huber {
             },
             vec![t0],
             &[dim::d],
-            span(0, 2328, 2345),
+            span(0, 2695, 2712),
             env,
         )?;
         Ok(vec![t1])
     }
     /// Kernel `Data`.
     fn k_data(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2307, 2312), env)?;
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2674, 2679), env)?;
         let t1 = step(Op::Pow(2.0), vec![t0.clone()], &[], span(1, 1512, 1519), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2300, 2301),
+            span(0, 2667, 2668),
             env,
         )?;
         Ok(vec![t1, t2, t0])
@@ -2953,9 +2956,9 @@ pub mod pool_huber {
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2439, 2440),
+            span(0, 2806, 2807),
         );
-        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2443, 2444));
+        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2810, 2811));
         let e3 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -2963,9 +2966,9 @@ pub mod pool_huber {
                 rhs: Box::new(e2),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2439, 2444),
+            span(0, 2806, 2811),
         );
-        let e4 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2446, 2451));
+        let e4 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2813, 2818));
         let e5 = expr(
             ExprKind::Atom {
                 atom: Atom::Huber,
@@ -2982,7 +2985,7 @@ pub mod pool_huber {
                 rhs: Box::new(e5),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2425, 2452),
+            span(0, 2792, 2819),
         );
         let e7 = expr(
             ExprKind::Atom {
@@ -2991,20 +2994,20 @@ pub mod pool_huber {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2421, 2453),
+            span(0, 2788, 2820),
         );
         Node {
             name: "pool_huber".into(),
-            span: span(0, 2349, 2455),
+            span: span(0, 2716, 2822),
             dims: Vec::from([
                 DimInfo {
                     name: "n".into(),
-                    span: span(0, 2373, 2374),
+                    span: span(0, 2740, 2741),
                     bound_by: Some((ParamId(0), 0)),
                 },
                 DimInfo {
                     name: "d".into(),
-                    span: span(0, 2376, 2377),
+                    span: span(0, 2743, 2744),
                     bound_by: Some((ParamId(0), 1)),
                 },
             ]),
@@ -3013,13 +3016,13 @@ pub mod pool_huber {
                     name: "x".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::n, dim::d]),
-                    span: span(0, 2365, 2366),
+                    span: span(0, 2732, 2733),
                 },
                 Param {
                     name: "alpha".into(),
                     base: BaseType::Pos,
                     shape: shape(&[]),
-                    span: span(0, 2380, 2385),
+                    span: span(0, 2747, 2752),
                 },
             ]),
             vars: Vec::from([
@@ -3027,7 +3030,7 @@ pub mod pool_huber {
                     name: "y".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::d]),
-                    span: span(0, 2395, 2396),
+                    span: span(0, 2762, 2763),
                     is_output: true,
                 },
             ]),
@@ -3035,7 +3038,7 @@ pub mod pool_huber {
             objective: Objective {
                 sense: Sense::Minimize,
                 expr: e7,
-                span: span(0, 2412, 2453),
+                span: span(0, 2779, 2820),
             },
             constraints: Vec::new(),
             solve: None,
@@ -3075,99 +3078,70 @@ pub mod pool_huber {
         Step::AddC(21, 0.0),
         Step::MulC(10, 0.5),
         Step::MulC(25, 2.0),
-        Step::MulC(26, 0.0),
-        Step::AddC(27, 0.0),
         Step::AddC(12, -0.0),
-        Step::MulC(29, -1.0),
-        Step::AddC(30, 0.0),
-        Step::AddC(29, 0.0),
+        Step::MulC(27, -1.0),
         Step::AddC(28, 0.0),
+        Step::AddC(27, 0.0),
         Step::MulC(10, 0.5),
-        Step::MulC(34, 2.0),
-        Step::MulC(35, 0.0),
-        Step::Add(33, 36),
+        Step::MulC(31, 2.0),
         Step::AddC(13, -0.0),
-        Step::MulC(38, -1.0),
+        Step::MulC(33, -1.0),
+        Step::AddC(34, 0.0),
+        Step::AddC(33, 0.0),
+        Step::MulC(10, 0.5),
+        Step::MulC(37, 2.0),
+        Step::AddC(14, -0.0),
+        Step::MulC(39, -1.0),
+        Step::AddC(40, 0.0),
         Step::AddC(39, 0.0),
-        Step::AddC(38, 0.0),
-        Step::AddC(37, 0.0),
         Step::MulC(10, 0.5),
         Step::MulC(43, 2.0),
-        Step::MulC(44, 0.0),
-        Step::Add(42, 45),
-        Step::AddC(14, -0.0),
-        Step::MulC(47, -1.0),
-        Step::AddC(48, 0.0),
-        Step::AddC(47, 0.0),
-        Step::AddC(46, 0.0),
-        Step::MulC(10, 0.5),
-        Step::MulC(52, 2.0),
-        Step::MulC(53, 0.0),
-        Step::Add(51, 54),
         Step::AddC(15, -0.0),
-        Step::MulC(56, -1.0),
+        Step::MulC(45, -1.0),
+        Step::AddC(46, 0.0),
+        Step::AddC(45, 0.0),
+        Step::MulC(10, 0.5),
+        Step::MulC(49, 2.0),
+        Step::AddC(16, -0.0),
+        Step::MulC(51, -1.0),
+        Step::AddC(52, 0.0),
+        Step::AddC(51, 0.0),
+        Step::MulC(10, 0.5),
+        Step::MulC(55, 2.0),
+        Step::AddC(17, -0.0),
+        Step::MulC(57, -1.0),
+        Step::AddC(58, 0.0),
         Step::AddC(57, 0.0),
-        Step::AddC(56, 0.0),
-        Step::AddC(55, 0.0),
         Step::MulC(10, 0.5),
         Step::MulC(61, 2.0),
-        Step::MulC(62, 0.0),
-        Step::Add(60, 63),
-        Step::AddC(16, -0.0),
-        Step::MulC(65, -1.0),
-        Step::AddC(66, 0.0),
-        Step::AddC(65, 0.0),
+        Step::AddC(18, -0.0),
+        Step::MulC(63, -1.0),
         Step::AddC(64, 0.0),
+        Step::AddC(63, 0.0),
         Step::MulC(10, 0.5),
-        Step::MulC(70, 2.0),
-        Step::MulC(71, 0.0),
-        Step::Add(69, 72),
-        Step::AddC(17, -0.0),
-        Step::MulC(74, -1.0),
+        Step::MulC(67, 2.0),
+        Step::AddC(19, -0.0),
+        Step::MulC(69, -1.0),
+        Step::AddC(70, 0.0),
+        Step::AddC(69, 0.0),
+        Step::MulC(10, 0.5),
+        Step::MulC(73, 2.0),
+        Step::AddC(20, -0.0),
+        Step::MulC(75, -1.0),
+        Step::AddC(76, 0.0),
         Step::AddC(75, 0.0),
-        Step::AddC(74, 0.0),
-        Step::AddC(73, 0.0),
         Step::MulC(10, 0.5),
         Step::MulC(79, 2.0),
-        Step::MulC(80, 0.0),
-        Step::Add(78, 81),
-        Step::AddC(18, -0.0),
-        Step::MulC(83, -1.0),
-        Step::AddC(84, 0.0),
-        Step::AddC(83, 0.0),
-        Step::AddC(82, 0.0),
-        Step::MulC(10, 0.5),
-        Step::MulC(88, 2.0),
-        Step::MulC(89, 0.0),
-        Step::Add(87, 90),
-        Step::AddC(19, -0.0),
-        Step::MulC(92, -1.0),
-        Step::AddC(93, 0.0),
-        Step::AddC(92, 0.0),
-        Step::AddC(91, 0.0),
-        Step::MulC(10, 0.5),
-        Step::MulC(97, 2.0),
-        Step::MulC(98, 0.0),
-        Step::Add(96, 99),
-        Step::AddC(20, -0.0),
-        Step::MulC(101, -1.0),
-        Step::AddC(102, 0.0),
-        Step::AddC(101, 0.0),
-        Step::AddC(100, 0.0),
-        Step::MulC(10, 0.5),
-        Step::MulC(106, 2.0),
-        Step::MulC(107, 0.0),
-        Step::Add(105, 108),
         Step::AddC(26, 0.0),
-        Step::AddC(35, 0.0),
+        Step::AddC(32, 0.0),
+        Step::AddC(38, 0.0),
         Step::AddC(44, 0.0),
-        Step::AddC(53, 0.0),
+        Step::AddC(50, 0.0),
+        Step::AddC(56, 0.0),
         Step::AddC(62, 0.0),
-        Step::AddC(71, 0.0),
+        Step::AddC(68, 0.0),
+        Step::AddC(74, 0.0),
         Step::AddC(80, 0.0),
-        Step::AddC(89, 0.0),
-        Step::AddC(98, 0.0),
-        Step::AddC(107, 0.0),
     ];
     static P_0: &[(usize, usize, f64)] = &[
         (2, 2, 1.0),
@@ -3305,25 +3279,25 @@ pub mod pool_huber {
         Value::Const(0.0),
         Value::Const(0.0),
         Value::Const(0.0),
-        Value::Step(110),
+        Value::Step(81),
         Value::Const(0.0),
-        Value::Step(111),
+        Value::Step(82),
         Value::Const(0.0),
-        Value::Step(112),
+        Value::Step(83),
         Value::Const(0.0),
-        Value::Step(113),
+        Value::Step(84),
         Value::Const(0.0),
-        Value::Step(114),
+        Value::Step(85),
         Value::Const(0.0),
-        Value::Step(115),
+        Value::Step(86),
         Value::Const(0.0),
-        Value::Step(116),
+        Value::Step(87),
         Value::Const(0.0),
-        Value::Step(117),
+        Value::Step(88),
         Value::Const(0.0),
-        Value::Step(118),
+        Value::Step(89),
         Value::Const(0.0),
-        Value::Step(119),
+        Value::Step(90),
     ];
     static A_VALUES_0: &[Value] = &[
         Value::Const(-1.0),
@@ -3390,24 +3364,24 @@ pub mod pool_huber {
     static B_VALUES_0: &[Value] = &[
         Value::Step(23),
         Value::Step(24),
-        Value::Step(31),
-        Value::Step(32),
-        Value::Step(40),
+        Value::Step(29),
+        Value::Step(30),
+        Value::Step(35),
+        Value::Step(36),
         Value::Step(41),
-        Value::Step(49),
-        Value::Step(50),
-        Value::Step(58),
+        Value::Step(42),
+        Value::Step(47),
+        Value::Step(48),
+        Value::Step(53),
+        Value::Step(54),
         Value::Step(59),
-        Value::Step(67),
-        Value::Step(68),
-        Value::Step(76),
+        Value::Step(60),
+        Value::Step(65),
+        Value::Step(66),
+        Value::Step(71),
+        Value::Step(72),
         Value::Step(77),
-        Value::Step(85),
-        Value::Step(86),
-        Value::Step(94),
-        Value::Step(95),
-        Value::Step(103),
-        Value::Step(104),
+        Value::Step(78),
     ];
     /// The standard form recorded by `ddnc build` at dimension sizes [5, 2].
     fn recorded_0() -> Recorded {
@@ -3457,7 +3431,7 @@ pub mod pool_huber {
                 q: Q_VALUES_0.to_vec(),
                 a: A_VALUES_0.to_vec(),
                 b: B_VALUES_0.to_vec(),
-                c0: Value::Step(109),
+                c0: Value::Const(0.0),
             },
             layout: Layout {
                 var_cols: Vec::from([(0, Vec::from([2]))]),
@@ -3480,7 +3454,7 @@ pub mod pool_huber {
         _data: &[&[f64]],
         s: &mut Scratch,
     ) -> Result<(), Miss> {
-        s.values.resize(120, 0.0);
+        s.values.resize(91, 0.0);
         s.values[0..10].copy_from_slice(&params[0][0..10]);
         s.values[10..11].copy_from_slice(&params[1][0..1]);
         {
@@ -3501,99 +3475,70 @@ pub mod pool_huber {
             v[24] = v[21] + 0.0;
             v[25] = v[10] * 0.5;
             v[26] = v[25] * 2.0;
-            v[27] = v[26] * 0.0;
-            v[28] = v[27] + 0.0;
-            v[29] = v[12] + (-0.0);
-            v[30] = v[29] * (-1.0);
-            v[31] = v[30] + 0.0;
-            v[32] = v[29] + 0.0;
-            v[33] = v[28] + 0.0;
-            v[34] = v[10] * 0.5;
-            v[35] = v[34] * 2.0;
-            v[36] = v[35] * 0.0;
-            v[37] = v[33] + v[36];
-            v[38] = v[13] + (-0.0);
-            v[39] = v[38] * (-1.0);
-            v[40] = v[39] + 0.0;
-            v[41] = v[38] + 0.0;
-            v[42] = v[37] + 0.0;
+            v[27] = v[12] + (-0.0);
+            v[28] = v[27] * (-1.0);
+            v[29] = v[28] + 0.0;
+            v[30] = v[27] + 0.0;
+            v[31] = v[10] * 0.5;
+            v[32] = v[31] * 2.0;
+            v[33] = v[13] + (-0.0);
+            v[34] = v[33] * (-1.0);
+            v[35] = v[34] + 0.0;
+            v[36] = v[33] + 0.0;
+            v[37] = v[10] * 0.5;
+            v[38] = v[37] * 2.0;
+            v[39] = v[14] + (-0.0);
+            v[40] = v[39] * (-1.0);
+            v[41] = v[40] + 0.0;
+            v[42] = v[39] + 0.0;
             v[43] = v[10] * 0.5;
             v[44] = v[43] * 2.0;
-            v[45] = v[44] * 0.0;
-            v[46] = v[42] + v[45];
-            v[47] = v[14] + (-0.0);
-            v[48] = v[47] * (-1.0);
-            v[49] = v[48] + 0.0;
-            v[50] = v[47] + 0.0;
-            v[51] = v[46] + 0.0;
-            v[52] = v[10] * 0.5;
-            v[53] = v[52] * 2.0;
-            v[54] = v[53] * 0.0;
-            v[55] = v[51] + v[54];
-            v[56] = v[15] + (-0.0);
-            v[57] = v[56] * (-1.0);
-            v[58] = v[57] + 0.0;
-            v[59] = v[56] + 0.0;
-            v[60] = v[55] + 0.0;
+            v[45] = v[15] + (-0.0);
+            v[46] = v[45] * (-1.0);
+            v[47] = v[46] + 0.0;
+            v[48] = v[45] + 0.0;
+            v[49] = v[10] * 0.5;
+            v[50] = v[49] * 2.0;
+            v[51] = v[16] + (-0.0);
+            v[52] = v[51] * (-1.0);
+            v[53] = v[52] + 0.0;
+            v[54] = v[51] + 0.0;
+            v[55] = v[10] * 0.5;
+            v[56] = v[55] * 2.0;
+            v[57] = v[17] + (-0.0);
+            v[58] = v[57] * (-1.0);
+            v[59] = v[58] + 0.0;
+            v[60] = v[57] + 0.0;
             v[61] = v[10] * 0.5;
             v[62] = v[61] * 2.0;
-            v[63] = v[62] * 0.0;
-            v[64] = v[60] + v[63];
-            v[65] = v[16] + (-0.0);
-            v[66] = v[65] * (-1.0);
-            v[67] = v[66] + 0.0;
-            v[68] = v[65] + 0.0;
-            v[69] = v[64] + 0.0;
-            v[70] = v[10] * 0.5;
-            v[71] = v[70] * 2.0;
-            v[72] = v[71] * 0.0;
-            v[73] = v[69] + v[72];
-            v[74] = v[17] + (-0.0);
-            v[75] = v[74] * (-1.0);
-            v[76] = v[75] + 0.0;
-            v[77] = v[74] + 0.0;
-            v[78] = v[73] + 0.0;
+            v[63] = v[18] + (-0.0);
+            v[64] = v[63] * (-1.0);
+            v[65] = v[64] + 0.0;
+            v[66] = v[63] + 0.0;
+            v[67] = v[10] * 0.5;
+            v[68] = v[67] * 2.0;
+            v[69] = v[19] + (-0.0);
+            v[70] = v[69] * (-1.0);
+            v[71] = v[70] + 0.0;
+            v[72] = v[69] + 0.0;
+            v[73] = v[10] * 0.5;
+            v[74] = v[73] * 2.0;
+            v[75] = v[20] + (-0.0);
+            v[76] = v[75] * (-1.0);
+            v[77] = v[76] + 0.0;
+            v[78] = v[75] + 0.0;
             v[79] = v[10] * 0.5;
             v[80] = v[79] * 2.0;
-            v[81] = v[80] * 0.0;
-            v[82] = v[78] + v[81];
-            v[83] = v[18] + (-0.0);
-            v[84] = v[83] * (-1.0);
-            v[85] = v[84] + 0.0;
-            v[86] = v[83] + 0.0;
-            v[87] = v[82] + 0.0;
-            v[88] = v[10] * 0.5;
-            v[89] = v[88] * 2.0;
-            v[90] = v[89] * 0.0;
-            v[91] = v[87] + v[90];
-            v[92] = v[19] + (-0.0);
-            v[93] = v[92] * (-1.0);
-            v[94] = v[93] + 0.0;
-            v[95] = v[92] + 0.0;
-            v[96] = v[91] + 0.0;
-            v[97] = v[10] * 0.5;
-            v[98] = v[97] * 2.0;
-            v[99] = v[98] * 0.0;
-            v[100] = v[96] + v[99];
-            v[101] = v[20] + (-0.0);
-            v[102] = v[101] * (-1.0);
-            v[103] = v[102] + 0.0;
-            v[104] = v[101] + 0.0;
-            v[105] = v[100] + 0.0;
-            v[106] = v[10] * 0.5;
-            v[107] = v[106] * 2.0;
-            v[108] = v[107] * 0.0;
-            v[109] = v[105] + v[108];
-            v[110] = v[26] + 0.0;
-            v[111] = v[35] + 0.0;
-            v[112] = v[44] + 0.0;
-            v[113] = v[53] + 0.0;
-            v[114] = v[62] + 0.0;
-            v[115] = v[71] + 0.0;
-            v[116] = v[80] + 0.0;
-            v[117] = v[89] + 0.0;
-            v[118] = v[98] + 0.0;
-            v[119] = v[107] + 0.0;
+            v[81] = v[26] + 0.0;
+            v[82] = v[32] + 0.0;
+            v[83] = v[38] + 0.0;
+            v[84] = v[44] + 0.0;
+            v[85] = v[50] + 0.0;
+            v[86] = v[56] + 0.0;
+            v[87] = v[62] + 0.0;
+            v[88] = v[68] + 0.0;
+            v[89] = v[74] + 0.0;
+            v[90] = v[80] + 0.0;
         }
         Ok(())
     }
@@ -3602,165 +3547,45 @@ pub mod pool_huber {
     fn adjoint_0(_r: &Refill, s: &mut Scratch) {
         {
             let (v, adj) = (&s.values, &mut s.adj);
-            let a = adj[119];
-            if a != 0.0 {
-                adj[107] += a;
-            }
-            let a = adj[118];
-            if a != 0.0 {
-                adj[98] += a;
-            }
-            let a = adj[117];
-            if a != 0.0 {
-                adj[89] += a;
-            }
-            let a = adj[116];
+            let a = adj[90];
             if a != 0.0 {
                 adj[80] += a;
             }
-            let a = adj[115];
-            if a != 0.0 {
-                adj[71] += a;
-            }
-            let a = adj[114];
-            if a != 0.0 {
-                adj[62] += a;
-            }
-            let a = adj[113];
-            if a != 0.0 {
-                adj[53] += a;
-            }
-            let a = adj[112];
-            if a != 0.0 {
-                adj[44] += a;
-            }
-            let a = adj[111];
-            if a != 0.0 {
-                adj[35] += a;
-            }
-            let a = adj[110];
-            if a != 0.0 {
-                adj[26] += a;
-            }
-            let a = adj[109];
-            if a != 0.0 {
-                adj[105] += a;
-                adj[108] += a;
-            }
-            let a = adj[108];
-            if a != 0.0 {
-                adj[107] += a * 0.0;
-            }
-            let a = adj[107];
-            if a != 0.0 {
-                adj[106] += a * 2.0;
-            }
-            let a = adj[106];
-            if a != 0.0 {
-                adj[10] += a * 0.5;
-            }
-            let a = adj[105];
-            if a != 0.0 {
-                adj[100] += a;
-            }
-            let a = adj[104];
-            if a != 0.0 {
-                adj[101] += a;
-            }
-            let a = adj[103];
-            if a != 0.0 {
-                adj[102] += a;
-            }
-            let a = adj[102];
-            if a != 0.0 {
-                adj[101] += a * (-1.0);
-            }
-            let a = adj[101];
-            if a != 0.0 {
-                adj[20] += a;
-            }
-            let a = adj[100];
-            if a != 0.0 {
-                adj[96] += a;
-                adj[99] += a;
-            }
-            let a = adj[99];
-            if a != 0.0 {
-                adj[98] += a * 0.0;
-            }
-            let a = adj[98];
-            if a != 0.0 {
-                adj[97] += a * 2.0;
-            }
-            let a = adj[97];
-            if a != 0.0 {
-                adj[10] += a * 0.5;
-            }
-            let a = adj[96];
-            if a != 0.0 {
-                adj[91] += a;
-            }
-            let a = adj[95];
-            if a != 0.0 {
-                adj[92] += a;
-            }
-            let a = adj[94];
-            if a != 0.0 {
-                adj[93] += a;
-            }
-            let a = adj[93];
-            if a != 0.0 {
-                adj[92] += a * (-1.0);
-            }
-            let a = adj[92];
-            if a != 0.0 {
-                adj[19] += a;
-            }
-            let a = adj[91];
-            if a != 0.0 {
-                adj[87] += a;
-                adj[90] += a;
-            }
-            let a = adj[90];
-            if a != 0.0 {
-                adj[89] += a * 0.0;
-            }
             let a = adj[89];
             if a != 0.0 {
-                adj[88] += a * 2.0;
+                adj[74] += a;
             }
             let a = adj[88];
             if a != 0.0 {
-                adj[10] += a * 0.5;
+                adj[68] += a;
             }
             let a = adj[87];
             if a != 0.0 {
-                adj[82] += a;
+                adj[62] += a;
             }
             let a = adj[86];
             if a != 0.0 {
-                adj[83] += a;
+                adj[56] += a;
             }
             let a = adj[85];
             if a != 0.0 {
-                adj[84] += a;
+                adj[50] += a;
             }
             let a = adj[84];
             if a != 0.0 {
-                adj[83] += a * (-1.0);
+                adj[44] += a;
             }
             let a = adj[83];
             if a != 0.0 {
-                adj[18] += a;
+                adj[38] += a;
             }
             let a = adj[82];
             if a != 0.0 {
-                adj[78] += a;
-                adj[81] += a;
+                adj[32] += a;
             }
             let a = adj[81];
             if a != 0.0 {
-                adj[80] += a * 0.0;
+                adj[26] += a;
             }
             let a = adj[80];
             if a != 0.0 {
@@ -3772,69 +3597,67 @@ pub mod pool_huber {
             }
             let a = adj[78];
             if a != 0.0 {
-                adj[73] += a;
+                adj[75] += a;
             }
             let a = adj[77];
             if a != 0.0 {
-                adj[74] += a;
+                adj[76] += a;
             }
             let a = adj[76];
             if a != 0.0 {
-                adj[75] += a;
+                adj[75] += a * (-1.0);
             }
             let a = adj[75];
             if a != 0.0 {
-                adj[74] += a * (-1.0);
+                adj[20] += a;
             }
             let a = adj[74];
             if a != 0.0 {
-                adj[17] += a;
+                adj[73] += a * 2.0;
             }
             let a = adj[73];
             if a != 0.0 {
-                adj[69] += a;
-                adj[72] += a;
+                adj[10] += a * 0.5;
             }
             let a = adj[72];
             if a != 0.0 {
-                adj[71] += a * 0.0;
+                adj[69] += a;
             }
             let a = adj[71];
             if a != 0.0 {
-                adj[70] += a * 2.0;
+                adj[70] += a;
             }
             let a = adj[70];
             if a != 0.0 {
-                adj[10] += a * 0.5;
+                adj[69] += a * (-1.0);
             }
             let a = adj[69];
             if a != 0.0 {
-                adj[64] += a;
+                adj[19] += a;
             }
             let a = adj[68];
             if a != 0.0 {
-                adj[65] += a;
+                adj[67] += a * 2.0;
             }
             let a = adj[67];
             if a != 0.0 {
-                adj[66] += a;
+                adj[10] += a * 0.5;
             }
             let a = adj[66];
             if a != 0.0 {
-                adj[65] += a * (-1.0);
+                adj[63] += a;
             }
             let a = adj[65];
             if a != 0.0 {
-                adj[16] += a;
+                adj[64] += a;
             }
             let a = adj[64];
             if a != 0.0 {
-                adj[60] += a;
-                adj[63] += a;
+                adj[63] += a * (-1.0);
             }
             let a = adj[63];
             if a != 0.0 {
-                adj[62] += a * 0.0;
+                adj[18] += a;
             }
             let a = adj[62];
             if a != 0.0 {
@@ -3846,69 +3669,67 @@ pub mod pool_huber {
             }
             let a = adj[60];
             if a != 0.0 {
-                adj[55] += a;
+                adj[57] += a;
             }
             let a = adj[59];
             if a != 0.0 {
-                adj[56] += a;
+                adj[58] += a;
             }
             let a = adj[58];
             if a != 0.0 {
-                adj[57] += a;
+                adj[57] += a * (-1.0);
             }
             let a = adj[57];
             if a != 0.0 {
-                adj[56] += a * (-1.0);
+                adj[17] += a;
             }
             let a = adj[56];
             if a != 0.0 {
-                adj[15] += a;
+                adj[55] += a * 2.0;
             }
             let a = adj[55];
             if a != 0.0 {
-                adj[51] += a;
-                adj[54] += a;
+                adj[10] += a * 0.5;
             }
             let a = adj[54];
             if a != 0.0 {
-                adj[53] += a * 0.0;
+                adj[51] += a;
             }
             let a = adj[53];
             if a != 0.0 {
-                adj[52] += a * 2.0;
+                adj[52] += a;
             }
             let a = adj[52];
             if a != 0.0 {
-                adj[10] += a * 0.5;
+                adj[51] += a * (-1.0);
             }
             let a = adj[51];
             if a != 0.0 {
-                adj[46] += a;
+                adj[16] += a;
             }
             let a = adj[50];
             if a != 0.0 {
-                adj[47] += a;
+                adj[49] += a * 2.0;
             }
             let a = adj[49];
             if a != 0.0 {
-                adj[48] += a;
+                adj[10] += a * 0.5;
             }
             let a = adj[48];
             if a != 0.0 {
-                adj[47] += a * (-1.0);
+                adj[45] += a;
             }
             let a = adj[47];
             if a != 0.0 {
-                adj[14] += a;
+                adj[46] += a;
             }
             let a = adj[46];
             if a != 0.0 {
-                adj[42] += a;
-                adj[45] += a;
+                adj[45] += a * (-1.0);
             }
             let a = adj[45];
             if a != 0.0 {
-                adj[44] += a * 0.0;
+                adj[15] += a;
             }
             let a = adj[44];
             if a != 0.0 {
@@ -3920,68 +3741,67 @@ pub mod pool_huber {
             }
             let a = adj[42];
             if a != 0.0 {
-                adj[37] += a;
+                adj[39] += a;
             }
             let a = adj[41];
             if a != 0.0 {
-                adj[38] += a;
+                adj[40] += a;
             }
             let a = adj[40];
             if a != 0.0 {
-                adj[39] += a;
+                adj[39] += a * (-1.0);
             }
             let a = adj[39];
             if a != 0.0 {
-                adj[38] += a * (-1.0);
+                adj[14] += a;
             }
             let a = adj[38];
             if a != 0.0 {
-                adj[13] += a;
+                adj[37] += a * 2.0;
             }
             let a = adj[37];
             if a != 0.0 {
-                adj[33] += a;
-                adj[36] += a;
+                adj[10] += a * 0.5;
             }
             let a = adj[36];
             if a != 0.0 {
-                adj[35] += a * 0.0;
+                adj[33] += a;
             }
             let a = adj[35];
             if a != 0.0 {
-                adj[34] += a * 2.0;
+                adj[34] += a;
             }
             let a = adj[34];
             if a != 0.0 {
-                adj[10] += a * 0.5;
+                adj[33] += a * (-1.0);
             }
             let a = adj[33];
             if a != 0.0 {
-                adj[28] += a;
+                adj[13] += a;
             }
             let a = adj[32];
             if a != 0.0 {
-                adj[29] += a;
+                adj[31] += a * 2.0;
             }
             let a = adj[31];
             if a != 0.0 {
-                adj[30] += a;
+                adj[10] += a * 0.5;
             }
             let a = adj[30];
             if a != 0.0 {
-                adj[29] += a * (-1.0);
+                adj[27] += a;
             }
             let a = adj[29];
             if a != 0.0 {
-                adj[12] += a;
+                adj[28] += a;
             }
             let a = adj[28];
             if a != 0.0 {
-                adj[27] += a;
+                adj[27] += a * (-1.0);
             }
             let a = adj[27];
             if a != 0.0 {
-                adj[26] += a * 0.0;
+                adj[12] += a;
             }
             let a = adj[26];
             if a != 0.0 {
@@ -4118,10 +3938,10 @@ pub mod pool_huber {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2439, 2440),
+            span(0, 2806, 2807),
             env,
         )?;
-        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2446, 2451), env)?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2813, 2818), env)?;
         Ok(vec![t0, t1])
     }
 }
@@ -4163,9 +3983,9 @@ pub mod pool_welsch {
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e3 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4173,7 +3993,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e2),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2546),
+            span(0, 2908, 2913),
         );
         let e4 = expr(
             ExprKind::Pow {
@@ -4189,7 +4009,7 @@ pub mod pool_welsch {
             span(1, 2153, 2157),
         );
         let e6 = expr(ExprKind::Const(2.0), shape(&[]), span(1, 2161, 2162));
-        let e7 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e7 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e8 = expr(
             ExprKind::Pow {
                 base: Box::new(e7),
@@ -4232,7 +4052,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e11),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2534, 2554),
+            span(0, 2901, 2921),
         );
         let e13 = expr(
             ExprKind::Atom {
@@ -4241,12 +4061,12 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e14 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2574, 2575),
+            span(0, 2941, 2942),
         );
         let e15 = expr(
             ExprKind::Atom {
@@ -4255,15 +4075,15 @@ pub mod pool_welsch {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2569, 2586),
+            span(0, 2936, 2953),
         );
         let e16 = expr(ExprKind::Const(1.0), shape(&[]), span(1, 2145, 2146));
         let e17 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e18 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e18 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e19 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4271,7 +4091,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e18),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2546),
+            span(0, 2908, 2913),
         );
         let e20 = expr(
             ExprKind::Pow {
@@ -4287,7 +4107,7 @@ pub mod pool_welsch {
             span(1, 2153, 2157),
         );
         let e22 = expr(ExprKind::Const(2.0), shape(&[]), span(1, 2161, 2162));
-        let e23 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e23 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e24 = expr(
             ExprKind::Pow {
                 base: Box::new(e23),
@@ -4330,7 +4150,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e27),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2534, 2554),
+            span(0, 2901, 2921),
         );
         let e29 = expr(
             ExprKind::Atom {
@@ -4339,15 +4159,15 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e30 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e30 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e31 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e32 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e32 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e33 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4355,7 +4175,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e32),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e34 = expr(
             ExprKind::Pow {
@@ -4363,16 +4183,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e35 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e35 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e36 = expr(
             ExprKind::Pow {
                 base: Box::new(e35),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e37 = expr(
             ExprKind::Binary {
@@ -4381,7 +4201,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e36),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e38 = expr(
             ExprKind::Binary {
@@ -4390,7 +4210,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e37),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e39 = expr(
             ExprKind::Atom {
@@ -4399,16 +4219,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e40 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e40 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e41 = expr(
             ExprKind::Pow {
                 base: Box::new(e40),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e42 = expr(
             ExprKind::Binary {
@@ -4417,14 +4237,14 @@ pub mod pool_welsch {
                 rhs: Box::new(e41),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e43 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e44 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e44 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e45 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4432,7 +4252,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e44),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e46 = expr(
             ExprKind::Binary {
@@ -4441,7 +4261,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e45),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e47 = expr(
             ExprKind::Atom {
@@ -4450,20 +4270,20 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e48 = expr(
             ExprKind::Neg(Box::new(e47)),
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e49 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e49 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e50 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e51 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e51 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e52 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4471,7 +4291,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e51),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e53 = expr(
             ExprKind::Pow {
@@ -4479,16 +4299,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e54 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e54 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e55 = expr(
             ExprKind::Pow {
                 base: Box::new(e54),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e56 = expr(
             ExprKind::Binary {
@@ -4497,7 +4317,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e55),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e57 = expr(
             ExprKind::Binary {
@@ -4506,7 +4326,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e56),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e58 = expr(
             ExprKind::Atom {
@@ -4515,16 +4335,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e59 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e59 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e60 = expr(
             ExprKind::Pow {
                 base: Box::new(e59),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e61 = expr(
             ExprKind::Binary {
@@ -4533,14 +4353,14 @@ pub mod pool_welsch {
                 rhs: Box::new(e60),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e62 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e63 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e63 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e64 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4548,7 +4368,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e63),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e65 = expr(
             ExprKind::Binary {
@@ -4557,7 +4377,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e64),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e66 = expr(
             ExprKind::Atom {
@@ -4566,19 +4386,19 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e67 = expr(
             ExprKind::Neg(Box::new(e66)),
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e68 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e69 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e69 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e70 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4586,15 +4406,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e69),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e71 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e71 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e72 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e73 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e73 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e74 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4602,7 +4422,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e73),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e75 = expr(
             ExprKind::Pow {
@@ -4610,16 +4430,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e76 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e76 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e77 = expr(
             ExprKind::Pow {
                 base: Box::new(e76),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e78 = expr(
             ExprKind::Binary {
@@ -4628,7 +4448,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e77),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e79 = expr(
             ExprKind::Binary {
@@ -4637,7 +4457,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e78),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e80 = expr(
             ExprKind::Atom {
@@ -4646,14 +4466,14 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e81 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e82 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e82 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e83 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4661,7 +4481,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e82),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e84 = expr(
             ExprKind::Sym {
@@ -4669,7 +4489,7 @@ pub mod pool_welsch {
                 name: "v_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e85 = expr(
             ExprKind::Binary {
@@ -4678,16 +4498,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e84),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e86 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e86 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e87 = expr(
             ExprKind::Pow {
                 base: Box::new(e86),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e88 = expr(
             ExprKind::Binary {
@@ -4696,7 +4516,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e87),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e89 = expr(
             ExprKind::Binary {
@@ -4705,16 +4525,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e88),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e90 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e90 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e91 = expr(
             ExprKind::Pow {
                 base: Box::new(e90),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e92 = expr(
             ExprKind::Binary {
@@ -4723,7 +4543,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e91),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e93 = expr(
             ExprKind::Binary {
@@ -4732,15 +4552,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e92),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e94 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e94 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e95 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e96 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e96 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e97 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4748,7 +4568,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e96),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e98 = expr(
             ExprKind::Pow {
@@ -4756,16 +4576,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e99 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e99 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e100 = expr(
             ExprKind::Pow {
                 base: Box::new(e99),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e101 = expr(
             ExprKind::Binary {
@@ -4774,7 +4594,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e100),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e102 = expr(
             ExprKind::Binary {
@@ -4783,7 +4603,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e101),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e103 = expr(
             ExprKind::Atom {
@@ -4792,16 +4612,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e104 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e104 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e105 = expr(
             ExprKind::Pow {
                 base: Box::new(e104),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e106 = expr(
             ExprKind::Binary {
@@ -4810,7 +4630,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e105),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e107 = expr(
             ExprKind::Sym {
@@ -4818,7 +4638,7 @@ pub mod pool_welsch {
                 name: "v_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e108 = expr(
             ExprKind::Binary {
@@ -4827,7 +4647,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e107),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e109 = expr(
             ExprKind::Binary {
@@ -4836,7 +4656,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e108),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e110 = expr(
             ExprKind::Atom {
@@ -4845,19 +4665,19 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e111 = expr(
             ExprKind::Neg(Box::new(e110)),
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e112 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e113 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e113 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e114 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4865,16 +4685,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e113),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e115 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e115 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e116 = expr(
             ExprKind::Pow {
                 base: Box::new(e115),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e117 = expr(
             ExprKind::Binary {
@@ -4883,15 +4703,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e116),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e118 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e118 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e119 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e120 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e120 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e121 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4899,7 +4719,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e120),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e122 = expr(
             ExprKind::Pow {
@@ -4907,16 +4727,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e123 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e123 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e124 = expr(
             ExprKind::Pow {
                 base: Box::new(e123),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e125 = expr(
             ExprKind::Binary {
@@ -4925,7 +4745,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e124),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e126 = expr(
             ExprKind::Binary {
@@ -4934,7 +4754,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e125),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e127 = expr(
             ExprKind::Atom {
@@ -4943,7 +4763,7 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e128 = expr(
             ExprKind::Binary {
@@ -4952,16 +4772,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e127),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e129 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e129 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e130 = expr(
             ExprKind::Pow {
                 base: Box::new(e129),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e131 = expr(
             ExprKind::Binary {
@@ -4970,14 +4790,14 @@ pub mod pool_welsch {
                 rhs: Box::new(e130),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e132 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e133 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e133 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e134 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -4985,7 +4805,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e133),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e135 = expr(
             ExprKind::Binary {
@@ -4994,7 +4814,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e134),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e136 = expr(
             ExprKind::Atom {
@@ -5003,12 +4823,12 @@ pub mod pool_welsch {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e137 = expr(
             ExprKind::Neg(Box::new(e136)),
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e138 = expr(
             ExprKind::Atom {
@@ -5017,15 +4837,15 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e139 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e139 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e140 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e141 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e141 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e142 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5033,7 +4853,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e141),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e143 = expr(
             ExprKind::Pow {
@@ -5041,16 +4861,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e144 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e144 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e145 = expr(
             ExprKind::Pow {
                 base: Box::new(e144),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e146 = expr(
             ExprKind::Binary {
@@ -5059,7 +4879,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e145),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e147 = expr(
             ExprKind::Binary {
@@ -5068,7 +4888,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e146),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e148 = expr(
             ExprKind::Atom {
@@ -5077,16 +4897,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e149 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e149 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e150 = expr(
             ExprKind::Pow {
                 base: Box::new(e149),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e151 = expr(
             ExprKind::Binary {
@@ -5095,12 +4915,12 @@ pub mod pool_welsch {
                 rhs: Box::new(e150),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e152 = expr(
             ExprKind::Neg(Box::new(e151)),
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e153 = expr(
             ExprKind::Atom {
@@ -5109,12 +4929,12 @@ pub mod pool_welsch {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e154 = expr(
             ExprKind::Neg(Box::new(e153)),
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e155 = expr(
             ExprKind::Atom {
@@ -5123,7 +4943,7 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e156 = expr(
             ExprKind::Binary {
@@ -5132,7 +4952,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e155),
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e157 = expr(
             ExprKind::Sym {
@@ -5140,14 +4960,14 @@ pub mod pool_welsch {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e158 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e159 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e159 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e160 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5155,7 +4975,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e159),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e161 = expr(
             ExprKind::Binary {
@@ -5164,16 +4984,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e160),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e162 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e162 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e163 = expr(
             ExprKind::Pow {
                 base: Box::new(e162),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e164 = expr(
             ExprKind::Binary {
@@ -5182,15 +5002,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e163),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e165 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e165 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e166 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e167 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e167 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e168 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5198,7 +5018,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e167),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e169 = expr(
             ExprKind::Pow {
@@ -5206,16 +5026,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e170 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e170 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e171 = expr(
             ExprKind::Pow {
                 base: Box::new(e170),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e172 = expr(
             ExprKind::Binary {
@@ -5224,7 +5044,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e171),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e173 = expr(
             ExprKind::Binary {
@@ -5233,7 +5053,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e172),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e174 = expr(
             ExprKind::Atom {
@@ -5242,7 +5062,7 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e175 = expr(
             ExprKind::Binary {
@@ -5251,16 +5071,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e174),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e176 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e176 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e177 = expr(
             ExprKind::Pow {
                 base: Box::new(e176),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e178 = expr(
             ExprKind::Binary {
@@ -5269,14 +5089,14 @@ pub mod pool_welsch {
                 rhs: Box::new(e177),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e179 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e180 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e180 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e181 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5284,7 +5104,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e180),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e182 = expr(
             ExprKind::Binary {
@@ -5293,7 +5113,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e181),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e183 = expr(
             ExprKind::Sym {
@@ -5301,15 +5121,15 @@ pub mod pool_welsch {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e184 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e184 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e185 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e186 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e186 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e187 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5317,7 +5137,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e186),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e188 = expr(
             ExprKind::Pow {
@@ -5325,16 +5145,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e189 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e189 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e190 = expr(
             ExprKind::Pow {
                 base: Box::new(e189),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e191 = expr(
             ExprKind::Binary {
@@ -5343,7 +5163,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e190),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e192 = expr(
             ExprKind::Binary {
@@ -5352,7 +5172,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e191),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e193 = expr(
             ExprKind::Atom {
@@ -5361,16 +5181,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e194 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e194 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e195 = expr(
             ExprKind::Pow {
                 base: Box::new(e194),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e196 = expr(
             ExprKind::Binary {
@@ -5379,7 +5199,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e195),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e197 = expr(
             ExprKind::Binary {
@@ -5388,7 +5208,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e196),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e198 = expr(
             ExprKind::Binary {
@@ -5397,23 +5217,23 @@ pub mod pool_welsch {
                 rhs: Box::new(e197),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e199 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 2530, 2555));
+        let e199 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 2897, 2922));
         let e200 = expr(
             ExprKind::Sym {
                 id: SymId(1),
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e201 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e202 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e202 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e203 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5421,7 +5241,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e202),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e204 = expr(
             ExprKind::Binary {
@@ -5430,15 +5250,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e203),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e205 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e205 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e206 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e207 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e207 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e208 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5446,7 +5266,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e207),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e209 = expr(
             ExprKind::Pow {
@@ -5454,16 +5274,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e210 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e210 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e211 = expr(
             ExprKind::Pow {
                 base: Box::new(e210),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e212 = expr(
             ExprKind::Binary {
@@ -5472,7 +5292,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e211),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e213 = expr(
             ExprKind::Binary {
@@ -5481,7 +5301,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e212),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e214 = expr(
             ExprKind::Atom {
@@ -5490,16 +5310,16 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e215 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e215 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e216 = expr(
             ExprKind::Pow {
                 base: Box::new(e215),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e217 = expr(
             ExprKind::Pow {
@@ -5507,7 +5327,7 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e218 = expr(
             ExprKind::Binary {
@@ -5516,7 +5336,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e217),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e219 = expr(
             ExprKind::Binary {
@@ -5525,7 +5345,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e218),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e220 = expr(
             ExprKind::Atom {
@@ -5534,9 +5354,9 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e221 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e221 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e222 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
@@ -5544,7 +5364,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e221),
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e223 = expr(
             ExprKind::Binary {
@@ -5553,7 +5373,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e222),
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e224 = expr(
             ExprKind::Sym {
@@ -5561,14 +5381,14 @@ pub mod pool_welsch {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e225 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e226 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e226 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e227 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5576,7 +5396,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e226),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e228 = expr(
             ExprKind::Binary {
@@ -5585,16 +5405,16 @@ pub mod pool_welsch {
                 rhs: Box::new(e227),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e229 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e229 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e230 = expr(
             ExprKind::Pow {
                 base: Box::new(e229),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e231 = expr(
             ExprKind::Binary {
@@ -5603,15 +5423,15 @@ pub mod pool_welsch {
                 rhs: Box::new(e230),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e232 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2530, 2555));
+        let e232 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
         let e233 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e234 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e234 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e235 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5619,7 +5439,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e234),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e236 = expr(
             ExprKind::Pow {
@@ -5627,16 +5447,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e237 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e237 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e238 = expr(
             ExprKind::Pow {
                 base: Box::new(e237),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e239 = expr(
             ExprKind::Binary {
@@ -5645,7 +5465,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e238),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e240 = expr(
             ExprKind::Binary {
@@ -5654,7 +5474,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e239),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e241 = expr(
             ExprKind::Atom {
@@ -5663,7 +5483,7 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e242 = expr(
             ExprKind::Binary {
@@ -5672,14 +5492,14 @@ pub mod pool_welsch {
                 rhs: Box::new(e241),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e243 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
         );
-        let e244 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2545, 2546));
+        let e244 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
         let e245 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -5687,7 +5507,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e244),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e246 = expr(
             ExprKind::Pow {
@@ -5695,16 +5515,16 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e247 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e247 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e248 = expr(
             ExprKind::Pow {
                 base: Box::new(e247),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e249 = expr(
             ExprKind::Pow {
@@ -5712,7 +5532,7 @@ pub mod pool_welsch {
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e250 = expr(
             ExprKind::Binary {
@@ -5721,7 +5541,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e249),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e251 = expr(
             ExprKind::Binary {
@@ -5730,7 +5550,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e250),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e252 = expr(
             ExprKind::Atom {
@@ -5739,9 +5559,9 @@ pub mod pool_welsch {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
-        let e253 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2548, 2553));
+        let e253 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
         let e254 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
@@ -5749,7 +5569,7 @@ pub mod pool_welsch {
                 rhs: Box::new(e253),
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         let e255 = expr(
             ExprKind::Binary {
@@ -5758,20 +5578,20 @@ pub mod pool_welsch {
                 rhs: Box::new(e254),
             },
             shape(&[]),
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
         );
         Node {
             name: "pool_welsch".into(),
-            span: span(0, 2457, 2588),
+            span: span(0, 2824, 2955),
             dims: Vec::from([
                 DimInfo {
                     name: "n".into(),
-                    span: span(0, 2482, 2483),
+                    span: span(0, 2849, 2850),
                     bound_by: Some((ParamId(0), 0)),
                 },
                 DimInfo {
                     name: "d".into(),
-                    span: span(0, 2485, 2486),
+                    span: span(0, 2852, 2853),
                     bound_by: Some((ParamId(0), 1)),
                 },
             ]),
@@ -5780,13 +5600,13 @@ pub mod pool_welsch {
                     name: "x".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::n, dim::d]),
-                    span: span(0, 2474, 2475),
+                    span: span(0, 2841, 2842),
                 },
                 Param {
                     name: "alpha".into(),
                     base: BaseType::Pos,
                     shape: shape(&[]),
-                    span: span(0, 2489, 2494),
+                    span: span(0, 2856, 2861),
                 },
             ]),
             vars: Vec::from([
@@ -5794,7 +5614,7 @@ pub mod pool_welsch {
                     name: "y".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::d]),
-                    span: span(0, 2504, 2505),
+                    span: span(0, 2871, 2872),
                     is_output: true,
                 },
             ]),
@@ -5802,7 +5622,7 @@ pub mod pool_welsch {
             objective: Objective {
                 sense: Sense::Minimize,
                 expr: e13,
-                span: span(0, 2521, 2555),
+                span: span(0, 2888, 2922),
             },
             constraints: Vec::new(),
             solve: None,
@@ -5965,15 +5785,15 @@ pub mod pool_welsch {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2912, 2913), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 2541, 2546),
+            span(0, 2908, 2913),
             env,
         )?;
         let t4 = step(
@@ -5985,7 +5805,7 @@ pub mod pool_welsch {
         )?;
         let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(1, 2153, 2157), env)?;
         let t6 = step(Op::Const(2.0), vec![], &[], span(1, 2161, 2162), env)?;
-        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2915, 2920), env)?;
         let t8 = step(Op::Pow(2.0), vec![t7], &[], span(1, 2165, 2172), env)?;
         let t9 = step(
             Op::Binary(Arith::Mul),
@@ -6015,7 +5835,7 @@ pub mod pool_welsch {
             Op::Binary(Arith::Sub),
             vec![t0, t11],
             &[dim::n, dim::d],
-            span(0, 2534, 2554),
+            span(0, 2901, 2921),
             env,
         )?;
         let t13 = step(
@@ -6025,50 +5845,50 @@ pub mod pool_welsch {
             },
             vec![t12],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         Ok(vec![t13])
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
+        let t0 = step(Op::Const(-0.5), vec![], &[], span(0, 2897, 2922), env)?;
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2912, 2913), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t4 = step(
             Op::Pow(2.0),
             vec![t3.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2530, 2555), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2915, 2920), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2897, 2922), env)?;
         let t7 = step(
             Op::Binary(Arith::Div),
             vec![t4, t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t7],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t9 = step(
@@ -6078,21 +5898,21 @@ pub mod pool_welsch {
             },
             vec![t8],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t9, t6],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t10, t3],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t12 = step(
@@ -6102,10 +5922,10 @@ pub mod pool_welsch {
             },
             vec![t11],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t13 = step(Op::Neg, vec![t12], &[dim::d], span(0, 2530, 2555), env)?;
+        let t13 = step(Op::Neg, vec![t12], &[dim::d], span(0, 2897, 2922), env)?;
         Ok(vec![t13])
     }
     /// Kernel `Hvp`.
@@ -6114,39 +5934,39 @@ pub mod pool_welsch {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
             env,
         )?;
-        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2912, 2913), env)?;
         let t2 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t1],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t3 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
+        let t3 = step(Op::Const(-0.5), vec![], &[], span(0, 2897, 2922), env)?;
         let t4 = step(
             Op::Pow(2.0),
             vec![t2.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2530, 2555), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2915, 2920), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 2897, 2922), env)?;
         let t7 = step(
             Op::Binary(Arith::Div),
             vec![t4, t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t3, t7],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t9 = step(
@@ -6156,7 +5976,7 @@ pub mod pool_welsch {
             },
             vec![t8],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t10 = step(
@@ -6166,63 +5986,63 @@ pub mod pool_welsch {
             },
             vec![],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t2.clone(), t10.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Div),
             vec![t11, t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t9.clone(), t12],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t14 = step(
             Op::Binary(Arith::Div),
             vec![t13, t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t2, t14],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t9, t6],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
             vec![t16, t10],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Sub),
             vec![t15, t17],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t19 = step(
@@ -6232,10 +6052,10 @@ pub mod pool_welsch {
             },
             vec![t18],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2530, 2555), env)?;
+        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2897, 2922), env)?;
         Ok(vec![t20])
     }
     /// Kernel `Hessian`.
@@ -6244,46 +6064,46 @@ pub mod pool_welsch {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
             env,
         )?;
-        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t1 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2912, 2913), env)?;
         let t2 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t1],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t3 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t4 = step(Op::Pow(2.0), vec![t3], &[], span(0, 2530, 2555), env)?;
+        let t3 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2915, 2920), env)?;
+        let t4 = step(Op::Pow(2.0), vec![t3], &[], span(0, 2897, 2922), env)?;
         let t5 = step(
             Op::Binary(Arith::Div),
             vec![t2.clone(), t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t6 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
+        let t6 = step(Op::Const(-0.5), vec![], &[], span(0, 2897, 2922), env)?;
         let t7 = step(
             Op::Pow(2.0),
             vec![t2.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Div),
             vec![t7.clone(), t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t9 = step(
             Op::Binary(Arith::Mul),
             vec![t6, t8],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t10 = step(
@@ -6293,28 +6113,28 @@ pub mod pool_welsch {
             },
             vec![t9],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t5, t10.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t12 = step(
             Op::Binary(Arith::Div),
             vec![t11, t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t12, t2.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t14 = step(
@@ -6324,10 +6144,10 @@ pub mod pool_welsch {
             },
             vec![t13],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t15 = step(Op::Neg, vec![t14], &[dim::d], span(0, 2530, 2555), env)?;
+        let t15 = step(Op::Neg, vec![t14], &[dim::d], span(0, 2897, 2922), env)?;
         let t16 = step(
             Op::Atom {
                 atom: Atom::Diag,
@@ -6335,21 +6155,21 @@ pub mod pool_welsch {
             },
             vec![t15],
             &[dim::d, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Div),
             vec![t10, t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t18 = step(
             Op::Neg,
             vec![t17.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t19 = step(
@@ -6359,10 +6179,10 @@ pub mod pool_welsch {
             },
             vec![t18],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2530, 2555), env)?;
+        let t20 = step(Op::Neg, vec![t19], &[dim::d], span(0, 2897, 2922), env)?;
         let t21 = step(
             Op::Atom {
                 atom: Atom::Diag,
@@ -6370,21 +6190,21 @@ pub mod pool_welsch {
             },
             vec![t20],
             &[dim::d, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Add),
             vec![t16, t21],
             &[dim::d, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t23 = step(
             Op::Binary(Arith::Mul),
             vec![t17, t2],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t24 = step(
@@ -6394,10 +6214,10 @@ pub mod pool_welsch {
             },
             vec![t23],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t25 = step(Op::Neg, vec![t24], &[dim::d], span(0, 2530, 2555), env)?;
+        let t25 = step(Op::Neg, vec![t24], &[dim::d], span(0, 2897, 2922), env)?;
         let t26 = step(Op::Const(1.0), vec![], &[], span(1, 2145, 2146), env)?;
         let t27 = step(Op::Neg, vec![t7], &[dim::n, dim::d], span(1, 2153, 2157), env)?;
         let t28 = step(Op::Const(2.0), vec![], &[], span(1, 2161, 2162), env)?;
@@ -6429,7 +6249,7 @@ pub mod pool_welsch {
             Op::Binary(Arith::Sub),
             vec![t26, t31],
             &[dim::n, dim::d],
-            span(0, 2534, 2554),
+            span(0, 2901, 2921),
             env,
         )?;
         let t33 = step(
@@ -6439,7 +6259,7 @@ pub mod pool_welsch {
             },
             vec![t32],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         Ok(vec![t22, t25, t33])
@@ -6453,60 +6273,60 @@ pub mod pool_welsch {
             },
             vec![],
             &[dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2545, 2546), env)?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2912, 2913), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t4 = step(
             Op::Binary(Arith::Mul),
             vec![t0.clone(), t3.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
-        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2530, 2555), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2915, 2920), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5.clone()], &[], span(0, 2897, 2922), env)?;
         let t7 = step(
             Op::Binary(Arith::Div),
             vec![t4.clone(), t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t8 = step(Op::Const(-0.5), vec![], &[], span(0, 2530, 2555), env)?;
+        let t8 = step(Op::Const(-0.5), vec![], &[], span(0, 2897, 2922), env)?;
         let t9 = step(
             Op::Pow(2.0),
             vec![t3.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Div),
             vec![t9.clone(), t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t8, t10],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t12 = step(
@@ -6516,65 +6336,65 @@ pub mod pool_welsch {
             },
             vec![t11],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t13 = step(
             Op::Binary(Arith::Mul),
             vec![t7, t12.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t14 = step(
             Op::Binary(Arith::Div),
             vec![t13.clone(), t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t15 = step(
             Op::Binary(Arith::Mul),
             vec![t14, t3],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Div),
             vec![t12.clone(), t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t17 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t16],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t18 = step(
             Op::Binary(Arith::Sub),
             vec![t15, t17],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t19 = step(Op::Const(2.0), vec![], &[], span(0, 2530, 2555), env)?;
-        let t20 = step(Op::Pow(2.0), vec![t6], &[], span(0, 2530, 2555), env)?;
+        let t19 = step(Op::Const(2.0), vec![], &[], span(0, 2897, 2922), env)?;
+        let t20 = step(Op::Pow(2.0), vec![t6], &[], span(0, 2897, 2922), env)?;
         let t21 = step(
             Op::Binary(Arith::Div),
             vec![t12, t20.clone()],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t22 = step(
             Op::Binary(Arith::Mul),
             vec![t4, t21],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t23 = step(
@@ -6584,35 +6404,35 @@ pub mod pool_welsch {
             },
             vec![t22],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t24 = step(
             Op::Binary(Arith::Mul),
             vec![t23, t5.clone()],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t25 = step(
             Op::Binary(Arith::Mul),
             vec![t19, t24],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t26 = step(
             Op::Binary(Arith::Div),
             vec![t9, t20],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t27 = step(
             Op::Binary(Arith::Mul),
             vec![t13, t26],
             &[dim::n, dim::d],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t28 = step(
@@ -6622,21 +6442,21 @@ pub mod pool_welsch {
             },
             vec![t27],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t29 = step(
             Op::Binary(Arith::Mul),
             vec![t28, t5],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         let t30 = step(
             Op::Binary(Arith::Sub),
             vec![t25, t29],
             &[],
-            span(0, 2530, 2555),
+            span(0, 2897, 2922),
             env,
         )?;
         Ok(vec![t18, t30])
@@ -6647,7 +6467,7 @@ pub mod pool_welsch {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2574, 2575),
+            span(0, 2941, 2942),
             env,
         )?;
         let t1 = step(
@@ -6657,7 +6477,7 @@ pub mod pool_welsch {
             },
             vec![t0],
             &[dim::d],
-            span(0, 2569, 2586),
+            span(0, 2936, 2953),
             env,
         )?;
         Ok(vec![t1])
@@ -6668,11 +6488,11 @@ pub mod pool_welsch {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2541, 2542),
+            span(0, 2908, 2909),
             env,
         )?;
         let t1 = step(Op::Const(2.0), vec![], &[], span(1, 2161, 2162), env)?;
-        let t2 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2548, 2553), env)?;
+        let t2 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2915, 2920), env)?;
         let t3 = step(Op::Pow(2.0), vec![t2], &[], span(1, 2165, 2172), env)?;
         let t4 = step(
             Op::Binary(Arith::Mul),
@@ -6722,9 +6542,9 @@ pub mod pool_truncated_quadratic {
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e2 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e3 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6732,7 +6552,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e2),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2705),
+            span(0, 3067, 3072),
         );
         let e4 = expr(
             ExprKind::Pow {
@@ -6742,7 +6562,7 @@ pub mod pool_truncated_quadratic {
             shape(&[dim::n, dim::d]),
             span(1, 2372, 2375),
         );
-        let e5 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e5 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3074, 3079));
         let e6 = expr(
             ExprKind::Pow {
                 base: Box::new(e5),
@@ -6767,7 +6587,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e7),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2680, 2713),
+            span(0, 3047, 3080),
         );
         let e9 = expr(
             ExprKind::Atom {
@@ -6776,12 +6596,12 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e10 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2733, 2734),
+            span(0, 3100, 3101),
         );
         let e11 = expr(
             ExprKind::Atom {
@@ -6790,15 +6610,15 @@ pub mod pool_truncated_quadratic {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2728, 2745),
+            span(0, 3095, 3112),
         );
         let e12 = expr(ExprKind::Const(0.5), shape(&[]), span(1, 2358, 2361));
         let e13 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e14 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e14 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e15 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6806,7 +6626,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e14),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2705),
+            span(0, 3067, 3072),
         );
         let e16 = expr(
             ExprKind::Pow {
@@ -6816,7 +6636,7 @@ pub mod pool_truncated_quadratic {
             shape(&[dim::n, dim::d]),
             span(1, 2372, 2375),
         );
-        let e17 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e17 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3074, 3079));
         let e18 = expr(
             ExprKind::Pow {
                 base: Box::new(e17),
@@ -6841,7 +6661,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e19),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2680, 2713),
+            span(0, 3047, 3080),
         );
         let e21 = expr(
             ExprKind::Atom {
@@ -6850,23 +6670,23 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
-        let e22 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e22 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3074, 3079));
         let e23 = expr(
             ExprKind::Pow {
                 base: Box::new(e22),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e24 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e25 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e25 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e26 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6874,7 +6694,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e25),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e27 = expr(
             ExprKind::Pow {
@@ -6882,7 +6702,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e28 = expr(
             ExprKind::Atom {
@@ -6891,14 +6711,14 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e29 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e30 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e30 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e31 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6906,7 +6726,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e30),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e32 = expr(
             ExprKind::Binary {
@@ -6915,7 +6735,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e31),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e33 = expr(
             ExprKind::Atom {
@@ -6924,28 +6744,28 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e34 = expr(
             ExprKind::Neg(Box::new(e33)),
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
-        let e35 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e35 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3074, 3079));
         let e36 = expr(
             ExprKind::Pow {
                 base: Box::new(e35),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e37 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e38 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e38 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e39 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6953,7 +6773,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e38),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e40 = expr(
             ExprKind::Pow {
@@ -6961,7 +6781,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e41 = expr(
             ExprKind::Atom {
@@ -6970,14 +6790,14 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e42 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e43 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e43 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e44 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -6985,7 +6805,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e43),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e45 = expr(
             ExprKind::Binary {
@@ -6994,7 +6814,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e44),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e46 = expr(
             ExprKind::Atom {
@@ -7003,28 +6823,28 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e47 = expr(
             ExprKind::Neg(Box::new(e46)),
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
-        let e48 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e48 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3074, 3079));
         let e49 = expr(
             ExprKind::Pow {
                 base: Box::new(e48),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e50 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e51 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e51 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e52 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -7032,7 +6852,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e51),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e53 = expr(
             ExprKind::Pow {
@@ -7040,7 +6860,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e54 = expr(
             ExprKind::Atom {
@@ -7049,7 +6869,7 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e55 = expr(
             ExprKind::Sym {
@@ -7057,7 +6877,7 @@ pub mod pool_truncated_quadratic {
                 name: "v_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e56 = expr(
             ExprKind::Binary {
@@ -7066,7 +6886,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e55),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e57 = expr(
             ExprKind::Atom {
@@ -7075,23 +6895,23 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
-        let e58 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e58 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3074, 3079));
         let e59 = expr(
             ExprKind::Pow {
                 base: Box::new(e58),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e60 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e61 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e61 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e62 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -7099,7 +6919,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e61),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e63 = expr(
             ExprKind::Pow {
@@ -7107,7 +6927,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e64 = expr(
             ExprKind::Atom {
@@ -7116,12 +6936,12 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e65 = expr(
             ExprKind::Neg(Box::new(e64)),
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e66 = expr(
             ExprKind::Atom {
@@ -7130,12 +6950,12 @@ pub mod pool_truncated_quadratic {
                 axis: Some(0),
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e67 = expr(
             ExprKind::Neg(Box::new(e66)),
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e68 = expr(
             ExprKind::Atom {
@@ -7144,7 +6964,7 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e69 = expr(
             ExprKind::Sym {
@@ -7152,23 +6972,23 @@ pub mod pool_truncated_quadratic {
                 name: "w_y".into(),
             },
             shape(&[dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
-        let e70 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2707, 2712));
+        let e70 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3074, 3079));
         let e71 = expr(
             ExprKind::Pow {
                 base: Box::new(e70),
                 p: 2.0,
             },
             shape(&[]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e72 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
         );
-        let e73 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2704, 2705));
+        let e73 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3071, 3072));
         let e74 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -7176,7 +6996,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e73),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e75 = expr(
             ExprKind::Pow {
@@ -7184,7 +7004,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e76 = expr(
             ExprKind::Atom {
@@ -7193,7 +7013,7 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e77 = expr(
             ExprKind::Binary {
@@ -7202,26 +7022,26 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e76),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
         let e78 = expr(
             ExprKind::Neg(Box::new(e77)),
             shape(&[dim::n, dim::d]),
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
         );
-        let e79 = expr(ExprKind::Const(0.0), shape(&[]), span(0, 2676, 2714));
+        let e79 = expr(ExprKind::Const(0.0), shape(&[]), span(0, 3043, 3081));
         Node {
             name: "pool_truncated_quadratic".into(),
-            span: span(0, 2590, 2747),
+            span: span(0, 2957, 3114),
             dims: Vec::from([
                 DimInfo {
                     name: "n".into(),
-                    span: span(0, 2628, 2629),
+                    span: span(0, 2995, 2996),
                     bound_by: Some((ParamId(0), 0)),
                 },
                 DimInfo {
                     name: "d".into(),
-                    span: span(0, 2631, 2632),
+                    span: span(0, 2998, 2999),
                     bound_by: Some((ParamId(0), 1)),
                 },
             ]),
@@ -7230,13 +7050,13 @@ pub mod pool_truncated_quadratic {
                     name: "x".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::n, dim::d]),
-                    span: span(0, 2620, 2621),
+                    span: span(0, 2987, 2988),
                 },
                 Param {
                     name: "alpha".into(),
                     base: BaseType::Pos,
                     shape: shape(&[]),
-                    span: span(0, 2635, 2640),
+                    span: span(0, 3002, 3007),
                 },
             ]),
             vars: Vec::from([
@@ -7244,7 +7064,7 @@ pub mod pool_truncated_quadratic {
                     name: "y".into(),
                     base: BaseType::Real,
                     shape: shape(&[dim::d]),
-                    span: span(0, 2650, 2651),
+                    span: span(0, 3017, 3018),
                     is_output: true,
                 },
             ]),
@@ -7252,7 +7072,7 @@ pub mod pool_truncated_quadratic {
             objective: Objective {
                 sense: Sense::Minimize,
                 expr: e9,
-                span: span(0, 2667, 2714),
+                span: span(0, 3034, 3081),
             },
             constraints: Vec::new(),
             solve: None,
@@ -7418,15 +7238,15 @@ pub mod pool_truncated_quadratic {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3071, 3072), env)?;
         let t3 = step(
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 2700, 2705),
+            span(0, 3067, 3072),
             env,
         )?;
         let t4 = step(
@@ -7436,7 +7256,7 @@ pub mod pool_truncated_quadratic {
             span(1, 2372, 2375),
             env,
         )?;
-        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
+        let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3074, 3079), env)?;
         let t6 = step(Op::Pow(2.0), vec![t5], &[], span(1, 2377, 2384), env)?;
         let t7 = step(
             Op::Atom {
@@ -7452,7 +7272,7 @@ pub mod pool_truncated_quadratic {
             Op::Binary(Arith::Mul),
             vec![t0, t7],
             &[dim::n, dim::d],
-            span(0, 2680, 2713),
+            span(0, 3047, 3080),
             env,
         )?;
         let t9 = step(
@@ -7462,35 +7282,35 @@ pub mod pool_truncated_quadratic {
             },
             vec![t8],
             &[],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         Ok(vec![t9])
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
-        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2676, 2714), env)?;
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3074, 3079), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 3043, 3081), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
             env,
         )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3071, 3072), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t5 = step(
             Op::Pow(2.0),
             vec![t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t6 = step(
@@ -7500,14 +7320,14 @@ pub mod pool_truncated_quadratic {
             },
             vec![t1, t5],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t7 = step(
             Op::Binary(Arith::Mul),
             vec![t6, t4],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t8 = step(
@@ -7517,36 +7337,36 @@ pub mod pool_truncated_quadratic {
             },
             vec![t7],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
-        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 2676, 2714), env)?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 3043, 3081), env)?;
         Ok(vec![t9])
     }
     /// Kernel `Hvp`.
     fn k_hvp(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
-        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2676, 2714), env)?;
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3074, 3079), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 3043, 3081), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
             env,
         )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3071, 3072), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t5 = step(
             Op::Pow(2.0),
             vec![t4],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t6 = step(
@@ -7556,7 +7376,7 @@ pub mod pool_truncated_quadratic {
             },
             vec![t1, t5],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t7 = step(
@@ -7566,14 +7386,14 @@ pub mod pool_truncated_quadratic {
             },
             vec![],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t6, t7],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t9 = step(
@@ -7583,35 +7403,35 @@ pub mod pool_truncated_quadratic {
             },
             vec![t8],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         Ok(vec![t9])
     }
     /// Kernel `Hessian`.
     fn k_hessian(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
-        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 2676, 2714), env)?;
+        let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3074, 3079), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0], &[], span(0, 3043, 3081), env)?;
         let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
             env,
         )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3071, 3072), env)?;
         let t4 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t3],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t5 = step(
             Op::Pow(2.0),
             vec![t4.clone()],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t6 = step(
@@ -7621,14 +7441,14 @@ pub mod pool_truncated_quadratic {
             },
             vec![t1.clone(), t5.clone()],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t7 = step(
             Op::Neg,
             vec![t6.clone()],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t8 = step(
@@ -7638,10 +7458,10 @@ pub mod pool_truncated_quadratic {
             },
             vec![t7],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
-        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 2676, 2714), env)?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::d], span(0, 3043, 3081), env)?;
         let t10 = step(
             Op::Atom {
                 atom: Atom::Diag,
@@ -7649,14 +7469,14 @@ pub mod pool_truncated_quadratic {
             },
             vec![t9],
             &[dim::d, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t6, t4],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t12 = step(
@@ -7666,10 +7486,10 @@ pub mod pool_truncated_quadratic {
             },
             vec![t11],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
-        let t13 = step(Op::Neg, vec![t12], &[dim::d], span(0, 2676, 2714), env)?;
+        let t13 = step(Op::Neg, vec![t12], &[dim::d], span(0, 3043, 3081), env)?;
         let t14 = step(Op::Const(0.5), vec![], &[], span(1, 2358, 2361), env)?;
         let t15 = step(
             Op::Atom {
@@ -7685,7 +7505,7 @@ pub mod pool_truncated_quadratic {
             Op::Binary(Arith::Mul),
             vec![t14, t15],
             &[dim::n, dim::d],
-            span(0, 2680, 2713),
+            span(0, 3047, 3080),
             env,
         )?;
         let t17 = step(
@@ -7695,7 +7515,7 @@ pub mod pool_truncated_quadratic {
             },
             vec![t16],
             &[],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         Ok(vec![t10, t13, t17])
@@ -7709,31 +7529,31 @@ pub mod pool_truncated_quadratic {
             },
             vec![],
             &[dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
-        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
-        let t2 = step(Op::Pow(2.0), vec![t1], &[], span(0, 2676, 2714), env)?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3074, 3079), env)?;
+        let t2 = step(Op::Pow(2.0), vec![t1], &[], span(0, 3043, 3081), env)?;
         let t3 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
             env,
         )?;
-        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2704, 2705), env)?;
+        let t4 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3071, 3072), env)?;
         let t5 = step(
             Op::Binary(Arith::Sub),
             vec![t3, t4],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t6 = step(
             Op::Pow(2.0),
             vec![t5],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t7 = step(
@@ -7743,18 +7563,18 @@ pub mod pool_truncated_quadratic {
             },
             vec![t2, t6],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t7],
             &[dim::n, dim::d],
-            span(0, 2676, 2714),
+            span(0, 3043, 3081),
             env,
         )?;
-        let t9 = step(Op::Neg, vec![t8], &[dim::n, dim::d], span(0, 2676, 2714), env)?;
-        let t10 = step(Op::Const(0.0), vec![], &[], span(0, 2676, 2714), env)?;
+        let t9 = step(Op::Neg, vec![t8], &[dim::n, dim::d], span(0, 3043, 3081), env)?;
+        let t10 = step(Op::Const(0.0), vec![], &[], span(0, 3043, 3081), env)?;
         Ok(vec![t9, t10])
     }
     /// Kernel `Init`.
@@ -7763,7 +7583,7 @@ pub mod pool_truncated_quadratic {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2733, 2734),
+            span(0, 3100, 3101),
             env,
         )?;
         let t1 = step(
@@ -7773,7 +7593,7 @@ pub mod pool_truncated_quadratic {
             },
             vec![t0],
             &[dim::d],
-            span(0, 2728, 2745),
+            span(0, 3095, 3112),
             env,
         )?;
         Ok(vec![t1])
@@ -7784,10 +7604,10 @@ pub mod pool_truncated_quadratic {
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
-            span(0, 2700, 2701),
+            span(0, 3067, 3068),
             env,
         )?;
-        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2707, 2712), env)?;
+        let t1 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3074, 3079), env)?;
         let t2 = step(Op::Pow(2.0), vec![t1], &[], span(1, 2377, 2384), env)?;
         Ok(vec![t0, t2])
     }
