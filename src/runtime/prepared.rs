@@ -123,31 +123,10 @@ pub(crate) struct Lent {
 
 impl Drop for Lent {
     fn drop(&mut self) {
-        if let Some(ws) = self.ws.take() {
-            return_to(&self.pool, ws);
+        if let (Some(ws), Ok(mut pool)) = (self.ws.take(), self.pool.lock()) {
+            pool.push(ws);
         }
     }
-}
-
-/// Puts an idle workspace back in `pool`, unless the pool already holds
-/// [`max_idle`] of them: then it is freed. A batch of B instances whose
-/// [`Solved`]s are alive at once (as the Python layer keeps them for the
-/// backward pass) needs B workspaces at that moment, but the next call can only
-/// use as many at a time as there are threads, so keeping all B would retain
-/// B × (program + factorisation) for the life of the `Prepared`.
-fn return_to(pool: &Pool, ws: Box<Workspace>) {
-    if let Ok(mut p) = pool.lock() {
-        if p.len() < max_idle() {
-            p.push(ws);
-        }
-    }
-}
-
-/// How many idle workspaces a pool keeps: two per thread of the current rayon
-/// pool (one in use by each thread's forward, one held by its previous
-/// [`Solved`] until the backward pass drops it).
-fn max_idle() -> usize {
-    2 * rayon::current_num_threads()
 }
 
 impl std::fmt::Debug for Lent {
@@ -473,7 +452,9 @@ impl<'n> Prepared<'n> {
     }
 
     fn give_back(&self, ws: Box<Workspace>) {
-        return_to(&self.pool, ws);
+        if let Ok(mut p) = self.pool.lock() {
+            p.push(ws);
+        }
     }
 
     /// `min ‖Mx + d‖²` by a Householder QR in the workspace's buffers
@@ -601,42 +582,4 @@ fn solve_ipm<'w>(
     let ws = kept.insert(ipm::Workspace::new(program, settings).map_err(RunError)?);
     ws.solve(program).map_err(RunError)?;
     Ok(ws)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use super::*;
-    use crate::runtime::{bind, forward_batch_prepared};
-
-    /// A batch whose results are all alive at once borrows one workspace per
-    /// instance; when they are dropped, the pool keeps only [`max_idle`].
-    #[test]
-    fn a_dropped_batch_leaves_at_most_two_idle_workspaces_per_thread() {
-        let c = crate::compile(
-            "q.ddn",
-            "node q(a: real[n]) -> x: real[n] {\n minimize sum_squares(x - a) + sum(x)\n subject to { x >= 0 }\n}",
-        );
-        assert!(!c.has_errors());
-        let node = &c.program.nodes[0];
-        let bounds: Vec<Bound> = (0..24)
-            .map(|k| {
-                let a = Tensor::vector((0..5).map(|i| (i as f64 - 2.0) * (1.0 + k as f64 / 10.0)).collect());
-                bind(node, &BTreeMap::from([("a".to_string(), a)])).expect("bind")
-            })
-            .collect();
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool");
-        pool.install(|| {
-            let prepared =
-                Prepared::new(node, &bounds[0], crate::runtime::interpreted(node).expect("kernels")).expect("prepared");
-            let solved = forward_batch_prepared(&prepared, &bounds);
-            assert!(solved.iter().all(|s| s.as_ref().is_ok_and(|s| s.status == Status::Optimal)));
-            drop(solved);
-            let idle = prepared.pool.lock().expect("pool").len();
-            assert!(idle <= max_idle() && max_idle() == 2, "{idle} idle workspaces kept");
-            // The pool still serves: a second batch solves the same way.
-            assert!(forward_batch_prepared(&prepared, &bounds[..3]).iter().all(|s| s.is_ok()));
-        });
-    }
 }
