@@ -426,7 +426,16 @@ impl<'d> NodeBuilder<'_, 'd> {
             return None;
         };
         let mut out = IterOptions::default();
-        for o in options {
+        for (i, o) in options.iter().enumerate() {
+            if let Some(first) = options[..i].iter().find(|p| p.name.name == o.name.name) {
+                self.error(
+                    Diagnostic::error(format!("option `{}` is given twice", o.name.name))
+                        .at(o.name.span, "again here")
+                        .also(first.name.span, "first here")
+                        .help("give each option once"),
+                );
+                continue;
+            }
             let Some(&(key, _, integer)) = m.options.iter().find(|(k, _, _)| *k == o.name.name) else {
                 let help = if m.options.is_empty() {
                     format!("`{}` takes no options", m.name)
