@@ -73,7 +73,8 @@ const DEPENDENT_TOL: f64 = 1e-10;
 const FEAS_TOL: f64 = 1e-11;
 
 /// Strict complementarity: an active inequality's multiplier above
-/// `STRICT_MARGIN (1 + ‖z‖∞)`, an inactive one's slack above
+/// `STRICT_MARGIN (ω + ‖z‖∞)` (multipliers scale with the objective: ω is
+/// its unit, [`ConeProgram::objective_scale`]), an inactive one's slack above
 /// `STRICT_MARGIN (1 + |b_i| + ‖a_i‖₁‖x‖∞)`.
 const STRICT_MARGIN: f64 = 1e-7;
 
@@ -133,6 +134,8 @@ pub struct ActiveSet {
     q: Vec<f64>,
     b: Vec<f64>,
     c0: f64,
+    /// [`ConeProgram::objective_scale`].
+    omega: f64,
     j: Vec<f64>,
     r: Vec<f64>,
     /// Per row: an equality (σ = +1), `‖a_i‖₁` and `1/‖a_i‖₂`.
@@ -286,6 +289,7 @@ impl ActiveSet {
         self.q.copy_from_slice(&prog.q);
         self.b.copy_from_slice(&prog.b);
         self.c0 = prog.c0;
+        self.omega = prog.objective_scale();
         let mut row = 0;
         for c in &prog.cones {
             let eq = matches!(c, ConeBlock::Zero(_));
@@ -573,7 +577,7 @@ impl ActiveSet {
         }
         let (xmax, zmax) = (norm_inf(&self.x), norm_inf(&self.z));
         for (k, &row) in self.active.iter().enumerate() {
-            if !self.equality[row] && self.u[k] <= STRICT_MARGIN * (1.0 + zmax) {
+            if !self.equality[row] && self.u[k] <= STRICT_MARGIN * (self.omega + zmax) {
                 return Err(Refusal::Degenerate);
             }
         }
@@ -603,14 +607,17 @@ impl ActiveSet {
         }
         let rd = norm_inf(&self.w);
         let primal_residual = rp / 1f64.max(norm_inf(&self.b) + xmax + smax);
-        let dual_residual = rd / 1f64.max(norm_inf(&self.q) + xmax + zmax);
+        // The interior point method's tests at a returned point (its polish's
+        // `measure`), in the objective's unit ω.
+        let omega = self.omega;
+        let dual_residual = rd / omega.max(norm_inf(&self.q) + omega * xmax + zmax);
         let (qx, bz) = (dot(&self.q, &self.x), dot(&self.b, &self.z));
         let (pobj, dobj) = (0.5 * xpx + qx, -0.5 * xpx - bz);
         let gap = (pobj - dobj).abs();
-        let rel_gap = gap / 1f64.max(pobj.abs().min(dobj.abs()));
+        let rel_gap = gap / omega.max(pobj.abs().min(dobj.abs()));
         let optimal = primal_residual < settings.tol_feas
             && dual_residual < settings.tol_feas
-            && (gap < settings.tol_gap_abs || rel_gap < settings.tol_gap_rel);
+            && (gap < settings.tol_gap_abs * omega || rel_gap < settings.tol_gap_rel);
         if !optimal {
             return Err(Refusal::Inaccurate);
         }

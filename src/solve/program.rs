@@ -75,6 +75,21 @@ pub struct ConeProgram {
 }
 
 impl ConeProgram {
+    /// The objective's unit `ω = min(1, max(‖q‖∞, max|Pᵢⱼ|))`, 1 without an
+    /// objective: the optimality tests take the absolute gap and the dual
+    /// residual in it, so an objective scaled by a small parameter is not
+    /// called optimal far from its optimum (see [`super::ipm::Info`]). Every
+    /// solver judging "optimal" uses this one definition.
+    pub fn objective_scale(&self) -> f64 {
+        let size =
+            self.p.entries.iter().fold(self.q.iter().fold(0.0f64, |m, v| m.max(v.abs())), |m, e| m.max(e.2.abs()));
+        if size > 0.0 {
+            size.min(1.0)
+        } else {
+            1.0
+        }
+    }
+
     /// Number of variables.
     pub fn n(&self) -> usize {
         self.q.len()

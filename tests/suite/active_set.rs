@@ -279,3 +279,29 @@ fn refusals_fall_back_to_the_interior_point_method() {
     assert_eq!((s.status, s.info["solver"].as_str()), (Status::Optimal, Some("ipm")));
     close(&s.outputs[0].1.data, &[0.5, 0.0], 1e-7, "singular Q's solution");
 }
+
+/// The acceptance test is the interior point method's, in the objective's unit
+/// ω (`ConeProgram::objective_scale`): a projection onto the orthant scaled by
+/// c from 1e-8 to 1e6 is solved by the active-set method at every c, with the
+/// closed-form answer x = max(a, 0) and gradients dL/da = v where a > 0 (0
+/// elsewhere), dL/dc = 0.
+#[test]
+fn active_set_accepts_and_is_exact_at_every_objective_scale() {
+    let n =
+        node("node s(a: real[n], c: pos) -> x: real[n] {\n minimize c * sum_squares(x - a)\n subject to { x >= 0 }\n}");
+    let a: [f64; 5] = [1.5, -0.7, 0.3, -2.0, 0.9];
+    let v = [0.4, -1.1, 2.0, 0.6, -0.3];
+    for c in [1e-8, 1e-3, 1.0, 1e6] {
+        let b = bind(&n, &named_tensors(&json!({"a": a, "c": c})).expect("inputs")).expect("bind");
+        let mut s = forward(&n, &b).expect("forward");
+        assert_eq!(s.status, Status::Optimal, "c = {c}: {:?}", s.info);
+        assert_eq!(s.info["solver"], "active_set", "c = {c}: {:?}", s.info);
+        let want: Vec<f64> = a.iter().map(|x| x.max(0.0)).collect();
+        close(&s.outputs[0].1.data, &want, 1e-12, &format!("x at c = {c}"));
+        let cot = vec![("x".to_string(), Tensor::vector(v.to_vec()))];
+        let g = ddn::diff::backward(&n, &b, &mut s, &cot).expect("backward");
+        let da: Vec<f64> = a.iter().zip(&v).map(|(a, v)| if *a > 0.0 { *v } else { 0.0 }).collect();
+        close(&g[0].data, &da, 1e-9, &format!("dL/da at c = {c}"));
+        assert!(g[1].data[0].abs() <= 1e-9, "dL/dc at c = {c}: {}", g[1].data[0]);
+    }
+}

@@ -102,9 +102,7 @@ impl ProblemData {
         self.b.copy_from_slice(&prob.b);
         self.norm_q = norm_inf(&prob.q);
         self.norm_b = norm_inf(&prob.b);
-        let norm_p = prob.p.entries.iter().fold(0.0f64, |m, e| m.max(e.2.abs()));
-        let size = self.norm_q.max(norm_p);
-        self.objective_scale = if size > 0.0 { size.min(1.0) } else { 1.0 };
+        self.objective_scale = prob.objective_scale();
         self.c0 = prob.c0;
         self.p_is_zero = self.p.val.iter().all(|&v| v == 0.0);
         let eq = &mut self.equil;

@@ -99,11 +99,16 @@ impl Tolerances {
 }
 
 impl Info {
+    /// The gap test: absolute in the objective's unit ω, or relative.
+    pub(crate) fn gap_met(&self, t: Tolerances) -> bool {
+        self.gap < t.gap_abs * self.objective_scale || self.rel_gap < t.gap_rel
+    }
+
     /// The optimality test (`κ/τ ≤ 1`, the gap absolute or relative, both
     /// residuals) at these measures: the criterion missed by the largest
     /// factor `value / tolerance`, or `None` when all hold.
     pub(crate) fn unmet(&self, t: Tolerances) -> Option<Unmet> {
-        let gap_holds = self.gap < t.gap_abs * self.objective_scale || self.rel_gap < t.gap_rel;
+        let gap_holds = self.gap_met(t);
         let tests = [
             ("ktratio", self.ktratio, 1.0, self.ktratio <= 1.0),
             ("gap", self.rel_gap, t.gap_rel, gap_holds),

@@ -38,7 +38,7 @@ pub use status::Status;
 pub use workspace::Workspace;
 
 use data::ProblemData;
-use info::Measures;
+use info::{Measures, Tolerances};
 use kkt::KktSystem;
 use residuals::Residuals;
 use variables::Variables;
@@ -255,7 +255,7 @@ impl Solver {
         if !(i.dual_residual > p.dual_residual || i.primal_residual > p.primal_residual) {
             return false;
         }
-        let gap_met = p.gap < s.tol_gap_abs * p.objective_scale || p.rel_gap < s.tol_gap_rel;
+        let gap_met = p.gap_met(Tolerances::full(s));
         let stalled_at_gap = i.ktratio < 100.0 * f64::EPSILON && gap_met;
         let diverging = i.ktratio < 1.0
             && ((i.dual_residual > 100.0 * s.tol_feas && i.dual_residual > 100.0 * p.dual_residual)
