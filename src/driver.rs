@@ -1,6 +1,6 @@
 //! `compile()`: parse → check. The only place the stages meet.
 
-use crate::diag::{has_errors, Diagnostic, FileId, SourceMap};
+use crate::diag::{has_errors, render_all, Color, Diagnostic, FileId, SourceMap};
 use crate::ir::Program;
 use crate::sema;
 use crate::syntax::{self, ast};
@@ -23,6 +23,11 @@ pub struct Compiled {
 impl Compiled {
     pub fn has_errors(&self) -> bool {
         has_errors(&self.diagnostics)
+    }
+
+    /// The rendered diagnostics (what `ddnc` prints to stderr), with carets.
+    pub fn diagnostics_text(&self, color: Color) -> String {
+        render_all(&self.sources, &self.diagnostics, color)
     }
 }
 

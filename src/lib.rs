@@ -51,6 +51,37 @@ pub mod symbolic;
 pub mod syntax;
 
 pub use driver::{compile, Compiled};
+
+/// Loads `.ddn` source at run time with every node's kernels on the JIT: the
+/// library call behind `ddnc run`. `name` labels the source in diagnostics.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use ddn::eval::Tensor;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let module = ddn::load("ls.ddn", "
+/// node least_squares(A: real[m, n], b: real[m]) -> x: real[n] {
+///     minimize sum_squares(A @ x - b)
+/// }")?;
+/// let node = module.node("least_squares")?;
+/// let inputs = BTreeMap::from([
+///     ("A".to_string(), Tensor::matrix(3, 2, vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0])),
+///     ("b".to_string(), Tensor::vector(vec![1.0, 2.0, 3.0])),
+/// ]);
+/// let mut fwd = node.forward(&inputs)?; // every error of the library is a std::error::Error
+/// let x = &fwd.solved.outputs[0].1;
+/// assert!((x.data[0] - 1.0).abs() < 1e-12 && (x.data[1] - 2.0).abs() < 1e-12);
+/// let cot = BTreeMap::from([("x".to_string(), Tensor::vector(vec![1.0, 0.0]))]);
+/// let grads = node.backward(&mut fwd, &cot)?;
+/// assert_eq!(grads["A"].shape, vec![3, 2]);
+/// # Ok(())
+/// # }
+/// ```
+pub fn load(name: &str, source: &str) -> Result<runtime::Module, runtime::LoadError> {
+    runtime::Module::load(name, source, runtime::Backend::Jit)
+}
+
 /// faer, as the generated modules of `ddnc build` name it (`ddn::faer::MatRef`),
 /// so a user crate needs no version of its own in step with ours.
 pub use faer;

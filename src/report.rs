@@ -6,7 +6,7 @@ pub mod solution;
 
 use serde_json::{json, Value};
 
-use crate::diag::{render_all, Color, Severity};
+use crate::diag::Severity;
 use crate::driver::Compiled;
 use crate::ir::{Node, Output, SolveMethod, SolveSpec};
 
@@ -113,11 +113,6 @@ pub fn check_text(c: &Compiled) -> String {
         }
     }
     out
-}
-
-/// The rendered diagnostics (stderr), with carets.
-pub fn diagnostics_text(c: &Compiled, color: Color) -> String {
-    render_all(&c.sources, &c.diagnostics, color)
 }
 
 /// Everything `check` knows, for tools.

@@ -49,7 +49,7 @@ pub fn init() {
 pub fn check(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let compiled = ddn::compile("fuzz.ddn", text);
-    let diagnostics = ddn::report::diagnostics_text(&compiled, Color::Never);
+    let diagnostics = compiled.diagnostics_text(Color::Never);
     assert!(
         !compiled.has_errors() || !diagnostics.trim().is_empty(),
         "a compilation with errors rendered no diagnostic"

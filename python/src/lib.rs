@@ -149,7 +149,7 @@ fn load(py: Python<'_>, name: String, source: String, backend: &str) -> PyResult
     ddn::limits::Limits::from_env().map_err(DdnError::new_err)?;
     let compiled = py.detach(|| on_big_stack(|| ddn::compile(&name, &source)))?;
     if compiled.has_errors() {
-        return Err(DdnError::new_err(ddn::report::diagnostics_text(&compiled, Color::Never)));
+        return Err(DdnError::new_err(compiled.diagnostics_text(Color::Never)));
     }
     Ok(File { compiled: Arc::new(compiled), name, backend })
 }
@@ -165,7 +165,7 @@ impl File {
     /// The file's warnings as `ddnc check` prints them (empty when none).
     #[getter]
     fn warnings(&self) -> String {
-        ddn::report::diagnostics_text(&self.compiled, Color::Never)
+        self.compiled.diagnostics_text(Color::Never)
     }
 
     /// `ddnc check`'s report: per node its parameters, outputs, family and verdict.

@@ -9,10 +9,11 @@ mod affine;
 mod concave;
 mod convex;
 mod internal;
+pub mod lattice;
 mod smooth;
 
-use crate::dcp::{Cone, Curvature, Mono, Sign, Smoothness};
 use crate::ir::{Dim, Shape};
+use lattice::{Cone, Curvature, Mono, Sign, Smoothness};
 
 /// Every built-in function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -250,7 +250,7 @@ fn run(cli: Cli) -> ExitCode {
                             println!("== {}", path.display());
                         }
                         print!("{}", ddn::report::check_text(&compiled));
-                        eprint!("{}", ddn::report::diagnostics_text(&compiled, color));
+                        eprint!("{}", compiled.diagnostics_text(color));
                     }
                     Format::Json => reports.push(ddn::report::check_json(&compiled)),
                 }
@@ -352,7 +352,7 @@ fn load(file: &PathBuf, color: Color) -> Result<ddn::Compiled, ExitCode> {
         ExitCode::from(2)
     })?;
     let compiled = ddn::compile(&file.display().to_string(), &text);
-    eprint!("{}", ddn::report::diagnostics_text(&compiled, color));
+    eprint!("{}", compiled.diagnostics_text(color));
     if compiled.has_errors() {
         return Err(ExitCode::FAILURE);
     }

@@ -10,9 +10,9 @@ use super::reduce::{Dir, Reducer};
 use super::scalar::Data;
 use super::{variable_forms, CanonError};
 use crate::atoms::Atom;
+use crate::eval::Bound;
 use crate::eval::{Env, Tensor};
 use crate::ir::{Expr, ExprKind, Node};
-use crate::runtime::Bound;
 use crate::syntax::ast::Sense;
 
 /// `e = Mx + d` with x the node's variables stacked (as in [`super::Canonical`]),

@@ -37,9 +37,9 @@ use reduce::{Dir, Reducer};
 use scalar::Data;
 
 use crate::diag::Span;
+use crate::eval::Bound;
 use crate::eval::{self, Env, Tensor};
 use crate::ir::Node;
-use crate::runtime::Bound;
 use crate::solve::ConeProgram;
 use crate::syntax::ast::CmpOp;
 

@@ -11,9 +11,9 @@ use super::record::{value_of, Miss, Rec, RecordSession, Refill, Scratch, Source,
 use super::scalar::Data;
 use super::sensitivity::mentions_param;
 use super::{reduce_node, Layout};
+use crate::eval::Bound;
 use crate::eval::{self, Env, Tensor};
 use crate::ir::{Expr, ExprKind, Node};
-use crate::runtime::Bound;
 use crate::solve::{ConeProgram, Triplets};
 
 /// What was recorded: the program and where its values go.

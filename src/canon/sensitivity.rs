@@ -39,9 +39,9 @@ use super::affine::{Aff, Lin};
 use super::builder::{Memberships, Sink, Tag};
 use super::scalar::{Data, Scalar, TapeSession, Tracked};
 use super::{reduce_node, CanonError};
+use crate::eval::Bound;
 use crate::eval::{self, Env, Tensor};
 use crate::ir::{Expr, ExprKind, Node};
-use crate::runtime::Bound;
 
 /// `∂ψ/∂θ` for every parameter of `node` (declaration order, parameter shapes),
 /// ψ as above at the standard-form point `x`, multipliers `z` and adjoint

@@ -293,7 +293,7 @@ pub fn compile_files_into(files: &[&str], prepare: &[Prepare], out_dir: &std::pa
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let compiled = crate::compile(&name, &source);
         if compiled.has_errors() {
-            return Err(crate::report::diagnostics_text(&compiled, crate::diag::Color::Never));
+            return Err(compiled.diagnostics_text(crate::diag::Color::Never));
         }
         let mine: Vec<Prepare> = (prepare.iter().zip(&mut used))
             .filter(|(p, _)| compiled.program.nodes.iter().any(|n| n.name == p.node))

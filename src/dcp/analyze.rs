@@ -13,7 +13,7 @@
 //! ([`Analysis::boundary`]). So `sqrt(1 + z^2)` is smooth and `sqrt(z^2)`, which
 //! is `|z|`, is not.
 
-use super::lattice::{Cone, Curvature, Mono, Sign, Smoothness};
+use super::{Cone, Curvature, Mono, Sign, Smoothness};
 use crate::atoms::{Atom, Domain};
 use crate::diag::Span;
 use crate::ir::{Arith, Expr, ExprKind};

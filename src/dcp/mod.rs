@@ -1,8 +1,9 @@
 //! Disciplined convex programming, written once.
 //!
-//! `lattice` holds the small lattices (sign, curvature, monotonicity, smoothness,
-//! cone class); [`analyze`] walks a checked expression bottom-up and combines each
-//! operation's declared properties with its arguments' by one composition rule
+//! The small lattices (sign, curvature, monotonicity, smoothness, cone class) are
+//! the atoms' vocabulary ([`crate::atoms::lattice`], re-exported here); [`analyze`]
+//! walks a checked expression bottom-up and combines each operation's declared
+//! properties with its arguments' by one composition rule
 //! (Grant, Boyd & Ye, "Disciplined convex programming", 2006):
 //!
 //! f(g₁, …, gₖ) is convex if f is convex and, for every i, gᵢ is affine, or f is
@@ -11,8 +12,7 @@
 //! curvature is fine there.
 
 mod analyze;
-mod lattice;
 pub mod rewrite;
 
+pub use crate::atoms::lattice::{Cone, Curvature, Mono, Sign, Smoothness};
 pub use analyze::{analyze, analyze_with, Analysis, Culprit};
-pub use lattice::{Cone, Curvature, Mono, Sign, Smoothness};

@@ -36,6 +36,15 @@ pub struct Env<'a> {
     pub syms: &'a [Tensor],
 }
 
+/// A node's parameter values in declaration order, and the size of every dimension
+/// name: what [`crate::runtime::bind`] returns once every check holds, and what
+/// each evaluation of the node's data starts from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bound {
+    pub params: Vec<Tensor>,
+    pub dims: Vec<usize>,
+}
+
 /// Why an expression has no value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvalError {

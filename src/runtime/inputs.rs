@@ -21,12 +21,9 @@ use crate::syntax::ast::BaseType;
 /// latter is decided).
 pub const SYM_TOL: f64 = 1e-9;
 
-/// Parameter values in declaration order, and the size of every dimension name.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Bound {
-    pub params: Vec<Tensor>,
-    pub dims: Vec<usize>,
-}
+/// Inputs bound by [`bind`]: defined with the evaluator, below the layers that
+/// read bound parameters (`canon`, `symbolic`).
+pub use crate::eval::Bound;
 
 /// A JSON number (scalar), array of numbers (vector) or array of equal-length
 /// row arrays (matrix, row-major) as a tensor.

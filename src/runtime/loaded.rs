@@ -2,7 +2,7 @@
 //! on one of the back ends, forward and backward over named tensors.
 //!
 //! This is the library side of `ddnc run` and `ddnc bench`, and what a program
-//! that reads `.ddn` source at run time calls ([`crate::jit::load`] for the
+//! that reads `.ddn` source at run time calls ([`crate::load`] for the
 //! JIT). The back ends agree bit for bit (`kernel`'s module docs), so the
 //! choice is one of speed: the evaluator walks expression trees, the
 //! interpreter runs the lowered programs, the JIT runs them as machine code.
@@ -51,7 +51,7 @@ impl Module {
     pub fn load(name: &str, source: &str, backend: Backend) -> Result<Module, LoadError> {
         let compiled = crate::compile(name, source);
         if compiled.has_errors() {
-            return Err(LoadError(crate::report::diagnostics_text(&compiled, Color::Never)));
+            return Err(LoadError(compiled.diagnostics_text(Color::Never)));
         }
         Ok(Module { compiled, backend })
     }

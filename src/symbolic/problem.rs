@@ -17,10 +17,10 @@ use std::sync::Mutex;
 use faer::Mat;
 
 use super::derive::{Derived, Normalised, SymRole};
+use crate::eval::Bound;
 use crate::eval::{concrete, spread, Env, Tensor};
 use crate::ir::Node;
 use crate::kernel::{KernelId, Kernels};
-use crate::runtime::inputs::Bound;
 use crate::smooth::{DomainError, NewtonPass, SmoothProblem};
 use crate::syntax::ast::BaseType;
 

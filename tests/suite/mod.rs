@@ -17,6 +17,7 @@ mod ipm;
 mod jit;
 mod jvp;
 mod kernels;
+mod layers;
 mod ot;
 mod prepared;
 mod properties;
@@ -71,7 +72,7 @@ pub fn compile_path(path: &Path) -> ddn::Compiled {
 
 /// The rendered diagnostics of a compilation, without colour.
 pub fn rendered(c: &ddn::Compiled) -> String {
-    ddn::report::diagnostics_text(c, ddn::diag::Color::Never)
+    c.diagnostics_text(ddn::diag::Color::Never)
 }
 
 /// A deterministic pseudo-random stream (xorshift), for seeded test data.

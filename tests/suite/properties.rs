@@ -37,8 +37,8 @@ fn config(cases: u32) -> Config {
 /// Compiles `text` and renders everything a caller could ask for.
 fn compile_and_render(text: &str) {
     let c = ddn::compile("prop.ddn", text);
-    let _ = ddn::report::diagnostics_text(&c, Color::Never);
-    let _ = ddn::report::diagnostics_text(&c, Color::Always);
+    let _ = c.diagnostics_text(Color::Never);
+    let _ = c.diagnostics_text(Color::Always);
     let _ = ddn::report::check_text(&c);
     let _ = ddn::report::check_json(&c).to_string();
     let _ = c.has_errors();

@@ -1,4 +1,6 @@
-//! The lattices of the DCP analysis.
+//! The lattices an atom declares itself in (sign, curvature, monotonicity,
+//! smoothness, cone class): the vocabulary of the atom table, here below it, and of
+//! the DCP rule that combines the declarations ([`crate::dcp`], which re-exports them).
 
 /// What is known of an expression's sign, elementwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
