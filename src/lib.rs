@@ -47,6 +47,7 @@ pub mod runtime;
 pub mod sema;
 pub mod smooth;
 pub mod solve;
+pub mod status;
 pub mod symbolic;
 pub mod syntax;
 

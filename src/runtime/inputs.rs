@@ -16,10 +16,7 @@ use crate::ir::{Dim, Expr, ExprKind, Node, Relation, Shape};
 use crate::limits::{count_words, Budget, Limits};
 use crate::syntax::ast::BaseType;
 
-/// Relative tolerance of the `sym` and `psd` checks: |X − Xᵀ| ≤ tol·max(1, max|X|),
-/// λ_min ≥ −tol·max(1, max|λ|) (see [`shifted_cholesky_succeeds`] for how the
-/// latter is decided).
-pub const SYM_TOL: f64 = 1e-9;
+pub use crate::linalg::SYM_TOL;
 
 /// Inputs bound by [`bind`]: defined with the evaluator, below the layers that
 /// read bound parameters (`canon`, `symbolic`).

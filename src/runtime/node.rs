@@ -20,56 +20,7 @@ use crate::solve::active_set::{self, ActiveSet};
 use crate::solve::direct::{self, DirectFactor};
 use crate::solve::{ipm, ConeProgram};
 
-/// The outcome of a forward solve, in the contract's words (language.md,
-/// "`ddnc run` JSON").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    /// The solver's own stopping criteria hold at the returned point (and for
-    /// a smooth node, the second-order condition of a local minimum).
-    Optimal,
-    /// Solved to the interior point method's reduced (fallback) tolerances
-    /// only; `info.unmet` names the criterion missed and by how much.
-    OptimalInaccurate,
-    /// A smooth node's first-order point where the second-order condition of a
-    /// local minimum fails (a saddle or a maximum), after the solver tried to
-    /// move off it.
-    Stationary,
-    Infeasible,
-    Unbounded,
-    MaxIterations,
-    NumericalError,
-}
-
-impl Status {
-    /// Every status, in the contract's order.
-    pub const ALL: [Status; 7] = [
-        Status::Optimal,
-        Status::OptimalInaccurate,
-        Status::Stationary,
-        Status::Infeasible,
-        Status::Unbounded,
-        Status::MaxIterations,
-        Status::NumericalError,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Optimal => "optimal",
-            Status::OptimalInaccurate => "optimal_inaccurate",
-            Status::Stationary => "stationary",
-            Status::Infeasible => "infeasible",
-            Status::Unbounded => "unbounded",
-            Status::MaxIterations => "max_iterations",
-            Status::NumericalError => "numerical_error",
-        }
-    }
-
-    /// The statuses that come with outputs and, on request, gradients:
-    /// `optimal`, `optimal_inaccurate`, `stationary`.
-    pub fn is_solved(self) -> bool {
-        matches!(self, Status::Optimal | Status::OptimalInaccurate | Status::Stationary)
-    }
-}
+pub use crate::status::Status;
 
 /// What `info.warnings` says of the gradients at an `optimal_inaccurate` point.
 pub const INEXACT_WARNING: &str =
@@ -203,6 +154,12 @@ impl std::error::Error for RunError {}
 impl From<CanonError> for RunError {
     fn from(e: CanonError) -> Self {
         RunError(e.message)
+    }
+}
+
+impl From<crate::smooth::InvalidInput> for RunError {
+    fn from(e: crate::smooth::InvalidInput) -> Self {
+        RunError(e.0)
     }
 }
 

@@ -24,8 +24,8 @@
 
 use faer::{ColRef, Mat, MatRef, Side};
 
-use crate::runtime::inputs::SYM_TOL;
-use crate::runtime::RunError;
+use super::InvalidInput;
+use crate::linalg::SYM_TOL;
 
 /// An eigendecomposition `X = U diag(λ) Uᵀ` with orthonormal `U`.
 #[derive(Clone, Debug)]
@@ -46,19 +46,19 @@ impl Eigh {
 }
 
 /// The eigendecomposition of a real symmetric matrix (m×m, m ≥ 1, finite,
-/// symmetric to within the runtime's `SYM_TOL` relative to `max(1, max |Xᵢⱼ|)`;
+/// symmetric to within [`SYM_TOL`] (the runtime's `sym` check) relative to `max(1, max |Xᵢⱼ|)`;
 /// its symmetric part is what is decomposed).
-pub fn eigh(X: MatRef<'_, f64>) -> Result<Eigh, RunError> {
+pub fn eigh(X: MatRef<'_, f64>) -> Result<Eigh, InvalidInput> {
     let (m, n) = X.shape();
     if m != n || m == 0 {
-        return Err(RunError(format!("eigh: X must be a non-empty square matrix, found {m}×{n}")));
+        return Err(InvalidInput(format!("eigh: X must be a non-empty square matrix, found {m}×{n}")));
     }
     let mut scale = 1.0f64;
     for j in 0..m {
         for i in 0..m {
             let x = X[(i, j)];
             if !x.is_finite() {
-                return Err(RunError(format!("eigh: X[{i}, {j}] = {x} is not finite")));
+                return Err(InvalidInput(format!("eigh: X[{i}, {j}] = {x} is not finite")));
             }
             scale = scale.max(x.abs());
         }
@@ -66,7 +66,7 @@ pub fn eigh(X: MatRef<'_, f64>) -> Result<Eigh, RunError> {
     for j in 0..m {
         for i in 0..j {
             if (X[(i, j)] - X[(j, i)]).abs() > SYM_TOL * scale {
-                return Err(RunError(format!(
+                return Err(InvalidInput(format!(
                     "eigh: X must be symmetric, but X[{i}, {j}] = {} and X[{j}, {i}] = {}",
                     X[(i, j)],
                     X[(j, i)]
@@ -77,7 +77,7 @@ pub fn eigh(X: MatRef<'_, f64>) -> Result<Eigh, RunError> {
     let sym = Mat::from_fn(m, m, |i, j| 0.5 * (X[(i, j)] + X[(j, i)]));
     let evd = sym
         .self_adjoint_eigen(Side::Lower)
-        .map_err(|e| RunError(format!("eigh: the eigensolver did not converge ({e:?})")))?;
+        .map_err(|e| InvalidInput(format!("eigh: the eigensolver did not converge ({e:?})")))?;
     let lambda: Vec<f64> = (0..m).map(|k| evd.S()[k]).collect();
     let mut U = evd.U().to_owned();
     for k in 0..m {

@@ -20,11 +20,11 @@ mod settings;
 mod sinkhorn;
 mod solution;
 
-pub use crate::runtime::Status;
+pub use crate::status::Status;
 pub use eigh::{eigh, Eigh};
 pub use method::{solve, Method};
 pub use optimality::{activity, Residuals, ACTIVITY_TOL};
-pub use problem::{DomainError, NewtonPass, SmoothProblem};
+pub use problem::{DomainError, InvalidInput, NewtonPass, SmoothProblem};
 pub use settings::Settings;
 pub(crate) use sinkhorn::{dot, round_trip, vectorised};
 pub use sinkhorn::{marginal_error, sinkhorn, Domain, SinkhornSettings, SinkhornSolution, MAX_KERNEL_RANGE};

@@ -22,6 +22,20 @@ impl std::fmt::Display for DomainError {
 
 impl std::error::Error for DomainError {}
 
+/// A specialised forward (`sinkhorn`, `eigh`) cannot start: its settings or data
+/// are invalid (a non-square or asymmetric matrix, a non-positive tolerance). Not
+/// a solver outcome: those are a [`super::Status`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvalidInput(pub String);
+
+impl std::fmt::Display for InvalidInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidInput {}
+
 /// A smooth problem, evaluated at points the solver chooses.
 pub trait SmoothProblem {
     /// `n`, the number of scalar variables.

@@ -56,7 +56,8 @@
 use faer::traits::pulp::Arch;
 use faer::{Mat, MatRef};
 
-use crate::runtime::{RunError, Status};
+use super::InvalidInput;
+use crate::status::Status;
 
 /// Sinkhorn's stopping rule and domain choice.
 #[derive(Clone, Debug, PartialEq)]
@@ -85,15 +86,15 @@ impl Default for SinkhornSettings {
 }
 
 impl SinkhornSettings {
-    fn validate(&self) -> Result<(), RunError> {
+    fn validate(&self) -> Result<(), InvalidInput> {
         if !(self.tol.is_finite() && self.tol > 0.0) {
-            return Err(RunError(format!("sinkhorn: `tol` must be positive and finite, found {}", self.tol)));
+            return Err(InvalidInput(format!("sinkhorn: `tol` must be positive and finite, found {}", self.tol)));
         }
         if self.max_iter == 0 {
-            return Err(RunError("sinkhorn: `max_iter` must be at least 1".into()));
+            return Err(InvalidInput("sinkhorn: `max_iter` must be at least 1".into()));
         }
         if !(0.0..=MAX_KERNEL_RANGE).contains(&self.kernel_range) {
-            return Err(RunError(format!(
+            return Err(InvalidInput(format!(
                 "sinkhorn: `kernel_range` must be in [0, {MAX_KERNEL_RANGE}], found {}",
                 self.kernel_range
             )));
@@ -153,7 +154,7 @@ pub fn sinkhorn(
     c: &[f64],
     gamma: f64,
     settings: &SinkhornSettings,
-) -> Result<SinkhornSolution, RunError> {
+) -> Result<SinkhornSolution, InvalidInput> {
     settings.validate()?;
     let (lo, hi) = validate(M, r, c, gamma, settings.tol)?;
     let (domain, (P, f, g, iterations, marginal_error)) = if gamma * (hi - lo) < settings.kernel_range {
@@ -550,20 +551,22 @@ impl Marginals {
 }
 
 /// Checks the input and returns `(min M, max M)`.
-fn validate(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, tol: f64) -> Result<(f64, f64), RunError> {
+fn validate(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, tol: f64) -> Result<(f64, f64), InvalidInput> {
     let (m, n) = M.shape();
     if m == 0 || n == 0 {
-        return Err(RunError(format!("sinkhorn: the cost matrix M is {m}×{n}; it needs at least one row and column")));
+        return Err(InvalidInput(format!(
+            "sinkhorn: the cost matrix M is {m}×{n}; it needs at least one row and column"
+        )));
     }
     if r.len() != m || c.len() != n {
-        return Err(RunError(format!(
+        return Err(InvalidInput(format!(
             "sinkhorn: M is {m}×{n}, so r needs {m} entries and c {n}; found {} and {}",
             r.len(),
             c.len()
         )));
     }
     if !(gamma.is_finite() && gamma > 0.0) {
-        return Err(RunError(format!("sinkhorn: gamma must be positive and finite, found {gamma}")));
+        return Err(InvalidInput(format!("sinkhorn: gamma must be positive and finite, found {gamma}")));
     }
     let (lo, hi, finite) = vectorised(
         #[inline(always)]
@@ -582,13 +585,13 @@ fn validate(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, tol: f64) -> R
     if !finite {
         for j in 0..n {
             if let Some(i) = M.col(j).iter().position(|x| !x.is_finite()) {
-                return Err(RunError(format!("sinkhorn: M[{i}, {j}] = {} is not finite", M[(i, j)])));
+                return Err(InvalidInput(format!("sinkhorn: M[{i}, {j}] = {} is not finite", M[(i, j)])));
             }
         }
     }
     for (name, v) in [("r", r), ("c", c)] {
         if let Some(i) = v.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
-            return Err(RunError(format!(
+            return Err(InvalidInput(format!(
                 "sinkhorn: the marginal {name} must be positive, but {name}[{i}] = {}",
                 v[i]
             )));
@@ -596,7 +599,7 @@ fn validate(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, tol: f64) -> R
     }
     let (sum_r, sum_c) = (r.iter().sum::<f64>(), c.iter().sum::<f64>());
     if (sum_r - sum_c).abs() > tol {
-        return Err(RunError(format!(
+        return Err(InvalidInput(format!(
             "sinkhorn: the marginals must have equal sums (within tol = {tol:e}), \
              but sum(r) = {sum_r} and sum(c) = {sum_c}; no plan can meet both"
         )));

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 /// Each top-level module's layer, lowest first (a module may use only lower ones).
 const LAYERS: &[(&str, u32)] = &[
     ("diag", 0),
+    ("status", 0),
     ("limits", 0),
     ("linalg", 0),
     ("syntax", 1),
@@ -37,7 +38,6 @@ const NOT_YET_CUT: &[(&str, &str, &str)] = &[
     ("atoms", "ir", "shape rules name ir::{Dim, Shape}; Shape and DimId need a home below both"),
     ("ir", "kernel", "Node::kernels, a cache: move it to the runtime's per-node prepared data"),
     ("ir", "symbolic", "Node::derived, a cache: move it beside the kernels"),
-    ("smooth", "runtime", "Status, RunError and SYM_TOL: the solvers' own status and error types"),
     ("symbolic", "kernel", "symbolic/problem.rs (a node's kernels as a SmoothProblem) belongs to runtime"),
     ("runtime", "diff", "batch/loaded/smooth call the backward: the solved contexts move down to diff's inputs"),
 ];
