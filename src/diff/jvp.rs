@@ -25,12 +25,13 @@ use super::ift::{self, Cotangents, ACTIVITY_TOL};
 use crate::eval::Tensor;
 use crate::ir::Node;
 use crate::kernel::Kernels;
+use crate::kernel::NodeProblem;
 use crate::runtime::inputs::shape_words;
 use crate::runtime::node::{non_finite, Conic, Context};
 use crate::runtime::smooth::{multiplier_ranges, SmoothContext};
 use crate::runtime::{Bound, RunError, Solved, Status};
 use crate::smooth::SmoothProblem;
-use crate::symbolic::{Derived, NodeProblem};
+use crate::symbolic::Derived;
 use crate::syntax::ast::BaseType;
 
 /// Tensors by name: the outputs' tangents.

@@ -8,10 +8,11 @@ use super::place_cotangents;
 use crate::eval::Tensor;
 use crate::ir::{Node, Output};
 use crate::kernel::Kernels;
+use crate::kernel::NodeProblem;
 use crate::runtime::smooth::{multiplier_ranges, SmoothContext};
 use crate::runtime::{Bound, RunError};
 use crate::smooth::SmoothProblem;
-use crate::symbolic::{Derived, NodeProblem};
+use crate::symbolic::Derived;
 
 /// dL/dθ, and the warnings for `info.warnings` (a singular KKT system).
 pub(super) fn backward(

@@ -13,11 +13,16 @@
 //! (`crate::jit`), which compiles elementwise steps to machine code and calls
 //! `apply` for the rest. The step is the unit of agreement: each back end
 //! performs a step's floating-point operations in the order `apply` does.
+//!
+//! [`NodeProblem`] runs a smooth node's kernels as the
+//! [`crate::smooth::SmoothProblem`] the smooth solvers see.
 
 mod lower;
+mod problem;
 mod set;
 
 pub use lower::lower;
+pub use problem::{initial_point, NodeProblem};
 pub use set::{data_exprs, no_kernel, Evaluated, Interpreted, Kernel, KernelId, KernelSet, Kernels};
 
 use crate::diag::Span;

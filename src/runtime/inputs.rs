@@ -160,7 +160,7 @@ fn largest(e: &Expr, dims: &[usize]) -> Option<u64> {
 /// `(n + m)²` for a smooth node's Hessian / KKT matrix (`n` unknowns, `m`
 /// constraint entries) or a conic node solved directly as an equality QP, and
 /// `rows·n` for a least-squares node's QR — against the dense-matrix budget.
-/// (The dense matrices are allocated in `smooth::interior`, `symbolic::problem`,
+/// (The dense matrices are allocated in `smooth::interior`, `kernel::problem`,
 /// `diff::ift` and `solve::direct`; this is the one entry they all pass.)
 fn check_budgets(node: &Node, dims: &[usize], limits: &Limits) -> Result<(), String> {
     let sizes = || {

@@ -11,9 +11,9 @@ use super::node::Context;
 use super::{Bound, RunError, Solved};
 use crate::eval::{concrete, Tensor};
 use crate::ir::{Node, Output, SolveMethod};
-use crate::kernel::Kernels;
+use crate::kernel::{initial_point, Kernels, NodeProblem};
 use crate::smooth::{self, Method};
-use crate::symbolic::{self, Derived, NodeProblem, SymRole};
+use crate::symbolic::{self, Derived, SymRole};
 
 /// What a smooth forward keeps for the backward pass.
 #[derive(Debug)]
@@ -164,7 +164,7 @@ fn general(node: &Node, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solv
     let (method, settings) = settings(node)?;
     let derived = derivation(node)?;
     let problem = NodeProblem::new(node, bound, &derived, &*kernels);
-    let y0 = symbolic::initial_point(node, bound, &*kernels).map_err(|e| RunError(e.0))?;
+    let y0 = initial_point(node, bound, &*kernels).map_err(|e| RunError(e.0))?;
     let sol = smooth::solve(&problem, &y0, method, &settings).map_err(RunError)?;
 
     let vars = problem.unflatten(&sol.y);

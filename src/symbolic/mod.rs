@@ -17,7 +17,6 @@
 //! - `rules`: the rewrite rules, grouped by theory
 //! - `hessian`: `L_yy` in one sweep, all directions at once, in structured forms
 //! - `derive`: the node's derivative expressions ([`Derived`])
-//! - `problem`: [`NodeProblem`], a node with bound parameters as a [`crate::smooth::SmoothProblem`]
 //! - [`explain`]: the derived expressions as text
 
 mod build;
@@ -27,7 +26,6 @@ mod grad;
 mod hessian;
 mod jvp;
 mod partials;
-mod problem;
 mod rules;
 mod simplify;
 
@@ -35,7 +33,6 @@ pub use derive::{derive, Derived, Normalised, SymInfo, SymRole};
 pub use explain::{explain, listing};
 pub use grad::grad;
 pub use jvp::jvp;
-pub use problem::{initial_point, NodeProblem};
 pub use rules::groups as rule_groups;
 pub(crate) use simplify::{fold, from_egg, node_kind, to_egg, Math, Shapes};
 pub use simplify::{simplify, Simplified};

@@ -38,7 +38,6 @@ const NOT_YET_CUT: &[(&str, &str, &str)] = &[
     ("atoms", "ir", "shape rules name ir::{Dim, Shape}; Shape and DimId need a home below both"),
     ("ir", "kernel", "Node::kernels, a cache: move it to the runtime's per-node prepared data"),
     ("ir", "symbolic", "Node::derived, a cache: move it beside the kernels"),
-    ("symbolic", "kernel", "symbolic/problem.rs (a node's kernels as a SmoothProblem) belongs to runtime"),
     ("runtime", "diff", "batch/loaded/smooth call the backward: the solved contexts move down to diff's inputs"),
 ];
 

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 
 use ddn::eval::{Env, Tensor};
 use ddn::ir::{Dim, Node};
+use ddn::kernel::NodeProblem;
 use ddn::runtime::inputs::{bind, Bound};
 use ddn::smooth::{NewtonPass, SmoothProblem};
-use ddn::symbolic::{derive, listing, Derived, NodeProblem, SymRole};
+use ddn::symbolic::{derive, listing, Derived, SymRole};
 use ddn::syntax::ast::BaseType;
 
 use super::{compile_path, root, Rng};
@@ -443,14 +444,14 @@ fn initial_point_evaluates_inits() {
     let mut rng = Rng(22);
     let node = stdlib_node("robust_pooling.ddn", "pool_welsch");
     let bound = random_bound(&node, POOL, &mut rng);
-    let y = ddn::symbolic::initial_point(&node, &bound, &evaluated(&node, &derive(&node).unwrap())).unwrap();
+    let y = ddn::kernel::initial_point(&node, &bound, &evaluated(&node, &derive(&node).unwrap())).unwrap();
     let x = &bound.params[0].data;
     let mean: Vec<f64> = (0..3).map(|j| (0..5).map(|i| x[i * 3 + j]).sum::<f64>() / 5.0).collect();
     assert_close("init", &y, &mean);
     let node = stdlib_node("least_squares.ddn", "least_squares");
     let bound = random_bound(&node, &[("m", 4), ("n", 2)], &mut rng);
     assert_eq!(
-        ddn::symbolic::initial_point(&node, &bound, &evaluated(&node, &derive(&node).unwrap())).unwrap(),
+        ddn::kernel::initial_point(&node, &bound, &evaluated(&node, &derive(&node).unwrap())).unwrap(),
         vec![0.0; 2]
     );
 }

@@ -7,7 +7,7 @@
 //! - the Jacobians `∂h/∂y`, `∂g/∂y` row by row: row `r` of constraint `i` is
 //!   `h_yᵀ eᵣ`, the transposed product with the multiplier seeded by a unit vector;
 //! - the Lagrangian Hessian in one run of the `Hessian` kernel where the node
-//!   has one (`super::hessian`), else column by column, `∇²L eₖ` from the
+//!   has one (`symbolic::hessian`), else column by column, `∇²L eₖ` from the
 //!   Hessian–vector product; either way symmetrised `(H + Hᵀ)/2` (exact
 //!   arithmetic gives a symmetric matrix; rounding does not);
 //! - [`NodeProblem::param_vjp`]: the mixed partials for the implicit backward.
@@ -16,12 +16,12 @@ use std::sync::Mutex;
 
 use faer::Mat;
 
-use super::derive::{Derived, Normalised, SymRole};
+use super::{KernelId, Kernels};
 use crate::eval::Bound;
 use crate::eval::{concrete, spread, Env, Tensor};
 use crate::ir::Node;
-use crate::kernel::{KernelId, Kernels};
 use crate::smooth::{DomainError, NewtonPass, SmoothProblem};
+use crate::symbolic::{Derived, Normalised, SymRole};
 use crate::syntax::ast::BaseType;
 
 /// A node at bound parameter values, evaluated through its derived expressions.
