@@ -45,6 +45,7 @@ pub mod linalg;
 pub mod report;
 pub mod runtime;
 pub mod sema;
+pub mod shape;
 pub mod smooth;
 pub mod solve;
 pub mod status;

@@ -12,7 +12,7 @@ mod internal;
 pub mod lattice;
 mod smooth;
 
-use crate::ir::{Dim, Shape};
+use crate::shape::{Dim, Shape};
 use lattice::{Cone, Curvature, Mono, Sign, Smoothness};
 
 /// Every built-in function.

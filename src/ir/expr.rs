@@ -1,9 +1,9 @@
 //! Checked expressions: resolved leaves, atoms, and a shape on every node.
 
-use super::node::{DimId, ParamId, VarId};
-use super::shape::Shape;
+use super::node::{ParamId, VarId};
 use crate::atoms::Atom;
 use crate::diag::Span;
+use crate::shape::{DimId, Shape};
 
 /// Elementwise arithmetic with numpy broadcasting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -9,12 +9,11 @@ mod expr;
 mod method;
 mod node;
 mod print;
-mod shape;
 
+pub use crate::shape::{Dim, DimId, Shape};
 pub use expr::{Arith, Expr, ExprKind, Sel, SymId};
 pub use method::{Eigen, IterOptions, SolveMethod, SolveSpec, Transport, Weight};
 pub use node::{
-    shape_str, Classification, Constraint, ConstraintOrigin, DimId, DimInfo, Family, Init, Node, Objective, Output,
-    Param, ParamId, Program, Relation, Var, VarId,
+    shape_str, Classification, Constraint, ConstraintOrigin, DimInfo, Family, Init, Node, Objective, Output, Param,
+    ParamId, Program, Relation, Var, VarId,
 };
-pub use shape::{Dim, Shape};

@@ -2,12 +2,10 @@
 
 use super::expr::Expr;
 use super::method::SolveSpec;
-use super::shape::{Dim, Shape};
 use crate::diag::Span;
+use crate::shape::{Dim, Shape};
 use crate::syntax::ast::{BaseType, CmpOp, Sense};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DimId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ParamId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

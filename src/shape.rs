@@ -1,6 +1,10 @@
 //! Shapes: scalars, vectors and matrices whose sizes are literals or dimension names.
+//! Below the IR and the atom table alike (an atom's shape rule maps argument shapes
+//! to a result shape); `ir` re-exports them.
 
-use super::node::DimId;
+/// A node's dimension name, by its index in the node's dimension table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DimId(pub u32);
 
 /// One axis length: known now, or named and bound when the node is called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
