@@ -25,7 +25,8 @@ The other rows of issue 12's list, each beside the hand-written torch Function o
                     bench_robust_pool's implicit Function (batched Newton); ddn: the
                     side-by-side script's node, the batch as one call
 
-Each peer's outputs and gradients are checked equal to ddn's before timing.
+Each peer's outputs and gradients are checked equal to ddn's (to a tolerance from its
+solver's stopping test) before timing.
 `--only proxsuite`: ddn beside proxsuite alone on make_qp(n, 0), n = 10, 50, 200, the
 two layers' x* and dL/dp checked equal before timing.
 
