@@ -43,6 +43,7 @@ def _failure_text(status: np.ndarray, messages) -> str:
 
 _CPU = torch.device("cpu")
 _F64 = torch.float64
+_F32 = torch.float32
 # The solved statuses are the first codes, in the contract's order.
 _SOLVED_MAX = max(_ddn.SOLVED)
 assert _ddn.SOLVED == tuple(range(_SOLVED_MAX + 1))
@@ -55,64 +56,84 @@ def _float64_numpy(t: torch.Tensor) -> np.ndarray:
     return (t.detach() if t.requires_grad else t).numpy()
 
 
-def _tensor(a: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    t = torch.from_numpy(a)
-    return t if dtype is torch.float64 and device == _CPU else t.to(device, dtype)
+def _inputs(node, params) -> tuple[dict[str, np.ndarray], torch.dtype, bool, bool]:
+    """One pass over the parameters (in declaration order): their values as
+    float64 NumPy arrays by name, the result dtype (float32 when some parameter
+    is float32 and none float64, else float64), whether every one is float64
+    on the CPU (nothing to convert either way) and whether any requires a gradient.
 
-
-def _solve(layer: "Layer", dtype: torch.dtype, params) -> tuple[list[torch.Tensor], torch.Tensor, object]:
-    """The node solved at `params`: its outputs as tensors (of `dtype`, on the
-    parameters' device), the status codes, and the native solution."""
-    node = layer.node
-    # _float64_numpy inlined: this loop is most of a small call's Python time.
+    A small call's Python time is mostly per-tensor attribute reads, so each
+    is read once here."""
     arrays = {}
+    f32 = f64 = grad = False
+    plain = True
     for name, p in zip(node.param_names, params):
-        if p.dtype is not _F64 or not p.is_cpu:
+        dtype = p.dtype
+        if dtype is _F64:
+            f64 = True
+        elif dtype is _F32:
+            f32 = True
+        if dtype is not _F64 or not p.is_cpu:
+            plain = False
             p = p.to(_CPU, _F64)
-        arrays[name] = (p.detach() if p.requires_grad else p).numpy()
-    outputs, status, native = node._native.forward(arrays, layer._thread_count())
+        if p.requires_grad:
+            grad = True
+            p = p.detach()
+        arrays[name] = p.numpy()
+    return arrays, (_F32 if f32 and not f64 else _F64), plain, grad
+
+
+def _solve(layer: "Layer", arrays, dtype: torch.dtype, plain: bool, device) -> tuple[list[torch.Tensor], torch.Tensor, object]:
+    """The node solved at `arrays`: its outputs as tensors (of `dtype`, on
+    `device`), the status codes, and the native solution."""
+    outputs, status, native = layer.node._native.forward(arrays, layer._thread_count())
     # SOLVED is the first three codes (the contract's order): a comparison, not isin.
     if layer.on_failure == "raise" and (status > _SOLVED_MAX).any():
         raise DdnError(_failure_text(status, native.messages))
-    if dtype is _F64 and (not params or params[0].is_cpu):
+    if plain or (dtype is _F64 and device == _CPU):
         outs = [torch.from_numpy(o) for o in outputs]
     else:
-        device = params[0].device
         outs = [torch.from_numpy(o).to(device, dtype) for o in outputs]
     return outs, torch.from_numpy(status), native
 
 
 class _Solve(torch.autograd.Function):
-    """Forward: the node's outputs and the status codes; backward: the gradients
-    of the parameters that require them."""
+    """Forward: the node's outputs (the status codes are appended to `status`:
+    a non-differentiable output of the Function would cost autograd's
+    bookkeeping on every call); backward: the gradients of the parameters that
+    require them."""
 
     @staticmethod
-    def forward(ctx, layer: "Layer", dtype: torch.dtype, *params: torch.Tensor):
+    def forward(ctx, layer: "Layer", arrays, dtype: torch.dtype, plain: bool, status: list, *params: torch.Tensor):
         ctx.set_materialize_grads(False)
-        outs, status, native = _solve(layer, dtype, params)
+        device = params[0].device if params else _CPU
+        outs, codes, native = _solve(layer, arrays, dtype, plain, device)
+        status.append(codes)
         ctx.native = native
         ctx.layer = layer
-        ctx.param_dtypes = [p.dtype for p in params]
-        ctx.device = params[0].device if params else _CPU
-        ctx.mark_non_differentiable(status)
-        return (*outs, status)
+        ctx.plain = plain
+        if not plain:
+            ctx.param_dtypes = [p.dtype for p in params]
+            ctx.device = device
+        return tuple(outs)
 
     @staticmethod
     def backward(ctx, *grad_outputs):
         node = ctx.layer.node
-        cot = {n: _float64_numpy(g) for n, g in zip(node.output_names, grad_outputs[:-1]) if g is not None}
-        wanted = [n for n, need in zip(node.param_names, ctx.needs_input_grad[2:]) if need]
-        grads, failures = ctx.native.backward(cot, wanted)
+        cot = {n: _float64_numpy(g) for n, g in zip(node.output_names, grad_outputs) if g is not None}
+        needs = ctx.needs_input_grad[5:]
+        grads, failures = ctx.native.backward(cot, [n for n, need in zip(node.param_names, needs) if need])
         if failures and ctx.layer.on_failure == "raise":
             raise DdnError("backward failed: " + "; ".join(f"instance {i}: {m}" for i, m in failures))
-        return (
-            None,
-            None,
-            *(
-                _tensor(grads[n], ctx.device, d) if n in grads else None
-                for n, d in zip(node.param_names, ctx.param_dtypes)
-            ),
-        )
+        if ctx.plain:
+            back = [torch.from_numpy(grads[n]) if need else None for n, need in zip(node.param_names, needs)]
+        else:
+            device = ctx.device
+            back = [
+                torch.from_numpy(grads[n]).to(device, d) if need else None
+                for n, need, d in zip(node.param_names, needs, ctx.param_dtypes)
+            ]
+        return (None, None, None, None, None, *back)
 
 
 class Layer(torch.nn.Module):
@@ -174,13 +195,14 @@ class Layer(torch.nn.Module):
 
     def _call(self, params):
         """The call with every parameter a tensor, in declaration order."""
-        dtypes = {p.dtype for p in params}
-        dtype = torch.float32 if torch.float32 in dtypes and torch.float64 not in dtypes else torch.float64
-        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
-            *outs, status = _Solve.apply(self, dtype, *params)
+        arrays, dtype, plain, grad = _inputs(self.node, params)
+        if grad and torch.is_grad_enabled():
+            status = []
+            outs = _Solve.apply(self, arrays, dtype, plain, status, *params)
+            status = status[0]
         else:
             # Nothing to differentiate: the solve without autograd's bookkeeping.
-            outs, status, _ = _solve(self, dtype, params)
+            outs, status, _ = _solve(self, arrays, dtype, plain, params[0].device if params else _CPU)
         # A plain attribute: nn.Module.__setattr__'s checks for parameters,
         # buffers and submodules cost microseconds per call.
         object.__setattr__(self, "last_status", status)
