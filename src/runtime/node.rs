@@ -427,9 +427,17 @@ fn direct_solved(
 /// Thresholds of `weakly_active`. An interior point method ends with
 /// `sᵢzᵢ ≈ μ` on every row: strictly active rows have `sᵢ ≪ zᵢ`, inactive ones
 /// `zᵢ ≪ sᵢ`, and a weakly active row has both small and of one order
-/// (both near `√μ`): below `WEAK_TOL · (1 + max|z|)`, ratio within `WEAK_RATIO`.
+/// (both near `√μ`): below `WEAK_TOL · (1 + max|z̃|)`, ratio within `WEAK_RATIO`,
+/// with `z̃ = z/ω` the multipliers in the objective's unit ω
+/// ([`crate::solve::ConeProgram::objective_scale`]): multipliers scale with the
+/// objective, slacks do not, and an objective scaled by 1e-8 has multipliers
+/// of order 1e-8 that are not small in its own terms. The active-set polish
+/// ends with complementarity exact (`sᵢzᵢ = 0`), so there a weakly active row
+/// has both below `WEAK_ZERO · (1 + max|z̃|)`, zero to the solver's accuracy
+/// (its tolerances are 1e-8), whatever their ratio.
 pub const WEAK_TOL: f64 = 1e-3;
 pub const WEAK_RATIO: f64 = 1e3;
+pub const WEAK_ZERO: f64 = 1e-9;
 
 /// Inequality constraints with rows that are active (`sᵢ ≈ 0`) but whose
 /// multiplier is zero too (`zᵢ ≈ 0`): there the solution map has a kink, and the
@@ -437,8 +445,9 @@ pub const WEAK_RATIO: f64 = 1e3;
 /// regularised KKT solve picks). Named constraints by name, others as `#k`
 /// (their order in the node, `var` type bounds last).
 fn weakly_active(node: &Node, layout: &Layout, sol: &IpmResult<'_>) -> Vec<String> {
-    let scale = 1.0 + sol.z.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let tol = WEAK_TOL * scale;
+    let omega = sol.info.objective_scale;
+    let scale = 1.0 + sol.z.iter().fold(0.0f64, |m, v| m.max(v.abs())) / omega;
+    let (tol, zero) = (WEAK_TOL * scale, WEAK_ZERO * scale);
     node.constraints
         .iter()
         .zip(&layout.constraint_rows)
@@ -446,8 +455,9 @@ fn weakly_active(node: &Node, layout: &Layout, sol: &IpmResult<'_>) -> Vec<Strin
         .filter(|(_, (c, _))| c.relation() == crate::ir::Relation::Le)
         .filter(|(_, (_, (rows, _)))| {
             (rows.start..rows.start + rows.len).any(|r| {
-                let (si, zi) = (sol.s[r].abs(), sol.z[r].abs());
-                si < tol && zi < tol && si < WEAK_RATIO * zi && zi < WEAK_RATIO * si
+                let (si, zi) = (sol.s[r].abs(), sol.z[r].abs() / omega);
+                let balanced = si < WEAK_RATIO * zi && zi < WEAK_RATIO * si;
+                (si < tol && zi < tol && balanced) || (si < zero && zi < zero)
             })
         })
         .map(|(k, (c, _))| c.name.clone().unwrap_or_else(|| format!("#{k}")))

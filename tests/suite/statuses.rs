@@ -203,6 +203,42 @@ fn optimal_is_the_optimum_whatever_the_objective_scale() {
     }
 }
 
+/// Weak activity is judged in the objective's unit ω too: the interior point
+/// method's projection of `a` onto the orthant, `c·‖x − a‖²` with `x ≥ 0`, has
+/// multipliers `zᵢ = −2c·aᵢ` on the rows where `aᵢ < 0` (of order `c`, as
+/// everything dual), and a row is weakly active only where `aᵢ = 0`. At
+/// `c = 1e-8` the absolute test used to name the constraint weakly active
+/// from multipliers 1.4e-8 and 4e-8 (below its 1e-3 floor) although the
+/// objective itself is 4.5e-8. And where the active-set polish ran (here at
+/// `c ≥ 1e2`) the weakly active row came out with `s = 0` and `z = 0` exactly,
+/// which the ratio test (`s` and `z` of one order) missed. The point's `x = max(a, 0)` checks the solve
+/// (to 1e-8: the gap in ω's unit, 2e-9 at `c = 1e-8`, is below the tolerance
+/// at which the active-set polish is skipped, and x is 1e-9 off there).
+#[test]
+fn weak_activity_is_judged_in_the_objective_unit() {
+    let m = module(
+        "node s(a: real[n], c: pos) -> x: real[n] {\n minimize c * sum_squares(x - a)\n subject to { x >= 0 }\n solve using ipm\n}",
+    );
+    let node = m.node("s").expect("node");
+    for c in [1e-8, 1e-6, 1e-2, 1.0, 1e2, 1e6] {
+        for (a, weak) in [([1.5f64, -0.7, 0.3, -2.0, 0.9], None), ([1.5, -0.7, 0.0, -2.0, 0.9], Some(json!(["#0"])))] {
+            let fwd = node.forward(&inputs(json!({ "a": a, "c": c }))).expect("forward");
+            let info = &fwd.solved.info;
+            assert_eq!(
+                (fwd.solved.status, info["solver"].as_str()),
+                (Status::Optimal, Some("ipm")),
+                "c = {c}: {info:?}"
+            );
+            // The weakly active entry converges as √μ, like any interior point
+            // method's at a point without strict complementarity: not checked.
+            for (x, ai) in fwd.solved.outputs[0].1.data.iter().zip(a).filter(|(_, ai)| *ai != 0.0) {
+                assert!((x - ai.max(0.0)).abs() < 1e-8, "c = {c}, a = {a:?}: x = {x}, {info:?}");
+            }
+            assert_eq!(info.get("weakly_active"), weak.as_ref(), "c = {c}, a = {a:?}: {info:?}");
+        }
+    }
+}
+
 /// `4a` overflows for `a = 1e308`: the outputs are infinite, which every entry
 /// point now reports as `numerical_error` with a message (the library used to
 /// say `optimal` and leave it to `ddnc run` to notice); an infinite gradient

@@ -83,28 +83,20 @@ const RESIDUAL_FAILURES: &[(&str, &str)] = &[
     ),
     ("YAO", "optimal_inaccurate; absolute primal residual 5.9e-6"),
     // netlib_lp
-    ("AGG2", "the relative stopping criteria hold; absolute gap 1.3e-8"),
-    ("AGG3", "the relative stopping criteria hold; absolute gap 1.5e-8"),
-    ("ETAMACRO", "the relative stopping criteria hold; absolute dual residual 6.2e-8, gap 2.5e-8"),
-    (
-        "FFFFF800",
-        "the relative stopping criteria hold; absolute primal residual 2.8e-5, dual residual 1.7e-6, gap 4.7e-6",
-    ),
-    ("FINNIS", "the relative stopping criteria hold; absolute primal residual 3.0e-8, gap 1.0e-6"),
-    ("GFRD-PNC", "the relative stopping criteria hold; absolute gap 1.4e-8"),
-    ("GROW15", "the relative stopping criteria hold; absolute gap 3.4e-8"),
-    ("GROW7", "the relative stopping criteria hold; absolute gap 1.4e-8"),
-    ("PEROLD", "the relative stopping criteria hold; absolute gap 1.1e-6"),
+    // (observed 2026-12-05 at the solver tolerance 1e-12)
+    ("AGG2", "passes here (gap 3.1e-9), not by the margin of 10"),
+    ("AGG3", "the relative stopping criteria hold; absolute gap 1.0e-7"),
+    ("ETAMACRO", "optimal_inaccurate (stalls short of 1e-12); absolute dual residual 1.9e-8"),
+    ("FFFFF800", "optimal_inaccurate (stalls short of 1e-12); absolute primal residual 5.8e-8, dual residual 1.5e-6"),
+    ("FINNIS", "passes here (gap 4.3e-9), not by the margin of 10"),
+    ("GFRD-PNC", "passes here (gap 8.4e-9), not by the margin of 10"),
+    ("GROW15", "the relative stopping criteria hold; absolute gap 4.8e-8"),
+    ("GROW7", "passes here (gap 3.6e-9), not by the margin of 10"),
     (
         "PILOT4",
-        "the relative stopping criteria hold; absolute primal residual 1.9e-8, dual residual 4.6e-8, gap 5.9e-6",
+        "the relative stopping criteria hold; absolute primal residual 6.8e-9, dual residual 4.9e-9, gap 2.2e-7",
     ),
-    (
-        "SHARE1B",
-        "the relative stopping criteria hold; absolute primal residual 7.0e-8, dual residual 2.4e-7, gap 5.8e-6",
-    ),
-    // cblib_socp
-    ("chainsing-1000-2", "the relative stopping criteria hold; absolute gap 1.1e-6"),
+    // cblib_socp (observed 2026-12-05 at the solver tolerance 1e-9)
     ("chainsing-1000-3", "the relative stopping criteria hold; absolute gap 2.8e-8"),
     (
         "sched_50_50_orig",
@@ -114,8 +106,8 @@ const RESIDUAL_FAILURES: &[(&str, &str)] = &[
         "sched_50_50_scaled",
         "the relative stopping criteria hold; absolute primal residual 7.3e-8, dual residual 2.8e-6",
     ),
-    ("nql30", "the relative stopping criteria hold; absolute dual residual 1.3e-8"),
-    ("sambal", "the relative stopping criteria hold; absolute primal residual 5.2e-8, gap 3.4e-8"),
+    ("nql30", "passes here (dual residual 1.3e-9), not by the margin of 10"),
+    ("sambal", "passes here (primal residual 5.6e-9), not by the margin of 10"),
 ];
 
 /// Problems whose objective misses the reference, with why (observed 2026-11-29).
@@ -125,9 +117,14 @@ const OBJECTIVE_FAILURES: &[(&str, &str)] = &[
         "optimal by the relative criteria at 164712.448 (2.4e-6 off, rtol 1e-6; observed 2026-12-05); Clarabel 0.11 at tol 1e-8 ends 2.2e-6 off too",
     ),
     ("YAO", "stalls at optimal_inaccurate at 91.02 instead of 197.70 (Clarabel 0.11 fails the same way)"),
-    ("PILOT4", "Optimal by the stopping criteria, but the objective is 1.3e-7 off (rtol 1e-8): badly scaled LP"),
+    (
+        "ETAMACRO",
+        "optimal_inaccurate at the solver tolerance 1e-12 (observed 2026-12-05; its objective is right to 1e-11)",
+    ),
+    ("FFFFF800", "optimal_inaccurate at the solver tolerance 1e-12 (observed 2026-12-05)"),
+    ("sched_50_50_orig", "optimal_inaccurate at the solver tolerance 1e-9 (observed 2026-12-05), 1.3e-7 off"),
     ("sched_50_50_scaled", "stalls at optimal_inaccurate, objective 2.2e-6 off"),
-    ("nql30", "Optimal by the stopping criteria, objective 1.4e-6 off (rtol 1e-7)"),
+    ("nql30", "Optimal by the stopping criteria, objective 1.5e-7 off (rtol 1e-7) at the solver tolerance 1e-9"),
     ("qssp30", "Optimal by the stopping criteria, objective 9.3e-7 off (rtol 1e-7)"),
 ];
 
@@ -361,19 +358,28 @@ fn check_set(set: &str, solver_tol: Option<f64>, tol: f64) {
     assert!(now_passing.is_empty(), "{set}: now passing, remove from the known failures: {now_passing:?}");
 }
 
+/// The solver stops on relative criteria and the judge is absolute, so each
+/// set is solved at a tighter solver tolerance than it is judged at; the
+/// tolerances are those measured best by the judge (2026-12-05): here 1e-10
+/// (65 pass; at 1e-11 66, but QSHIP04L misses and QISRAEL, QSHARE1B stall at
+/// `optimal_inaccurate`).
 #[test]
 fn maros_meszaros_qps() {
     check_set("maros_meszaros", Some(1e-10), 1e-9);
 }
 
+/// Solver tolerance 1e-12 (49 pass; 43 at 1e-10, 45 at 1e-11; ETAMACRO and
+/// FFFFF800, failing either way, stall at `optimal_inaccurate` there).
 #[test]
 fn netlib_lps() {
-    check_set("netlib_lp", Some(1e-10), 1e-8);
+    check_set("netlib_lp", Some(1e-12), 1e-8);
 }
 
+/// Solver tolerance 1e-9 (6 pass; 4 at the default 1e-8; at 1e-10 most stall
+/// at `optimal_inaccurate`; sched_50_50_orig does at 1e-9).
 #[test]
 fn cblib_socps() {
-    check_set("cblib_socp", None, 1e-8);
+    check_set("cblib_socp", Some(1e-9), 1e-8);
 }
 
 /// HS21 by hand: `min 0.01 x₁² + x₂² − 100` s.t. `10x₁ − x₂ ≥ 10`, `2 ≤ x₁ ≤ 50`,

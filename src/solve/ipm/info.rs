@@ -98,7 +98,39 @@ impl Tolerances {
     }
 }
 
+/// The norms of a point `(x, s, z)` (an iterate divided by `τ`) in original
+/// units, from which [`Info::set_measures`] builds the measures of the module
+/// documentation: the iterate's ([`Measures::update`], from the equilibrated
+/// data) and a polished point's (`polish::measure`, from the original data)
+/// go through that one function, so the two cannot drift apart.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PointNorms {
+    /// `‖Ax + s − b‖∞` and `‖Px + q + Aᵀz‖∞`.
+    pub primal_residual: f64,
+    pub dual_residual: f64,
+    /// `‖x‖∞`, `‖s‖∞`, `‖z‖∞`.
+    pub x: f64,
+    pub s: f64,
+    pub z: f64,
+    /// The objectives less `c0`: `½xᵀPx + qᵀx` and `−½xᵀPx − bᵀz`.
+    pub primal: f64,
+    pub dual: f64,
+}
+
 impl Info {
+    /// The objectives, residuals and gaps of the module documentation at a
+    /// point of these norms (`ω`, `‖q‖∞`, `‖b‖∞` and `c0` from `data`).
+    pub(crate) fn set_measures(&mut self, data: &ProblemData, n: &PointNorms) {
+        let omega = data.objective_scale;
+        self.objective_scale = omega;
+        self.primal_objective = n.primal + data.c0;
+        self.dual_objective = n.dual + data.c0;
+        self.gap = (n.primal - n.dual).abs();
+        self.rel_gap = self.gap / f64::max(omega, f64::min(n.primal.abs(), n.dual.abs()));
+        self.primal_residual = n.primal_residual / f64::max(1.0, data.norm_b + n.x + n.s);
+        self.dual_residual = n.dual_residual / f64::max(omega, data.norm_q + omega * n.x + n.z);
+    }
+
     /// The gap test: absolute in the objective's unit ω, or relative.
     pub(crate) fn gap_met(&self, t: Tolerances) -> bool {
         self.gap < t.gap_abs * self.objective_scale || self.rel_gap < t.gap_rel
@@ -182,28 +214,28 @@ impl Measures {
         self.dot_qx = res.dot_qx * cinv;
         self.dot_bz = res.dot_bz * cinv;
         let xpx = res.dot_xpx * cinv;
-        let i = &mut self.info;
         let half_xpx = 0.5 * xpx * tinv * tinv;
-        let (p, d) = (self.dot_qx * tinv + half_xpx, -self.dot_bz * tinv - half_xpx);
-        i.primal_objective = p + data.c0;
-        i.dual_objective = d + data.c0;
-        let omega = data.objective_scale;
-        i.objective_scale = omega;
-        i.gap = (p - d).abs();
-        i.rel_gap = i.gap / f64::max(omega, f64::min(p.abs(), d.abs()));
-
         let norm_x = norm_inf_scaled(&v.x, &eq.d);
         let norm_z = norm_inf_scaled(&v.z, &eq.e) * cinv;
         let norm_s = norm_inf_scaled(&v.s, &eq.einv);
+        let i = &mut self.info;
+        i.set_measures(
+            data,
+            &PointNorms {
+                primal_residual: norm_inf_scaled(&res.rz, &eq.einv) * tinv,
+                dual_residual: norm_inf_scaled(&res.rx, &eq.dinv) * tinv * cinv,
+                x: norm_x * tinv,
+                s: norm_s * tinv,
+                z: norm_z * tinv,
+                primal: self.dot_qx * tinv + half_xpx,
+                dual: -self.dot_bz * tinv - half_xpx,
+            },
+        );
         i.primal_infeasibility = norm_inf_scaled(&res.atz, &eq.dinv) * cinv / f64::max(1.0, norm_z);
         i.dual_infeasibility = f64::max(
             norm_inf_scaled(&res.px, &eq.dinv) * cinv / f64::max(1.0, norm_x),
             norm_inf_scaled(&res.ax_s, &eq.einv) / f64::max(1.0, norm_x + norm_s),
         );
-        i.primal_residual =
-            norm_inf_scaled(&res.rz, &eq.einv) * tinv / f64::max(1.0, data.norm_b + (norm_x + norm_s) * tinv);
-        i.dual_residual = norm_inf_scaled(&res.rx, &eq.dinv) * tinv * cinv
-            / f64::max(omega, data.norm_q + (omega * norm_x + norm_z) * tinv);
         i.ktratio = v.kappa * tinv;
     }
 

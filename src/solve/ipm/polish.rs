@@ -53,9 +53,11 @@
 //! out negative joins it, and the system is solved again (at most
 //! [`MAX_ACTIVE_SETS`] sets). The point is kept under the same rule as the
 //! Newton steps' (the solver's criteria rate it no lower), and only if its
-//! absolute error — the worst of the residuals' and the gap's — is lower.
+//! absolute error — the worst of the residuals' and the gap's, the dual side's
+//! in the objective's unit ω — is lower. A point whose absolute error is
+//! already below `tol_gap_abs` is left as it is.
 
-use super::info::Info;
+use super::info::{Info, PointNorms};
 use super::status::Status;
 use super::workspace::Workspace;
 use super::KAPPA_BACKWARD;
@@ -153,8 +155,8 @@ fn residuals(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: 
     }
 }
 
-/// The primal objective `½xᵀPx + qᵀx + c0` and the dual `−½xᵀPx − bᵀz + c0`
-/// at `(x, z)` (`xᵀPx = x̃ᵀP̃x̃/c`).
+/// The objectives less `c0`, the primal `½xᵀPx + qᵀx` and the dual
+/// `−½xᵀPx − bᵀz`, at `(x, z)` (`xᵀPx = x̃ᵀP̃x̃/c`).
 fn objectives(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], z: &[f64]) -> (f64, f64) {
     let data = &ws.solver.data;
     let eq = &data.equil;
@@ -165,7 +167,7 @@ fn objectives(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], z:
     data.p.sym_mul_add(&mut w.rd, &w.xt, 1.0);
     let xpx = dot(&w.xt, &w.rd) / eq.c;
     let (qx, bz) = (dot(&prob.q, x), dot(&prob.b, z));
-    (0.5 * xpx + qx + prob.c0, -0.5 * xpx - bz + prob.c0)
+    (0.5 * xpx + qx, -0.5 * xpx - bz)
 }
 
 /// The measures of [`Info`] (objectives, residuals, gaps) at the point
@@ -173,17 +175,19 @@ fn objectives(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], z:
 /// iterate's `κ/τ` among them, is left as it is): what the status of a
 /// returned point is judged by.
 fn measure(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: &[f64], z: &[f64], info: &mut Info) {
-    let (pobj, dobj) = objectives(prob, ws, w, x, z);
+    let (primal, dual) = objectives(prob, ws, w, x, z);
     residuals(prob, ws, w, x, s, z);
-    let data = &ws.solver.data;
     let inf = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-    let (nx, ns, nz) = (inf(x), inf(s), inf(z));
-    info.primal_residual = inf(&w.rp) / f64::max(1.0, data.norm_b + nx + ns);
-    let omega = data.objective_scale;
-    info.dual_residual = inf(&w.rd) / f64::max(omega, data.norm_q + omega * nx + nz);
-    (info.primal_objective, info.dual_objective) = (pobj, dobj);
-    info.gap = (pobj - dobj).abs();
-    info.rel_gap = info.gap / f64::max(omega, f64::min((pobj - prob.c0).abs(), (dobj - prob.c0).abs()));
+    let norms = PointNorms {
+        primal_residual: inf(&w.rp),
+        dual_residual: inf(&w.rd),
+        x: inf(x),
+        s: inf(s),
+        z: inf(z),
+        primal,
+        dual,
+    };
+    info.set_measures(&ws.solver.data, &norms);
 }
 
 /// [`measure`] at the workspace's returned point, into its `info`.
@@ -322,13 +326,15 @@ pub(super) fn polish(prob: &ConeProgram, ws: &mut Workspace) -> u32 {
     kept
 }
 
-/// The worst of `‖r_p‖∞`, `‖r_d‖∞` and the gap `|pobj − dobj|` at a point, in
-/// original units.
+/// The worst of `‖r_p‖∞` and, in the objective's unit ω (the dual side scales
+/// with the objective: [`ConeProgram::objective_scale`]), `‖r_d‖∞` and the gap
+/// `|pobj − dobj|` at a point, in original units otherwise.
 fn absolute_error(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: &[f64], z: &[f64]) -> f64 {
     let (pobj, dobj) = objectives(prob, ws, w, x, z);
     residuals(prob, ws, w, x, s, z);
     let inf = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-    inf(&w.rd).max(inf(&w.rp)).max((pobj - dobj).abs())
+    let omega = ws.solver.data.objective_scale;
+    inf(&w.rp).max(inf(&w.rd) / omega).max((pobj - dobj).abs() / omega)
 }
 
 /// The active-set polish of the module documentation, from the workspace's
