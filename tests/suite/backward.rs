@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::Rng;
 
-fn tight() -> Settings {
+pub(super) fn tight() -> Settings {
     let t = 1e-12;
     Settings { tol_gap_abs: t, tol_gap_rel: t, tol_feas: t, ..Settings::default() }
 }
