@@ -14,7 +14,7 @@ use ddn::ir::{Family, Node};
 use ddn::runtime::{bind, forward, forward_with, named_tensors};
 use serde_json::{json, Value};
 
-use super::backward::{check, loss, tight};
+use super::backward::{check, differences, tight};
 use super::rewrite_corpus::{Reference, CORPUS, HEAD, NOT_YET};
 use super::{rendered, Rng};
 
@@ -82,31 +82,6 @@ fn solve(node: &Node, inputs: &Value) -> (ddn::runtime::Bound, ddn::runtime::Sol
     (b, s)
 }
 
-/// `grads` against central differences of `node`'s re-solves (h = 1e-5) in
-/// every parameter entry: the first mismatch, if any.
-fn differences(node: &Node, inputs: &Value, cot: &[(String, Tensor)], grads: &[Tensor]) -> Result<(), String> {
-    let h = 1e-5;
-    let bound = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
-    for (k, p) in node.params.iter().enumerate() {
-        let value = &bound.params[k];
-        for i in 0..value.data.len() {
-            let at = |d: f64| {
-                let mut t = value.clone();
-                t.data[i] += d;
-                let mut v = inputs.clone();
-                v[&p.name] = ddn::runtime::tensor_to_json(&t);
-                loss(node, &v, cot)
-            };
-            let numeric = (at(h) - at(-h)) / (2.0 * h);
-            let analytic = grads[k].data[i];
-            if (numeric - analytic).abs() > 1e-5 * (1.0 + numeric.abs()) {
-                return Err(format!("`{}`[{i}]: backward {analytic}, central difference {numeric}", p.name));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Whether two lists of tensors agree entry by entry (relative to 1 + |q|).
 fn agree(p: &[(String, Tensor)], q: &[(String, Tensor)], tol: f64) -> Result<(), String> {
     for ((name, a), (_, b)) in p.iter().zip(q) {
@@ -146,8 +121,8 @@ fn every_corpus_entry_solves_and_differentiates_as_its_reference() {
                 assert!(!written.class.family.is_conic(), "{}: not smooth as written: {:?}", e.body, written.class);
                 written
             }
-            Reference::Dcp(body, _) => {
-                assert!(written.class.family.is_conic(), "{}: smooth as written: {:?}", e.body, written.class);
+            Reference::Dcp(body, why) => {
+                assert!(written.class.family.is_conic(), "{}: smooth as written, not ({why})", e.body);
                 let n = corpus_node(body);
                 assert!(n.class.reason.starts_with("DCP-convex") && !rewritten(&n), "{body}: {:?}", n.class);
                 n
