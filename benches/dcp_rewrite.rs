@@ -83,7 +83,7 @@ fn dcp_rewrite(c: &mut Criterion) {
     let (t, _) = time_once(|| ddn::compile("t.ddn", &baseline));
     bench(&mut group, GROUP, "compile_dcp_baseline", 1, t, || ddn::compile("t.ddn", black_box(&baseline)));
     group.finish();
-    for (i, (body, _)) in corpus::CORPUS.iter().enumerate() {
+    for (i, body) in corpus::CORPUS.iter().map(|e| e.body).enumerate() {
         let src = format!("{} {{ {body} }}", corpus::HEAD);
         let (t, compiled) = time_once(|| ddn::compile("t.ddn", &src));
         let node = compiled.program.nodes.first().expect("corpus node");

@@ -176,7 +176,9 @@ pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> 
     use crate::ir::ConstraintOrigin;
     let mut out = format!("node {}: {} ({})\n", node.name, node.class.family.name(), node.class.reason);
     let rules = node.class.notes.iter().find(|n| n.starts_with(crate::dcp::rewrite::RULES));
-    if let Some(n) = rules {
+    // The stage's run, rewritten or not, with the limit it stopped at if any.
+    let stage = node.class.notes.iter().find(|n| n.starts_with(crate::dcp::rewrite::NO_FORM));
+    for n in rules.iter().chain(&stage) {
         out.push_str(&format!("  {n}\n"));
     }
     if rules.is_some() && !node.class.family.is_conic() {

@@ -11,7 +11,8 @@
 //!    locally and differentiated through its first-order conditions — also when
 //!    it is DCP with exponential cones: Newton and the smooth interior method
 //!    are the faster path there (entropic OT, logistic regression), so a node
-//!    both smooth and conic keeps it.
+//!    both smooth and conic keeps it, unless it asks for the cone program
+//!    (`solve using ipm`, [`Parts::cone_program`]).
 //! 3. Otherwise a DCP node needing exponential cones is an EXP cone program.
 //! 4. Otherwise it is an error that names the lowest offending subexpression.
 //!
@@ -37,6 +38,9 @@ pub struct Parts<'a> {
     pub constraints: &'a [Constraint],
     /// The expressions came from the rewrite stage, not from the text.
     pub rewritten: bool,
+    /// `solve using ipm`: a DCP node needing exponential cones is its cone
+    /// program even when it is smooth (set by [`classify_rewriting`]).
+    pub cone_program: bool,
 }
 
 struct Checked {
@@ -162,7 +166,7 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
         });
     }
 
-    if !all.smooth && all.dcp && all.cone == Cone::Exponential {
+    if (!all.smooth || p.cone_program) && all.dcp && all.cone == Cone::Exponential {
         let objective = match obj.cone {
             Cone::Affine | Cone::PiecewiseLinear => "a (piecewise-)linear objective",
             Cone::Quadratic => "a convex quadratic objective",
@@ -175,10 +179,11 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
             Some(Cone::Quadratic | Cone::SecondOrder) => "second-order cone constraints",
             Some(_) => "exponential cone constraints",
         };
+        let why = if all.smooth { "`solve using ipm`" } else { "not smooth" };
         return Ok(Classification {
             family: Family::Exp,
             convex: true,
-            reason: format!("{dcp}, with {objective} and {constraints}; not smooth, so solved as a cone program"),
+            reason: format!("{dcp}, with {objective} and {constraints}; {why}, so solved as a cone program"),
             notes,
             culprit: None,
         });
@@ -284,15 +289,15 @@ pub struct Replaced {
 ///   the smooth interior method under constraints) on the text as written, by
 ///   default, because it is the faster path there ([`rewrite::SMOOTH_FORWARD`]);
 ///   the same global minimum either way. `solve using ipm` asks for the cone
-///   program instead. A DCP form that needs the exponential cone while smooth
-///   is not a cone program ddn routes smooth nodes to, so it is solved as
-///   written too.
+///   program instead (an exponential-cone one too: [`Parts::cone_program`]).
 ///
 /// Not DCP after rewriting: the verdict on the text as written stands.
 pub fn classify_rewriting(
     p: &Parts,
     solve: Option<&SolveSpec>,
 ) -> Result<(Classification, Option<Replaced>), Diagnostic> {
+    let ipm = solve.is_some_and(|s| matches!(s.method, SolveMethod::Ipm(_)));
+    let p = &Parts { cone_program: ipm, ..*p };
     let written = classify(p);
     if written.as_ref().is_ok_and(|c| c.convex) {
         return Ok((written?, None));
@@ -319,13 +324,12 @@ pub fn classify_rewriting(
         _ => {
             let mut written = written?;
             if !out.stop.starts_with("saturated") {
-                written.notes.push(format!("the DCP rewrite stage found no DCP form (egg: {})", out.stop));
+                written.notes.push(format!("{}(egg: {})", rewrite::NO_FORM, out.stop));
             }
             return Ok((written, None));
         }
     };
     let rules = format!("{}{} (egg: {})", rewrite::RULES, out.rules.join(", "), out.stop);
-    let ipm = solve.is_some_and(|s| matches!(s.method, SolveMethod::Ipm(_)));
     match written {
         Ok(mut w) if !(ipm && rewritten.family.is_conic()) => {
             let forward = match w.family {
@@ -341,7 +345,8 @@ pub fn classify_rewriting(
                 )
             } else {
                 format!(
-                    "{}, needing the exponential cone; smooth as written, so solved by {forward} on the text as written",
+                    "{}, needing the exponential cone; smooth as written, so solved by {forward} on the text as written \
+                     (`solve using ipm` solves the cone program)",
                     rewrite::VERDICT
                 )
             };

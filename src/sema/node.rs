@@ -200,6 +200,7 @@ pub fn check_node(n: &ast::Node, defs: &DefTable, diags: &mut Vec<Diagnostic>) -
         objective: &objective,
         constraints: &constraints,
         rewritten: false,
+        cone_program: false,
     };
     let solve = solve.map(|named| named.resolve(&parts)).transpose();
     let class = classify::classify_rewriting(&parts, solve.as_ref().ok().and_then(Option::as_ref));

@@ -46,6 +46,10 @@ pub const VERDICT: &str = "convex (DCP after rewriting)";
 /// How the classification note naming the rules used begins (`ddnc explain`
 /// prints it).
 pub const RULES: &str = "rewritten into DCP form by ";
+/// How the classification note of a node the stage found no DCP form for
+/// begins, when its run stopped at a limit (`ddnc check` and `ddnc explain`
+/// print it: more iterations or e-nodes might have found one).
+pub const NO_FORM: &str = "the DCP rewrite stage found no DCP form ";
 
 /// Why a node smooth as written and DCP after rewriting keeps the smooth
 /// forward by default (`ddnc explain` prints it; docs/benchmarks.md, "egg DCP
