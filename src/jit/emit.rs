@@ -12,7 +12,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 
-use super::fuse::{Member, Nest, Role, Unit};
+use super::fuse::{operands, Member, Nest, Role, Unit, PAIRS};
 use super::layout::Layout;
 use super::plan::{Binary, Check, Fold, Operand, Plan, Post, Unary};
 
@@ -52,6 +52,9 @@ struct Emitter<'m, 'f> {
     /// Rows computed at once: 1 (`f64` values), or 2 in a loop nest (`f64x2`,
     /// lane `l` row `i + l`, so each lane does what one row alone does).
     lanes: usize,
+    /// In a loop nest, by `(step, lanes)`: the value of a step outside it that
+    /// it reads as a scalar (a constant, `alpha`), loaded once before its rows.
+    invariant: HashMap<(usize, usize), Value>,
 }
 
 /// Fills `func` with the code of `units` (steps planned by `plans`).
@@ -77,7 +80,19 @@ pub(super) fn function(
     let no = b.ins().iconst(types::I8, 0);
     b.def_var(bad, no);
     let offsets = &layout.offsets;
-    let mut e = Emitter { b, module, imports, refs: HashMap::new(), arena, call, offsets, inputs, bad, lanes: 1 };
+    let mut e = Emitter {
+        b,
+        module,
+        imports,
+        refs: HashMap::new(),
+        arena,
+        call,
+        offsets,
+        inputs,
+        bad,
+        lanes: 1,
+        invariant: HashMap::new(),
+    };
     for unit in units {
         match unit {
             Unit::Step(k) => e.step(*k, &plans[*k]),
@@ -224,11 +239,13 @@ impl Emitter<'_, '_> {
             // Only 8-byte aligned: no `aligned` flag, which would let Cranelift
             // fold the load into an SSE instruction that needs 16.
             (_, 1) => self.b.ins().load(types::F64X2, MemFlagsData::new().with_notrap(), a.0, a.1),
+            // A splat of a load is one `movddup` from memory (`scalar_to_vector`
+            // of a loaded value was a load, a zeroing and a merge).
             (_, s) => {
                 let x0 = load(self, a);
                 let a1 = self.offset(a, 8 * s);
                 let x1 = load(self, a1);
-                let v = self.b.ins().scalar_to_vector(types::F64X2, x0);
+                let v = self.b.ins().splat(types::F64X2, x0);
                 self.b.ins().insertlane(v, x1, 1)
             }
         }
@@ -478,20 +495,39 @@ impl Emitter<'_, '_> {
                 _ => {}
             }
         }
+        for m in &nest.members {
+            for x in operands(&plans[m.k]) {
+                if (x.s0, x.s1) == (0, 0) && nest.member(x.slot).is_none() {
+                    for lanes in [1, 2] {
+                        self.lanes = lanes;
+                        let v = self.load_rows(self.origin(x.slot), &[], 0);
+                        self.invariant.insert((x.slot, lanes), v);
+                    }
+                }
+            }
+        }
+        self.lanes = 1;
         if nest.members.iter().all(|m| m.role != Role::Total { of_entries: true }) {
+            // `PAIRS` pairs of rows per iteration, then the rest one row at a time.
+            let step = 2 * PAIRS;
             self.lanes = 2;
-            self.counted(rows / 2, &mut |e, pair| {
-                let i = e.b.ins().ishl_imm_u(pair, 1);
-                e.rows(nest, plans, i, &totals);
+            self.counted(rows / step, &mut |e, t| {
+                let i = e.b.ins().imul_imm_u(t, step as i64);
+                let is: Vec<Value> = (0..PAIRS).map(|g| e.b.ins().iadd_imm_u(i, 2 * g as i64)).collect();
+                e.rows(nest, plans, &is, &totals);
             });
             self.lanes = 1;
-            if rows % 2 == 1 {
-                let i = self.b.ins().iconst(types::I64, (rows - 1) as i64);
-                self.rows(nest, plans, i, &totals);
+            let done = rows - rows % step;
+            if done < rows {
+                self.counted(rows - done, &mut |e, t| {
+                    let i = e.b.ins().iadd_imm_u(t, done as i64);
+                    e.rows(nest, plans, &[i], &totals);
+                });
             }
         } else {
-            self.counted(rows, &mut |e, i| e.rows(nest, plans, i, &totals));
+            self.counted(rows, &mut |e, i| e.rows(nest, plans, &[i], &totals));
         }
+        self.invariant.clear();
         for m in &nest.members {
             match (m.role, &plans[m.k]) {
                 (Role::ColumnFold, &Plan::Fold { post, .. }) if post != Post::None => {
@@ -511,116 +547,153 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// Row `i` of a nest (rows `i` and `i + 1` with two lanes).
-    fn rows(&mut self, nest: &Nest, plans: &[Plan], i: Value, totals: &HashMap<usize, Variable>) {
+    /// Rows `is[g]` of a nest (with two lanes, rows `is[g]` and `is[g] + 1`).
+    /// Each member is computed for every group before the next member, so
+    /// the groups' chains (a row's sum, then its divisions and square root)
+    /// are independent work side by side, not one after the other.
+    fn rows(&mut self, nest: &Nest, plans: &[Plan], is: &[Value], totals: &HashMap<usize, Variable>) {
         let cols = nest.cols;
-        // This row's values, by step.
-        let mut row: HashMap<usize, Value> = HashMap::new();
+        // These rows' values, by step and group.
+        let mut row: HashMap<(usize, usize), Value> = HashMap::new();
         for phase in 0..nest.phases() {
             let pass: Vec<_> = nest.members.iter().filter(|m| m.phase == phase && m.role.in_pass()).collect();
             let mut accs = HashMap::new();
             for m in pass.iter().filter(|m| m.role == Role::RowFold) {
                 let Plan::Fold { start, .. } = plans[m.k] else { continue };
-                let acc = self.b.declare_var(self.ty());
-                let s = self.konst(start);
-                self.b.def_var(acc, s);
-                accs.insert(m.k, acc);
+                for g in 0..is.len() {
+                    let acc = self.b.declare_var(self.ty());
+                    let s = self.konst(start);
+                    self.b.def_var(acc, s);
+                    accs.insert((m.k, g), acc);
+                }
             }
             if !pass.is_empty() {
                 self.counted(cols, &mut |e, j| {
-                    let mut entry: HashMap<usize, Value> = HashMap::new();
+                    let mut entry = HashMap::new();
                     for m in &pass {
-                        e.pass_member(nest, m, i, j, &row, &mut entry, &accs, totals, plans);
+                        e.pass_member(nest, m, is, j, &row, &mut entry, &accs, totals, plans);
                     }
                 });
             }
             for m in pass.iter().filter(|m| m.role == Role::RowFold) {
                 let Plan::Fold { post, .. } = plans[m.k] else { continue };
-                let a = self.b.use_var(accs[&m.k]);
-                let v = self.post(post, a);
-                if m.keep {
-                    self.store_rows(v, self.offsets[m.k], &[(i, 1)], 1);
+                for (g, &i) in is.iter().enumerate() {
+                    let a = self.b.use_var(accs[&(m.k, g)]);
+                    let v = self.post(post, a);
+                    if m.keep {
+                        self.store_rows(v, self.offsets[m.k], &[(i, 1)], 1);
+                    }
+                    row.insert((m.k, g), v);
                 }
-                row.insert(m.k, v);
             }
             for m in nest.members.iter().filter(|m| m.phase == phase && !m.role.in_pass()) {
-                match (m.role, &plans[m.k]) {
-                    (Role::Total { .. }, &Plan::Fold { f, x, .. }) => {
-                        let acc = totals[&m.k];
-                        self.each_lane(row[&x.slot], &mut |e, v| e.accumulate(f, acc, v));
-                    }
-                    (_, plan) => {
-                        let v = self.member_value(plan, &mut |e, x| match row.get(&x.slot) {
-                            Some(&v) => v,
-                            None => e.load_rows(e.origin(x.slot), &[(i, x.s1)], x.s1),
-                        });
-                        if m.keep {
-                            self.store_rows(v, self.offsets[m.k], &[(i, 1)], 1);
+                for (g, &i) in is.iter().enumerate() {
+                    match (m.role, &plans[m.k]) {
+                        (Role::Total { .. }, &Plan::Fold { f, x, .. }) => {
+                            let acc = totals[&m.k];
+                            self.each_lane(row[&(x.slot, g)], &mut |e, v| e.accumulate(f, acc, v));
                         }
-                        row.insert(m.k, v);
+                        (_, plan) => {
+                            let v = self.member_value(plan, &mut |e, x| match row.get(&(x.slot, g)) {
+                                Some(&v) => v,
+                                None => match e.invariant.get(&(x.slot, e.lanes)) {
+                                    Some(&v) if (x.s0, x.s1) == (0, 0) => v,
+                                    _ => e.load_rows(e.origin(x.slot), &[(i, x.s1)], x.s1),
+                                },
+                            });
+                            if m.keep {
+                                self.store_rows(v, self.offsets[m.k], &[(i, 1)], 1);
+                            }
+                            row.insert((m.k, g), v);
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Member `m` (computed in a pass) at entry `(i, j)`.
+    /// Member `m` (computed in a pass) at entries `(is[g], j)`, group by group.
     #[allow(clippy::too_many_arguments)]
     fn pass_member(
         &mut self,
         nest: &Nest,
         m: &Member,
-        i: Value,
+        is: &[Value],
         j: Value,
-        row: &HashMap<usize, Value>,
-        entry: &mut HashMap<usize, Value>,
-        accs: &HashMap<usize, Variable>,
+        row: &HashMap<(usize, usize), Value>,
+        entry: &mut HashMap<(usize, usize), Value>,
+        accs: &HashMap<(usize, usize), Variable>,
         totals: &HashMap<usize, Variable>,
         plans: &[Plan],
     ) {
         let (rows, cols, lanes) = (nest.rows, nest.cols, self.lanes);
-        // An operand at `at` (the next row `stride` entries on): this pass's
-        // value, a row value, an earlier pass's entry (in the arena or its
-        // scratch row), or the arena.
-        let read = |e: &mut Self, x: Operand, at: [(Value, usize); 2], stride: usize| {
-            if let Some(&v) = entry.get(&x.slot).or_else(|| row.get(&x.slot)) {
+        // Group `g`'s operand at `at` (the next row `stride` entries on): this
+        // pass's value, a row value, a value read outside the rows, an earlier
+        // pass's entry (in the arena or its scratch row), or the arena.
+        let mut read = |e: &mut Self, g: usize, x: Operand, at: [(Value, usize); 2], stride: usize| {
+            if let Some(&v) = entry.get(&(x.slot, g)).or_else(|| row.get(&(x.slot, g))) {
                 return v;
             }
+            match e.invariant.get(&(x.slot, e.lanes)) {
+                Some(&v) if (x.s0, x.s1) == (0, 0) => return v,
+                _ => {}
+            }
             match nest.member(x.slot) {
-                Some(&Member { keep: false, scratch: Some(s), .. }) => e.load_rows((e.arena, s), &[(j, lanes)], 1),
+                // Loaded once per entry, however many members read it.
+                Some(&Member { keep: false, scratch: Some(s), .. }) => {
+                    let v = e.load_rows((e.arena, s + 2 * cols * g), &[(j, lanes)], 1);
+                    entry.insert((x.slot, g), v);
+                    v
+                }
                 _ => e.load_rows(e.origin(x.slot), &at, stride),
             }
         };
         let k = m.k;
-        let v = match (m.role, &plans[k]) {
+        match (m.role, &plans[k]) {
             (Role::RowFold | Role::Total { .. }, &Plan::Fold { f, x, .. }) => {
-                let v = read(self, x, [(i, x.s0), (j, x.s1)], x.s0);
-                let acc = if m.role == Role::RowFold { accs[&k] } else { totals[&k] };
-                self.accumulate(f, acc, v);
-                return;
+                for (g, &i) in is.iter().enumerate() {
+                    let v = read(self, g, x, [(i, x.s0), (j, x.s1)], x.s0);
+                    let acc = if m.role == Role::RowFold { accs[&(k, g)] } else { totals[&k] };
+                    self.accumulate(f, acc, v);
+                }
             }
             (Role::ColumnFold, &Plan::Fold { f, x, .. }) => {
-                let v = read(self, x, [(j, x.s0), (i, x.s1)], x.s1);
-                self.each_lane(v, &mut |e, v| {
-                    let a = e.load(k, &[(j, 1)]);
-                    let r = e.fold_step(f, a, v);
-                    e.store(r, k, &[(j, 1)]);
-                });
-                return;
+                // The rows' entries in order into one load and one store of the
+                // column's sum (a store and a reload between them would put the
+                // store-to-load forwarding on the sum's chain).
+                let vs: Vec<Value> =
+                    is.iter().enumerate().map(|(g, &i)| read(self, g, x, [(j, x.s0), (i, x.s1)], x.s1)).collect();
+                let a = self.load(k, &[(j, 1)]);
+                let acc = self.b.declare_var(types::F64);
+                self.b.def_var(acc, a);
+                for v in vs {
+                    self.each_lane(v, &mut |e, v| e.accumulate(f, acc, v));
+                }
+                let a = self.b.use_var(acc);
+                self.store(a, k, &[(j, 1)]);
             }
             (Role::Transposed, plan) => {
-                let v = self.member_value(plan, &mut |e, x| read(e, x, [(j, x.s0), (i, x.s1)], x.s1));
-                self.store_rows(v, self.offsets[k], &[(j, rows), (i, 1)], 1);
-                return;
+                for (g, &i) in is.iter().enumerate() {
+                    let v = self.member_value(plan, &mut |e, x| read(e, g, x, [(j, x.s0), (i, x.s1)], x.s1));
+                    self.store_rows(v, self.offsets[k], &[(j, rows), (i, 1)], 1);
+                }
             }
-            (_, plan) => self.member_value(plan, &mut |e, x| read(e, x, [(i, x.s0), (j, x.s1)], x.s0)),
-        };
-        if m.keep {
-            self.store_rows(v, self.offsets[k], &[(i, cols), (j, 1)], cols);
-        } else if let Some(s) = m.scratch {
-            self.store_rows(v, s, &[(j, lanes)], 1);
+            (_, plan) => {
+                let mut vs = Vec::with_capacity(is.len());
+                for (g, &i) in is.iter().enumerate() {
+                    let v = self.member_value(plan, &mut |e, x| read(e, g, x, [(i, x.s0), (j, x.s1)], x.s0));
+                    if m.keep {
+                        self.store_rows(v, self.offsets[k], &[(i, cols), (j, 1)], cols);
+                    } else if let Some(s) = m.scratch {
+                        self.store_rows(v, s + 2 * cols * g, &[(j, lanes)], 1);
+                    }
+                    vs.push(v);
+                }
+                vs.into_iter().enumerate().for_each(|(g, v)| {
+                    entry.insert((k, g), v);
+                });
+            }
         }
-        entry.insert(k, v);
     }
 
     /// An elementwise plan's value at one entry, its operands read by `read`.

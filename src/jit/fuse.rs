@@ -23,6 +23,11 @@
 use super::plan::{Operand, Plan};
 use crate::kernel::Program;
 
+/// How many pairs of rows a nest computes at once (each pair in the two lanes
+/// of an `f64x2`): independent chains the processor can overlap, where one
+/// pair's row sum, division and square root would run one after another.
+pub(super) const PAIRS: usize = 2;
+
 /// How a member of a nest is computed.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) enum Role {
@@ -66,8 +71,8 @@ pub(super) struct Member {
     /// Stored in the arena: read after the nest, or an output.
     pub keep: bool,
     /// For an entry step read in a later pass and not kept: the arena offset
-    /// of its scratch row (`2 C` entries: with two rows at a time, column `j`
-    /// of each at `2 j` and `2 j + 1`).
+    /// of its scratch rows (`2 C` entries per pair of rows: column `j` of each
+    /// at `2 j` and `2 j + 1`; pair `g` from `2 C g`).
     pub scratch: Option<usize>,
 }
 
@@ -98,7 +103,7 @@ pub(super) enum Unit {
 }
 
 /// The operands a plan reads.
-fn operands(plan: &Plan) -> Vec<Operand> {
+pub(super) fn operands(plan: &Plan) -> Vec<Operand> {
     match *plan {
         Plan::Map { x, .. } | Plan::Fold { x, .. } => vec![x],
         Plan::Zip { a, b, .. } => vec![a, b],
@@ -264,10 +269,10 @@ fn close(o: Open, readers: &[Vec<usize>], output: &[bool], scratch_at: usize, sc
             let (role, phase) = o.member[k].expect("a member");
             let keep = output[k] || readers[k].iter().any(|r| o.member[*r].is_none());
             let later_pass = readers[k].iter().any(|r| o.member[*r].is_some_and(|(_, p)| p > phase));
-            // Room for two rows (a nest may run two at a time).
+            // Room for the rows a nest runs at a time (`PAIRS` pairs).
             let scratch = (role == Role::Entry && later_pass && !keep).then(|| {
                 let at = scratch_at + *scratch;
-                *scratch += 2 * o.cols;
+                *scratch += 2 * PAIRS * o.cols;
                 at
             });
             Member { k, role, phase, keep, scratch }
