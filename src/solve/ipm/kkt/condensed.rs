@@ -65,8 +65,6 @@ pub(crate) struct CondensedLdl {
     /// `v_z` and `e_z` in the order of `a_perm`'s rows.
     vz_perm: Vec<f64>,
     ez_perm: Vec<f64>,
-    /// P and `A_k` in the lower triangle of the reduced matrix, the rest zero.
-    base: Mat<f64>,
     /// The factors: `L` strictly below the diagonal, `D` on it.
     mat: Mat<f64>,
     /// `D = (H_g + δI)⁻¹`.
@@ -125,7 +123,6 @@ impl CondensedLdl {
             p_full: Mat::zeros(n, n),
             vz_perm: vec![0.0; m],
             ez_perm: vec![0.0; m],
-            base: Mat::zeros(dim, dim),
             mat: Mat::zeros(dim, dim),
             d: vec![0.0; mg],
             signs: (0..dim).map(|i| if i < n { 1 } else { -1 }).collect(),
@@ -145,14 +142,12 @@ impl CondensedLdl {
     /// Copies P and A (new values in the same pattern) into place.
     pub fn load(&mut self, data: &ProblemData) {
         let n = self.n;
-        self.base.fill(0.0);
         self.p_diag.fill(0.0);
         self.p_full.fill(0.0);
         self.a_perm.fill(0.0);
         let mut max_data: f64 = 0.0;
         for j in 0..n {
             for (i, v) in data.p.col(j) {
-                self.base[(j, i)] += v;
                 self.p_full[(i, j)] += v;
                 if i == j {
                     self.p_diag[j] += v;
@@ -166,10 +161,7 @@ impl CondensedLdl {
             for (i, v) in data.a.col(j) {
                 max_data = max_data.max(v.abs());
                 match self.rows[i] {
-                    Row::Kept(p) => {
-                        self.base[(n + p, j)] = v;
-                        self.a_perm[(self.elim.len() + p, j)] = v;
-                    }
+                    Row::Kept(p) => self.a_perm[(self.elim.len() + p, j)] = v,
                     Row::Eliminated(p) => self.a_perm[(p, j)] = v,
                 }
             }
@@ -183,11 +175,17 @@ impl CondensedLdl {
     }
 
     pub fn refactor(&mut self, cones: &Cones, delta: f64) -> bool {
-        let n = self.n;
-        // The lower triangle alone: the product below and faer's LDLᵀ read and
-        // write nothing above the diagonal.
-        for j in 0..self.mat.ncols() {
-            self.mat.col_as_slice_mut(j)[j..].copy_from_slice(&self.base.col_as_slice(j)[j..]);
+        let (n, mg) = (self.n, self.elim.len());
+        // The lower triangle alone, `[P; A_k]` in the first n columns (from the
+        // dense copies) and zeros below the diagonal of the rest: the product
+        // below and faer's LDLᵀ read and write nothing above the diagonal.
+        for j in 0..n {
+            let col = self.mat.col_as_slice_mut(j);
+            col[j..n].copy_from_slice(&self.p_full.col_as_slice(j)[j..]);
+            col[n..].copy_from_slice(&self.a_perm.col_as_slice(j)[mg..]);
+        }
+        for j in n..self.mat.ncols() {
+            self.mat.col_as_slice_mut(j)[j..].fill(0.0);
         }
         let mut max_abs = self.max_data;
         for j in 0..n {
@@ -230,7 +228,6 @@ impl CondensedLdl {
         }
         self.max_abs = max_abs;
         // D A_g, then the lower triangle of the x block gains A_gᵀ(D A_g).
-        let mg = self.elim.len();
         let (a, dag, d) = (&self.a_perm, &mut self.dag, &self.d);
         vectorised(
             #[inline(always)]
