@@ -20,6 +20,7 @@ mod kernels;
 mod ot;
 mod prepared;
 mod properties;
+mod psd_atoms;
 mod psd_cone;
 mod quad_form;
 pub mod reference;
