@@ -14,6 +14,26 @@ fn quad_form_shape(a: &ShapeArgs) -> Result<Shape, String> {
     }
 }
 
+fn nuclear_norm_shape(a: &ShapeArgs) -> Result<Shape, String> {
+    match a.shapes[0].rank() {
+        2 => Ok(Shape::scalar()),
+        _ => Err(format!("`nuclear_norm(X)` needs a matrix, found `{}`", (a.show)(&a.shapes[0]))),
+    }
+}
+
+/// `matrix_frac(X, P)`: `X: real[n]` or `real[n, k]`, `P: real[n, n]`.
+fn matrix_frac_shape(a: &ShapeArgs) -> Result<Shape, String> {
+    let (x, p) = (&a.shapes[0], &a.shapes[1]);
+    match (x.rank(), p.rank()) {
+        (1 | 2, 2) if p.0[0] == x.0[0] && p.0[1] == x.0[0] => Ok(Shape::scalar()),
+        _ => Err(format!(
+            "`matrix_frac(X, P)` needs `X: real[n]` or `real[n, k]` and `P: real[n, n]`, found `{}` and `{}`",
+            (a.show)(x),
+            (a.show)(p)
+        )),
+    }
+}
+
 fn quad_over_lin_shape(a: &ShapeArgs) -> Result<Shape, String> {
     if a.shapes[1].is_scalar() {
         Ok(Shape::scalar())
@@ -146,10 +166,34 @@ pub(super) const ATOMS: &[AtomInfo] = &[
         "lambda_max",
         "largest eigenvalue of the symmetric part of a square X",
         values(&["X"]),
-        eigenvalue_shape,
+        square_to_scalar,
         unknown_sign,
         not_monotone,
         Smoothness::Nonsmooth,
+        cone_sdp,
+    ),
+    // The dual norm of the spectral norm: a supremum of linear functions, so kinks.
+    convex(
+        Atom::NuclearNorm,
+        "nuclear_norm",
+        "Σᵢ σᵢ(X), the sum of the singular values of a matrix X",
+        values(&["X"]),
+        nuclear_norm_shape,
+        nonneg,
+        not_monotone,
+        Smoothness::ConvexKink,
+        cone_sdp,
+    ),
+    // Jointly convex in (X, P) (CVXPY's `matrix_frac`), smooth where P ≻ 0.
+    convex(
+        Atom::MatrixFrac,
+        "matrix_frac",
+        "tr(Xᵀ P⁻¹ X) (xᵀP⁻¹x for a vector), P symmetric ≻ 0",
+        values(&["X", "P"]),
+        matrix_frac_shape,
+        nonneg,
+        not_monotone,
+        Smoothness::Smooth,
         cone_sdp,
     ),
     convex(

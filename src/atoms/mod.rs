@@ -48,6 +48,8 @@ pub enum Atom {
     KlDiv,
     Logistic,
     LambdaMax,
+    NuclearNorm,
+    MatrixFrac,
     // concave
     Log,
     Sqrt,
@@ -55,6 +57,7 @@ pub enum Atom {
     Minimum,
     Min,
     LambdaMin,
+    LogDet,
     // smooth, unknown curvature
     Sin,
     Cos,
@@ -195,13 +198,13 @@ pub(crate) fn scalar_shape(_: &ShapeArgs) -> Result<Shape, String> {
     Ok(Shape::scalar())
 }
 
-/// A square matrix to a scalar (`lambda_max`, `lambda_min`).
-pub(crate) fn eigenvalue_shape(a: &ShapeArgs) -> Result<Shape, String> {
+/// A square matrix to a scalar (`lambda_max`, `lambda_min`, `log_det`).
+pub(crate) fn square_to_scalar(a: &ShapeArgs) -> Result<Shape, String> {
     let s = &a.shapes[0];
     if s.rank() == 2 && s.0[0] == s.0[1] {
         Ok(Shape::scalar())
     } else {
-        Err(format!("an eigenvalue needs a square matrix, found `{}`", (a.show)(s)))
+        Err(format!("a square matrix is needed here, found `{}`", (a.show)(s)))
     }
 }
 

@@ -324,6 +324,43 @@ impl<'a, K: Sink> Reducer<'a, K> {
                 self.b.psd(n, super::svec_of_symmetric_part(&m, n));
                 Ok(t)
             }
+            // With D = diag Z, the block says X ⪰ Z D⁻¹ Zᵀ, so det X ≥ det(Z)²/det D
+            // = Π Zᵢᵢ (Z triangular); at X = LLᵀ, Z = L diag(L) attains it
+            // (Boyd & Vandenberghe; CVXPY's reduction, transposed).
+            Atom::LogDet => {
+                let x = self.arg(atom, args, 0, dir)?;
+                let n = x.shape[0];
+                self.note("log_det: [[X, Z], [Zᵀ, diag Z]] ⪰ 0 with Z lower triangular, then Σ log Zᵢᵢ");
+                let z = self.fresh_triangle(n, false);
+                let d: Vec<Lin<K::S>> =
+                    (0..n * n).map(|k| if k / n == k % n { z[k].clone() } else { Lin::default() }).collect();
+                self.psd_blocks(n, n, &x.e, &z, &d);
+                let t = self.log(&Aff { shape: vec![n], e: (0..n).map(|i| z[i * n + i].clone()).collect() });
+                Ok(Aff::scalar(sum(&t.e.iter().collect::<Vec<_>>(), 1.0)))
+            }
+            // The nuclear norm is the dual of the spectral norm; this is the
+            // semidefinite form of its epigraph (Fazel, Hindi & Boyd, 2001), tight
+            // at U = (XXᵀ)^½, V = (XᵀX)^½.
+            Atom::NuclearNorm => {
+                let x = self.arg(atom, args, 0, dir)?;
+                let (m, n) = (x.shape[0], x.shape[1]);
+                self.note("nuclear_norm: [[U, X], [Xᵀ, V]] ⪰ 0, ‖X‖_* ≤ (tr U + tr V)/2");
+                let (u, v) = (self.fresh_triangle(m, true), self.fresh_triangle(n, true));
+                self.psd_blocks(m, n, &u, &x.e, &v);
+                let diagonal: Vec<&Lin<K::S>> =
+                    (0..m).map(|i| &u[i * m + i]).chain((0..n).map(|j| &v[j * n + j])).collect();
+                Ok(Aff::scalar(sum(&diagonal, 0.5)))
+            }
+            // The Schur complement of P ≻ 0: T ⪰ XᵀP⁻¹X, tight at T = XᵀP⁻¹X.
+            Atom::MatrixFrac => {
+                let x = self.arg(atom, args, 0, dir)?;
+                let p = self.arg(atom, args, 1, dir)?;
+                let (n, k) = (p.shape[0], x.shape.get(1).copied().unwrap_or(1));
+                self.note("matrix_frac: [[P, X], [Xᵀ, T]] ⪰ 0, tr(XᵀP⁻¹X) ≤ tr T");
+                let t = self.fresh_triangle(k, true);
+                self.psd_blocks(n, k, &p.e, &x.e, &t);
+                Ok(Aff::scalar(sum(&(0..k).map(|i| &t[i * k + i]).collect::<Vec<_>>(), 1.0)))
+            }
             Atom::Norm1 => {
                 let x = self.arg(atom, args, 0, dir)?;
                 self.note("norm1: Σ tᵢ with tᵢ ≥ |xᵢ|");
@@ -412,7 +449,7 @@ impl<'a, K: Sink> Reducer<'a, K> {
             }
             Atom::Log => {
                 let x = self.arg(atom, args, 0, dir)?;
-                Ok(self.per_entry_exp(&x, "log: t ≤ log x as (t, 1, x) ∈ K_exp per entry", |t, x, one| [t, one, x]))
+                Ok(self.log(&x))
             }
             Atom::Entr => {
                 let x = self.arg(atom, args, 0, dir)?;
@@ -569,6 +606,47 @@ impl<'a, K: Sink> Reducer<'a, K> {
         let cones = t.e.iter().zip(&x.e).map(|(ti, xi)| cone(ti.clone(), xi.clone(), one.clone())).collect();
         self.b.exp(cones);
         t
+    }
+
+    /// tᵢ ≤ log xᵢ: (tᵢ, 1, xᵢ) ∈ K_exp.
+    fn log(&mut self, x: &Aff<K::S>) -> Aff<K::S> {
+        self.per_entry_exp(x, "log: t ≤ log x as (t, 1, x) ∈ K_exp per entry", |t, x, one| [t, one, x])
+    }
+
+    /// A fresh lower-triangular `n × n` matrix of forms (row-major), or with
+    /// `mirror` a symmetric one: `n(n + 1)/2` new variables either way, so the
+    /// reductions below add no direction the cone program cannot see.
+    fn fresh_triangle(&mut self, n: usize, mirror: bool) -> Vec<Lin<K::S>> {
+        let first = self.b.new_vars(n * (n + 1) / 2);
+        (0..n * n)
+            .map(|k| {
+                let (i, j) = (k / n, k % n);
+                match (i >= j, mirror) {
+                    (true, _) => Lin::var(first + i * (i + 1) / 2 + j),
+                    (false, true) => Lin::var(first + j * (j + 1) / 2 + i),
+                    (false, false) => Lin::default(),
+                }
+            })
+            .collect()
+    }
+
+    /// `[[A, B], [Bᵀ, D]] ⪰ 0` (its symmetric part) for row-major forms `A`
+    /// (`p × p`), `B` (`p × q`) and `D` (`q × q`): the Schur-complement block
+    /// every matrix atom below reduces to.
+    fn psd_blocks(&mut self, p: usize, q: usize, a: &[Lin<K::S>], b: &[Lin<K::S>], d: &[Lin<K::S>]) -> Tag {
+        let n = p + q;
+        let m: Vec<Lin<K::S>> = (0..n * n)
+            .map(|k| {
+                let (i, j) = (k / n, k % n);
+                match (i < p, j < p) {
+                    (true, true) => a[i * p + j].clone(),
+                    (true, false) => b[i * q + j - p].clone(),
+                    (false, true) => b[j * q + i - p].clone(),
+                    (false, false) => d[(i - p) * q + j - p].clone(),
+                }
+            })
+            .collect();
+        self.b.psd(n, super::svec_of_symmetric_part(&m, n))
     }
 
     /// tᵢ ≥ xᵢ²: tᵢ·1 ≥ xᵢ².

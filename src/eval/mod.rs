@@ -7,6 +7,7 @@
 //! never a silent NaN.
 
 mod op;
+mod spectral;
 mod tensor;
 mod vjp;
 
@@ -341,19 +342,6 @@ pub mod scalar {
 
 use scalar::xlogx;
 
-/// The largest (`top`) or smallest eigenvalue of the symmetric part of the
-/// square `t`, with a unit eigenvector.
-fn extreme_eigenpair(t: &Tensor, top: bool, span: Span) -> Result<(f64, Vec<f64>), EvalError> {
-    let (n, _) = t.rows_cols();
-    let sym = faer::Mat::from_fn(n, n, |i, j| 0.5 * (t.at(i, j) + t.at(j, i)));
-    let eig = sym
-        .self_adjoint_eigen(faer::Side::Lower)
-        .map_err(|e| fail(span, format!("the eigensolver did not converge ({e:?})")))?;
-    // Eigenvalues in nondecreasing order.
-    let k = if top { n - 1 } else { 0 };
-    Ok((eig.S()[k], (0..n).map(|i| eig.U()[(i, k)]).collect()))
-}
-
 fn atom_value(atom: Atom, v: &[Tensor], axis: Option<u8>, shape: Vec<usize>, span: Span) -> Res {
     let name = atom.name();
     let arg = |i: usize| v.get(i).ok_or_else(|| fail(span, format!("`{name}` is missing an argument")));
@@ -373,9 +361,12 @@ fn atom_value(atom: Atom, v: &[Tensor], axis: Option<u8>, shape: Vec<usize>, spa
             Tensor::scalar((0..m).map(|i| t.at(i, i)).sum())
         }
         Atom::LambdaMax | Atom::LambdaMin => {
-            let (lambda, _) = extreme_eigenpair(arg(0)?, atom == Atom::LambdaMax, span)?;
+            let (lambda, _) = spectral::extreme_eigenpair(arg(0)?, atom == Atom::LambdaMax, span)?;
             Tensor::scalar(lambda)
         }
+        Atom::LogDet => Tensor::scalar(spectral::log_det(arg(0)?, span)?.0),
+        Atom::NuclearNorm => Tensor::scalar(spectral::nuclear_norm(arg(0)?, span)?.0),
+        Atom::MatrixFrac => Tensor::scalar(spectral::matrix_frac(arg(0)?, arg(1)?, span)?.0),
         Atom::Diag => {
             let t = arg(0)?;
             match t.shape.as_slice() {

@@ -186,9 +186,17 @@ fn atom_back(e: &Expr, atom: Atom, args: &[Expr], axis: Option<u8>, env: &Env, c
         // ∂λ/∂X = vvᵀ for a simple eigenvalue with unit eigenvector v (a
         // subgradient at a repeated one).
         Atom::LambdaMax | Atom::LambdaMin => {
-            let (_, v) = super::extreme_eigenpair(&vals[0], atom == Atom::LambdaMax, e.span)?;
+            let (_, v) = super::spectral::extreme_eigenpair(&vals[0], atom == Atom::LambdaMax, e.span)?;
             let n = v.len();
             vec![Tensor { shape: vals[0].shape.clone(), data: (0..n * n).map(|k| s * v[k / n] * v[k % n]).collect() }]
+        }
+        // ∂ log det X = X⁻¹, ∂‖X‖_* = UVᵀ, ∂ tr(XᵀP⁻¹X) = (2P⁻¹X, −P⁻¹XXᵀP⁻¹):
+        // the gradients `spectral` returns with the values.
+        Atom::LogDet => vec![super::spectral::log_det(&vals[0], e.span)?.1.scaled(s)],
+        Atom::NuclearNorm => vec![super::spectral::nuclear_norm(&vals[0], e.span)?.1.scaled(s)],
+        Atom::MatrixFrac => {
+            let [dx, dp] = super::spectral::matrix_frac(&vals[0], &vals[1], e.span)?.1;
+            vec![dx.scaled(s), dp.scaled(s)]
         }
         Atom::Trace => {
             let n = vals[0].rows_cols().0;

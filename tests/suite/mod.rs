@@ -21,6 +21,7 @@ mod layers;
 mod ot;
 mod prepared;
 mod properties;
+mod psd_atoms;
 mod psd_cone;
 mod quad_form;
 pub mod reference;

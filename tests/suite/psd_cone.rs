@@ -11,9 +11,9 @@
 use ddn::solve::{solve, ConeBlock, ConeProgram, KktMethod, Settings, Solution, Status, Triplets};
 
 /// Distance to a closed-form optimal value (relative to 1 + |f|).
-const REF_TOL: f64 = 1e-7;
+pub(super) const REF_TOL: f64 = 1e-7;
 /// Distance to an optimal point (a strongly convex objective: √REF_TOL-sized).
-const POINT_TOL: f64 = 1e-4;
+pub(super) const POINT_TOL: f64 = 1e-4;
 
 const SQRT2: f64 = std::f64::consts::SQRT_2;
 
@@ -224,21 +224,21 @@ use serde_json::{json, Value};
 use super::backward::{check, node_src};
 
 /// A node's outputs at `inputs` (default settings), with its status.
-fn run(node: &ddn::ir::Node, inputs: Value) -> (ddn::runtime::Status, Vec<(String, Tensor)>) {
+pub(super) fn run(node: &ddn::ir::Node, inputs: Value) -> (ddn::runtime::Status, Vec<(String, Tensor)>) {
     let b = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
     let s = forward_with(node, &b, &Settings::default()).expect("forward");
     (s.status, s.outputs)
 }
 
-fn output(node: &ddn::ir::Node, inputs: Value, name: &str) -> Tensor {
+pub(super) fn output(node: &ddn::ir::Node, inputs: Value, name: &str) -> Tensor {
     let (status, out) = run(node, inputs);
     assert_eq!(status, ddn::runtime::Status::Optimal);
     out.into_iter().find(|(n, _)| n == name).expect("output").1
 }
 
-/// Row-major `n × n` as JSON rows.
-fn rows(n: usize, a: &[f64]) -> Value {
-    json!((0..n).map(|i| a[i * n..(i + 1) * n].to_vec()).collect::<Vec<_>>())
+/// A row-major matrix of `n` columns (`n × n` for the square ones) as JSON rows.
+pub(super) fn rows(n: usize, a: &[f64]) -> Value {
+    json!(a.chunks(n).map(<[f64]>::to_vec).collect::<Vec<_>>())
 }
 
 /// `psd` variables: the nearest PSD matrix in Frobenius norm clips A's

@@ -14,7 +14,7 @@ use ddn::ir::{Family, Node};
 use ddn::runtime::{bind, forward, forward_with, named_tensors};
 use serde_json::{json, Value};
 
-use super::backward::{check, differences, tight};
+use super::backward::{check, differences, tight, Stencil};
 use super::rewrite_corpus::{Reference, CORPUS, HEAD, NOT_YET};
 use super::{rendered, Rng};
 
@@ -144,8 +144,8 @@ fn every_corpus_entry_solves_and_differentiates_as_its_reference() {
             };
             agree(&named(&gc), &named(&gr), 1e-5).map_err(|m| format!("gradient {m}"))?;
             match e.reference {
-                Reference::Smooth => differences(&reference, &inputs, &cot, &gr),
-                Reference::Dcp(..) => differences(&conic, &inputs, &cot, &gc),
+                Reference::Smooth => differences(&reference, &inputs, &cot, &gr, Stencil::Central),
+                Reference::Dcp(..) => differences(&conic, &inputs, &cot, &gc, Stencil::Central),
             }
             .map_err(|m| format!("central differences: {m}"))?;
             Ok::<(), String>(())
