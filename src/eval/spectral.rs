@@ -4,6 +4,7 @@
 //! (the singular value decomposition). In a convex node of variables these
 //! atoms are cones (see `canon::reduce`); here their arguments are data.
 
+use faer::linalg::solvers::Llt;
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
 
@@ -28,24 +29,22 @@ pub(super) fn extreme_eigenpair(t: &Tensor, top: bool, span: Span) -> Result<(f6
     Ok((eig.S()[k], (0..n).map(|i| eig.U()[(i, k)]).collect()))
 }
 
-/// `S⁻¹` and `log det S` for `S` the symmetric part of the square `t`, from
-/// `S = LLᵀ` (`log det S = 2 Σ log Lᵢᵢ`); `what` names the matrix in the
-/// error when S is not positive definite (outside the atom's domain).
-fn inverse_and_log_det(t: &Tensor, what: &str, span: Span) -> Result<(Mat<f64>, f64), EvalError> {
-    let s = symmetric_part(t);
-    let n = s.nrows();
-    let llt = s
+/// `S = LLᵀ` for `S` the symmetric part of the square `t`; `what` names the
+/// matrix in the error when S is not positive definite (outside the atom's domain).
+fn cholesky(t: &Tensor, what: &str, span: Span) -> Result<Llt<f64>, EvalError> {
+    symmetric_part(t)
         .llt(Side::Lower)
-        .map_err(|_| fail(span, format!("{what} is undefined here: its matrix must be positive definite")))?;
-    let log_det = 2.0 * (0..n).map(|i| llt.L()[(i, i)].ln()).sum::<f64>();
-    Ok((llt.solve(Mat::<f64>::identity(n, n)), log_det))
+        .map_err(|_| fail(span, format!("{what} is undefined here: its matrix must be positive definite")))
 }
 
 /// `log det((X + Xᵀ)/2)` and its gradient `S⁻¹` (symmetric, so also the
 /// gradient in X itself).
 pub(super) fn log_det(x: &Tensor, span: Span) -> Result<(f64, Tensor), EvalError> {
-    let (inv, value) = inverse_and_log_det(x, "`log_det`", span)?;
-    Ok((value, Tensor::from_mat(&inv, x.shape.clone())))
+    let llt = cholesky(x, "`log_det`", span)?;
+    let n = llt.L().nrows();
+    // log det S = 2 Σ log Lᵢᵢ.
+    let value = 2.0 * (0..n).map(|i| llt.L()[(i, i)].ln()).sum::<f64>();
+    Ok((value, Tensor::from_mat(&llt.solve(Mat::<f64>::identity(n, n)), x.shape.clone())))
 }
 
 /// `Σ σᵢ(X)` and the subgradient `U₁V₁ᵀ` over the singular vectors of the
@@ -66,12 +65,13 @@ pub(super) fn nuclear_norm(x: &Tensor, span: Span) -> Result<(f64, Tensor), Eval
 /// `tr(Xᵀ S⁻¹ X)` (`xᵀS⁻¹x` for a vector), S the symmetric part of P, and its
 /// gradients `2W` in X and `−WWᵀ` in P, with `W = S⁻¹X`.
 pub(super) fn matrix_frac(x: &Tensor, p: &Tensor, span: Span) -> Result<(f64, [Tensor; 2]), EvalError> {
-    let (inv, _) = inverse_and_log_det(p, "`matrix_frac(X, P)` (in P)", span)?;
+    let llt = cholesky(p, "`matrix_frac(X, P)` (in P)", span)?;
     let (n, k) = x.rows_cols();
-    if inv.nrows() != n {
+    if llt.L().nrows() != n {
         return Err(fail(span, "`matrix_frac` shapes differ at run time"));
     }
-    let w = &inv * x.view(n, k);
+    // W = S⁻¹X by two triangular solves, not through an explicit inverse.
+    let w = llt.solve(x.view(n, k));
     let value = (0..n).flat_map(|i| (0..k).map(move |j| (i, j))).map(|(i, j)| x.at(i, j) * w[(i, j)]).sum();
     let dx = Tensor::from_mat(&w, x.shape.clone()).scaled(2.0);
     let dp = Tensor::from_mat(&(&w * w.transpose()), p.shape.clone()).scaled(-1.0);
