@@ -37,7 +37,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ddn::diff::backward;
 use ddn::eval::Tensor;
 use ddn::ir::Node;
-use ddn::runtime::{backward_batch, bind, forward, forward_batch, interpreted, Bound, Prepared, Status};
+use ddn::runtime::{backward_batch, bind, forward, forward_batch, interpreted, Bound, Prepared, Status, Threads};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use common::{bench, inputs, optnet_inputs, stdlib_node, time_once, Rng};
@@ -66,8 +66,8 @@ fn sequential(node: &Node, prepared: &Prepared, bounds: &[Bound], cots: &[Cotang
 /// The batch API on `pool`.
 fn batched(pool: &ThreadPool, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Results {
     pool.install(|| {
-        let mut solved = forward_batch(node, bounds);
-        let grads = backward_batch(node, bounds, &mut solved, cots);
+        let mut solved = forward_batch(node, bounds, Threads::Pool);
+        let grads = backward_batch(node, bounds, &mut solved, cots, Threads::Pool);
         solved.into_iter().zip(grads).map(|(s, g)| (s.expect("forward").outputs, g.expect("backward"))).collect()
     })
 }

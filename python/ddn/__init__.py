@@ -13,6 +13,8 @@ functions of NumPy arrays, PyTorch layers (:mod:`ddn.torch`) and JAX functions
 array([1., 2.])
 >>> sol.backward(x=np.array([1.0, 0.0]))["b"]
 array([1., 0., 0.])
+>>> sol.jvp(b=np.array([1.0, 0.0, 0.0]))["x"]
+array([1., 0.])
 
 A parameter given with one axis more than declared is a batch (its leading
 axis); parameters given as declared are shared by every instance. Instances
@@ -211,3 +213,15 @@ class Solution:
         grads, failures = self._native.backward({k: _as_float64(v) for k, v in values.items()}, wanted)
         self.backward_failures = failures
         return grads
+
+    def jvp(self, tangents: Mapping[str, object] | None = None, /, **kw) -> dict[str, np.ndarray]:
+        """The outputs' tangents (by output name) for tangents of the parameters
+        (by parameter name, each shaped as its parameter was given, batch axis
+        included; missing ones are zero): forward mode, from the same optimality
+        conditions as :meth:`backward`, so ``<jvp(t), c> = <t, backward(c)>``.
+        A failed instance's tangents are NaN.
+        """
+        values = dict(tangents or {}, **kw)
+        outs, failures = self._native.jvp({k: _as_float64(v) for k, v in values.items()})
+        self.jvp_failures = failures
+        return outs

@@ -1,4 +1,4 @@
-"""A ddn node as a JAX function with a custom VJP.
+"""A ddn node as a JAX function with a custom VJP (or, ``mode="forward"``, a custom JVP).
 
 >>> f = ddn.jax.function("stdlib/least_squares.ddn", "least_squares")
 >>> x = f(A, b)                                   # outputs in declaration order
@@ -11,6 +11,14 @@ into Rust). The backward callback solves the node again at the same
 parameters (deterministic, so the same solution) and differentiates it. A
 failed instance's outputs and gradients are NaN. float32 and float64 arrays
 go in, the same dtype comes out (the solve is in float64).
+
+``mode="forward"`` gives the same function with a custom JVP instead, for
+``jax.jvp`` and ``jax.jacfwd``: the tangent callback solves the node again (as
+the backward one does: the primal outputs must not depend on the tangents, or
+``jacfwd``'s vmap over tangents would batch them) and returns the outputs'
+tangents from the same optimality conditions. JAX takes one custom rule per
+function, and a host callback cannot be transposed, so that function has no
+reverse mode: use the default ``mode="reverse"`` for ``grad``.
 """
 
 from __future__ import annotations
@@ -24,10 +32,20 @@ import ddn as _ddn
 __all__ = ["function"]
 
 
-def function(path_or_source, node: str | None = None, *, backend: str = "jit", threads: int | None = None):
+def function(
+    path_or_source,
+    node: str | None = None,
+    *,
+    backend: str = "jit",
+    threads: int | None = None,
+    mode: str = "reverse",
+):
     """The node called ``node`` of a ``.ddn`` file or source as a JAX function of
     its parameters (positional, in declaration order). It returns one array, or
-    a tuple for several outputs."""
+    a tuple for several outputs. ``mode``: ``"reverse"`` (a custom VJP: ``grad``,
+    ``vjp``, ``jacrev``) or ``"forward"`` (a custom JVP: ``jvp``, ``jacfwd``)."""
+    if mode not in ("reverse", "forward"):
+        raise ValueError(f'mode must be "reverse" or "forward", not {mode!r}')
     module = path_or_source if isinstance(path_or_source, _ddn.Module) else _ddn.compile(path_or_source, backend=backend)
     n = module.node(node)
     ranks = [r for _, _, r in n.params]
@@ -58,11 +76,24 @@ def function(path_or_source, node: str | None = None, *, backend: str = "jit", t
             arrays[name] = a
         return arrays
 
+    def shaped(outputs, params, batch):
+        """Host outputs (one batch axis at most) in the callers' batch shape and dtype."""
+        dtype = result_dtype(params)
+        return tuple(np.asarray(o.reshape(batch + o.shape[1 if batch else 0 :]), dtype=dtype) for o in outputs)
+
     def host_forward(*params):
         batch = lead(params)
         outputs, _, _ = n._native.forward(host_arrays(params, batch), thread_count())
-        dtype = result_dtype(params)
-        return tuple(np.asarray(o.reshape(batch + o.shape[1 if batch else 0 :]), dtype=dtype) for o in outputs)
+        return shaped(outputs, params, batch)
+
+    def host_jvp(*args):
+        params, dots = args[: len(ranks)], args[len(ranks) :]
+        batch = lead(params)
+        arrays = host_arrays(params, batch)
+        _, _, solution = n._native.forward(arrays, thread_count())
+        flat = {name: np.asarray(d, dtype=np.float64).reshape(arrays[name].shape) for (name, _, _), d in zip(n.params, dots)}
+        tangents, _ = solution.jvp(flat)
+        return shaped([tangents[k] for k in n.output_names], params, batch)
 
     def host_backward(*args):
         params, cots = args[: len(ranks)], args[len(ranks) :]
@@ -87,18 +118,30 @@ def function(path_or_source, node: str | None = None, *, backend: str = "jit", t
     def solve(*params):
         return jax.pure_callback(host_forward, out_structs(params), *params, vmap_method="broadcast_all")
 
-    @jax.custom_vjp
-    def f(*params):
-        return solve(*params)
+    if mode == "reverse":
 
-    def f_fwd(*params):
-        return solve(*params), params
+        @jax.custom_vjp
+        def f(*params):
+            return solve(*params)
 
-    def f_bwd(params, cots):
-        structs = tuple(jax.ShapeDtypeStruct(p.shape, p.dtype) for p in params)
-        return jax.pure_callback(host_backward, structs, *params, *cots, vmap_method="broadcast_all")
+        def f_fwd(*params):
+            return solve(*params), params
 
-    f.defvjp(f_fwd, f_bwd)
+        def f_bwd(params, cots):
+            structs = tuple(jax.ShapeDtypeStruct(p.shape, p.dtype) for p in params)
+            return jax.pure_callback(host_backward, structs, *params, *cots, vmap_method="broadcast_all")
+
+        f.defvjp(f_fwd, f_bwd)
+    else:
+
+        @jax.custom_jvp
+        def f(*params):
+            return solve(*params)
+
+        @f.defjvp
+        def f_jvp(params, dots):
+            tangents = jax.pure_callback(host_jvp, out_structs(params), *params, *dots, vmap_method="broadcast_all")
+            return solve(*params), tangents
 
     def call(*params):
         if len(params) != len(ranks):

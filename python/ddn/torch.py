@@ -11,6 +11,10 @@ and get the sum of the instances' gradients. float32 and float64 tensors go in,
 the same dtype comes out (the solve is in float64). Outputs are returned in
 declaration order (named duals included): one tensor, or a tuple.
 
+Forward mode works too (:mod:`torch.autograd.forward_ad` dual tensors): the
+outputs' tangents come from the same optimality conditions as the gradients
+(``Solution.jvp``), one solve with the kept factorisation.
+
 A failed instance (infeasible, unbounded, out of iterations) does not raise by
 default: its outputs and gradients are NaN and ``layer.last_status`` holds every
 instance's status code (``ddn.STATUS_NAMES``); ``return_status=True`` returns it
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.autograd.forward_ad as _fwAD
 
 import ddn as _ddn
 from ddn import DdnError, STATUS_NAMES
@@ -101,7 +106,7 @@ class _Solve(torch.autograd.Function):
     """Forward: the node's outputs (the status codes are appended to `status`:
     a non-differentiable output of the Function would cost autograd's
     bookkeeping on every call); backward: the gradients of the parameters that
-    require them."""
+    require them; jvp: the outputs' tangents for the parameters' tangents."""
 
     @staticmethod
     def forward(ctx, layer: "Layer", arrays, dtype: torch.dtype, plain: bool, status: list, *params: torch.Tensor):
@@ -115,6 +120,7 @@ class _Solve(torch.autograd.Function):
         if not plain:
             ctx.param_dtypes = [p.dtype for p in params]
             ctx.device = device
+            ctx.dtype = dtype
         return tuple(outs)
 
     @staticmethod
@@ -134,6 +140,17 @@ class _Solve(torch.autograd.Function):
                 for n, need, d in zip(node.param_names, needs, ctx.param_dtypes)
             ]
         return (None, None, None, None, None, *back)
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        node = ctx.layer.node
+        dots = {n: _float64_numpy(t) for n, t in zip(node.param_names, tangents[5:]) if t is not None}
+        outs, failures = ctx.native.jvp(dots)
+        if failures and ctx.layer.on_failure == "raise":
+            raise DdnError("forward mode failed: " + "; ".join(f"instance {i}: {m}" for i, m in failures))
+        if ctx.plain:
+            return tuple(torch.from_numpy(outs[n]) for n in node.output_names)
+        return tuple(torch.from_numpy(outs[n]).to(ctx.device, ctx.dtype) for n in node.output_names)
 
 
 class Layer(torch.nn.Module):
@@ -196,7 +213,10 @@ class Layer(torch.nn.Module):
     def _call(self, params):
         """The call with every parameter a tensor, in declaration order."""
         arrays, dtype, plain, grad = _inputs(self.node, params)
-        if grad and torch.is_grad_enabled():
+        # Inside a forward-mode level (`forward_ad.dual_level`), a parameter may
+        # carry a tangent that only the Function sees (reading the level is a
+        # module attribute: the public `unpack_dual` per parameter costs more).
+        if (grad and torch.is_grad_enabled()) or _fwAD._current_level >= 0:
             status = []
             outs = _Solve.apply(self, arrays, dtype, plain, status, *params)
             status = status[0]

@@ -26,7 +26,8 @@
 //! **Threads and `fork`.** Batches run on a pool of this module's own
 //! ([`pool`]), never rayon's global one: a process forked from one that has
 //! run a batch (a DataLoader worker) builds a pool of its own instead of
-//! waiting on threads that `fork` did not copy.
+//! waiting on threads that `fork` did not copy. A batch on one thread runs on
+//! the calling thread ([`dispatch`]), as a single instance does.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,7 +35,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ddn::diag::Color;
 use ddn::eval::{concrete, Tensor};
 use ddn::ir::{Dim, Output};
-use ddn::runtime::{self, Backend, Bound as Instance, RunError, Solved, Status};
+use ddn::runtime::{self, Backend, Bound as Instance, RunError, Solved, Status, Threads};
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{PyArray, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -280,17 +281,19 @@ fn batch_size(node: &ddn::ir::Node, args: &[Arg]) -> Result<Option<usize>, Strin
     }
 }
 
-/// Runs `one` on the calling thread for a single instance, `many` on the pool otherwise.
-fn dispatch<T: Send>(
-    instances: usize,
-    threads: usize,
-    one: impl FnOnce() -> T,
-    many: impl FnOnce() -> T + Send,
-) -> Result<T, String> {
+/// Runs `batch` for `instances` instances on `threads` threads: on the calling
+/// thread ([`Threads::Calling`]) when there is one instance or the pool has one
+/// thread, so that a call pays no hand-off to a pool thread and back; across
+/// the pool otherwise.
+fn dispatch<T: Send>(instances: usize, threads: usize, batch: impl FnOnce(Threads) -> T + Send) -> Result<T, String> {
     if instances == 1 {
-        return Ok(one());
+        return Ok(batch(Threads::Calling));
     }
-    Ok(pool(threads)?.install(many))
+    let pool = pool(threads)?;
+    if pool.current_num_threads() == 1 {
+        return Ok(batch(Threads::Calling));
+    }
+    Ok(pool.install(|| batch(Threads::Pool)))
 }
 
 #[pymethods]
@@ -432,14 +435,7 @@ impl Node {
         };
         let owned = &self.owned;
         let solved = py
-            .detach(|| {
-                dispatch(
-                    bounds.len(),
-                    threads,
-                    || vec![owned.prepared(&bounds[0]).and_then(|p| p.forward(&bounds[0]))],
-                    || owned.forward_batch(&bounds),
-                )
-            })
+            .detach(|| dispatch(bounds.len(), threads, |on| owned.forward_batch(&bounds, on)))
             .map_err(PyRuntimeError::new_err)?;
 
         let shapes: Vec<Vec<usize>> = outputs_of(node).map(|(_, _, s)| concrete(s, &bounds[0].dims)).collect();
@@ -513,6 +509,10 @@ struct State {
     solved: Vec<Result<Solved, RunError>>,
 }
 
+/// A derivative pass's result: arrays by name, and `(instance, message)` for
+/// each optimal instance whose pass failed.
+type Derivatives<'py> = (Bound<'py, PyDict>, Vec<(usize, String)>);
+
 /// A forward solve of one node over one instance or a batch.
 #[pyclass(frozen, module = "ddn._native")]
 struct Solution {
@@ -554,13 +554,12 @@ impl Solution {
     /// instance order. Returns the gradients and `(instance, message)` for each
     /// optimal instance whose backward pass failed (its gradient is NaN).
     #[pyo3(signature = (cotangents, wanted = None))]
-    #[allow(clippy::type_complexity)]
     fn backward<'py>(
         &self,
         py: Python<'py>,
         cotangents: &Bound<'py, PyDict>,
         wanted: Option<Vec<String>>,
-    ) -> PyResult<(Bound<'py, PyDict>, Vec<(usize, String)>)> {
+    ) -> PyResult<Derivatives<'py>> {
         let node = &self.compiled.program.nodes[self.index];
         let outputs: Vec<&str> = outputs_of(node).map(|(n, _, _)| n).collect();
         let instances = self.codes.len();
@@ -593,26 +592,12 @@ impl Solution {
         let State { bounds, solved } = &mut *state;
         let threads = self.threads;
         let grads = py
-            .detach(|| -> Result<_, String> {
-                if instances == 1 {
-                    let one = match &mut solved[0] {
-                        Ok(s) => ddn::diff::backward(node, &bounds[0], s, &cot[0]),
-                        Err(e) => Err(RunError(e.0.clone())),
-                    };
-                    return Ok(vec![one]);
-                }
-                Ok(pool(threads)?.install(|| runtime::backward_batch(node, bounds, solved, &cot)))
-            })
+            .detach(|| dispatch(instances, threads, |on| runtime::backward_batch(node, bounds, solved, &cot, on)))
             .map_err(PyRuntimeError::new_err)?;
         let dims = bounds.first().map(|b| b.dims.clone()).unwrap_or_default();
         drop(state);
 
-        let failures: Vec<(usize, String)> = grads
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| self.codes[*i] == 0)
-            .filter_map(|(i, g)| g.as_ref().err().map(|e| (i, e.0.clone())))
-            .collect();
+        let failures = self.failures(&grads);
         let result = PyDict::new(py);
         for (k, p) in node.params.iter().enumerate() {
             if wanted.as_ref().is_some_and(|w| !w.contains(&p.name)) {
@@ -654,6 +639,81 @@ impl Solution {
             result.set_item(&p.name, value)?;
         }
         Ok((result, failures))
+    }
+
+    /// The outputs' tangents for the parameters' tangents (float64 arrays by
+    /// parameter name, each shaped as its parameter was given: with the batch
+    /// axis when the parameter had one; a missing one is zero): forward mode,
+    /// from the same optimality conditions and factorisation as `backward`
+    /// ([`ddn::diff::jvp`]). Returns the tangents by output name (NaN for an
+    /// instance without them) and `(instance, message)` for each optimal
+    /// instance whose tangents failed.
+    fn jvp<'py>(&self, py: Python<'py>, tangents: &Bound<'py, PyDict>) -> PyResult<Derivatives<'py>> {
+        let node = &self.compiled.program.nodes[self.index];
+        let instances = self.codes.len();
+        let args = read_arrays("tangent", tangents)?;
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let State { bounds, solved } = &mut *state;
+        let dims = bounds.first().map(|b| b.dims.clone()).unwrap_or_default();
+        let mut dots: Vec<Vec<(String, Tensor)>> = vec![Vec::new(); instances];
+        for a in args {
+            let Some(k) = node.params.iter().position(|p| p.name == a.name) else {
+                let names: Vec<&str> = node.params.iter().map(|p| p.name.as_str()).collect();
+                return Err(ddn_error(&[format!(
+                    "unknown parameter `{}`: node `{}` takes `{}`",
+                    a.name,
+                    node.name,
+                    names.join("`, `")
+                )]));
+            };
+            let shape = concrete(&node.params[k].shape, &dims);
+            let lead = self.batch.filter(|_| self.batched[k]);
+            let expected: Vec<usize> = lead.iter().copied().chain(shape.iter().copied()).collect();
+            if a.shape != expected {
+                return Err(ddn_error(&[format!(
+                    "tangent `{}` must have shape {expected:?} (its parameter's), found {:?}",
+                    a.name, a.shape
+                )]));
+            }
+            let len: usize = shape.iter().product();
+            for (i, dot) in dots.iter_mut().enumerate() {
+                let data = if lead.is_some() { a.data[i * len..(i + 1) * len].to_vec() } else { a.data.clone() };
+                dot.push((a.name.clone(), Tensor { shape: shape.clone(), data }));
+            }
+        }
+        let threads = self.threads;
+        let outs = py
+            .detach(|| dispatch(instances, threads, |on| runtime::jvp_batch(node, bounds, solved, &dots, on)))
+            .map_err(PyRuntimeError::new_err)?;
+        drop(state);
+
+        let failures = self.failures(&outs);
+        let result = PyDict::new(py);
+        for ((name, _, _), shape) in outputs_of(node).zip(&self.shapes) {
+            let len: usize = shape.iter().product();
+            let mut data = vec![f64::NAN; instances * len];
+            for (i, out) in outs.iter().enumerate() {
+                let Ok(out) = out else { continue };
+                if let Some((_, t)) = out.iter().find(|(n, t)| n == name && t.data.len() == len) {
+                    data[i * len..(i + 1) * len].copy_from_slice(&t.data);
+                }
+            }
+            let full: Vec<usize> = self.batch.iter().copied().chain(shape.iter().copied()).collect();
+            result.set_item(name, array(py, data, &full)?)?;
+        }
+        Ok((result, failures))
+    }
+}
+
+impl Solution {
+    /// `(instance, message)` for each optimal instance whose derivative pass failed.
+    fn failures<T>(&self, results: &[Result<T, RunError>]) -> Vec<(usize, String)> {
+        results
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.codes[*i] == 0)
+            .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e.0.clone())))
+            .collect()
     }
 }
 

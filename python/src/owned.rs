@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use ddn::ir::Node;
-use ddn::runtime::{Backend, Bound, LoadedNode, Prepared, RunError, Solved};
+use ddn::runtime::{Backend, Bound, LoadedNode, Prepared, RunError, Solved, Threads};
 use ddn::Compiled;
 
 pub struct OwnedNode {
@@ -54,8 +54,8 @@ impl OwnedNode {
         self.loaded.prepared(bound)
     }
 
-    /// [`LoadedNode::forward_batch`]: every instance on the current rayon pool.
-    pub fn forward_batch(&self, bounds: &[Bound]) -> Vec<Result<Solved, RunError>> {
-        self.loaded.forward_batch(bounds)
+    /// [`LoadedNode::forward_batch`]: every instance on `threads`.
+    pub fn forward_batch(&self, bounds: &[Bound], threads: Threads) -> Vec<Result<Solved, RunError>> {
+        self.loaded.forward_batch(bounds, threads)
     }
 }

@@ -12,9 +12,15 @@
 //! inside one instance (a bug: nothing should panic on user input) is caught and
 //! becomes that instance's error, so the rest of the batch is kept.
 //!
-//! **Threads.** The instances run on the current rayon pool: the global one (all
-//! cores), or one the caller chooses with
-//! `rayon::ThreadPoolBuilder::new().num_threads(k).build()?.install(|| forward_batch(..))`.
+//! **Threads.** Every batch function takes [`Threads`]: with [`Threads::Pool`]
+//! the instances run on the current rayon pool, the global one (all cores) or one
+//! the caller chooses with
+//! `rayon::ThreadPoolBuilder::new().num_threads(k).build()?.install(|| forward_batch(.., Threads::Pool))`;
+//! with [`Threads::Calling`] they run one after another on the calling thread.
+//! A pool of one thread would give the same numbers, but each call would hand
+//! its work to the pool's thread and wait for it to finish: a wake-up and a
+//! sleep per call, tens of microseconds on a quiet machine and milliseconds on
+//! a loaded one, which a batch of small instances should not pay.
 //!
 //! **faer's own parallelism** is a process-wide setting
 //! ([`faer::set_global_parallelism`]), not something a call can choose. With its
@@ -34,44 +40,71 @@ use rayon::prelude::*;
 use super::inputs::Bound;
 use super::node::{interpreted, RunError, Solved};
 use super::prepared::Prepared;
-use crate::diff::backward;
+use crate::diff::{backward, jvp};
 use crate::eval::Tensor;
 use crate::ir::Node;
 use crate::kernel::Kernels;
 
-/// [`super::forward`] for every instance, in parallel; results in the order of `bounds`.
-pub fn forward_batch(node: &Node, bounds: &[Bound]) -> Vec<Result<Solved, RunError>> {
+/// Where the instances of a batch run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// Spread over the current rayon pool (the global one, or the one the
+    /// caller installed).
+    Pool,
+    /// One after another on the calling thread, with no hand-off to a pool:
+    /// what a batch on one thread should cost.
+    Calling,
+}
+
+impl Threads {
+    /// `f` of every item, in order, on the threads `self` names.
+    fn map<T: Send, R: Send>(self, items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+        match self {
+            Threads::Pool => items.into_par_iter().map(f).collect(),
+            Threads::Calling => items.into_iter().map(f).collect(),
+        }
+    }
+}
+
+/// [`super::forward`] for every instance, on `threads`; results in the order of `bounds`.
+pub fn forward_batch(node: &Node, bounds: &[Bound], threads: Threads) -> Vec<Result<Solved, RunError>> {
     match interpreted(node) {
-        Ok(kernels) => forward_batch_with_kernels(node, bounds, kernels),
+        Ok(kernels) => forward_batch_with_kernels(node, bounds, kernels, threads),
         Err(e) => bounds.iter().map(|_| Err(e.clone())).collect(),
     }
 }
 
-/// [`super::forward_with_kernels`] for every instance, in parallel, all sharing
+/// [`super::forward_with_kernels`] for every instance, on `threads`, all sharing
 /// `kernels` (a JIT's compiled code is shared, not compiled per instance).
 pub fn forward_batch_with_kernels(
     node: &Node,
     bounds: &[Bound],
     kernels: Arc<dyn Kernels>,
+    threads: Threads,
 ) -> Vec<Result<Solved, RunError>> {
-    forward_batch_by_size(bounds, |b| Prepared::new(node, b, kernels.clone()))
+    forward_batch_by_size(bounds, threads, |b| Prepared::new(node, b, kernels.clone()))
 }
 
-/// [`Prepared::forward`] for every instance, in parallel, all sharing `prepared`
+/// [`Prepared::forward`] for every instance, on `threads`, all sharing `prepared`
 /// (its recording, and its pool of workspaces that the threads draw from). A
 /// caller that keeps `prepared` from one batch to the next records the node once
 /// and builds its workspaces once (one per instance solved at a time; a
 /// workspace is back in the pool when the [`Solved`] that holds it is dropped).
 /// Every instance has the prepared sizes (of a conic node, an instance of other
 /// sizes gets an error).
-pub fn forward_batch_prepared(prepared: &Prepared<'_>, bounds: &[Bound]) -> Vec<Result<Solved, RunError>> {
-    bounds.par_iter().map(|bound| isolated(|| prepared.forward(bound))).collect()
+pub fn forward_batch_prepared(
+    prepared: &Prepared<'_>,
+    bounds: &[Bound],
+    threads: Threads,
+) -> Vec<Result<Solved, RunError>> {
+    threads.map(bounds.iter().collect(), |bound| isolated(|| prepared.forward(bound)))
 }
 
 /// The batch with one prepared node per set of sizes, from `prepare` at the
 /// first instance of each size (in input order) and shared by every thread.
 pub(crate) fn forward_batch_by_size<'n, P>(
     bounds: &[Bound],
+    threads: Threads,
     mut prepare: impl FnMut(&Bound) -> Result<P, RunError>,
 ) -> Vec<Result<Solved, RunError>>
 where
@@ -84,21 +117,18 @@ where
             prepared.push((&b.dims, p));
         }
     }
-    bounds
-        .par_iter()
-        .map(|bound| {
-            let Some((_, p)) = prepared.iter().find(|(d, _)| *d == bound.dims.as_slice()) else {
-                return Err(RunError("internal: no prepared node for these sizes".into()));
-            };
-            match p {
-                Ok(p) => isolated(|| p.borrow().forward(bound)),
-                Err(e) => Err(e.clone()),
-            }
-        })
-        .collect()
+    threads.map(bounds.iter().collect(), |bound| {
+        let Some((_, p)) = prepared.iter().find(|(d, _)| *d == bound.dims.as_slice()) else {
+            return Err(RunError("internal: no prepared node for these sizes".into()));
+        };
+        match p {
+            Ok(p) => isolated(|| p.borrow().forward(bound)),
+            Err(e) => Err(e.clone()),
+        }
+    })
 }
 
-/// [`backward`] for every instance, in parallel: instance `i` gets dL/dθ from
+/// [`backward`] for every instance, on `threads`: instance `i` gets dL/dθ from
 /// its forward `solved[i]` and its output cotangents `cotangents[i]`. An
 /// instance whose forward failed or was not `optimal` gets an error; the
 /// others are unaffected.
@@ -112,19 +142,62 @@ pub fn backward_batch<C>(
     bounds: &[Bound],
     solved: &mut [Result<Solved, RunError>],
     cotangents: &[C],
+    threads: Threads,
 ) -> Vec<Result<Vec<Tensor>, RunError>>
 where
     C: AsRef<[(String, Tensor)]> + Sync,
 {
-    solved
-        .par_iter_mut()
-        .zip_eq(bounds)
-        .zip_eq(cotangents)
-        .map(|((solved, bound), cot)| match solved {
-            Ok(solved) => isolated(|| backward(node, bound, solved, cot.as_ref())),
-            Err(e) => Err(RunError(format!("no gradients: the forward failed: {}", e.0))),
-        })
-        .collect()
+    each_solved("gradients", bounds, solved, cotangents, threads, |bound, solved, cot| {
+        backward(node, bound, solved, cot)
+    })
+}
+
+/// [`jvp`] for every instance, on `threads`: instance `i` gets its outputs'
+/// tangents from its forward `solved[i]` and its parameters' tangents
+/// `tangents[i]`; failures are per instance as in [`backward_batch`].
+///
+/// # Panics
+///
+/// If `bounds`, `solved` and `tangents` differ in length.
+pub fn jvp_batch<C>(
+    node: &Node,
+    bounds: &[Bound],
+    solved: &mut [Result<Solved, RunError>],
+    tangents: &[C],
+    threads: Threads,
+) -> Vec<Result<Vec<(String, Tensor)>, RunError>>
+where
+    C: AsRef<[(String, Tensor)]> + Sync,
+{
+    each_solved("tangents", bounds, solved, tangents, threads, |bound, solved, dots| jvp(node, bound, solved, dots))
+}
+
+/// `f(bound, solved, seed)` for every instance with a forward, isolated; an
+/// instance whose forward failed gets "no `what`" and that failure.
+fn each_solved<C, R>(
+    what: &str,
+    bounds: &[Bound],
+    solved: &mut [Result<Solved, RunError>],
+    seeds: &[C],
+    threads: Threads,
+    f: impl Fn(&Bound, &mut Solved, &[(String, Tensor)]) -> Result<R, RunError> + Sync + Send,
+) -> Vec<Result<R, RunError>>
+where
+    C: AsRef<[(String, Tensor)]> + Sync,
+    R: Send,
+{
+    assert!(
+        solved.len() == bounds.len() && bounds.len() == seeds.len(),
+        "a batch's {what}: {} forwards, {} bound inputs and {} seeds",
+        solved.len(),
+        bounds.len(),
+        seeds.len()
+    );
+    let instances = solved.iter_mut().zip(bounds).zip(seeds).collect();
+    threads.map(instances, |((solved, bound), seed)| match solved {
+        Ok(solved) => isolated(|| f(bound, solved, seed.as_ref())),
+        Err(e) => Err(RunError(format!("no {what}: the forward failed: {}", e.0))),
+    })
 }
 
 /// `f()`, with a panic turned into a [`RunError`] for this instance alone.

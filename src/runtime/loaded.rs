@@ -151,12 +151,12 @@ impl<'m> LoadedNode<'m> {
         Ok(p)
     }
 
-    /// Solves every instance of a batch in parallel (on the current rayon
-    /// pool), the instances of one size sharing the node prepared for it and
-    /// kept here: a later batch at the same sizes records nothing and reuses the
-    /// workspaces ([`super::forward_batch_prepared`]). Results in input order.
-    pub fn forward_batch(&self, bounds: &[Bound]) -> Vec<Result<Solved, RunError>> {
-        super::batch::forward_batch_by_size(bounds, |b| self.prepared(b))
+    /// Solves every instance of a batch on `threads`, the instances of one size
+    /// sharing the node prepared for it and kept here: a later batch at the same
+    /// sizes records nothing and reuses the workspaces
+    /// ([`super::forward_batch_prepared`]). Results in input order.
+    pub fn forward_batch(&self, bounds: &[Bound], threads: super::Threads) -> Vec<Result<Solved, RunError>> {
+        super::batch::forward_batch_by_size(bounds, threads, |b| self.prepared(b))
     }
 
     /// dL/dparameters, by name, for the named cotangents dL/doutputs (a missing

@@ -10,7 +10,9 @@ pub mod prepared;
 pub(crate) mod smooth;
 pub(crate) mod special;
 
-pub use batch::{backward_batch, forward_batch, forward_batch_prepared, forward_batch_with_kernels};
+pub use batch::{
+    backward_batch, forward_batch, forward_batch_prepared, forward_batch_with_kernels, jvp_batch, Threads,
+};
 pub use inputs::{bind, named_tensors, tensor_from_json, tensor_to_json, Bound};
 pub use loaded::{Backend, Forward, LoadError, LoadedNode, Module};
 pub use node::{

@@ -1,6 +1,6 @@
 //! Batches (`runtime::{forward_batch, backward_batch}`): every instance's result
-//! is bit for bit the one-at-a-time result, on rayon pools of 1 and 2 threads
-//! (with the kernels interpreted, JIT-compiled once for the whole batch, and
+//! is bit for bit the one-at-a-time result, on the calling thread and on rayon
+//! pools of 1 and 2 threads (with the kernels interpreted, JIT-compiled once for the whole batch, and
 //! with the node prepared once and kept from batch to batch), and a failing
 //! instance fails alone.
 
@@ -12,7 +12,7 @@ use ddn::jit::JitKernels;
 use ddn::kernel::Kernels;
 use ddn::runtime::{
     backward_batch, bind, forward, forward_batch, forward_batch_prepared, forward_batch_with_kernels, interpreted,
-    kernel_set, named_tensors, Backend, Bound, LoadedNode, Prepared, RunError, Solved, Status,
+    jvp_batch, kernel_set, named_tensors, Backend, Bound, LoadedNode, Prepared, RunError, Solved, Status, Threads,
 };
 use rayon::ThreadPoolBuilder;
 use serde_json::json;
@@ -49,64 +49,85 @@ fn one_at_a_time(node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outc
         .collect()
 }
 
-/// The batch API on a pool of `threads` threads.
-fn batched(threads: usize, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outcome> {
-    batched_on(threads, node, bounds, cots, None)
+/// Where a batch under test runs.
+#[derive(Clone, Copy, Debug)]
+enum On {
+    /// [`Threads::Calling`]: this thread, no pool.
+    Calling,
+    /// [`Threads::Pool`] inside a pool of this many threads.
+    Pool(usize),
 }
 
-/// The batch API on a pool of `threads` threads, with the node's kernels on
-/// `kernels` (the interpreter when `None`).
+/// Every place a batch can run: each must give the one-at-a-time numbers.
+const EVERYWHERE: [On; 3] = [On::Calling, On::Pool(1), On::Pool(2)];
+
+impl On {
+    fn run<T: Send>(self, batch: impl FnOnce(Threads) -> T + Send) -> T {
+        match self {
+            On::Calling => batch(Threads::Calling),
+            On::Pool(n) => {
+                ThreadPoolBuilder::new().num_threads(n).build().expect("pool").install(|| batch(Threads::Pool))
+            }
+        }
+    }
+}
+
+/// The batch API on `on`.
+fn batched(on: On, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outcome> {
+    batched_on(on, node, bounds, cots, None)
+}
+
+/// The batch API on `on`, with the node's kernels on `kernels` (the
+/// interpreter when `None`).
 fn batched_on(
-    threads: usize,
+    on: On,
     node: &Node,
     bounds: &[Bound],
     cots: &[Cotangents],
     kernels: Option<Arc<dyn Kernels>>,
 ) -> Vec<Outcome> {
-    let pool = ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
-    pool.install(|| {
+    on.run(|threads| {
         let mut solved = match kernels {
-            Some(k) => forward_batch_with_kernels(node, bounds, k),
-            None => forward_batch(node, bounds),
+            Some(k) => forward_batch_with_kernels(node, bounds, k, threads),
+            None => forward_batch(node, bounds, threads),
         };
-        let grads = backward_batch(node, bounds, &mut solved, cots);
+        let grads = backward_batch(node, bounds, &mut solved, cots, threads);
         solved.into_iter().zip(grads).map(|(s, g)| outcome(s, g)).collect()
     })
 }
 
-/// Two batches on a pool of `threads` threads with the node kept between them,
+/// Two batches on `on` with the node kept between them,
 /// the first in reverse order: the second replays a recording made at another
 /// instance's values, in workspaces that solved other instances. The second's
 /// outcomes, through a [`LoadedNode`] (prepared per size) and, when every
 /// instance has one size, through a caller-kept [`Prepared`].
 /// A batch entry point under test.
-type BatchForward<'a> = dyn Fn(&[Bound]) -> Vec<Result<Solved, RunError>> + Sync + 'a;
+type BatchForward<'a> = dyn Fn(&[Bound], Threads) -> Vec<Result<Solved, RunError>> + Sync + 'a;
 
-fn kept_batches(threads: usize, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Vec<Outcome>> {
-    let pool = ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+fn kept_batches(on: On, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Vec<Outcome>> {
     let reversed: Vec<Bound> = bounds.iter().rev().cloned().collect();
     let reversed_cots: Vec<Cotangents> = cots.iter().rev().cloned().collect();
     let twice = |forward: &BatchForward<'_>| {
-        pool.install(|| {
-            let mut first = forward(&reversed);
-            backward_batch(node, &reversed, &mut first, &reversed_cots);
+        on.run(|threads| {
+            let mut first = forward(&reversed, threads);
+            backward_batch(node, &reversed, &mut first, &reversed_cots, threads);
             drop(first);
-            let mut solved = forward(bounds);
-            let grads = backward_batch(node, bounds, &mut solved, cots);
+            let mut solved = forward(bounds, threads);
+            let grads = backward_batch(node, bounds, &mut solved, cots, threads);
             solved.into_iter().zip(grads).map(|(s, g)| outcome(s, g)).collect()
         })
     };
     let loaded = LoadedNode::new(node, Backend::Interpreter).expect("kernels");
-    let mut got = vec![twice(&|b| loaded.forward_batch(b))];
+    let mut got = vec![twice(&|b, threads| loaded.forward_batch(b, threads))];
     if bounds.iter().all(|b| b.dims == bounds[0].dims) {
         let last = bounds.last().expect("a batch");
         let prepared = Prepared::new(node, last, interpreted(node).expect("kernels")).expect("prepared");
-        got.push(twice(&|b| forward_batch_prepared(&prepared, b)));
+        got.push(twice(&|b, threads| forward_batch_prepared(&prepared, b, threads)));
     }
     got
 }
 
-/// Batches on 1 and 2 threads equal the one-at-a-time results exactly, and
+/// Batches on the calling thread and on 1 and 2 threads equal the one-at-a-time results exactly, and
 /// every instance is optimal with gradients.
 fn check_same(node: &Node, bounds: &[Bound], output: &str, rng: &mut Rng) {
     let cots: Vec<Cotangents> = bounds
@@ -121,15 +142,15 @@ fn check_same(node: &Node, bounds: &[Bound], output: &str, rng: &mut Rng) {
         assert_eq!(solved.as_ref().map(|s| s.0), Ok(Status::Optimal), "`{}` instance {i}", node.name);
         assert!(grads.is_ok(), "`{}` instance {i}: {grads:?}", node.name);
     }
-    for threads in [1, 2] {
-        let got = batched(threads, node, bounds, &cots);
-        assert!(got == reference, "`{}`: the batch on {threads} thread(s) differs from one at a time", node.name);
+    for on in EVERYWHERE {
+        let got = batched(on, node, bounds, &cots);
+        assert!(got == reference, "`{}`: the batch on {on:?} differs from one at a time", node.name);
         // One JIT-compiled kernel set shared by every instance of the batch.
         let jit: Arc<dyn Kernels> = Arc::new(JitKernels::new(kernel_set(node).expect("kernels")));
-        let got = batched_on(threads, node, bounds, &cots, Some(jit));
-        assert!(got == reference, "`{}`: the JIT batch on {threads} thread(s) differs", node.name);
-        for (k, got) in kept_batches(threads, node, bounds, &cots).into_iter().enumerate() {
-            assert!(got == reference, "`{}`: kept node {k}, {threads} thread(s): the second batch differs", node.name);
+        let got = batched_on(on, node, bounds, &cots, Some(jit));
+        assert!(got == reference, "`{}`: the JIT batch on {on:?} differs", node.name);
+        for (k, got) in kept_batches(on, node, bounds, &cots).into_iter().enumerate() {
+            assert!(got == reference, "`{}`: kept node {k}, {on:?}: the second batch differs", node.name);
         }
     }
 }
@@ -159,6 +180,43 @@ fn batch_of_smooth_nodes_equals_one_at_a_time() {
     check_same(&node, &bounds, "y", &mut rng);
 }
 
+/// Forward mode over a batch: each instance's output tangents are exactly its
+/// one-at-a-time `diff::jvp`, wherever the batch runs, and an infeasible
+/// instance has none (alone).
+#[test]
+fn batch_jvp_equals_one_at_a_time() {
+    let node = node_of("stdlib/optnet_qp.ddn", "optnet_qp");
+    let mut rng = Rng(0xba7c_0005);
+    let mut bounds: Vec<Bound> = (0..5).map(|_| bound(&node, rng.planted_optnet(4, 6, 1).0)).collect();
+    bounds[2] = bound(
+        &node,
+        json!({"Q": rng.spd(4, 1.0), "p": rng.vec(4), "G": [[1.0, 0.0, 0.0, 0.0], [-1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0],
+               [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]],
+               "h": [-1.0, -1.0, 1.0, 1.0, 1.0, 1.0], "A": [rng.vec(4)], "b": [0.0]}),
+    );
+    let dots: Vec<Cotangents> =
+        (0..bounds.len()).map(|_| vec![("p".to_string(), Tensor::vector(rng.vec(4)))]).collect();
+    let reference: Vec<Result<Vec<(String, Tensor)>, RunError>> = bounds
+        .iter()
+        .zip(&dots)
+        .map(|(b, dot)| forward(&node, b).and_then(|mut s| ddn::diff::jvp(&node, b, &mut s, dot)))
+        .collect();
+    assert!(reference.iter().enumerate().all(|(i, r)| r.is_ok() == (i != 2)), "{reference:?}");
+    for on in EVERYWHERE {
+        let got = on.run(|threads| {
+            let mut solved = forward_batch(&node, &bounds, threads);
+            jvp_batch(&node, &bounds, &mut solved, &dots, threads)
+        });
+        for (i, (got, want)) in got.iter().zip(&reference).enumerate() {
+            match (got, want) {
+                (Ok(got), Ok(want)) => assert!(got == want, "instance {i} on {on:?}"),
+                (Err(e), Err(_)) => assert!(e.0.contains("infeasible"), "instance {i} on {on:?}: {e:?}"),
+                _ => panic!("instance {i} on {on:?}: {got:?} against {want:?}"),
+            }
+        }
+    }
+}
+
 #[test]
 fn an_infeasible_or_malformed_instance_fails_alone() {
     let node = node_of("stdlib/optnet_qp.ddn", "optnet_qp");
@@ -176,8 +234,8 @@ fn an_infeasible_or_malformed_instance_fails_alone() {
     let cots: Vec<Cotangents> =
         (0..bounds.len()).map(|_| vec![("z".to_string(), Tensor::vector(rng.vec(2)))]).collect();
 
-    for threads in [1, 2] {
-        let got = batched(threads, &node, &bounds, &cots);
+    for on in EVERYWHERE {
+        let got = batched(on, &node, &bounds, &cots);
         for i in [0, 2, 4] {
             assert_eq!(got[i], one_at_a_time(&node, &bounds[i..=i], &cots[i..=i])[0], "instance {i}");
             assert_eq!(got[i].0.as_ref().map(|s| s.0), Ok(Status::Optimal));

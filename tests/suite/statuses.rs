@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward_batch, named_tensors, Backend, Module, Status};
+use ddn::runtime::{bind, forward_batch, named_tensors, Backend, Module, Status, Threads};
 use serde_json::{json, Value};
 
 fn module(src: &str) -> Module {
@@ -262,7 +262,7 @@ fn non_finite_outputs_and_gradients_are_a_numerical_error_everywhere() {
     expect_error(solved.status, &solved.info, "runtime::forward");
     let solved = ddn::runtime::forward_unprepared(node, &bound).expect("forward");
     expect_error(solved.status, &solved.info, "runtime::forward_unprepared");
-    for (i, r) in forward_batch(node, &[bound.clone(), bound]).iter().enumerate() {
+    for (i, r) in forward_batch(node, &[bound.clone(), bound], Threads::Pool).iter().enumerate() {
         let solved = r.as_ref().expect("forward");
         expect_error(solved.status, &solved.info, &format!("forward_batch[{i}]"));
     }
