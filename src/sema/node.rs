@@ -9,8 +9,8 @@ use super::methods::{self, Kind};
 use super::recognise;
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{
-    Constraint, ConstraintOrigin, Dim, DimId, DimInfo, Expr, ExprKind, Init, IterOptions, Node, Objective, Output,
-    Param, ParamId, Shape, SolveMethod, SolveSpec, Var, VarId,
+    Constraint, ConstraintOrigin, Dim, DimId, DimInfo, Expr, ExprKind, Family, Init, IterOptions, Node, Objective,
+    Output, Param, ParamId, Shape, SolveMethod, SolveSpec, Var, VarId,
 };
 use crate::syntax::ast::{self, BaseType, CmpOp, Stmt};
 
@@ -202,8 +202,17 @@ pub fn check_node(n: &ast::Node, defs: &DefTable, diags: &mut Vec<Diagnostic>) -
         rewritten: false,
         cone_program: false,
     };
+    let method_at = solve.as_ref().map(|named| named.name);
     let solve = solve.map(|named| named.resolve(&parts)).transpose();
     let class = classify::classify_rewriting(&parts, solve.as_ref().ok().and_then(Option::as_ref));
+    let fits = match (&solve, &class, method_at) {
+        (Ok(Some(spec)), Ok((c, _)), Some(at)) => method_fits(&spec.method, c.family, at),
+        _ => Ok(()),
+    };
+    if let Err(d) = fits {
+        b.diags.push(d);
+        return None;
+    }
     let (solve, class, objective, constraints) = match (solve, class) {
         (Ok(solve), Ok((c, Some(r)))) => (solve, c, r.objective, r.constraints),
         (Ok(solve), Ok((c, None))) => (solve, c, objective, constraints),
@@ -535,6 +544,30 @@ impl<'d> NodeBuilder<'_, 'd> {
             }
         }
     }
+}
+
+/// Whether the node's family has a forward by `method`, else the diagnostic
+/// (at the method's name): a conic node is solved by the interior point method
+/// alone (no smooth path is derived for it); a smooth one by Newton, SQP or a
+/// specialised forward (`ipm` there would need a cone program, and the
+/// classifier found none: the node is not DCP, or not with ddn's cones), and
+/// Newton takes equality constraints only.
+fn method_fits(method: &SolveMethod, family: Family, at: Span) -> Result<(), Diagnostic> {
+    let ipm = matches!(method, SolveMethod::Ipm(_));
+    let (why, instead) = if family.is_conic() != ipm {
+        if family.is_conic() {
+            ("a conic node is solved by the interior point method", "`ipm`")
+        } else {
+            ("a node that is not a cone program is solved locally", "`newton`, `sqp`, `sinkhorn` or `eigh`")
+        }
+    } else if matches!(method, SolveMethod::Newton(_)) && family == Family::SmoothInequality {
+        ("Newton's method handles equality constraints only", "`sqp`")
+    } else {
+        return Ok(());
+    };
+    Err(Diagnostic::error(format!("`solve using {}` is not available for {} nodes", method.name(), family.name()))
+        .at(at, format!("not a method for {} nodes", family.name()))
+        .help(format!("{why}: use {instead}, or leave `solve using` out")))
 }
 
 /// `solve using NAME(options)` with its name resolved and options typed; the
