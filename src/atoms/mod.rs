@@ -3,7 +3,20 @@
 //! The DCP rule that combines them lives once, in [`crate::dcp`].
 //!
 //! One file per family: `affine`, `convex`, `concave`, `smooth`. A new atom
-//! is a variant of [`Atom`] plus one entry in its family's table.
+//! is a variant of [`Atom`] plus one entry in its family's table, and then its
+//! meaning in each stage that computes with it (the compiler's exhaustive
+//! matches point at most of them):
+//!
+//! 1. `eval/mod.rs`: its value; `eval/vjp.rs`: its vector–Jacobian product;
+//! 2. `symbolic/partials.rs`: its partial derivatives as expressions (the
+//!    smooth path's gradients, Hessians and mixed partials are built from them);
+//! 3. `canon/reduce.rs`: its reduction to cones (`canon/objective.rs` too when
+//!    it has a quadratic form), unless its cone class is `Other`;
+//! 4. `jit/plan.rs`: its machine code (and so the generated Rust modules);
+//! 5. `dcp/rewrite/facts.rs`: what the egg rewrite stage may assume of it;
+//! 6. a sample in `tests/suite/atoms.rs`, whose walk over this table checks 1–3
+//!    for every atom (and fails on an atom without a sample), and a row in
+//!    `docs/language.md`'s atom table (`tests/suite/docs.rs`).
 
 mod affine;
 mod concave;

@@ -2,6 +2,7 @@
 
 mod active_set;
 mod adjoint;
+mod atoms;
 pub mod backward;
 mod batch;
 mod canon;
