@@ -47,13 +47,19 @@ pub(crate) struct ProblemData {
     /// the objective-side measures are taken in (see [`super::Info`]).
     pub objective_scale: f64,
     pub c0: f64,
+    /// `max |P̃ⱼⱼ|`, for the static regularisation of every factorisation.
+    pub max_p_diag: f64,
     /// The slot of each triplet of P and A in `p.val`, `a.val`.
     p_slot: Vec<usize>,
     a_slot: Vec<usize>,
-    /// Scratch for the Ruiz passes (n, m, m).
+    /// Scratch for the Ruiz passes (n, m, m), and the ∞-norms of P's
+    /// columns, A's columns and A's rows (n, n, m).
     work_n: Vec<f64>,
     work_m: Vec<f64>,
     rectify: Vec<f64>,
+    norm_p: Vec<f64>,
+    norm_a_col: Vec<f64>,
+    norm_a_row: Vec<f64>,
 }
 
 impl ProblemData {
@@ -76,11 +82,15 @@ impl ProblemData {
             norm_b: 0.0,
             objective_scale: 1.0,
             c0: 0.0,
+            max_p_diag: 0.0,
             p_slot,
             a_slot,
             work_n: vec![0.0; n],
             work_m: vec![0.0; m],
             rectify: vec![0.0; m],
+            norm_p: vec![0.0; n],
+            norm_a_col: vec![0.0; n],
+            norm_a_row: vec![0.0; m],
         }
     }
 
@@ -113,6 +123,9 @@ impl ProblemData {
         if settings.equilibrate_enable {
             self.equilibrate(&prob.cones, settings);
         }
+        let p = &self.p;
+        self.max_p_diag =
+            (0..self.n).flat_map(|j| p.col(j).filter(move |&(i, _)| i == j)).fold(0.0, |a, (_, v)| a.max(v.abs()));
         Ok(())
     }
 
@@ -133,37 +146,35 @@ impl ProblemData {
             delta.clamp(lo / acc, hi / acc)
         };
         let eq = &mut self.equil;
+        // The ∞-norms of the columns of P (symmetric) and of A's columns and
+        // rows: taken once here, then by each pass's scaling sweep from the
+        // values it writes, and multiplied by the cost scaling c (exact:
+        // rounding is monotone, so `max |c v| = c max |v|` in floating point).
+        let (norm_p, norm_a_col, norm_a_row) = (&mut self.norm_p, &mut self.norm_a_col, &mut self.norm_a_row);
+        for v in [&mut *norm_p, &mut *norm_a_col] {
+            v.fill(0.0);
+        }
+        norm_a_row.fill(0.0);
+        col_norms_sym(&self.p, norm_p);
+        scale_with_norms(&mut self.a, None, norm_a_col, norm_a_row);
         for _ in 0..settings.equilibrate_max_iter {
-            dx.fill(0.0);
-            dz.fill(0.0);
-            col_norms_sym(&self.p, dx);
-            let a = &self.a;
-            vectorised(
-                #[inline(always)]
-                || {
-                    for (j, dj) in dx.iter_mut().enumerate() {
-                        let (rows, vals) = a.col_slices(j);
-                        *dj = dj.max(norm_inf(vals));
-                        if is_leading(rows) {
-                            for (di, v) in dz[..vals.len()].iter_mut().zip(vals) {
-                                *di = di.max(v.abs());
-                            }
-                        } else {
-                            for (&i, v) in rows.iter().zip(vals) {
-                                dz[i] = dz[i].max(v.abs());
-                            }
-                        }
-                    }
-                },
-            );
+            for ((d, &np), &na) in dx.iter_mut().zip(norm_p.iter()).zip(norm_a_col.iter()) {
+                *d = np.max(na);
+            }
+            dz.copy_from_slice(norm_a_row);
             for (dj, &acc) in dx.iter_mut().zip(&eq.d) {
                 *dj = step(*dj, acc);
             }
             for (di, &acc) in dz.iter_mut().zip(&eq.e) {
                 *di = step(*di, acc);
             }
+            for v in [&mut *norm_p, &mut *norm_a_col] {
+                v.fill(0.0);
+            }
+            norm_a_row.fill(0.0);
             self.p.scale(dx, dx);
-            self.a.scale(dz, dx);
+            col_norms_sym(&self.p, norm_p);
+            scale_with_norms(&mut self.a, Some((&dz[..], &dx[..])), norm_a_col, norm_a_row);
             for j in 0..n {
                 self.q[j] *= dx[j];
                 eq.d[j] *= dx[j];
@@ -173,13 +184,12 @@ impl ProblemData {
                 eq.e[i] *= dz[i];
             }
             // Cost scaling.
-            dx.fill(0.0);
-            col_norms_sym(&self.p, dx);
-            let mean_p = if n > 0 { dx.iter().sum::<f64>() / n as f64 } else { 0.0 };
+            let mean_p = if n > 0 { norm_p.iter().sum::<f64>() / n as f64 } else { 0.0 };
             let norm_q = norm_inf(&self.q);
             if mean_p > 0.0 && norm_q > 0.0 {
                 let c = (1.0 / mean_p.max(norm_q)).clamp(lo / eq.c, hi / eq.c);
                 self.p.val.iter_mut().for_each(|v| *v *= c);
+                norm_p.iter_mut().for_each(|v| *v *= c);
                 self.q.iter_mut().for_each(|v| *v *= c);
                 eq.c *= c;
             }
@@ -232,6 +242,43 @@ fn col_norms_sym(p: &Csc, out: &mut [f64]) {
                     }
                 }
                 out[j] = out[j].max(top);
+            }
+        },
+    );
+}
+
+/// `A ← diag(l) A diag(r)` when `scaling` is `Some((l, r))`, and the ∞-norms
+/// of the (new) columns and rows maxed into `col` and `row`, in one sweep.
+fn scale_with_norms(a: &mut Csc, scaling: Option<(&[f64], &[f64])>, col: &mut [f64], row: &mut [f64]) {
+    let (col_ptr, row_idx, val) = (&a.col_ptr, &a.row_idx, &mut a.val);
+    vectorised(
+        #[inline(always)]
+        || {
+            for (j, cj) in col.iter_mut().enumerate() {
+                let k = col_ptr[j]..col_ptr[j + 1];
+                let (rows, vals) = (&row_idx[k.clone()], &mut val[k]);
+                if is_leading(rows) {
+                    if let Some((l, r)) = scaling {
+                        let rj = r[j];
+                        for (v, li) in vals.iter_mut().zip(&l[..rows.len()]) {
+                            *v *= li * rj;
+                        }
+                    }
+                    for (ri, v) in row[..vals.len()].iter_mut().zip(vals.iter()) {
+                        *ri = ri.max(v.abs());
+                    }
+                } else {
+                    if let Some((l, r)) = scaling {
+                        let rj = r[j];
+                        for (v, &i) in vals.iter_mut().zip(rows) {
+                            *v *= l[i] * rj;
+                        }
+                    }
+                    for (&i, v) in rows.iter().zip(vals.iter()) {
+                        row[i] = row[i].max(v.abs());
+                    }
+                }
+                *cj = cj.max(norm_inf(vals));
             }
         },
     );

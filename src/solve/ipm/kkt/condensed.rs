@@ -31,28 +31,20 @@ use faer::dyn_stack::MemBuffer;
 use faer::linalg::matmul::triangular::{matmul, BlockStructure};
 use faer::{Accum, Mat, Par};
 
-use super::super::data::ProblemData;
+use super::super::data::{norm_inf, ProblemData};
 use super::super::settings::Settings;
 use super::dense::{factor_in_place, ldlt_scratch, solve_in_place};
 use crate::smooth::{dot, vectorised};
 use crate::solve::cones::{AnyCone, Cone, Cones};
 
-/// A row of A in the reduced system: its position among the kept or the
-/// eliminated rows.
-#[derive(Clone, Copy)]
-enum Row {
-    Kept(usize),
-    Eliminated(usize),
-}
-
 pub(crate) struct CondensedLdl {
     n: usize,
     m: usize,
     /// Rows of `A` kept in the reduced system (in order), the orthant rows
-    /// eliminated, and where each row of A went.
+    /// eliminated, and the row of `a_perm` each row of A went to.
     kept: Vec<usize>,
     elim: Vec<usize>,
-    rows: Vec<Row>,
+    row_perm: Vec<usize>,
     /// `A` dense with its rows permuted to `[A_g; A_k]` (the eliminated rows,
     /// then the kept ones): `A_g` is its first `m_g` rows, and the
     /// refinement's products `K v` run over it whole (one copy of A in the
@@ -65,6 +57,8 @@ pub(crate) struct CondensedLdl {
     /// `v_z` and `e_z` in the order of `a_perm`'s rows.
     vz_perm: Vec<f64>,
     ez_perm: Vec<f64>,
+    /// `−v_x` (n).
+    neg_vx: Vec<f64>,
     /// The factors: `L` strictly below the diagonal, `D` on it.
     mat: Mat<f64>,
     /// `D = (H_g + δI)⁻¹`.
@@ -88,17 +82,19 @@ pub(crate) struct CondensedLdl {
 impl CondensedLdl {
     pub fn new(data: &ProblemData, cones: &Cones, settings: &Settings) -> Self {
         let (n, m) = (data.n, data.m);
-        let (mut kept, mut elim, mut rows) = (Vec::new(), Vec::new(), Vec::with_capacity(m));
+        let (mut kept, mut elim) = (Vec::new(), Vec::new());
         for (c, r) in cones.iter() {
             for i in r {
                 if matches!(c, AnyCone::Nonneg(_)) {
-                    rows.push(Row::Eliminated(elim.len()));
                     elim.push(i);
                 } else {
-                    rows.push(Row::Kept(kept.len()));
                     kept.push(i);
                 }
             }
+        }
+        let mut row_perm = vec![0; m];
+        for (p, &i) in elim.iter().chain(&kept).enumerate() {
+            row_perm[i] = p;
         }
         let (mg, dim) = (elim.len(), n + kept.len());
         let block_len = cones
@@ -117,12 +113,13 @@ impl CondensedLdl {
             m,
             kept,
             elim,
-            rows,
+            row_perm,
             a_perm: Mat::zeros(m, n),
             dag: Mat::zeros(mg, n),
             p_full: Mat::zeros(n, n),
             vz_perm: vec![0.0; m],
             ez_perm: vec![0.0; m],
+            neg_vx: vec![0.0; n],
             mat: Mat::zeros(dim, dim),
             d: vec![0.0; mg],
             signs: (0..dim).map(|i| if i < n { 1 } else { -1 }).collect(),
@@ -139,32 +136,41 @@ impl CondensedLdl {
         f
     }
 
-    /// Copies P and A (new values in the same pattern) into place.
+    /// Copies P and A (new values in the same pattern) into place: each entry
+    /// to its place, column by column (`row_perm` gives A's rows theirs); the
+    /// places outside the pattern are zero from construction and never written.
     pub fn load(&mut self, data: &ProblemData) {
         let n = self.n;
-        self.p_diag.fill(0.0);
-        self.p_full.fill(0.0);
-        self.a_perm.fill(0.0);
         let mut max_data: f64 = 0.0;
         for j in 0..n {
-            for (i, v) in data.p.col(j) {
-                self.p_full[(i, j)] += v;
+            let (rows, vals) = data.p.col_slices(j);
+            let col = self.p_full.col_as_slice_mut(j);
+            self.p_diag[j] = 0.0;
+            for (&i, &v) in rows.iter().zip(vals) {
+                col[i] = v;
                 if i == j {
-                    self.p_diag[j] += v;
+                    self.p_diag[j] = v;
                 } else {
-                    self.p_full[(j, i)] += v;
                     max_data = max_data.max(v.abs());
                 }
             }
         }
+        // The upper triangle's entries mirrored below the diagonal.
         for j in 0..n {
-            for (i, v) in data.a.col(j) {
-                max_data = max_data.max(v.abs());
-                match self.rows[i] {
-                    Row::Kept(p) => self.a_perm[(self.elim.len() + p, j)] = v,
-                    Row::Eliminated(p) => self.a_perm[(p, j)] = v,
+            let (rows, vals) = data.p.col_slices(j);
+            for (&i, &v) in rows.iter().zip(vals) {
+                if i != j {
+                    self.p_full[(j, i)] = v;
                 }
             }
+        }
+        for j in 0..n {
+            let (rows, vals) = data.a.col_slices(j);
+            let col = self.a_perm.col_as_slice_mut(j);
+            for (&i, &v) in rows.iter().zip(vals) {
+                col[self.row_perm[i]] = v;
+            }
+            max_data = max_data.max(norm_inf(vals));
         }
         self.max_data = max_data;
     }
@@ -298,19 +304,24 @@ impl CondensedLdl {
             *v = vz[i];
             *e = ez[i];
         }
-        let (p, a, vz, ez_perm) = (&self.p_full, &self.a_perm, &self.vz_perm, &mut self.ez_perm);
+        // `e_z −= A v_x` as `e_z += A (−v_x)`: `a·(−x) = −(a·x)` and
+        // `e + (−t) = e − t` exactly, so the same bits.
+        for (o, &v) in self.neg_vx.iter_mut().zip(vx) {
+            *o = -v;
+        }
+        let (p, a, vz, ez_perm, neg_vx) = (&self.p_full, &self.a_perm, &self.vz_perm, &mut self.ez_perm, &self.neg_vx);
         vectorised(
             #[inline(always)]
             || {
-                for (j, (e, &xj)) in ex.iter_mut().zip(vx).enumerate() {
-                    *e -= dot(p.col_as_slice(j), vx);
-                    // Aᵀv_z and A v_x in one pass over A's columns (memory-bound
-                    // at the sizes where it matters).
-                    let col = a.col_as_slice(j);
-                    *e -= dot(col, vz);
-                    for (ei, v) in ez_perm.iter_mut().zip(col) {
-                        *ei -= v * xj;
+                // Aᵀv_z and A v_x in one pass over A's columns, four at a time
+                // (memory-bound at the sizes where it matters).
+                for (j0, (e4, x4)) in ex.chunks_mut(COLUMNS).zip(neg_vx.chunks(COLUMNS)).enumerate() {
+                    let j0 = j0 * COLUMNS;
+                    for (k, e) in e4.iter_mut().enumerate() {
+                        *e -= dot(p.col_as_slice(j0 + k), vx);
+                        *e -= dot(a.col_as_slice(j0 + k), vz);
                     }
+                    add_columns(ez_perm, a, j0, x4);
                 }
             },
         );
@@ -320,18 +331,40 @@ impl CondensedLdl {
     }
 }
 
-/// `y ← y + M[..len(y), :] x` (the first rows of M), column by column: a plain
-/// loop over the contiguous columns (at n = 10 faer's matrix–vector product
-/// costs more in setup than the product itself), vectorised.
-fn mat_vec(y: &mut [f64], m: &Mat<f64>, x: &[f64]) {
+/// Columns per pass of [`add_columns`].
+const COLUMNS: usize = 4;
+
+/// `y ← y + M[..len(y), j0..j0 + len(x)] x` for up to [`COLUMNS`] columns in
+/// one pass over y: each `yᵢ` gains its terms `m_ij x_j` one after the other in
+/// the order of j, as in the column-by-column loop (the same bits), with one
+/// load and store of y per pass instead of per column.
+#[inline(always)]
+fn add_columns(y: &mut [f64], m: &Mat<f64>, j0: usize, x: &[f64]) {
     let rows = y.len();
+    let col = |k: usize| &m.col_as_slice(j0 + k)[..rows];
+    if let &[x0, x1, x2, x3] = x {
+        let (c0, c1, c2, c3) = (col(0), col(1), col(2), col(3));
+        for ((((yi, a0), a1), a2), a3) in y.iter_mut().zip(c0).zip(c1).zip(c2).zip(c3) {
+            *yi = *yi + a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3;
+        }
+    } else {
+        for (k, &xk) in x.iter().enumerate() {
+            for (yi, a) in y.iter_mut().zip(col(k)) {
+                *yi += a * xk;
+            }
+        }
+    }
+}
+
+/// `y ← y + M[..len(y), :] x` (the first rows of M), [`COLUMNS`] columns per
+/// pass over y, vectorised (at n = 10 faer's matrix–vector product costs more
+/// in setup than the product itself).
+fn mat_vec(y: &mut [f64], m: &Mat<f64>, x: &[f64]) {
     vectorised(
         #[inline(always)]
         || {
-            for (j, &xj) in x.iter().enumerate() {
-                for (yi, v) in y.iter_mut().zip(&m.col_as_slice(j)[..rows]) {
-                    *yi += v * xj;
-                }
+            for (j0, x4) in x.chunks(COLUMNS).enumerate() {
+                add_columns(y, m, j0 * COLUMNS, x4);
             }
         },
     );

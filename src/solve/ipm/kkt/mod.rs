@@ -232,14 +232,7 @@ impl KktSystem {
     /// Factors `K` for the cones' current scaling with `δ = static_reg +
     /// static_reg_proportional · max |diag K|`.
     pub fn factor(&mut self, data: &ProblemData, cones: &Cones, settings: &Settings) -> bool {
-        let mut max_diag: f64 = 0.0;
-        for j in 0..data.n {
-            for (i, v) in data.p.col(j) {
-                if i == j {
-                    max_diag = max_diag.max(v.abs());
-                }
-            }
-        }
+        let mut max_diag = data.max_p_diag;
         for (c, r) in cones.iter() {
             let w = &mut self.work_m[r];
             c.hs_diag(w);
