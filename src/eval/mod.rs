@@ -194,18 +194,36 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Option<Tensor> {
 /// [`matmul`] of row-major entries of the given shapes, read in place (the
 /// JIT's arena): the same faer product on the same views.
 pub fn matmul_slices(a: &[f64], a_shape: &[usize], b: &[f64], b_shape: &[usize]) -> Option<Tensor> {
-    let (m, k, n, shape) = matmul_dims(a_shape, b_shape)?;
-    if a.len() != m * k || b.len() != k * n {
+    let (m, _, n, shape) = matmul_dims(a_shape, b_shape)?;
+    let mut data = vec![0.0; m * n];
+    matmul_into(&mut data, a, a_shape, b, b_shape)?;
+    Some(Tensor { shape, data })
+}
+
+/// `out = a @ b` for row-major entries of the given shapes, `out` row-major
+/// too (its `m·n` entries overwritten); `None` when the shapes do not fit.
+///
+/// The product is written where its value lives (no matrix allocated, none
+/// copied), and a row-major destination lets faer take `(a b)ᵀ = bᵀ aᵀ`: `bᵀ`
+/// is column-major when `b` is row-major, so faer reads it in place where a
+/// column-major destination made it copy (pack) the row-major `a` for every
+/// product (a third of the pooling Hessian's `16 × 1024 · 1024 × 16`). Every
+/// entry is the same sum, in the same order, either way: each is one
+/// accumulator over `k` in faer's blocks (`b[k, j]·a[i, k]` and `a[i, k]·b[k, j]`
+/// round alike).
+pub fn matmul_into(out: &mut [f64], a: &[f64], a_shape: &[usize], b: &[f64], b_shape: &[usize]) -> Option<()> {
+    let (m, k, n, _) = matmul_dims(a_shape, b_shape)?;
+    if a.len() != m * k || b.len() != k * n || out.len() != m * n {
         return None;
     }
     let (a, b) = (MatRef::from_row_major_slice(a, m, k), MatRef::from_row_major_slice(b, k, n));
-    let mut c = faer::Mat::<f64>::zeros(m, n);
+    let c = faer::MatMut::from_row_major_slice_mut(out, m, n);
     // Threads only where the product is large enough to pay for waking them: a
     // pooling Hessian's 16 × 1024 × 16 product took 1.6× longer on two threads
     // than on one. faer splits the output, not the sum, so the bits are the same.
     let par = if m * n * k >= MATMUL_PAR_FLOPS { faer::get_global_parallelism() } else { faer::Par::Seq };
-    faer::linalg::matmul::matmul(c.as_mut(), faer::Accum::Replace, a, b, 1.0, par);
-    Some(Tensor::from_mat(&c, shape))
+    faer::linalg::matmul::matmul(c, faer::Accum::Replace, a, b, 1.0, par);
+    Some(())
 }
 
 /// `m·n·k` from which a kernel's matrix product may use faer's threads.
@@ -522,7 +540,12 @@ fn atom_value(atom: Atom, v: &[Tensor], axis: Option<u8>, shape: Vec<usize>, spa
 mod tests {
     use super::*;
 
-    /// `matmul_slices` lets products from `MATMUL_PAR_FLOPS` on use faer's
+    /// Entries for a product's operands, varied and of both signs.
+    fn entries(len: usize, seed: usize) -> Vec<f64> {
+        (0..len).map(|i| ((i * seed) % 1000) as f64 / 997.0 - 0.45).collect()
+    }
+
+    /// `matmul_into` lets products from `MATMUL_PAR_FLOPS` on use faer's
     /// threads, on the claim that faer splits the output and not the sum: the
     /// bits must not depend on the thread count, or the back ends would not
     /// agree bit for bit across machines.
@@ -530,17 +553,38 @@ mod tests {
     fn threaded_products_have_the_sequential_bits() {
         let (m, k, n) = (96, 700, 80);
         assert!(m * k * n >= MATMUL_PAR_FLOPS);
-        let a: Vec<f64> = (0..m * k).map(|i| ((i * 7919) % 1000) as f64 / 997.0 - 0.5).collect();
-        let b: Vec<f64> = (0..k * n).map(|i| ((i * 104_729) % 1000) as f64 / 991.0 - 0.4).collect();
+        let (a, b) = (entries(m * k, 7919), entries(k * n, 104_729));
         let (am, bm) = (MatRef::from_row_major_slice(&a, m, k), MatRef::from_row_major_slice(&b, k, n));
         let product = |par| {
-            let mut c = faer::Mat::<f64>::zeros(m, n);
-            faer::linalg::matmul::matmul(c.as_mut(), faer::Accum::Replace, am, bm, 1.0, par);
-            (0..m).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| c[(i, j)].to_bits()).collect::<Vec<_>>()
+            let mut c = vec![0.0; m * n];
+            let cm = faer::MatMut::from_row_major_slice_mut(&mut c, m, n);
+            faer::linalg::matmul::matmul(cm, faer::Accum::Replace, am, bm, 1.0, par);
+            c.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
         };
         let sequential = product(faer::Par::Seq);
         for threads in [2, 3, 4] {
             assert_eq!(product(faer::Par::rayon(threads)), sequential, "{threads} threads");
+        }
+    }
+
+    /// `matmul_into`'s row-major destination (faer then computes `bᵀ aᵀ`) gives
+    /// every entry the bits a column-major destination gives, on shapes that
+    /// take each of faer's paths: the small-product kernels, matrix-vector,
+    /// vector-matrix, rank one, the blocked product with a depth split in
+    /// blocks, and the pooling Hessian's `16 × 1024 · 1024 × 16`.
+    #[test]
+    fn a_row_major_destination_has_the_column_major_bits() {
+        for (m, k, n) in [(3, 4, 5), (16, 16, 16), (40, 30, 1), (1, 30, 40), (12, 1, 9), (16, 1024, 16), (70, 600, 33)]
+        {
+            let (a, b) = (entries(m * k, 7919), entries(k * n, 104_729));
+            let mut rows = vec![0.0; m * n];
+            matmul_into(&mut rows, &a, &[m, k], &b, &[k, n]).expect("shapes fit");
+            let mut cols = faer::Mat::<f64>::zeros(m, n);
+            let (am, bm) = (MatRef::from_row_major_slice(&a, m, k), MatRef::from_row_major_slice(&b, k, n));
+            faer::linalg::matmul::matmul(cols.as_mut(), faer::Accum::Replace, am, bm, 1.0, faer::Par::Seq);
+            for (i, j) in (0..m).flat_map(|i| (0..n).map(move |j| (i, j))) {
+                assert_eq!(rows[i * n + j].to_bits(), cols[(i, j)].to_bits(), "{m}×{k}·{k}×{n} at ({i}, {j})");
+            }
         }
     }
 

@@ -55,6 +55,16 @@ struct Emitter<'m, 'f> {
     /// In a loop nest, by `(step, lanes)`: the value of a step outside it that
     /// it reads as a scalar (a constant, `alpha`), loaded once before its rows.
     invariant: HashMap<(usize, usize), Value>,
+    /// In a loop nest's two-lane rows: whether domain checks are batched, and
+    /// the lanes that failed one so far in the current stretch of straight-line
+    /// code, or-ed together: tested once where the stretch ends
+    /// ([`Self::flush_checks`]), not once per check.
+    batch_checks: bool,
+    failed: Option<Value>,
+    /// The pointers `ptr + 8·Σ index·stride` computed in the current block, by
+    /// `(ptr, terms)`: accesses at the same entry of different steps (or rows
+    /// a constant apart) share one address computation.
+    addresses: HashMap<(Value, Vec<(Value, usize)>), Value>,
 }
 
 /// Fills `func` with the code of `units` (steps planned by `plans`).
@@ -92,6 +102,9 @@ pub(super) fn function(
         bad,
         lanes: 1,
         invariant: HashMap::new(),
+        batch_checks: false,
+        failed: None,
+        addresses: HashMap::new(),
     };
     for unit in units {
         match unit {
@@ -165,10 +178,27 @@ impl Emitter<'_, '_> {
                 self.b.ins().bor(x, y)
             }
         };
+        if self.lanes == 2 && self.batch_checks {
+            self.failed = Some(match self.failed {
+                Some(so_far) => self.b.ins().bor(so_far, fails),
+                None => fails,
+            });
+            return;
+        }
         let fails = if self.lanes == 1 { fails } else { self.b.ins().vany_true(fails) };
         let bad = self.b.use_var(self.bad);
         let bad = self.b.ins().bor(bad, fails);
         self.b.def_var(self.bad, bad);
+    }
+
+    /// Flags the call if a lane failed a batched check since the last flush.
+    fn flush_checks(&mut self) {
+        if let Some(failed) = self.failed.take() {
+            let any = self.b.ins().vany_true(failed);
+            let bad = self.b.use_var(self.bad);
+            let bad = self.b.ins().bor(bad, any);
+            self.b.def_var(self.bad, bad);
+        }
     }
 
     /// The type of a value at the current width.
@@ -180,8 +210,13 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// `c` in every lane.
+    /// `c` in every lane (`0.0` in two lanes as one `xorpd`: the domain
+    /// checks compare with it).
     fn konst(&mut self, c: f64) -> Value {
+        if self.lanes == 2 && c.to_bits() == 0 {
+            let zeros = self.b.func.dfg.constants.insert(vec![0u8; 16].into());
+            return self.b.ins().vconst(types::F64X2, zeros);
+        }
         let c = self.b.ins().f64const(c);
         if self.lanes == 1 {
             c
@@ -277,9 +312,9 @@ impl Emitter<'_, '_> {
         self.b.ins().brif(status, fail, &[], cont, &[]);
         self.b.seal_block(fail);
         self.b.seal_block(cont);
-        self.b.switch_to_block(fail);
+        self.switch_to(fail);
         self.b.ins().return_(&[status]);
-        self.b.switch_to_block(cont);
+        self.switch_to(cont);
     }
 
     /// Calls shim `name(call, arena, k)` and returns its status if nonzero.
@@ -300,6 +335,12 @@ impl Emitter<'_, '_> {
         f
     }
 
+    /// Goes on emitting in `block` (whose addresses are its own).
+    fn switch_to(&mut self, block: cranelift_codegen::ir::Block) {
+        self.addresses.clear();
+        self.b.switch_to_block(block);
+    }
+
     /// `for i in 0..n { body(i) }`.
     fn counted(&mut self, n: usize, body: &mut dyn FnMut(&mut Self, Value)) {
         let i = self.b.declare_var(types::I64);
@@ -307,11 +348,11 @@ impl Emitter<'_, '_> {
         self.b.def_var(i, zero);
         let (header, inner, exit) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         self.b.ins().jump(header, &[]);
-        self.b.switch_to_block(header);
+        self.switch_to(header);
         let iv = self.b.use_var(i);
         let more = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThan, iv, n as i64);
         self.b.ins().brif(more, inner, &[], exit, &[]);
-        self.b.switch_to_block(inner);
+        self.switch_to(inner);
         self.b.seal_block(inner);
         body(self, iv);
         let iv = self.b.use_var(i);
@@ -319,7 +360,7 @@ impl Emitter<'_, '_> {
         self.b.def_var(i, next);
         self.b.ins().jump(header, &[]);
         self.b.seal_block(header);
-        self.b.switch_to_block(exit);
+        self.switch_to(exit);
         self.b.seal_block(exit);
     }
 
@@ -347,8 +388,12 @@ impl Emitter<'_, '_> {
     /// part computed, `base` as the access's constant offset (so x86 takes
     /// `[ptr + index·8 + 8·base]` in one addressing mode).
     fn address_in(&mut self, ptr: Value, base: usize, terms: &[(Value, usize)]) -> At {
+        let terms: Vec<(Value, usize)> = terms.iter().copied().filter(|&(_, s)| s != 0).collect();
+        if let Some(&at) = self.addresses.get(&(ptr, terms.clone())) {
+            return self.offset((at, 0), 8 * base);
+        }
         let mut idx = None;
-        for &(v, s) in terms {
+        for &(v, s) in &terms {
             if s != 0 {
                 let t = if s == 1 { v } else { self.b.ins().imul_imm_u(v, s as i64) };
                 idx = Some(match idx {
@@ -364,6 +409,7 @@ impl Emitter<'_, '_> {
             }
             None => ptr,
         };
+        self.addresses.insert((ptr, terms), at);
         self.offset((at, 0), 8 * base)
     }
 
@@ -495,39 +541,30 @@ impl Emitter<'_, '_> {
                 _ => {}
             }
         }
-        for m in &nest.members {
-            for x in operands(&plans[m.k]) {
-                if (x.s0, x.s1) == (0, 0) && nest.member(x.slot).is_none() {
-                    for lanes in [1, 2] {
-                        self.lanes = lanes;
-                        let v = self.load_rows(self.origin(x.slot), &[], 0);
-                        self.invariant.insert((x.slot, lanes), v);
-                    }
-                }
-            }
-        }
-        self.lanes = 1;
         if nest.members.iter().all(|m| m.role != Role::Total { of_entries: true }) {
             // `PAIRS` pairs of rows per iteration, then the rest one row at a time.
             let step = 2 * PAIRS;
-            self.lanes = 2;
+            self.invariants(nest, plans, 2);
+            self.batch_checks = true;
             self.counted(rows / step, &mut |e, t| {
                 let i = e.b.ins().imul_imm_u(t, step as i64);
-                let is: Vec<Value> = (0..PAIRS).map(|g| e.b.ins().iadd_imm_u(i, 2 * g as i64)).collect();
-                e.rows(nest, plans, &is, &totals);
+                e.rows(nest, plans, i, PAIRS, &totals);
             });
-            self.lanes = 1;
+            self.batch_checks = false;
             let done = rows - rows % step;
             if done < rows {
+                self.invariants(nest, plans, 1);
                 self.counted(rows - done, &mut |e, t| {
                     let i = e.b.ins().iadd_imm_u(t, done as i64);
-                    e.rows(nest, plans, &[i], &totals);
+                    e.rows(nest, plans, i, 1, &totals);
                 });
             }
         } else {
-            self.counted(rows, &mut |e, i| e.rows(nest, plans, &[i], &totals));
+            self.invariants(nest, plans, 1);
+            self.counted(rows, &mut |e, i| e.rows(nest, plans, i, 1, &totals));
         }
         self.invariant.clear();
+        self.lanes = 1;
         for m in &nest.members {
             match (m.role, &plans[m.k]) {
                 (Role::ColumnFold, &Plan::Fold { post, .. }) if post != Post::None => {
@@ -547,11 +584,31 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// Rows `is[g]` of a nest (with two lanes, rows `is[g]` and `is[g] + 1`).
-    /// Each member is computed for every group before the next member, so
-    /// the groups' chains (a row's sum, then its divisions and square root)
-    /// are independent work side by side, not one after the other.
-    fn rows(&mut self, nest: &Nest, plans: &[Plan], is: &[Value], totals: &HashMap<usize, Variable>) {
+    /// Sets the width to `lanes` and loads, before the rows that use them,
+    /// the steps outside the nest that its rows read as scalars (a constant,
+    /// `alpha`). Loaded anew for each width, where that width's rows start, so
+    /// none is held in a register across the rows of the other.
+    fn invariants(&mut self, nest: &Nest, plans: &[Plan], lanes: usize) {
+        self.invariant.clear();
+        self.lanes = lanes;
+        for m in &nest.members {
+            for x in operands(&plans[m.k]) {
+                if (x.s0, x.s1) == (0, 0) && nest.member(x.slot).is_none() {
+                    let v = self.load_rows(self.origin(x.slot), &[], 0);
+                    self.invariant.insert((x.slot, lanes), v);
+                }
+            }
+        }
+    }
+
+    /// The rows of `groups` groups of a nest from row `i`: group `g` is row
+    /// `i + 2g` (with two lanes, rows `i + 2g` and `i + 2g + 1`). Each member
+    /// is computed for every group before the next member, so the groups'
+    /// chains (a row's sum, then its divisions and square root) are
+    /// independent work side by side, not one after the other. A group's
+    /// entries are its rows' offset from row `i` by a constant, so the groups
+    /// share their address computations.
+    fn rows(&mut self, nest: &Nest, plans: &[Plan], i: Value, groups: usize, totals: &HashMap<usize, Variable>) {
         let cols = nest.cols;
         // These rows' values, by step and group.
         let mut row: HashMap<(usize, usize), Value> = HashMap::new();
@@ -560,7 +617,7 @@ impl Emitter<'_, '_> {
             let mut accs = HashMap::new();
             for m in pass.iter().filter(|m| m.role == Role::RowFold) {
                 let Plan::Fold { start, .. } = plans[m.k] else { continue };
-                for g in 0..is.len() {
+                for g in 0..groups {
                     let acc = self.b.declare_var(self.ty());
                     let s = self.konst(start);
                     self.b.def_var(acc, s);
@@ -571,23 +628,24 @@ impl Emitter<'_, '_> {
                 self.counted(cols, &mut |e, j| {
                     let mut entry = HashMap::new();
                     for m in &pass {
-                        e.pass_member(nest, m, is, j, &row, &mut entry, &accs, totals, plans);
+                        e.pass_member(nest, m, (i, groups), j, &row, &mut entry, &accs, totals, plans);
                     }
+                    e.flush_checks();
                 });
             }
             for m in pass.iter().filter(|m| m.role == Role::RowFold) {
                 let Plan::Fold { post, .. } = plans[m.k] else { continue };
-                for (g, &i) in is.iter().enumerate() {
+                for g in 0..groups {
                     let a = self.b.use_var(accs[&(m.k, g)]);
                     let v = self.post(post, a);
                     if m.keep {
-                        self.store_rows(v, self.offsets[m.k], &[(i, 1)], 1);
+                        self.store_rows(v, self.offsets[m.k] + 2 * g, &[(i, 1)], 1);
                     }
                     row.insert((m.k, g), v);
                 }
             }
             for m in nest.members.iter().filter(|m| m.phase == phase && !m.role.in_pass()) {
-                for (g, &i) in is.iter().enumerate() {
+                for g in 0..groups {
                     match (m.role, &plans[m.k]) {
                         (Role::Total { .. }, &Plan::Fold { f, x, .. }) => {
                             let acc = totals[&m.k];
@@ -598,27 +656,32 @@ impl Emitter<'_, '_> {
                                 Some(&v) => v,
                                 None => match e.invariant.get(&(x.slot, e.lanes)) {
                                     Some(&v) if (x.s0, x.s1) == (0, 0) => v,
-                                    _ => e.load_rows(e.origin(x.slot), &[(i, x.s1)], x.s1),
+                                    _ => {
+                                        let (ptr, base) = e.origin(x.slot);
+                                        e.load_rows((ptr, base + 2 * g * x.s1), &[(i, x.s1)], x.s1)
+                                    }
                                 },
                             });
                             if m.keep {
-                                self.store_rows(v, self.offsets[m.k], &[(i, 1)], 1);
+                                self.store_rows(v, self.offsets[m.k] + 2 * g, &[(i, 1)], 1);
                             }
                             row.insert((m.k, g), v);
                         }
                     }
                 }
             }
+            self.flush_checks();
         }
     }
 
-    /// Member `m` (computed in a pass) at entries `(is[g], j)`, group by group.
+    /// Member `m` (computed in a pass) at entries `(i + 2g, j)` for each
+    /// group `g < groups`, group by group.
     #[allow(clippy::too_many_arguments)]
     fn pass_member(
         &mut self,
         nest: &Nest,
         m: &Member,
-        is: &[Value],
+        (i, groups): (Value, usize),
         j: Value,
         row: &HashMap<(usize, usize), Value>,
         entry: &mut HashMap<(usize, usize), Value>,
@@ -627,10 +690,12 @@ impl Emitter<'_, '_> {
         plans: &[Plan],
     ) {
         let (rows, cols, lanes) = (nest.rows, nest.cols, self.lanes);
-        // Group `g`'s operand at `at` (the next row `stride` entries on): this
-        // pass's value, a row value, a value read outside the rows, an earlier
-        // pass's entry (in the arena or its scratch row), or the arena.
-        let mut read = |e: &mut Self, g: usize, x: Operand, at: [(Value, usize); 2], stride: usize| {
+        // Group `g`'s operand at entry `(s_i·(i + 2g) + s_j·j)` (the next row
+        // `s_i` entries on): this pass's value, a row value, a value read
+        // outside the rows, an earlier pass's entry (in the arena or its
+        // scratch row), or the arena; an operand constant down the columns
+        // (`y` in `x - y`) is loaded once for every group.
+        let mut read = |e: &mut Self, g: usize, x: Operand, (s_i, s_j): (usize, usize)| {
             if let Some(&v) = entry.get(&(x.slot, g)).or_else(|| row.get(&(x.slot, g))) {
                 return v;
             }
@@ -638,21 +703,34 @@ impl Emitter<'_, '_> {
                 Some(&v) if (x.s0, x.s1) == (0, 0) => return v,
                 _ => {}
             }
-            match nest.member(x.slot) {
+            let every_group = usize::MAX;
+            if s_i == 0 {
+                if let Some(&v) = entry.get(&(x.slot, every_group)) {
+                    return v;
+                }
+            }
+            let v = match nest.member(x.slot) {
                 // Loaded once per entry, however many members read it.
                 Some(&Member { keep: false, scratch: Some(s), .. }) => {
                     let v = e.load_rows((e.arena, s + 2 * cols * g), &[(j, lanes)], 1);
                     entry.insert((x.slot, g), v);
                     v
                 }
-                _ => e.load_rows(e.origin(x.slot), &at, stride),
+                _ => {
+                    let (ptr, base) = e.origin(x.slot);
+                    e.load_rows((ptr, base + 2 * g * s_i), &[(i, s_i), (j, s_j)], s_i)
+                }
+            };
+            if s_i == 0 {
+                entry.insert((x.slot, every_group), v);
             }
+            v
         };
         let k = m.k;
         match (m.role, &plans[k]) {
             (Role::RowFold | Role::Total { .. }, &Plan::Fold { f, x, .. }) => {
-                for (g, &i) in is.iter().enumerate() {
-                    let v = read(self, g, x, [(i, x.s0), (j, x.s1)], x.s0);
+                for g in 0..groups {
+                    let v = read(self, g, x, (x.s0, x.s1));
                     let acc = if m.role == Role::RowFold { accs[&(k, g)] } else { totals[&k] };
                     self.accumulate(f, acc, v);
                 }
@@ -661,8 +739,7 @@ impl Emitter<'_, '_> {
                 // The rows' entries in order into one load and one store of the
                 // column's sum (a store and a reload between them would put the
                 // store-to-load forwarding on the sum's chain).
-                let vs: Vec<Value> =
-                    is.iter().enumerate().map(|(g, &i)| read(self, g, x, [(j, x.s0), (i, x.s1)], x.s1)).collect();
+                let vs: Vec<Value> = (0..groups).map(|g| read(self, g, x, (x.s1, x.s0))).collect();
                 let a = self.load(k, &[(j, 1)]);
                 let acc = self.b.declare_var(types::F64);
                 self.b.def_var(acc, a);
@@ -673,17 +750,17 @@ impl Emitter<'_, '_> {
                 self.store(a, k, &[(j, 1)]);
             }
             (Role::Transposed, plan) => {
-                for (g, &i) in is.iter().enumerate() {
-                    let v = self.member_value(plan, &mut |e, x| read(e, g, x, [(j, x.s0), (i, x.s1)], x.s1));
-                    self.store_rows(v, self.offsets[k], &[(j, rows), (i, 1)], 1);
+                for g in 0..groups {
+                    let v = self.member_value(plan, &mut |e, x| read(e, g, x, (x.s1, x.s0)));
+                    self.store_rows(v, self.offsets[k] + 2 * g, &[(j, rows), (i, 1)], 1);
                 }
             }
             (_, plan) => {
-                let mut vs = Vec::with_capacity(is.len());
-                for (g, &i) in is.iter().enumerate() {
-                    let v = self.member_value(plan, &mut |e, x| read(e, g, x, [(i, x.s0), (j, x.s1)], x.s0));
+                let mut vs = Vec::with_capacity(groups);
+                for g in 0..groups {
+                    let v = self.member_value(plan, &mut |e, x| read(e, g, x, (x.s0, x.s1)));
                     if m.keep {
-                        self.store_rows(v, self.offsets[k], &[(i, cols), (j, 1)], cols);
+                        self.store_rows(v, self.offsets[k] + 2 * g * cols, &[(i, cols), (j, 1)], cols);
                     } else if let Some(s) = m.scratch {
                         self.store_rows(v, s + 2 * cols * g, &[(j, lanes)], 1);
                     }

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::layout::Layout;
-use crate::eval::{apply, matmul_slices, scalar, Env, Op};
+use crate::eval::{apply, matmul_into, scalar, Env, Op};
 use crate::kernel::Program;
 
 /// What one call of a compiled function reads besides the arena.
@@ -114,17 +114,26 @@ unsafe fn guarded(
 
 fn fallback(call: &Call, arena: &mut [f64], k: usize) -> Result<(), Failure> {
     let s = &call.program.steps[k];
-    let arg = |i: usize| {
-        s.args.get(i).map(|a| (call.layout.slice(arena, call.inputs, a.index()), &call.layout.shapes[a.index()]))
-    };
-    let value = match (&s.op, arg(0), arg(1)) {
-        // `apply`'s product, on the arena's entries rather than copies of them.
-        (Op::MatMul, Some((a, sa)), Some((b, sb))) => matmul_slices(a, sa, b, sb).ok_or(Failure::Step)?,
-        _ => {
-            let args = s.args.iter().map(|a| call.layout.tensor(arena, call.inputs, a.index())).collect();
-            apply(&s.op, args, &s.shape.0, s.span, call.env).map_err(|_| Failure::Step)?
-        }
-    };
+    let arg = |i: usize| s.args.get(i).map(|a| a.index());
+    if let (Op::MatMul, Some(a), Some(b)) = (&s.op, arg(0), arg(1)) {
+        // `apply`'s product, from the arena's entries into the step's own (a
+        // step never reads its own value, so the ranges are disjoint).
+        let (layout, shapes) = (call.layout, &call.layout.shapes);
+        let (a_in, b_in) = (layout.input[a], layout.input[b]);
+        let out = layout.range(k);
+        let (before, rest) = arena.split_at_mut(out.start);
+        let (value, after) = rest.split_at_mut(out.len());
+        let read = |slot: usize, input: Option<usize>| -> &[f64] {
+            match input {
+                Some(q) => call.inputs[q],
+                None if layout.range(slot).end <= out.start => &before[layout.range(slot)],
+                None => &after[layout.range(slot).start - out.end..layout.range(slot).end - out.end],
+            }
+        };
+        return matmul_into(value, read(a, a_in), &shapes[a], read(b, b_in), &shapes[b]).ok_or(Failure::Step);
+    }
+    let args = s.args.iter().map(|a| call.layout.tensor(arena, call.inputs, a.index())).collect();
+    let value = apply(&s.op, args, &s.shape.0, s.span, call.env).map_err(|_| Failure::Step)?;
     if value.shape != call.layout.shapes[k] || value.len() != call.layout.len(k) {
         return Err(Failure::Step);
     }
