@@ -34,9 +34,9 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ddn::analysis::Analysed;
 use ddn::diff::backward;
 use ddn::eval::Tensor;
-use ddn::ir::Node;
 use ddn::runtime::{backward_batch, bind, forward, forward_batch, interpreted, Bound, Prepared, Status};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
@@ -51,7 +51,7 @@ type Cotangents = Vec<(String, Tensor)>;
 type Results = Vec<(Vec<(String, Tensor)>, Vec<Tensor>)>;
 
 /// The baseline: one instance after another on this thread.
-fn sequential(node: &Node, prepared: &Prepared, bounds: &[Bound], cots: &[Cotangents]) -> Results {
+fn sequential(node: &Analysed<'_>, prepared: &Prepared, bounds: &[Bound], cots: &[Cotangents]) -> Results {
     bounds
         .iter()
         .zip(cots)
@@ -64,7 +64,7 @@ fn sequential(node: &Node, prepared: &Prepared, bounds: &[Bound], cots: &[Cotang
 }
 
 /// The batch API on `pool`.
-fn batched(pool: &ThreadPool, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Results {
+fn batched(pool: &ThreadPool, node: &Analysed<'_>, bounds: &[Bound], cots: &[Cotangents]) -> Results {
     pool.install(|| {
         let mut solved = forward_batch(node, bounds);
         let grads = backward_batch(node, bounds, &mut solved, cots);
@@ -78,7 +78,7 @@ fn problem(
     c: &mut Criterion,
     pools: &[(usize, ThreadPool)],
     name: &str,
-    node: &Node,
+    node: &Analysed<'_>,
     instances: Vec<Vec<(&str, Tensor)>>,
     output: &str,
     seed: u64,

@@ -29,9 +29,9 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use ddn::analysis::Analysed;
 use ddn::eval::Tensor;
 use ddn::faer::{Col, ColRef, Mat, MatRef};
-use ddn::ir::Node;
 use ddn::runtime::{Backend, LoadedNode};
 
 use common::{bench, inputs, optnet_inputs, stdlib_node, time_once, Rng};
@@ -90,7 +90,7 @@ fn runtime_call(node: &LoadedNode, values: &BTreeMap<String, Tensor>, cot: &BTre
 /// checking that all four agree bit for bit.
 fn compare(
     c: &mut Criterion,
-    node: &Node,
+    node: &Analysed<'_>,
     n: usize,
     problem: &str,
     values: Vec<(&str, Tensor)>,

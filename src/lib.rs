@@ -28,6 +28,7 @@
 // an index loop states that more plainly than zipped iterators.
 #![allow(clippy::needless_range_loop)]
 
+pub mod analysis;
 pub mod atoms;
 pub mod canon;
 pub mod codegen;

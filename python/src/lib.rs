@@ -352,7 +352,7 @@ impl Node {
             }
             _ => None,
         };
-        Ok(ddn::report::explain_text(node, standard.as_ref()))
+        Ok(ddn::report::explain_text(&self.owned.analysed(), standard.as_ref()))
     }
 
     /// The shape of each output for parameters of the given shapes (as

@@ -34,13 +34,14 @@ use rayon::prelude::*;
 use super::inputs::Bound;
 use super::node::{interpreted, RunError, Solved};
 use super::prepared::Prepared;
+use crate::analysis::Analysed;
 use crate::diff::backward;
 use crate::eval::Tensor;
 use crate::ir::Node;
 use crate::kernel::Kernels;
 
 /// [`super::forward`] for every instance, in parallel; results in the order of `bounds`.
-pub fn forward_batch(node: &Node, bounds: &[Bound]) -> Vec<Result<Solved, RunError>> {
+pub fn forward_batch(node: &Analysed<'_>, bounds: &[Bound]) -> Vec<Result<Solved, RunError>> {
     match interpreted(node) {
         Ok(kernels) => forward_batch_with_kernels(node, bounds, kernels),
         Err(e) => bounds.iter().map(|_| Err(e.clone())).collect(),
@@ -50,7 +51,7 @@ pub fn forward_batch(node: &Node, bounds: &[Bound]) -> Vec<Result<Solved, RunErr
 /// [`super::forward_with_kernels`] for every instance, in parallel, all sharing
 /// `kernels` (a JIT's compiled code is shared, not compiled per instance).
 pub fn forward_batch_with_kernels(
-    node: &Node,
+    node: &Analysed<'_>,
     bounds: &[Bound],
     kernels: Arc<dyn Kernels>,
 ) -> Vec<Result<Solved, RunError>> {

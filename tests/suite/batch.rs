@@ -5,7 +5,6 @@
 //! instance fails alone.
 
 use ddn::eval::Tensor;
-use ddn::ir::Node;
 use std::sync::Arc;
 
 use ddn::jit::JitKernels;
@@ -25,7 +24,7 @@ type Cotangents = Vec<(String, Tensor)>;
 /// What a comparison looks at: status, outputs and gradients (or the errors).
 type Outcome = (Result<(Status, Vec<(String, Tensor)>), RunError>, Result<Vec<Tensor>, RunError>);
 
-fn bound(node: &Node, inputs: serde_json::Value) -> Bound {
+fn bound(node: &ddn::analysis::Analysed<'_>, inputs: serde_json::Value) -> Bound {
     bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind")
 }
 
@@ -34,7 +33,7 @@ fn outcome(solved: Result<Solved, RunError>, grads: Result<Vec<Tensor>, RunError
 }
 
 /// Forward then backward, one instance after another on this thread.
-fn one_at_a_time(node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outcome> {
+fn one_at_a_time(node: &ddn::analysis::Analysed<'_>, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outcome> {
     bounds
         .iter()
         .zip(cots)
@@ -50,7 +49,7 @@ fn one_at_a_time(node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outc
 }
 
 /// The batch API on a pool of `threads` threads.
-fn batched(threads: usize, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outcome> {
+fn batched(threads: usize, node: &ddn::analysis::Analysed<'_>, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outcome> {
     batched_on(threads, node, bounds, cots, None)
 }
 
@@ -58,7 +57,7 @@ fn batched(threads: usize, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -
 /// `kernels` (the interpreter when `None`).
 fn batched_on(
     threads: usize,
-    node: &Node,
+    node: &ddn::analysis::Analysed<'_>,
     bounds: &[Bound],
     cots: &[Cotangents],
     kernels: Option<Arc<dyn Kernels>>,
@@ -82,7 +81,12 @@ fn batched_on(
 /// A batch entry point under test.
 type BatchForward<'a> = dyn Fn(&[Bound]) -> Vec<Result<Solved, RunError>> + Sync + 'a;
 
-fn kept_batches(threads: usize, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Vec<Outcome>> {
+fn kept_batches(
+    threads: usize,
+    node: &ddn::analysis::Analysed<'_>,
+    bounds: &[Bound],
+    cots: &[Cotangents],
+) -> Vec<Vec<Outcome>> {
     let pool = ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
     let reversed: Vec<Bound> = bounds.iter().rev().cloned().collect();
     let reversed_cots: Vec<Cotangents> = cots.iter().rev().cloned().collect();
@@ -108,7 +112,7 @@ fn kept_batches(threads: usize, node: &Node, bounds: &[Bound], cots: &[Cotangent
 
 /// Batches on 1 and 2 threads equal the one-at-a-time results exactly, and
 /// every instance is optimal with gradients.
-fn check_same(node: &Node, bounds: &[Bound], output: &str, rng: &mut Rng) {
+fn check_same(node: &ddn::analysis::Analysed<'_>, bounds: &[Bound], output: &str, rng: &mut Rng) {
     let cots: Vec<Cotangents> = bounds
         .iter()
         .map(|b| {

@@ -256,7 +256,7 @@ fn non_finite_outputs_and_gradients_are_a_numerical_error_everywhere() {
     };
     let fwd = loaded.forward(&big).expect("forward");
     expect_error(fwd.solved.status, &fwd.solved.info, "LoadedNode::forward");
-    let node = loaded.node();
+    let node = &loaded.analysed();
     let bound = bind(node, &big).expect("bind");
     let solved = ddn::runtime::forward(node, &bound).expect("forward");
     expect_error(solved.status, &solved.info, "runtime::forward");
