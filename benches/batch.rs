@@ -1,5 +1,5 @@
 //! Batching: forward + backward over a batch of 64 instances of one node, as a
-//! sequential loop and through `ddn::runtime::{forward_batch, backward_batch}` on
+//! sequential loop and through `ddn::runtime::forward_batch`, `ddn::diff::backward_batch` on
 //! rayon pools of 1 and 2 threads.
 //!
 //! Two problems, 64 seeded instances each:
@@ -36,8 +36,9 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ddn::analysis::Analysed;
 use ddn::diff::backward;
+use ddn::diff::backward_batch;
 use ddn::eval::Tensor;
-use ddn::runtime::{backward_batch, bind, forward, forward_batch, interpreted, Bound, Prepared, Status};
+use ddn::runtime::{bind, forward, forward_batch, interpreted, Bound, Prepared, Status};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use common::{bench, inputs, optnet_inputs, stdlib_node, time_once, Rng};

@@ -1,7 +1,7 @@
 //! Compiled nodes: forward + backward of one node through each way of running
 //! its kernels, in one run:
 //!
-//! - `evaluator`: the tree-walking evaluator (`runtime::Backend::Evaluator`);
+//! - `evaluator`: the tree-walking evaluator (`loaded::Backend::Evaluator`);
 //! - `interpreter`: the lowered programs, interpreted (`Backend::Interpreter`,
 //!   what `runtime::forward` uses);
 //! - `jit`: the programs as Cranelift machine code (`Backend::Jit`, what
@@ -32,7 +32,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use ddn::analysis::Analysed;
 use ddn::eval::Tensor;
 use ddn::faer::{Col, ColRef, Mat, MatRef};
-use ddn::runtime::{Backend, LoadedNode};
+use ddn::loaded::{Backend, LoadedNode};
 
 use common::{bench, inputs, optnet_inputs, stdlib_node, time_once, Rng};
 

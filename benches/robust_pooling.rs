@@ -44,7 +44,8 @@ use ddn::analysis::Analysed;
 use ddn::diff::backward;
 use ddn::eval::Tensor;
 use ddn::kernel::Kernels;
-use ddn::runtime::{bind, forward, forward_with_kernels, Backend, LoadedNode, Status};
+use ddn::loaded::{Backend, LoadedNode};
+use ddn::runtime::{bind, forward, forward_with_kernels, Status};
 
 use common::{bench, inputs, rel_diff, stdlib_node, time_once, Rng};
 

@@ -26,7 +26,7 @@ use std::sync::OnceLock;
 
 use ddn::diag::Color;
 use ddn::eval::Tensor;
-use ddn::runtime::{Backend, LoadedNode};
+use ddn::loaded::{Backend, LoadedNode};
 
 /// Budgets far below the defaults, so that an input that passes them costs
 /// milliseconds, not minutes: a fuzzer is a user who asks for the largest

@@ -34,7 +34,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ddn::diag::Color;
 use ddn::eval::{concrete, Tensor};
 use ddn::ir::{Dim, Output};
-use ddn::runtime::{self, Backend, Bound as Instance, RunError, Solved, Status};
+use ddn::loaded::Backend;
+use ddn::runtime::{self, Bound as Instance, RunError, Solved, Status};
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{PyArray, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -601,7 +602,7 @@ impl Solution {
                     };
                     return Ok(vec![one]);
                 }
-                Ok(pool(threads)?.install(|| runtime::backward_batch(node, bounds, solved, &cot)))
+                Ok(pool(threads)?.install(|| ddn::diff::backward_batch(node, bounds, solved, &cot)))
             })
             .map_err(PyRuntimeError::new_err)?;
         let dims = bounds.first().map(|b| b.dims.clone()).unwrap_or_default();

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use ddn::analysis::Analysed;
 use ddn::ir::Node;
-use ddn::runtime::{Backend, Bound, LoadedNode, Prepared, RunError, Solved};
+use ddn::loaded::{Backend, LoadedNode};
+use ddn::runtime::{Bound, Prepared, RunError, Solved};
 use ddn::Compiled;
 
 pub struct OwnedNode {

@@ -139,12 +139,12 @@ enum BackendChoice {
     Evaluator,
 }
 
-impl From<BackendChoice> for ddn::runtime::Backend {
+impl From<BackendChoice> for ddn::loaded::Backend {
     fn from(b: BackendChoice) -> Self {
         match b {
-            BackendChoice::Jit => ddn::runtime::Backend::Jit,
-            BackendChoice::Interpreter => ddn::runtime::Backend::Interpreter,
-            BackendChoice::Evaluator => ddn::runtime::Backend::Evaluator,
+            BackendChoice::Jit => ddn::loaded::Backend::Jit,
+            BackendChoice::Interpreter => ddn::loaded::Backend::Interpreter,
+            BackendChoice::Evaluator => ddn::loaded::Backend::Evaluator,
         }
     }
 }
@@ -506,13 +506,13 @@ fn gradient_report(
 }
 
 /// The node `call` names, on the back end it asks for.
-fn loaded<'c>(compiled: &'c ddn::Compiled, call: &NodeCall) -> Result<ddn::runtime::LoadedNode<'c>, ExitCode> {
+fn loaded<'c>(compiled: &'c ddn::Compiled, call: &NodeCall) -> Result<ddn::loaded::LoadedNode<'c>, ExitCode> {
     let name = &call.node;
     let Some(node) = compiled.node(name) else {
         let names: Vec<&str> = compiled.program.nodes.iter().map(|n| n.name.as_str()).collect();
         return Err(fail(&[format!("no node `{name}` in `{}`; it has `{}`", call.file.display(), names.join("`, `"))]));
     };
-    ddn::runtime::LoadedNode::new(&node, call.backend.into()).map_err(|e| fail(&[e.0]))
+    ddn::loaded::LoadedNode::new(&node, call.backend.into()).map_err(|e| fail(&[e.0]))
 }
 
 /// `ddnc build`.

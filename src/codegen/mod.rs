@@ -18,7 +18,7 @@
 //!   sizes the node is recorded on first use at each size, as the runtime does.
 //!
 //! `forward` and `backward` hand these to the runtime's solvers and backward
-//! passes ([`crate::runtime::LoadedNode`]), and agree with the runtime's own
+//! passes ([`crate::loaded::LoadedNode`]), and agree with the runtime's own
 //! evaluator, interpreter and JIT bit for bit.
 //!
 //! The emitted text is parsed by `syn` and printed by `prettyplease` before it is
@@ -115,7 +115,8 @@ fn emit_node(
     writeln!(out, "#[allow(non_snake_case, clippy::neg_multiply)]")?;
     writeln!(out, "pub mod {} {{", ident(&node.name))?;
     writeln!(out, "use ddn::codegen::runtime::prelude::*;")?;
-    writeln!(out, "use ddn::runtime::{{LoadedNode, RunError, Status}};")?;
+    writeln!(out, "use ddn::loaded::LoadedNode;")?;
+    writeln!(out, "use ddn::runtime::{{RunError, Status}};")?;
     writeln!(out, "/// The parameters, as faer views.")?;
     writeln!(out, "#[derive(Clone, Copy)]")?;
     let lifetime = |fields: &[(String, usize)]| if fields.iter().any(|(_, r)| *r > 0) { "<'a>" } else { "" };

@@ -12,7 +12,8 @@ use crate::diag::{FileId, Span};
 use crate::eval::{apply, Env, EvalError, Op, Tensor};
 use crate::ir::{Dim, Expr, ExprKind, Node, Shape};
 use crate::kernel::Kernels;
-use crate::runtime::{Bound, LoadedNode, Prepared, RunError, Solved};
+use crate::loaded::LoadedNode;
+use crate::runtime::{Bound, Prepared, RunError, Solved};
 
 /// A standard form recorded by `ddnc build`: the dimension sizes it was recorded
 /// at, and the function that rebuilds it.

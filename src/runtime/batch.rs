@@ -1,12 +1,14 @@
-//! A batch of instances of one node: forward and backward over many parameter
-//! sets in one call, the instances spread over the cores with rayon.
+//! A batch of instances of one node: the forward over many parameter sets in
+//! one call, the instances spread over the cores with rayon (the backward over
+//! a batch is [`crate::diff::backward_batch`], which isolates instances as
+//! [`isolated`] does here).
 //!
-//! Instance `i`'s result is exactly what [`super::forward`] and [`backward`] return for
+//! Instance `i`'s result is exactly what [`super::forward`] and [`crate::diff::backward`] return for
 //! it alone (the same code runs per instance, so the numbers agree bit for bit),
 //! in input order. The instances of one size share one [`Prepared`] node (its
 //! recording, and a pool of workspaces that the threads draw from), made for the
 //! batch ([`forward_batch`]) or kept by the caller from batch to batch
-//! ([`forward_batch_prepared`], [`super::LoadedNode::forward_batch`]). Each
+//! ([`forward_batch_prepared`], [`crate::loaded::LoadedNode::forward_batch`]). Each
 //! instance keeps its own outcome: an infeasible one has its own
 //! [`Status`](super::Status), a failed one its own [`RunError`], and a panic
 //! inside one instance (a bug: nothing should panic on user input) is caught and
@@ -35,9 +37,6 @@ use super::inputs::Bound;
 use super::node::{interpreted, RunError, Solved};
 use super::prepared::Prepared;
 use crate::analysis::Analysed;
-use crate::diff::backward;
-use crate::eval::Tensor;
-use crate::ir::Node;
 use crate::kernel::Kernels;
 
 /// [`super::forward`] for every instance, in parallel; results in the order of `bounds`.
@@ -99,37 +98,8 @@ where
         .collect()
 }
 
-/// [`backward`] for every instance, in parallel: instance `i` gets dL/dθ from
-/// its forward `solved[i]` and its output cotangents `cotangents[i]`. An
-/// instance whose forward failed or was not `optimal` gets an error; the
-/// others are unaffected.
-///
-/// # Panics
-///
-/// If `bounds`, `solved` and `cotangents` differ in length (a caller's bug, like
-/// rayon's `zip_eq`).
-pub fn backward_batch<C>(
-    node: &Node,
-    bounds: &[Bound],
-    solved: &mut [Result<Solved, RunError>],
-    cotangents: &[C],
-) -> Vec<Result<Vec<Tensor>, RunError>>
-where
-    C: AsRef<[(String, Tensor)]> + Sync,
-{
-    solved
-        .par_iter_mut()
-        .zip_eq(bounds)
-        .zip_eq(cotangents)
-        .map(|((solved, bound), cot)| match solved {
-            Ok(solved) => isolated(|| backward(node, bound, solved, cot.as_ref())),
-            Err(e) => Err(RunError(format!("no gradients: the forward failed: {}", e.0))),
-        })
-        .collect()
-}
-
 /// `f()`, with a panic turned into a [`RunError`] for this instance alone.
-fn isolated<T>(f: impl FnOnce() -> Result<T, RunError>) -> Result<T, RunError> {
+pub(crate) fn isolated<T>(f: impl FnOnce() -> Result<T, RunError>) -> Result<T, RunError> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         let message = payload
             .downcast_ref::<&str>()

@@ -3,7 +3,8 @@
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod max_eigvec {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -210,7 +211,8 @@ pub mod max_eigvec {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod eigh_full {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {

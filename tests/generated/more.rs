@@ -3,7 +3,8 @@
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod lp_layer {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -604,7 +605,8 @@ pub mod lp_layer {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod ls_norm_ball {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -1279,7 +1281,8 @@ pub mod ls_norm_ball {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod lasso {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -2219,7 +2222,8 @@ pub mod lasso {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod logistic_regression {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -4395,7 +4399,8 @@ pub mod logistic_regression {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod softmax_layer {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -5354,7 +5359,8 @@ pub mod softmax_layer {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod pool_welsch_ball {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {

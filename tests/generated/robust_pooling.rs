@@ -3,7 +3,8 @@
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod pool_quadratic {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -682,7 +683,8 @@ pub mod pool_quadratic {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod pool_pseudo_huber {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -2929,7 +2931,8 @@ pub mod pool_pseudo_huber {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod pool_huber {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -3960,7 +3963,8 @@ pub mod pool_huber {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod pool_welsch {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -6522,7 +6526,8 @@ pub mod pool_welsch {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod pool_truncated_quadratic {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {

@@ -3,7 +3,8 @@
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod project_simplex {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -538,7 +539,8 @@ pub mod project_simplex {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod project_simplex_dual {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {

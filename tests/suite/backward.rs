@@ -615,7 +615,7 @@ fn check_gradients_accepts_the_backward_pass_and_catches_a_wrong_entry() {
         "b": [1.0],
     });
     let values = named_tensors(&inputs).unwrap();
-    let loaded = ddn::runtime::LoadedNode::new(&node, ddn::runtime::Backend::Interpreter).unwrap();
+    let loaded = ddn::loaded::LoadedNode::new(&node, ddn::loaded::Backend::Interpreter).unwrap();
     let mut fwd = loaded.forward(&values).unwrap();
     assert_eq!(fwd.solved.status, Status::Optimal);
     let cot = named_tensors(&json!({"z": [1.0, -2.0, 0.5]})).unwrap();

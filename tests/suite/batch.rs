@@ -1,4 +1,4 @@
-//! Batches (`runtime::{forward_batch, backward_batch}`): every instance's result
+//! Batches (`runtime::forward_batch`, `diff::backward_batch`): every instance's result
 //! is bit for bit the one-at-a-time result, on rayon pools of 1 and 2 threads
 //! (with the kernels interpreted, JIT-compiled once for the whole batch, and
 //! with the node prepared once and kept from batch to batch), and a failing
@@ -7,11 +7,13 @@
 use ddn::eval::Tensor;
 use std::sync::Arc;
 
+use ddn::diff::backward_batch;
 use ddn::jit::JitKernels;
 use ddn::kernel::Kernels;
+use ddn::loaded::{Backend, LoadedNode};
 use ddn::runtime::{
-    backward_batch, bind, forward, forward_batch, forward_batch_prepared, forward_batch_with_kernels, interpreted,
-    kernel_set, named_tensors, Backend, Bound, LoadedNode, Prepared, RunError, Solved, Status,
+    bind, forward, forward_batch, forward_batch_prepared, forward_batch_with_kernels, interpreted, kernel_set,
+    named_tensors, Bound, Prepared, RunError, Solved, Status,
 };
 use rayon::ThreadPoolBuilder;
 use serde_json::json;

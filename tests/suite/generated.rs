@@ -14,7 +14,8 @@ use ddn::canon::{record, Recorded, RecordedForm, Scratch};
 use ddn::eval::{concrete, Env, EvalError, Tensor};
 use ddn::faer::{Col, ColRef, Mat, MatRef};
 use ddn::kernel::{Evaluated, Interpreted, KernelId, KernelSet, Kernels};
-use ddn::runtime::{bind, forward, Backend, LoadedNode, RunError, Status};
+use ddn::loaded::{Backend, LoadedNode};
+use ddn::runtime::{bind, forward, RunError, Status};
 use serde_json::json;
 
 use super::{seeded, Rng};

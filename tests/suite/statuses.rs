@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward_batch, named_tensors, Backend, Module, Status};
+use ddn::loaded::{Backend, Module};
+use ddn::runtime::{bind, forward_batch, named_tensors, Status};
 use serde_json::{json, Value};
 
 fn module(src: &str) -> Module {

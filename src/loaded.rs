@@ -10,12 +10,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use super::{bind, kernel_set, Bound, Prepared, RunError, Solved};
 use crate::analysis::{Analysed, Analysis};
 use crate::diag::Color;
 use crate::eval::Tensor;
 use crate::ir::Node;
 use crate::kernel::{Evaluated, Interpreted, Kernels};
+use crate::runtime::{bind, kernel_set, Bound, Prepared, RunError, Solved};
 use crate::Compiled;
 
 /// Which back end runs a node's kernels.
@@ -123,7 +123,7 @@ impl<'m> LoadedNode<'m> {
     }
 
     /// The node's kernels on its back end, to share with
-    /// [`super::forward_batch_with_kernels`] or to keep beyond this borrow (the
+    /// [`crate::runtime::forward_batch_with_kernels`] or to keep beyond this borrow (the
     /// Python package holds them for the life of a layer, so the JIT's
     /// compiled code is reused across calls).
     pub fn kernels(&self) -> Arc<dyn Kernels> {
@@ -163,9 +163,9 @@ impl<'m> LoadedNode<'m> {
     /// Solves every instance of a batch in parallel (on the current rayon
     /// pool), the instances of one size sharing the node prepared for it and
     /// kept here: a later batch at the same sizes records nothing and reuses the
-    /// workspaces ([`super::forward_batch_prepared`]). Results in input order.
+    /// workspaces ([`crate::runtime::forward_batch_prepared`]). Results in input order.
     pub fn forward_batch(&self, bounds: &[Bound]) -> Vec<Result<Solved, RunError>> {
-        super::batch::forward_batch_by_size(bounds, |b| self.prepared(b))
+        crate::runtime::batch::forward_batch_by_size(bounds, |b| self.prepared(b))
     }
 
     /// dL/dparameters, by name, for the named cotangents dL/doutputs (a missing
