@@ -1,5 +1,5 @@
 //! Batching: forward + backward over a batch of 64 instances of one node, as a
-//! sequential loop and through `ddn::runtime::{forward_batch, backward_batch}` on
+//! sequential loop and through `ddn::runtime::forward_batch`, `ddn::diff::backward_batch` on
 //! rayon pools of 1 and 2 threads.
 //!
 //! Two problems, 64 seeded instances each:
@@ -34,10 +34,11 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ddn::analysis::Analysed;
 use ddn::diff::backward;
+use ddn::diff::backward_batch;
 use ddn::eval::Tensor;
-use ddn::ir::Node;
-use ddn::runtime::{backward_batch, bind, forward, forward_batch, interpreted, Bound, Prepared, Status, Threads};
+use ddn::runtime::{bind, forward, forward_batch, interpreted, Bound, Prepared, Status, Threads};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use common::{bench, inputs, optnet_inputs, stdlib_node, time_once, Rng};
@@ -51,7 +52,7 @@ type Cotangents = Vec<(String, Tensor)>;
 type Results = Vec<(Vec<(String, Tensor)>, Vec<Tensor>)>;
 
 /// The baseline: one instance after another on this thread.
-fn sequential(node: &Node, prepared: &Prepared, bounds: &[Bound], cots: &[Cotangents]) -> Results {
+fn sequential(node: &Analysed<'_>, prepared: &Prepared, bounds: &[Bound], cots: &[Cotangents]) -> Results {
     bounds
         .iter()
         .zip(cots)
@@ -64,7 +65,7 @@ fn sequential(node: &Node, prepared: &Prepared, bounds: &[Bound], cots: &[Cotang
 }
 
 /// The batch API on `pool`.
-fn batched(pool: &ThreadPool, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Results {
+fn batched(pool: &ThreadPool, node: &Analysed<'_>, bounds: &[Bound], cots: &[Cotangents]) -> Results {
     pool.install(|| {
         let mut solved = forward_batch(node, bounds, Threads::Pool);
         let grads = backward_batch(node, bounds, &mut solved, cots, Threads::Pool);
@@ -78,7 +79,7 @@ fn problem(
     c: &mut Criterion,
     pools: &[(usize, ThreadPool)],
     name: &str,
-    node: &Node,
+    node: &Analysed<'_>,
     instances: Vec<Vec<(&str, Tensor)>>,
     output: &str,
     seed: u64,

@@ -1,7 +1,7 @@
 //! Compiled nodes: forward + backward of one node through each way of running
 //! its kernels, in one run:
 //!
-//! - `evaluator`: the tree-walking evaluator (`runtime::Backend::Evaluator`);
+//! - `evaluator`: the tree-walking evaluator (`loaded::Backend::Evaluator`);
 //! - `interpreter`: the lowered programs, interpreted (`Backend::Interpreter`,
 //!   what `runtime::forward` uses);
 //! - `jit`: the programs as Cranelift machine code (`Backend::Jit`, what
@@ -29,10 +29,10 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use ddn::analysis::Analysed;
 use ddn::eval::Tensor;
 use ddn::faer::{Col, ColRef, Mat, MatRef};
-use ddn::ir::Node;
-use ddn::runtime::{Backend, LoadedNode};
+use ddn::loaded::{Backend, LoadedNode};
 
 use common::{bench, inputs, optnet_inputs, stdlib_node, time_once, Rng};
 
@@ -90,7 +90,7 @@ fn runtime_call(node: &LoadedNode, values: &BTreeMap<String, Tensor>, cot: &BTre
 /// checking that all four agree bit for bit.
 fn compare(
     c: &mut Criterion,
-    node: &Node,
+    node: &Analysed<'_>,
     n: usize,
     problem: &str,
     values: Vec<(&str, Tensor)>,

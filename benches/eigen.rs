@@ -106,7 +106,7 @@ fn eigen(c: &mut Criterion) {
         let named = inputs(vec![("X", Tensor::matrix(m, m, entries(X.as_ref())))]);
         let cot_u = vec![("u".to_string(), Tensor::vector(v.iter().copied().collect()))];
         let cot_U = vec![("U".to_string(), Tensor::matrix(m, m, entries(V.as_ref())))];
-        let ddn = |node: &ddn::ir::Node, cot: &[(String, Tensor)]| {
+        let ddn = |node: &ddn::analysis::Analysed<'_>, cot: &[(String, Tensor)]| {
             let bound = bind(node, &named).expect("bind");
             let mut solved = forward(node, &bound).expect("forward");
             assert_eq!(solved.status, Status::Optimal);

@@ -40,11 +40,12 @@ use std::sync::Arc;
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use ddn::analysis::Analysed;
 use ddn::diff::backward;
 use ddn::eval::Tensor;
-use ddn::ir::Node;
 use ddn::kernel::Kernels;
-use ddn::runtime::{bind, forward, forward_with_kernels, Backend, LoadedNode, Status};
+use ddn::loaded::{Backend, LoadedNode};
+use ddn::runtime::{bind, forward, forward_with_kernels, Status};
 
 use common::{bench, inputs, rel_diff, stdlib_node, time_once, Rng};
 
@@ -170,7 +171,7 @@ type Cot = Vec<(String, Tensor)>;
 type Group<'a> = BenchmarkGroup<'a, WallTime>;
 
 /// `bind` + forward + backward with the kernels on the JIT.
-fn jit_fwd_bwd(node: &Node, named: &Inputs, kernels: &Arc<dyn Kernels>, cot: &Cot) -> (Vec<f64>, Vec<Tensor>) {
+fn jit_fwd_bwd(node: &Analysed<'_>, named: &Inputs, kernels: &Arc<dyn Kernels>, cot: &Cot) -> (Vec<f64>, Vec<Tensor>) {
     let bound = bind(node, named).expect("bind");
     let mut s = forward_with_kernels(node, &bound, kernels.clone()).expect("forward");
     assert_eq!(s.status, Status::Optimal, "{}: {:?}", node.name, s.info);
@@ -181,7 +182,16 @@ fn jit_fwd_bwd(node: &Node, named: &Inputs, kernels: &Arc<dyn Kernels>, cot: &Co
 /// Times the JIT's forward + backward as `ddn_jit_<name>`, after checking it
 /// equals the interpreter's `y` and `grads` bit for bit.
 #[allow(clippy::too_many_arguments)]
-fn bench_jit(g: &mut Group, name: &str, n: usize, node: &Node, named: &Inputs, cot: &Cot, y: &[f64], grads: &[Tensor]) {
+fn bench_jit(
+    g: &mut Group,
+    name: &str,
+    n: usize,
+    node: &Analysed<'_>,
+    named: &Inputs,
+    cot: &Cot,
+    y: &[f64],
+    grads: &[Tensor],
+) {
     let kernels = LoadedNode::new(node, Backend::Jit).expect("kernels").kernels();
     kernels.prepare(&bind(node, named).expect("bind").dims).expect("the JIT compiles");
     let (t, (y_jit, grads_jit)) = time_once(|| jit_fwd_bwd(node, named, &kernels, cot));

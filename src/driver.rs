@@ -1,5 +1,6 @@
 //! `compile()`: parse → check. The only place the stages meet.
 
+use crate::analysis::{Analysed, Analysis};
 use crate::diag::{has_errors, render_all, Color, Diagnostic, FileId, SourceMap};
 use crate::ir::Program;
 use crate::sema;
@@ -18,6 +19,9 @@ pub struct Compiled {
     /// Nodes that checked cleanly (a file with errors may still have some).
     pub program: Program,
     pub diagnostics: Vec<Diagnostic>,
+    /// One per node of `program`, in its order: each node's analyses, made on
+    /// first use and kept (so a node compiled once derives and lowers once).
+    analyses: Vec<Analysis>,
 }
 
 impl Compiled {
@@ -28,6 +32,16 @@ impl Compiled {
     /// The rendered diagnostics (what `ddnc` prints to stderr), with carets.
     pub fn diagnostics_text(&self, color: Color) -> String {
         render_all(&self.sources, &self.diagnostics, color)
+    }
+
+    /// Node `index` of `program` with its analysis (`None` past the last node).
+    pub fn analysed(&self, index: usize) -> Option<Analysed<'_>> {
+        Some(Analysed::new(self.program.nodes.get(index)?, self.analyses.get(index)?))
+    }
+
+    /// The node called `name` with its analysis.
+    pub fn node(&self, name: &str) -> Option<Analysed<'_>> {
+        self.analysed(self.program.nodes.iter().position(|n| n.name == name)?)
     }
 }
 
@@ -54,5 +68,6 @@ pub fn compile(name: &str, text: &str) -> Compiled {
             Program::default()
         }
     };
-    Compiled { sources, file, program, diagnostics }
+    let analyses = program.nodes.iter().map(|_| Analysis::default()).collect();
+    Compiled { sources, file, program, diagnostics, analyses }
 }

@@ -19,8 +19,8 @@
 //! classification), [`canon`] (conic standard forms), [`symbolic`] (derivatives
 //! simplified by egg), [`kernel`] (a node's expressions as straight-line
 //! programs), [`solve`] and [`smooth`] (the forward solvers), [`diff`] (the
-//! backward passes), [`runtime`] (a node at run time, [`runtime::Module`] for
-//! source loaded at run time), [`jit`] (Cranelift), [`codegen`] (`ddnc build`),
+//! backward passes), [`runtime`] (a node at run time), [`loaded`] ([`loaded::Module`]:
+//! source loaded at run time, forward and backward), [`jit`] (Cranelift), [`codegen`] (`ddnc build`),
 //! [`diag`] (diagnostics), [`driver`] (the stages joined), [`limits`] (budgets
 //! against hostile input).
 
@@ -28,6 +28,7 @@
 // an index loop states that more plainly than zipped iterators.
 #![allow(clippy::needless_range_loop)]
 
+pub mod analysis;
 pub mod atoms;
 pub mod canon;
 pub mod codegen;
@@ -42,6 +43,7 @@ pub mod jit;
 pub mod kernel;
 pub mod limits;
 pub mod linalg;
+pub mod loaded;
 pub mod report;
 pub mod runtime;
 pub mod sema;
@@ -80,8 +82,8 @@ pub use driver::{compile, Compiled};
 /// # Ok(())
 /// # }
 /// ```
-pub fn load(name: &str, source: &str) -> Result<runtime::Module, runtime::LoadError> {
-    runtime::Module::load(name, source, runtime::Backend::Jit)
+pub fn load(name: &str, source: &str) -> Result<loaded::Module, loaded::LoadError> {
+    loaded::Module::load(name, source, loaded::Backend::Jit)
 }
 
 /// faer, as the generated modules of `ddnc build` name it (`ddn::faer::MatRef`),

@@ -6,6 +6,7 @@ pub mod solution;
 
 use serde_json::{json, Value};
 
+use crate::analysis::Analysed;
 use crate::diag::Severity;
 use crate::driver::Compiled;
 use crate::ir::{Node, Output, SolveMethod, SolveSpec};
@@ -172,8 +173,9 @@ pub fn check_json(c: &Compiled) -> Value {
 /// What `ddnc explain` says of one node: the checked problem (with `def`s
 /// inlined and `let`s substituted), its family and, given a standard form at
 /// some parameter values, that form's size and the reductions that built it.
-pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> String {
+pub fn explain_text(analysed: &Analysed<'_>, standard: Option<&crate::canon::Canonical>) -> String {
     use crate::ir::ConstraintOrigin;
+    let node = analysed.node;
     let mut out = format!("node {}: {} ({})\n", node.name, node.class.family.name(), node.class.reason);
     let rules = node.class.notes.iter().find(|n| n.starts_with(crate::dcp::rewrite::RULES));
     // The stage's run, rewritten or not, with the limit it stopped at if any.
@@ -283,10 +285,9 @@ pub fn explain_text(node: &Node, standard: Option<&crate::canon::Canonical>) -> 
              backward: one bordered KKT solve [H Aᵀ; A 0], then the mixed partials below\n",
         ),
     }
-    let derived = node.derived.get_or_init(|| crate::symbolic::derive(node).map(std::sync::Arc::new));
-    match derived {
+    match analysed.derived() {
         Ok(d) => {
-            for line in crate::symbolic::listing(node, d).lines() {
+            for line in crate::symbolic::listing(node, &d).lines() {
                 out.push_str(&format!("  {line}\n"));
             }
         }

@@ -54,7 +54,7 @@ fn a_prepared_least_squares_call_allocates_nothing_after_the_first() {
     let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/least_squares.ddn"))
         .expect("stdlib/least_squares.ddn");
     let c = ddn::compile("least_squares.ddn", &source);
-    let node = &c.program.nodes[0];
+    let node = &c.analysed(0).expect("node");
     let (m, n) = (12, 5);
     let a: Vec<Vec<f64>> =
         (0..m).map(|i| (0..n).map(|j| ((i * 7 + j * 3) % 11) as f64 / 5.0 - 1.0).collect()).collect();
@@ -106,7 +106,7 @@ fn optnet_call_allocates_nothing_after_the_first(ipm: bool) {
     }
     let c = ddn::compile("optnet_qp.ddn", &source);
     assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
-    let node = &c.program.nodes[0];
+    let node = &c.analysed(0).expect("node");
     // Q = I + 0.1·(ones), G = [I; −I] (box |z| ≤ h), one equality sum(z) = 0.5.
     let n = 4;
     let q: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| if i == j { 1.1 } else { 0.1 }).collect()).collect();

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, SamplingMode};
+use ddn::analysis::Analysed;
 use ddn::eval::Tensor;
-use ddn::ir::Node;
 
 /// A deterministic generator (SplitMix64), so every run sees the same data
 /// without a `rand` dependency.
@@ -48,11 +48,15 @@ impl Rng {
     }
 }
 
-/// Compiles a stdlib file and returns its node `name`; panics on any error.
-pub fn stdlib_node(file: &str, text: &str, name: &str) -> Node {
+/// Compiles a stdlib file and returns its node `name` with its analysis,
+/// held for the rest of the run (derived and lowered once, as a compiled
+/// file's node is); panics on any error.
+pub fn stdlib_node(file: &str, text: &str, name: &str) -> Analysed<'static> {
     let c = ddn::compile(file, text);
     assert!(!c.has_errors(), "{file} does not compile: {:?}", c.diagnostics);
-    c.program.nodes.into_iter().find(|n| n.name == name).unwrap_or_else(|| panic!("no node `{name}` in {file}"))
+    let node =
+        c.program.nodes.into_iter().find(|n| n.name == name).unwrap_or_else(|| panic!("no node `{name}` in {file}"));
+    Analysed::new(Box::leak(Box::new(node)), Box::leak(Box::default()))
 }
 
 /// Inputs of the OptNet QP layer (stdlib `optnet_qp`) with n variables, 2n

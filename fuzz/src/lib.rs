@@ -26,7 +26,7 @@ use std::sync::OnceLock;
 
 use ddn::diag::Color;
 use ddn::eval::Tensor;
-use ddn::runtime::{Backend, LoadedNode};
+use ddn::loaded::{Backend, LoadedNode};
 
 /// Budgets far below the defaults, so that an input that passes them costs
 /// milliseconds, not minutes: a fuzzer is a user who asks for the largest
@@ -59,8 +59,8 @@ pub fn check(data: &[u8]) {
     if compiled.has_errors() {
         return;
     }
-    for node in &compiled.program.nodes {
-        ddn::report::explain_text(node, None);
+    for node in (0..compiled.program.nodes.len()).filter_map(|i| compiled.analysed(i)) {
+        ddn::report::explain_text(&node, None);
     }
 }
 
@@ -94,9 +94,9 @@ pub fn targets() -> &'static [Target] {
         for (file, source) in STDLIB {
             let compiled: &'static ddn::Compiled = Box::leak(Box::new(ddn::compile(file, source)));
             assert!(!compiled.has_errors(), "stdlib file {file} does not compile");
-            for node in &compiled.program.nodes {
+            for node in (0..compiled.program.nodes.len()).filter_map(|i| compiled.analysed(i)) {
                 let load = |backend| {
-                    LoadedNode::new(node, backend)
+                    LoadedNode::new(&node, backend)
                         .unwrap_or_else(|e| panic!("stdlib node {} does not load: {e}", node.name))
                 };
                 targets.push(Target {

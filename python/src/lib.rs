@@ -35,7 +35,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ddn::diag::Color;
 use ddn::eval::{concrete, Tensor};
 use ddn::ir::{Dim, Output};
-use ddn::runtime::{self, Backend, Bound as Instance, RunError, Solved, Status, Threads};
+use ddn::loaded::Backend;
+use ddn::runtime::{self, Bound as Instance, RunError, Solved, Status, Threads};
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{PyArray, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -355,7 +356,7 @@ impl Node {
             }
             _ => None,
         };
-        Ok(ddn::report::explain_text(node, standard.as_ref()))
+        Ok(ddn::report::explain_text(&self.owned.analysed(), standard.as_ref()))
     }
 
     /// The shape of each output for parameters of the given shapes (as
@@ -592,7 +593,7 @@ impl Solution {
         let State { bounds, solved } = &mut *state;
         let threads = self.threads;
         let grads = py
-            .detach(|| dispatch(instances, threads, |on| runtime::backward_batch(node, bounds, solved, &cot, on)))
+            .detach(|| dispatch(instances, threads, |on| ddn::diff::backward_batch(node, bounds, solved, &cot, on)))
             .map_err(PyRuntimeError::new_err)?;
         let dims = bounds.first().map(|b| b.dims.clone()).unwrap_or_default();
         drop(state);
@@ -683,7 +684,7 @@ impl Solution {
         }
         let threads = self.threads;
         let outs = py
-            .detach(|| dispatch(instances, threads, |on| runtime::jvp_batch(node, bounds, solved, &dots, on)))
+            .detach(|| dispatch(instances, threads, |on| ddn::diff::jvp_batch(node, bounds, solved, &dots, on)))
             .map_err(PyRuntimeError::new_err)?;
         drop(state);
 

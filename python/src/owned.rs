@@ -9,8 +9,10 @@
 
 use std::sync::Arc;
 
+use ddn::analysis::Analysed;
 use ddn::ir::Node;
-use ddn::runtime::{Backend, Bound, LoadedNode, Prepared, RunError, Solved, Threads};
+use ddn::loaded::{Backend, LoadedNode};
+use ddn::runtime::{Bound, Prepared, RunError, Solved, Threads};
 use ddn::Compiled;
 
 pub struct OwnedNode {
@@ -23,25 +25,34 @@ impl OwnedNode {
     /// Node `index` of `compiled`, its kernels on `backend` (for a smooth node,
     /// derived and lowered now: run it on a thread with a large stack).
     pub fn new(compiled: Arc<Compiled>, index: usize, backend: Backend) -> Result<OwnedNode, RunError> {
-        let node: *const Node = &compiled.program.nodes[index];
-        // SAFETY: `node` points into the heap allocation behind `compiled`, an
-        // `Arc` this value keeps in a private field, so the allocation outlives
-        // `loaded` (dropped first: fields are dropped in declaration order). The
-        // node is neither moved nor written while it is borrowed: the `Compiled`
-        // is only ever reached through `Arc`s, never mutably (this module calls
-        // neither `Arc::get_mut` nor `Arc::make_mut`, and lends `compiled` only
-        // as `&Arc`), so its `Vec<Node>` is not reallocated, and a shared
-        // reference is what `Node`'s own interior mutability (its `OnceLock`s)
-        // is made for. The `'static` lifetime cannot escape: `loaded` is private
-        // and each method below returns what it lends with the lifetime of
-        // `&self` (`Prepared<'n>` is covariant in `'n`, so `Arc<Prepared<'static>>`
-        // shortens to `Arc<Prepared<'_>>`).
-        let node: &'static Node = unsafe { &*node };
-        Ok(OwnedNode { loaded: LoadedNode::new(node, backend)?, compiled })
+        let Some(node) = compiled.analysed(index) else {
+            return Err(RunError(format!("no node number {index} in the compiled file")));
+        };
+        let node: *const Analysed<'_> = &node;
+        // SAFETY: `node` borrows the node and its analysis inside the heap
+        // allocation behind `compiled`, an `Arc` this value keeps in a private
+        // field, so the allocation outlives `loaded` (dropped first: fields are
+        // dropped in declaration order). Neither is moved nor written while it
+        // is borrowed: the `Compiled` is only ever reached through `Arc`s,
+        // never mutably (this module calls neither `Arc::get_mut` nor
+        // `Arc::make_mut`, and lends `compiled` only as `&Arc`), so its vectors
+        // are not reallocated, and a shared reference is what the analysis's
+        // interior mutability (its `OnceLock`s) is made for. The `'static`
+        // lifetime cannot escape: `loaded` is private and each method below
+        // returns what it lends with the lifetime of `&self` (`Prepared<'n>` is
+        // covariant in `'n`, so `Arc<Prepared<'static>>` shortens to
+        // `Arc<Prepared<'_>>`).
+        let node: Analysed<'static> = unsafe { *node.cast::<Analysed<'static>>() };
+        Ok(OwnedNode { loaded: LoadedNode::new(&node, backend)?, compiled })
     }
 
     pub fn node(&self) -> &Node {
         self.loaded.node()
+    }
+
+    /// The node with its analysis.
+    pub fn analysed(&self) -> Analysed<'_> {
+        self.loaded.analysed()
     }
 
     pub fn compiled(&self) -> &Arc<Compiled> {

@@ -139,12 +139,12 @@ enum BackendChoice {
     Evaluator,
 }
 
-impl From<BackendChoice> for ddn::runtime::Backend {
+impl From<BackendChoice> for ddn::loaded::Backend {
     fn from(b: BackendChoice) -> Self {
         match b {
-            BackendChoice::Jit => ddn::runtime::Backend::Jit,
-            BackendChoice::Interpreter => ddn::runtime::Backend::Interpreter,
-            BackendChoice::Evaluator => ddn::runtime::Backend::Evaluator,
+            BackendChoice::Jit => ddn::loaded::Backend::Jit,
+            BackendChoice::Interpreter => ddn::loaded::Backend::Interpreter,
+            BackendChoice::Evaluator => ddn::loaded::Backend::Evaluator,
         }
     }
 }
@@ -424,7 +424,7 @@ fn run_node(
         match node.backward(&mut fwd, &cot) {
             Ok(grads) => {
                 if check_gradients {
-                    gradient_check = Some(gradient_report(node.node(), &values, &cot, &grads));
+                    gradient_check = Some(gradient_report(&node.analysed(), &values, &cot, &grads));
                 }
                 let grads: serde_json::Map<String, serde_json::Value> =
                     grads.iter().map(|(k, g)| (k.clone(), ddn::runtime::tensor_to_json(g))).collect();
@@ -484,7 +484,7 @@ fn pass_failed(
 /// `--check-gradients`: the backward pass against central differences, per
 /// parameter on stderr and as JSON.
 fn gradient_report(
-    node: &ddn::ir::Node,
+    node: &ddn::analysis::Analysed<'_>,
     values: &std::collections::BTreeMap<String, ddn::eval::Tensor>,
     cot: &std::collections::BTreeMap<String, ddn::eval::Tensor>,
     grads: &std::collections::BTreeMap<String, ddn::eval::Tensor>,
@@ -506,13 +506,13 @@ fn gradient_report(
 }
 
 /// The node `call` names, on the back end it asks for.
-fn loaded<'c>(compiled: &'c ddn::Compiled, call: &NodeCall) -> Result<ddn::runtime::LoadedNode<'c>, ExitCode> {
+fn loaded<'c>(compiled: &'c ddn::Compiled, call: &NodeCall) -> Result<ddn::loaded::LoadedNode<'c>, ExitCode> {
     let name = &call.node;
-    let Some(node) = compiled.program.nodes.iter().find(|n| &n.name == name) else {
+    let Some(node) = compiled.node(name) else {
         let names: Vec<&str> = compiled.program.nodes.iter().map(|n| n.name.as_str()).collect();
         return Err(fail(&[format!("no node `{name}` in `{}`; it has `{}`", call.file.display(), names.join("`, `"))]));
     };
-    ddn::runtime::LoadedNode::new(node, call.backend.into()).map_err(|e| fail(&[e.0]))
+    ddn::loaded::LoadedNode::new(&node, call.backend.into()).map_err(|e| fail(&[e.0]))
 }
 
 /// `ddnc build`.
@@ -545,15 +545,17 @@ fn build(
         let text = read(path).map_err(|e| fail(&[e.trim_start_matches("error: ").to_string()]))?;
         prepared.push(ddn::codegen::Prepare::from_json(node, &text).map_err(|e| fail(&[e]))?);
     }
-    let module = ddn::codegen::emit(&name, &compiled.program, &prepared).map_err(|e| fail(&[e]))?;
+    let module = ddn::codegen::emit(&name, &compiled, &prepared).map_err(|e| fail(&[e]))?;
     std::fs::write(out, module).map_err(|e| fail(&[format!("cannot write `{}`: {e}", out.display())]))
 }
 
 /// `ddnc explain`.
 fn explain(file: &PathBuf, only: Option<&str>, inputs: Option<&PathBuf>, color: Color) -> Result<String, ExitCode> {
     let compiled = load(file, color)?;
-    let nodes: Vec<&ddn::ir::Node> =
-        compiled.program.nodes.iter().filter(|n| only.is_none_or(|o| n.name == o)).collect();
+    let nodes: Vec<ddn::analysis::Analysed<'_>> = (0..compiled.program.nodes.len())
+        .filter_map(|i| compiled.analysed(i))
+        .filter(|n| only.is_none_or(|o| n.node.name == o))
+        .collect();
     if nodes.is_empty() {
         return Err(fail(&[format!("no node `{}` in `{}`", only.unwrap_or_default(), file.display())]));
     }
@@ -561,7 +563,8 @@ fn explain(file: &PathBuf, only: Option<&str>, inputs: Option<&PathBuf>, color: 
         return Err(fail(&["--inputs needs --node when the file has several nodes".into()]));
     }
     let mut out = String::new();
-    for node in nodes {
+    for analysed in nodes {
+        let node = analysed.node;
         let standard = match inputs {
             Some(path) if node.class.family.is_conic() => {
                 let values = ddn::runtime::named_tensors(&read_json(path)?).map_err(|e| fail(&e))?;
@@ -570,7 +573,7 @@ fn explain(file: &PathBuf, only: Option<&str>, inputs: Option<&PathBuf>, color: 
             }
             _ => None,
         };
-        out.push_str(&ddn::report::explain_text(node, standard.as_ref()));
+        out.push_str(&ddn::report::explain_text(&analysed, standard.as_ref()));
     }
     Ok(out)
 }

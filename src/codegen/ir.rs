@@ -139,16 +139,22 @@ fn option<T>(v: &Option<T>, f: impl Fn(&T) -> String) -> String {
     v.as_ref().map_or_else(|| "None".to_string(), |v| format!("Some({})", f(v)))
 }
 
-/// `pub fn node()`: the checked node, built once from constructors, with its
-/// derivation when it has one (a smooth node solved through its derived
-/// expressions), so that the runtime never derives it again.
-pub fn emit(out: &mut String, node: &Node) -> fmt::Result {
+/// `pub fn node()`: the checked node, built once from constructors, and
+/// `pub fn analysed()`: the node with its analysis, holding the derivation
+/// when it has one (a smooth node solved through its derived expressions), so
+/// that the runtime never derives it again.
+pub fn emit(out: &mut String, node: &Node, derived: Option<&Derived>) -> fmt::Result {
     writeln!(out, "/// The checked node, built from constructors on first use (nothing is parsed or checked).")?;
     writeln!(out, "pub fn node() -> &'static Node {{")?;
-    writeln!(out, "static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();")?;
-    writeln!(out, "NODE.get_or_init(checked)")?;
+    writeln!(out, "analysed().node")?;
     writeln!(out, "}}")?;
-    writeln!(out, "fn checked() -> Node {{")?;
+    writeln!(out, "/// The checked node with its analysis (a smooth node's derivation, made at build time).")?;
+    writeln!(out, "pub fn analysed() -> Analysed<'static> {{")?;
+    writeln!(out, "static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();")?;
+    writeln!(out, "let (node, analysis) = NODE.get_or_init(checked);")?;
+    writeln!(out, "Analysed::new(node, analysis)")?;
+    writeln!(out, "}}")?;
+    writeln!(out, "fn checked() -> (Node, Analysis) {{")?;
     let mut lets = Lets { out, node, next: 0 };
     let objective = lets.expr(&node.objective.expr)?;
     let mut constraints = Vec::new();
@@ -170,10 +176,9 @@ pub fn emit(out: &mut String, node: &Node) -> fmt::Result {
     for i in &node.inits {
         inits.push(format!("Init {{ var: VarId({}), value: {} }}", i.var.0, lets.expr(&i.value)?));
     }
-    let derived = node.derived.get().and_then(|d| d.as_ref().ok());
-    let derived = match derived {
-        Some(d) => format!("std::sync::OnceLock::from(Ok(std::sync::Arc::new({})))", derivation(&mut lets, d)?),
-        None => "std::sync::OnceLock::new()".to_string(),
+    let analysis = match derived {
+        Some(d) => format!("Analysis::with_derivation({})", derivation(&mut lets, d)?),
+        None => "Analysis::default()".to_string(),
     };
     let dims: Vec<String> = node
         .dims
@@ -226,7 +231,7 @@ pub fn emit(out: &mut String, node: &Node) -> fmt::Result {
         option(&class.culprit, |s| span(*s))
     );
     let out = lets.out;
-    writeln!(out, "Node {{")?;
+    writeln!(out, "let node = Node {{")?;
     writeln!(out, "name: {},", string(&node.name))?;
     writeln!(out, "span: {},", span(node.span))?;
     writeln!(out, "dims: {},", list(&dims))?;
@@ -243,9 +248,8 @@ pub fn emit(out: &mut String, node: &Node) -> fmt::Result {
     writeln!(out, "solve: {solve},")?;
     writeln!(out, "inits: {},", list(&inits))?;
     writeln!(out, "class: {class},")?;
-    writeln!(out, "derived: {derived},")?;
-    writeln!(out, "kernels: std::sync::OnceLock::new(),")?;
-    writeln!(out, "}}")?;
+    writeln!(out, "}};")?;
+    writeln!(out, "(node, {analysis})")?;
     writeln!(out, "}}")
 }
 

@@ -18,7 +18,7 @@
 //!   sizes the node is recorded on first use at each size, as the runtime does.
 //!
 //! `forward` and `backward` hand these to the runtime's solvers and backward
-//! passes ([`crate::runtime::LoadedNode`]), and agree with the runtime's own
+//! passes ([`crate::loaded::LoadedNode`]), and agree with the runtime's own
 //! evaluator, interpreter and JIT bit for bit.
 //!
 //! The emitted text is parsed by `syn` and printed by `prettyplease` before it is
@@ -27,10 +27,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::analysis::Analysed;
 use crate::canon::Recorded;
 use crate::eval::Tensor;
-use crate::ir::{Node, Output, Program};
+use crate::ir::{Node, Output};
 use crate::kernel::KernelSet;
+use crate::Compiled;
 
 /// How a parameter, output or gradient looks in the typed API: by rank.
 fn rank_of(shape: &crate::ir::Shape) -> usize {
@@ -99,10 +101,11 @@ impl Prepare {
 
 fn emit_node(
     out: &mut String,
-    node: &Node,
+    analysed: &Analysed<'_>,
     kernels: &KernelSet,
     recorded: &[(Vec<usize>, Recorded)],
 ) -> std::fmt::Result {
+    let node = analysed.node;
     let params: Vec<(String, usize)> = node.params.iter().map(|p| (p.name.clone(), rank_of(&p.shape))).collect();
     let outs = outputs(node);
     writeln!(out, "/// Node `{}` ({}).", node.name, node.class.family.name())?;
@@ -112,7 +115,8 @@ fn emit_node(
     writeln!(out, "#[allow(non_snake_case, clippy::neg_multiply)]")?;
     writeln!(out, "pub mod {} {{", ident(&node.name))?;
     writeln!(out, "use ddn::codegen::runtime::prelude::*;")?;
-    writeln!(out, "use ddn::runtime::{{LoadedNode, RunError, Status}};")?;
+    writeln!(out, "use ddn::loaded::LoadedNode;")?;
+    writeln!(out, "use ddn::runtime::{{RunError, Status}};")?;
     writeln!(out, "/// The parameters, as faer views.")?;
     writeln!(out, "#[derive(Clone, Copy)]")?;
     let lifetime = |fields: &[(String, usize)]| if fields.iter().any(|(_, r)| *r > 0) { "<'a>" } else { "" };
@@ -143,7 +147,8 @@ fn emit_node(
         writeln!(out, "pub {}: {},", ident(name), owned(*rank))?;
     }
     writeln!(out, "}}")?;
-    ir::emit(out, node)?;
+    let derived = analysed.analysis.derivation().and_then(|d| d.as_ref().ok());
+    ir::emit(out, node, derived.map(|d| &**d))?;
     // The recordings made at build time, by their sizes.
     let list: Vec<String> =
         (recorded.iter().enumerate()).map(|(k, (dims, _))| format!("(&{dims:?}, recorded_{k})")).collect();
@@ -164,7 +169,7 @@ fn emit_node(
     )?;
     writeln!(
         out,
-        "LOADED.get_or_init(|| ddn::codegen::runtime::loaded(node(), std::sync::Arc::new(Kernels), RECORDED)).as_ref().map_err(Clone::clone)"
+        "LOADED.get_or_init(|| ddn::codegen::runtime::loaded(&analysed(), std::sync::Arc::new(Kernels), RECORDED)).as_ref().map_err(Clone::clone)"
     )?;
     writeln!(out, "}}")?;
     let list = |fields: &[(String, usize)], value: &dyn Fn(&str) -> String| -> String {
@@ -203,7 +208,8 @@ fn emit_node(
 
 /// The standard forms of `node` recorded at the inputs of `prepare` that name
 /// it, by dimension sizes (one per size: the first inputs given win).
-fn recordings(node: &Node, prepare: &[Prepare]) -> Result<Vec<(Vec<usize>, Recorded)>, String> {
+fn recordings(analysed: &Analysed<'_>, prepare: &[Prepare]) -> Result<Vec<(Vec<usize>, Recorded)>, String> {
+    let node = analysed.node;
     let mut out: Vec<(Vec<usize>, Recorded)> = Vec::new();
     for p in prepare.iter().filter(|p| p.node == node.name) {
         if !node.class.family.is_conic() {
@@ -218,7 +224,7 @@ fn recordings(node: &Node, prepare: &[Prepare]) -> Result<Vec<(Vec<usize>, Recor
         if out.iter().any(|(dims, _)| *dims == bound.dims) {
             continue;
         }
-        let kernels = crate::runtime::interpreted(node).map_err(|e| e.0)?;
+        let kernels = crate::runtime::interpreted(analysed).map_err(|e| e.0)?;
         let env = crate::eval::Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
         let data = kernels.run(crate::kernel::KernelId::Data, &env).map_err(|e| e.message)?;
         let recorded = crate::canon::record(node, &bound, &data)
@@ -228,22 +234,23 @@ fn recordings(node: &Node, prepare: &[Prepare]) -> Result<Vec<(Vec<usize>, Recor
     Ok(out)
 }
 
-/// The Rust module for the checked `program` of the file `file_name`, its
-/// conic nodes prepared at the inputs of `prepare` (each must name a node of
-/// the file); `Err` for a node the typed API cannot express yet.
-pub fn emit(file_name: &str, program: &Program, prepare: &[Prepare]) -> Result<String, String> {
+/// The Rust module for the checked nodes of `compiled`, the file `file_name`,
+/// its conic nodes prepared at the inputs of `prepare` (each must name a node
+/// of the file); `Err` for a node the typed API cannot express yet.
+pub fn emit(file_name: &str, compiled: &Compiled, prepare: &[Prepare]) -> Result<String, String> {
+    let program = &compiled.program;
     if let Some(p) = prepare.iter().find(|p| !program.nodes.iter().any(|n| n.name == p.node)) {
         return Err(format!("no node `{}` to prepare in `{file_name}`", p.node));
     }
-    let sets = program
-        .nodes
+    let nodes: Vec<Analysed<'_>> = (0..program.nodes.len()).filter_map(|i| compiled.analysed(i)).collect();
+    let sets = nodes
         .iter()
-        .map(|n| crate::runtime::kernel_set(n).map_err(|e| format!("node `{}`: {}", n.name, e.0)))
+        .map(|n| crate::runtime::kernel_set(n).map_err(|e| format!("node `{}`: {}", n.node.name, e.0)))
         .collect::<Result<Vec<_>, _>>()?;
-    let recorded = program.nodes.iter().map(|n| recordings(n, prepare)).collect::<Result<Vec<_>, _>>()?;
+    let recorded = nodes.iter().map(|n| recordings(n, prepare)).collect::<Result<Vec<_>, _>>()?;
     let mut out = String::new();
     let text = (|| -> std::fmt::Result {
-        for ((node, set), recorded) in program.nodes.iter().zip(&sets).zip(&recorded) {
+        for ((node, set), recorded) in nodes.iter().zip(&sets).zip(&recorded) {
             emit_node(&mut out, node, set, recorded)?;
         }
         Ok(())
@@ -302,7 +309,7 @@ pub fn compile_files_into(files: &[&str], prepare: &[Prepare], out_dir: &std::pa
                 p.clone()
             })
             .collect();
-        let module = emit(&name, &compiled.program, &mine)?;
+        let module = emit(&name, &compiled, &mine)?;
         let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let target = out_dir.join(format!("{stem}.rs"));
         std::fs::write(&target, module).map_err(|e| format!("cannot write `{}`: {e}", target.display()))?;

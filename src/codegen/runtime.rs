@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use faer::{Col, ColRef, Mat, MatRef};
 
+use crate::analysis::Analysed;
 use crate::canon::Recorded;
 use crate::diag::{FileId, Span};
 use crate::eval::{apply, Env, EvalError, Op, Tensor};
 use crate::ir::{Dim, Expr, ExprKind, Node, Shape};
 use crate::kernel::Kernels;
-use crate::runtime::{Bound, LoadedNode, Prepared, RunError, Solved};
+use crate::loaded::LoadedNode;
+use crate::runtime::{Bound, Prepared, RunError, Solved};
 
 /// A standard form recorded by `ddnc build`: the dimension sizes it was recorded
 /// at, and the function that rebuilds it.
@@ -21,6 +23,7 @@ pub type RecordedAt = (&'static [usize], fn() -> crate::canon::Recorded);
 pub mod prelude {
     pub use super::RecordedAt;
     pub use super::{expr, shape, span, step};
+    pub use crate::analysis::{Analysed, Analysis};
     pub use crate::atoms::Atom;
     pub use crate::canon::{
         Block, CompiledRefill, Gram, Guard, Layout, Miss, Recorded, RecordedForm, Refill, Root, RowRange, Scratch,
@@ -58,7 +61,7 @@ pub type Recording = (&'static [usize], fn() -> Recorded);
 /// dimension sizes in `recorded` from the recording made at build time: a
 /// generated `loaded()`'s body.
 pub fn loaded(
-    node: &'static Node,
+    node: &Analysed<'static>,
     kernels: Arc<dyn Kernels>,
     recorded: &[Recording],
 ) -> Result<LoadedNode<'static>, RunError> {

@@ -153,7 +153,7 @@ mod tests {
             }",
         );
         assert!(!c.has_errors());
-        let node = &c.program.nodes[0];
+        let node = &c.analysed(0).expect("node");
         let inputs = serde_json::json!({
             "Q": [[2, 0.3], [0.3, 1]], "p": [1, -1], "G": [[1, 1], [-1, 0.5], [0.2, -1]], "h": [0.5, 0.4, 0.3], "s": 1.5
         });

@@ -8,6 +8,7 @@
 //!   sinkhorn` and `solve using eigh`;
 //! - `jvp`: forward mode, the same systems solved with a tangent's right-hand side.
 
+mod batch;
 mod conic;
 mod eigen;
 pub mod ift;
@@ -16,6 +17,7 @@ mod ot;
 mod smooth;
 mod special;
 
+pub use batch::{backward_batch, jvp_batch};
 pub use eigen::{eigh_vjp, eigvec_vjp, max_eigvec_vjp, MIN_REL_GAP};
 pub use ift::{adjoint, Adjoint, Cotangents, ACTIVITY_TOL};
 pub use jvp::jvp;

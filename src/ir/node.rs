@@ -210,18 +210,7 @@ pub struct Node {
     pub solve: Option<SolveSpec>,
     pub inits: Vec<Init>,
     pub class: Classification,
-    /// A smooth node's symbolic derivatives, derived on first use and kept
-    /// (a node is compiled once and solved many times; egg's runs are the
-    /// expensive part of a smooth forward otherwise).
-    pub derived: Derivation,
-    /// The node's kernels ([`crate::kernel::KernelSet`]), lowered on first use
-    /// and kept, like `derived`.
-    pub kernels: std::sync::OnceLock<std::sync::Arc<crate::kernel::KernelSet>>,
 }
-
-/// The lazily derived expressions of [`Node::derived`].
-pub type Derivation =
-    std::sync::OnceLock<Result<std::sync::Arc<crate::symbolic::Derived>, crate::symbolic::DeriveError>>;
 
 impl Node {
     pub fn dim_name(&self, d: Dim) -> String {

@@ -1,12 +1,16 @@
-//! A batch of instances of one node: forward and backward over many parameter
-//! sets in one call, the instances spread over the cores with rayon.
+//! A batch of instances of one node: the forward over many parameter sets in
+//! one call, the instances spread over the cores with rayon or run on the
+//! calling thread ([`Threads`]; the backward and forward-mode passes over a
+//! batch are [`crate::diff::backward_batch`] and [`crate::diff::jvp_batch`],
+//! which take the same [`Threads`] and isolate instances as [`isolated`] does
+//! here).
 //!
-//! Instance `i`'s result is exactly what [`super::forward`] and [`backward`] return for
+//! Instance `i`'s result is exactly what [`super::forward`] and [`crate::diff::backward`] return for
 //! it alone (the same code runs per instance, so the numbers agree bit for bit),
 //! in input order. The instances of one size share one [`Prepared`] node (its
 //! recording, and a pool of workspaces that the threads draw from), made for the
 //! batch ([`forward_batch`]) or kept by the caller from batch to batch
-//! ([`forward_batch_prepared`], [`super::LoadedNode::forward_batch`]). Each
+//! ([`forward_batch_prepared`], [`crate::loaded::LoadedNode::forward_batch`]). Each
 //! instance keeps its own outcome: an infeasible one has its own
 //! [`Status`](super::Status), a failed one its own [`RunError`], and a panic
 //! inside one instance (a bug: nothing should panic on user input) is caught and
@@ -40,9 +44,7 @@ use rayon::prelude::*;
 use super::inputs::Bound;
 use super::node::{interpreted, RunError, Solved};
 use super::prepared::Prepared;
-use crate::diff::{backward, jvp};
-use crate::eval::Tensor;
-use crate::ir::Node;
+use crate::analysis::Analysed;
 use crate::kernel::Kernels;
 
 /// Where the instances of a batch run.
@@ -58,7 +60,7 @@ pub enum Threads {
 
 impl Threads {
     /// `f` of every item, in order, on the threads `self` names.
-    fn map<T: Send, R: Send>(self, items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+    pub(crate) fn map<T: Send, R: Send>(self, items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
         match self {
             Threads::Pool => items.into_par_iter().map(f).collect(),
             Threads::Calling => items.into_iter().map(f).collect(),
@@ -67,7 +69,7 @@ impl Threads {
 }
 
 /// [`super::forward`] for every instance, on `threads`; results in the order of `bounds`.
-pub fn forward_batch(node: &Node, bounds: &[Bound], threads: Threads) -> Vec<Result<Solved, RunError>> {
+pub fn forward_batch(node: &Analysed<'_>, bounds: &[Bound], threads: Threads) -> Vec<Result<Solved, RunError>> {
     match interpreted(node) {
         Ok(kernels) => forward_batch_with_kernels(node, bounds, kernels, threads),
         Err(e) => bounds.iter().map(|_| Err(e.clone())).collect(),
@@ -77,7 +79,7 @@ pub fn forward_batch(node: &Node, bounds: &[Bound], threads: Threads) -> Vec<Res
 /// [`super::forward_with_kernels`] for every instance, on `threads`, all sharing
 /// `kernels` (a JIT's compiled code is shared, not compiled per instance).
 pub fn forward_batch_with_kernels(
-    node: &Node,
+    node: &Analysed<'_>,
     bounds: &[Bound],
     kernels: Arc<dyn Kernels>,
     threads: Threads,
@@ -128,80 +130,8 @@ where
     })
 }
 
-/// [`backward`] for every instance, on `threads`: instance `i` gets dL/dθ from
-/// its forward `solved[i]` and its output cotangents `cotangents[i]`. An
-/// instance whose forward failed or was not `optimal` gets an error; the
-/// others are unaffected.
-///
-/// # Panics
-///
-/// If `bounds`, `solved` and `cotangents` differ in length (a caller's bug, like
-/// rayon's `zip_eq`).
-pub fn backward_batch<C>(
-    node: &Node,
-    bounds: &[Bound],
-    solved: &mut [Result<Solved, RunError>],
-    cotangents: &[C],
-    threads: Threads,
-) -> Vec<Result<Vec<Tensor>, RunError>>
-where
-    C: AsRef<[(String, Tensor)]> + Sync,
-{
-    each_solved("gradients", bounds, solved, cotangents, threads, |bound, solved, cot| {
-        backward(node, bound, solved, cot)
-    })
-}
-
-/// [`jvp`] for every instance, on `threads`: instance `i` gets its outputs'
-/// tangents from its forward `solved[i]` and its parameters' tangents
-/// `tangents[i]`; failures are per instance as in [`backward_batch`].
-///
-/// # Panics
-///
-/// If `bounds`, `solved` and `tangents` differ in length.
-pub fn jvp_batch<C>(
-    node: &Node,
-    bounds: &[Bound],
-    solved: &mut [Result<Solved, RunError>],
-    tangents: &[C],
-    threads: Threads,
-) -> Vec<Result<Vec<(String, Tensor)>, RunError>>
-where
-    C: AsRef<[(String, Tensor)]> + Sync,
-{
-    each_solved("tangents", bounds, solved, tangents, threads, |bound, solved, dots| jvp(node, bound, solved, dots))
-}
-
-/// `f(bound, solved, seed)` for every instance with a forward, isolated; an
-/// instance whose forward failed gets "no `what`" and that failure.
-fn each_solved<C, R>(
-    what: &str,
-    bounds: &[Bound],
-    solved: &mut [Result<Solved, RunError>],
-    seeds: &[C],
-    threads: Threads,
-    f: impl Fn(&Bound, &mut Solved, &[(String, Tensor)]) -> Result<R, RunError> + Sync + Send,
-) -> Vec<Result<R, RunError>>
-where
-    C: AsRef<[(String, Tensor)]> + Sync,
-    R: Send,
-{
-    assert!(
-        solved.len() == bounds.len() && bounds.len() == seeds.len(),
-        "a batch's {what}: {} forwards, {} bound inputs and {} seeds",
-        solved.len(),
-        bounds.len(),
-        seeds.len()
-    );
-    let instances = solved.iter_mut().zip(bounds).zip(seeds).collect();
-    threads.map(instances, |((solved, bound), seed)| match solved {
-        Ok(solved) => isolated(|| f(bound, solved, seed.as_ref())),
-        Err(e) => Err(RunError(format!("no {what}: the forward failed: {}", e.0))),
-    })
-}
-
 /// `f()`, with a panic turned into a [`RunError`] for this instance alone.
-fn isolated<T>(f: impl FnOnce() -> Result<T, RunError>) -> Result<T, RunError> {
+pub(crate) fn isolated<T>(f: impl FnOnce() -> Result<T, RunError>) -> Result<T, RunError> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         let message = payload
             .downcast_ref::<&str>()

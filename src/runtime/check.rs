@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 
 use super::inputs::bind;
 use super::node::{forward_with, Status};
+use crate::analysis::Analysed;
 use crate::eval::Tensor;
-use crate::ir::Node;
 use crate::solve::ipm;
 use crate::syntax::ast::BaseType;
 
@@ -44,7 +44,7 @@ pub struct GradientCheck {
 /// Each parameter's backward-pass `gradients` checked against differences of
 /// re-solves of `node` at `inputs` (see the module docs).
 pub fn check_gradients(
-    node: &Node,
+    node: &Analysed<'_>,
     inputs: &BTreeMap<String, Tensor>,
     cotangents: &BTreeMap<String, Tensor>,
     gradients: &BTreeMap<String, Tensor>,
@@ -52,7 +52,7 @@ pub fn check_gradients(
     let settings =
         ipm::Settings { tol_gap_abs: 1e-12, tol_gap_rel: 1e-12, tol_feas: 1e-12, ..ipm::Settings::default() };
     let loss = |values: &BTreeMap<String, Tensor>| -> Option<f64> {
-        let bound = bind(node, values).ok()?;
+        let bound = bind(node.node, values).ok()?;
         let solved = forward_with(node, &bound, &settings).ok()?;
         // At 1e-12 a second-order cone's polished gap may only reach the reduced
         // tolerances (`optimal_inaccurate`); such a point is still accurate to ~1e-10.
@@ -64,7 +64,7 @@ pub fn check_gradients(
         })
     };
     let mut report = Vec::new();
-    for param in &node.params {
+    for param in &node.node.params {
         let (Some(theta), Some(g)) = (inputs.get(&param.name), gradients.get(&param.name)) else { continue };
         let symmetric = matches!(param.base, BaseType::Sym | BaseType::Psd);
         let n = theta.shape.get(1).copied().unwrap_or(1);

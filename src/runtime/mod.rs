@@ -4,17 +4,13 @@
 pub mod batch;
 pub mod check;
 pub mod inputs;
-pub mod loaded;
 pub mod node;
 pub mod prepared;
 pub(crate) mod smooth;
 pub(crate) mod special;
 
-pub use batch::{
-    backward_batch, forward_batch, forward_batch_prepared, forward_batch_with_kernels, jvp_batch, Threads,
-};
+pub use batch::{forward_batch, forward_batch_prepared, forward_batch_with_kernels, Threads};
 pub use inputs::{bind, named_tensors, tensor_from_json, tensor_to_json, Bound};
-pub use loaded::{Backend, Forward, LoadError, LoadedNode, Module};
 pub use node::{
     forward, forward_unprepared, forward_with, forward_with_kernels, interpreted, kernel_set, prepare, settings,
     RunError, Solved, Status,

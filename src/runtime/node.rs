@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::inputs::Bound;
 use super::prepared::{Prepared, PreparedConic};
+use crate::analysis::Analysed;
 use crate::canon::{canonicalize_with, least_squares_form, CanonError, Canonical, Layout};
 use crate::eval::{Env, EvalError, Tensor};
 use crate::ir::{Node, Output, SolveMethod};
@@ -192,45 +193,35 @@ pub fn settings(node: &Node) -> Result<ipm::Settings, RunError> {
     Ok(s)
 }
 
-/// Whether `node` is solved through its derived expressions (a smooth node
-/// without a specialised forward).
-fn uses_derivation(node: &Node) -> bool {
-    !node.class.family.is_conic() && !node.solve.as_ref().is_some_and(|s| s.method.is_specialised())
-}
-
-/// The node's kernels, lowered on first use and kept in the node: for a smooth
-/// node after its symbolic derivation (egg).
-pub fn kernel_set(node: &Node) -> Result<Arc<KernelSet>, RunError> {
-    if let Some(k) = node.kernels.get() {
-        return Ok(k.clone());
-    }
-    let derived = if uses_derivation(node) { Some(super::smooth::derivation(node)?) } else { None };
-    Ok(node.kernels.get_or_init(|| Arc::new(KernelSet::new(node, derived.as_deref()))).clone())
+/// The node's kernels, lowered on first use and kept in its analysis
+/// ([`Analysed::kernels`]): for a smooth node after its symbolic derivation (egg).
+pub fn kernel_set(node: &Analysed<'_>) -> Result<Arc<KernelSet>, RunError> {
+    node.kernels().map_err(|e| super::smooth::not_derived(node.node, e))
 }
 
 /// The node's kernels run by the interpreter: what [`forward`] uses.
-pub fn interpreted(node: &Node) -> Result<Arc<dyn Kernels>, RunError> {
+pub fn interpreted(node: &Analysed<'_>) -> Result<Arc<dyn Kernels>, RunError> {
     Ok(Arc::new(Interpreted(kernel_set(node)?)))
 }
 
 /// Does once what every solve of `node` would otherwise do on first use: a
 /// smooth node's symbolic derivation (egg), and lowering the node's kernels.
-pub fn prepare(node: &Node) -> Result<(), RunError> {
+pub fn prepare(node: &Analysed<'_>) -> Result<(), RunError> {
     kernel_set(node).map(|_| ())
 }
 
 /// Solves `node` at the bound parameter values, with the node's own settings,
 /// its kernels run by the interpreter. Each call prepares the node afresh
 /// ([`super::Prepared`]); keep a `Prepared` to solve many times at one size.
-pub fn forward(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
+pub fn forward(node: &Analysed<'_>, bound: &Bound) -> Result<Solved, RunError> {
     forward_with_kernels(node, bound, interpreted(node)?)
 }
 
 /// Solves `node` with its kernels run by `kernels` (the evaluator, the
 /// interpreter, a generated module or the JIT: they agree bit for bit). The
 /// backward pass of the result runs the same kernels.
-pub fn forward_with_kernels(node: &Node, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solved, RunError> {
-    if !node.class.family.is_conic() {
+pub fn forward_with_kernels(node: &Analysed<'_>, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solved, RunError> {
+    if !node.node.class.family.is_conic() {
         return super::smooth::forward(node, bound, kernels);
     }
     Prepared::new(node, bound, kernels)?.forward(bound)
@@ -238,8 +229,8 @@ pub fn forward_with_kernels(node: &Node, bound: &Bound, kernels: Arc<dyn Kernels
 
 /// Solves `node` with explicit IPM settings (a smooth node, which has no IPM,
 /// is solved with its own).
-pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Result<Solved, RunError> {
-    if !node.class.family.is_conic() {
+pub fn forward_with(node: &Analysed<'_>, bound: &Bound, settings: &ipm::Settings) -> Result<Solved, RunError> {
+    if !node.node.class.family.is_conic() {
         return super::smooth::forward(node, bound, interpreted(node)?);
     }
     Prepared::with_settings(node, bound, interpreted(node)?, settings.clone())?.forward(bound)
@@ -247,11 +238,11 @@ pub fn forward_with(node: &Node, bound: &Bound, settings: &ipm::Settings) -> Res
 
 /// Solves `node` by canonicalising it at `bound` (no recording, no reuse): the
 /// reference a [`Prepared`] node's replay is checked against.
-pub fn forward_unprepared(node: &Node, bound: &Bound) -> Result<Solved, RunError> {
-    if !node.class.family.is_conic() {
+pub fn forward_unprepared(node: &Analysed<'_>, bound: &Bound) -> Result<Solved, RunError> {
+    if !node.node.class.family.is_conic() {
         return super::smooth::forward(node, bound, interpreted(node)?);
     }
-    conic_unprepared(node, bound, &settings(node)?, &Interpreted(kernel_set(node)?))
+    conic_unprepared(node.node, bound, &settings(node.node)?, &Interpreted(kernel_set(node)?))
 }
 
 /// A conic node without a recording: its data subexpressions by the `Data`

@@ -36,6 +36,7 @@ use super::inputs::Bound;
 use super::node::{
     conic_unprepared, ipm_outcome, ipm_status, outputs, settings, Conic, Context, IpmResult, RunError, Solved, Status,
 };
+use crate::analysis::{Analysed, Analysis};
 use crate::canon::{record, Recorded, RecordedForm, Scratch};
 use crate::eval::{Env, Tensor};
 use crate::ir::Node;
@@ -47,6 +48,8 @@ use crate::solve::{ipm, ConeProgram};
 /// A node prepared for one set of dimension sizes.
 pub struct Prepared<'n> {
     node: &'n Node,
+    /// The node's analysis: a smooth node's derivation, made on first use.
+    analysis: &'n Analysis,
     dims: Vec<usize>,
     /// Each parameter's entry count at these sizes (a [`Bound`] made by hand is
     /// checked against them before the refill reads it).
@@ -228,20 +231,22 @@ impl<'n> Prepared<'n> {
     /// Prepares `node` for the sizes of `bound`, its kernels run by `kernels`,
     /// with its own IPM settings. The values of `bound` pick the side of each
     /// data-dependent decision the recording guards.
-    pub fn new(node: &'n Node, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Prepared<'n>, RunError> {
-        let settings = if node.class.family.is_conic() { settings(node)? } else { ipm::Settings::default() };
+    pub fn new(node: &Analysed<'n>, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Prepared<'n>, RunError> {
+        let settings = if node.node.class.family.is_conic() { settings(node.node)? } else { ipm::Settings::default() };
         Prepared::with_settings(node, bound, kernels, settings)
     }
 
     /// [`Prepared::new`] with explicit IPM settings.
     pub fn with_settings(
-        node: &'n Node,
+        analysed: &Analysed<'n>,
         bound: &Bound,
         kernels: Arc<dyn Kernels>,
         settings: ipm::Settings,
     ) -> Result<Prepared<'n>, RunError> {
+        let Analysed { node, analysis } = analysed;
         let p = Prepared {
             node,
+            analysis,
             dims: bound.dims.clone(),
             param_lens: bound.params.iter().map(|t| t.data.len()).collect(),
             settings,
@@ -260,11 +265,12 @@ impl<'n> Prepared<'n> {
     /// now. A call whose guard fails falls back as [`Prepared::forward`]
     /// always does, recording at its values.
     pub fn from_recorded(
-        node: &'n Node,
+        analysed: &Analysed<'n>,
         dims: Vec<usize>,
         kernels: Arc<dyn Kernels>,
         recorded: Recorded,
     ) -> Result<Prepared<'n>, RunError> {
+        let Analysed { node, analysis } = analysed;
         if !node.class.family.is_conic() {
             return Err(RunError(format!("node `{}` is not conic: it has no recording", node.name)));
         }
@@ -292,6 +298,7 @@ impl<'n> Prepared<'n> {
         }
         Ok(Prepared {
             node,
+            analysis,
             dims,
             param_lens,
             settings: settings(node)?,
@@ -303,6 +310,11 @@ impl<'n> Prepared<'n> {
 
     pub fn node(&self) -> &'n Node {
         self.node
+    }
+
+    /// The node with its analysis.
+    pub fn analysed(&self) -> Analysed<'n> {
+        Analysed::new(self.node, self.analysis)
     }
 
     /// The dimension sizes it was prepared for.
@@ -336,7 +348,7 @@ impl<'n> Prepared<'n> {
     /// Solves the node at `bound` (sizes as prepared).
     pub fn forward(&self, bound: &Bound) -> Result<Solved, RunError> {
         if !self.node.class.family.is_conic() {
-            return super::smooth::forward(self.node, bound, self.kernels.clone());
+            return super::smooth::forward(&self.analysed(), bound, self.kernels.clone());
         }
         let mut ws = self.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
         let status = match self.solve(bound, &mut ws) {

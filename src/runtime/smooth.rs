@@ -9,11 +9,12 @@ use serde_json::{json, Map};
 
 use super::node::Context;
 use super::{Bound, RunError, Solved};
+use crate::analysis::Analysed;
 use crate::eval::{concrete, Tensor};
 use crate::ir::{Node, Output, SolveMethod};
 use crate::kernel::{initial_point, Kernels, NodeProblem};
 use crate::smooth::{self, Method};
-use crate::symbolic::{self, Derived, SymRole};
+use crate::symbolic::{DeriveError, Derived, SymRole};
 
 /// What a smooth forward keeps for the backward pass.
 #[derive(Debug)]
@@ -116,21 +117,18 @@ fn settings(node: &Node) -> Result<(Method, smooth::Settings), RunError> {
 }
 
 /// Solves the smooth `node` at `bound`, its derived expressions run by `kernels`.
-pub(crate) fn forward(node: &Node, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solved, RunError> {
-    let solved = match node.solve.as_ref().map(|s| &s.method) {
-        Some(SolveMethod::Sinkhorn(options, t)) => super::special::transport_forward(node, t, options, bound),
-        Some(SolveMethod::Eigh(e)) => super::special::eigen_forward(node, e, bound),
+pub(crate) fn forward(node: &Analysed<'_>, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solved, RunError> {
+    let solved = match node.node.solve.as_ref().map(|s| &s.method) {
+        Some(SolveMethod::Sinkhorn(options, t)) => super::special::transport_forward(node.node, t, options, bound),
+        Some(SolveMethod::Eigh(e)) => super::special::eigen_forward(node.node, e, bound),
         _ => general(node, bound, kernels),
     };
     solved.map(Solved::checked)
 }
 
-/// The node's derived expressions, derived on first use and kept in the node.
-pub(crate) fn derivation(node: &Node) -> Result<Arc<Derived>, RunError> {
-    node.derived
-        .get_or_init(|| symbolic::derive(node).map(Arc::new))
-        .clone()
-        .map_err(|e| RunError(format!("cannot differentiate `{}`: {}", node.name, e.message)))
+/// Why `node` has no derivation, as a run error.
+pub(crate) fn not_derived(node: &Node, e: DeriveError) -> RunError {
+    RunError(format!("cannot differentiate `{}`: {}", node.name, e.message))
 }
 
 /// The inequality constraints that are active with a zero multiplier at the
@@ -146,7 +144,7 @@ fn weakly_active(
 ) -> Result<Vec<String>, RunError> {
     use crate::smooth::SmoothProblem;
     let g = problem.ineq(y).map_err(|e| RunError(e.0))?;
-    let (_, weak) = crate::diff::ift::activity(&g, lambda, crate::diff::ACTIVITY_TOL);
+    let (_, weak) = crate::smooth::activity(&g, lambda, crate::smooth::ACTIVITY_TOL);
     let mut names: Vec<String> = Vec::new();
     for j in weak {
         let k = ranges.iter().position(|r| matches!(r, Some((false, r)) if r.contains(&j)));
@@ -160,9 +158,10 @@ fn weakly_active(
 
 /// Newton (no constraints) or the primal-dual interior point method (any), from
 /// the node's `init`.
-fn general(node: &Node, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solved, RunError> {
+fn general(analysed: &Analysed<'_>, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solved, RunError> {
+    let node = analysed.node;
     let (method, settings) = settings(node)?;
-    let derived = derivation(node)?;
+    let derived = analysed.derived().map_err(|e| not_derived(node, e))?;
     let problem = NodeProblem::new(node, bound, &derived, &*kernels);
     let y0 = initial_point(node, bound, &*kernels).map_err(|e| RunError(e.0))?;
     let sol = smooth::solve(&problem, &y0, method, &settings).map_err(RunError)?;

@@ -233,8 +233,6 @@ pub fn check_node(n: &ast::Node, defs: &DefTable, diags: &mut Vec<Diagnostic>) -
         solve,
         inits,
         class,
-        derived: Default::default(),
-        kernels: Default::default(),
     })
 }
 

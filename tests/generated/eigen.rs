@@ -3,7 +3,8 @@
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod max_eigvec {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -27,10 +28,15 @@ pub mod max_eigvec {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(ExprKind::Var(VarId(0)), shape(&[dim::m]), span(0, 1149, 1150));
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
@@ -61,7 +67,7 @@ pub mod max_eigvec {
             shape(&[dim::m, dim::m]),
             span(0, 1153, 1154),
         );
-        Node {
+        let node = Node {
             name: "max_eigvec".into(),
             span: span(0, 1090, 1211),
             dims: Vec::from([
@@ -122,9 +128,8 @@ pub mod max_eigvec {
                 notes: Vec::new(),
                 culprit: Some(span(0, 1149, 1158)),
             },
-            derived: std::sync::OnceLock::new(),
-            kernels: std::sync::OnceLock::new(),
-        }
+        };
+        (node, Analysis::default())
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[];
@@ -137,7 +142,7 @@ pub mod max_eigvec {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))
@@ -206,7 +211,8 @@ pub mod max_eigvec {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod eigh_full {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -230,10 +236,15 @@ pub mod eigh_full {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(
             ExprKind::Var(VarId(0)),
             shape(&[dim::m, dim::m]),
@@ -307,7 +318,7 @@ pub mod eigh_full {
             shape(&[dim::m, dim::m]),
             span(0, 1752, 1753),
         );
-        Node {
+        let node = Node {
             name: "eigh_full".into(),
             span: span(0, 1679, 1831),
             dims: Vec::from([
@@ -368,9 +379,8 @@ pub mod eigh_full {
                 notes: Vec::new(),
                 culprit: Some(span(0, 1746, 1757)),
             },
-            derived: std::sync::OnceLock::new(),
-            kernels: std::sync::OnceLock::new(),
-        }
+        };
+        (node, Analysis::default())
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[];
@@ -383,7 +393,7 @@ pub mod eigh_full {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))

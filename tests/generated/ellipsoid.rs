@@ -3,7 +3,8 @@
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod project_ellipsoid {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -33,10 +34,15 @@ pub mod project_ellipsoid {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(ExprKind::Var(VarId(0)), shape(&[dim::n]), span(0, 845, 846));
         let e1 = expr(ExprKind::Param(ParamId(0)), shape(&[dim::n]), span(0, 849, 850));
         let e2 = expr(
@@ -83,7 +89,7 @@ pub mod project_ellipsoid {
             span(0, 877, 897),
         );
         let e9 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 901, 902));
-        Node {
+        let node = Node {
             name: "project_ellipsoid".into(),
             span: span(0, 727, 906),
             dims: Vec::from([
@@ -149,9 +155,8 @@ pub mod project_ellipsoid {
                 notes: Vec::new(),
                 culprit: None,
             },
-            derived: std::sync::OnceLock::new(),
-            kernels: std::sync::OnceLock::new(),
-        }
+        };
+        (node, Analysis::default())
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[(&[3], recorded_0)];
@@ -758,7 +763,7 @@ pub mod project_ellipsoid {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))

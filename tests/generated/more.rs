@@ -3,7 +3,8 @@
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod lp_layer {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -31,10 +32,15 @@ pub mod lp_layer {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(ExprKind::Param(ParamId(0)), shape(&[dim::n]), span(0, 863, 864));
         let e1 = expr(ExprKind::Var(VarId(0)), shape(&[dim::n]), span(0, 867, 868));
         let e2 = expr(
@@ -54,7 +60,7 @@ pub mod lp_layer {
             span(0, 886, 891),
         );
         let e6 = expr(ExprKind::Param(ParamId(2)), shape(&[dim::k]), span(0, 895, 896));
-        Node {
+        let node = Node {
             name: "lp_layer".into(),
             span: span(0, 781, 900),
             dims: Vec::from([
@@ -125,9 +131,8 @@ pub mod lp_layer {
                 notes: Vec::new(),
                 culprit: None,
             },
-            derived: std::sync::OnceLock::new(),
-            kernels: std::sync::OnceLock::new(),
-        }
+        };
+        (node, Analysis::default())
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[(&[3, 10], recorded_0)];
@@ -522,7 +527,7 @@ pub mod lp_layer {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))
@@ -600,7 +605,8 @@ pub mod lp_layer {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod ls_norm_ball {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -630,10 +636,15 @@ pub mod ls_norm_ball {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::m, dim::n]),
@@ -679,7 +690,7 @@ pub mod ls_norm_ball {
             span(0, 1365, 1372),
         );
         let e8 = expr(ExprKind::Param(ParamId(2)), shape(&[]), span(0, 1376, 1377));
-        Node {
+        let node = Node {
             name: "ls_norm_ball".into(),
             span: span(0, 1220, 1381),
             dims: Vec::from([
@@ -750,9 +761,8 @@ pub mod ls_norm_ball {
                 notes: Vec::new(),
                 culprit: None,
             },
-            derived: std::sync::OnceLock::new(),
-            kernels: std::sync::OnceLock::new(),
-        }
+        };
+        (node, Analysis::default())
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[(&[3, 2], recorded_0)];
@@ -1183,7 +1193,7 @@ pub mod ls_norm_ball {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))
@@ -1271,7 +1281,8 @@ pub mod ls_norm_ball {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod lasso {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -1299,10 +1310,15 @@ pub mod lasso {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::m, dim::n]),
@@ -1366,7 +1382,7 @@ pub mod lasso {
             shape(&[]),
             span(0, 1746, 1785),
         );
-        Node {
+        let node = Node {
             name: "lasso".into(),
             span: span(0, 1666, 1787),
             dims: Vec::from([
@@ -1427,9 +1443,8 @@ pub mod lasso {
                 notes: Vec::new(),
                 culprit: None,
             },
-            derived: std::sync::OnceLock::new(),
-            kernels: std::sync::OnceLock::new(),
-        }
+        };
+        (node, Analysis::default())
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[(&[4, 3], recorded_0)];
@@ -2123,7 +2138,7 @@ pub mod lasso {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))
@@ -2207,7 +2222,8 @@ pub mod lasso {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod logistic_regression {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -2235,10 +2251,15 @@ pub mod logistic_regression {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(
             ExprKind::Param(ParamId(1)),
             shape(&[dim::m]),
@@ -3481,7 +3502,7 @@ pub mod logistic_regression {
             shape(&[]),
             span(0, 2226, 2276),
         );
-        Node {
+        let node = Node {
             name: "logistic_regression".into(),
             span: span(0, 2135, 2278),
             dims: Vec::from([
@@ -3542,76 +3563,74 @@ pub mod logistic_regression {
                 notes: Vec::new(),
                 culprit: None,
             },
-            derived: std::sync::OnceLock::from(
-                Ok(
-                    std::sync::Arc::new(Derived {
-                        syms: Vec::from([
-                            SymInfo {
-                                name: "v_w".into(),
-                                shape: shape(&[dim::n]),
-                                role: SymRole::Direction(VarId(0)),
-                            },
-                            SymInfo {
-                                name: "w_w".into(),
-                                shape: shape(&[dim::n]),
-                                role: SymRole::W(VarId(0)),
-                            },
-                        ]),
-                        f: e25,
-                        grad_f: Vec::from([
-                            Simplified {
-                                expr: e42,
-                                stop: StopReason::Saturated,
-                                iterations: 5,
-                            },
-                        ]),
-                        grad_l: Vec::from([
-                            Simplified {
-                                expr: e59,
-                                stop: StopReason::Saturated,
-                                iterations: 5,
-                            },
-                        ]),
-                        hvp_l: Vec::from([
-                            Simplified {
-                                expr: e92,
-                                stop: StopReason::Saturated,
-                                iterations: 13,
-                            },
-                        ]),
-                        hess_l: Some(
-                            Vec::from([
-                                Simplified {
-                                    expr: e124,
-                                    stop: StopReason::IterationLimit(30),
-                                    iterations: 30,
-                                },
-                            ]),
-                        ),
-                        eqs: Vec::new(),
-                        ineqs: Vec::new(),
-                        mixed: Vec::from([
-                            Simplified {
-                                expr: e163,
-                                stop: StopReason::Saturated,
-                                iterations: 14,
-                            },
-                            Simplified {
-                                expr: e202,
-                                stop: StopReason::Saturated,
-                                iterations: 14,
-                            },
-                            Simplified {
-                                expr: e208,
-                                stop: StopReason::Saturated,
-                                iterations: 4,
-                            },
-                        ]),
-                    }),
+        };
+        (
+            node,
+            Analysis::with_derivation(Derived {
+                syms: Vec::from([
+                    SymInfo {
+                        name: "v_w".into(),
+                        shape: shape(&[dim::n]),
+                        role: SymRole::Direction(VarId(0)),
+                    },
+                    SymInfo {
+                        name: "w_w".into(),
+                        shape: shape(&[dim::n]),
+                        role: SymRole::W(VarId(0)),
+                    },
+                ]),
+                f: e25,
+                grad_f: Vec::from([
+                    Simplified {
+                        expr: e42,
+                        stop: StopReason::Saturated,
+                        iterations: 5,
+                    },
+                ]),
+                grad_l: Vec::from([
+                    Simplified {
+                        expr: e59,
+                        stop: StopReason::Saturated,
+                        iterations: 5,
+                    },
+                ]),
+                hvp_l: Vec::from([
+                    Simplified {
+                        expr: e92,
+                        stop: StopReason::Saturated,
+                        iterations: 13,
+                    },
+                ]),
+                hess_l: Some(
+                    Vec::from([
+                        Simplified {
+                            expr: e124,
+                            stop: StopReason::IterationLimit(30),
+                            iterations: 30,
+                        },
+                    ]),
                 ),
-            ),
-            kernels: std::sync::OnceLock::new(),
-        }
+                eqs: Vec::new(),
+                ineqs: Vec::new(),
+                mixed: Vec::from([
+                    Simplified {
+                        expr: e163,
+                        stop: StopReason::Saturated,
+                        iterations: 14,
+                    },
+                    Simplified {
+                        expr: e202,
+                        stop: StopReason::Saturated,
+                        iterations: 14,
+                    },
+                    Simplified {
+                        expr: e208,
+                        stop: StopReason::Saturated,
+                        iterations: 4,
+                    },
+                ]),
+            }),
+        )
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[];
@@ -3624,7 +3643,7 @@ pub mod logistic_regression {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))
@@ -4380,7 +4399,8 @@ pub mod logistic_regression {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod softmax_layer {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -4404,10 +4424,15 @@ pub mod softmax_layer {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n]),
@@ -4718,7 +4743,7 @@ pub mod softmax_layer {
             shape(&[dim::n]),
             span(0, 2669, 2689),
         );
-        Node {
+        let node = Node {
             name: "softmax_layer".into(),
             span: span(0, 2607, 2729),
             dims: Vec::from([
@@ -4784,120 +4809,118 @@ pub mod softmax_layer {
                 ]),
                 culprit: None,
             },
-            derived: std::sync::OnceLock::from(
-                Ok(
-                    std::sync::Arc::new(Derived {
-                        syms: Vec::from([
-                            SymInfo {
-                                name: "nu_total".into(),
-                                shape: shape(&[]),
-                                role: SymRole::Nu(0),
-                            },
-                            SymInfo {
-                                name: "lam_p_bound".into(),
-                                shape: shape(&[dim::n]),
-                                role: SymRole::Lambda(0),
-                            },
-                            SymInfo {
-                                name: "v_p".into(),
-                                shape: shape(&[dim::n]),
-                                role: SymRole::Direction(VarId(0)),
-                            },
-                            SymInfo {
-                                name: "w_p".into(),
-                                shape: shape(&[dim::n]),
-                                role: SymRole::W(VarId(0)),
-                            },
-                            SymInfo {
-                                name: "a_total".into(),
-                                shape: shape(&[]),
-                                role: SymRole::A(0),
-                            },
-                            SymInfo {
-                                name: "b_p_bound".into(),
-                                shape: shape(&[dim::n]),
-                                role: SymRole::B(0),
-                            },
-                        ]),
-                        f: e19,
-                        grad_f: Vec::from([
-                            Simplified {
-                                expr: e25,
-                                stop: StopReason::Saturated,
-                                iterations: 9,
-                            },
-                        ]),
-                        grad_l: Vec::from([
-                            Simplified {
-                                expr: e36,
-                                stop: StopReason::Saturated,
-                                iterations: 9,
-                            },
-                        ]),
-                        hvp_l: Vec::from([
-                            Simplified {
-                                expr: e39,
-                                stop: StopReason::Saturated,
-                                iterations: 4,
-                            },
-                        ]),
-                        hess_l: Some(
-                            Vec::from([
-                                Simplified {
-                                    expr: e43,
-                                    stop: StopReason::Saturated,
-                                    iterations: 1,
-                                },
-                            ]),
-                        ),
-                        eqs: Vec::from([
-                            Normalised {
-                                index: 0,
-                                label: "total".into(),
-                                value: Simplified {
-                                    expr: e47,
-                                    stop: StopReason::Saturated,
-                                    iterations: 1,
-                                },
-                                jt: Vec::from([
-                                    Simplified {
-                                        expr: e49,
-                                        stop: StopReason::Saturated,
-                                        iterations: 3,
-                                    },
-                                ]),
-                            },
-                        ]),
-                        ineqs: Vec::from([
-                            Normalised {
-                                index: 1,
-                                label: "p_bound".into(),
-                                value: Simplified {
-                                    expr: e51,
-                                    stop: StopReason::Saturated,
-                                    iterations: 2,
-                                },
-                                jt: Vec::from([
-                                    Simplified {
-                                        expr: e53,
-                                        stop: StopReason::Saturated,
-                                        iterations: 3,
-                                    },
-                                ]),
-                            },
-                        ]),
-                        mixed: Vec::from([
-                            Simplified {
-                                expr: e55,
-                                stop: StopReason::Saturated,
-                                iterations: 4,
-                            },
-                        ]),
-                    }),
+        };
+        (
+            node,
+            Analysis::with_derivation(Derived {
+                syms: Vec::from([
+                    SymInfo {
+                        name: "nu_total".into(),
+                        shape: shape(&[]),
+                        role: SymRole::Nu(0),
+                    },
+                    SymInfo {
+                        name: "lam_p_bound".into(),
+                        shape: shape(&[dim::n]),
+                        role: SymRole::Lambda(0),
+                    },
+                    SymInfo {
+                        name: "v_p".into(),
+                        shape: shape(&[dim::n]),
+                        role: SymRole::Direction(VarId(0)),
+                    },
+                    SymInfo {
+                        name: "w_p".into(),
+                        shape: shape(&[dim::n]),
+                        role: SymRole::W(VarId(0)),
+                    },
+                    SymInfo {
+                        name: "a_total".into(),
+                        shape: shape(&[]),
+                        role: SymRole::A(0),
+                    },
+                    SymInfo {
+                        name: "b_p_bound".into(),
+                        shape: shape(&[dim::n]),
+                        role: SymRole::B(0),
+                    },
+                ]),
+                f: e19,
+                grad_f: Vec::from([
+                    Simplified {
+                        expr: e25,
+                        stop: StopReason::Saturated,
+                        iterations: 9,
+                    },
+                ]),
+                grad_l: Vec::from([
+                    Simplified {
+                        expr: e36,
+                        stop: StopReason::Saturated,
+                        iterations: 9,
+                    },
+                ]),
+                hvp_l: Vec::from([
+                    Simplified {
+                        expr: e39,
+                        stop: StopReason::Saturated,
+                        iterations: 4,
+                    },
+                ]),
+                hess_l: Some(
+                    Vec::from([
+                        Simplified {
+                            expr: e43,
+                            stop: StopReason::Saturated,
+                            iterations: 1,
+                        },
+                    ]),
                 ),
-            ),
-            kernels: std::sync::OnceLock::new(),
-        }
+                eqs: Vec::from([
+                    Normalised {
+                        index: 0,
+                        label: "total".into(),
+                        value: Simplified {
+                            expr: e47,
+                            stop: StopReason::Saturated,
+                            iterations: 1,
+                        },
+                        jt: Vec::from([
+                            Simplified {
+                                expr: e49,
+                                stop: StopReason::Saturated,
+                                iterations: 3,
+                            },
+                        ]),
+                    },
+                ]),
+                ineqs: Vec::from([
+                    Normalised {
+                        index: 1,
+                        label: "p_bound".into(),
+                        value: Simplified {
+                            expr: e51,
+                            stop: StopReason::Saturated,
+                            iterations: 2,
+                        },
+                        jt: Vec::from([
+                            Simplified {
+                                expr: e53,
+                                stop: StopReason::Saturated,
+                                iterations: 3,
+                            },
+                        ]),
+                    },
+                ]),
+                mixed: Vec::from([
+                    Simplified {
+                        expr: e55,
+                        stop: StopReason::Saturated,
+                        iterations: 4,
+                    },
+                ]),
+            }),
+        )
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[];
@@ -4910,7 +4933,7 @@ pub mod softmax_layer {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))
@@ -5336,7 +5359,8 @@ pub mod softmax_layer {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod pool_welsch_ball {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -5362,10 +5386,15 @@ pub mod pool_welsch_ball {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(ExprKind::Const(1.0), shape(&[]), span(1, 2145, 2146));
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
@@ -7137,7 +7166,7 @@ pub mod pool_welsch_ball {
             shape(&[]),
             span(0, 3257, 3282),
         );
-        Node {
+        let node = Node {
             name: "pool_welsch_ball".into(),
             span: span(0, 3179, 3399),
             dims: Vec::from([
@@ -7208,98 +7237,96 @@ pub mod pool_welsch_ball {
                 notes: Vec::new(),
                 culprit: Some(span(1, 2149, 2174)),
             },
-            derived: std::sync::OnceLock::from(
-                Ok(
-                    std::sync::Arc::new(Derived {
-                        syms: Vec::from([
-                            SymInfo {
-                                name: "lam_ball".into(),
-                                shape: shape(&[]),
-                                role: SymRole::Lambda(0),
-                            },
-                            SymInfo {
-                                name: "v_y".into(),
-                                shape: shape(&[dim::d]),
-                                role: SymRole::Direction(VarId(0)),
-                            },
-                            SymInfo {
-                                name: "w_y".into(),
-                                shape: shape(&[dim::d]),
-                                role: SymRole::W(VarId(0)),
-                            },
-                            SymInfo {
-                                name: "b_ball".into(),
-                                shape: shape(&[]),
-                                role: SymRole::B(0),
-                            },
-                        ]),
-                        f: e31,
-                        grad_f: Vec::from([
-                            Simplified {
-                                expr: e50,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                        ]),
-                        grad_l: Vec::from([
-                            Simplified {
-                                expr: e74,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                        ]),
-                        hvp_l: Vec::from([
-                            Simplified {
-                                expr: e123,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                        ]),
-                        hess_l: Some(
-                            Vec::from([
-                                Simplified {
-                                    expr: e174,
-                                    stop: StopReason::IterationLimit(30),
-                                    iterations: 30,
-                                },
-                            ]),
-                        ),
-                        eqs: Vec::new(),
-                        ineqs: Vec::from([
-                            Normalised {
-                                index: 0,
-                                label: "ball".into(),
-                                value: Simplified {
-                                    expr: e178,
-                                    stop: StopReason::Saturated,
-                                    iterations: 1,
-                                },
-                                jt: Vec::from([
-                                    Simplified {
-                                        expr: e183,
-                                        stop: StopReason::Saturated,
-                                        iterations: 5,
-                                    },
-                                ]),
-                            },
-                        ]),
-                        mixed: Vec::from([
-                            Simplified {
-                                expr: e225,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                            Simplified {
-                                expr: e282,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                        ]),
-                    }),
+        };
+        (
+            node,
+            Analysis::with_derivation(Derived {
+                syms: Vec::from([
+                    SymInfo {
+                        name: "lam_ball".into(),
+                        shape: shape(&[]),
+                        role: SymRole::Lambda(0),
+                    },
+                    SymInfo {
+                        name: "v_y".into(),
+                        shape: shape(&[dim::d]),
+                        role: SymRole::Direction(VarId(0)),
+                    },
+                    SymInfo {
+                        name: "w_y".into(),
+                        shape: shape(&[dim::d]),
+                        role: SymRole::W(VarId(0)),
+                    },
+                    SymInfo {
+                        name: "b_ball".into(),
+                        shape: shape(&[]),
+                        role: SymRole::B(0),
+                    },
+                ]),
+                f: e31,
+                grad_f: Vec::from([
+                    Simplified {
+                        expr: e50,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                ]),
+                grad_l: Vec::from([
+                    Simplified {
+                        expr: e74,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                ]),
+                hvp_l: Vec::from([
+                    Simplified {
+                        expr: e123,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                ]),
+                hess_l: Some(
+                    Vec::from([
+                        Simplified {
+                            expr: e174,
+                            stop: StopReason::IterationLimit(30),
+                            iterations: 30,
+                        },
+                    ]),
                 ),
-            ),
-            kernels: std::sync::OnceLock::new(),
-        }
+                eqs: Vec::new(),
+                ineqs: Vec::from([
+                    Normalised {
+                        index: 0,
+                        label: "ball".into(),
+                        value: Simplified {
+                            expr: e178,
+                            stop: StopReason::Saturated,
+                            iterations: 1,
+                        },
+                        jt: Vec::from([
+                            Simplified {
+                                expr: e183,
+                                stop: StopReason::Saturated,
+                                iterations: 5,
+                            },
+                        ]),
+                    },
+                ]),
+                mixed: Vec::from([
+                    Simplified {
+                        expr: e225,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                    Simplified {
+                        expr: e282,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                ]),
+            }),
+        )
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[];
@@ -7312,7 +7339,7 @@ pub mod pool_welsch_ball {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))

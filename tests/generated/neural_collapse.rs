@@ -3,7 +3,8 @@
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod etf_project {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -31,10 +32,15 @@ pub mod etf_project {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::d, dim::k]),
@@ -1076,7 +1082,7 @@ pub mod etf_project {
             shape(&[]),
             span(0, 1238, 1304),
         );
-        Node {
+        let node = Node {
             name: "etf_project".into(),
             span: span(0, 1102, 1376),
             dims: Vec::from([
@@ -1147,95 +1153,93 @@ pub mod etf_project {
                 notes: Vec::new(),
                 culprit: Some(span(0, 1335, 1342)),
             },
-            derived: std::sync::OnceLock::from(
-                Ok(
-                    std::sync::Arc::new(Derived {
-                        syms: Vec::from([
-                            SymInfo {
-                                name: "nu_orthonormal".into(),
-                                shape: shape(&[dim::k, dim::k]),
-                                role: SymRole::Nu(0),
-                            },
-                            SymInfo {
-                                name: "v_U".into(),
-                                shape: shape(&[dim::d, dim::k]),
-                                role: SymRole::Direction(VarId(0)),
-                            },
-                            SymInfo {
-                                name: "w_U".into(),
-                                shape: shape(&[dim::d, dim::k]),
-                                role: SymRole::W(VarId(0)),
-                            },
-                            SymInfo {
-                                name: "a_orthonormal".into(),
-                                shape: shape(&[dim::k, dim::k]),
-                                role: SymRole::A(0),
-                            },
-                        ]),
-                        f: e43,
-                        grad_f: Vec::from([
+        };
+        (
+            node,
+            Analysis::with_derivation(Derived {
+                syms: Vec::from([
+                    SymInfo {
+                        name: "nu_orthonormal".into(),
+                        shape: shape(&[dim::k, dim::k]),
+                        role: SymRole::Nu(0),
+                    },
+                    SymInfo {
+                        name: "v_U".into(),
+                        shape: shape(&[dim::d, dim::k]),
+                        role: SymRole::Direction(VarId(0)),
+                    },
+                    SymInfo {
+                        name: "w_U".into(),
+                        shape: shape(&[dim::d, dim::k]),
+                        role: SymRole::W(VarId(0)),
+                    },
+                    SymInfo {
+                        name: "a_orthonormal".into(),
+                        shape: shape(&[dim::k, dim::k]),
+                        role: SymRole::A(0),
+                    },
+                ]),
+                f: e43,
+                grad_f: Vec::from([
+                    Simplified {
+                        expr: e67,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                ]),
+                grad_l: Vec::from([
+                    Simplified {
+                        expr: e98,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                ]),
+                hvp_l: Vec::from([
+                    Simplified {
+                        expr: e125,
+                        stop: StopReason::Saturated,
+                        iterations: 6,
+                    },
+                ]),
+                hess_l: None,
+                eqs: Vec::from([
+                    Normalised {
+                        index: 0,
+                        label: "orthonormal".into(),
+                        value: Simplified {
+                            expr: e131,
+                            stop: StopReason::Saturated,
+                            iterations: 1,
+                        },
+                        jt: Vec::from([
                             Simplified {
-                                expr: e67,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                        ]),
-                        grad_l: Vec::from([
-                            Simplified {
-                                expr: e98,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                        ]),
-                        hvp_l: Vec::from([
-                            Simplified {
-                                expr: e125,
+                                expr: e137,
                                 stop: StopReason::Saturated,
-                                iterations: 6,
+                                iterations: 3,
                             },
                         ]),
-                        hess_l: None,
-                        eqs: Vec::from([
-                            Normalised {
-                                index: 0,
-                                label: "orthonormal".into(),
-                                value: Simplified {
-                                    expr: e131,
-                                    stop: StopReason::Saturated,
-                                    iterations: 1,
-                                },
-                                jt: Vec::from([
-                                    Simplified {
-                                        expr: e137,
-                                        stop: StopReason::Saturated,
-                                        iterations: 3,
-                                    },
-                                ]),
-                            },
-                        ]),
-                        ineqs: Vec::new(),
-                        mixed: Vec::from([
-                            Simplified {
-                                expr: e146,
-                                stop: StopReason::Saturated,
-                                iterations: 4,
-                            },
-                            Simplified {
-                                expr: e150,
-                                stop: StopReason::Saturated,
-                                iterations: 7,
-                            },
-                            Simplified {
-                                expr: e156,
-                                stop: StopReason::Saturated,
-                                iterations: 4,
-                            },
-                        ]),
-                    }),
-                ),
-            ),
-            kernels: std::sync::OnceLock::new(),
-        }
+                    },
+                ]),
+                ineqs: Vec::new(),
+                mixed: Vec::from([
+                    Simplified {
+                        expr: e146,
+                        stop: StopReason::Saturated,
+                        iterations: 4,
+                    },
+                    Simplified {
+                        expr: e150,
+                        stop: StopReason::Saturated,
+                        iterations: 7,
+                    },
+                    Simplified {
+                        expr: e156,
+                        stop: StopReason::Saturated,
+                        iterations: 4,
+                    },
+                ]),
+            }),
+        )
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[];
@@ -1248,7 +1252,7 @@ pub mod etf_project {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))

@@ -3,7 +3,8 @@
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod entropic_ot {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -33,10 +34,15 @@ pub mod entropic_ot {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::m, dim::n]),
@@ -187,7 +193,7 @@ pub mod entropic_ot {
             shape(&[dim::n]),
             span(0, 1352, 1353),
         );
-        Node {
+        let node = Node {
             name: "entropic_ot".into(),
             span: span(0, 1136, 1398),
             dims: Vec::from([
@@ -299,9 +305,8 @@ pub mod entropic_ot {
                 ]),
                 culprit: None,
             },
-            derived: std::sync::OnceLock::new(),
-            kernels: std::sync::OnceLock::new(),
-        }
+        };
+        (node, Analysis::default())
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[];
@@ -314,7 +319,7 @@ pub mod entropic_ot {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))

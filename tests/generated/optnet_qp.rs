@@ -3,7 +3,8 @@
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod optnet_qp {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -37,10 +38,15 @@ pub mod optnet_qp {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(ExprKind::Const(0.5), shape(&[]), span(0, 902, 905));
         let e1 = expr(ExprKind::Var(VarId(0)), shape(&[dim::n]), span(0, 918, 919));
         let e2 = expr(
@@ -106,7 +112,7 @@ pub mod optnet_qp {
             span(0, 976, 981),
         );
         let e16 = expr(ExprKind::Param(ParamId(5)), shape(&[dim::q]), span(0, 985, 986));
-        Node {
+        let node = Node {
             name: "optnet_qp".into(),
             span: span(0, 763, 994),
             dims: Vec::from([
@@ -209,9 +215,8 @@ pub mod optnet_qp {
                 notes: Vec::new(),
                 culprit: None,
             },
-            derived: std::sync::OnceLock::new(),
-            kernels: std::sync::OnceLock::new(),
-        }
+        };
+        (node, Analysis::default())
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[(&[4, 5, 1], recorded_0)];
@@ -864,7 +869,7 @@ pub mod optnet_qp {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))

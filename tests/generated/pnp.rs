@@ -3,7 +3,8 @@
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod weighted_pnp {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -37,10 +38,15 @@ pub mod weighted_pnp {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::m, dim::n]),
@@ -8746,7 +8752,7 @@ pub mod weighted_pnp {
             shape(&[Fixed(3)]),
             span(0, 2301, 2363),
         );
-        Node {
+        let node = Node {
             name: "weighted_pnp".into(),
             span: span(0, 2117, 2551),
             dims: Vec::from([
@@ -8866,228 +8872,226 @@ pub mod weighted_pnp {
                 notes: Vec::new(),
                 culprit: Some(span(0, 2337, 2362)),
             },
-            derived: std::sync::OnceLock::from(
-                Ok(
-                    std::sync::Arc::new(Derived {
-                        syms: Vec::from([
-                            SymInfo {
-                                name: "nu_unit".into(),
-                                shape: shape(&[Fixed(3)]),
-                                role: SymRole::Nu(0),
-                            },
-                            SymInfo {
-                                name: "nu_1".into(),
-                                shape: shape(&[]),
-                                role: SymRole::Nu(1),
-                            },
-                            SymInfo {
-                                name: "nu_2".into(),
-                                shape: shape(&[]),
-                                role: SymRole::Nu(2),
-                            },
-                            SymInfo {
-                                name: "nu_3".into(),
-                                shape: shape(&[]),
-                                role: SymRole::Nu(3),
-                            },
-                            SymInfo {
-                                name: "v_R".into(),
-                                shape: shape(&[Fixed(3), Fixed(3)]),
-                                role: SymRole::Direction(VarId(0)),
-                            },
-                            SymInfo {
-                                name: "v_t".into(),
-                                shape: shape(&[Fixed(3)]),
-                                role: SymRole::Direction(VarId(1)),
-                            },
-                            SymInfo {
-                                name: "w_R".into(),
-                                shape: shape(&[Fixed(3), Fixed(3)]),
-                                role: SymRole::W(VarId(0)),
-                            },
-                            SymInfo {
-                                name: "w_t".into(),
-                                shape: shape(&[Fixed(3)]),
-                                role: SymRole::W(VarId(1)),
-                            },
-                            SymInfo {
-                                name: "a_unit".into(),
-                                shape: shape(&[Fixed(3)]),
-                                role: SymRole::A(0),
-                            },
-                            SymInfo {
-                                name: "a_1".into(),
-                                shape: shape(&[]),
-                                role: SymRole::A(1),
-                            },
-                            SymInfo {
-                                name: "a_2".into(),
-                                shape: shape(&[]),
-                                role: SymRole::A(2),
-                            },
-                            SymInfo {
-                                name: "a_3".into(),
-                                shape: shape(&[]),
-                                role: SymRole::A(3),
-                            },
-                        ]),
-                        f: e75,
-                        grad_f: Vec::from([
+        };
+        (
+            node,
+            Analysis::with_derivation(Derived {
+                syms: Vec::from([
+                    SymInfo {
+                        name: "nu_unit".into(),
+                        shape: shape(&[Fixed(3)]),
+                        role: SymRole::Nu(0),
+                    },
+                    SymInfo {
+                        name: "nu_1".into(),
+                        shape: shape(&[]),
+                        role: SymRole::Nu(1),
+                    },
+                    SymInfo {
+                        name: "nu_2".into(),
+                        shape: shape(&[]),
+                        role: SymRole::Nu(2),
+                    },
+                    SymInfo {
+                        name: "nu_3".into(),
+                        shape: shape(&[]),
+                        role: SymRole::Nu(3),
+                    },
+                    SymInfo {
+                        name: "v_R".into(),
+                        shape: shape(&[Fixed(3), Fixed(3)]),
+                        role: SymRole::Direction(VarId(0)),
+                    },
+                    SymInfo {
+                        name: "v_t".into(),
+                        shape: shape(&[Fixed(3)]),
+                        role: SymRole::Direction(VarId(1)),
+                    },
+                    SymInfo {
+                        name: "w_R".into(),
+                        shape: shape(&[Fixed(3), Fixed(3)]),
+                        role: SymRole::W(VarId(0)),
+                    },
+                    SymInfo {
+                        name: "w_t".into(),
+                        shape: shape(&[Fixed(3)]),
+                        role: SymRole::W(VarId(1)),
+                    },
+                    SymInfo {
+                        name: "a_unit".into(),
+                        shape: shape(&[Fixed(3)]),
+                        role: SymRole::A(0),
+                    },
+                    SymInfo {
+                        name: "a_1".into(),
+                        shape: shape(&[]),
+                        role: SymRole::A(1),
+                    },
+                    SymInfo {
+                        name: "a_2".into(),
+                        shape: shape(&[]),
+                        role: SymRole::A(2),
+                    },
+                    SymInfo {
+                        name: "a_3".into(),
+                        shape: shape(&[]),
+                        role: SymRole::A(3),
+                    },
+                ]),
+                f: e75,
+                grad_f: Vec::from([
+                    Simplified {
+                        expr: e130,
+                        stop: StopReason::Saturated,
+                        iterations: 7,
+                    },
+                    Simplified {
+                        expr: e183,
+                        stop: StopReason::Saturated,
+                        iterations: 7,
+                    },
+                ]),
+                grad_l: Vec::from([
+                    Simplified {
+                        expr: e292,
+                        stop: StopReason::Saturated,
+                        iterations: 7,
+                    },
+                    Simplified {
+                        expr: e345,
+                        stop: StopReason::Saturated,
+                        iterations: 7,
+                    },
+                ]),
+                hvp_l: Vec::from([
+                    Simplified {
+                        expr: e549,
+                        stop: StopReason::Saturated,
+                        iterations: 5,
+                    },
+                    Simplified {
+                        expr: e695,
+                        stop: StopReason::Saturated,
+                        iterations: 5,
+                    },
+                ]),
+                hess_l: None,
+                eqs: Vec::from([
+                    Normalised {
+                        index: 0,
+                        label: "unit".into(),
+                        value: Simplified {
+                            expr: e700,
+                            stop: StopReason::Saturated,
+                            iterations: 1,
+                        },
+                        jt: Vec::from([
                             Simplified {
-                                expr: e130,
-                                stop: StopReason::Saturated,
-                                iterations: 7,
-                            },
-                            Simplified {
-                                expr: e183,
-                                stop: StopReason::Saturated,
-                                iterations: 7,
-                            },
-                        ]),
-                        grad_l: Vec::from([
-                            Simplified {
-                                expr: e292,
-                                stop: StopReason::Saturated,
-                                iterations: 7,
-                            },
-                            Simplified {
-                                expr: e345,
-                                stop: StopReason::Saturated,
-                                iterations: 7,
-                            },
-                        ]),
-                        hvp_l: Vec::from([
-                            Simplified {
-                                expr: e549,
+                                expr: e705,
                                 stop: StopReason::Saturated,
                                 iterations: 5,
                             },
                             Simplified {
-                                expr: e695,
-                                stop: StopReason::Saturated,
-                                iterations: 5,
-                            },
-                        ]),
-                        hess_l: None,
-                        eqs: Vec::from([
-                            Normalised {
-                                index: 0,
-                                label: "unit".into(),
-                                value: Simplified {
-                                    expr: e700,
-                                    stop: StopReason::Saturated,
-                                    iterations: 1,
-                                },
-                                jt: Vec::from([
-                                    Simplified {
-                                        expr: e705,
-                                        stop: StopReason::Saturated,
-                                        iterations: 5,
-                                    },
-                                    Simplified {
-                                        expr: e706,
-                                        stop: StopReason::Saturated,
-                                        iterations: 1,
-                                    },
-                                ]),
-                            },
-                            Normalised {
-                                index: 1,
-                                label: "1".into(),
-                                value: Simplified {
-                                    expr: e711,
-                                    stop: StopReason::Saturated,
-                                    iterations: 2,
-                                },
-                                jt: Vec::from([
-                                    Simplified {
-                                        expr: e726,
-                                        stop: StopReason::Saturated,
-                                        iterations: 3,
-                                    },
-                                    Simplified {
-                                        expr: e727,
-                                        stop: StopReason::Saturated,
-                                        iterations: 1,
-                                    },
-                                ]),
-                            },
-                            Normalised {
-                                index: 2,
-                                label: "2".into(),
-                                value: Simplified {
-                                    expr: e732,
-                                    stop: StopReason::Saturated,
-                                    iterations: 2,
-                                },
-                                jt: Vec::from([
-                                    Simplified {
-                                        expr: e747,
-                                        stop: StopReason::Saturated,
-                                        iterations: 3,
-                                    },
-                                    Simplified {
-                                        expr: e748,
-                                        stop: StopReason::Saturated,
-                                        iterations: 1,
-                                    },
-                                ]),
-                            },
-                            Normalised {
-                                index: 3,
-                                label: "3".into(),
-                                value: Simplified {
-                                    expr: e753,
-                                    stop: StopReason::Saturated,
-                                    iterations: 2,
-                                },
-                                jt: Vec::from([
-                                    Simplified {
-                                        expr: e768,
-                                        stop: StopReason::Saturated,
-                                        iterations: 3,
-                                    },
-                                    Simplified {
-                                        expr: e769,
-                                        stop: StopReason::Saturated,
-                                        iterations: 1,
-                                    },
-                                ]),
-                            },
-                        ]),
-                        ineqs: Vec::new(),
-                        mixed: Vec::from([
-                            Simplified {
-                                expr: e872,
-                                stop: StopReason::Saturated,
-                                iterations: 4,
-                            },
-                            Simplified {
-                                expr: e971,
-                                stop: StopReason::Saturated,
-                                iterations: 4,
-                            },
-                            Simplified {
-                                expr: e1317,
-                                stop: StopReason::Saturated,
-                                iterations: 9,
-                            },
-                            Simplified {
-                                expr: e1318,
-                                stop: StopReason::Saturated,
-                                iterations: 1,
-                            },
-                            Simplified {
-                                expr: e1319,
+                                expr: e706,
                                 stop: StopReason::Saturated,
                                 iterations: 1,
                             },
                         ]),
-                    }),
-                ),
-            ),
-            kernels: std::sync::OnceLock::new(),
-        }
+                    },
+                    Normalised {
+                        index: 1,
+                        label: "1".into(),
+                        value: Simplified {
+                            expr: e711,
+                            stop: StopReason::Saturated,
+                            iterations: 2,
+                        },
+                        jt: Vec::from([
+                            Simplified {
+                                expr: e726,
+                                stop: StopReason::Saturated,
+                                iterations: 3,
+                            },
+                            Simplified {
+                                expr: e727,
+                                stop: StopReason::Saturated,
+                                iterations: 1,
+                            },
+                        ]),
+                    },
+                    Normalised {
+                        index: 2,
+                        label: "2".into(),
+                        value: Simplified {
+                            expr: e732,
+                            stop: StopReason::Saturated,
+                            iterations: 2,
+                        },
+                        jt: Vec::from([
+                            Simplified {
+                                expr: e747,
+                                stop: StopReason::Saturated,
+                                iterations: 3,
+                            },
+                            Simplified {
+                                expr: e748,
+                                stop: StopReason::Saturated,
+                                iterations: 1,
+                            },
+                        ]),
+                    },
+                    Normalised {
+                        index: 3,
+                        label: "3".into(),
+                        value: Simplified {
+                            expr: e753,
+                            stop: StopReason::Saturated,
+                            iterations: 2,
+                        },
+                        jt: Vec::from([
+                            Simplified {
+                                expr: e768,
+                                stop: StopReason::Saturated,
+                                iterations: 3,
+                            },
+                            Simplified {
+                                expr: e769,
+                                stop: StopReason::Saturated,
+                                iterations: 1,
+                            },
+                        ]),
+                    },
+                ]),
+                ineqs: Vec::new(),
+                mixed: Vec::from([
+                    Simplified {
+                        expr: e872,
+                        stop: StopReason::Saturated,
+                        iterations: 4,
+                    },
+                    Simplified {
+                        expr: e971,
+                        stop: StopReason::Saturated,
+                        iterations: 4,
+                    },
+                    Simplified {
+                        expr: e1317,
+                        stop: StopReason::Saturated,
+                        iterations: 9,
+                    },
+                    Simplified {
+                        expr: e1318,
+                        stop: StopReason::Saturated,
+                        iterations: 1,
+                    },
+                    Simplified {
+                        expr: e1319,
+                        stop: StopReason::Saturated,
+                        iterations: 1,
+                    },
+                ]),
+            }),
+        )
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[];
@@ -9100,7 +9104,7 @@ pub mod weighted_pnp {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))

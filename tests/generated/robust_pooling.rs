@@ -3,7 +3,8 @@
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod pool_quadratic {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -27,10 +28,15 @@ pub mod pool_quadratic {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(ExprKind::Const(0.5), shape(&[]), span(1, 1249, 1252));
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
@@ -73,7 +79,7 @@ pub mod pool_quadratic {
             shape(&[]),
             span(0, 2546, 2567),
         );
-        Node {
+        let node = Node {
             name: "pool_quadratic".into(),
             span: span(0, 2482, 2569),
             dims: Vec::from([
@@ -122,9 +128,8 @@ pub mod pool_quadratic {
                 notes: Vec::new(),
                 culprit: None,
             },
-            derived: std::sync::OnceLock::new(),
-            kernels: std::sync::OnceLock::new(),
-        }
+        };
+        (node, Analysis::default())
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[(&[5, 2], recorded_0)];
@@ -608,7 +613,7 @@ pub mod pool_quadratic {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))
@@ -678,7 +683,8 @@ pub mod pool_quadratic {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod pool_pseudo_huber {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -704,10 +710,15 @@ pub mod pool_pseudo_huber {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e1 = expr(
             ExprKind::Pow {
@@ -2060,7 +2071,7 @@ pub mod pool_pseudo_huber {
             shape(&[]),
             span(0, 2650, 2681),
         );
-        Node {
+        let node = Node {
             name: "pool_pseudo_huber".into(),
             span: span(0, 2571, 2714),
             dims: Vec::from([
@@ -2118,71 +2129,69 @@ pub mod pool_pseudo_huber {
                 ]),
                 culprit: None,
             },
-            derived: std::sync::OnceLock::from(
-                Ok(
-                    std::sync::Arc::new(Derived {
-                        syms: Vec::from([
-                            SymInfo {
-                                name: "v_y".into(),
-                                shape: shape(&[dim::d]),
-                                role: SymRole::Direction(VarId(0)),
-                            },
-                            SymInfo {
-                                name: "w_y".into(),
-                                shape: shape(&[dim::d]),
-                                role: SymRole::W(VarId(0)),
-                            },
-                        ]),
-                        f: e31,
-                        grad_f: Vec::from([
-                            Simplified {
-                                expr: e46,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                        ]),
-                        grad_l: Vec::from([
-                            Simplified {
-                                expr: e61,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                        ]),
-                        hvp_l: Vec::from([
-                            Simplified {
-                                expr: e98,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                        ]),
-                        hess_l: Some(
-                            Vec::from([
-                                Simplified {
-                                    expr: e134,
-                                    stop: StopReason::IterationLimit(30),
-                                    iterations: 30,
-                                },
-                            ]),
-                        ),
-                        eqs: Vec::new(),
-                        ineqs: Vec::new(),
-                        mixed: Vec::from([
-                            Simplified {
-                                expr: e179,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                            Simplified {
-                                expr: e217,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                        ]),
-                    }),
+        };
+        (
+            node,
+            Analysis::with_derivation(Derived {
+                syms: Vec::from([
+                    SymInfo {
+                        name: "v_y".into(),
+                        shape: shape(&[dim::d]),
+                        role: SymRole::Direction(VarId(0)),
+                    },
+                    SymInfo {
+                        name: "w_y".into(),
+                        shape: shape(&[dim::d]),
+                        role: SymRole::W(VarId(0)),
+                    },
+                ]),
+                f: e31,
+                grad_f: Vec::from([
+                    Simplified {
+                        expr: e46,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                ]),
+                grad_l: Vec::from([
+                    Simplified {
+                        expr: e61,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                ]),
+                hvp_l: Vec::from([
+                    Simplified {
+                        expr: e98,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                ]),
+                hess_l: Some(
+                    Vec::from([
+                        Simplified {
+                            expr: e134,
+                            stop: StopReason::IterationLimit(30),
+                            iterations: 30,
+                        },
+                    ]),
                 ),
-            ),
-            kernels: std::sync::OnceLock::new(),
-        }
+                eqs: Vec::new(),
+                ineqs: Vec::new(),
+                mixed: Vec::from([
+                    Simplified {
+                        expr: e179,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                    Simplified {
+                        expr: e217,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                ]),
+            }),
+        )
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[];
@@ -2195,7 +2204,7 @@ pub mod pool_pseudo_huber {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))
@@ -2922,7 +2931,8 @@ pub mod pool_pseudo_huber {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod pool_huber {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -2948,10 +2958,15 @@ pub mod pool_huber {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(ExprKind::Const(0.5), shape(&[]), span(1, 1963, 1966));
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
@@ -2996,7 +3011,7 @@ pub mod pool_huber {
             shape(&[]),
             span(0, 2788, 2820),
         );
-        Node {
+        let node = Node {
             name: "pool_huber".into(),
             span: span(0, 2716, 2822),
             dims: Vec::from([
@@ -3051,9 +3066,8 @@ pub mod pool_huber {
                 notes: Vec::new(),
                 culprit: None,
             },
-            derived: std::sync::OnceLock::new(),
-            kernels: std::sync::OnceLock::new(),
-        }
+        };
+        (node, Analysis::default())
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[(&[5, 2], recorded_0)];
@@ -3874,7 +3888,7 @@ pub mod pool_huber {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))
@@ -3949,7 +3963,8 @@ pub mod pool_huber {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod pool_welsch {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -3975,10 +3990,15 @@ pub mod pool_welsch {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(ExprKind::Const(1.0), shape(&[]), span(1, 2145, 2146));
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
@@ -5580,7 +5600,7 @@ pub mod pool_welsch {
             shape(&[]),
             span(0, 2897, 2922),
         );
-        Node {
+        let node = Node {
             name: "pool_welsch".into(),
             span: span(0, 2824, 2955),
             dims: Vec::from([
@@ -5635,71 +5655,69 @@ pub mod pool_welsch {
                 notes: Vec::new(),
                 culprit: Some(span(1, 2149, 2174)),
             },
-            derived: std::sync::OnceLock::from(
-                Ok(
-                    std::sync::Arc::new(Derived {
-                        syms: Vec::from([
-                            SymInfo {
-                                name: "v_y".into(),
-                                shape: shape(&[dim::d]),
-                                role: SymRole::Direction(VarId(0)),
-                            },
-                            SymInfo {
-                                name: "w_y".into(),
-                                shape: shape(&[dim::d]),
-                                role: SymRole::W(VarId(0)),
-                            },
-                        ]),
-                        f: e29,
-                        grad_f: Vec::from([
-                            Simplified {
-                                expr: e48,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                        ]),
-                        grad_l: Vec::from([
-                            Simplified {
-                                expr: e67,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                        ]),
-                        hvp_l: Vec::from([
-                            Simplified {
-                                expr: e111,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                        ]),
-                        hess_l: Some(
-                            Vec::from([
-                                Simplified {
-                                    expr: e156,
-                                    stop: StopReason::IterationLimit(30),
-                                    iterations: 30,
-                                },
-                            ]),
-                        ),
-                        eqs: Vec::new(),
-                        ineqs: Vec::new(),
-                        mixed: Vec::from([
-                            Simplified {
-                                expr: e198,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                            Simplified {
-                                expr: e255,
-                                stop: StopReason::IterationLimit(30),
-                                iterations: 30,
-                            },
-                        ]),
-                    }),
+        };
+        (
+            node,
+            Analysis::with_derivation(Derived {
+                syms: Vec::from([
+                    SymInfo {
+                        name: "v_y".into(),
+                        shape: shape(&[dim::d]),
+                        role: SymRole::Direction(VarId(0)),
+                    },
+                    SymInfo {
+                        name: "w_y".into(),
+                        shape: shape(&[dim::d]),
+                        role: SymRole::W(VarId(0)),
+                    },
+                ]),
+                f: e29,
+                grad_f: Vec::from([
+                    Simplified {
+                        expr: e48,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                ]),
+                grad_l: Vec::from([
+                    Simplified {
+                        expr: e67,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                ]),
+                hvp_l: Vec::from([
+                    Simplified {
+                        expr: e111,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                ]),
+                hess_l: Some(
+                    Vec::from([
+                        Simplified {
+                            expr: e156,
+                            stop: StopReason::IterationLimit(30),
+                            iterations: 30,
+                        },
+                    ]),
                 ),
-            ),
-            kernels: std::sync::OnceLock::new(),
-        }
+                eqs: Vec::new(),
+                ineqs: Vec::new(),
+                mixed: Vec::from([
+                    Simplified {
+                        expr: e198,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                    Simplified {
+                        expr: e255,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
+                    },
+                ]),
+            }),
+        )
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[];
@@ -5712,7 +5730,7 @@ pub mod pool_welsch {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))
@@ -6508,7 +6526,8 @@ pub mod pool_welsch {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod pool_truncated_quadratic {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -6534,10 +6553,15 @@ pub mod pool_truncated_quadratic {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(ExprKind::Const(0.5), shape(&[]), span(1, 2358, 2361));
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
@@ -7030,7 +7054,7 @@ pub mod pool_truncated_quadratic {
             span(0, 3043, 3081),
         );
         let e79 = expr(ExprKind::Const(0.0), shape(&[]), span(0, 3043, 3081));
-        Node {
+        let node = Node {
             name: "pool_truncated_quadratic".into(),
             span: span(0, 2957, 3114),
             dims: Vec::from([
@@ -7088,71 +7112,69 @@ pub mod pool_truncated_quadratic {
                 ]),
                 culprit: Some(span(1, 2364, 2385)),
             },
-            derived: std::sync::OnceLock::from(
-                Ok(
-                    std::sync::Arc::new(Derived {
-                        syms: Vec::from([
-                            SymInfo {
-                                name: "v_y".into(),
-                                shape: shape(&[dim::d]),
-                                role: SymRole::Direction(VarId(0)),
-                            },
-                            SymInfo {
-                                name: "w_y".into(),
-                                shape: shape(&[dim::d]),
-                                role: SymRole::W(VarId(0)),
-                            },
-                        ]),
-                        f: e21,
-                        grad_f: Vec::from([
-                            Simplified {
-                                expr: e34,
-                                stop: StopReason::NodeLimit(27782),
-                                iterations: 28,
-                            },
-                        ]),
-                        grad_l: Vec::from([
-                            Simplified {
-                                expr: e47,
-                                stop: StopReason::NodeLimit(27782),
-                                iterations: 28,
-                            },
-                        ]),
-                        hvp_l: Vec::from([
-                            Simplified {
-                                expr: e57,
-                                stop: StopReason::Saturated,
-                                iterations: 11,
-                            },
-                        ]),
-                        hess_l: Some(
-                            Vec::from([
-                                Simplified {
-                                    expr: e68,
-                                    stop: StopReason::Saturated,
-                                    iterations: 3,
-                                },
-                            ]),
-                        ),
-                        eqs: Vec::new(),
-                        ineqs: Vec::new(),
-                        mixed: Vec::from([
-                            Simplified {
-                                expr: e78,
-                                stop: StopReason::Saturated,
-                                iterations: 8,
-                            },
-                            Simplified {
-                                expr: e79,
-                                stop: StopReason::Saturated,
-                                iterations: 1,
-                            },
-                        ]),
-                    }),
+        };
+        (
+            node,
+            Analysis::with_derivation(Derived {
+                syms: Vec::from([
+                    SymInfo {
+                        name: "v_y".into(),
+                        shape: shape(&[dim::d]),
+                        role: SymRole::Direction(VarId(0)),
+                    },
+                    SymInfo {
+                        name: "w_y".into(),
+                        shape: shape(&[dim::d]),
+                        role: SymRole::W(VarId(0)),
+                    },
+                ]),
+                f: e21,
+                grad_f: Vec::from([
+                    Simplified {
+                        expr: e34,
+                        stop: StopReason::NodeLimit(27782),
+                        iterations: 28,
+                    },
+                ]),
+                grad_l: Vec::from([
+                    Simplified {
+                        expr: e47,
+                        stop: StopReason::NodeLimit(27782),
+                        iterations: 28,
+                    },
+                ]),
+                hvp_l: Vec::from([
+                    Simplified {
+                        expr: e57,
+                        stop: StopReason::Saturated,
+                        iterations: 11,
+                    },
+                ]),
+                hess_l: Some(
+                    Vec::from([
+                        Simplified {
+                            expr: e68,
+                            stop: StopReason::Saturated,
+                            iterations: 3,
+                        },
+                    ]),
                 ),
-            ),
-            kernels: std::sync::OnceLock::new(),
-        }
+                eqs: Vec::new(),
+                ineqs: Vec::new(),
+                mixed: Vec::from([
+                    Simplified {
+                        expr: e78,
+                        stop: StopReason::Saturated,
+                        iterations: 8,
+                    },
+                    Simplified {
+                        expr: e79,
+                        stop: StopReason::Saturated,
+                        iterations: 1,
+                    },
+                ]),
+            }),
+        )
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[];
@@ -7165,7 +7187,7 @@ pub mod pool_truncated_quadratic {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))

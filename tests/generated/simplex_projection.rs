@@ -3,7 +3,8 @@
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod project_simplex {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -27,10 +28,15 @@ pub mod project_simplex {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(ExprKind::Var(VarId(0)), shape(&[dim::n]), span(0, 796, 797));
         let e1 = expr(ExprKind::Param(ParamId(0)), shape(&[dim::n]), span(0, 800, 801));
         let e2 = expr(
@@ -64,7 +70,7 @@ pub mod project_simplex {
             span(0, 850, 856),
         );
         let e8 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 860, 861));
-        Node {
+        let node = Node {
             name: "project_simplex".into(),
             span: span(0, 722, 869),
             dims: Vec::from([
@@ -127,9 +133,8 @@ pub mod project_simplex {
                 notes: Vec::new(),
                 culprit: None,
             },
-            derived: std::sync::OnceLock::new(),
-            kernels: std::sync::OnceLock::new(),
-        }
+        };
+        (node, Analysis::default())
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[(&[5], recorded_0)];
@@ -471,7 +476,7 @@ pub mod project_simplex {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))
@@ -534,7 +539,8 @@ pub mod project_simplex {
 #[allow(non_snake_case, clippy::neg_multiply)]
 pub mod project_simplex_dual {
     use ddn::codegen::runtime::prelude::*;
-    use ddn::runtime::{LoadedNode, RunError, Status};
+    use ddn::loaded::LoadedNode;
+    use ddn::runtime::{RunError, Status};
     /// The parameters, as faer views.
     #[derive(Clone, Copy)]
     pub struct Params<'a> {
@@ -560,10 +566,15 @@ pub mod project_simplex_dual {
     }
     /// The checked node, built from constructors on first use (nothing is parsed or checked).
     pub fn node() -> &'static Node {
-        static NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
-        NODE.get_or_init(checked)
+        analysed().node
     }
-    fn checked() -> Node {
+    /// The checked node with its analysis (a smooth node's derivation, made at build time).
+    pub fn analysed() -> Analysed<'static> {
+        static NODE: std::sync::OnceLock<(Node, Analysis)> = std::sync::OnceLock::new();
+        let (node, analysis) = NODE.get_or_init(checked);
+        Analysed::new(node, analysis)
+    }
+    fn checked() -> (Node, Analysis) {
         let e0 = expr(ExprKind::Var(VarId(0)), shape(&[dim::n]), span(0, 1063, 1064));
         let e1 = expr(
             ExprKind::Param(ParamId(0)),
@@ -601,7 +612,7 @@ pub mod project_simplex_dual {
             span(0, 1117, 1123),
         );
         let e8 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 1127, 1128));
-        Node {
+        let node = Node {
             name: "project_simplex_dual".into(),
             span: span(0, 970, 1136),
             dims: Vec::from([
@@ -664,9 +675,8 @@ pub mod project_simplex_dual {
                 notes: Vec::new(),
                 culprit: None,
             },
-            derived: std::sync::OnceLock::new(),
-            kernels: std::sync::OnceLock::new(),
-        }
+        };
+        (node, Analysis::default())
     }
     /// The standard forms recorded at build time, by dimension sizes.
     pub const RECORDED: &[RecordedAt] = &[(&[5], recorded_0)];
@@ -1008,7 +1018,7 @@ pub mod project_simplex_dual {
         static LOADED: std::sync::OnceLock<Result<LoadedNode<'static>, RunError>> = std::sync::OnceLock::new();
         LOADED
             .get_or_init(|| ddn::codegen::runtime::loaded(
-                node(),
+                &analysed(),
                 std::sync::Arc::new(Kernels),
                 RECORDED,
             ))

@@ -29,10 +29,10 @@ fn by_ipm() -> String {
     OPTNET.replacen("    }\n}", "    }\n    solve using ipm(tol = 1e-12)\n}", 1)
 }
 
-fn node(src: &str) -> ddn::ir::Node {
+fn node(src: &str) -> ddn::analysis::Analysed<'static> {
     let c = ddn::compile("t.ddn", src);
     assert!(!c.has_errors(), "{}", super::rendered(&c));
-    c.program.nodes[0].clone()
+    super::analysed(c.program.nodes[0].clone())
 }
 
 fn close(a: &[f64], b: &[f64], tol: f64, what: &str) {

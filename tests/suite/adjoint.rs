@@ -13,7 +13,13 @@ use super::Rng;
 
 /// ⟨Jᵀv, u⟩ from the backward and ⟨v, J u⟩ from differences with step `h`,
 /// agreeing to `tol` relative; `sym`/`psd` parameters move symmetrically.
-fn adjoint_identity(node: &ddn::ir::Node, inputs: &Value, cot: &[(String, Tensor)], rng: &mut Rng, h: f64) {
+fn adjoint_identity(
+    node: &ddn::analysis::Analysed<'_>,
+    inputs: &Value,
+    cot: &[(String, Tensor)],
+    rng: &mut Rng,
+    h: f64,
+) {
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
     let mut s = forward(node, &b).expect("forward");
     assert_eq!(s.status, Status::Optimal, "{}: {:?}", node.name, s.info);
@@ -91,7 +97,7 @@ fn random_inequality_and_equality_qps() {
             subject to { eqs: A @ x == b }
         }",
     );
-    let eqp = &c.program.nodes[0];
+    let eqp = &c.analysed(0).expect("node");
     for _ in 0..4 {
         let inputs = json!({"Q": rng.spd(5, 0.5), "p": rng.vec(5), "A": rng.mat(2, 5), "b": rng.vec(2)});
         let mut cot = vector(&mut rng, "x", 5);

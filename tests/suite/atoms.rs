@@ -14,7 +14,7 @@ use ddn::runtime::{bind, forward, named_tensors, Bound, Status};
 use ddn::symbolic::{grad, Wrt};
 use serde_json::json;
 
-use super::rendered;
+use super::{analysed, rendered};
 
 /// Per atom: the variable (`x: real[3]` or `X: sym[3, 3]`) and the node's
 /// objective, a DCP use of the atom (or a smooth one) that has a minimiser.
@@ -196,7 +196,7 @@ fn every_atom_evaluates_differentiates_and_reduces() {
             "`{name}`: {:?}",
             conic.class.family
         );
-        let solved = forward(&conic, &bound).unwrap_or_else(|e| panic!("`{name}`: the cone program: {}", e.0));
+        let solved = forward(&analysed(conic), &bound).unwrap_or_else(|e| panic!("`{name}`: the cone program: {}", e.0));
         assert!(
             matches!(solved.status, Status::Optimal | Status::OptimalInaccurate),
             "`{name}`: the cone program ends {}",

@@ -2,6 +2,7 @@
 //! (each perturbed problem re-solved at a tight tolerance), and least squares
 //! against the seed's closed form.
 
+use ddn::analysis::Analysed;
 use ddn::eval::Tensor;
 use ddn::runtime::{bind, forward_with, named_tensors, Status};
 use ddn::solve::Settings;
@@ -31,24 +32,24 @@ fn assert_accurate_to(s: &ddn::runtime::Solved, near: f64) {
     assert!(accurate, "{:?}: {:?}", s.status, s.info);
 }
 
-pub(super) fn node_of(file: &str, name: &str) -> ddn::ir::Node {
+pub(super) fn node_of(file: &str, name: &str) -> Analysed<'static> {
     let c = super::compile_path(&super::root().join(file));
-    c.program.nodes.into_iter().find(|n| n.name == name).expect("node")
+    super::analysed(c.program.nodes.into_iter().find(|n| n.name == name).expect("node"))
 }
 
-pub(super) fn node_src(src: &str) -> ddn::ir::Node {
+pub(super) fn node_src(src: &str) -> Analysed<'static> {
     let c = ddn::compile("t.ddn", src);
     assert!(!c.has_errors(), "{}", super::rendered(&c));
-    c.program.nodes.into_iter().next().expect("node")
+    super::analysed(c.program.nodes.into_iter().next().expect("node"))
 }
 
 /// L(θ) = Σ ⟨v_k, output_k(θ)⟩.
-pub(super) fn loss(node: &ddn::ir::Node, inputs: &Value, cot: &[(String, Tensor)]) -> f64 {
+pub(super) fn loss(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(String, Tensor)]) -> f64 {
     loss_to(node, inputs, cot, 1e-9)
 }
 
 /// [`loss`], its forward accepted as [`assert_accurate_to`] `near`.
-fn loss_to(node: &ddn::ir::Node, inputs: &Value, cot: &[(String, Tensor)], near: f64) -> f64 {
+fn loss_to(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(String, Tensor)], near: f64) -> f64 {
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
     let s = forward_with(node, &b, &tight()).expect("forward");
     assert_accurate_to(&s, near);
@@ -62,7 +63,7 @@ fn loss_to(node: &ddn::ir::Node, inputs: &Value, cot: &[(String, Tensor)], near:
 
 /// The backward pass, and its check against central differences in every
 /// parameter entry (symmetric pairs moved together for `sym`/`psd`).
-pub(super) fn check(node: &ddn::ir::Node, inputs: Value, cot: Vec<(String, Tensor)>) -> Vec<Tensor> {
+pub(super) fn check(node: &ddn::analysis::Analysed<'_>, inputs: Value, cot: Vec<(String, Tensor)>) -> Vec<Tensor> {
     check_with(node, inputs, cot, Stencil::Central)
 }
 
@@ -93,7 +94,7 @@ impl Stencil {
 
 /// [`check`] with the given stencil.
 pub(super) fn check_with(
-    node: &ddn::ir::Node,
+    node: &ddn::analysis::Analysed<'_>,
     inputs: Value,
     cot: Vec<(String, Tensor)>,
     stencil: Stencil,
@@ -112,7 +113,7 @@ pub(super) fn check_with(
 /// parameter entry, symmetric pairs moved together for `sym`/`psd`: the first
 /// mismatch, if any.
 pub(super) fn differences(
-    node: &ddn::ir::Node,
+    node: &ddn::analysis::Analysed<'_>,
     inputs: &Value,
     cot: &[(String, Tensor)],
     grads: &[Tensor],
@@ -380,7 +381,7 @@ fn quad_form_of_a_parameter_matrix_in_a_constraint_matches_differences_and_the_c
 fn every_conic_node_has_a_gradient_in_every_parameter() {
     let nodes = super::prepared::conic_nodes();
     for (name, compiled, i, inputs) in &nodes {
-        let node = &compiled.program.nodes[*i];
+        let node = &compiled.analysed(*i).expect("node");
         let json_inputs: serde_json::Map<String, Value> =
             inputs.iter().map(|(k, t)| (k.clone(), ddn::runtime::tensor_to_json(t))).collect();
         let b = bind(node, inputs).unwrap_or_else(|e| panic!("{name}: {e:?}"));
@@ -483,7 +484,7 @@ fn equality_qp_by_one_kkt_factorisation() {
 #[test]
 fn least_squares_paths() {
     let node = node_of("stdlib/least_squares.ddn", "least_squares");
-    let run = |node: &ddn::ir::Node, a: Value| {
+    let run = |node: &ddn::analysis::Analysed<'_>, a: Value| {
         let b = bind(node, &named_tensors(&json!({"A": a, "b": [1, 2, 3]})).expect("in")).expect("bind");
         forward_with(node, &b, &Settings::default()).expect("forward")
     };
@@ -614,7 +615,7 @@ fn check_gradients_accepts_the_backward_pass_and_catches_a_wrong_entry() {
         "b": [1.0],
     });
     let values = named_tensors(&inputs).unwrap();
-    let loaded = ddn::runtime::LoadedNode::new(&node, ddn::runtime::Backend::Interpreter).unwrap();
+    let loaded = ddn::loaded::LoadedNode::new(&node, ddn::loaded::Backend::Interpreter).unwrap();
     let mut fwd = loaded.forward(&values).unwrap();
     assert_eq!(fwd.solved.status, Status::Optimal);
     let cot = named_tensors(&json!({"z": [1.0, -2.0, 0.5]})).unwrap();

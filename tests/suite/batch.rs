@@ -1,18 +1,20 @@
-//! Batches (`runtime::{forward_batch, backward_batch}`): every instance's result
+//! Batches (`runtime::forward_batch`, `diff::{backward_batch, jvp_batch}`): every instance's result
 //! is bit for bit the one-at-a-time result, on the calling thread and on rayon
 //! pools of 1 and 2 threads (with the kernels interpreted, JIT-compiled once for the whole batch, and
 //! with the node prepared once and kept from batch to batch), and a failing
 //! instance fails alone.
 
 use ddn::eval::Tensor;
-use ddn::ir::Node;
 use std::sync::Arc;
 
+use ddn::analysis::Analysed;
+use ddn::diff::{backward_batch, jvp_batch};
 use ddn::jit::JitKernels;
 use ddn::kernel::Kernels;
+use ddn::loaded::{Backend, LoadedNode};
 use ddn::runtime::{
-    backward_batch, bind, forward, forward_batch, forward_batch_prepared, forward_batch_with_kernels, interpreted,
-    jvp_batch, kernel_set, named_tensors, Backend, Bound, LoadedNode, Prepared, RunError, Solved, Status, Threads,
+    bind, forward, forward_batch, forward_batch_prepared, forward_batch_with_kernels, interpreted, kernel_set,
+    named_tensors, Bound, Prepared, RunError, Solved, Status, Threads,
 };
 use rayon::ThreadPoolBuilder;
 use serde_json::json;
@@ -25,7 +27,7 @@ type Cotangents = Vec<(String, Tensor)>;
 /// What a comparison looks at: status, outputs and gradients (or the errors).
 type Outcome = (Result<(Status, Vec<(String, Tensor)>), RunError>, Result<Vec<Tensor>, RunError>);
 
-fn bound(node: &Node, inputs: serde_json::Value) -> Bound {
+fn bound(node: &ddn::analysis::Analysed<'_>, inputs: serde_json::Value) -> Bound {
     bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind")
 }
 
@@ -34,7 +36,7 @@ fn outcome(solved: Result<Solved, RunError>, grads: Result<Vec<Tensor>, RunError
 }
 
 /// Forward then backward, one instance after another on this thread.
-fn one_at_a_time(node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outcome> {
+fn one_at_a_time(node: &ddn::analysis::Analysed<'_>, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outcome> {
     bounds
         .iter()
         .zip(cots)
@@ -73,7 +75,7 @@ impl On {
 }
 
 /// The batch API on `on`.
-fn batched(on: On, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outcome> {
+fn batched(on: On, node: &Analysed<'_>, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Outcome> {
     batched_on(on, node, bounds, cots, None)
 }
 
@@ -81,7 +83,7 @@ fn batched(on: On, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Ou
 /// interpreter when `None`).
 fn batched_on(
     on: On,
-    node: &Node,
+    node: &Analysed<'_>,
     bounds: &[Bound],
     cots: &[Cotangents],
     kernels: Option<Arc<dyn Kernels>>,
@@ -104,7 +106,7 @@ fn batched_on(
 /// A batch entry point under test.
 type BatchForward<'a> = dyn Fn(&[Bound], Threads) -> Vec<Result<Solved, RunError>> + Sync + 'a;
 
-fn kept_batches(on: On, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Vec<Outcome>> {
+fn kept_batches(on: On, node: &Analysed<'_>, bounds: &[Bound], cots: &[Cotangents]) -> Vec<Vec<Outcome>> {
     let reversed: Vec<Bound> = bounds.iter().rev().cloned().collect();
     let reversed_cots: Vec<Cotangents> = cots.iter().rev().cloned().collect();
     let twice = |forward: &BatchForward<'_>| {
@@ -129,7 +131,7 @@ fn kept_batches(on: On, node: &Node, bounds: &[Bound], cots: &[Cotangents]) -> V
 
 /// Batches on the calling thread and on 1 and 2 threads equal the one-at-a-time results exactly, and
 /// every instance is optimal with gradients.
-fn check_same(node: &Node, bounds: &[Bound], output: &str, rng: &mut Rng) {
+fn check_same(node: &ddn::analysis::Analysed<'_>, bounds: &[Bound], output: &str, rng: &mut Rng) {
     let cots: Vec<Cotangents> = bounds
         .iter()
         .map(|b| {

@@ -78,7 +78,7 @@ fn explain_snapshots() {
     let mut report = String::new();
     for (file, name, inputs) in cases {
         let c = super::compile_path(&super::root().join(file));
-        let node = c.program.nodes.iter().find(|n| n.name == name).expect("node");
+        let node = &c.node(name).expect("node");
         let b = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
         let k = ddn::canon::canonicalize(node, &b).expect("canonicalize");
         report.push_str(&ddn::report::explain_text(node, Some(&k)));

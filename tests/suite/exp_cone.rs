@@ -291,7 +291,7 @@ const FD_STEP: f64 = 1e-2;
 const FD_TOL: f64 = 2e-4;
 
 /// The backward pass at the forward's point, solved at the tight tolerance.
-fn gradients(node: &ddn::ir::Node, inputs: &Value, cot: &[(String, Tensor)]) -> Vec<Tensor> {
+fn gradients(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(String, Tensor)]) -> Vec<Tensor> {
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
     let tight = Settings { tol_gap_abs: 1e-12, tol_gap_rel: 1e-12, tol_feas: 1e-12, ..Settings::default() };
     let mut s = forward_with(node, &b, &tight).expect("forward");
@@ -301,7 +301,7 @@ fn gradients(node: &ddn::ir::Node, inputs: &Value, cot: &[(String, Tensor)]) -> 
 /// The backward pass against differences of re-solves (the five-point stencil
 /// `(−L(2h) + 8L(h) − 8L(−h) + L(−2h))/12h`) in every entry of every
 /// parameter; returns the gradients.
-fn check(node: &ddn::ir::Node, inputs: Value, cot: Vec<(String, Tensor)>) -> Vec<Tensor> {
+fn check(node: &ddn::analysis::Analysed<'_>, inputs: Value, cot: Vec<(String, Tensor)>) -> Vec<Tensor> {
     let grads = gradients(node, &inputs, &cot);
     let b = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
     for (k, p) in node.params.iter().enumerate() {
@@ -328,14 +328,14 @@ fn check(node: &ddn::ir::Node, inputs: Value, cot: Vec<(String, Tensor)>) -> Vec
 }
 
 /// A node's outputs at `inputs`, solved as its family says, with its status.
-fn outputs(node: &ddn::ir::Node, inputs: Value) -> Vec<(String, Tensor)> {
+fn outputs(node: &ddn::analysis::Analysed<'_>, inputs: Value) -> Vec<(String, Tensor)> {
     let b = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
     let s = forward_with(node, &b, &Settings::default()).expect("forward");
     assert_eq!(s.status, ddn::runtime::Status::Optimal, "{:?}", s.info);
     s.outputs
 }
 
-fn output(node: &ddn::ir::Node, inputs: Value, name: &str) -> Tensor {
+fn output(node: &ddn::analysis::Analysed<'_>, inputs: Value, name: &str) -> Tensor {
     outputs(node, inputs).into_iter().find(|(n, _)| n == name).expect("output").1
 }
 

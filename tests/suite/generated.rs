@@ -9,12 +9,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ddn::analysis::Analysed;
 use ddn::canon::{record, Recorded, RecordedForm, Scratch};
 use ddn::eval::{concrete, Env, EvalError, Tensor};
 use ddn::faer::{Col, ColRef, Mat, MatRef};
-use ddn::ir::Node;
 use ddn::kernel::{Evaluated, Interpreted, KernelId, KernelSet, Kernels};
-use ddn::runtime::{bind, forward, Backend, LoadedNode, RunError, Status};
+use ddn::loaded::{Backend, LoadedNode};
+use ddn::runtime::{bind, forward, RunError, Status};
 use serde_json::json;
 
 use super::{seeded, Rng};
@@ -74,7 +75,7 @@ type Typed = fn(&BTreeMap<String, Tensor>, &[(String, Tensor)]) -> Result<Run, R
 struct Generated {
     file: &'static str,
     node: &'static str,
-    checked: fn() -> &'static Node,
+    checked: fn() -> Analysed<'static>,
     kernels: Arc<dyn Kernels>,
     recorded: &'static [ddn::codegen::runtime::RecordedAt],
     loaded: fn() -> Result<&'static LoadedNode<'static>, RunError>,
@@ -155,7 +156,7 @@ macro_rules! generated {
         Generated {
             file: $file,
             node: stringify!($node),
-            checked: $m::$node::node,
+            checked: $m::$node::analysed,
             kernels: Arc::new($m::$node::Kernels),
             recorded: $m::$node::RECORDED,
             loaded: $m::$node::loaded,
@@ -217,7 +218,7 @@ fn stdlib_files_with_nodes() -> Vec<(String, ddn::Compiled, String)> {
 }
 
 /// The node of `g` compiled from its stdlib file now.
-fn node_of(g: &Generated) -> Node {
+fn node_of(g: &Generated) -> Analysed<'static> {
     super::backward::node_of(&format!("stdlib/{}.ddn", g.file), g.node)
 }
 
@@ -243,7 +244,7 @@ fn prepare(program: &ddn::ir::Program) -> Vec<ddn::codegen::Prepare> {
 fn committed_modules_are_current() {
     let files = stdlib_files_with_nodes();
     for (stem, c, _) in &files {
-        let emitted = ddn::codegen::emit(&format!("{stem}.ddn"), &c.program, &prepare(&c.program)).expect("emit");
+        let emitted = ddn::codegen::emit(&format!("{stem}.ddn"), c, &prepare(&c.program)).expect("emit");
         let committed = std::fs::read_to_string(super::root().join(format!("tests/generated/{stem}.rs")))
             .unwrap_or_else(|_| panic!("tests/generated/{stem}.rs is missing"));
         assert!(
@@ -267,7 +268,7 @@ fn prepare_inputs_are_the_seeded_ones() {
     let dir = super::root().join("tests/generated/prepare");
     let mut conic = Vec::new();
     for g in generated() {
-        let node = (g.checked)();
+        let node = &(g.checked)();
         let path = dir.join(format!("{}.json", g.node));
         if !node.class.family.is_conic() {
             assert!(!path.exists(), "{}: only conic nodes are prepared", g.node);
@@ -311,7 +312,7 @@ fn generated_modules_parse_nothing_at_run_time() {
         }
     }
     for g in generated() {
-        let emitted = (g.checked)();
+        let emitted = &(g.checked)();
         let node = node_of(&g);
         assert_eq!(emitted.name, node.name);
         assert_eq!(emitted.span, node.span, "{}", g.node);
@@ -326,7 +327,7 @@ fn generated_modules_parse_nothing_at_run_time() {
         assert_eq!(emitted.class, node.class, "{}", g.node);
         // The runtime's derivation of the checked node, if it has one, is the emitted one.
         ddn::runtime::prepare(&node).expect("prepare");
-        let derivation = |n: &Node| n.derived.get().map(|d| format!("{:?}", d.as_ref().expect("derived")));
+        let derivation = |n: &Analysed| n.analysis.derivation().map(|d| format!("{:?}", d.as_ref().expect("derived")));
         assert_eq!(derivation(emitted), derivation(&node), "{}: derivation", g.node);
     }
 }
@@ -346,7 +347,7 @@ fn replayed(r: &Recorded, bound: &ddn::runtime::Bound, data: &[Tensor], s: &mut 
 fn emitted_refill_equals_the_recording() {
     let mut checked = Vec::new();
     for g in generated().into_iter().filter(|g| !g.recorded.is_empty()) {
-        let node = (g.checked)();
+        let node = &(g.checked)();
         let interpreted = ddn::runtime::interpreted(node).expect("kernels");
         let data = |b: &ddn::runtime::Bound| {
             let env = Env { params: &b.params, vars: &[], dims: &b.dims, syms: &[] };
@@ -421,7 +422,7 @@ fn emitted_refill_equals_the_recording() {
 fn a_failing_emitted_guard_falls_back() {
     let mut fell_back = Vec::new();
     for g in generated().into_iter().filter(|g| !g.recorded.is_empty()) {
-        let node = (g.checked)();
+        let node = &(g.checked)();
         let own = ddn::codegen::runtime::loaded(node, g.kernels.clone(), g.recorded).expect("loaded");
         let inputs = seeded::inputs(g.node);
         if g.recorded.iter().all(|(_, r)| r().refill.guards.is_empty()) {
@@ -512,7 +513,7 @@ fn generated_kernels_equal_the_interpreter_and_the_tree_walk() {
                 .collect()
         };
         let vars = point(node.vars.iter().map(|v| concrete(&v.shape, &bound.dims)).collect());
-        let derived = node.derived.get().and_then(|d| d.as_ref().ok()).cloned();
+        let derived = node.analysis.derivation().and_then(|d| d.as_ref().ok()).cloned();
         let syms = point(derived.iter().flat_map(|d| &d.syms).map(|s| concrete(&s.shape, &bound.dims)).collect());
         let env = Env { params: &bound.params, vars: &vars, dims: &bound.dims, syms: &syms };
         let ends = back_ends(&set, &g.kernels);
@@ -582,7 +583,7 @@ fn sizes_not_prepared_are_recorded_on_first_use() {
     for (name, inputs, output) in cases {
         let g = generated().into_iter().find(|g| g.node == name).expect("node");
         let inputs = ddn::runtime::named_tensors(&inputs).expect("inputs");
-        let node = (g.checked)();
+        let node = &(g.checked)();
         let bound = bind(node, &inputs).expect("bind");
         assert!(g.recorded.iter().all(|(d, _)| *d != bound.dims.as_slice()), "{name}: prepared at these sizes");
         let len = concrete(&node.vars[0].shape, &bound.dims).iter().product();

@@ -14,7 +14,6 @@
 use std::collections::BTreeMap;
 
 use ddn::eval::Tensor;
-use ddn::ir::Node;
 use ddn::runtime::{bind, forward_unprepared, forward_with, interpreted, Prepared, Solved};
 use ddn::solve::Settings;
 use ddn::syntax::ast::BaseType;
@@ -34,7 +33,7 @@ fn tight() -> Settings {
     Settings { tol_gap_abs: t, tol_gap_rel: t, tol_feas: t, ..Settings::default() }
 }
 
-fn solve(node: &Node, inputs: &BTreeMap<String, Tensor>) -> Solved {
+fn solve(node: &ddn::analysis::Analysed<'_>, inputs: &BTreeMap<String, Tensor>) -> Solved {
     let b = bind(node, inputs).unwrap_or_else(|e| panic!("{}: {e:?}", node.name));
     let s = forward_with(node, &b, &tight()).unwrap_or_else(|e| panic!("{}: {}", node.name, e.0));
     super::backward::assert_accurate(&s);
@@ -43,7 +42,11 @@ fn solve(node: &Node, inputs: &BTreeMap<String, Tensor>) -> Solved {
 
 /// A seeded tangent per parameter: symmetric for `sym`/`psd`; for entropic OT
 /// the marginals' tangents sum to zero (the marginals keep equal mass).
-fn tangents(node: &Node, inputs: &BTreeMap<String, Tensor>, rng: &mut Rng) -> Vec<(String, Tensor)> {
+fn tangents(
+    node: &ddn::analysis::Analysed<'_>,
+    inputs: &BTreeMap<String, Tensor>,
+    rng: &mut Rng,
+) -> Vec<(String, Tensor)> {
     node.params
         .iter()
         .map(|p| {
@@ -82,7 +85,7 @@ fn inner(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> f64 {
 
 /// The checks of the module doc on one node; the forward mode through the
 /// prepared path and the unprepared one agree.
-fn check(name: &str, node: &Node, inputs: &BTreeMap<String, Tensor>) {
+fn check(name: &str, node: &ddn::analysis::Analysed<'_>, inputs: &BTreeMap<String, Tensor>) {
     let mut rng = Rng(0x1f0 ^ name.len() as u64);
     let dots = tangents(node, inputs, &mut rng);
     let bound = bind(node, inputs).expect("bind");
@@ -135,7 +138,7 @@ fn forward_mode_on_every_conic_node() {
     let nodes = super::prepared::conic_nodes();
     assert!(nodes.iter().any(|(n, ..)| n == "project_ellipsoid"));
     for (name, compiled, i, inputs) in &nodes {
-        check(name, &compiled.program.nodes[*i], inputs);
+        check(name, &compiled.analysed(*i).expect("node"), inputs);
     }
 }
 
@@ -144,8 +147,8 @@ fn forward_mode_on_every_smooth_stdlib_node() {
     let mut count = 0;
     for path in ddn_files(&root().join("stdlib")) {
         let c = compile_path(&path);
-        for node in c.program.nodes.iter().filter(|n| !n.class.family.is_conic()) {
-            check(&node.name, node, &seeded::inputs(&node.name));
+        for node in (0..c.program.nodes.len()).filter_map(|i| c.analysed(i)).filter(|n| !n.class.family.is_conic()) {
+            check(&node.name, &node, &seeded::inputs(&node.name));
             count += 1;
         }
     }
@@ -156,7 +159,7 @@ fn forward_mode_on_every_smooth_stdlib_node() {
 #[test]
 fn tangents_are_checked() {
     let c = compile_path(&root().join("stdlib/least_squares.ddn"));
-    let node = &c.program.nodes[0];
+    let node = &c.analysed(0).expect("node");
     let inputs = seeded::inputs("least_squares");
     let bound = bind(node, &inputs).expect("bind");
     let mut s = solve(node, &inputs);

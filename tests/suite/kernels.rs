@@ -66,7 +66,12 @@ fn bits(ts: &[Tensor]) -> Vec<(Vec<usize>, Vec<u64>)> {
 }
 
 /// Forward and backward of `node` at `inputs` with the cotangents, through `kernels`.
-fn solve(node: &Node, inputs: &Value, cot: &Value, kernels: Arc<dyn Kernels>) -> (Vec<Tensor>, Vec<Tensor>) {
+fn solve(
+    node: &ddn::analysis::Analysed<'_>,
+    inputs: &Value,
+    cot: &Value,
+    kernels: Arc<dyn Kernels>,
+) -> (Vec<Tensor>, Vec<Tensor>) {
     let bound = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
     let mut solved = forward_with_kernels(node, &bound, kernels).expect("forward");
     let cot: Vec<(String, Tensor)> = named_tensors(cot).expect("cotangents").into_iter().collect();
@@ -114,7 +119,7 @@ fn conic_data_kernel_gives_the_evaluators_standard_form() {
         }",
     );
     assert!(!c.has_errors(), "{}", super::rendered(&c));
-    let node = &c.program.nodes[0];
+    let node = &c.analysed(0).expect("node");
     let inputs = json!({"A": [[1.0, 0.5], [-0.3, 1.2], [0.8, -1.0]], "b": [0.3, -0.1, 0.7]});
     let bound = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
     let env = ddn::eval::Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };

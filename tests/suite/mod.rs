@@ -72,6 +72,14 @@ pub fn compile_path(path: &Path) -> ddn::Compiled {
     ddn::compile(&name, &text)
 }
 
+/// `node` with a fresh analysis, both held for the rest of the run: a test
+/// helper that compiles a node hands it back as a compiled file keeps it
+/// (derived and lowered once, however often it is solved), with the `'static`
+/// lifetime a returned value needs. The node and its kernels are not freed.
+pub fn analysed(node: ddn::ir::Node) -> ddn::analysis::Analysed<'static> {
+    ddn::analysis::Analysed::new(Box::leak(Box::new(node)), Box::leak(Box::default()))
+}
+
 /// The rendered diagnostics of a compilation, without colour.
 pub fn rendered(c: &ddn::Compiled) -> String {
     c.diagnostics_text(ddn::diag::Color::Never)

@@ -252,7 +252,7 @@ fn the_node_reports_its_domain() {
     let source = include_str!("../../stdlib/optimal_transport.ddn");
     let compiled = ddn::compile("optimal_transport.ddn", source);
     assert!(!compiled.has_errors());
-    let node = &compiled.program.nodes[0];
+    let node = &compiled.analysed(0).expect("node");
     let (m, n) = (4, 6);
     let (M, r, c) = instance(71, m, n);
     for (gamma, domain) in [(5.0, "kernel"), (1e3, "log")] {

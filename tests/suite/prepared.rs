@@ -58,7 +58,7 @@ pub(super) fn conic_nodes() -> Vec<(String, ddn::Compiled, usize, BTreeMap<Strin
     }
     let c = ddn::compile("ellipsoid.ddn", ELLIPSOID);
     assert!(!c.has_errors(), "{}", super::rendered(&c));
-    let inputs = drawn(&c.program.nodes[0], &mut Rng(18));
+    let inputs = drawn(&c.analysed(0).expect("node"), &mut Rng(18));
     out.push(("ellipsoid".into(), c, 0, inputs));
     out
 }
@@ -109,7 +109,7 @@ fn rescaled(inputs: &BTreeMap<String, Tensor>, rng: &mut Rng) -> BTreeMap<String
     inputs.iter().map(|(k, t)| (k.clone(), t.scaled(1.0 + 0.1 * rng.next()))).collect()
 }
 
-fn data(node: &Node, bound: &Bound) -> Vec<Tensor> {
+fn data(node: &ddn::analysis::Analysed<'_>, bound: &Bound) -> Vec<Tensor> {
     let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
     interpreted(node).expect("kernels").run(KernelId::Data, &env).expect("data kernel")
 }
@@ -130,7 +130,7 @@ fn the_refill_equals_the_reductions_and_its_adjoint_the_tracked_path() {
     assert!(nodes.len() >= 10, "{} conic nodes", nodes.len());
     let mut checked = Vec::new();
     for (name, compiled, i, inputs) in &nodes {
-        let node = &compiled.program.nodes[*i];
+        let node = &compiled.analysed(*i).expect("node");
         let bound = bind(node, inputs).unwrap_or_else(|e| panic!("{name}: {e:?}"));
         let recorded =
             record(node, &bound, &data(node, &bound)).unwrap_or_else(|e| panic!("{name}: not recorded: {e}"));
@@ -209,7 +209,7 @@ fn a_failing_guard_falls_back_to_the_right_answer() {
     let c =
         ddn::compile("g.ddn", "node g(y: real[n], c: real) -> x: real[n] { minimize sum_squares(x - y) + c * sum(x) }");
     assert!(!c.has_errors(), "{}", super::rendered(&c));
-    let node = &c.program.nodes[0];
+    let node = &c.analysed(0).expect("node");
     let at = |c: f64| {
         let inputs = ddn::runtime::named_tensors(&json!({"y": [0.3, -1.2, 0.8], "c": c})).expect("inputs");
         bind(node, &inputs).expect("bind")
@@ -265,7 +265,7 @@ fn prepared_least_squares_and_qp_match_the_unprepared_path() {
             _ => "more.ddn",
         };
         let c = compile_path(&root().join("stdlib").join(file));
-        let node = c.program.nodes.iter().find(|n| n.name == name).expect("node");
+        let node = &c.node(name).expect("node");
         let inputs = seeded::inputs(name);
         let prepared = Prepared::new(node, &bind(node, &inputs).expect("bind"), interpreted(node).expect("kernels"))
             .expect("prepare");
@@ -300,7 +300,7 @@ fn a_singular_quad_form_matrix_falls_back_cleanly() {
         "node f(y: real[3], P: psd[3, 3]) -> x: real[3] { minimize sum_squares(x - y); subject to { quad_form(x, P) <= 1 } }",
     );
     assert!(!c.has_errors(), "{}", super::rendered(&c));
-    let node = &c.program.nodes[0];
+    let node = &c.analysed(0).expect("node");
     let at = |p: [[f64; 3]; 3]| {
         let inputs = ddn::runtime::named_tensors(&json!({"y": [2.0, -1.5, 0.5], "P": p})).expect("inputs");
         bind(node, &inputs).expect("bind")

@@ -565,11 +565,11 @@ fn mutate(bytes: &[u8], edits: &[(u8, usize, u8)]) -> Vec<u8> {
     v
 }
 
-fn least_squares() -> &'static ddn::runtime::Module {
-    static M: std::sync::OnceLock<ddn::runtime::Module> = std::sync::OnceLock::new();
+fn least_squares() -> &'static ddn::loaded::Module {
+    static M: std::sync::OnceLock<ddn::loaded::Module> = std::sync::OnceLock::new();
     M.get_or_init(|| {
         let text = std::fs::read_to_string(root().join("stdlib/least_squares.ddn")).expect("stdlib");
-        ddn::runtime::Module::load("least_squares.ddn", &text, ddn::runtime::Backend::Interpreter).expect("loads")
+        ddn::loaded::Module::load("least_squares.ddn", &text, ddn::loaded::Backend::Interpreter).expect("loads")
     })
 }
 

@@ -37,7 +37,7 @@ fn product(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
 }
 
 /// A forward at default settings, optimal.
-fn solved(node: &ddn::ir::Node, inputs: &Value) -> Solved {
+fn solved(node: &ddn::analysis::Analysed<'_>, inputs: &Value) -> Solved {
     let s =
         forward_with(node, &bind(node, &named_tensors(inputs).expect("inputs")).expect("bind"), &Settings::default())
             .expect("forward");
@@ -47,7 +47,7 @@ fn solved(node: &ddn::ir::Node, inputs: &Value) -> Solved {
 
 /// The backward pass at a forward at tight tolerances (`optimal`, or
 /// `optimal_inaccurate` where the interior point method stalls first).
-fn gradients(node: &ddn::ir::Node, inputs: &Value, cot: &[(String, Tensor)]) -> Vec<Tensor> {
+fn gradients(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(String, Tensor)]) -> Vec<Tensor> {
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
     let t = 1e-12;
     let tight = Settings { tol_gap_abs: t, tol_gap_rel: t, tol_feas: t, ..Settings::default() };

@@ -224,13 +224,13 @@ use serde_json::{json, Value};
 use super::backward::{check, node_src};
 
 /// A node's outputs at `inputs` (default settings), with its status.
-pub(super) fn run(node: &ddn::ir::Node, inputs: Value) -> (ddn::runtime::Status, Vec<(String, Tensor)>) {
+pub(super) fn run(node: &ddn::analysis::Analysed<'_>, inputs: Value) -> (ddn::runtime::Status, Vec<(String, Tensor)>) {
     let b = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
     let s = forward_with(node, &b, &Settings::default()).expect("forward");
     (s.status, s.outputs)
 }
 
-pub(super) fn output(node: &ddn::ir::Node, inputs: Value, name: &str) -> Tensor {
+pub(super) fn output(node: &ddn::analysis::Analysed<'_>, inputs: Value, name: &str) -> Tensor {
     let (status, out) = run(node, inputs);
     assert_eq!(status, ddn::runtime::Status::Optimal);
     out.into_iter().find(|(n, _)| n == name).expect("output").1

@@ -17,15 +17,15 @@ fn tight() -> Settings {
     Settings { tol_gap_abs: t, tol_gap_rel: t, tol_feas: t, ..Settings::default() }
 }
 
-fn node_src(src: &str) -> ddn::ir::Node {
+fn node_src(src: &str) -> ddn::analysis::Analysed<'static> {
     let c = ddn::compile("t.ddn", src);
     assert!(!c.has_errors(), "{}", super::rendered(&c));
-    c.program.nodes.into_iter().next().expect("node")
+    super::analysed(c.program.nodes.into_iter().next().expect("node"))
 }
 
 /// The backward pass through the recording (or its fallback) and through the
 /// reductions afresh; the two agree.
-fn gradients(node: &ddn::ir::Node, inputs: &Value, cot: &[(String, Tensor)]) -> Vec<Tensor> {
+fn gradients(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(String, Tensor)]) -> Vec<Tensor> {
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
     let mut s = forward_with(node, &b, &tight()).expect("forward");
     assert_accurate(&s);
@@ -43,7 +43,7 @@ fn gradients(node: &ddn::ir::Node, inputs: &Value, cot: &[(String, Tensor)]) -> 
 /// `L = Σ ⟨v_k, output_k⟩` at a P on a PSD curve, which may be nearly singular
 /// (an eigenvalue of order h²): solved at the tight settings, and accepted at the
 /// IPM's reduced tolerances (a gap up to 1e-8) when the residuals are below 1e-9.
-fn loss(node: &ddn::ir::Node, inputs: &Value, cot: &[(String, Tensor)]) -> f64 {
+fn loss(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(String, Tensor)]) -> f64 {
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
     let s = forward_with(node, &b, &tight()).expect("forward");
     let measure = |k: &str| s.info.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
@@ -98,7 +98,7 @@ fn along(g: &Tensor, e: &[Vec<f64>]) -> f64 {
 /// with h = 1e-3 (truncation O(h²), the solves' error over h of the same order).
 /// Asserts each against `⟨G, E⟩` to 1e-5 relative.
 fn psd_differences(
-    node: &ddn::ir::Node,
+    node: &ddn::analysis::Analysed<'_>,
     inputs: &Value,
     cot: &[(String, Tensor)],
     u: &[[f64; 3]; 3],

@@ -8,6 +8,7 @@
 //! `solve using ipm`); the family of a sum independent of the order of its
 //! terms; `ddnc explain` pinned, and its report of a run stopped at a limit.
 
+use ddn::analysis::Analysed;
 use ddn::dcp::rewrite::{ITER_LIMIT, NO_FORM, RULES, VERDICT};
 use ddn::eval::Tensor;
 use ddn::ir::{Family, Node};
@@ -18,15 +19,15 @@ use super::backward::{check, differences, tight, Stencil};
 use super::rewrite_corpus::{Reference, CORPUS, HEAD, NOT_YET};
 use super::{rendered, Rng};
 
-fn node(src: &str) -> Node {
+fn node(src: &str) -> Analysed<'static> {
     let c = ddn::compile("t.ddn", src);
     assert!(!c.has_errors(), "{src}\n{}", rendered(&c));
-    c.program.nodes.into_iter().next().expect("node")
+    super::analysed(c.program.nodes.into_iter().next().expect("node"))
 }
 
 /// A node of the corpus head with `body` (its outputs that do not occur are
 /// pinned by a small quadratic, so that every output is in the problem).
-fn corpus_node(body: &str) -> Node {
+fn corpus_node(body: &str) -> Analysed<'static> {
     node(&format!("{HEAD} {{ {body} }}"))
 }
 
@@ -74,7 +75,7 @@ fn corpus_inputs(rng: &mut Rng) -> Value {
 /// inputs. `optimal_inaccurate` is accepted: at 1e-12 the interior point
 /// method can stop at a gap of 1e-9 to 1e-8 (the exponential cone has no
 /// polish), and the comparison with the reference is what tests the point.
-fn solve(node: &Node, inputs: &Value) -> (ddn::runtime::Bound, ddn::runtime::Solved) {
+fn solve(node: &ddn::analysis::Analysed<'_>, inputs: &Value) -> (ddn::runtime::Bound, ddn::runtime::Solved) {
     use ddn::runtime::Status;
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
     let s = forward_with(node, &b, &tight()).expect("forward");
@@ -225,7 +226,7 @@ fn sqrt_of_a_square_is_an_lp() {
     let a: Vec<Vec<f64>> = (0..m).map(|_| rng.vec(n)).collect();
     let inputs = json!({"A": a, "b": rng.vec(m)});
     let values = named_tensors(&inputs).expect("inputs");
-    let objective = |node: &Node| {
+    let objective = |node: &ddn::analysis::Analysed<'_>| {
         let s = forward(node, &bind(node, &values).expect("bind")).expect("forward");
         assert_eq!(s.status, ddn::runtime::Status::Optimal);
         let x = &s.outputs[0].1.data;

@@ -16,7 +16,7 @@ fn solve(path_or_src: &str, node: &str, inputs: serde_json::Value) -> ddn::runti
     };
     let c = ddn::compile(&name, &src);
     assert!(!c.has_errors(), "{}", super::rendered(&c));
-    let n = c.program.nodes.iter().find(|n| n.name == node).expect("node");
+    let n = &c.node(node).expect("node");
     let b = bind(n, &named_tensors(&inputs).expect("inputs")).expect("bind");
     forward(n, &b).expect("forward")
 }

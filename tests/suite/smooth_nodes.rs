@@ -107,7 +107,7 @@ fn eigenvector_nodes() {
 /// Entropic OT: M and γ entry by entry; the marginals only along directions
 /// that keep Σr = Σc (the node is undefined elsewhere), moving r_i and c_j
 /// together: the derivative along (e_i, e_j) is dL/dr_i + dL/dc_j.
-fn transport_check(node: &ddn::ir::Node) {
+fn transport_check(node: &ddn::analysis::Analysed<'_>) {
     let inputs = json!({"M": [[0.1, 0.7, 0.3], [0.5, 0.2, 0.9]], "r": [0.4, 0.6], "c": [0.3, 0.3, 0.4], "gamma": 5.0});
     let cot = vec![("P".to_string(), Tensor::matrix(2, 3, vec![1.0, 0.0, -1.0, 0.5, 0.2, 0.0]))];
     let b = ddn::runtime::bind(node, &ddn::runtime::named_tensors(&inputs).expect("in")).expect("bind");
@@ -149,7 +149,8 @@ fn contract_smooth_examples() {
     let mut seen = 0;
     for b in super::contract::blocks() {
         let c = ddn::compile("language.md", &b);
-        for node in c.program.nodes.iter().filter(|n| !n.class.family.is_conic()) {
+        for node in (0..c.program.nodes.len()).filter_map(|i| c.analysed(i)).filter(|n| !n.class.family.is_conic()) {
+            let node = &node;
             seen += 1;
             match node.name.as_str() {
                 "robust_pool" => {
@@ -185,7 +186,7 @@ fn singular_hessian_gets_the_least_norm_answer() {
         }",
     );
     assert!(!c.has_errors(), "{}", super::rendered(&c));
-    let node = &c.program.nodes[0];
+    let node = &c.analysed(0).expect("node");
     let inputs = json!({"x": [0.3, -1.2, 2.5, 0.7, 0.1], "alpha": 0.9});
     let g = check(node, inputs.clone(), vec![("y".into(), Tensor::vector(vec![1.0, 1.0]))]);
     assert!(g.iter().all(|t| t.data.iter().all(|v| v.is_finite())));
@@ -211,7 +212,7 @@ fn weakly_active_smooth_constraint_is_reported() {
         }",
     );
     assert!(!c.has_errors(), "{}", super::rendered(&c));
-    let node = &c.program.nodes[0];
+    let node = &c.analysed(0).expect("node");
     assert!(!node.class.family.is_conic(), "{:?}", node.class.family);
     let inputs = json!({"x": [0.6, 0.8]});
     let b = ddn::runtime::bind(node, &ddn::runtime::named_tensors(&inputs).expect("in")).expect("bind");

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward_batch, named_tensors, Backend, Module, Status, Threads};
+use ddn::loaded::{Backend, Module};
+use ddn::runtime::{bind, forward_batch, named_tensors, Status, Threads};
 use serde_json::{json, Value};
 
 fn module(src: &str) -> Module {
@@ -256,7 +257,7 @@ fn non_finite_outputs_and_gradients_are_a_numerical_error_everywhere() {
     };
     let fwd = loaded.forward(&big).expect("forward");
     expect_error(fwd.solved.status, &fwd.solved.info, "LoadedNode::forward");
-    let node = loaded.node();
+    let node = &loaded.analysed();
     let bound = bind(node, &big).expect("bind");
     let solved = ddn::runtime::forward(node, &bound).expect("forward");
     expect_error(solved.status, &solved.info, "runtime::forward");

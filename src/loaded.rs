@@ -10,11 +10,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use super::{bind, kernel_set, Bound, Prepared, RunError, Solved};
+use crate::analysis::{Analysed, Analysis};
 use crate::diag::Color;
 use crate::eval::Tensor;
 use crate::ir::Node;
 use crate::kernel::{Evaluated, Interpreted, Kernels};
+use crate::runtime::{bind, kernel_set, Bound, Prepared, RunError, Solved, Threads};
 use crate::Compiled;
 
 /// Which back end runs a node's kernels.
@@ -65,11 +66,11 @@ impl Module {
     /// for the JIT compiled on first use per set of dimension sizes).
     pub fn node(&self, name: &str) -> Result<LoadedNode<'_>, RunError> {
         let nodes = &self.compiled.program.nodes;
-        let Some(node) = nodes.iter().find(|n| n.name == name) else {
+        let Some(node) = self.compiled.node(name) else {
             let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
             return Err(RunError(format!("no node `{name}`; the file has `{}`", names.join("`, `"))));
         };
-        LoadedNode::new(node, self.backend)
+        LoadedNode::new(&node, self.backend)
     }
 }
 
@@ -77,6 +78,7 @@ impl Module {
 /// dimension sizes it has been called with ([`Prepared`]).
 pub struct LoadedNode<'m> {
     node: &'m Node,
+    analysis: &'m Analysis,
     kernels: Arc<dyn Kernels>,
     prepared: Mutex<Vec<Arc<Prepared<'m>>>>,
 }
@@ -93,28 +95,35 @@ pub struct Forward {
 
 impl<'m> LoadedNode<'m> {
     /// `node`'s kernels on `backend`.
-    pub fn new(node: &'m Node, backend: Backend) -> Result<LoadedNode<'m>, RunError> {
+    pub fn new(node: &Analysed<'m>, backend: Backend) -> Result<LoadedNode<'m>, RunError> {
         let set = kernel_set(node)?;
         let kernels: Arc<dyn Kernels> = match backend {
             Backend::Evaluator => Arc::new(Evaluated(set)),
             Backend::Interpreter => Arc::new(Interpreted(set)),
             Backend::Jit => Arc::new(crate::jit::JitKernels::new(set)),
         };
-        Ok(LoadedNode { node, kernels, prepared: Mutex::new(Vec::new()) })
+        let Analysed { node, analysis } = node;
+        Ok(LoadedNode { node, analysis, kernels, prepared: Mutex::new(Vec::new()) })
     }
 
     /// `node` with its kernels run by `kernels` (a generated module's) and
     /// already prepared for some sizes (the recordings it was built with).
-    pub fn with_kernels(node: &'m Node, kernels: Arc<dyn Kernels>, prepared: Vec<Prepared<'m>>) -> LoadedNode<'m> {
-        LoadedNode { node, kernels, prepared: Mutex::new(prepared.into_iter().map(Arc::new).collect()) }
+    pub fn with_kernels(node: &Analysed<'m>, kernels: Arc<dyn Kernels>, prepared: Vec<Prepared<'m>>) -> LoadedNode<'m> {
+        let Analysed { node, analysis } = node;
+        LoadedNode { node, analysis, kernels, prepared: Mutex::new(prepared.into_iter().map(Arc::new).collect()) }
     }
 
     pub fn node(&self) -> &'m Node {
         self.node
     }
 
+    /// The node with its analysis.
+    pub fn analysed(&self) -> Analysed<'m> {
+        Analysed::new(self.node, self.analysis)
+    }
+
     /// The node's kernels on its back end, to share with
-    /// [`super::forward_batch_with_kernels`] or to keep beyond this borrow (the
+    /// [`crate::runtime::forward_batch_with_kernels`] or to keep beyond this borrow (the
     /// Python package holds them for the life of a layer, so the JIT's
     /// compiled code is reused across calls).
     pub fn kernels(&self) -> Arc<dyn Kernels> {
@@ -146,7 +155,7 @@ impl<'m> LoadedNode<'m> {
             // Sizes recorded at build time stay (they cost nothing to keep).
             prepared.retain(|p| p.recorded().is_some_and(|r| r.compiled.is_some()));
         }
-        let p = Arc::new(Prepared::new(self.node, bound, self.kernels.clone())?);
+        let p = Arc::new(Prepared::new(&self.analysed(), bound, self.kernels.clone())?);
         prepared.push(p.clone());
         Ok(p)
     }
@@ -154,9 +163,9 @@ impl<'m> LoadedNode<'m> {
     /// Solves every instance of a batch on `threads`, the instances of one size
     /// sharing the node prepared for it and kept here: a later batch at the same
     /// sizes records nothing and reuses the workspaces
-    /// ([`super::forward_batch_prepared`]). Results in input order.
-    pub fn forward_batch(&self, bounds: &[Bound], threads: super::Threads) -> Vec<Result<Solved, RunError>> {
-        super::batch::forward_batch_by_size(bounds, threads, |b| self.prepared(b))
+    /// ([`crate::runtime::forward_batch_prepared`]). Results in input order.
+    pub fn forward_batch(&self, bounds: &[Bound], threads: Threads) -> Vec<Result<Solved, RunError>> {
+        crate::runtime::batch::forward_batch_by_size(bounds, threads, |b| self.prepared(b))
     }
 
     /// dL/dparameters, by name, for the named cotangents dL/doutputs (a missing
