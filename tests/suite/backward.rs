@@ -535,17 +535,10 @@ fn weakly_active_constraint_gets_a_bracketed_answer() {
     // The entries away from the kink are the usual ones.
     assert!((g[0].data[1] - 1.0).abs() < 1e-6 && g[0].data[2].abs() < 1e-6, "{:?}", g[0]);
 }
-/// An active norm constraint against an independent reference: least squares
-/// in a ball solves `(AᵀA + λI)x = Aᵀb` with `‖x‖ = r` (the secular equation,
-/// here by bisection on λ). The interior point method alone stops with x off by
-/// 2e-7 along the sphere (the objective is flat to second order there); the
-/// polishing Newton steps bring it to rounding level.
-#[test]
-fn norm_ball_solution_against_the_secular_equation() {
-    let node = node_of("stdlib/more.ddn", "ls_norm_ball");
-    let a = [[1.0, 0.3], [0.2, 1.0], [0.5, -0.4]];
-    let bv = [2.0, 1.5, 0.3];
-    let r = 0.7;
+/// The minimiser of `‖Ax − b‖²` over the ball `‖x‖ ≤ r` (r below the
+/// unconstrained minimiser's norm): `(AᵀA + λI)x = Aᵀb` with `‖x‖ = r`, the
+/// secular equation, by bisection on λ.
+fn secular(a: &[[f64; 2]; 3], bv: &[f64; 3], r: f64) -> [f64; 2] {
     let x_of = |lam: f64| {
         let (mut m, mut v) = ([[0.0; 2]; 2], [0.0; 2]);
         for i in 0..3 {
@@ -571,7 +564,21 @@ fn norm_ball_solution_against_the_secular_equation() {
             hi = mid
         }
     }
-    let want = x_of(0.5 * (lo + hi));
+    x_of(0.5 * (lo + hi))
+}
+
+/// An active norm constraint against an independent reference: least squares
+/// in a ball against the secular equation ([`secular`]). The interior point
+/// method alone stops with x off by 2e-7 along the sphere (the objective is
+/// flat to second order there); the polishing Newton steps bring it to
+/// rounding level.
+#[test]
+fn norm_ball_solution_against_the_secular_equation() {
+    let node = node_of("stdlib/more.ddn", "ls_norm_ball");
+    let a = [[1.0, 0.3], [0.2, 1.0], [0.5, -0.4]];
+    let bv = [2.0, 1.5, 0.3];
+    let r = 0.7;
+    let want = secular(&a, &bv, r);
     let inputs = json!({"A": a, "b": bv, "r": r});
     let b = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
     let s = forward_with(&node, &b, &Settings::default()).expect("forward");
@@ -581,6 +588,36 @@ fn norm_ball_solution_against_the_secular_equation() {
     }
     let raw = forward_with(&node, &b, &Settings { polish: false, ..Settings::default() }).expect("forward");
     assert!((raw.outputs[0].1.data[0] - want[0]).abs() > 1e-8, "the IPM alone was expected to be less accurate");
+}
+
+/// The same with the objective scaled by `c` from 1e-10 to 1e4: the polishing
+/// steps' KKT error is taken in the objective's unit ω (`polish::kkt_error`),
+/// so they bring x to the secular equation's solution whatever c. With the
+/// error in absolute terms the dual side vanished at small c and the steps
+/// stopped early: x was 2.5e-6 off at c = 1e-8 and 1.2e-5 at c = 1e-6, each
+/// reported `optimal`.
+#[test]
+fn norm_ball_polish_is_accurate_whatever_the_objective_scale() {
+    let node = node_src(
+        "node f(A: real[m, n], b: real[m], r: pos, c: pos) -> x: real[n] {
+            minimize c * sum_squares(A @ x - b)
+            subject to { norm(x) <= r }
+        }",
+    );
+    let a = [[1.0, 0.3], [0.2, 1.0], [0.5, -0.4]];
+    let bv = [2.0, 1.5, 0.3];
+    let r = 0.7;
+    let want = secular(&a, &bv, r);
+    for c in [1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1.0, 1e2, 1e4] {
+        let inputs = json!({"A": a, "b": bv, "r": r, "c": c});
+        let b = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
+        let s = forward_with(&node, &b, &Settings::default()).expect("forward");
+        assert_eq!(s.status, Status::Optimal, "c = {c}: {:?}", s.info);
+        let x = &s.outputs[0].1.data;
+        for k in 0..2 {
+            assert!((x[k] - want[k]).abs() < 1e-9, "c = {c}: x = {x:?}, the secular equation gives {want:?}");
+        }
+    }
 }
 
 /// Seeded random SOCPs with a cone in the objective and one in the constraints.

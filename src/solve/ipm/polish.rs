@@ -200,13 +200,24 @@ pub(super) fn measure_returned(prob: &ConeProgram, ws: &mut Workspace) {
 }
 
 /// The KKT error of a point: the residuals relative to the data, and the
-/// complementarity (every component of `s ∘ z`) relative to the point's size.
+/// complementarity (every component of `s ∘ z`) relative to the point's size,
+/// the dual side (`r_d`, `q`, `z`) in the objective's unit ω as the statuses
+/// are ([`Info`]): the error of the program with its objective divided by ω,
+///
+/// ```text
+/// max(‖r_d‖∞ / (ω + ‖q‖∞), ‖r_p‖∞ / (1 + ‖b‖∞), ‖s ∘ z‖∞ / (ω (1 + max(‖x‖∞, ‖s‖∞, ‖z‖∞/ω))²)).
+/// ```
+///
+/// In absolute terms an objective scaled by a small `c` made every dual term
+/// of order `c`, so the error was the primal residual's alone and the steps
+/// stopped (at 1e-15) or were kept by it without looking at `s ∘ z`.
 fn kkt_error(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: &[f64], z: &[f64]) -> f64 {
     residuals(prob, ws, w, x, s, z);
     let inf = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-    let scale = 1.0 + inf(x).max(inf(z)).max(inf(s));
-    let comp = jordan_product_norm(&prob.cones, s, z);
-    (inf(&w.rd) / (1.0 + inf(&prob.q))).max(inf(&w.rp) / (1.0 + inf(&prob.b))).max(comp / (scale * scale))
+    let omega = ws.solver.data.objective_scale;
+    let scale = 1.0 + inf(x).max(inf(z) / omega).max(inf(s));
+    let comp = jordan_product_norm(&prob.cones, s, z) / omega;
+    (inf(&w.rd) / (omega + inf(&prob.q))).max(inf(&w.rp) / (1.0 + inf(&prob.b))).max(comp / (scale * scale))
 }
 
 /// `‖s ∘ z‖∞` blockwise: every component of the Jordan product, not just the
