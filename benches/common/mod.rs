@@ -146,7 +146,7 @@ pub fn bench<O>(
 /// directly timed calls, which criterion's own filter does not reach). A
 /// simplification of criterion's regex: substring match, with `^` and `$`
 /// anchors honoured.
-fn selected(id: &str) -> bool {
+pub fn selected(id: &str) -> bool {
     const WITH_VALUE: [&str; 15] = [
         "--profile-time",
         "--save-baseline",
