@@ -62,10 +62,10 @@ use std::hint::black_box;
 use clarabel::solver::{DefaultSettings, SolverStatus};
 use clarabel_problem::ClarabelProblem;
 use criterion::{criterion_group, criterion_main, Criterion};
+use ddn::analysis::Analysed;
 use ddn::canon::canonicalize;
 use ddn::diff::backward;
 use ddn::eval::Tensor;
-use ddn::ir::Node;
 use ddn::runtime::{bind, forward, interpreted, Prepared, Status};
 use ddn::solve::{solve, Settings};
 
@@ -97,7 +97,7 @@ mod openblas {
 struct Instance {
     family: &'static str,
     n: usize,
-    node: Node,
+    node: Analysed<'static>,
     named: std::collections::BTreeMap<String, Tensor>,
     cot: Vec<(String, Tensor)>,
     /// How close ddn's and Clarabel's points (the node's variables) must be
@@ -107,7 +107,7 @@ struct Instance {
 }
 
 /// Logistic regression with n features and 2n samples (module doc).
-fn logistic_instance(node: Node, n: usize) -> Instance {
+fn logistic_instance(node: Analysed<'static>, n: usize) -> Instance {
     let m = 2 * n;
     let mut rng = Rng::new(0x1016_0000 + n as u64);
     let x: Vec<f64> = rng.normals(m * n).into_iter().map(|v| v / (n as f64).sqrt()).collect();
@@ -144,7 +144,7 @@ fn symmetric(n: usize, mut lower: impl FnMut(usize, usize) -> f64) -> Tensor {
 
 /// The nearest correlation matrix of an n × n indefinite A (module doc).
 #[cfg(feature = "clarabel-sdp")]
-fn correlation_instance(node: Node, n: usize) -> Instance {
+fn correlation_instance(node: Analysed<'static>, n: usize) -> Instance {
     let mut rng = Rng::new(0x5d9_0000 + n as u64);
     let a = symmetric(n, |i, j| if i == j { 1.0 } else { 2.0 * rng.uniform() - 1.0 });
     let cot = symmetric(n, |_, _| rng.normal());
@@ -156,7 +156,7 @@ fn correlation_instance(node: Node, n: usize) -> Instance {
 
 /// Checks the instance once, then times its rows (module doc). `newton` is
 /// the node solved by its default (smooth) path, where there is one.
-fn run(c: &mut Criterion, inst: &Instance, newton: Option<&Node>) {
+fn run(c: &mut Criterion, inst: &Instance, newton: Option<&Analysed<'static>>) {
     let (node, n, named, cot) = (&inst.node, inst.n, &inst.named, &inst.cot);
     let group_name = format!("{GROUP}/{}", inst.family);
     let names = ["ddn_forward", "ddn_forward_backward", "ddn_ipm", "clarabel", "ddn_newton_forward"];
