@@ -256,6 +256,27 @@ fn array<'py, T: numpy::Element>(
     Ok(PyArray::from_owned_array(py, a))
 }
 
+/// One output of every instance stacked into one array (the batch axis first
+/// when there is one): instance `i`'s entries where `entry(i)` gives `shape`'s
+/// count of them, NaN where it gives none (a failed instance).
+fn stacked<'py, 'a>(
+    py: Python<'py>,
+    batch: Option<usize>,
+    shape: &[usize],
+    instances: usize,
+    entry: impl Fn(usize) -> Option<&'a [f64]>,
+) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+    let len: usize = shape.iter().product();
+    let mut data = vec![f64::NAN; instances * len];
+    for i in 0..instances {
+        if let Some(e) = entry(i).filter(|e| e.len() == len) {
+            data[i * len..(i + 1) * len].copy_from_slice(e);
+        }
+    }
+    let full: Vec<usize> = batch.iter().copied().chain(shape.iter().copied()).collect();
+    array(py, data, &full)
+}
+
 /// The batch size of `args` (the leading axis of those with one axis more than
 /// `node` declares), or `None` when every one is as declared.
 fn batch_size(node: &ddn::ir::Node, args: &[Arg]) -> Result<Option<usize>, String> {
@@ -444,18 +465,10 @@ impl Node {
         let messages: Vec<Option<String>> = solved.iter().map(|s| s.as_ref().err().map(|e| e.0.clone())).collect();
         let mut outputs = Vec::with_capacity(shapes.len());
         for (k, shape) in shapes.iter().enumerate() {
-            let len: usize = shape.iter().product();
-            let mut data = vec![f64::NAN; solved.len() * len];
-            for (i, s) in solved.iter().enumerate() {
-                let Ok(s) = s else { continue };
-                if let Some((_, t)) = s.outputs.get(k).filter(|_| s.status.is_solved()) {
-                    if t.data.len() == len {
-                        data[i * len..(i + 1) * len].copy_from_slice(&t.data);
-                    }
-                }
-            }
-            let full: Vec<usize> = batch.iter().copied().chain(shape.iter().copied()).collect();
-            outputs.push(array(py, data, &full)?);
+            outputs.push(stacked(py, batch, shape, solved.len(), |i| {
+                let s = solved[i].as_ref().ok().filter(|s| s.status.is_solved())?;
+                s.outputs.get(k).map(|(_, t)| t.data.as_slice())
+            })?);
         }
         let status = array(py, codes.clone(), batch.as_slice())?;
         let solution = Solution {
@@ -691,16 +704,11 @@ impl Solution {
         let failures = self.failures(&outs);
         let result = PyDict::new(py);
         for ((name, _, _), shape) in outputs_of(node).zip(&self.shapes) {
-            let len: usize = shape.iter().product();
-            let mut data = vec![f64::NAN; instances * len];
-            for (i, out) in outs.iter().enumerate() {
-                let Ok(out) = out else { continue };
-                if let Some((_, t)) = out.iter().find(|(n, t)| n == name && t.data.len() == len) {
-                    data[i * len..(i + 1) * len].copy_from_slice(&t.data);
-                }
-            }
-            let full: Vec<usize> = self.batch.iter().copied().chain(shape.iter().copied()).collect();
-            result.set_item(name, array(py, data, &full)?)?;
+            let tangent = stacked(py, self.batch, shape, instances, |i| {
+                let out = outs[i].as_ref().ok()?;
+                out.iter().find(|(n, _)| n == name).map(|(_, t)| t.data.as_slice())
+            })?;
+            result.set_item(name, tangent)?;
         }
         Ok((result, failures))
     }

@@ -4,6 +4,7 @@
 //! and the backward pass read it here and never look at the node's shape again.
 
 use super::expr::Expr;
+use super::node::Family;
 use crate::diag::Span;
 
 /// `solve using method(options)`, resolved and checked by sema.
@@ -48,12 +49,65 @@ impl SolveMethod {
         matches!(self, SolveMethod::Sinkhorn(..) | SolveMethod::Eigh(_))
     }
 
+    /// Why a `family` node has no forward by this method, if it has none: a
+    /// conic node is solved by the interior point method alone (no smooth path
+    /// is derived for it); a smooth one by Newton, SQP or a specialised forward
+    /// (`ipm` there would need a cone program, and the classifier found none:
+    /// the node is not DCP, or not with ddn's cones), and Newton takes
+    /// equality constraints only. The one statement of the rule: `ddnc check`
+    /// reports it at the method's name, the runtime refuses a node built past
+    /// the checker with the same words.
+    pub fn misfit(&self, family: Family) -> Option<Misfit> {
+        let ipm = matches!(self, SolveMethod::Ipm(_));
+        let (why, instead) = if family.is_conic() != ipm {
+            if family.is_conic() {
+                ("a conic node is solved by the interior point method", "`ipm`")
+            } else {
+                ("a node that is not a cone program is solved locally", "`newton`, `sqp`, `sinkhorn` or `eigh`")
+            }
+        } else if matches!(self, SolveMethod::Newton(_)) && family == Family::SmoothInequality {
+            ("Newton's method handles equality constraints only", "`sqp`")
+        } else {
+            return None;
+        };
+        Some(Misfit { method: self.name(), family: family.name(), why, instead })
+    }
+
     /// The options given (all unset for a method that takes none).
     pub fn options(&self) -> IterOptions {
         match self {
             SolveMethod::Ipm(o) | SolveMethod::Newton(o) | SolveMethod::Sqp(o) | SolveMethod::Sinkhorn(o, _) => *o,
             SolveMethod::Eigh(_) => IterOptions::default(),
         }
+    }
+}
+
+/// A method named for a family that has no forward by it ([`SolveMethod::misfit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Misfit {
+    pub method: &'static str,
+    pub family: &'static str,
+    /// Which methods the family's nodes are solved by, and why.
+    pub why: &'static str,
+    /// The methods to name instead.
+    pub instead: &'static str,
+}
+
+impl Misfit {
+    /// The refusal's headline.
+    pub fn message(&self) -> String {
+        format!("`solve using {}` is not available for {} nodes", self.method, self.family)
+    }
+
+    /// What to do instead.
+    pub fn help(&self) -> String {
+        format!("{}: use {}, or leave `solve using` out", self.why, self.instead)
+    }
+}
+
+impl std::fmt::Display for Misfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message(), self.help())
     }
 }
 

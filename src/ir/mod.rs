@@ -12,7 +12,7 @@ mod print;
 
 pub use crate::shape::{Dim, DimId, Shape};
 pub use expr::{Arith, Expr, ExprKind, Sel, SymId};
-pub use method::{Eigen, IterOptions, SolveMethod, SolveSpec, Transport, Weight};
+pub use method::{Eigen, IterOptions, Misfit, SolveMethod, SolveSpec, Transport, Weight};
 pub use node::{
     shape_str, Classification, Constraint, ConstraintOrigin, DimInfo, Family, Init, Node, Objective, Output, Param,
     ParamId, Program, Relation, Var, VarId,

@@ -23,8 +23,8 @@
 //! with [`Threads::Calling`] they run one after another on the calling thread.
 //! A pool of one thread would give the same numbers, but each call would hand
 //! its work to the pool's thread and wait for it to finish: a wake-up and a
-//! sleep per call, tens of microseconds on a quiet machine and milliseconds on
-//! a loaded one, which a batch of small instances should not pay.
+//! sleep per call, which a caller on one thread (the Python layer with one
+//! thread, one instance) has no reason to pay.
 //!
 //! **faer's own parallelism** is a process-wide setting
 //! ([`faer::set_global_parallelism`]), not something a call can choose. With its

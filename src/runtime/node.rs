@@ -170,24 +170,26 @@ impl From<EvalError> for RunError {
     }
 }
 
+/// The refusal of a method the node's family has no forward for
+/// ([`SolveMethod::misfit`]: `ddnc check` reports it; this catches a node
+/// built past the checker).
+pub(crate) fn method_fits(node: &Node) -> Result<(), RunError> {
+    match node.solve.as_ref().and_then(|s| s.method.misfit(node.class.family)) {
+        Some(m) => Err(RunError(m.to_string())),
+        None => Ok(()),
+    }
+}
+
 /// The IPM settings a node's `solve using ipm(...)` asks for.
 pub fn settings(node: &Node) -> Result<ipm::Settings, RunError> {
+    method_fits(node)?;
     let mut s = ipm::Settings::default();
-    match node.solve.as_ref().map(|s| &s.method) {
-        None => {}
-        Some(SolveMethod::Ipm(options)) => {
-            if let Some(tol) = options.tol {
-                (s.tol_gap_abs, s.tol_gap_rel, s.tol_feas) = (tol, tol, tol);
-            }
-            s.max_iter = options.max_iter.map_or(s.max_iter, |v| u32::try_from(v).unwrap_or(u32::MAX));
+    // A conic node's method fits only if it is `ipm`.
+    if let Some(SolveMethod::Ipm(options)) = node.solve.as_ref().map(|s| &s.method) {
+        if let Some(tol) = options.tol {
+            (s.tol_gap_abs, s.tol_gap_rel, s.tol_feas) = (tol, tol, tol);
         }
-        Some(other) => {
-            return Err(RunError(format!(
-                "`solve using {}` is not available for {} nodes; use `ipm` or leave it out",
-                other.name(),
-                node.class.family.name()
-            )))
-        }
+        s.max_iter = options.max_iter.map_or(s.max_iter, |v| u32::try_from(v).unwrap_or(u32::MAX));
     }
     s.validate().map_err(RunError)?;
     Ok(s)

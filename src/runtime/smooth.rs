@@ -98,18 +98,14 @@ pub(crate) fn outputs(
 
 /// The method and settings `solve using newton(...)` / `sqp(...)` ask for.
 fn settings(node: &Node) -> Result<(Method, smooth::Settings), RunError> {
+    super::node::method_fits(node)?;
     let mut s = smooth::Settings::default();
+    // `ipm` does not fit a smooth node, and `sinkhorn`/`eigh` nodes have
+    // forwards of their own (`forward` routes them before this).
     let (method, options) = match node.solve.as_ref().map(|s| &s.method) {
-        None => return Ok((Method::Auto, s)),
         Some(SolveMethod::Newton(o)) => (Method::Newton, o),
         Some(SolveMethod::Sqp(o)) => (Method::Sqp, o),
-        Some(other) => {
-            return Err(RunError(format!(
-            "`solve using {}` is not available for {} nodes; use `newton`, `sqp`, `sinkhorn`, `eigh` or leave it out",
-            other.name(),
-            node.class.family.name()
-        )))
-        }
+        _ => return Ok((Method::Auto, s)),
     };
     s.tol = options.tol.unwrap_or(s.tol);
     s.max_iter = options.max_iter.map_or(s.max_iter, |v| usize::try_from(v).unwrap_or(usize::MAX));

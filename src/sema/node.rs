@@ -544,28 +544,15 @@ impl<'d> NodeBuilder<'_, 'd> {
     }
 }
 
-/// Whether the node's family has a forward by `method`, else the diagnostic
-/// (at the method's name): a conic node is solved by the interior point method
-/// alone (no smooth path is derived for it); a smooth one by Newton, SQP or a
-/// specialised forward (`ipm` there would need a cone program, and the
-/// classifier found none: the node is not DCP, or not with ddn's cones), and
-/// Newton takes equality constraints only.
+/// Whether the node's family has a forward by `method` ([`SolveMethod::misfit`]),
+/// else the diagnostic at the method's name.
 fn method_fits(method: &SolveMethod, family: Family, at: Span) -> Result<(), Diagnostic> {
-    let ipm = matches!(method, SolveMethod::Ipm(_));
-    let (why, instead) = if family.is_conic() != ipm {
-        if family.is_conic() {
-            ("a conic node is solved by the interior point method", "`ipm`")
-        } else {
-            ("a node that is not a cone program is solved locally", "`newton`, `sqp`, `sinkhorn` or `eigh`")
+    match method.misfit(family) {
+        None => Ok(()),
+        Some(m) => {
+            Err(Diagnostic::error(m.message()).at(at, format!("not a method for {} nodes", m.family)).help(m.help()))
         }
-    } else if matches!(method, SolveMethod::Newton(_)) && family == Family::SmoothInequality {
-        ("Newton's method handles equality constraints only", "`sqp`")
-    } else {
-        return Ok(());
-    };
-    Err(Diagnostic::error(format!("`solve using {}` is not available for {} nodes", method.name(), family.name()))
-        .at(at, format!("not a method for {} nodes", family.name()))
-        .help(format!("{why}: use {instead}, or leave `solve using` out")))
+    }
 }
 
 /// `solve using NAME(options)` with its name resolved and options typed; the
