@@ -1,28 +1,35 @@
-//! Batching: forward + backward over a batch of 64 instances of one node, as a
-//! sequential loop and through `ddn::runtime::forward_batch`, `ddn::diff::backward_batch` on
-//! rayon pools of 1 and 2 threads.
+//! Batching: forward + backward over a batch of instances of one node, as a
+//! sequential loop and through `ddn::runtime::forward_batch_prepared`,
+//! `ddn::diff::backward_batch` on the calling thread and on rayon pools of 1 and 2
+//! threads.
 //!
-//! Two problems, 64 seeded instances each:
+//! Two problems of 64 seeded instances each, and two small ones where the
+//! hand-off to a pool is a visible part of a call:
 //!
 //! - `least_squares`: stdlib `least_squares`, A 64×32 (m = 64, n = 32) and b
 //!   Gaussian, a Gaussian cotangent on x (the direct QR path);
 //! - `optnet_qp`: stdlib `optnet_qp` with n = 50 (100 inequalities, 10
 //!   equalities), the data of `benches/qp_layer.rs` (`common::optnet_inputs`),
-//!   a Gaussian cotangent on z (the interior point path).
+//!   a Gaussian cotangent on z (the interior point path);
+//! - `optnet_qp_n10_x1`, `optnet_qp_n10_x16`: the same node at n = 10 (20
+//!   inequalities, 2 equalities), one instance and 16 (the Python layer's
+//!   `Threads::Calling` case: a call on one thread).
 //!
 //! Per problem, in one criterion group (`batch`), each timing one whole batch
-//! (inputs bound once beforehand, untimed; throughput in instances/s):
+//! (inputs bound and the node prepared once beforehand, untimed, as
+//! `ddn::loaded::LoadedNode` keeps it; throughput in instances/s):
 //!
 //! - `<problem>_sequential`: the baseline, a plain loop of
-//!   `Prepared::forward` + `diff::backward` per instance on the calling thread,
-//!   the node prepared once for the batch as `forward_batch` does;
-//! - `<problem>_batch_1_thread`, `<problem>_batch_2_threads`: `forward_batch` +
+//!   `Prepared::forward` + `diff::backward` per instance on the calling thread;
+//! - `<problem>_calling`: `forward_batch_prepared` + `backward_batch` with
+//!   `Threads::Calling` (no pool: what a one-thread batch should cost);
+//! - `<problem>_batch_1_thread`, `<problem>_batch_2_threads`: `forward_batch_prepared` +
 //!   `backward_batch` inside `ThreadPool::install` of a pool built with
-//!   `ThreadPoolBuilder::new().num_threads(k)`.
+//!   `ThreadPoolBuilder::new().num_threads(k)`, `Threads::Pool`.
 //!
 //! faer runs sequentially (`common::single_threaded`), so the only parallelism
 //! is across instances. Before timing, each problem checks once that every
-//! instance is optimal and that both pools return the sequential loop's outputs
+//! instance is optimal and that every mode returns the sequential loop's outputs
 //! and gradients bit for bit, and panics if not.
 //!
 //! ```sh
@@ -38,13 +45,29 @@ use ddn::analysis::Analysed;
 use ddn::diff::backward;
 use ddn::diff::backward_batch;
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward, forward_batch, interpreted, Bound, Prepared, Status, Threads};
+use ddn::runtime::{bind, forward, forward_batch_prepared, interpreted, Bound, Prepared, Status, Threads};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use common::{bench, inputs, optnet_inputs, stdlib_node, time_once, Rng};
 
 const GROUP: &str = "batch";
 const BATCH: usize = 64;
+
+/// Where a batch runs: on the calling thread, or across a pool of `k` threads.
+enum Mode {
+    Calling,
+    Pool(usize, ThreadPool),
+}
+
+impl Mode {
+    fn label(&self) -> String {
+        match self {
+            Mode::Calling => "calling".to_string(),
+            Mode::Pool(1, _) => "batch_1_thread".to_string(),
+            Mode::Pool(k, _) => format!("batch_{k}_threads"),
+        }
+    }
+}
 
 type Cotangents = Vec<(String, Tensor)>;
 
@@ -64,20 +87,24 @@ fn sequential(node: &Analysed<'_>, prepared: &Prepared, bounds: &[Bound], cots: 
         .collect()
 }
 
-/// The batch API on `pool`.
-fn batched(pool: &ThreadPool, node: &Analysed<'_>, bounds: &[Bound], cots: &[Cotangents]) -> Results {
-    pool.install(|| {
-        let mut solved = forward_batch(node, bounds, Threads::Pool);
-        let grads = backward_batch(node, bounds, &mut solved, cots, Threads::Pool);
+/// The batch API in `mode`, the node prepared beforehand (as `LoadedNode` keeps it).
+fn batched(mode: &Mode, node: &Analysed<'_>, prepared: &Prepared, bounds: &[Bound], cots: &[Cotangents]) -> Results {
+    let run = |threads| {
+        let mut solved = forward_batch_prepared(prepared, bounds, threads);
+        let grads = backward_batch(node, bounds, &mut solved, cots, threads);
         solved.into_iter().zip(grads).map(|(s, g)| (s.expect("forward").outputs, g.expect("backward"))).collect()
-    })
+    };
+    match mode {
+        Mode::Calling => run(Threads::Calling),
+        Mode::Pool(_, pool) => pool.install(|| run(Threads::Pool)),
+    }
 }
 
 /// Benchmarks one problem: `instances` are the named inputs, `output` the name
 /// the cotangents go to.
 fn problem(
     c: &mut Criterion,
-    pools: &[(usize, ThreadPool)],
+    modes: &[Mode],
     name: &str,
     node: &Analysed<'_>,
     instances: Vec<Vec<(&str, Tensor)>>,
@@ -94,29 +121,29 @@ fn problem(
         })
         .collect();
 
-    // Once, untimed: every instance optimal, every pool bit for bit the loop.
+    let count = bounds.len();
+    // Once, untimed: every instance optimal, every mode bit for bit the loop.
     let statuses: Vec<Status> = bounds.iter().map(|b| forward(node, b).expect("forward").status).collect();
     assert!(statuses.iter().all(|s| *s == Status::Optimal), "{name}: statuses {statuses:?}");
     let prepared = Prepared::new(node, &bounds[0], interpreted(node).expect("kernels")).expect("prepare");
     let (t_seq, reference) = time_once(|| sequential(node, &prepared, &bounds, &cots));
     let mut probes = Vec::new();
-    for (k, pool) in pools {
-        let (t, results) = time_once(|| batched(pool, node, &bounds, &cots));
-        assert!(results == reference, "{name}: the {k}-thread batch differs from the sequential loop");
+    for mode in modes {
+        let (t, results) = time_once(|| batched(mode, node, &prepared, &bounds, &cots));
+        assert!(results == reference, "{name}: the {} batch differs from the sequential loop", mode.label());
         probes.push(t);
     }
-    println!("{name}: {BATCH} instances, all optimal; batches on 1 and 2 threads equal the loop bit for bit");
+    println!("{name}: {count} instances, all optimal; every mode equals the loop bit for bit");
 
     let mut group = c.benchmark_group(GROUP);
-    group.throughput(Throughput::Elements(BATCH as u64));
+    group.throughput(Throughput::Elements(count as u64));
     let g = &mut group;
-    bench(g, GROUP, &format!("{name}_sequential"), BATCH, t_seq, || {
+    bench(g, GROUP, &format!("{name}_sequential"), count, t_seq, || {
         sequential(node, &prepared, black_box(&bounds), black_box(&cots))
     });
-    for ((k, pool), probe) in pools.iter().zip(probes) {
-        let label = if *k == 1 { "1_thread".to_string() } else { format!("{k}_threads") };
-        bench(g, GROUP, &format!("{name}_batch_{label}"), BATCH, probe, || {
-            batched(pool, node, black_box(&bounds), black_box(&cots))
+    for (mode, probe) in modes.iter().zip(probes) {
+        bench(g, GROUP, &format!("{name}_{}", mode.label()), count, probe, || {
+            batched(mode, node, &prepared, black_box(&bounds), black_box(&cots))
         });
     }
     group.finish();
@@ -124,8 +151,8 @@ fn problem(
 
 fn batch(c: &mut Criterion) {
     common::single_threaded();
-    let pools: Vec<(usize, ThreadPool)> =
-        [1, 2].into_iter().map(|k| (k, ThreadPoolBuilder::new().num_threads(k).build().expect("pool"))).collect();
+    let pool = |k| Mode::Pool(k, ThreadPoolBuilder::new().num_threads(k).build().expect("pool"));
+    let modes = [Mode::Calling, pool(1), pool(2)];
 
     let ls = stdlib_node("least_squares.ddn", include_str!("../stdlib/least_squares.ddn"), "least_squares");
     let (m, n) = (64, 32);
@@ -133,12 +160,19 @@ fn batch(c: &mut Criterion) {
     let instances = (0..BATCH)
         .map(|_| vec![("A", Tensor::matrix(m, n, rng.normals(m * n))), ("b", Tensor::vector(rng.normals(m)))])
         .collect();
-    problem(c, &pools, "least_squares", &ls, instances, "x", 0xba_0002);
+    problem(c, &modes, "least_squares", &ls, instances, "x", 0xba_0002);
 
     let qp = stdlib_node("optnet_qp.ddn", include_str!("../stdlib/optnet_qp.ddn"), "optnet_qp");
     let mut rng = Rng::new(0xba_0003);
     let instances = (0..BATCH).map(|_| optnet_inputs(&mut rng, 50)).collect();
-    problem(c, &pools, "optnet_qp", &qp, instances, "z", 0xba_0004);
+    problem(c, &modes, "optnet_qp", &qp, instances, "z", 0xba_0004);
+
+    // Small calls: the hand-off to a pool thread and back against the solve.
+    let mut rng = Rng::new(0xba_0005);
+    for count in [1, 16] {
+        let instances = (0..count).map(|_| optnet_inputs(&mut rng, 10)).collect();
+        problem(c, &modes[..2], &format!("optnet_qp_n10_x{count}"), &qp, instances, "z", 0xba_0006);
+    }
 }
 
 criterion_group!(benches, batch);
