@@ -88,12 +88,18 @@ def _inputs(node, params) -> tuple[dict[str, np.ndarray], torch.dtype, bool, boo
     return arrays, (_F32 if f32 and not f64 else _F64), plain, grad
 
 
+def _any_failed(status: np.ndarray) -> bool:
+    """Whether some instance is not solved. SOLVED is the first three codes (the
+    contract's order): a comparison, not isin; an unbatched call's 0-d status is
+    read as an int (a NumPy reduction costs microseconds)."""
+    return (int(status) if status.ndim == 0 else int(status.max())) > _SOLVED_MAX
+
+
 def _solve(layer: "Layer", arrays, dtype: torch.dtype, plain: bool, device) -> tuple[list[torch.Tensor], torch.Tensor, object]:
     """The node solved at `arrays`: its outputs as tensors (of `dtype`, on
     `device`), the status codes, and the native solution."""
     outputs, status, native = layer.node._native.forward(arrays, layer._thread_count())
-    # SOLVED is the first three codes (the contract's order): a comparison, not isin.
-    if layer.on_failure == "raise" and (status > _SOLVED_MAX).any():
+    if layer.on_failure == "raise" and _any_failed(status):
         raise DdnError(_failure_text(status, native.messages))
     if plain or (dtype is _F64 and device == _CPU):
         outs = [torch.from_numpy(o) for o in outputs]
@@ -102,18 +108,31 @@ def _solve(layer: "Layer", arrays, dtype: torch.dtype, plain: bool, device) -> t
     return outs, torch.from_numpy(status), native
 
 
+class _Call:
+    """What a call passes to :class:`_Solve` besides the parameters, as one
+    argument (each argument of ``Function.apply`` costs autograd's checks), and
+    where the forward leaves the status codes (a non-differentiable output of
+    the Function would cost autograd's bookkeeping on every call)."""
+
+    __slots__ = ("layer", "arrays", "dtype", "plain", "status")
+
+    def __init__(self, layer: "Layer", arrays, dtype: torch.dtype, plain: bool):
+        self.layer, self.arrays, self.dtype, self.plain = layer, arrays, dtype, plain
+        self.status = None
+
+
 class _Solve(torch.autograd.Function):
-    """Forward: the node's outputs (the status codes are appended to `status`:
-    a non-differentiable output of the Function would cost autograd's
-    bookkeeping on every call); backward: the gradients of the parameters that
-    require them; jvp: the outputs' tangents for the parameters' tangents."""
+    """Forward: the node's outputs (the status codes left in `call.status`);
+    backward: the gradients of the parameters that require them; jvp: the
+    outputs' tangents for the parameters' tangents."""
 
     @staticmethod
-    def forward(ctx, layer: "Layer", arrays, dtype: torch.dtype, plain: bool, status: list, *params: torch.Tensor):
+    def forward(ctx, call: _Call, *params: torch.Tensor):
         ctx.set_materialize_grads(False)
         device = params[0].device if params else _CPU
-        outs, codes, native = _solve(layer, arrays, dtype, plain, device)
-        status.append(codes)
+        layer, dtype, plain = call.layer, call.dtype, call.plain
+        outs, codes, native = _solve(layer, call.arrays, dtype, plain, device)
+        call.status = codes
         ctx.native = native
         ctx.layer = layer
         ctx.plain = plain
@@ -127,7 +146,7 @@ class _Solve(torch.autograd.Function):
     def backward(ctx, *grad_outputs):
         node = ctx.layer.node
         cot = {n: _float64_numpy(g) for n, g in zip(node.output_names, grad_outputs) if g is not None}
-        needs = ctx.needs_input_grad[5:]
+        needs = ctx.needs_input_grad[1:]
         grads, failures = ctx.native.backward(cot, [n for n, need in zip(node.param_names, needs) if need])
         if failures and ctx.layer.on_failure == "raise":
             raise DdnError("backward failed: " + "; ".join(f"instance {i}: {m}" for i, m in failures))
@@ -139,12 +158,12 @@ class _Solve(torch.autograd.Function):
                 torch.from_numpy(grads[n]).to(device, d) if need else None
                 for n, need, d in zip(node.param_names, needs, ctx.param_dtypes)
             ]
-        return (None, None, None, None, None, *back)
+        return (None, *back)
 
     @staticmethod
     def jvp(ctx, *tangents):
         node = ctx.layer.node
-        dots = {n: _float64_numpy(t) for n, t in zip(node.param_names, tangents[5:]) if t is not None}
+        dots = {n: _float64_numpy(t) for n, t in zip(node.param_names, tangents[1:]) if t is not None}
         outs, failures = ctx.native.jvp(dots)
         if failures and ctx.layer.on_failure == "raise":
             raise DdnError("forward mode failed: " + "; ".join(f"instance {i}: {m}" for i, m in failures))
@@ -217,9 +236,9 @@ class Layer(torch.nn.Module):
         # carry a tangent that only the Function sees (reading the level is a
         # module attribute: the public `unpack_dual` per parameter costs more).
         if (grad and torch.is_grad_enabled()) or _fwAD._current_level >= 0:
-            status = []
-            outs = _Solve.apply(self, arrays, dtype, plain, status, *params)
-            status = status[0]
+            call = _Call(self, arrays, dtype, plain)
+            outs = _Solve.apply(call, *params)
+            status = call.status
         else:
             # Nothing to differentiate: the solve without autograd's bookkeeping.
             outs, status, _ = _solve(self, arrays, dtype, plain, params[0].device if params else _CPU)
