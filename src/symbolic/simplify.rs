@@ -219,8 +219,11 @@ impl CostFunction<Math> for FewerProducts<'_> {
 /// A simplified expression and how the run ended.
 #[derive(Clone, Debug)]
 pub struct Simplified {
+    /// The cheapest equivalent expression egg extracted.
     pub expr: Expr,
+    /// Why the run stopped: saturated, or at the node or iteration limit.
     pub stop: StopReason,
+    /// egg iterations run.
     pub iterations: usize,
 }
 
