@@ -56,7 +56,9 @@ pub const NODE_LIMIT: usize = 20_000;
 /// the term is undefined.
 #[derive(Clone, Debug)]
 pub struct Info {
+    /// The shape every term of the class has.
     pub shape: Shape,
+    /// The value, for a scalar constant.
     pub value: Option<f64>,
     /// `d` is here when the term divides by `d` (or raises it to a negative
     /// power): where `d = 0` the term is undefined, so a rewrite that removes
