@@ -38,7 +38,8 @@ pub enum Atom {
     Mean,
     /// `trace(X)`: Σᵢ Xᵢᵢ of a square matrix.
     Trace,
-    /// `diag(x)`: a vector to the diagonal matrix it spans; a square matrix to its diagonal.
+    /// `diag(x)`: a vector to the diagonal matrix with it on the diagonal; a square
+    /// matrix to its diagonal.
     Diag,
     /// `ones(n)`, `ones(m, n)`: the all-ones vector or matrix.
     Ones,
@@ -63,7 +64,7 @@ pub enum Atom {
     Norm1,
     /// `norm_inf(x)`: maxᵢ |xᵢ|.
     NormInf,
-    /// `quad_form(x, P)`: xᵀ P x, `P` a `psd` parameter (data, never a variable).
+    /// `quad_form(x, P)`: xᵀ P x, `P` data; convex when `P` is known psd (a `psd` parameter).
     QuadForm,
     /// `quad_over_lin(x, t)`: Σ xᵢ² / t, for a scalar t > 0.
     QuadOverLin,

@@ -244,7 +244,7 @@ pub struct Node {
     pub name: String,
     /// The whole node.
     pub span: Span,
-    /// Its dimension names, indexed by [`crate::shape::DimId`], in order of first use.
+    /// Its dimension names, indexed by [`crate::shape::DimId`], in the order parameters bind them.
     pub dims: Vec<DimInfo>,
     /// Its inputs, in declaration order (the forward's arguments).
     pub params: Vec<Param>,
