@@ -43,7 +43,9 @@ impl Analysis {
 /// the node's analysis along, and dereferences to the node.
 #[derive(Clone, Copy, Debug)]
 pub struct Analysed<'n> {
+    /// The checked node.
     pub node: &'n Node,
+    /// Its analyses (derivation and kernels), made on first use.
     pub analysis: &'n Analysis,
 }
 

@@ -14,10 +14,13 @@ pub const PRELUDE_NAME: &str = "<stdlib>/prelude.ddn";
 /// The result of compiling one file: the checked nodes and every diagnostic.
 #[derive(Debug)]
 pub struct Compiled {
+    /// The file and the prelude, which the diagnostics' spans point into.
     pub sources: SourceMap,
+    /// The compiled file's id in `sources`.
     pub file: FileId,
     /// Nodes that checked cleanly (a file with errors may still have some).
     pub program: Program,
+    /// Every error and warning, the prelude's included, in the order found.
     pub diagnostics: Vec<Diagnostic>,
     /// One per node of `program`, in its order: each node's analyses, made on
     /// first use and kept (so a node compiled once derives and lowers once).
@@ -25,6 +28,7 @@ pub struct Compiled {
 }
 
 impl Compiled {
+    /// Whether any diagnostic is an error (then `ddnc check` fails).
     pub fn has_errors(&self) -> bool {
         has_errors(&self.diagnostics)
     }

@@ -37,12 +37,16 @@ pub struct Limits {
 /// One budget: its value, and the variable that sets it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Budget {
+    /// [`Limits::expr_nodes`].
     ExprNodes,
+    /// [`Limits::elements`].
     Elements,
+    /// [`Limits::dense_entries`].
     DenseEntries,
 }
 
 impl Budget {
+    /// Every budget, in the module table's order.
     pub const ALL: [Budget; 3] = [Budget::ExprNodes, Budget::Elements, Budget::DenseEntries];
 
     /// The environment variable that raises it.
@@ -71,6 +75,7 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The value of budget `b`.
     pub fn get(&self, b: Budget) -> u64 {
         match b {
             Budget::ExprNodes => self.expr_nodes,

@@ -9,11 +9,14 @@ pub struct DimId(pub u32);
 /// One axis length: known now, or named and bound when the node is called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dim {
+    /// A literal length.
     Fixed(u64),
+    /// A dimension name, bound by a parameter's axis at run time.
     Named(DimId),
 }
 
 impl Dim {
+    /// Known to be 1 (the length that broadcasts).
     pub fn is_one(self) -> bool {
         self == Dim::Fixed(1)
     }
@@ -24,22 +27,27 @@ impl Dim {
 pub struct Shape(pub Vec<Dim>);
 
 impl Shape {
+    /// `[]`.
     pub fn scalar() -> Shape {
         Shape(Vec::new())
     }
 
+    /// `[n]`.
     pub fn vector(n: Dim) -> Shape {
         Shape(vec![n])
     }
 
+    /// `[m, n]`: `m` rows, `n` columns.
     pub fn matrix(m: Dim, n: Dim) -> Shape {
         Shape(vec![m, n])
     }
 
+    /// The number of axes (0, 1 or 2 in the language).
     pub fn rank(&self) -> usize {
         self.0.len()
     }
 
+    /// No axes (a `real[1]` is not a scalar here; see [`Self::is_unit`]).
     pub fn is_scalar(&self) -> bool {
         self.0.is_empty()
     }

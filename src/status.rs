@@ -16,9 +16,16 @@ pub enum Status {
     /// local minimum fails (a saddle or a maximum), after the solver tried to
     /// move off it.
     Stationary,
+    /// The constraints have no common point: the interior point method found a
+    /// certificate of primal infeasibility (or nearly one).
     Infeasible,
+    /// The objective is unbounded below (in minimisation form): a certificate of
+    /// dual infeasibility, or a smooth solver's objective fell below its floor.
     Unbounded,
+    /// The iteration limit (`max_iter`) was reached first.
     MaxIterations,
+    /// The solver could not go on: a non-finite value, a failed factorisation or
+    /// line search, or no progress.
     NumericalError,
 }
 
@@ -34,6 +41,7 @@ impl Status {
         Status::NumericalError,
     ];
 
+    /// Its name in the contract and in `ddnc run`'s JSON (`optimal_inaccurate`).
     pub fn name(self) -> &'static str {
         match self {
             Status::Optimal => "optimal",

@@ -5,21 +5,28 @@
 /// What is known of an expression's sign, elementwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Sign {
+    /// Every entry is 0.
     Zero,
+    /// Every entry is ≥ 0.
     Nonneg,
+    /// Every entry is ≤ 0.
     Nonpos,
+    /// Nothing is known.
     Unknown,
 }
 
 impl Sign {
+    /// Known ≥ 0 (`Zero` or `Nonneg`).
     pub fn is_nonneg(self) -> bool {
         matches!(self, Sign::Zero | Sign::Nonneg)
     }
 
+    /// Known ≤ 0 (`Zero` or `Nonpos`).
     pub fn is_nonpos(self) -> bool {
         matches!(self, Sign::Zero | Sign::Nonpos)
     }
 
+    /// The sign of the constant `c`.
     pub fn of(c: f64) -> Sign {
         if c == 0.0 {
             Sign::Zero
@@ -82,22 +89,30 @@ impl std::ops::Mul for Sign {
 /// DCP curvature. `Constant` means "data": no variable occurs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Curvature {
+    /// No variable occurs: data (parameters and literals).
     Constant,
+    /// Affine in the variables: both convex and concave.
     Affine,
+    /// Convex in the variables.
     Convex,
+    /// Concave in the variables.
     Concave,
+    /// Not shown convex or concave by the DCP rules.
     Unknown,
 }
 
 impl Curvature {
+    /// Convex under DCP (constant and affine included).
     pub fn is_convex(self) -> bool {
         matches!(self, Curvature::Constant | Curvature::Affine | Curvature::Convex)
     }
 
+    /// Concave under DCP (constant and affine included).
     pub fn is_concave(self) -> bool {
         matches!(self, Curvature::Constant | Curvature::Affine | Curvature::Concave)
     }
 
+    /// Affine or constant.
     pub fn is_affine(self) -> bool {
         matches!(self, Curvature::Constant | Curvature::Affine)
     }
@@ -111,6 +126,7 @@ impl Curvature {
         }
     }
 
+    /// From what is known: `constant` wins, then convex and concave together are affine.
     pub fn from_flags(constant: bool, convex: bool, concave: bool) -> Curvature {
         match (constant, convex, concave) {
             (true, _, _) => Curvature::Constant,
@@ -121,6 +137,7 @@ impl Curvature {
         }
     }
 
+    /// The word for it in a diagnostic ("convex", "of unknown curvature").
     pub fn name(self) -> &'static str {
         match self {
             Curvature::Constant => "constant",
@@ -135,8 +152,11 @@ impl Curvature {
 /// Monotonicity of a function in one argument (possibly depending on its sign).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mono {
+    /// Nondecreasing.
     Increasing,
+    /// Nonincreasing.
     Decreasing,
+    /// Neither (or not known to be either).
     None,
 }
 
@@ -156,6 +176,7 @@ impl Mono {
         Mono::by_sign(s)
     }
 
+    /// The word for it in a diagnostic ("nondecreasing", "not monotone").
     pub fn name(self) -> &'static str {
         match self {
             Mono::Increasing => "nondecreasing",
@@ -192,6 +213,8 @@ pub enum Smoothness {
     /// minimised; `sqrt(z^2)` is `|z|`): it draws minimisers to a point with no
     /// second (or first) derivative, as a convex kink does.
     AttractingBoundary,
+    /// None of the above: kinks of both kinds, or not differentiable at all
+    /// (`lambda_max`, the indicators).
     Nonsmooth,
 }
 
@@ -251,12 +274,19 @@ impl Smoothness {
 /// positive semidefinite ones; `Other` a cone ddn does not have (power).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Cone {
+    /// Affine: linear equalities and inequalities only.
     Affine,
+    /// Piecewise linear (`abs`, `max`, `norm1`, ...): an LP with epigraph variables.
     PiecewiseLinear,
+    /// A convex quadratic (see above).
     Quadratic,
+    /// Second-order cones.
     SecondOrder,
+    /// Exponential cones.
     Exponential,
+    /// Positive semidefinite cones.
     Semidefinite,
+    /// A cone ddn does not have: not reducible to a conic program here.
     Other,
 }
 

@@ -32,58 +32,110 @@ use lattice::{Cone, Curvature, Mono, Sign, Smoothness};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Atom {
     // affine
+    /// `sum(x)`: Σᵢ xᵢ over every entry, or along `axis` of a matrix.
     Sum,
+    /// `mean(x)`: (1/N) Σᵢ xᵢ, N the number of entries summed (or along `axis`).
     Mean,
+    /// `trace(X)`: Σᵢ Xᵢᵢ of a square matrix.
     Trace,
+    /// `diag(x)`: a vector to the diagonal matrix with it on the diagonal; a square
+    /// matrix to its diagonal.
     Diag,
+    /// `ones(n)`, `ones(m, n)`: the all-ones vector or matrix.
     Ones,
+    /// `zeros(n)`, `zeros(m, n)`: the zero vector or matrix.
     Zeros,
+    /// `eye(n)` (or `eye(m, n)`): the identity matrix.
     Eye,
+    /// `hstack(a, b, ...)`: concatenation along the last axis.
     Hstack,
+    /// `vstack(a, b, ...)`: stacking along the first axis (vectors become rows).
     Vstack,
     // convex
+    /// `sum_squares(x)`: Σ xᵢ² over every entry.
     SumSquares,
+    /// `square(x)`: xᵢ² elementwise.
     Square,
+    /// `abs(x)`: |xᵢ| elementwise.
     Abs,
+    /// `norm(x)`: ‖x‖₂, the Euclidean norm of a vector, the Frobenius norm of a matrix.
     Norm,
+    /// `norm1(x)`: Σ |xᵢ|.
     Norm1,
+    /// `norm_inf(x)`: maxᵢ |xᵢ|.
     NormInf,
+    /// `quad_form(x, P)`: xᵀ P x, `P` data; convex when `P` is known psd (a `psd` parameter).
     QuadForm,
+    /// `quad_over_lin(x, t)`: Σ xᵢ² / t, for a scalar t > 0.
     QuadOverLin,
+    /// `pos(x)`: max(xᵢ, 0) elementwise.
     Pos,
+    /// `maximum(a, b, ...)`: the elementwise maximum of its arguments (broadcast).
     Maximum,
+    /// `max(x)`: maxᵢ xᵢ over every entry, or along `axis`.
     Max,
+    /// `huber(x, M)`: x² if |x| ≤ M, else 2M|x| − M², elementwise (M data, 1 by default).
     Huber,
+    /// `exp(x)`: eˣ elementwise.
     Exp,
+    /// `log_sum_exp(x)`: log Σ exp xᵢ over every entry, or along `axis`.
     LogSumExp,
+    /// `inv_pos(x)`: 1/x elementwise, for x > 0.
     InvPos,
+    /// `xlogx(x)`: x log x elementwise (0 at 0), for x ≥ 0.
     Xlogx,
+    /// `kl_div(x, y)`: x log(x/y) − x + y elementwise (broadcast).
     KlDiv,
+    /// `logistic(x)`: log(1 + eˣ) elementwise.
     Logistic,
+    /// `lambda_max(X)`: the largest eigenvalue of the symmetric part of a square `X`.
     LambdaMax,
+    /// `nuclear_norm(X)`: Σᵢ σᵢ(X), the sum of the singular values of a matrix.
     NuclearNorm,
+    /// `matrix_frac(X, P)`: tr(Xᵀ P⁻¹ X) (xᵀ P⁻¹ x for a vector), `P` symmetric ≻ 0.
     MatrixFrac,
     // concave
+    /// `log(x)`: the natural logarithm elementwise, for x > 0.
     Log,
+    /// `sqrt(x)`: √x elementwise, for x ≥ 0.
     Sqrt,
+    /// `entr(x)`: −x log x elementwise (0 at 0), for x ≥ 0.
     Entr,
+    /// `minimum(a, b, ...)`: the elementwise minimum of its arguments (broadcast).
     Minimum,
+    /// `min(x)`: minᵢ xᵢ over every entry, or along `axis`.
     Min,
+    /// `lambda_min(X)`: the smallest eigenvalue of the symmetric part of a square `X`.
     LambdaMin,
+    /// `log_det(X)`: log det of the symmetric part of a square `X`, for X ≻ 0.
     LogDet,
     // smooth, unknown curvature
+    /// `sin(x)` elementwise.
     Sin,
+    /// `cos(x)` elementwise.
     Cos,
+    /// `tanh(x)` elementwise.
     Tanh,
+    /// `sigmoid(x)`: 1 / (1 + e⁻ˣ) elementwise.
     Sigmoid,
     // internal: built by differentiation only, never looked up by name
+    /// `spread(c, axis)`: `c` copied over the expression's shape (along rows for
+    /// `axis = 1`); the adjoint of `sum(·, axis)` and of broadcasting.
     Spread,
+    /// `sum_to(c)`: `c` summed down to the expression's shape; the adjoint of broadcasting.
     SumTo,
+    /// `outer(a, b)`: a bᵀ for vectors `a`, `b`; the adjoint of a matrix–vector product.
     Outer,
+    /// `sign(x)`: sign x elementwise (0 at 0); the derivative of `abs` off 0.
     Sign,
+    /// `step(x)`: 1 where x > 0, else 0; the derivative of `pos` off 0.
     Step,
+    /// `ge(a, b)`: 1 where a ≥ b, else 0 (broadcast); the derivative of `maximum`/`max`
+    /// on each smooth piece.
     Ge,
     // built by the DCP rewrite stage only
+    /// `hypot(a, x)`: √(a² + xᵢ²) elementwise, or √(a² + Σ x²) along `axis`
+    /// (broadcast); the second-order cone found in `sqrt(c + z^2)`-shaped expressions.
     Hypot,
 }
 
@@ -107,6 +159,7 @@ pub struct Signature {
     pub variadic: bool,
     /// Accepts `axis = 0|1`.
     pub axis: bool,
+    /// Whether the positional arguments are expressions or sizes.
     pub kind: ArgKind,
     /// Parameters that must be data (no variables), with the reason.
     pub data_only: &'static [(usize, &'static str)],
@@ -115,6 +168,7 @@ pub struct Signature {
 /// Where an atom is defined, for its first argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Domain {
+    /// Every real number.
     All,
     /// `x >= 0`
     Nonneg,
@@ -124,7 +178,9 @@ pub enum Domain {
 
 /// The arguments a shape rule sees.
 pub struct ShapeArgs<'a> {
+    /// The positional value arguments' shapes, in order.
     pub shapes: &'a [Shape],
+    /// The `axis = 0|1` argument, if given.
     pub axis: Option<u8>,
     /// For [`ArgKind::Sizes`] atoms: the sizes given.
     pub sizes: &'a [Dim],
@@ -134,13 +190,17 @@ pub struct ShapeArgs<'a> {
 
 /// Everything the compiler knows about one atom.
 pub struct AtomInfo {
+    /// The atom this entry describes.
     pub atom: Atom,
+    /// Its name in source text (and in the egg language, for internal atoms).
     pub name: &'static str,
     /// The definition, as a formula.
     pub doc: &'static str,
+    /// Its argument list.
     pub sig: Signature,
     /// Default values of the optional parameters, in order.
     pub defaults: &'static [f64],
+    /// The result's shape given the arguments', or the message saying why they do not fit.
     pub shape: fn(&ShapeArgs) -> Result<Shape, String>,
     /// Sign of the result given the arguments' signs.
     pub sign: fn(&[Sign]) -> Sign,
@@ -148,6 +208,7 @@ pub struct AtomInfo {
     pub curvature: Curvature,
     /// Monotonicity in argument `i` given the arguments' signs.
     pub mono: fn(usize, &[Sign]) -> Mono,
+    /// How differentiable it is on its domain (smooth, C¹, or with kinks of a known kind).
     pub smoothness: Smoothness,
     /// Cone class given which arguments are data.
     pub cone: fn(&[bool]) -> Cone,
@@ -159,6 +220,7 @@ pub struct AtomInfo {
 }
 
 impl Atom {
+    /// Its table entry (every variant has one, internal atoms included).
     pub fn info(self) -> &'static AtomInfo {
         all().chain(internal::ATOMS).find(|i| i.atom == self).unwrap_or_else(|| unreachable_atom(self))
     }
@@ -174,6 +236,7 @@ impl Atom {
         matches!(self, Atom::Spread | Atom::SumTo)
     }
 
+    /// Its name in source text (see [`AtomInfo::name`]).
     pub fn name(self) -> &'static str {
         self.info().name
     }

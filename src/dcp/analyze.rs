@@ -22,7 +22,9 @@ use crate::syntax::ast::BaseType;
 /// Where an analysis property first fails, and why, in words.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Culprit {
+    /// The subexpression where it fails.
     pub span: Span,
+    /// Why, as a diagnostic label says it.
     pub reason: String,
     /// The argument that broke the rule, with what it is.
     pub arg: Option<(Span, String)>,
@@ -31,9 +33,13 @@ pub struct Culprit {
 /// What is known of one expression.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Analysis {
+    /// Its sign, elementwise.
     pub sign: Sign,
+    /// Its curvature in the variables, by the DCP composition rule.
     pub curvature: Curvature,
+    /// How differentiable it is in the variables.
     pub smoothness: Smoothness,
+    /// The cheapest cone family its reduction needs.
     pub cone: Cone,
     /// The lowest subexpression whose curvature DCP cannot determine.
     pub not_dcp: Option<Culprit>,

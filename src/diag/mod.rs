@@ -14,8 +14,11 @@ pub use span::{FileId, SourceMap, Span};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Information only.
     Note,
+    /// Something suspicious that does not stop compilation (an unused output).
     Warning,
+    /// The input is rejected.
     Error,
 }
 
@@ -23,18 +26,26 @@ pub enum Severity {
 /// labels point at related places ("first defined here").
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Label {
+    /// The range pointed at.
     pub span: Span,
+    /// What is said about it, beside the caret.
     pub message: String,
+    /// The caret (`^^^`) rather than a secondary mark (`---`).
     pub primary: bool,
 }
 
 /// One problem found in the input. The first primary label is where the caret goes.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Diagnostic {
+    /// How bad it is.
     pub severity: Severity,
+    /// The headline: what is wrong.
     pub message: String,
+    /// The places in the source, in the order added.
     pub labels: Vec<Label>,
+    /// Further facts, printed after the source as `note: ...`.
     pub notes: Vec<String>,
+    /// How to fix it, printed as `help: ...`.
     pub help: Option<String>,
 }
 
@@ -43,10 +54,12 @@ impl Diagnostic {
         Diagnostic { severity, message: message.into(), labels: Vec::new(), notes: Vec::new(), help: None }
     }
 
+    /// An error with the headline `message` and no labels yet.
     pub fn error(message: impl Into<String>) -> Self {
         Self::new(Severity::Error, message)
     }
 
+    /// A warning with the headline `message` and no labels yet.
     pub fn warning(message: impl Into<String>) -> Self {
         Self::new(Severity::Warning, message)
     }
@@ -63,6 +76,7 @@ impl Diagnostic {
         self
     }
 
+    /// A further fact, appended to [`Self::notes`].
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());
         self
@@ -74,6 +88,7 @@ impl Diagnostic {
         self
     }
 
+    /// Whether it rejects the input.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }

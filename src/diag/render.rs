@@ -9,7 +9,9 @@ use super::{Diagnostic, Severity, SourceMap};
 /// Whether to emit ANSI colours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Color {
+    /// Plain text.
     Never,
+    /// ANSI colour codes (the CLI picks this for a terminal).
     Always,
 }
 

@@ -7,12 +7,16 @@ pub struct FileId(pub u32);
 /// A half-open byte range `start..end` in one file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize)]
 pub struct Span {
+    /// The file the offsets are into.
     pub file: FileId,
+    /// The first byte covered.
     pub start: u32,
+    /// One past the last byte covered.
     pub end: u32,
 }
 
 impl Span {
+    /// `start..end` in `file`.
     pub fn new(file: FileId, start: usize, end: usize) -> Self {
         // Sources are capped at u32::MAX bytes by `SourceMap::add`.
         Span { file, start: start as u32, end: end as u32 }
@@ -23,6 +27,7 @@ impl Span {
         Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
     }
 
+    /// The byte range, for slicing the file's text.
     pub fn range(self) -> std::ops::Range<usize> {
         self.start as usize..self.end as usize
     }
@@ -31,7 +36,9 @@ impl Span {
 /// One source file: its display name and text.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
+    /// The name diagnostics show for it (usually its path).
     pub name: String,
+    /// The whole text, as read.
     pub text: String,
     line_starts: Vec<usize>,
 }
@@ -46,6 +53,7 @@ pub struct SourceMap {
 pub const MAX_SOURCE_BYTES: usize = u32::MAX as usize;
 
 impl SourceMap {
+    /// An empty map.
     pub fn new() -> Self {
         Self::default()
     }
@@ -65,10 +73,12 @@ impl SourceMap {
         FileId((self.files.len() - 1) as u32)
     }
 
+    /// The file `id`, if it is in this map.
     pub fn get(&self, id: FileId) -> Option<&SourceFile> {
         self.files.get(id.0 as usize)
     }
 
+    /// Every file with its id, in the order added.
     pub fn files(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
         self.files.iter().enumerate().map(|(i, f)| (FileId(i as u32), f))
     }

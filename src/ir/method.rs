@@ -10,7 +10,9 @@ use crate::diag::Span;
 /// `solve using method(options)`, resolved and checked by sema.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SolveSpec {
+    /// The method, its options and recognised structure.
     pub method: SolveMethod,
+    /// The `solve using` statement, for diagnostics about it.
     pub span: Span,
 }
 
@@ -85,7 +87,9 @@ impl SolveMethod {
 /// A method named for a family that has no forward by it ([`SolveMethod::misfit`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Misfit {
+    /// The method named (`solve using NAME`).
     pub method: &'static str,
+    /// The node's family, as `ddnc check` names it ([`Family::name`]).
     pub family: &'static str,
     /// Which methods the family's nodes are solved by, and why.
     pub why: &'static str,
@@ -123,7 +127,9 @@ pub struct IterOptions {
 /// How ε (the entropy weight) is written: `k · Σ xlogx(P)` or `Σ xlogx(P) / k`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Weight {
+    /// `k * sum(xlogx(P))` or `sum(xlogx(P)) * k`: ε = k.
     Times(Expr),
+    /// `sum(xlogx(P)) / k`: ε = 1/k.
     Over(Expr),
 }
 
@@ -131,9 +137,13 @@ pub enum Weight {
 /// optimal transport, ε = 1/γ), its data as expressions of the parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transport {
+    /// C, the cost matrix of `sum(C * P)`.
     pub cost: Expr,
+    /// ε, the entropy weight, as written.
     pub eps: Weight,
+    /// r, the row marginal: `sum(P, axis = 1) == r`.
     pub rows: Expr,
+    /// c, the column marginal: `sum(P, axis = 0) == c`.
     pub cols: Expr,
 }
 
@@ -141,7 +151,10 @@ pub struct Transport {
 /// UᵀU = I` with U square (`full: true`); X an expression of the parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Eigen {
+    /// X, the matrix whose eigenvectors are sought.
     pub x: Expr,
+    /// Every eigenvector (`U` square, `U.T @ U == eye(m)`), not one (`u @ u == 1`).
     pub full: bool,
+    /// `maximize` (the largest eigenvalue's eigenvector), not `minimize` (the smallest).
     pub largest: bool,
 }

@@ -51,8 +51,11 @@ const RESIDUAL_TOL: f64 = 1e-9;
 /// The numbers of positive, negative and zero eigenvalues of a symmetric matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Inertia {
+    /// `n₊`: eigenvalues > 0.
     pub positive: usize,
+    /// `n₋`: eigenvalues < 0.
     pub negative: usize,
+    /// `n₀`: eigenvalues counted as zero (below `ZERO_PIVOT` relative to their rows).
     pub zero: usize,
 }
 
@@ -61,6 +64,7 @@ pub struct Inertia {
 pub struct Factored {
     k: Mat<f64>,
     lblt: Lblt<f64>,
+    /// `K`'s inertia, read off `B`'s pivots.
     pub inertia: Inertia,
 }
 

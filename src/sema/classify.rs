@@ -30,11 +30,17 @@ use crate::syntax::ast::{self, BaseType, CmpOp, Sense};
 
 /// The parts of a checked node the classifier (and `recognise`) read.
 pub struct Parts<'a> {
+    /// The node's name, for messages.
     pub name: &'a ast::Ident,
+    /// Its parameters, by [`crate::ir::ParamId`].
     pub params: &'a [Param],
+    /// Its variables, by [`VarId`].
     pub vars: &'a [Var],
+    /// What it returns.
     pub outputs: &'a [Output],
+    /// Its objective.
     pub objective: &'a Objective,
+    /// Its constraints, the type-implied ones included.
     pub constraints: &'a [Constraint],
     /// The expressions came from the rewrite stage, not from the text.
     pub rewritten: bool,
@@ -51,6 +57,8 @@ struct Checked {
     culprit_smooth: Option<Culprit>,
 }
 
+/// The node's family and convexity verdict from the DCP analysis of what is
+/// written; the error when it is neither a cone program ddn solves nor smooth.
 pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
     let pb: Vec<BaseType> = p.params.iter().map(|x| x.base).collect();
     let vb: Vec<BaseType> = p.vars.iter().map(|x| x.base).collect();
@@ -272,7 +280,9 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
 
 /// A node's expressions when the rewrite stage replaced them.
 pub struct Replaced {
+    /// The rewritten objective.
     pub objective: Objective,
+    /// The constraints with their sides rewritten, in the node's order.
     pub constraints: Vec<Constraint>,
 }
 

@@ -18,6 +18,8 @@ pub struct DefTable<'a> {
 pub const SUGAR: &[&str] = &["dot"];
 
 impl<'a> DefTable<'a> {
+    /// The prelude's `def`s, then the file's (which may shadow them), each checked
+    /// once; errors (a redefined atom, a duplicate, a bad body) go to `diags`.
     pub fn build(file: &'a ast::File, prelude: &'a ast::File, diags: &mut Vec<Diagnostic>) -> Self {
         let mut defs: HashMap<&str, &ast::Def> = HashMap::new();
         let mut ours: HashMap<&str, &ast::Def> = HashMap::new();
@@ -54,10 +56,12 @@ impl<'a> DefTable<'a> {
         table
     }
 
+    /// The `def` called `name`, if any (broken ones included).
     pub fn get(&self, name: &str) -> Option<&'a ast::Def> {
         self.defs.get(name).copied()
     }
 
+    /// Whether `def name` failed its own checks (its calls are then skipped).
     pub fn is_broken(&self, name: &str) -> bool {
         self.broken.contains(&name)
     }
@@ -130,6 +134,7 @@ fn def_of(i: &ast::Item) -> Option<&ast::Def> {
     }
 }
 
+/// "unknown function `name`", with the closest built-in name (edit distance ≤ 2) as help.
 pub fn unknown_function(name: &str, span: crate::diag::Span) -> Diagnostic {
     let mut d = Diagnostic::error(format!("unknown function `{name}`")).at(span, "no atom or `def` has this name");
     let names = atoms::all().map(|a| a.name).chain(SUGAR.iter().copied());

@@ -24,9 +24,13 @@ use crate::syntax::ast::{self, BinOp, IndexArg};
 /// What a name in a node body stands for.
 #[derive(Clone, Debug)]
 pub enum Binding {
+    /// A parameter, with its shape.
     Param(ParamId, Shape),
+    /// A variable (output or `var`), with its shape.
     Var(VarId, Shape),
+    /// A `let`: its checked expression, copied at each use.
     Let(Expr),
+    /// A dimension name, used as a scalar: its run-time value.
     Dim(DimId),
     /// Declared, but its declaration had an error (already reported): uses are
     /// skipped silently.
@@ -39,11 +43,17 @@ enum Env<'e> {
     Def(&'e HashMap<String, Expr>),
 }
 
+/// Lowers the expressions of one node from syntax to checked IR.
 pub struct Lowerer<'a, 'd> {
+    /// The `def`s in scope.
     pub defs: &'a DefTable<'d>,
+    /// The node's dimension names, for shapes in messages.
     pub dims: &'a [DimInfo],
+    /// What each name in the node's scope stands for.
     pub names: &'a HashMap<String, Binding>,
+    /// Where errors go.
     pub diags: &'a mut Vec<Diagnostic>,
+    /// The node's expression-node budget spent so far.
     pub expansion: &'a mut Expansion,
 }
 
@@ -104,6 +114,7 @@ pub fn fold(e: &Expr) -> Option<f64> {
 }
 
 impl Lowerer<'_, '_> {
+    /// `real[m, n]`-style spelling of a shape, with the node's dimension names.
     pub fn show(&self, s: &Shape) -> String {
         shape_str(self.dims, s)
     }

@@ -5,17 +5,25 @@
 /// Which method a name is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// `ipm`: the primal-dual interior point method (conic nodes).
     Ipm,
+    /// `newton`: Newton's method (Newton–KKT with equalities).
     Newton,
+    /// `sqp`: sequential quadratic programming.
     Sqp,
+    /// `sinkhorn`: Sinkhorn iterations on an entropic optimal transport.
     Sinkhorn,
+    /// `eigh`: the symmetric eigendecomposition of an eigenvector problem.
     Eigh,
 }
 
 /// A method and the options it accepts.
 pub struct Method {
+    /// The name `solve using NAME` spells.
     pub name: &'static str,
+    /// Which method it is.
     pub kind: Kind,
+    /// What it is, in a few words.
     pub what: &'static str,
     /// `(option, meaning, must be a positive integer)`.
     pub options: &'static [(&'static str, &'static str, bool)],
@@ -48,6 +56,7 @@ const fn method(
     Method { name, kind, what, options }
 }
 
+/// The method called `name`, if any.
 pub fn lookup(name: &str) -> Option<&'static Method> {
     METHODS.iter().find(|m| m.name == name)
 }

@@ -42,8 +42,11 @@ pub enum SymRole {
 /// [`Derived::syms`] (and in `Env::syms`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SymInfo {
+    /// How it prints (`nu_budget`, `lam_x_bound`, `v_x`).
     pub name: String,
+    /// Its shape: the constraint's for a multiplier or `a`/`b`, the variable's otherwise.
     pub shape: Shape,
+    /// What it stands for.
     pub role: SymRole,
 }
 
@@ -52,7 +55,10 @@ pub struct SymInfo {
 pub struct Normalised {
     /// Index into the node's constraints.
     pub index: usize,
+    /// Its name in the symbols' names: the constraint's label, `x_bound` for
+    /// a bound implied by `x`'s type, else its number among its relation's.
     pub label: String,
+    /// `h = a − b` or `g = a − b` from [`crate::ir::Constraint::normal_form`].
     pub value: Simplified,
     /// `h_yᵀ ν` (or `g_yᵀ λ`) per variable, seeded with this constraint's multiplier.
     pub jt: Vec<Simplified>,
@@ -72,6 +78,7 @@ struct Con {
 /// Every derivative expression of one node.
 #[derive(Clone, Debug)]
 pub struct Derived {
+    /// The symbolic inputs the expressions below use, indexed by [`SymId`].
     pub syms: Vec<SymInfo>,
     /// `f`: the objective in minimisation form.
     pub f: Expr,

@@ -43,7 +43,9 @@ use crate::ir::{Expr, ExprKind, ParamId, VarId};
 /// A leaf to differentiate with respect to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Wrt {
+    /// An optimisation variable `y`.
     Var(VarId),
+    /// A parameter `θ`.
     Param(ParamId),
 }
 
@@ -67,7 +69,9 @@ impl Wrt {
 /// of the language has one; this guards what a new atom may lack.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeriveError {
+    /// Which mode has no rule for what ("reverse mode has no rule for `foo` ...").
     pub message: String,
+    /// The expression without a rule.
     pub span: Span,
 }
 

@@ -112,6 +112,7 @@ fn vanishes_within(g: &Graph, a: Id, xs: &[Id], depth: usize) -> bool {
 /// where it holds.
 #[derive(Clone, Copy, Debug)]
 pub enum When {
+    /// Unconditionally: an identity wherever the left side is defined.
     Always,
     /// `?c` is a constant and `?a` is not (a quotient of constants folds).
     Constant(&'static str, &'static str),

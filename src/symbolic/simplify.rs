@@ -56,7 +56,9 @@ pub const NODE_LIMIT: usize = 20_000;
 /// the term is undefined.
 #[derive(Clone, Debug)]
 pub struct Info {
+    /// The shape every term of the class has.
     pub shape: Shape,
+    /// The value, for a scalar constant.
     pub value: Option<f64>,
     /// `d` is here when the term divides by `d` (or raises it to a negative
     /// power): where `d = 0` the term is undefined, so a rewrite that removes
@@ -219,8 +221,11 @@ impl CostFunction<Math> for FewerProducts<'_> {
 /// A simplified expression and how the run ended.
 #[derive(Clone, Debug)]
 pub struct Simplified {
+    /// The cheapest equivalent expression egg extracted.
     pub expr: Expr,
+    /// Why the run stopped: saturated, or at the node or iteration limit.
     pub stop: StopReason,
+    /// egg iterations run.
     pub iterations: usize,
 }
 

@@ -24,9 +24,13 @@ use crate::symbolic::{node_kind, Math};
 /// The cost of the best term of a class, with its analysis.
 #[derive(Clone, Debug)]
 pub struct Cost {
+    /// Subterms whose curvature DCP cannot determine (compared first).
     pub bad: u32,
+    /// The cone family the term needs (compared second).
     pub cone: Cone,
+    /// Its number of operations (compared last).
     pub size: u32,
+    /// The term's analysis, composed from its children's best terms.
     pub analysis: Analysis,
 }
 

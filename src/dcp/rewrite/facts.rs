@@ -19,11 +19,13 @@ use crate::syntax::ast::BaseType;
 /// What is known of one e-class.
 #[derive(Clone, Debug)]
 pub struct Fact {
+    /// The shape every term of the class has.
     pub shape: Shape,
     /// The value, for a scalar constant.
     pub value: Option<f64>,
     /// Every entry lies in `[lo, hi]` wherever the term is defined.
     pub lo: f64,
+    /// The upper end of that interval (`lo` is the lower).
     pub hi: f64,
     /// Every entry is strictly positive (an open lower bound at 0 that `lo`
     /// cannot say).
@@ -33,10 +35,12 @@ pub struct Fact {
 }
 
 impl Fact {
+    /// Every entry is ≥ 0.
     pub fn nonneg(&self) -> bool {
         self.lo >= 0.0
     }
 
+    /// Every entry is > 0.
     pub fn positive(&self) -> bool {
         self.pos || self.lo > 0.0
     }
@@ -54,8 +58,11 @@ impl Fact {
 /// The analysis; holds the leaves of the conversion (`Shapes`) and the node's
 /// declared types.
 pub struct Facts {
+    /// What the leaf symbols of the conversion stand for, and their shapes.
     pub shapes: Shapes,
+    /// Each parameter's declared base type, by [`crate::ir::ParamId`].
     pub params: Vec<BaseType>,
+    /// Each variable's declared base type, by [`crate::ir::VarId`].
     pub vars: Vec<BaseType>,
 }
 

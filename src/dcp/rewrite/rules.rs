@@ -13,6 +13,7 @@ use super::facts::Facts;
 use crate::ir::Shape;
 use crate::symbolic::Math;
 
+/// A rewrite rule over ddn's egg language, its side conditions reading [`Facts`].
 pub type Rule = Rewrite<Math, Facts>;
 type Graph = EGraph<Math, Facts>;
 
