@@ -143,9 +143,19 @@ impl DimExpr {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Output {
     /// `x: real[n]`: an optimisation variable the node returns.
-    Var { name: Ident, ty: Type },
+    Var {
+        /// The variable's name.
+        name: Ident,
+        /// Its declared type.
+        ty: Type,
+    },
     /// `dual c`: the multiplier of the constraint named `c`.
-    Dual { name: Ident, span: Span },
+    Dual {
+        /// The name of the constraint whose multiplier is returned.
+        name: Ident,
+        /// Where `dual name` was written.
+        span: Span,
+    },
 }
 
 /// Whether the objective is minimised or maximised.
@@ -172,17 +182,57 @@ impl Sense {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stmt {
     /// `var t: real[n]`: an auxiliary variable, optimised but not returned.
-    Var { name: Ident, ty: Type, span: Span },
+    Var {
+        /// The variable's name.
+        name: Ident,
+        /// Its declared type.
+        ty: Type,
+        /// The whole statement.
+        span: Span,
+    },
     /// `let a = expr`: a name for an expression, substituted where used.
-    Let { name: Ident, value: Expr, span: Span },
+    Let {
+        /// The bound name.
+        name: Ident,
+        /// The expression it stands for.
+        value: Expr,
+        /// The whole statement.
+        span: Span,
+    },
     /// `minimize expr` or `maximize expr`.
-    Objective { sense: Sense, expr: Expr, span: Span },
+    Objective {
+        /// Minimised or maximised.
+        sense: Sense,
+        /// The objective, a scalar expression.
+        expr: Expr,
+        /// The whole statement.
+        span: Span,
+    },
     /// `subject to { ... }`: the constraints, in source order.
-    SubjectTo { constraints: Vec<Constraint>, span: Span },
+    SubjectTo {
+        /// The constraints, in source order.
+        constraints: Vec<Constraint>,
+        /// The whole block.
+        span: Span,
+    },
     /// `solve using method(options)`: the forward method the file asks for.
-    Solve { method: Ident, options: Vec<KwArg>, span: Span },
+    Solve {
+        /// The method's name (`ipm`, `newton`, `sinkhorn`, ...).
+        method: Ident,
+        /// Its options (`tol = 1e-9`, ...), as written.
+        options: Vec<KwArg>,
+        /// The whole clause.
+        span: Span,
+    },
     /// `init x = expr`: a smooth solver's starting point for variable `x`.
-    Init { name: Ident, value: Expr, span: Span },
+    Init {
+        /// The variable started.
+        name: Ident,
+        /// Its starting value.
+        value: Expr,
+        /// The whole statement.
+        span: Span,
+    },
 }
 
 impl Stmt {
@@ -350,7 +400,14 @@ pub enum IndexArg {
     /// One position, e.g. `x[i]`.
     At(Expr),
     /// `start:end`, either end optional (the axis's start or end).
-    Slice { start: Option<Expr>, end: Option<Expr>, span: Span },
+    Slice {
+        /// The first position taken (the axis's start when left out).
+        start: Option<Expr>,
+        /// The position after the last taken (the axis's end when left out).
+        end: Option<Expr>,
+        /// Where the slice was written.
+        span: Span,
+    },
 }
 
 impl IndexArg {
