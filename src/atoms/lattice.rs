@@ -26,24 +26,24 @@ impl Sign {
         matches!(self, Sign::Zero | Sign::Nonpos)
     }
 
-    /// The sign of the constant `c`.
+    /// The sign of the constant `c` (`Unknown` for NaN).
     pub fn of(c: f64) -> Sign {
         if c == 0.0 {
             Sign::Zero
         } else if c > 0.0 {
             Sign::Nonneg
-        } else {
+        } else if c < 0.0 {
             Sign::Nonpos
+        } else {
+            Sign::Unknown
         }
     }
 
     /// The least upper bound: what is known of a value that is one or the other.
+    /// On this lattice (`Zero` below both signs, `Unknown` above) it is the
+    /// sign of a sum.
     pub fn join(self, o: Sign) -> Sign {
-        match (self, o) {
-            (a, b) if a == b => a,
-            (Sign::Zero, s) | (s, Sign::Zero) if s != Sign::Unknown => s,
-            _ => Sign::Unknown,
-        }
+        self + o
     }
 }
 

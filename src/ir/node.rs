@@ -269,10 +269,7 @@ pub struct Node {
 impl Node {
     /// A dimension as written: its literal, or its name (`?` for an unknown id).
     pub fn dim_name(&self, d: Dim) -> String {
-        match d {
-            Dim::Fixed(v) => v.to_string(),
-            Dim::Named(id) => self.dims.get(id.0 as usize).map_or_else(|| "?".into(), |i| i.name.clone()),
-        }
+        dim_name(&self.dims, d)
     }
 
     /// `real[m, n]`-style spelling of a shape, with this node's dimension names.
@@ -296,12 +293,15 @@ pub fn shape_str(dims: &[DimInfo], s: &Shape) -> String {
     if s.is_scalar() {
         return "real".into();
     }
-    let parts: Vec<String> =
-        s.0.iter()
-            .map(|d| match d {
-                Dim::Fixed(v) => v.to_string(),
-                Dim::Named(id) => dims.get(id.0 as usize).map_or_else(|| "?".into(), |i| i.name.clone()),
-            })
-            .collect();
+    let parts: Vec<String> = s.0.iter().map(|&d| dim_name(dims, d)).collect();
     format!("real[{}]", parts.join(", "))
+}
+
+/// A dimension as written: its size, or its name in `dims` (`?` for an id
+/// outside the table).
+fn dim_name(dims: &[DimInfo], d: Dim) -> String {
+    match d {
+        Dim::Fixed(v) => v.to_string(),
+        Dim::Named(id) => dims.get(id.0 as usize).map_or_else(|| "?".into(), |i| i.name.clone()),
+    }
 }

@@ -7,8 +7,9 @@ use crate::atoms;
 use crate::diag::Diagnostic;
 use crate::syntax::ast::{self, ExprKind, IndexArg};
 
-/// Definitions by name. A `def` that failed its own checks is kept out, and calls
-/// to it are silently skipped (its error is already reported).
+/// Definitions by name. A `def` that failed its own checks stays in the table
+/// but is marked broken ([`DefTable::is_broken`]): calls to it are skipped
+/// without a second diagnostic (its error is already reported).
 pub struct DefTable<'a> {
     defs: HashMap<&'a str, &'a ast::Def>,
     broken: Vec<&'a str>,
