@@ -13,7 +13,9 @@ use crate::solve::{ConeBlock, ConeProgram, Triplets};
 /// Where one membership landed among the final rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RowRange {
+    /// The first row.
     pub start: usize,
+    /// How many rows.
     pub len: usize,
 }
 

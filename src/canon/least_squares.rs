@@ -18,8 +18,11 @@ use crate::syntax::ast::Sense;
 /// `e = Mx + d` with x the node's variables stacked (as in [`super::Canonical`]),
 /// and each variable's columns.
 pub struct AffineResidual {
+    /// M, one row per residual entry, one column per scalar variable.
     pub m: Mat<f64>,
+    /// d, one per residual entry.
     pub d: Vec<f64>,
+    /// Per node variable: its first column of M and its concrete shape.
     pub var_cols: Vec<(usize, Vec<usize>)>,
 }
 

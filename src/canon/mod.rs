@@ -46,7 +46,9 @@ use crate::syntax::ast::CmpOp;
 /// Why a node could not be put in standard form at these parameter values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CanonError {
+    /// What failed, for the user.
     pub message: String,
+    /// The source the failure is about, when known.
     pub span: Option<Span>,
 }
 
@@ -61,7 +63,9 @@ impl std::error::Error for CanonError {}
 /// A node in standard form, with the way back.
 #[derive(Clone, Debug)]
 pub struct Canonical {
+    /// The standard form: `min ½xᵀPx + qᵀx + c0 s.t. Ax + s = b, s ∈ K`.
     pub program: ConeProgram,
+    /// Where the node's variables and constraints sit in it.
     pub layout: Layout,
     /// The reductions that ran, in order.
     pub log: Vec<String>,

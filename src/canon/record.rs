@@ -61,18 +61,33 @@ pub struct Rec {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
     /// Entry `index` of parameter `param` (a data expression that is a bare parameter).
-    Param { param: u32, index: u32 },
+    Param {
+        /// The parameter's position in the node's declaration.
+        param: u32,
+        /// The entry, row-major.
+        index: u32,
+    },
     /// Entry `index` of output `output` of the node's `Data` kernel.
-    Data { output: u32, index: u32 },
+    Data {
+        /// The kernel output's position.
+        output: u32,
+        /// The entry, row-major.
+        index: u32,
+    },
 }
 
 /// One step of a refill program: the value of step k from earlier steps.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Step {
+    /// A parameter or `Data` kernel entry, read as it is.
     Leaf(Source),
+    /// `x + y` of steps x and y.
     Add(u32, u32),
+    /// `x − y`.
     Sub(u32, u32),
+    /// `x · y`.
     Mul(u32, u32),
+    /// `x / y`.
     Div(u32, u32),
     /// `x + c`.
     AddC(u32, f64),
@@ -99,7 +114,9 @@ pub enum Step {
 /// A recorded `S = Q^½` ([`Scalar::psd_root`]): Q (`n × n`, row-major) as values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Root {
+    /// The order of Q.
     pub n: usize,
+    /// Q's n² entries, row-major.
     pub q: Vec<Value>,
 }
 
@@ -110,25 +127,36 @@ type GramEntries = (Vec<(usize, usize, f64)>, Vec<(usize, usize, f64)>);
 /// entries added to zero `rows × k` matrices.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gram {
+    /// The rows of M and W.
     pub rows: usize,
+    /// The columns of M and W (H is `k × k`).
     pub k: usize,
+    /// M's entries, `(row, column, value)`, added in order.
     pub m: Vec<(usize, usize, Value)>,
+    /// W's entries, likewise.
     pub w: Vec<(usize, usize, Value)>,
 }
 
 /// A recorded decision: `all` / `any` entries pass `test`, with the outcome it had.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Guard {
+    /// Whether one passing entry suffices (`any`) rather than all (`all`).
     pub any: bool,
+    /// The test each entry is put to.
     pub test: Test,
+    /// The steps whose values are tested.
     pub steps: Vec<u32>,
+    /// The decision's outcome when it was recorded: a replay whose decision
+    /// differs cannot be used ([`Miss::Guard`]).
     pub outcome: bool,
 }
 
 /// A value of the recorded program: a constant or a step's value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Value {
+    /// A constant of the reductions.
     Const(f64),
+    /// The value of a step.
     Step(u32),
 }
 
@@ -418,13 +446,17 @@ impl Coefficient for Rec {
 /// a slice at a time and the reverse sweep stops where they begin.
 #[derive(Clone, Debug, Default)]
 pub struct Refill {
+    /// The steps, leaves first; each reads only earlier ones.
     pub steps: Vec<Step>,
+    /// The decisions the recording took, checked on every replay.
     pub guards: Vec<Guard>,
+    /// The block products [`Step::Gram`] computes.
     pub grams: Vec<Gram>,
     /// The square roots [`Step::Root`] computes.
     pub roots: Vec<Root>,
     /// Runs of leaves, in step order; together the first `leaves` steps.
     pub blocks: Vec<Block>,
+    /// How many steps are leaves.
     pub leaves: usize,
     /// Whether any leaf reads the `Data` kernel (else parameters alone).
     pub reads_data: bool,
@@ -435,7 +467,9 @@ pub struct Refill {
 /// Steps `first..first + len`: entries `from..from + len` of one tensor.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Block {
+    /// The block's first step.
     pub first: usize,
+    /// How many steps (and entries) it covers.
     pub len: usize,
     /// The source of the block's first entry.
     pub source: Source,
@@ -474,7 +508,9 @@ impl Default for Scratch {
 /// Why a replay cannot be used: a guard took the other side, or a leaf is not finite.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Miss {
+    /// Guard `g` of [`Refill::guards`] decided otherwise than when recorded.
     Guard(usize),
+    /// A leaf's value is NaN or infinite.
     NonFinite,
     /// Block `r` of [`Refill::roots`]: its Q is not positive definite at the new values.
     Root(usize),

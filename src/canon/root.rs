@@ -34,6 +34,7 @@ use faer::{Accum, Mat, Par, Side};
 /// `S = Q^½` with the eigendecomposition its adjoint needs.
 #[derive(Clone, Debug)]
 pub struct Sqrt {
+    /// The order of Q.
     pub n: usize,
     /// S, row-major.
     pub s: Vec<f64>,

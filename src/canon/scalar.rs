@@ -88,6 +88,7 @@ pub enum Test {
 }
 
 impl Test {
+    /// Whether `x` passes.
     pub fn holds(self, x: f64) -> bool {
         match self {
             Test::Ge0 => x >= 0.0,

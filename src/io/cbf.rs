@@ -71,7 +71,9 @@ impl Cone {
 /// A CBF file as written.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CbfModel {
+    /// `VER`: the format version.
     pub version: u32,
+    /// `OBJSENSE`.
     pub sense: Sense,
     /// Number of scalar variables (`VAR n k`).
     pub n: usize,
@@ -96,16 +98,20 @@ pub struct CbfModel {
 /// (identity; negation for `L-`; `(g₁+g₂, g₁−g₂, √2·g₃:d)` for `QR`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RowOrigin {
+    /// A constraint block or a variable block.
     pub part: Part,
     /// Index into `CbfModel::con_cones` or `var_cones`.
     pub block: usize,
+    /// The entry within the block.
     pub offset: usize,
 }
 
 /// Whether a cone-program row comes from a constraint block or a variable block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Part {
+    /// A `CON` block: rows of `Ax + b ∈ K`.
     Con,
+    /// A `VAR` block: the variables' own cone `x ∈ K`.
     Var,
 }
 

@@ -43,8 +43,10 @@ use crate::solve::ConeProgram;
 /// The direction of optimisation written in the file (the default is minimise).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Sense {
+    /// Minimise the objective.
     #[default]
     Minimize,
+    /// Maximise it (converted to minimising its negative).
     Maximize,
 }
 
@@ -52,9 +54,19 @@ pub enum Sense {
 #[derive(Debug)]
 pub enum ReadError {
     /// The file could not be opened or read.
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        error: std::io::Error,
+    },
     /// The text is malformed or uses an unsupported feature; `line` is 1-based.
-    Syntax { line: usize, message: String },
+    Syntax {
+        /// The 1-based line.
+        line: usize,
+        /// What is wrong there.
+        message: String,
+    },
 }
 
 impl ReadError {
@@ -93,7 +105,9 @@ impl std::error::Error for ReadError {
 /// written), its cone program, and for each cone-program row where it came from.
 #[derive(Clone, Debug)]
 pub struct Loaded<M, O> {
+    /// The file as written.
     pub model: M,
+    /// The cone program it converts to.
     pub program: ConeProgram,
     /// One per row of `program.a` / `program.b`.
     pub origins: Vec<O>,

@@ -54,9 +54,11 @@ pub struct MpsModel {
     pub name: String,
     /// The objective (first `N`) row; `None` for a pure feasibility problem.
     pub objective_name: Option<String>,
+    /// `OBJSENSE` (minimise when absent).
     pub sense: Sense,
     /// Constraint rows, in ROWS order (the objective excluded).
     pub row_names: Vec<String>,
+    /// Each row's kind (`E`, `L`, `G`, `N`), in the same order.
     pub row_kinds: Vec<RowKind>,
     /// Columns in order of first appearance in COLUMNS.
     pub col_names: Vec<String>,
@@ -68,8 +70,9 @@ pub struct MpsModel {
     pub rhs: Vec<f64>,
     /// RANGES values, one per row.
     pub ranges: Vec<Option<f64>>,
-    /// Variable bounds, one per column (default `[0, +∞)`).
+    /// Variable lower bounds, one per column (default 0; `−∞` when free).
     pub lower: Vec<f64>,
+    /// Variable upper bounds, one per column (default `+∞`).
     pub upper: Vec<f64>,
     /// `QUADOBJ` entries as written, `(column i, column j, value)`: each
     /// off-diagonal one stands for both `Q[i,j]` and `Q[j,i]`.
@@ -110,7 +113,9 @@ impl MpsModel {
 /// What a row of the converted [`ConeProgram`] stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RowOrigin {
+    /// The model row or column bound it comes from.
     pub source: Source,
+    /// Which side of that row's or bound's interval it enforces.
     pub side: Side,
 }
 
