@@ -84,6 +84,23 @@ const KAPPA_BACKWARD: f64 = 6.7e7;
 /// the tangent components only slows the chord iteration (a factor ≈ 1e-2 a step).
 const KAPPA_POLISH: f64 = 1e14;
 
+/// The divergence test's floor: a residual that grew a hundredfold counts as
+/// diverging only above `max(100·tol_feas, DIVERGENCE_FLOOR)`. Clarabel's
+/// floor, `100·tol_feas`, falls with the tolerance, so that a rounding-level
+/// rise at a tight one (a primal residual 7.3e-13 → 1.3e-10 while the gap
+/// fell from 1.4e-7 to 7.8e-9) stopped the solve at a worse point than a
+/// looser tolerance reached (docs/accuracy.md, session 9). 1e-6 is that floor
+/// at the default `tol_feas`, whose behaviour is unchanged.
+const DIVERGENCE_FLOOR: f64 = 1e-6;
+
+/// When the iterations cannot go on, the best iterate so far (by
+/// [`Solver::merit`]) is returned instead of the last one if it is better by
+/// more than this factor: the last iterate is kept when the two are of one
+/// order (its complementarity is usually the smaller, which the backward
+/// pass's linearisation needs more than the residuals), and a rise the
+/// divergence test no longer stops at tight tolerances costs nothing.
+const BEST_ITERATE_FACTOR: f64 = 10.0;
+
 /// With a nonsymmetric cone, a combined step shorter than this under the
 /// primal–dual scaling switches the solver to the dual scaling (Clarabel's
 /// `min_switch_step_length`).
@@ -111,6 +128,11 @@ struct Solver {
     work_m: Vec<f64>,
     /// Second scratch of length m (the centrality check's shifted z).
     work_m2: Vec<f64>,
+    /// The iterate of least [`Solver::merit`] so far, its measures and merit
+    /// (see [`BEST_ITERATE_FACTOR`]).
+    best: Variables,
+    best_measures: Measures,
+    best_merit: f64,
 }
 
 impl Solver {
@@ -127,6 +149,9 @@ impl Solver {
             measures,
             work_m: vec![0.0; m],
             work_m2: vec![0.0; m],
+            best: Variables::new(n, m),
+            best_measures: Measures::new(kkt.method()),
+            best_merit: f64::INFINITY,
             data,
             cones,
             kkt,
@@ -146,6 +171,7 @@ impl Solver {
         // good after a short step or a failed solve (Clarabel's strategy).
         let mut dual_scaling = false;
         self.cones.set_dual_scaling(false);
+        self.best_merit = f64::INFINITY;
         for iter in 0.. {
             self.res.update(&self.vars, &self.data);
             let mu = self.vars.mu(&self.res, &self.cones);
@@ -156,6 +182,7 @@ impl Solver {
                 self.revert();
                 return self.failed(Status::NumericalError);
             }
+            self.keep_if_best();
             if let Some(status) = self.measures.check_full(&self.settings) {
                 return status;
             }
@@ -249,7 +276,8 @@ impl Solver {
 
     /// Clarabel's progress test: residuals grew since the last iterate, and
     /// either the gap was already met with `κ/τ` negligible, or a residual grew
-    /// a hundredfold beyond the feasibility tolerance.
+    /// a hundredfold beyond a floor that does not fall below
+    /// [`DIVERGENCE_FLOOR`].
     fn is_regressing(&self) -> bool {
         let (i, p, s) = (&self.measures.info, &self.prev_measures.info, &self.settings);
         if !(i.dual_residual > p.dual_residual || i.primal_residual > p.primal_residual) {
@@ -257,9 +285,10 @@ impl Solver {
         }
         let gap_met = p.gap_met(Tolerances::full(s));
         let stalled_at_gap = i.ktratio < 100.0 * f64::EPSILON && gap_met;
+        let floor = f64::max(100.0 * s.tol_feas, DIVERGENCE_FLOOR);
         let diverging = i.ktratio < 1.0
-            && ((i.dual_residual > 100.0 * s.tol_feas && i.dual_residual > 100.0 * p.dual_residual)
-                || (i.primal_residual > 100.0 * s.tol_feas && i.primal_residual > 100.0 * p.primal_residual));
+            && ((i.dual_residual > floor && i.dual_residual > 100.0 * p.dual_residual)
+                || (i.primal_residual > floor && i.primal_residual > 100.0 * p.primal_residual));
         stalled_at_gap || diverging
     }
 
@@ -272,10 +301,39 @@ impl Solver {
         }
     }
 
-    /// The iterations cannot go on: report the reduced-accuracy outcome the
-    /// current measures justify, else `status`.
-    fn failed(&self, status: Status) -> Status {
+    /// The iterations cannot go on: go back to the best iterate if it is
+    /// better than the current one by more than [`BEST_ITERATE_FACTOR`], and
+    /// report the reduced-accuracy outcome the measures justify, else `status`.
+    fn failed(&mut self, status: Status) -> Status {
+        if self.best_merit * BEST_ITERATE_FACTOR < self.merit() {
+            self.vars.copy_from(&self.best);
+            self.measures.clone_from(&self.best_measures);
+        }
         self.measures.check_reduced(&self.settings).unwrap_or(status)
+    }
+
+    /// How far the current measures are from the full tolerances: the
+    /// largest of `value / tolerance` over both residuals and the gap (its
+    /// absolute or relative test, whichever is nearer), infinite where
+    /// `κ/τ > 1` (no optimum); below 1 the point is optimal.
+    fn merit(&self) -> f64 {
+        let (i, s) = (&self.measures.info, &self.settings);
+        if i.ktratio.is_nan() || i.ktratio > 1.0 {
+            return f64::INFINITY;
+        }
+        let gap = f64::min(i.gap / (s.tol_gap_abs * i.objective_scale), i.rel_gap / s.tol_gap_rel);
+        gap.max(i.primal_residual / s.tol_feas).max(i.dual_residual / s.tol_feas)
+    }
+
+    /// Keeps the current iterate as the best so far if its [`Solver::merit`]
+    /// is the least yet.
+    fn keep_if_best(&mut self) {
+        let merit = self.merit();
+        if merit < self.best_merit {
+            self.best_merit = merit;
+            self.best.copy_from(&self.vars);
+            self.best_measures.clone_from(&self.measures);
+        }
     }
 
     /// With `W = I` (`H = I`, 0 on zero cones): for an LP, `x` least squares,
