@@ -71,7 +71,7 @@ fn pnp_recovers_the_true_pose() {
         let det = r[0] * (r[4] * r[8] - r[5] * r[7]) - r[1] * (r[3] * r[8] - r[5] * r[6])
             + r[2] * (r[3] * r[7] - r[4] * r[6]);
         assert!((det - 1.0).abs() < 1e-12, "n = {n}: det R = {det}");
-        assert!(s.info.objective.is_some_and(|e| e.abs() < 1e-12), "{:?}", s.info);
+        assert!(s.info.objective().is_some_and(|e| e.abs() < 1e-12), "{:?}", s.info);
     }
 }
 
