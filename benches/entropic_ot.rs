@@ -252,7 +252,7 @@ fn entropic_ot(c: &mut Criterion) {
             let bound = bind(&node, &named).expect("bind");
             let mut solved = forward(&node, &bound).expect("forward");
             assert_eq!(solved.status, Status::Optimal);
-            assert_eq!(solved.info["domain"], "kernel");
+            assert_eq!(serde_json::to_value(&solved.info).expect("info")["domain"], "kernel");
             let err = relative(&solved.outputs[0].1.data, &plan);
             assert!(err <= 1e-6, "n = {n}: the node's plan and the direct call's differ by {err:e}");
             backward(&node, &bound, &mut solved, &cot).expect("backward")

@@ -36,16 +36,9 @@ pub struct Module {
 }
 
 /// Why a file could not be loaded: its rendered diagnostics.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{0}")]
 pub struct LoadError(pub String);
-
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for LoadError {}
 
 impl Module {
     /// Compiles `source` (named `name` in diagnostics); any error fails the load.
@@ -68,7 +61,7 @@ impl Module {
         let nodes = &self.compiled.program.nodes;
         let Some(node) = self.compiled.node(name) else {
             let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
-            return Err(RunError(format!("no node `{name}`; the file has `{}`", names.join("`, `"))));
+            return Err(RunError::Invalid(format!("no node `{name}`; the file has `{}`", names.join("`, `"))));
         };
         LoadedNode::new(&node, self.backend)
     }
@@ -133,20 +126,20 @@ impl<'m> LoadedNode<'m> {
     /// Binds `inputs` and readies the kernels for their sizes (the JIT
     /// compiles), so that a first `forward` costs what later ones do.
     pub fn prepare(&self, inputs: &BTreeMap<String, Tensor>) -> Result<(), RunError> {
-        let bound = bind(self.node, inputs).map_err(|e| RunError(e.join("; ")))?;
-        self.kernels.prepare(&bound.dims).map_err(RunError)
+        let bound = bind(self.node, inputs).map_err(RunError::Inputs)?;
+        self.kernels.prepare(&bound.dims).map_err(RunError::Internal)
     }
 
     /// Solves the node at the named parameter values.
     pub fn forward(&self, inputs: &BTreeMap<String, Tensor>) -> Result<Forward, RunError> {
-        let bound = bind(self.node, inputs).map_err(|e| RunError(e.join("; ")))?;
+        let bound = bind(self.node, inputs).map_err(RunError::Inputs)?;
         let solved = self.prepared(&bound)?.forward(&bound)?;
         Ok(Forward { solved, bound })
     }
 
     /// The node prepared for `bound`'s sizes (prepared now, at its values, if new).
     pub fn prepared(&self, bound: &Bound) -> Result<Arc<Prepared<'m>>, RunError> {
-        let poisoned = || RunError("internal: a forward panicked while preparing this node".into());
+        let poisoned = || RunError::Internal("internal: a forward panicked while preparing this node".into());
         let mut prepared = self.prepared.lock().map_err(|_| poisoned())?;
         if let Some(p) = prepared.iter().find(|p| p.dims() == bound.dims.as_slice()) {
             return Ok(p.clone());

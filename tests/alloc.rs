@@ -156,7 +156,7 @@ fn optnet_call_allocates_nothing_after_the_first(ipm: bool) {
     assert_eq!(&counts[1..], &[0, 0], "allocations per call: {counts:?}");
 
     let mut solved = prepared.forward(&bound).expect("forward");
-    assert_eq!(solved.info["solver"], if ipm { "ipm" } else { "active_set" });
+    assert_eq!(solved.info.solver, if ipm { "ipm" } else { "active_set" });
     assert_eq!(solved.outputs[0].1.data, &ws.x()[..n]);
     let cot = vec![("z".to_string(), Tensor::vector(v))];
     let reference = ddn::diff::backward(node, &bound, &mut solved, &cot).expect("backward");

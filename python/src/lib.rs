@@ -190,7 +190,7 @@ impl File {
         let (compiled, backend) = (self.compiled.clone(), self.backend);
         let owned = py
             .detach(|| on_big_stack(|| OwnedNode::new(compiled, index, backend)))?
-            .map_err(|e| DdnError::new_err(e.0))?;
+            .map_err(|e| DdnError::new_err(e.to_string()))?;
         Ok(Node { owned, index })
     }
 }
@@ -413,7 +413,7 @@ impl Node {
         let owned = &self.owned;
         let once = || -> Result<(), String> {
             let bound = runtime::bind(node, &values).map_err(|e| e.join("; "))?;
-            owned.prepared(&bound).and_then(|p| p.forward(&bound)).map_err(|e| e.0)?;
+            owned.prepared(&bound).and_then(|p| p.forward(&bound)).map_err(|e| e.to_string())?;
             Ok(())
         };
         py.detach(|| {
@@ -462,7 +462,7 @@ impl Node {
 
         let shapes: Vec<Vec<usize>> = outputs_of(node).map(|(_, _, s)| concrete(s, &bounds[0].dims)).collect();
         let codes: Vec<u8> = solved.iter().map(|s| s.as_ref().map_or(ERROR_CODE, |s| status_code(s.status))).collect();
-        let messages: Vec<Option<String>> = solved.iter().map(|s| s.as_ref().err().map(|e| e.0.clone())).collect();
+        let messages: Vec<Option<String>> = solved.iter().map(|s| s.as_ref().err().map(|e| e.to_string())).collect();
         let mut outputs = Vec::with_capacity(shapes.len());
         for (k, shape) in shapes.iter().enumerate() {
             outputs.push(stacked(py, batch, shape, solved.len(), |i| {
@@ -556,7 +556,7 @@ impl Solution {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match state.solved.get(i) {
             Some(Ok(s)) => serde_json::to_string(&s.info).map_err(|e| PyRuntimeError::new_err(e.to_string())),
-            Some(Err(e)) => Ok(serde_json::json!({ "error": e.0 }).to_string()),
+            Some(Err(e)) => Ok(serde_json::json!({ "error": e.to_string() }).to_string()),
             None => Err(PyValueError::new_err(format!("no instance {i}: the solve has {}", state.solved.len()))),
         }
     }
@@ -721,7 +721,7 @@ impl Solution {
             .iter()
             .enumerate()
             .filter(|(i, _)| self.codes[*i] == 0)
-            .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e.0.clone())))
+            .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e.to_string())))
             .collect()
     }
 }

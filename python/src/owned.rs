@@ -26,7 +26,7 @@ impl OwnedNode {
     /// derived and lowered now: run it on a thread with a large stack).
     pub fn new(compiled: Arc<Compiled>, index: usize, backend: Backend) -> Result<OwnedNode, RunError> {
         let Some(node) = compiled.analysed(index) else {
-            return Err(RunError(format!("no node number {index} in the compiled file")));
+            return Err(RunError::Invalid(format!("no node number {index} in the compiled file")));
         };
         let node: *const Analysed<'_> = &node;
         // SAFETY: `node` borrows the node and its analysis inside the heap

@@ -373,16 +373,18 @@ const NUMERICAL_ERROR: &str = "numerical_error";
 
 /// The solver's facts without those that were not finite (serde_json holds a
 /// NaN or an infinity as `null`): a missing field rather than a fake value.
-fn finite_info(info: &serde_json::Map<String, serde_json::Value>) -> serde_json::Value {
-    serde_json::Value::Object(info.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
+fn finite_info(info: &ddn::runtime::Info) -> serde_json::Value {
+    match serde_json::to_value(info) {
+        Ok(serde_json::Value::Object(map)) => {
+            serde_json::Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        }
+        // A struct of numbers, strings and lists always serialises to an object.
+        other => other.unwrap_or(serde_json::Value::Null),
+    }
 }
 
 /// The JSON of a run that ended in a numerical error: the status and why, no values.
-fn numerical_error(
-    node: &str,
-    message: String,
-    info: &serde_json::Map<String, serde_json::Value>,
-) -> serde_json::Value {
+fn numerical_error(node: &str, message: String, info: &ddn::runtime::Info) -> serde_json::Value {
     serde_json::json!({ "node": node, "status": NUMERICAL_ERROR, "message": message, "info": finite_info(info) })
 }
 
@@ -404,12 +406,12 @@ fn run_node(
         Some(path) => Some(ddn::runtime::named_tensors(&read_json(path)?).map_err(|e| fail(&e))?),
         None => None,
     };
-    let mut fwd = node.forward(&values).map_err(|e| fail(&[e.0]))?;
+    let mut fwd = node.forward(&values).map_err(|e| fail(&[e.to_string()]))?;
     let solved = &fwd.solved;
     // The runtime makes a non-finite output `numerical_error` with `info.message`.
     if solved.status == ddn::runtime::Status::NumericalError {
-        let message = solved.info.get("message").and_then(|m| m.as_str()).map(str::to_string).unwrap_or_else(|| {
-            let solver = solved.info.get("solver").and_then(|s| s.as_str()).unwrap_or("?");
+        let message = solved.info.message.clone().unwrap_or_else(|| {
+            let solver = solved.info.solver;
             format!("solver `{solver}` stopped with numerical trouble (`info` holds its last figures)")
         });
         return Ok(numerical_error(&call.node, message, &solved.info));
@@ -475,9 +477,9 @@ fn pass_failed(
     e: ddn::runtime::RunError,
 ) -> Result<serde_json::Value, ExitCode> {
     if solved.status != ddn::runtime::Status::NumericalError {
-        return Err(fail(&[e.0]));
+        return Err(fail(&[e.to_string()]));
     }
-    let message = solved.info.get("message").and_then(|m| m.as_str()).map_or(e.0, str::to_string);
+    let message = solved.info.message.clone().unwrap_or_else(|| e.to_string());
     Ok(numerical_error(node, message, &solved.info))
 }
 
@@ -512,7 +514,7 @@ fn loaded<'c>(compiled: &'c ddn::Compiled, call: &NodeCall) -> Result<ddn::loade
         let names: Vec<&str> = compiled.program.nodes.iter().map(|n| n.name.as_str()).collect();
         return Err(fail(&[format!("no node `{name}` in `{}`; it has `{}`", call.file.display(), names.join("`, `"))]));
     };
-    ddn::loaded::LoadedNode::new(&node, call.backend.into()).map_err(|e| fail(&[e.0]))
+    ddn::loaded::LoadedNode::new(&node, call.backend.into()).map_err(|e| fail(&[e.to_string()]))
 }
 
 /// `ddnc build`.
@@ -602,17 +604,17 @@ fn bench(call: &NodeCall, repeat: usize, color: Color) -> Result<(), ExitCode> {
     // Compiling includes a smooth node's symbolic derivation (egg), lowering the
     // kernels and, on the JIT, their machine code for these inputs' sizes.
     let node = loaded(&compiled, call)?;
-    node.prepare(&values).map_err(|e| fail(&[e.0]))?;
+    node.prepare(&values).map_err(|e| fail(&[e.to_string()]))?;
     let compile_time = start.elapsed().as_secs_f64();
     let cot = match &call.cotangents {
         Some(p) => Some(ddn::runtime::named_tensors(&read_json(p)?).map_err(|e| fail(&e))?),
         None => None,
     };
     // One call per kind, timed end to end: bind the inputs, solve (and differentiate).
-    let forward = || node.forward(&values).map_err(|e| fail(&[e.0]));
+    let forward = || node.forward(&values).map_err(|e| fail(&[e.to_string()]));
     let both = |cot: &std::collections::BTreeMap<String, ddn::eval::Tensor>| -> Result<(), ExitCode> {
         let mut fwd = forward()?;
-        node.backward(&mut fwd, cot).map_err(|e| fail(&[e.0]))?;
+        node.backward(&mut fwd, cot).map_err(|e| fail(&[e.to_string()]))?;
         Ok(())
     };
     let status = forward()?.solved.status;

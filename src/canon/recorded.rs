@@ -12,7 +12,7 @@ use super::scalar::Data;
 use super::sensitivity::mentions_param;
 use super::{reduce_node, Layout};
 use crate::eval::Bound;
-use crate::eval::{self, Env, Tensor};
+use crate::eval::{self, Env, EvalError, Tensor};
 use crate::ir::{Expr, ExprKind, Node};
 use crate::solve::{ConeProgram, Triplets};
 
@@ -265,7 +265,7 @@ impl Recorded {
         scratch: &mut Scratch,
         data_cot: &mut Vec<Tensor>,
         grads: &mut [Tensor],
-    ) -> Result<(), String> {
+    ) -> Result<(), EvalError> {
         self.adjoint(scratch);
         if self.refill.reads_data {
             let exprs = crate::kernel::data_exprs(node);
@@ -283,7 +283,7 @@ impl Recorded {
                 if cot.data.iter().all(|&v| v == 0.0) {
                     continue;
                 }
-                let g = eval::vjp(e, &env, cot).map_err(|x| x.message)?;
+                let g = eval::vjp(e, &env, cot)?;
                 for (acc, gp) in grads.iter_mut().zip(g.params) {
                     if let Some(gp) = gp {
                         acc.data.iter_mut().zip(&gp.data).for_each(|(a, b)| *a += b);

@@ -2,8 +2,9 @@
 //! equals it (`Exact`), bounds it from above (`Upper`, for convex expressions:
 //! the epigraph), or from below (`Lower`, concave: the hypograph), adding the
 //! variables and cone memberships that make the bound valid and tight at an
-//! optimum. One function per atom family below; the formula each uses is in its
-//! doc comment.
+//! optimum. Each atom's reduction is one method, found through the table
+//! [`reduction`] keyed by atom (an atom and its mirror image, `max`/`min`,
+//! share one); the formula each uses is in its note or doc comment.
 
 use std::collections::HashMap;
 
@@ -54,6 +55,56 @@ fn data_sign<S: Scalar>(t: &Data<S>) -> Sign {
     } else {
         Sign::Unknown
     }
+}
+
+/// An atom's call as its reduction sees it: the expression, its arguments
+/// and `axis`, and the bound the reduction must produce.
+#[derive(Clone, Copy)]
+struct Call<'e> {
+    e: &'e Expr,
+    atom: Atom,
+    args: &'e [Expr],
+    axis: Option<u8>,
+    dir: Dir,
+}
+
+/// One atom's reduction.
+type Reduction<'a, K> = fn(&mut Reducer<'a, K>, &Call<'_>) -> Result<Aff<<K as Sink>::S>, CanonError>;
+
+/// The table of reductions, keyed by atom: `None` for an atom with no conic
+/// form (it needs a cone ddn does not have, or is internal).
+fn reduction<'a, K: Sink>(atom: Atom) -> Option<Reduction<'a, K>> {
+    Some(match atom {
+        Atom::Sum | Atom::Mean => Reducer::reduce_sum,
+        Atom::Trace => Reducer::reduce_trace,
+        Atom::Diag => Reducer::reduce_diag,
+        Atom::Hstack | Atom::Vstack => Reducer::reduce_stack,
+        Atom::Abs => Reducer::reduce_abs,
+        Atom::Pos => Reducer::reduce_pos,
+        Atom::Maximum | Atom::Minimum => Reducer::reduce_maximum,
+        Atom::Max | Atom::Min => Reducer::reduce_max,
+        Atom::LambdaMax | Atom::LambdaMin => Reducer::reduce_lambda_max,
+        Atom::LogDet => Reducer::reduce_log_det,
+        Atom::NuclearNorm => Reducer::reduce_nuclear_norm,
+        Atom::MatrixFrac => Reducer::reduce_matrix_frac,
+        Atom::Norm1 => Reducer::reduce_norm1,
+        Atom::NormInf => Reducer::reduce_norm_inf,
+        Atom::Norm => Reducer::reduce_norm,
+        Atom::Hypot => Reducer::reduce_hypot,
+        Atom::SumSquares => Reducer::reduce_sum_squares,
+        Atom::Square | Atom::Sqrt | Atom::InvPos => Reducer::reduce_power,
+        Atom::QuadForm => Reducer::reduce_quad_form,
+        Atom::QuadOverLin => Reducer::reduce_quad_over_lin,
+        Atom::Huber => Reducer::reduce_huber,
+        Atom::Exp => Reducer::reduce_exp,
+        Atom::Log => Reducer::reduce_log,
+        Atom::Entr => Reducer::reduce_entr,
+        Atom::Xlogx => Reducer::reduce_xlogx,
+        Atom::KlDiv => Reducer::reduce_kl_div,
+        Atom::Logistic => Reducer::reduce_logistic,
+        Atom::LogSumExp => Reducer::reduce_log_sum_exp,
+        _ => return None,
+    })
 }
 
 /// Runs the reductions, reporting to the sink `b` (see [`Sink`]).
@@ -168,7 +219,8 @@ impl<'a, K: Sink> Reducer<'a, K> {
 
     /// The form of argument `i` of an atom, bounded in the direction the atom's
     /// monotonicity in it requires.
-    fn arg(&mut self, atom: Atom, args: &[Expr], i: usize, dir: Dir) -> Result<Aff<K::S>, CanonError> {
+    fn arg(&mut self, c: &Call<'_>, i: usize) -> Result<Aff<K::S>, CanonError> {
+        let Call { atom, args, dir, .. } = *c;
         let a = &args[i];
         let an = self.analysis(a);
         if an.curvature.is_affine() {
@@ -223,293 +275,329 @@ impl<'a, K: Sink> Reducer<'a, K> {
                 return Err(err(e, format!("`{}` appears where DCP does not allow it", atom.name())));
             }
         }
-        match atom {
-            Atom::Sum | Atom::Mean => {
-                let x = self.canon(&args[0], dir)?;
-                let groups = x.groups(axis);
-                let count = groups.first().map_or(1, Vec::len).max(1) as f64;
-                let w = if atom == Atom::Mean { 1.0 / count } else { 1.0 };
-                let e = groups.iter().map(|g| sum(g, w)).collect();
-                Ok(Aff { shape: x.reduced_shape(axis), e })
-            }
-            Atom::Trace => {
-                let x = self.canon(&args[0], dir)?;
-                let n = x.shape.first().copied().unwrap_or(0);
-                let diag: Vec<&Lin<K::S>> = (0..n).map(|i| &x.e[i * n + i]).collect();
-                Ok(Aff::scalar(sum(&diag, 1.0)))
-            }
-            Atom::Diag => {
-                let x = self.canon(&args[0], dir)?;
-                Ok(match x.shape.as_slice() {
-                    [n] => {
-                        let n = *n;
-                        let mut out = vec![Lin::default(); n * n];
-                        (0..n).for_each(|i| out[i * n + i] = x.e[i].clone());
-                        Aff { shape: vec![n, n], e: out }
-                    }
-                    _ => {
-                        let n = x.shape.first().copied().unwrap_or(0);
-                        Aff { shape: vec![n], e: (0..n).map(|i| x.e[i * n + i].clone()).collect() }
-                    }
-                })
-            }
-            Atom::Hstack | Atom::Vstack => {
-                let parts = args.iter().map(|a| self.canon(a, dir)).collect::<Result<Vec<_>, _>>()?;
-                stack(atom, parts, eval::concrete(&e.shape, self.env.dims)).ok_or_else(|| mismatch(e))
-            }
-            Atom::Abs => {
-                let x = self.arg(atom, args, 0, dir)?;
-                self.note("abs: t ≥ x, t ≥ −x");
-                let t = self.fresh(x.shape.clone());
-                self.above_abs(&t, &x);
-                Ok(t)
-            }
-            Atom::Pos => {
-                let x = self.arg(atom, args, 0, dir)?;
-                self.note("pos: t ≥ x, t ≥ 0");
-                let t = self.fresh(x.shape.clone());
-                self.b.nonneg(pairs(&t, &x, 1.0, -1.0));
-                self.b.nonneg(t.e.clone());
-                Ok(t)
-            }
-            Atom::Maximum | Atom::Minimum => {
-                let xs = (0..args.len()).map(|i| self.arg(atom, args, i, dir)).collect::<Result<Vec<_>, _>>()?;
-                let shape = eval::concrete(&e.shape, self.env.dims);
-                let s = if atom == Atom::Maximum { 1.0 } else { -1.0 };
-                self.note(if s > 0.0 { "maximum: t ≥ each argument" } else { "minimum: t ≤ each argument" });
-                let t = self.fresh(shape);
-                for x in &xs {
-                    // s·(t − x) ≥ 0, broadcasting x to t's shape.
-                    let d = Aff::combine(&t, s, x, -s).ok_or_else(|| mismatch(e))?;
-                    self.b.nonneg(d.e);
-                }
-                Ok(t)
-            }
-            Atom::Max | Atom::Min => {
-                let x = self.arg(atom, args, 0, dir)?;
-                let s = if atom == Atom::Max { 1.0 } else { -1.0 };
-                self.note(if s > 0.0 { "max: t ≥ each entry" } else { "min: t ≤ each entry" });
-                let t = self.fresh(x.reduced_shape(axis));
-                let groups: Vec<Vec<Lin<K::S>>> =
-                    x.groups(axis).into_iter().map(|g| g.into_iter().cloned().collect()).collect();
-                for (k, g) in groups.iter().enumerate() {
-                    let rows = g
-                        .iter()
-                        .map(|xi| {
-                            let mut l = t.e[k].scaled(s);
-                            l.add_scaled(xi, -s);
-                            l
-                        })
-                        .collect();
-                    self.b.nonneg(rows);
-                }
-                Ok(t)
-            }
-            Atom::LambdaMax | Atom::LambdaMin => {
-                let x = self.arg(atom, args, 0, dir)?;
-                let s = if atom == Atom::LambdaMax { 1.0 } else { -1.0 };
-                self.note(if s > 0.0 { "lambda_max: t I − X ⪰ 0" } else { "lambda_min: X − t I ⪰ 0" });
-                let n = x.shape[0];
-                let t = self.fresh(Vec::new());
-                // s(t I − X), row-major.
-                let m: Vec<Lin<K::S>> = (0..n * n)
-                    .map(|k| {
-                        let mut l = x.e[k].scaled(-s);
-                        if k / n == k % n {
-                            l.add_scaled(&t.e[0], s);
-                        }
-                        l
-                    })
-                    .collect();
-                self.b.psd(n, super::svec_of_symmetric_part(&m, n));
-                Ok(t)
-            }
-            // With D = diag Z, the block says X ⪰ Z D⁻¹ Zᵀ, so det X ≥ det(Z)²/det D
-            // = Π Zᵢᵢ (Z triangular); at X = LLᵀ, Z = L diag(L) attains it
-            // (Boyd & Vandenberghe; CVXPY's reduction, transposed).
-            Atom::LogDet => {
-                let x = self.arg(atom, args, 0, dir)?;
-                let n = x.shape[0];
-                self.note("log_det: [[X, Z], [Zᵀ, diag Z]] ⪰ 0 with Z lower triangular, then Σ log Zᵢᵢ");
-                let z = self.fresh_triangle(n, false);
-                let d: Vec<Lin<K::S>> =
-                    (0..n * n).map(|k| if k / n == k % n { z[k].clone() } else { Lin::default() }).collect();
-                self.psd_blocks(n, n, &x.e, &z, &d);
-                let t = self.log(&Aff { shape: vec![n], e: (0..n).map(|i| z[i * n + i].clone()).collect() });
-                Ok(Aff::scalar(sum(&t.e.iter().collect::<Vec<_>>(), 1.0)))
-            }
-            // The nuclear norm is the dual of the spectral norm; this is the
-            // semidefinite form of its epigraph (Fazel, Hindi & Boyd, 2001), tight
-            // at U = (XXᵀ)^½, V = (XᵀX)^½.
-            Atom::NuclearNorm => {
-                let x = self.arg(atom, args, 0, dir)?;
-                let (m, n) = (x.shape[0], x.shape[1]);
-                self.note("nuclear_norm: [[U, X], [Xᵀ, V]] ⪰ 0, ‖X‖_* ≤ (tr U + tr V)/2");
-                let (u, v) = (self.fresh_triangle(m, true), self.fresh_triangle(n, true));
-                self.psd_blocks(m, n, &u, &x.e, &v);
-                let diagonal: Vec<&Lin<K::S>> =
-                    (0..m).map(|i| &u[i * m + i]).chain((0..n).map(|j| &v[j * n + j])).collect();
-                Ok(Aff::scalar(sum(&diagonal, 0.5)))
-            }
-            // The Schur complement of P ≻ 0: T ⪰ XᵀP⁻¹X, tight at T = XᵀP⁻¹X.
-            Atom::MatrixFrac => {
-                let x = self.arg(atom, args, 0, dir)?;
-                let p = self.arg(atom, args, 1, dir)?;
-                let (n, k) = (p.shape[0], x.shape.get(1).copied().unwrap_or(1));
-                self.note("matrix_frac: [[P, X], [Xᵀ, T]] ⪰ 0, tr(XᵀP⁻¹X) ≤ tr T");
-                let t = self.fresh_triangle(k, true);
-                self.psd_blocks(n, k, &p.e, &x.e, &t);
-                Ok(Aff::scalar(sum(&(0..k).map(|i| &t[i * k + i]).collect::<Vec<_>>(), 1.0)))
-            }
-            Atom::Norm1 => {
-                let x = self.arg(atom, args, 0, dir)?;
-                self.note("norm1: Σ tᵢ with tᵢ ≥ |xᵢ|");
-                let t = self.fresh(x.shape.clone());
-                self.above_abs(&t, &x);
-                Ok(Aff::scalar(sum(&t.e.iter().collect::<Vec<_>>(), 1.0)))
-            }
-            Atom::NormInf => {
-                let x = self.arg(atom, args, 0, dir)?;
-                self.note("norm_inf: t ≥ ±xᵢ");
-                let t = self.fresh(Vec::new());
-                let tb = Aff { shape: x.shape.clone(), e: vec![t.e[0].clone(); x.len()] };
-                self.above_abs(&tb, &x);
-                Ok(t)
-            }
-            Atom::Norm => {
-                let x = self.arg(atom, args, 0, dir)?;
-                self.note("norm: (t, x) in the second-order cone");
-                let t = self.fresh(Vec::new());
-                let mut block = vec![t.e[0].clone()];
-                block.extend(x.e);
-                self.b.soc(block);
-                Ok(t)
-            }
-            Atom::Hypot => {
-                let a = self.arg(atom, args, 0, dir)?;
-                let x = self.arg(atom, args, 1, dir)?;
-                self.hypot(e, &a, &x, axis)
-            }
-            Atom::SumSquares => {
-                let x = self.arg(atom, args, 0, dir)?;
-                self.sum_squares(&x)
-            }
-            Atom::Square => {
-                let x = self.arg(atom, args, 0, dir)?;
-                self.square(e, &x, dir)
-            }
-            Atom::QuadForm => {
-                let x = self.canon(&args[0], Dir::Exact)?;
-                let q = self.data(&args[1])?;
-                let n = x.len();
-                let s = K::S::psd_root(n, &q.data).map_err(|m| err(&args[1], m))?;
-                self.note("quad_form: xᵀQx = ‖S x‖² with S = Q^½");
-                let s = Data { shape: vec![n, n], data: s };
-                let sx = Aff::left_matmul(&s, &x).ok_or_else(|| mismatch(e))?;
-                let (t, cone) = self.sum_squares_cone(&sx);
-                self.b.quad_form(&x, &q, cone);
-                Ok(t)
-            }
-            Atom::QuadOverLin => {
-                let x = self.arg(atom, args, 0, dir)?;
-                let y = self.arg(atom, args, 1, dir)?;
-                self.note("quad_over_lin: t·y ≥ ‖x‖² (rotated cone)");
-                let t = self.fresh(Vec::new());
-                self.rotated(&t.e[0], &y.e[0], &x.e);
-                Ok(t)
-            }
-            Atom::Huber => {
-                let x = self.arg(atom, args, 0, dir)?;
-                let m = self.data(&args[1])?.as_scalar().unwrap_or(K::S::from(1.0));
-                if K::S::all(&[m], Test::Lt0) {
-                    return Err(err(&args[1], "`huber` needs a nonnegative threshold"));
-                }
-                self.note("huber: min over u of u² + 2M|x − u|");
-                let mut out = Vec::with_capacity(x.len());
-                for xi in &x.e {
-                    let (u, v) = self.huber_rows(xi);
-                    // s ≥ u²: s·1 ≥ u².
-                    let s = Lin::var(self.b.new_vars(1));
-                    self.rotated(&s, &Lin::constant(K::S::from(1.0)), &[u]);
-                    out.push(add(&s, &v, m * 2.0));
-                }
-                Ok(Aff { shape: x.shape, e: out })
-            }
-            Atom::InvPos => {
-                let x = self.arg(atom, args, 0, dir)?;
-                self.inv_pos(e, &x, dir)
-            }
-            Atom::Sqrt => {
-                let x = self.arg(atom, args, 0, dir)?;
-                self.sqrt(e, &x, dir)
-            }
-            Atom::Exp => {
-                let x = self.arg(atom, args, 0, dir)?;
-                Ok(self.per_entry_exp(&x, "exp: eˣ ≤ t as (x, 1, t) ∈ K_exp per entry", |t, x, one| [x, one, t]))
-            }
-            Atom::Log => {
-                let x = self.arg(atom, args, 0, dir)?;
-                Ok(self.log(&x))
-            }
-            Atom::Entr => {
-                let x = self.arg(atom, args, 0, dir)?;
-                Ok(self.per_entry_exp(&x, "entr: t ≤ −x log x as (t, x, 1) ∈ K_exp per entry", |t, x, one| {
-                    [t, x, one]
-                }))
-            }
-            Atom::Xlogx => {
-                let x = self.arg(atom, args, 0, dir)?;
-                let note = "xlogx: x log x ≤ t as (−t, x, 1) ∈ K_exp per entry";
-                Ok(self.per_entry_exp(&x, note, |t, x, one| [t.scaled(-1.0), x, one]))
-            }
-            Atom::KlDiv => {
-                let x = self.arg(atom, args, 0, dir)?;
-                let y = self.arg(atom, args, 1, dir)?;
-                let len = x.len().max(y.len());
-                if ![x.len(), y.len()].iter().all(|&l| l == len || l == 1) {
-                    return Err(err(e, "`kl_div` of two differently shaped tensors has no conic form yet"));
-                }
-                self.note("kl_div: x log(x/y) ≤ u as (−u, x, y) ∈ K_exp per entry, then u − x + y");
-                let u = self.fresh(eval::concrete(&e.shape, self.env.dims));
-                let at = |a: &Aff<K::S>, i: usize| a.e[if a.len() == 1 { 0 } else { i }].clone();
-                let cones = (0..len).map(|i| [u.e[i].scaled(-1.0), at(&x, i), at(&y, i)]).collect();
-                self.b.exp(cones);
-                let out = (0..len).map(|i| add(&add(&u.e[i], &at(&x, i), -1.0), &at(&y, i), 1.0)).collect();
-                Ok(Aff { shape: u.shape, e: out })
-            }
-            Atom::Logistic => {
-                let x = self.arg(atom, args, 0, dir)?;
-                self.note("logistic: e^{−t} + e^{x−t} ≤ 1 as (−t, 1, u), (x − t, 1, v) ∈ K_exp, u + v ≤ 1 per entry");
-                let (t, u, v) = (self.fresh(x.shape.clone()), self.fresh(x.shape.clone()), self.fresh(x.shape.clone()));
-                let one = Lin::constant(K::S::from(1.0));
-                let mut cones = Vec::with_capacity(2 * x.len());
-                for i in 0..x.len() {
-                    cones.push([t.e[i].scaled(-1.0), one.clone(), u.e[i].clone()]);
-                    cones.push([add(&x.e[i], &t.e[i], -1.0), one.clone(), v.e[i].clone()]);
-                }
-                self.b.exp(cones);
-                let rows = (0..x.len()).map(|i| add(&add(&one, &u.e[i], -1.0), &v.e[i], -1.0)).collect();
-                self.b.nonneg(rows);
-                Ok(t)
-            }
-            Atom::LogSumExp => {
-                let x = self.arg(atom, args, 0, dir)?;
-                self.note("log_sum_exp: Σ e^{xᵢ − t} ≤ 1 as (xᵢ − t, 1, wᵢ) ∈ K_exp, Σ wᵢ ≤ 1");
-                let t = self.fresh(x.reduced_shape(axis));
-                let one = Lin::constant(K::S::from(1.0));
-                let groups: Vec<Vec<Lin<K::S>>> =
-                    x.groups(axis).into_iter().map(|g| g.into_iter().cloned().collect()).collect();
-                for (k, g) in groups.iter().enumerate() {
-                    let w = self.fresh(vec![g.len()]);
-                    let cones =
-                        g.iter().zip(&w.e).map(|(xi, wi)| [add(xi, &t.e[k], -1.0), one.clone(), wi.clone()]).collect();
-                    self.b.exp(cones);
-                    self.b.nonneg(vec![w.e.iter().fold(one.clone(), |acc, wi| add(&acc, wi, -1.0))]);
-                }
-                Ok(t)
-            }
-            _ => Err(err(e, format!("`{}` has no conic form (it needs a cone ddn does not have)", atom.name()))),
+        let call = Call { e, atom, args, axis, dir };
+        match reduction(atom) {
+            Some(reduce) => reduce(self, &call),
+            None => Err(err(e, format!("`{}` has no conic form (it needs a cone ddn does not have)", atom.name()))),
         }
+    }
+
+    fn reduce_sum(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let Call { atom, args, axis, dir, .. } = *c;
+        let x = self.canon(&args[0], dir)?;
+        let groups = x.groups(axis);
+        let count = groups.first().map_or(1, Vec::len).max(1) as f64;
+        let w = if atom == Atom::Mean { 1.0 / count } else { 1.0 };
+        let e = groups.iter().map(|g| sum(g, w)).collect();
+        Ok(Aff { shape: x.reduced_shape(axis), e })
+    }
+
+    fn reduce_trace(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let Call { args, dir, .. } = *c;
+        let x = self.canon(&args[0], dir)?;
+        let n = x.shape.first().copied().unwrap_or(0);
+        let diag: Vec<&Lin<K::S>> = (0..n).map(|i| &x.e[i * n + i]).collect();
+        Ok(Aff::scalar(sum(&diag, 1.0)))
+    }
+
+    fn reduce_diag(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let Call { args, dir, .. } = *c;
+        let x = self.canon(&args[0], dir)?;
+        Ok(match x.shape.as_slice() {
+            [n] => {
+                let n = *n;
+                let mut out = vec![Lin::default(); n * n];
+                (0..n).for_each(|i| out[i * n + i] = x.e[i].clone());
+                Aff { shape: vec![n, n], e: out }
+            }
+            _ => {
+                let n = x.shape.first().copied().unwrap_or(0);
+                Aff { shape: vec![n], e: (0..n).map(|i| x.e[i * n + i].clone()).collect() }
+            }
+        })
+    }
+
+    fn reduce_stack(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let Call { e, atom, args, dir, .. } = *c;
+        let parts = args.iter().map(|a| self.canon(a, dir)).collect::<Result<Vec<_>, _>>()?;
+        stack(atom, parts, eval::concrete(&e.shape, self.env.dims)).ok_or_else(|| mismatch(e))
+    }
+
+    fn reduce_abs(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let x = self.arg(c, 0)?;
+        self.note("abs: t ≥ x, t ≥ −x");
+        let t = self.fresh(x.shape.clone());
+        self.above_abs(&t, &x);
+        Ok(t)
+    }
+
+    fn reduce_pos(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let x = self.arg(c, 0)?;
+        self.note("pos: t ≥ x, t ≥ 0");
+        let t = self.fresh(x.shape.clone());
+        self.b.nonneg(pairs(&t, &x, 1.0, -1.0));
+        self.b.nonneg(t.e.clone());
+        Ok(t)
+    }
+
+    fn reduce_maximum(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let Call { e, atom, args, .. } = *c;
+        let xs = (0..args.len()).map(|i| self.arg(c, i)).collect::<Result<Vec<_>, _>>()?;
+        let shape = eval::concrete(&e.shape, self.env.dims);
+        let s = if atom == Atom::Maximum { 1.0 } else { -1.0 };
+        self.note(if s > 0.0 { "maximum: t ≥ each argument" } else { "minimum: t ≤ each argument" });
+        let t = self.fresh(shape);
+        for x in &xs {
+            // s·(t − x) ≥ 0, broadcasting x to t's shape.
+            let d = Aff::combine(&t, s, x, -s).ok_or_else(|| mismatch(e))?;
+            self.b.nonneg(d.e);
+        }
+        Ok(t)
+    }
+
+    fn reduce_max(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let Call { atom, axis, .. } = *c;
+        let x = self.arg(c, 0)?;
+        let s = if atom == Atom::Max { 1.0 } else { -1.0 };
+        self.note(if s > 0.0 { "max: t ≥ each entry" } else { "min: t ≤ each entry" });
+        let t = self.fresh(x.reduced_shape(axis));
+        let groups: Vec<Vec<Lin<K::S>>> =
+            x.groups(axis).into_iter().map(|g| g.into_iter().cloned().collect()).collect();
+        for (k, g) in groups.iter().enumerate() {
+            let rows = g
+                .iter()
+                .map(|xi| {
+                    let mut l = t.e[k].scaled(s);
+                    l.add_scaled(xi, -s);
+                    l
+                })
+                .collect();
+            self.b.nonneg(rows);
+        }
+        Ok(t)
+    }
+
+    fn reduce_lambda_max(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let Call { atom, .. } = *c;
+        let x = self.arg(c, 0)?;
+        let s = if atom == Atom::LambdaMax { 1.0 } else { -1.0 };
+        self.note(if s > 0.0 { "lambda_max: t I − X ⪰ 0" } else { "lambda_min: X − t I ⪰ 0" });
+        let n = x.shape[0];
+        let t = self.fresh(Vec::new());
+        // s(t I − X), row-major.
+        let m: Vec<Lin<K::S>> = (0..n * n)
+            .map(|k| {
+                let mut l = x.e[k].scaled(-s);
+                if k / n == k % n {
+                    l.add_scaled(&t.e[0], s);
+                }
+                l
+            })
+            .collect();
+        self.b.psd(n, super::svec_of_symmetric_part(&m, n));
+        Ok(t)
+    }
+
+    /// With D = diag Z, the block says X ⪰ Z D⁻¹ Zᵀ, so det X ≥ det(Z)²/det D
+    /// = Π Zᵢᵢ (Z triangular); at X = LLᵀ, Z = L diag(L) attains it
+    /// (Boyd & Vandenberghe; CVXPY's reduction, transposed).
+    fn reduce_log_det(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let x = self.arg(c, 0)?;
+        let n = x.shape[0];
+        self.note("log_det: [[X, Z], [Zᵀ, diag Z]] ⪰ 0 with Z lower triangular, then Σ log Zᵢᵢ");
+        let z = self.fresh_triangle(n, false);
+        let d: Vec<Lin<K::S>> =
+            (0..n * n).map(|k| if k / n == k % n { z[k].clone() } else { Lin::default() }).collect();
+        self.psd_blocks(n, n, &x.e, &z, &d);
+        let t = self.log(&Aff { shape: vec![n], e: (0..n).map(|i| z[i * n + i].clone()).collect() });
+        Ok(Aff::scalar(sum(&t.e.iter().collect::<Vec<_>>(), 1.0)))
+    }
+
+    /// The nuclear norm is the dual of the spectral norm; this is the
+    /// semidefinite form of its epigraph (Fazel, Hindi & Boyd, 2001), tight
+    /// at U = (XXᵀ)^½, V = (XᵀX)^½.
+    fn reduce_nuclear_norm(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let x = self.arg(c, 0)?;
+        let (m, n) = (x.shape[0], x.shape[1]);
+        self.note("nuclear_norm: [[U, X], [Xᵀ, V]] ⪰ 0, ‖X‖_* ≤ (tr U + tr V)/2");
+        let (u, v) = (self.fresh_triangle(m, true), self.fresh_triangle(n, true));
+        self.psd_blocks(m, n, &u, &x.e, &v);
+        let diagonal: Vec<&Lin<K::S>> = (0..m).map(|i| &u[i * m + i]).chain((0..n).map(|j| &v[j * n + j])).collect();
+        Ok(Aff::scalar(sum(&diagonal, 0.5)))
+    }
+
+    /// The Schur complement of P ≻ 0: T ⪰ XᵀP⁻¹X, tight at T = XᵀP⁻¹X.
+    fn reduce_matrix_frac(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let x = self.arg(c, 0)?;
+        let p = self.arg(c, 1)?;
+        let (n, k) = (p.shape[0], x.shape.get(1).copied().unwrap_or(1));
+        self.note("matrix_frac: [[P, X], [Xᵀ, T]] ⪰ 0, tr(XᵀP⁻¹X) ≤ tr T");
+        let t = self.fresh_triangle(k, true);
+        self.psd_blocks(n, k, &p.e, &x.e, &t);
+        Ok(Aff::scalar(sum(&(0..k).map(|i| &t[i * k + i]).collect::<Vec<_>>(), 1.0)))
+    }
+
+    fn reduce_norm1(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let x = self.arg(c, 0)?;
+        self.note("norm1: Σ tᵢ with tᵢ ≥ |xᵢ|");
+        let t = self.fresh(x.shape.clone());
+        self.above_abs(&t, &x);
+        Ok(Aff::scalar(sum(&t.e.iter().collect::<Vec<_>>(), 1.0)))
+    }
+
+    fn reduce_norm_inf(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let x = self.arg(c, 0)?;
+        self.note("norm_inf: t ≥ ±xᵢ");
+        let t = self.fresh(Vec::new());
+        let tb = Aff { shape: x.shape.clone(), e: vec![t.e[0].clone(); x.len()] };
+        self.above_abs(&tb, &x);
+        Ok(t)
+    }
+
+    fn reduce_norm(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let x = self.arg(c, 0)?;
+        self.note("norm: (t, x) in the second-order cone");
+        let t = self.fresh(Vec::new());
+        let mut block = vec![t.e[0].clone()];
+        block.extend(x.e);
+        self.b.soc(block);
+        Ok(t)
+    }
+
+    fn reduce_hypot(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let Call { e, axis, .. } = *c;
+        let a = self.arg(c, 0)?;
+        let x = self.arg(c, 1)?;
+        self.hypot(e, &a, &x, axis)
+    }
+
+    fn reduce_sum_squares(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let x = self.arg(c, 0)?;
+        self.sum_squares(&x)
+    }
+
+    /// `square`, `sqrt` and `inv_pos`: the powers 2, ½ and −1 (as `x^p`'s).
+    fn reduce_power(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let Call { e, atom, dir, .. } = *c;
+        let x = self.arg(c, 0)?;
+        match atom {
+            Atom::Square => self.square(e, &x, dir),
+            Atom::Sqrt => self.sqrt(e, &x, dir),
+            _ => self.inv_pos(e, &x, dir),
+        }
+    }
+
+    fn reduce_quad_form(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let Call { e, args, .. } = *c;
+        let x = self.canon(&args[0], Dir::Exact)?;
+        let q = self.data(&args[1])?;
+        let n = x.len();
+        let s = K::S::psd_root(n, &q.data).map_err(|m| err(&args[1], m))?;
+        self.note("quad_form: xᵀQx = ‖S x‖² with S = Q^½");
+        let s = Data { shape: vec![n, n], data: s };
+        let sx = Aff::left_matmul(&s, &x).ok_or_else(|| mismatch(e))?;
+        let (t, cone) = self.sum_squares_cone(&sx);
+        self.b.quad_form(&x, &q, cone);
+        Ok(t)
+    }
+
+    fn reduce_quad_over_lin(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let x = self.arg(c, 0)?;
+        let y = self.arg(c, 1)?;
+        self.note("quad_over_lin: t·y ≥ ‖x‖² (rotated cone)");
+        let t = self.fresh(Vec::new());
+        self.rotated(&t.e[0], &y.e[0], &x.e);
+        Ok(t)
+    }
+
+    fn reduce_huber(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let Call { args, .. } = *c;
+        let x = self.arg(c, 0)?;
+        let m = self.data(&args[1])?.as_scalar().unwrap_or(K::S::from(1.0));
+        if K::S::all(&[m], Test::Lt0) {
+            return Err(err(&args[1], "`huber` needs a nonnegative threshold"));
+        }
+        self.note("huber: min over u of u² + 2M|x − u|");
+        let mut out = Vec::with_capacity(x.len());
+        for xi in &x.e {
+            let (u, v) = self.huber_rows(xi);
+            // s ≥ u²: s·1 ≥ u².
+            let s = Lin::var(self.b.new_vars(1));
+            self.rotated(&s, &Lin::constant(K::S::from(1.0)), &[u]);
+            out.push(add(&s, &v, m * 2.0));
+        }
+        Ok(Aff { shape: x.shape, e: out })
+    }
+
+    fn reduce_exp(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let x = self.arg(c, 0)?;
+        Ok(self.per_entry_exp(&x, "exp: eˣ ≤ t as (x, 1, t) ∈ K_exp per entry", |t, x, one| [x, one, t]))
+    }
+
+    fn reduce_log(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let x = self.arg(c, 0)?;
+        Ok(self.log(&x))
+    }
+
+    fn reduce_entr(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let x = self.arg(c, 0)?;
+        Ok(self.per_entry_exp(&x, "entr: t ≤ −x log x as (t, x, 1) ∈ K_exp per entry", |t, x, one| [t, x, one]))
+    }
+
+    fn reduce_xlogx(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let x = self.arg(c, 0)?;
+        let note = "xlogx: x log x ≤ t as (−t, x, 1) ∈ K_exp per entry";
+        Ok(self.per_entry_exp(&x, note, |t, x, one| [t.scaled(-1.0), x, one]))
+    }
+
+    fn reduce_kl_div(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let Call { e, .. } = *c;
+        let x = self.arg(c, 0)?;
+        let y = self.arg(c, 1)?;
+        let len = x.len().max(y.len());
+        if ![x.len(), y.len()].iter().all(|&l| l == len || l == 1) {
+            return Err(err(e, "`kl_div` of two differently shaped tensors has no conic form yet"));
+        }
+        self.note("kl_div: x log(x/y) ≤ u as (−u, x, y) ∈ K_exp per entry, then u − x + y");
+        let u = self.fresh(eval::concrete(&e.shape, self.env.dims));
+        let at = |a: &Aff<K::S>, i: usize| a.e[if a.len() == 1 { 0 } else { i }].clone();
+        let cones = (0..len).map(|i| [u.e[i].scaled(-1.0), at(&x, i), at(&y, i)]).collect();
+        self.b.exp(cones);
+        let out = (0..len).map(|i| add(&add(&u.e[i], &at(&x, i), -1.0), &at(&y, i), 1.0)).collect();
+        Ok(Aff { shape: u.shape, e: out })
+    }
+
+    fn reduce_logistic(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let x = self.arg(c, 0)?;
+        self.note("logistic: e^{−t} + e^{x−t} ≤ 1 as (−t, 1, u), (x − t, 1, v) ∈ K_exp, u + v ≤ 1 per entry");
+        let (t, u, v) = (self.fresh(x.shape.clone()), self.fresh(x.shape.clone()), self.fresh(x.shape.clone()));
+        let one = Lin::constant(K::S::from(1.0));
+        let mut cones = Vec::with_capacity(2 * x.len());
+        for i in 0..x.len() {
+            cones.push([t.e[i].scaled(-1.0), one.clone(), u.e[i].clone()]);
+            cones.push([add(&x.e[i], &t.e[i], -1.0), one.clone(), v.e[i].clone()]);
+        }
+        self.b.exp(cones);
+        let rows = (0..x.len()).map(|i| add(&add(&one, &u.e[i], -1.0), &v.e[i], -1.0)).collect();
+        self.b.nonneg(rows);
+        Ok(t)
+    }
+
+    fn reduce_log_sum_exp(&mut self, c: &Call<'_>) -> Result<Aff<K::S>, CanonError> {
+        let Call { axis, .. } = *c;
+        let x = self.arg(c, 0)?;
+        self.note("log_sum_exp: Σ e^{xᵢ − t} ≤ 1 as (xᵢ − t, 1, wᵢ) ∈ K_exp, Σ wᵢ ≤ 1");
+        let t = self.fresh(x.reduced_shape(axis));
+        let one = Lin::constant(K::S::from(1.0));
+        let groups: Vec<Vec<Lin<K::S>>> =
+            x.groups(axis).into_iter().map(|g| g.into_iter().cloned().collect()).collect();
+        for (k, g) in groups.iter().enumerate() {
+            let w = self.fresh(vec![g.len()]);
+            let cones = g.iter().zip(&w.e).map(|(xi, wi)| [add(xi, &t.e[k], -1.0), one.clone(), wi.clone()]).collect();
+            self.b.exp(cones);
+            self.b.nonneg(vec![w.e.iter().fold(one.clone(), |acc, wi| add(&acc, wi, -1.0))]);
+        }
+        Ok(t)
     }
 
     /// `t ≥ |x|` entrywise, as the rows `t − x ≥ 0` and `t + x ≥ 0`.

@@ -224,7 +224,7 @@ fn recordings(analysed: &Analysed<'_>, prepare: &[Prepare]) -> Result<Vec<(Vec<u
         if out.iter().any(|(dims, _)| *dims == bound.dims) {
             continue;
         }
-        let kernels = crate::runtime::interpreted(analysed).map_err(|e| e.0)?;
+        let kernels = crate::runtime::interpreted(analysed).map_err(|e| e.to_string())?;
         let env = crate::eval::Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
         let data = kernels.run(crate::kernel::KernelId::Data, &env).map_err(|e| e.message)?;
         let recorded = crate::canon::record(node, &bound, &data)
@@ -245,7 +245,7 @@ pub fn emit(file_name: &str, compiled: &Compiled, prepare: &[Prepare]) -> Result
     let nodes: Vec<Analysed<'_>> = (0..program.nodes.len()).filter_map(|i| compiled.analysed(i)).collect();
     let sets = nodes
         .iter()
-        .map(|n| crate::runtime::kernel_set(n).map_err(|e| format!("node `{}`: {}", n.node.name, e.0)))
+        .map(|n| crate::runtime::kernel_set(n).map_err(|e| format!("node `{}`: {e}", n.node.name)))
         .collect::<Result<Vec<_>, _>>()?;
     let recorded = nodes.iter().map(|n| recordings(n, prepare)).collect::<Result<Vec<_>, _>>()?;
     let mut out = String::new();

@@ -91,7 +91,7 @@ pub fn solve<'n>(
     params: impl IntoIterator<Item = (&'n str, Tensor)>,
 ) -> Result<(Solved, Bound), RunError> {
     let named = params.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    let bound = crate::runtime::bind(loaded.node(), &named).map_err(|e| RunError(e.join("; ")))?;
+    let bound = crate::runtime::bind(loaded.node(), &named).map_err(RunError::Inputs)?;
     Ok((loaded.prepared(&bound)?.forward(&bound)?, bound))
 }
 

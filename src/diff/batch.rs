@@ -77,6 +77,6 @@ where
     let instances = solved.iter_mut().zip(bounds).zip(seeds).collect();
     threads.map(instances, |((solved, bound), seed)| match solved {
         Ok(solved) => isolated(|| f(bound, solved, seed.as_ref())),
-        Err(e) => Err(RunError(format!("no {what}: the forward failed: {}", e.0))),
+        Err(e) => Err(RunError::Invalid(format!("no {what}: the forward failed: {e}"))),
     })
 }

@@ -54,16 +54,16 @@ pub(super) fn backward(
 ) -> Result<Vec<Tensor>, RunError> {
     let mut w = right_hand_side(node, ctx, cotangents)?;
     // One solve with the forward's factorisation: K w = (v_x, v_z).
-    ctx.kkt_solve(&mut w).map_err(RunError)?;
+    ctx.kkt_solve(&mut w)?;
     if let Conic::Prepared(p) = ctx {
         let mut grads: Vec<Tensor> = bound.params.iter().map(|p| Tensor::filled(p.shape.clone(), 0.0)).collect();
-        p.psi_gradient(node, bound, &w, &mut grads).map_err(RunError)?;
+        p.psi_gradient(node, bound, &w, &mut grads)?;
         return Ok(grads);
     }
     let (x, z) = ctx.point();
     let (wx, wz) = w.split_at(x.len());
     if ctx.has_auxiliary() {
-        crate::canon::data_vjp(node, bound, x, z, wx, wz).map_err(|e| RunError(e.message))
+        Ok(crate::canon::data_vjp(node, bound, x, z, wx, wz)?)
     } else {
         psi_gradient(node, bound, ctx.layout(), x, z, wx, wz)
     }
@@ -104,7 +104,7 @@ fn psi_gradient(
     let mut acc = |e: &Expr, vars: &[Tensor], cot: Tensor| -> Result<(), RunError> {
         let env = Env { params: &bound.params, vars, dims: &bound.dims, syms: &[] };
         let shape = crate::eval::concrete(&e.shape, &bound.dims);
-        let g: Grads = vjp(e, &env, &unbroadcast(&cot, &shape)).map_err(|e| RunError(e.message))?;
+        let g: Grads = vjp(e, &env, &unbroadcast(&cot, &shape))?;
         for (acc, gp) in grads.iter_mut().zip(g.params) {
             if let Some(gp) = gp {
                 acc.data.iter_mut().zip(&gp.data).for_each(|(a, b)| *a += b);

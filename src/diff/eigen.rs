@@ -47,7 +47,7 @@ pub fn eigh_vjp(eig: &Eigh, dU: MatRef<'_, f64>) -> Result<Mat<f64>, RunError> {
     let lambda = &eig.lambda;
     let m = lambda.len();
     if dU.shape() != (m, m) {
-        return Err(RunError(format!("eigh: X is {m}×{m}, but dL/dU is {}×{}", dU.nrows(), dU.ncols())));
+        return Err(RunError::Derivative(format!("eigh: X is {m}×{m}, but dL/dU is {}×{}", dU.nrows(), dU.ncols())));
     }
     let tol = gap_tolerance(lambda);
     let used = |k: usize| dU.col(k).iter().any(|&v| v != 0.0);
@@ -88,7 +88,7 @@ pub fn eigh_vjp(eig: &Eigh, dU: MatRef<'_, f64>) -> Result<Mat<f64>, RunError> {
 /// largest eigenvalue.
 pub fn max_eigvec_vjp(eig: &Eigh, du: &[f64]) -> Result<Mat<f64>, RunError> {
     let Some(k) = eig.lambda.len().checked_sub(1) else {
-        return Err(RunError("no eigenvector of a 0×0 matrix".into()));
+        return Err(RunError::Derivative("no eigenvector of a 0×0 matrix".into()));
     };
     eigvec_vjp(eig, k, du)
 }
@@ -106,10 +106,10 @@ pub fn eigvec_vjp(eig: &Eigh, k: usize, du: &[f64]) -> Result<Mat<f64>, RunError
     let lambda = &eig.lambda;
     let m = lambda.len();
     if du.len() != m {
-        return Err(RunError(format!("eigenvector: X is {m}×{m}, but dL/du has {} entries", du.len())));
+        return Err(RunError::Derivative(format!("eigenvector: X is {m}×{m}, but dL/du has {} entries", du.len())));
     }
     if k >= m {
-        return Err(RunError(format!("eigenvector: X is {m}×{m}, so there is no eigenvector {k}")));
+        return Err(RunError::Derivative(format!("eigenvector: X is {m}×{m}, so there is no eigenvector {k}")));
     }
     let tol = gap_tolerance(lambda);
     if k > 0 && lambda[k] - lambda[k - 1] <= tol {
@@ -135,7 +135,7 @@ fn gap_tolerance(lambda: &[f64]) -> f64 {
 }
 
 fn repeated(lambda: &[f64], i: usize, k: usize, tol: f64) -> RunError {
-    RunError(format!(
+    RunError::Derivative(format!(
         "eigen backward: eigenvalues {i} and {k} (λ = {:e} and {:e}) are not distinct (gap {:e} ≤ {tol:e}, \
          {MIN_REL_GAP:e} of max |λ|); their eigenvectors are not unique and have no derivative",
         lambda[i],

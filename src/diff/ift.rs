@@ -50,6 +50,7 @@
 use faer::Mat;
 
 use crate::linalg::lblt::factor;
+use crate::runtime::RunError;
 use crate::smooth::SmoothProblem;
 pub use crate::smooth::{activity, ACTIVITY_TOL};
 
@@ -92,7 +93,7 @@ pub fn adjoint(
     lambda: &[f64],
     v: &Cotangents,
     activity_tol: f64,
-) -> Result<Adjoint, String> {
+) -> Result<Adjoint, RunError> {
     let (n, me, mi) = (problem.dim(), problem.n_eq(), problem.n_ineq());
     let lengths = [
         ("y", y.len(), n),
@@ -104,10 +105,11 @@ pub fn adjoint(
     ];
     for (what, got, want) in lengths {
         if got != want {
-            return Err(format!("{what} has length {got}, expected {want}"));
+            return Err(RunError::Invalid(format!("{what} has length {got}, expected {want}")));
         }
     }
-    let domain = |e: crate::smooth::DomainError| format!("the solution is outside the domain: {}", e.0);
+    let domain =
+        |e: crate::smooth::DomainError| RunError::Derivative(format!("the solution is outside the domain: {e}"));
     let g = problem.ineq(y).map_err(domain)?;
     let hess = problem.lagrangian_hessian(y, nu, lambda).map_err(domain)?;
     let jh = problem.eq_jacobian(y).map_err(domain)?;
@@ -143,7 +145,7 @@ pub fn adjoint(
     rhs.extend(active.iter().map(|&j| v.lambda.map_or(0.0, |l| l[j])));
     let finite = |x: &[f64]| x.iter().all(|v| v.is_finite());
     if !finite(&rhs) || !(0..dim).all(|c| (0..dim).all(|r| k[(r, c)].is_finite())) {
-        return Err("the KKT matrix or the cotangents are not finite".into());
+        return Err(RunError::Derivative("the KKT matrix or the cotangents are not finite".into()));
     }
 
     let (x, degenerate) = factor(k).solve_or_min_norm(&rhs);

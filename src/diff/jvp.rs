@@ -49,7 +49,7 @@ pub fn jvp(
     tangents: &[(String, Tensor)],
 ) -> Result<Vec<(String, Tensor)>, RunError> {
     if !solved.status.is_solved() {
-        return Err(RunError(format!("no tangents: the forward status is {}", solved.status.name())));
+        return Err(RunError::Invalid(format!("no tangents: the forward status is {}", solved.status.name())));
     }
     let dots = place_tangents(node, bound, tangents)?;
     let done = match &mut solved.context {
@@ -70,8 +70,8 @@ pub fn jvp(
     }
     if let Some(m) = non_finite("output tangent", &out) {
         solved.status = Status::NumericalError;
-        solved.info.insert("message".into(), serde_json::json!(m));
-        return Err(RunError(format!("{}: {m}", Status::NumericalError.name())));
+        solved.info.message = Some(m.clone());
+        return Err(RunError::Derivative(format!("{}: {m}", Status::NumericalError.name())));
     }
     Ok(out)
 }
@@ -83,17 +83,23 @@ fn place_tangents(node: &Node, bound: &Bound, tangents: &[(String, Tensor)]) -> 
     let mut dots: Vec<Tensor> = bound.params.iter().map(|p| Tensor::filled(p.shape.clone(), 0.0)).collect();
     for (name, t) in tangents {
         let Some(k) = node.params.iter().position(|p| p.name == *name) else {
-            return Err(RunError(format!("unknown tangent `{name}`: it is not a parameter of `{}`", node.name)));
+            return Err(RunError::Invalid(format!(
+                "unknown tangent `{name}`: it is not a parameter of `{}`",
+                node.name
+            )));
         };
         if t.shape != dots[k].shape {
-            return Err(RunError(format!(
+            return Err(RunError::Invalid(format!(
                 "tangent `{name}` is {}, but the parameter is {}",
                 shape_words(&t.shape),
                 shape_words(&dots[k].shape)
             )));
         }
         if let Some(i) = t.data.iter().position(|x| !x.is_finite()) {
-            return Err(RunError(format!("tangent `{name}` has a non-finite entry ({}) at flat index {i}", t.data[i])));
+            return Err(RunError::Invalid(format!(
+                "tangent `{name}` has a non-finite entry ({}) at flat index {i}",
+                t.data[i]
+            )));
         }
         dots[k] =
             if matches!(node.params[k].base, BaseType::Sym | BaseType::Psd) { super::symmetrise(t) } else { t.clone() };
@@ -107,7 +113,7 @@ fn conic(node: &Node, bound: &Bound, ctx: &mut Conic, dots: &[Tensor]) -> Result
     let (x, z) = (x.to_vec(), z.to_vec());
     let r_dot = crate::canon::data_jvp(node, bound, &x, &z, dots)?;
     let mut d: Vec<f64> = r_dot.into_iter().map(|v| -v).collect();
-    ctx.kkt_solve(&mut d).map_err(RunError)?;
+    ctx.kkt_solve(&mut d)?;
     let (dx, dz) = d.split_at(x.len());
     Ok(crate::runtime::node::outputs(node, ctx.layout(), dx, dz))
 }
@@ -128,7 +134,7 @@ fn smooth(
         problem.keep_hessian(y, nu, lambda, h.clone());
     }
     let (n, me, mi) = (problem.dim(), problem.n_eq(), problem.n_ineq());
-    let domain = |e: crate::smooth::DomainError| RunError(format!("the forward mode left the domain: {}", e.0));
+    let domain = |e: crate::smooth::DomainError| RunError::Derivative(format!("the forward mode left the domain: {e}"));
     let (active, _) = ift::activity(&problem.ineq(y).map_err(domain)?, lambda, ACTIVITY_TOL);
     // −(F_θ θ̇)ᵢ = −⟨∂_θ Fᵢ, θ̇⟩, Fᵢ picked by a unit (w, a, b).
     let entry = |at: usize| -> Result<f64, RunError> {
@@ -151,7 +157,7 @@ fn smooth(
     let (rnu, rlambda) = rest.split_at(me);
     let cot = Cotangents { y: ry, nu: Some(rnu), lambda: Some(rlambda) };
     // K is symmetric: the adjoint solve K⁻¹(·) is the forward solve too.
-    let sol = ift::adjoint(&problem, y, nu, lambda, &cot, ACTIVITY_TOL).map_err(RunError)?;
+    let sol = ift::adjoint(&problem, y, nu, lambda, &cot, ACTIVITY_TOL)?;
     let vars = problem.unflatten(&sol.w);
     let ranges = multiplier_ranges(node, derived, bound);
     let out = crate::runtime::smooth::outputs(node, bound, &ranges, vars, &sol.a, &sol.b);

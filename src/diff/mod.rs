@@ -46,7 +46,7 @@ pub fn backward(
     cotangents: &[(String, Tensor)],
 ) -> Result<Vec<Tensor>, RunError> {
     if !solved.status.is_solved() {
-        return Err(RunError(format!("no gradients: the forward status is {}", solved.status.name())));
+        return Err(RunError::Invalid(format!("no gradients: the forward status is {}", solved.status.name())));
     }
     check_cotangent_shapes(&solved.outputs, cotangents)?;
     let (mut grads, warnings) = match &mut solved.context {
@@ -64,8 +64,8 @@ pub fn backward(
     let named: Vec<(String, Tensor)> = node.params.iter().map(|p| p.name.clone()).zip(grads).collect();
     if let Some(m) = non_finite("gradient", &named) {
         solved.status = Status::NumericalError;
-        solved.info.insert("message".into(), serde_json::json!(m));
-        return Err(RunError(format!("{}: {m}", Status::NumericalError.name())));
+        solved.info.message = Some(m.clone());
+        return Err(RunError::Derivative(format!("{}: {m}", Status::NumericalError.name())));
     }
     Ok(named.into_iter().map(|(_, g)| g).collect())
 }
@@ -86,14 +86,17 @@ pub(crate) fn place_cotangents(
             Output::Dual(c) => node.constraints[*c].name.as_deref() == Some(name.as_str()),
         });
         let Some(output) = output else {
-            return Err(RunError(format!("unknown cotangent `{name}`: it is not an output of `{}`", node.name)));
+            return Err(RunError::Invalid(format!(
+                "unknown cotangent `{name}`: it is not an output of `{}`",
+                node.name
+            )));
         };
         let (start, len) = slot(output);
         if v.len() != len {
-            return Err(RunError(format!("cotangent `{name}` has {} entries, the output has {len}", v.len())));
+            return Err(RunError::Invalid(format!("cotangent `{name}` has {} entries, the output has {len}", v.len())));
         }
         if let Some(i) = v.data.iter().position(|x| !x.is_finite()) {
-            return Err(RunError(format!(
+            return Err(RunError::Invalid(format!(
                 "cotangent `{name}` has a non-finite entry ({}) at flat index {i}",
                 v.data[i]
             )));
@@ -110,7 +113,7 @@ pub(crate) fn place_cotangents(
 fn check_cotangent_shapes(outputs: &[(String, Tensor)], cotangents: &[(String, Tensor)]) -> Result<(), RunError> {
     for (name, v) in cotangents {
         if let Some((_, o)) = outputs.iter().find(|(k, _)| k == name).filter(|(_, o)| o.shape != v.shape) {
-            return Err(RunError(format!(
+            return Err(RunError::Invalid(format!(
                 "cotangent `{name}` is {}, but the output is {}",
                 shape_words(&v.shape),
                 shape_words(&o.shape)

@@ -102,10 +102,13 @@ pub fn entropic_ot_vjp(
     let P = &sol.P;
     let (m, n) = P.shape();
     if sol.status != Status::Optimal {
-        return Err(RunError(format!("entropic OT: no gradients, the forward status is {}", sol.status.name())));
+        return Err(RunError::Derivative(format!(
+            "entropic OT: no gradients, the forward status is {}",
+            sol.status.name()
+        )));
     }
     if M.shape() != (m, n) || dP.shape() != (m, n) {
-        return Err(RunError(format!(
+        return Err(RunError::Derivative(format!(
             "entropic OT: the plan is {m}×{n}, but M is {}×{} and dL/dP is {}×{}",
             M.nrows(),
             M.ncols(),
@@ -114,7 +117,7 @@ pub fn entropic_ot_vjp(
         )));
     }
     if !(gamma.is_finite() && gamma > 0.0) {
-        return Err(RunError(format!("entropic OT: gamma must be positive and finite, found {gamma}")));
+        return Err(RunError::Derivative(format!("entropic OT: gamma must be positive and finite, found {gamma}")));
     }
 
     // W = P ∘ V; its row and column sums are A vec(W); ρ, κ likewise for P.
@@ -201,7 +204,7 @@ fn solve_bordered_diagonal(
     tol: f64,
 ) -> Result<(Vec<f64>, Vec<f64>), RunError> {
     if let Some(i) = rho.iter().chain(kappa).position(|&d| d.is_nan() || d <= 0.0) {
-        return Err(RunError(format!(
+        return Err(RunError::Derivative(format!(
             "entropic OT: a row or column of the plan sums to {} (index {i}); the backward pass needs every marginal \
              of P positive",
             rho.iter().chain(kappa).nth(i).copied().unwrap_or(f64::NAN)
@@ -359,7 +362,7 @@ fn schur_cholesky(d1: &[f64], Q: MatRef<'_, f64>, d2: &[f64], t: &[f64]) -> Resu
     let mut mem = MemBuffer::new(llt::factor::cholesky_in_place_scratch::<f64>(k, par, Default::default()));
     llt::factor::cholesky_in_place(S.as_mut(), Default::default(), par, MemStack::new(&mut mem), Default::default())
         .map_err(|_| {
-            RunError(
+            RunError::Derivative(
                 "entropic OT: the Schur complement of A diag(P) Aᵀ is not positive definite (the plan's support is \
                  disconnected, typically entries of P underflowed at a large gamma)"
                     .into(),

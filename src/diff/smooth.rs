@@ -75,10 +75,10 @@ fn general(
     let (vy, rest) = v.split_at(n);
     let (vnu, vlambda) = rest.split_at(me);
     let cot = Cotangents { y: vy, nu: Some(vnu), lambda: Some(vlambda) };
-    let adj = ift::adjoint(&problem, y, nu, lambda, &cot, ACTIVITY_TOL).map_err(RunError)?;
+    let adj = ift::adjoint(&problem, y, nu, lambda, &cot, ACTIVITY_TOL)?;
     let mixed = problem
         .param_vjp(y, nu, lambda, &adj.w, &adj.a, &adj.b)
-        .map_err(|e| RunError(format!("the backward pass left the domain: {}", e.0)))?;
+        .map_err(|e| RunError::Derivative(format!("the backward pass left the domain: {e}")))?;
     let warnings = if adj.degenerate > 0 { vec![singular_warning(adj.degenerate)] } else { Vec::new() };
     // In place: the mixed partial in a data parameter is as large as the data.
     let grads = mixed

@@ -55,7 +55,10 @@ pub(super) fn backward(
             };
             chain(bound, vec![(&e.x, Tensor::from_mat(&dx, vec![m, m]))])
         }
-        _ => Err(RunError(format!("`{}`: the forward's context is not its `solve using` method's", node.name))),
+        _ => Err(RunError::Derivative(format!(
+            "`{}`: the forward's context is not its `solve using` method's",
+            node.name
+        ))),
     }
 }
 
@@ -77,7 +80,7 @@ fn chain(bound: &Bound, pairs: Vec<(&Expr, Tensor)>) -> Result<Vec<Tensor>, RunE
             add(p.0 as usize, cot);
             continue;
         }
-        let g = eval::vjp(e, &env, &cot).map_err(|x| RunError(x.message))?;
+        let g = eval::vjp(e, &env, &cot)?;
         for (p, gp) in g.params.into_iter().enumerate() {
             if let Some(gp) = gp {
                 add(p, gp);

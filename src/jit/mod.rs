@@ -52,16 +52,9 @@ pub use program::JitProgram;
 use crate::kernel::Program;
 
 /// Why a program was not compiled (its callers run the interpreter instead).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{0}")]
 pub struct JitError(pub String);
-
-impl std::fmt::Display for JitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for JitError {}
 
 /// `program` compiled to machine code for dimension sizes `dims`.
 pub fn compile(program: &Program, dims: &[usize]) -> Result<JitProgram, JitError> {

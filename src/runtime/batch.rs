@@ -121,7 +121,7 @@ where
     }
     threads.map(bounds.iter().collect(), |bound| {
         let Some((_, p)) = prepared.iter().find(|(d, _)| *d == bound.dims.as_slice()) else {
-            return Err(RunError("internal: no prepared node for these sizes".into()));
+            return Err(RunError::Internal("internal: no prepared node for these sizes".into()));
         };
         match p {
             Ok(p) => isolated(|| p.borrow().forward(bound)),
@@ -138,6 +138,6 @@ pub(crate) fn isolated<T>(f: impl FnOnce() -> Result<T, RunError>) -> Result<T, 
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(no message)".into());
-        Err(RunError(format!("internal error (a panic, please report it): {message}")))
+        Err(RunError::Internal(format!("internal error (a panic, please report it): {message}")))
     })
 }

@@ -8,18 +8,19 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Map, Value};
-
+use super::info::{DirectFacts, Info};
 use super::inputs::Bound;
 use super::prepared::{Prepared, PreparedConic};
 use crate::analysis::Analysed;
 use crate::canon::{canonicalize_with, least_squares_form, CanonError, Canonical, Layout};
 use crate::eval::{Env, EvalError, Tensor};
-use crate::ir::{Node, Output, SolveMethod};
+use crate::ir::{Misfit, Node, Output, SolveMethod};
 use crate::kernel::{Interpreted, KernelId, KernelSet, Kernels};
+use crate::smooth::{DomainError, SmoothError};
 use crate::solve::active_set::{self, ActiveSet};
 use crate::solve::direct::{self, DirectFactor};
-use crate::solve::{ipm, ConeProgram};
+use crate::solve::{ipm, ConeProgram, SolveError};
+use crate::symbolic::DeriveError;
 
 pub use crate::status::Status;
 
@@ -35,7 +36,7 @@ impl Solved {
         if self.status.is_solved() {
             if let Some(m) = non_finite("output", &self.outputs) {
                 self.status = Status::NumericalError;
-                self.info.insert("message".into(), json!(m));
+                self.info.message = Some(m);
             }
         }
         self
@@ -43,11 +44,8 @@ impl Solved {
 
     /// Appends `warning` to `info.warnings` (once).
     pub(crate) fn warn(&mut self, warning: String) {
-        let list = self.info.entry("warnings").or_insert_with(|| json!([]));
-        if let Some(list) = list.as_array_mut() {
-            if !list.iter().any(|w| w.as_str() == Some(warning.as_str())) {
-                list.push(json!(warning));
-            }
+        if !self.info.warnings.contains(&warning) {
+            self.info.warnings.push(warning);
         }
     }
 }
@@ -67,7 +65,7 @@ pub fn non_finite(what: &str, named: &[(String, Tensor)]) -> Option<String> {
 pub struct Solved {
     pub status: Status,
     pub outputs: Vec<(String, Tensor)>,
-    pub info: Map<String, Value>,
+    pub info: Info,
     pub(crate) context: Context,
 }
 
@@ -128,11 +126,13 @@ impl Conic {
     }
 
     /// Solves `K w = rhs` in place with the kept factorisation.
-    pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<(), String> {
+    pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<(), SolveError> {
         match self {
             Conic::Ipm { solution, .. } => match solution.kkt.as_mut() {
                 Some(kkt) => kkt.solve(rhs).map(|_| ()),
-                None => Err("no KKT factorisation at the solution (the final refactorisation failed)".into()),
+                None => Err(SolveError::NoFactorisation(
+                    "no KKT factorisation at the solution (the final refactorisation failed)",
+                )),
             },
             Conic::Direct { factor, .. } => factor.solve(rhs),
             Conic::Prepared(p) => p.kkt_solve(rhs),
@@ -140,34 +140,54 @@ impl Conic {
     }
 }
 
-/// Why a forward solve could not run (not a solver outcome: those are a [`Status`]).
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunError(pub String);
-
-impl std::fmt::Display for RunError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for RunError {}
-
-impl From<CanonError> for RunError {
-    fn from(e: CanonError) -> Self {
-        RunError(e.message)
-    }
-}
-
-impl From<crate::smooth::InvalidInput> for RunError {
-    fn from(e: crate::smooth::InvalidInput) -> Self {
-        RunError(e.0)
-    }
-}
-
-impl From<EvalError> for RunError {
-    fn from(e: EvalError) -> Self {
-        RunError(e.message)
-    }
+/// Why a forward solve, a backward pass or a forward-mode product could not
+/// run (not a solver outcome: those are a [`Status`]). A lower layer's error is
+/// kept whole (its span, its fields) and displayed as it is.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum RunError {
+    /// The inputs break the node's contract: every message of
+    /// [`super::bind`]'s checks.
+    #[error("{}", .0.join("; "))]
+    Inputs(Vec<String>),
+    /// A parameter whose size is not the one a [`super::Prepared`] node was
+    /// made for.
+    #[error("node `{node}`: parameter `{param}` has {found} entries, prepared for {expected}")]
+    Shape { node: String, param: String, expected: usize, found: usize },
+    /// A parameter with a NaN or an infinity.
+    #[error("node `{node}`: parameter `{param}` has a NaN or infinite entry")]
+    NonFinite { node: String, param: String },
+    /// A `solve using` method the node's family has no forward for.
+    #[error("{0}")]
+    Method(Misfit),
+    /// A smooth node whose derivatives could not be derived.
+    #[error("cannot differentiate `{node}`: {error}")]
+    NotDerived { node: String, error: DeriveError },
+    /// The reductions to standard form failed at these values.
+    #[error(transparent)]
+    Canon(#[from] CanonError),
+    /// An expression of the node has no value at these inputs.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    /// A point outside the domain of the node's functions.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// A conic solver refused its settings or data.
+    #[error(transparent)]
+    Solve(#[from] SolveError),
+    /// A smooth solver refused its settings or data.
+    #[error(transparent)]
+    Smooth(#[from] SmoothError),
+    /// A call the node cannot serve: an unknown name, a size that does not fit.
+    #[error("{0}")]
+    Invalid(String),
+    /// A derivative (backward pass or forward mode) that does not exist or
+    /// cannot be computed at this solution.
+    #[error("{0}")]
+    Derivative(String),
+    /// A fault of ddn's own (a panic caught, a missing workspace): please
+    /// report it.
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// The refusal of a method the node's family has no forward for
@@ -175,7 +195,7 @@ impl From<EvalError> for RunError {
 /// built past the checker).
 pub(crate) fn method_fits(node: &Node) -> Result<(), RunError> {
     match node.solve.as_ref().and_then(|s| s.method.misfit(node.class.family)) {
-        Some(m) => Err(RunError(m.to_string())),
+        Some(m) => Err(RunError::Method(m)),
         None => Ok(()),
     }
 }
@@ -191,7 +211,7 @@ pub fn settings(node: &Node) -> Result<ipm::Settings, RunError> {
         }
         s.max_iter = options.max_iter.map_or(s.max_iter, |v| u32::try_from(v).unwrap_or(u32::MAX));
     }
-    s.validate().map_err(RunError)?;
+    s.validate()?;
     Ok(s)
 }
 
@@ -267,12 +287,11 @@ pub(crate) fn conic_unprepared(
             if let Some((x, factor)) = direct::least_squares(r.m.as_ref(), &r.d, 1.0) {
                 let res: Vec<f64> =
                     (0..r.d.len()).map(|i| r.d[i] + (0..x.len()).map(|j| r.m[(i, j)] * x[j]).sum::<f64>()).collect();
-                let mut info = Map::new();
-                info.insert("solver".into(), json!("qr"));
-                info.insert("objective".into(), json!(res.iter().map(|v| v * v).sum::<f64>()));
-                info.insert("primal_residual".into(), json!(0.0));
+                let objective = res.iter().map(|v| v * v).sum::<f64>();
+                let facts =
+                    DirectFacts { solver: "qr", objective, primal_residual: 0.0, dual_residual: None, iterations: 1 };
                 let layout = Layout { var_cols: r.var_cols, constraint_rows: Vec::new() };
-                return Ok(direct_solved(node, layout, x, Vec::new(), factor, info));
+                return Ok(direct_solved(node, layout, x, Vec::new(), factor, facts));
             }
         }
     }
@@ -282,29 +301,25 @@ pub(crate) fn conic_unprepared(
             let p = &canon.program;
             let (dual, primal) = p.residuals(&x, &vec![0.0; z.len()], &z);
             let norm = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-            let mut info = Map::new();
-            info.insert("solver".into(), json!("kkt"));
-            info.insert("objective".into(), json!(p.objectives(&x, &z).0));
-            info.insert("primal_residual".into(), json!(norm(&primal)));
-            info.insert("dual_residual".into(), json!(norm(&dual)));
-            return Ok(direct_solved(node, canon.layout, x, z, factor, info));
+            let facts = DirectFacts {
+                solver: "kkt",
+                objective: p.objectives(&x, &z).0,
+                primal_residual: norm(&primal),
+                dual_residual: Some(norm(&dual)),
+                iterations: 1,
+            };
+            return Ok(direct_solved(node, canon.layout, x, z, factor, facts));
         }
         if active_set::applies(&canon.program) {
             let mut qp = Box::new(ActiveSet::default());
             if let Ok(r) = qp.solve(&canon.program, settings) {
-                let mut info = Map::new();
-                info.insert("solver".into(), json!("active_set"));
-                info.insert("objective".into(), json!(r.objective));
-                info.insert("primal_residual".into(), json!(r.primal_residual));
-                info.insert("dual_residual".into(), json!(r.dual_residual));
+                let facts = DirectFacts::active_set(&r);
                 let (x, z) = (qp.x().to_vec(), qp.z().to_vec());
-                let mut solved = direct_solved(node, canon.layout, x, z, DirectFactor::ActiveSet(qp), info);
-                solved.info.insert("iterations".into(), json!(r.iterations));
-                return Ok(solved);
+                return Ok(direct_solved(node, canon.layout, x, z, DirectFactor::ActiveSet(qp), facts));
             }
         }
     }
-    let sol = ipm::solve(&canon.program, settings).map_err(RunError)?;
+    let sol = ipm::solve(&canon.program, settings)?;
     let (status, info) = ipm_outcome(node, &canon.program, &canon.layout, &IpmResult::from(&sol));
     let outputs = outputs(node, &canon.layout, &sol.x, &sol.z);
     let context = Context::Conic(Box::new(Conic::Ipm { canon, solution: Box::new(sol) }));
@@ -345,37 +360,13 @@ impl<'a> IpmResult<'a> {
 }
 
 /// The status and `info` of an IPM solve of `program` (laid out as `layout`).
-pub(crate) fn ipm_outcome(
-    node: &Node,
-    program: &ConeProgram,
-    layout: &Layout,
-    sol: &IpmResult<'_>,
-) -> (Status, Map<String, Value>) {
+pub(crate) fn ipm_outcome(node: &Node, program: &ConeProgram, layout: &Layout, sol: &IpmResult<'_>) -> (Status, Info) {
     let status = ipm_status(sol.status);
-    let mut info = Map::new();
-    info.insert("family".into(), json!(node.class.family));
-    info.insert("solver".into(), json!("ipm"));
-    info.insert("kkt".into(), json!(sol.info.kkt_method.name()));
-    info.insert("iterations".into(), json!(sol.info.iterations));
-    info.insert("primal_residual".into(), json!(sol.info.primal_residual));
-    info.insert("dual_residual".into(), json!(sol.info.dual_residual));
-    info.insert("gap".into(), json!(sol.info.gap));
-    info.insert("objective".into(), json!(sol.info.primal_objective));
-    info.insert("polish_steps".into(), json!(sol.info.polish_steps));
-    if let Some(u) = sol.info.unmet {
-        info.insert("unmet".into(), json!({ "criterion": u.criterion, "value": u.value, "tolerance": u.tolerance }));
-    }
+    let weak = if status.is_solved() { weakly_active(node, layout, sol) } else { Vec::new() };
+    let mut info = Info::ipm(node.class.family, sol.info, weak, (program.n(), program.m()));
     if status == Status::OptimalInaccurate {
-        info.insert("warnings".into(), json!([INEXACT_WARNING]));
+        info.warnings.push(INEXACT_WARNING.into());
     }
-    if status.is_solved() {
-        let weak = weakly_active(node, layout, sol);
-        if !weak.is_empty() {
-            info.insert("weakly_active".into(), json!(weak));
-        }
-    }
-    info.insert("variables".into(), json!(program.n()));
-    info.insert("constraints".into(), json!(program.m()));
     (status, info)
 }
 
@@ -393,21 +384,17 @@ pub(crate) fn outputs(node: &Node, layout: &Layout, x: &[f64], z: &[f64]) -> Vec
 }
 
 /// A directly solved node: optimal by construction (the factorisation was
-/// accepted), with the solver's own facts in `info`; one factorisation counts as
-/// one iteration.
+/// accepted), with the solver's own facts in `info`.
 fn direct_solved(
     node: &Node,
     layout: Layout,
     x: Vec<f64>,
     z: Vec<f64>,
     factor: DirectFactor,
-    mut info: Map<String, Value>,
+    facts: DirectFacts,
 ) -> Solved {
     let outputs = outputs(node, &layout, &x, &z);
-    info.insert("family".into(), json!(node.class.family));
-    info.insert("iterations".into(), json!(1));
-    info.insert("variables".into(), json!(x.len()));
-    info.insert("constraints".into(), json!(z.len()));
+    let info = Info::direct(node.class.family, facts, (x.len(), z.len()));
     Solved {
         status: Status::Optimal,
         outputs,

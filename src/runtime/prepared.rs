@@ -30,8 +30,8 @@ use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::qr::no_pivoting::{factor, solve};
 use faer::linalg::triangular_solve::{solve_lower_triangular_in_place, solve_upper_triangular_in_place};
 use faer::{Mat, MatMut, MatRef, Par};
-use serde_json::{json, Map};
 
+use super::info::{DirectFacts, Info};
 use super::inputs::Bound;
 use super::node::{
     conic_unprepared, ipm_outcome, ipm_status, outputs, settings, Conic, Context, IpmResult, RunError, Solved, Status,
@@ -43,7 +43,7 @@ use crate::ir::Node;
 use crate::kernel::{KernelId, Kernels};
 use crate::solve::active_set::{self, ActiveSet};
 use crate::solve::direct::{self, DirectFactor};
-use crate::solve::{ipm, ConeProgram};
+use crate::solve::{ipm, ConeProgram, SolveError};
 
 /// A node prepared for one set of dimension sizes.
 pub struct Prepared<'n> {
@@ -86,8 +86,8 @@ pub struct Workspace {
     factor: Option<Factor>,
     /// The recording the last solve replayed.
     recorded: Option<Arc<Recorded>>,
-    /// A direct solve's report: solver, objective, primal and dual residuals.
-    facts: (&'static str, f64, f64, Option<f64>),
+    /// A direct solve's report.
+    facts: Option<DirectFacts>,
 }
 
 /// The QR path's buffers: M (when assembled from entries) and d, M factored in place, the
@@ -161,12 +161,12 @@ impl PreparedConic {
         (&ws.x, &ws.z)
     }
 
-    pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<(), String> {
+    pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<(), SolveError> {
         self.ws_mut().kkt_solve(rhs)
     }
 
-    pub fn psi_gradient(&mut self, node: &Node, bound: &Bound, w: &[f64], grads: &mut [Tensor]) -> Result<(), String> {
-        self.ws_mut().psi_gradient(node, bound, w, grads)
+    pub fn psi_gradient(&mut self, node: &Node, b: &Bound, w: &[f64], g: &mut [Tensor]) -> Result<(), RunError> {
+        self.ws_mut().psi_gradient(node, b, w, g)
     }
 }
 
@@ -182,9 +182,9 @@ impl Workspace {
     }
 
     /// Solves `K w = rhs` in place with the last solve's factorisation.
-    pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<(), String> {
+    pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<(), SolveError> {
         if !rhs.iter().all(|v| v.is_finite()) {
-            return Err("the right-hand side has a NaN or infinite entry".into());
+            return Err(SolveError::NonFiniteRhs);
         }
         match &mut self.factor {
             Some(Factor::Qr) => {
@@ -201,14 +201,14 @@ impl Workspace {
                 Some(ipm) => {
                     ipm.kkt_solve(rhs)?;
                 }
-                None => return Err("no KKT factorisation at the solution".into()),
+                None => return Err(SolveError::NoFactorisation("no KKT factorisation at the solution")),
             },
-            None => return Err("no factorisation kept".into()),
+            None => return Err(SolveError::NoFactorisation("no factorisation kept")),
         }
         if rhs.iter().all(|v| v.is_finite()) {
             Ok(())
         } else {
-            Err("the KKT solve produced a non-finite value".into())
+            Err(SolveError::NonFiniteSolution)
         }
     }
 
@@ -216,14 +216,21 @@ impl Workspace {
     /// at the last solve's point and the adjoint `w = (w_x, w_z)`: the seeds
     /// `∂ψ/∂(P, q, A, b)`, or for least squares `∂ψ/∂(M, d)`, then the refill's
     /// reverse sweep.
-    pub fn psi_gradient(&mut self, node: &Node, bound: &Bound, w: &[f64], grads: &mut [Tensor]) -> Result<(), String> {
-        let recorded = self.recorded.clone().ok_or("no prepared solve in this workspace")?;
+    pub fn psi_gradient(
+        &mut self,
+        node: &Node,
+        bound: &Bound,
+        w: &[f64],
+        grads: &mut [Tensor],
+    ) -> Result<(), RunError> {
+        let no_solve = || RunError::Internal("no prepared solve in this workspace".into());
+        let recorded = self.recorded.clone().ok_or_else(no_solve)?;
         let (wx, wz) = w.split_at(self.x.len());
         match &recorded.form {
             RecordedForm::Cone { .. } => recorded.seed_cone(&self.x, &self.z, wx, wz, &mut self.scratch),
             RecordedForm::LeastSquares { .. } => recorded.seed_least_squares(&self.x, wx, &mut self.scratch),
         }
-        recorded.to_params(node, bound, &mut self.scratch, &mut self.data_cot, grads)
+        Ok(recorded.to_params(node, bound, &mut self.scratch, &mut self.data_cot, grads)?)
     }
 }
 
@@ -272,10 +279,10 @@ impl<'n> Prepared<'n> {
     ) -> Result<Prepared<'n>, RunError> {
         let Analysed { node, analysis } = analysed;
         if !node.class.family.is_conic() {
-            return Err(RunError(format!("node `{}` is not conic: it has no recording", node.name)));
+            return Err(RunError::Invalid(format!("node `{}` is not conic: it has no recording", node.name)));
         }
         if dims.len() != node.dims.len() {
-            return Err(RunError(format!(
+            return Err(RunError::Invalid(format!(
                 "node `{}` has {} dimension names, not {}",
                 node.name,
                 node.dims.len(),
@@ -294,7 +301,7 @@ impl<'n> Prepared<'n> {
             lens.get(tensor as usize).is_some_and(|&n| index as usize + b.len <= n)
         });
         if !fits {
-            return Err(RunError(format!("node `{}`: the recording does not read sizes {dims:?}", node.name)));
+            return Err(RunError::Invalid(format!("node `{}`: the recording does not read sizes {dims:?}", node.name)));
         }
         Ok(Prepared {
             node,
@@ -364,35 +371,23 @@ impl<'n> Prepared<'n> {
         };
         let Some(recorded) = ws.recorded.clone() else {
             self.give_back(ws);
-            return Err(RunError("internal: a prepared solve without its recording".into()));
+            return Err(RunError::Internal("internal: a prepared solve without its recording".into()));
         };
         let info = match &ws.factor {
             Some(Factor::Ipm) => match &ws.ipm {
                 Some(ipm) => ipm_outcome(self.node, &ws.program, &recorded.layout, &IpmResult::of(ipm)).1,
                 None => {
                     self.give_back(ws);
-                    return Err(RunError("internal: an interior point solve without its workspace".into()));
+                    return Err(RunError::Internal("internal: an interior point solve without its workspace".into()));
                 }
             },
-            _ => {
-                let (solver, objective, primal, dual) = ws.facts;
-                let mut info = Map::new();
-                info.insert("solver".into(), json!(solver));
-                info.insert("objective".into(), json!(objective));
-                info.insert("primal_residual".into(), json!(primal));
-                if let Some(dual) = dual {
-                    info.insert("dual_residual".into(), json!(dual));
+            _ => match ws.facts {
+                Some(facts) => Info::direct(self.node.class.family, facts, (ws.x.len(), ws.z.len())),
+                None => {
+                    self.give_back(ws);
+                    return Err(RunError::Internal("internal: a direct solve without its facts".into()));
                 }
-                info.insert("family".into(), json!(self.node.class.family));
-                let iterations = match ws.factor {
-                    Some(Factor::ActiveSet) => ws.active.report().iterations,
-                    _ => 1,
-                };
-                info.insert("iterations".into(), json!(iterations));
-                info.insert("variables".into(), json!(ws.x.len()));
-                info.insert("constraints".into(), json!(ws.z.len()));
-                info
-            }
+            },
         };
         let outputs = outputs(self.node, &recorded.layout, &ws.x, &ws.z);
         let lent = Lent { ws: Some(ws), pool: self.pool.clone() };
@@ -406,20 +401,30 @@ impl<'n> Prepared<'n> {
     /// to be canonicalised afresh (no recording, or a direct solve refused).
     pub fn solve(&self, bound: &Bound, ws: &mut Workspace) -> Result<Option<Status>, RunError> {
         if bound.dims != self.dims {
-            return Err(RunError(format!(
+            return Err(RunError::Invalid(format!(
                 "node `{}` was prepared for dimension sizes {:?}, called with {:?}",
                 self.node.name, self.dims, bound.dims
             )));
         }
-        let lens_match = bound.params.len() == self.param_lens.len()
-            && bound.params.iter().zip(&self.param_lens).all(|(t, &len)| t.data.len() == len);
-        if !lens_match {
-            return Err(RunError(format!("node `{}`: the parameters do not have the prepared shapes", self.node.name)));
+        if bound.params.len() != self.param_lens.len() {
+            return Err(RunError::Invalid(format!(
+                "node `{}` has {} parameters, called with {}",
+                self.node.name,
+                self.param_lens.len(),
+                bound.params.len()
+            )));
         }
-        // The refill drops `x·0` for a finite leaf: it relies on finite parameters
-        // (what `bind` guarantees).
-        if bound.params.iter().any(|t| t.data.iter().any(|v| !v.is_finite())) {
-            return Err(RunError(format!("node `{}`: a parameter has a NaN or infinite entry", self.node.name)));
+        let node = || self.node.name.clone();
+        for ((t, &expected), p) in bound.params.iter().zip(&self.param_lens).zip(&self.node.params) {
+            if t.data.len() != expected {
+                let (param, found) = (p.name.clone(), t.data.len());
+                return Err(RunError::Shape { node: node(), param, expected, found });
+            }
+            // The refill drops `x·0` for a finite leaf: it relies on finite
+            // parameters (what `bind` guarantees).
+            if t.data.iter().any(|v| !v.is_finite()) {
+                return Err(RunError::NonFinite { node: node(), param: p.name.clone() });
+            }
         }
         let Some(recorded) = self.recorded() else { return Ok(None) };
         if recorded.refill.reads_data {
@@ -458,9 +463,9 @@ impl<'n> Prepared<'n> {
         rhs: &mut [f64],
         grads: &mut [Tensor],
     ) -> Result<(), RunError> {
-        ws.kkt_solve(rhs).map_err(RunError)?;
+        ws.kkt_solve(rhs)?;
         grads.iter_mut().for_each(|g| g.data.iter_mut().for_each(|v| *v = 0.0));
-        ws.psi_gradient(self.node, bound, rhs, grads).map_err(RunError)
+        ws.psi_gradient(self.node, bound, rhs, grads)
     }
 
     fn give_back(&self, ws: Box<Workspace>) {
@@ -526,7 +531,8 @@ impl<'n> Prepared<'n> {
         // ‖Mx + d‖² = ‖(Qᵀd)[n..]‖²: the rows of the transformed right-hand side
         // below R, left there by the solve (no pass over M).
         let objective = (cols..rows).map(|i| ls.rhs[(i, 0)] * ls.rhs[(i, 0)]).sum::<f64>();
-        ws.facts = ("qr", objective, 0.0, None);
+        ws.facts =
+            Some(DirectFacts { solver: "qr", objective, primal_residual: 0.0, dual_residual: None, iterations: 1 });
         Some(Status::Optimal)
     }
 
@@ -548,14 +554,20 @@ impl<'n> Prepared<'n> {
             if let Some((x, z, factor)) = direct::equality_qp(p) {
                 let (dual, primal) = p.residuals(&x, &vec![0.0; z.len()], &z);
                 let norm = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-                ws.facts = ("kkt", p.objectives(&x, &z).0, norm(&primal), Some(norm(&dual)));
+                ws.facts = Some(DirectFacts {
+                    solver: "kkt",
+                    objective: p.objectives(&x, &z).0,
+                    primal_residual: norm(&primal),
+                    dual_residual: Some(norm(&dual)),
+                    iterations: 1,
+                });
                 (ws.x, ws.z) = (x, z);
                 ws.factor = Some(Factor::Kkt(Box::new(factor)));
                 return Ok(Some(Status::Optimal));
             }
             if active_set::applies(p) {
                 if let Ok(r) = ws.active.solve(p, &self.settings) {
-                    ws.facts = ("active_set", r.objective, r.primal_residual, Some(r.dual_residual));
+                    ws.facts = Some(DirectFacts::active_set(&r));
                     ws.x.clear();
                     ws.x.extend_from_slice(ws.active.x());
                     ws.z.clear();
@@ -591,7 +603,7 @@ fn solve_ipm<'w>(
         }
         // A different pattern (a new recording): build the workspace anew.
     }
-    let ws = kept.insert(ipm::Workspace::new(program, settings).map_err(RunError)?);
-    ws.solve(program).map_err(RunError)?;
+    let ws = kept.insert(ipm::Workspace::new(program, settings)?);
+    ws.solve(program)?;
     Ok(ws)
 }

@@ -5,10 +5,8 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use serde_json::{json, Map};
-
 use super::node::Context;
-use super::{Bound, RunError, Solved};
+use super::{Bound, Info, RunError, Solved};
 use crate::analysis::Analysed;
 use crate::eval::{concrete, Tensor};
 use crate::ir::{Node, Output, SolveMethod};
@@ -124,7 +122,7 @@ pub(crate) fn forward(node: &Analysed<'_>, bound: &Bound, kernels: Arc<dyn Kerne
 
 /// Why `node` has no derivation, as a run error.
 pub(crate) fn not_derived(node: &Node, e: DeriveError) -> RunError {
-    RunError(format!("cannot differentiate `{}`: {}", node.name, e.message))
+    RunError::NotDerived { node: node.name.clone(), error: e }
 }
 
 /// The inequality constraints that are active with a zero multiplier at the
@@ -139,7 +137,7 @@ fn weakly_active(
     lambda: &[f64],
 ) -> Result<Vec<String>, RunError> {
     use crate::smooth::SmoothProblem;
-    let g = problem.ineq(y).map_err(|e| RunError(e.0))?;
+    let g = problem.ineq(y)?;
     let (_, weak) = crate::smooth::activity(&g, lambda, crate::smooth::ACTIVITY_TOL);
     let mut names: Vec<String> = Vec::new();
     for j in weak {
@@ -159,27 +157,19 @@ fn general(analysed: &Analysed<'_>, bound: &Bound, kernels: Arc<dyn Kernels>) ->
     let (method, settings) = settings(node)?;
     let derived = analysed.derived().map_err(|e| not_derived(node, e))?;
     let problem = NodeProblem::new(node, bound, &derived, &*kernels);
-    let y0 = initial_point(node, bound, &*kernels).map_err(|e| RunError(e.0))?;
-    let sol = smooth::solve(&problem, &y0, method, &settings).map_err(RunError)?;
+    let y0 = initial_point(node, bound, &*kernels)?;
+    let sol = smooth::solve(&problem, &y0, method, &settings)?;
 
     let vars = problem.unflatten(&sol.y);
     let ranges = multiplier_ranges(node, &derived, bound);
     let outputs = outputs(node, bound, &ranges, vars, &sol.nu, &sol.lambda);
     let constrained = !(derived.eqs.is_empty() && derived.ineqs.is_empty());
-    let mut info = Map::new();
-    info.insert("family".into(), json!(node.class.family));
-    info.insert("solver".into(), json!(if constrained { "interior point" } else { "newton" }));
-    info.insert("iterations".into(), json!(sol.iterations));
-    info.insert("objective".into(), json!(sol.objective));
-    info.insert("stationarity".into(), json!(sol.residuals.stationarity));
-    info.insert("primal_residual".into(), json!(sol.residuals.primal_feasibility));
-    info.insert("complementarity".into(), json!(sol.residuals.complementarity));
-    if sol.status == super::Status::Optimal && !derived.ineqs.is_empty() {
-        let weak = weakly_active(node, &problem, &ranges, &sol.y, &sol.lambda)?;
-        if !weak.is_empty() {
-            info.insert("weakly_active".into(), json!(weak));
-        }
-    }
+    let weak = if sol.status == super::Status::Optimal && !derived.ineqs.is_empty() {
+        weakly_active(node, &problem, &ranges, &sol.y, &sol.lambda)?
+    } else {
+        Vec::new()
+    };
+    let info = Info::smooth(node.class.family, constrained, &sol, weak);
     let hessian = problem.hessian_at(&sol.y, &sol.nu, &sol.lambda);
     drop(problem);
     let kernels = KernelHandle(kernels);

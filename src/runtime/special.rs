@@ -7,11 +7,10 @@
 use std::borrow::Cow;
 
 use faer::{Mat, MatRef};
-use serde_json::{json, Map};
 
 use super::node::Context;
 use super::smooth::SmoothContext;
-use super::{Bound, RunError, Solved, Status};
+use super::{Bound, Info, RunError, Solved, Status};
 use crate::eval::{self, concrete, Env, Tensor};
 use crate::ir::{Eigen, Expr, ExprKind, IterOptions, Node, Transport, Weight};
 use crate::smooth::{eigh, sinkhorn, SinkhornSettings};
@@ -26,7 +25,7 @@ pub(crate) fn value<'b>(e: &Expr, bound: &'b Bound, shape: &[usize]) -> Result<C
         }
     }
     let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
-    let t = eval::eval(e, &env).map_err(|x| RunError(x.message))?;
+    let t = eval::eval(e, &env)?;
     Ok(Cow::Owned(if t.shape == shape { t } else { eval::broadcast_to(&t, shape) }))
 }
 
@@ -60,7 +59,9 @@ pub(crate) fn transport_forward(
         Weight::Over(k) => 1.0 / value(k, bound, &[])?.data[0],
     };
     if !(eps.is_finite() && eps > 0.0) {
-        return Err(RunError(format!("sinkhorn: the entropy weight must be positive and finite, found {eps}")));
+        return Err(RunError::Invalid(format!(
+            "sinkhorn: the entropy weight must be positive and finite, found {eps}"
+        )));
     }
     let (r, c) = (value(&t.rows, bound, &[m])?, value(&t.cols, bound, &[n])?);
     let mut settings = SinkhornSettings::default();
@@ -69,12 +70,7 @@ pub(crate) fn transport_forward(
     let gamma = 1.0 / eps;
     let solution = sinkhorn(MatRef::from_column_major_slice(&cost.data, n, m), &c.data, &r.data, gamma, &settings)?;
     let plan = Tensor { shape, data: columns(&solution.P) };
-    let mut info = Map::new();
-    info.insert("family".into(), json!(node.class.family));
-    info.insert("solver".into(), json!("sinkhorn"));
-    info.insert("domain".into(), json!(solution.domain.name()));
-    info.insert("iterations".into(), json!(solution.iterations));
-    info.insert("primal_residual".into(), json!(solution.marginal_error));
+    let info = Info::sinkhorn(node.class.family, &solution);
     let status = solution.status;
     let outputs = vec![(node.vars[0].name.clone(), plan)];
     let context = SmoothContext::Transport { solution, gamma };
@@ -90,15 +86,7 @@ pub(crate) fn eigen_forward(node: &Node, e: &Eigen, bound: &Bound) -> Result<Sol
     let k = if e.largest { m - 1 } else { 0 };
     let out =
         if e.full { Tensor::from_mat(&eig.U, shape) } else { Tensor::vector(eig.U.col(k).iter().copied().collect()) };
-    let mut info = Map::new();
-    info.insert("family".into(), json!(node.class.family));
-    info.insert("solver".into(), json!("eigh"));
-    info.insert("iterations".into(), json!(1));
-    if e.full {
-        info.insert("eigenvalues".into(), json!(eig.lambda));
-    } else {
-        info.insert("eigenvalue".into(), json!(eig.lambda[k]));
-    }
+    let info = Info::eigh(node.class.family, &eig.lambda, (!e.full).then_some(k));
     let outputs = vec![(node.vars[0].name.clone(), out)];
     let context = SmoothContext::Eigen { eig };
     Ok(Solved { status: Status::Optimal, outputs, info, context: Context::Smooth(Box::new(context)) })

@@ -24,7 +24,7 @@
 
 use faer::{ColRef, Mat, MatRef, Side};
 
-use super::InvalidInput;
+use super::SmoothError::{self, InvalidInput};
 use crate::linalg::SYM_TOL;
 
 /// An eigendecomposition `X = U diag(λ) Uᵀ` with orthonormal `U`.
@@ -48,7 +48,7 @@ impl Eigh {
 /// The eigendecomposition of a real symmetric matrix (m×m, m ≥ 1, finite,
 /// symmetric to within [`SYM_TOL`] (the runtime's `sym` check) relative to `max(1, max |Xᵢⱼ|)`;
 /// its symmetric part is what is decomposed).
-pub fn eigh(X: MatRef<'_, f64>) -> Result<Eigh, InvalidInput> {
+pub fn eigh(X: MatRef<'_, f64>) -> Result<Eigh, SmoothError> {
     let (m, n) = X.shape();
     if m != n || m == 0 {
         return Err(InvalidInput(format!("eigh: X must be a non-empty square matrix, found {m}×{n}")));

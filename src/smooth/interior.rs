@@ -50,7 +50,7 @@ use faer::Mat;
 use super::line_search::{backtrack, sufficient_decrease};
 use super::optimality::LagrangianGradient;
 use super::restoration::{restore, Restored};
-use super::{DomainError, Residuals, Settings, SmoothProblem, SmoothSolution, Status};
+use super::{DomainError, Residuals, Settings, SmoothError, SmoothProblem, SmoothSolution, Status};
 use crate::linalg::inf_norm;
 use crate::linalg::lblt::{factor, Factored, Inertia};
 
@@ -128,8 +128,8 @@ pub(crate) fn solve(
     problem: &dyn SmoothProblem,
     y0: &[f64],
     settings: &Settings,
-) -> Result<(SmoothSolution, bool), String> {
-    let ev = evaluate(problem, y0).map_err(|e| format!("the starting point is outside the domain: {}", e.0))?;
+) -> Result<(SmoothSolution, bool), SmoothError> {
+    let ev = evaluate(problem, y0).map_err(SmoothError::StartOutsideDomain)?;
     let floor = -UNBOUNDED * ev.f.abs().max(1.0);
     let mi = problem.n_ineq();
     let mut mu = if mi > 0 { MU_0 } else { 0.0 };

@@ -1,7 +1,7 @@
 //! Choosing and running a smooth forward solver.
 
 use super::curvature::{escape, negative_curvature};
-use super::{interior, newton, Settings, SmoothProblem, SmoothSolution, Status};
+use super::{interior, newton, Settings, SmoothError, SmoothProblem, SmoothSolution, Status};
 
 /// Steps off saddles per solve; a point still a saddle after them is `Stationary`.
 const MAX_ESCAPES: usize = 3;
@@ -39,17 +39,17 @@ pub fn solve(
     y0: &[f64],
     method: Method,
     settings: &Settings,
-) -> Result<SmoothSolution, String> {
+) -> Result<SmoothSolution, SmoothError> {
     settings.validate()?;
     if y0.len() != problem.dim() {
-        return Err(format!("the starting point has length {}, expected {}", y0.len(), problem.dim()));
+        return Err(SmoothError::StartLength { found: y0.len(), expected: problem.dim() });
     }
     if !y0.iter().all(|v| v.is_finite()) {
-        return Err("the starting point is not finite".into());
+        return Err(SmoothError::StartNotFinite);
     }
     let (n_eq, n_ineq) = (problem.n_eq(), problem.n_ineq());
     if method == Method::Newton && n_ineq > 0 {
-        return Err(format!("`newton` cannot handle the {n_ineq} inequality constraint(s); use `sqp`"));
+        return Err(SmoothError::NewtonInequalities(n_ineq));
     }
     // A first-order point, and whether the solver's last factorisation
     // certified the (reduced) Hessian positive definite.

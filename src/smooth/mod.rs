@@ -9,6 +9,7 @@
 
 mod curvature;
 mod eigh;
+mod error;
 mod interior;
 mod line_search;
 mod method;
@@ -22,9 +23,10 @@ mod solution;
 
 pub use crate::status::Status;
 pub use eigh::{eigh, Eigh};
+pub use error::{DomainError, SmoothError};
 pub use method::{solve, Method};
 pub use optimality::{activity, Residuals, ACTIVITY_TOL};
-pub use problem::{DomainError, InvalidInput, NewtonPass, SmoothProblem};
+pub use problem::{NewtonPass, SmoothProblem};
 pub use settings::Settings;
 pub(crate) use sinkhorn::{dot, round_trip, vectorised};
 pub use sinkhorn::{marginal_error, sinkhorn, Domain, SinkhornSettings, SinkhornSolution, MAX_KERNEL_RANGE};

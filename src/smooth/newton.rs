@@ -28,7 +28,7 @@ use faer::{Mat, Side};
 
 use super::line_search::backtrack;
 use super::optimality::LagrangianGradient;
-use super::{NewtonPass, Residuals, Settings, SmoothProblem, SmoothSolution, Status};
+use super::{NewtonPass, Residuals, Settings, SmoothError, SmoothProblem, SmoothSolution, Status};
 
 /// `β` of Alg. 3.3, relative to the Hessian's largest diagonal entry.
 const BETA: f64 = 1e-3;
@@ -41,7 +41,7 @@ pub(crate) fn solve(
     problem: &dyn SmoothProblem,
     y0: &[f64],
     settings: &Settings,
-) -> Result<(SmoothSolution, bool), String> {
+) -> Result<(SmoothSolution, bool), SmoothError> {
     let mut y = y0.to_vec();
     let nan =
         Residuals { stationarity: f64::NAN, primal_feasibility: 0.0, dual_feasibility: 0.0, complementarity: 0.0 };
@@ -52,7 +52,7 @@ pub(crate) fn solve(
     let mut pass = problem.gradient_and_hessian(&y);
     let mut f = match pass.as_ref().ok().and_then(|p| p.objective) {
         Some(f) => f,
-        None => problem.objective(&y).map_err(|e| format!("the starting point is outside the domain: {}", e.0))?,
+        None => problem.objective(&y).map_err(SmoothError::StartOutsideDomain)?,
     };
     let floor = -UNBOUNDED * f.abs().max(1.0);
     let mut definite = false;

@@ -8,33 +8,7 @@
 
 use faer::Mat;
 
-/// `y` lies outside the objective's or a constraint's domain (the log of a
-/// negative, a division by zero): line searches treat it as an infinite value and
-/// backtrack.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DomainError(pub String);
-
-impl std::fmt::Display for DomainError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DomainError {}
-
-/// A specialised forward (`sinkhorn`, `eigh`) cannot start: its settings or data
-/// are invalid (a non-square or asymmetric matrix, a non-positive tolerance). Not
-/// a solver outcome: those are a [`super::Status`].
-#[derive(Clone, Debug, PartialEq)]
-pub struct InvalidInput(pub String);
-
-impl std::fmt::Display for InvalidInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for InvalidInput {}
+use super::DomainError;
 
 /// A smooth problem, evaluated at points the solver chooses.
 pub trait SmoothProblem {

@@ -2,6 +2,8 @@
 //! validated once by [`solve`](super::solve). These are the options of
 //! `solve using newton(...)` / `sqp(...)`.
 
+use super::SmoothError;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     /// Tolerance on the scaled first-order residuals of
@@ -22,12 +24,15 @@ impl Default for Settings {
 impl Settings {
     /// Checks every field's range; names the first bad field. `tol` below
     /// 1e-14 cannot be met in double precision and is refused.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SmoothError> {
         if !(self.tol.is_finite() && self.tol >= 1e-14) {
-            return Err(format!("setting `tol` must be finite and at least 1e-14, found {}", self.tol));
+            return Err(SmoothError::Settings(format!(
+                "setting `tol` must be finite and at least 1e-14, found {}",
+                self.tol
+            )));
         }
         if self.max_iter == 0 {
-            return Err("setting `max_iter` must be at least 1".into());
+            return Err(SmoothError::Settings("setting `max_iter` must be at least 1".into()));
         }
         Ok(())
     }
@@ -40,8 +45,12 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_bad_fields_are_named() {
         assert_eq!(Settings::default().validate(), Ok(()));
-        assert!(Settings { tol: f64::NAN, ..Settings::default() }.validate().unwrap_err().contains("tol"));
-        assert!(Settings { tol: 0.0, ..Settings::default() }.validate().unwrap_err().contains("tol"));
-        assert!(Settings { max_iter: 0, ..Settings::default() }.validate().unwrap_err().contains("max_iter"));
+        assert!(Settings { tol: f64::NAN, ..Settings::default() }.validate().unwrap_err().to_string().contains("tol"));
+        assert!(Settings { tol: 0.0, ..Settings::default() }.validate().unwrap_err().to_string().contains("tol"));
+        assert!(Settings { max_iter: 0, ..Settings::default() }
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("max_iter"));
     }
 }

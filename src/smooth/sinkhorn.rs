@@ -56,7 +56,7 @@
 use faer::traits::pulp::Arch;
 use faer::{Mat, MatRef};
 
-use super::InvalidInput;
+use super::SmoothError::{self, InvalidInput};
 use crate::status::Status;
 
 /// Sinkhorn's stopping rule and domain choice.
@@ -86,7 +86,7 @@ impl Default for SinkhornSettings {
 }
 
 impl SinkhornSettings {
-    fn validate(&self) -> Result<(), InvalidInput> {
+    fn validate(&self) -> Result<(), SmoothError> {
         if !(self.tol.is_finite() && self.tol > 0.0) {
             return Err(InvalidInput(format!("sinkhorn: `tol` must be positive and finite, found {}", self.tol)));
         }
@@ -154,7 +154,7 @@ pub fn sinkhorn(
     c: &[f64],
     gamma: f64,
     settings: &SinkhornSettings,
-) -> Result<SinkhornSolution, InvalidInput> {
+) -> Result<SinkhornSolution, SmoothError> {
     settings.validate()?;
     let (lo, hi) = validate(M, r, c, gamma, settings.tol)?;
     let (domain, (P, f, g, iterations, marginal_error)) = if gamma * (hi - lo) < settings.kernel_range {
@@ -551,7 +551,7 @@ impl Marginals {
 }
 
 /// Checks the input and returns `(min M, max M)`.
-fn validate(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, tol: f64) -> Result<(f64, f64), InvalidInput> {
+fn validate(M: MatRef<'_, f64>, r: &[f64], c: &[f64], gamma: f64, tol: f64) -> Result<(f64, f64), SmoothError> {
     let (m, n) = M.shape();
     if m == 0 || n == 0 {
         return Err(InvalidInput(format!(

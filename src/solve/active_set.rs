@@ -55,6 +55,7 @@
 
 use super::ipm::Settings;
 use super::program::{ConeBlock, ConeProgram};
+use super::SolveError;
 
 /// The largest number of variables the runtime solves by this method (the
 /// interior point method beyond; measured in benches/qp_layer.rs).
@@ -637,16 +638,16 @@ impl ActiveSet {
     /// solution (see the module doc: the active rows' equality-constrained
     /// system, `w_z = 0` on the inactive rows). `Err` without a solution, for a
     /// wrong length or a non-finite entry.
-    pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<(), String> {
+    pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<(), SolveError> {
         let (n, m) = (self.n, self.m);
         if !self.solved {
-            return Err("no active-set solution to differentiate".into());
+            return Err(SolveError::NoFactorisation("no active-set solution to differentiate"));
         }
         if rhs.len() != n + m {
-            return Err(format!("the right-hand side has length {}, expected n + m = {}", rhs.len(), n + m));
+            return Err(SolveError::RhsLength { found: rhs.len(), expected: n + m });
         }
         if !rhs.iter().all(|v| v.is_finite()) {
-            return Err("the right-hand side has a NaN or infinite entry".into());
+            return Err(SolveError::NonFiniteRhs);
         }
         self.f.copy_from_slice(&rhs[..n]);
         for (k, &row) in self.active.iter().enumerate() {
@@ -661,7 +662,7 @@ impl ActiveSet {
         if rhs.iter().all(|v| v.is_finite()) {
             Ok(())
         } else {
-            Err("the KKT solve produced a non-finite value".into())
+            Err(SolveError::NonFiniteSolution)
         }
     }
 

@@ -15,7 +15,7 @@ use faer::linalg::triangular_solve::{solve_lower_triangular_in_place, solve_uppe
 use faer::{Mat, MatRef, Par};
 
 use super::program::ConeProgram;
-use super::ConeBlock;
+use super::{ConeBlock, SolveError};
 use crate::linalg::lblt;
 
 /// A factorisation of the KKT matrix of a directly solved problem.
@@ -32,9 +32,9 @@ pub enum DirectFactor {
 
 impl DirectFactor {
     /// Solves `K w = rhs` in place.
-    pub fn solve(&mut self, rhs: &mut [f64]) -> Result<(), String> {
+    pub fn solve(&mut self, rhs: &mut [f64]) -> Result<(), SolveError> {
         if !rhs.iter().all(|v| v.is_finite()) {
-            return Err("the right-hand side has a NaN or infinite entry".into());
+            return Err(SolveError::NonFiniteRhs);
         }
         match self {
             DirectFactor::Normal { r, c } => {
@@ -51,7 +51,7 @@ impl DirectFactor {
         if rhs.iter().all(|v| v.is_finite()) {
             Ok(())
         } else {
-            Err("the KKT solve produced a non-finite value".into())
+            Err(SolveError::NonFiniteSolution)
         }
     }
 }

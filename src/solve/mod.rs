@@ -11,8 +11,10 @@
 pub mod active_set;
 pub mod cones;
 pub mod direct;
+mod error;
 pub mod ipm;
 pub mod program;
 
+pub use error::SolveError;
 pub use ipm::{solve, Info, KktFactor, KktMethod, Settings, Solution, Status};
 pub use program::{ConeBlock, ConeProgram, Triplets};

@@ -13,6 +13,8 @@
 //! The dual is: maximize −½ xᵀPx − bᵀz + c0 subject to Px + q + Aᵀz = 0, z ∈ K*
 //! (all three cones are self-dual).
 
+use super::SolveError;
+
 /// One block of the cone K, in the order its rows appear in A and b.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ConeBlock {
@@ -129,26 +131,29 @@ impl ConeProgram {
         (0.5 * xpx + qx + self.c0, -0.5 * xpx - bz + self.c0)
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the sizes, the entries' positions and that every datum is finite.
+    pub fn validate(&self) -> Result<(), SolveError> {
         let (n, m) = (self.n(), self.m());
         if self.p.nrows != n || self.p.ncols != n {
-            return Err(format!("P is {}×{}, expected {n}×{n}", self.p.nrows, self.p.ncols));
+            return Err(SolveError::Program(format!("P is {}×{}, expected {n}×{n}", self.p.nrows, self.p.ncols)));
         }
         if self.a.nrows != m || self.a.ncols != n {
-            return Err(format!("A is {}×{}, expected {m}×{n}", self.a.nrows, self.a.ncols));
+            return Err(SolveError::Program(format!("A is {}×{}, expected {m}×{n}", self.a.nrows, self.a.ncols)));
         }
         let k: usize = self.cones.iter().map(|c| c.dim()).sum();
         if k != m {
-            return Err(format!("the cones have {k} rows, A has {m}"));
+            return Err(SolveError::Program(format!("the cones have {k} rows, A has {m}")));
         }
         if self.cones.iter().any(|c| matches!(c, ConeBlock::SecondOrder(0))) {
-            return Err("a second-order cone of dimension 0".into());
+            return Err(SolveError::Program("a second-order cone of dimension 0".into()));
         }
         if let Some(&(i, j, _)) = self.p.entries.iter().find(|&&(i, j, _)| i > j || j >= n) {
-            return Err(format!("P entry ({i}, {j}) is not in the upper triangle of a {n}×{n} matrix"));
+            return Err(SolveError::Program(format!(
+                "P entry ({i}, {j}) is not in the upper triangle of a {n}×{n} matrix"
+            )));
         }
         if let Some(&(i, j, _)) = self.a.entries.iter().find(|&&(i, j, _)| i >= m || j >= n) {
-            return Err(format!("A entry ({i}, {j}) is outside {m}×{n}"));
+            return Err(SolveError::Program(format!("A entry ({i}, {j}) is outside {m}×{n}")));
         }
         let finite = |v: f64| v.is_finite();
         let all_finite = self.q.iter().copied().all(finite)
@@ -157,7 +162,7 @@ impl ConeProgram {
             && self.a.entries.iter().all(|e| finite(e.2))
             && finite(self.c0);
         if !all_finite {
-            return Err("the problem data has a NaN or infinite entry".into());
+            return Err(SolveError::Program("the problem data has a NaN or infinite entry".into()));
         }
         Ok(())
     }

@@ -51,16 +51,16 @@ fn compare_with_ipm(inputs: &Value, cot: &[(String, Tensor)]) -> String {
     let mut f = forward(&fast, &bf).expect("forward");
     let mut s = forward(&slow, &bs).expect("forward");
     assert_eq!((f.status, s.status), (Status::Optimal, Status::Optimal), "{:?} / {:?}", f.info, s.info);
-    assert_eq!(s.info["solver"], "ipm");
+    assert_eq!(s.info.solver, "ipm");
     for ((name, a), (_, b)) in f.outputs.iter().zip(&s.outputs) {
-        close(&a.data, &b.data, 1e-9, &format!("{name} ({} vs ipm)", f.info["solver"]));
+        close(&a.data, &b.data, 1e-9, &format!("{name} ({} vs ipm)", f.info.solver));
     }
     let gf = ddn::diff::backward(&fast, &bf, &mut f, cot).expect("backward");
     let gs = ddn::diff::backward(&slow, &bs, &mut s, cot).expect("backward");
     for ((p, a), b) in fast.params.iter().zip(&gf).zip(&gs) {
         close(&a.data, &b.data, 1e-8, &format!("dL/d{}", p.name));
     }
-    f.info["solver"].as_str().unwrap_or_default().to_string()
+    f.info.solver.to_string()
 }
 
 /// Cotangents on z and both multipliers (a one-row constraint's is a scalar).
@@ -115,7 +115,7 @@ fn active_set_gradients_match_central_differences() {
         let mut rng = Rng(seed);
         let (inputs, _) = rng.planted_optnet(n, k, q);
         let bound = bind(&optnet, &named_tensors(&inputs).expect("in")).expect("bind");
-        assert_eq!(forward(&optnet, &bound).expect("forward").info["solver"], "active_set");
+        assert_eq!(forward(&optnet, &bound).expect("forward").info.solver, "active_set");
         check(&optnet, inputs, cotangents(&mut rng, n, k, q));
     }
 }
@@ -129,7 +129,7 @@ fn prepared_and_unprepared_active_set_agree_bit_for_bit() {
     let (inputs, _) = rng.planted_optnet(7, 8, 2);
     let bound = bind(&optnet, &named_tensors(&inputs).expect("in")).expect("bind");
     let (mut a, mut b) = (forward(&optnet, &bound).expect("fwd"), forward_unprepared(&optnet, &bound).expect("fwd"));
-    assert_eq!((&a.info["solver"], &b.info["solver"]), (&json!("active_set"), &json!("active_set")));
+    assert_eq!((a.info.solver, b.info.solver), ("active_set", "active_set"));
     assert_eq!(a.outputs, b.outputs);
     let cot = cotangents(&mut rng, 7, 8, 2);
     let ga = ddn::diff::backward(&optnet, &bound, &mut a, &cot).expect("backward");
@@ -257,7 +257,7 @@ fn refusals_fall_back_to_the_interior_point_method() {
     let named = named_tensors(&inputs).expect("in");
     let s = forward(&fast, &bind(&fast, &named).expect("bind")).expect("forward");
     let r = forward(&slow, &bind(&slow, &named).expect("bind")).expect("forward");
-    assert_eq!((s.status, s.info["solver"].as_str()), (Status::Optimal, Some("ipm")));
+    assert_eq!((s.status, Some(s.info.solver)), (Status::Optimal, Some("ipm")));
     close(&s.outputs[0].1.data, &r.outputs[0].1.data, 1e-7, "z of an over-determined vertex");
 
     // Through the node: the statuses and reports of the interior point method.
@@ -269,14 +269,14 @@ fn refusals_fall_back_to_the_interior_point_method() {
     let base =
         |g: Value, h: Value| json!({"Q": [[1, 0], [0, 1]], "p": [-1, 0], "G": g, "h": h, "A": [[0, 1]], "b": [0]});
     let s = run(base(json!([[1, 0], [-1, 0]]), json!([-1, -1])));
-    assert_eq!((s.status, s.info["solver"].as_str()), (Status::Infeasible, Some("ipm")));
+    assert_eq!((s.status, Some(s.info.solver)), (Status::Infeasible, Some("ipm")));
     let s = run(base(json!([[1, 0]]), json!([1])));
-    assert_eq!((s.status, s.info["solver"].as_str()), (Status::Optimal, Some("ipm")));
-    assert_eq!(s.info["weakly_active"], json!(["ineq"]));
+    assert_eq!((s.status, Some(s.info.solver)), (Status::Optimal, Some("ipm")));
+    assert_eq!(s.info.weakly_active, ["ineq"]);
     let mut singular = base(json!([[1, 0]]), json!([0.5]));
     singular["Q"] = json!([[1, 0], [0, 0]]);
     let s = run(singular);
-    assert_eq!((s.status, s.info["solver"].as_str()), (Status::Optimal, Some("ipm")));
+    assert_eq!((s.status, Some(s.info.solver)), (Status::Optimal, Some("ipm")));
     close(&s.outputs[0].1.data, &[0.5, 0.0], 1e-7, "singular Q's solution");
 }
 
@@ -295,7 +295,7 @@ fn active_set_accepts_and_is_exact_at_every_objective_scale() {
         let b = bind(&n, &named_tensors(&json!({"a": a, "c": c})).expect("inputs")).expect("bind");
         let mut s = forward(&n, &b).expect("forward");
         assert_eq!(s.status, Status::Optimal, "c = {c}: {:?}", s.info);
-        assert_eq!(s.info["solver"], "active_set", "c = {c}: {:?}", s.info);
+        assert_eq!(s.info.solver, "active_set", "c = {c}: {:?}", s.info);
         let want: Vec<f64> = a.iter().map(|x| x.max(0.0)).collect();
         close(&s.outputs[0].1.data, &want, 1e-12, &format!("x at c = {c}"));
         let cot = vec![("x".to_string(), Tensor::vector(v.to_vec()))];

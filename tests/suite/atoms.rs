@@ -196,8 +196,7 @@ fn every_atom_evaluates_differentiates_and_reduces() {
             "`{name}`: {:?}",
             conic.class.family
         );
-        let solved =
-            forward(&analysed(conic), &bound).unwrap_or_else(|e| panic!("`{name}`: the cone program: {}", e.0));
+        let solved = forward(&analysed(conic), &bound).unwrap_or_else(|e| panic!("`{name}`: the cone program: {e}"));
         assert!(
             matches!(solved.status, Status::Optimal | Status::OptimalInaccurate),
             "`{name}`: the cone program ends {}",

@@ -894,7 +894,7 @@ fn invalid_input_is_an_error_not_a_panic() {
 
     let mut nan_q = good.clone();
     nan_q.q[0] = f64::NAN;
-    assert!(solve(&nan_q, &Settings::default()).unwrap_err().contains("NaN"));
+    assert!(solve(&nan_q, &Settings::default()).unwrap_err().to_string().contains("NaN"));
 
     let mut inf_a = good.clone();
     inf_a.a.entries[0].2 = f64::INFINITY;
@@ -917,7 +917,7 @@ fn invalid_input_is_an_error_not_a_panic() {
     assert!(solve(&lower_p, &Settings::default()).is_err(), "P below the diagonal");
 
     let bad_settings = Settings { tol_feas: -1.0, ..Settings::default() };
-    assert!(solve(&good, &bad_settings).unwrap_err().contains("tol_feas"));
+    assert!(solve(&good, &bad_settings).unwrap_err().to_string().contains("tol_feas"));
 }
 
 // ------------------------------------------- statuses at the returned point ---

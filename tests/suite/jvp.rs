@@ -35,7 +35,7 @@ fn tight() -> Settings {
 
 fn solve(node: &ddn::analysis::Analysed<'_>, inputs: &BTreeMap<String, Tensor>) -> Solved {
     let b = bind(node, inputs).unwrap_or_else(|e| panic!("{}: {e:?}", node.name));
-    let s = forward_with(node, &b, &tight()).unwrap_or_else(|e| panic!("{}: {}", node.name, e.0));
+    let s = forward_with(node, &b, &tight()).unwrap_or_else(|e| panic!("{}: {e}", node.name));
     super::backward::assert_accurate(&s);
     s
 }
@@ -90,7 +90,7 @@ fn check(name: &str, node: &ddn::analysis::Analysed<'_>, inputs: &BTreeMap<Strin
     let dots = tangents(node, inputs, &mut rng);
     let bound = bind(node, inputs).expect("bind");
     let mut solved = solve(node, inputs);
-    let jvp = ddn::diff::jvp(node, &bound, &mut solved, &dots).unwrap_or_else(|e| panic!("{name}: {}", e.0));
+    let jvp = ddn::diff::jvp(node, &bound, &mut solved, &dots).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(jvp.len(), solved.outputs.len(), "{name}");
 
     // ⟨JVP(θ̇), v⟩ = ⟨θ̇, VJP(v)⟩.
@@ -163,7 +163,9 @@ fn tangents_are_checked() {
     let inputs = seeded::inputs("least_squares");
     let bound = bind(node, &inputs).expect("bind");
     let mut s = solve(node, &inputs);
-    let err = |dots: Vec<(String, Tensor)>, s: &mut Solved| ddn::diff::jvp(node, &bound, s, &dots).expect_err("bad").0;
+    let err = |dots: Vec<(String, Tensor)>, s: &mut Solved| {
+        ddn::diff::jvp(node, &bound, s, &dots).expect_err("bad").to_string()
+    };
     assert!(err(vec![("Z".into(), Tensor::scalar(1.0))], &mut s).contains("unknown tangent `Z`"));
     assert!(err(vec![("b".into(), Tensor::vector(vec![1.0; 3]))], &mut s).contains("tangent `b`"));
     assert!(err(vec![("b".into(), Tensor::vector(vec![f64::NAN, 0.0, 0.0, 0.0]))], &mut s).contains("non-finite"));

@@ -58,7 +58,7 @@ fn gradients(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(String,
 
 /// The optimal value of the cone program (a `maximize` node's negated).
 fn objective(s: &Solved) -> f64 {
-    s.info.get("objective").and_then(Value::as_f64).expect("objective")
+    s.info.objective().expect("objective")
 }
 
 fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {

@@ -46,7 +46,8 @@ fn gradients(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(String,
 fn loss(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(String, Tensor)]) -> f64 {
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
     let s = forward_with(node, &b, &tight()).expect("forward");
-    let measure = |k: &str| s.info.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+    let info = serde_json::to_value(&s.info).expect("info as JSON");
+    let measure = |k: &str| info.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
     let near = measure("primal_residual") <= 1e-9 && measure("dual_residual") <= 1e-9 && measure("gap") <= 1e-8;
     assert!(s.status == Status::Optimal || (s.status == Status::OptimalInaccurate && near), "{:?}", s.info);
     cot.iter()

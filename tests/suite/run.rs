@@ -178,10 +178,10 @@ fn weakly_active_constraints_are_reported() {
     // bound with a zero multiplier.
     let s = solve("stdlib/simplex_projection.ddn", "project_simplex", json!({"y": [0.5, 0.5, 0.0]}));
     assert_eq!(s.status, Status::Optimal);
-    assert_eq!(s.info.get("weakly_active"), Some(&json!(["#0"])), "{:?}", s.info);
+    assert_eq!(s.info.weakly_active, ["#0"], "{:?}", s.info);
     // A generic point has none.
     let s = solve("stdlib/simplex_projection.ddn", "project_simplex", json!({"y": [0.3, 1.2, -0.4]}));
-    assert!(s.info.get("weakly_active").is_none(), "{:?}", s.info);
+    assert!(s.info.weakly_active.is_empty(), "{:?}", s.info);
 }
 
 /// Every cone reduction, solved where the optimum is known in closed form.

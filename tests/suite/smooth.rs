@@ -215,7 +215,7 @@ fn smooth_newton_backtracks_out_of_the_domain() {
     let s = optimal(&p, &[10.0, 10.0]);
     assert_close(&s.y, &[1.0, 0.5], TOL_Y, "1/c");
     let err = solve(&p, &[-1.0, 1.0], Method::Auto, &Settings::default()).unwrap_err();
-    assert!(err.contains("outside the domain"), "{err}");
+    assert!(err.to_string().contains("outside the domain"), "{err}");
 }
 
 /// `min −Σ log yᵢ s.t. Σyᵢ = 1` (maximum entropy-like, y = 1/n): from a lopsided
@@ -289,7 +289,7 @@ fn smooth_settings_and_inputs_are_validated() {
     assert!(solve(&p, &[f64::NAN], Method::Auto, &Settings::default()).is_err());
     let mut q = Problem::new(1, distance_sq(vec![1.0]));
     q.ineq.push(affine(vec![1.0], 0.0));
-    assert!(solve(&q, &[0.0], Method::Newton, &Settings::default()).unwrap_err().contains("sqp"));
+    assert!(solve(&q, &[0.0], Method::Newton, &Settings::default()).unwrap_err().to_string().contains("sqp"));
     assert_eq!(solve(&q, &[0.0], Method::Sqp, &Settings::default()).unwrap().status, Status::Optimal);
 }
 
@@ -768,7 +768,10 @@ fn smooth_ift_vanishing_multiplier_stays_finite() {
 fn smooth_ift_rejects_mismatched_lengths() {
     let p = projection(&[1.5, 0.0], true);
     let v = Cotangents { y: &[1.0], nu: None, lambda: None };
-    assert!(adjoint(&p, &[1.0, 0.0], &[], &[0.5], &v, ACTIVITY_TOL).unwrap_err().contains("cotangent of y"));
+    assert!(adjoint(&p, &[1.0, 0.0], &[], &[0.5], &v, ACTIVITY_TOL)
+        .unwrap_err()
+        .to_string()
+        .contains("cotangent of y"));
 }
 
 /// The leading eigenvector of fifty random symmetric matrices from random

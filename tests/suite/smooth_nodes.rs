@@ -71,7 +71,7 @@ fn pnp_recovers_the_true_pose() {
         let det = r[0] * (r[4] * r[8] - r[5] * r[7]) - r[1] * (r[3] * r[8] - r[5] * r[6])
             + r[2] * (r[3] * r[7] - r[4] * r[6]);
         assert!((det - 1.0).abs() < 1e-12, "n = {n}: det R = {det}");
-        assert!(s.info["objective"].as_f64().is_some_and(|e| e.abs() < 1e-12), "{:?}", s.info);
+        assert!(s.info.objective().is_some_and(|e| e.abs() < 1e-12), "{:?}", s.info);
     }
 }
 
@@ -217,7 +217,7 @@ fn weakly_active_smooth_constraint_is_reported() {
     let inputs = json!({"x": [0.6, 0.8]});
     let b = ddn::runtime::bind(node, &ddn::runtime::named_tensors(&inputs).expect("in")).expect("bind");
     let mut s = ddn::runtime::forward(node, &b).expect("forward");
-    assert_eq!(s.info["weakly_active"], json!(["ball"]), "{:?}", s.info);
+    assert_eq!(s.info.weakly_active, ["ball"], "{:?}", s.info);
     // Along the normal x itself: moving outward the answer stays on the sphere
     // (derivative 0 along x), inward it follows x (derivative 1).
     let cot = vec![("y".to_string(), Tensor::vector(vec![0.6, 0.8]))];

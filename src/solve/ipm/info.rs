@@ -71,7 +71,7 @@ pub struct Info {
 }
 
 /// An optimality criterion a point misses: `value > tolerance`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Unmet {
     /// `primal_residual`, `dual_residual`, `gap` (absolute and relative both
     /// missed; `value` is the relative gap) or `ktratio` (`κ/τ ≤ 1`).

@@ -45,6 +45,7 @@ use variables::Variables;
 
 use crate::solve::cones::Cones;
 use crate::solve::program::ConeProgram;
+use crate::solve::SolveError;
 
 /// Solves `min ½xᵀPx + qᵀx + c0 s.t. Ax + s = b, s ∈ K`: a [`Workspace`]
 /// built for `prob`, solved once, its results moved into the [`Solution`]
@@ -52,7 +53,7 @@ use crate::solve::program::ConeProgram;
 ///
 /// `Err` only for invalid input (a malformed program or settings); every
 /// outcome of the iterations is a [`Status`] in the [`Solution`].
-pub fn solve(prob: &ConeProgram, settings: &Settings) -> Result<Solution, String> {
+pub fn solve(prob: &ConeProgram, settings: &Settings) -> Result<Solution, SolveError> {
     prob.validate()?;
     settings.validate()?;
     let Some(mut ws) = Workspace::build(prob, settings) else {

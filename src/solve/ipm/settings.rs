@@ -4,6 +4,8 @@
 //! Residuals and gaps are measured on the original (unequilibrated) data; see
 //! [`Info`](super::Info) for their definitions.
 
+use crate::solve::SolveError;
+
 /// Which factorisation the KKT system uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KktMethod {
@@ -180,7 +182,7 @@ impl Default for Settings {
 
 impl Settings {
     /// Checks every field's range; names the first bad field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SolveError> {
         let positive = [
             ("tol_gap_abs", self.tol_gap_abs),
             ("tol_gap_rel", self.tol_gap_rel),
@@ -205,37 +207,40 @@ impl Settings {
         ];
         for (name, v) in positive {
             if !(v.is_finite() && v > 0.0) {
-                return Err(format!("setting `{name}` must be finite and positive, found {v}"));
+                return Err(SolveError::Settings(format!("setting `{name}` must be finite and positive, found {v}")));
             }
         }
         if !(self.static_reg_proportional.is_finite() && self.static_reg_proportional >= 0.0) {
-            return Err(format!(
+            return Err(SolveError::Settings(format!(
                 "setting `static_reg_proportional` must be finite and nonnegative, found {}",
                 self.static_reg_proportional
-            ));
+            )));
         }
         for (name, v) in [("max_step_fraction", self.max_step_fraction), ("min_step_length", self.min_step_length)] {
             if !(v > 0.0 && v < 1.0) {
-                return Err(format!("setting `{name}` must be in (0, 1), found {v}"));
+                return Err(SolveError::Settings(format!("setting `{name}` must be in (0, 1), found {v}")));
             }
         }
         if self.max_iter == 0 {
-            return Err("setting `max_iter` must be at least 1".into());
+            return Err(SolveError::Settings("setting `max_iter` must be at least 1".into()));
         }
         if !(self.dense_min_fill > 0.0 && self.dense_min_fill <= 1.0) {
-            return Err(format!("setting `dense_min_fill` must be in (0, 1], found {}", self.dense_min_fill));
+            return Err(SolveError::Settings(format!(
+                "setting `dense_min_fill` must be in (0, 1], found {}",
+                self.dense_min_fill
+            )));
         }
         if self.equilibrate_min_scaling > 1.0 || self.equilibrate_max_scaling < 1.0 {
-            return Err(format!(
+            return Err(SolveError::Settings(format!(
                 "settings `equilibrate_min_scaling` ≤ 1 ≤ `equilibrate_max_scaling` are needed, found {} and {}",
                 self.equilibrate_min_scaling, self.equilibrate_max_scaling
-            ));
+            )));
         }
         if self.soc_low_rank_min_dim < 2 {
-            return Err(format!(
+            return Err(SolveError::Settings(format!(
                 "setting `soc_low_rank_min_dim` must be at least 2, found {}",
                 self.soc_low_rank_min_dim
-            ));
+            )));
         }
         Ok(())
     }
@@ -249,10 +254,10 @@ mod tests {
     fn defaults_are_valid_and_bad_fields_are_named() {
         assert_eq!(Settings::default().validate(), Ok(()));
         let bad = Settings { tol_feas: f64::NAN, ..Settings::default() };
-        assert!(bad.validate().unwrap_err().contains("tol_feas"));
+        assert!(bad.validate().unwrap_err().to_string().contains("tol_feas"));
         let bad = Settings { max_step_fraction: 1.0, ..Settings::default() };
-        assert!(bad.validate().unwrap_err().contains("max_step_fraction"));
+        assert!(bad.validate().unwrap_err().to_string().contains("max_step_fraction"));
         let bad = Settings { max_iter: 0, ..Settings::default() };
-        assert!(bad.validate().unwrap_err().contains("max_iter"));
+        assert!(bad.validate().unwrap_err().to_string().contains("max_iter"));
     }
 }

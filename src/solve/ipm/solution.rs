@@ -4,6 +4,7 @@
 use super::info::Info;
 use super::status::Status;
 use super::workspace::Workspace;
+use crate::solve::SolveError;
 
 /// The result of a solve.
 ///
@@ -81,13 +82,13 @@ impl KktFactor {
     /// variables, a second-order cone at its apex), where `K` is nearly
     /// singular and the derivative may not exist. Callers decide what accuracy
     /// they need.
-    pub fn solve(&mut self, rhs: &mut [f64]) -> Result<f64, String> {
+    pub fn solve(&mut self, rhs: &mut [f64]) -> Result<f64, SolveError> {
         self.ws.kkt_solve(rhs)
     }
 
     /// `y = H x` for the `H` of [`KktFactor`], in original coordinates
     /// (`H = c E⁻¹ H̃ E⁻¹`); `x`, `y` of length m.
-    pub fn mul_h(&mut self, y: &mut [f64], x: &[f64]) -> Result<(), String> {
+    pub fn mul_h(&mut self, y: &mut [f64], x: &[f64]) -> Result<(), SolveError> {
         self.ws.kkt_mul_h(y, x)
     }
 }

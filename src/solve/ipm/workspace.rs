@@ -24,6 +24,7 @@ use super::status::Status;
 use super::{Solver, KAPPA_BACKWARD, KAPPA_POLISH};
 use crate::solve::cones::Cones;
 use crate::solve::program::{ConeBlock, ConeProgram};
+use crate::solve::SolveError;
 
 /// See the module documentation.
 #[derive(Debug)]
@@ -57,11 +58,10 @@ impl Workspace {
     /// A workspace for programs with the structure of `prob` (see the module
     /// documentation) and these settings. `Err` for an invalid program or
     /// settings, or if the symbolic factorisation fails (out of memory).
-    pub fn new(prob: &ConeProgram, settings: &Settings) -> Result<Workspace, String> {
+    pub fn new(prob: &ConeProgram, settings: &Settings) -> Result<Workspace, SolveError> {
         prob.validate()?;
         settings.validate()?;
-        Workspace::build(prob, settings)
-            .ok_or_else(|| "the sparse KKT factorisation could not be set up (out of memory or index overflow)".into())
+        Workspace::build(prob, settings).ok_or(SolveError::KktSetup)
     }
 
     /// [`Workspace::new`] for a validated program and settings; `None` if the
@@ -97,15 +97,18 @@ impl Workspace {
     /// for (`Err` naming the first difference, or for invalid values), and
     /// returns the status; the point and the rest are then read from the
     /// workspace. Allocates nothing.
-    pub fn solve(&mut self, prob: &ConeProgram) -> Result<Status, String> {
+    pub fn solve(&mut self, prob: &ConeProgram) -> Result<Status, SolveError> {
         self.factored = false;
         self.status = Status::NumericalError;
         prob.validate()?;
         if prob.cones != self.cones {
-            return Err(format!("the program's cones {:?} are not the workspace's {:?}", prob.cones, self.cones));
+            return Err(SolveError::Pattern(format!(
+                "the program's cones {:?} are not the workspace's {:?}",
+                prob.cones, self.cones
+            )));
         }
         let sv = &mut self.solver;
-        sv.data.load(prob, &sv.settings)?;
+        sv.data.load(prob, &sv.settings).map_err(SolveError::Pattern)?;
         sv.kkt.load(&sv.data);
         let status = sv.run();
         // The cap only matters to second-order cones; without one the final
@@ -258,32 +261,32 @@ impl Workspace {
     /// point, exactly as [`KktFactor::solve`]. `Err` if there is no
     /// factorisation (see [`Workspace::has_kkt`]), for a wrong length or a
     /// non-finite entry.
-    pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<f64, String> {
+    pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<f64, SolveError> {
         if !self.factored {
-            return Err("no KKT factorisation at the solution (not solved, or the final refactorisation failed)".into());
+            return Err(SolveError::NoFactorisation(
+                "no KKT factorisation at the solution (not solved, or the final refactorisation failed)",
+            ));
         }
         let nm = self.n() + self.m();
         if rhs.len() != nm {
-            return Err(format!("the right-hand side has length {}, expected n + m = {nm}", rhs.len()));
+            return Err(SolveError::RhsLength { found: rhs.len(), expected: nm });
         }
         if !rhs.iter().all(|v| v.is_finite()) {
-            return Err("the right-hand side has a NaN or infinite entry".into());
+            return Err(SolveError::NonFiniteRhs);
         }
         let sv = &mut self.solver;
-        sv.kkt
-            .solve_scaled(&sv.data, &sv.cones, &sv.settings, rhs, &self.scale)
-            .ok_or_else(|| "the KKT solve produced a non-finite value".to_string())
+        sv.kkt.solve_scaled(&sv.data, &sv.cones, &sv.settings, rhs, &self.scale).ok_or(SolveError::NonFiniteSolution)
     }
 
     /// `y = H x` for the `H` of the KKT matrix at the returned point, in
     /// original coordinates (`H = c E⁻¹ H̃ E⁻¹`); `x`, `y` of length m.
-    pub fn kkt_mul_h(&mut self, y: &mut [f64], x: &[f64]) -> Result<(), String> {
+    pub fn kkt_mul_h(&mut self, y: &mut [f64], x: &[f64]) -> Result<(), SolveError> {
         let m = self.m();
         if x.len() != m || y.len() != m {
-            return Err(format!("H is {m}×{m}, found vectors of length {} and {}", x.len(), y.len()));
+            return Err(SolveError::HLength { m, x: x.len(), y: y.len() });
         }
         if !self.factored {
-            return Err("no KKT matrix at the solution".into());
+            return Err(SolveError::NoFactorisation("no KKT matrix at the solution"));
         }
         let eq = &self.solver.data.equil;
         for ((w, &v), &ei) in self.work_m.iter_mut().zip(x).zip(&eq.einv) {
