@@ -26,10 +26,12 @@ use crate::kernel::Program;
 /// How many pairs of rows a nest computes at once (each pair in the two lanes
 /// of an `f64x2`): independent chains the processor can overlap, where one
 /// pair's row sum, division and square root would run one after another.
-/// Four pairs ran the pooling Hessian faster in some runs but ran out of
-/// registers: its loops then spilled to the stack, and whole runs of the
-/// forward took 10–30× longer (measured: 11 ms against 0.35 ms per forward).
-pub(super) const PAIRS: usize = 2;
+/// Four pairs spill a few values to the stack in the pooling Hessian's first
+/// pass and still run it ≈ 20% faster than two (`ddnc bench`, same run; six
+/// or eight pairs gain little more and lengthen the code to compile). The
+/// spills cost something only when the calling code leaves the vector
+/// registers' upper halves dirty, which `program::clean_upper_state` rules out.
+pub(super) const PAIRS: usize = 4;
 
 /// How a member of a nest is computed.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -5,11 +5,13 @@ use std::collections::HashMap;
 use std::panic::resume_unwind;
 use std::sync::{Arc, Mutex};
 
+use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{types, AbiParam};
+use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Linkage, Module};
+use cranelift_module::{default_libcall_names, Linkage, Module, ModuleReloc};
 
 use super::emit::{self, Imports};
 use super::fuse::{schedule, Unit};
@@ -109,6 +111,7 @@ impl JitProgram {
             Call { program: &self.program, layout: &self.layout, env, inputs: &inputs, failure: RefCell::new(None) };
         // SAFETY: the arena has the layout's size, each input the entries its
         // shape says (checked above); `call` and the table outlive the call.
+        clean_upper_state();
         let status = unsafe { (self.entry)(arena.as_mut_ptr(), (&call as *const Call).cast(), table.as_ptr()) };
         if status != 0 {
             // A failed check, a failed step or another shape: fused steps run out
@@ -138,12 +141,49 @@ impl JitProgram {
     }
 }
 
+/// Zeroes the upper halves of the vector registers (`vzeroupper`) before
+/// compiled code runs.
+///
+/// Cranelift encodes some instructions (spills and reloads among them) as
+/// legacy SSE, and on this project's Xeon a legacy SSE instruction issued
+/// while the upper halves are dirty (left so by AVX-512 code elsewhere in the
+/// process: faer's kernels, the C library) pays a state transition each time:
+/// a nest that spilled ran its forward 30× slower (6.7 ms against 0.19 ms per
+/// call) until a `vzeroupper` before the call restored its speed. The
+/// instruction costs a cycle, and nothing live is lost: the caller is
+/// compiled without AVX, so no value of it lives in an upper half.
+pub(super) fn clean_upper_state() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the host has AVX (checked just above).
+        unsafe { zero_upper() }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn zero_upper() {
+    std::arch::x86_64::_mm256_zeroupper();
+}
+
 fn err(what: &str) -> impl Fn(String) -> JitError + '_ {
     move |e| JitError(format!("{what}: {e}"))
 }
 
-/// A JIT module for the host, with the shims' symbols.
-fn module() -> Result<(JITModule, Imports), JitError> {
+/// Functions longer than this (Cranelift IR instructions) have their registers
+/// allocated by Cranelift's single-pass allocator, the rest by its backtracking
+/// one. The backtracking allocator's time grows faster than a function's
+/// length: the three kernels of `weighted_pnp` above this size (1120–1715
+/// instructions, many short loops) took most of its 21–24 ms compile, and
+/// 9.4–12.4 ms with them allocated in one pass (`cargo bench --bench jit`,
+/// same run, loaded machine). The pooling kernels (at most ≈ 500
+/// instructions: their nests loop over rows and columns rather than unroll)
+/// keep the better allocation, with which they run ≈ 25% faster.
+const QUICK_ALLOCATION_ABOVE: usize = 1000;
+
+/// A JIT module for the host, with the shims' symbols, and the host's ISA set
+/// for single-pass register allocation (see [`QUICK_ALLOCATION_ABOVE`]).
+fn module() -> Result<(JITModule, Imports, OwnedTargetIsa), JitError> {
     let mut flags = settings::builder();
     // No mid-end optimisation: the emitter already places each value where it
     // is to be computed (a row's values between the passes over its entries,
@@ -159,10 +199,16 @@ fn module() -> Result<(JITModule, Imports), JitError> {
     // the compile time); what it would catch, the bit-for-bit tests against
     // the interpreter catch too (tests/suite/jit.rs), as wasmtime does by default.
     flags.set("enable_verifier", "false").map_err(|e| err("cranelift flags")(e.to_string()))?;
-    let isa = cranelift_native::builder()
-        .map_err(|e| err("host")(e.to_string()))?
-        .finish(settings::Flags::new(flags))
-        .map_err(|e| err("host")(e.to_string()))?;
+    let host = |flags: settings::Builder| {
+        cranelift_native::builder()
+            .map_err(|e| err("host")(e.to_string()))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| err("host")(e.to_string()))
+    };
+    let mut quick = flags.clone();
+    quick.set("regalloc_algorithm", "single_pass").map_err(|e| err("cranelift flags")(e.to_string()))?;
+    let isa = host(flags)?;
+    let quick = host(quick)?;
     let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
     for (name, f) in UNARY {
         builder.symbol(format!("ddn_jit_{name}"), f as *const u8);
@@ -201,7 +247,7 @@ fn module() -> Result<(JITModule, Imports), JitError> {
     for (name, _) in STATUS {
         ids.insert(name, declare(&mut module, name.to_string(), &status)?);
     }
-    Ok((module, Imports { ids }))
+    Ok((module, Imports { ids }, quick))
 }
 
 /// Compiles `programs` into one module: each program's own result (a program
@@ -210,7 +256,7 @@ pub(super) fn compile_all(
     programs: &[&Program],
     dims: &[usize],
 ) -> Result<Vec<Result<JitProgram, JitError>>, JitError> {
-    let (mut module, imports) = module()?;
+    let (mut module, imports, quick) = module()?;
     let mut ctx = module.make_context();
     let mut fctx = FunctionBuilderContext::new();
     let mut pending = Vec::new();
@@ -231,7 +277,22 @@ pub(super) fn compile_all(
         let id = module
             .declare_function(&format!("kernel{i}"), Linkage::Local, &ctx.func.signature)
             .map_err(|e| err("declare")(e.to_string()))?;
-        module.define_function(id, &mut ctx).map_err(|e| err("cranelift")(format!("{e:?}")))?;
+        if ctx.func.dfg.num_insts() <= QUICK_ALLOCATION_ABOVE {
+            module.define_function(id, &mut ctx).map_err(|e| err("cranelift")(format!("{e:?}")))?;
+        } else {
+            let align = ctx
+                .compile(&*quick, &mut ControlPlane::default())
+                .map_err(|e| err("cranelift")(format!("{:?}", e.inner)))?
+                .buffer
+                .alignment as u64;
+            let code = ctx.compiled_code().ok_or_else(|| JitError("internal: no code".into()))?;
+            let align = align.max(quick.function_alignment().minimum as u64).max(quick.symbol_alignment());
+            let relocs: Vec<_> =
+                code.buffer.relocs().iter().map(|r| ModuleReloc::from_mach_reloc(r, &ctx.func, id)).collect();
+            module
+                .define_function_bytes(id, align, code.code_buffer(), &relocs)
+                .map_err(|e| err("cranelift")(format!("{e:?}")))?;
+        }
         module.clear_context(&mut ctx);
         let fused = units.iter().map(|u| if let Unit::Nest(n) = u { n.members.len() } else { 0 }).sum();
         pending.push(Ok((id, layout, plans, fused, (*program).clone())));

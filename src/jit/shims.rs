@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::layout::Layout;
+use super::program::clean_upper_state;
 use crate::eval::{apply, matmul_into, scalar, Env, Op};
 use crate::kernel::Program;
 
@@ -89,7 +90,11 @@ pub(super) const STATUS: [(&str, StatusFn); 1] = [("ddn_jit_step", step)];
 /// `call` points to a live [`Call`] and `arena` to its layout's arena, which
 /// nothing else reads or writes during the call.
 unsafe extern "C" fn step(call: *const Call<'static>, arena: *mut f64, step: i64) -> i32 {
-    guarded(call, arena, step, fallback)
+    let status = guarded(call, arena, step, fallback);
+    // `apply` may have run AVX-512 code (faer's products) that leaves the
+    // upper halves dirty; the compiled code resumes after this return.
+    clean_upper_state();
+    status
 }
 
 /// Runs `f`, turning its failure (or panic) into the step's status.
