@@ -82,6 +82,7 @@ const MAX_SIZES: usize = 32;
 
 /// A forward solve, with what its backward pass needs.
 pub struct Forward {
+    /// The outputs, status and solver facts.
     pub solved: Solved,
     bound: Bound,
 }
@@ -106,6 +107,7 @@ impl<'m> LoadedNode<'m> {
         LoadedNode { node, analysis, kernels, prepared: Mutex::new(prepared.into_iter().map(Arc::new).collect()) }
     }
 
+    /// The IR node.
     pub fn node(&self) -> &'m Node {
         self.node
     }

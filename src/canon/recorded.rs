@@ -19,8 +19,11 @@ use crate::solve::{ConeProgram, Triplets};
 /// What was recorded: the program and where its values go.
 #[derive(Debug)]
 pub struct Recorded {
+    /// The program that refills the standard form's numbers from the parameters.
     pub refill: Refill,
+    /// Where its values go: a cone program's entries or a least-squares residual.
     pub form: RecordedForm,
+    /// Where the node's variables and constraints sit in the standard form.
     pub layout: Layout,
     /// The reductions that ran, in order.
     pub log: Vec<String>,
@@ -36,7 +39,9 @@ pub struct Recorded {
 /// were emitted from, for its block steps.
 #[derive(Clone, Copy)]
 pub struct CompiledRefill {
+    /// [`Refill::replay`] compiled.
     pub replay: Replay,
+    /// [`Refill::adjoint`] compiled.
     pub adjoint: fn(&Refill, &mut Scratch),
 }
 
@@ -55,11 +60,36 @@ impl std::fmt::Debug for CompiledRefill {
 pub enum RecordedForm {
     /// The cone program: its structure (with the values at recording), and the
     /// value of each entry of P, q, A, b and of c0.
-    Cone { program: ConeProgram, p: Vec<Value>, q: Vec<Value>, a: Vec<Value>, b: Vec<Value>, c0: Value },
+    Cone {
+        /// The cone program's structure and its values at recording.
+        program: ConeProgram,
+        /// The value of each entry of P, in `program.p`'s order.
+        p: Vec<Value>,
+        /// The value of each entry of q.
+        q: Vec<Value>,
+        /// The value of each entry of A, in `program.a`'s order.
+        a: Vec<Value>,
+        /// The value of each entry of b.
+        b: Vec<Value>,
+        /// The value of the objective's constant.
+        c0: Value,
+    },
     /// Unconstrained least squares `min ‖Mx + d‖²`: M (`rows × cols`) as entries
     /// added to zero, d per row; `dense` when M is, row-major, the steps from
     /// that one on (a parameter matrix used as is).
-    LeastSquares { rows: usize, cols: usize, m: Vec<(usize, usize, Value)>, d: Vec<Value>, dense: Option<usize> },
+    LeastSquares {
+        /// M's rows (the residual's entries).
+        rows: usize,
+        /// M's columns (the variables' entries).
+        cols: usize,
+        /// M's entries, `(row, column, value)`, added to zero in order.
+        m: Vec<(usize, usize, Value)>,
+        /// d, one value per row.
+        d: Vec<Value>,
+        /// When M is a parameter matrix used as is: the step of its first
+        /// entry (row-major, consecutive steps).
+        dense: Option<usize>,
+    },
 }
 
 /// How the recording reads data: constants for data without parameters, leaves

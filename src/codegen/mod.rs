@@ -85,7 +85,9 @@ fn outputs(node: &Node) -> Vec<(String, usize)> {
 /// take) its standard form is recorded and emitted.
 #[derive(Clone, Debug)]
 pub struct Prepare {
+    /// The node's name.
     pub node: String,
+    /// Sample parameter values, by name: their sizes are the ones prepared.
     pub inputs: BTreeMap<String, Tensor>,
 }
 

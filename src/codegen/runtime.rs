@@ -115,6 +115,7 @@ pub fn tensor<T: AsTensor>(v: T) -> Tensor {
 
 /// A value the generated code passes in.
 pub trait AsTensor {
+    /// The value as a row-major tensor (copied).
     fn as_tensor(&self) -> Tensor;
 }
 
@@ -139,6 +140,7 @@ impl AsTensor for MatRef<'_, f64> {
 
 /// A value the generated code hands out.
 pub trait Output: Sized {
+    /// The value of a tensor of the output's declared shape.
     fn from_tensor(t: &Tensor) -> Self;
 }
 

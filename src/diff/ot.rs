@@ -82,10 +82,13 @@ const RESIDUAL_TOL: f64 = 1e-14;
 /// dL/dθ for the inputs `(M, r, c, γ)` of `entropic_ot`.
 #[derive(Clone, Debug)]
 pub struct OtGradients {
+    /// dL/dM, `n × m`.
     pub M: Mat<f64>,
     /// Projected so that `Σ r = Σ c` (see the module docs).
     pub r: Vec<f64>,
+    /// dL/dc.
     pub c: Vec<f64>,
+    /// dL/dγ.
     pub gamma: f64,
 }
 

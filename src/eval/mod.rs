@@ -42,14 +42,18 @@ pub struct Env<'a> {
 /// each evaluation of the node's data starts from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Bound {
+    /// The parameters' values, in declaration order.
     pub params: Vec<Tensor>,
+    /// Each dimension name's size, indexed by `DimId`.
     pub dims: Vec<usize>,
 }
 
 /// Why an expression has no value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvalError {
+    /// Why, for the user.
     pub message: String,
+    /// The expression that has no value.
     pub span: Span,
 }
 
@@ -229,6 +233,7 @@ pub fn matmul_into(out: &mut [f64], a: &[f64], a_shape: &[usize], b: &[f64], b_s
 /// `m·n·k` from which a kernel's matrix product may use faer's threads.
 const MATMUL_PAR_FLOPS: usize = 1 << 22;
 
+/// `tᵀ` for a matrix; a scalar or a vector is returned as it is.
 pub fn transpose(t: Tensor) -> Tensor {
     match t.shape.as_slice() {
         [m, n] => {

@@ -8,23 +8,38 @@ use crate::ir::{Arith, DimId, ExprKind, ParamId, Sel, SymId, VarId};
 /// run an `Op` through [`super::apply`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
+    /// A constant.
     Const(f64),
+    /// The size of a dimension name.
     Dim(DimId),
+    /// A parameter's value.
     Param(ParamId),
+    /// A variable's value.
     Var(VarId),
+    /// A symbolic input of a derived expression (`Env::syms`).
     Sym {
+        /// Which input.
         id: SymId,
+        /// How it prints.
         name: String,
     },
+    /// `-x`.
     Neg,
+    /// An elementwise `+ - * /` with broadcasting.
     Binary(Arith),
     /// `x ^ p`, `p` a constant.
     Pow(f64),
+    /// `a @ b`.
     MatMul,
+    /// `x.T`.
     Transpose,
+    /// `x[...]`: one selection per axis.
     Index(Vec<Sel>),
+    /// An atom applied to the children.
     Atom {
+        /// Which atom.
         atom: Atom,
+        /// The `axis =` of a reduction (`None`: over every entry).
         axis: Option<u8>,
     },
 }

@@ -5,15 +5,19 @@ use faer::{Mat, MatRef};
 /// A scalar (`shape == []`), vector (`[n]`) or matrix (`[m, n]`), row-major.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
+    /// The axes' lengths: `[]`, `[n]` or `[m, n]`.
     pub shape: Vec<usize>,
+    /// The entries, row-major; as many as the shape's product.
     pub data: Vec<f64>,
 }
 
 impl Tensor {
+    /// The scalar `v`.
     pub fn scalar(v: f64) -> Tensor {
         Tensor { shape: Vec::new(), data: vec![v] }
     }
 
+    /// A vector of `data`.
     pub fn vector(data: Vec<f64>) -> Tensor {
         Tensor { shape: vec![data.len()], data }
     }
@@ -24,19 +28,23 @@ impl Tensor {
         Tensor { shape: vec![m, n], data }
     }
 
+    /// A tensor of `shape` with every entry `v`.
     pub fn filled(shape: Vec<usize>, v: f64) -> Tensor {
         let len = shape.iter().product();
         Tensor { shape, data: vec![v; len] }
     }
 
+    /// The number of entries.
     pub fn len(&self) -> usize {
         self.data.len()
     }
 
+    /// Whether it has no entries (an axis of length 0).
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
+    /// The number of axes: 0, 1 or 2.
     pub fn rank(&self) -> usize {
         self.shape.len()
     }

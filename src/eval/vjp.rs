@@ -14,7 +14,9 @@ use crate::ir::{Arith, Expr, ExprKind, Sel};
 /// Gradients by parameter and by variable; `None` where nothing flowed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Grads {
+    /// Per parameter, in declaration order.
     pub params: Vec<Option<Tensor>>,
+    /// Per variable, in declaration order.
     pub vars: Vec<Option<Tensor>>,
 }
 

@@ -27,6 +27,7 @@ const MAX_SIZES: usize = 32;
 pub type Compiled = Arc<Vec<Result<JitProgram, JitError>>>;
 
 impl JitKernels {
+    /// The kernels of `set`, compiled on first use at each set of sizes.
     pub fn new(set: Arc<KernelSet>) -> JitKernels {
         JitKernels { set, cache: RwLock::new(HashMap::new()) }
     }

@@ -22,7 +22,12 @@ pub enum SmoothError {
     InvalidInput(String),
     /// A starting point of the wrong length.
     #[error("the starting point has length {found}, expected {expected}")]
-    StartLength { found: usize, expected: usize },
+    StartLength {
+        /// The length given.
+        found: usize,
+        /// The number of variables' entries.
+        expected: usize,
+    },
     /// A starting point with a NaN or an infinity.
     #[error("the starting point is not finite")]
     StartNotFinite,

@@ -26,9 +26,13 @@ use crate::linalg::inf_norm;
 /// - `complementarity = maxⱼ |λⱼ gⱼ| / s_λ`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Residuals {
+    /// `‖∇ₓL‖∞`, scaled as above.
     pub stationarity: f64,
+    /// The largest constraint violation, absolute.
     pub primal_feasibility: f64,
+    /// The largest negative multiplier, scaled.
     pub dual_feasibility: f64,
+    /// The largest `|λⱼ gⱼ|`, scaled.
     pub complementarity: f64,
 }
 

@@ -46,7 +46,10 @@ pub trait SmoothProblem {
 /// always; `∇²f` and `f` when one pass gave them (both or neither).
 #[derive(Clone, Debug)]
 pub struct NewtonPass {
+    /// `∇f` at the point.
     pub gradient: Vec<f64>,
+    /// `∇²f` at the point, when the pass computed it.
     pub hessian: Option<Mat<f64>>,
+    /// `f` at the point, when the pass computed it.
     pub objective: Option<f64>,
 }

@@ -4,6 +4,7 @@
 
 use super::SmoothError;
 
+/// The options of a smooth solve (see the module docs).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     /// Tolerance on the scaled first-order residuals of

@@ -113,6 +113,7 @@ pub enum Domain {
 }
 
 impl Domain {
+    /// How `info` reports it: `kernel` or `log`.
     pub fn name(self) -> &'static str {
         match self {
             Domain::Kernel => "kernel",

@@ -7,6 +7,7 @@ use super::{Residuals, Status};
 /// measured by `residuals`) exactly when `status` is [`Status::Optimal`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct SmoothSolution {
+    /// How the solve ended.
     pub status: Status,
     /// The solution, length `n`.
     pub y: Vec<f64>,

@@ -84,9 +84,13 @@ const STRICT_MARGIN: f64 = 1e-7;
 pub enum Refusal {
     /// A second-order cone, or no variables.
     Structure,
+    /// P is not numerically positive definite.
     NotPositiveDefinite,
+    /// The active constraints are linearly dependent.
     DependentConstraints,
+    /// A violated constraint cannot be satisfied.
     Infeasible,
+    /// The iteration limit was reached.
     IterationLimit,
     /// The point misses the interior point method's optimality tolerances.
     Inaccurate,
@@ -116,8 +120,11 @@ pub struct Report {
     pub iterations: u32,
     /// Active rows at the solution (equalities included).
     pub active: usize,
+    /// `½xᵀPx + qᵀx + c0` at the solution.
     pub objective: f64,
+    /// `‖Ax + s − b‖∞`, relative as `ipm::Info`'s.
     pub primal_residual: f64,
+    /// `‖Px + q + Aᵀz‖∞`, relative as `ipm::Info`'s.
     pub dual_residual: f64,
     /// `|pobj − dobj|`.
     pub gap: f64,
@@ -671,10 +678,12 @@ impl ActiveSet {
         &self.x
     }
 
+    /// The slacks (m): `b − Ax` on inactive rows, 0 on active ones.
     pub fn s(&self) -> &[f64] {
         &self.s
     }
 
+    /// The multipliers `z` (m), zero on inactive rows.
     pub fn z(&self) -> &[f64] {
         &self.z
     }

@@ -22,7 +22,12 @@ use crate::linalg::lblt;
 #[derive(Debug)]
 pub enum DirectFactor {
     /// `K = P = 2c RᵀR` (unconstrained least squares).
-    Normal { r: Mat<f64>, c: f64 },
+    Normal {
+        /// R of the QR factorisation of the residual's matrix.
+        r: Mat<f64>,
+        /// The scale c of `P = 2c RᵀR`.
+        c: f64,
+    },
     /// `K = [P Aᵀ; A 0]`, factored.
     Kkt(Box<lblt::Factored>),
     /// The dual active-set method's factors at its solution

@@ -24,10 +24,22 @@ pub enum SolveError {
     NoFactorisation(&'static str),
     /// A right-hand side of the wrong length.
     #[error("the right-hand side has length {found}, expected n + m = {expected}")]
-    RhsLength { found: usize, expected: usize },
+    RhsLength {
+        /// The length given.
+        found: usize,
+        /// `n + m`.
+        expected: usize,
+    },
     /// `y = Hx` with vectors of the wrong length.
     #[error("H is {m}×{m}, found vectors of length {x} and {y}")]
-    HLength { m: usize, x: usize, y: usize },
+    HLength {
+        /// H's order.
+        m: usize,
+        /// x's length.
+        x: usize,
+        /// y's length.
+        y: usize,
+    },
     /// A right-hand side with a NaN or an infinity.
     #[error("the right-hand side has a NaN or infinite entry")]
     NonFiniteRhs,

@@ -34,6 +34,7 @@ pub enum ConeBlock {
 }
 
 impl ConeBlock {
+    /// The number of rows the block covers.
     pub fn dim(self) -> usize {
         match self {
             ConeBlock::Zero(d) | ConeBlock::Nonneg(d) | ConeBlock::SecondOrder(d) => d,
@@ -46,16 +47,21 @@ impl ConeBlock {
 /// A sparse matrix as (row, column, value) triplets; duplicates are summed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Triplets {
+    /// Rows.
     pub nrows: usize,
+    /// Columns.
     pub ncols: usize,
+    /// `(row, column, value)`, in any order.
     pub entries: Vec<(usize, usize, f64)>,
 }
 
 impl Triplets {
+    /// An `nrows × ncols` matrix of no entries (zero).
     pub fn new(nrows: usize, ncols: usize) -> Self {
         Triplets { nrows, ncols, entries: Vec::new() }
     }
 
+    /// Adds `value` at `(row, col)`.
     pub fn push(&mut self, row: usize, col: usize, value: f64) {
         self.entries.push((row, col, value));
     }
@@ -66,9 +72,11 @@ impl Triplets {
 pub struct ConeProgram {
     /// n × n, the upper triangle (row ≤ column) of a symmetric PSD matrix.
     pub p: Triplets,
+    /// The linear cost, n.
     pub q: Vec<f64>,
     /// m × n.
     pub a: Triplets,
+    /// The right-hand side, m.
     pub b: Vec<f64>,
     /// Blocks whose dimensions sum to m.
     pub cones: Vec<ConeBlock>,

@@ -58,6 +58,7 @@ impl Cones {
         self.blocks.iter().zip(self.ranges.iter().cloned())
     }
 
+    /// Every block's scaling to `W = I` (the initial point's KKT system).
     pub fn set_identity_scaling(&mut self) {
         self.blocks.iter_mut().for_each(|c| c.set_identity_scaling());
     }

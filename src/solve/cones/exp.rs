@@ -49,6 +49,8 @@ const CENTRE: [f64; 3] = [-1.051_383_943_750_229, 0.556_409_618_604_338, 1.258_9
 const BACKTRACK: f64 = 0.8;
 const MIN_STEP: f64 = 1e-10;
 
+/// The exponential cone `{(x, y, z) : y e^{x/y} ≤ z, y > 0}` (closure
+/// included), nonsymmetric: scaled as the module docs describe.
 #[derive(Clone, Debug)]
 pub struct ExpCone {
     /// `H` of the KKT matrix: the scaling, or the linearisation at the end.
@@ -69,6 +71,7 @@ impl Default for ExpCone {
 }
 
 impl ExpCone {
+    /// A cone with `s = z` at the barrier's central point and `H = I`.
     pub fn new() -> Self {
         let id = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
         ExpCone { hs: id, h_dual: id, grad: [0.0; 3], s: CENTRE, z: CENTRE, dual_scaling: false }

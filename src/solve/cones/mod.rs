@@ -172,10 +172,15 @@ pub trait Cone {
 /// One block of K, dispatched statically.
 #[derive(Clone, Debug)]
 pub enum AnyCone {
+    /// `{0}ᵈ`: equality rows.
     Zero(ZeroCone),
+    /// `ℝᵈ₊`.
     Nonneg(NonnegCone),
+    /// `{(t, x) : ‖x‖ ≤ t}`.
     SecondOrder(SecondOrderCone),
+    /// The exponential cone.
     Exponential(ExpCone),
+    /// The PSD cone on an svec.
     Psd(PsdCone),
 }
 

@@ -5,6 +5,8 @@
 
 use super::{Cone, HsShape};
 
+/// The nonnegative orthant `ℝᵈ₊`, with its NT scaling `W = diag(w)`,
+/// `w = √(s/z)`, and `λ = Ws = W⁻¹z`.
 #[derive(Clone, Debug)]
 pub struct NonnegCone {
     w: Vec<f64>,
@@ -12,6 +14,7 @@ pub struct NonnegCone {
 }
 
 impl NonnegCone {
+    /// The orthant of dimension `dim`, scaled by `W = I`.
     pub fn new(dim: usize) -> Self {
         NonnegCone { w: vec![1.0; dim], lambda: vec![1.0; dim] }
     }

@@ -36,6 +36,8 @@ use super::{Cone, HsShape};
 
 const SQRT2: f64 = std::f64::consts::SQRT_2;
 
+/// The cone of `n × n` PSD matrices on their svec, with the NT scaling
+/// `W(X) = RᵀXR` (see the module docs).
 #[derive(Clone, Debug)]
 pub struct PsdCone {
     n: usize,

@@ -18,6 +18,8 @@
 
 use super::{dot, norm2, Cone, HsShape};
 
+/// The second-order cone `{(t, x) : ‖x‖ ≤ t}`, with its NT scaling (see the
+/// module docs).
 #[derive(Clone, Debug)]
 pub struct SecondOrderCone {
     /// The normalised scaling point w̄ (`res(w̄) = 1`).

@@ -3,12 +3,14 @@
 
 use super::{Cone, HsShape};
 
+/// The zero cone `{0}ᵈ` (its dual is all of `ℝᵈ`): equality rows, `H = 0`.
 #[derive(Clone, Debug)]
 pub struct ZeroCone {
     dim: usize,
 }
 
 impl ZeroCone {
+    /// The zero cone of dimension `dim`.
     pub fn new(dim: usize) -> Self {
         ZeroCone { dim }
     }

@@ -76,7 +76,9 @@ pub struct Unmet {
     /// `primal_residual`, `dual_residual`, `gap` (absolute and relative both
     /// missed; `value` is the relative gap) or `ktratio` (`κ/τ ≤ 1`).
     pub criterion: &'static str,
+    /// The measure at the point.
     pub value: f64,
+    /// The tolerance it misses.
     pub tolerance: f64,
 }
 

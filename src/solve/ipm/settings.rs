@@ -36,6 +36,8 @@ impl KktMethod {
     }
 }
 
+/// The interior point method's options: tolerances, limits, regularisation,
+/// the KKT path; each field's default in its doc.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     /// Iteration limit. Default 200.

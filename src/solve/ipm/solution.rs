@@ -22,10 +22,15 @@ use crate::solve::SolveError;
 /// those of the returned `(x, s, z)`.
 #[derive(Debug)]
 pub struct Solution {
+    /// How the solve ended.
     pub status: Status,
+    /// The primal point (n), or a certificate (see above).
     pub x: Vec<f64>,
+    /// The slacks (m), `s ∈ K`.
     pub s: Vec<f64>,
+    /// The multipliers (m), `z ∈ K*`.
     pub z: Vec<f64>,
+    /// Iterations, residuals, objectives and gap at the returned point.
     pub info: Info,
     /// For `Optimal` and `AlmostOptimal`: the KKT matrix at the returned point,
     /// factored (see [`KktFactor`]). `None` otherwise, or if that factorisation

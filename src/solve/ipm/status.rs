@@ -5,6 +5,7 @@
 //! the point returned (after mapping back and polishing), not at the last
 //! iterate.
 
+/// The outcome of a solve (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Status {
     /// Primal and dual residuals and the duality gap are within the tolerances.

@@ -222,10 +222,12 @@ impl Workspace {
         &self.x
     }
 
+    /// The last solve's slacks `s` (m).
     pub fn s(&self) -> &[f64] {
         &self.s
     }
 
+    /// The last solve's multipliers `z` (m).
     pub fn z(&self) -> &[f64] {
         &self.z
     }
