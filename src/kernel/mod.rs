@@ -34,6 +34,7 @@ use crate::ir::Shape;
 pub struct Slot(pub u32);
 
 impl Slot {
+    /// The step's position in the program.
     pub fn index(self) -> usize {
         self.0 as usize
     }
@@ -43,9 +44,13 @@ impl Slot {
 /// expression it came from (the first one, when several were shared).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
+    /// What the step computes.
     pub op: Op,
+    /// Its operands, earlier steps.
     pub args: Vec<Slot>,
+    /// The shape of its value.
     pub shape: Shape,
+    /// The source it came from, for errors.
     pub span: Span,
 }
 
@@ -53,7 +58,9 @@ pub struct Step {
 /// earlier step), and the steps whose values are its outputs.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Program {
+    /// The steps, in evaluation order.
     pub steps: Vec<Step>,
+    /// The steps whose values the program returns, in order.
     pub outputs: Vec<Slot>,
 }
 

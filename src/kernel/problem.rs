@@ -110,6 +110,7 @@ fn unflatten(flat: &[f64], shapes: &[Vec<usize>]) -> Vec<Tensor> {
 }
 
 impl<'a> NodeProblem<'a> {
+    /// `node` at the parameter values `bound`, its derivatives `derived` run by `kernels`.
     pub fn new(node: &'a Node, bound: &'a Bound, derived: &'a Derived, kernels: &'a dyn Kernels) -> NodeProblem<'a> {
         let var_shapes = node.vars.iter().map(|v| concrete(&v.shape, &bound.dims)).collect();
         let sym_shapes = derived.syms.iter().map(|s| concrete(&s.shape, &bound.dims)).collect();

@@ -23,17 +23,29 @@ use crate::symbolic::{Derived, Simplified};
 /// | `Data` | the node's data subexpressions, [`data_exprs`] order |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KernelId {
+    /// `f`.
     Objective,
+    /// `f_y`.
     Gradient,
+    /// `L_y`.
     LagrangianGradient,
+    /// `L_yy v`.
     Hvp,
+    /// `L_yy`, then `f_y`, then `f`.
     Hessian,
+    /// `h`.
     Eq,
+    /// `g`.
     Ineq,
+    /// `h_kᵀ ν_k` of equality constraint `k`.
     EqJt(usize),
+    /// `g_kᵀ λ_k` of inequality constraint `k`.
     IneqJt(usize),
+    /// The backward pass's mixed partials.
     Mixed,
+    /// The `init` values.
     Init,
+    /// The node's data subexpressions.
     Data,
 }
 
@@ -58,6 +70,7 @@ pub trait Kernels: Send + Sync {
 /// so every back end compiles and emits it once.
 #[derive(Clone, Debug, Default)]
 pub struct KernelSet {
+    /// The lowered kernels (aliases excluded).
     pub kernels: Vec<Kernel>,
     /// `(alias, kernel it runs)`.
     pub aliases: Vec<(KernelId, KernelId)>,
@@ -66,8 +79,11 @@ pub struct KernelSet {
 /// One kernel: its expressions and its program.
 #[derive(Clone, Debug)]
 pub struct Kernel {
+    /// Which kernel.
     pub id: KernelId,
+    /// Its outputs as expressions, in the table's order.
     pub exprs: Vec<Expr>,
+    /// The expressions lowered to one straight-line program.
     pub program: Program,
 }
 

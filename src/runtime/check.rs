@@ -31,13 +31,15 @@ pub const MAX_ENTRIES: usize = 64;
 /// The verdict for one parameter.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GradientCheck {
+    /// The parameter's name.
     pub parameter: String,
     /// `‖g − d‖∞ / max(1, ‖g‖∞, ‖d‖∞)` over the checked entries (`g` the
     /// backward pass, `d` the differences): relative for large gradients,
     /// absolute below 1 (where the differences' own error, ~1e-10, is absolute).
     pub worst_relative_error: f64,
-    /// Entries compared, and the parameter's independent entries.
+    /// Entries compared.
     pub checked: usize,
+    /// The parameter's independent entries (a symmetric one's upper triangle).
     pub entries: usize,
 }
 
