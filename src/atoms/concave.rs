@@ -26,7 +26,7 @@ const fn concave(
     sign: fn(&[Sign]) -> Sign,
     mono: fn(usize, &[Sign]) -> Mono,
     smoothness: Smoothness,
-    cone: fn(&[bool]) -> Cone,
+    cone: fn(&[bool]) -> ConeClass,
     domain: Domain,
     barrier: bool,
 ) -> AtomInfo {

@@ -69,11 +69,11 @@ fn quad_over_lin_mono(i: usize, s: &[Sign]) -> Mono {
 }
 
 /// `x² / t` is a quadratic when `t` is data, a rotated cone otherwise.
-fn quad_over_lin_cone(data: &[bool]) -> Cone {
+fn quad_over_lin_cone(data: &[bool]) -> ConeClass {
     if data.get(1).copied().unwrap_or(false) {
-        Cone::Quadratic
+        ConeClass::Quadratic
     } else {
-        Cone::SecondOrder
+        ConeClass::SecondOrder
     }
 }
 
@@ -95,7 +95,7 @@ const fn convex(
     sign: fn(&[Sign]) -> Sign,
     mono: fn(usize, &[Sign]) -> Mono,
     smoothness: Smoothness,
-    cone: fn(&[bool]) -> Cone,
+    cone: fn(&[bool]) -> ConeClass,
 ) -> AtomInfo {
     AtomInfo {
         atom,

@@ -273,7 +273,7 @@ impl Smoothness {
 /// in a constraint. `Exponential` needs exponential cones, `Semidefinite`
 /// positive semidefinite ones; `Other` a cone ddn does not have (power).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Cone {
+pub enum ConeClass {
     /// Affine: linear equalities and inequalities only.
     Affine,
     /// Piecewise linear (`abs`, `max`, `norm1`, ...): an LP with epigraph variables.
@@ -290,10 +290,10 @@ pub enum Cone {
     Other,
 }
 
-impl Cone {
+impl ConeClass {
     /// Composing an atom of class `self` with an argument of class `arg`.
-    pub fn compose(self, arg: Cone) -> Cone {
-        use Cone::*;
+    pub fn compose(self, arg: ConeClass) -> ConeClass {
+        use ConeClass::*;
         match (self, arg) {
             (Other, _) | (_, Other) => Other,
             // x² of a PWL expression: a QP with an epigraph variable.

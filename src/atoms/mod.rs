@@ -26,7 +26,7 @@ pub mod lattice;
 mod smooth;
 
 use crate::shape::{Dim, Shape};
-use lattice::{Cone, Curvature, Mono, Sign, Smoothness};
+use lattice::{ConeClass, Curvature, Mono, Sign, Smoothness};
 
 /// Every built-in function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -210,8 +210,8 @@ pub struct AtomInfo {
     pub mono: fn(usize, &[Sign]) -> Mono,
     /// How differentiable it is on its domain (smooth, C¹, or with kinks of a known kind).
     pub smoothness: Smoothness,
-    /// Cone class given which arguments are data.
-    pub cone: fn(&[bool]) -> Cone,
+    /// ConeClass class given which arguments are data.
+    pub cone: fn(&[bool]) -> ConeClass,
     /// Domain of the first argument.
     pub domain: Domain,
     /// The derivative is unbounded at the domain's boundary, pushing minimisers
@@ -330,32 +330,32 @@ pub(crate) fn by_sign(i: usize, s: &[Sign]) -> Mono {
     Mono::by_sign(s[i])
 }
 
-pub(crate) fn cone_affine(_: &[bool]) -> Cone {
-    Cone::Affine
+pub(crate) fn cone_affine(_: &[bool]) -> ConeClass {
+    ConeClass::Affine
 }
 
-pub(crate) fn cone_pwl(_: &[bool]) -> Cone {
-    Cone::PiecewiseLinear
+pub(crate) fn cone_pwl(_: &[bool]) -> ConeClass {
+    ConeClass::PiecewiseLinear
 }
 
-pub(crate) fn cone_quadratic(_: &[bool]) -> Cone {
-    Cone::Quadratic
+pub(crate) fn cone_quadratic(_: &[bool]) -> ConeClass {
+    ConeClass::Quadratic
 }
 
-pub(crate) fn cone_soc(_: &[bool]) -> Cone {
-    Cone::SecondOrder
+pub(crate) fn cone_soc(_: &[bool]) -> ConeClass {
+    ConeClass::SecondOrder
 }
 
-pub(crate) fn cone_exp(_: &[bool]) -> Cone {
-    Cone::Exponential
+pub(crate) fn cone_exp(_: &[bool]) -> ConeClass {
+    ConeClass::Exponential
 }
 
-pub(crate) fn cone_sdp(_: &[bool]) -> Cone {
-    Cone::Semidefinite
+pub(crate) fn cone_sdp(_: &[bool]) -> ConeClass {
+    ConeClass::Semidefinite
 }
 
-pub(crate) fn cone_other(_: &[bool]) -> Cone {
-    Cone::Other
+pub(crate) fn cone_other(_: &[bool]) -> ConeClass {
+    ConeClass::Other
 }
 
 /// A signature of `n` required value arguments named `params`.

@@ -13,7 +13,7 @@
 //! ([`Analysis::boundary`]). So `sqrt(1 + z^2)` is smooth and `sqrt(z^2)`, which
 //! is `|z|`, is not.
 
-use super::{Cone, Curvature, Mono, Sign, Smoothness};
+use super::{ConeClass, Curvature, Mono, Sign, Smoothness};
 use crate::atoms::{Atom, Domain};
 use crate::diag::Span;
 use crate::ir::{Arith, Expr, ExprKind};
@@ -40,7 +40,7 @@ pub struct Analysis {
     /// How differentiable it is in the variables.
     pub smoothness: Smoothness,
     /// The cheapest cone family its reduction needs.
-    pub cone: Cone,
+    pub cone: ConeClass,
     /// The lowest subexpression whose curvature DCP cannot determine.
     pub not_dcp: Option<Culprit>,
     /// The lowest subexpression that introduced a kink (of either kind).
@@ -61,7 +61,7 @@ impl Analysis {
             sign,
             curvature,
             smoothness: Smoothness::Smooth,
-            cone: Cone::Affine,
+            cone: ConeClass::Affine,
             not_dcp: None,
             kink: None,
             nonsmooth: None,
@@ -146,7 +146,7 @@ impl Analyzer<'_> {
                     Curvature::Affine,
                     sign,
                     Smoothness::Smooth,
-                    Cone::Affine,
+                    ConeClass::Affine,
                     &[Arg { a: &a, mono: Mono::Decreasing, span: x.span }],
                 )
             }
@@ -177,7 +177,7 @@ impl Analyzer<'_> {
                     Curvature::Affine,
                     a.sign + sign_b,
                     Smoothness::Smooth,
-                    Cone::Affine,
+                    ConeClass::Affine,
                     &args,
                 )
                 .with_positive(positive)
@@ -200,7 +200,7 @@ impl Analyzer<'_> {
                             Curvature::Affine,
                             sign,
                             Smoothness::Smooth,
-                            Cone::Affine,
+                            ConeClass::Affine,
                             &args,
                         )
                         .with_positive(positive);
@@ -236,7 +236,7 @@ impl Analyzer<'_> {
                 Curvature::Affine,
                 sign,
                 Smoothness::Smooth,
-                Cone::Affine,
+                ConeClass::Affine,
                 &args,
             );
         }
@@ -277,7 +277,7 @@ impl Analyzer<'_> {
             sign,
             curvature: Curvature::Unknown,
             smoothness,
-            cone: Cone::Other,
+            cone: ConeClass::Other,
             not_dcp: first(|a| &a.not_dcp),
             kink: first(|a| &a.kink),
             nonsmooth,
@@ -292,21 +292,25 @@ impl Analyzer<'_> {
         let even = is_int && (p / 2.0).fract() == 0.0;
         let sign = if even || a.sign.is_nonneg() { Sign::Nonneg } else { Sign::Unknown };
         let (curv, mono, cone) = if p == 1.0 {
-            (Curvature::Affine, Mono::Increasing, Cone::Affine)
+            (Curvature::Affine, Mono::Increasing, ConeClass::Affine)
         } else if p == 0.0 {
             return Analysis::leaf(Sign::Nonneg, Curvature::Constant).with_positive(true);
         } else if even && p > 0.0 {
-            (Curvature::Convex, Mono::by_sign(a.sign), if p == 2.0 { Cone::Quadratic } else { Cone::SecondOrder })
+            (
+                Curvature::Convex,
+                Mono::by_sign(a.sign),
+                if p == 2.0 { ConeClass::Quadratic } else { ConeClass::SecondOrder },
+            )
         } else if p > 1.0 && (!is_int || a.sign.is_nonneg()) {
             // Non-integer powers are defined for x ≥ 0 only, where x^p is convex.
-            (Curvature::Convex, Mono::Increasing, Cone::SecondOrder)
+            (Curvature::Convex, Mono::Increasing, ConeClass::SecondOrder)
         } else if p > 1.0 {
-            (Curvature::Unknown, Mono::Increasing, Cone::Other)
+            (Curvature::Unknown, Mono::Increasing, ConeClass::Other)
         } else if p > 0.0 {
-            (Curvature::Concave, Mono::Increasing, Cone::SecondOrder)
+            (Curvature::Concave, Mono::Increasing, ConeClass::SecondOrder)
         } else {
             // x^p, p < 0, on x > 0: convex and decreasing.
-            (Curvature::Convex, Mono::Decreasing, Cone::SecondOrder)
+            (Curvature::Convex, Mono::Decreasing, ConeClass::SecondOrder)
         };
         // x^p for a non-integer 0 < p < 2 is defined at 0 but not twice
         // differentiable there; minimisers are drawn to it (|z|^1.5 = (z^2)^0.75).
@@ -422,7 +426,7 @@ impl Analyzer<'_> {
         curv: Curvature,
         sign: Sign,
         smooth: Smoothness,
-        cone: Cone,
+        cone: ConeClass,
         args: &[Arg],
     ) -> Analysis {
         let first = |f: fn(&Analysis) -> &Option<Culprit>| args.iter().find_map(|x| f(x.a).clone());
@@ -509,7 +513,7 @@ impl Analyzer<'_> {
         // The arguments' classes joined first (the lattice's max, so the order
         // of terms does not matter: `x^2 + abs(x)` and `abs(x) + x^2` are both
         // QPs), then composed with the function's own.
-        let cone = cone.compose(live.iter().map(|x| x.a.cone).max().unwrap_or(Cone::Affine));
+        let cone = cone.compose(live.iter().map(|x| x.a.cone).max().unwrap_or(ConeClass::Affine));
         let boundary = first(|a| &a.boundary);
         Analysis { sign, curvature, smoothness, cone, not_dcp, kink, nonsmooth, positive: false, boundary }
     }

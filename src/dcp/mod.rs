@@ -14,5 +14,5 @@
 mod analyze;
 pub mod rewrite;
 
-pub use crate::atoms::lattice::{Cone, Curvature, Mono, Sign, Smoothness};
+pub use crate::atoms::lattice::{ConeClass, Curvature, Mono, Sign, Smoothness};
 pub use analyze::{analyze, analyze_with, Analysis, Culprit};

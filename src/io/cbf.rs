@@ -39,7 +39,7 @@ pub const FREE_ENTRIES: usize = 1 << 16;
 
 /// A cone of a `VAR` or `CON` block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Cone {
+pub enum ConeKind {
     /// `F`.
     Free,
     /// `L+`: `g ≥ 0`.
@@ -54,16 +54,16 @@ pub enum Cone {
     RotatedQuad,
 }
 
-impl Cone {
+impl ConeKind {
     /// The name used in CBF files.
     pub fn name(self) -> &'static str {
         match self {
-            Cone::Free => "F",
-            Cone::Nonneg => "L+",
-            Cone::Nonpos => "L-",
-            Cone::Zero => "L=",
-            Cone::Quad => "Q",
-            Cone::RotatedQuad => "QR",
+            ConeKind::Free => "F",
+            ConeKind::Nonneg => "L+",
+            ConeKind::Nonpos => "L-",
+            ConeKind::Zero => "L=",
+            ConeKind::Quad => "Q",
+            ConeKind::RotatedQuad => "QR",
         }
     }
 }
@@ -80,9 +80,9 @@ pub struct CbfModel {
     /// Number of scalar constraint rows (`CON m k`).
     pub m: usize,
     /// `(cone, dimension)` blocks covering the variables in order.
-    pub var_cones: Vec<(Cone, usize)>,
+    pub var_cones: Vec<(ConeKind, usize)>,
     /// `(cone, dimension)` blocks covering the constraint rows in order.
-    pub con_cones: Vec<(Cone, usize)>,
+    pub con_cones: Vec<(ConeKind, usize)>,
     /// `OBJACOORD`: `(j, c_j)` as written.
     pub c: Vec<(usize, f64)>,
     /// `OBJBCOORD`.
@@ -160,12 +160,12 @@ pub fn convert(model: &CbfModel) -> (ConeProgram, Vec<RowOrigin>) {
                 Planned { origin: RowOrigin { part, block, offset }, start, terms: t, len: terms.len() }
             };
             match cone {
-                Cone::Free => {}
-                Cone::Zero => zero.extend((0..dim).map(|k| row(k, &[(k, 1.0)]))),
-                Cone::Nonneg => nonneg.extend((0..dim).map(|k| row(k, &[(k, 1.0)]))),
-                Cone::Nonpos => nonneg.extend((0..dim).map(|k| row(k, &[(k, -1.0)]))),
-                Cone::Quad => soc.push((dim, (0..dim).map(|k| row(k, &[(k, 1.0)])).collect())),
-                Cone::RotatedQuad => {
+                ConeKind::Free => {}
+                ConeKind::Zero => zero.extend((0..dim).map(|k| row(k, &[(k, 1.0)]))),
+                ConeKind::Nonneg => nonneg.extend((0..dim).map(|k| row(k, &[(k, 1.0)]))),
+                ConeKind::Nonpos => nonneg.extend((0..dim).map(|k| row(k, &[(k, -1.0)]))),
+                ConeKind::Quad => soc.push((dim, (0..dim).map(|k| row(k, &[(k, 1.0)])).collect())),
+                ConeKind::RotatedQuad => {
                     let mut rows = vec![row(0, &[(0, 1.0), (1, 1.0)]), row(1, &[(0, 1.0), (1, -1.0)])];
                     rows.extend((2..dim).map(|k| row(k, &[(k, std::f64::consts::SQRT_2)])));
                     soc.push((dim, rows));
@@ -329,7 +329,7 @@ fn require(ok: bool, line: usize, section: &str, before: &str) -> Result<(), Rea
 }
 
 /// `VAR n k` / `CON m k` and its k `cone dim` lines; `n` (or `m`) at most `backed`.
-fn read_cones(lines: &mut Lines, section: &str, backed: usize) -> Result<(usize, Vec<(Cone, usize)>), ReadError> {
+fn read_cones(lines: &mut Lines, section: &str, backed: usize) -> Result<(usize, Vec<(ConeKind, usize)>), ReadError> {
     let (l, [size, k]) = lines.record::<2>(section)?;
     let size = parse_index(l, size, "a size")?;
     if size > backed {
@@ -347,12 +347,12 @@ fn read_cones(lines: &mut Lines, section: &str, backed: usize) -> Result<(usize,
     for _ in 0..k {
         let (l, [name, dim]) = lines.record::<2>(section)?;
         let cone = match name {
-            "F" => Cone::Free,
-            "L+" => Cone::Nonneg,
-            "L-" => Cone::Nonpos,
-            "L=" => Cone::Zero,
-            "Q" => Cone::Quad,
-            "QR" => Cone::RotatedQuad,
+            "F" => ConeKind::Free,
+            "L+" => ConeKind::Nonneg,
+            "L-" => ConeKind::Nonpos,
+            "L=" => ConeKind::Zero,
+            "Q" => ConeKind::Quad,
+            "QR" => ConeKind::RotatedQuad,
             other => {
                 return Err(ReadError::at(
                     l,
@@ -362,8 +362,8 @@ fn read_cones(lines: &mut Lines, section: &str, backed: usize) -> Result<(usize,
         };
         let dim = parse_index(l, dim, "a cone dimension")?;
         let least = match cone {
-            Cone::Quad => 1,
-            Cone::RotatedQuad => 2,
+            ConeKind::Quad => 1,
+            ConeKind::RotatedQuad => 2,
             _ => 0,
         };
         if dim < least {
@@ -512,8 +512,8 @@ BCOORD
     fn reads_sections() {
         let m = parse(SMALL.as_bytes()).unwrap();
         assert_eq!((m.version, m.sense, m.n, m.m), (2, Sense::Maximize, 5, 6));
-        assert_eq!(m.var_cones, [(Cone::Nonneg, 1), (Cone::RotatedQuad, 3), (Cone::Free, 1)]);
-        assert_eq!(m.con_cones, [(Cone::Zero, 1), (Cone::Quad, 3), (Cone::Nonpos, 2)]);
+        assert_eq!(m.var_cones, [(ConeKind::Nonneg, 1), (ConeKind::RotatedQuad, 3), (ConeKind::Free, 1)]);
+        assert_eq!(m.con_cones, [(ConeKind::Zero, 1), (ConeKind::Quad, 3), (ConeKind::Nonpos, 2)]);
         assert_eq!(m.c, [(0, 1.5), (4, -1.0)]);
         assert_eq!(m.c0, 2.0);
         assert_eq!(m.a.len(), 5);

@@ -42,7 +42,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::io::cbf::{self, CbfModel, Cone};
+use crate::io::cbf::{self, CbfModel, ConeKind};
 use crate::io::mps::{self, MpsModel, Side, Source};
 use crate::io::Loaded;
 use crate::solve::ipm::{Info, Solution};
@@ -74,7 +74,7 @@ pub fn cbf_json(loaded: &Loaded<CbfModel, cbf::RowOrigin>, sol: &Solution) -> Va
     let mut out = header("", sol);
     if sol.status.is_solved() {
         // Where each block of `CON` and `VAR` starts in the file's numbering.
-        let starts = |blocks: &[(Cone, usize)]| {
+        let starts = |blocks: &[(ConeKind, usize)]| {
             blocks.iter().scan(0, |at, &(_, dim)| Some(std::mem::replace(at, *at + dim))).collect::<Vec<_>>()
         };
         let (con_start, var_start) = (starts(&model.con_cones), starts(&model.var_cones));
@@ -87,12 +87,12 @@ pub fn cbf_json(loaded: &Loaded<CbfModel, cbf::RowOrigin>, sol: &Solution) -> Va
             // Tᵀζ: row `offset` of the block's map `T` (see `cbf::convert`).
             let k = origin.offset;
             match blocks[origin.block].0 {
-                Cone::Nonpos => dual[start + k] -= zeta,
-                Cone::RotatedQuad if k < 2 => {
+                ConeKind::Nonpos => dual[start + k] -= zeta,
+                ConeKind::RotatedQuad if k < 2 => {
                     dual[start] += zeta;
                     dual[start + 1] += if k == 0 { zeta } else { -zeta };
                 }
-                Cone::RotatedQuad => dual[start + k] += std::f64::consts::SQRT_2 * zeta,
+                ConeKind::RotatedQuad => dual[start + k] += std::f64::consts::SQRT_2 * zeta,
                 _ => dual[start + k] += zeta,
             }
         }

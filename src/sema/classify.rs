@@ -3,7 +3,7 @@
 //! 1. DCP: the objective must be convex to minimise (concave to maximise); each
 //!    `lhs <= rhs` needs convex ≤ concave, each `==` affine on both sides. When that
 //!    holds and every cone needed is one ddn has, the node is an LP, QP or SOCP
-//!    ([`Cone`] decides which).
+//!    ([`ConeClass`] decides which).
 //! 2. Otherwise, if the objective is smooth (or has only concave kinks, or domain
 //!    boundaries that repel minimisers, see [`Smoothness`]) and the constraints
 //!    are smooth (an atom smooth only on an open domain, like `sqrt`, counts only
@@ -20,7 +20,7 @@
 //! ([`crate::dcp::rewrite`]) first, and is classified again from what it finds
 //! ([`classify_rewriting`]).
 
-use crate::dcp::{analyze, rewrite, Analysis, Cone, Culprit, Curvature, Smoothness};
+use crate::dcp::{analyze, rewrite, Analysis, ConeClass, Culprit, Curvature, Smoothness};
 use crate::diag::Diagnostic;
 use crate::ir::{
     Arith, Classification, Constraint, ConstraintOrigin, Expr, ExprKind, Family, Objective, Output, Param, Relation,
@@ -51,7 +51,7 @@ pub struct Parts<'a> {
 
 struct Checked {
     dcp: bool,
-    cone: Cone,
+    cone: ConeClass,
     smooth: bool,
     culprit_dcp: Option<Culprit>,
     culprit_smooth: Option<Culprit>,
@@ -122,9 +122,9 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
             }));
         }
         all.dcp &= ok;
-        let cone = l.cone.compose(Cone::Affine).max(r.cone);
+        let cone = l.cone.compose(ConeClass::Affine).max(r.cone);
         // A semidefinite constraint is a PSD cone, and not smooth.
-        let cone = if c.op.is_psd() { cone.max(Cone::Semidefinite) } else { cone };
+        let cone = if c.op.is_psd() { cone.max(ConeClass::Semidefinite) } else { cone };
         if c.op.is_psd() {
             all.smooth = false;
             if all.culprit_smooth.is_none() {
@@ -136,7 +136,7 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
             }
         }
         // A convex quadratic bounded in a constraint is a second-order cone.
-        all.cone = all.cone.max(if cone == Cone::Quadratic { Cone::SecondOrder } else { cone });
+        all.cone = all.cone.max(if cone == ConeClass::Quadratic { ConeClass::SecondOrder } else { cone });
         let smooth = |a: &Analysis| matches!(a.smoothness, Smoothness::Smooth | Smoothness::C1);
         if !(smooth(l) && smooth(r)) {
             all.smooth = false;
@@ -149,20 +149,20 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
     }
 
     let dcp = if p.rewritten { rewrite::VERDICT } else { "DCP-convex" };
-    if all.dcp && all.cone <= Cone::SecondOrder {
+    if all.dcp && all.cone <= ConeClass::SecondOrder {
         let family = match all.cone {
-            Cone::Affine | Cone::PiecewiseLinear => Family::Lp,
-            Cone::Quadratic => Family::Qp,
+            ConeClass::Affine | ConeClass::PiecewiseLinear => Family::Lp,
+            ConeClass::Quadratic => Family::Qp,
             _ => Family::Socp,
         };
         let objective = match obj.cone {
-            Cone::Affine | Cone::PiecewiseLinear => "a (piecewise-)linear objective",
-            Cone::Quadratic => "a convex quadratic objective",
+            ConeClass::Affine | ConeClass::PiecewiseLinear => "a (piecewise-)linear objective",
+            ConeClass::Quadratic => "a convex quadratic objective",
             _ => "an objective that needs second-order cones",
         };
         let constraints = match cons.iter().map(|(_, l, r)| l.cone.max(r.cone)).max() {
             None => "no constraints",
-            Some(Cone::Affine | Cone::PiecewiseLinear) => "(piecewise-)linear constraints",
+            Some(ConeClass::Affine | ConeClass::PiecewiseLinear) => "(piecewise-)linear constraints",
             Some(_) => "second-order cone constraints",
         };
         return Ok(Classification {
@@ -174,17 +174,17 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
         });
     }
 
-    if (!all.smooth || p.cone_program) && all.dcp && all.cone == Cone::Exponential {
+    if (!all.smooth || p.cone_program) && all.dcp && all.cone == ConeClass::Exponential {
         let objective = match obj.cone {
-            Cone::Affine | Cone::PiecewiseLinear => "a (piecewise-)linear objective",
-            Cone::Quadratic => "a convex quadratic objective",
-            Cone::SecondOrder => "an objective that needs second-order cones",
+            ConeClass::Affine | ConeClass::PiecewiseLinear => "a (piecewise-)linear objective",
+            ConeClass::Quadratic => "a convex quadratic objective",
+            ConeClass::SecondOrder => "an objective that needs second-order cones",
             _ => "an objective that needs exponential cones",
         };
         let constraints = match cons.iter().map(|(_, l, r)| l.cone.max(r.cone)).max() {
             None => "no constraints",
-            Some(Cone::Affine | Cone::PiecewiseLinear) => "(piecewise-)linear constraints",
-            Some(Cone::Quadratic | Cone::SecondOrder) => "second-order cone constraints",
+            Some(ConeClass::Affine | ConeClass::PiecewiseLinear) => "(piecewise-)linear constraints",
+            Some(ConeClass::Quadratic | ConeClass::SecondOrder) => "second-order cone constraints",
             Some(_) => "exponential cone constraints",
         };
         let why = if all.smooth { "`solve using ipm`" } else { "not smooth" };
@@ -197,7 +197,7 @@ pub fn classify(p: &Parts) -> Result<Classification, Diagnostic> {
         });
     }
 
-    if all.dcp && all.cone == Cone::Semidefinite {
+    if all.dcp && all.cone == ConeClass::Semidefinite {
         return Ok(Classification {
             family: Family::Sdp,
             convex: true,

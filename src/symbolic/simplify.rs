@@ -55,7 +55,7 @@ pub const NODE_LIMIT: usize = 20_000;
 /// A shape, for a scalar constant its value, and the classes at whose zeros
 /// the term is undefined.
 #[derive(Clone, Debug)]
-pub struct Info {
+pub struct ClassData {
     /// The shape every term of the class has.
     pub shape: Shape,
     /// The value, for a scalar constant.
@@ -127,9 +127,9 @@ impl Shapes {
 }
 
 impl Analysis<Math> for Shapes {
-    type Data = Info;
+    type Data = ClassData;
 
-    fn make(egraph: &mut EGraph<Math, Self>, node: &Math, _id: Id) -> Info {
+    fn make(egraph: &mut EGraph<Math, Self>, node: &Math, _id: Id) -> ClassData {
         let shape = egraph.analysis.shape_of(node, |c| egraph[c].data.shape.clone());
         let value = fold(node, |c| egraph[c].data.value).filter(|x| x.is_finite());
         let mut guards: Vec<Id> = node.children().iter().flat_map(|&c| egraph[c].data.guards.clone()).collect();
@@ -145,10 +145,10 @@ impl Analysis<Math> for Shapes {
         if value.is_some() {
             guards.clear();
         }
-        Info { shape, value, guards }
+        ClassData { shape, value, guards }
     }
 
-    fn merge(&mut self, to: &mut Info, from: Info) -> DidMerge {
+    fn merge(&mut self, to: &mut ClassData, from: ClassData) -> DidMerge {
         let took = to.value.is_none() && from.value.is_some();
         if took {
             to.value = from.value;

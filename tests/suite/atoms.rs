@@ -7,7 +7,7 @@
 //! `solve using ipm` at check time. A new atom without a sample fails the walk,
 //! so the checklist in `atoms/mod.rs` cannot be skipped.
 
-use ddn::atoms::{self, lattice::Cone};
+use ddn::atoms::{self, lattice::ConeClass};
 use ddn::eval::{eval, vjp, Env, Tensor};
 use ddn::ir::{Expr, ExprKind, Family, Node, Shape, VarId};
 use ddn::runtime::{bind, forward, named_tensors, Bound, Status};
@@ -175,12 +175,12 @@ fn every_atom_evaluates_differentiates_and_reduces() {
             }
             Err(e) => {
                 assert!(NO_SYMBOLIC_PARTIAL.contains(&name), "`{name}`: symbolic gradient: {e}");
-                assert_eq!(cone, Cone::Semidefinite, "`{name}` has neither a symbolic partial nor a cone form");
+                assert_eq!(cone, ConeClass::Semidefinite, "`{name}` has neither a symbolic partial nor a cone form");
             }
         }
 
         // A reduction to cones, solved; or the explicit refusal.
-        if cone == Cone::Other {
+        if cone == ConeClass::Other {
             let refused = compiled(&source(name, var, objective, true));
             assert!(
                 refused.has_errors() && rendered(&refused).contains("`solve using ipm` is not available"),

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use ddn::io::cbf::{self, CbfModel, Cone, Part};
+use ddn::io::cbf::{self, CbfModel, ConeKind, Part};
 use ddn::io::mps::{self, MpsModel, RowKind};
 use ddn::io::{Loaded, ReadError};
 use ddn::solve::{ConeBlock, ConeProgram};
@@ -265,16 +265,16 @@ fn random_point(rng: &mut Rng, lower: &[f64], upper: &[f64]) -> Vec<f64> {
 // ---------------------------------------------------------------- CBF semantics (from the README)
 
 /// Whether `g` lies in the cone, within `tol` relative to `1 + max|g|`.
-fn cbf_in_cone(cone: Cone, g: &[f64]) -> bool {
+fn cbf_in_cone(cone: ConeKind, g: &[f64]) -> bool {
     let scale = 1.0 + g.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let tol = FEAS_TOL * scale;
     match cone {
-        Cone::Free => true,
-        Cone::Nonneg => g.iter().all(|&v| v >= -tol),
-        Cone::Nonpos => g.iter().all(|&v| v <= tol),
-        Cone::Zero => g.iter().all(|&v| v.abs() <= tol),
-        Cone::Quad => g[0] >= norm(&g[1..]) - tol,
-        Cone::RotatedQuad => {
+        ConeKind::Free => true,
+        ConeKind::Nonneg => g.iter().all(|&v| v >= -tol),
+        ConeKind::Nonpos => g.iter().all(|&v| v <= tol),
+        ConeKind::Zero => g.iter().all(|&v| v.abs() <= tol),
+        ConeKind::Quad => g[0] >= norm(&g[1..]) - tol,
+        ConeKind::RotatedQuad => {
             let rest: f64 = g[2..].iter().map(|v| v * v).sum();
             g[0] >= -tol && g[1] >= -tol && 2.0 * g[0] * g[1] >= rest - tol * scale
         }
@@ -294,7 +294,7 @@ fn cbf_g(m: &CbfModel, x: &[f64]) -> Vec<f64> {
 }
 
 /// The blocks of a VAR or CON list as ranges of entries.
-fn blocks(cones: &[(Cone, usize)]) -> Vec<(Cone, std::ops::Range<usize>)> {
+fn blocks(cones: &[(ConeKind, usize)]) -> Vec<(ConeKind, std::ops::Range<usize>)> {
     let mut start = 0;
     cones
         .iter()
@@ -314,28 +314,28 @@ fn cbf_feasible(m: &CbfModel, x: &[f64]) -> bool {
 /// A random point of `cone` (`inside`) or not in it. The second-order points are
 /// mostly close to the boundary (a relative distance of 1–10%), where a wrong
 /// scaling of the cone would put them on the other side.
-fn cbf_sample(rng: &mut Rng, cone: Cone, dim: usize, inside: bool) -> Vec<f64> {
+fn cbf_sample(rng: &mut Rng, cone: ConeKind, dim: usize, inside: bool) -> Vec<f64> {
     let mut v: Vec<f64> = (0..dim).map(|_| rng.uniform(-2.0, 2.0)).collect();
     let margin = MARGIN + rng.uniform(0.0, 1.0);
     let near = rng.uniform(0.01, 0.1);
     match (cone, inside) {
-        (Cone::Free, _) => {}
-        (Cone::Nonneg, true) => v.iter_mut().for_each(|x| *x = x.abs() + margin),
-        (Cone::Nonpos, true) => v.iter_mut().for_each(|x| *x = -x.abs() - margin),
-        (Cone::Zero, true) => v.iter_mut().for_each(|x| *x = 0.0),
-        (Cone::Nonneg | Cone::Nonpos | Cone::Zero, false) => {
+        (ConeKind::Free, _) => {}
+        (ConeKind::Nonneg, true) => v.iter_mut().for_each(|x| *x = x.abs() + margin),
+        (ConeKind::Nonpos, true) => v.iter_mut().for_each(|x| *x = -x.abs() - margin),
+        (ConeKind::Zero, true) => v.iter_mut().for_each(|x| *x = 0.0),
+        (ConeKind::Nonneg | ConeKind::Nonpos | ConeKind::Zero, false) => {
             // In the cone except for one entry.
             let mut w = cbf_sample(rng, cone, dim, true);
             let k = rng.below(dim);
             w[k] = match cone {
-                Cone::Nonneg => -margin,
-                Cone::Nonpos => margin,
+                ConeKind::Nonneg => -margin,
+                ConeKind::Nonpos => margin,
                 _ if rng.coin() => margin,
                 _ => -margin,
             };
             return w;
         }
-        (Cone::Quad, _) => {
+        (ConeKind::Quad, _) => {
             let t = norm(&v[1..]);
             v[0] = match (inside, rng.below(3)) {
                 (true, 0) => t + margin,
@@ -344,7 +344,7 @@ fn cbf_sample(rng: &mut Rng, cone: Cone, dim: usize, inside: bool) -> Vec<f64> {
                 (false, _) => t * (1.0 - near) - MARGIN,
             };
         }
-        (Cone::RotatedQuad, _) => {
+        (ConeKind::RotatedQuad, _) => {
             if dim > 2 && v[2].abs() < 0.5 {
                 v[2] += 1.0; // keep ‖g₃‖ away from 0 so "near the boundary" means something
             }
@@ -455,7 +455,7 @@ fn every_cbf_file_parses_with_the_reference_sizes_and_validates() {
         }
         // F blocks give no rows; every other block one row per entry.
         let rows: usize =
-            m.var_cones.iter().chain(&m.con_cones).filter(|(c, _)| *c != Cone::Free).map(|(_, d)| d).sum();
+            m.var_cones.iter().chain(&m.con_cones).filter(|(c, _)| *c != ConeKind::Free).map(|(_, d)| d).sum();
         if l.program.m() != rows || l.origins.len() != rows || !l.program.p.entries.is_empty() {
             failures.push(format!("{}: {} cone-program rows, expected {rows}", r.file, l.program.m()));
         }
@@ -663,7 +663,7 @@ fn cbf_conversion_preserves_objective_and_cone_membership() {
                 for (b, (cone, range)) in blocks(list).into_iter().enumerate() {
                     let raw = cbf_in_cone(cone, &values[range.clone()]);
                     let Some(rows) = rows_of.get(&(part, b)) else {
-                        assert_eq!(cone, Cone::Free, "{}: {part:?} block {b} has no rows", r.file);
+                        assert_eq!(cone, ConeKind::Free, "{}: {part:?} block {b} has no rows", r.file);
                         continue;
                     };
                     assert_eq!(rows.len(), range.len(), "{}: {part:?} block {b}", r.file);
@@ -702,9 +702,9 @@ fn cbf_feasibility_agrees_with_the_cone_program() {
         let (var_blocks, con_blocks) = (blocks(&m.var_cones), blocks(&m.con_cones));
         // Blocks that can be violated, grouped by (part, cone) so that each kind is
         // violated equally often however rare it is in the file.
-        let mut kinds: Vec<((Part, Cone), Vec<usize>)> = Vec::new();
+        let mut kinds: Vec<((Part, ConeKind), Vec<usize>)> = Vec::new();
         for (part, list) in [(Part::Var, &var_blocks), (Part::Con, &con_blocks)] {
-            for (b, (cone, _)) in list.iter().enumerate().filter(|(_, (c, _))| *c != Cone::Free) {
+            for (b, (cone, _)) in list.iter().enumerate().filter(|(_, (c, _))| *c != ConeKind::Free) {
                 match kinds.iter_mut().find(|(k, _)| *k == (part, *cone)) {
                     Some((_, v)) => v.push(b),
                     None => kinds.push(((part, *cone), vec![b])),

@@ -14,7 +14,7 @@
 //! if any other problem fails, and also if a listed one starts passing (so the
 //! lists stay true). Each set prints its table (`cargo test -- --nocapture`).
 
-use ddn::io::cbf::{CbfModel, Cone};
+use ddn::io::cbf::{CbfModel, ConeKind};
 use ddn::io::mps::MpsModel;
 use ddn::io::Sense;
 use ddn::solve::{solve, Settings};
@@ -211,16 +211,16 @@ fn mps_residuals(model: &MpsModel, out: &Value) -> Residuals {
 /// How far `g` is outside the cone (0 inside): per entry for the orthants and
 /// the zero cone, `‖g₂:d‖ − g₁` for `Q`, and for `QR` the `Q` violation of its
 /// image `(g₁+g₂, g₁−g₂, √2·g₃:d)` over √2 (and `g₁, g₂ ≥ 0`).
-fn cone_violation(cone: Cone, g: &[f64]) -> f64 {
+fn cone_violation(cone: ConeKind, g: &[f64]) -> f64 {
     let worst = |it: &mut dyn Iterator<Item = f64>| it.fold(0.0f64, f64::max);
     let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
     match cone {
-        Cone::Free => 0.0,
-        Cone::Nonneg => worst(&mut g.iter().map(|&v| -v)),
-        Cone::Nonpos => worst(&mut g.iter().copied()),
-        Cone::Zero => worst(&mut g.iter().map(|v| v.abs())),
-        Cone::Quad => (norm(&g[1..]) - g[0]).max(0.0),
-        Cone::RotatedQuad => {
+        ConeKind::Free => 0.0,
+        ConeKind::Nonneg => worst(&mut g.iter().map(|&v| -v)),
+        ConeKind::Nonpos => worst(&mut g.iter().copied()),
+        ConeKind::Zero => worst(&mut g.iter().map(|v| v.abs())),
+        ConeKind::Quad => (norm(&g[1..]) - g[0]).max(0.0),
+        ConeKind::RotatedQuad => {
             let mut image = vec![g[0] - g[1]];
             image.extend(g[2..].iter().map(|v| std::f64::consts::SQRT_2 * v));
             let soc = (norm(&image) - (g[0] + g[1])) / std::f64::consts::SQRT_2;
@@ -231,16 +231,16 @@ fn cone_violation(cone: Cone, g: &[f64]) -> f64 {
 
 /// The dual cone of each CBF cone (the orthants, `Q` and `QR` are self-dual;
 /// the zero cone and the free cone are each other's).
-fn dual_cone(cone: Cone) -> Cone {
+fn dual_cone(cone: ConeKind) -> ConeKind {
     match cone {
-        Cone::Free => Cone::Zero,
-        Cone::Zero => Cone::Free,
+        ConeKind::Free => ConeKind::Zero,
+        ConeKind::Zero => ConeKind::Free,
         c => c,
     }
 }
 
 /// `(cone, its entries of v)` for each block.
-fn blocks<'a>(cones: &'a [(Cone, usize)], v: &'a [f64]) -> impl Iterator<Item = (Cone, &'a [f64])> + 'a {
+fn blocks<'a>(cones: &'a [(ConeKind, usize)], v: &'a [f64]) -> impl Iterator<Item = (ConeKind, &'a [f64])> + 'a {
     cones.iter().scan(0, move |at, &(cone, dim)| {
         let block = &v[*at..*at + dim];
         *at += dim;

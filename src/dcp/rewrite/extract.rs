@@ -16,7 +16,7 @@ use std::cmp::Ordering;
 use egg::{CostFunction, EGraph, Id, Language};
 
 use super::facts::Facts;
-use crate::dcp::{analyze, analyze_with, Analysis, Cone, Curvature, Sign};
+use crate::dcp::{analyze, analyze_with, Analysis, ConeClass, Curvature, Sign};
 use crate::diag::Span;
 use crate::ir::{Expr, ExprKind, SymId};
 use crate::symbolic::{node_kind, Math};
@@ -27,7 +27,7 @@ pub struct Cost {
     /// Subterms whose curvature DCP cannot determine (compared first).
     pub bad: u32,
     /// The cone family the term needs (compared second).
-    pub cone: Cone,
+    pub cone: ConeClass,
     /// Its number of operations (compared last).
     pub size: u32,
     /// The term's analysis, composed from its children's best terms.
