@@ -60,8 +60,11 @@ const D_MAX: f64 = 1e8;
 /// Cotangents on the solution: `dLoss/dy`, and optionally on the multipliers.
 #[derive(Clone, Copy, Debug)]
 pub struct Cotangents<'a> {
+    /// `dLoss/dy`, one per variable entry.
     pub y: &'a [f64],
+    /// `dLoss/dν`, one per equality entry, when the equalities' multipliers are outputs.
     pub nu: Option<&'a [f64]>,
+    /// `dLoss/dλ`, one per inequality entry, when their multipliers are outputs.
     pub lambda: Option<&'a [f64]>,
 }
 

@@ -63,8 +63,11 @@ pub fn non_finite(what: &str, named: &[(String, Tensor)]) -> Option<String> {
 /// what the backward pass reuses (the standard form and the factored KKT matrix).
 #[derive(Debug)]
 pub struct Solved {
+    /// The contract's status.
     pub status: Status,
+    /// `(name, value)` per output, in declaration order.
     pub outputs: Vec<(String, Tensor)>,
+    /// The solver's facts at the returned point.
     pub info: Info,
     pub(crate) context: Context,
 }
@@ -152,16 +155,35 @@ pub enum RunError {
     /// A parameter whose size is not the one a [`super::Prepared`] node was
     /// made for.
     #[error("node `{node}`: parameter `{param}` has {found} entries, prepared for {expected}")]
-    Shape { node: String, param: String, expected: usize, found: usize },
+    Shape {
+        /// The node's name.
+        node: String,
+        /// The parameter's name.
+        param: String,
+        /// Entries the node was prepared for.
+        expected: usize,
+        /// Entries given.
+        found: usize,
+    },
     /// A parameter with a NaN or an infinity.
     #[error("node `{node}`: parameter `{param}` has a NaN or infinite entry")]
-    NonFinite { node: String, param: String },
+    NonFinite {
+        /// The node's name.
+        node: String,
+        /// The parameter's name.
+        param: String,
+    },
     /// A `solve using` method the node's family has no forward for.
     #[error("{0}")]
     Method(Misfit),
     /// A smooth node whose derivatives could not be derived.
     #[error("cannot differentiate `{node}`: {error}")]
-    NotDerived { node: String, error: DeriveError },
+    NotDerived {
+        /// The node's name.
+        node: String,
+        /// Why the derivation failed.
+        error: DeriveError,
+    },
     /// The reductions to standard form failed at these values.
     #[error(transparent)]
     Canon(#[from] CanonError),
@@ -416,7 +438,9 @@ fn direct_solved(
 /// has both below `WEAK_ZERO · (1 + max|z̃|)`, zero to the solver's accuracy
 /// (its tolerances are 1e-8), whatever their ratio.
 pub const WEAK_TOL: f64 = 1e-3;
+/// See [`WEAK_TOL`].
 pub const WEAK_RATIO: f64 = 1e3;
+/// See [`WEAK_TOL`].
 pub const WEAK_ZERO: f64 = 1e-9;
 
 /// Inequality constraints with rows that are active (`sᵢ ≈ 0`) but whose

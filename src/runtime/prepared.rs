@@ -315,6 +315,7 @@ impl<'n> Prepared<'n> {
         })
     }
 
+    /// The IR node it was prepared from.
     pub fn node(&self) -> &'n Node {
         self.node
     }
