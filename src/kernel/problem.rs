@@ -46,6 +46,13 @@ pub struct NodeProblem<'a> {
 /// A Hessian and the point `(y, ν, λ)` it was evaluated at.
 type Evaluated = ([Vec<f64>; 3], Mat<f64>);
 
+/// Whether the kept point is `(y, ν, λ)`, compared bit for bit: the same
+/// kernel at the same point gives the same matrix.
+fn kept_at([ly, lnu, llambda]: &[Vec<f64>; 3], y: &[f64], nu: &[f64], lambda: &[f64]) -> bool {
+    let same = |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
+    same(ly, y) && same(lnu, nu) && same(llambda, lambda)
+}
+
 /// The starting point: each variable's `init` expression (of parameters only,
 /// broadcast to the variable's shape; the `Init` kernel); where there is none, a
 /// point inside the variable type's domain: ones for `nonneg` and `pos`
@@ -131,11 +138,16 @@ impl<'a> NodeProblem<'a> {
     /// The last Hessian evaluated, if it was at `(y, ν, λ)` (compared bit for
     /// bit: the same kernel at the same point gives the same matrix).
     pub fn hessian_at(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Option<Mat<f64>> {
-        let same =
-            |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
         let last = self.last_hessian.lock().unwrap_or_else(|e| e.into_inner());
-        let ([ly, lnu, llambda], h) = last.as_ref()?;
-        (same(ly, y) && same(lnu, nu) && same(llambda, lambda)).then(|| h.clone())
+        let (point, h) = last.as_ref()?;
+        kept_at(point, y, nu, lambda).then(|| h.clone())
+    }
+
+    /// [`NodeProblem::hessian_at`], moved out of a problem no longer needed
+    /// (the forward hands it to the backward).
+    pub fn into_hessian_at(self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Option<Mat<f64>> {
+        let (point, h) = self.last_hessian.into_inner().unwrap_or_else(|e| e.into_inner())?;
+        kept_at(&point, y, nu, lambda).then_some(h)
     }
 
     /// Remembers `hessian` as `∇²L` at `(y, ν, λ)`, as if just evaluated
