@@ -12,7 +12,8 @@
 //!   arithmetic gives a symmetric matrix; rounding does not);
 //! - [`NodeProblem::param_vjp`]: the mixed partials for the implicit backward.
 
-use std::sync::Mutex;
+use std::borrow::Cow;
+use std::sync::{Mutex, OnceLock};
 
 use faer::Mat;
 
@@ -38,10 +39,19 @@ pub struct NodeProblem<'a> {
     /// Newton's last one is at the solution, where the second-order check and
     /// the backward pass ask for it again ([`NodeProblem::keep_hessian`]).
     last_hessian: Mutex<Option<Evaluated>>,
+    /// Every symbol zero, once asked for ([`NodeProblem::syms`]).
+    zero_syms: OnceLock<Vec<Tensor>>,
 }
 
 /// A Hessian and the point `(y, ν, λ)` it was evaluated at.
 type Evaluated = ([Vec<f64>; 3], Mat<f64>);
+
+/// Whether the kept point is `(y, ν, λ)`, compared bit for bit: the same
+/// kernel at the same point gives the same matrix.
+fn kept_at([ly, lnu, llambda]: &[Vec<f64>; 3], y: &[f64], nu: &[f64], lambda: &[f64]) -> bool {
+    let same = |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
+    same(ly, y) && same(lnu, nu) && same(llambda, lambda)
+}
 
 /// The starting point: each variable's `init` expression (of parameters only,
 /// broadcast to the variable's shape; the `Init` kernel); where there is none, a
@@ -114,24 +124,49 @@ impl<'a> NodeProblem<'a> {
     pub fn new(node: &'a Node, bound: &'a Bound, derived: &'a Derived, kernels: &'a dyn Kernels) -> NodeProblem<'a> {
         let var_shapes = node.vars.iter().map(|v| concrete(&v.shape, &bound.dims)).collect();
         let sym_shapes = derived.syms.iter().map(|s| concrete(&s.shape, &bound.dims)).collect();
-        NodeProblem { node, bound, derived, kernels, var_shapes, sym_shapes, last_hessian: Mutex::new(None) }
+        NodeProblem {
+            node,
+            bound,
+            derived,
+            kernels,
+            var_shapes,
+            sym_shapes,
+            last_hessian: Mutex::new(None),
+            zero_syms: OnceLock::new(),
+        }
     }
 
     /// The last Hessian evaluated, if it was at `(y, ν, λ)` (compared bit for
     /// bit: the same kernel at the same point gives the same matrix).
     pub fn hessian_at(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Option<Mat<f64>> {
-        let same =
-            |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
         let last = self.last_hessian.lock().unwrap_or_else(|e| e.into_inner());
-        let ([ly, lnu, llambda], h) = last.as_ref()?;
-        (same(ly, y) && same(lnu, nu) && same(llambda, lambda)).then(|| h.clone())
+        let (point, h) = last.as_ref()?;
+        kept_at(point, y, nu, lambda).then(|| h.clone())
+    }
+
+    /// [`NodeProblem::hessian_at`], moved out of a problem no longer needed
+    /// (the forward hands it to the backward).
+    pub fn into_hessian_at(self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Option<Mat<f64>> {
+        let (point, h) = self.last_hessian.into_inner().unwrap_or_else(|e| e.into_inner())?;
+        kept_at(&point, y, nu, lambda).then_some(h)
     }
 
     /// Remembers `hessian` as `∇²L` at `(y, ν, λ)`, as if just evaluated
     /// there: the backward pass hands the forward's final Hessian on.
     pub fn keep_hessian(&self, y: &[f64], nu: &[f64], lambda: &[f64], hessian: Mat<f64>) {
-        let point = [y.to_vec(), nu.to_vec(), lambda.to_vec()];
-        *self.last_hessian.lock().unwrap_or_else(|e| e.into_inner()) = Some((point, hessian));
+        self.keep(y, nu, lambda, |h| *h = hessian);
+    }
+
+    /// Sets the kept point to `(y, ν, λ)` and the kept Hessian by `set`, in the
+    /// buffers of the last one (a Newton iteration would allocate them again).
+    fn keep(&self, y: &[f64], nu: &[f64], lambda: &[f64], set: impl FnOnce(&mut Mat<f64>)) {
+        let mut last = self.last_hessian.lock().unwrap_or_else(|e| e.into_inner());
+        let (point, h) = last.get_or_insert_with(|| (Default::default(), Mat::new()));
+        for (kept, v) in point.iter_mut().zip([y, nu, lambda]) {
+            kept.clear();
+            kept.extend_from_slice(v);
+        }
+        set(h);
     }
 
     /// `∇²L` from the `Hessian` kernel's blocks and, after them, `f_y` and `f`.
@@ -144,13 +179,12 @@ impl<'a> NodeProblem<'a> {
         let n = self.dim();
         let syms = self.syms(&self.multipliers(nu, lambda));
         let outputs = self.run(KernelId::Hessian, &self.unflatten(y), &syms)?;
-        let starts: Vec<usize> =
-            self.var_shapes.iter().scan(0, |at, s| Some(std::mem::replace(at, *at + entries(s)))).collect();
+        let starts = || self.var_shapes.iter().scan(0, |at, s| Some((std::mem::replace(at, *at + entries(s)), s)));
         let mut h = Mat::zeros(n, n);
         let mut outputs = outputs.into_iter();
         let missing = || DomainError("internal: a Hessian kernel output is missing".into());
-        for (&r0, ri) in starts.iter().zip(&self.var_shapes) {
-            for (&c0, ci) in starts.iter().zip(&self.var_shapes) {
+        for (r0, ri) in starts() {
+            for (c0, ci) in starts() {
                 let (rows, cols) = (entries(ri), entries(ci));
                 let b = fitted(outputs.next().ok_or_else(missing)?, &[rows, cols]);
                 for i in 0..rows {
@@ -165,8 +199,14 @@ impl<'a> NodeProblem<'a> {
             grad.extend(fitted(outputs.next().ok_or_else(missing)?, shape).data);
         }
         let f = outputs.next().and_then(|t| t.data.first().copied()).ok_or_else(missing)?;
-        let h = symmetrised(&h);
-        self.keep_hessian(y, nu, lambda, h.clone());
+        symmetrise(&mut h);
+        self.keep(y, nu, lambda, |kept| {
+            if kept.nrows() == n && kept.ncols() == n {
+                kept.copy_from(&h);
+            } else {
+                *kept = h.clone();
+            }
+        });
         Ok((h, grad, f))
     }
 
@@ -175,8 +215,13 @@ impl<'a> NodeProblem<'a> {
         unflatten(y, &self.var_shapes)
     }
 
-    /// Symbol values: zeros, except those `set` gives (by role).
-    fn syms(&self, set: &[(SymRole, Tensor)]) -> Vec<Tensor> {
+    /// Symbol values: zeros, except those `set` gives (by role); all zeros
+    /// (Newton's passes on a node without constraints) built once.
+    fn syms(&self, set: &[(SymRole, Tensor)]) -> Cow<'_, [Tensor]> {
+        let zeros = || self.sym_shapes.iter().map(|shape| Tensor::filled(shape.clone(), 0.0)).collect();
+        if set.is_empty() {
+            return Cow::Borrowed(self.zero_syms.get_or_init(zeros));
+        }
         self.derived
             .syms
             .iter()
@@ -295,7 +340,8 @@ impl<'a> NodeProblem<'a> {
             }
             e[k] = 0.0;
         }
-        Ok(symmetrised(&h))
+        symmetrise(&mut h);
+        Ok(h)
     }
 
     /// `−dLoss/dθ` of the implicit backward: `∂_θ [wᵀ L_y + aᵀh + bᵀg]` at
@@ -389,7 +435,14 @@ impl SmoothProblem for NodeProblem<'_> {
     }
 }
 
-/// `(H + Hᵀ)/2`: exact arithmetic gives a symmetric matrix, rounding need not.
-fn symmetrised(h: &Mat<f64>) -> Mat<f64> {
-    Mat::from_fn(h.nrows(), h.ncols(), |i, j| 0.5 * (h[(i, j)] + h[(j, i)]))
+/// `H ← (H + Hᵀ)/2` (in place: entry by entry the same arithmetic, the
+/// diagonal included): exact arithmetic gives a symmetric matrix, rounding need not.
+fn symmetrise(h: &mut Mat<f64>) {
+    for j in 0..h.ncols() {
+        for i in 0..=j {
+            let v = 0.5 * (h[(i, j)] + h[(j, i)]);
+            h[(i, j)] = v;
+            h[(j, i)] = v;
+        }
+    }
 }

@@ -96,25 +96,28 @@ pub(crate) fn shape_words(shape: &[usize]) -> String {
 /// everything. Returns every problem found, each naming the input.
 pub fn bind(node: &Node, inputs: &BTreeMap<String, Tensor>) -> Result<Bound, Vec<String>> {
     let mut errors = Vec::new();
-    let names: Vec<&str> = node.params.iter().map(|p| p.name.as_str()).collect();
     for k in inputs.keys() {
-        if !names.contains(&k.as_str()) {
+        if !node.params.iter().any(|p| p.name == *k) {
+            let names: Vec<&str> = node.params.iter().map(|p| p.name.as_str()).collect();
             errors.push(format!("unknown input `{k}`: node `{}` takes `{}`", node.name, names.join("`, `")));
         }
     }
-    // Dimension sizes, from the first parameter axis that carries each name.
-    let mut dims: Vec<Option<(usize, String)>> = vec![None; node.dims.len()];
+    // Dimension sizes, from the first parameter axis that carries each name
+    // (`(size, parameter, axis)`).
+    let mut dims: Vec<Option<(usize, &str, usize)>> = vec![None; node.dims.len()];
     let mut params = Vec::with_capacity(node.params.len());
     for p in &node.params {
-        let declared = node.shape_str(&p.shape).replacen("real", p.base.name(), 1);
+        // Built only for a message: `bind` runs on every call.
+        let declared = || node.shape_str(&p.shape).replacen("real", p.base.name(), 1);
         let Some(t) = inputs.get(&p.name) else {
-            errors.push(format!("missing input `{}` ({declared})", p.name));
+            errors.push(format!("missing input `{}` ({})", p.name, declared()));
             continue;
         };
         if !check_shape(node, &p.name, &declared, &p.shape, t, &mut dims, &mut errors) {
             continue;
         }
-        if let Some(i) = t.data.iter().position(|x| !x.is_finite()) {
+        if !all_finite(&t.data) {
+            let i = t.data.iter().position(|x| !x.is_finite()).unwrap_or_default();
             errors.push(format!("input `{}` has a non-finite entry ({}) at flat index {i}", p.name, t.data[i]));
             continue;
         }
@@ -126,9 +129,22 @@ pub fn bind(node: &Node, inputs: &BTreeMap<String, Tensor>) -> Result<Bound, Vec
     if !errors.is_empty() {
         return Err(errors);
     }
-    let dims: Vec<usize> = dims.into_iter().map(|d| d.map_or(0, |(v, _)| v)).collect();
+    let dims: Vec<usize> = dims.into_iter().map(|d| d.map_or(0, |(v, ..)| v)).collect();
     check_budgets(node, &dims, Limits::current()).map_err(|e| vec![e])?;
     Ok(Bound { params, dims })
+}
+
+/// Whether every entry is finite: `0·x` is ±0 for a finite `x` and NaN for
+/// ±∞ and NaN, so a sum over lanes is 0 exactly when all are; branch-free, so
+/// the scan vectorises (the position of a bad entry is looked for only then).
+fn all_finite(data: &[f64]) -> bool {
+    let mut lanes = [0.0f64; 8];
+    let chunks = data.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(0.0, |s, x| s + 0.0 * x);
+    for c in chunks {
+        lanes.iter_mut().zip(c).for_each(|(s, x)| *s += 0.0 * x);
+    }
+    lanes.iter().sum::<f64>() + tail == 0.0
 }
 
 /// The number of entries of `shape` at these dimension sizes; `None` on overflow.
@@ -223,38 +239,39 @@ fn check_budgets(node: &Node, dims: &[usize], limits: &Limits) -> Result<(), Str
 }
 
 /// Rank, literal sizes and named sizes of one input; records new dimension sizes.
-fn check_shape(
+fn check_shape<'a>(
     node: &Node,
-    name: &str,
-    declared: &str,
+    name: &'a str,
+    declared: &dyn Fn() -> String,
     shape: &Shape,
     t: &Tensor,
-    dims: &mut [Option<(usize, String)>],
+    dims: &mut [Option<(usize, &'a str, usize)>],
     errors: &mut Vec<String>,
 ) -> bool {
     if t.rank() != shape.rank() {
-        errors.push(format!("input `{name}` must be {declared}, found {}", shape_words(&t.shape)));
+        errors.push(format!("input `{name}` must be {}, found {}", declared(), shape_words(&t.shape)));
         return false;
     }
     let mut ok = true;
     for (axis, (d, &len)) in shape.0.iter().zip(&t.shape).enumerate() {
         match d {
             Dim::Fixed(v) if *v as usize != len => {
-                errors.push(format!("input `{name}` must be {declared}, but axis {axis} has length {len}"));
+                errors.push(format!("input `{name}` must be {}, but axis {axis} has length {len}", declared()));
                 ok = false;
             }
             Dim::Fixed(_) => {}
             Dim::Named(id) => {
                 let dname = &node.dims[id.0 as usize].name;
                 match &dims[id.0 as usize] {
-                    Some((v, from)) if *v != len => {
+                    Some((v, from, from_axis)) if *v != len => {
                         errors.push(format!(
-                            "dimension `{dname}` is {v} (from {from}) but input `{name}` has {len} on axis {axis}"
+                            "dimension `{dname}` is {v} (from `{from}` axis {from_axis}) but input `{name}` has {len} \
+                             on axis {axis}"
                         ));
                         ok = false;
                     }
                     Some(_) => {}
-                    None => dims[id.0 as usize] = Some((len, format!("`{name}` axis {axis}"))),
+                    None => dims[id.0 as usize] = Some((len, name, axis)),
                 }
             }
         }
@@ -339,4 +356,26 @@ fn shifted_cholesky_succeeds(x: &Tensor, n: usize, scale: f64) -> bool {
         Default::default(),
     )
     .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::all_finite;
+
+    /// Against the entry-by-entry test, a bad entry at every position of
+    /// lengths around the 8 lanes (in a lane and in the tail).
+    #[test]
+    fn all_finite_agrees_with_the_scan() {
+        for len in 0..27 {
+            let mut data: Vec<f64> = (0..len).map(|i| (i as f64 - 9.5) * 1e300).collect();
+            assert!(all_finite(&data), "len {len}");
+            for at in 0..len {
+                for bad in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+                    let keep = std::mem::replace(&mut data[at], bad);
+                    assert!(!all_finite(&data), "len {len}, {bad} at {at}");
+                    data[at] = keep;
+                }
+            }
+        }
+    }
 }

@@ -170,8 +170,7 @@ fn general(analysed: &Analysed<'_>, bound: &Bound, kernels: Arc<dyn Kernels>) ->
         Vec::new()
     };
     let info = Info::smooth(node.class.family, constrained, &sol, weak);
-    let hessian = problem.hessian_at(&sol.y, &sol.nu, &sol.lambda);
-    drop(problem);
+    let hessian = problem.into_hessian_at(&sol.y, &sol.nu, &sol.lambda);
     let kernels = KernelHandle(kernels);
     let context = SmoothContext::General { derived, kernels, y: sol.y, nu: sol.nu, lambda: sol.lambda, hessian };
     Ok(Solved { status: sol.status, outputs, info, context: Context::Smooth(Box::new(context)) })

@@ -119,11 +119,11 @@ fn modified_newton_step(hess: &Mat<f64>, grad: &[f64]) -> Option<(Vec<f64>, f64)
     let scale = (0..n).map(|i| hess[(i, i)].abs()).fold(1.0, f64::max);
     let beta = BETA * scale;
     let mut tau = if diag_min > 0.0 { 0.0 } else { beta - diag_min };
-    let rhs = Mat::from_fn(n, 1, |i, _| -grad[i]);
     while tau.is_finite() && tau < 1e30 * scale {
         let shifted = Mat::from_fn(n, n, |i, j| hess[(i, j)] + if i == j { tau } else { 0.0 });
         if let Ok(llt) = shifted.llt(Side::Lower) {
-            let p = llt.solve(&rhs);
+            let mut p = Mat::from_fn(n, 1, |i, _| -grad[i]);
+            llt.solve_in_place(&mut p);
             let p: Vec<f64> = (0..n).map(|i| p[(i, 0)]).collect();
             return p.iter().all(|v| v.is_finite()).then_some((p, tau));
         }
