@@ -24,6 +24,9 @@
 //! [`diag`] (diagnostics), [`driver`] (the stages joined), [`limits`] (budgets
 //! against hostile input).
 
+// Every public item says what it is: a new one without a doc comment is a
+// warning (the crate builds with none).
+#![warn(missing_docs)]
 // Numerical kernels index several arrays in lockstep (x[j], dx[j], scale[j]);
 // an index loop states that more plainly than zipped iterators.
 #![allow(clippy::needless_range_loop)]

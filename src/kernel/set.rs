@@ -135,6 +135,7 @@ impl KernelSet {
         self.kernels.iter().position(|k| k.id == id)
     }
 
+    /// Kernel `id` (an alias resolved to the kernel it runs), if the node has it.
     pub fn get(&self, id: KernelId) -> Option<&Kernel> {
         self.index(id).map(|i| &self.kernels[i])
     }

@@ -47,37 +47,68 @@ pub enum Facts {
     Ipm {
         /// The KKT factorisation ([`ipm::KktMethod::name`]).
         kkt: &'static str,
+        /// The primal objective at the returned point.
         objective: f64,
+        /// The relative primal residual ([`ipm::Info`]'s definition).
         primal_residual: f64,
+        /// The relative dual residual.
         dual_residual: f64,
+        /// `|pobj − dobj|`.
         gap: f64,
+        /// Newton steps of the polish on the KKT conditions.
         polish_steps: u32,
         /// The optimality criterion an unsolved or inaccurate point misses.
         #[serde(skip_serializing_if = "Option::is_none")]
         unmet: Option<ipm::Unmet>,
+        /// The standard form's n.
         variables: usize,
+        /// The standard form's m.
         constraints: usize,
     },
     /// A one-factorisation solve or the dual active-set method ([`DirectFacts`]).
     Direct {
+        /// The objective at the solution.
         objective: f64,
+        /// The largest constraint violation, relative as the IPM's.
         primal_residual: f64,
         /// Not measured by least squares (no multipliers).
         #[serde(skip_serializing_if = "Option::is_none")]
         dual_residual: Option<f64>,
+        /// The standard form's n.
         variables: usize,
+        /// The standard form's m.
         constraints: usize,
     },
     /// A smooth node's Newton or interior point method: its scaled
     /// first-order residuals ([`crate::smooth::Residuals`]).
-    Smooth { objective: f64, stationarity: f64, primal_residual: f64, complementarity: f64 },
+    Smooth {
+        /// `f` at the point.
+        objective: f64,
+        /// The scaled stationarity residual.
+        stationarity: f64,
+        /// The largest constraint violation.
+        primal_residual: f64,
+        /// The scaled complementarity.
+        complementarity: f64,
+    },
     /// `solve using sinkhorn`: the domain it ran in (`kernel` or `log`) and
     /// the marginals' error.
-    Sinkhorn { domain: &'static str, primal_residual: f64 },
+    Sinkhorn {
+        /// `kernel` or `log`.
+        domain: &'static str,
+        /// The marginals' error `max(‖P1 − r‖₁, ‖Pᵀ1 − c‖₁)` of the returned plan.
+        primal_residual: f64,
+    },
     /// `solve using eigh` with every eigenvector: the eigenvalues, ascending.
-    Eigh { eigenvalues: Vec<f64> },
+    Eigh {
+        /// Every eigenvalue, ascending.
+        eigenvalues: Vec<f64>,
+    },
     /// `solve using eigh` with one eigenvector: its eigenvalue.
-    Eigenvector { eigenvalue: f64 },
+    Eigenvector {
+        /// The chosen eigenvector's eigenvalue.
+        eigenvalue: f64,
+    },
 }
 
 /// What a one-factorisation solve (QR, the equality QP's LBLᵀ) or the dual
@@ -86,9 +117,13 @@ pub enum Facts {
 pub struct DirectFacts {
     /// `qr`, `kkt` or `active_set`.
     pub solver: &'static str,
+    /// The objective at the solution.
     pub objective: f64,
+    /// The largest constraint violation, relative.
     pub primal_residual: f64,
+    /// The dual residual, where the path has multipliers.
     pub dual_residual: Option<f64>,
+    /// Active-set changes, or 1 for a one-factorisation solve.
     pub iterations: u32,
 }
 
