@@ -31,7 +31,10 @@ use super::variables::Variables;
 /// What the solver reports besides the point.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Info {
-    /// Interior point iterations taken (KKT factorisations, less the initial one).
+    /// The returned iterate's number: the interior point iterations (KKT
+    /// factorisations, less the initial one) that led to it. When the solve
+    /// went back to the previous or the best iterate (a stall, a divergence),
+    /// more iterations ran than this counts.
     pub iterations: u32,
     /// Primal objective `½xᵀPx + qᵀx + c0` at the returned point.
     pub primal_objective: f64,
