@@ -256,6 +256,17 @@ pub(super) fn compile_all(
     programs: &[&Program],
     dims: &[usize],
 ) -> Result<Vec<Result<JitProgram, JitError>>, JitError> {
+    compile_all_with(programs, dims, QUICK_ALLOCATION_ABOVE)
+}
+
+/// [`compile_all`] with functions of more than `quick_above` instructions
+/// given the single-pass register allocator (the tests set it to 0, so every
+/// function takes that path).
+fn compile_all_with(
+    programs: &[&Program],
+    dims: &[usize],
+    quick_above: usize,
+) -> Result<Vec<Result<JitProgram, JitError>>, JitError> {
     let (mut module, imports, quick) = module()?;
     let mut ctx = module.make_context();
     let mut fctx = FunctionBuilderContext::new();
@@ -277,7 +288,7 @@ pub(super) fn compile_all(
         let id = module
             .declare_function(&format!("kernel{i}"), Linkage::Local, &ctx.func.signature)
             .map_err(|e| err("declare")(e.to_string()))?;
-        if ctx.func.dfg.num_insts() <= QUICK_ALLOCATION_ABOVE {
+        if ctx.func.dfg.num_insts() <= quick_above {
             module.define_function(id, &mut ctx).map_err(|e| err("cranelift")(format!("{e:?}")))?;
         } else {
             let align = ctx
@@ -328,4 +339,65 @@ pub(super) fn compile_all(
             })
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The single-pass allocator's path gives the interpreter's bits: every
+    /// kernel of the stdlib's pooling and PnP nodes (the latter the largest
+    /// functions, which take this path at the default threshold) compiled with
+    /// the threshold at 0, on seeded inputs inside every atom's domain.
+    #[test]
+    fn single_pass_allocation_agrees_with_the_interpreter() {
+        let files = [
+            ("robust_pooling.ddn", include_str!("../../stdlib/robust_pooling.ddn")),
+            ("pnp.ddn", include_str!("../../stdlib/pnp.ddn")),
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut positive = |len: usize| -> Vec<f64> {
+            (0..len)
+                .map(|_| {
+                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    0.5 + 1.5 * ((state >> 11) as f64 / (1u64 << 53) as f64)
+                })
+                .collect()
+        };
+        let mut compared = 0;
+        for (name, text) in files {
+            let compiled = crate::compile(name, text);
+            assert!(!compiled.has_errors(), "{name}: {}", compiled.diagnostics_text(crate::diag::Color::Never));
+            for node in &compiled.program.nodes {
+                let derived = crate::symbolic::derive(node).ok();
+                let set = crate::kernel::KernelSet::new(node, derived.as_ref());
+                let dims = vec![3; node.dims.len()];
+                let mut make = |s: &crate::ir::Shape| {
+                    let shape = crate::eval::concrete(s, &dims);
+                    let data = positive(shape.iter().product());
+                    Tensor { shape, data }
+                };
+                let params: Vec<Tensor> = node.params.iter().map(|p| make(&p.shape)).collect();
+                let vars: Vec<Tensor> = node.vars.iter().map(|v| make(&v.shape)).collect();
+                let syms: Vec<Tensor> = derived.iter().flat_map(|d| d.syms.iter()).map(|s| make(&s.shape)).collect();
+                let env = Env { params: &params, vars: &vars, dims: &dims, syms: &syms };
+                for k in &set.kernels {
+                    let what = format!("{name} `{}` {:?}", node.name, k.id);
+                    let Ok(expected) = k.program.run(&env) else { continue };
+                    let jitted = compile_all_with(&[&k.program], &dims, 0)
+                        .expect("module")
+                        .pop()
+                        .expect("one program")
+                        .unwrap_or_else(|e| panic!("{what}: not compiled: {e}"));
+                    let got = jitted.run(&env).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+                    let bits = |ts: &[Tensor]| -> Vec<Vec<u64>> {
+                        ts.iter().map(|t| t.data.iter().map(|x| x.to_bits()).collect()).collect()
+                    };
+                    assert_eq!(bits(&expected), bits(&got), "{what}");
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared >= 20, "only {compared} kernels compared");
+    }
 }
