@@ -161,7 +161,7 @@ impl Factored {
     }
 
     fn accepts(&self, x: &[f64], r: &[f64]) -> bool {
-        if !x.iter().all(|v| v.is_finite()) {
+        if !super::all_finite(x) {
             return false;
         }
         let n = r.len();

@@ -16,6 +16,7 @@ use crate::ir::{Dim, Expr, ExprKind, Node, Relation, Shape};
 use crate::limits::{count_words, Budget, Limits};
 use crate::syntax::ast::BaseType;
 
+use crate::linalg::all_finite;
 pub use crate::linalg::SYM_TOL;
 
 /// Inputs bound by [`bind`]: defined with the evaluator, below the layers that
@@ -132,19 +133,6 @@ pub fn bind(node: &Node, inputs: &BTreeMap<String, Tensor>) -> Result<Bound, Vec
     let dims: Vec<usize> = dims.into_iter().map(|d| d.map_or(0, |(v, ..)| v)).collect();
     check_budgets(node, &dims, Limits::current()).map_err(|e| vec![e])?;
     Ok(Bound { params, dims })
-}
-
-/// Whether every entry is finite: `0·x` is ±0 for a finite `x` and NaN for
-/// ±∞ and NaN, so a sum over lanes is 0 exactly when all are; branch-free, so
-/// the scan vectorises (the position of a bad entry is looked for only then).
-fn all_finite(data: &[f64]) -> bool {
-    let mut lanes = [0.0f64; 8];
-    let chunks = data.chunks_exact(8);
-    let tail = chunks.remainder().iter().fold(0.0, |s, x| s + 0.0 * x);
-    for c in chunks {
-        lanes.iter_mut().zip(c).for_each(|(s, x)| *s += 0.0 * x);
-    }
-    lanes.iter().sum::<f64>() + tail == 0.0
 }
 
 /// The number of entries of `shape` at these dimension sizes; `None` on overflow.
@@ -356,26 +344,4 @@ fn shifted_cholesky_succeeds(x: &Tensor, n: usize, scale: f64) -> bool {
         Default::default(),
     )
     .is_ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::all_finite;
-
-    /// Against the entry-by-entry test, a bad entry at every position of
-    /// lengths around the 8 lanes (in a lane and in the tail).
-    #[test]
-    fn all_finite_agrees_with_the_scan() {
-        for len in 0..27 {
-            let mut data: Vec<f64> = (0..len).map(|i| (i as f64 - 9.5) * 1e300).collect();
-            assert!(all_finite(&data), "len {len}");
-            for at in 0..len {
-                for bad in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
-                    let keep = std::mem::replace(&mut data[at], bad);
-                    assert!(!all_finite(&data), "len {len}, {bad} at {at}");
-                    data[at] = keep;
-                }
-            }
-        }
-    }
 }

@@ -183,7 +183,7 @@ impl Workspace {
 
     /// Solves `K w = rhs` in place with the last solve's factorisation.
     pub fn kkt_solve(&mut self, rhs: &mut [f64]) -> Result<(), SolveError> {
-        if !rhs.iter().all(|v| v.is_finite()) {
+        if !crate::linalg::all_finite(rhs) {
             return Err(SolveError::NonFiniteRhs);
         }
         match &mut self.factor {
@@ -205,7 +205,7 @@ impl Workspace {
             },
             None => return Err(SolveError::NoFactorisation("no factorisation kept")),
         }
-        if rhs.iter().all(|v| v.is_finite()) {
+        if crate::linalg::all_finite(rhs) {
             Ok(())
         } else {
             Err(SolveError::NonFiniteSolution)
@@ -423,7 +423,7 @@ impl<'n> Prepared<'n> {
             }
             // The refill drops `x·0` for a finite leaf: it relies on finite
             // parameters (what `bind` guarantees).
-            if t.data.iter().any(|v| !v.is_finite()) {
+            if !crate::linalg::all_finite(&t.data) {
                 return Err(RunError::NonFinite { node: node(), param: p.name.clone() });
             }
         }
@@ -524,7 +524,7 @@ impl<'n> Prepared<'n> {
         solve::solve_lstsq_in_place(ls.qr.as_ref(), ls.q_coeff.as_ref(), ls.qr.as_ref(), ls.rhs.as_mut(), par, stack);
         ws.x.clear();
         ws.x.extend((0..cols).map(|j| ls.rhs[(j, 0)]));
-        if !ws.x.iter().all(|v| v.is_finite()) {
+        if !crate::linalg::all_finite(&ws.x) {
             return None;
         }
         ws.z.clear();
