@@ -1,5 +1,5 @@
 //! Batching: forward + backward over a batch of instances of one node, as a
-//! sequential loop and through `ddn::runtime::forward_batch_prepared`,
+//! sequential loop and through `ddn::runtime::Prepared::forward_batch`,
 //! `ddn::diff::backward_batch` on the calling thread and on rayon pools of 1 and 2
 //! threads.
 //!
@@ -21,7 +21,7 @@
 //!
 //! - `<problem>_sequential`: the baseline, a plain loop of
 //!   `Prepared::forward` + `diff::backward` per instance on the calling thread;
-//! - `<problem>_calling`: `forward_batch_prepared` + `backward_batch` with
+//! - `<problem>_calling`: `Prepared::forward_batch` + `backward_batch` with
 //!   `Threads::Calling` (no pool: what a one-thread batch should cost);
 //! - `<problem>_batch_1_thread`, `<problem>_batch_2_threads`: `forward_batch_prepared` +
 //!   `backward_batch` inside `ThreadPool::install` of a pool built with
@@ -45,7 +45,7 @@ use ddn::analysis::Analysed;
 use ddn::diff::backward;
 use ddn::diff::backward_batch;
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward, forward_batch_prepared, interpreted, Bound, Prepared, Status, Threads};
+use ddn::runtime::{bind, forward, interpreted, Bound, Options, Prepared, Status, Threads};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use common::{bench, inputs, optnet_inputs, stdlib_node, time_once, Rng};
@@ -90,7 +90,7 @@ fn sequential(node: &Analysed<'_>, prepared: &Prepared, bounds: &[Bound], cots: 
 /// The batch API in `mode`, the node prepared beforehand (as `LoadedNode` keeps it).
 fn batched(mode: &Mode, node: &Analysed<'_>, prepared: &Prepared, bounds: &[Bound], cots: &[Cotangents]) -> Results {
     let run = |threads| {
-        let mut solved = forward_batch_prepared(prepared, bounds, threads);
+        let mut solved = prepared.forward_batch(bounds, threads);
         let grads = backward_batch(node, bounds, &mut solved, cots, threads);
         solved.into_iter().zip(grads).map(|(s, g)| (s.expect("forward").outputs, g.expect("backward"))).collect()
     };
@@ -116,14 +116,15 @@ fn problem(
     let cots: Vec<Cotangents> = bounds
         .iter()
         .map(|b| {
-            let len = forward(node, b).expect("forward").outputs[0].1.len();
+            let len = forward(node, b, &Options::default()).expect("forward").outputs[0].1.len();
             vec![(output.to_string(), Tensor::vector(rng.normals(len)))]
         })
         .collect();
 
     let count = bounds.len();
     // Once, untimed: every instance optimal, every mode bit for bit the loop.
-    let statuses: Vec<Status> = bounds.iter().map(|b| forward(node, b).expect("forward").status).collect();
+    let statuses: Vec<Status> =
+        bounds.iter().map(|b| forward(node, b, &Options::default()).expect("forward").status).collect();
     assert!(statuses.iter().all(|s| *s == Status::Optimal), "{name}: statuses {statuses:?}");
     let prepared = Prepared::new(node, &bounds[0], interpreted(node).expect("kernels")).expect("prepare");
     let (t_seq, reference) = time_once(|| sequential(node, &prepared, &bounds, &cots));

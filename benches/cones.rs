@@ -66,7 +66,7 @@ use ddn::analysis::Analysed;
 use ddn::canon::canonicalize;
 use ddn::diff::backward;
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward, interpreted, Prepared, Status};
+use ddn::runtime::{bind, forward, interpreted, Options, Prepared, Status};
 use ddn::solve::{solve, Settings};
 
 use common::{bench, inputs, rel_diff, selected, stdlib_node, time_once, Rng};
@@ -209,7 +209,8 @@ fn run(c: &mut Criterion, inst: &Instance, newton: Option<&Analysed<'static>>) {
     let dout = rel_diff(out, &u_ddn);
     // Where the node has a smooth path: both cone solutions against Newton's.
     let newton_point = newton.map(|node| {
-        let (t, s) = time_once(|| forward(node, &bind(node, named).expect("bind")).expect("forward"));
+        let (t, s) =
+            time_once(|| forward(node, &bind(node, named).expect("bind"), &Options::default()).expect("forward"));
         (t, s.outputs[0].1.data.clone())
     });
     let vs_newton = newton_point.as_ref().map_or(String::new(), |(_, w)| {
@@ -254,7 +255,7 @@ fn run(c: &mut Criterion, inst: &Instance, newton: Option<&Analysed<'static>>) {
     bench(g, &group_name, "clarabel", n, t_cl, || cl.solve(black_box(&cl_settings)));
     if let (Some(newton), Some((t_newton, _))) = (newton, newton_point) {
         bench(g, &group_name, "ddn_newton_forward", n, t_newton, || {
-            forward(newton, &bind(newton, black_box(named)).expect("bind")).expect("forward")
+            forward(newton, &bind(newton, black_box(named)).expect("bind"), &Options::default()).expect("forward")
         });
     }
     group.finish();

@@ -36,7 +36,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use ddn::dcp::rewrite::{rewrite_node, RULES};
 use ddn::eval::Tensor;
 use ddn::ir::Node;
-use ddn::runtime::{bind, forward, Status};
+use ddn::runtime::{bind, forward, Options, Status};
 
 use common::{bench, inputs, rel_diff, single_threaded, stdlib_node, time_once, Rng};
 
@@ -111,16 +111,18 @@ fn dcp_rewrite(c: &mut Criterion) {
     let named = inputs(vec![("x", Tensor::matrix(n, d, x)), ("alpha", Tensor::scalar(1.0))]);
     let bn = bind(&newton, &named).expect("bind");
     let bi = bind(&ipm, &named).expect("bind");
-    let (t_newton, yn) = time_once(|| forward(&newton, &bn).expect("newton"));
-    let (t_ipm, yi) = time_once(|| forward(&ipm, &bi).expect("ipm"));
+    let (t_newton, yn) = time_once(|| forward(&newton, &bn, &Options::default()).expect("newton"));
+    let (t_ipm, yi) = time_once(|| forward(&ipm, &bi, &Options::default()).expect("ipm"));
     assert_eq!(yn.status, Status::Optimal, "{:?}", yn.info);
     assert_eq!(yi.status, Status::Optimal, "{:?}", yi.info);
     let err = rel_diff(&yi.outputs[0].1.data, &yn.outputs[0].1.data);
     assert!(err <= 1e-6, "Newton and the interior point method disagree: {err:e}");
     println!("pool n = {n}, d = {d}: ipm/newton max relative difference {err:.1e}");
     let mut group = c.benchmark_group(GROUP);
-    bench(&mut group, GROUP, "pool_newton", n, t_newton, || forward(&newton, black_box(&bn)).expect("newton"));
-    bench(&mut group, GROUP, "pool_ipm", n, t_ipm, || forward(&ipm, black_box(&bi)).expect("ipm"));
+    bench(&mut group, GROUP, "pool_newton", n, t_newton, || {
+        forward(&newton, black_box(&bn), &Options::default()).expect("newton")
+    });
+    bench(&mut group, GROUP, "pool_ipm", n, t_ipm, || forward(&ipm, black_box(&bi), &Options::default()).expect("ipm"));
     group.finish();
 }
 

@@ -29,7 +29,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ddn::diff::backward;
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward, Status};
+use ddn::runtime::{bind, forward, Options, Status};
 use faer::{Col, Mat, MatRef, Side};
 
 use common::{bench, inputs, stdlib_node, time_once, Rng};
@@ -108,7 +108,7 @@ fn eigen(c: &mut Criterion) {
         let cot_U = vec![("U".to_string(), Tensor::matrix(m, m, entries(V.as_ref())))];
         let ddn = |node: &ddn::analysis::Analysed<'_>, cot: &[(String, Tensor)]| {
             let bound = bind(node, &named).expect("bind");
-            let mut solved = forward(node, &bound).expect("forward");
+            let mut solved = forward(node, &bound, &Options::default()).expect("forward");
             assert_eq!(solved.status, Status::Optimal);
             let out = solved.outputs[0].1.data.clone();
             (out, backward(node, &bound, &mut solved, cot).expect("backward"))
@@ -129,13 +129,13 @@ fn eigen(c: &mut Criterion) {
         let g = &mut group;
         bench(g, GROUP, "ddn_max_eigvec", m, t_ddn_max, || {
             let bound = bind(&max_node, black_box(&named)).expect("bind");
-            let mut solved = forward(&max_node, &bound).expect("forward");
+            let mut solved = forward(&max_node, &bound, &Options::default()).expect("forward");
             backward(&max_node, &bound, &mut solved, black_box(&cot_u)).expect("backward")
         });
         bench(g, GROUP, "faer_max_eigvec", m, t_faer_max, || faer_max_eigvec(black_box(X.as_ref()), black_box(&v)));
         bench(g, GROUP, "ddn_eigh_full", m, t_ddn_full, || {
             let bound = bind(&full_node, black_box(&named)).expect("bind");
-            let mut solved = forward(&full_node, &bound).expect("forward");
+            let mut solved = forward(&full_node, &bound, &Options::default()).expect("forward");
             backward(&full_node, &bound, &mut solved, black_box(&cot_U)).expect("backward")
         });
         bench(g, GROUP, "faer_eigh_full", m, t_faer_full, || {

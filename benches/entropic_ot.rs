@@ -51,7 +51,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use criterion::{criterion_group, criterion_main, Criterion};
 use ddn::diff::{backward, entropic_ot_vjp};
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward, Status};
+use ddn::runtime::{bind, forward, Options, Status};
 use ddn::smooth::{sinkhorn, Domain, SinkhornSettings};
 use faer::linalg::solvers::Solve;
 use faer::{Col, Mat, MatRef, Side};
@@ -250,7 +250,7 @@ fn entropic_ot(c: &mut Criterion) {
         let dM = entries(grads.M.as_ref());
         let (t_node, node_grads) = time_once(|| {
             let bound = bind(&node, &named).expect("bind");
-            let mut solved = forward(&node, &bound).expect("forward");
+            let mut solved = forward(&node, &bound, &Options::default()).expect("forward");
             assert_eq!(solved.status, Status::Optimal);
             assert_eq!(serde_json::to_value(&solved.info).expect("info")["domain"], "kernel");
             let err = relative(&solved.outputs[0].1.data, &plan);
@@ -291,7 +291,7 @@ fn entropic_ot(c: &mut Criterion) {
         let g = &mut group;
         bench(g, GROUP, "ddn_forward_backward", n, t_node, || {
             let bound = bind(&node, black_box(&named)).expect("bind");
-            let mut solved = forward(&node, &bound).expect("forward");
+            let mut solved = forward(&node, &bound, &Options::default()).expect("forward");
             backward(&node, &bound, &mut solved, black_box(&cot)).expect("backward")
         });
         bench(g, GROUP, "faer_floor", n, t_floor, || {

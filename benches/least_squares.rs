@@ -16,7 +16,7 @@
 //! - `ddn_prepared_forward`: `bind` + `Prepared::forward`;
 //! - `ddn_forward_backward`: `bind` + `runtime::forward` + backward, the
 //!   stateless entry point (which prepares the node on every call);
-//! - `ddn_unprepared_forward_backward`: `bind` + `runtime::forward_unprepared` +
+//! - `ddn_unprepared_forward_backward`: `bind` + `runtime::forward` with `Options::unprepared` +
 //!   backward: the node canonicalised on every call and the backward through
 //!   the node's expressions, the path before the prepared node (the "before"
 //!   column of docs/benchmarks.md).
@@ -35,7 +35,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ddn::diff::backward;
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward, forward_unprepared, interpreted, Prepared, Status, Workspace};
+use ddn::runtime::{bind, forward, interpreted, Options, Prepared, Status, Workspace};
 use faer::linalg::solvers::SolveLstsq;
 use faer::linalg::triangular_solve::{solve_lower_triangular_in_place, solve_upper_triangular_in_place};
 use faer::{Col, Mat, Par};
@@ -96,8 +96,9 @@ fn least_squares(c: &mut Criterion) {
             let grads = backward(&node, &bound, &mut solved, black_box(&cot)).expect("backward");
             (solved, grads)
         };
-        let stateless = |b: &ddn::runtime::Bound| forward(&node, b).expect("forward");
-        let unprepared = |b: &ddn::runtime::Bound| forward_unprepared(&node, b).expect("forward");
+        let stateless = |b: &ddn::runtime::Bound| forward(&node, b, &Options::default()).expect("forward");
+        let unprepared =
+            |b: &ddn::runtime::Bound| forward(&node, b, &Options::default().unprepared()).expect("forward");
         let with_prepared = |b: &ddn::runtime::Bound| prepared.forward(b).expect("forward");
         let (t_fb, (solved, grads)) = time_once(|| fb(&stateless));
         assert_eq!(solved.status, Status::Optimal, "n = {n}: {:?}", solved.info);

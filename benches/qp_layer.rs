@@ -69,7 +69,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use ddn::canon::canonicalize;
 use ddn::diff::backward;
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward, Status};
+use ddn::runtime::{bind, forward, Options, Status};
 use ddn::solve::active_set::ActiveSet;
 use ddn::solve::ipm::Workspace;
 use ddn::solve::{solve, KktMethod, Settings};
@@ -288,11 +288,12 @@ fn qp_layer(c: &mut Criterion) {
         let cot = vec![("z".to_string(), Tensor::vector(Rng::new(0x0c07 + n as u64).normals(n)))];
 
         // Once, untimed: every solver reaches the planted optimum; the probe times pick the settings.
-        let (t_fwd, solved) = time_once(|| forward(&node, &bind(&node, &named).expect("bind")).expect("forward"));
+        let (t_fwd, solved) =
+            time_once(|| forward(&node, &bind(&node, &named).expect("bind"), &Options::default()).expect("forward"));
         assert_eq!(solved.status, Status::Optimal, "n = {n}: {:?}", solved.info);
         let (t_fb, _) = time_once(|| {
             let bound = bind(&node, &named).expect("bind");
-            let mut solved = forward(&node, &bound).expect("forward");
+            let mut solved = forward(&node, &bound, &Options::default()).expect("forward");
             backward(&node, &bound, &mut solved, &cot).expect("backward")
         });
         let (t_bind, bound) = time_once(|| bind(&node, &named).expect("bind"));
@@ -335,7 +336,7 @@ fn qp_layer(c: &mut Criterion) {
         let (t_as, _) = time_once(|| as_call(&mut w_as));
         let (t_fb_ipm, _) = time_once(|| {
             let bound = bind(&node_ipm, &named).expect("bind");
-            let mut solved = forward(&node_ipm, &bound).expect("forward");
+            let mut solved = forward(&node_ipm, &bound, &Options::default()).expect("forward");
             backward(&node_ipm, &bound, &mut solved, &cot).expect("backward")
         });
         let dw = rel_diff(&w_as, &w);
@@ -368,11 +369,11 @@ fn qp_layer(c: &mut Criterion) {
         bench(g, GROUP, "faer_floor", n, t_floor, || floor.run(black_box(it)));
         bench(g, GROUP, "ddn_forward", n, t_fwd, || {
             let bound = bind(&node, black_box(&named)).expect("bind");
-            forward(&node, &bound).expect("forward")
+            forward(&node, &bound, &Options::default()).expect("forward")
         });
         bench(g, GROUP, "ddn_forward_backward", n, t_fb, || {
             let bound = bind(&node, black_box(&named)).expect("bind");
-            let mut solved = forward(&node, &bound).expect("forward");
+            let mut solved = forward(&node, &bound, &Options::default()).expect("forward");
             backward(&node, &bound, &mut solved, black_box(&cot)).expect("backward")
         });
         bench(g, GROUP, "ddn_bind", n, t_bind, || bind(&node, black_box(&named)).expect("bind"));
@@ -385,7 +386,7 @@ fn qp_layer(c: &mut Criterion) {
         bench(g, GROUP, "ddn_active_set", n, t_as, || as_call(&mut w_as));
         bench(g, GROUP, "ddn_forward_backward_ipm", n, t_fb_ipm, || {
             let bound = bind(&node_ipm, black_box(&named)).expect("bind");
-            let mut solved = forward(&node_ipm, &bound).expect("forward");
+            let mut solved = forward(&node_ipm, &bound, &Options::default()).expect("forward");
             backward(&node_ipm, &bound, &mut solved, black_box(&cot)).expect("backward")
         });
         bench(g, GROUP, "clarabel", n, t_cl, || cl.solve(black_box(&cl_settings)));

@@ -45,7 +45,7 @@ use ddn::diff::backward;
 use ddn::eval::Tensor;
 use ddn::kernel::Kernels;
 use ddn::loaded::{Backend, LoadedNode};
-use ddn::runtime::{bind, forward, forward_with_kernels, Status};
+use ddn::runtime::{bind, forward, Options, Status};
 
 use common::{bench, inputs, rel_diff, stdlib_node, time_once, Rng};
 
@@ -173,7 +173,7 @@ type Group<'a> = BenchmarkGroup<'a, WallTime>;
 /// `bind` + forward + backward with the kernels on the JIT.
 fn jit_fwd_bwd(node: &Analysed<'_>, named: &Inputs, kernels: &Arc<dyn Kernels>, cot: &Cot) -> (Vec<f64>, Vec<Tensor>) {
     let bound = bind(node, named).expect("bind");
-    let mut s = forward_with_kernels(node, &bound, kernels.clone()).expect("forward");
+    let mut s = forward(node, &bound, &Options::default().with_kernels(kernels.clone())).expect("forward");
     assert_eq!(s.status, Status::Optimal, "{}: {:?}", node.name, s.info);
     let y = s.outputs[0].1.data.clone();
     (y, backward(node, &bound, &mut s, cot).expect("backward"))
@@ -219,7 +219,7 @@ fn robust_pooling(c: &mut Criterion) {
                 let cot = vec![("y".to_string(), Tensor::vector(v.clone()))];
                 let bound = bind(&node, &named).expect("bind");
                 let (t_ddn, (y, grads)) = time_once(|| {
-                    let mut s = forward(&node, &bound).expect("forward");
+                    let mut s = forward(&node, &bound, &Options::default()).expect("forward");
                     assert_eq!(s.status, Status::Optimal, "{node_name} n = {n}, d = {d}: {:?}", s.info);
                     let y = s.outputs[0].1.data.clone();
                     (y, backward(&node, &bound, &mut s, &cot).expect("backward"))
@@ -235,7 +235,7 @@ fn robust_pooling(c: &mut Criterion) {
                 let g = &mut group;
                 bench(g, GROUP, &format!("ddn_{}_d{d}", p.name), n, t_ddn, || {
                     let bound = bind(&node, black_box(&named)).expect("bind");
-                    let mut s = forward(&node, &bound).expect("forward");
+                    let mut s = forward(&node, &bound, &Options::default()).expect("forward");
                     backward(&node, &bound, &mut s, black_box(&cot)).expect("backward")
                 });
                 bench(g, GROUP, &format!("hand_{}_d{d}", p.name), n, t_hand, || {
@@ -257,7 +257,7 @@ fn robust_pooling(c: &mut Criterion) {
         let cot = vec![("y".to_string(), Tensor::vector(v.clone()))];
         let bound = bind(&node, &named).expect("bind");
         let (t_ddn, (y, grads)) = time_once(|| {
-            let mut s = forward(&node, &bound).expect("forward");
+            let mut s = forward(&node, &bound, &Options::default()).expect("forward");
             assert_eq!(s.status, Status::Optimal, "vector pooling n = {n}: {:?}", s.info);
             let y = s.outputs[0].1.data.clone();
             (y, backward(&node, &bound, &mut s, &cot).expect("backward"))
@@ -273,7 +273,7 @@ fn robust_pooling(c: &mut Criterion) {
         let g = &mut group;
         bench(g, GROUP, "ddn_vec_pseudo_huber_d16", n, t_ddn, || {
             let bound = bind(&node, black_box(&named)).expect("bind");
-            let mut s = forward(&node, &bound).expect("forward");
+            let mut s = forward(&node, &bound, &Options::default()).expect("forward");
             backward(&node, &bound, &mut s, black_box(&cot)).expect("backward")
         });
         bench(g, GROUP, "hand_vec_pseudo_huber_d16", n, t_hand, || vec_by_hand(black_box(&x), n, d, black_box(&v)));

@@ -74,6 +74,29 @@ impl Default for Limits {
     }
 }
 
+/// A budget that is malformed or exceeded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    /// A budget's environment variable that is not a positive integer.
+    #[error("{var} must be a positive integer (the {what}), found `{found}`")]
+    Malformed {
+        /// The variable, e.g. `DDN_MAX_ELEMENTS`.
+        var: &'static str,
+        /// The budget it sets, in words.
+        what: &'static str,
+        /// The value found.
+        found: String,
+    },
+    /// A count over its budget.
+    #[error("{what}, more than {budget}")]
+    Over {
+        /// The counted thing and its count, e.g. "`ones(…)` has 10¹⁹ entries".
+        what: String,
+        /// The budget in words ([`Limits::describe`]).
+        budget: String,
+    },
+}
+
 impl Limits {
     /// The value of budget `b`.
     pub fn get(&self, b: Budget) -> u64 {
@@ -86,14 +109,15 @@ impl Limits {
 
     /// The defaults, with each budget whose variable is set replaced by its
     /// value (a positive integer; anything else is an error naming it).
-    pub fn from_env() -> Result<Limits, String> {
+    pub fn from_env() -> Result<Limits, LimitError> {
         let mut limits = Limits::default();
         for b in Budget::ALL {
             let Ok(text) = std::env::var(b.var()) else { continue };
-            let value =
-                text.trim().parse::<u64>().ok().filter(|&v| v > 0).ok_or_else(|| {
-                    format!("{} must be a positive integer (the {}), found `{text}`", b.var(), b.what())
-                })?;
+            let value = text.trim().parse::<u64>().ok().filter(|&v| v > 0).ok_or_else(|| LimitError::Malformed {
+                var: b.var(),
+                what: b.what(),
+                found: text.clone(),
+            })?;
             match b {
                 Budget::ExprNodes => limits.expr_nodes = value,
                 Budget::Elements => limits.elements = value,
@@ -115,12 +139,12 @@ impl Limits {
         format!("the {} ({}; set {} to raise it)", b.what(), self.get(b), b.var())
     }
 
-    /// `Err(message)` when `count` (None: it overflowed) is over budget `b`;
+    /// An error when `count` (None: it overflowed) is over budget `b`;
     /// `what` names the counted thing, e.g. "`ones(…)` has 10¹⁹ entries".
-    pub fn check(&self, b: Budget, count: Option<u64>, what: impl FnOnce() -> String) -> Result<(), String> {
+    pub fn check(&self, b: Budget, count: Option<u64>, what: impl FnOnce() -> String) -> Result<(), LimitError> {
         match count {
             Some(c) if c <= self.get(b) => Ok(()),
-            _ => Err(format!("{}, more than {}", what(), self.describe(b))),
+            _ => Err(LimitError::Over { what: what(), budget: self.describe(b) }),
         }
     }
 }

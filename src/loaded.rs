@@ -118,7 +118,7 @@ impl<'m> LoadedNode<'m> {
     }
 
     /// The node's kernels on its back end, to share with
-    /// [`crate::runtime::forward_batch_with_kernels`] or to keep beyond this borrow (the
+    /// [`crate::runtime::forward_batch`] (with [`crate::runtime::Options::kernels`]) or to keep beyond this borrow (the
     /// Python package holds them for the life of a layer, so the JIT's
     /// compiled code is reused across calls).
     pub fn kernels(&self) -> Arc<dyn Kernels> {
@@ -158,7 +158,7 @@ impl<'m> LoadedNode<'m> {
     /// Solves every instance of a batch on `threads`, the instances of one size
     /// sharing the node prepared for it and kept here: a later batch at the same
     /// sizes records nothing and reuses the workspaces
-    /// ([`crate::runtime::forward_batch_prepared`]). Results in input order.
+    /// ([`crate::runtime::Prepared::forward_batch`]). Results in input order.
     pub fn forward_batch(&self, bounds: &[Bound], threads: Threads) -> Vec<Result<Solved, RunError>> {
         crate::runtime::batch::forward_batch_by_size(bounds, threads, |b| self.prepared(b))
     }

@@ -4,12 +4,17 @@
 //! recorded then, and its refill emitted as straight-line Rust.
 
 fn main() {
-    let inputs = "prepare/least_squares.json";
-    println!("cargo:rerun-if-changed={inputs}");
-    let prepare = std::fs::read_to_string(inputs)
-        .map_err(|e| format!("cannot read `{inputs}`: {e}"))
-        .and_then(|json| ddn::codegen::Prepare::from_json("least_squares", &json));
-    if let Err(e) = prepare.and_then(|p| ddn::codegen::compile_files_with(&["nodes.ddn"], &[p])) {
+    // Display, not Debug: a file's diagnostics are rendered with carets.
+    if let Err(e) = build() {
         panic!("{e}");
     }
+}
+
+fn build() -> Result<(), Box<dyn std::error::Error>> {
+    let inputs = "prepare/least_squares.json";
+    println!("cargo:rerun-if-changed={inputs}");
+    let json = std::fs::read_to_string(inputs).map_err(|e| format!("cannot read `{inputs}`: {e}"))?;
+    let prepare = ddn::codegen::Prepare::from_json("least_squares", &json)?;
+    ddn::codegen::compile_files_with(&["nodes.ddn"], &[prepare])?;
+    Ok(())
 }

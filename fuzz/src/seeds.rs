@@ -69,7 +69,7 @@ pub fn run() -> Result<Vec<Vec<u8>>, String> {
         };
         let Some(pick) = all.iter().position(|t| t.name == name) else { continue };
         let values: Value = serde_json::from_slice(&read(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;
-        let parsed = ddn::runtime::named_tensors(&values).map_err(|e| e.join("; "))?;
+        let parsed = ddn::runtime::named_tensors(&values).map_err(|e| e.to_string())?;
         let forward = all[pick].interpreted.forward(&parsed).map_err(|e| format!("{name}: {e}"))?;
         let cotangents: serde_json::Map<String, Value> = forward
             .solved

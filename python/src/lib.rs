@@ -6,7 +6,7 @@
 //! leading batch axis of length B; one given as declared is shared by every
 //! instance (broadcast, as cvxpylayers does). Instance i's numbers are exactly
 //! those of an unbatched call with its own parameters, whatever the thread
-//! count: the same code runs per instance ([`runtime::forward_batch_prepared`]).
+//! count: the same code runs per instance ([`runtime::Prepared::forward_batch`]).
 //!
 //! **Kept between calls.** A node keeps its kernels (the JIT's code) and, per
 //! set of dimension sizes, the node prepared for them ([`runtime::Prepared`]: a
@@ -148,7 +148,7 @@ fn load(py: Python<'_>, name: String, source: String, backend: &str) -> PyResult
         }
     };
     // A malformed DDN_MAX_* is an error, as in `ddnc` (not a silent default).
-    ddn::limits::Limits::from_env().map_err(DdnError::new_err)?;
+    ddn::limits::Limits::from_env().map_err(|e| DdnError::new_err(e.to_string()))?;
     let compiled = py.detach(|| on_big_stack(|| ddn::compile(&name, &source)))?;
     if compiled.has_errors() {
         return Err(DdnError::new_err(compiled.diagnostics_text(Color::Never)));
@@ -371,7 +371,7 @@ impl Node {
                     .into_iter()
                     .map(|a| (a.name, Tensor { shape: a.shape, data: a.data }))
                     .collect();
-                let bound = runtime::bind(node, &values).map_err(|e| ddn_error(&e))?;
+                let bound = runtime::bind(node, &values).map_err(|e| ddn_error(&e.0))?;
                 let canon = py.detach(|| on_big_stack(|| ddn::canon::canonicalize(node, &bound)))?;
                 Some(canon.map_err(|e| DdnError::new_err(e.message))?)
             }
@@ -412,7 +412,7 @@ impl Node {
             .collect();
         let owned = &self.owned;
         let once = || -> Result<(), String> {
-            let bound = runtime::bind(node, &values).map_err(|e| e.join("; "))?;
+            let bound = runtime::bind(node, &values).map_err(|e| e.to_string())?;
             owned.prepared(&bound).and_then(|p| p.forward(&bound)).map_err(|e| e.to_string())?;
             Ok(())
         };
@@ -451,7 +451,7 @@ impl Node {
         let bounds = match batch {
             None => {
                 let values = args.into_iter().map(|a| (a.name, Tensor { shape: a.shape, data: a.data })).collect();
-                vec![runtime::bind(node, &values).map_err(|e| ddn_error(&e))?]
+                vec![runtime::bind(node, &values).map_err(|e| ddn_error(&e.0))?]
             }
             Some(b) => bind_batch(node, &args, b).map_err(|e| ddn_error(&e))?,
         };
@@ -511,7 +511,7 @@ fn bind_batch(node: &ddn::ir::Node, args: &[Arg], batch: usize) -> Result<Vec<In
             .collect();
         match runtime::bind(node, &values) {
             Ok(b) => bounds.push(b),
-            Err(e) => return Err(e.into_iter().map(|m| format!("instance {i}: {m}")).collect()),
+            Err(e) => return Err(e.0.into_iter().map(|m| format!("instance {i}: {m}")).collect()),
         }
     }
     Ok(bounds)

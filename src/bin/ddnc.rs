@@ -397,13 +397,13 @@ fn run_node(
 ) -> Result<serde_json::Value, ExitCode> {
     let compiled = load(&call.file, color)?;
     let node = loaded(&compiled, call)?;
-    let values = ddn::runtime::named_tensors(&read_json(&call.inputs)?).map_err(|e| fail(&e))?;
+    let values = ddn::runtime::named_tensors(&read_json(&call.inputs)?).map_err(|e| fail(&e.0))?;
     let cot = match &call.cotangents {
-        Some(path) => Some(ddn::runtime::named_tensors(&read_json(path)?).map_err(|e| fail(&e))?),
+        Some(path) => Some(ddn::runtime::named_tensors(&read_json(path)?).map_err(|e| fail(&e.0))?),
         None => None,
     };
     let dots = match tangents {
-        Some(path) => Some(ddn::runtime::named_tensors(&read_json(path)?).map_err(|e| fail(&e))?),
+        Some(path) => Some(ddn::runtime::named_tensors(&read_json(path)?).map_err(|e| fail(&e.0))?),
         None => None,
     };
     let mut fwd = node.forward(&values).map_err(|e| fail(&[e.to_string()]))?;
@@ -545,9 +545,9 @@ fn build(
     let mut prepared = Vec::new();
     for (node, path) in &inputs {
         let text = read(path).map_err(|e| fail(&[e.trim_start_matches("error: ").to_string()]))?;
-        prepared.push(ddn::codegen::Prepare::from_json(node, &text).map_err(|e| fail(&[e]))?);
+        prepared.push(ddn::codegen::Prepare::from_json(node, &text).map_err(|e| fail(&[e.to_string()]))?);
     }
-    let module = ddn::codegen::emit(&name, &compiled, &prepared).map_err(|e| fail(&[e]))?;
+    let module = ddn::codegen::emit(&name, &compiled, &prepared).map_err(|e| fail(&[e.to_string()]))?;
     std::fs::write(out, module).map_err(|e| fail(&[format!("cannot write `{}`: {e}", out.display())]))
 }
 
@@ -569,8 +569,8 @@ fn explain(file: &PathBuf, only: Option<&str>, inputs: Option<&PathBuf>, color: 
         let node = analysed.node;
         let standard = match inputs {
             Some(path) if node.class.family.is_conic() => {
-                let values = ddn::runtime::named_tensors(&read_json(path)?).map_err(|e| fail(&e))?;
-                let bound = ddn::runtime::bind(node, &values).map_err(|e| fail(&e))?;
+                let values = ddn::runtime::named_tensors(&read_json(path)?).map_err(|e| fail(&e.0))?;
+                let bound = ddn::runtime::bind(node, &values).map_err(|e| fail(&e.0))?;
                 Some(ddn::canon::canonicalize(node, &bound).map_err(|e| fail(&[e.message]))?)
             }
             _ => None,
@@ -600,14 +600,14 @@ fn bench(call: &NodeCall, repeat: usize, color: Color) -> Result<(), ExitCode> {
     use std::time::Instant;
     let start = Instant::now();
     let compiled = load(&call.file, color)?;
-    let values = ddn::runtime::named_tensors(&read_json(&call.inputs)?).map_err(|e| fail(&e))?;
+    let values = ddn::runtime::named_tensors(&read_json(&call.inputs)?).map_err(|e| fail(&e.0))?;
     // Compiling includes a smooth node's symbolic derivation (egg), lowering the
     // kernels and, on the JIT, their machine code for these inputs' sizes.
     let node = loaded(&compiled, call)?;
     node.prepare(&values).map_err(|e| fail(&[e.to_string()]))?;
     let compile_time = start.elapsed().as_secs_f64();
     let cot = match &call.cotangents {
-        Some(p) => Some(ddn::runtime::named_tensors(&read_json(p)?).map_err(|e| fail(&e))?),
+        Some(p) => Some(ddn::runtime::named_tensors(&read_json(p)?).map_err(|e| fail(&e.0))?),
         None => None,
     };
     // One call per kind, timed end to end: bind the inputs, solve (and differentiate).

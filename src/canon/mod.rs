@@ -44,21 +44,14 @@ use crate::solve::ConeProgram;
 use crate::syntax::ast::CmpOp;
 
 /// Why a node could not be put in standard form at these parameter values.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
 pub struct CanonError {
     /// What failed, for the user.
     pub message: String,
     /// The source the failure is about, when known.
     pub span: Option<Span>,
 }
-
-impl std::fmt::Display for CanonError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for CanonError {}
 
 /// A node in standard form, with the way back.
 #[derive(Clone, Debug)]

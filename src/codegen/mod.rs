@@ -93,12 +93,64 @@ pub struct Prepare {
 
 impl Prepare {
     /// The inputs of `node` in the JSON of `ddnc run --inputs` (language.md).
-    pub fn from_json(node: &str, json: &str) -> Result<Prepare, String> {
-        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("inputs of `{node}`: {e}"))?;
-        let inputs =
-            crate::runtime::named_tensors(&value).map_err(|e| format!("inputs of `{node}`: {}", e.join("; ")))?;
+    pub fn from_json(node: &str, json: &str) -> Result<Prepare, BuildError> {
+        let inputs = |problems: Vec<String>| BuildError::Inputs { node: node.to_string(), problems };
+        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| inputs(vec![e.to_string()]))?;
+        let inputs = crate::runtime::named_tensors(&value).map_err(|e| inputs(e.0))?;
         Ok(Prepare { node: node.to_string(), inputs })
     }
+}
+
+/// Why a module could not be generated: what [`emit`] and the build-script
+/// entry points ([`compile_files`]) return, for a user's `build.rs` to fail
+/// with.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A `.ddn` file could not be read, or the module not written.
+    #[error("cannot {action} `{path}`: {source}")]
+    Io {
+        /// `read` or `write`.
+        action: &'static str,
+        /// The file.
+        path: String,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// A file does not check: its diagnostics, rendered with carets.
+    #[error("{0}")]
+    Diagnostics(String),
+    /// Sample inputs (for a node prepared at build time) that are not
+    /// well-formed or do not bind.
+    #[error("inputs of `{node}`: {}", problems.join("; "))]
+    Inputs {
+        /// The node they are for.
+        node: String,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+    /// Inputs to prepare a node the files do not have.
+    #[error("no node `{node}` to prepare in {files}")]
+    NoSuchNode {
+        /// The node named.
+        node: String,
+        /// The files searched.
+        files: String,
+    },
+    /// A node that cannot be prepared or lowered: a smooth node given inputs
+    /// to prepare, a node without derivatives, a failed recording.
+    #[error("node `{node}`: {message}")]
+    Node {
+        /// The node.
+        node: String,
+        /// Why.
+        message: String,
+    },
+    /// A build script's environment without `OUT_DIR`.
+    #[error("OUT_DIR is not set: call this from a build script")]
+    NoOutDir,
+    /// A bug: the emitted text is not Rust.
+    #[error("internal error: the emitted module does not parse: {0}")]
+    Internal(String),
 }
 
 fn emit_node(
@@ -210,27 +262,27 @@ fn emit_node(
 
 /// The standard forms of `node` recorded at the inputs of `prepare` that name
 /// it, by dimension sizes (one per size: the first inputs given win).
-fn recordings(analysed: &Analysed<'_>, prepare: &[Prepare]) -> Result<Vec<(Vec<usize>, Recorded)>, String> {
+fn recordings(analysed: &Analysed<'_>, prepare: &[Prepare]) -> Result<Vec<(Vec<usize>, Recorded)>, BuildError> {
     let node = analysed.node;
+    let fail = |message: String| BuildError::Node { node: node.name.clone(), message };
     let mut out: Vec<(Vec<usize>, Recorded)> = Vec::new();
     for p in prepare.iter().filter(|p| p.node == node.name) {
         if !node.class.family.is_conic() {
-            return Err(format!(
-                "node `{}` is {}: only conic nodes have a standard form to prepare",
-                node.name,
+            return Err(fail(format!(
+                "it is {}: only conic nodes have a standard form to prepare",
                 node.class.family.name()
-            ));
+            )));
         }
         let bound = crate::runtime::bind(node, &p.inputs)
-            .map_err(|e| format!("inputs of node `{}`: {}", node.name, e.join("; ")))?;
+            .map_err(|e| BuildError::Inputs { node: node.name.clone(), problems: e.0 })?;
         if out.iter().any(|(dims, _)| *dims == bound.dims) {
             continue;
         }
-        let kernels = crate::runtime::interpreted(analysed).map_err(|e| e.to_string())?;
+        let kernels = crate::runtime::interpreted(analysed).map_err(|e| fail(e.to_string()))?;
         let env = crate::eval::Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
-        let data = kernels.run(crate::kernel::KernelId::Data, &env).map_err(|e| e.message)?;
+        let data = kernels.run(crate::kernel::KernelId::Data, &env).map_err(|e| fail(e.message))?;
         let recorded = crate::canon::record(node, &bound, &data)
-            .map_err(|e| format!("node `{}` cannot be prepared at build time: {e}", node.name))?;
+            .map_err(|e| fail(format!("cannot be prepared at build time: {e}")))?;
         out.push((bound.dims, recorded));
     }
     Ok(out)
@@ -239,15 +291,18 @@ fn recordings(analysed: &Analysed<'_>, prepare: &[Prepare]) -> Result<Vec<(Vec<u
 /// The Rust module for the checked nodes of `compiled`, the file `file_name`,
 /// its conic nodes prepared at the inputs of `prepare` (each must name a node
 /// of the file); `Err` for a node the typed API cannot express yet.
-pub fn emit(file_name: &str, compiled: &Compiled, prepare: &[Prepare]) -> Result<String, String> {
+pub fn emit(file_name: &str, compiled: &Compiled, prepare: &[Prepare]) -> Result<String, BuildError> {
     let program = &compiled.program;
     if let Some(p) = prepare.iter().find(|p| !program.nodes.iter().any(|n| n.name == p.node)) {
-        return Err(format!("no node `{}` to prepare in `{file_name}`", p.node));
+        return Err(BuildError::NoSuchNode { node: p.node.clone(), files: format!("`{file_name}`") });
     }
     let nodes: Vec<Analysed<'_>> = (0..program.nodes.len()).filter_map(|i| compiled.analysed(i)).collect();
     let sets = nodes
         .iter()
-        .map(|n| crate::runtime::kernel_set(n).map_err(|e| format!("node `{}`: {e}", n.node.name)))
+        .map(|n| {
+            crate::runtime::kernel_set(n)
+                .map_err(|e| BuildError::Node { node: n.node.name.clone(), message: e.to_string() })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let recorded = nodes.iter().map(|n| recordings(n, prepare)).collect::<Result<Vec<_>, _>>()?;
     let mut out = String::new();
@@ -257,8 +312,8 @@ pub fn emit(file_name: &str, compiled: &Compiled, prepare: &[Prepare]) -> Result
         }
         Ok(())
     })();
-    text.map_err(|e| e.to_string())?;
-    let file = syn::parse_file(&out).map_err(|e| format!("internal error: the emitted module does not parse: {e}"))?;
+    text.map_err(|e| BuildError::Internal(e.to_string()))?;
+    let file = syn::parse_file(&out).map_err(|e| BuildError::Internal(e.to_string()))?;
     let body = prettyplease::unparse(&file);
     // prettyplease drops plain comments: put the header back first.
     Ok(format!("// @generated by `ddnc build` from {file_name}. Do not edit.\n{body}"))
@@ -280,29 +335,32 @@ pub mod runtime;
 /// to rerun when a file changes; the crate then has
 /// `include!(concat!(env!("OUT_DIR"), "/layers.rs"));`. A file with errors fails
 /// the build with its rendered diagnostics.
-pub fn compile_files(files: &[&str]) -> Result<(), String> {
+pub fn compile_files(files: &[&str]) -> Result<(), BuildError> {
     compile_files_with(files, &[])
 }
 
 /// [`compile_files`], the conic nodes named in `prepare` prepared at build
 /// time at its inputs ([`Prepare::from_json`]).
-pub fn compile_files_with(files: &[&str], prepare: &[Prepare]) -> Result<(), String> {
-    let out_dir =
-        std::env::var("OUT_DIR").map_err(|_| "OUT_DIR is not set: call this from a build script".to_string())?;
+pub fn compile_files_with(files: &[&str], prepare: &[Prepare]) -> Result<(), BuildError> {
+    let out_dir = std::env::var("OUT_DIR").map_err(|_| BuildError::NoOutDir)?;
     compile_files_into(files, prepare, std::path::Path::new(&out_dir))
 }
 
 /// [`compile_files_with`] into an explicit directory.
-pub fn compile_files_into(files: &[&str], prepare: &[Prepare], out_dir: &std::path::Path) -> Result<(), String> {
+pub fn compile_files_into(files: &[&str], prepare: &[Prepare], out_dir: &std::path::Path) -> Result<(), BuildError> {
     let mut used = vec![false; prepare.len()];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
         let path = std::path::Path::new(file);
-        let source = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{file}`: {e}"))?;
+        let source = std::fs::read_to_string(path).map_err(|source| BuildError::Io {
+            action: "read",
+            path: file.to_string(),
+            source,
+        })?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let compiled = crate::compile(&name, &source);
         if compiled.has_errors() {
-            return Err(compiled.diagnostics_text(crate::diag::Color::Never));
+            return Err(BuildError::Diagnostics(compiled.diagnostics_text(crate::diag::Color::Never)));
         }
         let mine: Vec<Prepare> = (prepare.iter().zip(&mut used))
             .filter(|(p, _)| compiled.program.nodes.iter().any(|n| n.name == p.node))
@@ -314,10 +372,14 @@ pub fn compile_files_into(files: &[&str], prepare: &[Prepare], out_dir: &std::pa
         let module = emit(&name, &compiled, &mine)?;
         let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let target = out_dir.join(format!("{stem}.rs"));
-        std::fs::write(&target, module).map_err(|e| format!("cannot write `{}`: {e}", target.display()))?;
+        std::fs::write(&target, module).map_err(|source| BuildError::Io {
+            action: "write",
+            path: target.display().to_string(),
+            source,
+        })?;
     }
     match prepare.iter().zip(&used).find(|(_, used)| !**used) {
-        Some((p, _)) => Err(format!("no node `{}` to prepare in {}", p.node, files.join(", "))),
+        Some((p, _)) => Err(BuildError::NoSuchNode { node: p.node.clone(), files: files.join(", ") }),
         None => Ok(()),
     }
 }

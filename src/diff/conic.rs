@@ -139,7 +139,7 @@ fn add(a: &Tensor, b: &Tensor, w: f64) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::{bind, forward, named_tensors};
+    use crate::runtime::{bind, forward, named_tensors, Options};
 
     /// The two ways to ∇_θψ agree where both apply: through the node's own
     /// expressions and through the reductions over tracked numbers.
@@ -158,7 +158,7 @@ mod tests {
             "Q": [[2, 0.3], [0.3, 1]], "p": [1, -1], "G": [[1, 1], [-1, 0.5], [0.2, -1]], "h": [0.5, 0.4, 0.3], "s": 1.5
         });
         let bound = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
-        let mut solved = forward(node, &bound).expect("forward");
+        let mut solved = forward(node, &bound, &Options::default()).expect("forward");
         let cot = vec![("z".to_string(), Tensor::vector(vec![0.7, -0.2]))];
         let crate::runtime::node::Context::Conic(ctx) = &mut solved.context else { panic!("a conic node") };
         let mut w = right_hand_side(node, ctx, &cot).expect("rhs");

@@ -49,21 +49,14 @@ pub struct Bound {
 }
 
 /// Why an expression has no value.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
 pub struct EvalError {
     /// Why, for the user.
     pub message: String,
     /// The expression that has no value.
     pub span: Span,
 }
-
-impl std::fmt::Display for EvalError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for EvalError {}
 
 type Res = Result<Tensor, EvalError>;
 

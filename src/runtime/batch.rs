@@ -10,7 +10,7 @@
 //! in input order. The instances of one size share one [`Prepared`] node (its
 //! recording, and a pool of workspaces that the threads draw from), made for the
 //! batch ([`forward_batch`]) or kept by the caller from batch to batch
-//! ([`forward_batch_prepared`], [`crate::loaded::LoadedNode::forward_batch`]). Each
+//! ([`Prepared::forward_batch`], [`crate::loaded::LoadedNode::forward_batch`]). Each
 //! instance keeps its own outcome: an infeasible one has its own
 //! [`Status`](super::Status), a failed one its own [`RunError`], and a panic
 //! inside one instance (a bug: nothing should panic on user input) is caught and
@@ -19,7 +19,7 @@
 //! **Threads.** Every batch function takes [`Threads`]: with [`Threads::Pool`]
 //! the instances run on the current rayon pool, the global one (all cores) or one
 //! the caller chooses with
-//! `rayon::ThreadPoolBuilder::new().num_threads(k).build()?.install(|| forward_batch(.., Threads::Pool))`;
+//! `rayon::ThreadPoolBuilder::new().num_threads(k).build()?.install(|| forward_batch(.., Threads::Pool, ..))`;
 //! with [`Threads::Calling`] they run one after another on the calling thread.
 //! A pool of one thread would give the same numbers, but each call would hand
 //! its work to the pool's thread and wait for it to finish: a wake-up and a
@@ -37,15 +37,14 @@
 
 use std::borrow::Borrow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::inputs::Bound;
-use super::node::{interpreted, RunError, Solved};
+use super::node::{forward, Options, RunError, Solved};
 use super::prepared::Prepared;
 use crate::analysis::Analysed;
-use crate::kernel::Kernels;
+use crate::solve::ipm;
 
 /// Where the instances of a batch run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,38 +67,44 @@ impl Threads {
     }
 }
 
-/// [`super::forward`] for every instance, on `threads`; results in the order of `bounds`.
-pub fn forward_batch(node: &Analysed<'_>, bounds: &[Bound], threads: Threads) -> Vec<Result<Solved, RunError>> {
-    match interpreted(node) {
-        Ok(kernels) => forward_batch_with_kernels(node, bounds, kernels, threads),
+/// [`super::forward`] for every instance, on `threads`, with one set of
+/// `options`; results in the order of `bounds`. The instances of one size share
+/// one [`Prepared`] node and its kernels (a JIT's compiled code is shared, not
+/// compiled per instance); unprepared ([`super::Options::unprepared`]), each
+/// instance is canonicalised on its own.
+pub fn forward_batch(
+    node: &Analysed<'_>,
+    bounds: &[Bound],
+    threads: Threads,
+    options: &Options,
+) -> Vec<Result<Solved, RunError>> {
+    if options.unprepared {
+        return threads.map(bounds.iter().collect(), |bound| isolated(|| forward(node, bound, options)));
+    }
+    let setup = options.kernels_for(node).and_then(|k| {
+        let settings =
+            if node.node.class.family.is_conic() { options.settings_for(node.node)? } else { ipm::Settings::default() };
+        Ok((k, settings))
+    });
+    match setup {
+        Ok((kernels, settings)) => forward_batch_by_size(bounds, threads, |b| {
+            Prepared::with_settings(node, b, kernels.clone(), settings.clone())
+        }),
         Err(e) => bounds.iter().map(|_| Err(e.clone())).collect(),
     }
 }
 
-/// [`super::forward_with_kernels`] for every instance, on `threads`, all sharing
-/// `kernels` (a JIT's compiled code is shared, not compiled per instance).
-pub fn forward_batch_with_kernels(
-    node: &Analysed<'_>,
-    bounds: &[Bound],
-    kernels: Arc<dyn Kernels>,
-    threads: Threads,
-) -> Vec<Result<Solved, RunError>> {
-    forward_batch_by_size(bounds, threads, |b| Prepared::new(node, b, kernels.clone()))
-}
-
-/// [`Prepared::forward`] for every instance, on `threads`, all sharing `prepared`
-/// (its recording, and its pool of workspaces that the threads draw from). A
-/// caller that keeps `prepared` from one batch to the next records the node once
-/// and builds its workspaces once (one per instance solved at a time; a
-/// workspace is back in the pool when the [`Solved`] that holds it is dropped).
-/// Every instance has the prepared sizes (of a conic node, an instance of other
-/// sizes gets an error).
-pub fn forward_batch_prepared(
-    prepared: &Prepared<'_>,
-    bounds: &[Bound],
-    threads: Threads,
-) -> Vec<Result<Solved, RunError>> {
-    threads.map(bounds.iter().collect(), |bound| isolated(|| prepared.forward(bound)))
+impl Prepared<'_> {
+    /// [`Prepared::forward`] for every instance, on `threads`, all sharing this
+    /// node (its recording, and its pool of workspaces that the threads draw
+    /// from). A caller that keeps the node from one batch to the next records
+    /// it once and builds its workspaces once (one per instance solved at a
+    /// time; a workspace is back in the pool when the [`Solved`] that holds it
+    /// is dropped). Every instance has the prepared sizes (of a conic node, an
+    /// instance of other sizes gets an error).
+    pub fn forward_batch(&self, bounds: &[Bound], threads: Threads) -> Vec<Result<Solved, RunError>> {
+        threads.map(bounds.iter().collect(), |bound| isolated(|| self.forward(bound)))
+    }
 }
 
 /// The batch with one prepared node per set of sizes, from `prepare` at the

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use super::inputs::bind;
-use super::node::{forward_with, Status};
+use super::node::{forward, Options, Status};
 use crate::analysis::Analysed;
 use crate::eval::Tensor;
 use crate::solve::ipm;
@@ -51,11 +51,15 @@ pub fn check_gradients(
     cotangents: &BTreeMap<String, Tensor>,
     gradients: &BTreeMap<String, Tensor>,
 ) -> Vec<GradientCheck> {
-    let settings =
-        ipm::Settings { tol_gap_abs: 1e-12, tol_gap_rel: 1e-12, tol_feas: 1e-12, ..ipm::Settings::default() };
+    let options = Options::default().with_settings(ipm::Settings {
+        tol_gap_abs: 1e-12,
+        tol_gap_rel: 1e-12,
+        tol_feas: 1e-12,
+        ..ipm::Settings::default()
+    });
     let loss = |values: &BTreeMap<String, Tensor>| -> Option<f64> {
         let bound = bind(node.node, values).ok()?;
-        let solved = forward_with(node, &bound, &settings).ok()?;
+        let solved = forward(node, &bound, &options).ok()?;
         // At 1e-12 a second-order cone's polished gap may only reach the reduced
         // tolerances (`optimal_inaccurate`); such a point is still accurate to ~1e-10.
         matches!(solved.status, Status::Optimal | Status::OptimalInaccurate).then(|| {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::atoms::Atom;
 use crate::eval::Tensor;
 use crate::ir::{Dim, Expr, ExprKind, Node, Relation, Shape};
-use crate::limits::{count_words, Budget, Limits};
+use crate::limits::{count_words, Budget, LimitError, Limits};
 use crate::syntax::ast::BaseType;
 
 use crate::linalg::all_finite;
@@ -23,9 +23,20 @@ pub use crate::linalg::SYM_TOL;
 /// read bound parameters (`canon`, `symbolic`).
 pub use crate::eval::Bound;
 
+/// Every problem found with a set of inputs, each message naming the input
+/// (what [`bind`] and [`named_tensors`] return: all of them at once, so a
+/// user fixes them in one go, not one per run).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct InputErrors(pub Vec<String>);
+
 /// A JSON number (scalar), array of numbers (vector) or array of equal-length
 /// row arrays (matrix, row-major) as a tensor.
-pub fn tensor_from_json(v: &Value) -> Result<Tensor, String> {
+pub fn tensor_from_json(v: &Value) -> Result<Tensor, InputErrors> {
+    json_tensor(v).map_err(|e| InputErrors(vec![e]))
+}
+
+fn json_tensor(v: &Value) -> Result<Tensor, String> {
     let num = |x: &Value| x.as_f64().ok_or_else(|| format!("expected a number, found `{x}`"));
     match v {
         Value::Number(_) => Ok(Tensor::scalar(num(v)?)),
@@ -64,12 +75,14 @@ pub fn tensor_to_json(t: &Tensor) -> Value {
 }
 
 /// Reads a JSON object of named values.
-pub fn named_tensors(v: &Value) -> Result<BTreeMap<String, Tensor>, Vec<String>> {
-    let Value::Object(map) = v else { return Err(vec!["expected a JSON object from names to values".into()]) };
+pub fn named_tensors(v: &Value) -> Result<BTreeMap<String, Tensor>, InputErrors> {
+    let Value::Object(map) = v else {
+        return Err(InputErrors(vec!["expected a JSON object from names to values".into()]));
+    };
     let mut out = BTreeMap::new();
     let mut errors = Vec::new();
     for (k, v) in map {
-        match tensor_from_json(v) {
+        match json_tensor(v) {
             Ok(t) => {
                 out.insert(k.clone(), t);
             }
@@ -79,7 +92,7 @@ pub fn named_tensors(v: &Value) -> Result<BTreeMap<String, Tensor>, Vec<String>>
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(errors)
+        Err(InputErrors(errors))
     }
 }
 
@@ -95,7 +108,7 @@ pub(crate) fn shape_words(shape: &[usize]) -> String {
 
 /// Binds named values to `node`'s parameters: resolves dimension names and checks
 /// everything. Returns every problem found, each naming the input.
-pub fn bind(node: &Node, inputs: &BTreeMap<String, Tensor>) -> Result<Bound, Vec<String>> {
+pub fn bind(node: &Node, inputs: &BTreeMap<String, Tensor>) -> Result<Bound, InputErrors> {
     let mut errors = Vec::new();
     for k in inputs.keys() {
         if !node.params.iter().any(|p| p.name == *k) {
@@ -128,10 +141,10 @@ pub fn bind(node: &Node, inputs: &BTreeMap<String, Tensor>) -> Result<Bound, Vec
         }
     }
     if !errors.is_empty() {
-        return Err(errors);
+        return Err(InputErrors(errors));
     }
     let dims: Vec<usize> = dims.into_iter().map(|d| d.map_or(0, |(v, ..)| v)).collect();
-    check_budgets(node, &dims, Limits::current()).map_err(|e| vec![e])?;
+    check_budgets(node, &dims, Limits::current()).map_err(|e| InputErrors(vec![e.to_string()]))?;
     Ok(Bound { params, dims })
 }
 
@@ -166,7 +179,7 @@ fn largest(e: &Expr, dims: &[usize]) -> Option<u64> {
 /// `rows·n` for a least-squares node's QR — against the dense-matrix budget.
 /// (The dense matrices are allocated in `smooth::interior`, `kernel::problem`,
 /// `diff::ift` and `solve::direct`; this is the one entry they all pass.)
-fn check_budgets(node: &Node, dims: &[usize], limits: &Limits) -> Result<(), String> {
+fn check_budgets(node: &Node, dims: &[usize], limits: &Limits) -> Result<(), LimitError> {
     let sizes = || {
         let named: Vec<String> = node.dims.iter().zip(dims).map(|(d, v)| format!("{} = {v}", d.name)).collect();
         if named.is_empty() {

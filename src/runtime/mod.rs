@@ -10,11 +10,8 @@ pub mod prepared;
 pub(crate) mod smooth;
 pub(crate) mod special;
 
-pub use batch::{forward_batch, forward_batch_prepared, forward_batch_with_kernels, Threads};
+pub use batch::{forward_batch, Threads};
 pub use info::{Facts, Info};
-pub use inputs::{bind, named_tensors, tensor_from_json, tensor_to_json, Bound};
-pub use node::{
-    forward, forward_unprepared, forward_with, forward_with_kernels, interpreted, kernel_set, prepare, settings,
-    RunError, Solved, Status,
-};
+pub use inputs::{bind, named_tensors, tensor_from_json, tensor_to_json, Bound, InputErrors};
+pub use node::{forward, interpreted, kernel_set, prepare, settings, Options, RunError, Solved, Status};
 pub use prepared::{Prepared, Workspace};

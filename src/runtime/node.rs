@@ -150,8 +150,8 @@ impl Conic {
 pub enum RunError {
     /// The inputs break the node's contract: every message of
     /// [`super::bind`]'s checks.
-    #[error("{}", .0.join("; "))]
-    Inputs(Vec<String>),
+    #[error(transparent)]
+    Inputs(#[from] super::inputs::InputErrors),
     /// A parameter whose size is not the one a [`super::Prepared`] node was
     /// made for.
     #[error("node `{node}`: parameter `{param}` has {found} entries, prepared for {expected}")]
@@ -254,39 +254,76 @@ pub fn prepare(node: &Analysed<'_>) -> Result<(), RunError> {
     kernel_set(node).map(|_| ())
 }
 
-/// Solves `node` at the bound parameter values, with the node's own settings,
-/// its kernels run by the interpreter. Each call prepares the node afresh
-/// ([`super::Prepared`]); keep a `Prepared` to solve many times at one size.
-pub fn forward(node: &Analysed<'_>, bound: &Bound) -> Result<Solved, RunError> {
-    forward_with_kernels(node, bound, interpreted(node)?)
+/// How [`forward`] and [`super::forward_batch`] solve a node. The default is
+/// what a user of the node gets: its own settings (`solve using ipm(...)`),
+/// its kernels run by the interpreter, its reductions recorded once per size
+/// and replayed ([`Prepared`]).
+#[derive(Clone, Default)]
+pub struct Options {
+    /// The back end that runs the node's kernels (the evaluator, the
+    /// interpreter, a generated module or the JIT: they agree bit for bit);
+    /// `None`: the interpreter over the node's own kernel set. The backward
+    /// pass of the result runs the same kernels.
+    pub kernels: Option<Arc<dyn Kernels>>,
+    /// IPM settings in place of the node's own; a smooth node, which has no
+    /// IPM, is solved with its own settings whatever this says.
+    pub settings: Option<ipm::Settings>,
+    /// Canonicalise afresh at the parameter values instead of replaying a
+    /// recording: the reference a [`Prepared`] node's replay is checked
+    /// against (no recording, no reuse).
+    pub unprepared: bool,
 }
 
-/// Solves `node` with its kernels run by `kernels` (the evaluator, the
-/// interpreter, a generated module or the JIT: they agree bit for bit). The
-/// backward pass of the result runs the same kernels.
-pub fn forward_with_kernels(node: &Analysed<'_>, bound: &Bound, kernels: Arc<dyn Kernels>) -> Result<Solved, RunError> {
+impl Options {
+    /// These options with the node's kernels run by `kernels`.
+    pub fn with_kernels(self, kernels: Arc<dyn Kernels>) -> Options {
+        Options { kernels: Some(kernels), ..self }
+    }
+
+    /// These options with explicit IPM settings.
+    pub fn with_settings(self, settings: ipm::Settings) -> Options {
+        Options { settings: Some(settings), ..self }
+    }
+
+    /// These options canonicalising at every call ([`Options::unprepared`]).
+    pub fn unprepared(self) -> Options {
+        Options { unprepared: true, ..self }
+    }
+
+    /// The kernels these options name, or the node's interpreted ones.
+    pub(crate) fn kernels_for(&self, node: &Analysed<'_>) -> Result<Arc<dyn Kernels>, RunError> {
+        match &self.kernels {
+            Some(k) => Ok(k.clone()),
+            None => interpreted(node),
+        }
+    }
+
+    /// The IPM settings these options name, checked, or the node's own.
+    pub(crate) fn settings_for(&self, node: &Node) -> Result<ipm::Settings, RunError> {
+        match &self.settings {
+            Some(s) => {
+                method_fits(node)?;
+                s.validate()?;
+                Ok(s.clone())
+            }
+            None => settings(node),
+        }
+    }
+}
+
+/// Solves `node` at the bound parameter values, as `options` say. Each call
+/// prepares the node afresh ([`Prepared`]); keep a `Prepared` (or a
+/// [`crate::loaded::LoadedNode`]) to solve many times at one size.
+pub fn forward(node: &Analysed<'_>, bound: &Bound, options: &Options) -> Result<Solved, RunError> {
+    let kernels = options.kernels_for(node)?;
     if !node.node.class.family.is_conic() {
         return super::smooth::forward(node, bound, kernels);
     }
-    Prepared::new(node, bound, kernels)?.forward(bound)
-}
-
-/// Solves `node` with explicit IPM settings (a smooth node, which has no IPM,
-/// is solved with its own).
-pub fn forward_with(node: &Analysed<'_>, bound: &Bound, settings: &ipm::Settings) -> Result<Solved, RunError> {
-    if !node.node.class.family.is_conic() {
-        return super::smooth::forward(node, bound, interpreted(node)?);
+    let settings = options.settings_for(node.node)?;
+    if options.unprepared {
+        return conic_unprepared(node.node, bound, &settings, &*kernels);
     }
-    Prepared::with_settings(node, bound, interpreted(node)?, settings.clone())?.forward(bound)
-}
-
-/// Solves `node` by canonicalising it at `bound` (no recording, no reuse): the
-/// reference a [`Prepared`] node's replay is checked against.
-pub fn forward_unprepared(node: &Analysed<'_>, bound: &Bound) -> Result<Solved, RunError> {
-    if !node.node.class.family.is_conic() {
-        return super::smooth::forward(node, bound, interpreted(node)?);
-    }
-    conic_unprepared(node.node, bound, &settings(node.node)?, &Interpreted(kernel_set(node)?))
+    Prepared::with_settings(node, bound, kernels, settings)?.forward(bound)
 }
 
 /// A conic node without a recording: its data subexpressions by the `Data`

@@ -167,7 +167,7 @@ impl Lowerer<'_, '_> {
             format!("`{}` has {} entries", self.show(&out.shape), count_words(elements))
         }) {
             Ok(()) => Some(out),
-            Err(m) => self.err(Diagnostic::error(m).at(out.span, "this value is too large")),
+            Err(m) => self.err(Diagnostic::error(m.to_string()).at(out.span, "this value is too large")),
         }
     }
 

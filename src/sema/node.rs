@@ -330,7 +330,7 @@ impl<'d> NodeBuilder<'_, 'd> {
             format!("`{}` has {} entries", self.show(&Shape(shape.clone())), crate::limits::count_words(elements))
         });
         if let Err(m) = too_large {
-            self.error(Diagnostic::error(m).at(ty.span, "too large"));
+            self.error(Diagnostic::error(m.to_string()).at(ty.span, "too large"));
             ok = false;
         }
         if matches!(ty.base, BaseType::Sym | BaseType::Psd) && !(shape.len() == 2 && shape[0] == shape[1]) {

@@ -67,7 +67,8 @@ impl Wrt {
 
 /// An expression the differentiator has no rule for. Every operation and atom
 /// of the language has one; this guards what a new atom may lack.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
 pub struct DeriveError {
     /// Which mode has no rule for what ("reverse mode has no rule for `foo` ...").
     pub message: String,
@@ -85,11 +86,3 @@ impl DeriveError {
         DeriveError { message: format!("{mode} has no rule for {what} of a differentiated leaf"), span: e.span }
     }
 }
-
-impl std::fmt::Display for DeriveError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for DeriveError {}

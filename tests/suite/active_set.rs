@@ -6,7 +6,7 @@
 //! singular P, a weakly active constraint).
 
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward, forward_unprepared, named_tensors, Status};
+use ddn::runtime::{bind, forward, named_tensors, Options, Status};
 use ddn::solve::active_set::{ActiveSet, Refusal};
 use ddn::solve::{ipm, ConeBlock, ConeProgram, Settings, Triplets};
 use serde_json::{json, Value};
@@ -48,8 +48,8 @@ fn compare_with_ipm(inputs: &Value, cot: &[(String, Tensor)]) -> String {
     let (fast, slow) = (node(OPTNET), node(&by_ipm()));
     let named = named_tensors(inputs).expect("inputs");
     let (bf, bs) = (bind(&fast, &named).expect("bind"), bind(&slow, &named).expect("bind"));
-    let mut f = forward(&fast, &bf).expect("forward");
-    let mut s = forward(&slow, &bs).expect("forward");
+    let mut f = forward(&fast, &bf, &Options::default()).expect("forward");
+    let mut s = forward(&slow, &bs, &Options::default()).expect("forward");
     assert_eq!((f.status, s.status), (Status::Optimal, Status::Optimal), "{:?} / {:?}", f.info, s.info);
     assert_eq!(s.info.solver, "ipm");
     for ((name, a), (_, b)) in f.outputs.iter().zip(&s.outputs) {
@@ -84,7 +84,7 @@ fn active_set_agrees_with_the_interior_point_method() {
         let cot = cotangents(&mut rng, n, k, q);
         assert_eq!(compare_with_ipm(&inputs, &cot), "active_set", "n = {n}");
         let bound = bind(&node(OPTNET), &named_tensors(&inputs).expect("in")).expect("bind");
-        let solved = forward(&node(OPTNET), &bound).expect("forward");
+        let solved = forward(&node(OPTNET), &bound, &Options::default()).expect("forward");
         close(&solved.outputs[0].1.data, &z, 1e-10, "planted optimum");
     }
     let mut solved_by_active_set = 0;
@@ -115,7 +115,7 @@ fn active_set_gradients_match_central_differences() {
         let mut rng = Rng(seed);
         let (inputs, _) = rng.planted_optnet(n, k, q);
         let bound = bind(&optnet, &named_tensors(&inputs).expect("in")).expect("bind");
-        assert_eq!(forward(&optnet, &bound).expect("forward").info.solver, "active_set");
+        assert_eq!(forward(&optnet, &bound, &Options::default()).expect("forward").info.solver, "active_set");
         check(&optnet, inputs, cotangents(&mut rng, n, k, q));
     }
 }
@@ -128,7 +128,10 @@ fn prepared_and_unprepared_active_set_agree_bit_for_bit() {
     let mut rng = Rng(31);
     let (inputs, _) = rng.planted_optnet(7, 8, 2);
     let bound = bind(&optnet, &named_tensors(&inputs).expect("in")).expect("bind");
-    let (mut a, mut b) = (forward(&optnet, &bound).expect("fwd"), forward_unprepared(&optnet, &bound).expect("fwd"));
+    let (mut a, mut b) = (
+        forward(&optnet, &bound, &Options::default()).expect("fwd"),
+        forward(&optnet, &bound, &Options::default().unprepared()).expect("fwd"),
+    );
     assert_eq!((a.info.solver, b.info.solver), ("active_set", "active_set"));
     assert_eq!(a.outputs, b.outputs);
     let cot = cotangents(&mut rng, 7, 8, 2);
@@ -255,8 +258,8 @@ fn refusals_fall_back_to_the_interior_point_method() {
     let (inputs, _) = rng.planted_optnet(4, 8, 1);
     let (fast, slow) = (node(OPTNET), node(&by_ipm()));
     let named = named_tensors(&inputs).expect("in");
-    let s = forward(&fast, &bind(&fast, &named).expect("bind")).expect("forward");
-    let r = forward(&slow, &bind(&slow, &named).expect("bind")).expect("forward");
+    let s = forward(&fast, &bind(&fast, &named).expect("bind"), &Options::default()).expect("forward");
+    let r = forward(&slow, &bind(&slow, &named).expect("bind"), &Options::default()).expect("forward");
     assert_eq!((s.status, Some(s.info.solver)), (Status::Optimal, Some("ipm")));
     close(&s.outputs[0].1.data, &r.outputs[0].1.data, 1e-7, "z of an over-determined vertex");
 
@@ -264,7 +267,7 @@ fn refusals_fall_back_to_the_interior_point_method() {
     let optnet = node(OPTNET);
     let run = |inputs: Value| {
         let bound = bind(&optnet, &named_tensors(&inputs).expect("in")).expect("bind");
-        forward(&optnet, &bound).expect("forward")
+        forward(&optnet, &bound, &Options::default()).expect("forward")
     };
     let base =
         |g: Value, h: Value| json!({"Q": [[1, 0], [0, 1]], "p": [-1, 0], "G": g, "h": h, "A": [[0, 1]], "b": [0]});
@@ -293,7 +296,7 @@ fn active_set_accepts_and_is_exact_at_every_objective_scale() {
     let v = [0.4, -1.1, 2.0, 0.6, -0.3];
     for c in [1e-8, 1e-3, 1.0, 1e6] {
         let b = bind(&n, &named_tensors(&json!({"a": a, "c": c})).expect("inputs")).expect("bind");
-        let mut s = forward(&n, &b).expect("forward");
+        let mut s = forward(&n, &b, &Options::default()).expect("forward");
         assert_eq!(s.status, Status::Optimal, "c = {c}: {:?}", s.info);
         assert_eq!(s.info.solver, "active_set", "c = {c}: {:?}", s.info);
         let want: Vec<f64> = a.iter().map(|x| x.max(0.0)).collect();

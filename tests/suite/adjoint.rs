@@ -5,7 +5,7 @@
 //! are in `backward` and `smooth_nodes`).
 
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward, named_tensors, Status};
+use ddn::runtime::{bind, forward, named_tensors, Options, Status};
 use serde_json::{json, Value};
 
 use super::backward::{loss, node_of};
@@ -21,7 +21,7 @@ fn adjoint_identity(
     h: f64,
 ) {
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
-    let mut s = forward(node, &b).expect("forward");
+    let mut s = forward(node, &b, &Options::default()).expect("forward");
     assert_eq!(s.status, Status::Optimal, "{}: {:?}", node.name, s.info);
     let grads = ddn::diff::backward(node, &b, &mut s, cot).expect("backward");
     let mut dirs = Vec::new();

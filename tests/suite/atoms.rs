@@ -10,7 +10,7 @@
 use ddn::atoms::{self, lattice::ConeClass};
 use ddn::eval::{eval, vjp, Env, Tensor};
 use ddn::ir::{Expr, ExprKind, Family, Node, Shape, VarId};
-use ddn::runtime::{bind, forward, named_tensors, Bound, Status};
+use ddn::runtime::{bind, forward, named_tensors, Bound, Options, Status};
 use ddn::symbolic::{grad, Wrt};
 use serde_json::json;
 
@@ -196,7 +196,8 @@ fn every_atom_evaluates_differentiates_and_reduces() {
             "`{name}`: {:?}",
             conic.class.family
         );
-        let solved = forward(&analysed(conic), &bound).unwrap_or_else(|e| panic!("`{name}`: the cone program: {e}"));
+        let solved = forward(&analysed(conic), &bound, &Options::default())
+            .unwrap_or_else(|e| panic!("`{name}`: the cone program: {e}"));
         assert!(
             matches!(solved.status, Status::Optimal | Status::OptimalInaccurate),
             "`{name}`: the cone program ends {}",

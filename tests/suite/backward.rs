@@ -4,7 +4,7 @@
 
 use ddn::analysis::Analysed;
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward_with, named_tensors, Status};
+use ddn::runtime::{bind, forward, named_tensors, Options, Status};
 use ddn::solve::Settings;
 use serde_json::{json, Value};
 
@@ -52,7 +52,7 @@ pub(super) fn loss(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(S
 /// [`loss`], its forward accepted as [`assert_accurate_to`] `near`.
 fn loss_to(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(String, Tensor)], near: f64) -> f64 {
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
-    let s = forward_with(node, &b, &tight()).expect("forward");
+    let s = forward(node, &b, &Options::default().with_settings(tight())).expect("forward");
     assert_accurate_to(&s, near);
     cot.iter()
         .map(|(k, v)| {
@@ -101,7 +101,7 @@ pub(super) fn check_with(
     stencil: Stencil,
 ) -> Vec<Tensor> {
     let b = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
-    let mut s = forward_with(node, &b, &tight()).expect("forward");
+    let mut s = forward(node, &b, &Options::default().with_settings(tight())).expect("forward");
     assert_accurate_to(&s, stencil.near());
     let grads = ddn::diff::backward(node, &b, &mut s, &cot).expect("backward");
     if let Err(m) = differences(node, &inputs, &cot, &grads, stencil) {
@@ -303,7 +303,7 @@ fn active_norm_ball_matches_its_closed_form() {
     let (bv, r) = ([2.0, -1.0, 0.5], 0.7);
     let inputs = json!({"A": [[1, 0, 0], [0, 1, 0], [0, 0, 1]], "b": bv, "r": r});
     let b = bind(&ball, &named_tensors(&inputs).expect("inputs")).expect("bind");
-    let mut s = forward_with(&ball, &b, &Settings::default()).expect("forward");
+    let mut s = forward(&ball, &b, &Options::default().with_settings(Settings::default())).expect("forward");
     let vx = [0.4, -1.1, 0.3];
     let vl = 0.8;
     let cot = vec![("x".to_string(), Tensor::vector(vx.to_vec())), ("radius".to_string(), Tensor::scalar(vl))];
@@ -351,7 +351,7 @@ fn quad_form_of_a_parameter_matrix_in_a_constraint_matches_differences_and_the_c
     let s = (0..n).map(|i| c[i] * y[(i, 0)]).sum::<f64>().sqrt();
     let vy: f64 = (0..n).map(|i| v[i] * y[(i, 0)]).sum();
     let b = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
-    let solved = forward_with(&node, &b, &tight()).expect("forward");
+    let solved = forward(&node, &b, &Options::default().with_settings(tight())).expect("forward");
     for i in 0..n {
         let x = solved.outputs[0].1.data[i];
         assert!((x - (x0[i] - y[(i, 0)] / s)).abs() < 1e-9, "x[{i}] = {x}");
@@ -365,7 +365,7 @@ fn quad_form_of_a_parameter_matrix_in_a_constraint_matches_differences_and_the_c
         }
     }
 
-    let mut unprepared = ddn::runtime::forward_unprepared(&node, &b).expect("forward");
+    let mut unprepared = ddn::runtime::forward(&node, &b, &Options::default().unprepared()).expect("forward");
     let other = ddn::diff::backward(&node, &b, &mut unprepared, &cot).expect("backward");
     for (g, h) in grads.iter().zip(&other) {
         for (a, b) in g.data.iter().zip(&h.data) {
@@ -386,12 +386,13 @@ fn every_conic_node_has_a_gradient_in_every_parameter() {
         let json_inputs: serde_json::Map<String, Value> =
             inputs.iter().map(|(k, t)| (k.clone(), ddn::runtime::tensor_to_json(t))).collect();
         let b = bind(node, inputs).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        let solved = forward_with(node, &b, &tight()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let solved =
+            forward(node, &b, &Options::default().with_settings(tight())).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(solved.status, Status::Optimal, "{name}");
         let cot = super::seeded::cotangents(name, &solved);
         let grads = check(node, Value::Object(json_inputs), cot.clone());
         assert_eq!(grads.len(), node.params.len(), "{name}");
-        let mut unprepared = ddn::runtime::forward_unprepared(node, &b).expect("forward");
+        let mut unprepared = ddn::runtime::forward(node, &b, &Options::default().unprepared()).expect("forward");
         let other = ddn::diff::backward(node, &b, &mut unprepared, &cot)
             .unwrap_or_else(|e| panic!("{name}: the unprepared backward refused: {e}"));
         for (g, h) in grads.iter().zip(&other) {
@@ -421,7 +422,7 @@ fn random_qp_gradient_accuracy() {
         let inputs = json!({"Q": qm, "p": p, "G": g, "h": h, "A": a, "b": b});
         let cot = vec![("z".to_string(), Tensor::vector(rng.vec(n)))];
         let bound = bind(&node, &named_tensors(&inputs).expect("in")).expect("bind");
-        let mut s = forward_with(&node, &bound, &tight()).expect("forward");
+        let mut s = forward(&node, &bound, &Options::default().with_settings(tight())).expect("forward");
         let grads = ddn::diff::backward(&node, &bound, &mut s, &cot).expect("backward");
         // Reference for p and h (the layer's usual learnable inputs).
         for (name, k) in [("p", 1usize), ("h", 3usize)] {
@@ -458,7 +459,7 @@ fn equality_qp_by_one_kkt_factorisation() {
     let (n, k) = (4, 2);
     let inputs = json!({"Q": rng.spd(n, 0.5), "p": rng.vec(n), "A": rng.mat(k, n), "b": rng.vec(k)});
     let bound = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
-    let s = forward_with(&node, &bound, &tight()).expect("forward");
+    let s = forward(&node, &bound, &Options::default().with_settings(tight())).expect("forward");
     assert_eq!(s.info.solver, "kkt");
     // The same node through the interior point method, an independent solver.
     let by_ipm = node_src(
@@ -468,8 +469,12 @@ fn equality_qp_by_one_kkt_factorisation() {
             solve using ipm(tol = 1e-12)
         }",
     );
-    let r = forward_with(&by_ipm, &bind(&by_ipm, &named_tensors(&inputs).expect("in")).expect("bind"), &tight())
-        .expect("forward");
+    let r = forward(
+        &by_ipm,
+        &bind(&by_ipm, &named_tensors(&inputs).expect("in")).expect("bind"),
+        &Options::default().with_settings(tight()),
+    )
+    .expect("forward");
     assert_eq!(r.info.solver, "ipm");
     for ((name, direct), (_, ipm)) in s.outputs.iter().zip(&r.outputs) {
         for (a, b) in direct.data.iter().zip(&ipm.data) {
@@ -487,7 +492,7 @@ fn least_squares_paths() {
     let node = node_of("stdlib/least_squares.ddn", "least_squares");
     let run = |node: &ddn::analysis::Analysed<'_>, a: Value| {
         let b = bind(node, &named_tensors(&json!({"A": a, "b": [1, 2, 3]})).expect("in")).expect("bind");
-        forward_with(node, &b, &Settings::default()).expect("forward")
+        forward(node, &b, &Options::default().with_settings(Settings::default())).expect("forward")
     };
     assert_eq!(run(&node, json!([[1, 0], [0, 1], [1, 1]])).info.solver, "qr");
     let deficient = run(&node, json!([[1, 2], [2, 4], [3, 6]]));
@@ -515,7 +520,7 @@ fn weakly_active_constraint_gets_a_bracketed_answer() {
     let y = [0.0, -0.5, 0.7];
     let inputs = json!({ "y": y });
     let b = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
-    let mut s = forward_with(&node, &b, &tight()).expect("forward");
+    let mut s = forward(&node, &b, &Options::default().with_settings(tight())).expect("forward");
     assert_eq!(s.info.weakly_active, ["cap"]);
     let cot = vec![("x".to_string(), Tensor::vector(vec![1.0, 1.0, 1.0]))];
     let g = ddn::diff::backward(&node, &b, &mut s, &cot).expect("backward");
@@ -582,12 +587,13 @@ fn norm_ball_solution_against_the_secular_equation() {
     let want = secular(&a, &bv, r);
     let inputs = json!({"A": a, "b": bv, "r": r});
     let b = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
-    let s = forward_with(&node, &b, &Settings::default()).expect("forward");
+    let s = forward(&node, &b, &Options::default().with_settings(Settings::default())).expect("forward");
     let x = &s.outputs[0].1.data;
     for k in 0..2 {
         assert!((x[k] - want[k]).abs() < 1e-10, "x = {x:?}, the secular equation gives {want:?}");
     }
-    let raw = forward_with(&node, &b, &Settings { polish: false, ..Settings::default() }).expect("forward");
+    let raw = forward(&node, &b, &Options::default().with_settings(Settings { polish: false, ..Settings::default() }))
+        .expect("forward");
     assert!((raw.outputs[0].1.data[0] - want[0]).abs() > 1e-8, "the IPM alone was expected to be less accurate");
 }
 
@@ -612,7 +618,7 @@ fn norm_ball_polish_is_accurate_whatever_the_objective_scale() {
     for c in [1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1.0, 1e2, 1e4] {
         let inputs = json!({"A": a, "b": bv, "r": r, "c": c});
         let b = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
-        let s = forward_with(&node, &b, &Settings::default()).expect("forward");
+        let s = forward(&node, &b, &Options::default().with_settings(Settings::default())).expect("forward");
         assert_eq!(s.status, Status::Optimal, "c = {c}: {:?}", s.info);
         let x = &s.outputs[0].1.data;
         for k in 0..2 {

@@ -13,8 +13,8 @@ use ddn::jit::JitKernels;
 use ddn::kernel::Kernels;
 use ddn::loaded::{Backend, LoadedNode};
 use ddn::runtime::{
-    bind, forward, forward_batch, forward_batch_prepared, forward_batch_with_kernels, interpreted, kernel_set,
-    named_tensors, Bound, Prepared, RunError, Solved, Status, Threads,
+    bind, forward, forward_batch, interpreted, kernel_set, named_tensors, Bound, Options, Prepared, RunError, Solved,
+    Status, Threads,
 };
 use rayon::ThreadPoolBuilder;
 use serde_json::json;
@@ -41,7 +41,7 @@ fn one_at_a_time(node: &ddn::analysis::Analysed<'_>, bounds: &[Bound], cots: &[C
         .iter()
         .zip(cots)
         .map(|(b, cot)| {
-            let mut solved = forward(node, b);
+            let mut solved = forward(node, b, &Options::default());
             let grads = match &mut solved {
                 Ok(s) => ddn::diff::backward(node, b, s, cot),
                 Err(e) => Err(e.clone()),
@@ -90,8 +90,8 @@ fn batched_on(
 ) -> Vec<Outcome> {
     on.run(|threads| {
         let mut solved = match kernels {
-            Some(k) => forward_batch_with_kernels(node, bounds, k, threads),
-            None => forward_batch(node, bounds, threads),
+            Some(k) => forward_batch(node, bounds, threads, &Options::default().with_kernels(k)),
+            None => forward_batch(node, bounds, threads, &Options::default()),
         };
         let grads = backward_batch(node, bounds, &mut solved, cots, threads);
         solved.into_iter().zip(grads).map(|(s, g)| outcome(s, g)).collect()
@@ -124,7 +124,7 @@ fn kept_batches(on: On, node: &Analysed<'_>, bounds: &[Bound], cots: &[Cotangent
     if bounds.iter().all(|b| b.dims == bounds[0].dims) {
         let last = bounds.last().expect("a batch");
         let prepared = Prepared::new(node, last, interpreted(node).expect("kernels")).expect("prepared");
-        got.push(twice(&|b, threads| forward_batch_prepared(&prepared, b, threads)));
+        got.push(twice(&|b, threads| prepared.forward_batch(b, threads)));
     }
     got
 }
@@ -135,7 +135,7 @@ fn check_same(node: &ddn::analysis::Analysed<'_>, bounds: &[Bound], output: &str
     let cots: Vec<Cotangents> = bounds
         .iter()
         .map(|b| {
-            let len = forward(node, b).expect("forward").outputs[0].1.len();
+            let len = forward(node, b, &Options::default()).expect("forward").outputs[0].1.len();
             vec![(output.to_string(), Tensor::vector(rng.vec(len)))]
         })
         .collect();
@@ -201,12 +201,12 @@ fn batch_jvp_equals_one_at_a_time() {
     let reference: Vec<Result<Vec<(String, Tensor)>, RunError>> = bounds
         .iter()
         .zip(&dots)
-        .map(|(b, dot)| forward(&node, b).and_then(|mut s| ddn::diff::jvp(&node, b, &mut s, dot)))
+        .map(|(b, dot)| forward(&node, b, &Options::default()).and_then(|mut s| ddn::diff::jvp(&node, b, &mut s, dot)))
         .collect();
     assert!(reference.iter().enumerate().all(|(i, r)| r.is_ok() == (i != 2)), "{reference:?}");
     for on in EVERYWHERE {
         let got = on.run(|threads| {
-            let mut solved = forward_batch(&node, &bounds, threads);
+            let mut solved = forward_batch(&node, &bounds, threads, &Options::default());
             jvp_batch(&node, &bounds, &mut solved, &dots, threads)
         });
         for (i, (got, want)) in got.iter().zip(&reference).enumerate() {

@@ -275,7 +275,7 @@ fn random_exp_programs_match_clarabel() {
 
 use ddn::eval::Tensor;
 use ddn::ir::Family;
-use ddn::runtime::{bind, forward_with, named_tensors};
+use ddn::runtime::{bind, forward, named_tensors, Options};
 use serde_json::{json, Value};
 
 use super::backward::{loss, node_src};
@@ -294,7 +294,7 @@ const FD_TOL: f64 = 2e-4;
 fn gradients(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(String, Tensor)]) -> Vec<Tensor> {
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
     let tight = Settings { tol_gap_abs: 1e-12, tol_gap_rel: 1e-12, tol_feas: 1e-12, ..Settings::default() };
-    let mut s = forward_with(node, &b, &tight).expect("forward");
+    let mut s = forward(node, &b, &Options::default().with_settings(tight.clone())).expect("forward");
     ddn::diff::backward(node, &b, &mut s, cot).expect("backward")
 }
 
@@ -330,7 +330,7 @@ fn check(node: &ddn::analysis::Analysed<'_>, inputs: Value, cot: Vec<(String, Te
 /// A node's outputs at `inputs`, solved as its family says, with its status.
 fn outputs(node: &ddn::analysis::Analysed<'_>, inputs: Value) -> Vec<(String, Tensor)> {
     let b = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
-    let s = forward_with(node, &b, &Settings::default()).expect("forward");
+    let s = forward(node, &b, &Options::default().with_settings(Settings::default())).expect("forward");
     assert_eq!(s.status, ddn::runtime::Status::Optimal, "{:?}", s.info);
     s.outputs
 }

@@ -15,7 +15,7 @@ use ddn::eval::{concrete, Env, EvalError, Tensor};
 use ddn::faer::{Col, ColRef, Mat, MatRef};
 use ddn::kernel::{Evaluated, Interpreted, KernelId, KernelSet, Kernels};
 use ddn::loaded::{Backend, LoadedNode};
-use ddn::runtime::{bind, forward, RunError, Status};
+use ddn::runtime::{bind, forward, Options, RunError, Status};
 use serde_json::json;
 
 use super::{seeded, Rng};
@@ -537,7 +537,7 @@ fn generated_forward_and_backward_equal_the_runtime() {
         let node = node_of(&g);
         let inputs = seeded::inputs(g.node);
         let bound = bind(&node, &inputs).expect("bind");
-        let solved = forward(&node, &bound).unwrap_or_else(|e| panic!("{}: {e:?}", g.node));
+        let solved = forward(&node, &bound, &Options::default()).unwrap_or_else(|e| panic!("{}: {e:?}", g.node));
         assert_eq!(solved.status, Status::Optimal, "{}", g.node);
         let cot = seeded::cotangents(g.node, &solved);
         let (status, outputs, typed_grads) = (g.typed)(&inputs, &cot).unwrap_or_else(|e| panic!("{}: {e:?}", g.node));
@@ -608,6 +608,7 @@ fn sizes_not_prepared_are_recorded_on_first_use() {
 /// with its diagnostics.
 #[test]
 fn build_script_api_writes_modules_and_reports_errors() {
+    use ddn::codegen::BuildError;
     let dir = std::env::temp_dir().join(format!("ddn-codegen-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let good = super::root().join("stdlib/least_squares.ddn");
@@ -620,17 +621,21 @@ fn build_script_api_writes_modules_and_reports_errors() {
     let bad = dir.join("bad.ddn");
     std::fs::write(&bad, "node k(A: real[m, n]) -> x: real[n] { minimize sum_squares(A @ y) }").expect("write");
     let e = ddn::codegen::compile_files_into(&[bad.to_str().expect("utf-8 path")], &[], &dir).expect_err("bad file");
+    assert!(matches!(e, BuildError::Diagnostics(_)), "{e:?}");
+    let e = e.to_string();
     assert!(e.contains("error") && e.contains('y'), "{e}");
     // Preparing a node the files do not have, or a smooth node, is refused.
     let elsewhere =
         ddn::codegen::Prepare::from_json("lasso", r#"{"A": [[1.0]], "b": [1.0], "lam": 0.1}"#).expect("json");
     let e = ddn::codegen::compile_files_into(&[good.to_str().expect("utf-8 path")], &[elsewhere], &dir)
         .expect_err("no such node");
-    assert!(e.contains("no node `lasso`"), "{e}");
+    assert!(matches!(&e, BuildError::NoSuchNode { node, .. } if node == "lasso"), "{e:?}");
+    assert!(e.to_string().contains("no node `lasso`"), "{e}");
     let pooling = super::root().join("stdlib/robust_pooling.ddn");
     let smooth = ddn::codegen::Prepare::from_json("pool_welsch", r#"{"x": [[1.0]], "alpha": 1.0}"#).expect("json");
     let e = ddn::codegen::compile_files_into(&[pooling.to_str().expect("utf-8 path")], &[smooth], &dir)
         .expect_err("smooth");
-    assert!(e.contains("only conic nodes"), "{e}");
+    assert!(matches!(&e, BuildError::Node { node, .. } if node == "pool_welsch"), "{e:?}");
+    assert!(e.to_string().contains("only conic nodes"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -759,7 +759,7 @@ fn every_kkt_path_gives_the_same_derivative() {
 #[test]
 fn optnet_qp_gradients_agree_across_kkt_paths() {
     use ddn::eval::Tensor;
-    use ddn::runtime::{bind, forward_with, named_tensors};
+    use ddn::runtime::{bind, forward, named_tensors, Options};
     let node = super::backward::node_of("stdlib/optnet_qp.ddn", "optnet_qp");
     let mut rng = super::Rng(23);
     let (inputs, _) = rng.planted_optnet(10, 20, 2);
@@ -767,7 +767,7 @@ fn optnet_qp_gradients_agree_across_kkt_paths() {
     let cot = vec![("z".to_string(), Tensor::vector(rng.vec(10)))];
     let grads_by = |method| {
         let settings = Settings { kkt_method: method, ..Settings::default() };
-        let mut solved = forward_with(&node, &bound, &settings).expect("forward");
+        let mut solved = forward(&node, &bound, &Options::default().with_settings(settings.clone())).expect("forward");
         assert_eq!(solved.status, ddn::runtime::Status::Optimal, "{method:?}");
         ddn::diff::backward(&node, &bound, &mut solved, &cot).expect("backward")
     };

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward_unprepared, forward_with, interpreted, Prepared, Solved};
+use ddn::runtime::{bind, forward, interpreted, Options, Prepared, Solved};
 use ddn::solve::Settings;
 use ddn::syntax::ast::BaseType;
 use serde_json::json;
@@ -35,7 +35,8 @@ fn tight() -> Settings {
 
 fn solve(node: &ddn::analysis::Analysed<'_>, inputs: &BTreeMap<String, Tensor>) -> Solved {
     let b = bind(node, inputs).unwrap_or_else(|e| panic!("{}: {e:?}", node.name));
-    let s = forward_with(node, &b, &tight()).unwrap_or_else(|e| panic!("{}: {e}", node.name));
+    let s =
+        forward(node, &b, &Options::default().with_settings(tight())).unwrap_or_else(|e| panic!("{}: {e}", node.name));
     super::backward::assert_accurate(&s);
     s
 }
@@ -122,7 +123,7 @@ fn check(name: &str, node: &ddn::analysis::Analysed<'_>, inputs: &BTreeMap<Strin
     }
 
     if node.class.family.is_conic() {
-        let mut other = forward_unprepared(node, &bound).expect("forward");
+        let mut other = forward(node, &bound, &Options::default().unprepared()).expect("forward");
         let again = ddn::diff::jvp(node, &bound, &mut other, &dots).expect("jvp");
         identity(&mut other, &again, ADJOINT);
         for ((k, a), (_, b)) in jvp.iter().zip(&again) {

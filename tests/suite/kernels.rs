@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ddn::eval::Tensor;
 use ddn::ir::{Expr, Node};
 use ddn::kernel::{Evaluated, KernelId, Kernels};
-use ddn::runtime::{bind, forward_with_kernels, interpreted, kernel_set, named_tensors};
+use ddn::runtime::{bind, forward, interpreted, kernel_set, named_tensors, Options};
 use serde_json::{json, Value};
 
 use super::backward::node_of;
@@ -73,7 +73,7 @@ fn solve(
     kernels: Arc<dyn Kernels>,
 ) -> (Vec<Tensor>, Vec<Tensor>) {
     let bound = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
-    let mut solved = forward_with_kernels(node, &bound, kernels).expect("forward");
+    let mut solved = forward(node, &bound, &Options::default().with_kernels(kernels)).expect("forward");
     let cot: Vec<(String, Tensor)> = named_tensors(cot).expect("cotangents").into_iter().collect();
     let grads = ddn::diff::backward(node, &bound, &mut solved, &cot).expect("backward");
     (solved.outputs.into_iter().map(|(_, t)| t).collect(), grads)

@@ -273,7 +273,7 @@ fn the_node_reports_its_domain() {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         let bound = ddn::runtime::bind(node, &named).expect("bind");
-        let solved = ddn::runtime::forward(node, &bound).expect("forward");
+        let solved = ddn::runtime::forward(node, &bound, &ddn::runtime::Options::default()).expect("forward");
         assert_eq!(solved.status, Status::Optimal);
         assert_eq!(serde_json::to_value(&solved.info).expect("info")["domain"], domain, "γ = {gamma}");
         let direct = solve(M.as_ref(), &r, &c, gamma, 1e-9);

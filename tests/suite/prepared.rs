@@ -9,7 +9,7 @@ use ddn::canon::{canonicalize_with, data_vjp, least_squares_form, record, Record
 use ddn::eval::{Env, Tensor};
 use ddn::ir::{Dim, Node};
 use ddn::kernel::KernelId;
-use ddn::runtime::{bind, forward_unprepared, interpreted, Bound, Prepared, Status};
+use ddn::runtime::{bind, forward, interpreted, Bound, Options, Prepared, Status};
 use ddn::solve::ConeProgram;
 use ddn::syntax::ast::BaseType;
 use serde_json::json;
@@ -224,7 +224,7 @@ fn a_failing_guard_falls_back_to_the_right_answer() {
     assert!(!Arc::ptr_eq(&first, &again), "the failed guard records the other side");
     assert_eq!(solved.status, Status::Optimal);
     let x = &solved.outputs[0].1.data;
-    let unprepared = forward_unprepared(node, &bound).expect("unprepared");
+    let unprepared = forward(node, &bound, &Options::default().unprepared()).expect("unprepared");
     for ((xi, yi), ui) in x.iter().zip([0.3, -1.2, 0.8]).zip(&unprepared.outputs[0].1.data) {
         assert!((xi - (yi + 0.25)).abs() < 1e-12 && (xi - ui).abs() < 1e-12, "{xi} vs {yi} + 0.25 and {ui}");
     }
@@ -273,7 +273,7 @@ fn prepared_least_squares_and_qp_match_the_unprepared_path() {
         for _ in 0..3 {
             let bound = bind(node, &rescaled(&inputs, &mut rng)).expect("bind");
             let mut a = prepared.forward(&bound).expect("prepared");
-            let mut b = forward_unprepared(node, &bound).expect("unprepared");
+            let mut b = forward(node, &bound, &Options::default().unprepared()).expect("unprepared");
             assert_eq!((a.status, b.status), (Status::Optimal, Status::Optimal), "{name}");
             let cot = seeded::cotangents(name, &a);
             let ga = ddn::diff::backward(node, &bound, &mut a, &cot).expect("backward");
@@ -315,7 +315,7 @@ fn a_singular_quad_form_matrix_falls_back_cleanly() {
     let mut scratch = Scratch::default();
     assert_eq!(recorded.replay(&singular, &[], &mut scratch), Err(ddn::canon::Miss::Root(0)));
     let mut solved = prepared.forward(&singular).expect("forward");
-    let reference = forward_unprepared(node, &singular).expect("unprepared");
+    let reference = forward(node, &singular, &Options::default().unprepared()).expect("unprepared");
     assert_eq!(solved.status, Status::Optimal);
     for (a, b) in solved.outputs[0].1.data.iter().zip(&reference.outputs[0].1.data) {
         assert!((a - b).abs() < 1e-9, "{a} vs {b}");

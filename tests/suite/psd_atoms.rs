@@ -9,7 +9,7 @@
 
 use ddn::eval::Tensor;
 use ddn::ir::Family;
-use ddn::runtime::{bind, forward_with, named_tensors, Solved, Status};
+use ddn::runtime::{bind, forward, named_tensors, Options, Solved, Status};
 use ddn::solve::Settings;
 use serde_json::{json, Value};
 
@@ -38,9 +38,12 @@ fn product(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
 
 /// A forward at default settings, optimal.
 fn solved(node: &ddn::analysis::Analysed<'_>, inputs: &Value) -> Solved {
-    let s =
-        forward_with(node, &bind(node, &named_tensors(inputs).expect("inputs")).expect("bind"), &Settings::default())
-            .expect("forward");
+    let s = forward(
+        node,
+        &bind(node, &named_tensors(inputs).expect("inputs")).expect("bind"),
+        &Options::default().with_settings(Settings::default()),
+    )
+    .expect("forward");
     assert_eq!(s.status, Status::Optimal, "{:?}", s.info);
     s
 }
@@ -51,7 +54,7 @@ fn gradients(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(String,
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
     let t = 1e-12;
     let tight = Settings { tol_gap_abs: t, tol_gap_rel: t, tol_feas: t, ..Settings::default() };
-    let mut s = forward_with(node, &b, &tight).expect("forward");
+    let mut s = forward(node, &b, &Options::default().with_settings(tight.clone())).expect("forward");
     assert!(matches!(s.status, Status::Optimal | Status::OptimalInaccurate), "{:?}", s.info);
     ddn::diff::backward(node, &b, &mut s, cot).expect("backward")
 }
@@ -219,7 +222,9 @@ fn log_det_of_data_and_its_gradient() {
     assert_close("d log det A / dA = A⁻¹", &g[0].data, &with_spectrum(&lambda.map(|l| 1.0 / l), &u), 1e-6);
     let node = node_src("node f(A: sym[n, n]) -> t: real { minimize t\nsubject to { t >= log_det(A) } }");
     let b = bind(&node, &named_tensors(&json!({ "A": [[1.0, 2.0], [2.0, 1.0]] })).expect("inputs")).expect("bind");
-    let err = forward_with(&node, &b, &Settings::default()).map(|_| ()).expect_err("log det of an indefinite matrix");
+    let err = forward(&node, &b, &Options::default().with_settings(Settings::default()))
+        .map(|_| ())
+        .expect_err("log det of an indefinite matrix");
     assert!(format!("{err}").contains("positive definite"), "{err}");
 }
 

@@ -218,7 +218,7 @@ fn infeasible_and_unbounded_sdps_are_certified() {
 
 use ddn::eval::Tensor;
 use ddn::ir::Family;
-use ddn::runtime::{bind, forward_with, named_tensors};
+use ddn::runtime::{bind, forward, named_tensors, Options};
 use serde_json::{json, Value};
 
 use super::backward::{check, node_src};
@@ -226,7 +226,7 @@ use super::backward::{check, node_src};
 /// A node's outputs at `inputs` (default settings), with its status.
 pub(super) fn run(node: &ddn::analysis::Analysed<'_>, inputs: Value) -> (ddn::runtime::Status, Vec<(String, Tensor)>) {
     let b = bind(node, &named_tensors(&inputs).expect("inputs")).expect("bind");
-    let s = forward_with(node, &b, &Settings::default()).expect("forward");
+    let s = forward(node, &b, &Options::default().with_settings(Settings::default())).expect("forward");
     (s.status, s.outputs)
 }
 

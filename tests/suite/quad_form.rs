@@ -5,7 +5,7 @@
 //! curves that keep P positive semidefinite.
 
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward_with, named_tensors, Status};
+use ddn::runtime::{bind, forward, named_tensors, Options, Status};
 use ddn::solve::Settings;
 use serde_json::{json, Value};
 
@@ -27,10 +27,10 @@ fn node_src(src: &str) -> ddn::analysis::Analysed<'static> {
 /// reductions afresh; the two agree.
 fn gradients(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(String, Tensor)]) -> Vec<Tensor> {
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
-    let mut s = forward_with(node, &b, &tight()).expect("forward");
+    let mut s = forward(node, &b, &Options::default().with_settings(tight())).expect("forward");
     assert_accurate(&s);
     let grads = ddn::diff::backward(node, &b, &mut s, cot).expect("backward");
-    let mut unprepared = ddn::runtime::forward_unprepared(node, &b).expect("forward");
+    let mut unprepared = ddn::runtime::forward(node, &b, &Options::default().unprepared()).expect("forward");
     let other = ddn::diff::backward(node, &b, &mut unprepared, cot).expect("backward");
     for (g, h) in grads.iter().zip(&other) {
         for (a, b) in g.data.iter().zip(&h.data) {
@@ -45,7 +45,7 @@ fn gradients(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(String,
 /// IPM's reduced tolerances (a gap up to 1e-8) when the residuals are below 1e-9.
 fn loss(node: &ddn::analysis::Analysed<'_>, inputs: &Value, cot: &[(String, Tensor)]) -> f64 {
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
-    let s = forward_with(node, &b, &tight()).expect("forward");
+    let s = forward(node, &b, &Options::default().with_settings(tight())).expect("forward");
     let info = serde_json::to_value(&s.info).expect("info as JSON");
     let measure = |k: &str| info.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
     let near = measure("primal_residual") <= 1e-9 && measure("dual_residual") <= 1e-9 && measure("gap") <= 1e-8;
@@ -152,7 +152,7 @@ fn the_projection_onto_a_slab_has_the_hand_derived_gradient() {
     let inputs = json!({"y": [3.0, 2.0], "P": [[1.0, 0.0], [0.0, 0.0]], "x0": [0.0, 0.0]});
     let cot = vec![("x".to_string(), Tensor::vector(v.to_vec()))];
     let b = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
-    let s = forward_with(&node, &b, &tight()).expect("forward");
+    let s = forward(&node, &b, &Options::default().with_settings(tight())).expect("forward");
     let (x, lam) = (&s.outputs[0].1.data, s.outputs[1].1.data[0]);
     assert!((x[0] - 1.0).abs() < 1e-9 && (x[1] - 2.0).abs() < 1e-9 && (lam - 2.0).abs() < 1e-8, "{x:?}, λ = {lam}");
     let g = &gradients(&node, &inputs, &cot)[1];
@@ -199,7 +199,7 @@ fn the_projection_onto_a_cylinder_matches_its_closed_form_and_differences() {
     let x: Vec<f64> =
         (0..3).map(|i| x0[i] + (0..3).map(|k| u[k][i] * w[k] / (1.0 + lam * d[k])).sum::<f64>()).collect();
     let b = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
-    let s = forward_with(&node, &b, &tight()).expect("forward");
+    let s = forward(&node, &b, &Options::default().with_settings(tight())).expect("forward");
     for i in 0..3 {
         assert!((s.outputs[0].1.data[i] - x[i]).abs() < 1e-8, "x[{i}] {} vs {}", s.outputs[0].1.data[i], x[i]);
     }
@@ -271,7 +271,7 @@ fn the_ellipsoid_node_at_a_singular_matrix_matches_its_closed_form() {
     let inputs = json!({"c": c, "P": base, "x0": x0, "a": [0.0, 0.0, 1.0], "beta": beta});
     let cot = vec![("x".to_string(), Tensor::vector(v.clone()))];
     let b = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
-    let s = forward_with(&node, &b, &tight()).expect("forward");
+    let s = forward(&node, &b, &Options::default().with_settings(tight())).expect("forward");
     let want = closed(&c, &base, &x0, beta);
     for i in 0..3 {
         assert!((s.outputs[0].1.data[i] - want[i]).abs() < 1e-8, "x[{i}] {} vs {}", s.outputs[0].1.data[i], want[i]);

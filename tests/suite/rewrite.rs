@@ -12,7 +12,7 @@ use ddn::analysis::Analysed;
 use ddn::dcp::rewrite::{ITER_LIMIT, NO_FORM, RULES, VERDICT};
 use ddn::eval::Tensor;
 use ddn::ir::{Family, Node};
-use ddn::runtime::{bind, forward, forward_with, named_tensors};
+use ddn::runtime::{bind, forward, named_tensors, Options};
 use serde_json::{json, Value};
 
 use super::backward::{check, differences, tight, Stencil};
@@ -78,7 +78,7 @@ fn corpus_inputs(rng: &mut Rng) -> Value {
 fn solve(node: &ddn::analysis::Analysed<'_>, inputs: &Value) -> (ddn::runtime::Bound, ddn::runtime::Solved) {
     use ddn::runtime::Status;
     let b = bind(node, &named_tensors(inputs).expect("inputs")).expect("bind");
-    let s = forward_with(node, &b, &tight()).expect("forward");
+    let s = forward(node, &b, &Options::default().with_settings(tight())).expect("forward");
     assert!(matches!(s.status, Status::Optimal | Status::OptimalInaccurate), "{:?}: {:?}", s.status, s.info);
     (b, s)
 }
@@ -172,7 +172,7 @@ fn every_corpus_entry_solves_and_differentiates_as_its_reference() {
 /// `optimal_inaccurate` at a gap of 8.6e-9, where 1e-10 went on to 7.3e-13.
 #[test]
 fn a_tighter_tolerance_never_stops_at_a_worse_point() {
-    use ddn::runtime::{Facts, Status};
+    use ddn::runtime::{forward, Facts, Options, Status};
     let e = &CORPUS[21];
     assert!(e.body.contains("sum((x - a)^2) / y"), "{}", e.body);
     let mut rng = Rng(0x15c0);
@@ -187,7 +187,7 @@ fn a_tighter_tolerance_never_stops_at_a_worse_point() {
     for k in 8..=13 {
         let t = 10f64.powi(-k);
         let settings = ddn::solve::Settings { tol_gap_abs: t, tol_gap_rel: t, tol_feas: t, ..Default::default() };
-        let s = forward_with(&n, &b, &settings).expect("forward");
+        let s = forward(&n, &b, &Options::default().with_settings(settings.clone())).expect("forward");
         let Facts::Ipm { primal_residual, dual_residual, gap, .. } = s.info.facts else {
             panic!("tolerance {t:e}: not solved by the interior point method: {:?}", s.info)
         };
@@ -269,7 +269,7 @@ fn sqrt_of_a_square_is_an_lp() {
     let inputs = json!({"A": a, "b": rng.vec(m)});
     let values = named_tensors(&inputs).expect("inputs");
     let objective = |node: &ddn::analysis::Analysed<'_>| {
-        let s = forward(node, &bind(node, &values).expect("bind")).expect("forward");
+        let s = forward(node, &bind(node, &values).expect("bind"), &Options::default()).expect("forward");
         assert_eq!(s.status, ddn::runtime::Status::Optimal);
         let x = &s.outputs[0].1.data;
         (0..m)
@@ -380,8 +380,8 @@ fn rewritten_nodes_solve_as_the_text_as_written() {
         assert!(!smooth.class.family.is_conic() && smooth.class.convex, "{src}: {:?}", smooth.class);
         assert!(smooth.class.reason.starts_with(VERDICT) && rewritten(&smooth), "{src}: {:?}", smooth.class);
         let b = bind(&conic, &named_tensors(&inputs).expect("inputs")).expect("bind");
-        let mut sc = forward(&conic, &b).expect("conic forward");
-        let ss = forward(&smooth, &b).expect("smooth forward");
+        let mut sc = forward(&conic, &b, &Options::default()).expect("conic forward");
+        let ss = forward(&smooth, &b, &Options::default()).expect("smooth forward");
         assert_eq!(ss.status, ddn::runtime::Status::Optimal, "{src}");
         let mut cot = Vec::new();
         for ((name, yc), (_, ys)) in sc.outputs.iter().zip(&ss.outputs) {

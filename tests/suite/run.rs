@@ -2,7 +2,7 @@
 //! IPM → outputs), against closed forms and independently constructed optima.
 
 use ddn::eval::Tensor;
-use ddn::runtime::{bind, forward, named_tensors, Status};
+use ddn::runtime::{bind, forward, named_tensors, Options, Status};
 use faer::linalg::solvers::Solve;
 use serde_json::json;
 
@@ -18,7 +18,7 @@ fn solve(path_or_src: &str, node: &str, inputs: serde_json::Value) -> ddn::runti
     assert!(!c.has_errors(), "{}", super::rendered(&c));
     let n = &c.node(node).expect("node");
     let b = bind(n, &named_tensors(&inputs).expect("inputs")).expect("bind");
-    forward(n, &b).expect("forward")
+    forward(n, &b, &Options::default()).expect("forward")
 }
 
 fn out<'a>(s: &'a ddn::runtime::Solved, name: &str) -> &'a Tensor {

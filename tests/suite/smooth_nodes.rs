@@ -57,7 +57,7 @@ fn pnp_recovers_the_true_pose() {
     for n in [6, 8, 12] {
         let scene = seeded::pnp_scene(&mut rng, n, 0.0, 0.15);
         let b = ddn::runtime::bind(&node, &ddn::runtime::named_tensors(&scene.inputs).expect("in")).expect("bind");
-        let s = ddn::runtime::forward(&node, &b).expect("forward");
+        let s = ddn::runtime::forward(&node, &b, &ddn::runtime::Options::default()).expect("forward");
         assert_eq!(s.status, ddn::runtime::Status::Optimal, "{:?}", s.info);
         let (r, t) = (&s.outputs[0].1.data, &s.outputs[1].1.data);
         for i in 0..3 {
@@ -111,7 +111,7 @@ fn transport_check(node: &ddn::analysis::Analysed<'_>) {
     let inputs = json!({"M": [[0.1, 0.7, 0.3], [0.5, 0.2, 0.9]], "r": [0.4, 0.6], "c": [0.3, 0.3, 0.4], "gamma": 5.0});
     let cot = vec![("P".to_string(), Tensor::matrix(2, 3, vec![1.0, 0.0, -1.0, 0.5, 0.2, 0.0]))];
     let b = ddn::runtime::bind(node, &ddn::runtime::named_tensors(&inputs).expect("in")).expect("bind");
-    let mut s = ddn::runtime::forward(node, &b).expect("forward");
+    let mut s = ddn::runtime::forward(node, &b, &ddn::runtime::Options::default()).expect("forward");
     let g = ddn::diff::backward(node, &b, &mut s, &cot).expect("backward");
     let h = 1e-5;
     let moved = |edit: &dyn Fn(&mut Value, f64)| {
@@ -191,7 +191,7 @@ fn singular_hessian_gets_the_least_norm_answer() {
     let g = check(node, inputs.clone(), vec![("y".into(), Tensor::vector(vec![1.0, 1.0]))]);
     assert!(g.iter().all(|t| t.data.iter().all(|v| v.is_finite())));
     let b = ddn::runtime::bind(node, &ddn::runtime::named_tensors(&inputs).expect("in")).expect("bind");
-    let mut s = ddn::runtime::forward(node, &b).expect("forward");
+    let mut s = ddn::runtime::forward(node, &b, &ddn::runtime::Options::default()).expect("forward");
     let null = vec![("y".to_string(), Tensor::vector(vec![1.0, -1.0]))];
     let g = ddn::diff::backward(node, &b, &mut s, &null).expect("backward");
     assert!(g.iter().all(|t| t.data.iter().all(|v| v.abs() < 1e-8)), "{g:?}");
@@ -216,7 +216,7 @@ fn weakly_active_smooth_constraint_is_reported() {
     assert!(!node.class.family.is_conic(), "{:?}", node.class.family);
     let inputs = json!({"x": [0.6, 0.8]});
     let b = ddn::runtime::bind(node, &ddn::runtime::named_tensors(&inputs).expect("in")).expect("bind");
-    let mut s = ddn::runtime::forward(node, &b).expect("forward");
+    let mut s = ddn::runtime::forward(node, &b, &ddn::runtime::Options::default()).expect("forward");
     assert_eq!(s.info.weakly_active, ["ball"], "{:?}", s.info);
     // Along the normal x itself: moving outward the answer stays on the sphere
     // (derivative 0 along x), inward it follows x (derivative 1).

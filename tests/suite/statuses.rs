@@ -9,7 +9,7 @@ use std::process::Command;
 
 use ddn::eval::Tensor;
 use ddn::loaded::{Backend, Module};
-use ddn::runtime::{bind, forward_batch, named_tensors, Status, Threads};
+use ddn::runtime::{bind, forward_batch, named_tensors, Options, Status, Threads};
 use serde_json::{json, Value};
 
 fn module(src: &str) -> Module {
@@ -256,11 +256,11 @@ fn non_finite_outputs_and_gradients_are_a_numerical_error_everywhere() {
     expect_error(fwd.solved.status, &fwd.solved.info, "LoadedNode::forward");
     let node = &loaded.analysed();
     let bound = bind(node, &big).expect("bind");
-    let solved = ddn::runtime::forward(node, &bound).expect("forward");
+    let solved = ddn::runtime::forward(node, &bound, &Options::default()).expect("forward");
     expect_error(solved.status, &solved.info, "runtime::forward");
-    let solved = ddn::runtime::forward_unprepared(node, &bound).expect("forward");
-    expect_error(solved.status, &solved.info, "runtime::forward_unprepared");
-    for (i, r) in forward_batch(node, &[bound.clone(), bound], Threads::Pool).iter().enumerate() {
+    let solved = ddn::runtime::forward(node, &bound, &Options::default().unprepared()).expect("forward");
+    expect_error(solved.status, &solved.info, "runtime::forward, unprepared");
+    for (i, r) in forward_batch(node, &[bound.clone(), bound], Threads::Pool, &Options::default()).iter().enumerate() {
         let solved = r.as_ref().expect("forward");
         expect_error(solved.status, &solved.info, &format!("forward_batch[{i}]"));
     }
