@@ -129,7 +129,7 @@ impl<'m> LoadedNode<'m> {
     /// compiles), so that a first `forward` costs what later ones do.
     pub fn prepare(&self, inputs: &BTreeMap<String, Tensor>) -> Result<(), RunError> {
         let bound = bind(self.node, inputs).map_err(RunError::Inputs)?;
-        self.kernels.prepare(&bound.dims).map_err(RunError::Internal)
+        self.kernels.prepare(&bound.dims).map_err(|e| RunError::Internal(e.to_string()))
     }
 
     /// Solves the node at the named parameter values.

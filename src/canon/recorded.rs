@@ -10,7 +10,7 @@ use super::least_squares::residual;
 use super::record::{value_of, Miss, Rec, RecordSession, Refill, Scratch, Source, Value};
 use super::scalar::Data;
 use super::sensitivity::mentions_param;
-use super::{reduce_node, Layout};
+use super::{reduce_node, CanonError, Layout};
 use crate::eval::Bound;
 use crate::eval::{self, Env, EvalError, Tensor};
 use crate::ir::{Expr, ExprKind, Node};
@@ -114,13 +114,13 @@ fn lift(e: &Expr, t: Tensor, index: Option<usize>) -> Data<Rec> {
 /// matter; the values pick the side of each data-dependent decision), `data`
 /// the `Data` kernel's outputs there. `Err` says why the node's reductions
 /// cannot be replayed (it is then canonicalised on every call).
-pub fn record(node: &Node, bound: &Bound, data: &[Tensor]) -> Result<Recorded, String> {
+pub fn record(node: &Node, bound: &Bound, data: &[Tensor]) -> Result<Recorded, CanonError> {
     let session = RecordSession::start();
     if node.solve.is_none() {
         if let Some(r) = residual(node, bound, data, lift) {
-            let (e, var_cols, cols) = r.map_err(|e| e.message)?;
+            let (e, var_cols, cols) = r?;
             let outputs: Vec<Rec> = e.e.iter().flat_map(|l| l.terms.iter().map(|t| t.1).chain([l.c])).collect();
-            let refill = session.finish(&outputs)?;
+            let refill = session.finish(&outputs).map_err(|message| CanonError { message, span: None })?;
             let mut m = Vec::new();
             for (i, l) in e.e.iter().enumerate() {
                 m.extend(l.terms.iter().map(|&(j, a)| (i, j, refill.source(a))));
@@ -139,7 +139,7 @@ pub fn record(node: &Node, bound: &Bound, data: &[Tensor]) -> Result<Recorded, S
             return Ok(Recorded { refill, form, layout, log: Vec::new(), compiled: None });
         }
     }
-    let reduced = reduce_node(node, bound, data, |n| Builder::<Rec>::with_lift(n, lift)).map_err(|e| e.message)?;
+    let reduced = reduce_node(node, bound, data, |n| Builder::<Rec>::with_lift(n, lift))?;
     let (f, ranges) = reduced.sink.finish_form();
     let constraint_rows = reduced.tags.into_iter().map(|(tag, shape)| (ranges[tag.index()], shape)).collect();
     let layout = Layout { var_cols: reduced.var_cols, constraint_rows };
@@ -158,7 +158,7 @@ pub fn record(node: &Node, bound: &Bound, data: &[Tensor]) -> Result<Recorded, S
     };
     let entries = |e: &[(usize, usize, Rec)]| e.iter().map(|t| t.2).collect::<Vec<_>>();
     let outputs = [entries(&f.p), f.q.clone(), entries(&f.a), f.b.clone(), vec![f.c0]].concat();
-    let refill = session.finish(&outputs)?;
+    let refill = session.finish(&outputs).map_err(|message| CanonError { message, span: None })?;
     let sources = |v: &[Rec]| v.iter().map(|x| refill.source(*x)).collect::<Vec<_>>();
     let form = RecordedForm::Cone {
         p: f.p.iter().map(|e| refill.source(e.2)).collect(),

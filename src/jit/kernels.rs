@@ -67,7 +67,7 @@ impl Kernels for JitKernels {
         }
     }
 
-    fn prepare(&self, dims: &[usize]) -> Result<(), String> {
-        self.compiled(dims).map(|_| ()).map_err(|e| e.0)
+    fn prepare(&self, dims: &[usize]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.compiled(dims).map(|_| ())?)
     }
 }

@@ -58,7 +58,7 @@ pub trait Kernels: Send + Sync {
 
     /// Does now what the first run at dimension sizes `dims` would do
     /// otherwise (the JIT compiles); nothing for the others.
-    fn prepare(&self, dims: &[usize]) -> Result<(), String> {
+    fn prepare(&self, dims: &[usize]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let _ = dims;
         Ok(())
     }
