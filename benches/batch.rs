@@ -23,7 +23,7 @@
 //!   `Prepared::forward` + `diff::backward` per instance on the calling thread;
 //! - `<problem>_calling`: `Prepared::forward_batch` + `backward_batch` with
 //!   `Threads::Calling` (no pool: what a one-thread batch should cost);
-//! - `<problem>_batch_1_thread`, `<problem>_batch_2_threads`: `forward_batch_prepared` +
+//! - `<problem>_batch_1_thread`, `<problem>_batch_2_threads`: `Prepared::forward_batch` +
 //!   `backward_batch` inside `ThreadPool::install` of a pool built with
 //!   `ThreadPoolBuilder::new().num_threads(k)`, `Threads::Pool`.
 //!

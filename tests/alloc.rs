@@ -9,6 +9,11 @@
 //! interior point path (the same node naming `solve using ipm`, in the kept
 //! `ipm::Workspace`). The equality-QP path still allocates its factorisation
 //! per call.
+//!
+//! Smooth nodes: their factorisations (Newton's `∇²f + τI = LLᵀ`, the
+//! backward's `K = PLBLᵀPᵀ`) run in kept buffers and allocate nothing at a size
+//! already seen, tested here on `linalg::llt::Llt` and `linalg::lblt::Factored`
+//! directly; the rest of a smooth call (its kernels' tensors) still allocates.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -161,4 +166,50 @@ fn optnet_call_allocates_nothing_after_the_first(ipm: bool) {
     let cot = vec![("z".to_string(), Tensor::vector(v))];
     let reference = ddn::diff::backward(node, &bound, &mut solved, &cot).expect("backward");
     assert_eq!(reference, grads);
+}
+
+/// Newton's Cholesky of `H + τI` and the backward's Bunch–Kaufman of a KKT
+/// matrix `[H Jᵀ; J 0]`, refactored at sizes already seen (largest first, then
+/// smaller ones), allocate nothing, solves included.
+#[test]
+fn smooth_factorisations_allocate_nothing_at_a_size_seen() {
+    use ddn::linalg::lblt::Factored;
+    use ddn::linalg::llt::Llt;
+    ddn::faer::set_global_parallelism(ddn::faer::Par::Seq);
+    let h = |n: usize, i: usize, j: usize| 1.0 / (1.0 + i as f64 + j as f64) + if i == j { n as f64 } else { 0.0 };
+    let (mut llt, mut kkt) = (Llt::default(), Factored::default());
+    let mut x = Vec::with_capacity(64);
+    let mut run = |n: usize, m: usize, x: &mut Vec<f64>| {
+        let hess = ddn::faer::Mat::from_fn(n, n, |i, j| h(n, i, j));
+        let before = count();
+        assert!(llt.factor_shifted(hess.as_ref(), 0.5));
+        x.clear();
+        x.extend((0..n).map(|i| i as f64));
+        llt.solve_in_place(x);
+        let k = kkt.k_zeroed(n + m);
+        for j in 0..n {
+            for i in 0..n {
+                k[(i, j)] = h(n, i, j);
+            }
+            for r in 0..m {
+                k[(n + r, j)] = if r == j { 1.0 } else { 0.1 };
+                k[(j, n + r)] = k[(n + r, j)];
+            }
+        }
+        kkt.refactor();
+        x.clear();
+        x.extend((0..n + m).map(|i| i as f64));
+        kkt.solve_in_place(x);
+        let (y, degenerate) = kkt.solve_or_min_norm(x);
+        let allocations = count() - before;
+        drop(hess);
+        assert_eq!(degenerate, 0);
+        drop(y);
+        allocations
+    };
+    run(16, 3, &mut x);
+    // `solve_or_min_norm` returns its solution in a new vector: one allocation.
+    for (n, m) in [(16, 3), (1, 0), (4, 1), (16, 3)] {
+        assert_eq!(run(n, m, &mut x), 1, "n = {n}, m = {m}");
+    }
 }

@@ -47,15 +47,23 @@
 //! `degenerate` the number of (near-)zero eigenvalues dropped; the runtime
 //! reports it in `info.warnings`. The result is never NaN.
 
-use faer::Mat;
+use std::cell::RefCell;
 
-use crate::linalg::lblt::factor;
+use crate::linalg::lblt::Factored;
+use crate::linalg::with_kept;
 use crate::runtime::RunError;
 use crate::smooth::SmoothProblem;
 pub use crate::smooth::{activity, ACTIVITY_TOL};
 
 /// `D_j ≤ D_MAX · max(1, maxᵢ |Hᵢᵢ|)`.
 const D_MAX: f64 = 1e8;
+
+thread_local! {
+    /// `K` and its factors, kept per thread across backward passes (a batch's
+    /// backward runs on several threads): at a size already seen the adjoint
+    /// solve allocates nothing to factor `K`.
+    static KKT: RefCell<Factored> = RefCell::new(Factored::default());
+}
 
 /// Cotangents on the solution: `dLoss/dy`, and optionally on the multipliers.
 #[derive(Clone, Copy, Debug)]
@@ -122,36 +130,38 @@ pub fn adjoint(
 
     let ma = active.len();
     let dim = n + me + ma;
-    let mut k = Mat::<f64>::zeros(dim, dim);
-    for c in 0..n {
-        for r in 0..n {
-            k[(r, c)] = 0.5 * (hess[(r, c)] + hess[(c, r)]);
-        }
-        for r in 0..me {
-            k[(n + r, c)] = jh[(r, c)];
-            k[(c, n + r)] = jh[(r, c)];
-        }
-        for (r, &j) in active.iter().enumerate() {
-            k[(n + me + r, c)] = jg[(j, c)];
-            k[(c, n + me + r)] = jg[(j, c)];
-        }
-    }
-    // −D_j, bounded so a vanishing λⱼ cannot swamp K's scale (and with it the
-    // zero-pivot test): at the bound b_j is ~1e-8 of J w, i.e. inactive.
-    let d_max = D_MAX * (0..n).fold(1.0f64, |m, i| m.max(k[(i, i)].abs()));
-    for (r, &j) in active.iter().enumerate() {
-        let d = if lambda[j] > 0.0 { g[j].min(0.0) / lambda[j] } else { 0.0 };
-        k[(n + me + r, n + me + r)] = d.max(-d_max);
-    }
     let mut rhs = v.y.to_vec();
     rhs.extend(v.nu.map_or(vec![0.0; me], <[f64]>::to_vec));
     rhs.extend(active.iter().map(|&j| v.lambda.map_or(0.0, |l| l[j])));
-    let finite = |x: &[f64]| x.iter().all(|v| v.is_finite());
-    if !finite(&rhs) || !(0..dim).all(|c| (0..dim).all(|r| k[(r, c)].is_finite())) {
-        return Err(RunError::Derivative("the KKT matrix or the cotangents are not finite".into()));
-    }
-
-    let (x, degenerate) = factor(k).solve_or_min_norm(&rhs);
+    let (x, degenerate) = with_kept(&KKT, |kkt| {
+        let k = kkt.k_zeroed(dim);
+        for c in 0..n {
+            for r in 0..n {
+                k[(r, c)] = 0.5 * (hess[(r, c)] + hess[(c, r)]);
+            }
+            for r in 0..me {
+                k[(n + r, c)] = jh[(r, c)];
+                k[(c, n + r)] = jh[(r, c)];
+            }
+            for (r, &j) in active.iter().enumerate() {
+                k[(n + me + r, c)] = jg[(j, c)];
+                k[(c, n + me + r)] = jg[(j, c)];
+            }
+        }
+        // −D_j, bounded so a vanishing λⱼ cannot swamp K's scale (and with it the
+        // zero-pivot test): at the bound b_j is ~1e-8 of J w, i.e. inactive.
+        let d_max = D_MAX * (0..n).fold(1.0f64, |m, i| m.max(k[(i, i)].abs()));
+        for (r, &j) in active.iter().enumerate() {
+            let d = if lambda[j] > 0.0 { g[j].min(0.0) / lambda[j] } else { 0.0 };
+            k[(n + me + r, n + me + r)] = d.max(-d_max);
+        }
+        let finite = |x: &[f64]| x.iter().all(|v| v.is_finite());
+        if !finite(&rhs) || !(0..dim).all(|c| (0..dim).all(|r| k[(r, c)].is_finite())) {
+            return Err(RunError::Derivative("the KKT matrix or the cotangents are not finite".into()));
+        }
+        kkt.refactor();
+        Ok(kkt.solve_or_min_norm(&rhs))
+    })?;
     let mut b = vec![0.0; mi];
     for (r, &j) in active.iter().enumerate() {
         b[j] = x[n + me + r];

@@ -197,6 +197,20 @@ pub fn matmul_slices(a: &[f64], a_shape: &[usize], b: &[f64], b_shape: &[usize])
     Some(Tensor { shape, data })
 }
 
+/// `out = diag(v)`: the `n × n` matrix (row-major, `n = v.len()`) with `v` on
+/// its diagonal and zeros elsewhere; `diag` of a vector, written where its
+/// value lives (the JIT's fallback writes into its arena, so a separable
+/// Hessian's diagonal costs no tensor). `None` unless `out` has `n²` entries.
+pub fn diag_into(out: &mut [f64], v: &[f64]) -> Option<()> {
+    let n = v.len();
+    if out.len() != n * n {
+        return None;
+    }
+    out.fill(0.0);
+    v.iter().enumerate().for_each(|(i, x)| out[i * n + i] = *x);
+    Some(())
+}
+
 /// `out = a @ b` for row-major entries of the given shapes, `out` row-major
 /// too (its `m·n` entries overwritten); `None` when the shapes do not fit.
 ///
@@ -388,7 +402,7 @@ fn atom_value(atom: Atom, v: &[Tensor], axis: Option<u8>, shape: Vec<usize>, spa
             match t.shape.as_slice() {
                 [n] => {
                     let mut d = vec![0.0; n * n];
-                    (0..*n).for_each(|i| d[i * n + i] = t.data[i]);
+                    diag_into(&mut d, &t.data).ok_or_else(|| fail(span, "`diag`'s vector does not fill its shape"))?;
                     Tensor::matrix(*n, *n, d)
                 }
                 _ => Tensor::vector((0..t.rows_cols().0).map(|i| t.at(i, i)).collect()),

@@ -1,7 +1,6 @@
 //! A node's kernels run as machine code, compiled on first use per set of
 //! dimension sizes.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use super::program::compile_all;
@@ -13,8 +12,11 @@ use crate::kernel::{no_kernel, KernelId, KernelSet, Kernels};
 /// the JIT cannot compile (its dry run fails) runs in the interpreter.
 pub struct JitKernels {
     set: Arc<KernelSet>,
-    /// Per dimension sizes (a failed module too, so it is not retried per call).
-    cache: RwLock<HashMap<Vec<usize>, Result<Compiled, JitError>>>,
+    /// Per dimension sizes (a failed module too, so it is not retried per
+    /// call), most recently compiled first: a linear scan of at most
+    /// [`MAX_SIZES`] short slices, cheaper per kernel call than hashing the
+    /// sizes, and a node usually runs at one or two sizes.
+    cache: RwLock<Vec<Entry>>,
 }
 
 /// How many sets of dimension sizes keep their machine code at once. A node fed
@@ -26,16 +28,20 @@ const MAX_SIZES: usize = 32;
 /// Each kernel's compiled program (or why it was not compiled), in the set's order.
 pub type Compiled = Arc<Vec<Result<JitProgram, JitError>>>;
 
+/// A cache entry: the dimension sizes and what was compiled for them.
+type Entry = (Vec<usize>, Result<Compiled, JitError>);
+
 impl JitKernels {
     /// The kernels of `set`, compiled on first use at each set of sizes.
     pub fn new(set: Arc<KernelSet>) -> JitKernels {
-        JitKernels { set, cache: RwLock::new(HashMap::new()) }
+        JitKernels { set, cache: RwLock::new(Vec::new()) }
     }
 
     /// Every kernel compiled for `dims` (cached).
     pub fn compiled(&self, dims: &[usize]) -> Result<Compiled, JitError> {
-        if let Some(c) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(dims) {
-            return c.clone();
+        let find = |cache: &[Entry]| cache.iter().find(|(d, _)| d.as_slice() == dims).map(|(_, c)| c.clone());
+        if let Some(c) = find(&self.cache.read().unwrap_or_else(|e| e.into_inner())) {
+            return c;
         }
         // With a Hessian kernel the solvers never run the Hessian–vector product:
         // it is left to the interpreter (same numbers) rather than compiled.
@@ -49,10 +55,16 @@ impl JitKernels {
             )
         });
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= MAX_SIZES && !cache.contains_key(dims) {
+        // Another thread may have compiled the same sizes meanwhile: its
+        // module is the one kept (and returned to every caller).
+        if let Some(c) = find(&cache) {
+            return c;
+        }
+        if cache.len() >= MAX_SIZES {
             cache.clear();
         }
-        cache.entry(dims.to_vec()).or_insert(compiled).clone()
+        cache.insert(0, (dims.to_vec(), compiled.clone()));
+        compiled
     }
 }
 

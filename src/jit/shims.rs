@@ -8,7 +8,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::layout::Layout;
 use super::program::clean_upper_state;
-use crate::eval::{apply, matmul_into, scalar, Env, Op};
+use crate::atoms::Atom;
+use crate::eval::{apply, diag_into, matmul_into, scalar, Env, Op};
 use crate::kernel::Program;
 
 /// What one call of a compiled function reads besides the arena.
@@ -120,22 +121,20 @@ unsafe fn guarded(
 fn fallback(call: &Call, arena: &mut [f64], k: usize) -> Result<(), Failure> {
     let s = &call.program.steps[k];
     let arg = |i: usize| s.args.get(i).map(|a| a.index());
-    if let (Op::MatMul, Some(a), Some(b)) = (&s.op, arg(0), arg(1)) {
-        // `apply`'s product, from the arena's entries into the step's own (a
-        // step never reads its own value, so the ranges are disjoint).
-        let (layout, shapes) = (call.layout, &call.layout.shapes);
-        let (a_in, b_in) = (layout.input[a], layout.input[b]);
-        let out = layout.range(k);
-        let (before, rest) = arena.split_at_mut(out.start);
-        let (value, after) = rest.split_at_mut(out.len());
-        let read = |slot: usize, input: Option<usize>| -> &[f64] {
-            match input {
-                Some(q) => call.inputs[q],
-                None if layout.range(slot).end <= out.start => &before[layout.range(slot)],
-                None => &after[layout.range(slot).start - out.end..layout.range(slot).end - out.end],
-            }
-        };
-        return matmul_into(value, read(a, a_in), &shapes[a], read(b, b_in), &shapes[b]).ok_or(Failure::Step);
+    let shapes = &call.layout.shapes;
+    // `apply`'s own arithmetic, from the arena's entries into the step's own:
+    // no tensors built, no tree walked.
+    match (&s.op, arg(0), arg(1)) {
+        (Op::MatMul, Some(a), Some(b)) => {
+            return in_arena(call, arena, k, |value, read| {
+                matmul_into(value, read(a), &shapes[a], read(b), &shapes[b]).ok_or(Failure::Step)
+            });
+        }
+        // A separable Hessian's diagonal block (`symbolic::hessian`).
+        (Op::Atom { atom: Atom::Diag, .. }, Some(v), _) if shapes[v].len() == 1 => {
+            return in_arena(call, arena, k, |value, read| diag_into(value, read(v)).ok_or(Failure::Step));
+        }
+        _ => {}
     }
     let args = s.args.iter().map(|a| call.layout.tensor(arena, call.inputs, a.index())).collect();
     let value = apply(&s.op, args, &s.shape.0, s.span, call.env).map_err(|_| Failure::Step)?;
@@ -144,4 +143,28 @@ fn fallback(call: &Call, arena: &mut [f64], k: usize) -> Result<(), Failure> {
     }
     arena[call.layout.range(k)].copy_from_slice(&value.data);
     Ok(())
+}
+
+/// Runs `f` on step `k`'s entries in the arena and a reader of any other
+/// slot's (an input's in place, or the arena's: a step never reads its own
+/// value, so the ranges are disjoint).
+fn in_arena<'a>(
+    call: &'a Call,
+    arena: &'a mut [f64],
+    k: usize,
+    f: impl FnOnce(&mut [f64], &dyn Fn(usize) -> &'a [f64]) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let layout = call.layout;
+    let out = layout.range(k);
+    let (before, rest) = arena.split_at_mut(out.start);
+    let (value, after) = rest.split_at_mut(out.len());
+    let (before, after) = (&*before, &*after);
+    let read = |slot: usize| -> &'a [f64] {
+        match layout.input[slot] {
+            Some(q) => call.inputs[q],
+            None if layout.range(slot).end <= out.start => &before[layout.range(slot)],
+            None => &after[layout.range(slot).start - out.end..layout.range(slot).end - out.end],
+        }
+    };
+    f(value, &read)
 }

@@ -31,8 +31,14 @@
 //!   means the solution is not determined by the data; the interior point method
 //!   then takes (and classifies) the problem.
 
-use faer::linalg::solvers::{Lblt, Solve};
-use faer::{Mat, MatRef, Side};
+use std::mem::MaybeUninit;
+
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::cholesky::lblt::{factor::cholesky_in_place, factor::cholesky_in_place_scratch, solve};
+use faer::perm::PermRef;
+use faer::{get_global_parallelism, ColMut, ColRef, Mat, MatMut, Side};
+
+use super::Scratch;
 
 use super::inf_norm;
 
@@ -59,30 +65,61 @@ pub struct Inertia {
     pub zero: usize,
 }
 
-/// `K = P L B Lᵀ Pᵀ`, with `K` kept for residual checks.
+/// `K = P L B Lᵀ Pᵀ`, with `K` kept for residual checks, in buffers that
+/// [`Factored::refactor`] reuses: faer's in-place Bunch–Kaufman on a kept `L`
+/// with its scratch sized once, so a factorisation at a size already seen
+/// allocates nothing. The numbers are `Mat::lblt(Side::Lower)`'s bit for bit
+/// (the same routine, parameters and parallelism on the same input: `K`'s
+/// lower triangle on zeros; `B`'s diagonal moved out of `L`, whose diagonal
+/// becomes 1 and strict upper triangle 0; the same solve).
 #[derive(Debug)]
 pub struct Factored {
     k: Mat<f64>,
-    lblt: Lblt<f64>,
+    /// The unit lower triangular `L`.
+    l: Mat<f64>,
+    /// `B`'s diagonal and subdiagonal (nonzero where a 2×2 block starts).
+    b_diag: Vec<f64>,
+    b_subdiag: Vec<f64>,
+    /// `P` as faer stores it: forward and inverse index arrays.
+    perm_fwd: Vec<usize>,
+    perm_bwd: Vec<usize>,
+    /// faer's scratch for the factorisation.
+    scratch: Scratch,
     /// `K`'s inertia, read off `B`'s pivots.
     pub inertia: Inertia,
 }
 
+impl Default for Factored {
+    /// No matrix yet: the buffers for [`Factored::refactor`].
+    fn default() -> Self {
+        Factored {
+            k: Mat::new(),
+            l: Mat::new(),
+            b_diag: Vec::new(),
+            b_subdiag: Vec::new(),
+            perm_fwd: Vec::new(),
+            perm_bwd: Vec::new(),
+            scratch: Scratch::default(),
+            inertia: Inertia { positive: 0, negative: 0, zero: 0 },
+        }
+    }
+}
+
 /// Factors the symmetric `k` (both triangles must hold it).
 pub fn factor(k: Mat<f64>) -> Factored {
-    let lblt = k.lblt(Side::Lower);
-    let inertia = inertia(&lblt, &k);
-    Factored { k, lblt, inertia }
+    let mut f = Factored { k, ..Factored::default() };
+    f.refactor();
+    f
 }
 
 /// The eigenvalues of `B`'s pivot blocks in order, each with the largest entry
 /// of the rows of `K` its block eliminates (`PKPᵀ` has row `i` of `K` at
 /// `fwd[i]`): `f(e, row_scale)` once per eigenvalue, so B's `n` eigenvalues,
 /// which by Sylvester's law have K's signs.
-fn pivot_eigenvalues(lblt: &Lblt<f64>, k: &Mat<f64>, mut f: impl FnMut(f64, f64)) {
-    let (d, s) = (lblt.B_diag(), lblt.B_subdiag());
-    let fwd = lblt.P().arrays().0;
-    let n = d.dim();
+fn pivot_eigenvalues(fact: &Factored, mut f: impl FnMut(f64, f64)) {
+    let (d, s, k) = (&fact.b_diag, &fact.b_subdiag, &fact.k);
+    let fwd = &fact.perm_fwd;
+    let n = d.len();
     let row_scale = |i: usize| (0..n).fold(f64::MIN_POSITIVE, |m, j| m.max(k[(fwd[i], j)].abs()));
     let mut i = 0;
     while i < n {
@@ -103,9 +140,9 @@ fn pivot_eigenvalues(lblt: &Lblt<f64>, k: &Mat<f64>, mut f: impl FnMut(f64, f64)
 
 /// The pivots' eigenvalues counted by sign, zero relative to the rows they
 /// eliminate (`|e| ≤ ZERO_PIVOT · row scale`; the module doc says why).
-fn inertia(lblt: &Lblt<f64>, k: &Mat<f64>) -> Inertia {
+fn inertia(fact: &Factored) -> Inertia {
     let mut out = Inertia { positive: 0, negative: 0, zero: 0 };
-    pivot_eigenvalues(lblt, k, |e, scale| {
+    pivot_eigenvalues(fact, |e, scale| {
         if e.is_nan() || e.abs() <= ZERO_PIVOT * scale {
             out.zero += 1;
         } else if e > 0.0 {
@@ -123,26 +160,87 @@ impl Factored {
         &self.k
     }
 
+    /// `K` resized to `dim × dim` and zeroed, for the caller to fill (both
+    /// triangles) before [`Factored::refactor`]; the old factors are stale
+    /// until then.
+    pub fn k_zeroed(&mut self, dim: usize) -> &mut Mat<f64> {
+        self.k.resize_with(dim, dim, |_, _| 0.0);
+        self.k.as_mut().fill(0.0);
+        &mut self.k
+    }
+
+    /// Factors `K` (as [`Factored::k_zeroed`] left it filled) in the kept
+    /// buffers, and reads its inertia.
+    pub fn refactor(&mut self) {
+        let (n, par) = (self.k.nrows(), get_global_parallelism());
+        self.l.resize_with(n, n, |_, _| 0.0);
+        for j in 0..n {
+            for i in 0..n {
+                self.l[(i, j)] = if i >= j { self.k[(i, j)] } else { 0.0 };
+            }
+        }
+        for v in [&mut self.b_diag, &mut self.b_subdiag] {
+            v.clear();
+            v.resize(n, 0.0);
+        }
+        for v in [&mut self.perm_fwd, &mut self.perm_bwd] {
+            v.clear();
+            v.resize(n, 0);
+        }
+        cholesky_in_place(
+            self.l.as_mut(),
+            ColMut::from_slice_mut(&mut self.b_subdiag).as_diagonal_mut(),
+            &mut self.perm_fwd,
+            &mut self.perm_bwd,
+            par,
+            self.scratch.stack(cholesky_in_place_scratch::<usize, f64>(n, par, Default::default())),
+            Default::default(),
+        );
+        for i in 0..n {
+            self.b_diag[i] = self.l[(i, i)];
+            self.l[(i, i)] = 1.0;
+            for j in i + 1..n {
+                self.l[(i, j)] = 0.0;
+            }
+        }
+        self.inertia = inertia(self);
+    }
+
     /// Whether `K` is numerically nonsingular: the smallest |eigenvalue| of B's
     /// pivot blocks above `100 n ε` times the largest (a test of the whole
     /// matrix, unlike [`Inertia`]'s row-relative zero; the module doc says why).
     pub fn nonsingular(&self) -> bool {
         let n = self.k.nrows();
         let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
-        pivot_eigenvalues(&self.lblt, &self.k, |e, _| (lo, hi) = (lo.min(e.abs()), hi.max(e.abs())));
+        pivot_eigenvalues(self, |e, _| (lo, hi) = (lo.min(e.abs()), hi.max(e.abs())));
         n == 0 || (hi.is_finite() && lo > 100.0 * n as f64 * f64::EPSILON * hi)
     }
 
     /// `x = K⁻¹ r` by the factors (meaningful when the inertia has no zeros).
     pub fn solve(&self, r: &[f64]) -> Vec<f64> {
-        let x = self.lblt.solve(Mat::from_fn(r.len(), 1, |i, _| r[i]));
-        (0..r.len()).map(|i| x[(i, 0)]).collect()
+        let mut x = r.to_vec();
+        self.solve_in_place(&mut x);
+        x
     }
 
-    /// `r ← K⁻¹ r` by the factors.
+    /// `r ← K⁻¹ r` by the factors. faer's scratch (one column) is on the
+    /// stack up to `STACK_SOLVE` bytes, so a small solve allocates nothing.
     pub fn solve_in_place(&self, r: &mut [f64]) {
-        let x = self.lblt.solve(MatRef::from_column_major_slice(r, r.len(), 1));
-        r.iter_mut().zip(x.col(0).iter()).for_each(|(o, v)| *o = *v);
+        const STACK_SOLVE: usize = 4096;
+        let n = r.len();
+        let par = get_global_parallelism();
+        let req = solve::solve_in_place_scratch::<usize, f64>(n, 1, par);
+        let (l, d, s) = (self.l.as_ref(), ColRef::from_slice(&self.b_diag), ColRef::from_slice(&self.b_subdiag));
+        let perm = PermRef::new_checked(&self.perm_fwd, &self.perm_bwd, n);
+        let rhs = MatMut::from_column_major_slice_mut(r, n, 1);
+        let run = |stack: &mut MemStack| {
+            solve::solve_in_place(l, d.as_diagonal(), s.as_diagonal(), perm, rhs, par, stack);
+        };
+        if req.unaligned_bytes_required() <= STACK_SOLVE {
+            run(MemStack::new(&mut [MaybeUninit::<u8>::uninit(); STACK_SOLVE]));
+        } else {
+            run(MemStack::new(&mut MemBuffer::new(req)));
+        }
     }
 
     /// The factored solve if it is finite and its residual small (and 0),
@@ -213,6 +311,41 @@ mod tests {
         assert!(f.nonsingular());
         let x = f.solve(&[3.0, 1.0]);
         assert!((x[0] - 1.0).abs() < 1e-14 && (x[1] - 1.0).abs() < 1e-14);
+    }
+
+    /// Refactored in kept buffers at growing and shrinking sizes, the factors
+    /// solve as faer's `Lblt` does, bit for bit (2×2 pivots included: the
+    /// matrices are indefinite with a zero diagonal block).
+    #[test]
+    fn kept_buffers_match_faer_lblt_bit_for_bit() {
+        use faer::linalg::solvers::Solve;
+        let mut kept = Factored::default();
+        for (n, m) in [(3, 2), (1, 1), (9, 4), (40, 10), (5, 0)] {
+            let dim = n + m;
+            let entry = |i: usize, j: usize| {
+                if i >= n && j >= n {
+                    0.0
+                } else {
+                    1.0 / (1.0 + i as f64 + j as f64) + if i == j { 0.5 } else { 0.0 } + ((i * j) as f64).sin()
+                }
+            };
+            let k = kept.k_zeroed(dim);
+            for j in 0..dim {
+                for i in 0..dim {
+                    k[(i, j)] = entry(i.max(j), i.min(j));
+                }
+            }
+            kept.refactor();
+            let fresh = factor(kept.k().clone());
+            assert_eq!(kept.inertia, fresh.inertia);
+            let r: Vec<f64> = (0..dim).map(|i| (i as f64).cos()).collect();
+            let want = kept.k().lblt(Side::Lower).solve(Mat::from_fn(dim, 1, |i, _| r[i]));
+            for x in [kept.solve(&r), fresh.solve(&r)] {
+                for (i, xi) in x.iter().enumerate() {
+                    assert_eq!(xi.to_bits(), want[(i, 0)].to_bits(), "dim {dim}, entry {i}");
+                }
+            }
+        }
     }
 
     #[test]

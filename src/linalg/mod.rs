@@ -3,11 +3,57 @@
 //! of them (this module imports nothing of the crate).
 
 pub mod lblt;
+pub mod llt;
 
 /// Relative tolerance of the `sym` and `psd` checks: |X − Xᵀ| ≤ tol·max(1, max|X|),
 /// λ_min ≥ −tol·max(1, max|λ|) (`runtime::inputs` decides the latter by a shifted
 /// Cholesky); `eigh` checks its matrix with the same tolerance.
 pub const SYM_TOL: f64 = 1e-9;
+
+/// faer's scratch memory (a `MemStack`'s buffer), kept across calls and grown
+/// to the largest request seen: what faer's convenience types allocate per
+/// factorisation, sized once.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    buf: Option<faer::dyn_stack::MemBuffer>,
+    bytes: usize,
+}
+
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Scratch({} bytes)", self.bytes)
+    }
+}
+
+impl Scratch {
+    /// A stack that holds `req`, in the kept buffer (grown first if `req` may
+    /// not fit: its unaligned size covers any start address's padding).
+    pub(crate) fn stack(&mut self, req: faer::dyn_stack::StackReq) -> &mut faer::dyn_stack::MemStack {
+        let need = req.unaligned_bytes_required();
+        let buf = match self.buf.take() {
+            Some(buf) if need <= self.bytes => buf,
+            _ => {
+                self.bytes = need;
+                faer::dyn_stack::MemBuffer::new(faer::dyn_stack::StackReq::new::<u8>(need))
+            }
+        };
+        faer::dyn_stack::MemStack::new(self.buf.insert(buf))
+    }
+}
+
+/// Runs `f` on this thread's kept `T` (factorisation buffers reused across
+/// calls, so a size already seen allocates nothing), or on a fresh one when
+/// the kept one is in use further up this thread's stack (a problem whose
+/// evaluation itself solved one): never a panic, never shared.
+pub(crate) fn with_kept<T: Default + 'static, R>(
+    kept: &'static std::thread::LocalKey<std::cell::RefCell<T>>,
+    f: impl FnOnce(&mut T) -> R,
+) -> R {
+    kept.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut t) => f(&mut t),
+        Err(_) => f(&mut T::default()),
+    })
+}
 
 /// `‖v‖∞ = max |vᵢ|` (0 for an empty vector).
 pub(crate) fn inf_norm(v: &[f64]) -> f64 {

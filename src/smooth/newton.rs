@@ -23,8 +23,12 @@
 //! a pass at the accepted point. The iterates are the same either way: the
 //! pass's `f` is [`SmoothProblem::objective`]'s, bit for bit.
 
-use faer::linalg::solvers::Solve;
-use faer::{Mat, Side};
+use std::cell::RefCell;
+
+use faer::Mat;
+
+use crate::linalg::llt::Llt;
+use crate::linalg::with_kept;
 
 use super::line_search::backtrack;
 use super::optimality::LagrangianGradient;
@@ -35,12 +39,37 @@ const BETA: f64 = 1e-3;
 /// An objective below `−UNBOUNDED · max(1, |f(y₀)|)` is taken as unbounded below.
 const UNBOUNDED: f64 = 1e20;
 
+thread_local! {
+    /// The step's factorisation buffers, kept per thread across iterations and
+    /// solves: a node's forward runs through a shared `&Analysed` (batches on
+    /// several threads), so per-thread buffers need no lock, and a solve at a
+    /// size the thread has seen allocates nothing to factor `∇²f + τI`.
+    static STEP: RefCell<Step> = RefCell::new(Step::default());
+}
+
+/// The modified Newton step's buffers: `∇²f + τI = LLᵀ` and the step `p`.
+#[derive(Default)]
+struct Step {
+    llt: Llt,
+    p: Vec<f64>,
+}
+
 /// The solution, and whether the last step's Hessian was positive definite
 /// unmodified (see the module documentation).
 pub(crate) fn solve(
     problem: &dyn SmoothProblem,
     y0: &[f64],
     settings: &Settings,
+) -> Result<(SmoothSolution, bool), SmoothError> {
+    with_kept(&STEP, |step| solve_in(problem, y0, settings, step))
+}
+
+/// [`solve`] with the step's buffers `step`.
+fn solve_in(
+    problem: &dyn SmoothProblem,
+    y0: &[f64],
+    settings: &Settings,
+    step: &mut Step,
 ) -> Result<(SmoothSolution, bool), SmoothError> {
     let mut y = y0.to_vec();
     let nan =
@@ -75,11 +104,12 @@ pub(crate) fn solve(
         }
         k += 1;
         let hess = hess.map_or_else(|| problem.lagrangian_hessian(&y, &[], &[]), Ok);
-        let Some((p, tau)) = hess.ok().and_then(|h| modified_newton_step(&h, &grad)) else {
+        let Some(tau) = hess.ok().and_then(|h| step.modified_newton(&h, &grad)) else {
             return Ok(finish(Status::NumericalError, y, f, k, residuals, false));
         };
-        let slope: f64 = grad.iter().zip(&p).map(|(g, p)| g * p).sum();
-        let trial = |alpha: f64| -> Vec<f64> { y.iter().zip(&p).map(|(y, p)| y + alpha * p).collect() };
+        let p = &step.p;
+        let slope: f64 = grad.iter().zip(p).map(|(g, p)| g * p).sum();
+        let trial = |alpha: f64| -> Vec<f64> { y.iter().zip(p).map(|(y, p)| y + alpha * p).collect() };
         // The full step's trial is the next iterate unless the line search
         // shrinks it: evaluated by the one pass that gives the next Newton
         // step's derivatives with f, kept for the next iteration if accepted.
@@ -111,23 +141,25 @@ pub(crate) fn solve(
     }
 }
 
-/// `p = −(H + τI)⁻¹∇f` and `τ`, the smallest tried that makes `H + τI`
-/// Cholesky-factorable (N&W Alg. 3.3); `None` if `H` is not finite.
-fn modified_newton_step(hess: &Mat<f64>, grad: &[f64]) -> Option<(Vec<f64>, f64)> {
-    let n = grad.len();
-    let diag_min = (0..n).map(|i| hess[(i, i)]).fold(f64::INFINITY, f64::min);
-    let scale = (0..n).map(|i| hess[(i, i)].abs()).fold(1.0, f64::max);
-    let beta = BETA * scale;
-    let mut tau = if diag_min > 0.0 { 0.0 } else { beta - diag_min };
-    while tau.is_finite() && tau < 1e30 * scale {
-        let shifted = Mat::from_fn(n, n, |i, j| hess[(i, j)] + if i == j { tau } else { 0.0 });
-        if let Ok(llt) = shifted.llt(Side::Lower) {
-            let mut p = Mat::from_fn(n, 1, |i, _| -grad[i]);
-            llt.solve_in_place(&mut p);
-            let p: Vec<f64> = (0..n).map(|i| p[(i, 0)]).collect();
-            return p.iter().all(|v| v.is_finite()).then_some((p, tau));
+impl Step {
+    /// `p = −(H + τI)⁻¹∇f` into `self.p`, and `τ`, the smallest tried that
+    /// makes `H + τI` Cholesky-factorable (N&W Alg. 3.3); `None` if `H` is
+    /// not finite.
+    fn modified_newton(&mut self, hess: &Mat<f64>, grad: &[f64]) -> Option<f64> {
+        let n = grad.len();
+        let diag_min = (0..n).map(|i| hess[(i, i)]).fold(f64::INFINITY, f64::min);
+        let scale = (0..n).map(|i| hess[(i, i)].abs()).fold(1.0, f64::max);
+        let beta = BETA * scale;
+        let mut tau = if diag_min > 0.0 { 0.0 } else { beta - diag_min };
+        while tau.is_finite() && tau < 1e30 * scale {
+            if self.llt.factor_shifted(hess.as_ref(), tau) {
+                self.p.clear();
+                self.p.extend(grad.iter().map(|g| -g));
+                self.llt.solve_in_place(&mut self.p);
+                return crate::linalg::all_finite(&self.p).then_some(tau);
+            }
+            tau = (2.0 * tau).max(beta);
         }
-        tau = (2.0 * tau).max(beta);
+        None
     }
-    None
 }
