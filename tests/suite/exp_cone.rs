@@ -417,9 +417,7 @@ fn smooth_exp_nodes_keep_their_smooth_solver() {
 
 /// The backward pass through exponential cones (complementarity linearised at
 /// the returned point from the cone's geometry) against closed-form
-/// derivatives. (Differences of re-solves are not used here: the forward
-/// stalls at `optimal_inaccurate` on some perturbed inputs, see the ignored
-/// test below.)
+/// derivatives (differences of re-solves: the test after this one).
 #[test]
 fn exp_nodes_backward_matches_closed_forms() {
     let xlogx =
@@ -480,28 +478,16 @@ fn exp_nodes_backward_matches_closed_forms() {
 /// Log-sum-exp and logistic regression (with ℓ1 and ridge terms, so EXP)
 /// against differences of re-solves: no closed form.
 ///
-/// Ignored: of the 84 re-solves (every entry ±h, ±2h, h = 1e-2) 33 stop at
-/// `optimal_inaccurate` at tolerance 1e-12, 13 of them with a gap above 1e-9,
-/// the worst at 2.0e-8 (logistic, `X[7] − h`) and 1.9e-8 (log-sum-exp,
-/// `b[2] + h`); at the default 1e-8 that one still does (relative gap 1.7e-8).
-/// The stall is not a termination test's doing (session 9: unchanged with
-/// the divergence floor made constant): the step length falls to 0.6, 0.26,
-/// 0.3, 0.2 from μ ≈ 3e-9 on, then below 0.1 under the dual scaling. Clarabel.rs 0.11 on the same programs: 0 of 48
-/// logistic and 13 of 36 log-sum-exp re-solves short of 1e-12. The iterations are Clarabel's to three
-/// digits down to μ ≈ 1e-9; there the exponential cones' `H` (eigenvalues
-/// from μ to 1/μ) carries rounding of ε/μ ≈ 1e-7 in its entries, `z₂ᵀHz₂` in
-/// the denominator of `Δτ` comes out negative (−8.8e-8 measured, true value
-/// ≈ 1e-9 > 0), `Δτ` grows to 1e-2–1e-1 instead of shrinking, and the steps
-/// go mostly along the ray and are cut short by the cone's boundary. Keeping
-/// `H` as its positive rank-one terms makes the denominator positive (μ then
-/// reaches 1e-13) but the products' rounding ε‖H‖‖Δz‖ stalls the primal
-/// residual at 1e-8–1e-7 instead (tried and reverted, 2026-12-05). The fix in
-/// sight is an end game that does not need the IPM to go below μ ≈ 1e-9: Newton
-/// steps on the KKT conditions in the projection form `s = Π_K(s − z)` (as the
-/// backward pass linearises them), which needs the projection onto the
-/// exponential cone (Friberg 2021). Run with `--ignored` to see it (issue 16).
+/// Every one of the 105 forwards (the point and every entry ±h, ±2h,
+/// h = 1e-2) must meet 1e-12, or `optimal_inaccurate` with its residuals and
+/// gap below 1e-9. Until session 11, 13 did not (gaps up to 2.0e-8): near
+/// μ ≈ 1e-9 the exponential cones' `H` carries rounding of ε/μ, the
+/// denominator of `Δτ` came out as noise (negative, or far from its other
+/// exact form `κ/τ + (ξ − x₂)ᵀP(ξ − x₂) + z₂ᵀHz₂`), and `Δτ` of 0.1–0.3
+/// against `τ ≈ 1` threw the iterates off the central path until the steps
+/// collapsed. The KKT step now takes `Δτ = 0` where the two forms disagree
+/// (`kkt::TAU_DEN_AGREEMENT`); all 105 meet the bar, the worst gap 7.8e-10.
 #[test]
-#[ignore = "the exponential-cone IPM stalls at gap ~5e-9 on a perturbed re-solve (issue 16)"]
 fn lse_and_logistic_nodes_backward_matches_differences() {
     let lse = node_src(
         "node f(A: real[m, n], b: real[m]) -> x: real[n] { minimize log_sum_exp(A @ x + b) + norm1(x) / 4 + sum_squares(x) / 2 }",

@@ -315,6 +315,31 @@ fn matrix_frac_least_norm_point_in_a_metric() {
     assert_close("dL/dc", &g[1].data, &dc, 1e-6);
 }
 
+/// The same least-norm point asked for at tolerance 1e-11: `optimal`, and
+/// closer to `Pc/cᵀPc` than at the default. The PSD block is singular at the
+/// optimum; the combined step's `Δs` offset recomputed `s` through the NT
+/// factors, and its rounding in s's small eigendirections made `Δτ` noise
+/// below gaps of 1e-10 (the primal residual jumped from 1.5e-11 to 1.7e-8 and
+/// the iterations stopped `optimal_inaccurate` at a gap of 2.8e-11, 8.3e-7
+/// from the closed form). Clarabel.rs 0.11 takes the same iterates.
+#[test]
+fn matrix_frac_least_norm_point_at_a_tight_tolerance() {
+    let node = node_src(
+        "node f(P: psd[n, n], c: real[n]) -> x: real[n] { minimize matrix_frac(x, P)\nsubject to { c @ x == 1 } }",
+    );
+    let p = with_spectrum(&[2.0, 0.5, 1.0], &[0.3, 0.8, -0.5]);
+    let c = [1.0, -0.5, 2.0];
+    let pc: Vec<f64> = (0..3).map(|i| (0..3).map(|j| p[i * 3 + j] * c[j]).sum()).collect();
+    let cpc: f64 = c.iter().zip(&pc).map(|(a, b)| a * b).sum();
+    let inputs = json!({ "P": rows(3, &p), "c": c });
+    let b = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
+    let t = 1e-11;
+    let s = forward_with(&node, &b, &Settings { tol_gap_abs: t, tol_gap_rel: t, tol_feas: t, ..Settings::default() })
+        .expect("forward");
+    assert_eq!(s.status, Status::Optimal, "{:?}", s.info);
+    assert_close("x = Pc/cᵀPc", &s.outputs[0].1.data, &pc.iter().map(|v| v / cpc).collect::<Vec<_>>(), 5e-7);
+}
+
 /// Jointly in a variable P: `min tr(YᵀP⁻¹Y) + tr P` is `P = (YYᵀ)^½`, value
 /// `2‖Y‖_*` (for each eigenvalue μ of P, `s²/μ + μ` is least at μ = s); and
 /// of data, the value and the gradients `2P⁻¹X`, `−P⁻¹XXᵀP⁻¹` against differences.

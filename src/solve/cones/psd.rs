@@ -29,8 +29,9 @@
 //! for blocks of modest size, where the `O(n³)` work per iteration is small
 //! beside the KKT factorisation's `O(n⁶)`.
 
+use faer::linalg::matmul::matmul;
 use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
-use faer::{Mat, MatRef, Par, Side};
+use faer::{Accum, Mat, MatRef, Par, Side};
 
 use super::{Cone, HsShape};
 
@@ -49,6 +50,8 @@ pub struct PsdCone {
     w: Mat<f64>,
     /// The diagonal of the scaled point `λ`.
     lambda: Vec<f64>,
+    /// `s` at the scaling: `Wᵀλ`, which [`Cone::ds_offset`] adds exactly.
+    s: Vec<f64>,
     /// Set by [`Cone::linearise_complementarity`]: `H` is then this, not `w ⊛ w`.
     linearised: Option<Linearised>,
 }
@@ -130,24 +133,49 @@ fn cholesky(x: &Mat<f64>) -> Option<Mat<f64>> {
     (0..x.nrows()).all(|i| l[(i, i)] > 0.0 && l[(i, i)].is_finite()).then_some(l)
 }
 
-/// The svec matrix of `X ↦ (AXB + BXA)/2` for symmetric `A`, `B` (the
-/// symmetric Kronecker product `A ⊛ B`), column-major `d × d` into `out`:
-/// with the svec basis `Bₚ = Eᵢᵢ` or `(Eᵢⱼ + Eⱼᵢ)/√2` and `⟨Eₐᵦ, AE_cdB⟩ = A_ac B_db`.
-fn skron(a: MatRef<'_, f64>, b: MatRef<'_, f64>, out: &mut [f64]) {
+/// `1/√2` on svec's diagonal rows, 1 elsewhere: with it the svec basis is
+/// `Bₚ = (fₚ/√2)(Eᵢⱼ + Eⱼᵢ)` for `p = (i, j)` (`Eᵢᵢ`, `(Eᵢⱼ + Eⱼᵢ)/√2`).
+fn basis_scale(i: usize, j: usize) -> f64 {
+    if i == j {
+        std::f64::consts::FRAC_1_SQRT_2
+    } else {
+        1.0
+    }
+}
+
+/// The svec matrix of the congruence `X ↦ AXAᵀ` (for symmetric `A`, the
+/// symmetric Kronecker product `A ⊛ A`), column-major `d × d` into `out`:
+/// with `⟨Eₐᵦ, A E_cd Aᵀ⟩ = A_ac A_bd` and [`basis_scale`]'s `Bₚ`, entry
+/// `(p, q)`, `p = (i, j)`, `q = (k, l)`, is
+///
+/// ```text
+/// fₚ f_q (A_ik A_jl + A_il A_jk).
+/// ```
+///
+/// For a fixed column `q` and row block `j` that is
+/// `A_{·k}(f_q A_jl) + A_{·l}(f_q A_jk)` down rows `i ≥ j`: two scaled
+/// columns of `A`, `d²` multiply–adds in all (the dense block the KKT
+/// system needs costs what writing it does).
+fn congruence_matrix(a: &Mat<f64>, out: &mut [f64]) {
     let n = a.nrows();
     let d = n * (n + 1) / 2;
-    let basis: Vec<(usize, usize)> = (0..n).flat_map(|j| (j..n).map(move |i| (i, j))).collect();
-    // ⟨Eₐᵦ, ½(A E_cd B + B E_cd A)⟩ = ½(A_ac B_db + B_ac A_db).
-    let e = |ai: usize, bi: usize, ci: usize, di: usize| 0.5 * (a[(ai, ci)] * b[(di, bi)] + b[(ai, ci)] * a[(di, bi)]);
-    for (q, &(k, l)) in basis.iter().enumerate() {
-        for (p, &(i, j)) in basis.iter().enumerate() {
-            let v = match (i == j, k == l) {
-                (true, true) => e(i, i, k, k),
-                (true, false) => (e(i, i, k, l) + e(i, i, l, k)) / SQRT2,
-                (false, true) => (e(i, j, k, k) + e(j, i, k, k)) / SQRT2,
-                (false, false) => 0.5 * (e(i, j, k, l) + e(i, j, l, k) + e(j, i, k, l) + e(j, i, l, k)),
-            };
-            out[q * d + p] = v;
+    let mut q = 0;
+    for l in 0..n {
+        let al = a.col_as_slice(l);
+        for k in l..n {
+            let (ak, fq) = (a.col_as_slice(k), basis_scale(k, l));
+            let col = &mut out[q * d..(q + 1) * d];
+            let mut p = 0;
+            for j in 0..n {
+                let (c1, c2) = (fq * al[j], fq * ak[j]);
+                let rows = &mut col[p..p + n - j];
+                for ((o, x), y) in rows.iter_mut().zip(&ak[j..]).zip(&al[j..]) {
+                    *o = x * c1 + y * c2;
+                }
+                rows[0] *= std::f64::consts::FRAC_1_SQRT_2;
+                p += n - j;
+            }
+            q += 1;
         }
     }
 }
@@ -161,6 +189,7 @@ impl PsdCone {
             rinv: Mat::identity(n, n),
             w: Mat::identity(n, n),
             lambda: vec![1.0; n],
+            s: vec![0.0; n * (n + 1) / 2],
             linearised: None,
         };
         c.set_identity_scaling();
@@ -242,6 +271,7 @@ impl Cone for PsdCone {
         self.rinv = Mat::from_fn(n, n, |i, j| (0..n).map(|k| u[(k, i)] * lz[(j, k)]).sum::<f64>() / lambda[i].sqrt());
         self.w = &self.r * self.r.transpose();
         self.lambda = lambda;
+        self.s.copy_from_slice(s);
         true
     }
     /// The DΠ linearisation of [`Linearised`]; needs only an eigendecomposition
@@ -259,7 +289,7 @@ impl Cone for PsdCone {
                 let scaled = Mat::from_fn(self.n, self.n, |i, j| l.g[(i, j)] * inner[(i, j)]);
                 congruence(l.q.as_ref(), scaled.as_ref())
             }
-            None => &self.w * &xm * &self.w,
+            None => congruence(self.r.as_ref(), congruence(self.r.transpose(), xm.as_ref()).as_ref()),
         };
         svec(out.as_ref(), y);
     }
@@ -282,11 +312,22 @@ impl Cone for PsdCone {
         }
     }
     /// `λ \ D` is `2Dᵢⱼ/(λᵢ + λⱼ)` (λ diagonal); then `out = R(λ \ D)Rᵀ`.
+    /// `d_s = λ∘λ + shift` (the combined step's), and `Wᵀ(λ \ λ∘λ) = Wᵀλ = s`
+    /// exactly, so `out = s + R(λ \ shift)Rᵀ`: recomputing `s` as `RΛRᵀ`
+    /// costs it absolute rounding of ε in the directions where its
+    /// eigenvalues are of order μ, which near a singular optimum turned
+    /// `Δτ` into noise (a combined `Δτ` of −5.6e-2 where the affine one was
+    /// −4e-7, the primal residual up from 1.5e-11 to 1.7e-8, the iterations
+    /// stopped at a gap of 2.8e-11; `matrix_frac`'s least-norm point).
     fn ds_offset(&self, out: &mut [f64], ds: &[f64], _work: &mut [f64]) {
-        let d = mat(self.n, ds);
+        let mut d = mat(self.n, ds);
         let l = &self.lambda;
+        for i in 0..self.n {
+            d[(i, i)] -= l[i] * l[i];
+        }
         let x = Mat::from_fn(self.n, self.n, |i, j| 2.0 * d[(i, j)] / (l[i] + l[j]));
         svec(congruence(self.r.as_ref(), x.as_ref()).as_ref(), out);
+        out.iter_mut().zip(&self.s).for_each(|(o, s)| *o += s);
     }
     /// With `V = LLᵀ`, `V + α dV ⪰ 0` iff `I + α L⁻¹ dV L⁻ᵀ ⪰ 0`: the step is
     /// `−1/λ_min(L⁻¹ dV L⁻ᵀ)` when that eigenvalue is negative. A `V` that is
@@ -317,26 +358,56 @@ impl Cone for PsdCone {
     fn hs_shape(&self) -> HsShape {
         HsShape::Dense
     }
+    /// `(w ⊛ w)ₚₚ = fₚ²(w_ii w_jj + w_ij²)` (`w_ii²` on the diagonal), or the
+    /// linearised `Σₐᵦ Gₐᵦ (QᵀBₚQ)²ₐᵦ` with `(QᵀBₚQ)ₐᵦ = (fₚ/√2)(Q_ia Q_jb + Q_ja Q_ib)`
+    /// ([`basis_scale`]).
     fn hs_diag(&self, out: &mut [f64]) {
-        let d = self.dim();
-        let mut full = vec![0.0; d * d];
-        self.hs_dense(&mut full);
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = full[i * d + i];
+        let n = self.n;
+        let mut p = 0;
+        for j in 0..n {
+            for i in j..n {
+                out[p] = match &self.linearised {
+                    None => basis_scale(i, j).powi(2) * (self.w[(i, i)] * self.w[(j, j)] + self.w[(i, j)].powi(2)),
+                    Some(l) => {
+                        let f = basis_scale(i, j) * std::f64::consts::FRAC_1_SQRT_2;
+                        let mut sum = 0.0;
+                        for b in 0..n {
+                            for a in 0..n {
+                                let u = f * (l.q[(i, a)] * l.q[(j, b)] + l.q[(j, a)] * l.q[(i, b)]);
+                                sum += l.g[(a, b)] * u * u;
+                            }
+                        }
+                        sum
+                    }
+                };
+                p += 1;
+            }
         }
     }
-    /// `w ⊛ w`, or the linearised `H` column by column.
+    /// `w ⊛ w` ([`congruence_matrix`]), or the linearised `H` column by
+    /// column: `H(B_q) = Q(G ⊙ QᵀB_qQ)Qᵀ`, where `QᵀB_qQ = (f_q/√2)(r_k r_lᵀ + r_l r_kᵀ)`
+    /// (`r_k` the k-th row of Q) costs `n²`, and the two products `2n³`.
     fn hs_dense(&self, out: &mut [f64]) {
-        let d = self.dim();
-        if self.linearised.is_none() {
-            skron(self.w.as_ref(), self.w.as_ref(), out);
+        let (n, d) = (self.n, self.dim());
+        let Some(l) = &self.linearised else {
+            congruence_matrix(&self.w, out);
             return;
-        }
-        let mut e = vec![0.0; d];
-        for (j, col) in out.chunks_exact_mut(d).enumerate() {
-            e[j] = 1.0;
-            self.mul_hs(col, &e);
-            e[j] = 0.0;
+        };
+        let (mut inner, mut t, mut y) = (Mat::<f64>::zeros(n, n), Mat::<f64>::zeros(n, n), Mat::<f64>::zeros(n, n));
+        let mut q = 0;
+        for lc in 0..n {
+            for k in lc..n {
+                let f = basis_scale(k, lc) * std::f64::consts::FRAC_1_SQRT_2;
+                for b in 0..n {
+                    for a in 0..n {
+                        inner[(a, b)] = l.g[(a, b)] * f * (l.q[(k, a)] * l.q[(lc, b)] + l.q[(lc, a)] * l.q[(k, b)]);
+                    }
+                }
+                matmul(t.as_mut(), Accum::Replace, l.q.as_ref(), inner.as_ref(), 1.0, Par::Seq);
+                matmul(y.as_mut(), Accum::Replace, t.as_ref(), l.q.transpose(), 1.0, Par::Seq);
+                svec(y.as_ref(), &mut out[q * d..(q + 1) * d]);
+                q += 1;
+            }
         }
         // Exactly symmetric: the mean of the two triangles.
         for j in 0..d {
@@ -437,6 +508,50 @@ mod tests {
             let mut back = vec![0.0; d];
             jordan(mat(n, &lam).as_ref(), mat(n, &x).as_ref(), &mut back);
             assert!(close(&back, &dd, 1e-10), "n = {n}: λ ∘ (λ \\ D) = D");
+        }
+    }
+
+    /// `A ⊛ A` (and any congruence's matrix) against the map applied to the
+    /// svec basis; `H`'s dense block and its diagonal against `mul_hs`, for
+    /// NT scaling and for the linearised complementarity.
+    #[test]
+    fn dense_h_and_its_diagonal_against_the_operator() {
+        let mut rng = Lcg(5);
+        for n in [1, 2, 3, 6] {
+            let d = n * (n + 1) / 2;
+            let a = Mat::from_fn(n, n, |_, _| rng.next());
+            let mut m = vec![0.0; d * d];
+            congruence_matrix(&a, &mut m);
+            for q in 0..d {
+                let mut e = vec![0.0; d];
+                e[q] = 1.0;
+                let mut col = vec![0.0; d];
+                svec(congruence(a.as_ref(), mat(n, &e).as_ref()).as_ref(), &mut col);
+                assert!(close(&m[q * d..(q + 1) * d], &col, 1e-14), "n = {n}: column {q} of A ⊛ A");
+            }
+            let (s, z) = (rng.psd(n, 0.1), rng.psd(n, 0.05));
+            let mut c = PsdCone::new(n);
+            for linearised in [false, true] {
+                if linearised {
+                    assert!(c.linearise_complementarity(&s, &z, 1e6));
+                } else {
+                    assert!(c.update_scaling(&s, &z));
+                }
+                let (mut h, mut diag) = (vec![0.0; d * d], vec![0.0; d]);
+                c.hs_dense(&mut h);
+                c.hs_diag(&mut diag);
+                for q in 0..d {
+                    let mut e = vec![0.0; d];
+                    e[q] = 1.0;
+                    let mut col = vec![0.0; d];
+                    c.mul_hs(&mut col, &e);
+                    assert!(close(&h[q * d..(q + 1) * d], &col, 1e-13), "n = {n}, {linearised}: column {q} of H");
+                    assert!(
+                        (diag[q] - col[q]).abs() <= 1e-13 * (1.0 + col[q].abs()),
+                        "n = {n}, {linearised}: H_{q}{q}"
+                    );
+                }
+            }
         }
     }
 
