@@ -334,8 +334,17 @@ fn matrix_frac_least_norm_point_at_a_tight_tolerance() {
     let inputs = json!({ "P": rows(3, &p), "c": c });
     let b = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
     let t = 1e-11;
-    let s = forward_with(&node, &b, &Settings { tol_gap_abs: t, tol_gap_rel: t, tol_feas: t, ..Settings::default() })
-        .expect("forward");
+    let s = forward(
+        &node,
+        &b,
+        &Options::default().with_settings(Settings {
+            tol_gap_abs: t,
+            tol_gap_rel: t,
+            tol_feas: t,
+            ..Settings::default()
+        }),
+    )
+    .expect("forward");
     assert_eq!(s.status, Status::Optimal, "{:?}", s.info);
     assert_close("x = Pc/cᵀPc", &s.outputs[0].1.data, &pc.iter().map(|v| v / cpc).collect::<Vec<_>>(), 5e-7);
 }
