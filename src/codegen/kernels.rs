@@ -4,9 +4,9 @@
 //!
 //! Each step is the interpreter's step: [`super::runtime::step`] calls
 //! [`crate::eval::apply`] with the step's `Op`, shape and span written out as
-//! Rust constructors, so the emitted kernels agree with [`Program::run`] bit
+//! Rust constructors, so the emitted kernels agree with [`Tape::run`] bit
 //! for bit. A value is moved into its last reader and cloned before
-//! ([`Program::moves`], the interpreter's rule); outputs are moved into the
+//! ([`Tape::moves`], the interpreter's rule); outputs are moved into the
 //! result at the end. A kernel that is an alias of another
 //! ([`KernelSet::aliases`]) dispatches to the other's function.
 
@@ -15,7 +15,7 @@ use std::fmt::Write;
 use crate::diag::Span;
 use crate::eval::Op;
 use crate::ir::{Arith, Dim, Node, Sel, Shape};
-use crate::kernel::{KernelId, KernelSet, Program, Slot};
+use crate::kernel::{KernelId, KernelSet, Slot, Tape};
 
 /// The emitted function name of kernel `id`: `k_hvp`, `k_eq_jt_0`.
 fn fn_name(id: KernelId) -> String {
@@ -139,7 +139,7 @@ fn read(slot: Slot, read_again: bool) -> String {
 
 /// The body of one kernel: a `let` per step, then the outputs (which are read
 /// at the end, so a step never moves them).
-fn body(out: &mut String, node: &Node, program: &Program) -> std::fmt::Result {
+fn body(out: &mut String, node: &Node, program: &Tape) -> std::fmt::Result {
     let (moves, output_moves) = program.moves();
     for (k, (s, moves)) in program.steps.iter().zip(&moves).enumerate() {
         let args: Vec<String> = s.args.iter().zip(moves).map(|(a, &m)| read(*a, !m)).collect();

@@ -72,7 +72,7 @@ pub fn loaded(
     Ok(LoadedNode::with_kernels(node, kernels, prepared))
 }
 
-/// One program step, [`apply`] as [`crate::kernel::Program::run`] calls it;
+/// One program step, [`apply`] as [`crate::kernel::Tape::run`] calls it;
 /// the shape is written in the emitted code as a slice of dimensions (no
 /// allocation per step).
 pub fn step(op: Op, args: Vec<Tensor>, shape: &[Dim], span: Span, env: &Env) -> Result<Tensor, EvalError> {

@@ -21,7 +21,7 @@
 //! the interpreter, whose error is `apply`'s in program order.
 
 use super::plan::{Operand, Plan};
-use crate::kernel::Program;
+use crate::kernel::Tape;
 
 /// How many pairs of rows a nest computes at once (each pair in the two lanes
 /// of an `f64x2`): independent chains the processor can overlap, where one
@@ -207,7 +207,7 @@ impl Open {
 /// The program's steps (each planned) as units: nests where steps share rows,
 /// single steps elsewhere. `scratch_at` is where scratch rows may start in the
 /// arena; returns the units and how many scratch entries they use.
-pub(super) fn schedule(program: &Program, plans: &[Plan], scratch_at: usize) -> (Vec<Unit>, usize) {
+pub(super) fn schedule(program: &Tape, plans: &[Plan], scratch_at: usize) -> (Vec<Unit>, usize) {
     let mut readers = vec![Vec::new(); plans.len()];
     for (k, s) in program.steps.iter().enumerate() {
         for a in &s.args {

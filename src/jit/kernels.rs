@@ -46,7 +46,7 @@ impl JitKernels {
         // With a Hessian kernel the solvers never run the Hessian–vector product:
         // it is left to the interpreter (same numbers) rather than compiled.
         let skip = |id: KernelId| id == KernelId::Hvp && self.set.index(KernelId::Hessian).is_some();
-        let empty = crate::kernel::Program::default();
+        let empty = crate::kernel::Tape::default();
         let programs: Vec<_> = self.set.kernels.iter().map(|k| if skip(k.id) { &empty } else { &k.program }).collect();
         let compiled = compile_all(&programs, dims).map(|c| {
             let skipped = || Err(JitError("not compiled: the Hessian kernel replaces it".into()));

@@ -4,7 +4,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::JitError;
 use crate::eval::{apply, concrete, Env, Op, Tensor};
-use crate::kernel::Program;
+use crate::kernel::Tape;
 
 /// Where each step's value lives, and what is known before the call.
 ///
@@ -29,7 +29,7 @@ pub(super) struct Layout {
 }
 
 impl Layout {
-    pub fn new(program: &Program, dims: &[usize]) -> Result<Layout, JitError> {
+    pub fn new(program: &Tape, dims: &[usize]) -> Result<Layout, JitError> {
         let env = Env { params: &[], vars: &[], dims, syms: &[] };
         let mut values: Vec<Tensor> = Vec::with_capacity(program.steps.len());
         let mut folded = Vec::with_capacity(program.steps.len());

@@ -1,6 +1,6 @@
 //! Cranelift: kernel programs → machine code.
 //!
-//! [`compile`] specialises one [`Program`] to concrete dimension sizes. Every
+//! [`compile`] specialises one [`Tape`] to concrete dimension sizes. Every
 //! step's shape is then a number, so all values live in one `f64` arena at
 //! offsets fixed at compile time (`layout.rs`), and the compiled function is
 //! `extern "C" fn(arena, call, inputs) -> status`:
@@ -22,7 +22,7 @@
 //!   indexing, stacking, `quad_form`, `log_sum_exp`, …) calls one
 //!   fallback shim (`shims.rs`) that runs `apply` on the arena's slices.
 //!
-//! **Invariant: bit for bit equal to [`Program::run`].** Each inlined step
+//! **Invariant: bit for bit equal to [`Tape::run`].** Each inlined step
 //! performs the floating-point operations of `apply`, in its order (folds
 //! start where `apply`'s do and visit entries in its order; no fused
 //! multiply-add, which Cranelift never forms on its own). Domain and division
@@ -49,7 +49,7 @@ mod shims;
 pub use kernels::JitKernels;
 pub use program::JitProgram;
 
-use crate::kernel::Program;
+use crate::kernel::Tape;
 
 /// Why a program was not compiled (its callers run the interpreter instead).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -57,6 +57,6 @@ use crate::kernel::Program;
 pub struct JitError(pub String);
 
 /// `program` compiled to machine code for dimension sizes `dims`.
-pub fn compile(program: &Program, dims: &[usize]) -> Result<JitProgram, JitError> {
+pub fn compile(program: &Tape, dims: &[usize]) -> Result<JitProgram, JitError> {
     program::compile_all(&[program], dims)?.pop().unwrap_or_else(|| Err(JitError("internal: nothing compiled".into())))
 }

@@ -20,7 +20,7 @@ use super::plan::{plan, Plan};
 use super::shims::{Call, Failure, BINARY, STATUS, UNARY};
 use super::JitError;
 use crate::eval::{Env, EvalError, Op, Tensor};
-use crate::kernel::Program;
+use crate::kernel::Tape;
 
 /// The JIT module of one compilation; its code is freed when the last
 /// [`JitProgram`] compiled in it is dropped.
@@ -44,10 +44,10 @@ impl Drop for Code {
 type Entry = unsafe extern "C" fn(*mut f64, *const Call<'static>, *const *const f64) -> i32;
 
 /// One program compiled for fixed dimension sizes. [`JitProgram::run`] agrees
-/// bit for bit with [`Program::run`].
+/// bit for bit with [`Tape::run`].
 pub struct JitProgram {
     entry: Entry,
-    program: Program,
+    program: Tape,
     dims: Vec<usize>,
     layout: Layout,
     plans: Vec<Plan>,
@@ -252,10 +252,7 @@ fn module() -> Result<(JITModule, Imports, OwnedTargetIsa), JitError> {
 
 /// Compiles `programs` into one module: each program's own result (a program
 /// whose dry run fails is not compiled), or an error for the whole module.
-pub(super) fn compile_all(
-    programs: &[&Program],
-    dims: &[usize],
-) -> Result<Vec<Result<JitProgram, JitError>>, JitError> {
+pub(super) fn compile_all(programs: &[&Tape], dims: &[usize]) -> Result<Vec<Result<JitProgram, JitError>>, JitError> {
     compile_all_with(programs, dims, QUICK_ALLOCATION_ABOVE)
 }
 
@@ -263,7 +260,7 @@ pub(super) fn compile_all(
 /// given the single-pass register allocator (the tests set it to 0, so every
 /// function takes that path).
 fn compile_all_with(
-    programs: &[&Program],
+    programs: &[&Tape],
     dims: &[usize],
     quick_above: usize,
 ) -> Result<Vec<Result<JitProgram, JitError>>, JitError> {

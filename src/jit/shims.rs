@@ -10,11 +10,11 @@ use super::layout::Layout;
 use super::program::clean_upper_state;
 use crate::atoms::Atom;
 use crate::eval::{apply, diag_into, matmul_into, scalar, Env, Op};
-use crate::kernel::Program;
+use crate::kernel::Tape;
 
 /// What one call of a compiled function reads besides the arena.
 pub(super) struct Call<'a> {
-    pub program: &'a Program,
+    pub program: &'a Tape,
     pub layout: &'a Layout,
     pub env: &'a Env<'a>,
     /// The inputs' entries, in [`Layout::input`]'s order.

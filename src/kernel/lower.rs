@@ -1,8 +1,8 @@
-//! Expressions → a [`Program`], sharing equal subexpressions.
+//! Expressions → a [`Tape`], sharing equal subexpressions.
 
 use std::collections::HashMap;
 
-use super::{Program, Slot, Step};
+use super::{Slot, Step, Tape};
 use crate::eval::Op;
 use crate::ir::{Expr, Shape};
 
@@ -12,7 +12,7 @@ use crate::ir::{Expr, Shape};
 type Key = (String, Vec<Slot>, Shape);
 
 struct Lowering {
-    program: Program,
+    program: Tape,
     seen: HashMap<Key, Slot>,
 }
 
@@ -32,8 +32,8 @@ impl Lowering {
 }
 
 /// One program computing every expression of `exprs`, in order, as its outputs.
-pub fn lower<'e>(exprs: impl IntoIterator<Item = &'e Expr>) -> Program {
-    let mut l = Lowering { program: Program::default(), seen: HashMap::new() };
+pub fn lower<'e>(exprs: impl IntoIterator<Item = &'e Expr>) -> Tape {
+    let mut l = Lowering { program: Tape::default(), seen: HashMap::new() };
     let outputs = exprs.into_iter().map(|e| l.expr(e)).collect();
     l.program.outputs = outputs;
     l.program

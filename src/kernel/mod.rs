@@ -1,13 +1,15 @@
 //! Kernels: a node's expressions lowered once to straight-line programs.
 //!
-//! A [`Program`] is a list of [`Step`]s in evaluation order, each an
+//! A [`Tape`] (a Wengert list, in automatic differentiation's term; named
+//! so, not `Program`, to keep apart from [`crate::ir::Program`], a file's
+//! nodes) is a list of [`Step`]s in evaluation order, each an
 //! [`Op`] applied to earlier steps' values (single assignment), with the
 //! expressions' values as its outputs. Lowering shares equal subexpressions
 //! (hash-consing), within one expression and across the expressions of one
 //! program: the Hessian–vector product, the gradient and the constraint terms
 //! of a node repeat the same subterms, and a tree walk recomputes them.
 //!
-//! Three back ends run a program and agree bit for bit: [`Program::run`] here
+//! Three back ends run a program and agree bit for bit: [`Tape::run`] here
 //! (an interpreter over [`crate::eval::apply`]), the straight-line Rust that
 //! `ddnc build` emits (one `apply` call per step), and the Cranelift JIT
 //! (`crate::jit`), which compiles elementwise steps to machine code and calls
@@ -54,17 +56,17 @@ pub struct Step {
     pub span: Span,
 }
 
-/// A straight-line program: steps in evaluation order (each argument an
-/// earlier step), and the steps whose values are its outputs.
+/// A straight-line program (a tape): steps in evaluation order (each
+/// argument an earlier step), and the steps whose values are its outputs.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Program {
+pub struct Tape {
     /// The steps, in evaluation order.
     pub steps: Vec<Step>,
     /// The steps whose values the program returns, in order.
     pub outputs: Vec<Slot>,
 }
 
-impl Program {
+impl Tape {
     /// For each step, the last step that reads its value (`None` when only
     /// outputs, or nothing, read it): when a back end may free or reuse it.
     pub fn last_use(&self) -> Vec<Option<usize>> {

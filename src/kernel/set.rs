@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{lower, Program};
+use super::{lower, Tape};
 use crate::eval::{eval, Env, EvalError, Tensor};
 use crate::ir::{Expr, ExprKind, Node};
 use crate::symbolic::{Derived, Simplified};
@@ -84,7 +84,7 @@ pub struct Kernel {
     /// Its outputs as expressions, in the table's order.
     pub exprs: Vec<Expr>,
     /// The expressions lowered to one straight-line program.
-    pub program: Program,
+    pub program: Tape,
 }
 
 impl KernelSet {
@@ -184,7 +184,7 @@ impl Kernels for Evaluated {
     }
 }
 
-/// The programs run by the interpreter ([`Program::run`]).
+/// The programs run by the interpreter ([`Tape::run`]).
 pub struct Interpreted(pub Arc<KernelSet>);
 
 impl Kernels for Interpreted {

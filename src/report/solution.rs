@@ -45,7 +45,7 @@ use serde_json::{json, Map, Value};
 use crate::io::cbf::{self, CbfModel, ConeKind};
 use crate::io::mps::{self, MpsModel, Side, Source};
 use crate::io::Loaded;
-use crate::solve::ipm::{Info, Solution};
+use crate::solve::ipm::{Solution, Summary};
 
 /// `ddnc solve`'s JSON for an MPS/QPS file (see the module docs).
 pub fn mps_json(loaded: &Loaded<MpsModel, mps::RowOrigin>, sol: &Solution) -> Value {
@@ -123,7 +123,7 @@ fn mps_objective(model: &MpsModel, x: &[f64]) -> f64 {
 /// reader's to make).
 fn header(name: &str, sol: &Solution) -> Map<String, Value> {
     let status = crate::runtime::node::ipm_status(sol.status).name();
-    let Info { iterations, primal_residual, dual_residual, gap, .. } = sol.info;
+    let Summary { iterations, primal_residual, dual_residual, gap, .. } = sol.info;
     let mut out = Map::new();
     if !name.is_empty() {
         out.insert("problem".into(), json!(name));

@@ -43,13 +43,13 @@ pub struct Info {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Facts {
-    /// The conic interior point method ([`ipm::Info`]).
+    /// The conic interior point method ([`ipm::Summary`]).
     Ipm {
         /// The KKT factorisation ([`ipm::KktMethod::name`]).
         kkt: &'static str,
         /// The primal objective at the returned point.
         objective: f64,
-        /// The relative primal residual ([`ipm::Info`]'s definition).
+        /// The relative primal residual ([`ipm::Summary`]'s definition).
         primal_residual: f64,
         /// The relative dual residual.
         dual_residual: f64,
@@ -147,7 +147,7 @@ impl Info {
 
     /// The conic interior point method's report on a program with `n`
     /// variables and `m` rows.
-    pub fn ipm(family: Family, info: &ipm::Info, weakly_active: Vec<String>, (n, m): (usize, usize)) -> Info {
+    pub fn ipm(family: Family, info: &ipm::Summary, weakly_active: Vec<String>, (n, m): (usize, usize)) -> Info {
         let facts = Facts::Ipm {
             kkt: info.kkt_method.name(),
             objective: info.primal_objective,

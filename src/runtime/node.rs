@@ -401,7 +401,7 @@ pub(crate) fn ipm_status(status: ipm::Status) -> Status {
 /// or from the [`ipm::Workspace`] a prepared node solved in.
 pub(crate) struct IpmResult<'a> {
     pub status: ipm::Status,
-    pub info: &'a ipm::Info,
+    pub info: &'a ipm::Summary,
     pub s: &'a [f64],
     pub z: &'a [f64],
 }

@@ -113,7 +113,7 @@ impl std::fmt::Display for Refusal {
 }
 
 /// What a solve reports, in the interior point method's measures
-/// (`ipm::Info`'s definitions, on the original data).
+/// (`ipm::Summary`'s definitions, on the original data).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Report {
     /// Constraint additions and drops.
@@ -122,9 +122,9 @@ pub struct Report {
     pub active: usize,
     /// `½xᵀPx + qᵀx + c0` at the solution.
     pub objective: f64,
-    /// `‖Ax + s − b‖∞`, relative as `ipm::Info`'s.
+    /// `‖Ax + s − b‖∞`, relative as `ipm::Summary`'s.
     pub primal_residual: f64,
-    /// `‖Px + q + Aᵀz‖∞`, relative as `ipm::Info`'s.
+    /// `‖Px + q + Aᵀz‖∞`, relative as `ipm::Summary`'s.
     pub dual_residual: f64,
     /// `|pobj − dobj|`.
     pub gap: f64,

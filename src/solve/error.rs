@@ -1,6 +1,6 @@
 //! Why a solver could not run: invalid settings or data, or a KKT solve asked
 //! of a factorisation that cannot answer. Not a solver outcome: those are a
-//! [`super::Status`] with its [`super::Info`].
+//! [`super::Status`] with its [`super::Summary`].
 
 /// The solve layer's error.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

@@ -16,5 +16,5 @@ pub mod ipm;
 pub mod program;
 
 pub use error::SolveError;
-pub use ipm::{solve, Info, KktFactor, KktMethod, Settings, Solution, Status};
+pub use ipm::{solve, KktFactor, KktMethod, Settings, Solution, Status, Summary};
 pub use program::{ConeBlock, ConeProgram, Triplets};

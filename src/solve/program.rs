@@ -88,7 +88,7 @@ impl ConeProgram {
     /// The objective's unit `ω = min(1, max(‖q‖∞, max|Pᵢⱼ|))`, 1 without an
     /// objective: the optimality tests take the absolute gap and the dual
     /// residual in it, so an objective scaled by a small parameter is not
-    /// called optimal far from its optimum (see [`super::ipm::Info`]). Every
+    /// called optimal far from its optimum (see [`super::ipm::Summary`]). Every
     /// solver judging "optimal" uses this one definition.
     pub fn objective_scale(&self) -> f64 {
         let size =

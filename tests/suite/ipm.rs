@@ -922,7 +922,7 @@ fn invalid_input_is_an_error_not_a_panic() {
 
 // ------------------------------------------- statuses at the returned point ---
 
-/// The optimality measures of `Info`, recomputed here from the returned
+/// The optimality measures of `Summary`, recomputed here from the returned
 /// `(x, s, z)` and the program's own data (triplets, original units):
 /// `[primal_residual, dual_residual, gap, rel_gap]`.
 fn measures_at(prob: &ConeProgram, x: &[f64], s: &[f64], z: &[f64]) -> [f64; 4] {

@@ -8,7 +8,7 @@ use ddn::diag::Span;
 use ddn::eval::{concrete, Env, EvalError, Op, Tensor};
 use ddn::ir::{Arith, Dim, Node, ParamId, Shape};
 use ddn::jit::{self, JitKernels};
-use ddn::kernel::{Evaluated, Interpreted, KernelSet, Kernels, Program, Slot, Step};
+use ddn::kernel::{Evaluated, Interpreted, KernelSet, Kernels, Slot, Step, Tape};
 
 use super::{compile_path, ddn_files, root, Rng};
 
@@ -168,11 +168,11 @@ fn param(k: u32, s: &[usize]) -> Step {
 }
 
 /// A program of parameters `inputs` and one step `op` on them.
-fn one_step(op: Op, inputs: &[&[usize]], out: &[usize]) -> Program {
+fn one_step(op: Op, inputs: &[&[usize]], out: &[usize]) -> Tape {
     let mut steps: Vec<Step> = inputs.iter().enumerate().map(|(k, s)| param(k as u32, s)).collect();
     let args = (0..inputs.len() as u32).map(Slot).collect();
     steps.push(Step { op, args, shape: shape(out), span: Span::default() });
-    Program { steps, outputs: vec![Slot(inputs.len() as u32)] }
+    Tape { steps, outputs: vec![Slot(inputs.len() as u32)] }
 }
 
 /// Random entries with zeros of both signs, a NaN and infinities among them.
@@ -182,7 +182,7 @@ fn awkward(rng: &mut Rng, n: usize) -> Vec<f64> {
 }
 
 /// `program` by the JIT and by the interpreter on `params`; whether it was inlined.
-fn check_program(what: &str, program: &Program, params: &[Tensor]) -> bool {
+fn check_program(what: &str, program: &Tape, params: &[Tensor]) -> bool {
     let env = Env { params, vars: &[], dims: &[], syms: &[] };
     let compiled = jit::compile(program, &[]).unwrap_or_else(|e| panic!("{what}: {e}"));
     assert_same(what, &program.run(&env), &compiled.run(&env));

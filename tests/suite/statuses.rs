@@ -163,7 +163,7 @@ fn a_stalled_interior_point_solve_is_optimal_inaccurate() {
 /// (gap 1.5e-10, primal residual 7.1e-10, dual residual 2.2e-13): Clarabel's
 /// tests, an absolute gap of 1e-8 and a dual residual over `max(1, ‖q‖∞ +
 /// ‖x‖∞ + ‖z‖∞)`, pass once the objective is of order 1e-8. They are now taken
-/// in the objective's unit ω (`solve::Info`).
+/// in the objective's unit ω (`solve::Summary`).
 #[test]
 fn optimal_is_the_optimum_whatever_the_objective_scale() {
     let m = module("node g(c: pos, a: real[n]) -> x: real[n] { minimize c * (norm(x - a) + sum_squares(x)) }");

@@ -44,7 +44,7 @@ pub(crate) struct ProblemData {
     pub norm_q: f64,
     pub norm_b: f64,
     /// `ω = min(1, max(‖q‖∞, max|Pᵢⱼ|))` (1 without an objective): the unit
-    /// the objective-side measures are taken in (see [`super::Info`]).
+    /// the objective-side measures are taken in (see [`super::Summary`]).
     pub objective_scale: f64,
     pub c0: f64,
     /// `max |P̃ⱼⱼ|`, for the static regularisation of every factorisation.

@@ -21,26 +21,26 @@
 
 mod csc;
 mod data;
-mod info;
 mod kkt;
 mod polish;
 mod residuals;
 mod settings;
 mod solution;
 mod status;
+mod summary;
 mod variables;
 mod workspace;
 
-pub use info::{Info, Unmet};
 pub use settings::{KktMethod, Settings};
 pub use solution::{KktFactor, Solution};
 pub use status::Status;
+pub use summary::{Summary, Unmet};
 pub use workspace::Workspace;
 
 use data::ProblemData;
-use info::{Measures, Tolerances};
 use kkt::KktSystem;
 use residuals::Residuals;
+use summary::{Measures, Tolerances};
 use variables::Variables;
 
 use crate::solve::cones::Cones;

@@ -27,7 +27,7 @@
 //! stays the IPM point's). The new s and z are projected onto their cones (a
 //! violation larger than 1e-6 of their size refuses the step), the iteration
 //! goes on while the KKT error at least halves, and a point is returned only
-//! if the solver's own criteria ([`Info::solved_status`], measured at it) rate
+//! if the solver's own criteria ([`Summary::solved_status`], measured at it) rate
 //! it no lower than the point it replaces: a polished point is `Optimal` only
 //! where the interior point method's own tests hold, and `info` always
 //! describes the point returned.
@@ -57,8 +57,8 @@
 //! in the objective's unit ω — is lower. A point whose absolute error is
 //! already below `tol_gap_abs` is left as it is.
 
-use super::info::{Info, PointNorms};
 use super::status::Status;
+use super::summary::{PointNorms, Summary};
 use super::workspace::Workspace;
 use super::KAPPA_BACKWARD;
 use crate::solve::cones::dot;
@@ -170,11 +170,11 @@ fn objectives(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], z:
     (0.5 * xpx + qx, -0.5 * xpx - bz)
 }
 
-/// The measures of [`Info`] (objectives, residuals, gaps) at the point
+/// The measures of [`Summary`] (objectives, residuals, gaps) at the point
 /// `(x, s, z)` itself, in original units, into `info` (the rest of it, the
 /// iterate's `κ/τ` among them, is left as it is): what the status of a
 /// returned point is judged by.
-fn measure(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: &[f64], z: &[f64], info: &mut Info) {
+fn measure(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: &[f64], z: &[f64], info: &mut Summary) {
     let (primal, dual) = objectives(prob, ws, w, x, z);
     residuals(prob, ws, w, x, s, z);
     let inf = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
@@ -202,7 +202,7 @@ pub(super) fn measure_returned(prob: &ConeProgram, ws: &mut Workspace) {
 /// The KKT error of a point: the residuals relative to the data, and the
 /// complementarity (every component of `s ∘ z`) relative to the point's size,
 /// the dual side (`r_d`, `q`, `z`) in the objective's unit ω as the statuses
-/// are ([`Info`]): the error of the program with its objective divided by ω,
+/// are ([`Summary`]): the error of the program with its objective divided by ω,
 ///
 /// ```text
 /// max(‖r_d‖∞ / (ω + ‖q‖∞), ‖r_p‖∞ / (1 + ‖b‖∞), ‖s ∘ z‖∞ / (ω (1 + max(‖x‖∞, ‖s‖∞, ‖z‖∞/ω))²)).
@@ -291,7 +291,7 @@ fn into_cones(cones: &[ConeBlock], v: &mut [f64], dual: bool, tol: f64) -> bool 
 }
 
 /// Newton steps from the workspace's point, with the KKT matrix factored at
-/// it, its status ([`Info::solved_status`]) and `info` measured there. The
+/// it, its status ([`Summary::solved_status`]) and `info` measured there. The
 /// chord iteration goes on while the KKT error halves; the point returned is
 /// the last one the solver's criteria rate no lower than the returned point
 /// before it (an early step can trade a little primal residual, from the
@@ -459,7 +459,7 @@ fn active_set_steps(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) -> boo
     true
 }
 
-/// How good a returned point is by [`Info::solved_status`].
+/// How good a returned point is by [`Summary::solved_status`].
 fn rank(status: Status) -> u8 {
     match status {
         Status::Optimal => 2,

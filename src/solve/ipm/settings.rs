@@ -2,7 +2,7 @@
 //! at the start of [`solve`](super::solve).
 //!
 //! Residuals and gaps are measured on the original (unequilibrated) data; see
-//! [`Info`](super::Info) for their definitions.
+//! [`Summary`](super::Summary) for their definitions.
 
 use crate::solve::SolveError;
 
@@ -43,7 +43,7 @@ pub struct Settings {
     /// Iteration limit. Default 200.
     pub max_iter: u32,
     /// Absolute duality gap `|pobj − dobj|` for optimality, in the objective's
-    /// unit ω (see [`Info`](super::Info): the tolerance is `ω·tol_gap_abs`,
+    /// unit ω (see [`Summary`](super::Summary): the tolerance is `ω·tol_gap_abs`,
     /// ω ≤ 1 the objective data's size). Default 1e-8.
     pub tol_gap_abs: f64,
     /// Relative duality gap `|pobj − dobj| / max(ω, min(|pobj|, |dobj|))`.

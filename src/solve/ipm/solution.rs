@@ -1,8 +1,8 @@
 //! What [`solve`](super::solve) returns: the point, the status, the measures,
 //! and the KKT factorisation at the solution for the backward pass.
 
-use super::info::Info;
 use super::status::Status;
+use super::summary::Summary;
 use super::workspace::Workspace;
 use crate::solve::SolveError;
 
@@ -31,7 +31,7 @@ pub struct Solution {
     /// The multipliers (m), `z ∈ K*`.
     pub z: Vec<f64>,
     /// Iterations, residuals, objectives and gap at the returned point.
-    pub info: Info,
+    pub info: Summary,
     /// For `Optimal` and `AlmostOptimal`: the KKT matrix at the returned point,
     /// factored (see [`KktFactor`]). `None` otherwise, or if that factorisation
     /// failed.

@@ -15,12 +15,12 @@
 //! kept and not solved again.
 
 use super::data::ProblemData;
-use super::info::{Info, Measures, Tolerances};
 use super::kkt::{self, KktSystem};
 use super::polish;
 use super::settings::{KktMethod, Settings};
 use super::solution::{KktFactor, Solution};
 use super::status::Status;
+use super::summary::{Measures, Summary, Tolerances};
 use super::{Solver, KAPPA_BACKWARD, KAPPA_POLISH};
 use crate::solve::cones::Cones;
 use crate::solve::program::{ConeBlock, ConeProgram};
@@ -41,7 +41,7 @@ pub struct Workspace {
     pub(super) x: Vec<f64>,
     pub(super) s: Vec<f64>,
     pub(super) z: Vec<f64>,
-    pub(super) info: Info,
+    pub(super) info: Summary,
     /// The KKT matrix at the returned point is factored.
     pub(super) factored: bool,
     /// `S = diag(√c D, E/√c)`: `K = S⁻¹ K̃ S⁻¹` for the equilibrated `K̃`.
@@ -233,7 +233,7 @@ impl Workspace {
     }
 
     /// The measures of the last solve.
-    pub fn info(&self) -> &Info {
+    pub fn info(&self) -> &Summary {
         &self.info
     }
 

@@ -30,7 +30,7 @@ use super::variables::Variables;
 
 /// What the solver reports besides the point.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Info {
+pub struct Summary {
     /// The returned iterate's number: the interior point iterations (KKT
     /// factorisations, less the initial one) that led to it. When the solve
     /// went back to the previous or the best iterate (a stall, a divergence),
@@ -104,7 +104,7 @@ impl Tolerances {
 }
 
 /// The norms of a point `(x, s, z)` (an iterate divided by `τ`) in original
-/// units, from which [`Info::set_measures`] builds the measures of the module
+/// units, from which [`Summary::set_measures`] builds the measures of the module
 /// documentation: the iterate's ([`Measures::update`], from the equilibrated
 /// data) and a polished point's (`polish::measure`, from the original data)
 /// go through that one function, so the two cannot drift apart.
@@ -122,7 +122,7 @@ pub(crate) struct PointNorms {
     pub dual: f64,
 }
 
-impl Info {
+impl Summary {
     /// The objectives, residuals and gaps of the module documentation at a
     /// point of these norms (`ω`, `‖q‖∞`, `‖b‖∞` and `c0` from `data`).
     pub(crate) fn set_measures(&mut self, data: &ProblemData, n: &PointNorms) {
@@ -178,7 +178,7 @@ impl Info {
 /// The measures of the current iterate plus the quantities the tests need.
 #[derive(Clone, Debug)]
 pub(crate) struct Measures {
-    pub info: Info,
+    pub info: Summary,
     /// `qᵀx` and `bᵀz` of the undivided iterate in original units.
     pub dot_qx: f64,
     pub dot_bz: f64,
@@ -187,7 +187,7 @@ pub(crate) struct Measures {
 impl Measures {
     pub fn new(kkt_method: KktMethod) -> Self {
         Measures {
-            info: Info {
+            info: Summary {
                 iterations: 0,
                 primal_objective: f64::NAN,
                 dual_objective: f64::NAN,
