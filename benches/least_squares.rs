@@ -6,7 +6,10 @@
 //!   solve with it;
 //! - `faer_qr_forward_backward`: the same by hand with the QR: the solve, then
 //!   w = (AᵀA)⁻¹v = R⁻¹R⁻ᵀv, dL/dA = r wᵀ − (Aw) xᵀ, dL/db = Aw
-//!   (stdlib/least_squares.ddn's formulas);
+//!   (stdlib/least_squares.ddn's formulas): the floor the ddn rows are divided by;
+//! - `ddn_qr`, `ddn_qr_forward_backward`: the same two with ddn's own blocked
+//!   QR (`ddn::linalg::qr`) in place of faer's, its buffers kept across calls
+//!   as the prepared node keeps them;
 //! - `ddn_prepared_forward_backward`: the stdlib `least_squares` node prepared
 //!   once for the size (`runtime::Prepared`), per call `bind` +
 //!   `Prepared::forward` + `ddn::diff::backward` with a fixed cotangent on x
@@ -35,6 +38,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ddn::diff::backward;
 use ddn::eval::Tensor;
+use ddn::linalg::qr::Qr;
 use ddn::runtime::{bind, forward, interpreted, Options, Prepared, Status, Workspace};
 use faer::linalg::solvers::SolveLstsq;
 use faer::linalg::triangular_solve::{solve_lower_triangular_in_place, solve_upper_triangular_in_place};
@@ -60,6 +64,26 @@ fn qr_forward_backward(a: &Mat<f64>, b: &Col<f64>, v: &Col<f64>) -> (Col<f64>, M
     (x, da, aw)
 }
 
+/// [`qr_forward_backward`] with ddn's QR, factored in `qr`'s kept buffers.
+fn ddn_qr_forward_backward(qr: &mut Qr, a: &Mat<f64>, b: &Col<f64>, v: &Col<f64>) -> (Col<f64>, Mat<f64>, Col<f64>) {
+    let x = ddn_qr_solve(qr, a, b);
+    let mut w: Vec<f64> = v.iter().copied().collect();
+    qr.solve_normal_in_place(&mut w);
+    let w = Col::from_fn(v.nrows(), |i| w[i]);
+    let aw = a * &w;
+    let r = b - a * &x;
+    let da = &r * w.transpose() - &aw * x.transpose();
+    (x, da, aw)
+}
+
+/// `argmin ‖Ax − b‖` by ddn's QR.
+fn ddn_qr_solve(qr: &mut Qr, a: &Mat<f64>, b: &Col<f64>) -> Col<f64> {
+    qr.factor(a.as_ref());
+    let mut rhs: Vec<f64> = b.iter().copied().collect();
+    qr.solve_lstsq_in_place(&mut rhs);
+    Col::from_fn(a.ncols(), |i| rhs[i])
+}
+
 fn least_squares(c: &mut Criterion) {
     let node = stdlib_node("least_squares.ddn", include_str!("../stdlib/least_squares.ddn"), "least_squares");
     common::single_threaded();
@@ -82,6 +106,9 @@ fn least_squares(c: &mut Criterion) {
         let (t_qr, x_qr) = time_once(|| a_mat.qr().solve_lstsq(&b_col));
         let x_qr: Vec<f64> = x_qr.iter().copied().collect();
         let (t_qr_fb, (_, da, db)) = time_once(|| qr_forward_backward(&a_mat, &b_col, &v_col));
+        let mut qr = Qr::default();
+        let (t_ddn_qr_fb, (x_ddn, da_ddn, db_ddn)) =
+            time_once(|| ddn_qr_forward_backward(&mut qr, &a_mat, &b_col, &v_col));
         let da: Vec<f64> = (0..m * n).map(|k| da[(k / n, k % n)]).collect();
         let db: Vec<f64> = db.iter().copied().collect();
         let mut worst: f64 = 0.0;
@@ -100,6 +127,10 @@ fn least_squares(c: &mut Criterion) {
         let unprepared =
             |b: &ddn::runtime::Bound| forward(&node, b, &Options::default().unprepared()).expect("forward");
         let with_prepared = |b: &ddn::runtime::Bound| prepared.forward(b).expect("forward");
+        let x_ddn: Vec<f64> = x_ddn.iter().copied().collect();
+        let da_ddn: Vec<f64> = (0..m * n).map(|k| da_ddn[(k / n, k % n)]).collect();
+        let db_ddn: Vec<f64> = db_ddn.iter().copied().collect();
+        check("ddn QR", &x_ddn, &[Tensor::matrix(m, n, da_ddn), Tensor::vector(db_ddn)]);
         let (t_fb, (solved, grads)) = time_once(|| fb(&stateless));
         assert_eq!(solved.status, Status::Optimal, "n = {n}: {:?}", solved.info);
         check("forward", &solved.outputs[0].1.data, &grads);
@@ -124,6 +155,10 @@ fn least_squares(c: &mut Criterion) {
         bench(g, GROUP, "faer_qr", n, t_qr, || black_box(&a_mat).qr().solve_lstsq(black_box(&b_col)));
         bench(g, GROUP, "faer_qr_forward_backward", n, t_qr_fb, || {
             qr_forward_backward(black_box(&a_mat), black_box(&b_col), black_box(&v_col))
+        });
+        bench(g, GROUP, "ddn_qr", n, t_qr, || ddn_qr_solve(&mut qr, black_box(&a_mat), black_box(&b_col)));
+        bench(g, GROUP, "ddn_qr_forward_backward", n, t_ddn_qr_fb, || {
+            ddn_qr_forward_backward(&mut qr, black_box(&a_mat), black_box(&b_col), black_box(&v_col))
         });
         bench(g, GROUP, "ddn_prepared_forward_backward", n, t_pfb, || fb(&with_prepared));
         bench(g, GROUP, "ddn_prepared_core", n, t_core, || core(&mut ws, &mut rhs, &mut core_grads));

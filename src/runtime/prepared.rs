@@ -26,10 +26,7 @@
 
 use std::sync::{Arc, Mutex, RwLock};
 
-use faer::dyn_stack::{MemBuffer, MemStack};
-use faer::linalg::qr::no_pivoting::{factor, solve};
-use faer::linalg::triangular_solve::{solve_lower_triangular_in_place, solve_upper_triangular_in_place};
-use faer::{Mat, MatMut, MatRef, Par};
+use faer::Mat;
 
 use super::info::{DirectFacts, Info};
 use super::inputs::Bound;
@@ -41,6 +38,7 @@ use crate::canon::{record, Recorded, RecordedForm, Scratch};
 use crate::eval::{Env, Tensor};
 use crate::ir::Node;
 use crate::kernel::{KernelId, Kernels};
+use crate::linalg::qr::Qr;
 use crate::solve::active_set::{self, ActiveSet};
 use crate::solve::direct::{self, DirectFactor};
 use crate::solve::{ipm, ConeProgram, SolveError};
@@ -90,26 +88,24 @@ pub struct Workspace {
     facts: Option<DirectFacts>,
 }
 
-/// The QR path's buffers: M (when assembled from entries) and d, M factored in place, the
-/// Householder coefficients, faer's scratch, and the right-hand side.
+/// The QR path's buffers: M (when assembled from entries), M's QR
+/// ([`crate::linalg::qr`], its buffers kept), and the right-hand side `−d`,
+/// transformed in place to `(x, (Qᵀ(−d))[n..])`.
 struct LeastSquares {
     m: Mat<f64>,
-    d: Vec<f64>,
-    qr: Mat<f64>,
-    q_coeff: Mat<f64>,
-    rhs: Mat<f64>,
-    stack: Option<MemBuffer>,
+    qr: Qr,
+    rhs: Vec<f64>,
 }
 
 impl Default for LeastSquares {
     fn default() -> Self {
-        LeastSquares { m: Mat::new(), d: Vec::new(), qr: Mat::new(), q_coeff: Mat::new(), rhs: Mat::new(), stack: None }
+        LeastSquares { m: Mat::new(), qr: Qr::default(), rhs: Vec::new() }
     }
 }
 
 /// The factorisation a solve leaves for the backward pass.
 enum Factor {
-    /// `K = 2RᵀR`, R the upper triangle of the workspace's `ls.qr`.
+    /// `K = 2RᵀR`, R of the workspace's `ls.qr`.
     Qr,
     Kkt(Box<DirectFactor>),
     /// The interior point method's, kept in the workspace's [`ipm::Workspace`].
@@ -188,11 +184,7 @@ impl Workspace {
         }
         match &mut self.factor {
             Some(Factor::Qr) => {
-                let n = rhs.len();
-                let r = self.ls.qr.get(..n, ..n);
-                let mut w = MatMut::from_column_major_slice_mut(rhs, n, 1);
-                solve_lower_triangular_in_place(r.transpose(), w.as_mut(), Par::Seq);
-                solve_upper_triangular_in_place(r, w.as_mut(), Par::Seq);
+                self.ls.qr.solve_normal_in_place(rhs);
                 rhs.iter_mut().for_each(|v| *v /= 2.0);
             }
             Some(Factor::Kkt(f)) => f.solve(rhs)?,
@@ -485,53 +477,35 @@ impl<'n> Prepared<'n> {
         }
         let values = &ws.scratch.values;
         let ls = &mut ws.ls;
-        let par = faer::get_global_parallelism();
-        let block = factor::recommended_block_size::<f64>(rows, cols);
-        if ls.stack.is_none() || ls.q_coeff.nrows() != block || ls.q_coeff.ncols() != cols || ls.qr.nrows() != rows {
-            let req = factor::qr_in_place_scratch::<f64>(rows, cols, block, par, Default::default())
-                .or(solve::solve_lstsq_in_place_scratch::<f64>(rows, cols, block, 1, par));
-            ls.stack = Some(MemBuffer::new(req));
-            ls.q_coeff = Mat::zeros(block, cols);
-            ls.qr = Mat::zeros(rows, cols);
-            ls.rhs = Mat::zeros(rows, 1);
-        }
-        // M straight into the matrix the QR overwrites (a parameter matrix is
-        // copied once, row-major to faer's column-major); M itself is kept only
-        // when it is assembled from entries.
-        let dense = dense.map(|first| MatRef::from_row_major_slice(&values[first..first + rows * cols], rows, cols));
+        // M straight into the QR's own buffer (a parameter matrix is read once,
+        // row-major); M itself is kept only when it is assembled from entries.
         match dense {
-            Some(mref) => ls.qr.copy_from(mref),
+            Some(first) => ls.qr.factor_row_major(&values[*first..first + rows * cols], rows, cols),
             None => {
                 ls.m.resize_with(rows, cols, |_, _| 0.0);
                 ls.m.fill(0.0);
                 for &(i, j, v) in m {
                     ls.m[(i, j)] += crate::canon::value_of(v, values);
                 }
-                ls.qr.copy_from(&ls.m);
+                ls.qr.factor(ls.m.as_ref());
             }
         }
-        ls.d.clear();
-        ls.d.extend(d.iter().map(|v| crate::canon::value_of(*v, values)));
-        let buffer = ls.stack.as_mut()?;
-        let stack = MemStack::new(buffer);
-        factor::qr_in_place(ls.qr.as_mut(), ls.q_coeff.as_mut(), par, stack, Default::default());
-        if !direct::full_rank(ls.qr.get(..cols, ..cols)) {
+        if !ls.qr.full_rank() {
             return None;
         }
-        for (i, v) in ls.d.iter().enumerate() {
-            ls.rhs[(i, 0)] = -v;
-        }
-        solve::solve_lstsq_in_place(ls.qr.as_ref(), ls.q_coeff.as_ref(), ls.qr.as_ref(), ls.rhs.as_mut(), par, stack);
+        ls.rhs.clear();
+        ls.rhs.extend(d.iter().map(|v| -crate::canon::value_of(*v, values)));
+        ls.qr.solve_lstsq_in_place(&mut ls.rhs);
         ws.x.clear();
-        ws.x.extend((0..cols).map(|j| ls.rhs[(j, 0)]));
+        ws.x.extend_from_slice(&ls.rhs[..cols]);
         if !crate::linalg::all_finite(&ws.x) {
             return None;
         }
         ws.z.clear();
         ws.factor = Some(Factor::Qr);
-        // ‖Mx + d‖² = ‖(Qᵀd)[n..]‖²: the rows of the transformed right-hand side
-        // below R, left there by the solve (no pass over M).
-        let objective = (cols..rows).map(|i| ls.rhs[(i, 0)] * ls.rhs[(i, 0)]).sum::<f64>();
+        // ‖Mx + d‖² = ‖(Qᵀd)[n..]‖²: the entries of the transformed right-hand
+        // side below R's rows, left there by the solve (no pass over M).
+        let objective = ws.ls.rhs[cols..].iter().map(|v| v * v).sum::<f64>();
         ws.facts =
             Some(DirectFacts { solver: "qr", objective, primal_residual: 0.0, dual_residual: None, iterations: 1 });
         Some(Status::Optimal)

@@ -21,6 +21,7 @@ mod settings;
 mod sinkhorn;
 mod solution;
 
+pub(crate) use crate::linalg::{dot, vectorised};
 pub use crate::status::Status;
 pub use eigh::{eigh, Eigh};
 pub use error::{DomainError, SmoothError};
@@ -28,6 +29,6 @@ pub use method::{solve, Method};
 pub use optimality::{activity, Residuals, ACTIVITY_TOL};
 pub use problem::{NewtonPass, SmoothProblem};
 pub use settings::Settings;
-pub(crate) use sinkhorn::{dot, round_trip, vectorised};
+pub(crate) use sinkhorn::round_trip;
 pub use sinkhorn::{marginal_error, sinkhorn, Domain, SinkhornSettings, SinkhornSolution, MAX_KERNEL_RANGE};
 pub use solution::SmoothSolution;

@@ -53,10 +53,10 @@
 // The paper's symbols: M (cost), K (kernel) and P (plan) are matrices.
 #![allow(non_snake_case)]
 
-use faer::traits::pulp::Arch;
 use faer::{Mat, MatRef};
 
 use super::SmoothError::{self, InvalidInput};
+use crate::linalg::{dot, vectorised};
 use crate::status::Status;
 
 /// Sinkhorn's stopping rule and domain choice.
@@ -346,54 +346,6 @@ pub(crate) fn round_trip(K: &Mat<f64>, x: &[f64], s: &mut [f64], y: &mut [f64], 
             }
         },
     );
-}
-
-/// `Σ aᵢ bᵢ` in sixteen interleaved partial sums: independent chains (a single
-/// running sum waits on each add's latency), added up in order at the end.
-#[inline(always)]
-pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    const LANES: usize = 16;
-    let len = a.len().min(b.len());
-    let split = len - len % LANES;
-    let mut acc = [0.0; LANES];
-    for (x, y) in a[..split].chunks_exact(LANES).zip(b[..split].chunks_exact(LANES)) {
-        // Fixed-size views (chunks_exact yields exactly LANES entries, so these
-        // conversions cannot fail): the compiler then keeps acc in vector registers.
-        let x: &[f64; LANES] = x.try_into().expect("a chunk of LANES");
-        let y: &[f64; LANES] = y.try_into().expect("a chunk of LANES");
-        for k in 0..LANES {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    let mut total = 0.0;
-    for lane in acc {
-        total += lane;
-    }
-    total + a[split..len].iter().zip(&b[split..len]).map(|(x, y)| x * y).sum::<f64>()
-}
-
-/// Runs `f` compiled for the widest vector instructions the CPU has: AVX-512
-/// where present (pulp, faer's SIMD layer, stops at AVX2 unless built with its
-/// `x86-v4` feature), else pulp's choice. The loops run this way use separate
-/// multiplies and adds in an order fixed by the source (no fused multiply–add,
-/// no reassociation), so every instruction set computes the same bits. Pass a
-/// closure marked `#[inline(always)]`: only code inlined into the AVX-512
-/// function is compiled for it, and LLVM declines to inline large closures.
-#[inline(always)]
-pub(crate) fn vectorised<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F, checked just above.
-        return unsafe { avx512(f) };
-    }
-    Arch::new().dispatch(f)
-}
-
-/// `f` inlined into a function compiled with AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn avx512<R>(f: impl FnOnce() -> R) -> R {
-    f()
 }
 
 /// `(min x, max x, every x finite)`, in eight interleaved lanes: independent

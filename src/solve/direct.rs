@@ -1,30 +1,30 @@
 //! Direct solves for the structures that need no interior point method: one
 //! factorisation each, kept for the backward pass.
 //!
-//! - Unconstrained least squares `min c‖Mx + d‖²` by a Householder QR of M:
-//!   `x = −R⁻¹Qᵀd`. The normal equations `2c MᵀM x = −2c Mᵀd` would square M's
-//!   condition number; the QR does not (Golub & Van Loan, §5.3). The backward
-//!   pass's KKT matrix is `P = 2c MᵀM = 2c RᵀR`, solved with two triangular solves.
+//! - Unconstrained least squares `min c‖Mx + d‖²` by a Householder QR of M
+//!   ([`crate::linalg::qr`]): `x = −R⁻¹Qᵀd`. The normal equations
+//!   `2c MᵀM x = −2c Mᵀd` would square M's condition number; the QR does not
+//!   (Golub & Van Loan, §5.3). The backward pass's KKT matrix is
+//!   `P = 2c MᵀM = 2c RᵀR`, solved with two triangular solves.
 //! - Equality-constrained QPs `min ½xᵀPx + qᵀx s.t. Ax = b` by one symmetric
 //!   indefinite factorisation (Bunch–Kaufman LBLᵀ, pivoted) of
 //!   `K = [P Aᵀ; A 0]`, `K [x; z] = [−q; b]` ([`crate::linalg::lblt`], refused
 //!   unless [`lblt::Factored::nonsingular`]); the same K is the backward pass's.
 
-use faer::linalg::solvers::SolveLstsq;
-use faer::linalg::triangular_solve::{solve_lower_triangular_in_place, solve_upper_triangular_in_place};
-use faer::{Mat, MatRef, Par};
+use faer::{Mat, MatRef};
 
 use super::program::ConeProgram;
 use super::{ConeBlock, SolveError};
 use crate::linalg::lblt;
+use crate::linalg::qr::Qr;
 
 /// A factorisation of the KKT matrix of a directly solved problem.
 #[derive(Debug)]
 pub enum DirectFactor {
     /// `K = P = 2c RᵀR` (unconstrained least squares).
     Normal {
-        /// R of the QR factorisation of the residual's matrix.
-        r: Mat<f64>,
+        /// The QR factorisation of the residual's matrix.
+        qr: Box<Qr>,
         /// The scale c of `P = 2c RᵀR`.
         c: f64,
     },
@@ -42,13 +42,9 @@ impl DirectFactor {
             return Err(SolveError::NonFiniteRhs);
         }
         match self {
-            DirectFactor::Normal { r, c } => {
-                let mut w = MatRef::from_column_major_slice(rhs, rhs.len(), 1).to_owned();
-                solve_lower_triangular_in_place(r.transpose(), w.as_mut(), Par::Seq);
-                solve_upper_triangular_in_place(r.as_ref(), w.as_mut(), Par::Seq);
-                for (o, v) in rhs.iter_mut().zip(w.col(0).iter()) {
-                    *o = v / (2.0 * *c);
-                }
+            DirectFactor::Normal { qr, c } => {
+                qr.solve_normal_in_place(rhs);
+                rhs.iter_mut().for_each(|v| *v /= 2.0 * *c);
             }
             DirectFactor::Kkt(f) => f.solve_in_place(rhs),
             DirectFactor::ActiveSet(a) => a.kkt_solve(rhs)?,
@@ -61,30 +57,22 @@ impl DirectFactor {
     }
 }
 
-/// Whether the upper-triangular R has full numerical rank: every |Rᵢᵢ| above
-/// `100 n ε max|Rⱼⱼ|` (a rank test of a QR without column pivoting, adequate to
-/// refuse the direct path and fall back to the interior point method).
-pub(crate) fn full_rank(r: MatRef<'_, f64>) -> bool {
-    let n = r.ncols();
-    let big = (0..n).fold(0.0f64, |m, i| m.max(r[(i, i)].abs()));
-    big > 0.0 && (0..n).all(|i| r[(i, i)].abs() > 100.0 * n.max(1) as f64 * f64::EPSILON * big)
-}
-
 /// `argmin c‖Mx + d‖²` (c > 0) by QR; `None` when M (m × n) has fewer rows than
-/// columns or is numerically rank deficient (the minimiser is then not unique).
+/// columns or is numerically rank deficient ([`Qr::full_rank`]: the minimiser
+/// is then not unique).
 pub fn least_squares(m: MatRef<'_, f64>, d: &[f64], c: f64) -> Option<(Vec<f64>, DirectFactor)> {
     if m.nrows() < m.ncols() || m.ncols() == 0 || c.is_nan() || c <= 0.0 {
         return None;
     }
-    let qr = m.qr();
-    let r = qr.thin_R().to_owned();
-    if !full_rank(r.as_ref()) {
+    let mut qr = Box::<Qr>::default();
+    qr.factor(m);
+    if !qr.full_rank() {
         return None;
     }
-    let rhs = faer::Col::from_fn(d.len(), |i| -d[i]);
-    let x = qr.solve_lstsq(&rhs);
-    let x: Vec<f64> = x.iter().copied().collect();
-    x.iter().all(|v| v.is_finite()).then_some((x, DirectFactor::Normal { r, c }))
+    let mut x: Vec<f64> = d.iter().map(|v| -v).collect();
+    qr.solve_lstsq_in_place(&mut x);
+    x.truncate(m.ncols());
+    crate::linalg::all_finite(&x).then_some((x, DirectFactor::Normal { qr, c }))
 }
 
 /// The solution `(x, z)` of an equality-constrained QP (every cone of `prog` is

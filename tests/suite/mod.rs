@@ -24,6 +24,7 @@ mod prepared;
 mod properties;
 mod psd_atoms;
 mod psd_cone;
+mod qr;
 mod quad_form;
 pub mod reference;
 mod rewrite;
