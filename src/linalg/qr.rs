@@ -30,7 +30,7 @@ use super::{dot, vectorised};
 
 /// Reflectors per panel of the blocked factorisation; at most this many
 /// columns left are finished unblocked (LAPACK's `nb` and crossover `nx`, here
-/// one number). Measured (2026-12-06, AVX-512 Xeon, `benches/least_squares.rs`,
+/// one number). Measured (2026-12-06, AVX-512 AMD EPYC, `benches/least_squares.rs`,
 /// docs/benchmarks.md): 16 was fastest of 8 to 64 at 256 × 128 (a panel's
 /// unblocked, vector-at-a-time work grows with its width) and within noise of
 /// the best at 1024 × 512; two levels (outer panels of 32–128 updated at once,
