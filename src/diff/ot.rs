@@ -68,8 +68,9 @@ use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::{Accum, Col, ColMut, ColRef, Mat, MatRef, Par};
 
+use crate::linalg::{dot, vectorised};
 use crate::runtime::{RunError, Status};
-use crate::smooth::{dot, round_trip, vectorised, SinkhornSolution};
+use crate::smooth::{round_trip, SinkhornSolution};
 
 /// The accepted violation of the gradient's marginals, `‖(dL/dM / γ) 1‖₁ ≤
 /// RESIDUAL_TOL · Σ|P ∘ V|` (the residual of the bordered system; see

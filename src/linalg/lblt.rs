@@ -40,7 +40,7 @@ use faer::{get_global_parallelism, ColMut, ColRef, Mat, MatMut, Side};
 
 use super::Scratch;
 
-use super::inf_norm;
+use super::norm_inf;
 
 /// A pivot block whose eigenvalue is below `ZERO_PIVOT` times the largest
 /// entry of the rows it eliminates counts as zero: for a matrix that is
@@ -269,7 +269,7 @@ impl Factored {
             res = res.max((row - r[i]).abs());
             knorm = knorm.max((0..n).map(|j| self.k[(i, j)].abs()).sum());
         }
-        res <= RESIDUAL_TOL * (knorm * inf_norm(x) + inf_norm(r))
+        res <= RESIDUAL_TOL * (knorm * norm_inf(x) + norm_inf(r))
     }
 }
 

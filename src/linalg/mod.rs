@@ -59,11 +59,6 @@ pub(crate) fn with_kept<T: Default + 'static, R>(
     })
 }
 
-/// `‖v‖∞ = max |vᵢ|` (0 for an empty vector).
-pub(crate) fn inf_norm(v: &[f64]) -> f64 {
-    v.iter().fold(0.0, |m, x| m.max(x.abs()))
-}
-
 /// Whether every entry is finite: `0·x` is ±0 for a finite `x` and NaN for ±∞
 /// and NaN, so a sum over lanes is 0 exactly when all are. Branch-free, so the
 /// scan vectorises; a caller that names the bad entry looks for it only after
@@ -100,6 +95,27 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
         total += lane;
     }
     total + a[split..len].iter().zip(&b[split..len]).map(|(x, y)| x * y).sum::<f64>()
+}
+
+/// `‖x‖∞` (0 for an empty vector), in eight lanes (a fold over `f64::max` is
+/// not vectorised; the maximum is exact in any order).
+#[inline(always)]
+pub(crate) fn norm_inf(x: &[f64]) -> f64 {
+    let chunks = x.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(0.0, |m: f64, v| m.max(v.abs()));
+    let mut acc = [0.0f64; 8];
+    for c in chunks {
+        for k in 0..8 {
+            acc[k] = acc[k].max(c[k].abs());
+        }
+    }
+    acc.iter().fold(tail, |m, &v| m.max(v))
+}
+
+/// `y ← y + αx` (over the shorter of the two).
+#[inline(always)]
+pub(crate) fn axpy(y: &mut [f64], alpha: f64, x: &[f64]) {
+    y.iter_mut().zip(x).for_each(|(y, x)| *y += alpha * x);
 }
 
 /// Runs `f` compiled for the widest vector instructions the CPU has: AVX-512

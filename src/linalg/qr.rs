@@ -26,7 +26,7 @@ use faer::linalg::matmul::matmul;
 use faer::linalg::triangular_solve::{solve_lower_triangular_in_place, solve_upper_triangular_in_place};
 use faer::{Accum, MatMut, MatRef, Par};
 
-use super::{dot, vectorised};
+use super::{axpy, dot, norm_inf, vectorised};
 
 /// Reflectors per panel of the blocked factorisation; at most this many
 /// columns left are finished unblocked (LAPACK's `nb` and crossover `nx`, here
@@ -278,7 +278,7 @@ fn reflector(col: &mut [f64]) -> f64 {
     } else {
         // Overflow, possible underflow, x = 0 or a NaN: scaled by the largest
         // entry, so no square leaves the range.
-        let scale = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let scale = norm_inf(x);
         if scale == 0.0 && !ssq.is_nan() {
             return 0.0;
         }
@@ -296,10 +296,4 @@ fn reflector(col: &mut [f64]) -> f64 {
     }
     *alpha = beta;
     (beta - a) / beta
-}
-
-/// `y ← y + αx`.
-#[inline(always)]
-fn axpy(y: &mut [f64], alpha: f64, x: &[f64]) {
-    y.iter_mut().zip(x).for_each(|(y, x)| *y += alpha * x);
 }

@@ -8,9 +8,10 @@
 use serde::Serialize;
 
 use crate::ir::Family;
+use crate::linalg::norm_inf;
 use crate::smooth::{SinkhornSolution, SmoothSolution};
 use crate::solve::active_set::Report;
-use crate::solve::ipm;
+use crate::solve::{ipm, ConeProgram};
 
 /// A forward solve's facts.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -128,6 +129,25 @@ pub struct DirectFacts {
 }
 
 impl DirectFacts {
+    /// A least-squares solve by QR: `objective = ‖Mx + d‖²`; no constraints,
+    /// no multipliers.
+    pub fn least_squares(objective: f64) -> DirectFacts {
+        DirectFacts { solver: "qr", objective, primal_residual: 0.0, dual_residual: None, iterations: 1 }
+    }
+
+    /// An equality-constrained QP solved by one KKT factorisation: its
+    /// objective and residuals measured at `(x, z)` (the slacks are zero).
+    pub fn equality_qp(p: &ConeProgram, x: &[f64], z: &[f64]) -> DirectFacts {
+        let (dual, primal) = p.residuals(x, &vec![0.0; z.len()], z);
+        DirectFacts {
+            solver: "kkt",
+            objective: p.objectives(x, z).0,
+            primal_residual: norm_inf(&primal),
+            dual_residual: Some(norm_inf(&dual)),
+            iterations: 1,
+        }
+    }
+
     /// The dual active-set method's.
     pub fn active_set(r: &Report) -> DirectFacts {
         DirectFacts {

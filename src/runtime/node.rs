@@ -347,8 +347,7 @@ pub(crate) fn conic_unprepared(
                 let res: Vec<f64> =
                     (0..r.d.len()).map(|i| r.d[i] + (0..x.len()).map(|j| r.m[(i, j)] * x[j]).sum::<f64>()).collect();
                 let objective = res.iter().map(|v| v * v).sum::<f64>();
-                let facts =
-                    DirectFacts { solver: "qr", objective, primal_residual: 0.0, dual_residual: None, iterations: 1 };
+                let facts = DirectFacts::least_squares(objective);
                 let layout = Layout { var_cols: r.var_cols, constraint_rows: Vec::new() };
                 return Ok(direct_solved(node, layout, x, Vec::new(), factor, facts));
             }
@@ -357,16 +356,7 @@ pub(crate) fn conic_unprepared(
     let canon = canonicalize_with(node, bound, &data)?;
     if direct_allowed {
         if let Some((x, z, factor)) = direct::equality_qp(&canon.program) {
-            let p = &canon.program;
-            let (dual, primal) = p.residuals(&x, &vec![0.0; z.len()], &z);
-            let norm = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-            let facts = DirectFacts {
-                solver: "kkt",
-                objective: p.objectives(&x, &z).0,
-                primal_residual: norm(&primal),
-                dual_residual: Some(norm(&dual)),
-                iterations: 1,
-            };
+            let facts = DirectFacts::equality_qp(&canon.program, &x, &z);
             return Ok(direct_solved(node, canon.layout, x, z, factor, facts));
         }
         if active_set::applies(&canon.program) {

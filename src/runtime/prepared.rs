@@ -506,8 +506,7 @@ impl<'n> Prepared<'n> {
         // ‖Mx + d‖² = ‖(Qᵀd)[n..]‖²: the entries of the transformed right-hand
         // side below R's rows, left there by the solve (no pass over M).
         let objective = ws.ls.rhs[cols..].iter().map(|v| v * v).sum::<f64>();
-        ws.facts =
-            Some(DirectFacts { solver: "qr", objective, primal_residual: 0.0, dual_residual: None, iterations: 1 });
+        ws.facts = Some(DirectFacts::least_squares(objective));
         Some(Status::Optimal)
     }
 
@@ -527,15 +526,7 @@ impl<'n> Prepared<'n> {
         let p = &ws.program;
         if self.node.solve.is_none() {
             if let Some((x, z, factor)) = direct::equality_qp(p) {
-                let (dual, primal) = p.residuals(&x, &vec![0.0; z.len()], &z);
-                let norm = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-                ws.facts = Some(DirectFacts {
-                    solver: "kkt",
-                    objective: p.objectives(&x, &z).0,
-                    primal_residual: norm(&primal),
-                    dual_residual: Some(norm(&dual)),
-                    iterations: 1,
-                });
+                ws.facts = Some(DirectFacts::equality_qp(p, &x, &z));
                 (ws.x, ws.z) = (x, z);
                 ws.factor = Some(Factor::Kkt(Box::new(factor)));
                 return Ok(Some(Status::Optimal));

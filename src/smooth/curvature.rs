@@ -33,8 +33,8 @@
 use faer::{Mat, Side};
 
 use super::{activity, DomainError, SmoothProblem, ACTIVITY_TOL};
-use crate::linalg::inf_norm;
 use crate::linalg::lblt::{factor, min_norm_solve, Inertia};
+use crate::linalg::norm_inf;
 
 /// An eigenvalue of the reduced Hessian below `−CURVATURE_TOL · max(1, |κ|_max)`
 /// is negative curvature; above, rounding and the first-order tolerance.
@@ -149,7 +149,7 @@ pub(crate) fn escape(
     (y, nu, lambda): (&[f64], &[f64], &[f64]),
     nc: &NegativeCurvature,
 ) -> Option<Vec<f64>> {
-    let rho = 2.0 * inf_norm(nu).max(inf_norm(lambda)).max(1.0);
+    let rho = 2.0 * norm_inf(nu).max(norm_inf(lambda)).max(1.0);
     let merit = |t: &[f64]| -> Option<f64> {
         let (f, h, g) = (problem.objective(t).ok()?, problem.eq(t).ok()?, problem.ineq(t).ok()?);
         let violation = h.iter().map(|v| v.abs()).sum::<f64>() + g.iter().map(|v| v.max(0.0)).sum::<f64>();
@@ -172,7 +172,7 @@ pub(crate) fn escape(
         }
         Some(())
     };
-    let mut alpha = inf_norm(y).max(1.0);
+    let mut alpha = norm_inf(y).max(1.0);
     for _ in 0..ESCAPE_HALVINGS {
         let target = phi0 + ESCAPE_DECREASE * alpha * alpha * nc.eigenvalue;
         let mut best: Option<(f64, Vec<f64>)> = None;

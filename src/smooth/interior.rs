@@ -51,8 +51,8 @@ use super::line_search::{backtrack, sufficient_decrease};
 use super::optimality::LagrangianGradient;
 use super::restoration::{restore, Restored};
 use super::{DomainError, Residuals, Settings, SmoothError, SmoothProblem, SmoothSolution, Status};
-use crate::linalg::inf_norm;
 use crate::linalg::lblt::{factor, Factored, Inertia};
+use crate::linalg::norm_inf;
 
 /// The initial barrier parameter (IPOPT's default).
 const MU_0: f64 = 0.1;
@@ -287,8 +287,8 @@ fn reset_slacks(it: &mut Iterate, g: &[f64], mu: f64) {
 /// The barrier problem's optimality error (IPOPT eq. 5, with the scalings of
 /// [`Residuals`]): stationarity, `‖(h, g + s)‖∞`, and `‖Sλ − μ‖∞ / s_λ`.
 fn barrier_error(grad_l: &LagrangianGradient, ev: &Eval, it: &Iterate, mu: f64) -> f64 {
-    let s_l = 1f64.max(inf_norm(&it.lambda));
-    let feas = inf_norm(&ev.h).max(ev.g.iter().zip(&it.s).fold(0.0, |m, (g, s)| m.max((g + s).abs())));
+    let s_l = 1f64.max(norm_inf(&it.lambda));
+    let feas = norm_inf(&ev.h).max(ev.g.iter().zip(&it.s).fold(0.0, |m, (g, s)| m.max((g + s).abs())));
     let comp = it.s.iter().zip(&it.lambda).fold(0.0f64, |m, (s, l)| m.max((s * l - mu).abs()));
     grad_l.scaled_norm().max(feas).max(comp / s_l)
 }
@@ -300,7 +300,7 @@ fn infeasibility(ev: &Eval, s: &[f64]) -> f64 {
 
 /// `max(‖h‖∞, ‖max(g, 0)‖∞)`, the original problem's violation.
 fn primal_infeasibility(ev: &Eval) -> f64 {
-    inf_norm(&ev.h).max(ev.g.iter().fold(0.0, |m, g| m.max(*g)))
+    norm_inf(&ev.h).max(ev.g.iter().fold(0.0, |m, g| m.max(*g)))
 }
 
 /// Whether `Jhᵀh + Jgᵀmax(g, 0)`, the gradient of `½‖r‖²`, is small against
@@ -308,7 +308,7 @@ fn primal_infeasibility(ev: &Eval) -> f64 {
 fn violation_is_stationary(ev: &Eval) -> bool {
     let n = ev.grad.len();
     let g_plus: Vec<f64> = ev.g.iter().map(|g| g.max(0.0)).collect();
-    let r = inf_norm(&ev.h).max(inf_norm(&g_plus));
+    let r = norm_inf(&ev.h).max(norm_inf(&g_plus));
     let grad: Vec<f64> = (0..n)
         .map(|c| {
             (0..ev.h.len()).map(|i| ev.jh[(i, c)] * ev.h[i]).sum::<f64>()
@@ -316,7 +316,7 @@ fn violation_is_stationary(ev: &Eval) -> bool {
         })
         .collect();
     let j_norm = ev.jh.col_iter().chain(ev.jg.col_iter()).map(inf_norm_col).fold(1.0, f64::max);
-    inf_norm(&grad) <= STALL_STATIONARY * j_norm * r
+    norm_inf(&grad) <= STALL_STATIONARY * j_norm * r
 }
 
 /// The primal-dual step with the inertia correction `δ_w`; `None` when no

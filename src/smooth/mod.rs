@@ -21,7 +21,6 @@ mod settings;
 mod sinkhorn;
 mod solution;
 
-pub(crate) use crate::linalg::{dot, vectorised};
 pub use crate::status::Status;
 pub use eigh::{eigh, Eigh};
 pub use error::{DomainError, SmoothError};

@@ -12,7 +12,7 @@
 use faer::Mat;
 
 use super::{DomainError, SmoothProblem};
-use crate::linalg::inf_norm;
+use crate::linalg::norm_inf;
 
 /// The scaled first-order residuals. Scales (each at least 1, so small
 /// quantities are measured absolutely):
@@ -55,7 +55,7 @@ impl Residuals {
 
     /// The residuals from values a solver already has.
     pub(crate) fn from_parts(grad_l: &LagrangianGradient, h: &[f64], g: &[f64], lambda: &[f64]) -> Residuals {
-        let s_lambda = 1f64.max(inf_norm(lambda));
+        let s_lambda = 1f64.max(norm_inf(lambda));
         let infeas = h.iter().map(|v| v.abs()).chain(g.iter().map(|v| v.max(0.0)));
         Residuals {
             stationarity: grad_l.scaled_norm(),
@@ -77,7 +77,7 @@ impl LagrangianGradient {
     pub fn new(grad_f: &[f64], jh: &Mat<f64>, jg: &Mat<f64>, nu: &[f64], lambda: &[f64]) -> LagrangianGradient {
         let (force_h, force_g) = (transpose_times(jh, nu), transpose_times(jg, lambda));
         let value = (0..grad_f.len()).map(|i| grad_f[i] + force_h[i] + force_g[i]).collect();
-        LagrangianGradient { value, scale: 1f64.max(inf_norm(&force_h)).max(inf_norm(&force_g)) }
+        LagrangianGradient { value, scale: 1f64.max(norm_inf(&force_h)).max(norm_inf(&force_g)) }
     }
 
     /// `‖∇_y L‖∞ / s_d`, NaN if any entry is.

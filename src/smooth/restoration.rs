@@ -16,7 +16,7 @@ use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
 
 use super::{DomainError, Settings, SmoothProblem};
-use crate::linalg::inf_norm;
+use crate::linalg::norm_inf;
 
 /// How a restoration ended; `iterations` counts Levenberg–Marquardt steps.
 pub(crate) enum Restored {
@@ -59,11 +59,11 @@ pub(crate) fn restore(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settin
     let mut gamma = 1e-4;
     for k in 0..settings.max_iter {
         let jtr: Vec<f64> = (0..n).map(|c| (0..r.len()).map(|i| j[(i, c)] * r[i]).sum()).collect();
-        if inf_norm(&r) <= tol / 10.0 {
+        if norm_inf(&r) <= tol / 10.0 {
             return Restored::Feasible { y, iterations: k };
         }
         let jnorm = (0..n).map(|c| (0..r.len()).map(|i| j[(i, c)].abs()).sum::<f64>()).fold(1.0, f64::max);
-        if inf_norm(&jtr) <= 1e-10 * jnorm * inf_norm(&r) {
+        if norm_inf(&jtr) <= 1e-10 * jnorm * norm_inf(&r) {
             return Restored::Infeasible { y, iterations: k };
         }
         // (JᵀJ + γ diag-scale I) p = −Jᵀr; γ up on failure, down on success.
@@ -87,7 +87,7 @@ pub(crate) fn restore(problem: &dyn SmoothProblem, y0: &[f64], settings: &Settin
             gamma *= 10.0;
             if gamma > 1e20 {
                 // No decrease along any damped step: stationary to working precision.
-                let stationary = inf_norm(&jtr) <= 1e-6 * jnorm * inf_norm(&r).max(1.0);
+                let stationary = norm_inf(&jtr) <= 1e-6 * jnorm * norm_inf(&r).max(1.0);
                 return if stationary {
                     Restored::Infeasible { y, iterations: k }
                 } else {

@@ -56,6 +56,7 @@
 use super::ipm::Settings;
 use super::program::{ConeBlock, ConeProgram};
 use super::SolveError;
+use crate::linalg::{axpy, norm_inf};
 
 /// The largest number of variables the runtime solves by this method (the
 /// interior point method beyond; measured in benches/qp_layer.rs).
@@ -195,16 +196,6 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
         }
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
-}
-
-fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
-    for (yi, xi) in y.iter_mut().zip(x) {
-        *yi += alpha * xi;
-    }
-}
-
-fn norm_inf(x: &[f64]) -> f64 {
-    x.iter().fold(0.0, |m, v| m.max(v.abs()))
 }
 
 /// The Givens rotation `(c, s)` with `[c s; −s c][a; b] = [h; 0]`, and h.
@@ -364,7 +355,7 @@ impl ActiveSet {
         }
         self.step.fill(0.0);
         for k in iq..n {
-            axpy(self.d[k], &self.j[k * n..(k + 1) * n], &mut self.step);
+            axpy(&mut self.step, self.d[k], &self.j[k * n..(k + 1) * n]);
         }
         let dual = &mut self.dual[..iq];
         dual.copy_from_slice(&self.d[..iq]);
@@ -372,7 +363,7 @@ impl ActiveSet {
             let col = &self.r[k * n..k * n + k + 1];
             dual[k] /= col[k];
             let v = dual[k];
-            axpy(-v, &col[..k], &mut dual[..k]);
+            axpy(&mut dual[..k], -v, &col[..k]);
         }
         let d2 = dot(&self.d[iq..], &self.d[iq..]);
         (d2, d2 + dot(&self.d[..iq], &self.d[..iq]))
@@ -466,7 +457,7 @@ impl ActiveSet {
                 return Err(if eq { Refusal::DependentConstraints } else { Refusal::Infeasible });
             }
             if !dependent {
-                axpy(t, &self.step, &mut self.x);
+                axpy(&mut self.x, t, &self.step);
             }
             for k in 0..iq {
                 self.u[k] -= t * self.dual[k];
@@ -495,7 +486,7 @@ impl ActiveSet {
         }
         self.x.fill(0.0);
         for k in 0..n {
-            axpy(-self.d[k], &self.j[k * n..(k + 1) * n], &mut self.x);
+            axpy(&mut self.x, -self.d[k], &self.j[k * n..(k + 1) * n]);
         }
         let cap = 3 * (n + m) as u32 + 10;
         let mut iterations = 0;
@@ -562,17 +553,17 @@ impl ActiveSet {
         // Residuals: f − P w + N_S y and g − N_Sᵀw.
         self.dw.copy_from_slice(&self.f);
         for c in 0..n {
-            axpy(-self.w[c], &self.p[c * n..(c + 1) * n], &mut self.dw);
+            axpy(&mut self.dw, -self.w[c], &self.p[c * n..(c + 1) * n]);
         }
         for (k, &row) in self.active.iter().enumerate() {
             let sigma = if self.equality[row] { 1.0 } else { -1.0 };
             let a = &self.a[row * n..(row + 1) * n];
-            axpy(sigma * self.y[k], a, &mut self.dw);
+            axpy(&mut self.dw, sigma * self.y[k], a);
             self.dy[k] = self.g[k] - sigma * dot(a, &self.w);
         }
         solve_factored(n, iq, j, r, &self.dw, &self.dy[..iq], &mut self.step, &mut self.dual[..iq], &mut self.d);
-        axpy(1.0, &self.step, &mut self.w);
-        axpy(1.0, &self.dual[..iq], &mut self.y[..iq]);
+        axpy(&mut self.w, 1.0, &self.step);
+        axpy(&mut self.y[..iq], 1.0, &self.dual[..iq]);
     }
 
     /// The cone program's `(s, z)` at the final point, its measures, and the
@@ -592,11 +583,11 @@ impl ActiveSet {
         // P x into f; then the dual residual P x + q + Aᵀz accumulates in w.
         self.f.fill(0.0);
         for c in 0..n {
-            axpy(self.x[c], &self.p[c * n..(c + 1) * n], &mut self.f);
+            axpy(&mut self.f, self.x[c], &self.p[c * n..(c + 1) * n]);
         }
         let xpx = dot(&self.x, &self.f);
         self.w.copy_from_slice(&self.f);
-        axpy(1.0, &self.q, &mut self.w);
+        axpy(&mut self.w, 1.0, &self.q);
         let (mut rp, mut smax) = (0.0f64, 0.0f64);
         for i in 0..m {
             let a = &self.a[i * n..(i + 1) * n];
@@ -610,7 +601,7 @@ impl ActiveSet {
             rp = rp.max((ax + self.s[i] - self.b[i]).abs());
             smax = smax.max(self.s[i]);
             if self.z[i] != 0.0 {
-                axpy(self.z[i], a, &mut self.w);
+                axpy(&mut self.w, self.z[i], a);
             }
         }
         let rd = norm_inf(&self.w);
@@ -719,7 +710,7 @@ fn solve_factored(
     w.fill(0.0);
     for k in 0..n {
         let c = if k < iq { y[k] } else { d[k] };
-        axpy(c, &j[k * n..(k + 1) * n], w);
+        axpy(w, c, &j[k * n..(k + 1) * n]);
     }
     for k in 0..iq {
         y[k] -= d[k];
@@ -728,6 +719,6 @@ fn solve_factored(
         let col = &r[k * n..k * n + k + 1];
         y[k] /= col[k];
         let v = y[k];
-        axpy(-v, &col[..k], &mut y[..k]);
+        axpy(&mut y[..k], -v, &col[..k]);
     }
 }

@@ -1,7 +1,7 @@
 //! Compressed sparse column storage for P and A, with the products the solver
 //! needs. Built once per solve from the triplets of a [`Triplets`].
 
-use crate::smooth::vectorised;
+use crate::linalg::vectorised;
 use crate::solve::program::Triplets;
 
 /// A sparse matrix in CSC form; row indices sorted within each column, no

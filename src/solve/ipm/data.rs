@@ -14,7 +14,7 @@
 
 use super::csc::{is_leading, Csc};
 use super::settings::Settings;
-use crate::smooth::vectorised;
+use crate::linalg::{norm_inf, vectorised};
 use crate::solve::program::{ConeBlock, ConeProgram};
 
 /// The scalings `D`, `E`, `c` and their inverses.
@@ -282,21 +282,6 @@ fn scale_with_norms(a: &mut Csc, scaling: Option<(&[f64], &[f64])>, col: &mut [f
             }
         },
     );
-}
-
-/// `‖x‖∞` (0 for an empty vector), in eight lanes (a fold over `f64::max` is
-/// not vectorised; the maximum is exact in any order).
-#[inline(always)]
-pub(crate) fn norm_inf(x: &[f64]) -> f64 {
-    let chunks = x.chunks_exact(8);
-    let tail = chunks.remainder().iter().fold(0.0, |m: f64, v| m.max(v.abs()));
-    let mut acc = [0.0f64; 8];
-    for c in chunks {
-        for k in 0..8 {
-            acc[k] = acc[k].max(c[k].abs());
-        }
-    }
-    acc.iter().fold(tail, |m, &v| m.max(v))
 }
 
 /// `‖diag(d) x‖∞`.

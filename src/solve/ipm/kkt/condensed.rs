@@ -31,10 +31,10 @@ use faer::dyn_stack::MemBuffer;
 use faer::linalg::matmul::triangular::{matmul, BlockStructure};
 use faer::{Accum, Mat, Par};
 
-use super::super::data::{norm_inf, ProblemData};
+use super::super::data::ProblemData;
 use super::super::settings::Settings;
 use super::dense::{factor_in_place, ldlt_scratch, solve_in_place};
-use crate::smooth::{dot, vectorised};
+use crate::linalg::{dot, norm_inf, vectorised};
 use crate::solve::cones::{AnyCone, Cone, Cones};
 
 pub(crate) struct CondensedLdl {

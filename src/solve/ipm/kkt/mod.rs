@@ -42,9 +42,10 @@ mod condensed;
 mod dense;
 mod sparse;
 
-use super::data::{norm_inf, ProblemData};
+use super::data::ProblemData;
 use super::settings::{KktMethod, Settings};
 use super::variables::Variables;
+use crate::linalg::norm_inf;
 use crate::solve::cones::{dot, Cone, Cones};
 use crate::solve::program::ConeBlock;
 use condensed::CondensedLdl;
