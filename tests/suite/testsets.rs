@@ -23,91 +23,80 @@ use serde_json::Value;
 use super::reference::{data, references, Reference};
 
 /// Problems whose recomputed residuals miss the set's tolerance, with why
-/// (observed 2026-12-05, after the active-set polish). The solver stops on
+/// (observed 2026-12-06, with the judge's sums exact). The solver stops on
 /// *relative* criteria (residuals over the data's norms, the gap over the
 /// objective's size); the active-set polish then brings LPs and QPs to exact
-/// complementarity where its guess of the active set is right, but the
-/// recomputed gap, a sum of terms of the objective's size, keeps their
-/// rounding (a gap of 1e-9 on an objective of 1e7 is a relative 1e-16), and where
-/// the guess is wrong (degenerate rows with both slack and multiplier small:
-/// QSCAGR7, QCAPRI, …) the polished point is not kept and the IPM's stands.
+/// complementarity where its guess of the active set is right, but the point's
+/// gap, `yᵀ(primal residual) + xᵀ(dual residual)` in exact arithmetic, keeps
+/// the residuals' rounding times the size of the multipliers and of x (a gap of
+/// 1e-9 on an objective of 1e7 is a relative 1e-16), and where the guess is
+/// wrong (degenerate rows with both slack and multiplier small: QSCAGR7,
+/// QCAPRI, …) the polished point is not kept and the IPM's stands.
 const RESIDUAL_FAILURES: &[(&str, &str)] = &[
-    // maros_meszaros
-    ("CVXQP1_M", "the relative stopping criteria hold; absolute gap 4.4e-9"),
-    ("CVXQP2_M", "the relative stopping criteria hold; absolute gap 1.4e-9"),
-    ("CVXQP3_M", "the relative stopping criteria hold; absolute dual residual 2.6e-9, gap 1.7e-8"),
+    // maros_meszaros (solver tolerance 1e-10)
+    ("CVXQP1_M", "passes here (dual residual 1.3e-10, gap 1.7e-10), not by the margin of 10"),
+    ("CVXQP3_M", "the relative stopping criteria hold; absolute dual residual 2.8e-9"),
     ("DUALC1", "the relative stopping criteria hold; absolute dual residual 1.3e-9"),
-    ("LASER", "the relative stopping criteria hold; absolute gap 7.5e-9"),
-    ("Q25FV47", "the relative stopping criteria hold; absolute gap 1.3e-8"),
+    ("LASER", "the relative stopping criteria hold; absolute gap 1.9e-9"),
+    ("Q25FV47", "the relative stopping criteria hold; absolute gap 3.6e-9"),
     ("QBEACONF", "the relative stopping criteria hold; absolute dual residual 5.9e-4, gap 2.9e-6"),
     ("QBORE3D", "the relative stopping criteria hold; absolute dual residual 5.1e-9, gap 1.7e-7"),
     (
         "QCAPRI",
-        "the relative stopping criteria hold; absolute primal residual 1.4e-9, dual residual 2.6e-8, gap 6.4e-4",
+        "the relative stopping criteria hold; absolute primal residual 1.4e-9, dual residual 2.5e-8, gap 6.4e-4",
     ),
     ("QETAMACR", "the relative stopping criteria hold; absolute dual residual 1.4e-7, gap 4.6e-6"),
-    ("QFFFFF80", "the relative stopping criteria hold; absolute dual residual 2.0e-8"),
+    ("QFFFFF80", "the relative stopping criteria hold; absolute dual residual 6.0e-8"),
     (
         "QFORPLAN",
         "the relative stopping criteria hold; absolute primal residual 7.8e-9, dual residual 9.8e-7, gap 5.6e-1",
     ),
     ("QGFRDXPN", "the relative stopping criteria hold; absolute dual residual 6.5e-5, gap 2.5e-1"),
-    ("QGROW15", "the relative stopping criteria hold; absolute gap 2.3e-8"),
+    ("QGROW15", "the relative stopping criteria hold; absolute gap 9.4e-9"),
     ("QGROW22", "the relative stopping criteria hold; absolute gap 4.5e-4"),
-    ("QGROW7", "the relative stopping criteria hold; absolute gap 1.4e-8"),
+    ("QGROW7", "the relative stopping criteria hold; absolute gap 1.6e-9"),
     ("QISRAEL", "the relative stopping criteria hold; absolute dual residual 1.1e-6, gap 4.5e-5"),
-    ("QPCBOEI1", "the relative stopping criteria hold; absolute gap 1.5e-8"),
-    ("QPCBOEI2", "the relative stopping criteria hold; absolute dual residual 5.1e-8, gap 2.7e-7"),
-    ("QPCSTAIR", "the relative stopping criteria hold; absolute gap 1.2e-8"),
+    ("QPCBOEI1", "the relative stopping criteria hold; absolute gap 2.1e-9"),
+    ("QPCBOEI2", "the relative stopping criteria hold; absolute dual residual 4.1e-8, gap 2.7e-7"),
+    ("QPCSTAIR", "the relative stopping criteria hold; absolute gap 4.0e-9"),
     (
         "QPILOTNO",
         "the relative stopping criteria hold; absolute primal residual 3.9e-8, dual residual 3.3e-8, gap 2.9e-6",
     ),
-    ("QSCAGR25", "the relative stopping criteria hold; absolute gap 3.7e-8"),
+    ("QSCAGR25", "the relative stopping criteria hold; absolute gap 1.4e-7"),
     ("QSCAGR7", "the relative stopping criteria hold; absolute dual residual 7.1e-7, gap 3.4e-4"),
-    ("QSCFXM1", "the relative stopping criteria hold; absolute gap 1.3e-8"),
-    ("QSCFXM2", "the relative stopping criteria hold; absolute gap 4.9e-9"),
-    ("QSCFXM3", "the relative stopping criteria hold; absolute gap 5.3e-8"),
-    ("QSEBA", "the relative stopping criteria hold; absolute dual residual 2.1e-9, gap 1.1e-8"),
+    ("QSCFXM1", "the relative stopping criteria hold; absolute gap 7.4e-9"),
+    ("QSCFXM2", "the relative stopping criteria hold; absolute gap 3.9e-9"),
+    ("QSCFXM3", "the relative stopping criteria hold; absolute gap 4.8e-9"),
+    ("QSEBA", "the relative stopping criteria hold; absolute dual residual 1.6e-9, gap 7.0e-8"),
     ("QSHARE1B", "the relative stopping criteria hold; absolute dual residual 1.3e-5, gap 5.7e-5"),
-    ("QSHELL", "the relative stopping criteria hold; absolute dual residual 2.9e-9, gap 4.3e-3"),
-    ("QSHIP04S", "the relative stopping criteria hold; absolute gap 2.2e-9"),
-    ("QSHIP08L", "the relative stopping criteria hold; absolute gap 2.5e-9"),
-    ("QSHIP08S", "the relative stopping criteria hold; absolute gap 2.4e-9"),
-    ("QSHIP12S", "the relative stopping criteria hold; absolute gap 1.9e-8"),
-    ("QSIERRA", "the relative stopping criteria hold; absolute gap 1.7e-8"),
-    ("QSTAIR", "the relative stopping criteria hold; absolute gap 1.9e-8"),
+    ("QSHELL", "the relative stopping criteria hold; absolute dual residual 3.2e-9, gap 1.1e-3"),
+    ("QSHIP04S", "the relative stopping criteria hold; absolute gap 3.1e-9"),
+    ("QSHIP08S", "passes here (gap 1.1e-10), not by the margin of 10"),
+    ("QSHIP12S", "passes here (gap 1.3e-10), not by the margin of 10"),
+    ("QSIERRA", "the relative stopping criteria hold; absolute gap 2.5e-9"),
+    ("QSTAIR", "the relative stopping criteria hold; absolute gap 1.4e-9"),
     (
         "STADAT1",
-        "the relative stopping criteria hold; absolute primal residual 3.7e-9, dual residual 2.4e-9, gap 8.1e-4",
+        "the relative stopping criteria hold; absolute primal residual 3.6e-9, dual residual 2.6e-9, gap 8.1e-4",
     ),
     ("YAO", "optimal_inaccurate; absolute primal residual 5.9e-6"),
-    // netlib_lp
-    // (observed 2026-12-05 at the solver tolerance 1e-12)
-    ("AGG2", "passes here (gap 3.1e-9), not by the margin of 10"),
-    ("AGG3", "the relative stopping criteria hold; absolute gap 1.0e-7"),
+    // netlib_lp (solver tolerance 1e-12)
+    ("AGG2", "passes here (gap 2.8e-9), not by the margin of 10"),
+    ("AGG3", "the relative stopping criteria hold; absolute gap 1.5e-7"),
     ("ETAMACRO", "optimal_inaccurate (stalls short of 1e-12); absolute dual residual 1.9e-8"),
     ("FFFFF800", "optimal_inaccurate (stalls short of 1e-12); absolute primal residual 5.8e-8, dual residual 1.5e-6"),
     ("FINNIS", "passes here (gap 4.3e-9), not by the margin of 10"),
-    ("GFRD-PNC", "passes here (gap 8.4e-9), not by the margin of 10"),
-    ("GROW15", "the relative stopping criteria hold; absolute gap 4.8e-8"),
-    ("GROW7", "passes here (gap 3.6e-9), not by the margin of 10"),
-    (
-        "PILOT4",
-        "the relative stopping criteria hold; absolute primal residual 6.8e-9, dual residual 4.9e-9, gap 2.2e-7",
-    ),
-    // cblib_socp (observed 2026-12-05 at the solver tolerance 1e-9)
+    ("GROW15", "the relative stopping criteria hold; absolute gap 1.5e-8"),
+    ("GROW7", "passes here (gap 2.0e-9), not by the margin of 10"),
+    ("PILOT4", "the relative stopping criteria hold; absolute gap 2.2e-7"),
+    ("SHELL", "the relative stopping criteria hold; absolute gap 2.6e-8"),
+    // cblib_socp (solver tolerance 1e-9)
     ("chainsing-1000-3", "the relative stopping criteria hold; absolute gap 2.8e-8"),
-    (
-        "sched_50_50_orig",
-        "the relative stopping criteria hold; absolute primal residual 8.0e-7, dual residual 6.6e-7, gap 4.2e-5",
-    ),
-    (
-        "sched_50_50_scaled",
-        "the relative stopping criteria hold; absolute primal residual 7.3e-8, dual residual 2.8e-6",
-    ),
+    ("sched_50_50_orig", "optimal_inaccurate; absolute primal residual 8.0e-7, dual residual 6.6e-7, gap 4.2e-5"),
+    ("sched_50_50_scaled", "optimal_inaccurate; absolute primal residual 7.3e-8, dual residual 2.8e-6"),
     ("nql30", "passes here (dual residual 1.3e-9), not by the margin of 10"),
-    ("sambal", "passes here (primal residual 5.6e-9), not by the margin of 10"),
+    ("sambal", "passes here (primal residual 5.6e-9, gap 3.9e-9), not by the margin of 10"),
 ];
 
 /// Problems whose objective misses the reference, with why (observed 2026-11-29).
@@ -155,57 +144,119 @@ fn array(values: &Value) -> Vec<f64> {
     values.as_array().unwrap_or_else(|| panic!("not an array: {values}")).iter().map(number).collect()
 }
 
-/// `lo·y⁻ + hi·y⁺`: the support function of `[lo, hi]` at `y` (0 when `y = 0`,
-/// whatever the bounds; infinite when `y` pushes against an infinite side).
-fn support(lo: f64, hi: f64, y: f64) -> f64 {
+/// The side of `[lo, hi]` that `y` pushes against: `support([lo, hi], y) =
+/// lo·y⁻ + hi·y⁺ = side·y` (0 when `y = 0`, whatever the bounds; the product is
+/// infinite when `y` pushes against an infinite side).
+fn side(lo: f64, hi: f64, y: f64) -> f64 {
     if y > 0.0 {
-        hi * y
+        hi
     } else if y < 0.0 {
-        lo * y
+        lo
     } else {
         0.0
+    }
+}
+
+/// A sum computed as if in exact arithmetic, then rounded once (to within a
+/// few ulps): each product split into its rounded value and its exact error by
+/// an FMA, and the terms added by Neumaier's compensated summation. The judge's
+/// own rounding must not decide a verdict: summed naively, the gap of a problem
+/// whose terms are ≈ 3e6 (QSHIP08S) carries `n·ε·Σ|terms|` ≈ 1e-9 of rounding,
+/// the tolerance itself (qpbenchmark sums with numpy, pairwise, whose error
+/// grows with `log n` instead of `n`).
+#[derive(Clone, Copy, Default)]
+struct ExactSum {
+    sum: f64,
+    carry: f64,
+}
+
+impl ExactSum {
+    fn new(v: f64) -> Self {
+        ExactSum { sum: v, carry: 0.0 }
+    }
+
+    /// Neumaier's step: the low-order bits the addition loses go to `carry`.
+    fn add(&mut self, v: f64) {
+        let t = self.sum + v;
+        self.carry += if self.sum.abs() >= v.abs() { (self.sum - t) + v } else { (v - t) + self.sum };
+        self.sum = t;
+    }
+
+    /// `a·b` added exactly: `fma(a, b, −p)` is the product's rounding error
+    /// (an infinite product is added as it is: its error term would be NaN).
+    fn add_product(&mut self, a: f64, b: f64) {
+        let p = a * b;
+        self.add(p);
+        if p.is_finite() {
+            self.add(a.mul_add(b, -p));
+        }
+    }
+
+    /// `a·b·c`, the error of `a·b` carried into the second product.
+    fn add_triple(&mut self, a: f64, b: f64, c: f64) {
+        let p = a * b;
+        self.add_product(p, c);
+        if p.is_finite() {
+            self.add_product(a.mul_add(b, -p), c);
+        }
+    }
+
+    fn value(self) -> f64 {
+        self.sum + self.carry
     }
 }
 
 /// MPS/QPS: `min c0 + cᵀx + ½xᵀQx` s.t. `lo ≤ Ax ≤ hi`, `l ≤ x ≤ u`, with
 /// `Qx + c + Aᵀy + z = 0` at an optimum (for `−f` when the file maximises):
 /// primal = worst bound violation of `Ax` and `x`, dual = ‖Qx + c + Aᵀy + z‖∞,
-/// gap = |xᵀQx + cᵀx + Σ support([lo, hi], y) + Σ support([l, u], z)|.
+/// gap = |xᵀQx + cᵀx + Σ support([lo, hi], y) + Σ support([l, u], z)|, every
+/// sum an [`ExactSum`].
 fn mps_residuals(model: &MpsModel, out: &Value) -> Residuals {
     let (n, m) = (model.n(), model.m());
     let x = by_name(&out["x"], &model.col_names);
     let y = by_name(&out["row_duals"], &model.row_names);
     let z = by_name(&out["bound_duals"], &model.col_names);
     let sign = if model.sense == Sense::Maximize { -1.0 } else { 1.0 };
-    let mut ax = vec![0.0; m];
-    let mut dual: Vec<f64> = (0..n).map(|j| sign * model.c[j] + z[j]).collect();
+    let mut ax = vec![ExactSum::default(); m];
+    let mut dual: Vec<ExactSum> = (0..n)
+        .map(|j| {
+            let mut s = ExactSum::new(sign * model.c[j]);
+            s.add(z[j]);
+            s
+        })
+        .collect();
     for &(i, j, a) in &model.entries {
-        ax[i] += a * x[j];
-        dual[j] += a * y[i];
+        ax[i].add_product(a, x[j]);
+        dual[j].add_product(a, y[i]);
     }
-    let mut xqx = 0.0;
+    let mut gap = ExactSum::default();
     for &(i, j, q) in &model.quad {
-        dual[i] += sign * q * x[j];
+        dual[i].add_product(sign * q, x[j]);
         if i == j {
-            xqx += q * x[i] * x[i];
+            gap.add_triple(sign * q, x[i], x[i]);
         } else {
-            dual[j] += sign * q * x[i];
-            xqx += 2.0 * q * x[i] * x[j];
+            dual[j].add_product(sign * q, x[i]);
+            gap.add_triple(sign * 2.0 * q, x[i], x[j]);
         }
+    }
+    for (c, x) in model.c.iter().zip(&x) {
+        gap.add_product(sign * c, *x);
     }
     let violation = |v: f64, lo: f64, hi: f64| (lo - v).max(v - hi).max(0.0);
     let rows = (0..m).map(|i| {
         let (lo, hi) = model.row_bounds(i);
-        (violation(ax[i], lo, hi), support(lo, hi, y[i]))
+        (violation(ax[i].value(), lo, hi), side(lo, hi, y[i]), y[i])
     });
-    let cols = (0..n)
-        .map(|j| (violation(x[j], model.lower[j], model.upper[j]), support(model.lower[j], model.upper[j], z[j])));
-    let (mut primal, mut gap) = (0.0f64, sign * (xqx + model.c.iter().zip(&x).map(|(c, x)| c * x).sum::<f64>()));
-    for (v, s) in rows.chain(cols) {
+    let cols = (0..n).map(|j| {
+        let (lo, hi) = (model.lower[j], model.upper[j]);
+        (violation(x[j], lo, hi), side(lo, hi, z[j]), z[j])
+    });
+    let mut primal = 0.0f64;
+    for (v, bound, dual) in rows.chain(cols) {
         primal = primal.max(v);
-        gap += s;
+        gap.add_product(bound, dual);
     }
-    Residuals { primal, dual: dual.iter().fold(0.0, |a, d| a.max(d.abs())), gap: gap.abs() }
+    Residuals { primal, dual: dual.iter().fold(0.0, |a, d| a.max(d.value().abs())), gap: gap.value().abs() }
 }
 
 /// How far `g` is outside the cone (0 inside): per entry for the orthants and
@@ -251,31 +302,35 @@ fn blocks<'a>(cones: &'a [(ConeKind, usize)], v: &'a [f64]) -> impl Iterator<Ite
 /// CBF: `min cᵀx + c0` s.t. `g = Ax + β ∈ K_con`, `x ∈ K_var`, with
 /// `c = Aᵀy + v`, `y ∈ K_con*`, `v ∈ K_var*` at an optimum (for `−f` when the
 /// file maximises): primal = worst cone violation of `g` and `x`, dual = the
-/// worst of ‖c − Aᵀy − v‖∞ and the dual cones' violations, gap = |cᵀx + βᵀy|.
+/// worst of ‖c − Aᵀy − v‖∞ and the dual cones' violations, gap = |cᵀx + βᵀy|,
+/// every sum an [`ExactSum`].
 fn cbf_residuals(model: &CbfModel, out: &Value) -> Residuals {
     let x = array(&out["x"]);
     let y = array(&out["con_duals"]);
     let v = array(&out["var_duals"]);
     let sign = if model.sense == Sense::Maximize { -1.0 } else { 1.0 };
-    let mut g = vec![0.0; model.m];
-    let mut stationarity: Vec<f64> = v.iter().map(|v| -v).collect();
+    let mut g = vec![ExactSum::default(); model.m];
+    let mut stationarity: Vec<ExactSum> = v.iter().map(|v| ExactSum::new(-v)).collect();
     for &(j, c) in &model.c {
-        stationarity[j] += sign * c;
+        stationarity[j].add(sign * c);
     }
-    let mut gap = 0.0;
+    let mut gap = ExactSum::default();
     for &(i, b) in &model.b {
-        g[i] += b;
-        gap += b * y[i];
+        g[i].add(b);
+        gap.add_product(b, y[i]);
     }
     for &(i, j, a) in &model.a {
-        g[i] += a * x[j];
-        stationarity[j] -= a * y[i];
+        g[i].add_product(a, x[j]);
+        stationarity[j].add_product(-a, y[i]);
     }
-    gap += model.c.iter().map(|&(j, c)| sign * c * x[j]).sum::<f64>();
+    for &(j, c) in &model.c {
+        gap.add_product(sign * c, x[j]);
+    }
+    let g: Vec<f64> = g.into_iter().map(ExactSum::value).collect();
     let primal = blocks(&model.con_cones, &g).chain(blocks(&model.var_cones, &x)).map(|(k, b)| cone_violation(k, b));
     let cones = blocks(&model.con_cones, &y).chain(blocks(&model.var_cones, &v));
-    let dual = cones.map(|(k, b)| cone_violation(dual_cone(k), b)).chain(stationarity.iter().map(|s| s.abs()));
-    Residuals { primal: primal.fold(0.0, f64::max), dual: dual.fold(0.0, f64::max), gap: gap.abs() }
+    let dual = cones.map(|(k, b)| cone_violation(dual_cone(k), b)).chain(stationarity.iter().map(|s| s.value().abs()));
+    Residuals { primal: primal.fold(0.0, f64::max), dual: dual.fold(0.0, f64::max), gap: gap.value().abs() }
 }
 
 /// One problem solved: the JSON `ddnc solve` writes and the recomputed residuals.
