@@ -5,9 +5,12 @@
 
 use faer::traits::pulp::Arch;
 
+mod dot2;
 pub mod lblt;
 pub mod llt;
 pub mod qr;
+
+pub(crate) use dot2::Dot2;
 
 /// Relative tolerance of the `sym` and `psd` checks: |X − Xᵀ| ≤ tol·max(1, max|X|),
 /// λ_min ≥ −tol·max(1, max|λ|) (`runtime::inputs` decides the latter by a shifted
