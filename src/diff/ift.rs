@@ -50,7 +50,7 @@
 use std::cell::RefCell;
 
 use crate::linalg::lblt::Factored;
-use crate::linalg::with_kept;
+use crate::linalg::{all_finite, with_kept};
 use crate::runtime::RunError;
 use crate::smooth::SmoothProblem;
 pub use crate::smooth::{activity, ACTIVITY_TOL};
@@ -155,8 +155,7 @@ pub fn adjoint(
             let d = if lambda[j] > 0.0 { g[j].min(0.0) / lambda[j] } else { 0.0 };
             k[(n + me + r, n + me + r)] = d.max(-d_max);
         }
-        let finite = |x: &[f64]| x.iter().all(|v| v.is_finite());
-        if !finite(&rhs) || !(0..dim).all(|c| (0..dim).all(|r| k[(r, c)].is_finite())) {
+        if !all_finite(&rhs) || !(0..dim).all(|c| all_finite(&k.col_as_slice(c)[..dim])) {
             return Err(RunError::Derivative("the KKT matrix or the cotangents are not finite".into()));
         }
         kkt.refactor();

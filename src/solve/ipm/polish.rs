@@ -61,7 +61,7 @@ use super::status::Status;
 use super::summary::{PointNorms, Summary};
 use super::workspace::Workspace;
 use super::KAPPA_BACKWARD;
-use crate::linalg::Dot2;
+use crate::linalg::{norm_inf, Dot2};
 use crate::solve::cones::dot;
 use crate::solve::program::ConeProgram;
 use crate::solve::ConeBlock;
@@ -222,13 +222,12 @@ fn objectives(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], z:
 fn measure(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: &[f64], z: &[f64], info: &mut Summary) {
     let (primal, dual) = objectives(prob, ws, w, x, z);
     residuals(prob, ws, w, x, s, z);
-    let inf = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
     let norms = PointNorms {
-        primal_residual: inf(&w.rp),
-        dual_residual: inf(&w.rd),
-        x: inf(x),
-        s: inf(s),
-        z: inf(z),
+        primal_residual: norm_inf(&w.rp),
+        dual_residual: norm_inf(&w.rd),
+        x: norm_inf(x),
+        s: norm_inf(s),
+        z: norm_inf(z),
         primal,
         dual,
     };
@@ -258,11 +257,10 @@ pub(super) fn measure_returned(prob: &ConeProgram, ws: &mut Workspace) {
 /// stopped (at 1e-15) or were kept by it without looking at `s ∘ z`.
 fn kkt_error(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: &[f64], z: &[f64]) -> f64 {
     residuals(prob, ws, w, x, s, z);
-    let inf = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
     let omega = ws.solver.data.objective_scale;
-    let scale = 1.0 + inf(x).max(inf(z) / omega).max(inf(s));
+    let scale = 1.0 + norm_inf(x).max(norm_inf(z) / omega).max(norm_inf(s));
     let comp = jordan_product_norm(&prob.cones, s, z) / omega;
-    (inf(&w.rd) / (omega + inf(&prob.q))).max(inf(&w.rp) / (1.0 + inf(&prob.b))).max(comp / (scale * scale))
+    (norm_inf(&w.rd) / (omega + norm_inf(&prob.q))).max(norm_inf(&w.rp) / (1.0 + norm_inf(&prob.b))).max(comp / (scale * scale))
 }
 
 /// `‖s ∘ z‖∞` blockwise: every component of the Jordan product, not just the
@@ -388,9 +386,8 @@ pub(super) fn polish(prob: &ConeProgram, ws: &mut Workspace) -> u32 {
 fn absolute_error(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: &[f64], z: &[f64]) -> f64 {
     let (pobj, dobj) = objectives(prob, ws, w, x, z);
     residuals(prob, ws, w, x, s, z);
-    let inf = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
     let omega = ws.solver.data.objective_scale;
-    inf(&w.rp).max(inf(&w.rd) / omega).max((pobj - dobj).abs() / omega)
+    norm_inf(&w.rp).max(norm_inf(&w.rd) / omega).max((pobj - dobj).abs() / omega)
 }
 
 /// The active-set polish of the module documentation, from the workspace's
@@ -472,7 +469,6 @@ fn active_set(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) -> bool {
 /// False if a solve fails.
 fn active_set_steps(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) -> bool {
     let n = prob.n();
-    let inf = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
     let mut err = f64::INFINITY;
     for step in 0..=MAX_ACTIVE_STEPS {
         exact_residuals(prob, &mut w.res, &w.x, &w.s, &w.z);
@@ -482,7 +478,7 @@ fn active_set_steps(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) -> boo
                 *r = 0.0;
             }
         }
-        let e = inf(&w.res.rd).max(inf(&w.res.rp));
+        let e = norm_inf(&w.res.rd).max(norm_inf(&w.res.rp));
         if e.is_nan() || e >= 0.5 * err || step == MAX_ACTIVE_STEPS {
             return e.is_finite();
         }
@@ -544,7 +540,7 @@ fn step(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work, x: &[f64], s: &[f6
     }
     // Violations up to 1e-6 of the point's size are projected away; the
     // projected point must then still halve the KKT error to be kept.
-    let rounding = |v: &[f64]| 1e-6 * (1.0 + v.iter().fold(0.0f64, |a, x| a.max(x.abs())));
+    let rounding = |v: &[f64]| 1e-6 * (1.0 + norm_inf(v));
     let (ts, tz) = (rounding(&w.s), rounding(&w.z));
     let finite = w.x.iter().chain(&w.s).chain(&w.z).all(|v| v.is_finite());
     finite && into_cones(&prob.cones, &mut w.s, false, ts) && into_cones(&prob.cones, &mut w.z, true, tz)
