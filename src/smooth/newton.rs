@@ -31,7 +31,6 @@ use crate::linalg::llt::Llt;
 use crate::linalg::with_kept;
 
 use super::line_search::backtrack;
-use super::optimality::LagrangianGradient;
 use super::{NewtonPass, Residuals, Settings, SmoothError, SmoothProblem, SmoothSolution, Status};
 
 /// `β` of Alg. 3.3, relative to the Hessian's largest diagonal entry.
@@ -85,14 +84,12 @@ fn solve_in(
     };
     let floor = -UNBOUNDED * f.abs().max(1.0);
     let mut definite = false;
-    let no_constraints = Mat::<f64>::zeros(0, y.len());
     let mut k = 0;
     loop {
         let Ok(NewtonPass { gradient: grad, hessian: hess, .. }) = pass else {
             return Ok(finish(Status::NumericalError, y, f, k, nan, false));
         };
-        let grad_l = LagrangianGradient::new(&grad, &no_constraints, &no_constraints, &[], &[]);
-        let residuals = Residuals::from_parts(&grad_l, &[], &[], &[]);
+        let residuals = Residuals::unconstrained(&grad);
         if residuals.within(settings.tol) {
             return Ok(finish(Status::Optimal, y, f, k, residuals, definite));
         }
