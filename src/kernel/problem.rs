@@ -13,6 +13,7 @@
 //! - [`NodeProblem::param_vjp`]: the mixed partials for the implicit backward.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::sync::{Mutex, OnceLock};
 
 use faer::Mat;
@@ -21,6 +22,7 @@ use super::{KernelId, Kernels};
 use crate::eval::Bound;
 use crate::eval::{concrete, spread, Env, Tensor};
 use crate::ir::Node;
+use crate::linalg::with_kept;
 use crate::smooth::{DomainError, NewtonPass, SmoothProblem};
 use crate::symbolic::{Derived, Normalised, SymRole};
 use crate::syntax::ast::BaseType;
@@ -41,19 +43,27 @@ pub struct NodeProblem<'a> {
     last_hessian: Mutex<Option<Evaluated>>,
     /// Every symbol zero, once asked for ([`NodeProblem::syms`]).
     zero_syms: OnceLock<Vec<Tensor>>,
-    /// What each kernel call reuses ([`NodeProblem::run`]).
-    buffers: Mutex<Buffers>,
+    /// A Hessian the solver gave back ([`SmoothProblem::recycle`]), which
+    /// the next pass fills instead of allocating a matrix.
+    spare_hessian: Mutex<Option<Mat<f64>>>,
 }
 
 /// What one kernel call leaves for the next: the variables as tensors
 /// (overwritten at each point) and the outputs (overwritten in place by back
 /// ends that can, [`Kernels::run_into`]). Newton calls the `Hessian` kernel at
-/// every iterate; from the second pass on, neither its inputs nor its
+/// every iterate: at sizes the thread has seen, neither its inputs nor its
 /// outputs are allocated again.
 #[derive(Default)]
 struct Buffers {
     vars: Vec<Tensor>,
     outputs: Vec<Tensor>,
+}
+
+thread_local! {
+    /// Kept per thread (as the factorisations' buffers are,
+    /// [`crate::linalg::with_kept`]): a node's forward and backward each make
+    /// a [`NodeProblem`], and a batch runs them on several threads.
+    static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
 }
 
 /// A Hessian and the point `(y, ν, λ)` it was evaluated at.
@@ -103,19 +113,8 @@ fn default_start(base: BaseType, shape: Vec<usize>) -> Tensor {
     }
 }
 
-/// `t` broadcast to `shape` (kernels write a zero derivative as a scalar),
-/// moved rather than copied when it already has that shape: the mixed partial
-/// in a matrix parameter is as large as the data.
-fn fitted(t: Tensor, shape: &[usize]) -> Tensor {
-    if t.shape == shape {
-        t
-    } else {
-        spread(&t, None, shape)
-    }
-}
-
-/// [`fitted`]'s entries for a tensor the caller keeps: borrowed when it already
-/// has the shape.
+/// `t`'s entries broadcast to `shape` (kernels write a zero derivative as a
+/// scalar): borrowed when `t` already has that shape.
 fn fitted_data<'t>(t: &'t Tensor, shape: &[usize]) -> Cow<'t, [f64]> {
     if t.shape == shape {
         Cow::Borrowed(&t.data)
@@ -168,7 +167,7 @@ impl<'a> NodeProblem<'a> {
             sym_shapes,
             last_hessian: Mutex::new(None),
             zero_syms: OnceLock::new(),
-            buffers: Mutex::new(Buffers::default()),
+            spare_hessian: Mutex::new(None),
         }
     }
 
@@ -214,9 +213,11 @@ impl<'a> NodeProblem<'a> {
     ) -> Result<(Mat<f64>, Vec<f64>, f64), DomainError> {
         let n = self.dim();
         let syms = self.syms(&self.multipliers(nu, lambda));
-        let (mut h, grad, f) = self.run(KernelId::Hessian, y, &syms, |outputs| {
+        // Every entry is written below (the blocks tile the matrix).
+        let spare = self.spare_hessian.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut h = spare.filter(|h| h.nrows() == n && h.ncols() == n).unwrap_or_else(|| Mat::zeros(n, n));
+        let (grad, f) = self.run(KernelId::Hessian, y, &syms, |outputs| {
             let starts = || self.var_shapes.iter().scan(0, |at, s| Some((std::mem::replace(at, *at + entries(s)), s)));
-            let mut h = Mat::zeros(n, n);
             let mut outputs = outputs.iter();
             let missing = || DomainError("internal: a Hessian kernel output is missing".into());
             for (r0, ri) in starts() {
@@ -235,7 +236,7 @@ impl<'a> NodeProblem<'a> {
                 grad.extend_from_slice(&fitted_data(outputs.next().ok_or_else(missing)?, shape));
             }
             let f = outputs.next().and_then(|t| t.data.first().copied()).ok_or_else(missing)?;
-            Ok((h, grad, f))
+            Ok((grad, f))
         })?;
         symmetrise(&mut h);
         self.keep(y, nu, lambda, |kept| {
@@ -273,9 +274,9 @@ impl<'a> NodeProblem<'a> {
     }
 
     /// Runs kernel `id` at the point `y` (flat) and hands its outputs to
-    /// `read`, in the kept [`Buffers`]; a value outside an atom's domain or not
-    /// finite is a [`DomainError`]. `read` runs with the buffers held, so it
-    /// must not run a kernel itself.
+    /// `read`, in this thread's kept [`Buffers`] (fresh ones when `read`
+    /// itself runs a kernel); a value outside an atom's domain or not finite
+    /// is a [`DomainError`].
     fn run<R>(
         &self,
         id: KernelId,
@@ -283,16 +284,16 @@ impl<'a> NodeProblem<'a> {
         syms: &[Tensor],
         read: impl FnOnce(&mut Vec<Tensor>) -> Result<R, DomainError>,
     ) -> Result<R, DomainError> {
-        let mut buffers = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
-        let Buffers { vars, outputs } = &mut *buffers;
-        unflatten_into(y, &self.var_shapes, vars);
-        let env = Env { params: &self.bound.params, vars, dims: &self.bound.dims, syms };
-        self.kernels.run_into(id, &env, outputs).map_err(|e| DomainError(e.message))?;
-        if outputs.iter().all(|t| t.data.iter().all(|x| x.is_finite())) {
-            read(outputs)
-        } else {
-            Err(DomainError("a derivative is not finite here".into()))
-        }
+        with_kept(&BUFFERS, |Buffers { vars, outputs }| {
+            unflatten_into(y, &self.var_shapes, vars);
+            let env = Env { params: &self.bound.params, vars, dims: &self.bound.dims, syms };
+            self.kernels.run_into(id, &env, outputs).map_err(|e| DomainError(e.message))?;
+            if outputs.iter().all(|t| t.data.iter().all(|x| x.is_finite())) {
+                read(outputs)
+            } else {
+                Err(DomainError("a derivative is not finite here".into()))
+            }
+        })
     }
 
     /// The per-variable outputs of kernel `id` at `y`, concatenated (each
@@ -424,8 +425,12 @@ impl<'a> NodeProblem<'a> {
         });
         set.extend(backward);
         let syms = self.syms(&set);
-        let mixed = self.run(KernelId::Mixed, y, &syms, |outputs| Ok(std::mem::take(outputs)))?;
-        Ok(mixed.into_iter().zip(&self.bound.params).map(|(m, p)| fitted(m, &p.shape)).collect())
+        self.run(KernelId::Mixed, y, &syms, |mixed| {
+            let grads = mixed.iter().zip(&self.bound.params);
+            Ok(grads
+                .map(|(m, p)| Tensor { shape: p.shape.clone(), data: fitted_data(m, &p.shape).into_owned() })
+                .collect())
+        })
     }
 }
 
@@ -474,6 +479,10 @@ impl SmoothProblem for NodeProblem<'_> {
             return Ok(h);
         }
         Ok(self.hessian_and_gradient(y, nu, lambda)?.0)
+    }
+
+    fn recycle(&self, hessian: Mat<f64>) {
+        *self.spare_hessian.lock().unwrap_or_else(|e| e.into_inner()) = Some(hessian);
     }
 
     /// One run of the `Hessian` kernel, which gives `f_y` and `f` too, when

@@ -101,7 +101,12 @@ fn solve_in(
         }
         k += 1;
         let hess = hess.map_or_else(|| problem.lagrangian_hessian(&y, &[], &[]), Ok);
-        let Some(tau) = hess.ok().and_then(|h| step.modified_newton(&h, &grad)) else {
+        let modified_newton = |h: Mat<f64>| {
+            let tau = step.modified_newton(&h, &grad);
+            problem.recycle(h);
+            tau
+        };
+        let Some(tau) = hess.ok().and_then(modified_newton) else {
             return Ok(finish(Status::NumericalError, y, f, k, residuals, false));
         };
         let p = &step.p;
