@@ -13,7 +13,10 @@
 //! Smooth nodes: their factorisations (Newton's `∇²f + τI = LLᵀ`, the
 //! backward's `K = PLBLᵀPᵀ`) run in kept buffers and allocate nothing at a size
 //! already seen, tested here on `linalg::llt::Llt` and `linalg::lblt::Factored`
-//! directly; the rest of a smooth call (its kernels' tensors) still allocates.
+//! directly. A JIT kernel run into kept outputs (`Kernels::run_into`, how
+//! `kernel::NodeProblem` runs every kernel) allocates nothing at a size already
+//! seen; the rest of a smooth call (the Hessian's matrix per Newton pass, the
+//! backward's plumbing) still allocates.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -212,4 +215,45 @@ fn smooth_factorisations_allocate_nothing_at_a_size_seen() {
     for (n, m) in [(16, 3), (1, 0), (4, 1), (16, 3)] {
         assert_eq!(run(n, m, &mut x), 1, "n = {n}, m = {m}");
     }
+}
+
+/// A JIT kernel run into kept outputs (`Kernels::run_into`) allocates nothing
+/// after the first call at the same sizes: its arena is kept, its tables of
+/// inputs are on the stack and its outputs are overwritten in place. Newton
+/// runs the `Hessian` kernel so at every iterate (`kernel::NodeProblem`).
+#[test]
+fn a_jit_kernel_run_into_kept_outputs_allocates_nothing_after_the_first() {
+    use ddn::eval::{concrete, Env};
+    use ddn::kernel::{KernelId, Kernels};
+    use ddn::loaded::{Backend, LoadedNode};
+    ddn::faer::set_global_parallelism(ddn::faer::Par::Seq);
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib/robust_pooling.ddn"))
+        .expect("stdlib/robust_pooling.ddn");
+    let c = ddn::compile("robust_pooling.ddn", &source);
+    let index = c.program.nodes.iter().position(|n| n.name == "pool_welsch").expect("pool_welsch");
+    let node = &c.analysed(index).expect("node");
+    let (n, d) = (12, 3);
+    let x: Vec<Vec<f64>> =
+        (0..n).map(|i| (0..d).map(|j| ((i * 7 + j * 3) % 11) as f64 / 5.0 - 1.0).collect()).collect();
+    let bound = bind(node, &named_tensors(&serde_json::json!({"x": x, "alpha": 1.5})).expect("inputs")).expect("bind");
+    let kernels = LoadedNode::new(node, Backend::Jit).expect("kernels").kernels();
+    kernels.prepare(&bound.dims).expect("the JIT compiles");
+    let derived = node.derived().expect("derived");
+    let syms: Vec<Tensor> = derived.syms.iter().map(|s| Tensor::filled(concrete(&s.shape, &bound.dims), 0.0)).collect();
+    let mut vars = vec![Tensor::vector(vec![0.1, -0.2, 0.3])];
+    let mut out = Vec::new();
+    let mut counts = Vec::new();
+    for step in 0..3 {
+        vars[0].data[0] += 0.01 * step as f64;
+        let env = Env { params: &bound.params, vars: &vars, dims: &bound.dims, syms: &syms };
+        let before = count();
+        kernels.run_into(KernelId::Hessian, &env, &mut out).expect("the Hessian kernel runs");
+        counts.push(count() - before);
+        // The interpreter's outputs, bit for bit.
+        let expected = ddn::kernel::Interpreted(node.kernels().expect("kernels")).run(KernelId::Hessian, &env);
+        let bits =
+            |ts: &[Tensor]| ts.iter().map(|t| t.data.iter().map(|v| v.to_bits()).collect()).collect::<Vec<Vec<_>>>();
+        assert_eq!(bits(&out), bits(&expected.expect("interpreted")), "call {step}");
+    }
+    assert_eq!(&counts[1..], [0, 0], "allocations per call: {counts:?}");
 }

@@ -70,12 +70,21 @@ impl JitKernels {
 
 impl Kernels for JitKernels {
     fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let mut out = Vec::new();
+        self.run_into(id, env, &mut out)?;
+        Ok(out)
+    }
+
+    fn run_into(&self, id: KernelId, env: &Env, out: &mut Vec<Tensor>) -> Result<(), EvalError> {
         let Some(k) = self.set.index(id) else {
             return Err(no_kernel(id));
         };
         match self.compiled(env.dims).as_deref().map(|c| &c[k]) {
-            Ok(Ok(p)) => p.run(env),
-            _ => self.set.kernels[k].program.run(env),
+            Ok(Ok(p)) => p.run_into(env, out),
+            _ => {
+                *out = self.set.kernels[k].program.run(env)?;
+                Ok(())
+            }
         }
     }
 

@@ -69,29 +69,54 @@ pub struct JitProgram {
 /// How many idle arenas a program keeps (one per concurrent caller is enough).
 const SPARE_ARENAS: usize = 8;
 
+/// Up to this many inputs, a call's tables of them live on its stack (a
+/// kernel reads the node's parameters, variables and a few symbols: the
+/// pooling nodes' at most four), so a call allocates nothing but new outputs.
+const STACK_INPUTS: usize = 8;
+
 impl JitProgram {
     /// The outputs' values in `env`; the interpreter's answer, computed by the
     /// compiled code (or by the interpreter when `env`'s dimension sizes or an
     /// input's shape are not the ones compiled for).
     pub fn run(&self, env: &Env) -> Result<Vec<Tensor>, EvalError> {
+        let mut out = Vec::new();
+        self.run_into(env, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::run`]'s outputs written into `out` (see
+    /// [`crate::kernel::Kernels::run_into`]): its tensors are overwritten in
+    /// place, so a call at the sizes of the last allocates no outputs.
+    pub fn run_into(&self, env: &Env, out: &mut Vec<Tensor>) -> Result<(), EvalError> {
         if env.dims != self.dims.as_slice() {
-            return self.program.run(env);
+            return self.interpreted(env, out);
         }
         let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut arena = spare.unwrap_or_else(|| self.layout.template.clone());
-        let out = self.run_in(&mut arena, env);
+        let done = self.run_in(&mut arena, env, out);
         let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
         if spare.len() < SPARE_ARENAS {
             spare.push(arena);
         }
-        out
+        done
     }
 
-    /// [`Self::run`] in `arena`, which holds the template's folded constants;
-    /// the inputs are read where `env` keeps them.
-    fn run_in(&self, arena: &mut [f64], env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let mut inputs: Vec<&[f64]> = Vec::with_capacity(self.inputs.len());
-        for (k, op) in &self.inputs {
+    /// [`Self::run_into`] in `arena`, which holds the template's folded
+    /// constants; the inputs are read where `env` keeps them.
+    fn run_in(&self, arena: &mut [f64], env: &Env, out: &mut Vec<Tensor>) -> Result<(), EvalError> {
+        // The inputs' entries (for the shims) and their addresses (the
+        // compiled code's table): on the stack for up to `STACK_INPUTS`.
+        let n = self.inputs.len();
+        let (mut inputs_stack, mut table_stack) = ([&[][..]; STACK_INPUTS], [std::ptr::null(); STACK_INPUTS]);
+        let (mut inputs_heap, mut table_heap) = (Vec::new(), Vec::new());
+        let (inputs, table): (&mut [&[f64]], &mut [*const f64]) = if n <= STACK_INPUTS {
+            (&mut inputs_stack[..n], &mut table_stack[..n])
+        } else {
+            inputs_heap.resize(n, &[][..]);
+            table_heap.resize(n, std::ptr::null());
+            (&mut inputs_heap, &mut table_heap)
+        };
+        for ((k, op), (input, address)) in self.inputs.iter().zip(inputs.iter_mut().zip(table.iter_mut())) {
             let value = match op {
                 Op::Param(p) => env.params.get(p.0 as usize),
                 Op::Var(v) => env.vars.get(v.0 as usize),
@@ -100,15 +125,15 @@ impl JitProgram {
             };
             match value {
                 Some(t) if t.shape == self.layout.shapes[*k] && t.data.len() == self.layout.len(*k) => {
-                    inputs.push(&t.data)
+                    *input = &t.data;
+                    *address = t.data.as_ptr();
                 }
                 // A missing value or another shape: the interpreter says what `apply` says.
-                _ => return self.program.run(env),
+                _ => return self.interpreted(env, out),
             }
         }
-        let table: Vec<*const f64> = inputs.iter().map(|x| x.as_ptr()).collect();
-        let call =
-            Call { program: &self.program, layout: &self.layout, env, inputs: &inputs, failure: RefCell::new(None) };
+        let inputs = &*inputs;
+        let call = Call { program: &self.program, layout: &self.layout, env, inputs, failure: RefCell::new(None) };
         // SAFETY: the arena has the layout's size, each input the entries its
         // shape says (checked above); `call` and the table outlive the call.
         clean_upper_state();
@@ -118,10 +143,28 @@ impl JitProgram {
             // of program order, so the interpreter says which error comes first.
             match call.failure.into_inner() {
                 Some(Failure::Panic(p)) => resume_unwind(p),
-                Some(Failure::Step) | None => return self.program.run(env),
+                Some(Failure::Step) | None => return self.interpreted(env, out),
             }
         }
-        Ok(self.program.outputs.iter().map(|o| self.layout.tensor(arena, &inputs, o.index())).collect())
+        let outputs = &self.program.outputs;
+        out.truncate(outputs.len());
+        for (k, o) in outputs.iter().enumerate() {
+            match out.get_mut(k) {
+                Some(t) => {
+                    t.shape.clone_from(&self.layout.shapes[o.index()]);
+                    t.data.clear();
+                    t.data.extend_from_slice(self.layout.slice(arena, inputs, o.index()));
+                }
+                None => out.push(self.layout.tensor(arena, inputs, o.index())),
+            }
+        }
+        Ok(())
+    }
+
+    /// The interpreter's outputs into `out` (a call the compiled code does not serve).
+    fn interpreted(&self, env: &Env, out: &mut Vec<Tensor>) -> Result<(), EvalError> {
+        *out = self.program.run(env)?;
+        Ok(())
     }
 
     /// How many steps run as compiled loops (the rest are inputs, folded

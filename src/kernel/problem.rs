@@ -13,6 +13,7 @@
 //! - [`NodeProblem::param_vjp`]: the mixed partials for the implicit backward.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::sync::{Mutex, OnceLock};
 
 use faer::Mat;
@@ -21,6 +22,7 @@ use super::{KernelId, Kernels};
 use crate::eval::Bound;
 use crate::eval::{concrete, spread, Env, Tensor};
 use crate::ir::Node;
+use crate::linalg::with_kept;
 use crate::smooth::{DomainError, NewtonPass, SmoothProblem};
 use crate::symbolic::{Derived, Normalised, SymRole};
 use crate::syntax::ast::BaseType;
@@ -41,6 +43,27 @@ pub struct NodeProblem<'a> {
     last_hessian: Mutex<Option<Evaluated>>,
     /// Every symbol zero, once asked for ([`NodeProblem::syms`]).
     zero_syms: OnceLock<Vec<Tensor>>,
+    /// A Hessian the solver gave back ([`SmoothProblem::recycle`]), which
+    /// the next pass fills instead of allocating a matrix.
+    spare_hessian: Mutex<Option<Mat<f64>>>,
+}
+
+/// What one kernel call leaves for the next: the variables as tensors
+/// (overwritten at each point) and the outputs (overwritten in place by back
+/// ends that can, [`Kernels::run_into`]). Newton calls the `Hessian` kernel at
+/// every iterate: at sizes the thread has seen, neither its inputs nor its
+/// outputs are allocated again.
+#[derive(Default)]
+struct Buffers {
+    vars: Vec<Tensor>,
+    outputs: Vec<Tensor>,
+}
+
+thread_local! {
+    /// Kept per thread (as the factorisations' buffers are,
+    /// [`crate::linalg::with_kept`]): a node's forward and backward each make
+    /// a [`NodeProblem`], and a batch runs them on several threads.
+    static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
 }
 
 /// A Hessian and the point `(y, ν, λ)` it was evaluated at.
@@ -90,14 +113,13 @@ fn default_start(base: BaseType, shape: Vec<usize>) -> Tensor {
     }
 }
 
-/// `t` broadcast to `shape` (kernels write a zero derivative as a scalar),
-/// moved rather than copied when it already has that shape: the mixed partial
-/// in a matrix parameter is as large as the data.
-fn fitted(t: Tensor, shape: &[usize]) -> Tensor {
+/// `t`'s entries broadcast to `shape` (kernels write a zero derivative as a
+/// scalar): borrowed when `t` already has that shape.
+fn fitted_data<'t>(t: &'t Tensor, shape: &[usize]) -> Cow<'t, [f64]> {
     if t.shape == shape {
-        t
+        Cow::Borrowed(&t.data)
     } else {
-        spread(&t, None, shape)
+        Cow::Owned(spread(t, None, shape).data)
     }
 }
 
@@ -107,16 +129,28 @@ fn entries(shape: &[usize]) -> usize {
 
 /// Cuts `flat` into tensors of `shapes`, in order.
 fn unflatten(flat: &[f64], shapes: &[Vec<usize>]) -> Vec<Tensor> {
+    let mut tensors = Vec::with_capacity(shapes.len());
+    unflatten_into(flat, shapes, &mut tensors);
+    tensors
+}
+
+/// [`unflatten`] into `tensors`, whose buffers are reused.
+fn unflatten_into(flat: &[f64], shapes: &[Vec<usize>], tensors: &mut Vec<Tensor>) {
+    tensors.truncate(shapes.len());
     let mut at = 0;
-    shapes
-        .iter()
-        .map(|s| {
-            let n = entries(s);
-            let t = Tensor { shape: s.clone(), data: flat[at..at + n].to_vec() };
-            at += n;
-            t
-        })
-        .collect()
+    for (k, s) in shapes.iter().enumerate() {
+        let n = entries(s);
+        let part = &flat[at..at + n];
+        at += n;
+        match tensors.get_mut(k) {
+            Some(t) => {
+                t.shape.clone_from(s);
+                t.data.clear();
+                t.data.extend_from_slice(part);
+            }
+            None => tensors.push(Tensor { shape: s.clone(), data: part.to_vec() }),
+        }
+    }
 }
 
 impl<'a> NodeProblem<'a> {
@@ -133,6 +167,7 @@ impl<'a> NodeProblem<'a> {
             sym_shapes,
             last_hessian: Mutex::new(None),
             zero_syms: OnceLock::new(),
+            spare_hessian: Mutex::new(None),
         }
     }
 
@@ -178,27 +213,31 @@ impl<'a> NodeProblem<'a> {
     ) -> Result<(Mat<f64>, Vec<f64>, f64), DomainError> {
         let n = self.dim();
         let syms = self.syms(&self.multipliers(nu, lambda));
-        let outputs = self.run(KernelId::Hessian, &self.unflatten(y), &syms)?;
-        let starts = || self.var_shapes.iter().scan(0, |at, s| Some((std::mem::replace(at, *at + entries(s)), s)));
-        let mut h = Mat::zeros(n, n);
-        let mut outputs = outputs.into_iter();
-        let missing = || DomainError("internal: a Hessian kernel output is missing".into());
-        for (r0, ri) in starts() {
-            for (c0, ci) in starts() {
-                let (rows, cols) = (entries(ri), entries(ci));
-                let b = fitted(outputs.next().ok_or_else(missing)?, &[rows, cols]);
-                for i in 0..rows {
-                    for j in 0..cols {
-                        h[(r0 + i, c0 + j)] = b.data[i * cols + j];
+        // Every entry is written below (the blocks tile the matrix).
+        let spare = self.spare_hessian.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut h = spare.filter(|h| h.nrows() == n && h.ncols() == n).unwrap_or_else(|| Mat::zeros(n, n));
+        let (grad, f) = self.run(KernelId::Hessian, y, &syms, |outputs| {
+            let starts = || self.var_shapes.iter().scan(0, |at, s| Some((std::mem::replace(at, *at + entries(s)), s)));
+            let mut outputs = outputs.iter();
+            let missing = || DomainError("internal: a Hessian kernel output is missing".into());
+            for (r0, ri) in starts() {
+                for (c0, ci) in starts() {
+                    let (rows, cols) = (entries(ri), entries(ci));
+                    let b = fitted_data(outputs.next().ok_or_else(missing)?, &[rows, cols]);
+                    for i in 0..rows {
+                        for j in 0..cols {
+                            h[(r0 + i, c0 + j)] = b[i * cols + j];
+                        }
                     }
                 }
             }
-        }
-        let mut grad = Vec::with_capacity(n);
-        for shape in &self.var_shapes {
-            grad.extend(fitted(outputs.next().ok_or_else(missing)?, shape).data);
-        }
-        let f = outputs.next().and_then(|t| t.data.first().copied()).ok_or_else(missing)?;
+            let mut grad = Vec::with_capacity(n);
+            for shape in &self.var_shapes {
+                grad.extend_from_slice(&fitted_data(outputs.next().ok_or_else(missing)?, shape));
+            }
+            let f = outputs.next().and_then(|t| t.data.first().copied()).ok_or_else(missing)?;
+            Ok((grad, f))
+        })?;
         symmetrise(&mut h);
         self.keep(y, nu, lambda, |kept| {
             if kept.nrows() == n && kept.ncols() == n {
@@ -234,36 +273,52 @@ impl<'a> NodeProblem<'a> {
             .collect()
     }
 
-    /// Runs kernel `id`; a value outside an atom's domain or not finite is a [`DomainError`].
-    fn run(&self, id: KernelId, vars: &[Tensor], syms: &[Tensor]) -> Result<Vec<Tensor>, DomainError> {
-        let env = Env { params: &self.bound.params, vars, dims: &self.bound.dims, syms };
-        let out = self.kernels.run(id, &env).map_err(|e| DomainError(e.message))?;
-        if out.iter().all(|t| t.data.iter().all(|x| x.is_finite())) {
-            Ok(out)
-        } else {
-            Err(DomainError("a derivative is not finite here".into()))
-        }
+    /// Runs kernel `id` at the point `y` (flat) and hands its outputs to
+    /// `read`, in this thread's kept [`Buffers`] (fresh ones when `read`
+    /// itself runs a kernel); a value outside an atom's domain or not finite
+    /// is a [`DomainError`].
+    fn run<R>(
+        &self,
+        id: KernelId,
+        y: &[f64],
+        syms: &[Tensor],
+        read: impl FnOnce(&mut Vec<Tensor>) -> Result<R, DomainError>,
+    ) -> Result<R, DomainError> {
+        with_kept(&BUFFERS, |Buffers { vars, outputs }| {
+            unflatten_into(y, &self.var_shapes, vars);
+            let env = Env { params: &self.bound.params, vars, dims: &self.bound.dims, syms };
+            self.kernels.run_into(id, &env, outputs).map_err(|e| DomainError(e.message))?;
+            if outputs.iter().all(|t| t.data.iter().all(|x| x.is_finite())) {
+                read(outputs)
+            } else {
+                Err(DomainError("a derivative is not finite here".into()))
+            }
+        })
     }
 
-    /// The per-variable outputs of kernel `id`, concatenated (each broadcast to
-    /// its variable's shape, for zeros written as a scalar).
-    fn flat(&self, id: KernelId, vars: &[Tensor], syms: &[Tensor]) -> Result<Vec<f64>, DomainError> {
-        let mut out = Vec::with_capacity(self.dim());
-        for (t, shape) in self.run(id, vars, syms)?.into_iter().zip(&self.var_shapes) {
-            out.extend(fitted(t, shape).data);
-        }
-        Ok(out)
+    /// The per-variable outputs of kernel `id` at `y`, concatenated (each
+    /// broadcast to its variable's shape, for zeros written as a scalar).
+    fn flat(&self, id: KernelId, y: &[f64], syms: &[Tensor]) -> Result<Vec<f64>, DomainError> {
+        self.run(id, y, syms, |outputs| {
+            let mut out = Vec::with_capacity(self.dim());
+            for (t, shape) in outputs.iter().zip(&self.var_shapes) {
+                out.extend_from_slice(&fitted_data(t, shape));
+            }
+            Ok(out)
+        })
     }
 
     /// Constraint values of kernel `id` (`Eq` or `Ineq`), flattened in order
     /// (each broadcast to its constraint's shape).
     fn constraint_values(&self, id: KernelId, cons: &[Normalised], y: &[f64]) -> Result<Vec<f64>, DomainError> {
-        let mut out = Vec::new();
-        for (t, c) in self.run(id, &self.unflatten(y), &[])?.into_iter().zip(cons) {
-            let shape = concrete(&self.node.constraints[c.index].shape, &self.bound.dims);
-            out.extend(fitted(t, &shape).data);
-        }
-        Ok(out)
+        self.run(id, y, &[], |outputs| {
+            let mut out = Vec::new();
+            for (t, c) in outputs.iter().zip(cons) {
+                let shape = concrete(&self.node.constraints[c.index].shape, &self.bound.dims);
+                out.extend_from_slice(&fitted_data(t, &shape));
+            }
+            Ok(out)
+        })
     }
 
     fn multiplier_shapes(&self, cons: &[Normalised], role: fn(usize) -> SymRole) -> Vec<Vec<usize>> {
@@ -284,7 +339,6 @@ impl<'a> NodeProblem<'a> {
         kernel: fn(usize) -> KernelId,
         y: &[f64],
     ) -> Result<Mat<f64>, DomainError> {
-        let vars = self.unflatten(y);
         let shapes = self.multiplier_shapes(cons, role);
         let rows: usize = shapes.iter().map(|s| entries(s)).sum();
         let mut jac = Mat::zeros(rows, self.dim());
@@ -294,7 +348,7 @@ impl<'a> NodeProblem<'a> {
                 let mut unit = Tensor::filled(shape.clone(), 0.0);
                 unit.data[r] = 1.0;
                 let syms = self.syms(&[(role(k), unit)]);
-                for (j, v) in self.flat(kernel(k), &vars, &syms)?.into_iter().enumerate() {
+                for (j, v) in self.flat(kernel(k), y, &syms)?.into_iter().enumerate() {
                     jac[(row, j)] = v;
                 }
                 row += 1;
@@ -303,8 +357,12 @@ impl<'a> NodeProblem<'a> {
         Ok(jac)
     }
 
-    /// Multiplier symbol values from flat `nu`, `lambda`.
+    /// Multiplier symbol values from flat `nu`, `lambda` (none without
+    /// constraints: Newton's passes).
     fn multipliers(&self, nu: &[f64], lambda: &[f64]) -> Vec<(SymRole, Tensor)> {
+        if self.derived.eqs.is_empty() && self.derived.ineqs.is_empty() {
+            return Vec::new();
+        }
         let eq = unflatten(nu, &self.multiplier_shapes(&self.derived.eqs, SymRole::Nu));
         let ineq = unflatten(lambda, &self.multiplier_shapes(&self.derived.ineqs, SymRole::Lambda));
         let eq = eq.into_iter().enumerate().map(|(k, t)| (SymRole::Nu(k), t));
@@ -314,7 +372,7 @@ impl<'a> NodeProblem<'a> {
     /// `∇_y L(y, ν, λ)`, length `n`.
     pub fn lagrangian_gradient(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Result<Vec<f64>, DomainError> {
         let syms = self.syms(&self.multipliers(nu, lambda));
-        self.flat(KernelId::LagrangianGradient, &self.unflatten(y), &syms)
+        self.flat(KernelId::LagrangianGradient, y, &syms)
     }
 
     /// `∇²_yy L · v`, length `n`.
@@ -323,7 +381,7 @@ impl<'a> NodeProblem<'a> {
         for (k, t) in self.unflatten(v).into_iter().enumerate() {
             set.push((SymRole::Direction(crate::ir::VarId(k as u32)), t));
         }
-        self.flat(KernelId::Hvp, &self.unflatten(y), &self.syms(&set))
+        self.flat(KernelId::Hvp, y, &self.syms(&set))
     }
 
     /// `∇²_yy L`, column by column from Hessian–vector products `∇²L eₖ`, then
@@ -367,9 +425,12 @@ impl<'a> NodeProblem<'a> {
         });
         set.extend(backward);
         let syms = self.syms(&set);
-        let vars = self.unflatten(y);
-        let mixed = self.run(KernelId::Mixed, &vars, &syms)?;
-        Ok(mixed.into_iter().zip(&self.bound.params).map(|(m, p)| fitted(m, &p.shape)).collect())
+        self.run(KernelId::Mixed, y, &syms, |mixed| {
+            let grads = mixed.iter().zip(&self.bound.params);
+            Ok(grads
+                .map(|(m, p)| Tensor { shape: p.shape.clone(), data: fitted_data(m, &p.shape).into_owned() })
+                .collect())
+        })
     }
 }
 
@@ -387,12 +448,11 @@ impl SmoothProblem for NodeProblem<'_> {
     }
 
     fn objective(&self, y: &[f64]) -> Result<f64, DomainError> {
-        let f = self.run(KernelId::Objective, &self.unflatten(y), &[])?;
-        Ok(f.first().and_then(|t| t.data.first()).copied().unwrap_or(0.0))
+        self.run(KernelId::Objective, y, &[], |f| Ok(f.first().and_then(|t| t.data.first()).copied().unwrap_or(0.0)))
     }
 
     fn gradient(&self, y: &[f64]) -> Result<Vec<f64>, DomainError> {
-        self.flat(KernelId::Gradient, &self.unflatten(y), &self.syms(&[]))
+        self.flat(KernelId::Gradient, y, &self.syms(&[]))
     }
 
     fn eq(&self, y: &[f64]) -> Result<Vec<f64>, DomainError> {
@@ -419,6 +479,10 @@ impl SmoothProblem for NodeProblem<'_> {
             return Ok(h);
         }
         Ok(self.hessian_and_gradient(y, nu, lambda)?.0)
+    }
+
+    fn recycle(&self, hessian: Mat<f64>) {
+        *self.spare_hessian.lock().unwrap_or_else(|e| e.into_inner()) = Some(hessian);
     }
 
     /// One run of the `Hessian` kernel, which gives `f_y` and `f` too, when

@@ -56,6 +56,16 @@ pub trait Kernels: Send + Sync {
     /// The outputs of kernel `id` in `env`.
     fn run(&self, id: KernelId, env: &Env) -> Result<Vec<Tensor>, EvalError>;
 
+    /// [`Self::run`]'s outputs written into `out`, whose tensors a back end
+    /// may overwrite in place: a solver calling the same kernel at every
+    /// iterate (Newton's Hessian pass) then allocates no outputs after the
+    /// first call. The values are `run`'s, bit for bit; by default, `run`'s
+    /// tensors replace `out`'s.
+    fn run_into(&self, id: KernelId, env: &Env, out: &mut Vec<Tensor>) -> Result<(), EvalError> {
+        *out = self.run(id, env)?;
+        Ok(())
+    }
+
     /// Does now what the first run at dimension sizes `dims` would do
     /// otherwise (the JIT compiles); nothing for the others.
     fn prepare(&self, dims: &[usize]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {

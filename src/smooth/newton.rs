@@ -31,7 +31,6 @@ use crate::linalg::llt::Llt;
 use crate::linalg::with_kept;
 
 use super::line_search::backtrack;
-use super::optimality::LagrangianGradient;
 use super::{NewtonPass, Residuals, Settings, SmoothError, SmoothProblem, SmoothSolution, Status};
 
 /// `β` of Alg. 3.3, relative to the Hessian's largest diagonal entry.
@@ -85,14 +84,12 @@ fn solve_in(
     };
     let floor = -UNBOUNDED * f.abs().max(1.0);
     let mut definite = false;
-    let no_constraints = Mat::<f64>::zeros(0, y.len());
     let mut k = 0;
     loop {
         let Ok(NewtonPass { gradient: grad, hessian: hess, .. }) = pass else {
             return Ok(finish(Status::NumericalError, y, f, k, nan, false));
         };
-        let grad_l = LagrangianGradient::new(&grad, &no_constraints, &no_constraints, &[], &[]);
-        let residuals = Residuals::from_parts(&grad_l, &[], &[], &[]);
+        let residuals = Residuals::unconstrained(&grad);
         if residuals.within(settings.tol) {
             return Ok(finish(Status::Optimal, y, f, k, residuals, definite));
         }
@@ -104,7 +101,12 @@ fn solve_in(
         }
         k += 1;
         let hess = hess.map_or_else(|| problem.lagrangian_hessian(&y, &[], &[]), Ok);
-        let Some(tau) = hess.ok().and_then(|h| step.modified_newton(&h, &grad)) else {
+        let modified_newton = |h: Mat<f64>| {
+            let tau = step.modified_newton(&h, &grad);
+            problem.recycle(h);
+            tau
+        };
+        let Some(tau) = hess.ok().and_then(modified_newton) else {
             return Ok(finish(Status::NumericalError, y, f, k, residuals, false));
         };
         let p = &step.p;

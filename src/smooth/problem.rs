@@ -40,6 +40,12 @@ pub trait SmoothProblem {
     fn gradient_and_hessian(&self, y: &[f64]) -> Result<NewtonPass, DomainError> {
         Ok(NewtonPass { gradient: self.gradient(y)?, hessian: None, objective: None })
     }
+    /// Takes back the Hessian of a [`NewtonPass`] the solver is done with, so
+    /// that the next pass can fill the same matrix rather than allocate one
+    /// (Newton makes a pass per iterate); by default it is dropped.
+    fn recycle(&self, hessian: Mat<f64>) {
+        drop(hessian);
+    }
 }
 
 /// What [`SmoothProblem::gradient_and_hessian`] computes at a point: `∇f`
