@@ -77,12 +77,11 @@ pub(crate) struct CondensedLdl {
     /// The rows of `A_g` kept in a reduced product, gathered (first rows).
     a_red: Mat<f64>,
     /// `‖a_i‖₂²` of each row of `A_g` (fixed by `load`), and per row its
-    /// `D_i ‖a_i‖₂²`, the order of the rows by it, and which rows are left
-    /// out.
+    /// `D_i ‖a_i‖₂²`; the rows, those left out of the last product first (by
+    /// weight), then the kept ones (ascending).
     row_sq: Vec<f64>,
     weight: Vec<f64>,
     order: Vec<usize>,
-    dropped: Vec<bool>,
     /// Whether a factorisation may leave rows out, and how many the last one
     /// left out.
     reduce: bool,
@@ -155,7 +154,6 @@ impl CondensedLdl {
             row_sq: vec![0.0; mg],
             weight: vec![0.0; mg],
             order: (0..mg).collect(),
-            dropped: vec![false; mg],
             reduce: true,
             n_dropped: 0,
             p_full: Mat::zeros(n, n),
@@ -300,7 +298,7 @@ impl CondensedLdl {
         // The lower triangle of the x block gains A_gᵀ(D A_g), over the kept
         // rows when some are left out.
         let (left, right) = if kept < mg {
-            self.gather_kept();
+            self.gather_kept(self.n_dropped);
             (self.a_red.as_ref().subrows(0, kept), self.dag.as_ref().subrows(0, kept))
         } else {
             (self.a_perm.as_ref().subrows(0, mg), self.dag.as_ref())
@@ -341,7 +339,6 @@ impl CondensedLdl {
     /// others.
     fn select_rows(&mut self, delta: f64) -> usize {
         let mg = self.elim.len();
-        self.dropped.fill(false);
         let mut smallest = f64::INFINITY;
         for ((w, &d), &r) in self.weight.iter_mut().zip(&self.d).zip(&self.row_sq) {
             *w = d * r;
@@ -366,26 +363,21 @@ impl CondensedLdl {
         if n_dropped * self.n <= 16 * (mg - n_dropped) {
             return mg;
         }
-        for &i in &self.order[..n_dropped] {
-            self.dropped[i] = true;
-        }
+        self.order[n_dropped..].sort_unstable();
         mg - n_dropped
     }
 
-    /// Gathers the kept rows of `A_g` into `a_red` and of `D A_g` into the
-    /// first rows of `dag` (in place: a kept row moves up, never down).
-    fn gather_kept(&mut self) {
-        let mg = self.elim.len();
+    /// Gathers the kept rows (`order[n_dropped..]`, ascending) of `A_g` into
+    /// `a_red` and of `D A_g` into the first rows of `dag` (in place: a kept
+    /// row moves up, never down).
+    fn gather_kept(&mut self, n_dropped: usize) {
+        let kept = &self.order[n_dropped..];
         for j in 0..self.n {
-            let a = &self.a_perm.col_as_slice(j)[..mg];
+            let a = self.a_perm.col_as_slice(j);
             let (red, dag) = (self.a_red.col_as_slice_mut(j), self.dag.col_as_slice_mut(j));
-            let mut k = 0;
-            for (i, &drop) in self.dropped.iter().enumerate() {
-                if !drop {
-                    red[k] = a[i];
-                    dag[k] = dag[i];
-                    k += 1;
-                }
+            for (k, &i) in kept.iter().enumerate() {
+                red[k] = a[i];
+                dag[k] = dag[i];
             }
         }
     }
