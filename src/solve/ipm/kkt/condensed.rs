@@ -39,9 +39,10 @@
 //! perturbation of the x block no larger than the static regularisation `δI`
 //! it already carries, so the refinement's passes stay as they were. The solve
 //! still eliminates every row exactly (`z_g = D(A_g x − r_g)`): what is factored
-//! is `K̃` with `E` taken off its x block. The kept rows are gathered so that
-//! the product runs on a smaller dense block; that pays only when enough rows
-//! go (see [`CondensedLdl::select_rows`]), which at the polished point, where
+//! is `K̃` with `E` taken off its x block. The kept rows are gathered, as
+//! `B = D^{1/2} A_g` (the product is then `BᵀB`, one scratch for both
+//! factors), so that the product runs on a smaller dense block; that pays only
+//! when enough rows go (see [`CondensedLdl::select_rows`]), which at the polished point, where
 //! every inactive row has `H_i` of 1e13, they all do. Should a refined solve
 //! miss its tolerance with a reduced factorisation, `KktSystem` refactors with
 //! every row. Budgets above `δ` were measured (a Jacobi-scaled sum up to 1e-8
@@ -71,14 +72,14 @@ pub(crate) struct CondensedLdl {
     /// refinement's products `K v` run over it whole (one copy of A in the
     /// working set, not two).
     a_perm: Mat<f64>,
-    /// The scratch `D A_g` (its first rows the kept rows' when some are
-    /// left out of the product, see the module doc's reduced products).
+    /// The scratch `D A_g`, or `D^{1/2} A_g` over the kept rows (its first
+    /// rows) when some are left out of the product (see the module doc's
+    /// reduced products).
     dag: Mat<f64>,
-    /// The rows of `A_g` kept in a reduced product, gathered (first rows).
-    a_red: Mat<f64>,
     /// `‖a_i‖₂²` of each row of `A_g` (fixed by `load`), and per row its
-    /// `D_i ‖a_i‖₂²`; the rows, those left out of the last product first (by
-    /// weight), then the kept ones (ascending).
+    /// `D_i ‖a_i‖₂²` (then the kept rows' `D_i^{1/2}`); the rows, those left
+    /// out of the last product first (by weight), then the kept ones
+    /// (ascending).
     row_sq: Vec<f64>,
     weight: Vec<f64>,
     order: Vec<usize>,
@@ -150,7 +151,6 @@ impl CondensedLdl {
             row_perm,
             a_perm: Mat::zeros(m, n),
             dag: Mat::zeros(mg, n),
-            a_red: Mat::zeros(mg, n),
             row_sq: vec![0.0; mg],
             weight: vec![0.0; mg],
             order: (0..mg).collect(),
@@ -280,27 +280,27 @@ impl CondensedLdl {
             }
         }
         self.max_abs = max_abs;
-        // D A_g.
-        let (a, dag, d) = (&self.a_perm, &mut self.dag, &self.d);
-        vectorised(
-            #[inline(always)]
-            || {
-                for j in 0..n {
-                    let (src, dst) = (&a.col_as_slice(j)[..mg], dag.col_as_slice_mut(j));
-                    for ((o, &a), &d) in dst.iter_mut().zip(src).zip(d) {
-                        *o = d * a;
-                    }
-                }
-            },
-        );
         let kept = if self.reduce { self.select_rows(delta) } else { mg };
         self.n_dropped = mg - kept;
-        // The lower triangle of the x block gains A_gᵀ(D A_g), over the kept
-        // rows when some are left out.
+        // The lower triangle of the x block gains A_gᵀ(D A_g), or `BᵀB` with
+        // `B = D^{1/2} A_g` over the kept rows when some are left out (one
+        // scratch for both factors).
         let (left, right) = if kept < mg {
             self.gather_kept(self.n_dropped);
-            (self.a_red.as_ref().subrows(0, kept), self.dag.as_ref().subrows(0, kept))
+            (self.dag.as_ref().subrows(0, kept), self.dag.as_ref().subrows(0, kept))
         } else {
+            let (a, dag, d) = (&self.a_perm, &mut self.dag, &self.d);
+            vectorised(
+                #[inline(always)]
+                || {
+                    for j in 0..n {
+                        let (src, dst) = (&a.col_as_slice(j)[..mg], dag.col_as_slice_mut(j));
+                        for ((o, &a), &d) in dst.iter_mut().zip(src).zip(d) {
+                            *o = d * a;
+                        }
+                    }
+                },
+            );
             (self.a_perm.as_ref().subrows(0, mg), self.dag.as_ref())
         };
         if kept > 0 {
@@ -367,17 +367,17 @@ impl CondensedLdl {
         mg - n_dropped
     }
 
-    /// Gathers the kept rows (`order[n_dropped..]`, ascending) of `A_g` into
-    /// `a_red` and of `D A_g` into the first rows of `dag` (in place: a kept
-    /// row moves up, never down).
+    /// `B = D^{1/2} A_g` over the kept rows (`order[n_dropped..]`) into the
+    /// first rows of `dag`.
     fn gather_kept(&mut self, n_dropped: usize) {
         let kept = &self.order[n_dropped..];
+        for (s, &i) in self.weight.iter_mut().zip(kept) {
+            *s = self.d[i].sqrt();
+        }
         for j in 0..self.n {
-            let a = self.a_perm.col_as_slice(j);
-            let (red, dag) = (self.a_red.col_as_slice_mut(j), self.dag.col_as_slice_mut(j));
-            for (k, &i) in kept.iter().enumerate() {
-                red[k] = a[i];
-                dag[k] = dag[i];
+            let (a, b) = (self.a_perm.col_as_slice(j), self.dag.col_as_slice_mut(j));
+            for ((o, &i), &s) in b.iter_mut().zip(kept).zip(&self.weight) {
+                *o = s * a[i];
             }
         }
     }
