@@ -300,22 +300,23 @@ fn check_domain(name: &str, base: BaseType, t: &Tensor) -> Result<Tensor, String
         BaseType::Sym | BaseType::Psd => {
             let (n, _) = t.rows_cols();
             let scale = t.data.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+            // The check and the symmetric part in one sweep over the lower
+            // triangle (row-major: `[i, j]` at `i·n + j`), each pair read once
+            // before either of its entries is written.
+            let mut sym = t.clone();
+            let d = &mut sym.data;
             for i in 0..n {
-                for j in 0..i {
-                    if (t.at(i, j) - t.at(j, i)).abs() > SYM_TOL * scale {
+                for j in 0..=i {
+                    let (a, b) = (d[i * n + j], d[j * n + i]);
+                    if (a - b).abs() > SYM_TOL * scale {
                         return Err(format!(
-                            "input `{name}` must be symmetric (`{}`), but [{i}, {j}] = {} and [{j}, {i}] = {}",
-                            base.name(),
-                            t.at(i, j),
-                            t.at(j, i)
+                            "input `{name}` must be symmetric (`{}`), but [{i}, {j}] = {a} and [{j}, {i}] = {b}",
+                            base.name()
                         ));
                     }
-                }
-            }
-            let mut sym = t.clone();
-            for i in 0..n {
-                for j in 0..n {
-                    sym.data[i * n + j] = 0.5 * (t.at(i, j) + t.at(j, i));
+                    let v = 0.5 * (a + b);
+                    d[i * n + j] = v;
+                    d[j * n + i] = v;
                 }
             }
             if base == BaseType::Psd && !shifted_cholesky_succeeds(&sym, n, scale) {
@@ -345,12 +346,17 @@ fn check_domain(name: &str, base: BaseType, t: &Tensor) -> Result<Tensor, String
 /// then decide, as they name the smallest in the message: `n³/3` flops instead
 /// of a symmetric eigendecomposition's ~`9n³` on every call with a valid input.
 fn shifted_cholesky_succeeds(x: &Tensor, n: usize, scale: f64) -> bool {
-    let mut l = faer::Mat::from_fn(n, n, |i, j| if i == j { x.at(i, j) + SYM_TOL * scale } else { x.at(i, j) });
+    // X is symmetric: its row-major entries are its column-major ones.
+    let mut buf = x.data.clone();
+    for i in 0..n {
+        buf[i * n + i] += SYM_TOL * scale;
+    }
+    let l = faer::MatMut::from_column_major_slice_mut(&mut buf, n, n);
     let mut mem = faer::dyn_stack::MemBuffer::new(
         faer::linalg::cholesky::llt::factor::cholesky_in_place_scratch::<f64>(n, faer::Par::Seq, Default::default()),
     );
     faer::linalg::cholesky::llt::factor::cholesky_in_place(
-        l.as_mut(),
+        l,
         Default::default(),
         faer::Par::Seq,
         faer::dyn_stack::MemStack::new(&mut mem),

@@ -698,8 +698,10 @@ fn kkt_factor_is_backward_stable_at_a_degenerate_solution() {
 /// orthant rows and a second-order cone (the condensed path keeps the zero and
 /// cone rows, eliminates the orthant), a QP with inequalities only, and an LP,
 /// all nondegenerate (fewer active constraints than variables; the planted
-/// problems put half the orthant rows and a cone's boundary direction active). The
-/// points differ by the IPMs' rounding, so the solves agree to 1e-7, not ε.
+/// problems put half the orthant rows and a cone's boundary direction active),
+/// one with many inactive rows, which the condensed path's factorisation at
+/// the solution leaves out of its product. The points differ by the IPMs'
+/// rounding, so the solves agree to 1e-7, not ε.
 #[test]
 fn every_kkt_path_gives_the_same_derivative() {
     // The LP of `lp_optimum_is_the_known_vertex`: a nondegenerate vertex.
@@ -728,6 +730,10 @@ fn every_kkt_path_gives_the_same_derivative() {
             0.5,
         )
         .prob,
+        // Twenty inactive orthant rows on thirty variables: at the solution
+        // the condensed path leaves them out of its product (the condensed
+        // module's reduced products).
+        planted(5, 30, &[ConeBlock::Zero(2), ConeBlock::Nonneg(40)], 0.5).prob,
         lp,
     ];
     for (k, prob) in problems.iter().enumerate() {

@@ -117,6 +117,20 @@ impl Factor {
         }
     }
 
+    /// Whether the last factorisation left rows out of the condensed
+    /// product (see the condensed module's reduced products).
+    fn is_reduced(&self) -> bool {
+        matches!(self, Factor::Condensed(f) if f.is_reduced())
+    }
+
+    /// Allows or forbids the condensed path's reduced products in later
+    /// factorisations (the other paths factor `K̃` whole either way).
+    fn set_reduce(&mut self, reduce: bool) {
+        if let Factor::Condensed(f) = self {
+            f.set_reduce(reduce);
+        }
+    }
+
     /// The largest |entry| of the matrix last factored.
     fn max_abs(&self) -> f64 {
         match self {
@@ -263,6 +277,7 @@ impl KktSystem {
         self.delta = settings.static_reg + settings.static_reg_proportional * max_diag;
         self.base_delta = self.delta;
         self.at_floor = false;
+        self.factor.set_reduce(true);
         if self.factor.refactor(cones, self.delta, settings) {
             return true;
         }
@@ -298,7 +313,18 @@ impl KktSystem {
         let norm_b = norm_inf(&self.rhs[..nm]);
         let (mut best, mut best_delta) = (f64::INFINITY, self.delta);
         for retry in 0..=MAX_REG_RETRIES {
-            let norm_e = self.refine(data, cones, settings, norm_b);
+            let mut norm_e = self.refine(data, cones, settings, norm_b);
+            let target = settings.refine_abstol + settings.refine_reltol * norm_b;
+            if self.factor.is_reduced() && (norm_e.is_nan() || norm_e > target) {
+                // The condensed product left rows out and the refinement
+                // missed its tolerance: every row from here on, until the
+                // next point's factorisation.
+                self.factor.set_reduce(false);
+                if !self.factor.refactor(cones, self.delta, settings) {
+                    return false;
+                }
+                norm_e = self.refine(data, cones, settings, norm_b);
+            }
             if retry > 0 && norm_e >= best {
                 self.at_floor = true;
             }
