@@ -260,7 +260,9 @@ fn kkt_error(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: 
     let omega = ws.solver.data.objective_scale;
     let scale = 1.0 + norm_inf(x).max(norm_inf(z) / omega).max(norm_inf(s));
     let comp = jordan_product_norm(&prob.cones, s, z) / omega;
-    (norm_inf(&w.rd) / (omega + norm_inf(&prob.q))).max(norm_inf(&w.rp) / (1.0 + norm_inf(&prob.b))).max(comp / (scale * scale))
+    (norm_inf(&w.rd) / (omega + norm_inf(&prob.q)))
+        .max(norm_inf(&w.rp) / (1.0 + norm_inf(&prob.b)))
+        .max(comp / (scale * scale))
 }
 
 /// `‖s ∘ z‖∞` blockwise: every component of the Jordan product, not just the
