@@ -341,10 +341,16 @@ impl Emitter<'_, '_> {
         self.b.switch_to_block(block);
     }
 
-    /// `for i in 0..n { body(i) }`.
+    /// `for i in 0..n { body(i) }`; for `n = 1` the body alone, with `i = 0`
+    /// (a one-column nest's passes, a variable of length 1): no loop around
+    /// it, so its values stay in registers and its addresses fold.
     fn counted(&mut self, n: usize, body: &mut dyn FnMut(&mut Self, Value)) {
-        let i = self.b.declare_var(types::I64);
         let zero = self.b.ins().iconst(types::I64, 0);
+        if n == 1 {
+            body(self, zero);
+            return;
+        }
+        let i = self.b.declare_var(types::I64);
         self.b.def_var(i, zero);
         let (header, inner, exit) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         self.b.ins().jump(header, &[]);
@@ -541,7 +547,9 @@ impl Emitter<'_, '_> {
                 _ => {}
             }
         }
-        if nest.members.iter().all(|m| m.role != Role::Total { of_entries: true }) {
+        // A total over entries visits row `i` wholly before row `i + 1`: with two
+        // rows a pass, only when a row is one entry.
+        if cols == 1 || nest.members.iter().all(|m| m.role != Role::Total { of_entries: true }) {
             // `PAIRS` pairs of rows per iteration, then the rest one row at a time.
             let step = 2 * PAIRS;
             self.invariants(nest, plans, 2);
@@ -728,11 +736,19 @@ impl Emitter<'_, '_> {
         };
         let k = m.k;
         match (m.role, &plans[k]) {
-            (Role::RowFold | Role::Total { .. }, &Plan::Fold { f, x, .. }) => {
+            (Role::RowFold, &Plan::Fold { f, x, .. }) => {
                 for g in 0..groups {
                     let v = read(self, g, x, (x.s0, x.s1));
-                    let acc = if m.role == Role::RowFold { accs[&(k, g)] } else { totals[&k] };
-                    self.accumulate(f, acc, v);
+                    self.accumulate(f, accs[&(k, g)], v);
+                }
+            }
+            // Two-lane rows only in a one-column nest, where row-major order is
+            // lane by lane, group by group.
+            (Role::Total { .. }, &Plan::Fold { f, x, .. }) => {
+                let acc = totals[&k];
+                for g in 0..groups {
+                    let v = read(self, g, x, (x.s0, x.s1));
+                    self.each_lane(v, &mut |e, v| e.accumulate(f, acc, v));
                 }
             }
             (Role::ColumnFold, &Plan::Fold { f, x, .. }) => {

@@ -347,6 +347,19 @@ pub(super) fn plan(k: usize, step: &Step, layout: &Layout) -> Plan {
                 _ => Plan::Fallback,
             },
             Atom::SumTo => arg(0).map_or(Plan::Fallback, |c| sum_to(c, &layout.shapes[c], out)),
+            // `diag` of one entry is that entry (a separable Hessian's block for a
+            // variable of length 1); a longer one's zeros off the diagonal are no
+            // strided loop, so it stays with the fallback (`eval::diag_into`).
+            Atom::Diag => match (arg(0), out.as_slice()) {
+                (Some(v), &[1, 1]) if layout.len(v) == 1 => Plan::Map {
+                    f: Unary::Copy,
+                    x: Operand { slot: v, s0: 0, s1: 0 },
+                    rows: 1,
+                    cols: 1,
+                    check: Check::None,
+                },
+                _ => Plan::Fallback,
+            },
             _ => Plan::Fallback,
         },
         _ => Plan::Fallback,

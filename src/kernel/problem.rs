@@ -311,6 +311,10 @@ impl<'a> NodeProblem<'a> {
     /// Constraint values of kernel `id` (`Eq` or `Ineq`), flattened in order
     /// (each broadcast to its constraint's shape).
     fn constraint_values(&self, id: KernelId, cons: &[Normalised], y: &[f64]) -> Result<Vec<f64>, DomainError> {
+        // no constraints of this kind: no kernel to run (its outputs would be none)
+        if cons.is_empty() {
+            return Ok(Vec::new());
+        }
         self.run(id, y, &[], |outputs| {
             let mut out = Vec::new();
             for (t, c) in outputs.iter().zip(cons) {

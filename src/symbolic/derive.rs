@@ -80,7 +80,8 @@ struct Con {
 pub struct Derived {
     /// The symbolic inputs the expressions below use, indexed by [`SymId`].
     pub syms: Vec<SymInfo>,
-    /// `f`: the objective in minimisation form.
+    /// `f`: the objective in minimisation form, simplified by the derivatives'
+    /// rules (so that what it shares with them is spelled alike).
     pub f: Expr,
     /// `∇_y f` per variable.
     pub grad_f: Vec<Simplified>,
@@ -217,5 +218,8 @@ pub fn derive(node: &Node) -> Result<Derived, DeriveError> {
             Relation::Le => ineqs.push(n),
         }
     }
+    // f in the derivatives' normal form: a subexpression both compute (Welsch's
+    // `exp((-0.5) * (z^2 / alpha^2))`) is then one term, which lowering computes once
+    let f = simplify(&f).expr;
     Ok(Derived { syms, f, grad_f, grad_l, hvp_l, hess_l, eqs, ineqs, mixed })
 }

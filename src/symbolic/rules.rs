@@ -215,6 +215,11 @@ fn arith() -> Vec<Rule> {
         rw!("neg-mul-l"; "(* (neg ?a) ?b)" => "(neg (* ?a ?b))"),
         rw!("neg-mul-r"; "(* ?a (neg ?b))" => "(neg (* ?a ?b))"),
         rw!("neg-div"; "(/ (neg ?a) ?b)" => "(neg (/ ?a ?b))"),
+        // the sign joins a constant factor (`-(0.5 * a)` is `(-0.5) * a`, bit for bit:
+        // negation is exact), so one quantity has one normal form whichever way a
+        // derivation reached it (f's exponent and its derivatives' must be equal
+        // terms for lowering to compute them once)
+        rw!("neg-const-mul"; "(neg (* ?c ?a))" => "(* (neg ?c) ?a)" if constant("?c")),
         rw!("div-one-mul"; "(* ?a (/ 1 ?b))" => "(/ ?a ?b)"),
         rw!("mul-self"; "(* ?a ?a)" => "(pow ?a 2)"),
         rw!("add-self"; "(+ ?a ?a)" => "(* 2 ?a)"),

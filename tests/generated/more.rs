@@ -2343,29 +2343,29 @@ pub mod logistic_regression {
             span(0, 2240, 2241),
         );
         let e14 = expr(
-            ExprKind::Neg(Box::new(e13)),
-            shape(&[dim::m]),
-            span(0, 2239, 2241),
-        );
-        let e15 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::m, dim::n]),
             span(0, 2245, 2246),
         );
-        let e16 = expr(ExprKind::Var(VarId(0)), shape(&[dim::n]), span(0, 2249, 2250));
-        let e17 = expr(
-            ExprKind::MatMul(Box::new(e15), Box::new(e16)),
+        let e15 = expr(ExprKind::Var(VarId(0)), shape(&[dim::n]), span(0, 2249, 2250));
+        let e16 = expr(
+            ExprKind::MatMul(Box::new(e14), Box::new(e15)),
             shape(&[dim::m]),
-            span(0, 2244, 2251),
+            span(0, 2226, 2276),
         );
-        let e18 = expr(
+        let e17 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e14),
-                rhs: Box::new(e17),
+                lhs: Box::new(e13),
+                rhs: Box::new(e16),
             },
             shape(&[dim::m]),
-            span(0, 2239, 2251),
+            span(0, 2226, 2276),
+        );
+        let e18 = expr(
+            ExprKind::Neg(Box::new(e17)),
+            shape(&[dim::m]),
+            span(0, 2226, 2276),
         );
         let e19 = expr(
             ExprKind::Atom {
@@ -2374,7 +2374,7 @@ pub mod logistic_regression {
                 axis: None,
             },
             shape(&[dim::m]),
-            span(0, 2230, 2252),
+            span(0, 2226, 2276),
         );
         let e20 = expr(
             ExprKind::Atom {
@@ -2383,10 +2383,10 @@ pub mod logistic_regression {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2226, 2253),
+            span(0, 2226, 2276),
         );
         let e21 = expr(ExprKind::Param(ParamId(2)), shape(&[]), span(0, 2256, 2259));
-        let e22 = expr(ExprKind::Var(VarId(0)), shape(&[dim::n]), span(0, 2274, 2275));
+        let e22 = expr(ExprKind::Var(VarId(0)), shape(&[dim::n]), span(0, 2249, 2250));
         let e23 = expr(
             ExprKind::Atom {
                 atom: Atom::SumSquares,
@@ -2394,7 +2394,7 @@ pub mod logistic_regression {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2262, 2276),
+            span(0, 2226, 2276),
         );
         let e24 = expr(
             ExprKind::Binary {
@@ -2403,7 +2403,7 @@ pub mod logistic_regression {
                 rhs: Box::new(e23),
             },
             shape(&[]),
-            span(0, 2256, 2276),
+            span(0, 2226, 2276),
         );
         let e25 = expr(
             ExprKind::Binary {
@@ -3598,7 +3598,7 @@ pub mod logistic_regression {
                     Simplified {
                         expr: e92,
                         stop: StopReason::Saturated,
-                        iterations: 13,
+                        iterations: 12,
                     },
                 ]),
                 hess_l: Some(
@@ -3616,12 +3616,12 @@ pub mod logistic_regression {
                     Simplified {
                         expr: e163,
                         stop: StopReason::Saturated,
-                        iterations: 14,
+                        iterations: 13,
                     },
                     Simplified {
                         expr: e202,
                         stop: StopReason::Saturated,
-                        iterations: 14,
+                        iterations: 13,
                     },
                     Simplified {
                         expr: e208,
@@ -3720,29 +3720,29 @@ pub mod logistic_regression {
             span(0, 2240, 2241),
             env,
         )?;
-        let t1 = step(Op::Neg, vec![t0], &[dim::m], span(0, 2239, 2241), env)?;
-        let t2 = step(
+        let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::m, dim::n],
             span(0, 2245, 2246),
             env,
         )?;
-        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2249, 2250), env)?;
-        let t4 = step(
+        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2249, 2250), env)?;
+        let t3 = step(
             Op::MatMul,
-            vec![t2, t3.clone()],
+            vec![t1, t2.clone()],
             &[dim::m],
-            span(0, 2244, 2251),
+            span(0, 2226, 2276),
             env,
         )?;
-        let t5 = step(
+        let t4 = step(
             Op::Binary(Arith::Mul),
-            vec![t1, t4],
+            vec![t0, t3],
             &[dim::m],
-            span(0, 2239, 2251),
+            span(0, 2226, 2276),
             env,
         )?;
+        let t5 = step(Op::Neg, vec![t4], &[dim::m], span(0, 2226, 2276), env)?;
         let t6 = step(
             Op::Atom {
                 atom: Atom::Logistic,
@@ -3750,7 +3750,7 @@ pub mod logistic_regression {
             },
             vec![t5],
             &[dim::m],
-            span(0, 2230, 2252),
+            span(0, 2226, 2276),
             env,
         )?;
         let t7 = step(
@@ -3760,7 +3760,7 @@ pub mod logistic_regression {
             },
             vec![t6],
             &[],
-            span(0, 2226, 2253),
+            span(0, 2226, 2276),
             env,
         )?;
         let t8 = step(Op::Param(ParamId(2)), vec![], &[], span(0, 2256, 2259), env)?;
@@ -3769,16 +3769,16 @@ pub mod logistic_regression {
                 atom: Atom::SumSquares,
                 axis: None,
             },
-            vec![t3],
+            vec![t2],
             &[],
-            span(0, 2262, 2276),
+            span(0, 2226, 2276),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Mul),
             vec![t8, t9],
             &[],
-            span(0, 2256, 2276),
+            span(0, 2226, 2276),
             env,
         )?;
         let t11 = step(
@@ -4048,7 +4048,7 @@ pub mod logistic_regression {
         )?;
         let t10 = step(
             Op::Binary(Arith::Mul),
-            vec![t7.clone(), t9.clone()],
+            vec![t7.clone(), t9],
             &[dim::m],
             span(0, 2226, 2276),
             env,
@@ -4059,7 +4059,7 @@ pub mod logistic_regression {
                 atom: Atom::Sigmoid,
                 axis: None,
             },
-            vec![t11],
+            vec![t11.clone()],
             &[dim::m],
             span(0, 2226, 2276),
             env,
@@ -4130,7 +4130,7 @@ pub mod logistic_regression {
         )?;
         let t23 = step(
             Op::Binary(Arith::Mul),
-            vec![t12, t7.clone()],
+            vec![t12, t7],
             &[dim::m],
             span(0, 2226, 2276),
             env,
@@ -4143,59 +4143,51 @@ pub mod logistic_regression {
             span(0, 2226, 2276),
             env,
         )?;
-        let t26 = step(Op::Neg, vec![t7], &[dim::m], span(0, 2239, 2241), env)?;
-        let t27 = step(
-            Op::Binary(Arith::Mul),
-            vec![t26, t9],
-            &[dim::m],
-            span(0, 2239, 2251),
-            env,
-        )?;
-        let t28 = step(
+        let t26 = step(
             Op::Atom {
                 atom: Atom::Logistic,
                 axis: None,
             },
-            vec![t27],
+            vec![t11],
             &[dim::m],
-            span(0, 2230, 2252),
+            span(0, 2226, 2276),
             env,
         )?;
-        let t29 = step(
+        let t27 = step(
             Op::Atom {
                 atom: Atom::Sum,
                 axis: None,
             },
-            vec![t28],
+            vec![t26],
             &[],
-            span(0, 2226, 2253),
+            span(0, 2226, 2276),
             env,
         )?;
-        let t30 = step(
+        let t28 = step(
             Op::Atom {
                 atom: Atom::SumSquares,
                 axis: None,
             },
             vec![t8],
             &[],
-            span(0, 2262, 2276),
+            span(0, 2226, 2276),
             env,
         )?;
-        let t31 = step(
+        let t29 = step(
             Op::Binary(Arith::Mul),
-            vec![t1, t30],
-            &[],
-            span(0, 2256, 2276),
-            env,
-        )?;
-        let t32 = step(
-            Op::Binary(Arith::Add),
-            vec![t29, t31],
+            vec![t1, t28],
             &[],
             span(0, 2226, 2276),
             env,
         )?;
-        Ok(vec![t20, t25, t32])
+        let t30 = step(
+            Op::Binary(Arith::Add),
+            vec![t27, t29],
+            &[],
+            span(0, 2226, 2276),
+            env,
+        )?;
+        Ok(vec![t20, t25, t30])
     }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -4494,9 +4486,9 @@ pub mod softmax_layer {
         let e14 = expr(
             ExprKind::MatMul(Box::new(e12), Box::new(e13)),
             shape(&[]),
-            span(0, 2669, 2674),
+            span(0, 2669, 2689),
         );
-        let e15 = expr(ExprKind::Var(VarId(0)), shape(&[dim::n]), span(0, 2686, 2687));
+        let e15 = expr(ExprKind::Var(VarId(0)), shape(&[dim::n]), span(0, 2673, 2674));
         let e16 = expr(
             ExprKind::Atom {
                 atom: Atom::Entr,
@@ -4504,7 +4496,7 @@ pub mod softmax_layer {
                 axis: None,
             },
             shape(&[dim::n]),
-            span(0, 2681, 2688),
+            span(0, 2669, 2689),
         );
         let e17 = expr(
             ExprKind::Atom {
@@ -4513,7 +4505,7 @@ pub mod softmax_layer {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2677, 2689),
+            span(0, 2669, 2689),
         );
         let e18 = expr(
             ExprKind::Binary {
@@ -4850,14 +4842,14 @@ pub mod softmax_layer {
                     Simplified {
                         expr: e25,
                         stop: StopReason::Saturated,
-                        iterations: 9,
+                        iterations: 7,
                     },
                 ]),
                 grad_l: Vec::from([
                     Simplified {
                         expr: e36,
                         stop: StopReason::Saturated,
-                        iterations: 9,
+                        iterations: 7,
                     },
                 ]),
                 hvp_l: Vec::from([
@@ -5006,7 +4998,7 @@ pub mod softmax_layer {
             env,
         )?;
         let t1 = step(Op::Var(VarId(0)), vec![], &[dim::n], span(0, 2673, 2674), env)?;
-        let t2 = step(Op::MatMul, vec![t0, t1.clone()], &[], span(0, 2669, 2674), env)?;
+        let t2 = step(Op::MatMul, vec![t0, t1.clone()], &[], span(0, 2669, 2689), env)?;
         let t3 = step(
             Op::Atom {
                 atom: Atom::Entr,
@@ -5014,7 +5006,7 @@ pub mod softmax_layer {
             },
             vec![t1],
             &[dim::n],
-            span(0, 2681, 2688),
+            span(0, 2669, 2689),
             env,
         )?;
         let t4 = step(
@@ -5024,7 +5016,7 @@ pub mod softmax_layer {
             },
             vec![t3],
             &[],
-            span(0, 2677, 2689),
+            span(0, 2669, 2689),
             env,
         )?;
         let t5 = step(
@@ -5229,7 +5221,7 @@ pub mod softmax_layer {
             span(0, 2669, 2689),
             env,
         )?;
-        let t8 = step(Op::MatMul, vec![t6, t1.clone()], &[], span(0, 2669, 2674), env)?;
+        let t8 = step(Op::MatMul, vec![t6, t1.clone()], &[], span(0, 2669, 2689), env)?;
         let t9 = step(
             Op::Atom {
                 atom: Atom::Entr,
@@ -5237,7 +5229,7 @@ pub mod softmax_layer {
             },
             vec![t1],
             &[dim::n],
-            span(0, 2681, 2688),
+            span(0, 2669, 2689),
             env,
         )?;
         let t10 = step(
@@ -5247,7 +5239,7 @@ pub mod softmax_layer {
             },
             vec![t9],
             &[],
-            span(0, 2677, 2689),
+            span(0, 2669, 2689),
             env,
         )?;
         let t11 = step(
@@ -5499,207 +5491,202 @@ pub mod pool_welsch_ball {
             shape(&[dim::d]),
             span(0, 3341, 3349),
         );
-        let e18 = expr(ExprKind::Const(1.0), shape(&[]), span(1, 2145, 2146));
-        let e19 = expr(
+        let e18 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 3257, 3282));
+        let e19 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
+        let e20 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e20 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e21 = expr(
+        let e21 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e22 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e19),
-                rhs: Box::new(e20),
+                lhs: Box::new(e20),
+                rhs: Box::new(e21),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 3268, 3273),
+            span(0, 3257, 3282),
         );
-        let e22 = expr(
+        let e23 = expr(
             ExprKind::Pow {
-                base: Box::new(e21),
+                base: Box::new(e22),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(1, 2154, 2157),
+            span(0, 3257, 3282),
         );
-        let e23 = expr(
-            ExprKind::Neg(Box::new(e22)),
-            shape(&[dim::n, dim::d]),
-            span(1, 2153, 2157),
-        );
-        let e24 = expr(ExprKind::Const(2.0), shape(&[]), span(1, 2161, 2162));
-        let e25 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e26 = expr(
+        let e24 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e25 = expr(
             ExprKind::Pow {
-                base: Box::new(e25),
+                base: Box::new(e24),
                 p: 2.0,
             },
             shape(&[]),
-            span(1, 2165, 2172),
+            span(0, 3257, 3282),
+        );
+        let e26 = expr(
+            ExprKind::Binary {
+                op: Arith::Div,
+                lhs: Box::new(e23),
+                rhs: Box::new(e25),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
         );
         let e27 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e24),
+                lhs: Box::new(e19),
                 rhs: Box::new(e26),
             },
-            shape(&[]),
-            span(1, 2160, 2173),
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
         );
         let e28 = expr(
-            ExprKind::Binary {
-                op: Arith::Div,
-                lhs: Box::new(e23),
-                rhs: Box::new(e27),
-            },
-            shape(&[dim::n, dim::d]),
-            span(1, 2153, 2173),
-        );
-        let e29 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e28]),
+                args: Vec::from([e27]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(1, 2149, 2174),
+            span(0, 3257, 3282),
         );
-        let e30 = expr(
+        let e29 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
                 lhs: Box::new(e18),
-                rhs: Box::new(e29),
+                rhs: Box::new(e28),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 3261, 3281),
+            span(0, 3257, 3282),
         );
-        let e31 = expr(
+        let e30 = expr(
             ExprKind::Atom {
                 atom: Atom::Sum,
-                args: Vec::from([e30]),
+                args: Vec::from([e29]),
                 axis: None,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e32 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
-        let e33 = expr(
+        let e31 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
+        let e32 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e34 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e35 = expr(
+        let e33 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e34 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e33),
-                rhs: Box::new(e34),
+                lhs: Box::new(e32),
+                rhs: Box::new(e33),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e36 = expr(
+        let e35 = expr(
             ExprKind::Pow {
-                base: Box::new(e35),
+                base: Box::new(e34),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e37 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e38 = expr(
+        let e36 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e37 = expr(
             ExprKind::Pow {
-                base: Box::new(e37),
+                base: Box::new(e36),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e39 = expr(
+        let e38 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e36),
+                lhs: Box::new(e35),
+                rhs: Box::new(e37),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e39 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e31),
                 rhs: Box::new(e38),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e40 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e32),
-                rhs: Box::new(e39),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e41 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e40]),
+                args: Vec::from([e39]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e42 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e43 = expr(
+        let e41 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e42 = expr(
             ExprKind::Pow {
-                base: Box::new(e42),
+                base: Box::new(e41),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e44 = expr(
+        let e43 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e41),
-                rhs: Box::new(e43),
+                lhs: Box::new(e40),
+                rhs: Box::new(e42),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e45 = expr(
+        let e44 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e46 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e47 = expr(
+        let e45 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e46 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e45),
+                lhs: Box::new(e44),
+                rhs: Box::new(e45),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e47 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e43),
                 rhs: Box::new(e46),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e48 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e44),
-                rhs: Box::new(e47),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e49 = expr(
             ExprKind::Atom {
                 atom: Atom::SumTo,
-                args: Vec::from([e48]),
+                args: Vec::from([e47]),
                 axis: None,
             },
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e50 = expr(
-            ExprKind::Neg(Box::new(e49)),
+        let e49 = expr(
+            ExprKind::Neg(Box::new(e48)),
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e51 = expr(
+        let e50 = expr(
             ExprKind::Sym {
                 id: SymId(0),
                 name: "lam_ball".into(),
@@ -5707,147 +5694,147 @@ pub mod pool_welsch_ball {
             shape(&[]),
             span(0, 3306, 3320),
         );
-        let e52 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 3257, 3282));
-        let e53 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e51 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 3257, 3282));
+        let e52 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e53 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e51),
+                rhs: Box::new(e52),
+            },
+            shape(&[dim::d]),
+            span(0, 3257, 3282),
+        );
         let e54 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e52),
+                lhs: Box::new(e50),
                 rhs: Box::new(e53),
             },
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e55 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e51),
-                rhs: Box::new(e54),
-            },
-            shape(&[dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e56 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
-        let e57 = expr(
+        let e55 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
+        let e56 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e58 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e59 = expr(
+        let e57 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e58 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e57),
-                rhs: Box::new(e58),
+                lhs: Box::new(e56),
+                rhs: Box::new(e57),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e60 = expr(
+        let e59 = expr(
             ExprKind::Pow {
-                base: Box::new(e59),
+                base: Box::new(e58),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e61 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e62 = expr(
+        let e60 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e61 = expr(
             ExprKind::Pow {
-                base: Box::new(e61),
+                base: Box::new(e60),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e63 = expr(
+        let e62 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e60),
+                lhs: Box::new(e59),
+                rhs: Box::new(e61),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e63 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e55),
                 rhs: Box::new(e62),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e64 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e56),
-                rhs: Box::new(e63),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e65 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e64]),
+                args: Vec::from([e63]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e66 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e67 = expr(
+        let e65 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e66 = expr(
             ExprKind::Pow {
-                base: Box::new(e66),
+                base: Box::new(e65),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e68 = expr(
+        let e67 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e65),
-                rhs: Box::new(e67),
+                lhs: Box::new(e64),
+                rhs: Box::new(e66),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e69 = expr(
+        let e68 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e70 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e71 = expr(
+        let e69 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e70 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e69),
+                lhs: Box::new(e68),
+                rhs: Box::new(e69),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e71 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e67),
                 rhs: Box::new(e70),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e72 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e68),
-                rhs: Box::new(e71),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e73 = expr(
             ExprKind::Atom {
                 atom: Atom::SumTo,
-                args: Vec::from([e72]),
+                args: Vec::from([e71]),
                 axis: None,
             },
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e74 = expr(
+        let e73 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e55),
-                rhs: Box::new(e73),
+                lhs: Box::new(e54),
+                rhs: Box::new(e72),
             },
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e75 = expr(
+        let e74 = expr(
             ExprKind::Sym {
                 id: SymId(0),
                 name: "lam_ball".into(),
@@ -5855,11 +5842,20 @@ pub mod pool_welsch_ball {
             shape(&[]),
             span(0, 3306, 3320),
         );
-        let e76 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 3257, 3282));
-        let e77 = expr(
+        let e75 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 3257, 3282));
+        let e76 = expr(
             ExprKind::Sym {
                 id: SymId(1),
                 name: "v_y".into(),
+            },
+            shape(&[dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e77 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e75),
+                rhs: Box::new(e76),
             },
             shape(&[dim::d]),
             span(0, 3257, 3282),
@@ -5867,112 +5863,103 @@ pub mod pool_welsch_ball {
         let e78 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e76),
+                lhs: Box::new(e74),
                 rhs: Box::new(e77),
             },
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
         let e79 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e75),
-                rhs: Box::new(e78),
-            },
-            shape(&[dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e80 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e81 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e82 = expr(
+        let e80 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e81 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e80),
-                rhs: Box::new(e81),
+                lhs: Box::new(e79),
+                rhs: Box::new(e80),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e83 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
-        let e84 = expr(
+        let e82 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
+        let e83 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e85 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e84 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e85 = expr(
+            ExprKind::Binary {
+                op: Arith::Sub,
+                lhs: Box::new(e83),
+                rhs: Box::new(e84),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
         let e86 = expr(
-            ExprKind::Binary {
-                op: Arith::Sub,
-                lhs: Box::new(e84),
-                rhs: Box::new(e85),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e87 = expr(
             ExprKind::Pow {
-                base: Box::new(e86),
+                base: Box::new(e85),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e88 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e89 = expr(
+        let e87 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e88 = expr(
             ExprKind::Pow {
-                base: Box::new(e88),
+                base: Box::new(e87),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e90 = expr(
+        let e89 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e87),
+                lhs: Box::new(e86),
+                rhs: Box::new(e88),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e90 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e82),
                 rhs: Box::new(e89),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e91 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e83),
-                rhs: Box::new(e90),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e92 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e91]),
+                args: Vec::from([e90]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e93 = expr(
+        let e92 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e94 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e95 = expr(
+        let e93 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e94 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e93),
-                rhs: Box::new(e94),
+                lhs: Box::new(e92),
+                rhs: Box::new(e93),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e96 = expr(
+        let e95 = expr(
             ExprKind::Sym {
                 id: SymId(1),
                 name: "v_y".into(),
@@ -5980,148 +5967,148 @@ pub mod pool_welsch_ball {
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e97 = expr(
+        let e96 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e95),
-                rhs: Box::new(e96),
+                lhs: Box::new(e94),
+                rhs: Box::new(e95),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e98 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e99 = expr(
+        let e97 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e98 = expr(
             ExprKind::Pow {
-                base: Box::new(e98),
+                base: Box::new(e97),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e100 = expr(
+        let e99 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e97),
+                lhs: Box::new(e96),
+                rhs: Box::new(e98),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e100 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e91),
                 rhs: Box::new(e99),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e101 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e92),
-                rhs: Box::new(e100),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e102 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e103 = expr(
+        let e101 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e102 = expr(
             ExprKind::Pow {
-                base: Box::new(e102),
+                base: Box::new(e101),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e104 = expr(
+        let e103 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e101),
+                lhs: Box::new(e100),
+                rhs: Box::new(e102),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e104 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e81),
                 rhs: Box::new(e103),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e105 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e82),
-                rhs: Box::new(e104),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e106 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
-        let e107 = expr(
+        let e105 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
+        let e106 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e108 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e109 = expr(
+        let e107 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e108 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e107),
-                rhs: Box::new(e108),
+                lhs: Box::new(e106),
+                rhs: Box::new(e107),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e110 = expr(
+        let e109 = expr(
             ExprKind::Pow {
-                base: Box::new(e109),
+                base: Box::new(e108),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e111 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e112 = expr(
+        let e110 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e111 = expr(
             ExprKind::Pow {
-                base: Box::new(e111),
+                base: Box::new(e110),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e113 = expr(
+        let e112 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e110),
+                lhs: Box::new(e109),
+                rhs: Box::new(e111),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e113 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e105),
                 rhs: Box::new(e112),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e114 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e106),
-                rhs: Box::new(e113),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e115 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e114]),
+                args: Vec::from([e113]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e116 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e117 = expr(
+        let e115 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e116 = expr(
             ExprKind::Pow {
-                base: Box::new(e116),
+                base: Box::new(e115),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e118 = expr(
+        let e117 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e115),
-                rhs: Box::new(e117),
+                lhs: Box::new(e114),
+                rhs: Box::new(e116),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e119 = expr(
+        let e118 = expr(
             ExprKind::Sym {
                 id: SymId(1),
                 name: "v_y".into(),
@@ -6129,44 +6116,44 @@ pub mod pool_welsch_ball {
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e120 = expr(
+        let e119 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e118),
+                lhs: Box::new(e117),
+                rhs: Box::new(e118),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e120 = expr(
+            ExprKind::Binary {
+                op: Arith::Sub,
+                lhs: Box::new(e104),
                 rhs: Box::new(e119),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e121 = expr(
-            ExprKind::Binary {
-                op: Arith::Sub,
-                lhs: Box::new(e105),
-                rhs: Box::new(e120),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e122 = expr(
             ExprKind::Atom {
                 atom: Atom::SumTo,
-                args: Vec::from([e121]),
+                args: Vec::from([e120]),
                 axis: None,
             },
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e123 = expr(
+        let e122 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e79),
-                rhs: Box::new(e122),
+                lhs: Box::new(e78),
+                rhs: Box::new(e121),
             },
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e124 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 3257, 3282));
-        let e125 = expr(
+        let e123 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 3257, 3282));
+        let e124 = expr(
             ExprKind::Sym {
                 id: SymId(0),
                 name: "lam_ball".into(),
@@ -6174,345 +6161,345 @@ pub mod pool_welsch_ball {
             shape(&[]),
             span(0, 3306, 3320),
         );
-        let e126 = expr(
+        let e125 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e124),
-                rhs: Box::new(e125),
+                lhs: Box::new(e123),
+                rhs: Box::new(e124),
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e127 = expr(
+        let e126 = expr(
             ExprKind::Atom {
                 atom: Atom::Spread,
-                args: Vec::from([e126]),
+                args: Vec::from([e125]),
                 axis: None,
             },
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e128 = expr(
+        let e127 = expr(
             ExprKind::Atom {
                 atom: Atom::Diag,
-                args: Vec::from([e127]),
+                args: Vec::from([e126]),
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
             span(0, 3257, 3282),
         );
-        let e129 = expr(
+        let e128 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e130 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e131 = expr(
+        let e129 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e130 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e129),
-                rhs: Box::new(e130),
+                lhs: Box::new(e128),
+                rhs: Box::new(e129),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e132 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e133 = expr(
+        let e131 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e132 = expr(
             ExprKind::Pow {
-                base: Box::new(e132),
+                base: Box::new(e131),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e134 = expr(
+        let e133 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e131),
-                rhs: Box::new(e133),
+                lhs: Box::new(e130),
+                rhs: Box::new(e132),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e135 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
-        let e136 = expr(
+        let e134 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
+        let e135 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e137 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e138 = expr(
+        let e136 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e137 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e136),
-                rhs: Box::new(e137),
+                lhs: Box::new(e135),
+                rhs: Box::new(e136),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e139 = expr(
+        let e138 = expr(
             ExprKind::Pow {
-                base: Box::new(e138),
+                base: Box::new(e137),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e140 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e141 = expr(
+        let e139 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e140 = expr(
             ExprKind::Pow {
-                base: Box::new(e140),
+                base: Box::new(e139),
                 p: 2.0,
             },
             shape(&[]),
+            span(0, 3257, 3282),
+        );
+        let e141 = expr(
+            ExprKind::Binary {
+                op: Arith::Div,
+                lhs: Box::new(e138),
+                rhs: Box::new(e140),
+            },
+            shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e142 = expr(
             ExprKind::Binary {
-                op: Arith::Div,
-                lhs: Box::new(e139),
+                op: Arith::Mul,
+                lhs: Box::new(e134),
                 rhs: Box::new(e141),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e143 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e135),
-                rhs: Box::new(e142),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e144 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e143]),
+                args: Vec::from([e142]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e145 = expr(
+        let e144 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e134),
-                rhs: Box::new(e144),
+                lhs: Box::new(e133),
+                rhs: Box::new(e143),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e146 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e147 = expr(
+        let e145 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e146 = expr(
             ExprKind::Pow {
-                base: Box::new(e146),
+                base: Box::new(e145),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e148 = expr(
+        let e147 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e145),
-                rhs: Box::new(e147),
+                lhs: Box::new(e144),
+                rhs: Box::new(e146),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e149 = expr(
+        let e148 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e150 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e151 = expr(
+        let e149 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e150 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e149),
+                lhs: Box::new(e148),
+                rhs: Box::new(e149),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e151 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e147),
                 rhs: Box::new(e150),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e152 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e148),
-                rhs: Box::new(e151),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e153 = expr(
             ExprKind::Atom {
                 atom: Atom::Sum,
-                args: Vec::from([e152]),
+                args: Vec::from([e151]),
                 axis: Some(0),
             },
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e154 = expr(
-            ExprKind::Neg(Box::new(e153)),
+        let e153 = expr(
+            ExprKind::Neg(Box::new(e152)),
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e155 = expr(
+        let e154 = expr(
             ExprKind::Atom {
                 atom: Atom::Diag,
-                args: Vec::from([e154]),
+                args: Vec::from([e153]),
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
             span(0, 3257, 3282),
         );
-        let e156 = expr(
+        let e155 = expr(
             ExprKind::Binary {
                 op: Arith::Add,
-                lhs: Box::new(e128),
-                rhs: Box::new(e155),
+                lhs: Box::new(e127),
+                rhs: Box::new(e154),
             },
             shape(&[dim::d, dim::d]),
             span(0, 3257, 3282),
         );
-        let e157 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
-        let e158 = expr(
+        let e156 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
+        let e157 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e159 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e160 = expr(
+        let e158 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e159 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e158),
-                rhs: Box::new(e159),
+                lhs: Box::new(e157),
+                rhs: Box::new(e158),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e161 = expr(
+        let e160 = expr(
             ExprKind::Pow {
-                base: Box::new(e160),
+                base: Box::new(e159),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e162 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e163 = expr(
+        let e161 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e162 = expr(
             ExprKind::Pow {
-                base: Box::new(e162),
+                base: Box::new(e161),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e164 = expr(
+        let e163 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e161),
+                lhs: Box::new(e160),
+                rhs: Box::new(e162),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e164 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e156),
                 rhs: Box::new(e163),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e165 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e157),
-                rhs: Box::new(e164),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e166 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e165]),
+                args: Vec::from([e164]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e167 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e168 = expr(
+        let e166 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e167 = expr(
             ExprKind::Pow {
-                base: Box::new(e167),
+                base: Box::new(e166),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e169 = expr(
+        let e168 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e166),
-                rhs: Box::new(e168),
+                lhs: Box::new(e165),
+                rhs: Box::new(e167),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e170 = expr(
-            ExprKind::Neg(Box::new(e169)),
+        let e169 = expr(
+            ExprKind::Neg(Box::new(e168)),
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e171 = expr(
+        let e170 = expr(
             ExprKind::Atom {
                 atom: Atom::Sum,
-                args: Vec::from([e170]),
+                args: Vec::from([e169]),
                 axis: Some(0),
             },
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e172 = expr(
-            ExprKind::Neg(Box::new(e171)),
+        let e171 = expr(
+            ExprKind::Neg(Box::new(e170)),
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e173 = expr(
+        let e172 = expr(
             ExprKind::Atom {
                 atom: Atom::Diag,
-                args: Vec::from([e172]),
+                args: Vec::from([e171]),
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
             span(0, 3257, 3282),
         );
-        let e174 = expr(
+        let e173 = expr(
             ExprKind::Binary {
                 op: Arith::Add,
-                lhs: Box::new(e156),
-                rhs: Box::new(e173),
+                lhs: Box::new(e155),
+                rhs: Box::new(e172),
             },
             shape(&[dim::d, dim::d]),
             span(0, 3257, 3282),
         );
-        let e175 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3318, 3319));
-        let e176 = expr(
+        let e174 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3318, 3319));
+        let e175 = expr(
             ExprKind::Atom {
                 atom: Atom::SumSquares,
-                args: Vec::from([e175]),
+                args: Vec::from([e174]),
                 axis: None,
             },
             shape(&[]),
             span(0, 3306, 3320),
         );
-        let e177 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 3306, 3320));
-        let e178 = expr(
+        let e176 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 3306, 3320));
+        let e177 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e176),
-                rhs: Box::new(e177),
+                lhs: Box::new(e175),
+                rhs: Box::new(e176),
             },
             shape(&[]),
             span(0, 3306, 3320),
         );
-        let e179 = expr(
+        let e178 = expr(
             ExprKind::Sym {
                 id: SymId(0),
                 name: "lam_ball".into(),
@@ -6520,27 +6507,27 @@ pub mod pool_welsch_ball {
             shape(&[]),
             span(0, 3306, 3320),
         );
-        let e180 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 3306, 3320));
-        let e181 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3318, 3319));
+        let e179 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 3306, 3320));
+        let e180 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3318, 3319));
+        let e181 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e179),
+                rhs: Box::new(e180),
+            },
+            shape(&[dim::d]),
+            span(0, 3306, 3320),
+        );
         let e182 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e180),
+                lhs: Box::new(e178),
                 rhs: Box::new(e181),
             },
             shape(&[dim::d]),
             span(0, 3306, 3320),
         );
         let e183 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e179),
-                rhs: Box::new(e182),
-            },
-            shape(&[dim::d]),
-            span(0, 3306, 3320),
-        );
-        let e184 = expr(
             ExprKind::Sym {
                 id: SymId(2),
                 name: "w_y".into(),
@@ -6548,160 +6535,160 @@ pub mod pool_welsch_ball {
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e185 = expr(
+        let e184 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e186 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e187 = expr(
+        let e185 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e186 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e185),
+                lhs: Box::new(e184),
+                rhs: Box::new(e185),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e187 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e183),
                 rhs: Box::new(e186),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e188 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e184),
-                rhs: Box::new(e187),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e189 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e190 = expr(
+        let e188 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e189 = expr(
             ExprKind::Pow {
-                base: Box::new(e189),
+                base: Box::new(e188),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e191 = expr(
+        let e190 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e188),
-                rhs: Box::new(e190),
+                lhs: Box::new(e187),
+                rhs: Box::new(e189),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e192 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
-        let e193 = expr(
+        let e191 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
+        let e192 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e194 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e195 = expr(
+        let e193 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e194 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e193),
-                rhs: Box::new(e194),
+                lhs: Box::new(e192),
+                rhs: Box::new(e193),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e196 = expr(
+        let e195 = expr(
             ExprKind::Pow {
-                base: Box::new(e195),
+                base: Box::new(e194),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e197 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e198 = expr(
+        let e196 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e197 = expr(
             ExprKind::Pow {
-                base: Box::new(e197),
+                base: Box::new(e196),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e199 = expr(
+        let e198 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e196),
+                lhs: Box::new(e195),
+                rhs: Box::new(e197),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e199 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e191),
                 rhs: Box::new(e198),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e200 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e192),
-                rhs: Box::new(e199),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e201 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e200]),
+                args: Vec::from([e199]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e202 = expr(
+        let e201 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e191),
-                rhs: Box::new(e201),
+                lhs: Box::new(e190),
+                rhs: Box::new(e200),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e203 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e204 = expr(
+        let e202 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e203 = expr(
             ExprKind::Pow {
-                base: Box::new(e203),
+                base: Box::new(e202),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e205 = expr(
+        let e204 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e202),
-                rhs: Box::new(e204),
+                lhs: Box::new(e201),
+                rhs: Box::new(e203),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e206 = expr(
+        let e205 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e207 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e208 = expr(
+        let e206 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e207 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e206),
+                lhs: Box::new(e205),
+                rhs: Box::new(e206),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e208 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e204),
                 rhs: Box::new(e207),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e209 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e205),
-                rhs: Box::new(e208),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e210 = expr(
             ExprKind::Sym {
                 id: SymId(2),
                 name: "w_y".into(),
@@ -6709,79 +6696,88 @@ pub mod pool_welsch_ball {
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e211 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
-        let e212 = expr(
+        let e210 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
+        let e211 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e213 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e214 = expr(
+        let e212 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e213 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e212),
-                rhs: Box::new(e213),
+                lhs: Box::new(e211),
+                rhs: Box::new(e212),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e215 = expr(
+        let e214 = expr(
             ExprKind::Pow {
-                base: Box::new(e214),
+                base: Box::new(e213),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e216 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e217 = expr(
+        let e215 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e216 = expr(
             ExprKind::Pow {
-                base: Box::new(e216),
+                base: Box::new(e215),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e218 = expr(
+        let e217 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e215),
+                lhs: Box::new(e214),
+                rhs: Box::new(e216),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e218 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e210),
                 rhs: Box::new(e217),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e219 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e211),
-                rhs: Box::new(e218),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e220 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e219]),
+                args: Vec::from([e218]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e221 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e222 = expr(
+        let e220 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e221 = expr(
             ExprKind::Pow {
-                base: Box::new(e221),
+                base: Box::new(e220),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e223 = expr(
+        let e222 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e220),
+                lhs: Box::new(e219),
+                rhs: Box::new(e221),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e223 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e209),
                 rhs: Box::new(e222),
             },
             shape(&[dim::n, dim::d]),
@@ -6789,24 +6785,15 @@ pub mod pool_welsch_ball {
         );
         let e224 = expr(
             ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e210),
+                op: Arith::Sub,
+                lhs: Box::new(e208),
                 rhs: Box::new(e223),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e225 = expr(
-            ExprKind::Binary {
-                op: Arith::Sub,
-                lhs: Box::new(e209),
-                rhs: Box::new(e224),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e226 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 3257, 3282));
-        let e227 = expr(
+        let e225 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 3257, 3282));
+        let e226 = expr(
             ExprKind::Sym {
                 id: SymId(2),
                 name: "w_y".into(),
@@ -6814,91 +6801,99 @@ pub mod pool_welsch_ball {
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e228 = expr(
+        let e227 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e229 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e230 = expr(
+        let e228 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e229 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e228),
+                lhs: Box::new(e227),
+                rhs: Box::new(e228),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e230 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e226),
                 rhs: Box::new(e229),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e231 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e227),
-                rhs: Box::new(e230),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e232 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
-        let e233 = expr(
+        let e231 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
+        let e232 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e234 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e235 = expr(
+        let e233 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e234 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e233),
-                rhs: Box::new(e234),
+                lhs: Box::new(e232),
+                rhs: Box::new(e233),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e236 = expr(
+        let e235 = expr(
             ExprKind::Pow {
-                base: Box::new(e235),
+                base: Box::new(e234),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e237 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e238 = expr(
+        let e236 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e237 = expr(
             ExprKind::Pow {
-                base: Box::new(e237),
+                base: Box::new(e236),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e239 = expr(
+        let e238 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e236),
+                lhs: Box::new(e235),
+                rhs: Box::new(e237),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e239 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e231),
                 rhs: Box::new(e238),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e240 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e232),
-                rhs: Box::new(e239),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e241 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e240]),
+                args: Vec::from([e239]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e242 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e241 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e242 = expr(
+            ExprKind::Pow {
+                base: Box::new(e241),
+                p: 2.0,
+            },
+            shape(&[]),
+            span(0, 3257, 3282),
+        );
         let e243 = expr(
             ExprKind::Pow {
                 base: Box::new(e242),
@@ -6908,60 +6903,52 @@ pub mod pool_welsch_ball {
             span(0, 3257, 3282),
         );
         let e244 = expr(
-            ExprKind::Pow {
-                base: Box::new(e243),
-                p: 2.0,
+            ExprKind::Binary {
+                op: Arith::Div,
+                lhs: Box::new(e240),
+                rhs: Box::new(e243),
             },
-            shape(&[]),
+            shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e245 = expr(
             ExprKind::Binary {
-                op: Arith::Div,
-                lhs: Box::new(e241),
+                op: Arith::Mul,
+                lhs: Box::new(e230),
                 rhs: Box::new(e244),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e246 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e231),
-                rhs: Box::new(e245),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e247 = expr(
             ExprKind::Atom {
                 atom: Atom::Sum,
-                args: Vec::from([e246]),
+                args: Vec::from([e245]),
                 axis: None,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e248 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e247 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e248 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e246),
+                rhs: Box::new(e247),
+            },
+            shape(&[]),
+            span(0, 3257, 3282),
+        );
         let e249 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e247),
+                lhs: Box::new(e225),
                 rhs: Box::new(e248),
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
         let e250 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e226),
-                rhs: Box::new(e249),
-            },
-            shape(&[]),
-            span(0, 3257, 3282),
-        );
-        let e251 = expr(
             ExprKind::Sym {
                 id: SymId(2),
                 name: "w_y".into(),
@@ -6969,141 +6956,149 @@ pub mod pool_welsch_ball {
             shape(&[dim::d]),
             span(0, 3257, 3282),
         );
-        let e252 = expr(
+        let e251 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e253 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e254 = expr(
+        let e252 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e253 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e252),
+                lhs: Box::new(e251),
+                rhs: Box::new(e252),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e254 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e250),
                 rhs: Box::new(e253),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e255 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e251),
-                rhs: Box::new(e254),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e256 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e257 = expr(
+        let e255 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e256 = expr(
             ExprKind::Pow {
-                base: Box::new(e256),
+                base: Box::new(e255),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e258 = expr(
+        let e257 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e255),
-                rhs: Box::new(e257),
+                lhs: Box::new(e254),
+                rhs: Box::new(e256),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e259 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
-        let e260 = expr(
+        let e258 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 3257, 3282));
+        let e259 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e261 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e262 = expr(
+        let e260 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e261 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e260),
-                rhs: Box::new(e261),
+                lhs: Box::new(e259),
+                rhs: Box::new(e260),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e263 = expr(
+        let e262 = expr(
             ExprKind::Pow {
-                base: Box::new(e262),
+                base: Box::new(e261),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e264 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e265 = expr(
+        let e263 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e264 = expr(
             ExprKind::Pow {
-                base: Box::new(e264),
+                base: Box::new(e263),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e266 = expr(
+        let e265 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e263),
+                lhs: Box::new(e262),
+                rhs: Box::new(e264),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 3257, 3282),
+        );
+        let e266 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e258),
                 rhs: Box::new(e265),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e267 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e259),
-                rhs: Box::new(e266),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e268 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e267]),
+                args: Vec::from([e266]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e269 = expr(
+        let e268 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e258),
-                rhs: Box::new(e268),
+                lhs: Box::new(e257),
+                rhs: Box::new(e267),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e270 = expr(
+        let e269 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 3268, 3269),
         );
-        let e271 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
-        let e272 = expr(
+        let e270 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 3272, 3273));
+        let e271 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e270),
-                rhs: Box::new(e271),
+                lhs: Box::new(e269),
+                rhs: Box::new(e270),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e273 = expr(
+        let e272 = expr(
             ExprKind::Pow {
-                base: Box::new(e272),
+                base: Box::new(e271),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
-        let e274 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e273 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e274 = expr(
+            ExprKind::Pow {
+                base: Box::new(e273),
+                p: 2.0,
+            },
+            shape(&[]),
+            span(0, 3257, 3282),
+        );
         let e275 = expr(
             ExprKind::Pow {
                 base: Box::new(e274),
@@ -7113,55 +7108,47 @@ pub mod pool_welsch_ball {
             span(0, 3257, 3282),
         );
         let e276 = expr(
-            ExprKind::Pow {
-                base: Box::new(e275),
-                p: 2.0,
+            ExprKind::Binary {
+                op: Arith::Div,
+                lhs: Box::new(e272),
+                rhs: Box::new(e275),
             },
-            shape(&[]),
+            shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e277 = expr(
             ExprKind::Binary {
-                op: Arith::Div,
-                lhs: Box::new(e273),
+                op: Arith::Mul,
+                lhs: Box::new(e268),
                 rhs: Box::new(e276),
             },
             shape(&[dim::n, dim::d]),
             span(0, 3257, 3282),
         );
         let e278 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e269),
-                rhs: Box::new(e277),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 3257, 3282),
-        );
-        let e279 = expr(
             ExprKind::Atom {
                 atom: Atom::Sum,
-                args: Vec::from([e278]),
+                args: Vec::from([e277]),
                 axis: None,
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e280 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
-        let e281 = expr(
+        let e279 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3275, 3280));
+        let e280 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e279),
-                rhs: Box::new(e280),
+                lhs: Box::new(e278),
+                rhs: Box::new(e279),
             },
             shape(&[]),
             span(0, 3257, 3282),
         );
-        let e282 = expr(
+        let e281 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e250),
-                rhs: Box::new(e281),
+                lhs: Box::new(e249),
+                rhs: Box::new(e280),
             },
             shape(&[]),
             span(0, 3257, 3282),
@@ -7263,24 +7250,24 @@ pub mod pool_welsch_ball {
                         role: SymRole::B(0),
                     },
                 ]),
-                f: e31,
+                f: e30,
                 grad_f: Vec::from([
                     Simplified {
-                        expr: e50,
+                        expr: e49,
                         stop: StopReason::IterationLimit(30),
                         iterations: 30,
                     },
                 ]),
                 grad_l: Vec::from([
                     Simplified {
-                        expr: e74,
+                        expr: e73,
                         stop: StopReason::IterationLimit(30),
                         iterations: 30,
                     },
                 ]),
                 hvp_l: Vec::from([
                     Simplified {
-                        expr: e123,
+                        expr: e122,
                         stop: StopReason::IterationLimit(30),
                         iterations: 30,
                     },
@@ -7288,7 +7275,7 @@ pub mod pool_welsch_ball {
                 hess_l: Some(
                     Vec::from([
                         Simplified {
-                            expr: e174,
+                            expr: e173,
                             stop: StopReason::IterationLimit(30),
                             iterations: 30,
                         },
@@ -7300,13 +7287,13 @@ pub mod pool_welsch_ball {
                         index: 0,
                         label: "ball".into(),
                         value: Simplified {
-                            expr: e178,
+                            expr: e177,
                             stop: StopReason::Saturated,
                             iterations: 1,
                         },
                         jt: Vec::from([
                             Simplified {
-                                expr: e183,
+                                expr: e182,
                                 stop: StopReason::Saturated,
                                 iterations: 5,
                             },
@@ -7315,12 +7302,12 @@ pub mod pool_welsch_ball {
                 ]),
                 mixed: Vec::from([
                     Simplified {
-                        expr: e225,
+                        expr: e224,
                         stop: StopReason::IterationLimit(30),
                         iterations: 30,
                     },
                     Simplified {
-                        expr: e282,
+                        expr: e281,
                         stop: StopReason::IterationLimit(30),
                         iterations: 30,
                     },
@@ -7408,75 +7395,74 @@ pub mod pool_welsch_ball {
     }
     /// Kernel `Objective`.
     fn k_objective(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(1.0), vec![], &[], span(1, 2145, 2146), env)?;
-        let t1 = step(
+        let t0 = step(Op::Const(1.0), vec![], &[], span(0, 3257, 3282), env)?;
+        let t1 = step(Op::Const(-0.5), vec![], &[], span(0, 3257, 3282), env)?;
+        let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
             span(0, 3268, 3269),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3272, 3273), env)?;
-        let t3 = step(
-            Op::Binary(Arith::Sub),
-            vec![t1, t2],
-            &[dim::n, dim::d],
-            span(0, 3268, 3273),
-            env,
-        )?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 3272, 3273), env)?;
         let t4 = step(
-            Op::Pow(2.0),
-            vec![t3],
+            Op::Binary(Arith::Sub),
+            vec![t2, t3],
             &[dim::n, dim::d],
-            span(1, 2154, 2157),
+            span(0, 3257, 3282),
             env,
         )?;
-        let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(1, 2153, 2157), env)?;
-        let t6 = step(Op::Const(2.0), vec![], &[], span(1, 2161, 2162), env)?;
-        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
-        let t8 = step(Op::Pow(2.0), vec![t7], &[], span(1, 2165, 2172), env)?;
+        let t5 = step(
+            Op::Pow(2.0),
+            vec![t4],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t6 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3275, 3280), env)?;
+        let t7 = step(Op::Pow(2.0), vec![t6], &[], span(0, 3257, 3282), env)?;
+        let t8 = step(
+            Op::Binary(Arith::Div),
+            vec![t5, t7],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
+            env,
+        )?;
         let t9 = step(
             Op::Binary(Arith::Mul),
-            vec![t6, t8],
-            &[],
-            span(1, 2160, 2173),
+            vec![t1, t8],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
             env,
         )?;
         let t10 = step(
-            Op::Binary(Arith::Div),
-            vec![t5, t9],
-            &[dim::n, dim::d],
-            span(1, 2153, 2173),
-            env,
-        )?;
-        let t11 = step(
             Op::Atom {
                 atom: Atom::Exp,
                 axis: None,
             },
-            vec![t10],
+            vec![t9],
             &[dim::n, dim::d],
-            span(1, 2149, 2174),
+            span(0, 3257, 3282),
+            env,
+        )?;
+        let t11 = step(
+            Op::Binary(Arith::Sub),
+            vec![t0, t10],
+            &[dim::n, dim::d],
+            span(0, 3257, 3282),
             env,
         )?;
         let t12 = step(
-            Op::Binary(Arith::Sub),
-            vec![t0, t11],
-            &[dim::n, dim::d],
-            span(0, 3261, 3281),
-            env,
-        )?;
-        let t13 = step(
             Op::Atom {
                 atom: Atom::Sum,
                 axis: None,
             },
-            vec![t12],
+            vec![t11],
             &[],
             span(0, 3257, 3282),
             env,
         )?;
-        Ok(vec![t13])
+        Ok(vec![t12])
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -7841,7 +7827,7 @@ pub mod pool_welsch_ball {
         )?;
         let t2 = step(
             Op::Binary(Arith::Mul),
-            vec![t0.clone(), t1],
+            vec![t0, t1],
             &[],
             span(0, 3257, 3282),
             env,
@@ -7900,7 +7886,7 @@ pub mod pool_welsch_ball {
         )?;
         let t13 = step(
             Op::Binary(Arith::Div),
-            vec![t12.clone(), t9.clone()],
+            vec![t12, t9.clone()],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
@@ -7973,7 +7959,7 @@ pub mod pool_welsch_ball {
         )?;
         let t23 = step(
             Op::Binary(Arith::Div),
-            vec![t15, t9.clone()],
+            vec![t15.clone(), t9],
             &[dim::n, dim::d],
             span(0, 3257, 3282),
             env,
@@ -8031,50 +8017,25 @@ pub mod pool_welsch_ball {
             env,
         )?;
         let t31 = step(Op::Neg, vec![t30], &[dim::d], span(0, 3257, 3282), env)?;
-        let t32 = step(Op::Const(1.0), vec![], &[], span(1, 2145, 2146), env)?;
-        let t33 = step(Op::Neg, vec![t12], &[dim::n, dim::d], span(1, 2153, 2157), env)?;
-        let t34 = step(
-            Op::Binary(Arith::Mul),
-            vec![t0, t9],
-            &[],
-            span(1, 2160, 2173),
-            env,
-        )?;
-        let t35 = step(
-            Op::Binary(Arith::Div),
-            vec![t33, t34],
-            &[dim::n, dim::d],
-            span(1, 2153, 2173),
-            env,
-        )?;
-        let t36 = step(
-            Op::Atom {
-                atom: Atom::Exp,
-                axis: None,
-            },
-            vec![t35],
-            &[dim::n, dim::d],
-            span(1, 2149, 2174),
-            env,
-        )?;
-        let t37 = step(
+        let t32 = step(Op::Const(1.0), vec![], &[], span(0, 3257, 3282), env)?;
+        let t33 = step(
             Op::Binary(Arith::Sub),
-            vec![t32, t36],
+            vec![t32, t15],
             &[dim::n, dim::d],
-            span(0, 3261, 3281),
+            span(0, 3257, 3282),
             env,
         )?;
-        let t38 = step(
+        let t34 = step(
             Op::Atom {
                 atom: Atom::Sum,
                 axis: None,
             },
-            vec![t37],
+            vec![t33],
             &[],
             span(0, 3257, 3282),
             env,
         )?;
-        Ok(vec![t28, t31, t38])
+        Ok(vec![t28, t31, t34])
     }
     /// Kernel `Ineq`.
     fn k_ineq(env: &Env) -> Result<Vec<Tensor>, EvalError> {

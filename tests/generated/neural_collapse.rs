@@ -238,7 +238,7 @@ pub mod etf_project {
                 rhs: Box::new(e29),
             },
             shape(&[dim::k, dim::k]),
-            span(0, 1210, 1224),
+            span(0, 1238, 1304),
         );
         let e31 = expr(
             ExprKind::Binary {
@@ -247,12 +247,12 @@ pub mod etf_project {
                 rhs: Box::new(e30),
             },
             shape(&[dim::k, dim::k]),
-            span(0, 1201, 1224),
+            span(0, 1238, 1304),
         );
         let e32 = expr(
             ExprKind::MatMul(Box::new(e26), Box::new(e31)),
             shape(&[dim::d, dim::k]),
-            span(0, 1258, 1263),
+            span(0, 1238, 1304),
         );
         let e33 = expr(
             ExprKind::Binary {
@@ -261,7 +261,7 @@ pub mod etf_project {
                 rhs: Box::new(e32),
             },
             shape(&[dim::d, dim::k]),
-            span(0, 1250, 1263),
+            span(0, 1238, 1304),
         );
         let e34 = expr(
             ExprKind::Atom {
@@ -270,10 +270,10 @@ pub mod etf_project {
                 axis: None,
             },
             shape(&[]),
-            span(0, 1238, 1264),
+            span(0, 1238, 1304),
         );
         let e35 = expr(ExprKind::Param(ParamId(2)), shape(&[]), span(0, 1268, 1273));
-        let e36 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 1276, 1277));
+        let e36 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 1238, 1304));
         let e37 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
@@ -281,12 +281,12 @@ pub mod etf_project {
                 rhs: Box::new(e36),
             },
             shape(&[]),
-            span(0, 1267, 1278),
+            span(0, 1238, 1304),
         );
         let e38 = expr(
             ExprKind::Var(VarId(0)),
             shape(&[dim::d, dim::k]),
-            span(0, 1293, 1294),
+            span(0, 1258, 1259),
         );
         let e39 = expr(
             ExprKind::Param(ParamId(1)),
@@ -300,7 +300,7 @@ pub mod etf_project {
                 rhs: Box::new(e39),
             },
             shape(&[dim::d, dim::k]),
-            span(0, 1293, 1303),
+            span(0, 1238, 1304),
         );
         let e41 = expr(
             ExprKind::Atom {
@@ -309,7 +309,7 @@ pub mod etf_project {
                 axis: None,
             },
             shape(&[]),
-            span(0, 1281, 1304),
+            span(0, 1238, 1304),
         );
         let e42 = expr(
             ExprKind::Binary {
@@ -318,7 +318,7 @@ pub mod etf_project {
                 rhs: Box::new(e41),
             },
             shape(&[]),
-            span(0, 1267, 1304),
+            span(0, 1238, 1304),
         );
         let e43 = expr(
             ExprKind::Binary {
@@ -1198,7 +1198,7 @@ pub mod etf_project {
                     Simplified {
                         expr: e125,
                         stop: StopReason::Saturated,
-                        iterations: 6,
+                        iterations: 9,
                     },
                 ]),
                 hess_l: None,
@@ -1230,7 +1230,7 @@ pub mod etf_project {
                     Simplified {
                         expr: e150,
                         stop: StopReason::Saturated,
-                        iterations: 7,
+                        iterations: 6,
                     },
                     Simplified {
                         expr: e156,
@@ -1361,28 +1361,28 @@ pub mod etf_project {
             Op::Binary(Arith::Div),
             vec![t3, t4],
             &[dim::k, dim::k],
-            span(0, 1210, 1224),
+            span(0, 1238, 1304),
             env,
         )?;
         let t6 = step(
             Op::Binary(Arith::Sub),
             vec![t2, t5],
             &[dim::k, dim::k],
-            span(0, 1201, 1224),
+            span(0, 1238, 1304),
             env,
         )?;
         let t7 = step(
             Op::MatMul,
             vec![t1.clone(), t6],
             &[dim::d, dim::k],
-            span(0, 1258, 1263),
+            span(0, 1238, 1304),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Sub),
             vec![t0, t7],
             &[dim::d, dim::k],
-            span(0, 1250, 1263),
+            span(0, 1238, 1304),
             env,
         )?;
         let t9 = step(
@@ -1392,16 +1392,16 @@ pub mod etf_project {
             },
             vec![t8],
             &[],
-            span(0, 1238, 1264),
+            span(0, 1238, 1304),
             env,
         )?;
         let t10 = step(Op::Param(ParamId(2)), vec![], &[], span(0, 1268, 1273), env)?;
-        let t11 = step(Op::Const(2.0), vec![], &[], span(0, 1276, 1277), env)?;
+        let t11 = step(Op::Const(2.0), vec![], &[], span(0, 1238, 1304), env)?;
         let t12 = step(
             Op::Binary(Arith::Div),
             vec![t10, t11],
             &[],
-            span(0, 1267, 1278),
+            span(0, 1238, 1304),
             env,
         )?;
         let t13 = step(
@@ -1415,7 +1415,7 @@ pub mod etf_project {
             Op::Binary(Arith::Sub),
             vec![t1, t13],
             &[dim::d, dim::k],
-            span(0, 1293, 1303),
+            span(0, 1238, 1304),
             env,
         )?;
         let t15 = step(
@@ -1425,14 +1425,14 @@ pub mod etf_project {
             },
             vec![t14],
             &[],
-            span(0, 1281, 1304),
+            span(0, 1238, 1304),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Mul),
             vec![t12, t15],
             &[],
-            span(0, 1267, 1304),
+            span(0, 1238, 1304),
             env,
         )?;
         let t17 = step(

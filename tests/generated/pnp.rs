@@ -352,17 +352,17 @@ pub mod weighted_pnp {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2301, 2307),
+            span(0, 2301, 2363),
         );
         let e52 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::m, dim::n]),
-            span(0, 2280, 2281),
+            span(0, 2305, 2306),
         );
         let e53 = expr(
             ExprKind::Transpose(Box::new(e52)),
             shape(&[dim::n, dim::m]),
-            span(0, 2280, 2284),
+            span(0, 2301, 2363),
         );
         let e54 = expr(
             ExprKind::Param(ParamId(1)),
@@ -372,7 +372,7 @@ pub mod weighted_pnp {
         let e55 = expr(
             ExprKind::MatMul(Box::new(e53), Box::new(e54)),
             shape(&[dim::n, Fixed(3)]),
-            span(0, 2280, 2287),
+            span(0, 2301, 2363),
         );
         let e56 = expr(
             ExprKind::Param(ParamId(2)),
@@ -387,12 +387,12 @@ pub mod weighted_pnp {
         let e58 = expr(
             ExprKind::Transpose(Box::new(e57)),
             shape(&[Fixed(3), Fixed(3)]),
-            span(0, 2260, 2264),
+            span(0, 2301, 2363),
         );
         let e59 = expr(
             ExprKind::MatMul(Box::new(e56), Box::new(e58)),
             shape(&[dim::n, Fixed(3)]),
-            span(0, 2256, 2264),
+            span(0, 2301, 2363),
         );
         let e60 = expr(ExprKind::Var(VarId(1)), shape(&[Fixed(3)]), span(0, 2266, 2267));
         let e61 = expr(
@@ -402,7 +402,7 @@ pub mod weighted_pnp {
                 rhs: Box::new(e60),
             },
             shape(&[dim::n, Fixed(3)]),
-            span(0, 2256, 2267),
+            span(0, 2301, 2363),
         );
         let e62 = expr(
             ExprKind::Binary {
@@ -411,7 +411,7 @@ pub mod weighted_pnp {
                 rhs: Box::new(e61),
             },
             shape(&[dim::n, Fixed(3)]),
-            span(0, 2318, 2323),
+            span(0, 2301, 2363),
         );
         let e63 = expr(
             ExprKind::Atom {
@@ -420,7 +420,7 @@ pub mod weighted_pnp {
                 axis: Some(1),
             },
             shape(&[dim::n]),
-            span(0, 2314, 2334),
+            span(0, 2301, 2363),
         );
         let e64 = expr(
             ExprKind::Param(ParamId(2)),
@@ -435,12 +435,12 @@ pub mod weighted_pnp {
         let e66 = expr(
             ExprKind::Transpose(Box::new(e65)),
             shape(&[Fixed(3), Fixed(3)]),
-            span(0, 2260, 2264),
+            span(0, 2301, 2363),
         );
         let e67 = expr(
             ExprKind::MatMul(Box::new(e64), Box::new(e66)),
             shape(&[dim::n, Fixed(3)]),
-            span(0, 2256, 2264),
+            span(0, 2301, 2363),
         );
         let e68 = expr(ExprKind::Var(VarId(1)), shape(&[Fixed(3)]), span(0, 2266, 2267));
         let e69 = expr(
@@ -450,7 +450,7 @@ pub mod weighted_pnp {
                 rhs: Box::new(e68),
             },
             shape(&[dim::n, Fixed(3)]),
-            span(0, 2256, 2267),
+            span(0, 2301, 2363),
         );
         let e70 = expr(
             ExprKind::Pow {
@@ -458,7 +458,7 @@ pub mod weighted_pnp {
                 p: 2.0,
             },
             shape(&[dim::n, Fixed(3)]),
-            span(0, 2341, 2344),
+            span(0, 2301, 2363),
         );
         let e71 = expr(
             ExprKind::Atom {
@@ -467,7 +467,7 @@ pub mod weighted_pnp {
                 axis: Some(1),
             },
             shape(&[dim::n]),
-            span(0, 2337, 2355),
+            span(0, 2301, 2363),
         );
         let e72 = expr(
             ExprKind::Pow {
@@ -475,7 +475,7 @@ pub mod weighted_pnp {
                 p: -0.5,
             },
             shape(&[dim::n]),
-            span(0, 2337, 2362),
+            span(0, 2301, 2363),
         );
         let e73 = expr(
             ExprKind::Binary {
@@ -484,7 +484,7 @@ pub mod weighted_pnp {
                 rhs: Box::new(e72),
             },
             shape(&[dim::n]),
-            span(0, 2314, 2362),
+            span(0, 2301, 2363),
         );
         let e74 = expr(
             ExprKind::Atom {
@@ -493,7 +493,7 @@ pub mod weighted_pnp {
                 axis: None,
             },
             shape(&[]),
-            span(0, 2310, 2363),
+            span(0, 2301, 2363),
         );
         let e75 = expr(
             ExprKind::Binary {
@@ -8967,12 +8967,12 @@ pub mod weighted_pnp {
                     Simplified {
                         expr: e549,
                         stop: StopReason::Saturated,
-                        iterations: 5,
+                        iterations: 4,
                     },
                     Simplified {
                         expr: e695,
                         stop: StopReason::Saturated,
-                        iterations: 5,
+                        iterations: 4,
                     },
                 ]),
                 hess_l: None,
@@ -9077,7 +9077,7 @@ pub mod weighted_pnp {
                     Simplified {
                         expr: e1317,
                         stop: StopReason::Saturated,
-                        iterations: 9,
+                        iterations: 8,
                     },
                     Simplified {
                         expr: e1318,
@@ -9199,14 +9199,14 @@ pub mod weighted_pnp {
             },
             vec![t0.clone()],
             &[],
-            span(0, 2301, 2307),
+            span(0, 2301, 2363),
             env,
         )?;
         let t2 = step(
             Op::Transpose,
             vec![t0],
             &[dim::n, dim::m],
-            span(0, 2280, 2284),
+            span(0, 2301, 2363),
             env,
         )?;
         let t3 = step(
@@ -9220,7 +9220,7 @@ pub mod weighted_pnp {
             Op::MatMul,
             vec![t2, t3],
             &[dim::n, Fixed(3)],
-            span(0, 2280, 2287),
+            span(0, 2301, 2363),
             env,
         )?;
         let t5 = step(
@@ -9241,14 +9241,14 @@ pub mod weighted_pnp {
             Op::Transpose,
             vec![t6],
             &[Fixed(3), Fixed(3)],
-            span(0, 2260, 2264),
+            span(0, 2301, 2363),
             env,
         )?;
         let t8 = step(
             Op::MatMul,
             vec![t5, t7],
             &[dim::n, Fixed(3)],
-            span(0, 2256, 2264),
+            span(0, 2301, 2363),
             env,
         )?;
         let t9 = step(Op::Var(VarId(1)), vec![], &[Fixed(3)], span(0, 2266, 2267), env)?;
@@ -9256,14 +9256,14 @@ pub mod weighted_pnp {
             Op::Binary(Arith::Add),
             vec![t8, t9],
             &[dim::n, Fixed(3)],
-            span(0, 2256, 2267),
+            span(0, 2301, 2363),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t4, t10.clone()],
             &[dim::n, Fixed(3)],
-            span(0, 2318, 2323),
+            span(0, 2301, 2363),
             env,
         )?;
         let t12 = step(
@@ -9273,14 +9273,14 @@ pub mod weighted_pnp {
             },
             vec![t11],
             &[dim::n],
-            span(0, 2314, 2334),
+            span(0, 2301, 2363),
             env,
         )?;
         let t13 = step(
             Op::Pow(2.0),
             vec![t10],
             &[dim::n, Fixed(3)],
-            span(0, 2341, 2344),
+            span(0, 2301, 2363),
             env,
         )?;
         let t14 = step(
@@ -9290,15 +9290,15 @@ pub mod weighted_pnp {
             },
             vec![t13],
             &[dim::n],
-            span(0, 2337, 2355),
+            span(0, 2301, 2363),
             env,
         )?;
-        let t15 = step(Op::Pow(-0.5), vec![t14], &[dim::n], span(0, 2337, 2362), env)?;
+        let t15 = step(Op::Pow(-0.5), vec![t14], &[dim::n], span(0, 2301, 2363), env)?;
         let t16 = step(
             Op::Binary(Arith::Mul),
             vec![t12, t15],
             &[dim::n],
-            span(0, 2314, 2362),
+            span(0, 2301, 2363),
             env,
         )?;
         let t17 = step(
@@ -9308,7 +9308,7 @@ pub mod weighted_pnp {
             },
             vec![t16],
             &[],
-            span(0, 2310, 2363),
+            span(0, 2301, 2363),
             env,
         )?;
         let t18 = step(

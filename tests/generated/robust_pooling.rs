@@ -829,9 +829,9 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[]),
-            span(1, 1512, 1519),
+            span(0, 2650, 2681),
         );
-        let e19 = expr(ExprKind::Const(1.0), shape(&[]), span(1, 1528, 1529));
+        let e19 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e20 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
@@ -845,7 +845,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e21),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2667, 2672),
+            span(0, 2650, 2681),
         );
         let e23 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2674, 2679));
         let e24 = expr(
@@ -855,7 +855,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e23),
             },
             shape(&[dim::n, dim::d]),
-            span(1, 1532, 1543),
+            span(0, 2650, 2681),
         );
         let e25 = expr(
             ExprKind::Pow {
@@ -863,7 +863,7 @@ pub mod pool_pseudo_huber {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(1, 1532, 1545),
+            span(0, 2650, 2681),
         );
         let e26 = expr(
             ExprKind::Binary {
@@ -872,7 +872,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e25),
             },
             shape(&[dim::n, dim::d]),
-            span(1, 1528, 1545),
+            span(0, 2650, 2681),
         );
         let e27 = expr(
             ExprKind::Atom {
@@ -881,9 +881,9 @@ pub mod pool_pseudo_huber {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(1, 1523, 1546),
+            span(0, 2650, 2681),
         );
-        let e28 = expr(ExprKind::Const(1.0), shape(&[]), span(1, 1549, 1550));
+        let e28 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2650, 2681));
         let e29 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
@@ -891,7 +891,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e28),
             },
             shape(&[dim::n, dim::d]),
-            span(1, 1522, 1551),
+            span(0, 2650, 2681),
         );
         let e30 = expr(
             ExprKind::Binary {
@@ -900,7 +900,7 @@ pub mod pool_pseudo_huber {
                 rhs: Box::new(e29),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2654, 2680),
+            span(0, 2650, 2681),
         );
         let e31 = expr(
             ExprKind::Atom {
@@ -2273,8 +2273,8 @@ pub mod pool_pseudo_huber {
     /// Kernel `Objective`.
     fn k_objective(env: &Env) -> Result<Vec<Tensor>, EvalError> {
         let t0 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2674, 2679), env)?;
-        let t1 = step(Op::Pow(2.0), vec![t0.clone()], &[], span(1, 1512, 1519), env)?;
-        let t2 = step(Op::Const(1.0), vec![], &[], span(1, 1528, 1529), env)?;
+        let t1 = step(Op::Pow(2.0), vec![t0.clone()], &[], span(0, 2650, 2681), env)?;
+        let t2 = step(Op::Const(1.0), vec![], &[], span(0, 2650, 2681), env)?;
         let t3 = step(
             Op::Param(ParamId(0)),
             vec![],
@@ -2287,28 +2287,28 @@ pub mod pool_pseudo_huber {
             Op::Binary(Arith::Sub),
             vec![t3, t4],
             &[dim::n, dim::d],
-            span(0, 2667, 2672),
+            span(0, 2650, 2681),
             env,
         )?;
         let t6 = step(
             Op::Binary(Arith::Div),
             vec![t5, t0],
             &[dim::n, dim::d],
-            span(1, 1532, 1543),
+            span(0, 2650, 2681),
             env,
         )?;
         let t7 = step(
             Op::Pow(2.0),
             vec![t6],
             &[dim::n, dim::d],
-            span(1, 1532, 1545),
+            span(0, 2650, 2681),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Add),
             vec![t2.clone(), t7],
             &[dim::n, dim::d],
-            span(1, 1528, 1545),
+            span(0, 2650, 2681),
             env,
         )?;
         let t9 = step(
@@ -2318,21 +2318,21 @@ pub mod pool_pseudo_huber {
             },
             vec![t8],
             &[dim::n, dim::d],
-            span(1, 1523, 1546),
+            span(0, 2650, 2681),
             env,
         )?;
         let t10 = step(
             Op::Binary(Arith::Sub),
             vec![t9, t2],
             &[dim::n, dim::d],
-            span(1, 1522, 1551),
+            span(0, 2650, 2681),
             env,
         )?;
         let t11 = step(
             Op::Binary(Arith::Mul),
             vec![t1, t10],
             &[dim::n, dim::d],
-            span(0, 2654, 2680),
+            span(0, 2650, 2681),
             env,
         )?;
         let t12 = step(
@@ -2698,14 +2698,14 @@ pub mod pool_pseudo_huber {
             Op::Binary(Arith::Sub),
             vec![t9, t1],
             &[dim::n, dim::d],
-            span(1, 1522, 1551),
+            span(0, 2650, 2681),
             env,
         )?;
         let t27 = step(
             Op::Binary(Arith::Mul),
             vec![t15, t26],
             &[dim::n, dim::d],
-            span(0, 2654, 2680),
+            span(0, 2650, 2681),
             env,
         )?;
         let t28 = step(
@@ -4097,413 +4097,408 @@ pub mod pool_welsch {
             shape(&[dim::d]),
             span(0, 2936, 2953),
         );
-        let e16 = expr(ExprKind::Const(1.0), shape(&[]), span(1, 2145, 2146));
-        let e17 = expr(
+        let e16 = expr(ExprKind::Const(1.0), shape(&[]), span(0, 2897, 2922));
+        let e17 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
+        let e18 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e18 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e19 = expr(
+        let e19 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e20 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e17),
-                rhs: Box::new(e18),
+                lhs: Box::new(e18),
+                rhs: Box::new(e19),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2908, 2913),
+            span(0, 2897, 2922),
         );
-        let e20 = expr(
+        let e21 = expr(
             ExprKind::Pow {
-                base: Box::new(e19),
+                base: Box::new(e20),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(1, 2154, 2157),
+            span(0, 2897, 2922),
         );
-        let e21 = expr(
-            ExprKind::Neg(Box::new(e20)),
-            shape(&[dim::n, dim::d]),
-            span(1, 2153, 2157),
-        );
-        let e22 = expr(ExprKind::Const(2.0), shape(&[]), span(1, 2161, 2162));
-        let e23 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e24 = expr(
+        let e22 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e23 = expr(
             ExprKind::Pow {
-                base: Box::new(e23),
+                base: Box::new(e22),
                 p: 2.0,
             },
             shape(&[]),
-            span(1, 2165, 2172),
+            span(0, 2897, 2922),
+        );
+        let e24 = expr(
+            ExprKind::Binary {
+                op: Arith::Div,
+                lhs: Box::new(e21),
+                rhs: Box::new(e23),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
         );
         let e25 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e22),
+                lhs: Box::new(e17),
                 rhs: Box::new(e24),
             },
-            shape(&[]),
-            span(1, 2160, 2173),
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
         );
         let e26 = expr(
-            ExprKind::Binary {
-                op: Arith::Div,
-                lhs: Box::new(e21),
-                rhs: Box::new(e25),
-            },
-            shape(&[dim::n, dim::d]),
-            span(1, 2153, 2173),
-        );
-        let e27 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e26]),
+                args: Vec::from([e25]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(1, 2149, 2174),
+            span(0, 2897, 2922),
         );
-        let e28 = expr(
+        let e27 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
                 lhs: Box::new(e16),
-                rhs: Box::new(e27),
+                rhs: Box::new(e26),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 2901, 2921),
+            span(0, 2897, 2922),
         );
-        let e29 = expr(
+        let e28 = expr(
             ExprKind::Atom {
                 atom: Atom::Sum,
-                args: Vec::from([e28]),
+                args: Vec::from([e27]),
                 axis: None,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e30 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
-        let e31 = expr(
+        let e29 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
+        let e30 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e32 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e33 = expr(
+        let e31 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e32 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e31),
-                rhs: Box::new(e32),
+                lhs: Box::new(e30),
+                rhs: Box::new(e31),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e34 = expr(
+        let e33 = expr(
             ExprKind::Pow {
-                base: Box::new(e33),
+                base: Box::new(e32),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e35 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e36 = expr(
+        let e34 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e35 = expr(
             ExprKind::Pow {
-                base: Box::new(e35),
+                base: Box::new(e34),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e37 = expr(
+        let e36 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e34),
+                lhs: Box::new(e33),
+                rhs: Box::new(e35),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e37 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e29),
                 rhs: Box::new(e36),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e38 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e30),
-                rhs: Box::new(e37),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e39 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e38]),
+                args: Vec::from([e37]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e40 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e41 = expr(
+        let e39 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e40 = expr(
             ExprKind::Pow {
-                base: Box::new(e40),
+                base: Box::new(e39),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e42 = expr(
+        let e41 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e39),
-                rhs: Box::new(e41),
+                lhs: Box::new(e38),
+                rhs: Box::new(e40),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e43 = expr(
+        let e42 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e44 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e45 = expr(
+        let e43 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e44 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e43),
+                lhs: Box::new(e42),
+                rhs: Box::new(e43),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e45 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e41),
                 rhs: Box::new(e44),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e46 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e42),
-                rhs: Box::new(e45),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e47 = expr(
             ExprKind::Atom {
                 atom: Atom::SumTo,
-                args: Vec::from([e46]),
+                args: Vec::from([e45]),
                 axis: None,
             },
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e48 = expr(
-            ExprKind::Neg(Box::new(e47)),
+        let e47 = expr(
+            ExprKind::Neg(Box::new(e46)),
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e49 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
-        let e50 = expr(
+        let e48 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
+        let e49 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e51 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e52 = expr(
+        let e50 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e51 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e50),
-                rhs: Box::new(e51),
+                lhs: Box::new(e49),
+                rhs: Box::new(e50),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e53 = expr(
+        let e52 = expr(
             ExprKind::Pow {
-                base: Box::new(e52),
+                base: Box::new(e51),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e54 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e55 = expr(
+        let e53 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e54 = expr(
             ExprKind::Pow {
-                base: Box::new(e54),
+                base: Box::new(e53),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e56 = expr(
+        let e55 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e53),
+                lhs: Box::new(e52),
+                rhs: Box::new(e54),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e56 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e48),
                 rhs: Box::new(e55),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e57 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e49),
-                rhs: Box::new(e56),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e58 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e57]),
+                args: Vec::from([e56]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e59 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e60 = expr(
+        let e58 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e59 = expr(
             ExprKind::Pow {
-                base: Box::new(e59),
+                base: Box::new(e58),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e61 = expr(
+        let e60 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e58),
-                rhs: Box::new(e60),
+                lhs: Box::new(e57),
+                rhs: Box::new(e59),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e62 = expr(
+        let e61 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e63 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e64 = expr(
+        let e62 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e63 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e62),
+                lhs: Box::new(e61),
+                rhs: Box::new(e62),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e64 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e60),
                 rhs: Box::new(e63),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e65 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e61),
-                rhs: Box::new(e64),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e66 = expr(
             ExprKind::Atom {
                 atom: Atom::SumTo,
-                args: Vec::from([e65]),
+                args: Vec::from([e64]),
                 axis: None,
             },
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e67 = expr(
-            ExprKind::Neg(Box::new(e66)),
+        let e66 = expr(
+            ExprKind::Neg(Box::new(e65)),
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e68 = expr(
+        let e67 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e69 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e70 = expr(
+        let e68 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e69 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e68),
-                rhs: Box::new(e69),
+                lhs: Box::new(e67),
+                rhs: Box::new(e68),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e71 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
-        let e72 = expr(
+        let e70 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
+        let e71 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e73 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e72 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e73 = expr(
+            ExprKind::Binary {
+                op: Arith::Sub,
+                lhs: Box::new(e71),
+                rhs: Box::new(e72),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
         let e74 = expr(
-            ExprKind::Binary {
-                op: Arith::Sub,
-                lhs: Box::new(e72),
-                rhs: Box::new(e73),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e75 = expr(
             ExprKind::Pow {
-                base: Box::new(e74),
+                base: Box::new(e73),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e76 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e77 = expr(
+        let e75 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e76 = expr(
             ExprKind::Pow {
-                base: Box::new(e76),
+                base: Box::new(e75),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e78 = expr(
+        let e77 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e75),
+                lhs: Box::new(e74),
+                rhs: Box::new(e76),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e78 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e70),
                 rhs: Box::new(e77),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e79 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e71),
-                rhs: Box::new(e78),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e80 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e79]),
+                args: Vec::from([e78]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e81 = expr(
+        let e80 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e82 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e83 = expr(
+        let e81 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e82 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e81),
-                rhs: Box::new(e82),
+                lhs: Box::new(e80),
+                rhs: Box::new(e81),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e84 = expr(
+        let e83 = expr(
             ExprKind::Sym {
                 id: SymId(0),
                 name: "v_y".into(),
@@ -4511,148 +4506,148 @@ pub mod pool_welsch {
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e85 = expr(
+        let e84 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e83),
-                rhs: Box::new(e84),
+                lhs: Box::new(e82),
+                rhs: Box::new(e83),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e86 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e87 = expr(
+        let e85 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e86 = expr(
             ExprKind::Pow {
-                base: Box::new(e86),
+                base: Box::new(e85),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e88 = expr(
+        let e87 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e85),
+                lhs: Box::new(e84),
+                rhs: Box::new(e86),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e88 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e79),
                 rhs: Box::new(e87),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e89 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e80),
-                rhs: Box::new(e88),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e90 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e91 = expr(
+        let e89 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e90 = expr(
             ExprKind::Pow {
-                base: Box::new(e90),
+                base: Box::new(e89),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e92 = expr(
+        let e91 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e89),
+                lhs: Box::new(e88),
+                rhs: Box::new(e90),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e92 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e69),
                 rhs: Box::new(e91),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e93 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e70),
-                rhs: Box::new(e92),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e94 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
-        let e95 = expr(
+        let e93 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
+        let e94 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e96 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e97 = expr(
+        let e95 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e96 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e95),
-                rhs: Box::new(e96),
+                lhs: Box::new(e94),
+                rhs: Box::new(e95),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e98 = expr(
+        let e97 = expr(
             ExprKind::Pow {
-                base: Box::new(e97),
+                base: Box::new(e96),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e99 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e100 = expr(
+        let e98 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e99 = expr(
             ExprKind::Pow {
-                base: Box::new(e99),
+                base: Box::new(e98),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e101 = expr(
+        let e100 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e98),
+                lhs: Box::new(e97),
+                rhs: Box::new(e99),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e101 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e93),
                 rhs: Box::new(e100),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e102 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e94),
-                rhs: Box::new(e101),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e103 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e102]),
+                args: Vec::from([e101]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e104 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e105 = expr(
+        let e103 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e104 = expr(
             ExprKind::Pow {
-                base: Box::new(e104),
+                base: Box::new(e103),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e106 = expr(
+        let e105 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e103),
-                rhs: Box::new(e105),
+                lhs: Box::new(e102),
+                rhs: Box::new(e104),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e107 = expr(
+        let e106 = expr(
             ExprKind::Sym {
                 id: SymId(0),
                 name: "v_y".into(),
@@ -4660,321 +4655,321 @@ pub mod pool_welsch {
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e108 = expr(
+        let e107 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e106),
+                lhs: Box::new(e105),
+                rhs: Box::new(e106),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e108 = expr(
+            ExprKind::Binary {
+                op: Arith::Sub,
+                lhs: Box::new(e92),
                 rhs: Box::new(e107),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e109 = expr(
-            ExprKind::Binary {
-                op: Arith::Sub,
-                lhs: Box::new(e93),
-                rhs: Box::new(e108),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e110 = expr(
             ExprKind::Atom {
                 atom: Atom::SumTo,
-                args: Vec::from([e109]),
+                args: Vec::from([e108]),
                 axis: None,
             },
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e111 = expr(
-            ExprKind::Neg(Box::new(e110)),
+        let e110 = expr(
+            ExprKind::Neg(Box::new(e109)),
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e112 = expr(
+        let e111 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e113 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e114 = expr(
+        let e112 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e113 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e112),
-                rhs: Box::new(e113),
+                lhs: Box::new(e111),
+                rhs: Box::new(e112),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e115 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e116 = expr(
+        let e114 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e115 = expr(
             ExprKind::Pow {
-                base: Box::new(e115),
+                base: Box::new(e114),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e117 = expr(
+        let e116 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e114),
-                rhs: Box::new(e116),
+                lhs: Box::new(e113),
+                rhs: Box::new(e115),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e118 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
-        let e119 = expr(
+        let e117 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
+        let e118 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e120 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e121 = expr(
+        let e119 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e120 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e119),
-                rhs: Box::new(e120),
+                lhs: Box::new(e118),
+                rhs: Box::new(e119),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e122 = expr(
+        let e121 = expr(
             ExprKind::Pow {
-                base: Box::new(e121),
+                base: Box::new(e120),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e123 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e124 = expr(
+        let e122 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e123 = expr(
             ExprKind::Pow {
-                base: Box::new(e123),
+                base: Box::new(e122),
                 p: 2.0,
             },
             shape(&[]),
+            span(0, 2897, 2922),
+        );
+        let e124 = expr(
+            ExprKind::Binary {
+                op: Arith::Div,
+                lhs: Box::new(e121),
+                rhs: Box::new(e123),
+            },
+            shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e125 = expr(
             ExprKind::Binary {
-                op: Arith::Div,
-                lhs: Box::new(e122),
+                op: Arith::Mul,
+                lhs: Box::new(e117),
                 rhs: Box::new(e124),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e126 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e118),
-                rhs: Box::new(e125),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e127 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e126]),
+                args: Vec::from([e125]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e128 = expr(
+        let e127 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e117),
-                rhs: Box::new(e127),
+                lhs: Box::new(e116),
+                rhs: Box::new(e126),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e129 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e130 = expr(
+        let e128 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e129 = expr(
             ExprKind::Pow {
-                base: Box::new(e129),
+                base: Box::new(e128),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e131 = expr(
+        let e130 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e128),
-                rhs: Box::new(e130),
+                lhs: Box::new(e127),
+                rhs: Box::new(e129),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e132 = expr(
+        let e131 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e133 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e134 = expr(
+        let e132 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e133 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e132),
+                lhs: Box::new(e131),
+                rhs: Box::new(e132),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e134 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e130),
                 rhs: Box::new(e133),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e135 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e131),
-                rhs: Box::new(e134),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e136 = expr(
             ExprKind::Atom {
                 atom: Atom::Sum,
-                args: Vec::from([e135]),
+                args: Vec::from([e134]),
                 axis: Some(0),
             },
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e137 = expr(
-            ExprKind::Neg(Box::new(e136)),
+        let e136 = expr(
+            ExprKind::Neg(Box::new(e135)),
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e138 = expr(
+        let e137 = expr(
             ExprKind::Atom {
                 atom: Atom::Diag,
-                args: Vec::from([e137]),
+                args: Vec::from([e136]),
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
             span(0, 2897, 2922),
         );
-        let e139 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
-        let e140 = expr(
+        let e138 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
+        let e139 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e141 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e142 = expr(
+        let e140 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e141 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e140),
-                rhs: Box::new(e141),
+                lhs: Box::new(e139),
+                rhs: Box::new(e140),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e143 = expr(
+        let e142 = expr(
             ExprKind::Pow {
-                base: Box::new(e142),
+                base: Box::new(e141),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e144 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e145 = expr(
+        let e143 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e144 = expr(
             ExprKind::Pow {
-                base: Box::new(e144),
+                base: Box::new(e143),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e146 = expr(
+        let e145 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e143),
+                lhs: Box::new(e142),
+                rhs: Box::new(e144),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e146 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e138),
                 rhs: Box::new(e145),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e147 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e139),
-                rhs: Box::new(e146),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e148 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e147]),
+                args: Vec::from([e146]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e149 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e150 = expr(
+        let e148 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e149 = expr(
             ExprKind::Pow {
-                base: Box::new(e149),
+                base: Box::new(e148),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e151 = expr(
+        let e150 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e148),
-                rhs: Box::new(e150),
+                lhs: Box::new(e147),
+                rhs: Box::new(e149),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e152 = expr(
-            ExprKind::Neg(Box::new(e151)),
+        let e151 = expr(
+            ExprKind::Neg(Box::new(e150)),
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e153 = expr(
+        let e152 = expr(
             ExprKind::Atom {
                 atom: Atom::Sum,
-                args: Vec::from([e152]),
+                args: Vec::from([e151]),
                 axis: Some(0),
             },
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e154 = expr(
-            ExprKind::Neg(Box::new(e153)),
+        let e153 = expr(
+            ExprKind::Neg(Box::new(e152)),
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e155 = expr(
+        let e154 = expr(
             ExprKind::Atom {
                 atom: Atom::Diag,
-                args: Vec::from([e154]),
+                args: Vec::from([e153]),
                 axis: None,
             },
             shape(&[dim::d, dim::d]),
             span(0, 2897, 2922),
         );
-        let e156 = expr(
+        let e155 = expr(
             ExprKind::Binary {
                 op: Arith::Add,
-                lhs: Box::new(e138),
-                rhs: Box::new(e155),
+                lhs: Box::new(e137),
+                rhs: Box::new(e154),
             },
             shape(&[dim::d, dim::d]),
             span(0, 2897, 2922),
         );
-        let e157 = expr(
+        let e156 = expr(
             ExprKind::Sym {
                 id: SymId(1),
                 name: "w_y".into(),
@@ -4982,160 +4977,160 @@ pub mod pool_welsch {
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e158 = expr(
+        let e157 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e159 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e160 = expr(
+        let e158 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e159 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e158),
+                lhs: Box::new(e157),
+                rhs: Box::new(e158),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e160 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e156),
                 rhs: Box::new(e159),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e161 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e157),
-                rhs: Box::new(e160),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e162 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e163 = expr(
+        let e161 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e162 = expr(
             ExprKind::Pow {
-                base: Box::new(e162),
+                base: Box::new(e161),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e164 = expr(
+        let e163 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e161),
-                rhs: Box::new(e163),
+                lhs: Box::new(e160),
+                rhs: Box::new(e162),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e165 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
-        let e166 = expr(
+        let e164 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
+        let e165 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e167 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e168 = expr(
+        let e166 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e167 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e166),
-                rhs: Box::new(e167),
+                lhs: Box::new(e165),
+                rhs: Box::new(e166),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e169 = expr(
+        let e168 = expr(
             ExprKind::Pow {
-                base: Box::new(e168),
+                base: Box::new(e167),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e170 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e171 = expr(
+        let e169 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e170 = expr(
             ExprKind::Pow {
-                base: Box::new(e170),
+                base: Box::new(e169),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e172 = expr(
+        let e171 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e169),
+                lhs: Box::new(e168),
+                rhs: Box::new(e170),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e172 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e164),
                 rhs: Box::new(e171),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e173 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e165),
-                rhs: Box::new(e172),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e174 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e173]),
+                args: Vec::from([e172]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e175 = expr(
+        let e174 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e164),
-                rhs: Box::new(e174),
+                lhs: Box::new(e163),
+                rhs: Box::new(e173),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e176 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e177 = expr(
+        let e175 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e176 = expr(
             ExprKind::Pow {
-                base: Box::new(e176),
+                base: Box::new(e175),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e178 = expr(
+        let e177 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e175),
-                rhs: Box::new(e177),
+                lhs: Box::new(e174),
+                rhs: Box::new(e176),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e179 = expr(
+        let e178 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e180 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e181 = expr(
+        let e179 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e180 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e179),
+                lhs: Box::new(e178),
+                rhs: Box::new(e179),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e181 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e177),
                 rhs: Box::new(e180),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e182 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e178),
-                rhs: Box::new(e181),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e183 = expr(
             ExprKind::Sym {
                 id: SymId(1),
                 name: "w_y".into(),
@@ -5143,79 +5138,88 @@ pub mod pool_welsch {
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e184 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
-        let e185 = expr(
+        let e183 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
+        let e184 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e186 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e187 = expr(
+        let e185 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e186 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e185),
-                rhs: Box::new(e186),
+                lhs: Box::new(e184),
+                rhs: Box::new(e185),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e188 = expr(
+        let e187 = expr(
             ExprKind::Pow {
-                base: Box::new(e187),
+                base: Box::new(e186),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e189 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e190 = expr(
+        let e188 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e189 = expr(
             ExprKind::Pow {
-                base: Box::new(e189),
+                base: Box::new(e188),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e191 = expr(
+        let e190 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e188),
+                lhs: Box::new(e187),
+                rhs: Box::new(e189),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e191 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e183),
                 rhs: Box::new(e190),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e192 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e184),
-                rhs: Box::new(e191),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e193 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e192]),
+                args: Vec::from([e191]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e194 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e195 = expr(
+        let e193 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e194 = expr(
             ExprKind::Pow {
-                base: Box::new(e194),
+                base: Box::new(e193),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e196 = expr(
+        let e195 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e193),
+                lhs: Box::new(e192),
+                rhs: Box::new(e194),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e196 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e182),
                 rhs: Box::new(e195),
             },
             shape(&[dim::n, dim::d]),
@@ -5223,24 +5227,15 @@ pub mod pool_welsch {
         );
         let e197 = expr(
             ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e183),
+                op: Arith::Sub,
+                lhs: Box::new(e181),
                 rhs: Box::new(e196),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e198 = expr(
-            ExprKind::Binary {
-                op: Arith::Sub,
-                lhs: Box::new(e182),
-                rhs: Box::new(e197),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e199 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 2897, 2922));
-        let e200 = expr(
+        let e198 = expr(ExprKind::Const(2.0), shape(&[]), span(0, 2897, 2922));
+        let e199 = expr(
             ExprKind::Sym {
                 id: SymId(1),
                 name: "w_y".into(),
@@ -5248,91 +5243,99 @@ pub mod pool_welsch {
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e201 = expr(
+        let e200 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e202 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e203 = expr(
+        let e201 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e202 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e201),
+                lhs: Box::new(e200),
+                rhs: Box::new(e201),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e203 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e199),
                 rhs: Box::new(e202),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e204 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e200),
-                rhs: Box::new(e203),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e205 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
-        let e206 = expr(
+        let e204 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
+        let e205 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e207 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e208 = expr(
+        let e206 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e207 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e206),
-                rhs: Box::new(e207),
+                lhs: Box::new(e205),
+                rhs: Box::new(e206),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e209 = expr(
+        let e208 = expr(
             ExprKind::Pow {
-                base: Box::new(e208),
+                base: Box::new(e207),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e210 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e211 = expr(
+        let e209 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e210 = expr(
             ExprKind::Pow {
-                base: Box::new(e210),
+                base: Box::new(e209),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e212 = expr(
+        let e211 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e209),
+                lhs: Box::new(e208),
+                rhs: Box::new(e210),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e212 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e204),
                 rhs: Box::new(e211),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e213 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e205),
-                rhs: Box::new(e212),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e214 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e213]),
+                args: Vec::from([e212]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e215 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e214 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e215 = expr(
+            ExprKind::Pow {
+                base: Box::new(e214),
+                p: 2.0,
+            },
+            shape(&[]),
+            span(0, 2897, 2922),
+        );
         let e216 = expr(
             ExprKind::Pow {
                 base: Box::new(e215),
@@ -5342,60 +5345,52 @@ pub mod pool_welsch {
             span(0, 2897, 2922),
         );
         let e217 = expr(
-            ExprKind::Pow {
-                base: Box::new(e216),
-                p: 2.0,
+            ExprKind::Binary {
+                op: Arith::Div,
+                lhs: Box::new(e213),
+                rhs: Box::new(e216),
             },
-            shape(&[]),
+            shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e218 = expr(
             ExprKind::Binary {
-                op: Arith::Div,
-                lhs: Box::new(e214),
+                op: Arith::Mul,
+                lhs: Box::new(e203),
                 rhs: Box::new(e217),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e219 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e204),
-                rhs: Box::new(e218),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e220 = expr(
             ExprKind::Atom {
                 atom: Atom::Sum,
-                args: Vec::from([e219]),
+                args: Vec::from([e218]),
                 axis: None,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e221 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e220 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e221 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e219),
+                rhs: Box::new(e220),
+            },
+            shape(&[]),
+            span(0, 2897, 2922),
+        );
         let e222 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e220),
+                lhs: Box::new(e198),
                 rhs: Box::new(e221),
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
         let e223 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e199),
-                rhs: Box::new(e222),
-            },
-            shape(&[]),
-            span(0, 2897, 2922),
-        );
-        let e224 = expr(
             ExprKind::Sym {
                 id: SymId(1),
                 name: "w_y".into(),
@@ -5403,141 +5398,149 @@ pub mod pool_welsch {
             shape(&[dim::d]),
             span(0, 2897, 2922),
         );
-        let e225 = expr(
+        let e224 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e226 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e227 = expr(
+        let e225 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e226 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e225),
+                lhs: Box::new(e224),
+                rhs: Box::new(e225),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e227 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e223),
                 rhs: Box::new(e226),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e228 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e224),
-                rhs: Box::new(e227),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e229 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e230 = expr(
+        let e228 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e229 = expr(
             ExprKind::Pow {
-                base: Box::new(e229),
+                base: Box::new(e228),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e231 = expr(
+        let e230 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e228),
-                rhs: Box::new(e230),
+                lhs: Box::new(e227),
+                rhs: Box::new(e229),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e232 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
-        let e233 = expr(
+        let e231 = expr(ExprKind::Const(-0.5), shape(&[]), span(0, 2897, 2922));
+        let e232 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e234 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e235 = expr(
+        let e233 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e234 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e233),
-                rhs: Box::new(e234),
+                lhs: Box::new(e232),
+                rhs: Box::new(e233),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e236 = expr(
+        let e235 = expr(
             ExprKind::Pow {
-                base: Box::new(e235),
+                base: Box::new(e234),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e237 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e238 = expr(
+        let e236 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e237 = expr(
             ExprKind::Pow {
-                base: Box::new(e237),
+                base: Box::new(e236),
                 p: 2.0,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e239 = expr(
+        let e238 = expr(
             ExprKind::Binary {
                 op: Arith::Div,
-                lhs: Box::new(e236),
+                lhs: Box::new(e235),
+                rhs: Box::new(e237),
+            },
+            shape(&[dim::n, dim::d]),
+            span(0, 2897, 2922),
+        );
+        let e239 = expr(
+            ExprKind::Binary {
+                op: Arith::Mul,
+                lhs: Box::new(e231),
                 rhs: Box::new(e238),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e240 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e232),
-                rhs: Box::new(e239),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e241 = expr(
             ExprKind::Atom {
                 atom: Atom::Exp,
-                args: Vec::from([e240]),
+                args: Vec::from([e239]),
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e242 = expr(
+        let e241 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e231),
-                rhs: Box::new(e241),
+                lhs: Box::new(e230),
+                rhs: Box::new(e240),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e243 = expr(
+        let e242 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
             span(0, 2908, 2909),
         );
-        let e244 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
-        let e245 = expr(
+        let e243 = expr(ExprKind::Var(VarId(0)), shape(&[dim::d]), span(0, 2912, 2913));
+        let e244 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e243),
-                rhs: Box::new(e244),
+                lhs: Box::new(e242),
+                rhs: Box::new(e243),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e246 = expr(
+        let e245 = expr(
             ExprKind::Pow {
-                base: Box::new(e245),
+                base: Box::new(e244),
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
-        let e247 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e246 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e247 = expr(
+            ExprKind::Pow {
+                base: Box::new(e246),
+                p: 2.0,
+            },
+            shape(&[]),
+            span(0, 2897, 2922),
+        );
         let e248 = expr(
             ExprKind::Pow {
                 base: Box::new(e247),
@@ -5547,55 +5550,47 @@ pub mod pool_welsch {
             span(0, 2897, 2922),
         );
         let e249 = expr(
-            ExprKind::Pow {
-                base: Box::new(e248),
-                p: 2.0,
+            ExprKind::Binary {
+                op: Arith::Div,
+                lhs: Box::new(e245),
+                rhs: Box::new(e248),
             },
-            shape(&[]),
+            shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e250 = expr(
             ExprKind::Binary {
-                op: Arith::Div,
-                lhs: Box::new(e246),
+                op: Arith::Mul,
+                lhs: Box::new(e241),
                 rhs: Box::new(e249),
             },
             shape(&[dim::n, dim::d]),
             span(0, 2897, 2922),
         );
         let e251 = expr(
-            ExprKind::Binary {
-                op: Arith::Mul,
-                lhs: Box::new(e242),
-                rhs: Box::new(e250),
-            },
-            shape(&[dim::n, dim::d]),
-            span(0, 2897, 2922),
-        );
-        let e252 = expr(
             ExprKind::Atom {
                 atom: Atom::Sum,
-                args: Vec::from([e251]),
+                args: Vec::from([e250]),
                 axis: None,
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e253 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
-        let e254 = expr(
+        let e252 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 2915, 2920));
+        let e253 = expr(
             ExprKind::Binary {
                 op: Arith::Mul,
-                lhs: Box::new(e252),
-                rhs: Box::new(e253),
+                lhs: Box::new(e251),
+                rhs: Box::new(e252),
             },
             shape(&[]),
             span(0, 2897, 2922),
         );
-        let e255 = expr(
+        let e254 = expr(
             ExprKind::Binary {
                 op: Arith::Sub,
-                lhs: Box::new(e223),
-                rhs: Box::new(e254),
+                lhs: Box::new(e222),
+                rhs: Box::new(e253),
             },
             shape(&[]),
             span(0, 2897, 2922),
@@ -5671,24 +5666,24 @@ pub mod pool_welsch {
                         role: SymRole::W(VarId(0)),
                     },
                 ]),
-                f: e29,
+                f: e28,
                 grad_f: Vec::from([
                     Simplified {
-                        expr: e48,
+                        expr: e47,
                         stop: StopReason::IterationLimit(30),
                         iterations: 30,
                     },
                 ]),
                 grad_l: Vec::from([
                     Simplified {
-                        expr: e67,
+                        expr: e66,
                         stop: StopReason::IterationLimit(30),
                         iterations: 30,
                     },
                 ]),
                 hvp_l: Vec::from([
                     Simplified {
-                        expr: e111,
+                        expr: e110,
                         stop: StopReason::IterationLimit(30),
                         iterations: 30,
                     },
@@ -5696,7 +5691,7 @@ pub mod pool_welsch {
                 hess_l: Some(
                     Vec::from([
                         Simplified {
-                            expr: e156,
+                            expr: e155,
                             stop: StopReason::IterationLimit(30),
                             iterations: 30,
                         },
@@ -5706,12 +5701,12 @@ pub mod pool_welsch {
                 ineqs: Vec::new(),
                 mixed: Vec::from([
                     Simplified {
-                        expr: e198,
+                        expr: e197,
                         stop: StopReason::IterationLimit(30),
                         iterations: 30,
                     },
                     Simplified {
-                        expr: e255,
+                        expr: e254,
                         stop: StopReason::IterationLimit(30),
                         iterations: 30,
                     },
@@ -5798,75 +5793,74 @@ pub mod pool_welsch {
     }
     /// Kernel `Objective`.
     fn k_objective(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(1.0), vec![], &[], span(1, 2145, 2146), env)?;
-        let t1 = step(
+        let t0 = step(Op::Const(1.0), vec![], &[], span(0, 2897, 2922), env)?;
+        let t1 = step(Op::Const(-0.5), vec![], &[], span(0, 2897, 2922), env)?;
+        let t2 = step(
             Op::Param(ParamId(0)),
             vec![],
             &[dim::n, dim::d],
             span(0, 2908, 2909),
             env,
         )?;
-        let t2 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2912, 2913), env)?;
-        let t3 = step(
-            Op::Binary(Arith::Sub),
-            vec![t1, t2],
-            &[dim::n, dim::d],
-            span(0, 2908, 2913),
-            env,
-        )?;
+        let t3 = step(Op::Var(VarId(0)), vec![], &[dim::d], span(0, 2912, 2913), env)?;
         let t4 = step(
-            Op::Pow(2.0),
-            vec![t3],
+            Op::Binary(Arith::Sub),
+            vec![t2, t3],
             &[dim::n, dim::d],
-            span(1, 2154, 2157),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t5 = step(Op::Neg, vec![t4], &[dim::n, dim::d], span(1, 2153, 2157), env)?;
-        let t6 = step(Op::Const(2.0), vec![], &[], span(1, 2161, 2162), env)?;
-        let t7 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2915, 2920), env)?;
-        let t8 = step(Op::Pow(2.0), vec![t7], &[], span(1, 2165, 2172), env)?;
+        let t5 = step(
+            Op::Pow(2.0),
+            vec![t4],
+            &[dim::n, dim::d],
+            span(0, 2897, 2922),
+            env,
+        )?;
+        let t6 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 2915, 2920), env)?;
+        let t7 = step(Op::Pow(2.0), vec![t6], &[], span(0, 2897, 2922), env)?;
+        let t8 = step(
+            Op::Binary(Arith::Div),
+            vec![t5, t7],
+            &[dim::n, dim::d],
+            span(0, 2897, 2922),
+            env,
+        )?;
         let t9 = step(
             Op::Binary(Arith::Mul),
-            vec![t6, t8],
-            &[],
-            span(1, 2160, 2173),
+            vec![t1, t8],
+            &[dim::n, dim::d],
+            span(0, 2897, 2922),
             env,
         )?;
         let t10 = step(
-            Op::Binary(Arith::Div),
-            vec![t5, t9],
-            &[dim::n, dim::d],
-            span(1, 2153, 2173),
-            env,
-        )?;
-        let t11 = step(
             Op::Atom {
                 atom: Atom::Exp,
                 axis: None,
             },
-            vec![t10],
+            vec![t9],
             &[dim::n, dim::d],
-            span(1, 2149, 2174),
+            span(0, 2897, 2922),
+            env,
+        )?;
+        let t11 = step(
+            Op::Binary(Arith::Sub),
+            vec![t0, t10],
+            &[dim::n, dim::d],
+            span(0, 2897, 2922),
             env,
         )?;
         let t12 = step(
-            Op::Binary(Arith::Sub),
-            vec![t0, t11],
-            &[dim::n, dim::d],
-            span(0, 2901, 2921),
-            env,
-        )?;
-        let t13 = step(
             Op::Atom {
                 atom: Atom::Sum,
                 axis: None,
             },
-            vec![t12],
+            vec![t11],
             &[],
             span(0, 2897, 2922),
             env,
         )?;
-        Ok(vec![t13])
+        Ok(vec![t12])
     }
     /// Kernel `Gradient`.
     fn k_gradient(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -6112,7 +6106,7 @@ pub mod pool_welsch {
         )?;
         let t8 = step(
             Op::Binary(Arith::Div),
-            vec![t7.clone(), t4.clone()],
+            vec![t7, t4.clone()],
             &[dim::n, dim::d],
             span(0, 2897, 2922),
             env,
@@ -6178,7 +6172,7 @@ pub mod pool_welsch {
         )?;
         let t17 = step(
             Op::Binary(Arith::Div),
-            vec![t10, t4.clone()],
+            vec![t10.clone(), t4],
             &[dim::n, dim::d],
             span(0, 2897, 2922),
             env,
@@ -6236,51 +6230,25 @@ pub mod pool_welsch {
             env,
         )?;
         let t25 = step(Op::Neg, vec![t24], &[dim::d], span(0, 2897, 2922), env)?;
-        let t26 = step(Op::Const(1.0), vec![], &[], span(1, 2145, 2146), env)?;
-        let t27 = step(Op::Neg, vec![t7], &[dim::n, dim::d], span(1, 2153, 2157), env)?;
-        let t28 = step(Op::Const(2.0), vec![], &[], span(1, 2161, 2162), env)?;
-        let t29 = step(
-            Op::Binary(Arith::Mul),
-            vec![t28, t4],
-            &[],
-            span(1, 2160, 2173),
-            env,
-        )?;
-        let t30 = step(
-            Op::Binary(Arith::Div),
-            vec![t27, t29],
-            &[dim::n, dim::d],
-            span(1, 2153, 2173),
-            env,
-        )?;
-        let t31 = step(
-            Op::Atom {
-                atom: Atom::Exp,
-                axis: None,
-            },
-            vec![t30],
-            &[dim::n, dim::d],
-            span(1, 2149, 2174),
-            env,
-        )?;
-        let t32 = step(
+        let t26 = step(Op::Const(1.0), vec![], &[], span(0, 2897, 2922), env)?;
+        let t27 = step(
             Op::Binary(Arith::Sub),
-            vec![t26, t31],
+            vec![t26, t10],
             &[dim::n, dim::d],
-            span(0, 2901, 2921),
+            span(0, 2897, 2922),
             env,
         )?;
-        let t33 = step(
+        let t28 = step(
             Op::Atom {
                 atom: Atom::Sum,
                 axis: None,
             },
-            vec![t32],
+            vec![t27],
             &[],
             span(0, 2897, 2922),
             env,
         )?;
-        Ok(vec![t22, t25, t33])
+        Ok(vec![t22, t25, t28])
     }
     /// Kernel `Mixed`.
     fn k_mixed(env: &Env) -> Result<Vec<Tensor>, EvalError> {
@@ -6636,7 +6604,7 @@ pub mod pool_truncated_quadratic {
             shape(&[dim::d]),
             span(0, 3095, 3112),
         );
-        let e12 = expr(ExprKind::Const(0.5), shape(&[]), span(1, 2358, 2361));
+        let e12 = expr(ExprKind::Const(0.5), shape(&[]), span(0, 3043, 3081));
         let e13 = expr(
             ExprKind::Param(ParamId(0)),
             shape(&[dim::n, dim::d]),
@@ -6650,7 +6618,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e14),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 3067, 3072),
+            span(0, 3043, 3081),
         );
         let e16 = expr(
             ExprKind::Pow {
@@ -6658,7 +6626,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[dim::n, dim::d]),
-            span(1, 2372, 2375),
+            span(0, 3043, 3081),
         );
         let e17 = expr(ExprKind::Param(ParamId(1)), shape(&[]), span(0, 3074, 3079));
         let e18 = expr(
@@ -6667,7 +6635,7 @@ pub mod pool_truncated_quadratic {
                 p: 2.0,
             },
             shape(&[]),
-            span(1, 2377, 2384),
+            span(0, 3043, 3081),
         );
         let e19 = expr(
             ExprKind::Atom {
@@ -6676,7 +6644,7 @@ pub mod pool_truncated_quadratic {
                 axis: None,
             },
             shape(&[dim::n, dim::d]),
-            span(1, 2364, 2385),
+            span(0, 3043, 3081),
         );
         let e20 = expr(
             ExprKind::Binary {
@@ -6685,7 +6653,7 @@ pub mod pool_truncated_quadratic {
                 rhs: Box::new(e19),
             },
             shape(&[dim::n, dim::d]),
-            span(0, 3047, 3080),
+            span(0, 3043, 3081),
         );
         let e21 = expr(
             ExprKind::Atom {
@@ -7132,22 +7100,22 @@ pub mod pool_truncated_quadratic {
                 grad_f: Vec::from([
                     Simplified {
                         expr: e34,
-                        stop: StopReason::NodeLimit(27782),
-                        iterations: 28,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
                     },
                 ]),
                 grad_l: Vec::from([
                     Simplified {
                         expr: e47,
-                        stop: StopReason::NodeLimit(27782),
-                        iterations: 28,
+                        stop: StopReason::IterationLimit(30),
+                        iterations: 30,
                     },
                 ]),
                 hvp_l: Vec::from([
                     Simplified {
                         expr: e57,
                         stop: StopReason::Saturated,
-                        iterations: 11,
+                        iterations: 10,
                     },
                 ]),
                 hess_l: Some(
@@ -7255,7 +7223,7 @@ pub mod pool_truncated_quadratic {
     }
     /// Kernel `Objective`.
     fn k_objective(env: &Env) -> Result<Vec<Tensor>, EvalError> {
-        let t0 = step(Op::Const(0.5), vec![], &[], span(1, 2358, 2361), env)?;
+        let t0 = step(Op::Const(0.5), vec![], &[], span(0, 3043, 3081), env)?;
         let t1 = step(
             Op::Param(ParamId(0)),
             vec![],
@@ -7268,18 +7236,18 @@ pub mod pool_truncated_quadratic {
             Op::Binary(Arith::Sub),
             vec![t1, t2],
             &[dim::n, dim::d],
-            span(0, 3067, 3072),
+            span(0, 3043, 3081),
             env,
         )?;
         let t4 = step(
             Op::Pow(2.0),
             vec![t3],
             &[dim::n, dim::d],
-            span(1, 2372, 2375),
+            span(0, 3043, 3081),
             env,
         )?;
         let t5 = step(Op::Param(ParamId(1)), vec![], &[], span(0, 3074, 3079), env)?;
-        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(1, 2377, 2384), env)?;
+        let t6 = step(Op::Pow(2.0), vec![t5], &[], span(0, 3043, 3081), env)?;
         let t7 = step(
             Op::Atom {
                 atom: Atom::Minimum,
@@ -7287,14 +7255,14 @@ pub mod pool_truncated_quadratic {
             },
             vec![t4, t6],
             &[dim::n, dim::d],
-            span(1, 2364, 2385),
+            span(0, 3043, 3081),
             env,
         )?;
         let t8 = step(
             Op::Binary(Arith::Mul),
             vec![t0, t7],
             &[dim::n, dim::d],
-            span(0, 3047, 3080),
+            span(0, 3043, 3081),
             env,
         )?;
         let t9 = step(
@@ -7512,7 +7480,7 @@ pub mod pool_truncated_quadratic {
             env,
         )?;
         let t13 = step(Op::Neg, vec![t12], &[dim::d], span(0, 3043, 3081), env)?;
-        let t14 = step(Op::Const(0.5), vec![], &[], span(1, 2358, 2361), env)?;
+        let t14 = step(Op::Const(0.5), vec![], &[], span(0, 3043, 3081), env)?;
         let t15 = step(
             Op::Atom {
                 atom: Atom::Minimum,
@@ -7520,14 +7488,14 @@ pub mod pool_truncated_quadratic {
             },
             vec![t5, t1],
             &[dim::n, dim::d],
-            span(1, 2364, 2385),
+            span(0, 3043, 3081),
             env,
         )?;
         let t16 = step(
             Op::Binary(Arith::Mul),
             vec![t14, t15],
             &[dim::n, dim::d],
-            span(0, 3047, 3080),
+            span(0, 3043, 3081),
             env,
         )?;
         let t17 = step(
