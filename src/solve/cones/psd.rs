@@ -29,6 +29,8 @@
 //! for blocks of modest size, where the `O(n³)` work per iteration is small
 //! beside the KKT factorisation's `O(n⁶)`.
 
+use std::cell::RefCell;
+
 use faer::linalg::matmul::matmul;
 use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
 use faer::{Accum, Mat, MatRef, Par, Side};
@@ -54,6 +56,25 @@ pub struct PsdCone {
     s: Vec<f64>,
     /// Set by [`Cone::linearise_complementarity`]: `H` is then this, not `w ⊛ w`.
     linearised: Option<Linearised>,
+    /// [`Cone::mul_hs`]'s matrices, kept: the refinement calls it on every
+    /// pass, and at n = 10 its four `n × n` allocations cost about what its
+    /// products do (boxed, so the cone enum's variants stay small).
+    hs_work: Box<RefCell<HsWork>>,
+}
+
+/// The `n × n` scratch of [`Cone::mul_hs`]: `X`, and the two products of
+/// each congruence.
+#[derive(Clone, Debug)]
+struct HsWork {
+    x: Mat<f64>,
+    t: Mat<f64>,
+    u: Mat<f64>,
+}
+
+impl HsWork {
+    fn new(n: usize) -> Self {
+        HsWork { x: Mat::zeros(n, n), t: Mat::zeros(n, n), u: Mat::zeros(n, n) }
+    }
 }
 
 /// Complementarity linearised at the final `(S, Z)`: with `V = S − Z = Q diag(v) Qᵀ`,
@@ -86,6 +107,13 @@ fn index(n: usize, i: usize, j: usize) -> usize {
 /// `mat(v)`, the symmetric matrix of svec `v`.
 fn mat(n: usize, v: &[f64]) -> Mat<f64> {
     let mut x = Mat::zeros(n, n);
+    mat_into(v, &mut x);
+    x
+}
+
+/// [`mat`] into `x` (`n × n`), every entry written.
+fn mat_into(v: &[f64], x: &mut Mat<f64>) {
+    let n = x.nrows();
     let mut k = 0;
     for j in 0..n {
         x[(j, j)] = v[k];
@@ -97,7 +125,6 @@ fn mat(n: usize, v: &[f64]) -> Mat<f64> {
             k += 1;
         }
     }
-    x
 }
 
 /// `out = svec((X + Xᵀ)/2)`.
@@ -117,6 +144,14 @@ fn svec(x: MatRef<'_, f64>, out: &mut [f64]) {
 /// `A X Aᵀ`.
 fn congruence(a: MatRef<'_, f64>, x: MatRef<'_, f64>) -> Mat<f64> {
     a * x * a.transpose()
+}
+
+/// [`congruence`] into `out`, through `t = A X`: the same two products as
+/// faer's operators (same kernels, same parallelism), so the same bits.
+fn congruence_into(a: MatRef<'_, f64>, x: MatRef<'_, f64>, t: &mut Mat<f64>, out: &mut Mat<f64>) {
+    let par = faer::get_global_parallelism();
+    matmul(t.as_mut(), Accum::Replace, a, x, 1.0, par);
+    matmul(out.as_mut(), Accum::Replace, t.as_ref(), a.transpose(), 1.0, par);
 }
 
 /// `svec(A ∘ B) = svec((AB + BA)/2)` into `out`.
@@ -191,6 +226,7 @@ impl PsdCone {
             lambda: vec![1.0; n],
             s: vec![0.0; n * (n + 1) / 2],
             linearised: None,
+            hs_work: Box::new(RefCell::new(HsWork::new(n))),
         };
         c.set_identity_scaling();
         c
@@ -282,16 +318,26 @@ impl Cone for PsdCone {
     }
     /// `y = svec(w X w)` (or the linearised `Q(G ⊙ QᵀXQ)Qᵀ`).
     fn mul_hs(&self, y: &mut [f64], x: &[f64]) {
-        let xm = mat(self.n, x);
-        let out = match &self.linearised {
+        let mut work = self.hs_work.borrow_mut();
+        let HsWork { x: xm, t, u } = &mut *work;
+        mat_into(x, xm);
+        match &self.linearised {
             Some(l) => {
-                let inner = congruence(l.q.transpose(), xm.as_ref());
-                let scaled = Mat::from_fn(self.n, self.n, |i, j| l.g[(i, j)] * inner[(i, j)]);
-                congruence(l.q.as_ref(), scaled.as_ref())
+                congruence_into(l.q.transpose(), xm.as_ref(), t, u);
+                for j in 0..self.n {
+                    for i in 0..self.n {
+                        xm[(i, j)] = l.g[(i, j)] * u[(i, j)];
+                    }
+                }
+                congruence_into(l.q.as_ref(), xm.as_ref(), t, u);
             }
-            None => congruence(self.r.as_ref(), congruence(self.r.transpose(), xm.as_ref()).as_ref()),
-        };
-        svec(out.as_ref(), y);
+            None => {
+                congruence_into(self.r.transpose(), xm.as_ref(), t, u);
+                congruence_into(self.r.as_ref(), u.as_ref(), t, xm);
+                std::mem::swap(u, xm);
+            }
+        }
+        svec(u.as_ref(), y);
     }
     /// `svec(Λ²)`.
     fn affine_ds(&self, ds: &mut [f64]) {
