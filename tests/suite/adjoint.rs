@@ -122,3 +122,35 @@ fn random_smooth_unconstrained_equality_and_inequality_nodes() {
         adjoint_identity(&ball, &json!({"x": x, "alpha": 1.5}), &vector(&mut rng, "y", 2), &mut rng, 1e-6);
     }
 }
+
+/// The exponential and PSD cones (issue 16): log-sum-exp with an ℓ₁ term (an
+/// exponential-cone program: the ℓ₁ term makes it conic), and the nearest PSD
+/// matrix to a positive definite `cA`, whose PSD block is interior at the
+/// optimum (X = cA: the cone's linearisation at a point where Z = 0). The
+/// exponential-cone program's difference step is 1e-3: its points are not
+/// polished (accurate to ≈ 1e-9), which a step of 1e-6 would amplify to
+/// ≈ 1e-3 in the quotient, past the tolerance (measured: 2% off); the
+/// truncation error at 1e-3 is O(h²).
+#[test]
+fn random_exp_and_psd_cone_nodes() {
+    let mut rng = Rng(104);
+    let c = ddn::compile(
+        "cones.ddn",
+        "node lse(A: real[m, n], b: real[m]) -> x: real[n] {
+            minimize log_sum_exp(A @ x + b) + norm1(x) / 4 + sum_squares(x) / 2
+        }
+        node nearest_psd(A: sym[n, n], c: real) -> X: psd[n, n] {
+            minimize sum_squares(X - c * A)
+        }",
+    );
+    let (lse, psd) = (&c.analysed(0).expect("lse"), &c.analysed(1).expect("nearest_psd"));
+    for _ in 0..3 {
+        let inputs = json!({"A": rng.mat(5, 3), "b": rng.vec(5)});
+        adjoint_identity(lse, &inputs, &vector(&mut rng, "x", 3), &mut rng, 1e-3);
+        let n = 3;
+        let a = rng.spd(n, 0.5);
+        let cot: Vec<f64> = rng.vec(n * n);
+        let cot = vec![("X".to_string(), Tensor::matrix(n, n, cot))];
+        adjoint_identity(psd, &json!({"A": a, "c": 1.0 + 0.3 * rng.next().abs()}), &cot, &mut rng, 1e-6);
+    }
+}
