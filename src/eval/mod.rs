@@ -12,7 +12,8 @@ mod tensor;
 mod vjp;
 
 pub use tensor::{
-    broadcast_data, broadcast_index, broadcast_indices, broadcast_shape, matmul_dims, unbroadcast_data, Tensor,
+    broadcast_data, broadcast_index, broadcast_indices, broadcast_shape, matmul_dims, overwrite_tensors,
+    unbroadcast_data, Tensor,
 };
 pub use vjp::{broadcast_to, unbroadcast, vjp, Grads};
 

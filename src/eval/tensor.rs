@@ -93,6 +93,27 @@ impl Tensor {
     }
 }
 
+/// `out` made the tensors of `parts` (shape, entries), in order, reusing the
+/// buffers `out` already has: a caller that fills the same shapes on every
+/// call (a kernel's inputs or outputs at each Newton iterate) allocates
+/// nothing after the first.
+pub fn overwrite_tensors<'a>(out: &mut Vec<Tensor>, parts: impl IntoIterator<Item = (&'a [usize], &'a [f64])>) {
+    let mut count = 0;
+    for (shape, data) in parts {
+        match out.get_mut(count) {
+            Some(t) => {
+                t.shape.clear();
+                t.shape.extend_from_slice(shape);
+                t.data.clear();
+                t.data.extend_from_slice(data);
+            }
+            None => out.push(Tensor { shape: shape.to_vec(), data: data.to_vec() }),
+        }
+        count += 1;
+    }
+    out.truncate(count);
+}
+
 /// The shapes of numpy's `a @ b` for ranks 1 and 2, viewed as matrices: a vector
 /// is a row on the left and a column on the right. Returns `(m, k, n)` with `a`
 /// as m × k and `b` as k × n, and the result's shape (a vector · vector is a scalar).

@@ -19,7 +19,7 @@ use super::layout::Layout;
 use super::plan::{plan, Plan};
 use super::shims::{Call, Failure, BINARY, STATUS, UNARY};
 use super::JitError;
-use crate::eval::{Env, EvalError, Op, Tensor};
+use crate::eval::{overwrite_tensors, Env, EvalError, Op, Tensor};
 use crate::kernel::Tape;
 
 /// The JIT module of one compilation; its code is freed when the last
@@ -146,18 +146,12 @@ impl JitProgram {
                 Some(Failure::Step) | None => return self.interpreted(env, out),
             }
         }
-        let outputs = &self.program.outputs;
-        out.truncate(outputs.len());
-        for (k, o) in outputs.iter().enumerate() {
-            match out.get_mut(k) {
-                Some(t) => {
-                    t.shape.clone_from(&self.layout.shapes[o.index()]);
-                    t.data.clear();
-                    t.data.extend_from_slice(self.layout.slice(arena, inputs, o.index()));
-                }
-                None => out.push(self.layout.tensor(arena, inputs, o.index())),
-            }
-        }
+        let arena = &*arena;
+        let parts = self.program.outputs.iter().map(|o| {
+            let k = o.index();
+            (&self.layout.shapes[k][..], self.layout.slice(arena, inputs, k))
+        });
+        overwrite_tensors(out, parts);
         Ok(())
     }
 

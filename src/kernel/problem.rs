@@ -20,7 +20,7 @@ use faer::Mat;
 
 use super::{KernelId, Kernels};
 use crate::eval::Bound;
-use crate::eval::{concrete, spread, Env, Tensor};
+use crate::eval::{concrete, overwrite_tensors, spread, Env, Tensor};
 use crate::ir::Node;
 use crate::linalg::with_kept;
 use crate::smooth::{DomainError, NewtonPass, SmoothProblem};
@@ -136,21 +136,12 @@ fn unflatten(flat: &[f64], shapes: &[Vec<usize>]) -> Vec<Tensor> {
 
 /// [`unflatten`] into `tensors`, whose buffers are reused.
 fn unflatten_into(flat: &[f64], shapes: &[Vec<usize>], tensors: &mut Vec<Tensor>) {
-    tensors.truncate(shapes.len());
-    let mut at = 0;
-    for (k, s) in shapes.iter().enumerate() {
-        let n = entries(s);
-        let part = &flat[at..at + n];
-        at += n;
-        match tensors.get_mut(k) {
-            Some(t) => {
-                t.shape.clone_from(s);
-                t.data.clear();
-                t.data.extend_from_slice(part);
-            }
-            None => tensors.push(Tensor { shape: s.clone(), data: part.to_vec() }),
-        }
-    }
+    let ends = shapes.iter().scan(0, |at, s| {
+        *at += entries(s);
+        Some(*at)
+    });
+    let parts = shapes.iter().zip(ends).map(|(s, end)| (&s[..], &flat[end - entries(s)..end]));
+    overwrite_tensors(tensors, parts);
 }
 
 impl<'a> NodeProblem<'a> {
