@@ -440,9 +440,11 @@ mod tests {
     use faer::sparse::linalg::SupernodalThreshold;
     use faer::{Conj, MatMut};
 
-    /// Both hand-written solves against faer's own `LdltRef` solve, on one
-    /// quasi-definite matrix factored simplicially and supernodally: a dense
-    /// positive 16 × 16 block coupled to a negative diagonal block of 40 rows.
+    /// Both hand-written solves against faer's own `LdltRef` solve, and the
+    /// factorisation from the once-permuted pattern against faer's
+    /// `factorize_numeric_ldlt`, on one quasi-definite matrix factored
+    /// simplicially and supernodally: a dense positive 16 × 16 block coupled
+    /// to a negative diagonal block of 40 rows.
     #[test]
     fn own_solves_match_faers() {
         let (nx, dim) = (16, 56);
@@ -485,6 +487,36 @@ mod tests {
             symbolic
                 .factorize_numeric_ldlt(&mut l_values, a, Side::Upper, reg, Par::Seq, stack, Default::default())
                 .unwrap();
+            // `refactor`'s way: the pattern permuted once (`permuted`), the
+            // values scattered by `position`, the factor's own numeric
+            // factorisation: faer's factor, bit for bit.
+            let (p_pattern, position, p_signs) = permuted(&pattern, &symbolic, &signs).unwrap();
+            let mut p_vals = vec![0.0; vals.len()];
+            for (&k, &v) in position.iter().zip(&vals) {
+                p_vals[k] = v;
+            }
+            let p_reg = LdltRegularization { dynamic_regularization_signs: Some(&p_signs), ..reg };
+            let mut own = vec![0.0; symbolic.len_val()];
+            let (pa, stack) = (SparseColMatRef::new(p_pattern.as_ref(), &p_vals), MemStack::new(&mut mem));
+            let ok = match symbolic.raw() {
+                SymbolicCholeskyRaw::Simplicial(s) => {
+                    simplicial::factorize_simplicial_numeric_ldlt(&mut own, pa, p_reg, s, stack).is_ok()
+                }
+                SymbolicCholeskyRaw::Supernodal(s) => supernodal::factorize_supernodal_numeric_ldlt(
+                    &mut own,
+                    pa,
+                    p_reg,
+                    s,
+                    Par::Seq,
+                    stack,
+                    Default::default(),
+                )
+                .is_ok(),
+            };
+            assert!(
+                ok && own.iter().zip(&l_values).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "supernodal {supernodal}"
+            );
             let mut want = b.clone();
             let rhs = MatMut::from_column_major_slice_mut(&mut want, dim, 1);
             let ldlt = LdltRef::new(&symbolic, &l_values);
