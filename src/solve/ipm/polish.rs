@@ -442,8 +442,9 @@ fn absolute_error(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64]
 /// `Δz_ℐ` is of order `1/H_ℐ` either way), the matrix the dual active-set
 /// method's backward pass uses too.
 fn active_set(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work, crossover: bool) -> bool {
-    let before = absolute_error(prob, ws, &mut w.res, &ws.x, &ws.s, &ws.z);
-    if before.is_nan() || (!crossover && before <= ws.solver.settings.tol_gap_abs) {
+    // (A crossover's starting point is not a solution: nothing to compare.)
+    let before = if crossover { f64::INFINITY } else { absolute_error(prob, ws, &mut w.res, &ws.x, &ws.s, &ws.z) };
+    if before.is_nan() || before <= ws.solver.settings.tol_gap_abs {
         return false;
     }
     // The guess, in the equilibrated units (s̃ = E s, z̃ = c E⁻¹ z), where the
@@ -500,11 +501,10 @@ fn active_set(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work, crossover: b
     let mut info = ws.info.clone();
     measure(prob, ws, &mut w.res, &w.x, &w.s, &w.z, &mut info);
     let status = info.solved_status(&ws.solver.settings);
-    let after = absolute_error(prob, ws, &mut w.res, &w.x, &w.s, &w.z);
     let kept = if crossover {
-        status == Status::Optimal && after.is_finite()
+        status == Status::Optimal
     } else {
-        rank(status) >= rank(ws.status) && after < before
+        rank(status) >= rank(ws.status) && absolute_error(prob, ws, &mut w.res, &w.x, &w.s, &w.z) < before
     };
     if !kept {
         return false;

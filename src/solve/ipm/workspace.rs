@@ -168,15 +168,13 @@ impl Workspace {
     }
 
     /// The crossover at the iterate the interior point method stopped at:
-    /// its point mapped back and measured, then the active-set polish
-    /// (`polish::cross_over`). True if its point was kept (`Optimal` by the
-    /// solver's own criteria measured there), which is then the workspace's
-    /// with the KKT factorisation at it; false leaves the iterate as it was,
-    /// for the iterations to go on.
+    /// its point mapped back, then the active-set polish
+    /// (`polish::cross_over`, which measures its own point). True if its
+    /// point was kept (`Optimal` by the solver's own criteria measured
+    /// there), which is then the workspace's with the KKT factorisation at
+    /// it; false leaves the iterate as it was, for the iterations to go on.
     fn cross_over(&mut self, prob: &ConeProgram) -> bool {
         self.map_back(Status::Optimal);
-        polish::measure_returned(prob, self);
-        self.status = self.info.solved_status(&self.solver.settings);
         if !polish::cross_over(prob, self) {
             return false;
         }
