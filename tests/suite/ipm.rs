@@ -228,13 +228,8 @@ fn lp_with_an_equality_row() {
     assert_eq!(sol.s[0], 0.0, "a zero-cone slack is exactly 0");
 }
 
-/// `min ½‖x − c‖² s.t. l ≤ x ≤ u` is the projection `clamp(c, l, u)`, with
-/// multipliers `max(c − u, 0)` on the upper and `max(l − c, 0)` on the lower
-/// bounds.
-#[test]
-fn box_qp_is_a_clamp() {
-    let c = [2.0, -3.0, 0.25, 0.9];
-    let (l, u) = (-1.0, 1.0);
+/// `min ½‖x − c‖² s.t. l ≤ x ≤ u`: rows `x ≤ u`, then `−x ≤ −l`.
+fn box_qp(c: &[f64], l: f64, u: f64) -> ConeProgram {
     let n = c.len();
     let mut prob = ConeProgram {
         p: Triplets::new(n, n),
@@ -242,7 +237,7 @@ fn box_qp_is_a_clamp() {
         a: Triplets::new(2 * n, n),
         b: vec![0.0; 2 * n],
         cones: vec![ConeBlock::Nonneg(2 * n)],
-        c0: 0.5 * dot(&c, &c),
+        c0: 0.5 * dot(c, c),
     };
     for j in 0..n {
         prob.p.push(j, j, 1.0);
@@ -251,6 +246,17 @@ fn box_qp_is_a_clamp() {
         prob.a.push(n + j, j, -1.0); // −x ≤ −l
         prob.b[n + j] = -l;
     }
+    prob
+}
+
+/// `min ½‖x − c‖² s.t. l ≤ x ≤ u` is the projection `clamp(c, l, u)`, with
+/// multipliers `max(c − u, 0)` on the upper and `max(l − c, 0)` on the lower
+/// bounds.
+#[test]
+fn box_qp_is_a_clamp() {
+    let c = [2.0, -3.0, 0.25, 0.9];
+    let (l, u) = (-1.0, 1.0);
+    let prob = box_qp(&c, l, u);
     let sol = solve_every_path(&prob);
     assert_eq!(sol.status, Status::Optimal);
     let want: Vec<f64> = c.iter().map(|v| v.clamp(l, u)).collect();
@@ -280,19 +286,7 @@ fn crossover_returns_the_active_sets_exact_point() {
             }
         })
         .collect();
-    let mut prob = ConeProgram {
-        p: Triplets::new(n, n),
-        q: c.iter().map(|v| -v).collect(),
-        a: Triplets::new(2 * n, n),
-        b: vec![1.0; 2 * n],
-        cones: vec![ConeBlock::Nonneg(2 * n)],
-        c0: 0.0,
-    };
-    for j in 0..n {
-        prob.p.push(j, j, 1.0);
-        prob.a.push(j, j, 1.0);
-        prob.a.push(n + j, j, -1.0);
-    }
+    let prob = box_qp(&c, -1.0, 1.0);
     let sol = solve(&prob, &Settings::default()).unwrap();
     assert_eq!(sol.status, Status::Optimal);
     assert_kkt(&prob, &sol);
