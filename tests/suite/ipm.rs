@@ -228,13 +228,8 @@ fn lp_with_an_equality_row() {
     assert_eq!(sol.s[0], 0.0, "a zero-cone slack is exactly 0");
 }
 
-/// `min ½‖x − c‖² s.t. l ≤ x ≤ u` is the projection `clamp(c, l, u)`, with
-/// multipliers `max(c − u, 0)` on the upper and `max(l − c, 0)` on the lower
-/// bounds.
-#[test]
-fn box_qp_is_a_clamp() {
-    let c = [2.0, -3.0, 0.25, 0.9];
-    let (l, u) = (-1.0, 1.0);
+/// `min ½‖x − c‖² s.t. l ≤ x ≤ u`: rows `x ≤ u`, then `−x ≤ −l`.
+fn box_qp(c: &[f64], l: f64, u: f64) -> ConeProgram {
     let n = c.len();
     let mut prob = ConeProgram {
         p: Triplets::new(n, n),
@@ -242,7 +237,7 @@ fn box_qp_is_a_clamp() {
         a: Triplets::new(2 * n, n),
         b: vec![0.0; 2 * n],
         cones: vec![ConeBlock::Nonneg(2 * n)],
-        c0: 0.5 * dot(&c, &c),
+        c0: 0.5 * dot(c, c),
     };
     for j in 0..n {
         prob.p.push(j, j, 1.0);
@@ -251,6 +246,17 @@ fn box_qp_is_a_clamp() {
         prob.a.push(n + j, j, -1.0); // −x ≤ −l
         prob.b[n + j] = -l;
     }
+    prob
+}
+
+/// `min ½‖x − c‖² s.t. l ≤ x ≤ u` is the projection `clamp(c, l, u)`, with
+/// multipliers `max(c − u, 0)` on the upper and `max(l − c, 0)` on the lower
+/// bounds.
+#[test]
+fn box_qp_is_a_clamp() {
+    let c = [2.0, -3.0, 0.25, 0.9];
+    let (l, u) = (-1.0, 1.0);
+    let prob = box_qp(&c, l, u);
     let sol = solve_every_path(&prob);
     assert_eq!(sol.status, Status::Optimal);
     let want: Vec<f64> = c.iter().map(|v| v.clamp(l, u)).collect();
@@ -260,6 +266,40 @@ fn box_qp_is_a_clamp() {
     assert_close(&sol.z, &[z_upper, z_lower].concat(), "z");
     let dist2: f64 = c.iter().zip(&want).map(|(a, b)| (a - b) * (a - b)).sum();
     assert!((sol.info.primal_objective - 0.5 * dist2).abs() < REF_TOL, "c0 is included");
+}
+
+/// The crossover (a strictly complementary QP, its active set clear before
+/// the IPM's own tests hold): the point returned is the active set's, with
+/// `s ∘ z = 0` exactly, `Optimal`, the clamp of `c` to rounding, and reached in
+/// fewer iterations than the IPM takes without the active-set solve.
+#[test]
+fn crossover_returns_the_active_sets_exact_point() {
+    let n = 40;
+    // |c_j| in [0, 2.2], none within 0.05 of the bounds ±1.
+    let c: Vec<f64> = (0..n)
+        .map(|j| {
+            let v = 2.2 * (0.7 * j as f64 + 0.3).sin();
+            if (v.abs() - 1.0).abs() < 0.05 {
+                v * 1.2
+            } else {
+                v
+            }
+        })
+        .collect();
+    let prob = box_qp(&c, -1.0, 1.0);
+    let sol = solve(&prob, &Settings::default()).unwrap();
+    assert_eq!(sol.status, Status::Optimal);
+    assert_kkt(&prob, &sol);
+    for (s, z) in sol.s.iter().zip(&sol.z) {
+        assert_eq!(s * z, 0.0, "complementarity exact at the active set's point");
+    }
+    let want: Vec<f64> = c.iter().map(|v| v.clamp(-1.0, 1.0)).collect();
+    let err = sol.x.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(err < 1e-12, "x off the clamp by {err:e}");
+    let plain = Settings { polish_active_set: false, ..Settings::default() };
+    let ipm = solve(&prob, &plain).unwrap();
+    assert_eq!(ipm.status, Status::Optimal);
+    assert!(sol.info.iterations < ipm.info.iterations, "{} vs {}", sol.info.iterations, ipm.info.iterations);
 }
 
 /// `min ‖x − c‖² s.t. ‖x‖ ≤ r` with `‖c‖ > r`: `x = r c/‖c‖`, value

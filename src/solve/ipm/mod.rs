@@ -15,6 +15,17 @@
 //!    `σμe` plus Mehrotra's second-order correction), taken with 0.99 of the
 //!    step to the boundary.
 //!
+//! On an LP or QP (zero and orthant cones only) with the active-set polish
+//! on, an iterate whose active set is identified (`Solver::identified`:
+//! every orthant row's `s̃ᵢ` and `z̃ᵢ` far apart) is handed to a crossover
+//! (`Workspace::solve`): the active set's equality-constrained KKT system
+//! solved as the polish solves it (`polish.rs`), its point returned when the
+//! solver's own criteria, measured there, rate it `Optimal`, and that set's
+//! factorisation kept for the backward pass; otherwise the iterations go on
+//! from the same iterate (at most `MAX_CROSSOVERS` tries, the second after
+//! `μ` fell a hundredfold). This removes the last iterations, the
+//! refactorisation at the final iterate and the chord polish.
+//!
 //! The data are equilibrated first (`data`); all measures are reported in
 //! the original units. The initial point is Clarabel's: with `W = I`, the
 //! least-squares `(x, s)` and `z`, shifted into the cone interiors.
@@ -43,7 +54,7 @@ use residuals::Residuals;
 use summary::{Measures, Tolerances};
 use variables::Variables;
 
-use crate::solve::cones::Cones;
+use crate::solve::cones::{AnyCone, Cones};
 use crate::solve::program::ConeProgram;
 use crate::solve::SolveError;
 
@@ -143,6 +154,22 @@ const BARRIER_BACKTRACK: f64 = 0.8;
 /// too, at 0.5 it passes.
 const CORRECTOR_MIN_FRACTION: f64 = 0.5;
 
+/// At most this many crossovers per solve (each costs a factorisation when
+/// its point is not kept).
+const MAX_CROSSOVERS: u32 = 2;
+
+/// The identification test of a crossover ([`Solver::identified`]). On the
+/// side-by-side QP at n = 200 (docs/benchmarks.md, session 13) the first
+/// iterate to pass at 0.05 is the fifth, whose active set is already right
+/// (at 1e-3, the seventh); the Maros–Mészáros, Netlib and CBLIB verdicts are
+/// the same with and without crossovers at 0.05 (at 0.5 QGROW7's gap rose to
+/// 1.3e-9, from 6.8e-10).
+const CROSSOVER_RATIO: f64 = 0.05;
+
+/// A second crossover waits until `μ` has fallen by this factor since the
+/// first.
+const CROSSOVER_MU_FALL: f64 = 1e-2;
+
 /// The solver state, every workspace sized once.
 #[derive(Debug)]
 struct Solver {
@@ -168,6 +195,24 @@ struct Solver {
     best: Variables,
     best_measures: Measures,
     best_merit: f64,
+    /// The loop's state, kept so that it can be taken up again after a
+    /// crossover: the next iteration's number, the last step length, and
+    /// whether a nonsymmetric cone switched to the dual scaling.
+    iter: u32,
+    alpha: f64,
+    dual_scaling: bool,
+    /// Crossovers left, and `μ` at the last one.
+    crossovers: u32,
+    crossover_mu: f64,
+}
+
+/// How the iterations ended: with a status, or at an iterate whose active set
+/// is identified (see [`Solver::identified`]), for the caller to try; the
+/// iterations can then go on ([`Solver::iterate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Done(Status),
+    Identified,
 }
 
 impl Solver {
@@ -188,6 +233,11 @@ impl Solver {
             best: Variables::new(n, m),
             best_measures: Measures::new(kkt.method()),
             best_merit: f64::INFINITY,
+            iter: 0,
+            alpha: 0.0,
+            dual_scaling: false,
+            crossovers: 0,
+            crossover_mu: f64::INFINITY,
             data,
             cones,
             kkt,
@@ -195,62 +245,80 @@ impl Solver {
         }
     }
 
-    /// The iterations; returns the final status (the iterate is in `vars`).
-    fn run(&mut self) -> Status {
+    /// The iterations from the initial point, `crossovers` of them allowed
+    /// (see [`Solver::iterate`]); the iterate is in `vars`.
+    fn run(&mut self, crossovers: u32) -> Outcome {
         self.measures = Measures::new(self.kkt.method());
         self.prev_measures.clone_from(&self.measures);
         if !self.initial_point() {
-            return Status::NumericalError;
+            return Outcome::Done(Status::NumericalError);
         }
-        let mut alpha = 0.0;
+        self.iter = 0;
+        self.alpha = 0.0;
         // Nonsymmetric cones: primal–dual scaling, then the dual scaling for
         // good after a short step or a failed solve (Clarabel's strategy).
-        let mut dual_scaling = false;
+        self.dual_scaling = false;
         self.cones.set_dual_scaling(false);
         self.best_merit = f64::INFINITY;
-        for iter in 0.. {
+        (self.crossovers, self.crossover_mu) = (crossovers, f64::INFINITY);
+        self.iterate()
+    }
+
+    /// The iterations from the current iterate (the initial point's, or the
+    /// one a crossover stopped at, taken up again as it was): until a status,
+    /// or until the active set is identified ([`Solver::identified`]) while
+    /// crossovers are left.
+    fn iterate(&mut self) -> Outcome {
+        use Outcome::Done;
+        loop {
+            let iter = self.iter;
+            self.iter += 1;
             self.res.update(&self.vars, &self.data);
             let mu = self.vars.mu(&self.res, &self.cones);
             self.measures.update(&self.data, &self.vars, &self.res);
             let info = &mut self.measures.info;
-            (info.iterations, info.mu, info.step_length) = (iter, mu, alpha);
+            (info.iterations, info.mu, info.step_length) = (iter, mu, self.alpha);
             if !(mu.is_finite() && self.res.rtau.is_finite()) {
                 self.revert();
-                return self.failed(Status::NumericalError);
+                return Done(self.failed(Status::NumericalError));
             }
             self.keep_if_best();
             if let Some(status) = self.measures.check_full(&self.settings) {
-                return status;
+                return Done(status);
             }
             if iter > 1 && self.is_regressing() {
                 self.revert();
-                if self.fall_back_to_dual_scaling(&mut dual_scaling) {
+                if self.fall_back_to_dual_scaling() {
                     continue;
                 }
-                return self.failed(Status::InsufficientProgress);
+                return Done(self.failed(Status::InsufficientProgress));
             }
             if iter >= self.settings.max_iter {
-                return self.failed(Status::MaxIterations);
+                return Done(self.failed(Status::MaxIterations));
+            }
+            if self.crossovers > 0 && mu < CROSSOVER_MU_FALL * self.crossover_mu && self.identified() {
+                (self.crossovers, self.crossover_mu, self.iter) = (self.crossovers - 1, mu, iter);
+                return Outcome::Identified;
             }
 
             if !self.cones.update_scaling(&self.vars.s, &self.vars.z) {
-                return self.failed(Status::NumericalError);
+                return Done(self.failed(Status::NumericalError));
             }
             let (d, c, s) = (&self.data, &self.cones, &self.settings);
             if !self.kkt.update(d, c, s, &self.vars) {
-                if self.fall_back_to_dual_scaling(&mut dual_scaling) {
+                if self.fall_back_to_dual_scaling() {
                     continue;
                 }
-                return self.failed(Status::NumericalError);
+                return Done(self.failed(Status::NumericalError));
             }
             // Predictor.
             self.rhs.set_affine_rhs(&self.res, &self.vars, c);
             let px = &self.res.px;
             if !self.kkt.solve_step(d, c, s, &self.vars, px, &self.rhs, &mut self.step, true) {
-                if self.fall_back_to_dual_scaling(&mut dual_scaling) {
+                if self.fall_back_to_dual_scaling() {
                     continue;
                 }
-                return self.failed(Status::NumericalError);
+                return Done(self.failed(Status::NumericalError));
             }
             let alpha_aff = self.vars.step_length(&self.step, c);
             let sigma = (1.0 - alpha_aff).powi(3);
@@ -259,35 +327,50 @@ impl Solver {
             let m = if iter > 0 { 1.0 } else { alpha_aff };
             self.rhs.set_combined_rhs(&self.res, &self.vars, c, &mut self.step, sigma, mu, m, &mut self.work_m);
             if !self.kkt.solve_step(d, c, s, &self.vars, px, &self.rhs, &mut self.step, false) {
-                if self.fall_back_to_dual_scaling(&mut dual_scaling) {
+                if self.fall_back_to_dual_scaling() {
                     continue;
                 }
-                return self.failed(Status::NumericalError);
+                return Done(self.failed(Status::NumericalError));
             }
-            alpha = self.vars.step_length(&self.step, c) * s.max_step_fraction;
-            if !c.is_symmetric() && alpha < CORRECTOR_MIN_FRACTION * alpha_aff {
-                alpha = self.uncorrected_if_longer(sigma, mu, alpha);
+            self.alpha = self.vars.step_length(&self.step, c) * s.max_step_fraction;
+            if !c.is_symmetric() && self.alpha < CORRECTOR_MIN_FRACTION * alpha_aff {
+                self.alpha = self.uncorrected_if_longer(sigma, mu, self.alpha);
             }
-            let c = &self.cones;
-            if !c.is_symmetric() {
-                if dual_scaling {
-                    alpha = self.backtrack_to_centrality(alpha);
-                } else if (alpha < MIN_SWITCH_STEP || !self.is_central(alpha))
-                    && self.fall_back_to_dual_scaling(&mut dual_scaling)
+            if !self.cones.is_symmetric() {
+                if self.dual_scaling {
+                    self.alpha = self.backtrack_to_centrality(self.alpha);
+                } else if (self.alpha < MIN_SWITCH_STEP || !self.is_central(self.alpha))
+                    && self.fall_back_to_dual_scaling()
                 {
                     continue;
                 }
             }
-            let s = &self.settings;
-            if alpha < s.min_step_length {
-                self.measures.info.step_length = alpha;
-                return self.failed(Status::InsufficientProgress);
+            if self.alpha < self.settings.min_step_length {
+                self.measures.info.step_length = self.alpha;
+                return Done(self.failed(Status::InsufficientProgress));
             }
             self.prev.copy_from(&self.vars);
             self.prev_measures.clone_from(&self.measures);
-            self.vars.add_step(&self.step, alpha);
+            self.vars.add_step(&self.step, self.alpha);
         }
-        unreachable!("the iteration loop only exits by returning")
+    }
+
+    /// Whether the iterate shows its active set clearly (an LP or QP: zero
+    /// and orthant cones only): every orthant row has `min(s̃ᵢ, z̃ᵢ) ≤
+    /// CROSSOVER_RATIO · max(s̃ᵢ, z̃ᵢ)`, in the equilibrated units where the
+    /// central path balances them (`s̃ᵢz̃ᵢ ≈ μ`), so that the active-set
+    /// polish's guess (`z̃ᵢ > s̃ᵢ`) is not a near tie on any row. A degenerate
+    /// row (both tending to 0) never passes: such programs keep iterating.
+    fn identified(&self) -> bool {
+        let v = &self.vars;
+        self.cones.iter().all(|(c, r)| match c {
+            AnyCone::Zero(_) => true,
+            AnyCone::Nonneg(_) => r.into_iter().all(|i| {
+                let (s, z) = (v.s[i], v.z[i]);
+                s.min(z) <= CROSSOVER_RATIO * s.max(z)
+            }),
+            _ => false,
+        })
     }
 
     /// The combined step of length `alpha` (in `step`) fell short of
@@ -317,11 +400,11 @@ impl Solver {
     /// With a nonsymmetric cone under the primal–dual scaling: switches to the
     /// dual scaling and returns true (the iteration is redone from the same
     /// point, or from the previous one after a regression); false otherwise.
-    fn fall_back_to_dual_scaling(&mut self, dual_scaling: &mut bool) -> bool {
-        if self.cones.is_symmetric() || *dual_scaling {
+    fn fall_back_to_dual_scaling(&mut self) -> bool {
+        if self.cones.is_symmetric() || self.dual_scaling {
             return false;
         }
-        *dual_scaling = true;
+        self.dual_scaling = true;
         self.cones.set_dual_scaling(true);
         true
     }

@@ -21,7 +21,7 @@ use super::settings::{KktMethod, Settings};
 use super::solution::{KktFactor, Solution};
 use super::status::Status;
 use super::summary::{Measures, Summary, Tolerances};
-use super::{Solver, KAPPA_BACKWARD, KAPPA_POLISH};
+use super::{Outcome, Solver, KAPPA_BACKWARD, KAPPA_POLISH, MAX_CROSSOVERS};
 use crate::solve::cones::Cones;
 use crate::solve::program::{ConeBlock, ConeProgram};
 use crate::solve::SolveError;
@@ -110,10 +110,22 @@ impl Workspace {
         let sv = &mut self.solver;
         sv.data.load(prob, &sv.settings).map_err(SolveError::Pattern)?;
         sv.kkt.load(&sv.data);
-        let status = sv.run();
+        let polish = sv.settings.polish && !self.unpolished;
+        let crossovers = if polish && sv.settings.polish_active_set && polish::is_lp_or_qp(&self.cones) {
+            MAX_CROSSOVERS
+        } else {
+            0
+        };
+        let mut outcome = sv.run(crossovers);
+        let status = loop {
+            match outcome {
+                Outcome::Done(status) => break status,
+                Outcome::Identified if self.cross_over(prob) => return Ok(self.status),
+                Outcome::Identified => outcome = self.solver.iterate(),
+            }
+        };
         // The cap only matters to second-order cones; without one the final
         // factorisation serves polishing and the backward pass alike.
-        let polish = sv.settings.polish && !self.unpolished;
         let kappa = if polish && self.has_soc { KAPPA_POLISH } else { KAPPA_BACKWARD };
         self.finish(status, kappa);
         // Every status's measures are those of the point returned (an
@@ -136,13 +148,17 @@ impl Workspace {
             self.info.polish_steps = steps;
             // The backward pass's factorisation: at the returned point when
             // polishing moved it (or, if that fails, at the last iterate), and
-            // with the backward's cap; refactored only when one of them changed.
-            self.factored = if steps > 0 {
-                self.relinearise_at_returned_point(KAPPA_BACKWARD) || self.relinearise(KAPPA_BACKWARD)
-            } else {
-                // (The active-set polish refactors, and leaves `factored` false.)
-                (self.factored && kappa == KAPPA_BACKWARD) || self.relinearise(KAPPA_BACKWARD)
-            };
+            // with the backward's cap; refactored only when one of them
+            // changed. `polish` leaves `factored` true only for a factorisation
+            // at the returned point: the last iterate's (no step kept; its cap
+            // `kappa`) or the kept active set's.
+            let in_place = self.factored && (steps > 0 || kappa == KAPPA_BACKWARD);
+            self.factored = in_place
+                || if steps > 0 {
+                    self.relinearise_at_returned_point(KAPPA_BACKWARD) || self.relinearise(KAPPA_BACKWARD)
+                } else {
+                    self.relinearise(KAPPA_BACKWARD)
+                };
         }
         self.factored &= self.status.is_solved();
         if self.status.is_solved() {
@@ -151,10 +167,41 @@ impl Workspace {
         Ok(self.status)
     }
 
+    /// The crossover at the iterate the interior point method stopped at:
+    /// its point mapped back, then the active-set polish
+    /// (`polish::cross_over`, which measures its own point). True if its
+    /// point was kept (`Optimal` by the solver's own criteria measured
+    /// there), which is then the workspace's with the KKT factorisation at
+    /// it; false leaves the iterate as it was, for the iterations to go on.
+    fn cross_over(&mut self, prob: &ConeProgram) -> bool {
+        self.map_back(Status::Optimal);
+        if !polish::cross_over(prob, self) {
+            return false;
+        }
+        self.factored = self.factored || self.relinearise_at_returned_point(KAPPA_BACKWARD);
+        self.info.polish_steps = 1;
+        self.info.static_reg = self.solver.kkt.static_reg();
+        self.info.unmet = None;
+        true
+    }
+
     /// Maps the final iterate back to the original problem (see [`Solution`])
     /// and, for a solution, factors the KKT matrix at it with the second-order
     /// cones' cap `kappa` (see `KAPPA_BACKWARD`, `KAPPA_POLISH`).
     fn finish(&mut self, status: Status, kappa: f64) {
+        self.map_back(status);
+        if status.is_solved() {
+            self.relinearise(kappa);
+        }
+        self.info.static_reg = self.solver.kkt.static_reg();
+    }
+
+    /// Maps the iterate back to the original problem (see [`Solution`]) with
+    /// its measures and `status`; for a solution, also the point and the
+    /// scaling the KKT matrix at it is factored with. Nothing is factored
+    /// (`factored` false).
+    fn map_back(&mut self, status: Status) {
+        self.factored = false;
         let sv = &mut self.solver;
         let (n, m) = (sv.data.n, sv.data.m);
         let eq = &sv.data.equil;
@@ -204,9 +251,7 @@ impl Workspace {
             for (o, e) in self.scale[n..].iter_mut().zip(&eq.e) {
                 *o = e / rc;
             }
-            self.relinearise(kappa);
         }
-        info.static_reg = self.solver.kkt.static_reg();
         self.status = status;
         self.info = info;
     }
