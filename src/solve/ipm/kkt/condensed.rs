@@ -55,7 +55,7 @@ use faer::{Accum, Mat, Par};
 
 use super::super::data::ProblemData;
 use super::super::settings::Settings;
-use super::dense::{factor_in_place, ldlt_scratch, solve_in_place};
+use super::dense::{add_columns, factor_in_place, ldlt_scratch, solve_in_place, COLUMNS};
 use crate::linalg::{dot, norm_inf, vectorised};
 use crate::solve::cones::{AnyCone, Cone, Cones};
 
@@ -396,7 +396,7 @@ impl CondensedLdl {
             *r = bz[i];
         }
         mat_t_vec(&mut self.red[..n], &self.a_perm, &self.rg);
-        solve_in_place(self.mat.as_ref(), &mut self.red, &mut self.mem);
+        solve_in_place(&self.mat, &mut self.red);
         // z_g = D(A_g x − r_g), with rg ← A_g x − r_g.
         for (r, &i) in self.rg.iter_mut().zip(&self.elim) {
             *r = -bz[i];
@@ -437,37 +437,12 @@ impl CondensedLdl {
                         *e -= dot(p.col_as_slice(j0 + k), vx);
                         *e -= dot(a.col_as_slice(j0 + k), vz);
                     }
-                    add_columns(ez_perm, a, j0, x4);
+                    add_columns(ez_perm, a, 0, j0, x4);
                 }
             },
         );
         for (&e, &i) in self.ez_perm.iter().zip(self.elim.iter().chain(&self.kept)) {
             ez[i] = e;
-        }
-    }
-}
-
-/// Columns per pass of [`add_columns`].
-const COLUMNS: usize = 4;
-
-/// `y ← y + M[..len(y), j0..j0 + len(x)] x` for up to [`COLUMNS`] columns in
-/// one pass over y: each `yᵢ` gains its terms `m_ij x_j` one after the other in
-/// the order of j, as in the column-by-column loop (the same bits), with one
-/// load and store of y per pass instead of per column.
-#[inline(always)]
-fn add_columns(y: &mut [f64], m: &Mat<f64>, j0: usize, x: &[f64]) {
-    let rows = y.len();
-    let col = |k: usize| &m.col_as_slice(j0 + k)[..rows];
-    if let &[x0, x1, x2, x3] = x {
-        let (c0, c1, c2, c3) = (col(0), col(1), col(2), col(3));
-        for ((((yi, a0), a1), a2), a3) in y.iter_mut().zip(c0).zip(c1).zip(c2).zip(c3) {
-            *yi = *yi + a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3;
-        }
-    } else {
-        for (k, &xk) in x.iter().enumerate() {
-            for (yi, a) in y.iter_mut().zip(col(k)) {
-                *yi += a * xk;
-            }
         }
     }
 }
@@ -480,7 +455,7 @@ fn mat_vec(y: &mut [f64], m: &Mat<f64>, x: &[f64]) {
         #[inline(always)]
         || {
             for (j0, x4) in x.chunks(COLUMNS).enumerate() {
-                add_columns(y, m, j0 * COLUMNS, x4);
+                add_columns(y, m, 0, j0 * COLUMNS, x4);
             }
         },
     );
