@@ -53,6 +53,7 @@ use faer::dyn_stack::MemBuffer;
 use faer::linalg::matmul::triangular::{matmul, BlockStructure};
 use faer::{Accum, Mat, Par};
 
+use super::super::csc::is_leading;
 use super::super::data::ProblemData;
 use super::super::settings::Settings;
 use super::dense::{add_columns, factor_in_place, ldlt_scratch, solve_in_place, COLUMNS};
@@ -67,6 +68,9 @@ pub(crate) struct CondensedLdl {
     kept: Vec<usize>,
     elim: Vec<usize>,
     row_perm: Vec<usize>,
+    /// `row_perm` as runs of consecutive rows `(first row of A, first row of
+    /// a_perm, length)`: a dense column of A is copied run by run.
+    runs: Vec<(usize, usize, usize)>,
     /// `A` dense with its rows permuted to `[A_g; A_k]` (the eliminated rows,
     /// then the kept ones): `A_g` is its first `m_g` rows, and the
     /// refinement's products `K v` run over it whole (one copy of A in the
@@ -131,6 +135,13 @@ impl CondensedLdl {
         for (p, &i) in elim.iter().chain(&kept).enumerate() {
             row_perm[i] = p;
         }
+        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+        for (p, &i) in elim.iter().chain(&kept).enumerate() {
+            match runs.last_mut() {
+                Some((i0, p0, len)) if *i0 + *len == i && *p0 + *len == p => *len += 1,
+                _ => runs.push((i, p, 1)),
+            }
+        }
         let (mg, dim) = (elim.len(), n + kept.len());
         let block_len = cones
             .iter()
@@ -149,6 +160,7 @@ impl CondensedLdl {
             kept,
             elim,
             row_perm,
+            runs,
             a_perm: Mat::zeros(m, n),
             dag: Mat::zeros(mg, n),
             row_sq: vec![0.0; mg],
@@ -207,8 +219,14 @@ impl CondensedLdl {
         for j in 0..n {
             let (rows, vals) = data.a.col_slices(j);
             let col = self.a_perm.col_as_slice_mut(j);
-            for (&i, &v) in rows.iter().zip(vals) {
-                col[self.row_perm[i]] = v;
+            if is_leading(rows) && vals.len() == self.m {
+                for &(i0, p0, len) in &self.runs {
+                    col[p0..p0 + len].copy_from_slice(&vals[i0..i0 + len]);
+                }
+            } else {
+                for (&i, &v) in rows.iter().zip(vals) {
+                    col[self.row_perm[i]] = v;
+                }
             }
             max_data = max_data.max(norm_inf(vals));
         }
