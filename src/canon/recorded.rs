@@ -227,19 +227,31 @@ impl Recorded {
         let adj = &mut scratch.adj;
         adj.clear();
         adj.resize(self.refill.steps.len(), 0.0);
-        let mut seed = |v: &Value, d: f64| {
+        // Sliced to their lengths and each entry's seed formed only for a step
+        // (not a constant): a third of the instructions of a closure per
+        // entry (session 13); the same sums in the same order.
+        let (n, m) = (wx.len(), wz.len());
+        let (x, z) = (&x[..n], &z[..m]);
+        for (&(i, j, _), &v) in program.p.entries.iter().zip(p) {
             if let Value::Step(s) = v {
-                adj[*s as usize] += d;
+                adj[s as usize] += if i == j { -wx[i] * x[i] } else { -(wx[i] * x[j] + wx[j] * x[i]) };
             }
-        };
-        for (&(i, j, _), v) in program.p.entries.iter().zip(p) {
-            seed(v, if i == j { -wx[i] * x[i] } else { -(wx[i] * x[j] + wx[j] * x[i]) });
         }
-        q.iter().zip(wx).for_each(|(v, w)| seed(v, -w));
-        for (&(r, j, _), v) in program.a.entries.iter().zip(a) {
-            seed(v, -(wx[j] * z[r]) - wz[r] * x[j]);
+        for (&v, w) in q.iter().zip(wx) {
+            if let Value::Step(s) = v {
+                adj[s as usize] += -w;
+            }
         }
-        b.iter().zip(wz).for_each(|(v, w)| seed(v, *w));
+        for (&(r, j, _), &v) in program.a.entries.iter().zip(a) {
+            if let Value::Step(s) = v {
+                adj[s as usize] += -(wx[j] * z[r]) - wz[r] * x[j];
+            }
+        }
+        for (&v, &w) in b.iter().zip(wz) {
+            if let Value::Step(s) = v {
+                adj[s as usize] += w;
+            }
+        }
     }
 
     /// Seeds `scratch.adj` with `∂ψ/∂(M, d)` for least squares, where

@@ -53,9 +53,10 @@ use faer::dyn_stack::MemBuffer;
 use faer::linalg::matmul::triangular::{matmul, BlockStructure};
 use faer::{Accum, Mat, Par};
 
+use super::super::csc::is_leading;
 use super::super::data::ProblemData;
 use super::super::settings::Settings;
-use super::dense::{factor_in_place, ldlt_scratch, solve_in_place};
+use super::dense::{add_columns, factor_in_place, ldlt_scratch, solve_in_place, COLUMNS};
 use crate::linalg::{dot, norm_inf, vectorised};
 use crate::solve::cones::{AnyCone, Cone, Cones};
 
@@ -67,6 +68,9 @@ pub(crate) struct CondensedLdl {
     kept: Vec<usize>,
     elim: Vec<usize>,
     row_perm: Vec<usize>,
+    /// `row_perm` as runs of consecutive rows `(first row of A, first row of
+    /// a_perm, length)`: a dense column of A is copied run by run.
+    runs: Vec<(usize, usize, usize)>,
     /// `A` dense with its rows permuted to `[A_g; A_k]` (the eliminated rows,
     /// then the kept ones): `A_g` is its first `m_g` rows, and the
     /// refinement's products `K v` run over it whole (one copy of A in the
@@ -131,6 +135,13 @@ impl CondensedLdl {
         for (p, &i) in elim.iter().chain(&kept).enumerate() {
             row_perm[i] = p;
         }
+        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+        for (p, &i) in elim.iter().chain(&kept).enumerate() {
+            match runs.last_mut() {
+                Some((i0, p0, len)) if *i0 + *len == i && *p0 + *len == p => *len += 1,
+                _ => runs.push((i, p, 1)),
+            }
+        }
         let (mg, dim) = (elim.len(), n + kept.len());
         let block_len = cones
             .iter()
@@ -149,6 +160,7 @@ impl CondensedLdl {
             kept,
             elim,
             row_perm,
+            runs,
             a_perm: Mat::zeros(m, n),
             dag: Mat::zeros(mg, n),
             row_sq: vec![0.0; mg],
@@ -207,8 +219,14 @@ impl CondensedLdl {
         for j in 0..n {
             let (rows, vals) = data.a.col_slices(j);
             let col = self.a_perm.col_as_slice_mut(j);
-            for (&i, &v) in rows.iter().zip(vals) {
-                col[self.row_perm[i]] = v;
+            if is_leading(rows) && vals.len() == self.m {
+                for &(i0, p0, len) in &self.runs {
+                    col[p0..p0 + len].copy_from_slice(&vals[i0..i0 + len]);
+                }
+            } else {
+                for (&i, &v) in rows.iter().zip(vals) {
+                    col[self.row_perm[i]] = v;
+                }
             }
             max_data = max_data.max(norm_inf(vals));
         }
@@ -396,7 +414,7 @@ impl CondensedLdl {
             *r = bz[i];
         }
         mat_t_vec(&mut self.red[..n], &self.a_perm, &self.rg);
-        solve_in_place(self.mat.as_ref(), &mut self.red, &mut self.mem);
+        solve_in_place(&self.mat, &mut self.red);
         // z_g = D(A_g x − r_g), with rg ← A_g x − r_g.
         for (r, &i) in self.rg.iter_mut().zip(&self.elim) {
             *r = -bz[i];
@@ -437,37 +455,12 @@ impl CondensedLdl {
                         *e -= dot(p.col_as_slice(j0 + k), vx);
                         *e -= dot(a.col_as_slice(j0 + k), vz);
                     }
-                    add_columns(ez_perm, a, j0, x4);
+                    add_columns(ez_perm, a, 0, j0, x4);
                 }
             },
         );
         for (&e, &i) in self.ez_perm.iter().zip(self.elim.iter().chain(&self.kept)) {
             ez[i] = e;
-        }
-    }
-}
-
-/// Columns per pass of [`add_columns`].
-const COLUMNS: usize = 4;
-
-/// `y ← y + M[..len(y), j0..j0 + len(x)] x` for up to [`COLUMNS`] columns in
-/// one pass over y: each `yᵢ` gains its terms `m_ij x_j` one after the other in
-/// the order of j, as in the column-by-column loop (the same bits), with one
-/// load and store of y per pass instead of per column.
-#[inline(always)]
-fn add_columns(y: &mut [f64], m: &Mat<f64>, j0: usize, x: &[f64]) {
-    let rows = y.len();
-    let col = |k: usize| &m.col_as_slice(j0 + k)[..rows];
-    if let &[x0, x1, x2, x3] = x {
-        let (c0, c1, c2, c3) = (col(0), col(1), col(2), col(3));
-        for ((((yi, a0), a1), a2), a3) in y.iter_mut().zip(c0).zip(c1).zip(c2).zip(c3) {
-            *yi = *yi + a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3;
-        }
-    } else {
-        for (k, &xk) in x.iter().enumerate() {
-            for (yi, a) in y.iter_mut().zip(col(k)) {
-                *yi += a * xk;
-            }
         }
     }
 }
@@ -480,7 +473,7 @@ fn mat_vec(y: &mut [f64], m: &Mat<f64>, x: &[f64]) {
         #[inline(always)]
         || {
             for (j0, x4) in x.chunks(COLUMNS).enumerate() {
-                add_columns(y, m, j0 * COLUMNS, x4);
+                add_columns(y, m, 0, j0 * COLUMNS, x4);
             }
         },
     );
