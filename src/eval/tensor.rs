@@ -102,10 +102,16 @@ pub fn overwrite_tensors<'a>(out: &mut Vec<Tensor>, parts: impl IntoIterator<Ite
     for (shape, data) in parts {
         match out.get_mut(count) {
             Some(t) => {
-                t.shape.clear();
-                t.shape.extend_from_slice(shape);
-                t.data.clear();
-                t.data.extend_from_slice(data);
+                if t.shape != shape {
+                    t.shape.clear();
+                    t.shape.extend_from_slice(shape);
+                }
+                if t.data.len() == data.len() {
+                    t.data.copy_from_slice(data);
+                } else {
+                    t.data.clear();
+                    t.data.extend_from_slice(data);
+                }
             }
             None => out.push(Tensor { shape: shape.to_vec(), data: data.to_vec() }),
         }
