@@ -20,7 +20,7 @@ use faer::Mat;
 
 use super::{KernelId, Kernels};
 use crate::eval::Bound;
-use crate::eval::{concrete, overwrite_tensors, spread, Env, Tensor};
+use crate::eval::{concrete, overwrite_tensors, same_shape, spread, Env, Tensor};
 use crate::ir::Node;
 use crate::linalg::with_kept;
 use crate::smooth::{DomainError, NewtonPass, SmoothProblem};
@@ -160,7 +160,7 @@ fn default_start(base: BaseType, shape: Vec<usize>) -> Tensor {
 /// `t`'s entries broadcast to `shape` (kernels write a zero derivative as a
 /// scalar): borrowed when `t` already has that shape.
 fn fitted_data<'t>(t: &'t Tensor, shape: &[usize]) -> Cow<'t, [f64]> {
-    if t.shape == shape {
+    if same_shape(&t.shape, shape) {
         Cow::Borrowed(&t.data)
     } else {
         Cow::Owned(spread(t, None, shape).data)
