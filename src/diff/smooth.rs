@@ -58,9 +58,9 @@ fn general(
     let (n, me) = (problem.dim(), problem.n_eq());
     let mut var_start = Vec::with_capacity(node.vars.len());
     let mut at = 0;
-    for t in problem.unflatten(y) {
-        var_start.push((at, t.len()));
-        at += t.len();
+    for len in problem.var_sizes() {
+        var_start.push((at, len));
+        at += len;
     }
     let ranges = multiplier_ranges(node, derived, bound);
     // One flat cotangent over (y, ν, λ).

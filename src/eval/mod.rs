@@ -12,7 +12,7 @@ mod tensor;
 mod vjp;
 
 pub use tensor::{
-    broadcast_data, broadcast_index, broadcast_indices, broadcast_shape, matmul_dims, overwrite_tensors,
+    broadcast_data, broadcast_index, broadcast_indices, broadcast_shape, matmul_dims, overwrite_tensors, same_shape,
     unbroadcast_data, Tensor,
 };
 pub use vjp::{broadcast_to, unbroadcast, vjp, Grads};

@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use super::program::compile_all;
 use super::{JitError, JitProgram};
-use crate::eval::{Env, EvalError, Tensor};
+use crate::eval::{same_shape, Env, EvalError, Tensor};
 use crate::kernel::{no_kernel, KernelId, KernelSet, Kernels};
 
 /// [`Kernels`] by the JIT: bit for bit the interpreter's outputs. A program
@@ -39,7 +39,7 @@ impl JitKernels {
 
     /// Every kernel compiled for `dims` (cached).
     pub fn compiled(&self, dims: &[usize]) -> Result<Compiled, JitError> {
-        let find = |cache: &[Entry]| cache.iter().find(|(d, _)| d.as_slice() == dims).map(|(_, c)| c.clone());
+        let find = |cache: &[Entry]| cache.iter().find(|(d, _)| same_shape(d, dims)).map(|(_, c)| c.clone());
         if let Some(c) = find(&self.cache.read().unwrap_or_else(|e| e.into_inner())) {
             return c;
         }

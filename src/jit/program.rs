@@ -19,7 +19,7 @@ use super::layout::Layout;
 use super::plan::{plan, Plan};
 use super::shims::{Call, Failure, BINARY, STATUS, UNARY};
 use super::JitError;
-use crate::eval::{overwrite_tensors, Env, EvalError, Op, Tensor};
+use crate::eval::{overwrite_tensors, same_shape, Env, EvalError, Op, Tensor};
 use crate::kernel::Tape;
 
 /// The JIT module of one compilation; its code is freed when the last
@@ -88,7 +88,7 @@ impl JitProgram {
     /// [`crate::kernel::Kernels::run_into`]): its tensors are overwritten in
     /// place, so a call at the sizes of the last allocates no outputs.
     pub fn run_into(&self, env: &Env, out: &mut Vec<Tensor>) -> Result<(), EvalError> {
-        if env.dims != self.dims.as_slice() {
+        if !same_shape(env.dims, &self.dims) {
             return self.interpreted(env, out);
         }
         let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
@@ -124,7 +124,7 @@ impl JitProgram {
                 _ => None,
             };
             match value {
-                Some(t) if t.shape == self.layout.shapes[*k] && t.data.len() == self.layout.len(*k) => {
+                Some(t) if same_shape(&t.shape, &self.layout.shapes[*k]) && t.data.len() == self.layout.len(*k) => {
                     *input = &t.data;
                     *address = t.data.as_ptr();
                 }

@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use super::layout::Layout;
 use super::program::clean_upper_state;
 use crate::atoms::Atom;
-use crate::eval::{apply, diag_into, matmul_into, scalar, Env, Op};
+use crate::eval::{apply, diag_into, matmul_into, same_shape, scalar, Env, Op};
 use crate::kernel::Tape;
 
 /// What one call of a compiled function reads besides the arena.
@@ -138,7 +138,7 @@ fn fallback(call: &Call, arena: &mut [f64], k: usize) -> Result<(), Failure> {
     }
     let args = s.args.iter().map(|a| call.layout.tensor(arena, call.inputs, a.index())).collect();
     let value = apply(&s.op, args, &s.shape.0, s.span, call.env).map_err(|_| Failure::Step)?;
-    if value.shape != call.layout.shapes[k] || value.len() != call.layout.len(k) {
+    if !same_shape(&value.shape, &call.layout.shapes[k]) || value.len() != call.layout.len(k) {
         return Err(Failure::Step);
     }
     arena[call.layout.range(k)].copy_from_slice(&value.data);

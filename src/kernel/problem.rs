@@ -14,13 +14,13 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use faer::Mat;
 
 use super::{KernelId, Kernels};
 use crate::eval::Bound;
-use crate::eval::{concrete, overwrite_tensors, spread, Env, Tensor};
+use crate::eval::{concrete, overwrite_tensors, same_shape, spread, Env, Tensor};
 use crate::ir::Node;
 use crate::linalg::with_kept;
 use crate::smooth::{DomainError, NewtonPass, SmoothProblem};
@@ -37,15 +37,12 @@ pub struct NodeProblem<'a> {
     var_shapes: Vec<Vec<usize>>,
     /// Concrete shape of each symbolic input.
     sym_shapes: Vec<Vec<usize>>,
-    /// The last Hessian the `Hessian` kernel gave, with its point `(y, ν, λ)`:
-    /// Newton's last one is at the solution, where the second-order check and
-    /// the backward pass ask for it again ([`NodeProblem::keep_hessian`]).
+    /// The last Hessian asked for ([`SmoothProblem::lagrangian_hessian`]) or
+    /// handed back by Newton ([`SmoothProblem::recycle`]), with its point
+    /// `(y, ν, λ)`: Newton's last one is at the solution, where the
+    /// second-order check and the backward pass ask for it again
+    /// ([`NodeProblem::keep_hessian`]).
     last_hessian: Mutex<Option<Evaluated>>,
-    /// Every symbol zero, once asked for ([`NodeProblem::syms`]).
-    zero_syms: OnceLock<Vec<Tensor>>,
-    /// A Hessian the solver gave back ([`SmoothProblem::recycle`]), which
-    /// the next pass fills instead of allocating a matrix.
-    spare_hessian: Mutex<Option<Mat<f64>>>,
 }
 
 /// What one kernel call leaves for the next: the variables as tensors
@@ -56,7 +53,40 @@ pub struct NodeProblem<'a> {
 #[derive(Default)]
 struct Buffers {
     vars: Vec<Tensor>,
-    outputs: Vec<Tensor>,
+    /// Per kernel (their outputs differ in number and shape, so one list
+    /// shared by all would be cut and grown again at each switch).
+    outputs: Vec<(KernelId, Vec<Tensor>)>,
+}
+
+impl Buffers {
+    /// The kept outputs of kernel `id`.
+    fn outputs(outputs: &mut Vec<(KernelId, Vec<Tensor>)>, id: KernelId) -> &mut Vec<Tensor> {
+        let at = match outputs.iter().position(|(k, _)| *k == id) {
+            Some(at) => at,
+            None => {
+                outputs.push((id, Vec::new()));
+                outputs.len() - 1
+            }
+        };
+        &mut outputs[at].1
+    }
+}
+
+/// The symbols' values of a kernel call ([`NodeProblem::with_syms`]), and
+/// zeros to copy the unset ones from.
+#[derive(Default)]
+struct Syms {
+    values: Vec<Tensor>,
+    zeros: Vec<f64>,
+}
+
+/// What Newton hands back ([`SmoothProblem::recycle`]) for the next pass to
+/// fill instead of allocating: a Hessian (the one it displaced as the kept
+/// Hessian) and a gradient.
+#[derive(Default)]
+struct Spare {
+    hessian: Option<Mat<f64>>,
+    gradient: Vec<f64>,
 }
 
 thread_local! {
@@ -64,7 +94,17 @@ thread_local! {
     /// [`crate::linalg::with_kept`]): a node's forward and backward each make
     /// a [`NodeProblem`], and a batch runs them on several threads.
     static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
+    /// Kept per thread for the same reasons, so the first pass of a forward
+    /// fills the matrix the previous forward's passes used.
+    static SPARE: RefCell<Spare> = RefCell::new(Spare::default());
+    /// Kept per thread for the same reasons: a kernel call's symbols are
+    /// written over the last call's.
+    static SYMS: RefCell<Syms> = RefCell::new(Syms::default());
 }
+
+/// A symbol's value for [`NodeProblem::with_syms`]: its role and its entries
+/// (row-major, the symbol's shape).
+type SymValue<'v> = (SymRole, &'v [f64]);
 
 /// A Hessian and the point `(y, ν, λ)` it was evaluated at.
 type Evaluated = ([Vec<f64>; 3], Mat<f64>);
@@ -83,21 +123,25 @@ fn kept_at([ly, lnu, llambda]: &[Vec<f64>; 3], y: &[f64], nu: &[f64], lambda: &[
 /// `sym` and `psd` matrices, zeros otherwise; flattened.
 pub fn initial_point(node: &Node, bound: &Bound, kernels: &dyn Kernels) -> Result<Vec<f64>, DomainError> {
     let env = Env { params: &bound.params, vars: &[], dims: &bound.dims, syms: &[] };
-    let inits = if node.inits.is_empty() {
-        Vec::new()
-    } else {
-        kernels.run(KernelId::Init, &env).map_err(|e| DomainError(e.message))?
-    };
-    let mut y = Vec::new();
-    for (k, v) in node.vars.iter().enumerate() {
-        let shape = concrete(&v.shape, &bound.dims);
-        let value = match node.inits.iter().position(|i| i.var.0 as usize == k) {
-            Some(i) => spread(&inits[i], None, &shape),
-            None => default_start(v.base, shape),
-        };
-        y.extend(value.data);
-    }
-    Ok(y)
+    // The `Init` kernel's outputs in this thread's kept buffers (a forward
+    // calls this once, before its first pass).
+    with_kept(&BUFFERS, |Buffers { outputs, .. }| {
+        let inits = Buffers::outputs(outputs, KernelId::Init);
+        if node.inits.is_empty() {
+            inits.clear();
+        } else {
+            kernels.run_into(KernelId::Init, &env, inits).map_err(|e| DomainError(e.message))?;
+        }
+        let mut y = Vec::new();
+        for (k, v) in node.vars.iter().enumerate() {
+            let shape = concrete(&v.shape, &bound.dims);
+            match node.inits.iter().position(|i| i.var.0 as usize == k) {
+                Some(i) => y.extend_from_slice(&fitted_data(&inits[i], &shape)),
+                None => y.extend(default_start(v.base, shape).data),
+            }
+        }
+        Ok(y)
+    })
 }
 
 fn default_start(base: BaseType, shape: Vec<usize>) -> Tensor {
@@ -116,7 +160,7 @@ fn default_start(base: BaseType, shape: Vec<usize>) -> Tensor {
 /// `t`'s entries broadcast to `shape` (kernels write a zero derivative as a
 /// scalar): borrowed when `t` already has that shape.
 fn fitted_data<'t>(t: &'t Tensor, shape: &[usize]) -> Cow<'t, [f64]> {
-    if t.shape == shape {
+    if same_shape(&t.shape, shape) {
         Cow::Borrowed(&t.data)
     } else {
         Cow::Owned(spread(t, None, shape).data)
@@ -134,6 +178,19 @@ fn unflatten(flat: &[f64], shapes: &[Vec<usize>]) -> Vec<Tensor> {
     tensors
 }
 
+/// `flat` cut into the entries of tensors of `shapes`, in order.
+fn pieces<'v>(flat: &'v [f64], shapes: &[Vec<usize>]) -> Vec<&'v [f64]> {
+    let mut at = 0;
+    shapes
+        .iter()
+        .map(|s| {
+            let piece = &flat[at..at + entries(s)];
+            at += entries(s);
+            piece
+        })
+        .collect()
+}
+
 /// [`unflatten`] into `tensors`, whose buffers are reused.
 fn unflatten_into(flat: &[f64], shapes: &[Vec<usize>], tensors: &mut Vec<Tensor>) {
     let ends = shapes.iter().scan(0, |at, s| {
@@ -149,17 +206,7 @@ impl<'a> NodeProblem<'a> {
     pub fn new(node: &'a Node, bound: &'a Bound, derived: &'a Derived, kernels: &'a dyn Kernels) -> NodeProblem<'a> {
         let var_shapes = node.vars.iter().map(|v| concrete(&v.shape, &bound.dims)).collect();
         let sym_shapes = derived.syms.iter().map(|s| concrete(&s.shape, &bound.dims)).collect();
-        NodeProblem {
-            node,
-            bound,
-            derived,
-            kernels,
-            var_shapes,
-            sym_shapes,
-            last_hessian: Mutex::new(None),
-            zero_syms: OnceLock::new(),
-            spare_hessian: Mutex::new(None),
-        }
+        NodeProblem { node, bound, derived, kernels, var_shapes, sym_shapes, last_hessian: Mutex::new(None) }
     }
 
     /// The last Hessian evaluated, if it was at `(y, ν, λ)` (compared bit for
@@ -203,41 +250,42 @@ impl<'a> NodeProblem<'a> {
         lambda: &[f64],
     ) -> Result<(Mat<f64>, Vec<f64>, f64), DomainError> {
         let n = self.dim();
-        let syms = self.syms(&self.multipliers(nu, lambda));
+        let set = self.multipliers(nu, lambda);
+        let (spare, mut grad) = with_kept(&SPARE, |s| (s.hessian.take(), std::mem::take(&mut s.gradient)));
         // Every entry is written below (the blocks tile the matrix).
-        let spare = self.spare_hessian.lock().unwrap_or_else(|e| e.into_inner()).take();
         let mut h = spare.filter(|h| h.nrows() == n && h.ncols() == n).unwrap_or_else(|| Mat::zeros(n, n));
-        let (grad, f) = self.run(KernelId::Hessian, y, &syms, |outputs| {
-            let starts = || self.var_shapes.iter().scan(0, |at, s| Some((std::mem::replace(at, *at + entries(s)), s)));
-            let mut outputs = outputs.iter();
-            let missing = || DomainError("internal: a Hessian kernel output is missing".into());
-            for (r0, ri) in starts() {
-                for (c0, ci) in starts() {
-                    let (rows, cols) = (entries(ri), entries(ci));
-                    let b = fitted_data(outputs.next().ok_or_else(missing)?, &[rows, cols]);
-                    for i in 0..rows {
-                        for j in 0..cols {
-                            h[(r0 + i, c0 + j)] = b[i * cols + j];
+        let f = self.with_syms(&set, |syms| {
+            self.run(KernelId::Hessian, y, syms, |outputs| {
+                let starts =
+                    || self.var_shapes.iter().scan(0, |at, s| Some((std::mem::replace(at, *at + entries(s)), s)));
+                let mut outputs = outputs.iter();
+                let missing = || DomainError("internal: a Hessian kernel output is missing".into());
+                for (r0, ri) in starts() {
+                    for (c0, ci) in starts() {
+                        let (rows, cols) = (entries(ri), entries(ci));
+                        let b = fitted_data(outputs.next().ok_or_else(missing)?, &[rows, cols]);
+                        for i in 0..rows {
+                            for j in 0..cols {
+                                h[(r0 + i, c0 + j)] = b[i * cols + j];
+                            }
                         }
                     }
                 }
-            }
-            let mut grad = Vec::with_capacity(n);
-            for shape in &self.var_shapes {
-                grad.extend_from_slice(&fitted_data(outputs.next().ok_or_else(missing)?, shape));
-            }
-            let f = outputs.next().and_then(|t| t.data.first().copied()).ok_or_else(missing)?;
-            Ok((grad, f))
+                grad.clear();
+                for shape in &self.var_shapes {
+                    grad.extend_from_slice(&fitted_data(outputs.next().ok_or_else(missing)?, shape));
+                }
+                outputs.next().and_then(|t| t.data.first().copied()).ok_or_else(missing)
+            })
         })?;
         symmetrise(&mut h);
-        self.keep(y, nu, lambda, |kept| {
-            if kept.nrows() == n && kept.ncols() == n {
-                kept.copy_from(&h);
-            } else {
-                *kept = h.clone();
-            }
-        });
         Ok((h, grad, f))
+    }
+
+    /// The number of entries of each variable, in declaration order (how `y`
+    /// is cut).
+    pub fn var_sizes(&self) -> impl Iterator<Item = usize> + '_ {
+        self.var_shapes.iter().map(|s| entries(s))
     }
 
     /// `y` as one tensor per variable.
@@ -245,23 +293,22 @@ impl<'a> NodeProblem<'a> {
         unflatten(y, &self.var_shapes)
     }
 
-    /// Symbol values: zeros, except those `set` gives (by role); all zeros
-    /// (Newton's passes on a node without constraints) built once.
-    fn syms(&self, set: &[(SymRole, Tensor)]) -> Cow<'_, [Tensor]> {
-        let zeros = || self.sym_shapes.iter().map(|shape| Tensor::filled(shape.clone(), 0.0)).collect();
-        if set.is_empty() {
-            return Cow::Borrowed(self.zero_syms.get_or_init(zeros));
-        }
-        self.derived
-            .syms
-            .iter()
-            .zip(&self.sym_shapes)
-            .map(|(s, shape)| {
-                set.iter()
-                    .find(|(r, _)| *r == s.role)
-                    .map_or_else(|| Tensor::filled(shape.clone(), 0.0), |(_, t)| t.clone())
-            })
-            .collect()
+    /// Hands `f` the symbols' values: zeros, except those `set` gives (by
+    /// role), written over this thread's kept tensors (a call at sizes seen
+    /// allocates nothing).
+    fn with_syms<R>(&self, set: &[SymValue<'_>], f: impl FnOnce(&[Tensor]) -> R) -> R {
+        with_kept(&SYMS, |Syms { values, zeros }| {
+            let longest = self.sym_shapes.iter().map(|s| entries(s)).max().unwrap_or(0);
+            if zeros.len() < longest {
+                zeros.resize(longest, 0.0);
+            }
+            let parts = self.derived.syms.iter().zip(&self.sym_shapes).map(|(s, shape)| {
+                let given = set.iter().find(|(r, _)| *r == s.role).map(|(_, data)| *data);
+                (&shape[..], given.unwrap_or(&zeros[..entries(shape)]))
+            });
+            overwrite_tensors(values, parts);
+            f(values)
+        })
     }
 
     /// Runs kernel `id` at the point `y` (flat) and hands its outputs to
@@ -276,10 +323,11 @@ impl<'a> NodeProblem<'a> {
         read: impl FnOnce(&mut Vec<Tensor>) -> Result<R, DomainError>,
     ) -> Result<R, DomainError> {
         with_kept(&BUFFERS, |Buffers { vars, outputs }| {
+            let outputs = Buffers::outputs(outputs, id);
             unflatten_into(y, &self.var_shapes, vars);
             let env = Env { params: &self.bound.params, vars, dims: &self.bound.dims, syms };
             self.kernels.run_into(id, &env, outputs).map_err(|e| DomainError(e.message))?;
-            if outputs.iter().all(|t| t.data.iter().all(|x| x.is_finite())) {
+            if outputs.iter().all(|t| crate::linalg::all_finite(&t.data)) {
                 read(outputs)
             } else {
                 Err(DomainError("a derivative is not finite here".into()))
@@ -339,13 +387,14 @@ impl<'a> NodeProblem<'a> {
         let mut jac = Mat::zeros(rows, self.dim());
         let mut row = 0;
         for (k, shape) in shapes.iter().enumerate() {
-            for r in 0..entries(shape) {
-                let mut unit = Tensor::filled(shape.clone(), 0.0);
-                unit.data[r] = 1.0;
-                let syms = self.syms(&[(role(k), unit)]);
-                for (j, v) in self.flat(kernel(k), y, &syms)?.into_iter().enumerate() {
+            let mut unit = vec![0.0; entries(shape)];
+            for r in 0..unit.len() {
+                unit[r] = 1.0;
+                let values = self.with_syms(&[(role(k), &unit)], |syms| self.flat(kernel(k), y, syms))?;
+                for (j, v) in values.into_iter().enumerate() {
                     jac[(row, j)] = v;
                 }
+                unit[r] = 0.0;
                 row += 1;
             }
         }
@@ -354,29 +403,28 @@ impl<'a> NodeProblem<'a> {
 
     /// Multiplier symbol values from flat `nu`, `lambda` (none without
     /// constraints: Newton's passes).
-    fn multipliers(&self, nu: &[f64], lambda: &[f64]) -> Vec<(SymRole, Tensor)> {
+    fn multipliers<'v>(&self, nu: &'v [f64], lambda: &'v [f64]) -> Vec<SymValue<'v>> {
         if self.derived.eqs.is_empty() && self.derived.ineqs.is_empty() {
             return Vec::new();
         }
-        let eq = unflatten(nu, &self.multiplier_shapes(&self.derived.eqs, SymRole::Nu));
-        let ineq = unflatten(lambda, &self.multiplier_shapes(&self.derived.ineqs, SymRole::Lambda));
+        let eq = pieces(nu, &self.multiplier_shapes(&self.derived.eqs, SymRole::Nu));
+        let ineq = pieces(lambda, &self.multiplier_shapes(&self.derived.ineqs, SymRole::Lambda));
         let eq = eq.into_iter().enumerate().map(|(k, t)| (SymRole::Nu(k), t));
         eq.chain(ineq.into_iter().enumerate().map(|(k, t)| (SymRole::Lambda(k), t))).collect()
     }
 
     /// `∇_y L(y, ν, λ)`, length `n`.
     pub fn lagrangian_gradient(&self, y: &[f64], nu: &[f64], lambda: &[f64]) -> Result<Vec<f64>, DomainError> {
-        let syms = self.syms(&self.multipliers(nu, lambda));
-        self.flat(KernelId::LagrangianGradient, y, &syms)
+        self.with_syms(&self.multipliers(nu, lambda), |syms| self.flat(KernelId::LagrangianGradient, y, syms))
     }
 
     /// `∇²_yy L · v`, length `n`.
     pub fn lagrangian_hvp(&self, y: &[f64], nu: &[f64], lambda: &[f64], v: &[f64]) -> Result<Vec<f64>, DomainError> {
         let mut set = self.multipliers(nu, lambda);
-        for (k, t) in self.unflatten(v).into_iter().enumerate() {
+        for (k, t) in pieces(v, &self.var_shapes).into_iter().enumerate() {
             set.push((SymRole::Direction(crate::ir::VarId(k as u32)), t));
         }
-        self.flat(KernelId::Hvp, y, &self.syms(&set))
+        self.with_syms(&set, |syms| self.flat(KernelId::Hvp, y, syms))
     }
 
     /// `∇²_yy L`, column by column from Hessian–vector products `∇²L eₖ`, then
@@ -410,7 +458,7 @@ impl<'a> NodeProblem<'a> {
         b: &[f64],
     ) -> Result<Vec<Tensor>, DomainError> {
         let mut set = self.multipliers(nu, lambda);
-        for (k, t) in self.unflatten(w).into_iter().enumerate() {
+        for (k, t) in pieces(w, &self.var_shapes).into_iter().enumerate() {
             set.push((SymRole::W(crate::ir::VarId(k as u32)), t));
         }
         let backward = self.multipliers(a, b).into_iter().map(|(role, t)| match role {
@@ -419,12 +467,13 @@ impl<'a> NodeProblem<'a> {
             other => (other, t),
         });
         set.extend(backward);
-        let syms = self.syms(&set);
-        self.run(KernelId::Mixed, y, &syms, |mixed| {
-            let grads = mixed.iter().zip(&self.bound.params);
-            Ok(grads
-                .map(|(m, p)| Tensor { shape: p.shape.clone(), data: fitted_data(m, &p.shape).into_owned() })
-                .collect())
+        self.with_syms(&set, |syms| {
+            self.run(KernelId::Mixed, y, syms, |mixed| {
+                let grads = mixed.iter().zip(&self.bound.params);
+                Ok(grads
+                    .map(|(m, p)| Tensor { shape: p.shape.clone(), data: fitted_data(m, &p.shape).into_owned() })
+                    .collect())
+            })
         })
     }
 }
@@ -447,7 +496,7 @@ impl SmoothProblem for NodeProblem<'_> {
     }
 
     fn gradient(&self, y: &[f64]) -> Result<Vec<f64>, DomainError> {
-        self.flat(KernelId::Gradient, y, &self.syms(&[]))
+        self.with_syms(&[], |syms| self.flat(KernelId::Gradient, y, syms))
     }
 
     fn eq(&self, y: &[f64]) -> Result<Vec<f64>, DomainError> {
@@ -473,11 +522,32 @@ impl SmoothProblem for NodeProblem<'_> {
         if let Some(h) = self.hessian_at(y, nu, lambda) {
             return Ok(h);
         }
-        Ok(self.hessian_and_gradient(y, nu, lambda)?.0)
+        let (h, ..) = self.hessian_and_gradient(y, nu, lambda)?;
+        self.keep(y, nu, lambda, |kept| {
+            if kept.nrows() == h.nrows() && kept.ncols() == h.ncols() {
+                kept.copy_from(&h);
+            } else {
+                *kept = h.clone();
+            }
+        });
+        Ok(h)
     }
 
-    fn recycle(&self, hessian: Mat<f64>) {
-        *self.spare_hessian.lock().unwrap_or_else(|e| e.into_inner()) = Some(hessian);
+    /// The pass's Hessian becomes the kept one, at `y` (no copy), and the
+    /// Hessian it displaces and the gradient are the next pass's buffers.
+    fn recycle(&self, y: &[f64], pass: NewtonPass) {
+        let NewtonPass { gradient, hessian, .. } = pass;
+        let mut displaced = None;
+        if let Some(h) = hessian {
+            self.keep(y, &[], &[], |kept| displaced = Some(std::mem::replace(kept, h)));
+        }
+        with_kept(&SPARE, |spare| {
+            // (the first displaces the empty matrix `keep` starts from)
+            if let Some(d) = displaced.filter(|d| d.nrows() > 0) {
+                spare.hessian = Some(d);
+            }
+            spare.gradient = gradient;
+        });
     }
 
     /// One run of the `Hessian` kernel, which gives `f_y` and `f` too, when
@@ -496,12 +566,13 @@ impl SmoothProblem for NodeProblem<'_> {
 
 /// `H ← (H + Hᵀ)/2` (in place: entry by entry the same arithmetic, the
 /// diagonal included): exact arithmetic gives a symmetric matrix, rounding need not.
+/// By columns (a kernel's Hessian is small: indexing costs more than the sums).
 fn symmetrise(h: &mut Mat<f64>) {
     for j in 0..h.ncols() {
         for i in 0..=j {
-            let v = 0.5 * (h[(i, j)] + h[(j, i)]);
-            h[(i, j)] = v;
-            h[(j, i)] = v;
+            let v = 0.5 * (h.col_as_slice(j)[i] + h.col_as_slice(i)[j]);
+            h.col_as_slice_mut(j)[i] = v;
+            h.col_as_slice_mut(i)[j] = v;
         }
     }
 }

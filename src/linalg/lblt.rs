@@ -187,6 +187,14 @@ impl Factored {
             v.clear();
             v.resize(n, 0);
         }
+        if n == 1 {
+            // One 1 × 1 pivot, what faer's factorisation leaves without its
+            // dispatch: L = 1, B = K (tested bit for bit below).
+            self.b_diag[0] = self.l[(0, 0)];
+            self.l[(0, 0)] = 1.0;
+            self.inertia = inertia(self);
+            return;
+        }
         cholesky_in_place(
             self.l.as_mut(),
             ColMut::from_slice_mut(&mut self.b_subdiag).as_diagonal_mut(),
@@ -228,6 +236,11 @@ impl Factored {
     pub fn solve_in_place(&self, r: &mut [f64]) {
         const STACK_SOLVE: usize = 4096;
         let n = r.len();
+        if let ([r0], [d], [0.0]) = (&mut *r, &self.b_diag[..], &self.b_subdiag[..]) {
+            // faer's solve with one 1 × 1 pivot: `x·(1/d)` (unit L, no permutation)
+            *r0 *= d.recip();
+            return;
+        }
         let par = get_global_parallelism();
         let req = solve::solve_in_place_scratch::<usize, f64>(n, 1, par);
         let (l, d, s) = (self.l.as_ref(), ColRef::from_slice(&self.b_diag), ColRef::from_slice(&self.b_subdiag));
@@ -345,6 +358,24 @@ mod tests {
                     assert_eq!(xi.to_bits(), want[(i, 0)].to_bits(), "dim {dim}, entry {i}");
                 }
             }
+        }
+        // one pivot (a fast path): every sign and scale, zero, NaN and ∞
+        let mut seed = 0x5eed_u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            f64::from_bits(seed >> 2 | 0x3000_0000_0000_0000)
+        };
+        let specials = [0.0, -0.0, 1.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e-300, -1e300];
+        for k in 0..4000 {
+            let sign = if k % 2 == 0 { 1.0 } else { -1.0 };
+            let (a, r) = if k < 81 { (specials[k % 9], specials[k / 9]) } else { (sign * next(), sign * next()) };
+            kept.k_zeroed(1)[(0, 0)] = a;
+            kept.refactor();
+            let want = kept.k().lblt(Side::Lower);
+            let fresh = factor(kept.k().clone());
+            assert_eq!(kept.inertia, fresh.inertia, "a = {a}");
+            let want_x = want.solve(Mat::from_fn(1, 1, |_, _| r));
+            assert_eq!(kept.solve(&[r])[0].to_bits(), want_x[(0, 0)].to_bits(), "a = {a}, r = {r}");
         }
     }
 

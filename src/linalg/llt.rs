@@ -40,6 +40,14 @@ impl Llt {
     /// NaN), and then the factor must not be used.
     pub fn factor_shifted(&mut self, a: MatRef<'_, f64>, tau: f64) -> bool {
         let n = a.nrows();
+        if n == 1 {
+            // faer's arithmetic for one pivot without its dispatch: `l = d·(1/√d)`
+            // (≈ √d) for `d = a + τ` positive and finite (tested bit for bit below).
+            let d = a[(0, 0)] + tau;
+            self.l.resize_with(1, 1, |_, _| 0.0);
+            self.l[(0, 0)] = d * d.sqrt().recip();
+            return d > 0.0 && d.is_finite();
+        }
         let par = get_global_parallelism();
         // Mat::resize_with keeps the allocation when the capacity suffices.
         self.l.resize_with(n, n, |_, _| 0.0);
@@ -67,6 +75,12 @@ impl Llt {
     /// no scratch), after a successful [`Llt::factor_shifted`].
     pub fn solve_in_place(&mut self, r: &mut [f64]) {
         let n = r.len();
+        if let [r0] = r {
+            // faer's two triangular solves of one row: `x·(1/l)`, twice
+            let inv = self.l[(0, 0)].recip();
+            *r0 = *r0 * inv * inv;
+            return;
+        }
         let rhs = MatMut::from_column_major_slice_mut(r, n, 1);
         solve_in_place(self.l.as_ref(), rhs, get_global_parallelism(), MemStack::new(&mut []));
     }
@@ -96,6 +110,31 @@ mod tests {
                 for (i, xi) in x.iter().enumerate() {
                     assert_eq!(xi.to_bits(), want_x[(i, 0)].to_bits(), "n = {n}, τ = {tau}, entry {i}");
                 }
+            }
+        }
+        // one pivot (a fast path): every sign, scale and shift, NaN and ∞
+        let mut seed = 0x5eed_u64;
+        // positive, exponents from about 2^-255 to 2^767
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            f64::from_bits(seed >> 2 | 0x3000_0000_0000_0000)
+        };
+        let specials = [0.0, -0.0, 1.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e-300, 1e300];
+        for k in 0..4000 {
+            let sign = if k % 2 == 0 { 1.0 } else { -1.0 };
+            let tau = if k % 3 == 0 { 0.0 } else { next() };
+            let (a, tau) = if k < 81 { (specials[k % 9], specials[k / 9]) } else { (sign * next(), tau) };
+            let a = Mat::from_fn(1, 1, |_, _| a);
+            let shifted = Mat::from_fn(1, 1, |_, _| a[(0, 0)] + tau);
+            let want = shifted.llt(Side::Lower);
+            assert_eq!(llt.factor_shifted(a.as_ref(), tau), want.is_ok(), "a = {a:?}, τ = {tau}");
+            if let Ok(want) = want {
+                let b = sign * next();
+                let mut want_x = Mat::from_fn(1, 1, |_, _| b);
+                want.solve_in_place(&mut want_x);
+                let mut x = [b];
+                llt.solve_in_place(&mut x);
+                assert_eq!(x[0].to_bits(), want_x[(0, 0)].to_bits(), "a = {a:?}, τ = {tau}, b = {b}");
             }
         }
         let saddle = Mat::from_fn(2, 2, |i, j| [[1.0, 2.0], [2.0, 1.0]][i][j]);

@@ -46,11 +46,13 @@ thread_local! {
     static STEP: RefCell<Step> = RefCell::new(Step::default());
 }
 
-/// The modified Newton step's buffers: `∇²f + τI = LLᵀ` and the step `p`.
+/// The modified Newton step's buffers: `∇²f + τI = LLᵀ`, the step `p` and
+/// the line search's trial point `y + αp`.
 #[derive(Default)]
 struct Step {
     llt: Llt,
     p: Vec<f64>,
+    trial: Vec<f64>,
 }
 
 /// The solution, and whether the last step's Hessian was positive definite
@@ -86,11 +88,14 @@ fn solve_in(
     let mut definite = false;
     let mut k = 0;
     loop {
-        let Ok(NewtonPass { gradient: grad, hessian: hess, .. }) = pass else {
+        let Ok(NewtonPass { gradient: grad, hessian: hess, objective }) = pass else {
             return Ok(finish(Status::NumericalError, y, f, k, nan, false));
         };
         let residuals = Residuals::unconstrained(&grad);
         if residuals.within(settings.tol) {
+            // The last pass's Hessian is the one at the solution, which the
+            // second-order check and the backward pass ask for.
+            problem.recycle(&y, NewtonPass { gradient: grad, hessian: hess, objective });
             return Ok(finish(Status::Optimal, y, f, k, residuals, definite));
         }
         if !residuals.stationarity.is_finite() {
@@ -100,37 +105,42 @@ fn solve_in(
             return Ok(finish(Status::MaxIterations, y, f, k, residuals, false));
         }
         k += 1;
-        let hess = hess.map_or_else(|| problem.lagrangian_hessian(&y, &[], &[]), Ok);
-        let modified_newton = |h: Mat<f64>| {
-            let tau = step.modified_newton(&h, &grad);
-            problem.recycle(h);
-            tau
-        };
-        let Some(tau) = hess.ok().and_then(modified_newton) else {
+        let Some(hess) = hess.map_or_else(|| problem.lagrangian_hessian(&y, &[], &[]).ok(), Some) else {
             return Ok(finish(Status::NumericalError, y, f, k, residuals, false));
         };
-        let p = &step.p;
-        let slope: f64 = grad.iter().zip(p).map(|(g, p)| g * p).sum();
-        let trial = |alpha: f64| -> Vec<f64> { y.iter().zip(p).map(|(y, p)| y + alpha * p).collect() };
+        let tau = step.modified_newton(&hess, &grad);
+        let slope: f64 = grad.iter().zip(&step.p).map(|(g, p)| g * p).sum();
+        problem.recycle(&y, NewtonPass { gradient: grad, hessian: Some(hess), objective });
+        let Some(tau) = tau else {
+            return Ok(finish(Status::NumericalError, y, f, k, residuals, false));
+        };
+        let Step { p, trial, .. } = &mut *step;
+        // `y + αp` into the kept `trial` (the line search's last trial is the
+        // step it accepts, so `y` then swaps with it).
+        let fill = |alpha: f64, trial: &mut Vec<f64>| {
+            trial.clear();
+            trial.extend(y.iter().zip(&*p).map(|(y, p)| y + alpha * p));
+        };
         // The full step's trial is the next iterate unless the line search
         // shrinks it: evaluated by the one pass that gives the next Newton
         // step's derivatives with f, kept for the next iteration if accepted.
         let mut full_step = None;
         let phi = |a: f64| {
+            fill(a, trial);
             if a == 1.0 {
-                if let Ok(next) = problem.gradient_and_hessian(&trial(a)) {
+                if let Ok(next) = problem.gradient_and_hessian(trial) {
                     if let Some(value) = next.objective {
                         full_step = Some(next);
                         return Ok(value);
                     }
                 }
             }
-            problem.objective(&trial(a))
+            problem.objective(trial)
         };
         let Some((alpha, value)) = backtrack(f, slope, 1.0, phi) else {
             return Ok(finish(Status::NumericalError, y, f, k, residuals, false));
         };
-        y = trial(alpha);
+        std::mem::swap(&mut y, trial);
         f = value;
         definite = tau == 0.0;
         if f < floor {

@@ -40,11 +40,13 @@ pub trait SmoothProblem {
     fn gradient_and_hessian(&self, y: &[f64]) -> Result<NewtonPass, DomainError> {
         Ok(NewtonPass { gradient: self.gradient(y)?, hessian: None, objective: None })
     }
-    /// Takes back the Hessian of a [`NewtonPass`] the solver is done with, so
-    /// that the next pass can fill the same matrix rather than allocate one
-    /// (Newton makes a pass per iterate); by default it is dropped.
-    fn recycle(&self, hessian: Mat<f64>) {
-        drop(hessian);
+    /// Takes back a [`NewtonPass`] at `y` the solver is done with (its
+    /// Hessian, if any, unmodified), so that the next pass can fill the same
+    /// buffers rather than allocate them (Newton makes a pass per iterate),
+    /// and [`Self::lagrangian_hessian`] at `y` (unconstrained) can answer with
+    /// its Hessian; by default it is dropped.
+    fn recycle(&self, y: &[f64], pass: NewtonPass) {
+        drop((y, pass));
     }
 }
 

@@ -201,8 +201,11 @@ fn check(node: &Node, sizes: &[(&str, usize)], seed: u64) {
             let again = NodeProblem::new(node, &bound, &derived, &kernels).lagrangian_hessian(&y, &[], &[]).unwrap();
             let entries = |m: &faer::Mat<f64>| (0..n * n).map(|k| m[(k / n, k % n)].to_bits()).collect::<Vec<_>>();
             assert_eq!(entries(&h), entries(&again), "{name}: the Hessian beside f_y");
-            // and kept: asked again at that point, the problem gives it back
-            assert_eq!(fresh.hessian_at(&y, &[], &[]).map(|m| entries(&m)), Some(entries(&h)), "{name}: kept");
+            // and kept once Newton hands the pass back: asked again at that
+            // point, the problem gives it back
+            let want = entries(&h);
+            fresh.recycle(&y, NewtonPass { gradient: g, hessian: Some(h), objective });
+            assert_eq!(fresh.hessian_at(&y, &[], &[]).map(|m| entries(&m)), Some(want), "{name}: kept");
         }
     }
 
