@@ -30,8 +30,9 @@ use super::reference::{data, references, Reference};
 /// gap, `yᵀ(primal residual) + xᵀ(dual residual)` in exact arithmetic, keeps
 /// the residuals' rounding times the size of the multipliers and of x (a gap of
 /// 1e-9 on an objective of 1e7 is a relative 1e-16), and where the guess is
-/// wrong (degenerate rows with both slack and multiplier small: QSCAGR7,
-/// QCAPRI, …) the polished point is not kept and the IPM's stands.
+/// wrong (degenerate rows with both slack and multiplier small: QGFRDXPN,
+/// QISRAEL, …, also after the iterations went on at tightened tolerances) the
+/// polished point is not kept and the IPM's stands.
 const RESIDUAL_FAILURES: &[(&str, &str)] = &[
     // maros_meszaros (solver tolerance 1e-10)
     ("CVXQP3_M", "passes here (dual residual 6.5e-10, gap 6.3e-10), not by the margin of 10"),
