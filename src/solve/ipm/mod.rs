@@ -158,6 +158,18 @@ const CORRECTOR_MIN_FRACTION: f64 = 0.5;
 /// its point is not kept).
 const MAX_CROSSOVERS: u32 = 2;
 
+/// At most this many times a solved LP or QP whose active-set polish missed,
+/// its absolute error above `tol_gap_abs`, goes on iterating with its
+/// tolerances tightened by [`TIGHTENING`] (each time further) before it is
+/// polished again: the guess `z̃ᵢ > s̃ᵢ` is a near tie on many rows at the μ
+/// where relative criteria of 1e-10 hold on a large objective (QSCAGR7:
+/// s̃ ≈ 1e-4, z̃ ≈ 2e-4, the guessed set inconsistent), and right two
+/// decades of μ further (docs/accuracy.md).
+const MAX_TIGHTENINGS: u32 = 3;
+
+/// The factor a tightening multiplies the tolerances by.
+const TIGHTENING: f64 = 0.1;
+
 /// The identification test of a crossover ([`Solver::identified`]). On the
 /// side-by-side QP at n = 200 (docs/benchmarks.md, session 13) the first
 /// iterate to pass at 0.05 is the fifth, whose active set is already right

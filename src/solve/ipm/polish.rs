@@ -104,6 +104,8 @@ pub(super) struct Work {
     lin_s: Vec<f64>,
     lin_z: Vec<f64>,
     res: Scratch,
+    /// Whether the last [`polish`] kept the active-set polish's point.
+    pub active_kept: bool,
 }
 
 /// The residuals and their scratch.
@@ -135,6 +137,7 @@ impl Work {
             orthant: vec![false; m],
             lin_s: vec![0.0; m],
             lin_z: vec![0.0; m],
+            active_kept: false,
             res: Scratch {
                 rd: vec![0.0; n],
                 rp: vec![0.0; m],
@@ -393,9 +396,9 @@ pub(super) fn polish(prob: &ConeProgram, ws: &mut Workspace) -> u32 {
     (w.px, w.ps, w.pz) = (x, s, z);
     // The factorisation is the last iterate's, no longer the returned point's.
     ws.factored &= kept == 0;
-    if ws.solver.settings.polish_active_set && is_lp_or_qp(&prob.cones) && active_set(prob, ws, &mut w, false) {
-        kept += 1;
-    }
+    w.active_kept =
+        ws.solver.settings.polish_active_set && is_lp_or_qp(&prob.cones) && active_set(prob, ws, &mut w, false);
+    kept += u32::from(w.active_kept);
     ws.polish = w;
     kept
 }
@@ -425,6 +428,14 @@ fn absolute_error(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64]
     residuals(prob, ws, w, x, s, z);
     let omega = ws.solver.data.objective_scale;
     norm_inf(&w.rp).max(norm_inf(&w.rd) / omega).max((pobj - dobj).abs() / omega)
+}
+
+/// [`absolute_error`] at the workspace's returned point.
+pub(super) fn returned_error(prob: &ConeProgram, ws: &mut Workspace) -> f64 {
+    let mut w = std::mem::take(&mut ws.polish);
+    let err = absolute_error(prob, ws, &mut w.res, &ws.x, &ws.s, &ws.z);
+    ws.polish = w;
+    err
 }
 
 /// The active-set polish of the module documentation, from the workspace's
@@ -577,7 +588,7 @@ fn active_set_steps(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work, exact:
 }
 
 /// How good a returned point is by [`Summary::solved_status`].
-fn rank(status: Status) -> u8 {
+pub(super) fn rank(status: Status) -> u8 {
     match status {
         Status::Optimal => 2,
         Status::AlmostOptimal => 1,

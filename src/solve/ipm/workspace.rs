@@ -21,7 +21,7 @@ use super::settings::{KktMethod, Settings};
 use super::solution::{KktFactor, Solution};
 use super::status::Status;
 use super::summary::{Measures, Summary, Tolerances};
-use super::{Outcome, Solver, KAPPA_BACKWARD, KAPPA_POLISH, MAX_CROSSOVERS};
+use super::{Outcome, Solver, KAPPA_BACKWARD, KAPPA_POLISH, MAX_CROSSOVERS, MAX_TIGHTENINGS, TIGHTENING};
 use crate::solve::cones::Cones;
 use crate::solve::program::{ConeBlock, ConeProgram};
 use crate::solve::SolveError;
@@ -52,6 +52,19 @@ pub struct Workspace {
     /// Scratch of length m.
     work_m: Vec<f64>,
     pub(super) polish: polish::Work,
+    /// A returned point kept aside while the iterations go on to smaller
+    /// tolerances ([`MAX_TIGHTENINGS`]).
+    kept: Kept,
+}
+
+/// A returned point kept aside, with its status and `info`.
+#[derive(Debug)]
+struct Kept {
+    x: Vec<f64>,
+    s: Vec<f64>,
+    z: Vec<f64>,
+    status: Status,
+    info: Summary,
 }
 
 impl Workspace {
@@ -74,6 +87,7 @@ impl Workspace {
         let kkt = KktSystem::new(&data, &cones, method, settings)?;
         let (n, m) = (data.n, data.m);
         let info = Measures::new(method).info;
+        let kept_info = info.clone();
         Some(Workspace {
             solver: Solver::new(data, cones, kkt, settings.clone()),
             cones: prob.cones.clone(),
@@ -90,6 +104,13 @@ impl Workspace {
             point_z: vec![0.0; m],
             work_m: vec![0.0; m],
             polish: polish::Work::new(n, m),
+            kept: Kept {
+                x: vec![0.0; n],
+                s: vec![0.0; m],
+                z: vec![0.0; m],
+                status: Status::NumericalError,
+                info: kept_info,
+            },
         })
     }
 
@@ -117,13 +138,73 @@ impl Workspace {
             0
         };
         let mut outcome = sv.run(crossovers);
-        let status = loop {
-            match outcome {
-                Outcome::Done(status) => break status,
-                Outcome::Identified if self.cross_over(prob) => return Ok(self.status),
-                Outcome::Identified => outcome = self.solver.iterate(),
+        // The tolerances the solve is judged by; a tightening (below) only
+        // changes when the iterations stop.
+        let (gap_abs, gap_rel, feas) = (sv.settings.tol_gap_abs, sv.settings.tol_gap_rel, sv.settings.tol_feas);
+        let mut tightenings = if crossovers > 0 { MAX_TIGHTENINGS } else { 0 };
+        let mut aside: Option<f64> = None;
+        loop {
+            let status = loop {
+                match outcome {
+                    Outcome::Done(status) => break status,
+                    Outcome::Identified if self.cross_over(prob) => {
+                        if aside.is_none() {
+                            return Ok(self.status);
+                        }
+                        break Status::Optimal;
+                    }
+                    Outcome::Identified => outcome = self.solver.iterate(),
+                }
+            };
+            let crossed = matches!(outcome, Outcome::Identified);
+            let sv = &mut self.solver;
+            (sv.settings.tol_gap_abs, sv.settings.tol_gap_rel, sv.settings.tol_feas) = (gap_abs, gap_rel, feas);
+            let active = if crossed {
+                // The crossover's point, `Optimal` by the tightened criteria.
+                self.status = self.info.solved_status(&self.solver.settings);
+                true
+            } else {
+                self.conclude(prob, status, polish)
+            };
+            // A tightened run's point replaces the one kept aside only if the
+            // solver's criteria rate it no lower and its absolute error is
+            // lower; the iterations may still go on from where they stopped.
+            let err = polish::returned_error(prob, self);
+            let better = aside.is_none_or(|e| polish::rank(self.status) >= polish::rank(self.kept.status) && err < e);
+            let settled = active || err.is_nan() || err <= gap_abs;
+            if (better && settled) || tightenings == 0 || !self.status.is_solved() {
+                if !better {
+                    self.restore_kept();
+                }
+                break;
             }
-        };
+            // The active-set polish missed and the point's absolute error is
+            // above `tol_gap_abs`: the point is kept aside and the iterations
+            // go on to a smaller μ, where the active set shows more clearly.
+            if better {
+                self.keep_aside();
+                aside = Some(err);
+            }
+            tightenings -= 1;
+            let sv = &mut self.solver;
+            let k = TIGHTENING.powi((MAX_TIGHTENINGS - tightenings) as i32);
+            (sv.settings.tol_gap_abs, sv.settings.tol_gap_rel, sv.settings.tol_feas) =
+                (k * gap_abs, k * gap_rel, k * feas);
+            sv.best_merit = f64::INFINITY;
+            outcome = sv.iterate();
+        }
+        self.factored &= self.status.is_solved();
+        if self.status.is_solved() {
+            self.info.unmet = self.info.unmet(Tolerances::full(&self.solver.settings));
+        }
+        Ok(self.status)
+    }
+
+    /// The end of a solve whose iterations stopped with `status`: the final
+    /// iterate mapped back, measured and (`polish`) polished, with the
+    /// backward pass's factorisation. True if the active-set polish's point
+    /// was kept.
+    fn conclude(&mut self, prob: &ConeProgram, status: Status, polish: bool) -> bool {
         // The cap only matters to second-order cones; without one the final
         // factorisation serves polishing and the backward pass alike.
         let kappa = if polish && self.has_soc { KAPPA_POLISH } else { KAPPA_BACKWARD };
@@ -143,6 +224,7 @@ impl Workspace {
         if status.is_solved() {
             self.status = self.info.solved_status(&self.solver.settings);
         }
+        self.polish.active_kept = false;
         if polish && self.factored && self.status.is_solved() {
             let steps = polish::polish(prob, self);
             self.info.polish_steps = steps;
@@ -160,11 +242,28 @@ impl Workspace {
                     self.relinearise(KAPPA_BACKWARD)
                 };
         }
-        self.factored &= self.status.is_solved();
-        if self.status.is_solved() {
-            self.info.unmet = self.info.unmet(Tolerances::full(&self.solver.settings));
-        }
-        Ok(self.status)
+        self.polish.active_kept
+    }
+
+    /// Keeps the returned point, its status and `info` aside (see
+    /// [`Workspace::restore_kept`]).
+    fn keep_aside(&mut self) {
+        let k = &mut self.kept;
+        k.x.copy_from_slice(&self.x);
+        k.s.copy_from_slice(&self.s);
+        k.z.copy_from_slice(&self.z);
+        (k.status, k.info) = (self.status, self.info.clone());
+    }
+
+    /// Returns the point kept aside, with the backward pass's factorisation
+    /// at it.
+    fn restore_kept(&mut self) {
+        let k = &self.kept;
+        self.x.copy_from_slice(&k.x);
+        self.s.copy_from_slice(&k.s);
+        self.z.copy_from_slice(&k.z);
+        (self.status, self.info) = (k.status, k.info.clone());
+        self.factored = self.relinearise_at_returned_point(KAPPA_BACKWARD);
     }
 
     /// The crossover at the iterate the interior point method stopped at:
