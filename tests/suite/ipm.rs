@@ -300,6 +300,19 @@ fn crossover_returns_the_active_sets_exact_point() {
     let ipm = solve(&prob, &plain).unwrap();
     assert_eq!(ipm.status, Status::Optimal);
     assert!(sol.info.iterations < ipm.info.iterations, "{} vs {}", sol.info.iterations, ipm.info.iterations);
+    // The active set's factorisation kept for the backward pass is the
+    // linearisation at the point: `[I Aᵀ; A −H][u; v] = [w; 0]` gives the
+    // clamp's Jacobian (a diagonal of 1 where `c_j` is inside the box, 0 where
+    // it is clamped) applied to w.
+    let mut kkt = sol.kkt.expect("the crossover keeps a factorisation");
+    let w: Vec<f64> = (0..n).map(|j| (1.3 * j as f64 + 0.2).cos()).collect();
+    let mut rhs = w.clone();
+    rhs.resize(n + kkt.m(), 0.0);
+    kkt.solve(&mut rhs).expect("solve");
+    for j in 0..n {
+        let want = if c[j].abs() < 1.0 { w[j] } else { 0.0 };
+        assert!((rhs[j] - want).abs() < 1e-9, "u[{j}] = {} against {want} (c = {})", rhs[j], c[j]);
+    }
 }
 
 /// `min ‖x − c‖² s.t. ‖x‖ ≤ r` with `‖c‖ > r`: `x = r c/‖c‖`, value
