@@ -179,26 +179,20 @@ fn unflatten(flat: &[f64], shapes: &[Vec<usize>]) -> Vec<Tensor> {
 }
 
 /// `flat` cut into the entries of tensors of `shapes`, in order.
-fn pieces<'v>(flat: &'v [f64], shapes: &[Vec<usize>]) -> Vec<&'v [f64]> {
-    let mut at = 0;
-    shapes
-        .iter()
-        .map(|s| {
-            let piece = &flat[at..at + entries(s)];
-            at += entries(s);
-            piece
-        })
-        .collect()
+fn pieces<'v, 's>(flat: &'v [f64], shapes: &'s [Vec<usize>]) -> impl Iterator<Item = &'v [f64]> + 's
+where
+    'v: 's,
+{
+    shapes.iter().scan(0, move |at, s| {
+        let start = *at;
+        *at += entries(s);
+        Some(&flat[start..*at])
+    })
 }
 
 /// [`unflatten`] into `tensors`, whose buffers are reused.
 fn unflatten_into(flat: &[f64], shapes: &[Vec<usize>], tensors: &mut Vec<Tensor>) {
-    let ends = shapes.iter().scan(0, |at, s| {
-        *at += entries(s);
-        Some(*at)
-    });
-    let parts = shapes.iter().zip(ends).map(|(s, end)| (&s[..], &flat[end - entries(s)..end]));
-    overwrite_tensors(tensors, parts);
+    overwrite_tensors(tensors, shapes.iter().map(|s| &s[..]).zip(pieces(flat, shapes)));
 }
 
 impl<'a> NodeProblem<'a> {
@@ -407,10 +401,12 @@ impl<'a> NodeProblem<'a> {
         if self.derived.eqs.is_empty() && self.derived.ineqs.is_empty() {
             return Vec::new();
         }
-        let eq = pieces(nu, &self.multiplier_shapes(&self.derived.eqs, SymRole::Nu));
-        let ineq = pieces(lambda, &self.multiplier_shapes(&self.derived.ineqs, SymRole::Lambda));
-        let eq = eq.into_iter().enumerate().map(|(k, t)| (SymRole::Nu(k), t));
-        eq.chain(ineq.into_iter().enumerate().map(|(k, t)| (SymRole::Lambda(k), t))).collect()
+        let (eq_shapes, ineq_shapes) = (
+            self.multiplier_shapes(&self.derived.eqs, SymRole::Nu),
+            self.multiplier_shapes(&self.derived.ineqs, SymRole::Lambda),
+        );
+        let eq = pieces(nu, &eq_shapes).enumerate().map(|(k, t)| (SymRole::Nu(k), t));
+        eq.chain(pieces(lambda, &ineq_shapes).enumerate().map(|(k, t)| (SymRole::Lambda(k), t))).collect()
     }
 
     /// `∇_y L(y, ν, λ)`, length `n`.
@@ -421,7 +417,7 @@ impl<'a> NodeProblem<'a> {
     /// `∇²_yy L · v`, length `n`.
     pub fn lagrangian_hvp(&self, y: &[f64], nu: &[f64], lambda: &[f64], v: &[f64]) -> Result<Vec<f64>, DomainError> {
         let mut set = self.multipliers(nu, lambda);
-        for (k, t) in pieces(v, &self.var_shapes).into_iter().enumerate() {
+        for (k, t) in pieces(v, &self.var_shapes).enumerate() {
             set.push((SymRole::Direction(crate::ir::VarId(k as u32)), t));
         }
         self.with_syms(&set, |syms| self.flat(KernelId::Hvp, y, syms))
@@ -458,7 +454,7 @@ impl<'a> NodeProblem<'a> {
         b: &[f64],
     ) -> Result<Vec<Tensor>, DomainError> {
         let mut set = self.multipliers(nu, lambda);
-        for (k, t) in pieces(w, &self.var_shapes).into_iter().enumerate() {
+        for (k, t) in pieces(w, &self.var_shapes).enumerate() {
             set.push((SymRole::W(crate::ir::VarId(k as u32)), t));
         }
         let backward = self.multipliers(a, b).into_iter().map(|(role, t)| match role {
