@@ -163,13 +163,19 @@ fn every_corpus_entry_solves_and_differentiates_as_its_reference() {
 
 /// A tighter tolerance never stops at a worse point: corpus entry 21 (an
 /// SOCP) at the corpus test's inputs with `a[1]` moved by −1e-5, solved at
-/// tolerances 1e-8 … 1e-13, has at each an error (the worst of the residuals
-/// and the gap at the point returned) no larger than at the next looser one
-/// (to 1%: two polished points differ at rounding level, 6.86e-13 against
-/// 6.85e-13), and is `optimal` at 1e-12. The divergence test's floor scaled with the
-/// tolerance: at 1e-12 a rounding-level rise of the primal residual
-/// (7.3e-13 → 1.3e-10, the gap falling) stopped the solve
-/// `optimal_inaccurate` at a gap of 8.6e-9, where 1e-10 went on to 7.3e-13.
+/// tolerances 1e-8 … 1e-13, has at each tolerance `t` an error (the worst of
+/// the residuals and the gap at the point returned) within `t` itself or no
+/// larger than at the next looser tolerance (to 1%: two polished points differ
+/// at rounding level, 6.86e-13 against 6.85e-13), and is `optimal` at 1e-12.
+/// "Worse" is measured against what was asked: once the polish brings every
+/// tolerance's point to the rounding floor (errors 1.1e-13, 1.9e-13, 8.3e-14,
+/// … with the polish relinearised at second-order cones), consecutive errors
+/// differ by rounding, and a point within the tighter tolerance is not worse
+/// by any measure a user asked for. The regression this guards against is
+/// not of that kind: the divergence test's floor scaled with the tolerance,
+/// and at 1e-12 a rounding-level rise of the primal residual (7.3e-13 →
+/// 1.3e-10, the gap falling) stopped the solve `optimal_inaccurate` at a gap
+/// of 8.6e-9, where 1e-10 went on to 7.3e-13.
 #[test]
 fn a_tighter_tolerance_never_stops_at_a_worse_point() {
     use ddn::runtime::{forward, Facts, Options, Status};
@@ -194,8 +200,8 @@ fn a_tighter_tolerance_never_stops_at_a_worse_point() {
         let error = primal_residual.max(dual_residual).max(gap);
         assert!(s.status.is_solved(), "tolerance {t:e}: {:?} {:?}", s.status, s.info);
         assert!(
-            error <= 1.01 * looser,
-            "tolerance {t:e}: error {error:e} above the looser tolerance's {looser:e}: {:?}",
+            error <= t || error <= 1.01 * looser,
+            "tolerance {t:e}: error {error:e} above both the tolerance and the looser tolerance's {looser:e}: {:?}",
             s.info
         );
         if k == 12 {

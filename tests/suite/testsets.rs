@@ -80,11 +80,9 @@ const RESIDUAL_FAILURES: &[(&str, &str)] = &[
     ("GROW15", "passes here (gap 1.6e-9), not by the margin of 10"),
     ("PILOT4", "passes here (primal residual 3.0e-9, gap 2.5e-9), not by the margin of 10"),
     // cblib_socp (solver tolerance 1e-9)
-    ("chainsing-1000-3", "the relative stopping criteria hold; absolute gap 2.8e-8"),
     ("sched_50_50_orig", "optimal_inaccurate; absolute primal residual 8.0e-7, dual residual 6.6e-7, gap 4.2e-5"),
     ("sched_50_50_scaled", "optimal_inaccurate; absolute primal residual 7.3e-8, dual residual 2.8e-6"),
     ("nql30", "passes here (dual residual 1.3e-9), not by the margin of 10"),
-    ("sambal", "passes here (primal residual 5.6e-9, gap 3.9e-9), not by the margin of 10"),
 ];
 
 /// Problems whose objective misses the reference, with why (observed 2026-11-29).

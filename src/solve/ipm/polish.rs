@@ -26,7 +26,10 @@
 //! one solve with a factorisation of the final KKT matrix (a chord method: H
 //! stays the IPM point's). The new s and z are projected onto their cones (a
 //! violation larger than 1e-6 of their size refuses the step), the iteration
-//! goes on while the KKT error at least halves, and a point is returned only
+//! goes on while the KKT error at least halves — where it does not, on a
+//! program with second-order cones, the step is retried once with the matrix
+//! relinearised at the current point (the chord's fixed point is
+//! complementary only in the first frame: see [`polish`]) — and a point is returned only
 //! if the solver's own criteria ([`Summary::solved_status`], measured at it) rate
 //! it no lower than the point it replaces: a polished point is `Optimal` only
 //! where the interior point method's own tests hold, and `info` always
@@ -66,7 +69,7 @@
 use super::status::Status;
 use super::summary::{PointNorms, Summary};
 use super::workspace::Workspace;
-use super::KAPPA_BACKWARD;
+use super::{KAPPA_BACKWARD, KAPPA_POLISH};
 use crate::linalg::{norm_inf, vectorised, Dot2};
 use crate::solve::cones::dot;
 use crate::solve::program::ConeProgram;
@@ -97,7 +100,8 @@ pub(super) struct Work {
     ps: Vec<f64>,
     pz: Vec<f64>,
     /// The active set (m; the zero cone's rows always in it) and the
-    /// equilibrated point its KKT matrix is linearised at.
+    /// equilibrated point its KKT matrix is linearised at (or, on a program
+    /// with second-order cones, the point the Newton steps relinearise at).
     active: Vec<bool>,
     /// Whether each row is an orthant's (else the zero cone's).
     orthant: Vec<bool>,
@@ -357,7 +361,10 @@ fn into_cones(cones: &[ConeBlock], v: &mut [f64], dual: bool, tol: f64) -> bool 
 
 /// Newton steps from the workspace's point, with the KKT matrix factored at
 /// it, its status ([`Summary::solved_status`]) and `info` measured there. The
-/// chord iteration goes on while the KKT error halves; the point returned is
+/// chord iteration goes on while the KKT error halves (on second-order cones,
+/// once more after a relinearisation at the current point where it does
+/// not: the KKT matrix is then no longer the one at the workspace's point,
+/// and `factored` is false); the point returned is
 /// the last one the solver's criteria rate no lower than the returned point
 /// before it (an early step can trade a little primal residual, from the
 /// projection onto the cones, for much of the gap, and the next one win it
@@ -372,14 +379,30 @@ pub(super) fn polish(prob: &ConeProgram, ws: &mut Workspace) -> u32 {
     let mut err = kkt_error(prob, ws, &mut w.res, &x, &s, &z);
     let (mut steps, mut kept) = (0, 0);
     let mut info = ws.info.clone();
-    for _ in 0..MAX_STEPS {
-        if err <= 1e-15 || !step(prob, ws, &mut w, &x, &s, &z) {
-            break;
-        }
-        let e = kkt_error(prob, ws, &mut w.res, &w.x, &w.s, &w.z);
+    // Whether the matrix is linearised at the current point (a second-order
+    // cone's frame then the point's own), and whether it was ever moved off
+    // the backward pass's point.
+    let (mut at_point, mut moved) = (false, false);
+    while steps < MAX_STEPS && err > 1e-15 {
+        let stepped = step(prob, ws, &mut w, &x, &s, &z);
+        let e = if stepped { kkt_error(prob, ws, &mut w.res, &w.x, &w.s, &w.z) } else { f64::NAN };
         if e.is_nan() || e > 0.5 * err {
-            break;
+            // The chord iteration stalled. Its fixed point satisfies
+            // complementarity only in the first frame: with the solution's
+            // direction θ off ū, each second-order cone keeps a gap of order
+            // s₀z₀θ² (chainsing-1000-3: ‖s ∘ z‖∞ stuck at 4.4e-11, an absolute
+            // gap of 2.8e-8 over its cones). One Newton step, the matrix
+            // linearised at the current point, then goes on from there.
+            if at_point || steps == 0 || is_lp_or_qp(&prob.cones) {
+                break;
+            }
+            (at_point, moved) = (true, true);
+            if !relinearise_at(ws, &mut w, &s, &z) {
+                break;
+            }
+            continue;
         }
+        at_point = false;
         std::mem::swap(&mut x, &mut w.x);
         std::mem::swap(&mut s, &mut w.s);
         std::mem::swap(&mut z, &mut w.z);
@@ -394,13 +417,22 @@ pub(super) fn polish(prob: &ConeProgram, ws: &mut Workspace) -> u32 {
         }
     }
     (w.px, w.ps, w.pz) = (x, s, z);
-    // The factorisation is the last iterate's, no longer the returned point's.
-    ws.factored &= kept == 0;
+    // The factorisation is the last iterate's, no longer the returned point's
+    // (or, relinearised, neither's).
+    ws.factored &= kept == 0 && !moved;
     w.active_kept =
         ws.solver.settings.polish_active_set && is_lp_or_qp(&prob.cones) && active_set(prob, ws, &mut w, false);
     kept += u32::from(w.active_kept);
     ws.polish = w;
     kept
+}
+
+/// Linearises complementarity at the point `(s, z)` (original units; its
+/// equilibrated coordinates into `w.lin_s`, `w.lin_z`) with the polish's cap
+/// and refactors; false if that fails.
+fn relinearise_at(ws: &mut Workspace, w: &mut Work, s: &[f64], z: &[f64]) -> bool {
+    ws.equilibrate_point(s, z, &mut w.lin_s, &mut w.lin_z);
+    ws.factor_at(&w.lin_s, &w.lin_z, KAPPA_POLISH)
 }
 
 /// Whether the program has zero and orthant cones only (an LP or a QP): the

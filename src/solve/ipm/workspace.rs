@@ -461,14 +461,23 @@ impl Workspace {
     /// τ = 1) with the cones' cap `kappa`, and refactors; false if either
     /// fails, the factorisation then being unusable until a success.
     fn relinearise_at_returned_point(&mut self, kappa: f64) -> bool {
+        let (mut ps, mut pz) = (std::mem::take(&mut self.point_s), std::mem::take(&mut self.point_z));
+        self.equilibrate_point(&self.s, &self.z, &mut ps, &mut pz);
+        (self.point_s, self.point_z) = (ps, pz);
+        self.relinearise(kappa)
+    }
+
+    /// The equilibrated `s̃ = E s`, `z̃ = c E⁻¹ z` of a point `(s, z)` in
+    /// original units, into `out_s`, `out_z` (as [`Workspace::finish`] maps back
+    /// with τ = 1).
+    pub(super) fn equilibrate_point(&self, s: &[f64], z: &[f64], out_s: &mut [f64], out_z: &mut [f64]) {
         let eq = &self.solver.data.equil;
-        for ((p, v), ei) in self.point_s.iter_mut().zip(&self.s).zip(&eq.einv) {
+        for ((p, v), ei) in out_s.iter_mut().zip(s).zip(&eq.einv) {
             *p = v / ei;
         }
-        for ((p, v), e) in self.point_z.iter_mut().zip(&self.z).zip(&eq.e) {
+        for ((p, v), e) in out_z.iter_mut().zip(z).zip(&eq.e) {
             *p = v * eq.c / e;
         }
-        self.relinearise(kappa)
     }
 
     /// Linearises complementarity again at the point the factorisation was made
