@@ -843,6 +843,56 @@ fn optnet_qp_gradients_agree_across_kkt_paths() {
     }
 }
 
+/// The condensed path's fallback: a factorisation that left inactive rows out
+/// of `A_gᵀDA_g` whose refined solve misses the refinement tolerance is redone
+/// with every row (`KktSystem::solve_refined`). The smallest positive
+/// refinement tolerances (a residual of 2.2e-308 is below any rounding) make
+/// every refined solve miss them, so every reduced factorisation of this
+/// solve falls back (n = 50, 60 inequalities of which 30 are inactive at the
+/// planted optimum: leaving those rows out pays, see `select_rows`). The
+/// active-set polish is off so that the interior point method runs to its
+/// last iterations, where the inactive rows' `D_i` is small enough to leave
+/// out (its crossover otherwise stops before any factorisation is reduced).
+/// The OptNet layer's solution and gradients must still be the dense path's
+/// (they agree to 3e-15; a planted vertex with more active rows than
+/// variables would not do: its gradient does not exist).
+#[test]
+fn condensed_path_falls_back_to_every_row_when_a_reduced_solve_misses() {
+    use ddn::eval::Tensor;
+    use ddn::runtime::{bind, forward, named_tensors, Options};
+    let text = std::fs::read_to_string(super::root().join("stdlib/optnet_qp.ddn")).expect("stdlib");
+    // Named, so that the runtime never takes its active-set QP path instead.
+    let node = super::backward::node_src(&text.replacen("    }\n}", "    }\n    solve using ipm\n}", 1));
+    let mut rng = super::Rng(29);
+    let (inputs, planted) = rng.planted_optnet(50, 60, 5);
+    let bound = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
+    let cot = vec![("z".to_string(), Tensor::vector(rng.vec(50)))];
+    let run = |settings: Settings| {
+        let mut solved = forward(&node, &bound, &Options::default().with_settings(settings)).expect("forward");
+        assert_eq!(solved.status, ddn::runtime::Status::Optimal);
+        let grads = ddn::diff::backward(&node, &bound, &mut solved, &cot).expect("backward");
+        (solved.outputs[0].1.data.clone(), grads)
+    };
+    let interior = Settings { polish_active_set: false, ..Settings::default() };
+    let (z_dense, g_dense) = run(Settings { kkt_method: KktMethod::Dense, ..interior.clone() });
+    let strict = Settings {
+        kkt_method: KktMethod::Condensed,
+        refine_reltol: f64::MIN_POSITIVE,
+        refine_abstol: f64::MIN_POSITIVE,
+        ..interior
+    };
+    let (z, g) = run(strict);
+    for (i, ((a, b), p)) in z.iter().zip(&z_dense).zip(&planted).enumerate() {
+        assert!((a - b).abs() <= 1e-9 * (1.0 + b.abs()), "z[{i}]: {a} against the dense path's {b}");
+        assert!((a - p).abs() <= 1e-7 * (1.0 + p.abs()), "z[{i}]: {a} against the planted {p}");
+    }
+    for (param, (a, b)) in node.params.iter().zip(g_dense.iter().zip(&g)) {
+        for (x, y) in a.data.iter().zip(&b.data) {
+            assert!((x - y).abs() <= 1e-9 * (1.0 + x.abs()), "d/d{}: {y} against the dense path's {x}", param.name);
+        }
+    }
+}
+
 /// The KKT path the default settings take on a node's canonical program.
 fn ipm_solve_of(node: &ddn::ir::Node, bound: &ddn::runtime::Bound) -> KktMethod {
     let canon = ddn::canon::canonicalize(node, bound).expect("canonicalize");
