@@ -19,6 +19,7 @@ use crate::kernel::{Interpreted, KernelId, KernelSet, Kernels};
 use crate::smooth::{DomainError, SmoothError};
 use crate::solve::active_set::{self, ActiveSet};
 use crate::solve::direct::{self, DirectFactor};
+use crate::solve::program::ConeBlock;
 use crate::solve::{ipm, ConeProgram, SolveError};
 use crate::symbolic::DeriveError;
 
@@ -416,7 +417,51 @@ pub(crate) fn ipm_outcome(node: &Node, program: &ConeProgram, layout: &Layout, s
     if status == Status::OptimalInaccurate {
         info.warnings.push(INEXACT_WARNING.into());
     }
+    if status.is_solved() {
+        if let Some(active) = active_rows(program, sol).filter(|&a| a > program.n()) {
+            info.warnings.push(overdetermined_warning(active, program.n()));
+        }
+    }
     (status, info)
+}
+
+/// The rows active at an LP's or QP's point: every zero-cone row, and each
+/// orthant row whose multiplier, in the objective's unit ω, exceeds its slack
+/// (the split the interior point method ends with, `sᵢzᵢ ≈ μ`, and exact
+/// after its crossover or polish). `None` where another cone makes "active"
+/// more than a row's property.
+fn active_rows(program: &ConeProgram, sol: &IpmResult<'_>) -> Option<usize> {
+    let omega = sol.info.objective_scale;
+    let mut row = 0;
+    let mut active = 0;
+    for cone in &program.cones {
+        match *cone {
+            ConeBlock::Zero(d) => active += d,
+            ConeBlock::Nonneg(d) => {
+                let (s, z) = (&sol.s[row..row + d], &sol.z[row..row + d]);
+                active += s.iter().zip(z).filter(|(s, z)| z.abs() / omega > s.abs()).count();
+            }
+            _ => return None,
+        }
+        row += cone.dim();
+    }
+    Some(active)
+}
+
+/// What `info.warnings` says when more rows are active than there are
+/// variables: the active constraints' gradients are then linearly dependent
+/// (LICQ fails), the multipliers are not unique, and the solution map has a
+/// kink in the parameters that move those rows (a perturbation of one
+/// right-hand side makes a different subset active), so no gradient exists
+/// there; the backward pass returns the regularised KKT system's answer, one
+/// of the one-sided derivatives at best. A sufficient test, not a necessary
+/// one: dependent rows can also be fewer than the variables.
+fn overdetermined_warning(active: usize, n: usize) -> String {
+    format!(
+        "{active} constraint rows are active for {n} variables: the active constraints are linearly dependent, \
+         so the solution is not differentiable in every parameter here, and the gradients are those of the \
+         regularised KKT system (at best a one-sided derivative)"
+    )
 }
 
 /// The node's outputs, in declaration order, from the standard form's (x, z).

@@ -893,6 +893,33 @@ fn condensed_path_falls_back_to_every_row_when_a_reduced_solve_misses() {
     }
 }
 
+/// An LP's or QP's point with more active rows than variables is not a point
+/// where the solution map has a gradient (the active rows are dependent, a
+/// change of one right-hand side makes a different subset active), and
+/// `info.warnings` says so. Planted: n = 50 with 5 equalities and 100
+/// inequalities, every other one active (55 active rows), against the same
+/// with 60 inequalities (35), which has a gradient (checked by central
+/// differences in h: 0.1717 both ways) and no such warning. At the first
+/// (observed, session 14) the backward gave ∂L/∂h₀ = 0.0609 for one cotangent
+/// where the central difference was 0.119.
+#[test]
+fn more_active_rows_than_variables_is_a_warning() {
+    use ddn::runtime::{bind, forward, named_tensors, Options};
+    let text = std::fs::read_to_string(super::root().join("stdlib/optnet_qp.ddn")).expect("stdlib");
+    let node = super::backward::node_src(&text.replacen("    }\n}", "    }\n    solve using ipm\n}", 1));
+    let warnings = |k: usize| {
+        let (inputs, _) = super::Rng(29).planted_optnet(50, k, 5);
+        let bound = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
+        let solved = forward(&node, &bound, &Options::default()).expect("forward");
+        assert_eq!(solved.status, ddn::runtime::Status::Optimal, "k = {k}");
+        solved.info.warnings
+    };
+    let over = warnings(100);
+    assert!(over.iter().any(|w| w.starts_with("55 constraint rows are active for 50 variables")), "{over:?}");
+    let fine = warnings(60);
+    assert!(fine.is_empty(), "{fine:?}");
+}
+
 /// The KKT path the default settings take on a node's canonical program.
 fn ipm_solve_of(node: &ddn::ir::Node, bound: &ddn::runtime::Bound) -> KktMethod {
     let canon = ddn::canon::canonicalize(node, bound).expect("canonicalize");
