@@ -2,7 +2,7 @@
 //! for a smooth node's derivatives.
 
 use super::derive::{derive, Derived, Normalised};
-use super::simplify::{Simplified, ITER_LIMIT, NODE_LIMIT};
+use super::simplify::{Simplified, ITER_LIMIT, NODE_LIMIT, STALL_LIMIT};
 use super::DeriveError;
 use crate::ir::Node;
 
@@ -16,7 +16,7 @@ pub fn listing(node: &Node, d: &Derived) -> String {
     let mut out = format!("node {}: f = {}\n", node.name, node.expr_str(&d.f));
     let groups: Vec<String> =
         super::rules::groups().iter().map(|(name, rules)| format!("{name} ({})", rules.len())).collect();
-    out.push_str(&format!("egg rules: {}; limits: {ITER_LIMIT} iterations, {NODE_LIMIT} nodes\n", groups.join(", ")));
+    out.push_str(&format!("egg rules: {}; limits: {ITER_LIMIT} iterations, {NODE_LIMIT} nodes, {STALL_LIMIT} iterations without a cheaper form\n", groups.join(", ")));
     let line = |out: &mut String, lhs: String, s: &Simplified| {
         out.push_str(&format!("  {lhs} = {}\n      [{}]\n", node.expr_str(&s.expr), s.stop_str()));
     };

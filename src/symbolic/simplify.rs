@@ -14,7 +14,8 @@
 //! what each class divides by, so that a factor cancels only where that keeps
 //! the domain.
 //!
-//! Runs are bounded by iteration and node limits, never by time, so results do
+//! Runs are bounded by iteration and node limits and stop when the cheapest
+//! extraction stalls ([`STALL_LIMIT`]), never by time, so results do
 //! not depend on machine speed; with egg's `deterministic` feature they do not
 //! depend on hashing either. Extraction minimises [`FewerProducts`].
 
@@ -49,6 +50,21 @@ define_language! {
 /// Iteration bound of one run: the rules are directional and shrinking, so
 /// saturation normally comes within a handful of iterations.
 pub const ITER_LIMIT: usize = 30;
+/// A run also stops once this many iterations in a row found no cheaper
+/// extraction ([`FewerProducts`]) of the root. Where the rules do not
+/// saturate, the e-graph keeps growing by equivalent forms of one cost (egg's
+/// backoff keeps banning and readmitting `mul-quot`, whose matches multiply
+/// the `/` forms of two classes: 469 084 of them in a 4 174-node graph of
+/// pseudo-Huber's mixed partial), and each iteration costs more than the one
+/// before. Measured over every derivation of the stdlib (2026-12-06), the
+/// cheapest form is found by the eighth iteration and the longest run of
+/// iterations without a cheaper one that was followed by a cheaper one is
+/// three, and stopping after six leaves every derived expression of the
+/// stdlib as it was while `ddnc explain stdlib/robust_pooling.ddn` (five
+/// smooth nodes, each derivation at the iteration limit before) went from
+/// 1.18 s to 0.13 s: the iterations after the cheapest form was found were
+/// nearly all of the time.
+pub const STALL_LIMIT: usize = 6;
 /// E-node bound of one run.
 pub const NODE_LIMIT: usize = 20_000;
 
@@ -243,8 +259,8 @@ impl Simplified {
     }
 }
 
-/// `e` simplified by the rules of `super::rules`, bounded by `ITER_LIMIT`
-/// and `NODE_LIMIT`.
+/// `e` simplified by the rules of `super::rules`, bounded by `ITER_LIMIT`,
+/// `NODE_LIMIT` and `STALL_LIMIT`.
 pub fn simplify(e: &Expr) -> Simplified {
     let mut shapes = Shapes::default();
     let mut rec = RecExpr::default();
@@ -254,12 +270,33 @@ pub fn simplify(e: &Expr) -> Simplified {
         .with_node_limit(NODE_LIMIT)
         .with_time_limit(Duration::MAX)
         .with_expr(&rec)
+        .with_hook(stall_stop())
         .run(&super::rules::all());
     let root = runner.roots[0];
     let (_, best) = egg::Extractor::new(&runner.egraph, FewerProducts(&runner.egraph)).find_best(root);
     let expr = from_egg(&best, &runner.egraph.analysis, e);
     let stop = runner.stop_reason.clone().unwrap_or(StopReason::Saturated);
     Simplified { expr, stop, iterations: runner.iterations.len() }
+}
+
+/// The hook that stops a run after [`STALL_LIMIT`] iterations in a row
+/// without a cheaper extraction of the root (egg calls hooks before each
+/// iteration, so it sees the e-graph the previous one left).
+fn stall_stop() -> impl FnMut(&mut Runner<Math, Shapes>) -> Result<(), String> {
+    let (mut best, mut stalled) = (usize::MAX, 0);
+    move |runner| {
+        let Some(&root) = runner.roots.first() else { return Ok(()) };
+        let (cost, _) = egg::Extractor::new(&runner.egraph, FewerProducts(&runner.egraph)).find_best(root);
+        if cost < best {
+            (best, stalled) = (cost, 0);
+        } else {
+            stalled += 1;
+        }
+        if stalled >= STALL_LIMIT {
+            return Err(format!("no cheaper form in {STALL_LIMIT} iterations"));
+        }
+        Ok(())
+    }
 }
 
 fn intern_leaf(e: &Expr, shapes: &mut Shapes) -> Symbol {

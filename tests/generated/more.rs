@@ -3597,7 +3597,9 @@ pub mod logistic_regression {
                 hvp_l: Vec::from([
                     Simplified {
                         expr: e92,
-                        stop: StopReason::Saturated,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
                         iterations: 12,
                     },
                 ]),
@@ -3605,8 +3607,10 @@ pub mod logistic_regression {
                     Vec::from([
                         Simplified {
                             expr: e124,
-                            stop: StopReason::IterationLimit(30),
-                            iterations: 30,
+                            stop: StopReason::Other(
+                                "no cheaper form in 6 iterations".into(),
+                            ),
+                            iterations: 14,
                         },
                     ]),
                 ),
@@ -3615,12 +3619,16 @@ pub mod logistic_regression {
                 mixed: Vec::from([
                     Simplified {
                         expr: e163,
-                        stop: StopReason::Saturated,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
                         iterations: 13,
                     },
                     Simplified {
                         expr: e202,
-                        stop: StopReason::Saturated,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
                         iterations: 13,
                     },
                     Simplified {
@@ -7254,30 +7262,38 @@ pub mod pool_welsch_ball {
                 grad_f: Vec::from([
                     Simplified {
                         expr: e49,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 11,
                     },
                 ]),
                 grad_l: Vec::from([
                     Simplified {
                         expr: e73,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 12,
                     },
                 ]),
                 hvp_l: Vec::from([
                     Simplified {
                         expr: e122,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 12,
                     },
                 ]),
                 hess_l: Some(
                     Vec::from([
                         Simplified {
                             expr: e173,
-                            stop: StopReason::IterationLimit(30),
-                            iterations: 30,
+                            stop: StopReason::Other(
+                                "no cheaper form in 6 iterations".into(),
+                            ),
+                            iterations: 10,
                         },
                     ]),
                 ),
@@ -7303,13 +7319,17 @@ pub mod pool_welsch_ball {
                 mixed: Vec::from([
                     Simplified {
                         expr: e224,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 14,
                     },
                     Simplified {
                         expr: e281,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 13,
                     },
                 ]),
             }),

@@ -1183,22 +1183,28 @@ pub mod etf_project {
                 grad_f: Vec::from([
                     Simplified {
                         expr: e67,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 12,
                     },
                 ]),
                 grad_l: Vec::from([
                     Simplified {
                         expr: e98,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 12,
                     },
                 ]),
                 hvp_l: Vec::from([
                     Simplified {
                         expr: e125,
-                        stop: StopReason::Saturated,
-                        iterations: 9,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 8,
                     },
                 ]),
                 hess_l: None,

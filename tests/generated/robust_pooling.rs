@@ -2149,30 +2149,38 @@ pub mod pool_pseudo_huber {
                 grad_f: Vec::from([
                     Simplified {
                         expr: e46,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 13,
                     },
                 ]),
                 grad_l: Vec::from([
                     Simplified {
                         expr: e61,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 13,
                     },
                 ]),
                 hvp_l: Vec::from([
                     Simplified {
                         expr: e98,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 13,
                     },
                 ]),
                 hess_l: Some(
                     Vec::from([
                         Simplified {
                             expr: e134,
-                            stop: StopReason::IterationLimit(30),
-                            iterations: 30,
+                            stop: StopReason::Other(
+                                "no cheaper form in 6 iterations".into(),
+                            ),
+                            iterations: 13,
                         },
                     ]),
                 ),
@@ -2181,13 +2189,17 @@ pub mod pool_pseudo_huber {
                 mixed: Vec::from([
                     Simplified {
                         expr: e179,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 12,
                     },
                     Simplified {
                         expr: e217,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 12,
                     },
                 ]),
             }),
@@ -5670,30 +5682,38 @@ pub mod pool_welsch {
                 grad_f: Vec::from([
                     Simplified {
                         expr: e47,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 11,
                     },
                 ]),
                 grad_l: Vec::from([
                     Simplified {
                         expr: e66,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 11,
                     },
                 ]),
                 hvp_l: Vec::from([
                     Simplified {
                         expr: e110,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 12,
                     },
                 ]),
                 hess_l: Some(
                     Vec::from([
                         Simplified {
                             expr: e155,
-                            stop: StopReason::IterationLimit(30),
-                            iterations: 30,
+                            stop: StopReason::Other(
+                                "no cheaper form in 6 iterations".into(),
+                            ),
+                            iterations: 10,
                         },
                     ]),
                 ),
@@ -5702,13 +5722,17 @@ pub mod pool_welsch {
                 mixed: Vec::from([
                     Simplified {
                         expr: e197,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 14,
                     },
                     Simplified {
                         expr: e254,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 13,
                     },
                 ]),
             }),
@@ -7100,15 +7124,19 @@ pub mod pool_truncated_quadratic {
                 grad_f: Vec::from([
                     Simplified {
                         expr: e34,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 11,
                     },
                 ]),
                 grad_l: Vec::from([
                     Simplified {
                         expr: e47,
-                        stop: StopReason::IterationLimit(30),
-                        iterations: 30,
+                        stop: StopReason::Other(
+                            "no cheaper form in 6 iterations".into(),
+                        ),
+                        iterations: 11,
                     },
                 ]),
                 hvp_l: Vec::from([
