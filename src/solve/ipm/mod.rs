@@ -170,6 +170,25 @@ const MAX_TIGHTENINGS: u32 = 3;
 /// The factor a tightening multiplies the tolerances by.
 const TIGHTENING: f64 = 0.1;
 
+/// An LP or QP that stalled (`AlmostOptimal`: `insufficient_progress` with
+/// iterations left) is solved once more from the start, as its first
+/// tightening, with the static regularisation δ times this and the
+/// iterations `max_iter` has left, and the tightenings after it keep that δ;
+/// the point replaces the stalled one under the tightenings' rule (rated no
+/// lower, absolute error lower).
+///
+/// δ = 1e-8 on the active rows' block `−(H + δI)` (H → 0 there) is removed
+/// by refinement only where it is small against the active constraints'
+/// curvature. Maros–Mészáros YAO (convex sequences: 2000 second differences
+/// `xᵢ − 2xᵢ₊₁ + xᵢ₊₂ ≥ 0`, nearly all active, smallest singular value
+/// ≈ (π/2001)² ≈ 2.5e-6, so σ² ≈ 6e-12 ≪ δ) stalled at a primal residual of
+/// 6e-6 that its steps of 0.99 did not reduce (τ → 2.4e-5 and μ → 1e-42),
+/// objective 90.09 against 197.70; solved with δ = 1e-12 it is `optimal` at
+/// 197.7042559 in 25 iterations. Not the default: δ = 1e-12 for every LP
+/// breaks FORPLAN (`numerical_error`), STAIR and RECIPE, and δ scaled with
+/// the tolerance breaks FORPLAN and STAIR (docs/accuracy.md).
+const STALL_REG_FACTOR: f64 = 1e-4;
+
 /// The identification test of a crossover ([`Solver::identified`]). On the
 /// side-by-side QP at n = 200 (docs/benchmarks.md, session 13) the first
 /// iterate to pass at 0.05 is the fifth, whose active set is already right

@@ -100,8 +100,9 @@ pub struct Settings {
     /// Iterative refinement passes against the unregularised KKT matrix.
     /// Default 10.
     pub refine_max_iter: u32,
-    /// Refinement stops when `‖r‖∞ ≤ refine_abstol + refine_reltol ‖b‖∞`.
-    /// Default 1e-13.
+    /// Refinement stops when `‖r‖∞ ≤ refine_abstol + refine_reltol ‖b‖∞`
+    /// (on an LP or QP, both scaled by `min(1, tol_feas / 1e-8)`: a tighter
+    /// tolerance needs more accurate steps). Default 1e-13.
     pub refine_reltol: f64,
     /// Default 1e-12.
     pub refine_abstol: f64,

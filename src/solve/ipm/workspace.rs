@@ -21,7 +21,9 @@ use super::settings::{KktMethod, Settings};
 use super::solution::{KktFactor, Solution};
 use super::status::Status;
 use super::summary::{Measures, Summary, Tolerances};
-use super::{Outcome, Solver, KAPPA_BACKWARD, KAPPA_POLISH, MAX_CROSSOVERS, MAX_TIGHTENINGS, TIGHTENING};
+use super::{
+    Outcome, Solver, KAPPA_BACKWARD, KAPPA_POLISH, MAX_CROSSOVERS, MAX_TIGHTENINGS, STALL_REG_FACTOR, TIGHTENING,
+};
 use crate::solve::cones::Cones;
 use crate::solve::program::{ConeBlock, ConeProgram};
 use crate::solve::SolveError;
@@ -141,6 +143,11 @@ impl Workspace {
         // The tolerances the solve is judged by; a tightening (below) only
         // changes when the iterations stop.
         let (gap_abs, gap_rel, feas) = (sv.settings.tol_gap_abs, sv.settings.tol_gap_rel, sv.settings.tol_feas);
+        // The static regularisation the measures and the backward pass's
+        // factorisations use, and the iterations' (lowered after a stall);
+        // the iteration limit, and the iterations spent before a re-solve.
+        let (static_reg, mut iter_reg) = (sv.settings.static_reg, sv.settings.static_reg);
+        let (max_iter, mut spent) = (sv.settings.max_iter, 0);
         let mut tightenings = if crossovers > 0 { MAX_TIGHTENINGS } else { 0 };
         let mut aside: Option<f64> = None;
         loop {
@@ -159,6 +166,7 @@ impl Workspace {
             let crossed = matches!(outcome, Outcome::Identified);
             let sv = &mut self.solver;
             (sv.settings.tol_gap_abs, sv.settings.tol_gap_rel, sv.settings.tol_feas) = (gap_abs, gap_rel, feas);
+            sv.settings.static_reg = static_reg;
             let active = if crossed {
                 // The crossover's point, `Optimal` by the tightened criteria.
                 self.status = self.info.solved_status(&self.solver.settings);
@@ -191,8 +199,23 @@ impl Workspace {
             (sv.settings.tol_gap_abs, sv.settings.tol_gap_rel, sv.settings.tol_feas) =
                 (k * gap_abs, k * gap_rel, k * feas);
             sv.best_merit = f64::INFINITY;
-            outcome = sv.iterate();
+            // A stall (`AlmostOptimal` with iterations left) on the
+            // regularisation's floor: solved again from the start with δ
+            // lowered, once (see `STALL_REG_FACTOR`), within the iterations
+            // left.
+            let stalled = self.status == Status::AlmostOptimal && spent + sv.iter < max_iter;
+            outcome = if stalled && iter_reg == static_reg {
+                iter_reg = static_reg * STALL_REG_FACTOR;
+                spent += sv.iter;
+                sv.settings.max_iter = max_iter - spent;
+                sv.settings.static_reg = iter_reg;
+                sv.run(crossovers)
+            } else {
+                sv.settings.static_reg = iter_reg;
+                sv.iterate()
+            };
         }
+        self.solver.settings.max_iter = max_iter;
         self.factored &= self.status.is_solved();
         if self.status.is_solved() {
             self.info.unmet = self.info.unmet(Tolerances::full(&self.solver.settings));
