@@ -460,6 +460,42 @@ mod tests {
         }
     }
 
+    /// Near an optimum (s and z within `gap` of their boundaries, on opposite
+    /// rays, so `β = w̄₀ + ‖w̄₁‖` grows like `gap^(−½)`) the rank-2 form
+    /// keeps `uᵀv = 0` and `‖v‖ < 1` (the block of the z rows and the v column,
+    /// `−η²[I v; vᵀ 1]`, negative definite: the KKT matrix quasi-definite),
+    /// and its eigenvalues on `f₊`, `f₋` are `η²β²` and `η²β⁻²`, the latter
+    /// to a relative `εβ²`, not lost to the former.
+    #[test]
+    fn low_rank_frame_form_is_quasi_definite_near_the_boundary() {
+        let d = 5;
+        for gap in [1e-2, 1e-6, 1e-10] {
+            let (mut s, mut z) = (vec![0.0; d], vec![0.0; d]);
+            (s[0], s[1], s[2]) = (5.0 * (1.0 + gap), 3.0, 4.0);
+            (z[0], z[1], z[2]) = (1.0 + gap, -0.6, -0.8);
+            let mut c = SecondOrderCone::new(d, true);
+            assert!(c.update_scaling(&s, &z));
+            let (u, v, e2) = c.hs_low_rank().unwrap();
+            let beta = c.w[0] + norm2(&c.w[1..]);
+            assert!(beta * beta > 0.1 / gap, "gap {gap}: β = {beta}");
+            assert!(dot(v, v) < 1.0);
+            assert!(dot(u, v).abs() <= 1e-15 * norm2(u));
+            // f± = (1, ±ŵ)/√2 with ŵ = (0.6, 0.8, 0, 0).
+            let h = std::f64::consts::FRAC_1_SQRT_2;
+            let f = |sign: f64| vec![h, sign * 0.6 * h, sign * 0.8 * h, 0.0, 0.0];
+            // The small one by cancellation, relative error of order εβ²
+            // (Clarabel's form: ε‖w̄‖⁴ ≈ εβ⁴/16, above 1 at gap 1e-10).
+            let eps = f64::EPSILON;
+            for (sign, want, tol) in
+                [(1.0, e2 * beta * beta, 1e-12), (-1.0, e2 / (beta * beta), 100.0 * eps * beta * beta)]
+            {
+                let fv = f(sign);
+                let got = e2 * (1.0 + dot(u, &fv).powi(2) - dot(v, &fv).powi(2));
+                assert!((got - want).abs() <= tol * want, "gap {gap}, f{sign}: {got} vs {want}");
+            }
+        }
+    }
+
     #[test]
     fn ds_offset_inverts_the_jordan_product() {
         let d = 4;
