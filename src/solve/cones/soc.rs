@@ -9,12 +9,30 @@
 //! W = η [w̄₀  w̄₁ᵀ; w̄₁  I + w̄₁w̄₁ᵀ/(1 + w̄₀)],     WᵀW = η²(2w̄w̄ᵀ − J).
 //! ```
 //!
-//! `WᵀW` is dense. For the sparse KKT path a large cone writes it as
-//! `η²(D + uuᵀ − vvᵀ)` with `D = diag(δ, 1, …, 1)`, `δ = 1/(2‖w̄‖²)`,
-//! `u = (√(‖w̄‖² − δ), (2w̄₀/u₀) w̄₁)`, `v = (0, √((4‖w̄‖² + 2)/(2‖w̄‖⁴ − 1)) w̄₁)`
-//! (the rank-2 form of Clarabel's sparse SOC expansion): matching entries of
-//! `2w̄w̄ᵀ − J` gives `u₀² = 2w̄₀² − 1 − δ = ‖w̄‖² − δ`, `u₀u₁ = 2w̄₀` and
-//! `u₁² − v₁² = 2`.
+//! `WᵀW` is dense. For the sparse KKT path a large cone writes it in the
+//! Jordan frame of w̄: with `β = w̄₀ + ‖w̄₁‖` (so `β⁻¹ = w̄₀ − ‖w̄₁‖`, as
+//! `res(w̄) = 1`), `ŵ = w̄₁/‖w̄₁‖` and `f± = (1, ±ŵ)/√2`, `w̄ = (βf₊ + β⁻¹f₋)/√2`
+//! and `2e₀e₀ᵀ = (f₊ + f₋)(f₊ + f₋)ᵀ` give
+//!
+//! ```text
+//! WᵀW = η²(I + uuᵀ − vvᵀ),   u = √(β² − 1) f₊,   v = √(1 − β⁻²) f₋,
+//! ```
+//!
+//! the eigenvalues `η²β²` on f₊, `η²β⁻²` on f₋ and η² on the rest.
+//!
+//! Why not the rank-2 form of Clarabel's sparse SOC expansion, `D =
+//! diag(1/(2‖w̄‖²), 1, …, 1)`, `u₀ ≈ ‖w̄‖`: eliminating the cone's z rows
+//! first (as the fill-reducing order may) leaves the u column a pivot of
+//! `η²(1 + uᵀD⁻¹u) ≈ 2η²‖w̄‖⁴`, from which `H`'s smallest eigenvalue is
+//! recovered by cancellation, with a relative error of `ε‖w̄‖⁴`. Near an
+//! optimum where the cone is active, `‖w̄‖²` grows like `1/μ`; on CBLIB's
+//! sched_50_50 (a cone of dimension 2 474) `w̄₀` reached 8e3, `ε‖w̄‖⁴ ≈ 1`,
+//! the refined KKT residual was a third of the right-hand side's, and the
+//! iterations stopped at `optimal_inaccurate` (docs/accuracy.md). In the
+//! frame the pivots are `η²β²` and `−η²β⁻²` (`uᵀv = 0`), the cancellation is
+//! the latter's, `ε β²`, and the block of the z rows and the v column,
+//! `−η²[I v; vᵀ 1]`, is negative definite for every β (`‖v‖ < 1`), so the
+//! expanded matrix is quasi-definite whatever the elimination order.
 
 use super::{dot, norm2, Cone, HsShape};
 
@@ -97,21 +115,26 @@ impl Linearised {
         let ratio = |l: f64| (l / eta2).clamp(1.0 / kappa, kappa);
         let (a1, a2) = (ratio(s1 / z1) - 1.0, ratio(s2 / z2) - 1.0);
         let ((a, sign_a), (b, sign_b)) = if a1 >= a2 { ((a1, 1.0), (a2, -1.0)) } else { ((a2, -1.0), (a1, 1.0)) };
-        let h = std::f64::consts::FRAC_1_SQRT_2;
         let (ra, rb) = (a.max(0.0).sqrt(), (-b).clamp(0.0, 1.0).sqrt());
-        for (out, r, sign) in [(&mut self.u, ra, sign_a), (&mut self.v, rb, sign_b)] {
-            out[0] = r * h;
-            out[1..].iter_mut().zip(ubar.iter()).for_each(|(x, u)| *x = r * (sign * u * h));
-        }
+        frame_vector(&mut self.u, ra, sign_a, ubar, 1.0);
+        frame_vector(&mut self.v, rb, sign_b, ubar, 1.0);
         true
     }
 }
 
+/// `u` and `v` of `WᵀW = η²(I + uuᵀ − vvᵀ)` (see the module docs).
 #[derive(Clone, Debug)]
 struct LowRank {
     u: Vec<f64>,
     v: Vec<f64>,
-    d0: f64,
+}
+
+/// `out = r (1, sign·x/‖x‖)/√2`: `r` times a vector of a Jordan frame whose
+/// direction is x's (`norm` = ‖x‖ > 0).
+fn frame_vector(out: &mut [f64], r: f64, sign: f64, x: &[f64], norm: f64) {
+    let c = r * std::f64::consts::FRAC_1_SQRT_2;
+    out[0] = c;
+    out[1..].iter_mut().zip(x).for_each(|(o, xi)| *o = c * (sign * xi / norm));
 }
 
 /// `x₀² − ‖x₁‖²`, factored to limit cancellation.
@@ -136,7 +159,7 @@ impl SecondOrderCone {
             w: vec![0.0; dim],
             eta: 1.0,
             lambda: vec![0.0; dim],
-            low_rank: low_rank.then(|| LowRank { u: vec![0.0; dim], v: vec![0.0; dim], d0: 0.5 }),
+            low_rank: low_rank.then(|| LowRank { u: vec![0.0; dim], v: vec![0.0; dim] }),
             linearised: Linearised::new(dim),
             is_linearised: false,
         };
@@ -152,18 +175,18 @@ impl SecondOrderCone {
     fn update_low_rank(&mut self) {
         let Some(lr) = &mut self.low_rank else { return };
         let w = &self.w;
-        let w1sq = dot(&w[1..], &w[1..]);
-        let wsq = w[0] * w[0] + w1sq;
-        lr.d0 = 0.5 / wsq;
-        let u0 = (wsq - lr.d0).sqrt();
-        let u1 = 2.0 * w[0] / u0;
-        let v1 = ((4.0 * wsq + 2.0) / (2.0 * wsq * wsq - 1.0)).sqrt();
-        lr.u[0] = u0;
-        lr.v[0] = 0.0;
-        for i in 1..w.len() {
-            lr.u[i] = u1 * w[i];
-            lr.v[i] = v1 * w[i];
+        let n1 = norm2(&w[1..]);
+        if n1 == 0.0 {
+            // w̄ = e: WᵀW = η²I.
+            lr.u.fill(0.0);
+            lr.v.fill(0.0);
+            return;
         }
+        // β⁻¹ = 1/β rather than w̄₀ − ‖w̄₁‖, which cancels.
+        let beta = w[0] + n1;
+        let inv = 1.0 / beta;
+        frame_vector(&mut lr.u, ((beta - 1.0) * (beta + 1.0)).max(0.0).sqrt(), 1.0, &w[1..], n1);
+        frame_vector(&mut lr.v, ((1.0 - inv) * (1.0 + inv)).max(0.0).sqrt(), -1.0, &w[1..], n1);
     }
 
     /// `y₀ = η(w̄₀x₀ + w̄₁ᵀx₁)`, `y₁ = η(x₁ + (x₀ + w̄₁ᵀx₁/(1 + w̄₀)) w̄₁)`.
@@ -343,18 +366,14 @@ impl Cone for SecondOrderCone {
             return;
         }
         let e2 = self.eta * self.eta;
-        match &self.low_rank {
-            Some(lr) => {
-                out.fill(e2);
-                out[0] = e2 * lr.d0;
-            }
-            None => {
-                let c = 2.0 * e2;
-                out[0] = e2 * (2.0 * self.w[0] * self.w[0] - 1.0);
-                for i in 1..out.len() {
-                    out[i] = c * self.w[i] * self.w[i] + e2;
-                }
-            }
+        if self.low_rank.is_some() {
+            out.fill(e2);
+            return;
+        }
+        let c = 2.0 * e2;
+        out[0] = e2 * (2.0 * self.w[0] * self.w[0] - 1.0);
+        for i in 1..out.len() {
+            out[i] = c * self.w[i] * self.w[i] + e2;
         }
     }
     fn hs_dense(&self, out: &mut [f64]) {
@@ -437,6 +456,42 @@ mod tests {
                 let lr = if i == j { diag[i] } else { 0.0 } + e2 * (u[i] * u[j] - v[i] * v[j]);
                 assert!((dense[j * d + i] - col[i]).abs() < 1e-10);
                 assert!((lr - col[i]).abs() < 1e-10, "({i},{j}) {lr} vs {}", col[i]);
+            }
+        }
+    }
+
+    /// Near an optimum (s and z within `gap` of their boundaries, on opposite
+    /// rays, so `β = w̄₀ + ‖w̄₁‖` grows like `gap^(−½)`) the rank-2 form
+    /// keeps `uᵀv = 0` and `‖v‖ < 1` (the block of the z rows and the v column,
+    /// `−η²[I v; vᵀ 1]`, negative definite: the KKT matrix quasi-definite),
+    /// and its eigenvalues on `f₊`, `f₋` are `η²β²` and `η²β⁻²`, the latter
+    /// to a relative `εβ²`, not lost to the former.
+    #[test]
+    fn low_rank_frame_form_is_quasi_definite_near_the_boundary() {
+        let d = 5;
+        for gap in [1e-2, 1e-6, 1e-10] {
+            let (mut s, mut z) = (vec![0.0; d], vec![0.0; d]);
+            (s[0], s[1], s[2]) = (5.0 * (1.0 + gap), 3.0, 4.0);
+            (z[0], z[1], z[2]) = (1.0 + gap, -0.6, -0.8);
+            let mut c = SecondOrderCone::new(d, true);
+            assert!(c.update_scaling(&s, &z));
+            let (u, v, e2) = c.hs_low_rank().unwrap();
+            let beta = c.w[0] + norm2(&c.w[1..]);
+            assert!(beta * beta > 0.1 / gap, "gap {gap}: β = {beta}");
+            assert!(dot(v, v) < 1.0);
+            assert!(dot(u, v).abs() <= 1e-15 * norm2(u));
+            // f± = (1, ±ŵ)/√2 with ŵ = (0.6, 0.8, 0, 0).
+            let h = std::f64::consts::FRAC_1_SQRT_2;
+            let f = |sign: f64| vec![h, sign * 0.6 * h, sign * 0.8 * h, 0.0, 0.0];
+            // The small one by cancellation, relative error of order εβ²
+            // (Clarabel's form: ε‖w̄‖⁴ ≈ εβ⁴/16, above 1 at gap 1e-10).
+            let eps = f64::EPSILON;
+            for (sign, want, tol) in
+                [(1.0, e2 * beta * beta, 1e-12), (-1.0, e2 / (beta * beta), 100.0 * eps * beta * beta)]
+            {
+                let fv = f(sign);
+                let got = e2 * (1.0 + dot(u, &fv).powi(2) - dot(v, &fv).powi(2));
+                assert!((got - want).abs() <= tol * want, "gap {gap}, f{sign}: {got} vs {want}");
             }
         }
     }

@@ -628,6 +628,35 @@ pub(super) fn rank(status: Status) -> u8 {
     }
 }
 
+/// On the rows of second-order cones, the step's `s` becomes `b − A(x + Δx)`
+/// (computed as `s − r_p` at `(x + Δx, s)`), the primal equation, instead of
+/// `−HΔz − offset`. The two are equal in exact arithmetic (the z rows of the
+/// system), but the linearised `H` has eigenvalues up to `KAPPA_POLISH`
+/// times its tangent one, and its product's rounding, of order
+/// `ε κ η² ‖Δz‖`, went into the primal residual: on CBLIB's
+/// sched_50_50_orig (solver tolerance 1e-10) the first chord step raised the
+/// KKT error from 8.0e-9 to 2.1e-5 and the polish stopped; with `s` from the
+/// primal rows that step takes it to 1.8e-9 and the relinearised one after
+/// it to 1.0e-9 (judged 3.6e-9 / 8.1e-10 / 5.6e-9). The same reason as the
+/// interior point step's (`KktSystem::soc_ds_from_primal_rows`); orthant
+/// rows keep `−HΔz − offset`, exact to each entry's rounding.
+fn soc_slacks_from_primal_rows(prob: &ConeProgram, ws: &Workspace, w: &mut Work, s: &[f64]) {
+    if !prob.cones.iter().any(|c| matches!(c, ConeBlock::SecondOrder(_))) {
+        return;
+    }
+    residuals(prob, ws, &mut w.res, &w.x, s, &w.z);
+    let mut start = 0;
+    for c in &prob.cones {
+        let d = c.dim();
+        if let ConeBlock::SecondOrder(_) = c {
+            for i in start..start + d {
+                w.s[i] = s[i] - w.res.rp[i];
+            }
+        }
+        start += d;
+    }
+}
+
 /// One step from `(x, s, z)` into `w.x`, `w.s`, `w.z`; false if the solve
 /// fails or the new point leaves a cone.
 fn step(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work, x: &[f64], s: &[f64], z: &[f64]) -> bool {
@@ -657,6 +686,7 @@ fn step(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work, x: &[f64], s: &[f6
     for ((o, a), b) in w.z.iter_mut().zip(z).zip(dz) {
         *o = a + b;
     }
+    soc_slacks_from_primal_rows(prob, ws, w, s);
     // Violations up to 1e-6 of the point's size are projected away; the
     // projected point must then still halve the KKT error to be kept.
     let rounding = |v: &[f64]| 1e-6 * (1.0 + norm_inf(v));

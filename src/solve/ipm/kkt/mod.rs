@@ -570,8 +570,41 @@ impl KktSystem {
         for (d, &o) in step.s.iter_mut().zip(&self.offset) {
             *d = -*d - o;
         }
+        self.soc_ds_from_primal_rows(data, cones, rhs, step);
         step.kappa = -(rhs.kappa + it.kappa * dtau) / it.tau;
         dtau.is_finite()
+    }
+
+    /// On the rows of second-order cones, `Δs = Δτ b − r_z' − AΔx` (the
+    /// linearised primal equation `AΔx + Δs − bΔτ = −r_z'`) instead of
+    /// `−HΔz − Wᵀ(λ \ d_s)`. The two are equal in exact arithmetic (the z rows
+    /// of the system), but near an optimum where a cone is active its `H` has
+    /// eigenvalues `η²β²` and `η²β⁻²` with `β²` of order `1/μ` (`cones/soc.rs`),
+    /// and `HΔz` formed in the standard basis carries a rounding of
+    /// `ε η²β² ‖Δz‖`, the floor of the refined KKT residual too. Taken from
+    /// `−HΔz`, that rounding went into the primal residual: on CBLIB's
+    /// sched_50_50_orig, once a three-dimensional cone's `w̄₀` passed 1e6, the
+    /// refined residual was 1e-5–1e-4 (of a right-hand side of 600) and the
+    /// relative primal residual rose from 2e-10 to 1e-7 while the relative gap
+    /// fell to 1e-13, so `tol_feas` was never met. From the primal equation the
+    /// residual falls by the step exactly (`r_z ← r_z − α r_z'`, up to the
+    /// rounding of `AΔx`), and the difference, the z rows' residual, is left
+    /// to complementarity, which the next iterations' centring corrects. An
+    /// orthant's `H` is diagonal, its product exact to each entry's rounding,
+    /// so the other cones keep `−HΔz − Wᵀ(λ \ d_s)`.
+    fn soc_ds_from_primal_rows(&mut self, data: &ProblemData, cones: &Cones, rhs: &Variables, step: &mut Variables) {
+        let mut socs = cones.iter().filter(|(c, _)| matches!(c, AnyCone::SecondOrder(_))).peekable();
+        if socs.peek().is_none() {
+            return;
+        }
+        let ax = &mut self.work_m;
+        ax.fill(0.0);
+        data.a.mul_add(ax, &step.x, 1.0);
+        for (_, r) in socs {
+            for i in r {
+                step.s[i] = step.tau * data.b[i] - rhs.z[i] - ax[i];
+            }
+        }
     }
 
     /// Solves the KKT system in another coordinate system `x = S x̃` (for
