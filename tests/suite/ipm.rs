@@ -818,28 +818,19 @@ fn every_kkt_path_gives_the_same_derivative() {
 #[test]
 fn optnet_qp_gradients_agree_across_kkt_paths() {
     use ddn::eval::Tensor;
-    use ddn::runtime::{bind, forward, named_tensors, Options};
+    use ddn::runtime::{bind, named_tensors};
     let node = super::backward::node_of("stdlib/optnet_qp.ddn", "optnet_qp");
     let mut rng = super::Rng(23);
     let (inputs, _) = rng.planted_optnet(10, 20, 2);
     let bound = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
     let cot = vec![("z".to_string(), Tensor::vector(rng.vec(10)))];
-    let grads_by = |method| {
-        let settings = Settings { kkt_method: method, ..Settings::default() };
-        let mut solved = forward(&node, &bound, &Options::default().with_settings(settings.clone())).expect("forward");
-        assert_eq!(solved.status, ddn::runtime::Status::Optimal, "{method:?}");
-        ddn::diff::backward(&node, &bound, &mut solved, &cot).expect("backward")
-    };
+    let grads_by =
+        |method| solve_and_differentiate(&node, &bound, &cot, Settings { kkt_method: method, ..Settings::default() }).1;
     let auto = ipm_solve_of(&node, &bound);
     assert_eq!(auto, KktMethod::Condensed, "the default path for a small dense QP");
     let reference = grads_by(KktMethod::Dense);
     for method in [KktMethod::Condensed, KktMethod::Sparse, KktMethod::Auto] {
-        let grads = grads_by(method);
-        for (p, (a, b)) in node.params.iter().zip(reference.iter().zip(&grads)) {
-            for (x, y) in a.data.iter().zip(&b.data) {
-                assert!((x - y).abs() <= 1e-6 * (1.0 + x.abs()), "{method:?}: d/d{} {y} vs dense {x}", p.name);
-            }
-        }
+        assert_gradients_agree(&node, &reference, &grads_by(method), 1e-6, &format!("{method:?}"));
     }
 }
 
@@ -859,20 +850,13 @@ fn optnet_qp_gradients_agree_across_kkt_paths() {
 #[test]
 fn condensed_path_falls_back_to_every_row_when_a_reduced_solve_misses() {
     use ddn::eval::Tensor;
-    use ddn::runtime::{bind, forward, named_tensors, Options};
-    let text = std::fs::read_to_string(super::root().join("stdlib/optnet_qp.ddn")).expect("stdlib");
-    // Named, so that the runtime never takes its active-set QP path instead.
-    let node = super::backward::node_src(&text.replacen("    }\n}", "    }\n    solve using ipm\n}", 1));
+    use ddn::runtime::{bind, named_tensors};
+    let node = optnet_by_ipm();
     let mut rng = super::Rng(29);
     let (inputs, planted) = rng.planted_optnet(50, 60, 5);
     let bound = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
     let cot = vec![("z".to_string(), Tensor::vector(rng.vec(50)))];
-    let run = |settings: Settings| {
-        let mut solved = forward(&node, &bound, &Options::default().with_settings(settings)).expect("forward");
-        assert_eq!(solved.status, ddn::runtime::Status::Optimal);
-        let grads = ddn::diff::backward(&node, &bound, &mut solved, &cot).expect("backward");
-        (solved.outputs[0].1.data.clone(), grads)
-    };
+    let run = |settings| solve_and_differentiate(&node, &bound, &cot, settings);
     let interior = Settings { polish_active_set: false, ..Settings::default() };
     let (z_dense, g_dense) = run(Settings { kkt_method: KktMethod::Dense, ..interior.clone() });
     let strict = Settings {
@@ -886,11 +870,7 @@ fn condensed_path_falls_back_to_every_row_when_a_reduced_solve_misses() {
         assert!((a - b).abs() <= 1e-9 * (1.0 + b.abs()), "z[{i}]: {a} against the dense path's {b}");
         assert!((a - p).abs() <= 1e-7 * (1.0 + p.abs()), "z[{i}]: {a} against the planted {p}");
     }
-    for (param, (a, b)) in node.params.iter().zip(g_dense.iter().zip(&g)) {
-        for (x, y) in a.data.iter().zip(&b.data) {
-            assert!((x - y).abs() <= 1e-9 * (1.0 + x.abs()), "d/d{}: {y} against the dense path's {x}", param.name);
-        }
-    }
+    assert_gradients_agree(&node, &g_dense, &g, 1e-9, "condensed, falling back");
 }
 
 /// An LP's or QP's point with more active rows than variables is not a point
@@ -905,8 +885,7 @@ fn condensed_path_falls_back_to_every_row_when_a_reduced_solve_misses() {
 #[test]
 fn more_active_rows_than_variables_is_a_warning() {
     use ddn::runtime::{bind, forward, named_tensors, Options};
-    let text = std::fs::read_to_string(super::root().join("stdlib/optnet_qp.ddn")).expect("stdlib");
-    let node = super::backward::node_src(&text.replacen("    }\n}", "    }\n    solve using ipm\n}", 1));
+    let node = optnet_by_ipm();
     let warnings = |k: usize| {
         let (inputs, _) = super::Rng(29).planted_optnet(50, k, 5);
         let bound = bind(&node, &named_tensors(&inputs).expect("inputs")).expect("bind");
@@ -918,6 +897,45 @@ fn more_active_rows_than_variables_is_a_warning() {
     assert!(over.iter().any(|w| w.starts_with("55 constraint rows are active for 50 variables")), "{over:?}");
     let fine = warnings(60);
     assert!(fine.is_empty(), "{fine:?}");
+}
+
+/// The stdlib's OptNet QP layer naming the interior point method, so that the
+/// runtime never takes its active-set QP path instead.
+fn optnet_by_ipm() -> ddn::analysis::Analysed<'static> {
+    let text = std::fs::read_to_string(super::root().join("stdlib/optnet_qp.ddn")).expect("stdlib");
+    super::backward::node_src(&text.replacen("    }\n}", "    }\n    solve using ipm\n}", 1))
+}
+
+/// The first output and the gradients of an `optimal` forward with `settings`
+/// and a backward pass with `cot`.
+fn solve_and_differentiate(
+    node: &ddn::analysis::Analysed<'_>,
+    bound: &ddn::runtime::Bound,
+    cot: &[(String, ddn::eval::Tensor)],
+    settings: Settings,
+) -> (Vec<f64>, Vec<ddn::eval::Tensor>) {
+    use ddn::runtime::{forward, Options};
+    let method = settings.kkt_method;
+    let mut solved = forward(node, bound, &Options::default().with_settings(settings)).expect("forward");
+    assert_eq!(solved.status, ddn::runtime::Status::Optimal, "{method:?}");
+    let grads = ddn::diff::backward(node, bound, &mut solved, cot).expect("backward");
+    (solved.outputs[0].1.data.clone(), grads)
+}
+
+/// Each parameter's gradient `got` equals the dense path's `dense` to `tol`
+/// relative.
+fn assert_gradients_agree(
+    node: &ddn::analysis::Analysed<'_>,
+    dense: &[ddn::eval::Tensor],
+    got: &[ddn::eval::Tensor],
+    tol: f64,
+    what: &str,
+) {
+    for (p, (a, b)) in node.params.iter().zip(dense.iter().zip(got)) {
+        for (x, y) in a.data.iter().zip(&b.data) {
+            assert!((x - y).abs() <= tol * (1.0 + x.abs()), "{what}: d/d{} {y} vs the dense path's {x}", p.name);
+        }
+    }
 }
 
 /// The KKT path the default settings take on a node's canonical program.
