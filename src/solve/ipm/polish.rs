@@ -27,8 +27,8 @@
 //! stays the IPM point's). The new s and z are projected onto their cones (a
 //! violation larger than 1e-6 of their size refuses the step), the iteration
 //! goes on while the KKT error at least halves — where it does not, on a
-//! program with second-order cones, the step is retried once with the matrix
-//! relinearised at the current point (the chord's fixed point is
+//! program with second-order cones, the step is retried with the matrix
+//! relinearised at the current point, once per polish (the chord's fixed point is
 //! complementary only in the first frame: see [`polish`]) — and a point is returned only
 //! if the solver's own criteria ([`Summary::solved_status`], measured at it) rate
 //! it no lower than the point it replaces: a polished point is `Optimal` only
@@ -362,7 +362,7 @@ fn into_cones(cones: &[ConeBlock], v: &mut [f64], dual: bool, tol: f64) -> bool 
 /// Newton steps from the workspace's point, with the KKT matrix factored at
 /// it, its status ([`Summary::solved_status`]) and `info` measured there. The
 /// chord iteration goes on while the KKT error halves (on second-order cones,
-/// once more after a relinearisation at the current point where it does
+/// once more after a relinearisation at the current point where it first does
 /// not: the KKT matrix is then no longer the one at the workspace's point,
 /// and `factored` is false); the point returned is
 /// the last one the solver's criteria rate no lower than the returned point
@@ -379,10 +379,8 @@ pub(super) fn polish(prob: &ConeProgram, ws: &mut Workspace) -> u32 {
     let mut err = kkt_error(prob, ws, &mut w.res, &x, &s, &z);
     let (mut steps, mut kept) = (0, 0);
     let mut info = ws.info.clone();
-    // Whether the matrix is linearised at the current point (a second-order
-    // cone's frame then the point's own), and whether it was ever moved off
-    // the backward pass's point.
-    let (mut at_point, mut moved) = (false, false);
+    // Whether the matrix was relinearised, off the backward pass's point.
+    let mut moved = false;
     while steps < MAX_STEPS && err > 1e-15 {
         let stepped = step(prob, ws, &mut w, &x, &s, &z);
         let e = if stepped { kkt_error(prob, ws, &mut w.res, &w.x, &w.s, &w.z) } else { f64::NAN };
@@ -392,17 +390,19 @@ pub(super) fn polish(prob: &ConeProgram, ws: &mut Workspace) -> u32 {
             // direction θ off ū, each second-order cone keeps a gap of order
             // s₀z₀θ² (chainsing-1000-3: ‖s ∘ z‖∞ stuck at 4.4e-11, an absolute
             // gap of 2.8e-8 over its cones). One Newton step, the matrix
-            // linearised at the current point, then goes on from there.
-            if at_point || steps == 0 || is_lp_or_qp(&prob.cones) {
+            // linearised at the current point, then goes on from there. Once
+            // per polish: a second relinearisation (its refactorisation 9% of
+            // a 4 096-cone pooling solve) came at errors of 1e-14, the
+            // rounding floor, and moved no row of the CBLIB judge's table.
+            if moved || steps == 0 || is_lp_or_qp(&prob.cones) {
                 break;
             }
-            (at_point, moved) = (true, true);
+            moved = true;
             if !relinearise_at(ws, &mut w, &s, &z) {
                 break;
             }
             continue;
         }
-        at_point = false;
         std::mem::swap(&mut x, &mut w.x);
         std::mem::swap(&mut s, &mut w.s);
         std::mem::swap(&mut z, &mut w.z);
