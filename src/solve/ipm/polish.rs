@@ -160,9 +160,7 @@ impl Work {
 fn residuals(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: &[f64], z: &[f64]) {
     let data = &ws.solver.data;
     let eq = &data.equil;
-    for ((t, v), di) in w.xt.iter_mut().zip(x).zip(&eq.dinv) {
-        *t = v * di;
-    }
+    equilibrate_x(ws, w, x);
     for ((t, v), ei) in w.zt.iter_mut().zip(z).zip(&eq.einv) {
         *t = eq.c * v * ei;
     }
@@ -172,6 +170,20 @@ fn residuals(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: 
     for ((r, di), q) in w.rd.iter_mut().zip(&eq.dinv).zip(&prob.q) {
         *r = *r * di / eq.c + q;
     }
+    primal_residual(prob, ws, w, s);
+}
+
+/// `x̃ = D⁻¹x` into `w.xt`.
+fn equilibrate_x(ws: &Workspace, w: &mut Scratch, x: &[f64]) {
+    for ((t, v), di) in w.xt.iter_mut().zip(x).zip(&ws.solver.data.equil.dinv) {
+        *t = v * di;
+    }
+}
+
+/// `r_p = Ax + s − b` into `w.rp`, with `x` already equilibrated in `w.xt`.
+fn primal_residual(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, s: &[f64]) {
+    let data = &ws.solver.data;
+    let eq = &data.equil;
     w.rp.fill(0.0);
     data.a.mul_add(&mut w.rp, &w.xt, 1.0);
     for (((r, ei), s), b) in w.rp.iter_mut().zip(&eq.einv).zip(s).zip(&prob.b) {
@@ -644,7 +656,9 @@ fn soc_slacks_from_primal_rows(prob: &ConeProgram, ws: &Workspace, w: &mut Work,
     if !prob.cones.iter().any(|c| matches!(c, ConeBlock::SecondOrder(_))) {
         return;
     }
-    residuals(prob, ws, &mut w.res, &w.x, s, &w.z);
+    // Only r_p: the dual residual at (x + Δx, z + Δz) is `kkt_error`'s next.
+    equilibrate_x(ws, &mut w.res, &w.x);
+    primal_residual(prob, ws, &mut w.res, s);
     let mut start = 0;
     for c in &prob.cones {
         let d = c.dim();
