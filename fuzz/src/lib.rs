@@ -29,14 +29,18 @@ use ddn::eval::Tensor;
 use ddn::loaded::{Backend, LoadedNode};
 
 /// Budgets far below the defaults, so that an input that passes them costs
-/// milliseconds, not minutes: a fuzzer is a user who asks for the largest
-/// problem the bytes can describe. Set before anything reads them
-/// ([`ddn::limits::Limits::current`] reads the environment once per process).
+/// milliseconds, not a second: a fuzzer is a user who asks for the largest
+/// problem the bytes can describe. (With 250 000 dense entries, `fuzz_run`'s
+/// queue grew smooth nodes of 150 unknowns whose solves took 0.1 s, and its
+/// rate fell from thousands of executions a second to tens; 4 096 is a
+/// 64 × 64 KKT matrix, larger than every seed's.) Set before anything reads
+/// them ([`ddn::limits::Limits::current`] reads the environment once per
+/// process).
 pub fn init() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         for (var, value) in
-            [("DDN_MAX_EXPR_NODES", "20000"), ("DDN_MAX_ELEMENTS", "100000"), ("DDN_MAX_DENSE_ENTRIES", "250000")]
+            [("DDN_MAX_EXPR_NODES", "20000"), ("DDN_MAX_ELEMENTS", "10000"), ("DDN_MAX_DENSE_ENTRIES", "4096")]
         {
             // Edition 2021: `set_var` is safe to call; it runs before any
             // thread of ours reads the environment (OnceLock, first call).

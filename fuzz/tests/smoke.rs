@@ -136,6 +136,20 @@ fn check_target() {
     burst(ddn_fuzz::check, &seeds, 150, |rng, seed| havoc(rng, seed, &seeds, &tokens));
 }
 
+/// The per-node seeds are what the fuzzer starts from in place of whole stdlib
+/// files: each must be a file that compiles, with exactly one node.
+#[test]
+fn stdlib_nodes_compile_alone() {
+    let nodes = ddn_fuzz::seeds::stdlib_nodes().unwrap_or_else(|e| panic!("{e}"));
+    assert!(nodes.len() >= 20, "only {} stdlib nodes", nodes.len());
+    for text in &nodes {
+        let compiled = ddn::compile("node.ddn", text);
+        let errors = compiled.diagnostics_text(ddn::diag::Color::Never);
+        assert!(!compiled.has_errors(), "{text}\n{errors}");
+        assert_eq!(compiled.program.nodes.len(), 1, "{text}");
+    }
+}
+
 #[test]
 fn run_target() {
     ddn_fuzz::init();
