@@ -26,56 +26,83 @@ use super::reference::{data, references, Reference};
 /// (observed 2026-12-06, with the judge's sums exact). The solver stops on
 /// *relative* criteria (residuals over the data's norms, the gap over the
 /// objective's size); the active-set polish then brings LPs and QPs to exact
-/// complementarity where its guess of the active set is right, but the point's
-/// gap, `yᵀ(primal residual) + xᵀ(dual residual)` in exact arithmetic, keeps
-/// the residuals' rounding times the size of the multipliers and of x (a gap of
-/// 1e-9 on an objective of 1e7 is a relative 1e-16), and where the guess is
-/// wrong (degenerate rows with both slack and multiplier small: QGFRDXPN,
-/// QISRAEL, …, also after the iterations went on at tightened tolerances) the
-/// polished point is not kept and the IPM's stands.
-const RESIDUAL_FAILURES: &[(&str, &str)] = &[
+/// complementarity where its guess of the active set is right. What is left
+/// is of two kinds:
+///
+/// - [`Miss::Rounding`], asserted: every measure over the tolerance is within
+///   what rounding the exact solution to doubles can do to it ([`Rounding`]).
+///   The gaps of these problems are sums of terms up to 1e12 (QSHELL), so a
+///   gap of 1e-9 is a relative 1e-16 to 1e-21; on all of them but QGROW7 the
+///   gap's σ, what the rounded exact optimum shows on average, is itself over
+///   1e-9. A double-precision answer passes these by the luck of its rounding
+///   (some problems with a σ over 1e-9 do pass: QSCAGR7, QISRAEL, …), or by
+///   choosing which way to round, which would fit the judge, not the problem.
+/// - [`Miss::Solver`]: a measure is beyond its rounding floor, so a better
+///   point exists in double precision: the polish's guess of the active set
+///   was wrong (degenerate rows with both slack and multiplier small), also
+///   after the iterations went on at tightened tolerances, and the IPM's point
+///   stands.
+/// - [`Miss::Margin`]: passes here, but not by the margin of 10 that a listed
+///   problem needs to count as passing again.
+const RESIDUAL_FAILURES: &[(&str, Miss)] = &[
     // maros_meszaros (solver tolerance 1e-10)
-    ("CVXQP3_M", "passes here (dual residual 6.5e-10, gap 5.5e-10), not by the margin of 10"),
-    ("DUALC1", "passes here (dual residual 8.6e-10), not by the margin of 10"),
-    ("Q25FV47", "passes here (gap 2.7e-10), not by the margin of 10"),
-    ("QBEACONF", "the relative stopping criteria hold; absolute dual residual 1.3e-9"),
-    ("QCAPRI", "the relative stopping criteria hold; absolute gap 6.4e-9"),
-    ("QETAMACR", "the relative stopping criteria hold; absolute dual residual 1.4e-7, gap 4.6e-6"),
-    ("QFFFFF80", "passes here (dual residual 7.6e-10, gap 1.8e-10), not by the margin of 10"),
-    ("QFORPLAN", "the relative stopping criteria hold; absolute gap 1.1e-6"),
-    (
-        "QGFRDXPN",
-        "the relative stopping criteria hold; absolute primal residual 6.3e-12, dual residual 1.1e-7, gap 6.1e-4",
-    ),
-    ("QGROW15", "the relative stopping criteria hold; absolute gap 2.7e-9"),
-    ("QGROW22", "the relative stopping criteria hold; absolute gap 3.0e-9"),
-    ("QGROW7", "the relative stopping criteria hold; absolute gap 1.3e-9 (6.8e-10 before the refinement target followed the tolerance)"),
-    ("QISRAEL", "passes here (gap 7.4e-10), not by the margin of 10"),
-    ("QPCBOEI1", "passes here (gap 8.3e-10), not by the margin of 10"),
-    ("QPCBOEI2", "the relative stopping criteria hold; absolute dual residual 8.9e-9, gap 2.6e-9"),
-    ("QPCSTAIR", "passes here (gap 2.8e-10), not by the margin of 10"),
+    ("CVXQP3_M", Miss::Margin("dual residual 6.5e-10, gap 5.5e-10")),
+    ("DUALC1", Miss::Margin("dual residual 8.6e-10")),
+    ("Q25FV47", Miss::Margin("gap 2.7e-10")),
+    ("QBEACONF", Miss::Solver("dual residual 1.3e-9, 1.3 times its rounding floor")),
+    ("QCAPRI", Miss::Rounding),
+    ("QETAMACR", Miss::Solver("dual residual 1.4e-7, gap 4.6e-6 (6e4 times its rounding floor)")),
+    ("QFFFFF80", Miss::Margin("dual residual 7.6e-10, gap 1.8e-10")),
+    ("QFORPLAN", Miss::Rounding),
+    ("QGFRDXPN", Miss::Solver("dual residual 1.1e-7 (7e6 times its rounding floor), gap 6.1e-4 (9 times)")),
+    ("QGROW15", Miss::Rounding),
+    ("QGROW22", Miss::Rounding),
+    ("QGROW7", Miss::Rounding),
+    ("QISRAEL", Miss::Margin("gap 7.4e-10")),
+    ("QPCBOEI1", Miss::Margin("gap 8.3e-10")),
+    ("QPCBOEI2", Miss::Rounding),
+    ("QPCSTAIR", Miss::Margin("gap 2.8e-10")),
     (
         "QPILOTNO",
-        "the relative stopping criteria hold; absolute primal residual 1.7e-9, dual residual 2.7e-8, gap 7.6e-8",
+        Miss::Solver("primal residual 1.7e-9, dual residual 2.7e-8, gap 7.6e-8 (21 times its rounding floor)"),
     ),
-    ("QSCAGR25", "the relative stopping criteria hold; absolute gap 1.9e-9"),
-    ("QSCFXM1", "the relative stopping criteria hold; absolute gap 1.5e-9"),
-    ("QSCFXM2", "the relative stopping criteria hold; absolute gap 2.4e-9"),
-    ("QSCFXM3", "the relative stopping criteria hold; absolute gap 2.8e-9"),
-    ("QSEBA", "the relative stopping criteria hold; absolute gap 2.5e-8"),
-    ("QSHARE1B", "the relative stopping criteria hold; absolute dual residual 4.8e-8, gap 6.6e-9"),
-    ("QSHELL", "the relative stopping criteria hold; absolute gap 1.7e-4"),
-    ("QSHIP12S", "passes here (gap 1.7e-10), not by the margin of 10"),
-    ("QSIERRA", "passes here (gap 1.2e-10), not by the margin of 10"),
-    ("QSTAIR", "passes here (gap 6.2e-10), not by the margin of 10"),
-    (
-        "STADAT1",
-        "the relative stopping criteria hold; absolute primal residual 2.7e-9, dual residual 2.3e-9, gap 3.9e-8",
-    ),
+    ("QSCAGR25", Miss::Rounding),
+    ("QSCFXM1", Miss::Rounding),
+    ("QSCFXM2", Miss::Rounding),
+    ("QSCFXM3", Miss::Rounding),
+    ("QSEBA", Miss::Rounding),
+    ("QSHARE1B", Miss::Solver("dual residual 4.8e-8, gap 6.6e-9 (12 times its rounding floor)")),
+    ("QSHELL", Miss::Rounding),
+    ("QSHIP12S", Miss::Margin("gap 1.7e-10")),
+    ("QSIERRA", Miss::Margin("gap 1.2e-10")),
+    ("QSTAIR", Miss::Margin("gap 6.2e-10")),
+    ("STADAT1", Miss::Solver("primal residual 2.7e-9, dual residual 2.3e-9 (1.2 and 1.6 times their rounding floors)")),
     // netlib_lp (solver tolerance 1e-12)
-    ("AGG2", "passes here (gap 2.5e-9), not by the margin of 10"),
-    ("GROW15", "passes here (gap 1.6e-9), not by the margin of 10"),
+    ("AGG2", Miss::Margin("gap 2.5e-9")),
+    ("GROW15", Miss::Margin("gap 1.6e-9")),
 ];
+
+/// Why a listed problem misses the tolerance ([`RESIDUAL_FAILURES`]).
+#[derive(Clone, Copy, Debug)]
+enum Miss {
+    /// Within the rounding floor of every measure it misses (asserted).
+    Rounding,
+    /// The solver's: the measures, beyond their rounding floors.
+    Solver(&'static str),
+    /// Passes here, not by the margin of 10: the measures.
+    Margin(&'static str),
+}
+
+impl Miss {
+    /// The table's "why" column.
+    fn why(self) -> String {
+        match self {
+            Miss::Rounding => "at the rounding floor".into(),
+            Miss::Solver(what) => format!("the solver's: {what}"),
+            Miss::Margin(what) => format!("passes, not by 10×: {what}"),
+        }
+    }
+}
 
 /// Problems whose objective misses the reference, with why: none since
 /// 2026-12-06 (session 14: YAO, ETAMACRO and FFFFF800 no longer stall, and the
@@ -89,11 +116,49 @@ struct Residuals {
     primal: f64,
     dual: f64,
     gap: f64,
+    /// How the three compare with what rounding alone does (MPS/QPS only).
+    rounding: Option<Rounding>,
+}
+
+/// What rounding the exact solution to doubles does to the judge's measures.
+/// Rounding moves each entry `v` by up to `u·|v|` (u = 2⁻⁵³), so moves a sum
+/// Σ tₖ of products of entries by up to `u·Σ|tₖ|` to first order — for a
+/// residual row `u·Σⱼ|aᵢⱼxⱼ|`, for the gap `u·Σⱼ|(2Qx + c)ⱼxⱼ| +
+/// u·Σ|bound·multiplier|` — and, with independent errors uniform in
+/// `[−u|v|, u|v|]`, by `σ = u·‖t‖₂/√3` on average.
+#[derive(Clone, Copy, Debug)]
+struct Rounding {
+    /// Primal residual, dual residual and gap over their worst-case floors
+    /// `u·Σ|tₖ|` (for the residuals the worst row or column).
+    over_floor: [f64; 3],
+    /// The gap's σ: where it exceeds the tolerance, the exact optimum itself,
+    /// rounded, shows a gap over the tolerance on average.
+    gap_sigma: f64,
 }
 
 impl Residuals {
     fn within(&self, tol: f64) -> bool {
         self.primal <= tol && self.dual <= tol && self.gap <= tol
+    }
+
+    /// Every measure over `tol` is within its worst-case rounding floor: the
+    /// exact solution, rounded to doubles, could show it.
+    fn at_rounding_floor(&self, tol: f64) -> bool {
+        let Some(rounding) = self.rounding else { return false };
+        [self.primal, self.dual, self.gap].iter().zip(rounding.over_floor).all(|(v, r)| *v <= tol || r <= 1.0)
+    }
+}
+
+/// The unit roundoff of a double.
+const U: f64 = f64::EPSILON / 2.0;
+
+/// `v` over the worst-case rounding floor `u·size` of a sum whose terms'
+/// magnitudes add up to `size` ([`Rounding`]).
+fn over_floor(v: f64, size: f64) -> f64 {
+    if v == 0.0 {
+        0.0
+    } else {
+        v / (U * size)
     }
 }
 
@@ -184,6 +249,9 @@ fn mps_residuals(model: &MpsModel, out: &Value) -> Residuals {
     let z = by_name(&out["bound_duals"], &model.col_names);
     let sign = if model.sense == Sense::Maximize { -1.0 } else { 1.0 };
     let mut ax = vec![ExactSum::default(); m];
+    // Σ|terms| of each row of Ax and of each column of the stationarity sum.
+    let mut ax_size = vec![0.0f64; m];
+    let mut dual_size: Vec<f64> = z.iter().map(|z| z.abs()).collect();
     let mut dual: Vec<ExactSum> = (0..n)
         .map(|j| {
             let mut s = ExactSum::new(sign * model.c[j]);
@@ -194,9 +262,18 @@ fn mps_residuals(model: &MpsModel, out: &Value) -> Residuals {
     for &(i, j, a) in &model.entries {
         ax[i].add_product(a, x[j]);
         dual[j].add_product(a, y[i]);
+        ax_size[i] += (a * x[j]).abs();
+        dual_size[j] += (a * y[i]).abs();
     }
     let mut gap = ExactSum::default();
+    let mut grad: Vec<f64> = model.c.iter().map(|c| sign * c).collect();
     for &(i, j, q) in &model.quad {
+        grad[i] += 2.0 * sign * q * x[j];
+        dual_size[i] += (q * x[j]).abs();
+        if i != j {
+            grad[j] += 2.0 * sign * q * x[i];
+            dual_size[j] += (q * x[i]).abs();
+        }
         dual[i].add_product(sign * q, x[j]);
         if i == j {
             gap.add_triple(sign * q, x[i], x[i]);
@@ -211,18 +288,39 @@ fn mps_residuals(model: &MpsModel, out: &Value) -> Residuals {
     let violation = |v: f64, lo: f64, hi: f64| (lo - v).max(v - hi).max(0.0);
     let rows = (0..m).map(|i| {
         let (lo, hi) = model.row_bounds(i);
-        (violation(ax[i].value(), lo, hi), side(lo, hi, y[i]), y[i])
+        (violation(ax[i].value(), lo, hi), ax_size[i], side(lo, hi, y[i]), y[i])
     });
     let cols = (0..n).map(|j| {
         let (lo, hi) = (model.lower[j], model.upper[j]);
-        (violation(x[j], lo, hi), side(lo, hi, z[j]), z[j])
+        (violation(x[j], lo, hi), x[j].abs(), side(lo, hi, z[j]), z[j])
     });
-    let mut primal = 0.0f64;
-    for (v, bound, dual) in rows.chain(cols) {
+    let (mut primal, mut primal_over) = (0.0f64, 0.0f64);
+    // An entry of x at one of its bounds is a double, exactly: no rounding.
+    let at_bound = |j: usize| x[j] == model.lower[j] || x[j] == model.upper[j];
+    let gap_terms: Vec<f64> = (0..n).filter(|&j| !at_bound(j)).map(|j| grad[j] * x[j]).collect();
+    let (mut gap_size, mut gap_squares) =
+        (gap_terms.iter().map(|t| t.abs()).sum::<f64>(), gap_terms.iter().map(|t| t * t).sum::<f64>());
+    for (v, size, bound, dual) in rows.chain(cols) {
         primal = primal.max(v);
+        primal_over = primal_over.max(over_floor(v, size));
         gap.add_product(bound, dual);
+        if dual != 0.0 {
+            gap_size += (bound * dual).abs();
+            gap_squares += (bound * dual).powi(2);
+        }
     }
-    Residuals { primal, dual: dual.iter().fold(0.0, |a, d| a.max(d.value().abs())), gap: gap.value().abs() }
+    let dual: Vec<f64> = dual.iter().map(|d| d.value().abs()).collect();
+    let dual_over = dual.iter().zip(&dual_size).fold(0.0f64, |a, (d, s)| a.max(over_floor(*d, *s)));
+    let gap = gap.value().abs();
+    Residuals {
+        primal,
+        dual: dual.iter().fold(0.0, |a, d| a.max(*d)),
+        gap,
+        rounding: Some(Rounding {
+            over_floor: [primal_over, dual_over, over_floor(gap, gap_size)],
+            gap_sigma: U * gap_squares.sqrt() / 3f64.sqrt(),
+        }),
+    }
 }
 
 /// How far `g` is outside the cone (0 inside): per entry for the orthants and
@@ -296,7 +394,12 @@ fn cbf_residuals(model: &CbfModel, out: &Value) -> Residuals {
     let primal = blocks(&model.con_cones, &g).chain(blocks(&model.var_cones, &x)).map(|(k, b)| cone_violation(k, b));
     let cones = blocks(&model.con_cones, &y).chain(blocks(&model.var_cones, &v));
     let dual = cones.map(|(k, b)| cone_violation(dual_cone(k), b)).chain(stationarity.iter().map(|s| s.value().abs()));
-    Residuals { primal: primal.fold(0.0, f64::max), dual: dual.fold(0.0, f64::max), gap: gap.value().abs() }
+    Residuals {
+        primal: primal.fold(0.0, f64::max),
+        dual: dual.fold(0.0, f64::max),
+        gap: gap.value().abs(),
+        rounding: None,
+    }
 }
 
 /// One problem solved: the JSON `ddnc solve` writes and the recomputed residuals.
@@ -318,7 +421,7 @@ fn solve_problem(r: &Reference, settings: &Settings) -> (Value, Residuals) {
 }
 
 fn unsolved() -> Residuals {
-    Residuals { primal: f64::INFINITY, dual: f64::INFINITY, gap: f64::INFINITY }
+    Residuals { primal: f64::INFINITY, dual: f64::INFINITY, gap: f64::INFINITY, rounding: None }
 }
 
 /// Solves every shipped problem of `set` at the solver tolerance `solver_tol`
@@ -330,11 +433,11 @@ fn check_set(set: &str, solver_tol: Option<f64>, tol: f64) {
     }
     let problems: Vec<_> = references().iter().filter(|r| r.set == set).collect();
     let mut table = vec![format!(
-        "| {set} | status | primal residual | dual residual | duality gap | ≤ {tol:e} | objective vs reference |"
+        "| {set} | status | primal residual | dual residual | duality gap | missed measures over their rounding floors | gap's rounding σ | ≤ {tol:e} | objective vs reference | why it is listed |"
     )];
-    table.push("|---|---|---|---|---|---|---|".into());
+    table.push("|---|---|---|---|---|---|---|---|---|---|".into());
     let (mut unexpected, mut now_passing) = (Vec::new(), Vec::new());
-    let (mut residuals_ok, mut objective_ok) = (0, 0);
+    let (mut residuals_ok, mut objective_ok, mut noisy) = (0, 0, 0);
     for r in &problems {
         let (out, res) = solve_problem(r, &settings);
         let status = out["status"].as_str().unwrap_or("?").to_string();
@@ -343,25 +446,47 @@ fn check_set(set: &str, solver_tol: Option<f64>, tol: f64) {
         let objective = out.get("objective").map(number);
         let accepted = optimal && objective.is_some_and(|f| r.accepts(f));
         residuals_ok += usize::from(within);
+        noisy += usize::from(res.rounding.is_some_and(|r| r.gap_sigma > tol));
         objective_ok += usize::from(accepted);
+        let miss = RESIDUAL_FAILURES.iter().find(|(p, _)| *p == r.problem).map(|(_, m)| *m);
+        let objective_miss = OBJECTIVE_FAILURES.iter().find(|(p, _)| *p == r.problem).map(|(_, why)| *why);
         table.push(format!(
-            "| {} | {status} | {:.1e} | {:.1e} | {:.1e} | {} | {} |",
+            "| {} | {status} | {:.1e} | {:.1e} | {:.1e} | {} | {} | {} | {} |",
             r.problem,
             res.primal,
             res.dual,
             res.gap,
+            res.rounding.map_or("– | –".into(), |r| {
+                // Only the measures that miss the tolerance are shown.
+                let measures = [res.primal, res.dual, res.gap];
+                let over: Vec<String> = measures
+                    .iter()
+                    .zip(r.over_floor)
+                    .map(|(v, o)| if *v > tol { format!("{o:.1e}") } else { "·".into() })
+                    .collect();
+                format!("{} | {:.1e}", over.join(" / "), r.gap_sigma)
+            }),
             if within { "yes" } else { "no" },
-            if accepted { "yes" } else { "no" }
+            if accepted { "yes" } else { "no" },
+            [miss.map(Miss::why), objective_miss.map(String::from)]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; ")
         ));
         // A listed problem counts as passing again only with a margin of 10 (its
         // residuals sit near the threshold, where rounding may differ by machine).
         let clearly_within = optimal && res.within(tol / 10.0);
         let judged = [
-            (within, clearly_within, RESIDUAL_FAILURES, "residuals"),
-            (accepted, accepted, OBJECTIVE_FAILURES, "objective"),
+            (within, clearly_within, miss.is_some(), "residuals"),
+            (accepted, accepted, objective_miss.is_some(), "objective"),
         ];
-        for (ok, clearly_ok, known, what) in judged {
-            let listed = known.iter().any(|(p, _)| *p == r.problem);
+        if let Some(Miss::Rounding) = miss {
+            if !within && !res.at_rounding_floor(tol) {
+                unexpected.push(format!("{} is listed as at its rounding floor, but is not: {res:?}", r.problem));
+            }
+        }
+        for (ok, clearly_ok, listed, what) in judged {
             if !ok && !listed {
                 unexpected.push(format!(
                     "{} ({what}): {status}, residuals {:.1e} / {:.1e} / {:.1e}, objective {:?} vs {:e}",
@@ -375,6 +500,9 @@ fn check_set(set: &str, solver_tol: Option<f64>, tol: f64) {
     }
     let n = problems.len();
     eprintln!("{}\n{set}: recomputed residuals ≤ {tol:e}: {residuals_ok}/{n}; objective within the reference's tolerance: {objective_ok}/{n}", table.join("\n"));
+    if noisy > 0 {
+        eprintln!("{set}: {noisy} problems' gaps have a rounding σ over {tol:e} (the exact optimum, rounded, shows a larger gap on average)");
+    }
     assert!(unexpected.is_empty(), "{set}: unexpected failures:\n{}", unexpected.join("\n"));
     assert!(now_passing.is_empty(), "{set}: now passing, remove from the known failures: {now_passing:?}");
 }
