@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-type Seeds = fn() -> Result<Vec<Vec<u8>>, String>;
+/// A target's name, its seeds, and the target itself.
+type Target = (&'static str, fn() -> Result<Vec<Vec<u8>>, String>, fn(&[u8]));
 
 /// A seed slower than this is left out: AFL++ spends its first minutes on the
 /// seeds and their deterministic mutations, so one seed at a third of a
@@ -21,7 +22,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     ddn_fuzz::init();
-    let targets: [(&str, Seeds, fn(&[u8])); 3] = [
+    let targets: [Target; 3] = [
         ("check", ddn_fuzz::seeds::check, ddn_fuzz::check),
         ("run", ddn_fuzz::seeds::run, ddn_fuzz::run),
         ("readers", ddn_fuzz::seeds::readers, ddn_fuzz::readers),
