@@ -138,13 +138,15 @@ pub struct Settings {
     pub dense_min_fill: f64,
     /// Sparse path: a second-order cone of at least this dimension enters the
     /// KKT matrix as diagonal plus rank 2 (two extra rows), smaller ones as a
-    /// dense block. Default 2 (every cone): near an optimum an active cone's
-    /// `H` has eigenvalues `η²β²` and `η²β⁻²`, a condition of `β⁴`, which a
-    /// dense block loses once `β⁴ > 1/ε`, while the rank-2 form keeps them as
-    /// separate pivots (`cones/soc.rs`). On CBLIB's sched_50_50_orig a
+    /// dense block. Default 5. Near an optimum an active cone's `H` has
+    /// eigenvalues `η²β²` and `η²β⁻²`, a condition of `β⁴`, which a dense
+    /// block loses once `β⁴ > 1/ε`, while the rank-2 form keeps them as
+    /// separate pivots (`cones/soc.rs`): a solve that ends short of a verdict
+    /// with dense blocks is therefore repeated with every cone in the rank-2
+    /// form (`Workspace::solve`). On CBLIB's sched_50_50_orig a
     /// three-dimensional cone reached `β ≈ 1.6e6`; as a dense block its
-    /// factorisation needed dynamic regularisation and the refined KKT
-    /// residual was 1e9 (at 5 before, 2026-12-06).
+    /// factorisation needed dynamic regularisation and the solve ended
+    /// `optimal_inaccurate`.
     pub soc_low_rank_min_dim: usize,
 }
 
@@ -184,7 +186,7 @@ impl Default for Settings {
             dense_max_dim: 60,
             dense_fill_max_dim: 1500,
             dense_min_fill: 0.1,
-            soc_low_rank_min_dim: 2,
+            soc_low_rank_min_dim: 5,
         }
     }
 }

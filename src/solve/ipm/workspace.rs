@@ -35,6 +35,10 @@ pub struct Workspace {
     /// The cones the workspace was built for.
     cones: Vec<ConeBlock>,
     has_soc: bool,
+    /// Some second-order cone is a dense block in the sparse KKT matrix
+    /// (smaller than [`Settings::soc_low_rank_min_dim`]): a solve that ends
+    /// short of a verdict is repeated in the rank-2 form ([`Workspace::solve`]).
+    dense_socs: bool,
     /// An exponential cone (its Newton step on `s ∘ z = 0` is not the
     /// exponential cone's complementarity) or a PSD cone (the polish has no
     /// projection or tangent offset for it): no polishing.
@@ -85,6 +89,8 @@ impl Workspace {
         let data = ProblemData::new(prob);
         let method = kkt::choose_method(&data, &prob.cones, settings);
         let low_rank_min = if method == KktMethod::Sparse { settings.soc_low_rank_min_dim } else { usize::MAX };
+        let dense_socs = method == KktMethod::Sparse
+            && prob.cones.iter().any(|c| matches!(c, ConeBlock::SecondOrder(d) if (2..low_rank_min).contains(d)));
         let cones = Cones::new(&prob.cones, low_rank_min);
         let kkt = KktSystem::new(&data, &cones, method, settings)?;
         let (n, m) = (data.n, data.m);
@@ -94,6 +100,7 @@ impl Workspace {
             solver: Solver::new(data, cones, kkt, settings.clone()),
             cones: prob.cones.clone(),
             has_soc: prob.cones.iter().any(|c| matches!(c, ConeBlock::SecondOrder(_))),
+            dense_socs,
             unpolished: prob.cones.iter().any(|c| matches!(c, ConeBlock::Exponential | ConeBlock::Psd(_))),
             status: Status::NumericalError,
             x: vec![f64::NAN; n],
@@ -220,7 +227,37 @@ impl Workspace {
         if self.status.is_solved() {
             self.info.unmet = self.info.unmet(Tolerances::full(&self.solver.settings));
         }
+        let verdict = matches!(self.status, Status::Optimal | Status::PrimalInfeasible | Status::DualInfeasible);
+        if self.dense_socs && !verdict {
+            self.solve_in_rank_two_form(prob)?;
+        }
         Ok(self.status)
+    }
+
+    /// A solve that ended short of a verdict with small second-order cones as
+    /// dense blocks, repeated from the start with every cone in the rank-2
+    /// form; its result replaces this one if its status is better, and the
+    /// workspace then keeps that form for its later solves.
+    ///
+    /// Why not the rank-2 form from the start: near an optimum an active
+    /// cone's `H` has a condition of `β⁴`, which a dense block loses once
+    /// `β⁴ > 1/ε` (CBLIB's sched_50_50_orig, a three-dimensional cone at
+    /// `β ≈ 1.6e6`: `optimal_inaccurate` as dense blocks, `optimal` in the
+    /// rank-2 form), but most programs never get there, and the rank-2 form
+    /// adds two rows a cone: pseudo-Huber pooling as a cone program (4 096
+    /// three-dimensional cones) took 2.41 G instructions in it against 1.63 G
+    /// (docs/benchmarks.md, sessions 14 and 15). The repeat allocates a new
+    /// workspace, on this path only.
+    fn solve_in_rank_two_form(&mut self, prob: &ConeProgram) -> Result<(), SolveError> {
+        let settings = Settings { soc_low_rank_min_dim: 2, ..self.solver.settings.clone() };
+        let Some(mut rank_two) = Workspace::build(prob, &settings) else { return Ok(()) };
+        // Every cone of dimension ≥ 2 is in the rank-2 form now: no repeat.
+        debug_assert!(!rank_two.dense_socs);
+        rank_two.solve(prob)?;
+        if polish::rank(rank_two.status) > polish::rank(self.status) {
+            *self = rank_two;
+        }
+        Ok(())
     }
 
     /// The end of a solve whose iterations stopped with `status`: the final
