@@ -1,6 +1,12 @@
-//! Exponential and positive semidefinite cones against Clarabel.rs (issue 16):
-//! the same cone program, ddn's canonicalisation of a node, solved by both.
+//! Second-order, exponential and positive semidefinite cones against
+//! Clarabel.rs (issue 16): the same cone program, ddn's canonicalisation of a
+//! node, solved by both.
 //!
+//! - **SOC**: pseudo-Huber pooling (stdlib `pool_pseudo_huber` with `solve
+//!   using ipm`, so its cone program rather than Newton on the text): x n × 16
+//!   Gaussian, α = 0.5, one three-dimensional second-order cone per entry
+//!   (16 n of them), n = 16, 64, 256: many small cones, the shape in which
+//!   session 14's rank-2 form for every cone cost 50% (docs/benchmarks.md).
 //! - **EXP**: logistic regression (stdlib `logistic_regression` with `solve
 //!   using ipm`, so its cone program rather than Newton on the text), n
 //!   features, m = 2n samples: X Gaussian scaled by 1/√n, labels
@@ -28,14 +34,16 @@
 //!   are the same 1e-8), presolve, equilibration, and QDLDL, the only direct
 //!   solver of a build without its `faer-sparse` feature; chordal
 //!   decomposition on (a dense block has nothing to decompose);
-//! - for EXP also `ddn_newton_forward`: the stdlib node as written (no `solve
-//!   using`), which ddn solves by Newton on the smooth objective (its
-//!   default): the same minimiser, not the same algorithm.
+//! - for SOC and EXP also `ddn_newton_forward`: the stdlib node as written
+//!   (no `solve using`), which ddn solves by Newton on the smooth objective
+//!   (its default): the same minimiser, not the same algorithm.
 //!
 //! Before timing, every instance checks once that ddn's forward, ddn's IPM
 //! and Clarabel end `optimal`/`Solved`; that their points (the node's
-//! variables) are close to the reference, Clarabel at tolerances 1e-10
-//! (relative to its largest entry): both within 1e-5 for EXP, 1e-4 for
+//! variables) are close to the reference (relative to its largest entry) —
+//! for SOC Newton's point, Clarabel's stopping 2e-6 from it even at 1e-10;
+//! otherwise Clarabel at tolerances 1e-10 —: both within 1e-4 for SOC
+//! (Clarabel's point at 1e-8 is 2.6e-5 away), 1e-5 for EXP, 1e-4 for
 //! the SDP, whose optimum is singular (the distances are printed, with the
 //! distances to Newton's point for EXP); that the objectives agree to 1e-7
 //! relative; and that the layer's output is the IPM's point (to 1e-9); and panics if not.
@@ -48,7 +56,7 @@
 //! OpenBLAS. Without it only the EXP rows run.
 //!
 //! ```sh
-//! cargo bench --bench cones                       # EXP rows
+//! cargo bench --bench cones                       # SOC and EXP rows
 //! apt-get install libopenblas-dev
 //! cargo bench --features clarabel-sdp --bench cones
 //! ```
@@ -72,6 +80,7 @@ use ddn::solve::{solve, Settings};
 use common::{bench, inputs, rel_diff, selected, stdlib_node, time_once, Rng};
 
 const GROUP: &str = "cones";
+const SOC_SIZES: [usize; 3] = [16, 64, 256];
 const EXP_SIZES: [usize; 4] = [50, 100, 200, 500];
 #[cfg(feature = "clarabel-sdp")]
 const SDP_SIZES: [usize; 3] = [10, 20, 50];
@@ -101,8 +110,7 @@ struct Instance {
     named: std::collections::BTreeMap<String, Tensor>,
     cot: Vec<(String, Tensor)>,
     /// How close ddn's and Clarabel's points (the node's variables) must be
-    /// to the reference, Clarabel at tolerances 1e-10, relative to its
-    /// largest entry.
+    /// to the reference (module doc), relative to its largest entry.
     point_tol: f64,
 }
 
@@ -126,6 +134,18 @@ fn logistic_instance(node: Analysed<'static>, n: usize) -> Instance {
     let cot = vec![("w".to_string(), Tensor::vector(rng.normals(n)))];
     // Both solvers stop 1e-6 away at tolerance 1e-8 (2.4e-6 at n = 50).
     Instance { family: "exp", n, node, named, cot, point_tol: 1e-5 }
+}
+
+/// Pseudo-Huber pooling of n Gaussian points in 16 dimensions (module doc).
+fn pooling_instance(node: Analysed<'static>, n: usize) -> Instance {
+    let d = 16;
+    let mut rng = Rng::new(0x50c_0000 + n as u64);
+    let named = inputs(vec![("x", Tensor::matrix(n, d, rng.normals(n * d))), ("alpha", Tensor::scalar(0.5))]);
+    let cot = vec![("y".to_string(), Tensor::vector(rng.normals(d)))];
+    // The objective is flat along the cones' boundaries: Clarabel stops 2.6e-5
+    // from Newton's minimiser at tolerance 1e-8 and 2.0e-6 at 1e-10 (n = 16),
+    // ddn's polished point 5e-15 (printed), so the reference is Newton's.
+    Instance { family: "soc", n, node, named, cot, point_tol: 1e-4 }
 }
 
 /// `sym` from a row-major generator of the lower triangle.
@@ -200,7 +220,17 @@ fn run(c: &mut Criterion, inst: &Instance, newton: Option<&Analysed<'static>>) {
     let tight =
         DefaultSettings::<f64> { tol_gap_abs: 1e-10, tol_gap_rel: 1e-10, tol_feas: 1e-10, ..cl_settings.clone() };
     let reference = cl.solve(&tight);
-    let u_ref = user(&reference.solution.x);
+    // Where the node has a smooth path, Newton's point (to rounding) is the
+    // reference; elsewhere Clarabel's at 1e-10.
+    let newton_point = newton.map(|node| {
+        let (t, s) =
+            time_once(|| forward(node, &bind(node, named).expect("bind"), &Options::default()).expect("forward"));
+        (t, s.outputs[0].1.data.clone())
+    });
+    let u_ref = match (&newton_point, inst.family) {
+        (Some((_, w)), "soc") => w.clone(),
+        _ => user(&reference.solution.x),
+    };
     let (dx, dx_cl) = (rel_diff(&u_ddn, &u_ref), rel_diff(&u_cl, &u_ref));
     let f_cl = cl_sol.obj_val + prog.c0;
     let df = (sol.info.primal_objective - f_cl).abs() / f_cl.abs().max(1.0);
@@ -208,21 +238,17 @@ fn run(c: &mut Criterion, inst: &Instance, newton: Option<&Analysed<'static>>) {
     // The layer's forward (the recording replayed) against the IPM's point.
     let dout = rel_diff(out, &u_ddn);
     // Where the node has a smooth path: both cone solutions against Newton's.
-    let newton_point = newton.map(|node| {
-        let (t, s) =
-            time_once(|| forward(node, &bind(node, named).expect("bind"), &Options::default()).expect("forward"));
-        (t, s.outputs[0].1.data.clone())
-    });
     let vs_newton = newton_point.as_ref().map_or(String::new(), |(_, w)| {
         format!("; vs Newton: ddn {:.1e}, Clarabel {:.1e}", rel_diff(&u_ddn, w), rel_diff(&u_cl, w))
     }) + &format!("; ddn vs Clarabel {:.1e}", rel_diff(&u_ddn, &u_cl));
     println!(
-        "cones {} n = {n}: cone program {} variables, {} rows, {} exp / {} psd blocks; KKT {:?}; \
-         iterations ddn {} / Clarabel {}; points vs Clarabel at 1e-10 ({:?}): ddn {dx:.2e}, Clarabel {dx_cl:.2e}{vs_newton}; objective {df:.1e} (relative); \
+        "cones {} n = {n}: cone program {} variables, {} rows, {} soc / {} exp / {} psd blocks; KKT {:?}; \
+         iterations ddn {} / Clarabel {}; points vs the reference (Clarabel at 1e-10: {:?}): ddn {dx:.2e}, Clarabel {dx_cl:.2e}{vs_newton}; objective {df:.1e} (relative); \
          ddn rel. gap {:.1e}, residuals {:.1e}/{:.1e}; Clarabel objectives {:.9e}/{:.9e}, residuals {:.1e}/{:.1e}",
         inst.family,
         prog.n(),
         prog.m(),
+        prog.cones.iter().filter(|b| matches!(b, ddn::solve::ConeBlock::SecondOrder(_))).count(),
         prog.cones.iter().filter(|b| matches!(b, ddn::solve::ConeBlock::Exponential)).count(),
         prog.cones.iter().filter(|b| matches!(b, ddn::solve::ConeBlock::Psd(_))).count(),
         sol.info.kkt_method,
@@ -265,6 +291,15 @@ fn cones(c: &mut Criterion) {
     common::single_threaded();
     #[cfg(feature = "clarabel-sdp")]
     openblas::single_threaded();
+    let pooling = include_str!("../stdlib/robust_pooling.ddn");
+    let newton = stdlib_node("robust_pooling.ddn", pooling, "pool_pseudo_huber");
+    let line = "    minimize sum(pseudo_huber(x - y, alpha))\n";
+    assert!(pooling.contains(line), "stdlib/robust_pooling.ddn's pool_pseudo_huber changed");
+    let by_ipm = pooling.replacen(line, &format!("{line}    solve using ipm\n"), 1);
+    for n in SOC_SIZES {
+        let inst = pooling_instance(stdlib_node("robust_pooling.ddn", &by_ipm, "pool_pseudo_huber"), n);
+        run(c, &inst, Some(&newton));
+    }
     let text = include_str!("../stdlib/more.ddn");
     let newton = stdlib_node("more.ddn", text, "logistic_regression");
     let line = "    minimize sum(logistic(-y * (X @ w))) + lam * sum_squares(w)\n";
