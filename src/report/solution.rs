@@ -103,7 +103,7 @@ fn bound_duals_from_stationarity(model: &MpsModel, x: &[f64], y: &[f64], z: &mut
     for (j, (z, sum)) in z.iter_mut().zip(sums).enumerate() {
         let recomputed = -sum.value();
         let bound = if *z > 0.0 { model.upper[j] } else { model.lower[j] };
-        if *z != 0.0 && bound == 0.0 && recomputed * *z > 0.0 {
+        if *z != 0.0 && bound == 0.0 && recomputed.is_finite() && recomputed * *z > 0.0 {
             *z = recomputed;
         }
     }

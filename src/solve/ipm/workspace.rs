@@ -1,6 +1,8 @@
 //! A solver built once for a program's structure and solved again for new
 //! values: everything sized, sorted and analysed at construction, nothing
-//! allocated by [`Workspace::solve`].
+//! allocated by [`Workspace::solve`] (but for the repeat of a solve that
+//! failed with small second-order cones as dense blocks:
+//! `solve_in_rank_two_form`).
 //!
 //! The structure is the dimensions, the cones, and the positions (row,
 //! column) of the triplets of P and A in their order; the values of P, q, A,
@@ -227,8 +229,7 @@ impl Workspace {
         if self.status.is_solved() {
             self.info.unmet = self.info.unmet(Tolerances::full(&self.solver.settings));
         }
-        let verdict = matches!(self.status, Status::Optimal | Status::PrimalInfeasible | Status::DualInfeasible);
-        if self.dense_socs && !verdict {
+        if self.dense_socs && !is_verdict(self.status) {
             self.solve_in_rank_two_form(prob)?;
         }
         Ok(self.status)
@@ -236,8 +237,8 @@ impl Workspace {
 
     /// A solve that ended short of a verdict with small second-order cones as
     /// dense blocks, repeated from the start with every cone in the rank-2
-    /// form; its result replaces this one if its status is better, and the
-    /// workspace then keeps that form for its later solves.
+    /// form; its result replaces this one if it is a verdict or a better
+    /// status, and the workspace then keeps that form for its later solves.
     ///
     /// Why not the rank-2 form from the start: near an optimum an active
     /// cone's `H` has a condition of `β⁴`, which a dense block loses once
@@ -254,7 +255,7 @@ impl Workspace {
         // Every cone of dimension ≥ 2 is in the rank-2 form now: no repeat.
         debug_assert!(!rank_two.dense_socs);
         rank_two.solve(prob)?;
-        if polish::rank(rank_two.status) > polish::rank(self.status) {
+        if is_verdict(rank_two.status) || polish::rank(rank_two.status) > polish::rank(self.status) {
             *self = rank_two;
         }
         Ok(())
@@ -567,4 +568,10 @@ impl Workspace {
         let kkt = self.factored.then(|| KktFactor::new(Box::new(self)));
         Solution { status, x, s, z, info, kkt }
     }
+}
+
+/// A status that settles the problem: a solution to the tolerances asked, or
+/// a certificate of infeasibility.
+fn is_verdict(status: Status) -> bool {
+    matches!(status, Status::Optimal | Status::PrimalInfeasible | Status::DualInfeasible)
 }
