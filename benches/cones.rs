@@ -287,27 +287,29 @@ fn run(c: &mut Criterion, inst: &Instance, newton: Option<&Analysed<'static>>) {
     group.finish();
 }
 
+/// A stdlib node as written (solved by Newton), and its file's text with
+/// `solve using ipm` after the node's objective line (its cone program).
+fn both_paths(file: &str, text: &str, node: &str, objective: &str) -> (Analysed<'static>, String) {
+    let line = format!("    {objective}\n");
+    assert!(text.contains(&line), "stdlib/{file}'s {node} changed");
+    (stdlib_node(file, text, node), text.replacen(&line, &format!("{line}    solve using ipm\n"), 1))
+}
+
 fn cones(c: &mut Criterion) {
     common::single_threaded();
     #[cfg(feature = "clarabel-sdp")]
     openblas::single_threaded();
     let pooling = include_str!("../stdlib/robust_pooling.ddn");
-    let newton = stdlib_node("robust_pooling.ddn", pooling, "pool_pseudo_huber");
-    let line = "    minimize sum(pseudo_huber(x - y, alpha))\n";
-    assert!(pooling.contains(line), "stdlib/robust_pooling.ddn's pool_pseudo_huber changed");
-    let by_ipm = pooling.replacen(line, &format!("{line}    solve using ipm\n"), 1);
+    let (newton, by_ipm) =
+        both_paths("robust_pooling.ddn", pooling, "pool_pseudo_huber", "minimize sum(pseudo_huber(x - y, alpha))");
     for n in SOC_SIZES {
-        let inst = pooling_instance(stdlib_node("robust_pooling.ddn", &by_ipm, "pool_pseudo_huber"), n);
-        run(c, &inst, Some(&newton));
+        run(c, &pooling_instance(stdlib_node("robust_pooling.ddn", &by_ipm, "pool_pseudo_huber"), n), Some(&newton));
     }
-    let text = include_str!("../stdlib/more.ddn");
-    let newton = stdlib_node("more.ddn", text, "logistic_regression");
-    let line = "    minimize sum(logistic(-y * (X @ w))) + lam * sum_squares(w)\n";
-    assert!(text.contains(line), "stdlib/more.ddn's logistic_regression changed");
-    let by_ipm = text.replacen(line, &format!("{line}    solve using ipm\n"), 1);
+    let more = include_str!("../stdlib/more.ddn");
+    let objective = "minimize sum(logistic(-y * (X @ w))) + lam * sum_squares(w)";
+    let (newton, by_ipm) = both_paths("more.ddn", more, "logistic_regression", objective);
     for n in EXP_SIZES {
-        let inst = logistic_instance(stdlib_node("more.ddn", &by_ipm, "logistic_regression"), n);
-        run(c, &inst, Some(&newton));
+        run(c, &logistic_instance(stdlib_node("more.ddn", &by_ipm, "logistic_regression"), n), Some(&newton));
     }
     #[cfg(feature = "clarabel-sdp")]
     for n in SDP_SIZES {
