@@ -153,9 +153,11 @@ impl Workspace {
         // changes when the iterations stop.
         let (gap_abs, gap_rel, feas) = (sv.settings.tol_gap_abs, sv.settings.tol_gap_rel, sv.settings.tol_feas);
         // The static regularisation the measures and the backward pass's
-        // factorisations use, and the iterations' (lowered after a stall);
-        // the iteration limit, and the iterations spent before a re-solve.
+        // factorisations use, and the iterations' (lowered after a stall, once:
+        // `re_solved`); the iteration limit, and the iterations spent before
+        // the re-solve.
         let (static_reg, mut iter_reg) = (sv.settings.static_reg, sv.settings.static_reg);
+        let mut re_solved = false;
         let (max_iter, mut spent) = (sv.settings.max_iter, 0);
         let mut tightenings = if crossovers > 0 { MAX_TIGHTENINGS } else { 0 };
         let mut aside: Option<f64> = None;
@@ -213,7 +215,8 @@ impl Workspace {
             // lowered, once (see `STALL_REG_FACTOR`), within the iterations
             // left.
             let stalled = self.status == Status::AlmostOptimal && spent + sv.iter < max_iter;
-            outcome = if stalled && iter_reg == static_reg {
+            outcome = if stalled && !re_solved {
+                re_solved = true;
                 iter_reg = static_reg * STALL_REG_FACTOR;
                 spent += sv.iter;
                 sv.settings.max_iter = max_iter - spent;
