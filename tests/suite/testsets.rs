@@ -26,8 +26,8 @@ use super::reference::{data, references, Reference};
 /// (observed 2026-12-06, with the judge's sums exact). The solver stops on
 /// *relative* criteria (residuals over the data's norms, the gap over the
 /// objective's size); the active-set polish then brings LPs and QPs to exact
-/// complementarity where its guess of the active set is right. What is left
-/// is of two kinds:
+/// complementarity where its guess of the active set is right. The problems
+/// listed are of three kinds:
 ///
 /// - [`Miss::Rounding`], asserted: every measure over the tolerance is within
 ///   what rounding the exact solution to doubles can do to it ([`Rounding`]).
