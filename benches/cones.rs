@@ -26,7 +26,9 @@
 //! - `ddn_forward_backward`: the same plus `ddn::diff::backward` with a fixed
 //!   cotangent on the output (gradients for every parameter);
 //! - `ddn_ipm`: ddn's interior point method alone on the canonical program
-//!   (default settings);
+//!   (default settings); for SOC also `ddn_ipm_rank_two`, the same with every
+//!   cone in the rank-2 form (`soc_low_rank_min_dim = 2`, session 14's
+//!   default), the baseline of the dense blocks the default uses;
 //! - `clarabel`: Clarabel.rs 0.11 on the same canonical program converted to
 //!   its format once, untimed (setup + solve timed, as ddn's solve includes
 //!   its setup). Settings: Clarabel's defaults (`verbose = false`), which are
@@ -179,7 +181,8 @@ fn correlation_instance(node: Analysed<'static>, n: usize) -> Instance {
 fn run(c: &mut Criterion, inst: &Instance, newton: Option<&Analysed<'static>>) {
     let (node, n, named, cot) = (&inst.node, inst.n, &inst.named, &inst.cot);
     let group_name = format!("{GROUP}/{}", inst.family);
-    let names = ["ddn_forward", "ddn_forward_backward", "ddn_ipm", "clarabel", "ddn_newton_forward"];
+    let names =
+        ["ddn_forward", "ddn_forward_backward", "ddn_ipm", "ddn_ipm_rank_two", "clarabel", "ddn_newton_forward"];
     if !names.iter().any(|name| selected(&format!("{group_name}/{name}/{n}"))) {
         return;
     }
@@ -278,6 +281,16 @@ fn run(c: &mut Criterion, inst: &Instance, newton: Option<&Analysed<'static>>) {
         backward(node, &bound, &mut solved, black_box(cot)).expect("backward")
     });
     bench(g, &group_name, "ddn_ipm", n, t_ipm, || solve(black_box(prog), &settings).expect("solve"));
+    if inst.family == "soc" {
+        // The baseline of the default's dense blocks: every cone in the
+        // rank-2 form, as session 14 had it (`soc_low_rank_min_dim`).
+        let rank_two = Settings { soc_low_rank_min_dim: 2, ..settings.clone() };
+        let (t, sol2) = time_once(|| solve(prog, &rank_two).expect("solve"));
+        assert_eq!(sol2.status, ddn::solve::Status::Optimal, "soc n = {n}: rank-2 form: {:?}", sol2.info);
+        let d = rel_diff(&user(&sol2.x), &u_ref);
+        assert!(d <= inst.point_tol, "soc n = {n}: the rank-2 form's point is {d:e} from the reference");
+        bench(g, &group_name, "ddn_ipm_rank_two", n, t, || solve(black_box(prog), &rank_two).expect("solve"));
+    }
     bench(g, &group_name, "clarabel", n, t_cl, || cl.solve(black_box(&cl_settings)));
     if let (Some(newton), Some((t_newton, _))) = (newton, newton_point) {
         bench(g, &group_name, "ddn_newton_forward", n, t_newton, || {
