@@ -50,7 +50,6 @@ const RESIDUAL_FAILURES: &[(&str, Miss)] = &[
     ("Q25FV47", Miss::Margin("gap 2.7e-10")),
     ("QBEACONF", Miss::Margin("dual residual 8.2e-10")),
     ("QCAPRI", Miss::Rounding { typical: true }),
-    ("QETAMACR", Miss::Solver("dual residual 1.4e-7, gap 4.6e-6 (6e4 times its rounding floor)")),
     ("QFFFFF80", Miss::Margin("dual residual 7.6e-10, gap 1.8e-10")),
     ("QFORPLAN", Miss::Rounding { typical: true }),
     ("QGFRDXPN", Miss::Solver("dual residual 1.1e-7 (7e6 times its rounding floor), gap 6.1e-4 (9 times)")),
