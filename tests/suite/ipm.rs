@@ -315,6 +315,37 @@ fn crossover_returns_the_active_sets_exact_point() {
     }
 }
 
+/// A face the objective descends only slightly: `min 1e5·x₂ + 1e-8·x₁` on
+/// `x₂ ≥ 1`, `0 ≤ x₁ ≤ 10`, optimum `x = (0, 1)`, `z = (1e5, 1e-8, 0)`. At
+/// the tolerances 1e-10 the relative gap (1e-5 at f = 1e5) stops the IPM with
+/// x₁ inside `[0, 10]` (its term is below that), and the active-set polish's
+/// guess leaves both of x₁'s bounds out: on that face `1e-8 + (Aᵀz)₁ = 0` has
+/// no solution, and the Newton steps stall at a dual residual of 1e-8. The
+/// polish's step to the blocking row (`step_to_blocking_row`) moves x₁ to its
+/// bound, and the point is the optimum to rounding; without the step (tried:
+/// no steps allowed) x stays where the IPM left it, off by more than `REF_TOL`
+/// (QETAMACR's failure in small).
+#[test]
+fn polish_steps_along_a_descending_face_to_its_blocking_row() {
+    let prob = program(
+        &[&[0.0, 0.0], &[0.0, 0.0]],
+        &[1e-8, 1e5],
+        &[&[0.0, -1.0], &[-1.0, 0.0], &[1.0, 0.0]],
+        &[-1.0, 0.0, 10.0],
+        &[ConeBlock::Nonneg(3)],
+    );
+    let tight = Settings { tol_gap_abs: 1e-10, tol_gap_rel: 1e-10, tol_feas: 1e-10, ..Settings::default() };
+    let sol = solve(&prob, &tight).unwrap();
+    assert_eq!(sol.status, Status::Optimal);
+    assert_kkt(&prob, &sol);
+    assert_close(&sol.x, &[0.0, 1.0], "x");
+    assert!(sol.x[0].abs() < 1e-15, "x₁ = {:e}", sol.x[0]);
+    assert!((sol.z[1] - 1e-8).abs() < 1e-20 && sol.z[2] == 0.0, "z = {:?}", sol.z);
+    let plain = Settings { polish_active_set: false, ..tight };
+    let ipm = solve(&prob, &plain).unwrap();
+    assert!(ipm.x[0] > 1e-3, "the interior point method alone stops inside the face: x₁ = {:e}", ipm.x[0]);
+}
+
 /// `min ‖x − c‖² s.t. ‖x‖ ≤ r` with `‖c‖ > r`: `x = r c/‖c‖`, value
 /// `(‖c‖ − r)²`. The cone block is `s = (r, x)`: `A = [0; −I]`, `b = (r, 0)`.
 #[test]
