@@ -81,7 +81,9 @@ const MAX_STEPS: u32 = 4;
 /// At most this many active sets are tried (the first guess and corrections).
 const MAX_ACTIVE_SETS: u32 = 3;
 
-/// At most this many steps to a blocking row ([`step_to_blocking_row`]).
+/// At most this many steps to a blocking row ([`step_to_blocking_row`]), each
+/// a refactorisation (QETAMACR takes 9, in the first polish; the
+/// Maros–Mészáros set's total time did not move).
 const MAX_BLOCKING_STEPS: u32 = 16;
 
 /// At most this many Newton steps on one active set's equations.

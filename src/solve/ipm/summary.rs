@@ -34,7 +34,8 @@ pub struct Summary {
     /// The returned iterate's number: the interior point iterations (KKT
     /// factorisations, less the initial one) that led to it. When the solve
     /// went back to the previous or the best iterate (a stall, a divergence),
-    /// more iterations ran than this counts.
+    /// or started again after a stall with less regularisation (counting from
+    /// that start), more iterations ran than this counts.
     pub iterations: u32,
     /// Primal objective `½xᵀPx + qᵀx + c0` at the returned point.
     pub primal_objective: f64,
