@@ -54,7 +54,10 @@
 //! then holds exactly and the residuals fall to rounding in absolute terms.
 //! A row whose multiplier comes out negative leaves 𝒜, one whose slack comes
 //! out negative joins it, and the system is solved again (at most
-//! [`MAX_ACTIVE_SETS`] sets). The point is kept under the same rule as the
+//! [`MAX_ACTIVE_SETS`] sets in a row). Where no sign is wrong but the
+//! equations have no solution on the set's face (the objective descends along
+//! it), a primal step to the row that blocks the descent adds that row
+//! ([`step_to_blocking_row`]). The point is kept under the same rule as the
 //! Newton steps' (the solver's criteria rate it no lower), and only if its
 //! absolute error — the worst of the residuals' and the gap's, the dual side's
 //! in the objective's unit ω — is lower. A point whose absolute error is
@@ -78,7 +81,8 @@ use crate::solve::ConeBlock;
 /// At most this many steps.
 const MAX_STEPS: u32 = 4;
 
-/// At most this many active sets are tried (the first guess and corrections).
+/// At most this many active sets are tried in a row (the first guess, or the
+/// set after a step to a blocking row, and its corrections).
 const MAX_ACTIVE_SETS: u32 = 3;
 
 /// At most this many steps to a blocking row ([`step_to_blocking_row`]), each
