@@ -633,9 +633,7 @@ fn active_set_steps(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work, exact:
             return e.is_finite();
         }
         err = e;
-        let (rx, rz) = w.rhs.split_at_mut(n);
-        rx.iter_mut().zip(&w.res.rd).for_each(|(r, d)| *r = -d);
-        rz.iter_mut().zip(&w.res.rp).for_each(|(r, p)| *r = -p);
+        newton_rhs(w, n);
         if ws.kkt_solve(&mut w.rhs).is_err() {
             return false;
         }
@@ -685,9 +683,7 @@ fn step_to_blocking_row(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) ->
             *r = 0.0;
         }
     }
-    let (rx, rz) = w.rhs.split_at_mut(n);
-    rx.iter_mut().zip(&w.res.rd).for_each(|(r, d)| *r = -d);
-    rz.iter_mut().zip(&w.res.rp).for_each(|(r, p)| *r = -p);
+    newton_rhs(w, n);
     if ws.kkt_solve(&mut w.rhs).is_err() {
         return false;
     }
@@ -724,6 +720,14 @@ fn step_to_blocking_row(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) ->
     }
     (w.active[i], w.s[i], w.z[i]) = (true, 0.0, 0.0);
     true
+}
+
+/// The active set's Newton right-hand side `−(r_d, r_p)` into `w.rhs`, from
+/// the residuals in `w.res` (`n` unknowns).
+fn newton_rhs(w: &mut Work, n: usize) {
+    let (rx, rz) = w.rhs.split_at_mut(n);
+    rx.iter_mut().zip(&w.res.rd).for_each(|(r, d)| *r = -d);
+    rz.iter_mut().zip(&w.res.rp).for_each(|(r, p)| *r = -p);
 }
 
 /// How good a returned point is by [`Summary::solved_status`].
