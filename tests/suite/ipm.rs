@@ -321,7 +321,7 @@ fn crossover_returns_the_active_sets_exact_point() {
 /// x₁ inside `[0, 10]` (its term is below that), and the active-set polish's
 /// guess leaves both of x₁'s bounds out: on that face `1e-8 + (Aᵀz)₁ = 0` has
 /// no solution, and the Newton steps stall at a dual residual of 1e-8. The
-/// polish's step to the blocking row (`step_to_blocking_row`) moves x₁ to its
+/// polish's step to the blocking row (`step_along_face`) moves x₁ to its
 /// bound, and the point is the optimum to rounding; without the step (tried:
 /// no steps allowed) x stays where the IPM left it, off by more than `REF_TOL`
 /// (QETAMACR's failure in small).

@@ -54,20 +54,25 @@
 //! then holds exactly and the residuals fall to rounding in absolute terms.
 //! A row whose multiplier comes out negative leaves 𝒜, one whose slack comes
 //! out negative joins it, and the system is solved again (at most
-//! [`MAX_ACTIVE_SETS`] sets in a row). Where no sign is wrong but the
-//! equations have no solution on the set's face (the objective descends along
-//! it), a primal step to the row that blocks the descent adds that row
-//! ([`step_to_blocking_row`]). The point is kept under the same rule as the
-//! Newton steps' (the solver's criteria rate it no lower), and only if its
-//! absolute error — the worst of the residuals' and the gap's, the dual side's
-//! in the objective's unit ω — is lower. A point whose absolute error is
-//! already below `tol_gap_abs` is left as it is.
+//! [`MAX_ACTIVE_SETS`] sets in a row, and while they improve on the best
+//! point: [`MAX_STALE_SETS`]). Where no sign is wrong but the Newton steps
+//! stall (the objective descends along the set's face), a primal step along
+//! the face to the row that blocks the descent adds that row, or to the
+//! descent's minimiser ([`step_along_face`]). The best of the sets' points is
+//! kept under the same rule as the Newton steps' (the solver's criteria rate
+//! it no lower), and only if its absolute error — the worst of the
+//! residuals' and the gap's, the dual side's in the objective's unit ω,
+//! measured as the judge of the test sets does, at the exact point
+//! ([`absolute_error`]) — is lower. A point whose absolute error is already
+//! below `tol_gap_abs` is left as it is.
 //!
 //! The same solve serves the interior point method's crossover (`cross_over`),
 //! from an iterate before convergence: its point is kept only if the solver's
-//! criteria rate it `Optimal`, and its Newton steps use the working precision's
-//! residuals first (the exact ones only where the absolute error is still above
-//! `tol_gap_abs` after them).
+//! criteria rate it `Optimal` and its absolute error is below `tol_gap_abs`
+//! (else the iterations go on, to a point the polish then starts from), and
+//! its Newton steps use the working precision's residuals first (the exact
+//! ones only where the absolute error is still above `tol_gap_abs` after
+//! them).
 
 use super::status::Status;
 use super::summary::{PointNorms, Summary};
@@ -82,14 +87,21 @@ use crate::solve::ConeBlock;
 const MAX_STEPS: u32 = 4;
 
 /// At most this many active sets are tried in a row (the first guess, or the
-/// set after a step to a blocking row, and its corrections).
-const MAX_ACTIVE_SETS: u32 = 3;
+/// set after a step along a face, and its corrections): QGFRDXPN's seventh
+/// has every sign right, each correction before it one row leaving a
+/// degenerate vertex.
+const MAX_ACTIVE_SETS: u32 = 8;
 
-/// At most this many steps to a blocking row ([`step_to_blocking_row`]), each
-/// a refactorisation (QETAMACR takes 9, in the first polish). Timed once,
-/// not by a bench: `ddnc solve --tol 1e-10` over the 102 Maros–Mészáros
-/// problems took 1.39 s user before and 1.42 s after, interleaved under load.
-const MAX_BLOCKING_STEPS: u32 = 16;
+/// The corrections stop once this many sets in a row have not lowered the
+/// best absolute error so far (their point projected onto the cones): where
+/// the corrections diverge (QPILOTNO's third and fourth sets: absolute errors
+/// 1e6 and 2e12), more of them only cost factorisations.
+const MAX_STALE_SETS: u32 = 2;
+
+/// At most this many steps along a face ([`step_along_face`]), each followed
+/// by a set's solve (a refactorisation where a row joined; QETAMACR takes 9,
+/// in the first polish).
+const MAX_FACE_STEPS: u32 = 16;
 
 /// At most this many Newton steps on one active set's equations.
 const MAX_ACTIVE_STEPS: u32 = 4;
@@ -105,7 +117,8 @@ pub(super) struct Work {
     x: Vec<f64>,
     s: Vec<f64>,
     z: Vec<f64>,
-    /// The chord iteration's current point.
+    /// The chord iteration's current point; in [`active_set`], an active
+    /// set's point projected onto the cones.
     px: Vec<f64>,
     ps: Vec<f64>,
     pz: Vec<f64>,
@@ -117,8 +130,14 @@ pub(super) struct Work {
     orthant: Vec<bool>,
     lin_s: Vec<f64>,
     lin_z: Vec<f64>,
-    /// `A d` for a direction `d` (m; [`step_to_blocking_row`]).
+    /// The best point of the active sets tried, projected onto the cones.
+    bx: Vec<f64>,
+    bs: Vec<f64>,
+    bz: Vec<f64>,
+    /// `A d` for a direction `d` (m; [`step_along_face`]).
     ad: Vec<f64>,
+    /// The rows' slack tolerances (m; [`active_set`]).
+    slack_tol: Vec<f64>,
     res: Scratch,
     /// Whether the last [`polish`] kept the active-set polish's point.
     pub active_kept: bool,
@@ -153,7 +172,11 @@ impl Work {
             orthant: vec![false; m],
             lin_s: vec![0.0; m],
             lin_z: vec![0.0; m],
+            bx: vec![0.0; n],
+            bs: vec![0.0; m],
+            bz: vec![0.0; m],
             ad: vec![0.0; m],
+            slack_tol: vec![0.0; m],
             active_kept: false,
             res: Scratch {
                 rd: vec![0.0; n],
@@ -479,12 +502,36 @@ pub(super) fn cross_over(prob: &ConeProgram, ws: &mut Workspace) -> bool {
 
 /// The worst of `‖r_p‖∞` and, in the objective's unit ω (the dual side scales
 /// with the objective: [`ConeProgram::objective_scale`]), `‖r_d‖∞` and the gap
-/// `|pobj − dobj|` at a point, in original units otherwise.
+/// `|pobj − dobj|` at a point, in original units otherwise: the measures of
+/// the exact point (its residuals [`exact_residuals`], each rounded once), as
+/// the test sets' judge recomputes them. The gap is
+///
+/// ```text
+/// pobj − dobj = xᵀPx + qᵀx + bᵀz = xᵀr_d − zᵀr_p + sᵀz,
+/// ```
+///
+/// summed in twice the precision from the residuals: the objectives' terms
+/// are up to 1e12 on Maros–Mészáros problems whose gap is 1e-9, and their
+/// difference in working precision was noise of 1e-3 (STADAT1), which chose
+/// between the active sets' points at random.
 fn absolute_error(prob: &ConeProgram, ws: &Workspace, w: &mut Scratch, x: &[f64], s: &[f64], z: &[f64]) -> f64 {
-    let (pobj, dobj) = objectives(prob, ws, w, x, z);
-    residuals(prob, ws, w, x, s, z);
+    exact_residuals(prob, w, x, s, z);
+    let gap = vectorised(
+        #[inline(always)]
+        || {
+            let mut gap = Dot2::new(0.0);
+            for (&x, &r) in x.iter().zip(&w.rd) {
+                gap.add_product(x, r);
+            }
+            for ((&z, &r), &s) in z.iter().zip(&w.rp).zip(s) {
+                gap.add_product(-z, r);
+                gap.add_product(s, z);
+            }
+            gap.value()
+        },
+    );
     let omega = ws.solver.data.objective_scale;
-    norm_inf(&w.rp).max(norm_inf(&w.rd) / omega).max((pobj - dobj).abs() / omega)
+    norm_inf(&w.rp).max(norm_inf(&w.rd) / omega).max(gap.abs() / omega)
 }
 
 /// [`absolute_error`] at the workspace's returned point.
@@ -537,56 +584,99 @@ fn active_set(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work, crossover: b
     for i in 0..prob.m() {
         (w.s[i], w.z[i]) = if w.active[i] { (0.0, ws.z[i]) } else { (ws.s[i], 0.0) };
     }
-    // Active sets solved since the last step to a blocking row, and those
-    // steps; whether the last set solved was changed after it.
-    let (mut sets, mut blocked) = (0, 0);
-    let changed = loop {
+    // Active sets solved since the last step along a face, those steps, the
+    // sets in a row that did not lower `best`, the absolute error of the best
+    // point so far (in `w.bx`, `w.bs`, `w.bz`), and the steps since it last
+    // fell; whether the set changed since it was factored. The loop's value:
+    // whether the factorisation is at the best point (the last set solved,
+    // and unchanged after it).
+    let (mut sets, mut face_steps, mut stale, mut idle_steps) = (0, 0, 0, 0);
+    let (mut best, mut refactor) = (f64::INFINITY, true);
+    let best_factored = loop {
         sets += 1;
         // `H̃ = s̃/z̃` at the linearisation point: 0 on 𝒜, ≈ 5e13 on ℐ (the
         // orthant floors z̃ at 1e-14 (1 + max z̃)).
         for i in 0..prob.m() {
             (w.lin_s[i], w.lin_z[i]) = if w.active[i] { (0.0, 1.0) } else { (1.0, 0.0) };
         }
-        if !ws.factor_at(&w.lin_s, &w.lin_z, KAPPA_BACKWARD) || !active_set_solve(prob, ws, w, crossover) {
+        if (refactor && !ws.factor_at(&w.lin_s, &w.lin_z, KAPPA_BACKWARD)) || !active_set_solve(prob, ws, w, crossover)
+        {
             ws.factored = false;
             return false;
         }
-        // Wrong guesses: a negative multiplier leaves 𝒜, a negative slack joins it.
+        // The set's point with what is left of a wrong guess projected away
+        // (the measures judge it), kept if it is the best so far: corrections
+        // can make the point worse (QSHARE1B's first polish: an absolute
+        // error of 38 after the guess, 168 and 146 after two corrections), and
+        // so can a step along a face on the way to the optimum's (QETAMACR's
+        // fifth: 3.7e-7 to 4.7e-7, and 1.9e-11 after the ninth).
+        w.px.copy_from_slice(&w.x);
+        for i in 0..prob.m() {
+            (w.ps[i], w.pz[i]) = if w.orthant[i] { (w.s[i].max(0.0), w.z[i].max(0.0)) } else { (w.s[i], w.z[i]) };
+        }
+        let e = absolute_error(prob, ws, &mut w.res, &w.px, &w.ps, &w.pz);
+        let improved = e < best;
+        if improved {
+            std::mem::swap(&mut w.px, &mut w.bx);
+            std::mem::swap(&mut w.ps, &mut w.bs);
+            std::mem::swap(&mut w.pz, &mut w.bz);
+            (best, stale, idle_steps) = (e, 0, 0);
+        } else {
+            stale += 1;
+        }
+        // Wrong guesses: a negative multiplier leaves 𝒜, a negative slack
+        // joins it — one below what x's rounding can do to it (`ε(|bᵢ| +
+        // ‖aᵢ‖₁‖x‖∞)`), else rows at a degenerate vertex, whose slacks come
+        // out at ±1e-21, joined and left in turn (QGFRDXPN: five a set, its
+        // absolute error stuck at 6e-4; with the tolerance one row leaves a
+        // set and the seventh has every sign right).
+        let xn = norm_inf(&w.x);
+        for (t, b) in w.slack_tol.iter_mut().zip(&prob.b) {
+            *t = f64::EPSILON * b.abs();
+        }
+        for &(i, _, v) in &prob.a.entries {
+            w.slack_tol[i] += f64::EPSILON * v.abs() * xn;
+        }
         let mut changed = false;
         for i in (0..prob.m()).filter(|&i| w.orthant[i]) {
             if w.active[i] && w.z[i] < 0.0 {
                 (w.active[i], w.z[i], changed) = (false, 0.0, true);
-            } else if !w.active[i] && w.s[i] < 0.0 {
+            } else if !w.active[i] && w.s[i] < -w.slack_tol[i] {
                 (w.active[i], w.s[i], changed) = (true, 0.0, true);
             }
         }
-        if !changed && blocked < MAX_BLOCKING_STEPS && step_to_blocking_row(prob, ws, w) {
-            (changed, sets, blocked) = (true, 0, blocked + 1);
+        refactor = changed;
+        // Steps along faces, while they lower the best point's error (at the
+        // rounding floor they do not: Q25FV47's sixteen, at 2.6e-10, did not).
+        if !changed && face_steps < MAX_FACE_STEPS && idle_steps < MAX_STALE_SETS {
+            if let Some(joined) = step_along_face(prob, ws, w) {
+                (changed, refactor, sets, stale) = (true, joined, 0, 0);
+                (face_steps, idle_steps) = (face_steps + 1, idle_steps + 1);
+            }
         }
-        if !changed || sets == MAX_ACTIVE_SETS {
-            break changed;
+        if !changed || sets == MAX_ACTIVE_SETS || stale == MAX_STALE_SETS {
+            break improved && !changed && (0..prob.m()).all(|i| w.active[i] || w.bs[i] > 0.0);
         }
     };
     ws.factored = false;
-    // What is left of a wrong guess is projected away (the measures judge it).
-    for i in (0..prob.m()).filter(|&i| w.orthant[i]) {
-        (w.s[i], w.z[i]) = (w.s[i].max(0.0), w.z[i].max(0.0));
+    if !best.is_finite() {
+        return false;
     }
     let mut info = ws.info.clone();
-    measure(prob, ws, &mut w.res, &w.x, &w.s, &w.z, &mut info);
+    measure(prob, ws, &mut w.res, &w.bx, &w.bs, &w.bz, &mut info);
     let status = info.solved_status(&ws.solver.settings);
     let kept = if crossover {
-        status == Status::Optimal
+        status == Status::Optimal && best <= ws.solver.settings.tol_gap_abs
     } else {
-        rank(status) >= rank(ws.status) && absolute_error(prob, ws, &mut w.res, &w.x, &w.s, &w.z) < before
+        rank(status) >= rank(ws.status) && best < before
     };
     if !kept {
         return false;
     }
-    ws.factored = !changed && (0..prob.m()).all(|i| w.active[i] || w.s[i] > 0.0);
-    ws.x.copy_from_slice(&w.x);
-    ws.s.copy_from_slice(&w.s);
-    ws.z.copy_from_slice(&w.z);
+    ws.factored = best_factored;
+    ws.x.copy_from_slice(&w.bx);
+    ws.s.copy_from_slice(&w.bs);
+    ws.z.copy_from_slice(&w.bz);
     (ws.status, ws.info) = (status, info);
     true
 }
@@ -648,34 +738,41 @@ fn active_set_steps(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work, exact:
     true
 }
 
-/// A primal step along a direction of the active set's face on which the
-/// objective is linear, to the inactive row that blocks it, which then joins
-/// 𝒜 (true if one did): the primal active-set method's step, where guessing
-/// from the IPM's point has run out.
-///
-/// Where the face's equations are singular — `Pu = 0`, `A_𝒜u = 0` with
-/// `qᵀu ≠ 0` — `Px + q + A_𝒜ᵀz_𝒜 = 0` has no solution on the face: the
-/// Newton steps stall with a dual residual along `u`, each moving x along `u`
-/// only as far as the inactive rows' `1/H_ℐ` lets it, and no sign is wrong.
-/// That residual is the objective's slope along the face, so the face is not
-/// optimal and the row that bounds it in that direction belongs in 𝒜.
-/// QETAMACR: the IPM's point sits in the middle of a face along which the
-/// objective falls by 2.4e-8 a unit; the polish left a dual residual of
-/// 1.4e-7 and a gap of 4.6e-6, and nine steps (rows joining at t = 8 to 450)
-/// reach the optimum's face, residuals 7e-12.
+/// A primal step along the active set's face (`Some` if x moved; `Some(true)`
+/// if an inactive row blocked the step and joined 𝒜): the primal active-set
+/// method's step, where guessing from the IPM's point has run out and the
+/// Newton steps on the set's equations have stalled with no sign wrong.
 ///
 /// The direction is one more Newton step `d` from the stalled point
-/// (`A_𝒜d = 0` up to rounding, so the slope `(Px + q)ᵀd` is `r_dᵀd`); x
-/// moves by the ratio test's `t`. No step where `d` is below `√ε(1 + ‖x‖∞)`
-/// (the solve's noise: QSCAGR25's 1.5e-12 at ‖x‖∞ = 2.3e4 would have moved
-/// x by t = 9e13), rises, or reaches its minimiser (`dᵀPd > 0`) before any
-/// row: the Newton steps' own business. Tried only while the point's
-/// absolute error is above `tol_gap_abs`, as the polish itself is.
-fn step_to_blocking_row(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) -> bool {
+/// (`A_𝒜d = 0` up to rounding, so the objective's slope along it,
+/// `(Px + q)ᵀd`, is `r_dᵀd`), and x moves by the ratio test's `t` to the
+/// first inactive row that blocks it, or to the objective's minimiser along
+/// `d` (`t = −r_dᵀd / dᵀPd`) where that comes first. The two stalls:
+///
+/// - **A singular face** — `Pu = 0`, `A_𝒜u = 0` with `qᵀu ≠ 0`: `Px + q +
+///   A_𝒜ᵀz_𝒜 = 0` has no solution on it, each Newton step moves x along `u`
+///   only as far as the inactive rows' `1/H_ℐ` lets it, and the dual residual
+///   left is the objective's slope along the face, so the row that bounds it
+///   belongs in 𝒜. QETAMACR: the IPM's point sits in the middle of a face
+///   along which the objective falls by 2.4e-8 a unit; the polish left a dual
+///   residual of 1.4e-7 and a gap of 4.6e-6, and nine steps (rows joining at
+///   t = 8 to 450) reach the optimum's face, residuals 7e-12.
+/// - **Slow refinement** — the regularised factorisation's steps shrink by
+///   less than half each (the set's equations ill-conditioned at ‖x‖∞ =
+///   9e5): QSHARE1B's polish stopped with a gap of 9.5e-3, its signs right,
+///   its next step `d` still 1e-8 of ‖x‖∞ and its minimiser at t = 1.5; from
+///   there the set's Newton steps reach a gap of 1e-10.
+///
+/// No step where `d` is below `100 ε (1 + ‖x‖∞)` (rounding, not a face: on
+/// QSCAGR25, 1.5e-12 at ‖x‖∞ = 2.3e4, which a ratio test took to t = 9e13),
+/// where it rises, or where nothing bounds it. Tried only while the point's
+/// absolute error is above `tol_gap_abs`, as the polish itself is; a step
+/// that makes the point worse is not kept ([`active_set`] keeps the best).
+fn step_along_face(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) -> Option<bool> {
     let n = prob.n();
     let err = absolute_error(prob, ws, &mut w.res, &w.x, &w.s, &w.z);
     if err.is_nan() || err <= ws.solver.settings.tol_gap_abs {
-        return false;
+        return None;
     }
     exact_residuals(prob, &mut w.res, &w.x, &w.s, &w.z);
     for (r, &a) in w.res.rp.iter_mut().zip(&w.active) {
@@ -684,14 +781,11 @@ fn step_to_blocking_row(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) ->
         }
     }
     newton_rhs(w, n);
-    if ws.kkt_solve(&mut w.rhs).is_err() {
-        return false;
-    }
+    ws.kkt_solve(&mut w.rhs).ok()?;
     let d = &w.rhs[..n];
-    // A direction at the size of x's rounding is the solve's noise, not a face.
     // (`kkt_solve` refuses a non-finite solution.)
-    if norm_inf(d) <= f64::EPSILON.sqrt() * (1.0 + norm_inf(&w.x)) {
-        return false;
+    if norm_inf(d) <= 100.0 * f64::EPSILON * (1.0 + norm_inf(&w.x)) {
+        return None;
     }
     w.ad.fill(0.0);
     for &(i, j, v) in &prob.a.entries {
@@ -701,7 +795,7 @@ fn step_to_blocking_row(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) ->
     // r_dᵀd − z_𝒜ᵀA_𝒜d = r_dᵀd, and its curvature dᵀPd (P's upper triangle).
     let slope = dot(&w.res.rd, d);
     if slope.is_nan() || slope >= 0.0 {
-        return false;
+        return None;
     }
     let curvature: f64 =
         prob.p.entries.iter().map(|&(i, j, v)| if i == j { v * d[i] * d[i] } else { 2.0 * v * d[i] * d[j] }).sum();
@@ -713,13 +807,17 @@ fn step_to_blocking_row(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work) ->
             (t, blocking) = (ti, Some(i));
         }
     }
-    let Some(i) = blocking else { return false };
+    if !t.is_finite() {
+        return None;
+    }
     w.x.iter_mut().zip(d).for_each(|(x, d)| *x += t * d);
     for k in (0..prob.m()).filter(|&k| !w.active[k]) {
         w.s[k] -= t * w.ad[k];
     }
-    (w.active[i], w.s[i], w.z[i]) = (true, 0.0, 0.0);
-    true
+    if let Some(i) = blocking {
+        (w.active[i], w.s[i], w.z[i]) = (true, 0.0, 0.0);
+    }
+    Some(blocking.is_some())
 }
 
 /// The active set's Newton right-hand side `−(r_d, r_p)` into `w.rhs`, from

@@ -12,7 +12,7 @@
 use super::residuals::Residuals;
 use crate::solve::cones::{dot, Cones};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Variables {
     pub x: Vec<f64>,
     pub s: Vec<f64>,

@@ -23,6 +23,7 @@ use super::settings::{KktMethod, Settings};
 use super::solution::{KktFactor, Solution};
 use super::status::Status;
 use super::summary::{Measures, Summary, Tolerances};
+use super::variables::Variables;
 use super::{
     Outcome, Solver, KAPPA_BACKWARD, KAPPA_POLISH, MAX_CROSSOVERS, MAX_TIGHTENINGS, STALL_REG_FACTOR, TIGHTENING,
 };
@@ -73,6 +74,9 @@ struct Kept {
     z: Vec<f64>,
     status: Status,
     info: Summary,
+    /// The iterate the last returned point was concluded from (mapped back
+    /// and polished), kept aside or not.
+    concluded: Variables,
 }
 
 impl Workspace {
@@ -121,6 +125,7 @@ impl Workspace {
                 z: vec![0.0; m],
                 status: Status::NumericalError,
                 info: kept_info,
+                concluded: Variables::new(n, m),
             },
         })
     }
@@ -178,31 +183,43 @@ impl Workspace {
             let sv = &mut self.solver;
             (sv.settings.tol_gap_abs, sv.settings.tol_gap_rel, sv.settings.tol_feas) = (gap_abs, gap_rel, feas);
             sv.settings.static_reg = static_reg;
-            let active = if crossed {
-                // The crossover's point, `Optimal` by the tightened criteria.
-                self.status = self.info.solved_status(&self.solver.settings);
-                true
-            } else {
-                self.conclude(prob, status, polish)
-            };
-            // A tightened run's point replaces the one kept aside only if the
-            // solver's criteria rate it no lower and its absolute error is
-            // lower; the iterations may still go on from where they stopped.
-            let err = polish::returned_error(prob, self);
-            let better = aside.is_none_or(|e| polish::rank(self.status) >= polish::rank(self.kept.status) && err < e);
-            let settled = active || err.is_nan() || err <= gap_abs;
-            if (better && settled) || tightenings == 0 || !self.status.is_solved() {
-                if !better {
-                    self.restore_kept();
-                }
+            // A tightened run that ended at the iterate it started from (its
+            // first step reverted: QPILOTNO, QSHELL) would be concluded and
+            // polished to the same point as before, which is judged already.
+            let repeated = !crossed && aside.is_some() && sv.vars == self.kept.concluded;
+            if repeated && tightenings == 0 {
+                self.restore_kept();
                 break;
             }
-            // The active-set polish missed and the point's absolute error is
-            // above `tol_gap_abs`: the point is kept aside and the iterations
-            // go on to a smaller μ, where the active set shows more clearly.
-            if better {
-                self.keep_aside();
-                aside = Some(err);
+            if !repeated {
+                self.kept.concluded.copy_from(&self.solver.vars);
+                let active = if crossed {
+                    // The crossover's point, `Optimal` by the tightened criteria.
+                    self.status = self.info.solved_status(&self.solver.settings);
+                    true
+                } else {
+                    self.conclude(prob, status, polish)
+                };
+                // A tightened run's point replaces the one kept aside only if the
+                // solver's criteria rate it no lower and its absolute error is
+                // lower; the iterations may still go on from where they stopped.
+                let err = polish::returned_error(prob, self);
+                let better =
+                    aside.is_none_or(|e| polish::rank(self.status) >= polish::rank(self.kept.status) && err < e);
+                let settled = active || err.is_nan() || err <= gap_abs;
+                if (better && settled) || tightenings == 0 || !self.status.is_solved() {
+                    if !better {
+                        self.restore_kept();
+                    }
+                    break;
+                }
+                // The active-set polish missed and the point's absolute error is
+                // above `tol_gap_abs`: the point is kept aside and the iterations
+                // go on to a smaller μ, where the active set shows more clearly.
+                if better {
+                    self.keep_aside();
+                    aside = Some(err);
+                }
             }
             tightenings -= 1;
             let sv = &mut self.solver;
