@@ -137,8 +137,8 @@ pub(super) struct Work {
     bz: Vec<f64>,
     /// `A d` for a direction `d` (m; [`step_along_face`]).
     ad: Vec<f64>,
-    /// The rows' slack tolerances (m; [`active_set`]).
-    slack_tol: Vec<f64>,
+    /// `‖aᵢ‖₁` of each row of A (m; [`active_set`]'s slack tolerance).
+    row_norm: Vec<f64>,
     res: Scratch,
     /// Whether the last [`polish`] kept the active-set polish's point.
     pub active_kept: bool,
@@ -177,7 +177,7 @@ impl Work {
             bs: vec![0.0; m],
             bz: vec![0.0; m],
             ad: vec![0.0; m],
-            slack_tol: vec![0.0; m],
+            row_norm: vec![0.0; m],
             active_kept: false,
             res: Scratch {
                 rd: vec![0.0; n],
@@ -607,6 +607,10 @@ fn active_set(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work, crossover: b
     for i in 0..prob.m() {
         (w.s[i], w.z[i]) = if w.active[i] { (0.0, ws.z[i]) } else { (ws.s[i], 0.0) };
     }
+    w.row_norm.fill(0.0);
+    for &(i, _, v) in &prob.a.entries {
+        w.row_norm[i] += v.abs();
+    }
     // Active sets solved since the last step along a face, those steps, the
     // sets in a row that did not lower `best`, the absolute error of the best
     // point so far (in `w.bx`, `w.bs`, `w.bz`), and the steps since it last
@@ -617,10 +621,12 @@ fn active_set(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work, crossover: b
     let (mut best, mut refactor) = (f64::INFINITY, true);
     let best_factored = loop {
         sets += 1;
-        // `H̃ = s̃/z̃` at the linearisation point: 0 on 𝒜, ≈ 5e13 on ℐ (the
-        // orthant floors z̃ at 1e-14 (1 + max z̃)).
-        for i in 0..prob.m() {
-            (w.lin_s[i], w.lin_z[i]) = if w.active[i] { (0.0, 1.0) } else { (1.0, 0.0) };
+        if refactor {
+            // `H̃ = s̃/z̃` at the linearisation point: 0 on 𝒜, ≈ 5e13 on ℐ (the
+            // orthant floors z̃ at 1e-14 (1 + max z̃)).
+            for i in 0..prob.m() {
+                (w.lin_s[i], w.lin_z[i]) = if w.active[i] { (0.0, 1.0) } else { (1.0, 0.0) };
+            }
         }
         let solved = if refactor && !ws.factor_at(&w.lin_s, &w.lin_z, KAPPA_BACKWARD) {
             None
@@ -664,17 +670,11 @@ fn active_set(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work, crossover: b
         // absolute error stuck at 6e-4; with the tolerance one row leaves a
         // set and the seventh has every sign right).
         let xn = norm_inf(&w.x);
-        for (t, b) in w.slack_tol.iter_mut().zip(&prob.b) {
-            *t = f64::EPSILON * b.abs();
-        }
-        for &(i, _, v) in &prob.a.entries {
-            w.slack_tol[i] += f64::EPSILON * v.abs() * xn;
-        }
         let mut changed = false;
         for i in (0..prob.m()).filter(|&i| w.orthant[i]) {
             if w.active[i] && w.z[i] < 0.0 {
                 (w.active[i], w.z[i], changed) = (false, 0.0, true);
-            } else if !w.active[i] && w.s[i] < -w.slack_tol[i] {
+            } else if !w.active[i] && w.s[i] < -f64::EPSILON * (prob.b[i].abs() + w.row_norm[i] * xn) {
                 (w.active[i], w.s[i], changed) = (true, 0.0, true);
             }
         }

@@ -192,7 +192,6 @@ impl Workspace {
                 break;
             }
             if !repeated {
-                self.kept.concluded.copy_from(&self.solver.vars);
                 let active = if crossed {
                     // The crossover's point, `Optimal` by the tightened criteria.
                     self.status = self.info.solved_status(&self.solver.settings);
@@ -216,6 +215,7 @@ impl Workspace {
                 // The active-set polish missed and the point's absolute error is
                 // above `tol_gap_abs`: the point is kept aside and the iterations
                 // go on to a smaller μ, where the active set shows more clearly.
+                self.kept.concluded.copy_from(&self.solver.vars);
                 if better {
                     self.keep_aside();
                     aside = Some(err);
