@@ -54,7 +54,7 @@
 //! rows. A solve allocates nothing.
 
 use super::ipm::Settings;
-use super::program::{ConeBlock, ConeProgram};
+use super::program::{snap_to_bounds, ConeBlock, ConeProgram, RowShape};
 use super::SolveError;
 use crate::linalg::{axpy, norm_inf};
 
@@ -147,8 +147,10 @@ pub struct ActiveSet {
     omega: f64,
     j: Vec<f64>,
     r: Vec<f64>,
-    /// Per row: an equality (σ = +1), `‖a_i‖₁` and `1/‖a_i‖₂`.
+    /// Per row: an equality (σ = +1), its shape (a bound where it has one
+    /// entry), `‖a_i‖₁` and `1/‖a_i‖₂`.
     equality: Vec<bool>,
+    shape: Vec<RowShape>,
     norm1: Vec<f64>,
     inv_norm2: Vec<f64>,
     /// The active rows in order (equalities first) and their multipliers `u`.
@@ -231,6 +233,10 @@ impl ActiveSet {
             return Err(Refusal::NotPositiveDefinite);
         }
         let report = self.iterate()?;
+        // The variables on active bounds exactly on them, before the
+        // point's slacks and measures are taken.
+        let (equality, is_active) = (&self.equality, &self.is_active);
+        snap_to_bounds(prog, &self.shape, |i| equality[i] || is_active[i], &mut self.x);
         self.accept(settings, report)
     }
 
@@ -266,6 +272,7 @@ impl ActiveSet {
             v.resize(len, 0.0);
         }
         self.equality = vec![false; m];
+        self.shape = vec![RowShape::Empty; m];
         self.is_active = vec![false; m];
         self.active = Vec::with_capacity(n);
     }
@@ -289,6 +296,7 @@ impl ActiveSet {
         self.b.copy_from_slice(&prog.b);
         self.c0 = prog.c0;
         self.omega = prog.objective_scale();
+        prog.row_shapes(&mut self.shape);
         let mut row = 0;
         for c in &prog.cones {
             let eq = matches!(c, ConeBlock::Zero(_));

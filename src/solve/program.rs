@@ -85,6 +85,49 @@ pub struct ConeProgram {
     pub c0: f64,
 }
 
+/// A row of A by its entries' positions. A row with one entry,
+/// `a_ij x_j + s_i = b_i`, bounds the variable `x_j` alone: where it is active,
+/// `x_j = b_i / a_ij`, which [`snap_to_bounds`] makes exact.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum RowShape {
+    /// No entry (`0 ≤ b_i` or `0 = b_i`: about no variable).
+    #[default]
+    Empty,
+    /// The one entry.
+    Single {
+        /// Its column: the variable the row bounds.
+        col: usize,
+        /// Its index in A's triplets, so that a shape computed once for a
+        /// structure reads each solve's value.
+        entry: usize,
+    },
+    /// Two or more entries (a position listed twice is two): a general row.
+    Many,
+}
+
+/// Puts each variable that an active one-entry row bounds exactly on its bound,
+/// `x_j = b_i / a_ij` (rounded once; exact for a bound `±x_j ≤ b_i`), so that a
+/// solution's active bounds hold as written — `x ≥ 0` returns 0, not −1e-25
+/// (which a `log` or `sqrt` downstream turns into NaN) — where the KKT solve
+/// that found `x` leaves rounding on them. `shapes` are [`ConeProgram::row_shapes`]
+/// of `prob`'s structure; `active(i)` says whether row i is in the active set
+/// (an equality row always is); `+ 0.0` turns a `−0.0` (the bound 0 of
+/// `−x_j ≤ 0`) into `0.0`. An entry whose value is 0 bounds nothing.
+///
+/// Where the active set is the solution's, the KKT solve put `x_j` within its
+/// own accuracy of the bound, so the other rows' residuals move by as little,
+/// `|a_kj Δx_j|`; the callers measure the point after the snap.
+pub fn snap_to_bounds(prob: &ConeProgram, shapes: &[RowShape], active: impl Fn(usize) -> bool, x: &mut [f64]) {
+    for (i, shape) in shapes.iter().enumerate() {
+        if let RowShape::Single { col, entry } = *shape {
+            let a = prob.a.entries[entry].2;
+            if a != 0.0 && active(i) {
+                x[col] = prob.b[i] / a + 0.0;
+            }
+        }
+    }
+}
+
 impl ConeProgram {
     /// The objective's unit `ω = min(1, max(‖q‖∞, max|Pᵢⱼ|))`, 1 without an
     /// objective: the optimality tests take the absolute gap and the dual
@@ -111,7 +154,6 @@ impl ConeProgram {
         self.b.len()
     }
 
-    /// Checks dimensions, index bounds, finiteness and P's upper-triangular storage.
     /// The dual and primal residuals `(Px + q + Aᵀz, Ax + s − b)` at `(x, s, z)`.
     pub fn residuals(&self, x: &[f64], s: &[f64], z: &[f64]) -> (Vec<f64>, Vec<f64>) {
         let mut rd = self.q.clone();
@@ -127,6 +169,18 @@ impl ConeProgram {
             rd[j] += v * z[i];
         }
         (rd, rp)
+    }
+
+    /// Each row's [`RowShape`] into `shapes` (length m), from the positions of
+    /// A's triplets (a property of the structure, not of the values).
+    pub fn row_shapes(&self, shapes: &mut [RowShape]) {
+        shapes.fill(RowShape::Empty);
+        for (entry, &(i, col, _)) in self.a.entries.iter().enumerate() {
+            shapes[i] = match shapes[i] {
+                RowShape::Empty => RowShape::Single { col, entry },
+                _ => RowShape::Many,
+            };
+        }
     }
 
     /// The primal objective `½xᵀPx + qᵀx + c0` and the dual `−½xᵀPx − bᵀz + c0`.

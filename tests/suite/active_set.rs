@@ -308,3 +308,41 @@ fn active_set_accepts_and_is_exact_at_every_objective_scale() {
         assert!(g[1].data[0].abs() <= 1e-9, "dL/dc at c = {c}: {}", g[1].data[0]);
     }
 }
+
+/// A variable on an active bound is returned exactly on it by both paths
+/// (`solve::program::snap_to_bounds`): `x ≥ 0` gives 0 (never −0.0 or
+/// −1e-25, which a `log` or `sqrt` downstream turns into NaN) and `x ≤ 1`
+/// gives 1. Before, the dual active-set method returned entries of −3.7e-32
+/// and the interior point method's polish −1.5e-25 on this node (n = 12): the
+/// rounding of the KKT solves that found them.
+#[test]
+fn active_bounds_hold_exactly_on_both_paths() {
+    const BOX: &str = "node box_qp(c: real[n]) -> x: real[n] {
+        minimize c @ x + 0.1 * sum_squares(x)
+        subject to {
+            x >= 0
+            x <= 1
+            sum(x) == 2.5
+        }
+    }";
+    let by_ipm = BOX.replacen("    }\n    }", "    }\n        solve using ipm\n    }", 1);
+    assert_ne!(by_ipm, BOX);
+    let mut rng = Rng(3);
+    for (src, n, solver) in [(BOX, 12, "active_set"), (by_ipm.as_str(), 12, "ipm")] {
+        let node = node(src);
+        let c = rng.vec(n);
+        let bound = bind(&node, &named_tensors(&json!({ "c": c })).expect("inputs")).expect("bind");
+        let out = forward(&node, &bound, &Options::default()).expect("forward");
+        assert_eq!((out.status, out.info.solver), (Status::Optimal, solver), "n = {n}: {:?}", out.info);
+        let x = &out.outputs[0].1.data;
+        let on_bound = x.iter().filter(|v| **v == 1.0 || (**v == 0.0 && v.is_sign_positive())).count();
+        assert!(on_bound >= n / 2, "{solver}, n = {n}: {on_bound} entries on a bound: {x:?}");
+        for (j, v) in x.iter().enumerate() {
+            let on = *v == 1.0 || (*v == 0.0 && v.is_sign_positive());
+            // Inactive entries keep a margin from their bounds (no rounding
+            // residue passing for an interior value).
+            assert!(on || (1e-6..=1.0 - 1e-6).contains(v), "{solver}, n = {n}: x[{j}] = {v:e}");
+        }
+        assert!((x.iter().sum::<f64>() - 2.5).abs() <= 1e-13, "{solver}, n = {n}: Σx = {}", x.iter().sum::<f64>());
+    }
+}

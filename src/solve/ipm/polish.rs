@@ -81,7 +81,7 @@ use super::workspace::Workspace;
 use super::{KAPPA_BACKWARD, KAPPA_POLISH};
 use crate::linalg::{norm_inf, vectorised, Dot2};
 use crate::solve::cones::dot;
-use crate::solve::program::ConeProgram;
+use crate::solve::program::{snap_to_bounds, ConeProgram, RowShape};
 use crate::solve::ConeBlock;
 
 /// At most this many steps.
@@ -137,8 +137,11 @@ pub(super) struct Work {
     bz: Vec<f64>,
     /// `A d` for a direction `d` (m; [`step_along_face`]).
     ad: Vec<f64>,
-    /// `‖aᵢ‖₁` of each row of A (m; [`active_set`]'s slack tolerance).
+    /// `‖aᵢ‖₁` of each row of A (m; [`active_set`]'s slack tolerance), and
+    /// its shape (m, once for the structure; the one-entry rows are bounds,
+    /// put exactly on the active ones: [`snap_to_bounds`]).
     row_norm: Vec<f64>,
+    row_shape: Vec<RowShape>,
     res: Scratch,
     /// Whether the last [`polish`] kept the active-set polish's point.
     pub active_kept: bool,
@@ -159,7 +162,11 @@ struct Scratch {
 }
 
 impl Work {
-    pub fn new(n: usize, m: usize) -> Self {
+    /// Sized for `prob`'s structure, with its rows' shapes.
+    pub fn new(prob: &ConeProgram) -> Self {
+        let (n, m) = (prob.n(), prob.m());
+        let mut row_shape = vec![RowShape::Empty; m];
+        prob.row_shapes(&mut row_shape);
         Work {
             rhs: vec![0.0; n + m],
             offset: vec![0.0; m],
@@ -178,6 +185,7 @@ impl Work {
             bz: vec![0.0; m],
             ad: vec![0.0; m],
             row_norm: vec![0.0; m],
+            row_shape,
             active_kept: false,
             res: Scratch {
                 rd: vec![0.0; n],
@@ -739,13 +747,16 @@ fn active_set_solve(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work, crosso
 
 /// Newton steps on the active set's equations from `(w.x, w.s, w.z)` with the
 /// factorisation in place, while `max(‖r_d‖∞, ‖r_p‖∞)` halves, the residuals
-/// [`exact_residuals`] (`exact`) or [`residuals`]; each first moves the
-/// inactive rows' residual into their slacks (`s_ℐ = b_ℐ − A_ℐx`). False if a
-/// solve fails.
+/// [`exact_residuals`] (`exact`) or [`residuals`]; each first puts the
+/// variables on their active bounds exactly ([`snap_to_bounds`]: those rows'
+/// equations, solved without the KKT solve's rounding) and moves the inactive
+/// rows' residual into their slacks (`s_ℐ = b_ℐ − A_ℐx`). False if a solve
+/// fails.
 fn active_set_steps(prob: &ConeProgram, ws: &mut Workspace, w: &mut Work, exact: bool) -> bool {
     let n = prob.n();
     let mut err = f64::INFINITY;
     for step in 0..=MAX_ACTIVE_STEPS {
+        snap_to_bounds(prob, &w.row_shape, |i| w.active[i], &mut w.x);
         if exact {
             exact_residuals(prob, &mut w.res, &w.x, &w.s, &w.z);
         } else {

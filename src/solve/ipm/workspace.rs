@@ -118,7 +118,7 @@ impl Workspace {
             point_s: vec![0.0; m],
             point_z: vec![0.0; m],
             work_m: vec![0.0; m],
-            polish: polish::Work::new(n, m),
+            polish: polish::Work::new(prob),
             kept: Kept {
                 x: vec![0.0; n],
                 s: vec![0.0; m],
