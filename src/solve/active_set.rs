@@ -185,7 +185,7 @@ pub fn applies(prog: &ConeProgram) -> bool {
 
 /// Zero and orthant cones only, at least one variable: what [`ActiveSet::solve`] accepts.
 fn is_orthant_qp(prog: &ConeProgram) -> bool {
-    prog.n() > 0 && prog.cones.iter().all(|c| matches!(c, ConeBlock::Zero(_) | ConeBlock::Nonneg(_)))
+    prog.n() > 0 && prog.cones.iter().all(|c| c.is_polyhedral())
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {

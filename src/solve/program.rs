@@ -43,6 +43,14 @@ impl ConeBlock {
             ConeBlock::Psd(n) => n * (n + 1) / 2,
         }
     }
+
+    /// Whether the block is polyhedral (equality or inequality rows): a
+    /// program of such blocks only is an LP or a QP, which the active-set
+    /// methods (the dual active-set method, the interior point method's
+    /// active-set polish and crossover) apply to.
+    pub fn is_polyhedral(self) -> bool {
+        matches!(self, ConeBlock::Zero(_) | ConeBlock::Nonneg(_))
+    }
 }
 
 /// A sparse matrix as (row, column, value) triplets; duplicates are summed.

@@ -495,7 +495,7 @@ fn relinearise_at(ws: &mut Workspace, w: &mut Work, s: &[f64], z: &[f64]) -> boo
 /// Whether the program has zero and orthant cones only (an LP or a QP): the
 /// programs the active-set polish and the crossover apply to.
 pub(super) fn is_lp_or_qp(cones: &[ConeBlock]) -> bool {
-    cones.iter().all(|c| matches!(c, ConeBlock::Zero(_) | ConeBlock::Nonneg(_)))
+    cones.iter().all(|c| c.is_polyhedral())
 }
 
 /// The crossover: the active-set polish from the workspace's point (an
