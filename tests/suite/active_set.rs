@@ -314,7 +314,10 @@ fn active_set_accepts_and_is_exact_at_every_objective_scale() {
 /// −1e-25, which a `log` or `sqrt` downstream turns into NaN) and `x ≤ 1`
 /// gives 1. Before, the dual active-set method returned entries of −3.7e-32
 /// and the interior point method's polish −1.5e-25 on this node (n = 12): the
-/// rounding of the KKT solves that found them.
+/// rounding of the KKT solves that found them; and at n = 100 the interior
+/// point method returned its interior point, entries of 4.6e-15, since its
+/// absolute error (gap 5.9e-11) was below `tol_gap_abs` and the active-set
+/// polish did not run.
 #[test]
 fn active_bounds_hold_exactly_on_both_paths() {
     const BOX: &str = "node box_qp(c: real[n]) -> x: real[n] {
@@ -328,7 +331,7 @@ fn active_bounds_hold_exactly_on_both_paths() {
     let by_ipm = BOX.replacen("    }\n    }", "    }\n        solve using ipm\n    }", 1);
     assert_ne!(by_ipm, BOX);
     let mut rng = Rng(3);
-    for (src, n, solver) in [(BOX, 12, "active_set"), (by_ipm.as_str(), 12, "ipm")] {
+    for (src, n, solver) in [(BOX, 12, "active_set"), (by_ipm.as_str(), 12, "ipm"), (BOX, 100, "ipm")] {
         let node = node(src);
         let c = rng.vec(n);
         let bound = bind(&node, &named_tensors(&json!({ "c": c })).expect("inputs")).expect("bind");
