@@ -111,7 +111,7 @@ pub enum Step {
     Root(u32),
 }
 
-/// A recorded `S = Q^½` ([`Scalar::psd_root`]): Q (`n × n`, row-major) as values.
+/// A recorded `S = Q^½` (`Scalar::psd_root`): Q (`n × n`, row-major) as values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Root {
     /// The order of Q.
@@ -123,7 +123,7 @@ pub struct Root {
 /// The entries of a [`Gram`] block's M and W at the current values (scratch).
 type GramEntries = (Vec<(usize, usize, f64)>, Vec<(usize, usize, f64)>);
 
-/// A recorded `H = Mᵀ·W` ([`super::builder::Coefficient::gram`]): M and W as
+/// A recorded `H = Mᵀ·W` (`Coefficient::gram`): M and W as
 /// entries added to zero `rows × k` matrices.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gram {

@@ -13,7 +13,7 @@
 //! §19.3): that is what the interior point method's inertia correction enforces.
 //!
 //! Bunch–Kaufman is not rank revealing, so a near-zero pivot only *suggests*
-//! singularity; [`solve_or_min_norm`] confirms a solve by its residual and
+//! singularity; [`Factored::solve_or_min_norm`] confirms a solve by its residual and
 //! otherwise falls back to the eigendecomposition, whose pseudo-inverse gives
 //! the minimum-norm least-squares solution `K⁺r`.
 //!

@@ -77,7 +77,7 @@ impl Qr {
 
     /// Factors the m × n matrix stored row by row in `data` (a parameter
     /// tensor as bound), overwriting the previous factorisation. The transpose
-    /// into column-major order goes in bands of [`BAND`] rows: each column's
+    /// into column-major order goes in bands of `BAND` rows: each column's
     /// `BAND` entries are written together while the band's rows stay in
     /// cache (an entry-at-a-time transpose of a 1024 × 512 matrix, a 4 KiB
     /// stride between reads, took a quarter of the prepared node's solve).

@@ -36,6 +36,14 @@
 //! [`cbf::convert`], whose slack of a block is `s = T g`:
 //! `y = Tᵀζ` (a cone's dual variable maps back by the transpose).
 //!
+//! In both formats `info` holds the solver's own view of the returned point,
+//! as its stopping tests take it ([`crate::solve::ipm::Summary`]): the
+//! iterations, `primal_residual` and `dual_residual` *relative* to the data
+//! (`‖Ax + s − b‖∞ / max(1, ‖b‖∞ + ‖x‖∞ + ‖s‖∞)` and its dual twin) and the
+//! `gap` `|pobj − dobj|` in the working precision, all in the cone program's
+//! terms. The absolute measures in the file's terms are for the reader to
+//! recompute from the solution: that is the point of writing it.
+//!
 //! In both formats a maximisation is written as the minimisation of `−f`:
 //! `Q`, `c` (and `c0`) in the formulas above are then those of `−f`, while
 //! `objective` is the file's own `f` at `x`. The primal and dual values are

@@ -2,7 +2,7 @@
 //! one call, the instances spread over the cores with rayon or run on the
 //! calling thread ([`Threads`]; the backward and forward-mode passes over a
 //! batch are [`crate::diff::backward_batch`] and [`crate::diff::jvp_batch`],
-//! which take the same [`Threads`] and isolate instances as [`isolated`] does
+//! which take the same [`Threads`] and isolate instances as `isolated` does
 //! here).
 //!
 //! Instance `i`'s result is exactly what [`super::forward`] and [`crate::diff::backward`] return for

@@ -13,7 +13,7 @@
 //!    back to canonicalising afresh, and records again at the new values;
 //! 3. solves: least squares by a QR in kept buffers, an equality QP by one KKT
 //!    factorisation, anything else by the interior point method
-//!    ([`solve_ipm`], the one place the program is handed to it);
+//!    (`solve_ipm`, the one place the program is handed to it);
 //! 4. keeps the factorisation in the call's workspace for the backward pass,
 //!    which seeds `∂ψ/∂(P, q, A, b)` (or `∂ψ/∂(M, d)`) at the solution and runs
 //!    the refill's reverse sweep to the parameters: no reductions rerun over

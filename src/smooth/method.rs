@@ -28,10 +28,10 @@ pub enum Method {
 /// outside the domain, `newton` asked to handle inequalities); every outcome of
 /// the iterations is a [`Status`] in the solution. `Optimal` is only returned
 /// after the first-order conditions were verified at the answer and the
-/// second-order condition held there ([`super::curvature`]). At a first-order
+/// second-order condition held there (the `curvature` module). At a first-order
 /// point where it fails (a saddle or a maximum) the solver steps off along a
 /// direction of negative curvature and continues, within the iteration budget,
-/// up to [`MAX_ESCAPES`] times; a point it cannot leave for a local minimum is
+/// up to `MAX_ESCAPES` times; a point it cannot leave for a local minimum is
 /// returned as `Stationary` (and an objective found unbounded below on the way
 /// as `Unbounded`).
 pub fn solve(

@@ -91,7 +91,7 @@ pub struct Derived {
     pub hvp_l: Vec<Simplified>,
     /// `∇²_yy L` as blocks `∂(L_y)ᵢ/∂y_k`, row-major over variable pairs, when
     /// every variable is a vector and the gradient stays in the structured
-    /// forms of [`super::hessian`]; otherwise `None` (the Hessian is then
+    /// forms of `hessian`; otherwise `None` (the Hessian is then
     /// assembled from `L_yy v`).
     pub hess_l: Option<Vec<Simplified>>,
     /// Equalities `h`, in constraint order.

@@ -4,12 +4,12 @@
 //! expression that is, by equality saturation (egg), as CvxLean's pre-DCP
 //! procedure does (Fernández Mir, Jackson, Bhat, Goens, Grosser).
 //!
-//! - [`facts`]: the e-class analysis — shape, constant value, an interval for
+//! - `facts`: the e-class analysis — shape, constant value, an interval for
 //!   every entry (from `pos`/`nonneg` types, literals and atom ranges), strict
 //!   positivity, and whether the class is data;
 //! - [`rules`]: named directional rules grouped by theory, each with the side
 //!   condition that makes it an identity on its left side's domain;
-//! - [`extract`]: the cost that makes a DCP-compliant term cheapest (then the
+//! - `extract`: the cost that makes a DCP-compliant term cheapest (then the
 //!   cheapest cone, then the smallest).
 //!
 //! ddn has no proof assistant: soundness rests on the side conditions and on

@@ -3,7 +3,7 @@
 //! neither changes a value nor widens the set where the problem is defined:
 //! `(sqrt x)^2 → x` only where `x ≥ 0` is already known).
 //!
-//! Conditions read the e-class facts ([`super::facts`]); every rule also checks
+//! Conditions read the e-class facts (the `facts` module); every rule also checks
 //! that its right side has the matched term's shape (numpy broadcasting can make
 //! `a + b/c → (a·c + b)/c` grow a shape otherwise).
 

@@ -310,7 +310,7 @@ impl Cone for PsdCone {
         self.s.copy_from_slice(s);
         true
     }
-    /// The DΠ linearisation of [`Linearised`]; needs only an eigendecomposition
+    /// The DΠ linearisation of `Linearised`; needs only an eigendecomposition
     /// of `S − Z`, so it holds on the boundary, where NT scaling does not exist.
     fn linearise_complementarity(&mut self, s: &[f64], z: &[f64], kappa: f64) -> bool {
         self.linearised = PsdCone::linearised(self.n, s, z, kappa);
@@ -406,7 +406,7 @@ impl Cone for PsdCone {
     }
     /// `(w ⊛ w)ₚₚ = fₚ²(w_ii w_jj + w_ij²)` (`w_ii²` on the diagonal), or the
     /// linearised `Σₐᵦ Gₐᵦ (QᵀBₚQ)²ₐᵦ` with `(QᵀBₚQ)ₐᵦ = (fₚ/√2)(Q_ia Q_jb + Q_ja Q_ib)`
-    /// ([`basis_scale`]).
+    /// (`basis_scale`).
     fn hs_diag(&self, out: &mut [f64]) {
         let n = self.n;
         let mut p = 0;
@@ -430,7 +430,7 @@ impl Cone for PsdCone {
             }
         }
     }
-    /// `w ⊛ w` ([`congruence_matrix`]), or the linearised `H` column by
+    /// `w ⊛ w` (`congruence_matrix`), or the linearised `H` column by
     /// column: `H(B_q) = Q(G ⊙ QᵀB_qQ)Qᵀ`, where `QᵀB_qQ = (f_q/√2)(r_k r_lᵀ + r_l r_kᵀ)`
     /// (`r_k` the k-th row of Q) costs `n²`, and the two products `2n³`.
     fn hs_dense(&self, out: &mut [f64]) {

@@ -11,7 +11,7 @@ pub enum Status {
     /// Primal and dual residuals and the duality gap are within the tolerances.
     Optimal,
     /// An optimum at the reduced tolerances only (the contract's
-    /// `optimal_inaccurate`); [`Summary::unmet`](super::Summary::unmet) names the
+    /// `optimal_inaccurate`); `Summary::unmet` names the
     /// full-tolerance criterion missed.
     AlmostOptimal,
     /// No `x` satisfies the constraints; `z` is a certificate:
