@@ -54,7 +54,7 @@
 //! rows. A solve allocates nothing.
 
 use super::ipm::Settings;
-use super::program::{snap_to_bounds, ConeBlock, ConeProgram, RowShape};
+use super::program::{on_bound, ConeBlock, ConeProgram};
 use super::SolveError;
 use crate::linalg::{axpy, norm_inf};
 
@@ -147,10 +147,8 @@ pub struct ActiveSet {
     omega: f64,
     j: Vec<f64>,
     r: Vec<f64>,
-    /// Per row: an equality (σ = +1), its shape (a bound where it has one
-    /// entry), `‖a_i‖₁` and `1/‖a_i‖₂`.
+    /// Per row: an equality (σ = +1), `‖a_i‖₁` and `1/‖a_i‖₂`.
     equality: Vec<bool>,
-    shape: Vec<RowShape>,
     norm1: Vec<f64>,
     inv_norm2: Vec<f64>,
     /// The active rows in order (equalities first) and their multipliers `u`.
@@ -233,10 +231,7 @@ impl ActiveSet {
             return Err(Refusal::NotPositiveDefinite);
         }
         let report = self.iterate()?;
-        // The variables on active bounds exactly on them, before the
-        // point's slacks and measures are taken.
-        let (equality, is_active) = (&self.equality, &self.is_active);
-        snap_to_bounds(prog, &self.shape, |i| equality[i] || is_active[i], &mut self.x);
+        self.snap_to_bounds();
         self.accept(settings, report)
     }
 
@@ -272,7 +267,6 @@ impl ActiveSet {
             v.resize(len, 0.0);
         }
         self.equality = vec![false; m];
-        self.shape = vec![RowShape::Empty; m];
         self.is_active = vec![false; m];
         self.active = Vec::with_capacity(n);
     }
@@ -296,7 +290,6 @@ impl ActiveSet {
         self.b.copy_from_slice(&prog.b);
         self.c0 = prog.c0;
         self.omega = prog.objective_scale();
-        prog.row_shapes(&mut self.shape);
         let mut row = 0;
         for c in &prog.cones {
             let eq = matches!(c, ConeBlock::Zero(_));
@@ -533,6 +526,23 @@ impl ActiveSet {
                     self.recompute_point();
                     recomputed = true;
                 }
+            }
+        }
+    }
+
+    /// The variables that active one-entry rows bound put exactly on their
+    /// bounds ([`crate::solve::program::snap_to_bounds`]'s rule), before the
+    /// point's slacks and measures are taken. Read from the dense rows of the
+    /// active set only, `O(|S| n)`: the interior point method's polish
+    /// computes the rows' shapes once per structure, but this workspace
+    /// reloads its program every solve, and a pass over A's triplets for the
+    /// shapes cost 1.1% of the instructions of an OptNet layer at n = 50.
+    fn snap_to_bounds(&mut self) {
+        let n = self.n;
+        for &row in &self.active {
+            let mut entries = self.a[row * n..(row + 1) * n].iter().enumerate().filter(|(_, a)| **a != 0.0);
+            if let (Some((j, &a)), None) = (entries.next(), entries.next()) {
+                self.x[j] = on_bound(self.b[row], a);
             }
         }
     }

@@ -119,8 +119,8 @@ pub enum RowShape {
 /// (which a `log` or `sqrt` downstream turns into NaN) — where the KKT solve
 /// that found `x` leaves rounding on them. `shapes` are [`ConeProgram::row_shapes`]
 /// of `prob`'s structure; `active(i)` says whether row i is in the active set
-/// (an equality row always is); `+ 0.0` turns a `−0.0` (the bound 0 of
-/// `−x_j ≤ 0`) into `0.0`. An entry whose value is 0 bounds nothing.
+/// (an equality row always is); the value is [`on_bound`]'s. An entry whose
+/// value is 0 bounds nothing.
 ///
 /// Where the active set is the solution's, the KKT solve put `x_j` within its
 /// own accuracy of the bound, so the other rows' residuals move by as little,
@@ -130,10 +130,16 @@ pub fn snap_to_bounds(prob: &ConeProgram, shapes: &[RowShape], active: impl Fn(u
         if let RowShape::Single { col, entry } = *shape {
             let a = prob.a.entries[entry].2;
             if a != 0.0 && active(i) {
-                x[col] = prob.b[i] / a + 0.0;
+                x[col] = on_bound(prob.b[i], a);
             }
         }
     }
+}
+
+/// The variable a one-entry row `a x + s = b` bounds, on its bound: `b / a`,
+/// rounded once, `+ 0.0` so that the bound 0 of `−x ≤ 0` is `0.0`, not `−0.0`.
+pub fn on_bound(b: f64, a: f64) -> f64 {
+    b / a + 0.0
 }
 
 impl ConeProgram {
